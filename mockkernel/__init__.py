@@ -1,0 +1,25 @@
+"""mockkernel: a simulated Linux kernel, in pure Python, that runs in-process.
+
+Architecture, in the order a syscall meets it:
+
+* :mod:`mockkernel.userspace.redirect` -- ``os``/``fcntl``/``mmap``/``open`` calls on
+  mock fds and mock paths are routed to the kernel, everything else to the real OS;
+* :mod:`mockkernel.process` -- processes, fd tables, the fd syscalls;
+* :mod:`mockkernel.fs` / :mod:`mockkernel.vfs` -- ``File`` + ``FileOperations`` and the
+  mock file tree (device nodes, sysfs, debugfs, procfs);
+* :mod:`mockkernel.uaccess` -- reading the caller's memory safely;
+* :mod:`mockkernel.dma_buf` -- the dma-buf core; :mod:`mockkernel.pci` -- PCI devices and
+  TPH; drivers are plugins (:mod:`mockkernel.hookspecs`, :mod:`mockkernel.driver`);
+* :mod:`mockkernel.trace` -- one structured event per state change.
+
+Start with :func:`boot`.
+"""
+
+from __future__ import annotations
+
+from .errors import KernelBug, LeakError
+from .hookspecs import hookimpl
+from .kernel import Kernel, boot
+
+__all__ = ["Kernel", "KernelBug", "LeakError", "boot", "hookimpl"]
+__version__ = "0.1.0"

@@ -1,0 +1,3 @@
+from mockkernel.cli import main
+
+raise SystemExit(main())

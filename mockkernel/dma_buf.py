@@ -1,0 +1,684 @@
+"""The dma-buf core (``drivers/dma-buf/dma-buf.c``), after the 7.0 revoke series.
+
+DOC: lifecycle of a buffer, as a reader would follow it
+
+1. An exporter fills a ``DmaBufOps`` table and calls ``dma_buf_export``: the
+   core checks the table (``map_dma_buf``, ``unmap_dma_buf`` and ``release``
+   are required; ``pin`` and ``unpin`` come together), creates the anon file
+   and puts the buffer on the kernel's list.  ``dma_buf_fd`` installs an fd and
+   consumes the export reference.
+2. An importer resolves an fd with ``dma_buf_get`` (``EBADF`` / ``EINVAL`` if it
+   is not a dma-buf) and attaches: ``dma_buf_dynamic_attach`` with its
+   ``DmaBufAttachOps`` (``allow_peer2peer``, ``invalidate_mappings``), or
+   ``dma_buf_attach`` for a static importer.  The exporter's ``attach`` may
+   refuse (vfio-pci refuses static and non-p2p importers).
+3. With the reservation lock held the importer maps: ``dma_buf_map_attachment``
+   returns an ``SgTable`` of bus addresses (static importers are pinned
+   first).  It unmaps with ``dma_buf_unmap_attachment``.
+4. When the exporter must move or revoke the memory it calls
+   ``dma_buf_invalidate_mappings`` with the lock held; every dynamic importer's
+   ``invalidate_mappings`` runs and must unmap soon.
+5. ``dma_buf_detach`` and ``dma_buf_put``; the last reference to the file runs
+   the exporter's ``release``.
+
+Locking (checked here, as lockdep would): importers hold ``dmabuf.resv`` for
+pin, unpin, map, unmap and ``dma_buf_get_pci_tph``, and must not hold it for
+attach, detach, export, fd, get, put, mmap and the ``*_unlocked`` helpers.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from errno import EBADF, EFAULT, EINVAL, ENOMEM, EOPNOTSUPP
+from typing import TYPE_CHECKING, Any, Protocol
+
+from .errors import KernelBug, kerr
+from .fs import FMODE_LSEEK, FMODE_READ, FMODE_WRITE, File, FileOperations, Inode
+from .locks import Mutex
+from .mm import KernelMap, Vma
+from .uaccess import copy_from_user, copy_to_user, strndup_user
+
+if TYPE_CHECKING:
+    from .kernel import Kernel
+    from .process import Process
+
+__all__ = [
+    "DMA_BIDIRECTIONAL",
+    "DMA_FROM_DEVICE",
+    "DMA_TO_DEVICE",
+    "Attachment",
+    "Device",
+    "DmaBuf",
+    "DmaBufAttachOps",
+    "DmaBufOps",
+    "DmaFence",
+    "DmaResv",
+    "SgEntry",
+    "SgTable",
+    "dma_buf_attach",
+    "dma_buf_attach_revocable",
+    "dma_buf_detach",
+    "dma_buf_dynamic_attach",
+    "dma_buf_export",
+    "dma_buf_fd",
+    "dma_buf_get",
+    "dma_buf_get_pci_tph",
+    "dma_buf_invalidate_mappings",
+    "dma_buf_map_attachment",
+    "dma_buf_map_attachment_unlocked",
+    "dma_buf_pin",
+    "dma_buf_put",
+    "dma_buf_unmap_attachment",
+    "dma_buf_unmap_attachment_unlocked",
+    "dma_buf_unpin",
+    "is_dma_buf_file",
+]
+
+# enum dma_data_direction
+DMA_BIDIRECTIONAL = 0
+DMA_TO_DEVICE = 1
+DMA_FROM_DEVICE = 2
+
+# enum dma_resv_usage
+DMA_RESV_USAGE_KERNEL = 0
+DMA_RESV_USAGE_WRITE = 1
+DMA_RESV_USAGE_READ = 2
+DMA_RESV_USAGE_BOOKKEEP = 3
+_USAGE_NAMES = ("kernel", "write", "read", "bookkeep")
+
+# linux/dma-buf.h (uapi), used by the file ops below
+_SYNC_READ = 1 << 0
+_SYNC_WRITE = 2 << 0
+_SYNC_RW = _SYNC_READ | _SYNC_WRITE
+_SYNC_END = 1 << 2
+_SYNC_VALID = _SYNC_RW | _SYNC_END
+DMA_BUF_NAME_LEN = 32
+DMA_BUF_IOCTL_SYNC = 0x40086200
+DMA_BUF_SET_NAME_A = 0x40046201
+DMA_BUF_SET_NAME_B = 0x40086201
+DMA_BUF_IOCTL_EXPORT_SYNC_FILE = 0xC0086202
+DMA_BUF_IOCTL_IMPORT_SYNC_FILE = 0x40086203
+
+# f_mode bits as the real kernel prints them in bufinfo (FMODE_CAN_READ|CAN_WRITE|OPENED)
+_FMODE_SHOWN_EXTRA = 0x20000 | 0x40000 | 0x80000
+
+
+class Device(Protocol):
+    """Anything that can attach: it only needs a name (``dev_name``)."""
+
+    @property
+    def name(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class SgEntry:
+    """One scatterlist entry: a bus address range and, for the model, the memory behind it.
+
+    ``mem`` (with ``mem_offset``) is where a DMA to ``dma_address`` lands: the
+    exporter's kernel mapping of the backing pages or BAR.
+    """
+
+    dma_address: int
+    length: int
+    mem: KernelMap | None = None
+    mem_offset: int = 0
+
+
+@dataclass
+class SgTable:
+    entries: list[SgEntry] = field(default_factory=list)
+
+    @property
+    def nbytes(self) -> int:
+        return sum(e.length for e in self.entries)
+
+    def __iter__(self) -> Iterator[SgEntry]:
+        return iter(self.entries)
+
+
+class DmaFence:
+    """A completion point (``struct dma_fence``)."""
+
+    def __init__(self, driver: str = "mockkernel", timeline: str = "stub", seqno: int = 0) -> None:
+        self.driver = driver
+        self.timeline = timeline
+        self.seqno = seqno
+        self._done = threading.Event()
+
+    @classmethod
+    def stub(cls) -> DmaFence:
+        """``dma_fence_get_stub``: an already signalled fence."""
+        f = cls("mockkernel", "stub", 0)
+        f.signal()
+        return f
+
+    @property
+    def signaled(self) -> bool:
+        return self._done.is_set()
+
+    def signal(self) -> None:
+        self._done.set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        return self._done.wait(timeout)
+
+
+class DmaResv(Mutex):
+    """The reservation object: a lock plus the fences of the buffer."""
+
+    __slots__ = ("fences",)
+
+    def __init__(self, kernel: Kernel, name: str) -> None:
+        super().__init__(kernel, name)
+        self.fences: list[tuple[DmaFence, int]] = []
+
+    def add_fence(self, fence: DmaFence, usage: int) -> None:
+        self.assert_held()
+        self.fences = [(f, u) for f, u in self.fences if not f.signaled]
+        self.fences.append((fence, usage))
+
+    def fences_for(self, usage: int) -> list[DmaFence]:
+        """Fences a waiter of ``usage`` must wait for (all with usage ≤ it)."""
+        return [f for f, u in self.fences if u <= usage]
+
+    def wait(self, usage: int, timeout: float | None = None) -> bool:
+        return all(f.wait(timeout) for f in self.fences_for(usage))
+
+
+class DmaBufOps:
+    """The exporter's ops table (``struct dma_buf_ops``).  Subclass and define methods.
+
+    Required: ``map_dma_buf``, ``unmap_dma_buf``, ``release``.  Optional: the rest;
+    ``pin`` and ``unpin`` come together.
+
+    * ``attach(dmabuf, attach)``: called unlocked; raise to refuse the importer.
+    * ``detach(dmabuf, attach)``: called unlocked.
+    * ``pin(attach)`` / ``unpin(attach)``: resv held.
+    * ``map_dma_buf(attach, direction) -> SgTable``: resv held.
+    * ``unmap_dma_buf(attach, sgt, direction)``: resv held.
+    * ``release(dmabuf)``: the last reference is gone.
+    * ``mmap(dmabuf, vma)``: fill ``vma`` with ``vma.remap``; called unlocked.
+    * ``begin_cpu_access(dmabuf, direction)`` / ``end_cpu_access``: unlocked.
+    * ``get_pci_tph(dmabuf, extended) -> (steering_tag, ph)``: resv held (TPH series v8+).
+    """
+
+    attach: Callable[[DmaBuf, Attachment], None] | None = None
+    detach: Callable[[DmaBuf, Attachment], None] | None = None
+    pin: Callable[[Attachment], None] | None = None
+    unpin: Callable[[Attachment], None] | None = None
+    map_dma_buf: Callable[[Attachment, int], SgTable | None] | None = None
+    unmap_dma_buf: Callable[[Attachment, SgTable, int], None] | None = None
+    release: Callable[[DmaBuf], None] | None = None
+    mmap: Callable[[DmaBuf, Vma], None] | None = None
+    begin_cpu_access: Callable[[DmaBuf, int], None] | None = None
+    end_cpu_access: Callable[[DmaBuf, int], None] | None = None
+    get_pci_tph: Callable[[DmaBuf, bool], tuple[int, int]] | None = None
+
+
+class DmaBufAttachOps:
+    """The importer's ops (``struct dma_buf_attach_ops``)."""
+
+    allow_peer2peer: bool = False
+    invalidate_mappings: Callable[[Attachment], None] | None = None
+
+
+class DmaBuf:
+    """A shared buffer (``struct dma_buf``)."""
+
+    def __init__(self, kernel: Kernel, ops: DmaBufOps, size: int, priv: Any, exp_name: str) -> None:
+        self.kernel = kernel
+        self.ops = ops
+        self.size = size
+        self.priv = priv
+        self.exp_name = exp_name
+        self.name: str | None = None
+        self.name_lock = threading.Lock()
+        self.id = kernel.new_id()  # also the inode number, as bufinfo shows
+        self.resv = DmaResv(kernel, f"dma_buf#{self.id}.resv")
+        self.attachments: list[Attachment] = []
+        self.file: File  # set by dma_buf_export
+
+    def __repr__(self) -> str:
+        return f"<DmaBuf #{self.id} {self.exp_name} size={self.size}>"
+
+
+class Attachment:
+    """One importer's attachment (``struct dma_buf_attachment``)."""
+
+    def __init__(
+        self,
+        dmabuf: DmaBuf,
+        dev: Device,
+        importer_ops: DmaBufAttachOps | None,
+        importer_priv: Any,
+    ) -> None:
+        self.dmabuf = dmabuf
+        self.dev = dev
+        self.importer_ops = importer_ops
+        self.importer_priv = importer_priv
+        self.peer2peer = importer_ops.allow_peer2peer if importer_ops is not None else False
+        self.priv: Any = None  # the exporter's per-attachment data
+        self.mapped = 0
+        self.pinned = 0
+        self.id = dmabuf.kernel.new_id()
+
+    @property
+    def dynamic(self) -> bool:
+        return self.importer_ops is not None
+
+    def __repr__(self) -> str:
+        kind = "dynamic" if self.dynamic else "static"
+        return f"<Attachment #{self.id} {kind} dev={self.dev.name} dmabuf=#{self.dmabuf.id}>"
+
+
+# -- export / fd / get / put ----------------------------------------------------------------
+def dma_buf_export(
+    kernel: Kernel,
+    ops: DmaBufOps,
+    size: int,
+    priv: Any,
+    exp_name: str,
+    flags: int = os.O_RDWR,
+) -> DmaBuf:
+    """Create a buffer and its file; the caller owns the one reference (``dma_buf_export``)."""
+    if (
+        priv is None
+        or ops.map_dma_buf is None
+        or ops.unmap_dma_buf is None
+        or ops.release is None
+        or (ops.pin is None) != (ops.unpin is None)
+    ):
+        kernel.warn(f"dma_buf_export: bad ops table from {exp_name}")
+        raise kerr(EINVAL)
+    dmabuf = DmaBuf(kernel, ops, size, priv, exp_name)
+    f_flags = flags & (os.O_ACCMODE | os.O_NONBLOCK)
+    f_mode = FMODE_LSEEK
+    acc = flags & os.O_ACCMODE
+    if acc in (os.O_RDONLY, os.O_RDWR):
+        f_mode |= FMODE_READ
+    if acc in (os.O_WRONLY, os.O_RDWR):
+        f_mode |= FMODE_WRITE
+    inode = Inode(dmabuf.id, 0o600, size=size, dev=0x10)
+    dmabuf.file = File(kernel, dma_buf_fops, inode, f_flags, f_mode, dmabuf)
+    kernel.dmabufs[dmabuf.id] = dmabuf
+    if kernel.tracer.enabled:
+        kernel.tracer.emit(
+            "dma_buf.export", dmabuf=dmabuf.id, exp_name=exp_name, size=size, file=dmabuf.file.id
+        )
+    return dmabuf
+
+
+def dma_buf_fd(dmabuf: DmaBuf | None, flags: int, proc: Process | None = None) -> int:
+    """Install an fd for ``dmabuf`` in the calling process, consuming the export reference."""
+    if dmabuf is None:
+        raise kerr(EINVAL)
+    task = proc if proc is not None else dmabuf.kernel.current
+    return task.install_file(dmabuf.file, bool(flags & os.O_CLOEXEC))
+
+
+def is_dma_buf_file(file: File) -> bool:
+    return file.f_op is dma_buf_fops
+
+
+def dma_buf_get(fd: int, proc: Process) -> DmaBuf:
+    """The buffer behind ``fd`` with a reference: ``EBADF`` no file, ``EINVAL`` not a dma-buf.
+
+    An fd the mock does not own (a real file) is "not a dma-buf" when the real
+    OS knows it, and ``EBADF`` otherwise, exactly as Linux answers.
+    """
+    file = proc.files.get(fd)
+    if file is None:
+        if proc.fdt.is_real_fd(fd):
+            raise kerr(EINVAL)
+        raise kerr(EBADF)
+    if file.f_op is not dma_buf_fops:
+        raise kerr(EINVAL)
+    file.get()
+    dmabuf: DmaBuf = file.private_data
+    return dmabuf
+
+
+def dma_buf_put(dmabuf: DmaBuf) -> None:
+    dmabuf.file.put()
+
+
+# -- attach / detach ------------------------------------------------------------------------
+def dma_buf_dynamic_attach(
+    dmabuf: DmaBuf,
+    dev: Device,
+    importer_ops: DmaBufAttachOps | None,
+    importer_priv: Any = None,
+) -> Attachment:
+    if dmabuf is None or dev is None:
+        raise kerr(EINVAL)
+    if dmabuf.resv.held:
+        raise KernelBug("dma_buf_dynamic_attach called with the reservation lock held")
+    attach = Attachment(dmabuf, dev, importer_ops, importer_priv)
+    if dmabuf.ops.attach is not None:
+        dmabuf.ops.attach(dmabuf, attach)
+    with dmabuf.resv:
+        dmabuf.attachments.append(attach)
+    k = dmabuf.kernel
+    k.attachments[attach.id] = attach
+    if k.tracer.enabled:
+        k.tracer.emit(
+            "dma_buf.attach",
+            dmabuf=dmabuf.id,
+            attach=attach.id,
+            dev=dev.name,
+            dynamic=attach.dynamic,
+            peer2peer=attach.peer2peer,
+        )
+    return attach
+
+
+def dma_buf_attach(dmabuf: DmaBuf, dev: Device) -> Attachment:
+    """A static attachment: no invalidation, no peer-to-peer."""
+    return dma_buf_dynamic_attach(dmabuf, dev, None, None)
+
+
+def dma_buf_detach(dmabuf: DmaBuf, attach: Attachment) -> None:
+    if attach.dmabuf is not dmabuf or attach not in dmabuf.attachments:
+        raise KernelBug(f"dma_buf_detach of {attach!r} from {dmabuf!r}")
+    if dmabuf.resv.held:
+        raise KernelBug("dma_buf_detach called with the reservation lock held")
+    k = dmabuf.kernel
+    if attach.mapped:
+        k.warn(f"{attach!r} detached with {attach.mapped} mapping(s) outstanding")
+    with dmabuf.resv:
+        dmabuf.attachments.remove(attach)
+    if dmabuf.ops.detach is not None:
+        dmabuf.ops.detach(dmabuf, attach)
+    k.attachments.pop(attach.id, None)
+    if k.tracer.enabled:
+        k.tracer.emit("dma_buf.detach", dmabuf=dmabuf.id, attach=attach.id)
+
+
+def dma_buf_attach_revocable(attach: Attachment) -> bool:
+    ops = attach.importer_ops
+    return ops is not None and ops.invalidate_mappings is not None
+
+
+# -- pin / map ------------------------------------------------------------------------------
+def dma_buf_pin(attach: Attachment) -> None:
+    dmabuf = attach.dmabuf
+    dmabuf.resv.assert_held()
+    if not attach.dynamic:
+        raise KernelBug("dma_buf_pin on a static attachment")
+    if dmabuf.ops.pin is not None:
+        dmabuf.ops.pin(attach)
+    attach.pinned += 1
+    if dmabuf.kernel.tracer.enabled:
+        dmabuf.kernel.tracer.emit("dma_buf.pin", dmabuf=dmabuf.id, attach=attach.id)
+
+
+def dma_buf_unpin(attach: Attachment) -> None:
+    dmabuf = attach.dmabuf
+    dmabuf.resv.assert_held()
+    if not attach.dynamic:
+        raise KernelBug("dma_buf_unpin on a static attachment")
+    if attach.pinned <= 0:
+        raise KernelBug(f"dma_buf_unpin of an unpinned {attach!r}")
+    if dmabuf.ops.unpin is not None:
+        dmabuf.ops.unpin(attach)
+    attach.pinned -= 1
+    if dmabuf.kernel.tracer.enabled:
+        dmabuf.kernel.tracer.emit("dma_buf.unpin", dmabuf=dmabuf.id, attach=attach.id)
+
+
+def dma_buf_map_attachment(attach: Attachment, direction: int) -> SgTable:
+    dmabuf = attach.dmabuf
+    dmabuf.resv.assert_held()
+    ops = dmabuf.ops
+    pinned_here = False
+    if not attach.dynamic and ops.pin is not None:
+        ops.pin(attach)
+        pinned_here = True
+    assert ops.map_dma_buf is not None
+    try:
+        sgt = ops.map_dma_buf(attach, direction)
+        if sgt is None:
+            raise kerr(ENOMEM)
+    except BaseException:
+        if pinned_here and ops.unpin is not None:
+            ops.unpin(attach)
+        raise
+    attach.mapped += 1
+    k = dmabuf.kernel
+    if k.tracer.enabled:
+        k.tracer.emit(
+            "dma_buf.map",
+            dmabuf=dmabuf.id,
+            attach=attach.id,
+            direction=direction,
+            nents=len(sgt.entries),
+        )
+    return sgt
+
+
+def dma_buf_unmap_attachment(attach: Attachment, sgt: SgTable, direction: int) -> None:
+    dmabuf = attach.dmabuf
+    dmabuf.resv.assert_held()
+    if attach.mapped <= 0:
+        raise KernelBug(f"unmap of {attach!r} that has no mapping")
+    ops = dmabuf.ops
+    assert ops.unmap_dma_buf is not None
+    ops.unmap_dma_buf(attach, sgt, direction)
+    attach.mapped -= 1
+    if not attach.dynamic and ops.unpin is not None:
+        ops.unpin(attach)
+    if dmabuf.kernel.tracer.enabled:
+        dmabuf.kernel.tracer.emit("dma_buf.unmap", dmabuf=dmabuf.id, attach=attach.id)
+
+
+def dma_buf_map_attachment_unlocked(attach: Attachment, direction: int) -> SgTable:
+    with attach.dmabuf.resv:
+        return dma_buf_map_attachment(attach, direction)
+
+
+def dma_buf_unmap_attachment_unlocked(attach: Attachment, sgt: SgTable, direction: int) -> None:
+    with attach.dmabuf.resv:
+        dma_buf_unmap_attachment(attach, sgt, direction)
+
+
+def dma_buf_invalidate_mappings(dmabuf: DmaBuf) -> None:
+    """Tell every dynamic importer its mapping is going away (resv held by the exporter)."""
+    dmabuf.resv.assert_held()
+    k = dmabuf.kernel
+    if k.tracer.enabled:
+        k.tracer.emit("dma_buf.invalidate", dmabuf=dmabuf.id, attachments=len(dmabuf.attachments))
+    for attach in list(dmabuf.attachments):
+        ops = attach.importer_ops
+        if ops is not None and ops.invalidate_mappings is not None:
+            ops.invalidate_mappings(attach)
+
+
+def dma_buf_get_pci_tph(dmabuf: DmaBuf, extended: bool) -> tuple[int, int]:
+    """The exporter's TPH steering tag and processing hint for this buffer (resv held)."""
+    dmabuf.resv.assert_held()
+    op = dmabuf.ops.get_pci_tph
+    if op is None:
+        raise kerr(EOPNOTSUPP)
+    return op(dmabuf, extended)
+
+
+# -- the dma-buf file -----------------------------------------------------------------------
+class DmaBufFops(FileOperations):
+    """``dma_buf_fops``: what an fd of a dma-buf does."""
+
+    name = "dmabuf"
+
+    def release(self, file: File) -> None:
+        dmabuf: DmaBuf = file.private_data
+        k = dmabuf.kernel
+        if dmabuf.attachments:
+            k.warn(f"{dmabuf!r} released with {len(dmabuf.attachments)} attachment(s)")
+        assert dmabuf.ops.release is not None
+        try:
+            dmabuf.ops.release(dmabuf)
+        finally:
+            k.dmabufs.pop(dmabuf.id, None)
+            if k.tracer.enabled:
+                k.tracer.emit("dma_buf.release", dmabuf=dmabuf.id)
+
+    def dma_buf_llseek(self, file: File, offset: int, whence: int) -> int:
+        dmabuf: DmaBuf = file.private_data
+        if offset != 0:
+            raise kerr(EINVAL)
+        if whence == os.SEEK_END:
+            return dmabuf.size
+        if whence == os.SEEK_SET:
+            return 0
+        raise kerr(EINVAL)
+
+    def dma_buf_mmap(self, file: File, vma: Vma) -> None:
+        dmabuf: DmaBuf = file.private_data
+        if dmabuf.ops.mmap is None:
+            raise kerr(EINVAL)
+        if vma.offset + vma.length > dmabuf.size or vma.pgoff > dmabuf.size >> 12:
+            raise kerr(EINVAL)
+        dmabuf.ops.mmap(dmabuf, vma)
+
+    def dma_buf_fdinfo(self, file: File) -> str:
+        dmabuf: DmaBuf = file.private_data
+        out = f"size:\t{dmabuf.size}\ncount:\t{file.f_count - 1}\nexp_name:\t{dmabuf.exp_name}\n"
+        with dmabuf.name_lock:
+            if dmabuf.name:
+                out += f"name:\t{dmabuf.name}\n"
+        return out
+
+
+DmaBufFops.llseek = DmaBufFops.dma_buf_llseek  # type: ignore[assignment]
+DmaBufFops.mmap = DmaBufFops.dma_buf_mmap  # type: ignore[assignment]
+DmaBufFops.show_fdinfo = DmaBufFops.dma_buf_fdinfo  # type: ignore[assignment]
+
+
+def _sync(file: File, cmd: int, arg: int) -> int:
+    dmabuf: DmaBuf = file.private_data
+    flags = int.from_bytes(copy_from_user(arg, 8), "little")
+    if flags & ~_SYNC_VALID or not flags & _SYNC_RW:
+        raise kerr(EINVAL)
+    rw = flags & _SYNC_RW
+    direction = (
+        DMA_BIDIRECTIONAL
+        if rw == _SYNC_RW
+        else (DMA_FROM_DEVICE if rw == _SYNC_READ else DMA_TO_DEVICE)
+    )
+    k = dmabuf.kernel
+    if flags & _SYNC_END:
+        if dmabuf.ops.end_cpu_access is not None:
+            dmabuf.ops.end_cpu_access(dmabuf, direction)
+    else:
+        if dmabuf.ops.begin_cpu_access is not None:
+            dmabuf.ops.begin_cpu_access(dmabuf, direction)
+        # a reader waits for writers, a writer for everyone
+        dmabuf.resv.wait(DMA_RESV_USAGE_READ if rw & _SYNC_WRITE else DMA_RESV_USAGE_WRITE)
+    if k.tracer.enabled:
+        k.tracer.emit("dma_buf.sync", dmabuf=dmabuf.id, flags=flags)
+    return 0
+
+
+def _set_name(file: File, cmd: int, arg: int) -> int:
+    dmabuf: DmaBuf = file.private_data
+    name = strndup_user(arg, DMA_BUF_NAME_LEN)
+    with dmabuf.name_lock:
+        dmabuf.name = name.decode("utf-8", "replace")
+    if dmabuf.kernel.tracer.enabled:
+        dmabuf.kernel.tracer.emit("dma_buf.set_name", dmabuf=dmabuf.id, name=dmabuf.name)
+    return 0
+
+
+def _export_sync_file(file: File, cmd: int, arg: int) -> int:
+    dmabuf: DmaBuf = file.private_data
+    raw = copy_from_user(arg, 8)
+    flags = int.from_bytes(raw[:4], "little")
+    if flags & ~_SYNC_RW or not flags & _SYNC_RW:
+        raise kerr(EINVAL)
+    k = dmabuf.kernel
+    usage = DMA_RESV_USAGE_READ if flags & _SYNC_WRITE else DMA_RESV_USAGE_WRITE
+    pending = [f for f in dmabuf.resv.fences_for(usage) if not f.signaled]
+    fence = pending[-1] if pending else DmaFence.stub()
+    sync = File(k, sync_file_fops, Inode(k.new_id(), 0o600, dev=0x10), os.O_RDWR, 3, fence)
+    proc = k.current
+    try:
+        fd = proc.get_unused_fd(cloexec=True, label="sync_file")
+    except BaseException:
+        sync.put()
+        raise
+    try:
+        copy_to_user(arg + 4, fd.to_bytes(4, "little", signed=True))
+    except OSError:
+        proc.fdt.free_number(fd)
+        sync.put()
+        raise kerr(EFAULT) from None
+    proc.fd_install(fd, sync)
+    return 0
+
+
+def _import_sync_file(file: File, cmd: int, arg: int) -> int:
+    dmabuf: DmaBuf = file.private_data
+    raw = copy_from_user(arg, 8)
+    flags = int.from_bytes(raw[:4], "little")
+    fd = int.from_bytes(raw[4:8], "little", signed=True)
+    if flags & ~_SYNC_RW or not flags & _SYNC_RW:
+        raise kerr(EINVAL)
+    k = dmabuf.kernel
+    sync = k.current.files.get(fd)
+    if sync is None or sync.f_op is not sync_file_fops:
+        raise kerr(EINVAL)
+    usage = DMA_RESV_USAGE_WRITE if flags & _SYNC_WRITE else DMA_RESV_USAGE_READ
+    with dmabuf.resv:
+        dmabuf.resv.add_fence(sync.private_data, usage)
+    return 0
+
+
+DmaBufFops.ioctls = {
+    DMA_BUF_IOCTL_SYNC: _sync,
+    DMA_BUF_SET_NAME_A: _set_name,
+    DMA_BUF_SET_NAME_B: _set_name,
+    DMA_BUF_IOCTL_EXPORT_SYNC_FILE: _export_sync_file,
+    DMA_BUF_IOCTL_IMPORT_SYNC_FILE: _import_sync_file,
+}
+
+dma_buf_fops = DmaBufFops()
+
+
+class SyncFileOps(FileOperations):
+    name = "sync_file"
+
+
+sync_file_fops = SyncFileOps()
+
+
+# -- debugfs ----------------------------------------------------------------------------------
+def bufinfo(kernel: Kernel) -> str:
+    """``/sys/kernel/debug/dma_buf/bufinfo`` in the upstream format."""
+    out = ["\nDma-buf Objects:\n"]
+    out.append(
+        f"{'size':<8s}\t{'flags':<8s}\t{'mode':<8s}\t{'count':<8s}\texp_name\t{'ino':<8s}\tname\n"
+    )
+    total = 0
+    count = 0
+    for dmabuf in list(kernel.dmabufs.values()):
+        f = dmabuf.file
+        out.append(
+            f"{dmabuf.size:08d}\t{f.f_flags:08x}\t{f.f_mode | _FMODE_SHOWN_EXTRA:08x}\t"
+            f"{f.f_count:08d}\t{dmabuf.exp_name}\t{dmabuf.id:08d}\t{dmabuf.name or '<none>'}\n"
+        )
+        for fence, usage in dmabuf.resv.fences:
+            state = "" if fence.signaled else "un"
+            out.append(
+                f"\t{_USAGE_NAMES[usage]} fence: {fence.driver} {fence.timeline} "
+                f"seq {fence.seqno} {state}signalled\n"
+            )
+        out.append("\tAttached Devices:\n")
+        for a in dmabuf.attachments:
+            out.append(f"\t{a.dev.name}\n")
+        out.append(f"Total {len(dmabuf.attachments)} devices attached\n\n")
+        count += 1
+        total += dmabuf.size
+    out.append(f"\nTotal {count} objects, {total} bytes\n")
+    return "".join(out)

@@ -1,0 +1,245 @@
+"""Files: ``File`` + ``FileOperations``, refcounted as the VFS does.
+
+A ``File`` is what an fd points at.  ``FileOperations`` is the ops table a
+driver supplies (``struct file_operations``): every member is optional, a
+missing one gives the errno Linux gives.  ``unlocked_ioctl`` defaults to a
+lookup in the class's ``ioctls`` table (``{cmd: handler}``), which is how the
+hot path stays a dict lookup and a call.
+
+Refcounting: ``fget`` takes a reference, ``fput`` drops one, and ``release``
+runs on the last ``fput`` -- never earlier, never twice.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Callable
+from dataclasses import dataclass
+from errno import EBADF, EINVAL, ENOTTY, ESPIPE
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from .errors import KernelBug, kerr
+
+if TYPE_CHECKING:
+    from .kernel import Kernel
+    from .mm import Vma
+
+__all__ = [
+    "FMODE_LSEEK",
+    "FMODE_PREAD",
+    "FMODE_PWRITE",
+    "FMODE_READ",
+    "FMODE_WRITE",
+    "File",
+    "FileOperations",
+    "Inode",
+    "IoctlHandler",
+]
+
+FMODE_READ = 0x1
+FMODE_WRITE = 0x2
+FMODE_LSEEK = 0x4
+FMODE_PREAD = 0x8
+FMODE_PWRITE = 0x10
+
+IoctlHandler = Callable[["File", int, int], int]
+
+
+@dataclass(eq=False)
+class Inode:
+    """What ``fstat`` reports about a file."""
+
+    ino: int
+    mode: int  # st_mode, file-type bits included (dma-buf anon inodes have none)
+    rdev: int = 0
+    size: int = 0
+    nlink: int = 1
+    uid: int = 0
+    gid: int = 0
+    dev: int = 0x0F  # the anon_inodefs / devtmpfs superblock; only needs to be stable
+    blksize: int = 4096
+
+    def stat_result(self) -> os.stat_result:
+        return os.stat_result(
+            (
+                *(
+                    self.mode,
+                    self.ino,
+                    self.dev,
+                    self.nlink,
+                    self.uid,
+                    self.gid,
+                    self.size,
+                    0,
+                    0,
+                    0,
+                ),
+                *(0.0, 0.0, 0.0, 0, 0, 0, self.blksize, (self.size + 511) // 512, self.rdev),
+            )
+        )
+
+    @property
+    def is_chrdev(self) -> bool:
+        return stat.S_ISCHR(self.mode)
+
+
+class FileOperations:
+    """A driver's ops table.  Subclass it and define what the driver supports.
+
+    Each method is called by the core with the file; ``None`` means "absent".
+    ``ioctls`` maps a command number to ``handler(file, cmd, arg) -> int`` where
+    ``arg`` is the raw ``unsigned long`` argument (a user address for pointer
+    commands: read it with :mod:`mockkernel.uaccess`).
+    """
+
+    #: Shown in traces, fdinfo and ``/proc/self/fd`` links: "anon_inode:<name>" or a path.
+    name: ClassVar[str] = "file"
+    #: The per-command dispatch table used by the default ``unlocked_ioctl``.
+    ioctls: ClassVar[dict[int, IoctlHandler]] = {}
+
+    def open(self, file: File) -> None:
+        """Called when a device node is opened (``->open``); raise to fail the open."""
+
+    def release(self, file: File) -> None:
+        """Called once, on the last reference (``->release``)."""
+
+    def unlocked_ioctl(self, file: File, cmd: int, arg: int) -> int:
+        handler = self.ioctls.get(cmd)
+        if handler is None:
+            raise kerr(ENOTTY)
+        return handler(file, cmd, arg)
+
+    # The remaining ops are absent unless a subclass defines them.
+    read: Callable[[File, int, int], bytes] | None = None  # (file, count, pos) -> data
+    write: Callable[[File, bytes, int], int] | None = None  # (file, data, pos) -> written
+    llseek: Callable[[File, int, int], int] | None = None  # (file, offset, whence) -> pos
+    mmap: Callable[[File, Vma], None] | None = None
+    show_fdinfo: Callable[[File], str] | None = None
+
+
+class File:
+    """An open file description (``struct file``)."""
+
+    __slots__ = (
+        "__weakref__",
+        "f_count",
+        "f_flags",
+        "f_mode",
+        "f_op",
+        "f_pos",
+        "id",
+        "inode",
+        "kernel",
+        "path",
+        "private_data",
+        "released",
+    )
+
+    def __init__(
+        self,
+        kernel: Kernel,
+        f_op: FileOperations,
+        inode: Inode,
+        f_flags: int,
+        f_mode: int,
+        private_data: Any = None,
+        path: str | None = None,
+    ) -> None:
+        self.kernel = kernel
+        self.f_op = f_op
+        self.inode = inode
+        self.f_flags = f_flags
+        self.f_mode = f_mode
+        self.f_pos = 0
+        self.f_count = 1
+        self.private_data = private_data
+        self.path = path
+        self.released = False
+        self.id = kernel.new_id()
+        kernel.live_files[self.id] = self
+
+    def __repr__(self) -> str:
+        where = self.path or f"anon_inode:{self.f_op.name}"
+        return f"<File #{self.id} {where} count={self.f_count}>"
+
+    @property
+    def link_name(self) -> str:
+        """What ``readlink("/proc/self/fd/N")`` shows."""
+        return self.path or f"anon_inode:{self.f_op.name}"
+
+    def get(self) -> File:
+        """Take one more reference (``get_file``)."""
+        if self.f_count <= 0:
+            raise KernelBug(f"get_file on a released {self!r}")
+        self.f_count += 1
+        return self
+
+    def put(self) -> None:
+        """Drop one reference (``fput``); the last one releases the file."""
+        if self.f_count <= 0:
+            raise KernelBug(f"fput underflow on {self!r}")
+        self.f_count -= 1
+        if self.f_count == 0:
+            self._release()
+
+    def _release(self) -> None:
+        kernel = self.kernel
+        self.released = True
+        try:
+            self.f_op.release(self)
+        finally:
+            kernel.live_files.pop(self.id, None)
+            if kernel.tracer.enabled:
+                kernel.tracer.emit("file.release", file=self.id, kind=self.f_op.name)
+
+    # -- default VFS behaviour when an op is absent -------------------------------------
+    def vfs_read(self, count: int, pos: int | None) -> bytes:
+        if pos is not None and not self.f_mode & FMODE_PREAD:
+            raise kerr(ESPIPE)
+        if not self.f_mode & FMODE_READ:
+            raise kerr(EBADF)
+        if count < 0:
+            raise kerr(EINVAL)
+        op = self.f_op.read
+        if op is None:
+            raise kerr(EINVAL)
+        data = op(self, count, self.f_pos if pos is None else pos)
+        if pos is None:
+            self.f_pos += len(data)
+        return data
+
+    def vfs_write(self, data: bytes, pos: int | None) -> int:
+        if pos is not None and not self.f_mode & FMODE_PWRITE:
+            raise kerr(ESPIPE)
+        if not self.f_mode & FMODE_WRITE:
+            raise kerr(EBADF)
+        op = self.f_op.write
+        if op is None:
+            raise kerr(EINVAL)
+        n = op(self, data, self.f_pos if pos is None else pos)
+        if pos is None:
+            self.f_pos += n
+        return n
+
+    def vfs_llseek(self, offset: int, whence: int) -> int:
+        op = self.f_op.llseek
+        if op is None or not self.f_mode & FMODE_LSEEK:
+            raise kerr(ESPIPE)
+        return op(self, offset, whence)
+
+
+def generic_file_llseek(file: File, offset: int, whence: int) -> int:
+    """``SEEK_SET``/``SEEK_CUR``/``SEEK_END`` against ``inode.size``."""
+    if whence == os.SEEK_SET:
+        new = offset
+    elif whence == os.SEEK_CUR:
+        new = file.f_pos + offset
+    elif whence == os.SEEK_END:
+        new = file.inode.size + offset
+    else:
+        raise kerr(EINVAL)
+    if new < 0:
+        raise kerr(EINVAL)
+    file.f_pos = new
+    return new

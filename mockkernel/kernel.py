@@ -1,0 +1,301 @@
+"""The kernel object: boot, the object tables, and shutdown with a leak report.
+
+One ``Kernel`` is one machine.  Nothing lives at module level, so kernels are
+independent and tests can boot as many as they like in parallel.  What a
+kernel owns:
+
+* ``tracer`` -- trace events (see :mod:`mockkernel.trace`);
+* ``vfs`` -- the mock file tree: device nodes, sysfs, debugfs, procfs;
+* ``pci`` -- the PCI devices of the topology;
+* ``init_process`` -- the process that is *this* Python process (its mock fds
+  are real fd numbers, held by placeholders); ``spawn()`` makes more;
+* the live-object tables (files, dma-bufs, attachments, held locks) that
+  ``shutdown()`` checks.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+import pluggy
+
+from .errors import LeakError
+from .fs import File, FileOperations
+from .process import Process, RealBackedFdTable, VirtualFdTable
+from .realfd import REAL, hide
+from .topology import Topology, default_topology
+from .trace import Tracer
+from .vfs import Vfs
+
+if TYPE_CHECKING:
+    from .dma_buf import Attachment, DmaBuf
+    from .pci import PciBus, PciDev
+
+__all__ = ["DriverRegistry", "Kernel", "PciDriver", "boot"]
+
+MISC_MAJOR = 10
+_MFD_SEALING = 2  # MFD_ALLOW_SEALING
+_F_ADD_SEALS = 1033
+_SEALS = 0x1 | 0x2 | 0x4 | 0x8  # F_SEAL_SEAL | SHRINK | GROW | WRITE
+
+
+class PciDriver(Protocol):
+    """A PCI driver a plugin registers: matched to topology devices by ``name``."""
+
+    name: str
+
+    def probe(self, kernel: Kernel, pdev: PciDev) -> None:
+        """Bind to ``pdev``; raise ``OSError`` to refuse (the device stays unbound)."""
+
+    def remove(self, kernel: Kernel, pdev: PciDev) -> None:
+        """Unbind from ``pdev`` at shutdown."""
+
+
+@dataclass
+class _Module:
+    name: str
+    init: Callable[[Kernel], None]
+    exit: Callable[[Kernel], None] | None
+
+
+@dataclass
+class DriverRegistry:
+    """What plugins register into during ``mockkernel_register``."""
+
+    kernel: Kernel
+    pci_drivers: dict[str, PciDriver] = field(default_factory=dict)
+    modules: list[_Module] = field(default_factory=list)
+
+    def add_pci_driver(self, driver: PciDriver) -> None:
+        if driver.name in self.pci_drivers:
+            raise ValueError(f"PCI driver {driver.name!r} registered twice")
+        self.pci_drivers[driver.name] = driver
+
+    def add_module(
+        self,
+        name: str,
+        init: Callable[[Kernel], None],
+        exit: Callable[[Kernel], None] | None = None,
+    ) -> None:
+        self.modules.append(_Module(name, init, exit))
+
+
+class Kernel:
+    """A booted mock kernel.  Use :func:`boot` to make one."""
+
+    def __init__(self, topology: Topology, pm: pluggy.PluginManager) -> None:
+        self._ids = itertools.count(1)
+        self.topology = topology
+        self.uapi = topology.kernel.uapi
+        self.tracer = Tracer()
+        self.plugin_manager = pm
+        self.live_files: dict[int, File] = {}
+        self.dmabufs: dict[int, DmaBuf] = {}
+        self.attachments: dict[int, Attachment] = {}
+        self.held_locks: dict[int, str] = {}
+        self.warnings: list[str] = []
+        self._placeholders: dict[str, int] = {}
+        self._misc_minor = itertools.count(120)
+        self._pids = itertools.count(1000)
+        self.vfs = Vfs(self)
+        self.processes: list[Process] = []
+        self.init_process = Process(
+            self,
+            os.getpid(),
+            RealBackedFdTable(topology.kernel.rlimit_nofile, self.placeholder),
+            "init",
+        )
+        self.processes.append(self.init_process)
+        self.current: Process = self.init_process
+        self.installed_process: Process | None = None
+        self.registry = DriverRegistry(self)
+        self.bound: dict[str, PciDriver] = {}
+        self.pci: PciBus | None = None
+        self.is_shut_down = False
+
+    def new_id(self) -> int:
+        return next(self._ids)
+
+    def __repr__(self) -> str:
+        return f"<Kernel uapi={self.uapi} files={len(self.live_files)} dmabufs={len(self.dmabufs)}>"
+
+    # -- boot -----------------------------------------------------------------------------
+    def _boot(self) -> None:
+        from . import dma_buf, sysfs
+        from .pci import PciBus
+
+        self.pci = PciBus.from_topology(self.topology, tracer=self.tracer)
+        self.vfs.mkdir("/sys/kernel/debug/dma_buf", owned=True)
+        self.vfs.attr("/sys/kernel/debug/dma_buf/bufinfo", lambda: dma_buf.bufinfo(self), 0o444, 0)
+        sysfs.populate_pci(self)
+        hook = self.plugin_manager.hook
+        hook.mockkernel_register(registry=self.registry)
+        for module in self.registry.modules:
+            module.init(self)
+            self._trace("module.init", module=module.name)
+        for pdev in self.pci.devices:
+            name = pdev.driver_name
+            if name is None:
+                continue
+            driver = self.registry.pci_drivers.get(name)
+            if driver is None:
+                self._trace("pci.no_driver", bdf=pdev.bdf, driver=name)
+                continue
+            driver.probe(self, pdev)
+            self.bound[pdev.bdf] = driver
+            sysfs.bind_driver(self, pdev, name)
+            self._trace("pci.probe", bdf=pdev.bdf, driver=name)
+        hook.mockkernel_boot(kernel=self)
+
+    def _trace(self, event: str, **fields: Any) -> None:
+        if self.tracer.enabled:
+            self.tracer.emit(event, **fields)
+
+    # -- services for drivers ---------------------------------------------------------------
+    def placeholder(self, label: str) -> int:
+        """The real memfd whose dups hold the numbers of mock fds of this kind."""
+        fd = self._placeholders.get(label)
+        if fd is None:
+            fd = hide(os.memfd_create(f"mockkernel:{label}", os.MFD_CLOEXEC | _MFD_SEALING))
+            # sealed: a write that escapes the redirection fails instead of landing here
+            REAL.fcntl(fd, _F_ADD_SEALS, _SEALS)
+            self._placeholders[label] = fd
+        return fd
+
+    def misc_register(self, name: str, fops: FileOperations, perm: int = 0o666) -> int:
+        """``misc_register``: create ``/dev/<name>`` (major 10, a dynamic minor); returns rdev."""
+        rdev = os.makedev(MISC_MAJOR, next(self._misc_minor))
+        self.vfs.register_chrdev(f"/dev/{name}", fops, rdev, perm)
+        self._trace("chrdev.register", path=f"/dev/{name}", rdev=rdev)
+        return rdev
+
+    def misc_deregister(self, name: str) -> None:
+        self.vfs.unlink(f"/dev/{name}")
+
+    def warn(self, message: str) -> None:
+        """``WARN()``: record a broken kernel rule; ``shutdown()`` reports it."""
+        self.warnings.append(message)
+        self._trace("kernel.warn", message=message)
+
+    # -- processes ------------------------------------------------------------------------
+    def spawn(self, name: str = "task") -> Process:
+        """A further simulated process with its own (virtual) fd table."""
+        proc = Process(
+            self, next(self._pids), VirtualFdTable(self.topology.kernel.rlimit_nofile), name
+        )
+        self.processes.append(proc)
+        return proc
+
+    @contextmanager
+    def running(self, proc: Process) -> Iterator[Process]:
+        """Make ``proc`` the current task (whose fd table drivers install into)."""
+        saved = self.current
+        self.current = proc
+        try:
+            yield proc
+        finally:
+            self.current = saved
+
+    def fdinfo(self, proc: Process, fd: int) -> str:
+        """``/proc/<pid>/fdinfo/<fd>``."""
+        file = proc.files[fd]
+        flags = file.f_flags | (os.O_CLOEXEC if proc.fdt.get_cloexec(fd) else 0)
+        out = f"pos:\t{file.f_pos}\nflags:\t0{flags:o}\nmnt_id:\t15\nino:\t{file.inode.ino}\n"
+        show = file.f_op.show_fdinfo
+        if show is not None:
+            out += show(file)
+        return out
+
+    # -- redirection ----------------------------------------------------------------------
+    def install(self, **kwargs: Any) -> Any:
+        """Route this process's syscalls to the kernel (a context manager)."""
+        from .userspace.redirect import Redirection
+
+        return Redirection(self, **kwargs)
+
+    # -- shutdown -------------------------------------------------------------------------
+    def leaks(self) -> list[str]:
+        """Everything still alive that a clean shutdown would not expect."""
+        out: list[str] = []
+        for proc in self.processes:
+            for fd, file in sorted(proc.files.items()):
+                out.append(f"fd {fd} of pid {proc.pid} ({proc.name}) still open: {file!r}")
+        held = {id(f) for p in self.processes for f in p.files.values()}
+        for file in self.live_files.values():
+            if id(file) not in held:
+                out.append(f"file still referenced (not by an fd: a mapping or a driver): {file!r}")
+        out += [f"dma-buf still alive: {d!r}" for d in self.dmabufs.values()]
+        out += [f"attachment still attached: {a!r}" for a in self.attachments.values()]
+        out += [f"lock still held: {name}" for name in self.held_locks.values()]
+        out += [f"kernel warning: {w}" for w in self.warnings]
+        return out
+
+    def shutdown(self, check: bool = True) -> list[str]:
+        """Stop the kernel: drivers out, everything released, real fds closed.
+
+        Returns the leaks found (see :meth:`leaks`); with ``check`` (the default)
+        a non-empty list raises :class:`LeakError` instead -- after cleaning up,
+        so a failed check never leaks real file descriptors.
+        """
+        if self.is_shut_down:
+            return []
+        self.is_shut_down = True
+        self.plugin_manager.hook.mockkernel_shutdown(kernel=self)
+        found = self.leaks()
+        for proc in self.processes:
+            if not proc.exited:
+                proc.exit()
+        for bdf, driver in reversed(list(self.bound.items())):
+            assert self.pci is not None
+            driver.remove(self, self.pci.get(bdf))
+        self.bound.clear()
+        for module in reversed(self.registry.modules):
+            if module.exit is not None:
+                module.exit(self)
+        if self.pci is not None:
+            self.pci.close()
+        for fd in self._placeholders.values():
+            REAL.close(fd)
+        self._placeholders.clear()
+        self._trace("kernel.shutdown", leaks=len(found))
+        if found and check:
+            raise LeakError(found)
+        return found
+
+
+def boot(
+    topology: Topology | str | os.PathLike[str] | None = None,
+    *,
+    plugins: Sequence[object] = (),
+    uapi: str | None = None,
+) -> Kernel:
+    """Boot a kernel on ``topology`` (a ``Topology``, a TOML path or text; default built in).
+
+    :param plugins: extra plugin objects or modules (beyond the entry-point ones).
+    :param uapi: override the topology's uAPI profile.
+    """
+    from .plugins import get_plugin_manager
+    from .topology import load_topology
+
+    if topology is None:
+        topo = default_topology()
+    elif isinstance(topology, Topology):
+        topo = topology
+    else:
+        topo = load_topology(topology)
+    if uapi is not None:
+        import dataclasses
+
+        topo = dataclasses.replace(topo, kernel=dataclasses.replace(topo.kernel, uapi=uapi))
+    kernel = Kernel(topo, get_plugin_manager(plugins))
+    try:
+        kernel._boot()
+    except BaseException:
+        kernel.shutdown(check=False)
+        raise
+    return kernel

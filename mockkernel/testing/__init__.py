@@ -1,0 +1,25 @@
+"""Testing helpers for programs and plugins (the pytest plugin lives in ``pytest_plugin``)."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+
+__all__ = ["sealed_memfd"]
+
+F_ADD_SEALS = 1033
+F_SEAL_SHRINK = 0x0002
+
+
+def sealed_memfd(size: int, data: bytes = b"", name: str = "mockkernel-test") -> int:
+    """A real memfd of ``size`` bytes, sealed with ``F_SEAL_SHRINK`` as udmabuf wants."""
+    fd = os.memfd_create(name, os.MFD_ALLOW_SEALING)
+    try:
+        os.ftruncate(fd, size)
+        if data:
+            os.pwrite(fd, data, 0)
+        fcntl.fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd

@@ -1,0 +1,1 @@
+"""Userspace side: running unchanged programs against a kernel."""

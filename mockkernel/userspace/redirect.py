@@ -1,0 +1,761 @@
+"""Redirection: route a program's syscalls to a mock kernel, the rest to the real OS.
+
+``with kernel.install():`` replaces, for as long as the block runs,
+``os.open/close/dup/dup2/read/write/pread/pwrite/lseek/fstat/stat/lstat/
+access/listdir/scandir/readlink``, ``builtins.open``/``io.open``,
+``fcntl.ioctl``/``fcntl.fcntl`` and ``mmap.mmap`` with dispatchers:
+
+* a mock fd (a key of the process's fd table) or a mock path goes to the
+  kernel, with the exact argument conventions of the function it replaces
+  (``fcntl.ioctl``'s 1024-byte buffer copy and NUL terminator, its return of
+  bytes for immutable arguments, ...);
+* anything else goes straight to the real function.
+
+Deciding costs one dict lookup for fds and one ``str.startswith`` for paths.
+Names bound before installation (``from fcntl import ioctl``) are rebound in
+the modules given as ``rebind`` (``rebind=True``: every loaded module, as the
+runner does).
+"""
+
+from __future__ import annotations
+
+import builtins
+import ctypes
+import fcntl
+import io
+import mmap
+import operator
+import os
+import stat as _stat
+import sys
+import threading
+from collections.abc import Callable, Iterable
+from types import ModuleType, TracebackType
+from typing import TYPE_CHECKING, Any
+
+from ..errors import kerr
+from ..mm import MappedFile
+from ..process import _VFS_IOCTLS
+from ..realfd import REAL as _Real
+from ..uaccess import ioctl_window
+from ..vfs import _ROOTS, Attr, Dir, Node, Symlink, _FdTarget
+
+if TYPE_CHECKING:
+    from ..kernel import Kernel
+    from ..process import Process
+
+__all__ = ["Redirection"]
+
+IOCTL_BUFSZ = 1024
+
+
+# (module, attribute) pairs the redirection replaces; the key names the replacement.
+_TARGETS: tuple[tuple[ModuleType, str, str], ...] = (
+    (os, "open", "open"),
+    (os, "close", "close"),
+    (os, "dup", "dup"),
+    (os, "dup2", "dup2"),
+    (os, "read", "read"),
+    (os, "write", "write"),
+    (os, "pread", "pread"),
+    (os, "pwrite", "pwrite"),
+    (os, "lseek", "lseek"),
+    (os, "fstat", "fstat"),
+    (os, "stat", "stat"),
+    (os, "lstat", "lstat"),
+    (os, "access", "access"),
+    (os, "listdir", "listdir"),
+    (os, "scandir", "scandir"),
+    (os, "readlink", "readlink"),
+    (builtins, "open", "builtin_open"),
+    (io, "open", "builtin_open"),
+    (fcntl, "ioctl", "ioctl"),
+    (fcntl, "fcntl", "fcntl"),
+    (mmap, "mmap", "mmap"),
+)
+
+
+class _Scratch(threading.local):
+    """The per-thread copy of an ioctl argument (CPython's ``char buf[IOCTL_BUFSZ+1]``)."""
+
+    def __init__(self) -> None:
+        self.buf = ctypes.create_string_buffer(IOCTL_BUFSZ + 1)
+        self.addr = ctypes.addressof(self.buf)
+        self.view = memoryview(self.buf).cast("B")
+
+
+def _mockable(path: Any) -> str | None:
+    """The path as a str if it could name a mock file, else None (real at once)."""
+    if type(path) is str:
+        p = path
+    elif isinstance(path, bytes):
+        p = os.fsdecode(path)
+    elif isinstance(path, os.PathLike):
+        q = os.fspath(path)
+        p = q if isinstance(q, str) else os.fsdecode(q)
+    else:
+        return None
+    return p if p.startswith(_ROOTS) else None
+
+
+def _fileno(fd: Any) -> int:
+    if isinstance(fd, int):
+        return int(fd)
+    get = getattr(fd, "fileno", None)
+    if get is None:
+        raise TypeError("argument must be an int, or have a fileno() method.")
+    n = get()
+    if not isinstance(n, int):
+        raise TypeError("fileno() returned a non-integer")
+    if n < 0:
+        raise ValueError(f"file descriptor cannot be a negative integer ({n})")
+    return n
+
+
+def _with_name(e: OSError, path: Any) -> OSError:
+    return OSError(e.errno, e.strerror, path)
+
+
+class _DirEntry:
+    """What ``os.scandir`` yields for a mock entry (the real ``DirEntry`` cannot be built)."""
+
+    def __init__(self, redir: Redirection, dirpath: str, name: str, node: Node) -> None:
+        self._redir = redir
+        self.name = name
+        self.path = dirpath.rstrip("/") + "/" + name
+        self._node = node
+
+    def __fspath__(self) -> str:
+        return self.path
+
+    def __repr__(self) -> str:
+        return f"<DirEntry {self.name!r}>"
+
+    def inode(self) -> int:
+        return self._node.ino
+
+    def is_symlink(self) -> bool:
+        return isinstance(self._node, Symlink)
+
+    def is_dir(self, *, follow_symlinks: bool = True) -> bool:
+        try:
+            return _stat.S_ISDIR(self.stat(follow_symlinks=follow_symlinks).st_mode)
+        except OSError:
+            return False
+
+    def is_file(self, *, follow_symlinks: bool = True) -> bool:
+        try:
+            return _stat.S_ISREG(self.stat(follow_symlinks=follow_symlinks).st_mode)
+        except OSError:
+            return False
+
+    def is_junction(self) -> bool:
+        return False
+
+    def stat(self, *, follow_symlinks: bool = True) -> os.stat_result:
+        if follow_symlinks:
+            return self._redir.stat(self.path)
+        return self._node.inode().stat_result()
+
+
+class _ScandirIterator:
+    def __init__(self, entries: list[Any]) -> None:
+        self._it = iter(entries)
+
+    def __iter__(self) -> _ScandirIterator:
+        return self
+
+    def __next__(self) -> Any:
+        return next(self._it)
+
+    def close(self) -> None:
+        self._it = iter(())
+
+    def __enter__(self) -> _ScandirIterator:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class _MockFileIO(io.FileIO):
+    """``open()`` of a mock fd: a FileIO whose I/O and close go to the kernel."""
+
+    _mk_proc: Process
+    _mk_fd: int
+    _mk_closefd: bool
+
+    def readinto(self, b: Any) -> int:
+        view = memoryview(b).cast("B")
+        data = self._mk_proc.sys_read(self._mk_fd, len(view))
+        view[: len(data)] = data
+        return len(data)
+
+    def read(self, size: int | None = -1) -> bytes:
+        if size is None or size < 0:
+            return self.readall()
+        return self._mk_proc.sys_read(self._mk_fd, size)
+
+    def readall(self) -> bytes:
+        out = bytearray()
+        while True:
+            chunk = self._mk_proc.sys_read(self._mk_fd, 65536)
+            if not chunk:
+                return bytes(out)
+            out += chunk
+
+    def write(self, b: Any) -> int:
+        return self._mk_proc.sys_write(self._mk_fd, bytes(b))
+
+    def seek(self, pos: int, whence: int = 0) -> int:
+        return self._mk_proc.sys_lseek(self._mk_fd, pos, whence)
+
+    def tell(self) -> int:
+        return self.seek(0, os.SEEK_CUR)
+
+    def seekable(self) -> bool:
+        try:
+            self.tell()
+        except OSError:
+            return False
+        return True
+
+    def close(self) -> None:
+        if not self.closed and self._mk_closefd and self._mk_fd in self._mk_proc.files:
+            try:
+                self._mk_proc.sys_close(self._mk_fd)
+            finally:
+                super().close()
+        else:
+            super().close()
+
+
+def _mode_flags(mode: str) -> tuple[int, str]:
+    """(open flags, raw FileIO mode) for an ``open()`` mode string."""
+    plus = "+" in mode
+    if "r" in mode:
+        flags, raw = (os.O_RDWR if plus else os.O_RDONLY), "r"
+    elif "w" in mode:
+        flags, raw = (os.O_RDWR if plus else os.O_WRONLY) | os.O_CREAT | os.O_TRUNC, "w"
+    elif "a" in mode:
+        flags, raw = (os.O_RDWR if plus else os.O_WRONLY) | os.O_CREAT | os.O_APPEND, "a"
+    elif "x" in mode:
+        flags, raw = (os.O_RDWR if plus else os.O_WRONLY) | os.O_CREAT | os.O_EXCL, "x"
+    else:
+        raise ValueError(f"invalid mode: {mode!r}")
+    return flags, raw + ("+" if plus else "") + "b"
+
+
+class Redirection:
+    """Installs the dispatchers for one kernel's ``init_process`` (a context manager)."""
+
+    def __init__(
+        self,
+        kernel: Kernel,
+        rebind: Iterable[ModuleType] | bool = (),
+    ) -> None:
+        self.kernel = kernel
+        self.proc = kernel.init_process
+        self._rebind = rebind
+        self._saved: list[tuple[Any, str, Any]] = []
+        self._scratch = _Scratch()
+        self.installed = False
+        self.funcs: dict[str, Any] = self._make()
+
+    # -- install / uninstall --------------------------------------------------------------
+    def __enter__(self) -> Redirection:
+        self.install()
+        return self
+
+    def __exit__(
+        self, t: type[BaseException] | None, v: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.uninstall()
+
+    def install(self) -> None:
+        if self.installed:
+            return
+        if self.kernel.installed_process is not None:
+            raise RuntimeError("this kernel is already installed")
+        for module, attr, key in _TARGETS:
+            self._saved.append((module, attr, getattr(module, attr)))
+            setattr(module, attr, self.funcs[key])
+        if self._rebind:
+            self._rebind_modules()
+        self.kernel.installed_process = self.proc
+        self.installed = True
+        if self.kernel.tracer.enabled:
+            self.kernel.tracer.emit("userspace.install", pid=self.proc.pid)
+
+    def uninstall(self) -> None:
+        if not self.installed:
+            return
+        for target, attr, old in reversed(self._saved):
+            if isinstance(target, dict):
+                target[attr] = old
+            else:
+                setattr(target, attr, old)
+        self._saved.clear()
+        self.kernel.installed_process = None
+        self.installed = False
+        if self.kernel.tracer.enabled:
+            self.kernel.tracer.emit("userspace.uninstall", pid=self.proc.pid)
+
+    def _rebind_modules(self) -> None:
+        swap: dict[int, Any] = {}
+        for _module, _attr, key in _TARGETS:
+            swap[id(getattr(_Real, key))] = self.funcs[key]
+        if self._rebind is True:
+            modules: Iterable[ModuleType] = [
+                m
+                for name, m in list(sys.modules.items())
+                if m is not None and not name.startswith("mockkernel") and name != "builtins"
+            ]
+        else:
+            modules = self._rebind  # type: ignore[assignment]
+        for module in modules:
+            ns = getattr(module, "__dict__", None)
+            if not isinstance(ns, dict) or module in (os, fcntl, mmap, io, builtins):
+                continue
+            for name, value in list(ns.items()):
+                new = swap.get(id(value))
+                if new is not None and value is not new:
+                    self._saved.append((ns, name, value))
+                    ns[name] = new
+
+    # -- the dispatchers ------------------------------------------------------------------
+    def _make(self) -> dict[str, Any]:
+        proc = self.proc
+        kernel = self.kernel
+        vfs = kernel.vfs
+        tracer = kernel.tracer
+        files = proc.files
+        files_get = files.get
+        scratch = self._scratch
+        vfs_ioctls_get = _VFS_IOCTLS.get
+        real = _Real
+
+        def lookup(path: str, follow: bool = True) -> Node | None:
+            try:
+                return vfs.lookup(path, follow)
+            except OSError as e:
+                raise _with_name(e, path) from None
+
+        def snapshot(node: Attr, path: str, flags: int) -> int:
+            if flags & os.O_ACCMODE != os.O_RDONLY:
+                raise OSError(13, os.strerror(13), path)
+            fd = os.memfd_create(path.rsplit("/", 1)[-1], os.MFD_CLOEXEC)
+            data = node.show().encode()
+            if data:
+                real.pwrite(fd, data, 0)
+            return fd
+
+        # -- fds ----------------------------------------------------------------------
+        def m_open(path: Any, flags: int, mode: int = 0o777, *, dir_fd: int | None = None) -> int:
+            if dir_fd is None:
+                p = _mockable(path)
+                if p is not None:
+                    node = lookup(p)
+                    if node is not None:
+                        if isinstance(node, Attr):
+                            return snapshot(node, p, flags)
+                        try:
+                            return proc.sys_open(p, flags | os.O_CLOEXEC, mode)
+                        except OSError as e:
+                            raise _with_name(e, path) from None
+            return real.open(path, flags, mode, dir_fd=dir_fd)
+
+        def m_close(fd: int) -> None:
+            if fd in files:
+                proc.sys_close(fd)
+            else:
+                real.close(fd)
+
+        def m_dup(fd: int) -> int:
+            if fd in files:
+                return proc.sys_fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 0)
+            return real.dup(fd)
+
+        def m_dup2(fd: int, fd2: int, inheritable: bool = True) -> int:
+            if fd in files:
+                if inheritable:
+                    return proc.sys_dup2(fd, fd2)
+                return proc.sys_dup3(fd, fd2, os.O_CLOEXEC)
+            res = real.dup2(fd, fd2, inheritable)
+            if fd2 in files:
+                proc.forget_fd(fd2)
+            return res
+
+        def m_read(fd: int, n: int) -> bytes:
+            if fd in files:
+                if n < 0:
+                    raise kerr(22)
+                return proc.sys_read(fd, n)
+            return real.read(fd, n)
+
+        def m_write(fd: int, data: Any) -> int:
+            if fd in files:
+                return proc.sys_write(fd, bytes(data))
+            return real.write(fd, data)
+
+        def m_pread(fd: int, n: int, offset: int) -> bytes:
+            if fd in files:
+                if n < 0:
+                    raise kerr(22)
+                return proc.sys_pread(fd, n, offset)
+            return real.pread(fd, n, offset)
+
+        def m_pwrite(fd: int, data: Any, offset: int) -> int:
+            if fd in files:
+                return proc.sys_pwrite(fd, bytes(data), offset)
+            return real.pwrite(fd, data, offset)
+
+        def m_lseek(fd: int, pos: int, how: int) -> int:
+            if fd in files:
+                return proc.sys_lseek(fd, pos, how)
+            return real.lseek(fd, pos, how)
+
+        def m_fstat(fd: int) -> os.stat_result:
+            if fd in files:
+                return proc.sys_fstat(fd)
+            return real.fstat(fd)
+
+        # -- paths --------------------------------------------------------------------
+        def node_stat(node: Node) -> os.stat_result:
+            if isinstance(node, _FdTarget):
+                return node.file.inode.stat_result()
+            return node.inode().stat_result()
+
+        def m_stat(
+            path: Any, *, dir_fd: int | None = None, follow_symlinks: bool = True
+        ) -> os.stat_result:
+            if isinstance(path, int) and path in files:
+                return proc.sys_fstat(path)
+            if dir_fd is None:
+                p = _mockable(path)
+                if p is not None:
+                    node = lookup(p, follow_symlinks)
+                    if node is not None:
+                        return node_stat(node)
+            return real.stat(path, dir_fd=dir_fd, follow_symlinks=follow_symlinks)
+
+        def m_lstat(path: Any, *, dir_fd: int | None = None) -> os.stat_result:
+            if dir_fd is None:
+                p = _mockable(path)
+                if p is not None:
+                    node = lookup(p, False)
+                    if node is not None:
+                        return node_stat(node)
+            return real.lstat(path, dir_fd=dir_fd)
+
+        def m_access(
+            path: Any,
+            mode: int,
+            *,
+            dir_fd: int | None = None,
+            effective_ids: bool = False,
+            follow_symlinks: bool = True,
+        ) -> bool:
+            if dir_fd is None and not isinstance(path, int):
+                p = _mockable(path)
+                if p is not None:
+                    try:
+                        node = vfs.lookup(p, follow_symlinks)
+                    except OSError:
+                        return False
+                    if node is not None:
+                        writable = not isinstance(node, (Attr, Dir))
+                        searchable = isinstance(node, (Dir, Symlink))
+                        return not (
+                            (mode & os.W_OK and not writable) or (mode & os.X_OK and not searchable)
+                        )
+            return real.access(
+                path,
+                mode,
+                dir_fd=dir_fd,
+                effective_ids=effective_ids,
+                follow_symlinks=follow_symlinks,
+            )
+
+        def m_listdir(path: Any = None) -> list[Any]:
+            p = _mockable(path) if path is not None else None
+            if p is not None:
+                try:
+                    names = vfs.listdir(p)
+                except OSError as e:
+                    raise _with_name(e, path) from None
+                if names is not None:
+                    return [os.fsencode(n) for n in names] if isinstance(path, bytes) else names
+            return real.listdir(path) if path is not None else real.listdir()
+
+        def m_scandir(path: Any = None) -> Any:
+            p = _mockable(path) if path is not None else None
+            if p is not None:
+                node = lookup(p)
+                if isinstance(node, Dir):
+                    entries: dict[str, Any] = {}
+                    if not node.owned:
+                        try:
+                            with real.scandir(p) as it:
+                                entries = {e.name: e for e in it}
+                        except OSError:
+                            pass
+                    for name, child in node.children.items():
+                        entries[name] = _DirEntry(self, p, name, child)
+                    return _ScandirIterator([entries[n] for n in sorted(entries)])
+                if node is not None:
+                    raise OSError(20, os.strerror(20), path)
+            return real.scandir(path) if path is not None else real.scandir()
+
+        def m_readlink(path: Any, *, dir_fd: int | None = None) -> Any:
+            if dir_fd is None:
+                p = _mockable(path)
+                if p is not None:
+                    node = lookup(p, False)
+                    if node is not None:
+                        if not isinstance(node, Symlink):
+                            raise OSError(22, os.strerror(22), path)
+                        t = node.target
+                        return os.fsencode(t) if isinstance(path, bytes) else t
+            return real.readlink(path, dir_fd=dir_fd)
+
+        # -- open() -------------------------------------------------------------------
+        def wrap_fd(
+            fd: int,
+            mode: str,
+            buffering: int,
+            encoding: str | None,
+            errors: str | None,
+            newline: str | None,
+            closefd: bool,
+            name: Any,
+        ) -> Any:
+            _flags, rawmode = _mode_flags(mode)
+            raw = _MockFileIO(fd, rawmode, closefd=False)
+            raw._mk_proc = proc
+            raw._mk_fd = fd
+            raw._mk_closefd = closefd
+            raw.name = name
+            binary = "b" in mode
+            line_buffering = buffering == 1 and not binary
+            if buffering in (1, -1):
+                buffering = io.DEFAULT_BUFFER_SIZE
+            if buffering == 0:
+                if not binary:
+                    raw.close()
+                    raise ValueError("can't have unbuffered text I/O")
+                return raw
+            buf: Any
+            if "+" in mode:
+                buf = io.BufferedRandom(raw, buffering)
+            elif "r" in mode:
+                buf = io.BufferedReader(raw, buffering)
+            else:
+                buf = io.BufferedWriter(raw, buffering)
+            if binary:
+                return buf
+            return io.TextIOWrapper(buf, encoding, errors, newline, line_buffering)
+
+        def m_builtin_open(
+            file: Any,
+            mode: str = "r",
+            buffering: int = -1,
+            encoding: str | None = None,
+            errors: str | None = None,
+            newline: str | None = None,
+            closefd: bool = True,
+            opener: Callable[[str, int], int] | None = None,
+        ) -> Any:
+            if opener is None:
+                if isinstance(file, int):
+                    if file in files:
+                        return wrap_fd(
+                            file, mode, buffering, encoding, errors, newline, closefd, file
+                        )
+                else:
+                    p = _mockable(file)
+                    if p is not None:
+                        node = lookup(p)
+                        if node is not None:
+                            flags, _ = _mode_flags(mode)
+                            if isinstance(node, Attr):
+                                fd = snapshot(node, p, flags)
+                                f = real.builtin_open(
+                                    fd, mode, buffering, encoding, errors, newline, True
+                                )
+                                raw: Any = getattr(getattr(f, "buffer", f), "raw", f)
+                                raw.name = file
+                                return f
+                            try:
+                                fd = proc.sys_open(p, flags | os.O_CLOEXEC, 0o666)
+                            except OSError as e:
+                                raise _with_name(e, file) from None
+                            return wrap_fd(
+                                fd, mode, buffering, encoding, errors, newline, True, file
+                            )
+            return real.builtin_open(
+                file, mode, buffering, encoding, errors, newline, closefd, opener
+            )
+
+        # -- fcntl --------------------------------------------------------------------
+        def m_fcntl(fd: Any, cmd: int, arg: Any = 0, /) -> Any:
+            n = fd if type(fd) is int else _fileno(fd)
+            if n in files:
+                if not isinstance(arg, int):
+                    raise kerr(22)
+                res = proc.sys_fcntl(n, cmd, arg)
+                if tracer.enabled:
+                    tracer.emit("sys.fcntl", fd=n, cmd=cmd, arg=arg, ret=res)
+                return res
+            return real.fcntl(fd, cmd, arg)
+
+        def dispatch(file: Any, fd: int, cmd: int, arg: int) -> int:
+            vfs_op = vfs_ioctls_get(cmd)
+            if vfs_op is not None:
+                return int(vfs_op(proc, fd, file, arg))
+            return int(file.f_op.unlocked_ioctl(file, cmd, arg))
+
+        def traced(file: Any, fd: int, cmd: int, arg: int) -> int:
+            try:
+                ret = dispatch(file, fd, cmd, arg)
+            except OSError as e:
+                tracer.emit("sys.ioctl", fd=fd, file=file.id, cmd=hex(cmd), errno=e.errno)
+                raise
+            tracer.emit("sys.ioctl", fd=fd, file=file.id, cmd=hex(cmd), ret=ret)
+            return ret
+
+        def m_ioctl(fd: Any, request: int, arg: Any = 0, mutate_flag: bool = True, /) -> Any:
+            n = fd if type(fd) is int else _fileno(fd)
+            file = files_get(n)
+            if file is None:
+                return real.ioctl(fd, request, arg, mutate_flag)
+            cmd = request & 0xFFFFFFFF
+            call = traced if tracer.enabled else dispatch
+            if type(arg) is int:
+                if not -0x80000000 <= arg <= 0x7FFFFFFF:
+                    raise OverflowError("signed integer is greater than maximum")
+                return call(file, n, cmd, arg & 0xFFFFFFFF)
+            if isinstance(arg, str):
+                arg = arg.encode()
+            try:
+                mv = memoryview(arg)
+            except TypeError:
+                return call(file, n, cmd, operator.index(arg) & 0xFFFFFFFF)
+            if mv.format != "B" or mv.ndim != 1:
+                mv = mv.cast("B")
+            length = mv.nbytes
+            sview = scratch.view
+            if not mv.readonly:
+                if mutate_flag:
+                    if length <= IOCTL_BUFSZ:
+                        sview[:length] = mv
+                        sview[length] = 0
+                        try:
+                            with ioctl_window(scratch.addr, sview):
+                                return call(file, n, cmd, scratch.addr)
+                        finally:
+                            mv[:] = sview[:length]
+                    addr = ctypes.addressof(ctypes.c_char.from_buffer(mv))
+                    with ioctl_window(addr, mv):
+                        return call(file, n, cmd, addr)
+                if length > IOCTL_BUFSZ:
+                    raise ValueError("ioctl string arg too long")
+            elif length > IOCTL_BUFSZ:
+                raise ValueError("ioctl string arg too long")
+            sview[:length] = mv
+            sview[length] = 0
+            with ioctl_window(scratch.addr, sview):
+                call(file, n, cmd, scratch.addr)
+            return bytes(sview[:length])
+
+        # -- mmap ---------------------------------------------------------------------
+        redir = self
+
+        class _MmapMeta(type):
+            def __instancecheck__(cls, obj: Any) -> bool:
+                return isinstance(obj, real.mmap)
+
+            def __subclasscheck__(cls, sub: type) -> bool:
+                return issubclass(sub, real.mmap)
+
+        real_mmap: type[mmap.mmap] = real.mmap
+
+        class m_mmap(real_mmap, metaclass=_MmapMeta):  # type: ignore[misc,valid-type]
+            """``mmap.mmap``: a mock fd maps through its driver, any other fd maps for real."""
+
+            def __new__(
+                cls,
+                fileno: int,
+                length: int,
+                flags: int = mmap.MAP_SHARED,
+                prot: int = mmap.PROT_WRITE | mmap.PROT_READ,
+                access: int = mmap.ACCESS_DEFAULT,
+                offset: int = 0,
+                **kw: Any,
+            ) -> Any:
+                if fileno in files:
+                    return redir._mock_mmap(fileno, length, flags, prot, access, offset)
+                return real.mmap(fileno, length, flags, prot, access, offset, **kw)
+
+        return {
+            "open": m_open,
+            "close": m_close,
+            "dup": m_dup,
+            "dup2": m_dup2,
+            "read": m_read,
+            "write": m_write,
+            "pread": m_pread,
+            "pwrite": m_pwrite,
+            "lseek": m_lseek,
+            "fstat": m_fstat,
+            "stat": m_stat,
+            "lstat": m_lstat,
+            "access": m_access,
+            "listdir": m_listdir,
+            "scandir": m_scandir,
+            "readlink": m_readlink,
+            "builtin_open": m_builtin_open,
+            "ioctl": m_ioctl,
+            "fcntl": m_fcntl,
+            "mmap": m_mmap,
+        }
+
+    def stat(self, path: str) -> os.stat_result:
+        fn: Callable[[str], os.stat_result] = self.funcs["stat"]
+        return fn(path)
+
+    def _mock_mmap(
+        self, fd: int, length: int, flags: int, prot: int, access: int, offset: int
+    ) -> MappedFile:
+        if access != mmap.ACCESS_DEFAULT and (
+            flags != mmap.MAP_SHARED or prot != (mmap.PROT_WRITE | mmap.PROT_READ)
+        ):
+            raise ValueError("mmap can't specify both access and flags, prot.")
+        if access not in (
+            mmap.ACCESS_DEFAULT,
+            mmap.ACCESS_READ,
+            mmap.ACCESS_WRITE,
+            mmap.ACCESS_COPY,
+        ):
+            raise ValueError("mmap invalid access parameter.")
+        if length < 0:
+            raise OverflowError("memory mapped length must be positive")
+        if offset < 0:
+            raise OverflowError("memory mapped offset must be positive")
+        proc = self.proc
+        file = proc.fdget(fd)
+        if length == 0:
+            if not _stat.S_ISREG(file.inode.mode):
+                raise kerr(22)
+            length = file.inode.size - offset
+            if length <= 0:
+                raise ValueError("mmap offset is greater than file size")
+        if access == mmap.ACCESS_READ:
+            flags, prot = mmap.MAP_SHARED, mmap.PROT_READ
+        elif access == mmap.ACCESS_WRITE:
+            flags, prot = mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE
+        elif access == mmap.ACCESS_COPY:
+            flags, prot = mmap.MAP_PRIVATE, mmap.PROT_READ | mmap.PROT_WRITE
+        if flags & mmap.MAP_SHARED and prot & mmap.PROT_WRITE and not file.f_mode & 0x2:
+            raise kerr(13)
+        return proc.sys_mmap(fd, length, flags, prot, mmap.ACCESS_DEFAULT, offset)

@@ -1,0 +1,311 @@
+"""The mock file tree: device nodes, sysfs/debugfs/procfs files, directories, symlinks.
+
+Paths are looked up component by component from ``/``.  A directory is either
+an *overlay* (``/``, ``/dev``, ``/sys``: it exists only to lead to mock nodes,
+and any name it does not know belongs to the real filesystem) or *owned*
+(``/dev/vfio``, ``/sys/bus/pci/devices``: everything below is mock, a missing
+name is ``ENOENT``).  Symlinks inside the tree are followed like the real
+ones, so ``os.path.realpath`` and sysfs walks work.
+
+``lookup`` answers ``None`` for "not ours: ask the real OS".
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import stat
+from collections.abc import Callable
+from errno import EACCES, EISDIR, ELOOP, ENOENT, ENOTDIR
+from typing import TYPE_CHECKING
+
+from .errors import kerr
+from .fs import FMODE_READ, File, FileOperations, Inode
+from .realfd import REAL
+
+if TYPE_CHECKING:
+    from .kernel import Kernel
+
+__all__ = ["Attr", "ChrDev", "Dir", "Node", "Symlink", "Vfs"]
+
+
+class Node:
+    kind = "node"
+
+    def __init__(self, ino: int) -> None:
+        self.ino = ino
+
+    def inode(self) -> Inode:
+        raise NotImplementedError
+
+
+class Dir(Node):
+    kind = "dir"
+
+    def __init__(self, ino: int, owned: bool) -> None:
+        super().__init__(ino)
+        self.owned = owned
+        self.children: dict[str, Node] = {}
+
+    def inode(self) -> Inode:
+        return Inode(self.ino, stat.S_IFDIR | 0o755, nlink=2, size=0)
+
+
+class ChrDev(Node):
+    kind = "chr"
+
+    def __init__(self, ino: int, fops: FileOperations, rdev: int, perm: int) -> None:
+        super().__init__(ino)
+        self.fops = fops
+        self.rdev = rdev
+        self.perm = perm
+
+    def inode(self) -> Inode:
+        return Inode(self.ino, stat.S_IFCHR | self.perm, rdev=self.rdev, dev=0x6)
+
+
+class Symlink(Node):
+    kind = "lnk"
+
+    def __init__(self, ino: int, target: str) -> None:
+        super().__init__(ino)
+        self.target = target
+
+    def inode(self) -> Inode:
+        return Inode(self.ino, stat.S_IFLNK | 0o777, size=len(self.target))
+
+
+class Attr(Node):
+    """A read-only pseudo-file whose content is produced when it is opened (``seq_file``)."""
+
+    kind = "file"
+
+    def __init__(self, ino: int, show: Callable[[], str], perm: int, size: int) -> None:
+        super().__init__(ino)
+        self.show = show
+        self.perm = perm
+        self.size = size
+
+    def inode(self) -> Inode:
+        return Inode(self.ino, stat.S_IFREG | self.perm, size=self.size)
+
+
+class SeqFileOps(FileOperations):
+    """A snapshot taken at open, read like a regular file."""
+
+    name = "seq_file"
+
+    def read_snapshot(self, file: File, count: int, pos: int) -> bytes:
+        data: bytes = file.private_data
+        return data[pos : pos + count]
+
+    def seek_snapshot(self, file: File, offset: int, whence: int) -> int:
+        from .fs import generic_file_llseek
+
+        return generic_file_llseek(file, offset, whence)
+
+
+SeqFileOps.read = SeqFileOps.read_snapshot  # type: ignore[assignment]
+SeqFileOps.llseek = SeqFileOps.seek_snapshot  # type: ignore[assignment]
+_seq_fops = SeqFileOps()
+
+_PROC_FD = re.compile(r"^/proc/(self|thread-self|\d+)/(fdinfo|fd)(?:/(\d+))?$")
+
+#: Prefixes under which a path may be mock; anything else is real at once.
+_ROOTS = ("/dev/", "/sys/", "/proc/")
+
+
+class Vfs:
+    def __init__(self, kernel: Kernel) -> None:
+        self.kernel = kernel
+        self.root = Dir(kernel.new_id(), owned=False)
+
+    # -- building the tree ----------------------------------------------------------------
+    def _parent(self, path: str, owned_leaf_dirs: bool = False) -> tuple[Dir, str]:
+        parts = [p for p in path.split("/") if p]
+        if not parts or not path.startswith("/"):
+            raise ValueError(f"not an absolute path: {path!r}")
+        d = self.root
+        for name in parts[:-1]:
+            child = d.children.get(name)
+            if child is None:
+                child = Dir(self.kernel.new_id(), owned=d.owned or owned_leaf_dirs)
+                d.children[name] = child
+            if not isinstance(child, Dir):
+                raise ValueError(f"{path!r}: {name!r} is not a directory")
+            d = child
+        return d, parts[-1]
+
+    def _add(self, path: str, node: Node) -> Node:
+        d, name = self._parent(path)
+        if name in d.children:
+            raise FileExistsError(path)
+        d.children[name] = node
+        return node
+
+    def mkdir(self, path: str, owned: bool = True) -> Dir:
+        """Create (or return) a directory; ``owned`` makes everything below it mock."""
+        d, name = self._parent(path)
+        node = d.children.get(name)
+        if isinstance(node, Dir):
+            node.owned = node.owned or owned
+            return node
+        if node is not None:
+            raise FileExistsError(path)
+        new = Dir(self.kernel.new_id(), owned=owned or d.owned)
+        d.children[name] = new
+        return new
+
+    def register_chrdev(
+        self, path: str, fops: FileOperations, rdev: int, perm: int = 0o666
+    ) -> ChrDev:
+        node = ChrDev(self.kernel.new_id(), fops, rdev, perm)
+        self._add(path, node)
+        return node
+
+    def symlink(self, target: str, path: str) -> Symlink:
+        node = Symlink(self.kernel.new_id(), target)
+        self._add(path, node)
+        return node
+
+    def attr(self, path: str, show: Callable[[], str], perm: int = 0o444, size: int = 4096) -> Attr:
+        node = Attr(self.kernel.new_id(), show, perm, size)
+        self._add(path, node)
+        return node
+
+    def unlink(self, path: str) -> None:
+        d, name = self._parent(path)
+        d.children.pop(name, None)
+
+    # -- lookup ---------------------------------------------------------------------------
+    def lookup(self, path: str, follow: bool = True) -> Node | None:
+        """The node at ``path``, ``None`` if the path is not mock; ``ENOENT``/``ENOTDIR``."""
+        if not path.startswith(_ROOTS):
+            return None
+        if path.startswith("/proc/"):
+            return self._proc(path, follow)
+        return self._walk(path, follow, 0)
+
+    def _walk(self, path: str, follow: bool, depth: int) -> Node | None:
+        if depth > 40:
+            raise kerr(ELOOP)
+        parts = [p for p in path.split("/") if p and p != "."]
+        stack: list[Dir] = [self.root]
+        names: list[str] = []
+        node: Node = self.root
+        for i, name in enumerate(parts):
+            d = stack[-1]
+            if name == "..":
+                if len(stack) > 1:
+                    stack.pop()
+                    names.pop()
+                node = stack[-1]
+                continue
+            child = d.children.get(name)
+            if child is None:
+                if d.owned:
+                    raise kerr(ENOENT)
+                return None
+            last = i == len(parts) - 1
+            if isinstance(child, Symlink) and (follow or not last):
+                target = child.target
+                if not target.startswith("/"):
+                    target = "/" + "/".join([*names, target])
+                rest = "/".join(parts[i + 1 :])
+                full = os.path.normpath(target + ("/" + rest if rest else ""))
+                if not full.startswith(_ROOTS):
+                    return None
+                return self._walk(full, follow, depth + 1)
+            if not last and not isinstance(child, Dir):
+                raise kerr(ENOTDIR)
+            if isinstance(child, Dir):
+                stack.append(child)
+                names.append(name)
+            node = child
+        return node
+
+    def _proc(self, path: str, follow: bool) -> Node | None:
+        m = _PROC_FD.match(path.rstrip("/") if path != "/proc/" else path)
+        if m is None:
+            return None
+        who, kind, num = m.groups()
+        proc = self.kernel.installed_process
+        if proc is None or (who.isdigit() and int(who) != os.getpid()):
+            return None
+        if num is None:
+            return None  # the directory itself: real (it lists the placeholders too)
+        fd = int(num)
+        file = proc.files.get(fd)
+        if file is None:
+            return None
+        if kind == "fd":
+            link = Symlink(file.inode.ino, file.link_name)
+            if follow:
+                return _FdTarget(file)
+            return link
+        return Attr(file.inode.ino, lambda: self.kernel.fdinfo(proc, fd), 0o400, 0)
+
+    # -- operations -----------------------------------------------------------------------
+    def open(self, path: str, flags: int, mode: int) -> File:
+        node = self.lookup(path)
+        if node is None:
+            raise kerr(ENOENT)
+        if isinstance(node, _FdTarget):
+            return node.file.get()
+        if isinstance(node, Dir):
+            if flags & os.O_ACCMODE != os.O_RDONLY:
+                raise kerr(EISDIR)
+            raise kerr(EACCES, "opening mock directories is not supported")
+        if isinstance(node, Attr):
+            if flags & os.O_ACCMODE != os.O_RDONLY:
+                raise kerr(EACCES)
+            return File(
+                self.kernel,
+                _seq_fops,
+                node.inode(),
+                flags & os.O_ACCMODE,
+                FMODE_READ | 0x4,
+                node.show().encode(),
+                path,
+            )
+        if isinstance(node, ChrDev):
+            from .process import open_flags_to_file
+
+            f_flags, f_mode = open_flags_to_file(flags)
+            file = File(self.kernel, node.fops, node.inode(), f_flags, f_mode, None, path)
+            try:
+                node.fops.open(file)
+            except BaseException:
+                file.put()
+                raise
+            if self.kernel.tracer.enabled:
+                self.kernel.tracer.emit("vfs.open", path=path, file=file.id)
+            return file
+        raise kerr(ENOENT)
+
+    def listdir(self, path: str) -> list[str] | None:
+        """Names in a mock directory; ``None`` if the directory is not mock."""
+        node = self.lookup(path)
+        if node is None:
+            return None
+        if not isinstance(node, Dir):
+            raise kerr(ENOTDIR)
+        names = list(node.children)
+        if not node.owned:
+            with contextlib.suppress(OSError):
+                names = sorted(set(REAL.listdir(path)) | set(names))
+        return names
+
+
+class _FdTarget(Node):
+    """What ``/proc/self/fd/N`` resolves to for a mock fd: the open file itself."""
+
+    kind = "fdtarget"
+
+    def __init__(self, file: File) -> None:
+        super().__init__(file.inode.ino)
+        self.file = file
+
+    def inode(self) -> Inode:
+        return self.file.inode
