@@ -155,6 +155,31 @@ class KernelMap:
         n = len(data)
         ctypes.memmove(self._at(off, n), bytes(data), n)
 
+    def __len__(self) -> int:
+        return self.length
+
+    def _span(self, key: slice) -> tuple[int, int]:
+        start, stop, step = key.indices(self.length)
+        if step != 1:
+            raise ValueError("KernelMap slices must be contiguous")
+        return start, max(0, stop - start)
+
+    def __getitem__(self, key: slice) -> bytes:
+        off, n = self._span(key)
+        return self.read(off, n)
+
+    def __setitem__(self, key: slice, data: bytes | bytearray | memoryview) -> None:
+        off, n = self._span(key)
+        if len(data) != n:
+            raise ValueError("KernelMap slice assignment must keep the size")
+        self.write(off, data)
+
+    def read_u32(self, off: int) -> int:
+        return int.from_bytes(self.read(off, 4), "little")
+
+    def write_u32(self, off: int, value: int) -> None:
+        self.write(off, (value & 0xFFFFFFFF).to_bytes(4, "little"))
+
     def fill(self, off: int, n: int, byte: int = 0) -> None:
         ctypes.memset(self._at(off, n), byte, n)
 

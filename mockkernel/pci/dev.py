@@ -1,0 +1,482 @@
+"""PCI functions (``struct pci_dev``), their BARs and the root ports above them.
+
+A :class:`PciDev` is built from a topology :class:`~mockkernel.topology.DeviceSpec`:
+its :class:`ConfigSpace` gets a type 0 header, a capability list (power management,
+PCI Express, MSI-X if the device has it) and an extended-capability chain at 0x100
+(Device Serial Number, then the TPH Requester if the device has one).  Layout::
+
+    0x00  type 0 header (ids, command/status, class, BARs, subsystem, cap pointer)
+    0x40  PCI_CAP_ID_PM     PMCSR power state writable
+    0x60  PCI_CAP_ID_EXP    endpoint or RC-integrated; DEVCAP2 TPH completer bits
+    0xa0  PCI_CAP_ID_MSIX   only with an [msix] table (table and PBA in a BAR)
+    0x100 PCI_EXT_CAP_ID_DSN
+    0x110 PCI_EXT_CAP_ID_TPH  only with a [tph] requester; ST table entries at +0xc
+
+Each memory BAR is backed by a memfd (``mockkernel:<bdf>:bar<n>``, at a high fd) and a
+kernel-side ``KernelMap`` of it.  A driver hands userspace a mapping of the same memfd, so
+what the kernel writes through :attr:`PciBar.map` (a TLP landing in the BAR, an MSI-X table
+update) and what userspace writes through its mapping are the same bytes.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, Protocol
+
+from ..mm import KernelMap
+from ..realfd import hide
+from ..topology import BarSpec, CpuSteeringTag, DeviceSpec, RootPortSpec, layout_bars
+from ._regs import (
+    PCI_BASE_ADDRESS_0,
+    PCI_BASE_ADDRESS_MEM_PREFETCH,
+    PCI_BASE_ADDRESS_MEM_TYPE_32,
+    PCI_BASE_ADDRESS_MEM_TYPE_64,
+    PCI_BASE_ADDRESS_SPACE_MEMORY,
+    PCI_CACHE_LINE_SIZE,
+    PCI_CAP_EXP_ENDPOINT_SIZEOF_V2,
+    PCI_CAP_ID_EXP,
+    PCI_CAP_ID_MSIX,
+    PCI_CAP_ID_PM,
+    PCI_CLASS_REVISION,
+    PCI_COMMAND,
+    PCI_COMMAND_INTX_DISABLE,
+    PCI_COMMAND_MASTER,
+    PCI_COMMAND_MEMORY,
+    PCI_COMMAND_PARITY,
+    PCI_COMMAND_SERR,
+    PCI_DEVICE_ID,
+    PCI_EXP_DEVCAP,
+    PCI_EXP_DEVCAP2,
+    PCI_EXP_DEVCTL,
+    PCI_EXP_DEVCTL2,
+    PCI_EXP_DEVSTA,
+    PCI_EXP_FLAGS,
+    PCI_EXP_FLAGS_TYPE,
+    PCI_EXP_TYPE_ENDPOINT,
+    PCI_EXP_TYPE_RC_END,
+    PCI_EXT_CAP_DSN_SIZEOF,
+    PCI_EXT_CAP_ID_DSN,
+    PCI_EXT_CAP_ID_TPH,
+    PCI_HEADER_TYPE,
+    PCI_HEADER_TYPE_NORMAL,
+    PCI_INTERRUPT_LINE,
+    PCI_INTERRUPT_PIN,
+    PCI_MSIX_ENTRY_CTRL_MASKBIT,
+    PCI_MSIX_ENTRY_SIZE,
+    PCI_MSIX_ENTRY_VECTOR_CTRL,
+    PCI_MSIX_FLAGS,
+    PCI_MSIX_FLAGS_ENABLE,
+    PCI_MSIX_FLAGS_MASKALL,
+    PCI_MSIX_PBA,
+    PCI_MSIX_TABLE,
+    PCI_PM_CTRL,
+    PCI_PM_CTRL_NO_SOFT_RESET,
+    PCI_PM_CTRL_PME_STATUS,
+    PCI_PM_CTRL_STATE_MASK,
+    PCI_PM_PMC,
+    PCI_STATUS,
+    PCI_STATUS_DETECTED_PARITY,
+    PCI_STATUS_PARITY,
+    PCI_STATUS_REC_MASTER_ABORT,
+    PCI_STATUS_REC_TARGET_ABORT,
+    PCI_STATUS_SIG_SYSTEM_ERROR,
+    PCI_STATUS_SIG_TARGET_ABORT,
+    PCI_SUBSYSTEM_ID,
+    PCI_SUBSYSTEM_VENDOR_ID,
+    PCI_TPH_BASE_SIZEOF,
+    PCI_TPH_CAP,
+    PCI_TPH_CAP_EXT_TPH,
+    PCI_TPH_CAP_ST_DS,
+    PCI_TPH_CAP_ST_IV,
+    PCI_TPH_CAP_ST_NS,
+    PCI_TPH_CAP_ST_SHIFT,
+    PCI_TPH_CTRL,
+    PCI_TPH_CTRL_MODE_SEL_MASK,
+    PCI_TPH_CTRL_REQ_EN_MASK,
+    PCI_TPH_LOC_CAP,
+    PCI_TPH_LOC_MSIX,
+    PCI_TPH_LOC_NONE,
+    PCI_VENDOR_ID,
+)
+from .config import ConfigSpace
+
+if TYPE_CHECKING:
+    from .bus import PciBus
+
+__all__ = ["CommandListener", "EventTracer", "PciBar", "PciDev", "PciRootPort"]
+
+# Where the device model puts its capabilities.
+PM_CAP = 0x40
+EXP_CAP = 0x60
+MSIX_CAP = 0xA0
+DSN_EXT_CAP = 0x100
+TPH_EXT_CAP = 0x110
+
+_COMMAND_WMASK = (
+    PCI_COMMAND_MEMORY
+    | PCI_COMMAND_MASTER
+    | PCI_COMMAND_PARITY
+    | PCI_COMMAND_SERR
+    | PCI_COMMAND_INTX_DISABLE
+)  # no I/O BARs, so PCI_COMMAND_IO is hardwired to 0
+_STATUS_W1C = (
+    PCI_STATUS_PARITY
+    | PCI_STATUS_SIG_TARGET_ABORT
+    | PCI_STATUS_REC_TARGET_ABORT
+    | PCI_STATUS_REC_MASTER_ABORT
+    | PCI_STATUS_SIG_SYSTEM_ERROR
+    | PCI_STATUS_DETECTED_PARITY
+)
+_TPH_MODE_BITS = {"ns": PCI_TPH_CAP_ST_NS, "iv": PCI_TPH_CAP_ST_IV, "ds": PCI_TPH_CAP_ST_DS}
+_TPH_LOC = {"none": PCI_TPH_LOC_NONE, "cap": PCI_TPH_LOC_CAP, "msix": PCI_TPH_LOC_MSIX}
+TPH_COMPLETER = {"none": 0, "tph-only": 1, "ext": 3}  # PCI_EXP_DEVCAP2_TPH_COMP_*
+
+
+class EventTracer(Protocol):
+    """What the PCI layer needs of a tracer (:class:`mockkernel.trace.Tracer` is one)."""
+
+    enabled: bool
+
+    def emit(self, event: str, **fields: Any) -> None: ...
+
+
+CommandListener = Callable[["PciDev", int, int], None]
+"""Called as ``listener(pdev, old, new)`` after a config write changed ``PCI_COMMAND``."""
+
+
+class PciBar:
+    """A memory BAR: its resource (bus address, size, flags) and its backing memory.
+
+    ``memfd`` is a real memfd of ``size`` bytes and ``map`` the kernel's shared mapping
+    of it; any other mapping of ``memfd`` sees the same bytes.  :meth:`close` releases
+    both and is idempotent.
+    """
+
+    __slots__ = (
+        "bus_address",
+        "index",
+        "map",
+        "mem64",
+        "memfd",
+        "name",
+        "p2pdma",
+        "prefetch",
+        "size",
+    )
+
+    def __init__(self, bdf: str, spec: BarSpec, bus_address: int) -> None:
+        self.index = spec.index
+        self.size = spec.size
+        self.mem64 = spec.mem64
+        self.prefetch = spec.prefetch
+        self.p2pdma = spec.p2pdma
+        self.bus_address = bus_address
+        self.name = f"mockkernel:{bdf}:bar{spec.index}"
+        fd = hide(os.memfd_create(self.name, os.MFD_CLOEXEC))
+        try:
+            os.ftruncate(fd, spec.size)
+            self.map = KernelMap(fd, spec.size)
+        except BaseException:
+            os.close(fd)
+            raise
+        self.memfd = fd
+
+    @property
+    def flags(self) -> int:
+        """The low bits of the BAR register (``PCI_BASE_ADDRESS_*``)."""
+        mem_type = PCI_BASE_ADDRESS_MEM_TYPE_64 if self.mem64 else PCI_BASE_ADDRESS_MEM_TYPE_32
+        prefetch = PCI_BASE_ADDRESS_MEM_PREFETCH if self.prefetch else 0
+        return PCI_BASE_ADDRESS_SPACE_MEMORY | mem_type | prefetch
+
+    @property
+    def end(self) -> int:
+        """The last bus address of the BAR (``pci_resource_end``)."""
+        return self.bus_address + self.size - 1
+
+    @property
+    def closed(self) -> bool:
+        return self.memfd < 0
+
+    def close(self) -> None:
+        if self.memfd < 0:
+            return
+        self.map.close()
+        os.close(self.memfd)
+        self.memfd = -1
+
+    def __repr__(self) -> str:
+        state = " closed" if self.closed else ""
+        return f"<PciBar {self.name} {self.bus_address:#x}+{self.size:#x}{state}>"
+
+
+class PciRootPort:
+    """A root port, modelled by what TPH asks of it: its completer type and ``_DSM``."""
+
+    __slots__ = ("_cpu_st", "bdf", "tph_completer")
+
+    def __init__(self, spec: RootPortSpec) -> None:
+        self.bdf = spec.bdf
+        self.tph_completer = TPH_COMPLETER[spec.tph_completer]  # its DEVCAP2[13:12]
+        self._cpu_st: dict[int, CpuSteeringTag] = {e.cpu: e for e in spec.cpu_st}
+
+    def acpi_tph_dsm(self, cpu_uid: int) -> int | None:
+        """Evaluate the ``_DSM`` (rev 7, func 0xF) for ``cpu_uid``: the 64-bit ``st_info``.
+
+        ``None`` when the ``_DSM`` fails (no table, or no entry for the CPU).  Layout as
+        ``union st_info`` in ``drivers/pci/tph.c``: bit 0 vm_st_valid, 1 vm_xst_valid,
+        8-15 vm_st, 16-31 vm_xst, 32 pm_st_valid, 33 pm_xst_valid, 40-47 pm_st,
+        48-63 pm_xst.
+        """
+        entry = self._cpu_st.get(cpu_uid)
+        if entry is None:
+            return None
+        info = 0
+        for value, valid_bit, shift in (
+            (entry.vm_st, 0, 8),
+            (entry.vm_xst, 1, 16),
+            (entry.pm_st, 32, 40),
+            (entry.pm_xst, 33, 48),
+        ):
+            if value is not None:
+                info |= (1 << valid_bit) | (value << shift)
+        return info
+
+    def __repr__(self) -> str:
+        return f"<PciRootPort {self.bdf}>"
+
+
+class PciDev:
+    """One PCI function: config space, BARs, and the kernel's per-device TPH/MSI-X state.
+
+    Config accessors carry the kernel's names (``pdev.pci_read_config_word(where)``)
+    and raise ``OSError(EINVAL)`` for a bad offset or alignment.  A write that changes
+    ``PCI_COMMAND`` emits ``pci.config_write`` and then calls each command listener.
+    """
+
+    def __init__(
+        self,
+        spec: DeviceSpec,
+        *,
+        bar_addresses: Mapping[int, int] | None = None,
+        root_port: PciRootPort | None = None,
+        bus: PciBus | None = None,
+        tracer: EventTracer | None = None,
+    ) -> None:
+        if root_port is not None and root_port.bdf != spec.root_port:
+            raise ValueError(f"{spec.bdf} sits behind {spec.root_port}, not {root_port.bdf}")
+        if bar_addresses is None:
+            laid_out = layout_bars((spec,))
+            bar_addresses = {index: addr for (_, index), addr in laid_out.items()}
+        self.spec = spec
+        self.bdf = spec.bdf
+        domain, bus_nr, slot_fn = spec.bdf.split(":")
+        slot, fn = slot_fn.split(".")
+        self.domain = int(domain, 16)
+        self.busnr = int(bus_nr, 16)
+        self.devfn = int(slot, 16) << 3 | int(fn)  # PCI_DEVFN(slot, func)
+        self.vendor = spec.vendor
+        self.device = spec.device
+        self.class_code = spec.class_code
+        self.revision = spec.revision
+        self.subsystem_vendor = spec.subsystem_vendor or 0
+        self.subsystem_device = spec.subsystem_device or 0
+        self.driver_name = spec.driver
+        self.iommu_group = spec.iommu_group
+        self.options = spec.options
+        self.root_port = root_port
+        self.bus = bus
+        self.tracer = tracer
+        self.cfg = ConfigSpace()
+        self.bars: dict[int, PciBar] = {}
+        self._command_listeners: list[CommandListener] = []
+        self._closed = False
+        # struct pci_dev's TPH and MSI-X state (drivers/pci/tph.c, msi/msi.c)
+        self.tph_cap = 0
+        self.tph_enabled = False
+        self.tph_mode = 0
+        self.tph_req_type = 0
+        self.msix_enabled = False
+        self.msix_nvec = 0
+        try:
+            for bar in spec.bars:
+                self.bars[bar.index] = PciBar(spec.bdf, bar, bar_addresses[bar.index])
+            self._build_config()
+        except BaseException:
+            self.close()
+            raise
+        self.pm_cap = self.pci_find_capability(PCI_CAP_ID_PM)
+        self.pcie_cap = self.pci_find_capability(PCI_CAP_ID_EXP)
+        self.msix_cap = self.pci_find_capability(PCI_CAP_ID_MSIX)
+        self.tph_cap = self.pci_find_ext_capability(PCI_EXT_CAP_ID_TPH)  # pci_tph_init
+
+    # -- the device model -----------------------------------------------------
+
+    def _build_config(self) -> None:
+        spec, cfg = self.spec, self.cfg
+        cfg.poke(PCI_VENDOR_ID, 2, spec.vendor)
+        cfg.poke(PCI_DEVICE_ID, 2, spec.device)
+        cfg.poke(PCI_COMMAND, 2, PCI_COMMAND_MEMORY if spec.memory_enabled else 0)
+        cfg.set_wmask(PCI_COMMAND, 2, _COMMAND_WMASK)
+        cfg.set_w1cmask(PCI_STATUS, 2, _STATUS_W1C)
+        cfg.poke(PCI_CLASS_REVISION, 4, spec.class_code << 8 | spec.revision)
+        cfg.set_wmask(PCI_CACHE_LINE_SIZE, 1, 0xFF)
+        cfg.poke(PCI_HEADER_TYPE, 1, PCI_HEADER_TYPE_NORMAL)
+        for bar in self.bars.values():
+            reg = PCI_BASE_ADDRESS_0 + 4 * bar.index
+            size_mask = ~(bar.size - 1)
+            cfg.poke(reg, 4, (bar.bus_address & 0xFFFF_FFF0) | bar.flags)
+            cfg.set_wmask(reg, 4, size_mask & 0xFFFF_FFF0)
+            if bar.mem64:
+                cfg.poke(reg + 4, 4, bar.bus_address >> 32)
+                cfg.set_wmask(reg + 4, 4, (size_mask >> 32) & 0xFFFF_FFFF)
+        cfg.poke(PCI_SUBSYSTEM_VENDOR_ID, 2, self.subsystem_vendor)
+        cfg.poke(PCI_SUBSYSTEM_ID, 2, self.subsystem_device)
+        cfg.set_wmask(PCI_INTERRUPT_LINE, 1, 0xFF)
+        cfg.poke(PCI_INTERRUPT_PIN, 1, 1)  # INTA#
+
+        pm = cfg.add_capability(PCI_CAP_ID_PM, PM_CAP)
+        cfg.poke(pm + PCI_PM_PMC, 2, 0x0003)  # version 3, no PME
+        cfg.poke(pm + PCI_PM_CTRL, 2, PCI_PM_CTRL_NO_SOFT_RESET)  # D0
+        cfg.set_wmask(pm + PCI_PM_CTRL, 2, PCI_PM_CTRL_STATE_MASK)
+        cfg.set_w1cmask(pm + PCI_PM_CTRL, 2, PCI_PM_CTRL_PME_STATUS)
+
+        exp = cfg.add_capability(PCI_CAP_ID_EXP, EXP_CAP)
+        rc_end = spec.pcie_type == "rc-integrated"
+        port_type = PCI_EXP_TYPE_RC_END if rc_end else PCI_EXP_TYPE_ENDPOINT
+        cfg.poke(exp + PCI_EXP_FLAGS, 2, 0x2 | port_type << 4)  # capability version 2
+        cfg.poke(exp + PCI_EXP_DEVCAP, 4, 0x0000_8002)  # role-based errors, MPS 512
+        cfg.poke(exp + PCI_EXP_DEVCTL, 2, 0x2810)  # MRRS 512, no-snoop, relaxed ordering
+        cfg.set_wmask(exp + PCI_EXP_DEVCTL, 2, 0x7FFF)
+        cfg.set_w1cmask(exp + PCI_EXP_DEVSTA, 2, 0x000F)
+        cfg.poke(exp + PCI_EXP_DEVCAP2, 4, TPH_COMPLETER[spec.tph_completer] << 12)
+        cfg.set_wmask(exp + PCI_EXP_DEVCTL2, 2, 0x07FF)
+        assert exp + PCI_CAP_EXP_ENDPOINT_SIZEOF_V2 <= MSIX_CAP
+
+        if spec.msix is not None:
+            msix = cfg.add_capability(PCI_CAP_ID_MSIX, MSIX_CAP)
+            bir = spec.msix.bar
+            assert spec.msix.pba_offset is not None
+            cfg.poke(msix + PCI_MSIX_FLAGS, 2, spec.msix.vectors - 1)
+            cfg.set_wmask(msix + PCI_MSIX_FLAGS, 2, PCI_MSIX_FLAGS_ENABLE | PCI_MSIX_FLAGS_MASKALL)
+            cfg.poke(msix + PCI_MSIX_TABLE, 4, spec.msix.table_offset | bir)
+            cfg.poke(msix + PCI_MSIX_PBA, 4, spec.msix.pba_offset | bir)
+            table = self.bars[bir].map
+            for i in range(spec.msix.vectors):
+                off = spec.msix.table_offset + i * PCI_MSIX_ENTRY_SIZE + PCI_MSIX_ENTRY_VECTOR_CTRL
+                table.write_u32(off, PCI_MSIX_ENTRY_CTRL_MASKBIT)
+
+        dsn = cfg.add_ext_capability(PCI_EXT_CAP_ID_DSN, 1, DSN_EXT_CAP)
+        cfg.poke(dsn + 4, 4, self.domain << 16 | self.busnr << 8 | self.devfn)
+        cfg.poke(dsn + 8, 4, spec.vendor << 16 | spec.device)
+        assert dsn + PCI_EXT_CAP_DSN_SIZEOF <= TPH_EXT_CAP
+
+        if spec.tph is not None:
+            tph = cfg.add_ext_capability(PCI_EXT_CAP_ID_TPH, 1, TPH_EXT_CAP)
+            cap = _TPH_LOC[spec.tph.st_table]
+            for mode in spec.tph.modes:
+                cap |= _TPH_MODE_BITS[mode]
+            if spec.tph.ext:
+                cap |= PCI_TPH_CAP_EXT_TPH
+            if spec.tph.st_table_size:
+                cap |= (spec.tph.st_table_size - 1) << PCI_TPH_CAP_ST_SHIFT
+            cfg.poke(tph + PCI_TPH_CAP, 4, cap)
+            cfg.set_wmask(
+                tph + PCI_TPH_CTRL, 4, PCI_TPH_CTRL_MODE_SEL_MASK | PCI_TPH_CTRL_REQ_EN_MASK
+            )
+            if spec.tph.st_table == "cap":
+                for i in range(spec.tph.st_table_size):
+                    cfg.set_wmask(tph + PCI_TPH_BASE_SIZEOF + 2 * i, 2, 0xFFFF)
+
+    # -- config space accessors (include/linux/pci.h) -------------------------
+
+    def pci_read_config_byte(self, where: int) -> int:
+        return self.cfg.read(where, 1)
+
+    def pci_read_config_word(self, where: int) -> int:
+        return self.cfg.read(where, 2)
+
+    def pci_read_config_dword(self, where: int) -> int:
+        return self.cfg.read(where, 4)
+
+    def pci_write_config_byte(self, where: int, val: int) -> None:
+        self._write_config(where, 1, val)
+
+    def pci_write_config_word(self, where: int, val: int) -> None:
+        self._write_config(where, 2, val)
+
+    def pci_write_config_dword(self, where: int, val: int) -> None:
+        self._write_config(where, 4, val)
+
+    def _write_config(self, where: int, width: int, val: int) -> None:
+        touches_command = where < PCI_COMMAND + 2 and where + width > PCI_COMMAND
+        old = self.cfg.read(PCI_COMMAND, 2)
+        self.cfg.write(where, width, val)
+        if not touches_command:
+            return
+        new = self.cfg.read(PCI_COMMAND, 2)
+        if new == old:
+            return
+        tracer = self.tracer
+        if tracer is not None and tracer.enabled:
+            tracer.emit("pci.config_write", bdf=self.bdf, where=PCI_COMMAND, old=old, new=new)
+        for listener in tuple(self._command_listeners):
+            listener(self, old, new)
+
+    def pci_find_capability(self, cap: int) -> int:
+        """Offset of standard capability ``cap``, or 0."""
+        return self.cfg.find_capability(cap)
+
+    def pci_find_ext_capability(self, cap: int) -> int:
+        """Offset of extended capability ``cap``, or 0."""
+        return self.cfg.find_ext_capability(cap)
+
+    def pcie_capability_read_dword(self, where: int) -> int:
+        """A register of the PCI Express capability (0 if there is none, as the kernel)."""
+        return self.cfg.read(self.pcie_cap + where, 4) if self.pcie_cap else 0
+
+    def pci_pcie_type(self) -> int:
+        """``PCI_EXP_TYPE_*`` from the PCI Express capability's flags."""
+        return (self.cfg.read(self.pcie_cap + PCI_EXP_FLAGS, 2) & PCI_EXP_FLAGS_TYPE) >> 4
+
+    def pci_resource_start(self, bar: int) -> int:
+        return self.bars[bar].bus_address
+
+    def pci_resource_len(self, bar: int) -> int:
+        return self.bars[bar].size
+
+    # -- PCI_COMMAND ----------------------------------------------------------
+
+    @property
+    def memory_enabled(self) -> bool:
+        """Whether the function decodes memory (``PCI_COMMAND_MEMORY``)."""
+        return bool(self.cfg.read(PCI_COMMAND, 2) & PCI_COMMAND_MEMORY)
+
+    def add_command_listener(self, listener: CommandListener) -> None:
+        """Call ``listener(pdev, old, new)`` after each write that changes ``PCI_COMMAND``."""
+        self._command_listeners.append(listener)
+
+    def remove_command_listener(self, listener: CommandListener) -> None:
+        self._command_listeners.remove(listener)
+
+    # -- lifetime -------------------------------------------------------------
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def close(self) -> None:
+        """Release the BARs' memory and forget the listeners.  Safe to call twice."""
+        self._closed = True
+        for bar in self.bars.values():
+            bar.close()
+        self._command_listeners.clear()
+
+    def pci_name(self) -> str:
+        return self.bdf
+
+    def __repr__(self) -> str:
+        return (
+            f"<PciDev {self.bdf} [{self.vendor:04x}:{self.device:04x}] "
+            f"class {self.class_code:06x} driver={self.driver_name}>"
+        )
