@@ -475,6 +475,11 @@ class PciDev:
     def pci_name(self) -> str:
         return self.bdf
 
+    @property
+    def name(self) -> str:
+        """``dev_name()``: what bufinfo lists under "Attached Devices"."""
+        return self.bdf
+
     def __repr__(self) -> str:
         return (
             f"<PciDev {self.bdf} [{self.vendor:04x}:{self.device:04x}] "

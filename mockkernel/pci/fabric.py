@@ -1,0 +1,186 @@
+"""The PCIe fabric: memory-write TLPs from a requester to whatever the address decodes to.
+
+A device model (an RDMA NIC writing an incoming RDMA WRITE, an Ethernet NIC landing a
+packet) calls :meth:`Fabric.memory_write` with the bus address it DMAs to -- an address
+it got from ``dma_buf_map_attachment`` -- and, when it uses TLP Processing Hints, the
+processing hint and steering tag.  The fabric
+
+1. splits the write into TLPs at the Max_Payload_Size and at 4 KiB boundaries (a TLP may
+   not cross one);
+2. decodes each address: a BAR of a device (peer-to-peer) or system RAM an exporter
+   registered (``add_ram``); nothing there, or a BAR whose function has memory decoding
+   off, is an Unsupported Request -- the posted write is dropped, as on real hardware;
+3. carries TPH as the spec says: TH=1, PH in the address's low bits, the 8-bit ST in the
+   header, and the upper ST byte as a TPH TLP prefix only when the *completer* (the
+   target function, or the root port for system RAM) supports extended TPH;
+4. emits one ``pcie.tlp`` trace event per TLP and lands the bytes in the target memory
+   (a BAR's memfd, so a VFIO region mmap sees them).
+"""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from ..mm import KernelMap
+from .tph import PCI_EXP_DEVCAP2_TPH_COMP_EXT_TPH, pcie_tph_completer_type
+
+if TYPE_CHECKING:
+    from ..trace import Tracer
+    from .bus import PciBus
+    from .dev import PciDev, PciRootPort
+
+__all__ = ["Fabric", "Tlp", "WriteResult"]
+
+_FOUR_K = 4096
+
+
+@dataclass(frozen=True)
+class Tlp:
+    """One posted memory-write request as it crosses the fabric."""
+
+    requester_id: int  # bus << 8 | devfn
+    address: int
+    length: int
+    th: bool  # TLP Processing Hints present
+    ph: int  # processing hint (2 bits), meaningful when th
+    st: int  # steering tag bits [7:0] (header)
+    st_ext: int | None  # steering tag bits [15:8] (TPH prefix), None when no prefix
+    target: str  # "bdf:barN" or "ram"
+    status: str  # "ok" or "ur" (unsupported request: dropped)
+
+    @property
+    def steering_tag(self) -> int:
+        return self.st | ((self.st_ext or 0) << 8)
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    tlps: tuple[Tlp, ...]
+
+    @property
+    def ok(self) -> bool:
+        return all(t.status == "ok" for t in self.tlps)
+
+    @property
+    def delivered(self) -> int:
+        return sum(t.length for t in self.tlps if t.status == "ok")
+
+
+class Fabric:
+    """Routes memory writes for one kernel's PCI bus and system RAM."""
+
+    def __init__(self, bus: PciBus, tracer: Tracer, max_payload: int = 256) -> None:
+        if max_payload not in (128, 256, 512, 1024, 2048, 4096):
+            raise ValueError(f"bad Max_Payload_Size {max_payload}")
+        self.bus = bus
+        self.tracer = tracer
+        self.max_payload = max_payload
+        self._ram_starts: list[int] = []
+        self._ram: dict[int, tuple[int, KernelMap, int]] = {}  # start -> (end, map, offset)
+        self._root_port: PciRootPort | None = bus.root_ports[0] if bus.root_ports else None
+
+    # -- system RAM that exporters hand out --------------------------------------------------
+    def add_ram(self, address: int, length: int, mem: KernelMap, offset: int = 0) -> None:
+        """Make ``[address, address+length)`` decode to ``mem`` at ``offset``."""
+        i = bisect.bisect_left(self._ram_starts, address)
+        for j in (i - 1, i):
+            if 0 <= j < len(self._ram_starts):
+                start = self._ram_starts[j]
+                end = self._ram[start][0]
+                if start < address + length and address < end:
+                    raise ValueError(f"RAM range {address:#x}+{length:#x} overlaps {start:#x}")
+        self._ram_starts.insert(i, address)
+        self._ram[address] = (address + length, mem, offset)
+
+    def remove_ram(self, address: int) -> None:
+        if address in self._ram:
+            del self._ram[address]
+            self._ram_starts.remove(address)
+
+    # -- decoding ------------------------------------------------------------------------------
+    def _decode(self, address: int) -> tuple[str, KernelMap, int, int, PciDev | None] | None:
+        """(name, memory, offset, bytes left in the region, target function) or None."""
+        for pdev in self.bus.devices:
+            for bar in pdev.bars.values():
+                if bar.bus_address <= address < bar.end and not bar.closed:
+                    off = address - bar.bus_address
+                    return f"{pdev.bdf}:bar{bar.index}", bar.map, off, bar.size - off, pdev
+        i = bisect.bisect_right(self._ram_starts, address) - 1
+        if i >= 0:
+            start = self._ram_starts[i]
+            end, mem, base = self._ram[start]
+            if address < end and not mem.closed:
+                return "ram", mem, base + address - start, end - address, None
+        return None
+
+    def _completer_ext(self, target: PciDev | None, requester: PciDev) -> bool:
+        """Does the completer take the extended-ST prefix?  RAM completes at the root port."""
+        if target is not None:
+            return pcie_tph_completer_type(target) == PCI_EXP_DEVCAP2_TPH_COMP_EXT_TPH
+        rp = requester.root_port or self._root_port
+        return rp is not None and rp.tph_completer == PCI_EXP_DEVCAP2_TPH_COMP_EXT_TPH
+
+    # -- the write -----------------------------------------------------------------------------
+    def memory_write(
+        self,
+        requester: PciDev,
+        address: int,
+        data: bytes | bytearray | memoryview,
+        *,
+        ph: int | None = None,
+        steering_tag: int = 0,
+    ) -> WriteResult:
+        """DMA ``data`` to bus address ``address`` from ``requester``; TPH when ``ph`` is set."""
+        if ph is not None and not 0 <= ph <= 3:
+            raise ValueError(f"processing hint {ph} is not 2 bits")
+        if not 0 <= steering_tag <= 0xFFFF:
+            raise ValueError(f"steering tag {steering_tag:#x} is not 16 bits")
+        rid = requester.busnr << 8 | requester.devfn
+        view = memoryview(bytes(data))
+        tlps: list[Tlp] = []
+        pos = 0
+        tracing = self.tracer.enabled
+        while pos < len(view):
+            addr = address + pos
+            n = min(len(view) - pos, self.max_payload, _FOUR_K - addr % _FOUR_K)
+            where = self._decode(addr)
+            status = "ur"
+            name = "none"
+            ext = False
+            if where is not None:
+                name, mem, off, left, target = where
+                n = min(n, left)
+                ext = self._completer_ext(target, requester)
+                if target is None or target.memory_enabled:
+                    mem.write(off, view[pos : pos + n])
+                    status = "ok"
+            th = ph is not None
+            tlp = Tlp(
+                requester_id=rid,
+                address=addr,
+                length=n,
+                th=th,
+                ph=ph if ph is not None else 0,
+                st=steering_tag & 0xFF if th else 0,
+                st_ext=(steering_tag >> 8) if th and ext else None,
+                target=name,
+                status=status,
+            )
+            tlps.append(tlp)
+            if tracing:
+                self.tracer.emit(
+                    "pcie.tlp",
+                    requester=requester.bdf,
+                    address=hex(addr),
+                    length=n,
+                    th=th,
+                    ph=tlp.ph,
+                    st=tlp.st,
+                    st_ext=tlp.st_ext,
+                    target=name,
+                    status=status,
+                )
+            pos += n
+        return WriteResult(tuple(tlps))
