@@ -42,7 +42,8 @@ def main() -> None:
     fcntl.ioctl(dmabuf, DMA_BUF_IOCTL_SYNC, struct.pack("=Q", DMA_BUF_SYNC_READ))
     print(f"mmap of the dma-buf reads: {m[:20]!r}")
     m[0:5] = b"HELLO"
-    fcntl.ioctl(dmabuf, DMA_BUF_IOCTL_SYNC, struct.pack("=Q", DMA_BUF_SYNC_WRITE | DMA_BUF_SYNC_END))
+    end_write = struct.pack("=Q", DMA_BUF_SYNC_WRITE | DMA_BUF_SYNC_END)
+    fcntl.ioctl(dmabuf, DMA_BUF_IOCTL_SYNC, end_write)
     print(f"after writing through the dma-buf, the memfd reads: {os.pread(memfd, 20, 0)!r}")
 
     m.close()

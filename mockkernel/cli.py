@@ -3,23 +3,55 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import IO, TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .topology import Topology
 
 __all__ = ["main"]
 
 UAPI_PROFILES = ("linux-7.2", "tph-v1", "tph-v2", "tph-v11")
 
 
+class _UsageError(Exception):
+    """A bad argument: reported as ``mockkernel: error: ...``, exit status 2."""
+
+
+def _open_trace(path: str) -> IO[str]:
+    """The trace file, on a high fd: the program must see the fd numbers it would see bare."""
+    from .realfd import hide
+
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o666)
+    except OSError as e:
+        raise _UsageError(f"cannot write the trace to {path!r}: {e.strerror}") from None
+    return open(hide(fd), "w", encoding="utf-8")
+
+
 def _cmd_run(ns: argparse.Namespace) -> int:
+    from .topology import load_topology
     from .userspace.runner import run_program
 
-    trace = open(ns.trace, "w", encoding="utf-8") if ns.trace else None  # noqa: SIM115
+    try:
+        os.stat(ns.program)
+    except OSError as e:  # as python says it, before anything is booted
+        print(
+            f"mockkernel: can't open file {ns.program!r}: [Errno {e.errno}] {e.strerror}",
+            file=sys.stderr,
+        )
+        return 2
+    topology: Topology | None = None
+    if ns.topology:
+        topology = _load(load_topology, ns.topology)
+    trace = _open_trace(ns.trace) if ns.trace else None
     try:
         return run_program(
             ns.program,
             ns.args,
-            topology=ns.topology,
+            topology=topology,
             trace=trace,
             uapi=ns.uapi,
             check_leaks=ns.check_leaks,
@@ -44,9 +76,18 @@ def _cmd_plugins(ns: argparse.Namespace) -> int:
 def _cmd_topology(ns: argparse.Namespace) -> int:
     from .topology import default_topology, dumps, load_topology
 
-    topo = load_topology(ns.file) if ns.file else default_topology()
+    topo = _load(load_topology, ns.file) if ns.file else default_topology()
     sys.stdout.write(dumps(topo))
     return 0
+
+
+def _load(load: Callable[[str], Topology], path: str) -> Topology:
+    from .topology import TopologyError
+
+    try:
+        return load(path)
+    except TopologyError as e:
+        raise _UsageError(f"bad topology: {e}") from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -68,7 +109,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     topo.add_argument("--file", help="validate and print this topology instead")
     topo.set_defaults(func=_cmd_topology)
     ns = parser.parse_args(argv)
-    status: int = ns.func(ns)
+    try:
+        status: int = ns.func(ns)
+    except _UsageError as e:
+        print(f"mockkernel: error: {e}", file=sys.stderr)
+        return 2
     return status
 
 

@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from .errors import KernelBug, kerr
 from .fs import FMODE_LSEEK, FMODE_READ, FMODE_WRITE, File, FileOperations, Inode
 from .locks import Mutex
-from .mm import KernelMap, Vma
+from .mm import PAGE_SIZE, KernelMap, Vma
 from .uaccess import copy_from_user, copy_to_user, strndup_user
 
 if TYPE_CHECKING:
@@ -55,6 +55,7 @@ __all__ = [
     "DmaBufAttachOps",
     "DmaBufOps",
     "DmaFence",
+    "DmaFenceArray",
     "DmaResv",
     "SgEntry",
     "SgTable",
@@ -66,6 +67,7 @@ __all__ = [
     "dma_buf_fd",
     "dma_buf_get",
     "dma_buf_get_pci_tph",
+    "dma_buf_get_tph",
     "dma_buf_invalidate_mappings",
     "dma_buf_map_attachment",
     "dma_buf_map_attachment_unlocked",
@@ -74,6 +76,7 @@ __all__ = [
     "dma_buf_unmap_attachment",
     "dma_buf_unmap_attachment_unlocked",
     "dma_buf_unpin",
+    "dma_resv_get_singleton",
     "is_dma_buf_file",
 ]
 
@@ -102,8 +105,12 @@ DMA_BUF_SET_NAME_B = 0x40086201
 DMA_BUF_IOCTL_EXPORT_SYNC_FILE = 0xC0086202
 DMA_BUF_IOCTL_IMPORT_SYNC_FILE = 0x40086203
 
-# f_mode bits as the real kernel prints them in bufinfo (FMODE_CAN_READ|CAN_WRITE|OPENED)
-_FMODE_SHOWN_EXTRA = 0x20000 | 0x40000 | 0x80000
+# f_mode bits of include/linux/fs.h (7.x) that a dma-buf file has besides READ/WRITE/LSEEK:
+# alloc_file_pseudo() opens it (FMODE_OPENED) with fsnotify off (FMODE_NONOTIFY, as for
+# every pseudo file).  No FMODE_CAN_READ/CAN_WRITE: dma_buf_fops has no read or write.
+# bufinfo prints f_mode as is: 02080007 for an O_RDWR buffer.
+FMODE_OPENED = 0x80000
+FMODE_NONOTIFY = 1 << 25
 
 
 class Device(Protocol):
@@ -140,18 +147,30 @@ class SgTable:
 
 
 class DmaFence:
-    """A completion point (``struct dma_fence``)."""
+    """A completion point (``struct dma_fence``): a context, a sequence number, names.
 
-    def __init__(self, driver: str = "mockkernel", timeline: str = "stub", seqno: int = 0) -> None:
+    ``context`` and ``seqno`` order fences of one timeline (``dma_fence_context_alloc``
+    gives a driver its contexts; 0 is the stub's).  bufinfo shows ``context:seqno``,
+    and the names only while the fence is unsignalled.
+    """
+
+    def __init__(
+        self,
+        driver: str = "mockkernel",
+        timeline: str = "stub",
+        seqno: int = 0,
+        context: int = 0,
+    ) -> None:
         self.driver = driver
         self.timeline = timeline
         self.seqno = seqno
+        self.context = context
         self._done = threading.Event()
 
     @classmethod
     def stub(cls) -> DmaFence:
-        """``dma_fence_get_stub``: an already signalled fence."""
-        f = cls("mockkernel", "stub", 0)
+        """``dma_fence_get_stub``: an already signalled fence, context 0, seqno 0."""
+        f = cls("stub", "stub", 0, 0)
         f.signal()
         return f
 
@@ -165,6 +184,34 @@ class DmaFence:
     def wait(self, timeout: float | None = None) -> bool:
         return self._done.wait(timeout)
 
+    def is_later_or_same(self, other: DmaFence) -> bool:
+        """``dma_fence_is_later_or_same`` (same context assumed)."""
+        return self is other or self.seqno >= other.seqno
+
+    def describe(self) -> str:
+        """``dma_fence_describe``: ``context:seqno timeline driver [un]signalled``."""
+        if self.signaled:
+            return f"{self.context}:{self.seqno}   signalled"
+        return f"{self.context}:{self.seqno} {self.timeline} {self.driver} unsignalled"
+
+
+class DmaFenceArray(DmaFence):
+    """A container of fences (``dma_fence_array``): signalled when all of them are."""
+
+    def __init__(self, fences: list[DmaFence], context: int = 0) -> None:
+        super().__init__("dma_fence_array", "unbound", 0, context)
+        self.fences = fences
+
+    @property
+    def signaled(self) -> bool:
+        return all(f.signaled for f in self.fences)
+
+    def signal(self) -> None:
+        raise KernelBug("a fence array signals when its fences do")
+
+    def wait(self, timeout: float | None = None) -> bool:
+        return all(f.wait(timeout) for f in self.fences)
+
 
 class DmaResv(Mutex):
     """The reservation object: a lock plus the fences of the buffer."""
@@ -176,8 +223,16 @@ class DmaResv(Mutex):
         self.fences: list[tuple[DmaFence, int]] = []
 
     def add_fence(self, fence: DmaFence, usage: int) -> None:
+        """``dma_resv_add_fence``: the fence takes the first slot that holds a signalled
+        fence, or an older fence of its context with the same or a weaker usage (KERNEL <
+        WRITE < READ < BOOKKEEP); otherwise it is appended."""
         self.assert_held()
-        self.fences = [(f, u) for f, u in self.fences if not f.signaled]
+        for i, (old, old_usage) in enumerate(self.fences):
+            if (
+                old.context == fence.context and old_usage >= usage and fence.is_later_or_same(old)
+            ) or old.signaled:
+                self.fences[i] = (fence, usage)
+                return
         self.fences.append((fence, usage))
 
     def fences_for(self, usage: int) -> list[DmaFence]:
@@ -203,6 +258,8 @@ class DmaBufOps:
     * ``mmap(dmabuf, vma)``: fill ``vma`` with ``vma.remap``; called unlocked.
     * ``begin_cpu_access(dmabuf, direction)`` / ``end_cpu_access``: unlocked.
     * ``get_pci_tph(dmabuf, extended) -> (steering_tag, ph)``: resv held (TPH series v8+).
+    * ``get_tph(dmabuf, st_width) -> (steering_tag, ph)``: the same hook as the TPH series
+      v1/v2 had it (profiles ``tph-v1``/``tph-v2``); no lock rule was stated.
     """
 
     attach: Callable[[DmaBuf, Attachment], None] | None = None
@@ -216,6 +273,7 @@ class DmaBufOps:
     begin_cpu_access: Callable[[DmaBuf, int], None] | None = None
     end_cpu_access: Callable[[DmaBuf, int], None] | None = None
     get_pci_tph: Callable[[DmaBuf, bool], tuple[int, int]] | None = None
+    get_tph: Callable[[DmaBuf, int], tuple[int, int]] | None = None
 
 
 class DmaBufAttachOps:
@@ -295,13 +353,14 @@ def dma_buf_export(
         raise kerr(EINVAL)
     dmabuf = DmaBuf(kernel, ops, size, priv, exp_name)
     f_flags = flags & (os.O_ACCMODE | os.O_NONBLOCK)
-    f_mode = FMODE_LSEEK
+    f_mode = FMODE_LSEEK | FMODE_OPENED | FMODE_NONOTIFY
     acc = flags & os.O_ACCMODE
     if acc in (os.O_RDONLY, os.O_RDWR):
         f_mode |= FMODE_READ
     if acc in (os.O_WRONLY, os.O_RDWR):
         f_mode |= FMODE_WRITE
-    inode = Inode(dmabuf.id, 0o600, size=size, dev=0x10)
+    # alloc_anon_inode(): mode 0600 and no type bits, owned by the creator
+    inode = Inode(dmabuf.id, 0o600, size=size, dev=0x10, uid=os.geteuid(), gid=os.getegid())
     dmabuf.file = File(kernel, dma_buf_fops, inode, f_flags, f_mode, dmabuf)
     kernel.dmabufs[dmabuf.id] = dmabuf
     if kernel.tracer.enabled:
@@ -442,6 +501,9 @@ def dma_buf_map_attachment(attach: Attachment, direction: int) -> SgTable:
         sgt = ops.map_dma_buf(attach, direction)
         if sgt is None:
             raise kerr(ENOMEM)
+        if not attach.dynamic:
+            # static importers do not handle fences: the core waits for the kernel's
+            dmabuf.resv.wait(DMA_RESV_USAGE_KERNEL)
     except BaseException:
         if pinned_here and ops.unpin is not None:
             ops.unpin(attach)
@@ -505,6 +567,17 @@ def dma_buf_get_pci_tph(dmabuf: DmaBuf, extended: bool) -> tuple[int, int]:
     return op(dmabuf, extended)
 
 
+def dma_buf_get_tph(dmabuf: DmaBuf, st_width: int) -> tuple[int, int]:
+    """TPH series v1/v2 (profiles ``tph-v1``/``tph-v2``): ``dmabuf->ops->get_tph``.
+
+    ``EOPNOTSUPP`` without the op.  No lock is asserted: v2's mlx5 called it unlocked.
+    """
+    op = dmabuf.ops.get_tph
+    if op is None:
+        raise kerr(EOPNOTSUPP)
+    return op(dmabuf, st_width)
+
+
 # -- the dma-buf file -----------------------------------------------------------------------
 class DmaBufFops(FileOperations):
     """``dma_buf_fops``: what an fd of a dma-buf does."""
@@ -538,19 +611,26 @@ class DmaBufFops(FileOperations):
         dmabuf: DmaBuf = file.private_data
         if dmabuf.ops.mmap is None:
             raise kerr(EINVAL)
-        if vma.offset + vma.length > dmabuf.size or vma.pgoff > dmabuf.size >> 12:
-            raise kerr(EINVAL)
+        if vma.pgoff + vma.pages > dmabuf.size // PAGE_SIZE:
+            raise kerr(EINVAL)  # the mapping would overflow the buffer
         dmabuf.ops.mmap(dmabuf, vma)
 
     def dma_buf_fdinfo(self, file: File) -> str:
         dmabuf: DmaBuf = file.private_data
         out = f"size:\t{dmabuf.size}\ncount:\t{file.f_count - 1}\nexp_name:\t{dmabuf.exp_name}\n"
         with dmabuf.name_lock:
-            if dmabuf.name:
+            if dmabuf.name is not None:  # set, even to "": a name line
                 out += f"name:\t{dmabuf.name}\n"
         return out
 
+    def dmabuffs_dname(self, file: File) -> str:
+        """``/dmabuf:<name>`` (``/dmabuf:`` when unnamed): links and maps follow renames."""
+        dmabuf: DmaBuf = file.private_data
+        with dmabuf.name_lock:
+            return f"/dmabuf:{dmabuf.name or ''}"
 
+
+DmaBufFops.dname = DmaBufFops.dmabuffs_dname  # type: ignore[assignment]
 DmaBufFops.llseek = DmaBufFops.dma_buf_llseek  # type: ignore[assignment]
 DmaBufFops.mmap = DmaBufFops.dma_buf_mmap  # type: ignore[assignment]
 DmaBufFops.show_fdinfo = DmaBufFops.dma_buf_fdinfo  # type: ignore[assignment]
@@ -592,30 +672,42 @@ def _set_name(file: File, cmd: int, arg: int) -> int:
 
 
 def _export_sync_file(file: File, cmd: int, arg: int) -> int:
+    """``dma_buf_export_sync_file``: an fd (``O_CLOEXEC``) of a sync_file of the fences a
+    reader (``READ``) or writer (``WRITE``) would wait for, the stub when there are none."""
     dmabuf: DmaBuf = file.private_data
     raw = copy_from_user(arg, 8)
     flags = int.from_bytes(raw[:4], "little")
     if flags & ~_SYNC_RW or not flags & _SYNC_RW:
         raise kerr(EINVAL)
     k = dmabuf.kernel
-    usage = DMA_RESV_USAGE_READ if flags & _SYNC_WRITE else DMA_RESV_USAGE_WRITE
-    pending = [f for f in dmabuf.resv.fences_for(usage) if not f.signaled]
-    fence = pending[-1] if pending else DmaFence.stub()
-    sync = File(k, sync_file_fops, Inode(k.new_id(), 0o600, dev=0x10), os.O_RDWR, 3, fence)
     proc = k.current
+    fd = proc.get_unused_fd(cloexec=True, label="sync_file")
     try:
-        fd = proc.get_unused_fd(cloexec=True, label="sync_file")
+        usage = DMA_RESV_USAGE_READ if flags & _SYNC_WRITE else DMA_RESV_USAGE_WRITE
+        fence = dma_resv_get_singleton(k, dmabuf.resv, usage) or DmaFence.stub()
+        # anon_inode_getfile("sync_file", ..., 0): opened O_RDONLY
+        sync = File(k, sync_file_fops, Inode(k.new_id(), 0o600, dev=0x10), 0, FMODE_READ, fence)
     except BaseException:
-        sync.put()
+        proc.fdt.free_number(fd)
         raise
     try:
-        copy_to_user(arg + 4, fd.to_bytes(4, "little", signed=True))
+        copy_to_user(arg, raw[:4] + fd.to_bytes(4, "little", signed=True))
     except OSError:
         proc.fdt.free_number(fd)
         sync.put()
         raise kerr(EFAULT) from None
     proc.fd_install(fd, sync)
     return 0
+
+
+def dma_resv_get_singleton(kernel: Kernel, resv: DmaResv, usage: int) -> DmaFence | None:
+    """The unsignalled fences for ``usage`` as one fence: ``None``, the fence, or an array."""
+    pending = [f for f in resv.fences_for(usage) if not f.signaled]
+    if not pending:
+        return None
+    if len(pending) == 1:
+        return pending[0]
+    return DmaFenceArray(pending, context=kernel.new_id())  # dma_fence_context_alloc
 
 
 def _import_sync_file(file: File, cmd: int, arg: int) -> int:
@@ -655,27 +747,32 @@ sync_file_fops = SyncFileOps()
 
 # -- debugfs ----------------------------------------------------------------------------------
 def bufinfo(kernel: Kernel) -> str:
-    """``/sys/kernel/debug/dma_buf/bufinfo`` in the upstream format."""
+    """``/sys/kernel/debug/dma_buf/bufinfo`` as ``dma_buf_debug_show`` prints it.
+
+    Buffers newest first (the core adds each one at the head of its list); per
+    buffer its line (``f_flags`` and ``f_mode`` in hex, ``file_count``, the name or
+    ``<none>`` when never set), one line per fence up to ``READ`` usage
+    (``dma_resv_describe``: ``BOOKKEEP`` fences are not shown), then the devices.
+    """
     out = ["\nDma-buf Objects:\n"]
     out.append(
         f"{'size':<8s}\t{'flags':<8s}\t{'mode':<8s}\t{'count':<8s}\texp_name\t{'ino':<8s}\tname\n"
     )
     total = 0
     count = 0
-    for dmabuf in list(kernel.dmabufs.values()):
+    for dmabuf in reversed(list(kernel.dmabufs.values())):
         f = dmabuf.file
+        with dmabuf.name_lock:
+            name = "<none>" if dmabuf.name is None else dmabuf.name
         out.append(
-            f"{dmabuf.size:08d}\t{f.f_flags:08x}\t{f.f_mode | _FMODE_SHOWN_EXTRA:08x}\t"
-            f"{f.f_count:08d}\t{dmabuf.exp_name}\t{dmabuf.id:08d}\t{dmabuf.name or '<none>'}\n"
+            f"{dmabuf.size:08d}\t{f.f_flags:08x}\t{f.f_mode:08x}\t{f.f_count:08d}\t"
+            f"{dmabuf.exp_name}\t{f.inode.ino:08d}\t{name}\n"
         )
-        for fence, usage in dmabuf.resv.fences:
-            state = "" if fence.signaled else "un"
-            out.append(
-                f"\t{_USAGE_NAMES[usage]} fence: {fence.driver} {fence.timeline} "
-                f"seq {fence.seqno} {state}signalled\n"
-            )
+        for fence, usage in list(dmabuf.resv.fences):
+            if usage <= DMA_RESV_USAGE_READ:
+                out.append(f"\t{_USAGE_NAMES[usage]} fence:{fence.describe()}\n")
         out.append("\tAttached Devices:\n")
-        for a in dmabuf.attachments:
+        for a in list(dmabuf.attachments):
             out.append(f"\t{a.dev.name}\n")
         out.append(f"Total {len(dmabuf.attachments)} devices attached\n\n")
         count += 1

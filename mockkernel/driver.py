@@ -28,6 +28,7 @@ from .dma_buf import (
     dma_buf_fd,
     dma_buf_get,
     dma_buf_get_pci_tph,
+    dma_buf_get_tph,
     dma_buf_invalidate_mappings,
     dma_buf_map_attachment,
     dma_buf_map_attachment_unlocked,
@@ -43,6 +44,14 @@ from .fs import FMODE_READ, FMODE_WRITE, File, FileOperations, Inode, generic_fi
 from .kernel import DriverRegistry, Kernel, PciDriver
 from .locks import Mutex, RwSem
 from .mm import PAGE_SIZE, KernelMap, Vma
+from .pci import (
+    PCI_EXP_DEVCAP2_TPH_COMP_EXT_TPH,
+    PCI_EXP_DEVCAP2_TPH_COMP_NONE,
+    PCI_EXP_DEVCAP2_TPH_COMP_TPH_ONLY,
+    PciBar,
+    PciDev,
+    pcie_tph_completer_type,
+)
 from .process import Process
 from .realfd import hide, kernel_dup
 from .uaccess import (
@@ -61,6 +70,9 @@ __all__ = [
     "FMODE_READ",
     "FMODE_WRITE",
     "PAGE_SIZE",
+    "PCI_EXP_DEVCAP2_TPH_COMP_EXT_TPH",
+    "PCI_EXP_DEVCAP2_TPH_COMP_NONE",
+    "PCI_EXP_DEVCAP2_TPH_COMP_TPH_ONLY",
     "Attachment",
     "Device",
     "DmaBuf",
@@ -75,6 +87,8 @@ __all__ = [
     "KernelBug",
     "KernelMap",
     "Mutex",
+    "PciBar",
+    "PciDev",
     "PciDriver",
     "Process",
     "RwSem",
@@ -91,6 +105,7 @@ __all__ = [
     "dma_buf_fd",
     "dma_buf_get",
     "dma_buf_get_pci_tph",
+    "dma_buf_get_tph",
     "dma_buf_invalidate_mappings",
     "dma_buf_map_attachment",
     "dma_buf_map_attachment_unlocked",
@@ -106,6 +121,7 @@ __all__ = [
     "is_dma_buf_file",
     "kernel_dup",
     "kerr",
+    "pcie_tph_completer_type",
     "put_user_u32",
     "strndup_user",
 ]

@@ -116,6 +116,11 @@ class FileOperations:
     llseek: Callable[[File, int, int], int] | None = None  # (file, offset, whence) -> pos
     mmap: Callable[[File, Vma], None] | None = None
     show_fdinfo: Callable[[File], str] | None = None
+    #: ``d_op->d_dname``: the name of an anonymous file, made when it is asked for (what
+    #: ``/proc/self/fd/N`` and ``/proc/self/maps`` show); ``None``: ``anon_inode:<name>``
+    dname: Callable[[File], str] | None = None
+    #: ``->fsync(file, datasync)``: without it ``fsync``/``fdatasync`` are ``EINVAL``
+    fsync: Callable[[File, bool], None] | None = None
 
 
 class File:
@@ -131,6 +136,7 @@ class File:
         "id",
         "inode",
         "kernel",
+        "opened",
         "path",
         "private_data",
         "released",
@@ -156,6 +162,8 @@ class File:
         self.private_data = private_data
         self.path = path
         self.released = False
+        # False while a device's ->open runs: a failed open is put without ->release
+        self.opened = True
         self.id = kernel.new_id()
         kernel.live_files[self.id] = self
 
@@ -166,7 +174,12 @@ class File:
     @property
     def link_name(self) -> str:
         """What ``readlink("/proc/self/fd/N")`` shows."""
-        return self.path or f"anon_inode:{self.f_op.name}"
+        if self.path:
+            return self.path
+        dname = self.f_op.dname
+        if dname is not None:
+            return dname(self)
+        return f"anon_inode:{self.f_op.name}"
 
     def get(self) -> File:
         """Take one more reference (``get_file``)."""
@@ -187,7 +200,8 @@ class File:
         kernel = self.kernel
         self.released = True
         try:
-            self.f_op.release(self)
+            if self.opened:
+                self.f_op.release(self)
         finally:
             kernel.live_files.pop(self.id, None)
             if kernel.tracer.enabled:

@@ -67,6 +67,11 @@ def mockkernel_boot(kernel: Kernel) -> None:
 def mockkernel_shutdown(kernel: Kernel) -> None:
     """The kernel is shutting down, before drivers are removed and leaks are checked.
 
+    Called once per kernel, by the first ``kernel.shutdown()`` (a second call does
+    nothing), before the leak check, before every process's fds are closed, and
+    before PCI ``remove`` and module ``exit`` run.  Use it to release what the plugin
+    made at ``mockkernel_boot``.
+
     :param kernel: the kernel being shut down.
 
     Return value ignored; every implementation is called.

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import pluggy
 
+from . import topology as _topology
 from .errors import LeakError
 from .fs import File, FileOperations
 from .process import Process, RealBackedFdTable, VirtualFdTable
@@ -35,6 +36,7 @@ from .vfs import Vfs
 if TYPE_CHECKING:
     from .dma_buf import Attachment, DmaBuf
     from .pci import PciBus, PciDev
+    from .pci.fabric import Fabric
 
 __all__ = ["DriverRegistry", "Kernel", "PciDriver", "boot"]
 
@@ -116,6 +118,7 @@ class Kernel:
         self.registry = DriverRegistry(self)
         self.bound: dict[str, PciDriver] = {}
         self.pci: PciBus | None = None
+        self.fabric: Fabric
         self.is_shut_down = False
 
     def new_id(self) -> int:
@@ -128,8 +131,10 @@ class Kernel:
     def _boot(self) -> None:
         from . import dma_buf, sysfs
         from .pci import PciBus
+        from .pci.fabric import Fabric
 
         self.pci = PciBus.from_topology(self.topology, tracer=self.tracer)
+        self.fabric = Fabric(self.pci, self.tracer)
         self.vfs.mkdir("/sys/kernel/debug/dma_buf", owned=True)
         self.vfs.attr("/sys/kernel/debug/dma_buf/bufinfo", lambda: dma_buf.bufinfo(self), 0o444, 0)
         sysfs.populate_pci(self)
@@ -202,14 +207,22 @@ class Kernel:
             self.current = saved
 
     def fdinfo(self, proc: Process, fd: int) -> str:
-        """``/proc/<pid>/fdinfo/<fd>``."""
-        file = proc.files[fd]
-        flags = file.f_flags | (os.O_CLOEXEC if proc.fdt.get_cloexec(fd) else 0)
-        out = f"pos:\t{file.f_pos}\nflags:\t0{flags:o}\nmnt_id:\t15\nino:\t{file.inode.ino}\n"
-        show = file.f_op.show_fdinfo
-        if show is not None:
-            out += show(file)
-        return out
+        """``/proc/<pid>/fdinfo/<fd>``.
+
+        Like ``seq_show`` in ``fs/proc/fd.c`` it holds a reference on the file while
+        it prints, which ``show_fdinfo`` ops see (dma-buf's ``count:`` is
+        ``file_count - 1``: 1 for a buffer with one fd, as on real Linux).
+        """
+        file = proc.files[fd].get()
+        try:
+            flags = file.f_flags | (os.O_CLOEXEC if proc.fdt.get_cloexec(fd) else 0)
+            out = f"pos:\t{file.f_pos}\nflags:\t0{flags:o}\nmnt_id:\t15\nino:\t{file.inode.ino}\n"
+            show = file.f_op.show_fdinfo
+            if show is not None:
+                out += show(file)
+            return out
+        finally:
+            file.put()
 
     # -- redirection ----------------------------------------------------------------------
     def install(self, **kwargs: Any) -> Any:
@@ -250,6 +263,17 @@ class Kernel:
         for proc in self.processes:
             if not proc.exited:
                 proc.exit()
+        # Files still referenced now (by a mapping, or a reference a driver never put)
+        # are released anyway, as process exit and module unload would: the leak is
+        # reported above, but the real fds and mappings behind them must not leak.
+        for file in list(self.live_files.values()):
+            if file.released:
+                continue
+            file.f_count = 0
+            try:
+                file._release()
+            except Exception as e:  # a driver's release failing is one more finding
+                found.append(f"release of {file!r} at shutdown failed: {e!r}")
         for bdf, driver in reversed(list(self.bound.items())):
             assert self.pci is not None
             driver.remove(self, self.pci.get(bdf))
@@ -268,6 +292,26 @@ class Kernel:
         return found
 
 
+_default_cache: list[tuple[object, str, Topology]] = []
+
+
+def _default_topology() -> Topology:
+    """``default_topology()``, parsed once per process rather than at every boot.
+
+    Parsing the TOML was more than half of a boot.  A ``Topology`` is deeply frozen,
+    so kernels can share one.  A monkeypatched ``default_topology`` (here) or
+    ``DEFAULT_TOPOLOGY_TOML`` (in :mod:`mockkernel.topology`) is honoured.
+    """
+    fn, text = default_topology, _topology.DEFAULT_TOPOLOGY_TOML
+    if _default_cache:
+        cached_fn, cached_text, topo = _default_cache[0]
+        if cached_fn is fn and cached_text is text:
+            return topo
+    topo = fn()
+    _default_cache[:] = [(fn, text, topo)]
+    return topo
+
+
 def boot(
     topology: Topology | str | os.PathLike[str] | None = None,
     *,
@@ -283,7 +327,7 @@ def boot(
     from .topology import load_topology
 
     if topology is None:
-        topo = default_topology()
+        topo = _default_topology()
     elif isinstance(topology, Topology):
         topo = topology
     else:

@@ -3,10 +3,18 @@
 Userspace gets a real ``mmap.mmap`` object.  A driver describes what backs the
 mapping by calling ``vma.remap(fd, offset, length)`` for each piece, in order
 (the analogue of ``remap_pfn_range``/``vm_insert_page``): the fd is a *real*
-file the kernel holds (a memfd behind a udmabuf, a BAR's memfd, ...).  One
-piece becomes a plain ``mmap.mmap``; several are laid side by side in one
-reservation with ``MAP_FIXED``, so the object the program holds spans them all
-and is coherent with every backing file in both directions.
+file the kernel holds (a memfd behind a udmabuf, a BAR's memfd, ...).
+
+Every mapping is built the same way: an *anonymous* ``mmap.mmap`` reserves the
+address range (so the Python object has the caller's length, protection and
+access mode, and -- unlike a file mapping -- no fd of its own), then each piece
+is laid over it with ``MAP_FIXED``.  The object the program holds spans them
+all and is coherent with every backing file in both directions.
+
+``Mapping`` records a live mapping (what ``/proc/<pid>/maps`` describes with
+the mock file's name, inode and offset); :func:`proc_maps` rewrites the real
+maps text so that each mock mapping shows as the one line real Linux shows,
+instead of the lines of the memfds behind it.
 """
 
 from __future__ import annotations
@@ -14,18 +22,39 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import mmap as _mmap
+import os
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from errno import EINVAL, ENOMEM
+from typing import TYPE_CHECKING
 
 from .errors import kerr
 
-__all__ = ["PAGE_SIZE", "KernelMap", "MappedFile", "Vma", "build_mapping"]
+if TYPE_CHECKING:
+    from .fs import File
+
+__all__ = [
+    "PAGE_SIZE",
+    "KernelMap",
+    "MappedFile",
+    "Mapping",
+    "Vma",
+    "build_mapping",
+    "kernel_map_ranges",
+    "page_align",
+    "proc_maps",
+]
 
 PAGE_SIZE = _mmap.PAGESIZE
 _MAP_FIXED = 0x10  # linux/mman.h (x86-64)
+_MAP_ANONYMOUS = 0x20
 _RealMmap = _mmap.mmap
+
+
+def page_align(n: int) -> int:
+    """``PAGE_ALIGN``: ``n`` rounded up to a whole number of pages."""
+    return (n + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1)
 
 
 @dataclass
@@ -42,6 +71,11 @@ class Vma:
     def offset(self) -> int:
         return self.pgoff * PAGE_SIZE
 
+    @property
+    def pages(self) -> int:
+        """``vma_pages``: the length in whole pages."""
+        return page_align(self.length) // PAGE_SIZE
+
     def remap(self, fd: int, offset: int, length: int) -> None:
         """Back the next ``length`` bytes of the mapping with ``fd`` at ``offset``."""
         if offset % PAGE_SIZE or length <= 0:
@@ -49,10 +83,59 @@ class Vma:
         self.segments.append((fd, offset, length))
 
 
+@dataclass(eq=False)
+class Mapping:
+    """A live userspace mapping of a mock file, as ``/proc/<pid>/maps`` describes it."""
+
+    start: int
+    length: int  # whole pages
+    pgoff: int
+    prot: int
+    shared: bool
+    file: File
+
+    @property
+    def end(self) -> int:
+        return self.start + self.length
+
+    def perms(self) -> str:
+        return (
+            ("r" if self.prot & _mmap.PROT_READ else "-")
+            + ("w" if self.prot & _mmap.PROT_WRITE else "-")
+            + ("x" if self.prot & _mmap.PROT_EXEC else "-")
+            + ("s" if self.shared else "p")
+        )
+
+    def maps_line(self) -> str:
+        ino = self.file.inode
+        return _maps_line(
+            self.start,
+            self.end,
+            self.perms(),
+            self.pgoff * PAGE_SIZE,
+            os.major(ino.dev),
+            os.minor(ino.dev),
+            ino.ino,
+            self.file.link_name,
+        )
+
+
 class MappedFile(_RealMmap):
-    """A real mmap of a mock file; it holds a reference on the file until closed."""
+    """A mapping of a mock file: the object ``mmap.mmap`` returns for a mock fd.
+
+    Closing it (or its collection) unmaps it and runs the close hooks: the
+    redirection's (closing the fd CPython's mmap keeps, a dup of the mapped
+    fd) first, then the kernel's (dropping the mapping's file reference).
+    """
 
     _mk_finalizer: weakref.finalize  # type: ignore[type-arg]
+    _mk_hooks: list[Callable[[], None]]
+    _mk_addr: int
+    #: the fd CPython's mmap object would hold (a dup of the mapped fd), -1 for none
+    _mk_fd: int = -1
+    _mk_fstat: Callable[[int], os.stat_result] | None = None
+    #: CPython's ``is_resizeable``: ``ACCESS_WRITE``, or ``ACCESS_DEFAULT`` with ``PROT_WRITE``
+    _mk_resizable: bool = False
 
     def close(self) -> None:
         super().close()
@@ -60,16 +143,36 @@ class MappedFile(_RealMmap):
         if fin is not None:
             fin()
 
+    def __exit__(self, *exc: object) -> None:
+        # CPython's mmap.__exit__ calls the C close, not an override: unmap through ours
+        self.close()
+
+    def size(self) -> int:
+        """As CPython's: the size of the file behind the map's own fd (``fstat``)."""
+        fstat = self._mk_fstat
+        if self._mk_fd < 0 or fstat is None:
+            return super().size()
+        return fstat(self._mk_fd).st_size
+
+    def resize(self, newsize: int) -> None:
+        """A driver mapping cannot grow or shrink (CPython would ``ftruncate`` the file,
+        which a device or dma-buf file refuses with ``EINVAL``)."""
+        if self.closed:
+            raise ValueError("mmap closed or invalid")
+        if not self._mk_resizable:
+            raise TypeError("mmap can't resize a readonly or copy-on-write memory map.")
+        raise kerr(EINVAL)
+
 
 _libc: ctypes.CDLL | None = None
 
 
-def _libc_mmap() -> Callable[..., int]:
+def _load_libc() -> ctypes.CDLL:
     global _libc
     if _libc is None:
-        _libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
-        _libc.mmap.restype = ctypes.c_void_p
-        _libc.mmap.argtypes = [
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+        libc.mmap.restype = ctypes.c_void_p
+        libc.mmap.argtypes = [
             ctypes.c_void_p,
             ctypes.c_size_t,
             ctypes.c_int,
@@ -77,13 +180,67 @@ def _libc_mmap() -> Callable[..., int]:
             ctypes.c_int,
             ctypes.c_long,
         ]
-        _libc.munmap.restype = ctypes.c_int
-        _libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
-    fn: Callable[..., int] = _libc.mmap
+        libc.munmap.restype = ctypes.c_int
+        libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+        _libc = libc
+    return _libc
+
+
+def _libc_mmap() -> Callable[..., int]:
+    fn: Callable[..., int] = _load_libc().mmap
     return fn
 
 
+def _libc_munmap() -> Callable[..., int]:
+    fn: Callable[..., int] = _load_libc().munmap
+    return fn
+
+
+class _PyBuffer(ctypes.Structure):
+    """``Py_buffer`` (``obj`` as a plain pointer: ``PyBuffer_Release`` owns that ref)."""
+
+    _fields_ = [
+        ("buf", ctypes.c_void_p),
+        ("obj", ctypes.c_void_p),
+        ("len", ctypes.c_ssize_t),
+        ("itemsize", ctypes.c_ssize_t),
+        ("readonly", ctypes.c_int),
+        ("ndim", ctypes.c_int),
+        ("format", ctypes.c_char_p),
+        ("shape", ctypes.c_void_p),
+        ("strides", ctypes.c_void_p),
+        ("suboffsets", ctypes.c_void_p),
+        ("internal", ctypes.c_void_p),
+    ]
+
+
+def _buffer_address(obj: object) -> int:
+    """The address of ``obj``'s memory, read-only buffers included (``PyBUF_SIMPLE``).
+
+    ``ctypes.c_char.from_buffer`` would do for writable objects only: a
+    ``PROT_READ`` map would raise ``TypeError``.
+    """
+    api = ctypes.pythonapi
+    view = _PyBuffer()
+    get = api.PyObject_GetBuffer
+    get.argtypes = [ctypes.py_object, ctypes.POINTER(_PyBuffer), ctypes.c_int]
+    get.restype = ctypes.c_int
+    release = api.PyBuffer_Release
+    release.argtypes = [ctypes.POINTER(_PyBuffer)]
+    release.restype = None
+    if get(obj, ctypes.byref(view), 0) != 0:  # raises the Python error itself
+        raise RuntimeError("PyObject_GetBuffer failed")
+    try:
+        addr = view.buf
+    finally:
+        release(ctypes.byref(view))
+    if not addr:
+        raise RuntimeError("PyObject_GetBuffer gave no address")
+    return int(addr)
+
+
 def _prot_flags(flags: int, prot: int, access: int) -> tuple[int, int]:
+    """The ``mmap(2)`` flags and prot CPython uses for ``(flags, prot, access)``."""
     if access == _mmap.ACCESS_READ:
         return _mmap.MAP_SHARED, _mmap.PROT_READ
     if access == _mmap.ACCESS_WRITE:
@@ -93,31 +250,139 @@ def _prot_flags(flags: int, prot: int, access: int) -> tuple[int, int]:
     return flags, prot
 
 
+def _reserve(length: int, flags: int, prot: int, access: int) -> MappedFile:
+    """An anonymous ``MappedFile`` with the caller's length, flags, prot and access."""
+    flags &= ~(_MAP_FIXED | _MAP_ANONYMOUS)
+    if access != _mmap.ACCESS_DEFAULT:
+        return MappedFile(-1, length, access=access)
+    return MappedFile(-1, length, flags, prot)
+
+
 def build_mapping(vma: Vma, access: int, on_close: Callable[[], None]) -> MappedFile:
-    """Turn a filled ``Vma`` into the object ``mmap.mmap`` returns."""
+    """Turn a filled ``Vma`` into the object ``mmap.mmap`` returns.
+
+    ``on_close`` runs once, when the object is closed or collected.  The start
+    address is ``m._mk_addr``.
+    """
     if sum(seg[2] for seg in vma.segments) < vma.length:
         raise kerr(EINVAL, "mmap op did not back the whole mapping")
-    flags, prot = vma.flags, vma.prot
-    if len(vma.segments) == 1:
-        fd, off, _ = vma.segments[0]
-        m = MappedFile(fd, vma.length, flags, prot, access, off)
-    else:
-        m = MappedFile(-1, vma.length, flags, prot, access, 0)
-        rflags, rprot = _prot_flags(flags, prot, access)
-        base = ctypes.addressof(ctypes.c_char.from_buffer(m))
-        pos = 0
+    m = _reserve(vma.length, vma.flags, vma.prot, access)
+    try:
+        base = _buffer_address(m)
+        rflags, rprot = _prot_flags(vma.flags, vma.prot, access)
+        rflags &= ~_MAP_ANONYMOUS
         libc_mmap = _libc_mmap()
+        pos = 0
         for fd, off, length in vma.segments:
             take = min(length, vma.length - pos)
             if take <= 0:
                 break
             got = libc_mmap(base + pos, take, rprot, rflags | _MAP_FIXED, fd, off)
             if got != base + pos:
-                m.close()
                 raise kerr(ctypes.get_errno() or ENOMEM)
-            pos += take
-    m._mk_finalizer = weakref.finalize(m, on_close)
+            pos += page_align(take)
+    except BaseException:
+        m.close()
+        raise
+    m._mk_addr = base
+    m._mk_resizable = access == _mmap.ACCESS_WRITE or (
+        access == _mmap.ACCESS_DEFAULT and bool(vma.prot & _mmap.PROT_WRITE)
+    )
+    hooks: list[Callable[[], None]] = [on_close]
+    m._mk_hooks = hooks
+    m._mk_finalizer = weakref.finalize(m, _run_hooks, hooks)
     return m
+
+
+def _run_hooks(hooks: list[Callable[[], None]]) -> None:
+    """Run every close hook, even if one fails; re-raise the first failure."""
+    error: BaseException | None = None
+    for hook in hooks:
+        try:
+            hook()
+        except BaseException as e:  # each hook must run
+            if error is None:
+                error = e
+    if error is not None:
+        raise error
+
+
+# -- /proc/<pid>/maps -------------------------------------------------------------------
+def _maps_line(
+    start: int, end: int, perms: str, offset: int, major: int, minor: int, ino: int, path: str
+) -> str:
+    """One line as ``show_map_vma`` prints it (the path starts in column 74)."""
+    head = f"{start:08x}-{end:08x} {perms} {offset:08x} {major:02x}:{minor:02x} {ino} "
+    if not path:
+        return head
+    return head.ljust(72) + " " + path
+
+
+def proc_maps(
+    real_text: str,
+    mappings: Iterable[Mapping],
+    hidden: Iterable[tuple[int, int]] | None = None,
+) -> str:
+    """The real ``/proc/self/maps`` text with each mock mapping shown as real Linux does.
+
+    Real lines inside a mock mapping (the memfds laid over its reservation) are
+    replaced by the one line of the mapping; lines inside a ``hidden`` range
+    (``(start, end)``; by default every live ``KernelMap``: kernel memory, which
+    no process's maps show) are dropped.  A real line that only partly overlaps
+    one (the kernel merged neighbouring areas) keeps its other parts.
+    """
+    mocks = sorted(mappings, key=lambda mp: mp.start)
+    cuts = sorted(
+        [(mp.start, mp.end) for mp in mocks]
+        + list(kernel_map_ranges() if hidden is None else hidden)
+    )
+    if not cuts:
+        return real_text
+    out: list[tuple[int, str]] = [(mp.start, mp.maps_line()) for mp in mocks]
+    prev = 0
+    for line in real_text.splitlines():
+        fields = line.split(None, 5)
+        try:
+            lo_s, hi_s = fields[0].split("-")
+            lo, hi = int(lo_s, 16), int(hi_s, 16)
+            perms, off, dev, ino = fields[1], int(fields[2], 16), fields[3], int(fields[4])
+        except (IndexError, ValueError):
+            out.append((prev, line))  # not a mapping line: keep it after the one before
+            continue
+        prev = lo
+        path = fields[5] if len(fields) > 5 else ""
+        pieces = [(lo, hi)]
+        for cut_lo, cut_hi in cuts:
+            nxt = []
+            for a, b in pieces:
+                if b <= cut_lo or a >= cut_hi:
+                    nxt.append((a, b))
+                    continue
+                if a < cut_lo:
+                    nxt.append((a, cut_lo))
+                if b > cut_hi:
+                    nxt.append((cut_hi, b))
+            pieces = nxt
+        if pieces == [(lo, hi)]:
+            out.append((lo, line))
+            continue
+        major_s, _, minor_s = dev.partition(":")
+        for a, b in pieces:
+            shift = a - lo if ino else 0  # only a file mapping's offset moves with its start
+            major, minor = int(major_s, 16), int(minor_s, 16)
+            out.append((a, _maps_line(a, b, perms, off + shift, major, minor, ino, path)))
+    out.sort(key=lambda item: item[0])  # stable: equal keys keep their order
+    text = "\n".join(line for _, line in out)
+    return text + "\n" if real_text.endswith("\n") else text
+
+
+#: start -> end of every live ``KernelMap`` in this process (kernel memory: hidden from maps)
+_kernel_maps: dict[int, int] = {}
+
+
+def kernel_map_ranges() -> list[tuple[int, int]]:
+    """The address ranges of the live ``KernelMap``s (page-rounded)."""
+    return list(_kernel_maps.items())
 
 
 class KernelMap:
@@ -140,6 +405,7 @@ class KernelMap:
             raise kerr(ctypes.get_errno() or ENOMEM)
         self._addr: int | None = got
         self.length = length
+        _kernel_maps[got] = got + page_align(length)
 
     def _at(self, off: int, n: int) -> int:
         if self._addr is None:
@@ -189,12 +455,6 @@ class KernelMap:
 
     def close(self) -> None:
         if self._addr is not None:
+            _kernel_maps.pop(self._addr, None)
             _libc_munmap()(self._addr, self.length)
             self._addr = None
-
-
-def _libc_munmap() -> Callable[..., int]:
-    _libc_mmap()
-    assert _libc is not None
-    fn: Callable[..., int] = _libc.munmap
-    return fn

@@ -16,15 +16,17 @@ from __future__ import annotations
 
 import fcntl as _fcntl
 import os
+import stat as _stat
+import threading
 from collections.abc import Callable
-from errno import EBADF, EINVAL, EMFILE, ENOTTY
+from errno import EBADF, EINVAL, EMFILE, ENOTTY, EOPNOTSUPP, EPERM, ESPIPE
 from typing import TYPE_CHECKING
 
 from .errors import kerr
 from .fs import FMODE_LSEEK, FMODE_PREAD, FMODE_PWRITE, FMODE_READ, FMODE_WRITE, File
-from .mm import PAGE_SIZE, MappedFile, Vma, build_mapping
+from .mm import PAGE_SIZE, MappedFile, Mapping, Vma, build_mapping, page_align
 from .realfd import REAL
-from .uaccess import copy_from_user
+from .uaccess import copy_from_user, put_user_u32
 
 if TYPE_CHECKING:
     from .kernel import Kernel
@@ -36,8 +38,17 @@ FIONCLEX = 0x5450
 FIOCLEX = 0x5451
 FIOASYNC = 0x5452
 FIOQSIZE = 0x5460
+FIGETBSZ = 0x2  # _IO(0x00, 2)
+FASYNC = 0o20000
+_RWF_HIPRI = 0x1
+_PROT_EXEC = 0x4
+_PROT_WRITE = 0x2
+_MAP_SHARED = 0x01
+_MAP_SHARED_VALIDATE = 0x03
 
-_SETFL_MASK = os.O_APPEND | os.O_NONBLOCK | os.O_DIRECT | os.O_NOATIME | 0o20000  # FASYNC
+# fs/fcntl.c: what F_SETFL may change.  FASYNC is not in it: only a file's ->fasync op
+# sets that bit, and no mock file has one (so F_SETFL O_ASYNC is a silent no-op).
+_SETFL_MASK = os.O_APPEND | os.O_NONBLOCK | os.O_DIRECT | os.O_NOATIME
 _OPEN_DROP = os.O_CREAT | os.O_EXCL | os.O_NOCTTY | os.O_TRUNC | os.O_CLOEXEC
 O_LARGEFILE = 0o100000
 
@@ -152,6 +163,10 @@ class Process:
         self.files = fdt.files  # the hot path looks fds up here
         self.name = name
         self.exited = False
+        # ``files_lock``: serialises changes to the table (lookups are lock-free dict reads)
+        self.files_lock = threading.RLock()
+        #: live mappings of mock files, by start address (``/proc/<pid>/maps`` shows them)
+        self.mappings: dict[int, Mapping] = {}
 
     def __repr__(self) -> str:
         return f"<Process {self.pid} {self.name} fds={sorted(self.files)}>"
@@ -169,8 +184,9 @@ class Process:
 
     def install_file(self, file: File, cloexec: bool) -> int:
         """``get_unused_fd_flags`` + ``fd_install``; on failure the caller keeps its ref."""
-        fd = self.fdt.alloc(0, cloexec, file.f_op.name)
-        self.fd_install(fd, file)
+        with self.files_lock:
+            fd = self.fdt.alloc(0, cloexec, file.f_op.name)
+            self.fd_install(fd, file)
         return fd
 
     def fget(self, fd: int) -> File:
@@ -189,7 +205,12 @@ class Process:
 
     # -- syscalls --------------------------------------------------------------------------
     def sys_open(self, path: str, flags: int, mode: int = 0o666) -> int:
-        file = self.kernel.vfs.open(path, flags, mode)
+        k = self.kernel
+        if k.current is self:
+            file = k.vfs.open(path, flags, mode)
+        else:
+            with k.running(self):  # a driver's ->open sees the caller as current
+                file = k.vfs.open(path, flags, mode)
         try:
             return self.install_file(file, bool(flags & os.O_CLOEXEC))
         except BaseException:
@@ -197,10 +218,11 @@ class Process:
             raise
 
     def sys_close(self, fd: int) -> None:
-        file = self.files.pop(fd, None)
-        if file is None:
-            raise kerr(EBADF)
-        self.fdt.free_number(fd)
+        with self.files_lock:
+            file = self.files.pop(fd, None)
+            if file is None:
+                raise kerr(EBADF)
+            self.fdt.free_number(fd)
         k = self.kernel
         if k.tracer.enabled:
             k.tracer.emit("fd.close", pid=self.pid, fd=fd, file=file.id)
@@ -208,7 +230,8 @@ class Process:
 
     def forget_fd(self, fd: int) -> None:
         """The real OS reused ``fd`` (a real dup2 onto a mock number): drop the mock file."""
-        file = self.files.pop(fd, None)
+        with self.files_lock:
+            file = self.files.pop(fd, None)
         if file is not None:
             if self.kernel.tracer.enabled:
                 self.kernel.tracer.emit("fd.close", pid=self.pid, fd=fd, file=file.id)
@@ -218,13 +241,14 @@ class Process:
         return self._dupfd(fd, 0, cloexec=False)
 
     def _dupfd(self, fd: int, minfd: int, cloexec: bool) -> int:
-        file = self.fget(fd)
-        try:
-            new = self.fdt.alloc(minfd, cloexec, file.f_op.name)
-        except BaseException:
-            file.put()
-            raise
-        self.fd_install(new, file)
+        with self.files_lock:
+            file = self.fget(fd)
+            try:
+                new = self.fdt.alloc(minfd, cloexec, file.f_op.name)
+            except BaseException:
+                file.put()
+                raise
+            self.fd_install(new, file)
         return new
 
     def sys_dup3(self, oldfd: int, newfd: int, flags: int) -> int:
@@ -243,15 +267,18 @@ class Process:
     def _dup_to(self, oldfd: int, newfd: int, cloexec: bool) -> int:
         if newfd < 0 or newfd >= self.fdt.rlimit:
             raise kerr(EBADF)
-        file = self.fget(oldfd)
-        try:
-            self.fdt.take_number(newfd, cloexec, oldfd)
-        except BaseException:
-            file.put()
-            raise
-        old = self.files.get(newfd)
-        self.fd_install(newfd, file)
+        with self.files_lock:
+            file = self.fget(oldfd)
+            try:
+                self.fdt.take_number(newfd, cloexec, oldfd)
+            except BaseException:
+                file.put()
+                raise
+            old = self.files.get(newfd)
+            self.fd_install(newfd, file)
         if old is not None:
+            if self.kernel.tracer.enabled:
+                self.kernel.tracer.emit("fd.close", pid=self.pid, fd=newfd, file=old.id)
             old.put()
         return newfd
 
@@ -269,6 +296,14 @@ class Process:
         if cmd == _fcntl.F_GETFL:
             return file.f_flags
         if cmd == _fcntl.F_SETFL:
+            # setfl(): O_NOATIME needs the owner (or CAP_FOWNER); O_DIRECT needs
+            # FMODE_CAN_ODIRECT, which no mock file has
+            if arg & os.O_NOATIME and not file.f_flags & os.O_NOATIME:
+                euid = os.geteuid()
+                if euid not in (0, file.inode.uid):
+                    raise kerr(EPERM)
+            if arg & os.O_DIRECT:
+                raise kerr(EINVAL)
             file.f_flags = (file.f_flags & ~_SETFL_MASK) | (arg & _SETFL_MASK)
             return 0
         raise kerr(EINVAL)
@@ -279,7 +314,11 @@ class Process:
         if vfs is not None:
             return vfs(self, fd, file, arg)
         op = file.f_op
-        return op.unlocked_ioctl(file, cmd, arg)
+        k = self.kernel
+        if k.current is self:
+            return op.unlocked_ioctl(file, cmd, arg)
+        with k.running(self):  # the driver installs new fds (dma_buf_fd) into the caller
+            return op.unlocked_ioctl(file, cmd, arg)
 
     def sys_read(self, fd: int, count: int) -> bytes:
         return self.fdget(fd).vfs_read(count, None)
@@ -297,6 +336,67 @@ class Process:
             raise kerr(EINVAL)
         return self.fdget(fd).vfs_write(data, pos)
 
+    def sys_readv(self, fd: int, total: int, pos: int | None, flags: int = 0) -> bytes:
+        """``readv``/``preadv2`` of ``total`` bytes: ``vfs_readv``'s checks, then one read.
+
+        A file without ``->read`` fails with ``EINVAL`` even for an empty vector
+        (``FMODE_CAN_READ``); ``RWF_*`` flags other than ``RWF_HIPRI`` are
+        ``EOPNOTSUPP`` for a file without ``->read_iter`` (every mock file).
+        """
+        if pos is not None and pos < 0:
+            raise kerr(EINVAL)
+        file = self.fdget(fd)
+        if pos is not None and not file.f_mode & FMODE_PREAD:
+            raise kerr(ESPIPE)
+        if not file.f_mode & FMODE_READ:
+            raise kerr(EBADF)
+        if file.f_op.read is None:
+            raise kerr(EINVAL)
+        if total == 0:
+            return b""
+        if flags & ~_RWF_HIPRI:
+            raise kerr(EOPNOTSUPP)
+        return file.vfs_read(total, pos)
+
+    def sys_writev(self, fd: int, data: bytes, pos: int | None, flags: int = 0) -> int:
+        """``writev``/``pwritev2`` of the gathered ``data`` (``vfs_writev``'s checks)."""
+        if pos is not None and pos < 0:
+            raise kerr(EINVAL)
+        file = self.fdget(fd)
+        if pos is not None and not file.f_mode & FMODE_PWRITE:
+            raise kerr(ESPIPE)
+        if not file.f_mode & FMODE_WRITE:
+            raise kerr(EBADF)
+        if file.f_op.write is None:
+            raise kerr(EINVAL)
+        if not data:
+            return 0
+        if flags & ~_RWF_HIPRI:
+            raise kerr(EOPNOTSUPP)
+        return file.vfs_write(data, pos)
+
+    def sys_fsync(self, fd: int, datasync: bool = False) -> None:
+        """``fsync``/``fdatasync``: ``EINVAL`` for a file without ``->fsync``."""
+        file = self.fdget(fd)
+        op = file.f_op.fsync
+        if op is None:
+            raise kerr(EINVAL)
+        op(file, datasync)
+
+    def sys_ftruncate(self, fd: int, length: int) -> None:
+        """``ftruncate``: ``EINVAL`` unless a regular file open for writing.
+
+        No mock file has a truncatable inode (device nodes, dma-bufs and pseudo
+        files are not regular; sysfs/debugfs files open read-only), so that is
+        every mock fd.
+        """
+        if length < 0:
+            raise kerr(EINVAL)
+        file = self.fdget(fd)
+        if not _stat.S_ISREG(file.inode.mode) or not file.f_mode & FMODE_WRITE:
+            raise kerr(EINVAL)
+        raise kerr(EINVAL)
+
     def sys_lseek(self, fd: int, offset: int, whence: int) -> int:
         return self.fdget(fd).vfs_llseek(offset, whence)
 
@@ -309,19 +409,45 @@ class Process:
         file = self.fdget(fd)
         if length <= 0 or offset < 0 or offset % PAGE_SIZE:
             raise kerr(EINVAL)
+        # do_mmap's order: EACCES, then EPERM for PROT_EXEC on a noexec mount -- every
+        # anonymous file (a dma-buf, a sync_file) lives on a SB_I_NOEXEC pseudo fs --
+        # then ENODEV when the file has no ->mmap
+        shared = flags & 0x0F in (_MAP_SHARED, _MAP_SHARED_VALIDATE)
+        if shared and prot & _PROT_WRITE and not file.f_mode & FMODE_WRITE:
+            raise kerr(13)  # EACCES: a shared writable map of a file not open for writing
+        if not file.f_mode & FMODE_READ:
+            raise kerr(13)  # EACCES
+        if prot & _PROT_EXEC and file.path is None:
+            raise kerr(EPERM)
         op = file.f_op.mmap
         if op is None:
             raise kerr(19)  # ENODEV: do_mmap without ->mmap
-        if not file.f_mode & FMODE_READ:
-            raise kerr(13)  # EACCES
         vma = Vma(length=length, pgoff=offset // PAGE_SIZE, prot=prot, flags=flags)
         op(file, vma)
         file.get()  # the mapping's reference, dropped on munmap (close or GC)
+        kernel = self.kernel
+        pid = self.pid
+
+        mappings = self.mappings
+        record: list[Mapping] = []
+
+        def munmap() -> None:
+            for mp in record:
+                mappings.pop(mp.start, None)
+            if file.released:
+                return  # the kernel shut down first and released the file itself
+            if kernel.tracer.enabled:
+                kernel.tracer.emit("mm.munmap", pid=pid, file=file.id, length=length)
+            file.put()
+
         try:
-            m = build_mapping(vma, access, file.put)
+            m = build_mapping(vma, access, munmap)
         except BaseException:
             file.put()
             raise
+        mp = Mapping(m._mk_addr, page_align(length), vma.pgoff, prot, shared, file)
+        record.append(mp)
+        mappings[mp.start] = mp
         if self.kernel.tracer.enabled:
             self.kernel.tracer.emit("mm.mmap", pid=self.pid, fd=fd, file=file.id, length=length)
         return m
@@ -355,10 +481,13 @@ def _fionbio(proc: Process, fd: int, file: File, arg: int) -> int:
 
 def _fioasync(proc: Process, fd: int, file: File, arg: int) -> int:
     on = int.from_bytes(copy_from_user(arg, 4), "little", signed=True)
-    if on:
-        file.f_flags |= 0o20000
-    else:
-        file.f_flags &= ~0o20000
+    if bool(on) != bool(file.f_flags & FASYNC):
+        raise kerr(ENOTTY)  # a change needs the file's ->fasync op; no mock file has one
+    return 0
+
+
+def _figetbsz(proc: Process, fd: int, file: File, arg: int) -> int:
+    put_user_u32(arg, file.inode.blksize)  # the superblock's block size
     return 0
 
 
@@ -372,6 +501,7 @@ _VFS_IOCTLS = {
     FIONBIO: _fionbio,
     FIOASYNC: _fioasync,
     FIOQSIZE: _fioqsize,
+    FIGETBSZ: _figetbsz,
 }
 
 

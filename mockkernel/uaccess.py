@@ -45,13 +45,16 @@ class _Mm(threading.local):
 
 _mm = _Mm()
 _mem_fd: list[int] = []  # the process's /proc/self/mem, opened on first use
+_mem_lock = threading.Lock()  # two threads' first use must not open it twice
 
 
 def _mem() -> int:
     if not _mem_fd:
-        from .realfd import REAL, hide
+        with _mem_lock:
+            if not _mem_fd:
+                from .realfd import REAL, hide
 
-        _mem_fd.append(hide(REAL.open("/proc/self/mem", os.O_RDWR | os.O_CLOEXEC)))
+                _mem_fd.append(hide(REAL.open("/proc/self/mem", os.O_RDWR | os.O_CLOEXEC)))
     return _mem_fd[0]
 
 

@@ -17,11 +17,12 @@ import os
 import re
 import stat
 from collections.abc import Callable
-from errno import EACCES, EISDIR, ELOOP, ENOENT, ENOTDIR
+from errno import EACCES, EEXIST, EISDIR, ELOOP, ENOENT, ENOTDIR, ENXIO
 from typing import TYPE_CHECKING
 
 from .errors import kerr
-from .fs import FMODE_READ, File, FileOperations, Inode
+from .fs import FMODE_READ, FMODE_WRITE, File, FileOperations, Inode
+from .mm import proc_maps
 from .realfd import REAL
 
 if TYPE_CHECKING:
@@ -68,12 +69,13 @@ class ChrDev(Node):
 class Symlink(Node):
     kind = "lnk"
 
-    def __init__(self, ino: int, target: str) -> None:
+    def __init__(self, ino: int, target: str, perm: int = 0o777) -> None:
         super().__init__(ino)
         self.target = target
+        self.perm = perm
 
     def inode(self) -> Inode:
-        return Inode(self.ino, stat.S_IFLNK | 0o777, size=len(self.target))
+        return Inode(self.ino, stat.S_IFLNK | self.perm, size=len(self.target))
 
 
 class Attr(Node):
@@ -111,9 +113,12 @@ SeqFileOps.llseek = SeqFileOps.seek_snapshot  # type: ignore[assignment]
 _seq_fops = SeqFileOps()
 
 _PROC_FD = re.compile(r"^/proc/(self|thread-self|\d+)/(fdinfo|fd)(?:/(\d+))?$")
+_PROC_MAPS = re.compile(r"^/proc/(self|thread-self|\d+)/maps$")
 
-#: Prefixes under which a path may be mock; anything else is real at once.
-_ROOTS = ("/dev/", "/sys/", "/proc/")
+#: Prefixes under which a path may be mock; anything else is real at once.  No trailing
+#: slash: ``/dev`` itself is an overlay directory (``os.listdir("/dev")`` shows the mock
+#: nodes); ``/devices`` and the like pass the prefix test and are found real by the walk.
+_ROOTS = ("/dev", "/sys", "/proc")
 
 
 class Vfs:
@@ -187,9 +192,34 @@ class Vfs:
             return self._proc(path, follow)
         return self._walk(path, follow, 0)
 
-    def _walk(self, path: str, follow: bool, depth: int) -> Node | None:
+    def lookup_open(self, path: str, flags: int) -> Node | None:
+        """``lookup`` as ``open(2)`` does it (follows symlinks, ``O_CREAT`` rules).
+
+        ``O_CREAT`` of a missing name in a mock directory is ``EACCES`` (sysfs and
+        debugfs directories have no ``create``); ``O_CREAT|O_EXCL`` of an existing
+        mock node is ``EEXIST``.
+        """
+        try:
+            node = self.lookup(path)
+        except OSError as e:
+            if e.errno != ENOENT or not flags & os.O_CREAT:
+                raise
+            try:
+                parent = self.lookup(os.path.dirname(path.rstrip("/")) or "/")
+            except OSError:
+                raise e from None
+            if isinstance(parent, Dir):
+                raise kerr(EACCES) from None
+            raise
+        if node is not None and flags & os.O_CREAT and flags & os.O_EXCL:
+            raise kerr(EEXIST)
+        return node
+
+    def _walk(self, path: str, follow: bool, depth: int, must_dir: bool = False) -> Node | None:
         if depth > 40:
             raise kerr(ELOOP)
+        # a trailing slash: the result must be a directory, and a final symlink is followed
+        must_dir = must_dir or path.endswith("/")
         parts = [p for p in path.split("/") if p and p != "."]
         stack: list[Dir] = [self.root]
         names: list[str] = []
@@ -208,7 +238,7 @@ class Vfs:
                     raise kerr(ENOENT)
                 return None
             last = i == len(parts) - 1
-            if isinstance(child, Symlink) and (follow or not last):
+            if isinstance(child, Symlink) and (follow or not last or must_dir):
                 target = child.target
                 if not target.startswith("/"):
                     target = "/" + "/".join([*names, target])
@@ -216,16 +246,21 @@ class Vfs:
                 full = os.path.normpath(target + ("/" + rest if rest else ""))
                 if not full.startswith(_ROOTS):
                     return None
-                return self._walk(full, follow, depth + 1)
+                return self._walk(full, follow, depth + 1, must_dir)
             if not last and not isinstance(child, Dir):
                 raise kerr(ENOTDIR)
             if isinstance(child, Dir):
                 stack.append(child)
                 names.append(name)
             node = child
+        if must_dir and not isinstance(node, Dir):
+            raise kerr(ENOTDIR)
         return node
 
     def _proc(self, path: str, follow: bool) -> Node | None:
+        maps = _PROC_MAPS.match(path)
+        if maps is not None:
+            return self._proc_maps(path, maps.group(1))
         m = _PROC_FD.match(path.rstrip("/") if path != "/proc/" else path)
         if m is None:
             return None
@@ -239,20 +274,46 @@ class Vfs:
         file = proc.files.get(fd)
         if file is None:
             return None
+        if path.endswith("/"):
+            raise kerr(ENOTDIR)  # neither a mock file nor an fdinfo file is a directory
         if kind == "fd":
-            link = Symlink(file.inode.ino, file.link_name)
+            # proc_fd_link: r-x for a readable file, -wx for a writable one
+            perm = (0o500 if file.f_mode & FMODE_READ else 0) | (
+                0o300 if file.f_mode & FMODE_WRITE else 0
+            )
+            link = Symlink(file.inode.ino, file.link_name, perm)
             if follow:
                 return _FdTarget(file)
             return link
-        return Attr(file.inode.ino, lambda: self.kernel.fdinfo(proc, fd), 0o400, 0)
+        return Attr(file.inode.ino, lambda: self.kernel.fdinfo(proc, fd), 0o444, 0)
+
+    def _proc_maps(self, path: str, who: str) -> Node | None:
+        """``/proc/self/maps`` of the installed process: the real text, with each mapping
+        of a mock file shown as one line with its own name, inode and offset."""
+        proc = self.kernel.installed_process
+        if proc is None or (who.isdigit() and int(who) != os.getpid()):
+            return None
+
+        def show() -> str:
+            with REAL.builtin_open(path, "rb") as f:
+                real = f.read().decode("utf-8", "replace")
+            return proc_maps(real, list(proc.mappings.values()))
+
+        return Attr(REAL.stat(path).st_ino, show, 0o444, 0)
 
     # -- operations -----------------------------------------------------------------------
     def open(self, path: str, flags: int, mode: int) -> File:
-        node = self.lookup(path)
+        node = self.lookup_open(path, flags)
         if node is None:
             raise kerr(ENOENT)
         if isinstance(node, _FdTarget):
-            return node.file.get()
+            # opening /proc/self/fd/N opens the file's path afresh (a new, independent
+            # open file); an anonymous file (a dma-buf) has no path to open: ENXIO
+            if node.file.path is None:
+                raise kerr(ENXIO)
+            return self.open(node.file.path, flags, mode)
+        if flags & os.O_DIRECTORY and not isinstance(node, Dir):
+            raise kerr(ENOTDIR)
         if isinstance(node, Dir):
             if flags & os.O_ACCMODE != os.O_RDONLY:
                 raise kerr(EISDIR)
@@ -274,11 +335,13 @@ class Vfs:
 
             f_flags, f_mode = open_flags_to_file(flags)
             file = File(self.kernel, node.fops, node.inode(), f_flags, f_mode, None, path)
+            file.opened = False
             try:
                 node.fops.open(file)
             except BaseException:
-                file.put()
+                file.put()  # FMODE_OPENED never set: no ->release, as in do_dentry_open
                 raise
+            file.opened = True
             if self.kernel.tracer.enabled:
                 self.kernel.tracer.emit("vfs.open", path=path, file=file.id)
             return file

@@ -18,7 +18,9 @@ the result through a locked cache file).  A name the compiler rejects fails on
 its own, with the compiler's message; the others still run.
 
 Headers come from ``$MOCKKERNEL_UAPI_INCLUDE`` or else from
-``../shared/tools/uapi-headers`` next to the repository.  Without a C compiler
+``../shared/tools/uapi-headers`` next to the repository; rdma-core 65's
+``infiniband/*.h`` (for ``mockkernel.uapi.rdma.rdma_core``) are in the same
+include dir and are included after the kernel's.  Without a C compiler
 or headers the C comparisons are skipped with the reason; the codec and
 ``vfio_tph`` layout tests need neither.
 
@@ -339,8 +341,20 @@ def _header_path(inc: Path, header: str) -> Path | None:
     return None
 
 
+#: Include dirs of userspace libraries' headers (not kernel uapi): rdma-core 65.
+USERSPACE_HEADER_DIRS = ("infiniband/",)
+
+
+def _userspace_last(header: str) -> tuple[bool, str]:
+    return header.startswith(USERSPACE_HEADER_DIRS), header
+
+
 def _render(checks: list[Check]) -> tuple[str, dict[int, Check]]:
-    headers = sorted({c.header for c in checks if c.header})
+    # Kernel uapi headers first, rdma-core's (infiniband/) after: rdma-core ships its
+    # own copy of rdma/ib_user_ioctl_verbs.h under the same include guard, so this
+    # order makes the kernel's copy the one the rdma modules are checked against
+    # (and keeps the kernel's RDMA_UAPI_PTR, a plain __aligned_u64).
+    headers = sorted({c.header for c in checks if c.header}, key=_userspace_last)
     includes = "\n".join(f"#include <{h}>" for h in headers)
     source = C_PRELUDE.format(includes=includes, tph=TPH_C_SOURCE)
     lines = source.splitlines()
@@ -455,6 +469,9 @@ def test_abi_covers_every_module() -> None:
     short = {_short(m) for m in _uapi_modules()}
     assert {"ioctl", "linux.dma_buf", "linux.udmabuf", "linux.ioctls", "linux.vfio"} <= short
     assert {"linux.iommufd", "linux.pci_regs", "linux.vfio_tph"} <= short
+    rdma = {"rdma_user_ioctl_cmds", "ib_user_ioctl_cmds", "ib_user_ioctl_verbs", "ib_user_verbs"}
+    rdma |= {"mlx5_user_ioctl_cmds", "mlx5_user_ioctl_verbs", "rdma_core"}
+    assert {f"rdma.{m}" for m in rdma} <= short
     headerless = {_short(m) for m in _uapi_modules() if getattr(m, "_HEADER", "") is None}
     assert headerless == {"linux.vfio_tph"}
 

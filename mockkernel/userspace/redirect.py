@@ -20,6 +20,7 @@ runner does).
 from __future__ import annotations
 
 import builtins
+import contextlib
 import ctypes
 import fcntl
 import io
@@ -37,7 +38,7 @@ from ..errors import kerr
 from ..mm import MappedFile
 from ..process import _VFS_IOCTLS
 from ..realfd import REAL as _Real
-from ..uaccess import ioctl_window
+from ..uaccess import _mm
 from ..vfs import _ROOTS, Attr, Dir, Node, Symlink, _FdTarget
 
 if TYPE_CHECKING:
@@ -47,6 +48,7 @@ if TYPE_CHECKING:
 __all__ = ["Redirection"]
 
 IOCTL_BUFSZ = 1024
+SCRATCH_LEN = IOCTL_BUFSZ + 1  # the scratch buffer: the argument and a NUL
 
 
 # (module, attribute) pairs the redirection replaces; the key names the replacement.
@@ -72,7 +74,63 @@ _TARGETS: tuple[tuple[ModuleType, str, str], ...] = (
     (fcntl, "ioctl", "ioctl"),
     (fcntl, "fcntl", "fcntl"),
     (mmap, "mmap", "mmap"),
+    (os, "readv", "readv"),
+    (os, "writev", "writev"),
+    (os, "preadv", "preadv"),
+    (os, "pwritev", "pwritev"),
+    (os, "fsync", "fsync"),
+    (os, "fdatasync", "fdatasync"),
+    (os, "ftruncate", "ftruncate"),
+    (os, "closerange", "closerange"),
+    (os, "get_blocking", "get_blocking"),
+    (os, "set_blocking", "set_blocking"),
 )
+
+#: The real functions of the targets ``realfd.REAL`` does not list, captured when this
+#: module is first imported (before any redirection can be installed).
+_REAL_MORE: dict[str, Any] = {
+    "readv": os.readv,
+    "writev": os.writev,
+    "preadv": os.preadv,
+    "pwritev": os.pwritev,
+    "fsync": os.fsync,
+    "fdatasync": os.fdatasync,
+    "ftruncate": os.ftruncate,
+    "closerange": os.closerange,
+    "get_blocking": os.get_blocking,
+    "set_blocking": os.set_blocking,
+}
+
+
+def _real_func(key: str) -> Any:
+    return _REAL_MORE[key] if key in _REAL_MORE else getattr(_Real, key)
+
+
+_RWF_HIPRI = 0x1  # the only preadv2/pwritev2 flag a file without ->read_iter accepts
+
+
+def _iovec(buffers: Any, name: str, writable: bool) -> list[memoryview]:
+    """The buffers of ``os.readv``/``writev``-like calls, checked as CPython's ``iov_setup``."""
+    if isinstance(buffers, dict) or not hasattr(type(buffers), "__getitem__"):
+        raise TypeError(f"{name}() arg 2 must be a sequence")
+    views = []
+    for i in range(len(buffers)):
+        mv = memoryview(buffers[i])
+        if writable and mv.readonly:
+            raise TypeError(f"{name}() arg 2 must be a sequence of writable buffers")
+        views.append(mv.cast("B") if mv.format != "B" or mv.ndim != 1 else mv)
+    return views
+
+
+def _scatter(data: bytes, views: list[memoryview]) -> int:
+    pos = 0
+    for mv in views:
+        take = min(len(mv), len(data) - pos)
+        if take <= 0:
+            break
+        mv[:take] = data[pos : pos + take]
+        pos += take
+    return pos
 
 
 class _Scratch(threading.local):
@@ -114,6 +172,67 @@ def _fileno(fd: Any) -> int:
 
 def _with_name(e: OSError, path: Any) -> OSError:
     return OSError(e.errno, e.strerror, path)
+
+
+def _int_overflow(value: int) -> OverflowError:
+    """What CPython's "i" argument format says for a value outside a C int."""
+    if not -(2**63) <= value < 2**63:  # it goes through a C long first
+        return OverflowError("Python int too large to convert to C long")
+    if value > 0:
+        return OverflowError("signed integer is greater than maximum")
+    return OverflowError("signed integer is less than minimum")
+
+
+def _may_access(st: os.stat_result, mode: int, effective_ids: bool) -> bool:
+    """``access(2)``'s permission check of ``st`` for the caller (``generic_permission``)."""
+    mode &= os.R_OK | os.W_OK | os.X_OK
+    if not mode:
+        return True
+    uid = os.geteuid() if effective_ids else os.getuid()
+    gid = os.getegid() if effective_ids else os.getgid()
+    perm = st.st_mode
+    if uid == 0:  # CAP_DAC_OVERRIDE: anything but executing a file with no x bit at all
+        return not (mode & os.X_OK and not _stat.S_ISDIR(perm) and not perm & 0o111)
+    if uid == st.st_uid:
+        bits = (perm >> 6) & 7
+    elif gid == st.st_gid or st.st_gid in os.getgroups():
+        bits = (perm >> 3) & 7
+    else:
+        bits = perm & 7
+    return mode & bits == mode
+
+
+def _check_open_args(mode: Any, buffering: Any, encoding: Any, errors: Any, newline: Any) -> None:
+    """The argument checks ``open()`` makes before it opens anything (as ``_pyio.open``)."""
+    if not isinstance(mode, str):
+        raise TypeError(f"open() argument 'mode' must be str, not {type(mode).__name__}")
+    if not isinstance(buffering, int):
+        raise TypeError(f"'{type(buffering).__name__}' object cannot be interpreted as an integer")
+    for name, value in (("encoding", encoding), ("errors", errors), ("newline", newline)):
+        if value is not None and not isinstance(value, str):
+            raise TypeError(
+                f"open() argument '{name}' must be str or None, not {type(value).__name__}"
+            )
+    modes = set(mode)
+    if modes - set("axrwb+t") or len(mode) > len(modes):
+        raise ValueError(f"invalid mode: '{mode}'")
+    n_rwxa = sum(c in modes for c in "xrwa")
+    if n_rwxa > 1:
+        raise ValueError("must have exactly one of create/read/write/append mode")
+    if n_rwxa == 0:
+        raise ValueError(
+            "Must have exactly one of create/read/write/append mode and at most one plus"
+        )
+    if "t" in modes and "b" in modes:
+        raise ValueError("can't have text and binary mode at once")
+    if "b" in modes:
+        for name, value in (
+            ("an encoding", encoding),
+            ("an errors", errors),
+            ("a newline", newline),
+        ):
+            if value is not None:
+                raise ValueError(f"binary mode doesn't take {name} argument")
 
 
 class _DirEntry:
@@ -247,7 +366,15 @@ def _mode_flags(mode: str) -> tuple[int, str]:
 
 
 class Redirection:
-    """Installs the dispatchers for one kernel's ``init_process`` (a context manager)."""
+    """Installs the dispatchers for one kernel's ``init_process`` (a context manager).
+
+    Patching ``os``/``fcntl``/``mmap``/``builtins`` is process-wide, so at most one
+    redirection is installed at a time: installing a second one (or the same one
+    again, nested) raises ``RuntimeError`` instead of silently stacking.
+    """
+
+    #: The redirection installed in this interpreter, if any.
+    active: Redirection | None = None
 
     def __init__(
         self,
@@ -273,8 +400,10 @@ class Redirection:
         self.uninstall()
 
     def install(self) -> None:
-        if self.installed:
-            return
+        if Redirection.active is not None:
+            raise RuntimeError(
+                f"a mockkernel redirection is already installed (for {Redirection.active.kernel!r})"
+            )
         if self.kernel.installed_process is not None:
             raise RuntimeError("this kernel is already installed")
         for module, attr, key in _TARGETS:
@@ -284,6 +413,7 @@ class Redirection:
             self._rebind_modules()
         self.kernel.installed_process = self.proc
         self.installed = True
+        Redirection.active = self
         if self.kernel.tracer.enabled:
             self.kernel.tracer.emit("userspace.install", pid=self.proc.pid)
 
@@ -298,13 +428,15 @@ class Redirection:
         self._saved.clear()
         self.kernel.installed_process = None
         self.installed = False
+        if Redirection.active is self:
+            Redirection.active = None
         if self.kernel.tracer.enabled:
             self.kernel.tracer.emit("userspace.uninstall", pid=self.proc.pid)
 
     def _rebind_modules(self) -> None:
         swap: dict[int, Any] = {}
         for _module, _attr, key in _TARGETS:
-            swap[id(getattr(_Real, key))] = self.funcs[key]
+            swap[id(_real_func(key))] = self.funcs[key]
         if self._rebind is True:
             modules: Iterable[ModuleType] = [
                 m
@@ -334,6 +466,14 @@ class Redirection:
         scratch = self._scratch
         vfs_ioctls_get = _VFS_IOCTLS.get
         real = _Real
+        real_ioctl = _Real.ioctl
+        # bound once: the real-fd paths below are a membership test and one call
+        real_open = _Real.open
+        real_close = _Real.close
+        real_read = _Real.read
+        real_write = _Real.write
+        real_fstat = _Real.fstat
+        mm = _mm  # the per-thread ioctl window of uaccess
 
         def lookup(path: str, follow: bool = True) -> Node | None:
             try:
@@ -341,7 +481,15 @@ class Redirection:
             except OSError as e:
                 raise _with_name(e, path) from None
 
+        def lookup_open(path: str, flags: int) -> Node | None:
+            try:
+                return vfs.lookup_open(path, flags)
+            except OSError as e:
+                raise _with_name(e, path) from None
+
         def snapshot(node: Attr, path: str, flags: int) -> int:
+            if flags & os.O_DIRECTORY:
+                raise OSError(20, os.strerror(20), path)
             if flags & os.O_ACCMODE != os.O_RDONLY:
                 raise OSError(13, os.strerror(13), path)
             fd = os.memfd_create(path.rsplit("/", 1)[-1], os.MFD_CLOEXEC)
@@ -355,7 +503,7 @@ class Redirection:
             if dir_fd is None:
                 p = _mockable(path)
                 if p is not None:
-                    node = lookup(p)
+                    node = lookup_open(p, flags)
                     if node is not None:
                         if isinstance(node, Attr):
                             return snapshot(node, p, flags)
@@ -363,13 +511,14 @@ class Redirection:
                             return proc.sys_open(p, flags | os.O_CLOEXEC, mode)
                         except OSError as e:
                             raise _with_name(e, path) from None
-            return real.open(path, flags, mode, dir_fd=dir_fd)
+                return real_open(path, flags, mode)
+            return real_open(path, flags, mode, dir_fd=dir_fd)
 
         def m_close(fd: int) -> None:
             if fd in files:
                 proc.sys_close(fd)
             else:
-                real.close(fd)
+                real_close(fd)
 
         def m_dup(fd: int) -> int:
             if fd in files:
@@ -391,12 +540,12 @@ class Redirection:
                 if n < 0:
                     raise kerr(22)
                 return proc.sys_read(fd, n)
-            return real.read(fd, n)
+            return real_read(fd, n)
 
         def m_write(fd: int, data: Any) -> int:
             if fd in files:
                 return proc.sys_write(fd, bytes(data))
-            return real.write(fd, data)
+            return real_write(fd, data)
 
         def m_pread(fd: int, n: int, offset: int) -> bytes:
             if fd in files:
@@ -415,10 +564,62 @@ class Redirection:
                 return proc.sys_lseek(fd, pos, how)
             return real.lseek(fd, pos, how)
 
+        # -- vectored I/O, fsync, ftruncate ----------------------------------------------
+        real_readv, real_writev = _REAL_MORE["readv"], _REAL_MORE["writev"]
+        real_preadv, real_pwritev = _REAL_MORE["preadv"], _REAL_MORE["pwritev"]
+        real_fsync, real_fdatasync = _REAL_MORE["fsync"], _REAL_MORE["fdatasync"]
+        real_ftruncate = _REAL_MORE["ftruncate"]
+
+        def m_readv(fd: int, buffers: Any, /) -> int:
+            if fd in files:
+                views = _iovec(buffers, "readv", True)
+                data = proc.sys_readv(fd, sum(map(len, views)), None, 0)
+                return _scatter(data, views)
+            return int(real_readv(fd, buffers))
+
+        def m_preadv(fd: int, buffers: Any, offset: int, flags: int = 0, /) -> int:
+            if fd in files:
+                views = _iovec(buffers, "preadv", True)
+                data = proc.sys_readv(fd, sum(map(len, views)), offset, flags)
+                return _scatter(data, views)
+            return int(real_preadv(fd, buffers, offset, flags))
+
+        def m_writev(fd: int, buffers: Any, /) -> int:
+            if fd in files:
+                views = _iovec(buffers, "writev", False)
+                return proc.sys_writev(fd, b"".join(views), None, 0)
+            return int(real_writev(fd, buffers))
+
+        def m_pwritev(fd: int, buffers: Any, offset: int, flags: int = 0, /) -> int:
+            if fd in files:
+                views = _iovec(buffers, "pwritev", False)
+                return proc.sys_writev(fd, b"".join(views), offset, flags)
+            return int(real_pwritev(fd, buffers, offset, flags))
+
+        def m_fsync(fd: Any) -> None:
+            n = fd if type(fd) is int else _fileno(fd)
+            if n in files:
+                proc.sys_fsync(n, datasync=False)
+                return
+            real_fsync(fd)
+
+        def m_fdatasync(fd: Any) -> None:
+            n = fd if type(fd) is int else _fileno(fd)
+            if n in files:
+                proc.sys_fsync(n, datasync=True)
+                return
+            real_fdatasync(fd)
+
+        def m_ftruncate(fd: int, length: int, /) -> None:
+            if fd in files:
+                proc.sys_ftruncate(fd, length)
+                return
+            real_ftruncate(fd, length)
+
         def m_fstat(fd: int) -> os.stat_result:
             if fd in files:
                 return proc.sys_fstat(fd)
-            return real.fstat(fd)
+            return real_fstat(fd)
 
         # -- paths --------------------------------------------------------------------
         def node_stat(node: Node) -> os.stat_result:
@@ -464,11 +665,7 @@ class Redirection:
                     except OSError:
                         return False
                     if node is not None:
-                        writable = not isinstance(node, (Attr, Dir))
-                        searchable = isinstance(node, (Dir, Symlink))
-                        return not (
-                            (mode & os.W_OK and not writable) or (mode & os.X_OK and not searchable)
-                        )
+                        return _may_access(node_stat(node), mode, effective_ids)
             return real.access(
                 path,
                 mode,
@@ -536,13 +733,26 @@ class Redirection:
             raw._mk_fd = fd
             raw._mk_closefd = closefd
             raw.name = name
+            try:
+                return wrap_raw(raw, mode, buffering, encoding, errors, newline)
+            except BaseException:
+                raw.close()  # as io.open does: the raw file it made is closed on failure
+                raise
+
+        def wrap_raw(
+            raw: _MockFileIO,
+            mode: str,
+            buffering: int,
+            encoding: str | None,
+            errors: str | None,
+            newline: str | None,
+        ) -> Any:
             binary = "b" in mode
             line_buffering = buffering == 1 and not binary
             if buffering in (1, -1):
                 buffering = io.DEFAULT_BUFFER_SIZE
             if buffering == 0:
                 if not binary:
-                    raw.close()
                     raise ValueError("can't have unbuffered text I/O")
                 return raw
             buf: Any
@@ -569,15 +779,17 @@ class Redirection:
             if opener is None:
                 if isinstance(file, int):
                     if file in files:
+                        _check_open_args(mode, buffering, encoding, errors, newline)
                         return wrap_fd(
                             file, mode, buffering, encoding, errors, newline, closefd, file
                         )
                 else:
                     p = _mockable(file)
                     if p is not None:
-                        node = lookup(p)
+                        _check_open_args(mode, buffering, encoding, errors, newline)
+                        flags, _ = _mode_flags(mode)
+                        node = lookup_open(p, flags)
                         if node is not None:
-                            flags, _ = _mode_flags(mode)
                             if isinstance(node, Attr):
                                 fd = snapshot(node, p, flags)
                                 f = real.builtin_open(
@@ -603,7 +815,7 @@ class Redirection:
             if n in files:
                 if not isinstance(arg, int):
                     raise kerr(22)
-                res = proc.sys_fcntl(n, cmd, arg)
+                res = proc.sys_fcntl(n, cmd, arg & 0xFFFFFFFF)
                 if tracer.enabled:
                     tracer.emit("sys.fcntl", fd=n, cmd=cmd, arg=arg, ret=res)
                 return res
@@ -625,47 +837,70 @@ class Redirection:
             return ret
 
         def m_ioctl(fd: Any, request: int, arg: Any = 0, mutate_flag: bool = True, /) -> Any:
-            n = fd if type(fd) is int else _fileno(fd)
+            if type(fd) is int:
+                if fd not in files:  # the real-fd path: a type check, a lookup, the syscall
+                    return real_ioctl(fd, request, arg, mutate_flag)
+                n = fd
+            else:
+                n = _fileno(fd)
             file = files_get(n)
             if file is None:
-                return real.ioctl(fd, request, arg, mutate_flag)
+                return real_ioctl(fd, request, arg, mutate_flag)
             cmd = request & 0xFFFFFFFF
             call = traced if tracer.enabled else dispatch
             if type(arg) is int:
                 if not -0x80000000 <= arg <= 0x7FFFFFFF:
-                    raise OverflowError("signed integer is greater than maximum")
+                    raise _int_overflow(arg)
                 return call(file, n, cmd, arg & 0xFFFFFFFF)
             if isinstance(arg, str):
                 arg = arg.encode()
             try:
                 mv = memoryview(arg)
             except TypeError:
-                return call(file, n, cmd, operator.index(arg) & 0xFFFFFFFF)
+                value = operator.index(arg)
+                if not -0x80000000 <= value <= 0x7FFFFFFF:
+                    raise _int_overflow(value) from None
+                return call(file, n, cmd, value & 0xFFFFFFFF)
             if mv.format != "B" or mv.ndim != 1:
                 mv = mv.cast("B")
             length = mv.nbytes
             sview = scratch.view
+            # ``uaccess.ioctl_window`` inlined (a generator context manager costs ~1.5 µs,
+            # more than the rest of this function): the same three fields of the calling
+            # thread's window are saved, set to the argument buffer, and restored.
             if not mv.readonly:
                 if mutate_flag:
                     if length <= IOCTL_BUFSZ:
                         sview[:length] = mv
                         sview[length] = 0
+                        addr = scratch.addr
+                        saved = mm.base, mm.end, mm.view
+                        mm.base, mm.end, mm.view = addr, addr + SCRATCH_LEN, sview
                         try:
-                            with ioctl_window(scratch.addr, sview):
-                                return call(file, n, cmd, scratch.addr)
+                            return call(file, n, cmd, addr)
                         finally:
+                            mm.base, mm.end, mm.view = saved
                             mv[:] = sview[:length]
                     addr = ctypes.addressof(ctypes.c_char.from_buffer(mv))
-                    with ioctl_window(addr, mv):
+                    saved = mm.base, mm.end, mm.view
+                    mm.base, mm.end, mm.view = addr, addr + length, mv
+                    try:
                         return call(file, n, cmd, addr)
+                    finally:
+                        mm.base, mm.end, mm.view = saved
                 if length > IOCTL_BUFSZ:
                     raise ValueError("ioctl string arg too long")
             elif length > IOCTL_BUFSZ:
                 raise ValueError("ioctl string arg too long")
             sview[:length] = mv
             sview[length] = 0
-            with ioctl_window(scratch.addr, sview):
-                call(file, n, cmd, scratch.addr)
+            addr = scratch.addr
+            saved = mm.base, mm.end, mm.view
+            mm.base, mm.end, mm.view = addr, addr + SCRATCH_LEN, sview
+            try:
+                call(file, n, cmd, addr)
+            finally:
+                mm.base, mm.end, mm.view = saved
             return bytes(sview[:length])
 
         # -- mmap ---------------------------------------------------------------------
@@ -697,7 +932,39 @@ class Redirection:
                     return redir._mock_mmap(fileno, length, flags, prot, access, offset)
                 return real.mmap(fileno, length, flags, prot, access, offset, **kw)
 
+        real_closerange = _REAL_MORE["closerange"]
+        real_get_blocking = _REAL_MORE["get_blocking"]
+        real_set_blocking = _REAL_MORE["set_blocking"]
+
+        def m_closerange(fd_low: int, fd_high: int, /) -> None:
+            """Close mock fds in the range through the kernel, real ones for real."""
+            lo = max(fd_low, 0)
+            for fd in sorted(n for n in files if lo <= n < fd_high):
+                if lo < fd:
+                    real_closerange(lo, fd)
+                with contextlib.suppress(OSError):
+                    proc.sys_close(fd)
+                lo = fd + 1
+            if lo < fd_high:
+                real_closerange(lo, fd_high)
+
+        def m_get_blocking(fd: int, /) -> bool:
+            if fd in files:
+                return not proc.sys_fcntl(fd, fcntl.F_GETFL) & os.O_NONBLOCK
+            return bool(real_get_blocking(fd))
+
+        def m_set_blocking(fd: int, blocking: bool, /) -> None:
+            if fd in files:
+                flags = proc.sys_fcntl(fd, fcntl.F_GETFL)
+                flags = flags & ~os.O_NONBLOCK if blocking else flags | os.O_NONBLOCK
+                proc.sys_fcntl(fd, fcntl.F_SETFL, flags)
+                return
+            real_set_blocking(fd, blocking)
+
         return {
+            "closerange": m_closerange,
+            "get_blocking": m_get_blocking,
+            "set_blocking": m_set_blocking,
             "open": m_open,
             "close": m_close,
             "dup": m_dup,
@@ -718,6 +985,13 @@ class Redirection:
             "ioctl": m_ioctl,
             "fcntl": m_fcntl,
             "mmap": m_mmap,
+            "readv": m_readv,
+            "writev": m_writev,
+            "preadv": m_preadv,
+            "pwritev": m_pwritev,
+            "fsync": m_fsync,
+            "fdatasync": m_fdatasync,
+            "ftruncate": m_ftruncate,
         }
 
     def stat(self, path: str) -> os.stat_result:
@@ -727,35 +1001,65 @@ class Redirection:
     def _mock_mmap(
         self, fd: int, length: int, flags: int, prot: int, access: int, offset: int
     ) -> MappedFile:
-        if access != mmap.ACCESS_DEFAULT and (
-            flags != mmap.MAP_SHARED or prot != (mmap.PROT_WRITE | mmap.PROT_READ)
-        ):
-            raise ValueError("mmap can't specify both access and flags, prot.")
-        if access not in (
-            mmap.ACCESS_DEFAULT,
-            mmap.ACCESS_READ,
-            mmap.ACCESS_WRITE,
-            mmap.ACCESS_COPY,
-        ):
-            raise ValueError("mmap invalid access parameter.")
+        """``mmap.mmap(fd, ...)`` of a mock fd, step for step as CPython's ``new_mmap_object``.
+
+        Like CPython, the map object keeps its own ``F_DUPFD_CLOEXEC`` dup of the fd
+        while it lives (one more fd number, one more file reference) and closes that
+        number when it is closed or collected; the mapping holds the file as well.
+        """
         if length < 0:
             raise OverflowError("memory mapped length must be positive")
         if offset < 0:
             raise OverflowError("memory mapped offset must be positive")
-        proc = self.proc
-        file = proc.fdget(fd)
-        if length == 0:
-            if not _stat.S_ISREG(file.inode.mode):
-                raise kerr(22)
-            length = file.inode.size - offset
-            if length <= 0:
-                raise ValueError("mmap offset is greater than file size")
+        if access != mmap.ACCESS_DEFAULT and (
+            flags != mmap.MAP_SHARED or prot != (mmap.PROT_WRITE | mmap.PROT_READ)
+        ):
+            raise ValueError("mmap can't specify both access and flags, prot.")
         if access == mmap.ACCESS_READ:
             flags, prot = mmap.MAP_SHARED, mmap.PROT_READ
         elif access == mmap.ACCESS_WRITE:
             flags, prot = mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE
         elif access == mmap.ACCESS_COPY:
             flags, prot = mmap.MAP_PRIVATE, mmap.PROT_READ | mmap.PROT_WRITE
-        if flags & mmap.MAP_SHARED and prot & mmap.PROT_WRITE and not file.f_mode & 0x2:
-            raise kerr(13)
-        return proc.sys_mmap(fd, length, flags, prot, mmap.ACCESS_DEFAULT, offset)
+        elif access != mmap.ACCESS_DEFAULT:
+            raise ValueError("mmap invalid access parameter.")
+        proc = self.proc
+        file = proc.fdget(fd)
+        st = file.inode
+        if _stat.S_ISREG(st.mode):
+            if length == 0:
+                if st.size == 0:
+                    raise ValueError("cannot mmap an empty file")
+                if offset >= st.size:
+                    raise ValueError("mmap offset is greater than file size")
+                length = st.size - offset
+            elif offset > st.size or st.size - offset < length:
+                raise ValueError("mmap length is greater than file size")
+        hidden = proc.sys_fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 0)  # CPython's _Py_dup(fd)
+        try:
+            m = proc.sys_mmap(fd, length, flags, prot, access, offset)
+        except BaseException:
+            proc.sys_close(hidden)
+            raise
+        m._mk_fd = hidden
+        m._mk_fstat = self.funcs["fstat"]
+        m._mk_hooks.insert(0, self._closer(hidden, file))
+        return m
+
+    def _closer(self, hidden: int, file: Any) -> Callable[[], None]:
+        """What CPython does with its dup when the map goes: ``close()`` that number.
+
+        While this redirection is installed the number is closed whatever it now
+        holds, as CPython would (a program may have closed or reused it); afterwards
+        only if it is still the dup this map made (the kernel may have closed it).
+        """
+        proc = self.proc
+
+        def close_hidden() -> None:
+            if self.installed:
+                with contextlib.suppress(OSError):
+                    self.funcs["close"](hidden)
+            elif proc.files.get(hidden) is file:
+                proc.sys_close(hidden)
+
+        return close_hidden

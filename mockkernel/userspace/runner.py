@@ -46,7 +46,7 @@ def run_program(
     kernel = boot(topology, uapi=uapi)
     if trace is not None:
         kernel.tracer.json_lines(trace)
-    saved_argv, saved_path0 = sys.argv, sys.path[0] if sys.path else None
+    saved_argv, saved_path = sys.argv, list(sys.path)
     sys.argv = [path, *args]
     sys.path.insert(0, os.path.dirname(os.path.abspath(path)))
     status = 0
@@ -62,8 +62,7 @@ def run_program(
             gc.collect()  # unmap what the program dropped, as exit would
     finally:
         sys.argv = saved_argv
-        if saved_path0 is not None and sys.path and sys.path[0] != saved_path0:
-            del sys.path[0]
+        sys.path[:] = saved_path
     proc = kernel.init_process
     left = sorted(proc.files.items())
     if left:

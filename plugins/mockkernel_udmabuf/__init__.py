@@ -3,9 +3,10 @@
 ``/dev/udmabuf`` answers ``UDMABUF_CREATE`` and ``UDMABUF_CREATE_LIST``: each
 item names a page-aligned slice of a *real* memfd of the calling program,
 which must be sealed with ``F_SEAL_SHRINK`` and not ``F_SEAL_WRITE``.  The
-buffer keeps the pages (here: a kernel-held dup of the memfd and a kernel-side
-mapping of each slice), so it outlives the memfd's fd, and ``mmap`` of the
-dma-buf shows the same bytes as the memfd, in both directions.
+buffer keeps the pages (here: a kernel-side mapping of each slice, and the
+kernel's own read-write open of each distinct memfd), so it outlives the
+memfd's fd, and ``mmap`` of the dma-buf shows the same bytes as the memfd, in
+both directions.
 
 A bundled plugin, loaded through the ``mockkernel`` entry-point group like any
 other; it uses only :mod:`mockkernel.driver` and :mod:`mockkernel.uapi`.
@@ -18,7 +19,7 @@ import fcntl
 import mmap
 import os
 from dataclasses import dataclass, field
-from errno import EBADF, EBADFD, EINVAL, EOVERFLOW
+from errno import EBADFD, EINVAL
 
 import mockkernel
 from mockkernel.driver import (
@@ -37,7 +38,7 @@ from mockkernel.driver import (
     dma_buf_export,
     dma_buf_fd,
     dma_buf_put,
-    kernel_dup,
+    hide,
     kerr,
 )
 from mockkernel.uapi.linux.udmabuf import (
@@ -49,7 +50,7 @@ from mockkernel.uapi.linux.udmabuf import (
     udmabuf_create_list,
 )
 
-__all__ = ["LIST_LIMIT", "SIZE_LIMIT_MB", "UdmabufOps", "mockkernel_register"]
+__all__ = ["LIST_LIMIT", "SIZE_LIMIT_MB", "UdmabufDevOps", "UdmabufOps", "mockkernel_register"]
 
 #: module parameters of udmabuf.ko, with their defaults
 LIST_LIMIT = 1024
@@ -61,14 +62,58 @@ _F_SEAL_WRITE = 0x0008
 _F_SEAL_FUTURE_WRITE = 0x0010
 _SEALS_WANTED = _F_SEAL_SHRINK
 _SEALS_DENIED = _F_SEAL_WRITE | _F_SEAL_FUTURE_WRITE
+_LOFF_MAX = (1 << 63) - 1  # offsets are loff_t in memfd_pin_folios: past this, negative
 
 # Pretend physical addresses for the pages: only stable and distinct need they be.
 _SYSRAM_BASE = 0x1_0000_0000
 
+_MemfdKey = tuple[int, int]  # (st_dev, st_ino): one memfd, whatever fd names it
+
+
+class MemfdTable:
+    """The kernel's own fds of the memfds behind live buffers: one per memfd, refcounted.
+
+    A buffer needs a real fd of its memfd to lay its pages into a user mapping.
+    The fd the caller passed may be read-only (a memfd reopened ``O_RDONLY``
+    through ``/proc/self/fd``) and may be closed at any time, so the kernel
+    opens the memfd afresh, read-write, through ``/proc/self/fd/N``, once per
+    memfd (keyed by ``(st_dev, st_ino)``): a list of 1024 items of one memfd
+    holds one fd, not 1024 of the high fd numbers the kernel hides its own in.
+    """
+
+    def __init__(self) -> None:
+        self._fds: dict[_MemfdKey, list[int]] = {}  # key -> [fd, references]
+
+    def __len__(self) -> int:
+        return len(self._fds)
+
+    def get(self, memfd: int) -> tuple[_MemfdKey, int]:
+        st = os.fstat(memfd)
+        key = (st.st_dev, st.st_ino)
+        entry = self._fds.get(key)
+        if entry is None:
+            fd = hide(os.open(f"/proc/self/fd/{memfd}", os.O_RDWR | os.O_CLOEXEC))
+            entry = self._fds[key] = [fd, 0]
+        entry[1] += 1
+        return key, entry[0]
+
+    def put(self, key: _MemfdKey) -> None:
+        entry = self._fds[key]
+        entry[1] -= 1
+        if entry[1] == 0:
+            del self._fds[key]
+            os.close(entry[0])
+
+    def close(self) -> None:
+        for fd, _refs in self._fds.values():
+            os.close(fd)
+        self._fds.clear()
+
 
 @dataclass
 class _Slice:
-    fd: int  # the kernel's own dup of the memfd
+    key: _MemfdKey
+    fd: int  # the kernel's fd of the memfd (shared, see MemfdTable)
     offset: int
     size: int
     view: KernelMap  # the kernel's mapping of the slice (its pinned pages)
@@ -76,14 +121,17 @@ class _Slice:
 
 @dataclass
 class Udmabuf:
+    memfds: MemfdTable
     slices: list[_Slice] = field(default_factory=list)
     size: int = 0
     dma_base: int = 0
+    #: the sg table ``begin_cpu_access`` makes on first use (``ubuf->sg``)
+    sg: bool = False
 
     def close(self) -> None:
         for s in self.slices:
             s.view.close()
-            os.close(s.fd)
+            self.memfds.put(s.key)
         self.slices.clear()
 
 
@@ -107,7 +155,7 @@ class UdmabufOps(DmaBufOps):
         ubuf.close()
 
     def mmap(self, dmabuf: DmaBuf, vma: Vma) -> None:
-        if not vma.flags & mmap.MAP_SHARED:
+        if not vma.flags & mmap.MAP_SHARED:  # VM_SHARED | VM_MAYSHARE
             raise kerr(EINVAL)
         ubuf: Udmabuf = dmabuf.priv
         start, end = vma.offset, vma.offset + vma.length
@@ -119,31 +167,42 @@ class UdmabufOps(DmaBufOps):
             pos += s.size
 
     def begin_cpu_access(self, dmabuf: DmaBuf, direction: int) -> None:
-        """Coherent memory here: nothing to flush."""
+        """``begin_cpu_udmabuf``: the first call makes the sg table; later ones sync it."""
+        ubuf: Udmabuf = dmabuf.priv
+        ubuf.sg = True
 
     def end_cpu_access(self, dmabuf: DmaBuf, direction: int) -> None:
-        """Coherent memory here: nothing to flush."""
+        """``end_cpu_udmabuf``: ``EINVAL`` until a ``begin_cpu_access`` made the sg table."""
+        ubuf: Udmabuf = dmabuf.priv
+        if not ubuf.sg:
+            raise kerr(EINVAL)
 
 
 _ops = UdmabufOps()
 
 
 def _check_memfd_seals(kernel: Kernel, fd: int) -> None:
-    """``check_memfd_seals``: EBADFD unless a shmem file, EINVAL unless the right seals."""
+    """``fget`` + ``check_memfd_seals``: ``EBADFD`` for no file or a non-shmem file,
+    ``EINVAL`` unless the seals are right (a plain tmpfs file reads as ``F_SEAL_SEAL``)."""
     if fd in kernel.current.files:
         raise kerr(EBADFD)  # a mock file is never a shmem file
     try:
         seals = fcntl.fcntl(fd, _F_GET_SEALS)
-    except OSError as e:
-        if e.errno == EBADF:
-            raise kerr(EBADF) from None
-        raise kerr(EBADFD) from None
+    except (OSError, OverflowError):
+        raise kerr(EBADFD) from None  # no such fd (fget fails), or not shmem/hugetlbfs
     if (seals & _SEALS_WANTED) != _SEALS_WANTED or seals & _SEALS_DENIED:
         raise kerr(EINVAL)
 
 
-def create_udmabuf(kernel: Kernel, flags: int, items: list[tuple[int, int, int]]) -> int:
-    """Make a dma-buf of ``items`` (memfd, offset, size); returns the new fd."""
+def create_udmabuf(
+    kernel: Kernel, memfds: MemfdTable, flags: int, items: list[tuple[int, int, int]]
+) -> int:
+    """``udmabuf_create``: a dma-buf of ``items`` (memfd, offset, size); returns the new fd.
+
+    The order of the checks is the kernel's: every item's alignment and the size
+    limit first, then item by item the fd (``EBADFD``), its seals and the range
+    (``EINVAL``, a zero size included), and only then the new fd (``EMFILE``).
+    """
     pglimit = (SIZE_LIMIT_MB * 1024 * 1024) // PAGE_SIZE
     pgcnt = 0
     for _memfd, offset, size in items:
@@ -154,23 +213,20 @@ def create_udmabuf(kernel: Kernel, flags: int, items: list[tuple[int, int, int]]
             raise kerr(EINVAL)
     if not pgcnt:
         raise kerr(EINVAL)
-    ubuf = Udmabuf()
+    ubuf = Udmabuf(memfds)
     try:
         for memfd, offset, size in items:
-            if memfd < 0 or memfd > 0x7FFFFFFF:
-                raise kerr(EBADF)
             _check_memfd_seals(kernel, memfd)
-            if size == 0:
-                continue
-            if offset + size > os.fstat(memfd).st_size:
+            # memfd_pin_folios: start < 0 (as loff_t), start > end (size 0), end >= i_size
+            if offset > _LOFF_MAX or size == 0 or offset + size > os.fstat(memfd).st_size:
                 raise kerr(EINVAL)
-            kfd = kernel_dup(memfd)
+            key, kfd = memfds.get(memfd)
             try:
                 view = KernelMap(kfd, size, offset)
-            except OSError:
-                os.close(kfd)
-                raise kerr(EOVERFLOW) from None
-            ubuf.slices.append(_Slice(kfd, offset, size, view))
+            except BaseException:
+                memfds.put(key)
+                raise
+            ubuf.slices.append(_Slice(key, kfd, offset, size, view))
             ubuf.size += size
         ubuf.dma_base = _SYSRAM_BASE + kernel.new_id() * (1 << 32)
         dmabuf = dma_buf_export(kernel, _ops, ubuf.size, ubuf, "udmabuf", os.O_RDWR)
@@ -186,7 +242,8 @@ def create_udmabuf(kernel: Kernel, flags: int, items: list[tuple[int, int, int]]
 
 def _ioctl_create(file: File, cmd: int, arg: int) -> int:
     c = udmabuf_create.from_buffer_copy(copy_from_user(arg, ctypes.sizeof(udmabuf_create)))
-    return create_udmabuf(file.kernel, c.flags, [(c.memfd, c.offset, c.size)])
+    dev: UdmabufDevOps = file.f_op  # type: ignore[assignment]
+    return create_udmabuf(file.kernel, dev.memfds, c.flags, [(c.memfd, c.offset, c.size)])
 
 
 def _ioctl_create_list(file: File, cmd: int, arg: int) -> int:
@@ -198,7 +255,10 @@ def _ioctl_create_list(file: File, cmd: int, arg: int) -> int:
     isz = ctypes.sizeof(udmabuf_create_item)
     raw = copy_from_user(arg + ctypes.sizeof(udmabuf_create_list), isz * head.count)
     items = [udmabuf_create_item.from_buffer_copy(raw, i * isz) for i in range(head.count)]
-    return create_udmabuf(file.kernel, head.flags, [(i.memfd, i.offset, i.size) for i in items])
+    dev: UdmabufDevOps = file.f_op  # type: ignore[assignment]
+    return create_udmabuf(
+        file.kernel, dev.memfds, head.flags, [(i.memfd, i.offset, i.size) for i in items]
+    )
 
 
 class UdmabufDevOps(FileOperations):
@@ -207,13 +267,21 @@ class UdmabufDevOps(FileOperations):
     name = "udmabuf"
     ioctls = {UDMABUF_CREATE: _ioctl_create, UDMABUF_CREATE_LIST: _ioctl_create_list}
 
+    def __init__(self) -> None:
+        #: this kernel's fds of the memfds behind its live buffers
+        self.memfds = MemfdTable()
+
 
 def _init(kernel: Kernel) -> None:
     kernel.misc_register("udmabuf", UdmabufDevOps(), 0o660)
 
 
 def _exit(kernel: Kernel) -> None:
+    node = kernel.vfs.lookup("/dev/udmabuf")
     kernel.misc_deregister("udmabuf")
+    fops = getattr(node, "fops", None)
+    if isinstance(fops, UdmabufDevOps):
+        fops.memfds.close()  # only buffers leaked past shutdown still hold any
 
 
 @mockkernel.hookimpl

@@ -1,0 +1,643 @@
+"""mockkernel's hot paths, each as us/op and as a ratio against the real syscall.
+
+    python benchmarks/run.py [--json FILE] [--profile] [--quick] [--repeat N] [--sample-ms MS]
+
+Everything is measured in one process and one run, so the ratios compare like with
+like.  Each case is a ``for`` loop timed with ``time.perf_counter_ns``, written the way
+a program writes the call (``fcntl.ioctl(fd, req, buf)``: module attribute and all);
+the cost of an empty loop is subtracted; the best of ``--repeat`` samples counts.
+Rounds interleave the cases (not installed, then installed), so a noisy neighbour
+hurts all of them alike.  The garbage collector is off while a sample runs.
+
+The targets (``design-notes.md``, "The hot path"):
+
+* a trivial mock ioctl: <= 1x the real ``fcntl.ioctl(FIONREAD)`` on a pipe is the
+  goal, 3x the ceiling -- measured for a pointer argument (``DMA_BUF_IOCTL_SYNC`` on a
+  udmabuf dma-buf, a preallocated ``bytearray(8)``: the mutate path) and for an int
+  argument (``FIOCLEX``, answered by the core);
+* the redirection on real fds (installed vs not): <= 15 % overhead;
+* boot + install + uninstall + shutdown (what the ``mock_kernel`` fixture does per
+  test): <= 1 ms (pyfakefs' ``fs`` fixture needs 2-3 ms).
+
+Rows marked "(info)" have no target; the "no-op handler" rows split a mock ioctl into
+the redirection + dispatch (a driver whose handler returns 0 at once) and the rest.
+``--profile`` adds a cProfile of the mock ioctls and of a kernel lifetime.
+
+It is a report: the exit status is 0 even when a target fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import fcntl
+import gc
+import io
+import json
+import os
+import platform
+import pstats
+import struct
+import subprocess
+import sys
+import tempfile
+import termios
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import mockkernel
+from mockkernel.driver import DriverRegistry, File, FileOperations, Kernel
+from mockkernel.ioctl import _IO, _IOWR
+from mockkernel.testing import sealed_memfd
+from mockkernel.uapi.linux.dma_buf import (
+    DMA_BUF_IOCTL_SYNC,
+    DMA_BUF_SYNC_READ,
+    DMA_BUF_SYNC_START,
+)
+from mockkernel.uapi.linux.udmabuf import UDMABUF_CREATE
+
+Loop = Callable[[int], None]
+_NS = time.perf_counter_ns
+
+IOCTL_GOAL, IOCTL_CEILING = 1.0, 3.0
+REAL_FD_OVERHEAD = 1.15
+BOOT_BUDGET_US = 1000.0
+
+
+# -- measuring ---------------------------------------------------------------------------------
+def _sample(loop: Loop, n: int) -> int:
+    """One timed run of ``loop(n)`` in ns, with the collector off."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        t0 = _NS()
+        loop(n)
+        return _NS() - t0
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _empty(n: int) -> None:
+    for _ in range(n):
+        pass
+
+
+def _calibrate(loop: Loop, sample_ns: int) -> int:
+    """Iterations for one sample of about ``sample_ns``."""
+    n = 64
+    while True:
+        t = _sample(loop, n)
+        if t >= sample_ns // 4 or n >= 1 << 24:
+            return max(64, int(n * sample_ns / max(t, 1)))
+        n *= 4
+
+
+@dataclass
+class Case:
+    """One measured operation; ``ns`` is the best per-op time seen."""
+
+    key: str
+    label: str
+    make: Callable[[], Loop]
+    loop: Loop | None = None
+    n: int = 0
+    ns: float = float("inf")
+
+    def prepare(self, sample_ns: int) -> None:
+        self.loop = self.make()
+        self.n = _calibrate(self.loop, sample_ns)
+
+    def run(self, empty_ns_per_op: float) -> None:
+        assert self.loop is not None
+        self.ns = min(self.ns, _sample(self.loop, self.n) / self.n - empty_ns_per_op)
+
+
+# -- a benchmark driver: ioctls whose handler does nothing ---------------------------------------
+NOOP_PTR = _IOWR("B", 1, 8)  # a pointer argument of 8 bytes, like DMA_BUF_IOCTL_SYNC
+NOOP_INT = _IO("B", 2)  # an int argument
+
+
+def _noop(file: File, cmd: int, arg: int) -> int:
+    return 0
+
+
+class NoopOps(FileOperations):
+    name = "mkbench"
+    ioctls = {NOOP_PTR: _noop, NOOP_INT: _noop}
+
+
+class BenchPlugin:
+    """Makes ``/dev/mkbench``: the redirection + dispatch cost without a driver's work."""
+
+    @mockkernel.hookimpl
+    def mockkernel_register(self, registry: DriverRegistry) -> None:
+        registry.add_module("mkbench", self._init, self._exit)
+
+    @staticmethod
+    def _init(kernel: Kernel) -> None:
+        kernel.misc_register("mkbench", NoopOps())
+
+    @staticmethod
+    def _exit(kernel: Kernel) -> None:
+        kernel.misc_deregister("mkbench")
+
+
+# -- the operations ----------------------------------------------------------------------------
+@dataclass
+class Fds:
+    pipe_r: int
+    pipe_w: int
+    real_file: str
+    memfd: int = -1
+    udmabuf_dev: int = -1
+    dmabuf: int = -1
+    bench_dev: int = -1
+
+
+def _real_cases(fx: Fds, suffix: str) -> list[Case]:
+    """The real-fd operations; measured once not installed, once installed."""
+    r, w, path = fx.pipe_r, fx.pipe_w, fx.real_file
+    buf = bytearray(4)
+    fionread = termios.FIONREAD
+    ro = os.O_RDONLY | os.O_CLOEXEC
+
+    def ioctl_loop() -> Loop:
+        def loop(n: int) -> None:
+            for _ in range(n):
+                fcntl.ioctl(r, fionread, buf)
+
+        return loop
+
+    def rw_loop() -> Loop:
+        def loop(n: int) -> None:
+            for _ in range(n):
+                os.write(w, b"x")
+                os.read(r, 1)
+
+        return loop
+
+    def fstat_loop() -> Loop:
+        def loop(n: int) -> None:
+            for _ in range(n):
+                os.fstat(r)
+
+        return loop
+
+    def open_loop() -> Loop:
+        def loop(n: int) -> None:
+            for _ in range(n):
+                os.close(os.open(path, ro))
+
+        return loop
+
+    return [
+        Case(f"ioctl_fionread.{suffix}", "fcntl.ioctl(pipe, FIONREAD, bytearray(4))", ioctl_loop),
+        Case(f"write_read.{suffix}", "os.write(pipe, 1 B) + os.read(pipe, 1)", rw_loop),
+        Case(f"fstat.{suffix}", "os.fstat(pipe)", fstat_loop),
+        Case(f"open_close.{suffix}", "os.open(real file) + os.close", open_loop),
+    ]
+
+
+def _devnull_case() -> Case:
+    rw = os.O_RDWR | os.O_CLOEXEC
+
+    def make() -> Loop:
+        def loop(n: int) -> None:
+            for _ in range(n):
+                os.close(os.open("/dev/null", rw))
+
+        return loop
+
+    return Case("open_close_devnull.real", "os.open('/dev/null') + os.close", make)
+
+
+def _open_mock_fds(fx: Fds) -> None:
+    """A udmabuf dma-buf made as a program makes it, and the no-op device (installed)."""
+    fx.memfd = sealed_memfd(4096)
+    fx.udmabuf_dev = os.open("/dev/udmabuf", os.O_RDWR)
+    arg = bytearray(struct.pack("=IIQQ", fx.memfd, 0, 0, 4096))
+    fx.dmabuf = fcntl.ioctl(fx.udmabuf_dev, UDMABUF_CREATE, arg)
+    fx.bench_dev = os.open("/dev/mkbench", os.O_RDWR)
+
+
+def _close_mock_fds(fx: Fds) -> None:
+    for n in (fx.bench_dev, fx.dmabuf, fx.udmabuf_dev, fx.memfd):
+        if n >= 0:
+            os.close(n)
+
+
+def _mock_cases(fx: Fds) -> list[Case]:
+    dmabuf, bench = fx.dmabuf, fx.bench_dev
+    sync_arg = bytearray(struct.pack("=Q", DMA_BUF_SYNC_START | DMA_BUF_SYNC_READ))
+    noop_arg = bytearray(8)
+    fioclex = termios.FIOCLEX
+    rw = os.O_RDWR | os.O_CLOEXEC
+
+    def sync_loop() -> Loop:
+        def loop(n: int) -> None:
+            for _ in range(n):
+                fcntl.ioctl(dmabuf, DMA_BUF_IOCTL_SYNC, sync_arg)
+
+        return loop
+
+    def fioclex_loop() -> Loop:
+        def loop(n: int) -> None:
+            for _ in range(n):
+                fcntl.ioctl(dmabuf, fioclex, 0)
+
+        return loop
+
+    def noop_ptr_loop() -> Loop:
+        def loop(n: int) -> None:
+            for _ in range(n):
+                fcntl.ioctl(bench, NOOP_PTR, noop_arg)
+
+        return loop
+
+    def noop_int_loop() -> Loop:
+        def loop(n: int) -> None:
+            for _ in range(n):
+                fcntl.ioctl(bench, NOOP_INT, 0)
+
+        return loop
+
+    def open_loop() -> Loop:
+        def loop(n: int) -> None:
+            for _ in range(n):
+                os.close(os.open("/dev/udmabuf", rw))
+
+        return loop
+
+    return [
+        Case(
+            "ioctl_sync.mock", "fcntl.ioctl(dma-buf, DMA_BUF_IOCTL_SYNC, bytearray(8))", sync_loop
+        ),
+        Case(
+            "ioctl_noop_ptr.mock", "  the same path, a no-op handler (bytearray(8))", noop_ptr_loop
+        ),
+        Case("ioctl_fioclex.mock", "fcntl.ioctl(dma-buf, FIOCLEX, 0)", fioclex_loop),
+        Case("ioctl_noop_int.mock", "  the same path, a no-op handler (int 0)", noop_int_loop),
+        Case("open_close.mock", "os.open('/dev/udmabuf') + os.close", open_loop),
+    ]
+
+
+# -- boot ------------------------------------------------------------------------------------
+@dataclass
+class BootTimes:
+    """Best-of-rounds mean us for each phase of a fixture-like kernel lifetime."""
+
+    boot: float = float("inf")
+    install: float = float("inf")
+    uninstall: float = float("inf")
+    shutdown: float = float("inf")
+    total: float = float("inf")
+    lifetimes_per_round: int = 0
+
+
+def _lifetimes(n: int) -> list[int]:
+    """``n`` kernel lifetimes as the ``mock_kernel`` fixture runs them: ns per phase."""
+    this_module = sys.modules[__name__]
+    sums = [0, 0, 0, 0]
+    for _ in range(n):
+        t0 = _NS()
+        kernel = mockkernel.boot()
+        t1 = _NS()
+        redir = kernel.install(rebind=[this_module])
+        redir.install()
+        t2 = _NS()
+        redir.uninstall()
+        t3 = _NS()
+        kernel.shutdown(check=True)
+        t4 = _NS()
+        sums[0] += t1 - t0
+        sums[1] += t2 - t1
+        sums[2] += t3 - t2
+        sums[3] += t4 - t3
+    return sums
+
+
+def _boot_round(n: int, times: BootTimes) -> None:
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        sums = _lifetimes(n)
+    finally:
+        if enabled:
+            gc.enable()
+        gc.collect()
+    boot, install, uninstall, shutdown = (s / n / 1000 for s in sums)
+    times.boot = min(times.boot, boot)
+    times.install = min(times.install, install)
+    times.uninstall = min(times.uninstall, uninstall)
+    times.shutdown = min(times.shutdown, shutdown)
+    times.total = min(times.total, boot + install + uninstall + shutdown)
+    times.lifetimes_per_round = n
+
+
+# -- the run -----------------------------------------------------------------------------------
+@contextmanager
+def _real_fds() -> Iterator[Fds]:
+    r, w = os.pipe()
+    fd, path = tempfile.mkstemp(prefix="mockkernel-bench-")
+    os.close(fd)
+    try:
+        yield Fds(r, w, path)
+    finally:
+        os.close(r)
+        os.close(w)
+        os.unlink(path)
+
+
+@contextmanager
+def _bench_kernel() -> Iterator[tuple[Any, Fds]]:
+    """A kernel with udmabuf and ``/dev/mkbench``, its redirection (not installed), the fds."""
+    kernel = mockkernel.boot(plugins=[BenchPlugin()])
+    redir = kernel.install()
+    try:
+        with _real_fds() as fx:
+            redir.install()
+            try:
+                _open_mock_fds(fx)
+            finally:
+                redir.uninstall()
+            try:
+                yield redir, fx
+            finally:
+                redir.install()
+                try:
+                    _close_mock_fds(fx)
+                finally:
+                    redir.uninstall()
+    finally:
+        kernel.shutdown()
+
+
+def measure(repeat: int, sample_ms: float, boot_lifetimes: int) -> dict[str, Any]:
+    sample_ns = int(sample_ms * 1e6)
+    started = time.monotonic()
+    mockkernel.boot().shutdown()  # plugin discovery is cached per process: pay for it here
+    with _bench_kernel() as (redir, fx):
+        plain = [*_real_cases(fx, "real"), _devnull_case()]
+        inst = [*_real_cases(fx, "installed"), *_mock_cases(fx)]
+        for c in plain:
+            c.prepare(sample_ns)
+        empty_n = _calibrate(_empty, sample_ns)
+        redir.install()
+        try:
+            for c in inst:
+                c.prepare(sample_ns)
+        finally:
+            redir.uninstall()
+        empty = float("inf")
+        for _ in range(repeat):
+            empty = min(empty, _sample(_empty, empty_n) / empty_n)
+            for c in plain:
+                c.run(empty)
+            redir.install()
+            try:
+                for c in inst:
+                    c.run(empty)
+            finally:
+                redir.uninstall()
+
+    boot_times = BootTimes()
+    _boot_round(max(10, boot_lifetimes // 10), boot_times)  # warm-up, discarded
+    boot_times = BootTimes()
+    for _ in range(max(3, repeat // 3)):
+        _boot_round(max(10, boot_lifetimes), boot_times)
+
+    by = {c.key: c for c in plain + inst}
+    return {
+        "machine": machine_info(),
+        "settings": {
+            "repeat": repeat,
+            "sample_ms": sample_ms,
+            "boot_lifetimes_per_round": boot_times.lifetimes_per_round,
+            "empty_loop_ns_per_iter": round(empty, 2),
+            "seconds": round(time.monotonic() - started, 1),
+        },
+        "iterations": {c.key: c.n for c in plain + inst},
+        "rows": [asdict(r) for r in _rows(by, boot_times)],
+        "boot": asdict(boot_times),
+    }
+
+
+@dataclass
+class Row:
+    key: str
+    label: str
+    us: float
+    versus: str
+    ratio: float | None
+    target: str
+    status: str  # "PASS", "PASS (ceiling; goal missed)", "FAIL", or "" (no target)
+
+
+def _rows(by: dict[str, Case], boot: BootTimes) -> list[Row]:
+    def us(key: str) -> float:
+        return by[key].ns / 1000
+
+    rows: list[Row] = []
+    real_ioctl = us("ioctl_fionread.real")
+    rows.append(
+        Row("ioctl_fionread.real", by["ioctl_fionread.real"].label, real_ioctl, "", None, "", "")
+    )
+    for key, judged in (
+        ("ioctl_sync.mock", True),
+        ("ioctl_noop_ptr.mock", False),
+        ("ioctl_fioclex.mock", True),
+        ("ioctl_noop_int.mock", False),
+    ):
+        ratio = us(key) / real_ioctl
+        if not judged:
+            target, status = "(info)", ""
+        else:
+            target = f"goal <={IOCTL_GOAL:g}x, max {IOCTL_CEILING:g}x"
+            if ratio <= IOCTL_GOAL:
+                status = "PASS"
+            elif ratio <= IOCTL_CEILING:
+                status = "PASS (ceiling; goal missed)"
+            else:
+                status = "FAIL"
+        rows.append(Row(key, by[key].label, us(key), "real FIONREAD", ratio, target, status))
+
+    real_open = us("open_close_devnull.real")
+    rows.append(Row("open_close_devnull.real", by["open_close_devnull.real"].label, real_open,
+                    "", None, "", ""))  # fmt: skip
+    rows.append(Row("open_close.mock", by["open_close.mock"].label, us("open_close.mock"),
+                    "real /dev/null", us("open_close.mock") / real_open, "(info)", ""))  # fmt: skip
+
+    for base in ("ioctl_fionread", "write_read", "fstat", "open_close"):
+        real_us, inst_us = us(f"{base}.real"), us(f"{base}.installed")
+        ratio = inst_us / real_us
+        if base != "ioctl_fionread":
+            rows.append(Row(f"{base}.real", by[f"{base}.real"].label, real_us, "", None, "", ""))
+        rows.append(
+            Row(
+                f"{base}.installed",
+                by[f"{base}.installed"].label + " [installed]",
+                inst_us,
+                "not installed",
+                ratio,
+                f"<={REAL_FD_OVERHEAD:g}x",
+                "PASS" if ratio <= REAL_FD_OVERHEAD else "FAIL",
+            )
+        )
+
+    budget = f"{BOOT_BUDGET_US / 1000:g} ms budget"
+    rows.append(
+        Row(
+            "boot.cycle",
+            "boot + install + uninstall + shutdown",
+            boot.total,
+            budget,
+            boot.total / BOOT_BUDGET_US,
+            f"<={BOOT_BUDGET_US / 1000:g} ms",
+            "PASS" if boot.total <= BOOT_BUDGET_US else "FAIL",
+        )
+    )
+    for phase, label in (
+        ("boot", "boot() alone"),
+        ("install", "install(rebind=[module]) alone"),
+        ("uninstall", "uninstall() alone"),
+        ("shutdown", "shutdown() alone"),
+    ):
+        v = getattr(boot, phase)
+        rows.append(Row(f"boot.{phase}", label, v, budget, v / BOOT_BUDGET_US, "(info)", ""))
+    return rows
+
+
+def machine_info() -> dict[str, Any]:
+    cpu = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        load = [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        load = []
+    commit = ""
+    with suppress(OSError, subprocess.SubprocessError):
+        commit = subprocess.run(
+            ["git", "-C", str(Path(__file__).resolve().parent), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        ).stdout.strip()
+    import pluggy
+
+    from mockkernel.plugins import get_plugin_manager, plugin_names
+
+    return {
+        "python": sys.version.split()[0],
+        "implementation": platform.python_implementation(),
+        "build": " ".join(platform.python_build()),
+        "compiler": platform.python_compiler(),
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "cpu": cpu,
+        "cpus": os.cpu_count(),
+        "loadavg": load,
+        "pluggy": pluggy.__version__,
+        "mockkernel": getattr(mockkernel, "__version__", ""),
+        "commit": commit,
+        "plugins": [name for name, _ in plugin_names(get_plugin_manager())],
+    }
+
+
+def print_report(result: dict[str, Any]) -> None:
+    m, s = result["machine"], result["settings"]
+    print(f"mockkernel benchmarks: {m['implementation']} {m['python']} ({m['compiler']}), "
+          f"{m['platform']}")  # fmt: skip
+    print(f"  cpu: {m['cpu'] or m['machine']} x{m['cpus']}, loadavg {m['loadavg']}, "
+          f"pluggy {m['pluggy']}, mockkernel {m['mockkernel']} @ {m['commit'] or '?'}, "
+          f"plugins: {', '.join(m['plugins']) or 'none'}")  # fmt: skip
+    print(f"  best of {s['repeat']} samples of ~{s['sample_ms']:g} ms per case; empty loop "
+          f"({s['empty_loop_ns_per_iter']} ns/iter) subtracted; boot: best of rounds of "
+          f"{s['boot_lifetimes_per_round']} lifetimes; run took {s['seconds']} s")  # fmt: skip
+    print()
+    w = max(len(r["label"]) for r in result["rows"])
+    print(f"{'operation':<{w}}  {'us/op':>9}  {'ratio':>7}  {'vs':<16} {'target':<22} result")
+    print("-" * (w + 72))
+    for r in result["rows"]:
+        ratio = f"{r['ratio']:.2f}x" if r["ratio"] is not None else ""
+        print(f"{r['label']:<{w}}  {r['us']:>9.3f}  {ratio:>7}  {r['versus']:<16} "
+              f"{r['target']:<22} {r['status']}")  # fmt: skip
+    print()
+    judged = [r for r in result["rows"] if r["status"]]
+    failed = [r for r in judged if r["status"] == "FAIL"]
+    missed = [r for r in judged if "goal missed" in r["status"]]
+    print(f"summary: {len(judged) - len(failed)} of {len(judged)} targets pass"
+          + (f" ({len(missed)} only under the ceiling)" if missed else ""))  # fmt: skip
+    for r in failed:
+        print(f"  FAIL  {r['key']}: {r['us']:.3f} us/op, {r['ratio']:.2f}x (target {r['target']})")
+    for r in missed:
+        print(f"  goal missed  {r['key']}: {r['ratio']:.2f}x (goal <={IOCTL_GOAL:g}x)")
+
+
+# -- --profile ---------------------------------------------------------------------------------
+def _print_profile(title: str, prof: cProfile.Profile, lines: int = 14) -> None:
+    out = io.StringIO()
+    pstats.Stats(prof, stream=out).strip_dirs().sort_stats("tottime").print_stats(lines)
+    text = out.getvalue()
+    start = text.find("   ncalls")
+    print(f"\n--- profile: {title} (cProfile, by own time; its overhead inflates small calls)")
+    print(text[start:].rstrip() if start >= 0 else text.rstrip())
+
+
+def profile_report(n: int = 20000, lifetimes: int = 100) -> None:
+    with _bench_kernel() as (redir, fx):
+        cases = {c.key: c for c in _mock_cases(fx)}
+        redir.install()
+        try:
+            for key in ("ioctl_sync.mock", "ioctl_fioclex.mock", "open_close.mock"):
+                loop = cases[key].make()
+                loop(100)
+                prof = cProfile.Profile()
+                prof.runcall(loop, n)
+                _print_profile(f"{cases[key].label} x {n}", prof)
+        finally:
+            redir.uninstall()
+    _lifetimes(10)
+    prof = cProfile.Profile()
+    prof.runcall(_lifetimes, lifetimes)
+    _print_profile(f"boot + install + uninstall + shutdown x {lifetimes}", prof, 20)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(
+        description="mockkernel's hot paths as ratios against real syscalls (a report: exits 0)."
+    )
+    p.add_argument("--json", metavar="FILE", help="also write the numbers as JSON")
+    p.add_argument("--repeat", type=int, default=15, help="samples per case (default 15)")
+    p.add_argument("--sample-ms", type=float, default=20.0, help="one sample, ms (default 20)")
+    p.add_argument(
+        "--boot-lifetimes", type=int, default=200, help="kernel lifetimes per boot round"
+    )
+    p.add_argument("--profile", action="store_true", help="also print cProfile breakdowns")
+    p.add_argument("--quick", action="store_true", help="few short samples: a smoke test")
+    ns = p.parse_args(argv)
+    if ns.quick:
+        ns.repeat, ns.sample_ms, ns.boot_lifetimes = 3, 2.0, 20
+    result = measure(ns.repeat, ns.sample_ms, ns.boot_lifetimes)
+    print_report(result)
+    if ns.profile:
+        profile_report()
+    if ns.json:
+        Path(ns.json).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+        print(f"\nwrote {ns.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,149 @@
+"""vfio-pci: PCI functions handed to userspace, and their BARs exported as dma-bufs.
+
+A bundled plugin (entry point ``vfio_pci`` in the ``mockkernel`` group) that uses
+only :mod:`mockkernel.driver` and :mod:`mockkernel.uapi`, like any third-party one.
+What it adds to a kernel:
+
+* the PCI driver ``"vfio-pci"``: topology devices with ``driver = "vfio-pci"`` bind to
+  it.  Per device: ``/dev/vfio/devices/vfioN`` (the cdev) and
+  ``/sys/bus/pci/devices/<bdf>/vfio-dev/vfioN``; per IOMMU group: ``/dev/vfio/<n>``;
+* the module ``vfio`` (``/dev/vfio/vfio``, the container) and the module ``iommufd``
+  (``/dev/iommu``);
+* the device fd of :mod:`.device` (info, regions, IRQ info, reset, region
+  ``pread``/``pwrite``/``mmap``, ``VFIO_DEVICE_FEATURE``) with the dma-buf exporter
+  of :mod:`.dmabuf` and the TPH feature of the booted uAPI profile (:mod:`.profiles`).
+
+Modules: :mod:`.core` (device and group objects), :mod:`.container` (group/container
+path), :mod:`.iommufd`, :mod:`.device`, :mod:`.config` (the config region),
+:mod:`.dmabuf`, :mod:`.tph`, :mod:`.profiles`.
+
+Topology options (``[devices.options]``):
+
+* ``reset = false``: the device reports no reset support (``VFIO_DEVICE_FLAGS_RESET``
+  clear, ``VFIO_DEVICE_RESET`` ``EINVAL``), as Linux 7.2 does for QEMU's ivshmem;
+* ``dma_buf = false``: the driver has no ``pci_ops->get_dmabuf_phys`` (as a variant
+  driver may not): ``VFIO_DEVICE_FEATURE_DMA_BUF`` is ``EOPNOTSUPP``, PROBE included.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+
+import mockkernel
+from mockkernel.driver import DriverRegistry, Kernel, PciDev
+
+from .container import ContainerFops, GroupFops
+from .core import VfioGroup, VfioPciDevice
+from .device import VfioDeviceFops, build_features
+from .dmabuf import VfioPciDmaBufOps, make_dmabuf_ops
+from .iommufd import IommufdFops
+from .profiles import PROFILES, UapiProfile, get_profile
+
+__all__ = ["PROFILES", "UapiProfile", "VfioPci", "VfioPciDevice", "mockkernel_register"]
+
+VFIO_MINOR = 196  # /dev/vfio/vfio is misc 10:196 (Linux 7.2)
+MISC_MAJOR = 10
+#: dynamic char majors as a typical boot hands them out ("vfio" groups, "vfio-dev" cdevs)
+VFIO_GROUP_MAJOR = 241
+VFIO_DEV_MAJOR = 240
+
+
+class VfioPci:
+    """The driver of one kernel: ``vfio-pci`` + the ``vfio`` and ``iommufd`` modules."""
+
+    name = "vfio-pci"
+
+    def __init__(self, kernel: Kernel) -> None:
+        self.kernel = kernel
+        self.profile = get_profile(kernel.uapi)
+        self.dmabuf_ops: VfioPciDmaBufOps = make_dmabuf_ops(dict(self.profile.dma_buf_ops))
+        self.features = build_features(self.profile)
+        self.devices: dict[str, VfioPciDevice] = {}
+        self.groups: dict[int, VfioGroup] = {}
+        self._next_index = 0
+        self._next_group_minor = 0
+
+    # -- modules ---------------------------------------------------------------------------
+    def vfio_init(self, kernel: Kernel) -> None:
+        vfs = kernel.vfs
+        vfs.mkdir("/dev/vfio", owned=True)
+        vfs.mkdir("/dev/vfio/devices", owned=True)
+        vfs.register_chrdev(
+            "/dev/vfio/vfio", ContainerFops(), os.makedev(MISC_MAJOR, VFIO_MINOR), 0o666
+        )
+        vfs.mkdir("/sys/class/vfio-dev", owned=True)
+
+    def vfio_exit(self, kernel: Kernel) -> None:
+        kernel.vfs.unlink("/dev/vfio")
+        kernel.vfs.unlink("/sys/class/vfio-dev")
+
+    def iommufd_init(self, kernel: Kernel) -> None:
+        kernel.misc_register("iommu", IommufdFops(), 0o660)
+
+    def iommufd_exit(self, kernel: Kernel) -> None:
+        kernel.misc_deregister("iommu")
+
+    # -- the PCI driver --------------------------------------------------------------------
+    def probe(self, kernel: Kernel, pdev: PciDev) -> None:
+        """``vfio_pci_probe``: the group node, the cdev and the ``vfio-dev`` class device."""
+        vfs = kernel.vfs
+        group = self.groups.get(pdev.iommu_group)
+        if group is None:
+            rdev = os.makedev(VFIO_GROUP_MAJOR, self._next_group_minor)
+            self._next_group_minor += 1
+            group = VfioGroup(pdev.iommu_group, rdev)
+            self.groups[group.number] = group
+            vfs.register_chrdev(f"/dev/vfio/{group.number}", GroupFops(group), rdev, 0o600)
+        index = self._next_index
+        self._next_index += 1
+        vdev = VfioPciDevice(
+            kernel, pdev, index, group, self.profile, self.dmabuf_ops, self.features
+        )
+        vdev.fops = VfioDeviceFops(vdev)
+        vdev.all_devices = self.devices
+        group.devices.append(vdev)
+        self.devices[pdev.bdf] = vdev
+        rdev = os.makedev(VFIO_DEV_MAJOR, index)
+        vfs.register_chrdev(f"/dev/vfio/devices/{vdev.name}", vdev.fops, rdev, 0o600)
+        # /sys/devices/.../<bdf>/vfio-dev/vfioN and /sys/class/vfio-dev/vfioN
+        link = vfs.lookup(f"/sys/bus/pci/devices/{pdev.bdf}", follow=False)
+        target = getattr(link, "target", f"../../../devices/pci0000:00/{pdev.bdf}")
+        devdir = posixpath.normpath(posixpath.join("/sys/bus/pci/devices", target))
+        classdev = f"{devdir}/vfio-dev/{vdev.name}"
+        vfs.mkdir(classdev)
+        dev_text = f"{VFIO_DEV_MAJOR}:{index}\n"
+        uevent = f"MAJOR={VFIO_DEV_MAJOR}\nMINOR={index}\nDEVNAME=vfio/devices/{vdev.name}\n"
+        vfs.attr(f"{classdev}/dev", lambda: dev_text)
+        vfs.attr(f"{classdev}/uevent", lambda: uevent)
+        vfs.symlink("../../../../../class/vfio-dev", f"{classdev}/subsystem")
+        vfs.symlink(
+            posixpath.relpath(classdev, "/sys/class/vfio-dev"), f"/sys/class/vfio-dev/{vdev.name}"
+        )
+        if kernel.tracer.enabled:
+            kernel.tracer.emit(
+                "vfio_pci.probe",
+                bdf=pdev.bdf,
+                device=vdev.name,
+                group=group.number,
+                uapi=self.profile.name,
+            )
+
+    def remove(self, kernel: Kernel, pdev: PciDev) -> None:
+        """``vfio_pci_remove``: every fd is closed by now (processes exited first)."""
+        vdev = self.devices.pop(pdev.bdf, None)
+        if vdev is None:
+            return
+        vdev.group.devices.remove(vdev)
+        kernel.vfs.unlink(f"/dev/vfio/devices/{vdev.name}")
+        if not vdev.group.devices:
+            kernel.vfs.unlink(f"/dev/vfio/{vdev.group.number}")
+            self.groups.pop(vdev.group.number, None)
+
+
+@mockkernel.hookimpl
+def mockkernel_register(registry: DriverRegistry) -> None:
+    drv = VfioPci(registry.kernel)
+    registry.add_module("vfio", drv.vfio_init, drv.vfio_exit)
+    registry.add_module("iommufd", drv.iommufd_init, drv.iommufd_exit)
+    registry.add_pci_driver(drv)

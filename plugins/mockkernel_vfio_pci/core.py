@@ -1,0 +1,159 @@
+"""The vfio objects: a vfio-pci device, its IOMMU group, and the feature-flag checks.
+
+``VfioPciDevice`` is ``struct vfio_pci_core_device`` with its embedded
+``struct vfio_device``: the PCI function, its ``memory_lock`` (an ``RwSem``
+that serialises revocation and protects the list of dma-bufs), the dma-bufs
+exported from it, its open count and the virtualised config space of an open
+device.  ``VfioGroup`` is ``struct vfio_group``: one per IOMMU group that has a
+vfio-bound function, the object behind ``/dev/vfio/<n>``.
+
+Lock order, as upstream: ``memory_lock`` then a dma-buf's ``resv``.  Files
+whose last reference is dropped while ``memory_lock`` is held are put after
+it is released (the kernel defers such ``fput`` to task work).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from errno import EINVAL
+from typing import TYPE_CHECKING
+
+from mockkernel.driver import File, Kernel, PciDev, RwSem, kerr
+from mockkernel.uapi.linux.vfio import (
+    VFIO_DEVICE_FEATURE_GET,
+    VFIO_DEVICE_FEATURE_PROBE,
+    VFIO_DEVICE_FEATURE_SET,
+)
+
+if TYPE_CHECKING:
+    from .config import VConfig
+    from .container import VfioContainer
+    from .device import VfioDeviceFops
+    from .dmabuf import VfioPciDmaBuf, VfioPciDmaBufOps
+    from .iommufd import Ioas, IommufdCtx, IommufdDevice
+    from .profiles import UapiProfile
+
+__all__ = ["FeatureHandler", "VfioGroup", "VfioPciDevice", "vfio_check_feature"]
+
+FeatureHandler = Callable[["VfioPciDevice", int, int, int], int]
+"""``handler(vdev, flags, data_addr, data_size)``: a ``VFIO_DEVICE_FEATURE`` index."""
+
+
+def vfio_check_feature(flags: int, argsz: int, supported_ops: int, minsz: int) -> int:
+    """``vfio_check_feature`` (include/linux/vfio.h): 1 = execute, 0 = PROBE answered.
+
+    In order: a GET/SET bit the feature does not support -> ``EINVAL``; PROBE -> 0;
+    neither GET nor SET -> ``EINVAL``; ``argsz < minsz`` -> ``EINVAL``.
+    """
+    if (flags & (VFIO_DEVICE_FEATURE_GET | VFIO_DEVICE_FEATURE_SET)) & ~supported_ops:
+        raise kerr(EINVAL)
+    if flags & VFIO_DEVICE_FEATURE_PROBE:
+        return 0
+    if not flags & (VFIO_DEVICE_FEATURE_GET | VFIO_DEVICE_FEATURE_SET):
+        raise kerr(EINVAL)
+    if argsz < minsz:
+        raise kerr(EINVAL)
+    return 1
+
+
+class VfioGroup:
+    """``struct vfio_group``: the devices of one IOMMU group and who holds ``/dev/vfio/<n>``."""
+
+    def __init__(self, number: int, rdev: int) -> None:
+        self.number = number
+        self.rdev = rdev
+        self.devices: list[VfioPciDevice] = []
+        self.opened_file: File | None = None
+        self.container: VfioContainer | None = None
+        self.container_users = 0
+        self.iommufd: IommufdCtx | None = None
+        self.iommufd_file: File | None = None  # the reference group->iommufd holds
+        self.cdev_device_open_cnt = 0
+
+    def has_iommu(self) -> bool:
+        """``vfio_group_has_iommu``: a container or an iommufd is set."""
+        return self.container is not None or self.iommufd is not None
+
+    def __repr__(self) -> str:
+        return f"<VfioGroup {self.number} devices={[d.pdev.bdf for d in self.devices]}>"
+
+
+class VfioPciDevice:
+    """``struct vfio_pci_core_device``: one PCI function bound to vfio-pci."""
+
+    def __init__(
+        self,
+        kernel: Kernel,
+        pdev: PciDev,
+        index: int,
+        group: VfioGroup,
+        profile: UapiProfile,
+        dmabuf_ops: VfioPciDmaBufOps,
+        features: dict[int, FeatureHandler],
+    ) -> None:
+        self.kernel = kernel
+        self.pdev = pdev
+        self.index = index  # the N of vfioN
+        self.group = group
+        self.profile = profile
+        self.dmabuf_ops = dmabuf_ops
+        self.features = features
+        self.memory_lock = RwSem(kernel, f"vfio-pci {pdev.bdf} memory_lock")
+        self.dmabufs: dict[int, VfioPciDmaBuf] = {}  # vdev->dmabufs, by dma-buf id
+        self.open_count = 0
+        self.cdev_opened = False
+        self.reset_works = bool(pdev.options.get("reset", True))
+        #: pci_ops->get_dmabuf_phys: plain vfio-pci has it; a variant driver may not
+        self.get_dmabuf_phys = bool(pdev.options.get("dma_buf", True))
+        self.vconfig: VConfig | None = None  # while open
+        self.saved_command = 0  # pci_save_state at enable, restored at disable
+        self.pm_runtime_engaged = False
+        self.pm_wake_fd: int | None = None  # a kernel dup of the wakeup eventfd
+        self.iommufd_device: IommufdDevice | None = None  # while bound (cdev or group+iommufd)
+        self.iommufd_ioas: Ioas | None = None  # the attached IOAS
+        self.fops: VfioDeviceFops  # set by the driver at probe
+        self.all_devices: dict[str, VfioPciDevice] = {}  # the driver's devices, by BDF
+        self._deferred_fput: list[File] = []
+
+    @property
+    def name(self) -> str:
+        """``dev_name`` of the vfio device (``vfioN``)."""
+        return f"vfio{self.index}"
+
+    def __repr__(self) -> str:
+        return f"<VfioPciDevice {self.pdev.bdf} {self.name} open={self.open_count}>"
+
+    def memory_enabled(self) -> bool:
+        """``__vfio_pci_memory_enabled``: ``PCI_COMMAND_MEMORY`` of the function.
+
+        Linux 7.2 writes the user's ``PCI_COMMAND`` through to the device (the
+        physical and the virtual bit agree, as ``/sys/.../config`` shows), so the
+        device's own register is the answer.
+        """
+        return self.pdev.memory_enabled
+
+    # -- memory_lock held for write, with deferred fput -----------------------------------
+    @contextmanager
+    def memory_write(self) -> Iterator[None]:
+        """``down_write(&vdev->memory_lock)``; files dropped inside are put after ``up_write``."""
+        self.memory_lock.down_write()
+        try:
+            yield
+        finally:
+            self.memory_lock.up_write()
+            self.drain_fput()
+
+    def defer_fput(self, file: File) -> None:
+        self._deferred_fput.append(file)
+
+    def drain_fput(self) -> None:
+        while self._deferred_fput:
+            self._deferred_fput.pop().put()
+
+    # -- runtime PM (VFIO_DEVICE_FEATURE_LOW_POWER_*) --------------------------------------
+    def pm_close_wake_fd(self) -> None:
+        if self.pm_wake_fd is not None:
+            os.close(self.pm_wake_fd)
+            self.pm_wake_fd = None

@@ -1,0 +1,12 @@
+#!/bin/sh
+# Regenerate the golden files: run every probe on real Linux 7.2 (QEMU guest, as root).
+# usage: tests/real_linux/regen.sh [PROBE...]     (default: all probes)
+set -eu
+here=$(cd "$(dirname "$0")" && pwd)
+run=${REAL_LINUX_RUN:-/work/shared/tools/real-linux/run}
+cd "$here"
+if [ $# -eq 0 ]; then set -- fd_table udmabuf dma_buf_fops proc_debugfs lifetime; fi
+for p in "$@"; do
+  "$run" "probes/$p.py" > "golden/$p.jsonl"
+  echo "golden/$p.jsonl: $(wc -l < "golden/$p.jsonl") steps"
+done
