@@ -39,7 +39,7 @@ from .errors import KernelBug, kerr
 from .fs import FMODE_LSEEK, FMODE_READ, FMODE_WRITE, File, FileOperations, Inode
 from .locks import Mutex
 from .mm import PAGE_SIZE, KernelMap, Vma
-from .uaccess import copy_from_user, copy_to_user, strndup_user
+from .uaccess import copy_from_user, copy_to_user, get_user_u64, strndup_user
 
 if TYPE_CHECKING:
     from .kernel import Kernel
@@ -240,6 +240,8 @@ class DmaResv(Mutex):
         return [f for f, u in self.fences if u <= usage]
 
     def wait(self, usage: int, timeout: float | None = None) -> bool:
+        if not self.fences:
+            return True
         return all(f.wait(timeout) for f in self.fences_for(usage))
 
 
@@ -288,6 +290,7 @@ class DmaBuf:
 
     def __init__(self, kernel: Kernel, ops: DmaBufOps, size: int, priv: Any, exp_name: str) -> None:
         self.kernel = kernel
+        self.tracer = kernel.tracer
         self.ops = ops
         self.size = size
         self.priv = priv
@@ -636,28 +639,34 @@ DmaBufFops.mmap = DmaBufFops.dma_buf_mmap  # type: ignore[assignment]
 DmaBufFops.show_fdinfo = DmaBufFops.dma_buf_fdinfo  # type: ignore[assignment]
 
 
+_SYNC_DIRECTION = {
+    _SYNC_RW: DMA_BIDIRECTIONAL,
+    _SYNC_READ: DMA_FROM_DEVICE,
+    _SYNC_WRITE: DMA_TO_DEVICE,
+}
+
+
 def _sync(file: File, cmd: int, arg: int) -> int:
     dmabuf: DmaBuf = file.private_data
-    flags = int.from_bytes(copy_from_user(arg, 8), "little")
+    flags = get_user_u64(arg)
     if flags & ~_SYNC_VALID or not flags & _SYNC_RW:
         raise kerr(EINVAL)
     rw = flags & _SYNC_RW
-    direction = (
-        DMA_BIDIRECTIONAL
-        if rw == _SYNC_RW
-        else (DMA_FROM_DEVICE if rw == _SYNC_READ else DMA_TO_DEVICE)
-    )
-    k = dmabuf.kernel
+    direction = _SYNC_DIRECTION[rw]
     if flags & _SYNC_END:
-        if dmabuf.ops.end_cpu_access is not None:
-            dmabuf.ops.end_cpu_access(dmabuf, direction)
+        end = dmabuf.ops.end_cpu_access
+        if end is not None:
+            end(dmabuf, direction)
     else:
-        if dmabuf.ops.begin_cpu_access is not None:
-            dmabuf.ops.begin_cpu_access(dmabuf, direction)
-        # a reader waits for writers, a writer for everyone
-        dmabuf.resv.wait(DMA_RESV_USAGE_READ if rw & _SYNC_WRITE else DMA_RESV_USAGE_WRITE)
-    if k.tracer.enabled:
-        k.tracer.emit("dma_buf.sync", dmabuf=dmabuf.id, flags=flags)
+        begin = dmabuf.ops.begin_cpu_access
+        if begin is not None:
+            begin(dmabuf, direction)
+        resv = dmabuf.resv
+        if resv.fences:  # a reader waits for writers, a writer for everyone
+            resv.wait(DMA_RESV_USAGE_READ if rw & _SYNC_WRITE else DMA_RESV_USAGE_WRITE)
+    tracer = dmabuf.tracer
+    if tracer.enabled:
+        tracer.emit("dma_buf.sync", dmabuf=dmabuf.id, flags=flags)
     return 0
 
 

@@ -98,6 +98,14 @@ class FileOperations:
     #: The per-command dispatch table used by the default ``unlocked_ioctl``.
     ioctls: ClassVar[dict[int, IoctlHandler]] = {}
 
+    #: True when ``unlocked_ioctl`` is this default (set per class): the syscall layer
+    #: then looks the handler up itself, one call less on the hot path.
+    plain_ioctls: ClassVar[bool] = True
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.plain_ioctls = cls.unlocked_ioctl is FileOperations.unlocked_ioctl
+
     def open(self, file: File) -> None:
         """Called when a device node is opened (``->open``); raise to fail the open."""
 

@@ -1,20 +1,20 @@
 """uaccess: reading and writing the calling program's memory, safely.
 
 The user address space is this very Python process.  An ioctl argument is a
-real address: the syscall layer places the caller's buffer in a *window*
-(``ioctl_window``) and accesses inside it are plain memoryview slices.  Any
-other address -- a pointer stored inside a struct, an address made up by a
-buggy program -- goes through ``/proc/self/mem``, where a bad address is an
-``EIO`` from the kernel (reported as ``EFAULT``), never a crash of the
-interpreter.
-
-Like ``current->mm``, the window belongs to the calling thread.
+real address: the syscall layer copies the caller's buffer into its thread's
+scratch buffer (as CPython's ``fcntl.ioctl`` does) and passes that address.
+The scratch buffers are *windows*: an access inside one is a memoryview
+slice.  Any other address -- a pointer stored inside a struct, an address
+made up by a buggy program -- goes through ``/proc/self/mem``, where a bad
+address is an ``EIO`` from the kernel (reported as ``EFAULT``), never a crash
+of the interpreter.
 """
 
 from __future__ import annotations
 
 import ctypes
 import os
+import struct
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,10 +24,13 @@ from typing import TypeVar
 from .errors import kerr
 
 __all__ = [
+    "add_window",
     "copy_from_user",
     "copy_to_user",
+    "drop_window",
     "get_user_struct",
     "get_user_u32",
+    "get_user_u64",
     "ioctl_window",
     "put_user_u32",
     "strndup_user",
@@ -37,13 +40,18 @@ _S = TypeVar("_S", bound=ctypes.Structure)
 _MAX_ADDR = (1 << 47) - 1  # x86-64 user space ends below 0x0000_8000_0000_0000
 
 
-class _Mm(threading.local):
-    base: int = -1
-    end: int = -1
-    view: memoryview | None = None
-
-
-_mm = _Mm()
+#: Every live window: ``id`` -> (base, end, view).  Each thread's ioctl scratch buffer
+#: is a permanent window; a large argument passed in place is a window for one call.
+_windows: dict[int, tuple[int, int, memoryview]] = {}
+#: The window the last fast access hit (a cache shared by threads: a miss just looks
+#: the address up in ``_windows``, so a stale hint is never wrong, only slower).
+_NO_WINDOW: tuple[int, int, memoryview] = (-1, -1, memoryview(b""))
+_hint: tuple[int, int, memoryview] = _NO_WINDOW
+#: Counts writes to user memory: the syscall layer skips copying an ioctl argument
+#: back when a handler wrote nothing (the bytes would be the same).
+_stores = 0
+_u32 = struct.Struct("<I").unpack_from
+_u64 = struct.Struct("<Q").unpack_from
 _mem_fd: list[int] = []  # the process's /proc/self/mem, opened on first use
 _mem_lock = threading.Lock()  # two threads' first use must not open it twice
 
@@ -58,22 +66,49 @@ def _mem() -> int:
     return _mem_fd[0]
 
 
+def add_window(base: int, view: memoryview) -> int:
+    """Serve ``[base, base+len(view))`` from ``view``; returns a key for ``drop_window``."""
+    global _hint
+    key = id(view)
+    _windows[key] = _hint = (base, base + len(view), view)
+    return key
+
+
+def drop_window(key: int) -> None:
+    """Forget a window (its view must not outlive the caller's buffer)."""
+    global _hint
+    w = _windows.pop(key, None)
+    if w is not None and _hint is w:
+        _hint = _NO_WINDOW
+
+
 @contextmanager
 def ioctl_window(base: int, view: memoryview) -> Iterator[None]:
-    """Make ``view`` (the ioctl's argument buffer) the fast path for ``[base, base+len)``."""
-    saved = (_mm.base, _mm.end, _mm.view)
-    _mm.base, _mm.end, _mm.view = base, base + len(view), view
+    """Make ``view`` the fast path for ``[base, base+len)`` for the duration of the block."""
+    key = add_window(base, view)
     try:
         yield
     finally:
-        _mm.base, _mm.end, _mm.view = saved
+        drop_window(key)
+
+
+def _find(addr: int, n: int) -> tuple[int, int, memoryview] | None:
+    global _hint
+    for w in tuple(_windows.values()):
+        if w[0] <= addr and addr + n <= w[1]:
+            _hint = w
+            return w
+    return None
 
 
 def copy_from_user(addr: int, n: int) -> bytes:
     """Read ``n`` bytes at user address ``addr``; ``EFAULT`` if it is not readable."""
-    base = _mm.base
-    if base <= addr and addr + n <= _mm.end and _mm.view is not None:
-        return bytes(_mm.view[addr - base : addr - base + n])
+    base, end, view = _hint
+    if base <= addr <= end - n and n >= 0:
+        return view[addr - base : addr - base + n].tobytes()
+    w = _find(addr, n) if n > 0 else None
+    if w is not None:
+        return w[2][addr - w[0] : addr - w[0] + n].tobytes()
     if n == 0:
         return b""
     if addr <= 0 or n < 0 or addr + n > _MAX_ADDR:
@@ -89,10 +124,16 @@ def copy_from_user(addr: int, n: int) -> bytes:
 
 def copy_to_user(addr: int, data: bytes | bytearray | memoryview) -> None:
     """Write ``data`` at user address ``addr``; ``EFAULT`` if it is not writable."""
+    global _stores
+    _stores += 1
     n = len(data)
-    base = _mm.base
-    if base <= addr and addr + n <= _mm.end and _mm.view is not None:
-        _mm.view[addr - base : addr - base + n] = data
+    base, end, view = _hint
+    if base <= addr and addr + n <= end:
+        view[addr - base : addr - base + n] = data
+        return
+    w = _find(addr, n) if n > 0 else None
+    if w is not None:
+        w[2][addr - w[0] : addr - w[0] + n] = data
         return
     if n == 0:
         return
@@ -106,7 +147,19 @@ def copy_to_user(addr: int, data: bytes | bytearray | memoryview) -> None:
         raise kerr(EFAULT)
 
 
+def get_user_u64(addr: int) -> int:
+    """The u64 at ``addr`` (``get_user``)."""
+    base, end, view = _hint
+    if base <= addr <= end - 8:
+        return _u64(view, addr - base)[0]  # type: ignore[no-any-return]
+    return int.from_bytes(copy_from_user(addr, 8), "little")
+
+
 def get_user_u32(addr: int) -> int:
+    """The u32 at ``addr`` (``get_user``)."""
+    base, end, view = _hint
+    if base <= addr <= end - 4:
+        return _u32(view, addr - base)[0]  # type: ignore[no-any-return]
     return int.from_bytes(copy_from_user(addr, 4), "little")
 
 

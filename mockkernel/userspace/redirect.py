@@ -30,15 +30,18 @@ import os
 import stat as _stat
 import sys
 import threading
+import weakref
 from collections.abc import Callable, Iterable
+from errno import ENOTTY
 from types import ModuleType, TracebackType
 from typing import TYPE_CHECKING, Any
 
+from .. import uaccess as ua
 from ..errors import kerr
 from ..mm import MappedFile
 from ..process import _VFS_IOCTLS
 from ..realfd import REAL as _Real
-from ..uaccess import _mm
+from ..uaccess import add_window, drop_window
 from ..vfs import _ROOTS, Attr, Dir, Node, Symlink, _FdTarget
 
 if TYPE_CHECKING:
@@ -133,13 +136,28 @@ def _scatter(data: bytes, views: list[memoryview]) -> int:
     return pos
 
 
-class _Scratch(threading.local):
-    """The per-thread copy of an ioctl argument (CPython's ``char buf[IOCTL_BUFSZ+1]``)."""
+class _ScratchBuf:
+    """One thread's copy of an ioctl argument (CPython's ``char buf[IOCTL_BUFSZ+1]``).
+
+    It is a permanent uaccess window while the thread lives, so handlers read it
+    with memoryview slices and the syscall path never sets or restores anything.
+    """
+
+    __slots__ = ("__weakref__", "addr", "buf", "view")
 
     def __init__(self) -> None:
-        self.buf = ctypes.create_string_buffer(IOCTL_BUFSZ + 1)
+        self.buf = ctypes.create_string_buffer(SCRATCH_LEN)
         self.addr = ctypes.addressof(self.buf)
         self.view = memoryview(self.buf).cast("B")
+        weakref.finalize(self, drop_window, add_window(self.addr, self.view))
+
+
+class _Scratch(threading.local):
+    """The calling thread's scratch buffer: ``t`` is its (address, view)."""
+
+    def __init__(self) -> None:
+        self.buf = _ScratchBuf()
+        self.t = (self.buf.addr, self.buf.view)
 
 
 def _mockable(path: Any) -> str | None:
@@ -464,6 +482,7 @@ class Redirection:
         files = proc.files
         files_get = files.get
         scratch = self._scratch
+        vfs_ioctls = _VFS_IOCTLS
         vfs_ioctls_get = _VFS_IOCTLS.get
         real = _Real
         real_ioctl = _Real.ioctl
@@ -473,7 +492,6 @@ class Redirection:
         real_read = _Real.read
         real_write = _Real.write
         real_fstat = _Real.fstat
-        mm = _mm  # the per-thread ioctl window of uaccess
 
         def lookup(path: str, follow: bool = True) -> Node | None:
             try:
@@ -500,6 +518,9 @@ class Redirection:
 
         # -- fds ----------------------------------------------------------------------
         def m_open(path: Any, flags: int, mode: int = 0o777, *, dir_fd: int | None = None) -> int:
+            # the common real path: every mock path starts "/d", "/s" or "/p"
+            if dir_fd is None and type(path) is str and path[1:2] not in "dsp":
+                return real_open(path, flags, mode)
             if dir_fd is None:
                 p = _mockable(path)
                 if p is not None:
@@ -825,7 +846,13 @@ class Redirection:
             vfs_op = vfs_ioctls_get(cmd)
             if vfs_op is not None:
                 return int(vfs_op(proc, fd, file, arg))
-            return int(file.f_op.unlocked_ioctl(file, cmd, arg))
+            fop = file.f_op
+            if fop.plain_ioctls:  # the default unlocked_ioctl: a lookup in the ioctls table
+                handler = fop.ioctls.get(cmd)
+                if handler is None:
+                    raise kerr(ENOTTY)
+                return int(handler(file, cmd, arg))
+            return int(fop.unlocked_ioctl(file, cmd, arg))
 
         def traced(file: Any, fd: int, cmd: int, arg: int) -> int:
             try:
@@ -837,16 +864,46 @@ class Redirection:
             return ret
 
         def m_ioctl(fd: Any, request: int, arg: Any = 0, mutate_flag: bool = True, /) -> Any:
+            # The hot path: one dict lookup decides mock or real; for the two common
+            # argument kinds (a small bytearray, an int) the dispatch is inlined.
             if type(fd) is int:
-                if fd not in files:  # the real-fd path: a type check, a lookup, the syscall
+                file = files_get(fd)
+                if file is None:
                     return real_ioctl(fd, request, arg, mutate_flag)
                 n = fd
             else:
                 n = _fileno(fd)
-            file = files_get(n)
-            if file is None:
-                return real_ioctl(fd, request, arg, mutate_flag)
+                file = files_get(n)
+                if file is None:
+                    return real_ioctl(fd, request, arg, mutate_flag)
             cmd = request & 0xFFFFFFFF
+            if not tracer.enabled and cmd not in vfs_ioctls:
+                targ = type(arg)
+                fop = file.f_op
+                if targ is bytearray:
+                    length = len(arg)
+                    if mutate_flag and length <= IOCTL_BUFSZ and fop.plain_ioctls:
+                        handler = fop.ioctls.get(cmd)
+                        if handler is None:
+                            raise kerr(ENOTTY)  # (the copy back would change nothing)
+                        addr, sview = scratch.t
+                        sview[:length] = arg
+                        sview[length] = 0
+                        stores = ua._stores
+                        try:
+                            return handler(file, cmd, addr)
+                        finally:
+                            if ua._stores != stores:  # the handler wrote: copy back
+                                arg[:] = sview[:length]
+                elif targ is int and -0x80000000 <= arg <= 0x7FFFFFFF and fop.plain_ioctls:
+                    handler = fop.ioctls.get(cmd)
+                    if handler is None:
+                        raise kerr(ENOTTY)
+                    return handler(file, cmd, arg & 0xFFFFFFFF)
+            return general_ioctl(file, n, cmd, arg, mutate_flag)
+
+        def general_ioctl(file: Any, n: int, cmd: int, arg: Any, mutate_flag: bool) -> Any:
+            """Every argument kind, with CPython's exact conventions; tracing."""
             call = traced if tracer.enabled else dispatch
             if type(arg) is int:
                 if not -0x80000000 <= arg <= 0x7FFFFFFF:
@@ -864,43 +921,30 @@ class Redirection:
             if mv.format != "B" or mv.ndim != 1:
                 mv = mv.cast("B")
             length = mv.nbytes
-            sview = scratch.view
-            # ``uaccess.ioctl_window`` inlined (a generator context manager costs ~1.5 µs,
-            # more than the rest of this function): the same three fields of the calling
-            # thread's window are saved, set to the argument buffer, and restored.
+            addr, sview = scratch.t
             if not mv.readonly:
                 if mutate_flag:
                     if length <= IOCTL_BUFSZ:
                         sview[:length] = mv
                         sview[length] = 0
-                        addr = scratch.addr
-                        saved = mm.base, mm.end, mm.view
-                        mm.base, mm.end, mm.view = addr, addr + SCRATCH_LEN, sview
                         try:
                             return call(file, n, cmd, addr)
                         finally:
-                            mm.base, mm.end, mm.view = saved
                             mv[:] = sview[:length]
-                    addr = ctypes.addressof(ctypes.c_char.from_buffer(mv))
-                    saved = mm.base, mm.end, mm.view
-                    mm.base, mm.end, mm.view = addr, addr + length, mv
+                    # a large buffer is passed in place, as CPython does
+                    big = ctypes.addressof(ctypes.c_char.from_buffer(mv))
+                    key = add_window(big, mv)
                     try:
-                        return call(file, n, cmd, addr)
+                        return call(file, n, cmd, big)
                     finally:
-                        mm.base, mm.end, mm.view = saved
+                        drop_window(key)
                 if length > IOCTL_BUFSZ:
                     raise ValueError("ioctl string arg too long")
             elif length > IOCTL_BUFSZ:
                 raise ValueError("ioctl string arg too long")
             sview[:length] = mv
             sview[length] = 0
-            addr = scratch.addr
-            saved = mm.base, mm.end, mm.view
-            mm.base, mm.end, mm.view = addr, addr + SCRATCH_LEN, sview
-            try:
-                call(file, n, cmd, addr)
-            finally:
-                mm.base, mm.end, mm.view = saved
+            call(file, n, cmd, addr)
             return bytes(sview[:length])
 
         # -- mmap ---------------------------------------------------------------------
