@@ -15,12 +15,14 @@ Mostly argument checking and bookkeeping, as in ``fs/file.c`` and
 from __future__ import annotations
 
 import fcntl as _fcntl
+import functools
+import inspect
 import os
 import stat as _stat
 import threading
 from collections.abc import Callable
-from errno import EBADF, EINVAL, EMFILE, ENOTTY, EOPNOTSUPP, EPERM, ESPIPE
-from typing import TYPE_CHECKING
+from errno import EBADF, EINVAL, EMFILE, ENOTTY, EOPNOTSUPP, EPERM, ESPIPE, errorcode
+from typing import TYPE_CHECKING, Concatenate, ParamSpec, TypeVar
 
 from .errors import kerr
 from .fs import FMODE_LSEEK, FMODE_PREAD, FMODE_PWRITE, FMODE_READ, FMODE_WRITE, File
@@ -153,6 +155,53 @@ class VirtualFdTable(FdTable):
             self.cloexec.discard(fd)
 
 
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _shown(value: object) -> object:
+    """How an argument or result appears in a trace event: small and JSON-friendly."""
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return f"<{len(value)} bytes>"
+    if isinstance(value, (int, str, bool)) or value is None:
+        return value
+    return f"<{type(value).__name__}>"
+
+
+def _syscall(
+    fn: Callable[Concatenate[Process, _P], _R],
+) -> Callable[Concatenate[Process, _P], _R]:
+    """Trace a syscall as ``sys.<name>`` with its arguments and ``ret`` or ``errno``.
+
+    With tracing off this is one attribute check and the call.
+    """
+    event = "sys." + fn.__name__.removeprefix("sys_")
+    params = list(inspect.signature(fn).parameters)[1:]
+
+    @functools.wraps(fn)
+    def syscall(self: Process, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        tracer = self.kernel.tracer
+        if not tracer.enabled:
+            return fn(self, *args, **kwargs)
+        fields: dict[str, object] = {"pid": self.pid}
+        fields.update(zip(params, map(_shown, args), strict=False))
+        fields.update((k, _shown(v)) for k, v in kwargs.items())
+        if event == "sys.ioctl":
+            fields["cmd"] = hex(int(fields["cmd"]))  # type: ignore[call-overload]
+            file = self.files.get(int(fields["fd"]))  # type: ignore[call-overload]
+            if file is not None:
+                fields["file"] = file.id
+        try:
+            ret = fn(self, *args, **kwargs)
+        except OSError as e:
+            tracer.emit(event, **fields, errno=errorcode.get(e.errno or 0, e.errno))
+            raise
+        tracer.emit(event, **fields, ret=_shown(ret))
+        return ret
+
+    return syscall  # type: ignore[return-value]
+
+
 class Process:
     """A task with an fd table.  Syscall methods raise ``OSError`` with the kernel's errno."""
 
@@ -204,6 +253,7 @@ class Process:
         return file
 
     # -- syscalls --------------------------------------------------------------------------
+    @_syscall
     def sys_open(self, path: str, flags: int, mode: int = 0o666) -> int:
         k = self.kernel
         if k.current is self:
@@ -217,6 +267,7 @@ class Process:
             file.put()
             raise
 
+    @_syscall
     def sys_close(self, fd: int) -> None:
         with self.files_lock:
             file = self.files.pop(fd, None)
@@ -237,6 +288,7 @@ class Process:
                 self.kernel.tracer.emit("fd.close", pid=self.pid, fd=fd, file=file.id)
             file.put()
 
+    @_syscall
     def sys_dup(self, fd: int) -> int:
         return self._dupfd(fd, 0, cloexec=False)
 
@@ -251,6 +303,7 @@ class Process:
             self.fd_install(new, file)
         return new
 
+    @_syscall
     def sys_dup3(self, oldfd: int, newfd: int, flags: int) -> int:
         if flags & ~os.O_CLOEXEC:
             raise kerr(EINVAL)
@@ -258,6 +311,7 @@ class Process:
             raise kerr(EINVAL)
         return self._dup_to(oldfd, newfd, bool(flags & os.O_CLOEXEC))
 
+    @_syscall
     def sys_dup2(self, oldfd: int, newfd: int) -> int:
         if oldfd == newfd:
             self.fdget(oldfd)
@@ -282,6 +336,7 @@ class Process:
             old.put()
         return newfd
 
+    @_syscall
     def sys_fcntl(self, fd: int, cmd: int, arg: int = 0) -> int:
         file = self.fdget(fd)
         if cmd in (_fcntl.F_DUPFD, _fcntl.F_DUPFD_CLOEXEC):
@@ -308,6 +363,7 @@ class Process:
             return 0
         raise kerr(EINVAL)
 
+    @_syscall
     def sys_ioctl(self, fd: int, cmd: int, arg: int) -> int:
         file = self.fdget(fd)
         vfs = _VFS_IOCTLS.get(cmd)
@@ -320,22 +376,27 @@ class Process:
         with k.running(self):  # the driver installs new fds (dma_buf_fd) into the caller
             return op.unlocked_ioctl(file, cmd, arg)
 
+    @_syscall
     def sys_read(self, fd: int, count: int) -> bytes:
         return self.fdget(fd).vfs_read(count, None)
 
+    @_syscall
     def sys_pread(self, fd: int, count: int, pos: int) -> bytes:
         if pos < 0:
             raise kerr(EINVAL)
         return self.fdget(fd).vfs_read(count, pos)
 
+    @_syscall
     def sys_write(self, fd: int, data: bytes) -> int:
         return self.fdget(fd).vfs_write(data, None)
 
+    @_syscall
     def sys_pwrite(self, fd: int, data: bytes, pos: int) -> int:
         if pos < 0:
             raise kerr(EINVAL)
         return self.fdget(fd).vfs_write(data, pos)
 
+    @_syscall
     def sys_readv(self, fd: int, total: int, pos: int | None, flags: int = 0) -> bytes:
         """``readv``/``preadv2`` of ``total`` bytes: ``vfs_readv``'s checks, then one read.
 
@@ -358,6 +419,7 @@ class Process:
             raise kerr(EOPNOTSUPP)
         return file.vfs_read(total, pos)
 
+    @_syscall
     def sys_writev(self, fd: int, data: bytes, pos: int | None, flags: int = 0) -> int:
         """``writev``/``pwritev2`` of the gathered ``data`` (``vfs_writev``'s checks)."""
         if pos is not None and pos < 0:
@@ -375,6 +437,7 @@ class Process:
             raise kerr(EOPNOTSUPP)
         return file.vfs_write(data, pos)
 
+    @_syscall
     def sys_fsync(self, fd: int, datasync: bool = False) -> None:
         """``fsync``/``fdatasync``: ``EINVAL`` for a file without ``->fsync``."""
         file = self.fdget(fd)
@@ -383,6 +446,7 @@ class Process:
             raise kerr(EINVAL)
         op(file, datasync)
 
+    @_syscall
     def sys_ftruncate(self, fd: int, length: int) -> None:
         """``ftruncate``: ``EINVAL`` unless a regular file open for writing.
 
@@ -397,12 +461,15 @@ class Process:
             raise kerr(EINVAL)
         raise kerr(EINVAL)
 
+    @_syscall
     def sys_lseek(self, fd: int, offset: int, whence: int) -> int:
         return self.fdget(fd).vfs_llseek(offset, whence)
 
+    @_syscall
     def sys_fstat(self, fd: int) -> os.stat_result:
         return self.fdget(fd).inode.stat_result()
 
+    @_syscall
     def sys_mmap(
         self, fd: int, length: int, flags: int, prot: int, access: int, offset: int
     ) -> MappedFile:

@@ -836,10 +836,7 @@ class Redirection:
             if n in files:
                 if not isinstance(arg, int):
                     raise kerr(22)
-                res = proc.sys_fcntl(n, cmd, arg & 0xFFFFFFFF)
-                if tracer.enabled:
-                    tracer.emit("sys.fcntl", fd=n, cmd=cmd, arg=arg, ret=res)
-                return res
+                return proc.sys_fcntl(n, cmd, arg & 0xFFFFFFFF)
             return real.fcntl(fd, cmd, arg)
 
         def dispatch(file: Any, fd: int, cmd: int, arg: int) -> int:
@@ -855,13 +852,7 @@ class Redirection:
             return int(fop.unlocked_ioctl(file, cmd, arg))
 
         def traced(file: Any, fd: int, cmd: int, arg: int) -> int:
-            try:
-                ret = dispatch(file, fd, cmd, arg)
-            except OSError as e:
-                tracer.emit("sys.ioctl", fd=fd, file=file.id, cmd=hex(cmd), errno=e.errno)
-                raise
-            tracer.emit("sys.ioctl", fd=fd, file=file.id, cmd=hex(cmd), ret=ret)
-            return ret
+            return proc.sys_ioctl(fd, cmd, arg)  # the syscall layer traces it
 
         def m_ioctl(fd: Any, request: int, arg: Any = 0, mutate_flag: bool = True, /) -> Any:
             # The hot path: one dict lookup decides mock or real; for the two common

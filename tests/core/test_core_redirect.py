@@ -63,7 +63,10 @@ def test_install_patches_and_uninstall_restores_every_function(factory: Factory)
     for name, fn in patched().items():
         assert fn is originals[name], f"{name} not restored"
     assert kernel.installed_process is None and Redirection.active is None
-    assert [e["event"] for e in ev] == ["userspace.install", "userspace.uninstall"]
+    assert [e["event"] for e in ev if not e["event"].startswith("sys.")] == [
+        "userspace.install",
+        "userspace.uninstall",
+    ]
     # and again: a redirection can be installed once more after it was removed
     with redir:
         assert os.open is not originals["os.open"]
@@ -255,3 +258,32 @@ def test_get_set_blocking_on_a_mock_fd(mock_kernel: Kernel) -> None:
         assert os.get_blocking(dev)
     finally:
         os.close(dev)
+
+
+def test_every_syscall_on_a_mock_fd_is_one_trace_event(mock_kernel: Kernel) -> None:
+    with mock_kernel.tracer.capture() as events:
+        dev = os.open("/dev/udmabuf", os.O_RDWR)
+        os.fstat(dev)
+        dup = os.dup(dev)
+        fcntl.fcntl(dup, fcntl.F_GETFD)
+        with pytest.raises(OSError):
+            os.read(dev, 1)
+        with pytest.raises(OSError):
+            fcntl.ioctl(dev, 0x1234, 0)
+        os.close(dup)
+        os.close(dev)
+    sys_events = [e for e in events if e["event"].startswith("sys.")]
+    assert [e["event"] for e in sys_events] == [
+        "sys.open",
+        "sys.fstat",
+        "sys.fcntl",  # os.dup is F_DUPFD_CLOEXEC, as CPython does it
+        "sys.fcntl",
+        "sys.read",
+        "sys.ioctl",
+        "sys.close",
+        "sys.close",
+    ]
+    assert sys_events[0]["path"] == "/dev/udmabuf" and sys_events[0]["ret"] == dev
+    assert sys_events[4]["errno"] == "EINVAL" and "ret" not in sys_events[4]
+    assert sys_events[5]["cmd"] == "0x1234" and sys_events[5]["errno"] == "ENOTTY"
+    assert all(e["pid"] == mock_kernel.init_process.pid for e in sys_events)

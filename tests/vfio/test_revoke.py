@@ -84,7 +84,7 @@ def test_trigger_revokes_every_buffer(
         assert [imp.invalidations for imp in importers] == [1, 1, 1]
         assert all(imp.sgt is None for imp in importers)  # every importer unmapped
         assert all(_priv(mock_kernel, fd).revoked == stays_revoked for fd in fds)
-        names = [e["event"] for e in events]
+        names = [e["event"] for e in events if not e["event"].startswith("sys.")]
         assert names.count("vfio_pci.dma_buf_revoke") == 3
         assert names.count("dma_buf.invalidate") == 3
         if stays_revoked:
@@ -152,7 +152,7 @@ def test_last_device_close_revokes_for_good(mock_kernel: Kernel, importer_first:
         imp.release()
     with mock_kernel.tracer.capture() as events:
         dev.close()
-    names = [e["event"] for e in events]
+    names = [e["event"] for e in events if not e["event"].startswith("sys.")]
     assert "vfio_pci.dma_buf_cleanup" in names
     assert ("vfio_pci.dma_buf_revoke" in names) is True
     assert imp.invalidations == (0 if importer_first else 1)
