@@ -102,6 +102,7 @@ class Kernel:
         self.held_locks: dict[int, str] = {}
         self.warnings: list[str] = []
         self._placeholders: dict[str, int] = {}
+        self._placeholder_companions: list[int] = []
         self._misc_minor = itertools.count(120)
         self._pids = itertools.count(1000)
         self.vfs = Vfs(self)
@@ -171,6 +172,20 @@ class Kernel:
             REAL.fcntl(fd, _F_ADD_SEALS, _SEALS)
             self._placeholders[label] = fd
         return fd
+
+    def add_placeholder(self, label: str, fd: int, *companions: int) -> None:
+        """Make the real ``fd`` the placeholder of mock fds labelled ``label``.
+
+        For files whose real-fd behaviour must differ from a memfd's: ``select``/``poll``
+        on a mock fd see its placeholder, so an empty pipe's read end (with its write end
+        as a ``companion``, kept open so it never reports ``POLLHUP``) polls as "no
+        events", like an event file with nothing queued.  The kernel owns the fds from
+        now on and closes them at shutdown.  ``ValueError`` if ``label`` has one already.
+        """
+        if label in self._placeholders:
+            raise ValueError(f"placeholder {label!r} exists already")
+        self._placeholders[label] = hide(fd)
+        self._placeholder_companions += [hide(c) for c in companions]
 
     def misc_register(self, name: str, fops: FileOperations, perm: int = 0o666) -> int:
         """``misc_register``: create ``/dev/<name>`` (major 10, a dynamic minor); returns rdev."""
@@ -283,9 +298,10 @@ class Kernel:
                 module.exit(self)
         if self.pci is not None:
             self.pci.close()
-        for fd in self._placeholders.values():
+        for fd in [*self._placeholders.values(), *self._placeholder_companions]:
             REAL.close(fd)
         self._placeholders.clear()
+        self._placeholder_companions.clear()
         self._trace("kernel.shutdown", leaks=len(found))
         if found and check:
             raise LeakError(found)

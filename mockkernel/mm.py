@@ -15,6 +15,17 @@ all and is coherent with every backing file in both directions.
 the mock file's name, inode and offset); :func:`proc_maps` rewrites the real
 maps text so that each mock mapping shows as the one line real Linux shows,
 instead of the lines of the memfds behind it.
+
+A driver that revokes userspace's access to what it mapped -- vfio-pci when a
+device stops decoding memory: ``unmap_mapping_range`` and a fault handler that
+answers ``VM_FAULT_SIGBUS`` -- finds the mappings of its files with
+:func:`file_mappings` and calls :meth:`Mapping.zap`: the pieces are replaced in
+place by a shared mapping of an empty memfd, so any access from now on raises
+``SIGBUS`` (in every process that shares the mapping, a forked child included),
+exactly as a zapped mapping whose fault handler refuses.  :meth:`Mapping.restore`
+lays the driver's pieces back: what the fault handler inserting the pages again
+on the next access amounts to, done eagerly.  An ``mmap`` op called while access is
+revoked sets ``vma.zapped``: the new mapping starts zapped.
 """
 
 from __future__ import annotations
@@ -30,9 +41,11 @@ from errno import EINVAL, ENOMEM
 from typing import TYPE_CHECKING
 
 from .errors import kerr
+from .realfd import REAL
 
 if TYPE_CHECKING:
     from .fs import File
+    from .kernel import Kernel
 
 __all__ = [
     "PAGE_SIZE",
@@ -41,6 +54,7 @@ __all__ = [
     "Mapping",
     "Vma",
     "build_mapping",
+    "file_mappings",
     "kernel_map_ranges",
     "page_align",
     "proc_maps",
@@ -66,6 +80,9 @@ class Vma:
     prot: int
     flags: int
     segments: list[tuple[int, int, int]] = field(default_factory=list)
+    #: set by an ``mmap`` op whose fault handler would refuse right now: the mapping
+    #: starts zapped (``SIGBUS`` on access) until the driver restores it (``Mapping``)
+    zapped: bool = False
 
     @property
     def offset(self) -> int:
@@ -83,9 +100,18 @@ class Vma:
         self.segments.append((fd, offset, length))
 
 
+#: ``(offset in the mapping, fd, offset in the fd, length)``: one piece laid with MAP_FIXED
+Piece = tuple[int, int, int, int]
+
+
 @dataclass(eq=False)
 class Mapping:
-    """A live userspace mapping of a mock file, as ``/proc/<pid>/maps`` describes it."""
+    """A live userspace mapping of a mock file, as ``/proc/<pid>/maps`` describes it.
+
+    ``pieces`` are what the driver's ``mmap`` op laid over it and ``map_prot``/
+    ``map_flags`` the real ``mmap(2)`` arguments they were laid with; :meth:`zap` and
+    :meth:`restore` use them.
+    """
 
     start: int
     length: int  # whole pages
@@ -93,10 +119,44 @@ class Mapping:
     prot: int
     shared: bool
     file: File
+    pieces: tuple[Piece, ...] = ()
+    map_prot: int = _mmap.PROT_READ
+    map_flags: int = _mmap.MAP_SHARED
+    #: True between :meth:`zap` and :meth:`restore`: every access raises ``SIGBUS``
+    zapped: bool = False
 
     @property
     def end(self) -> int:
         return self.start + self.length
+
+    def zap(self) -> None:
+        """Make every access to the mapping raise ``SIGBUS`` until :meth:`restore`.
+
+        ``unmap_mapping_range`` followed by a fault handler that answers
+        ``VM_FAULT_SIGBUS``: the whole range is replaced, in place and with the same
+        protection, by a mapping of an empty memfd, whose every page lies past its end.
+        The address range, the object userspace holds and ``/proc/<pid>/maps`` stay as
+        they were.  Idempotent.  ``ValueError`` for a mapping that records no pieces
+        (one not made by ``mmap``), which :meth:`restore` could not give back.
+        """
+        if self.zapped:
+            return
+        if not self.pieces:
+            raise ValueError(f"cannot zap {self!r}: it records no pieces to restore")
+        _map_empty(self.start, self.length, self.map_prot, self.map_flags)
+        self.zapped = True
+
+    def restore(self) -> None:
+        """Lay the driver's pieces over a zapped mapping again (idempotent).
+
+        What the fault handler inserting the pages again on the next access shows,
+        done at once.  The fds the driver gave ``Vma.remap`` must still be open.
+        """
+        if not self.zapped:
+            return
+        for at, fd, off, length in self.pieces:
+            _map_fixed(self.start + at, length, self.map_prot, self.map_flags, fd, off)
+        self.zapped = False
 
     def perms(self) -> str:
         return (
@@ -131,6 +191,9 @@ class MappedFile(_RealMmap):
     _mk_finalizer: weakref.finalize  # type: ignore[type-arg]
     _mk_hooks: list[Callable[[], None]]
     _mk_addr: int
+    _mk_pieces: tuple[Piece, ...]
+    _mk_map_prot: int
+    _mk_map_flags: int
     #: the fd CPython's mmap object would hold (a dup of the mapped fd), -1 for none
     _mk_fd: int = -1
     _mk_fstat: Callable[[int], os.stat_result] | None = None
@@ -258,33 +321,54 @@ def _reserve(length: int, flags: int, prot: int, access: int) -> MappedFile:
     return MappedFile(-1, length, flags, prot)
 
 
+def _map_fixed(addr: int, length: int, prot: int, flags: int, fd: int, off: int) -> None:
+    """``mmap(addr, length, prot, flags | MAP_FIXED, fd, off)``, which must land at ``addr``."""
+    got = _libc_mmap()(addr, length, prot, flags | _MAP_FIXED, fd, off)
+    if got != addr:
+        raise kerr(ctypes.get_errno() or ENOMEM)
+
+
+def _map_empty(addr: int, length: int, prot: int, flags: int) -> None:
+    """Lay a mapping of an empty memfd over ``[addr, addr + length)``: access is ``SIGBUS``."""
+    fd = os.memfd_create("mockkernel:zapped", os.MFD_CLOEXEC)
+    try:
+        _map_fixed(addr, length, prot, flags, fd, 0)
+    finally:
+        REAL.close(fd)  # the redirection may have replaced os.close
+
+
 def build_mapping(vma: Vma, access: int, on_close: Callable[[], None]) -> MappedFile:
     """Turn a filled ``Vma`` into the object ``mmap.mmap`` returns.
 
     ``on_close`` runs once, when the object is closed or collected.  The start
-    address is ``m._mk_addr``.
+    address is ``m._mk_addr``; the pieces laid and the real prot and flags used are
+    ``m._mk_pieces``, ``m._mk_map_prot`` and ``m._mk_map_flags`` (for :class:`Mapping`).
     """
     if sum(seg[2] for seg in vma.segments) < vma.length:
         raise kerr(EINVAL, "mmap op did not back the whole mapping")
     m = _reserve(vma.length, vma.flags, vma.prot, access)
+    pieces: list[Piece] = []
     try:
         base = _buffer_address(m)
         rflags, rprot = _prot_flags(vma.flags, vma.prot, access)
         rflags &= ~_MAP_ANONYMOUS
-        libc_mmap = _libc_mmap()
         pos = 0
         for fd, off, length in vma.segments:
             take = min(length, vma.length - pos)
             if take <= 0:
                 break
-            got = libc_mmap(base + pos, take, rprot, rflags | _MAP_FIXED, fd, off)
-            if got != base + pos:
-                raise kerr(ctypes.get_errno() or ENOMEM)
+            _map_fixed(base + pos, take, rprot, rflags, fd, off)
+            pieces.append((pos, fd, off, take))
             pos += page_align(take)
+        if vma.zapped:
+            _map_empty(base, page_align(vma.length), rprot, rflags)
     except BaseException:
         m.close()
         raise
     m._mk_addr = base
+    m._mk_pieces = tuple(pieces)
+    m._mk_map_prot = rprot
+    m._mk_map_flags = rflags
     m._mk_resizable = access == _mmap.ACCESS_WRITE or (
         access == _mmap.ACCESS_DEFAULT and bool(vma.prot & _mmap.PROT_WRITE)
     )
@@ -305,6 +389,16 @@ def _run_hooks(hooks: list[Callable[[], None]]) -> None:
                 error = e
     if error is not None:
         raise error
+
+
+def file_mappings(kernel: Kernel, match: Callable[[File], bool]) -> list[Mapping]:
+    """Every live userspace mapping, in any process of ``kernel``, of a file ``match`` accepts.
+
+    The vmas ``unmap_mapping_range`` would walk for a driver whose files share one
+    ``address_space`` (vfio-pci: every fd of one device).  A driver zaps them with
+    :meth:`Mapping.zap` and gives them back with :meth:`Mapping.restore`.
+    """
+    return [mp for proc in kernel.processes for mp in proc.mappings.values() if match(mp.file)]
 
 
 # -- /proc/<pid>/maps -------------------------------------------------------------------

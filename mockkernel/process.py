@@ -512,7 +512,18 @@ class Process:
         except BaseException:
             file.put()
             raise
-        mp = Mapping(m._mk_addr, page_align(length), vma.pgoff, prot, shared, file)
+        mp = Mapping(
+            m._mk_addr,
+            page_align(length),
+            vma.pgoff,
+            prot,
+            shared,
+            file,
+            pieces=m._mk_pieces,
+            map_prot=m._mk_map_prot,
+            map_flags=m._mk_map_flags,
+            zapped=vma.zapped,
+        )
         record.append(mp)
         mappings[mp.start] = mp
         if self.kernel.tracer.enabled:

@@ -1,4 +1,4 @@
-"""Topology: the machine a kernel boots on, as frozen data (CPUs, root ports, PCI devices).
+"""Topology: the machine a kernel boots on, as frozen data (CPUs, root ports, PCI devices, rxe).
 
 A :class:`Topology` is loaded from TOML with :func:`load_topology` (``docs/topology.md``
 is the reference for the format) or built in Python from the ``*Spec`` dataclasses.
@@ -38,8 +38,11 @@ __all__ = [
     "CpuSteeringTag",
     "DeviceSpec",
     "KernelSpec",
+    "MsiSpec",
     "MsixSpec",
+    "RdmaSpec",
     "RootPortSpec",
+    "RxeSpec",
     "Topology",
     "TopologyError",
     "TphSpec",
@@ -53,13 +56,16 @@ UAPI_PROFILES = ("linux-7.2", "tph-v1", "tph-v2", "tph-v11")
 TPH_COMPLETER_TYPES = ("none", "tph-only", "ext")  # DEVCAP2[13:12] = 0, 1, 3
 TPH_ST_MODES = ("ns", "iv", "ds")  # PCI_TPH_CAP_ST_NS / _IV / _DS
 TPH_ST_TABLE_LOCATIONS = ("none", "cap", "msix")  # PCI_TPH_LOC_NONE / _CAP / _MSIX
-PCIE_TYPES = ("endpoint", "rc-integrated")  # PCI_EXP_TYPE_ENDPOINT / _RC_END
+# PCI_EXP_TYPE_ENDPOINT / _RC_END; "conventional": no PCI Express capability at all
+PCIE_TYPES = ("endpoint", "rc-integrated", "conventional")
 
 PAGE_SIZE = 4096
+MIN_BAR_SIZE = 16  # a memory BAR's low 4 bits are its flags
 MAX_BAR32_SIZE = 1 << 30
 MAX_BAR64_SIZE = 1 << 40
 MAX_TPH_CAP_ST_ENTRIES = 64  # PCIe r6.2 sec 7.9.13.2: at most 64 entries in the capability
 MAX_MSIX_VECTORS = 2048
+MSI_VECTORS = (1, 2, 4, 8, 16, 32)  # Multiple Message Capable: 2^0 .. 2^5
 MAX_NR_CPUS = 8192
 MAX_RLIMIT_NOFILE = 1 << 20  # fs.nr_open default
 # Firmware's MMIO windows, from which BARs get bus addresses in topology order.
@@ -67,6 +73,9 @@ MMIO32_WINDOW = (0xE000_0000, 0xFEC0_0000)  # up to the IOAPIC
 MMIO64_WINDOW = (0x3800_0000_0000, 0x4800_0000_0000)
 
 _BDF_RE = re.compile(r"[0-9a-f]{4}:[0-9a-f]{2}:[01][0-9a-f]\.[0-7]")
+# dev_valid_name(): 1-15 bytes (IFNAMSIZ - 1), not "." or "..", no '/', ':' or whitespace
+_IFNAME_RE = re.compile(r"[^/:\s]{1,15}")
+_IBDEV_RE = re.compile(r"[A-Za-z0-9_.-]{1,63}")  # IB_DEVICE_NAME_MAX - 1
 
 
 class TopologyError(ValueError):
@@ -215,9 +224,25 @@ class BarSpec:
             _check_bool(name, getattr(self, name))
         _check_int("index", self.index, 0, 4 if self.mem64 else 5)
         limit = MAX_BAR64_SIZE if self.mem64 else MAX_BAR32_SIZE
-        _check_int("size", self.size, PAGE_SIZE, limit, hexa=True)
+        _check_int("size", self.size, MIN_BAR_SIZE, limit, hexa=True)
         if self.size & (self.size - 1):
             raise TopologyError("size", f"{self.size:#x} is not a power of two")
+
+
+@dataclass(frozen=True)
+class MsiSpec:
+    """An MSI capability (``PCI_CAP_ID_MSI``): how many vectors it can request."""
+
+    vectors: int = 1  # Multiple Message Capable: 1, 2, 4, 8, 16 or 32
+    addr64: bool = True  # PCI_MSI_FLAGS_64BIT
+    per_vector_mask: bool = False  # PCI_MSI_FLAGS_MASKBIT
+
+    def __post_init__(self) -> None:
+        _check_int("vectors", self.vectors, 1, MSI_VECTORS[-1])
+        if self.vectors not in MSI_VECTORS:
+            raise TopologyError("vectors", f"{self.vectors} is not a power of two")
+        _check_bool("addr64", self.addr64)
+        _check_bool("per_vector_mask", self.per_vector_mask)
 
 
 @dataclass(frozen=True)
@@ -286,7 +311,11 @@ class TphSpec:
 
 @dataclass(frozen=True)
 class DeviceSpec:
-    """A PCI Express function (type 0 header).  TOML spells ``class_code`` as ``class``."""
+    """A PCI function (type 0 header).  TOML spells ``class_code`` as ``class``.
+
+    A PCI Express function unless ``pcie_type = "conventional"``: then it has no PCI
+    Express capability, a 256-byte config space and no extended capabilities.
+    """
 
     bdf: str
     vendor: int
@@ -300,8 +329,11 @@ class DeviceSpec:
     root_port: str | None = None  # the BDF of a root port
     pcie_type: str = "endpoint"
     memory_enabled: bool = True  # PCI_COMMAND_MEMORY at boot
+    io_enabled: bool = False  # PCI_COMMAND_IO implemented (writable) and set at boot
+    interrupt_pin: int = 1  # PCI_INTERRUPT_PIN: 0 none, 1-4 INTA#-INTD#
     tph_completer: str = "none"  # PCI_EXP_DEVCAP2_TPH_COMP
     bars: tuple[BarSpec, ...] = ()
+    msi: MsiSpec | None = None
     msix: MsixSpec | None = None
     tph: TphSpec | None = None
     options: Mapping[str, Any] = field(default_factory=dict, hash=False)  # for the driver
@@ -322,7 +354,15 @@ class DeviceSpec:
             _check_bdf("root_port", self.root_port)
         _check_choice("pcie_type", self.pcie_type, PCIE_TYPES)
         _check_bool("memory_enabled", self.memory_enabled)
+        _check_bool("io_enabled", self.io_enabled)
+        _check_int("interrupt_pin", self.interrupt_pin, 0, 4)
         _check_choice("tph_completer", self.tph_completer, TPH_COMPLETER_TYPES)
+        if self.pcie_type == "conventional":
+            # DEVCAP2 is in the PCI Express capability; TPH is an extended capability
+            if self.tph_completer != "none":
+                raise TopologyError("tph_completer", "a conventional PCI function has none")
+            if self.tph is not None:
+                raise TopologyError("tph", "a conventional PCI function has no extended capability")
         object.__setattr__(self, "options", _freeze("options", self.options))
         self._check_bars()
         self._check_msix_and_tph()
@@ -367,13 +407,71 @@ class DeviceSpec:
         return next((b for b in self.bars if b.index == index), None)
 
 
+@dataclass(frozen=True)
+class RxeSpec:
+    """A soft-RoCE device (``rdma link add <name> type rxe netdev <netdev>``).
+
+    ``name`` defaults to ``rxe<N>`` (N its position in ``rdma.rxe``); the node GUID is
+    derived from ``netdev``, as rxe derives it from the interface's MAC address.
+    """
+
+    netdev: str
+    name: str | None = None
+
+    def __post_init__(self) -> None:
+        if (
+            not isinstance(self.netdev, str)
+            or not _IFNAME_RE.fullmatch(self.netdev)
+            or self.netdev in (".", "..")
+        ):
+            raise TopologyError("netdev", f"{self.netdev!r} is not a network interface name")
+        if self.name is not None and (
+            not isinstance(self.name, str) or not _IBDEV_RE.fullmatch(self.name)
+        ):
+            raise TopologyError("name", f"{self.name!r} is not an RDMA device name")
+
+
+@dataclass(frozen=True)
+class RdmaSpec:
+    """RDMA devices that are not PCI functions: soft-RoCE (``rxe``) links."""
+
+    rxe: tuple[RxeSpec, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "rxe", tuple(self.rxe))
+        names: dict[str, int] = {}
+        netdevs: dict[str, int] = {}
+        for i, r in enumerate(self.rxe):
+            name = self.rxe_name(i)
+            if name in names:
+                raise TopologyError(
+                    f"rxe[{i}].name", f"duplicate {name!r} (also rxe[{names[name]}])"
+                )
+            if r.netdev in netdevs:
+                raise TopologyError(
+                    f"rxe[{i}].netdev",
+                    f"{r.netdev!r} already has an rxe device (rxe[{netdevs[r.netdev]}])",
+                )
+            names[name] = i
+            netdevs[r.netdev] = i
+
+    def rxe_name(self, index: int) -> str:
+        """The ibdev name of ``rxe[index]``."""
+        return self.rxe[index].name or f"rxe{index}"
+
+
 def layout_bars(devices: tuple[DeviceSpec, ...]) -> dict[tuple[str, int], int]:
-    """Assign bus addresses the way firmware would: in topology order, naturally aligned."""
+    """Assign bus addresses the way firmware would: in topology order, naturally aligned.
+
+    A BAR smaller than a page still starts a page of its own, as Linux realigns them in a
+    guest (``pcibios_default_alignment``), which is what lets vfio-pci map one.
+    """
     cursors = {False: MMIO32_WINDOW[0], True: MMIO64_WINDOW[0]}
     out: dict[tuple[str, int], int] = {}
     for d, dev in enumerate(devices):
         for b, bar in enumerate(dev.bars):
-            start = -(-cursors[bar.mem64] // bar.size) * bar.size
+            align = max(bar.size, PAGE_SIZE)
+            start = -(-cursors[bar.mem64] // align) * align
             lo, hi = MMIO64_WINDOW if bar.mem64 else MMIO32_WINDOW
             if start + bar.size > hi:
                 raise TopologyError(
@@ -393,6 +491,7 @@ class Topology:
     kernel: KernelSpec = field(default_factory=KernelSpec)
     root_ports: tuple[RootPortSpec, ...] = ()
     devices: tuple[DeviceSpec, ...] = ()
+    rdma: RdmaSpec = field(default_factory=RdmaSpec)
     _bar_addresses: Mapping[tuple[str, int], int] = field(
         init=False, repr=False, compare=False, hash=False, default_factory=dict
     )
@@ -580,6 +679,16 @@ def _parse_device(raw: object, path: str) -> DeviceSpec:
                 p2pdma=bt.get_bool("p2pdma", False),
             )
         )
+    msi = None
+    if (m := t.get_table("msi")) is not None:
+        mt = _Table(m, f"{path}.msi", _fields(MsiSpec))
+        msi = _make(
+            mt.path,
+            MsiSpec,
+            vectors=mt.get_int("vectors", 1),
+            addr64=mt.get_bool("addr64", True),
+            per_vector_mask=mt.get_bool("per_vector_mask", False),
+        )
     msix = None
     if (m := t.get_table("msix")) is not None:
         mt = _Table(m, f"{path}.msix", _fields(MsixSpec))
@@ -617,12 +726,26 @@ def _parse_device(raw: object, path: str) -> DeviceSpec:
         root_port=t.get_str("root_port", None),
         pcie_type=t.get_str("pcie_type", "endpoint"),
         memory_enabled=t.get_bool("memory_enabled", True),
+        io_enabled=t.get_bool("io_enabled", False),
+        interrupt_pin=t.get_int("interrupt_pin", 1),
         tph_completer=t.get_str("tph_completer", "none"),
         bars=tuple(bars),
+        msi=msi,
         msix=msix,
         tph=tph,
         options=t.get_table("options") or {},
     )
+
+
+def _parse_rdma(raw: object) -> RdmaSpec:
+    t = _Table(raw, "rdma", _fields(RdmaSpec))
+    rxe = []
+    for i, r in enumerate(t.get_tables("rxe")):
+        rt = _Table(r, f"rdma.rxe[{i}]", _fields(RxeSpec))
+        rxe.append(
+            _make(rt.path, RxeSpec, netdev=rt.get_str("netdev"), name=rt.get_str("name", None))
+        )
+    return _make("rdma", RdmaSpec, rxe=tuple(rxe))
 
 
 def _looks_like_toml(source: str) -> bool:
@@ -658,7 +781,7 @@ def load_topology(source: str | os.PathLike[str]) -> Topology:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise TopologyError("", f"TOML syntax error: {e}") from None
-    t = _Table(raw, "", ("kernel", "root_ports", "devices"))
+    t = _Table(raw, "", ("kernel", "root_ports", "devices", "rdma"))
     kernel = _parse_kernel(t.get_table("kernel") or {})
     root_ports = tuple(
         _parse_root_port(r, f"root_ports[{i}]") for i, r in enumerate(t.get_tables("root_ports"))
@@ -666,7 +789,8 @@ def load_topology(source: str | os.PathLike[str]) -> Topology:
     devices = tuple(
         _parse_device(d, f"devices[{i}]") for i, d in enumerate(t.get_tables("devices"))
     )
-    return Topology(kernel=kernel, root_ports=root_ports, devices=devices)
+    rdma = _parse_rdma(t.get_table("rdma") or {})
+    return Topology(kernel=kernel, root_ports=root_ports, devices=devices, rdma=rdma)
 
 
 DEFAULT_TOPOLOGY_TOML: str = (
@@ -769,6 +893,8 @@ def dumps(topology: Topology) -> str:
         kv("root_port", None if d.root_port is None else _toml_str(d.root_port))
         kv("pcie_type", _toml_str(d.pcie_type))
         kv("memory_enabled", _toml_value(d.memory_enabled))
+        kv("io_enabled", _toml_value(d.io_enabled))
+        kv("interrupt_pin", str(d.interrupt_pin))
         kv("tph_completer", _toml_str(d.tph_completer))
         for bar in d.bars:
             out += ["", "[[devices.bars]]"]
@@ -777,6 +903,11 @@ def dumps(topology: Topology) -> str:
             kv("mem64", _toml_value(bar.mem64))
             kv("prefetch", _toml_value(bar.prefetch))
             kv("p2pdma", _toml_value(bar.p2pdma))
+        if d.msi is not None:
+            out += ["", "[devices.msi]"]
+            kv("vectors", str(d.msi.vectors))
+            kv("addr64", _toml_value(d.msi.addr64))
+            kv("per_vector_mask", _toml_value(d.msi.per_vector_mask))
         if d.msix is not None:
             out += ["", "[devices.msix]"]
             kv("vectors", str(d.msix.vectors))
@@ -793,4 +924,8 @@ def dumps(topology: Topology) -> str:
             out += ["", "[devices.options]"]
             for key, value in d.options.items():
                 kv(_toml_key(key), _toml_value(value))
+    for r in topology.rdma.rxe:
+        out += ["", "[[rdma.rxe]]"]
+        kv("netdev", _toml_str(r.netdev))
+        kv("name", None if r.name is None else _toml_str(r.name))
     return "\n".join(out) + "\n"

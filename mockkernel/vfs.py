@@ -1,5 +1,9 @@
 """The mock file tree: device nodes, sysfs/debugfs/procfs files, directories, symlinks.
 
+Two kinds of sysfs file: an ``Attr`` (text, produced when opened and read from that
+snapshot, like a ``seq_file``) and a ``BinAttr`` (a binary attribute: every ``read``,
+``write`` and ``mmap`` reaches the object at that moment, like sysfs ``bin_attribute``).
+
 Paths are looked up component by component from ``/``.  A directory is either
 an *overlay* (``/``, ``/dev``, ``/sys``: it exists only to lead to mock nodes,
 and any name it does not know belongs to the real filesystem) or *owned*
@@ -17,18 +21,18 @@ import os
 import re
 import stat
 from collections.abc import Callable
-from errno import EACCES, EEXIST, EISDIR, ELOOP, ENOENT, ENOTDIR, ENXIO
+from errno import EACCES, EEXIST, EFBIG, EIO, EISDIR, ELOOP, ENODEV, ENOENT, ENOTDIR, ENXIO
 from typing import TYPE_CHECKING
 
 from .errors import kerr
-from .fs import FMODE_READ, FMODE_WRITE, File, FileOperations, Inode
-from .mm import proc_maps
+from .fs import FMODE_READ, FMODE_WRITE, File, FileOperations, Inode, generic_file_llseek
+from .mm import PAGE_SIZE, Vma, proc_maps
 from .realfd import REAL
 
 if TYPE_CHECKING:
     from .kernel import Kernel
 
-__all__ = ["Attr", "ChrDev", "Dir", "Node", "Symlink", "Vfs"]
+__all__ = ["Attr", "BinAttr", "ChrDev", "Dir", "Node", "Symlink", "Vfs"]
 
 
 class Node:
@@ -91,6 +95,96 @@ class Attr(Node):
 
     def inode(self) -> Inode:
         return Inode(self.ino, stat.S_IFREG | self.perm, size=self.size)
+
+
+#: ``BinAttr`` ops: ``read(file, pos, count) -> bytes``, ``write(file, pos, data) -> int``,
+#: ``mmap(file, vma)``; the core has clamped ``pos``/``count`` to the attribute's size
+BinRead = Callable[[File, int, int], bytes]
+BinWrite = Callable[[File, int, bytes], int]
+BinMmap = Callable[[File, Vma], None]
+
+
+class BinAttr(Node):
+    """A binary sysfs attribute (``struct bin_attribute``): no snapshot, every access is live.
+
+    ``size`` is its ``i_size`` (0: unbounded).  Owned by root like every sysfs file;
+    opening checks the mode bits and, as ``kernfs_fop_open``, refuses reading without a
+    ``read`` or ``mmap`` op and writing without a ``write`` or ``mmap`` op (``EACCES``).
+    """
+
+    kind = "file"
+
+    def __init__(
+        self,
+        ino: int,
+        perm: int,
+        size: int,
+        read: BinRead | None = None,
+        write: BinWrite | None = None,
+        mmap: BinMmap | None = None,
+    ) -> None:
+        super().__init__(ino)
+        self.perm = perm
+        self.size = size
+        self.read = read
+        self.write = write
+        self.mmap = mmap
+
+    def inode(self) -> Inode:
+        return Inode(self.ino, stat.S_IFREG | self.perm, size=self.size)
+
+
+class BinAttrOps(FileOperations):
+    """``sysfs_bin_kfops_mmap`` over kernfs: ``sysfs_kf_bin_read``/``_write``/``_mmap``."""
+
+    name = "sysfs"
+
+    def read(self, file: File, count: int, pos: int) -> bytes:
+        node: BinAttr = file.private_data
+        count = min(count, PAGE_SIZE)  # kernfs_file_read_iter: one page per call
+        if not count:
+            return b""
+        if node.size:
+            if pos >= node.size:
+                return b""
+            count = min(count, node.size - pos)
+        if node.read is None:
+            raise kerr(EIO)
+        return node.read(file, pos, count)
+
+    def write(self, file: File, data: bytes, pos: int) -> int:
+        node: BinAttr = file.private_data
+        data = data[:PAGE_SIZE]  # kernfs_fop_write_iter: one page per call
+        if node.size:
+            if pos >= node.size:
+                raise kerr(EFBIG)
+            data = data[: node.size - pos]
+        if not data:
+            return 0
+        if node.write is None:
+            raise kerr(EIO)
+        return node.write(file, pos, data)
+
+    def llseek(self, file: File, offset: int, whence: int) -> int:
+        return generic_file_llseek(file, offset, whence)
+
+    def mmap(self, file: File, vma: Vma) -> None:
+        node: BinAttr = file.private_data
+        if node.mmap is None:
+            raise kerr(ENODEV)  # kernfs_fop_mmap without KERNFS_HAS_MMAP
+        node.mmap(file, vma)
+
+
+_bin_fops = BinAttrOps()
+
+
+def _may_open(perm: int, want: int) -> bool:
+    """``generic_permission`` for a root-owned node: ``want`` is ``R_OK``/``W_OK`` bits."""
+    if os.geteuid() == 0:
+        return True
+    in_group = os.getegid() == 0 or 0 in os.getgroups()
+    bits = (perm >> 3) & 7 if in_group else perm & 7
+    return want & bits == want
 
 
 class SeqFileOps(FileOperations):
@@ -179,6 +273,21 @@ class Vfs:
         self._add(path, node)
         return node
 
+    def bin_attr(
+        self,
+        path: str,
+        perm: int,
+        size: int,
+        *,
+        read: BinRead | None = None,
+        write: BinWrite | None = None,
+        mmap: BinMmap | None = None,
+    ) -> BinAttr:
+        """``sysfs_create_bin_file``: a binary attribute of ``size`` bytes with these ops."""
+        node = BinAttr(self.kernel.new_id(), perm, size, read, write, mmap)
+        self._add(path, node)
+        return node
+
     def unlink(self, path: str) -> None:
         d, name = self._parent(path)
         d.children.pop(name, None)
@@ -257,6 +366,32 @@ class Vfs:
             raise kerr(ENOTDIR)
         return node
 
+    def _canonical(self, path: str, depth: int = 0) -> str:
+        """``path`` (an existing mock node) with every symlink and ``..`` resolved."""
+        parts = [p for p in path.split("/") if p and p != "."]
+        stack: list[Dir] = [self.root]
+        names: list[str] = []
+        for i, name in enumerate(parts):
+            if name == "..":
+                if len(stack) > 1:
+                    stack.pop()
+                    names.pop()
+                continue
+            child = stack[-1].children.get(name)
+            if isinstance(child, Symlink) and depth <= 40:
+                target = child.target
+                if not target.startswith("/"):
+                    target = "/" + "/".join([*names, target])
+                rest = "/".join(parts[i + 1 :])
+                return self._canonical(
+                    os.path.normpath(target + ("/" + rest if rest else "")), depth + 1
+                )
+            if not isinstance(child, Dir):
+                return "/" + "/".join([*names, *parts[i:]])
+            stack.append(child)
+            names.append(name)
+        return "/" + "/".join(names)
+
     def _proc(self, path: str, follow: bool) -> Node | None:
         maps = _PROC_MAPS.match(path)
         if maps is not None:
@@ -330,6 +465,8 @@ class Vfs:
                 node.show().encode(),
                 path,
             )
+        if isinstance(node, BinAttr):
+            return self._open_bin_attr(node, path, flags)
         if isinstance(node, ChrDev):
             from .process import open_flags_to_file
 
@@ -346,6 +483,23 @@ class Vfs:
                 self.kernel.tracer.emit("vfs.open", path=path, file=file.id)
             return file
         raise kerr(ENOENT)
+
+    def _open_bin_attr(self, node: BinAttr, path: str, flags: int) -> File:
+        from .process import open_flags_to_file
+
+        f_flags, f_mode = open_flags_to_file(flags)
+        want = (os.R_OK if f_mode & FMODE_READ else 0) | (os.W_OK if f_mode & FMODE_WRITE else 0)
+        if not _may_open(node.perm, want):
+            raise kerr(EACCES)
+        if f_mode & FMODE_WRITE and (not node.perm & 0o222 or (node.write or node.mmap) is None):
+            raise kerr(EACCES)
+        if f_mode & FMODE_READ and (not node.perm & 0o444 or (node.read or node.mmap) is None):
+            raise kerr(EACCES)
+        path = self._canonical(path)  # what /proc/self/fd/N shows: d_path, links resolved
+        file = File(self.kernel, _bin_fops, node.inode(), f_flags, f_mode, node, path)
+        if self.kernel.tracer.enabled:
+            self.kernel.tracer.emit("vfs.open", path=path, file=file.id)
+        return file
 
     def listdir(self, path: str) -> list[str] | None:
         """Names in a mock directory; ``None`` if the directory is not mock."""

@@ -2,7 +2,8 @@
 
 Layers, bottom up:
 
-* :mod:`.config`: :class:`ConfigSpace`, 4 KiB of registers with write masks.
+* :mod:`.config`: :class:`ConfigSpace`, 4 KiB of registers with write masks (256 bytes
+  for a conventional PCI function).
 * :mod:`.dev`: :class:`PciDev` (``struct pci_dev``), :class:`PciBar` (a memfd plus
   the kernel's mapping of it), :class:`PciRootPort` (completer type and ``_DSM``).
 * :mod:`.bus`: :class:`PciBus`, every function of a :class:`~mockkernel.topology.Topology`.

@@ -1,4 +1,4 @@
-"""Configuration space: 4 KiB of registers with per-bit write semantics.
+"""Configuration space: 4 KiB (256 bytes for conventional PCI) of registers with write masks.
 
 Each byte has a write mask (bits software may change; the rest are read-only) and a
 write-1-to-clear mask (status bits a write of 1 clears), the way QEMU models it.  BAR
@@ -8,8 +8,9 @@ writing all-ones and reading back gives ``~(size - 1) | flags``, as on hardware.
 Two sides:
 
 * software (drivers, and userspace through vfio-pci): :meth:`ConfigSpace.read` and
-  :meth:`ConfigSpace.write` honour the masks.  A misaligned or out-of-range access,
-  or a width other than 1, 2 or 4, raises ``OSError(EINVAL)`` (the kernel's
+  :meth:`ConfigSpace.write` honour the masks.  A misaligned access, one reaching past
+  :attr:`ConfigSpace.size` (``pdev->cfg_size``) or a width other than 1, 2 or 4
+  raises ``OSError(EINVAL)`` (the kernel's
   ``PCIBIOS_BAD_REGISTER_NUMBER`` through ``pcibios_err_to_errno``).  Values are
   truncated to the access width, as a C ``u8``/``u16``/``u32`` argument would be.
 * hardware (the device model building itself): :meth:`ConfigSpace.poke`,
@@ -42,22 +43,29 @@ _WIDTHS = (1, 2, 4)
 
 
 class ConfigSpace:
-    """One function's PCI Express configuration space (``PCI_CFG_SPACE_EXP_SIZE`` bytes)."""
+    """One function's configuration space: ``size`` bytes (``pdev->cfg_size``).
 
-    __slots__ = ("_data", "_last_cap", "_last_ext_cap", "_w1cmask", "_wmask")
+    ``PCI_CFG_SPACE_EXP_SIZE`` (4096, the default) for a PCI Express function,
+    ``PCI_CFG_SPACE_SIZE`` (256) for a conventional one, which has no extended
+    capabilities.
+    """
 
-    SIZE = PCI_CFG_SPACE_EXP_SIZE
+    __slots__ = ("_data", "_last_cap", "_last_ext_cap", "_w1cmask", "_wmask", "size")
 
-    def __init__(self) -> None:
-        self._data = bytearray(self.SIZE)
-        self._wmask = bytearray(self.SIZE)
-        self._w1cmask = bytearray(self.SIZE)
+    SIZE = PCI_CFG_SPACE_EXP_SIZE  # the largest
+
+    def __init__(self, size: int = PCI_CFG_SPACE_EXP_SIZE) -> None:
+        if size not in (PCI_CFG_SPACE_SIZE, PCI_CFG_SPACE_EXP_SIZE):
+            raise ValueError(f"config space size {size} is neither 256 nor 4096")
+        self.size = size
+        self._data = bytearray(size)
+        self._wmask = bytearray(size)
+        self._w1cmask = bytearray(size)
         self._last_cap = 0
         self._last_ext_cap = 0
 
-    @staticmethod
-    def _check(offset: int, width: int) -> None:
-        if width not in _WIDTHS or offset < 0 or offset + width > ConfigSpace.SIZE:
+    def _check(self, offset: int, width: int) -> None:
+        if width not in _WIDTHS or offset < 0 or offset + width > self.size:
             raise kerr(EINVAL, f"config access at {offset:#x} width {width}")
         if offset & (width - 1):
             raise kerr(EINVAL, f"misaligned config access at {offset:#x} width {width}")
@@ -100,6 +108,8 @@ class ConfigSpace:
 
         ``pci_find_next_ext_capability`` semantics; ``start = 0`` is ``pci_find_ext_capability``.
         """
+        if self.size <= PCI_CFG_SPACE_SIZE:
+            return 0  # no extended config space
         if start & 3 or not 0 <= start <= PCI_CFG_SPACE_EXP_SIZE - 4:
             return 0  # the kernel's failed config read
         pos = start or PCI_CFG_SPACE_SIZE

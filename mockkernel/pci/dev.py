@@ -2,14 +2,16 @@
 
 A :class:`PciDev` is built from a topology :class:`~mockkernel.topology.DeviceSpec`:
 its :class:`ConfigSpace` gets a type 0 header, a capability list (power management,
-PCI Express, MSI-X if the device has it) and an extended-capability chain at 0x100
-(Device Serial Number, then the TPH Requester if the device has one).  Layout::
+MSI and MSI-X if the device has them, PCI Express unless it is conventional PCI) and,
+for a PCI Express function, an extended-capability chain at 0x100 (Device Serial
+Number, then the TPH Requester if the device has one).  Layout::
 
-    0x00  type 0 header (ids, command/status, class, BARs, subsystem, cap pointer)
+    0x00  type 0 header (ids, command/status, class, BARs, subsystem, cap pointer, pin)
     0x40  PCI_CAP_ID_PM     PMCSR power state writable
+    0x48  PCI_CAP_ID_MSI    only with an [msi] capability (enable, QSIZE, address, data)
     0x60  PCI_CAP_ID_EXP    endpoint or RC-integrated; DEVCAP2 TPH completer bits
     0xa0  PCI_CAP_ID_MSIX   only with an [msix] table (table and PBA in a BAR)
-    0x100 PCI_EXT_CAP_ID_DSN
+    0x100 PCI_EXT_CAP_ID_DSN  PCI Express only (a conventional function has 256 bytes)
     0x110 PCI_EXT_CAP_ID_TPH  only with a [tph] requester; ST table entries at +0xc
 
 Each memory BAR is backed by a memfd (``mockkernel:<bdf>:bar<n>``, at a high fd) and a
@@ -36,11 +38,15 @@ from ._regs import (
     PCI_CACHE_LINE_SIZE,
     PCI_CAP_EXP_ENDPOINT_SIZEOF_V2,
     PCI_CAP_ID_EXP,
+    PCI_CAP_ID_MSI,
     PCI_CAP_ID_MSIX,
     PCI_CAP_ID_PM,
+    PCI_CFG_SPACE_EXP_SIZE,
+    PCI_CFG_SPACE_SIZE,
     PCI_CLASS_REVISION,
     PCI_COMMAND,
     PCI_COMMAND_INTX_DISABLE,
+    PCI_COMMAND_IO,
     PCI_COMMAND_MASTER,
     PCI_COMMAND_MEMORY,
     PCI_COMMAND_PARITY,
@@ -62,6 +68,17 @@ from ._regs import (
     PCI_HEADER_TYPE_NORMAL,
     PCI_INTERRUPT_LINE,
     PCI_INTERRUPT_PIN,
+    PCI_MSI_ADDRESS_HI,
+    PCI_MSI_ADDRESS_LO,
+    PCI_MSI_DATA_32,
+    PCI_MSI_DATA_64,
+    PCI_MSI_FLAGS,
+    PCI_MSI_FLAGS_64BIT,
+    PCI_MSI_FLAGS_ENABLE,
+    PCI_MSI_FLAGS_MASKBIT,
+    PCI_MSI_FLAGS_QSIZE,
+    PCI_MSI_MASK_32,
+    PCI_MSI_MASK_64,
     PCI_MSIX_ENTRY_CTRL_MASKBIT,
     PCI_MSIX_ENTRY_SIZE,
     PCI_MSIX_ENTRY_VECTOR_CTRL,
@@ -108,6 +125,7 @@ __all__ = ["CommandListener", "EventTracer", "PciBar", "PciDev", "PciRootPort"]
 
 # Where the device model puts its capabilities.
 PM_CAP = 0x40
+MSI_CAP = 0x48  # at most 24 bytes (64-bit address, per-vector masking): ends at EXP_CAP
 EXP_CAP = 0x60
 MSIX_CAP = 0xA0
 DSN_EXT_CAP = 0x100
@@ -119,7 +137,7 @@ _COMMAND_WMASK = (
     | PCI_COMMAND_PARITY
     | PCI_COMMAND_SERR
     | PCI_COMMAND_INTX_DISABLE
-)  # no I/O BARs, so PCI_COMMAND_IO is hardwired to 0
+)  # PCI_COMMAND_IO is hardwired to 0 unless the topology says io_enabled
 _STATUS_W1C = (
     PCI_STATUS_PARITY
     | PCI_STATUS_SIG_TARGET_ABORT
@@ -149,8 +167,9 @@ class PciBar:
     """A memory BAR: its resource (bus address, size, flags) and its backing memory.
 
     ``memfd`` is a real memfd of ``size`` bytes and ``map`` the kernel's shared mapping
-    of it; any other mapping of ``memfd`` sees the same bytes.  :meth:`close` releases
-    both and is idempotent.
+    of it; any other mapping of ``memfd`` sees the same bytes (a BAR smaller than a page
+    is the start of a page-long mapping of it).  :meth:`close` releases both and is
+    idempotent.
     """
 
     __slots__ = (
@@ -287,7 +306,9 @@ class PciDev:
         self.root_port = root_port
         self.bus = bus
         self.tracer = tracer
-        self.cfg = ConfigSpace()
+        conventional = spec.pcie_type == "conventional"
+        self.cfg = ConfigSpace(PCI_CFG_SPACE_SIZE if conventional else PCI_CFG_SPACE_EXP_SIZE)
+        self.cfg_size = self.cfg.size  # pdev->cfg_size
         self.bars: dict[int, PciBar] = {}
         self._command_listeners: list[CommandListener] = []
         self._closed = False
@@ -306,6 +327,7 @@ class PciDev:
             self.close()
             raise
         self.pm_cap = self.pci_find_capability(PCI_CAP_ID_PM)
+        self.msi_cap = self.pci_find_capability(PCI_CAP_ID_MSI)
         self.pcie_cap = self.pci_find_capability(PCI_CAP_ID_EXP)
         self.msix_cap = self.pci_find_capability(PCI_CAP_ID_MSIX)
         self.tph_cap = self.pci_find_ext_capability(PCI_EXT_CAP_ID_TPH)  # pci_tph_init
@@ -316,8 +338,9 @@ class PciDev:
         spec, cfg = self.spec, self.cfg
         cfg.poke(PCI_VENDOR_ID, 2, spec.vendor)
         cfg.poke(PCI_DEVICE_ID, 2, spec.device)
-        cfg.poke(PCI_COMMAND, 2, PCI_COMMAND_MEMORY if spec.memory_enabled else 0)
-        cfg.set_wmask(PCI_COMMAND, 2, _COMMAND_WMASK)
+        io = PCI_COMMAND_IO if spec.io_enabled else 0
+        cfg.poke(PCI_COMMAND, 2, (PCI_COMMAND_MEMORY if spec.memory_enabled else 0) | io)
+        cfg.set_wmask(PCI_COMMAND, 2, _COMMAND_WMASK | io)
         cfg.set_w1cmask(PCI_STATUS, 2, _STATUS_W1C)
         cfg.poke(PCI_CLASS_REVISION, 4, spec.class_code << 8 | spec.revision)
         cfg.set_wmask(PCI_CACHE_LINE_SIZE, 1, 0xFF)
@@ -333,7 +356,7 @@ class PciDev:
         cfg.poke(PCI_SUBSYSTEM_VENDOR_ID, 2, self.subsystem_vendor)
         cfg.poke(PCI_SUBSYSTEM_ID, 2, self.subsystem_device)
         cfg.set_wmask(PCI_INTERRUPT_LINE, 1, 0xFF)
-        cfg.poke(PCI_INTERRUPT_PIN, 1, 1)  # INTA#
+        cfg.poke(PCI_INTERRUPT_PIN, 1, spec.interrupt_pin)  # 0: none, 1: INTA# ...
 
         pm = cfg.add_capability(PCI_CAP_ID_PM, PM_CAP)
         cfg.poke(pm + PCI_PM_PMC, 2, 0x0003)  # version 3, no PME
@@ -341,6 +364,39 @@ class PciDev:
         cfg.set_wmask(pm + PCI_PM_CTRL, 2, PCI_PM_CTRL_STATE_MASK)
         cfg.set_w1cmask(pm + PCI_PM_CTRL, 2, PCI_PM_CTRL_PME_STATUS)
 
+        if spec.msi is not None:
+            self._build_msi(spec)
+        if spec.pcie_type != "conventional":
+            self._build_pcie(spec)
+        if spec.msix is not None:
+            self._build_msix(spec)
+        if spec.pcie_type != "conventional":
+            self._build_ext_caps(spec)
+
+    def _build_msi(self, spec: DeviceSpec) -> None:
+        """The MSI capability: Multiple Message Capable from ``vectors``; enable, Multiple
+        Message Enable, address and data writable (mask bits too, with per-vector masking)."""
+        cfg, msi_spec = self.cfg, spec.msi
+        assert msi_spec is not None
+        msi = cfg.add_capability(PCI_CAP_ID_MSI, MSI_CAP)
+        flags = (msi_spec.vectors.bit_length() - 1) << 1  # PCI_MSI_FLAGS_QMASK
+        if msi_spec.addr64:
+            flags |= PCI_MSI_FLAGS_64BIT
+        if msi_spec.per_vector_mask:
+            flags |= PCI_MSI_FLAGS_MASKBIT
+        cfg.poke(msi + PCI_MSI_FLAGS, 2, flags)
+        cfg.set_wmask(msi + PCI_MSI_FLAGS, 2, PCI_MSI_FLAGS_ENABLE | PCI_MSI_FLAGS_QSIZE)
+        cfg.set_wmask(msi + PCI_MSI_ADDRESS_LO, 4, 0xFFFF_FFFC)
+        if msi_spec.addr64:
+            cfg.set_wmask(msi + PCI_MSI_ADDRESS_HI, 4, 0xFFFF_FFFF)
+        cfg.set_wmask(msi + (PCI_MSI_DATA_64 if msi_spec.addr64 else PCI_MSI_DATA_32), 2, 0xFFFF)
+        if msi_spec.per_vector_mask:
+            mask = PCI_MSI_MASK_64 if msi_spec.addr64 else PCI_MSI_MASK_32
+            cfg.set_wmask(msi + mask, 4, (1 << msi_spec.vectors) - 1)
+        assert msi + (PCI_MSI_MASK_64 + 8 if msi_spec.per_vector_mask else 0x10) <= EXP_CAP
+
+    def _build_pcie(self, spec: DeviceSpec) -> None:
+        cfg = self.cfg
         exp = cfg.add_capability(PCI_CAP_ID_EXP, EXP_CAP)
         rc_end = spec.pcie_type == "rc-integrated"
         port_type = PCI_EXP_TYPE_RC_END if rc_end else PCI_EXP_TYPE_ENDPOINT
@@ -353,19 +409,23 @@ class PciDev:
         cfg.set_wmask(exp + PCI_EXP_DEVCTL2, 2, 0x07FF)
         assert exp + PCI_CAP_EXP_ENDPOINT_SIZEOF_V2 <= MSIX_CAP
 
-        if spec.msix is not None:
-            msix = cfg.add_capability(PCI_CAP_ID_MSIX, MSIX_CAP)
-            bir = spec.msix.bar
-            assert spec.msix.pba_offset is not None
-            cfg.poke(msix + PCI_MSIX_FLAGS, 2, spec.msix.vectors - 1)
-            cfg.set_wmask(msix + PCI_MSIX_FLAGS, 2, PCI_MSIX_FLAGS_ENABLE | PCI_MSIX_FLAGS_MASKALL)
-            cfg.poke(msix + PCI_MSIX_TABLE, 4, spec.msix.table_offset | bir)
-            cfg.poke(msix + PCI_MSIX_PBA, 4, spec.msix.pba_offset | bir)
-            table = self.bars[bir].map
-            for i in range(spec.msix.vectors):
-                off = spec.msix.table_offset + i * PCI_MSIX_ENTRY_SIZE + PCI_MSIX_ENTRY_VECTOR_CTRL
-                table.write_u32(off, PCI_MSIX_ENTRY_CTRL_MASKBIT)
+    def _build_msix(self, spec: DeviceSpec) -> None:
+        cfg = self.cfg
+        assert spec.msix is not None
+        msix = cfg.add_capability(PCI_CAP_ID_MSIX, MSIX_CAP)
+        bir = spec.msix.bar
+        assert spec.msix.pba_offset is not None
+        cfg.poke(msix + PCI_MSIX_FLAGS, 2, spec.msix.vectors - 1)
+        cfg.set_wmask(msix + PCI_MSIX_FLAGS, 2, PCI_MSIX_FLAGS_ENABLE | PCI_MSIX_FLAGS_MASKALL)
+        cfg.poke(msix + PCI_MSIX_TABLE, 4, spec.msix.table_offset | bir)
+        cfg.poke(msix + PCI_MSIX_PBA, 4, spec.msix.pba_offset | bir)
+        table = self.bars[bir].map
+        for i in range(spec.msix.vectors):
+            off = spec.msix.table_offset + i * PCI_MSIX_ENTRY_SIZE + PCI_MSIX_ENTRY_VECTOR_CTRL
+            table.write_u32(off, PCI_MSIX_ENTRY_CTRL_MASKBIT)
 
+    def _build_ext_caps(self, spec: DeviceSpec) -> None:
+        cfg = self.cfg
         dsn = cfg.add_ext_capability(PCI_EXT_CAP_ID_DSN, 1, DSN_EXT_CAP)
         cfg.poke(dsn + 4, 4, self.domain << 16 | self.busnr << 8 | self.devfn)
         cfg.poke(dsn + 8, 4, spec.vendor << 16 | spec.device)
@@ -435,8 +495,15 @@ class PciDev:
         """A register of the PCI Express capability (0 if there is none, as the kernel)."""
         return self.cfg.read(self.pcie_cap + where, 4) if self.pcie_cap else 0
 
+    def pci_is_pcie(self) -> bool:
+        """Whether the function has a PCI Express capability (``pci_is_pcie``)."""
+        return bool(self.pcie_cap)
+
     def pci_pcie_type(self) -> int:
-        """``PCI_EXP_TYPE_*`` from the PCI Express capability's flags."""
+        """``PCI_EXP_TYPE_*`` from the PCI Express capability's flags (0 without one, as
+        the kernel's cached ``pcie_flags_reg`` is)."""
+        if not self.pcie_cap:
+            return 0
         return (self.cfg.read(self.pcie_cap + PCI_EXP_FLAGS, 2) & PCI_EXP_FLAGS_TYPE) >> 4
 
     def pci_resource_start(self, bar: int) -> int:

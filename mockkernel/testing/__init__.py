@@ -1,4 +1,9 @@
-"""Testing helpers for programs and plugins (the pytest plugin lives in ``pytest_plugin``)."""
+"""Testing helpers for programs and plugins (the pytest plugin lives in ``pytest_plugin``).
+
+* :mod:`mockkernel.testing.rdma` -- the RDMA network peer (``remote_write``), a raw verbs
+  client, udmabuf and vfio-pci dma-buf makers;
+* :mod:`mockkernel.testing.conformance` -- the dma-buf importer conformance suite.
+"""
 
 from __future__ import annotations
 

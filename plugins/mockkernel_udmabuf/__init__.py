@@ -27,6 +27,7 @@ from mockkernel.driver import (
     Attachment,
     DmaBuf,
     DmaBufOps,
+    Fabric,
     File,
     FileOperations,
     Kernel,
@@ -125,10 +126,18 @@ class Udmabuf:
     slices: list[_Slice] = field(default_factory=list)
     size: int = 0
     dma_base: int = 0
+    #: the fabric the pages are system RAM of (a device DMA to their bus addresses lands)
+    fabric: Fabric | None = None
     #: the sg table ``begin_cpu_access`` makes on first use (``ubuf->sg``)
     sg: bool = False
 
     def close(self) -> None:
+        if self.fabric is not None:
+            addr = self.dma_base
+            for s in self.slices:
+                self.fabric.remove_ram(addr)
+                addr += s.size
+            self.fabric = None
         for s in self.slices:
             s.view.close()
             self.memfds.put(s.key)
@@ -229,6 +238,12 @@ def create_udmabuf(
             ubuf.slices.append(_Slice(key, kfd, offset, size, view))
             ubuf.size += size
         ubuf.dma_base = _SYSRAM_BASE + kernel.new_id() * (1 << 32)
+        # the pages are system RAM: a device's DMA to their bus addresses lands in them
+        ubuf.fabric = kernel.fabric
+        addr = ubuf.dma_base
+        for sl in ubuf.slices:
+            kernel.fabric.add_ram(addr, sl.size, sl.view)
+            addr += sl.size
         dmabuf = dma_buf_export(kernel, _ops, ubuf.size, ubuf, "udmabuf", os.O_RDWR)
     except BaseException:
         ubuf.close()

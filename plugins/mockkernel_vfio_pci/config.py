@@ -42,8 +42,8 @@ PCI_STD_HEADER_SIZEOF = 0x40
 
 
 def config_size(pdev: PciDev) -> int:
-    """``pdev->cfg_size``: 4096 with a PCI Express capability, else 256."""
-    return 4096 if pdev.pcie_cap else 256
+    """``pdev->cfg_size``: 4096 for a PCI Express function, 256 for conventional PCI."""
+    return pdev.cfg_size
 
 
 class VConfig:

@@ -10,6 +10,14 @@ vfio-bound function, the object behind ``/dev/vfio/<n>``.
 Lock order, as upstream: ``memory_lock`` then a dma-buf's ``resv``.  Files
 whose last reference is dropped while ``memory_lock`` is held are put after
 it is released (the kernel defers such ``fput`` to task work).
+
+BAR mappings: upstream zaps every mapping of the device (``unmap_mapping_range``)
+whenever it takes ``memory_lock`` for a change of memory access (memory decoding
+cleared, reset, low power), and its fault handler refuses (``SIGBUS``) while memory
+decoding is off or the device is in low power, and inserts the pages again otherwise.
+Here, as ``memory_lock`` is released after a write section, each BAR mapping is zapped
+if the device is then inaccessible and restored if it is accessible: the same thing
+seen from userspace, with the re-insertion done eagerly.
 """
 
 from __future__ import annotations
@@ -20,7 +28,7 @@ from contextlib import contextmanager
 from errno import EINVAL
 from typing import TYPE_CHECKING
 
-from mockkernel.driver import File, Kernel, PciDev, RwSem, kerr
+from mockkernel.driver import File, Kernel, PciDev, RwSem, file_mappings, kerr
 from mockkernel.uapi.linux.vfio import (
     VFIO_DEVICE_FEATURE_GET,
     VFIO_DEVICE_FEATURE_PROBE,
@@ -142,8 +150,28 @@ class VfioPciDevice:
         try:
             yield
         finally:
-            self.memory_lock.up_write()
-            self.drain_fput()
+            try:
+                self.sync_bar_mmaps()
+            finally:
+                self.memory_lock.up_write()
+                self.drain_fput()
+
+    def bar_mmaps_accessible(self) -> bool:
+        """What ``vfio_pci_mmap_huge_fault`` checks: memory decoding on, not in low power."""
+        return self.memory_enabled() and not self.pm_runtime_engaged
+
+    def sync_bar_mmaps(self) -> None:
+        """Zap every userspace BAR mapping of the device, or give them back (``memory_lock``
+        held for write): ``SIGBUS`` on access while :meth:`bar_mmaps_accessible` is false."""
+        fops = getattr(self, "fops", None)
+        if fops is None or self.pdev.closed:
+            return
+        accessible = self.bar_mmaps_accessible()
+        for mp in file_mappings(self.kernel, lambda f: f.f_op is fops):
+            if accessible:
+                mp.restore()
+            else:
+                mp.zap()
 
     def defer_fput(self, file: File) -> None:
         self._deferred_fput.append(file)

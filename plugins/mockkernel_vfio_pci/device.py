@@ -26,6 +26,7 @@ from mockkernel.driver import (
     PAGE_SIZE,
     File,
     FileOperations,
+    PciBar,
     PciDev,
     Vma,
     copy_from_user,
@@ -126,6 +127,8 @@ _CORE_ENOTTY = frozenset(
 _PCI_COMMAND = 0x04
 _PCI_COMMAND_MEMORY = 0x2
 _PCI_INTERRUPT_PIN = 0x3D
+_PCI_MSI_FLAGS = 2
+_PCI_MSI_FLAGS_QMASK = 0x000E
 _PCI_MSIX_FLAGS = 2
 _PCI_MSIX_FLAGS_QSIZE = 0x07FF
 _EVENTFD_LINK = "anon_inode:[eventfd]"
@@ -359,6 +362,13 @@ def _ioctl_get_info(file: File, cmd: int, arg: int) -> int:
     return 0
 
 
+def bar_mmap_supported(bar: PciBar) -> bool:
+    """``vfio_pci_probe_mmaps``: a BAR of a page or more, or a smaller one that starts a
+    page (the rest of which vfio-pci reserves), can be mapped; userspace then maps the
+    whole page."""
+    return bar.size >= PAGE_SIZE or not bar.bus_address % PAGE_SIZE
+
+
 def _msix_bar(vdev: VfioPciDevice) -> int | None:
     pdev = vdev.pdev
     if not pdev.msix_cap:
@@ -383,11 +393,9 @@ def _ioctl_get_region_info(file: File, cmd: int, arg: int) -> int:
         bar = pdev.bars.get(index)
         if bar is not None:
             size = bar.size
-            flags = (
-                VFIO_REGION_INFO_FLAG_READ
-                | VFIO_REGION_INFO_FLAG_WRITE
-                | VFIO_REGION_INFO_FLAG_MMAP
-            )
+            flags = VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE
+            if bar_mmap_supported(bar):
+                flags |= VFIO_REGION_INFO_FLAG_MMAP
             if index == _msix_bar(vdev):
                 # struct vfio_info_cap_header {id, version 1, next 0}
                 caps = struct.pack("<HHI", VFIO_REGION_INFO_CAP_MSIX_MAPPABLE, 1, 0)
@@ -415,13 +423,16 @@ def _irq_count(vdev: VfioPciDevice, index: int) -> int:
     if index == VFIO_PCI_INTX_IRQ_INDEX:
         return 1 if pdev.pci_read_config_byte(_PCI_INTERRUPT_PIN) else 0
     if index == VFIO_PCI_MSI_IRQ_INDEX:
-        return 0  # the device model has no MSI capability
+        if not pdev.msi_cap:
+            return 0
+        flags = pdev.pci_read_config_word(pdev.msi_cap + _PCI_MSI_FLAGS)
+        return 1 << ((flags & _PCI_MSI_FLAGS_QMASK) >> 1)  # Multiple Message Capable
     if index == VFIO_PCI_MSIX_IRQ_INDEX:
         if not pdev.msix_cap:
             return 0
         qsize = pdev.pci_read_config_word(pdev.msix_cap + _PCI_MSIX_FLAGS)
         return (qsize & _PCI_MSIX_FLAGS_QSIZE) + 1
-    return 1  # ERR (PCI Express only), REQ
+    return 1  # ERR (PCI Express only: GET_IRQ_INFO refused it before), REQ
 
 
 def _ioctl_get_irq_info(file: File, cmd: int, arg: int) -> int:
@@ -429,7 +440,7 @@ def _ioctl_get_irq_info(file: File, cmd: int, arg: int) -> int:
     argsz, _flags, index, _count = struct.unpack("<IIII", copy_from_user(arg, 16))
     if argsz < 16 or index >= VFIO_PCI_NUM_IRQS:
         raise kerr(EINVAL)
-    if index == VFIO_PCI_ERR_IRQ_INDEX and not vdev.pdev.pcie_cap:
+    if index == VFIO_PCI_ERR_IRQ_INDEX and not vdev.pdev.pci_is_pcie():
         raise kerr(EINVAL)
     flags = VFIO_IRQ_INFO_EVENTFD
     if index == VFIO_PCI_INTX_IRQ_INDEX:
@@ -739,11 +750,14 @@ class VfioDeviceFops(FileOperations):
         if index >= VFIO_PCI_ROM_REGION_INDEX:
             raise kerr(EINVAL)
         bar = vdev.pdev.bars.get(index)
-        if bar is None:
-            raise kerr(EINVAL)  # bar_mmap_supported is false for an absent BAR
+        if bar is None or not bar_mmap_supported(bar):
+            raise kerr(EINVAL)  # bar_mmap_supported is false (an absent BAR too)
         phys_len = (bar.size + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1)
         req_len = (vma.length + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1)
         req_start = (vma.pgoff & ((1 << (VFIO_PCI_OFFSET_SHIFT - 12)) - 1)) * PAGE_SIZE
         if req_start + req_len > phys_len:
             raise kerr(EINVAL)
         vma.remap(bar.memfd, req_start, vma.length)
+        # no page is inserted before the first access, whose fault refuses while the device
+        # cannot be accessed (vfio_pci_mmap_huge_fault)
+        vma.zapped = not vdev.bar_mmaps_accessible()

@@ -8,13 +8,38 @@ from collections.abc import Callable
 from typing import Any
 
 from mockkernel.pci import PciBus
-from mockkernel.topology import Topology
+from mockkernel.topology import BarSpec, DeviceSpec, MsiSpec, Topology
 
 VFIO_BDF = "0000:01:00.0"
 MLX5_BDF = "0000:02:00.0"
 NIC_BDF = "0000:03:00.0"
 
 BusFactory = Callable[..., PciBus]
+
+#: QEMU's edu and ivshmem-plain as the real-Linux guest has them: conventional PCI
+EDU = DeviceSpec(
+    bdf="0000:01:00.0",
+    vendor=0x1234,
+    device=0x11E8,
+    class_code=0x00FF00,
+    iommu_group=6,
+    pcie_type="conventional",
+    io_enabled=True,
+    bars=(BarSpec(0, 0x100000),),
+    msi=MsiSpec(vectors=1),
+)
+IVSHMEM = DeviceSpec(
+    bdf="0000:00:04.0",
+    vendor=0x1AF4,
+    device=0x1110,
+    class_code=0x050000,
+    iommu_group=4,
+    pcie_type="conventional",
+    io_enabled=True,
+    interrupt_pin=0,
+    bars=(BarSpec(0, 0x100), BarSpec(2, 0x100000, mem64=True, prefetch=True)),
+)
+GUEST = Topology(devices=(IVSHMEM, EDU))
 
 
 def open_fds() -> set[str]:

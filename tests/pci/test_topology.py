@@ -16,6 +16,7 @@ from mockkernel.topology import (
     CpuSteeringTag,
     DeviceSpec,
     KernelSpec,
+    MsiSpec,
     MsixSpec,
     RootPortSpec,
     Topology,
@@ -213,9 +214,40 @@ BAD: list[tuple[str, str]] = [
         "devices[0].bars[0].size: 0x3000 is not a power of two",
     ),
     (
-        _replace_line(DEVICE, "size = 0x10000", "size = 0x800"),
-        "devices[0].bars[0].size: 0x800 is out of range [0x1000, 0x10000000000]",
+        _replace_line(DEVICE, "size = 0x10000", "size = 0x8"),
+        "devices[0].bars[0].size: 0x8 is out of range [0x10, 0x10000000000]",
     ),
+    (
+        _replace_line(DEVICE, "iommu_group = 1\n", 'iommu_group = 1\npcie_type = "pci-x"\n'),
+        "devices[0].pcie_type: 'pci-x' is not one of 'endpoint', 'rc-integrated', 'conventional'",
+    ),
+    (
+        _replace_line(
+            DEVICE,
+            "iommu_group = 1\n",
+            'iommu_group = 1\npcie_type = "conventional"\ntph_completer = "ext"\n',
+        ),
+        "devices[0].tph_completer: a conventional PCI function has none",
+    ),
+    (
+        _replace_line(DEVICE, "iommu_group = 1\n", 'iommu_group = 1\npcie_type = "conventional"\n')
+        + "\n[devices.tph]\n",
+        "devices[0].tph: a conventional PCI function has no extended capability",
+    ),
+    (
+        _replace_line(DEVICE, "iommu_group = 1\n", "iommu_group = 1\ninterrupt_pin = 5\n"),
+        "devices[0].interrupt_pin: 5 is out of range [0, 4]",
+    ),
+    (
+        _replace_line(DEVICE, "iommu_group = 1\n", "iommu_group = 1\nio_enabled = 1\n"),
+        "devices[0].io_enabled: expected a boolean, got integer",
+    ),
+    (DEVICE + "\n[devices.msi]\nvectors = 3\n", "devices[0].msi.vectors: 3 is not a power of two"),
+    (
+        DEVICE + "\n[devices.msi]\nvectors = 64\n",
+        "devices[0].msi.vectors: 64 is out of range [1, 32]",
+    ),
+    (DEVICE + "\n[devices.msi]\nmasked = true\n", "devices[0].msi.masked: unknown key"),
     (
         _replace_line(DEVICE, "index = 0", "index = 5"),
         "devices[0].bars[0].index: 5 is out of range [0, 4]",
@@ -369,11 +401,18 @@ def _topologies(draw: st.DrawFn) -> Topology:
         bar_size = 1 << draw(st.integers(12, 20))
         bars = [BarSpec(0, bar_size, mem64=True, prefetch=draw(st.booleans()), p2pdma=True)]
         if draw(st.booleans()):
-            bars.append(BarSpec(2, 0x1000))
-        msix = tph = None
+            bars.append(BarSpec(2, 1 << draw(st.integers(4, 12))))
+        pcie_type = draw(st.sampled_from(("endpoint", "conventional")))
+        msi = msix = tph = None
+        if draw(st.booleans()):
+            msi = MsiSpec(
+                vectors=draw(st.sampled_from((1, 2, 4, 8, 16, 32))),
+                addr64=draw(st.booleans()),
+                per_vector_mask=draw(st.booleans()),
+            )
         if draw(st.booleans()):
             msix = MsixSpec(vectors=draw(st.integers(1, 64)), bar=0)
-        if draw(st.booleans()):
+        if pcie_type != "conventional" and draw(st.booleans()):
             loc = draw(st.sampled_from(("none", "cap") + (("msix",) if msix else ())))
             tph = TphSpec(
                 modes=tuple(draw(st.lists(st.sampled_from(("ns", "iv", "ds")), unique=True))),
@@ -393,9 +432,15 @@ def _topologies(draw: st.DrawFn) -> Topology:
                 subsystem_device=draw(_u16),
                 driver=draw(st.none() | _text.filter(bool)),
                 root_port=draw(st.sampled_from([None] + [p.bdf for p in ports])),
+                pcie_type=pcie_type,
                 memory_enabled=draw(st.booleans()),
-                tph_completer=draw(st.sampled_from(("none", "tph-only", "ext"))),
+                io_enabled=draw(st.booleans()),
+                interrupt_pin=draw(st.integers(0, 4)),
+                tph_completer=draw(st.sampled_from(("none", "tph-only", "ext")))
+                if pcie_type != "conventional"
+                else "none",
                 bars=tuple(bars),
+                msi=msi,
                 msix=msix,
                 tph=tph,
                 options=draw(st.dictionaries(_text, _option_values, max_size=3)),
@@ -442,7 +487,16 @@ def test_one_line_strings_that_are_not_toml_are_paths() -> None:
 
 def test_reference_documents_every_key() -> None:
     doc = (Path(__file__).parents[2] / "docs" / "topology.md").read_text()
-    for cls in (KernelSpec, RootPortSpec, CpuSteeringTag, DeviceSpec, BarSpec, MsixSpec, TphSpec):
+    for cls in (
+        KernelSpec,
+        RootPortSpec,
+        CpuSteeringTag,
+        DeviceSpec,
+        BarSpec,
+        MsiSpec,
+        MsixSpec,
+        TphSpec,
+    ):
         for f in dataclasses.fields(cls):
             if f.init:
                 name = "class" if f.name == "class_code" else f.name

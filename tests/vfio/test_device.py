@@ -82,7 +82,7 @@ def test_irq_info(dev: Device) -> None:
         return struct.unpack("<IIII", ioctl_buf(dev.fd, VFIO_DEVICE_GET_IRQ_INFO, data)[1])
 
     assert irq(0) == (16, 7, 0, 1)  # INTx: EVENTFD|MASKABLE|AUTOMASKED, pin A
-    assert irq(1) == (16, 9, 1, 0)  # MSI: no capability in the model
+    assert irq(1) == (16, 9, 1, 0)  # MSI: no MSI capability on this device
     assert irq(2) == (16, 9, 2, 0)  # MSI-X: none on this device
     assert irq(3) == (16, 9, 3, 1)  # ERR: a PCI Express device
     assert irq(4) == (16, 9, 4, 1)  # REQ

@@ -9,229 +9,20 @@ Prints one JSON object per line: {"step": NAME, "ok": RESULT} or
 ids: only relations and normalized text.  Standard library only.  On real
 Linux /dev/udmabuf needs root; under mockkernel it runs as a normal user.
 """
-import errno
 import fcntl
-import json
 import mmap
 import os
 import stat
 import struct
-import sys
 
-# --- probe harness (kept identical in every probe file) ---------------------
-
-
-def emit(step, **kw):
-    # anything json cannot encode (bytes, ...) is shown by its type name
-    line = json.dumps({"step": step, **kw}, default=lambda o: "<%s>" % type(o).__name__)
-    sys.stdout.write(line + "\n")
-    sys.stdout.flush()
-
-
-def run(step, fn):
-    """Run fn() as one independent step; report its result or its errno."""
-    try:
-        result = fn()
-    except OSError as e:
-        emit(step, errno=errno.errorcode.get(e.errno, str(e.errno)))
-    except Exception as e:  # a Python-level refusal (ValueError, ...)
-        emit(step, exception=type(e).__name__)
-    else:
-        emit(step, ok=result)
-
-
-def close_all(*fds):
-    for fd in fds:
-        if fd is not None and fd >= 0:
-            try:
-                os.close(fd)
-            except OSError:
-                pass
-
-
-def lowest_free():
-    """The lowest free fd number right now (open /dev/null, close it)."""
-    fd = os.open("/dev/null", os.O_RDONLY)
-    os.close(fd)
-    return fd
-
-
-def closed_fd():
-    """A number that is certainly not an open fd."""
-    return lowest_free()
-
-
-def cloexec(fd):
-    return bool(fcntl.fcntl(fd, fcntl.F_GETFD) & fcntl.FD_CLOEXEC)
-
-
-def nonblock(fd):
-    return bool(fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_NONBLOCK)
-
-
-def is_open(fd):
-    try:
-        os.fstat(fd)
-        return True
-    except OSError:
-        return False
-
-
-def call(fn, *args):
-    """Run fn(*args); return its result or the errno name (for sub-results)."""
-    try:
-        return fn(*args)
-    except OSError as e:
-        return errno.errorcode.get(e.errno, str(e.errno))
-
-
-# --- constants ---------------------------------------------------------------
-
-# --- constants (linux/udmabuf.h, linux/dma-buf.h, linux/fcntl.h) --------------
-
-PAGE = 4096
-SIZE = 2 * PAGE
-UDMABUF_CREATE = 0x40187542          # _IOW('u', 0x42, struct udmabuf_create /* 24 B */)
-UDMABUF_FLAGS_CLOEXEC = 0x01
-MFD_ALLOW_SEALING = 0x0002
-F_ADD_SEALS = 1033
-F_GET_SEALS = 1034
-F_SEAL_SHRINK = 0x0002
-F_SEAL_WRITE = 0x0008
-
-
-def ioc(d, t, nr, size):
-    return (d << 30) | (size << 16) | (ord(t) << 8) | nr
-
-
-DMA_BUF_IOCTL_SYNC = ioc(1, "b", 0, 8)                # 0x40086200
-DMA_BUF_SET_NAME_A = ioc(1, "b", 1, 4)                # 0x40046201
-DMA_BUF_SET_NAME_B = ioc(1, "b", 1, 8)                # 0x40086201
-DMA_BUF_IOCTL_EXPORT_SYNC_FILE = ioc(3, "b", 2, 8)    # 0xC0086202
-DMA_BUF_IOCTL_IMPORT_SYNC_FILE = ioc(1, "b", 3, 8)    # 0x40086203
-DMA_BUF_SYNC_READ = 1
-DMA_BUF_SYNC_WRITE = 2
-DMA_BUF_SYNC_RW = 3
-DMA_BUF_SYNC_START = 0
-DMA_BUF_SYNC_END = 4
-
-FIONCLEX = 0x5450
-FIOCLEX = 0x5451
-FIONBIO = 0x5421
-FIOASYNC = 0x5452
-FIONREAD = 0x541B
-FIOQSIZE = 0x5460
-FIGETBSZ = 2                      # _IO(0x00, 2)
-TCGETS = 0x5401
-FS_IOC_GETFLAGS = 0x80086601
-
-
-def pattern(size, seed=0):
-    return bytes((i * 7 + seed + i // PAGE) % 251 for i in range(size))
-
-
-class Res:
-    """Tracks fds and mmaps opened in one step; closes them all at the end."""
-
-    def __init__(self):
-        self.fds = []
-        self.maps = []
-
-    def fd(self, fd):
-        self.fds.append(fd)
-        return fd
-
-    def map(self, m):
-        self.maps.append(m)
-        return m
-
-    def unmap(self, m):
-        self.maps.remove(m)
-        m.close()
-
-    def close(self, fd):
-        self.fds.remove(fd)
-        os.close(fd)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        for m in reversed(self.maps):
-            try:
-                m.close()
-            except Exception:
-                pass
-        close_all(*reversed(self.fds))
-        return False
-
-
-def make_memfd(r, size=SIZE, seed=0):
-    fd = r.fd(os.memfd_create("probe", MFD_ALLOW_SEALING))
-    os.ftruncate(fd, size)
-    os.pwrite(fd, pattern(size, seed), 0)
-    fcntl.fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK)
-    return fd
-
-
-def make_dmabuf(r, size=SIZE, flags=0, seed=0):
-    """Returns (memfd, dmabuf fd); /dev/udmabuf is closed again at once."""
-    dev = os.open("/dev/udmabuf", os.O_RDWR)
-    try:
-        memfd = make_memfd(r, size, seed)
-        arg = bytearray(struct.pack("=IIQQ", memfd, flags, 0, size))
-        return memfd, r.fd(fcntl.ioctl(dev, UDMABUF_CREATE, arg))
-    finally:
-        os.close(dev)
-
-
-def with_dmabuf(fn, **kw):
-    def step():
-        with Res() as r:
-            memfd, buf = make_dmabuf(r, **kw)
-            return fn(r, memfd, buf)
-    return step
-
-
-def read_text(path):
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        chunks = []
-        while True:
-            b = os.read(fd, 65536)
-            if not b:
-                break
-            chunks.append(b)
-        return b"".join(chunks).decode()
-    finally:
-        os.close(fd)
-
-
-NORMALIZE_FDINFO = {"mnt_id": "<mnt_id>", "ino": "<ino>"}
-
-
-def fdinfo(fd):
-    """/proc/self/fdinfo/FD as a list of lines, mnt_id and ino normalized."""
-    out = []
-    for line in read_text("/proc/self/fdinfo/%d" % fd).splitlines():
-        key, sep, value = line.partition(":")
-        if key in NORMALIZE_FDINFO:
-            line = key + ":\t" + NORMALIZE_FDINFO[key]
-        out.append(line)
-    return out
-
-
-def fdinfo_field(fd, key):
-    for line in fdinfo(fd):
-        k, sep, v = line.partition(":")
-        if k == key:
-            return v.strip("\t")
-    return None
-
-
-def link(fd):
-    return os.readlink("/proc/self/fd/%d" % fd)
-
+from _probe import (
+    DMA_BUF_IOCTL_EXPORT_SYNC_FILE, DMA_BUF_IOCTL_IMPORT_SYNC_FILE, DMA_BUF_IOCTL_SYNC,
+    DMA_BUF_SET_NAME_A, DMA_BUF_SET_NAME_B, DMA_BUF_SYNC_END, DMA_BUF_SYNC_READ, DMA_BUF_SYNC_RW,
+    DMA_BUF_SYNC_START, DMA_BUF_SYNC_WRITE, F_GET_SEALS, FIGETBSZ, FIOASYNC, FIOCLEX, FIONBIO,
+    FIONCLEX, FIONREAD, FIOQSIZE, FS_IOC_GETFLAGS, PAGE, SIZE, TCGETS, UDMABUF_CREATE,
+    UDMABUF_FLAGS_CLOEXEC, call, cloexec, closed_fd, fdinfo, fdinfo_field, ioc, link, lowest_free,
+    make_dmabuf, run_all, with_dmabuf,
+)
 
 # --- fstat, read, write, lseek -------------------------------------------------
 
@@ -711,8 +502,7 @@ def main():
         ("fdinfo_count", with_dmabuf(fdinfo_count)),
         ("proc_fd_links", with_dmabuf(proc_fd_links)),
     ]
-    for name, fn in steps:
-        run(name, fn)
+    run_all(steps)
 
 
 if __name__ == "__main__":

@@ -5,92 +5,19 @@ Prints one JSON object per line: {"step": NAME, "ok": RESULT} or
 Standard library only; runs unprivileged.
 """
 import ctypes
-import errno
 import fcntl
-import json
 import os
 import resource
 import struct
-import sys
 
-# --- probe harness (kept identical in every probe file) ---------------------
-
-
-def emit(step, **kw):
-    # anything json cannot encode (bytes, ...) is shown by its type name
-    line = json.dumps({"step": step, **kw}, default=lambda o: "<%s>" % type(o).__name__)
-    sys.stdout.write(line + "\n")
-    sys.stdout.flush()
-
-
-def run(step, fn):
-    """Run fn() as one independent step; report its result or its errno."""
-    try:
-        result = fn()
-    except OSError as e:
-        emit(step, errno=errno.errorcode.get(e.errno, str(e.errno)))
-    except Exception as e:  # a Python-level refusal (ValueError, ...)
-        emit(step, exception=type(e).__name__)
-    else:
-        emit(step, ok=result)
-
-
-def close_all(*fds):
-    for fd in fds:
-        if fd is not None and fd >= 0:
-            try:
-                os.close(fd)
-            except OSError:
-                pass
-
-
-def lowest_free():
-    """The lowest free fd number right now (open /dev/null, close it)."""
-    fd = os.open("/dev/null", os.O_RDONLY)
-    os.close(fd)
-    return fd
-
-
-def closed_fd():
-    """A number that is certainly not an open fd."""
-    return lowest_free()
-
-
-def cloexec(fd):
-    return bool(fcntl.fcntl(fd, fcntl.F_GETFD) & fcntl.FD_CLOEXEC)
-
-
-def nonblock(fd):
-    return bool(fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_NONBLOCK)
-
-
-def is_open(fd):
-    try:
-        os.fstat(fd)
-        return True
-    except OSError:
-        return False
-
-
-def call(fn, *args):
-    """Run fn(*args); return its result or the errno name (for sub-results)."""
-    try:
-        return fn(*args)
-    except OSError as e:
-        return errno.errorcode.get(e.errno, str(e.errno))
-
+from _probe import (
+    FIOASYNC, FIOCLEX, FIONBIO, FIONCLEX, FIONREAD, TCGETS, call, cloexec, close_all, closed_fd,
+    is_open, libc, lowest_free, run_all,
+)
 
 # --- constants ---------------------------------------------------------------
 
-FIONCLEX = 0x5450
-FIOCLEX = 0x5451
-FIONBIO = 0x5421
-FIOASYNC = 0x5452
-FIONREAD = 0x541B
-TCGETS = 0x5401
 O_LARGEFILE_KERNEL = 0o100000  # x86-64 value; Python's os.O_LARGEFILE is 0
-
-libc = ctypes.CDLL(None, use_errno=True)
 
 
 def dup3(oldfd, newfd, flags):
@@ -644,8 +571,7 @@ def main():
         ("rlimit_nofile", rlimit_nofile),
         ("rlimit_nofile_restored", rlimit_nofile_restored),
     ]
-    for name, fn in steps:
-        run(name, fn)
+    run_all(steps)
 
 
 if __name__ == "__main__":

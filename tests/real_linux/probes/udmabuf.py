@@ -5,108 +5,34 @@ Prints one JSON object per line: {"step": NAME, "ok": RESULT} or
 Standard library only.  On real Linux /dev/udmabuf is 0600 root:root, so the
 golden run is as root; under mockkernel it runs as a normal user.
 """
-import errno
 import fcntl
-import json
 import mmap
 import os
 import resource
 import struct
-import sys
 
-# --- probe harness (kept identical in every probe file) ---------------------
-
-
-def emit(step, **kw):
-    # anything json cannot encode (bytes, ...) is shown by its type name
-    line = json.dumps({"step": step, **kw}, default=lambda o: "<%s>" % type(o).__name__)
-    sys.stdout.write(line + "\n")
-    sys.stdout.flush()
-
-
-def run(step, fn):
-    """Run fn() as one independent step; report its result or its errno."""
-    try:
-        result = fn()
-    except OSError as e:
-        emit(step, errno=errno.errorcode.get(e.errno, str(e.errno)))
-    except Exception as e:  # a Python-level refusal (ValueError, ...)
-        emit(step, exception=type(e).__name__)
-    else:
-        emit(step, ok=result)
-
-
-def close_all(*fds):
-    for fd in fds:
-        if fd is not None and fd >= 0:
-            try:
-                os.close(fd)
-            except OSError:
-                pass
-
-
-def lowest_free():
-    """The lowest free fd number right now (open /dev/null, close it)."""
-    fd = os.open("/dev/null", os.O_RDONLY)
-    os.close(fd)
-    return fd
-
-
-def closed_fd():
-    """A number that is certainly not an open fd."""
-    return lowest_free()
-
-
-def cloexec(fd):
-    return bool(fcntl.fcntl(fd, fcntl.F_GETFD) & fcntl.FD_CLOEXEC)
-
-
-def nonblock(fd):
-    return bool(fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_NONBLOCK)
-
-
-def is_open(fd):
-    try:
-        os.fstat(fd)
-        return True
-    except OSError:
-        return False
-
-
-def call(fn, *args):
-    """Run fn(*args); return its result or the errno name (for sub-results)."""
-    try:
-        return fn(*args)
-    except OSError as e:
-        return errno.errorcode.get(e.errno, str(e.errno))
-
+from _probe import (
+    F_ADD_SEALS, F_GET_SEALS, F_SEAL_FUTURE_WRITE, F_SEAL_GROW, F_SEAL_SEAL, F_SEAL_SHRINK,
+    F_SEAL_WRITE, MFD_ALLOW_SEALING, PAGE, UDMABUF_CREATE, UDMABUF_CREATE_LIST,
+    UDMABUF_FLAGS_CLOEXEC, Res, call, cloexec, closed_fd, ioc, lowest_free, run_all,
+    udmabuf_create,
+)
 
 # --- constants (linux/udmabuf.h, linux/memfd.h, linux/fcntl.h) ----------------
 
-PAGE = 4096
-UDMABUF_FLAGS_CLOEXEC = 0x01
 # struct udmabuf_create      {u32 memfd; u32 flags; u64 offset; u64 size;}   24 bytes
 # struct udmabuf_create_list {u32 flags; u32 count; struct udmabuf_create_item list[];}  8 bytes
 # struct udmabuf_create_item {u32 memfd; u32 __pad; u64 offset; u64 size;}   24 bytes
 CREATE_FMT = "=IIQQ"
 LIST_HEAD_FMT = "=II"
 ITEM_FMT = "=IIQQ"
-UDMABUF_CREATE = (1 << 30) | (24 << 16) | (ord("u") << 8) | 0x42        # 0x40187542
-UDMABUF_CREATE_LIST = (1 << 30) | (8 << 16) | (ord("u") << 8) | 0x43    # 0x40087543
-MFD_ALLOW_SEALING = 0x0002
-F_ADD_SEALS = 1033
-F_GET_SEALS = 1034
-F_SEAL_SEAL = 0x0001
-F_SEAL_SHRINK = 0x0002
-F_SEAL_GROW = 0x0004
-F_SEAL_WRITE = 0x0008
-F_SEAL_FUTURE_WRITE = 0x0010
 LIST_LIMIT = 1024          # udmabuf module parameter list_limit (default)
 SIZE_LIMIT_MB = 64         # udmabuf module parameter size_limit_mb (default)
 
 
-def ioc(d, t, nr, size):
-    return (d << 30) | (size << 16) | (ord(t) << 8) | nr
+# --- helpers -------------------------------------------------------------------
+# pattern() and make_memfd() are this probe's own, not _probe's: each page's first byte
+# differs, and the seals are a parameter.
 
 
 def pattern(size, seed=0):
@@ -115,34 +41,6 @@ def pattern(size, seed=0):
     for p in range(size // PAGE):
         out += bytes([(p * 37 + seed) % 256]) + page[1:]
     return bytes(out)
-
-
-class Res:
-    """Tracks fds and mmaps opened in one step; closes them all at the end."""
-
-    def __init__(self):
-        self.fds = []
-        self.maps = []
-
-    def fd(self, fd):
-        self.fds.append(fd)
-        return fd
-
-    def map(self, m):
-        self.maps.append(m)
-        return m
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        for m in reversed(self.maps):
-            try:
-                m.close()
-            except Exception:
-                pass
-        close_all(*reversed(self.fds))
-        return False
 
 
 def open_dev(r, flags=os.O_RDWR):
@@ -157,11 +55,6 @@ def make_memfd(r, size=2 * PAGE, seals=F_SEAL_SHRINK, sealing=True, seed=0):
     if seals:
         fcntl.fcntl(fd, F_ADD_SEALS, seals)
     return fd
-
-
-def create(dev, memfd, offset, size, flags=0):
-    arg = bytearray(struct.pack(CREATE_FMT, memfd & 0xFFFFFFFF, flags, offset, size))
-    return fcntl.ioctl(dev, UDMABUF_CREATE, arg)
 
 
 def create_list(dev, items, flags=0, count=None):
@@ -196,7 +89,7 @@ def create_case(size=2 * PAGE, seals=F_SEAL_SHRINK, sealing=True, offset=0, leng
             dev = open_dev(r)
             memfd = make_memfd(r, size, seals, sealing)
             low = lowest_free()
-            buf = r.fd(create(dev, memfd, offset, length, flags))
+            buf = r.fd(udmabuf_create(dev, memfd, offset, length, flags))
             return describe(buf, low)
     return step
 
@@ -206,7 +99,7 @@ def create_with_source(open_source):
         with Res() as r:
             dev = open_dev(r)
             src = open_source(r)
-            buf = r.fd(create(dev, src, 0, PAGE))
+            buf = r.fd(udmabuf_create(dev, src, 0, PAGE))
             return describe(buf, -1)["size"]
     return step
 
@@ -247,7 +140,7 @@ def src_udmabuf_dev(r):
 def src_dmabuf(r):
     dev = open_dev(r)
     memfd = make_memfd(r)
-    return r.fd(create(dev, memfd, 0, 2 * PAGE))
+    return r.fd(udmabuf_create(dev, memfd, 0, 2 * PAGE))
 
 
 def src_memfd_reopened_rdonly(r):
@@ -276,7 +169,7 @@ def create_with_offset_contents():
     with Res() as r:
         dev = open_dev(r)
         memfd = make_memfd(r, 3 * PAGE)
-        buf = r.fd(create(dev, memfd, PAGE, PAGE))
+        buf = r.fd(udmabuf_create(dev, memfd, PAGE, PAGE))
         data = dmabuf_contents(buf, PAGE)
         return {"size": os.fstat(buf).st_size,
                 "equals_memfd_page_1": data == os.pread(memfd, PAGE, PAGE)}
@@ -318,7 +211,7 @@ def create_failure_no_fd_leak():
                            ("EINVAL_unaligned", (good, 1, PAGE)),
                            ("EBADFD_closed", (closed_fd(), 0, PAGE))):
             before = lowest_free()
-            res = call(create, dev, *args)
+            res = call(udmabuf_create, dev, *args)
             if isinstance(res, int):
                 r.fd(res)
             out[name] = {"result": res if not isinstance(res, int) else "created",
@@ -331,7 +224,7 @@ def create_dev_opened_rdonly():
         dev = open_dev(r, os.O_RDONLY)
         memfd = make_memfd(r)
         low = lowest_free()
-        return describe(r.fd(create(dev, memfd, 0, 2 * PAGE)), low)
+        return describe(r.fd(udmabuf_create(dev, memfd, 0, 2 * PAGE)), low)
 
 
 def create_emfile():
@@ -341,14 +234,14 @@ def create_emfile():
         soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
         resource.setrlimit(resource.RLIMIT_NOFILE, (lowest_free(), hard))
         try:
-            res = call(create, dev, memfd, 0, 2 * PAGE)
+            res = call(udmabuf_create, dev, memfd, 0, 2 * PAGE)
         finally:
             resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
         if isinstance(res, int):
             r.fd(res)
             return "created"
         # the memfd must still be usable, and a retry must work
-        retry = r.fd(create(dev, memfd, 0, 2 * PAGE))
+        retry = r.fd(udmabuf_create(dev, memfd, 0, 2 * PAGE))
         return {"create": res, "retry_size": os.fstat(retry).st_size}
 
 
@@ -356,8 +249,8 @@ def create_same_memfd_twice():
     with Res() as r:
         dev = open_dev(r)
         memfd = make_memfd(r)
-        a = r.fd(create(dev, memfd, 0, 2 * PAGE))
-        b = r.fd(create(dev, memfd, 0, 2 * PAGE))
+        a = r.fd(udmabuf_create(dev, memfd, 0, 2 * PAGE))
+        b = r.fd(udmabuf_create(dev, memfd, 0, 2 * PAGE))
         ma = r.map(mmap.mmap(a, 2 * PAGE))
         mb = r.map(mmap.mmap(b, 2 * PAGE))
         ma[10:15] = b"HELLO"
@@ -474,7 +367,7 @@ def with_buf(fn, size=2 * PAGE):
         with Res() as r:
             dev = open_dev(r)
             memfd = make_memfd(r, size)
-            buf = r.fd(create(dev, memfd, 0, size))
+            buf = r.fd(udmabuf_create(dev, memfd, 0, size))
             return fn(r, memfd, buf)
     return step
 
@@ -613,8 +506,7 @@ def main():
                                              | mmap.PROT_EXEC))),
         ("mmap_write_on_readonly_mapping", with_buf(mmap_write_on_readonly_mapping)),
     ]
-    for name, fn in steps:
-        run(name, fn)
+    run_all(steps)
 
 
 if __name__ == "__main__":

@@ -16,393 +16,26 @@ Standard library only; root is not needed for uverbs (the node is 0666).
 """
 
 import ctypes
-import errno
 import fcntl
-import json
 import mmap
 import os
 import re
 import select
 import stat
 import struct
-import sys
 import termios
 
-# --- probe harness (kept identical in every probe file) ---------------------
-
-
-def emit(step, **kw):
-    # anything json cannot encode (bytes, ...) is shown by its type name
-    line = json.dumps({"step": step, **kw}, default=lambda o: "<%s>" % type(o).__name__)
-    sys.stdout.write(line + "\n")
-    sys.stdout.flush()
-
-
-def run(step, fn):
-    """Run fn() as one independent step; report its result or its errno."""
-    try:
-        result = fn()
-    except OSError as e:
-        emit(step, errno=errno.errorcode.get(e.errno, str(e.errno)))
-    except Exception as e:  # a Python-level refusal (ValueError, ...)
-        emit(step, exception=type(e).__name__)
-    else:
-        emit(step, ok=result)
-
-
-def close_all(*fds):
-    for fd in fds:
-        if fd is not None and fd >= 0:
-            try:
-                os.close(fd)
-            except OSError:
-                pass
-
-
-def lowest_free():
-    """The lowest free fd number right now (open /dev/null, close it)."""
-    fd = os.open("/dev/null", os.O_RDONLY)
-    os.close(fd)
-    return fd
-
-
-def closed_fd():
-    """A number that is certainly not an open fd."""
-    return lowest_free()
-
-
-def cloexec(fd):
-    return bool(fcntl.fcntl(fd, fcntl.F_GETFD) & fcntl.FD_CLOEXEC)
-
-
-def nonblock(fd):
-    return bool(fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_NONBLOCK)
-
-
-def is_open(fd):
-    try:
-        os.fstat(fd)
-        return True
-    except OSError:
-        return False
-
-
-def call(fn, *args):
-    """Run fn(*args); return its result or the errno name (for sub-results)."""
-    try:
-        return fn(*args)
-    except OSError as e:
-        return errno.errorcode.get(e.errno, str(e.errno))
-
-
-# --- uverbs helpers (kept identical in every uverbs_* probe file) -------------
-#
-# Layouts and numbers from the Linux 7.2 uapi (rdma/rdma_user_ioctl_cmds.h,
-# rdma/ib_user_ioctl_cmds.h, rdma/ib_user_verbs.h), written out by hand so the
-# probe needs no mockkernel import.
-
-PAGE = 4096
-MASK64 = (1 << 64) - 1
-UVERBS_DEV = "/dev/infiniband/uverbs0"
-SYS_VERBS = "/sys/class/infiniband_verbs"
-SYS_IB = "/sys/class/infiniband"
-
-# RDMA_VERBS_IOCTL = _IOWR(0x1b, 1, struct ib_uverbs_ioctl_hdr): the size is the 24-byte header
-RDMA_VERBS_IOCTL = (3 << 30) | (24 << 16) | (0x1B << 8) | 1  # 0xC0181B01
-# struct ib_uverbs_ioctl_hdr {u16 length, object_id, method_id, num_attrs; u64 reserved1;
-#                             u32 driver_id, reserved2; struct ib_uverbs_attr attrs[];}
-HDR_FMT = "=HHHHQII"
-# struct ib_uverbs_attr {u16 attr_id, len, flags; union {u8 elem_id, reserved; u16 reserved}
-#                        attr_data; union {u64 data; s64 data_s64};}
-ATTR_FMT = "=HHHHQ"
-UVERBS_ATTR_F_MANDATORY = 1
-UVERBS_ATTR_F_VALID_OUTPUT = 2
-
-# objects
-OBJ_DEVICE, OBJ_PD, OBJ_MR, OBJ_DMAH = 0, 1, 7, 17
-# UVERBS_OBJECT_DEVICE methods and attributes
-M_INVOKE_WRITE, M_INFO_HANDLES, M_QUERY_PORT, M_GET_CONTEXT = 0, 1, 2, 3
-A_CORE_IN, A_CORE_OUT, A_WRITE_CMD = 0, 1, 2
-A_QP_PORT_NUM, A_QP_RESP = 0, 1
-A_GC_NUM_COMP_VECTORS, A_GC_CORE_SUPPORT = 0, 1
-A_UHW_IN, A_UHW_OUT = 0x1000, 0x1001
-# UVERBS_OBJECT_PD
-M_PD_DESTROY, A_PD_DESTROY_HANDLE = 0, 0
-# UVERBS_OBJECT_MR methods
-M_DM_MR_REG, M_MR_DESTROY, M_ADVISE_MR, M_QUERY_MR, M_REG_DMABUF_MR, M_REG_MR = 0, 1, 2, 3, 4, 5
-A_MR_DESTROY_HANDLE = 0
-A_ADVISE_PD, A_ADVISE_ADVICE, A_ADVISE_FLAGS, A_ADVISE_SGE_LIST = 0, 1, 2, 3
-A_QMR_HANDLE, A_QMR_LKEY, A_QMR_RKEY, A_QMR_LENGTH, A_QMR_IOVA = 0, 1, 2, 3, 4
-(
-    A_DB_HANDLE,
-    A_DB_PD,
-    A_DB_OFFSET,
-    A_DB_LENGTH,
-    A_DB_IOVA,
-    A_DB_FD,
-    A_DB_ACCESS,
-    A_DB_LKEY,
-    A_DB_RKEY,
-) = range(9)
-(
-    A_RM_HANDLE,
-    A_RM_PD,
-    A_RM_DMAH,
-    A_RM_IOVA,
-    A_RM_ADDR,
-    A_RM_LENGTH,
-    A_RM_ACCESS,
-    A_RM_FD,
-    A_RM_FD_OFFSET,
-    A_RM_LKEY,
-    A_RM_RKEY,
-) = range(11)
-# UVERBS_OBJECT_DMAH
-M_DMAH_ALLOC, M_DMAH_FREE = 0, 1
-A_DMAH_HANDLE, A_DMAH_CPU_ID, A_DMAH_TPH_MEM_TYPE, A_DMAH_PH = 0, 1, 2, 3
-A_DMAH_FREE_HANDLE = 0
-
-# legacy write() commands (rdma/ib_user_verbs.h)
-CMD_GET_CONTEXT, CMD_QUERY_DEVICE, CMD_QUERY_PORT, CMD_ALLOC_PD, CMD_DEALLOC_PD = 0, 1, 2, 3, 4
-CMD_REG_MR, CMD_REG_SMR, CMD_REREG_MR, CMD_QUERY_MR, CMD_DEREG_MR = 9, 10, 11, 12, 13
-CMD_FLAG_EXTENDED = 0x80000000
-CMD_HDR_FMT = "=IHH"  # ib_uverbs_cmd_hdr {u32 command; u16 in_words, out_words;}
-EX_HDR_FMT = "=QHHI"  # ib_uverbs_ex_cmd_hdr {u64 response; u16 provider_in/out_words; u32 rsvd}
-
-# access flags (IB_UVERBS_ACCESS_*)
-LOCAL_WRITE, REMOTE_WRITE, REMOTE_READ, REMOTE_ATOMIC = 1, 2, 4, 8
-MW_BIND, ZERO_BASED, ON_DEMAND, HUGETLB = 1 << 4, 1 << 5, 1 << 6, 1 << 7
-RELAXED_ORDERING = 1 << 20
-
-# enum rdma_driver_id, by ibdev name prefix (the ioctl header must carry the device's id)
-DRIVER_IDS = (("rxe", 14), ("mlx5_", 1), ("siw", 18))
-
-libc = ctypes.CDLL(None, use_errno=True)
-libc.mprotect.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
-
-
-def read_text(path):
-    with open(path) as f:
-        return f.read().strip()
-
-
-def ibdev_name():
-    return read_text(SYS_VERBS + "/uverbs0/ibdev")
-
-
-def device_driver_id():
-    name = ibdev_name()
-    for prefix, did in DRIVER_IDS:
-        if name.startswith(prefix):
-            return did
-    raise RuntimeError(f"unknown RDMA device {name!r}")
-
-
-DRIVER_ID = None  # set in main()
-
-
-class Res:
-    """Tracks fds and mmaps opened in one step; closes them all at the end."""
-
-    def __init__(self):
-        self.fds = []
-        self.maps = []
-
-    def fd(self, fd):
-        self.fds.append(fd)
-        return fd
-
-    def map(self, m):
-        self.maps.append(m)
-        return m
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        for m in reversed(self.maps):
-            try:
-                m.close()
-            except Exception:
-                pass
-        close_all(*reversed(self.fds))
-        return False
-
-
-class Bufs:
-    """ctypes buffers whose addresses go into attributes; kept alive for one step."""
-
-    def __init__(self):
-        self.keep = []
-
-    def out(self, n, fill=0xAA):
-        b = ctypes.create_string_buffer(bytes([fill]) * n, n)
-        self.keep.append(b)
-        return b
-
-    def inp(self, data):
-        b = ctypes.create_string_buffer(bytes(data), len(data))
-        self.keep.append(b)
-        return b
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
-
-
-def addr(buf):
-    return ctypes.addressof(buf)
-
-
-def A(attr_id, data=0, length=0, flags=0, reserved=0):
-    """One ib_uverbs_attr: (attr_id, len, flags, attr_data.reserved, data)."""
-    return (attr_id, length, flags, reserved, data)
-
-
-def A_in8(attr_id, value, flags=0):
-    """An inline PTR_IN of a u64 (len 8: the value travels in data)."""
-    return A(attr_id, value, 8, flags)
-
-
-def A_out(attr_id, buf, flags=0):
-    return A(attr_id, addr(buf), len(buf), flags)
-
-
-def A_idr(attr_id, handle, flags=0):
-    return A(attr_id, handle, 0, flags)
-
-
-def verbs(
-    fd, obj, method, attrs, driver_id=None, length=None, num_attrs=None, reserved1=0, reserved2=0
-):
-    """RDMA_VERBS_IOCTL; returns the attribute array as the kernel left it."""
-    n = len(attrs) if num_attrs is None else num_attrs
-    hlen = 24 + 16 * len(attrs) if length is None else length
-    did = DRIVER_ID if driver_id is None else driver_id
-    buf = bytearray(struct.pack(HDR_FMT, hlen, obj, method, n, reserved1, did, reserved2))
-    for a in attrs:
-        buf += struct.pack(ATTR_FMT, a[0], a[1], a[2], a[3], a[4] & MASK64)
-    fcntl.ioctl(fd, RDMA_VERBS_IOCTL, buf)
-    return [struct.unpack_from(ATTR_FMT, buf, 24 + 16 * i) for i in range(len(attrs))]
-
-
-def out_flags(after):
-    """The flags of each attribute after the call (VALID_OUTPUT = 2 is kernel output)."""
-    return [a[2] for a in after]
-
-
-def u32(buf, off=0):
-    return struct.unpack_from("=I", buf.raw, off)[0]
-
-
-def u64(buf, off=0):
-    return struct.unpack_from("=Q", buf.raw, off)[0]
-
-
-def write_cmd(fd, command, body, out_words=0, in_words=None):
-    """A legacy write() command: ib_uverbs_cmd_hdr + body; returns write()'s count."""
-    iw = (8 + len(body)) // 4 if in_words is None else in_words
-    return os.write(fd, struct.pack(CMD_HDR_FMT, command, iw, out_words) + bytes(body))
-
-
-def open_uverbs(r, flags=os.O_RDWR):
-    return r.fd(os.open(UVERBS_DEV, flags))
-
-
-def get_context(fd):
-    """UVERBS_METHOD_GET_CONTEXT through the ioctl (no async event fd is made)."""
-    verbs(fd, OBJ_DEVICE, M_GET_CONTEXT, [])
-
-
-def open_ctx(r):
-    fd = open_uverbs(r)
-    get_context(fd)
-    return fd
-
-
-def alloc_pd(fd):
-    """IB_USER_VERBS_CMD_ALLOC_PD by write(), as rdma-core does; returns the PD handle."""
-    resp = ctypes.create_string_buffer(4)
-    write_cmd(fd, CMD_ALLOC_PD, struct.pack("=Q", addr(resp)), out_words=1)
-    return u32(resp)
-
-
-def dealloc_pd(fd, pd):
-    return write_cmd(fd, CMD_DEALLOC_PD, struct.pack("=I", pd))
-
-
-def reg_mr(fd, pd, start, length, iova, access):
-    """IB_USER_VERBS_CMD_REG_MR by write(); returns (mr_handle, lkey, rkey)."""
-    resp = ctypes.create_string_buffer(12)
-    body = struct.pack("=QQQQII", addr(resp), start, length, iova, pd, access)
-    write_cmd(fd, CMD_REG_MR, body, out_words=3)
-    return struct.unpack("=III", resp.raw)
-
-
-def dereg_mr(fd, mr):
-    return write_cmd(fd, CMD_DEREG_MR, struct.pack("=I", mr))
-
-
-def reg_mr_ioctl(fd, b, pd, length, iova, access, addr_=None, fd_=None, fd_offset=None, extra=()):
-    """UVERBS_METHOD_REG_MR; returns (handle, lkey, rkey)."""
-    lkey, rkey = b.out(4), b.out(4)
-    attrs = [
-        A_idr(A_RM_HANDLE, 0),
-        A_idr(A_RM_PD, pd),
-        A_in8(A_RM_IOVA, iova),
-        A_in8(A_RM_LENGTH, length),
-        A(A_RM_ACCESS, access, 4),
-    ]
-    if addr_ is not None:
-        attrs.append(A_in8(A_RM_ADDR, addr_))
-    if fd_ is not None:
-        attrs.append(A(A_RM_FD, fd_, 0))
-    if fd_offset is not None:
-        attrs.append(A_in8(A_RM_FD_OFFSET, fd_offset))
-    attrs += [A_out(A_RM_LKEY, lkey), A_out(A_RM_RKEY, rkey), *extra]
-    after = verbs(fd, OBJ_MR, M_REG_MR, attrs)
-    return after[0][4], u32(lkey), u32(rkey)
-
-
-def reg_dmabuf_mr(fd, b, pd, offset, length, iova, dmabuf_fd, access, extra=()):
-    """UVERBS_METHOD_REG_DMABUF_MR; returns (handle, lkey, rkey)."""
-    lkey, rkey = b.out(4), b.out(4)
-    attrs = [
-        A_idr(A_DB_HANDLE, 0),
-        A_idr(A_DB_PD, pd),
-        A_in8(A_DB_OFFSET, offset),
-        A_in8(A_DB_LENGTH, length),
-        A_in8(A_DB_IOVA, iova),
-        A(A_DB_FD, dmabuf_fd & 0xFFFFFFFF, 4),
-        A(A_DB_ACCESS, access, 4),
-        A_out(A_DB_LKEY, lkey),
-        A_out(A_DB_RKEY, rkey),
-        *extra,
-    ]
-    after = verbs(fd, OBJ_MR, M_REG_DMABUF_MR, attrs)
-    return after[0][4], u32(lkey), u32(rkey)
-
-
-def destroy(fd, obj, method, handle, flags=0):
-    verbs(fd, obj, method, [A_idr(0, handle, flags)])
-
-
-def anon_pages(r, n):
-    """n fresh anonymous pages (an mmap kept in r); returns their address."""
-    m = r.map(mmap.mmap(-1, n * PAGE))
-    m[:] = bytes(n * PAGE)
-    return ctypes.addressof(ctypes.c_char.from_buffer(m))
-
-
-def mmap_addr(m):
-    return ctypes.addressof(ctypes.c_char.from_buffer(m))
-
-
-def fd_target(fd):
-    return os.readlink(f"/proc/self/fd/{fd}")
-
+import _probe
+from _probe import (
+    A_CORE_IN, A_CORE_OUT, A_DMAH_HANDLE, A_GC_CORE_SUPPORT, A_GC_NUM_COMP_VECTORS, A_QP_PORT_NUM,
+    A_QP_RESP, A_UHW_IN, A_UHW_OUT, A_WRITE_CMD, ATTR_FMT, CMD_ALLOC_PD, CMD_GET_CONTEXT, HDR_FMT,
+    M_DMAH_ALLOC, M_GET_CONTEXT, M_INVOKE_WRITE, M_MR_DESTROY, M_PD_DESTROY, M_QUERY_PORT,
+    OBJ_DEVICE, OBJ_DMAH, OBJ_MR, OBJ_PD, PAGE, RDMA_VERBS_IOCTL, SYS_IB, SYS_VERBS,
+    UVERBS_ATTR_F_MANDATORY, UVERBS_ATTR_F_VALID_OUTPUT, UVERBS_DEV, A, A_idr, A_in8, A_out, Bufs,
+    Res, addr, alloc_pd, call, cloexec, ctx, destroy, device_driver_id, get_context, ibdev_name,
+    libc, link, lowest_free, mmap_addr, no_ctx, open_ctx, open_uverbs, out_flags, port_resp_fields,
+    read_sysfs, reg_mr_ioctl, run_all, tail_state, u32, u64, verbs, write_cmd,
+)
 
 # --- discovery: sysfs and the device node --------------------------------------
 
@@ -411,18 +44,18 @@ def sysfs_class_dirs():
     return {
         "infiniband": sorted(os.listdir(SYS_IB)),
         "infiniband_verbs": sorted(os.listdir(SYS_VERBS)),
-        "abi_version": read_text(SYS_VERBS + "/abi_version"),
+        "abi_version": read_sysfs(SYS_VERBS + "/abi_version"),
     }
 
 
 def sysfs_uverbs0():
     base = SYS_VERBS + "/uverbs0"
-    major, minor = (int(x) for x in read_text(base + "/dev").split(":"))
+    major, minor = (int(x) for x in read_sysfs(base + "/dev").split(":"))
     st = os.stat(UVERBS_DEV)
     return {
         "entries": sorted(os.listdir(base)),
-        "ibdev": read_text(base + "/ibdev"),
-        "abi_version": read_text(base + "/abi_version"),
+        "ibdev": read_sysfs(base + "/ibdev"),
+        "abi_version": read_sysfs(base + "/abi_version"),
         "dev_matches_node": os.makedev(major, minor) == st.st_rdev,
         "has_device_link": os.path.exists(base + "/device"),
     }
@@ -430,18 +63,18 @@ def sysfs_uverbs0():
 
 def sysfs_ibdev():
     base = SYS_IB + "/" + ibdev_name()
-    guid = read_text(base + "/node_guid")
+    guid = read_sysfs(base + "/node_guid")
     port = base + "/ports/1"
     return {
         "entries": sorted(os.listdir(base)),
-        "node_type": read_text(base + "/node_type"),
+        "node_type": read_sysfs(base + "/node_type"),
         "node_guid_format": bool(re.fullmatch(r"[0-9a-f]{4}(:[0-9a-f]{4}){3}", guid)),
         "ports": sorted(os.listdir(base + "/ports")),
         "port1_entries": sorted(os.listdir(port)),
-        "port1_state": read_text(port + "/state"),
-        "port1_phys_state": read_text(port + "/phys_state"),
-        "port1_link_layer": read_text(port + "/link_layer"),
-        "port1_lid": read_text(port + "/lid"),
+        "port1_state": read_sysfs(port + "/state"),
+        "port1_phys_state": read_sysfs(port + "/phys_state"),
+        "port1_link_layer": read_sysfs(port + "/link_layer"),
+        "port1_lid": read_sysfs(port + "/lid"),
     }
 
 
@@ -465,7 +98,7 @@ def open_rdwr():
             "new_fd_is_lowest_free": fd == low,
             "cloexec": cloexec(fd),
             "accmode": fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE,
-            "readlink": fd_target(fd),
+            "readlink": link(fd),
         }
 
 
@@ -534,15 +167,6 @@ def mmap_after_context():
 
 
 # --- RDMA_VERBS_IOCTL before GET_CONTEXT ----------------------------------------
-
-
-def no_ctx(fn):
-    def step():
-        with Res() as r, Bufs() as b:
-            fd = open_uverbs(r)
-            return fn(fd, b)
-
-    return step
 
 
 def qp_attrs(b, port=1, resp_len=48):
@@ -634,7 +258,9 @@ def attrs_cross_into_prot_none():
         base = mmap_addr(m)
         n = 64  # 24 + 64*16 = 1048 bytes
         off = PAGE - 24 - 16 * (n - 1)  # the last attribute is in page 2
-        hdr = struct.pack(HDR_FMT, 24 + 16 * n, OBJ_DEVICE, M_GET_CONTEXT, n, 0, DRIVER_ID, 0)
+        hdr = struct.pack(
+            HDR_FMT, 24 + 16 * n, OBJ_DEVICE, M_GET_CONTEXT, n, 0, _probe.DRIVER_ID, 0
+        )
         m[off : off + 24] = hdr
         for i in range(n - 1):
             m[off + 24 + 16 * i : off + 40 + 16 * i] = struct.pack(ATTR_FMT, 0x0F00 + i, 0, 0, 0, 0)
@@ -656,7 +282,7 @@ def attrs_all_readable_in_mmap():
         n = 64
         off = PAGE - 24 - 16 * (n - 1)
         m[off : off + 24] = struct.pack(
-            HDR_FMT, 24 + 16 * n, OBJ_DEVICE, M_GET_CONTEXT, n, 0, DRIVER_ID, 0
+            HDR_FMT, 24 + 16 * n, OBJ_DEVICE, M_GET_CONTEXT, n, 0, _probe.DRIVER_ID, 0
         )
         for i in range(n):
             m[off + 24 + 16 * i : off + 40 + 16 * i] = struct.pack(ATTR_FMT, 0x0F00 + i, 0, 0, 0, 0)
@@ -667,7 +293,8 @@ def attrs_all_readable_in_mmap():
 def ioctl_returns_int():
     with Res() as r:
         fd = open_uverbs(r)
-        buf = bytearray(struct.pack(HDR_FMT, 24, OBJ_DEVICE, M_GET_CONTEXT, 0, 0, DRIVER_ID, 0))
+        hdr = struct.pack(HDR_FMT, 24, OBJ_DEVICE, M_GET_CONTEXT, 0, 0, _probe.DRIVER_ID, 0)
+        buf = bytearray(hdr)
         return fcntl.ioctl(fd, RDMA_VERBS_IOCTL, buf)
 
 
@@ -676,46 +303,12 @@ def ioctl_returns_int():
 
 def port_resp(buf):
     raw = buf.raw
-    f = struct.unpack_from("=IIIIIHHHBBBBBBBBBBBBBB", raw, 0)
-    names = (
-        "port_cap_flags",
-        "max_msg_sz",
-        "bad_pkey_cntr",
-        "qkey_viol_cntr",
-        "gid_tbl_len",
-        "pkey_tbl_len",
-        "lid",
-        "sm_lid",
-        "state",
-        "max_mtu",
-        "active_mtu",
-        "lmc",
-        "max_vl_num",
-        "sm_sl",
-        "subnet_timeout",
-        "init_type_reply",
-        "active_width",
-        "active_speed",
-        "phys_state",
-        "link_layer",
-        "flags",
-        "reserved",
-    )
-    out = dict(zip(names, f, strict=True))
+    out = port_resp_fields(raw)
     if len(raw) >= 48:
         out["port_cap_flags2"], out["ex_reserved"], out["active_speed_ex"] = struct.unpack_from(
             "=HHI", raw, 40
         )
     return out
-
-
-def ctx(fn):
-    def step():
-        with Res() as r, Bufs() as b:
-            fd = open_ctx(r)
-            return fn(fd, b)
-
-    return step
 
 
 def qp_ok(fd, b):
@@ -726,16 +319,6 @@ def qp_ok(fd, b):
         "flags_after": out_flags(after),
         "port_attr_data_after": after[0][4],
     }
-
-
-def tail_state(raw):
-    if not raw:
-        return None
-    if raw == bytes(len(raw)):
-        return "zeroed"
-    if raw == b"\xaa" * len(raw):
-        return "untouched"
-    return "mixed"
 
 
 def qp_resp_len(n):
@@ -898,8 +481,7 @@ def gc_attr_flags(flags):
 
 
 def main():
-    global DRIVER_ID
-    DRIVER_ID = device_driver_id()
+    _probe.DRIVER_ID = device_driver_id()  # what verbs() puts in every header
     E = []  # steps
 
     E += [
@@ -1120,8 +702,7 @@ def main():
         ("get_context_out_flag_mandatory", gc_attr_flags(UVERBS_ATTR_F_MANDATORY)),
         ("get_context_out_flag_valid_output", gc_attr_flags(UVERBS_ATTR_F_VALID_OUTPUT)),
     ]
-    for name, fn in E:
-        run(name, fn)
+    run_all(E)
 
 
 if __name__ == "__main__":

@@ -10,397 +10,29 @@ Standard library only; /dev/udmabuf needs root on real Linux.
 """
 
 import ctypes
-import errno
 import fcntl
-import json
 import mmap
 import os
 import struct
-import sys
 
-# --- probe harness (kept identical in every probe file) ---------------------
-
-
-def emit(step, **kw):
-    # anything json cannot encode (bytes, ...) is shown by its type name
-    line = json.dumps({"step": step, **kw}, default=lambda o: "<%s>" % type(o).__name__)
-    sys.stdout.write(line + "\n")
-    sys.stdout.flush()
-
-
-def run(step, fn):
-    """Run fn() as one independent step; report its result or its errno."""
-    try:
-        result = fn()
-    except OSError as e:
-        emit(step, errno=errno.errorcode.get(e.errno, str(e.errno)))
-    except Exception as e:  # a Python-level refusal (ValueError, ...)
-        emit(step, exception=type(e).__name__)
-    else:
-        emit(step, ok=result)
-
-
-def close_all(*fds):
-    for fd in fds:
-        if fd is not None and fd >= 0:
-            try:
-                os.close(fd)
-            except OSError:
-                pass
-
-
-def lowest_free():
-    """The lowest free fd number right now (open /dev/null, close it)."""
-    fd = os.open("/dev/null", os.O_RDONLY)
-    os.close(fd)
-    return fd
-
-
-def closed_fd():
-    """A number that is certainly not an open fd."""
-    return lowest_free()
-
-
-def cloexec(fd):
-    return bool(fcntl.fcntl(fd, fcntl.F_GETFD) & fcntl.FD_CLOEXEC)
-
-
-def nonblock(fd):
-    return bool(fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_NONBLOCK)
-
-
-def is_open(fd):
-    try:
-        os.fstat(fd)
-        return True
-    except OSError:
-        return False
-
-
-def call(fn, *args):
-    """Run fn(*args); return its result or the errno name (for sub-results)."""
-    try:
-        return fn(*args)
-    except OSError as e:
-        return errno.errorcode.get(e.errno, str(e.errno))
-
-
-# --- uverbs helpers (kept identical in every uverbs_* probe file) -------------
-#
-# Layouts and numbers from the Linux 7.2 uapi (rdma/rdma_user_ioctl_cmds.h,
-# rdma/ib_user_ioctl_cmds.h, rdma/ib_user_verbs.h), written out by hand so the
-# probe needs no mockkernel import.
-
-PAGE = 4096
-MASK64 = (1 << 64) - 1
-UVERBS_DEV = "/dev/infiniband/uverbs0"
-SYS_VERBS = "/sys/class/infiniband_verbs"
-SYS_IB = "/sys/class/infiniband"
-
-# RDMA_VERBS_IOCTL = _IOWR(0x1b, 1, struct ib_uverbs_ioctl_hdr): the size is the 24-byte header
-RDMA_VERBS_IOCTL = (3 << 30) | (24 << 16) | (0x1B << 8) | 1  # 0xC0181B01
-# struct ib_uverbs_ioctl_hdr {u16 length, object_id, method_id, num_attrs; u64 reserved1;
-#                             u32 driver_id, reserved2; struct ib_uverbs_attr attrs[];}
-HDR_FMT = "=HHHHQII"
-# struct ib_uverbs_attr {u16 attr_id, len, flags; union {u8 elem_id, reserved; u16 reserved}
-#                        attr_data; union {u64 data; s64 data_s64};}
-ATTR_FMT = "=HHHHQ"
-UVERBS_ATTR_F_MANDATORY = 1
-UVERBS_ATTR_F_VALID_OUTPUT = 2
-
-# objects
-OBJ_DEVICE, OBJ_PD, OBJ_MR, OBJ_DMAH = 0, 1, 7, 17
-# UVERBS_OBJECT_DEVICE methods and attributes
-M_INVOKE_WRITE, M_INFO_HANDLES, M_QUERY_PORT, M_GET_CONTEXT = 0, 1, 2, 3
-A_CORE_IN, A_CORE_OUT, A_WRITE_CMD = 0, 1, 2
-A_QP_PORT_NUM, A_QP_RESP = 0, 1
-A_GC_NUM_COMP_VECTORS, A_GC_CORE_SUPPORT = 0, 1
-A_UHW_IN, A_UHW_OUT = 0x1000, 0x1001
-# UVERBS_OBJECT_PD
-M_PD_DESTROY, A_PD_DESTROY_HANDLE = 0, 0
-# UVERBS_OBJECT_MR methods
-M_DM_MR_REG, M_MR_DESTROY, M_ADVISE_MR, M_QUERY_MR, M_REG_DMABUF_MR, M_REG_MR = 0, 1, 2, 3, 4, 5
-A_MR_DESTROY_HANDLE = 0
-A_ADVISE_PD, A_ADVISE_ADVICE, A_ADVISE_FLAGS, A_ADVISE_SGE_LIST = 0, 1, 2, 3
-A_QMR_HANDLE, A_QMR_LKEY, A_QMR_RKEY, A_QMR_LENGTH, A_QMR_IOVA = 0, 1, 2, 3, 4
-(
-    A_DB_HANDLE,
-    A_DB_PD,
-    A_DB_OFFSET,
-    A_DB_LENGTH,
-    A_DB_IOVA,
-    A_DB_FD,
-    A_DB_ACCESS,
-    A_DB_LKEY,
-    A_DB_RKEY,
-) = range(9)
-(
-    A_RM_HANDLE,
-    A_RM_PD,
-    A_RM_DMAH,
-    A_RM_IOVA,
-    A_RM_ADDR,
-    A_RM_LENGTH,
-    A_RM_ACCESS,
-    A_RM_FD,
-    A_RM_FD_OFFSET,
-    A_RM_LKEY,
-    A_RM_RKEY,
-) = range(11)
-# UVERBS_OBJECT_DMAH
-M_DMAH_ALLOC, M_DMAH_FREE = 0, 1
-A_DMAH_HANDLE, A_DMAH_CPU_ID, A_DMAH_TPH_MEM_TYPE, A_DMAH_PH = 0, 1, 2, 3
-A_DMAH_FREE_HANDLE = 0
-
-# legacy write() commands (rdma/ib_user_verbs.h)
-CMD_GET_CONTEXT, CMD_QUERY_DEVICE, CMD_QUERY_PORT, CMD_ALLOC_PD, CMD_DEALLOC_PD = 0, 1, 2, 3, 4
-CMD_REG_MR, CMD_REG_SMR, CMD_REREG_MR, CMD_QUERY_MR, CMD_DEREG_MR = 9, 10, 11, 12, 13
-CMD_FLAG_EXTENDED = 0x80000000
-CMD_HDR_FMT = "=IHH"  # ib_uverbs_cmd_hdr {u32 command; u16 in_words, out_words;}
-EX_HDR_FMT = "=QHHI"  # ib_uverbs_ex_cmd_hdr {u64 response; u16 provider_in/out_words; u32 rsvd}
-
-# access flags (IB_UVERBS_ACCESS_*)
-LOCAL_WRITE, REMOTE_WRITE, REMOTE_READ, REMOTE_ATOMIC = 1, 2, 4, 8
-MW_BIND, ZERO_BASED, ON_DEMAND, HUGETLB = 1 << 4, 1 << 5, 1 << 6, 1 << 7
-RELAXED_ORDERING = 1 << 20
-
-# enum rdma_driver_id, by ibdev name prefix (the ioctl header must carry the device's id)
-DRIVER_IDS = (("rxe", 14), ("mlx5_", 1), ("siw", 18))
-
-libc = ctypes.CDLL(None, use_errno=True)
-libc.mprotect.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
-
-
-def read_text(path):
-    with open(path) as f:
-        return f.read().strip()
-
-
-def ibdev_name():
-    return read_text(SYS_VERBS + "/uverbs0/ibdev")
-
-
-def device_driver_id():
-    name = ibdev_name()
-    for prefix, did in DRIVER_IDS:
-        if name.startswith(prefix):
-            return did
-    raise RuntimeError(f"unknown RDMA device {name!r}")
-
-
-DRIVER_ID = None  # set in main()
-
-
-class Res:
-    """Tracks fds and mmaps opened in one step; closes them all at the end."""
-
-    def __init__(self):
-        self.fds = []
-        self.maps = []
-
-    def fd(self, fd):
-        self.fds.append(fd)
-        return fd
-
-    def map(self, m):
-        self.maps.append(m)
-        return m
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        for m in reversed(self.maps):
-            try:
-                m.close()
-            except Exception:
-                pass
-        close_all(*reversed(self.fds))
-        return False
-
-
-class Bufs:
-    """ctypes buffers whose addresses go into attributes; kept alive for one step."""
-
-    def __init__(self):
-        self.keep = []
-
-    def out(self, n, fill=0xAA):
-        b = ctypes.create_string_buffer(bytes([fill]) * n, n)
-        self.keep.append(b)
-        return b
-
-    def inp(self, data):
-        b = ctypes.create_string_buffer(bytes(data), len(data))
-        self.keep.append(b)
-        return b
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
-
-
-def addr(buf):
-    return ctypes.addressof(buf)
-
-
-def A(attr_id, data=0, length=0, flags=0, reserved=0):
-    """One ib_uverbs_attr: (attr_id, len, flags, attr_data.reserved, data)."""
-    return (attr_id, length, flags, reserved, data)
-
-
-def A_in8(attr_id, value, flags=0):
-    """An inline PTR_IN of a u64 (len 8: the value travels in data)."""
-    return A(attr_id, value, 8, flags)
-
-
-def A_out(attr_id, buf, flags=0):
-    return A(attr_id, addr(buf), len(buf), flags)
-
-
-def A_idr(attr_id, handle, flags=0):
-    return A(attr_id, handle, 0, flags)
-
-
-def verbs(
-    fd, obj, method, attrs, driver_id=None, length=None, num_attrs=None, reserved1=0, reserved2=0
-):
-    """RDMA_VERBS_IOCTL; returns the attribute array as the kernel left it."""
-    n = len(attrs) if num_attrs is None else num_attrs
-    hlen = 24 + 16 * len(attrs) if length is None else length
-    did = DRIVER_ID if driver_id is None else driver_id
-    buf = bytearray(struct.pack(HDR_FMT, hlen, obj, method, n, reserved1, did, reserved2))
-    for a in attrs:
-        buf += struct.pack(ATTR_FMT, a[0], a[1], a[2], a[3], a[4] & MASK64)
-    fcntl.ioctl(fd, RDMA_VERBS_IOCTL, buf)
-    return [struct.unpack_from(ATTR_FMT, buf, 24 + 16 * i) for i in range(len(attrs))]
-
-
-def out_flags(after):
-    """The flags of each attribute after the call (VALID_OUTPUT = 2 is kernel output)."""
-    return [a[2] for a in after]
-
-
-def u32(buf, off=0):
-    return struct.unpack_from("=I", buf.raw, off)[0]
-
-
-def u64(buf, off=0):
-    return struct.unpack_from("=Q", buf.raw, off)[0]
-
-
-def write_cmd(fd, command, body, out_words=0, in_words=None):
-    """A legacy write() command: ib_uverbs_cmd_hdr + body; returns write()'s count."""
-    iw = (8 + len(body)) // 4 if in_words is None else in_words
-    return os.write(fd, struct.pack(CMD_HDR_FMT, command, iw, out_words) + bytes(body))
-
-
-def open_uverbs(r, flags=os.O_RDWR):
-    return r.fd(os.open(UVERBS_DEV, flags))
-
-
-def get_context(fd):
-    """UVERBS_METHOD_GET_CONTEXT through the ioctl (no async event fd is made)."""
-    verbs(fd, OBJ_DEVICE, M_GET_CONTEXT, [])
-
-
-def open_ctx(r):
-    fd = open_uverbs(r)
-    get_context(fd)
-    return fd
-
-
-def alloc_pd(fd):
-    """IB_USER_VERBS_CMD_ALLOC_PD by write(), as rdma-core does; returns the PD handle."""
-    resp = ctypes.create_string_buffer(4)
-    write_cmd(fd, CMD_ALLOC_PD, struct.pack("=Q", addr(resp)), out_words=1)
-    return u32(resp)
-
-
-def dealloc_pd(fd, pd):
-    return write_cmd(fd, CMD_DEALLOC_PD, struct.pack("=I", pd))
-
-
-def reg_mr(fd, pd, start, length, iova, access):
-    """IB_USER_VERBS_CMD_REG_MR by write(); returns (mr_handle, lkey, rkey)."""
-    resp = ctypes.create_string_buffer(12)
-    body = struct.pack("=QQQQII", addr(resp), start, length, iova, pd, access)
-    write_cmd(fd, CMD_REG_MR, body, out_words=3)
-    return struct.unpack("=III", resp.raw)
-
-
-def dereg_mr(fd, mr):
-    return write_cmd(fd, CMD_DEREG_MR, struct.pack("=I", mr))
-
-
-def reg_mr_ioctl(fd, b, pd, length, iova, access, addr_=None, fd_=None, fd_offset=None, extra=()):
-    """UVERBS_METHOD_REG_MR; returns (handle, lkey, rkey)."""
-    lkey, rkey = b.out(4), b.out(4)
-    attrs = [
-        A_idr(A_RM_HANDLE, 0),
-        A_idr(A_RM_PD, pd),
-        A_in8(A_RM_IOVA, iova),
-        A_in8(A_RM_LENGTH, length),
-        A(A_RM_ACCESS, access, 4),
-    ]
-    if addr_ is not None:
-        attrs.append(A_in8(A_RM_ADDR, addr_))
-    if fd_ is not None:
-        attrs.append(A(A_RM_FD, fd_, 0))
-    if fd_offset is not None:
-        attrs.append(A_in8(A_RM_FD_OFFSET, fd_offset))
-    attrs += [A_out(A_RM_LKEY, lkey), A_out(A_RM_RKEY, rkey), *extra]
-    after = verbs(fd, OBJ_MR, M_REG_MR, attrs)
-    return after[0][4], u32(lkey), u32(rkey)
-
-
-def reg_dmabuf_mr(fd, b, pd, offset, length, iova, dmabuf_fd, access, extra=()):
-    """UVERBS_METHOD_REG_DMABUF_MR; returns (handle, lkey, rkey)."""
-    lkey, rkey = b.out(4), b.out(4)
-    attrs = [
-        A_idr(A_DB_HANDLE, 0),
-        A_idr(A_DB_PD, pd),
-        A_in8(A_DB_OFFSET, offset),
-        A_in8(A_DB_LENGTH, length),
-        A_in8(A_DB_IOVA, iova),
-        A(A_DB_FD, dmabuf_fd & 0xFFFFFFFF, 4),
-        A(A_DB_ACCESS, access, 4),
-        A_out(A_DB_LKEY, lkey),
-        A_out(A_DB_RKEY, rkey),
-        *extra,
-    ]
-    after = verbs(fd, OBJ_MR, M_REG_DMABUF_MR, attrs)
-    return after[0][4], u32(lkey), u32(rkey)
-
-
-def destroy(fd, obj, method, handle, flags=0):
-    verbs(fd, obj, method, [A_idr(0, handle, flags)])
-
-
-def anon_pages(r, n):
-    """n fresh anonymous pages (an mmap kept in r); returns their address."""
-    m = r.map(mmap.mmap(-1, n * PAGE))
-    m[:] = bytes(n * PAGE)
-    return ctypes.addressof(ctypes.c_char.from_buffer(m))
-
-
-def mmap_addr(m):
-    return ctypes.addressof(ctypes.c_char.from_buffer(m))
-
-
-def fd_target(fd):
-    return os.readlink(f"/proc/self/fd/{fd}")
-
+import _probe
+from _probe import (
+    A_ADVISE_ADVICE, A_ADVISE_FLAGS, A_ADVISE_PD, A_ADVISE_SGE_LIST, A_DB_ACCESS, A_DB_FD,
+    A_DB_HANDLE, A_DB_IOVA, A_DB_LENGTH, A_DB_LKEY, A_DB_OFFSET, A_DB_PD, A_DB_RKEY, A_DMAH_CPU_ID,
+    A_DMAH_FREE_HANDLE, A_DMAH_HANDLE, A_DMAH_PH, A_DMAH_TPH_MEM_TYPE, A_PD_DESTROY_HANDLE,
+    A_QMR_HANDLE, A_QMR_IOVA, A_QMR_LENGTH, A_QMR_LKEY, A_QMR_RKEY, A_QP_PORT_NUM, A_QP_RESP,
+    A_RM_ACCESS, A_RM_ADDR, A_RM_DMAH, A_RM_FD, A_RM_HANDLE, A_RM_IOVA, A_RM_LENGTH, A_RM_LKEY,
+    A_RM_PD, A_RM_RKEY, A_UHW_IN, A_UHW_OUT, CMD_GET_CONTEXT, CMD_QUERY_DEVICE, F_ADD_SEALS,
+    F_SEAL_SHRINK, F_SEAL_WRITE, LOCAL_WRITE, M_ADVISE_MR, M_DMAH_ALLOC, M_DMAH_FREE, M_MR_DESTROY,
+    M_PD_DESTROY, M_QUERY_MR, M_QUERY_PORT, M_REG_DMABUF_MR, M_REG_MR, MFD_ALLOW_SEALING, MW_BIND,
+    OBJ_DEVICE, OBJ_DMAH, OBJ_MR, OBJ_PD, ON_DEMAND, PAGE, REMOTE_READ, REMOTE_WRITE,
+    UVERBS_ATTR_F_MANDATORY, A, A_idr, A_in8, A_out, Bufs, Res, addr, alloc_pd, anon_pages, call,
+    closed_fd, dealloc_pd, dereg_mr, destroy, device_driver_id, get_context, is_open, mmap_addr,
+    open_ctx, open_uverbs, out_flags, reg_dmabuf_mr, reg_mr, reg_mr_ioctl, run_all, u32, u64,
+    udmabuf_create, verbs, write_cmd,
+)
 
 # --- helpers ---------------------------------------------------------------------
-
-MFD_ALLOW_SEALING = 0x0002
-F_ADD_SEALS = 1033
-F_SEAL_SHRINK = 0x0002
-F_SEAL_WRITE = 0x0008
-UDMABUF_CREATE = (1 << 30) | (24 << 16) | (ord("u") << 8) | 0x42  # 0x40187542
 
 
 def with_ctx(fn):
@@ -451,8 +83,7 @@ def make_udmabuf(r, pages=2):
     memfd = memfd_pages(r, pages)
     fcntl.fcntl(memfd, F_ADD_SEALS, F_SEAL_SHRINK)
     dev = r.fd(os.open("/dev/udmabuf", os.O_RDWR))
-    arg = bytearray(struct.pack("=IIQQ", memfd, 0, 0, pages * PAGE))
-    return r.fd(fcntl.ioctl(dev, UDMABUF_CREATE, arg))
+    return r.fd(udmabuf_create(dev, memfd, 0, pages * PAGE))
 
 
 # --- the flow a dma-buf MR program runs ---------------------------------------------------
@@ -1012,8 +643,7 @@ def close_with_many_objects():
 
 
 def main():
-    global DRIVER_ID
-    DRIVER_ID = device_driver_id()
+    _probe.DRIVER_ID = device_driver_id()  # what verbs() puts in every header
     E = [
         ("flow", flow),
         ("handles_in_one_file", handles_in_one_file),
@@ -1133,8 +763,7 @@ def main():
         ("pins_reg_mr_access_0", pins_reg_mr_readonly_access),
         ("close_with_many_objects", close_with_many_objects),
     ]
-    for name, fn in E:
-        run(name, fn)
+    run_all(E)
 
 
 if __name__ == "__main__":

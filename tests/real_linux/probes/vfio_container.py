@@ -15,360 +15,23 @@ Prints one JSON object per line: {"step": NAME, "ok": RESULT} or
 numbers: only relations.  Standard library only.  On real Linux the group
 nodes are 0600 root:root, so the golden run is as root.
 """
-import ctypes
-import errno
 import fcntl
-import json
 import mmap
 import os
 import stat
 import struct
-import sys
 
-# --- probe harness (kept identical in every probe file) ---------------------
-
-
-def emit(step, **kw):
-    # anything json cannot encode (bytes, ...) is shown by its type name
-    line = json.dumps({"step": step, **kw}, default=lambda o: "<%s>" % type(o).__name__)
-    sys.stdout.write(line + "\n")
-    sys.stdout.flush()
-
-
-def run(step, fn):
-    """Run fn() as one independent step; report its result or its errno."""
-    try:
-        result = fn()
-    except OSError as e:
-        emit(step, errno=errno.errorcode.get(e.errno, str(e.errno)))
-    except Exception as e:  # a Python-level refusal (ValueError, ...)
-        emit(step, exception=type(e).__name__)
-    else:
-        emit(step, ok=result)
-
-
-def close_all(*fds):
-    for fd in fds:
-        if fd is not None and fd >= 0:
-            try:
-                os.close(fd)
-            except OSError:
-                pass
-
-
-def lowest_free():
-    """The lowest free fd number right now (open /dev/null, close it)."""
-    fd = os.open("/dev/null", os.O_RDONLY)
-    os.close(fd)
-    return fd
-
-
-def closed_fd():
-    """A number that is certainly not an open fd."""
-    return lowest_free()
-
-
-def cloexec(fd):
-    return bool(fcntl.fcntl(fd, fcntl.F_GETFD) & fcntl.FD_CLOEXEC)
-
-
-def nonblock(fd):
-    return bool(fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_NONBLOCK)
-
-
-def is_open(fd):
-    try:
-        os.fstat(fd)
-        return True
-    except OSError:
-        return False
-
-
-def call(fn, *args):
-    """Run fn(*args); return its result or the errno name (for sub-results)."""
-    try:
-        return fn(*args)
-    except OSError as e:
-        return errno.errorcode.get(e.errno, str(e.errno))
-
-
-# --- VFIO helpers (kept identical in every vfio_* probe) ----------------------
-# Constants and structs from linux/vfio.h (Linux 7.2), defined inline: probes run
-# unchanged on real Linux and must not import mockkernel.
-
-PAGE = 4096
-VFIO_TYPE = ord(";")
-VFIO_BASE = 100
-
-
-def vfio_io(n):
-    """_IO(VFIO_TYPE, VFIO_BASE + n): VFIO ioctls carry their size in argsz."""
-    return (VFIO_TYPE << 8) | (VFIO_BASE + n)
-
-
-def ioc(d, t, nr, size):
-    return (d << 30) | (size << 16) | (ord(t) << 8) | nr
-
-
-VFIO_GET_API_VERSION = vfio_io(0)          # 0x3B64
-VFIO_CHECK_EXTENSION = vfio_io(1)          # 0x3B65
-VFIO_SET_IOMMU = vfio_io(2)                # 0x3B66
-VFIO_GROUP_GET_STATUS = vfio_io(3)         # 0x3B67
-VFIO_GROUP_SET_CONTAINER = vfio_io(4)      # 0x3B68
-VFIO_GROUP_UNSET_CONTAINER = vfio_io(5)    # 0x3B69
-VFIO_GROUP_GET_DEVICE_FD = vfio_io(6)      # 0x3B6A
-VFIO_DEVICE_GET_INFO = vfio_io(7)          # 0x3B6B
-VFIO_DEVICE_GET_REGION_INFO = vfio_io(8)   # 0x3B6C
-VFIO_DEVICE_GET_IRQ_INFO = vfio_io(9)      # 0x3B6D
-VFIO_DEVICE_SET_IRQS = vfio_io(10)         # 0x3B6E
-VFIO_DEVICE_RESET = vfio_io(11)            # 0x3B6F
-VFIO_IOMMU_GET_INFO = vfio_io(12)          # 0x3B70 (container fd)
-VFIO_IOMMU_MAP_DMA = vfio_io(13)           # 0x3B71
-VFIO_IOMMU_UNMAP_DMA = vfio_io(14)         # 0x3B72
-VFIO_DEVICE_FEATURE = vfio_io(17)          # 0x3B75
-
-VFIO_API_VERSION = 0
-VFIO_TYPE1_IOMMU = 1
-VFIO_TYPE1v2_IOMMU = 3
-VFIO_NOIOMMU_IOMMU = 8
-EXTENSIONS = {1: "TYPE1_IOMMU", 2: "SPAPR_TCE_IOMMU", 3: "TYPE1v2_IOMMU", 4: "DMA_CC_IOMMU",
-              5: "EEH", 6: "RESERVED_TYPE1_NESTING_IOMMU", 7: "SPAPR_TCE_v2_IOMMU",
-              8: "NOIOMMU_IOMMU", 9: "UNMAP_ALL", 10: "UPDATE_VADDR"}
-
-VFIO_GROUP_FLAGS_VIABLE = 1 << 0
-VFIO_GROUP_FLAGS_CONTAINER_SET = 1 << 1
-
-# struct vfio_group_status   {u32 argsz, flags}                                     8 B
-# struct vfio_device_info    {u32 argsz, flags, num_regions, num_irqs, cap_offset, pad} 24 B
-# struct vfio_region_info    {u32 argsz, flags, index, cap_offset; u64 size, offset}  32 B
-# struct vfio_irq_info       {u32 argsz, flags, index, count}                          16 B
-# struct vfio_iommu_type1_info {u32 argsz, flags; u64 iova_pgsizes; u32 cap_offset, pad} 24 B
-# struct vfio_iommu_type1_dma_map   {u32 argsz, flags; u64 vaddr, iova, size}          32 B
-# struct vfio_iommu_type1_dma_unmap {u32 argsz, flags; u64 iova, size}                 24 B
-# struct vfio_info_cap_header {u16 id, version; u32 next}                              8 B
-# struct vfio_device_feature {u32 argsz, flags; u8 data[]}                             8 B
-# struct vfio_device_feature_dma_buf {u32 region_index, open_flags, flags, nr_ranges;
-#                                     struct vfio_region_dma_range {u64 offset, length}[]} 16 B
-GROUP_STATUS_FMT = "=II"
-DEVICE_INFO_FMT = "=IIIIII"
-REGION_INFO_FMT = "=IIIIQQ"
-IRQ_INFO_FMT = "=IIII"
-IOMMU_INFO_FMT = "=IIQII"
-DMA_MAP_FMT = "=IIQQQ"
-DMA_UNMAP_FMT = "=IIQQ"
-CAP_HDR_FMT = "=HHI"
-FEATURE_HDR_FMT = "=II"
-DMA_BUF_FMT = "=IIII"
-DMA_RANGE_FMT = "=QQ"
-
-VFIO_DEVICE_FLAGS_RESET = 1 << 0
-VFIO_DEVICE_FLAGS_PCI = 1 << 1
-VFIO_DEVICE_FLAGS_CAPS = 1 << 7
-VFIO_REGION_INFO_FLAG_READ = 1 << 0
-VFIO_REGION_INFO_FLAG_WRITE = 1 << 1
-VFIO_REGION_INFO_FLAG_MMAP = 1 << 2
-VFIO_REGION_INFO_FLAG_CAPS = 1 << 3
-VFIO_IRQ_INFO_EVENTFD = 1 << 0
-VFIO_IRQ_INFO_MASKABLE = 1 << 1
-VFIO_IRQ_INFO_AUTOMASKED = 1 << 2
-VFIO_IRQ_INFO_NORESIZE = 1 << 3
-VFIO_DMA_MAP_FLAG_READ = 1 << 0
-VFIO_DMA_MAP_FLAG_WRITE = 1 << 1
-
-VFIO_PCI_BAR0_REGION_INDEX = 0
-VFIO_PCI_ROM_REGION_INDEX = 6
-VFIO_PCI_CONFIG_REGION_INDEX = 7
-VFIO_PCI_VGA_REGION_INDEX = 8
-VFIO_PCI_NUM_REGIONS = 9
-VFIO_PCI_NUM_IRQS = 5
-REGION_NAMES = ["bar0", "bar1", "bar2", "bar3", "bar4", "bar5", "rom", "config", "vga"]
-IRQ_NAMES = ["intx", "msi", "msix", "err", "req"]
-
-VFIO_DEVICE_FEATURE_MASK = 0xFFFF
-VFIO_DEVICE_FEATURE_GET = 1 << 16
-VFIO_DEVICE_FEATURE_SET = 1 << 17
-VFIO_DEVICE_FEATURE_PROBE = 1 << 18
-VFIO_DEVICE_FEATURE_BUS_MASTER = 10
-VFIO_DEVICE_FEATURE_DMA_BUF = 11
-VFIO_DEVICE_FEATURE_DMA_BUF_TPH = 13    # proposed (TPH series v7-v11), unassigned in 7.2
-
-
-def region_offset(index):
-    """VFIO_PCI_INDEX_TO_OFFSET: vfio-pci puts region N at file offset N << 40."""
-    return index << 40
-
-
-# PCI config space (linux/pci_regs.h)
-PCI_VENDOR_ID = 0x00
-PCI_DEVICE_ID = 0x02
-PCI_COMMAND = 0x04
-PCI_COMMAND_IO = 0x1
-PCI_COMMAND_MEMORY = 0x2
-PCI_COMMAND_MASTER = 0x4
-PCI_COMMAND_INTX_DISABLE = 0x400
-
-# The two device kinds the probes know, by PCI vendor:device id.
-KINDS = {(0x1234, 0x11E8): "edu", (0x1AF4, 0x1110): "ivshmem"}
-SYS_PCI = "/sys/bus/pci/devices"
-
-
-def read_text(path):
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        chunks = []
-        while True:
-            b = os.read(fd, 65536)
-            if not b:
-                break
-            chunks.append(b)
-        return b"".join(chunks).decode()
-    finally:
-        os.close(fd)
-
-
-def find_devices():
-    """{kind: {"bdf", "group"}} for every known device bound to vfio-pci (sysfs scan)."""
-    found = {}
-    for bdf in sorted(os.listdir(SYS_PCI)):
-        d = os.path.join(SYS_PCI, bdf)
-        try:
-            if os.path.basename(os.readlink(d + "/driver")) != "vfio-pci":
-                continue
-            ids = (int(read_text(d + "/vendor"), 16), int(read_text(d + "/device"), 16))
-            group = os.path.basename(os.readlink(d + "/iommu_group"))
-        except OSError:
-            continue
-        kind = KINDS.get(ids)
-        if kind and kind not in found:
-            found[kind] = {"kind": kind, "bdf": bdf, "group": "/dev/vfio/" + group}
-    return found
-
-
-class Res:
-    """Tracks fds and mmaps opened in one step; closes them all at the end."""
-
-    def __init__(self):
-        self.fds = []
-        self.maps = []
-
-    def fd(self, fd):
-        self.fds.append(fd)
-        return fd
-
-    def map(self, m):
-        self.maps.append(m)
-        return m
-
-    def unmap(self, m):
-        self.maps.remove(m)
-        m.close()
-
-    def close(self, fd):
-        self.fds.remove(fd)
-        os.close(fd)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        for m in reversed(self.maps):
-            try:
-                m.close()
-            except Exception:
-                pass
-        close_all(*reversed(self.fds))
-        return False
-
-
-def ioctl_buf(fd, cmd, data):
-    """ioctl with a mutable buffer: returns (ioctl return value, buffer after the call)."""
-    buf = bytearray(data)
-    ret = fcntl.ioctl(fd, cmd, buf, True)
-    return ret, buf
-
-
-def open_container(r):
-    return r.fd(os.open("/dev/vfio/vfio", os.O_RDWR))
-
-
-def open_group(r, dev):
-    return r.fd(os.open(dev["group"], os.O_RDWR))
-
-
-def set_container(group, container):
-    return fcntl.ioctl(group, VFIO_GROUP_SET_CONTAINER, bytearray(struct.pack("=i", container)))
-
-
-def set_iommu(container, kind=VFIO_TYPE1v2_IOMMU):
-    return fcntl.ioctl(container, VFIO_SET_IOMMU, kind)
-
-
-def get_device_fd(group, name):
-    return fcntl.ioctl(group, VFIO_GROUP_GET_DEVICE_FD, bytearray(name.encode() + b"\0"))
-
-
-def group_status(group, argsz=8):
-    ret, buf = ioctl_buf(group, VFIO_GROUP_GET_STATUS,
-                         struct.pack(GROUP_STATUS_FMT, argsz, 0) + bytes(8))
-    return struct.unpack_from(GROUP_STATUS_FMT, buf)[1]
-
-
-def open_device(r, dev, iommu=VFIO_TYPE1v2_IOMMU):
-    """container + group + SET_CONTAINER + SET_IOMMU + GET_DEVICE_FD: (container, group, device)."""
-    container = open_container(r)
-    group = open_group(r, dev)
-    set_container(group, container)
-    set_iommu(container, iommu)
-    device = r.fd(get_device_fd(group, dev["bdf"]))
-    return container, group, device
-
-
-def device_info(device, argsz=24):
-    ret, buf = ioctl_buf(device, VFIO_DEVICE_GET_INFO,
-                         struct.pack(DEVICE_INFO_FMT, argsz, 0, 0, 0, 0, 0) + bytes(64))
-    argsz, flags, num_regions, num_irqs, cap_offset, pad = struct.unpack_from(DEVICE_INFO_FMT, buf)
-    return {"argsz": argsz, "flags": flags, "num_regions": num_regions, "num_irqs": num_irqs,
-            "cap_offset": cap_offset}
-
-
-def region_info_raw(device, index, argsz=32, extra=0):
-    ret, buf = ioctl_buf(device, VFIO_DEVICE_GET_REGION_INFO,
-                         struct.pack(REGION_INFO_FMT, argsz, 0, index, 0, 0, 0) + bytes(extra))
-    return buf
-
-
-def region_info(device, index):
-    argsz, flags, idx, cap_offset, size, offset = struct.unpack_from(
-        REGION_INFO_FMT, region_info_raw(device, index))
-    return {"argsz": argsz, "flags": flags, "cap_offset": cap_offset, "size": size,
-            "offset": offset}
-
-
-def cfg_read(device, off, n):
-    data = os.pread(device, n, region_offset(VFIO_PCI_CONFIG_REGION_INDEX) + off)
-    return int.from_bytes(data, "little")
-
-
-def cfg_write(device, off, n, value):
-    return os.pwrite(device, value.to_bytes(n, "little"),
-                     region_offset(VFIO_PCI_CONFIG_REGION_INDEX) + off)
-
-
-def set_memory_enable(device, on):
-    cmd = cfg_read(device, PCI_COMMAND, 2)
-    cmd = (cmd | PCI_COMMAND_MEMORY) if on else (cmd & ~PCI_COMMAND_MEMORY)
-    cfg_write(device, PCI_COMMAND, 2, cmd)
-    return bool(cfg_read(device, PCI_COMMAND, 2) & PCI_COMMAND_MEMORY)
-
-
-def feature(device, flags, data=b"", argsz=None, pad=0):
-    """VFIO_DEVICE_FEATURE: returns (ioctl return value, buffer after the call)."""
-    payload = bytes(data)
-    if argsz is None:
-        argsz = 8 + len(payload)
-    return ioctl_buf(device, VFIO_DEVICE_FEATURE,
-                     struct.pack(FEATURE_HDR_FMT, argsz, flags) + payload + bytes(pad))
-
+from _probe import (
+    CAP_HDR_FMT, DEVICE_INFO_FMT, DMA_MAP_FMT, DMA_UNMAP_FMT, GROUP_STATUS_FMT, IOMMU_INFO_FMT,
+    PAGE, PCI_VENDOR_ID, SYS_PCI, VFIO_CHECK_EXTENSION, VFIO_DEVICE_GET_INFO,
+    VFIO_DMA_MAP_FLAG_READ, VFIO_DMA_MAP_FLAG_WRITE, VFIO_GET_API_VERSION,
+    VFIO_GROUP_GET_DEVICE_FD, VFIO_GROUP_GET_STATUS, VFIO_GROUP_SET_CONTAINER,
+    VFIO_GROUP_UNSET_CONTAINER, VFIO_IOMMU_GET_INFO, VFIO_IOMMU_MAP_DMA, VFIO_IOMMU_UNMAP_DMA,
+    VFIO_NOIOMMU_IOMMU, VFIO_TYPE1_IOMMU, Res, VFIO_TYPE1v2_IOMMU, call, cfg_read, cloexec,
+    closed_fd, device_info, find_devices, get_device_fd, group_status, ioc, ioctl_buf, is_open,
+    lowest_free, mmap_addr, open_container, open_device, open_group, run_all, set_container,
+    set_iommu, vfio_io,
+)
 
 # --- the probe ------------------------------------------------------------------
 
@@ -535,7 +198,7 @@ def iommu_info_dma_avail_after_map():
 def anon_page(r, size=PAGE):
     m = r.map(mmap.mmap(-1, size))
     m[0:4] = b"DMA!"
-    return m, ctypes.addressof(ctypes.c_char.from_buffer(m))
+    return m, mmap_addr(m)
 
 
 def dma_map(c, vaddr, iova, size, flags=VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE,
@@ -1167,8 +830,7 @@ def main():
         ("close_container_and_group_keep_device", close_container_and_group_keep_device),
         ("close_device_then_reopen", close_device_then_reopen),
     ]
-    for name, fn in steps:
-        run(name, fn)
+    run_all(steps)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,86 @@
+"""The RDMA core (``drivers/infiniband/core``): what an RDMA driver plugin plugs into.
+
+* :mod:`.device` -- :class:`IbDevice` + :class:`IbDeviceOps` and
+  :func:`ib_register_device`: ``/dev/infiniband/uverbsN`` and the sysfs rdma-core reads;
+* :mod:`.uverbs` -- ``RDMA_VERBS_IOCTL`` (header, attributes, handles, methods) and the
+  legacy ``write()`` commands, errno for errno as real Linux 7.2;
+* :mod:`.objects` -- the uverbs objects (PD, MR, DMAH, context) and per-file handles;
+* :mod:`.umem` -- MR memory: pinned user pages, dynamic and pinned dma-buf attachments;
+* :mod:`.access` -- the responder side of an RDMA WRITE (rkey, range, access checks),
+  which the driver's ``mr_write`` completes.
+
+Drivers import all of it from :mod:`mockkernel.driver`.
+"""
+
+from __future__ import annotations
+
+from .access import ib_rdma_write
+from .device import (
+    IB_LINK_LAYER_ETHERNET,
+    IB_LINK_LAYER_INFINIBAND,
+    IB_PORT_ACTIVE,
+    IB_PORT_DOWN,
+    IbDevice,
+    IbDeviceAttr,
+    IbDeviceOps,
+    IbPortAttr,
+    ib_core,
+    ib_device_by_name,
+    ib_register_device,
+    ib_unregister_device,
+)
+from .objects import (
+    IB_DMAH_CPU_ID_EXISTS,
+    IB_DMAH_MEM_TYPE_EXISTS,
+    IB_DMAH_PH_EXISTS,
+    IbDmah,
+    IbMr,
+    IbPd,
+    IbUcontext,
+)
+from .umem import (
+    DmaSegment,
+    IbUmem,
+    UmemDmabuf,
+    ib_access_writable,
+    ib_umem_dmabuf_get,
+    ib_umem_dmabuf_get_pinned,
+    ib_umem_get,
+)
+from .uverbs import AttrBundle, AttrSpec, MrWriteResult, flags_in, ptr_in, ptr_out
+
+__all__ = [
+    "IB_DMAH_CPU_ID_EXISTS",
+    "IB_DMAH_MEM_TYPE_EXISTS",
+    "IB_DMAH_PH_EXISTS",
+    "IB_LINK_LAYER_ETHERNET",
+    "IB_LINK_LAYER_INFINIBAND",
+    "IB_PORT_ACTIVE",
+    "IB_PORT_DOWN",
+    "AttrBundle",
+    "AttrSpec",
+    "DmaSegment",
+    "IbDevice",
+    "IbDeviceAttr",
+    "IbDeviceOps",
+    "IbDmah",
+    "IbMr",
+    "IbPd",
+    "IbPortAttr",
+    "IbUcontext",
+    "IbUmem",
+    "MrWriteResult",
+    "UmemDmabuf",
+    "flags_in",
+    "ib_access_writable",
+    "ib_core",
+    "ib_device_by_name",
+    "ib_rdma_write",
+    "ib_register_device",
+    "ib_umem_dmabuf_get",
+    "ib_umem_dmabuf_get_pinned",
+    "ib_umem_get",
+    "ib_unregister_device",
+    "ptr_in",
+    "ptr_out",
+]

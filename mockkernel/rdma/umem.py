@@ -1,0 +1,415 @@
+"""What an MR is made of: pinned user pages or a dma-buf attachment (``core/umem*.c``).
+
+* :func:`ib_umem_get` -- ``ib_umem_get``: the pages of ``[addr, addr+size)`` of the
+  calling process.  Every page must be mapped and readable, and writable when the
+  access flags ask for writes (``ib_access_writable``), else ``EFAULT``.  Pages of a
+  shared mapping are *pinned*: the kernel keeps a mapping of them (a ``mremap``
+  duplicate, hidden from ``/proc/self/maps``) until :meth:`IbUmem.release`, so, as on
+  Linux, the memory outlives the program's ``munmap`` and ``F_SEAL_WRITE`` on a memfd
+  behind it answers ``EBUSY`` while the MR lives.
+* :func:`ib_umem_dmabuf_get` -- ``ib_umem_dmabuf_get``: a *dynamic* attachment to a
+  dma-buf (the importer's ``DmaBufAttachOps`` must have ``invalidate_mappings``); the
+  driver maps with :meth:`UmemDmabuf.map_pages` under the reservation lock and unmaps
+  in its ``invalidate_mappings``.
+* :func:`ib_umem_dmabuf_get_pinned` -- the pinned variant (mlx5 data-direct): attach
+  with ``allow_peer2peer`` only (not revocable: vfio-pci refuses it), ``dma_buf_pin``
+  and map at once.
+"""
+
+from __future__ import annotations
+
+import bisect
+import contextlib
+import ctypes
+from dataclasses import dataclass
+from errno import EFAULT, EINVAL, ENOMEM
+from typing import TYPE_CHECKING, Any
+
+from ..dma_buf import (
+    DMA_BIDIRECTIONAL,
+    Attachment,
+    DmaBuf,
+    DmaBufAttachOps,
+    SgEntry,
+    SgTable,
+    dma_buf_detach,
+    dma_buf_dynamic_attach,
+    dma_buf_get,
+    dma_buf_map_attachment,
+    dma_buf_pin,
+    dma_buf_put,
+    dma_buf_unmap_attachment,
+    dma_buf_unpin,
+)
+from ..errors import kerr
+from ..mm import PAGE_SIZE, _kernel_maps, _load_libc, kernel_map_ranges
+from ..realfd import REAL
+from ..uaccess import copy_to_user
+from ..uapi.rdma.ib_user_ioctl_verbs import (
+    IB_UVERBS_ACCESS_LOCAL_WRITE,
+    IB_UVERBS_ACCESS_MW_BIND,
+    IB_UVERBS_ACCESS_REMOTE_ATOMIC,
+    IB_UVERBS_ACCESS_REMOTE_WRITE,
+)
+
+if TYPE_CHECKING:
+    from ..dma_buf import Device
+    from ..kernel import Kernel
+    from .device import IbDevice
+
+__all__ = [
+    "DmaSegment",
+    "IbUmem",
+    "UmemDmabuf",
+    "ib_access_writable",
+    "ib_umem_dmabuf_get",
+    "ib_umem_dmabuf_get_pinned",
+    "ib_umem_get",
+]
+
+_U64 = (1 << 64) - 1
+_MREMAP_MAYMOVE = 1
+_MAP_FAILED = ctypes.c_void_p(-1).value
+
+
+def ib_access_writable(access: int) -> bool:
+    """``ib_access_writable``: the device may write the memory."""
+    return bool(
+        access
+        & (
+            IB_UVERBS_ACCESS_LOCAL_WRITE
+            | IB_UVERBS_ACCESS_REMOTE_WRITE
+            | IB_UVERBS_ACCESS_REMOTE_ATOMIC
+            | IB_UVERBS_ACCESS_MW_BIND
+        )
+    )
+
+
+def _page_down(a: int) -> int:
+    return a & ~(PAGE_SIZE - 1)
+
+
+def _page_up(a: int) -> int:
+    return (a + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1)
+
+
+def _vmas() -> list[tuple[int, int, str, str]]:
+    """``(start, end, perms, what)`` of every mapping of this process, in address order;
+    ``what`` is the rest of the line (offset aside): device, inode and path."""
+    out = []
+    with REAL.builtin_open("/proc/self/maps", "rb") as f:
+        for line in f.read().decode("utf-8", "replace").splitlines():
+            fields = line.split(None, 3)
+            if len(fields) < 4 or "-" not in fields[0]:
+                continue
+            lo, hi = fields[0].split("-")
+            rest = fields[3].split(None, 1)  # dev, "inode path"
+            out.append((int(lo, 16), int(hi, 16), fields[1], rest[1] if len(rest) > 1 else ""))
+    return out
+
+
+def _mremap() -> Any:
+    libc = _load_libc()
+    fn = libc.mremap
+    fn.restype = ctypes.c_void_p
+    fn.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_size_t, ctypes.c_int]
+    return fn
+
+
+class IbUmem:
+    """Pinned user memory (``struct ib_umem``).
+
+    ``pins`` are the kernel's own mappings of shared pages: ``(user_start, pin_addr,
+    size)``.  :meth:`write` is where a DMA into the memory lands.
+    """
+
+    def __init__(self, address: int, length: int, writable: bool) -> None:
+        self.address = address
+        self.length = length
+        self.writable = writable
+        self.pins: list[tuple[int, int, int]] = []
+        self.released = False
+
+    def __repr__(self) -> str:
+        return f"<IbUmem {self.address:#x}+{self.length:#x} pins={len(self.pins)}>"
+
+    def _pin(self, start: int, size: int) -> None:
+        got = _mremap()(start, 0, size, _MREMAP_MAYMOVE)
+        if got in (None, _MAP_FAILED):
+            raise kerr(ctypes.get_errno() or ENOMEM)
+        self.pins.append((start, int(got), size))
+        _kernel_maps[int(got)] = int(got) + size
+
+    def write(self, offset: int, data: bytes) -> None:
+        """Land ``data`` at byte ``offset`` of the memory (the pinned pages if shared)."""
+        addr = self.address + offset
+        pos = 0
+        while pos < len(data):
+            a = addr + pos
+            for start, pin, size in self.pins:
+                if start <= a < start + size:
+                    n = min(len(data) - pos, start + size - a)
+                    ctypes.memmove(pin + (a - start), data[pos : pos + n], n)
+                    break
+            else:  # private memory: the program's own mapping (gone if it unmapped it)
+                n = len(data) - pos
+                with contextlib.suppress(OSError):
+                    copy_to_user(a, data[pos : pos + n])
+            pos += n
+
+    def release(self) -> None:
+        """``ib_umem_release``: unpin."""
+        if self.released:
+            return
+        self.released = True
+        munmap = _load_libc().munmap
+        for _start, pin, size in self.pins:
+            _kernel_maps.pop(pin, None)
+            munmap(pin, size)
+        self.pins.clear()
+
+
+def ib_umem_get(addr: int, size: int, access: int) -> IbUmem:
+    """Pin ``[addr, addr+size)`` of the calling process (``ib_umem_get``).
+
+    ``EINVAL`` if the range overflows or has no page; ``EFAULT`` if a page is not mapped, not
+    readable, or not writable while ``access`` asks for writes -- or belongs to the kernel
+    (a ``KernelMap``, a pin) or to another mapping than the first page's.
+    """
+    if addr + size > _U64 or _page_up(addr + size) > _U64 or addr < 0 or size < 0:
+        raise kerr(EINVAL)
+    writable = ib_access_writable(access)
+    umem = IbUmem(addr, size, writable)
+    lo, hi = _page_down(addr), _page_up(addr + size)
+    if lo == hi:  # ib_umem_num_pages() == 0
+        raise kerr(EINVAL)
+    shared: list[tuple[int, int]] = []
+    cur = lo
+    vmas = _vmas()
+    starts = [v[0] for v in vmas]
+    # the kernel's own mappings (BARs, buffer pages, pins) share the address space
+    # of this process but are not the program's memory
+    kmaps = kernel_map_ranges()
+    first: tuple[str, str] | None = None
+    while cur < hi:
+        i = bisect.bisect_right(starts, cur) - 1
+        if i < 0 or not vmas[i][0] <= cur < vmas[i][1]:
+            raise kerr(EFAULT)
+        start, end, perms, what = vmas[i]
+        if perms[0] != "r" or (writable and perms[1] != "w"):
+            raise kerr(EFAULT)
+        # Spanning into a *different* mapping: on Linux both would be the program's, but
+        # here the neighbour may hold the mock kernel's own Python objects (the address
+        # space is shared), so only the pieces of one mapping may be spanned.
+        if first is None:
+            first = (perms, what)
+        elif (perms, what) != first:
+            raise kerr(EFAULT)
+        top = min(end, hi)
+        for k_lo, k_hi in kmaps:
+            if k_lo < top and cur < k_hi:
+                raise kerr(EFAULT)
+        if perms[3] == "s":
+            shared.append((cur, top - cur))
+        cur = top
+    try:
+        for start, n in shared:
+            umem._pin(start, n)
+    except BaseException:
+        umem.release()
+        raise
+    return umem
+
+
+@dataclass(frozen=True)
+class DmaSegment:
+    """A piece of a DMA: the bus address, and the memory the bytes land in."""
+
+    dma_address: int
+    length: int
+    entry: SgEntry
+    entry_offset: int  # offset inside ``entry``
+
+
+class UmemDmabuf:
+    """A dma-buf as MR memory (``struct ib_umem_dmabuf``).
+
+    ``address``/``length``: the byte range of the buffer the MR covers.  ``sgt`` is
+    the current mapping (``None`` when unmapped: after an invalidation, until the next
+    :meth:`map_pages`); ``revoked`` is final (set at release).  ``private`` is the
+    driver's (its MR).
+    """
+
+    def __init__(
+        self,
+        dmabuf: DmaBuf,
+        address: int,
+        length: int,
+        writable: bool,
+    ) -> None:
+        self.dmabuf = dmabuf
+        self.address = address
+        self.length = length
+        self.writable = writable
+        self.attach: Attachment
+        self.sgt: SgTable | None = None
+        self.pinned = False
+        self.revoked = False
+        self.private: Any = None
+        self.map_count = 0  # how many times it was mapped (re-maps included)
+        self._starts: list[int] = []
+        self._entries: list[SgEntry] = []
+
+    def __repr__(self) -> str:
+        state = "revoked" if self.revoked else ("mapped" if self.sgt is not None else "unmapped")
+        return f"<UmemDmabuf dmabuf=#{self.dmabuf.id} {self.address:#x}+{self.length:#x} {state}>"
+
+    @property
+    def kernel(self) -> Kernel:
+        return self.dmabuf.kernel
+
+    def map_pages(self) -> None:
+        """``ib_umem_dmabuf_map_pages`` (resv held): map if unmapped, wait for the kernel's
+        fences.  ``EINVAL`` once revoked; the exporter's errors (``ENODEV``) pass through."""
+        resv = self.dmabuf.resv
+        resv.assert_held()
+        if self.revoked:
+            raise kerr(EINVAL)
+        if self.sgt is None:
+            sgt = dma_buf_map_attachment(self.attach, DMA_BIDIRECTIONAL)
+            starts, entries = [], []
+            pos = 0
+            for e in sgt.entries:
+                starts.append(pos)
+                entries.append(e)
+                pos += e.length
+            self._starts, self._entries = starts, entries
+            self.sgt = sgt
+            self.map_count += 1
+        resv.wait(0)  # DMA_RESV_USAGE_KERNEL
+
+    def unmap_pages(self) -> None:
+        """``ib_umem_dmabuf_unmap_pages`` (resv held)."""
+        self.dmabuf.resv.assert_held()
+        sgt = self.sgt
+        if sgt is None:
+            return
+        self.sgt = None
+        self._starts, self._entries = [], []
+        dma_buf_unmap_attachment(self.attach, sgt, DMA_BIDIRECTIONAL)
+
+    def translate(self, offset: int, n: int) -> list[DmaSegment]:
+        """The bus addresses of bytes ``[offset, offset+n)`` of the MR (mapped only)."""
+        if self.sgt is None:
+            raise kerr(EFAULT)
+        pos = self.address + offset
+        end = pos + n
+        out = []
+        starts, entries = self._starts, self._entries
+        i = bisect.bisect_right(starts, pos) - 1
+        while pos < end and 0 <= i < len(entries):
+            e = entries[i]
+            off = pos - starts[i]
+            take = min(end - pos, e.length - off)
+            if take <= 0:
+                break
+            out.append(DmaSegment(e.dma_address + off, take, e, off))
+            pos += take
+            i += 1
+        if pos < end:
+            raise kerr(EFAULT)
+        return out
+
+    def release(self) -> None:
+        """``ib_umem_dmabuf_release``: revoke (unmap, unpin), detach, put."""
+        dmabuf = self.dmabuf
+        with dmabuf.resv:
+            if not self.revoked:
+                self.unmap_pages()
+                if self.pinned:
+                    dma_buf_unpin(self.attach)
+                    self.pinned = False
+                self.revoked = True
+        dma_buf_detach(dmabuf, self.attach)
+        dma_buf_put(dmabuf)
+
+
+def ib_umem_dmabuf_get(
+    ibdev: IbDevice,
+    offset: int,
+    size: int,
+    fd: int,
+    access: int,
+    ops: DmaBufAttachOps,
+    dma_device: Device | None = None,
+) -> UmemDmabuf:
+    """``ib_umem_dmabuf_get``: attach ``dma_device`` (default ``ibdev.dma_device``) to the
+    dma-buf ``fd`` of the calling process.
+
+    In order: ``offset + size`` overflows → ``EINVAL``; ``dma_buf_get`` → ``EBADF`` /
+    ``EINVAL``; the range past the buffer's end → ``EINVAL``; no pages → ``EINVAL``;
+    then ``dma_buf_dynamic_attach``'s error (vfio-pci: ``ENODEV`` revoked,
+    ``EOPNOTSUPP`` not revocable).  Nothing is mapped yet.
+    """
+    end = offset + size
+    if end > _U64 or offset < 0 or size < 0:
+        raise kerr(EINVAL)
+    dev = dma_device if dma_device is not None else ibdev.dma_device
+    if dev is None:
+        raise ValueError(f"{ibdev.name} has no dma_device to attach with")
+    dmabuf = dma_buf_get(_fd_in_range(fd), ibdev.kernel.current)
+    try:
+        if dmabuf.size < end:
+            raise kerr(EINVAL)
+        if _page_up(end) - _page_down(offset) == 0:
+            raise kerr(EINVAL)
+        umem = UmemDmabuf(dmabuf, offset, size, ib_access_writable(access))
+        umem.attach = dma_buf_dynamic_attach(dmabuf, dev, ops, umem)
+    except BaseException:
+        dma_buf_put(dmabuf)
+        raise
+    return umem
+
+
+def ib_umem_dmabuf_get_pinned(
+    ibdev: IbDevice,
+    offset: int,
+    size: int,
+    fd: int,
+    access: int,
+    dma_device: Device | None = None,
+) -> UmemDmabuf:
+    """``ib_umem_dmabuf_get_pinned_with_dma_device``: attach (p2p, not revocable), pin, map."""
+    umem = ib_umem_dmabuf_get(ibdev, offset, size, fd, access, _pinned_ops, dma_device)
+    dmabuf = umem.dmabuf
+    try:
+        with dmabuf.resv:
+            dma_buf_pin(umem.attach)
+            umem.pinned = True
+            try:
+                umem.map_pages()
+            except BaseException:
+                dma_buf_unpin(umem.attach)
+                umem.pinned = False
+                raise
+    except BaseException:
+        umem.revoked = True
+        dma_buf_detach(dmabuf, umem.attach)
+        dma_buf_put(dmabuf)
+        raise
+    return umem
+
+
+class _PinnedAttachOps(DmaBufAttachOps):
+    """``ib_umem_dmabuf_attach_pinned_ops`` after the revoke series: p2p, no invalidation."""
+
+    allow_peer2peer = True
+
+
+_pinned_ops = _PinnedAttachOps()
+
+
+def _fd_in_range(fd: int) -> int:
+    """A u32 fd attribute as the ``int`` the kernel passes on (``-1`` for 0xffffffff)."""
+    fd &= 0xFFFFFFFF
+    return fd - (1 << 32) if fd & 0x8000_0000 else fd

@@ -1,0 +1,74 @@
+"""``docs/importer-howto.md`` works as written: its plugin, installed through the entry-point
+group (a ``.dist-info`` with its ``pyproject.toml``'s entry points, on ``PYTHONPATH``), is
+found by ``mockkernel plugins`` and passes the conformance suite with its test file."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "importer-howto.md"
+
+
+def _files() -> dict[str, str]:
+    out = {}
+    for block in re.findall(r"```(?:python|toml)\n(.*?)```", DOC.read_text(), re.S):
+        first, _, rest = block.partition("\n")
+        m = re.fullmatch(r"# file: (\S+)", first.strip())
+        if m:
+            out[m.group(1)] = rest
+    return out
+
+
+def _install(files: dict[str, str], site: Path) -> None:
+    """What ``pip install`` leaves behind: the module and its ``.dist-info``."""
+    site.mkdir()
+    (site / "mockkernel_dmaengine.py").write_text(files["mockkernel_dmaengine.py"])
+    project = tomllib.loads(files["pyproject.toml"])["project"]
+    info = site / f"{project['name'].replace('-', '_')}-{project['version']}.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(
+        f"Metadata-Version: 2.1\nName: {project['name']}\nVersion: {project['version']}\n"
+    )
+    eps = project["entry-points"]["mockkernel"]
+    (info / "entry_points.txt").write_text(
+        "[mockkernel]\n" + "".join(f"{k} = {v}\n" for k, v in eps.items())
+    )
+
+
+def test_howto_plugin_installs_and_conforms(tmp_path: Path) -> None:
+    files = _files()
+    assert set(files) == {"mockkernel_dmaengine.py", "pyproject.toml", "test_dmaengine.py"}
+    site = tmp_path / "site"
+    _install(files, site)
+    (tmp_path / "test_dmaengine.py").write_text(files["test_dmaengine.py"])
+    env = dict(os.environ, PYTHONPATH=str(site))
+    env.pop("MOCKKERNEL_DISABLE_PLUGIN_AUTOLOAD", None)
+    env.pop("MOCKKERNEL_PLUGINS", None)
+    plugins = subprocess.run(
+        [sys.executable, "-m", "mockkernel", "plugins"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert "dmaengine\tmockkernel-dmaengine 0.1.0" in plugins.stdout
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider", "test_dmaengine.py"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    expected = re.search(r"prints, for this engine:\n\n```\n(.*?)```", DOC.read_text(), re.S)
+    assert expected is not None
+    assert expected.group(1) in run.stdout
