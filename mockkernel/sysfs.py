@@ -151,7 +151,18 @@ def populate_pci(kernel: Kernel) -> None:
     assert kernel.pci is not None
     for pdev in kernel.pci.devices:
         d = device_dir(pdev)
-        vfs.mkdir(d)
+        vfs.mkdir(d, populate=_attrs_filler(kernel, pdev, d))
+        vfs.symlink(f"../../../devices/pci0000:00/{pdev.bdf}", f"/sys/bus/pci/devices/{pdev.bdf}")
+        group = f"/sys/kernel/iommu_groups/{pdev.iommu_group}"
+        vfs.mkdir(f"{group}/devices")
+        vfs.symlink(f"../../../../devices/pci0000:00/{pdev.bdf}", f"{group}/devices/{pdev.bdf}")
+
+
+def _attrs_filler(kernel: Kernel, pdev: PciDev, d: str) -> Callable[[], None]:
+    """The device's own attributes, made when its directory is first looked into."""
+
+    def fill() -> None:
+        vfs = kernel.vfs
         ids = {
             "vendor": _hex(pdev.vendor, 4),
             "device": _hex(pdev.device, 4),
@@ -170,11 +181,9 @@ def populate_pci(kernel: Kernel) -> None:
             vfs.bin_attr(f"{d}/resource{bar.index}", 0o600, bar.size, mmap=mmap)
             if bar.prefetch:
                 vfs.bin_attr(f"{d}/resource{bar.index}_wc", 0o600, bar.size, mmap=mmap)
-        vfs.symlink(f"../../../devices/pci0000:00/{pdev.bdf}", f"/sys/bus/pci/devices/{pdev.bdf}")
-        group = f"/sys/kernel/iommu_groups/{pdev.iommu_group}"
-        vfs.mkdir(f"{group}/devices")
-        vfs.symlink(f"../../../../devices/pci0000:00/{pdev.bdf}", f"{group}/devices/{pdev.bdf}")
         vfs.symlink(f"../../../kernel/iommu_groups/{pdev.iommu_group}", f"{d}/iommu_group")
+
+    return fill
 
 
 def bind_driver(kernel: Kernel, pdev: PciDev, name: str) -> None:

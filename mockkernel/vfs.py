@@ -51,7 +51,19 @@ class Dir(Node):
     def __init__(self, ino: int, owned: bool) -> None:
         super().__init__(ino)
         self.owned = owned
-        self.children: dict[str, Node] = {}
+        self.entries: dict[str, Node] = {}  # as built (building never fills a lazy dir)
+        #: for a lazy directory (sysfs: dozens of attributes per device), what fills it
+        #: the first time anyone looks inside
+        self.populate: Callable[[], None] | None = None
+
+    @property
+    def children(self) -> dict[str, Node]:
+        """The entries, a lazy directory filled on the first look."""
+        fill = self.populate
+        if fill is not None:
+            self.populate = None
+            fill()
+        return self.entries
 
     def inode(self) -> Inode:
         return Inode(self.ino, stat.S_IFDIR | 0o755, nlink=2, size=0)
@@ -219,41 +231,57 @@ class Vfs:
     def __init__(self, kernel: Kernel) -> None:
         self.kernel = kernel
         self.root = Dir(kernel.new_id(), owned=False)
+        # directory path -> Dir, so building a large tree does not walk it again and again
+        self._dirs: dict[str, Dir] = {}
 
     # -- building the tree ----------------------------------------------------------------
     def _parent(self, path: str, owned_leaf_dirs: bool = False) -> tuple[Dir, str]:
+        head, sep, last = path.rpartition("/")
+        if sep and last and not owned_leaf_dirs:
+            cached = self._dirs.get(head)
+            if cached is not None:
+                return cached, last
         parts = [p for p in path.split("/") if p]
         if not parts or not path.startswith("/"):
             raise ValueError(f"not an absolute path: {path!r}")
         d = self.root
         for name in parts[:-1]:
-            child = d.children.get(name)
+            child = d.entries.get(name)
             if child is None:
                 child = Dir(self.kernel.new_id(), owned=d.owned or owned_leaf_dirs)
-                d.children[name] = child
+                d.entries[name] = child
             if not isinstance(child, Dir):
                 raise ValueError(f"{path!r}: {name!r} is not a directory")
             d = child
+        if sep and last and "//" not in path and "/./" not in path and "/../" not in path:
+            self._dirs[head] = d
         return d, parts[-1]
 
     def _add(self, path: str, node: Node) -> Node:
         d, name = self._parent(path)
-        if name in d.children:
+        if name in d.entries:
             raise FileExistsError(path)
-        d.children[name] = node
+        d.entries[name] = node
         return node
 
-    def mkdir(self, path: str, owned: bool = True) -> Dir:
-        """Create (or return) a directory; ``owned`` makes everything below it mock."""
+    def mkdir(
+        self, path: str, owned: bool = True, populate: Callable[[], None] | None = None
+    ) -> Dir:
+        """Create (or return) a directory; ``owned`` makes everything below it mock.
+
+        ``populate``, for a new directory, fills it when it is first looked into
+        (lookup, listing): the nodes it adds may also be added earlier by others.
+        """
         d, name = self._parent(path)
-        node = d.children.get(name)
+        node = d.entries.get(name)
         if isinstance(node, Dir):
             node.owned = node.owned or owned
             return node
         if node is not None:
             raise FileExistsError(path)
         new = Dir(self.kernel.new_id(), owned=owned or d.owned)
-        d.children[name] = new
+        new.populate = populate
+        d.entries[name] = new
         return new
 
     def register_chrdev(
@@ -290,7 +318,11 @@ class Vfs:
 
     def unlink(self, path: str) -> None:
         d, name = self._parent(path)
-        d.children.pop(name, None)
+        gone = d.entries.pop(name, None)
+        if isinstance(gone, Dir):  # forget the cached directories below it
+            prefix = path.rstrip("/")
+            for key in [k for k in self._dirs if k == prefix or k.startswith(prefix + "/")]:
+                del self._dirs[key]
 
     # -- lookup ---------------------------------------------------------------------------
     def lookup(self, path: str, follow: bool = True) -> Node | None:

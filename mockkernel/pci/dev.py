@@ -419,10 +419,12 @@ class PciDev:
         cfg.set_wmask(msix + PCI_MSIX_FLAGS, 2, PCI_MSIX_FLAGS_ENABLE | PCI_MSIX_FLAGS_MASKALL)
         cfg.poke(msix + PCI_MSIX_TABLE, 4, spec.msix.table_offset | bir)
         cfg.poke(msix + PCI_MSIX_PBA, 4, spec.msix.pba_offset | bir)
-        table = self.bars[bir].map
-        for i in range(spec.msix.vectors):
-            off = spec.msix.table_offset + i * PCI_MSIX_ENTRY_SIZE + PCI_MSIX_ENTRY_VECTOR_CTRL
-            table.write_u32(off, PCI_MSIX_ENTRY_CTRL_MASKBIT)
+        # every entry starts masked: one write of the whole table
+        entry = bytes(PCI_MSIX_ENTRY_VECTOR_CTRL) + PCI_MSIX_ENTRY_CTRL_MASKBIT.to_bytes(
+            4, "little"
+        )
+        assert len(entry) == PCI_MSIX_ENTRY_SIZE
+        self.bars[bir].map.write(spec.msix.table_offset, entry * spec.msix.vectors)
 
     def _build_ext_caps(self, spec: DeviceSpec) -> None:
         cfg = self.cfg

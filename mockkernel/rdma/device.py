@@ -369,8 +369,19 @@ def _populate_sysfs(kernel: Kernel, dev: IbDevice) -> None:
     if dev.parent is None:
         vfs.mkdir("/sys/devices/virtual/infiniband", owned=True)
         vfs.mkdir("/sys/devices/virtual/infiniband_verbs", owned=True)
-    # the ib device
-    vfs.mkdir(ibdir)
+    # the directories' contents are made when first looked into (boot stays cheap)
+    vfs.mkdir(ibdir, populate=lambda: _fill_ib_dir(kernel, dev, ibdir))
+    vfs.symlink(_rel(ibdir, "/sys/class/infiniband"), f"/sys/class/infiniband/{dev.name}")
+    minor = IB_UVERBS_BASE_MINOR + dev.index
+    vfs.mkdir(uvdir, populate=lambda: _fill_uverbs_dir(kernel, dev, uvdir, minor))
+    vfs.symlink(
+        _rel(uvdir, "/sys/class/infiniband_verbs"),
+        f"/sys/class/infiniband_verbs/{dev.uverbs_name}",
+    )
+
+
+def _fill_ib_dir(kernel: Kernel, dev: IbDevice, ibdir: str) -> None:
+    vfs = kernel.vfs
     vfs.mkdir(f"{ibdir}/power")
     sys_guid = dev.attrs.sys_image_guid
     attrs = {
@@ -419,10 +430,10 @@ def _populate_sysfs(kernel: Kernel, dev: IbDevice) -> None:
                 vfs.attr(f"{pd}/gid_attrs/ndevs/{i}", _const(f"{dev.netdev}\n"))
         for i in range(port.pkey_tbl_len):
             vfs.attr(f"{pd}/pkeys/{i}", _const("0xffff\n"))
-    vfs.symlink(_rel(ibdir, "/sys/class/infiniband"), f"/sys/class/infiniband/{dev.name}")
-    # the uverbs class device
-    minor = IB_UVERBS_BASE_MINOR + dev.index
-    vfs.mkdir(uvdir)
+
+
+def _fill_uverbs_dir(kernel: Kernel, dev: IbDevice, uvdir: str, minor: int) -> None:
+    vfs = kernel.vfs
     vfs.mkdir(f"{uvdir}/power")
     uv_attrs = {
         "abi_version": f"{dev.ops.uverbs_abi_ver}\n",
@@ -438,10 +449,6 @@ def _populate_sysfs(kernel: Kernel, dev: IbDevice) -> None:
     if dev.parent is not None:
         pdir = f"/sys/devices/pci0000:00/{dev.parent.bdf}"
         vfs.symlink(_rel(pdir, uvdir), f"{uvdir}/device")
-    vfs.symlink(
-        _rel(uvdir, "/sys/class/infiniband_verbs"),
-        f"/sys/class/infiniband_verbs/{dev.uverbs_name}",
-    )
 
 
 def _remove_sysfs(kernel: Kernel, dev: IbDevice) -> None:

@@ -333,3 +333,28 @@ def test_open_of_a_sysfs_file_checks_its_arguments_first(mock_kernel: Kernel) ->
     with pytest.raises(ValueError, match="binary mode doesn't take an encoding"):
         open(f"{MISSING}/vendor", "rb", encoding="utf-8")  # noqa: SIM115 - before ENOENT
     assert lowest_free() == low
+
+
+def test_lazy_directories_fill_on_first_look_not_on_build() -> None:
+    import mockkernel
+
+    kernel = mockkernel.boot()
+    try:
+        calls: list[str] = []
+
+        def fill() -> None:
+            calls.append("fill")
+            kernel.vfs.attr("/sys/devices/lazy/attr", lambda: "x\n")
+
+        kernel.vfs.mkdir("/sys/devices/lazy", populate=fill)
+        kernel.vfs.mkdir("/sys/devices/lazy/sub")  # building inside does not fill it
+        assert calls == []
+        assert kernel.vfs.listdir("/sys/devices/lazy") == ["sub", "attr"]
+        assert calls == ["fill"]
+        assert kernel.vfs.lookup("/sys/devices/lazy/attr") is not None
+        assert calls == ["fill"]  # once
+        # a PCI device's attributes exist even though boot did not make them
+        with kernel.install(), open("/sys/bus/pci/devices/0000:01:00.0/vendor") as f:
+            assert f.read() == "0x10ee\n"
+    finally:
+        kernel.shutdown()
