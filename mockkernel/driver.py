@@ -4,7 +4,8 @@ Bundled drivers import from here, from :mod:`mockkernel.uapi` and
 ``mockkernel.hookimpl`` only -- the same surface a third-party plugin has.
 It reads like the kernel headers a driver includes: ``linux/fs.h``,
 ``linux/dma-buf.h``, ``linux/uaccess.h``, ``linux/mm.h``, ``linux/pci.h``,
-``linux/pci-tph.h`` and ``rdma/ib_verbs.h`` (the RDMA core of :mod:`mockkernel.rdma`).
+``linux/pci-tph.h``, ``rdma/ib_verbs.h`` (the RDMA core of :mod:`mockkernel.rdma`) and
+``linux/netdevice.h`` (net devices and devmem bindings of :mod:`mockkernel.net`).
 """
 
 from __future__ import annotations
@@ -45,6 +46,8 @@ from .fs import FMODE_READ, FMODE_WRITE, File, FileOperations, Inode, generic_fi
 from .kernel import DriverRegistry, Kernel, PciDriver
 from .locks import Mutex, RwSem
 from .mm import PAGE_SIZE, KernelMap, Mapping, Vma, file_mappings
+from .net import register_netdev, unregister_netdev
+from .net.netdev import DevmemBinding, NetDevice, NetDeviceOps
 from .pci import (
     PCI_EXP_DEVCAP2_TPH_COMP_EXT_TPH,
     PCI_EXP_DEVCAP2_TPH_COMP_NONE,
@@ -148,6 +151,7 @@ __all__ = [
     "AttrBundle",
     "AttrSpec",
     "Device",
+    "DevmemBinding",
     "DmaBuf",
     "DmaBufAttachOps",
     "DmaBufOps",
@@ -173,6 +177,8 @@ __all__ = [
     "Mapping",
     "MrWriteResult",
     "Mutex",
+    "NetDevice",
+    "NetDeviceOps",
     "PciBar",
     "PciDev",
     "PciDriver",
@@ -230,5 +236,7 @@ __all__ = [
     "ptr_in",
     "ptr_out",
     "put_user_u32",
+    "register_netdev",
     "strndup_user",
+    "unregister_netdev",
 ]

@@ -35,6 +35,7 @@ from .vfs import Vfs
 
 if TYPE_CHECKING:
     from .dma_buf import Attachment, DmaBuf
+    from .net import NetState
     from .pci import PciBus, PciDev
     from .pci.fabric import Fabric
 
@@ -121,6 +122,8 @@ class Kernel:
         self.pci: PciBus | None = None
         self.fabric: Fabric
         self.is_shut_down = False
+        #: the network state (netlink, genl families, net devices), made on first use
+        self.net: NetState | None = None
 
     def new_id(self) -> int:
         return next(self._ids)

@@ -3,7 +3,7 @@
 ``with kernel.install():`` replaces, for as long as the block runs,
 ``os.open/close/dup/dup2/read/write/pread/pwrite/lseek/fstat/stat/lstat/
 access/listdir/scandir/readlink``, ``builtins.open``/``io.open``,
-``fcntl.ioctl``/``fcntl.fcntl`` and ``mmap.mmap`` with dispatchers:
+``fcntl.ioctl``/``fcntl.fcntl``, ``mmap.mmap`` and ``socket.socket`` with dispatchers:
 
 * a mock fd (a key of the process's fd table) or a mock path goes to the
   kernel, with the exact argument conventions of the function it replaces
@@ -27,6 +27,7 @@ import io
 import mmap
 import operator
 import os
+import socket
 import stat as _stat
 import sys
 import threading
@@ -39,6 +40,7 @@ from typing import TYPE_CHECKING, Any
 from .. import uaccess as ua
 from ..errors import kerr
 from ..mm import MappedFile
+from ..net.socket import make_socket_type
 from ..process import _VFS_IOCTLS
 from ..realfd import REAL as _Real
 from ..uaccess import add_window, drop_window
@@ -87,6 +89,7 @@ _TARGETS: tuple[tuple[ModuleType, str, str], ...] = (
     (os, "closerange", "closerange"),
     (os, "get_blocking", "get_blocking"),
     (os, "set_blocking", "set_blocking"),
+    (socket, "socket", "socket"),
 )
 
 #: The real functions of the targets ``realfd.REAL`` does not list, captured when this
@@ -102,6 +105,7 @@ _REAL_MORE: dict[str, Any] = {
     "closerange": os.closerange,
     "get_blocking": os.get_blocking,
     "set_blocking": os.set_blocking,
+    "socket": socket.socket,
 }
 
 
@@ -1027,6 +1031,8 @@ class Redirection:
             "fsync": m_fsync,
             "fdatasync": m_fdatasync,
             "ftruncate": m_ftruncate,
+            # AF_NETLINK/NETLINK_GENERIC is mock, every other socket real (mockkernel.net)
+            "socket": make_socket_type(kernel, proc),
         }
 
     def stat(self, path: str) -> os.stat_result:

@@ -1,0 +1,277 @@
+"""The userspace side of mock sockets: what ``socket.socket(...)`` returns for a mock family.
+
+Only ``socket.socket(AF_NETLINK, SOCK_RAW | SOCK_DGRAM, NETLINK_GENERIC)`` is mock;
+every other family/protocol is a real socket (one comparison decides).  The object
+returned behaves like a ``socket.socket`` for the calls a netlink client makes
+(``bind``, ``send``/``sendto``/``sendmsg``, ``recv``/``recvfrom``/``recv_into``/
+``recvmsg``, ``setsockopt``/``getsockopt``, ``getsockname``, ``close``, ``fileno``,
+blocking and timeouts, a context manager); its fd is a mock fd, so ``os.close``,
+``os.read`` and ``os.write`` on it reach the same socket.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket as _socket
+import struct
+from errno import EAGAIN, EBADF, EINVAL, ENOPROTOOPT, ENOTSOCK, ESOCKTNOSUPPORT
+from typing import TYPE_CHECKING, Any
+
+from ..errors import kerr
+from ..realfd import REAL
+from ..uapi.linux.netlink import NETLINK_GENERIC
+from .netlink import NetlinkSock, netlink_create, netlink_fops
+
+if TYPE_CHECKING:
+    from ..kernel import Kernel
+    from ..process import Process
+
+__all__ = ["NetlinkSocket", "make_socket_type"]
+
+#: ``socket.socket`` as imported before any redirection.
+REAL_SOCKET: type[_socket.socket] = _socket.socket
+_AF_NETLINK = 16
+_SOCK_TYPE_MASK = 0xF
+_SOCK_NONBLOCK = 0o4000
+_SOCK_CLOEXEC = 0o2000000
+_MSG_PEEK = 0x2
+_MSG_TRUNC = 0x20
+_MSG_DONTWAIT = 0x40
+_DEFAULT_BUF = 212992  # net.core.{r,w}mem_default, and {r,w}mem_max
+_SOCK_MIN_BUF = 2304  # SOCK_MIN_SNDBUF on x86-64; SOCK_MIN_RCVBUF is smaller, same rule here
+
+
+class NetlinkSocket:
+    """A mock ``AF_NETLINK`` socket object (the Python ``socket.socket`` API)."""
+
+    family = _socket.AddressFamily(_AF_NETLINK)
+
+    def __init__(self, proc: Process, fd: int, stype: int, proto: int) -> None:
+        self._proc = proc
+        self._fd = fd
+        self.type = _socket.SocketKind(stype & _SOCK_TYPE_MASK)
+        self.proto = proto
+        self._timeout: float | None = _socket.getdefaulttimeout()
+        # SO_SNDBUF / SO_RCVBUF as getsockopt reports them (the kernel doubles what is set)
+        self._bufs = {_socket.SO_SNDBUF: _DEFAULT_BUF, _socket.SO_RCVBUF: _DEFAULT_BUF}
+
+    def __repr__(self) -> str:
+        return f"<mockkernel NetlinkSocket fd={self._fd} proto={self.proto}>"
+
+    # -- fd ------------------------------------------------------------------------------------
+    def fileno(self) -> int:
+        return self._fd
+
+    def _sock(self) -> NetlinkSock:
+        if self._fd < 0:
+            raise kerr(EBADF)
+        file = self._proc.files.get(self._fd)
+        if file is None or file.f_op is not netlink_fops:
+            raise kerr(EBADF)
+        sock: NetlinkSock = file.private_data
+        return sock
+
+    def close(self) -> None:
+        fd, self._fd = self._fd, -1
+        if fd < 0:
+            return
+        if fd in self._proc.files:
+            self._proc.sys_close(fd)
+        else:
+            REAL.close(fd)
+
+    def detach(self) -> int:
+        fd, self._fd = self._fd, -1
+        return fd
+
+    def __enter__(self) -> NetlinkSocket:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        if getattr(self, "_fd", -1) >= 0:
+            with contextlib.suppress(Exception):
+                self.close()
+
+    # -- blocking ------------------------------------------------------------------------------
+    def setblocking(self, flag: bool) -> None:
+        self.settimeout(None if flag else 0.0)
+
+    def getblocking(self) -> bool:
+        return self._timeout != 0.0
+
+    def settimeout(self, value: float | None) -> None:
+        if value is not None and value < 0:
+            raise ValueError("Timeout value out of range")
+        self._timeout = value
+
+    def gettimeout(self) -> float | None:
+        return self._timeout
+
+    # -- addresses -----------------------------------------------------------------------------
+    @staticmethod
+    def _addr(address: Any) -> tuple[int, int]:
+        if not isinstance(address, tuple) or len(address) != 2:
+            raise TypeError("AF_NETLINK address must be tuple, not " + type(address).__name__)
+        return int(address[0]) & 0xFFFFFFFF, int(address[1]) & 0xFFFFFFFF
+
+    def bind(self, address: Any) -> None:
+        pid, groups = self._addr(address)
+        self._sock().bind(pid, groups)
+
+    def getsockname(self) -> tuple[int, int]:
+        sock = self._sock()
+        return sock.portid, sock.groups
+
+    def getpeername(self) -> tuple[int, int]:
+        self._sock()
+        return 0, 0
+
+    def connect(self, address: Any) -> None:
+        pid, _groups = self._addr(address)
+        sock = self._sock()
+        if pid:
+            raise kerr(EINVAL)
+        sock.autobind()
+
+    # -- options -------------------------------------------------------------------------------
+    def setsockopt(self, level: int, optname: int, value: Any, optlen: int | None = None) -> None:
+        sock = self._sock()
+        if isinstance(value, int):
+            v = value
+        else:
+            data = bytes(value)
+            if len(data) < 4:
+                raise kerr(EINVAL)
+            v = struct.unpack_from("=i", data)[0]
+        if level == _socket.SOL_SOCKET:
+            if optname not in self._bufs:
+                raise kerr(ENOPROTOOPT)
+            self._bufs[optname] = max(min(v & 0xFFFFFFFF, _DEFAULT_BUF) * 2, _SOCK_MIN_BUF)
+            return
+        sock.setsockopt(level, optname, v)
+
+    def getsockopt(self, level: int, optname: int, buflen: int | None = None) -> Any:
+        sock = self._sock()
+        if level == _socket.SOL_SOCKET:
+            values = {
+                **self._bufs,
+                _socket.SO_TYPE: int(self.type),
+                _socket.SO_PROTOCOL: self.proto,
+                _socket.SO_DOMAIN: _AF_NETLINK,
+            }
+            if optname not in values:
+                raise kerr(ENOPROTOOPT)
+            v = values[optname]
+        else:
+            v = sock.getsockopt(level, optname)
+        if buflen is None:
+            return v
+        return struct.pack("=i", v)[:buflen]
+
+    # -- data ----------------------------------------------------------------------------------
+    def send(self, data: Any, flags: int = 0) -> int:
+        return self._sock().send(bytes(data), 0)
+
+    def sendall(self, data: Any, flags: int = 0) -> None:
+        self.send(data, flags)
+
+    def sendto(self, data: Any, flags_or_addr: Any, addr: Any = None) -> int:
+        address = flags_or_addr if addr is None else addr
+        pid, _groups = self._addr(address)
+        return self._sock().send(bytes(data), pid)
+
+    def sendmsg(self, buffers: Any, ancdata: Any = (), flags: int = 0, address: Any = None) -> int:
+        data = b"".join(bytes(b) for b in buffers)
+        pid = 0 if address is None else self._addr(address)[0]
+        return self._sock().send(data, pid)
+
+    def _recv(self, bufsize: int, flags: int) -> tuple[bytes, int]:
+        if bufsize < 0:
+            raise ValueError("negative buffersize in recv")
+        sock = self._sock()
+        try:
+            return sock.recv(bufsize, flags)
+        except BlockingIOError:
+            if self._timeout == 0.0 or flags & _MSG_DONTWAIT or sock.nonblock:
+                raise
+            if self._timeout is not None:
+                raise TimeoutError("timed out") from None
+            # blocking with nothing queued would hang forever: nobody else can answer
+            raise kerr(EAGAIN, "a blocking recv with nothing queued would never return") from None
+
+    def recv(self, bufsize: int, flags: int = 0) -> bytes:
+        return self._recv(bufsize, flags)[0]
+
+    def recvfrom(self, bufsize: int, flags: int = 0) -> tuple[bytes, tuple[int, int]]:
+        return self._recv(bufsize, flags)[0], (0, 0)
+
+    def recv_into(self, buffer: Any, nbytes: int = 0, flags: int = 0) -> int:
+        view = memoryview(buffer).cast("B")
+        n = nbytes or len(view)
+        data, _full = self._recv(n, flags)
+        view[: len(data)] = data
+        return len(data)
+
+    def recvfrom_into(
+        self, buffer: Any, nbytes: int = 0, flags: int = 0
+    ) -> tuple[int, tuple[int, int]]:
+        return self.recv_into(buffer, nbytes, flags), (0, 0)
+
+    def recvmsg(
+        self, bufsize: int, ancbufsize: int = 0, flags: int = 0
+    ) -> tuple[bytes, list[Any], int, tuple[int, int]]:
+        data, full = self._recv(bufsize, flags)
+        msg_flags = _MSG_TRUNC if full > len(data) else 0
+        return data, [], msg_flags, (0, 0)
+
+
+def make_socket_type(kernel: Kernel, proc: Process) -> type:
+    """The replacement of ``socket.socket`` for one redirection (real for anything not ours)."""
+    from . import net_state
+
+    real_socket = REAL_SOCKET
+
+    class _SocketMeta(type):
+        def __instancecheck__(cls, obj: Any) -> bool:
+            return isinstance(obj, real_socket | NetlinkSocket)
+
+        def __subclasscheck__(cls, sub: type) -> bool:
+            return issubclass(sub, real_socket | NetlinkSocket)
+
+    class m_socket(real_socket, metaclass=_SocketMeta):  # type: ignore[misc,valid-type]
+        """``socket.socket``: ``AF_NETLINK``/``NETLINK_GENERIC`` is mock, the rest is real."""
+
+        def __new__(
+            cls, family: int = -1, type: int = -1, proto: int = -1, fileno: int | None = None
+        ) -> Any:
+            if cls is not m_socket:  # a subclass made while installed: a real socket
+                return real_socket.__new__(cls, family, type, proto, fileno)  # type: ignore[call-arg]
+            if fileno is None:
+                if family == _AF_NETLINK and proto == NETLINK_GENERIC:
+                    return _create(type)
+                return real_socket(family, type, proto)
+            file = proc.files.get(fileno) if isinstance(fileno, int) else None
+            if file is None:
+                return real_socket(family, type, proto, fileno)
+            if file.f_op is netlink_fops:
+                sock: NetlinkSock = file.private_data
+                return NetlinkSocket(proc, fileno, _socket.SOCK_RAW, sock.protocol)
+            raise kerr(ENOTSOCK)
+
+    def _create(stype: int) -> NetlinkSocket:
+        if stype == -1:
+            stype = _socket.SOCK_STREAM
+        if stype & _SOCK_TYPE_MASK not in (_socket.SOCK_RAW, _socket.SOCK_DGRAM):
+            raise kerr(ESOCKTNOSUPPORT)
+        flags = os.O_CLOEXEC | (os.O_NONBLOCK if stype & _SOCK_NONBLOCK else 0)
+        fd = netlink_create(kernel, net_state(kernel).netlink, proc, NETLINK_GENERIC, flags)
+        s = NetlinkSocket(proc, fd, stype, NETLINK_GENERIC)
+        if stype & _SOCK_NONBLOCK:
+            s.settimeout(0.0)
+        return s
+
+    return m_socket

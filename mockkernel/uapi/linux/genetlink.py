@@ -1,0 +1,110 @@
+"""linux/genetlink.h: generic netlink and its controller ``nlctrl`` (Linux 7.2 uapi).
+
+A generic netlink message is a ``struct nlmsghdr`` whose type is the family id, a
+``struct genlmsghdr`` (command, version) and the family's attributes.  ``nlctrl``
+(id ``GENL_ID_CTRL``) resolves a family name to its id with ``CTRL_CMD_GETFAMILY``.
+"""
+
+import ctypes
+from ctypes import c_uint8, c_uint16
+
+__all__ = [
+    "CTRL_ATTR_FAMILY_ID",
+    "CTRL_ATTR_FAMILY_NAME",
+    "CTRL_ATTR_HDRSIZE",
+    "CTRL_ATTR_MAX",
+    "CTRL_ATTR_MAXATTR",
+    "CTRL_ATTR_MCAST_GROUPS",
+    "CTRL_ATTR_MCAST_GRP_ID",
+    "CTRL_ATTR_MCAST_GRP_MAX",
+    "CTRL_ATTR_MCAST_GRP_NAME",
+    "CTRL_ATTR_MCAST_GRP_UNSPEC",
+    "CTRL_ATTR_OP",
+    "CTRL_ATTR_OPS",
+    "CTRL_ATTR_OP_FLAGS",
+    "CTRL_ATTR_OP_ID",
+    "CTRL_ATTR_OP_MAX",
+    "CTRL_ATTR_OP_POLICY",
+    "CTRL_ATTR_OP_UNSPEC",
+    "CTRL_ATTR_POLICY",
+    "CTRL_ATTR_UNSPEC",
+    "CTRL_ATTR_VERSION",
+    "CTRL_CMD_DELFAMILY",
+    "CTRL_CMD_DELMCAST_GRP",
+    "CTRL_CMD_DELOPS",
+    "CTRL_CMD_GETFAMILY",
+    "CTRL_CMD_GETMCAST_GRP",
+    "CTRL_CMD_GETOPS",
+    "CTRL_CMD_GETPOLICY",
+    "CTRL_CMD_MAX",
+    "CTRL_CMD_NEWFAMILY",
+    "CTRL_CMD_NEWMCAST_GRP",
+    "CTRL_CMD_NEWOPS",
+    "CTRL_CMD_UNSPEC",
+    "GENL_ADMIN_PERM",
+    "GENL_CMD_CAP_DO",
+    "GENL_CMD_CAP_DUMP",
+    "GENL_CMD_CAP_HASPOL",
+    "GENL_HDRLEN",
+    "GENL_ID_CTRL",
+    "GENL_MAX_ID",
+    "GENL_MIN_ID",
+    "GENL_NAMSIZ",
+    "GENL_START_ALLOC",
+    "GENL_UNS_ADMIN_PERM",
+    "genlmsghdr",
+]
+
+_HEADER = "linux/genetlink.h"
+
+GENL_NAMSIZ = 16
+GENL_MIN_ID = 0x10
+GENL_MAX_ID = 1023
+GENL_HDRLEN = 4
+GENL_ADMIN_PERM = 0x01
+GENL_CMD_CAP_DO = 0x02
+GENL_CMD_CAP_DUMP = 0x04
+GENL_CMD_CAP_HASPOL = 0x08
+GENL_UNS_ADMIN_PERM = 0x10
+GENL_ID_CTRL = 0x10
+GENL_START_ALLOC = 0x13
+
+CTRL_CMD_UNSPEC = 0
+CTRL_CMD_NEWFAMILY = 1
+CTRL_CMD_DELFAMILY = 2
+CTRL_CMD_GETFAMILY = 3
+CTRL_CMD_NEWOPS = 4
+CTRL_CMD_DELOPS = 5
+CTRL_CMD_GETOPS = 6
+CTRL_CMD_NEWMCAST_GRP = 7
+CTRL_CMD_DELMCAST_GRP = 8
+CTRL_CMD_GETMCAST_GRP = 9
+CTRL_CMD_GETPOLICY = 10
+CTRL_CMD_MAX = 10
+
+CTRL_ATTR_UNSPEC = 0
+CTRL_ATTR_FAMILY_ID = 1
+CTRL_ATTR_FAMILY_NAME = 2
+CTRL_ATTR_VERSION = 3
+CTRL_ATTR_HDRSIZE = 4
+CTRL_ATTR_MAXATTR = 5
+CTRL_ATTR_OPS = 6
+CTRL_ATTR_MCAST_GROUPS = 7
+CTRL_ATTR_POLICY = 8
+CTRL_ATTR_OP_POLICY = 9
+CTRL_ATTR_OP = 10
+CTRL_ATTR_MAX = 10
+
+CTRL_ATTR_OP_UNSPEC = 0
+CTRL_ATTR_OP_ID = 1
+CTRL_ATTR_OP_FLAGS = 2
+CTRL_ATTR_OP_MAX = 2
+
+CTRL_ATTR_MCAST_GRP_UNSPEC = 0
+CTRL_ATTR_MCAST_GRP_NAME = 1
+CTRL_ATTR_MCAST_GRP_ID = 2
+CTRL_ATTR_MCAST_GRP_MAX = 2
+
+
+class genlmsghdr(ctypes.Structure):
+    _fields_ = [("cmd", c_uint8), ("version", c_uint8), ("reserved", c_uint16)]
