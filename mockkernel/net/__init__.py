@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..uapi.linux.netlink import NETLINK_GENERIC
+from .devmem_tcp import TcpTable
 from .genetlink import GenlRegistry
 from .netlink import NetlinkTable
 
@@ -33,6 +34,7 @@ class NetState:
         self.genl = GenlRegistry()
         self.netlink.inputs[NETLINK_GENERIC] = self.genl.rcv_msg
         self.netdev: NetdevState = NetdevState(kernel, self.genl)
+        self.tcp = TcpTable(kernel)
 
 
 def net_state(kernel: Kernel) -> NetState:

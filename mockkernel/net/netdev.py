@@ -148,6 +148,10 @@ class NetDevice:
     xdp_rx_metadata_features: int = 0
     xsk_features: int = 0
     driver_data: Any = None
+    #: the IPv4 address TCP sockets bind to reach this device (``mockkernel.net.devmem_tcp``)
+    ipv4: str | None = None
+    #: port → payloads a scripted remote peer sends once a socket listens on ``ipv4:port``
+    scripted_peers: dict[int, list[bytes]] = field(default_factory=dict)
     rx: list[RxQueue] = field(default_factory=list)
 
     def __post_init__(self) -> None:

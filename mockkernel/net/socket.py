@@ -1,7 +1,13 @@
 """The userspace side of mock sockets: what ``socket.socket(...)`` returns for a mock family.
 
-Only ``socket.socket(AF_NETLINK, SOCK_RAW | SOCK_DGRAM, NETLINK_GENERIC)`` is mock;
-every other family/protocol is a real socket (one comparison decides).  The object
+``socket.socket(AF_NETLINK, SOCK_RAW | SOCK_DGRAM, NETLINK_GENERIC)`` is mock.
+``socket.socket(AF_INET, SOCK_STREAM)`` is a real socket of a subclass
+(:func:`make_inet_type`) that stays real in every call unless the program **binds it
+to a mock NIC's IPv4 address** (``NetDevice.ipv4``): from then on ``listen``,
+``accept``, ``getsockname``, ``recv``/``recvmsg`` (devmem: ``MSG_SOCK_DEVMEM``),
+``setsockopt(SOL_SOCKET, SO_DEVMEM_DONTNEED)`` and ``close`` reach the mock TCP table
+(:mod:`mockkernel.net.devmem_tcp`); the real fd stays open underneath as the number
+the program sees.  Every other family/protocol is a real socket.  The object
 returned behaves like a ``socket.socket`` for the calls a netlink client makes
 (``bind``, ``send``/``sendto``/``sendmsg``, ``recv``/``recvfrom``/``recv_into``/
 ``recvmsg``, ``setsockopt``/``getsockopt``, ``getsockname``, ``close``, ``fileno``,
@@ -15,11 +21,12 @@ import contextlib
 import os
 import socket as _socket
 import struct
-from errno import EAGAIN, EBADF, EINVAL, ENOPROTOOPT, ENOTSOCK, ESOCKTNOSUPPORT
+from errno import EAGAIN, EBADF, EINVAL, ENOPROTOOPT, ENOTCONN, ENOTSOCK, ESOCKTNOSUPPORT
 from typing import TYPE_CHECKING, Any
 
 from ..errors import kerr
 from ..realfd import REAL
+from ..uapi.linux.devmem_socket import SO_DEVMEM_DONTNEED
 from ..uapi.linux.netlink import NETLINK_GENERIC
 from .netlink import NetlinkSock, netlink_create, netlink_fops
 
@@ -27,11 +34,12 @@ if TYPE_CHECKING:
     from ..kernel import Kernel
     from ..process import Process
 
-__all__ = ["NetlinkSocket", "make_socket_type"]
+__all__ = ["NetlinkSocket", "make_inet_type", "make_socket_type"]
 
 #: ``socket.socket`` as imported before any redirection.
 REAL_SOCKET: type[_socket.socket] = _socket.socket
 _AF_NETLINK = 16
+_AF_INET = 2
 _SOCK_TYPE_MASK = 0xF
 _SOCK_NONBLOCK = 0o4000
 _SOCK_CLOEXEC = 0o2000000
@@ -234,6 +242,7 @@ def make_socket_type(kernel: Kernel, proc: Process) -> type:
     from . import net_state
 
     real_socket = REAL_SOCKET
+    inet = make_inet_type(kernel)
 
     class _SocketMeta(type):
         def __instancecheck__(cls, obj: Any) -> bool:
@@ -253,6 +262,8 @@ def make_socket_type(kernel: Kernel, proc: Process) -> type:
             if fileno is None:
                 if family == _AF_NETLINK and proto == NETLINK_GENERIC:
                     return _create(type)
+                if family == _AF_INET and type != -1 and type & _SOCK_TYPE_MASK == 1:
+                    return inet(family, type, proto)  # SOCK_STREAM: mock once bound to a NIC
                 return real_socket(family, type, proto)
             file = proc.files.get(fileno) if isinstance(fileno, int) else None
             if file is None:
@@ -275,3 +286,99 @@ def make_socket_type(kernel: Kernel, proc: Process) -> type:
         return s
 
     return m_socket
+
+
+def make_inet_type(kernel: Kernel) -> type[_socket.socket]:
+    """The ``AF_INET``/``SOCK_STREAM`` socket class: real until bound to a NIC address."""
+    from . import net_state
+    from .devmem_tcp import DevmemTcpSock, TcpListener
+
+    tcp = net_state(kernel).tcp
+
+    class InetSocket(REAL_SOCKET):  # type: ignore[misc,valid-type]
+        """A real TCP socket; bound to a mock NIC's address, a mock devmem one."""
+
+        _mock_addr: tuple[str, int] | None = None
+        _listener: TcpListener | None = None
+        _sk: DevmemTcpSock | None = None
+
+        def bind(self, address: Any) -> None:
+            if isinstance(address, tuple) and len(address) == 2:
+                host = address[0]
+                if isinstance(host, str) and tcp.nic_for(host) is not None:
+                    if self._mock_addr is not None:
+                        raise kerr(EINVAL)
+                    self._mock_addr = (host, tcp.port_for(host, int(address[1])))
+                    return
+            super().bind(address)
+
+        def listen(self, backlog: int = 128) -> None:
+            if self._mock_addr is None:
+                super().listen(backlog)
+            elif self._listener is None:
+                self._listener = tcp.listen(*self._mock_addr)
+
+        def getsockname(self) -> Any:
+            if self._mock_addr is not None:
+                return self._mock_addr
+            return super().getsockname()
+
+        def accept(self) -> tuple[Any, Any]:
+            lsn = self._listener
+            if lsn is None:
+                if self._mock_addr is not None:
+                    raise kerr(EINVAL)
+                accepted: tuple[Any, Any] = super().accept()
+                return accepted
+            if not lsn.backlog:
+                if self.gettimeout() == 0.0:
+                    raise BlockingIOError(EAGAIN, os.strerror(EAGAIN))
+                raise kerr(EAGAIN, "a blocking accept with no peer would never return")
+            conn = InetSocket(_socket.AF_INET, _socket.SOCK_STREAM)
+            conn._mock_addr = self._mock_addr
+            conn._sk = lsn.backlog.popleft()
+            return conn, ("192.0.2.254", 40000 + conn.fileno())
+
+        def recvmsg(self, bufsize: int, ancbufsize: int = 0, flags: int = 0) -> Any:
+            sk = self._sk
+            if sk is None:
+                if self._mock_addr is not None:
+                    raise kerr(ENOTCONN)
+                return super().recvmsg(bufsize, ancbufsize, flags)
+            try:
+                data, anc, msg_flags = sk.recvmsg(bufsize, ancbufsize, flags)
+            except BlockingIOError:
+                if self.gettimeout() == 0.0 or flags & _MSG_DONTWAIT:
+                    raise
+                raise kerr(
+                    EAGAIN, "a blocking recv with nothing queued would never return"
+                ) from None
+            return data, anc, msg_flags, None
+
+        def recv(self, bufsize: int, flags: int = 0) -> bytes:
+            data: bytes
+            if self._sk is None and self._mock_addr is None:
+                data = super().recv(bufsize, flags)
+                return data
+            data = self.recvmsg(bufsize, 0, flags)[0]
+            return data
+
+        def setsockopt(self, level: int, optname: int, value: Any, optlen: Any = None) -> Any:
+            sk = self._sk
+            if sk is not None and level == _socket.SOL_SOCKET and optname == SO_DEVMEM_DONTNEED:
+                return sk.setsockopt(level, optname, value)
+            if optlen is None:
+                return super().setsockopt(level, optname, value)
+            return super().setsockopt(level, optname, value, optlen)
+
+        def close(self) -> None:
+            sk, self._sk = self._sk, None
+            if sk is not None:
+                sk.close()
+            lsn, self._listener = self._listener, None
+            if lsn is not None:
+                tcp.unlisten(lsn)
+            super().close()
+
+    cls: type[_socket.socket] = InetSocket
+    return cls

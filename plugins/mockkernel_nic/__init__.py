@@ -18,17 +18,16 @@ holds the mapping for the binding's life, so binding a vfio-pci dma-buf fails wi
 Topology options (``[devices.options]``): ``ifname`` (default ``eth<n>``),
 ``rx_queues``/``tx_queues`` (default 8), ``tcp_data_split`` (default true),
 ``hds_thresh`` (default 0), ``devmem`` (``"upstream"``, the default, or
-``"revocable"``).
+``"revocable"``), ``ipv4`` (the address TCP sockets bind to reach the NIC, default
+``192.0.2.<n+1>``), ``peer_port``/``peer_data`` (a scripted remote peer: once a
+socket listens on ``ipv4:peer_port`` it connects, sends ``peer_data`` (UTF-8) and
+closes; see :mod:`mockkernel.net.devmem_tcp`).
 
 Revocable mode (beyond upstream: the importer a NIC driver would need for VFIO
 buffers): the binding attaches dynamically, peer-to-peer, with ``invalidate_mappings``;
 a revoke quiesces the bound queues and unmaps; payload for a revoked buffer is dropped
 (:attr:`MockNic.drops`); the next payload after the exporter un-revokes re-maps the
 buffer, re-queries TPH and resumes.
-
-When another installed plugin registers a PCI driver called ``mock_nic`` (as the
-importer how-to's example does), that one binds the device and this one is not
-registered.
 """
 
 from __future__ import annotations
@@ -204,6 +203,9 @@ class MockNicDriver:
     def probe(self, kernel: Kernel, pdev: PciDev) -> None:
         options = pdev.options
         ifname = _opt(options, "ifname", f"eth{self._count}")
+        ipv4 = _opt(options, "ipv4", f"192.0.2.{self._count + 1}")
+        peer_port = _opt(options, "peer_port", 0)
+        peer_data = _opt(options, "peer_data", "")
         self._count += 1
         nic = MockNic(kernel, pdev)
         rx = _opt(options, "rx_queues", 8)
@@ -217,6 +219,9 @@ class MockNicDriver:
         nic.netdev = NetDevice(ifname, rx, tx, ops=ops, driver_data=nic)
         nic.netdev.tcp_data_split = _opt(options, "tcp_data_split", True)
         nic.netdev.hds_thresh = _opt(options, "hds_thresh", 0)
+        nic.netdev.ipv4 = ipv4
+        if peer_port:
+            nic.netdev.scripted_peers[peer_port] = [peer_data.encode()]
         for q in nic.netdev.rx:
             q.napi_id = 8192 + 64 * pdev.busnr + q.index
         try:
@@ -243,11 +248,6 @@ def nic_dev(kernel: Kernel, bdf: str = "0000:03:00.0") -> MockNic:
     return driver.devices[bdf]
 
 
-@mockkernel.hookimpl(trylast=True)
+@mockkernel.hookimpl
 def mockkernel_register(registry: DriverRegistry) -> None:
-    """Registered last: an installed plugin with its own ``mock_nic`` driver (the importer
-    how-to's engine binds the same free function) takes the device and this one steps
-    aside, instead of failing the boot with "registered twice"."""
-    if MockNicDriver.name in registry.pci_drivers:
-        return
     registry.add_pci_driver(MockNicDriver())

@@ -1,0 +1,85 @@
+r"""Test-side devmem TCP helpers: the remote peer of a connection into a mock NIC.
+
+* :meth:`TcpPeer.connect` -- connect to a socket the program listens with on a mock
+  NIC's address (``socket.socket(AF_INET, SOCK_STREAM)`` bound to ``NetDevice.ipv4``);
+  the program ``accept()``\ s it; :meth:`TcpPeer.send` puts bytes on the wire.
+* :func:`connect` -- no program socket at all: a connection steered to RX ``queue`` of
+  ``dev``, returning the peer and a :class:`DevmemSocket` with the receive calls a
+  devmem program makes (``recvmsg``, ``recv``, ``setsockopt(SO_DEVMEM_DONTNEED)``,
+  ``close``), for driver-level tests.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ..net.devmem_tcp import DevmemTcpSock
+
+if TYPE_CHECKING:
+    from ..kernel import Kernel
+    from ..net.netdev import NetDevice
+
+__all__ = ["DevmemSocket", "TcpPeer", "connect"]
+
+
+class DevmemSocket:
+    """The program's end: the ``socket.socket`` receive calls of a devmem TCP socket."""
+
+    def __init__(self, sk: DevmemTcpSock) -> None:
+        self.sk = sk
+
+    def recvmsg(
+        self, bufsize: int, ancbufsize: int = 0, flags: int = 0
+    ) -> tuple[bytes, list[tuple[int, int, bytes]], int, tuple[str, int]]:
+        data, anc, msg_flags = self.sk.recvmsg(bufsize, ancbufsize, flags)
+        return data, anc, msg_flags, ("0.0.0.0", 0)
+
+    def recv(self, bufsize: int, flags: int = 0) -> bytes:
+        return self.sk.recvmsg(bufsize, 0, flags)[0]
+
+    def setsockopt(self, level: int, optname: int, value: Any, optlen: int | None = None) -> int:
+        return self.sk.setsockopt(level, optname, value)
+
+    def close(self) -> None:
+        self.sk.close()
+
+    def __enter__(self) -> DevmemSocket:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class TcpPeer:
+    """The remote sender: its bytes arrive on the NIC's queue (``send`` never blocks: it
+    returns how many bytes the receiver took now; the rest goes when niovs come back)."""
+
+    def __init__(self, sk: DevmemTcpSock) -> None:
+        self.sk = sk
+        self.sent = 0
+
+    @classmethod
+    def connect(cls, kernel: Kernel, addr: str, port: int) -> TcpPeer:
+        """Connect to a listening mock socket (``ECONNREFUSED`` when none)."""
+        from ..net import net_state
+
+        return cls(net_state(kernel).tcp.connect(addr, port))
+
+    def send(self, data: bytes) -> int:
+        self.sent += len(data)
+        return self.sk.deliver(bytes(data))
+
+    @property
+    def pending(self) -> int:
+        """Bytes sent but not yet taken by the NIC (back-pressure)."""
+        return len(self.sk.pending)
+
+    def close(self) -> None:
+        """FIN: once the queue drains the receiver reads end of stream."""
+        self.sk.peer_closed = True
+
+
+def connect(kernel: Kernel, dev: NetDevice, queue: int) -> tuple[TcpPeer, DevmemSocket]:
+    """A connection whose packets land on RX ``queue`` of ``dev``: (peer, socket)."""
+    sk = DevmemTcpSock(kernel, dev, queue)
+    return TcpPeer(sk), DevmemSocket(sk)
