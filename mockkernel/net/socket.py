@@ -242,7 +242,12 @@ def make_socket_type(kernel: Kernel, proc: Process) -> type:
     from . import net_state
 
     real_socket = REAL_SOCKET
-    inet = make_inet_type(kernel)
+    inet_cache: list[type[_socket.socket]] = []  # built on the first AF_INET stream socket
+
+    def inet(family: int, stype: int, proto: int) -> _socket.socket:
+        if not inet_cache:
+            inet_cache.append(make_inet_type(kernel))
+        return inet_cache[0](family, stype, proto)
 
     class _SocketMeta(type):
         def __instancecheck__(cls, obj: Any) -> bool:

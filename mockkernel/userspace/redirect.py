@@ -387,6 +387,38 @@ def _mode_flags(mode: str) -> tuple[int, str]:
     return flags, raw + ("+" if plus else "") + "b"
 
 
+class _MmapMeta(type):
+    def __instancecheck__(cls, obj: Any) -> bool:
+        return isinstance(obj, _Real.mmap)
+
+    def __subclasscheck__(cls, sub: type) -> bool:
+        return issubclass(sub, _Real.mmap)
+
+
+_real_mmap_type: type[mmap.mmap] = _Real.mmap
+
+
+class _RedirectedMmap(_real_mmap_type, metaclass=_MmapMeta):  # type: ignore[misc,valid-type]
+    """``mmap.mmap`` while a redirection is installed: a mock fd maps through its driver,
+    any other fd maps for real.  Made once per process (installs stay cheap); it finds
+    the installed redirection through ``Redirection.active``."""
+
+    def __new__(
+        cls,
+        fileno: int,
+        length: int,
+        flags: int = mmap.MAP_SHARED,
+        prot: int = mmap.PROT_WRITE | mmap.PROT_READ,
+        access: int = mmap.ACCESS_DEFAULT,
+        offset: int = 0,
+        **kw: Any,
+    ) -> Any:
+        redir = Redirection.active
+        if redir is not None and fileno in redir.proc.files:
+            return redir._mock_mmap(fileno, length, flags, prot, access, offset)
+        return _Real.mmap(fileno, length, flags, prot, access, offset, **kw)
+
+
 class Redirection:
     """Installs the dispatchers for one kernel's ``init_process`` (a context manager).
 
@@ -942,35 +974,6 @@ class Redirection:
             call(file, n, cmd, addr)
             return bytes(sview[:length])
 
-        # -- mmap ---------------------------------------------------------------------
-        redir = self
-
-        class _MmapMeta(type):
-            def __instancecheck__(cls, obj: Any) -> bool:
-                return isinstance(obj, real.mmap)
-
-            def __subclasscheck__(cls, sub: type) -> bool:
-                return issubclass(sub, real.mmap)
-
-        real_mmap: type[mmap.mmap] = real.mmap
-
-        class m_mmap(real_mmap, metaclass=_MmapMeta):  # type: ignore[misc,valid-type]
-            """``mmap.mmap``: a mock fd maps through its driver, any other fd maps for real."""
-
-            def __new__(
-                cls,
-                fileno: int,
-                length: int,
-                flags: int = mmap.MAP_SHARED,
-                prot: int = mmap.PROT_WRITE | mmap.PROT_READ,
-                access: int = mmap.ACCESS_DEFAULT,
-                offset: int = 0,
-                **kw: Any,
-            ) -> Any:
-                if fileno in files:
-                    return redir._mock_mmap(fileno, length, flags, prot, access, offset)
-                return real.mmap(fileno, length, flags, prot, access, offset, **kw)
-
         real_closerange = _REAL_MORE["closerange"]
         real_get_blocking = _REAL_MORE["get_blocking"]
         real_set_blocking = _REAL_MORE["set_blocking"]
@@ -1023,7 +1026,7 @@ class Redirection:
             "builtin_open": m_builtin_open,
             "ioctl": m_ioctl,
             "fcntl": m_fcntl,
-            "mmap": m_mmap,
+            "mmap": _RedirectedMmap,
             "readv": m_readv,
             "writev": m_writev,
             "preadv": m_preadv,
