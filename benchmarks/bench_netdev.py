@@ -1,4 +1,4 @@
-"""Netlink and devmem RX costs: genl request round-trips and driver-level devmem receive.
+r"""Netlink and devmem RX costs: genl request round-trips and driver-level devmem receive.
 
     python benchmarks/bench_netdev.py [--repeat N] [--requests N]
 
@@ -7,10 +7,12 @@ On the default topology (``eth0``: the mock NIC at 0000:03:00.0):
 * netlink round-trips from a plain-Python client: ``nlctrl`` ``GETFAMILY`` by name,
   ``netdev`` ``QUEUE_GET`` (do) and a ``QUEUE_GET`` dump of 16 queues;
 * ``BIND_RX`` of a udmabuf + unbind (the socket's close);
-* devmem receive into a bound udmabuf (``MockNic.receive``: niov allocation, the
-  fabric's TLPs, the bytes landing in the buffer, then the niovs returned), 64 KiB
-  payloads, tracing off and on (a sink that drops the events).  There is no TCP
-  socket path yet: this is the NIC's DMA side of it.
+* devmem receive into a bound udmabuf, 64 KiB payloads, tracing off and on (a sink
+  that drops the events), two ways side by side: the NIC's side (``MockNic.receive``:
+  niov allocation, the fabric's TLPs, the bytes landing in the buffer, then the niovs
+  returned) and the whole socket path (a ``TcpPeer`` sends into a program socket bound
+  to the NIC's address; ``recvmsg(MSG_SOCK_DEVMEM)`` with its 16 ``dmabuf_cmsg``\ s, then
+  ``setsockopt(SO_DEVMEM_DONTNEED)`` of the tokens).
 
 Best of ``--repeat`` runs, garbage collector off while timing.  A report: exit status 0.
 """
@@ -29,7 +31,10 @@ from collections.abc import Callable
 from mockkernel_nic import nic_dev
 
 import mockkernel
+from mockkernel.net.devmem_tcp import MSG_SOCK_DEVMEM
+from mockkernel.testing.net import TcpPeer
 from mockkernel.testing.rdma import udmabuf
+from mockkernel.uapi.linux.devmem_socket import SO_DEVMEM_DONTNEED
 
 NLM_F_REQUEST, NLM_F_ACK, NLM_F_DUMP = 0x1, 0x4, 0x300
 PAGE = 4096
@@ -123,22 +128,45 @@ def main(argv: list[str] | None = None) -> int:
                 def rx() -> None:
                     nic.dontneed(nic.receive(0, payload))
 
-                for tracing in (False, True):
-                    if tracing:
-                        kernel.tracer.add_sink(_drop)
-                    try:
-                        t = _best(rx, max(n // 20, 10), ns.repeat)
-                    finally:
-                        if tracing:
-                            kernel.tracer.remove_sink(_drop)
-                    state = "on " if tracing else "off"
-                    rows.append(
-                        (
-                            f"devmem receive 64 KiB (16 niovs, 256 TLPs), tracing {state}",
-                            t,
-                            f"{len(payload) / t / 1e6:>8.1f} MB/s",
-                        )
+                server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                server.bind((nic.netdev.ipv4, 0))
+                server.listen(1)
+                peer = TcpPeer.connect(kernel, *server.getsockname())
+                conn, _ = server.accept()
+                ancsize = socket.CMSG_SPACE(24) * 16
+
+                def rx_socket() -> None:
+                    assert peer.send(payload) == len(payload)
+                    data, anc, _flags, _addr = conn.recvmsg(1 << 17, ancsize, MSG_SOCK_DEVMEM)
+                    assert len(data) == len(payload) and len(anc) == 16
+                    tokens = b"".join(
+                        struct.pack("=II", struct.unpack_from("=I", c, 12)[0], 1) for _, _, c in anc
                     )
+                    conn.setsockopt(socket.SOL_SOCKET, SO_DEVMEM_DONTNEED, tokens)
+
+                for tracing in (False, True):
+                    state = "on " if tracing else "off"
+                    for label, fn in (
+                        ("devmem receive 64 KiB (16 niovs, 256 TLPs)", rx),
+                        ("  same via socket (send, recvmsg, DONTNEED)", rx_socket),
+                    ):
+                        if tracing:
+                            kernel.tracer.add_sink(_drop)
+                        try:
+                            t = _best(fn, max(n // 20, 10), ns.repeat)
+                        finally:
+                            if tracing:
+                                kernel.tracer.remove_sink(_drop)
+                        rows.append(
+                            (
+                                f"{label}, tracing {state}",
+                                t,
+                                f"{len(payload) / t / 1e6:>8.1f} MB/s",
+                            )
+                        )
+                peer.close()
+                conn.close()
+                server.close()
             finally:
                 sock.close()
                 os.close(ufd)

@@ -50,6 +50,7 @@ from mockkernel.driver import (
     PciDev,
     Tlp,
     dma_buf_get_pci_tph,
+    dma_buf_get_tph,
     pcie_disable_tph,
     pcie_enable_tph,
     pcie_tph_enabled_req_type,
@@ -135,14 +136,26 @@ class MockNic:
         return f"<MockNic {self.pdev.bdf} {self.netdev.name}>"
 
     def query_tph(self, binding: DevmemBinding) -> tuple[int, int] | None:
-        """On each mapping: ``dma_buf_get_pci_tph`` at the NIC's width; any error: no TPH."""
+        """On each mapping: the exporter's tag at the NIC's width; any error: no TPH.
+
+        The query is the booted profile's: ``dma_buf_get_pci_tph(extended)`` (v8+),
+        ``dma_buf_get_tph(st_width)`` on ``tph-v1``/``tph-v2``, none on ``linux-7.2``.
+        """
+        uapi = self.kernel.uapi
+        if uapi == "linux-7.2":
+            self.tph_reason = "no TPH hook in the dma-buf core (uapi linux-7.2)"
+            return None
         req = pcie_tph_enabled_req_type(self.pdev)
         if req not in (PCI_TPH_REQ_TPH_ONLY, PCI_TPH_REQ_EXT_TPH):
             self.tph_reason = "TPH requester disabled on the function"
             return None
+        extended = req == PCI_TPH_REQ_EXT_TPH
         try:
-            with binding.dmabuf.resv:
-                tag, ph = dma_buf_get_pci_tph(binding.dmabuf, req == PCI_TPH_REQ_EXT_TPH)
+            if uapi in ("tph-v1", "tph-v2"):
+                tag, ph = dma_buf_get_tph(binding.dmabuf, 16 if extended else 8)
+            else:
+                with binding.dmabuf.resv:
+                    tag, ph = dma_buf_get_pci_tph(binding.dmabuf, extended)
         except OSError as e:
             self.tph_reason = f"exporter: errno {e.errno}"
             return None
