@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import importlib.util
 import re
-import subprocess
-import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -51,28 +49,9 @@ def _load(name: str, path: Path) -> ModuleType:
 goldens = _load("real_linux_test_goldens", REAL / "test_goldens.py")
 
 
-def _run(probe: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "mockkernel",
-            "run",
-            "--topology",
-            str(TOPOLOGY),
-            str(REAL / "probes" / f"{probe}.py"),
-        ],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-
-
 @pytest.mark.parametrize("probe", PROBES)
 def test_uverbs_probe_matches_real_linux(probe: str, tmp_path: Path) -> None:
-    proc = _run(probe, tmp_path)
+    proc = goldens.run_probe(probe, tmp_path, TOPOLOGY)
     assert proc.returncode == 0, f"{probe} exited {proc.returncode}:\n{proc.stderr}"
     assert re.fullmatch(EXPECTED_STDERR[probe], proc.stderr), f"{probe}:\n{proc.stderr}"
     golden = (REAL / "golden" / f"{probe}.jsonl").read_text().splitlines()

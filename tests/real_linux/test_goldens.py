@@ -73,9 +73,13 @@ def _explain(path: str, expected: Any, actual: Any, out: list[str]) -> None:
     out.append(f"    {path}: expected {json.dumps(expected)}, got {json.dumps(actual)}")
 
 
-def run_probe(probe: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+def run_probe(
+    probe: str, tmp_path: Path, topology: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run ``probes/<probe>.py`` under ``mockkernel run`` (on ``topology`` if given)."""
+    topo = ["--topology", str(topology)] if topology is not None else []
     return subprocess.run(
-        [sys.executable, "-m", "mockkernel", "run", str(HERE / "probes" / f"{probe}.py")],
+        [sys.executable, "-m", "mockkernel", "run", *topo, str(HERE / "probes" / f"{probe}.py")],
         cwd=tmp_path,
         capture_output=True,
         text=True,

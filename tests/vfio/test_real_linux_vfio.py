@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import subprocess
-import sys
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -34,6 +32,16 @@ KNOWN_DIFFERENCES: dict[str, dict[str, str]] = {
     "vfio_dmabuf": {},
     "vfio_device": {},
 }
+
+
+def _load_goldens() -> ModuleType:
+    spec = importlib.util.spec_from_file_location(
+        "real_linux_goldens_vfio", REAL / "test_goldens.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def _load_compare() -> ModuleType:
@@ -58,22 +66,7 @@ def _steps(lines: list[str]) -> dict[str, Any]:
 
 @pytest.mark.parametrize("probe", PROBES)
 def test_vfio_probe_matches_real_linux(probe: str, tmp_path: Path) -> None:
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "mockkernel",
-            "run",
-            "--topology",
-            str(TOPOLOGY),
-            str(REAL / "probes" / f"{probe}.py"),
-        ],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    proc = _load_goldens().run_probe(probe, tmp_path, TOPOLOGY)
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr == "", f"leaks or open fds reported:\n{proc.stderr}"
     golden = (REAL / "golden" / f"{probe}.jsonl").read_text().splitlines()
