@@ -18,14 +18,13 @@ Regenerate the golden (about 15 s):
         > tests/core/real_linux/syscall_layer.golden.jsonl
 """
 
-# The harness below is kept identical in every probe file (tests/real_linux/probes), so its
-# idioms stay; steps open and close fds by hand on purpose.
-# ruff: noqa: UP031, SIM105, SIM115, E741
+# The harness is tests/real_linux/probes/_probe.py; steps open and close fds by hand on
+# purpose.
+# ruff: noqa: UP031, SIM115, E741
 import ctypes
 import errno
 import fcntl
 import io
-import json
 import mmap
 import os
 import re
@@ -33,72 +32,17 @@ import stat
 import struct
 import sys
 
-# --- probe harness (kept identical in every probe file) ---------------------
-
-
-def emit(step, **kw):
-    # anything json cannot encode (bytes, ...) is shown by its type name
-    line = json.dumps({"step": step, **kw}, default=lambda o: "<%s>" % type(o).__name__)
-    sys.stdout.write(line + "\n")
-    sys.stdout.flush()
-
-
-def run(step, fn):
-    """Run fn() as one independent step; report its result or its errno."""
-    try:
-        result = fn()
-    except OSError as e:
-        emit(step, errno=errno.errorcode.get(e.errno, str(e.errno)))
-    except Exception as e:  # a Python-level refusal (ValueError, ...)
-        emit(step, exception=type(e).__name__)
-    else:
-        emit(step, ok=result)
-
-
-def close_all(*fds):
-    for fd in fds:
-        if fd is not None and fd >= 0:
-            try:
-                os.close(fd)
-            except OSError:
-                pass
-
-
-def lowest_free():
-    """The lowest free fd number right now (open /dev/null, close it)."""
-    fd = os.open("/dev/null", os.O_RDONLY)
-    os.close(fd)
-    return fd
-
-
-def closed_fd():
-    """A number that is certainly not an open fd."""
-    return lowest_free()
-
-
-def cloexec(fd):
-    return bool(fcntl.fcntl(fd, fcntl.F_GETFD) & fcntl.FD_CLOEXEC)
-
-
-def nonblock(fd):
-    return bool(fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_NONBLOCK)
-
-
-def is_open(fd):
-    try:
-        os.fstat(fd)
-        return True
-    except OSError:
-        return False
-
-
-def call(fn, *args):
-    """Run fn(*args); return its result or the errno name (for sub-results)."""
-    try:
-        return fn(*args)
-    except OSError as e:
-        return errno.errorcode.get(e.errno, str(e.errno))
-
+# --- probe harness: the one shared by tests/real_linux/probes ------------------
+# (this file lives outside that directory: put it on the path, on the VM as here)
+sys.path.insert(
+    0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "real_linux", "probes")
+)
+from _probe import (
+    call,
+    close_all,
+    lowest_free,
+    run,
+)
 
 # --- constants ---------------------------------------------------------------
 
