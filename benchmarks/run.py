@@ -18,7 +18,10 @@ The targets (``design-notes.md``, "The hot path"):
   checks, the exporter's callback, the fence check), and ``FIOCLEX`` (answered by the
   core, which makes a real syscall to keep the placeholder's close-on-exec bit true)
   are shown beside them for information;
-* the redirection on real fds (installed vs not): <= 15 % overhead;
+* the redirection on real fds (installed vs not): <= 15 % overhead.  The
+  "[pass-through]" rows measure, in the same run, the same calls through wrappers that
+  do nothing but call the real function: the least any Python-level redirection can
+  cost, so a failure can be read against what is reachable at all;
 * boot + install + uninstall + shutdown (what the ``mock_kernel`` fixture does per
   test): <= 1 ms (pyfakefs' ``fs`` fixture needs 2-3 ms).
 
@@ -348,6 +351,60 @@ def _boot_round(n: int, times: BootTimes) -> None:
     times.lifetimes_per_round = n
 
 
+# -- the floor: pass-through wrappers ----------------------------------------------------------
+# What any Python-level redirection costs at least: a function that only calls the real one
+# (module globals, positional parameters: the cheapest call CPython has).  Measured in the
+# same run, so the report shows how much of the real-fd overhead is the wrapper frame itself.
+_real_read, _real_write, _real_fstat = os.read, os.write, os.fstat
+_real_open, _real_close, _real_ioctl = os.open, os.close, fcntl.ioctl
+
+
+def _pt_read(fd: int, n: int) -> bytes:
+    return _real_read(fd, n)
+
+
+def _pt_write(fd: int, data: Any) -> int:
+    return _real_write(fd, data)
+
+
+def _pt_fstat(fd: int) -> os.stat_result:
+    return _real_fstat(fd)
+
+
+def _pt_open(path: Any, flags: int, mode: int = 0o777, dir_fd: int | None = None) -> int:
+    return _real_open(path, flags, mode)
+
+
+def _pt_close(fd: int) -> None:
+    return _real_close(fd)
+
+
+def _pt_ioctl(fd: Any, request: int, arg: Any = 0, mutate_flag: bool = True, /) -> Any:
+    return _real_ioctl(fd, request, arg, mutate_flag)
+
+
+_PASSTHROUGH = (
+    (os, "read", _pt_read),
+    (os, "write", _pt_write),
+    (os, "fstat", _pt_fstat),
+    (os, "open", _pt_open),
+    (os, "close", _pt_close),
+    (fcntl, "ioctl", _pt_ioctl),
+)
+
+
+@contextmanager
+def _passthrough() -> Iterator[None]:
+    saved = [(mod, name, getattr(mod, name)) for mod, name, _ in _PASSTHROUGH]
+    for mod, name, fn in _PASSTHROUGH:
+        setattr(mod, name, fn)
+    try:
+        yield
+    finally:
+        for mod, name, old in saved:
+            setattr(mod, name, old)
+
+
 # -- the run -----------------------------------------------------------------------------------
 @contextmanager
 def _real_fds() -> Iterator[Fds]:
@@ -393,8 +450,12 @@ def measure(repeat: int, sample_ms: float, boot_lifetimes: int) -> dict[str, Any
     with _bench_kernel() as (redir, fx):
         plain = [*_real_cases(fx, "real"), _devnull_case()]
         inst = [*_real_cases(fx, "installed"), *_mock_cases(fx)]
+        floor = _real_cases(fx, "floor")
         for c in plain:
             c.prepare(sample_ns)
+        with _passthrough():
+            for c in floor:
+                c.prepare(sample_ns)
         empty_n = _calibrate(_empty, sample_ns)
         redir.install()
         try:
@@ -407,6 +468,9 @@ def measure(repeat: int, sample_ms: float, boot_lifetimes: int) -> dict[str, Any
             empty = min(empty, _sample(_empty, empty_n) / empty_n)
             for c in plain:
                 c.run(empty)
+            with _passthrough():
+                for c in floor:
+                    c.run(empty)
             redir.install()
             try:
                 for c in inst:
@@ -420,7 +484,7 @@ def measure(repeat: int, sample_ms: float, boot_lifetimes: int) -> dict[str, Any
     for _ in range(max(3, repeat // 3)):
         _boot_round(max(10, boot_lifetimes), boot_times)
 
-    by = {c.key: c for c in plain + inst}
+    by = {c.key: c for c in plain + inst + floor}
     return {
         "machine": machine_info(),
         "settings": {
@@ -430,7 +494,7 @@ def measure(repeat: int, sample_ms: float, boot_lifetimes: int) -> dict[str, Any
             "empty_loop_ns_per_iter": round(empty, 2),
             "seconds": round(time.monotonic() - started, 1),
         },
-        "iterations": {c.key: c.n for c in plain + inst},
+        "iterations": {c.key: c.n for c in plain + inst + floor},
         "rows": [asdict(r) for r in _rows(by, boot_times)],
         "boot": asdict(boot_times),
     }
@@ -495,6 +559,18 @@ def _rows(by: dict[str, Case], boot: BootTimes) -> list[Row]:
                 ratio,
                 f"<={REAL_FD_OVERHEAD:g}x",
                 "PASS" if ratio <= REAL_FD_OVERHEAD else "FAIL",
+            )
+        )
+        floor_us = us(f"{base}.floor")
+        rows.append(
+            Row(
+                f"{base}.floor",
+                by[f"{base}.floor"].label + " [pass-through]",
+                floor_us,
+                "not installed",
+                floor_us / real_us,
+                "(floor, info)",
+                "",
             )
         )
 

@@ -209,7 +209,11 @@ class Process:
         self.kernel = kernel
         self.pid = pid
         self.fdt = fdt
-        self.files = fdt.files  # the hot path looks fds up here
+        self.files = fdt.files
+        #: ``slots[fd]`` is ``files.get(fd)`` for every fd >= 0 below ``len(slots)``, and no
+        #: mock fd is beyond it: the redirection's real-fd path is one list index (cheaper
+        #: than a dict probe), an IndexError meaning "real".  Grown in place, never rebound.
+        self.slots: list[File | None] = [None] * 64
         self.name = name
         self.exited = False
         # ``files_lock``: serialises changes to the table (lookups are lock-free dict reads)
@@ -227,6 +231,10 @@ class Process:
     def fd_install(self, fd: int, file: File) -> None:
         """Publish ``file`` at ``fd``; the caller's reference now belongs to the table."""
         self.files[fd] = file
+        slots = self.slots
+        if fd >= len(slots):
+            slots.extend([None] * (max(fd + 1, 2 * len(slots)) - len(slots)))
+        slots[fd] = file
         k = self.kernel
         if k.tracer.enabled:
             k.tracer.emit("fd.install", pid=self.pid, fd=fd, file=file.id, kind=file.f_op.name)
@@ -273,6 +281,7 @@ class Process:
             file = self.files.pop(fd, None)
             if file is None:
                 raise kerr(EBADF)
+            self.slots[fd] = None
             self.fdt.free_number(fd)
         k = self.kernel
         if k.tracer.enabled:
@@ -283,6 +292,8 @@ class Process:
         """The real OS reused ``fd`` (a real dup2 onto a mock number): drop the mock file."""
         with self.files_lock:
             file = self.files.pop(fd, None)
+            if file is not None:
+                self.slots[fd] = None
         if file is not None:
             if self.kernel.tracer.enabled:
                 self.kernel.tracer.emit("fd.close", pid=self.pid, fd=fd, file=file.id)

@@ -11,7 +11,8 @@ access/listdir/scandir/readlink``, ``builtins.open``/``io.open``,
   bytes for immutable arguments, ...);
 * anything else goes straight to the real function.
 
-Deciding costs one dict lookup for fds and one ``str.startswith`` for paths.
+Deciding costs one list index for fds and one character test for paths (the hot
+dispatchers are in ``hotpath.py``).
 Names bound before installation (``from fcntl import ioctl``) are rebound in
 the modules given as ``rebind`` (``rebind=True``: every loaded module, as the
 runner does).
@@ -37,7 +38,6 @@ from errno import ENOTTY
 from types import ModuleType, TracebackType
 from typing import TYPE_CHECKING, Any
 
-from .. import uaccess as ua
 from ..errors import kerr
 from ..mm import MappedFile
 from ..net.socket import make_socket_type
@@ -45,6 +45,7 @@ from ..process import _VFS_IOCTLS
 from ..realfd import REAL as _Real
 from ..uaccess import add_window, drop_window
 from ..vfs import _ROOTS, Attr, Dir, Node, Symlink, _FdTarget
+from . import hotpath
 
 if TYPE_CHECKING:
     from ..kernel import Kernel
@@ -516,7 +517,7 @@ class Redirection:
         vfs = kernel.vfs
         tracer = kernel.tracer
         files = proc.files
-        files_get = files.get
+        slots = proc.slots
         scratch = self._scratch
         vfs_ioctls = _VFS_IOCTLS
         vfs_ioctls_get = _VFS_IOCTLS.get
@@ -552,11 +553,9 @@ class Redirection:
                 real.pwrite(fd, data, 0)
             return fd
 
-        # -- fds ----------------------------------------------------------------------
-        def m_open(path: Any, flags: int, mode: int = 0o777, *, dir_fd: int | None = None) -> int:
-            # the common real path: every mock path starts "/d", "/s" or "/p"
-            if dir_fd is None and type(path) is str and path[1:2] not in "dsp":
-                return real_open(path, flags, mode)
+        # -- fds (open/close/read/write/fstat/ioctl: hotpath.py) -----------------------
+        def open_slow(path: Any, flags: int, mode: int, dir_fd: int | None) -> int:
+            """``os.open`` of a path that may be mock (hotpath.m_open took the rest)."""
             if dir_fd is None:
                 p = _mockable(path)
                 if p is not None:
@@ -570,12 +569,6 @@ class Redirection:
                             raise _with_name(e, path) from None
                 return real_open(path, flags, mode)
             return real_open(path, flags, mode, dir_fd=dir_fd)
-
-        def m_close(fd: int) -> None:
-            if fd in files:
-                proc.sys_close(fd)
-            else:
-                real_close(fd)
 
         def m_dup(fd: int) -> int:
             if fd in files:
@@ -591,18 +584,6 @@ class Redirection:
             if fd2 in files:
                 proc.forget_fd(fd2)
             return res
-
-        def m_read(fd: int, n: int) -> bytes:
-            if fd in files:
-                if n < 0:
-                    raise kerr(22)
-                return proc.sys_read(fd, n)
-            return real_read(fd, n)
-
-        def m_write(fd: int, data: Any) -> int:
-            if fd in files:
-                return proc.sys_write(fd, bytes(data))
-            return real_write(fd, data)
 
         def m_pread(fd: int, n: int, offset: int) -> bytes:
             if fd in files:
@@ -672,11 +653,6 @@ class Redirection:
                 proc.sys_ftruncate(fd, length)
                 return
             real_ftruncate(fd, length)
-
-        def m_fstat(fd: int) -> os.stat_result:
-            if fd in files:
-                return proc.sys_fstat(fd)
-            return real_fstat(fd)
 
         # -- paths --------------------------------------------------------------------
         def node_stat(node: Node) -> os.stat_result:
@@ -890,44 +866,11 @@ class Redirection:
         def traced(file: Any, fd: int, cmd: int, arg: int) -> int:
             return proc.sys_ioctl(fd, cmd, arg)  # the syscall layer traces it
 
-        def m_ioctl(fd: Any, request: int, arg: Any = 0, mutate_flag: bool = True, /) -> Any:
-            # The hot path: one dict lookup decides mock or real; for the two common
-            # argument kinds (a small bytearray, an int) the dispatch is inlined.
-            if type(fd) is int:
-                file = files_get(fd)
-                if file is None:
-                    return real_ioctl(fd, request, arg, mutate_flag)
-                n = fd
-            else:
-                n = _fileno(fd)
-                file = files_get(n)
-                if file is None:
-                    return real_ioctl(fd, request, arg, mutate_flag)
-            cmd = request & 0xFFFFFFFF
-            if not tracer.enabled and cmd not in vfs_ioctls:
-                targ = type(arg)
-                fop = file.f_op
-                if targ is bytearray:
-                    length = len(arg)
-                    if mutate_flag and length <= IOCTL_BUFSZ and fop.plain_ioctls:
-                        handler = fop.ioctls.get(cmd)
-                        if handler is None:
-                            raise kerr(ENOTTY)  # (the copy back would change nothing)
-                        addr, sview = scratch.t
-                        sview[:length] = arg
-                        sview[length] = 0
-                        stores = ua._stores
-                        try:
-                            return handler(file, cmd, addr)
-                        finally:
-                            if ua._stores != stores:  # the handler wrote: copy back
-                                arg[:] = sview[:length]
-                elif targ is int and -0x80000000 <= arg <= 0x7FFFFFFF and fop.plain_ioctls:
-                    handler = fop.ioctls.get(cmd)
-                    if handler is None:
-                        raise kerr(ENOTTY)
-                    return handler(file, cmd, arg & 0xFFFFFFFF)
-            return general_ioctl(file, n, cmd, arg, mutate_flag)
+        def fileno_ioctl(fd: Any, request: int, arg: Any, mutate_flag: bool) -> Any:
+            n = _fileno(fd)
+            if n in files:
+                return m_ioctl(n, request, arg, mutate_flag)
+            return real_ioctl(fd, request, arg, mutate_flag)
 
         def general_ioctl(file: Any, n: int, cmd: int, arg: Any, mutate_flag: bool) -> Any:
             """Every argument kind, with CPython's exact conventions; tracing."""
@@ -974,6 +917,24 @@ class Redirection:
             call(file, n, cmd, addr)
             return bytes(sview[:length])
 
+        hot = hotpath.bind(
+            _slots=slots,
+            _proc=proc,
+            _tracer=tracer,
+            _scratch=scratch,
+            _vfs_ioctls=vfs_ioctls,
+            _real_open=real_open,
+            _real_close=real_close,
+            _real_read=real_read,
+            _real_write=real_write,
+            _real_fstat=real_fstat,
+            _real_ioctl=real_ioctl,
+            _open_slow=open_slow,
+            _fileno_ioctl=fileno_ioctl,
+            _general_ioctl=general_ioctl,
+        )
+        m_ioctl = hot["ioctl"]
+
         real_closerange = _REAL_MORE["closerange"]
         real_get_blocking = _REAL_MORE["get_blocking"]
         real_set_blocking = _REAL_MORE["set_blocking"]
@@ -1007,16 +968,16 @@ class Redirection:
             "closerange": m_closerange,
             "get_blocking": m_get_blocking,
             "set_blocking": m_set_blocking,
-            "open": m_open,
-            "close": m_close,
+            "open": hot["open"],
+            "close": hot["close"],
             "dup": m_dup,
             "dup2": m_dup2,
-            "read": m_read,
-            "write": m_write,
+            "read": hot["read"],
+            "write": hot["write"],
             "pread": m_pread,
             "pwrite": m_pwrite,
             "lseek": m_lseek,
-            "fstat": m_fstat,
+            "fstat": hot["fstat"],
             "stat": m_stat,
             "lstat": m_lstat,
             "access": m_access,
@@ -1024,7 +985,7 @@ class Redirection:
             "scandir": m_scandir,
             "readlink": m_readlink,
             "builtin_open": m_builtin_open,
-            "ioctl": m_ioctl,
+            "ioctl": hot["ioctl"],
             "fcntl": m_fcntl,
             "mmap": _RedirectedMmap,
             "readv": m_readv,

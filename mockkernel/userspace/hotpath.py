@@ -1,0 +1,181 @@
+"""The redirection's hot dispatchers: ``os.open/close/read/write/fstat`` and ``fcntl.ioctl``.
+
+Each function here decides "mock fd or real fd" and, for a real fd, makes the real call
+at once.  That decision is the whole cost the redirection adds to a program's real
+syscalls, so these six are written for CPython's call path:
+
+* plain positional parameters (a keyword-only parameter disables the call
+  specialisation: ``os.open``'s ``dir_fd`` is accepted positionally here);
+* the per-redirection state is read from *globals*, not closure cells: a function's
+  free variables are copied into its frame on every call, globals are not.  Each
+  :class:`~mockkernel.userspace.redirect.Redirection` gets its own copies of these
+  functions bound to a private globals dict (:func:`bind`), so kernels stay independent;
+* mock-or-real is one list index: ``slots[fd]`` (``Process.slots``) is the mock file or
+  None; an IndexError (past every mock fd) or TypeError (not an int) means "not a mock
+  fd" too.  A negative fd indexes from the end of the list, so the mock branch
+  re-checks ``fd >= 0``.
+
+The module-level values below are placeholders that only type the names; the bound
+copies never read them.  The slow paths (mock fds, mock paths, every argument kind of
+``ioctl``) live in ``redirect.py`` and are passed in as ``_open_slow`` and friends.
+"""
+
+from __future__ import annotations
+
+import types
+from collections.abc import Callable
+from errno import EINVAL, ENOTTY
+from typing import Any
+
+from .. import uaccess as ua
+from ..errors import kerr
+
+IOCTL_BUFSZ = 1024
+
+
+# -- per-redirection names (placeholders; see bind()) --------------------------------------
+def _unbound(*args: Any) -> Any:
+    raise RuntimeError("mockkernel.userspace.hotpath: use the copies bind() returns")
+
+
+_slots: list[Any] = []
+_proc: Any = None
+_tracer: Any = None
+_scratch: Any = None
+_vfs_ioctls: dict[int, Any] = {}
+_real_open: Callable[..., int] = _unbound
+_real_close: Callable[[int], None] = _unbound
+_real_read: Callable[[int, int], bytes] = _unbound
+_real_write: Callable[[int, Any], int] = _unbound
+_real_fstat: Callable[[int], Any] = _unbound
+_real_ioctl: Callable[..., Any] = _unbound
+_open_slow: Callable[..., int] = _unbound
+_fileno_ioctl: Callable[..., Any] = _unbound
+_general_ioctl: Callable[..., Any] = _unbound
+
+
+def m_open(path: Any, flags: int, mode: int = 0o777, dir_fd: int | None = None) -> int:
+    try:  # every mock path starts "/d", "/s" or "/p"; a str's second char decides
+        maybe_mock = path[1] in "dsp"
+    except Exception:  # "", "/", bytes, PathLike, ...: the slow path sorts them out
+        maybe_mock = True
+    if maybe_mock or dir_fd is not None:
+        return _open_slow(path, flags, mode, dir_fd)
+    return _real_open(path, flags, mode)
+
+
+def m_close(fd: int) -> None:
+    try:
+        file = _slots[fd]
+    except (IndexError, TypeError):
+        return _real_close(fd)
+    if file is None or fd < 0:
+        return _real_close(fd)
+    _proc.sys_close(fd)
+    return None
+
+
+def m_read(fd: int, n: int) -> bytes:
+    try:
+        file = _slots[fd]
+    except (IndexError, TypeError):
+        return _real_read(fd, n)
+    if file is None or fd < 0:
+        return _real_read(fd, n)
+    if n < 0:
+        raise kerr(EINVAL)
+    data: bytes = _proc.sys_read(fd, n)
+    return data
+
+
+def m_write(fd: int, data: Any) -> int:
+    try:
+        file = _slots[fd]
+    except (IndexError, TypeError):
+        return _real_write(fd, data)
+    if file is None or fd < 0:
+        return _real_write(fd, data)
+    written: int = _proc.sys_write(fd, bytes(data))
+    return written
+
+
+def m_fstat(fd: int) -> Any:
+    try:
+        file = _slots[fd]
+    except (IndexError, TypeError):
+        return _real_fstat(fd)
+    if file is None or fd < 0:
+        return _real_fstat(fd)
+    return _proc.sys_fstat(fd)
+
+
+def m_ioctl(fd: Any, request: int, arg: Any = 0, mutate_flag: bool = True, /) -> Any:
+    try:
+        file = _slots[fd]
+    except IndexError:
+        return _real_ioctl(fd, request, arg, mutate_flag)
+    except TypeError:  # an object with fileno()
+        return _fileno_ioctl(fd, request, arg, mutate_flag)
+    if file is None:
+        return _real_ioctl(fd, request, arg, mutate_flag)
+    if type(fd) is not int or fd < 0:  # an int subclass, or a negative alias
+        return _fileno_ioctl(fd, request, arg, mutate_flag)
+    return mock_ioctl(file, fd, request, arg, mutate_flag)
+
+
+def mock_ioctl(file: Any, fd: int, request: int, arg: Any, mutate_flag: bool) -> Any:
+    cmd = request & 0xFFFFFFFF
+    # the two common argument kinds (a small bytearray, an int) are dispatched inline
+    if not _tracer.enabled and cmd not in _vfs_ioctls:
+        targ = type(arg)
+        fop = file.f_op
+        if targ is bytearray:
+            length = len(arg)
+            if mutate_flag and length <= IOCTL_BUFSZ and fop.plain_ioctls:
+                handler = fop.ioctls.get(cmd)
+                if handler is None:
+                    raise kerr(ENOTTY)  # (the copy back would change nothing)
+                addr, sview = _scratch.t
+                sview[:length] = arg
+                sview[length] = 0
+                stores = ua._stores
+                try:
+                    return handler(file, cmd, addr)
+                finally:
+                    if ua._stores != stores:  # the handler wrote: copy back
+                        arg[:] = sview[:length]
+        elif targ is int and -0x80000000 <= arg <= 0x7FFFFFFF and fop.plain_ioctls:
+            handler = fop.ioctls.get(cmd)
+            if handler is None:
+                raise kerr(ENOTTY)
+            return handler(file, cmd, arg & 0xFFFFFFFF)
+    return _general_ioctl(file, fd, cmd, arg, mutate_flag)
+
+
+_HOT = {
+    "open": m_open,
+    "close": m_close,
+    "read": m_read,
+    "write": m_write,
+    "fstat": m_fstat,
+    "ioctl": m_ioctl,
+    "mock_ioctl": mock_ioctl,
+}
+
+
+def bind(**names: Any) -> dict[str, Any]:
+    """Copies of the hot dispatchers whose globals are this module's plus ``names``."""
+    ns = dict(globals())
+    unknown = set(names) - set(ns)
+    if unknown:
+        raise TypeError(f"hotpath.bind: unknown names {sorted(unknown)}")
+    ns.update(names)
+    out: dict[str, Any] = {}
+    for key, fn in _HOT.items():
+        copy = types.FunctionType(fn.__code__, ns, fn.__name__, fn.__defaults__)
+        copy.__qualname__ = fn.__qualname__
+        copy.__doc__ = fn.__doc__
+        copy.__module__ = fn.__module__
+        out[key] = copy
+    ns.update({fn.__name__: out[key] for key, fn in _HOT.items()})  # calls among them
+    return out
