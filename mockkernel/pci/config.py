@@ -64,6 +64,19 @@ class ConfigSpace:
         self._last_cap = 0
         self._last_ext_cap = 0
 
+    def image(self) -> tuple[bytes, bytes, bytes, int, int]:
+        """Everything this space holds, immutable: what :meth:`load_image` restores."""
+        return (bytes(self._data), bytes(self._wmask), bytes(self._w1cmask),
+                self._last_cap, self._last_ext_cap)  # fmt: skip
+
+    def load_image(self, image: tuple[bytes, bytes, bytes, int, int]) -> None:
+        data, wmask, w1cmask, self._last_cap, self._last_ext_cap = image
+        if len(data) != self.size:
+            raise ValueError(f"a {len(data)}-byte image for a {self.size}-byte config space")
+        self._data[:] = data
+        self._wmask[:] = wmask
+        self._w1cmask[:] = w1cmask
+
     def _check(self, offset: int, width: int) -> None:
         if width not in _WIDTHS or offset < 0 or offset + width > self.size:
             raise kerr(EINVAL, f"config access at {offset:#x} width {width}")

@@ -148,6 +148,14 @@ _STATUS_W1C = (
 )
 _TPH_MODE_BITS = {"ns": PCI_TPH_CAP_ST_NS, "iv": PCI_TPH_CAP_ST_IV, "ds": PCI_TPH_CAP_ST_DS}
 _TPH_LOC = {"none": PCI_TPH_LOC_NONE, "cap": PCI_TPH_LOC_CAP, "msix": PCI_TPH_LOC_MSIX}
+
+#: Power-on config space images by (spec, BAR addresses).  A memo of a pure function
+#: (``PciDev._build_config``), like ``functools.cache``: no kernel's state lives here,
+#: every device gets its own copy.  Bounded, so a long test session cannot grow it.
+_CONFIG_IMAGES: dict[
+    tuple[Any, tuple[tuple[int, int], ...]], tuple[bytes, bytes, bytes, int, int]
+] = {}
+_CONFIG_IMAGES_MAX = 256
 TPH_COMPLETER = {"none": 0, "tph-only": 1, "ext": 3}  # PCI_EXP_DEVCAP2_TPH_COMP_*
 
 
@@ -322,7 +330,16 @@ class PciDev:
         try:
             for bar in spec.bars:
                 self.bars[bar.index] = PciBar(spec.bdf, bar, bar_addresses[bar.index])
-            self._build_config()
+            key = (spec, tuple(sorted(bar_addresses.items())))
+            image = _CONFIG_IMAGES.get(key)
+            if image is None:
+                self._build_config()
+                if len(_CONFIG_IMAGES) >= _CONFIG_IMAGES_MAX:
+                    _CONFIG_IMAGES.clear()
+                _CONFIG_IMAGES[key] = self.cfg.image()
+            else:
+                self.cfg.load_image(image)
+            self._init_msix_table()
         except BaseException:
             self.close()
             raise
@@ -335,6 +352,8 @@ class PciDev:
     # -- the device model -----------------------------------------------------
 
     def _build_config(self) -> None:
+        """The config space at power-on: a pure function of the spec and the BAR
+        addresses, so ``__init__`` builds it once per process and copies it after."""
         spec, cfg = self.spec, self.cfg
         cfg.poke(PCI_VENDOR_ID, 2, spec.vendor)
         cfg.poke(PCI_DEVICE_ID, 2, spec.device)
@@ -419,12 +438,17 @@ class PciDev:
         cfg.set_wmask(msix + PCI_MSIX_FLAGS, 2, PCI_MSIX_FLAGS_ENABLE | PCI_MSIX_FLAGS_MASKALL)
         cfg.poke(msix + PCI_MSIX_TABLE, 4, spec.msix.table_offset | bir)
         cfg.poke(msix + PCI_MSIX_PBA, 4, spec.msix.pba_offset | bir)
-        # every entry starts masked: one write of the whole table
+
+    def _init_msix_table(self) -> None:
+        """Every MSI-X table entry starts masked: one write of the whole table."""
+        msix = self.spec.msix
+        if msix is None:
+            return
         entry = bytes(PCI_MSIX_ENTRY_VECTOR_CTRL) + PCI_MSIX_ENTRY_CTRL_MASKBIT.to_bytes(
             4, "little"
         )
         assert len(entry) == PCI_MSIX_ENTRY_SIZE
-        self.bars[bir].map.write(spec.msix.table_offset, entry * spec.msix.vectors)
+        self.bars[msix.bar].map.write(msix.table_offset, entry * msix.vectors)
 
     def _build_ext_caps(self, spec: DeviceSpec) -> None:
         cfg = self.cfg
