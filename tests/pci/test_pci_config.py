@@ -216,3 +216,17 @@ def test_random_writes_never_touch_read_only_bits(accesses: list[tuple[int, int,
             assert pdev.pci_read_config_word(r.PCI_VENDOR_ID) == 0x1234
     finally:
         pdev.close()
+
+
+def test_devices_built_from_one_spec_do_not_share_config_space(make_bus: BusFactory) -> None:
+    """Power-on images are memoised per spec: each device must still get its own copy."""
+    a, b = make_bus().get(VFIO_BDF), make_bus().get(VFIO_BDF)
+    assert a.cfg is not b.cfg
+    before = b.pci_read_config_word(r.PCI_COMMAND)
+    a.pci_write_config_word(r.PCI_COMMAND, r.PCI_COMMAND_MASTER | r.PCI_COMMAND_MEMORY)
+    a.cfg.poke(r.PCI_STATUS, 2, r.PCI_STATUS_DETECTED_PARITY)
+    assert b.pci_read_config_word(r.PCI_COMMAND) == before
+    assert not b.pci_read_config_word(r.PCI_STATUS) & r.PCI_STATUS_DETECTED_PARITY
+    c = make_bus().get(VFIO_BDF)  # a third, after the writes: the power-on state
+    assert c.pci_read_config_word(r.PCI_COMMAND) == before
+    assert bytes(c.cfg.image()[0]) == bytes(b.cfg.image()[0])
