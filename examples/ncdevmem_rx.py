@@ -9,7 +9,9 @@ listens on ADDR:PORT, accepts one connection and reads it with
 ``recvmsg(..., MSG_SOCK_DEVMEM)``: each ``SCM_DEVMEM_DMABUF`` control message
 (``struct dmabuf_cmsg``) says where a fragment landed in the dma-buf; the program
 reads it from the udmabuf's memfd, prints it and gives the fragment back with
-``SO_DEVMEM_DONTNEED``.  Under mockkernel the topology's ``peer_port``/``peer_data``
+``SO_DEVMEM_DONTNEED``; payload that header split left in the linear head comes as
+``SCM_DEVMEM_LINEAR`` bytes in the buffer, a readable skb as plain bytes with no
+control message.  Under mockkernel the topology's ``peer_port``/``peer_data``
 NIC options make the remote peer.  Only the standard library.
 """
 
@@ -32,7 +34,7 @@ NETDEV_A_DMABUF_ID = 4
 NLA_F_NESTED = 0x8000
 F_ADD_SEALS, F_SEAL_SHRINK = 1033, 0x0002
 UDMABUF_CREATE = 0x40187542
-SO_DEVMEM_DMABUF, SO_DEVMEM_DONTNEED = 79, 80
+SO_DEVMEM_LINEAR, SO_DEVMEM_DMABUF, SO_DEVMEM_DONTNEED = 78, 79, 80
 MSG_SOCK_DEVMEM = 0x2000000
 DMABUF_CMSG = struct.Struct("=QIIII")  # frag_offset, frag_size, frag_token, dmabuf_id, flags
 SIZE = 64 * mmap.PAGESIZE
@@ -133,16 +135,27 @@ def main():
         )
         if not data and not ancdata:
             break
+        if not ancdata:  # a readable skb: plain bytes, as a normal recv
+            received += data
+            continue
         tokens = b""
+        linear = 0  # SCM_DEVMEM_LINEAR bytes sit packed at the start of the buffer
         for level, ctype, cdata in ancdata:
-            if level != socket.SOL_SOCKET or ctype != SO_DEVMEM_DMABUF:
+            if level != socket.SOL_SOCKET:
                 continue
             offset, size, token, dmabuf_id, _ = DMABUF_CMSG.unpack_from(cdata)
+            if ctype == SO_DEVMEM_LINEAR:
+                received += data[linear : linear + size]
+                linear += size
+                continue
+            if ctype != SO_DEVMEM_DMABUF:
+                continue
             chunk = os.pread(memfd, size, offset)
             received += chunk
             print(f"frag: dmabuf {dmabuf_id} offset {offset:#x} size {size} token {token}")
             tokens += struct.pack("=II", token, 1)
-        conn.setsockopt(socket.SOL_SOCKET, SO_DEVMEM_DONTNEED, tokens)
+        if tokens:
+            conn.setsockopt(socket.SOL_SOCKET, SO_DEVMEM_DONTNEED, tokens)
     print(f"received {len(received)} bytes: {bytes(received[:64]).decode(errors='replace')!r}")
     conn.close()
     server.close()

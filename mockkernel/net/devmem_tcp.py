@@ -1,20 +1,37 @@
 """The devmem TCP receive path of one connected socket (``net/ipv4/tcp.c``, ``sock.c``).
 
-A :class:`DevmemTcpSock` is the receiving end of a mock TCP connection whose packets
-arrive on a devmem-bound RX queue of a NIC.  The NIC driver does the DMA (its
-``receive(queue, payload)`` returns the fragments written, each naming its binding,
-niov, dma-buf offset and size); the socket queues the fragments and gives them to
-the program the way Linux 7.2 does:
+A :class:`DevmemTcpSock` is the receiving end of a mock TCP connection steered to one RX
+queue of a NIC.  What the peer sends arrives as **skbs** (one per segment), of two kinds,
+as ``skb_frags_readable()`` tells them apart upstream:
 
-* ``recvmsg(bufsize, ancbufsize, MSG_SOCK_DEVMEM)`` (``tcp_recvmsg_dmabuf``): the
-  return value counts the fragment bytes but nothing is written to the buffer (the mock
-  returns that many zero bytes where CPython returns its untouched buffer; ``b""`` is
-  end of stream), one ``SCM_DEVMEM_DMABUF`` control message (``struct dmabuf_cmsg``) per
-  fragment, each with a token from the socket's ``sk_user_frags`` (lowest free id from
-  1, ``XA_FLAGS_ALLOC1``); at most ``bufsize`` payload bytes are accounted; a control
-  buffer too small for the first record is ``ETOOSMALL`` (``put_cmsg_notrunc``).
-* ``recvmsg``/``recv`` without ``MSG_SOCK_DEVMEM`` while devmem data is queued:
-  ``EFAULT`` (the frags are unreadable).
+* **unreadable** (devmem): the queue has a devmem binding; the NIC keeps the first
+  ``linear_payload`` bytes of the segment in the skb's linear head (kernel memory: header
+  split left them with the headers) and DMAs the rest into the bound dma-buf (its
+  ``receive(queue, payload)`` returns the fragments written, each naming its binding,
+  niov, dma-buf offset and size);
+* **readable**: the queue has no binding (an ordinary flow), or the whole segment fitted in
+  the linear head (no net_iov frag, so ``skb->unreadable`` is never set): plain bytes in
+  kernel memory.
+
+The program reads them the way Linux 7.2 does (``tcp_recvmsg_locked``):
+
+* a readable skb is copied into the buffer as a normal ``recv``, with no control message,
+  with or without ``MSG_SOCK_DEVMEM``;
+* an unreadable skb needs ``MSG_SOCK_DEVMEM`` (without it: ``EFAULT`` if nothing was read
+  yet in the call) and goes through ``tcp_recvmsg_dmabuf``: the linear payload is copied
+  into the buffer and reported by one ``SCM_DEVMEM_LINEAR`` control message
+  (``struct dmabuf_cmsg`` with only ``frag_size`` set), then one ``SCM_DEVMEM_DMABUF``
+  per fragment (offset, size, a token from the socket's ``sk_user_frags``: lowest free id
+  from 1, ``XA_FLAGS_ALLOC1``, and the dmabuf id); the fragment bytes are counted in the
+  return value but never written to the buffer (the buffer's cursor only moves for copied
+  bytes, so the linear bytes sit packed at its start; the mock returns zero bytes for the
+  rest where CPython returns its untouched buffer; ``b""`` is end of stream);
+* one call never mixes the two kinds (``last_copied_dmabuf``): it stops at the boundary
+  and returns what it has;
+* at most ``bufsize`` bytes are accounted; every control message goes through
+  ``put_cmsg_notrunc``: a control buffer that cannot hold a whole one
+  (``CMSG_LEN(sizeof(struct dmabuf_cmsg))``) is ``ETOOSMALL`` (525) when nothing was
+  received yet in the call, else the call returns the bytes so far (no ``MSG_CTRUNC``).
 * ``setsockopt(SOL_SOCKET, SO_DEVMEM_DONTNEED, tokens)`` (``sock_devmem_dontneed``):
   ``optlen`` not a multiple of 8 or above 128 tokens → ``EINVAL``; every token that
   names an outstanding fragment frees it, unknown tokens are skipped silently; the
@@ -22,21 +39,26 @@ the program the way Linux 7.2 does:
   returns it); more than 1024 fragments in one call stop there.
 * Closing the socket returns every outstanding fragment (``tcp_release_user_frags``).
 
-Back-pressure: when the binding has no free niov the NIC accepts no more payload;
+Segments: the peer's bytes are cut into segments of at most ``mss`` bytes (the
+connection's attribute; 0, the default, offers everything pending as one segment, as a
+GRO-coalesced skb).  Back-pressure: when the binding has no free niov the NIC accepts no
+more payload (a segment needing a niov is not taken at all, its linear part neither);
 what the peer sent stays pending (as an unacknowledged TCP window would) and is
-delivered as soon as a ``SO_DEVMEM_DONTNEED`` frees niovs.
+delivered as soon as a ``SO_DEVMEM_DONTNEED`` frees niovs.  A readable flow takes
+everything at once.  Whether a segment lands in devmem is decided when it arrives: a
+binding installed or removed mid-connection switches the kind of the next skbs.
 
 Connections (:class:`TcpTable`, ``kernel.net.tcp``): a program's socket listens on
 ``(address, port)`` where ``address`` is a mock NIC's IPv4 address
 (``NetDevice.ipv4``); a peer (:meth:`TcpTable.connect`, test side, or a scripted peer
 from the NIC's topology options that connects and sends as soon as the port listens)
-lands in the accept queue.  The flow is steered to the NIC's lowest-numbered RX queue
-with a devmem binding (what ``ethtool -N ... flow-type tcp4 ... action Q`` sets up
-for ``ncdevmem``); with no bound queue the connection is refused (only devmem flows
-are modelled).
+lands in the accept queue; no listener → ``ECONNREFUSED``.  The flow is steered to the
+NIC's lowest-numbered RX queue with a devmem binding (what ``ethtool -N ... flow-type
+tcp4 ... action Q`` sets up for ``ncdevmem``); with no bound queue it goes to queue 0
+(the mock's stand-in for RSS) as an ordinary readable flow.
 
-Only the data path is modelled: no handshake, headers, sequence numbers or
-``SCM_DEVMEM_LINEAR`` (header split never fails on the mock NIC).
+Only the data path is modelled: no handshake, headers, sequence numbers, retransmission
+or coalescing of queued skbs.
 """
 
 from __future__ import annotations
@@ -48,7 +70,11 @@ from errno import EADDRINUSE, EBADF, ECONNREFUSED, EFAULT, EINVAL, ENOPROTOOPT, 
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import kerr
-from ..uapi.linux.devmem_socket import SCM_DEVMEM_DMABUF, SO_DEVMEM_DONTNEED
+from ..uapi.linux.devmem_socket import (
+    SCM_DEVMEM_DMABUF,
+    SCM_DEVMEM_LINEAR,
+    SO_DEVMEM_DONTNEED,
+)
 
 if TYPE_CHECKING:
     from ..kernel import Kernel
@@ -72,7 +98,8 @@ MAX_DONTNEED_FRAGS = 1024
 _SOL_SOCKET = 1
 _MSG_DONTWAIT = 0x40
 _MSG_CTRUNC = 0x8
-_CMSG_SPACE = 16 + 24  # CMSG_SPACE(sizeof(struct dmabuf_cmsg)) on 64-bit
+_CMSG_LEN = 16 + 24  # CMSG_LEN(sizeof(struct dmabuf_cmsg)) on 64-bit: what must fit
+_CMSG_SPACE = 16 + 24  # CMSG_SPACE(...): what one takes (24 is already 8-aligned)
 _DMABUF_CMSG = struct.Struct("=QIIII")
 _TOKEN = struct.Struct("=II")
 
@@ -91,8 +118,12 @@ class RxFrag(Protocol):
 
 
 class RxPath(Protocol):
-    """What the NIC driver provides: DMA ``payload`` into RX ``queue``'s binding."""
+    """What the NIC driver provides: DMA ``payload`` into RX ``queue``'s binding;
+    ``linear_payload``: the payload bytes of each segment its header split leaves in the
+    skb's linear head (0: full split)."""
 
+    @property
+    def linear_payload(self) -> int: ...
     def receive(self, queue: int, payload: bytes) -> list[Any]: ...
 
 
@@ -105,14 +136,39 @@ class _Queued:
     used: int = 0  # bytes of the fragment already handed out (a partial read)
 
 
+@dataclass(eq=False)
+class _Skb:
+    """One received segment: linear payload (kernel memory) then devmem fragments."""
+
+    linear: bytes  # the linear payload (for a readable skb: all of it)
+    frags: deque[_Queued]  # the fragments not yet (fully) handed out
+    unreadable: bool  # ``!skb_frags_readable()``: it was built with net_iov frags
+    pos: int = 0  # linear bytes already read
+
+    def head(self) -> int:
+        """Linear bytes not yet read."""
+        return len(self.linear) - self.pos
+
+    def take(self, n: int) -> bytes:
+        """Read ``n`` linear bytes."""
+        out = self.linear[self.pos : self.pos + n]
+        self.pos += len(out)
+        return out
+
+    def remaining(self) -> int:
+        return self.head() + sum(q.size - q.used for q in self.frags)
+
+
 class DevmemTcpSock:
     """The receive side of one connection steered to ``dev``'s RX ``queue``."""
 
-    def __init__(self, kernel: Kernel, dev: NetDevice, queue: int) -> None:
+    def __init__(self, kernel: Kernel, dev: NetDevice, queue: int, mss: int = 0) -> None:
         self.kernel = kernel
         self.dev = dev
         self.queue = queue
-        self.rxq: deque[_Queued] = deque()
+        #: the segment size the peer's bytes are cut into (0: all pending as one)
+        self.mss = mss
+        self.rxq: deque[_Skb] = deque()
         #: ``sk_user_frags``: token → (binding id, niov)
         self.user_frags: dict[int, tuple[int, int]] = {}
         self.pending = bytearray()  # sent by the peer, not yet accepted by the NIC
@@ -133,20 +189,49 @@ class DevmemTcpSock:
         return self.flush()
 
     def flush(self) -> int:
-        """Retry the pending bytes (after fragments came back)."""
-        if not self.pending:
-            return 0
-        frags = self._rx().receive(self.queue, bytes(self.pending))
+        """Offer the pending bytes, segment by segment (again after fragments came back)."""
         n = 0
-        for f in frags:
-            self.rxq.append(_Queued(f.binding, f.niov, f.offset, f.size))
-            n += f.size
-        del self.pending[:n]
+        while self.pending:
+            seg = bytes(self.pending[: self.mss] if self.mss > 0 else self.pending)
+            taken = self._receive_segment(seg)
+            del self.pending[:taken]
+            n += taken
+            if taken < len(seg):
+                break
         return n
+
+    def _receive_segment(self, seg: bytes) -> int:
+        """One segment on the wire: the skb the NIC builds of it, queued; the bytes taken."""
+        rxq = self.dev.rx[self.queue]
+        if rxq.binding is None:  # no memory provider: ordinary page-pool pages
+            skb = _Skb(seg, deque(), unreadable=False)
+        else:
+            rx = self._rx()
+            linear = min(max(rx.linear_payload, 0), len(seg))
+            frags: deque[_Queued] = deque()
+            if linear < len(seg):
+                for f in rx.receive(self.queue, seg[linear:]):
+                    frags.append(_Queued(f.binding, f.niov, f.offset, f.size))
+                if not frags:  # no niov (or revoked): the whole segment waits
+                    return 0
+            skb = _Skb(seg[:linear], frags, unreadable=bool(frags))
+        self.rxq.append(skb)
+        taken = skb.remaining()
+        if self.kernel.tracer.enabled:
+            self.kernel.tracer.emit(
+                "devmem_tcp.rx_skb",
+                dev=self.dev.name,
+                queue=self.queue,
+                readable=not skb.unreadable,
+                linear=len(skb.linear) if skb.unreadable else 0,
+                frags=len(skb.frags),
+                bytes=taken,
+            )
+        return taken
 
     # -- the program side -----------------------------------------------------------------------
     def readable(self) -> int:
-        return sum(q.size - q.used for q in self.rxq)
+        return sum(skb.remaining() for skb in self.rxq)
 
     def _alloc_token(self, binding: int, niov: int) -> int:
         token = 1
@@ -168,18 +253,76 @@ class DevmemTcpSock:
             if self.peer_closed or bufsize == 0:
                 return b"", [], 0
             raise BlockingIOError(11, "Resource temporarily unavailable")
-        if not flags & MSG_SOCK_DEVMEM:
-            raise kerr(EFAULT, "devmem payload needs MSG_SOCK_DEVMEM")
+        if bufsize == 0:
+            if self.rxq[0].unreadable and not flags & MSG_SOCK_DEVMEM:
+                raise kerr(EFAULT, "devmem payload needs MSG_SOCK_DEVMEM")
+            return b"", [], 0
+        iov = bytearray()  # what reaches the program's buffer, from its start
         anc: list[tuple[int, int, bytes]] = []
-        room = ancbufsize
         copied = 0
+        last_unreadable: bool | None = None  # ``last_copied_dmabuf``
         while self.rxq and copied < bufsize:
-            if room < _CMSG_SPACE:
-                if not anc:
-                    raise kerr(ETOOSMALL, "control buffer too small for a dmabuf_cmsg")
-                break
-            q = self.rxq[0]
-            n = min(q.size - q.used, bufsize - copied)
+            skb = self.rxq[0]
+            if last_unreadable is not None and last_unreadable != skb.unreadable:
+                break  # never readable and devmem bytes in one call
+            want = min(skb.remaining(), bufsize - copied)
+            if not skb.unreadable:
+                iov += skb.take(want)  # skb_copy_datagram_msg
+                used = want
+            else:
+                if not flags & MSG_SOCK_DEVMEM:
+                    if not copied:
+                        raise kerr(EFAULT, "devmem payload needs MSG_SOCK_DEVMEM")
+                    break
+                used, err = self._recvmsg_dmabuf(skb, want, iov, anc, ancbufsize)
+                last_unreadable = True
+                if err:
+                    if not copied and not used:
+                        raise kerr(err, "control buffer too small for a dmabuf_cmsg")
+                    copied += used
+                    self._eat(skb)
+                    break
+            last_unreadable = skb.unreadable
+            copied += used
+            self._eat(skb)
+        if self.kernel.tracer.enabled:
+            self.kernel.tracer.emit(
+                "devmem_tcp.recvmsg",
+                bytes=copied,
+                frags=sum(1 for _l, t, _d in anc if t == SCM_DEVMEM_DMABUF),
+                linear=len(iov) if last_unreadable else 0,
+                readable=not last_unreadable,
+            )
+        return bytes(iov) + bytes(copied - len(iov)), anc, 0
+
+    def _eat(self, skb: _Skb) -> None:
+        """``tcp_eat_recv_skb`` once every byte of the head skb was read."""
+        if self.rxq and self.rxq[0] is skb and not skb.remaining():
+            self.rxq.popleft()
+
+    def _recvmsg_dmabuf(
+        self,
+        skb: _Skb,
+        remaining: int,
+        iov: bytearray,
+        anc: list[tuple[int, int, bytes]],
+        ancbufsize: int,
+    ) -> tuple[int, int]:
+        """``tcp_recvmsg_dmabuf``: (bytes accounted, errno that stopped it or 0)."""
+        sent = 0
+        if skb.head() and remaining:
+            copy = min(skb.head(), remaining)
+            if ancbufsize - len(anc) * _CMSG_SPACE < _CMSG_LEN:  # put_cmsg_notrunc
+                return sent, ETOOSMALL
+            iov += skb.take(copy)  # copy_to_iter: the linear bytes reach the buffer
+            anc.append((_SOL_SOCKET, SCM_DEVMEM_LINEAR, _DMABUF_CMSG.pack(0, copy, 0, 0, 0)))
+            sent += copy
+            remaining -= copy
+        while skb.frags and remaining:
+            if ancbufsize - len(anc) * _CMSG_SPACE < _CMSG_LEN:
+                return sent, ETOOSMALL
+            q = skb.frags[0]
+            n = min(q.size - q.used, remaining)
             # a fragment read in pieces: each piece takes its own token (one more
             # reference on the niov), the niov is free once every piece came back
             token = self._alloc_token(q.binding, q.niov)
@@ -190,14 +333,12 @@ class DevmemTcpSock:
                     _DMABUF_CMSG.pack(q.offset + q.used, n, token, q.binding, 0),
                 )
             )
-            room -= _CMSG_SPACE
-            copied += n
             q.used += n
+            sent += n
+            remaining -= n
             if q.used == q.size:
-                self.rxq.popleft()
-        if self.kernel.tracer.enabled:
-            self.kernel.tracer.emit("devmem_tcp.recvmsg", bytes=copied, frags=len(anc))
-        return bytes(copied), anc, 0
+                skb.frags.popleft()
+        return sent, 0
 
     def setsockopt(self, level: int, optname: int, value: Any) -> int:
         if self.closed:
@@ -225,11 +366,14 @@ class DevmemTcpSock:
             self.flush()
         return freed
 
+    def _queued_niovs(self) -> set[tuple[int, int]]:
+        return {(q.binding, q.niov) for skb in self.rxq for q in skb.frags}
+
     def _put_niov(self, binding_id: int, niov: int) -> None:
         """Drop one user reference; the niov is free when no token nor queued frag holds it."""
         if any(e == (binding_id, niov) for e in self.user_frags.values()):
             return
-        if any(q.binding == binding_id and q.niov == niov for q in self.rxq):
+        if (binding_id, niov) in self._queued_niovs():
             return
         binding = self._binding(binding_id)
         if binding is not None:
@@ -244,7 +388,7 @@ class DevmemTcpSock:
         """``tcp_release_user_frags`` + the receive queue purge."""
         if self.closed:
             return
-        held = {(q.binding, q.niov) for q in self.rxq} | set(self.user_frags.values())
+        held = self._queued_niovs() | set(self.user_frags.values())
         self.rxq.clear()
         self.user_frags.clear()
         self.pending.clear()
@@ -313,14 +457,14 @@ class TcpTable:
         while lsn.backlog:
             lsn.backlog.popleft().close()
 
-    def connect(self, addr: str, port: int) -> DevmemTcpSock:
-        """A peer connects to ``(addr, port)``: the new connection's socket, queued for accept."""
+    def connect(self, addr: str, port: int, mss: int = 0) -> DevmemTcpSock:
+        """A peer connects to ``(addr, port)``: the new connection's socket, queued for
+        accept (``ECONNREFUSED``: nobody listens there).  Steered to the lowest-numbered
+        RX queue with a devmem binding, else to queue 0: an ordinary readable flow."""
         lsn = self.listeners.get((addr, port))
         if lsn is None:
             raise kerr(ECONNREFUSED)
-        queue = next((q.index for q in lsn.dev.rx if q.binding is not None), None)
-        if queue is None:
-            raise kerr(ECONNREFUSED, f"no devmem-bound RX queue on {lsn.dev.name}")
-        sk = DevmemTcpSock(self.kernel, lsn.dev, queue)
+        queue = next((q.index for q in lsn.dev.rx if q.binding is not None), 0)
+        sk = DevmemTcpSock(self.kernel, lsn.dev, queue, mss)
         lsn.backlog.append(sk)
         return sk

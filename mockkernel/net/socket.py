@@ -4,7 +4,8 @@
 ``socket.socket(AF_INET, SOCK_STREAM)`` is a real socket of a subclass
 (:func:`make_inet_type`) that stays real in every call unless the program **binds it
 to a mock NIC's IPv4 address** (``NetDevice.ipv4``): from then on ``listen``,
-``accept``, ``getsockname``, ``recv``/``recvmsg`` (devmem: ``MSG_SOCK_DEVMEM``),
+``accept``, ``getsockname``, ``recv``/``recv_into``/``recvmsg`` (devmem:
+``MSG_SOCK_DEVMEM``; a flow on a queue without a binding reads plain bytes),
 ``setsockopt(SOL_SOCKET, SO_DEVMEM_DONTNEED)`` and ``close`` reach the mock TCP table
 (:mod:`mockkernel.net.devmem_tcp`); the real fd stays open underneath as the number
 the program sees.  Every other family/protocol is a real socket.  The object
@@ -367,6 +368,15 @@ def make_inet_type(kernel: Kernel) -> type[_socket.socket]:
                 return data
             data = self.recvmsg(bufsize, 0, flags)[0]
             return data
+
+        def recv_into(self, buffer: Any, nbytes: int = 0, flags: int = 0) -> int:
+            if self._sk is None and self._mock_addr is None:
+                n: int = super().recv_into(buffer, nbytes, flags)
+                return n
+            view = memoryview(buffer).cast("B")
+            data = self.recvmsg(nbytes or len(view), 0, flags)[0]
+            view[: len(data)] = data
+            return len(data)
 
         def setsockopt(self, level: int, optname: int, value: Any, optlen: Any = None) -> Any:
             sk = self._sk

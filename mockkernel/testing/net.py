@@ -5,8 +5,12 @@ r"""Test-side devmem TCP helpers: the remote peer of a connection into a mock NI
   the program ``accept()``\ s it; :meth:`TcpPeer.send` puts bytes on the wire.
 * :func:`connect` -- no program socket at all: a connection steered to RX ``queue`` of
   ``dev``, returning the peer and a :class:`DevmemSocket` with the receive calls a
-  devmem program makes (``recvmsg``, ``recv``, ``setsockopt(SO_DEVMEM_DONTNEED)``,
-  ``close``), for driver-level tests.
+  devmem program makes (``recvmsg``, ``recv``, ``recv_into``,
+  ``setsockopt(SO_DEVMEM_DONTNEED)``, ``close``), for driver-level tests.
+
+A queue without a devmem binding carries an ordinary readable flow (plain bytes); the
+NIC's ``linear_payload`` leaves that many bytes of each segment in the linear head
+(``SCM_DEVMEM_LINEAR``); the peer's ``mss`` cuts its bytes into segments.
 """
 
 from __future__ import annotations
@@ -37,6 +41,12 @@ class DevmemSocket:
     def recv(self, bufsize: int, flags: int = 0) -> bytes:
         return self.sk.recvmsg(bufsize, 0, flags)[0]
 
+    def recv_into(self, buffer: Any, nbytes: int = 0, flags: int = 0) -> int:
+        view = memoryview(buffer).cast("B")
+        data = self.sk.recvmsg(nbytes or len(view), 0, flags)[0]
+        view[: len(data)] = data
+        return len(data)
+
     def setsockopt(self, level: int, optname: int, value: Any, optlen: int | None = None) -> int:
         return self.sk.setsockopt(level, optname, value)
 
@@ -59,11 +69,21 @@ class TcpPeer:
         self.sent = 0
 
     @classmethod
-    def connect(cls, kernel: Kernel, addr: str, port: int) -> TcpPeer:
-        """Connect to a listening mock socket (``ECONNREFUSED`` when none)."""
+    def connect(cls, kernel: Kernel, addr: str, port: int, mss: int = 0) -> TcpPeer:
+        """Connect to a listening mock socket (``ECONNREFUSED`` when none); ``mss``: the
+        segment size the sent bytes are cut into (0: all pending bytes as one segment)."""
         from ..net import net_state
 
-        return cls(net_state(kernel).tcp.connect(addr, port))
+        return cls(net_state(kernel).tcp.connect(addr, port, mss))
+
+    @property
+    def mss(self) -> int:
+        """The segment size (0: everything pending as one segment); settable."""
+        return self.sk.mss
+
+    @mss.setter
+    def mss(self, value: int) -> None:
+        self.sk.mss = value
 
     def send(self, data: bytes) -> int:
         self.sent += len(data)
@@ -79,7 +99,9 @@ class TcpPeer:
         self.sk.peer_closed = True
 
 
-def connect(kernel: Kernel, dev: NetDevice, queue: int) -> tuple[TcpPeer, DevmemSocket]:
+def connect(
+    kernel: Kernel, dev: NetDevice, queue: int, mss: int = 0
+) -> tuple[TcpPeer, DevmemSocket]:
     """A connection whose packets land on RX ``queue`` of ``dev``: (peer, socket)."""
-    sk = DevmemTcpSock(kernel, dev, queue)
+    sk = DevmemTcpSock(kernel, dev, queue, mss)
     return TcpPeer(sk), DevmemSocket(sk)

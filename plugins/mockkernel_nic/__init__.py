@@ -5,7 +5,7 @@ topology's E810 at 0000:03:00.0) and registers one net device per function with 
 and TX queues.  Its queue management ops let ``netdev`` ``BIND_RX`` install a devmem
 memory provider on an RX queue; the function itself is the queues' DMA device.
 
-RX data path (driver level, no TCP socket yet): :meth:`MockNic.receive` writes payload
+RX data path (driver level): :meth:`MockNic.receive` writes payload
 into the bound dma-buf through ``kernel.fabric.memory_write``, one niov (page) per
 fragment, with the steering tag and PH the exporter gave (``dma_buf_get_pci_tph`` at
 the NIC's width, queried when the binding is installed on the queue; any error: no
@@ -21,7 +21,9 @@ Topology options (``[devices.options]``): ``ifname`` (default ``eth<n>``),
 ``"revocable"``), ``ipv4`` (the address TCP sockets bind to reach the NIC, default
 ``192.0.2.<n+1>``), ``peer_port``/``peer_data`` (a scripted remote peer: once a
 socket listens on ``ipv4:peer_port`` it connects, sends ``peer_data`` (UTF-8) and
-closes; see :mod:`mockkernel.net.devmem_tcp`).
+closes; see :mod:`mockkernel.net.devmem_tcp`), ``linear_payload`` (default 0: how many
+payload bytes of each segment received on a devmem queue stay in the skb's linear head,
+:attr:`MockNic.linear_payload`, settable at run time too).
 
 Revocable mode (beyond upstream: the importer a NIC driver would need for VFIO
 buffers): the binding attaches dynamically, peer-to-peer, with ``invalidate_mappings``;
@@ -131,6 +133,9 @@ class MockNic:
     quiesced: set[int] = field(default_factory=set)
     #: payloads dropped because the queue's buffer was revoked
     drops: int = 0
+    #: payload bytes of each received segment that header split leaves in the skb's
+    #: linear head on a devmem queue (delivered as ``SCM_DEVMEM_LINEAR``); 0: full split
+    linear_payload: int = 0
 
     def __repr__(self) -> str:
         return f"<MockNic {self.pdev.bdf} {self.netdev.name}>"
@@ -233,6 +238,9 @@ class MockNicDriver:
         nic.netdev.tcp_data_split = _opt(options, "tcp_data_split", True)
         nic.netdev.hds_thresh = _opt(options, "hds_thresh", 0)
         nic.netdev.ipv4 = ipv4
+        nic.linear_payload = _opt(options, "linear_payload", 0)
+        if nic.linear_payload < 0:
+            raise ValueError("mock_nic option 'linear_payload' must be >= 0")
         if peer_port:
             nic.netdev.scripted_peers[peer_port] = [peer_data.encode()]
         for q in nic.netdev.rx:

@@ -224,9 +224,12 @@ def test_socket_redirection_rule(mock_kernel: Kernel, nl: GenlClient, nic: MockN
         TcpPeer.connect(mock_kernel, "192.0.2.1", 5201)  # not listening yet
     assert e.value.errno == errno.ECONNREFUSED
     server.listen(1)
-    with pytest.raises(OSError) as e:
-        TcpPeer.connect(mock_kernel, "192.0.2.1", 5201)  # no devmem-bound queue
-    assert e.value.errno == errno.ECONNREFUSED
+    peer = TcpPeer.connect(mock_kernel, "192.0.2.1", 5201)  # no devmem-bound queue
+    assert peer.sk.queue == 0  # an ordinary readable flow (see test_net_devmem_linear)
+    assert peer.send(b"plain") == 5
+    conn, _ = server.accept()
+    assert conn.recv(100) == b"plain"
+    conn.close()
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as other:
         with pytest.raises(OSError) as e:
             other.bind(("192.0.2.1", 5201))
