@@ -1,10 +1,11 @@
 """Receive TCP payload straight into a dma-buf, as the kernel's ``ncdevmem`` selftest does.
 
-    python3 examples/ncdevmem_rx.py IFINDEX QUEUE ADDR PORT   # real Linux: devmem NIC, root,
-                                                              # flow steered to QUEUE
-    mockkernel run --topology T examples/ncdevmem_rx.py 2 0 192.0.2.1 5201
+    python3 examples/ncdevmem_rx.py IFNAME QUEUE ADDR PORT   # real Linux: devmem NIC, root,
+                                                             # flow steered to QUEUE
+    mockkernel run --topology T examples/ncdevmem_rx.py eth0 0 192.0.2.1 5201
 
-Binds a udmabuf to RX queue QUEUE of IFINDEX through the netdev netlink family,
+Binds a udmabuf to RX queue QUEUE of IFNAME (``socket.if_nametoindex``; an ifindex
+works too) through the netdev netlink family,
 listens on ADDR:PORT, accepts one connection and reads it with
 ``recvmsg(..., MSG_SOCK_DEVMEM)``: each ``SCM_DEVMEM_DMABUF`` control message
 (``struct dmabuf_cmsg``) says where a fragment landed in the dma-buf; the program
@@ -107,7 +108,9 @@ def udmabuf(size):
 
 
 def main():
-    ifindex, queue = int(sys.argv[1]), int(sys.argv[2])
+    dev = sys.argv[1]
+    ifindex = int(dev) if dev.isdigit() else socket.if_nametoindex(dev)
+    queue = int(sys.argv[2])
     addr, port = sys.argv[3], int(sys.argv[4])
     nl = Genl()
     netdev = nl.family("netdev")

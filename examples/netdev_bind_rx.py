@@ -1,8 +1,9 @@
 """Bind a udmabuf to a NIC RX queue over the netdev netlink family, as ``ncdevmem`` does.
 
-    python3 examples/netdev_bind_rx.py IFINDEX QUEUE   # real Linux: devmem-capable NIC, root
-    mockkernel run examples/netdev_bind_rx.py 2 1      # the same program, mock kernel (eth0)
+    python3 examples/netdev_bind_rx.py IFNAME QUEUE    # real Linux: devmem-capable NIC, root
+    mockkernel run examples/netdev_bind_rx.py eth0 1   # the same program, mock kernel
 
+IFNAME goes through ``socket.if_nametoindex`` (an ifindex works too).
 Resolves the "netdev" generic netlink family through nlctrl, lists the device's RX
 queues (QUEUE_GET dump), makes a udmabuf and binds it to one queue (BIND_RX); the
 binding lasts as long as the netlink socket.  Only the standard library.
@@ -94,7 +95,8 @@ def udmabuf(size):
 
 
 def main():
-    ifindex = int(sys.argv[1]) if len(sys.argv) > 1 else 2
+    dev = sys.argv[1] if len(sys.argv) > 1 else "eth0"
+    ifindex = int(dev) if dev.isdigit() else socket.if_nametoindex(dev)
     queue = int(sys.argv[2]) if len(sys.argv) > 2 else 1
     nl = Genl()
     netdev = nl.family("netdev")

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from ..kernel import Kernel
     from ..process import Process
 
-__all__ = ["NetlinkSocket", "make_inet_type", "make_socket_type"]
+__all__ = ["NetlinkSocket", "make_if_functions", "make_inet_type", "make_socket_type"]
 
 #: ``socket.socket`` as imported before any redirection.
 REAL_SOCKET: type[_socket.socket] = _socket.socket
@@ -397,3 +397,45 @@ def make_inet_type(kernel: Kernel) -> type[_socket.socket]:
 
     cls: type[_socket.socket] = InetSocket
     return cls
+
+
+#: ``socket.if_*`` as imported before any redirection.
+REAL_IF_NAMETOINDEX = _socket.if_nametoindex
+REAL_IF_INDEXTONAME = _socket.if_indextoname
+REAL_IF_NAMEINDEX = _socket.if_nameindex
+
+
+def make_if_functions(kernel: Kernel) -> dict[str, Any]:
+    """``socket.if_nametoindex``/``if_indextoname``/``if_nameindex`` in the mock kernel's
+    network namespace (``lo`` and the NICs' net devices), with CPython's argument
+    conventions and errors (glibc answers through ``SIOCGIFINDEX``/``SIOCGIFNAME``)."""
+    from . import net_state
+
+    def devices() -> dict[int, Any]:
+        return net_state(kernel).netdev.devices
+
+    def if_nametoindex(oname: Any, /) -> int:
+        name = os.fsencode(oname)  # PyUnicode_FSConverter: str, bytes, PathLike
+        for ifindex, dev in devices().items():
+            if os.fsencode(dev.name) == name:
+                return int(ifindex)
+        raise OSError("no interface with this name")
+
+    def if_indextoname(index: Any, /) -> str:
+        if not isinstance(index, int):
+            return str(REAL_IF_INDEXTONAME(index))  # CPython's own TypeError
+        if index < 0 or index >= 1 << 64:
+            return str(REAL_IF_INDEXTONAME(index))  # CPython's own OverflowError
+        dev = devices().get(index & 0xFFFFFFFF)  # (unsigned int)
+        if dev is None:
+            raise OSError(6, os.strerror(6))  # ENXIO, as glibc sets it
+        return str(dev.name)
+
+    def if_nameindex() -> list[tuple[int, str]]:
+        return [(i, d.name) for i, d in sorted(devices().items())]
+
+    return {
+        "if_nametoindex": if_nametoindex,
+        "if_indextoname": if_indextoname,
+        "if_nameindex": if_nameindex,
+    }

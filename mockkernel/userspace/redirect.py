@@ -3,7 +3,9 @@
 ``with kernel.install():`` replaces, for as long as the block runs,
 ``os.open/close/dup/dup2/read/write/pread/pwrite/lseek/fstat/stat/lstat/
 access/listdir/scandir/readlink``, ``builtins.open``/``io.open``,
-``fcntl.ioctl``/``fcntl.fcntl``, ``mmap.mmap`` and ``socket.socket`` with dispatchers:
+``fcntl.ioctl``/``fcntl.fcntl``, ``mmap.mmap``, ``socket.socket`` and
+``socket.if_nametoindex/if_indextoname/if_nameindex`` (the mock kernel's net devices)
+with dispatchers:
 
 * a mock fd (a key of the process's fd table) or a mock path goes to the
   kernel, with the exact argument conventions of the function it replaces
@@ -40,7 +42,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import kerr
 from ..mm import MappedFile
-from ..net.socket import make_socket_type
+from ..net.socket import make_if_functions, make_socket_type
 from ..process import _VFS_IOCTLS
 from ..realfd import REAL as _Real
 from ..uaccess import add_window, drop_window
@@ -91,6 +93,9 @@ _TARGETS: tuple[tuple[ModuleType, str, str], ...] = (
     (os, "get_blocking", "get_blocking"),
     (os, "set_blocking", "set_blocking"),
     (socket, "socket", "socket"),
+    (socket, "if_nametoindex", "if_nametoindex"),
+    (socket, "if_indextoname", "if_indextoname"),
+    (socket, "if_nameindex", "if_nameindex"),
 )
 
 #: The real functions of the targets ``realfd.REAL`` does not list, captured when this
@@ -107,6 +112,9 @@ _REAL_MORE: dict[str, Any] = {
     "get_blocking": os.get_blocking,
     "set_blocking": os.set_blocking,
     "socket": socket.socket,
+    "if_nametoindex": socket.if_nametoindex,
+    "if_indextoname": socket.if_indextoname,
+    "if_nameindex": socket.if_nameindex,
 }
 
 
@@ -997,6 +1005,7 @@ class Redirection:
             "ftruncate": m_ftruncate,
             # AF_NETLINK/NETLINK_GENERIC is mock, every other socket real (mockkernel.net)
             "socket": make_socket_type(kernel, proc),
+            **make_if_functions(kernel),
         }
 
     def stat(self, path: str) -> os.stat_result:

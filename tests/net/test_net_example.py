@@ -11,7 +11,7 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "netdev_bind_rx.py"
 
 def test_example_runs_unchanged(tmp_path: Path) -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "mockkernel", "run", "--check-leaks", str(EXAMPLE), "2", "3"],
+        [sys.executable, "-m", "mockkernel", "run", "--check-leaks", str(EXAMPLE), "eth0", "3"],
         cwd=tmp_path,
         capture_output=True,
         text=True,

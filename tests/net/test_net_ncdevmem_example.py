@@ -25,7 +25,7 @@ def topology(tmp_path: Path, extra: str = "") -> Path:
 def run(tmp_path: Path, extra: str = "") -> list[str]:
     argv = ["run", "--check-leaks", "--topology", str(topology(tmp_path, extra)), str(EXAMPLE)]
     proc = subprocess.run(
-        [sys.executable, "-m", "mockkernel", *argv, "2", "0", "192.0.2.1", "5201"],
+        [sys.executable, "-m", "mockkernel", *argv, "eth0", "0", "192.0.2.1", "5201"],
         cwd=tmp_path,
         capture_output=True,
         text=True,
