@@ -39,6 +39,7 @@ from .errors import KernelBug, kerr
 from .fs import FMODE_LSEEK, FMODE_READ, FMODE_WRITE, File, FileOperations, Inode
 from .locks import Mutex
 from .mm import PAGE_SIZE, KernelMap, Vma
+from .poll import EPOLLIN, EPOLLOUT
 from .uaccess import copy_from_user, copy_to_user, get_user_u64, strndup_user
 
 if TYPE_CHECKING:
@@ -626,6 +627,17 @@ class DmaBufFops(FileOperations):
                 out += f"name:\t{dmabuf.name}\n"
         return out
 
+    def dma_buf_poll(self, file: File) -> int:
+        """``dma_buf_poll``: ``EPOLLIN`` once the write fences have signalled (a reader
+        may look), ``EPOLLOUT`` once every fence up to ``READ`` usage has (a writer may)."""
+        resv = file.private_data.resv
+        mask = 0
+        if all(f.signaled for f in resv.fences_for(DMA_RESV_USAGE_WRITE)):
+            mask |= EPOLLIN
+        if all(f.signaled for f in resv.fences_for(DMA_RESV_USAGE_READ)):
+            mask |= EPOLLOUT
+        return mask
+
     def dmabuffs_dname(self, file: File) -> str:
         """``/dmabuf:<name>`` (``/dmabuf:`` when unnamed): links and maps follow renames."""
         dmabuf: DmaBuf = file.private_data
@@ -637,6 +649,7 @@ DmaBufFops.dname = DmaBufFops.dmabuffs_dname  # type: ignore[assignment]
 DmaBufFops.llseek = DmaBufFops.dma_buf_llseek  # type: ignore[assignment]
 DmaBufFops.mmap = DmaBufFops.dma_buf_mmap  # type: ignore[assignment]
 DmaBufFops.show_fdinfo = DmaBufFops.dma_buf_fdinfo  # type: ignore[assignment]
+DmaBufFops.poll = DmaBufFops.dma_buf_poll  # type: ignore[assignment]
 
 
 _SYNC_DIRECTION = {
@@ -749,6 +762,13 @@ dma_buf_fops = DmaBufFops()
 
 class SyncFileOps(FileOperations):
     name = "sync_file"
+
+    def _poll(self, file: File) -> int:
+        """``sync_file_poll``: readable once the fence has signalled."""
+        fence: DmaFence = file.private_data
+        return EPOLLIN if fence.signaled else 0
+
+    poll = _poll
 
 
 sync_file_fops = SyncFileOps()

@@ -129,6 +129,9 @@ class FileOperations:
     dname: Callable[[File], str] | None = None
     #: ``->fsync(file, datasync)``: without it ``fsync``/``fdatasync`` are ``EINVAL``
     fsync: Callable[[File, bool], None] | None = None
+    #: ``->poll(file)``: the ``EPOLL*`` bits ready now (``mockkernel.poll``); without it a
+    #: file is always readable and writable (``DEFAULT_POLLMASK``)
+    poll: Callable[[File], int] | None = None
 
 
 class File:

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import kerr
 from ..fs import FMODE_READ, FMODE_WRITE, File, FileOperations, Inode
+from ..poll import EPOLLIN, EPOLLOUT, EPOLLRDNORM, EPOLLWRBAND, EPOLLWRNORM
 from ..uapi.linux.netlink import (
     NETLINK_CAP_ACK,
     NETLINK_EXT_ACK,
@@ -341,6 +342,17 @@ class NetlinkFops(FileOperations):
 
     def _dname(self, file: File) -> str:
         return f"socket:[{file.inode.ino}]"
+
+    def _poll(self, file: File) -> int:
+        """``datagram_poll``: readable with a queued message; always writable (the mock
+        kernel answers each request at once, so the send buffer never fills)."""
+        sock: NetlinkSock = file.private_data
+        mask = EPOLLOUT | EPOLLWRNORM | EPOLLWRBAND
+        if sock.rx:
+            mask |= EPOLLIN | EPOLLRDNORM
+        return mask
+
+    poll = _poll
 
     read = _read
     write = _write

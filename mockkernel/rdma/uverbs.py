@@ -1619,6 +1619,12 @@ class AsyncEventFops(FileOperations):
     def read(self, file: File, count: int, pos: int) -> bytes:
         raise kerr(EAGAIN)  # empty; a blocking read would sleep forever
 
+    def _poll(self, file: File) -> int:
+        """``ib_uverbs_event_poll``: readable with a queued event; never one here."""
+        return 0
+
+    poll = _poll
+
 
 _async_fops = AsyncEventFops()
 

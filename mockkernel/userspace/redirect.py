@@ -4,7 +4,8 @@
 ``os.open/close/dup/dup2/read/write/pread/pwrite/lseek/fstat/stat/lstat/
 access/listdir/scandir/readlink``, ``builtins.open``/``io.open``,
 ``fcntl.ioctl``/``fcntl.fcntl``, ``mmap.mmap``, ``socket.socket`` and
-``socket.if_nametoindex/if_indextoname/if_nameindex`` (the mock kernel's net devices)
+``socket.if_nametoindex/if_indextoname/if_nameindex`` (the mock kernel's net devices),
+``select.select/poll/epoll`` (and the ``selectors`` classes that bound them: ``poll.py``)
 with dispatchers:
 
 * a mock fd (a key of the process's fd table) or a mock path goes to the
@@ -30,6 +31,8 @@ import io
 import mmap
 import operator
 import os
+import select
+import selectors
 import socket
 import stat as _stat
 import sys
@@ -48,6 +51,7 @@ from ..realfd import REAL as _Real
 from ..uaccess import add_window, drop_window
 from ..vfs import _ROOTS, Attr, Dir, Node, Symlink, _FdTarget
 from . import hotpath
+from .poll import make_poll_functions
 
 if TYPE_CHECKING:
     from ..kernel import Kernel
@@ -59,8 +63,8 @@ IOCTL_BUFSZ = 1024
 SCRATCH_LEN = IOCTL_BUFSZ + 1  # the scratch buffer: the argument and a NUL
 
 
-# (module, attribute) pairs the redirection replaces; the key names the replacement.
-_TARGETS: tuple[tuple[ModuleType, str, str], ...] = (
+# (module or class, attribute) pairs the redirection replaces; the key names the replacement.
+_TARGETS: tuple[tuple[ModuleType | type, str, str], ...] = (
     (os, "open", "open"),
     (os, "close", "close"),
     (os, "dup", "dup"),
@@ -96,6 +100,13 @@ _TARGETS: tuple[tuple[ModuleType, str, str], ...] = (
     (socket, "if_nametoindex", "if_nametoindex"),
     (socket, "if_indextoname", "if_indextoname"),
     (socket, "if_nameindex", "if_nameindex"),
+    (select, "select", "select"),
+    (select, "poll", "poll"),
+    (select, "epoll", "epoll"),
+    # bound at import as class attributes: selectors.DefaultSelector is EpollSelector
+    (selectors.PollSelector, "_selector_cls", "poll"),
+    (selectors.EpollSelector, "_selector_cls", "epoll"),
+    (selectors.SelectSelector, "_select", "select_method"),
 )
 
 #: The real functions of the targets ``realfd.REAL`` does not list, captured when this
@@ -115,6 +126,10 @@ _REAL_MORE: dict[str, Any] = {
     "if_nametoindex": socket.if_nametoindex,
     "if_indextoname": socket.if_indextoname,
     "if_nameindex": socket.if_nameindex,
+    "select": select.select,
+    "poll": select.poll,
+    "epoll": select.epoll,
+    "select_method": select.select,
 }
 
 
@@ -498,8 +513,9 @@ class Redirection:
 
     def _rebind_modules(self) -> None:
         swap: dict[int, Any] = {}
-        for _module, _attr, key in _TARGETS:
-            swap[id(_real_func(key))] = self.funcs[key]
+        for module, _attr, key in _TARGETS:
+            if isinstance(module, ModuleType):  # (class attributes are set by install)
+                swap[id(_real_func(key))] = self.funcs[key]
         if self._rebind is True:
             modules: Iterable[ModuleType] = [
                 m
@@ -1006,6 +1022,7 @@ class Redirection:
             # AF_NETLINK/NETLINK_GENERIC is mock, every other socket real (mockkernel.net)
             "socket": make_socket_type(kernel, proc),
             **make_if_functions(kernel),
+            **make_poll_functions(proc, _REAL_MORE),
         }
 
     def stat(self, path: str) -> os.stat_result:

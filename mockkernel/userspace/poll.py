@@ -1,0 +1,349 @@
+"""``select.select``, ``select.poll`` and ``select.epoll`` over mock and real fds together.
+
+A mock fd's readiness is its file's ``->poll`` (:func:`mockkernel.poll.vfs_poll`); real
+fds go to the real calls.  With no mock fd among the arguments the real function runs
+unchanged.  With some, the wait is sliced: the real fds are waited on for at most
+``SLICE`` seconds at a time and the mock files asked again after each slice, so a mock
+file made ready by another thread is seen within a slice (the mock kernel has no wait
+queues to wake a real ``poll``).  A ready mock fd makes the real fds be polled without
+waiting, so one call reports both.
+
+Conventions are CPython's (argument checks, the order of results, ``select``'s
+``FD_SETSIZE`` limit, ``poll``'s ``POLLNVAL`` for a bad fd, ``epoll``'s errnos).  Not
+modelled: ``EPOLLET`` and ``EPOLLEXCLUSIVE`` on a mock fd (``EOPNOTSUPP``: there are no
+wake-up events to be edge-triggered on); an epoll fd added to another epoll with mock
+fds inside it sees only its real fds.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import select
+import time
+from collections.abc import Callable
+from errno import EEXIST, EINVAL, ENOENT, EOPNOTSUPP
+from typing import TYPE_CHECKING, Any
+
+from ..errors import kerr
+from ..poll import (
+    EPOLLERR,
+    EPOLLHUP,
+    EPOLLIN,
+    EPOLLOUT,
+    EPOLLPRI,
+    EPOLLRDBAND,
+    EPOLLRDNORM,
+    EPOLLWRBAND,
+    EPOLLWRNORM,
+    vfs_poll,
+)
+
+if TYPE_CHECKING:
+    from ..fs import File
+    from ..process import Process
+
+__all__ = ["SLICE", "make_poll_functions"]
+
+#: the longest real wait between two looks at the mock files (seconds)
+SLICE = 0.005
+FD_SETSIZE = 1024
+EPOLLONESHOT = 1 << 30
+EPOLLET = 1 << 31
+EPOLLEXCLUSIVE = 1 << 28
+# fs/select.c: what select() counts as readable, writable, exceptional
+_POLLIN_SET = EPOLLRDNORM | EPOLLRDBAND | EPOLLIN | EPOLLHUP | EPOLLERR
+_POLLOUT_SET = EPOLLWRBAND | EPOLLWRNORM | EPOLLOUT | EPOLLERR
+_POLLEX_SET = EPOLLPRI
+
+
+def _fileno(obj: Any) -> int:
+    """CPython's ``PyObject_AsFileDescriptor``."""
+    if isinstance(obj, int):
+        fd = int(obj)
+    else:
+        meth = getattr(obj, "fileno", None)
+        if meth is None:
+            raise TypeError("argument must be an int, or have a fileno() method.")
+        fd = meth()
+        if not isinstance(fd, int):
+            raise TypeError("fileno() returned a non-integer")
+    if fd < 0:
+        raise ValueError(f"file descriptor cannot be a negative integer ({fd})")
+    return fd
+
+
+def _deadline(timeout: float | None) -> float | None:
+    return None if timeout is None else time.monotonic() + timeout
+
+
+def _left(deadline: float | None) -> float | None:
+    """Seconds of the next real wait: at most a slice, 0 once the deadline passed."""
+    if deadline is None:
+        return SLICE
+    return max(0.0, min(SLICE, deadline - time.monotonic()))
+
+
+def make_poll_functions(proc: Process, real: dict[str, Any]) -> dict[str, Any]:
+    """The replacements of ``select.select``/``poll``/``epoll`` for ``proc``."""
+    files = proc.files
+    tracer = proc.kernel.tracer
+    real_select: Callable[..., Any] = real["select"]
+    real_poll: Callable[[], Any] = real["poll"]
+    real_epoll: type[select.epoll] = real["epoll"]
+
+    def trace(event: str, **fields: Any) -> None:
+        if tracer.enabled:
+            tracer.emit(event, pid=proc.pid, **fields)
+
+    # -- select ---------------------------------------------------------------------------
+    def m_select(rlist: Any, wlist: Any, xlist: Any, timeout: Any = None, /) -> Any:
+        lists = [list(rlist), list(wlist), list(xlist)]
+        if not any((o if type(o) is int else _fileno(o)) in files for lst in lists for o in lst):
+            return real_select(lists[0], lists[1], lists[2], timeout)
+        if timeout is not None:
+            try:
+                timeout = float(timeout)
+            except (TypeError, ValueError):
+                raise TypeError("timeout must be a float or None") from None
+            if math.isnan(timeout):
+                raise ValueError("Invalid value NaN (not a number)")
+            if timeout < 0:
+                raise ValueError("timeout must be non-negative")
+        fds = [[_fileno(o) for o in lst] for lst in lists]
+        for lst in fds:
+            for fd in lst:
+                if fd >= FD_SETSIZE:
+                    raise ValueError("filedescriptor out of range in select()")
+        sets = (_POLLIN_SET, _POLLOUT_SET, _POLLEX_SET)
+        deadline = _deadline(timeout)
+        while True:
+            ready: list[set[int]] = [set(), set(), set()]
+            real_in: list[list[Any]] = [[], [], []]
+            for i, lst in enumerate(fds):
+                for obj, fd in zip(lists[i], lst, strict=True):
+                    file = files.get(fd)
+                    if file is None:
+                        real_in[i].append(obj)
+                    elif vfs_poll(file, sets[i]) & sets[i]:
+                        ready[i].add(fd)
+            mock_ready = any(ready)
+            wait = 0.0 if mock_ready else _left(deadline)
+            got = real_select(real_in[0], real_in[1], real_in[2], wait)
+            for i in range(3):
+                ready[i].update(_fileno(o) for o in got[i])
+            if any(ready) or (deadline is not None and time.monotonic() >= deadline):
+                out = tuple(
+                    [o for o, fd in zip(lists[i], fds[i], strict=True) if fd in ready[i]]
+                    for i in range(3)
+                )
+                trace("sys.select", nfds=sum(map(len, fds)), ret=sum(map(len, out)))
+                return out
+
+    # -- poll -----------------------------------------------------------------------------
+    def poll_timeout_ms(timeout: Any) -> float | None:
+        if timeout is None:
+            return None
+        try:
+            ms = float(timeout)
+        except (TypeError, ValueError):
+            raise TypeError("timeout must be an integer or None") from None
+        return None if ms < 0 else ms / 1000.0
+
+    class MockPoll:
+        """``select.poll()``: a registry of fds; mock ones asked through ``->poll``."""
+
+        def __init__(self) -> None:
+            self._events: dict[int, int] = {}
+
+        def register(self, fd: Any, eventmask: int = EPOLLIN | EPOLLPRI | EPOLLOUT, /) -> None:
+            self._events[_fileno(fd)] = _ushort(eventmask)
+
+        def modify(self, fd: Any, eventmask: int, /) -> None:
+            n = _fileno(fd)
+            mask = _ushort(eventmask)
+            if n not in self._events:
+                raise kerr(ENOENT)
+            self._events[n] = mask
+
+        def unregister(self, fd: Any, /) -> None:
+            n = _fileno(fd)
+            if n not in self._events:
+                raise KeyError(n)
+            del self._events[n]
+
+        def poll(self, timeout: Any = None, /) -> list[tuple[int, int]]:
+            seconds = poll_timeout_ms(timeout)
+            if not any(fd in files for fd in self._events):
+                p = real_poll()
+                for fd, ev in self._events.items():
+                    p.register(fd, ev)
+                result: list[tuple[int, int]] = p.poll(timeout)
+                return result
+            deadline = _deadline(seconds)
+            while True:
+                mock: dict[int, int] = {}
+                p = real_poll()
+                for fd, ev in self._events.items():
+                    file = files.get(fd)
+                    if file is None:
+                        p.register(fd, ev)
+                    else:
+                        mask = vfs_poll(file, ev)
+                        if mask:
+                            mock[fd] = mask
+                wait = 0.0 if mock else _left(deadline)
+                got = dict(p.poll(None if wait is None else wait * 1000.0))
+                if mock or got or (deadline is not None and time.monotonic() >= deadline):
+                    out = [
+                        (fd, mock.get(fd) or got.get(fd, 0))
+                        for fd in self._events
+                        if fd in mock or fd in got
+                    ]
+                    trace("sys.poll", nfds=len(self._events), ret=len(out))
+                    return out
+
+    # -- epoll ----------------------------------------------------------------------------
+    class MockEpoll:
+        """``select.epoll``: a real epoll for the real fds plus the mock fds' interest list
+        (level-triggered, ``EPOLLONESHOT`` honoured)."""
+
+        def __init__(self, sizehint: int = -1, flags: int = 0) -> None:
+            self._real = real_epoll(sizehint, flags)
+            #: mock fd -> [events, the file registered]: a closed fd drops out, as the
+            #: real epoll forgets a file once its last reference is gone
+            self._mock: dict[int, list[Any]] = {}
+
+        @classmethod
+        def fromfd(cls, fd: int, /) -> Any:
+            return real_epoll.fromfd(fd)
+
+        @property
+        def closed(self) -> bool:
+            return bool(self._real.closed)
+
+        def fileno(self) -> int:
+            return int(self._real.fileno())
+
+        def close(self) -> None:
+            self._mock.clear()
+            self._real.close()
+
+        def __enter__(self) -> MockEpoll:
+            if self._real.closed:
+                raise ValueError("I/O operation on closed epoll object")
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            self.close()
+
+        def _check(self) -> None:
+            if self._real.closed:
+                raise ValueError("I/O operation on closed epoll object")
+
+        def _live(self, fd: int) -> File | None:
+            entry = self._mock.get(fd)
+            if entry is None:
+                return None
+            file = files.get(fd)
+            if file is None or file is not entry[1]:  # closed (maybe reused): forgotten
+                del self._mock[fd]
+                return None
+            return file
+
+        def register(self, fd: Any, eventmask: int = EPOLLIN | EPOLLPRI | EPOLLOUT) -> None:
+            self._check()
+            n = _fileno(fd)
+            file = files.get(n)
+            if file is None:
+                self._real.register(n, eventmask)
+                return
+            if eventmask & (EPOLLET | EPOLLEXCLUSIVE):
+                trace("poll.unsupported", fd=n, what="EPOLLET/EPOLLEXCLUSIVE on a mock fd")
+                raise kerr(EOPNOTSUPP, "edge-triggered/exclusive epoll on a mock fd: not modelled")
+            if self._live(n) is not None:
+                raise kerr(EEXIST)
+            self._mock[n] = [eventmask & 0xFFFFFFFF, file]
+
+        def modify(self, fd: Any, eventmask: int) -> None:
+            self._check()
+            n = _fileno(fd)
+            if files.get(n) is None:
+                self._real.modify(n, eventmask)
+                return
+            if self._live(n) is None:
+                raise kerr(ENOENT)
+            if eventmask & (EPOLLET | EPOLLEXCLUSIVE):
+                raise kerr(EINVAL if eventmask & EPOLLEXCLUSIVE else EOPNOTSUPP)
+            self._mock[n][0] = eventmask & 0xFFFFFFFF
+
+        def unregister(self, fd: Any) -> None:
+            self._check()
+            n = _fileno(fd)
+            if files.get(n) is None:
+                self._real.unregister(n)
+                return
+            if self._live(n) is None:
+                raise kerr(ENOENT)
+            del self._mock[n]
+
+        def poll(self, timeout: Any = None, maxevents: int = -1) -> list[tuple[int, int]]:
+            self._check()
+            if maxevents == -1:
+                maxevents = FD_SETSIZE - 1
+            elif maxevents < 1:
+                raise ValueError(f"maxevents must be greater than 0, got {maxevents}")
+            for fd in list(self._mock):
+                self._live(fd)
+            if not self._mock:
+                result: list[tuple[int, int]] = self._real.poll(timeout, maxevents)
+                return result
+            if timeout is not None:
+                try:
+                    timeout = float(timeout)
+                except (TypeError, ValueError):
+                    raise TypeError("timeout must be an integer or None") from None
+                if timeout < 0:
+                    timeout = None
+            deadline = _deadline(timeout)
+            while True:
+                out: list[tuple[int, int]] = []
+                for fd, entry in list(self._mock.items()):
+                    if len(out) >= maxevents:
+                        break
+                    events, file = entry
+                    if self._live(fd) is None or not events & ~EPOLLONESHOT:
+                        continue
+                    mask = vfs_poll(file, events)
+                    if mask:
+                        out.append((fd, mask))
+                        if events & EPOLLONESHOT:
+                            entry[0] = 0  # disarmed until modify()
+                room = maxevents - len(out)
+                if room > 0:
+                    wait = 0.0 if out else _left(deadline)
+                    out += self._real.poll(wait, room)
+                if out or (deadline is not None and time.monotonic() >= deadline):
+                    trace("sys.epoll_wait", nfds=len(self._mock), ret=len(out))
+                    return out
+
+    # classes, not functions: ``selectors`` keeps them as class attributes, where a
+    # function would bind as a method
+    return {
+        "select": m_select,
+        # SelectSelector._select: a partial does not bind as a method (a function would)
+        "select_method": functools.partial(m_select),
+        "poll": MockPoll,
+        "epoll": MockEpoll,
+    }
+
+
+def _ushort(mask: Any) -> int:
+    """CPython's ``unsigned short`` converter of ``poll`` event masks."""
+    if not isinstance(mask, int):
+        raise TypeError("an integer is required")
+    if mask < 0:
+        raise ValueError("value must be positive")
+    if mask > 0xFFFF:
+        raise OverflowError("Python int too large for C unsigned short")
+    return int(mask)
