@@ -38,6 +38,17 @@ The program reads them the way Linux 7.2 does (``tcp_recvmsg_locked``):
   number freed is returned (Python's ``socket.setsockopt`` drops that value, the mock
   returns it); more than 1024 fragments in one call stop there.
 * Closing the socket returns every outstanding fragment (``tcp_release_user_frags``).
+* Flags (``tcp_recvmsg``): ``MSG_ERRQUEUE`` → ``EAGAIN`` (``ip_recv_error``: the error
+  queue is always empty); ``MSG_OOB`` → ``EINVAL`` (``tcp_recv_urg``: no urgent data);
+  ``MSG_PEEK`` reads a copy of the queue (devmem fragments still get real tokens, each a
+  reference on its niov, as ``tcp_recvmsg_dmabuf`` takes one under ``MSG_PEEK`` too);
+  ``MSG_TRUNC`` consumes and counts without copying, checking kinds or giving tokens
+  (skipped fragments' niovs go back); ``MSG_WAITALL`` only matters when the queue runs
+  dry first: a blocking caller (``blocking=True``) that could never be satisfied gets
+  ``EAGAIN`` with nothing consumed.
+
+A fragment holds its binding object, not just its id: a binding unbound meanwhile
+(``net_devmem_unbind_dmabuf``) stays attached and mapped until its last niov comes back.
 
 Segments: the peer's bytes are cut into segments of at most ``mss`` bytes (the
 connection's attribute; 0, the default, offers everything pending as one segment, as a
@@ -66,10 +77,19 @@ from __future__ import annotations
 import struct
 from collections import deque
 from dataclasses import dataclass
-from errno import EADDRINUSE, EBADF, ECONNREFUSED, EFAULT, EINVAL, ENOPROTOOPT, EPIPE
+from errno import (
+    EADDRINUSE,
+    EAGAIN,
+    EBADF,
+    ECONNREFUSED,
+    EFAULT,
+    EINVAL,
+    ENOPROTOOPT,
+    EPIPE,
+)
 from typing import TYPE_CHECKING, Any, Protocol
 
-from ..errors import kerr
+from ..errors import KernelBug, kerr
 from ..uapi.linux.devmem_socket import (
     SCM_DEVMEM_DMABUF,
     SCM_DEVMEM_LINEAR,
@@ -84,7 +104,12 @@ __all__ = [
     "ETOOSMALL",
     "MAX_DONTNEED_FRAGS",
     "MAX_DONTNEED_TOKENS",
+    "MSG_ERRQUEUE",
+    "MSG_OOB",
+    "MSG_PEEK",
     "MSG_SOCK_DEVMEM",
+    "MSG_TRUNC",
+    "MSG_WAITALL",
     "DevmemTcpSock",
     "RxFrag",
     "TcpListener",
@@ -92,6 +117,11 @@ __all__ = [
 ]
 
 MSG_SOCK_DEVMEM = 0x2000000
+MSG_OOB = 0x1
+MSG_PEEK = 0x2
+MSG_TRUNC = 0x20
+MSG_WAITALL = 0x100
+MSG_ERRQUEUE = 0x2000
 ETOOSMALL = 525  # kernel-internal errno that put_cmsg_notrunc lets reach userspace
 MAX_DONTNEED_TOKENS = 128
 MAX_DONTNEED_FRAGS = 1024
@@ -129,11 +159,15 @@ class RxPath(Protocol):
 
 @dataclass
 class _Queued:
-    binding: int
+    owner: DevmemBinding  # the niov's binding (it may be unbound since: still valid)
     niov: int
     offset: int
     size: int
     used: int = 0  # bytes of the fragment already handed out (a partial read)
+
+    @property
+    def binding(self) -> int:
+        return self.owner.id
 
 
 @dataclass(eq=False)
@@ -158,6 +192,11 @@ class _Skb:
     def remaining(self) -> int:
         return self.head() + sum(q.size - q.used for q in self.frags)
 
+    def copy(self) -> _Skb:
+        """A private copy to read from without consuming (``MSG_PEEK``)."""
+        frags = deque(_Queued(q.owner, q.niov, q.offset, q.size, q.used) for q in self.frags)
+        return _Skb(self.linear, frags, self.unreadable, self.pos)
+
 
 class DevmemTcpSock:
     """The receive side of one connection steered to ``dev``'s RX ``queue``."""
@@ -169,8 +208,9 @@ class DevmemTcpSock:
         #: the segment size the peer's bytes are cut into (0: all pending as one)
         self.mss = mss
         self.rxq: deque[_Skb] = deque()
-        #: ``sk_user_frags``: token → (binding id, niov)
-        self.user_frags: dict[int, tuple[int, int]] = {}
+        #: ``sk_user_frags``: token → (binding, niov); a token holds a reference on the
+        #: niov, so on its binding too (an unbound binding waits for it)
+        self.user_frags: dict[int, tuple[DevmemBinding, int]] = {}
         self.pending = bytearray()  # sent by the peer, not yet accepted by the NIC
         self.closed = False
         self.peer_closed = False
@@ -211,7 +251,9 @@ class DevmemTcpSock:
             frags: deque[_Queued] = deque()
             if linear < len(seg):
                 for f in rx.receive(self.queue, seg[linear:]):
-                    frags.append(_Queued(f.binding, f.niov, f.offset, f.size))
+                    if f.binding != rxq.binding.id:
+                        raise KernelBug(f"{self.dev.name}: a frag of binding {f.binding}")
+                    frags.append(_Queued(rxq.binding, f.niov, f.offset, f.size))
                 if not frags:  # no niov (or revoked): the whole segment waits
                     return 0
             skb = _Skb(seg[:linear], frags, unreadable=bool(frags))
@@ -233,7 +275,7 @@ class DevmemTcpSock:
     def readable(self) -> int:
         return sum(skb.remaining() for skb in self.rxq)
 
-    def _alloc_token(self, binding: int, niov: int) -> int:
+    def _alloc_token(self, binding: DevmemBinding, niov: int) -> int:
         token = 1
         while token in self.user_frags:
             token += 1
@@ -241,50 +283,47 @@ class DevmemTcpSock:
         return token
 
     def recvmsg(
-        self, bufsize: int, ancbufsize: int, flags: int
+        self, bufsize: int, ancbufsize: int, flags: int, *, blocking: bool = False
     ) -> tuple[bytes, list[tuple[int, int, bytes]], int]:
         """``tcp_recvmsg``: (data, ancdata, msg_flags); raises ``BlockingIOError`` when
-        nothing is queued and the peer is still connected."""
+        nothing is queued and the peer is still connected.
+
+        ``blocking``: the caller would sleep for more data (a blocking socket, no
+        ``MSG_DONTWAIT``): a ``MSG_WAITALL`` that what is queued cannot fill, the peer
+        still connected, would never return and raises ``EAGAIN`` instead, consuming
+        nothing (as a blocking recv with nothing queued does)."""
         if self.closed:
             raise kerr(EBADF)
         if bufsize < 0:
             raise ValueError("negative buffersize in recvmsg")
+        if flags & MSG_ERRQUEUE:  # inet_recv_error -> ip_recv_error: the queue is empty
+            raise kerr(EAGAIN, "the socket's error queue is empty")
+        if flags & MSG_OOB:  # tcp_recv_urg: no urgent data (the peer never sends any)
+            raise kerr(EINVAL, "no urgent data to read")
         if not self.rxq:
             if self.peer_closed or bufsize == 0:
                 return b"", [], 0
-            raise BlockingIOError(11, "Resource temporarily unavailable")
+            raise BlockingIOError(EAGAIN, "Resource temporarily unavailable")
         if bufsize == 0:
-            if self.rxq[0].unreadable and not flags & MSG_SOCK_DEVMEM:
+            skb = self.rxq[0]
+            if skb.unreadable and not flags & (MSG_SOCK_DEVMEM | MSG_TRUNC):
                 raise kerr(EFAULT, "devmem payload needs MSG_SOCK_DEVMEM")
             return b"", [], 0
-        iov = bytearray()  # what reaches the program's buffer, from its start
-        anc: list[tuple[int, int, bytes]] = []
-        copied = 0
-        last_unreadable: bool | None = None  # ``last_copied_dmabuf``
-        while self.rxq and copied < bufsize:
-            skb = self.rxq[0]
-            if last_unreadable is not None and last_unreadable != skb.unreadable:
-                break  # never readable and devmem bytes in one call
-            want = min(skb.remaining(), bufsize - copied)
-            if not skb.unreadable:
-                iov += skb.take(want)  # skb_copy_datagram_msg
-                used = want
-            else:
-                if not flags & MSG_SOCK_DEVMEM:
-                    if not copied:
-                        raise kerr(EFAULT, "devmem payload needs MSG_SOCK_DEVMEM")
-                    break
-                used, err = self._recvmsg_dmabuf(skb, want, iov, anc, ancbufsize)
-                last_unreadable = True
-                if err:
-                    if not copied and not used:
-                        raise kerr(err, "control buffer too small for a dmabuf_cmsg")
-                    copied += used
-                    self._eat(skb)
-                    break
-            last_unreadable = skb.unreadable
-            copied += used
-            self._eat(skb)
+        if flags & MSG_WAITALL and blocking and not self.peer_closed:
+            # a dry run: does what is queued fill the buffer (or reach a stop)?
+            dry = deque(skb.copy() for skb in self.rxq)
+            copied, _i, _a, _u, ran_dry = self._read(dry, bufsize, ancbufsize, flags, dry=True)
+            if ran_dry and copied < bufsize:
+                raise kerr(
+                    EAGAIN,
+                    f"a blocking recv with MSG_WAITALL for {bufsize} bytes, {copied} queued, "
+                    "would never return",
+                )
+        peek = bool(flags & MSG_PEEK)
+        queue = deque(skb.copy() for skb in self.rxq) if peek else self.rxq
+        copied, iov, anc, last_unreadable, _ran_dry = self._read(
+            queue, bufsize, ancbufsize, flags, dry=False
+        )
         if self.kernel.tracer.enabled:
             self.kernel.tracer.emit(
                 "devmem_tcp.recvmsg",
@@ -292,13 +331,85 @@ class DevmemTcpSock:
                 frags=sum(1 for _l, t, _d in anc if t == SCM_DEVMEM_DMABUF),
                 linear=len(iov) if last_unreadable else 0,
                 readable=not last_unreadable,
+                peek=peek,
+                trunc=bool(flags & MSG_TRUNC),
             )
         return bytes(iov) + bytes(copied - len(iov)), anc, 0
 
-    def _eat(self, skb: _Skb) -> None:
-        """``tcp_eat_recv_skb`` once every byte of the head skb was read."""
-        if self.rxq and self.rxq[0] is skb and not skb.remaining():
-            self.rxq.popleft()
+    def _read(
+        self,
+        queue: deque[_Skb],
+        bufsize: int,
+        ancbufsize: int,
+        flags: int,
+        *,
+        dry: bool,
+    ) -> tuple[int, bytearray, list[tuple[int, int, bytes]], bool | None, bool]:
+        """The ``tcp_recvmsg_locked`` loop over ``queue`` (the socket's own, or a copy for
+        ``MSG_PEEK`` or a dry run): (bytes accounted, buffer bytes, control messages,
+        kind of the last skb read, whether the queue ran dry before ``bufsize``).
+        ``MSG_TRUNC`` discards without copying: no kind check, no ``MSG_SOCK_DEVMEM``
+        needed, no token (the fragments' niovs go back once their skb is gone)."""
+        iov = bytearray()  # what reaches the program's buffer, from its start
+        anc: list[tuple[int, int, bytes]] = []
+        copied = 0
+        last_unreadable: bool | None = None  # ``last_copied_dmabuf``
+        trunc = bool(flags & MSG_TRUNC)
+        dropped: list[tuple[DevmemBinding, int]] = []
+        stopped = False  # a boundary, an error: the call returns what it has
+        while queue and copied < bufsize:
+            skb = queue[0]
+            want = min(skb.remaining(), bufsize - copied)
+            if trunc:
+                used = self._discard(skb, want, dropped)
+            else:
+                if last_unreadable is not None and last_unreadable != skb.unreadable:
+                    stopped = True
+                    break  # never readable and devmem bytes in one call
+                if not skb.unreadable:
+                    iov += skb.take(want)  # skb_copy_datagram_msg
+                    used = want
+                else:
+                    if not flags & MSG_SOCK_DEVMEM:
+                        if not copied:
+                            raise kerr(EFAULT, "devmem payload needs MSG_SOCK_DEVMEM")
+                        stopped = True
+                        break
+                    used, err = self._recvmsg_dmabuf(skb, want, iov, anc, ancbufsize, dry)
+                    if err:
+                        if not copied and not used:
+                            raise kerr(err, "control buffer too small for a dmabuf_cmsg")
+                        copied += used
+                        last_unreadable = True
+                        if not skb.remaining():
+                            queue.popleft()
+                        stopped = True
+                        break
+            last_unreadable = skb.unreadable
+            copied += used
+            if not skb.remaining():
+                queue.popleft()  # tcp_eat_recv_skb
+        ran_dry = not stopped and copied < bufsize
+        if dropped and queue is self.rxq:
+            freed = [e for e in dropped if self._put_niov(*e)]
+            if freed:
+                self.flush()  # niovs back in the pool: the peer's held bytes move on
+        return copied, iov, anc, last_unreadable, ran_dry
+
+    @staticmethod
+    def _discard(skb: _Skb, n: int, dropped: list[tuple[DevmemBinding, int]]) -> int:
+        """``MSG_TRUNC``: skip ``n`` bytes of ``skb``; frags passed entirely are dropped."""
+        left = n
+        left -= len(skb.take(min(skb.head(), left)))
+        while skb.frags and left:
+            q = skb.frags[0]
+            k = min(q.size - q.used, left)
+            q.used += k
+            left -= k
+            if q.used == q.size:
+                skb.frags.popleft()
+                dropped.append((q.owner, q.niov))
+        return n
 
     def _recvmsg_dmabuf(
         self,
@@ -307,8 +418,11 @@ class DevmemTcpSock:
         iov: bytearray,
         anc: list[tuple[int, int, bytes]],
         ancbufsize: int,
+        dry: bool = False,
     ) -> tuple[int, int]:
-        """``tcp_recvmsg_dmabuf``: (bytes accounted, errno that stopped it or 0)."""
+        """``tcp_recvmsg_dmabuf``: (bytes accounted, errno that stopped it or 0).  Each
+        token takes a reference on its niov (``pp_ref_count``), also under ``MSG_PEEK``:
+        a peeked fragment's token must be given back like any other."""
         sent = 0
         if skb.head() and remaining:
             copy = min(skb.head(), remaining)
@@ -325,7 +439,7 @@ class DevmemTcpSock:
             n = min(q.size - q.used, remaining)
             # a fragment read in pieces: each piece takes its own token (one more
             # reference on the niov), the niov is free once every piece came back
-            token = self._alloc_token(q.binding, q.niov)
+            token = 0 if dry else self._alloc_token(q.owner, q.niov)
             anc.append(
                 (
                     _SOL_SOCKET,
@@ -366,23 +480,18 @@ class DevmemTcpSock:
             self.flush()
         return freed
 
-    def _queued_niovs(self) -> set[tuple[int, int]]:
-        return {(q.binding, q.niov) for skb in self.rxq for q in skb.frags}
+    def _queued_niovs(self) -> set[tuple[DevmemBinding, int]]:
+        return {(q.owner, q.niov) for skb in self.rxq for q in skb.frags}
 
-    def _put_niov(self, binding_id: int, niov: int) -> None:
-        """Drop one user reference; the niov is free when no token nor queued frag holds it."""
-        if any(e == (binding_id, niov) for e in self.user_frags.values()):
-            return
-        if (binding_id, niov) in self._queued_niovs():
-            return
-        binding = self._binding(binding_id)
-        if binding is not None:
-            binding.free_niov(niov)
-
-    def _binding(self, binding_id: int) -> DevmemBinding | None:
-        from . import net_state
-
-        return net_state(self.kernel).netdev.bindings.get(binding_id)
+    def _put_niov(self, binding: DevmemBinding, niov: int) -> bool:
+        """Drop one reference; the niov is free (True) when no token nor queued frag
+        holds it.  An unbound binding is freed with its last niov."""
+        if any(b is binding and n == niov for b, n in self.user_frags.values()):
+            return False
+        if (binding, niov) in self._queued_niovs():
+            return False
+        binding.free_niov(niov)
+        return True
 
     def close(self) -> None:
         """``tcp_release_user_frags`` + the receive queue purge."""
@@ -393,10 +502,8 @@ class DevmemTcpSock:
         self.user_frags.clear()
         self.pending.clear()
         self.closed = True
-        for binding_id, niov in sorted(held):
-            binding = self._binding(binding_id)
-            if binding is not None:
-                binding.free_niov(niov)
+        for binding, niov in sorted(held, key=lambda e: (e[0].id, id(e[0]), e[1])):
+            binding.free_niov(niov)
 
 
 @dataclass(eq=False)

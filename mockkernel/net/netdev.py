@@ -8,7 +8,8 @@ each queue (``EINVAL``), one DMA device (``EOPNOTSUPP``), ``dma_buf_get``, a
 mapping held for the binding's life, alignment, the id, then each queue's memory
 provider (``ERANGE``/``EINVAL``/``EEXIST``/``EBUSY``) and a queue restart; any
 failure unbinds everything.  Bindings belong to the netlink socket that made them and
-are undone when it is released.
+are undone when it is released; the attachment and its mapping stay until the last
+outstanding niov (queued fragment or user token) comes back, then the binding is freed.
 """
 
 from __future__ import annotations
@@ -181,6 +182,13 @@ class DevmemBinding:
     free: list[int] = field(default_factory=list)
     revocable: bool = False
     map_count: int = 1
+    #: ``net_devmem_unbind_dmabuf`` ran (id erased, queues closed, ``percpu_ref_kill``):
+    #: the binding is freed once no niov is outstanding (``freed``)
+    unbound: bool = False
+    freed: bool = False
+    #: ``net_devmem_dmabuf_binding_release``: called when the last niov of an unbound
+    #: binding comes back (set by :class:`NetdevState`)
+    on_release: Callable[[DevmemBinding], None] | None = None
 
     def remap(self) -> bool:
         """Map a revocable binding again after an invalidation (the niov table is rebuilt
@@ -215,15 +223,24 @@ class DevmemBinding:
         """A free niov for the page pool, or ``None`` when all are out (back-pressure)."""
         return self.free.pop() if self.free else None
 
+    def outstanding(self) -> int:
+        """Niovs out of the pool: in a socket's queue or behind a user token."""
+        return len(self.niovs) - len(self.free)
+
     def free_niov(self, index: int) -> None:
-        """The last reference to niov ``index`` went (``SO_DEVMEM_DONTNEED``)."""
+        """The last reference to niov ``index`` went (``SO_DEVMEM_DONTNEED``, the skb
+        holding it freed, the socket closed).  The last one of an unbound binding frees
+        the binding (``__net_devmem_dmabuf_binding_free``)."""
         if not 0 <= index < len(self.niovs) or index in self.free:
             raise KernelBug(f"devmem binding {self.id}: double free of niov {index}")
         self.free.append(index)
+        if self.unbound and not self.outstanding() and self.on_release is not None:
+            self.on_release(self)
 
     def __repr__(self) -> str:
         dev = self.dev.name if self.dev else None
-        return f"<DevmemBinding id={self.id} dev={dev} rxqs={self.bound_rxqs}>"
+        state = " freed" if self.freed else " unbound" if self.unbound else ""
+        return f"<DevmemBinding id={self.id} dev={dev} rxqs={self.bound_rxqs}{state}>"
 
 
 def _niov_table(sgt: SgTable) -> list[tuple[int, int]] | None:
@@ -296,7 +313,10 @@ class NetdevState:
     def __init__(self, kernel: Kernel, genl: GenlRegistry) -> None:
         self.kernel = kernel
         self.devices: dict[int, NetDevice] = {}
+        #: the bindings by id (``net_devmem_dmabuf_bindings``): what netlink shows
         self.bindings: dict[int, DevmemBinding] = {}
+        #: unbound bindings still holding outstanding niovs, freed with the last one
+        self.releasing: list[DevmemBinding] = []
         self._ifindex = itertools.count(1)
         self._next_binding = 1
         self.family = genl.register(self._family())
@@ -384,6 +404,7 @@ class NetdevState:
         )
         binding.free = list(range(niovs - 1, -1, -1))
         binding.revocable = importer is not None
+        binding.on_release = self._release
         if importer is not None:
             importer.binding = binding
         self.bindings[bid] = binding
@@ -432,8 +453,17 @@ class NetdevState:
         binding.bound_rxqs.append(index)
 
     def unbind(self, binding: DevmemBinding) -> None:
-        """``net_devmem_unbind_dmabuf`` and the final free (no fragments are outstanding)."""
+        """``net_devmem_unbind_dmabuf``: the id is erased, the binding leaves its netlink
+        socket's list and every queue (each restarts: what arrives next is readable), and
+        its reference is dropped (``percpu_ref_kill``).  The final free (unmap, detach,
+        ``dma_buf_put``) waits for the last outstanding niov: a socket's queued fragment
+        or a user token, each holding a reference through its page pool."""
+        if binding.unbound:
+            return
+        binding.unbound = True
         self.bindings.pop(binding.id, None)
+        if binding in binding.owner.bindings:
+            binding.owner.bindings.remove(binding)
         dev = binding.dev
         if dev is not None:
             for index in list(binding.bound_rxqs):
@@ -442,10 +472,32 @@ class NetdevState:
                     rxq.binding = None
                     dev.ops.queue_restart(dev, index)
         binding.bound_rxqs.clear()
-        if binding in binding.owner.bindings:
-            binding.owner.bindings.remove(binding)
         for cb in list(self.on_unbind):
             cb(binding)
+        outstanding = binding.outstanding()
+        if self.kernel.tracer.enabled:
+            self.kernel.tracer.emit("netdev.unbind", id=binding.id, outstanding=outstanding)
+        if outstanding:
+            self.releasing.append(binding)
+        else:
+            self._release(binding)
+
+    def lookup(self, binding_id: int) -> DevmemBinding | None:
+        """The binding with this id, bound or still waiting for its niovs (driver use)."""
+        found = self.bindings.get(binding_id)
+        if found is None:
+            found = next((b for b in self.releasing if b.id == binding_id), None)
+        return found
+
+    def _release(self, binding: DevmemBinding) -> None:
+        """``__net_devmem_dmabuf_binding_free``: the last reference went."""
+        if binding.freed:
+            return
+        if binding.outstanding():
+            raise KernelBug(f"devmem binding {binding.id} freed with niovs outstanding")
+        binding.freed = True
+        if binding in self.releasing:
+            self.releasing.remove(binding)
         dmabuf = binding.dmabuf
         sgt, binding.sgt = binding.sgt, None
         if sgt is not None:
@@ -453,7 +505,7 @@ class NetdevState:
         dma_buf_detach(dmabuf, binding.attach)
         dma_buf_put(dmabuf)
         if self.kernel.tracer.enabled:
-            self.kernel.tracer.emit("netdev.unbind", id=binding.id)
+            self.kernel.tracer.emit("netdev.binding_free", id=binding.id, dmabuf=dmabuf.id)
 
     def _priv_destroy(self, priv: NetdevSockPriv) -> None:
         """``netdev_nl_sock_priv_destroy``: every binding of the socket is undone."""

@@ -22,7 +22,16 @@ import contextlib
 import os
 import socket as _socket
 import struct
-from errno import EAGAIN, EBADF, EINVAL, ENOPROTOOPT, ENOTCONN, ENOTSOCK, ESOCKTNOSUPPORT
+from errno import (
+    EAGAIN,
+    EBADF,
+    EINVAL,
+    ENOPROTOOPT,
+    ENOTCONN,
+    ENOTSOCK,
+    EOPNOTSUPP,
+    ESOCKTNOSUPPORT,
+)
 from typing import TYPE_CHECKING, Any
 
 from ..errors import kerr
@@ -47,6 +56,10 @@ _SOCK_CLOEXEC = 0o2000000
 _MSG_PEEK = 0x2
 _MSG_TRUNC = 0x20
 _MSG_DONTWAIT = 0x40
+_MSG_OOB = 0x1
+_MSG_ERRQUEUE = 0x2000
+_SO_RCVLOWAT = 18
+_SO_PEEK_OFF = 42
 _DEFAULT_BUF = 212992  # net.core.{r,w}mem_default, and {r,w}mem_max
 _SOCK_MIN_BUF = 2304  # SOCK_MIN_SNDBUF on x86-64; SOCK_MIN_RCVBUF is smaller, same rule here
 
@@ -347,15 +360,28 @@ def make_inet_type(kernel: Kernel) -> type[_socket.socket]:
 
         def recvmsg(self, bufsize: int, ancbufsize: int = 0, flags: int = 0) -> Any:
             sk = self._sk
-            if sk is None:
-                if self._mock_addr is not None:
-                    raise kerr(ENOTCONN)
+            if sk is None and self._mock_addr is None:
                 return super().recvmsg(bufsize, ancbufsize, flags)
+            if self.fileno() < 0:
+                raise kerr(EBADF)
+            # tcp_recvmsg: MSG_ERRQUEUE first (inet_recv_error: an empty queue, never
+            # waits); then tcp_recvmsg_locked: a listener is ENOTCONN, MSG_OOB without
+            # urgent data EINVAL, an unconnected socket ENOTCONN
+            if flags & _MSG_ERRQUEUE:
+                raise kerr(EAGAIN, "the socket's error queue is empty")
+            if sk is None:
+                if flags & _MSG_OOB and self._listener is None:
+                    raise kerr(EINVAL, "no urgent data to read")
+                raise kerr(ENOTCONN)
+            timeout = self.gettimeout()
+            blocking = timeout is None and not flags & _MSG_DONTWAIT
             try:
-                data, anc, msg_flags = sk.recvmsg(bufsize, ancbufsize, flags)
+                data, anc, msg_flags = sk.recvmsg(bufsize, ancbufsize, flags, blocking=blocking)
             except BlockingIOError:
-                if self.gettimeout() == 0.0 or flags & _MSG_DONTWAIT:
+                if not blocking and (timeout == 0.0 or flags & _MSG_DONTWAIT):
                     raise
+                if timeout is not None:  # CPython polls, then gives up
+                    raise TimeoutError("timed out") from None
                 raise kerr(
                     EAGAIN, "a blocking recv with nothing queued would never return"
                 ) from None
@@ -382,6 +408,14 @@ def make_inet_type(kernel: Kernel) -> type[_socket.socket]:
             sk = self._sk
             if sk is not None and level == _socket.SOL_SOCKET and optname == SO_DEVMEM_DONTNEED:
                 return sk.setsockopt(level, optname, value)
+            mock = sk is not None or self._mock_addr is not None
+            if mock and level == _socket.SOL_SOCKET and optname in (_SO_RCVLOWAT, _SO_PEEK_OFF):
+                # they change what recv returns (its target, where MSG_PEEK starts):
+                # refused rather than set on the real socket underneath and ignored
+                name = "SO_RCVLOWAT" if optname == _SO_RCVLOWAT else "SO_PEEK_OFF"
+                if kernel.tracer.enabled:
+                    kernel.tracer.emit("devmem_tcp.not_modelled", what=name)
+                raise kerr(EOPNOTSUPP, f"{name} on a mock TCP socket is not modelled")
             if optlen is None:
                 return super().setsockopt(level, optname, value)
             return super().setsockopt(level, optname, value, optlen)

@@ -168,6 +168,8 @@ class MockNic:
 
     def receive(self, queue: int, payload: bytes) -> list[Frag]:
         """DMA ``payload`` into RX ``queue``'s devmem buffer, one niov (page) at a time.
+        Only the binding on the queue is written: an unbound binding waiting for its
+        niovs (revoked or not) never receives again.
 
         Returns the fragments written; when the binding runs out of free niovs the rest
         is not accepted (back-pressure: fewer bytes in the fragments than offered).
@@ -199,14 +201,13 @@ class MockNic:
         return out
 
     def dontneed(self, frags: list[Frag]) -> None:
-        """The fragments' niovs go back to their binding (``SO_DEVMEM_DONTNEED``)."""
+        """The fragments' niovs go back to their binding (``SO_DEVMEM_DONTNEED``), also
+        to one already unbound and waiting for them (the last one frees it)."""
+        net = self.kernel.net
         for f in frags:
-            rxq_binding = next(
-                (q.binding for q in self.netdev.rx if q.binding and q.binding.id == f.binding),
-                None,
-            )
-            if rxq_binding is not None:
-                rxq_binding.free_niov(f.niov)
+            binding = None if net is None else net.netdev.lookup(f.binding)
+            if binding is not None:
+                binding.free_niov(f.niov)
 
 
 class MockNicDriver:

@@ -97,6 +97,7 @@ def test_vfio_bar_receive_tagged_across_a_reset(mock_kernel: Kernel, nl: GenlCli
             assert bar[0x1000 + frag.offset : 0x1000 + frag.offset + 11] == b"after reset"
             assert all(t.st == 0x33 and t.ph == 2 and t.status == "ok" for t in frag.tlps)
             assert 3 not in nic.quiesced
+            nic.dontneed([frag])
         finally:
             nl.close()
             os.close(fd)
