@@ -214,6 +214,9 @@ class Process:
         #: mock fd is beyond it: the redirection's real-fd path is one list index (cheaper
         #: than a dict probe), an IndexError meaning "real".  Grown in place, never rebound.
         self.slots: list[File | None] = [None] * 64
+        #: real fds whose readiness the kernel answers: sockets that became mock when bound
+        #: to a mock NIC address (``net/socket.py``); ``select``/``poll`` ask these
+        self.fd_pollers: dict[int, Callable[[], int]] = {}
         self.name = name
         self.exited = False
         # ``files_lock``: serialises changes to the table (lookups are lock-free dict reads)

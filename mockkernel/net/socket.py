@@ -35,6 +35,7 @@ from errno import (
 from typing import TYPE_CHECKING, Any
 
 from ..errors import kerr
+from ..poll import EPOLLHUP, EPOLLIN, EPOLLOUT, EPOLLRDHUP, EPOLLRDNORM, EPOLLWRNORM
 from ..realfd import REAL
 from ..uapi.linux.devmem_socket import SO_DEVMEM_DONTNEED
 from ..uapi.linux.netlink import NETLINK_GENERIC
@@ -260,7 +261,7 @@ def make_socket_type(kernel: Kernel, proc: Process) -> type:
 
     def inet(family: int, stype: int, proto: int) -> _socket.socket:
         if not inet_cache:
-            inet_cache.append(make_inet_type(kernel))
+            inet_cache.append(make_inet_type(kernel, proc))
         return inet_cache[0](family, stype, proto)
 
     class _SocketMeta(type):
@@ -307,7 +308,7 @@ def make_socket_type(kernel: Kernel, proc: Process) -> type:
     return m_socket
 
 
-def make_inet_type(kernel: Kernel) -> type[_socket.socket]:
+def make_inet_type(kernel: Kernel, proc: Process) -> type[_socket.socket]:
     """The ``AF_INET``/``SOCK_STREAM`` socket class: real until bound to a NIC address."""
     from . import net_state
     from .devmem_tcp import DevmemTcpSock, TcpListener
@@ -328,6 +329,7 @@ def make_inet_type(kernel: Kernel) -> type[_socket.socket]:
                     if self._mock_addr is not None:
                         raise kerr(EINVAL)
                     self._mock_addr = (host, tcp.port_for(host, int(address[1])))
+                    proc.fd_pollers[self.fileno()] = self._poll
                     return
             super().bind(address)
 
@@ -356,7 +358,24 @@ def make_inet_type(kernel: Kernel) -> type[_socket.socket]:
             conn = InetSocket(_socket.AF_INET, _socket.SOCK_STREAM)
             conn._mock_addr = self._mock_addr
             conn._sk = lsn.backlog.popleft()
+            proc.fd_pollers[conn.fileno()] = conn._poll
             return conn, ("192.0.2.254", 40000 + conn.fileno())
+
+        def _poll(self) -> int:
+            """``tcp_poll`` of the mock side: a listener is readable with a connection to
+            accept; a connection is readable with bytes queued or the peer gone (``RDHUP``),
+            and writable (the mock never fills a send buffer)."""
+            lsn, sk = self._listener, self._sk
+            if sk is not None:
+                mask = EPOLLOUT | EPOLLWRNORM
+                if sk.readable():
+                    mask |= EPOLLIN | EPOLLRDNORM
+                if sk.peer_closed:
+                    mask |= EPOLLIN | EPOLLRDNORM | EPOLLRDHUP
+                return mask
+            if lsn is not None:
+                return EPOLLIN | EPOLLRDNORM if lsn.backlog else 0
+            return EPOLLOUT | EPOLLWRNORM | EPOLLHUP  # bound, neither listening nor connected
 
         def recvmsg(self, bufsize: int, ancbufsize: int = 0, flags: int = 0) -> Any:
             sk = self._sk
@@ -421,6 +440,8 @@ def make_inet_type(kernel: Kernel) -> type[_socket.socket]:
             return super().setsockopt(level, optname, value, optlen)
 
         def close(self) -> None:
+            if proc.fd_pollers.get(self.fileno()) == self._poll:
+                del proc.fd_pollers[self.fileno()]
             sk, self._sk = self._sk, None
             if sk is not None:
                 sk.close()

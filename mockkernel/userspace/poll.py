@@ -26,6 +26,7 @@ from errno import EEXIST, EINVAL, ENOENT, EOPNOTSUPP
 from typing import TYPE_CHECKING, Any
 
 from ..errors import kerr
+from ..fs import File
 from ..poll import (
     EPOLLERR,
     EPOLLHUP,
@@ -40,7 +41,6 @@ from ..poll import (
 )
 
 if TYPE_CHECKING:
-    from ..fs import File
     from ..process import Process
 
 __all__ = ["SLICE", "make_poll_functions"]
@@ -87,10 +87,22 @@ def _left(deadline: float | None) -> float | None:
 def make_poll_functions(proc: Process, real: dict[str, Any]) -> dict[str, Any]:
     """The replacements of ``select.select``/``poll``/``epoll`` for ``proc``."""
     files = proc.files
+    pollers = proc.fd_pollers
     tracer = proc.kernel.tracer
     real_select: Callable[..., Any] = real["select"]
     real_poll: Callable[[], Any] = real["poll"]
     real_epoll: type[select.epoll] = real["epoll"]
+
+    def source(fd: int) -> Any:
+        """What answers for ``fd``: its mock file, a kernel poller, or None (real)."""
+        file = files.get(fd)
+        return file if file is not None else pollers.get(fd)
+
+    def ready(src: Any, events: int) -> int:
+        if isinstance(src, File):
+            return vfs_poll(src, events)
+        mask: int = src() & (events | EPOLLERR | EPOLLHUP)
+        return mask
 
     def trace(event: str, **fields: Any) -> None:
         if tracer.enabled:
@@ -99,7 +111,9 @@ def make_poll_functions(proc: Process, real: dict[str, Any]) -> dict[str, Any]:
     # -- select ---------------------------------------------------------------------------
     def m_select(rlist: Any, wlist: Any, xlist: Any, timeout: Any = None, /) -> Any:
         lists = [list(rlist), list(wlist), list(xlist)]
-        if not any((o if type(o) is int else _fileno(o)) in files for lst in lists for o in lst):
+        if not any(
+            source(o if type(o) is int else _fileno(o)) is not None for lst in lists for o in lst
+        ):
             return real_select(lists[0], lists[1], lists[2], timeout)
         if timeout is not None:
             try:
@@ -118,23 +132,22 @@ def make_poll_functions(proc: Process, real: dict[str, Any]) -> dict[str, Any]:
         sets = (_POLLIN_SET, _POLLOUT_SET, _POLLEX_SET)
         deadline = _deadline(timeout)
         while True:
-            ready: list[set[int]] = [set(), set(), set()]
+            hits: list[set[int]] = [set(), set(), set()]
             real_in: list[list[Any]] = [[], [], []]
             for i, lst in enumerate(fds):
                 for obj, fd in zip(lists[i], lst, strict=True):
-                    file = files.get(fd)
-                    if file is None:
+                    src = source(fd)
+                    if src is None:
                         real_in[i].append(obj)
-                    elif vfs_poll(file, sets[i]) & sets[i]:
-                        ready[i].add(fd)
-            mock_ready = any(ready)
-            wait = 0.0 if mock_ready else _left(deadline)
+                    elif ready(src, sets[i]) & sets[i]:
+                        hits[i].add(fd)
+            wait = 0.0 if any(hits) else _left(deadline)
             got = real_select(real_in[0], real_in[1], real_in[2], wait)
             for i in range(3):
-                ready[i].update(_fileno(o) for o in got[i])
-            if any(ready) or (deadline is not None and time.monotonic() >= deadline):
+                hits[i].update(_fileno(o) for o in got[i])
+            if any(hits) or (deadline is not None and time.monotonic() >= deadline):
                 out = tuple(
-                    [o for o, fd in zip(lists[i], fds[i], strict=True) if fd in ready[i]]
+                    [o for o, fd in zip(lists[i], fds[i], strict=True) if fd in hits[i]]
                     for i in range(3)
                 )
                 trace("sys.select", nfds=sum(map(len, fds)), ret=sum(map(len, out)))
@@ -174,7 +187,7 @@ def make_poll_functions(proc: Process, real: dict[str, Any]) -> dict[str, Any]:
 
         def poll(self, timeout: Any = None, /) -> list[tuple[int, int]]:
             seconds = poll_timeout_ms(timeout)
-            if not any(fd in files for fd in self._events):
+            if all(source(fd) is None for fd in self._events):
                 p = real_poll()
                 for fd, ev in self._events.items():
                     p.register(fd, ev)
@@ -185,11 +198,11 @@ def make_poll_functions(proc: Process, real: dict[str, Any]) -> dict[str, Any]:
                 mock: dict[int, int] = {}
                 p = real_poll()
                 for fd, ev in self._events.items():
-                    file = files.get(fd)
-                    if file is None:
+                    src = source(fd)
+                    if src is None:
                         p.register(fd, ev)
                     else:
-                        mask = vfs_poll(file, ev)
+                        mask = ready(src, ev)
                         if mask:
                             mock[fd] = mask
                 wait = 0.0 if mock else _left(deadline)
@@ -241,21 +254,21 @@ def make_poll_functions(proc: Process, real: dict[str, Any]) -> dict[str, Any]:
             if self._real.closed:
                 raise ValueError("I/O operation on closed epoll object")
 
-        def _live(self, fd: int) -> File | None:
+        def _live(self, fd: int) -> Any:
             entry = self._mock.get(fd)
             if entry is None:
                 return None
-            file = files.get(fd)
-            if file is None or file is not entry[1]:  # closed (maybe reused): forgotten
+            src = source(fd)
+            if src is None or src is not entry[1]:  # closed (maybe reused): forgotten
                 del self._mock[fd]
                 return None
-            return file
+            return src
 
         def register(self, fd: Any, eventmask: int = EPOLLIN | EPOLLPRI | EPOLLOUT) -> None:
             self._check()
             n = _fileno(fd)
-            file = files.get(n)
-            if file is None:
+            src = source(n)
+            if src is None:
                 self._real.register(n, eventmask)
                 return
             if eventmask & (EPOLLET | EPOLLEXCLUSIVE):
@@ -263,12 +276,12 @@ def make_poll_functions(proc: Process, real: dict[str, Any]) -> dict[str, Any]:
                 raise kerr(EOPNOTSUPP, "edge-triggered/exclusive epoll on a mock fd: not modelled")
             if self._live(n) is not None:
                 raise kerr(EEXIST)
-            self._mock[n] = [eventmask & 0xFFFFFFFF, file]
+            self._mock[n] = [eventmask & 0xFFFFFFFF, src]
 
         def modify(self, fd: Any, eventmask: int) -> None:
             self._check()
             n = _fileno(fd)
-            if files.get(n) is None:
+            if source(n) is None:
                 self._real.modify(n, eventmask)
                 return
             if self._live(n) is None:
@@ -280,7 +293,7 @@ def make_poll_functions(proc: Process, real: dict[str, Any]) -> dict[str, Any]:
         def unregister(self, fd: Any) -> None:
             self._check()
             n = _fileno(fd)
-            if files.get(n) is None:
+            if source(n) is None:
                 self._real.unregister(n)
                 return
             if self._live(n) is None:
@@ -311,10 +324,10 @@ def make_poll_functions(proc: Process, real: dict[str, Any]) -> dict[str, Any]:
                 for fd, entry in list(self._mock.items()):
                     if len(out) >= maxevents:
                         break
-                    events, file = entry
+                    events, src = entry
                     if self._live(fd) is None or not events & ~EPOLLONESHOT:
                         continue
-                    mask = vfs_poll(file, events)
+                    mask = ready(src, events)
                     if mask:
                         out.append((fd, mask))
                         if events & EPOLLONESHOT:
