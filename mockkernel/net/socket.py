@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     from ..kernel import Kernel
     from ..process import Process
 
-__all__ = ["NetlinkSocket", "make_if_functions", "make_inet_type", "make_socket_type"]
+__all__ = ["MockSocket", "NetlinkSocket", "SocketCtx", "make_if_functions", "make_inet_type"]
 
 #: ``socket.socket`` as imported before any redirection.
 REAL_SOCKET: type[_socket.socket] = _socket.socket
@@ -252,60 +252,80 @@ class NetlinkSocket:
         return data, [], msg_flags, (0, 0)
 
 
-def make_socket_type(kernel: Kernel, proc: Process) -> type:
-    """The replacement of ``socket.socket`` for one redirection (real for anything not ours)."""
-    from . import net_state
+class SocketCtx:
+    """What ``socket.socket`` needs of one redirection: the kernel, the process, and the
+    ``AF_INET`` stream class (built on the first such socket)."""
 
-    real_socket = REAL_SOCKET
-    inet_cache: list[type[_socket.socket]] = []  # built on the first AF_INET stream socket
+    def __init__(self, kernel: Kernel, proc: Process) -> None:
+        self.kernel = kernel
+        self.proc = proc
+        self._inet: type[_socket.socket] | None = None
 
-    def inet(family: int, stype: int, proto: int) -> _socket.socket:
-        if not inet_cache:
-            inet_cache.append(make_inet_type(kernel, proc))
-        return inet_cache[0](family, stype, proto)
+    def inet(self, family: int, stype: int, proto: int) -> _socket.socket:
+        if self._inet is None:
+            self._inet = make_inet_type(self.kernel, self.proc)
+        return self._inet(family, stype, proto)
 
-    class _SocketMeta(type):
-        def __instancecheck__(cls, obj: Any) -> bool:
-            return isinstance(obj, real_socket | NetlinkSocket)
+    def netlink(self, stype: int) -> NetlinkSocket:
+        from . import net_state
 
-        def __subclasscheck__(cls, sub: type) -> bool:
-            return issubclass(sub, real_socket | NetlinkSocket)
-
-    class m_socket(real_socket, metaclass=_SocketMeta):  # type: ignore[misc,valid-type]
-        """``socket.socket``: ``AF_NETLINK``/``NETLINK_GENERIC`` is mock, the rest is real."""
-
-        def __new__(
-            cls, family: int = -1, type: int = -1, proto: int = -1, fileno: int | None = None
-        ) -> Any:
-            if cls is not m_socket:  # a subclass made while installed: a real socket
-                return real_socket.__new__(cls, family, type, proto, fileno)  # type: ignore[call-arg]
-            if fileno is None:
-                if family == _AF_NETLINK and proto == NETLINK_GENERIC:
-                    return _create(type)
-                if family == _AF_INET and type != -1 and type & _SOCK_TYPE_MASK == 1:
-                    return inet(family, type, proto)  # SOCK_STREAM: mock once bound to a NIC
-                return real_socket(family, type, proto)
-            file = proc.files.get(fileno) if isinstance(fileno, int) else None
-            if file is None:
-                return real_socket(family, type, proto, fileno)
-            if file.f_op is netlink_fops:
-                sock: NetlinkSock = file.private_data
-                return NetlinkSocket(proc, fileno, _socket.SOCK_RAW, sock.protocol)
-            raise kerr(ENOTSOCK)
-
-    def _create(stype: int) -> NetlinkSocket:
         if stype == -1:
             stype = _socket.SOCK_STREAM
         if stype & _SOCK_TYPE_MASK not in (_socket.SOCK_RAW, _socket.SOCK_DGRAM):
             raise kerr(ESOCKTNOSUPPORT)
         flags = os.O_CLOEXEC | (os.O_NONBLOCK if stype & _SOCK_NONBLOCK else 0)
+        kernel, proc = self.kernel, self.proc
         fd = netlink_create(kernel, net_state(kernel).netlink, proc, NETLINK_GENERIC, flags)
         s = NetlinkSocket(proc, fd, stype, NETLINK_GENERIC)
         if stype & _SOCK_NONBLOCK:
             s.settimeout(0.0)
         return s
 
-    return m_socket
+
+def _active_ctx() -> SocketCtx | None:
+    """The installed redirection's socket context (None: none is installed)."""
+    from ..userspace.redirect import Redirection
+
+    redir = Redirection.active
+    return redir.socket_ctx if redir is not None else None
+
+
+class _SocketMeta(type):
+    def __instancecheck__(cls, obj: Any) -> bool:
+        return isinstance(obj, REAL_SOCKET | NetlinkSocket)
+
+    def __subclasscheck__(cls, sub: type) -> bool:
+        return issubclass(sub, REAL_SOCKET | NetlinkSocket)
+
+
+class MockSocket(REAL_SOCKET, metaclass=_SocketMeta):  # type: ignore[misc,valid-type]
+    """``socket.socket`` while a redirection is installed: ``AF_NETLINK``/
+    ``NETLINK_GENERIC`` is mock, ``AF_INET`` stream sockets become mock when bound to a
+    NIC address, the rest is real.  One class for every redirection (made once: a class
+    costs ~25 us to build); it finds the installed one's context when called."""
+
+    def __new__(
+        cls, family: int = -1, type: int = -1, proto: int = -1, fileno: int | None = None
+    ) -> Any:
+        if cls is not MockSocket:  # a subclass made while installed: a real socket
+            return REAL_SOCKET.__new__(cls, family, type, proto, fileno)  # type: ignore[call-arg]
+        ctx = _active_ctx()
+        if ctx is None:  # a reference kept past uninstall: the real class
+            return REAL_SOCKET(family, type, proto, fileno)
+        if fileno is None:
+            if family == _AF_NETLINK and proto == NETLINK_GENERIC:
+                return ctx.netlink(type)
+            if family == _AF_INET and type != -1 and type & _SOCK_TYPE_MASK == 1:
+                return ctx.inet(family, type, proto)  # SOCK_STREAM: mock once bound to a NIC
+            return REAL_SOCKET(family, type, proto)
+        proc = ctx.proc
+        file = proc.files.get(fileno) if isinstance(fileno, int) else None
+        if file is None:
+            return REAL_SOCKET(family, type, proto, fileno)
+        if file.f_op is netlink_fops:
+            sock: NetlinkSock = file.private_data
+            return NetlinkSocket(proc, fileno, _socket.SOCK_RAW, sock.protocol)
+        raise kerr(ENOTSOCK)
 
 
 def make_inet_type(kernel: Kernel, proc: Process) -> type[_socket.socket]:

@@ -84,37 +84,252 @@ def _left(deadline: float | None) -> float | None:
     return max(0.0, min(SLICE, deadline - time.monotonic()))
 
 
-def make_poll_functions(proc: Process, real: dict[str, Any]) -> dict[str, Any]:
-    """The replacements of ``select.select``/``poll``/``epoll`` for ``proc``."""
-    files = proc.files
-    pollers = proc.fd_pollers
-    tracer = proc.kernel.tracer
-    real_select: Callable[..., Any] = real["select"]
-    real_poll: Callable[[], Any] = real["poll"]
-    real_epoll: type[select.epoll] = real["epoll"]
+class PollCtx:
+    """What the waits of one process look at: its mock files, the kernel's pollers of
+    real fds (``Process.fd_pollers``), its tracer, and the real calls."""
 
-    def source(fd: int) -> Any:
+    def __init__(self, proc: Process | None, real: dict[str, Any]) -> None:
+        self.files: dict[int, File] = proc.files if proc is not None else {}
+        self.pollers: dict[int, Callable[[], int]] = proc.fd_pollers if proc is not None else {}
+        self.tracer = proc.kernel.tracer if proc is not None else None
+        self.pid = proc.pid if proc is not None else 0
+        self.real_select: Callable[..., Any] = real["select"]
+        self.real_poll: Callable[[], Any] = real["poll"]
+        self.real_epoll: type[select.epoll] = real["epoll"]
+
+    def source(self, fd: int) -> Any:
         """What answers for ``fd``: its mock file, a kernel poller, or None (real)."""
-        file = files.get(fd)
-        return file if file is not None else pollers.get(fd)
+        file = self.files.get(fd)
+        return file if file is not None else self.pollers.get(fd)
 
+    @staticmethod
     def ready(src: Any, events: int) -> int:
         if isinstance(src, File):
             return vfs_poll(src, events)
         mask: int = src() & (events | EPOLLERR | EPOLLHUP)
         return mask
 
-    def trace(event: str, **fields: Any) -> None:
-        if tracer.enabled:
-            tracer.emit(event, pid=proc.pid, **fields)
+    def trace(self, event: str, **fields: Any) -> None:
+        tracer = self.tracer
+        if tracer is not None and tracer.enabled:
+            tracer.emit(event, pid=self.pid, **fields)
+
+
+def _current_ctx() -> PollCtx:
+    """The installed redirection's context (only reachable while one is installed; a
+    stale reference after ``uninstall`` sees no mock fds)."""
+    from .redirect import _REAL_MORE, Redirection
+
+    redir = Redirection.active
+    return redir.poll_ctx if redir is not None else PollCtx(None, _REAL_MORE)
+
+
+def _poll_timeout_ms(timeout: Any) -> float | None:
+    if timeout is None:
+        return None
+    try:
+        ms = float(timeout)
+    except (TypeError, ValueError):
+        raise TypeError("timeout must be an integer or None") from None
+    return None if ms < 0 else ms / 1000.0
+
+
+class MockPoll:
+    """``select.poll()``: a registry of fds; mock ones asked through ``->poll``."""
+
+    def __init__(self) -> None:
+        self._c = _current_ctx()
+        self._events: dict[int, int] = {}
+
+    def register(self, fd: Any, eventmask: int = EPOLLIN | EPOLLPRI | EPOLLOUT, /) -> None:
+        self._events[_fileno(fd)] = _ushort(eventmask)
+
+    def modify(self, fd: Any, eventmask: int, /) -> None:
+        n = _fileno(fd)
+        mask = _ushort(eventmask)
+        if n not in self._events:
+            raise kerr(ENOENT)
+        self._events[n] = mask
+
+    def unregister(self, fd: Any, /) -> None:
+        n = _fileno(fd)
+        if n not in self._events:
+            raise KeyError(n)
+        del self._events[n]
+
+    def poll(self, timeout: Any = None, /) -> list[tuple[int, int]]:
+        seconds = _poll_timeout_ms(timeout)
+        if all(self._c.source(fd) is None for fd in self._events):
+            p = self._c.real_poll()
+            for fd, ev in self._events.items():
+                p.register(fd, ev)
+            result: list[tuple[int, int]] = p.poll(timeout)
+            return result
+        deadline = _deadline(seconds)
+        while True:
+            mock: dict[int, int] = {}
+            p = self._c.real_poll()
+            for fd, ev in self._events.items():
+                src = self._c.source(fd)
+                if src is None:
+                    p.register(fd, ev)
+                else:
+                    mask = self._c.ready(src, ev)
+                    if mask:
+                        mock[fd] = mask
+            wait = 0.0 if mock else _left(deadline)
+            got = dict(p.poll(None if wait is None else wait * 1000.0))
+            if mock or got or (deadline is not None and time.monotonic() >= deadline):
+                out = [
+                    (fd, mock.get(fd) or got.get(fd, 0))
+                    for fd in self._events
+                    if fd in mock or fd in got
+                ]
+                self._c.trace("sys.poll", nfds=len(self._events), ret=len(out))
+                return out
+
+
+class MockEpoll:
+    """``select.epoll``: a real epoll for the real fds plus the mock fds' interest list
+    (level-triggered, ``EPOLLONESHOT`` honoured)."""
+
+    def __init__(self, sizehint: int = -1, flags: int = 0) -> None:
+        self._c = _current_ctx()
+        self._real = self._c.real_epoll(sizehint, flags)
+        #: mock fd -> [events, the file registered]: a closed fd drops out, as the
+        #: real epoll forgets a file once its last reference is gone
+        self._mock: dict[int, list[Any]] = {}
+
+    @classmethod
+    def fromfd(cls, fd: int, /) -> Any:
+        return _current_ctx().real_epoll.fromfd(fd)
+
+    @property
+    def closed(self) -> bool:
+        return bool(self._real.closed)
+
+    def fileno(self) -> int:
+        return int(self._real.fileno())
+
+    def close(self) -> None:
+        self._mock.clear()
+        self._real.close()
+
+    def __enter__(self) -> MockEpoll:
+        if self._real.closed:
+            raise ValueError("I/O operation on closed epoll object")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _check(self) -> None:
+        if self._real.closed:
+            raise ValueError("I/O operation on closed epoll object")
+
+    def _live(self, fd: int) -> Any:
+        entry = self._mock.get(fd)
+        if entry is None:
+            return None
+        src = self._c.source(fd)
+        if src is None or src is not entry[1]:  # closed (maybe reused): forgotten
+            del self._mock[fd]
+            return None
+        return src
+
+    def register(self, fd: Any, eventmask: int = EPOLLIN | EPOLLPRI | EPOLLOUT) -> None:
+        self._check()
+        n = _fileno(fd)
+        src = self._c.source(n)
+        if src is None:
+            self._real.register(n, eventmask)
+            return
+        if eventmask & (EPOLLET | EPOLLEXCLUSIVE):
+            self._c.trace("poll.unsupported", fd=n, what="EPOLLET/EPOLLEXCLUSIVE on a mock fd")
+            raise kerr(EOPNOTSUPP, "edge-triggered/exclusive epoll on a mock fd: not modelled")
+        if self._live(n) is not None:
+            raise kerr(EEXIST)
+        self._mock[n] = [eventmask & 0xFFFFFFFF, src]
+
+    def modify(self, fd: Any, eventmask: int) -> None:
+        self._check()
+        n = _fileno(fd)
+        if self._c.source(n) is None:
+            self._real.modify(n, eventmask)
+            return
+        if self._live(n) is None:
+            raise kerr(ENOENT)
+        if eventmask & (EPOLLET | EPOLLEXCLUSIVE):
+            raise kerr(EINVAL if eventmask & EPOLLEXCLUSIVE else EOPNOTSUPP)
+        self._mock[n][0] = eventmask & 0xFFFFFFFF
+
+    def unregister(self, fd: Any) -> None:
+        self._check()
+        n = _fileno(fd)
+        if self._c.source(n) is None:
+            self._real.unregister(n)
+            return
+        if self._live(n) is None:
+            raise kerr(ENOENT)
+        del self._mock[n]
+
+    def poll(self, timeout: Any = None, maxevents: int = -1) -> list[tuple[int, int]]:
+        self._check()
+        if maxevents == -1:
+            maxevents = FD_SETSIZE - 1
+        elif maxevents < 1:
+            raise ValueError(f"maxevents must be greater than 0, got {maxevents}")
+        for fd in list(self._mock):
+            self._live(fd)
+        if not self._mock:
+            result: list[tuple[int, int]] = self._real.poll(timeout, maxevents)
+            return result
+        if timeout is not None:
+            try:
+                timeout = float(timeout)
+            except (TypeError, ValueError):
+                raise TypeError("timeout must be an integer or None") from None
+            if timeout < 0:
+                timeout = None
+        deadline = _deadline(timeout)
+        while True:
+            out: list[tuple[int, int]] = []
+            for fd, entry in list(self._mock.items()):
+                if len(out) >= maxevents:
+                    break
+                events, src = entry
+                if self._live(fd) is None or not events & ~EPOLLONESHOT:
+                    continue
+                mask = self._c.ready(src, events)
+                if mask:
+                    out.append((fd, mask))
+                    if events & EPOLLONESHOT:
+                        entry[0] = 0  # disarmed until modify()
+            room = maxevents - len(out)
+            if room > 0:
+                wait = 0.0 if out else _left(deadline)
+                out += self._real.poll(wait, room)
+            if out or (deadline is not None and time.monotonic() >= deadline):
+                self._c.trace("sys.epoll_wait", nfds=len(self._mock), ret=len(out))
+                return out
+
+
+def make_poll_functions(ctx: PollCtx) -> dict[str, Any]:
+    """The replacements of ``select.select``/``poll``/``epoll`` for ``ctx``'s process.
+
+    ``poll`` and ``epoll`` are classes made once (they find the context of the installed
+    redirection when an object is made); classes rather than functions because
+    ``selectors`` keeps them as class attributes, where a function would bind."""
 
     # -- select ---------------------------------------------------------------------------
     def m_select(rlist: Any, wlist: Any, xlist: Any, timeout: Any = None, /) -> Any:
         lists = [list(rlist), list(wlist), list(xlist)]
         if not any(
-            source(o if type(o) is int else _fileno(o)) is not None for lst in lists for o in lst
+            ctx.source(o if type(o) is int else _fileno(o)) is not None
+            for lst in lists
+            for o in lst
         ):
-            return real_select(lists[0], lists[1], lists[2], timeout)
+            return ctx.real_select(lists[0], lists[1], lists[2], timeout)
         if timeout is not None:
             try:
                 timeout = float(timeout)
@@ -136,13 +351,13 @@ def make_poll_functions(proc: Process, real: dict[str, Any]) -> dict[str, Any]:
             real_in: list[list[Any]] = [[], [], []]
             for i, lst in enumerate(fds):
                 for obj, fd in zip(lists[i], lst, strict=True):
-                    src = source(fd)
+                    src = ctx.source(fd)
                     if src is None:
                         real_in[i].append(obj)
-                    elif ready(src, sets[i]) & sets[i]:
+                    elif ctx.ready(src, sets[i]) & sets[i]:
                         hits[i].add(fd)
             wait = 0.0 if any(hits) else _left(deadline)
-            got = real_select(real_in[0], real_in[1], real_in[2], wait)
+            got = ctx.real_select(real_in[0], real_in[1], real_in[2], wait)
             for i in range(3):
                 hits[i].update(_fileno(o) for o in got[i])
             if any(hits) or (deadline is not None and time.monotonic() >= deadline):
@@ -150,198 +365,9 @@ def make_poll_functions(proc: Process, real: dict[str, Any]) -> dict[str, Any]:
                     [o for o, fd in zip(lists[i], fds[i], strict=True) if fd in hits[i]]
                     for i in range(3)
                 )
-                trace("sys.select", nfds=sum(map(len, fds)), ret=sum(map(len, out)))
+                ctx.trace("sys.select", nfds=sum(map(len, fds)), ret=sum(map(len, out)))
                 return out
 
-    # -- poll -----------------------------------------------------------------------------
-    def poll_timeout_ms(timeout: Any) -> float | None:
-        if timeout is None:
-            return None
-        try:
-            ms = float(timeout)
-        except (TypeError, ValueError):
-            raise TypeError("timeout must be an integer or None") from None
-        return None if ms < 0 else ms / 1000.0
-
-    class MockPoll:
-        """``select.poll()``: a registry of fds; mock ones asked through ``->poll``."""
-
-        def __init__(self) -> None:
-            self._events: dict[int, int] = {}
-
-        def register(self, fd: Any, eventmask: int = EPOLLIN | EPOLLPRI | EPOLLOUT, /) -> None:
-            self._events[_fileno(fd)] = _ushort(eventmask)
-
-        def modify(self, fd: Any, eventmask: int, /) -> None:
-            n = _fileno(fd)
-            mask = _ushort(eventmask)
-            if n not in self._events:
-                raise kerr(ENOENT)
-            self._events[n] = mask
-
-        def unregister(self, fd: Any, /) -> None:
-            n = _fileno(fd)
-            if n not in self._events:
-                raise KeyError(n)
-            del self._events[n]
-
-        def poll(self, timeout: Any = None, /) -> list[tuple[int, int]]:
-            seconds = poll_timeout_ms(timeout)
-            if all(source(fd) is None for fd in self._events):
-                p = real_poll()
-                for fd, ev in self._events.items():
-                    p.register(fd, ev)
-                result: list[tuple[int, int]] = p.poll(timeout)
-                return result
-            deadline = _deadline(seconds)
-            while True:
-                mock: dict[int, int] = {}
-                p = real_poll()
-                for fd, ev in self._events.items():
-                    src = source(fd)
-                    if src is None:
-                        p.register(fd, ev)
-                    else:
-                        mask = ready(src, ev)
-                        if mask:
-                            mock[fd] = mask
-                wait = 0.0 if mock else _left(deadline)
-                got = dict(p.poll(None if wait is None else wait * 1000.0))
-                if mock or got or (deadline is not None and time.monotonic() >= deadline):
-                    out = [
-                        (fd, mock.get(fd) or got.get(fd, 0))
-                        for fd in self._events
-                        if fd in mock or fd in got
-                    ]
-                    trace("sys.poll", nfds=len(self._events), ret=len(out))
-                    return out
-
-    # -- epoll ----------------------------------------------------------------------------
-    class MockEpoll:
-        """``select.epoll``: a real epoll for the real fds plus the mock fds' interest list
-        (level-triggered, ``EPOLLONESHOT`` honoured)."""
-
-        def __init__(self, sizehint: int = -1, flags: int = 0) -> None:
-            self._real = real_epoll(sizehint, flags)
-            #: mock fd -> [events, the file registered]: a closed fd drops out, as the
-            #: real epoll forgets a file once its last reference is gone
-            self._mock: dict[int, list[Any]] = {}
-
-        @classmethod
-        def fromfd(cls, fd: int, /) -> Any:
-            return real_epoll.fromfd(fd)
-
-        @property
-        def closed(self) -> bool:
-            return bool(self._real.closed)
-
-        def fileno(self) -> int:
-            return int(self._real.fileno())
-
-        def close(self) -> None:
-            self._mock.clear()
-            self._real.close()
-
-        def __enter__(self) -> MockEpoll:
-            if self._real.closed:
-                raise ValueError("I/O operation on closed epoll object")
-            return self
-
-        def __exit__(self, *exc: object) -> None:
-            self.close()
-
-        def _check(self) -> None:
-            if self._real.closed:
-                raise ValueError("I/O operation on closed epoll object")
-
-        def _live(self, fd: int) -> Any:
-            entry = self._mock.get(fd)
-            if entry is None:
-                return None
-            src = source(fd)
-            if src is None or src is not entry[1]:  # closed (maybe reused): forgotten
-                del self._mock[fd]
-                return None
-            return src
-
-        def register(self, fd: Any, eventmask: int = EPOLLIN | EPOLLPRI | EPOLLOUT) -> None:
-            self._check()
-            n = _fileno(fd)
-            src = source(n)
-            if src is None:
-                self._real.register(n, eventmask)
-                return
-            if eventmask & (EPOLLET | EPOLLEXCLUSIVE):
-                trace("poll.unsupported", fd=n, what="EPOLLET/EPOLLEXCLUSIVE on a mock fd")
-                raise kerr(EOPNOTSUPP, "edge-triggered/exclusive epoll on a mock fd: not modelled")
-            if self._live(n) is not None:
-                raise kerr(EEXIST)
-            self._mock[n] = [eventmask & 0xFFFFFFFF, src]
-
-        def modify(self, fd: Any, eventmask: int) -> None:
-            self._check()
-            n = _fileno(fd)
-            if source(n) is None:
-                self._real.modify(n, eventmask)
-                return
-            if self._live(n) is None:
-                raise kerr(ENOENT)
-            if eventmask & (EPOLLET | EPOLLEXCLUSIVE):
-                raise kerr(EINVAL if eventmask & EPOLLEXCLUSIVE else EOPNOTSUPP)
-            self._mock[n][0] = eventmask & 0xFFFFFFFF
-
-        def unregister(self, fd: Any) -> None:
-            self._check()
-            n = _fileno(fd)
-            if source(n) is None:
-                self._real.unregister(n)
-                return
-            if self._live(n) is None:
-                raise kerr(ENOENT)
-            del self._mock[n]
-
-        def poll(self, timeout: Any = None, maxevents: int = -1) -> list[tuple[int, int]]:
-            self._check()
-            if maxevents == -1:
-                maxevents = FD_SETSIZE - 1
-            elif maxevents < 1:
-                raise ValueError(f"maxevents must be greater than 0, got {maxevents}")
-            for fd in list(self._mock):
-                self._live(fd)
-            if not self._mock:
-                result: list[tuple[int, int]] = self._real.poll(timeout, maxevents)
-                return result
-            if timeout is not None:
-                try:
-                    timeout = float(timeout)
-                except (TypeError, ValueError):
-                    raise TypeError("timeout must be an integer or None") from None
-                if timeout < 0:
-                    timeout = None
-            deadline = _deadline(timeout)
-            while True:
-                out: list[tuple[int, int]] = []
-                for fd, entry in list(self._mock.items()):
-                    if len(out) >= maxevents:
-                        break
-                    events, src = entry
-                    if self._live(fd) is None or not events & ~EPOLLONESHOT:
-                        continue
-                    mask = ready(src, events)
-                    if mask:
-                        out.append((fd, mask))
-                        if events & EPOLLONESHOT:
-                            entry[0] = 0  # disarmed until modify()
-                room = maxevents - len(out)
-                if room > 0:
-                    wait = 0.0 if out else _left(deadline)
-                    out += self._real.poll(wait, room)
-                if out or (deadline is not None and time.monotonic() >= deadline):
-                    trace("sys.epoll_wait", nfds=len(self._mock), ret=len(out))
-                    return out
-
-    # classes, not functions: ``selectors`` keeps them as class attributes, where a
-    # function would bind as a method
     return {
         "select": m_select,
         # SelectSelector._select: a partial does not bind as a method (a function would)

@@ -45,13 +45,13 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import kerr
 from ..mm import MappedFile
-from ..net.socket import make_if_functions, make_socket_type
+from ..net.socket import MockSocket, SocketCtx, make_if_functions
 from ..process import _VFS_IOCTLS
 from ..realfd import REAL as _Real
 from ..uaccess import add_window, drop_window
 from ..vfs import _ROOTS, Attr, Dir, Node, Symlink, _FdTarget
 from . import hotpath
-from .poll import make_poll_functions
+from .poll import PollCtx, make_poll_functions
 
 if TYPE_CHECKING:
     from ..kernel import Kernel
@@ -464,6 +464,8 @@ class Redirection:
         self._rebind = rebind
         self._saved: list[tuple[Any, str, Any]] = []
         self._scratch = _Scratch()
+        self.poll_ctx = PollCtx(self.proc, _REAL_MORE)
+        self.socket_ctx = SocketCtx(kernel, self.proc)
         self.installed = False
         self.funcs: dict[str, Any] = self._make()
 
@@ -1020,9 +1022,9 @@ class Redirection:
             "fdatasync": m_fdatasync,
             "ftruncate": m_ftruncate,
             # AF_NETLINK/NETLINK_GENERIC is mock, every other socket real (mockkernel.net)
-            "socket": make_socket_type(kernel, proc),
+            "socket": MockSocket,
             **make_if_functions(kernel),
-            **make_poll_functions(proc, _REAL_MORE),
+            **make_poll_functions(self.poll_ctx),
         }
 
     def stat(self, path: str) -> os.stat_result:

@@ -269,3 +269,29 @@ def test_real_only_waits_emit_nothing(mock_kernel: Kernel) -> None:
     finally:
         os.close(r)
         os.close(w)
+
+
+def test_classes_kept_past_uninstall_are_the_real_ones(mock_kernel_factory: Any) -> None:
+    """``select.poll``/``select.epoll``/``socket.socket`` are made once per interpreter and
+    find the installed redirection when called; a reference kept after ``uninstall``
+    gives real objects, as the real functions would."""
+    kernel = mock_kernel_factory()
+    with kernel.install():
+        poll_cls, epoll_cls, socket_cls = select.poll, select.epoll, socket.socket
+        with socket_cls(socket.AF_NETLINK, socket.SOCK_RAW, 16) as nl:
+            assert nl.fileno() in kernel.init_process.files  # mock while installed
+    r, w = os.pipe()
+    try:
+        os.write(w, b"x")
+        p = poll_cls()
+        p.register(r, select.POLLIN)
+        assert p.poll(0) == [(r, select.POLLIN)]
+        with epoll_cls() as ep:
+            ep.register(r, select.EPOLLIN | select.EPOLLET)  # real: edge-triggered is fine
+            assert ep.poll(0) == [(r, select.EPOLLIN)]
+        with socket_cls(socket.AF_NETLINK, socket.SOCK_RAW, 16) as real_nl:
+            assert type(real_nl) is socket.socket
+            assert real_nl.fileno() not in kernel.init_process.files
+    finally:
+        os.close(r)
+        os.close(w)
