@@ -81,6 +81,25 @@ def _cmd_topology(ns: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_trace(ns: argparse.Namespace) -> int:
+    from .traceview import TraceError, load, render_mermaid, render_timeline
+
+    try:
+        if ns.file == "-":
+            events = load(sys.stdin)
+        else:
+            with open(ns.file, encoding="utf-8") as f:
+                events = load(f)
+    except OSError as e:
+        raise _UsageError(f"{ns.file}: {e.strerror}") from None
+    except (TraceError, UnicodeDecodeError) as e:
+        raise _UsageError(f"{ns.file}: {e}") from None
+    only = tuple(ns.only or ())
+    render = render_mermaid if ns.mermaid else render_timeline
+    sys.stdout.write(render(events, only))
+    return 0
+
+
 def _load(load: Callable[[str], Topology], path: str) -> Topology:
     from .topology import TopologyError
 
@@ -108,6 +127,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     topo = sub.add_parser("topology", help="print the default (or a given) topology as TOML")
     topo.add_argument("--file", help="validate and print this topology instead")
     topo.set_defaults(func=_cmd_topology)
+    trace = sub.add_parser(
+        "trace", help="show a --trace file as a timeline (or a Mermaid sequence diagram)"
+    )
+    trace.add_argument("file", help="a JSON-lines trace written by run --trace ('-': stdin)")
+    trace.add_argument("--mermaid", action="store_true", help="a Mermaid sequenceDiagram")
+    trace.add_argument(
+        "--only",
+        action="append",
+        metavar="PREFIX",
+        help="only events whose name starts with PREFIX (and the syscalls around them)",
+    )
+    trace.set_defaults(func=_cmd_trace)
     ns = parser.parse_args(argv)
     try:
         status: int = ns.func(ns)

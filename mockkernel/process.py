@@ -171,7 +171,9 @@ def _shown(value: object) -> object:
 def _syscall(
     fn: Callable[Concatenate[Process, _P], _R],
 ) -> Callable[Concatenate[Process, _P], _R]:
-    """Trace a syscall as ``sys.<name>`` with its arguments and ``ret`` or ``errno``.
+    """Trace a syscall as ``sys.<name>`` with its arguments, ``ret`` or ``errno``, and
+    ``nested``: how many events the call emitted (they precede it: a syscall's event is
+    emitted when it returns), so a viewer can nest them under it.
 
     With tracing off this is one attribute check and the call.
     """
@@ -191,11 +193,14 @@ def _syscall(
             file = self.files.get(int(fields["fd"]))  # type: ignore[call-overload]
             if file is not None:
                 fields["file"] = file.id
+        began = tracer.seq
         try:
             ret = fn(self, *args, **kwargs)
         except OSError as e:
+            fields["nested"] = tracer.seq - began
             tracer.emit(event, **fields, errno=errorcode.get(e.errno or 0, e.errno))
             raise
+        fields["nested"] = tracer.seq - began
         tracer.emit(event, **fields, ret=_shown(ret))
         return ret
 

@@ -65,6 +65,11 @@ class Tracer:
     def _to_kwargs(_logger: Any, _name: str, ed: MutableMapping[str, Any]) -> Any:
         return dict(ed)
 
+    @property
+    def seq(self) -> int:
+        """The ``seq`` of the last event emitted (0: none yet)."""
+        return self._seq
+
     def emit(self, event: str, **fields: Any) -> None:
         """Emit one event.  Call only when ``enabled`` (callers check first)."""
         self._log.msg(event, **fields)

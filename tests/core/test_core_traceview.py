@@ -1,0 +1,165 @@
+"""``mockkernel trace``: a ``--trace`` file as a timeline or a Mermaid sequence diagram."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mockkernel.traceview import LANES, TraceError, load, render_mermaid, render_timeline, tree
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _mk(*argv: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "mockkernel", *argv],
+        cwd=cwd or ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def traces(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    out: dict[str, Path] = {}
+    d = tmp_path_factory.mktemp("traces")
+    for name, argv in {
+        "udmabuf": ["examples/udmabuf_demo.py"],
+        "rdma": ["examples/rdma_dmabuf_mr.py"],
+        "netdev": ["examples/netdev_bind_rx.py", "eth0", "2"],
+    }.items():
+        path = d / f"{name}.jsonl"
+        proc = _mk("run", "--trace", str(path), *argv)
+        assert proc.returncode == 0, proc.stderr
+        out[name] = path
+    return out
+
+
+def _ev(seq: int, event: str, **kw: object) -> dict[str, object]:
+    return {"event": event, "seq": seq, **kw}
+
+
+def test_tree_nests_each_syscalls_events_under_it() -> None:
+    events = [
+        _ev(1, "pci.probe"),  # outside any syscall (boot)
+        _ev(2, "vfs.open"),
+        _ev(3, "fd.install"),
+        _ev(4, "sys.open", nested=2, ret=3),
+        _ev(5, "dma_buf.attach"),
+        _ev(6, "fd.close"),
+        _ev(7, "sys.close", nested=1, ret=None),  # a syscall made by the kernel itself
+        _ev(8, "sys.ioctl", nested=3, ret=0),  # ... inside this one (5, 6, 7)
+        _ev(9, "sys.close", nested=0, ret=None),
+    ]
+    nodes = tree(events)
+    assert [n.name for n in nodes] == ["pci.probe", "sys.open", "sys.ioctl", "sys.close"]
+    assert [c.name for c in nodes[1].children] == ["vfs.open", "fd.install"]
+    assert [c.name for c in nodes[2].children] == ["dma_buf.attach", "sys.close"]
+    assert [c.name for c in nodes[2].children[1].children] == ["fd.close"]
+    assert nodes[3].children == []
+
+
+def test_timeline_of_the_udmabuf_demo(traces: dict[str, Path]) -> None:
+    proc = _mk("trace", str(traces["udmabuf"]))
+    assert proc.returncode == 0 and proc.stderr == ""
+    lines = proc.stdout.splitlines()
+    create = next(i for i, line in enumerate(lines) if "cmd=UDMABUF_CREATE" in line)
+    assert "program   ioctl(fd=" in lines[create] and lines[create].endswith("= 5")
+    nested = lines[create + 1 : create + 4]
+    assert any("dma_buf.export" in line for line in nested)
+    assert all(line.split()[1] in {lane for lane, _ in LANES} for line in lines)
+    assert any("open(path=/dev/udmabuf, flags=O_RDWR" in line for line in lines)
+
+
+def test_every_event_of_the_examples_has_a_lane(traces: dict[str, Path]) -> None:
+    prefixes = tuple(p for _lane, ps in LANES for p in ps)
+    for path in traces.values():
+        names = {e["event"] for e in load(path.read_text().splitlines())}
+        assert not {n for n in names if not n.startswith(prefixes)}, path.name
+
+
+def test_nesting_matches_the_nested_counts(traces: dict[str, Path]) -> None:
+    for path in traces.values():
+        events = load(path.read_text().splitlines())
+
+        def count(nodes: list) -> int:  # type: ignore[type-arg]
+            return sum(1 + count(n.children) for n in nodes)
+
+        nodes = tree(events)
+        assert count(nodes) == len(events)
+        for node in nodes:
+            if node.name.startswith("sys."):
+                assert count(node.children) == node.event["nested"]
+
+
+def test_mermaid_is_a_balanced_sequence_diagram(traces: dict[str, Path]) -> None:
+    text = render_mermaid(load(traces["rdma"].read_text().splitlines()))
+    lines = text.splitlines()
+    assert lines[0] == "sequenceDiagram"
+    calls = [line for line in lines if "->>+core:" in line]
+    returns = [line for line in lines if "-->>-program:" in line]
+    assert calls and len(calls) == len(returns)
+    body = [line for line in lines[1:] if not line.strip().startswith("participant")]
+    assert all(";" not in line and "#" not in line for line in body)
+    assert any("Note over dmabuf: dma_buf.attach" in line for line in lines)
+    assert any("Note over pci: pci.tph_set_st" in line for line in lines)
+    assert any("cmd=RDMA_VERBS_IOCTL" in line for line in calls)
+
+
+def test_only_keeps_the_named_events_and_their_syscalls(traces: dict[str, Path]) -> None:
+    proc = _mk("trace", "--only", "dma_buf.", str(traces["rdma"]))
+    assert proc.returncode == 0
+    lines = proc.stdout.splitlines()
+    assert lines and all("dma_buf." in line or line.split()[1] == "program" for line in lines), (
+        lines
+    )
+    assert any("dma_buf.map" in line for line in lines)
+    assert not any("vfs.open" in line for line in lines)
+
+
+@pytest.mark.parametrize(
+    "content,message",
+    [
+        ("not json\n", "line 1: not JSON"),
+        ('{"event": "x", "seq": 1}\n[1, 2]\n', "line 2: not a trace event"),
+        ('{"seq": 1}\n', "line 1: not a trace event"),
+    ],
+)
+def test_bad_trace_files_are_a_clear_error(tmp_path: Path, content: str, message: str) -> None:
+    path = tmp_path / "t.jsonl"
+    path.write_text(content)
+    proc = _mk("trace", str(path))
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert message in proc.stderr and "Traceback" not in proc.stderr
+    with pytest.raises(TraceError):
+        load(content.splitlines())
+
+
+def test_missing_file_and_stdin(tmp_path: Path) -> None:
+    proc = _mk("trace", str(tmp_path / "nope.jsonl"))
+    assert proc.returncode == 2 and "No such file or directory" in proc.stderr
+    events = [_ev(1, "vfs.open", path="/dev/x"), _ev(2, "sys.open", nested=1, ret=3, flags=2)]
+    proc = subprocess.run(
+        [sys.executable, "-m", "mockkernel", "trace", "-"],
+        input="".join(json.dumps(e) + "\n" for e in events),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 0
+    assert proc.stdout.splitlines() == [
+        "    2  program   open(flags=O_RDWR) = 3",
+        "    1  core        vfs.open path=/dev/x",
+    ]
+
+
+def test_empty_trace_renders_empty() -> None:
+    assert render_timeline([]) == ""
+    assert render_mermaid([]).startswith("sequenceDiagram")
