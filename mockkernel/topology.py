@@ -331,6 +331,7 @@ class DeviceSpec:
     memory_enabled: bool = True  # PCI_COMMAND_MEMORY at boot
     io_enabled: bool = False  # PCI_COMMAND_IO implemented (writable) and set at boot
     interrupt_pin: int = 1  # PCI_INTERRUPT_PIN: 0 none, 1-4 INTA#-INTD#
+    pm: bool = True  # a Power Management capability (QEMU's edu and ivshmem have none)
     tph_completer: str = "none"  # PCI_EXP_DEVCAP2_TPH_COMP
     bars: tuple[BarSpec, ...] = ()
     msi: MsiSpec | None = None
@@ -356,6 +357,7 @@ class DeviceSpec:
         _check_bool("memory_enabled", self.memory_enabled)
         _check_bool("io_enabled", self.io_enabled)
         _check_int("interrupt_pin", self.interrupt_pin, 0, 4)
+        _check_bool("pm", self.pm)
         _check_choice("tph_completer", self.tph_completer, TPH_COMPLETER_TYPES)
         if self.pcie_type == "conventional":
             # DEVCAP2 is in the PCI Express capability; TPH is an extended capability
@@ -728,6 +730,7 @@ def _parse_device(raw: object, path: str) -> DeviceSpec:
         memory_enabled=t.get_bool("memory_enabled", True),
         io_enabled=t.get_bool("io_enabled", False),
         interrupt_pin=t.get_int("interrupt_pin", 1),
+        pm=t.get_bool("pm", True),
         tph_completer=t.get_str("tph_completer", "none"),
         bars=tuple(bars),
         msi=msi,
@@ -895,6 +898,7 @@ def dumps(topology: Topology) -> str:
         kv("memory_enabled", _toml_value(d.memory_enabled))
         kv("io_enabled", _toml_value(d.io_enabled))
         kv("interrupt_pin", str(d.interrupt_pin))
+        kv("pm", _toml_value(d.pm))
         kv("tph_completer", _toml_str(d.tph_completer))
         for bar in d.bars:
             out += ["", "[[devices.bars]]"]

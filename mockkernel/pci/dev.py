@@ -377,14 +377,17 @@ class PciDev:
         cfg.set_wmask(PCI_INTERRUPT_LINE, 1, 0xFF)
         cfg.poke(PCI_INTERRUPT_PIN, 1, spec.interrupt_pin)  # 0: none, 1: INTA# ...
 
-        pm = cfg.add_capability(PCI_CAP_ID_PM, PM_CAP)
-        cfg.poke(pm + PCI_PM_PMC, 2, 0x0003)  # version 3, no PME
-        cfg.poke(pm + PCI_PM_CTRL, 2, PCI_PM_CTRL_NO_SOFT_RESET)  # D0
-        cfg.set_wmask(pm + PCI_PM_CTRL, 2, PCI_PM_CTRL_STATE_MASK)
-        cfg.set_w1cmask(pm + PCI_PM_CTRL, 2, PCI_PM_CTRL_PME_STATUS)
+        if spec.pm:
+            pm = cfg.add_capability(PCI_CAP_ID_PM, PM_CAP)
+            cfg.poke(pm + PCI_PM_PMC, 2, 0x0003)  # version 3, no PME
+            cfg.poke(pm + PCI_PM_CTRL, 2, PCI_PM_CTRL_NO_SOFT_RESET)  # D0
+            cfg.set_wmask(pm + PCI_PM_CTRL, 2, PCI_PM_CTRL_STATE_MASK)
+            cfg.set_w1cmask(pm + PCI_PM_CTRL, 2, PCI_PM_CTRL_PME_STATUS)
 
         if spec.msi is not None:
-            self._build_msi(spec)
+            # the first capability sits at 0x40: MSI takes PM's place when there is none
+            # (QEMU's edu: MSI at 0x40)
+            self._build_msi(spec, MSI_CAP if spec.pm else PM_CAP)
         if spec.pcie_type != "conventional":
             self._build_pcie(spec)
         if spec.msix is not None:
@@ -392,12 +395,12 @@ class PciDev:
         if spec.pcie_type != "conventional":
             self._build_ext_caps(spec)
 
-    def _build_msi(self, spec: DeviceSpec) -> None:
+    def _build_msi(self, spec: DeviceSpec, at: int) -> None:
         """The MSI capability: Multiple Message Capable from ``vectors``; enable, Multiple
         Message Enable, address and data writable (mask bits too, with per-vector masking)."""
         cfg, msi_spec = self.cfg, spec.msi
         assert msi_spec is not None
-        msi = cfg.add_capability(PCI_CAP_ID_MSI, MSI_CAP)
+        msi = cfg.add_capability(PCI_CAP_ID_MSI, at)
         flags = (msi_spec.vectors.bit_length() - 1) << 1  # PCI_MSI_FLAGS_QMASK
         if msi_spec.addr64:
             flags |= PCI_MSI_FLAGS_64BIT

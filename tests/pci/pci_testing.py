@@ -25,6 +25,7 @@ EDU = DeviceSpec(
     iommu_group=6,
     pcie_type="conventional",
     io_enabled=True,
+    pm=False,
     bars=(BarSpec(0, 0x100000),),
     msi=MsiSpec(vectors=1),
 )
@@ -37,6 +38,7 @@ IVSHMEM = DeviceSpec(
     pcie_type="conventional",
     io_enabled=True,
     interrupt_pin=0,
+    pm=False,
     bars=(BarSpec(0, 0x100), BarSpec(2, 0x100000, mem64=True, prefetch=True)),
 )
 GUEST = Topology(devices=(IVSHMEM, EDU))

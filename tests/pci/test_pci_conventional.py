@@ -48,7 +48,8 @@ def test_conventional_function_has_256_bytes_and_no_pcie(make_bus: BusFactory) -
     assert pcie_tph_completer_type(edu) == 0
     assert edu.pci_find_ext_capability(r.PCI_EXT_CAP_ID_DSN) == 0
     assert edu.tph_cap == 0
-    assert _caps(edu) == [r.PCI_CAP_ID_PM, r.PCI_CAP_ID_MSI]
+    assert _caps(edu) == [r.PCI_CAP_ID_MSI]  # QEMU's edu: no PM capability, MSI at 0x40
+    assert edu.msi_cap == 0x40 and edu.pm_cap == 0
     assert edu.pci_read_config_dword(0xFC) == 0  # the last register
     for where, width in ((0x100, 4), (0xFE, 4), (0x100, 1)):
         with pytest.raises(OSError) as info:
@@ -81,7 +82,7 @@ def test_pcie_function_keeps_4096_bytes(make_bus: BusFactory) -> None:
 def test_msi_capability(make_bus: BusFactory, spec: MsiSpec, flags: int, size: int) -> None:
     pdev = make_bus(Topology(devices=(dataclasses.replace(EDU, msi=spec),))).get(EDU.bdf)
     msi = pdev.msi_cap
-    assert msi == 0x48 and pdev.pci_find_capability(r.PCI_CAP_ID_MSI) == msi
+    assert msi == 0x40 and pdev.pci_find_capability(r.PCI_CAP_ID_MSI) == msi  # (no PM)
     assert pdev.pci_read_config_word(msi + r.PCI_MSI_FLAGS) == flags
     # Multiple Message Capable is read-only; enable and Multiple Message Enable are not
     pdev.pci_write_config_word(msi + r.PCI_MSI_FLAGS, 0xFFFF)
@@ -113,6 +114,16 @@ def test_msi_with_pcie_and_msix_keeps_every_capability(make_bus: BusFactory) -> 
     pdev = make_bus(Topology(devices=(spec,))).get(spec.bdf)
     assert _caps(pdev) == [r.PCI_CAP_ID_PM, r.PCI_CAP_ID_MSI, r.PCI_CAP_ID_EXP, r.PCI_CAP_ID_MSIX]
     assert (pdev.msi_cap, pdev.pcie_cap, pdev.msix_cap) == (0x48, 0x60, 0xA0)
+
+
+def test_without_pm_or_msi_there_is_no_capability_list(make_bus: BusFactory) -> None:
+    """QEMU's ivshmem-plain: ``PCI_STATUS_CAP_LIST`` clear, the pointer 0."""
+    pdev = make_bus(GUEST).get(IVSHMEM.bdf)
+    assert not pdev.pci_read_config_word(r.PCI_STATUS) & r.PCI_STATUS_CAP_LIST
+    assert pdev.pci_read_config_byte(r.PCI_CAPABILITY_LIST) == 0
+    assert _caps(pdev) == [] and pdev.pm_cap == pdev.msi_cap == 0
+    with_pm = make_bus(Topology(devices=(dataclasses.replace(IVSHMEM, pm=True),))).get(IVSHMEM.bdf)
+    assert _caps(with_pm) == [r.PCI_CAP_ID_PM] and with_pm.pm_cap == 0x40
 
 
 @pytest.mark.parametrize("pin", [0, 1, 2, 4])

@@ -25,12 +25,13 @@ import pytest
 HERE = Path(__file__).resolve().parent
 REAL = HERE.parent / "real_linux"
 TOPOLOGY = HERE / "real_linux_guest.toml"
-PROBES = ("vfio_container", "vfio_device", "vfio_dmabuf")
+PROBES = ("vfio_container", "vfio_device", "vfio_dmabuf", "pci_caps")
 
 KNOWN_DIFFERENCES: dict[str, dict[str, str]] = {
     "vfio_container": {},
     "vfio_dmabuf": {},
     "vfio_device": {},
+    "pci_caps": {},
 }
 
 
