@@ -51,11 +51,6 @@ QUEUE = 1
 
 
 @pytest.fixture
-def nic(mock_kernel: Kernel) -> MockNic:
-    return nic_dev(mock_kernel)
-
-
-@pytest.fixture
 def buf(mock_kernel: Kernel) -> Iterator[tuple[int, int]]:
     fd, memfd = udmabuf(4 * PAGE_SIZE)
     yield fd, memfd

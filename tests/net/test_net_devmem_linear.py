@@ -54,11 +54,6 @@ NIC_BDF = "0000:03:00.0"
 
 
 @pytest.fixture
-def nic(mock_kernel: Kernel) -> MockNic:
-    return nic_dev(mock_kernel)
-
-
-@pytest.fixture
 def buf(mock_kernel: Kernel, nl: GenlClient) -> Iterator[int]:
     """A udmabuf of ``NIOVS`` pages bound to RX queue 1; yields its memfd (to read it)."""
     fd, memfd = udmabuf(NIOVS * PAGE_SIZE)

@@ -29,7 +29,7 @@ from collections.abc import Iterator
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from mockkernel_nic import MockNic, nic_dev
+from mockkernel_nic import MockNic
 from nlclient import GenlClient
 from test_net_devmem_rx import bind
 
@@ -57,11 +57,6 @@ DONTNEED = socket.SOL_SOCKET, SO_DEVMEM_DONTNEED
 NIOVS = 4
 BIG = 1 << 16
 MSG_DONTWAIT = socket.MSG_DONTWAIT
-
-
-@pytest.fixture
-def nic(mock_kernel: Kernel) -> MockNic:
-    return nic_dev(mock_kernel)
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import os
 from collections.abc import Iterator
 
 import pytest
-from mockkernel_nic import MockNic, nic_dev
+from mockkernel_nic import MockNic
 from nlclient import GenlClient, nest, u32
 
 from mockkernel import Kernel
@@ -69,11 +69,6 @@ class TphExporter(DmaBufOps):
         if self.tph is None:
             raise OSError(errno.EOPNOTSUPP, "no TPH")
         return self.tph
-
-
-@pytest.fixture
-def nic(mock_kernel: Kernel) -> MockNic:
-    return nic_dev(mock_kernel)
 
 
 def bind(nl: GenlClient, fd: int, queue: int = 0) -> None:

@@ -49,11 +49,6 @@ def tagged(mock_kernel: Kernel) -> Iterator[tuple[int, TphExporter]]:
     os.close(fd)
 
 
-@pytest.fixture
-def nic(mock_kernel: Kernel) -> MockNic:
-    return nic_dev(mock_kernel)
-
-
 def test_udmabuf_end_to_end(mock_kernel: Kernel, nl: GenlClient, nic: MockNic) -> None:
     fd, memfd = udmabuf(4 * PAGE_SIZE)
     try:

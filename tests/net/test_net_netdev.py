@@ -7,7 +7,7 @@ import os
 from collections.abc import Iterator
 
 import pytest
-from mockkernel_nic import MockNic, nic_dev
+from mockkernel_nic import MockNic
 from nlclient import NLM_F_DUMP, GenlClient, Reply, nest, u32
 
 from mockkernel import Kernel
@@ -35,11 +35,6 @@ from mockkernel.uapi.linux.netlink import NLMSGERR_ATTR_MISS_TYPE, NLMSGERR_ATTR
 ETH0 = 2  # lo is 1
 SIZE = 1 << 20
 VFIO_BDF = "0000:01:00.0"
-
-
-@pytest.fixture
-def nic(mock_kernel: Kernel) -> MockNic:
-    return nic_dev(mock_kernel)
 
 
 @pytest.fixture
