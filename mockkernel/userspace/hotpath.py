@@ -33,6 +33,22 @@ from ..errors import kerr
 IOCTL_BUFSZ = 1024
 
 
+def as_fd(obj: Any) -> int:
+    """CPython's ``PyObject_AsFileDescriptor`` for an object with ``fileno()`` (an int is
+    returned as is: the callers' real functions judge a negative one)."""
+    if isinstance(obj, int):
+        return int(obj)
+    get = getattr(obj, "fileno", None)
+    if get is None:
+        raise TypeError("argument must be an int, or have a fileno() method.")
+    n = get()
+    if not isinstance(n, int):
+        raise TypeError("fileno() returned a non-integer")
+    if n < 0:
+        raise ValueError(f"file descriptor cannot be a negative integer ({n})")
+    return n
+
+
 # -- per-redirection names (placeholders; see bind()) --------------------------------------
 def _unbound(*args: Any) -> Any:
     raise RuntimeError("mockkernel.userspace.hotpath: use the copies bind() returns")

@@ -39,6 +39,7 @@ from ..poll import (
     EPOLLWRNORM,
     vfs_poll,
 )
+from .hotpath import as_fd
 
 if TYPE_CHECKING:
     from ..process import Process
@@ -58,16 +59,8 @@ _POLLEX_SET = EPOLLPRI
 
 
 def _fileno(obj: Any) -> int:
-    """CPython's ``PyObject_AsFileDescriptor``."""
-    if isinstance(obj, int):
-        fd = int(obj)
-    else:
-        meth = getattr(obj, "fileno", None)
-        if meth is None:
-            raise TypeError("argument must be an int, or have a fileno() method.")
-        fd = meth()
-        if not isinstance(fd, int):
-            raise TypeError("fileno() returned a non-integer")
+    """``as_fd``, and a negative int refused as ``select``/``poll`` refuse it."""
+    fd = as_fd(obj)
     if fd < 0:
         raise ValueError(f"file descriptor cannot be a negative integer ({fd})")
     return fd

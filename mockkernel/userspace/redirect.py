@@ -202,18 +202,7 @@ def _mockable(path: Any) -> str | None:
     return p if p.startswith(_ROOTS) else None
 
 
-def _fileno(fd: Any) -> int:
-    if isinstance(fd, int):
-        return int(fd)
-    get = getattr(fd, "fileno", None)
-    if get is None:
-        raise TypeError("argument must be an int, or have a fileno() method.")
-    n = get()
-    if not isinstance(n, int):
-        raise TypeError("fileno() returned a non-integer")
-    if n < 0:
-        raise ValueError(f"file descriptor cannot be a negative integer ({n})")
-    return n
+_fileno = hotpath.as_fd
 
 
 def _with_name(e: OSError, path: Any) -> OSError:

@@ -22,7 +22,7 @@ import mmap
 import os
 import socket
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -54,14 +54,9 @@ NIC_BDF = "0000:03:00.0"
 
 
 @pytest.fixture
-def buf(mock_kernel: Kernel, nl: GenlClient) -> Iterator[int]:
-    """A udmabuf of ``NIOVS`` pages bound to RX queue 1; yields its memfd (to read it)."""
-    fd, memfd = udmabuf(NIOVS * PAGE_SIZE)
-    bind(nl, fd, queue=1)
-    yield memfd
-    nl.close()
-    os.close(fd)
-    os.close(memfd)
+def buf(mock_kernel: Kernel, bound_udmabuf: Callable[[int, int], int]) -> int:
+    """A udmabuf of ``NIOVS`` pages bound to RX queue 1: its memfd (to read it)."""
+    return bound_udmabuf(NIOVS, 1)
 
 
 def cmsgs(anc: list[tuple[int, int, bytes]]) -> list[tuple[int, tuple[int, ...]]]:

@@ -24,14 +24,13 @@ import errno
 import os
 import socket
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from mockkernel_nic import MockNic
 from nlclient import GenlClient
-from test_net_devmem_rx import bind
 
 from mockkernel import Kernel
 from mockkernel.driver import PAGE_SIZE
@@ -44,7 +43,6 @@ from mockkernel.net.devmem_tcp import (
     MSG_WAITALL,
 )
 from mockkernel.testing.net import TcpPeer, connect
-from mockkernel.testing.rdma import udmabuf
 from mockkernel.uapi.linux.devmem_socket import (
     SCM_DEVMEM_DMABUF,
     SCM_DEVMEM_LINEAR,
@@ -60,14 +58,9 @@ MSG_DONTWAIT = socket.MSG_DONTWAIT
 
 
 @pytest.fixture
-def memfd(mock_kernel: Kernel, nl: GenlClient) -> Iterator[int]:
+def memfd(mock_kernel: Kernel, bound_udmabuf: Callable[[int, int], int]) -> int:
     """A udmabuf of ``NIOVS`` pages bound to RX queue 1."""
-    fd, memfd = udmabuf(NIOVS * PAGE_SIZE)
-    bind(nl, fd, queue=1)
-    yield memfd
-    nl.close()
-    os.close(fd)
-    os.close(memfd)
+    return bound_udmabuf(NIOVS, 1)
 
 
 def free_niovs(kernel: Kernel) -> int:
