@@ -664,8 +664,13 @@ def print_report(result: dict[str, Any]) -> None:
     missed = [r for r in judged if "goal missed" in r["status"]]
     print(f"summary: {len(judged) - len(failed)} of {len(judged)} targets pass"
           + (f" ({len(missed)} only under the ceiling)" if missed else ""))  # fmt: skip
+    floors = {r["key"]: r for r in result["rows"] if r["key"].endswith(".floor")}
     for r in failed:
-        print(f"  FAIL  {r['key']}: {r['us']:.3f} us/op, {r['ratio']:.2f}x (target {r['target']})")
+        line = f"  FAIL  {r['key']}: {r['us']:.3f} us/op, {r['ratio']:.2f}x (target {r['target']})"
+        floor = floors.get(r["key"].removesuffix(".installed") + ".floor")
+        if floor is not None:
+            line += f"; a pass-through wrapper alone: {floor['ratio']:.2f}x"
+        print(line)
     for r in missed:
         print(f"  goal missed  {r['key']}: {r['ratio']:.2f}x (goal <={IOCTL_GOAL:g}x)")
 

@@ -1,0 +1,38 @@
+"""``benchmarks/run.py`` runs (``--quick``: it is a report, the numbers are not checked) and
+reports every target, the pass-through floors beside the real-fd rows, and restores the
+functions its floor measurement patches."""
+
+from __future__ import annotations
+
+import fcntl
+import importlib.util
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "run.py"
+
+
+def test_bench_run_quick(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spec = importlib.util.spec_from_file_location("bench_run", BENCH)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, module)  # (its dataclasses look it up)
+    spec.loader.exec_module(module)
+    before = (os.read, os.write, os.open, os.close, os.fstat, fcntl.ioctl)
+    out_json = tmp_path / "bench.json"
+    assert module.main(["--quick", "--json", str(out_json)]) == 0
+    assert (os.read, os.write, os.open, os.close, os.fstat, fcntl.ioctl) == before
+    out = capsys.readouterr().out
+    assert "summary:" in out
+    rows = {r["key"]: r for r in json.loads(out_json.read_text())["rows"]}
+    for base in ("ioctl_fionread", "write_read", "fstat", "open_close"):
+        inst, floor = rows[f"{base}.installed"], rows[f"{base}.floor"]
+        assert inst["status"] in ("PASS", "FAIL") and floor["status"] == ""
+        assert inst["us"] > 0 and floor["us"] > 0
+    assert rows["boot.cycle"]["status"] in ("PASS", "FAIL")
