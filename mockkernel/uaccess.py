@@ -5,9 +5,12 @@ real address: the syscall layer copies the caller's buffer into its thread's
 scratch buffer (as CPython's ``fcntl.ioctl`` does) and passes that address.
 The scratch buffers are *windows*: an access inside one is a memoryview
 slice.  Any other address -- a pointer stored inside a struct, an address
-made up by a buggy program -- goes through ``/proc/self/mem``, where a bad
-address is an ``EIO`` from the kernel (reported as ``EFAULT``), never a crash
-of the interpreter.
+made up by a buggy program -- goes through ``process_vm_readv``/``_writev``,
+which honour page protections as the kernel's user access does: an unmapped,
+``PROT_NONE`` or (for a write) read-only page is ``EFAULT``, never a crash of
+the interpreter.  Where those syscalls are forbidden (seccomp) it falls back to
+``/proc/self/mem``, which reports only unmapped addresses (it writes through
+protections, as a debugger does).
 """
 
 from __future__ import annotations
@@ -18,8 +21,8 @@ import struct
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from errno import EFAULT, EINVAL
-from typing import TypeVar
+from errno import EFAULT, EINVAL, ENOSYS, EPERM
+from typing import Any, TypeVar
 
 from .errors import kerr
 
@@ -64,6 +67,75 @@ def _mem() -> int:
 
                 _mem_fd.append(hide(REAL.open("/proc/self/mem", os.O_RDWR | os.O_CLOEXEC)))
     return _mem_fd[0]
+
+
+class _Iovec(ctypes.Structure):
+    _fields_ = [("base", ctypes.c_void_p), ("len", ctypes.c_size_t)]
+
+
+#: ``process_vm_readv``/``process_vm_writev``; emptied for good when they are forbidden
+_pvm: list[Any] = []
+
+
+def _process_vm(write: bool, local: int, remote: int, n: int) -> bool:
+    """Copy ``n`` bytes between this process's ``local`` and ``remote`` addresses with
+    ``process_vm_{readv,writev}``.  True when done; ``EFAULT`` when the remote range is not
+    accessible; False when the syscalls are not allowed here (use ``/proc/self/mem``)."""
+    if not _pvm:
+        with _mem_lock:
+            if not _pvm:
+                libc = ctypes.CDLL(None, use_errno=True)
+                for name in ("process_vm_readv", "process_vm_writev"):
+                    fn = getattr(libc, name)
+                    fn.restype = ctypes.c_ssize_t
+                    fn.argtypes = [
+                        ctypes.c_int,
+                        ctypes.POINTER(_Iovec),
+                        ctypes.c_ulong,
+                        ctypes.POINTER(_Iovec),
+                        ctypes.c_ulong,
+                        ctypes.c_ulong,
+                    ]
+                    _pvm.append(fn)
+    fn = _pvm[1 if write else 0]
+    if fn is None:
+        return False
+    lv, rv = _Iovec(local, n), _Iovec(remote, n)
+    got = fn(os.getpid(), ctypes.byref(lv), 1, ctypes.byref(rv), 1, 0)
+    if got == n:
+        return True
+    if got < 0 and ctypes.get_errno() in (EPERM, ENOSYS):
+        _pvm[:] = [None, None]  # forbidden (seccomp): /proc/self/mem from now on
+        return False
+    raise kerr(EFAULT)
+
+
+def _read_mem(addr: int, n: int) -> bytes:
+    """``n`` bytes at ``addr``, outside every window (``n > 0``, ``addr`` in range)."""
+    buf = ctypes.create_string_buffer(n)
+    if _process_vm(False, ctypes.addressof(buf), addr, n):
+        return buf.raw
+    try:
+        data = os.pread(_mem(), n, addr)
+    except (OSError, OverflowError):
+        raise kerr(EFAULT) from None
+    if len(data) != n:
+        raise kerr(EFAULT)
+    return data
+
+
+def _write_mem(addr: int, data: bytes | bytearray | memoryview) -> None:
+    """Write ``data`` at ``addr``, outside every window (``data`` not empty, in range)."""
+    n = len(data)
+    src = ctypes.create_string_buffer(bytes(data), n)
+    if _process_vm(True, ctypes.addressof(src), addr, n):
+        return
+    try:
+        done = os.pwrite(_mem(), data, addr)
+    except (OSError, OverflowError):
+        raise kerr(EFAULT) from None
+    if done != n:
+        raise kerr(EFAULT)
 
 
 def add_window(base: int, view: memoryview) -> int:
@@ -113,13 +185,7 @@ def copy_from_user(addr: int, n: int) -> bytes:
         return b""
     if addr <= 0 or n < 0 or addr + n > _MAX_ADDR:
         raise kerr(EFAULT)
-    try:
-        data = os.pread(_mem(), n, addr)
-    except (OSError, OverflowError):
-        raise kerr(EFAULT) from None
-    if len(data) != n:
-        raise kerr(EFAULT)
-    return data
+    return _read_mem(addr, n)
 
 
 def copy_to_user(addr: int, data: bytes | bytearray | memoryview) -> None:
@@ -139,12 +205,7 @@ def copy_to_user(addr: int, data: bytes | bytearray | memoryview) -> None:
         return
     if addr <= 0 or addr + n > _MAX_ADDR:
         raise kerr(EFAULT)
-    try:
-        done = os.pwrite(_mem(), data, addr)
-    except (OSError, OverflowError):
-        raise kerr(EFAULT) from None
-    if done != n:
-        raise kerr(EFAULT)
+    _write_mem(addr, data)
 
 
 def get_user_u64(addr: int) -> int:

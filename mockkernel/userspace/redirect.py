@@ -898,6 +898,8 @@ class Redirection:
                 arg = arg.encode()
             try:
                 mv = memoryview(arg)
+                if not mv.c_contiguous:  # CPython's "w*"/"s*" refuse it: then "i"
+                    raise TypeError
             except TypeError:
                 value = operator.index(arg)
                 if not -0x80000000 <= value <= 0x7FFFFFFF:

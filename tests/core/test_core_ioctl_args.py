@@ -148,6 +148,29 @@ def test_memoryview_and_array_args(dev: int, probe: ProbeOps) -> None:
     assert a.tobytes() == b"ABCDEFGH"
 
 
+def test_a_non_contiguous_buffer_is_refused_as_cpython_does(
+    dev: int, pipe: int, probe: ProbeOps
+) -> None:
+    """CPython tries "w*" then "s*" (both need a contiguous buffer), then "i"."""
+
+    def outcome(fd: int) -> tuple[str, str]:
+        try:
+            fcntl.ioctl(fd, CMD_FILL8, memoryview(bytearray(16))[::2])
+        except Exception as e:
+            return type(e).__name__, str(e)
+        return "ok", ""
+
+    assert (
+        outcome(dev)
+        == outcome(pipe)
+        == (
+            "TypeError",
+            "'memoryview' object cannot be interpreted as an integer",
+        )
+    )
+    assert probe.calls == []  # the driver never saw it
+
+
 # -- mutable buffers -------------------------------------------------------------------------------
 def test_bytearray_mutate_true_updates_in_place_and_returns_the_result(
     dev: int, probe: ProbeOps
@@ -240,6 +263,43 @@ def test_pointers_inside_the_payload_are_user_addresses(dev: int, probe: ProbeOp
     assert probe.calls[-1][2] == b"PEEK"
     for bad in (0, 16, 1 << 47, (1 << 64) - 16):
         assert errno_name(fcntl.ioctl, dev, CMD_DEREF, struct.pack("=Q", bad)) == "EFAULT"
+
+
+def _prot(pages: int, prot: int) -> tuple[Any, int]:
+    """An anonymous mapping with protection ``prot`` (``mmap`` cannot make ``PROT_NONE``)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.mmap.restype = ctypes.c_void_p
+    libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t] + [ctypes.c_int] * 3 + [ctypes.c_long]
+    libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+    addr = libc.mmap(None, pages * 4096, prot, 0x22, -1, 0)  # MAP_PRIVATE | MAP_ANONYMOUS
+    assert addr not in (None, ctypes.c_void_p(-1).value)
+    return libc, int(addr)
+
+
+def test_a_pointer_to_a_prot_none_page_is_efault(dev: int, probe: ProbeOps) -> None:
+    """copy_from_user honours page protections (it once read PROT_NONE pages through
+    /proc/self/mem, which forces access as a debugger does, and saw zeros)."""
+    libc, addr = _prot(1, 0)  # PROT_NONE
+    try:
+        assert errno_name(fcntl.ioctl, dev, CMD_DEREF, struct.pack("=Q", addr)) == "EFAULT"
+    finally:
+        libc.munmap(addr, 4096)
+
+
+def test_copy_to_user_into_a_read_only_page_is_efault() -> None:
+    """copy_to_user refuses read-only and PROT_NONE pages (/proc/self/mem wrote them)."""
+    from mockkernel.uaccess import copy_from_user, copy_to_user
+
+    for prot in (1, 0):  # PROT_READ, PROT_NONE
+        libc, addr = _prot(1, prot)
+        try:
+            with pytest.raises(OSError) as e:
+                copy_to_user(addr + 8, b"scribble")
+            assert e.value.errno == errno.EFAULT
+            if prot:
+                assert copy_from_user(addr + 8, 8) == bytes(8)  # untouched
+        finally:
+            libc.munmap(addr, 4096)
 
 
 def test_dma_buf_set_name_with_a_bad_pointer_is_efault(mock_kernel: Kernel) -> None:

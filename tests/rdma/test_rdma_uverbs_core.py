@@ -275,3 +275,22 @@ def test_dmah_absent_on_rxe_and_reg_mr_dmah_attr(rxe: Verbs) -> None:
         assert call(rxe.reg_mr, pd, PAGE, a, LOCAL_WRITE, addr=a, dmah=0) == "EINVAL"
     finally:
         m.close()
+
+
+def test_response_into_a_read_only_page_is_efault(rxe: Verbs) -> None:
+    """ALLOC_PD's response pointer naming a read-only page: ``EFAULT`` (copy_to_user
+    honours page protections), and the PD is not left behind -- the write()
+    path aborts the new object when the handler fails."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.mmap.restype = ctypes.c_void_p
+    libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t] + [ctypes.c_int] * 3 + [ctypes.c_long]
+    libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+    page = libc.mmap(None, 4096, 1, 0x22, -1, 0)  # PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS
+    assert page not in (None, ctypes.c_void_p(-1).value)
+    try:
+        body = struct.pack("<Q", page)
+        assert call(rxe.write_cmd, V.IB_USER_VERBS_CMD_ALLOC_PD, body, 1) == "EFAULT"
+        assert ctypes.string_at(page, 4) == bytes(4)
+    finally:
+        libc.munmap(page, 4096)
+    assert rxe.alloc_pd() == 0  # the failed PD's handle was not kept
