@@ -257,8 +257,11 @@ def render_mermaid(events: list[dict[str, Any]], only: tuple[str, ...] = ()) -> 
     for lane, _prefixes in LANES:
         lines.append(f"    participant {_ident(lane)} as {lane}")
 
-    def text(s: str) -> str:  # Mermaid message text: no line breaks, no ';' or '#'
-        return s.replace(";", ",").replace("#", "no.").replace("\n", " ")
+    def text(s: str) -> str:
+        """Mermaid message text: one line, no ';' (a statement break), '#' only in the
+        entity codes that stand for '<' and '>' (which would read as HTML)."""
+        s = s.replace(";", ",").replace("#", "no.").replace("\n", " ")
+        return s.replace("<", "#lt;").replace(">", "#gt;")
 
     def walk(node: Node) -> None:
         if not _keep(node, only):
