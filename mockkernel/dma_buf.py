@@ -29,10 +29,12 @@ attach, detach, export, fd, get, put, mmap and the ``*_unlocked`` helpers.
 from __future__ import annotations
 
 import os
+import struct
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from errno import EBADF, EFAULT, EINVAL, ENOMEM, EOPNOTSUPP
+from errno import EBADF, EFAULT, EINVAL, ENOENT, ENOMEM, EOPNOTSUPP
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .errors import KernelBug, kerr
@@ -60,6 +62,7 @@ __all__ = [
     "DmaResv",
     "SgEntry",
     "SgTable",
+    "SyncFile",
     "dma_buf_attach",
     "dma_buf_attach_revocable",
     "dma_buf_detach",
@@ -77,8 +80,12 @@ __all__ = [
     "dma_buf_unmap_attachment",
     "dma_buf_unmap_attachment_unlocked",
     "dma_buf_unpin",
+    "dma_fence_unwrap",
+    "dma_fence_unwrap_merge",
     "dma_resv_get_singleton",
     "is_dma_buf_file",
+    "sync_file_create",
+    "sync_file_get_fence",
 ]
 
 # enum dma_data_direction
@@ -152,7 +159,9 @@ class DmaFence:
 
     ``context`` and ``seqno`` order fences of one timeline (``dma_fence_context_alloc``
     gives a driver its contexts; 0 is the stub's).  bufinfo shows ``context:seqno``,
-    and the names only while the fence is unsignalled.
+    and the names only while the fence is unsignalled.  ``signal`` records the
+    ``CLOCK_MONOTONIC`` time in ``timestamp`` (ns); ``set_error`` before it makes the
+    status negative.
     """
 
     def __init__(
@@ -166,24 +175,87 @@ class DmaFence:
         self.timeline = timeline
         self.seqno = seqno
         self.context = context
+        self._timestamp = 0
+        self._error = 0
+        #: the earliest deadline asked for (``dma_fence_set_deadline``), in ns
+        self.deadline: int | None = None
         self._done = threading.Event()
 
     @classmethod
     def stub(cls) -> DmaFence:
-        """``dma_fence_get_stub``: an already signalled fence, context 0, seqno 0."""
-        f = cls("stub", "stub", 0, 0)
-        f.signal()
+        """``dma_fence_get_stub``: the one signalled stub fence, context 0, seqno 0.
+
+        Signalled (and timestamped) on first use, like the kernel's ``dma_fence_stub``;
+        every later call returns the same fence.
+        """
+        global _STUB
+        with _STUB_LOCK:
+            if _STUB is None:
+                _STUB = cls("stub", "stub", 0, 0)
+                _STUB.signal()
+            return _STUB
+
+    @classmethod
+    def private_stub(cls, context: int, timestamp: int) -> DmaFence:
+        """``dma_fence_allocate_private_stub``: a new signalled fence of its own context
+        (``dma_fence_context_alloc``), seqno 0, signalled at ``timestamp``."""
+        f = cls("stub", "stub", 0, context)
+        f._timestamp = timestamp
+        f._done.set()
         return f
 
     @property
     def signaled(self) -> bool:
         return self._done.is_set()
 
+    @property
+    def timestamp(self) -> int:
+        """When it signalled (``dma_fence_timestamp``, ns); 0 while unsignalled."""
+        return self._timestamp
+
+    @property
+    def error(self) -> int:
+        """The error set with ``set_error`` (a negative errno), else 0."""
+        return self._error
+
+    def set_error(self, error: int) -> None:
+        """``dma_fence_set_error``: only before the fence signals, only a negative errno."""
+        if self.signaled:
+            raise KernelBug(f"dma_fence_set_error on a signalled fence {self.describe()}")
+        if not -4095 <= error < 0:
+            raise KernelBug(f"dma_fence_set_error({error}): not a negative errno")
+        self._error = error
+
     def signal(self) -> None:
-        self._done.set()
+        if not self._done.is_set():
+            self._timestamp = time.monotonic_ns()
+            self._done.set()
 
     def wait(self, timeout: float | None = None) -> bool:
         return self._done.wait(timeout)
+
+    def get_status(self) -> int:
+        """``dma_fence_get_status``: 0 while active, then the error or 1."""
+        if not self.signaled:
+            return 0
+        return self.error or 1
+
+    def driver_name(self) -> str:
+        """``dma_fence_driver_name``: ``detached-driver`` once signalled."""
+        return "detached-driver" if self.signaled else self.driver
+
+    def timeline_name(self) -> str:
+        """``dma_fence_timeline_name``: ``signaled-timeline`` once signalled."""
+        return "signaled-timeline" if self.signaled else self.timeline
+
+    def set_deadline(self, deadline_ns: int) -> None:
+        """``dma_fence_set_deadline``: a hint to an unsignalled fence; the earliest stays."""
+        if not self.signaled and (self.deadline is None or deadline_ns < self.deadline):
+            self.deadline = deadline_ns
+
+    def is_later(self, other: DmaFence) -> bool:
+        """``dma_fence_is_later`` (same context assumed)."""
+        return self.seqno > other.seqno
 
     def is_later_or_same(self, other: DmaFence) -> bool:
         """``dma_fence_is_later_or_same`` (same context assumed)."""
@@ -196,22 +268,90 @@ class DmaFence:
         return f"{self.context}:{self.seqno} {self.timeline} {self.driver} unsignalled"
 
 
-class DmaFenceArray(DmaFence):
-    """A container of fences (``dma_fence_array``): signalled when all of them are."""
+_STUB: DmaFence | None = None
+_STUB_LOCK = threading.Lock()
 
-    def __init__(self, fences: list[DmaFence], context: int = 0) -> None:
-        super().__init__("dma_fence_array", "unbound", 0, context)
+
+class DmaFenceArray(DmaFence):
+    """A container of fences (``dma_fence_array``): signalled when all of them are.
+
+    Its status is the first error among its fences; its timestamp the latest of theirs.
+    ``dma_resv_get_singleton`` and ``dma_fence_unwrap_merge`` make them with a new
+    context and seqno 1.
+    """
+
+    def __init__(self, fences: list[DmaFence], context: int = 0, seqno: int = 1) -> None:
+        super().__init__("dma_fence_array", "unbound", seqno, context)
         self.fences = fences
 
     @property
     def signaled(self) -> bool:
         return all(f.signaled for f in self.fences)
 
+    @property
+    def timestamp(self) -> int:
+        if not self.signaled:
+            return 0
+        return max((f.timestamp for f in self.fences), default=0)
+
+    @property
+    def error(self) -> int:
+        for f in self.fences:
+            if f.error:
+                return f.error
+        return 0
+
+    def set_error(self, error: int) -> None:
+        raise KernelBug("a fence array takes its error from its fences")
+
     def signal(self) -> None:
         raise KernelBug("a fence array signals when its fences do")
 
+    def set_deadline(self, deadline_ns: int) -> None:
+        """``dma_fence_array_set_deadline``: passed on to every fence."""
+        for f in self.fences:
+            f.set_deadline(deadline_ns)
+
     def wait(self, timeout: float | None = None) -> bool:
         return all(f.wait(timeout) for f in self.fences)
+
+
+def dma_fence_unwrap(fence: DmaFence) -> list[DmaFence]:
+    """``dma_fence_unwrap_for_each``: the fences of an array, else the fence itself."""
+    if isinstance(fence, DmaFenceArray):
+        return list(fence.fences)
+    return [fence]
+
+
+def dma_fence_unwrap_merge(kernel: Kernel, *fences: DmaFence) -> DmaFence:
+    """``dma_fence_unwrap_merge``: one fence for all the unsignalled fences inside ``fences``.
+
+    Signalled fences are dropped (their latest timestamp is kept).  None left: a private
+    stub signalled at that timestamp; one: that fence; else, sorted by context and seqno
+    with only the latest fence of each context kept, one fence or a new array.
+    """
+    pending: list[DmaFence] = []
+    timestamp = 0
+    for head in fences:
+        for f in dma_fence_unwrap(head):
+            if f.signaled:
+                timestamp = max(timestamp, f.timestamp)
+            else:
+                pending.append(f)
+    if len(pending) > 1:
+        pending.sort(key=lambda f: (f.context, f.seqno))
+        kept: list[DmaFence] = []
+        for f in pending:  # only the most recent fence of each context
+            if kept and kept[-1].context == f.context:
+                kept[-1] = f
+            else:
+                kept.append(f)
+        pending = kept
+    if not pending:
+        return DmaFence.private_stub(kernel.new_id(), timestamp)
+    if len(pending) == 1:
+        return pending[0]
+    return DmaFenceArray(pending, context=kernel.new_id(), seqno=1)
 
 
 class DmaResv(Mutex):
@@ -707,8 +847,7 @@ def _export_sync_file(file: File, cmd: int, arg: int) -> int:
     try:
         usage = DMA_RESV_USAGE_READ if flags & _SYNC_WRITE else DMA_RESV_USAGE_WRITE
         fence = dma_resv_get_singleton(k, dmabuf.resv, usage) or DmaFence.stub()
-        # anon_inode_getfile("sync_file", ..., 0): opened O_RDONLY
-        sync = File(k, sync_file_fops, Inode(k.new_id(), 0o600, dev=0x10), 0, FMODE_READ, fence)
+        sync = sync_file_create(k, fence).file
     except BaseException:
         proc.fdt.free_number(fd)
         raise
@@ -733,19 +872,21 @@ def dma_resv_get_singleton(kernel: Kernel, resv: DmaResv, usage: int) -> DmaFenc
 
 
 def _import_sync_file(file: File, cmd: int, arg: int) -> int:
+    """``dma_buf_import_sync_file``: each fence inside the sync file (an array unwrapped)
+    joins the reservation with ``WRITE`` usage, or ``READ`` for a ``READ``-only import."""
     dmabuf: DmaBuf = file.private_data
     raw = copy_from_user(arg, 8)
     flags = int.from_bytes(raw[:4], "little")
     fd = int.from_bytes(raw[4:8], "little", signed=True)
     if flags & ~_SYNC_RW or not flags & _SYNC_RW:
         raise kerr(EINVAL)
-    k = dmabuf.kernel
-    sync = k.current.files.get(fd)
-    if sync is None or sync.f_op is not sync_file_fops:
+    fence = sync_file_get_fence(dmabuf.kernel.current, fd)
+    if fence is None:
         raise kerr(EINVAL)
     usage = DMA_RESV_USAGE_WRITE if flags & _SYNC_WRITE else DMA_RESV_USAGE_READ
     with dmabuf.resv:
-        dmabuf.resv.add_fence(sync.private_data, usage)
+        for f in dma_fence_unwrap(fence):
+            dmabuf.resv.add_fence(f, usage)
     return 0
 
 
@@ -760,16 +901,194 @@ DmaBufFops.ioctls = {
 dma_buf_fops = DmaBufFops()
 
 
+# -- sync files (drivers/dma-buf/sync_file.c) --------------------------------------------
+SYNC_NAME_LEN = 32
+SYNC_IOC_MERGE = 0xC0303E03  # _IOWR('>', 3, struct sync_merge_data)
+SYNC_IOC_FILE_INFO = 0xC0383E04  # _IOWR('>', 4, struct sync_file_info)
+SYNC_IOC_SET_DEADLINE = 0x40103E05  # _IOW('>', 5, struct sync_set_deadline)
+_MERGE_DATA = struct.Struct("<32siiII")  # name, fd2, fence, flags, pad
+_FILE_INFO = struct.Struct("<32siIIIQ")  # name, status, flags, num_fences, pad, sync_fence_info
+_FENCE_INFO = struct.Struct("<32s32siIQ")  # obj_name, driver_name, status, flags, timestamp_ns
+_SET_DEADLINE = struct.Struct("<QQ")  # deadline_ns, pad
+
+
+class SyncFile:
+    """``struct sync_file``: the anon file, the one fence it holds, and the name a merge
+    gave it (``user_name``, empty otherwise).  It is the file's ``private_data``."""
+
+    __slots__ = ("fence", "file", "user_name")
+
+    def __init__(self, fence: DmaFence, user_name: bytes = b"") -> None:
+        self.fence = fence
+        self.user_name = user_name
+        self.file: File
+
+    def __repr__(self) -> str:
+        return f"<SyncFile {self.get_name()!r} fence {self.fence.context}:{self.fence.seqno}>"
+
+    def get_name(self) -> str:
+        """``sync_file_get_name``: the merge's name, else ``driver-timeline<context>-<seqno>``
+        of the fence (names of a signalled fence: ``detached-driver``,
+        ``signaled-timeline``), cut to 31 bytes."""
+        return self._name_bytes().decode("utf-8", "replace")
+
+    def _name_bytes(self) -> bytes:
+        if self.user_name:
+            return self.user_name[: SYNC_NAME_LEN - 1]
+        f = self.fence
+        seqno = f.seqno - (1 << 64) if f.seqno >= 1 << 63 else f.seqno  # %lld
+        name = f"{f.driver_name()}-{f.timeline_name()}{f.context}-{seqno}"
+        return name.encode()[: SYNC_NAME_LEN - 1]
+
+
+def sync_file_create(kernel: Kernel, fence: DmaFence, user_name: bytes = b"") -> SyncFile:
+    """``sync_file_create``: a sync file holding ``fence``; one file reference, no fd."""
+    sf = SyncFile(fence, user_name)
+    # anon_inode_getfile("sync_file", ..., 0): opened O_RDONLY
+    sf.file = File(
+        kernel, sync_file_fops, Inode(kernel.new_id(), 0o600, dev=0x10), 0, FMODE_READ, sf
+    )
+    return sf
+
+
+def _sync_file_fdget(proc: Process, fd: int) -> File | None:
+    """``sync_file_fdget``: the sync file at ``fd`` with a reference, else ``None``."""
+    file = proc.files.get(fd)
+    if file is None or file.f_op is not sync_file_fops:
+        return None
+    return file.get()
+
+
+def sync_file_get_fence(proc: Process, fd: int) -> DmaFence | None:
+    """``sync_file_get_fence``: the fence of the sync file at ``fd``, else ``None``."""
+    file = _sync_file_fdget(proc, fd)
+    if file is None:
+        return None
+    fence: DmaFence = file.private_data.fence
+    file.put()
+    return fence
+
+
+def _merge(file: File, cmd: int, arg: int) -> int:
+    """``sync_file_ioctl_merge``: a new ``O_CLOEXEC`` sync file of this file's fences and
+    ``fd2``'s (``dma_fence_unwrap_merge``), named by the caller.  The fd is reserved
+    first (``EMFILE``); then ``EFAULT``, flags/pad ``EINVAL``, ``fd2`` not a sync file
+    ``ENOENT``; the whole struct is copied back with ``fence`` set."""
+    sf: SyncFile = file.private_data
+    k = file.kernel
+    proc = k.current
+    fd = proc.get_unused_fd(cloexec=True, label="sync_file")
+    try:
+        name, fd2, _, flags, pad = _MERGE_DATA.unpack(copy_from_user(arg, _MERGE_DATA.size))
+        if flags or pad:
+            raise kerr(EINVAL)
+        other = _sync_file_fdget(proc, fd2)
+        if other is None:
+            raise kerr(ENOENT)
+    except BaseException:
+        proc.fdt.free_number(fd)
+        raise
+    try:
+        name = name[: SYNC_NAME_LEN - 1] + b"\0"  # data.name[31] = 0, copied back too
+        fence = dma_fence_unwrap_merge(k, sf.fence, other.private_data.fence)
+        merged = sync_file_create(k, fence, name.split(b"\0", 1)[0])
+        try:
+            copy_to_user(arg, _MERGE_DATA.pack(name, fd2, fd, flags, pad))
+        except BaseException:
+            merged.file.put()
+            raise
+    except BaseException:
+        proc.fdt.free_number(fd)
+        raise
+    finally:
+        other.put()
+    proc.fd_install(fd, merged.file)
+    if k.tracer.enabled:
+        k.tracer.emit(
+            "dma_buf.sync_file_merge",
+            file=file.id,
+            other=other.id,
+            merged=merged.file.id,
+            name=merged.get_name(),
+            fences=len(dma_fence_unwrap(fence)),
+        )
+    return 0
+
+
+def _fill_fence_info(fence: DmaFence) -> tuple[bytes, int]:
+    """``sync_fill_fence_info``: one ``struct sync_fence_info`` and the fence's status."""
+    status = fence.get_status()
+    info = _FENCE_INFO.pack(
+        fence.timeline_name().encode()[: SYNC_NAME_LEN - 1],
+        fence.driver_name().encode()[: SYNC_NAME_LEN - 1],
+        status,
+        0,
+        fence.timestamp if fence.signaled else 0,
+    )
+    return info, status
+
+
+def _file_info(file: File, cmd: int, arg: int) -> int:
+    """``sync_file_ioctl_fence_info``: flags/pad ``EINVAL``; ``num_fences`` 0 asks only
+    for the count (status of the file's fence); fewer than the fences ``EINVAL``; else
+    one ``sync_fence_info`` per fence at the user pointer (status: 1, or the first
+    that is not positive).  The name, status and count are copied back."""
+    sf: SyncFile = file.private_data
+    raw = copy_from_user(arg, _FILE_INFO.size)
+    name, status, flags, num_fences, pad, ptr = _FILE_INFO.unpack(raw)
+    if flags or pad:
+        raise kerr(EINVAL)
+    fences = dma_fence_unwrap(sf.fence)
+    if not num_fences:
+        status = sf.fence.get_status()
+    else:
+        if num_fences < len(fences):
+            raise kerr(EINVAL)
+        status = 1
+        out = bytearray()
+        for f in fences:
+            info, st = _fill_fence_info(f)
+            out += info
+            status = status if status <= 0 else st
+        copy_to_user(ptr, out)
+    # strscpy/snprintf into info.name: the bytes after the NUL stay as the user left them
+    new = sf._name_bytes() + b"\0"
+    name = new + name[len(new) :]
+    copy_to_user(arg, _FILE_INFO.pack(name, status, flags, len(fences), pad, ptr))
+    return 0
+
+
+def _set_deadline(file: File, cmd: int, arg: int) -> int:
+    """``sync_file_ioctl_set_deadline``: pad ``EINVAL``; a hint passed to the fence."""
+    sf: SyncFile = file.private_data
+    deadline_ns, pad = _SET_DEADLINE.unpack(copy_from_user(arg, _SET_DEADLINE.size))
+    if pad:
+        raise kerr(EINVAL)
+    sf.fence.set_deadline(deadline_ns)
+    k = file.kernel
+    if k.tracer.enabled:
+        k.tracer.emit("dma_buf.sync_file_deadline", file=file.id, deadline_ns=deadline_ns)
+    return 0
+
+
 class SyncFileOps(FileOperations):
+    """``sync_file_fops``: poll and the three ``SYNC_IOC_*`` ioctls; nothing else."""
+
     name = "sync_file"
 
     def _poll(self, file: File) -> int:
         """``sync_file_poll``: readable once the fence has signalled."""
-        fence: DmaFence = file.private_data
-        return EPOLLIN if fence.signaled else 0
+        sf: SyncFile = file.private_data
+        return EPOLLIN if sf.fence.signaled else 0
 
     poll = _poll
 
+
+SyncFileOps.ioctls = {
+    SYNC_IOC_MERGE: _merge,
+    SYNC_IOC_FILE_INFO: _file_info,
+    SYNC_IOC_SET_DEADLINE: _set_deadline,
+}
 
 sync_file_fops = SyncFileOps()
 

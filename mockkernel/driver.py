@@ -22,6 +22,7 @@ from .dma_buf import (
     DmaFence,
     SgEntry,
     SgTable,
+    SyncFile,
     dma_buf_attach,
     dma_buf_attach_revocable,
     dma_buf_detach,
@@ -39,7 +40,10 @@ from .dma_buf import (
     dma_buf_unmap_attachment,
     dma_buf_unmap_attachment_unlocked,
     dma_buf_unpin,
+    dma_fence_unwrap_merge,
     is_dma_buf_file,
+    sync_file_create,
+    sync_file_get_fence,
 )
 from .errors import KernelBug, kerr
 from .fs import FMODE_READ, FMODE_WRITE, File, FileOperations, Inode, generic_file_llseek
@@ -186,6 +190,7 @@ __all__ = [
     "RwSem",
     "SgEntry",
     "SgTable",
+    "SyncFile",
     "Tlp",
     "UmemDmabuf",
     "Vma",
@@ -209,6 +214,7 @@ __all__ = [
     "dma_buf_unmap_attachment",
     "dma_buf_unmap_attachment_unlocked",
     "dma_buf_unpin",
+    "dma_fence_unwrap_merge",
     "file_mappings",
     "flags_in",
     "generic_file_llseek",
@@ -238,5 +244,7 @@ __all__ = [
     "put_user_u32",
     "register_netdev",
     "strndup_user",
+    "sync_file_create",
+    "sync_file_get_fence",
     "unregister_netdev",
 ]

@@ -324,7 +324,7 @@ def test_bufinfo_fence_lines(mock_kernel: Kernel, buf: Buf) -> None:
     # exporting an unsignalled fence gives a sync file of it; importing it adds nothing new
     _, _, sfd = export_sync(buf.fd, READ)
     try:
-        assert mock_kernel.init_process.files[sfd].private_data is pending
+        assert mock_kernel.init_process.files[sfd].private_data.fence is pending
     finally:
         os.close(sfd)
     pending.signal()

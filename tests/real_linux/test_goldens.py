@@ -24,7 +24,15 @@ from typing import Any
 import pytest
 
 HERE = Path(__file__).resolve().parent
-PROBES = ("fd_table", "udmabuf", "dma_buf_fops", "lifetime", "proc_debugfs", "poll")
+PROBES = (
+    "fd_table",
+    "udmabuf",
+    "dma_buf_fops",
+    "lifetime",
+    "proc_debugfs",
+    "poll",
+    "sync_file",
+)
 
 #: probe -> {step: why the mock cannot give real Linux's result}.  Nothing at present.
 KNOWN_DIFFERENCES: dict[str, dict[str, str]] = {probe: {} for probe in PROBES}
@@ -137,4 +145,5 @@ def test_every_golden_step_is_compared() -> None:
         "lifetime": 19,
         "proc_debugfs": 25,
         "poll": 17,
+        "sync_file": 61,
     }
