@@ -51,7 +51,7 @@ from .netlink import (
     NlaType,
     NlError,
     Policy,
-    nla_put_nested,
+    nla_put_nested_noflag,
     nla_put_string,
     nla_put_u16,
     nla_put_u32,
@@ -62,6 +62,9 @@ from .netlink import (
 __all__ = ["GenlFamily", "GenlInfo", "GenlOp", "GenlRegistry"]
 
 _GENLHDR = struct.Struct("=BBH")
+_RESERVED_GROUPS = {GENL_ID_CTRL, GENL_ID_CTRL + 1, GENL_ID_CTRL + 2}
+#: an op without a policy: strict parsing rejects every attribute ("Unknown attribute type")
+_NO_ATTRS = Policy(0)
 
 
 @dataclass
@@ -107,6 +110,10 @@ class GenlOp:
     flags: int = 0  # GENL_ADMIN_PERM, ...
     strict: bool = True  # False: GENL_DONT_VALIDATE_STRICT (liberal parsing)
     reply_cmd: int | None = None  # the command of the replies (default: cmd)
+    #: the dump's messages carry ``NLM_F_MULTI`` (``genlmsg_put``); the YNL-generated
+    #: families (netdev) put them with ``genlmsg_iput``: flags 0, only ``NLMSG_DONE``
+    #: is ``NLM_F_MULTI``
+    dump_multi: bool = True
 
 
 @dataclass
@@ -130,7 +137,7 @@ class GenlRegistry:
         self.by_id: dict[int, GenlFamily] = {}
         self.by_name: dict[str, GenlFamily] = {}
         self._next_id = GENL_START_ALLOC
-        self._next_grp = 2  # group 1 is nlctrl's "notify"
+        self._next_grp = 2  # mc_group_start: 0, 1 and nlctrl's GENL_ID_CTRL are taken
         self.register(_ctrl_family(self))
 
     def register(self, family: GenlFamily) -> GenlFamily:
@@ -139,12 +146,17 @@ class GenlRegistry:
             raise NlError(17, f"family {family.name!r} exists")  # EEXIST
         if family.name == "nlctrl":
             family.id = GENL_ID_CTRL
-            family.mcgrp_offset = 1
+            family.mcgrp_offset = GENL_ID_CTRL  # genl_ctrl's "notify" group is 0x10
         else:
             family.id = self._next_id
             self._next_id += 1
+            # genl_allocate_reserve_groups: a run of free group ids, past the reserved
+            # ones (GENL_ID_CTRL, GENL_ID_VFS_DQUOT, GENL_ID_PMCRAID)
+            n = len(family.mcgrps)
+            while n and set(range(self._next_grp, self._next_grp + n)) & _RESERVED_GROUPS:
+                self._next_grp += 1
             family.mcgrp_offset = self._next_grp
-            self._next_grp += len(family.mcgrps)
+            self._next_grp += n
         self.by_id[family.id] = family
         self.by_name[family.name] = family
         return family
@@ -165,20 +177,29 @@ class GenlRegistry:
         # GENL_ADMIN_PERM: the mock's programs run with CAP_NET_ADMIN.
         policy = op.dump_policy if dump else op.policy
         base = NLMSG_HDRLEN + hdrlen
-        if policy is not None:
-            attrs = parse_attrs(msg.data[base:], base, policy, op.strict)
+        if dump and not op.strict:
+            attrs = AttrSet(offset=base)  # GENL_DONT_VALIDATE_DUMP
         else:
-            attrs = AttrSet(offset=base)
+            # genl_family_rcv_msg_attrs_parse: without a policy the op takes no attribute
+            attrs = parse_attrs(msg.data[base:], base, policy or _NO_ATTRS, op.strict)
+            msg.extack_msg = attrs.warning
         info = GenlInfo(family, msg, cmd, version, attrs)
         reply_cmd = op.reply_cmd if op.reply_cmd is not None else cmd
         sock = msg.sock
         if dump:
             assert op.dumpit is not None
-            blobs = op.dumpit(info)
+            # netlink_dump: an error of the dump callback ends it in NLMSG_DONE's errno
+            done_err: NlError | None = None
+            try:
+                blobs = op.dumpit(info)
+            except NlError as e:
+                blobs, done_err = [], e
             hdr = _GENLHDR.pack(reply_cmd, family.version, 0)
+            mflags = NLM_F_MULTI if op.dump_multi else 0
             sock.queue_dump(
-                [nlmsg_put(family.id, NLM_F_MULTI, msg.seq, msg.portid, hdr + b) for b in blobs],
+                [nlmsg_put(family.id, mflags, msg.seq, msg.portid, hdr + b) for b in blobs],
                 msg.seq,
+                done_err,
             )
             return True
         assert op.doit is not None
@@ -212,6 +233,7 @@ def ctrl_fill_info(family: GenlFamily) -> bytes:
     nla_put_u32(out, CTRL_ATTR_VERSION, family.version)
     nla_put_u32(out, CTRL_ATTR_HDRSIZE, family.hdrsize)
     nla_put_u32(out, CTRL_ATTR_MAXATTR, family.maxattr)
+    # the ops and groups nests are opened with nla_nest_start_noflag (no NLA_F_NESTED)
     if family.ops:
         ops = bytearray()
         for i, op in enumerate(sorted(family.ops.values(), key=lambda o: o.cmd), start=1):
@@ -225,31 +247,33 @@ def ctrl_fill_info(family: GenlFamily) -> bytes:
             one = bytearray()
             nla_put_u32(one, CTRL_ATTR_OP_ID, op.cmd)
             nla_put_u32(one, CTRL_ATTR_OP_FLAGS, flags)
-            nla_put_nested(ops, i, bytes(one))
-        nla_put_nested(out, CTRL_ATTR_OPS, bytes(ops))
+            nla_put_nested_noflag(ops, i, bytes(one))
+        nla_put_nested_noflag(out, CTRL_ATTR_OPS, bytes(ops))
     if family.mcgrps:
         grps = bytearray()
         for i, name in enumerate(family.mcgrps):
             one = bytearray()
             nla_put_u32(one, CTRL_ATTR_MCAST_GRP_ID, family.mcgrp_offset + i)
             nla_put_string(one, CTRL_ATTR_MCAST_GRP_NAME, name)
-            nla_put_nested(grps, i + 1, bytes(one))
-        nla_put_nested(out, CTRL_ATTR_MCAST_GROUPS, bytes(grps))
+            nla_put_nested_noflag(grps, i + 1, bytes(one))
+        nla_put_nested_noflag(out, CTRL_ATTR_MCAST_GROUPS, bytes(grps))
     return bytes(out)
 
 
 def _ctrl_family(reg: GenlRegistry) -> GenlFamily:
     def getfamily(info: GenlInfo) -> bytes:
+        # ctrl_getfamily: the id is looked up, then the name (when given) replaces it
         attrs = info.attrs
         family: GenlFamily | None = None
+        err = EINVAL
         if CTRL_ATTR_FAMILY_ID in attrs:
             family = reg.by_id.get(attrs.get(CTRL_ATTR_FAMILY_ID))
-        elif CTRL_ATTR_FAMILY_NAME in attrs:
+            err = ENOENT
+        if CTRL_ATTR_FAMILY_NAME in attrs:
             family = reg.by_name.get(attrs.get(CTRL_ATTR_FAMILY_NAME))
-        else:
-            raise NlError(EINVAL)
+            err = ENOENT
         if family is None:
-            raise NlError(ENOENT)
+            raise NlError(err)
         return ctrl_fill_info(family)
 
     def dumpfamily(info: GenlInfo) -> list[bytes]:
@@ -258,7 +282,7 @@ def _ctrl_family(reg: GenlRegistry) -> GenlFamily:
     return GenlFamily(
         name="nlctrl",
         version=2,
-        maxattr=CTRL_ATTR_MAX,
+        maxattr=0,  # per-op policies: the family has none (CTRL_ATTR_MAXATTR 0)
         ops={
             CTRL_CMD_GETFAMILY: GenlOp(
                 CTRL_CMD_GETFAMILY,

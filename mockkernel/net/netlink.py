@@ -20,7 +20,7 @@ import struct
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from errno import EAGAIN, ECONNREFUSED, EINVAL, ENOPROTOOPT, ERANGE
+from errno import EAGAIN, ECONNREFUSED, EINVAL, ENODATA, ENOPROTOOPT, ERANGE
 from typing import TYPE_CHECKING, Any
 
 from ..errors import kerr
@@ -46,6 +46,7 @@ from ..uapi.linux.netlink import (
     NLMSGERR_ATTR_MISS_TYPE,
     NLMSGERR_ATTR_MSG,
     NLMSGERR_ATTR_OFFS,
+    NLMSGERR_ATTR_POLICY,
 )
 
 if TYPE_CHECKING:
@@ -73,6 +74,13 @@ __all__ = [
 ]
 
 SOL_NETLINK = 270
+NETLINK_ADD_MEMBERSHIP = 1
+NETLINK_DROP_MEMBERSHIP = 2
+NETLINK_PKTINFO = 3
+NETLINK_BROADCAST_ERROR = 4
+NETLINK_NO_ENOBUFS = 5
+#: genetlink's ``nlk->ngroups`` (mc_groups_longs * BITS_PER_LONG with few families)
+NETLINK_NGROUPS = 64
 _NLA_TYPE_MASK = 0xFFFF & ~(NLA_F_NESTED | NLA_F_NET_BYTEORDER)
 #: How many bytes of queued replies one datagram of a dump carries at most.
 DUMP_CHUNK = 8192
@@ -101,6 +109,7 @@ class NlError(Exception):
         bad_attr: int | None = None,
         miss_type: int | None = None,
         miss_nest: int | None = None,
+        policy: Nla | None = None,
     ) -> None:
         super().__init__(errno, msg)
         self.errno = errno
@@ -108,6 +117,9 @@ class NlError(Exception):
         self.bad_attr = bad_attr
         self.miss_type = miss_type
         self.miss_nest = miss_nest
+        #: the policy entry the bad attribute failed (``NL_SET_ERR_MSG_ATTR_POL``):
+        #: ``NLMSGERR_ATTR_POLICY`` in the extended ack
+        self.policy = policy
 
 
 # -- attribute building --
@@ -135,6 +147,11 @@ def nla_put_string(out: bytearray, atype: int, value: str) -> None:
 
 def nla_put_nested(out: bytearray, atype: int, inner: bytes) -> None:
     nla_put(out, atype | NLA_F_NESTED, inner)
+
+
+def nla_put_nested_noflag(out: bytearray, atype: int, inner: bytes) -> None:
+    """``nla_nest_start_noflag``: a nest without ``NLA_F_NESTED`` (old families, nlctrl)."""
+    nla_put(out, atype, inner)
 
 
 def nlmsg_put(
@@ -210,6 +227,8 @@ class AttrSet:
     last: dict[int, Attr] = field(default_factory=dict)
     all: list[Attr] = field(default_factory=list)
     is_nest: bool = False
+    #: an extended-ack message set without failing (liberal parsing's leftover bytes)
+    warning: str | None = None
 
     def get(self, atype: int) -> Any:
         a = self.last.get(atype)
@@ -232,47 +251,100 @@ def _validate(attr: Attr, raw_type: int, pt: Nla, strict: bool) -> None:
     data = attr.data
     n = len(data)
     nested_flag = bool(raw_type & NLA_F_NESTED)
+
+    # validate_nla: every failure names the attribute and its policy (NL_SET_ERR_MSG_ATTR_POL);
+    # err starts as -ERANGE, only the NLA_F_NESTED checks, strict lengths and NUL strings
+    # say -EINVAL
+    def fail(errno: int, msg: str = "Attribute failed policy validation") -> NlError:
+        return NlError(errno, msg, bad_attr=attr.offset, policy=pt)
+
     if strict and pt.type is NlaType.NESTED and not nested_flag:
-        raise NlError(EINVAL, "NLA_F_NESTED is missing", bad_attr=attr.offset)
+        raise fail(EINVAL, "NLA_F_NESTED is missing")
     if strict and pt.type is not NlaType.NESTED and nested_flag:
-        raise NlError(EINVAL, "NLA_F_NESTED not expected", bad_attr=attr.offset)
+        raise fail(EINVAL, "NLA_F_NESTED not expected")
     fixed = _FIXED.get(pt.type)
     if fixed is not None:
         size, fmt = fixed
-        if n != size and (strict or n < size):
-            msg = "invalid attribute length" if strict else "Attribute failed policy validation"
-            raise NlError(EINVAL, msg, bad_attr=attr.offset)
+        if n != size and strict:
+            raise fail(EINVAL, "invalid attribute length")
+        if n < size:  # liberal: a longer attribute only warns, a shorter one fails
+            raise fail(ERANGE)
         attr.value = struct.unpack_from(fmt, data)[0]
         if (pt.min is not None and attr.value < pt.min) or (
             pt.max is not None and attr.value > pt.max
         ):
-            raise NlError(ERANGE, "integer out of range", bad_attr=attr.offset)
+            raise fail(ERANGE, "integer out of range")
     elif pt.type is NlaType.FLAG:
         if n:
-            raise NlError(EINVAL, "Attribute failed policy validation", bad_attr=attr.offset)
+            raise fail(ERANGE)
         attr.value = True
     elif pt.type is NlaType.NUL_STRING:
         minlen = min(n, pt.len + 1) if pt.len else n
         if not minlen or b"\0" not in data[:minlen]:
-            raise NlError(EINVAL, "Attribute failed policy validation", bad_attr=attr.offset)
+            raise fail(EINVAL)
         attr.value = data.split(b"\0", 1)[0].decode(errors="replace")
     elif pt.type is NlaType.STRING:
         s = data.split(b"\0", 1)[0] if data.endswith(b"\0") else data
         if pt.len and len(s) > pt.len:
-            raise NlError(ERANGE, "Attribute failed policy validation", bad_attr=attr.offset)
+            raise fail(ERANGE)
         attr.value = s.decode(errors="replace")
     elif pt.type is NlaType.BINARY:
         if pt.len and n > pt.len:
-            raise NlError(ERANGE, "Attribute failed policy validation", bad_attr=attr.offset)
+            raise fail(ERANGE)
         attr.value = data
     elif pt.type is NlaType.NESTED:
         if n and n < NLA_HDRLEN:
-            raise NlError(EINVAL, "Attribute failed policy validation", bad_attr=attr.offset)
+            raise fail(ERANGE)
         if pt.nested is not None:
             attr.nested = parse_attrs(data, attr.offset + NLA_HDRLEN, pt.nested, strict)
             attr.nested.offset = attr.offset
             attr.nested.is_nest = True
         attr.value = attr.nested
+
+
+#: ``enum netlink_attribute_type`` of each policy type (``NL_ATTR_TYPE_*``)
+_NL_ATTR_TYPE = {
+    NlaType.FLAG: 1,
+    NlaType.U8: 2,
+    NlaType.U16: 3,
+    NlaType.U32: 4,
+    NlaType.U64: 5,
+    NlaType.S32: 8,
+    NlaType.S64: 9,
+    NlaType.BINARY: 10,
+    NlaType.STRING: 11,
+    NlaType.NUL_STRING: 12,
+    NlaType.NESTED: 13,
+}
+_NL_POLICY_TYPE_ATTR_TYPE = 1
+_NL_POLICY_TYPE_ATTR_MIN_VALUE_S = 2
+_NL_POLICY_TYPE_ATTR_MAX_VALUE_S = 3
+_NL_POLICY_TYPE_ATTR_MIN_VALUE_U = 4
+_NL_POLICY_TYPE_ATTR_MAX_VALUE_U = 5
+_NL_POLICY_TYPE_ATTR_MAX_LENGTH = 7
+
+
+def policy_attr_info(pt: Nla) -> bytes:
+    """``__netlink_policy_dump_write_attr`` without a dump state: the range or maximal
+    length of one policy entry, then its ``NL_ATTR_TYPE_*`` (``NLMSGERR_ATTR_POLICY``)."""
+    out = bytearray()
+    fixed = _FIXED.get(pt.type)
+    if fixed is not None:
+        bits = fixed[0] * 8
+        if fixed[1].islower():  # signed
+            lo = -(1 << (bits - 1)) if pt.min is None else pt.min
+            hi = (1 << (bits - 1)) - 1 if pt.max is None else pt.max
+            nla_put(out, _NL_POLICY_TYPE_ATTR_MIN_VALUE_S, struct.pack("=q", lo))
+            nla_put(out, _NL_POLICY_TYPE_ATTR_MAX_VALUE_S, struct.pack("=q", hi))
+        else:
+            lo = 0 if pt.min is None else pt.min
+            hi = (1 << bits) - 1 if pt.max is None else pt.max
+            nla_put_u64(out, _NL_POLICY_TYPE_ATTR_MIN_VALUE_U, lo)
+            nla_put_u64(out, _NL_POLICY_TYPE_ATTR_MAX_VALUE_U, hi)
+    elif pt.type in (NlaType.STRING, NlaType.NUL_STRING, NlaType.BINARY) and pt.len:
+        nla_put_u32(out, _NL_POLICY_TYPE_ATTR_MAX_LENGTH, pt.len)
+    nla_put_u32(out, _NL_POLICY_TYPE_ATTR_TYPE, _NL_ATTR_TYPE.get(pt.type, 0))
+    return bytes(out)
 
 
 def parse_attrs(data: bytes, base: int, policy: Policy, strict: bool = True) -> AttrSet:
@@ -299,8 +371,12 @@ def parse_attrs(data: bytes, base: int, policy: Policy, strict: bool = True) -> 
                 out.last[atype] = attr
                 out.all.append(attr)
         pos += nlmsg_align(nla_len)
-    if strict and pos < end:
-        raise NlError(EINVAL, "bytes leftover after parsing attributes")
+    if pos < end:
+        # __nla_validate_parse: the message is set either way; only NL_VALIDATE_TRAILING
+        # (strict) fails, liberal parsing keeps it as a warning for the ack
+        if strict:
+            raise NlError(EINVAL, "bytes leftover after parsing attributes")
+        out.warning = "bytes leftover after parsing attributes"
     return out
 
 
@@ -315,6 +391,8 @@ class Msg:
     seq: int
     portid: int  # the sender's port (NETLINK_CB(skb).portid)
     sock: NetlinkSock
+    #: ``extack->_msg`` set without an error (a warning): sent in the ack's TLVs
+    extack_msg: str | None = None
 
 
 #: A protocol's input: handles one request, returns nothing or raises NlError/OSError.
@@ -387,6 +465,12 @@ class NetlinkSock:
         self.ext_ack = False
         self.cap_ack = False
         self.strict_chk = False
+        #: stored flags without further effect here (NETLINK_PKTINFO: recvmsg's cmsg)
+        self.flag_opts: dict[int, bool] = {
+            NETLINK_PKTINFO: False,
+            NETLINK_BROADCAST_ERROR: False,
+            NETLINK_NO_ENOBUFS: False,
+        }
         self.rx: deque[bytes] = deque()
         #: per-family private data (``genl_sk_priv``), destroyed on release
         self.priv: dict[str, Any] = {}
@@ -414,8 +498,9 @@ class NetlinkSock:
         ports[self.portid] = self
 
     def bind(self, portid: int, groups: int) -> None:
-        if groups:
-            raise kerr(ENOPROTOOPT, "no multicast groups in the mock")
+        """``netlink_bind``: the port, and the first 32 multicast groups as a bitmask.
+        Memberships are kept, but the mock kernel sends no notifications."""
+        self.groups = groups
         if self.portid:
             if portid and portid != self.portid:
                 raise kerr(EINVAL)
@@ -432,7 +517,19 @@ class NetlinkSock:
     def setsockopt(self, level: int, opt: int, value: int) -> None:
         if level != SOL_NETLINK:
             raise kerr(ENOPROTOOPT)
-        if opt == NETLINK_EXT_ACK:
+        if opt in (NETLINK_ADD_MEMBERSHIP, NETLINK_DROP_MEMBERSHIP):
+            # netlink_setsockopt: group numbers 1..ngroups
+            if not value or value - 1 >= NETLINK_NGROUPS:
+                raise kerr(EINVAL)
+            self.autobind()
+            bit = 1 << (value - 1)
+            if opt == NETLINK_ADD_MEMBERSHIP:
+                self.groups |= bit
+            else:
+                self.groups &= ~bit
+        elif opt in self.flag_opts:
+            self.flag_opts[opt] = bool(value)
+        elif opt == NETLINK_EXT_ACK:
             self.ext_ack = bool(value)
         elif opt == NETLINK_CAP_ACK:
             self.cap_ack = bool(value)
@@ -445,6 +542,7 @@ class NetlinkSock:
         if level != SOL_NETLINK:
             raise kerr(ENOPROTOOPT)
         flags = {
+            **self.flag_opts,
             NETLINK_EXT_ACK: self.ext_ack,
             NETLINK_CAP_ACK: self.cap_ack,
             NETLINK_GET_STRICT_CHK: self.strict_chk,
@@ -455,10 +553,17 @@ class NetlinkSock:
 
     # -- data ----------------------------------------------------------------------------------
     def send(self, data: bytes, dest: int) -> int:
-        """``netlink_sendmsg`` to the kernel (port 0): the protocol input runs now."""
-        if dest:
-            raise kerr(ECONNREFUSED)
+        """``netlink_sendmsg``: to the kernel (port 0) the protocol input runs now; to a
+        bound port (this socket's own included) the datagram is queued there as is."""
+        if not data:
+            raise kerr(ENODATA)
         self.autobind()
+        if dest:
+            peer = self.table.ports.get(dest)
+            if peer is None or peer.released:
+                raise kerr(ECONNREFUSED)
+            peer.queue(bytes(data))
+            return len(data)
         if self.kernel.tracer.enabled:
             self.kernel.tracer.emit("netlink.send", portid=self.portid, len=len(data))
         self._rcv_skb(bytes(data))
@@ -475,9 +580,15 @@ class NetlinkSock:
     def queue(self, dgram: bytes) -> None:
         self.rx.append(dgram)
 
-    def queue_dump(self, msgs: list[bytes], seq: int) -> None:
-        """Replies of a dump, packed into datagrams, and the closing ``NLMSG_DONE``."""
-        msgs = [*msgs, nlmsg_put(NLMSG_DONE, NLM_F_MULTI, seq, self.portid, struct.pack("=i", 0))]
+    def queue_dump(self, msgs: list[bytes], seq: int, err: NlError | None = None) -> None:
+        """Replies of a dump, packed into datagrams, and the closing ``NLMSG_DONE``
+        (``netlink_dump_done``: the dump's errno, and its message with extended acks)."""
+        body = bytearray(struct.pack("=i", -err.errno if err is not None else 0))
+        flags = NLM_F_MULTI
+        if err is not None and err.msg and self.ext_ack:
+            nla_put_string(body, NLMSGERR_ATTR_MSG, err.msg)
+            flags |= NLM_F_ACK_TLVS
+        msgs = [*msgs, nlmsg_put(NLMSG_DONE, flags, seq, self.portid, body)]
         chunk = bytearray()
         for m in msgs:
             if chunk and len(chunk) + len(m) > DUMP_CHUNK:
@@ -515,16 +626,22 @@ class NetlinkSock:
         flags = 0
         body = bytearray(struct.pack("=i", code))
         if err is not None and not self.cap_ack:
-            body += msg.data
+            # the whole request, padded (nlmsg_put of the payload aligns it)
+            body += msg.data + bytes(nlmsg_align(len(msg.data)) - len(msg.data))
         else:
             flags |= NLM_F_CAPPED
             body += msg.data[:NLMSG_HDRLEN]
         tlvs = bytearray()
+        # netlink_ack_tlv_fill: the message (an error's, or a warning on success), then,
+        # for errors only, the offset, the failed policy and the missing attribute
+        text = err.msg if err is not None and err.msg else msg.extack_msg
+        if self.ext_ack and text:
+            nla_put_string(tlvs, NLMSGERR_ATTR_MSG, text)
         if self.ext_ack and err is not None:
-            if err.msg:
-                nla_put_string(tlvs, NLMSGERR_ATTR_MSG, err.msg)
             if err.bad_attr is not None and err.bad_attr < len(msg.data):
                 nla_put_u32(tlvs, NLMSGERR_ATTR_OFFS, err.bad_attr)
+            if err.policy is not None:
+                nla_put(tlvs, NLMSGERR_ATTR_POLICY, policy_attr_info(err.policy))
             if err.miss_type is not None:
                 nla_put_u32(tlvs, NLMSGERR_ATTR_MISS_TYPE, err.miss_type)
             if err.miss_nest is not None:

@@ -50,6 +50,8 @@ __all__ = ["MockSocket", "NetlinkSocket", "SocketCtx", "make_if_functions", "mak
 #: ``socket.socket`` as imported before any redirection.
 REAL_SOCKET: type[_socket.socket] = _socket.socket
 _AF_NETLINK = 16
+_SOL_NETLINK = 270
+_NETLINK_PKTINFO = 3
 _AF_INET = 2
 _SOCK_TYPE_MASK = 0xF
 _SOCK_NONBLOCK = 0o4000
@@ -168,7 +170,9 @@ class NetlinkSocket:
         else:
             data = bytes(value)
             if len(data) < 4:
-                raise kerr(EINVAL)
+                if level == _socket.SOL_SOCKET:
+                    raise kerr(EINVAL)
+                data = bytes(4)  # netlink_setsockopt: a short value reads as 0
             v = struct.unpack_from("=i", data)[0]
         if level == _socket.SOL_SOCKET:
             if optname not in self._bufs:
@@ -190,6 +194,8 @@ class NetlinkSocket:
                 raise kerr(ENOPROTOOPT)
             v = values[optname]
         else:
+            if buflen is not None and buflen < 4:
+                raise kerr(EINVAL)  # netlink_getsockopt: len < sizeof(int)
             v = sock.getsockopt(level, optname)
         if buflen is None:
             return v
@@ -249,7 +255,11 @@ class NetlinkSocket:
     ) -> tuple[bytes, list[Any], int, tuple[int, int]]:
         data, full = self._recv(bufsize, flags)
         msg_flags = _MSG_TRUNC if full > len(data) else 0
-        return data, [], msg_flags, (0, 0)
+        anc: list[Any] = []
+        # netlink_cmsg_recv_pktinfo: the group a datagram came from (0: unicast)
+        if self._sock().flag_opts.get(_NETLINK_PKTINFO) and ancbufsize >= _socket.CMSG_SPACE(4):
+            anc.append((_SOL_NETLINK, _NETLINK_PKTINFO, struct.pack("=I", 0)))
+        return data, anc, msg_flags, (0, 0)
 
 
 class SocketCtx:

@@ -129,7 +129,8 @@ class GenlClient:
                 out.append(r)
                 if r.type in (NLMSG_ERROR, NLMSG_DONE):
                     return out
-                if not flags & NLM_F_ACK and not r.flags & NLM_F_MULTI:
+                dump = flags & NLM_F_DUMP == NLM_F_DUMP  # a dump always ends in NLMSG_DONE
+                if not flags & NLM_F_ACK and not r.flags & NLM_F_MULTI and not dump:
                     return out
 
     def family(self, name: str) -> int:
