@@ -33,6 +33,7 @@ class NetState:
         self.netlink = NetlinkTable(kernel)
         self.genl = GenlRegistry()
         self.netlink.inputs[NETLINK_GENERIC] = self.genl.rcv_msg
+        self.netlink.unmodelled_groups = self.genl.unmodelled_groups
         self.netdev: NetdevState = NetdevState(kernel, self.genl)
         self.tcp = TcpTable(kernel)
 

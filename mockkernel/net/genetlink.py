@@ -42,11 +42,12 @@ from ..uapi.linux.genetlink import (
     GENL_NAMSIZ,
     GENL_START_ALLOC,
 )
-from ..uapi.linux.netlink import NLM_F_DUMP, NLM_F_MULTI, NLMSG_HDRLEN
+from ..uapi.linux.netlink import NETLINK_GENERIC, NLM_F_DUMP, NLM_F_MULTI, NLMSG_HDRLEN
 from .netlink import (
     AttrSet,
     Msg,
     NetlinkSock,
+    NetlinkTable,
     Nla,
     NlaType,
     NlError,
@@ -59,7 +60,7 @@ from .netlink import (
     parse_attrs,
 )
 
-__all__ = ["GenlFamily", "GenlInfo", "GenlOp", "GenlRegistry"]
+__all__ = ["GenlFamily", "GenlInfo", "GenlOp", "GenlRegistry", "genlmsg_multicast"]
 
 _GENLHDR = struct.Struct("=BBH")
 _RESERVED_GROUPS = {GENL_ID_CTRL, GENL_ID_CTRL + 1, GENL_ID_CTRL + 2}
@@ -124,6 +125,9 @@ class GenlFamily:
     ops: dict[int, GenlOp]
     hdrsize: int = 0
     mcgrps: tuple[str, ...] = ()
+    #: indexes into ``mcgrps`` whose notifications the mock never sends: joining one is
+    #: refused with ``EOPNOTSUPP`` (not modelled) rather than left silent
+    mcgrps_not_modelled: frozenset[int] = frozenset()
     sock_priv_init: Callable[[NetlinkSock], Any] | None = None
     sock_priv_destroy: Callable[[Any], None] | None = None
     id: int = 0
@@ -138,6 +142,8 @@ class GenlRegistry:
         self.by_name: dict[str, GenlFamily] = {}
         self._next_id = GENL_START_ALLOC
         self._next_grp = 2  # mc_group_start: 0, 1 and nlctrl's GENL_ID_CTRL are taken
+        #: group id -> what is not modelled (NetlinkSock refuses to join these)
+        self.unmodelled_groups: dict[int, str] = {}
         self.register(_ctrl_family(self))
 
     def register(self, family: GenlFamily) -> GenlFamily:
@@ -157,6 +163,9 @@ class GenlRegistry:
                 self._next_grp += 1
             family.mcgrp_offset = self._next_grp
             self._next_grp += n
+        for index in family.mcgrps_not_modelled:
+            gid = family.mcgrp_offset + index
+            self.unmodelled_groups[gid] = f"{family.name} {family.mcgrps[index]} notifications"
         self.by_id[family.id] = family
         self.by_name[family.name] = family
         return family
@@ -208,6 +217,22 @@ class GenlRegistry:
             hdr = _GENLHDR.pack(reply_cmd, family.version, 0)
             sock.queue(nlmsg_put(family.id, 0, msg.seq, msg.portid, hdr + bytes(reply)))
         return False
+
+
+def genlmsg_multicast(
+    table: NetlinkTable, family: GenlFamily, group: int, cmd: int, payload: bytes
+) -> int:
+    """``genlmsg_multicast``: one notification to every generic netlink socket that is a
+    member of ``family``'s multicast group ``group`` (an index into ``mcgrps``); returns
+    how many sockets got it.  Notifications carry seq 0 and port 0."""
+    gid = family.mcgrp_offset + group
+    msg = nlmsg_put(family.id, 0, 0, 0, _GENLHDR.pack(cmd, family.version, 0) + payload)
+    sent = 0
+    for sock in list(table.sockets):
+        if sock.protocol == NETLINK_GENERIC and not sock.released and sock.groups >> (gid - 1) & 1:
+            sock.queue(msg)
+            sent += 1
+    return sent
 
 
 # -- nlctrl --

@@ -57,6 +57,8 @@ from ..uapi.linux.netdev import (
     NETDEV_A_QUEUE_TYPE,
     NETDEV_CMD_BIND_RX,
     NETDEV_CMD_BIND_TX,
+    NETDEV_CMD_DEV_ADD_NTF,
+    NETDEV_CMD_DEV_DEL_NTF,
     NETDEV_CMD_DEV_GET,
     NETDEV_CMD_QUEUE_GET,
     NETDEV_FAMILY_NAME,
@@ -67,7 +69,7 @@ from ..uapi.linux.netdev import (
     NETDEV_QUEUE_TYPE_TX,
     NETDEV_XDP_ACT_XSK_ZEROCOPY,
 )
-from .genetlink import GenlFamily, GenlInfo, GenlOp, GenlRegistry
+from .genetlink import GenlFamily, GenlInfo, GenlOp, GenlRegistry, genlmsg_multicast
 from .netlink import (
     NetlinkSock,
     Nla,
@@ -330,7 +332,17 @@ class NetdevState:
         self.devices[dev.ifindex] = dev
         if self.kernel.tracer.enabled:
             self.kernel.tracer.emit("netdev.register", name=dev.name, ifindex=dev.ifindex)
+        self._notify(dev, NETDEV_CMD_DEV_ADD_NTF)
         return dev.ifindex
+
+    def _notify(self, dev: NetDevice, cmd: int) -> None:
+        """``netdev_genl_dev_notify``: ``DEV_ADD_NTF``/``DEV_DEL_NTF`` to the "mgmt" group."""
+        state = self.kernel.net
+        if state is None:  # (lo, registered while the namespace is being made)
+            return
+        n = genlmsg_multicast(state.netlink, self.family, 0, cmd, self._dev_fill(dev))
+        if n and self.kernel.tracer.enabled:
+            self.kernel.tracer.emit("netdev.notify", cmd=cmd, ifindex=dev.ifindex, sockets=n)
 
     def unregister(self, dev: NetDevice) -> None:
         """Provider uninstall clears ``binding->dev``; the binding lives on with its socket."""
@@ -342,7 +354,8 @@ class NetdevState:
                     b.bound_rxqs.remove(q.index)
                 b.dev = None
         dev.present = False
-        self.devices.pop(dev.ifindex, None)
+        if self.devices.pop(dev.ifindex, None) is not None:
+            self._notify(dev, NETDEV_CMD_DEV_DEL_NTF)
 
     def _get(self, ifindex: int) -> NetDevice:
         dev = self.devices.get(ifindex)
@@ -662,6 +675,7 @@ class NetdevState:
                 ),
             },
             mcgrps=(NETDEV_MCGRP_MGMT, NETDEV_MCGRP_PAGE_POOL),
+            mcgrps_not_modelled=frozenset({1}),  # page pools are not modelled
             sock_priv_init=lambda sock: NetdevSockPriv(sock),
             sock_priv_destroy=self._priv_destroy,
         )

@@ -20,7 +20,7 @@ import struct
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from errno import EAGAIN, ECONNREFUSED, EINVAL, ENODATA, ENOPROTOOPT, ERANGE
+from errno import EAGAIN, ECONNREFUSED, EINVAL, ENODATA, ENOPROTOOPT, EOPNOTSUPP, ERANGE
 from typing import TYPE_CHECKING, Any
 
 from ..errors import kerr
@@ -449,6 +449,17 @@ class NetlinkTable:
         self.inputs: dict[int, ProtocolInput] = {}
         self._rover = itertools.count(-4096, -1)
         self.sockets: set[NetlinkSock] = set()
+        #: multicast group id -> the notifications the mock never sends there
+        self.unmodelled_groups: dict[int, str] = {}
+
+    def refuse_unmodelled(self, groups: int) -> None:
+        """``EOPNOTSUPP`` (with a trace event) for a membership whose notifications are
+        not modelled: a program waiting on it would otherwise wait forever."""
+        for gid, what in self.unmodelled_groups.items():
+            if groups >> (gid - 1) & 1:
+                if self.kernel.tracer.enabled:
+                    self.kernel.tracer.emit("netlink.not_modelled", group=gid, what=what)
+                raise kerr(EOPNOTSUPP, f"{what} are not modelled")
 
 
 class NetlinkSock:
@@ -499,7 +510,8 @@ class NetlinkSock:
 
     def bind(self, portid: int, groups: int) -> None:
         """``netlink_bind``: the port, and the first 32 multicast groups as a bitmask.
-        Memberships are kept, but the mock kernel sends no notifications."""
+        A group whose notifications are not modelled is ``EOPNOTSUPP``."""
+        self.table.refuse_unmodelled(groups)
         self.groups = groups
         if self.portid:
             if portid and portid != self.portid:
@@ -521,8 +533,10 @@ class NetlinkSock:
             # netlink_setsockopt: group numbers 1..ngroups
             if not value or value - 1 >= NETLINK_NGROUPS:
                 raise kerr(EINVAL)
-            self.autobind()
             bit = 1 << (value - 1)
+            if opt == NETLINK_ADD_MEMBERSHIP:
+                self.table.refuse_unmodelled(bit)
+            self.autobind()
             if opt == NETLINK_ADD_MEMBERSHIP:
                 self.groups |= bit
             else:
