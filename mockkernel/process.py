@@ -222,6 +222,8 @@ class Process:
         #: real fds whose readiness the kernel answers: sockets that became mock when bound
         #: to a mock NIC address (``net/socket.py``); ``select``/``poll`` ask these
         self.fd_pollers: dict[int, Callable[[], int]] = {}
+        #: and what ``os.read`` on them reads (their real socket never connects: ENOTCONN)
+        self.fd_readers: dict[int, Callable[[int], bytes]] = {}
         self.name = name
         self.exited = False
         # ``files_lock``: serialises changes to the table (lookups are lock-free dict reads)

@@ -389,7 +389,14 @@ def make_inet_type(kernel: Kernel, proc: Process) -> type[_socket.socket]:
             conn._mock_addr = self._mock_addr
             conn._sk = lsn.backlog.popleft()
             proc.fd_pollers[conn.fileno()] = conn._poll
+            proc.fd_readers[conn.fileno()] = conn._read
             return conn, ("192.0.2.254", 40000 + conn.fileno())
+
+        def _read(self, n: int) -> bytes:
+            """``read(2)`` on the connection: ``recv`` with no flags (``sock_read_iter``)."""
+            if n < 0:
+                raise kerr(EINVAL)
+            return self.recv(n)
 
         def _poll(self) -> int:
             """``tcp_poll`` of the mock side: a listener is readable with a connection to
@@ -472,6 +479,8 @@ def make_inet_type(kernel: Kernel, proc: Process) -> type[_socket.socket]:
         def close(self) -> None:
             if proc.fd_pollers.get(self.fileno()) == self._poll:
                 del proc.fd_pollers[self.fileno()]
+            if proc.fd_readers.get(self.fileno()) == self._read:
+                del proc.fd_readers[self.fileno()]
             sk, self._sk = self._sk, None
             if sk is not None:
                 sk.close()

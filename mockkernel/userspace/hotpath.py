@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import types
 from collections.abc import Callable
-from errno import EINVAL, ENOTTY
+from errno import EINVAL, ENOTCONN, ENOTTY
 from typing import Any
 
 from .. import uaccess as ua
@@ -66,6 +66,7 @@ _real_write: Callable[[int, Any], int] = _unbound
 _real_fstat: Callable[[int], Any] = _unbound
 _real_ioctl: Callable[..., Any] = _unbound
 _open_slow: Callable[..., int] = _unbound
+_notconn_read: Callable[..., bytes] = _unbound
 _fileno_ioctl: Callable[..., Any] = _unbound
 _general_ioctl: Callable[..., Any] = _unbound
 
@@ -97,7 +98,12 @@ def m_read(fd: int, n: int) -> bytes:
     except (IndexError, TypeError):
         return _real_read(fd, n)
     if file is None or fd < 0:
-        return _real_read(fd, n)
+        try:
+            return _real_read(fd, n)
+        except OSError as e:  # (free when nothing is raised)
+            if e.errno != ENOTCONN:
+                raise
+            return _notconn_read(fd, n, e)
     if n < 0:
         raise kerr(EINVAL)
     data: bytes = _proc.sys_read(fd, n)

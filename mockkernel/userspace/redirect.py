@@ -585,6 +585,14 @@ class Redirection:
                 return real_open(path, flags, mode)
             return real_open(path, flags, mode, dir_fd=dir_fd)
 
+        def notconn_read(fd: int, n: int, e: OSError) -> bytes:
+            """A real read said ENOTCONN: the fd may be a TCP socket the kernel made mock
+            (bound to a NIC address), whose real socket underneath never connects."""
+            reader = proc.fd_readers.get(fd)
+            if reader is None:
+                raise e
+            return reader(n)
+
         def m_dup(fd: int) -> int:
             if fd in files:
                 return proc.sys_fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 0)
@@ -947,6 +955,7 @@ class Redirection:
             _real_fstat=real_fstat,
             _real_ioctl=real_ioctl,
             _open_slow=open_slow,
+            _notconn_read=notconn_read,
             _fileno_ioctl=fileno_ioctl,
             _general_ioctl=general_ioctl,
         )

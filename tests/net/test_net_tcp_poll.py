@@ -106,3 +106,48 @@ def test_real_tcp_sockets_keep_real_readiness(mock_kernel: Kernel) -> None:
             assert _revents(real) == IN
             conn, _ = real.accept()
             conn.close()
+
+
+def test_os_read_on_a_mock_connection_reads_the_stream(mock_kernel: Kernel) -> None:
+    """``read(2)`` on a connected socket is ``recv`` with no flags; the idle real socket
+    underneath would say ENOTCONN."""
+    import errno
+    import os
+
+    proc = mock_kernel.init_process
+    server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    server.bind(ADDR)
+    server.listen(1)
+    peer = TcpPeer.connect(mock_kernel, *ADDR)
+    conn, _ = server.accept()
+    fd = conn.fileno()
+    try:
+        peer.send(b"hello world")
+        assert os.read(fd, 5) == b"hello"
+        assert os.read(fd, 100) == b" world"
+        conn.setblocking(False)
+        try:
+            os.read(fd, 10)
+        except BlockingIOError:
+            pass
+        else:
+            raise AssertionError("an empty non-blocking read returned")
+        try:
+            os.read(fd, -1)
+        except OSError as e:
+            assert e.errno == errno.EINVAL
+        else:
+            raise AssertionError("a negative count was accepted")
+        peer.close()
+        assert os.read(fd, 10) == b""  # end of stream
+        # a listener (and any real socket) keeps the real answer
+        try:
+            os.read(server.fileno(), 10)
+        except OSError as e:
+            assert e.errno == errno.ENOTCONN
+        else:
+            raise AssertionError("read on a listener worked")
+    finally:
+        conn.close()
+        server.close()
+    assert fd not in proc.fd_readers and fd not in proc.fd_pollers
