@@ -224,6 +224,7 @@ class Process:
         self.fd_pollers: dict[int, Callable[[], int]] = {}
         #: and what ``os.read`` on them reads (their real socket never connects: ENOTCONN)
         self.fd_readers: dict[int, Callable[[int], bytes]] = {}
+        self.fd_writers: dict[int, Callable[[bytes], int]] = {}
         self.name = name
         self.exited = False
         # ``files_lock``: serialises changes to the table (lookups are lock-free dict reads)

@@ -85,6 +85,7 @@ from errno import (
     EFAULT,
     EINVAL,
     ENOPROTOOPT,
+    EOPNOTSUPP,
     EPIPE,
 )
 from typing import TYPE_CHECKING, Any, Protocol
@@ -127,6 +128,8 @@ MAX_DONTNEED_TOKENS = 128
 MAX_DONTNEED_FRAGS = 1024
 _SOL_SOCKET = 1
 _MSG_DONTWAIT = 0x40
+#: send flags the byte-stream model honours (MSG_DONTWAIT, MSG_NOSIGNAL, MSG_MORE)
+_SEND_FLAGS = 0x40 | 0x4000 | 0x8000
 _MSG_CTRUNC = 0x8
 _CMSG_LEN = 16 + 24  # CMSG_LEN(sizeof(struct dmabuf_cmsg)) on 64-bit: what must fit
 _CMSG_SPACE = 16 + 24  # CMSG_SPACE(...): what one takes (24 is already 8-aligned)
@@ -212,8 +215,25 @@ class DevmemTcpSock:
         #: niov, so on its binding too (an unbound binding waits for it)
         self.user_frags: dict[int, tuple[DevmemBinding, int]] = {}
         self.pending = bytearray()  # sent by the peer, not yet accepted by the NIC
+        #: what the program sent to the peer (``TcpPeer.recv`` reads it)
+        self.tx = bytearray()
         self.closed = False
         self.peer_closed = False
+
+    def send(self, data: bytes, flags: int = 0) -> int:
+        """The program's ``send``: the bytes go to the peer at once.  Only the byte stream
+        is modelled for transmit (no TX queue, no DMA, no TLPs); a peer that closed makes
+        it ``EPIPE`` (the mock peer's close is a full close)."""
+        if flags & ~_SEND_FLAGS:
+            if self.kernel.tracer.enabled:
+                self.kernel.tracer.emit("devmem_tcp.not_modelled", what=f"send flags {flags:#x}")
+            raise kerr(EOPNOTSUPP, f"send flags {flags & ~_SEND_FLAGS:#x} are not modelled")
+        if self.closed:
+            raise kerr(EBADF)
+        if self.peer_closed:
+            raise kerr(EPIPE)
+        self.tx += data
+        return len(data)
 
     # -- the wire -------------------------------------------------------------------------------
     def _rx(self) -> RxPath:

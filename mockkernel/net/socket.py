@@ -390,7 +390,27 @@ def make_inet_type(kernel: Kernel, proc: Process) -> type[_socket.socket]:
             conn._sk = lsn.backlog.popleft()
             proc.fd_pollers[conn.fileno()] = conn._poll
             proc.fd_readers[conn.fileno()] = conn._read
+            proc.fd_writers[conn.fileno()] = conn._write
             return conn, ("192.0.2.254", 40000 + conn.fileno())
+
+        def send(self, data: Any, flags: int = 0) -> int:
+            sk = self._sk
+            if sk is None:  # not a mock connection (a listener: the real EPIPE)
+                n: int = super().send(data, flags)
+                return n
+            if self.fileno() < 0:
+                raise kerr(EBADF)
+            return sk.send(bytes(memoryview(data).cast("B")), flags)
+
+        def sendall(self, data: Any, flags: int = 0) -> None:
+            if self._sk is None:
+                super().sendall(data, flags)
+                return
+            self.send(data, flags)
+
+        def _write(self, data: bytes) -> int:
+            """``write(2)`` on the connection: ``send`` with no flags."""
+            return self.send(data)
 
         def _read(self, n: int) -> bytes:
             """``read(2)`` on the connection: ``recv`` with no flags (``sock_read_iter``)."""
@@ -481,6 +501,8 @@ def make_inet_type(kernel: Kernel, proc: Process) -> type[_socket.socket]:
                 del proc.fd_pollers[self.fileno()]
             if proc.fd_readers.get(self.fileno()) == self._read:
                 del proc.fd_readers[self.fileno()]
+            if proc.fd_writers.get(self.fileno()) == self._write:
+                del proc.fd_writers[self.fileno()]
             sk, self._sk = self._sk, None
             if sk is not None:
                 sk.close()

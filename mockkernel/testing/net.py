@@ -89,6 +89,15 @@ class TcpPeer:
         self.sent += len(data)
         return self.sk.deliver(bytes(data))
 
+    def recv(self, n: int = -1) -> bytes:
+        """What the program sent (``send``/``sendall``/``os.write`` on its socket), up to
+        ``n`` bytes (all with -1), consumed."""
+        tx = self.sk.tx
+        k = len(tx) if n < 0 else min(n, len(tx))
+        out = bytes(tx[:k])
+        del tx[:k]
+        return out
+
     @property
     def pending(self) -> int:
         """Bytes sent but not yet taken by the NIC (back-pressure)."""

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import types
 from collections.abc import Callable
-from errno import EINVAL, ENOTCONN, ENOTTY
+from errno import EINVAL, ENOTCONN, ENOTTY, EPIPE
 from typing import Any
 
 from .. import uaccess as ua
@@ -67,6 +67,7 @@ _real_fstat: Callable[[int], Any] = _unbound
 _real_ioctl: Callable[..., Any] = _unbound
 _open_slow: Callable[..., int] = _unbound
 _notconn_read: Callable[..., bytes] = _unbound
+_notconn_write: Callable[..., int] = _unbound
 _fileno_ioctl: Callable[..., Any] = _unbound
 _general_ioctl: Callable[..., Any] = _unbound
 
@@ -116,7 +117,12 @@ def m_write(fd: int, data: Any) -> int:
     except (IndexError, TypeError):
         return _real_write(fd, data)
     if file is None or fd < 0:
-        return _real_write(fd, data)
+        try:
+            return _real_write(fd, data)
+        except OSError as e:  # (free when nothing is raised)
+            if e.errno != EPIPE:
+                raise
+            return _notconn_write(fd, data, e)
     written: int = _proc.sys_write(fd, bytes(data))
     return written
 

@@ -593,6 +593,13 @@ class Redirection:
                 raise e
             return reader(n)
 
+        def notconn_write(fd: int, data: Any, e: OSError) -> int:
+            """A real write said EPIPE: the same, for writes (an unconnected TCP socket)."""
+            writer = proc.fd_writers.get(fd)
+            if writer is None:
+                raise e
+            return writer(bytes(data))
+
         def m_dup(fd: int) -> int:
             if fd in files:
                 return proc.sys_fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 0)
@@ -956,6 +963,7 @@ class Redirection:
             _real_ioctl=real_ioctl,
             _open_slow=open_slow,
             _notconn_read=notconn_read,
+            _notconn_write=notconn_write,
             _fileno_ioctl=fileno_ioctl,
             _general_ioctl=general_ioctl,
         )

@@ -151,3 +151,50 @@ def test_os_read_on_a_mock_connection_reads_the_stream(mock_kernel: Kernel) -> N
         conn.close()
         server.close()
     assert fd not in proc.fd_readers and fd not in proc.fd_pollers
+
+
+def test_the_program_can_send_to_the_peer(mock_kernel: Kernel) -> None:
+    """``send``/``sendall``/``os.write`` on a mock connection reach the peer
+    (``TcpPeer.recv``); after the peer's close they are ``EPIPE``."""
+    import errno
+    import os
+
+    server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    server.bind(ADDR)
+    server.listen(1)
+    peer = TcpPeer.connect(mock_kernel, *ADDR)
+    conn, _ = server.accept()
+    fd = conn.fileno()
+    try:
+        assert conn.send(b"ping ") == 5
+        conn.sendall(memoryview(b"and "))
+        assert os.write(fd, bytearray(b"pong")) == 4
+        assert peer.recv(3) == b"pin" and peer.recv() == b"g and pong"
+        assert peer.recv() == b""
+        for flags in (socket.MSG_OOB, 0x1000000):
+            try:
+                conn.send(b"x", flags)
+            except OSError as e:
+                assert e.errno == errno.EOPNOTSUPP and "not modelled" in str(e)
+            else:
+                raise AssertionError(f"send flags {flags:#x} accepted")
+        assert conn.send(b"y", socket.MSG_DONTWAIT | socket.MSG_NOSIGNAL) == 1
+        peer.close()
+        for send in (lambda: conn.send(b"z"), lambda: os.write(fd, b"z")):
+            try:
+                send()
+            except OSError as e:
+                assert e.errno == errno.EPIPE
+            else:
+                raise AssertionError("a send after the peer closed worked")
+        # a listener is not connected: the real socket's EPIPE, unchanged
+        try:
+            server.send(b"x")
+        except OSError as e:
+            assert e.errno == errno.EPIPE
+        else:
+            raise AssertionError("send on a listener worked")
+    finally:
+        conn.close()
+        server.close()
+    assert fd not in mock_kernel.init_process.fd_writers
