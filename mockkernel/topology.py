@@ -330,7 +330,10 @@ class DeviceSpec:
     pcie_type: str = "endpoint"
     memory_enabled: bool = True  # PCI_COMMAND_MEMORY at boot
     io_enabled: bool = False  # PCI_COMMAND_IO implemented (writable) and set at boot
+    serr_enabled: bool = False  # PCI_COMMAND_SERR at boot (SeaBIOS sets it)
     interrupt_pin: int = 1  # PCI_INTERRUPT_PIN: 0 none, 1-4 INTA#-INTD#
+    interrupt_line: int = 0  # PCI_INTERRUPT_LINE at boot (firmware-assigned)
+    devspec_writable: bool = False  # 0x40..end writable outside capabilities (QEMU)
     pm: bool = True  # a Power Management capability (QEMU's edu and ivshmem have none)
     tph_completer: str = "none"  # PCI_EXP_DEVCAP2_TPH_COMP
     bars: tuple[BarSpec, ...] = ()
@@ -356,7 +359,10 @@ class DeviceSpec:
         _check_choice("pcie_type", self.pcie_type, PCIE_TYPES)
         _check_bool("memory_enabled", self.memory_enabled)
         _check_bool("io_enabled", self.io_enabled)
+        _check_bool("serr_enabled", self.serr_enabled)
         _check_int("interrupt_pin", self.interrupt_pin, 0, 4)
+        _check_int("interrupt_line", self.interrupt_line, 0, 0xFF, hexa=True)
+        _check_bool("devspec_writable", self.devspec_writable)
         _check_bool("pm", self.pm)
         _check_choice("tph_completer", self.tph_completer, TPH_COMPLETER_TYPES)
         if self.pcie_type == "conventional":
@@ -729,7 +735,10 @@ def _parse_device(raw: object, path: str) -> DeviceSpec:
         pcie_type=t.get_str("pcie_type", "endpoint"),
         memory_enabled=t.get_bool("memory_enabled", True),
         io_enabled=t.get_bool("io_enabled", False),
+        serr_enabled=t.get_bool("serr_enabled", False),
         interrupt_pin=t.get_int("interrupt_pin", 1),
+        interrupt_line=t.get_int("interrupt_line", 0),
+        devspec_writable=t.get_bool("devspec_writable", False),
         pm=t.get_bool("pm", True),
         tph_completer=t.get_str("tph_completer", "none"),
         bars=tuple(bars),
@@ -897,7 +906,10 @@ def dumps(topology: Topology) -> str:
         kv("pcie_type", _toml_str(d.pcie_type))
         kv("memory_enabled", _toml_value(d.memory_enabled))
         kv("io_enabled", _toml_value(d.io_enabled))
+        kv("serr_enabled", _toml_value(d.serr_enabled))
         kv("interrupt_pin", str(d.interrupt_pin))
+        kv("interrupt_line", _hex(d.interrupt_line, 2))
+        kv("devspec_writable", _toml_value(d.devspec_writable))
         kv("pm", _toml_value(d.pm))
         kv("tph_completer", _toml_str(d.tph_completer))
         for bar in d.bars:

@@ -14,6 +14,9 @@ Number, then the TPH Requester if the device has one).  Layout::
     0x100 PCI_EXT_CAP_ID_DSN  PCI Express only (a conventional function has 256 bytes)
     0x110 PCI_EXT_CAP_ID_TPH  only with a [tph] requester; ST table entries at +0xc
 
+Bytes from 0x40 up that no capability covers read 0 and drop writes, unless the topology
+says ``devspec_writable`` (QEMU's devices: every such byte is writable).
+
 Each memory BAR is backed by a memfd (``mockkernel:<bdf>:bar<n>``, at a high fd) and a
 kernel-side ``KernelMap`` of it.  A driver hands userspace a mapping of the same memfd, so
 what the kernel writes through :attr:`PciBar.map` (a TLP landing in the BAR, an MSI-X table
@@ -99,6 +102,7 @@ from ._regs import (
     PCI_STATUS_REC_TARGET_ABORT,
     PCI_STATUS_SIG_SYSTEM_ERROR,
     PCI_STATUS_SIG_TARGET_ABORT,
+    PCI_STD_HEADER_SIZEOF,
     PCI_SUBSYSTEM_ID,
     PCI_SUBSYSTEM_VENDOR_ID,
     PCI_TPH_BASE_SIZEOF,
@@ -358,7 +362,8 @@ class PciDev:
         cfg.poke(PCI_VENDOR_ID, 2, spec.vendor)
         cfg.poke(PCI_DEVICE_ID, 2, spec.device)
         io = PCI_COMMAND_IO if spec.io_enabled else 0
-        cfg.poke(PCI_COMMAND, 2, (PCI_COMMAND_MEMORY if spec.memory_enabled else 0) | io)
+        serr = PCI_COMMAND_SERR if spec.serr_enabled else 0
+        cfg.poke(PCI_COMMAND, 2, (PCI_COMMAND_MEMORY if spec.memory_enabled else 0) | io | serr)
         cfg.set_wmask(PCI_COMMAND, 2, _COMMAND_WMASK | io)
         cfg.set_w1cmask(PCI_STATUS, 2, _STATUS_W1C)
         cfg.poke(PCI_CLASS_REVISION, 4, spec.class_code << 8 | spec.revision)
@@ -375,6 +380,7 @@ class PciDev:
         cfg.poke(PCI_SUBSYSTEM_VENDOR_ID, 2, self.subsystem_vendor)
         cfg.poke(PCI_SUBSYSTEM_ID, 2, self.subsystem_device)
         cfg.set_wmask(PCI_INTERRUPT_LINE, 1, 0xFF)
+        cfg.poke(PCI_INTERRUPT_LINE, 1, spec.interrupt_line)  # as the firmware left it
         cfg.poke(PCI_INTERRUPT_PIN, 1, spec.interrupt_pin)  # 0: none, 1: INTA# ...
 
         if spec.pm:
@@ -394,6 +400,35 @@ class PciDev:
             self._build_msix(spec)
         if spec.pcie_type != "conventional":
             self._build_ext_caps(spec)
+        if spec.devspec_writable:
+            self._devspec_writable(spec)
+
+    def _devspec_writable(self, spec: DeviceSpec) -> None:
+        """QEMU's ``pci_init_wmask``: every byte past the header is writable, except the
+        capabilities (``pci_add_capability``/``pcie_add_capability`` clear their range; the
+        capability then opens its own writable bits)."""
+        cfg = self.cfg
+        covered: list[tuple[int, int]] = []
+        if spec.pm:
+            covered.append((PM_CAP, 8))
+        if spec.msi is not None:
+            size = 0x0E if spec.msi.addr64 else 0x0A  # QEMU's msi_cap_sizeof
+            size += 0x0A if spec.msi.per_vector_mask else 0
+            covered.append((MSI_CAP if spec.pm else PM_CAP, size))
+        if spec.pcie_type != "conventional":
+            covered.append((EXP_CAP, 0x3C))  # PCI_EXP_VER2_SIZEOF
+            covered.append((DSN_EXT_CAP, PCI_EXT_CAP_DSN_SIZEOF))
+            if spec.tph is not None:
+                table = 2 * spec.tph.st_table_size if spec.tph.st_table == "cap" else 0
+                covered.append((TPH_EXT_CAP, PCI_TPH_BASE_SIZEOF + table))
+        if spec.msix is not None:
+            covered.append((MSIX_CAP, 12))  # PCI_CAP_MSIX_SIZEOF
+        inside = bytearray(cfg.size)
+        for start, size in covered:
+            inside[start : start + size] = b"\1" * size
+        for off in range(PCI_STD_HEADER_SIZEOF, cfg.size):
+            if not inside[off]:
+                cfg.set_wmask(off, 1, 0xFF)
 
     def _build_msi(self, spec: DeviceSpec, at: int) -> None:
         """The MSI capability: Multiple Message Capable from ``vectors``; enable, Multiple

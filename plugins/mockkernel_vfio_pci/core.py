@@ -88,6 +88,10 @@ class VfioGroup:
         return f"<VfioGroup {self.number} devices={[d.pdev.bdf for d in self.devices]}>"
 
 
+_PCI_PM_CTRL = 4
+_PCI_PM_CTRL_STATE_MASK = 0x0003
+
+
 class VfioPciDevice:
     """``struct vfio_pci_core_device``: one PCI function bound to vfio-pci."""
 
@@ -134,13 +138,19 @@ class VfioPciDevice:
         return f"<VfioPciDevice {self.pdev.bdf} {self.name} open={self.open_count}>"
 
     def memory_enabled(self) -> bool:
-        """``__vfio_pci_memory_enabled``: ``PCI_COMMAND_MEMORY`` of the function.
+        """``__vfio_pci_memory_enabled``: ``PCI_COMMAND_MEMORY`` of the function, and the
+        function not in D3hot (``pdev->current_state < PCI_D3hot``).
 
         Linux 7.2 writes the user's ``PCI_COMMAND`` through to the device (the
         physical and the virtual bit agree, as ``/sys/.../config`` shows), so the
-        device's own register is the answer.
+        device's own register is the answer.  The power state is the PM capability's
+        PMCSR (set through the config region, ``vfio_pm_config_write``).
         """
-        return self.pdev.memory_enabled
+        pdev = self.pdev
+        pm = pdev.pm_cap
+        if pm and pdev.pci_read_config_word(pm + _PCI_PM_CTRL) & _PCI_PM_CTRL_STATE_MASK == 3:
+            return False  # PCI_D3hot
+        return pdev.memory_enabled
 
     # -- memory_lock held for write, with deferred fput -----------------------------------
     @contextmanager

@@ -88,7 +88,7 @@ from mockkernel.uapi.linux.vfio import (
     VFIO_DEVICE_FEATURE_MIG_PRECOPY_INFOv2,
 )
 
-from .config import VConfig, config_size
+from .config import PCI_D0, VConfig, config_size, set_power_state
 from .core import FeatureHandler, VfioGroup, VfioPciDevice, vfio_check_feature
 from .dmabuf import dma_buf_cleanup, dma_buf_move, feature_dma_buf
 from .iommufd import IommufdCtx, iommufd_ctx_from_fd
@@ -161,6 +161,7 @@ def _core_enable(vdev: VfioPciDevice) -> None:
     cmd = pdev.pci_read_config_word(_PCI_COMMAND)
     if pdev.bars and not cmd & _PCI_COMMAND_MEMORY:  # pci_enable_device
         pdev.pci_write_config_word(_PCI_COMMAND, cmd | _PCI_COMMAND_MEMORY)
+    set_power_state(pdev, PCI_D0)  # vfio_pci_set_power_state(vdev, PCI_D0)
     vdev.saved_command = pdev.pci_read_config_word(_PCI_COMMAND)
     vdev.vconfig = VConfig(vdev)
     _trace(vdev, "vfio_pci.open_device", device=vdev.name)
@@ -173,6 +174,7 @@ def _core_close(vdev: VfioPciDevice) -> None:
         vdev.pm_runtime_engaged = False
         vdev.pm_close_wake_fd()
     vdev.vconfig = None
+    set_power_state(vdev.pdev, PCI_D0)  # vfio_pci_core_disable
     vdev.pdev.pci_write_config_word(_PCI_COMMAND, vdev.saved_command)  # pci_restore_state
     _trace(vdev, "vfio_pci.close_device", device=vdev.name)
 
@@ -457,6 +459,7 @@ def _ioctl_reset(file: File, cmd: int, arg: int) -> int:
     if not vdev.reset_works:
         raise kerr(EINVAL)
     with vdev.memory_write():
+        set_power_state(vdev.pdev, PCI_D0)  # the reset may come in D3hot
         dma_buf_move(vdev, True, "reset")
         _trace(vdev, "vfio_pci.reset")
         if vdev.memory_enabled():

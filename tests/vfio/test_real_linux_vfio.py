@@ -6,9 +6,11 @@ real-Linux guest's two vfio-pci devices (QEMU edu and ivshmem) with the ``linux-
 profile, and its JSON lines are compared with ``golden/PROBE.jsonl``.
 
 ``KNOWN_DIFFERENCES`` lists the steps the mock cannot reproduce, with the reason; it is
-empty: every step of the three probes matches Linux 7.2 (the device probe's conventional
+empty: every step of the probes matches Linux 7.2 (the device probe's conventional
 PCI functions, MSI, interrupt pin, I/O bit, 256-byte BAR, sysfs ``config``/``resource``
-and the ``SIGBUS`` of a BAR mapping touched while memory decoding is off included).  A
+and the ``SIGBUS`` of a BAR mapping touched while memory decoding is off included, and
+the config probe's virtualised MSI capability, raw unassigned bytes and
+``INTERRUPT_LINE``).  A
 listed step that starts to match fails this test, so the list cannot go stale.
 """
 
@@ -25,13 +27,14 @@ import pytest
 HERE = Path(__file__).resolve().parent
 REAL = HERE.parent / "real_linux"
 TOPOLOGY = HERE / "real_linux_guest.toml"
-PROBES = ("vfio_container", "vfio_device", "vfio_dmabuf", "pci_caps")
+PROBES = ("vfio_container", "vfio_device", "vfio_dmabuf", "pci_caps", "vfio_config")
 
 KNOWN_DIFFERENCES: dict[str, dict[str, str]] = {
     "vfio_container": {},
     "vfio_dmabuf": {},
     "vfio_device": {},
     "pci_caps": {},
+    "vfio_config": {},
 }
 
 
