@@ -36,11 +36,9 @@ from dataclasses import dataclass, field, replace
 from errno import (
     EAGAIN,
     EBADF,
-    EFAULT,
     EINVAL,
     ENOENT,
     ENOSPC,
-    ENOSYS,
     EOPNOTSUPP,
     EPERM,
     EPROTONOSUPPORT,
@@ -50,7 +48,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import kerr
 from ..fs import FMODE_LSEEK, FMODE_PREAD, FMODE_PWRITE, FMODE_READ, File, FileOperations, Inode
 from ..mm import PAGE_SIZE
-from ..uaccess import _mem, copy_from_user, copy_to_user
+from ..uaccess import copy_from_user, copy_to_user
 from ..uapi.rdma import ib_user_ioctl_cmds as C
 from ..uapi.rdma import ib_user_verbs as V
 from ..uapi.rdma.ib_user_ioctl_verbs import (
@@ -137,56 +135,6 @@ IB_MR_REREG_TRANS = 1
 IB_MR_REREG_PD = 2
 IB_MR_REREG_ACCESS = 4
 IB_MR_REREG_SUPPORTED = 7
-
-# -- reading user memory without crashing ---------------------------------------------------
-
-
-class _Iovec(ctypes.Structure):
-    _fields_ = [("base", ctypes.c_void_p), ("len", ctypes.c_size_t)]
-
-
-_pvr: list[tuple[Any, int]] = []
-
-
-def _copy_from_user_checked(addr: int, n: int) -> bytes:
-    """``copy_from_user`` that honours page protections (``process_vm_readv``): the
-    ioctl argument may be the caller's own buffer, part of which may be ``PROT_NONE``."""
-    if n == 0:
-        return b""
-    if addr <= 0 or addr + n > (1 << 47):
-        raise kerr(EFAULT)
-    if not _pvr:
-        libc = ctypes.CDLL(None, use_errno=True)
-        fn = libc.process_vm_readv
-        fn.restype = ctypes.c_ssize_t
-        fn.argtypes = [
-            ctypes.c_int,
-            ctypes.POINTER(_Iovec),
-            ctypes.c_ulong,
-            ctypes.POINTER(_Iovec),
-            ctypes.c_ulong,
-            ctypes.c_ulong,
-        ]
-        _pvr.append((fn, os.getpid()))
-    fn, pid = _pvr[0]
-    if fn is not None:
-        buf = ctypes.create_string_buffer(n)
-        local = _Iovec(ctypes.addressof(buf), n)
-        remote = _Iovec(addr, n)
-        got = fn(pid, ctypes.byref(local), 1, ctypes.byref(remote), 1, 0)
-        if got == n:
-            return buf.raw
-        if got >= 0 or ctypes.get_errno() not in (EPERM, ENOSYS):
-            raise kerr(EFAULT)
-        _pvr[0] = (None, pid)  # forbidden here (seccomp): /proc/self/mem from now on
-    # /proc/self/mem, not the ioctl windows (FOLL_FORCE: PROT_NONE pages read fine)
-    try:
-        data = os.pread(_mem(), n, addr)
-    except (OSError, OverflowError):
-        raise kerr(EFAULT) from None
-    if len(data) != n:
-        raise kerr(EFAULT)
-    return data
 
 
 def _clear_user(addr: int, n: int) -> None:
@@ -1501,7 +1449,7 @@ def _run_method(bundle: AttrBundle, method: MethodDef) -> None:
 
 def _verbs_ioctl(file: File, cmd: int, arg: int) -> int:
     ufile: UverbsFile = file.private_data
-    raw = _copy_from_user_checked(arg, _HDR_SIZE)
+    raw = copy_from_user(arg, _HDR_SIZE)
     length, object_id, method_id, num_attrs, reserved1, driver_id, reserved2 = _HDR.unpack(raw)
     if length > PAGE_SIZE or length != _HDR_SIZE + _ATTR_SIZE * num_attrs:
         raise kerr(EINVAL)
@@ -1516,7 +1464,7 @@ def _verbs_ioctl(file: File, cmd: int, arg: int) -> int:
     if method is None:
         raise kerr(EPROTONOSUPPORT)
     attrs_addr = arg + _HDR_SIZE
-    raw_attrs = _copy_from_user_checked(attrs_addr, _ATTR_SIZE * num_attrs)
+    raw_attrs = copy_from_user(attrs_addr, _ATTR_SIZE * num_attrs)
     uattrs = [_ATTR.unpack_from(raw_attrs, _ATTR_SIZE * i) for i in range(num_attrs)]
     kernel = ufile.kernel
     with ufile.lock:

@@ -933,13 +933,12 @@ class Redirection:
                             return call(file, n, cmd, addr)
                         finally:
                             mv[:] = sview[:length]
-                    # a large buffer is passed in place, as CPython does
-                    big = ctypes.addressof(ctypes.c_char.from_buffer(mv))
-                    key = add_window(big, mv)
-                    try:
-                        return call(file, n, cmd, big)
-                    finally:
-                        drop_window(key)
+                    # A large buffer is passed in place, as CPython does.  No uaccess window
+                    # for it: the program's buffer may have PROT_NONE parts (an mmap it
+                    # mprotect'ed), so its bytes are reached as any user memory is
+                    # (process_vm_*: EFAULT, never a fault in the interpreter).
+                    pinned = ctypes.c_char.from_buffer(mv)  # (held: the buffer stays put)
+                    return call(file, n, cmd, ctypes.addressof(pinned))
                 if length > IOCTL_BUFSZ:
                     raise ValueError("ioctl string arg too long")
             elif length > IOCTL_BUFSZ:

@@ -286,6 +286,24 @@ def test_a_pointer_to_a_prot_none_page_is_efault(dev: int, probe: ProbeOps) -> N
         libc.munmap(addr, 4096)
 
 
+def test_a_large_in_place_buffer_with_a_prot_none_part_is_efault_not_a_crash(
+    dev: int, probe: ProbeOps
+) -> None:
+    """A buffer over 1024 bytes is passed in place; if part of the program's buffer is
+    PROT_NONE (an mprotect'ed mapping), the driver's read of it is EFAULT.  (It once went
+    through a memoryview of the buffer and the interpreter died of SIGSEGV.)"""
+    libc, addr = _prot(2, 3)  # PROT_READ | PROT_WRITE
+    libc.mprotect.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+    try:
+        assert libc.mprotect(addr + 4096, 4096, 0) == 0  # the second page: PROT_NONE
+        buf = (ctypes.c_char * 8192).from_address(addr)
+        assert errno_name(fcntl.ioctl, dev, probe_cmd(NR_READ, 8192), buf) == "EFAULT"
+        assert fcntl.ioctl(dev, probe_cmd(NR_READ, 4096), buf) == 5  # the first page reads
+        assert probe.calls[-1][2] == bytes(4096)
+    finally:
+        libc.munmap(addr, 8192)
+
+
 def test_copy_to_user_into_a_read_only_page_is_efault() -> None:
     """copy_to_user refuses read-only and PROT_NONE pages (/proc/self/mem wrote them)."""
     from mockkernel.uaccess import copy_from_user, copy_to_user
