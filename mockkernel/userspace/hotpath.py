@@ -13,7 +13,11 @@ syscalls, so these six are written for CPython's call path:
 * mock-or-real is one list index: ``slots[fd]`` (``Process.slots``) is the mock file or
   None; an IndexError (past every mock fd) or TypeError (not an int) means "not a mock
   fd" too.  A negative fd indexes from the end of the list, so the mock branch
-  re-checks ``fd >= 0``.
+  re-checks ``fd >= 0``;
+* a TCP socket the kernel made mock (bound to a NIC address) keeps a real, never
+  connected socket under its number: a real ``read``/``write`` there fails with
+  ``ENOTCONN``/``EPIPE``, and only then is the kernel asked (``_notconn_read``/
+  ``_notconn_write``), so a successful real call pays nothing for it.
 
 The module-level values below are placeholders that only type the names; the bound
 copies never read them.  The slow paths (mock fds, mock paths, every argument kind of
