@@ -24,9 +24,11 @@ Modelled on ``drivers/vfio/pci/vfio_pci_config.c``, checked against Linux 7.2 (p
   device-specific area writable: the ``devspec_writable`` topology key).
 * MSI (``vfio_msi_config_write``): flags low byte, address and data are virtual; after a
   write reaching the flags, the enable bit is cleared (MSI is enabled only through
-  ``VFIO_DEVICE_SET_IRQS``, which this model does not implement), a Multiple Message
-  Enable larger than ``msi_qmax`` (0 until ``SET_IRQS``) is cut to it, and the flags go
-  to ``vconfig`` and to the device.  A write of 0xffff at the flags reads back 0x8e.
+  ``VFIO_DEVICE_SET_IRQS``: the bit sticks only while MSI is the device's IRQ type; what
+  ``SET_IRQS`` itself does leaves the virtual bit as it was), a Multiple Message Enable
+  larger than ``msi_qmax`` (``log2`` of the vectors ``SET_IRQS`` last enabled, 0 before)
+  is cut to it, and the flags go to ``vconfig`` and to the device.  A write of 0xffff at
+  the flags reads back 0x8e.
 * PM (``vfio_pm_config_write``): the power-state bits are not writable; a write at
   ``PCI_PM_CTRL`` sets the device's power state through ``vfio_lock_and_set_power_state``,
   which, entering D3hot, revokes every dma-buf (``vfio_pci_dma_buf_move(vdev, true)``)
@@ -137,6 +139,7 @@ from mockkernel.uapi.linux.pci_regs import (
     PCI_TPH_LOC_CAP,
     PCI_VENDOR_ID,
 )
+from mockkernel.uapi.linux.vfio import VFIO_PCI_MSI_IRQ_INDEX
 
 from .dmabuf import dma_buf_move
 
@@ -553,8 +556,6 @@ class VConfig:
         self.vdev = vdev
         pdev = self.pdev = vdev.pdev
         self.size = config_size(pdev)
-        self.msi_enabled = False  # vdev->irq_type == VFIO_PCI_MSI_IRQ_INDEX: never here
-        self.msi_qmax = 0  # set by SET_IRQS upstream
         self.msi_perm: Perm | None = None
         self.extended_caps = False
         self.map = bytearray([PCI_CAP_ID_INVALID]) * self.size
@@ -571,6 +572,15 @@ class VConfig:
         self._masks = masks
         self._cap_init()
         self._ecap_init()
+
+    @property
+    def msi_enabled(self) -> bool:
+        """``irq_is(vdev, VFIO_PCI_MSI_IRQ_INDEX)``: MSI enabled through ``SET_IRQS``."""
+        return self.vdev.irq_type == VFIO_PCI_MSI_IRQ_INDEX
+
+    @property
+    def msi_qmax(self) -> int:
+        return self.vdev.msi_qmax
 
     # -- vconfig ------------------------------------------------------------------------
     def vget(self, pos: int, count: int) -> int:

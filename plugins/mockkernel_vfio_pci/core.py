@@ -33,7 +33,10 @@ from mockkernel.uapi.linux.vfio import (
     VFIO_DEVICE_FEATURE_GET,
     VFIO_DEVICE_FEATURE_PROBE,
     VFIO_DEVICE_FEATURE_SET,
+    VFIO_PCI_NUM_IRQS,
 )
+
+from .intrs import IrqCtx, raise_irq
 
 if TYPE_CHECKING:
     from .config import VConfig
@@ -127,6 +130,14 @@ class VfioPciDevice:
         self.iommufd_ioas: Ioas | None = None  # the attached IOAS
         self.fops: VfioDeviceFops  # set by the driver at probe
         self.all_devices: dict[str, VfioPciDevice] = {}  # the driver's devices, by BDF
+        # interrupts (intrs.py): the enabled IRQ type (VFIO_PCI_NUM_IRQS: none), its
+        # vectors' contexts, how many vectors are allocated, and the ERR/REQ eventfds
+        self.irq_type = VFIO_PCI_NUM_IRQS
+        self.irq_ctx: dict[int, IrqCtx] = {}
+        self.irq_nvec = 0
+        self.msi_qmax = 0  # log2 of the MSI vectors SET_IRQS enabled (vdev->msi_qmax)
+        self.err_trigger: int | None = None  # kernel-held eventfds
+        self.req_trigger: int | None = None
         self._deferred_fput: list[File] = []
 
     @property
@@ -189,6 +200,15 @@ class VfioPciDevice:
     def drain_fput(self) -> None:
         while self._deferred_fput:
             self._deferred_fput.pop().put()
+
+    # -- interrupts ------------------------------------------------------------------------
+    def raise_irq(self, index: int, vector: int = 0) -> bool:
+        """The device raises an interrupt (a test-side API): see :func:`.intrs.raise_irq`.
+
+        Signals the eventfd registered with ``VFIO_DEVICE_SET_IRQS`` for ``index``/``vector``
+        (INTx: only when unmasked, and masks it); returns whether an eventfd was signalled.
+        """
+        return raise_irq(self, index, vector)
 
     # -- runtime PM (VFIO_DEVICE_FEATURE_LOW_POWER_*) --------------------------------------
     def pm_close_wake_fd(self) -> None:

@@ -31,7 +31,6 @@ from mockkernel.driver import (
     Vma,
     copy_from_user,
     copy_to_user,
-    kernel_dup,
     kerr,
 )
 from mockkernel.uapi.linux.vfio import (
@@ -64,6 +63,7 @@ from mockkernel.uapi.linux.vfio import (
     VFIO_DEVICE_GET_REGION_INFO,
     VFIO_DEVICE_PCI_HOT_RESET,
     VFIO_DEVICE_RESET,
+    VFIO_DEVICE_SET_IRQS,
     VFIO_IRQ_INFO_AUTOMASKED,
     VFIO_IRQ_INFO_EVENTFD,
     VFIO_IRQ_INFO_MASKABLE,
@@ -75,7 +75,6 @@ from mockkernel.uapi.linux.vfio import (
     VFIO_PCI_HOT_RESET_FLAG_DEV_ID,
     VFIO_PCI_HOT_RESET_FLAG_DEV_ID_OWNED,
     VFIO_PCI_INTX_IRQ_INDEX,
-    VFIO_PCI_MSI_IRQ_INDEX,
     VFIO_PCI_MSIX_IRQ_INDEX,
     VFIO_PCI_NUM_IRQS,
     VFIO_PCI_NUM_REGIONS,
@@ -91,6 +90,7 @@ from mockkernel.uapi.linux.vfio import (
 from .config import PCI_D0, VConfig, config_size, set_power_state
 from .core import FeatureHandler, VfioGroup, VfioPciDevice, vfio_check_feature
 from .dmabuf import dma_buf_cleanup, dma_buf_move, feature_dma_buf
+from .intrs import eventfd_ctx_fdget, irq_count, irqs_close, set_irqs
 from .iommufd import IommufdCtx, iommufd_ctx_from_fd
 
 if TYPE_CHECKING:
@@ -126,12 +126,6 @@ _CORE_ENOTTY = frozenset(
 )
 _PCI_COMMAND = 0x04
 _PCI_COMMAND_MEMORY = 0x2
-_PCI_INTERRUPT_PIN = 0x3D
-_PCI_MSI_FLAGS = 2
-_PCI_MSI_FLAGS_QMASK = 0x000E
-_PCI_MSIX_FLAGS = 2
-_PCI_MSIX_FLAGS_QSIZE = 0x07FF
-_EVENTFD_LINK = "anon_inode:[eventfd]"
 
 
 class DeviceFile:
@@ -170,6 +164,7 @@ def _core_enable(vdev: VfioPciDevice) -> None:
 def _core_close(vdev: VfioPciDevice) -> None:
     """``vfio_pci_core_close_device``: dma-bufs revoked for good, then the device disabled."""
     dma_buf_cleanup(vdev)
+    irqs_close(vdev)
     with vdev.memory_write():
         vdev.pm_runtime_engaged = False
         vdev.pm_close_wake_fd()
@@ -288,15 +283,7 @@ def _feature_pm_entry_wakeup(vdev: VfioPciDevice, flags: int, arg: int, argsz: i
     (wakeup_eventfd,) = struct.unpack("<i", copy_from_user(arg, 4))
     if wakeup_eventfd < 0:
         raise kerr(EINVAL)
-    # eventfd_ctx_fdget: EBADF without a file, EINVAL if it is not an eventfd
-    proc = vdev.kernel.current
-    if wakeup_eventfd in proc.files:
-        raise kerr(EINVAL)  # no mock file is an eventfd
-    if not proc.fdt.is_real_fd(wakeup_eventfd):
-        raise kerr(EBADF)
-    if os.readlink(f"/proc/self/fd/{wakeup_eventfd}") != _EVENTFD_LINK:
-        raise kerr(EINVAL)
-    return _pm_entry(vdev, kernel_dup(wakeup_eventfd))
+    return _pm_entry(vdev, eventfd_ctx_fdget(vdev, wakeup_eventfd))
 
 
 def _feature_pm_exit(vdev: VfioPciDevice, flags: int, arg: int, argsz: int) -> int:
@@ -420,23 +407,6 @@ def _ioctl_get_region_info(file: File, cmd: int, arg: int) -> int:
     return 0
 
 
-def _irq_count(vdev: VfioPciDevice, index: int) -> int:
-    pdev = vdev.pdev
-    if index == VFIO_PCI_INTX_IRQ_INDEX:
-        return 1 if pdev.pci_read_config_byte(_PCI_INTERRUPT_PIN) else 0
-    if index == VFIO_PCI_MSI_IRQ_INDEX:
-        if not pdev.msi_cap:
-            return 0
-        flags = pdev.pci_read_config_word(pdev.msi_cap + _PCI_MSI_FLAGS)
-        return 1 << ((flags & _PCI_MSI_FLAGS_QMASK) >> 1)  # Multiple Message Capable
-    if index == VFIO_PCI_MSIX_IRQ_INDEX:
-        if not pdev.msix_cap:
-            return 0
-        qsize = pdev.pci_read_config_word(pdev.msix_cap + _PCI_MSIX_FLAGS)
-        return (qsize & _PCI_MSIX_FLAGS_QSIZE) + 1
-    return 1  # ERR (PCI Express only: GET_IRQ_INFO refused it before), REQ
-
-
 def _ioctl_get_irq_info(file: File, cmd: int, arg: int) -> int:
     vdev = _vdev(file)
     argsz, _flags, index, _count = struct.unpack("<IIII", copy_from_user(arg, 16))
@@ -449,12 +419,18 @@ def _ioctl_get_irq_info(file: File, cmd: int, arg: int) -> int:
         flags |= VFIO_IRQ_INFO_MASKABLE | VFIO_IRQ_INFO_AUTOMASKED
     elif index != VFIO_PCI_MSIX_IRQ_INDEX or not vdev.pdev.msix_cap:
         flags |= VFIO_IRQ_INFO_NORESIZE  # [I] MSI-X resizes (dynamic allocation on x86)
-    copy_to_user(arg, struct.pack("<IIII", argsz, flags, index, _irq_count(vdev, index)))
+    copy_to_user(arg, struct.pack("<IIII", argsz, flags, index, irq_count(vdev, index)))
     return 0
 
 
+def _ioctl_set_irqs(file: File, cmd: int, arg: int) -> int:
+    """``vfio_pci_ioctl_set_irqs`` (intrs.py)."""
+    return set_irqs(_vdev(file), arg)
+
+
 def _ioctl_reset(file: File, cmd: int, arg: int) -> int:
-    """``vfio_pci_ioctl_reset``: revoke, reset (config space is saved and restored), re-enable."""
+    """``vfio_pci_ioctl_reset``: revoke, reset (config space is saved and restored), re-enable.
+    The interrupts stay as they are (the reset saves and restores MSI state; Linux 7.2)."""
     vdev = _vdev(file)
     if not vdev.reset_works:
         raise kerr(EINVAL)
@@ -672,6 +648,7 @@ class VfioDeviceFops(FileOperations):
         VFIO_DEVICE_GET_INFO: _ioctl_get_info,
         VFIO_DEVICE_GET_REGION_INFO: _ioctl_get_region_info,
         VFIO_DEVICE_GET_IRQ_INFO: _ioctl_get_irq_info,
+        VFIO_DEVICE_SET_IRQS: _ioctl_set_irqs,
         VFIO_DEVICE_RESET: _ioctl_reset,
         VFIO_DEVICE_GET_PCI_HOT_RESET_INFO: _ioctl_get_pci_hot_reset_info,
         VFIO_DEVICE_PCI_HOT_RESET: _ioctl_pci_hot_reset,

@@ -2,7 +2,8 @@
 # Regenerate the golden files: run every probe on real Linux 7.2 (QEMU guest, as root).
 # usage: tests/real_linux/regen.sh [PROBE...]     (default: all probes)
 # The VFIO probes run on the guest's vfio-pci devices and are named explicitly:
-#   tests/real_linux/regen.sh vfio_container vfio_device vfio_dmabuf pci_caps vfio_config
+#   tests/real_linux/regen.sh vfio_container vfio_device vfio_dmabuf pci_caps vfio_config \
+#     vfio_irqs
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 run=${REAL_LINUX_RUN:-/work/shared/tools/real-linux/run}

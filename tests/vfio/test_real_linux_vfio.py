@@ -10,7 +10,8 @@ empty: every step of the probes matches Linux 7.2 (the device probe's convention
 PCI functions, MSI, interrupt pin, I/O bit, 256-byte BAR, sysfs ``config``/``resource``
 and the ``SIGBUS`` of a BAR mapping touched while memory decoding is off included, and
 the config probe's virtualised MSI capability, raw unassigned bytes and
-``INTERRUPT_LINE``).  A
+``INTERRUPT_LINE``, and the irqs probe's ``VFIO_DEVICE_SET_IRQS`` errnos, eventfd
+loopback triggers and MSI enable bit).  A
 listed step that starts to match fails this test, so the list cannot go stale.
 """
 
@@ -27,7 +28,14 @@ import pytest
 HERE = Path(__file__).resolve().parent
 REAL = HERE.parent / "real_linux"
 TOPOLOGY = HERE / "real_linux_guest.toml"
-PROBES = ("vfio_container", "vfio_device", "vfio_dmabuf", "pci_caps", "vfio_config")
+PROBES = (
+    "vfio_container",
+    "vfio_device",
+    "vfio_dmabuf",
+    "pci_caps",
+    "vfio_config",
+    "vfio_irqs",
+)
 
 KNOWN_DIFFERENCES: dict[str, dict[str, str]] = {
     "vfio_container": {},
@@ -35,6 +43,7 @@ KNOWN_DIFFERENCES: dict[str, dict[str, str]] = {
     "vfio_device": {},
     "pci_caps": {},
     "vfio_config": {},
+    "vfio_irqs": {},
 }
 
 
