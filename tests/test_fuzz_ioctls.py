@@ -51,6 +51,7 @@ from mockkernel import Kernel
 from mockkernel import uaccess as ua
 from mockkernel.errors import kerr
 from mockkernel.fs import FileOperations
+from mockkernel.mm import _load_libc
 from mockkernel.testing import sealed_memfd
 from mockkernel.testing.rdma import Verbs, VfioDevice
 from mockkernel.uapi.linux.dma_buf import DMA_BUF_IOCTL_EXPORT_SYNC_FILE
@@ -134,17 +135,7 @@ class Arena:
     """A scratch buffer pointers may name, a ``PROT_NONE`` reservation, and the guard."""
 
     def __init__(self) -> None:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.mmap.restype = ctypes.c_void_p
-        libc.mmap.argtypes = [
-            ctypes.c_void_p,
-            ctypes.c_size_t,
-            ctypes.c_int,
-            ctypes.c_int,
-            ctypes.c_int,
-            ctypes.c_long,
-        ]
-        libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+        libc = _load_libc()  # mmap/munmap with their C types (the mm layer's)
         self._libc = libc
         # page-aligned, so a payload can name whole pages (MAP_DMA, REG_MR)
         base = libc.mmap(None, ARENA, 3, 0x22, -1, 0)  # PROT_READ|PROT_WRITE, private anon

@@ -57,6 +57,7 @@ from __future__ import annotations
 import os
 import select
 import struct
+from collections.abc import Callable
 from errno import EBADF, EBUSY, EINVAL, ENOTTY
 from typing import TYPE_CHECKING
 
@@ -276,18 +277,28 @@ def _intx_disable(vdev: VfioPciDevice) -> None:
     _trace(vdev, "vfio_pci.irq_disable", index=VFIO_PCI_INTX_IRQ_INDEX)
 
 
-def _set_intx_unmask(
-    vdev: VfioPciDevice, index: int, start: int, count: int, flags: int, data: bytes
-) -> None:
+def _intx_action(
+    vdev: VfioPciDevice,
+    start: int,
+    count: int,
+    flags: int,
+    data: bytes,
+    act: Callable[[VfioPciDevice, str], None],
+) -> bool:
+    """What INTx MASK and UNMASK share: the checks, and DATA_NONE / DATA_BOOL doing
+    ``act``; True when the data is an eventfd (each action handles that itself)."""
     if not _is_intx(vdev) or start != 0 or count != 1:
         raise kerr(EINVAL)
     _poll_unmask_fd(vdev)
-    if flags & VFIO_IRQ_SET_DATA_NONE:
-        _intx_unmask(vdev, "ioctl")
-    elif flags & VFIO_IRQ_SET_DATA_BOOL:
-        if data[0]:
-            _intx_unmask(vdev, "ioctl")
-    elif flags & VFIO_IRQ_SET_DATA_EVENTFD:
+    if flags & VFIO_IRQ_SET_DATA_NONE or (flags & VFIO_IRQ_SET_DATA_BOOL and data[0]):
+        act(vdev, "ioctl")
+    return bool(flags & VFIO_IRQ_SET_DATA_EVENTFD)
+
+
+def _set_intx_unmask(
+    vdev: VfioPciDevice, index: int, start: int, count: int, flags: int, data: bytes
+) -> None:
+    if _intx_action(vdev, start, count, flags, data, _intx_unmask):
         ctx = vdev.irq_ctx[0]
         fd = _fd_at(data, 0)
         if fd >= 0:  # vfio_virqfd_enable
@@ -303,15 +314,7 @@ def _set_intx_unmask(
 def _set_intx_mask(
     vdev: VfioPciDevice, index: int, start: int, count: int, flags: int, data: bytes
 ) -> None:
-    if not _is_intx(vdev) or start != 0 or count != 1:
-        raise kerr(EINVAL)
-    _poll_unmask_fd(vdev)
-    if flags & VFIO_IRQ_SET_DATA_NONE:
-        _intx_mask(vdev, "ioctl")
-    elif flags & VFIO_IRQ_SET_DATA_BOOL:
-        if data[0]:
-            _intx_mask(vdev, "ioctl")
-    elif flags & VFIO_IRQ_SET_DATA_EVENTFD:
+    if _intx_action(vdev, start, count, flags, data, _intx_mask):
         raise kerr(ENOTTY)  # "XXX implement me" upstream
 
 

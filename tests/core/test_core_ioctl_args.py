@@ -34,6 +34,7 @@ from core_helpers import (
 )
 
 from mockkernel.kernel import Kernel
+from mockkernel.mm import _load_libc
 from mockkernel.uapi.linux.udmabuf import UDMABUF_CREATE, udmabuf_create
 
 
@@ -267,10 +268,7 @@ def test_pointers_inside_the_payload_are_user_addresses(dev: int, probe: ProbeOp
 
 def _prot(pages: int, prot: int) -> tuple[Any, int]:
     """An anonymous mapping with protection ``prot`` (``mmap`` cannot make ``PROT_NONE``)."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.mmap.restype = ctypes.c_void_p
-    libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t] + [ctypes.c_int] * 3 + [ctypes.c_long]
-    libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+    libc = _load_libc()  # mmap/munmap with their C types (the mm layer's)
     addr = libc.mmap(None, pages * 4096, prot, 0x22, -1, 0)  # MAP_PRIVATE | MAP_ANONYMOUS
     assert addr not in (None, ctypes.c_void_p(-1).value)
     return libc, int(addr)
