@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import itertools
 import os
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import pluggy
 
@@ -31,6 +32,7 @@ from .process import Process, RealBackedFdTable, VirtualFdTable
 from .realfd import REAL, hide
 from .topology import Topology, default_topology
 from .trace import Tracer
+from .uaccess import use_mm
 from .vfs import Vfs
 
 if TYPE_CHECKING:
@@ -39,7 +41,9 @@ if TYPE_CHECKING:
     from .pci import PciBus, PciDev
     from .pci.fabric import Fabric
 
-__all__ = ["DriverRegistry", "Kernel", "PciDriver", "boot"]
+__all__ = ["DriverRegistry", "Kernel", "PciDriver", "Subsystem", "boot"]
+
+_T = TypeVar("_T", bound="Subsystem")
 
 MISC_MAJOR = 10
 _MFD_SEALING = 2  # MFD_ALLOW_SEALING
@@ -57,6 +61,36 @@ class PciDriver(Protocol):
 
     def remove(self, kernel: Kernel, pdev: PciDev) -> None:
         """Unbind from ``pdev`` at shutdown."""
+
+
+class Subsystem:
+    """A piece of the kernel that owns its state (dma-buf, PCI, net, RDMA, ...).
+
+    All are made the same way: ``kernel.subsys(Cls)`` returns the kernel's one
+    instance, built on first use as ``Cls(kernel)``.  A subsystem reports what it
+    still holds at shutdown with :meth:`leaks` and lets go of its real resources in
+    :meth:`shutdown` (called in the reverse order of creation, after every process
+    has exited and every file was released).  Override either as needed.
+    """
+
+    #: the name leak reports and traces use
+    name = "subsystem"
+
+    def __init__(self, kernel: Kernel) -> None:
+        self.kernel = kernel
+
+    def leaks(self) -> list[str]:
+        """What this subsystem still holds that a clean shutdown would not expect."""
+        return []
+
+    def shutdown(self) -> None:
+        """Release real resources (fds, mappings); the kernel is going away."""
+
+
+class _Cpu(threading.local):
+    """Per-CPU (per-thread) state of one kernel: the task it is running, if any."""
+
+    task: Process | None = None
 
 
 @dataclass
@@ -115,7 +149,9 @@ class Kernel:
             "init",
         )
         self.processes.append(self.init_process)
-        self.current: Process = self.init_process
+        self._cpu = _Cpu()
+        #: the subsystems, in the order they were made (see :meth:`subsys`)
+        self.subsystems: dict[type[Subsystem], Subsystem] = {}
         self.installed_process: Process | None = None
         self.registry = DriverRegistry(self)
         self.bound: dict[str, PciDriver] = {}
@@ -127,6 +163,19 @@ class Kernel:
 
     def new_id(self) -> int:
         return next(self._ids)
+
+    @property
+    def current(self) -> Process:
+        """The task this thread (CPU) runs in this kernel: the one a :meth:`running` block
+        made current, else the init process (this Python process)."""
+        return self._cpu.task or self.init_process
+
+    def subsys(self, cls: type[_T]) -> _T:
+        """The kernel's one ``cls`` subsystem, made on first use as ``cls(kernel)``."""
+        sub = self.subsystems.get(cls)
+        if sub is None:
+            sub = self.subsystems[cls] = cls(self)
+        return sub  # type: ignore[return-value]
 
     def __repr__(self) -> str:
         return f"<Kernel uapi={self.uapi} files={len(self.live_files)} dmabufs={len(self.dmabufs)}>"
@@ -216,13 +265,16 @@ class Kernel:
 
     @contextmanager
     def running(self, proc: Process) -> Iterator[Process]:
-        """Make ``proc`` the current task (whose fd table drivers install into)."""
-        saved = self.current
-        self.current = proc
+        """Make ``proc`` the current task on this thread: drivers install fds into its
+        table, and uaccess reaches its address space (``proc.mm``)."""
+        cpu = self._cpu
+        saved = cpu.task
+        cpu.task = proc
         try:
-            yield proc
+            with use_mm(proc.mm):
+                yield proc
         finally:
-            self.current = saved
+            cpu.task = saved
 
     def fdinfo(self, proc: Process, fd: int) -> str:
         """``/proc/<pid>/fdinfo/<fd>``.
@@ -263,6 +315,8 @@ class Kernel:
         out += [f"dma-buf still alive: {d!r}" for d in self.dmabufs.values()]
         out += [f"attachment still attached: {a!r}" for a in self.attachments.values()]
         out += [f"lock still held: {name}" for name in self.held_locks.values()]
+        for sub in self.subsystems.values():
+            out += sub.leaks()
         out += [f"kernel warning: {w}" for w in self.warnings]
         return out
 
@@ -299,6 +353,11 @@ class Kernel:
         for module in reversed(self.registry.modules):
             if module.exit is not None:
                 module.exit(self)
+        for sub in reversed(list(self.subsystems.values())):
+            try:
+                sub.shutdown()
+            except Exception as e:
+                found.append(f"shutdown of subsystem {sub.name} failed: {e!r}")
         if self.pci is not None:
             self.pci.close()
         for fd in [*self._placeholders.values(), *self._placeholder_companions]:

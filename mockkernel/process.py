@@ -27,8 +27,8 @@ from typing import TYPE_CHECKING, Concatenate, ParamSpec, TypeVar
 from .errors import kerr
 from .fs import FMODE_LSEEK, FMODE_PREAD, FMODE_PWRITE, FMODE_READ, FMODE_WRITE, File
 from .mm import PAGE_SIZE, MappedFile, Mapping, Vma, build_mapping, page_align
-from .realfd import REAL
-from .uaccess import copy_from_user, put_user_u32
+from .realfd import REAL, kernel_dup
+from .uaccess import LOCAL, UserMemory, copy_from_user, put_user_u32
 
 if TYPE_CHECKING:
     from .kernel import Kernel
@@ -210,9 +210,13 @@ def _syscall(
 class Process:
     """A task with an fd table.  Syscall methods raise ``OSError`` with the kernel's errno."""
 
-    def __init__(self, kernel: Kernel, pid: int, fdt: FdTable, name: str) -> None:
+    def __init__(
+        self, kernel: Kernel, pid: int, fdt: FdTable, name: str, mm: UserMemory = LOCAL
+    ) -> None:
         self.kernel = kernel
         self.pid = pid
+        #: the address space uaccess reaches while this task is current (``current->mm``)
+        self.mm = mm
         self.fdt = fdt
         self.files = fdt.files
         #: ``slots[fd]`` is ``files.get(fd)`` for every fd >= 0 below ``len(slots)``, and no
@@ -263,6 +267,26 @@ class Process:
         if file is None:
             raise kerr(EBADF)
         return file.get()
+
+    def fget_real(self, fd: int) -> int:
+        """A kernel-held real fd for the *real* file at ``fd`` in this process (an eventfd,
+        a memfd a program hands a driver); the caller closes it.  ``EBADF`` when ``fd`` is
+        a mock fd or not open.  In-process that is a dup; a supervised process's table is
+        reached by its front-end (``fget_real_hook``)."""
+        if fd in self.files or fd < 0:
+            raise kerr(EBADF)
+        hook = self.fget_real_hook
+        if hook is not None:
+            return hook(fd)
+        if not self.fdt.is_real_fd(fd):
+            raise kerr(EBADF)
+        try:
+            return kernel_dup(fd)
+        except OSError:
+            raise kerr(EBADF) from None
+
+    #: set by a front-end whose processes are not this Python process (the supervisor)
+    fget_real_hook: Callable[[int], int] | None = None
 
     def fdget(self, fd: int) -> File:
         """The file for ``fd`` without a reference (the caller must not keep it)."""

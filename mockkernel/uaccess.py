@@ -1,16 +1,28 @@
 """uaccess: reading and writing the calling program's memory, safely.
 
-The user address space is this very Python process.  An ioctl argument is a
-real address: the syscall layer copies the caller's buffer into its thread's
-scratch buffer (as CPython's ``fcntl.ioctl`` does) and passes that address.
-The scratch buffers are *windows*: an access inside one is a memoryview
-slice.  Any other address -- a pointer stored inside a struct, an address
-made up by a buggy program -- goes through ``process_vm_readv``/``_writev``,
-which honour page protections as the kernel's user access does: an unmapped,
-``PROT_NONE`` or (for a write) read-only page is ``EFAULT``, never a crash of
-the interpreter.  Where those syscalls are forbidden (seccomp) it falls back to
-``/proc/self/mem``, which reports only unmapped addresses (it writes through
-protections, as a debugger does).
+Whose memory: the *current task's address space* (``Process.mm``), as Linux's
+``copy_from_user`` acts on ``current->mm``.  Each thread of this Python process is
+one CPU; :func:`use_mm` makes an address space current on it for a block (the kernel's
+``running()`` does it when it serves a process).  Two kinds of address space exist:
+
+* :data:`LOCAL` -- this very Python process (the in-process redirection, and every
+  virtual process made by ``kernel.spawn()``).  An ioctl argument is a real address:
+  the syscall layer copies the caller's buffer into its thread's scratch buffer (as
+  CPython's ``fcntl.ioctl`` does) and passes that address.  Scratch buffers are
+  *windows*: an access inside one is a memoryview slice.
+* :class:`RemoteMemory` -- another process (a supervised program): every access is a
+  ``process_vm_readv``/``_writev`` on that process, or ``/proc/<pid>/mem`` where
+  those are forbidden.
+
+Any address outside a window goes through ``process_vm_readv``/``_writev``, which
+honour page protections as the kernel's user access does: an unmapped, ``PROT_NONE``
+or (for a write) read-only page is ``EFAULT``, never a crash of the interpreter.
+``/proc/<pid>/mem`` reports only unmapped addresses (it writes through protections,
+as a debugger does).
+
+The only module-level state is the per-CPU (per-thread) record of which address
+space is current -- Linux's per-CPU ``current`` -- and :data:`LOCAL`, which stands for
+a process-wide fact.  Nothing here holds a kernel.
 """
 
 from __future__ import annotations
@@ -21,15 +33,20 @@ import struct
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from errno import EFAULT, EINVAL, ENOSYS, EPERM
+from errno import EFAULT, EINVAL, ENOSYS, EPERM, ESRCH
 from typing import Any, TypeVar
 
 from .errors import kerr
 
 __all__ = [
+    "LOCAL",
+    "LocalMemory",
+    "RemoteMemory",
+    "UserMemory",
     "add_window",
     "copy_from_user",
     "copy_to_user",
+    "current_mm",
     "drop_window",
     "get_user_struct",
     "get_user_u32",
@@ -37,121 +54,241 @@ __all__ = [
     "ioctl_window",
     "put_user_u32",
     "strndup_user",
+    "use_mm",
 ]
 
 _S = TypeVar("_S", bound=ctypes.Structure)
 _MAX_ADDR = (1 << 47) - 1  # x86-64 user space ends below 0x0000_8000_0000_0000
-
-
-#: Every live window: ``id`` -> (base, end, view).  Each thread's ioctl scratch buffer
-#: is a permanent window; a large argument passed in place is a window for one call.
-_windows: dict[int, tuple[int, int, memoryview]] = {}
-#: The window the last fast access hit (a cache shared by threads: a miss just looks
-#: the address up in ``_windows``, so a stale hint is never wrong, only slower).
 _NO_WINDOW: tuple[int, int, memoryview] = (-1, -1, memoryview(b""))
-_hint: tuple[int, int, memoryview] = _NO_WINDOW
-#: Counts writes to user memory: the syscall layer skips copying an ioctl argument
-#: back when a handler wrote nothing (the bytes would be the same).
-_stores = 0
 _u32 = struct.Struct("<I").unpack_from
 _u64 = struct.Struct("<Q").unpack_from
-_mem_fd: list[int] = []  # the process's /proc/self/mem, opened on first use
-_mem_lock = threading.Lock()  # two threads' first use must not open it twice
-
-
-def _mem() -> int:
-    if not _mem_fd:
-        with _mem_lock:
-            if not _mem_fd:
-                from .realfd import REAL, hide
-
-                _mem_fd.append(hide(REAL.open("/proc/self/mem", os.O_RDWR | os.O_CLOEXEC)))
-    return _mem_fd[0]
 
 
 class _Iovec(ctypes.Structure):
     _fields_ = [("base", ctypes.c_void_p), ("len", ctypes.c_size_t)]
 
 
-#: ``process_vm_readv``/``process_vm_writev``; emptied for good when they are forbidden
-_pvm: list[Any] = []
+def _load_pvm() -> tuple[Any, Any]:
+    """libc's ``process_vm_readv``/``process_vm_writev``, typed."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    out = []
+    for name in ("process_vm_readv", "process_vm_writev"):
+        fn = getattr(libc, name)
+        fn.restype = ctypes.c_ssize_t
+        fn.argtypes = [
+            ctypes.c_int,
+            ctypes.POINTER(_Iovec),
+            ctypes.c_ulong,
+            ctypes.POINTER(_Iovec),
+            ctypes.c_ulong,
+            ctypes.c_ulong,
+        ]
+        out.append(fn)
+    return out[0], out[1]
 
 
-def _process_vm(write: bool, local: int, remote: int, n: int) -> bool:
-    """Copy ``n`` bytes between this process's ``local`` and ``remote`` addresses with
-    ``process_vm_{readv,writev}``.  True when done; ``EFAULT`` when the remote range is not
-    accessible; False when the syscalls are not allowed here (use ``/proc/self/mem``)."""
-    if not _pvm:
-        with _mem_lock:
-            if not _pvm:
-                libc = ctypes.CDLL(None, use_errno=True)
-                for name in ("process_vm_readv", "process_vm_writev"):
-                    fn = getattr(libc, name)
-                    fn.restype = ctypes.c_ssize_t
-                    fn.argtypes = [
-                        ctypes.c_int,
-                        ctypes.POINTER(_Iovec),
-                        ctypes.c_ulong,
-                        ctypes.POINTER(_Iovec),
-                        ctypes.c_ulong,
-                        ctypes.c_ulong,
-                    ]
-                    _pvm.append(fn)
-    fn = _pvm[1 if write else 0]
-    if fn is None:
-        return False
-    lv, rv = _Iovec(local, n), _Iovec(remote, n)
-    got = fn(os.getpid(), ctypes.byref(lv), 1, ctypes.byref(rv), 1, 0)
-    if got == n:
-        return True
-    if got < 0 and ctypes.get_errno() in (EPERM, ENOSYS):
-        _pvm[:] = [None, None]  # forbidden (seccomp): /proc/self/mem from now on
-        return False
-    raise kerr(EFAULT)
+class UserMemory:
+    """A user address space as uaccess sees it: ``read``/``write`` raise ``EFAULT``.
 
+    ``pid`` is the process whose memory this is (for ``process_vm_*`` and
+    ``/proc/<pid>/mem``); ``stores`` counts writes, so the syscall layer can skip
+    copying an ioctl argument back when a handler wrote nothing.
+    """
 
-def _read_mem(addr: int, n: int) -> bytes:
-    """``n`` bytes at ``addr``, outside every window (``n > 0``, ``addr`` in range)."""
-    buf = ctypes.create_string_buffer(n)
-    if _process_vm(False, ctypes.addressof(buf), addr, n):
-        return buf.raw
-    try:
-        data = os.pread(_mem(), n, addr)
-    except (OSError, OverflowError):
-        raise kerr(EFAULT) from None
-    if len(data) != n:
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.stores = 0
+        self._lock = threading.Lock()
+        #: (readv, writev), set once whole: an exception while loading leaves it unset
+        self._pvm: tuple[Any, Any] | None = None
+        self._pvm_forbidden = False
+        self._mem_fd = -1
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} pid={self.pid}>"
+
+    # -- process_vm_* with /proc/<pid>/mem as the fallback --------------------------------
+    def _process_vm(self, write: bool, local: int, remote: int, n: int) -> bool:
+        """True when done; ``EFAULT`` when the range is not accessible; False when the
+        syscalls are not allowed here (seccomp): use ``/proc/<pid>/mem``."""
+        if self._pvm_forbidden:
+            return False
+        pvm = self._pvm
+        if pvm is None:
+            pvm = self._pvm = _load_pvm()  # one assignment of a finished tuple
+        fn = pvm[1 if write else 0]
+        lv, rv = _Iovec(local, n), _Iovec(remote, n)
+        got = fn(self.pid, ctypes.byref(lv), 1, ctypes.byref(rv), 1, 0)
+        if got == n:
+            return True
+        if got < 0:
+            err = ctypes.get_errno()
+            if err in (EPERM, ENOSYS):
+                self._pvm_forbidden = True
+                return False
+            if err == ESRCH:
+                raise kerr(EFAULT)  # the process is gone: nothing there to access
         raise kerr(EFAULT)
-    return data
+
+    def _mem(self) -> int:
+        """``/proc/<pid>/mem``, opened on first use and kept (a kernel-held fd)."""
+        fd = self._mem_fd
+        if fd < 0:
+            with self._lock:
+                if self._mem_fd < 0:
+                    from .realfd import REAL, hide
+
+                    path = "/proc/self/mem" if self.pid == os.getpid() else f"/proc/{self.pid}/mem"
+                    self._mem_fd = hide(REAL.open(path, os.O_RDWR | os.O_CLOEXEC))
+                fd = self._mem_fd
+        return fd
+
+    def close(self) -> None:
+        """Drop the kernel-held fds (an exited process's memory)."""
+        fd, self._mem_fd = self._mem_fd, -1
+        if fd >= 0:
+            from .realfd import REAL
+
+            REAL.close(fd)
+
+    def read(self, addr: int, n: int) -> bytes:
+        """``n`` bytes at ``addr`` (``EFAULT`` if not readable)."""
+        if n == 0:
+            return b""
+        if addr <= 0 or n < 0 or addr + n > _MAX_ADDR:
+            raise kerr(EFAULT)
+        buf = ctypes.create_string_buffer(n)
+        if self._process_vm(False, ctypes.addressof(buf), addr, n):
+            return buf.raw
+        try:
+            data = os.pread(self._mem(), n, addr)
+        except (OSError, OverflowError):
+            raise kerr(EFAULT) from None
+        if len(data) != n:
+            raise kerr(EFAULT)
+        return data
+
+    def write(self, addr: int, data: bytes | bytearray | memoryview) -> None:
+        """Write ``data`` at ``addr`` (``EFAULT`` if not writable)."""
+        self.stores += 1
+        n = len(data)
+        if n == 0:
+            return
+        if addr <= 0 or addr + n > _MAX_ADDR:
+            raise kerr(EFAULT)
+        src = ctypes.create_string_buffer(bytes(data), n)
+        if self._process_vm(True, ctypes.addressof(src), addr, n):
+            return
+        try:
+            done = os.pwrite(self._mem(), data, addr)
+        except (OSError, OverflowError):
+            raise kerr(EFAULT) from None
+        if done != n:
+            raise kerr(EFAULT)
 
 
-def _write_mem(addr: int, data: bytes | bytearray | memoryview) -> None:
-    """Write ``data`` at ``addr``, outside every window (``data`` not empty, in range)."""
-    n = len(data)
-    src = ctypes.create_string_buffer(bytes(data), n)
-    if _process_vm(True, ctypes.addressof(src), addr, n):
-        return
+class LocalMemory(UserMemory):
+    """This Python process's own memory, with windows: ranges served by memoryviews.
+
+    Each thread's ioctl scratch buffer is a permanent window; a large argument passed
+    in place is a window for one call.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(os.getpid())
+        #: every live window: key -> (base, end, view)
+        self.windows: dict[int, tuple[int, int, memoryview]] = {}
+
+    def _after_fork(self) -> None:
+        self.pid = os.getpid()
+        self._mem_fd = -1  # (the inherited fd is close-on-exec and still valid; reopen)
+
+    def find(self, addr: int, n: int) -> tuple[int, int, memoryview] | None:
+        for w in tuple(self.windows.values()):
+            if w[0] <= addr and addr + n <= w[1]:
+                return w
+        return None
+
+    def read(self, addr: int, n: int) -> bytes:
+        w = self.find(addr, n) if n > 0 else None
+        if w is not None:
+            _cpu.hint = w
+            return w[2][addr - w[0] : addr - w[0] + n].tobytes()
+        return super().read(addr, n)
+
+    def write(self, addr: int, data: bytes | bytearray | memoryview) -> None:
+        n = len(data)
+        w = self.find(addr, n) if n > 0 else None
+        if w is not None:
+            self.stores += 1
+            _cpu.hint = w
+            w[2][addr - w[0] : addr - w[0] + n] = data
+            return
+        super().write(addr, data)
+
+
+class RemoteMemory(UserMemory):
+    """Another process's memory (a supervised program), by its pid (the thread group)."""
+
+
+#: This Python process's memory (a process-wide fact, like the real OS functions).
+LOCAL = LocalMemory()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=LOCAL._after_fork)
+
+
+class _Cpu(threading.local):
+    """Per-CPU (per-thread) uaccess state: the current address space, and the window
+    the last fast access hit (only ever a window of ``mm``)."""
+
+    def __init__(self) -> None:
+        self.mm: UserMemory = LOCAL
+        self.hint: tuple[int, int, memoryview] = _NO_WINDOW
+
+
+_cpu = _Cpu()
+
+
+def current_mm() -> UserMemory:
+    """The address space uaccess reaches on this thread."""
+    return _cpu.mm
+
+
+@contextmanager
+def use_mm(mm: UserMemory) -> Iterator[None]:
+    """Make ``mm`` current on this thread for the block (``kthread_use_mm``)."""
+    cpu = _cpu
+    saved = cpu.mm, cpu.hint
+    cpu.mm, cpu.hint = mm, _NO_WINDOW
     try:
-        done = os.pwrite(_mem(), data, addr)
-    except (OSError, OverflowError):
-        raise kerr(EFAULT) from None
-    if done != n:
-        raise kerr(EFAULT)
+        yield
+    finally:
+        cpu.mm, cpu.hint = saved
+
+
+def _mem() -> int:
+    """This process's ``/proc/self/mem`` (opened on first use; kept)."""
+    return LOCAL._mem()
 
 
 def add_window(base: int, view: memoryview) -> int:
-    """Serve ``[base, base+len(view))`` from ``view``; returns a key for ``drop_window``."""
-    global _hint
+    """Serve ``[base, base+len(view))`` of this process's memory from ``view``; returns
+    a key for ``drop_window``."""
     key = id(view)
-    _windows[key] = _hint = (base, base + len(view), view)
+    w = (base, base + len(view), view)
+    LOCAL.windows[key] = w
+    cpu = _cpu
+    if cpu.mm is LOCAL:
+        cpu.hint = w
     return key
 
 
 def drop_window(key: int) -> None:
     """Forget a window (its view must not outlive the caller's buffer)."""
-    global _hint
-    w = _windows.pop(key, None)
-    if w is not None and _hint is w:
-        _hint = _NO_WINDOW
+    w = LOCAL.windows.pop(key, None)
+    cpu = _cpu
+    if w is not None and cpu.hint is w:
+        cpu.hint = _NO_WINDOW
 
 
 @contextmanager
@@ -164,53 +301,30 @@ def ioctl_window(base: int, view: memoryview) -> Iterator[None]:
         drop_window(key)
 
 
-def _find(addr: int, n: int) -> tuple[int, int, memoryview] | None:
-    global _hint
-    for w in tuple(_windows.values()):
-        if w[0] <= addr and addr + n <= w[1]:
-            _hint = w
-            return w
-    return None
-
-
 def copy_from_user(addr: int, n: int) -> bytes:
     """Read ``n`` bytes at user address ``addr``; ``EFAULT`` if it is not readable."""
-    base, end, view = _hint
+    cpu = _cpu
+    base, end, view = cpu.hint
     if base <= addr <= end - n and n >= 0:
         return view[addr - base : addr - base + n].tobytes()
-    w = _find(addr, n) if n > 0 else None
-    if w is not None:
-        return w[2][addr - w[0] : addr - w[0] + n].tobytes()
-    if n == 0:
-        return b""
-    if addr <= 0 or n < 0 or addr + n > _MAX_ADDR:
-        raise kerr(EFAULT)
-    return _read_mem(addr, n)
+    return cpu.mm.read(addr, n)
 
 
 def copy_to_user(addr: int, data: bytes | bytearray | memoryview) -> None:
     """Write ``data`` at user address ``addr``; ``EFAULT`` if it is not writable."""
-    global _stores
-    _stores += 1
+    cpu = _cpu
     n = len(data)
-    base, end, view = _hint
+    base, end, view = cpu.hint
     if base <= addr and addr + n <= end:
+        cpu.mm.stores += 1
         view[addr - base : addr - base + n] = data
         return
-    w = _find(addr, n) if n > 0 else None
-    if w is not None:
-        w[2][addr - w[0] : addr - w[0] + n] = data
-        return
-    if n == 0:
-        return
-    if addr <= 0 or addr + n > _MAX_ADDR:
-        raise kerr(EFAULT)
-    _write_mem(addr, data)
+    cpu.mm.write(addr, data)
 
 
 def get_user_u64(addr: int) -> int:
     """The u64 at ``addr`` (``get_user``)."""
-    base, end, view = _hint
+    base, end, view = _cpu.hint
     if base <= addr <= end - 8:
         return _u64(view, addr - base)[0]  # type: ignore[no-any-return]
     return int.from_bytes(copy_from_user(addr, 8), "little")
@@ -218,7 +332,7 @@ def get_user_u64(addr: int) -> int:
 
 def get_user_u32(addr: int) -> int:
     """The u32 at ``addr`` (``get_user``)."""
-    base, end, view = _hint
+    base, end, view = _cpu.hint
     if base <= addr <= end - 4:
         return _u32(view, addr - base)[0]  # type: ignore[no-any-return]
     return int.from_bytes(copy_from_user(addr, 4), "little")

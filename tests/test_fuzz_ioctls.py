@@ -75,7 +75,7 @@ HOLE = 1 << 16
 PAGE = 4096
 BDF = "0000:01:00.0"
 _U64 = (1 << 64) - 1
-_write_mem = ua._write_mem
+_write_mem = ua.UserMemory.write
 
 
 # -- the numbers the kernel knows ------------------------------------------------------------
@@ -150,19 +150,23 @@ class Arena:
         self._libc.munmap(self.base, ARENA)
         self._libc.munmap(self.hole, HOLE)
 
-    def write_mem(self, addr: int, data: bytes | bytearray | memoryview) -> None:
+    def write_mem(self, mm: ua.UserMemory, addr: int, data: bytes | bytearray | memoryview) -> None:
         """``mockkernel.uaccess``'s write outside the ioctl windows, while a fuzzed call runs:
         only into the scratch buffer (anything else is ``EFAULT``, as if unmapped)."""
         if self.armed and not (self.base <= addr and addr + len(data) <= self.base + ARENA):
             self.refused += 1
             raise kerr(errno.EFAULT)
-        _write_mem(addr, data)
+        _write_mem(mm, addr, data)
 
 
 @pytest.fixture
 def arena(monkeypatch: pytest.MonkeyPatch) -> Iterator[Arena]:
     a = Arena()
-    monkeypatch.setattr(ua, "_write_mem", a.write_mem)
+
+    def write(mm: ua.UserMemory, addr: int, data: bytes | bytearray | memoryview) -> None:
+        a.write_mem(mm, addr, data)
+
+    monkeypatch.setattr(ua.UserMemory, "write", write)
     yield a
     monkeypatch.undo()
     a.close()

@@ -170,11 +170,11 @@ def mock_ioctl(file: Any, fd: int, request: int, arg: Any, mutate_flag: bool) ->
                 addr, sview = _scratch.t
                 sview[:length] = arg
                 sview[length] = 0
-                stores = ua._stores
+                stores = ua.LOCAL.stores
                 try:
                     return handler(file, cmd, addr)
                 finally:
-                    if ua._stores != stores:  # the handler wrote: copy back
+                    if ua.LOCAL.stores != stores:  # the handler wrote: copy back
                         arg[:] = sview[:length]
         elif targ is int and -0x80000000 <= arg <= 0x7FFFFFFF and fop.plain_ioctls:
             handler = fop.ioctls.get(cmd)
