@@ -5,14 +5,40 @@ Bundled drivers import from here, from :mod:`mockkernel.uapi` and
 It reads like the kernel headers a driver includes: ``linux/fs.h``,
 ``linux/dma-buf.h``, ``linux/uaccess.h``, ``linux/mm.h``, ``linux/pci.h``,
 ``linux/pci-tph.h``, ``rdma/ib_verbs.h`` (the RDMA core of :mod:`mockkernel.rdma`) and
-``linux/netdevice.h`` (net devices and devmem bindings of :mod:`mockkernel.net`).
+``linux/netdevice.h`` (net devices and devmem bindings of :mod:`mockkernel.net`), plus
+``linux/miscdevice.h``/``linux/cdev.h`` (:mod:`mockkernel.chrdev`), ``linux/sysfs.h``
+(:mod:`mockkernel.sysfs`), ``linux/file.h`` (the current task's fds,
+:mod:`mockkernel.file`), ``linux/dma-resv.h`` usages and ``linux/cpumask.h``.
+
+Of the :class:`Kernel` object itself a driver uses only ``tracer``, ``new_id()``,
+``warn()`` and ``topology`` (read-only); everything else it needs is a function here.
+``docs/plugins.md`` is the reference; ``tests/plugins/test_plugins_contract.py``
+checks the bundled plugins against it.
 """
 
 from __future__ import annotations
 
+from .chrdev import (
+    MINORBITS,
+    MINORMASK,
+    MISC_DYNAMIC_MINOR,
+    MISC_MAJOR,
+    MKDEV,
+    cdev_device_add,
+    cdev_device_del,
+    misc_deregister,
+    misc_register,
+    register_chrdev_region,
+    unregister_chrdev_region,
+)
+from .cpumask import num_online_cpus
 from .dma_buf import (
     DMA_BIDIRECTIONAL,
     DMA_FROM_DEVICE,
+    DMA_RESV_USAGE_BOOKKEEP,
+    DMA_RESV_USAGE_KERNEL,
+    DMA_RESV_USAGE_READ,
+    DMA_RESV_USAGE_WRITE,
     DMA_TO_DEVICE,
     Attachment,
     Device,
@@ -46,11 +72,20 @@ from .dma_buf import (
     sync_file_get_fence,
 )
 from .errors import KernelBug, kerr
+from .file import (
+    current_task,
+    fd_install,
+    fdget,
+    fget,
+    fget_real,
+    get_unused_fd_flags,
+    put_unused_fd,
+)
 from .fs import FMODE_READ, FMODE_WRITE, File, FileOperations, Inode, generic_file_llseek
 from .kernel import DriverRegistry, Kernel, PciDriver
 from .locks import Mutex, RwSem
 from .mm import PAGE_SIZE, KernelMap, Mapping, Vma, file_mappings
-from .net import register_netdev, unregister_netdev
+from .net import net_devmem_lookup_dmabuf, register_netdev, unregister_netdev
 from .net.netdev import DevmemBinding, NetDevice, NetDeviceOps
 from .pci import (
     PCI_EXP_DEVCAP2_TPH_COMP_EXT_TPH,
@@ -78,7 +113,9 @@ from .pci import (
     pcie_tph_get_st_table_size,
     pcie_tph_set_st_entry,
 )
+from .pci.dev import pci_get_drvdata, pci_set_drvdata
 from .pci.fabric import Fabric, Tlp, WriteResult
+from .pci.search import for_each_pci_dev, pci_fabric, pci_find_device_by_name
 from .process import Process
 from .rdma import (
     IB_DMAH_CPU_ID_EXISTS,
@@ -114,6 +151,15 @@ from .rdma import (
     ptr_out,
 )
 from .realfd import hide, kernel_dup
+from .sysfs import (
+    device_sysfs_dir,
+    sysfs_create_dir,
+    sysfs_create_file,
+    sysfs_create_link,
+    sysfs_remove_dir,
+    sysfs_remove_file,
+    sysfs_remove_link,
+)
 from .uaccess import (
     copy_from_user,
     copy_to_user,
@@ -126,6 +172,10 @@ from .uaccess import (
 __all__ = [
     "DMA_BIDIRECTIONAL",
     "DMA_FROM_DEVICE",
+    "DMA_RESV_USAGE_BOOKKEEP",
+    "DMA_RESV_USAGE_KERNEL",
+    "DMA_RESV_USAGE_READ",
+    "DMA_RESV_USAGE_WRITE",
     "DMA_TO_DEVICE",
     "FMODE_READ",
     "FMODE_WRITE",
@@ -136,6 +186,11 @@ __all__ = [
     "IB_LINK_LAYER_INFINIBAND",
     "IB_PORT_ACTIVE",
     "IB_PORT_DOWN",
+    "MINORBITS",
+    "MINORMASK",
+    "MISC_DYNAMIC_MINOR",
+    "MISC_MAJOR",
+    "MKDEV",
     "PAGE_SIZE",
     "PCI_EXP_DEVCAP2_TPH_COMP_EXT_TPH",
     "PCI_EXP_DEVCAP2_TPH_COMP_NONE",
@@ -195,8 +250,12 @@ __all__ = [
     "UmemDmabuf",
     "Vma",
     "WriteResult",
+    "cdev_device_add",
+    "cdev_device_del",
     "copy_from_user",
     "copy_to_user",
+    "current_task",
+    "device_sysfs_dir",
     "dma_buf_attach",
     "dma_buf_attach_revocable",
     "dma_buf_detach",
@@ -215,9 +274,15 @@ __all__ = [
     "dma_buf_unmap_attachment_unlocked",
     "dma_buf_unpin",
     "dma_fence_unwrap_merge",
+    "fd_install",
+    "fdget",
+    "fget",
+    "fget_real",
     "file_mappings",
     "flags_in",
+    "for_each_pci_dev",
     "generic_file_llseek",
+    "get_unused_fd_flags",
     "get_user_struct",
     "get_user_u32",
     "hide",
@@ -231,6 +296,14 @@ __all__ = [
     "is_dma_buf_file",
     "kernel_dup",
     "kerr",
+    "misc_deregister",
+    "misc_register",
+    "net_devmem_lookup_dmabuf",
+    "num_online_cpus",
+    "pci_fabric",
+    "pci_find_device_by_name",
+    "pci_get_drvdata",
+    "pci_set_drvdata",
     "pcie_disable_tph",
     "pcie_enable_tph",
     "pcie_tph_completer_type",
@@ -241,10 +314,19 @@ __all__ = [
     "pcie_tph_set_st_entry",
     "ptr_in",
     "ptr_out",
+    "put_unused_fd",
     "put_user_u32",
+    "register_chrdev_region",
     "register_netdev",
     "strndup_user",
     "sync_file_create",
     "sync_file_get_fence",
+    "sysfs_create_dir",
+    "sysfs_create_file",
+    "sysfs_create_link",
+    "sysfs_remove_dir",
+    "sysfs_remove_file",
+    "sysfs_remove_link",
+    "unregister_chrdev_region",
     "unregister_netdev",
 ]

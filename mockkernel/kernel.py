@@ -45,7 +45,6 @@ __all__ = ["DriverRegistry", "Kernel", "PciDriver", "Subsystem", "boot"]
 
 _T = TypeVar("_T", bound="Subsystem")
 
-MISC_MAJOR = 10
 _MFD_SEALING = 2  # MFD_ALLOW_SEALING
 _F_ADD_SEALS = 1033
 _SEALS = 0x1 | 0x2 | 0x4 | 0x8  # F_SEAL_SEAL | SHRINK | GROW | WRITE
@@ -138,7 +137,6 @@ class Kernel:
         self.warnings: list[str] = []
         self._placeholders: dict[str, int] = {}
         self._placeholder_companions: list[int] = []
-        self._misc_minor = itertools.count(120)
         self._pids = itertools.count(1000)
         self.vfs = Vfs(self)
         self.processes: list[Process] = []
@@ -240,14 +238,17 @@ class Kernel:
         self._placeholder_companions += [hide(c) for c in companions]
 
     def misc_register(self, name: str, fops: FileOperations, perm: int = 0o666) -> int:
-        """``misc_register``: create ``/dev/<name>`` (major 10, a dynamic minor); returns rdev."""
-        rdev = os.makedev(MISC_MAJOR, next(self._misc_minor))
-        self.vfs.register_chrdev(f"/dev/{name}", fops, rdev, perm)
-        self._trace("chrdev.register", path=f"/dev/{name}", rdev=rdev)
-        return rdev
+        """``misc_register`` with a dynamic minor; returns rdev.  Drivers call
+        :func:`mockkernel.chrdev.misc_register` (the driver API), which this forwards to."""
+        from .chrdev import misc_register
+
+        return misc_register(self, name, fops, mode=perm)
 
     def misc_deregister(self, name: str) -> None:
-        self.vfs.unlink(f"/dev/{name}")
+        """:func:`mockkernel.chrdev.misc_deregister`."""
+        from .chrdev import misc_deregister
+
+        misc_deregister(self, name)
 
     def warn(self, message: str) -> None:
         """``WARN()``: record a broken kernel rule; ``shutdown()`` reports it."""

@@ -18,9 +18,15 @@ from .netlink import NetlinkTable
 
 if TYPE_CHECKING:
     from ..kernel import Kernel
-    from .netdev import NetDevice, NetdevState
+    from .netdev import DevmemBinding, NetDevice, NetdevState
 
-__all__ = ["NetState", "net_state", "register_netdev", "unregister_netdev"]
+__all__ = [
+    "NetState",
+    "net_devmem_lookup_dmabuf",
+    "net_state",
+    "register_netdev",
+    "unregister_netdev",
+]
 
 
 class NetState:
@@ -54,3 +60,11 @@ def register_netdev(kernel: Kernel, dev: NetDevice) -> int:
 def unregister_netdev(kernel: Kernel, dev: NetDevice) -> None:
     """``unregister_netdev``: memory providers are uninstalled from its queues first."""
     net_state(kernel).netdev.unregister(dev)
+
+
+def net_devmem_lookup_dmabuf(kernel: Kernel, binding_id: int) -> DevmemBinding | None:
+    """``net_devmem_lookup_dmabuf``: the devmem binding with this id -- still bound, or
+    unbound and waiting for its niovs to come back -- else ``None``.  Called by a NIC
+    driver returning the niovs of ``SO_DEVMEM_DONTNEED`` fragments to their binding."""
+    state = kernel.net
+    return None if state is None else state.netdev.lookup(binding_id)

@@ -8,7 +8,7 @@ function has a TPH requester; at remove it is disabled again.
 
 What the RDMA device does is in :mod:`.ib`: PDs, MRs over user memory, dynamic and
 data-direct dma-buf MRs, DMA handles, TPH on the mkeys, and the device model of an
-incoming RDMA WRITE (DMA through ``kernel.fabric`` with the mkey's PH and ST).
+incoming RDMA WRITE (DMA through ``pci_fabric(kernel)`` with the mkey's PH and ST).
 
 Topology options (``[devices.options]``), all optional:
 
@@ -42,6 +42,7 @@ from mockkernel.driver import (
     PciDev,
     ib_register_device,
     ib_unregister_device,
+    num_online_cpus,
     pcie_disable_tph,
 )
 from mockkernel.uapi.rdma.ib_user_ioctl_verbs import RDMA_DRIVER_MLX5
@@ -172,7 +173,7 @@ class Mlx5Dev:
             node_guid=int.from_bytes(eui, "big"),
             attrs=_device_attr(pdev, self.odp),
             ports=(port,),
-            num_comp_vectors=kernel.topology.kernel.nr_cpus,
+            num_comp_vectors=num_online_cpus(kernel),
             node_desc=f"{name} HCA",
             fw_ver="28.39.1002",
             parent=pdev,

@@ -39,8 +39,12 @@ from mockkernel.driver import (
     dma_buf_export,
     dma_buf_fd,
     dma_buf_put,
+    fdget,
     hide,
     kerr,
+    misc_deregister,
+    misc_register,
+    pci_fabric,
 )
 from mockkernel.uapi.linux.udmabuf import (
     UDMABUF_CREATE,
@@ -193,7 +197,11 @@ _ops = UdmabufOps()
 def _check_memfd_seals(kernel: Kernel, fd: int) -> None:
     """``fget`` + ``check_memfd_seals``: ``EBADFD`` for no file or a non-shmem file,
     ``EINVAL`` unless the seals are right (a plain tmpfs file reads as ``F_SEAL_SEAL``)."""
-    if fd in kernel.current.files:
+    try:
+        mock = fdget(kernel, fd)
+    except OSError:
+        mock = None  # not in the task's table; a task simulated in-process shares ours
+    if mock is not None:
         raise kerr(EBADFD)  # a mock file is never a shmem file
     try:
         seals = fcntl.fcntl(fd, _F_GET_SEALS)
@@ -239,10 +247,10 @@ def create_udmabuf(
             ubuf.size += size
         ubuf.dma_base = _SYSRAM_BASE + kernel.new_id() * (1 << 32)
         # the pages are system RAM: a device's DMA to their bus addresses lands in them
-        ubuf.fabric = kernel.fabric
+        fabric = ubuf.fabric = pci_fabric(kernel)
         addr = ubuf.dma_base
         for sl in ubuf.slices:
-            kernel.fabric.add_ram(addr, sl.size, sl.view)
+            fabric.add_ram(addr, sl.size, sl.view)
             addr += sl.size
         dmabuf = dma_buf_export(kernel, _ops, ubuf.size, ubuf, "udmabuf", os.O_RDWR)
     except BaseException:
@@ -287,18 +295,21 @@ class UdmabufDevOps(FileOperations):
         self.memfds = MemfdTable()
 
 
-def _init(kernel: Kernel) -> None:
-    kernel.misc_register("udmabuf", UdmabufDevOps(), 0o660)
+class _Udmabuf:
+    """The module of one kernel: its misc device."""
 
+    def __init__(self) -> None:
+        self.dev = UdmabufDevOps()
 
-def _exit(kernel: Kernel) -> None:
-    node = kernel.vfs.lookup("/dev/udmabuf")
-    kernel.misc_deregister("udmabuf")
-    fops = getattr(node, "fops", None)
-    if isinstance(fops, UdmabufDevOps):
-        fops.memfds.close()  # only buffers leaked past shutdown still hold any
+    def init(self, kernel: Kernel) -> None:
+        misc_register(kernel, "udmabuf", self.dev, mode=0o660)
+
+    def exit(self, kernel: Kernel) -> None:
+        misc_deregister(kernel, "udmabuf")
+        self.dev.memfds.close()  # only buffers leaked past shutdown still hold any
 
 
 @mockkernel.hookimpl
 def mockkernel_register(registry: mockkernel.driver.DriverRegistry) -> None:
-    registry.add_module("udmabuf", _init, _exit)
+    mod = _Udmabuf()
+    registry.add_module("udmabuf", mod.init, mod.exit)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import mmap as _mmap
 import os
 import struct
-from errno import EBADF, EBUSY, EFAULT, EINVAL, EIO, ENODEV, ENOSPC, ENOTTY, EOPNOTSUPP, EPERM
+from errno import EBUSY, EFAULT, EINVAL, EIO, ENODEV, ENOSPC, ENOTTY, EOPNOTSUPP, EPERM
 from typing import TYPE_CHECKING
 
 from mockkernel.driver import (
@@ -31,6 +31,8 @@ from mockkernel.driver import (
     Vma,
     copy_from_user,
     copy_to_user,
+    fdget,
+    for_each_pci_dev,
     kerr,
 )
 from mockkernel.uapi.linux.vfio import (
@@ -450,9 +452,11 @@ def _reset_peers(vdev: VfioPciDevice) -> list[PciDev]:
     pdev = vdev.pdev
     if pdev.busnr == 0:
         raise kerr(ENODEV)
-    bus = vdev.kernel.pci
-    assert bus is not None
-    return [p for p in bus.devices if p.domain == pdev.domain and p.busnr == pdev.busnr]
+    return [
+        p
+        for p in for_each_pci_dev(vdev.kernel)
+        if p.domain == pdev.domain and p.busnr == pdev.busnr
+    ]
 
 
 def _ioctl_get_pci_hot_reset_info(file: File, cmd: int, arg: int) -> int:
@@ -497,12 +501,11 @@ def _ioctl_pci_hot_reset(file: File, cmd: int, arg: int) -> int:
         if count > len(peers):
             raise kerr(EINVAL)
         fds = struct.unpack(f"<{count}i", copy_from_user(arg + 12, 4 * count))
-        proc = vdev.kernel.current
         groups = set()
         for fd in fds:
-            f = proc.files.get(fd)
+            f = fdget(vdev.kernel, fd)  # EBADF: no file at all
             if f is None:
-                raise kerr(EINVAL if proc.fdt.is_real_fd(fd) else EBADF)
+                raise kerr(EINVAL)  # a real file: not a group
             group = getattr(f.f_op, "group", None)
             if not isinstance(group, VfioGroup) or f.private_data is not group:
                 raise kerr(EINVAL)

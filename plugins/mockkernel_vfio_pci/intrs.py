@@ -58,10 +58,10 @@ import os
 import select
 import struct
 from collections.abc import Callable
-from errno import EBADF, EBUSY, EINVAL, ENOTTY
+from errno import EBUSY, EINVAL, ENOTTY
 from typing import TYPE_CHECKING
 
-from mockkernel.driver import copy_from_user, kernel_dup, kerr
+from mockkernel.driver import copy_from_user, fdget, kernel_dup, kerr
 from mockkernel.uapi.linux.vfio import (
     VFIO_IRQ_SET_ACTION_MASK,
     VFIO_IRQ_SET_ACTION_TRIGGER,
@@ -124,11 +124,8 @@ def _trace(vdev: VfioPciDevice, event: str, **fields: object) -> None:
 def eventfd_ctx_fdget(vdev: VfioPciDevice, fd: int) -> int:
     """``eventfd_ctx_fdget``: ``EBADF`` without a file, ``EINVAL`` if it is not an eventfd;
     else a kernel-held duplicate of the caller's eventfd."""
-    proc = vdev.kernel.current
-    if fd in proc.files:
+    if fdget(vdev.kernel, fd) is not None:  # EBADF: no file at all
         raise kerr(EINVAL)  # a mock file: never an eventfd
-    if not proc.fdt.is_real_fd(fd):
-        raise kerr(EBADF)
     if os.readlink(f"/proc/self/fd/{fd}") != _EVENTFD_LINK:
         raise kerr(EINVAL)
     return kernel_dup(fd)

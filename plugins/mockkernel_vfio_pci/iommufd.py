@@ -20,10 +20,18 @@ from __future__ import annotations
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from errno import E2BIG, EBADF, EBADFD, EBUSY, EINVAL, ENOENT, ENOTTY, EOPNOTSUPP
+from errno import E2BIG, EBADFD, EBUSY, EINVAL, ENOENT, ENOTTY, EOPNOTSUPP
 from typing import TYPE_CHECKING
 
-from mockkernel.driver import File, FileOperations, Kernel, copy_from_user, copy_to_user, kerr
+from mockkernel.driver import (
+    File,
+    FileOperations,
+    Kernel,
+    copy_from_user,
+    copy_to_user,
+    fget,
+    kerr,
+)
 from mockkernel.ioctl import _IOC_NR
 from mockkernel.uapi.linux.iommufd import (
     IOMMU_DESTROY,
@@ -116,13 +124,13 @@ def iommufd_vfio_compat_ioas_create(ictx: IommufdCtx) -> Ioas:
 
 def iommufd_ctx_from_fd(kernel: Kernel, fd: int) -> File:
     """``iommufd_ctx_from_fd``: the referenced ``/dev/iommu`` file; ``EBADF``/``EBADFD``."""
-    proc = kernel.current
-    file = proc.files.get(fd)
+    file = fget(kernel, fd)  # EBADF: no file at all
     if file is None:
-        raise kerr(EBADFD if proc.fdt.is_real_fd(fd) else EBADF)
+        raise kerr(EBADFD)  # a real file: not an iommufd
     if not isinstance(file.f_op, IommufdFops):
+        file.put()
         raise kerr(EBADFD)
-    return file.get()
+    return file
 
 
 # -- the ioctls -----------------------------------------------------------------------------
