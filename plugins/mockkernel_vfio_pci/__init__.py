@@ -41,6 +41,7 @@ from mockkernel.driver import (
     device_sysfs_dir,
     misc_deregister,
     misc_register,
+    pci_set_drvdata,
     register_chrdev_region,
     sysfs_create_dir,
     sysfs_create_file,
@@ -121,6 +122,7 @@ class VfioPci:
         vdev.all_devices = self.devices
         group.devices.append(vdev)
         self.devices[pdev.bdf] = vdev
+        pci_set_drvdata(pdev, vdev)
         cdev_device_add(kernel, MKDEV(VFIO_DEV_MAJOR, index), vdev.fops, _cdev_name(vdev))
         # /sys/devices/.../<bdf>/vfio-dev/vfioN and /sys/class/vfio-dev/vfioN
         classdev = _classdev(vdev)
@@ -150,6 +152,7 @@ class VfioPci:
         if vdev is None:
             return
         vdev.group.devices.remove(vdev)
+        pci_set_drvdata(pdev, None)
         sysfs_remove_link(kernel, f"/sys/class/vfio-dev/{vdev.name}")
         sysfs_remove_dir(kernel, _classdev(vdev))
         cdev_device_del(kernel, _cdev_name(vdev))
