@@ -10,8 +10,9 @@
   the uapi modules are written with and that ``docs/plugins.md`` tells drivers to use
   for their own command numbers; it is uapi in all but its place in the tree;
 * and of a ``Kernel`` object they touch only the documented attributes
-  (:data:`ALLOWED_KERNEL_ATTRS`): device nodes, sysfs, the current task's fds, PCI
-  lookups and the rest are driver-API functions (``misc_register``, ``fdget``...).
+  (:data:`ALLOWED_KERNEL_ATTRS`), of a task only :data:`ALLOWED_TASK_ATTRS`: device
+  nodes, sysfs, the current task's fds, PCI lookups and the rest are driver-API
+  functions (``misc_register``, ``fdget``...).
 """
 
 from __future__ import annotations
@@ -39,6 +40,9 @@ ALLOWED_MOCKKERNEL = ("mockkernel.driver", "mockkernel.uapi", "mockkernel.ioctl"
 #: docs/plugins.md).  ``uapi`` (the booted uAPI profile's name) stays until plugins ask
 #: the uAPI profile registry instead.
 ALLOWED_KERNEL_ATTRS = frozenset({"tracer", "new_id", "warn", "topology", "uapi"})
+#: ... and of a task (``current_task(kernel)``, a ``Process``): who it is, nothing of its
+#: fd table or memory (``fdget``, ``fd_install``, uaccess are the API for those)
+ALLOWED_TASK_ATTRS = frozenset({"pid", "name"})
 
 #: the modules whose functions make up the driver API's services (each one documented)
 SERVICE_MODULES = (
@@ -137,17 +141,21 @@ def _mockkernel_attributes(tree: ast.AST) -> Iterator[tuple[int, str]]:
             yield node.lineno, node.attr
 
 
-def _is_kernel_annotation(node: ast.expr | None) -> bool:
-    """``Kernel``, ``driver.Kernel``, ``"Kernel"``, ``Kernel | None``."""
+def _is_annotation(node: ast.expr | None, cls: str) -> bool:
+    """``cls``, ``driver.cls``, ``"cls"``, ``cls | None``."""
     if isinstance(node, ast.Name):
-        return node.id == "Kernel"
+        return node.id == cls
     if isinstance(node, ast.Attribute):
-        return node.attr == "Kernel"
+        return node.attr == cls
     if isinstance(node, ast.Constant) and isinstance(node.value, str):
-        return "Kernel" in re.findall(r"\w+", node.value)
+        return cls in re.findall(r"\w+", node.value)
     if isinstance(node, ast.BinOp):
-        return _is_kernel_annotation(node.left) or _is_kernel_annotation(node.right)
+        return _is_annotation(node.left, cls) or _is_annotation(node.right, cls)
     return False
+
+
+def _is_kernel_annotation(node: ast.expr | None) -> bool:
+    return _is_annotation(node, "Kernel")
 
 
 def _through_topology(node: ast.expr) -> bool:
@@ -204,6 +212,42 @@ def _kernel_names(tree: ast.AST) -> set[str]:
     return names
 
 
+def _task_attributes(tree: ast.AST) -> Iterator[tuple[int, str]]:
+    """Attributes of tasks outside :data:`ALLOWED_TASK_ATTRS`: ``current_task(k).X``,
+    ``proc = current_task(k); proc.X``, a ``Process``-annotated ``p.X``."""
+
+    def is_task(node: ast.expr, names: set[str]) -> bool:
+        if isinstance(node, ast.Name):
+            return node.id in names
+        return (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name | ast.Attribute)
+            and (node.func.id if isinstance(node.func, ast.Name) else node.func.attr)
+            == "current_task"
+        )
+
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.arg) and _is_annotation(node.annotation, "Process"):
+            names.add(node.arg)
+    changed = True
+    while changed:
+        changed = False
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Assign) and is_task(node.value, names):
+                for t in node.targets:
+                    if isinstance(t, ast.Name) and t.id not in names:
+                        names.add(t.id)
+                        changed = True
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.Attribute)
+            and is_task(node.value, names)
+            and node.attr not in ALLOWED_TASK_ATTRS
+        ):
+            yield node.lineno, node.attr
+
+
 def _kernel_attributes(tree: ast.AST) -> Iterator[tuple[int, str]]:
     """Attributes of kernel objects outside :data:`ALLOWED_KERNEL_ATTRS`: ``kernel.X``,
     ``self.kernel.X``, ``k = file.kernel; k.X``, ``getattr(kernel, "X")``."""
@@ -251,6 +295,8 @@ def _problems(path: Path, own: str, root: Path = REPO) -> list[str]:
             out.append(f"{name}:{line}: reaches mockkernel.{attr}")
     for line, attr in sorted(_kernel_attributes(tree)):
         out.append(f"{name}:{line}: reaches kernel.{attr}")
+    for line, attr in sorted(_task_attributes(tree)):
+        out.append(f"{name}:{line}: reaches task.{attr}")
     return out
 
 
@@ -315,6 +361,9 @@ def test_the_kernel_check_catches_internals(tmp_path: Path) -> None:
         "        Kernel.misc_register(self.kernel, 'x', None)\n"  # 20
         "        self.fops.vfs.lookup('/dev/x')\n"  # not a kernel
         "        return pdev.kernel_name\n"
+        "def task(kernel, p: Process):\n"
+        "    t = current_task(kernel)\n"
+        "    return t.files, t.pid, current_task(kernel).fdt, p.mm, p.name\n"  # 25
     )
     found = [p.split(": ", 1)[1] for p in _problems(bad, "bad_plugin", tmp_path)]
     lines = [int(p.split(":")[1]) for p in _problems(bad, "bad_plugin", tmp_path)]
@@ -326,8 +375,11 @@ def test_the_kernel_check_catches_internals(tmp_path: Path) -> None:
         "reaches kernel.pci",
         "reaches kernel.fabric",
         "reaches kernel.misc_register",
+        "reaches task.fdt",
+        "reaches task.files",
+        "reaches task.mm",
     ]
-    assert lines == [3, 10, 12, 15, 16, 19, 20]
+    assert lines == [3, 10, 12, 15, 16, 19, 20, 25, 25, 25]
 
 
 def test_the_kernel_attributes_allowed_are_documented() -> None:
@@ -336,6 +388,8 @@ def test_the_kernel_attributes_allowed_are_documented() -> None:
     section = text.split("## The Kernel object", 1)[1].split("\n## ", 1)[0]
     for attr in sorted(ALLOWED_KERNEL_ATTRS):
         assert f"`kernel.{attr}" in section, f"kernel.{attr} is not documented"
+    for attr in sorted(ALLOWED_TASK_ATTRS):
+        assert f"`task.{attr}`" in section, f"task.{attr} is not documented"
 
 
 def _service_functions() -> list[str]:
