@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 from .errors import KernelBug, kerr
 from .kernel import Subsystem
-from .vfs import ChrDev
+from .vfs import ChrDev, Dir
 
 if TYPE_CHECKING:
     from .fs import FileOperations
@@ -118,8 +118,9 @@ def _devtmpfs_delete_node(kernel: Kernel, path: str) -> None:
     vfs = kernel.vfs
     vfs.unlink(path)
     head = path.rpartition("/")[0]
-    while head != "/dev" and head.startswith("/dev/"):
-        if vfs.listdir(head):
+    while head.startswith("/dev/"):
+        d = vfs.peek(head)
+        if not isinstance(d, Dir) or d.entries:
             break
         vfs.unlink(head)
         head = head.rpartition("/")[0]
@@ -213,10 +214,6 @@ def cdev_device_del(kernel: Kernel, nodename: str) -> None:
     """``cdev_device_del``: remove the node ``/dev/<nodename>`` (and directories it
     leaves empty).  Called by a driver's ``remove``; ``ENOENT`` if there is no node."""
     path = f"/dev/{nodename}"
-    try:
-        node = kernel.vfs.lookup(path, follow=False)
-    except OSError:
-        node = None
-    if not isinstance(node, ChrDev):
+    if not isinstance(kernel.vfs.peek(path), ChrDev):
         raise kerr(ENOENT)
     _devtmpfs_delete_node(kernel, path)

@@ -267,10 +267,8 @@ def sysfs_create_link(kernel: Kernel, path: str, target: str) -> None:
 
 def _sysfs_remove(kernel: Kernel, path: str, kind: type[Node]) -> None:
     vfs = kernel.vfs
-    try:
-        node = vfs.lookup(_sysfs_path(path), follow=False)
-    except OSError:
-        node = None
+    # not a lookup: that would populate the PCI device's directory just to remove a node
+    node = vfs.peek(_sysfs_path(path))
     if not isinstance(node, kind):
         raise KernelBug(f"no sysfs {kind.__name__.lower()} at {path!r} to remove")
     vfs.unlink(path)

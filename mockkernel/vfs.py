@@ -321,8 +321,20 @@ class Vfs:
         gone = d.entries.pop(name, None)
         if isinstance(gone, Dir):  # forget the cached directories below it
             prefix = path.rstrip("/")
-            for key in [k for k in self._dirs if k == prefix or k.startswith(prefix + "/")]:
-                del self._dirs[key]
+            self._dirs.pop(prefix, None)
+            if any(isinstance(n, Dir) for n in gone.entries.values()):
+                for key in [k for k in self._dirs if k.startswith(prefix + "/")]:
+                    del self._dirs[key]
+
+    def peek(self, path: str) -> Node | None:
+        """The node added at the absolute ``path``, or ``None``: no lookup rules (no
+        symlink followed, no ``/proc``), and no directory on the way is populated."""
+        node: Node | None = self.root
+        for name in path.split("/")[1:]:
+            if not name:
+                continue
+            node = node.entries.get(name) if isinstance(node, Dir) else None
+        return node
 
     # -- lookup ---------------------------------------------------------------------------
     def lookup(self, path: str, follow: bool = True) -> Node | None:

@@ -310,3 +310,22 @@ def test_drvdata_is_what_the_bound_driver_set(kernel: Kernel) -> None:
 
 def test_net_devmem_lookup_of_an_unknown_binding(kernel: Kernel) -> None:
     assert net_devmem_lookup_dmabuf(kernel, 12345) is None
+
+
+def test_removed_directories_leave_no_stale_cache(kernel: Kernel) -> None:
+    """A node added after a directory was removed lands in the new tree (the VFS keeps a
+    path -> directory cache: removal must forget the directory and everything below)."""
+    base = "/sys/apitest"
+    sysfs_create_dir(kernel, f"{base}/a/b")
+    sysfs_create_file(kernel, f"{base}/a/b/old", str)  # caches a and a/b
+    sysfs_create_file(kernel, f"{base}/a/old", str)
+    sysfs_remove_dir(kernel, f"{base}/a")  # has a subdirectory
+    sysfs_create_file(kernel, f"{base}/a/b/new", str)
+    assert kernel.vfs.listdir(f"{base}/a/b") == ["new"]
+    sysfs_remove_dir(kernel, f"{base}/a/b")  # no subdirectory
+    sysfs_create_file(kernel, f"{base}/a/b/newer", str)
+    assert kernel.vfs.listdir(f"{base}/a/b") == ["newer"]
+    assert kernel.vfs.peek(f"{base}/a/b/newer") is kernel.vfs.lookup(f"{base}/a/b/newer")
+    assert kernel.vfs.peek(f"{base}/a/b/newer/x") is None
+    assert kernel.vfs.peek(f"{base}/nothing") is None
+    sysfs_remove_dir(kernel, base)
