@@ -35,6 +35,7 @@ from mockkernel.driver import (
     for_each_pci_dev,
     kerr,
 )
+from mockkernel.uapi.linux.pci_regs import PCI_COMMAND, PCI_COMMAND_MEMORY
 from mockkernel.uapi.linux.vfio import (
     VFIO_DEVICE_ATTACH_IOMMUFD_PT,
     VFIO_DEVICE_ATTACH_PASID,
@@ -126,8 +127,6 @@ _CORE_ENOTTY = frozenset(
         VFIO_DEVICE_FEATURE_MIG_DATA_SIZE,
     }
 )
-_PCI_COMMAND = 0x04
-_PCI_COMMAND_MEMORY = 0x2
 
 
 class DeviceFile:
@@ -154,11 +153,11 @@ def _trace(vdev: VfioPciDevice, event: str, **fields: object) -> None:
 def _core_enable(vdev: VfioPciDevice) -> None:
     """``vfio_pci_core_enable``: enable the device, save its state, build the vconfig."""
     pdev = vdev.pdev
-    cmd = pdev.pci_read_config_word(_PCI_COMMAND)
-    if pdev.bars and not cmd & _PCI_COMMAND_MEMORY:  # pci_enable_device
-        pdev.pci_write_config_word(_PCI_COMMAND, cmd | _PCI_COMMAND_MEMORY)
+    cmd = pdev.pci_read_config_word(PCI_COMMAND)
+    if pdev.bars and not cmd & PCI_COMMAND_MEMORY:  # pci_enable_device
+        pdev.pci_write_config_word(PCI_COMMAND, cmd | PCI_COMMAND_MEMORY)
     set_power_state(pdev, PCI_D0)  # vfio_pci_set_power_state(vdev, PCI_D0)
-    vdev.saved_command = pdev.pci_read_config_word(_PCI_COMMAND)
+    vdev.saved_command = pdev.pci_read_config_word(PCI_COMMAND)
     vdev.vconfig = VConfig(vdev)
     _trace(vdev, "vfio_pci.open_device", device=vdev.name)
 
@@ -172,7 +171,7 @@ def _core_close(vdev: VfioPciDevice) -> None:
         vdev.pm_close_wake_fd()
     vdev.vconfig = None
     set_power_state(vdev.pdev, PCI_D0)  # vfio_pci_core_disable
-    vdev.pdev.pci_write_config_word(_PCI_COMMAND, vdev.saved_command)  # pci_restore_state
+    vdev.pdev.pci_write_config_word(PCI_COMMAND, vdev.saved_command)  # pci_restore_state
     _trace(vdev, "vfio_pci.close_device", device=vdev.name)
 
 

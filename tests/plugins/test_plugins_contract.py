@@ -18,7 +18,10 @@
 from __future__ import annotations
 
 import ast
+import functools
+import importlib
 import inspect
+import pkgutil
 import re
 import sys
 from collections.abc import Callable, Iterator
@@ -43,6 +46,14 @@ ALLOWED_KERNEL_ATTRS = frozenset({"tracer", "new_id", "warn", "topology", "uapi"
 #: ... and of a task (``current_task(kernel)``, a ``Process``): who it is, nothing of its
 #: fd table or memory (``fdget``, ``fd_install``, uaccess are the API for those)
 ALLOWED_TASK_ATTRS = frozenset({"pid", "name"})
+
+#: API constant names a bundled plugin defines itself on purpose, with a different value
+KNOWN_SHADOWS = {
+    # vfio-pci's config permission tables: Linux 7.2's pci_regs.h has 0x14 (PCI_CAP_ID_EA)
+    # and 0x31 (PCI_EXT_CAP_ID_PL_64GT); left to the vfio-pci owners to reconcile
+    "PCI_CAP_ID_MAX",
+    "PCI_EXT_CAP_ID_MAX",
+}
 
 #: the modules whose functions make up the driver API's services (each one documented)
 SERVICE_MODULES = (
@@ -269,6 +280,55 @@ def _kernel_attributes(tree: ast.AST) -> Iterator[tuple[int, str]]:
                 yield node.lineno, f"{node.func.id}(...)" if attr is None else str(attr)
 
 
+@functools.cache
+def _api_constants() -> dict[str, str]:
+    """Integer constants a plugin can import, by name: where each one comes from."""
+    import mockkernel.driver
+    import mockkernel.uapi
+
+    out: dict[str, str] = {}
+    modules = [mockkernel.driver] + [
+        importlib.import_module(m.name)
+        for m in pkgutil.walk_packages(mockkernel.uapi.__path__, "mockkernel.uapi.")
+    ]
+    for mod in modules:
+        for name, value in vars(mod).items():
+            if name.isupper() and isinstance(value, int) and not isinstance(value, bool):
+                out.setdefault(name, mod.__name__)
+    return out
+
+
+def _int_constant(node: ast.expr) -> bool:
+    """A literal integer expression (``10``, ``1 << 4``, ``0x2 | 0x8``)."""
+    if isinstance(node, ast.Constant):
+        return isinstance(node.value, int) and not isinstance(node.value, bool)
+    if isinstance(node, ast.UnaryOp):
+        return _int_constant(node.operand)
+    if isinstance(node, ast.BinOp):
+        return _int_constant(node.left) and _int_constant(node.right)
+    return False
+
+
+def _redeclared_constants(tree: ast.Module) -> Iterator[tuple[int, str, str]]:
+    """Module-level integer constants named like one the API has (``MISC_MAJOR = 10``,
+    ``_DMA_RESV_USAGE_BOOKKEEP = 3``): a plugin imports those instead."""
+    api = _api_constants()
+    for node in tree.body:
+        if isinstance(node, ast.Assign):
+            targets, value = node.targets, node.value
+        elif isinstance(node, ast.AnnAssign) and node.value is not None:
+            targets, value = [node.target], node.value
+        else:
+            continue
+        if not _int_constant(value):
+            continue
+        for t in targets:
+            if isinstance(t, ast.Name):
+                name = t.id.lstrip("_")
+                if name in api and name not in KNOWN_SHADOWS:
+                    yield node.lineno, t.id, api[name]
+
+
 def _problems(path: Path, own: str, root: Path = REPO) -> list[str]:
     """What ``path`` (a module of the plugin package ``own``) imports that it may not."""
     tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
@@ -297,6 +357,8 @@ def _problems(path: Path, own: str, root: Path = REPO) -> list[str]:
         out.append(f"{name}:{line}: reaches kernel.{attr}")
     for line, attr in sorted(_task_attributes(tree)):
         out.append(f"{name}:{line}: reaches task.{attr}")
+    for line, const, where in _redeclared_constants(tree):
+        out.append(f"{name}:{line}: re-declares {const} (import it from {where})")
     return out
 
 
@@ -418,3 +480,23 @@ def test_service_function_is_documented(name: str) -> None:
     doc = inspect.getdoc(getattr(driver, name))
     assert doc is not None and len(doc) > 40, f"{name}: no docstring to speak of"
     assert f"`{name}(" in DOCS.read_text(encoding="utf-8"), f"{name} is not in docs/plugins.md"
+
+
+def test_the_constant_check_catches_a_redeclared_api_constant(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.py"
+    bad.write_text(
+        "MISC_MAJOR = 10\n"
+        "_DMA_RESV_USAGE_BOOKKEEP: int = 3\n"
+        "_PCI_COMMAND_MEMORY = 0x1 << 1\n"
+        "MY_OWN_LIMIT = 1 << 20\n"  # not an API name
+        "PAGE_SIZE = 'not an int'\n"
+        "def f():\n"
+        "    MISC_MAJOR = 10\n"  # a local, not a module constant
+        "    return MISC_MAJOR\n"
+    )
+    found = [p.split(": ", 1)[1] for p in _problems(bad, "bad_plugin", tmp_path)]
+    assert found == [
+        "re-declares MISC_MAJOR (import it from mockkernel.driver)",
+        "re-declares _DMA_RESV_USAGE_BOOKKEEP (import it from mockkernel.driver)",
+        "re-declares _PCI_COMMAND_MEMORY (import it from mockkernel.uapi.linux.pci_regs)",
+    ]
