@@ -117,6 +117,8 @@ def _devtmpfs_delete_node(kernel: Kernel, path: str) -> None:
     """``devtmpfs_delete_node``: the node, then each directory it leaves empty."""
     vfs = kernel.vfs
     vfs.unlink(path)
+    if kernel.tracer.enabled:
+        kernel.tracer.emit("chrdev.unregister", path=path)
     head = path.rpartition("/")[0]
     while head.startswith("/dev/"):
         d = vfs.peek(head)
@@ -171,11 +173,14 @@ def register_chrdev_region(kernel: Kernel, first: int, count: int, name: str) ->
 
     Called by a module ``init`` before it adds nodes with :func:`cdev_device_add`.
     ``EINVAL`` for a bad range (``count`` < 1, past :data:`MINORMASK`); ``EBUSY`` when
-    it overlaps a region already registered.  Returns nothing.
+    it overlaps a region already registered (all of :data:`MISC_MAJOR` is misc's).
+    Returns nothing.
     """
     major, minor = os.major(first), os.minor(first)
-    if count < 1 or minor + count - 1 > MINORMASK or major == MISC_MAJOR:
+    if count < 1 or minor + count - 1 > MINORMASK:
         raise kerr(EINVAL)
+    if major == MISC_MAJOR:
+        raise kerr(EBUSY)  # misc owns all of its major
     state = kernel.subsys(ChrdevState)
     for ma, lo, n, _ in state.regions:
         if ma == major and lo < minor + count and minor < lo + n:

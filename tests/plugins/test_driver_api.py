@@ -109,7 +109,9 @@ def test_misc_nodename_makes_and_removes_its_directory(kernel: Kernel) -> None:
     assert devt == MKDEV(MISC_MAJOR, 201)
     assert kernel.vfs.listdir("/dev/apitest") == ["sub"]
     assert _node(kernel, "/dev/apitest/sub/ctl").st_rdev == devt
-    misc_deregister(kernel, "apitest")
+    with kernel.tracer.capture() as ev:
+        misc_deregister(kernel, "apitest")
+    assert [(e["event"], e["path"]) for e in ev] == [("chrdev.unregister", "/dev/apitest/sub/ctl")]
     assert "apitest" not in (kernel.vfs.listdir("/dev") or [])
     with pytest.raises(KernelBug):
         misc_register(kernel, "apitest", Ops(), nodename="../etc/passwd")
@@ -120,6 +122,9 @@ def test_chrdev_regions_and_nodes(kernel: Kernel) -> None:
     register_chrdev_region(kernel, first, 4, "apitest")
     try:
         assert _errno(lambda: register_chrdev_region(kernel, MKDEV(230, 3), 2, "x")) == "EBUSY"
+        assert _errno(lambda: register_chrdev_region(kernel, MKDEV(MISC_MAJOR, 0), 1, "x")) == (
+            "EBUSY"
+        )
         assert _errno(lambda: register_chrdev_region(kernel, MKDEV(231, 0), 0, "x")) == "EINVAL"
         assert (
             _errno(lambda: register_chrdev_region(kernel, MKDEV(231, 1), MINORMASK + 1, "x"))
