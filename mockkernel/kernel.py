@@ -9,8 +9,8 @@ kernel owns:
 * ``pci`` -- the PCI devices of the topology;
 * ``init_process`` -- the process that is *this* Python process (its mock fds
   are real fd numbers, held by placeholders); ``spawn()`` makes more;
-* the live-object tables (files, dma-bufs, attachments, held locks) that
-  ``shutdown()`` checks.
+* the live-object tables (files, held locks) that ``shutdown()`` checks, and the
+  subsystems (``subsys()``), which report their own (dma-bufs, attachments, ...).
 """
 
 from __future__ import annotations
@@ -36,7 +36,6 @@ from .uaccess import use_mm
 from .vfs import Vfs
 
 if TYPE_CHECKING:
-    from .dma_buf import Attachment, DmaBuf
     from .net import NetState
     from .pci import PciBus, PciDev
     from .pci.fabric import Fabric
@@ -132,8 +131,6 @@ class Kernel:
         self.tracer = Tracer()
         self.plugin_manager = pm
         self.live_files: dict[int, File] = {}
-        self.dmabufs: dict[int, DmaBuf] = {}
-        self.attachments: dict[int, Attachment] = {}
         self.held_locks: dict[int, str] = {}
         self.warnings: list[str] = []
         self._placeholders: dict[str, int] = {}
@@ -178,18 +175,18 @@ class Kernel:
         return sub  # type: ignore[return-value]
 
     def __repr__(self) -> str:
-        return f"<Kernel uapi={self.uapi} files={len(self.live_files)} dmabufs={len(self.dmabufs)}>"
+        return f"<Kernel uapi={self.uapi} files={len(self.live_files)}>"
 
     # -- boot -----------------------------------------------------------------------------
     def _boot(self) -> None:
-        from . import dma_buf, sysfs
+        from . import sysfs
+        from .dma_buf import dma_buf_init
         from .pci import PciBus
         from .pci.fabric import Fabric
 
         self.pci = PciBus.from_topology(self.topology, tracer=self.tracer)
         self.fabric = Fabric(self.pci, self.tracer)
-        self.vfs.mkdir("/sys/kernel/debug/dma_buf", owned=True)
-        self.vfs.attr("/sys/kernel/debug/dma_buf/bufinfo", lambda: dma_buf.bufinfo(self), 0o444, 0)
+        dma_buf_init(self)
         sysfs.populate_pci(self)
         hook = self.plugin_manager.hook
         hook.mockkernel_register(registry=self.registry)
@@ -312,11 +309,9 @@ class Kernel:
         for file in self.live_files.values():
             if id(file) not in held:
                 out.append(f"file still referenced (not by an fd: a mapping or a driver): {file!r}")
-        out += [f"dma-buf still alive: {d!r}" for d in self.dmabufs.values()]
-        out += [f"attachment still attached: {a!r}" for a in self.attachments.values()]
-        out += [f"lock still held: {name}" for name in self.held_locks.values()]
         for sub in self.subsystems.values():
             out += sub.leaks()
+        out += [f"lock still held: {name}" for name in self.held_locks.values()]
         out += [f"kernel warning: {w}" for w in self.warnings]
         return out
 
