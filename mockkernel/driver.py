@@ -115,7 +115,9 @@ from .rdma import (
 )
 from .realfd import hide, kernel_dup
 from .uaccess import (
+    check_zeroed_user,
     copy_from_user,
+    copy_struct_from_user,
     copy_to_user,
     get_user_struct,
     get_user_u32,
@@ -195,7 +197,9 @@ __all__ = [
     "UmemDmabuf",
     "Vma",
     "WriteResult",
+    "check_zeroed_user",
     "copy_from_user",
+    "copy_struct_from_user",
     "copy_to_user",
     "dma_buf_attach",
     "dma_buf_attach_revocable",
