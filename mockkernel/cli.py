@@ -8,6 +8,8 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import IO, TYPE_CHECKING
 
+from . import __version__
+
 if TYPE_CHECKING:
     from .topology import Topology
 
@@ -113,6 +115,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="mockkernel", description="A simulated Linux kernel that runs in-process."
     )
+    parser.add_argument("--version", action="version", version=f"mockkernel {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run a Python program unchanged against a mock kernel")
     run.add_argument("--topology", metavar="FILE", help="a topology TOML file (default: built in)")
