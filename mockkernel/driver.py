@@ -80,6 +80,7 @@ from .pci import (
 )
 from .pci.fabric import Fabric, Tlp, WriteResult
 from .process import Process
+from .profiles import DmaBufTphOp, UapiProfile
 from .rdma import (
     IB_DMAH_CPU_ID_EXISTS,
     IB_DMAH_MEM_TYPE_EXISTS,
@@ -161,6 +162,7 @@ __all__ = [
     "DmaBuf",
     "DmaBufAttachOps",
     "DmaBufOps",
+    "DmaBufTphOp",
     "DmaFence",
     "DmaSegment",
     "DriverRegistry",
@@ -194,6 +196,7 @@ __all__ = [
     "SgTable",
     "SyncFile",
     "Tlp",
+    "UapiProfile",
     "UmemDmabuf",
     "Vma",
     "WriteResult",
