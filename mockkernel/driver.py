@@ -86,6 +86,7 @@ from .pci import (
 )
 from .pci.fabric import Fabric, Tlp, WriteResult
 from .process import Process
+from .profiles import DmaBufTphOp, UapiProfile
 from .rdma import (
     IB_DMAH_CPU_ID_EXISTS,
     IB_DMAH_MEM_TYPE_EXISTS,
@@ -121,7 +122,9 @@ from .rdma import (
 )
 from .realfd import hide, kernel_dup
 from .uaccess import (
+    check_zeroed_user,
     copy_from_user,
+    copy_struct_from_user,
     copy_to_user,
     get_user_struct,
     get_user_u32,
@@ -170,6 +173,7 @@ __all__ = [
     "DmaBufAttachOps",
     "DmaBufOps",
     "DmaBufSubsystem",
+    "DmaBufTphOp",
     "DmaFence",
     "DmaSegment",
     "DriverRegistry",
@@ -203,10 +207,13 @@ __all__ = [
     "SgTable",
     "SyncFile",
     "Tlp",
+    "UapiProfile",
     "UmemDmabuf",
     "Vma",
     "WriteResult",
+    "check_zeroed_user",
     "copy_from_user",
+    "copy_struct_from_user",
     "copy_to_user",
     "dma_buf_attach",
     "dma_buf_attach_revocable",

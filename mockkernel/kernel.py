@@ -29,6 +29,7 @@ from . import topology as _topology
 from .errors import LeakError
 from .fs import File, FileOperations
 from .process import Process, RealBackedFdTable, VirtualFdTable
+from .profiles import UapiProfile, UapiProfiles
 from .realfd import REAL, hide
 from .topology import Topology, default_topology
 from .trace import Tracer
@@ -124,10 +125,20 @@ class DriverRegistry:
 class Kernel:
     """A booted mock kernel.  Use :func:`boot` to make one."""
 
-    def __init__(self, topology: Topology, pm: pluggy.PluginManager) -> None:
+    def __init__(
+        self,
+        topology: Topology,
+        pm: pluggy.PluginManager,
+        uapi_profiles: UapiProfiles | None = None,
+    ) -> None:
+        #: the uAPI profiles this kernel knows: the built-in ones and its plugins'
+        self.uapi_profiles = (
+            uapi_profiles if uapi_profiles is not None else UapiProfiles.from_plugins(pm)
+        )
+        #: the profile it speaks (``[kernel] uapi``); ``UnknownUapiProfile`` if none such
+        self.uapi: UapiProfile = self.uapi_profiles.get(topology.kernel.uapi)
         self._ids = itertools.count(1)
         self.topology = topology
-        self.uapi = topology.kernel.uapi
         self.tracer = Tracer()
         self.plugin_manager = pm
         self.live_files: dict[int, File] = {}
@@ -394,22 +405,25 @@ def boot(
     """Boot a kernel on ``topology`` (a ``Topology``, a TOML path or text; default built in).
 
     :param plugins: extra plugin objects or modules (beyond the entry-point ones).
-    :param uapi: override the topology's uAPI profile.
+    :param uapi: override the topology's uAPI profile (a name of ``kernel.uapi_profiles``:
+        a built-in profile or one a plugin registered; ``UnknownUapiProfile`` otherwise).
     """
     from .plugins import get_plugin_manager
     from .topology import load_topology
 
+    pm = get_plugin_manager(plugins)
+    profiles = UapiProfiles.from_plugins(pm)
     if topology is None:
         topo = _default_topology()
     elif isinstance(topology, Topology):
         topo = topology
     else:
-        topo = load_topology(topology)
+        topo = load_topology(topology, uapi_profiles=profiles)
     if uapi is not None:
         import dataclasses
 
         topo = dataclasses.replace(topo, kernel=dataclasses.replace(topo.kernel, uapi=uapi))
-    kernel = Kernel(topo, get_plugin_manager(plugins))
+    kernel = Kernel(topo, pm, profiles)
     try:
         kernel._boot()
     except BaseException:
