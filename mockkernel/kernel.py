@@ -31,6 +31,7 @@ from .fs import File, FileOperations
 from .process import Process, RealBackedFdTable, VirtualFdTable
 from .profiles import UapiProfile, UapiProfiles
 from .realfd import REAL, hide
+from .subsys import Subsystem
 from .topology import Topology, default_topology
 from .trace import Tracer
 from .uaccess import use_mm
@@ -61,30 +62,6 @@ class PciDriver(Protocol):
 
     def remove(self, kernel: Kernel, pdev: PciDev) -> None:
         """Unbind from ``pdev`` at shutdown."""
-
-
-class Subsystem:
-    """A piece of the kernel that owns its state (dma-buf, PCI, net, RDMA, ...).
-
-    All are made the same way: ``kernel.subsys(Cls)`` returns the kernel's one
-    instance, built on first use as ``Cls(kernel)``.  A subsystem reports what it
-    still holds at shutdown with :meth:`leaks` and lets go of its real resources in
-    :meth:`shutdown` (called in the reverse order of creation, after every process
-    has exited and every file was released).  Override either as needed.
-    """
-
-    #: the name leak reports and traces use
-    name = "subsystem"
-
-    def __init__(self, kernel: Kernel) -> None:
-        self.kernel = kernel
-
-    def leaks(self) -> list[str]:
-        """What this subsystem still holds that a clean shutdown would not expect."""
-        return []
-
-    def shutdown(self) -> None:
-        """Release real resources (fds, mappings); the kernel is going away."""
 
 
 class _Cpu(threading.local):

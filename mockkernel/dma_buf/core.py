@@ -44,9 +44,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import KernelBug, kerr
 from ..fs import FMODE_LSEEK, FMODE_READ, FMODE_WRITE, File, FileOperations, Inode
-from ..kernel import Subsystem
 from ..mm import PAGE_SIZE, KernelMap, Vma
 from ..poll import EPOLLIN, EPOLLOUT
+from ..subsys import Subsystem
 from ..uaccess import copy_from_user, copy_to_user, get_user_u64, strndup_user
 from ..uapi.linux import dma_buf as uapi
 from ..uapi.linux.dma_buf import (
