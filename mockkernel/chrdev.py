@@ -22,7 +22,7 @@ from errno import EBUSY, EEXIST, EINVAL, ENOENT
 from typing import TYPE_CHECKING
 
 from .errors import KernelBug, kerr
-from .kernel import Subsystem
+from .subsys import Subsystem
 from .vfs import ChrDev, Dir
 
 if TYPE_CHECKING:

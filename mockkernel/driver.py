@@ -45,6 +45,7 @@ from .dma_buf import (
     DmaBuf,
     DmaBufAttachOps,
     DmaBufOps,
+    DmaBufSubsystem,
     DmaFence,
     SgEntry,
     SgTable,
@@ -63,6 +64,7 @@ from .dma_buf import (
     dma_buf_map_attachment_unlocked,
     dma_buf_pin,
     dma_buf_put,
+    dma_buf_subsys,
     dma_buf_unmap_attachment,
     dma_buf_unmap_attachment_unlocked,
     dma_buf_unpin,
@@ -117,6 +119,7 @@ from .pci.dev import pci_get_drvdata, pci_set_drvdata
 from .pci.fabric import Fabric, Tlp, WriteResult
 from .pci.search import for_each_pci_dev, pci_fabric, pci_find_device_by_name
 from .process import Process
+from .profiles import DmaBufTphOp, UapiProfile
 from .rdma import (
     IB_DMAH_CPU_ID_EXISTS,
     IB_DMAH_MEM_TYPE_EXISTS,
@@ -161,7 +164,9 @@ from .sysfs import (
     sysfs_remove_link,
 )
 from .uaccess import (
+    check_zeroed_user,
     copy_from_user,
+    copy_struct_from_user,
     copy_to_user,
     get_user_struct,
     get_user_u32,
@@ -214,6 +219,8 @@ __all__ = [
     "DmaBuf",
     "DmaBufAttachOps",
     "DmaBufOps",
+    "DmaBufSubsystem",
+    "DmaBufTphOp",
     "DmaFence",
     "DmaSegment",
     "DriverRegistry",
@@ -247,12 +254,15 @@ __all__ = [
     "SgTable",
     "SyncFile",
     "Tlp",
+    "UapiProfile",
     "UmemDmabuf",
     "Vma",
     "WriteResult",
     "cdev_device_add",
     "cdev_device_del",
+    "check_zeroed_user",
     "copy_from_user",
+    "copy_struct_from_user",
     "copy_to_user",
     "current_task",
     "device_sysfs_dir",
@@ -270,6 +280,7 @@ __all__ = [
     "dma_buf_map_attachment_unlocked",
     "dma_buf_pin",
     "dma_buf_put",
+    "dma_buf_subsys",
     "dma_buf_unmap_attachment",
     "dma_buf_unmap_attachment_unlocked",
     "dma_buf_unpin",

@@ -266,7 +266,8 @@ def feature_dma_buf(vdev: VfioPciDevice, flags: int, arg: int, argsz: int) -> in
         # tph-v1's "nr_ranges + 1" wrapped to 0: memdup of 0 bytes, then the ranges are
         # read from ZERO_SIZE_PTR -- an oops on a real kernel.
         vdev.kernel.warn(
-            f"vfio-pci {pdev.bdf}: tph-v1 nr_ranges + 1 wrapped to 0: ZERO_SIZE_PTR dereference"
+            f"vfio-pci {pdev.bdf}: {profile.name} nr_ranges + 1 wrapped to 0: "
+            "ZERO_SIZE_PTR dereference"
         )
         raise kerr(EFAULT)
     raw = copy_from_user(arg + _HDR.size, nbytes)

@@ -40,8 +40,7 @@ DOCS = REPO / "docs" / "plugins.md"
 ALLOWED_MOCKKERNEL = ("mockkernel.driver", "mockkernel.uapi", "mockkernel.ioctl")
 
 #: What a plugin may use of a ``Kernel`` object itself ("The Kernel object" in
-#: docs/plugins.md).  ``uapi`` (the booted uAPI profile's name) stays until plugins ask
-#: the uAPI profile registry instead.
+#: docs/plugins.md); ``uapi`` is the booted ``UapiProfile``.
 ALLOWED_KERNEL_ATTRS = frozenset({"tracer", "new_id", "warn", "topology", "uapi"})
 #: ... and of a task (``current_task(kernel)``, a ``Process``): who it is, nothing of its
 #: fd table or memory (``fdget``, ``fd_install``, uaccess are the API for those)
