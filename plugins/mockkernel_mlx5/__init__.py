@@ -43,6 +43,7 @@ from mockkernel.driver import (
     ib_register_device,
     ib_unregister_device,
     num_online_cpus,
+    pci_set_drvdata,
     pcie_disable_tph,
 )
 from mockkernel.uapi.rdma.ib_user_ioctl_verbs import RDMA_DRIVER_MLX5
@@ -208,6 +209,7 @@ class Mlx5Core:
             pcie_disable_tph(pdev)
             raise
         self.devices[pdev.bdf] = mdev
+        pci_set_drvdata(pdev, mdev)
         if kernel.tracer.enabled:
             st = mdev.st
             kernel.tracer.emit(
@@ -222,6 +224,7 @@ class Mlx5Core:
         mdev = self.devices.pop(pdev.bdf, None)
         if mdev is None:
             return
+        pci_set_drvdata(pdev, None)
         ib_unregister_device(mdev.ibdev)
         pcie_disable_tph(pdev)
 

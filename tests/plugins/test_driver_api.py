@@ -294,6 +294,7 @@ def test_pci_lookups(kernel: Kernel) -> None:
 
 
 def test_drvdata_is_what_the_bound_driver_set(kernel: Kernel) -> None:
+    from mockkernel_mlx5 import Mlx5Dev
     from mockkernel_nic import MockNic, nic_dev
     from mockkernel_vfio_pci import VfioPciDevice
 
@@ -305,6 +306,7 @@ def test_drvdata_is_what_the_bound_driver_set(kernel: Kernel) -> None:
             assert nic_dev(kernel, pdev.bdf) is data
     assert kinds.get("mock_nic") is MockNic
     assert kinds.get("vfio-pci") is VfioPciDevice
+    assert kinds.get("mlx5_core") is Mlx5Dev
     unbound = [p for p in for_each_pci_dev(kernel) if p.driver_name is None]
     assert all(pci_get_drvdata(p) is None for p in unbound)
     with pytest.raises(KeyError):
