@@ -45,8 +45,9 @@ from .poll import EPOLLIN, EPOLLOUT
 from .uaccess import copy_from_user, copy_to_user, get_user_u64, strndup_user
 
 if TYPE_CHECKING:
-    from .kernel import Kernel
+    # the kernel context as the task layer sees it (this module never imports kernel.py)
     from .process import Process
+    from .process import TaskContext as Kernel
 
 __all__ = [
     "DMA_BIDIRECTIONAL",

@@ -10,6 +10,7 @@ It reads like the kernel headers a driver includes: ``linux/fs.h``,
 
 from __future__ import annotations
 
+from .context import KernelContext
 from .dma_buf import (
     DMA_BIDIRECTIONAL,
     DMA_FROM_DEVICE,
@@ -47,7 +48,8 @@ from .dma_buf import (
 )
 from .errors import KernelBug, kerr
 from .fs import FMODE_READ, FMODE_WRITE, File, FileOperations, Inode, generic_file_llseek
-from .kernel import DriverRegistry, Kernel, PciDriver
+from .kernel import Kernel
+from .lifecycle import DriverRegistry, PciDriver
 from .locks import Mutex, RwSem
 from .mm import PAGE_SIZE, KernelMap, Mapping, Vma, file_mappings
 from .net import register_netdev, unregister_netdev
@@ -79,7 +81,7 @@ from .pci import (
     pcie_tph_set_st_entry,
 )
 from .pci.fabric import Fabric, Tlp, WriteResult
-from .process import Process
+from .process import Process, TaskContext
 from .rdma import (
     IB_DMAH_CPU_ID_EXISTS,
     IB_DMAH_MEM_TYPE_EXISTS,
@@ -177,6 +179,7 @@ __all__ = [
     "Inode",
     "Kernel",
     "KernelBug",
+    "KernelContext",
     "KernelMap",
     "Mapping",
     "MrWriteResult",
@@ -191,6 +194,7 @@ __all__ = [
     "SgEntry",
     "SgTable",
     "SyncFile",
+    "TaskContext",
     "Tlp",
     "UmemDmabuf",
     "Vma",

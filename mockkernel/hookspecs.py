@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
-    from .kernel import DriverRegistry, Kernel
+    from .kernel import Kernel
+    from .lifecycle import DriverRegistry
 
 hookspec = pluggy.HookspecMarker("mockkernel")
 hookimpl = pluggy.HookimplMarker("mockkernel")

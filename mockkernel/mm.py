@@ -45,7 +45,7 @@ from .realfd import REAL
 
 if TYPE_CHECKING:
     from .fs import File
-    from .kernel import Kernel
+    from .process import TaskContext
 
 __all__ = [
     "PAGE_SIZE",
@@ -391,7 +391,7 @@ def _run_hooks(hooks: list[Callable[[], None]]) -> None:
         raise error
 
 
-def file_mappings(kernel: Kernel, match: Callable[[File], bool]) -> list[Mapping]:
+def file_mappings(kernel: TaskContext, match: Callable[[File], bool]) -> list[Mapping]:
     """Every live userspace mapping, in any process of ``kernel``, of a file ``match`` accepts.
 
     The vmas ``unmap_mapping_range`` would walk for a driver whose files share one

@@ -37,10 +37,12 @@ from typing import TYPE_CHECKING
 
 from .errors import kerr
 from .mm import PAGE_SIZE
+from .pci.core import PciCore
+from .vfs import Vfs
 
 if TYPE_CHECKING:
+    from .context import KernelContext
     from .fs import File
-    from .kernel import Kernel
     from .mm import Vma
     from .pci import PciBar, PciDev
 
@@ -142,14 +144,13 @@ def _resource_mmap(bar: PciBar) -> Callable[[File, Vma], None]:
     return mmap
 
 
-def populate_pci(kernel: Kernel) -> None:
-    vfs = kernel.vfs
+def populate_pci(kernel: KernelContext) -> None:
+    vfs = kernel.subsys(Vfs)
     vfs.mkdir("/sys/bus/pci/devices", owned=True)
     vfs.mkdir("/sys/bus/pci/drivers", owned=True)
     vfs.mkdir(_DEVICES, owned=True)
     vfs.mkdir("/sys/kernel/iommu_groups", owned=True)
-    assert kernel.pci is not None
-    for pdev in kernel.pci.devices:
+    for pdev in kernel.subsys(PciCore).bus.devices:
         d = device_dir(pdev)
         vfs.mkdir(d, populate=_attrs_filler(kernel, pdev, d))
         vfs.symlink(f"../../../devices/pci0000:00/{pdev.bdf}", f"/sys/bus/pci/devices/{pdev.bdf}")
@@ -158,11 +159,11 @@ def populate_pci(kernel: Kernel) -> None:
         vfs.symlink(f"../../../../devices/pci0000:00/{pdev.bdf}", f"{group}/devices/{pdev.bdf}")
 
 
-def _attrs_filler(kernel: Kernel, pdev: PciDev, d: str) -> Callable[[], None]:
+def _attrs_filler(kernel: KernelContext, pdev: PciDev, d: str) -> Callable[[], None]:
     """The device's own attributes, made when its directory is first looked into."""
 
     def fill() -> None:
-        vfs = kernel.vfs
+        vfs = kernel.subsys(Vfs)
         ids = {
             "vendor": _hex(pdev.vendor, 4),
             "device": _hex(pdev.device, 4),
@@ -186,8 +187,8 @@ def _attrs_filler(kernel: Kernel, pdev: PciDev, d: str) -> Callable[[], None]:
     return fill
 
 
-def bind_driver(kernel: Kernel, pdev: PciDev, name: str) -> None:
-    vfs = kernel.vfs
+def bind_driver(kernel: KernelContext, pdev: PciDev, name: str) -> None:
+    vfs = kernel.subsys(Vfs)
     drv = f"/sys/bus/pci/drivers/{name}"
     vfs.mkdir(drv)
     vfs.symlink(f"../../../../devices/pci0000:00/{pdev.bdf}", f"{drv}/{pdev.bdf}")

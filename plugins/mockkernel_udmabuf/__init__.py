@@ -258,7 +258,7 @@ def create_udmabuf(
 def _ioctl_create(file: File, cmd: int, arg: int) -> int:
     c = udmabuf_create.from_buffer_copy(copy_from_user(arg, ctypes.sizeof(udmabuf_create)))
     dev: UdmabufDevOps = file.f_op  # type: ignore[assignment]
-    return create_udmabuf(file.kernel, dev.memfds, c.flags, [(c.memfd, c.offset, c.size)])
+    return create_udmabuf(dev.kernel, dev.memfds, c.flags, [(c.memfd, c.offset, c.size)])
 
 
 def _ioctl_create_list(file: File, cmd: int, arg: int) -> int:
@@ -272,7 +272,7 @@ def _ioctl_create_list(file: File, cmd: int, arg: int) -> int:
     items = [udmabuf_create_item.from_buffer_copy(raw, i * isz) for i in range(head.count)]
     dev: UdmabufDevOps = file.f_op  # type: ignore[assignment]
     return create_udmabuf(
-        file.kernel, dev.memfds, head.flags, [(i.memfd, i.offset, i.size) for i in items]
+        dev.kernel, dev.memfds, head.flags, [(i.memfd, i.offset, i.size) for i in items]
     )
 
 
@@ -282,13 +282,14 @@ class UdmabufDevOps(FileOperations):
     name = "udmabuf"
     ioctls = {UDMABUF_CREATE: _ioctl_create, UDMABUF_CREATE_LIST: _ioctl_create_list}
 
-    def __init__(self) -> None:
+    def __init__(self, kernel: Kernel) -> None:
+        self.kernel = kernel
         #: this kernel's fds of the memfds behind its live buffers
         self.memfds = MemfdTable()
 
 
 def _init(kernel: Kernel) -> None:
-    kernel.misc_register("udmabuf", UdmabufDevOps(), 0o660)
+    kernel.misc_register("udmabuf", UdmabufDevOps(kernel), 0o660)
 
 
 def _exit(kernel: Kernel) -> None:

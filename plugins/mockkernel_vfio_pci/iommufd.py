@@ -23,7 +23,15 @@ from dataclasses import dataclass, field
 from errno import E2BIG, EBADF, EBADFD, EBUSY, EINVAL, ENOENT, ENOTTY, EOPNOTSUPP
 from typing import TYPE_CHECKING
 
-from mockkernel.driver import File, FileOperations, Kernel, copy_from_user, copy_to_user, kerr
+from mockkernel.driver import (
+    File,
+    FileOperations,
+    Kernel,
+    TaskContext,
+    copy_from_user,
+    copy_to_user,
+    kerr,
+)
 from mockkernel.ioctl import _IOC_NR
 from mockkernel.uapi.linux.iommufd import (
     IOMMU_DESTROY,
@@ -64,7 +72,7 @@ class IommufdDevice:
 class IommufdCtx:
     """``struct iommufd_ctx``: one open of ``/dev/iommu``."""
 
-    def __init__(self, kernel: Kernel) -> None:
+    def __init__(self, kernel: TaskContext) -> None:
         self.kernel = kernel
         self.objects: dict[int, Ioas | IommufdDevice] = {}
         self._next = 1
