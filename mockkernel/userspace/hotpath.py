@@ -27,8 +27,9 @@ copies never read them.  The slow paths (mock fds, mock paths, every argument ki
 from __future__ import annotations
 
 import types
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from errno import EINVAL, ENOTCONN, ENOTTY, EPIPE
+from types import MappingProxyType
 from typing import Any
 
 from .. import uaccess as ua
@@ -58,11 +59,11 @@ def _unbound(*args: Any) -> Any:
     raise RuntimeError("mockkernel.userspace.hotpath: use the copies bind() returns")
 
 
-_slots: list[Any] = []
+_slots: Sequence[Any] = ()
 _proc: Any = None
 _tracer: Any = None
 _scratch: Any = None
-_vfs_ioctls: dict[int, Any] = {}
+_vfs_ioctls: Mapping[int, Any] = MappingProxyType({})
 _real_open: Callable[..., int] = _unbound
 _real_close: Callable[[int], None] = _unbound
 _real_read: Callable[[int, int], bytes] = _unbound
