@@ -25,13 +25,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
-from . import sysfs
-from . import topology as _topology
 from .context import Subsystem
 from .kernel import Kernel
 from .pci.core import PciCore
 from .plugins import get_plugin_manager
-from .topology import Topology, load_topology
+from .sysfs import bind_driver, populate_pci
+from .topology import DEFAULT_TOPOLOGY_TOML, Topology, load_topology
 from .vfs import Vfs
 
 if TYPE_CHECKING:
@@ -118,7 +117,7 @@ class ModuleLoader(Subsystem):
                 continue
             driver.probe(kernel, pdev)
             pci.bound[pdev.bdf] = driver
-            sysfs.bind_driver(kernel, pdev, name)
+            bind_driver(kernel, pdev, name)
             self._trace("pci.probe", bdf=pdev.bdf, driver=name)
 
     def shutdown(self) -> None:
@@ -135,13 +134,13 @@ class ModuleLoader(Subsystem):
 
 def start_kernel(kernel: Kernel) -> None:
     """Bring ``kernel`` up: PCI, sysfs, debugfs, modules and drivers, the boot hook."""
-    from . import dma_buf
+    from .dma_buf import bufinfo
 
     kernel.subsys(PciCore)
     vfs = kernel.subsys(Vfs)
     vfs.mkdir("/sys/kernel/debug/dma_buf", owned=True)
-    vfs.attr("/sys/kernel/debug/dma_buf/bufinfo", lambda: dma_buf.bufinfo(kernel), 0o444, 0)
-    sysfs.populate_pci(kernel)
+    vfs.attr("/sys/kernel/debug/dma_buf/bufinfo", lambda: bufinfo(kernel), 0o444, 0)
+    populate_pci(kernel)
     kernel.subsys(ModuleLoader).load()
     kernel.plugin_manager.hook.mockkernel_boot(kernel=kernel)
 
@@ -166,7 +165,7 @@ def boot(
     :param uapi: override the topology's uAPI profile.
     """
     if topology is None:
-        topo = _parse_default(_topology.DEFAULT_TOPOLOGY_TOML)
+        topo = _parse_default(DEFAULT_TOPOLOGY_TOML)
     elif isinstance(topology, Topology):
         topo = topology
     else:

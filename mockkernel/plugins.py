@@ -20,7 +20,7 @@ from collections.abc import Sequence
 
 import pluggy
 
-from . import hookspecs
+import mockkernel.hookspecs as hookspecs
 
 __all__ = ["ENTRY_POINT_GROUP", "get_plugin_manager", "plugin_names"]
 

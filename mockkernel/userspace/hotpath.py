@@ -32,8 +32,8 @@ from errno import EINVAL, ENOTCONN, ENOTTY, EPIPE
 from types import MappingProxyType
 from typing import Any
 
-from .. import uaccess as ua
 from ..errors import kerr
+from ..uaccess import LOCAL
 
 IOCTL_BUFSZ = 1024
 
@@ -171,11 +171,11 @@ def mock_ioctl(file: Any, fd: int, request: int, arg: Any, mutate_flag: bool) ->
                 addr, sview = _scratch.t
                 sview[:length] = arg
                 sview[length] = 0
-                stores = ua.LOCAL.stores
+                stores = LOCAL.stores
                 try:
                     return handler(file, cmd, addr)
                 finally:
-                    if ua.LOCAL.stores != stores:  # the handler wrote: copy back
+                    if LOCAL.stores != stores:  # the handler wrote: copy back
                         arg[:] = sview[:length]
         elif targ is int and -0x80000000 <= arg <= 0x7FFFFFFF and fop.plain_ioctls:
             handler = fop.ioctls.get(cmd)
