@@ -8,12 +8,13 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import IO, TYPE_CHECKING
 
+from . import __version__
+
 if TYPE_CHECKING:
+    from .profiles import UapiProfiles
     from .topology import Topology
 
 __all__ = ["main"]
-
-UAPI_PROFILES = ("linux-7.2", "tph-v1", "tph-v2", "tph-v11")
 
 
 class _UsageError(Exception):
@@ -31,9 +32,23 @@ def _open_trace(path: str) -> IO[str]:
     return open(hide(fd), "w", encoding="utf-8")
 
 
+def _uapi_profiles() -> UapiProfiles:
+    """The profiles a kernel booted here would know: built-in and the plugins' ones."""
+    from .plugins import get_plugin_manager
+    from .profiles import UapiProfiles
+
+    return UapiProfiles.from_plugins(get_plugin_manager())
+
+
 def _cmd_run(ns: argparse.Namespace) -> int:
     from .topology import load_topology
     from .userspace.runner import run_program
+
+    profiles = _uapi_profiles()
+    if ns.uapi is not None and ns.uapi not in profiles:
+        raise _UsageError(
+            f"argument --uapi: invalid choice: {ns.uapi!r} (choose from {', '.join(profiles)})"
+        )
 
     try:
         os.stat(ns.program)
@@ -45,7 +60,7 @@ def _cmd_run(ns: argparse.Namespace) -> int:
         return 2
     topology: Topology | None = None
     if ns.topology:
-        topology = _load(load_topology, ns.topology)
+        topology = _load(lambda p: load_topology(p, uapi_profiles=profiles), ns.topology)
     trace = _open_trace(ns.trace) if ns.trace else None
     try:
         return run_program(
@@ -76,7 +91,11 @@ def _cmd_plugins(ns: argparse.Namespace) -> int:
 def _cmd_topology(ns: argparse.Namespace) -> int:
     from .topology import default_topology, dumps, load_topology
 
-    topo = _load(load_topology, ns.file) if ns.file else default_topology()
+    if ns.file:
+        profiles = _uapi_profiles()
+        topo = _load(lambda p: load_topology(p, uapi_profiles=profiles), ns.file)
+    else:
+        topo = default_topology()
     sys.stdout.write(dumps(topo))
     return 0
 
@@ -113,11 +132,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="mockkernel", description="A simulated Linux kernel that runs in-process."
     )
+    parser.add_argument("--version", action="version", version=f"mockkernel {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run a Python program unchanged against a mock kernel")
     run.add_argument("--topology", metavar="FILE", help="a topology TOML file (default: built in)")
     run.add_argument("--trace", metavar="FILE", help="write trace events as JSON lines")
-    run.add_argument("--uapi", choices=UAPI_PROFILES, help="the uAPI profile to boot with")
+    run.add_argument(
+        "--uapi",
+        metavar="NAME",
+        help="the uAPI profile to boot with (docs/uapi-profiles.md; plugins may add some)",
+    )
     run.add_argument("--check-leaks", action="store_true", help="exit 70 if kernel objects leaked")
     run.add_argument("program", help="the program, e.g. examples/udmabuf_demo.py")
     run.add_argument("args", nargs=argparse.REMAINDER, help="the program's arguments")

@@ -2,12 +2,14 @@
 
 Every layer below :mod:`mockkernel.kernel` (files, the VFS, processes, dma-buf, PCI,
 net, RDMA) types the kernel it is handed against :class:`KernelContext`: the few
-things every layer may use -- the tracer, fresh ids, ``WARN()``, the machine's
-topology and uAPI profile, and the typed registry of subsystems.  What a layer
+things every layer may use -- the tracer, fresh ids, ``WARN()``, the plugin manager,
+and the typed registry of subsystems.  What a layer
 needs of another layer it asks that layer's subsystem for (``kernel.subsys(Vfs)``),
 so no module below the kernel imports :mod:`mockkernel.kernel` and the import graph
 has no cycle through it.  Layers that also need the current task type against
-:class:`mockkernel.process.TaskContext`, which adds the processes.
+:class:`mockkernel.process.TaskContext`, which adds the processes; the few that read
+the topology (PCI, RDMA) add it in their own protocol (the topology module sits above
+the dma-buf core, which the uAPI profiles it validates against call).
 
 This module imports nothing of the package at run time: it is the bottom of the graph.
 """
@@ -19,7 +21,6 @@ from typing import TYPE_CHECKING, Protocol, TypeVar
 if TYPE_CHECKING:
     import pluggy
 
-    from .topology import Topology
     from .trace import Tracer
 
 __all__ = ["KernelContext", "Subsystem"]
@@ -69,14 +70,6 @@ class KernelContext(Protocol):
     warnings: list[str]
     #: set once ``shutdown()`` began
     is_shut_down: bool
-
-    @property
-    def topology(self) -> Topology:
-        """The machine this kernel booted on (deeply frozen)."""
-
-    @property
-    def uapi(self) -> str:
-        """The uAPI profile the kernel implements."""
 
     @property
     def plugin_manager(self) -> pluggy.PluginManager:

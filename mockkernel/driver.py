@@ -14,12 +14,17 @@ from .context import KernelContext
 from .dma_buf import (
     DMA_BIDIRECTIONAL,
     DMA_FROM_DEVICE,
+    DMA_RESV_USAGE_BOOKKEEP,
+    DMA_RESV_USAGE_KERNEL,
+    DMA_RESV_USAGE_READ,
+    DMA_RESV_USAGE_WRITE,
     DMA_TO_DEVICE,
     Attachment,
     Device,
     DmaBuf,
     DmaBufAttachOps,
     DmaBufOps,
+    DmaBufSubsystem,
     DmaFence,
     SgEntry,
     SgTable,
@@ -38,6 +43,7 @@ from .dma_buf import (
     dma_buf_map_attachment_unlocked,
     dma_buf_pin,
     dma_buf_put,
+    dma_buf_subsys,
     dma_buf_unmap_attachment,
     dma_buf_unmap_attachment_unlocked,
     dma_buf_unpin,
@@ -82,6 +88,7 @@ from .pci import (
 )
 from .pci.fabric import Fabric, Tlp, WriteResult
 from .process import Process, TaskContext
+from .profiles import DmaBufTphOp, UapiProfile
 from .rdma import (
     IB_DMAH_CPU_ID_EXISTS,
     IB_DMAH_MEM_TYPE_EXISTS,
@@ -117,7 +124,9 @@ from .rdma import (
 )
 from .realfd import hide, kernel_dup
 from .uaccess import (
+    check_zeroed_user,
     copy_from_user,
+    copy_struct_from_user,
     copy_to_user,
     get_user_struct,
     get_user_u32,
@@ -128,6 +137,10 @@ from .uaccess import (
 __all__ = [
     "DMA_BIDIRECTIONAL",
     "DMA_FROM_DEVICE",
+    "DMA_RESV_USAGE_BOOKKEEP",
+    "DMA_RESV_USAGE_KERNEL",
+    "DMA_RESV_USAGE_READ",
+    "DMA_RESV_USAGE_WRITE",
     "DMA_TO_DEVICE",
     "FMODE_READ",
     "FMODE_WRITE",
@@ -161,6 +174,8 @@ __all__ = [
     "DmaBuf",
     "DmaBufAttachOps",
     "DmaBufOps",
+    "DmaBufSubsystem",
+    "DmaBufTphOp",
     "DmaFence",
     "DmaSegment",
     "DriverRegistry",
@@ -196,10 +211,13 @@ __all__ = [
     "SyncFile",
     "TaskContext",
     "Tlp",
+    "UapiProfile",
     "UmemDmabuf",
     "Vma",
     "WriteResult",
+    "check_zeroed_user",
     "copy_from_user",
+    "copy_struct_from_user",
     "copy_to_user",
     "dma_buf_attach",
     "dma_buf_attach_revocable",
@@ -215,6 +233,7 @@ __all__ = [
     "dma_buf_map_attachment_unlocked",
     "dma_buf_pin",
     "dma_buf_put",
+    "dma_buf_subsys",
     "dma_buf_unmap_attachment",
     "dma_buf_unmap_attachment_unlocked",
     "dma_buf_unpin",

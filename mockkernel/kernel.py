@@ -5,7 +5,8 @@ independent and tests can boot as many as they like in parallel.  The kernel its
 is a thin context -- what every layer may reach:
 
 * ``new_id()``, ``tracer`` (see :mod:`mockkernel.trace`), ``warn()``/``warnings``;
-* ``topology`` and ``uapi``: the machine booted and the uAPI profile implemented;
+* ``topology``, ``uapi`` and ``uapi_profiles``: the machine booted, the uAPI profile it
+  speaks and the profiles it knows;
 * the tasks: ``processes``, ``init_process`` (the process that is *this* Python
   process: its mock fds are real fd numbers, held by placeholders), ``spawn()`` for
   more, and ``current`` (per thread) with ``running(proc)``;
@@ -13,7 +14,8 @@ is a thin context -- what every layer may reach:
 * ``subsys(Cls)``: the subsystems, each owning its state -- the VFS
   (:class:`~mockkernel.vfs.Vfs`), the live files (:class:`~mockkernel.fs.FileTable`),
   held locks (:class:`~mockkernel.locks.HeldLocks`), the placeholder fds
-  (:class:`~mockkernel.realfd.Placeholders`), PCI (:class:`~mockkernel.pci.core.PciCore`),
+  (:class:`~mockkernel.realfd.Placeholders`), dma-buf (``DmaBufSubsystem``),
+  PCI (:class:`~mockkernel.pci.core.PciCore`),
   net (:class:`~mockkernel.net.NetState`), RDMA (:class:`~mockkernel.rdma.device.IbCore`),
   the module loader (:class:`~mockkernel.lifecycle.ModuleLoader`).
 
@@ -40,6 +42,7 @@ from .fs import FileOperations, FileTable
 from .locks import HeldLocks
 from .pci.core import BoundDriver, PciCore
 from .process import Process, RealBackedFdTable, VirtualFdTable
+from .profiles import UapiProfile, UapiProfiles
 from .realfd import Placeholders
 from .topology import Topology
 from .trace import Tracer
@@ -47,7 +50,6 @@ from .uaccess import use_mm
 from .vfs import Vfs
 
 if TYPE_CHECKING:
-    from .dma_buf import Attachment, DmaBuf
     from .fs import File
     from .net import NetState
     from .pci import PciBus
@@ -69,19 +71,26 @@ class _Cpu(threading.local):
 class Kernel:
     """A booted mock kernel.  Use :func:`mockkernel.boot` to make one."""
 
-    def __init__(self, topology: Topology, pm: pluggy.PluginManager) -> None:
+    def __init__(
+        self,
+        topology: Topology,
+        pm: pluggy.PluginManager,
+        uapi_profiles: UapiProfiles | None = None,
+    ) -> None:
+        #: the uAPI profiles this kernel knows: the built-in ones and its plugins'
+        self.uapi_profiles = (
+            uapi_profiles if uapi_profiles is not None else UapiProfiles.from_plugins(pm)
+        )
+        #: the profile it speaks (``[kernel] uapi``); ``UnknownUapiProfile`` if none such
+        self.uapi: UapiProfile = self.uapi_profiles.get(topology.kernel.uapi)
         self._ids = itertools.count(1)
         self.topology = topology
-        self.uapi = topology.kernel.uapi
         self.tracer = Tracer()
         self.plugin_manager = pm
         self.warnings: list[str] = []
         #: the subsystems, in the order they were made (see :meth:`subsys`)
         self.subsystems: dict[type[Subsystem], Subsystem] = {}
         self.is_shut_down = False
-        # dma-buf's tables (the dma-buf core will own them as its subsystem)
-        self.dmabufs: dict[int, DmaBuf] = {}
-        self.attachments: dict[int, Attachment] = {}
         self._misc_minor = itertools.count(120)
         self._pids = itertools.count(1000)
         # made first, so shut down last: the placeholders' real fds close at the very end
@@ -116,7 +125,7 @@ class Kernel:
         return sub  # type: ignore[return-value]
 
     def __repr__(self) -> str:
-        return f"<Kernel uapi={self.uapi} files={len(self.live_files)} dmabufs={len(self.dmabufs)}>"
+        return f"<Kernel uapi={self.uapi} files={len(self.live_files)}>"
 
     def _trace(self, event: str, **fields: Any) -> None:
         if self.tracer.enabled:
@@ -247,8 +256,6 @@ class Kernel:
         for file in self.live_files.values():
             if id(file) not in held:
                 out.append(f"file still referenced (not by an fd: a mapping or a driver): {file!r}")
-        out += [f"dma-buf still alive: {d!r}" for d in self.dmabufs.values()]
-        out += [f"attachment still attached: {a!r}" for a in self.attachments.values()]
         for sub in list(self.subsystems.values()):
             out += sub.leaks()
         out += [f"kernel warning: {w}" for w in self.warnings]

@@ -5,7 +5,7 @@ and runs :func:`start_kernel`, which brings the machine up in the order Linux do
 
 1. the PCI core scans the bus (:class:`~mockkernel.pci.core.PciCore`): config spaces,
    BARs, the fabric; sysfs gets ``/sys/bus/pci`` and the device directories;
-2. debugfs gets ``/sys/kernel/debug/dma_buf/bufinfo``;
+2. the dma-buf core is made (``dma_buf_init``: its debugfs ``bufinfo`` too);
 3. the module loader (:class:`ModuleLoader`) asks every plugin to register
    (``mockkernel_register``), runs each module's ``init``, and probes every PCI
    function whose topology entry names a registered driver;
@@ -29,9 +29,9 @@ from .context import Subsystem
 from .kernel import Kernel
 from .pci.core import PciCore
 from .plugins import get_plugin_manager
+from .profiles import UapiProfiles
 from .sysfs import bind_driver, populate_pci
 from .topology import DEFAULT_TOPOLOGY_TOML, Topology, load_topology
-from .vfs import Vfs
 
 if TYPE_CHECKING:
     from .pci import PciDev
@@ -134,12 +134,10 @@ class ModuleLoader(Subsystem):
 
 def start_kernel(kernel: Kernel) -> None:
     """Bring ``kernel`` up: PCI, sysfs, debugfs, modules and drivers, the boot hook."""
-    from .dma_buf import bufinfo
+    from .dma_buf import dma_buf_init
 
     kernel.subsys(PciCore)
-    vfs = kernel.subsys(Vfs)
-    vfs.mkdir("/sys/kernel/debug/dma_buf", owned=True)
-    vfs.attr("/sys/kernel/debug/dma_buf/bufinfo", lambda: bufinfo(kernel), 0o444, 0)
+    dma_buf_init(kernel)
     populate_pci(kernel)
     kernel.subsys(ModuleLoader).load()
     kernel.plugin_manager.hook.mockkernel_boot(kernel=kernel)
@@ -162,17 +160,20 @@ def boot(
     """Boot a kernel on ``topology`` (a ``Topology``, a TOML path or text; default built in).
 
     :param plugins: extra plugin objects or modules (beyond the entry-point ones).
-    :param uapi: override the topology's uAPI profile.
+    :param uapi: override the topology's uAPI profile (a name of ``kernel.uapi_profiles``:
+        a built-in profile or one a plugin registered; ``UnknownUapiProfile`` otherwise).
     """
+    pm = get_plugin_manager(plugins)
+    profiles = UapiProfiles.from_plugins(pm)
     if topology is None:
         topo = _parse_default(DEFAULT_TOPOLOGY_TOML)
     elif isinstance(topology, Topology):
         topo = topology
     else:
-        topo = load_topology(topology)
+        topo = load_topology(topology, uapi_profiles=profiles)
     if uapi is not None:
         topo = dataclasses.replace(topo, kernel=dataclasses.replace(topo.kernel, uapi=uapi))
-    kernel = Kernel(topo, get_plugin_manager(plugins))
+    kernel = Kernel(topo, pm, profiles)
     try:
         start_kernel(kernel)
     except BaseException:

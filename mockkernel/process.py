@@ -23,7 +23,7 @@ import threading
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from errno import EBADF, EINVAL, EMFILE, ENOTTY, EOPNOTSUPP, EPERM, ESPIPE, errorcode
-from typing import TYPE_CHECKING, Concatenate, ParamSpec, Protocol, TypeVar
+from typing import Concatenate, ParamSpec, Protocol, TypeVar
 
 from .context import KernelContext
 from .errors import kerr
@@ -32,9 +32,6 @@ from .mm import PAGE_SIZE, MappedFile, Mapping, Vma, build_mapping, page_align
 from .realfd import REAL, kernel_dup
 from .uaccess import LOCAL, UserMemory, copy_from_user, put_user_u32
 from .vfs import Vfs
-
-if TYPE_CHECKING:
-    from .dma_buf import Attachment, DmaBuf
 
 __all__ = ["FdTable", "Process", "RealBackedFdTable", "TaskContext", "VirtualFdTable"]
 
@@ -81,11 +78,6 @@ class TaskContext(KernelContext, Protocol):
 
     def fdinfo(self, proc: Process, fd: int) -> str:
         """``/proc/<pid>/fdinfo/<fd>``."""
-
-    # Compatibility: the dma-buf core's tables, still on the kernel until dma-buf owns
-    # them as its subsystem.
-    dmabufs: dict[int, DmaBuf]
-    attachments: dict[int, Attachment]
 
 
 class FdTable:

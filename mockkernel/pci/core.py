@@ -9,16 +9,22 @@ function is bound to (``pdev->driver``).  Probing and removal are the module loa
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
-from ..context import Subsystem
+from ..context import KernelContext, Subsystem
+from ..topology import Topology
 from .bus import PciBus
 from .fabric import Fabric
 
-if TYPE_CHECKING:
-    from ..context import KernelContext
+__all__ = ["BoundDriver", "PciContext", "PciCore"]
 
-__all__ = ["BoundDriver", "PciCore"]
+
+class PciContext(KernelContext, Protocol):
+    """The kernel context as the PCI core sees it: plus the topology it scans."""
+
+    @property
+    def topology(self) -> Topology:
+        """The machine booted (deeply frozen)."""
 
 
 class BoundDriver(Protocol):
@@ -32,7 +38,7 @@ class PciCore(Subsystem):
 
     name = "pci"
 
-    def __init__(self, kernel: KernelContext) -> None:
+    def __init__(self, kernel: PciContext) -> None:
         super().__init__(kernel)
         self.bus = PciBus.from_topology(kernel.topology, tracer=kernel.tracer)
         self.fabric = Fabric(self.bus, kernel.tracer)

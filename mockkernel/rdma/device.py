@@ -25,10 +25,11 @@ import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from errno import EEXIST, EINVAL
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..context import Subsystem
 from ..errors import kerr
+from ..process import TaskContext
 from ..realfd import Placeholders
 from ..uapi.rdma.ib_user_verbs import IB_USER_VERBS_ABI_VERSION
 from ..vfs import Vfs
@@ -36,7 +37,7 @@ from ..vfs import Vfs
 if TYPE_CHECKING:
     from ..dma_buf import Device
     from ..pci import PciDev
-    from ..process import TaskContext
+    from ..topology import Topology
     from .objects import IbDmah, IbMr, IbPd, IbUcontext, UverbsFile
     from .uverbs import AttrBundle, MrWriteResult
 
@@ -52,6 +53,7 @@ __all__ = [
     "IbDeviceAttr",
     "IbDeviceOps",
     "IbPortAttr",
+    "RdmaContext",
     "ib_core",
     "ib_device_by_name",
     "ib_register_device",
@@ -272,7 +274,7 @@ class IbDevice:
     #: extra sysfs attributes of ``/sys/class/infiniband/<name>`` (``hca_type``, ...)
     sysfs_attrs: Mapping[str, str] = field(default_factory=dict)
     #: set by registration
-    kernel: TaskContext = field(init=False, repr=False)
+    kernel: RdmaContext = field(init=False, repr=False)
     index: int = field(init=False, default=-1)
     #: MRs by rkey (the HCA's key table)
     mrs: dict[int, IbMr] = field(init=False, default_factory=dict, repr=False)
@@ -299,25 +301,34 @@ class IbDevice:
         return f"<IbDevice {self.name} driver_id={self.driver_id} uverbs{self.index}>"
 
 
+class RdmaContext(TaskContext, Protocol):
+    """The kernel context as the RDMA core sees it: tasks, plus the topology (the
+    number of CPUs a DMA handle may name)."""
+
+    @property
+    def topology(self) -> Topology:
+        """The machine booted (deeply frozen)."""
+
+
 class IbCore(Subsystem):
     """The RDMA subsystem of one kernel: registered devices and uverbs minors."""
 
     name = "rdma"
 
-    def __init__(self, kernel: TaskContext) -> None:
+    def __init__(self, kernel: RdmaContext) -> None:
         super().__init__(kernel)
-        self.kernel: TaskContext = kernel
+        self.kernel: RdmaContext = kernel
         self.devices: dict[str, IbDevice] = {}
         self.minors: set[int] = set()
         self.ready = False
 
 
-def ib_core(kernel: TaskContext) -> IbCore:
+def ib_core(kernel: RdmaContext) -> IbCore:
     """The RDMA subsystem of ``kernel`` (made on first use)."""
     return kernel.subsys(IbCore)
 
 
-def ib_device_by_name(kernel: TaskContext, name: str) -> IbDevice:
+def ib_device_by_name(kernel: RdmaContext, name: str) -> IbDevice:
     """The registered device called ``name`` (``ib_device_get_by_name``); ``KeyError``."""
     return ib_core(kernel).devices[name]
 
@@ -331,7 +342,7 @@ def _const(text: str) -> Callable[[], str]:
     return lambda: text
 
 
-def _setup_core(kernel: TaskContext, core: IbCore) -> None:
+def _setup_core(kernel: RdmaContext, core: IbCore) -> None:
     """What loading ib_core + ib_uverbs makes: the classes, ``/dev/infiniband``, the
     ``[infinibandevent]`` placeholder (an empty pipe: ``poll`` sees no events)."""
     vfs = kernel.subsys(Vfs)
@@ -363,7 +374,7 @@ def _rel(target: str, link_dir: str) -> str:
     return os.path.relpath(target, link_dir)
 
 
-def _populate_sysfs(kernel: TaskContext, dev: IbDevice) -> None:
+def _populate_sysfs(kernel: RdmaContext, dev: IbDevice) -> None:
     vfs = kernel.subsys(Vfs)
     ibdir, uvdir = _device_dirs(dev)
     if dev.parent is None:
@@ -380,7 +391,7 @@ def _populate_sysfs(kernel: TaskContext, dev: IbDevice) -> None:
     )
 
 
-def _fill_ib_dir(kernel: TaskContext, dev: IbDevice, ibdir: str) -> None:
+def _fill_ib_dir(kernel: RdmaContext, dev: IbDevice, ibdir: str) -> None:
     vfs = kernel.subsys(Vfs)
     vfs.mkdir(f"{ibdir}/power")
     sys_guid = dev.attrs.sys_image_guid
@@ -432,7 +443,7 @@ def _fill_ib_dir(kernel: TaskContext, dev: IbDevice, ibdir: str) -> None:
             vfs.attr(f"{pd}/pkeys/{i}", _const("0xffff\n"))
 
 
-def _fill_uverbs_dir(kernel: TaskContext, dev: IbDevice, uvdir: str, minor: int) -> None:
+def _fill_uverbs_dir(kernel: RdmaContext, dev: IbDevice, uvdir: str, minor: int) -> None:
     vfs = kernel.subsys(Vfs)
     vfs.mkdir(f"{uvdir}/power")
     uv_attrs = {
@@ -451,7 +462,7 @@ def _fill_uverbs_dir(kernel: TaskContext, dev: IbDevice, uvdir: str, minor: int)
         vfs.symlink(_rel(pdir, uvdir), f"{uvdir}/device")
 
 
-def _remove_sysfs(kernel: TaskContext, dev: IbDevice) -> None:
+def _remove_sysfs(kernel: RdmaContext, dev: IbDevice) -> None:
     vfs = kernel.subsys(Vfs)
     ibdir, uvdir = _device_dirs(dev)
     for path in (
@@ -464,7 +475,7 @@ def _remove_sysfs(kernel: TaskContext, dev: IbDevice) -> None:
 
 
 # -- registration -----------------------------------------------------------------------------
-def ib_register_device(kernel: TaskContext, dev: IbDevice) -> None:
+def ib_register_device(kernel: RdmaContext, dev: IbDevice) -> None:
     """``ib_register_device`` + the uverbs client's ``add_one``: make ``dev`` usable.
 
     ``EEXIST`` for a name in use; ``ValueError`` for an ops table without ``dereg_mr``

@@ -61,11 +61,6 @@ ALLOWED: dict[tuple[str, str], str] = {
     ("plugins/mockkernel_vfio_pci/config.py", "DIRECT_RO_PERMS"): (
         "Linux's static perm_bits (vfio_pci_config.c): built at import, never changed"
     ),
-    ("mockkernel/dma_buf.py", "_STUB"): (
-        "dma_fence_get_stub's one signalled fence (Linux's static dma_fence_stub): "
-        "immutable once signalled, holds no kernel"
-    ),
-    ("mockkernel/dma_buf.py", "_STUB_LOCK"): "guards the one-time making of _STUB",
 }
 
 _STATEFUL_CALLS = {
