@@ -21,13 +21,13 @@ import os
 from errno import EBUSY, EEXIST, EINVAL, ENOENT
 from typing import TYPE_CHECKING
 
+from .context import Subsystem
 from .errors import KernelBug, kerr
-from .subsys import Subsystem
-from .vfs import ChrDev, Dir
+from .vfs import ChrDev, Dir, Vfs
 
 if TYPE_CHECKING:
+    from .context import KernelContext
     from .fs import FileOperations
-    from .kernel import Kernel
 
 __all__ = [
     "MINORBITS",
@@ -66,7 +66,7 @@ class ChrdevState(Subsystem):
 
     name = "chrdev"
 
-    def __init__(self, kernel: Kernel) -> None:
+    def __init__(self, kernel: KernelContext) -> None:
         super().__init__(kernel)
         #: misc device name -> (minor, /dev path)
         self.misc: dict[str, tuple[int, str]] = {}
@@ -94,12 +94,12 @@ class ChrdevState(Subsystem):
 
 
 def _devtmpfs_create_node(
-    kernel: Kernel, nodename: str, fops: FileOperations, devt: int, mode: int
+    kernel: KernelContext, nodename: str, fops: FileOperations, devt: int, mode: int
 ) -> str:
     """``devtmpfs_create_node``: ``/dev/<nodename>``, making its directories."""
     if not nodename or nodename.startswith("/") or ".." in nodename.split("/"):
         raise KernelBug(f"bad device node name {nodename!r}")
-    vfs = kernel.vfs
+    vfs = kernel.subsys(Vfs)
     parts = nodename.split("/")
     for i in range(1, len(parts)):
         vfs.mkdir("/dev/" + "/".join(parts[:i]), owned=True)
@@ -113,9 +113,9 @@ def _devtmpfs_create_node(
     return path
 
 
-def _devtmpfs_delete_node(kernel: Kernel, path: str) -> None:
+def _devtmpfs_delete_node(kernel: KernelContext, path: str) -> None:
     """``devtmpfs_delete_node``: the node, then each directory it leaves empty."""
-    vfs = kernel.vfs
+    vfs = kernel.subsys(Vfs)
     vfs.unlink(path)
     if kernel.tracer.enabled:
         kernel.tracer.emit("chrdev.unregister", path=path)
@@ -129,7 +129,7 @@ def _devtmpfs_delete_node(kernel: Kernel, path: str) -> None:
 
 
 def misc_register(
-    kernel: Kernel,
+    kernel: KernelContext,
     name: str,
     fops: FileOperations,
     *,
@@ -154,7 +154,7 @@ def misc_register(
     return devt
 
 
-def misc_deregister(kernel: Kernel, name: str) -> None:
+def misc_deregister(kernel: KernelContext, name: str) -> None:
     """``misc_deregister``: remove the misc device ``name`` and its node.
 
     Called by the module ``exit`` that registered it; open files of the device stay
@@ -167,7 +167,7 @@ def misc_deregister(kernel: Kernel, name: str) -> None:
     _devtmpfs_delete_node(kernel, entry[1])
 
 
-def register_chrdev_region(kernel: Kernel, first: int, count: int, name: str) -> None:
+def register_chrdev_region(kernel: KernelContext, first: int, count: int, name: str) -> None:
     """``register_chrdev_region``: claim ``count`` device numbers from ``first`` (a
     ``MKDEV(major, minor)``) for the driver ``name``.
 
@@ -188,7 +188,7 @@ def register_chrdev_region(kernel: Kernel, first: int, count: int, name: str) ->
     state.regions.append((major, minor, count, name))
 
 
-def unregister_chrdev_region(kernel: Kernel, first: int, count: int) -> None:
+def unregister_chrdev_region(kernel: KernelContext, first: int, count: int) -> None:
     """``unregister_chrdev_region``: give back a region :func:`register_chrdev_region`
     claimed (called by the module ``exit``).  ``KernelBug`` for a region never claimed."""
     state = kernel.subsys(ChrdevState)
@@ -201,7 +201,7 @@ def unregister_chrdev_region(kernel: Kernel, first: int, count: int) -> None:
 
 
 def cdev_device_add(
-    kernel: Kernel, devt: int, fops: FileOperations, nodename: str, *, mode: int = 0o600
+    kernel: KernelContext, devt: int, fops: FileOperations, nodename: str, *, mode: int = 0o600
 ) -> None:
     """``cdev_device_add``: the device number ``devt`` opens with ``fops``, through the
     node ``/dev/<nodename>`` (directories made as needed).
@@ -215,10 +215,10 @@ def cdev_device_add(
     _devtmpfs_create_node(kernel, nodename, fops, devt, mode)
 
 
-def cdev_device_del(kernel: Kernel, nodename: str) -> None:
+def cdev_device_del(kernel: KernelContext, nodename: str) -> None:
     """``cdev_device_del``: remove the node ``/dev/<nodename>`` (and directories it
     leaves empty).  Called by a driver's ``remove``; ``ENOENT`` if there is no node."""
     path = f"/dev/{nodename}"
-    if not isinstance(kernel.vfs.peek(path), ChrDev):
+    if not isinstance(kernel.subsys(Vfs).peek(path), ChrDev):
         raise kerr(ENOENT)
     _devtmpfs_delete_node(kernel, path)

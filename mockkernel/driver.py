@@ -31,6 +31,7 @@ from .chrdev import (
     register_chrdev_region,
     unregister_chrdev_region,
 )
+from .context import KernelContext
 from .cpumask import num_online_cpus
 from .dma_buf import (
     DMA_BIDIRECTIONAL,
@@ -84,7 +85,8 @@ from .file import (
     put_unused_fd,
 )
 from .fs import FMODE_READ, FMODE_WRITE, File, FileOperations, Inode, generic_file_llseek
-from .kernel import DriverRegistry, Kernel, PciDriver
+from .kernel import Kernel
+from .lifecycle import DriverRegistry, PciDriver
 from .locks import Mutex, RwSem
 from .mm import PAGE_SIZE, KernelMap, Mapping, Vma, file_mappings
 from .net import net_devmem_lookup_dmabuf, register_netdev, unregister_netdev
@@ -118,7 +120,7 @@ from .pci import (
 from .pci.dev import pci_get_drvdata, pci_set_drvdata
 from .pci.fabric import Fabric, Tlp, WriteResult
 from .pci.search import for_each_pci_dev, pci_fabric, pci_find_device_by_name
-from .process import Process
+from .process import Process, TaskContext
 from .profiles import DmaBufTphOp, UapiProfile
 from .rdma import (
     IB_DMAH_CPU_ID_EXISTS,
@@ -239,6 +241,7 @@ __all__ = [
     "Inode",
     "Kernel",
     "KernelBug",
+    "KernelContext",
     "KernelMap",
     "Mapping",
     "MrWriteResult",
@@ -253,6 +256,7 @@ __all__ = [
     "SgEntry",
     "SgTable",
     "SyncFile",
+    "TaskContext",
     "Tlp",
     "UapiProfile",
     "UmemDmabuf",

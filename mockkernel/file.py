@@ -20,11 +20,11 @@ from errno import EBADF, EINVAL
 from typing import TYPE_CHECKING
 
 from .errors import KernelBug, kerr
+from .realfd import Placeholders
 
 if TYPE_CHECKING:
     from .fs import File
-    from .kernel import Kernel
-    from .process import Process
+    from .process import Process, TaskContext
 
 #: the highest fd number there can be (``INT_MAX``: ``sysctl_nr_open`` is below it)
 _FD_MAX = (1 << 31) - 1
@@ -40,7 +40,7 @@ __all__ = [
 ]
 
 
-def current_task(kernel: Kernel) -> Process:
+def current_task(kernel: TaskContext) -> Process:
     """``current``: the task whose syscall the calling driver code serves.
 
     Its fd table is the one :func:`fget`, :func:`get_unused_fd_flags` and
@@ -50,7 +50,7 @@ def current_task(kernel: Kernel) -> Process:
     return kernel.current
 
 
-def _lookup(kernel: Kernel, fd: int) -> File | None:
+def _lookup(kernel: TaskContext, fd: int) -> File | None:
     if not 0 <= fd <= _FD_MAX:  # the caller's number as ``unsigned int``: none is that high
         raise kerr(EBADF)
     proc = kernel.current
@@ -60,7 +60,7 @@ def _lookup(kernel: Kernel, fd: int) -> File | None:
     return file
 
 
-def fdget(kernel: Kernel, fd: int) -> File | None:
+def fdget(kernel: TaskContext, fd: int) -> File | None:
     """``fdget``: the mock file at ``fd`` in the current task, *borrowed*.
 
     Called by an ioctl handler that looks at the file only during the call (its type,
@@ -71,7 +71,7 @@ def fdget(kernel: Kernel, fd: int) -> File | None:
     return _lookup(kernel, fd)
 
 
-def fget(kernel: Kernel, fd: int) -> File | None:
+def fget(kernel: TaskContext, fd: int) -> File | None:
     """``fget``: the mock file at ``fd`` in the current task, with a reference.
 
     Called by a driver that keeps the file (an iommufd context a device binds to); the
@@ -82,7 +82,7 @@ def fget(kernel: Kernel, fd: int) -> File | None:
     return None if file is None else file.get()
 
 
-def fget_real(kernel: Kernel, fd: int) -> int:
+def fget_real(kernel: TaskContext, fd: int) -> int:
     """The driver's own real fd for the *real* file at ``fd`` in the current task (an
     eventfd or memfd a program hands a driver), which the caller closes.
 
@@ -93,7 +93,7 @@ def fget_real(kernel: Kernel, fd: int) -> int:
     return kernel.current.fget_real(fd)
 
 
-def get_unused_fd_flags(kernel: Kernel, flags: int) -> int:
+def get_unused_fd_flags(kernel: TaskContext, flags: int) -> int:
     """``get_unused_fd_flags``: reserve the lowest free fd of the current task.
 
     Called by a handler that will return a new fd, before it makes the file, so that
@@ -108,7 +108,7 @@ def get_unused_fd_flags(kernel: Kernel, flags: int) -> int:
         return proc.get_unused_fd(bool(flags & os.O_CLOEXEC))
 
 
-def fd_install(kernel: Kernel, fd: int, file: File) -> None:
+def fd_install(kernel: TaskContext, fd: int, file: File) -> None:
     """``fd_install``: publish ``file`` at ``fd`` (from :func:`get_unused_fd_flags`) in
     the current task.  The caller's reference now belongs to the fd table, and the
     program can use the fd at once: install last, when nothing can fail any more."""
@@ -119,11 +119,11 @@ def fd_install(kernel: Kernel, fd: int, file: File) -> None:
             raise KernelBug(f"fd_install({fd}): a file is installed there already")
         # the number was reserved before the file existed: a real-backed table now points
         # it at the placeholder of the file's kind (poll on it must answer as the file does)
-        fdt.take_number(fd, fdt.get_cloexec(fd), kernel.placeholder(file.f_op.name))
+        fdt.take_number(fd, fdt.get_cloexec(fd), kernel.subsys(Placeholders).get(file.f_op.name))
         proc.fd_install(fd, file)
 
 
-def put_unused_fd(kernel: Kernel, fd: int) -> None:
+def put_unused_fd(kernel: TaskContext, fd: int) -> None:
     """``put_unused_fd``: give back a number :func:`get_unused_fd_flags` reserved and no
     file was installed at (the handler failed after reserving it)."""
     proc = kernel.current

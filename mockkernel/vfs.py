@@ -24,13 +24,14 @@ from collections.abc import Callable
 from errno import EACCES, EEXIST, EFBIG, EIO, EISDIR, ELOOP, ENODEV, ENOENT, ENOTDIR, ENXIO
 from typing import TYPE_CHECKING
 
+from .context import Subsystem
 from .errors import kerr
 from .fs import FMODE_READ, FMODE_WRITE, File, FileOperations, Inode, generic_file_llseek
 from .mm import PAGE_SIZE, Vma, proc_maps
 from .realfd import REAL
 
 if TYPE_CHECKING:
-    from .kernel import Kernel
+    from .process import TaskContext
 
 __all__ = ["Attr", "BinAttr", "ChrDev", "Dir", "Node", "Symlink", "Vfs"]
 
@@ -227,9 +228,14 @@ _PROC_MAPS = re.compile(r"^/proc/(self|thread-self|\d+)/maps$")
 _ROOTS = ("/dev", "/sys", "/proc")
 
 
-class Vfs:
-    def __init__(self, kernel: Kernel) -> None:
-        self.kernel = kernel
+class Vfs(Subsystem):
+    """The mock file tree of one kernel (``kernel.subsys(Vfs)``)."""
+
+    name = "vfs"
+
+    def __init__(self, kernel: TaskContext) -> None:
+        super().__init__(kernel)
+        self.kernel: TaskContext = kernel
         self.root = Dir(kernel.new_id(), owned=False)
         # directory path -> Dir, so building a large tree does not walk it again and again
         self._dirs: dict[str, Dir] = {}

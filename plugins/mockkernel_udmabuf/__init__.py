@@ -266,7 +266,7 @@ def create_udmabuf(
 def _ioctl_create(file: File, cmd: int, arg: int) -> int:
     c = udmabuf_create.from_buffer_copy(copy_from_user(arg, ctypes.sizeof(udmabuf_create)))
     dev: UdmabufDevOps = file.f_op  # type: ignore[assignment]
-    return create_udmabuf(file.kernel, dev.memfds, c.flags, [(c.memfd, c.offset, c.size)])
+    return create_udmabuf(dev.kernel, dev.memfds, c.flags, [(c.memfd, c.offset, c.size)])
 
 
 def _ioctl_create_list(file: File, cmd: int, arg: int) -> int:
@@ -280,7 +280,7 @@ def _ioctl_create_list(file: File, cmd: int, arg: int) -> int:
     items = [udmabuf_create_item.from_buffer_copy(raw, i * isz) for i in range(head.count)]
     dev: UdmabufDevOps = file.f_op  # type: ignore[assignment]
     return create_udmabuf(
-        file.kernel, dev.memfds, head.flags, [(i.memfd, i.offset, i.size) for i in items]
+        dev.kernel, dev.memfds, head.flags, [(i.memfd, i.offset, i.size) for i in items]
     )
 
 
@@ -290,7 +290,8 @@ class UdmabufDevOps(FileOperations):
     name = "udmabuf"
     ioctls = {UDMABUF_CREATE: _ioctl_create, UDMABUF_CREATE_LIST: _ioctl_create_list}
 
-    def __init__(self) -> None:
+    def __init__(self, kernel: Kernel) -> None:
+        self.kernel = kernel
         #: this kernel's fds of the memfds behind its live buffers
         self.memfds = MemfdTable()
 
@@ -299,14 +300,16 @@ class _Udmabuf:
     """The module of one kernel: its misc device."""
 
     def __init__(self) -> None:
-        self.dev = UdmabufDevOps()
+        self.dev: UdmabufDevOps | None = None
 
     def init(self, kernel: Kernel) -> None:
+        self.dev = UdmabufDevOps(kernel)
         misc_register(kernel, "udmabuf", self.dev, mode=0o660)
 
     def exit(self, kernel: Kernel) -> None:
         misc_deregister(kernel, "udmabuf")
-        self.dev.memfds.close()  # only buffers leaked past shutdown still hold any
+        if self.dev is not None:
+            self.dev.memfds.close()  # only buffers leaked past shutdown still hold any
 
 
 @mockkernel.hookimpl

@@ -66,7 +66,7 @@ from .iommufd import IommufdFops, iommufd_vfio_compat_ioas_create
 from .type1 import Type1Iommu
 
 if TYPE_CHECKING:
-    from mockkernel.driver import Kernel
+    from mockkernel.driver import KernelContext
 
 __all__ = ["ContainerFops", "GroupFops", "VfioContainer"]
 
@@ -312,6 +312,6 @@ class GroupFops(FileOperations):
         file.private_data = None
 
 
-def _trace(kernel: Kernel, event: str, **fields: int) -> None:
+def _trace(kernel: KernelContext, event: str, **fields: int) -> None:
     if kernel.tracer.enabled:
         kernel.tracer.emit(event, **fields)

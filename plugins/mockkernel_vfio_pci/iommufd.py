@@ -27,6 +27,7 @@ from mockkernel.driver import (
     File,
     FileOperations,
     Kernel,
+    TaskContext,
     copy_from_user,
     copy_struct_from_user,
     copy_to_user,
@@ -73,7 +74,7 @@ class IommufdDevice:
 class IommufdCtx:
     """``struct iommufd_ctx``: one open of ``/dev/iommu``."""
 
-    def __init__(self, kernel: Kernel) -> None:
+    def __init__(self, kernel: TaskContext) -> None:
         self.kernel = kernel
         self.objects: dict[int, Ioas | IommufdDevice] = {}
         self._next = 1
