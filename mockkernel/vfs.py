@@ -21,11 +21,39 @@ import os
 import re
 import stat
 from collections.abc import Callable
-from errno import EACCES, EEXIST, EFBIG, EIO, EISDIR, ELOOP, ENODEV, ENOENT, ENOTDIR, ENXIO
+from errno import (
+    EACCES,
+    EBADF,
+    EEXIST,
+    EFBIG,
+    EINVAL,
+    EIO,
+    EISDIR,
+    ELOOP,
+    ENODEV,
+    ENOENT,
+    ENOTDIR,
+    ENXIO,
+)
 from typing import TYPE_CHECKING
 
-from .errors import kerr
-from .fs import FMODE_READ, FMODE_WRITE, File, FileOperations, Inode, generic_file_llseek
+from .errors import NotMine, kerr
+from .fs import (
+    DT_CHR,
+    DT_DIR,
+    DT_LNK,
+    DT_REG,
+    DT_UNKNOWN,
+    FMODE_PATH,
+    FMODE_READ,
+    FMODE_WRITE,
+    DirContext,
+    File,
+    FileOperations,
+    Inode,
+    generic_file_llseek,
+    open_flags_to_file,
+)
 from .mm import PAGE_SIZE, Vma, proc_maps
 from .realfd import REAL
 
@@ -218,6 +246,70 @@ SeqFileOps.read = SeqFileOps.read_snapshot  # type: ignore[assignment]
 SeqFileOps.llseek = SeqFileOps.seek_snapshot  # type: ignore[assignment]
 _seq_fops = SeqFileOps()
 
+
+def d_type(node: Node) -> int:
+    """The ``DT_*`` of a node, as ``getdents64`` reports it."""
+    if isinstance(node, Dir):
+        return DT_DIR
+    if isinstance(node, ChrDev):
+        return DT_CHR
+    if isinstance(node, Symlink):
+        return DT_LNK
+    if isinstance(node, (Attr, BinAttr)):
+        return DT_REG
+    return DT_UNKNOWN
+
+
+class DirOps(FileOperations):
+    """An open mock directory (``simple_dir_operations``): ``private_data`` is the
+    ``(Dir, parent inode number)`` it lists."""
+
+    name = "dir"
+
+    def iterate(self, file: File, ctx: DirContext) -> None:
+        """``dcache_readdir``: ``.`` at 0, ``..`` at 1, then the entries in their order."""
+        node: Dir = file.private_data[0]
+        if ctx.pos == 0:
+            if not ctx.emit(".", node.ino, DT_DIR):
+                return
+            ctx.pos = 1
+        if ctx.pos == 1:
+            if not ctx.emit("..", file.private_data[1], DT_DIR):
+                return
+            ctx.pos = 2
+        entries = list(node.children.items())
+        for name, child in entries[ctx.pos - 2 :]:
+            if not ctx.emit(name, child.ino, d_type(child)):
+                return
+            ctx.pos += 1
+
+    def read(self, file: File, count: int, pos: int) -> bytes:
+        raise kerr(EISDIR)  # generic_read_dir
+
+    def llseek(self, file: File, offset: int, whence: int) -> int:
+        """``dcache_dir_lseek``: ``SEEK_SET``/``SEEK_CUR`` to any position >= 0."""
+        if whence == os.SEEK_CUR:
+            offset += file.f_pos
+        elif whence != os.SEEK_SET:
+            raise kerr(EINVAL)
+        if offset < 0:
+            raise kerr(EINVAL)
+        file.f_pos = offset
+        return offset
+
+
+class PathOps(FileOperations):
+    """``empty_fops`` of an ``O_PATH`` file: a place in the tree, no I/O at all."""
+
+    name = "path"
+
+    def unlocked_ioctl(self, file: File, cmd: int, arg: int) -> int:
+        raise kerr(EBADF)  # (ioctl's fdget refuses O_PATH files before this is reached)
+
+
+_dir_fops = DirOps()
+_path_fops = PathOps()
+
 _PROC_FD = re.compile(r"^/proc/(self|thread-self|\d+)/(fdinfo|fd)(?:/(\d+))?$")
 _PROC_MAPS = re.compile(r"^/proc/(self|thread-self|\d+)/maps$")
 
@@ -334,14 +426,15 @@ class Vfs:
         return self._walk(path, follow, 0)
 
     def lookup_open(self, path: str, flags: int) -> Node | None:
-        """``lookup`` as ``open(2)`` does it (follows symlinks, ``O_CREAT`` rules).
+        """``lookup`` as ``open(2)`` does it (a final symlink followed unless
+        ``O_NOFOLLOW``, ``O_CREAT`` rules).
 
         ``O_CREAT`` of a missing name in a mock directory is ``EACCES`` (sysfs and
         debugfs directories have no ``create``); ``O_CREAT|O_EXCL`` of an existing
         mock node is ``EEXIST``.
         """
         try:
-            node = self.lookup(path)
+            node = self.lookup(path, not flags & os.O_NOFOLLOW)
         except OSError as e:
             if e.errno != ENOENT or not flags & os.O_CREAT:
                 raise
@@ -470,9 +563,17 @@ class Vfs:
 
     # -- operations -----------------------------------------------------------------------
     def open(self, path: str, flags: int, mode: int) -> File:
+        """``do_filp_open`` of an absolute path: a new open file; ``NotMine`` when the
+        path is not the mock's (the real OS answers it)."""
+        if flags & os.O_CREAT and flags & os.O_DIRECTORY:
+            raise kerr(EINVAL)  # build_open_flags: O_CREAT|O_DIRECTORY is refused
         node = self.lookup_open(path, flags)
-        if node is None:
-            raise kerr(ENOENT)
+        if node is None or (isinstance(node, Dir) and not node.owned):
+            raise NotMine(path)  # an overlay directory is the real one
+        if flags & os.O_PATH:
+            return self._open_path(node, path, flags)
+        if isinstance(node, Symlink):
+            raise kerr(ELOOP)  # O_NOFOLLOW and the last component is a symlink
         if isinstance(node, _FdTarget):
             # opening /proc/self/fd/N opens the file's path afresh (a new, independent
             # open file); an anonymous file (a dma-buf) has no path to open: ENXIO
@@ -482,9 +583,9 @@ class Vfs:
         if flags & os.O_DIRECTORY and not isinstance(node, Dir):
             raise kerr(ENOTDIR)
         if isinstance(node, Dir):
-            if flags & os.O_ACCMODE != os.O_RDONLY:
-                raise kerr(EISDIR)
-            raise kerr(EACCES, "opening mock directories is not supported")
+            if flags & os.O_CREAT or flags & os.O_ACCMODE != os.O_RDONLY:
+                raise kerr(EISDIR)  # do_open / may_open
+            return self._open_dir(node, path, flags)
         if isinstance(node, Attr):
             if flags & os.O_ACCMODE != os.O_RDONLY:
                 raise kerr(EACCES)
@@ -500,8 +601,6 @@ class Vfs:
         if isinstance(node, BinAttr):
             return self._open_bin_attr(node, path, flags)
         if isinstance(node, ChrDev):
-            from .process import open_flags_to_file
-
             f_flags, f_mode = open_flags_to_file(flags)
             file = File(self.kernel, node.fops, node.inode(), f_flags, f_mode, None, path)
             file.opened = False
@@ -516,9 +615,33 @@ class Vfs:
             return file
         raise kerr(ENOENT)
 
-    def _open_bin_attr(self, node: BinAttr, path: str, flags: int) -> File:
-        from .process import open_flags_to_file
+    def _open_dir(self, node: Dir, path: str, flags: int) -> File:
+        """An open owned directory: ``getdents64`` lists it (:class:`DirOps`)."""
+        path = self._canonical(path)
+        parent = self.lookup(os.path.dirname(path) or "/")
+        parent_ino = parent.ino if parent is not None else node.ino
+        f_flags, f_mode = open_flags_to_file(flags)
+        file = File(self.kernel, _dir_fops, node.inode(), f_flags, f_mode, (node, parent_ino), path)
+        if self.kernel.tracer.enabled:
+            self.kernel.tracer.emit("vfs.open", path=path, file=file.id)
+        return file
 
+    def _open_path(self, node: Node, path: str, flags: int) -> File:
+        """``O_PATH``: a file that only names ``node`` (no ``->open``, no I/O)."""
+        if flags & os.O_DIRECTORY and not isinstance(node, Dir):
+            raise kerr(ENOTDIR)
+        f_flags, _ = open_flags_to_file(flags)
+        if isinstance(node, _FdTarget):
+            inode, where = node.file.inode, node.file.path
+        else:
+            inode = node.inode()
+            where = path if isinstance(node, Symlink) else self._canonical(path)
+        file = File(self.kernel, _path_fops, inode, f_flags, FMODE_PATH, node, where)
+        if self.kernel.tracer.enabled:
+            self.kernel.tracer.emit("vfs.open", path=path, file=file.id)
+        return file
+
+    def _open_bin_attr(self, node: BinAttr, path: str, flags: int) -> File:
         f_flags, f_mode = open_flags_to_file(flags)
         want = (os.R_OK if f_mode & FMODE_READ else 0) | (os.W_OK if f_mode & FMODE_WRITE else 0)
         if not _may_open(node.perm, want):

@@ -39,15 +39,14 @@ import sys
 import threading
 import weakref
 from collections.abc import Callable, Iterable
-from errno import ENOTTY
 from types import ModuleType, TracebackType
 from typing import TYPE_CHECKING, Any
 
 from ..errors import kerr
 from ..mm import MappedFile
 from ..net.socket import MockSocket, SocketCtx, make_if_functions
-from ..process import _VFS_IOCTLS
 from ..realfd import REAL as _Real
+from ..syscalls.ioctl import VFS_IOCTL_CMDS, do_ioctl
 from ..uaccess import add_window, drop_window
 from ..vfs import _ROOTS, Attr, Dir, Node, Symlink, _FdTarget
 from . import hotpath
@@ -534,8 +533,6 @@ class Redirection:
         files = proc.files
         slots = proc.slots
         scratch = self._scratch
-        vfs_ioctls = _VFS_IOCTLS
-        vfs_ioctls_get = _VFS_IOCTLS.get
         real = _Real
         real_ioctl = _Real.ioctl
         # bound once: the real-fd paths below are a membership test and one call
@@ -882,16 +879,7 @@ class Redirection:
             return real.fcntl(fd, cmd, arg)
 
         def dispatch(file: Any, fd: int, cmd: int, arg: int) -> int:
-            vfs_op = vfs_ioctls_get(cmd)
-            if vfs_op is not None:
-                return int(vfs_op(proc, fd, file, arg))
-            fop = file.f_op
-            if fop.plain_ioctls:  # the default unlocked_ioctl: a lookup in the ioctls table
-                handler = fop.ioctls.get(cmd)
-                if handler is None:
-                    raise kerr(ENOTTY)
-                return int(handler(file, cmd, arg))
-            return int(fop.unlocked_ioctl(file, cmd, arg))
+            return do_ioctl(proc, fd, file, cmd, arg)  # the syscall layer's rules
 
         def traced(file: Any, fd: int, cmd: int, arg: int) -> int:
             return proc.sys_ioctl(fd, cmd, arg)  # the syscall layer traces it
@@ -953,7 +941,7 @@ class Redirection:
             _proc=proc,
             _tracer=tracer,
             _scratch=scratch,
-            _vfs_ioctls=vfs_ioctls,
+            _vfs_ioctls=VFS_IOCTL_CMDS,
             _real_open=real_open,
             _real_close=real_close,
             _real_read=real_read,
