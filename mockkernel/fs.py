@@ -295,10 +295,9 @@ class File:
 def open_flags_to_file(flags: int) -> tuple[int, int]:
     """(f_flags, f_mode) for an ``open(2)`` with ``flags`` (``build_open_flags`` and
     ``do_dentry_open``): ``O_PATH`` keeps only ``O_PATH|O_DIRECTORY|O_NOFOLLOW|O_CLOEXEC``
-    and opens for no I/O at all."""
+    and opens for no I/O at all (without ``O_LARGEFILE``: ``build_open_how`` masks it)."""
     if flags & os.O_PATH:
-        keep = flags & (os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW)
-        return keep | O_LARGEFILE, FMODE_PATH
+        return flags & (os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW), FMODE_PATH
     acc = flags & os.O_ACCMODE
     mode = FMODE_PREAD | FMODE_PWRITE | FMODE_LSEEK
     if acc in (os.O_RDONLY, os.O_RDWR):

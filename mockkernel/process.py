@@ -224,7 +224,7 @@ class Process:
         #: than a dict probe), an IndexError meaning "real".  Grown in place, never rebound.
         self.slots: list[File | None] = [None] * 64
         #: real fds whose readiness the kernel answers: sockets that became mock when bound
-        #: to a mock NIC address (``net/socket.py``); ``select``/``poll`` ask these
+        #: to a mock NIC address (``userspace/sockets.py``); ``select``/``poll`` ask these
         self.fd_pollers: dict[int, Callable[[], int]] = {}
         #: and what ``os.read`` on them reads (their real socket never connects: ENOTCONN)
         self.fd_readers: dict[int, Callable[[int], bytes]] = {}

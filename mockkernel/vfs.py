@@ -286,6 +286,9 @@ class DirOps(FileOperations):
     def read(self, file: File, count: int, pos: int) -> bytes:
         raise kerr(EISDIR)  # generic_read_dir
 
+    def fsync(self, file: File, datasync: bool) -> None:
+        """``noop_fsync``: nothing to write back."""
+
     def llseek(self, file: File, offset: int, whence: int) -> int:
         """``dcache_dir_lseek``: ``SEEK_SET``/``SEEK_CUR`` to any position >= 0."""
         if whence == os.SEEK_CUR:
@@ -572,8 +575,6 @@ class Vfs:
             raise NotMine(path)  # an overlay directory is the real one
         if flags & os.O_PATH:
             return self._open_path(node, path, flags)
-        if isinstance(node, Symlink):
-            raise kerr(ELOOP)  # O_NOFOLLOW and the last component is a symlink
         if isinstance(node, _FdTarget):
             # opening /proc/self/fd/N opens the file's path afresh (a new, independent
             # open file); an anonymous file (a dma-buf) has no path to open: ENXIO
@@ -581,7 +582,9 @@ class Vfs:
                 raise kerr(ENXIO)
             return self.open(node.file.path, flags, mode)
         if flags & os.O_DIRECTORY and not isinstance(node, Dir):
-            raise kerr(ENOTDIR)
+            raise kerr(ENOTDIR)  # do_open's test comes before may_open's ELOOP
+        if isinstance(node, Symlink):
+            raise kerr(ELOOP)  # O_NOFOLLOW and the last component is a symlink
         if isinstance(node, Dir):
             if flags & os.O_CREAT or flags & os.O_ACCMODE != os.O_RDONLY:
                 raise kerr(EISDIR)  # do_open / may_open

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from ..process import Process
     from ..vfs import Node
 
-__all__ = ["at_path", "dirfd_file", "lookup_at", "sys_openat"]
+__all__ = ["at_path", "dirfd_file", "lookup_at", "lookup_open_at", "sys_openat"]
 
 
 def dirfd_file(proc: Process, dirfd: int) -> File | None:
@@ -72,6 +72,21 @@ def lookup_at(proc: Process, dirfd: int, path: str, follow: bool) -> tuple[Node,
     if node is None:
         raise NotMine(None if full is path else os.path.normpath(full))
     return node, full
+
+
+def lookup_open_at(proc: Process, dirfd: int, path: str, flags: int) -> Node:
+    """The node ``openat(dirfd, path, flags)`` would open (its ``O_NOFOLLOW`` and
+    ``O_CREAT`` rules), without opening it; ``NotMine`` if none."""
+    full = at_path(proc, dirfd, path)
+    k = proc.kernel
+    if k.current is proc:
+        node = k.vfs.lookup_open(full, flags)
+    else:
+        with k.running(proc):
+            node = k.vfs.lookup_open(full, flags)
+    if node is None:
+        raise NotMine(None if full is path else os.path.normpath(full))
+    return node
 
 
 def sys_openat(proc: Process, dirfd: int, path: str, flags: int, mode: int = 0o666) -> int:

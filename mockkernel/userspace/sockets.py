@@ -35,11 +35,11 @@ from errno import (
 from typing import TYPE_CHECKING, Any
 
 from ..errors import kerr
+from ..net.netlink import NetlinkSock, netlink_create, netlink_fops
 from ..poll import EPOLLHUP, EPOLLIN, EPOLLOUT, EPOLLRDHUP, EPOLLRDNORM, EPOLLWRNORM
 from ..realfd import REAL
 from ..uapi.linux.devmem_socket import SO_DEVMEM_DONTNEED
 from ..uapi.linux.netlink import NETLINK_GENERIC
-from .netlink import NetlinkSock, netlink_create, netlink_fops
 
 if TYPE_CHECKING:
     from ..kernel import Kernel
@@ -277,7 +277,7 @@ class SocketCtx:
         return self._inet(family, stype, proto)
 
     def netlink(self, stype: int) -> NetlinkSocket:
-        from . import net_state
+        from ..net import net_state
 
         if stype == -1:
             stype = _socket.SOCK_STREAM
@@ -294,7 +294,7 @@ class SocketCtx:
 
 def _active_ctx() -> SocketCtx | None:
     """The installed redirection's socket context (None: none is installed)."""
-    from ..userspace.redirect import Redirection
+    from .redirect import Redirection
 
     redir = Redirection.active
     return redir.socket_ctx if redir is not None else None
@@ -340,8 +340,8 @@ class MockSocket(REAL_SOCKET, metaclass=_SocketMeta):  # type: ignore[misc,valid
 
 def make_inet_type(kernel: Kernel, proc: Process) -> type[_socket.socket]:
     """The ``AF_INET``/``SOCK_STREAM`` socket class: real until bound to a NIC address."""
-    from . import net_state
-    from .devmem_tcp import DevmemTcpSock, TcpListener
+    from ..net import net_state
+    from ..net.devmem_tcp import DevmemTcpSock, TcpListener
 
     tcp = net_state(kernel).tcp
 
@@ -525,7 +525,7 @@ def make_if_functions(kernel: Kernel) -> dict[str, Any]:
     """``socket.if_nametoindex``/``if_indextoname``/``if_nameindex`` in the mock kernel's
     network namespace (``lo`` and the NICs' net devices), with CPython's argument
     conventions and errors (glibc answers through ``SIOCGIFINDEX``/``SIOCGIFNAME``)."""
-    from . import net_state
+    from ..net import net_state
 
     def devices() -> dict[int, Any]:
         return net_state(kernel).netdev.devices
