@@ -572,7 +572,7 @@ class Vfs:
             raise kerr(EINVAL)  # build_open_flags: O_CREAT|O_DIRECTORY is refused
         node = self.lookup_open(path, flags)
         if node is None or (isinstance(node, Dir) and not node.owned):
-            raise NotMine(path)  # an overlay directory is the real one
+            raise NotMine()  # (an overlay directory is the real one)
         if flags & os.O_PATH:
             return self._open_path(node, path, flags)
         if isinstance(node, _FdTarget):
