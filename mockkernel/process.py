@@ -230,6 +230,10 @@ class Process:
         self.fd_readers: dict[int, Callable[[int], bytes]] = {}
         self.fd_writers: dict[int, Callable[[bytes], int]] = {}
         self.name = name
+        #: True when ``pid`` is a real process's (this Python process; a supervised one):
+        #: the real ``/proc/<pid>`` answers what procfs does not (``mockkernel.procfs``).
+        #: A front-end that serves another real process sets it.
+        self.real_pid = fdt.knows_real_fds
         self.exited = False
         # ``files_lock``: serialises changes to the table (lookups are lock-free dict reads)
         self.files_lock = threading.RLock()

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import stat
 from collections.abc import Callable
 from errno import (
@@ -54,7 +53,8 @@ from .fs import (
     generic_file_llseek,
     open_flags_to_file,
 )
-from .mm import PAGE_SIZE, Vma, proc_maps
+from .mm import PAGE_SIZE, Vma
+from .procfs import ProcFs
 from .realfd import REAL
 
 if TYPE_CHECKING:
@@ -313,8 +313,6 @@ class PathOps(FileOperations):
 _dir_fops = DirOps()
 _path_fops = PathOps()
 
-_PROC_FD = re.compile(r"^/proc/(self|thread-self|\d+)/(fdinfo|fd)(?:/(\d+))?$")
-_PROC_MAPS = re.compile(r"^/proc/(self|thread-self|\d+)/maps$")
 
 #: Prefixes under which a path may be mock; anything else is real at once.  No trailing
 #: slash: ``/dev`` itself is an overlay directory (``os.listdir("/dev")`` shows the mock
@@ -328,6 +326,8 @@ class Vfs:
         self.root = Dir(kernel.new_id(), owned=False)
         # directory path -> Dir, so building a large tree does not walk it again and again
         self._dirs: dict[str, Dir] = {}
+        #: ``/proc/<pid>`` of the mock processes
+        self.procfs = ProcFs(self)
 
     # -- building the tree ----------------------------------------------------------------
     def _parent(self, path: str, owned_leaf_dirs: bool = False) -> tuple[Dir, str]:
@@ -425,7 +425,7 @@ class Vfs:
         if not path.startswith(_ROOTS):
             return None
         if path.startswith("/proc/"):
-            return self._proc(path, follow)
+            return self.procfs.lookup(path, follow)
         return self._walk(path, follow, 0)
 
     def lookup_open(self, path: str, flags: int) -> Node | None:
@@ -519,50 +519,6 @@ class Vfs:
             stack.append(child)
             names.append(name)
         return "/" + "/".join(names)
-
-    def _proc(self, path: str, follow: bool) -> Node | None:
-        maps = _PROC_MAPS.match(path)
-        if maps is not None:
-            return self._proc_maps(path, maps.group(1))
-        m = _PROC_FD.match(path.rstrip("/") if path != "/proc/" else path)
-        if m is None:
-            return None
-        who, kind, num = m.groups()
-        proc = self.kernel.installed_process
-        if proc is None or (who.isdigit() and int(who) != os.getpid()):
-            return None
-        if num is None:
-            return None  # the directory itself: real (it lists the placeholders too)
-        fd = int(num)
-        file = proc.files.get(fd)
-        if file is None:
-            return None
-        if path.endswith("/"):
-            raise kerr(ENOTDIR)  # neither a mock file nor an fdinfo file is a directory
-        if kind == "fd":
-            # proc_fd_link: r-x for a readable file, -wx for a writable one
-            perm = (0o500 if file.f_mode & FMODE_READ else 0) | (
-                0o300 if file.f_mode & FMODE_WRITE else 0
-            )
-            link = Symlink(file.inode.ino, file.link_name, perm)
-            if follow:
-                return _FdTarget(file)
-            return link
-        return Attr(file.inode.ino, lambda: self.kernel.fdinfo(proc, fd), 0o444, 0)
-
-    def _proc_maps(self, path: str, who: str) -> Node | None:
-        """``/proc/self/maps`` of the installed process: the real text, with each mapping
-        of a mock file shown as one line with its own name, inode and offset."""
-        proc = self.kernel.installed_process
-        if proc is None or (who.isdigit() and int(who) != os.getpid()):
-            return None
-
-        def show() -> str:
-            with REAL.builtin_open(path, "rb") as f:
-                real = f.read().decode("utf-8", "replace")
-            return proc_maps(real, list(proc.mappings.values()))
-
-        return Attr(REAL.stat(path).st_ino, show, 0o444, 0)
 
     # -- operations -----------------------------------------------------------------------
     def open(self, path: str, flags: int, mode: int) -> File:
