@@ -34,6 +34,7 @@ from .realfd import REAL, kernel_dup
 from .syscalls import AT_FDCWD, ioctl, namei, readdir, rw, stat
 from .syscalls import fd as fd_
 from .syscalls import mmap as mmap
+from .syscalls import poll as poll_
 from .uaccess import LOCAL, UserMemory
 from .uapi.linux.ioctls import FIOASYNC as FIOASYNC  # (re-exported: their old home)
 from .uapi.linux.ioctls import FIOCLEX as FIOCLEX
@@ -423,6 +424,12 @@ class Process:
     def sys_getdents64(self, fd: int, count: int) -> bytes:
         """``getdents64``: ``struct linux_dirent64`` records that fit in ``count`` bytes."""
         return readdir.sys_getdents64(self, fd, count)
+
+    @_syscall
+    def sys_poll(self, fds: list[tuple[int, int]]) -> list[int | None]:
+        """One scan of ``poll``: the ``revents`` of each ``(fd, events)``, ``None`` for a
+        real fd (the front-end waits, and asks the real OS about those)."""
+        return poll_.sys_poll(self, fds)
 
     @_syscall
     def sys_mmap(

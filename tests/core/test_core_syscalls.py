@@ -321,3 +321,26 @@ def test_a_driver_without_iterate_is_not_a_directory(kernel: Kernel, proc: Proce
     fd = proc.sys_open("/dev/plain", os.O_RDONLY)
     assert errno_name(proc.sys_getdents64, fd, 4096) == "ENOTDIR"
     proc.sys_close(fd)
+
+
+# -- poll: one scan ---------------------------------------------------------------------------
+def test_poll_one_scan(kernel: Kernel, proc: Process) -> None:
+    from mockkernel.poll import EPOLLIN, EPOLLNVAL, EPOLLOUT
+
+    d = proc.sys_open(VFIO, O_DIR)  # no ->poll: always readable and writable
+    assert proc.sys_poll([(d, EPOLLIN), (-1, EPOLLIN), (d, EPOLLOUT), (50, EPOLLIN)]) == [
+        EPOLLIN,
+        0,
+        EPOLLOUT,
+        None,  # a virtual process's other numbers are the front-end's
+    ]
+    proc.sys_close(d)
+    r, w = os.pipe()
+    try:  # this Python process: a real fd is the real OS's, a number open nowhere POLLNVAL
+        assert kernel.init_process.sys_poll([(r, EPOLLIN), (1 << 20, EPOLLIN)]) == [
+            None,
+            EPOLLNVAL,
+        ]
+    finally:
+        os.close(r)
+        os.close(w)
