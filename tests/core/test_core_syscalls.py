@@ -278,32 +278,53 @@ def test_getdents64_errors(kernel: Kernel, proc: Process) -> None:
     proc.sys_close(d)
 
 
+def _reclen(name: str) -> int:
+    return (DIRENT64_HEAD.size + len(name.encode()) + 1 + 7) & ~7
+
+
 @settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-@given(sizes=st.lists(st.integers(min_value=0, max_value=200), min_size=1, max_size=40))
-def test_getdents64_every_entry_once_whatever_the_sizes(kernel: Kernel, sizes: list[int]) -> None:
+@given(data=st.data())
+def test_getdents64_every_entry_once_whatever_the_sizes(
+    kernel: Kernel, data: st.DataObject
+) -> None:
     """Reading a directory with buffers of any sizes: each entry exactly once, in order;
-    ``EINVAL`` (and no progress) exactly when the next entry does not fit.  (One kernel
-    for every example: each makes and ends its own process.)"""
+    ``EINVAL`` (and no progress) exactly when the next entry does not fit; otherwise as
+    many whole records as fit.  Sizes are drawn anywhere, and often at the edges:
+    exactly the next few records, one byte less.  (One kernel for every example: each
+    makes and ends its own process.)"""
     proc = kernel.spawn("dents")
     try:
         fd = proc.sys_open(PCI, O_DIR)
         expected = parse_dirents64(proc.sys_getdents64(fd, 1 << 16))
         proc.sys_lseek(fd, 0, os.SEEK_SET)
         got: list[tuple[int, int, int, str]] = []
-        for count in [*sizes, 1 << 16]:
-            nxt = expected[len(got)] if len(got) < len(expected) else None
-            need = (DIRENT64_HEAD.size + len(nxt[3]) + 1 + 7) & ~7 if nxt else 0
+        for _ in range(data.draw(st.integers(1, 30))):
+            ahead = expected[len(got) : len(got) + 3]
+            edges = [sum(_reclen(e[3]) for e in ahead[:j]) for j in (1, 2, 3)]
+            count = data.draw(
+                st.one_of(
+                    st.integers(0, 300),
+                    st.sampled_from(edges),
+                    st.sampled_from([max(0, n - 1) for n in edges]),
+                )
+            )
+            nxt = ahead[0] if ahead else None
             try:
                 chunk = proc.sys_getdents64(fd, count)
             except OSError as e:
-                assert e.errno == 22 and nxt is not None and count < need
+                assert e.errno == 22 and nxt is not None and count < _reclen(nxt[3])
                 continue
-            assert nxt is None or count >= need  # it succeeds only when the next one fits
+            assert nxt is None or count >= _reclen(nxt[3])  # it succeeds only when it fits
             assert (chunk == b"") == (nxt is None)
             assert len(chunk) <= count
-            got += parse_dirents64(chunk)
+            records = parse_dirents64(chunk)
+            after = len(got) + len(records)
+            if after < len(expected):  # the record after the last would not have fit
+                assert len(chunk) + _reclen(expected[after][3]) > count
+            got += records
+        got += parse_dirents64(proc.sys_getdents64(fd, 1 << 16))
         assert got == expected
         proc.sys_close(fd)
     finally:
