@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-__all__ = ["KernelBug", "LeakError", "kerr"]
+__all__ = ["KernelBug", "LeakError", "NotMine", "kerr"]
 
 
 def kerr(code: int, detail: str | None = None) -> OSError:
@@ -25,3 +25,24 @@ class LeakError(RuntimeError):
         self.leaks = leaks
         lines = "\n".join(f"  - {leak}" for leak in leaks)
         super().__init__(f"mockkernel: {len(leaks)} object(s) still alive at shutdown:\n{lines}")
+
+
+class NotMine(Exception):
+    """A path-based syscall's answer "this path is not the mock kernel's".
+
+    Raised by :mod:`mockkernel.syscalls` (``Process.sys_openat``, ``sys_newfstatat``,
+    ``sys_faccessat``, ``sys_readlinkat``, ...) for a path no mock node answers: an
+    absolute path outside the mock tree or an overlay directory (``/``, ``/dev``), or a
+    relative path whose ``dirfd`` is ``AT_FDCWD`` or a real fd.  The front-end then
+    makes the real call instead: the in-process redirection calls the real function,
+    a supervisor lets the tracee's syscall continue.
+
+    ``path``, when not ``None``, is the absolute path the real call must use in place
+    of ``(dirfd, path)``: a relative path under a mock directory fd that leads out of
+    the mock tree (``openat(vfio_dirfd, "../null")``), whose dirfd the real OS does
+    not know.  It is not an ``OSError``: no errno was decided.
+    """
+
+    def __init__(self, path: str | None = None) -> None:
+        super().__init__(path)
+        self.path = path

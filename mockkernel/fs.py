@@ -27,16 +27,24 @@ if TYPE_CHECKING:
     from .process import TaskContext
 
 __all__ = [
+    "DT_CHR",
+    "DT_DIR",
+    "DT_LNK",
+    "DT_REG",
+    "DT_UNKNOWN",
     "FMODE_LSEEK",
+    "FMODE_PATH",
     "FMODE_PREAD",
     "FMODE_PWRITE",
     "FMODE_READ",
     "FMODE_WRITE",
+    "DirContext",
     "File",
     "FileOperations",
     "FileTable",
     "Inode",
     "IoctlHandler",
+    "open_flags_to_file",
 ]
 
 FMODE_READ = 0x1
@@ -44,6 +52,10 @@ FMODE_WRITE = 0x2
 FMODE_LSEEK = 0x4
 FMODE_PREAD = 0x8
 FMODE_PWRITE = 0x10
+#: an ``O_PATH`` file: a place in the tree, not open for I/O (``fdget`` refuses it)
+FMODE_PATH = 0x4000
+O_LARGEFILE = 0o100000
+_OPEN_DROP = os.O_CREAT | os.O_EXCL | os.O_NOCTTY | os.O_TRUNC | os.O_CLOEXEC
 
 IoctlHandler = Callable[["File", int, int], int]
 
@@ -134,6 +146,32 @@ class FileOperations:
     #: ``->poll(file)``: the ``EPOLL*`` bits ready now (``mockkernel.poll``); without it a
     #: file is always readable and writable (``DEFAULT_POLLMASK``)
     poll: Callable[[File], int] | None = None
+    #: ``->iterate_shared(file, ctx)``: a directory's entries from ``ctx.pos`` on, each
+    #: handed to ``ctx.emit`` until it says stop; without it ``getdents64`` is ``ENOTDIR``
+    iterate: Callable[[File, DirContext], None] | None = None
+
+
+#: ``d_type`` values of ``struct linux_dirent64`` (``DT_*``)
+DT_UNKNOWN, DT_CHR, DT_DIR, DT_REG, DT_LNK = 0, 2, 4, 8, 10
+
+
+class DirContext:
+    """``struct dir_context``: where a directory listing stands and who takes the entries.
+
+    ``pos`` is the position of the next entry (``f_pos`` of the directory file while a
+    listing runs); an ``iterate`` op calls :meth:`emit` for the entry at ``pos`` and,
+    when it was taken, advances ``pos`` itself (as ``dir_emit`` + ``ctx->pos++``).
+    """
+
+    __slots__ = ("actor", "pos")
+
+    def __init__(self, actor: Callable[[DirContext, str, int, int], bool], pos: int) -> None:
+        self.actor = actor
+        self.pos = pos
+
+    def emit(self, name: str, ino: int, d_type: int) -> bool:
+        """``dir_emit``: offer one entry; ``False`` means the reader is full: stop."""
+        return self.actor(self, name, ino, d_type)
 
 
 class File:
@@ -254,6 +292,21 @@ class File:
         if op is None or not self.f_mode & FMODE_LSEEK:
             raise kerr(ESPIPE)
         return op(self, offset, whence)
+
+
+def open_flags_to_file(flags: int) -> tuple[int, int]:
+    """(f_flags, f_mode) for an ``open(2)`` with ``flags`` (``build_open_flags`` and
+    ``do_dentry_open``): ``O_PATH`` keeps only ``O_PATH|O_DIRECTORY|O_NOFOLLOW|O_CLOEXEC``
+    and opens for no I/O at all (without ``O_LARGEFILE``: ``build_open_how`` masks it)."""
+    if flags & os.O_PATH:
+        return flags & (os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW), FMODE_PATH
+    acc = flags & os.O_ACCMODE
+    mode = FMODE_PREAD | FMODE_PWRITE | FMODE_LSEEK
+    if acc in (os.O_RDONLY, os.O_RDWR):
+        mode |= FMODE_READ
+    if acc in (os.O_WRONLY, os.O_RDWR):
+        mode |= FMODE_WRITE
+    return (flags & ~_OPEN_DROP) | O_LARGEFILE, mode
 
 
 def generic_file_llseek(file: File, offset: int, whence: int) -> int:

@@ -219,24 +219,6 @@ class Kernel:
         finally:
             cpu.task = saved
 
-    def fdinfo(self, proc: Process, fd: int) -> str:
-        """``/proc/<pid>/fdinfo/<fd>``.
-
-        Like ``seq_show`` in ``fs/proc/fd.c`` it holds a reference on the file while
-        it prints, which ``show_fdinfo`` ops see (dma-buf's ``count:`` is
-        ``file_count - 1``: 1 for a buffer with one fd, as on real Linux).
-        """
-        file = proc.files[fd].get()
-        try:
-            flags = file.f_flags | (os.O_CLOEXEC if proc.fdt.get_cloexec(fd) else 0)
-            out = f"pos:\t{file.f_pos}\nflags:\t0{flags:o}\nmnt_id:\t15\nino:\t{file.inode.ino}\n"
-            show = file.f_op.show_fdinfo
-            if show is not None:
-                out += show(file)
-            return out
-        finally:
-            file.put()
-
     # -- redirection ----------------------------------------------------------------------
     def install(self, **kwargs: Any) -> Any:
         """Route this process's syscalls to the kernel (a context manager)."""

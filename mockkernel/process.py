@@ -1,7 +1,9 @@
-"""Processes and their fd tables; the kernel side of the fd syscalls.
+"""Processes and their fd tables (``fs/file.c``); ``Process.sys_*`` are the syscalls.
 
-Mostly argument checking and bookkeeping, as in ``fs/file.c`` and
-``fs/fcntl.c``.  Two fd tables share one interface:
+The syscalls themselves live in :mod:`mockkernel.syscalls`, by family; the
+``sys_<name>`` methods here are their public face (traced as ``sys.<name>``),
+what every front-end calls: the in-process redirection and a supervisor of other
+processes alike.  Two fd tables share one interface:
 
 * ``RealBackedFdTable`` -- for the process that *is* this Python process (the
   one the redirection routes to).  Every mock fd number is held by a real fd,
@@ -18,41 +20,33 @@ import fcntl as _fcntl
 import functools
 import inspect
 import os
-import stat as _stat
 import threading
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from errno import EBADF, EINVAL, EMFILE, ENOTTY, EOPNOTSUPP, EPERM, ESPIPE, errorcode
+from errno import EBADF, EINVAL, EMFILE, errorcode
 from typing import Concatenate, ParamSpec, Protocol, TypeVar
 
 from .context import KernelContext
 from .errors import kerr
-from .fs import FMODE_LSEEK, FMODE_PREAD, FMODE_PWRITE, FMODE_READ, FMODE_WRITE, File
-from .mm import PAGE_SIZE, MappedFile, Mapping, Vma, build_mapping, page_align
+from .fs import FMODE_PATH, File
+from .fs import O_LARGEFILE as O_LARGEFILE
+from .fs import open_flags_to_file as open_flags_to_file
+from .mm import MappedFile, Mapping
 from .realfd import REAL, kernel_dup
-from .uaccess import LOCAL, UserMemory, copy_from_user, put_user_u32
-from .vfs import Vfs
+from .syscalls import AT_FDCWD, ioctl, namei, readdir, rw, stat
+from .syscalls import fd as fd_
+from .syscalls import mmap as mmap
+from .syscalls import poll as poll_
+from .uaccess import LOCAL, UserMemory
+from .uapi.linux.ioctls import FIOASYNC as FIOASYNC  # (re-exported: their old home)
+from .uapi.linux.ioctls import FIOCLEX as FIOCLEX
+from .uapi.linux.ioctls import FIONBIO as FIONBIO
+from .uapi.linux.ioctls import FIONCLEX as FIONCLEX
+from .uapi.linux.ioctls import FIOQSIZE as FIOQSIZE
 
 __all__ = ["FdTable", "Process", "RealBackedFdTable", "TaskContext", "VirtualFdTable"]
 
-FIONBIO = 0x5421
-FIONCLEX = 0x5450
-FIOCLEX = 0x5451
-FIOASYNC = 0x5452
-FIOQSIZE = 0x5460
-FIGETBSZ = 0x2  # _IO(0x00, 2)
-FASYNC = 0o20000
-_RWF_HIPRI = 0x1
-_PROT_EXEC = 0x4
-_PROT_WRITE = 0x2
-_MAP_SHARED = 0x01
-_MAP_SHARED_VALIDATE = 0x03
-
-# fs/fcntl.c: what F_SETFL may change.  FASYNC is not in it: only a file's ->fasync op
-# sets that bit, and no mock file has one (so F_SETFL O_ASYNC is a silent no-op).
-_SETFL_MASK = os.O_APPEND | os.O_NONBLOCK | os.O_DIRECT | os.O_NOATIME
-_OPEN_DROP = os.O_CREAT | os.O_EXCL | os.O_NOCTTY | os.O_TRUNC | os.O_CLOEXEC
-O_LARGEFILE = 0o100000
+FIGETBSZ = ioctl.FIGETBSZ
 
 
 class TaskContext(KernelContext, Protocol):
@@ -75,9 +69,6 @@ class TaskContext(KernelContext, Protocol):
 
     def spawn(self, name: str = "task") -> Process:
         """A further simulated process with its own (virtual) fd table."""
-
-    def fdinfo(self, proc: Process, fd: int) -> str:
-        """``/proc/<pid>/fdinfo/<fd>``."""
 
 
 class FdTable:
@@ -103,12 +94,18 @@ class FdTable:
     def set_cloexec(self, fd: int, on: bool) -> None:
         raise NotImplementedError
 
+    #: True when :meth:`is_real_fd` knows the real table (this Python process): a number
+    #: that is neither mock nor real is then certainly not open (``EBADF``)
+    knows_real_fds = False
+
     def is_real_fd(self, fd: int) -> bool:
         """True when ``fd`` is open in the real OS but not a mock fd (never, when virtual)."""
         return False
 
 
 class RealBackedFdTable(FdTable):
+    knows_real_fds = True
+
     def __init__(self, rlimit: int, placeholder: Callable[[str], int]) -> None:
         super().__init__(rlimit)
         self._placeholder = placeholder
@@ -249,12 +246,16 @@ class Process:
         #: than a dict probe), an IndexError meaning "real".  Grown in place, never rebound.
         self.slots: list[File | None] = [None] * 64
         #: real fds whose readiness the kernel answers: sockets that became mock when bound
-        #: to a mock NIC address (``net/socket.py``); ``select``/``poll`` ask these
+        #: to a mock NIC address (``userspace/sockets.py``); ``select``/``poll`` ask these
         self.fd_pollers: dict[int, Callable[[], int]] = {}
         #: and what ``os.read`` on them reads (their real socket never connects: ENOTCONN)
         self.fd_readers: dict[int, Callable[[int], bytes]] = {}
         self.fd_writers: dict[int, Callable[[bytes], int]] = {}
         self.name = name
+        #: True when ``pid`` is a real process's (this Python process; a supervised one):
+        #: the real ``/proc/<pid>`` answers what procfs does not (``mockkernel.procfs``).
+        #: A front-end that serves another real process sets it.
+        self.real_pid = fdt.knows_real_fds
         self.exited = False
         # ``files_lock``: serialises changes to the table (lookups are lock-free dict reads)
         self.files_lock = threading.RLock()
@@ -287,11 +288,12 @@ class Process:
         return fd
 
     def fget(self, fd: int) -> File:
-        """A referenced file for ``fd``; ``EBADF`` when there is none."""
-        file = self.files.get(fd)
-        if file is None:
-            raise kerr(EBADF)
-        return file.get()
+        """A referenced file for ``fd``; ``EBADF`` when there is none or it is ``O_PATH``."""
+        return self.fdget(fd).get()
+
+    def fget_raw(self, fd: int) -> File:
+        """``fget_raw``: a referenced file for ``fd``, ``O_PATH`` files included."""
+        return self.fdget_raw(fd).get()
 
     def fget_real(self, fd: int) -> int:
         """A kernel-held real fd for the *real* file at ``fd`` in this process (an eventfd,
@@ -314,39 +316,36 @@ class Process:
     fget_real_hook: Callable[[int], int] | None = None
 
     def fdget(self, fd: int) -> File:
-        """The file for ``fd`` without a reference (the caller must not keep it)."""
+        """The file for ``fd`` without a reference (the caller must not keep it);
+        ``EBADF`` when there is none or it is an ``O_PATH`` file (``fdget``)."""
+        file = self.files.get(fd)
+        if file is None or file.f_mode & FMODE_PATH:
+            raise kerr(EBADF)
+        return file
+
+    def fdget_raw(self, fd: int) -> File:
+        """``fdget_raw``: as :meth:`fdget`, ``O_PATH`` files included (fcntl, fstat, dup,
+        a ``dirfd``)."""
         file = self.files.get(fd)
         if file is None:
             raise kerr(EBADF)
         return file
 
-    # -- syscalls --------------------------------------------------------------------------
+    # -- syscalls: thin faces of mockkernel.syscalls, traced as sys.<name> -----------------
     @_syscall
     def sys_open(self, path: str, flags: int, mode: int = 0o666) -> int:
-        k = self.kernel
-        if k.current is self:
-            file = k.subsys(Vfs).open(path, flags, mode)
-        else:
-            with k.running(self):  # a driver's ->open sees the caller as current
-                file = k.subsys(Vfs).open(path, flags, mode)
-        try:
-            return self.install_file(file, bool(flags & os.O_CLOEXEC))
-        except BaseException:
-            file.put()
-            raise
+        """``open(path, flags, mode)``: ``sys_openat(AT_FDCWD, ...)``."""
+        return namei.sys_openat(self, AT_FDCWD, path, flags, mode)
+
+    @_syscall
+    def sys_openat(self, dirfd: int, path: str, flags: int, mode: int = 0o666) -> int:
+        """``openat``: a new fd for a mock node; ``NotMine`` for a path that is not the
+        mock's (see :func:`mockkernel.syscalls.namei.sys_openat` for the rules)."""
+        return namei.sys_openat(self, dirfd, path, flags, mode)
 
     @_syscall
     def sys_close(self, fd: int) -> None:
-        with self.files_lock:
-            file = self.files.pop(fd, None)
-            if file is None:
-                raise kerr(EBADF)
-            self.slots[fd] = None
-            self.fdt.free_number(fd)
-        k = self.kernel
-        if k.tracer.enabled:
-            k.tracer.emit("fd.close", pid=self.pid, fd=fd, file=file.id)
-        file.put()
+        fd_.sys_close(self, fd)
 
     def forget_fd(self, fd: int) -> None:
         """The real OS reused ``fd`` (a real dup2 onto a mock number): drop the mock file."""
@@ -361,305 +360,106 @@ class Process:
 
     @_syscall
     def sys_dup(self, fd: int) -> int:
-        return self._dupfd(fd, 0, cloexec=False)
-
-    def _dupfd(self, fd: int, minfd: int, cloexec: bool) -> int:
-        with self.files_lock:
-            file = self.fget(fd)
-            try:
-                new = self.fdt.alloc(minfd, cloexec, file.f_op.name)
-            except BaseException:
-                file.put()
-                raise
-            self.fd_install(new, file)
-        return new
+        return fd_.sys_dup(self, fd)
 
     @_syscall
     def sys_dup3(self, oldfd: int, newfd: int, flags: int) -> int:
-        if flags & ~os.O_CLOEXEC:
-            raise kerr(EINVAL)
-        if oldfd == newfd:
-            raise kerr(EINVAL)
-        return self._dup_to(oldfd, newfd, bool(flags & os.O_CLOEXEC))
+        return fd_.sys_dup3(self, oldfd, newfd, flags)
 
     @_syscall
     def sys_dup2(self, oldfd: int, newfd: int) -> int:
-        if oldfd == newfd:
-            self.fdget(oldfd)
-            return newfd
-        return self._dup_to(oldfd, newfd, False)
-
-    def _dup_to(self, oldfd: int, newfd: int, cloexec: bool) -> int:
-        if newfd < 0 or newfd >= self.fdt.rlimit:
-            raise kerr(EBADF)
-        with self.files_lock:
-            file = self.fget(oldfd)
-            try:
-                self.fdt.take_number(newfd, cloexec, oldfd)
-            except BaseException:
-                file.put()
-                raise
-            old = self.files.get(newfd)
-            self.fd_install(newfd, file)
-        if old is not None:
-            if self.kernel.tracer.enabled:
-                self.kernel.tracer.emit("fd.close", pid=self.pid, fd=newfd, file=old.id)
-            old.put()
-        return newfd
+        return fd_.sys_dup2(self, oldfd, newfd)
 
     @_syscall
     def sys_fcntl(self, fd: int, cmd: int, arg: int = 0) -> int:
-        file = self.fdget(fd)
-        if cmd in (_fcntl.F_DUPFD, _fcntl.F_DUPFD_CLOEXEC):
-            if arg < 0:
-                raise kerr(EINVAL)
-            return self._dupfd(fd, arg, cloexec=cmd == _fcntl.F_DUPFD_CLOEXEC)
-        if cmd == _fcntl.F_GETFD:
-            return _fcntl.FD_CLOEXEC if self.fdt.get_cloexec(fd) else 0
-        if cmd == _fcntl.F_SETFD:
-            self.fdt.set_cloexec(fd, bool(arg & _fcntl.FD_CLOEXEC))
-            return 0
-        if cmd == _fcntl.F_GETFL:
-            return file.f_flags
-        if cmd == _fcntl.F_SETFL:
-            # setfl(): O_NOATIME needs the owner (or CAP_FOWNER); O_DIRECT needs
-            # FMODE_CAN_ODIRECT, which no mock file has
-            if arg & os.O_NOATIME and not file.f_flags & os.O_NOATIME:
-                euid = os.geteuid()
-                if euid not in (0, file.inode.uid):
-                    raise kerr(EPERM)
-            if arg & os.O_DIRECT:
-                raise kerr(EINVAL)
-            file.f_flags = (file.f_flags & ~_SETFL_MASK) | (arg & _SETFL_MASK)
-            return 0
-        raise kerr(EINVAL)
+        return fd_.sys_fcntl(self, fd, cmd, arg)
 
     @_syscall
     def sys_ioctl(self, fd: int, cmd: int, arg: int) -> int:
-        file = self.fdget(fd)
-        vfs = _VFS_IOCTLS.get(cmd)
-        if vfs is not None:
-            return vfs(self, fd, file, arg)
-        op = file.f_op
-        k = self.kernel
-        if k.current is self:
-            return op.unlocked_ioctl(file, cmd, arg)
-        with k.running(self):  # the driver installs new fds (dma_buf_fd) into the caller
-            return op.unlocked_ioctl(file, cmd, arg)
+        return ioctl.sys_ioctl(self, fd, cmd, arg)
 
     @_syscall
     def sys_read(self, fd: int, count: int) -> bytes:
-        return self.fdget(fd).vfs_read(count, None)
+        return rw.sys_read(self, fd, count)
 
     @_syscall
     def sys_pread(self, fd: int, count: int, pos: int) -> bytes:
-        if pos < 0:
-            raise kerr(EINVAL)
-        return self.fdget(fd).vfs_read(count, pos)
+        return rw.sys_pread(self, fd, count, pos)
 
     @_syscall
     def sys_write(self, fd: int, data: bytes) -> int:
-        return self.fdget(fd).vfs_write(data, None)
+        return rw.sys_write(self, fd, data)
 
     @_syscall
     def sys_pwrite(self, fd: int, data: bytes, pos: int) -> int:
-        if pos < 0:
-            raise kerr(EINVAL)
-        return self.fdget(fd).vfs_write(data, pos)
+        return rw.sys_pwrite(self, fd, data, pos)
 
     @_syscall
     def sys_readv(self, fd: int, total: int, pos: int | None, flags: int = 0) -> bytes:
-        """``readv``/``preadv2`` of ``total`` bytes: ``vfs_readv``'s checks, then one read.
-
-        A file without ``->read`` fails with ``EINVAL`` even for an empty vector
-        (``FMODE_CAN_READ``); ``RWF_*`` flags other than ``RWF_HIPRI`` are
-        ``EOPNOTSUPP`` for a file without ``->read_iter`` (every mock file).
-        """
-        if pos is not None and pos < 0:
-            raise kerr(EINVAL)
-        file = self.fdget(fd)
-        if pos is not None and not file.f_mode & FMODE_PREAD:
-            raise kerr(ESPIPE)
-        if not file.f_mode & FMODE_READ:
-            raise kerr(EBADF)
-        if file.f_op.read is None:
-            raise kerr(EINVAL)
-        if total == 0:
-            return b""
-        if flags & ~_RWF_HIPRI:
-            raise kerr(EOPNOTSUPP)
-        return file.vfs_read(total, pos)
+        """``readv``/``preadv2`` of ``total`` bytes (:func:`.syscalls.rw.sys_readv`)."""
+        return rw.sys_readv(self, fd, total, pos, flags)
 
     @_syscall
     def sys_writev(self, fd: int, data: bytes, pos: int | None, flags: int = 0) -> int:
-        """``writev``/``pwritev2`` of the gathered ``data`` (``vfs_writev``'s checks)."""
-        if pos is not None and pos < 0:
-            raise kerr(EINVAL)
-        file = self.fdget(fd)
-        if pos is not None and not file.f_mode & FMODE_PWRITE:
-            raise kerr(ESPIPE)
-        if not file.f_mode & FMODE_WRITE:
-            raise kerr(EBADF)
-        if file.f_op.write is None:
-            raise kerr(EINVAL)
-        if not data:
-            return 0
-        if flags & ~_RWF_HIPRI:
-            raise kerr(EOPNOTSUPP)
-        return file.vfs_write(data, pos)
+        """``writev``/``pwritev2`` of the gathered ``data``."""
+        return rw.sys_writev(self, fd, data, pos, flags)
 
     @_syscall
     def sys_fsync(self, fd: int, datasync: bool = False) -> None:
-        """``fsync``/``fdatasync``: ``EINVAL`` for a file without ``->fsync``."""
-        file = self.fdget(fd)
-        op = file.f_op.fsync
-        if op is None:
-            raise kerr(EINVAL)
-        op(file, datasync)
+        rw.sys_fsync(self, fd, datasync)
 
     @_syscall
     def sys_ftruncate(self, fd: int, length: int) -> None:
-        """``ftruncate``: ``EINVAL`` unless a regular file open for writing.
-
-        No mock file has a truncatable inode (device nodes, dma-bufs and pseudo
-        files are not regular; sysfs/debugfs files open read-only), so that is
-        every mock fd.
-        """
-        if length < 0:
-            raise kerr(EINVAL)
-        file = self.fdget(fd)
-        if not _stat.S_ISREG(file.inode.mode) or not file.f_mode & FMODE_WRITE:
-            raise kerr(EINVAL)
-        raise kerr(EINVAL)
+        rw.sys_ftruncate(self, fd, length)
 
     @_syscall
     def sys_lseek(self, fd: int, offset: int, whence: int) -> int:
-        return self.fdget(fd).vfs_llseek(offset, whence)
+        return rw.sys_lseek(self, fd, offset, whence)
 
     @_syscall
     def sys_fstat(self, fd: int) -> os.stat_result:
-        return self.fdget(fd).inode.stat_result()
+        return stat.sys_fstat(self, fd)
+
+    @_syscall
+    def sys_newfstatat(self, dirfd: int, path: str, flags: int = 0) -> os.stat_result:
+        """``newfstatat``/``fstatat``; ``stat(p)`` is ``(AT_FDCWD, p, 0)``, ``lstat(p)``
+        ``(AT_FDCWD, p, AT_SYMLINK_NOFOLLOW)``; ``NotMine`` for a real path."""
+        return stat.sys_newfstatat(self, dirfd, path, flags)
+
+    @_syscall
+    def sys_statx(self, dirfd: int, path: str, flags: int, mask: int) -> os.stat_result:
+        """``statx``: as :meth:`sys_newfstatat` (every basic field filled)."""
+        return stat.sys_statx(self, dirfd, path, flags, mask)
+
+    @_syscall
+    def sys_faccessat(self, dirfd: int, path: str, mode: int, flags: int = 0) -> None:
+        """``faccessat2``: returns when allowed, else ``EACCES``; ``NotMine`` for a real path."""
+        stat.sys_faccessat(self, dirfd, path, mode, flags)
+
+    @_syscall
+    def sys_readlinkat(self, dirfd: int, path: str, bufsiz: int = stat.PATH_MAX) -> bytes:
+        """``readlinkat``: the target cut to ``bufsiz`` bytes; ``NotMine`` for a real path."""
+        return stat.sys_readlinkat(self, dirfd, path, bufsiz)
+
+    @_syscall
+    def sys_getdents64(self, fd: int, count: int) -> bytes:
+        """``getdents64``: ``struct linux_dirent64`` records that fit in ``count`` bytes."""
+        return readdir.sys_getdents64(self, fd, count)
+
+    @_syscall
+    def sys_poll(self, fds: list[tuple[int, int]]) -> list[int | None]:
+        """One scan of ``poll``: the ``revents`` of each ``(fd, events)``, ``None`` for a
+        real fd (the front-end waits, and asks the real OS about those)."""
+        return poll_.sys_poll(self, fds)
 
     @_syscall
     def sys_mmap(
         self, fd: int, length: int, flags: int, prot: int, access: int, offset: int
     ) -> MappedFile:
-        file = self.fdget(fd)
-        if length <= 0 or offset < 0 or offset % PAGE_SIZE:
-            raise kerr(EINVAL)
-        # do_mmap's order: EACCES, then EPERM for PROT_EXEC on a noexec mount -- every
-        # anonymous file (a dma-buf, a sync_file) lives on a SB_I_NOEXEC pseudo fs --
-        # then ENODEV when the file has no ->mmap
-        shared = flags & 0x0F in (_MAP_SHARED, _MAP_SHARED_VALIDATE)
-        if shared and prot & _PROT_WRITE and not file.f_mode & FMODE_WRITE:
-            raise kerr(13)  # EACCES: a shared writable map of a file not open for writing
-        if not file.f_mode & FMODE_READ:
-            raise kerr(13)  # EACCES
-        if prot & _PROT_EXEC and file.path is None:
-            raise kerr(EPERM)
-        op = file.f_op.mmap
-        if op is None:
-            raise kerr(19)  # ENODEV: do_mmap without ->mmap
-        vma = Vma(length=length, pgoff=offset // PAGE_SIZE, prot=prot, flags=flags)
-        op(file, vma)
-        file.get()  # the mapping's reference, dropped on munmap (close or GC)
-        kernel = self.kernel
-        pid = self.pid
-
-        mappings = self.mappings
-        record: list[Mapping] = []
-
-        def munmap() -> None:
-            for mp in record:
-                mappings.pop(mp.start, None)
-            if file.released:
-                return  # the kernel shut down first and released the file itself
-            if kernel.tracer.enabled:
-                kernel.tracer.emit("mm.munmap", pid=pid, file=file.id, length=length)
-            file.put()
-
-        try:
-            m = build_mapping(vma, access, munmap)
-        except BaseException:
-            file.put()
-            raise
-        mp = Mapping(
-            m._mk_addr,
-            page_align(length),
-            vma.pgoff,
-            prot,
-            shared,
-            file,
-            pieces=m._mk_pieces,
-            map_prot=m._mk_map_prot,
-            map_flags=m._mk_map_flags,
-            zapped=vma.zapped,
-        )
-        record.append(mp)
-        mappings[mp.start] = mp
-        if self.kernel.tracer.enabled:
-            self.kernel.tracer.emit("mm.mmap", pid=self.pid, fd=fd, file=file.id, length=length)
-        return m
+        return mmap.sys_mmap(self, fd, length, flags, prot, access, offset)
 
     def exit(self) -> None:
         """``exit_files``: close every fd, as the kernel does when a process ends."""
         for fd in sorted(self.files):
             self.sys_close(fd)
         self.exited = True
-
-
-# -- do_vfs_ioctl: commands the core answers before the driver sees them ----------------
-def _fioclex(proc: Process, fd: int, file: File, arg: int) -> int:
-    proc.fdt.set_cloexec(fd, True)
-    return 0
-
-
-def _fionclex(proc: Process, fd: int, file: File, arg: int) -> int:
-    proc.fdt.set_cloexec(fd, False)
-    return 0
-
-
-def _fionbio(proc: Process, fd: int, file: File, arg: int) -> int:
-    on = int.from_bytes(copy_from_user(arg, 4), "little", signed=True)
-    if on:
-        file.f_flags |= os.O_NONBLOCK
-    else:
-        file.f_flags &= ~os.O_NONBLOCK
-    return 0
-
-
-def _fioasync(proc: Process, fd: int, file: File, arg: int) -> int:
-    on = int.from_bytes(copy_from_user(arg, 4), "little", signed=True)
-    if bool(on) != bool(file.f_flags & FASYNC):
-        raise kerr(ENOTTY)  # a change needs the file's ->fasync op; no mock file has one
-    return 0
-
-
-def _figetbsz(proc: Process, fd: int, file: File, arg: int) -> int:
-    put_user_u32(arg, file.inode.blksize)  # the superblock's block size
-    return 0
-
-
-def _fioqsize(proc: Process, fd: int, file: File, arg: int) -> int:
-    raise kerr(ENOTTY)  # only directories, links and regular files answer it
-
-
-_VFS_IOCTLS = {
-    FIOCLEX: _fioclex,
-    FIONCLEX: _fionclex,
-    FIONBIO: _fionbio,
-    FIOASYNC: _fioasync,
-    FIOQSIZE: _fioqsize,
-    FIGETBSZ: _figetbsz,
-}
-
-
-def open_flags_to_file(flags: int) -> tuple[int, int]:
-    """(f_flags, f_mode) for an ``open(2)`` of a device node."""
-    acc = flags & os.O_ACCMODE
-    mode = FMODE_PREAD | FMODE_PWRITE | FMODE_LSEEK
-    if acc in (os.O_RDONLY, os.O_RDWR):
-        mode |= FMODE_READ
-    if acc in (os.O_WRONLY, os.O_RDWR):
-        mode |= FMODE_WRITE
-    return (flags & ~_OPEN_DROP) | O_LARGEFILE, mode

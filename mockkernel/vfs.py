@@ -18,16 +18,44 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import stat
 from collections.abc import Callable
-from errno import EACCES, EEXIST, EFBIG, EIO, EISDIR, ELOOP, ENODEV, ENOENT, ENOTDIR, ENXIO
+from errno import (
+    EACCES,
+    EBADF,
+    EEXIST,
+    EFBIG,
+    EINVAL,
+    EIO,
+    EISDIR,
+    ELOOP,
+    ENODEV,
+    ENOENT,
+    ENOTDIR,
+    ENXIO,
+)
 from typing import TYPE_CHECKING
 
 from .context import Subsystem
-from .errors import kerr
-from .fs import FMODE_READ, FMODE_WRITE, File, FileOperations, Inode, generic_file_llseek
-from .mm import PAGE_SIZE, Vma, proc_maps
+from .errors import NotMine, kerr
+from .fs import (
+    DT_CHR,
+    DT_DIR,
+    DT_LNK,
+    DT_REG,
+    DT_UNKNOWN,
+    FMODE_PATH,
+    FMODE_READ,
+    FMODE_WRITE,
+    DirContext,
+    File,
+    FileOperations,
+    Inode,
+    generic_file_llseek,
+    open_flags_to_file,
+)
+from .mm import PAGE_SIZE, Vma
+from .procfs import ProcFs
 from .realfd import REAL
 
 if TYPE_CHECKING:
@@ -219,8 +247,73 @@ SeqFileOps.read = SeqFileOps.read_snapshot  # type: ignore[assignment]
 SeqFileOps.llseek = SeqFileOps.seek_snapshot  # type: ignore[assignment]
 _seq_fops = SeqFileOps()
 
-_PROC_FD = re.compile(r"^/proc/(self|thread-self|\d+)/(fdinfo|fd)(?:/(\d+))?$")
-_PROC_MAPS = re.compile(r"^/proc/(self|thread-self|\d+)/maps$")
+
+def d_type(node: Node) -> int:
+    """The ``DT_*`` of a node, as ``getdents64`` reports it."""
+    if isinstance(node, Dir):
+        return DT_DIR
+    if isinstance(node, ChrDev):
+        return DT_CHR
+    if isinstance(node, Symlink):
+        return DT_LNK
+    if isinstance(node, (Attr, BinAttr)):
+        return DT_REG
+    return DT_UNKNOWN
+
+
+class DirOps(FileOperations):
+    """An open mock directory (``simple_dir_operations``): ``private_data`` is the
+    ``(Dir, parent inode number)`` it lists."""
+
+    name = "dir"
+
+    def iterate(self, file: File, ctx: DirContext) -> None:
+        """``dcache_readdir``: ``.`` at 0, ``..`` at 1, then the entries in their order."""
+        node: Dir = file.private_data[0]
+        if ctx.pos == 0:
+            if not ctx.emit(".", node.ino, DT_DIR):
+                return
+            ctx.pos = 1
+        if ctx.pos == 1:
+            if not ctx.emit("..", file.private_data[1], DT_DIR):
+                return
+            ctx.pos = 2
+        entries = list(node.children.items())
+        for name, child in entries[ctx.pos - 2 :]:
+            if not ctx.emit(name, child.ino, d_type(child)):
+                return
+            ctx.pos += 1
+
+    def read(self, file: File, count: int, pos: int) -> bytes:
+        raise kerr(EISDIR)  # generic_read_dir
+
+    def fsync(self, file: File, datasync: bool) -> None:
+        """``noop_fsync``: nothing to write back."""
+
+    def llseek(self, file: File, offset: int, whence: int) -> int:
+        """``dcache_dir_lseek``: ``SEEK_SET``/``SEEK_CUR`` to any position >= 0."""
+        if whence == os.SEEK_CUR:
+            offset += file.f_pos
+        elif whence != os.SEEK_SET:
+            raise kerr(EINVAL)
+        if offset < 0:
+            raise kerr(EINVAL)
+        file.f_pos = offset
+        return offset
+
+
+class PathOps(FileOperations):
+    """``empty_fops`` of an ``O_PATH`` file: a place in the tree, no I/O at all."""
+
+    name = "path"
+
+    def unlocked_ioctl(self, file: File, cmd: int, arg: int) -> int:
+        raise kerr(EBADF)  # (ioctl's fdget refuses O_PATH files before this is reached)
+
+
+_dir_fops = DirOps()
+_path_fops = PathOps()
+
 
 #: Prefixes under which a path may be mock; anything else is real at once.  No trailing
 #: slash: ``/dev`` itself is an overlay directory (``os.listdir("/dev")`` shows the mock
@@ -239,6 +332,8 @@ class Vfs(Subsystem):
         self.root = Dir(kernel.new_id(), owned=False)
         # directory path -> Dir, so building a large tree does not walk it again and again
         self._dirs: dict[str, Dir] = {}
+        #: ``/proc/<pid>`` of the mock processes
+        self.procfs = ProcFs(self)
 
     # -- building the tree ----------------------------------------------------------------
     def _parent(self, path: str, owned_leaf_dirs: bool = False) -> tuple[Dir, str]:
@@ -348,18 +443,19 @@ class Vfs(Subsystem):
         if not path.startswith(_ROOTS):
             return None
         if path.startswith("/proc/"):
-            return self._proc(path, follow)
+            return self.procfs.lookup(path, follow)
         return self._walk(path, follow, 0)
 
     def lookup_open(self, path: str, flags: int) -> Node | None:
-        """``lookup`` as ``open(2)`` does it (follows symlinks, ``O_CREAT`` rules).
+        """``lookup`` as ``open(2)`` does it (a final symlink followed unless
+        ``O_NOFOLLOW``, ``O_CREAT`` rules).
 
         ``O_CREAT`` of a missing name in a mock directory is ``EACCES`` (sysfs and
         debugfs directories have no ``create``); ``O_CREAT|O_EXCL`` of an existing
         mock node is ``EEXIST``.
         """
         try:
-            node = self.lookup(path)
+            node = self.lookup(path, not flags & os.O_NOFOLLOW)
         except OSError as e:
             if e.errno != ENOENT or not flags & os.O_CREAT:
                 raise
@@ -442,55 +538,17 @@ class Vfs(Subsystem):
             names.append(name)
         return "/" + "/".join(names)
 
-    def _proc(self, path: str, follow: bool) -> Node | None:
-        maps = _PROC_MAPS.match(path)
-        if maps is not None:
-            return self._proc_maps(path, maps.group(1))
-        m = _PROC_FD.match(path.rstrip("/") if path != "/proc/" else path)
-        if m is None:
-            return None
-        who, kind, num = m.groups()
-        proc = self.kernel.installed_process
-        if proc is None or (who.isdigit() and int(who) != os.getpid()):
-            return None
-        if num is None:
-            return None  # the directory itself: real (it lists the placeholders too)
-        fd = int(num)
-        file = proc.files.get(fd)
-        if file is None:
-            return None
-        if path.endswith("/"):
-            raise kerr(ENOTDIR)  # neither a mock file nor an fdinfo file is a directory
-        if kind == "fd":
-            # proc_fd_link: r-x for a readable file, -wx for a writable one
-            perm = (0o500 if file.f_mode & FMODE_READ else 0) | (
-                0o300 if file.f_mode & FMODE_WRITE else 0
-            )
-            link = Symlink(file.inode.ino, file.link_name, perm)
-            if follow:
-                return _FdTarget(file)
-            return link
-        return Attr(file.inode.ino, lambda: self.kernel.fdinfo(proc, fd), 0o444, 0)
-
-    def _proc_maps(self, path: str, who: str) -> Node | None:
-        """``/proc/self/maps`` of the installed process: the real text, with each mapping
-        of a mock file shown as one line with its own name, inode and offset."""
-        proc = self.kernel.installed_process
-        if proc is None or (who.isdigit() and int(who) != os.getpid()):
-            return None
-
-        def show() -> str:
-            with REAL.builtin_open(path, "rb") as f:
-                real = f.read().decode("utf-8", "replace")
-            return proc_maps(real, list(proc.mappings.values()))
-
-        return Attr(REAL.stat(path).st_ino, show, 0o444, 0)
-
     # -- operations -----------------------------------------------------------------------
     def open(self, path: str, flags: int, mode: int) -> File:
+        """``do_filp_open`` of an absolute path: a new open file; ``NotMine`` when the
+        path is not the mock's (the real OS answers it)."""
+        if flags & os.O_CREAT and flags & os.O_DIRECTORY:
+            raise kerr(EINVAL)  # build_open_flags: O_CREAT|O_DIRECTORY is refused
         node = self.lookup_open(path, flags)
-        if node is None:
-            raise kerr(ENOENT)
+        if node is None or (isinstance(node, Dir) and not node.owned):
+            raise NotMine()  # (an overlay directory is the real one)
+        if flags & os.O_PATH:
+            return self._open_path(node, path, flags)
         if isinstance(node, _FdTarget):
             # opening /proc/self/fd/N opens the file's path afresh (a new, independent
             # open file); an anonymous file (a dma-buf) has no path to open: ENXIO
@@ -498,11 +556,13 @@ class Vfs(Subsystem):
                 raise kerr(ENXIO)
             return self.open(node.file.path, flags, mode)
         if flags & os.O_DIRECTORY and not isinstance(node, Dir):
-            raise kerr(ENOTDIR)
+            raise kerr(ENOTDIR)  # do_open's test comes before may_open's ELOOP
+        if isinstance(node, Symlink):
+            raise kerr(ELOOP)  # O_NOFOLLOW and the last component is a symlink
         if isinstance(node, Dir):
-            if flags & os.O_ACCMODE != os.O_RDONLY:
-                raise kerr(EISDIR)
-            raise kerr(EACCES, "opening mock directories is not supported")
+            if flags & os.O_CREAT or flags & os.O_ACCMODE != os.O_RDONLY:
+                raise kerr(EISDIR)  # do_open / may_open
+            return self._open_dir(node, path, flags)
         if isinstance(node, Attr):
             if flags & os.O_ACCMODE != os.O_RDONLY:
                 raise kerr(EACCES)
@@ -518,8 +578,6 @@ class Vfs(Subsystem):
         if isinstance(node, BinAttr):
             return self._open_bin_attr(node, path, flags)
         if isinstance(node, ChrDev):
-            from .process import open_flags_to_file
-
             f_flags, f_mode = open_flags_to_file(flags)
             file = File(self.kernel, node.fops, node.inode(), f_flags, f_mode, None, path)
             file.opened = False
@@ -534,9 +592,33 @@ class Vfs(Subsystem):
             return file
         raise kerr(ENOENT)
 
-    def _open_bin_attr(self, node: BinAttr, path: str, flags: int) -> File:
-        from .process import open_flags_to_file
+    def _open_dir(self, node: Dir, path: str, flags: int) -> File:
+        """An open owned directory: ``getdents64`` lists it (:class:`DirOps`)."""
+        path = self._canonical(path)
+        parent = self.lookup(os.path.dirname(path) or "/")
+        parent_ino = parent.ino if parent is not None else node.ino
+        f_flags, f_mode = open_flags_to_file(flags)
+        file = File(self.kernel, _dir_fops, node.inode(), f_flags, f_mode, (node, parent_ino), path)
+        if self.kernel.tracer.enabled:
+            self.kernel.tracer.emit("vfs.open", path=path, file=file.id)
+        return file
 
+    def _open_path(self, node: Node, path: str, flags: int) -> File:
+        """``O_PATH``: a file that only names ``node`` (no ``->open``, no I/O)."""
+        if flags & os.O_DIRECTORY and not isinstance(node, Dir):
+            raise kerr(ENOTDIR)
+        f_flags, _ = open_flags_to_file(flags)
+        if isinstance(node, _FdTarget):
+            inode, where = node.file.inode, node.file.path
+        else:
+            inode = node.inode()
+            where = path if isinstance(node, Symlink) else self._canonical(path)
+        file = File(self.kernel, _path_fops, inode, f_flags, FMODE_PATH, node, where)
+        if self.kernel.tracer.enabled:
+            self.kernel.tracer.emit("vfs.open", path=path, file=file.id)
+        return file
+
+    def _open_bin_attr(self, node: BinAttr, path: str, flags: int) -> File:
         f_flags, f_mode = open_flags_to_file(flags)
         want = (os.R_OK if f_mode & FMODE_READ else 0) | (os.W_OK if f_mode & FMODE_WRITE else 0)
         if not _may_open(node.perm, want):

@@ -20,16 +20,18 @@ syscalls, so these six are written for CPython's call path:
   ``_notconn_write``), so a successful real call pays nothing for it.
 
 The module-level values below are placeholders that only type the names; the bound
-copies never read them.  The slow paths (mock fds, mock paths, every argument kind of
-``ioctl``) live in ``redirect.py`` and are passed in as ``_open_slow`` and friends.
+copies never read them.  The slow paths live with their families (``paths.py``: mock
+paths; ``ioctl.py``: every argument kind of ``ioctl``; ``fdcalls.py``: the mock TCP
+fallbacks) and are passed in as ``_open_slow`` and friends.  The ioctl fast branch is a
+specialised ``vfs_ioctl`` (:mod:`mockkernel.syscalls.ioctl`); ``_vfs_ioctls`` is that
+layer's ``VFS_IOCTL_CMDS``: the commands it must leave to ``do_vfs_ioctl``.
 """
 
 from __future__ import annotations
 
 import types
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from errno import EINVAL, ENOTCONN, ENOTTY, EPIPE
-from types import MappingProxyType
 from typing import Any
 
 from ..errors import kerr
@@ -63,7 +65,7 @@ _slots: Sequence[Any] = ()
 _proc: Any = None
 _tracer: Any = None
 _scratch: Any = None
-_vfs_ioctls: Mapping[int, Any] = MappingProxyType({})
+_vfs_ioctls: frozenset[int] = frozenset()  # syscalls.ioctl.VFS_IOCTL_CMDS
 _real_open: Callable[..., int] = _unbound
 _real_close: Callable[[int], None] = _unbound
 _real_read: Callable[[int, int], bytes] = _unbound

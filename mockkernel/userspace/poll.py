@@ -37,8 +37,8 @@ from ..poll import (
     EPOLLRDNORM,
     EPOLLWRBAND,
     EPOLLWRNORM,
-    vfs_poll,
 )
+from ..syscalls.poll import pollmask
 from .hotpath import as_fd
 
 if TYPE_CHECKING:
@@ -97,10 +97,7 @@ class PollCtx:
 
     @staticmethod
     def ready(src: Any, events: int) -> int:
-        if isinstance(src, File):
-            return vfs_poll(src, events)
-        mask: int = src() & (events | EPOLLERR | EPOLLHUP)
-        return mask
+        return pollmask(src, events)  # the syscall layer's rule
 
     def trace(self, event: str, **fields: Any) -> None:
         tracer = self.tracer

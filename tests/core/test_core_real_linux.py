@@ -42,10 +42,6 @@ KNOWN_DEVIATIONS: dict[str, tuple[dict[str, Any], str]] = {
         },
         "the udmabuf plugin registers /dev/udmabuf 0660; devtmpfs makes it 0600 without udev",
     ),
-    "sysfs_open_dir": (
-        {"errno": "EACCES"},
-        "opening a mock directory (an O_RDONLY directory fd) is not modelled",
-    ),
     "bufinfo_open_wronly": (
         {"errno": "EACCES"},
         "debugfs lets root open a read-only file for writing (the write then fails); "

@@ -14,8 +14,8 @@ from nlclient import GenlClient, u32
 
 from mockkernel import Kernel
 from mockkernel.net import net_state
-from mockkernel.net.socket import REAL_IF_INDEXTONAME, REAL_IF_NAMETOINDEX
 from mockkernel.uapi.linux.netdev import NETDEV_A_DEV_IFINDEX, NETDEV_CMD_DEV_GET
+from mockkernel.userspace.sockets import REAL_IF_INDEXTONAME, REAL_IF_NAMETOINDEX
 
 
 def _outcome(fn: Any, *args: Any) -> tuple[str, str]:

@@ -34,6 +34,7 @@ PROBES = (
     "poll",
     "sync_file",
     "netlink",
+    "dirs",
 )
 
 #: probe -> {step: why the mock cannot give real Linux's result}.
@@ -154,4 +155,5 @@ def test_every_golden_step_is_compared() -> None:
         "poll": 17,
         "sync_file": 61,
         "netlink": 115,
+        "dirs": 21,
     }

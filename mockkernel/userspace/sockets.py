@@ -35,16 +35,24 @@ from errno import (
 from typing import TYPE_CHECKING, Any
 
 from ..errors import kerr
+from ..net.netlink import NetlinkSock, netlink_create, netlink_fops
 from ..poll import EPOLLHUP, EPOLLIN, EPOLLOUT, EPOLLRDHUP, EPOLLRDNORM, EPOLLWRNORM
 from ..realfd import REAL
 from ..uapi.linux.devmem_socket import SO_DEVMEM_DONTNEED
 from ..uapi.linux.netlink import NETLINK_GENERIC
-from .netlink import NetlinkSock, netlink_create, netlink_fops
 
 if TYPE_CHECKING:
+    from ..net.devmem_tcp import DevmemTcpSock, TcpListener, TcpTable
     from ..process import Process, TaskContext
 
-__all__ = ["MockSocket", "NetlinkSocket", "SocketCtx", "make_if_functions", "make_inet_type"]
+__all__ = [
+    "InetSocket",
+    "MockSocket",
+    "NetlinkSocket",
+    "SocketCtx",
+    "make_if_functions",
+    "make_inet_type",
+]
 
 #: ``socket.socket`` as imported before any redirection.
 REAL_SOCKET: type[_socket.socket] = _socket.socket
@@ -276,7 +284,7 @@ class SocketCtx:
         return self._inet(family, stype, proto)
 
     def netlink(self, stype: int) -> NetlinkSocket:
-        from . import net_state
+        from ..net import net_state
 
         if stype == -1:
             stype = _socket.SOCK_STREAM
@@ -293,7 +301,7 @@ class SocketCtx:
 
 def _active_ctx() -> SocketCtx | None:
     """The installed redirection's socket context (None: none is installed)."""
-    from ..userspace.redirect import Redirection
+    from .redirect import Redirection
 
     redir = Redirection.active
     return redir.socket_ctx if redir is not None else None
@@ -337,180 +345,184 @@ class MockSocket(REAL_SOCKET, metaclass=_SocketMeta):  # type: ignore[misc,valid
         raise kerr(ENOTSOCK)
 
 
-def make_inet_type(kernel: TaskContext, proc: Process) -> type[_socket.socket]:
-    """The ``AF_INET``/``SOCK_STREAM`` socket class: real until bound to a NIC address."""
-    from . import net_state
-    from .devmem_tcp import DevmemTcpSock, TcpListener
+class InetSocket(REAL_SOCKET):  # type: ignore[misc,valid-type]
+    """A real TCP socket; bound to a mock NIC's address, a mock devmem one.
 
-    tcp = net_state(kernel).tcp
+    :func:`make_inet_type` makes the subclass of one redirection, whose class attributes
+    ``_kernel``, ``_proc`` and ``_tcp`` say whose sockets they are."""
 
-    class InetSocket(REAL_SOCKET):  # type: ignore[misc,valid-type]
-        """A real TCP socket; bound to a mock NIC's address, a mock devmem one."""
+    _kernel: TaskContext
+    _proc: Process
+    _tcp: TcpTable
+    _mock_addr: tuple[str, int] | None = None
+    _listener: TcpListener | None = None
+    _sk: DevmemTcpSock | None = None
 
-        _mock_addr: tuple[str, int] | None = None
-        _listener: TcpListener | None = None
-        _sk: DevmemTcpSock | None = None
-
-        def bind(self, address: Any) -> None:
-            if isinstance(address, tuple) and len(address) == 2:
-                host = address[0]
-                if isinstance(host, str) and tcp.nic_for(host) is not None:
-                    if self._mock_addr is not None:
-                        raise kerr(EINVAL)
-                    self._mock_addr = (host, tcp.port_for(host, int(address[1])))
-                    proc.fd_pollers[self.fileno()] = self._poll
-                    return
-            super().bind(address)
-
-        def listen(self, backlog: int = 128) -> None:
-            if self._mock_addr is None:
-                super().listen(backlog)
-            elif self._listener is None:
-                self._listener = tcp.listen(*self._mock_addr)
-
-        def getsockname(self) -> Any:
-            if self._mock_addr is not None:
-                return self._mock_addr
-            return super().getsockname()
-
-        def accept(self) -> tuple[Any, Any]:
-            lsn = self._listener
-            if lsn is None:
+    def bind(self, address: Any) -> None:
+        if isinstance(address, tuple) and len(address) == 2:
+            host = address[0]
+            if isinstance(host, str) and self._tcp.nic_for(host) is not None:
                 if self._mock_addr is not None:
                     raise kerr(EINVAL)
-                accepted: tuple[Any, Any] = super().accept()
-                return accepted
-            if not lsn.backlog:
-                if self.gettimeout() == 0.0:
-                    raise BlockingIOError(EAGAIN, os.strerror(EAGAIN))
-                raise kerr(EAGAIN, "a blocking accept with no peer would never return")
-            conn = InetSocket(_socket.AF_INET, _socket.SOCK_STREAM)
-            conn._mock_addr = self._mock_addr
-            conn._sk = lsn.backlog.popleft()
-            proc.fd_pollers[conn.fileno()] = conn._poll
-            proc.fd_readers[conn.fileno()] = conn._read
-            proc.fd_writers[conn.fileno()] = conn._write
-            return conn, ("192.0.2.254", 40000 + conn.fileno())
-
-        def send(self, data: Any, flags: int = 0) -> int:
-            sk = self._sk
-            if sk is None:  # not a mock connection (a listener: the real EPIPE)
-                n: int = super().send(data, flags)
-                return n
-            if self.fileno() < 0:
-                raise kerr(EBADF)
-            return sk.send(bytes(memoryview(data).cast("B")), flags)
-
-        def sendall(self, data: Any, flags: int = 0) -> None:
-            if self._sk is None:
-                super().sendall(data, flags)
+                self._mock_addr = (host, self._tcp.port_for(host, int(address[1])))
+                self._proc.fd_pollers[self.fileno()] = self._poll
                 return
-            self.send(data, flags)
+        super().bind(address)
 
-        def _write(self, data: bytes) -> int:
-            """``write(2)`` on the connection: ``send`` with no flags."""
-            return self.send(data)
+    def listen(self, backlog: int = 128) -> None:
+        if self._mock_addr is None:
+            super().listen(backlog)
+        elif self._listener is None:
+            self._listener = self._tcp.listen(*self._mock_addr)
 
-        def _read(self, n: int) -> bytes:
-            """``read(2)`` on the connection: ``recv`` with no flags (``sock_read_iter``)."""
-            if n < 0:
+    def getsockname(self) -> Any:
+        if self._mock_addr is not None:
+            return self._mock_addr
+        return super().getsockname()
+
+    def accept(self) -> tuple[Any, Any]:
+        lsn = self._listener
+        if lsn is None:
+            if self._mock_addr is not None:
                 raise kerr(EINVAL)
-            return self.recv(n)
+            accepted: tuple[Any, Any] = super().accept()
+            return accepted
+        if not lsn.backlog:
+            if self.gettimeout() == 0.0:
+                raise BlockingIOError(EAGAIN, os.strerror(EAGAIN))
+            raise kerr(EAGAIN, "a blocking accept with no peer would never return")
+        conn = type(self)(_socket.AF_INET, _socket.SOCK_STREAM)
+        conn._mock_addr = self._mock_addr
+        conn._sk = lsn.backlog.popleft()
+        self._proc.fd_pollers[conn.fileno()] = conn._poll
+        self._proc.fd_readers[conn.fileno()] = conn._read
+        self._proc.fd_writers[conn.fileno()] = conn._write
+        return conn, ("192.0.2.254", 40000 + conn.fileno())
 
-        def _poll(self) -> int:
-            """``tcp_poll`` of the mock side: a listener is readable with a connection to
-            accept; a connection is readable with bytes queued or the peer gone (``RDHUP``),
-            and writable (the mock never fills a send buffer)."""
-            lsn, sk = self._listener, self._sk
-            if sk is not None:
-                mask = EPOLLOUT | EPOLLWRNORM
-                if sk.readable():
-                    mask |= EPOLLIN | EPOLLRDNORM
-                if sk.peer_closed:
-                    mask |= EPOLLIN | EPOLLRDNORM | EPOLLRDHUP
-                return mask
-            if lsn is not None:
-                return EPOLLIN | EPOLLRDNORM if lsn.backlog else 0
-            return EPOLLOUT | EPOLLWRNORM | EPOLLHUP  # bound, neither listening nor connected
+    def send(self, data: Any, flags: int = 0) -> int:
+        sk = self._sk
+        if sk is None:  # not a mock connection (a listener: the real EPIPE)
+            n: int = super().send(data, flags)
+            return n
+        if self.fileno() < 0:
+            raise kerr(EBADF)
+        return sk.send(bytes(memoryview(data).cast("B")), flags)
 
-        def recvmsg(self, bufsize: int, ancbufsize: int = 0, flags: int = 0) -> Any:
-            sk = self._sk
-            if sk is None and self._mock_addr is None:
-                return super().recvmsg(bufsize, ancbufsize, flags)
-            if self.fileno() < 0:
-                raise kerr(EBADF)
-            # tcp_recvmsg: MSG_ERRQUEUE first (inet_recv_error: an empty queue, never
-            # waits); then tcp_recvmsg_locked: a listener is ENOTCONN, MSG_OOB without
-            # urgent data EINVAL, an unconnected socket ENOTCONN
-            if flags & _MSG_ERRQUEUE:
-                raise kerr(EAGAIN, "the socket's error queue is empty")
-            if sk is None:
-                if flags & _MSG_OOB and self._listener is None:
-                    raise kerr(EINVAL, "no urgent data to read")
-                raise kerr(ENOTCONN)
-            timeout = self.gettimeout()
-            blocking = timeout is None and not flags & _MSG_DONTWAIT
-            try:
-                data, anc, msg_flags = sk.recvmsg(bufsize, ancbufsize, flags, blocking=blocking)
-            except BlockingIOError:
-                if not blocking and (timeout == 0.0 or flags & _MSG_DONTWAIT):
-                    raise
-                if timeout is not None:  # CPython polls, then gives up
-                    raise TimeoutError("timed out") from None
-                raise kerr(
-                    EAGAIN, "a blocking recv with nothing queued would never return"
-                ) from None
-            return data, anc, msg_flags, None
+    def sendall(self, data: Any, flags: int = 0) -> None:
+        if self._sk is None:
+            super().sendall(data, flags)
+            return
+        self.send(data, flags)
 
-        def recv(self, bufsize: int, flags: int = 0) -> bytes:
-            data: bytes
-            if self._sk is None and self._mock_addr is None:
-                data = super().recv(bufsize, flags)
-                return data
-            data = self.recvmsg(bufsize, 0, flags)[0]
+    def _write(self, data: bytes) -> int:
+        """``write(2)`` on the connection: ``send`` with no flags."""
+        return self.send(data)
+
+    def _read(self, n: int) -> bytes:
+        """``read(2)`` on the connection: ``recv`` with no flags (``sock_read_iter``)."""
+        if n < 0:
+            raise kerr(EINVAL)
+        return self.recv(n)
+
+    def _poll(self) -> int:
+        """``tcp_poll`` of the mock side: a listener is readable with a connection to
+        accept; a connection is readable with bytes queued or the peer gone (``RDHUP``),
+        and writable (the mock never fills a send buffer)."""
+        lsn, sk = self._listener, self._sk
+        if sk is not None:
+            mask = EPOLLOUT | EPOLLWRNORM
+            if sk.readable():
+                mask |= EPOLLIN | EPOLLRDNORM
+            if sk.peer_closed:
+                mask |= EPOLLIN | EPOLLRDNORM | EPOLLRDHUP
+            return mask
+        if lsn is not None:
+            return EPOLLIN | EPOLLRDNORM if lsn.backlog else 0
+        return EPOLLOUT | EPOLLWRNORM | EPOLLHUP  # bound, neither listening nor connected
+
+    def recvmsg(self, bufsize: int, ancbufsize: int = 0, flags: int = 0) -> Any:
+        sk = self._sk
+        if sk is None and self._mock_addr is None:
+            return super().recvmsg(bufsize, ancbufsize, flags)
+        if self.fileno() < 0:
+            raise kerr(EBADF)
+        # tcp_recvmsg: MSG_ERRQUEUE first (inet_recv_error: an empty queue, never
+        # waits); then tcp_recvmsg_locked: a listener is ENOTCONN, MSG_OOB without
+        # urgent data EINVAL, an unconnected socket ENOTCONN
+        if flags & _MSG_ERRQUEUE:
+            raise kerr(EAGAIN, "the socket's error queue is empty")
+        if sk is None:
+            if flags & _MSG_OOB and self._listener is None:
+                raise kerr(EINVAL, "no urgent data to read")
+            raise kerr(ENOTCONN)
+        timeout = self.gettimeout()
+        blocking = timeout is None and not flags & _MSG_DONTWAIT
+        try:
+            data, anc, msg_flags = sk.recvmsg(bufsize, ancbufsize, flags, blocking=blocking)
+        except BlockingIOError:
+            if not blocking and (timeout == 0.0 or flags & _MSG_DONTWAIT):
+                raise
+            if timeout is not None:  # CPython polls, then gives up
+                raise TimeoutError("timed out") from None
+            raise kerr(EAGAIN, "a blocking recv with nothing queued would never return") from None
+        return data, anc, msg_flags, None
+
+    def recv(self, bufsize: int, flags: int = 0) -> bytes:
+        data: bytes
+        if self._sk is None and self._mock_addr is None:
+            data = super().recv(bufsize, flags)
             return data
+        data = self.recvmsg(bufsize, 0, flags)[0]
+        return data
 
-        def recv_into(self, buffer: Any, nbytes: int = 0, flags: int = 0) -> int:
-            if self._sk is None and self._mock_addr is None:
-                n: int = super().recv_into(buffer, nbytes, flags)
-                return n
-            view = memoryview(buffer).cast("B")
-            data = self.recvmsg(nbytes or len(view), 0, flags)[0]
-            view[: len(data)] = data
-            return len(data)
+    def recv_into(self, buffer: Any, nbytes: int = 0, flags: int = 0) -> int:
+        if self._sk is None and self._mock_addr is None:
+            n: int = super().recv_into(buffer, nbytes, flags)
+            return n
+        view = memoryview(buffer).cast("B")
+        data = self.recvmsg(nbytes or len(view), 0, flags)[0]
+        view[: len(data)] = data
+        return len(data)
 
-        def setsockopt(self, level: int, optname: int, value: Any, optlen: Any = None) -> Any:
-            sk = self._sk
-            if sk is not None and level == _socket.SOL_SOCKET and optname == SO_DEVMEM_DONTNEED:
-                return sk.setsockopt(level, optname, value)
-            mock = sk is not None or self._mock_addr is not None
-            if mock and level == _socket.SOL_SOCKET and optname in (_SO_RCVLOWAT, _SO_PEEK_OFF):
-                # they change what recv returns (its target, where MSG_PEEK starts):
-                # refused rather than set on the real socket underneath and ignored
-                name = "SO_RCVLOWAT" if optname == _SO_RCVLOWAT else "SO_PEEK_OFF"
-                if kernel.tracer.enabled:
-                    kernel.tracer.emit("devmem_tcp.not_modelled", what=name)
-                raise kerr(EOPNOTSUPP, f"{name} on a mock TCP socket is not modelled")
-            if optlen is None:
-                return super().setsockopt(level, optname, value)
-            return super().setsockopt(level, optname, value, optlen)
+    def setsockopt(self, level: int, optname: int, value: Any, optlen: Any = None) -> Any:
+        sk = self._sk
+        if sk is not None and level == _socket.SOL_SOCKET and optname == SO_DEVMEM_DONTNEED:
+            return sk.setsockopt(level, optname, value)
+        mock = sk is not None or self._mock_addr is not None
+        if mock and level == _socket.SOL_SOCKET and optname in (_SO_RCVLOWAT, _SO_PEEK_OFF):
+            # they change what recv returns (its target, where MSG_PEEK starts):
+            # refused rather than set on the real socket underneath and ignored
+            name = "SO_RCVLOWAT" if optname == _SO_RCVLOWAT else "SO_PEEK_OFF"
+            if self._kernel.tracer.enabled:
+                self._kernel.tracer.emit("devmem_tcp.not_modelled", what=name)
+            raise kerr(EOPNOTSUPP, f"{name} on a mock TCP socket is not modelled")
+        if optlen is None:
+            return super().setsockopt(level, optname, value)
+        return super().setsockopt(level, optname, value, optlen)
 
-        def close(self) -> None:
-            if proc.fd_pollers.get(self.fileno()) == self._poll:
-                del proc.fd_pollers[self.fileno()]
-            if proc.fd_readers.get(self.fileno()) == self._read:
-                del proc.fd_readers[self.fileno()]
-            if proc.fd_writers.get(self.fileno()) == self._write:
-                del proc.fd_writers[self.fileno()]
-            sk, self._sk = self._sk, None
-            if sk is not None:
-                sk.close()
-            lsn, self._listener = self._listener, None
-            if lsn is not None:
-                tcp.unlisten(lsn)
-            super().close()
+    def close(self) -> None:
+        if self._proc.fd_pollers.get(self.fileno()) == self._poll:
+            del self._proc.fd_pollers[self.fileno()]
+        if self._proc.fd_readers.get(self.fileno()) == self._read:
+            del self._proc.fd_readers[self.fileno()]
+        if self._proc.fd_writers.get(self.fileno()) == self._write:
+            del self._proc.fd_writers[self.fileno()]
+        sk, self._sk = self._sk, None
+        if sk is not None:
+            sk.close()
+        lsn, self._listener = self._listener, None
+        if lsn is not None:
+            self._tcp.unlisten(lsn)
+        super().close()
 
-    cls: type[_socket.socket] = InetSocket
+
+def make_inet_type(kernel: TaskContext, proc: Process) -> type[_socket.socket]:
+    """The ``AF_INET``/``SOCK_STREAM`` socket class of ``proc``: real until bound to a NIC
+    address (:class:`InetSocket`, bound to this kernel and process)."""
+    from ..net import net_state
+
+    attrs = {"_kernel": kernel, "_proc": proc, "_tcp": net_state(kernel).tcp}
+    cls: type[_socket.socket] = type("InetSocket", (InetSocket,), attrs)
     return cls
 
 
@@ -524,7 +536,7 @@ def make_if_functions(kernel: TaskContext) -> dict[str, Any]:
     """``socket.if_nametoindex``/``if_indextoname``/``if_nameindex`` in the mock kernel's
     network namespace (``lo`` and the NICs' net devices), with CPython's argument
     conventions and errors (glibc answers through ``SIOCGIFINDEX``/``SIOCGIFNAME``)."""
-    from . import net_state
+    from ..net import net_state
 
     def devices() -> dict[int, Any]:
         return net_state(kernel).netdev.devices

@@ -1,0 +1,159 @@
+"""procfs for mock processes: ``/proc/<pid>/fd/N``, ``/proc/<pid>/fdinfo/N``,
+``/proc/<pid>/maps`` and the directories that list them (``fs/proc/fd.c``,
+``fs/proc/task_mmu.c``), owned by the VFS (``Vfs.procfs``).
+
+``<pid>`` is any process of the kernel (``kernel.processes``); ``self`` and
+``thread-self`` are the *current* task (``kernel.current``, per thread), so a syscall
+made for a process (``Process.sys_openat``) sees that process's files.
+
+A process whose pid is a real one (this Python process; one run under a supervisor:
+``Process.real_pid``) has a real ``/proc/<pid>``: only its mock fds and its mock
+mappings are answered here, everything else (``/proc/<pid>/fd/`` listing its
+placeholders, a real fd's link) stays the real OS's.  A simulated process
+(``kernel.spawn()``) has no real counterpart: its ``/proc/<pid>``, ``fd/`` and
+``fdinfo/`` directories are made here, and a number it has not open is ``ENOENT``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from errno import ENOENT, ENOTDIR
+from typing import TYPE_CHECKING, NoReturn
+
+from .errors import kerr
+from .fs import FMODE_READ, FMODE_WRITE
+from .mm import proc_maps
+from .realfd import REAL
+
+if TYPE_CHECKING:
+    from .process import Process
+    from .vfs import Node, Vfs
+
+__all__ = ["ProcFs", "fdinfo"]
+
+_PID_PATH = re.compile(r"^/proc/(self|thread-self|\d+)(?:/(.*))?$")
+
+
+def fdinfo(proc: Process, fd: int) -> str:
+    """``/proc/<pid>/fdinfo/<fd>``.
+
+    Like ``seq_show`` in ``fs/proc/fd.c`` it holds a reference on the file while it
+    prints, which ``show_fdinfo`` ops see (dma-buf's ``count:`` is ``file_count - 1``:
+    1 for a buffer with one fd, as on real Linux).
+    """
+    file = proc.files[fd].get()
+    try:
+        flags = file.f_flags | (os.O_CLOEXEC if proc.fdt.get_cloexec(fd) else 0)
+        out = f"pos:\t{file.f_pos}\nflags:\t0{flags:o}\nmnt_id:\t15\nino:\t{file.inode.ino}\n"
+        show = file.f_op.show_fdinfo
+        if show is not None:
+            out += show(file)
+        return out
+    finally:
+        file.put()
+
+
+class ProcFs:
+    """The mock part of ``/proc``: what :meth:`lookup` answers, ``None`` being "real"."""
+
+    def __init__(self, vfs: Vfs) -> None:
+        self.vfs = vfs
+
+    def task(self, who: str) -> Process | None:
+        """The mock process ``self``/``thread-self``/``<pid>`` names, if any."""
+        kernel = self.vfs.kernel
+        if not who.isdigit():
+            return kernel.current
+        pid = int(who)
+        for proc in kernel.processes:
+            if proc.pid == pid and not proc.exited:
+                return proc
+        return None
+
+    def lookup(self, path: str, follow: bool) -> Node | None:
+        """The node at ``path`` (under ``/proc/``), ``None`` for the real ``/proc``."""
+        m = _PID_PATH.match(path)
+        if m is None:
+            return None
+        proc = self.task(m.group(1))
+        if proc is None:
+            return None
+        rest = (m.group(2) or "").rstrip("/")
+        slash = path.endswith("/")
+        parts = rest.split("/") if rest else []
+        if parts == ["maps"]:
+            if slash:
+                raise kerr(ENOTDIR)
+            return self.maps(proc)
+        if len(parts) == 2 and parts[0] in ("fd", "fdinfo") and parts[1].isdigit():
+            return self.fd_entry(proc, parts[0], int(parts[1]), follow, slash)
+        if proc.real_pid or len(parts) > 1:
+            return None if proc.real_pid else self.missing()
+        return self.task_dir(proc, parts[0] if parts else None)
+
+    @staticmethod
+    def missing() -> NoReturn:
+        """What a simulated process's ``/proc/<pid>`` says for anything it lacks."""
+        raise kerr(ENOENT)
+
+    def fd_entry(self, proc: Process, kind: str, fd: int, follow: bool, slash: bool) -> Node | None:
+        """``fd/N`` (a magic link: followed, the open file itself) or ``fdinfo/N``."""
+        from .vfs import Attr, Symlink, _FdTarget
+
+        file = proc.files.get(fd)
+        if file is None:
+            return None if proc.real_pid else self.missing()
+        if slash:
+            raise kerr(ENOTDIR)  # neither a mock file nor an fdinfo file is a directory
+        if kind == "fdinfo":
+            return Attr(file.inode.ino, lambda: fdinfo(proc, fd), 0o444, 0)
+        if follow:
+            return _FdTarget(file)
+        # proc_fd_link: r-x for a readable file, -wx for a writable one
+        perm = (0o500 if file.f_mode & FMODE_READ else 0) | (
+            0o300 if file.f_mode & FMODE_WRITE else 0
+        )
+        return Symlink(file.inode.ino, file.link_name, perm)
+
+    def maps(self, proc: Process) -> Node:
+        """``/proc/<pid>/maps``: the real text (none for a simulated process), with each
+        mapping of a mock file shown as one line with its own name, inode and offset."""
+        from .vfs import Attr
+
+        real_path = f"/proc/{proc.pid}/maps" if proc.real_pid else None
+
+        def show() -> str:
+            real = ""
+            if real_path is not None:
+                with REAL.builtin_open(real_path, "rb") as f:
+                    real = f.read().decode("utf-8", "replace")
+            return proc_maps(real, list(proc.mappings.values()))
+
+        ino = REAL.stat(real_path).st_ino if real_path is not None else proc.pid
+        return Attr(ino, show, 0o444, 0)
+
+    def task_dir(self, proc: Process, name: str | None) -> Node | None:
+        """``/proc/<pid>``, ``fd/`` and ``fdinfo/`` of a simulated process, made afresh;
+        ``fd/`` and ``fdinfo/`` are filled when first listed (an open directory fd of
+        its own shows up in it, as on Linux)."""
+        from .vfs import Dir
+
+        kernel = self.vfs.kernel
+        d = Dir(kernel.new_id(), owned=True)
+        if name is None:
+            d.entries["fd"] = self.task_dir(proc, "fd")  # type: ignore[assignment]
+            d.entries["fdinfo"] = self.task_dir(proc, "fdinfo")  # type: ignore[assignment]
+            d.entries["maps"] = self.maps(proc)
+            return d
+        if name not in ("fd", "fdinfo"):
+            self.missing()
+
+        def fill() -> None:
+            for fd in sorted(proc.files):
+                node = self.fd_entry(proc, name, fd, False, False)
+                if node is not None:
+                    d.entries[str(fd)] = node
+
+        d.populate = fill
+        return d

@@ -1,0 +1,124 @@
+"""``ioctl(2)``: the one place its dispatch rules live (``fs/ioctl.c``).
+
+The order, as ``SYSCALL_DEFINE3(ioctl)``: ``fdget`` (an ``O_PATH`` file is ``EBADF``),
+then ``do_vfs_ioctl`` -- the generic commands the core answers itself
+(:data:`VFS_IOCTLS`) -- then ``vfs_ioctl``: the driver's ``unlocked_ioctl``, which by
+default is a lookup in its ``ioctls`` table; no handler is ``ENOTTY``.
+
+``hotpath.mock_ioctl`` is a specialised copy of :func:`vfs_ioctl` for the two commonest
+argument kinds; it takes :data:`VFS_IOCTL_CMDS` from here to know which commands it
+must leave to :func:`do_ioctl`.
+"""
+
+from __future__ import annotations
+
+import os
+import stat as _stat
+from collections.abc import Callable
+from errno import EBADF, ENOTTY
+from typing import TYPE_CHECKING
+
+from ..errors import kerr
+from ..fs import FMODE_PATH, File
+from ..uaccess import copy_from_user, copy_to_user, put_user_u32
+from ..uapi.linux.ioctls import FIOASYNC, FIOCLEX, FIONBIO, FIONCLEX, FIOQSIZE
+
+if TYPE_CHECKING:
+    from ..process import Process
+
+__all__ = ["FIGETBSZ", "VFS_IOCTLS", "VFS_IOCTL_CMDS", "do_ioctl", "sys_ioctl", "vfs_ioctl"]
+
+FIGETBSZ = 0x2  # linux/fs.h: _IO(0x00, 2)
+FASYNC = 0o20000
+
+#: ``handler(proc, fd, file, arg) -> int`` of a command ``do_vfs_ioctl`` answers
+VfsIoctl = Callable[["Process", int, File, int], int]
+
+
+def _fioclex(proc: Process, fd: int, file: File, arg: int) -> int:
+    proc.fdt.set_cloexec(fd, True)
+    return 0
+
+
+def _fionclex(proc: Process, fd: int, file: File, arg: int) -> int:
+    proc.fdt.set_cloexec(fd, False)
+    return 0
+
+
+def _fionbio(proc: Process, fd: int, file: File, arg: int) -> int:
+    on = int.from_bytes(copy_from_user(arg, 4), "little", signed=True)
+    if on:
+        file.f_flags |= os.O_NONBLOCK
+    else:
+        file.f_flags &= ~os.O_NONBLOCK
+    return 0
+
+
+def _fioasync(proc: Process, fd: int, file: File, arg: int) -> int:
+    on = int.from_bytes(copy_from_user(arg, 4), "little", signed=True)
+    if bool(on) != bool(file.f_flags & FASYNC):
+        raise kerr(ENOTTY)  # a change needs the file's ->fasync op; no mock file has one
+    return 0
+
+
+def _figetbsz(proc: Process, fd: int, file: File, arg: int) -> int:
+    put_user_u32(arg, file.inode.blksize)  # the superblock's block size
+    return 0
+
+
+def _fioqsize(proc: Process, fd: int, file: File, arg: int) -> int:
+    """``ioctl_fioqsize``: ``i_size`` of a directory, link or regular file; else ENOTTY."""
+    mode = file.inode.mode
+    if not (_stat.S_ISDIR(mode) or _stat.S_ISREG(mode) or _stat.S_ISLNK(mode)):
+        raise kerr(ENOTTY)
+    copy_to_user(arg, file.inode.size.to_bytes(8, "little", signed=True))
+    return 0
+
+
+#: ``do_vfs_ioctl``: the commands the core answers before any driver sees them
+VFS_IOCTLS: dict[int, VfsIoctl] = {
+    FIOCLEX: _fioclex,
+    FIONCLEX: _fionclex,
+    FIONBIO: _fionbio,
+    FIOASYNC: _fioasync,
+    FIOQSIZE: _fioqsize,
+    FIGETBSZ: _figetbsz,
+}
+
+#: the command numbers of :data:`VFS_IOCTLS` (what a fast path must not take itself)
+VFS_IOCTL_CMDS = frozenset(VFS_IOCTLS)
+
+
+def vfs_ioctl(file: File, cmd: int, arg: int) -> int:
+    """``vfs_ioctl``: the driver's ``unlocked_ioctl`` (by default its ``ioctls`` table,
+    looked up here directly: one call less); ``ENOTTY`` when nobody answers."""
+    fop = file.f_op
+    if fop.plain_ioctls:
+        handler = fop.ioctls.get(cmd)
+        if handler is None:
+            raise kerr(ENOTTY)
+        return handler(file, cmd, arg)
+    return fop.unlocked_ioctl(file, cmd, arg)
+
+
+def do_ioctl(proc: Process, fd: int, file: File, cmd: int, arg: int) -> int:
+    """The body of ``ioctl(2)`` once ``fd`` is looked up (``proc`` must be current):
+    ``do_vfs_ioctl``, then :func:`vfs_ioctl`.  ``cmd`` is the 32-bit command."""
+    if file.f_mode & FMODE_PATH:
+        raise kerr(EBADF)  # fdget() does not return O_PATH files
+    vfs = VFS_IOCTLS.get(cmd)
+    if vfs is not None:
+        return vfs(proc, fd, file, arg)
+    return vfs_ioctl(file, cmd, arg)
+
+
+def sys_ioctl(proc: Process, fd: int, cmd: int, arg: int) -> int:
+    """``ioctl(fd, cmd, arg)`` in ``proc``; ``arg`` is the raw argument (an address in
+    ``proc``'s memory for pointer commands).  A driver that installs fds
+    (``dma_buf_fd``) installs them into ``proc``: it runs as the current task."""
+    file = proc.fdget_raw(fd)
+    k = proc.kernel
+    if k.current is proc:
+        return do_ioctl(proc, fd, file, cmd, arg)
+    with k.running(proc):
+        return do_ioctl(proc, fd, file, cmd, arg)

@@ -1,0 +1,137 @@
+"""The redirection's ``fcntl.ioctl`` beyond its fast path (``hotpath.mock_ioctl``): every
+argument kind with CPython's exact conventions, and tracing.
+
+An ``int`` is a C ``int``; a buffer of at most 1024 bytes is copied into the calling
+thread's scratch buffer with a NUL after it (copied back for a mutable buffer with
+``mutate_flag``); an immutable buffer gives back ``bytes``; a larger mutable buffer is
+passed in place.  The dispatch itself is the syscall layer's
+(:func:`mockkernel.syscalls.ioctl.do_ioctl`; ``Process.sys_ioctl`` when tracing).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import operator
+import threading
+import weakref
+from typing import TYPE_CHECKING, Any
+
+from ..syscalls.ioctl import do_ioctl
+from ..uaccess import add_window, drop_window
+from .hotpath import IOCTL_BUFSZ, as_fd
+
+if TYPE_CHECKING:
+    from .redirect import Redirection
+
+__all__ = ["IOCTL_BUFSZ", "SCRATCH_LEN", "IoctlCalls", "Scratch"]
+
+SCRATCH_LEN = IOCTL_BUFSZ + 1  # the scratch buffer: the argument and a NUL
+
+
+class _ScratchBuf:
+    """One thread's copy of an ioctl argument (CPython's ``char buf[IOCTL_BUFSZ+1]``).
+
+    It is a permanent uaccess window while the thread lives, so handlers read it
+    with memoryview slices and the syscall path never sets or restores anything.
+    """
+
+    __slots__ = ("__weakref__", "addr", "buf", "view")
+
+    def __init__(self) -> None:
+        self.buf = ctypes.create_string_buffer(SCRATCH_LEN)
+        self.addr = ctypes.addressof(self.buf)
+        self.view = memoryview(self.buf).cast("B")
+        weakref.finalize(self, drop_window, add_window(self.addr, self.view))
+
+
+class Scratch(threading.local):
+    """The calling thread's scratch buffer: ``t`` is its (address, view)."""
+
+    def __init__(self) -> None:
+        self.buf = _ScratchBuf()
+        self.t = (self.buf.addr, self.buf.view)
+
+
+def int_overflow(value: int) -> OverflowError:
+    """What CPython's "i" argument format says for a value outside a C int."""
+    if not -(2**63) <= value < 2**63:  # it goes through a C long first
+        return OverflowError("Python int too large to convert to C long")
+    if value > 0:
+        return OverflowError("signed integer is greater than maximum")
+    return OverflowError("signed integer is less than minimum")
+
+
+class IoctlCalls:
+    """The slow paths ``hotpath.m_ioctl`` hands over to (bound methods)."""
+
+    def __init__(self, redir: Redirection) -> None:
+        self.proc = redir.proc
+        self.files = redir.proc.files
+        self.tracer = redir.kernel.tracer
+        self.scratch = redir.scratch
+        self.real_ioctl = redir.real.ioctl
+        #: ``hotpath``'s bound ``m_ioctl`` (set once the hot functions are made)
+        self.m_ioctl: Any = None
+
+    def call(self, file: Any, fd: int, cmd: int, arg: int) -> int:
+        """One ioctl with its final argument: traced through ``Process.sys_ioctl`` when
+        tracing is on, else straight into the layer's dispatch."""
+        if self.tracer.enabled:
+            return self.proc.sys_ioctl(fd, cmd, arg)
+        return do_ioctl(self.proc, fd, file, cmd, arg)
+
+    def fileno_ioctl(self, fd: Any, request: int, arg: Any, mutate_flag: bool) -> Any:
+        """``fcntl.ioctl`` of an object with ``fileno()`` (or an int subclass)."""
+        n = as_fd(fd)
+        if n in self.files:
+            return self.m_ioctl(n, request, arg, mutate_flag)
+        return self.real_ioctl(fd, request, arg, mutate_flag)
+
+    def general_ioctl(self, file: Any, n: int, cmd: int, arg: Any, mutate_flag: bool) -> Any:
+        """Every argument kind, with CPython's exact conventions; tracing."""
+        if type(arg) is int:
+            if not -0x80000000 <= arg <= 0x7FFFFFFF:
+                raise int_overflow(arg)
+            return self.call(file, n, cmd, arg & 0xFFFFFFFF)
+        if isinstance(arg, str):
+            arg = arg.encode()
+        try:
+            mv = memoryview(arg)
+            if not mv.c_contiguous:  # CPython's "w*"/"s*" refuse it: then "i"
+                raise TypeError
+        except TypeError:
+            value = operator.index(arg)
+            if not -0x80000000 <= value <= 0x7FFFFFFF:
+                raise int_overflow(value) from None
+            return self.call(file, n, cmd, value & 0xFFFFFFFF)
+        if mv.format != "B" or mv.ndim != 1:
+            mv = mv.cast("B")
+        return self.buffer_ioctl(file, n, cmd, mv, mutate_flag)
+
+    def buffer_ioctl(self, file: Any, n: int, cmd: int, mv: memoryview, mutate_flag: bool) -> Any:
+        """A buffer argument: through the scratch buffer, or in place when large."""
+        length = mv.nbytes
+        addr, sview = self.scratch.t
+        if not mv.readonly:
+            if mutate_flag:
+                if length <= IOCTL_BUFSZ:
+                    sview[:length] = mv
+                    sview[length] = 0
+                    try:
+                        return self.call(file, n, cmd, addr)
+                    finally:
+                        mv[:] = sview[:length]
+                # A large buffer is passed in place, as CPython does.  No uaccess window
+                # for it: the program's buffer may have PROT_NONE parts (an mmap it
+                # mprotect'ed), so its bytes are reached as any user memory is
+                # (process_vm_*: EFAULT, never a fault in the interpreter).
+                pinned = ctypes.c_char.from_buffer(mv)  # (held: the buffer stays put)
+                return self.call(file, n, cmd, ctypes.addressof(pinned))
+            if length > IOCTL_BUFSZ:
+                raise ValueError("ioctl string arg too long")
+        elif length > IOCTL_BUFSZ:
+            raise ValueError("ioctl string arg too long")
+        sview[:length] = mv
+        sview[length] = 0
+        self.call(file, n, cmd, addr)
+        return bytes(sview[:length])

@@ -1,0 +1,370 @@
+"""The redirection's path family: ``os.open`` (its slow path), ``os.stat/lstat/access/
+readlink/listdir/scandir``, and ``listdir``/``scandir`` of a mock directory fd.
+
+Each function decides "may this be the mock's?" cheaply (an absolute path under
+``/dev``, ``/sys`` or ``/proc``, or a ``dir_fd`` that is a mock fd), asks the syscall
+layer (``Process.sys_openat``, ``sys_newfstatat``, ...), and makes the real call when
+the layer answers :class:`~mockkernel.errors.NotMine`.  An overlay directory (``/dev``)
+lists the real entries and the mock ones together.
+"""
+
+from __future__ import annotations
+
+import os
+import stat as _stat
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from ..errors import NotMine
+from ..fs import DT_DIR, DT_LNK, DT_REG
+from ..syscalls import AT_EACCESS, AT_FDCWD, AT_SYMLINK_NOFOLLOW
+from ..syscalls.namei import lookup_open_at
+from ..syscalls.readdir import parse_dirents64
+from ..vfs import _ROOTS, Attr, Dir, Vfs, d_type
+
+if TYPE_CHECKING:
+    from .redirect import Redirection
+
+__all__ = ["PathCalls", "as_str", "mockable", "with_name"]
+
+_O_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
+_DENTS_CHUNK = 32768
+
+
+def as_str(path: Any) -> str | None:
+    """A path argument as a str (``None``: not a path, e.g. an fd number)."""
+    if type(path) is str:
+        return path
+    if isinstance(path, bytes):
+        return os.fsdecode(path)
+    if isinstance(path, os.PathLike):
+        q = os.fspath(path)
+        return q if isinstance(q, str) else os.fsdecode(q)
+    return None
+
+
+def mockable(path: Any) -> str | None:
+    """The path as a str if it could name a mock file, else None (real at once)."""
+    p = as_str(path)
+    return p if p is not None and p.startswith(_ROOTS) else None
+
+
+def with_name(e: OSError, path: Any) -> OSError:
+    """``e`` with the caller's path as its ``filename`` (as the real call reports it)."""
+    return OSError(e.errno, e.strerror, path)
+
+
+class DirEntry:
+    """What ``os.scandir`` yields for a mock entry (the real ``DirEntry`` cannot be built):
+    the type comes from ``d_type``; ``stat()`` asks the layer (through the dir fd for a
+    listing by fd, as CPython's ``fstatat``)."""
+
+    def __init__(
+        self, stat: Callable[..., os.stat_result], path: str, name: str, ino: int, dtype: int
+    ) -> None:
+        self._stat = stat
+        self.name = name
+        self.path = path
+        self._ino = ino
+        self._dtype = dtype
+
+    def __fspath__(self) -> str:
+        return self.path
+
+    def __repr__(self) -> str:
+        return f"<DirEntry {self.name!r}>"
+
+    def inode(self) -> int:
+        return self._ino
+
+    def is_symlink(self) -> bool:
+        return self._dtype == DT_LNK
+
+    def _is(self, dtype: int, test: Callable[[int], bool], follow_symlinks: bool) -> bool:
+        if self._dtype != DT_LNK or not follow_symlinks:
+            return self._dtype == dtype
+        try:
+            return test(self.stat().st_mode)
+        except OSError:
+            return False
+
+    def is_dir(self, *, follow_symlinks: bool = True) -> bool:
+        return self._is(DT_DIR, _stat.S_ISDIR, follow_symlinks)
+
+    def is_file(self, *, follow_symlinks: bool = True) -> bool:
+        return self._is(DT_REG, _stat.S_ISREG, follow_symlinks)
+
+    def is_junction(self) -> bool:
+        return False
+
+    def stat(self, *, follow_symlinks: bool = True) -> os.stat_result:
+        return self._stat(follow_symlinks)
+
+
+class ScandirIterator:
+    def __init__(self, entries: list[Any], done: Callable[[], None] | None = None) -> None:
+        self._it = iter(entries)
+        self._done = done
+
+    def __iter__(self) -> ScandirIterator:
+        return self
+
+    def __next__(self) -> Any:
+        return next(self._it)
+
+    def close(self) -> None:
+        self._it = iter(())
+        done, self._done = self._done, None
+        if done is not None:
+            done()
+
+    def __enter__(self) -> ScandirIterator:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class PathCalls:
+    """The path-family replacements of one redirection (bound methods)."""
+
+    def __init__(self, redir: Redirection) -> None:
+        self.proc = proc = redir.proc
+        self.files = proc.files
+        self.vfs = redir.kernel.subsys(Vfs)
+        self.real: Any = redir.real
+
+    def at(self, path: Any, dir_fd: Any) -> tuple[str, int] | None:
+        """``(path, dirfd)`` for the layer, or None: the real call at once."""
+        if dir_fd is None:
+            p = mockable(path)
+            return None if p is None else (p, AT_FDCWD)
+        if type(dir_fd) is int and dir_fd in self.files:  # relative to a mock directory
+            p = as_str(path)
+            return None if p is None else (p, dir_fd)
+        p = mockable(path)  # an absolute path ignores a real dirfd
+        return None if p is None else (p, dir_fd)
+
+    # -- open -------------------------------------------------------------------------
+    def snapshot(self, node: Attr, path: str, flags: int) -> int:
+        """An ``Attr`` opens as a real memfd holding its text (read at real-file speed)."""
+        if flags & os.O_DIRECTORY:
+            raise OSError(20, os.strerror(20), path)
+        if flags & os.O_ACCMODE != os.O_RDONLY:
+            raise OSError(13, os.strerror(13), path)
+        fd = os.memfd_create(path.rsplit("/", 1)[-1], os.MFD_CLOEXEC)
+        data = node.show().encode()
+        if data:
+            self.real.pwrite(fd, data, 0)
+        return fd
+
+    def open_at(self, p: str, dirfd: int, flags: int, mode: int, name: Any) -> int:
+        """``openat`` through the layer (``NotMine`` passes through); an ``Attr`` opened
+        for reading is a snapshot.  ``name`` is what errors carry."""
+        proc = self.proc
+        try:
+            node = None if flags & os.O_PATH else lookup_open_at(proc, dirfd, p, flags)
+            if isinstance(node, Attr):
+                return self.snapshot(node, p, flags)
+            if dirfd == AT_FDCWD:  # os.open without dir_fd: open(2), traced as sys.open
+                return proc.sys_open(p, flags | os.O_CLOEXEC, mode)
+            return proc.sys_openat(dirfd, p, flags | os.O_CLOEXEC, mode)
+        except OSError as e:
+            raise with_name(e, name) from None
+
+    def open_slow(self, path: Any, flags: int, mode: int, dir_fd: int | None) -> int:
+        """``os.open`` of a path that may be mock (hotpath.m_open took the rest)."""
+        at = self.at(path, dir_fd)
+        if at is not None:
+            try:
+                return self.open_at(at[0], at[1], flags, mode, path)
+            except NotMine as e:
+                if e.path is not None:
+                    return int(self.real.open(e.path, flags, mode))
+        if dir_fd is None:
+            return int(self.real.open(path, flags, mode))
+        return int(self.real.open(path, flags, mode, dir_fd=dir_fd))
+
+    # -- stat, access, readlink ----------------------------------------------------------
+    def stat(
+        self, path: Any, *, dir_fd: int | None = None, follow_symlinks: bool = True
+    ) -> os.stat_result:
+        if isinstance(path, int) and path in self.files:
+            return self.proc.sys_fstat(path)
+        at = self.at(path, dir_fd)
+        if at is not None:
+            flags = 0 if follow_symlinks else AT_SYMLINK_NOFOLLOW
+            try:
+                return self.proc.sys_newfstatat(at[1], at[0], flags)
+            except NotMine as e:
+                if e.path is not None:
+                    path, dir_fd = e.path, None
+            except OSError as e:
+                raise with_name(e, path) from None
+        result: os.stat_result = self.real.stat(
+            path, dir_fd=dir_fd, follow_symlinks=follow_symlinks
+        )
+        return result
+
+    def lstat(self, path: Any, *, dir_fd: int | None = None) -> os.stat_result:
+        if isinstance(path, int):  # as os.lstat: an fd is not a path
+            return self.real.lstat(path, dir_fd=dir_fd)  # type: ignore[no-any-return]
+        return self.stat(path, dir_fd=dir_fd, follow_symlinks=False)
+
+    def access(
+        self,
+        path: Any,
+        mode: int,
+        *,
+        dir_fd: int | None = None,
+        effective_ids: bool = False,
+        follow_symlinks: bool = True,
+    ) -> bool:
+        at = None if isinstance(path, int) else self.at(path, dir_fd)
+        if at is not None:
+            flags = (AT_EACCESS if effective_ids else 0) | (
+                0 if follow_symlinks else AT_SYMLINK_NOFOLLOW
+            )
+            try:
+                self.proc.sys_faccessat(at[1], at[0], mode, flags)
+            except NotMine as e:
+                if e.path is not None:
+                    path, dir_fd = e.path, None
+            except OSError:
+                return False  # os.access never raises
+            else:
+                return True
+        return bool(
+            self.real.access(
+                path,
+                mode,
+                dir_fd=dir_fd,
+                effective_ids=effective_ids,
+                follow_symlinks=follow_symlinks,
+            )
+        )
+
+    def readlink(self, path: Any, *, dir_fd: int | None = None) -> Any:
+        at = None if isinstance(path, int) else self.at(path, dir_fd)
+        if at is not None:
+            try:
+                target = self.proc.sys_readlinkat(at[1], at[0])
+            except NotMine as e:
+                if e.path is not None:
+                    path, dir_fd = e.path, None
+            except OSError as e:
+                raise with_name(e, path) from None
+            else:
+                return target if isinstance(path, bytes) else os.fsdecode(target)
+        return self.real.readlink(path, dir_fd=dir_fd)
+
+    # -- directories ---------------------------------------------------------------------
+    def dents(self, fd: int) -> list[tuple[int, int, int, str]]:
+        """Every remaining entry of the mock directory at ``fd`` (``.``/``..`` dropped),
+        then back to its start, as CPython's ``listdir(fd)``/``scandir(fd)`` leave it
+        (``rewinddir`` on its dup)."""
+        proc = self.proc
+        out: list[tuple[int, int, int, str]] = []
+        while True:
+            chunk = proc.sys_getdents64(fd, _DENTS_CHUNK)
+            if not chunk:
+                break
+            out += [d for d in parse_dirents64(chunk) if d[3] not in (".", "..")]
+        proc.sys_lseek(fd, 0, os.SEEK_SET)
+        return out
+
+    def open_dir(self, path: Any) -> int | None:
+        """A mock directory fd for ``path`` (owned directories), None when not the mock's:
+        an overlay, or a real path."""
+        p = mockable(path)
+        if p is None:
+            return None
+        try:
+            return self.open_at(p, AT_FDCWD, _O_DIR, 0, path)
+        except NotMine:
+            return None
+
+    def listdir(self, path: Any = None) -> list[Any]:
+        if type(path) is int and path in self.files:
+            try:
+                return [d[3] for d in self.dents(path)]
+            except OSError as e:
+                raise with_name(e, path) from None
+        if path is None:
+            return self.real.listdir()  # type: ignore[no-any-return]
+        fd = self.open_dir(path)
+        if fd is not None:
+            try:
+                names = [d[3] for d in self.dents(fd)]
+            finally:
+                self.proc.sys_close(fd)
+            return [os.fsencode(n) for n in names] if isinstance(path, bytes) else names
+        p = mockable(path)
+        if p is not None:
+            try:
+                merged = self.vfs.listdir(p)  # an overlay: the real entries and ours
+            except OSError as e:
+                raise with_name(e, path) from None
+            if merged is not None:
+                return [os.fsencode(n) for n in merged] if isinstance(path, bytes) else merged
+        return self.real.listdir(path)  # type: ignore[no-any-return]
+
+    def scandir(self, path: Any = None) -> Any:
+        if type(path) is int and path in self.files:
+            return self.scandir_fd(path)
+        if path is None:
+            return self.real.scandir()
+        fd = self.open_dir(path)
+        if fd is not None:
+            try:
+                dents = self.dents(fd)
+            finally:
+                self.proc.sys_close(fd)
+            where = as_str(path) or ""
+            return ScandirIterator([self.entry(where, d) for d in dents])
+        p = mockable(path)
+        if p is not None:
+            return self.scandir_overlay(p, path)
+        return self.real.scandir(path)
+
+    def entry(self, dirpath: str, d: tuple[int, int, int, str]) -> DirEntry:
+        full = dirpath.rstrip("/") + "/" + d[3]
+
+        def stat(follow: bool) -> os.stat_result:
+            return self.stat(full, follow_symlinks=follow)
+
+        return DirEntry(stat, full, d[3], d[0], d[2])
+
+    def scandir_fd(self, fd: int) -> ScandirIterator:
+        try:
+            dents = self.dents(fd)
+        except OSError as e:
+            raise with_name(e, fd) from None
+        entries = []
+        for ino, _off, dtype, name in dents:
+
+            def stat(follow: bool, name: str = name) -> os.stat_result:
+                return self.stat(name, dir_fd=fd, follow_symlinks=follow)
+
+            entries.append(DirEntry(stat, name, name, ino, dtype))
+        return ScandirIterator(entries)
+
+    def scandir_overlay(self, p: str, path: Any) -> Any:
+        """``scandir`` of an overlay directory (``/dev``): the real entries and ours."""
+        try:
+            node = self.vfs.lookup(p)
+        except OSError as e:
+            raise with_name(e, path) from None
+        if node is None:
+            return self.real.scandir(path)
+        if not isinstance(node, Dir):
+            raise OSError(20, os.strerror(20), path)
+        entries: dict[str, Any] = {}
+        try:
+            with self.real.scandir(p) as it:
+                entries = {e.name: e for e in it}
+        except OSError:
+            pass
+        for name, child in node.children.items():
+            entries[name] = self.entry(p, (child.ino, 0, d_type(child), name))
+        return ScandirIterator([entries[n] for n in sorted(entries)])
