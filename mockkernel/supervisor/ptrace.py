@@ -559,14 +559,15 @@ class Injection:
         self.calls += 1
         return getregs(tid).result
 
-    def finish(self, result: int | None = None) -> int:
+    def finish(self, result: int | None = None, *, requeue: bool = False) -> int:
         """Put the thread back; returns the signal to deliver when resuming it (0: none).
 
         ``result`` given: the syscall the thread was stopped in returns ``result``
         (at an entry stop with no call made, the syscall is skipped).  ``None``: the
         registers are restored; a thread stopped at a syscall's entry issues that
         syscall again once resumed (seccomp sees it anew).  Held signals beyond the
-        first are queued again with ``tgkill``.
+        first (all of them with ``requeue``: the caller will not resume the thread
+        itself) are queued again with ``tgkill``.
         """
         if self._done:
             raise RuntimeError("Injection already finished")
@@ -581,11 +582,12 @@ class Injection:
             regs.orig_rax = 0xFFFFFFFFFFFFFFFF
         if result is not None or self.calls:
             setregs(self.tid, regs)
-        sig = self.held[0] if self.held else 0
-        if len(self.held) > 1:
+        sig = self.held[0] if self.held and not requeue else 0
+        again = self.held[1:] if sig else self.held
+        if again:
             tgid = _tgid(self.tid)
             tgkill = _Libc.syscall()
-            for s in self.held[1:]:
+            for s in again:
                 tgkill(ctypes.c_long(_SYS_tgkill), tgid, self.tid, s)
         return sig
 

@@ -35,25 +35,48 @@ LD, JEQ, JSET, RET = 0x20, 0x15, 0x45, 0x06
 ALLOW, TRACE = 0x7FFF0000, 0x7FF00000
 
 
+STRICT = len(sys.argv) > 4 and sys.argv[4] == "strict"
+EPERM = 0x00050000 | 1  # SECCOMP_RET_ERRNO | EPERM
+
+
+def assemble(prog: list[tuple[str | None, int, int, str | None, str | None]]) -> bytes:
+    """``(label, code, k, jt, jf)`` instructions; jumps name labels."""
+    where = {ins[0]: n for n, ins in enumerate(prog) if ins[0]}
+    out = b""
+    for n, (_, code, k, jt, jf) in enumerate(prog):
+        t = where[jt] - n - 1 if jt else 0
+        f = where[jf] - n - 1 if jf else 0
+        out += struct.pack("HBBI", code, t, f, k)
+    return out
+
+
 def bpf() -> bytes:
-    p = [
-        (LD, 0, 0, 0),  # nr
-        (JEQ, 0, 3, 9),  # mmap?
-        (LD, 0, 0, MMAP_MARK_OFF),
-        (JEQ, 10, 0, MARK),  # -> allow
-        (0x05, 0, 0, 3),  # ja +3 -> mmap checks
-        (JEQ, 0, 8, 11),  # munmap? else allow
-        (LD, 0, 0, OTHER_MARK_OFF),
-        (JEQ, 6, 5, MARK),  # marked -> allow, else trace
-        (LD, 0, 0, 16 + 3 * 8),  # flags
-        (JSET, 4, 0, 0x20),  # MAP_ANONYMOUS -> allow
-        (LD, 0, 0, 16 + 4 * 8),  # fd
-        (JEQ, 2, 0, 0xFFFFFFFF),  # -1 -> allow
-        (RET, 0, 0, TRACE),
-        (RET, 0, 0, TRACE),
-        (RET, 0, 0, ALLOW),
+    """TRACE: unmarked mmap of an fd, unmarked munmap; strict: EPERM for unmarked
+    openat/fcntl/close (the calls the engine injects); ALLOW the rest."""
+    p: list[tuple[str | None, int, int, str | None, str | None]] = [
+        (None, LD, 0, None, None),
+        (None, JEQ, 9, "mmap", None),
+        (None, JEQ, 11, "other", None),
     ]
-    return b"".join(struct.pack("HBBI", *i) for i in p)
+    if STRICT:
+        p += [(None, JEQ, nr, "strict", None) for nr in (257, 72, 3)]
+    p += [
+        (None, RET, ALLOW, None, None),
+        ("mmap", LD, MMAP_MARK_OFF, None, None),
+        (None, JEQ, MARK, "allow", None),
+        (None, LD, 16 + 3 * 8, None, None),  # flags
+        (None, JSET, 0x20, "allow", None),  # MAP_ANONYMOUS
+        (None, LD, 16 + 4 * 8, None, None),  # fd
+        (None, JEQ, 0xFFFFFFFF, "allow", "trace"),
+        ("other", LD, OTHER_MARK_OFF, None, None),
+        (None, JEQ, MARK, "allow", "trace"),
+        ("strict", LD, OTHER_MARK_OFF, None, None),
+        (None, JEQ, MARK, "allow", "eperm"),
+        ("trace", RET, TRACE, None, None),
+        ("eperm", RET, EPERM, None, None),
+        ("allow", RET, ALLOW, None, None),
+    ]
+    return assemble(p)
 
 
 def install() -> None:
@@ -111,7 +134,8 @@ def main() -> None:
     out.flush()
     for line in sys.stdin:
         cmd, *a = line.split()
-        args = [int(x, 0) for x in a[:6]] if cmd != "write" else []
+        nints = {"write": 1, "cycles": 4}.get(cmd, len(a))  # then one hex string
+        args = [int(x, 0) for x in a[:nints]]
         if cmd == "mmap":
             r = mmap(*args)
             res = f"ok {r}" if r >= 0 else f"err {-r}"
