@@ -45,7 +45,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from errno import EACCES, ENOMEM
+from errno import EACCES, EINVAL, ENOMEM, EOVERFLOW
 from typing import TYPE_CHECKING, Final, TypeVar
 
 from ..mm import PAGE_SIZE, Mapping, Piece, page_align
@@ -225,6 +225,9 @@ class TraceeMm:
             inj.check_insn()
             self.syscall_ip = inj.syscall_ip
         kernel = proc.kernel
+        err = _raw_checks(addr, length, flags, offset)
+        if err:
+            return inj.finish(-err)
         try:
             with kernel.running(proc):
                 file, vma, shared = proc.do_mmap(fd, length, flags, prot, offset)
@@ -284,9 +287,7 @@ class TraceeMm:
         )
         proc.add_mapping(mp)
         if kernel.tracer.enabled:
-            kernel.tracer.emit(
-                "mm.mmap", pid=proc.pid, fd=fd, file=file.id, length=length, addr=base
-            )
+            kernel.tracer.emit("mm.mmap", pid=proc.pid, fd=fd, file=file.id, length=length)
         return inj.finish(base)
 
     def _map_fixed(
@@ -508,6 +509,33 @@ def _part(mp: Mapping, a: int, b: int) -> Mapping:
 
 
 # -- helpers ------------------------------------------------------------------------------
+#: x86-64 ``TASK_SIZE_MAX``: the end of the user address space (4-level paging)
+TASK_SIZE: Final = (1 << 47) - PAGE_SIZE
+_ULONG_MAX: Final = (1 << 64) - 1
+
+
+def _raw_checks(addr: int, length: int, flags: int, offset: int) -> int:
+    """The errno ``mmap(2)`` gives for raw arguments before a driver sees them (0: none).
+
+    What a C caller can pass and Python's ``mmap`` cannot, in the kernel's order:
+    the offset's alignment and a zero length (``EINVAL``), a length past the
+    address space (``ENOMEM``), an offset whose pages overflow or that
+    ``file_mmap_ok`` refuses for a device file (``EOVERFLOW``), an unaligned
+    ``MAP_FIXED`` address (``EINVAL``).
+    """
+    if offset % PAGE_SIZE or length == 0:
+        return EINVAL
+    length = page_align(length)
+    if length > _ULONG_MAX or length == 0 or length > TASK_SIZE:
+        return ENOMEM
+    pgoff = offset // PAGE_SIZE
+    if pgoff + (length // PAGE_SIZE) > _ULONG_MAX or pgoff > (_ULONG_MAX - length) // PAGE_SIZE:
+        return EOVERFLOW
+    if flags & (MAP_FIXED | MAP_FIXED_NOREPLACE) and addr % PAGE_SIZE:
+        return EINVAL
+    return 0
+
+
 def _poke(pid: int, addr: int, data: bytes) -> None:
     """Write ``data`` into ``pid``'s memory at ``addr`` (as its tracer)."""
     fd = os.open(f"/proc/{pid}/mem", os.O_RDWR | os.O_CLOEXEC)
