@@ -96,9 +96,12 @@ class TracerWork:
     and waits for its result; on the tracer thread it runs ``fn`` at once.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, wake: Callable[[], None] | None = None) -> None:
         #: the tracer thread: the one that created this object
         self.thread = threading.get_ident()
+        #: called after a job is queued from another thread: wakes a tracer loop that
+        #: blocks in ``waitpid`` rather than polling ``fileno()``
+        self.wake = wake
         self._queue: collections.deque[tuple[Callable[[], object], Future[object]]] = (
             collections.deque()
         )
@@ -122,6 +125,8 @@ class TracerWork:
         fut: Future[object] = Future()
         self._queue.append((fn, fut))
         os.eventfd_write(self._efd, 1)
+        if self.wake is not None:
+            self.wake()
         return fut.result()  # type: ignore[return-value]
 
     def run_pending(self) -> None:
@@ -155,13 +160,13 @@ class TraceeMapping(Mapping):
         if not self.pieces:
             raise ValueError(f"cannot zap {self!r}: it records no pieces to restore")
         assert self.mm is not None
-        self.mm.revoke(self, True)
+        self.mm.revoke(self, True, _requester(self.mm))
 
     def restore(self) -> None:
         if not self.zapped:
             return
         assert self.mm is not None
-        self.mm.revoke(self, False)
+        self.mm.revoke(self, False, _requester(self.mm))
 
 
 class _Failed(Exception):
@@ -346,9 +351,16 @@ class TraceeMm:
         return self._empty_fd
 
     # -- revocation ---------------------------------------------------------------------
-    def revoke(self, mp: TraceeMapping, zap: bool) -> None:
-        """Zap (``SIGBUS`` on access) or restore ``mp`` in the tracee, from any thread."""
-        self.work.submit(lambda: self._with_stopped_thread(lambda inj: self._revoke(inj, mp, zap)))
+    def revoke(self, mp: TraceeMapping, zap: bool, avoid: int | None = None) -> int:
+        """Zap (``SIGBUS`` on access) or restore ``mp`` in the tracee, from any thread.
+
+        ``avoid``: a thread to interrupt only if the process has no other (the one
+        whose syscall the caller is serving: interrupted, it would restart that
+        syscall).  Returns the thread the calls ran in.
+        """
+        return self.work.submit(
+            lambda: self._with_stopped_thread(lambda inj: self._revoke(inj, mp, zap), avoid)
+        )
 
     def _revoke(self, inj: Injection, mp: TraceeMapping, zap: bool) -> None:
         if mp.zapped == zap or self.proc.mappings.get(mp.start) is not mp:
@@ -371,7 +383,7 @@ class TraceeMm:
         except _Failed as e:
             raise OSError(e.errno, f"relaying {addr:#x} in pid {self.pid}") from None
 
-    def _with_stopped_thread(self, fn: Callable[[Injection], None]) -> None:
+    def _with_stopped_thread(self, fn: Callable[[Injection], None], avoid: int | None) -> int:
         """Run ``fn`` with an :class:`Injection` into a stopped thread of this process.
 
         A thread the loop holds at a signal or event stop is used as it is;
@@ -388,14 +400,19 @@ class TraceeMm:
                     fn(inj)
                 finally:
                     inj.finish(None, requeue=True)
-                return
-        for tid in _tids(self.pid):
-            try:
-                interrupt(tid)
-            except ProcessLookupError:
-                continue
+                return tid
+        for tid in sorted(_tids(self.pid), key=lambda t: t == avoid):
+            ev2 = wait_event(tid, nohang=True)  # a stop not reaped yet serves as well
+            if ev2 is None:
+                if _task_state(tid) in ("t", "T"):
+                    continue  # stopped, its stop reaped by the loop: not ours to use
+                try:
+                    interrupt(tid)
+                except ProcessLookupError:
+                    continue
             while True:
-                ev2 = wait_event(tid)
+                if ev2 is None:
+                    ev2 = wait_event(tid)
                 assert ev2 is not None
                 if not ev2.stopped:
                     work.deferred.append(ev2)
@@ -415,7 +432,7 @@ class TraceeMm:
                     else:
                         inj.finish(None, requeue=True)
                         work.deferred.append(ev2)
-                return
+                return tid
         raise ProcessLookupError(f"no thread of pid {self.pid} to inject into")
 
     # -- process lifetime -----------------------------------------------------------------
@@ -509,6 +526,14 @@ def _part(mp: Mapping, a: int, b: int) -> Mapping:
 
 
 # -- helpers ------------------------------------------------------------------------------
+def _requester(mm: TraceeMm) -> int | None:
+    """The supervised thread whose syscall the calling thread serves, if any (the
+    front-end's ``kernel.current_tid``), when it belongs to ``mm``'s process."""
+    kernel = mm.proc.kernel
+    tid: int | None = getattr(kernel, "current_tid", None)
+    return tid if tid is not None and kernel.current is mm.proc else None
+
+
 #: x86-64 ``TASK_SIZE_MAX``: the end of the user address space (4-level paging)
 TASK_SIZE: Final = (1 << 47) - PAGE_SIZE
 _ULONG_MAX: Final = (1 << 64) - 1
@@ -553,6 +578,15 @@ def _tids(pid: int) -> list[int]:
     except FileNotFoundError:
         return []
     return sorted(tids, key=lambda t: t != pid)
+
+
+def _task_state(tid: int) -> str:
+    """The state letter of ``/proc/<tid>/stat`` (``t``: stopped by its tracer)."""
+    try:
+        with open(f"/proc/{tid}/stat", "rb") as f:
+            return f.read().rpartition(b")")[2].split()[0].decode()
+    except (FileNotFoundError, IndexError):
+        return "X"
 
 
 def _tgid_of(tid: int) -> int:

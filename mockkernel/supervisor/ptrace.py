@@ -577,7 +577,7 @@ class Injection:
             regs.rax = result & 0xFFFFFFFFFFFFFFFF
             regs.orig_rax = 0xFFFFFFFFFFFFFFFF  # skip it (entry) / no restart (exit)
         elif self.at_entry and self.calls:
-            regs.rip = self.syscall_ip
+            regs.rip = self.saved.rip - 2  # the stopped syscall's own instruction
             regs.rax = self.saved.orig_rax
             regs.orig_rax = 0xFFFFFFFFFFFFFFFF
         if result is not None or self.calls:

@@ -164,6 +164,9 @@ def main() -> None:
                 os._exit(0)
             _, status = os.waitpid(pid, 0)
             res = f"ok {status}"
+        elif cmd == "idle":  # a second thread, blocked for good
+            threading.Thread(target=threading.Event().wait, daemon=True).start()
+            res = f"ok {threading.active_count()}"
         elif cmd == "exit":
             break
         else:
