@@ -24,16 +24,24 @@ lets the real call run), :meth:`TraceeMm.exec` or :meth:`TraceeMm.exit`.
 Revocation: ``TraceeMapping.zap()``/``restore()`` behave as ``Mapping``'s (access
 is ``SIGBUS`` until restored) from any thread: the work is queued on
 :class:`TracerWork` and run by the tracer thread, which injects into a thread of
-the process -- one the tracer loop holds stopped (``TracerWork.held``), else one it
-stops with ``PTRACE_INTERRUPT``.  A thread interrupted in a blocking syscall (a
-user notification in progress included) restarts that syscall afterwards; the
-supervisor must therefore not use ``SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV`` and
-must take ``ENOENT`` from ``NOTIF_SEND`` as "restarted".
+the process -- one the tracer loop holds stopped (``TracerWork.held``), one stopped
+at a stop not yet reaped, else one it stops with ``PTRACE_INTERRUPT`` (the thread
+whose syscall the requester is serving, ``kernel.current_tid``, last).  A thread
+interrupted in a blocking syscall (a user notification in progress included)
+restarts that syscall afterwards; the supervisor must therefore not use
+``SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV`` (the thread would never stop: a hang)
+and must take ``ENOENT`` from ``NOTIF_SEND`` as "restarted" (the restarted call is
+notified and served again).
 
-The tracer loop's side of the contract (see :class:`TracerWork`): poll
-``work.fileno()`` and call ``work.run_pending()``; take ``work.deferred`` events
-before waiting again; ``cont`` a ``PTRACE_EVENT_STOP``/``SIGTRAP`` stop it did not ask
-for; list in ``work.held`` the stops it keeps while running kernel code.
+The tracer loop's side of the contract (see :class:`TracerWork`): wake up for
+queued work (``fileno()`` readable, or the ``wake`` callback) and call
+``work.run_pending()``; take ``work.deferred`` events before waiting again; ``cont``
+a ``PTRACE_EVENT_STOP``/``SIGTRAP`` stop it did not ask for; list in ``work.held``
+the stops it keeps while running kernel code that may revoke mappings.
+
+API: :class:`TracerWork`; :class:`TraceeMm` (``serve_mmap(tid)`` at an ``mmap``
+seccomp stop, ``fork``/``exec``/``exit``, ``fds_closed``, ``revoke``);
+:class:`TraceeMapping`; :func:`unmap`.
 """
 
 from __future__ import annotations
