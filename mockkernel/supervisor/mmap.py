@@ -445,7 +445,7 @@ class TraceeMm:
 
     # -- process lifetime -----------------------------------------------------------------
     def _drop_all(self) -> None:
-        for mp in [m for m in self.proc.mappings.values() if isinstance(m, TraceeMapping)]:
+        for mp in [m for m in list(self.proc.mappings.values()) if isinstance(m, TraceeMapping)]:
             if mp.mm is self:
                 self.proc.remove_mapping(mp)
 
@@ -503,11 +503,12 @@ def unmap(proc: Process, addr: int, length: int) -> None:
     if addr % PAGE_SIZE or length <= 0:
         return
     lo, hi = addr, addr + page_align(length)
-    for mp in [m for m in proc.mappings.values() if m.start < hi and lo < m.end]:
-        keep = [(a, b) for a, b in ((mp.start, lo), (hi, mp.end)) if a < b]
-        for a, b in keep:
-            proc.add_mapping(_part(mp, a, b))  # each part takes a reference
-        proc.remove_mapping(mp)
+    with proc.files_lock:  # two threads unmapping one mapping: one of them drops it
+        for mp in [m for m in list(proc.mappings.values()) if m.start < hi and lo < m.end]:
+            keep = [(a, b) for a, b in ((mp.start, lo), (hi, mp.end)) if a < b]
+            for a, b in keep:
+                proc.add_mapping(_part(mp, a, b))  # each part takes a reference
+            proc.remove_mapping(mp)
 
 
 def _part(mp: Mapping, a: int, b: int) -> Mapping:
