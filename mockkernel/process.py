@@ -565,7 +565,8 @@ class Process:
             self.mappings[mp.start] = mp
 
     def remove_mapping(self, mp: Mapping, length: int | None = None) -> None:
-        """``munmap``: forget ``mp`` and drop its file reference."""
+        """``munmap``: forget ``mp`` and drop its file reference (``length``: the bytes
+        unmapped, for the trace; by default the whole mapping)."""
         with self.files_lock:
             if self.mappings.get(mp.start) is mp:
                 del self.mappings[mp.start]

@@ -87,6 +87,7 @@ PROT_WRITE: Final = 2
 MAP_PRIVATE: Final = 0x02
 MAP_FIXED: Final = 0x10
 MAP_ANONYMOUS: Final = 0x20
+MAP_POPULATE: Final = 0x8000
 MAP_FIXED_NOREPLACE: Final = 0x100000
 F_DUPFD_CLOEXEC: Final = 1030
 AT_FDCWD: Final = -100
@@ -272,9 +273,10 @@ class TraceeMm:
                     for at, rfd, off, n in pieces
                 ]
             _, cfd, off, _ = layout[0]  # the first piece, over the whole length
-            base = _check(inj.call(NR_MMAP, addr, total, prot, flags, cfd, off))
-            for at, cfd, off, n in layout[1:]:
-                self._map_fixed(inj, base + at, n, prot, pflags, cfd, off)
+            first = flags if len(layout) == 1 else flags & ~MAP_POPULATE
+            base = _check(inj.call(NR_MMAP, addr, total, prot, first, cfd, off))
+            for at, cfd, off, n in layout[1:]:  # (populating only their own pages)
+                self._map_fixed(inj, base + at, n, prot, pflags | (flags & MAP_POPULATE), cfd, off)
         except _Failed as e:
             if base:
                 inj.call(NR_MUNMAP, base, total)
@@ -508,7 +510,7 @@ def unmap(proc: Process, addr: int, length: int) -> None:
             keep = [(a, b) for a, b in ((mp.start, lo), (hi, mp.end)) if a < b]
             for a, b in keep:
                 proc.add_mapping(_part(mp, a, b))  # each part takes a reference
-            proc.remove_mapping(mp)
+            proc.remove_mapping(mp, min(hi, mp.end) - max(lo, mp.start))
 
 
 def _part(mp: Mapping, a: int, b: int) -> Mapping:

@@ -409,3 +409,25 @@ def test_zap_at_a_pending_seccomp_stop_reissues_the_stopped_call(
     assert ok(tracee.send(f"munmap {second} {PAGE}")) == 0
     assert ok(tracee.send(f"munmap {addr} {2 * PAGE}")) == 0
     os.close(mfd)
+
+
+def test_populate_and_the_trace(mock_kernel: Kernel, tracee: Tracee) -> None:
+    """MAP_POPULATE over several pieces maps the same bytes; the trace shows one
+    ``mm.mmap`` and, for a partial munmap, ``mm.munmap`` with the length unmapped."""
+    mfd = memfd(4)
+    items = [(mfd, 3 * PAGE, PAGE), (mfd, PAGE, PAGE)]
+    file = udmabuf(mock_kernel, items)
+    fd = tracee.install(file)
+    file.put()
+    with mock_kernel.tracer.capture() as events:
+        addr = ok(tracee.send(f"mmap {2 * PAGE} {PROT_RW} {MAP_SHARED | 0x8000} {fd} 0"))
+        src = pattern(4 * PAGE)
+        assert read(tracee, addr, 2 * PAGE) == src[3 * PAGE : 4 * PAGE] + src[PAGE : 2 * PAGE]
+        assert ok(tracee.send(f"munmap {addr + PAGE} {PAGE}")) == 0
+        assert ok(tracee.send(f"munmap {addr} {PAGE}")) == 0
+    mm = [
+        (e["event"], e.get("length"), e.get("pid")) for e in events if e["event"].startswith("mm.")
+    ]
+    pid = tracee.proc.pid
+    assert mm == [("mm.mmap", 2 * PAGE, pid), ("mm.munmap", PAGE, pid), ("mm.munmap", PAGE, pid)]
+    os.close(mfd)
