@@ -31,7 +31,9 @@ interrupted in a blocking syscall (a user notification in progress included)
 restarts that syscall afterwards; the supervisor must therefore not use
 ``SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV`` (the thread would never stop: a hang)
 and must take ``ENOENT`` from ``NOTIF_SEND`` as "restarted" (the restarted call is
-notified and served again).
+notified and served again) -- or, with ``TracerWork.park_served``, answer it
+through ``TracerWork.unpark(tid, result)``: the requester's own thread is then
+parked instead of restarted, and its call is served once.
 
 The tracer loop's side of the contract (see :class:`TracerWork`): wake up for
 queued work (``fileno()`` readable, or the ``wake`` callback) and call
@@ -66,6 +68,7 @@ from .ptrace import (
     cont,
     getregs,
     interrupt,
+    setregs,
     wait_event,
 )
 
@@ -93,6 +96,11 @@ F_DUPFD_CLOEXEC: Final = 1030
 AT_FDCWD: Final = -100
 #: what the pieces keep of the program's flags (the map type and its page behaviour)
 _PIECE_FLAGS: Final = 0x0F | 0x2000 | 0x4000 | 0x40000  # MAP_TYPE|LOCKED|NORESERVE|NONBLOCK
+#: ``-ERESTARTSYS``, ``-ERESTARTNOINTR``, ``-ERESTARTNOHAND``, ``-ERESTART_RESTARTBLOCK``:
+#: ``rax`` of a thread stopped while interrupted out of a blocking syscall
+_RESTART_CODES: Final = frozenset((-512, -513, -514, -516))
+#: stops a held thread can run injected calls at (then be put back exactly)
+_HOLDABLE: Final = frozenset((Stop.SIGNAL, Stop.EVENT, Stop.GROUP_STOP))
 #: backing files kept open in one tracee (least recently used closed first)
 BACKING_CACHE: Final = 32
 
@@ -120,9 +128,39 @@ class TracerWork:
         self.deferred: collections.deque[Event] = collections.deque()
         #: stops the loop is holding (not yet resumed) while it runs kernel code, by tid
         self.held: dict[int, Event] = {}
+        #: opt-in (the front-end must then call :meth:`unpark`): a thread interrupted
+        #: out of the very syscall the requester serves is *parked* -- kept stopped,
+        #: its syscall neither restarted nor answered -- until :meth:`unpark` gives it
+        #: the requester's answer.  Off: that syscall restarts (it is served twice).
+        self.park_served = False
+        #: parked threads -> the signal to deliver when they resume
+        self.parked: dict[int, int] = {}
 
     def fileno(self) -> int:
         return self._efd
+
+    def unpark(self, tid: int, result: int | None) -> bool:
+        """Resume parked thread ``tid`` (any thread; runs on the tracer's): its
+        interrupted syscall returns ``result`` (``-errno`` for an error), or with
+        ``None`` is issued again.  ``False`` if ``tid`` is not parked.
+
+        For the front-end whose ``NOTIF_SEND`` for ``tid`` failed with ``ENOENT``
+        (the interrupt withdrew the notification): the answer goes through ptrace.
+        """
+
+        def run() -> bool:
+            if tid not in self.parked:
+                return False
+            sig = self.parked.pop(tid)
+            if result is not None:
+                regs = getregs(tid)
+                regs.rax = result & 0xFFFFFFFFFFFFFFFF
+                regs.orig_rax = 0xFFFFFFFFFFFFFFFF  # no restart: the call is answered
+                setregs(tid, regs)
+            cont(tid, sig)
+            return True
+
+        return self.submit(run)
 
     def on_tracer(self) -> bool:
         return threading.get_ident() == self.thread
@@ -396,15 +434,18 @@ class TraceeMm:
     def _with_stopped_thread(self, fn: Callable[[Injection], None], avoid: int | None) -> int:
         """Run ``fn`` with an :class:`Injection` into a stopped thread of this process.
 
-        A thread the loop holds at a signal or event stop is used as it is;
-        otherwise a thread is stopped with ``PTRACE_INTERRUPT`` (a stop of another
-        kind that comes first is used too, then left to the loop: ``deferred``).
+        A thread the loop holds at a signal or event stop (or a parked one) is used as
+        it is; otherwise a thread is stopped with ``PTRACE_INTERRUPT`` (a stop of
+        another kind that comes first is used too, then left to the loop:
+        ``deferred``), ``avoid`` last; with ``work.park_served``, ``avoid``
+        interrupted out of a syscall is parked (:meth:`TracerWork.unpark`).
         """
         if self.syscall_ip is None:
             raise RuntimeError(f"no syscall instruction known in pid {self.pid}")
         work = self.work
-        for tid, ev in work.held.items():
-            if ev.kind in (Stop.SIGNAL, Stop.EVENT, Stop.GROUP_STOP) and _tgid_of(tid) == self.pid:
+        held = [t for t, ev in work.held.items() if ev.kind in _HOLDABLE] + list(work.parked)
+        for tid in held:
+            if _tgid_of(tid) == self.pid:
                 inj = Injection(tid, self.syscall_ip, at_entry=False)
                 try:
                     fn(inj)
@@ -430,10 +471,19 @@ class TraceeMm:
                 ours = ev2.kind is Stop.EVENT and ev2.event == PTRACE_EVENT_STOP
                 entry = ev2.kind in (Stop.SECCOMP, Stop.SYSCALL)
                 inj = Injection(tid, self.syscall_ip, at_entry=None if entry else False)
+                park = (
+                    ours
+                    and tid == avoid
+                    and work.park_served
+                    and inj.saved.nr >= 0
+                    and inj.saved.result in _RESTART_CODES
+                )
                 try:
                     fn(inj)
                 finally:
-                    if ours:
+                    if park:  # interrupted out of the served syscall: hold it
+                        work.parked[tid] = inj.finish(None)
+                    elif ours:
                         cont(tid, inj.finish(None))
                     elif inj.at_entry and inj.calls:
                         # the stopped syscall will be issued again: the loop sees it

@@ -431,3 +431,35 @@ def test_populate_and_the_trace(mock_kernel: Kernel, tracee: Tracee) -> None:
     pid = tracee.proc.pid
     assert mm == [("mm.mmap", 2 * PAGE, pid), ("mm.munmap", PAGE, pid), ("mm.munmap", PAGE, pid)]
     os.close(mfd)
+
+
+@pytest.mark.parametrize("answer", [None, 0])
+def test_a_served_thread_interrupted_for_a_zap_is_parked_until_answered(
+    mock_kernel: Kernel, tracee: Tracee, answer: int | None
+) -> None:
+    """The only thread, blocked in the syscall being "served" (here its ``read`` of
+    stdin), is interrupted to zap, then kept stopped; ``unpark(tid, None)`` issues
+    the read again, ``unpark(tid, 0)`` answers it (EOF: the child ends)."""
+    mfd = memfd(1)
+    file = udmabuf(mock_kernel, [(mfd, 0, PAGE)])
+    fd = tracee.install(file)
+    file.put()
+    addr = ok(tracee.send(f"mmap {PAGE} {PROT_RW} {MAP_SHARED} {fd} 0"))
+    mp = tracee.proc.mappings[addr]
+    assert isinstance(mp, TraceeMapping)
+    work = tracee.work
+    work.park_served = True
+    assert tracee.mm.revoke(mp, True, avoid=tracee.pid) == tracee.pid
+    assert mp.zapped and list(work.parked) == [tracee.pid]
+    assert tracee.mm.revoke(mp, False, avoid=tracee.pid) == tracee.pid  # a held stop...
+    assert list(work.parked) == [tracee.pid]  # ...is no longer interrupted: still parked
+    assert work.unpark(tracee.pid, answer)
+    assert not work.unpark(tracee.pid, answer)
+    if answer is None:
+        assert read(tracee, addr, 4) == pattern(PAGE)[:4]
+        assert ok(tracee.send(f"munmap {addr} {PAGE}")) == 0
+    else:
+        while tracee.exit_event is None:
+            tracee.step()
+        assert tracee.exit_event.kind is pt.Stop.EXITED and tracee.exit_event.code == 0
+    os.close(mfd)
