@@ -31,7 +31,7 @@ from .errors import kerr
 from .fs import FMODE_PATH, File
 from .fs import O_LARGEFILE as O_LARGEFILE
 from .fs import open_flags_to_file as open_flags_to_file
-from .mm import MappedFile, Mapping
+from .mm import MappedFile, Mapping, Vma
 from .realfd import REAL, kernel_dup
 from .syscalls import AT_FDCWD, ioctl, namei, readdir, rw, stat
 from .syscalls import fd as fd_
@@ -451,6 +451,21 @@ class Process:
         """One scan of ``poll``: the ``revents`` of each ``(fd, events)``, ``None`` for a
         real fd (the front-end waits, and asks the real OS about those)."""
         return poll_.sys_poll(self, fds)
+
+    # -- mmap: the rules are the kernel's; laying the pieces is the front-end's ---------
+    def do_mmap(
+        self, fd: int, length: int, flags: int, prot: int, offset: int
+    ) -> tuple[File, Vma, bool]:
+        """:func:`mockkernel.syscalls.mmap.do_mmap` for this process."""
+        return mmap.do_mmap(self, fd, length, flags, prot, offset)
+
+    def add_mapping(self, mp: Mapping) -> None:
+        """:func:`mockkernel.syscalls.mmap.add_mapping` for this process."""
+        mmap.add_mapping(self, mp)
+
+    def remove_mapping(self, mp: Mapping, length: int | None = None) -> None:
+        """:func:`mockkernel.syscalls.mmap.remove_mapping` for this process."""
+        mmap.remove_mapping(self, mp, length)
 
     @_syscall
     def sys_mmap(
