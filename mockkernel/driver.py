@@ -50,7 +50,7 @@ from .fs import FMODE_READ, FMODE_WRITE, File, FileOperations, Inode, generic_fi
 from .kernel import DriverRegistry, Kernel, PciDriver
 from .locks import Mutex, RwSem
 from .mm import PAGE_SIZE, KernelMap, Mapping, Vma, file_mappings
-from .net import register_netdev, unregister_netdev
+from .net import dev_get_by_name, register_netdev, unregister_netdev
 from .net.netdev import DevmemBinding, NetDevice, NetDeviceOps
 from .pci import (
     PCI_EXP_DEVCAP2_TPH_COMP_EXT_TPH,
@@ -197,6 +197,7 @@ __all__ = [
     "WriteResult",
     "copy_from_user",
     "copy_to_user",
+    "dev_get_by_name",
     "dma_buf_attach",
     "dma_buf_attach_revocable",
     "dma_buf_detach",

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from ..kernel import Kernel
     from .netdev import NetDevice, NetdevState
 
-__all__ = ["NetState", "net_state", "register_netdev", "unregister_netdev"]
+__all__ = ["NetState", "dev_get_by_name", "net_state", "register_netdev", "unregister_netdev"]
 
 
 class NetState:
@@ -33,7 +33,7 @@ class NetState:
         self.netlink = NetlinkTable(kernel)
         self.genl = GenlRegistry()
         self.netlink.inputs[NETLINK_GENERIC] = self.genl.rcv_msg
-        self.netlink.unmodelled_groups = self.genl.unmodelled_groups
+        self.netlink.unmodelled[NETLINK_GENERIC] = self.genl.unmodelled_groups
         self.netdev: NetdevState = NetdevState(kernel, self.genl)
         self.tcp = TcpTable(kernel)
 
@@ -54,3 +54,11 @@ def register_netdev(kernel: Kernel, dev: NetDevice) -> int:
 def unregister_netdev(kernel: Kernel, dev: NetDevice) -> None:
     """``unregister_netdev``: memory providers are uninstalled from its queues first."""
     net_state(kernel).netdev.unregister(dev)
+
+
+def dev_get_by_name(kernel: Kernel, name: str) -> NetDevice | None:
+    """``dev_get_by_name``: the registered net device called ``name``, if any."""
+    for dev in net_state(kernel).netdev.devices.values():
+        if dev.name == name:
+            return dev
+    return None

@@ -222,6 +222,9 @@ class IbDeviceOps:
 
     #: the driver's uverbs ABI version (``/sys/class/infiniband_verbs/uverbsN/abi_version``)
     uverbs_abi_ver: int = 1
+    #: the uverbs char device info (nldev ``GET_CHARDEV``) leaves out the driver id, so
+    #: rdma-core matches the provider by PCI id / name instead (old providers)
+    uverbs_no_driver_id_binding: bool = False
     #: driver-namespace attributes added to core methods:
     #: ``{(object_id, method_id): [AttrSpec, ...]}`` (``ADD_UVERBS_ATTRIBUTES_SIMPLE``)
     driver_attrs: Mapping[tuple[int, int], Sequence[Any]] = {}
@@ -268,6 +271,10 @@ class IbDevice:
     dma_device: Device | None = None
     #: extra sysfs attributes of ``/sys/class/infiniband/<name>`` (``hca_type``, ...)
     sysfs_attrs: Mapping[str, str] = field(default_factory=dict)
+    #: ``use_cq_dim`` (nldev ``DEV_DIM``) and ``name_assign_type`` (``RDMA_NAME_ASSIGN_*``:
+    #: 1 for a name the user chose, as ``rdma link add NAME``)
+    use_cq_dim: bool = False
+    name_assign_type: int = 0
     #: set by registration
     kernel: Kernel = field(init=False, repr=False)
     index: int = field(init=False, default=-1)
@@ -291,6 +298,11 @@ class IbDevice:
     @property
     def uverbs_name(self) -> str:
         return f"uverbs{self.index}"
+
+    @property
+    def uverbs_devt(self) -> int:
+        """The ``dev_t`` of ``/dev/infiniband/uverbsN``."""
+        return os.makedev(IB_UVERBS_MAJOR, IB_UVERBS_BASE_MINOR + self.index)
 
     def __repr__(self) -> str:
         return f"<IbDevice {self.name} driver_id={self.driver_id} uverbs{self.index}>"
@@ -345,6 +357,9 @@ def _setup_core(kernel: Kernel, core: IbCore) -> None:
     except ValueError:
         os.close(r)
         os.close(w)
+    from .netlink import rdma_nl_init
+
+    rdma_nl_init(kernel)  # NETLINK_RDMA and nldev
     core.ready = True
 
 

@@ -1028,7 +1028,7 @@ class Redirection:
             "fsync": m_fsync,
             "fdatasync": m_fdatasync,
             "ftruncate": m_ftruncate,
-            # AF_NETLINK/NETLINK_GENERIC is mock, every other socket real (mockkernel.net)
+            # AF_NETLINK (GENERIC, RDMA) is mock, every other socket real (mockkernel.net)
             "socket": MockSocket,
             **make_if_functions(kernel),
             **make_poll_functions(self.poll_ctx),
