@@ -667,7 +667,8 @@ class NetlinkSock:
             if err.bad_attr is not None and err.bad_attr < len(msg.data):
                 nla_put_u32(tlvs, NLMSGERR_ATTR_OFFS, err.bad_attr)
             if err.policy is not None:
-                nla_put(tlvs, NLMSGERR_ATTR_POLICY, policy_attr_info(err.policy))
+                # a nest (nla_nest_start: NLA_F_NESTED set, as real Linux 7.2 sends it)
+                nla_put_nested(tlvs, NLMSGERR_ATTR_POLICY, policy_attr_info(err.policy))
             if err.miss_type is not None:
                 nla_put_u32(tlvs, NLMSGERR_ATTR_MISS_TYPE, err.miss_type)
             if err.miss_nest is not None:

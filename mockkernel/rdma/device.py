@@ -343,6 +343,11 @@ def _const(text: str) -> Callable[[], str]:
     return lambda: text
 
 
+def _no_gid() -> str:
+    """A GID attribute of an empty table entry (or of a GID without a net device)."""
+    raise kerr(EINVAL)
+
+
 def _setup_core(kernel: Kernel, core: IbCore) -> None:
     """What loading ib_core + ib_uverbs makes: the classes, ``/dev/infiniband``, the
     ``[infinibandevent]`` placeholder (an empty pipe: ``poll`` sees no events)."""
@@ -437,12 +442,18 @@ def _fill_ib_dir(kernel: Kernel, dev: IbDevice, ibdir: str) -> None:
         for sub in ("counters", "hw_counters", "gid_attrs/ndevs", "gid_attrs/types", "pkeys"):
             vfs.mkdir(f"{pd}/{sub}")
         vfs.mkdir(f"{pd}/gids")
-        for i, gid in enumerate(port.gids):
+        # every entry of the GID table has its files; an empty one reads as the zero
+        # GID, and its attributes fail (rdma_get_gid_attr: EINVAL)
+        for i in range(max(port.gid_tbl_len, len(port.gids))):
+            gid = port.gids[i] if i < len(port.gids) else bytes(16)
             text = ":".join(gid[j : j + 2].hex() for j in range(0, 16, 2))
             vfs.attr(f"{pd}/gids/{i}", _const(text + "\n"))
-            vfs.attr(f"{pd}/gid_attrs/types/{i}", _const("RoCE v2\n"))
-            if dev.netdev is not None:
+            used = i < len(port.gids)
+            vfs.attr(f"{pd}/gid_attrs/types/{i}", _const("RoCE v2\n") if used else _no_gid)
+            if used and dev.netdev is not None:
                 vfs.attr(f"{pd}/gid_attrs/ndevs/{i}", _const(f"{dev.netdev}\n"))
+            else:
+                vfs.attr(f"{pd}/gid_attrs/ndevs/{i}", _no_gid)
         for i in range(port.pkey_tbl_len):
             vfs.attr(f"{pd}/pkeys/{i}", _const("0xffff\n"))
 
