@@ -427,3 +427,60 @@ def test_any_message_gets_a_well_formed_answer(
     fds = len(os.listdir("/proc/self/fd"))
     nl.ask(R.RDMA_NLDEV_CMD_SYS_GET, 0)  # the socket still works
     assert len(os.listdir("/proc/self/fd")) == fds
+
+
+# -- libibverbs' two discovery paths ---------------------------------------------------------
+def _discover_netlink(nl: RdmaClient) -> dict[str, tuple[str, int, int, int]]:
+    """``find_sysfs_devs_nl``: the device dump, then each one's uverbs char device, kept
+    only when ``try_access_device`` finds the node with that ``dev_t``."""
+    found = {}
+    for r in nl.ask(R.RDMA_NLDEV_CMD_GET, NLM_F_DUMP)[:-1]:
+        a = r.attrs()
+        cd = nl.ask(
+            R.RDMA_NLDEV_CMD_GET_CHARDEV,
+            0,
+            u32(R.RDMA_NLDEV_ATTR_DEV_INDEX, a[R.RDMA_NLDEV_ATTR_DEV_INDEX]),
+            string(R.RDMA_NLDEV_ATTR_CHARDEV_TYPE, "uverbs"),
+        )[0].attrs()
+        v = cd[R.RDMA_NLDEV_ATTR_CHARDEV]
+        devt = os.makedev((v & 0xFFF00) >> 8, (v & 0xFF) | ((v >> 12) & 0xFFF00))
+        name = cd[R.RDMA_NLDEV_ATTR_CHARDEV_NAME]
+        if os.stat(f"/dev/infiniband/{name}").st_rdev == devt:
+            found[a[R.RDMA_NLDEV_ATTR_DEV_NAME]] = (
+                name,
+                devt,
+                cd[R.RDMA_NLDEV_ATTR_CHARDEV_ABI],
+                cd[R.RDMA_NLDEV_ATTR_UVERBS_DRIVER_ID],
+            )
+    return found
+
+
+def _discover_sysfs() -> dict[str, tuple[str, int, int, int]]:
+    """``find_sysfs_devs`` + ``match_device`` without a driver id: each
+    ``infiniband_verbs/uverbsN``, its ``ibdev``, ``dev`` and ``abi_version``, and the
+    provider by PCI modalias (mlx5's ``VERBS_PCI_MATCH``) or by name (rxe)."""
+    import fnmatch
+
+    found = {}
+    base = "/sys/class/infiniband_verbs"
+    for uverbs in sorted(os.listdir(base)):
+        if not uverbs.startswith("uverbs"):
+            continue
+        ibdev = sysfs(f"{base}/{uverbs}/ibdev")
+        major, minor = map(int, sysfs(f"{base}/{uverbs}/dev").split(":"))
+        modalias_path = f"/sys/class/infiniband/{ibdev}/device/modalias"
+        if os.path.exists(modalias_path):
+            pci = fnmatch.fnmatch(sysfs(modalias_path), "pci:v000015B3d00001021sv*")
+            driver = 1 if pci else 0
+        else:
+            driver = 14 if ibdev.startswith("rxe") else 0
+        abi = int(sysfs(f"{base}/{uverbs}/abi_version"))
+        found[ibdev] = (uverbs, os.makedev(major, minor), abi, driver)
+    return found
+
+
+def test_netlink_and_sysfs_discovery_agree(nl: RdmaClient) -> None:
+    by_netlink = _discover_netlink(nl)
+    assert set(by_netlink) == {"mlx5_0", "rxe0"}
+    assert by_netlink == _discover_sysfs()
+    assert sysfs("/sys/class/infiniband_verbs/abi_version") == "6"  # check_abi_version
