@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import subprocess
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -88,9 +89,11 @@ class Subsystem:
 
 
 class _Cpu(threading.local):
-    """Per-CPU (per-thread) state of one kernel: the task it is running, if any."""
+    """Per-CPU (per-thread) state of one kernel: the task it is running, if any, and the
+    thread of that task (a supervised program's tid; ``None`` in-process)."""
 
     task: Process | None = None
+    tid: int | None = None
 
 
 @dataclass
@@ -264,17 +267,23 @@ class Kernel:
         return proc
 
     @contextmanager
-    def running(self, proc: Process) -> Iterator[Process]:
+    def running(self, proc: Process, tid: int | None = None) -> Iterator[Process]:
         """Make ``proc`` the current task on this thread: drivers install fds into its
-        table, and uaccess reaches its address space (``proc.mm``)."""
+        table, and uaccess reaches its address space (``proc.mm``).  ``tid`` names the
+        thread of ``proc`` (a supervised program's), which syscall trace events carry."""
         cpu = self._cpu
-        saved = cpu.task
-        cpu.task = proc
+        saved = cpu.task, cpu.tid
+        cpu.task, cpu.tid = proc, tid
         try:
             with use_mm(proc.mm):
                 yield proc
         finally:
-            cpu.task = saved
+            cpu.task, cpu.tid = saved
+
+    @property
+    def current_tid(self) -> int | None:
+        """The thread of the current task this CPU serves, when the front-end knows it."""
+        return self._cpu.tid
 
     def fdinfo(self, proc: Process, fd: int) -> str:
         """``/proc/<pid>/fdinfo/<fd>``.
@@ -293,6 +302,15 @@ class Kernel:
             return out
         finally:
             file.put()
+
+    def run(self, args: Sequence[str], **kwargs: Any) -> subprocess.CompletedProcess[Any]:
+        """Run any program (a C binary, a script, ``python3``) and every process it makes
+        as a supervised tree served by this kernel; ``subprocess.run``'s arguments
+        (``stdin``/``input``/``stdout``/``stderr``/``capture_output``/``text``/``check``/
+        ``timeout``/``env``/``cwd``).  See ``docs/supervisor.md``."""
+        from .supervisor.run import run
+
+        return run(self, args, **kwargs)
 
     # -- redirection ----------------------------------------------------------------------
     def install(self, **kwargs: Any) -> Any:

@@ -14,13 +14,14 @@ Mostly argument checking and bookkeeping, as in ``fs/file.c`` and
 
 from __future__ import annotations
 
+import contextlib
 import fcntl as _fcntl
 import functools
 import inspect
 import os
 import stat as _stat
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from errno import EBADF, EINVAL, EMFILE, ENOTTY, EOPNOTSUPP, EPERM, ESPIPE, errorcode
 from typing import TYPE_CHECKING, Concatenate, ParamSpec, TypeVar
 
@@ -186,6 +187,9 @@ def _syscall(
         if not tracer.enabled:
             return fn(self, *args, **kwargs)
         fields: dict[str, object] = {"pid": self.pid}
+        tid = self.kernel.current_tid
+        if tid is not None:
+            fields["tid"] = tid
         fields.update(zip(params, map(_shown, args), strict=False))
         fields.update((k, _shown(v)) for k, v in kwargs.items())
         if event == "sys.ioctl":
@@ -287,6 +291,28 @@ class Process:
 
     #: set by a front-end whose processes are not this Python process (the supervisor)
     fget_real_hook: Callable[[int], int] | None = None
+
+    @contextlib.contextmanager
+    def fdget_real(self, fd: int) -> Iterator[int]:
+        """The *real* file at ``fd`` as a real fd of this Python process, for a block
+        (``fdget``: no fd is kept).  In-process that is ``fd`` itself, so it needs no
+        free fd number (a driver's ``EMFILE`` order stays Linux's); a supervised
+        process's file is fetched with :meth:`fget_real` and closed after the block."""
+        if self.fget_real_hook is None:
+            # this Python process's fds (a virtual process's real fds are its too)
+            if fd in self.files or fd < 0:
+                raise kerr(EBADF)
+            try:
+                REAL.fcntl(fd, _fcntl.F_GETFD)
+            except OSError:
+                raise kerr(EBADF) from None
+            yield fd
+            return
+        real = self.fget_real(fd)
+        try:
+            yield real
+        finally:
+            REAL.close(real)
 
     def fdget(self, fd: int) -> File:
         """The file for ``fd`` without a reference (the caller must not keep it)."""

@@ -28,9 +28,11 @@ from .errors import kerr
 from .fs import FMODE_READ, FMODE_WRITE, File, FileOperations, Inode, generic_file_llseek
 from .mm import PAGE_SIZE, Vma, proc_maps
 from .realfd import REAL
+from .uaccess import RemoteMemory
 
 if TYPE_CHECKING:
     from .kernel import Kernel
+    from .process import Process
 
 __all__ = ["Attr", "BinAttr", "ChrDev", "Dir", "Node", "Symlink", "Vfs"]
 
@@ -432,8 +434,8 @@ class Vfs:
         if m is None:
             return None
         who, kind, num = m.groups()
-        proc = self.kernel.installed_process
-        if proc is None or (who.isdigit() and int(who) != os.getpid()):
+        proc = self._proc_task(who)
+        if proc is None:
             return None
         if num is None:
             return None  # the directory itself: real (it lists the placeholders too)
@@ -453,6 +455,23 @@ class Vfs:
                 return _FdTarget(file)
             return link
         return Attr(file.inode.ino, lambda: self.kernel.fdinfo(proc, fd), 0o444, 0)
+
+    def _proc_task(self, who: str) -> Process | None:
+        """The process ``/proc/<who>`` names, if the kernel serves its fds: ``self`` is the
+        current task when that is a supervised program (its memory is another real
+        process), else the installed process; a number is the installed process (this
+        Python process's pid) or a live supervised one."""
+        k = self.kernel
+        if who in ("self", "thread-self"):
+            cur = k.current
+            return cur if isinstance(cur.mm, RemoteMemory) else k.installed_process
+        pid = int(who)
+        if pid == os.getpid():
+            return k.installed_process
+        for proc in k.processes:
+            if proc.pid == pid and not proc.exited and isinstance(proc.mm, RemoteMemory):
+                return proc
+        return None
 
     def _proc_maps(self, path: str, who: str) -> Node | None:
         """``/proc/self/maps`` of the installed process: the real text, with each mapping

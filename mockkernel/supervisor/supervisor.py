@@ -1,0 +1,239 @@
+"""The supervisor: the mock processes of one supervised tree and the workers serving it.
+
+A :class:`Supervisor` owns the task registry (tid -> mock ``Process``), the seccomp
+listener and a pool of worker threads that receive notifications and answer them
+(leader/follower: one worker polls the listener at a time, hands the lead on as
+soon as it has a notification, then serves it; the pool grows while every worker
+is busy, so a blocking mock syscall never stalls the other threads of the tree).
+The tracer thread (``tracer.py``) adds and removes processes; the handlers
+(``handlers.py``) run with the caller as the kernel's current task.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import threading
+from errno import EINVAL, ENOENT, ENOSYS
+from typing import TYPE_CHECKING
+
+from ..process import Process
+from ..realfd import REAL, hide
+from ..uaccess import RemoteMemory
+from .fdtable import RemoteFdTable
+from .handlers import CONTINUE, TABLE, Call
+from .host import libc
+from .notify import Listener
+
+if TYPE_CHECKING:
+    from ..kernel import Kernel
+
+__all__ = ["Supervisor"]
+
+MAX_WORKERS = 64
+
+
+class Supervisor:
+    """Serves one supervised process tree from ``kernel``."""
+
+    def __init__(self, kernel: Kernel) -> None:
+        self.kernel = kernel
+        self.listener: Listener | None = None
+        #: every live supervised thread, by tid, to its process (thread group)
+        self.tasks: dict[int, Process] = {}
+        #: the live threads of each process, by its pid (tgid)
+        self.threads: dict[int, set[int]] = {}
+        self.lock = threading.Lock()
+        self.errors: list[str] = []
+        self._lead = threading.Lock()
+        self._stop_r, self._stop_w = (hide(fd) for fd in os.pipe())
+        self._stopping = False
+        self._workers: list[threading.Thread] = []
+        self._busy = 0
+
+    # -- the process registry (called by the tracer thread) -------------------------------
+    def new_process(self, pid: int, name: str, fdt: RemoteFdTable | None = None) -> Process:
+        """A mock process for the real process ``pid`` (its memory and fd table)."""
+        assert self.listener is not None
+        k = self.kernel
+        if fdt is None:
+            fdt = RemoteFdTable(k.topology.kernel.rlimit_nofile, pid, self.listener, k.placeholder)
+        proc = Process(k, pid, fdt, name, mm=RemoteMemory(pid))
+        proc.fget_real_hook = self._fget_real(pid)
+        with self.lock:
+            k.processes.append(proc)
+            self.tasks[pid] = proc
+            self.threads[pid] = {pid}
+        return proc
+
+    def _fget_real(self, pid: int):  # type: ignore[no-untyped-def]
+        def fget_real(fd: int) -> int:
+            """``pidfd_getfd``: a real fd of the child, for a driver that takes one."""
+            lib = libc()
+            pidfd = lib.pidfd_open(pid)
+            try:
+                return hide(lib.pidfd_getfd(pidfd, fd))
+            except OSError:
+                from ..errors import kerr
+
+                raise kerr(9) from None  # EBADF
+            finally:
+                REAL.close(pidfd)
+
+        return fget_real
+
+    def add_thread(self, proc: Process, tid: int) -> None:
+        with self.lock:
+            self.tasks[tid] = proc
+            self.threads[proc.pid].add(tid)
+
+    def thread_gone(self, tid: int) -> Process | None:
+        """Forget ``tid``; returns its process when that was its last thread."""
+        with self.lock:
+            proc = self.tasks.pop(tid, None)
+            if proc is None:
+                return None
+            left = self.threads.get(proc.pid, set())
+            left.discard(tid)
+            if left:
+                return None
+            self.threads.pop(proc.pid, None)
+        return proc
+
+    def exec_threads(self, proc: Process, pid: int) -> list[int]:
+        """``de_thread``: after an exec only ``pid`` is left of ``proc``'s threads; returns
+        the tids that went."""
+        with self.lock:
+            gone = [t for t in self.threads.get(proc.pid, set()) if t != pid]
+            for t in gone:
+                self.tasks.pop(t, None)
+            self.threads[proc.pid] = {pid}
+            self.tasks[pid] = proc
+        return gone
+
+    # -- the workers ------------------------------------------------------------------------
+    def start(self, listener_fd: int, root: int, name: str) -> Process:
+        """Serve the listener: the root process first, then the first worker."""
+        self.listener = Listener(listener_fd)
+        proc = self.new_process(root, name)
+        self._spawn_worker()
+        return proc
+
+    def _spawn_worker(self) -> None:
+        t = threading.Thread(target=self._worker, name="mockkernel-sup-worker", daemon=True)
+        self._workers.append(t)
+        t.start()
+
+    def stop(self) -> None:
+        """Stop and join every worker; close the listener."""
+        REAL.write(self._stop_w, b"x")
+        while True:
+            with self.lock:
+                alive = [t for t in self._workers if t.is_alive()]
+            if not alive:
+                break
+            for t in alive:
+                t.join()
+        for fd in (self._stop_r, self._stop_w):
+            REAL.close(fd)
+        if self.listener is not None:
+            REAL.close(self.listener.fd)
+        for proc in {id(p): p for p in self.tasks.values()}.values():
+            if not proc.exited:  # tasks whose exit the tracer never saw
+                proc.exit()
+        self.tasks.clear()
+        self.threads.clear()
+
+    def _next(self, poller: select.poll) -> tuple[int, int, int, tuple[int, ...]] | None:
+        """As the leader: the next notification, or ``None`` when the pool stops."""
+        assert self.listener is not None
+        while not self._stopping:
+            for fd, ev in poller.poll():
+                if fd == self._stop_r or not ev & select.POLLIN:
+                    self._stopping = True  # stop asked, or POLLHUP: no task left
+                    return None
+            try:
+                n = self.listener.recv()
+            except OSError as e:
+                if e.errno in (ENOENT, 4):  # withdrawn (the task died), EINTR
+                    continue
+                raise
+            return n.id, n.pid, n.data.nr, tuple(n.data.args)
+        return None
+
+    def _worker(self) -> None:
+        assert self.listener is not None
+        poller = select.poll()
+        poller.register(self.listener.fd, select.POLLIN)
+        poller.register(self._stop_r, select.POLLIN)
+        while True:
+            with self._lead:
+                got = self._next(poller)
+                if got is None:
+                    return
+            with self.lock:
+                self._busy += 1
+                if self._busy >= len(self._workers) and len(self._workers) < MAX_WORKERS:
+                    self._spawn_worker()
+            try:
+                self.serve(*got)
+            finally:
+                with self.lock:
+                    self._busy -= 1
+
+    def id_valid(self, nid: int) -> bool:
+        """Is the task of notification ``nid`` still waiting (memory read is its own)?"""
+        return self.listener is not None and self.listener.id_valid(nid)
+
+    # -- one notification ----------------------------------------------------------------------
+    def serve(self, nid: int, tid: int, nr: int, args: tuple[int, ...]) -> None:
+        """Run the handler for one trapped syscall and answer it."""
+        lst = self.listener
+        assert lst is not None
+        entry = TABLE.get(nr)
+        proc = self.tasks.get(tid)
+        if entry is None or proc is None:
+            self._send(lst, nid, proc, cont=True)
+            return
+        fd_arg = entry.fd_arg
+        if fd_arg is not None and _i32(args[fd_arg]) not in proc.files:
+            self._send(lst, nid, proc, cont=True)  # a real fd: the common, cheap case
+            return
+        lst.begin(nid)
+        try:
+            with self.kernel.running(proc, tid):
+                res = entry.handler(Call(self, proc, tid, nid, args))
+        except OSError as e:
+            self._send(lst, nid, proc, error=e.errno or EINVAL)
+            return
+        except Exception as e:  # a kernel bug must not hang or kill the child
+            self.errors.append(f"{entry.name} from {tid}: {e!r}")
+            self.kernel.warn(f"supervisor: {entry.name} raised {e!r}")
+            self._send(lst, nid, proc, error=ENOSYS)
+            return
+        if res is CONTINUE:
+            self._send(lst, nid, proc, cont=True)
+        else:
+            assert isinstance(res, int)
+            self._send(lst, nid, proc, val=res)
+
+    def _send(
+        self, lst: Listener, nid: int, proc: Process | None, val: int = 0, error: int = 0,
+        cont: bool = False,
+    ) -> None:  # fmt: skip
+        added = lst.end()
+        try:
+            lst.send(nid, val, error, cont)
+        except OSError as e:
+            if e.errno != ENOENT:
+                raise
+            # the child died or the call was interrupted: undo the fds the handler made
+            if proc is not None:
+                for fd in added:
+                    if fd in proc.files:
+                        proc.forget_fd(fd)
+
+
+def _i32(v: int) -> int:
+    v &= 0xFFFFFFFF
+    return v - (1 << 32) if v & 0x80000000 else v

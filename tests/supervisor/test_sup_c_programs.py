@@ -1,0 +1,108 @@
+"""C programs built with plain ``cc`` run under the supervisor, served by one kernel."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import struct
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from mockkernel.kernel import Kernel
+
+REPO = Path(__file__).parent.parent.parent
+
+
+def python_twin_lines() -> list[str]:
+    """What ``mockkernel run examples/udmabuf_demo.py`` prints (in-process mode)."""
+    r = subprocess.run(
+        [sys.executable, "-m", "mockkernel", "run", str(REPO / "examples" / "udmabuf_demo.py")],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return r.stdout.splitlines()
+
+
+def test_udmabuf_demo_prints_what_the_python_twin_prints(
+    kernel: Kernel, build: Callable[[str], str]
+) -> None:
+    r = kernel.run([build("udmabuf_demo")], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    got, want = r.stdout.splitlines(), python_twin_lines()
+    assert got[:2] == want[:2]
+    # mmap of a mock fd is the mmap engine's (branch inject): until then a clear ENODEV
+    assert got[2] == "mmap of the dma-buf: No such device"
+    assert got[-1] == want[-1] == "done"
+
+
+def test_the_demo_trace_carries_pid_and_tid(kernel: Kernel, build: Callable[[str], str]) -> None:
+    with kernel.tracer.capture() as events:
+        r = kernel.run([build("udmabuf_demo")], capture_output=True, timeout=60)
+    assert r.returncode == 0
+    ioctls = [e for e in events if e["event"] == "sys.ioctl"]
+    assert [e.get("errno") for e in ioctls] == [None, None]  # UDMABUF_CREATE, SET_NAME
+    assert all(e["tid"] == e["pid"] for e in ioctls)
+    names = [e["event"] for e in events]
+    assert "sup.exec" in names and "sup.exit" in names
+    assert any(e["event"] == "sup.unsupported" and e["syscall"] == "mmap" for e in events)
+
+
+def test_threads_all_served(kernel: Kernel, build: Callable[[str], str]) -> None:
+    r = kernel.run([build("threads"), "4", "500"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == ["ok 6000 of 6000", "count: 1"]
+
+
+def test_a_shell_script_gets_mock_fds_and_proc(kernel: Kernel) -> None:
+    script = "exec 3<>/dev/udmabuf; readlink /proc/self/fd/3; cat /proc/$$/fdinfo/3; exec 3>&-"
+    r = kernel.run(["sh", "-c", script], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0] == "/dev/udmabuf"
+    assert lines[1] == "pos:\t0"
+    assert lines[2] == "flags:\t0100002"  # O_RDWR | O_LARGEFILE, no O_CLOEXEC
+
+
+def test_killed_mid_run_ends_cleanly(kernel: Kernel) -> None:
+    r = kernel.run(["sh", "-c", "exec 3<>/dev/udmabuf; kill -9 $$"], timeout=60)
+    assert r.returncode == -9
+    assert kernel.leaks() == []  # the killed process's mock fd was released
+
+
+def test_exec_failure_is_the_errno(kernel: Kernel) -> None:
+    import pytest
+
+    with pytest.raises(FileNotFoundError):
+        kernel.run(["/nonexistent/program"])
+    with pytest.raises(FileNotFoundError):
+        kernel.run(["no-such-program-anywhere"])
+
+
+def test_timeout_kills_the_tree(kernel: Kernel) -> None:
+    import pytest
+
+    with pytest.raises(subprocess.TimeoutExpired):
+        kernel.run(["sh", "-c", "exec 3<>/dev/udmabuf; sleep 30 & sleep 30"], timeout=1)
+    assert kernel.leaks() == []
+
+
+def test_bufinfo_shows_a_buffer_the_test_made(kernel: Kernel, build: Callable[[str], str]) -> None:
+    """The C program and the Python test share one kernel: a buffer the test made in
+    its own process is listed by ``cat`` in the supervised one."""
+    with kernel.install():
+        memfd = os.memfd_create("t", os.MFD_ALLOW_SEALING)
+        os.ftruncate(memfd, 4096)
+        fcntl.fcntl(memfd, 1033, 2)  # F_ADD_SEALS, F_SEAL_SHRINK
+        dev = os.open("/dev/udmabuf", os.O_RDWR)
+        arg = bytearray(struct.pack("=IIQQ", memfd, 0, 0, 4096))
+        buf = fcntl.ioctl(dev, 0x40187542, arg)  # UDMABUF_CREATE
+        fcntl.ioctl(buf, 0x40086201, b"made-by-the-test\0")
+        try:
+            r = kernel.run(["cat", "/sys/kernel/debug/dma_buf/bufinfo"], capture_output=True,
+                           text=True, timeout=60)  # fmt: skip
+        finally:
+            for fd in (buf, dev, memfd):
+                os.close(fd)
+    assert r.returncode == 0, r.stderr
+    assert "made-by-the-test" in r.stdout
