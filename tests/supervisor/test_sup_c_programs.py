@@ -106,3 +106,48 @@ def test_bufinfo_shows_a_buffer_the_test_made(kernel: Kernel, build: Callable[[s
                 os.close(fd)
     assert r.returncode == 0, r.stderr
     assert "made-by-the-test" in r.stdout
+
+
+def test_python_fork_and_subprocess_share_the_kernel(kernel: Kernel) -> None:
+    prog = Path(__file__).parent / "py" / "fork_and_subprocess.py"
+    r = kernel.run([sys.executable, str(prog)], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == [
+        "count: 1",
+        "fork child count: 2",
+        "parent sees name: set-by-fork-child",
+        "subprocess sees name: set-by-fork-child",
+        "parent sees name: set-by-subprocess",
+        "after the subprocess, count: 1",
+        "done",
+    ]
+
+
+def test_cli_runs_a_command_supervised(tmp_path: Path, build: Callable[[str], str]) -> None:
+    trace = tmp_path / "t.jsonl"
+    r = subprocess.run(
+        [sys.executable, "-m", "mockkernel", "run", "--check-leaks", "--trace", str(trace),
+         "--", build("udmabuf_demo")],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[0].startswith("udmabuf: dma-buf fd ")
+    assert '"event": "sup.exec"' in trace.read_text()
+
+
+def test_cli_exit_status_of_a_killed_child() -> None:
+    r = subprocess.run(
+        [sys.executable, "-m", "mockkernel", "run", "--", "sh", "-c", "kill -TERM $$"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert r.returncode == 128 + 15
+
+
+def test_cli_supervise_runs_a_python_program_supervised() -> None:
+    prog = Path(__file__).parent / "py" / "fork_and_subprocess.py"
+    r = subprocess.run(
+        [sys.executable, "-m", "mockkernel", "run", "--supervise", str(prog)],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert "parent sees name: set-by-subprocess" in r.stdout
