@@ -420,9 +420,30 @@ NOT_TRAPPED: dict[str, str] = {
 _FD_ONLY = ("read", "write", "pread64", "pwrite64", "readv", "writev", "preadv", "pwritev",
             "preadv2", "pwritev2", "lseek", "fstat", "fsync", "fdatasync", "ftruncate",
             "ioctl", "fcntl", "dup", "close", "getdents64")  # fmt: skip
-for _nr, _s in TABLE.items():
-    if _s.name in _FD_ONLY:
-        TABLE[_nr] = replace(_s, fd_arg=0)
-    elif _s.name == "mmap":
-        TABLE[_nr] = replace(_s, fd_arg=4)
-del _nr, _s
+
+
+def _with_fd_args(entries: dict[int, Syscall]) -> dict[int, Syscall]:
+    """Mark the calls about one fd alone (``fd_arg``): a real fd there skips the handler."""
+    out = {}
+    for nr, s in entries.items():
+        fd_arg = 0 if s.name in _FD_ONLY else 4 if s.name == "mmap" else None
+        out[nr] = replace(s, fd_arg=fd_arg)
+    return out
+
+
+TABLE = _with_fd_args(TABLE)
+
+
+def support_table() -> str:
+    """The Markdown support table of ``docs/supervisor.md`` (generated; a test checks it)."""
+    lines = ["| nr | syscall | on a mock fd or path | note |", "|---:|---|---|---|"]
+    for nr in sorted(TABLE):
+        s = TABLE[nr]
+        lines.append(f"| {nr} | `{s.name}` | {s.status} | {s.note} |")
+    lines += [
+        "",
+        "Not trapped (the real kernel runs them; on a mock fd it sees the placeholder):",
+        "",
+    ]
+    lines += [f"- `{name}`: {why}" for name, why in NOT_TRAPPED.items()]
+    return "\n".join(lines) + "\n"

@@ -117,6 +117,8 @@ SECCOMP_IOCTL_NOTIF_RECV = _IOWR(SECCOMP_IOC_MAGIC, 0, SeccompNotif)
 SECCOMP_IOCTL_NOTIF_SEND = _IOWR(SECCOMP_IOC_MAGIC, 1, SeccompNotifResp)
 SECCOMP_IOCTL_NOTIF_ID_VALID = _IOW(SECCOMP_IOC_MAGIC, 2, ctypes.c_uint64)
 SECCOMP_IOCTL_NOTIF_ADDFD = _IOW(SECCOMP_IOC_MAGIC, 3, SeccompNotifAddfd)
+SECCOMP_IOCTL_NOTIF_SET_FLAGS = _IOW(SECCOMP_IOC_MAGIC, 4, ctypes.c_uint64)
+SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP = 1
 
 
 # -- include/uapi/linux/filter.h and bpf_common.h -----------------------------------------

@@ -11,8 +11,6 @@ The tracer thread (``tracer.py``) adds and removes processes; the handlers
 
 from __future__ import annotations
 
-import os
-import select
 import threading
 from errno import EINVAL, ENOENT, ENOSYS
 from typing import TYPE_CHECKING
@@ -24,13 +22,12 @@ from .fdtable import RemoteFdTable
 from .handlers import CONTINUE, TABLE, Call
 from .host import libc
 from .notify import Listener
+from .pool import Pool
 
 if TYPE_CHECKING:
     from ..kernel import Kernel
 
 __all__ = ["Supervisor"]
-
-MAX_WORKERS = 64
 
 
 class Supervisor:
@@ -45,11 +42,7 @@ class Supervisor:
         self.threads: dict[int, set[int]] = {}
         self.lock = threading.Lock()
         self.errors: list[str] = []
-        self._lead = threading.Lock()
-        self._stop_r, self._stop_w = (hide(fd) for fd in os.pipe())
-        self._stopping = False
-        self._workers: list[threading.Thread] = []
-        self._busy = 0
+        self.pool: Pool | None = None
 
     # -- the process registry (called by the tracer thread) -------------------------------
     def new_process(self, pid: int, name: str, fdt: RemoteFdTable | None = None) -> Process:
@@ -113,29 +106,18 @@ class Supervisor:
 
     # -- the workers ------------------------------------------------------------------------
     def start(self, listener_fd: int, root: int, name: str) -> Process:
-        """Serve the listener: the root process first, then the first worker."""
+        """Serve the listener: the root process first, then the workers."""
         self.listener = Listener(listener_fd)
+        self.listener.sync_wake_up()
         proc = self.new_process(root, name)
-        self._spawn_worker()
+        self.pool = Pool(self.listener, self.serve)
+        self.pool.start()
         return proc
 
-    def _spawn_worker(self) -> None:
-        t = threading.Thread(target=self._worker, name="mockkernel-sup-worker", daemon=True)
-        self._workers.append(t)
-        t.start()
-
     def stop(self) -> None:
-        """Stop and join every worker; close the listener."""
-        REAL.write(self._stop_w, b"x")
-        while True:
-            with self.lock:
-                alive = [t for t in self._workers if t.is_alive()]
-            if not alive:
-                break
-            for t in alive:
-                t.join()
-        for fd in (self._stop_r, self._stop_w):
-            REAL.close(fd)
+        """Stop and join every worker; close the listener; end what the tracer missed."""
+        if self.pool is not None:
+            self.pool.stop()
         if self.listener is not None:
             REAL.close(self.listener.fd)
         for proc in {id(p): p for p in self.tasks.values()}.values():
@@ -143,43 +125,6 @@ class Supervisor:
                 proc.exit()
         self.tasks.clear()
         self.threads.clear()
-
-    def _next(self, poller: select.poll) -> tuple[int, int, int, tuple[int, ...]] | None:
-        """As the leader: the next notification, or ``None`` when the pool stops."""
-        assert self.listener is not None
-        while not self._stopping:
-            for fd, ev in poller.poll():
-                if fd == self._stop_r or not ev & select.POLLIN:
-                    self._stopping = True  # stop asked, or POLLHUP: no task left
-                    return None
-            try:
-                n = self.listener.recv()
-            except OSError as e:
-                if e.errno in (ENOENT, 4):  # withdrawn (the task died), EINTR
-                    continue
-                raise
-            return n.id, n.pid, n.data.nr, tuple(n.data.args)
-        return None
-
-    def _worker(self) -> None:
-        assert self.listener is not None
-        poller = select.poll()
-        poller.register(self.listener.fd, select.POLLIN)
-        poller.register(self._stop_r, select.POLLIN)
-        while True:
-            with self._lead:
-                got = self._next(poller)
-                if got is None:
-                    return
-            with self.lock:
-                self._busy += 1
-                if self._busy >= len(self._workers) and len(self._workers) < MAX_WORKERS:
-                    self._spawn_worker()
-            try:
-                self.serve(*got)
-            finally:
-                with self.lock:
-                    self._busy -= 1
 
     def id_valid(self, nid: int) -> bool:
         """Is the task of notification ``nid`` still waiting (memory read is its own)?"""

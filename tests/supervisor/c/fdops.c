@@ -24,7 +24,7 @@ int main(void)
 	printf("F_GETFD: %d %d %d %d\n", fcntl(d, F_GETFD), fcntl(d2, F_GETFD),
 	       fcntl(d3, F_GETFD), fcntl(d4, F_GETFD));
 	printf("dup3 same fd: %s\n", res(dup3(buf, buf, 0)));
-	printf("dup2 same fd: %d\n", dup2(buf, buf));
+	printf("dup2 same fd returns it: %d\n", dup2(buf, buf) == buf);
 	printf("F_SETFL O_NONBLOCK: %s\n", res(fcntl(buf, F_SETFL, O_NONBLOCK)));
 	printf("F_GETFL on the dup has O_NONBLOCK: %d\n", !!(fcntl(d, F_GETFL) & O_NONBLOCK));
 	printf("F_SETFD on dup3: %s", res(fcntl(d3, F_SETFD, 0)));
