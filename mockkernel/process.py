@@ -48,6 +48,8 @@ _PROT_EXEC = 0x4
 _PROT_WRITE = 0x2
 _MAP_SHARED = 0x01
 _MAP_SHARED_VALIDATE = 0x03
+_MAP_PRIVATE = 0x02
+_MAP_TYPE = 0x0F
 
 # fs/fcntl.c: what F_SETFL may change.  FASYNC is not in it: only a file's ->fasync op
 # sets that bit, and no mock file has one (so F_SETFL O_ASYNC is a silent no-op).
@@ -541,17 +543,28 @@ class Process:
     def sys_fstat(self, fd: int) -> os.stat_result:
         return self.fdget(fd).inode.stat_result()
 
-    @_syscall
-    def sys_mmap(
-        self, fd: int, length: int, flags: int, prot: int, access: int, offset: int
-    ) -> MappedFile:
+    # -- mmap: the rules are the kernel's; laying the pieces is the front-end's ---------
+    def do_mmap(
+        self, fd: int, length: int, flags: int, prot: int, offset: int
+    ) -> tuple[File, Vma, bool]:
+        """The kernel side of ``mmap(2)`` of mock ``fd``: checks, then the driver's op.
+
+        Returns the file (with the mapping's reference taken: :meth:`add_mapping`
+        records it, :meth:`remove_mapping` drops it; a caller that fails to lay
+        the pieces puts it), the ``Vma`` the op filled, and whether the mapping
+        is shared.  Where the pieces are laid is the caller's business: this
+        process (``sys_mmap``) or a supervised one (``supervisor/mmap.py``).
+        """
         file = self.fdget(fd)
         if length <= 0 or offset < 0 or offset % PAGE_SIZE:
             raise kerr(EINVAL)
         # do_mmap's order: EACCES, then EPERM for PROT_EXEC on a noexec mount -- every
         # anonymous file (a dma-buf, a sync_file) lives on a SB_I_NOEXEC pseudo fs --
         # then ENODEV when the file has no ->mmap
-        shared = flags & 0x0F in (_MAP_SHARED, _MAP_SHARED_VALIDATE)
+        kind = flags & _MAP_TYPE
+        if kind not in (_MAP_SHARED, _MAP_SHARED_VALIDATE, _MAP_PRIVATE):
+            raise kerr(EINVAL)  # do_mmap: neither shared nor private
+        shared = kind in (_MAP_SHARED, _MAP_SHARED_VALIDATE)
         if shared and prot & _PROT_WRITE and not file.f_mode & FMODE_WRITE:
             raise kerr(13)  # EACCES: a shared writable map of a file not open for writing
         if not file.f_mode & FMODE_READ:
@@ -563,21 +576,44 @@ class Process:
             raise kerr(19)  # ENODEV: do_mmap without ->mmap
         vma = Vma(length=length, pgoff=offset // PAGE_SIZE, prot=prot, flags=flags)
         op(file, vma)
-        file.get()  # the mapping's reference, dropped on munmap (close or GC)
-        kernel = self.kernel
-        pid = self.pid
+        if sum(seg[2] for seg in vma.segments) < vma.length:
+            raise kerr(EINVAL, "mmap op did not back the whole mapping")
+        file.get()  # the mapping's reference, dropped on munmap (remove_mapping)
+        return file, vma, shared
 
-        mappings = self.mappings
+    def add_mapping(self, mp: Mapping) -> None:
+        """Record live mapping ``mp`` (its file reference came from :meth:`do_mmap`)."""
+        self.mappings[mp.start] = mp
+
+    def remove_mapping(self, mp: Mapping, length: int | None = None) -> None:
+        """``munmap``: forget ``mp`` and drop its file reference."""
+        if self.mappings.get(mp.start) is mp:
+            del self.mappings[mp.start]
+        file = mp.file
+        if file.released:
+            return  # the kernel shut down first and released the file itself
+        tracer = self.kernel.tracer
+        if tracer.enabled:
+            tracer.emit(
+                "mm.munmap",
+                pid=self.pid,
+                file=file.id,
+                length=mp.length if length is None else length,
+            )
+        file.put()
+
+    @_syscall
+    def sys_mmap(
+        self, fd: int, length: int, flags: int, prot: int, access: int, offset: int
+    ) -> MappedFile:
+        file, vma, shared = self.do_mmap(fd, length, flags, prot, offset)
         record: list[Mapping] = []
 
         def munmap() -> None:
-            for mp in record:
-                mappings.pop(mp.start, None)
-            if file.released:
-                return  # the kernel shut down first and released the file itself
-            if kernel.tracer.enabled:
-                kernel.tracer.emit("mm.munmap", pid=pid, file=file.id, length=length)
-            file.put()
+            if record:
+                self.remove_mapping(record[0], length)
+            elif not file.released:
+                file.put()
 
         try:
             m = build_mapping(vma, access, munmap)
@@ -597,7 +633,7 @@ class Process:
             zapped=vma.zapped,
         )
         record.append(mp)
-        mappings[mp.start] = mp
+        self.add_mapping(mp)
         if self.kernel.tracer.enabled:
             self.kernel.tracer.emit("mm.mmap", pid=self.pid, fd=fd, file=file.id, length=length)
         return m

@@ -20,6 +20,7 @@ from ..errors import kerr
 from ..uaccess import copy_from_user, copy_to_user
 from . import paths
 from .fdtable import real_fd_open
+from .mmap import unmap
 from .seccomp import NR
 from .uabi import MAX_RW_COUNT, i32, iovecs, s64, stat_bytes, statx_bytes, u32
 
@@ -87,6 +88,8 @@ def sys_close(c: Call) -> Result:
     fd = c.mock_fd()
     if fd is not None:
         c.proc.sys_close(fd)  # the mock close; the real kernel then closes the placeholder
+    else:
+        _kept_closed(c, i32(c.args[0]), i32(c.args[0]))
     return CONTINUE
 
 
@@ -99,6 +102,8 @@ def sys_close_range(c: Call) -> Result:
             c.proc.fdt.set_cloexec(fd, True)
         else:
             c.proc.sys_close(fd)
+    if not flags & 0x4:
+        _kept_closed(c, first, min(last, 0x7FFFFFFF))
     return CONTINUE
 
 
@@ -111,6 +116,7 @@ def _dup_onto_real(c: Call, old: int, new: int) -> Result:
     """A real fd dup'ed onto a mock number: the mock file goes when the real call works."""
     if new in c.proc.files and real_fd_open(c.proc.pid, old) and old != new:
         c.proc.forget_fd(new)
+    _kept_closed(c, new, new)
     return CONTINUE
 
 
@@ -291,10 +297,33 @@ def sys_getdents64(c: Call) -> Result:
 
 
 def sys_mmap(c: Call) -> Result:
+    """Only reached where the filter notifies ``mmap`` (never: it TRACEs an fd's mmap,
+    and the tracer lays the mapping, see ``mmap.py``)."""
     fd = c.mock_fd(4)
     if fd is None:
         return CONTINUE
     raise c.unsupported("mmap", fd, ENODEV)
+
+
+def sys_munmap(c: Call) -> Result:
+    """Drop the kernel's records (and file references) of the range, then the real call."""
+    if c.proc.mappings:
+        unmap(c.proc, c.args[0], c.args[1])
+    return CONTINUE
+
+
+def sys_mremap(c: Call) -> Result:
+    """A mock mapping moved or resized is no longer the mock's: its records go first."""
+    if c.proc.mappings:
+        unmap(c.proc, c.args[0], c.args[1])
+    return CONTINUE
+
+
+def _kept_closed(c: Call, lo: int, hi: int) -> None:
+    """The program closes real fds ``lo..hi``: the tracer's kept backing fds there go."""
+    tmm = c.sv.mms.get(c.proc.pid)
+    if tmm is not None and hi >= tmm.fd_floor:
+        tmm.fds_closed(lo, hi)
 
 
 # -- paths (see paths.py for mock-or-real) ------------------------------------------------
@@ -375,7 +404,9 @@ TABLE: dict[int, Syscall] = {
         Syscall("fstat", _S, sys_fstat),
         Syscall("lstat", _S, sys_lstat),
         Syscall("lseek", _S, sys_lseek),
-        Syscall("mmap", _U, sys_mmap, "ENODEV on a mock fd (mmap engine: branch inject)"),
+        Syscall("mmap", _S, sys_mmap, "any layout: TRACE stop, pieces laid by injected calls"),
+        Syscall("munmap", _S, sys_munmap, "the records go, then the real munmap"),
+        Syscall("mremap", _P, sys_mremap, "a mock mapping moved or resized stops being the mock's"),
         Syscall("ioctl", _S, sys_ioctl, "argument pointers are read in the child"),
         Syscall("pread64", _S, sys_pread64),
         Syscall("pwrite64", _S, sys_pwrite64),
@@ -411,7 +442,7 @@ TABLE: dict[int, Syscall] = {
 NOT_TRAPPED: dict[str, str] = {
     "poll/ppoll/select/pselect6/epoll_*": "see the placeholder: always readable, writable",
     "sendmsg/recvmsg (SCM_RIGHTS)": "passes the placeholder, not the mock file",
-    "munmap/mremap/mprotect/madvise/msync": "no mock mapping exists yet (mmap is ENODEV)",
+    "mprotect/madvise/msync": "act on the real pages of a mock mapping (its backing files)",
     "socket calls": "the kernel's sockets (netlink, devmem TCP) are in-process only",
     "io_uring": "bypasses seccomp: operations on a mock fd hit the placeholder",
 }
@@ -419,7 +450,7 @@ NOT_TRAPPED: dict[str, str] = {
 
 _FD_ONLY = ("read", "write", "pread64", "pwrite64", "readv", "writev", "preadv", "pwritev",
             "preadv2", "pwritev2", "lseek", "fstat", "fsync", "fdatasync", "ftruncate",
-            "ioctl", "fcntl", "dup", "close", "getdents64")  # fmt: skip
+            "ioctl", "fcntl", "dup", "getdents64")  # fmt: skip
 
 
 def _with_fd_args(entries: dict[int, Syscall]) -> dict[int, Syscall]:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from ..realfd import REAL, hide
 from .host import CLOSE_RANGE_CLOEXEC, libc
-from .ptrace import ptrace_seize
+from .ptrace import seize
 from .seccomp import to_fprog
 
 __all__ = ["Child", "LaunchError", "start_child"]
@@ -96,7 +96,7 @@ def start_child(spec: Spec, code: list[tuple[int, int, int, int]]) -> Child:
     child.close()
     try:
         try:
-            ptrace_seize(pid)
+            seize(pid)
         except OSError as e:
             os.kill(pid, 9)
             os.waitpid(pid, 0)
@@ -114,14 +114,14 @@ def start_child(spec: Spec, code: list[tuple[int, int, int, int]]) -> Child:
 
 def _fail(pid: int, err_r: int) -> None:
     """The child died before handing over the listener: say why."""
-    from .ptrace import ptrace_cont
+    from .ptrace import cont
 
     while True:  # reap it (it is our tracee: stops come first)
         _wpid, status = os.waitpid(pid, 0x40000000)  # __WALL
         if os.WIFEXITED(status) or os.WIFSIGNALED(status):
             break
         with contextlib.suppress(OSError):
-            ptrace_cont(pid, 0)
+            cont(pid, 0)
     msg = read_error(err_r) or (0, "start")
     REAL.close(err_r)
     code, stage = msg

@@ -14,7 +14,9 @@ from typing import TYPE_CHECKING, Any
 from ..realfd import REAL
 from .handlers import TABLE
 from .launch import Child, LaunchError, Spec, read_error, start_child
-from .seccomp import build_filter
+from .mmap import TracerWork
+from .ptrace import INJECT_MARK, mark_word_offset
+from .seccomp import NR, build_filter, marker_prefix
 from .supervisor import Supervisor
 from .tracer import TreeTracer
 
@@ -35,14 +37,16 @@ def _which(argv0: str, env: Mapping[str, str]) -> str:
 
 def _tracer_thread(sv: Supervisor, spec: Spec, box: dict[str, Any]) -> None:
     """The tracer thread: start the child, then follow the tree until it is gone."""
-    code = build_filter((s.name for s in TABLE.values()), trace_mmap=False)
+    marker = marker_prefix(INJECT_MARK, mark_word_offset(NR["mmap"]), mark_word_offset(0))
+    code = build_filter((s.name for s in TABLE.values()), trace_mmap=True, allow_prefix=marker)
     try:
         child = start_child(spec, code)
     except BaseException as e:
         box["error"] = e
         return
     box["child"] = child
-    tt = box["tt"] = TreeTracer(sv, child.pid)
+    sv.work = TracerWork()
+    tt = box["tt"] = TreeTracer(sv, child.pid, sv.work)
     try:
         sv.start(child.listener, child.pid, os.path.basename(spec.path))
         tt.loop()
@@ -51,6 +55,8 @@ def _tracer_thread(sv: Supervisor, spec: Spec, box: dict[str, Any]) -> None:
         tt.kill_all()
         with contextlib.suppress(BaseException):
             tt.loop()
+    finally:
+        tt.close()
 
 
 def supervise(

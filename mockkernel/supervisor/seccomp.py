@@ -239,6 +239,22 @@ FD0_FAST = ("read", "write", "pread64", "pwrite64", "readv", "writev", "preadv",
 MAP_ANONYMOUS = 0x20
 
 
+def marker_prefix(mark: int, mmap_word: int, other_word: int) -> list[Insn]:
+    """ALLOW a syscall carrying the supervisor's injection marker (``ptrace.INJECT_MARK``
+    in the high half of ``fd`` for ``mmap``, of the sixth argument otherwise); fall
+    through for every other call.  It comes first: after a tracer rewrites a syscall
+    seccomp checks it again, and a notification from the very thread the tracer
+    injects into would deadlock."""
+    return [
+        ld(_OFF_NR),
+        jeq(NR["mmap"], jt="mark_mmap"),
+        ld(other_word),
+        jeq(mark, jt="allow", jf="marked"),
+        ld(mmap_word, label="mark_mmap"),
+        jeq(mark, jt="allow", jf="marked"),
+    ]
+
+
 def build_filter(
     notify: Iterable[str], trace_mmap: bool, allow_prefix: Sequence[Insn] = ()
 ) -> list[tuple[int, int, int, int]]:
@@ -257,7 +273,7 @@ def build_filter(
     fast = [n for n in names if n in FD0_FAST]
     slow = [n for n in names if n not in FD0_FAST]
     p: list[Insn] = [*allow_prefix]
-    p += [ld(_OFF_ARCH), jeq(AUDIT_ARCH_X86_64, jf="enosys"), ld(_OFF_NR)]
+    p += [ld(_OFF_ARCH, label="marked"), jeq(AUDIT_ARCH_X86_64, jf="enosys"), ld(_OFF_NR)]
     p += [jge(X32_SYSCALL_BIT, jt="enosys")]
     p += [jeq(NR["mmap"], jt="mmap")]
     p += [jeq(NR[n], jt="notify") for n in slow]

@@ -21,6 +21,7 @@ from ..uaccess import RemoteMemory
 from .fdtable import RemoteFdTable
 from .handlers import CONTINUE, TABLE, Call
 from .host import libc
+from .mmap import TraceeMm, TracerWork
 from .notify import Listener
 from .pool import Pool
 
@@ -43,20 +44,30 @@ class Supervisor:
         self.lock = threading.Lock()
         self.errors: list[str] = []
         self.pool: Pool | None = None
+        #: the tracer thread's work queue (mmap revocation from other threads)
+        self.work: TracerWork | None = None
+        #: each process's address space as the tracer lays mock mappings in it, by pid
+        self.mms: dict[int, TraceeMm] = {}
 
     # -- the process registry (called by the tracer thread) -------------------------------
-    def new_process(self, pid: int, name: str, fdt: RemoteFdTable | None = None) -> Process:
-        """A mock process for the real process ``pid`` (its memory and fd table)."""
-        assert self.listener is not None
+    def new_process(
+        self, pid: int, name: str, fdt: RemoteFdTable | None = None, parent: Process | None = None
+    ) -> Process:
+        """A mock process for the real process ``pid`` (its memory, fd table and the
+        tracer's view of its address space); ``parent``: a fork's copy of it."""
+        assert self.listener is not None and self.work is not None
         k = self.kernel
         if fdt is None:
             fdt = RemoteFdTable(k.topology.kernel.rlimit_nofile, pid, self.listener, k.placeholder)
         proc = Process(k, pid, fdt, name, mm=RemoteMemory(pid))
         proc.fget_real_hook = self._fget_real(pid)
+        pmm = self.mms.get(parent.pid) if parent is not None else None
+        tmm = pmm.fork(proc, pid) if pmm is not None else TraceeMm(proc, pid, self.work)
         with self.lock:
             k.processes.append(proc)
             self.tasks[pid] = proc
             self.threads[pid] = {pid}
+            self.mms[pid] = tmm
         return proc
 
     def _fget_real(self, pid: int):  # type: ignore[no-untyped-def]
@@ -91,6 +102,9 @@ class Supervisor:
             if left:
                 return None
             self.threads.pop(proc.pid, None)
+            tmm = self.mms.pop(proc.pid, None)
+        if tmm is not None:
+            tmm.exit()  # the mappings' file references go with the address space
         return proc
 
     def exec_threads(self, proc: Process, pid: int) -> list[int]:
@@ -120,11 +134,14 @@ class Supervisor:
             self.pool.stop()
         if self.listener is not None:
             REAL.close(self.listener.fd)
+        for tmm in self.mms.values():
+            tmm.exit()
         for proc in {id(p): p for p in self.tasks.values()}.values():
             if not proc.exited:  # tasks whose exit the tracer never saw
                 proc.exit()
         self.tasks.clear()
         self.threads.clear()
+        self.mms.clear()
 
     def id_valid(self, nid: int) -> bool:
         """Is the task of notification ``nid`` still waiting (memory read is its own)?"""

@@ -19,15 +19,18 @@ from typing import TYPE_CHECKING
 from ..realfd import REAL
 from ..uaccess import RemoteMemory
 from .fdtable import RemoteFdTable, real_fd_open
+from .mmap import TracerWork
 from .ptrace import (
     PTRACE_EVENT_CLONE,
     PTRACE_EVENT_EXEC,
     PTRACE_EVENT_FORK,
+    PTRACE_EVENT_SECCOMP,
     PTRACE_EVENT_STOP,
     PTRACE_EVENT_VFORK,
-    ptrace_cont,
-    ptrace_geteventmsg,
-    ptrace_listen,
+    TraceeGone,
+    cont,
+    geteventmsg,
+    listen,
 )
 
 if TYPE_CHECKING:
@@ -59,34 +62,69 @@ def _comm(pid: int, default: str) -> str:
 class TreeTracer:
     """The ptrace side of one supervised tree (every method runs on the tracer thread)."""
 
-    def __init__(self, sv: Supervisor, root: int) -> None:
+    def __init__(self, sv: Supervisor, root: int, work: TracerWork) -> None:
         self.sv = sv
         self.root = root
+        self.work = work
+        work.wake = self._wake
+        self.waker = os.posix_spawn("/bin/sleep", ["sleep", "infinity"], {})
         self.live: set[int] = {root}
         #: new tasks whose first stop came before their parent's event (held stopped)
-        self.held: set[int] = set()
+        self.early: set[int] = set()
         #: new tasks announced by their parent's event whose first stop is still to come
         self.announced: set[int] = set()
         self.root_status: int | None = None
 
     def loop(self) -> None:
-        """Until every task of the tree has exited."""
-        while self.live or self.held:
+        """Until every task of the tree has exited.
+
+        Blocks in ``waitpid``; work other threads queue for the tracer thread (laying
+        or zapping mock mappings) wakes it through the *waker*: a ``sleep`` child that
+        ``TracerWork.wake`` stops with ``SIGSTOP``, which ``waitpid`` reports."""
+        work = self.work
+        while self.live or self.early:
+            while work.deferred:
+                ev = work.deferred.popleft()
+                self.handle(ev.tid, ev.status)
             try:
-                pid, status = os.waitpid(-1, _WALL)
+                pid, status = os.waitpid(-1, _WALL | os.WUNTRACED)
             except ChildProcessError:
                 break
+            if pid == self.waker:
+                self._woken(status)
+                continue
             self.handle(pid, status)
+
+    def _woken(self, status: int) -> None:
+        if os.WIFSTOPPED(status):
+            os.kill(self.waker, signal.SIGCONT)  # first: a later wake stops it again
+            self.work.run_pending()
+        else:
+            self.waker = -1  # killed by someone: wakes are lost (mapping work stalls)
+
+    def close(self) -> None:
+        """End the waker (the tree is gone)."""
+        if self.waker > 0:
+            with contextlib.suppress(OSError):
+                os.kill(self.waker, signal.SIGKILL)
+                os.waitpid(self.waker, 0)
+            self.waker = -1
+        self.work.close()
+
+    def _wake(self) -> None:
+        if self.waker > 0:
+            with contextlib.suppress(OSError):
+                os.kill(self.waker, signal.SIGSTOP)
 
     def kill_all(self) -> None:
         """SIGKILL every live task (a timeout, or the supervisor failed)."""
-        for tid in list(self.live | self.held):
+        for tid in list(self.live | self.early):
             with contextlib.suppress(OSError):
                 os.kill(tid, signal.SIGKILL)
 
     def _cont(self, tid: int, sig: int = 0) -> None:
         with contextlib.suppress(ProcessLookupError):  # killed meanwhile: its exit is next
-            ptrace_cont(tid, sig)
+            cont(tid, sig)
 
     def handle(self, tid: int, status: int) -> None:
         if os.WIFEXITED(status) or os.WIFSIGNALED(status):
@@ -100,24 +138,26 @@ class TreeTracer:
                 self.announced.discard(tid)
                 self._cont(tid)
             else:
-                self.held.add(tid)
+                self.early.add(tid)
             return
         if event == 0:
             self._cont(tid, sig)  # signal-delivery stop: deliver it
         elif event in (PTRACE_EVENT_FORK, PTRACE_EVENT_VFORK, PTRACE_EVENT_CLONE):
             self.on_clone(tid, event)
             self._cont(tid)
+        elif event == PTRACE_EVENT_SECCOMP:
+            self.on_seccomp(tid)
         elif event == PTRACE_EVENT_EXEC:
             self.on_exec(tid)
             self._cont(tid)
         elif event == PTRACE_EVENT_STOP and sig in _STOP_SIGNALS:
             with contextlib.suppress(ProcessLookupError):
-                ptrace_listen(tid)  # group stop: stay stopped, report SIGCONT
+                listen(tid)  # group stop: stay stopped, report SIGCONT
         else:
             self._cont(tid)
 
     def on_clone(self, tid: int, event: int) -> None:
-        new = ptrace_geteventmsg(tid)
+        new = geteventmsg(tid)
         parent = self.sv.tasks.get(tid)
         self.live.add(new)
         if parent is not None:
@@ -126,18 +166,34 @@ class TreeTracer:
                 self._trace("sup.thread", pid=parent.pid, tid=new)
             else:
                 self.fork(parent, new)
-        if new in self.held:
-            self.held.discard(new)
+        if new in self.early:
+            self.early.discard(new)
             self._cont(new)
         else:
             self.announced.add(new)
 
+    def on_seccomp(self, tid: int) -> None:
+        """A ``SECCOMP_RET_TRACE`` stop: ``mmap`` of an fd.  A mock fd's mapping is laid
+        by syscalls injected into the stopped thread (``mmap.py``); a real fd's call runs."""
+        proc = self.sv.tasks.get(tid)
+        tmm = self.sv.mms.get(proc.pid) if proc is not None else None
+        if tmm is None:
+            self._cont(tid)
+            return
+        try:
+            sig = tmm.serve_mmap(tid)
+        except TraceeGone as e:
+            self.work.deferred.append(e.event)  # it died meanwhile: its exit is next
+            return
+        self._cont(tid, sig or 0)
+
     def fork(self, parent: Process, pid: int) -> Process:
-        """``dup_fd``: the child's table holds the parent's files, one reference each."""
+        """``dup_fd``: the child's table holds the parent's files, one reference each;
+        its mock mappings are the parent's (one more file reference each)."""
         fdt = parent.fdt
         assert isinstance(fdt, RemoteFdTable)
         with parent.files_lock:
-            child = self.sv.new_process(pid, parent.name, fdt.copy(pid))
+            child = self.sv.new_process(pid, parent.name, fdt.copy(pid), parent=parent)
             for fd, file in sorted(parent.files.items()):
                 child.fd_install(fd, file.get())
         self._trace("sup.fork", pid=parent.pid, child=pid, fds=len(child.files))
@@ -145,7 +201,7 @@ class TreeTracer:
 
     def on_exec(self, pid: int) -> None:
         """The close-on-exec mock fds are gone (the real kernel closed their placeholders)."""
-        former = ptrace_geteventmsg(pid)
+        former = geteventmsg(pid)
         proc = self.sv.tasks.get(pid) or self.sv.tasks.get(former)
         if proc is None:
             return
@@ -158,12 +214,15 @@ class TreeTracer:
         if isinstance(fdt, RemoteFdTable):
             fdt.cloexec.clear()  # what survived exec was not close-on-exec
         proc.mm = RemoteMemory(pid)  # a new address space
+        tmm = self.sv.mms.get(proc.pid)
+        if tmm is not None:
+            tmm.exec()
         proc.name = _comm(pid, proc.name)
         self._trace("sup.exec", pid=pid, comm=proc.name, dropped=dropped)
 
     def gone(self, tid: int, status: int) -> None:
         self.live.discard(tid)
-        self.held.discard(tid)
+        self.early.discard(tid)
         if tid == self.root:
             self.root_status = status
         proc = self.sv.thread_gone(tid)

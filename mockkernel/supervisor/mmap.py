@@ -1,0 +1,559 @@
+"""mmap of a mock fd in a supervised (traced) process: any layout, laid by injected calls.
+
+The kernel's rules are shared with the in-process path: ``Process.do_mmap`` checks
+the call and runs the driver's ``mmap`` op (which fills a ``Vma`` with pieces backed
+by real files the kernel holds); only laying the pieces differs.  In-process,
+``build_mapping`` lays them in this Python process; here :class:`TraceeMm` lays them
+in the tracee, with syscalls injected into the thread stopped at the ``mmap``'s
+seccomp stop (``supervisor/ptrace.py``):
+
+1. each backing file is opened *in the tracee* once, through
+   ``/proc/<supervisor>/fd/N`` (path written into a scratch page the tracee gets
+   on first need), moved to a high close-on-exec fd number (so the program's fd
+   numbers stay Linux's) and kept: later maps of the same file cost nothing more;
+2. the stopped ``mmap`` itself becomes the map of the first piece over the whole
+   length (honouring the program's address hint, ``MAP_FIXED``, ...);
+3. each further piece is laid over it with ``MAP_FIXED``; the tracee's ``mmap``
+   returns the address.  A 4-piece udmabuf costs 4 calls (one of them the original).
+
+Records: each mapping is a :class:`TraceeMapping` in ``Process.mappings`` (what
+``/proc/<pid>/maps`` and ``file_mappings`` see), holding its file reference until
+:func:`unmap` (the supervisor calls it for a notified ``munmap``/``mremap`` before it
+lets the real call run), :meth:`TraceeMm.exec` or :meth:`TraceeMm.exit`.
+
+Revocation: ``TraceeMapping.zap()``/``restore()`` behave as ``Mapping``'s (access
+is ``SIGBUS`` until restored) from any thread: the work is queued on
+:class:`TracerWork` and run by the tracer thread, which injects into a thread of
+the process -- one the tracer loop holds stopped (``TracerWork.held``), else one it
+stops with ``PTRACE_INTERRUPT``.  A thread interrupted in a blocking syscall (a
+user notification in progress included) restarts that syscall afterwards; the
+supervisor must therefore not use ``SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV`` and
+must take ``ENOENT`` from ``NOTIF_SEND`` as "restarted".
+
+The tracer loop's side of the contract (see :class:`TracerWork`): poll
+``work.fileno()`` and call ``work.run_pending()``; take ``work.deferred`` events
+before waiting again; ``cont`` a ``PTRACE_EVENT_STOP``/``SIGTRAP`` stop it did not ask
+for; list in ``work.held`` the stops it keeps while running kernel code.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import os
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from errno import EACCES, ENOMEM
+from typing import TYPE_CHECKING, Final, TypeVar
+
+from ..mm import PAGE_SIZE, Mapping, Piece, page_align
+from ..realfd import REAL
+from .ptrace import (
+    PTRACE_EVENT_STOP,
+    Event,
+    Injection,
+    Stop,
+    cont,
+    getregs,
+    interrupt,
+    wait_event,
+)
+
+if TYPE_CHECKING:
+    from ..process import Process
+
+__all__ = ["TraceeMapping", "TraceeMm", "TracerWork", "unmap"]
+
+_T = TypeVar("_T")
+
+# x86-64 syscall numbers and flags (asm/unistd_64.h, asm-generic/mman*.h, fcntl.h)
+NR_MMAP: Final = 9
+NR_MUNMAP: Final = 11
+NR_CLOSE: Final = 3
+NR_FCNTL: Final = 72
+NR_OPENAT: Final = 257
+PROT_READ: Final = 1
+PROT_WRITE: Final = 2
+MAP_PRIVATE: Final = 0x02
+MAP_FIXED: Final = 0x10
+MAP_ANONYMOUS: Final = 0x20
+MAP_FIXED_NOREPLACE: Final = 0x100000
+F_DUPFD_CLOEXEC: Final = 1030
+AT_FDCWD: Final = -100
+#: what the pieces keep of the program's flags (the map type and its page behaviour)
+_PIECE_FLAGS: Final = 0x0F | 0x2000 | 0x4000 | 0x40000  # MAP_TYPE|LOCKED|NORESERVE|NONBLOCK
+#: backing files kept open in one tracee (least recently used closed first)
+BACKING_CACHE: Final = 32
+
+
+class TracerWork:
+    """Work that must run on the tracer thread, and what the tracer loop shares with it.
+
+    Every ptrace request must come from the thread that attached.  ``submit(fn)``
+    from another thread queues ``fn``, wakes the loop (``fileno()`` turns readable)
+    and waits for its result; on the tracer thread it runs ``fn`` at once.
+    """
+
+    def __init__(self, wake: Callable[[], None] | None = None) -> None:
+        #: the tracer thread: the one that created this object
+        self.thread = threading.get_ident()
+        #: called after a job is queued from another thread: wakes a tracer loop that
+        #: blocks in ``waitpid`` rather than polling ``fileno()``
+        self.wake = wake
+        self._queue: collections.deque[tuple[Callable[[], object], Future[object]]] = (
+            collections.deque()
+        )
+        self._efd = os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK)
+        #: events a queued job waited out of the loop's way (exits, foreign stops):
+        #: the loop handles these before it waits again
+        self.deferred: collections.deque[Event] = collections.deque()
+        #: stops the loop is holding (not yet resumed) while it runs kernel code, by tid
+        self.held: dict[int, Event] = {}
+
+    def fileno(self) -> int:
+        return self._efd
+
+    def on_tracer(self) -> bool:
+        return threading.get_ident() == self.thread
+
+    def submit(self, fn: Callable[[], _T]) -> _T:
+        """Run ``fn`` on the tracer thread and return (or raise) what it does."""
+        if self.on_tracer():
+            return fn()
+        fut: Future[object] = Future()
+        self._queue.append((fn, fut))
+        os.eventfd_write(self._efd, 1)
+        if self.wake is not None:
+            self.wake()
+        return fut.result()  # type: ignore[return-value]
+
+    def run_pending(self) -> None:
+        """Run every queued job (the tracer loop calls this when ``fileno()`` is readable)."""
+        with contextlib.suppress(BlockingIOError):
+            os.eventfd_read(self._efd)
+        while self._queue:
+            fn, fut = self._queue.popleft()
+            try:
+                fut.set_result(fn())
+            except BaseException as e:  # handed to the waiting thread
+                fut.set_exception(e)
+
+    def close(self) -> None:
+        REAL.close(self._efd)
+
+
+@dataclass(eq=False)
+class TraceeMapping(Mapping):
+    """A mapping of a mock file laid in a supervised process.
+
+    ``pieces`` keep the kernel-held fds (as ``Mapping``'s); :meth:`zap` and
+    :meth:`restore` lay, from the tracer thread, the same pieces in the tracee.
+    """
+
+    mm: TraceeMm | None = field(default=None, repr=False)
+
+    def zap(self) -> None:
+        if self.zapped:
+            return
+        if not self.pieces:
+            raise ValueError(f"cannot zap {self!r}: it records no pieces to restore")
+        assert self.mm is not None
+        self.mm.revoke(self, True)
+
+    def restore(self) -> None:
+        if not self.zapped:
+            return
+        assert self.mm is not None
+        self.mm.revoke(self, False)
+
+
+class _Failed(Exception):
+    """An injected call failed: ``errno`` is what the program's ``mmap`` returns."""
+
+    def __init__(self, errno: int) -> None:
+        super().__init__(errno)
+        self.errno = errno
+
+
+def _check(ret: int) -> int:
+    if ret < 0:
+        raise _Failed(-ret)
+    return ret
+
+
+class TraceeMm:
+    """The supervisor's side of one supervised process's address space.
+
+    ``proc`` is its mock process (fd table, ``mappings``), ``pid`` its real tgid.
+    Threads share it; a forked child gets :meth:`fork`'s copy; call :meth:`exec`
+    after a successful exec and :meth:`exit` when the process is gone.  Every
+    method that injects runs on the tracer thread.
+    """
+
+    def __init__(self, proc: Process, pid: int, work: TracerWork) -> None:
+        self.proc = proc
+        self.pid = pid
+        self.work = work
+        #: a ``syscall`` instruction of this process (learnt at the first seccomp stop)
+        self.syscall_ip: int | None = None
+        #: a private page of the tracee for path strings (0: none yet)
+        self.scratch = 0
+        #: (st_dev, st_ino) of a backing file -> (fd in the tracee, opened for writing)
+        self.backing: collections.OrderedDict[tuple[int, int], tuple[int, bool]] = (
+            collections.OrderedDict()
+        )
+        #: the supervisor's empty memfd a zapped range maps (access past EOF: SIGBUS)
+        self._empty_fd = -1
+        #: lowest fd number the kept backing fds take in the tracee
+        self.fd_floor = _fd_floor(pid)
+
+    # -- mmap at the seccomp stop -----------------------------------------------------
+    def serve_mmap(self, tid: int) -> int | None:
+        """Serve the ``mmap`` thread ``tid`` is stopped in (its seccomp stop).
+
+        ``None``: the fd is not a mock fd, nothing was done, the real call should
+        run (``cont``).  Otherwise the call has been answered (the address, or
+        ``-errno``) and the result is the signal to ``cont`` the thread with.
+        """
+        regs = getregs(tid)
+        addr, length, prot = regs.rdi, regs.rsi, regs.rdx & 0xFFFFFFFF
+        flags, offset = regs.r10 & 0xFFFFFFFF, regs.r9
+        fd = regs.r8 & 0xFFFFFFFF
+        fd = fd - (1 << 32) if fd >= 1 << 31 else fd
+        proc = self.proc
+        if fd not in proc.files:
+            return None
+        inj = Injection(tid, at_entry=True)
+        if self.syscall_ip is None:
+            inj.check_insn()
+            self.syscall_ip = inj.syscall_ip
+        kernel = proc.kernel
+        try:
+            with kernel.running(proc):
+                file, vma, shared = proc.do_mmap(fd, length, flags, prot, offset)
+        except OSError as e:
+            return inj.finish(-(e.errno or ENOMEM))
+        total = page_align(length)
+        pflags = flags & _PIECE_FLAGS
+        pieces: list[Piece] = []
+        pos = 0
+        for rfd, off, n in vma.segments:
+            take = min(n, length - pos)
+            if take <= 0:
+                break
+            if pieces and pieces[-1][1] == rfd and pieces[-1][2] + pieces[-1][3] == off:
+                at, _, off0, n0 = pieces[-1]  # contiguous in one file: one piece
+                pieces[-1] = (at, rfd, off0, n0 + take)
+            else:
+                pieces.append((pos, rfd, off, take))
+            pos += page_align(take)
+        base = 0
+        try:
+            want_write = shared and bool(prot & PROT_WRITE)
+            if vma.zapped:
+                efd = self._backing_fd(inj, self._empty(), False)
+                layout = [(0, efd, 0, total)]
+            else:
+                layout = [
+                    (at, self._backing_fd(inj, rfd, want_write), off, n)
+                    for at, rfd, off, n in pieces
+                ]
+            _, cfd, off, _ = layout[0]  # the first piece, over the whole length
+            base = _check(inj.call(NR_MMAP, addr, total, prot, flags, cfd, off))
+            for at, cfd, off, n in layout[1:]:
+                self._map_fixed(inj, base + at, n, prot, pflags, cfd, off)
+        except _Failed as e:
+            if base:
+                inj.call(NR_MUNMAP, base, total)
+            if not file.released:
+                file.put()
+            return inj.finish(-e.errno)
+        except BaseException:
+            if not file.released:
+                file.put()
+            raise
+        mp = TraceeMapping(
+            base,
+            total,
+            vma.pgoff,
+            prot,
+            shared,
+            file,
+            pieces=tuple(pieces),
+            map_prot=prot,
+            map_flags=pflags,
+            zapped=vma.zapped,
+            mm=self,
+        )
+        proc.add_mapping(mp)
+        if kernel.tracer.enabled:
+            kernel.tracer.emit(
+                "mm.mmap", pid=proc.pid, fd=fd, file=file.id, length=length, addr=base
+            )
+        return inj.finish(base)
+
+    def _map_fixed(
+        self, inj: Injection, addr: int, n: int, prot: int, flags: int, cfd: int, off: int
+    ) -> None:
+        got = _check(inj.call(NR_MMAP, addr, n, prot, flags | MAP_FIXED, cfd, off))
+        if got != addr:
+            raise _Failed(ENOMEM)
+
+    # -- backing files kept open in the tracee ----------------------------------------
+    def _backing_fd(self, inj: Injection, rfd: int, write: bool) -> int:
+        """The tracee's fd for kernel-held real fd ``rfd`` (opened on first use)."""
+        st = os.fstat(rfd)
+        key = (st.st_dev, st.st_ino)
+        got = self.backing.get(key)
+        if got is not None and (got[1] or not write):
+            self.backing.move_to_end(key)
+            return got[0]
+        if got is not None:  # open read-only so far: open it again for writing
+            self._drop_backing(inj, key)
+        path = f"/proc/{os.getpid()}/fd/{rfd}".encode() + b"\0"
+        if not self.scratch:
+            self.scratch = _check(
+                inj.call(NR_MMAP, 0, PAGE_SIZE, PROT_READ | PROT_WRITE, 0x22, -1, 0)
+            )
+        _poke(self.pid, self.scratch, path)
+        mode = os.O_RDWR
+        tmp = inj.call(NR_OPENAT, AT_FDCWD, self.scratch, mode | os.O_CLOEXEC, 0)
+        if tmp == -EACCES:
+            mode = os.O_RDONLY
+            tmp = inj.call(NR_OPENAT, AT_FDCWD, self.scratch, mode | os.O_CLOEXEC, 0)
+        _check(tmp)
+        high = inj.call(NR_FCNTL, tmp, F_DUPFD_CLOEXEC, self.fd_floor)
+        if high >= 0:
+            inj.call(NR_CLOSE, tmp)
+        else:
+            high = tmp  # no room up there: keep it where the kernel put it
+        self.backing[key] = (high, mode == os.O_RDWR)
+        while len(self.backing) > BACKING_CACHE:
+            self._drop_backing(inj, next(iter(self.backing)))
+        return high
+
+    def _drop_backing(self, inj: Injection, key: tuple[int, int]) -> None:
+        cfd, _ = self.backing.pop(key)
+        inj.call(NR_CLOSE, cfd)
+
+    def fds_closed(self, lo: int, hi: int) -> None:
+        """The program closed (or ``dup2``-ed over) fds ``lo..hi``: forget kept ones there."""
+        for key, (cfd, _) in list(self.backing.items()):
+            if lo <= cfd <= hi:
+                del self.backing[key]
+
+    def _empty(self) -> int:
+        if self._empty_fd < 0:
+            self._empty_fd = os.memfd_create("mockkernel:zapped", os.MFD_CLOEXEC)
+        return self._empty_fd
+
+    # -- revocation ---------------------------------------------------------------------
+    def revoke(self, mp: TraceeMapping, zap: bool) -> None:
+        """Zap (``SIGBUS`` on access) or restore ``mp`` in the tracee, from any thread."""
+        self.work.submit(lambda: self._with_stopped_thread(lambda inj: self._revoke(inj, mp, zap)))
+
+    def _revoke(self, inj: Injection, mp: TraceeMapping, zap: bool) -> None:
+        if mp.zapped == zap or self.proc.mappings.get(mp.start) is not mp:
+            return  # already done, or unmapped meanwhile
+        if zap:
+            efd = self._backing_fd(inj, self._empty(), False)
+            self._map_fixed_ok(inj, mp.start, mp.length, mp.map_prot, mp.map_flags, efd, 0)
+        else:
+            write = mp.shared and bool(mp.map_prot & PROT_WRITE)
+            for at, rfd, off, n in mp.pieces:
+                cfd = self._backing_fd(inj, rfd, write)
+                self._map_fixed_ok(inj, mp.start + at, n, mp.map_prot, mp.map_flags, cfd, off)
+        mp.zapped = zap
+
+    def _map_fixed_ok(
+        self, inj: Injection, addr: int, n: int, prot: int, flags: int, cfd: int, off: int
+    ) -> None:
+        try:
+            self._map_fixed(inj, addr, n, prot, flags, cfd, off)
+        except _Failed as e:
+            raise OSError(e.errno, f"relaying {addr:#x} in pid {self.pid}") from None
+
+    def _with_stopped_thread(self, fn: Callable[[Injection], None]) -> None:
+        """Run ``fn`` with an :class:`Injection` into a stopped thread of this process.
+
+        A thread the loop holds at a signal or event stop is used as it is;
+        otherwise a thread is stopped with ``PTRACE_INTERRUPT`` (a stop of another
+        kind that comes first is used too, then left to the loop: ``deferred``).
+        """
+        if self.syscall_ip is None:
+            raise RuntimeError(f"no syscall instruction known in pid {self.pid}")
+        work = self.work
+        for tid, ev in work.held.items():
+            if ev.kind in (Stop.SIGNAL, Stop.EVENT, Stop.GROUP_STOP) and _tgid_of(tid) == self.pid:
+                inj = Injection(tid, self.syscall_ip, at_entry=False)
+                try:
+                    fn(inj)
+                finally:
+                    inj.finish(None, requeue=True)
+                return
+        for tid in _tids(self.pid):
+            try:
+                interrupt(tid)
+            except ProcessLookupError:
+                continue
+            while True:
+                ev2 = wait_event(tid)
+                assert ev2 is not None
+                if not ev2.stopped:
+                    work.deferred.append(ev2)
+                    break
+                ours = ev2.kind is Stop.EVENT and ev2.event == PTRACE_EVENT_STOP
+                entry = ev2.kind in (Stop.SECCOMP, Stop.SYSCALL)
+                inj = Injection(tid, self.syscall_ip, at_entry=None if entry else False)
+                try:
+                    fn(inj)
+                finally:
+                    if ours:
+                        cont(tid, inj.finish(None))
+                    elif inj.at_entry and inj.calls:
+                        # the stopped syscall will be issued again: the loop sees it
+                        # then; the interrupt still pending stops the thread later
+                        cont(tid, inj.finish(None))
+                    else:
+                        inj.finish(None, requeue=True)
+                        work.deferred.append(ev2)
+                return
+        raise ProcessLookupError(f"no thread of pid {self.pid} to inject into")
+
+    # -- process lifetime -----------------------------------------------------------------
+    def _drop_all(self) -> None:
+        for mp in [m for m in self.proc.mappings.values() if isinstance(m, TraceeMapping)]:
+            if mp.mm is self:
+                self.proc.remove_mapping(mp)
+
+    def exec(self) -> None:
+        """After a successful exec: the old address space and close-on-exec fds are gone."""
+        self._drop_all()
+        self.syscall_ip = None
+        self.scratch = 0
+        self.backing.clear()
+        self.fd_floor = _fd_floor(self.pid)
+
+    def exit(self) -> None:
+        """The process is gone: drop every mapping's file reference."""
+        self._drop_all()
+        self.backing.clear()
+        if self._empty_fd >= 0:
+            REAL.close(self._empty_fd)
+            self._empty_fd = -1
+
+    def fork(self, child: Process, pid: int) -> TraceeMm:
+        """The forked child's copy: same mappings (each a new file reference), same kept
+        fds, scratch page and syscall instruction (the child's memory is a copy)."""
+        out = TraceeMm(child, pid, self.work)
+        out.syscall_ip = self.syscall_ip
+        out.scratch = self.scratch
+        out.backing = collections.OrderedDict(self.backing)
+        for mp in list(self.proc.mappings.values()):
+            if isinstance(mp, TraceeMapping) and mp.mm is self and not mp.file.released:
+                copy = TraceeMapping(
+                    mp.start,
+                    mp.length,
+                    mp.pgoff,
+                    mp.prot,
+                    mp.shared,
+                    mp.file.get(),
+                    pieces=mp.pieces,
+                    map_prot=mp.map_prot,
+                    map_flags=mp.map_flags,
+                    zapped=mp.zapped,
+                    mm=out,
+                )
+                child.add_mapping(copy)
+        return out
+
+
+def unmap(proc: Process, addr: int, length: int) -> None:
+    """``munmap(addr, length)`` of supervised ``proc``: update the kernel's records.
+
+    Every mock mapping the range covers loses that part; a part left on either side
+    stays a mapping of its own, with its own file reference (as Linux splits the
+    vma), and a mapping wholly inside the range drops its reference.  The real
+    ``munmap`` then runs in the tracee (the supervisor ``CONTINUE``s it).  Bad
+    arguments change nothing (the real call fails with ``EINVAL``).
+    """
+    if addr % PAGE_SIZE or length <= 0:
+        return
+    lo, hi = addr, addr + page_align(length)
+    for mp in [m for m in proc.mappings.values() if m.start < hi and lo < m.end]:
+        keep = [(a, b) for a, b in ((mp.start, lo), (hi, mp.end)) if a < b]
+        for a, b in keep:
+            proc.add_mapping(_part(mp, a, b))  # each part takes a reference
+        proc.remove_mapping(mp)
+
+
+def _part(mp: Mapping, a: int, b: int) -> Mapping:
+    """The part ``[a, b)`` of ``mp`` as a mapping of its own (taking a file reference)."""
+    pieces: list[Piece] = []
+    for at, rfd, off, n in mp.pieces:
+        p_lo, p_hi = max(mp.start + at, a), min(mp.start + at + page_align(n), b)
+        if p_lo < p_hi:
+            pieces.append((p_lo - a, rfd, off + (p_lo - mp.start - at), p_hi - p_lo))
+    extra = {"mm": mp.mm} if isinstance(mp, TraceeMapping) else {}
+    return type(mp)(
+        a,
+        b - a,
+        mp.pgoff + (a - mp.start) // PAGE_SIZE,
+        mp.prot,
+        mp.shared,
+        mp.file.get(),
+        pieces=tuple(pieces),
+        map_prot=mp.map_prot,
+        map_flags=mp.map_flags,
+        zapped=mp.zapped,
+        **extra,
+    )
+
+
+# -- helpers ------------------------------------------------------------------------------
+def _poke(pid: int, addr: int, data: bytes) -> None:
+    """Write ``data`` into ``pid``'s memory at ``addr`` (as its tracer)."""
+    fd = os.open(f"/proc/{pid}/mem", os.O_RDWR | os.O_CLOEXEC)
+    try:
+        if os.pwrite(fd, data, addr) != len(data):
+            raise OSError(ENOMEM, f"short write into pid {pid}")
+    finally:
+        REAL.close(fd)
+
+
+def _tids(pid: int) -> list[int]:
+    """The threads of ``pid``, the main thread first."""
+    try:
+        tids = sorted(int(t) for t in os.listdir(f"/proc/{pid}/task"))
+    except FileNotFoundError:
+        return []
+    return sorted(tids, key=lambda t: t != pid)
+
+
+def _tgid_of(tid: int) -> int:
+    try:
+        with open(f"/proc/{tid}/status", "rb") as f:
+            for line in f:
+                if line.startswith(b"Tgid:"):
+                    return int(line.split()[1])
+    except FileNotFoundError:
+        pass
+    return -1
+
+
+def _fd_floor(pid: int) -> int:
+    """Where kept backing fds go in ``pid``: high, below its ``RLIMIT_NOFILE`` (as
+    ``realfd.hide`` does for the kernel's own fds)."""
+    soft = 1024
+    try:
+        with open(f"/proc/{pid}/limits") as f:
+            for line in f:
+                if line.startswith("Max open files"):
+                    v = line.split()[3]
+                    soft = 65536 if v == "unlimited" else int(v)
+    except (FileNotFoundError, ValueError, IndexError):
+        pass
+    soft = min(soft, 65536)
+    return max(soft - 256, soft // 2)

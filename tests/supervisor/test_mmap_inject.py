@@ -1,0 +1,308 @@
+"""mmap of a mock dma-buf in a traced child, laid by syscalls injected at its seccomp stop.
+
+The test's kernel makes the udmabuf in-process; the traced child (``inject_harness``)
+gets a reference to it in its mock process and maps it with a plain ``mmap`` call,
+which the engine (``mockkernel/supervisor/mmap.py``) serves.  Coherence is checked
+both ways against the memfd the test holds.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import signal
+import struct
+from collections.abc import Iterator
+
+import pytest
+from inject_harness import Tracee
+
+from mockkernel import Kernel
+from mockkernel.fs import File
+from mockkernel.supervisor import ptrace as pt
+from mockkernel.supervisor.mmap import TraceeMapping
+
+PAGE = os.sysconf("SC_PAGE_SIZE")
+UDMABUF_CREATE = 0x40187542
+UDMABUF_CREATE_LIST = 0x40087543
+F_ADD_SEALS = 1033
+F_SEAL_SHRINK = 0x2
+PROT_RW = 3
+MAP_SHARED = 1
+MAP_PRIVATE = 2
+
+
+def pattern(size: int, seed: int = 0) -> bytes:
+    """Bytes that differ from page to page, so a misplaced page shows."""
+    return bytes((i * 7 + seed + i // PAGE) % 251 for i in range(size))
+
+
+@pytest.fixture
+def tracee(mock_kernel: Kernel) -> Iterator[Tracee]:
+    t = Tracee(mock_kernel)
+    try:
+        yield t
+    finally:
+        t.close()
+
+
+def memfd(pages: int) -> int:
+    fd = os.memfd_create("inject-test", os.MFD_ALLOW_SEALING)
+    os.ftruncate(fd, pages * PAGE)
+    os.pwrite(fd, pattern(pages * PAGE), 0)
+    fcntl.fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK)
+    return fd
+
+
+def udmabuf(kernel: Kernel, items: list[tuple[int, int, int]]) -> File:
+    """A udmabuf of ``(memfd, offset, size)`` slices, made in-process; its File (the
+    in-process fd is closed: the caller's reference is the returned one)."""
+    dev = os.open("/dev/udmabuf", os.O_RDWR)
+    try:
+        if len(items) == 1:
+            fd, off, size = items[0]
+            arg = bytearray(struct.pack("=IIQQ", fd, 0, off, size))
+            buf = fcntl.ioctl(dev, UDMABUF_CREATE, arg)
+        else:
+            arg = bytearray(struct.pack("=II", 0, len(items)))
+            for fd, off, size in items:
+                arg += struct.pack("=IIQQ", fd, 0, off, size)
+            buf = fcntl.ioctl(dev, UDMABUF_CREATE_LIST, arg)
+    finally:
+        os.close(dev)
+    file = kernel.current.files[buf].get()
+    os.close(buf)
+    return file
+
+
+def ok(answer: str) -> int:
+    kind, _, value = answer.partition(" ")
+    assert kind == "ok", answer
+    return int(value) if value else 0
+
+
+def read(t: Tracee, addr: int, n: int) -> bytes:
+    return bytes.fromhex(t.send(f"read {addr} {n}")[3:])
+
+
+def test_one_slice_at_memfd_offset_is_coherent_both_ways(
+    mock_kernel: Kernel, tracee: Tracee
+) -> None:
+    mfd = memfd(4)
+    file = udmabuf(mock_kernel, [(mfd, PAGE, 2 * PAGE)])
+    fd = tracee.install(file)
+    file.put()
+    addr = ok(tracee.send(f"mmap {2 * PAGE} {PROT_RW} {MAP_SHARED} {fd} 0"))
+    assert read(tracee, addr, 2 * PAGE) == pattern(4 * PAGE)[PAGE : 3 * PAGE]
+    tracee.send(f"write {addr + 5} {b'child'.hex()}")
+    assert os.pread(mfd, 5, PAGE + 5) == b"child"
+    os.pwrite(mfd, b"parent", 2 * PAGE + 9)
+    assert read(tracee, addr + PAGE + 9, 6) == b"parent"
+    mp = tracee.proc.mappings[addr]
+    assert isinstance(mp, TraceeMapping) and mp.length == 2 * PAGE and mp.file is file
+    assert ok(tracee.send(f"munmap {addr} {2 * PAGE}")) == 0
+    assert tracee.proc.mappings == {}
+    assert tracee.marked_stops == []
+    os.close(mfd)
+
+
+def test_four_slice_list_layout_is_coherent_both_ways(mock_kernel: Kernel, tracee: Tracee) -> None:
+    """The selftest's UDMABUF_CREATE_LIST shape: slices at different memfd offsets."""
+    mfd = memfd(8)
+    items = [
+        (mfd, 5 * PAGE, PAGE),
+        (mfd, 0, 2 * PAGE),
+        (mfd, 7 * PAGE, PAGE),
+        (mfd, 3 * PAGE, PAGE),
+    ]
+    file = udmabuf(mock_kernel, items)
+    fd = tracee.install(file)
+    file.put()
+    size = 5 * PAGE
+    addr = ok(tracee.send(f"mmap {size} {PROT_RW} {MAP_SHARED} {fd} 0"))
+    src = pattern(8 * PAGE)
+    want = b"".join(src[off : off + n] for _, off, n in items)
+    assert read(tracee, addr, size) == want
+    at = 0
+    for i, (_, off, n) in enumerate(items):  # the child writes into every slice
+        tracee.send(f"write {addr + at + 17} {bytes([0xA0 + i] * 3).hex()}")
+        assert os.pread(mfd, 3, off + 17) == bytes([0xA0 + i] * 3)
+        os.pwrite(mfd, bytes([0xB0 + i] * 4), off + n - 4)  # and the test into each
+        at += n
+    at = 0
+    for i, (_, _off, n) in enumerate(items):
+        assert read(tracee, addr + at + n - 4, 4) == bytes([0xB0 + i] * 4)
+        at += n
+    assert len(tracee.proc.mappings[addr].pieces) == 4
+    assert ok(tracee.send(f"munmap {addr} {size}")) == 0
+    os.close(mfd)
+
+
+def test_offset_into_the_buffer_maps_the_right_slices(mock_kernel: Kernel, tracee: Tracee) -> None:
+    mfd = memfd(8)
+    items = [(mfd, 6 * PAGE, PAGE), (mfd, PAGE, 2 * PAGE), (mfd, 4 * PAGE, PAGE)]
+    file = udmabuf(mock_kernel, items)
+    fd = tracee.install(file)
+    file.put()
+    addr = ok(tracee.send(f"mmap {2 * PAGE} {PROT_RW} {MAP_SHARED} {fd} {2 * PAGE}"))
+    src = pattern(8 * PAGE)
+    assert read(tracee, addr, 2 * PAGE) == src[2 * PAGE : 3 * PAGE] + src[4 * PAGE : 5 * PAGE]
+    assert tracee.proc.mappings[addr].pgoff == 2
+    assert ok(tracee.send(f"munmap {addr} {2 * PAGE}")) == 0
+    os.close(mfd)
+
+
+def test_driver_errors_reach_the_child(mock_kernel: Kernel, tracee: Tracee) -> None:
+    mfd = memfd(2)
+    file = udmabuf(mock_kernel, [(mfd, 0, 2 * PAGE)])
+    fd = tracee.install(file)
+    file.put()
+    # udmabuf's mmap op: MAP_PRIVATE is EINVAL; do_mmap: unaligned offset is EINVAL
+    assert tracee.send(f"mmap {PAGE} {PROT_RW} {MAP_PRIVATE} {fd} 0") == "err 22"
+    assert tracee.send(f"mmap {PAGE} {PROT_RW} {MAP_SHARED} {fd} 100") == "err 22"
+    assert tracee.send(f"mmap {PAGE} 7 {MAP_SHARED} {fd} 0") == "err 1"  # PROT_EXEC: EPERM
+    assert tracee.proc.mappings == {}
+    assert file.f_count == 1  # only the tracee's fd: no reference left behind
+    os.close(mfd)
+
+
+def test_map_fixed_is_honoured(mock_kernel: Kernel, tracee: Tracee) -> None:
+    mfd = memfd(2)
+    file = udmabuf(mock_kernel, [(mfd, 0, 2 * PAGE)])
+    fd = tracee.install(file)
+    file.put()
+    anon = ok(tracee.send(f"mmap {4 * PAGE} {PROT_RW} 34 -1 0"))  # MAP_PRIVATE|MAP_ANON
+    at = anon + PAGE
+    got = ok(tracee.send(f"mmap {2 * PAGE} {PROT_RW} {MAP_SHARED | 0x10} {fd} 0 {at}"))
+    assert got == at
+    assert read(tracee, at, 2 * PAGE) == pattern(2 * PAGE)
+    assert ok(tracee.send(f"munmap {anon} {4 * PAGE}")) == 0
+    assert tracee.proc.mappings == {}
+    os.close(mfd)
+
+
+def test_munmap_drops_the_file_reference_and_splits(mock_kernel: Kernel, tracee: Tracee) -> None:
+    mfd = memfd(4)
+    file = udmabuf(mock_kernel, [(mfd, 0, 4 * PAGE)])
+    fd = tracee.install(file)
+    assert file.f_count == 2  # the test's and the tracee's fd
+    addr = ok(tracee.send(f"mmap {4 * PAGE} {PROT_RW} {MAP_SHARED} {fd} 0"))
+    assert file.f_count == 3
+    # a hole in the middle: two mappings left, each with its own reference
+    assert ok(tracee.send(f"munmap {addr + PAGE} {PAGE}")) == 0
+    assert sorted(tracee.proc.mappings) == [addr, addr + 2 * PAGE]
+    assert [m.length for _, m in sorted(tracee.proc.mappings.items())] == [PAGE, 2 * PAGE]
+    assert tracee.proc.mappings[addr + 2 * PAGE].pgoff == 2
+    assert file.f_count == 4
+    assert read(tracee, addr + 2 * PAGE, 8) == pattern(4 * PAGE)[2 * PAGE : 2 * PAGE + 8]
+    assert ok(tracee.send(f"munmap {addr} {4 * PAGE}")) == 0
+    assert tracee.proc.mappings == {}
+    assert file.f_count == 2
+    file.put()
+    os.close(mfd)
+
+
+def test_three_threads_map_and_unmap_200_times(mock_kernel: Kernel, tracee: Tracee) -> None:
+    mfd = memfd(3)
+    file = udmabuf(mock_kernel, [(mfd, PAGE, PAGE), (mfd, 0, PAGE)])
+    fd = tracee.install(file)
+    file.put()
+    head = pattern(3 * PAGE)[PAGE : PAGE + 16]
+    assert tracee.send(f"cycles 3 200 {fd} {2 * PAGE} {head.hex()}") == "ok"
+    assert tracee.seccomp_nrs.count(9) == 600
+    assert tracee.proc.mappings == {}
+    assert file.f_count == 1
+    assert len(tracee.mm.backing) == 1  # one memfd behind both slices: opened once
+    os.close(mfd)
+
+
+def test_zap_gives_sigbus_and_restore_gives_the_data_back(
+    mock_kernel: Kernel, tracee: Tracee
+) -> None:
+    mfd = memfd(2)
+    file = udmabuf(mock_kernel, [(mfd, PAGE, PAGE), (mfd, 0, PAGE)])
+    fd = tracee.install(file)
+    file.put()
+    addr = ok(tracee.send(f"mmap {2 * PAGE} {PROT_RW} {MAP_SHARED} {fd} 0"))
+    mp = tracee.proc.mappings[addr]
+    mp.zap()  # the child is blocked reading stdin: interrupted, zapped, resumed
+    assert mp.zapped
+    faults: list[int] = []
+
+    def on_signal(ev: pt.Event) -> int:
+        if ev.sig != signal.SIGBUS:
+            return ev.sig
+        faults.append(ev.sig)
+        mp.restore()  # at the SIGBUS stop; the access is retried
+        return 0
+
+    tracee.on_signal = on_signal
+    src = pattern(2 * PAGE)
+    assert read(tracee, addr + PAGE, 8) == src[:8]
+    assert faults == [signal.SIGBUS]
+    assert not mp.zapped
+    assert ok(tracee.send(f"munmap {addr} {2 * PAGE}")) == 0
+    os.close(mfd)
+
+
+def test_zap_from_another_thread_goes_through_the_tracer(
+    mock_kernel: Kernel, tracee: Tracee
+) -> None:
+    import threading
+
+    mfd = memfd(1)
+    file = udmabuf(mock_kernel, [(mfd, 0, PAGE)])
+    fd = tracee.install(file)
+    file.put()
+    addr = ok(tracee.send(f"mmap {PAGE} {PROT_RW} {MAP_SHARED} {fd} 0"))
+    mp = tracee.proc.mappings[addr]
+    done = threading.Event()
+    th = threading.Thread(target=lambda: (mp.zap(), done.set()))
+    th.start()
+    while not done.is_set():
+        tracee.step()
+    th.join()
+    assert mp.zapped
+    seen: list[int] = []
+    tracee.on_signal = lambda ev: seen.append(ev.sig) or (mp.restore() or 0)
+    assert read(tracee, addr, 4) == pattern(PAGE)[:4]
+    assert seen == [signal.SIGBUS]
+    assert ok(tracee.send(f"munmap {addr} {PAGE}")) == 0
+    os.close(mfd)
+
+
+def test_unmapped_at_exit_leaves_no_leak(mock_kernel: Kernel) -> None:
+    """A child that exits with the mapping still there: exit() drops the reference
+    (the fixture's shutdown checks for leaks)."""
+    t = Tracee(mock_kernel)
+    try:
+        mfd = memfd(1)
+        file = udmabuf(mock_kernel, [(mfd, 0, PAGE)])
+        fd = t.install(file)
+        file.put()
+        ok(t.send(f"mmap {PAGE} {PROT_RW} {MAP_SHARED} {fd} 0"))
+        assert file.f_count == 2
+    finally:
+        t.close()
+    assert file.released
+    os.close(mfd)
+
+
+def test_injected_calls_are_never_stopped_again(mock_kernel: Kernel) -> None:
+    """With a filter that refuses unmarked openat/fcntl/close and traces unmarked
+    mmap/munmap, the engine's calls still all pass: none comes back as a stop."""
+    t = Tracee(mock_kernel, strict=True)
+    try:
+        mfd = memfd(2)
+        file = udmabuf(mock_kernel, [(mfd, PAGE, PAGE), (mfd, 0, PAGE)])
+        fd = t.install(file)
+        file.put()
+        addr = ok(t.send(f"mmap {2 * PAGE} {PROT_RW} {MAP_SHARED} {fd} 0"))
+        assert read(t, addr, 4) == pattern(2 * PAGE)[PAGE : PAGE + 4]
+        assert t.marked_stops == []
+        assert t.seccomp_nrs == [9]
+        # the scratch page, one openat, one fcntl, one close, two mmaps: none seen
+        assert ok(t.send(f"munmap {addr} {2 * PAGE}")) == 0
+        os.close(mfd)
+    finally:
+        t.close()
