@@ -148,3 +148,14 @@ def test_cli_supervise_runs_a_python_program_supervised() -> None:
     )  # fmt: skip
     assert r.returncode == 0, r.stderr
     assert "parent sees name: set-by-subprocess" in r.stdout
+
+
+def test_mock_kernel_fixture_runs_a_c_program(
+    mock_kernel: Kernel, build: Callable[[str], str]
+) -> None:
+    """With the in-process redirection installed too (the fixture), the supervisor's own
+    host calls stay real and the C program is served by the test's kernel."""
+    r = mock_kernel.run([build("udmabuf_demo")], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == python_twin_lines()
+    assert not mock_kernel.init_process.files
