@@ -19,8 +19,7 @@ import itertools
 import os
 import subprocess
 import threading
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
@@ -33,7 +32,7 @@ from .process import Process, RealBackedFdTable, VirtualFdTable
 from .realfd import REAL, hide
 from .topology import Topology, default_topology
 from .trace import Tracer
-from .uaccess import use_mm
+from .uaccess import restore_mm, swap_mm
 from .vfs import Vfs
 
 if TYPE_CHECKING:
@@ -94,6 +93,27 @@ class _Cpu(threading.local):
 
     task: Process | None = None
     tid: int | None = None
+
+
+class _Running:
+    """``with kernel.running(proc, tid):`` -- a class rather than a generator: the
+    supervisor enters one for every syscall it serves."""
+
+    __slots__ = ("_cpu", "_proc", "_saved", "_tid")
+
+    def __init__(self, cpu: _Cpu, proc: Process, tid: int | None) -> None:
+        self._cpu, self._proc, self._tid = cpu, proc, tid
+
+    def __enter__(self) -> Process:
+        cpu, proc = self._cpu, self._proc
+        self._saved = cpu.task, cpu.tid, swap_mm(proc.mm)
+        cpu.task, cpu.tid = proc, self._tid
+        return proc
+
+    def __exit__(self, *exc: object) -> None:
+        cpu = self._cpu
+        cpu.task, cpu.tid, mm = self._saved
+        restore_mm(mm)
 
 
 @dataclass
@@ -266,19 +286,12 @@ class Kernel:
         self.processes.append(proc)
         return proc
 
-    @contextmanager
-    def running(self, proc: Process, tid: int | None = None) -> Iterator[Process]:
-        """Make ``proc`` the current task on this thread: drivers install fds into its
-        table, and uaccess reaches its address space (``proc.mm``).  ``tid`` names the
-        thread of ``proc`` (a supervised program's), which syscall trace events carry."""
-        cpu = self._cpu
-        saved = cpu.task, cpu.tid
-        cpu.task, cpu.tid = proc, tid
-        try:
-            with use_mm(proc.mm):
-                yield proc
-        finally:
-            cpu.task, cpu.tid = saved
+    def running(self, proc: Process, tid: int | None = None) -> _Running:
+        """Make ``proc`` the current task on this thread for a ``with`` block: drivers
+        install fds into its table, and uaccess reaches its address space (``proc.mm``).
+        ``tid`` names the thread of ``proc`` (a supervised program's), which syscall
+        trace events carry."""
+        return _Running(self._cpu, proc, tid)
 
     @property
     def current_tid(self) -> int | None:

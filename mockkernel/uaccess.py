@@ -53,7 +53,9 @@ __all__ = [
     "get_user_u64",
     "ioctl_window",
     "put_user_u32",
+    "restore_mm",
     "strndup_user",
+    "swap_mm",
     "use_mm",
 ]
 
@@ -257,13 +259,25 @@ def current_mm() -> UserMemory:
 @contextmanager
 def use_mm(mm: UserMemory) -> Iterator[None]:
     """Make ``mm`` current on this thread for the block (``kthread_use_mm``)."""
-    cpu = _cpu
-    saved = cpu.mm, cpu.hint
-    cpu.mm, cpu.hint = mm, _NO_WINDOW
+    saved = swap_mm(mm)
     try:
         yield
     finally:
-        cpu.mm, cpu.hint = saved
+        restore_mm(saved)
+
+
+def swap_mm(mm: UserMemory) -> tuple[UserMemory, tuple[int, int, memoryview]]:
+    """Make ``mm`` current on this thread; returns what :func:`restore_mm` puts back
+    (``use_mm`` without a generator, for callers on every syscall)."""
+    cpu = _cpu
+    saved = cpu.mm, cpu.hint
+    cpu.mm, cpu.hint = mm, _NO_WINDOW
+    return saved
+
+
+def restore_mm(saved: tuple[UserMemory, tuple[int, int, memoryview]]) -> None:
+    cpu = _cpu
+    cpu.mm, cpu.hint = saved
 
 
 def _mem() -> int:

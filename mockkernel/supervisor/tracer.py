@@ -213,7 +213,10 @@ class TreeTracer:
         fdt = proc.fdt
         if isinstance(fdt, RemoteFdTable):
             fdt.cloexec.clear()  # what survived exec was not close-on-exec
+        old = proc.mm
         proc.mm = RemoteMemory(pid)  # a new address space
+        if isinstance(old, RemoteMemory):
+            old.close()
         tmm = self.sv.mms.get(proc.pid)
         if tmm is not None:
             tmm.exec()
@@ -231,6 +234,8 @@ class TreeTracer:
         code = os.waitstatus_to_exitcode(status)
         self._trace("sup.exit", pid=proc.pid, status=code)
         proc.exit()
+        if isinstance(proc.mm, RemoteMemory):
+            proc.mm.close()
 
     def _trace(self, event: str, **fields: object) -> None:
         tracer = self.sv.kernel.tracer
