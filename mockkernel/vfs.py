@@ -474,18 +474,22 @@ class Vfs:
         return None
 
     def _proc_maps(self, path: str, who: str) -> Node | None:
-        """``/proc/self/maps`` of the installed process: the real text, with each mapping
-        of a mock file shown as one line with its own name, inode and offset."""
-        proc = self.kernel.installed_process
-        if proc is None or (who.isdigit() and int(who) != os.getpid()):
+        """``/proc/<who>/maps`` of the installed or a supervised process: the real text,
+        with each mapping of a mock file shown as one line with its own name, inode and
+        offset (a supervised process's real text is its own, and no kernel memory of
+        this process is in its address space to hide)."""
+        proc = self._proc_task(who)
+        if proc is None:
             return None
+        remote = isinstance(proc.mm, RemoteMemory)
+        real_path = f"/proc/{proc.pid}/maps" if remote else path
 
         def show() -> str:
-            with REAL.builtin_open(path, "rb") as f:
+            with REAL.builtin_open(real_path, "rb") as f:
                 real = f.read().decode("utf-8", "replace")
-            return proc_maps(real, list(proc.mappings.values()))
+            return proc_maps(real, list(proc.mappings.values()), () if remote else None)
 
-        return Attr(REAL.stat(path).st_ino, show, 0o444, 0)
+        return Attr(REAL.stat(real_path).st_ino, show, 0o444, 0)
 
     # -- operations -----------------------------------------------------------------------
     def open(self, path: str, flags: int, mode: int) -> File:

@@ -159,3 +159,12 @@ def test_mock_kernel_fixture_runs_a_c_program(
     assert r.returncode == 0, r.stderr
     assert r.stdout.splitlines() == python_twin_lines()
     assert not mock_kernel.init_process.files
+
+
+def test_proc_self_maps_shows_the_dmabuf_mapping(kernel: Kernel) -> None:
+    prog = Path(__file__).parent / "py" / "maps.py"
+    r = kernel.run([sys.executable, str(prog)], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    # one line, the dma-buf's own (not the memfds laid under it)
+    assert r.stdout.startswith("[['rw-s', '00000000', ") and r.stdout.count("dmabuf") == 1
+    assert "/dmabuf:" in r.stdout and "mockkernel" not in r.stdout
