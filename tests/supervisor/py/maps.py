@@ -13,6 +13,10 @@ buf = fcntl.ioctl(dev, 0x40187542, bytearray(struct.pack("=IIQQ", memfd, 0, 0, 8
 m = mmap.mmap(buf, 8192)
 with open("/proc/self/maps") as f:
     print(
-        [l.split(None, 5)[1:] for l in f.read().splitlines() if "dmabuf" in l or "mockkernel" in l]
+        [
+            ln.split(None, 5)[1:]
+            for ln in f.read().splitlines()
+            if "dmabuf" in ln or "mockkernel" in ln
+        ]
     )
 m.close()
