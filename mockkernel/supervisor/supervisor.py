@@ -12,9 +12,11 @@ The tracer thread (``tracer.py``) adds and removes processes; the handlers
 from __future__ import annotations
 
 import threading
-from errno import EINVAL, ENOENT, ENOSYS
+from collections.abc import Callable
+from errno import EBADF, EINVAL, ENOENT, ENOSYS, ESRCH
 from typing import TYPE_CHECKING
 
+from ..errors import kerr
 from ..process import Process
 from ..realfd import REAL, hide
 from ..uaccess import RemoteMemory
@@ -70,17 +72,18 @@ class Supervisor:
             self.mms[pid] = tmm
         return proc
 
-    def _fget_real(self, pid: int):  # type: ignore[no-untyped-def]
+    def _fget_real(self, pid: int) -> Callable[[int], int]:
         def fget_real(fd: int) -> int:
             """``pidfd_getfd``: a real fd of the child, for a driver that takes one."""
             lib = libc()
-            pidfd = lib.pidfd_open(pid)
+            try:
+                pidfd = lib.pidfd_open(pid)
+            except OSError:
+                raise kerr(ESRCH) from None
             try:
                 return hide(lib.pidfd_getfd(pidfd, fd))
             except OSError:
-                from ..errors import kerr
-
-                raise kerr(9) from None  # EBADF
+                raise kerr(EBADF) from None
             finally:
                 REAL.close(pidfd)
 

@@ -168,3 +168,11 @@ def test_proc_self_maps_shows_the_dmabuf_mapping(kernel: Kernel) -> None:
     # one line, the dma-buf's own (not the memfds laid under it)
     assert r.stdout.startswith("[['rw-s', '00000000', ") and r.stdout.count("dmabuf") == 1
     assert "/dmabuf:" in r.stdout and "mockkernel" not in r.stdout
+
+
+def test_multiprocessing_children_of_every_start_method(kernel: Kernel) -> None:
+    prog = Path(__file__).parent / "py" / "multiproc.py"
+    r = kernel.run([sys.executable, str(prog)], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    want = str([(i, "/dev/udmabuf") for i in range(3)])
+    assert r.stdout.splitlines() == [f"{m} {want}" for m in ("fork", "spawn", "forkserver")]
