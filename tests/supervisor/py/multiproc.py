@@ -1,6 +1,7 @@
 """Under the supervisor: multiprocessing children (fork, spawn, forkserver) reach the kernel."""
 
-import multiprocessing as mp, os, sys
+import multiprocessing as mp
+import os
 
 
 def work(i):
