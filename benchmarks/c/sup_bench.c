@@ -4,6 +4,8 @@
  *   real-read   read(1 byte) of /dev/zero at fd >= 3
  *   stdio-read  read(0 bytes) of fd 0 (never trapped by the supervisor's filter)
  *   getpid      a syscall the filter does not look at
+ *   mock-mmap4  mmap+munmap of a 4-piece udmabuf dma-buf (4 memfds, UDMABUF_CREATE_LIST)
+ *   real-mmap4  mmap+munmap of a 4-page memfd
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -19,7 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define BATCH 100
+#define BATCH 20
 static const char *mode;
 static long per_thread;
 static int fd;
@@ -45,6 +47,10 @@ static void op(void)
 			exit(2);
 	} else if (!strcmp(mode, "real-read")) {
 		if (read(fd, &c, 1) != 1)
+			exit(2);
+	} else if (!strcmp(mode, "mock-mmap4") || !strcmp(mode, "real-mmap4")) {
+		void *m = mmap(NULL, 4 * 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+		if (m == MAP_FAILED || munmap(m, 4 * 4096))
 			exit(2);
 	} else if (!strcmp(mode, "stdio-read")) {
 		if (read(0, &c, 0))
@@ -92,6 +98,21 @@ int main(int argc, char **argv)
 		ftruncate(c.memfd, 4096);
 		fcntl(c.memfd, F_ADD_SEALS, F_SEAL_SHRINK);
 		fd = ioctl(dev, UDMABUF_CREATE, &c);
+	} else if (!strcmp(mode, "mock-mmap4")) {
+		struct { struct udmabuf_create_list h; struct udmabuf_create_item it[4]; } l = {
+			.h = { .count = 4 } };
+		int dev = open("/dev/udmabuf", O_RDWR);
+		for (int i = 0; i < 4; i++) {
+			l.it[i].memfd = memfd_create("bench", MFD_ALLOW_SEALING);
+			ftruncate(l.it[i].memfd, 2 * 4096);
+			fcntl(l.it[i].memfd, F_ADD_SEALS, F_SEAL_SHRINK);
+			l.it[i].offset = 4096;
+			l.it[i].size = 4096;
+		}
+		fd = ioctl(dev, UDMABUF_CREATE_LIST, &l);
+	} else if (!strcmp(mode, "real-mmap4")) {
+		fd = memfd_create("bench", 0);
+		ftruncate(fd, 4 * 4096);
 	} else if (!strcmp(mode, "real-ioctl")) {
 		pipe(p);
 		fd = p[0];
