@@ -24,16 +24,24 @@ lets the real call run), :meth:`TraceeMm.exec` or :meth:`TraceeMm.exit`.
 Revocation: ``TraceeMapping.zap()``/``restore()`` behave as ``Mapping``'s (access
 is ``SIGBUS`` until restored) from any thread: the work is queued on
 :class:`TracerWork` and run by the tracer thread, which injects into a thread of
-the process -- one the tracer loop holds stopped (``TracerWork.held``), else one it
-stops with ``PTRACE_INTERRUPT``.  A thread interrupted in a blocking syscall (a
-user notification in progress included) restarts that syscall afterwards; the
-supervisor must therefore not use ``SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV`` and
-must take ``ENOENT`` from ``NOTIF_SEND`` as "restarted".
+the process -- one the tracer loop holds stopped (``TracerWork.held``), one stopped
+at a stop not yet reaped, else one it stops with ``PTRACE_INTERRUPT`` (the thread
+whose syscall the requester is serving, ``kernel.current_tid``, last).  A thread
+interrupted in a blocking syscall (a user notification in progress included)
+restarts that syscall afterwards; the supervisor must therefore not use
+``SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV`` (the thread would never stop: a hang)
+and must take ``ENOENT`` from ``NOTIF_SEND`` as "restarted" (the restarted call is
+notified and served again).
 
-The tracer loop's side of the contract (see :class:`TracerWork`): poll
-``work.fileno()`` and call ``work.run_pending()``; take ``work.deferred`` events
-before waiting again; ``cont`` a ``PTRACE_EVENT_STOP``/``SIGTRAP`` stop it did not ask
-for; list in ``work.held`` the stops it keeps while running kernel code.
+The tracer loop's side of the contract (see :class:`TracerWork`): wake up for
+queued work (``fileno()`` readable, or the ``wake`` callback) and call
+``work.run_pending()``; take ``work.deferred`` events before waiting again; ``cont``
+a ``PTRACE_EVENT_STOP``/``SIGTRAP`` stop it did not ask for; list in ``work.held``
+the stops it keeps while running kernel code that may revoke mappings.
+
+API: :class:`TracerWork`; :class:`TraceeMm` (``serve_mmap(tid)`` at an ``mmap``
+seccomp stop, ``fork``/``exec``/``exit``, ``fds_closed``, ``revoke``);
+:class:`TraceeMapping`; :func:`unmap`.
 """
 
 from __future__ import annotations
@@ -45,7 +53,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from errno import EACCES, ENOMEM
+from errno import EACCES, EINVAL, ENOMEM, EOVERFLOW
 from typing import TYPE_CHECKING, Final, TypeVar
 
 from ..mm import PAGE_SIZE, Mapping, Piece, page_align
@@ -160,13 +168,13 @@ class TraceeMapping(Mapping):
         if not self.pieces:
             raise ValueError(f"cannot zap {self!r}: it records no pieces to restore")
         assert self.mm is not None
-        self.mm.revoke(self, True)
+        self.mm.revoke(self, True, _requester(self.mm))
 
     def restore(self) -> None:
         if not self.zapped:
             return
         assert self.mm is not None
-        self.mm.revoke(self, False)
+        self.mm.revoke(self, False, _requester(self.mm))
 
 
 class _Failed(Exception):
@@ -230,6 +238,9 @@ class TraceeMm:
             inj.check_insn()
             self.syscall_ip = inj.syscall_ip
         kernel = proc.kernel
+        err = _raw_checks(addr, length, flags, offset)
+        if err:
+            return inj.finish(-err)
         try:
             with kernel.running(proc):
                 file, vma, shared = proc.do_mmap(fd, length, flags, prot, offset)
@@ -289,9 +300,7 @@ class TraceeMm:
         )
         proc.add_mapping(mp)
         if kernel.tracer.enabled:
-            kernel.tracer.emit(
-                "mm.mmap", pid=proc.pid, fd=fd, file=file.id, length=length, addr=base
-            )
+            kernel.tracer.emit("mm.mmap", pid=proc.pid, fd=fd, file=file.id, length=length)
         return inj.finish(base)
 
     def _map_fixed(
@@ -350,9 +359,16 @@ class TraceeMm:
         return self._empty_fd
 
     # -- revocation ---------------------------------------------------------------------
-    def revoke(self, mp: TraceeMapping, zap: bool) -> None:
-        """Zap (``SIGBUS`` on access) or restore ``mp`` in the tracee, from any thread."""
-        self.work.submit(lambda: self._with_stopped_thread(lambda inj: self._revoke(inj, mp, zap)))
+    def revoke(self, mp: TraceeMapping, zap: bool, avoid: int | None = None) -> int:
+        """Zap (``SIGBUS`` on access) or restore ``mp`` in the tracee, from any thread.
+
+        ``avoid``: a thread to interrupt only if the process has no other (the one
+        whose syscall the caller is serving: interrupted, it would restart that
+        syscall).  Returns the thread the calls ran in.
+        """
+        return self.work.submit(
+            lambda: self._with_stopped_thread(lambda inj: self._revoke(inj, mp, zap), avoid)
+        )
 
     def _revoke(self, inj: Injection, mp: TraceeMapping, zap: bool) -> None:
         if mp.zapped == zap or self.proc.mappings.get(mp.start) is not mp:
@@ -375,7 +391,7 @@ class TraceeMm:
         except _Failed as e:
             raise OSError(e.errno, f"relaying {addr:#x} in pid {self.pid}") from None
 
-    def _with_stopped_thread(self, fn: Callable[[Injection], None]) -> None:
+    def _with_stopped_thread(self, fn: Callable[[Injection], None], avoid: int | None) -> int:
         """Run ``fn`` with an :class:`Injection` into a stopped thread of this process.
 
         A thread the loop holds at a signal or event stop is used as it is;
@@ -392,14 +408,19 @@ class TraceeMm:
                     fn(inj)
                 finally:
                     inj.finish(None, requeue=True)
-                return
-        for tid in _tids(self.pid):
-            try:
-                interrupt(tid)
-            except ProcessLookupError:
-                continue
+                return tid
+        for tid in sorted(_tids(self.pid), key=lambda t: t == avoid):
+            ev2 = wait_event(tid, nohang=True)  # a stop not reaped yet serves as well
+            if ev2 is None:
+                if _task_state(tid) in ("t", "T"):
+                    continue  # stopped, its stop reaped by the loop: not ours to use
+                try:
+                    interrupt(tid)
+                except ProcessLookupError:
+                    continue
             while True:
-                ev2 = wait_event(tid)
+                if ev2 is None:
+                    ev2 = wait_event(tid)
                 assert ev2 is not None
                 if not ev2.stopped:
                     work.deferred.append(ev2)
@@ -419,7 +440,7 @@ class TraceeMm:
                     else:
                         inj.finish(None, requeue=True)
                         work.deferred.append(ev2)
-                return
+                return tid
         raise ProcessLookupError(f"no thread of pid {self.pid} to inject into")
 
     # -- process lifetime -----------------------------------------------------------------
@@ -513,6 +534,41 @@ def _part(mp: Mapping, a: int, b: int) -> Mapping:
 
 
 # -- helpers ------------------------------------------------------------------------------
+def _requester(mm: TraceeMm) -> int | None:
+    """The supervised thread whose syscall the calling thread serves, if any (the
+    front-end's ``kernel.current_tid``), when it belongs to ``mm``'s process."""
+    kernel = mm.proc.kernel
+    tid: int | None = getattr(kernel, "current_tid", None)
+    return tid if tid is not None and kernel.current is mm.proc else None
+
+
+#: x86-64 ``TASK_SIZE_MAX``: the end of the user address space (4-level paging)
+TASK_SIZE: Final = (1 << 47) - PAGE_SIZE
+_ULONG_MAX: Final = (1 << 64) - 1
+
+
+def _raw_checks(addr: int, length: int, flags: int, offset: int) -> int:
+    """The errno ``mmap(2)`` gives for raw arguments before a driver sees them (0: none).
+
+    What a C caller can pass and Python's ``mmap`` cannot, in the kernel's order:
+    the offset's alignment and a zero length (``EINVAL``), a length past the
+    address space (``ENOMEM``), an offset whose pages overflow or that
+    ``file_mmap_ok`` refuses for a device file (``EOVERFLOW``), an unaligned
+    ``MAP_FIXED`` address (``EINVAL``).
+    """
+    if offset % PAGE_SIZE or length == 0:
+        return EINVAL
+    length = page_align(length)
+    if length > _ULONG_MAX or length == 0 or length > TASK_SIZE:
+        return ENOMEM
+    pgoff = offset // PAGE_SIZE
+    if pgoff + (length // PAGE_SIZE) > _ULONG_MAX or pgoff > (_ULONG_MAX - length) // PAGE_SIZE:
+        return EOVERFLOW
+    if flags & (MAP_FIXED | MAP_FIXED_NOREPLACE) and addr % PAGE_SIZE:
+        return EINVAL
+    return 0
+
+
 def _poke(pid: int, addr: int, data: bytes) -> None:
     """Write ``data`` into ``pid``'s memory at ``addr`` (as its tracer)."""
     fd = os.open(f"/proc/{pid}/mem", os.O_RDWR | os.O_CLOEXEC)
@@ -530,6 +586,15 @@ def _tids(pid: int) -> list[int]:
     except FileNotFoundError:
         return []
     return sorted(tids, key=lambda t: t != pid)
+
+
+def _task_state(tid: int) -> str:
+    """The state letter of ``/proc/<tid>/stat`` (``t``: stopped by its tracer)."""
+    try:
+        with open(f"/proc/{tid}/stat", "rb") as f:
+            return f.read().rpartition(b")")[2].split()[0].decode()
+    except (FileNotFoundError, IndexError):
+        return "X"
 
 
 def _tgid_of(tid: int) -> int:

@@ -552,8 +552,11 @@ class Injection:
                 if ev.kind is Stop.SIGNAL and ev.sig != _SIGTRAP:
                     self.held.append(ev.sig)
                     continue
-                if ev.kind in (Stop.SIGNAL, Stop.SYSCALL) and getregs(tid).rip == after:
-                    break
+                if ev.kind in (Stop.SIGNAL, Stop.SYSCALL):
+                    done = getregs(tid)
+                    if done.rip == after:
+                        self.calls += 1
+                        return done.result
                 # a step trap before the instruction ran (the exit of a skipped
                 # syscall), an event or group stop: step again
         self.calls += 1
@@ -577,7 +580,7 @@ class Injection:
             regs.rax = result & 0xFFFFFFFFFFFFFFFF
             regs.orig_rax = 0xFFFFFFFFFFFFFFFF  # skip it (entry) / no restart (exit)
         elif self.at_entry and self.calls:
-            regs.rip = self.syscall_ip
+            regs.rip = self.saved.rip - 2  # the stopped syscall's own instruction
             regs.rax = self.saved.orig_rax
             regs.orig_rax = 0xFFFFFFFFFFFFFFFF
         if result is not None or self.calls:

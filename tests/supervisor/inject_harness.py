@@ -18,6 +18,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from mockkernel import Kernel
 from mockkernel.fs import File
 from mockkernel.supervisor import ptrace as pt
@@ -43,11 +45,22 @@ class Tracee:
         self._buf = b""
         self.pid = self.child.pid
         self.exit_event: pt.Event | None = None
-        ready = self._read_line_untraced()
+        try:
+            ready = self._read_line_untraced()
+            pt.seize(self.pid)
+        except (RuntimeError, PermissionError) as e:  # no seccomp filter or no ptrace
+            self.child.kill()
+            self.child.wait()
+            self.work.close()
+            pytest.skip(f"this host lets no process trace its child under seccomp: {e}")
         assert ready == "ready", ready
-        pt.seize(self.pid)
         self.proc = kernel.spawn("tracee")
         self.mm = TraceeMm(self.proc, self.pid, self.work)
+        #: every traced process's engine by pid (forked children join), thread -> pid
+        self.mms: dict[int, TraceeMm] = {self.pid: self.mm}
+        self.tgid: dict[int, int] = {self.pid: self.pid}
+        #: called with the child's TraceeMm when the tracee forks
+        self.on_fork: Callable[[TraceeMm], None] | None = None
         #: called at a signal-delivery-stop; returns the signal to deliver
         self.on_signal: Callable[[pt.Event], int] | None = None
         #: syscall numbers of every seccomp stop, and any that carried the marker
@@ -107,11 +120,12 @@ class Tracee:
             args = (regs.rdi, regs.rsi, regs.rdx, regs.r10, regs.r8, regs.r9)
             if args[pt.mark_arg(nr)] >> 32 == pt.INJECT_MARK:
                 self.marked_stops.append(nr)
+            mm = self.mms[self.tgid[tid]]
             if nr == 9:
-                pt.cont(tid, self.mm.serve_mmap(tid) or 0)
+                pt.cont(tid, mm.serve_mmap(tid) or 0)
                 return
             if nr == 11:
-                unmap(self.proc, regs.rdi, regs.rsi)
+                unmap(mm.proc, regs.rdi, regs.rsi)
             pt.cont(tid)
         elif ev.kind is pt.Stop.SIGNAL:
             sig = ev.sig
@@ -122,10 +136,26 @@ class Tracee:
                 finally:
                     del self.work.held[tid]
             pt.cont(tid, sig)
+        elif ev.kind is pt.Stop.EVENT and ev.event in (pt.PTRACE_EVENT_FORK, pt.PTRACE_EVENT_CLONE):
+            new = pt.geteventmsg(tid)
+            if ev.event == pt.PTRACE_EVENT_CLONE:
+                self.tgid[new] = self.tgid[tid]
+            else:
+                parent = self.mms[self.tgid[tid]]
+                child = parent.fork(self.kernel.spawn("forked"), new)
+                self.mms[new] = child
+                self.tgid[new] = new
+                if self.on_fork is not None:
+                    self.on_fork(child)
+            pt.cont(tid)
         elif ev.stopped:
-            pt.cont(tid)  # clone/exec events, new threads' first stop, stray interrupts
+            pt.cont(tid)  # exec events, new tasks' first stop, stray interrupts
         elif tid == self.pid:
             self.exit_event = ev
+        elif tid in self.mms:  # a forked child is gone
+            gone = self.mms.pop(tid)
+            gone.exit()
+            gone.proc.exit()
 
     def close(self) -> None:
         """Let the child exit (kill it if it will not); release its mock process."""

@@ -10,6 +10,7 @@ line (``ok ...`` or ``err ...``).
 from __future__ import annotations
 
 import ctypes
+import os
 import struct
 import sys
 import threading
@@ -153,6 +154,19 @@ def main() -> None:
         elif cmd == "raw":  # a raw syscall: nr and up to 6 args
             r = libc.syscall(*[ctypes.c_long(x) for x in args])
             res = f"ok {r}" if r >= 0 else f"err {ctypes.get_errno()}"
+        elif cmd == "fork":  # a child reads (and marks) the mapping; the parent waits
+            pid = os.fork()
+            if pid == 0:
+                data = ctypes.string_at(args[0], args[1])
+                ctypes.memmove(args[0], b"forked", 6)
+                out.write(f"child {data.hex()}\n")
+                out.flush()
+                os._exit(0)
+            _, status = os.waitpid(pid, 0)
+            res = f"ok {status}"
+        elif cmd == "idle":  # a second thread, blocked for good
+            threading.Thread(target=threading.Event().wait, daemon=True).start()
+            res = f"ok {threading.active_count()}"
         elif cmd == "exit":
             break
         else:

@@ -8,11 +8,13 @@ both ways against the memfd the test holds.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 import signal
 import struct
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from inject_harness import Tracee
@@ -306,3 +308,104 @@ def test_injected_calls_are_never_stopped_again(mock_kernel: Kernel) -> None:
         os.close(mfd)
     finally:
         t.close()
+
+
+def test_fork_copies_the_mapping_records(mock_kernel: Kernel, tracee: Tracee) -> None:
+    """A forked child inherits the mapping (its record takes a reference of its own,
+    dropped when the child exits) and writes through it into the shared buffer."""
+    mfd = memfd(2)
+    file = udmabuf(mock_kernel, [(mfd, PAGE, PAGE), (mfd, 0, PAGE)])
+    fd = tracee.install(file)
+    file.put()
+    addr = ok(tracee.send(f"mmap {2 * PAGE} {PROT_RW} {MAP_SHARED} {fd} 0"))
+    seen: list[tuple[int, int]] = []
+    tracee.on_fork = lambda mm: seen.append((len(mm.proc.mappings), file.f_count))
+    assert tracee.send(f"fork {addr + PAGE} 4") == "child " + pattern(2 * PAGE)[:4].hex()
+    assert tracee.pump_line() == "ok 0"
+    assert seen == [(1, 3)]  # the tracee's fd, its mapping, the child's mapping
+    assert os.pread(mfd, 6, 0) == b"forked"
+    assert file.f_count == 2  # the child's exit dropped its record
+    assert ok(tracee.send(f"munmap {addr} {2 * PAGE}")) == 0
+    assert file.f_count == 1
+    os.close(mfd)
+
+
+def test_raw_arguments_get_the_errnos_of_real_linux(mock_kernel: Kernel, tracee: Tracee) -> None:
+    """The cases of ``probe_mmap_errors.py`` against its golden from real Linux 7.2."""
+    from probe_mmap_errors import CASES
+
+    golden = Path(__file__).with_name("probe_mmap_errors.golden").read_text().split("\n")
+    want = dict(line.split() for line in golden if line)
+    mfd = memfd(2)
+    file = udmabuf(mock_kernel, [(mfd, 0, 2 * PAGE)])
+    fd = tracee.install(file)
+    file.put()
+    got = {}
+    for name, length, prot, flags, off, addr in CASES:
+        answer = tracee.send(f"mmap {length} {prot} {flags} {fd} {off} {addr}")
+        kind, _, value = answer.partition(" ")
+        if kind == "ok":
+            assert ok(tracee.send(f"munmap {value} {length}")) == 0
+            got[name] = "ok"
+        else:
+            got[name] = errno.errorcode[int(value)]
+    assert got == want
+    assert tracee.proc.mappings == {}
+    assert file.f_count == 1
+    os.close(mfd)
+
+
+def test_revoke_prefers_a_thread_other_than_the_one_being_served(
+    mock_kernel: Kernel, tracee: Tracee
+) -> None:
+    """The thread whose syscall the requester serves would restart it if interrupted:
+    another thread of the process does the work when there is one."""
+    mfd = memfd(1)
+    file = udmabuf(mock_kernel, [(mfd, 0, PAGE)])
+    fd = tracee.install(file)
+    file.put()
+    addr = ok(tracee.send(f"mmap {PAGE} {PROT_RW} {MAP_SHARED} {fd} 0"))
+    mp = tracee.proc.mappings[addr]
+    assert isinstance(mp, TraceeMapping)
+    assert tracee.mm.revoke(mp, True, avoid=None) == tracee.pid  # the main thread first
+    assert tracee.mm.revoke(mp, False, avoid=None) == tracee.pid
+    assert ok(tracee.send("idle")) == 2
+    used = tracee.mm.revoke(mp, True, avoid=tracee.pid)
+    assert used != tracee.pid and mp.zapped
+    assert tracee.mm.revoke(mp, False, avoid=tracee.pid) == used
+    assert read(tracee, addr, 4) == pattern(PAGE)[:4]
+    assert ok(tracee.send(f"munmap {addr} {PAGE}")) == 0
+    os.close(mfd)
+
+
+def test_zap_at_a_pending_seccomp_stop_reissues_the_stopped_call(
+    mock_kernel: Kernel, tracee: Tracee
+) -> None:
+    """A thread already stopped at the entry of a traced call (not yet reaped) does the
+    work: its call is replaced by the injected ones, then issued again from its own
+    instruction and served as usual."""
+    import time
+
+    from mockkernel.supervisor.mmap import _task_state
+
+    mfd = memfd(2)
+    file = udmabuf(mock_kernel, [(mfd, PAGE, PAGE), (mfd, 0, PAGE)])
+    fd = tracee.install(file)
+    file.put()
+    addr = ok(tracee.send(f"mmap {2 * PAGE} {PROT_RW} {MAP_SHARED} {fd} 0"))
+    mp = tracee.proc.mappings[addr]
+    os.write(tracee._in, f"mmap {PAGE} {PROT_RW} {MAP_SHARED} {fd} {PAGE}\n".encode())
+    while _task_state(tracee.pid) != "t":  # stopped at the second mmap's seccomp stop
+        time.sleep(0.001)
+    mp.zap()
+    assert mp.zapped
+    second = int(tracee.pump_line().split()[1])
+    assert read(tracee, second, 4) == pattern(2 * PAGE)[:4]
+    # the loop saw the first map and the second one issued again (its first stop did
+    # the zap, out of the loop's sight)
+    assert tracee.seccomp_nrs.count(9) == 2
+    mp.restore()
+    assert read(tracee, addr, 4) == pattern(2 * PAGE)[PAGE : PAGE + 4]
+    assert ok(tracee.send(f"munmap {second} {PAGE}")) == 0
+    assert ok(tracee.send(f"munmap {addr} {2 * PAGE}")) == 0
+    os.close(mfd)

@@ -194,3 +194,48 @@ def test_ptrace_errors_carry_the_errno() -> None:
         pt.getregs(os.getpid())  # not our tracee
     with pytest.raises(ProcessLookupError):
         pt.cont(2**22 + 12345)
+
+
+def other_syscall_insn(pid: int, avoid: int) -> int:
+    """The address of a ``syscall`` instruction in ``pid``'s libc other than ``avoid``."""
+    with open(f"/proc/{pid}/maps") as f:
+        spans = [ln.split() for ln in f if "r-xp" in ln and "libc" in ln]
+    with open(f"/proc/{pid}/mem", "rb", buffering=0) as mem:
+        for span in spans:
+            lo, hi = (int(x, 16) for x in span[0].split("-"))
+            mem.seek(lo)
+            code = mem.read(hi - lo)
+            at = code.find(pt.SYSCALL_INSN)
+            while at >= 0:
+                if lo + at != avoid:
+                    return lo + at
+                at = code.find(pt.SYSCALL_INSN, at + 1)
+    raise AssertionError("no other syscall instruction in libc")
+
+
+def test_calls_through_another_syscall_instruction_reissue_from_the_stopped_one(
+    stopped_at_mmap: tuple[Tracee, int],
+) -> None:
+    t, tid = stopped_at_mmap
+    before = pt.getregs(tid)
+    elsewhere = other_syscall_insn(t.pid, before.rip - 2)
+    inj = pt.Injection(tid, syscall_ip=elsewhere)
+    assert inj.at_entry
+    inj.check_insn()
+    assert inj.call(39) == t.pid  # replaces the stopped call
+    assert inj.call(39) == t.pid  # runs at `elsewhere`
+    assert inj.finish() == 0
+    after = pt.getregs(tid)
+    assert after.rip == before.rip - 2 and after.rax == before.orig_rax  # issued again
+    assert after.rsp == before.rsp
+    pt.cont(tid)
+    while True:
+        ev = pt.wait_event(t.pid)
+        assert ev is not None and ev.stopped
+        if ev.kind is pt.Stop.SECCOMP:
+            break
+        t.handle(ev)
+    assert pt.getregs(ev.tid).rip == before.rip
+    pt.Injection(ev.tid).finish(-19)
+    pt.cont(ev.tid)
+    assert t.pump_line() == "err 19"
