@@ -29,6 +29,7 @@ from .ptrace import (
     PTRACE_EVENT_VFORK,
     TraceeGone,
     cont,
+    decode_status,
     geteventmsg,
     listen,
 )
@@ -142,7 +143,16 @@ class TreeTracer:
             return
         if event == 0:
             self._cont(tid, sig)  # signal-delivery stop: deliver it
-        elif event in (PTRACE_EVENT_FORK, PTRACE_EVENT_VFORK, PTRACE_EVENT_CLONE):
+            return
+        # held while kernel code runs for it: a revocation may inject into this thread
+        self.work.held[tid] = decode_status(tid, status)
+        try:
+            self._event(tid, sig, event)
+        finally:
+            self.work.held.pop(tid, None)
+
+    def _event(self, tid: int, sig: int, event: int) -> None:
+        if event in (PTRACE_EVENT_FORK, PTRACE_EVENT_VFORK, PTRACE_EVENT_CLONE):
             self.on_clone(tid, event)
             self._cont(tid)
         elif event == PTRACE_EVENT_SECCOMP:
