@@ -25,6 +25,10 @@ The targets (``design-notes.md``, "The hot path"):
 * boot + install + uninstall + shutdown (what the ``mock_kernel`` fixture does per
   test): <= 1 ms (pyfakefs' ``fs`` fixture needs 2-3 ms).
 
+* scaling series: one operation at several table sizes (attach+detach of one more
+  attachment at 10 .. 100k attachments; ``UDMABUF_CREATE`` + close at 10 .. 10k live
+  dma-bufs): flat, the largest size <= 2x the smallest.
+
 Rows marked "(info)" have no target; the "no-op handler" rows split a mock ioctl into
 the redirection + dispatch (a driver whose handler returns 0 at once) and the rest.
 ``--profile`` adds a cProfile of the mock ioctls and of a kernel lifetime.
@@ -51,14 +55,28 @@ import termios
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import mockkernel
-from mockkernel.driver import DriverRegistry, File, FileOperations, Kernel
+from mockkernel.driver import (
+    Attachment,
+    DmaBuf,
+    DmaBufOps,
+    DriverRegistry,
+    File,
+    FileOperations,
+    Kernel,
+    SgTable,
+    dma_buf_attach,
+    dma_buf_detach,
+    dma_buf_export,
+    dma_buf_put,
+)
 from mockkernel.ioctl import _IO, _IOWR
 from mockkernel.testing import sealed_memfd
+from mockkernel.topology import default_topology
 from mockkernel.uapi.linux.dma_buf import (
     DMA_BUF_IOCTL_SYNC,
     DMA_BUF_SYNC_READ,
@@ -405,6 +423,209 @@ def _passthrough() -> Iterator[None]:
             setattr(mod, name, old)
 
 
+# -- scaling series ----------------------------------------------------------------------------
+# The cost of one operation as a table grows, at several sizes; the target is flat (the largest
+# size at most FLAT_LIMIT x the smallest).  Linux keeps these objects on lists for reasons of
+# its own (order, RCU); a model that searches them pays O(n) per operation.
+#
+# * attach_detach: dma_buf_attach + dma_buf_detach of one more attachment of a buffer that
+#   has n already (driver API, no syscalls);
+# * udmabuf_create_close: UDMABUF_CREATE + close of the new dma-buf fd while n dma-bufs made
+#   the same way are alive (through the installed redirection, as a program does it).
+FLAT_LIMIT = 2.0
+ATTACH_SIZES = (10, 1_000, 10_000, 100_000)
+UDMABUF_SIZES = (10, 1_000, 10_000)
+SERIES_SAMPLE_MS = 2.0  # short samples, many of them (see _best_of)
+SERIES_SAMPLES = 10
+
+
+@dataclass
+class Series:
+    """One operation's best us/op at each size, and whether that is flat."""
+
+    key: str
+    label: str
+    sizes: list[int]
+    us: list[float] = field(default_factory=list)
+
+    @property
+    def ratio(self) -> float:
+        return self.us[-1] / self.us[0]
+
+    @property
+    def status(self) -> str:
+        return "PASS" if self.ratio <= FLAT_LIMIT else "FAIL"
+
+
+def _sample_us(op: Callable[[], None], n: int) -> float:
+    """Mean us of ``op`` over ``n`` calls, with the collector off."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        t0 = _NS()
+        for _ in range(n):
+            op()
+        return (_NS() - t0) / n / 1000
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _calls_for(op: Callable[[], None], sample_ms: float) -> int:
+    """Calls of ``op`` for one sample of about ``sample_ms``."""
+    one = min(_sample_us(op, 3) for _ in range(3))
+    return max(3, int(sample_ms * 1000 / max(one, 0.01)))
+
+
+def _best_of(op: Callable[[], None], calls: int) -> float:
+    """The best of ``SERIES_SAMPLES`` short samples: on a shared machine a short sample is
+    likelier to run without being preempted than one long one."""
+    return min(_sample_us(op, calls) for _ in range(SERIES_SAMPLES))
+
+
+# -- attach + detach ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Dev:
+    """An importing device: all the core needs is a name."""
+
+    name: str
+
+
+class _NullOps(DmaBufOps):
+    """An exporter with nothing behind it: the core's own cost is what is measured."""
+
+    def map_dma_buf(self, attach: Attachment, direction: int) -> SgTable:
+        return SgTable()
+
+    def unmap_dma_buf(self, attach: Attachment, sgt: SgTable, direction: int) -> None:
+        pass
+
+    def release(self, dmabuf: DmaBuf) -> None:
+        pass
+
+
+def _attach_detach(sizes: tuple[int, ...], sample_ms: float, rounds: int) -> Series:
+    """One buffer per size, each with that many attachments; rounds interleave the sizes,
+    so a noisy neighbour hurts all of them alike."""
+    series = Series(
+        "scaling.attach_detach",
+        "dma_buf_attach + dma_buf_detach, n attachments already",
+        list(sizes),
+    )
+    kernel = mockkernel.boot()
+    dev = _Dev("0000:00:00.0")
+    bufs: list[tuple[DmaBuf, list[Attachment]]] = []
+    try:
+        for size in sizes:
+            dmabuf = dma_buf_export(kernel, _NullOps(), 4096, object(), "bench")
+            bufs.append((dmabuf, [dma_buf_attach(dmabuf, dev) for _ in range(size)]))
+
+        def op_for(dmabuf: DmaBuf) -> Callable[[], None]:
+            def op() -> None:
+                dma_buf_detach(dmabuf, dma_buf_attach(dmabuf, dev))
+
+            return op
+
+        ops = [op_for(d) for d, _ in bufs]
+        calls = [_calls_for(op, sample_ms) for op in ops]
+        best = [float("inf")] * len(sizes)
+        for _ in range(rounds):
+            for i, op in enumerate(ops):
+                best[i] = min(best[i], _best_of(op, calls[i]))
+        series.us = best
+    finally:
+        for dmabuf, held in bufs:
+            for a in held:
+                dma_buf_detach(dmabuf, a)
+            dma_buf_put(dmabuf)
+        kernel.shutdown()
+    return series
+
+
+# -- UDMABUF_CREATE + close --------------------------------------------------------------------
+@contextmanager
+def _installed(nofile: int) -> Iterator[Kernel]:
+    """A kernel whose init process may hold ``nofile`` fds, with its redirection installed."""
+    topo = default_topology()
+    topo = replace(topo, kernel=replace(topo.kernel, rlimit_nofile=nofile))
+    kernel = mockkernel.boot(topo)
+    redir = kernel.install()
+    redir.install()
+    try:
+        yield kernel
+    finally:
+        redir.uninstall()
+        kernel.shutdown()
+
+
+def _udmabuf_create_close(sizes: tuple[int, ...], sample_ms: float, rounds: int) -> Series:
+    """Each round climbs the sizes (making live dma-bufs as it goes), then closes them all."""
+    series = Series(
+        "scaling.udmabuf_create_close",
+        "UDMABUF_CREATE + close, n live dma-bufs",
+        list(sizes),
+    )
+    best = [float("inf")] * len(sizes)
+    memfd = sealed_memfd(4096)
+    live: list[int] = []
+    try:
+        with _installed(max(sizes) + 256):
+            dev = os.open("/dev/udmabuf", os.O_RDWR)
+            arg = bytearray(struct.pack("=IIQQ", memfd, 0, 0, 4096))
+            ioctl, close = fcntl.ioctl, os.close
+
+            def op() -> None:
+                close(ioctl(dev, UDMABUF_CREATE, arg))
+
+            try:
+                calls = _calls_for(op, sample_ms)
+                for _ in range(rounds):
+                    for i, size in enumerate(sizes):
+                        while len(live) < size:
+                            live.append(ioctl(dev, UDMABUF_CREATE, arg))
+                        best[i] = min(best[i], _best_of(op, calls))
+                    while live:
+                        close(live.pop())
+            finally:
+                for fd in live:
+                    close(fd)
+                close(dev)
+    finally:
+        os.close(memfd)
+    series.us = best
+    return series
+
+
+def measure_scaling(sample_ms: float, rounds: int, quick: bool = False) -> list[Series]:
+    """Every series, best of ``rounds``; ``quick`` keeps the two smallest sizes (a smoke test)."""
+    attach = ATTACH_SIZES[:2] if quick else ATTACH_SIZES
+    udma = UDMABUF_SIZES[:2] if quick else UDMABUF_SIZES
+    return [
+        _attach_detach(attach, sample_ms, rounds),
+        _udmabuf_create_close(udma, sample_ms, rounds),
+    ]
+
+
+def scaling_json(series: list[Series]) -> list[dict[str, Any]]:
+    return [
+        {
+            **asdict(s),
+            "ratio": s.ratio,
+            "target": f"<={FLAT_LIMIT:g}x",
+            "status": s.status,
+        }
+        for s in series
+    ]
+
+
+def print_scaling(series: list[dict[str, Any]]) -> None:
+    print(f"\nscaling series (us/op at n; target: flat, largest n <= {FLAT_LIMIT:g}x smallest)")
+    for s in series:
+        points = "  ".join(f"n={n:,}: {us:,.1f}" for n, us in zip(s["sizes"], s["us"], strict=True))
+        print(f"  {s['label']}")
+        print(f"    {points}   -> {s['ratio']:.2f}x  {s['status']}")
+
+
 # -- the run -----------------------------------------------------------------------------------
 @contextmanager
 def _real_fds() -> Iterator[Fds]:
@@ -720,7 +941,11 @@ def main(argv: list[str] | None = None) -> int:
     if ns.quick:
         ns.repeat, ns.sample_ms, ns.boot_lifetimes = 3, 2.0, 20
     result = measure(ns.repeat, ns.sample_ms, ns.boot_lifetimes)
+    rounds = 2 if ns.quick else 3
+    series = measure_scaling(min(ns.sample_ms, SERIES_SAMPLE_MS), rounds, quick=ns.quick)
+    result["scaling"] = scaling_json(series)
     print_report(result)
+    print_scaling(result["scaling"])
     if ns.profile:
         profile_report()
     if ns.json:

@@ -8,13 +8,14 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import IO, TYPE_CHECKING
 
+from . import __version__
+
 if TYPE_CHECKING:
     from .kernel import Kernel
+    from .profiles import UapiProfiles
     from .topology import Topology
 
 __all__ = ["main"]
-
-UAPI_PROFILES = ("linux-7.2", "tph-v1", "tph-v2", "tph-v11")
 
 
 class _UsageError(Exception):
@@ -32,6 +33,14 @@ def _open_trace(path: str) -> IO[str]:
     return open(hide(fd), "w", encoding="utf-8")
 
 
+def _uapi_profiles() -> UapiProfiles:
+    """The profiles a kernel booted here would know: built-in and the plugins' ones."""
+    from .plugins import get_plugin_manager
+    from .profiles import UapiProfiles
+
+    return UapiProfiles.from_plugins(get_plugin_manager())
+
+
 def _supervised(ns: argparse.Namespace) -> bool:
     """In-process for ``run PROGRAM.py`` (the fast path); supervised for ``run -- CMD``,
     ``run ./prog`` (anything not a ``.py`` file) and ``run --supervise PROGRAM.py``."""
@@ -43,7 +52,10 @@ def _cmd_run_supervised(ns: argparse.Namespace) -> int:
     from .supervisor import LaunchError, supervise
     from .topology import load_topology
 
-    topology = _load(load_topology, ns.topology) if ns.topology else None
+    profiles = _uapi_profiles()
+    topology = None
+    if ns.topology:
+        topology = _load(lambda p: load_topology(p, uapi_profiles=profiles), ns.topology)
     trace = _open_trace(ns.trace) if ns.trace else None
     kernel = boot(topology, uapi=ns.uapi)
     if trace is not None:
@@ -80,8 +92,14 @@ def _cmd_run(ns: argparse.Namespace) -> int:
     from .topology import load_topology
     from .userspace.runner import run_program
 
+    profiles = _uapi_profiles()
+    if ns.uapi is not None and ns.uapi not in profiles:
+        raise _UsageError(
+            f"argument --uapi: invalid choice: {ns.uapi!r} (choose from {', '.join(profiles)})"
+        )
     if _supervised(ns):
         return _cmd_run_supervised(ns)
+
     try:
         os.stat(ns.program)
     except OSError as e:  # as python says it, before anything is booted
@@ -92,7 +110,7 @@ def _cmd_run(ns: argparse.Namespace) -> int:
         return 2
     topology: Topology | None = None
     if ns.topology:
-        topology = _load(load_topology, ns.topology)
+        topology = _load(lambda p: load_topology(p, uapi_profiles=profiles), ns.topology)
     trace = _open_trace(ns.trace) if ns.trace else None
     try:
         return run_program(
@@ -123,7 +141,11 @@ def _cmd_plugins(ns: argparse.Namespace) -> int:
 def _cmd_topology(ns: argparse.Namespace) -> int:
     from .topology import default_topology, dumps, load_topology
 
-    topo = _load(load_topology, ns.file) if ns.file else default_topology()
+    if ns.file:
+        profiles = _uapi_profiles()
+        topo = _load(lambda p: load_topology(p, uapi_profiles=profiles), ns.file)
+    else:
+        topo = default_topology()
     sys.stdout.write(dumps(topo))
     return 0
 
@@ -174,6 +196,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="mockkernel", description="A simulated Linux kernel that runs in-process."
     )
+    parser.add_argument("--version", action="version", version=f"mockkernel {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser(
         "run",
@@ -187,7 +210,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     run.add_argument("--topology", metavar="FILE", help="a topology TOML file (default: built in)")
     run.add_argument("--trace", metavar="FILE", help="write trace events as JSON lines")
-    run.add_argument("--uapi", choices=UAPI_PROFILES, help="the uAPI profile to boot with")
+    run.add_argument(
+        "--uapi",
+        metavar="NAME",
+        help="the uAPI profile to boot with (docs/uapi-profiles.md; plugins may add some)",
+    )
     run.add_argument("--check-leaks", action="store_true", help="exit 70 if kernel objects leaked")
     run.add_argument("program", help="the program, e.g. examples/udmabuf_demo.py")
     run.add_argument("args", nargs=argparse.REMAINDER, help="the program's arguments")

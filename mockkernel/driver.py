@@ -13,12 +13,17 @@ from __future__ import annotations
 from .dma_buf import (
     DMA_BIDIRECTIONAL,
     DMA_FROM_DEVICE,
+    DMA_RESV_USAGE_BOOKKEEP,
+    DMA_RESV_USAGE_KERNEL,
+    DMA_RESV_USAGE_READ,
+    DMA_RESV_USAGE_WRITE,
     DMA_TO_DEVICE,
     Attachment,
     Device,
     DmaBuf,
     DmaBufAttachOps,
     DmaBufOps,
+    DmaBufSubsystem,
     DmaFence,
     SgEntry,
     SgTable,
@@ -37,6 +42,7 @@ from .dma_buf import (
     dma_buf_map_attachment_unlocked,
     dma_buf_pin,
     dma_buf_put,
+    dma_buf_subsys,
     dma_buf_unmap_attachment,
     dma_buf_unmap_attachment_unlocked,
     dma_buf_unpin,
@@ -80,6 +86,7 @@ from .pci import (
 )
 from .pci.fabric import Fabric, Tlp, WriteResult
 from .process import Process
+from .profiles import DmaBufTphOp, UapiProfile
 from .rdma import (
     IB_DMAH_CPU_ID_EXISTS,
     IB_DMAH_MEM_TYPE_EXISTS,
@@ -115,7 +122,9 @@ from .rdma import (
 )
 from .realfd import hide, kernel_dup
 from .uaccess import (
+    check_zeroed_user,
     copy_from_user,
+    copy_struct_from_user,
     copy_to_user,
     get_user_struct,
     get_user_u32,
@@ -126,6 +135,10 @@ from .uaccess import (
 __all__ = [
     "DMA_BIDIRECTIONAL",
     "DMA_FROM_DEVICE",
+    "DMA_RESV_USAGE_BOOKKEEP",
+    "DMA_RESV_USAGE_KERNEL",
+    "DMA_RESV_USAGE_READ",
+    "DMA_RESV_USAGE_WRITE",
     "DMA_TO_DEVICE",
     "FMODE_READ",
     "FMODE_WRITE",
@@ -159,6 +172,8 @@ __all__ = [
     "DmaBuf",
     "DmaBufAttachOps",
     "DmaBufOps",
+    "DmaBufSubsystem",
+    "DmaBufTphOp",
     "DmaFence",
     "DmaSegment",
     "DriverRegistry",
@@ -192,10 +207,13 @@ __all__ = [
     "SgTable",
     "SyncFile",
     "Tlp",
+    "UapiProfile",
     "UmemDmabuf",
     "Vma",
     "WriteResult",
+    "check_zeroed_user",
     "copy_from_user",
+    "copy_struct_from_user",
     "copy_to_user",
     "dma_buf_attach",
     "dma_buf_attach_revocable",
@@ -211,6 +229,7 @@ __all__ = [
     "dma_buf_map_attachment_unlocked",
     "dma_buf_pin",
     "dma_buf_put",
+    "dma_buf_subsys",
     "dma_buf_unmap_attachment",
     "dma_buf_unmap_attachment_unlocked",
     "dma_buf_unpin",

@@ -17,7 +17,10 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from .kernel import DriverRegistry, Kernel
+    from .profiles import UapiProfile
 
 hookspec = pluggy.HookspecMarker("mockkernel")
 hookimpl = pluggy.HookimplMarker("mockkernel")
@@ -39,6 +42,25 @@ def mockkernel_register(registry: DriverRegistry) -> None:
     e.g. to create a misc device such as ``/dev/udmabuf``.
 
     :param registry: the booting kernel's registry; ``registry.kernel`` is the kernel.
+
+    Return value ignored; every implementation is called.
+    """
+
+
+@hookspec
+def mockkernel_register_uapi_profiles(register: Callable[[UapiProfile], None]) -> None:
+    """Add uAPI profiles a kernel can boot with, beside the built-in ones.
+
+    Called once per ``mockkernel.boot()``, before the topology's ``[kernel] uapi`` is
+    looked up (so a topology, ``--uapi`` or ``boot(uapi=...)`` may name the new
+    profile), and once by ``mockkernel run`` to check ``--uapi``.  Call
+    ``register(profile)`` with a :class:`mockkernel.driver.UapiProfile` for each
+    profile; the kernel's registry (``kernel.uapi_profiles``) then has it and
+    ``kernel.uapi`` is it when booted with its name.  A name that is already taken
+    (a built-in one included) fails the boot with ``ValueError``.  See
+    ``docs/uapi-profiles.md`` for what a profile says.
+
+    :param register: adds one profile to the booting kernel's registry.
 
     Return value ignored; every implementation is called.
     """

@@ -9,8 +9,8 @@ kernel owns:
 * ``pci`` -- the PCI devices of the topology;
 * ``init_process`` -- the process that is *this* Python process (its mock fds
   are real fd numbers, held by placeholders); ``spawn()`` makes more;
-* the live-object tables (files, dma-bufs, attachments, held locks) that
-  ``shutdown()`` checks.
+* the live-object tables (files, held locks) that ``shutdown()`` checks, and the
+  subsystems (``subsys()``), which report their own (dma-bufs, attachments, ...).
 """
 
 from __future__ import annotations
@@ -29,14 +29,15 @@ from . import topology as _topology
 from .errors import LeakError
 from .fs import File, FileOperations
 from .process import Process, RealBackedFdTable, VirtualFdTable
+from .profiles import UapiProfile, UapiProfiles
 from .realfd import REAL, hide
+from .subsys import Subsystem
 from .topology import Topology, default_topology
 from .trace import Tracer
 from .uaccess import restore_mm, swap_mm
 from .vfs import Vfs
 
 if TYPE_CHECKING:
-    from .dma_buf import Attachment, DmaBuf
     from .net import NetState
     from .pci import PciBus, PciDev
     from .pci.fabric import Fabric
@@ -61,30 +62,6 @@ class PciDriver(Protocol):
 
     def remove(self, kernel: Kernel, pdev: PciDev) -> None:
         """Unbind from ``pdev`` at shutdown."""
-
-
-class Subsystem:
-    """A piece of the kernel that owns its state (dma-buf, PCI, net, RDMA, ...).
-
-    All are made the same way: ``kernel.subsys(Cls)`` returns the kernel's one
-    instance, built on first use as ``Cls(kernel)``.  A subsystem reports what it
-    still holds at shutdown with :meth:`leaks` and lets go of its real resources in
-    :meth:`shutdown` (called in the reverse order of creation, after every process
-    has exited and every file was released).  Override either as needed.
-    """
-
-    #: the name leak reports and traces use
-    name = "subsystem"
-
-    def __init__(self, kernel: Kernel) -> None:
-        self.kernel = kernel
-
-    def leaks(self) -> list[str]:
-        """What this subsystem still holds that a clean shutdown would not expect."""
-        return []
-
-    def shutdown(self) -> None:
-        """Release real resources (fds, mappings); the kernel is going away."""
 
 
 class _Cpu(threading.local):
@@ -148,15 +125,23 @@ class DriverRegistry:
 class Kernel:
     """A booted mock kernel.  Use :func:`boot` to make one."""
 
-    def __init__(self, topology: Topology, pm: pluggy.PluginManager) -> None:
+    def __init__(
+        self,
+        topology: Topology,
+        pm: pluggy.PluginManager,
+        uapi_profiles: UapiProfiles | None = None,
+    ) -> None:
+        #: the uAPI profiles this kernel knows: the built-in ones and its plugins'
+        self.uapi_profiles = (
+            uapi_profiles if uapi_profiles is not None else UapiProfiles.from_plugins(pm)
+        )
+        #: the profile it speaks (``[kernel] uapi``); ``UnknownUapiProfile`` if none such
+        self.uapi: UapiProfile = self.uapi_profiles.get(topology.kernel.uapi)
         self._ids = itertools.count(1)
         self.topology = topology
-        self.uapi = topology.kernel.uapi
         self.tracer = Tracer()
         self.plugin_manager = pm
         self.live_files: dict[int, File] = {}
-        self.dmabufs: dict[int, DmaBuf] = {}
-        self.attachments: dict[int, Attachment] = {}
         self.held_locks: dict[int, str] = {}
         self.warnings: list[str] = []
         self._placeholders: dict[str, int] = {}
@@ -201,18 +186,18 @@ class Kernel:
         return sub  # type: ignore[return-value]
 
     def __repr__(self) -> str:
-        return f"<Kernel uapi={self.uapi} files={len(self.live_files)} dmabufs={len(self.dmabufs)}>"
+        return f"<Kernel uapi={self.uapi} files={len(self.live_files)}>"
 
     # -- boot -----------------------------------------------------------------------------
     def _boot(self) -> None:
-        from . import dma_buf, sysfs
+        from . import sysfs
+        from .dma_buf import dma_buf_init
         from .pci import PciBus
         from .pci.fabric import Fabric
 
         self.pci = PciBus.from_topology(self.topology, tracer=self.tracer)
         self.fabric = Fabric(self.pci, self.tracer)
-        self.vfs.mkdir("/sys/kernel/debug/dma_buf", owned=True)
-        self.vfs.attr("/sys/kernel/debug/dma_buf/bufinfo", lambda: dma_buf.bufinfo(self), 0o444, 0)
+        dma_buf_init(self)
         sysfs.populate_pci(self)
         hook = self.plugin_manager.hook
         hook.mockkernel_register(registry=self.registry)
@@ -343,11 +328,9 @@ class Kernel:
         for file in self.live_files.values():
             if id(file) not in held:
                 out.append(f"file still referenced (not by an fd: a mapping or a driver): {file!r}")
-        out += [f"dma-buf still alive: {d!r}" for d in self.dmabufs.values()]
-        out += [f"attachment still attached: {a!r}" for a in self.attachments.values()]
-        out += [f"lock still held: {name}" for name in self.held_locks.values()]
         for sub in self.subsystems.values():
             out += sub.leaks()
+        out += [f"lock still held: {name}" for name in self.held_locks.values()]
         out += [f"kernel warning: {w}" for w in self.warnings]
         return out
 
@@ -430,22 +413,25 @@ def boot(
     """Boot a kernel on ``topology`` (a ``Topology``, a TOML path or text; default built in).
 
     :param plugins: extra plugin objects or modules (beyond the entry-point ones).
-    :param uapi: override the topology's uAPI profile.
+    :param uapi: override the topology's uAPI profile (a name of ``kernel.uapi_profiles``:
+        a built-in profile or one a plugin registered; ``UnknownUapiProfile`` otherwise).
     """
     from .plugins import get_plugin_manager
     from .topology import load_topology
 
+    pm = get_plugin_manager(plugins)
+    profiles = UapiProfiles.from_plugins(pm)
     if topology is None:
         topo = _default_topology()
     elif isinstance(topology, Topology):
         topo = topology
     else:
-        topo = load_topology(topology)
+        topo = load_topology(topology, uapi_profiles=profiles)
     if uapi is not None:
         import dataclasses
 
         topo = dataclasses.replace(topo, kernel=dataclasses.replace(topo.kernel, uapi=uapi))
-    kernel = Kernel(topo, get_plugin_manager(plugins))
+    kernel = Kernel(topo, pm, profiles)
     try:
         kernel._boot()
     except BaseException:

@@ -27,6 +27,8 @@ from importlib import resources
 from types import MappingProxyType
 from typing import Any, TypeVar
 
+from .profiles import BUILTIN_UAPI_PROFILES, DEFAULT_UAPI_PROFILE, UapiProfiles
+
 __all__ = [
     "DEFAULT_TOPOLOGY_TOML",
     "PCIE_TYPES",
@@ -52,7 +54,9 @@ __all__ = [
     "load_topology",
 ]
 
-UAPI_PROFILES = ("linux-7.2", "tph-v1", "tph-v2", "tph-v11")
+#: the names of the built-in uAPI profiles (a kernel's plugins may add more:
+#: :class:`mockkernel.profiles.UapiProfiles`)
+UAPI_PROFILES = tuple(p.name for p in BUILTIN_UAPI_PROFILES)
 TPH_COMPLETER_TYPES = ("none", "tph-only", "ext")  # DEVCAP2[13:12] = 0, 1, 3
 TPH_ST_MODES = ("ns", "iv", "ds")  # PCI_TPH_CAP_ST_NS / _IV / _DS
 TPH_ST_TABLE_LOCATIONS = ("none", "cap", "msix")  # PCI_TPH_LOC_NONE / _CAP / _MSIX
@@ -148,14 +152,20 @@ def _freeze(key: str, value: Any) -> Any:
 
 @dataclass(frozen=True)
 class KernelSpec:
-    """Kernel-wide settings: the uAPI profile, the fd limit and the number of CPUs."""
+    """Kernel-wide settings: the uAPI profile, the fd limit and the number of CPUs.
 
-    uapi: str = "tph-v11"
+    ``uapi`` is a profile's name.  Which names exist is the booting kernel's registry's
+    business (plugins add profiles): :func:`load_topology` checks the name against a
+    registry, ``boot`` looks it up.
+    """
+
+    uapi: str = DEFAULT_UAPI_PROFILE
     rlimit_nofile: int = 1024
     nr_cpus: int = 4
 
     def __post_init__(self) -> None:
-        _check_choice("uapi", self.uapi, UAPI_PROFILES)
+        if not isinstance(self.uapi, str) or not self.uapi:
+            raise TopologyError("uapi", f"expected a uAPI profile name, got {self.uapi!r}")
         _check_int("rlimit_nofile", self.rlimit_nofile, 1, MAX_RLIMIT_NOFILE)
         _check_int("nr_cpus", self.nr_cpus, 1, MAX_NR_CPUS)
 
@@ -633,13 +643,16 @@ def _make(path: str, cls: type[_T], **kwargs: Any) -> _T:
         return cls(**kwargs)
 
 
-def _parse_kernel(raw: object) -> KernelSpec:
+def _parse_kernel(raw: object, uapi_profiles: UapiProfiles) -> KernelSpec:
     t = _Table(raw, "kernel", _fields(KernelSpec))
     d = KernelSpec()
+    uapi = t.get_str("uapi", d.uapi)
+    with _at("kernel"):
+        _check_choice("uapi", uapi, uapi_profiles.names())
     return _make(
         "kernel",
         KernelSpec,
-        uapi=t.get_str("uapi", d.uapi),
+        uapi=uapi,
         rlimit_nofile=t.get_int("rlimit_nofile", d.rlimit_nofile),
         nr_cpus=t.get_int("nr_cpus", d.nr_cpus),
     )
@@ -781,11 +794,15 @@ def _read_source(source: str | os.PathLike[str]) -> str:
         raise TopologyError(os.fspath(source), f"not UTF-8 ({e.reason})") from None
 
 
-def load_topology(source: str | os.PathLike[str]) -> Topology:
+def load_topology(
+    source: str | os.PathLike[str], *, uapi_profiles: UapiProfiles | None = None
+) -> Topology:
     """Load and validate a topology from a TOML file or TOML text.
 
     ``source`` is a path (any ``os.PathLike``, or a one-line ``str`` that names an existing
     file, ends in ``.toml``, or has no ``=``/``[``/``#`` in it) or the TOML text itself.
+    ``[kernel] uapi`` must name a profile of ``uapi_profiles`` (default: the built-in
+    ones; ``boot`` passes its kernel's registry, plugins' profiles included).
     Raises :class:`TopologyError`.
     """
     text = _read_source(source)
@@ -794,7 +811,8 @@ def load_topology(source: str | os.PathLike[str]) -> Topology:
     except tomllib.TOMLDecodeError as e:
         raise TopologyError("", f"TOML syntax error: {e}") from None
     t = _Table(raw, "", ("kernel", "root_ports", "devices", "rdma"))
-    kernel = _parse_kernel(t.get_table("kernel") or {})
+    profiles = uapi_profiles if uapi_profiles is not None else UapiProfiles()
+    kernel = _parse_kernel(t.get_table("kernel") or {}, profiles)
     root_ports = tuple(
         _parse_root_port(r, f"root_ports[{i}]") for i, r in enumerate(t.get_tables("root_ports"))
     )

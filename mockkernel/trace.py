@@ -7,21 +7,20 @@ formatting::
     if kernel.tracer.enabled:
         kernel.tracer.emit("dma_buf.attach", dmabuf=dmabuf.id, attach=attach.id)
 
-Events are flat dicts built by a structlog logger that this module wraps
-(mockkernel never calls ``structlog.configure``): ``event`` is the name
-(``fd.install``, ``dma_buf.export``, ...), ``seq`` a per-kernel sequence number,
-everything else flat keys with object ids.  Sinks receive the dict; a JSON-lines
-file sink and an in-memory capture are provided.
+Events are flat dicts built straight from the emitting call (no logging library on
+the way): ``event`` is the name (``fd.install``, ``dma_buf.export``, ...), ``seq`` a
+per-kernel sequence number, everything else flat keys with object ids.  Sinks receive
+the dict; an in-memory capture and a JSON-lines file sink are provided, and
+:meth:`Tracer.structlog` forwards events to a structlog logger (imported only then),
+so rendering stays at the edges and a traced syscall stays cheap.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, MutableMapping
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import IO, Any
-
-import structlog
 
 EventDict = dict[str, Any]
 Sink = Callable[[EventDict], None]
@@ -29,41 +28,15 @@ Sink = Callable[[EventDict], None]
 __all__ = ["EventDict", "Sink", "Tracer"]
 
 
-class _FanOut:
-    """The structlog "logger" at the end of the chain: hands the dict to sinks."""
-
-    def __init__(self, tracer: Tracer) -> None:
-        self._tracer = tracer
-
-    def msg(self, **event: Any) -> None:
-        for sink in tuple(self._tracer.sinks):
-            sink(event)
-
-
 class Tracer:
     """Per-kernel trace hub.  ``enabled`` is true while at least one sink is attached."""
 
-    __slots__ = ("_log", "_seq", "enabled", "sinks")
+    __slots__ = ("_seq", "enabled", "sinks")
 
     def __init__(self) -> None:
         self.enabled = False
         self.sinks: list[Sink] = []
         self._seq = 0
-        self._log = structlog.wrap_logger(
-            _FanOut(self),
-            processors=[self._add_seq, self._to_kwargs],
-            wrapper_class=structlog.BoundLogger,
-            cache_logger_on_first_use=False,
-        )
-
-    def _add_seq(self, _logger: Any, _name: str, ed: MutableMapping[str, Any]) -> Any:
-        self._seq += 1
-        ed["seq"] = self._seq
-        return ed
-
-    @staticmethod
-    def _to_kwargs(_logger: Any, _name: str, ed: MutableMapping[str, Any]) -> Any:
-        return dict(ed)
 
     @property
     def seq(self) -> int:
@@ -72,7 +45,15 @@ class Tracer:
 
     def emit(self, event: str, **fields: Any) -> None:
         """Emit one event.  Call only when ``enabled`` (callers check first)."""
-        self._log.msg(event, **fields)
+        self._seq = seq = self._seq + 1
+        fields["event"] = event
+        fields["seq"] = seq
+        sinks = self.sinks
+        if len(sinks) == 1:
+            sinks[0](fields)
+            return
+        for sink in tuple(sinks):
+            sink(fields)
 
     def add_sink(self, sink: Sink) -> None:
         self.sinks.append(sink)
@@ -97,6 +78,23 @@ class Tracer:
 
         def sink(event: EventDict) -> None:
             stream.write(json.dumps(event, default=str, sort_keys=False) + "\n")
+
+        self.add_sink(sink)
+        return sink
+
+    def structlog(self, logger: Any = None) -> Sink:
+        """Attach a sink that logs each event through structlog (``logger``, or
+        ``structlog.get_logger("mockkernel")``); returns it.  mockkernel never calls
+        ``structlog.configure``: the application's configuration renders the events."""
+        if logger is None:
+            import structlog
+
+            logger = structlog.get_logger("mockkernel")
+        log = logger
+
+        def sink(event: EventDict) -> None:
+            fields = dict(event)
+            log.info(fields.pop("event"), **fields)
 
         self.add_sink(sink)
         return sink

@@ -33,7 +33,7 @@ import struct
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from errno import EFAULT, EINVAL, ENOSYS, EPERM, ESRCH
+from errno import E2BIG, EFAULT, EINVAL, ENOSYS, EPERM, ESRCH
 from typing import Any, TypeVar
 
 from .errors import kerr
@@ -44,7 +44,9 @@ __all__ = [
     "RemoteMemory",
     "UserMemory",
     "add_window",
+    "check_zeroed_user",
     "copy_from_user",
+    "copy_struct_from_user",
     "copy_to_user",
     "current_mm",
     "drop_window",
@@ -359,6 +361,40 @@ def put_user_u32(addr: int, value: int) -> None:
 def get_user_struct(cls: type[_S], addr: int) -> _S:
     """Copy a ctypes struct in from user memory."""
     return cls.from_buffer_copy(copy_from_user(addr, ctypes.sizeof(cls)))
+
+
+_PAGE = 4096
+
+
+def check_zeroed_user(addr: int, size: int) -> bool:
+    """``check_zeroed_user``: whether ``size`` bytes at ``addr`` are all zero.
+
+    Read a page at a time, as the kernel reads word by word: the first non-zero byte
+    answers False at once and the first unreadable page is ``EFAULT`` -- whichever
+    comes first -- so a huge ``size`` costs only what is actually there, never a
+    buffer of ``size`` bytes.
+    """
+    end = addr + size
+    while addr < end:
+        n = min(end - addr, _PAGE - addr % _PAGE)
+        if any(copy_from_user(addr, n)):
+            return False
+        addr += n
+    return True
+
+
+def copy_struct_from_user(ksize: int, addr: int, usize: int) -> bytes:
+    """``copy_struct_from_user``: an extensible struct of the kernel's ``ksize`` bytes from
+    a user struct of ``usize`` bytes at ``addr``.
+
+    A smaller user struct is zero-filled; a larger one must have only zeros past
+    ``ksize`` (``E2BIG``, checked first and piece by piece: :func:`check_zeroed_user`);
+    then ``EFAULT`` if the common part cannot be read.
+    """
+    size = min(ksize, usize)
+    if usize > ksize and not check_zeroed_user(addr + ksize, usize - ksize):
+        raise kerr(E2BIG)
+    return copy_from_user(addr, size) + bytes(ksize - size)
 
 
 def strndup_user(addr: int, n: int) -> bytes:

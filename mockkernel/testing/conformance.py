@@ -50,6 +50,7 @@ from ..dma_buf import (
     dma_buf_export,
     dma_buf_fd,
     dma_buf_invalidate_mappings,
+    dma_buf_subsys,
 )
 from ..errors import kerr
 from ..kernel import Kernel
@@ -220,7 +221,7 @@ class ConformanceExporter(DmaBufOps):
         with dmabuf.resv:
             priv.revoked = True
             dma_buf_invalidate_mappings(dmabuf)
-        for a in dmabuf.attachments:
+        for a in list(dmabuf.attachments):
             if dma_buf_attach_revocable(a) and self.live_maps.get(a.id, 0):
                 self.findings.append(f"{a!r} still mapped after its invalidate_mappings returned")
 
@@ -400,8 +401,9 @@ def _check_leaks(k: Kernel, h: ImporterHarness) -> str:
         handle = h.import_fd(fd, SIZE)
         h.dma_write(handle, 0, b"x")
         h.release(handle)
-    _expect(not k.attachments, f"attachments left: {list(k.attachments.values())}")
-    left = [d for d in exp.buffers if d.id in k.dmabufs]
+    dma = dma_buf_subsys(k)
+    _expect(not dma.attachments, f"attachments left: {list(dma.attachments.values())}")
+    left = [d for d in exp.buffers if d.id in dma.dmabufs]
     _expect(not left, f"dma-bufs left: {left}")
     _expect(set(k.live_files) <= before_files, "files left behind")
     _expect(not k.held_locks, f"locks held: {list(k.held_locks.values())}")

@@ -4,14 +4,15 @@
   (the test module's own ``from fcntl import ioctl`` style names are rebound
   too); shut down afterwards, and anything leaked fails the test.
   ``@pytest.mark.mockkernel(topology=..., uapi=...)`` changes what it boots.
-* ``mock_kernel_factory`` -- ``factory(topology=None, uapi=None, install=False)``
-  boots further kernels (custom topologies, several at once); each is shut
-  down, with the leak check, at teardown.
+* ``mock_kernel_factory`` -- ``factory(topology=None, uapi=None, install=False,
+  plugins=())`` boots further kernels (custom topologies, several at once, extra
+  plugins such as one that registers a uAPI profile); each is shut down, with the
+  leak check, at teardown.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import pytest
@@ -48,8 +49,13 @@ def mock_kernel(request: pytest.FixtureRequest) -> Iterator[Kernel]:
 def mock_kernel_factory() -> Iterator[Callable[..., Kernel]]:
     made: list[tuple[Kernel, Any]] = []
 
-    def factory(topology: Any = None, uapi: str | None = None, install: bool = False) -> Kernel:
-        kernel = boot(topology, uapi=uapi)
+    def factory(
+        topology: Any = None,
+        uapi: str | None = None,
+        install: bool = False,
+        plugins: Sequence[object] = (),
+    ) -> Kernel:
+        kernel = boot(topology, uapi=uapi, plugins=plugins)
         redir = None
         if install:
             redir = kernel.install()

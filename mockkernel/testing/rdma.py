@@ -329,10 +329,15 @@ _CONFIG_REGION = 7 << 40  # VFIO_PCI_CONFIG_REGION_INDEX << VFIO_PCI_OFFSET_SHIF
 
 
 class VfioDevice:
-    """A vfio-pci function opened through its cdev and bound to iommufd, as programs do."""
+    """A vfio-pci function opened through its cdev and bound to iommufd, as programs do.
 
-    def __init__(self, bdf: str) -> None:
+    ``tph_feature`` is the ``VFIO_DEVICE_FEATURE_DMA_BUF_TPH`` number the program was
+    built with (13 in v2-v11; another for a profile that renumbers it).
+    """
+
+    def __init__(self, bdf: str, tph_feature: int = _DMA_BUF_TPH) -> None:
         self.bdf = bdf
+        self.tph_feature = tph_feature
         name = sorted(os.listdir(f"/sys/bus/pci/devices/{bdf}/vfio-dev"))[0]
         self.iommufd = os.open("/dev/iommu", os.O_RDWR | os.O_CLOEXEC)
         try:
@@ -391,11 +396,12 @@ class VfioDevice:
 
     def set_tph(self, dmabuf_fd: int, flags: int, xst: int = 0, st: int = 0, ph: int = 0) -> None:
         """``VFIO_DEVICE_FEATURE_DMA_BUF_TPH`` SET, the v7-v11 struct (``tph-v11``)."""
-        self.feature(_SET | _DMA_BUF_TPH, struct.pack("<iIHBB", dmabuf_fd, flags, xst, st, ph))
+        data = struct.pack("<iIHBB", dmabuf_fd, flags, xst, st, ph)
+        self.feature(_SET | self.tph_feature, data)
 
     def set_tph_v2(self, dmabuf_fd: int, tag: int, ph: int) -> None:
         """``VFIO_DEVICE_FEATURE_DMA_BUF_TPH`` SET, the v2 struct (``tph-v2``)."""
-        self.feature(_SET | _DMA_BUF_TPH, struct.pack("<iHBB", dmabuf_fd, tag, ph, 0))
+        self.feature(_SET | self.tph_feature, struct.pack("<iHBB", dmabuf_fd, tag, ph, 0))
 
     def reset(self) -> None:
         """``VFIO_DEVICE_RESET``: the dma-bufs are revoked, then un-revoked."""

@@ -16,7 +16,7 @@ v11 review asked for):
 
 TPH of an mkey: a DMAH always wins (its PH, and its ST index when it has a CPU);
 otherwise, for a dma-buf MR, the exporter's tag and PH (``dma_buf_get_pci_tph`` under
-the reservation lock, or ``dma_buf_get_tph`` on the ``tph-v1``/``tph-v2`` profiles),
+the reservation lock, or ``dma_buf_get_tph`` where the uAPI profile's op is ``get_tph``),
 in the namespace of the function's enabled requester type (TPH-only: 8-bit, extended:
 16-bit), turned into an ST index.  Any error: no TPH, and an ``mlx5.mr_tph`` trace
 event says why.  The query runs again after every invalidation, at the re-map.
@@ -48,8 +48,6 @@ from mockkernel.driver import (
     MrWriteResult,
     UmemDmabuf,
     copy_to_user,
-    dma_buf_get_pci_tph,
-    dma_buf_get_tph,
     flags_in,
     ib_umem_dmabuf_get,
     ib_umem_dmabuf_get_pinned,
@@ -208,8 +206,8 @@ class Mlx5IbOps(IbDeviceOps):
         pdev = self.mdev.pdev
         req = pcie_tph_enabled_req_type(pdev)
         uapi = self.mdev.kernel.uapi
-        if uapi == "linux-7.2":
-            m.tph_reason = "no TPH hook in the dma-buf core (uapi linux-7.2)"
+        if uapi.tph_op is None:
+            m.tph_reason = f"no TPH hook in the dma-buf core (uapi {uapi.name})"
             return
         if req == PCI_TPH_REQ_TPH_ONLY:
             extended = False
@@ -219,11 +217,8 @@ class Mlx5IbOps(IbDeviceOps):
             m.tph_reason = "TPH requester disabled on the function"
             return
         m.tph_queries += 1
-        try:
-            if uapi in ("tph-v1", "tph-v2"):
-                tag, ph = dma_buf_get_tph(dmabuf, 16 if extended else 8)
-            else:
-                tag, ph = dma_buf_get_pci_tph(dmabuf, extended)
+        try:  # resv held, which get_pci_tph needs and get_tph does not mind
+            tag, ph = uapi.importer_get_tph(dmabuf, extended)
         except OSError as e:
             m.tph_reason = f"exporter: {_errname(e)}"
             return

@@ -51,8 +51,6 @@ from mockkernel.driver import (
     NetDeviceOps,
     PciDev,
     Tlp,
-    dma_buf_get_pci_tph,
-    dma_buf_get_tph,
     pcie_disable_tph,
     pcie_enable_tph,
     pcie_tph_enabled_req_type,
@@ -143,12 +141,14 @@ class MockNic:
     def query_tph(self, binding: DevmemBinding) -> tuple[int, int] | None:
         """On each mapping: the exporter's tag at the NIC's width; any error: no TPH.
 
-        The query is the booted profile's: ``dma_buf_get_pci_tph(extended)`` (v8+),
-        ``dma_buf_get_tph(st_width)`` on ``tph-v1``/``tph-v2``, none on ``linux-7.2``.
+        The query is the booted profile's ``tph_op``: ``dma_buf_get_pci_tph(extended)``
+        under the reservation lock (v8+), ``dma_buf_get_tph(st_width)`` unlocked (v1/v2),
+        none without one (``linux-7.2``).
         """
         uapi = self.kernel.uapi
-        if uapi == "linux-7.2":
-            self.tph_reason = "no TPH hook in the dma-buf core (uapi linux-7.2)"
+        op = uapi.tph_op
+        if op is None:
+            self.tph_reason = f"no TPH hook in the dma-buf core (uapi {uapi.name})"
             return None
         req = pcie_tph_enabled_req_type(self.pdev)
         if req not in (PCI_TPH_REQ_TPH_ONLY, PCI_TPH_REQ_EXT_TPH):
@@ -156,11 +156,11 @@ class MockNic:
             return None
         extended = req == PCI_TPH_REQ_EXT_TPH
         try:
-            if uapi in ("tph-v1", "tph-v2"):
-                tag, ph = dma_buf_get_tph(binding.dmabuf, 16 if extended else 8)
-            else:
+            if op.resv_held:
                 with binding.dmabuf.resv:
-                    tag, ph = dma_buf_get_pci_tph(binding.dmabuf, extended)
+                    tag, ph = uapi.importer_get_tph(binding.dmabuf, extended)
+            else:
+                tag, ph = uapi.importer_get_tph(binding.dmabuf, extended)
         except OSError as e:
             self.tph_reason = f"exporter: errno {e.errno}"
             return None

@@ -38,9 +38,9 @@ from .core import VfioGroup, VfioPciDevice
 from .device import VfioDeviceFops, build_features
 from .dmabuf import VfioPciDmaBufOps, make_dmabuf_ops
 from .iommufd import IommufdFops
-from .profiles import PROFILES, UapiProfile, get_profile
+from .profiles import profile_dma_buf_ops
 
-__all__ = ["PROFILES", "UapiProfile", "VfioPci", "VfioPciDevice", "mockkernel_register"]
+__all__ = ["VfioPci", "VfioPciDevice", "mockkernel_register"]
 
 VFIO_MINOR = 196  # /dev/vfio/vfio is misc 10:196 (Linux 7.2)
 MISC_MAJOR = 10
@@ -56,8 +56,8 @@ class VfioPci:
 
     def __init__(self, kernel: Kernel) -> None:
         self.kernel = kernel
-        self.profile = get_profile(kernel.uapi)
-        self.dmabuf_ops: VfioPciDmaBufOps = make_dmabuf_ops(dict(self.profile.dma_buf_ops))
+        self.profile = kernel.uapi
+        self.dmabuf_ops: VfioPciDmaBufOps = make_dmabuf_ops(profile_dma_buf_ops(self.profile))
         self.features = build_features(self.profile)
         self.devices: dict[str, VfioPciDevice] = {}
         self.groups: dict[int, VfioGroup] = {}

@@ -28,7 +28,7 @@ from contextlib import contextmanager
 from errno import EINVAL
 from typing import TYPE_CHECKING
 
-from mockkernel.driver import File, Kernel, PciDev, RwSem, file_mappings, kerr
+from mockkernel.driver import File, Kernel, PciDev, RwSem, UapiProfile, file_mappings, kerr
 from mockkernel.uapi.linux.vfio import (
     VFIO_DEVICE_FEATURE_GET,
     VFIO_DEVICE_FEATURE_PROBE,
@@ -44,7 +44,6 @@ if TYPE_CHECKING:
     from .device import VfioDeviceFops
     from .dmabuf import VfioPciDmaBuf, VfioPciDmaBufOps
     from .iommufd import Ioas, IommufdCtx, IommufdDevice
-    from .profiles import UapiProfile
 
 __all__ = ["FeatureHandler", "VfioGroup", "VfioPciDevice", "vfio_check_feature"]
 

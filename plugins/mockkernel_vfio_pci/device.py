@@ -92,9 +92,10 @@ from .core import FeatureHandler, VfioGroup, VfioPciDevice, vfio_check_feature
 from .dmabuf import dma_buf_cleanup, dma_buf_move, feature_dma_buf
 from .intrs import eventfd_ctx_fdget, irq_count, irqs_close, set_irqs
 from .iommufd import IommufdCtx, iommufd_ctx_from_fd
+from .profiles import profile_features
 
 if TYPE_CHECKING:
-    from .profiles import UapiProfile
+    from mockkernel.driver import UapiProfile
 
 __all__ = [
     "VFIO_PCI_OFFSET_SHIFT",
@@ -305,7 +306,7 @@ def build_features(profile: UapiProfile) -> dict[int, FeatureHandler]:
         VFIO_DEVICE_FEATURE_LOW_POWER_EXIT: _feature_pm_exit,
         VFIO_DEVICE_FEATURE_DMA_BUF: feature_dma_buf,
     }
-    table.update(profile.features)
+    table.update(profile_features(profile))
     return table
 
 

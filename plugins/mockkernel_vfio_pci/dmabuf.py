@@ -32,6 +32,7 @@ from errno import EFAULT, EINVAL, ENODEV, ENOMEM, EOPNOTSUPP, EOVERFLOW
 from typing import TYPE_CHECKING
 
 from mockkernel.driver import (
+    DMA_RESV_USAGE_BOOKKEEP,
     PAGE_SIZE,
     Attachment,
     DmaBuf,
@@ -76,7 +77,6 @@ _HDR = struct.Struct("<IIII")  # struct vfio_device_feature_dma_buf, 16 bytes
 _RANGE = 16  # struct vfio_region_dma_range
 _U64 = (1 << 64) - 1
 _DMA_IOVA_USE_SWIOTLB = 1 << 63
-_DMA_RESV_USAGE_BOOKKEEP = 3
 _PAGE_MASK = PAGE_SIZE - 1
 
 
@@ -266,7 +266,8 @@ def feature_dma_buf(vdev: VfioPciDevice, flags: int, arg: int, argsz: int) -> in
         # tph-v1's "nr_ranges + 1" wrapped to 0: memdup of 0 bytes, then the ranges are
         # read from ZERO_SIZE_PTR -- an oops on a real kernel.
         vdev.kernel.warn(
-            f"vfio-pci {pdev.bdf}: tph-v1 nr_ranges + 1 wrapped to 0: ZERO_SIZE_PTR dereference"
+            f"vfio-pci {pdev.bdf}: {profile.name} nr_ranges + 1 wrapped to 0: "
+            "ZERO_SIZE_PTR dereference"
         )
         raise kerr(EFAULT)
     raw = copy_from_user(arg + _HDR.size, nbytes)
@@ -340,7 +341,7 @@ def dma_buf_move(vdev: VfioPciDevice, revoked: bool, reason: str) -> None:
                 priv.revoked = revoked
                 if revoked:
                     dma_buf_invalidate_mappings(dmabuf)
-                    dmabuf.resv.wait(_DMA_RESV_USAGE_BOOKKEEP)
+                    dmabuf.resv.wait(DMA_RESV_USAGE_BOOKKEEP)
             if revoked:
                 _wait_for_unmap(vdev, priv)
             if tracer.enabled:

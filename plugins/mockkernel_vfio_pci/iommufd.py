@@ -20,10 +20,18 @@ from __future__ import annotations
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from errno import E2BIG, EBADF, EBADFD, EBUSY, EINVAL, ENOENT, ENOTTY, EOPNOTSUPP
+from errno import EBADF, EBADFD, EBUSY, EINVAL, ENOENT, ENOTTY, EOPNOTSUPP
 from typing import TYPE_CHECKING
 
-from mockkernel.driver import File, FileOperations, Kernel, copy_from_user, copy_to_user, kerr
+from mockkernel.driver import (
+    File,
+    FileOperations,
+    Kernel,
+    copy_from_user,
+    copy_struct_from_user,
+    copy_to_user,
+    kerr,
+)
 from mockkernel.ioctl import _IOC_NR
 from mockkernel.uapi.linux.iommufd import (
     IOMMU_DESTROY,
@@ -184,14 +192,9 @@ class IommufdFops(FileOperations):
             raise kerr(ENOTTY)
         if user_size < op.min_size:
             raise kerr(EINVAL)
-        # copy_struct_from_user: bytes past the kernel's struct must be zero
-        if user_size > op.size:
-            extra = copy_from_user(arg + op.size, user_size - op.size)
-            if any(extra):
-                raise kerr(E2BIG)
-        buf = bytearray(op.size)
+        # bytes past the kernel's struct must be zero: E2BIG, checked piece by piece
+        buf = bytearray(copy_struct_from_user(op.size, arg, user_size))
         n = min(user_size, op.size)
-        buf[:n] = copy_from_user(arg, n)
         op.execute(ictx, buf)
         copy_to_user(arg, bytes(buf[:n]))
         return 0

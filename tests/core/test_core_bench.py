@@ -1,6 +1,6 @@
 """``benchmarks/run.py`` runs (``--quick``: it is a report, the numbers are not checked) and
-reports every target, the pass-through floors beside the real-fd rows, and restores the
-functions its floor measurement patches."""
+reports every target, the pass-through floors beside the real-fd rows and the scaling
+series, and restores the functions its floor measurement patches."""
 
 from __future__ import annotations
 
@@ -36,3 +36,9 @@ def test_bench_run_quick(
         assert inst["status"] in ("PASS", "FAIL") and floor["status"] == ""
         assert inst["us"] > 0 and floor["us"] > 0
     assert rows["boot.cycle"]["status"] in ("PASS", "FAIL")
+    series = {s["key"]: s for s in json.loads(out_json.read_text())["scaling"]}
+    assert set(series) == {"scaling.attach_detach", "scaling.udmabuf_create_close"}
+    for s in series.values():  # a series: one time per size, judged largest vs smallest
+        assert len(s["us"]) == len(s["sizes"]) >= 2 and min(s["us"]) > 0
+        assert s["status"] in ("PASS", "FAIL")
+    assert "scaling series" in out

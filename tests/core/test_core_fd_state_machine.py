@@ -31,6 +31,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 import mockkernel
+from mockkernel.driver import dma_buf_subsys
 from mockkernel.fs import File
 from mockkernel.uapi.linux.udmabuf import UDMABUF_CREATE, UDMABUF_FLAGS_CLOEXEC
 
@@ -256,7 +257,7 @@ class FdTable(RuleBasedStateMachine):
                 assert f.kfile.f_count == self.refs(f), f
                 assert live.get(f.kfile.id) is f.kfile
         dmabufs = sum(1 for f in self.all_files if f.kind == "dmabuf" and not f.released)
-        assert len(self.kernel.dmabufs) == dmabufs
+        assert len(dma_buf_subsys(self.kernel).dmabufs) == dmabufs
 
     def teardown(self) -> None:
         try:

@@ -30,6 +30,7 @@ from core_helpers import (
     udmabuf,
 )
 
+from mockkernel.driver import dma_buf_subsys
 from mockkernel.fs import File
 from mockkernel.kernel import Kernel
 from mockkernel.uapi.linux.udmabuf import UDMABUF_CREATE
@@ -126,7 +127,7 @@ def test_emfile_at_the_topology_rlimit(mock_kernel_factory: object) -> None:
             assert errno_name(fcntl.ioctl, a, UDMABUF_CREATE, arg) == "EMFILE"
         # the buffer made before the fd failed is gone again, nothing else changed
         assert set(k.live_files) == live
-        assert not k.dmabufs
+        assert not dma_buf_subsys(k).dmabufs
         assert [e["event"] for e in ev if e["event"].startswith("dma_buf")] == [
             "dma_buf.export",
             "dma_buf.release",
@@ -328,7 +329,7 @@ def test_dup2_of_a_real_fd_onto_a_mock_fd_releases_the_mock_file(mock_kernel: Ke
         ]
         assert file.released
         assert file.id not in mock_kernel.live_files
-        assert not mock_kernel.dmabufs
+        assert not dma_buf_subsys(mock_kernel).dmabufs
         # buf is the pipe now, for real
         os.write(w, b"q")
         assert os.read(buf, 1) == b"q"
@@ -347,7 +348,7 @@ def test_dup2_of_a_mock_fd_onto_another_drops_that_file(mock_kernel: Kernel) -> 
         assert files[b] is fa
         assert fa.f_count == 2
         assert fb.released
-        assert len(mock_kernel.dmabufs) == 1
+        assert len(dma_buf_subsys(mock_kernel).dmabufs) == 1
         assert [e["event"] for e in ev if not e["event"].startswith("sys.")] == [
             "fd.install",
             "fd.close",
@@ -475,7 +476,7 @@ def test_mapping_holds_the_dma_buf_after_close(mock_kernel: Kernel) -> None:
             os.close(buf)
         assert [e["event"] for e in ev if not e["event"].startswith("sys.")] == ["fd.close"]
         assert set(mock_kernel.init_process.files) == {hidden}
-        assert len(mock_kernel.dmabufs) == 1
+        assert len(dma_buf_subsys(mock_kernel).dmabufs) == 1
         assert m[:5] == b"hello"
         m[:5] = b"HELLO"
         assert os.pread(memfd, 5, 0) == b"HELLO"
@@ -489,7 +490,7 @@ def test_mapping_holds_the_dma_buf_after_close(mock_kernel: Kernel) -> None:
             ("file.release", None),
         ]
         assert not mock_kernel.init_process.files
-        assert not mock_kernel.dmabufs
+        assert not dma_buf_subsys(mock_kernel).dmabufs
         m.close()  # a second close drops nothing more
         assert file.f_count == 0
     finally:

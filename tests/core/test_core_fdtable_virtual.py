@@ -14,6 +14,7 @@ from collections.abc import Iterator
 import pytest
 from core_helpers import DEV, PAGE, errno_name, real_fds, sealed_memfd, topology_with_rlimit
 
+from mockkernel.driver import dma_buf_subsys
 from mockkernel.kernel import Kernel
 from mockkernel.process import FIOCLEX, FIONBIO, FIONCLEX, Process
 from mockkernel.uapi.linux.udmabuf import UDMABUF_CREATE, udmabuf_create
@@ -182,7 +183,7 @@ def test_ioctl_created_fds_land_in_the_calling_process(kernel: Kernel, proc: Pro
         file = proc.files[fd]
         assert file.f_count == 2
         proc.sys_close(fd)
-        assert len(kernel.dmabufs) == 1
+        assert len(dma_buf_subsys(kernel).dmabufs) == 1
         m[:3] = b"abc"
         assert os.pread(memfd, 3, 0) == b"abc"
         with kernel.tracer.capture() as ev:
@@ -192,7 +193,7 @@ def test_ioctl_created_fds_land_in_the_calling_process(kernel: Kernel, proc: Pro
             "dma_buf.release",
             "file.release",
         ]
-        assert not kernel.dmabufs
+        assert not dma_buf_subsys(kernel).dmabufs
     finally:
         os.close(memfd)
 

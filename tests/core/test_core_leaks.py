@@ -14,6 +14,7 @@ from core_helpers import DEV, PAGE, make_udmabuf, real_fds
 
 import mockkernel
 from mockkernel.dma_buf import dma_buf_get
+from mockkernel.driver import dma_buf_subsys
 from mockkernel.errors import LeakError
 from mockkernel.kernel import Kernel
 
@@ -84,7 +85,7 @@ def test_a_dma_buf_referenced_by_a_driver(booted: Callable[[], Kernel]) -> None:
     )
     assert leaks[1] == f"dma-buf still alive: <DmaBuf #{dmabuf.id} udmabuf size=8192>"
     # released anyway: the kernel's own dup of the memfd and its mapping are gone
-    assert dmabuf.file.released and not k.dmabufs and not k.live_files
+    assert dmabuf.file.released and not dma_buf_subsys(k).dmabufs and not k.live_files
     assert real_fds() == before
 
 

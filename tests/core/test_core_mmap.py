@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from core_helpers import DEV, PAGE, errno_name, lowest_free, make_udmabuf, real_fds, udmabuf
 
+from mockkernel.driver import dma_buf_subsys
 from mockkernel.kernel import Kernel
 from mockkernel.realfd import REAL
 
@@ -124,13 +125,13 @@ def test_mapping_keeps_the_dma_buf_alive_until_closed(mock_kernel: Kernel) -> No
     ]
     os.close(buf)
     os.close(memfd)
-    assert not file.released and len(mock_kernel.dmabufs) == 1
+    assert not file.released and len(dma_buf_subsys(mock_kernel).dmabufs) == 1
     assert m[:5] == b"alive"
     with mock_kernel.tracer.capture() as ev:
         m.close()
     names = [e["event"] for e in ev if not e["event"].startswith("sys.")]
     assert names[-3:] == ["mm.munmap", "dma_buf.release", "file.release"]
-    assert file.released and not mock_kernel.dmabufs and not mock_kernel.live_files
+    assert file.released and not dma_buf_subsys(mock_kernel).dmabufs and not mock_kernel.live_files
     with pytest.raises(ValueError):
         m[0]  # a closed map, as always
 
@@ -177,7 +178,7 @@ def test_mapping_survives_every_fd_being_closed(mock_kernel: Kernel) -> None:
     # the program's fds are all gone (and the kernel's own dup of the memfd with the buffer)
     assert real_fds() < before - {buf, memfd}
     assert not {buf, memfd, low} & real_fds()
-    assert not mock_kernel.dmabufs
+    assert not dma_buf_subsys(mock_kernel).dmabufs
 
 
 def test_offset_mapping(mock_kernel: Kernel) -> None:

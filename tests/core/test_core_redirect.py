@@ -29,6 +29,7 @@ from core_helpers import (
     register_probe_device,
 )
 
+from mockkernel.driver import dma_buf_subsys
 from mockkernel.kernel import Kernel
 from mockkernel.realfd import REAL
 from mockkernel.trace import Tracer
@@ -135,7 +136,7 @@ def test_isinstance_of_a_mapping_after_uninstall(factory: Factory) -> None:
     assert mmap.mmap is REAL.mmap
     assert isinstance(m, mmap.mmap)
     m.close()
-    assert not kernel.dmabufs
+    assert not dma_buf_subsys(kernel).dmabufs
 
 
 def test_threads_doing_ioctls_concurrently(mock_kernel: Kernel, probe: ProbeOps) -> None:

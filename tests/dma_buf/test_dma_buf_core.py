@@ -29,6 +29,7 @@ from mockkernel.driver import (
     dma_buf_map_attachment_unlocked,
     dma_buf_pin,
     dma_buf_put,
+    dma_buf_subsys,
     dma_buf_unmap_attachment,
     dma_buf_unmap_attachment_unlocked,
     dma_buf_unpin,
@@ -59,7 +60,7 @@ def test_export_with_a_bad_ops_table_warns_and_fails(kernel: Kernel, broken: str
         priv.view.close()
         os.close(priv.memfd)
     assert e.value.errno == 22  # EINVAL
-    assert kernel.dmabufs == {}
+    assert dma_buf_subsys(kernel).dmabufs == {}
     assert len(kernel.warnings) == 1 and "bad ops table" in kernel.warnings[0]
     assert ops.calls == []
     leaks = kernel.shutdown(check=False)
@@ -70,7 +71,7 @@ def test_export_makes_the_file_and_lists_the_buffer(kernel: Kernel) -> None:
     dmabuf, ops = export(kernel, size=3 * PAGE, flags=os.O_RDONLY | os.O_NONBLOCK | os.O_APPEND)
     f = dmabuf.file
     assert is_dma_buf_file(f) and f.f_count == 1
-    assert kernel.dmabufs == {dmabuf.id: dmabuf}
+    assert dma_buf_subsys(kernel).dmabufs == {dmabuf.id: dmabuf}
     # dma_buf_getfile keeps O_ACCMODE|O_NONBLOCK only; f_mode: READ|LSEEK|OPENED|NONOTIFY
     assert f.f_flags == os.O_RDONLY | os.O_NONBLOCK
     assert f.f_mode == 0x1 | 0x4 | 0x80000 | 0x2000000
@@ -83,7 +84,7 @@ def test_export_makes_the_file_and_lists_the_buffer(kernel: Kernel) -> None:
     )
     assert f.link_name == "/dmabuf:"
     dma_buf_put(dmabuf)
-    assert ops.names() == ["release"] and kernel.dmabufs == {}
+    assert ops.names() == ["release"] and dma_buf_subsys(kernel).dmabufs == {}
 
 
 # -- fd / get / put --------------------------------------------------------------------
@@ -141,11 +142,11 @@ def test_dynamic_and_static_attach(kernel: Kernel) -> None:
         True,
         False,
     ]
-    assert dmabuf.attachments == [dyn, sta, nop2p, pinned]
-    assert set(kernel.attachments) == {dyn.id, sta.id, nop2p.id, pinned.id}
+    assert list(dmabuf.attachments) == [dyn, sta, nop2p, pinned]
+    assert set(dma_buf_subsys(kernel).attachments) == {dyn.id, sta.id, nop2p.id, pinned.id}
     for a in (dyn, sta, nop2p, pinned):
         dma_buf_detach(dmabuf, a)
-    assert dmabuf.attachments == [] and kernel.attachments == {}
+    assert not dmabuf.attachments and dma_buf_subsys(kernel).attachments == {}
     # the exporter is called without the reservation lock, for attach and detach
     assert ops.calls == [("attach", False)] * 4 + [("detach", False)] * 4
     dma_buf_put(dmabuf)
@@ -155,7 +156,7 @@ def test_exporter_refusing_attach(kernel: Kernel) -> None:
     dmabuf, ops = export(kernel, TestExporter(refuse_attach=95))  # EOPNOTSUPP
     assert errno_name(dma_buf_attach, dmabuf, DEV) == "EOPNOTSUPP"
     assert errno_name(dma_buf_dynamic_attach, dmabuf, DEV, TestImporter()) == "EOPNOTSUPP"
-    assert dmabuf.attachments == [] and kernel.attachments == {}
+    assert not dmabuf.attachments and dma_buf_subsys(kernel).attachments == {}
     assert ops.names() == ["attach", "attach"]  # and no detach for a refused attach
     dma_buf_put(dmabuf)
 
@@ -167,7 +168,7 @@ def test_attach_and_detach_must_not_hold_the_resv(kernel: Kernel) -> None:
     attach = dma_buf_attach(dmabuf, DEV)
     with dmabuf.resv, pytest.raises(KernelBug, match="reservation lock held"):
         dma_buf_detach(dmabuf, attach)
-    assert dmabuf.attachments == [attach]
+    assert list(dmabuf.attachments) == [attach]
     dma_buf_detach(dmabuf, attach)
     with pytest.raises(KernelBug):
         dma_buf_detach(dmabuf, attach)  # twice
@@ -330,7 +331,7 @@ def test_release_runs_once_after_the_last_reference(
     for i, what in enumerate(order):
         assert "release" not in ops.names()
         drop[what]()
-        assert (dmabuf.id in mock_kernel.dmabufs) == (i < 2)
+        assert (dmabuf.id in dma_buf_subsys(mock_kernel).dmabufs) == (i < 2)
     assert ops.names().count("release") == 1 and dmabuf.priv.released == 1
     assert dmabuf.file.released
 

@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mockkernel import Kernel
-from mockkernel.driver import DmaBuf, DmaFence, dma_buf_fd
+from mockkernel.driver import DmaBuf, DmaFence, dma_buf_fd, dma_buf_subsys
 
 SYNC = 0x40086200
 SET_NAME_A = 0x40046201
@@ -276,7 +276,9 @@ def test_bufinfo_layout(mock_kernel: Kernel, buf: Buf) -> None:
     assert text.startswith(
         "\nDma-buf Objects:\nsize    \tflags   \tmode    \tcount   \texp_name\tino     \tname\n"
     )
-    assert text.endswith(f"\nTotal {len(mock_kernel.dmabufs)} objects, {2 * PAGE} bytes\n")
+    assert text.endswith(
+        f"\nTotal {len(dma_buf_subsys(mock_kernel).dmabufs)} objects, {2 * PAGE} bytes\n"
+    )
     ino = f"{os.fstat(buf.fd).st_ino:08d}"
     assert bufinfo_block(buf.fd) == [
         f"00008192\t00000002\t02080007\t00000001\ttest-exp\t{ino}\t<none>",

@@ -18,7 +18,7 @@ import pytest
 from dmabuf_testing import PAGE, TestExporter, errno_name, export
 
 from mockkernel import Kernel
-from mockkernel.driver import DmaBuf, dma_buf_fd
+from mockkernel.driver import DmaBuf, dma_buf_fd, dma_buf_subsys
 from mockkernel.fs import File, FileOperations, Inode
 from mockkernel.mm import Mapping, proc_maps
 
@@ -94,11 +94,11 @@ def test_map_outlives_every_fd(mock_kernel: Kernel, buf: tuple[int, DmaBuf]) -> 
     null = os.open("/dev/null", os.O_RDONLY)
     os.dup2(null, hidden)  # the program drops the hidden dup too
     os.close(null)
-    assert dmabuf.file.f_count == 1 and dmabuf.id in mock_kernel.dmabufs
+    assert dmabuf.file.f_count == 1 and dmabuf.id in dma_buf_subsys(mock_kernel).dmabufs
     m[0:4] = b"LIVE"
     assert m[0:4] == b"LIVE" and dmabuf.priv.view.read(0, 4) == b"LIVE"
     m.close()  # closes the hidden number, as CPython would (now /dev/null)
-    assert dmabuf.id not in mock_kernel.dmabufs
+    assert dmabuf.id not in dma_buf_subsys(mock_kernel).dmabufs
     assert errno_name(os.fstat, hidden) == "EBADF"
 
 

@@ -271,14 +271,27 @@ def test_merge_trace_event(mock_kernel: Kernel) -> None:
 
 
 def test_core_numbers_are_the_uapi_mirrors() -> None:
-    from mockkernel import dma_buf
+    """The sync_file and dma-buf files answer exactly the ABI-checked mirror's numbers, and
+    no file of the dma-buf core re-types a layout (``struct.Struct``) or an ioctl number."""
+    import re
+    from pathlib import Path
 
-    assert (dma_buf.SYNC_IOC_MERGE, dma_buf.SYNC_IOC_FILE_INFO, dma_buf.SYNC_IOC_SET_DEADLINE) == (
+    from mockkernel.dma_buf import core, sync_file
+    from mockkernel.uapi.linux import dma_buf as uapi
+
+    assert set(sync_file.sync_file_fops.ioctls) == {
         SYNC_IOC_MERGE,
         SYNC_IOC_FILE_INFO,
         SYNC_IOC_SET_DEADLINE,
-    )
-    assert dma_buf._MERGE_DATA.size == ctypes.sizeof(sync_merge_data)
-    assert dma_buf._FILE_INFO.size == ctypes.sizeof(sync_file_info)
-    assert dma_buf._FENCE_INFO.size == ctypes.sizeof(sync_fence_info)
-    assert dma_buf._SET_DEADLINE.size == ctypes.sizeof(sync_set_deadline)
+    }
+    assert set(core.dma_buf_fops.ioctls) == {
+        uapi.DMA_BUF_IOCTL_SYNC,
+        uapi.DMA_BUF_SET_NAME_A,
+        uapi.DMA_BUF_SET_NAME_B,
+        uapi.DMA_BUF_IOCTL_EXPORT_SYNC_FILE,
+        uapi.DMA_BUF_IOCTL_IMPORT_SYNC_FILE,
+    }
+    for path in Path(core.__file__).parent.glob("*.py"):
+        text = path.read_text()
+        assert "struct.Struct" not in text, path.name
+        assert not re.search(r"\b0x[0-9a-fA-F]{8}\b", text), path.name

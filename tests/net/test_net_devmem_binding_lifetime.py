@@ -28,7 +28,7 @@ from test_net_devmem_revocable import bind as bind_q
 from test_net_devmem_rx import bind
 
 from mockkernel import Kernel
-from mockkernel.driver import PAGE_SIZE, unregister_netdev
+from mockkernel.driver import PAGE_SIZE, dma_buf_subsys, unregister_netdev
 from mockkernel.net.devmem_tcp import MSG_SOCK_DEVMEM
 from mockkernel.net.netdev import DevmemBinding
 from mockkernel.testing.net import DevmemSocket, TcpPeer, connect
@@ -59,7 +59,9 @@ def buf(mock_kernel: Kernel) -> Iterator[tuple[int, int]]:
 
 
 def nic_attachments(kernel: Kernel) -> list[Any]:
-    return [a for a in kernel.attachments.values() if getattr(a.dev, "bdf", None) == NIC]
+    return [
+        a for a in dma_buf_subsys(kernel).attachments.values() if getattr(a.dev, "bdf", None) == NIC
+    ]
 
 
 def the_binding(kernel: Kernel) -> DevmemBinding:
@@ -223,7 +225,7 @@ def test_revoked_while_waiting_for_its_niovs(mock_kernel: Kernel) -> None:
             nl.close()
             os.close(fd)
             bar.close()
-    assert not mock_kernel.attachments
+    assert not dma_buf_subsys(mock_kernel).attachments
 
 
 def test_driver_level_dontneed_after_unbind(

@@ -35,7 +35,7 @@ from test_net_devmem_revocable import bind as bind_q
 from test_net_devmem_rx import bind
 
 from mockkernel import Kernel
-from mockkernel.driver import PAGE_SIZE
+from mockkernel.driver import PAGE_SIZE, dma_buf_subsys
 from mockkernel.net.devmem_tcp import ETOOSMALL, MSG_SOCK_DEVMEM
 from mockkernel.testing.net import TcpPeer, connect
 from mockkernel.testing.rdma import VfioDevice, udmabuf
@@ -482,4 +482,4 @@ def test_revoked_buffer_holds_the_whole_segment(mock_kernel: Kernel, nl: GenlCli
             nl.close()
             os.close(fd)
             bar.close()
-    assert not mock_kernel.attachments
+    assert not dma_buf_subsys(mock_kernel).attachments

@@ -14,6 +14,7 @@ from mockkernel_nic import nic_dev
 from nlclient import GenlClient, nest, u32
 
 from mockkernel import Kernel
+from mockkernel.driver import dma_buf_subsys
 from mockkernel.testing.rdma import VFIO_DMA_BUF_TPH_ST, VfioDevice
 from mockkernel.topology import default_topology
 from mockkernel.uapi.linux.netdev import (
@@ -116,4 +117,4 @@ def test_revoked_at_bind_time_is_enodev(mock_kernel: Kernel, nl: GenlClient) -> 
         finally:
             nl.close()
             os.close(fd)
-    assert not mock_kernel.attachments
+    assert not dma_buf_subsys(mock_kernel).attachments

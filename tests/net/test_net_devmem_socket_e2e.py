@@ -18,6 +18,7 @@ from nlclient import GenlClient
 from test_net_devmem_revocable import REVOCABLE, VFIO_BDF, bind
 
 from mockkernel import Kernel
+from mockkernel.driver import dma_buf_subsys
 from mockkernel.net.devmem_tcp import MSG_SOCK_DEVMEM
 from mockkernel.testing.net import TcpPeer
 from mockkernel.testing.rdma import VFIO_DMA_BUF_TPH_ST, VfioDevice
@@ -118,4 +119,4 @@ def test_vfio_tph_socket_path_across_a_reset(mock_kernel: Kernel, nl: GenlClient
             nl.close()
             os.close(fd)
             bar.close()
-    assert not mock_kernel.attachments
+    assert not dma_buf_subsys(mock_kernel).attachments

@@ -19,7 +19,7 @@ from test_net_devmem_revocable import bind as bind_q
 from test_net_devmem_rx import TphExporter, bind
 
 from mockkernel import Kernel
-from mockkernel.driver import PAGE_SIZE, dma_buf_export, dma_buf_fd
+from mockkernel.driver import PAGE_SIZE, dma_buf_export, dma_buf_fd, dma_buf_subsys
 from mockkernel.net.devmem_tcp import ETOOSMALL, MSG_SOCK_DEVMEM
 from mockkernel.testing.net import DevmemSocket, TcpPeer, connect
 from mockkernel.testing.rdma import VFIO_DMA_BUF_TPH_ST, VfioDevice, udmabuf
@@ -196,7 +196,7 @@ def test_vfio_revocable_end_to_end(mock_kernel: Kernel, nl: GenlClient) -> None:
             nl.close()
             os.close(fd)
             bar.close()
-    assert not mock_kernel.attachments
+    assert not dma_buf_subsys(mock_kernel).attachments
 
 
 def test_socket_redirection_rule(mock_kernel: Kernel, nl: GenlClient, nic: MockNic) -> None:

@@ -11,6 +11,7 @@ from mockkernel_nic import MockNic
 from nlclient import NLM_F_DUMP, GenlClient, Reply, nest, u32
 
 from mockkernel import Kernel
+from mockkernel.driver import dma_buf_subsys
 from mockkernel.testing.rdma import VfioDevice, udmabuf
 from mockkernel.uapi.linux.netdev import (
     NETDEV_A_DEV_IFINDEX,
@@ -112,16 +113,16 @@ def test_bind_udmabuf_then_close_unbinds(
     assert bid == 1
     assert queue_get(nl, 2).u32(NETDEV_A_QUEUE_DMABUF) == bid
     assert nic.restarts == {2: 1, 3: 1}
-    assert len(mock_kernel.attachments) == 1
+    assert len(dma_buf_subsys(mock_kernel).attachments) == 1
     with GenlClient() as other:  # bound queues are visible from another socket
         other.sock.setblocking(False)
         assert queue_get(other, 3).u32(NETDEV_A_QUEUE_DMABUF) == bid
         assert bind_rx(other, ubuf, q(3)).error == -errno.EEXIST
-        assert len(mock_kernel.attachments) == 1  # the failed binding is undone
+        assert len(dma_buf_subsys(mock_kernel).attachments) == 1  # the failed binding is undone
         nl.close()  # the owner goes: its bindings go with it
         assert NETDEV_A_QUEUE_DMABUF not in queue_get(other, 2).attrs()
         assert nic.restarts == {2: 2, 3: 2}
-        assert not mock_kernel.attachments
+        assert not dma_buf_subsys(mock_kernel).attachments
         r = bind_rx(other, ubuf, q(3))
         # cyclic ids: the failed EEXIST binding took 2 (the id comes before the queues)
         assert r.u32(NETDEV_A_DMABUF_ID) == 3
@@ -132,7 +133,7 @@ def test_os_close_of_the_socket_fd_unbinds(mock_kernel: Kernel, nic: MockNic, ub
     assert bind_rx(c, ubuf, q(0)).error is None
     os.close(c.sock.fileno())
     c.sock.detach()
-    assert nic.netdev.rx[0].binding is None and not mock_kernel.attachments
+    assert nic.netdev.rx[0].binding is None and not dma_buf_subsys(mock_kernel).attachments
 
 
 def test_bind_vfio_dmabuf_is_eopnotsupp_upstream(
@@ -146,7 +147,7 @@ def test_bind_vfio_dmabuf_is_eopnotsupp_upstream(
             os.close(fd)
     assert r.error == -errno.EOPNOTSUPP
     assert r.tlvs[NLMSGERR_ATTR_MSG] == [b"Failed to bind dmabuf to device\0"]
-    assert nic.netdev.rx[0].binding is None and not mock_kernel.attachments
+    assert nic.netdev.rx[0].binding is None and not dma_buf_subsys(mock_kernel).attachments
     assert nic.restarts == {}
 
 
@@ -202,7 +203,7 @@ def test_open_rxq_failures_unbind_everything(
     r = bind_rx(nl, ubuf, q(0), q(1))
     assert r.error == -err
     assert all(rxq.binding is None for rxq in nic.netdev.rx)
-    assert not mock_kernel.attachments
+    assert not dma_buf_subsys(mock_kernel).attachments
     assert queue_get(nl, 0).error is None and NETDEV_A_QUEUE_DMABUF not in queue_get(nl, 0).attrs()
 
 
@@ -235,7 +236,7 @@ def test_nic_remove_while_bound_clears_the_device(
     net_state(mock_kernel).netdev.unregister(nic.netdev)
     assert binding.dev is None
     nl.close()  # the binding is still freed with its socket
-    assert not mock_kernel.attachments
+    assert not dma_buf_subsys(mock_kernel).attachments
 
 
 def test_binding_holds_the_dmabuf(mock_kernel: Kernel, nl: GenlClient, nic: MockNic) -> None:
@@ -243,6 +244,6 @@ def test_binding_holds_the_dmabuf(mock_kernel: Kernel, nl: GenlClient, nic: Mock
     os.close(memfd)
     assert bind_rx(nl, fd, q(0)).error is None
     os.close(fd)
-    assert len(mock_kernel.dmabufs) == 1  # the binding's reference keeps it
+    assert len(dma_buf_subsys(mock_kernel).dmabufs) == 1  # the binding's reference keeps it
     nl.close()
-    assert not mock_kernel.dmabufs
+    assert not dma_buf_subsys(mock_kernel).dmabufs

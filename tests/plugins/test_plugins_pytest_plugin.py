@@ -23,6 +23,7 @@ def test_mock_kernel_fixture_runs_an_unchanged_program(pytester: pytest.Pytester
         from fcntl import ioctl  # bound at import: the fixture rebinds the test module too
 
         import mockkernel
+        from mockkernel.driver import dma_buf_subsys
         from mockkernel.testing import sealed_memfd
         from mockkernel.uapi.linux.udmabuf import UDMABUF_CREATE
 
@@ -39,7 +40,7 @@ def test_mock_kernel_fixture_runs_an_unchanged_program(pytester: pytest.Pytester
 
         def test_a_fresh_kernel_per_test(mock_kernel):
             assert not mock_kernel.init_process.files
-            assert not mock_kernel.dmabufs
+            assert not dma_buf_subsys(mock_kernel).dmabufs
         """
     )
     result = pytester.runpytest(*QUIET)

@@ -23,6 +23,7 @@ from rdma_testing import (
 )
 
 from mockkernel import Kernel
+from mockkernel.driver import dma_buf_subsys
 from mockkernel.rdma import ib_device_by_name
 from mockkernel.testing.rdma import (
     VFIO_DMA_BUF_TPH_ST,
@@ -61,7 +62,7 @@ def _mr_priv(kernel: Kernel, rkey: int) -> object:
 
 
 def _attachments(kernel: Kernel) -> int:
-    return len(kernel.attachments)
+    return len(dma_buf_subsys(kernel).attachments)
 
 
 # -- registration checks -----------------------------------------------------------------------
@@ -98,7 +99,7 @@ def test_reg_dmabuf_mr_fd_checks(mock_kernel: Kernel, verbs: Verbs) -> None:
     finally:
         os.close(memfd)
     assert call(verbs.reg_dmabuf_mr, 99, closed, PAGE) == "ENOENT"  # the PD first
-    assert mock_kernel.attachments == {}
+    assert dma_buf_subsys(mock_kernel).attachments == {}
 
 
 def test_revoked_buffer_fails_with_enodev(
@@ -116,7 +117,7 @@ def test_revoked_buffer_fails_with_enodev(
         verbs.dereg_mr(verbs.reg_dmabuf_mr(pd, fd, PAGE, access=RW))
     finally:
         os.close(fd)
-    assert mock_kernel.attachments == {}
+    assert dma_buf_subsys(mock_kernel).attachments == {}
 
 
 def test_data_direct(mock_kernel: Kernel, verbs: Verbs, vbuf: int) -> None:
@@ -126,7 +127,7 @@ def test_data_direct(mock_kernel: Kernel, verbs: Verbs, vbuf: int) -> None:
     ufd, memfd = udmabuf(2 * PAGE)
     try:
         mr = verbs.reg_dmabuf_mr(pd, ufd, 2 * PAGE, access=RW, data_direct=True)
-        (attach,) = mock_kernel.attachments.values()
+        (attach,) = dma_buf_subsys(mock_kernel).attachments.values()
         assert attach.pinned == 1 and attach.mapped == 1 and attach.dev.name == MLX5_BDF
         res = remote_write(mock_kernel, "mlx5_0", mr.rkey, PAGE - 2, b"pinned")
         assert res.ok and os.pread(memfd, 6, PAGE - 2) == b"pinned"
@@ -135,7 +136,7 @@ def test_data_direct(mock_kernel: Kernel, verbs: Verbs, vbuf: int) -> None:
             "EOPNOTSUPP"  # KSM needs a page-aligned iova
         )
         verbs.dereg_mr(mr)
-        assert mock_kernel.attachments == {}
+        assert dma_buf_subsys(mock_kernel).attachments == {}
     finally:
         os.close(ufd)
         os.close(memfd)
@@ -208,7 +209,7 @@ def test_failed_output_copy_destroys_the_mr(mock_kernel: Kernel, verbs: Verbs, v
     attrs = [idr(0, 0), idr(1, pd), in8(2, 0), in8(3, PAGE), in8(4, 0), in4(5, vbuf)]
     attrs += [in4(6, RW), attr(7, 16, 4), attr(8, rk, 4)]
     assert call(verbs.ioctl, C.UVERBS_OBJECT_MR, C.UVERBS_METHOD_REG_DMABUF_MR, attrs) == "EFAULT"
-    assert mock_kernel.attachments == {}
+    assert dma_buf_subsys(mock_kernel).attachments == {}
     assert ib_device_by_name(mock_kernel, "mlx5_0").mrs == {}
     verbs.dealloc_pd(pd)
 
@@ -219,7 +220,7 @@ def test_reset_invalidates_then_the_next_access_remaps(
 ) -> None:
     pd = verbs.alloc_pd()
     mr = verbs.reg_dmabuf_mr(pd, vbuf, SIZE, access=RW)
-    (attach,) = mock_kernel.attachments.values()
+    (attach,) = dma_buf_subsys(mock_kernel).attachments.values()
     assert attach.dynamic and attach.peer2peer and attach.mapped == 1
     m = _mr_priv(mock_kernel, mr.rkey)
     assert m.translation_valid  # type: ignore[attr-defined]

@@ -33,7 +33,7 @@ from vfio_helpers import (
 )
 
 from mockkernel import Kernel
-from mockkernel.driver import DmaBuf, dma_buf_attach, dma_buf_get, dma_buf_put
+from mockkernel.driver import DmaBuf, dma_buf_attach, dma_buf_get, dma_buf_put, dma_buf_subsys
 from mockkernel.topology import default_topology
 from mockkernel.uapi.linux.vfio import (
     VFIO_DEVICE_FEATURE,
@@ -266,19 +266,19 @@ def test_dup_closed_in_either_order(
     assert _dmabuf(mock_kernel, dup) is dmabuf
     first, second = (fd, dup) if close_original_first else (dup, fd)
     os.close(first)
-    assert dmabuf.id in mock_kernel.dmabufs
+    assert dmabuf.id in dma_buf_subsys(mock_kernel).dmabufs
     imp = TestImporter(mock_kernel)
     imp.import_fd(second)  # the surviving fd still names the live buffer
     imp.release()
     os.close(second)
-    assert dmabuf.id not in mock_kernel.dmabufs  # released with the last fd
+    assert dmabuf.id not in dma_buf_subsys(mock_kernel).dmabufs  # released with the last fd
 
 
 def test_dmabuf_closed_before_device(dev: Device, mock_kernel: Kernel) -> None:
     fd = export(dev.fd)
     dmabuf = _dmabuf(mock_kernel, fd)
     os.close(fd)
-    assert dmabuf.id not in mock_kernel.dmabufs
+    assert dmabuf.id not in dma_buf_subsys(mock_kernel).dmabufs
     vdev = _priv_vdev(mock_kernel)
     assert not vdev.dmabufs  # unlinked by release
     assert os.pread(dev.fd, 4, 0) is not None  # the device still works
@@ -394,7 +394,8 @@ def test_step13_no_free_fd(mock_kernel_factory: Any) -> None:
         fds = [proc.sys_ioctl(d, VFIO_DEVICE_FEATURE, ctypes.addressof(req)) for _ in range(2)]
         assert fds == [3, 4]
         assert call(proc.sys_ioctl, d, VFIO_DEVICE_FEATURE, ctypes.addressof(req)) == "EMFILE"
-    assert len(kernel.dmabufs) == 2  # the failed one was put (and unlinked by release)
+    # the failed one was put (and unlinked by release)
+    assert len(dma_buf_subsys(kernel).dmabufs) == 2
     vdev = kernel.bound[BDF].devices[BDF]
     assert len(vdev.dmabufs) == 2
     proc.exit()

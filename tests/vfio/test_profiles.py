@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from mockkernel_vfio_pci.profiles import PROFILES, get_profile
 from vfio_helpers import (
     PAGE,
     Device,
@@ -24,6 +23,7 @@ from vfio_helpers import (
 import mockkernel
 from mockkernel import Kernel
 from mockkernel.driver import dma_buf_get, dma_buf_get_pci_tph, dma_buf_get_tph, dma_buf_put
+from mockkernel.profiles import UapiProfiles
 from mockkernel.topology import UAPI_PROFILES
 from mockkernel.uapi.linux.vfio import (
     VFIO_DEVICE_FEATURE_DMA_BUF,
@@ -55,13 +55,14 @@ def _with_dmabuf(kernel: Kernel, fd: int, fn, *args):  # type: ignore[no-untyped
 
 
 def test_table_covers_the_topology_profiles() -> None:
-    assert tuple(PROFILES) == UAPI_PROFILES
+    profiles = UapiProfiles()
+    assert profiles.names() == UAPI_PROFILES
     for name in UAPI_PROFILES:
-        assert get_profile(name).name == name
-        for cname, struct in get_profile(name).structs.items():
-            assert UAPI_STRUCTS[name][cname] is struct  # the marked uapi module's layouts
+        assert profiles.get(name).name == name
+        for cname, value in profiles.get(name).c_names.items():
+            assert UAPI_STRUCTS[name][cname] is value  # the marked uapi module's names
     with pytest.raises(ValueError, match="tph-v11"):
-        get_profile("tph-v3")
+        profiles.get("tph-v3")
 
 
 # -- linux-7.2 ---------------------------------------------------------------------------------
