@@ -176,3 +176,18 @@ def test_multiprocessing_children_of_every_start_method(kernel: Kernel) -> None:
     assert r.returncode == 0, r.stderr
     want = str([(i, "/dev/udmabuf") for i in range(3)])
     assert r.stdout.splitlines() == [f"{m} {want}" for m in ("fork", "spawn", "forkserver")]
+
+
+def test_trace_view_has_one_lane_per_process(kernel: Kernel, build: Callable[[str], str]) -> None:
+    from mockkernel.traceview import render_mermaid, render_timeline
+
+    with kernel.tracer.capture() as events:
+        r = kernel.run([build("forkexec")], capture_output=True, timeout=60)
+    assert r.returncode == 0
+    parent = next(e["pid"] for e in events if e["event"] == "sup.fork")
+    child = next(e["child"] for e in events if e["event"] == "sup.fork")
+    timeline = render_timeline(list(events))
+    assert f"[{child}] ioctl(fd=" in timeline and f"[{parent}] open(path=/dev/udmabuf" in timeline
+    diagram = render_mermaid(list(events))
+    assert f"participant program{parent} as program {parent}" in diagram
+    assert f"program{child}->>+core: ioctl(" in diagram
