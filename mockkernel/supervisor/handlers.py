@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import kerr
 from ..uaccess import copy_from_user, copy_to_user
-from . import paths
+from . import paths, pollsys
 from .fdtable import real_fd_open
 from .mmap import unmap
 from .seccomp import NR
@@ -326,6 +326,16 @@ def _kept_closed(c: Call, lo: int, hi: int) -> None:
         tmm.fds_closed(lo, hi)
 
 
+# -- poll (see pollsys.py) ------------------------------------------------------------------
+def sys_poll(c: Call) -> Result:
+    ms = i32(c.args[2])
+    return pollsys.do_poll(c, c.args[0], u32(c.args[1]), None if ms < 0 else ms / 1000)
+
+
+def sys_ppoll(c: Call) -> Result:
+    return pollsys.do_poll(c, c.args[0], u32(c.args[1]), pollsys.ppoll_timeout(c.args[2]))
+
+
 # -- paths (see paths.py for mock-or-real) ------------------------------------------------
 def sys_openat(c: Call) -> Result:
     return paths.openat(c, i32(c.args[0]), c.args[1], i32(c.args[2]), u32(c.args[3]))
@@ -403,6 +413,7 @@ TABLE: dict[int, Syscall] = {
         Syscall("stat", _S, sys_stat),
         Syscall("fstat", _S, sys_fstat),
         Syscall("lstat", _S, sys_lstat),
+        Syscall("poll", _S, sys_poll, "mock fds by ->poll, real ones waited on in slices"),
         Syscall("lseek", _S, sys_lseek),
         Syscall("mmap", _S, sys_mmap, "any layout: TRACE stop, pieces laid by injected calls"),
         Syscall("munmap", _S, sys_munmap, "the records go, then the real munmap"),
@@ -424,6 +435,7 @@ TABLE: dict[int, Syscall] = {
         Syscall("openat", _S, sys_openat),
         Syscall("newfstatat", _S, sys_newfstatat, "AT_EMPTY_PATH included"),
         Syscall("readlinkat", _S, sys_readlinkat),
+        Syscall("ppoll", _P, sys_ppoll, "as poll; the signal mask is not applied"),
         Syscall("faccessat", _P, sys_faccessat, "checked with the caller's real ids"),
         Syscall("dup3", _S, sys_dup3),
         Syscall("preadv", _S, sys_preadv),
@@ -440,7 +452,7 @@ TABLE: dict[int, Syscall] = {
 #: calls that reach a file but are not trapped: the child's real kernel runs them on the
 #: placeholder (a sealed empty memfd) -- documented limits, listed in the support table
 NOT_TRAPPED: dict[str, str] = {
-    "poll/ppoll/select/pselect6/epoll_*": "see the placeholder: always readable, writable",
+    "select/pselect6/epoll_*": "see the placeholder: always readable, writable",
     "sendmsg/recvmsg (SCM_RIGHTS)": "passes the placeholder, not the mock file",
     "mprotect/madvise/msync": "act on the real pages of a mock mapping (its backing files)",
     "socket calls": "the kernel's sockets (netlink, devmem TCP) are in-process only",
