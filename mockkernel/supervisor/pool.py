@@ -31,10 +31,20 @@ MAX_WORKERS = 64
 class Pool:
     """The workers of one listener; ``serve(nid, tid, nr, args)`` answers one call."""
 
-    def __init__(self, listener: Listener, serve: Serve, period: float = 0.002) -> None:
+    def __init__(
+        self,
+        listener: Listener,
+        serve: Serve,
+        period: float = 0.002,
+        on_fatal: Callable[[BaseException], None] | None = None,
+    ) -> None:
         self.listener = listener
         self._serve = serve
         self.period = period
+        #: called when the listener itself fails: the tree can no longer be served
+        self._on_fatal = on_fatal
+        #: what went wrong while serving (a failed answer), for the supervisor's report
+        self.errors: list[str] = []
         self._lead = threading.Lock()
         self._lock = threading.Lock()
         self._ticket = 0
@@ -101,9 +111,13 @@ class Pool:
                 self._waiting -= 1
             try:
                 got = self._next(poller)
-            except BaseException:
+            except Exception as e:  # the listener is broken: nothing can be served
+                self.errors.append(f"receiving: {e!r}")
+                self._stopped.set()
                 self._lead.release()
-                raise
+                if self._on_fatal is not None:
+                    self._on_fatal(e)  # kill the tree rather than leave it waiting
+                return
             if got is None:
                 self._lead.release()
                 return
@@ -117,6 +131,8 @@ class Pool:
             ticket = self._serving = self._ticket
         try:
             self._serve(*got)
+        except Exception as e:  # a failed answer must not take the worker down
+            self.errors.append(f"serving {got[:3]}: {e!r}")
         finally:
             with self._lock:
                 handed = ticket in self._handed

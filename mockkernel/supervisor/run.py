@@ -85,6 +85,8 @@ def supervise(
             tt.kill_all()  # os.kill needs no ptrace: any thread may do it
         t.join()
     sv.stop()
+    for err in sv.errors:  # the supervisor's own failures: kernel bugs, reported as such
+        kernel.warn(f"supervisor: {err}")
     return _outcome(box, list(argv), timeout if timed_out else None)
 
 

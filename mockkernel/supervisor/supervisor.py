@@ -11,6 +11,9 @@ The tracer thread (``tracer.py``) adds and removes processes; the handlers
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import threading
 from collections.abc import Callable
 from errno import EBADF, EINVAL, ENOENT, ENOSYS, ESRCH
@@ -127,14 +130,24 @@ class Supervisor:
         self.listener = Listener(listener_fd)
         self.listener.sync_wake_up()
         proc = self.new_process(root, name)
-        self.pool = Pool(self.listener, self.serve)
+        self.pool = Pool(self.listener, self.serve, on_fatal=self._kill_tree)
         self.pool.start()
         return proc
+
+    def _kill_tree(self, why: BaseException) -> None:
+        """The listener failed: SIGKILL every task (the tracer then sees them go)."""
+        self.errors.append(f"listener failed, tree killed: {why!r}")
+        with self.lock:
+            pids = list(self.threads)
+        for pid in pids:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
 
     def stop(self) -> None:
         """Stop and join every worker; close the listener; end what the tracer missed."""
         if self.pool is not None:
             self.pool.stop()
+            self.errors += self.pool.errors
         if self.listener is not None:
             REAL.close(self.listener.fd)
         for tmm in self.mms.values():
@@ -172,8 +185,7 @@ class Supervisor:
             self._send(lst, nid, proc, error=e.errno or EINVAL)
             return
         except Exception as e:  # a kernel bug must not hang or kill the child
-            self.errors.append(f"{entry.name} from {tid}: {e!r}")
-            self.kernel.warn(f"supervisor: {entry.name} raised {e!r}")
+            self.kernel.warn(f"supervisor: {entry.name} from {tid} raised {e!r}")
             self._send(lst, nid, proc, error=ENOSYS)
             return
         if res is CONTINUE:

@@ -40,3 +40,29 @@ def test_other_threads_are_served_while_one_blocks(
     assert r.returncode == 0, r.stderr
     # without the hand-off the 50 calls would wait for the driver's 10 s timeout
     assert r.stdout == "saw the waiter: 1, served while it waited: 50, released: 1\n"
+
+
+class Buggy(FileOperations):
+    """``/dev/buggy``: every ioctl is a driver bug (a Python exception, not an errno)."""
+
+    name = "buggy"
+
+    def unlocked_ioctl(self, file: File, cmd: int, arg: int) -> int:
+        raise RuntimeError("driver bug")
+
+
+def test_a_kernel_bug_is_an_errno_and_a_warning_never_a_hang(kernel: Kernel) -> None:
+    import sys
+
+    kernel.misc_register("buggy", Buggy())
+    code = (
+        "import fcntl, os\n"
+        "fd = os.open('/dev/buggy', os.O_RDWR)\n"
+        "try:\n    fcntl.ioctl(fd, 0xb001)\nexcept OSError as e:\n    print(e.errno)\n"
+        "fcntl.ioctl(fd, 0xb001) if False else print('still served')\n"
+    )
+    r = kernel.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == ["38", "still served"]  # ENOSYS
+    assert [w for w in kernel.warnings if "driver bug" in w]
+    kernel.warnings.clear()  # seen: the fixture's leak check would report it again
