@@ -66,3 +66,19 @@ def test_a_kernel_bug_is_an_errno_and_a_warning_never_a_hang(kernel: Kernel) -> 
     assert r.stdout.splitlines() == ["38", "still served"]  # ENOSYS
     assert [w for w in kernel.warnings if "driver bug" in w]
     kernel.warnings.clear()  # seen: the fixture's leak check would report it again
+
+
+def test_killed_while_a_thread_waits_in_the_kernel(
+    kernel: Kernel, build: Callable[[str], str]
+) -> None:
+    blocker = Blocker()
+    kernel.misc_register("blocker", blocker)
+    # the driver's wait ends a second later (the mock's waits are not interruptible)
+    timer = threading.Timer(1.0, blocker.gate.set)
+    timer.start()
+    try:
+        r = kernel.run([build("diesblocked")], capture_output=True, timeout=60)
+    finally:
+        timer.cancel()
+    assert r.returncode == -9
+    assert kernel.leaks() == []  # its dma-buf, memfd pages and fds were released
