@@ -398,7 +398,13 @@ def file_mappings(kernel: Kernel, match: Callable[[File], bool]) -> list[Mapping
     ``address_space`` (vfio-pci: every fd of one device).  A driver zaps them with
     :meth:`Mapping.zap` and gives them back with :meth:`Mapping.restore`.
     """
-    return [mp for proc in kernel.processes for mp in proc.mappings.values() if match(mp.file)]
+    # snapshots: a supervised process maps and unmaps on other threads meanwhile
+    return [
+        mp
+        for proc in list(kernel.processes)
+        for mp in list(proc.mappings.values())
+        if match(mp.file)
+    ]
 
 
 # -- /proc/<pid>/maps -------------------------------------------------------------------

@@ -582,13 +582,20 @@ class Process:
         return file, vma, shared
 
     def add_mapping(self, mp: Mapping) -> None:
-        """Record live mapping ``mp`` (its file reference came from :meth:`do_mmap`)."""
-        self.mappings[mp.start] = mp
+        """Record live mapping ``mp`` (its file reference came from :meth:`do_mmap`).
+
+        A reader on another thread (``file_mappings`` while a driver revokes) takes a
+        snapshot (``list(proc.mappings.values())``, one step under the GIL) while a
+        supervised process maps and unmaps."""
+        with self.files_lock:
+            self.mappings[mp.start] = mp
 
     def remove_mapping(self, mp: Mapping, length: int | None = None) -> None:
-        """``munmap``: forget ``mp`` and drop its file reference."""
-        if self.mappings.get(mp.start) is mp:
-            del self.mappings[mp.start]
+        """``munmap``: forget ``mp`` and drop its file reference (``length``: the bytes
+        unmapped, for the trace; by default the whole mapping)."""
+        with self.files_lock:
+            if self.mappings.get(mp.start) is mp:
+                del self.mappings[mp.start]
         file = mp.file
         if file.released:
             return  # the kernel shut down first and released the file itself

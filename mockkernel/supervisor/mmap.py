@@ -31,7 +31,9 @@ interrupted in a blocking syscall (a user notification in progress included)
 restarts that syscall afterwards; the supervisor must therefore not use
 ``SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV`` (the thread would never stop: a hang)
 and must take ``ENOENT`` from ``NOTIF_SEND`` as "restarted" (the restarted call is
-notified and served again).
+notified and served again) -- or, with ``TracerWork.park_served``, answer it
+through ``TracerWork.unpark(tid, result)``: the requester's own thread is then
+parked instead of restarted, and its call is served once.
 
 The tracer loop's side of the contract (see :class:`TracerWork`): wake up for
 queued work (``fileno()`` readable, or the ``wake`` callback) and call
@@ -66,6 +68,7 @@ from .ptrace import (
     cont,
     getregs,
     interrupt,
+    setregs,
     wait_event,
 )
 
@@ -87,11 +90,17 @@ PROT_WRITE: Final = 2
 MAP_PRIVATE: Final = 0x02
 MAP_FIXED: Final = 0x10
 MAP_ANONYMOUS: Final = 0x20
+MAP_POPULATE: Final = 0x8000
 MAP_FIXED_NOREPLACE: Final = 0x100000
 F_DUPFD_CLOEXEC: Final = 1030
 AT_FDCWD: Final = -100
 #: what the pieces keep of the program's flags (the map type and its page behaviour)
 _PIECE_FLAGS: Final = 0x0F | 0x2000 | 0x4000 | 0x40000  # MAP_TYPE|LOCKED|NORESERVE|NONBLOCK
+#: ``-ERESTARTSYS``, ``-ERESTARTNOINTR``, ``-ERESTARTNOHAND``, ``-ERESTART_RESTARTBLOCK``:
+#: ``rax`` of a thread stopped while interrupted out of a blocking syscall
+_RESTART_CODES: Final = frozenset((-512, -513, -514, -516))
+#: stops a held thread can run injected calls at (then be put back exactly)
+_HOLDABLE: Final = frozenset((Stop.SIGNAL, Stop.EVENT, Stop.GROUP_STOP))
 #: backing files kept open in one tracee (least recently used closed first)
 BACKING_CACHE: Final = 32
 
@@ -119,9 +128,39 @@ class TracerWork:
         self.deferred: collections.deque[Event] = collections.deque()
         #: stops the loop is holding (not yet resumed) while it runs kernel code, by tid
         self.held: dict[int, Event] = {}
+        #: opt-in (the front-end must then call :meth:`unpark`): a thread interrupted
+        #: out of the very syscall the requester serves is *parked* -- kept stopped,
+        #: its syscall neither restarted nor answered -- until :meth:`unpark` gives it
+        #: the requester's answer.  Off: that syscall restarts (it is served twice).
+        self.park_served = False
+        #: parked threads -> the signal to deliver when they resume
+        self.parked: dict[int, int] = {}
 
     def fileno(self) -> int:
         return self._efd
+
+    def unpark(self, tid: int, result: int | None) -> bool:
+        """Resume parked thread ``tid`` (any thread; runs on the tracer's): its
+        interrupted syscall returns ``result`` (``-errno`` for an error), or with
+        ``None`` is issued again.  ``False`` if ``tid`` is not parked.
+
+        For the front-end whose ``NOTIF_SEND`` for ``tid`` failed with ``ENOENT``
+        (the interrupt withdrew the notification): the answer goes through ptrace.
+        """
+
+        def run() -> bool:
+            if tid not in self.parked:
+                return False
+            sig = self.parked.pop(tid)
+            if result is not None:
+                regs = getregs(tid)
+                regs.rax = result & 0xFFFFFFFFFFFFFFFF
+                regs.orig_rax = 0xFFFFFFFFFFFFFFFF  # no restart: the call is answered
+                setregs(tid, regs)
+            cont(tid, sig)
+            return True
+
+        return self.submit(run)
 
     def on_tracer(self) -> bool:
         return threading.get_ident() == self.thread
@@ -272,9 +311,10 @@ class TraceeMm:
                     for at, rfd, off, n in pieces
                 ]
             _, cfd, off, _ = layout[0]  # the first piece, over the whole length
-            base = _check(inj.call(NR_MMAP, addr, total, prot, flags, cfd, off))
-            for at, cfd, off, n in layout[1:]:
-                self._map_fixed(inj, base + at, n, prot, pflags, cfd, off)
+            first = flags if len(layout) == 1 else flags & ~MAP_POPULATE
+            base = _check(inj.call(NR_MMAP, addr, total, prot, first, cfd, off))
+            for at, cfd, off, n in layout[1:]:  # (populating only their own pages)
+                self._map_fixed(inj, base + at, n, prot, pflags | (flags & MAP_POPULATE), cfd, off)
         except _Failed as e:
             if base:
                 inj.call(NR_MUNMAP, base, total)
@@ -394,15 +434,18 @@ class TraceeMm:
     def _with_stopped_thread(self, fn: Callable[[Injection], None], avoid: int | None) -> int:
         """Run ``fn`` with an :class:`Injection` into a stopped thread of this process.
 
-        A thread the loop holds at a signal or event stop is used as it is;
-        otherwise a thread is stopped with ``PTRACE_INTERRUPT`` (a stop of another
-        kind that comes first is used too, then left to the loop: ``deferred``).
+        A thread the loop holds at a signal or event stop (or a parked one) is used as
+        it is; otherwise a thread is stopped with ``PTRACE_INTERRUPT`` (a stop of
+        another kind that comes first is used too, then left to the loop:
+        ``deferred``), ``avoid`` last; with ``work.park_served``, ``avoid``
+        interrupted out of a syscall is parked (:meth:`TracerWork.unpark`).
         """
         if self.syscall_ip is None:
             raise RuntimeError(f"no syscall instruction known in pid {self.pid}")
         work = self.work
-        for tid, ev in work.held.items():
-            if ev.kind in (Stop.SIGNAL, Stop.EVENT, Stop.GROUP_STOP) and _tgid_of(tid) == self.pid:
+        held = [t for t, ev in work.held.items() if ev.kind in _HOLDABLE] + list(work.parked)
+        for tid in held:
+            if _tgid_of(tid) == self.pid:
                 inj = Injection(tid, self.syscall_ip, at_entry=False)
                 try:
                     fn(inj)
@@ -428,10 +471,19 @@ class TraceeMm:
                 ours = ev2.kind is Stop.EVENT and ev2.event == PTRACE_EVENT_STOP
                 entry = ev2.kind in (Stop.SECCOMP, Stop.SYSCALL)
                 inj = Injection(tid, self.syscall_ip, at_entry=None if entry else False)
+                park = (
+                    ours
+                    and tid == avoid
+                    and work.park_served
+                    and inj.saved.nr >= 0
+                    and inj.saved.result in _RESTART_CODES
+                )
                 try:
                     fn(inj)
                 finally:
-                    if ours:
+                    if park:  # interrupted out of the served syscall: hold it
+                        work.parked[tid] = inj.finish(None)
+                    elif ours:
                         cont(tid, inj.finish(None))
                     elif inj.at_entry and inj.calls:
                         # the stopped syscall will be issued again: the loop sees it
@@ -445,7 +497,7 @@ class TraceeMm:
 
     # -- process lifetime -----------------------------------------------------------------
     def _drop_all(self) -> None:
-        for mp in [m for m in self.proc.mappings.values() if isinstance(m, TraceeMapping)]:
+        for mp in [m for m in list(self.proc.mappings.values()) if isinstance(m, TraceeMapping)]:
             if mp.mm is self:
                 self.proc.remove_mapping(mp)
 
@@ -503,11 +555,12 @@ def unmap(proc: Process, addr: int, length: int) -> None:
     if addr % PAGE_SIZE or length <= 0:
         return
     lo, hi = addr, addr + page_align(length)
-    for mp in [m for m in proc.mappings.values() if m.start < hi and lo < m.end]:
-        keep = [(a, b) for a, b in ((mp.start, lo), (hi, mp.end)) if a < b]
-        for a, b in keep:
-            proc.add_mapping(_part(mp, a, b))  # each part takes a reference
-        proc.remove_mapping(mp)
+    with proc.files_lock:  # two threads unmapping one mapping: one of them drops it
+        for mp in [m for m in list(proc.mappings.values()) if m.start < hi and lo < m.end]:
+            keep = [(a, b) for a, b in ((mp.start, lo), (hi, mp.end)) if a < b]
+            for a, b in keep:
+                proc.add_mapping(_part(mp, a, b))  # each part takes a reference
+            proc.remove_mapping(mp, min(hi, mp.end) - max(lo, mp.start))
 
 
 def _part(mp: Mapping, a: int, b: int) -> Mapping:

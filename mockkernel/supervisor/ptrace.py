@@ -199,9 +199,11 @@ def mark_args(nr: int, args: tuple[int, ...]) -> tuple[int, int, int, int, int, 
 
 # -- the raw call ------------------------------------------------------------------------
 class _Libc:
-    """libc's ``syscall`` (loaded once, on first use; no import-time side effects)."""
+    """libc's ``syscall`` (loaded once, on first use; no import-time side effects):
+    ``fn`` variadic, ``ptrace_fn`` typed for ptrace (no argument objects per call)."""
 
     fn: Callable[..., int] | None = None
+    ptrace_fn: Callable[..., int] | None = None
 
     @classmethod
     def syscall(cls) -> Callable[..., int]:
@@ -210,19 +212,21 @@ class _Libc:
             libc.syscall.restype = ctypes.c_long
             fn: Callable[..., int] = libc.syscall
             cls.fn = fn
+            typed = libc["syscall"]  # a function object of its own
+            typed.restype = ctypes.c_long
+            typed.argtypes = [ctypes.c_long] * 5
+            cls.ptrace_fn = typed
         return cls.fn
 
 
 def ptrace(request: int, tid: int, addr: int = 0, data: int = 0) -> int:
     """``ptrace(request, tid, addr, data)`` as the raw syscall; ``OSError`` on failure."""
-    fn = _Libc.syscall()
-    ret: int = fn(
-        ctypes.c_long(_SYS_ptrace),
-        ctypes.c_long(request),
-        ctypes.c_long(tid),
-        ctypes.c_void_p(addr),
-        ctypes.c_void_p(data),
-    )
+    fn = _Libc.ptrace_fn
+    if fn is None:
+        _Libc.syscall()
+        fn = _Libc.ptrace_fn
+        assert fn is not None
+    ret: int = fn(_SYS_ptrace, request, tid, addr, data)
     if ret == -1:
         err = ctypes.get_errno()
         raise OSError(err, f"ptrace({request:#x}, {tid}): {os.strerror(err)}")

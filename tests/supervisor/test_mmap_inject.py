@@ -409,3 +409,57 @@ def test_zap_at_a_pending_seccomp_stop_reissues_the_stopped_call(
     assert ok(tracee.send(f"munmap {second} {PAGE}")) == 0
     assert ok(tracee.send(f"munmap {addr} {2 * PAGE}")) == 0
     os.close(mfd)
+
+
+def test_populate_and_the_trace(mock_kernel: Kernel, tracee: Tracee) -> None:
+    """MAP_POPULATE over several pieces maps the same bytes; the trace shows one
+    ``mm.mmap`` and, for a partial munmap, ``mm.munmap`` with the length unmapped."""
+    mfd = memfd(4)
+    items = [(mfd, 3 * PAGE, PAGE), (mfd, PAGE, PAGE)]
+    file = udmabuf(mock_kernel, items)
+    fd = tracee.install(file)
+    file.put()
+    with mock_kernel.tracer.capture() as events:
+        addr = ok(tracee.send(f"mmap {2 * PAGE} {PROT_RW} {MAP_SHARED | 0x8000} {fd} 0"))
+        src = pattern(4 * PAGE)
+        assert read(tracee, addr, 2 * PAGE) == src[3 * PAGE : 4 * PAGE] + src[PAGE : 2 * PAGE]
+        assert ok(tracee.send(f"munmap {addr + PAGE} {PAGE}")) == 0
+        assert ok(tracee.send(f"munmap {addr} {PAGE}")) == 0
+    mm = [
+        (e["event"], e.get("length"), e.get("pid")) for e in events if e["event"].startswith("mm.")
+    ]
+    pid = tracee.proc.pid
+    assert mm == [("mm.mmap", 2 * PAGE, pid), ("mm.munmap", PAGE, pid), ("mm.munmap", PAGE, pid)]
+    os.close(mfd)
+
+
+@pytest.mark.parametrize("answer", [None, 0])
+def test_a_served_thread_interrupted_for_a_zap_is_parked_until_answered(
+    mock_kernel: Kernel, tracee: Tracee, answer: int | None
+) -> None:
+    """The only thread, blocked in the syscall being "served" (here its ``read`` of
+    stdin), is interrupted to zap, then kept stopped; ``unpark(tid, None)`` issues
+    the read again, ``unpark(tid, 0)`` answers it (EOF: the child ends)."""
+    mfd = memfd(1)
+    file = udmabuf(mock_kernel, [(mfd, 0, PAGE)])
+    fd = tracee.install(file)
+    file.put()
+    addr = ok(tracee.send(f"mmap {PAGE} {PROT_RW} {MAP_SHARED} {fd} 0"))
+    mp = tracee.proc.mappings[addr]
+    assert isinstance(mp, TraceeMapping)
+    work = tracee.work
+    work.park_served = True
+    assert tracee.mm.revoke(mp, True, avoid=tracee.pid) == tracee.pid
+    assert mp.zapped and list(work.parked) == [tracee.pid]
+    assert tracee.mm.revoke(mp, False, avoid=tracee.pid) == tracee.pid  # a held stop...
+    assert list(work.parked) == [tracee.pid]  # ...is no longer interrupted: still parked
+    assert work.unpark(tracee.pid, answer)
+    assert not work.unpark(tracee.pid, answer)
+    if answer is None:
+        assert read(tracee, addr, 4) == pattern(PAGE)[:4]
+        assert ok(tracee.send(f"munmap {addr} {PAGE}")) == 0
+    else:
+        while tracee.exit_event is None:
+            tracee.step()
+        assert tracee.exit_event.kind is pt.Stop.EXITED and tracee.exit_event.code == 0
+    os.close(mfd)
