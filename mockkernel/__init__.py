@@ -19,7 +19,8 @@ from __future__ import annotations
 
 from .errors import KernelBug, LeakError
 from .hookspecs import hookimpl
-from .kernel import Kernel, boot
+from .kernel import Kernel
+from .lifecycle import boot
 
 __all__ = ["Kernel", "KernelBug", "LeakError", "boot", "hookimpl"]
 __version__ = "0.1.0"

@@ -48,7 +48,7 @@ def _supervised(ns: argparse.Namespace) -> bool:
 
 
 def _cmd_run_supervised(ns: argparse.Namespace) -> int:
-    from .kernel import boot
+    from .lifecycle import boot
     from .supervisor import LaunchError, supervise
     from .topology import load_topology
 

@@ -5,11 +5,34 @@ Bundled drivers import from here, from :mod:`mockkernel.uapi` and
 It reads like the kernel headers a driver includes: ``linux/fs.h``,
 ``linux/dma-buf.h``, ``linux/uaccess.h``, ``linux/mm.h``, ``linux/pci.h``,
 ``linux/pci-tph.h``, ``rdma/ib_verbs.h`` (the RDMA core of :mod:`mockkernel.rdma`) and
-``linux/netdevice.h`` (net devices and devmem bindings of :mod:`mockkernel.net`).
+``linux/netdevice.h`` (net devices and devmem bindings of :mod:`mockkernel.net`), plus
+``linux/miscdevice.h``/``linux/cdev.h`` (:mod:`mockkernel.chrdev`), ``linux/sysfs.h``
+(:mod:`mockkernel.sysfs`), ``linux/file.h`` (the current task's fds,
+:mod:`mockkernel.file`), ``linux/dma-resv.h`` usages and ``linux/cpumask.h``.
+
+Of the :class:`Kernel` object itself a driver uses only ``tracer``, ``new_id()``,
+``warn()`` and ``topology`` (read-only); everything else it needs is a function here.
+``docs/plugins.md`` is the reference; ``tests/plugins/test_plugins_contract.py``
+checks the bundled plugins against it.
 """
 
 from __future__ import annotations
 
+from .chrdev import (
+    MINORBITS,
+    MINORMASK,
+    MISC_DYNAMIC_MINOR,
+    MISC_MAJOR,
+    MKDEV,
+    cdev_device_add,
+    cdev_device_del,
+    misc_deregister,
+    misc_register,
+    register_chrdev_region,
+    unregister_chrdev_region,
+)
+from .context import KernelContext
+from .cpumask import num_online_cpus
 from .dma_buf import (
     DMA_BIDIRECTIONAL,
     DMA_FROM_DEVICE,
@@ -52,11 +75,22 @@ from .dma_buf import (
     sync_file_get_fence,
 )
 from .errors import KernelBug, kerr
+from .file import (
+    current_task,
+    fd_install,
+    fdget,
+    fdget_real,
+    fget,
+    fget_real,
+    get_unused_fd_flags,
+    put_unused_fd,
+)
 from .fs import FMODE_READ, FMODE_WRITE, File, FileOperations, Inode, generic_file_llseek
-from .kernel import DriverRegistry, Kernel, PciDriver
+from .kernel import Kernel
+from .lifecycle import DriverRegistry, PciDriver
 from .locks import Mutex, RwSem
 from .mm import PAGE_SIZE, KernelMap, Mapping, Vma, file_mappings
-from .net import register_netdev, unregister_netdev
+from .net import net_devmem_lookup_dmabuf, register_netdev, unregister_netdev
 from .net.netdev import DevmemBinding, NetDevice, NetDeviceOps
 from .pci import (
     PCI_EXP_DEVCAP2_TPH_COMP_EXT_TPH,
@@ -84,8 +118,10 @@ from .pci import (
     pcie_tph_get_st_table_size,
     pcie_tph_set_st_entry,
 )
+from .pci.dev import pci_get_drvdata, pci_set_drvdata
 from .pci.fabric import Fabric, Tlp, WriteResult
-from .process import Process
+from .pci.search import for_each_pci_dev, pci_fabric, pci_find_device_by_name
+from .process import Process, TaskContext
 from .profiles import DmaBufTphOp, UapiProfile
 from .rdma import (
     IB_DMAH_CPU_ID_EXISTS,
@@ -121,6 +157,15 @@ from .rdma import (
     ptr_out,
 )
 from .realfd import hide, kernel_dup
+from .sysfs import (
+    device_sysfs_dir,
+    sysfs_create_dir,
+    sysfs_create_file,
+    sysfs_create_link,
+    sysfs_remove_dir,
+    sysfs_remove_file,
+    sysfs_remove_link,
+)
 from .uaccess import (
     check_zeroed_user,
     copy_from_user,
@@ -149,6 +194,11 @@ __all__ = [
     "IB_LINK_LAYER_INFINIBAND",
     "IB_PORT_ACTIVE",
     "IB_PORT_DOWN",
+    "MINORBITS",
+    "MINORMASK",
+    "MISC_DYNAMIC_MINOR",
+    "MISC_MAJOR",
+    "MKDEV",
     "PAGE_SIZE",
     "PCI_EXP_DEVCAP2_TPH_COMP_EXT_TPH",
     "PCI_EXP_DEVCAP2_TPH_COMP_NONE",
@@ -192,6 +242,7 @@ __all__ = [
     "Inode",
     "Kernel",
     "KernelBug",
+    "KernelContext",
     "KernelMap",
     "Mapping",
     "MrWriteResult",
@@ -206,15 +257,20 @@ __all__ = [
     "SgEntry",
     "SgTable",
     "SyncFile",
+    "TaskContext",
     "Tlp",
     "UapiProfile",
     "UmemDmabuf",
     "Vma",
     "WriteResult",
+    "cdev_device_add",
+    "cdev_device_del",
     "check_zeroed_user",
     "copy_from_user",
     "copy_struct_from_user",
     "copy_to_user",
+    "current_task",
+    "device_sysfs_dir",
     "dma_buf_attach",
     "dma_buf_attach_revocable",
     "dma_buf_detach",
@@ -234,9 +290,16 @@ __all__ = [
     "dma_buf_unmap_attachment_unlocked",
     "dma_buf_unpin",
     "dma_fence_unwrap_merge",
+    "fd_install",
+    "fdget",
+    "fdget_real",
+    "fget",
+    "fget_real",
     "file_mappings",
     "flags_in",
+    "for_each_pci_dev",
     "generic_file_llseek",
+    "get_unused_fd_flags",
     "get_user_struct",
     "get_user_u32",
     "hide",
@@ -250,6 +313,14 @@ __all__ = [
     "is_dma_buf_file",
     "kernel_dup",
     "kerr",
+    "misc_deregister",
+    "misc_register",
+    "net_devmem_lookup_dmabuf",
+    "num_online_cpus",
+    "pci_fabric",
+    "pci_find_device_by_name",
+    "pci_get_drvdata",
+    "pci_set_drvdata",
     "pcie_disable_tph",
     "pcie_enable_tph",
     "pcie_tph_completer_type",
@@ -260,10 +331,19 @@ __all__ = [
     "pcie_tph_set_st_entry",
     "ptr_in",
     "ptr_out",
+    "put_unused_fd",
     "put_user_u32",
+    "register_chrdev_region",
     "register_netdev",
     "strndup_user",
     "sync_file_create",
     "sync_file_get_fence",
+    "sysfs_create_dir",
+    "sysfs_create_file",
+    "sysfs_create_link",
+    "sysfs_remove_dir",
+    "sysfs_remove_file",
+    "sysfs_remove_link",
+    "unregister_chrdev_region",
     "unregister_netdev",
 ]

@@ -19,7 +19,8 @@ import pluggy
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from .kernel import DriverRegistry, Kernel
+    from .kernel import Kernel
+    from .lifecycle import DriverRegistry
     from .profiles import UapiProfile
 
 hookspec = pluggy.HookspecMarker("mockkernel")

@@ -1,16 +1,28 @@
-"""The kernel object: boot, the object tables, and shutdown with a leak report.
+"""The kernel context: one machine's ids, tracer, warnings, tasks and subsystems.
 
 One ``Kernel`` is one machine.  Nothing lives at module level, so kernels are
-independent and tests can boot as many as they like in parallel.  What a
-kernel owns:
+independent and tests can boot as many as they like in parallel.  The kernel itself
+is a thin context -- what every layer may reach:
 
-* ``tracer`` -- trace events (see :mod:`mockkernel.trace`);
-* ``vfs`` -- the mock file tree: device nodes, sysfs, debugfs, procfs;
-* ``pci`` -- the PCI devices of the topology;
-* ``init_process`` -- the process that is *this* Python process (its mock fds
-  are real fd numbers, held by placeholders); ``spawn()`` makes more;
-* the live-object tables (files, held locks) that ``shutdown()`` checks, and the
-  subsystems (``subsys()``), which report their own (dma-bufs, attachments, ...).
+* ``new_id()``, ``tracer`` (see :mod:`mockkernel.trace`), ``warn()``/``warnings``;
+* ``topology``, ``uapi`` and ``uapi_profiles``: the machine booted, the uAPI profile it
+  speaks and the profiles it knows;
+* the tasks: ``processes``, ``init_process`` (the process that is *this* Python
+  process: its mock fds are real fd numbers, held by placeholders), ``spawn()`` for
+  more, and ``current`` (per thread) with ``running(proc)``;
+* ``plugin_manager``: the plugins of this boot;
+* ``subsys(Cls)``: the subsystems, each owning its state -- the VFS
+  (:class:`~mockkernel.vfs.Vfs`), the live files (:class:`~mockkernel.fs.FileTable`),
+  held locks (:class:`~mockkernel.locks.HeldLocks`), the placeholder fds
+  (:class:`~mockkernel.realfd.Placeholders`), dma-buf (``DmaBufSubsystem``),
+  PCI (:class:`~mockkernel.pci.core.PciCore`),
+  net (:class:`~mockkernel.net.NetState`), RDMA (:class:`~mockkernel.rdma.device.IbCore`),
+  the module loader (:class:`~mockkernel.lifecycle.ModuleLoader`).
+
+Boot and the module loader live in :mod:`mockkernel.lifecycle` (``mockkernel.boot()``);
+``shutdown()`` here tears the context down: tasks, then subsystems, each of which adds
+its own lines to the leak report.  Layers below the kernel type against
+:class:`~mockkernel.context.KernelContext` and never import this module.
 """
 
 from __future__ import annotations
@@ -19,49 +31,33 @@ import itertools
 import os
 import subprocess
 import threading
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pluggy
 
-from . import topology as _topology
+from .context import Subsystem
 from .errors import LeakError
-from .fs import File, FileOperations
+from .fs import FileOperations, FileTable
+from .locks import HeldLocks
+from .pci.core import BoundDriver, PciCore
 from .process import Process, RealBackedFdTable, VirtualFdTable
 from .profiles import UapiProfile, UapiProfiles
-from .realfd import REAL, hide
-from .subsys import Subsystem
-from .topology import Topology, default_topology
+from .realfd import Placeholders
+from .topology import Topology
 from .trace import Tracer
 from .uaccess import restore_mm, swap_mm
 from .vfs import Vfs
 
 if TYPE_CHECKING:
+    from .fs import File
     from .net import NetState
-    from .pci import PciBus, PciDev
+    from .pci import PciBus
     from .pci.fabric import Fabric
 
-__all__ = ["DriverRegistry", "Kernel", "PciDriver", "Subsystem", "boot"]
+__all__ = ["Kernel", "Subsystem"]
 
-_T = TypeVar("_T", bound="Subsystem")
-
-MISC_MAJOR = 10
-_MFD_SEALING = 2  # MFD_ALLOW_SEALING
-_F_ADD_SEALS = 1033
-_SEALS = 0x1 | 0x2 | 0x4 | 0x8  # F_SEAL_SEAL | SHRINK | GROW | WRITE
-
-
-class PciDriver(Protocol):
-    """A PCI driver a plugin registers: matched to topology devices by ``name``."""
-
-    name: str
-
-    def probe(self, kernel: Kernel, pdev: PciDev) -> None:
-        """Bind to ``pdev``; raise ``OSError`` to refuse (the device stays unbound)."""
-
-    def remove(self, kernel: Kernel, pdev: PciDev) -> None:
-        """Unbind from ``pdev`` at shutdown."""
+_T = TypeVar("_T", bound=Subsystem)
 
 
 class _Cpu(threading.local):
@@ -93,37 +89,8 @@ class _Running:
         restore_mm(mm)
 
 
-@dataclass
-class _Module:
-    name: str
-    init: Callable[[Kernel], None]
-    exit: Callable[[Kernel], None] | None
-
-
-@dataclass
-class DriverRegistry:
-    """What plugins register into during ``mockkernel_register``."""
-
-    kernel: Kernel
-    pci_drivers: dict[str, PciDriver] = field(default_factory=dict)
-    modules: list[_Module] = field(default_factory=list)
-
-    def add_pci_driver(self, driver: PciDriver) -> None:
-        if driver.name in self.pci_drivers:
-            raise ValueError(f"PCI driver {driver.name!r} registered twice")
-        self.pci_drivers[driver.name] = driver
-
-    def add_module(
-        self,
-        name: str,
-        init: Callable[[Kernel], None],
-        exit: Callable[[Kernel], None] | None = None,
-    ) -> None:
-        self.modules.append(_Module(name, init, exit))
-
-
 class Kernel:
-    """A booted mock kernel.  Use :func:`boot` to make one."""
+    """A booted mock kernel.  Use :func:`mockkernel.boot` to make one."""
 
     def __init__(
         self,
@@ -141,33 +108,25 @@ class Kernel:
         self.topology = topology
         self.tracer = Tracer()
         self.plugin_manager = pm
-        self.live_files: dict[int, File] = {}
-        self.held_locks: dict[int, str] = {}
         self.warnings: list[str] = []
-        self._placeholders: dict[str, int] = {}
-        self._placeholder_companions: list[int] = []
-        self._misc_minor = itertools.count(120)
+        #: the subsystems, in the order they were made (see :meth:`subsys`)
+        self.subsystems: dict[type[Subsystem], Subsystem] = {}
+        self.is_shut_down = False
         self._pids = itertools.count(1000)
-        self.vfs = Vfs(self)
+        # made first, so shut down last: the placeholders' real fds close at the very end
+        placeholders = self.subsys(Placeholders)
+        self.subsys(Vfs)
+        self.subsys(FileTable)
         self.processes: list[Process] = []
         self.init_process = Process(
             self,
             os.getpid(),
-            RealBackedFdTable(topology.kernel.rlimit_nofile, self.placeholder),
+            RealBackedFdTable(topology.kernel.rlimit_nofile, placeholders.get),
             "init",
         )
         self.processes.append(self.init_process)
         self._cpu = _Cpu()
-        #: the subsystems, in the order they were made (see :meth:`subsys`)
-        self.subsystems: dict[type[Subsystem], Subsystem] = {}
         self.installed_process: Process | None = None
-        self.registry = DriverRegistry(self)
-        self.bound: dict[str, PciDriver] = {}
-        self.pci: PciBus | None = None
-        self.fabric: Fabric
-        self.is_shut_down = False
-        #: the network state (netlink, genl families, net devices), made on first use
-        self.net: NetState | None = None
 
     def new_id(self) -> int:
         return next(self._ids)
@@ -188,74 +147,73 @@ class Kernel:
     def __repr__(self) -> str:
         return f"<Kernel uapi={self.uapi} files={len(self.live_files)}>"
 
-    # -- boot -----------------------------------------------------------------------------
-    def _boot(self) -> None:
-        from . import sysfs
-        from .dma_buf import dma_buf_init
-        from .pci import PciBus
-        from .pci.fabric import Fabric
-
-        self.pci = PciBus.from_topology(self.topology, tracer=self.tracer)
-        self.fabric = Fabric(self.pci, self.tracer)
-        dma_buf_init(self)
-        sysfs.populate_pci(self)
-        hook = self.plugin_manager.hook
-        hook.mockkernel_register(registry=self.registry)
-        for module in self.registry.modules:
-            module.init(self)
-            self._trace("module.init", module=module.name)
-        for pdev in self.pci.devices:
-            name = pdev.driver_name
-            if name is None:
-                continue
-            driver = self.registry.pci_drivers.get(name)
-            if driver is None:
-                self._trace("pci.no_driver", bdf=pdev.bdf, driver=name)
-                continue
-            driver.probe(self, pdev)
-            self.bound[pdev.bdf] = driver
-            sysfs.bind_driver(self, pdev, name)
-            self._trace("pci.probe", bdf=pdev.bdf, driver=name)
-        hook.mockkernel_boot(kernel=self)
-
     def _trace(self, event: str, **fields: Any) -> None:
         if self.tracer.enabled:
             self.tracer.emit(event, **fields)
 
-    # -- services for drivers ---------------------------------------------------------------
+    # -- compatibility accessors --------------------------------------------------------------
+    # Read-only views of what subsystems own, kept because drivers, tools and tests across
+    # the tree use these names.  New code asks the subsystem: ``kernel.subsys(Vfs)``.
+
+    @property
+    def vfs(self) -> Vfs:
+        """Compatibility accessor: the VFS subsystem (``subsys(Vfs)``)."""
+        return self.subsys(Vfs)
+
+    @property
+    def pci(self) -> PciBus | None:
+        """Compatibility accessor: the PCI bus (``subsys(PciCore).bus``); ``None`` before boot."""
+        core = self.subsystems.get(PciCore)
+        return core.bus if isinstance(core, PciCore) else None
+
+    @property
+    def fabric(self) -> Fabric:
+        """Compatibility accessor: the PCIe fabric (``subsys(PciCore).fabric``)."""
+        return self.subsys(PciCore).fabric
+
+    @property
+    def bound(self) -> dict[str, BoundDriver]:
+        """Compatibility accessor: BDF -> bound driver (``subsys(PciCore).bound``)."""
+        return self.subsys(PciCore).bound
+
+    @property
+    def net(self) -> NetState | None:
+        """Compatibility accessor: the network state, or ``None`` while none was made."""
+        from .net import NetState
+
+        state = self.subsystems.get(NetState)
+        return state if isinstance(state, NetState) else None
+
+    @property
+    def live_files(self) -> dict[int, File]:
+        """Compatibility accessor: files not yet released (``subsys(FileTable).files``)."""
+        return self.subsys(FileTable).files
+
+    @property
+    def held_locks(self) -> dict[int, str]:
+        """Compatibility accessor: locks held now (``subsys(HeldLocks).held``)."""
+        return self.subsys(HeldLocks).held
+
     def placeholder(self, label: str) -> int:
-        """The real memfd whose dups hold the numbers of mock fds of this kind."""
-        fd = self._placeholders.get(label)
-        if fd is None:
-            fd = hide(os.memfd_create(f"mockkernel:{label}", os.MFD_CLOEXEC | _MFD_SEALING))
-            # sealed: a write that escapes the redirection fails instead of landing here
-            REAL.fcntl(fd, _F_ADD_SEALS, _SEALS)
-            self._placeholders[label] = fd
-        return fd
+        """Compatibility accessor: ``subsys(Placeholders).get(label)``."""
+        return self.subsys(Placeholders).get(label)
 
     def add_placeholder(self, label: str, fd: int, *companions: int) -> None:
-        """Make the real ``fd`` the placeholder of mock fds labelled ``label``.
-
-        For files whose real-fd behaviour must differ from a memfd's: ``select``/``poll``
-        on a mock fd see its placeholder, so an empty pipe's read end (with its write end
-        as a ``companion``, kept open so it never reports ``POLLHUP``) polls as "no
-        events", like an event file with nothing queued.  The kernel owns the fds from
-        now on and closes them at shutdown.  ``ValueError`` if ``label`` has one already.
-        """
-        if label in self._placeholders:
-            raise ValueError(f"placeholder {label!r} exists already")
-        self._placeholders[label] = hide(fd)
-        self._placeholder_companions += [hide(c) for c in companions]
+        """Compatibility accessor: ``subsys(Placeholders).add(label, fd, *companions)``."""
+        self.subsys(Placeholders).add(label, fd, *companions)
 
     def misc_register(self, name: str, fops: FileOperations, perm: int = 0o666) -> int:
-        """``misc_register``: create ``/dev/<name>`` (major 10, a dynamic minor); returns rdev."""
-        rdev = os.makedev(MISC_MAJOR, next(self._misc_minor))
-        self.vfs.register_chrdev(f"/dev/{name}", fops, rdev, perm)
-        self._trace("chrdev.register", path=f"/dev/{name}", rdev=rdev)
-        return rdev
+        """``misc_register`` with a dynamic minor; returns rdev.  Drivers call
+        :func:`mockkernel.chrdev.misc_register` (the driver API), which this forwards to."""
+        from .chrdev import misc_register
+
+        return misc_register(self, name, fops, mode=perm)
 
     def misc_deregister(self, name: str) -> None:
-        self.vfs.unlink(f"/dev/{name}")
+        """:func:`mockkernel.chrdev.misc_deregister`."""
+        from .chrdev import misc_deregister
+
+        misc_deregister(self, name)
 
     def warn(self, message: str) -> None:
         """``WARN()``: record a broken kernel rule; ``shutdown()`` reports it."""
@@ -319,7 +277,8 @@ class Kernel:
 
     # -- shutdown -------------------------------------------------------------------------
     def leaks(self) -> list[str]:
-        """Everything still alive that a clean shutdown would not expect."""
+        """Everything still alive that a clean shutdown would not expect: the tasks' open
+        fds and files, then each subsystem's own report, then every ``WARN()``."""
         out: list[str] = []
         for proc in self.processes:
             for fd, file in sorted(proc.files.items()):
@@ -328,18 +287,20 @@ class Kernel:
         for file in self.live_files.values():
             if id(file) not in held:
                 out.append(f"file still referenced (not by an fd: a mapping or a driver): {file!r}")
-        for sub in self.subsystems.values():
+        for sub in list(self.subsystems.values()):
             out += sub.leaks()
-        out += [f"lock still held: {name}" for name in self.held_locks.values()]
         out += [f"kernel warning: {w}" for w in self.warnings]
         return out
 
     def shutdown(self, check: bool = True) -> list[str]:
-        """Stop the kernel: drivers out, everything released, real fds closed.
+        """Stop the kernel: every task exits, every file is released, then the subsystems
+        are shut down in the reverse order of their creation (drivers out and modules
+        unloaded by the module loader, BAR memory freed, real fds closed).
 
         Returns the leaks found (see :meth:`leaks`); with ``check`` (the default)
         a non-empty list raises :class:`LeakError` instead -- after cleaning up,
-        so a failed check never leaks real file descriptors.
+        so a failed check never leaks real file descriptors.  Afterwards nothing
+        outside holds the kernel: it is garbage once its last user lets go.
         """
         if self.is_shut_down:
             return []
@@ -349,92 +310,13 @@ class Kernel:
         for proc in self.processes:
             if not proc.exited:
                 proc.exit()
-        # Files still referenced now (by a mapping, or a reference a driver never put)
-        # are released anyway, as process exit and module unload would: the leak is
-        # reported above, but the real fds and mappings behind them must not leak.
-        for file in list(self.live_files.values()):
-            if file.released:
-                continue
-            file.f_count = 0
-            try:
-                file._release()
-            except Exception as e:  # a driver's release failing is one more finding
-                found.append(f"release of {file!r} at shutdown failed: {e!r}")
-        for bdf, driver in reversed(list(self.bound.items())):
-            assert self.pci is not None
-            driver.remove(self, self.pci.get(bdf))
-        self.bound.clear()
-        for module in reversed(self.registry.modules):
-            if module.exit is not None:
-                module.exit(self)
+        found += self.subsys(FileTable).release_all()
         for sub in reversed(list(self.subsystems.values())):
             try:
                 sub.shutdown()
             except Exception as e:
                 found.append(f"shutdown of subsystem {sub.name} failed: {e!r}")
-        if self.pci is not None:
-            self.pci.close()
-        for fd in [*self._placeholders.values(), *self._placeholder_companions]:
-            REAL.close(fd)
-        self._placeholders.clear()
-        self._placeholder_companions.clear()
         self._trace("kernel.shutdown", leaks=len(found))
         if found and check:
             raise LeakError(found)
         return found
-
-
-_default_cache: list[tuple[object, str, Topology]] = []
-
-
-def _default_topology() -> Topology:
-    """``default_topology()``, parsed once per process rather than at every boot.
-
-    Parsing the TOML was more than half of a boot.  A ``Topology`` is deeply frozen,
-    so kernels can share one.  A monkeypatched ``default_topology`` (here) or
-    ``DEFAULT_TOPOLOGY_TOML`` (in :mod:`mockkernel.topology`) is honoured.
-    """
-    fn, text = default_topology, _topology.DEFAULT_TOPOLOGY_TOML
-    if _default_cache:
-        cached_fn, cached_text, topo = _default_cache[0]
-        if cached_fn is fn and cached_text is text:
-            return topo
-    topo = fn()
-    _default_cache[:] = [(fn, text, topo)]
-    return topo
-
-
-def boot(
-    topology: Topology | str | os.PathLike[str] | None = None,
-    *,
-    plugins: Sequence[object] = (),
-    uapi: str | None = None,
-) -> Kernel:
-    """Boot a kernel on ``topology`` (a ``Topology``, a TOML path or text; default built in).
-
-    :param plugins: extra plugin objects or modules (beyond the entry-point ones).
-    :param uapi: override the topology's uAPI profile (a name of ``kernel.uapi_profiles``:
-        a built-in profile or one a plugin registered; ``UnknownUapiProfile`` otherwise).
-    """
-    from .plugins import get_plugin_manager
-    from .topology import load_topology
-
-    pm = get_plugin_manager(plugins)
-    profiles = UapiProfiles.from_plugins(pm)
-    if topology is None:
-        topo = _default_topology()
-    elif isinstance(topology, Topology):
-        topo = topology
-    else:
-        topo = load_topology(topology, uapi_profiles=profiles)
-    if uapi is not None:
-        import dataclasses
-
-        topo = dataclasses.replace(topo, kernel=dataclasses.replace(topo.kernel, uapi=uapi))
-    kernel = Kernel(topo, pm, profiles)
-    try:
-        kernel._boot()
-    except BaseException:
-        kernel.shutdown(check=False)
-        raise
-    return kernel

@@ -3,7 +3,7 @@
 ``Mutex`` stands in for ``struct mutex`` and ``ww_mutex`` (the reservation lock);
 ``RwSem`` for ``struct rw_semaphore`` (vfio's ``memory_lock``).  Each records the
 owning thread so ``assert_held`` (``lockdep_assert_held``) works, and registers in
-the kernel's held-locks table so ``Kernel.shutdown`` can report a lock left held.
+the kernel's held-locks table (:class:`HeldLocks`) so shutdown can report a lock left held.
 """
 
 from __future__ import annotations
@@ -12,21 +12,35 @@ import threading
 from types import TracebackType
 from typing import TYPE_CHECKING
 
+from .context import Subsystem
 from .errors import KernelBug
 
 if TYPE_CHECKING:
-    from .kernel import Kernel
+    from .context import KernelContext
 
-__all__ = ["Mutex", "RwSem"]
+__all__ = ["HeldLocks", "Mutex", "RwSem"]
+
+
+class HeldLocks(Subsystem):
+    """The locks held right now, by ``id(lock)`` -> name: one left held at shutdown is a leak."""
+
+    name = "locks"
+
+    def __init__(self, kernel: KernelContext) -> None:
+        super().__init__(kernel)
+        self.held: dict[int, str] = {}
+
+    def leaks(self) -> list[str]:
+        return [f"lock still held: {name}" for name in self.held.values()]
 
 
 class Mutex:
     """A non-recursive mutex that knows its owner."""
 
-    __slots__ = ("_kernel", "_lock", "name", "owner")
+    __slots__ = ("_held", "_lock", "name", "owner")
 
-    def __init__(self, kernel: Kernel, name: str) -> None:
-        self._kernel = kernel
+    def __init__(self, kernel: KernelContext, name: str) -> None:
+        self._held = kernel.subsys(HeldLocks).held
         self._lock = threading.Lock()
         self.name = name
         self.owner: int | None = None
@@ -37,20 +51,20 @@ class Mutex:
             raise KernelBug(f"recursive locking of {self.name}")
         self._lock.acquire()
         self.owner = me
-        self._kernel.held_locks[id(self)] = self.name
+        self._held[id(self)] = self.name
 
     def trylock(self) -> bool:
         if not self._lock.acquire(blocking=False):
             return False
         self.owner = threading.get_ident()
-        self._kernel.held_locks[id(self)] = self.name
+        self._held[id(self)] = self.name
         return True
 
     def unlock(self) -> None:
         if self.owner != threading.get_ident():
             raise KernelBug(f"unlock of {self.name} by a thread that does not hold it")
         self.owner = None
-        self._kernel.held_locks.pop(id(self), None)
+        self._held.pop(id(self), None)
         self._lock.release()
 
     @property
@@ -75,10 +89,10 @@ class Mutex:
 class RwSem:
     """A reader/writer semaphore; writers are exclusive and recorded as owner."""
 
-    __slots__ = ("_cond", "_kernel", "_readers", "name", "writer")
+    __slots__ = ("_cond", "_held", "_readers", "name", "writer")
 
-    def __init__(self, kernel: Kernel, name: str) -> None:
-        self._kernel = kernel
+    def __init__(self, kernel: KernelContext, name: str) -> None:
+        self._held = kernel.subsys(HeldLocks).held
         self._cond = threading.Condition(threading.Lock())
         self._readers = 0
         self.name = name
@@ -92,7 +106,7 @@ class RwSem:
             while self.writer is not None or self._readers:
                 self._cond.wait()
             self.writer = me
-        self._kernel.held_locks[id(self)] = self.name
+        self._held[id(self)] = self.name
 
     def up_write(self) -> None:
         with self._cond:
@@ -100,7 +114,7 @@ class RwSem:
                 raise KernelBug(f"up_write of {self.name} by a non-owner")
             self.writer = None
             self._cond.notify_all()
-        self._kernel.held_locks.pop(id(self), None)
+        self._held.pop(id(self), None)
 
     def down_read(self) -> None:
         with self._cond:

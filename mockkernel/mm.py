@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import mmap as _mmap
 import os
 import weakref
@@ -45,7 +46,7 @@ from .realfd import REAL
 
 if TYPE_CHECKING:
     from .fs import File
-    from .kernel import Kernel
+    from .process import TaskContext
 
 __all__ = [
     "PAGE_SIZE",
@@ -227,26 +228,23 @@ class MappedFile(_RealMmap):
         raise kerr(EINVAL)
 
 
-_libc: ctypes.CDLL | None = None
-
-
+@functools.cache
 def _load_libc() -> ctypes.CDLL:
-    global _libc
-    if _libc is None:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
-        libc.mmap.restype = ctypes.c_void_p
-        libc.mmap.argtypes = [
-            ctypes.c_void_p,
-            ctypes.c_size_t,
-            ctypes.c_int,
-            ctypes.c_int,
-            ctypes.c_int,
-            ctypes.c_long,
-        ]
-        libc.munmap.restype = ctypes.c_int
-        libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
-        _libc = libc
-    return _libc
+    """libc with ``mmap``/``munmap`` typed, loaded once per process (an immutable fact;
+    an exception while loading caches nothing, so the next call tries again)."""
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+    libc.mmap.restype = ctypes.c_void_p
+    libc.mmap.argtypes = [
+        ctypes.c_void_p,
+        ctypes.c_size_t,
+        ctypes.c_int,
+        ctypes.c_int,
+        ctypes.c_int,
+        ctypes.c_long,
+    ]
+    libc.munmap.restype = ctypes.c_int
+    libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+    return libc
 
 
 def _libc_mmap() -> Callable[..., int]:
@@ -391,7 +389,7 @@ def _run_hooks(hooks: list[Callable[[], None]]) -> None:
         raise error
 
 
-def file_mappings(kernel: Kernel, match: Callable[[File], bool]) -> list[Mapping]:
+def file_mappings(kernel: TaskContext, match: Callable[[File], bool]) -> list[Mapping]:
     """Every live userspace mapping, in any process of ``kernel``, of a file ``match`` accepts.
 
     The vmas ``unmap_mapping_range`` would walk for a driver whose files share one

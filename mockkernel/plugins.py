@@ -7,27 +7,26 @@ plugins passed to ``boot(plugins=...)`` and those named in
 ``MOCKKERNEL_PLUGINS`` (comma-separated entry-point names) are used.
 
 Discovery reads package metadata, which is slow, so the manager built from the
-environment is cached per Python process (it holds code, not kernel state:
-each kernel still has its own registry and objects).
+environment is cached per Python process (:func:`_discovered`, one entry: it holds
+code, not kernel state -- each kernel still has its own registry and objects).
 """
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
 import os
 from collections.abc import Sequence
 
 import pluggy
 
-from . import hookspecs
+import mockkernel.hookspecs as hookspecs
 
 __all__ = ["ENTRY_POINT_GROUP", "get_plugin_manager", "plugin_names"]
 
 ENTRY_POINT_GROUP = "mockkernel"
 _AUTOLOAD_ENV = "MOCKKERNEL_DISABLE_PLUGIN_AUTOLOAD"
 _NAMES_ENV = "MOCKKERNEL_PLUGINS"
-
-_cache: dict[tuple[str, str], pluggy.PluginManager] = {}
 
 
 def _new_manager() -> pluggy.PluginManager:
@@ -50,18 +49,21 @@ def _load_named(pm: pluggy.PluginManager, names: Sequence[str]) -> None:
         raise LookupError(f"mockkernel plugin(s) not installed: {', '.join(sorted(missing))}")
 
 
+@functools.lru_cache(maxsize=1)
+def _discovered(autoload_off: str, names: str) -> pluggy.PluginManager:
+    """The plugins the environment asks for (a cache of facts about the installed
+    packages: the last environment seen; a failed discovery is not cached)."""
+    base = _new_manager()
+    if not autoload_off:
+        base.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
+    _load_named(base, names.split(","))
+    base.check_pending()
+    return base
+
+
 def get_plugin_manager(extra: Sequence[object] = ()) -> pluggy.PluginManager:
     """The manager for a boot: environment plugins plus ``extra`` objects/modules."""
-    key = (os.environ.get(_AUTOLOAD_ENV, ""), os.environ.get(_NAMES_ENV, ""))
-    base = _cache.get(key)
-    if base is None:
-        base = _new_manager()
-        if not key[0]:
-            base.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
-        _load_named(base, key[1].split(","))
-        base.check_pending()
-        _cache.clear()
-        _cache[key] = base
+    base = _discovered(os.environ.get(_AUTOLOAD_ENV, ""), os.environ.get(_NAMES_ENV, ""))
     if not extra:
         return base
     pm = _new_manager()

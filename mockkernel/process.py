@@ -22,19 +22,19 @@ import os
 import stat as _stat
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from errno import EBADF, EINVAL, EMFILE, ENOTTY, EOPNOTSUPP, EPERM, ESPIPE, errorcode
-from typing import TYPE_CHECKING, Concatenate, ParamSpec, TypeVar
+from typing import Concatenate, ParamSpec, Protocol, TypeVar
 
+from .context import KernelContext
 from .errors import kerr
 from .fs import FMODE_LSEEK, FMODE_PREAD, FMODE_PWRITE, FMODE_READ, FMODE_WRITE, File
 from .mm import PAGE_SIZE, MappedFile, Mapping, Vma, build_mapping, page_align
 from .realfd import REAL, kernel_dup
 from .uaccess import LOCAL, UserMemory, copy_from_user, put_user_u32
+from .vfs import Vfs
 
-if TYPE_CHECKING:
-    from .kernel import Kernel
-
-__all__ = ["FdTable", "Process", "RealBackedFdTable", "VirtualFdTable"]
+__all__ = ["FdTable", "Process", "RealBackedFdTable", "TaskContext", "VirtualFdTable"]
 
 FIONBIO = 0x5421
 FIONCLEX = 0x5450
@@ -56,6 +56,36 @@ _MAP_TYPE = 0x0F
 _SETFL_MASK = os.O_APPEND | os.O_NONBLOCK | os.O_DIRECT | os.O_NOATIME
 _OPEN_DROP = os.O_CREAT | os.O_EXCL | os.O_NOCTTY | os.O_TRUNC | os.O_CLOEXEC
 O_LARGEFILE = 0o100000
+
+
+class TaskContext(KernelContext, Protocol):
+    """The kernel context as layers that deal with tasks see it: the context plus the
+    processes and the task each thread (CPU) runs (:class:`mockkernel.Kernel` is one)."""
+
+    #: every process of the kernel, the init process first
+    processes: list[Process]
+    #: the process that is this Python process
+    init_process: Process
+    #: the process an installed redirection serves (``/proc/self`` is its), if any
+    installed_process: Process | None
+
+    @property
+    def current(self) -> Process:
+        """The task this thread runs in the kernel (``current``)."""
+
+    def running(self, proc: Process, tid: int | None = None) -> AbstractContextManager[Process]:
+        """Make ``proc`` the current task on this thread for a block (``tid``: which of
+        its threads, for a supervised program)."""
+
+    @property
+    def current_tid(self) -> int | None:
+        """The thread of the current task this CPU serves, when the front-end knows it."""
+
+    def spawn(self, name: str = "task") -> Process:
+        """A further simulated process with its own (virtual) fd table."""
+
+    def fdinfo(self, proc: Process, fd: int) -> str:
+        """``/proc/<pid>/fdinfo/<fd>``."""
 
 
 class FdTable:
@@ -217,7 +247,7 @@ class Process:
     """A task with an fd table.  Syscall methods raise ``OSError`` with the kernel's errno."""
 
     def __init__(
-        self, kernel: Kernel, pid: int, fdt: FdTable, name: str, mm: UserMemory = LOCAL
+        self, kernel: TaskContext, pid: int, fdt: FdTable, name: str, mm: UserMemory = LOCAL
     ) -> None:
         self.kernel = kernel
         self.pid = pid
@@ -328,10 +358,10 @@ class Process:
     def sys_open(self, path: str, flags: int, mode: int = 0o666) -> int:
         k = self.kernel
         if k.current is self:
-            file = k.vfs.open(path, flags, mode)
+            file = k.subsys(Vfs).open(path, flags, mode)
         else:
             with k.running(self):  # a driver's ->open sees the caller as current
-                file = k.vfs.open(path, flags, mode)
+                file = k.subsys(Vfs).open(path, flags, mode)
         try:
             return self.install_file(file, bool(flags & os.O_CLOEXEC))
         except BaseException:

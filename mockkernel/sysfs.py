@@ -32,19 +32,34 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from errno import EINVAL
+from errno import EEXIST, EINVAL
 from typing import TYPE_CHECKING
 
-from .errors import kerr
+from .errors import KernelBug, kerr
 from .mm import PAGE_SIZE
+from .pci.core import PciCore
+from .vfs import Attr, Dir, Node, Symlink, Vfs
 
 if TYPE_CHECKING:
+    from .context import KernelContext
     from .fs import File
-    from .kernel import Kernel
     from .mm import Vma
     from .pci import PciBar, PciDev
 
-__all__ = ["bind_driver", "device_dir", "populate_pci", "resource_flags", "resource_text"]
+__all__ = [
+    "bind_driver",
+    "device_dir",
+    "device_sysfs_dir",
+    "populate_pci",
+    "resource_flags",
+    "resource_text",
+    "sysfs_create_dir",
+    "sysfs_create_file",
+    "sysfs_create_link",
+    "sysfs_remove_dir",
+    "sysfs_remove_file",
+    "sysfs_remove_link",
+]
 
 _DEVICES = "/sys/devices/pci0000:00"
 
@@ -142,14 +157,13 @@ def _resource_mmap(bar: PciBar) -> Callable[[File, Vma], None]:
     return mmap
 
 
-def populate_pci(kernel: Kernel) -> None:
-    vfs = kernel.vfs
+def populate_pci(kernel: KernelContext) -> None:
+    vfs = kernel.subsys(Vfs)
     vfs.mkdir("/sys/bus/pci/devices", owned=True)
     vfs.mkdir("/sys/bus/pci/drivers", owned=True)
     vfs.mkdir(_DEVICES, owned=True)
     vfs.mkdir("/sys/kernel/iommu_groups", owned=True)
-    assert kernel.pci is not None
-    for pdev in kernel.pci.devices:
+    for pdev in kernel.subsys(PciCore).bus.devices:
         d = device_dir(pdev)
         vfs.mkdir(d, populate=_attrs_filler(kernel, pdev, d))
         vfs.symlink(f"../../../devices/pci0000:00/{pdev.bdf}", f"/sys/bus/pci/devices/{pdev.bdf}")
@@ -158,11 +172,11 @@ def populate_pci(kernel: Kernel) -> None:
         vfs.symlink(f"../../../../devices/pci0000:00/{pdev.bdf}", f"{group}/devices/{pdev.bdf}")
 
 
-def _attrs_filler(kernel: Kernel, pdev: PciDev, d: str) -> Callable[[], None]:
+def _attrs_filler(kernel: KernelContext, pdev: PciDev, d: str) -> Callable[[], None]:
     """The device's own attributes, made when its directory is first looked into."""
 
     def fill() -> None:
-        vfs = kernel.vfs
+        vfs = kernel.subsys(Vfs)
         ids = {
             "vendor": _hex(pdev.vendor, 4),
             "device": _hex(pdev.device, 4),
@@ -186,9 +200,91 @@ def _attrs_filler(kernel: Kernel, pdev: PciDev, d: str) -> Callable[[], None]:
     return fill
 
 
-def bind_driver(kernel: Kernel, pdev: PciDev, name: str) -> None:
-    vfs = kernel.vfs
+def bind_driver(kernel: KernelContext, pdev: PciDev, name: str) -> None:
+    vfs = kernel.subsys(Vfs)
     drv = f"/sys/bus/pci/drivers/{name}"
     vfs.mkdir(drv)
     vfs.symlink(f"../../../../devices/pci0000:00/{pdev.bdf}", f"{drv}/{pdev.bdf}")
     vfs.symlink(f"../../../bus/pci/drivers/{name}", f"{device_dir(pdev)}/driver")
+
+
+# -- what drivers add (fs/sysfs, drivers/base) -----------------------------------------------
+def device_sysfs_dir(pdev: PciDev) -> str:
+    """The device's directory: ``/sys`` + ``kobject_get_path(&pdev->dev.kobj)``
+    (``/sys/devices/pci0000:00/<bdf>``).  Drivers add their class devices and
+    attributes below it."""
+    return device_dir(pdev)
+
+
+def _sysfs_path(path: str) -> str:
+    if not path.startswith("/sys/") or "/../" in path or path.endswith("/.."):
+        raise KernelBug(f"not a sysfs path: {path!r}")
+    return path
+
+
+def _sysfs_add(fn: Callable[[], object], path: str) -> None:
+    try:
+        fn()
+    except FileExistsError:
+        raise kerr(EEXIST, path) from None
+
+
+def sysfs_create_dir(kernel: KernelContext, path: str) -> None:
+    """``sysfs_create_dir``/``class_create``: the directory ``path`` (and its parents).
+
+    Called by a driver's ``init`` or ``probe``; an existing directory is kept.  Only
+    paths under ``/sys/`` (else ``KernelBug``); ``EEXIST`` if a non-directory is there.
+    """
+    try:
+        kernel.subsys(Vfs).mkdir(_sysfs_path(path), owned=True)
+    except FileExistsError:
+        raise kerr(EEXIST, path) from None
+
+
+def sysfs_create_file(
+    kernel: KernelContext, path: str, show: Callable[[], str], mode: int = 0o444
+) -> None:
+    """``sysfs_create_file``/``device_create_file``: a read-only text attribute at
+    ``path`` whose content is ``show()`` at each open (``mode`` 0444 unless given).
+
+    Called by a driver's ``probe``; ``EEXIST`` if ``path`` exists, ``KernelBug`` outside
+    ``/sys/``.
+    """
+    vfs = kernel.subsys(Vfs)
+    _sysfs_add(lambda: vfs.attr(_sysfs_path(path), show, mode), path)
+
+
+def sysfs_create_link(kernel: KernelContext, path: str, target: str) -> None:
+    """``sysfs_create_link``: the symlink ``path`` pointing at ``target`` (a path
+    relative to the link's directory, as sysfs writes them: ``../../class/vfio-dev``).
+
+    Called by a driver's ``probe``; ``EEXIST`` if ``path`` exists, ``KernelBug`` outside
+    ``/sys/``.
+    """
+    vfs = kernel.subsys(Vfs)
+    _sysfs_add(lambda: vfs.symlink(target, _sysfs_path(path)), path)
+
+
+def _sysfs_remove(kernel: KernelContext, path: str, kind: type[Node]) -> None:
+    vfs = kernel.subsys(Vfs)
+    # not a lookup: that would populate the PCI device's directory just to remove a node
+    node = vfs.peek(_sysfs_path(path))
+    if not isinstance(node, kind):
+        raise KernelBug(f"no sysfs {kind.__name__.lower()} at {path!r} to remove")
+    vfs.unlink(path)
+
+
+def sysfs_remove_dir(kernel: KernelContext, path: str) -> None:
+    """``sysfs_remove_dir``/``class_destroy``: the directory ``path`` and all below it.
+    Called by a driver's ``remove``/``exit``; ``KernelBug`` if there is none."""
+    _sysfs_remove(kernel, path, Dir)
+
+
+def sysfs_remove_file(kernel: KernelContext, path: str) -> None:
+    """``sysfs_remove_file``: the attribute ``path``; ``KernelBug`` if there is none."""
+    _sysfs_remove(kernel, path, Attr)
+
+
+def sysfs_remove_link(kernel: KernelContext, path: str) -> None:
+    """``sysfs_remove_link``: the symlink ``path``; ``KernelBug`` if there is none."""
+    _sysfs_remove(kernel, path, Symlink)

@@ -24,6 +24,7 @@ from collections.abc import Callable
 from errno import EACCES, EEXIST, EFBIG, EIO, EISDIR, ELOOP, ENODEV, ENOENT, ENOTDIR, ENXIO
 from typing import TYPE_CHECKING
 
+from .context import Subsystem
 from .errors import kerr
 from .fs import FMODE_READ, FMODE_WRITE, File, FileOperations, Inode, generic_file_llseek
 from .mm import PAGE_SIZE, Vma, proc_maps
@@ -31,8 +32,7 @@ from .realfd import REAL
 from .uaccess import RemoteMemory
 
 if TYPE_CHECKING:
-    from .kernel import Kernel
-    from .process import Process
+    from .process import Process, TaskContext
 
 __all__ = ["Attr", "BinAttr", "ChrDev", "Dir", "Node", "Symlink", "Vfs"]
 
@@ -229,9 +229,14 @@ _PROC_MAPS = re.compile(r"^/proc/(self|thread-self|\d+)/maps$")
 _ROOTS = ("/dev", "/sys", "/proc")
 
 
-class Vfs:
-    def __init__(self, kernel: Kernel) -> None:
-        self.kernel = kernel
+class Vfs(Subsystem):
+    """The mock file tree of one kernel (``kernel.subsys(Vfs)``)."""
+
+    name = "vfs"
+
+    def __init__(self, kernel: TaskContext) -> None:
+        super().__init__(kernel)
+        self.kernel: TaskContext = kernel
         self.root = Dir(kernel.new_id(), owned=False)
         # directory path -> Dir, so building a large tree does not walk it again and again
         self._dirs: dict[str, Dir] = {}
@@ -323,8 +328,20 @@ class Vfs:
         gone = d.entries.pop(name, None)
         if isinstance(gone, Dir):  # forget the cached directories below it
             prefix = path.rstrip("/")
-            for key in [k for k in self._dirs if k == prefix or k.startswith(prefix + "/")]:
-                del self._dirs[key]
+            self._dirs.pop(prefix, None)
+            if any(isinstance(n, Dir) for n in gone.entries.values()):
+                for key in [k for k in self._dirs if k.startswith(prefix + "/")]:
+                    del self._dirs[key]
+
+    def peek(self, path: str) -> Node | None:
+        """The node added at the absolute ``path``, or ``None``: no lookup rules (no
+        symlink followed, no ``/proc``), and no directory on the way is populated."""
+        node: Node | None = self.root
+        for name in path.split("/")[1:]:
+            if not name:
+                continue
+            node = node.entries.get(name) if isinstance(node, Dir) else None
+        return node
 
     # -- lookup ---------------------------------------------------------------------------
     def lookup(self, path: str, follow: bool = True) -> Node | None:

@@ -74,8 +74,7 @@ from .resv import (
 from .sync_file import sync_file_create, sync_file_get_fence
 
 if TYPE_CHECKING:
-    from ..kernel import Kernel
-    from ..process import Process
+    from ..process import Process, TaskContext
 
 __all__ = [
     "DMA_BIDIRECTIONAL",
@@ -170,7 +169,7 @@ class DmaBufSubsystem(Subsystem):
 
     name = "dma-buf"
 
-    def __init__(self, kernel: Kernel) -> None:
+    def __init__(self, kernel: TaskContext) -> None:
         super().__init__(kernel)
         self.dmabufs: dict[int, DmaBuf] = {}
         self.attachments: dict[int, Attachment] = {}
@@ -182,12 +181,12 @@ class DmaBufSubsystem(Subsystem):
         return out
 
 
-def dma_buf_init(kernel: Kernel) -> DmaBufSubsystem:
+def dma_buf_init(kernel: TaskContext) -> DmaBufSubsystem:
     """``dma_buf_init`` (a ``subsys_initcall``): the subsystem and its debugfs files."""
     return kernel.subsys(DmaBufSubsystem)
 
 
-def dma_buf_subsys(kernel: Kernel) -> DmaBufSubsystem:
+def dma_buf_subsys(kernel: TaskContext) -> DmaBufSubsystem:
     """The dma-buf state of ``kernel``: ``.dmabufs`` and ``.attachments``, by id."""
     return kernel.subsys(DmaBufSubsystem)
 
@@ -242,7 +241,7 @@ class DmaBuf:
 
     def __init__(
         self,
-        kernel: Kernel,
+        kernel: TaskContext,
         subsys: DmaBufSubsystem,
         ops: DmaBufOps,
         size: int,
@@ -298,7 +297,7 @@ class Attachment:
 
 # -- export / fd / get / put ----------------------------------------------------------------
 def dma_buf_export(
-    kernel: Kernel,
+    kernel: TaskContext,
     ops: DmaBufOps,
     size: int,
     priv: Any,

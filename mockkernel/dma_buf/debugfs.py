@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ..vfs import Vfs
 from .resv import DMA_RESV_USAGE_READ, USAGE_NAMES
 
 if TYPE_CHECKING:
@@ -21,7 +22,7 @@ BUFINFO = f"{DEBUGFS_DIR}/bufinfo"
 
 def dma_buf_init_debugfs(subsys: DmaBufSubsystem) -> None:
     """Create ``/sys/kernel/debug/dma_buf`` and its ``bufinfo`` (root-only, 0444)."""
-    vfs = subsys.kernel.vfs
+    vfs = subsys.kernel.subsys(Vfs)
     vfs.mkdir(DEBUGFS_DIR, owned=True)
     vfs.attr(BUFINFO, lambda: dma_buf_debug_show(subsys), 0o444, 0)
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from ..errors import KernelBug
 
 if TYPE_CHECKING:
-    from ..kernel import Kernel
+    from ..process import TaskContext
 
 __all__ = ["DmaFence", "DmaFenceArray", "dma_fence_unwrap", "dma_fence_unwrap_merge"]
 
@@ -193,7 +193,7 @@ def dma_fence_unwrap(fence: DmaFence) -> list[DmaFence]:
     return [fence]
 
 
-def dma_fence_unwrap_merge(kernel: Kernel, *fences: DmaFence) -> DmaFence:
+def dma_fence_unwrap_merge(kernel: TaskContext, *fences: DmaFence) -> DmaFence:
     """``dma_fence_unwrap_merge``: one fence for all the unsignalled fences inside ``fences``.
 
     Signalled fences are dropped (their latest timestamp is kept).  None left: a private

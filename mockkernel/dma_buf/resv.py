@@ -14,7 +14,7 @@ from ..locks import Mutex
 from .fence import DmaFence, DmaFenceArray
 
 if TYPE_CHECKING:
-    from ..kernel import Kernel
+    from ..process import TaskContext
 
 __all__ = [
     "DMA_RESV_USAGE_BOOKKEEP",
@@ -39,7 +39,7 @@ class DmaResv(Mutex):
 
     __slots__ = ("fences",)
 
-    def __init__(self, kernel: Kernel, name: str) -> None:
+    def __init__(self, kernel: TaskContext, name: str) -> None:
         super().__init__(kernel, name)
         self.fences: list[tuple[DmaFence, int]] = []
 
@@ -66,7 +66,7 @@ class DmaResv(Mutex):
         return all(f.wait(timeout) for f in self.fences_for(usage))
 
 
-def dma_resv_get_singleton(kernel: Kernel, resv: DmaResv, usage: int) -> DmaFence | None:
+def dma_resv_get_singleton(kernel: TaskContext, resv: DmaResv, usage: int) -> DmaFence | None:
     """The unsignalled fences for ``usage`` as one fence: ``None``, the fence, or an array."""
     pending = [f for f in resv.fences_for(usage) if not f.signaled]
     if not pending:

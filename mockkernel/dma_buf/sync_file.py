@@ -29,8 +29,7 @@ from ..uapi.linux.sync_file import (
 from .fence import DmaFence, dma_fence_unwrap, dma_fence_unwrap_merge
 
 if TYPE_CHECKING:
-    from ..kernel import Kernel
-    from ..process import Process
+    from ..process import Process, TaskContext
 
 __all__ = ["SyncFile", "sync_file_create", "sync_file_fops", "sync_file_get_fence"]
 
@@ -68,7 +67,7 @@ class SyncFile:
         return name.encode()[: SYNC_NAME_LEN - 1]
 
 
-def sync_file_create(kernel: Kernel, fence: DmaFence, user_name: bytes = b"") -> SyncFile:
+def sync_file_create(kernel: TaskContext, fence: DmaFence, user_name: bytes = b"") -> SyncFile:
     """``sync_file_create``: a sync file holding ``fence``; one file reference, no fd."""
     sf = SyncFile(fence, user_name)
     # anon_inode_getfile("sync_file", ..., 0): opened O_RDONLY

@@ -11,46 +11,62 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ..context import Subsystem
 from ..uapi.linux.netlink import NETLINK_GENERIC
 from .devmem_tcp import TcpTable
 from .genetlink import GenlRegistry
 from .netlink import NetlinkTable
 
 if TYPE_CHECKING:
-    from ..kernel import Kernel
-    from .netdev import NetDevice, NetdevState
+    from ..context import KernelContext
+    from ..process import TaskContext
+    from .netdev import DevmemBinding, NetDevice, NetdevState
 
-__all__ = ["NetState", "net_state", "register_netdev", "unregister_netdev"]
+__all__ = [
+    "NetState",
+    "net_devmem_lookup_dmabuf",
+    "net_state",
+    "register_netdev",
+    "unregister_netdev",
+]
 
 
-class NetState:
-    """``struct net`` of the one namespace, and the global netlink/genl tables."""
+class NetState(Subsystem):
+    """``struct net`` of the one namespace, and the global netlink/genl tables: the
+    network subsystem of one kernel (``kernel.subsys(NetState)``)."""
 
-    def __init__(self, kernel: Kernel) -> None:
+    name = "net"
+
+    def __init__(self, kernel: TaskContext) -> None:
         from .netdev import NetdevState
 
-        self.kernel = kernel
+        super().__init__(kernel)
         self.netlink = NetlinkTable(kernel)
         self.genl = GenlRegistry()
         self.netlink.inputs[NETLINK_GENERIC] = self.genl.rcv_msg
         self.netlink.unmodelled_groups = self.genl.unmodelled_groups
         self.netdev: NetdevState = NetdevState(kernel, self.genl)
+        self.netdev.netlink = self.netlink
         self.tcp = TcpTable(kernel)
 
 
-def net_state(kernel: Kernel) -> NetState:
-    """``kernel.net``, made on first use."""
-    state = kernel.net
-    if state is None:
-        state = kernel.net = NetState(kernel)
-    return state
+def net_state(kernel: KernelContext) -> NetState:
+    """The kernel's network state, made on first use."""
+    return kernel.subsys(NetState)
 
 
-def register_netdev(kernel: Kernel, dev: NetDevice) -> int:
+def register_netdev(kernel: KernelContext, dev: NetDevice) -> int:
     """``register_netdev``: give ``dev`` an ifindex and publish it; returns the ifindex."""
     return net_state(kernel).netdev.register(dev)
 
 
-def unregister_netdev(kernel: Kernel, dev: NetDevice) -> None:
+def unregister_netdev(kernel: KernelContext, dev: NetDevice) -> None:
     """``unregister_netdev``: memory providers are uninstalled from its queues first."""
     net_state(kernel).netdev.unregister(dev)
+
+
+def net_devmem_lookup_dmabuf(kernel: KernelContext, binding_id: int) -> DevmemBinding | None:
+    """``net_devmem_lookup_dmabuf``: the devmem binding with this id -- still bound, or
+    unbound and waiting for its niovs to come back -- else ``None``.  Called by a NIC
+    driver returning the niovs of ``SO_DEVMEM_DONTNEED`` fragments to their binding."""
+    return net_state(kernel).netdev.lookup(binding_id)

@@ -98,7 +98,7 @@ from ..uapi.linux.devmem_socket import (
 )
 
 if TYPE_CHECKING:
-    from ..kernel import Kernel
+    from ..process import TaskContext
     from .netdev import DevmemBinding, NetDevice
 
 __all__ = [
@@ -204,7 +204,7 @@ class _Skb:
 class DevmemTcpSock:
     """The receive side of one connection steered to ``dev``'s RX ``queue``."""
 
-    def __init__(self, kernel: Kernel, dev: NetDevice, queue: int, mss: int = 0) -> None:
+    def __init__(self, kernel: TaskContext, dev: NetDevice, queue: int, mss: int = 0) -> None:
         self.kernel = kernel
         self.dev = dev
         self.queue = queue
@@ -539,7 +539,7 @@ class TcpListener:
 class TcpTable:
     """The listening sockets on mock NIC addresses and the scripted peers waiting for them."""
 
-    def __init__(self, kernel: Kernel) -> None:
+    def __init__(self, kernel: TaskContext) -> None:
         self.kernel = kernel
         self.listeners: dict[tuple[str, int], TcpListener] = {}
         self._ephemeral = 32768

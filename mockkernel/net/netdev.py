@@ -72,6 +72,7 @@ from ..uapi.linux.netdev import (
 from .genetlink import GenlFamily, GenlInfo, GenlOp, GenlRegistry, genlmsg_multicast
 from .netlink import (
     NetlinkSock,
+    NetlinkTable,
     Nla,
     NlaType,
     NlError,
@@ -81,7 +82,7 @@ from .netlink import (
 )
 
 if TYPE_CHECKING:
-    from ..kernel import Kernel
+    from ..context import KernelContext
 
 __all__ = [
     "DevmemBinding",
@@ -310,7 +311,7 @@ BIND_TX_POLICY = Policy(
 class NetdevState:
     """The registered net devices, the devmem bindings and the ``netdev`` family."""
 
-    def __init__(self, kernel: Kernel, genl: GenlRegistry) -> None:
+    def __init__(self, kernel: KernelContext, genl: GenlRegistry) -> None:
         self.kernel = kernel
         self.devices: dict[int, NetDevice] = {}
         #: the bindings by id (``net_devmem_dmabuf_bindings``): what netlink shows
@@ -322,6 +323,8 @@ class NetdevState:
         self.family = genl.register(self._family())
         #: called when a binding is made or undone (drivers' data paths may watch)
         self.on_unbind: list[Callable[[DevmemBinding], None]] = []
+        #: where notifications go: set by ``NetState`` once the namespace is made
+        self.netlink: NetlinkTable | None = None
         self.register(NetDevice("lo", 1, 1))
 
     # -- devices ------------------------------------------------------------------------------
@@ -337,10 +340,10 @@ class NetdevState:
 
     def _notify(self, dev: NetDevice, cmd: int) -> None:
         """``netdev_genl_dev_notify``: ``DEV_ADD_NTF``/``DEV_DEL_NTF`` to the "mgmt" group."""
-        state = self.kernel.net
-        if state is None:  # (lo, registered while the namespace is being made)
+        netlink = self.netlink
+        if netlink is None:  # (lo, registered while the namespace is being made)
             return
-        n = genlmsg_multicast(state.netlink, self.family, 0, cmd, self._dev_fill(dev))
+        n = genlmsg_multicast(netlink, self.family, 0, cmd, self._dev_fill(dev))
         if n and self.kernel.tracer.enabled:
             self.kernel.tracer.emit("netdev.notify", cmd=cmd, ifindex=dev.ifindex, sockets=n)
 

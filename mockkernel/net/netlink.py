@@ -50,8 +50,7 @@ from ..uapi.linux.netlink import (
 )
 
 if TYPE_CHECKING:
-    from ..kernel import Kernel
-    from ..process import Process
+    from ..process import Process, TaskContext
 
 __all__ = [
     "SOL_NETLINK",
@@ -443,7 +442,7 @@ netlink_fops = NetlinkFops()
 class NetlinkTable:
     """The kernel's netlink state (``nl_table``): bound ports and protocol inputs."""
 
-    def __init__(self, kernel: Kernel) -> None:
+    def __init__(self, kernel: TaskContext) -> None:
         self.kernel = kernel
         self.ports: dict[int, NetlinkSock] = {}
         self.inputs: dict[int, ProtocolInput] = {}
@@ -684,7 +683,7 @@ class NetlinkSock:
 
 
 def netlink_create(
-    kernel: Kernel, table: NetlinkTable, proc: Process, protocol: int, flags: int
+    kernel: TaskContext, table: NetlinkTable, proc: Process, protocol: int, flags: int
 ) -> int:
     """``socket(AF_NETLINK, type, protocol)``: a socket file installed in ``proc``; its fd."""
     nonblock = bool(flags & os.O_NONBLOCK)

@@ -42,8 +42,7 @@ from ..uapi.linux.netlink import NETLINK_GENERIC
 from .netlink import NetlinkSock, netlink_create, netlink_fops
 
 if TYPE_CHECKING:
-    from ..kernel import Kernel
-    from ..process import Process
+    from ..process import Process, TaskContext
 
 __all__ = ["MockSocket", "NetlinkSocket", "SocketCtx", "make_if_functions", "make_inet_type"]
 
@@ -266,7 +265,7 @@ class SocketCtx:
     """What ``socket.socket`` needs of one redirection: the kernel, the process, and the
     ``AF_INET`` stream class (built on the first such socket)."""
 
-    def __init__(self, kernel: Kernel, proc: Process) -> None:
+    def __init__(self, kernel: TaskContext, proc: Process) -> None:
         self.kernel = kernel
         self.proc = proc
         self._inet: type[_socket.socket] | None = None
@@ -338,7 +337,7 @@ class MockSocket(REAL_SOCKET, metaclass=_SocketMeta):  # type: ignore[misc,valid
         raise kerr(ENOTSOCK)
 
 
-def make_inet_type(kernel: Kernel, proc: Process) -> type[_socket.socket]:
+def make_inet_type(kernel: TaskContext, proc: Process) -> type[_socket.socket]:
     """The ``AF_INET``/``SOCK_STREAM`` socket class: real until bound to a NIC address."""
     from . import net_state
     from .devmem_tcp import DevmemTcpSock, TcpListener
@@ -521,7 +520,7 @@ REAL_IF_INDEXTONAME = _socket.if_indextoname
 REAL_IF_NAMEINDEX = _socket.if_nameindex
 
 
-def make_if_functions(kernel: Kernel) -> dict[str, Any]:
+def make_if_functions(kernel: TaskContext) -> dict[str, Any]:
     """``socket.if_nametoindex``/``if_indextoname``/``if_nameindex`` in the mock kernel's
     network namespace (``lo`` and the NICs' net devices), with CPython's argument
     conventions and errors (glibc answers through ``SIOCGIFINDEX``/``SIOCGIFNAME``)."""

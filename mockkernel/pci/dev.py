@@ -125,7 +125,15 @@ from .config import ConfigSpace
 if TYPE_CHECKING:
     from .bus import PciBus
 
-__all__ = ["CommandListener", "EventTracer", "PciBar", "PciDev", "PciRootPort"]
+__all__ = [
+    "CommandListener",
+    "EventTracer",
+    "PciBar",
+    "PciDev",
+    "PciRootPort",
+    "pci_get_drvdata",
+    "pci_set_drvdata",
+]
 
 # Where the device model puts its capabilities.
 PM_CAP = 0x40
@@ -331,6 +339,8 @@ class PciDev:
         self.tph_req_type = 0
         self.msix_enabled = False
         self.msix_nvec = 0
+        #: ``dev->driver_data``: what the bound driver keeps (``pci_set_drvdata``)
+        self.driver_data: object = None
         try:
             for bar in spec.bars:
                 self.bars[bar.index] = PciBar(spec.bdf, bar, bar_addresses[bar.index])
@@ -616,3 +626,15 @@ class PciDev:
             f"<PciDev {self.bdf} [{self.vendor:04x}:{self.device:04x}] "
             f"class {self.class_code:06x} driver={self.driver_name}>"
         )
+
+
+def pci_set_drvdata(pdev: PciDev, data: object) -> None:
+    """``pci_set_drvdata``: the bound driver's object for ``pdev`` (called by ``probe``;
+    ``remove`` sets ``None``).  Others find it with :func:`pci_get_drvdata`."""
+    pdev.driver_data = data
+
+
+def pci_get_drvdata(pdev: PciDev) -> object:
+    """``pci_get_drvdata``: what the bound driver stored with :func:`pci_set_drvdata`
+    (``None``: unbound, or the driver stores nothing); check its type before use."""
+    return pdev.driver_data

@@ -25,15 +25,19 @@ import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from errno import EEXIST, EINVAL
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
+from ..context import Subsystem
 from ..errors import kerr
+from ..process import TaskContext
+from ..realfd import Placeholders
 from ..uapi.rdma.ib_user_verbs import IB_USER_VERBS_ABI_VERSION
+from ..vfs import Vfs
 
 if TYPE_CHECKING:
     from ..dma_buf import Device
-    from ..kernel import Kernel
     from ..pci import PciDev
+    from ..topology import Topology
     from .objects import IbDmah, IbMr, IbPd, IbUcontext, UverbsFile
     from .uverbs import AttrBundle, MrWriteResult
 
@@ -49,6 +53,7 @@ __all__ = [
     "IbDeviceAttr",
     "IbDeviceOps",
     "IbPortAttr",
+    "RdmaContext",
     "ib_core",
     "ib_device_by_name",
     "ib_register_device",
@@ -269,7 +274,7 @@ class IbDevice:
     #: extra sysfs attributes of ``/sys/class/infiniband/<name>`` (``hca_type``, ...)
     sysfs_attrs: Mapping[str, str] = field(default_factory=dict)
     #: set by registration
-    kernel: Kernel = field(init=False, repr=False)
+    kernel: RdmaContext = field(init=False, repr=False)
     index: int = field(init=False, default=-1)
     #: MRs by rkey (the HCA's key table)
     mrs: dict[int, IbMr] = field(init=False, default_factory=dict, repr=False)
@@ -296,28 +301,34 @@ class IbDevice:
         return f"<IbDevice {self.name} driver_id={self.driver_id} uverbs{self.index}>"
 
 
-@dataclass
-class IbCore:
+class RdmaContext(TaskContext, Protocol):
+    """The kernel context as the RDMA core sees it: tasks, plus the topology (the
+    number of CPUs a DMA handle may name)."""
+
+    @property
+    def topology(self) -> Topology:
+        """The machine booted (deeply frozen)."""
+
+
+class IbCore(Subsystem):
     """The RDMA subsystem of one kernel: registered devices and uverbs minors."""
 
-    kernel: Kernel
-    devices: dict[str, IbDevice] = field(default_factory=dict)
-    minors: set[int] = field(default_factory=set)
-    ready: bool = False
+    name = "rdma"
+
+    def __init__(self, kernel: RdmaContext) -> None:
+        super().__init__(kernel)
+        self.kernel: RdmaContext = kernel
+        self.devices: dict[str, IbDevice] = {}
+        self.minors: set[int] = set()
+        self.ready = False
 
 
-_cores: weakref.WeakKeyDictionary[Kernel, IbCore] = weakref.WeakKeyDictionary()
-
-
-def ib_core(kernel: Kernel) -> IbCore:
+def ib_core(kernel: RdmaContext) -> IbCore:
     """The RDMA subsystem of ``kernel`` (made on first use)."""
-    core = _cores.get(kernel)
-    if core is None:
-        core = _cores[kernel] = IbCore(kernel)
-    return core
+    return kernel.subsys(IbCore)
 
 
-def ib_device_by_name(kernel: Kernel, name: str) -> IbDevice:
+def ib_device_by_name(kernel: RdmaContext, name: str) -> IbDevice:
     """The registered device called ``name`` (``ib_device_get_by_name``); ``KeyError``."""
     return ib_core(kernel).devices[name]
 
@@ -331,17 +342,17 @@ def _const(text: str) -> Callable[[], str]:
     return lambda: text
 
 
-def _setup_core(kernel: Kernel, core: IbCore) -> None:
+def _setup_core(kernel: RdmaContext, core: IbCore) -> None:
     """What loading ib_core + ib_uverbs makes: the classes, ``/dev/infiniband``, the
     ``[infinibandevent]`` placeholder (an empty pipe: ``poll`` sees no events)."""
-    vfs = kernel.vfs
+    vfs = kernel.subsys(Vfs)
     vfs.mkdir("/sys/class/infiniband", owned=True)
     vfs.mkdir("/sys/class/infiniband_verbs", owned=True)
     vfs.attr("/sys/class/infiniband_verbs/abi_version", _const(f"{IB_USER_VERBS_ABI_VERSION}\n"))
     vfs.mkdir("/dev/infiniband", owned=True)
     r, w = os.pipe2(os.O_CLOEXEC)
     try:
-        kernel.add_placeholder("[infinibandevent]", r, w)
+        kernel.subsys(Placeholders).add("[infinibandevent]", r, w)
     except ValueError:
         os.close(r)
         os.close(w)
@@ -363,8 +374,8 @@ def _rel(target: str, link_dir: str) -> str:
     return os.path.relpath(target, link_dir)
 
 
-def _populate_sysfs(kernel: Kernel, dev: IbDevice) -> None:
-    vfs = kernel.vfs
+def _populate_sysfs(kernel: RdmaContext, dev: IbDevice) -> None:
+    vfs = kernel.subsys(Vfs)
     ibdir, uvdir = _device_dirs(dev)
     if dev.parent is None:
         vfs.mkdir("/sys/devices/virtual/infiniband", owned=True)
@@ -380,8 +391,8 @@ def _populate_sysfs(kernel: Kernel, dev: IbDevice) -> None:
     )
 
 
-def _fill_ib_dir(kernel: Kernel, dev: IbDevice, ibdir: str) -> None:
-    vfs = kernel.vfs
+def _fill_ib_dir(kernel: RdmaContext, dev: IbDevice, ibdir: str) -> None:
+    vfs = kernel.subsys(Vfs)
     vfs.mkdir(f"{ibdir}/power")
     sys_guid = dev.attrs.sys_image_guid
     attrs = {
@@ -432,8 +443,8 @@ def _fill_ib_dir(kernel: Kernel, dev: IbDevice, ibdir: str) -> None:
             vfs.attr(f"{pd}/pkeys/{i}", _const("0xffff\n"))
 
 
-def _fill_uverbs_dir(kernel: Kernel, dev: IbDevice, uvdir: str, minor: int) -> None:
-    vfs = kernel.vfs
+def _fill_uverbs_dir(kernel: RdmaContext, dev: IbDevice, uvdir: str, minor: int) -> None:
+    vfs = kernel.subsys(Vfs)
     vfs.mkdir(f"{uvdir}/power")
     uv_attrs = {
         "abi_version": f"{dev.ops.uverbs_abi_ver}\n",
@@ -451,8 +462,8 @@ def _fill_uverbs_dir(kernel: Kernel, dev: IbDevice, uvdir: str, minor: int) -> N
         vfs.symlink(_rel(pdir, uvdir), f"{uvdir}/device")
 
 
-def _remove_sysfs(kernel: Kernel, dev: IbDevice) -> None:
-    vfs = kernel.vfs
+def _remove_sysfs(kernel: RdmaContext, dev: IbDevice) -> None:
+    vfs = kernel.subsys(Vfs)
     ibdir, uvdir = _device_dirs(dev)
     for path in (
         f"/sys/class/infiniband/{dev.name}",
@@ -464,7 +475,7 @@ def _remove_sysfs(kernel: Kernel, dev: IbDevice) -> None:
 
 
 # -- registration -----------------------------------------------------------------------------
-def ib_register_device(kernel: Kernel, dev: IbDevice) -> None:
+def ib_register_device(kernel: RdmaContext, dev: IbDevice) -> None:
     """``ib_register_device`` + the uverbs client's ``add_one``: make ``dev`` usable.
 
     ``EEXIST`` for a name in use; ``ValueError`` for an ops table without ``dereg_mr``
@@ -491,7 +502,9 @@ def ib_register_device(kernel: Kernel, dev: IbDevice) -> None:
     core.minors.add(index)
     core.devices[dev.name] = dev
     rdev = os.makedev(IB_UVERBS_MAJOR, IB_UVERBS_BASE_MINOR + index)
-    kernel.vfs.register_chrdev(f"/dev/infiniband/{dev.uverbs_name}", UverbsFops(dev), rdev, 0o666)
+    kernel.subsys(Vfs).register_chrdev(
+        f"/dev/infiniband/{dev.uverbs_name}", UverbsFops(dev), rdev, 0o666
+    )
     _populate_sysfs(kernel, dev)
     dev.registered = True
     if kernel.tracer.enabled:
@@ -518,7 +531,7 @@ def ib_unregister_device(dev: IbDevice) -> None:
         if not ufile.closed:
             kernel.warn(f"{dev.name}: unregistered with {ufile!r} still open")
             ufile.destroy_all()
-    kernel.vfs.unlink(f"/dev/infiniband/{dev.uverbs_name}")
+    kernel.subsys(Vfs).unlink(f"/dev/infiniband/{dev.uverbs_name}")
     _remove_sysfs(kernel, dev)
     core.devices.pop(dev.name, None)
     core.minors.discard(dev.index)

@@ -54,7 +54,7 @@ from ..uapi.rdma.ib_user_ioctl_verbs import (
 
 if TYPE_CHECKING:
     from ..dma_buf import Device
-    from ..kernel import Kernel
+    from ..process import TaskContext
     from .device import IbDevice
 
 __all__ = [
@@ -265,7 +265,7 @@ class UmemDmabuf:
         return f"<UmemDmabuf dmabuf=#{self.dmabuf.id} {self.address:#x}+{self.length:#x} {state}>"
 
     @property
-    def kernel(self) -> Kernel:
+    def kernel(self) -> TaskContext:
         return self.dmabuf.kernel
 
     def map_pages(self) -> None:

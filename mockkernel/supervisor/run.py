@@ -21,7 +21,7 @@ from .supervisor import Supervisor
 from .tracer import TreeTracer
 
 if TYPE_CHECKING:
-    from ..kernel import Kernel
+    from .supervisor import SupervisedKernel as Kernel
 
 __all__ = ["LaunchError", "run", "supervise"]
 

@@ -17,7 +17,7 @@ import signal
 import threading
 from collections.abc import Callable
 from errno import EBADF, EINVAL, ENOENT, ENOSYS, ESRCH
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from ..errors import kerr
 from ..process import Process
@@ -31,7 +31,25 @@ from .notify import Listener
 from .pool import Pool
 
 if TYPE_CHECKING:
-    from ..kernel import Kernel
+    from ..process import TaskContext
+    from ..topology import Topology
+    from ..vfs import Vfs
+
+    class SupervisedKernel(TaskContext, Protocol):
+        """What the supervisor uses of the kernel it serves from (``mockkernel.Kernel`` is
+        one): typed so, the supervisor -- above the kernel -- never names it."""
+
+        @property
+        def vfs(self) -> Vfs:
+            """The mock file tree."""
+
+        @property
+        def topology(self) -> Topology:
+            """The machine (its ``kernel.rlimit_nofile``)."""
+
+        def placeholder(self, label: str) -> int:
+            """The real memfd whose dups hold the numbers of mock fds of this kind."""
+
 
 __all__ = ["Supervisor"]
 
@@ -39,7 +57,7 @@ __all__ = ["Supervisor"]
 class Supervisor:
     """Serves one supervised process tree from ``kernel``."""
 
-    def __init__(self, kernel: Kernel) -> None:
+    def __init__(self, kernel: SupervisedKernel) -> None:
         self.kernel = kernel
         self.listener: Listener | None = None
         #: every live supervised thread, by tid, to its process (thread group)

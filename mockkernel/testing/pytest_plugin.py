@@ -17,7 +17,8 @@ from typing import Any
 
 import pytest
 
-from ..kernel import Kernel, boot
+from ..kernel import Kernel
+from ..lifecycle import boot
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -27,12 +27,13 @@ copies never read them.  The slow paths (mock fds, mock paths, every argument ki
 from __future__ import annotations
 
 import types
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from errno import EINVAL, ENOTCONN, ENOTTY, EPIPE
+from types import MappingProxyType
 from typing import Any
 
-from .. import uaccess as ua
 from ..errors import kerr
+from ..uaccess import LOCAL
 
 IOCTL_BUFSZ = 1024
 
@@ -58,11 +59,11 @@ def _unbound(*args: Any) -> Any:
     raise RuntimeError("mockkernel.userspace.hotpath: use the copies bind() returns")
 
 
-_slots: list[Any] = []
+_slots: Sequence[Any] = ()
 _proc: Any = None
 _tracer: Any = None
 _scratch: Any = None
-_vfs_ioctls: dict[int, Any] = {}
+_vfs_ioctls: Mapping[int, Any] = MappingProxyType({})
 _real_open: Callable[..., int] = _unbound
 _real_close: Callable[[int], None] = _unbound
 _real_read: Callable[[int, int], bytes] = _unbound
@@ -170,11 +171,11 @@ def mock_ioctl(file: Any, fd: int, request: int, arg: Any, mutate_flag: bool) ->
                 addr, sview = _scratch.t
                 sview[:length] = arg
                 sview[length] = 0
-                stores = ua.LOCAL.stores
+                stores = LOCAL.stores
                 try:
                     return handler(file, cmd, addr)
                 finally:
-                    if ua.LOCAL.stores != stores:  # the handler wrote: copy back
+                    if LOCAL.stores != stores:  # the handler wrote: copy back
                         arg[:] = sview[:length]
         elif targ is int and -0x80000000 <= arg <= 0x7FFFFFFF and fop.plain_ioctls:
             handler = fop.ioctls.get(cmd)

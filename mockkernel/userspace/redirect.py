@@ -49,13 +49,12 @@ from ..net.socket import MockSocket, SocketCtx, make_if_functions
 from ..process import _VFS_IOCTLS
 from ..realfd import REAL as _Real
 from ..uaccess import add_window, drop_window
-from ..vfs import _ROOTS, Attr, Dir, Node, Symlink, _FdTarget
+from ..vfs import _ROOTS, Attr, Dir, Node, Symlink, Vfs, _FdTarget
 from . import hotpath
 from .poll import PollCtx, make_poll_functions
 
 if TYPE_CHECKING:
-    from ..kernel import Kernel
-    from ..process import Process
+    from ..process import Process, TaskContext
 
 __all__ = ["Redirection"]
 
@@ -445,7 +444,7 @@ class Redirection:
 
     def __init__(
         self,
-        kernel: Kernel,
+        kernel: TaskContext,
         rebind: Iterable[ModuleType] | bool = (),
     ) -> None:
         self.kernel = kernel
@@ -529,7 +528,7 @@ class Redirection:
     def _make(self) -> dict[str, Any]:
         proc = self.proc
         kernel = self.kernel
-        vfs = kernel.vfs
+        vfs = kernel.subsys(Vfs)
         tracer = kernel.tracer
         files = proc.files
         slots = proc.slots

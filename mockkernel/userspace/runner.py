@@ -9,7 +9,7 @@ import sys
 import traceback
 from typing import IO
 
-from ..kernel import boot
+from ..lifecycle import boot
 from ..topology import Topology
 
 __all__ = ["run_program"]

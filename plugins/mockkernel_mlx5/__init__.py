@@ -8,7 +8,7 @@ function has a TPH requester; at remove it is disabled again.
 
 What the RDMA device does is in :mod:`.ib`: PDs, MRs over user memory, dynamic and
 data-direct dma-buf MRs, DMA handles, TPH on the mkeys, and the device model of an
-incoming RDMA WRITE (DMA through ``kernel.fabric`` with the mkey's PH and ST).
+incoming RDMA WRITE (DMA through ``pci_fabric(kernel)`` with the mkey's PH and ST).
 
 Topology options (``[devices.options]``), all optional:
 
@@ -42,6 +42,8 @@ from mockkernel.driver import (
     PciDev,
     ib_register_device,
     ib_unregister_device,
+    num_online_cpus,
+    pci_set_drvdata,
     pcie_disable_tph,
 )
 from mockkernel.uapi.rdma.ib_user_ioctl_verbs import RDMA_DRIVER_MLX5
@@ -172,7 +174,7 @@ class Mlx5Dev:
             node_guid=int.from_bytes(eui, "big"),
             attrs=_device_attr(pdev, self.odp),
             ports=(port,),
-            num_comp_vectors=kernel.topology.kernel.nr_cpus,
+            num_comp_vectors=num_online_cpus(kernel),
             node_desc=f"{name} HCA",
             fw_ver="28.39.1002",
             parent=pdev,
@@ -207,6 +209,7 @@ class Mlx5Core:
             pcie_disable_tph(pdev)
             raise
         self.devices[pdev.bdf] = mdev
+        pci_set_drvdata(pdev, mdev)
         if kernel.tracer.enabled:
             st = mdev.st
             kernel.tracer.emit(
@@ -221,6 +224,7 @@ class Mlx5Core:
         mdev = self.devices.pop(pdev.bdf, None)
         if mdev is None:
             return
+        pci_set_drvdata(pdev, None)
         ib_unregister_device(mdev.ibdev)
         pcie_disable_tph(pdev)
 

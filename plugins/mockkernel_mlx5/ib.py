@@ -53,6 +53,7 @@ from mockkernel.driver import (
     ib_umem_dmabuf_get_pinned,
     ib_umem_get,
     kerr,
+    pci_fabric,
     pcie_tph_enabled_req_type,
 )
 from mockkernel.uapi.rdma.ib_user_ioctl_cmds import UVERBS_METHOD_REG_DMABUF_MR, UVERBS_OBJECT_MR
@@ -423,7 +424,7 @@ class Mlx5IbOps(IbDeviceOps):
     def _dmabuf_write(
         self, mr: IbMr, m: Mlx5Mr, umem: UmemDmabuf, offset: int, data: bytes
     ) -> MrWriteResult:
-        fabric = self.mdev.kernel.fabric
+        fabric = pci_fabric(self.mdev.kernel)
         pdev = self.mdev.pdev
         with umem.dmabuf.resv:
             if not m.translation_valid or umem.sgt is None:

@@ -34,11 +34,11 @@ from mockkernel.driver import (
     pcie_tph_get_st_table_size,
     pcie_tph_set_st_entry,
 )
+from mockkernel.uapi.linux.pci_regs import PCI_TPH_BASE_SIZEOF
 
 __all__ = ["MLX5_MKC_PCIE_TPH_NO_STEERING_TAG_INDEX", "Mlx5St"]
 
 MLX5_MKC_PCIE_TPH_NO_STEERING_TAG_INDEX = 0
-_PCI_TPH_BASE_SIZEOF = 0xC  # ST table entries follow the capability's registers
 
 
 class Mlx5St:
@@ -124,4 +124,4 @@ class Mlx5St:
             return index
         if not 0 <= index < self.size:
             return 0
-        return self.pdev.pci_read_config_word(self.pdev.tph_cap + _PCI_TPH_BASE_SIZEOF + 2 * index)
+        return self.pdev.pci_read_config_word(self.pdev.tph_cap + PCI_TPH_BASE_SIZEOF + 2 * index)

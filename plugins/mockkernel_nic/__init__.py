@@ -5,8 +5,8 @@ topology's E810 at 0000:03:00.0) and registers one net device per function with 
 and TX queues.  Its queue management ops let ``netdev`` ``BIND_RX`` install a devmem
 memory provider on an RX queue; the function itself is the queues' DMA device.
 
-RX data path (driver level): :meth:`MockNic.receive` writes payload
-into the bound dma-buf through ``kernel.fabric.memory_write``, one niov (page) per
+RX data path (driver level): :meth:`MockNic.receive` writes payload into the bound
+dma-buf through the PCIe fabric (``pci_fabric(kernel).memory_write``), one niov (page) per
 fragment, with the steering tag and PH the exporter gave (``dma_buf_get_pci_tph`` at
 the NIC's width, queried when the binding is installed on the queue; any error: no
 TPH); running out of niovs is back-pressure; :meth:`MockNic.dontneed` returns them.
@@ -51,6 +51,11 @@ from mockkernel.driver import (
     NetDeviceOps,
     PciDev,
     Tlp,
+    net_devmem_lookup_dmabuf,
+    pci_fabric,
+    pci_find_device_by_name,
+    pci_get_drvdata,
+    pci_set_drvdata,
     pcie_disable_tph,
     pcie_enable_tph,
     pcie_tph_enabled_req_type,
@@ -186,7 +191,7 @@ class MockNic:
                 self.tph[index] = self.query_tph(binding)
         tph = self.tph.get(queue)
         ph, tag = (None, 0) if tph is None else (tph[1], tph[0])
-        fabric = self.kernel.fabric
+        fabric = pci_fabric(self.kernel)
         out: list[Frag] = []
         pos = 0
         while pos < len(payload):
@@ -203,9 +208,8 @@ class MockNic:
     def dontneed(self, frags: list[Frag]) -> None:
         """The fragments' niovs go back to their binding (``SO_DEVMEM_DONTNEED``), also
         to one already unbound and waiting for them (the last one frees it)."""
-        net = self.kernel.net
         for f in frags:
-            binding = None if net is None else net.netdev.lookup(f.binding)
+            binding = net_devmem_lookup_dmabuf(self.kernel, f.binding)
             if binding is not None:
                 binding.free_niov(f.niov)
 
@@ -252,22 +256,25 @@ class MockNicDriver:
             nic.tph_reason = "no TPH requester capability"
         register_netdev(kernel, nic.netdev)
         self.devices[pdev.bdf] = nic
+        pci_set_drvdata(pdev, nic)
         if kernel.tracer.enabled:
             kernel.tracer.emit("mock_nic.probe", bdf=pdev.bdf, ifname=ifname)
 
     def remove(self, kernel: Kernel, pdev: PciDev) -> None:
         nic = self.devices.pop(pdev.bdf, None)
         if nic is not None:
+            pci_set_drvdata(pdev, None)
             unregister_netdev(kernel, nic.netdev)
             pcie_disable_tph(pdev)
 
 
 def nic_dev(kernel: Kernel, bdf: str = "0000:03:00.0") -> MockNic:
     """The :class:`MockNic` bound to ``bdf`` (tests, tools)."""
-    driver = kernel.bound.get(bdf)
-    if not isinstance(driver, MockNicDriver):
+    pdev = pci_find_device_by_name(kernel, bdf)
+    nic = None if pdev is None else pci_get_drvdata(pdev)
+    if not isinstance(nic, MockNic):
         raise KeyError(f"{bdf} is not bound to mock_nic")
-    return driver.devices[bdf]
+    return nic
 
 
 @mockkernel.hookimpl

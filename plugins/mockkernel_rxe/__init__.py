@@ -40,6 +40,7 @@ from mockkernel.driver import (
     ib_umem_get,
     ib_unregister_device,
     kerr,
+    num_online_cpus,
 )
 from mockkernel.uapi.rdma.ib_user_ioctl_verbs import (
     IB_UVERBS_ACCESS_ON_DEMAND,
@@ -207,7 +208,7 @@ def make_rxe(kernel: Kernel, name: str, netdev: str) -> IbDevice:
         node_guid=int.from_bytes(eui, "big"),
         attrs=_device_attr(),
         ports=(IbPortAttr(gids=(gid,)),),
-        num_comp_vectors=kernel.topology.kernel.nr_cpus,
+        num_comp_vectors=num_online_cpus(kernel),
         node_desc="rxe",
         fw_ver="0.0.0",
         netdev=netdev,

@@ -41,8 +41,12 @@ from mockkernel.driver import (
     dma_buf_export,
     dma_buf_fd,
     dma_buf_put,
+    fdget_real,
     hide,
     kerr,
+    misc_deregister,
+    misc_register,
+    pci_fabric,
 )
 from mockkernel.uapi.linux.udmabuf import (
     UDMABUF_CREATE,
@@ -197,7 +201,7 @@ def _fdget_memfd(kernel: Kernel, fd: int) -> Iterator[int]:
     """``fdget``: the caller's memfd ``fd`` as a real fd the kernel can use for a block;
     ``EBADFD`` for no file or a mock one (a mock file is never a shmem file)."""
     try:
-        cm = kernel.current.fdget_real(fd)
+        cm = fdget_real(kernel, fd)
         real = cm.__enter__()
     except (OSError, OverflowError):
         raise kerr(EBADFD) from None
@@ -255,10 +259,10 @@ def create_udmabuf(
             ubuf.size += size
         ubuf.dma_base = _SYSRAM_BASE + kernel.new_id() * (1 << 32)
         # the pages are system RAM: a device's DMA to their bus addresses lands in them
-        ubuf.fabric = kernel.fabric
+        fabric = ubuf.fabric = pci_fabric(kernel)
         addr = ubuf.dma_base
         for sl in ubuf.slices:
-            kernel.fabric.add_ram(addr, sl.size, sl.view)
+            fabric.add_ram(addr, sl.size, sl.view)
             addr += sl.size
         dmabuf = dma_buf_export(kernel, _ops, ubuf.size, ubuf, "udmabuf", os.O_RDWR)
     except BaseException:
@@ -274,7 +278,7 @@ def create_udmabuf(
 def _ioctl_create(file: File, cmd: int, arg: int) -> int:
     c = udmabuf_create.from_buffer_copy(copy_from_user(arg, ctypes.sizeof(udmabuf_create)))
     dev: UdmabufDevOps = file.f_op  # type: ignore[assignment]
-    return create_udmabuf(file.kernel, dev.memfds, c.flags, [(c.memfd, c.offset, c.size)])
+    return create_udmabuf(dev.kernel, dev.memfds, c.flags, [(c.memfd, c.offset, c.size)])
 
 
 def _ioctl_create_list(file: File, cmd: int, arg: int) -> int:
@@ -288,7 +292,7 @@ def _ioctl_create_list(file: File, cmd: int, arg: int) -> int:
     items = [udmabuf_create_item.from_buffer_copy(raw, i * isz) for i in range(head.count)]
     dev: UdmabufDevOps = file.f_op  # type: ignore[assignment]
     return create_udmabuf(
-        file.kernel, dev.memfds, head.flags, [(i.memfd, i.offset, i.size) for i in items]
+        dev.kernel, dev.memfds, head.flags, [(i.memfd, i.offset, i.size) for i in items]
     )
 
 
@@ -298,23 +302,29 @@ class UdmabufDevOps(FileOperations):
     name = "udmabuf"
     ioctls = {UDMABUF_CREATE: _ioctl_create, UDMABUF_CREATE_LIST: _ioctl_create_list}
 
-    def __init__(self) -> None:
+    def __init__(self, kernel: Kernel) -> None:
+        self.kernel = kernel
         #: this kernel's fds of the memfds behind its live buffers
         self.memfds = MemfdTable()
 
 
-def _init(kernel: Kernel) -> None:
-    kernel.misc_register("udmabuf", UdmabufDevOps(), 0o660)
+class _Udmabuf:
+    """The module of one kernel: its misc device."""
 
+    def __init__(self) -> None:
+        self.dev: UdmabufDevOps | None = None
 
-def _exit(kernel: Kernel) -> None:
-    node = kernel.vfs.lookup("/dev/udmabuf")
-    kernel.misc_deregister("udmabuf")
-    fops = getattr(node, "fops", None)
-    if isinstance(fops, UdmabufDevOps):
-        fops.memfds.close()  # only buffers leaked past shutdown still hold any
+    def init(self, kernel: Kernel) -> None:
+        self.dev = UdmabufDevOps(kernel)
+        misc_register(kernel, "udmabuf", self.dev, mode=0o660)
+
+    def exit(self, kernel: Kernel) -> None:
+        misc_deregister(kernel, "udmabuf")
+        if self.dev is not None:
+            self.dev.memfds.close()  # only buffers leaked past shutdown still hold any
 
 
 @mockkernel.hookimpl
 def mockkernel_register(registry: mockkernel.driver.DriverRegistry) -> None:
-    registry.add_module("udmabuf", _init, _exit)
+    mod = _Udmabuf()
+    registry.add_module("udmabuf", mod.init, mod.exit)

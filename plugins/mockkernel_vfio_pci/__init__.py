@@ -27,11 +27,29 @@ Topology options (``[devices.options]``):
 
 from __future__ import annotations
 
-import os
 import posixpath
 
 import mockkernel
-from mockkernel.driver import DriverRegistry, Kernel, PciDev
+from mockkernel.driver import (
+    MINORMASK,
+    MKDEV,
+    DriverRegistry,
+    Kernel,
+    PciDev,
+    cdev_device_add,
+    cdev_device_del,
+    device_sysfs_dir,
+    misc_deregister,
+    misc_register,
+    pci_set_drvdata,
+    register_chrdev_region,
+    sysfs_create_dir,
+    sysfs_create_file,
+    sysfs_create_link,
+    sysfs_remove_dir,
+    sysfs_remove_link,
+    unregister_chrdev_region,
+)
 
 from .container import ContainerFops, GroupFops
 from .core import VfioGroup, VfioPciDevice
@@ -43,7 +61,6 @@ from .profiles import profile_dma_buf_ops
 __all__ = ["VfioPci", "VfioPciDevice", "mockkernel_register"]
 
 VFIO_MINOR = 196  # /dev/vfio/vfio is misc 10:196 (Linux 7.2)
-MISC_MAJOR = 10
 #: dynamic char majors as a typical boot hands them out ("vfio" groups, "vfio-dev" cdevs)
 VFIO_GROUP_MAJOR = 241
 VFIO_DEV_MAJOR = 240
@@ -66,35 +83,36 @@ class VfioPci:
 
     # -- modules ---------------------------------------------------------------------------
     def vfio_init(self, kernel: Kernel) -> None:
-        vfs = kernel.vfs
-        vfs.mkdir("/dev/vfio", owned=True)
-        vfs.mkdir("/dev/vfio/devices", owned=True)
-        vfs.register_chrdev(
-            "/dev/vfio/vfio", ContainerFops(), os.makedev(MISC_MAJOR, VFIO_MINOR), 0o666
-        )
-        vfs.mkdir("/sys/class/vfio-dev", owned=True)
+        """``vfio_init``: the container misc device, the char regions of the group and
+        cdev nodes (``alloc_chrdev_region``; the majors a typical boot hands out) and
+        the ``vfio-dev`` class."""
+        misc_register(kernel, "vfio", ContainerFops(), minor=VFIO_MINOR, nodename="vfio/vfio")
+        register_chrdev_region(kernel, MKDEV(VFIO_GROUP_MAJOR, 0), MINORMASK + 1, "vfio")
+        register_chrdev_region(kernel, MKDEV(VFIO_DEV_MAJOR, 0), MINORMASK + 1, "vfio-dev")
+        sysfs_create_dir(kernel, "/sys/class/vfio-dev")
 
     def vfio_exit(self, kernel: Kernel) -> None:
-        kernel.vfs.unlink("/dev/vfio")
-        kernel.vfs.unlink("/sys/class/vfio-dev")
+        sysfs_remove_dir(kernel, "/sys/class/vfio-dev")
+        unregister_chrdev_region(kernel, MKDEV(VFIO_DEV_MAJOR, 0), MINORMASK + 1)
+        unregister_chrdev_region(kernel, MKDEV(VFIO_GROUP_MAJOR, 0), MINORMASK + 1)
+        misc_deregister(kernel, "vfio")
 
     def iommufd_init(self, kernel: Kernel) -> None:
-        kernel.misc_register("iommu", IommufdFops(), 0o660)
+        misc_register(kernel, "iommu", IommufdFops(), mode=0o660)
 
     def iommufd_exit(self, kernel: Kernel) -> None:
-        kernel.misc_deregister("iommu")
+        misc_deregister(kernel, "iommu")
 
     # -- the PCI driver --------------------------------------------------------------------
     def probe(self, kernel: Kernel, pdev: PciDev) -> None:
         """``vfio_pci_probe``: the group node, the cdev and the ``vfio-dev`` class device."""
-        vfs = kernel.vfs
         group = self.groups.get(pdev.iommu_group)
         if group is None:
-            rdev = os.makedev(VFIO_GROUP_MAJOR, self._next_group_minor)
+            rdev = MKDEV(VFIO_GROUP_MAJOR, self._next_group_minor)
             self._next_group_minor += 1
             group = VfioGroup(pdev.iommu_group, rdev)
             self.groups[group.number] = group
-            vfs.register_chrdev(f"/dev/vfio/{group.number}", GroupFops(group), rdev, 0o600)
+            cdev_device_add(kernel, rdev, GroupFops(group), f"vfio/{group.number}")
         index = self._next_index
         self._next_index += 1
         vdev = VfioPciDevice(
@@ -104,21 +122,20 @@ class VfioPci:
         vdev.all_devices = self.devices
         group.devices.append(vdev)
         self.devices[pdev.bdf] = vdev
-        rdev = os.makedev(VFIO_DEV_MAJOR, index)
-        vfs.register_chrdev(f"/dev/vfio/devices/{vdev.name}", vdev.fops, rdev, 0o600)
+        pci_set_drvdata(pdev, vdev)
+        cdev_device_add(kernel, MKDEV(VFIO_DEV_MAJOR, index), vdev.fops, _cdev_name(vdev))
         # /sys/devices/.../<bdf>/vfio-dev/vfioN and /sys/class/vfio-dev/vfioN
-        link = vfs.lookup(f"/sys/bus/pci/devices/{pdev.bdf}", follow=False)
-        target = getattr(link, "target", f"../../../devices/pci0000:00/{pdev.bdf}")
-        devdir = posixpath.normpath(posixpath.join("/sys/bus/pci/devices", target))
-        classdev = f"{devdir}/vfio-dev/{vdev.name}"
-        vfs.mkdir(classdev)
+        classdev = _classdev(vdev)
+        sysfs_create_dir(kernel, classdev)
         dev_text = f"{VFIO_DEV_MAJOR}:{index}\n"
         uevent = f"MAJOR={VFIO_DEV_MAJOR}\nMINOR={index}\nDEVNAME=vfio/devices/{vdev.name}\n"
-        vfs.attr(f"{classdev}/dev", lambda: dev_text)
-        vfs.attr(f"{classdev}/uevent", lambda: uevent)
-        vfs.symlink("../../../../../class/vfio-dev", f"{classdev}/subsystem")
-        vfs.symlink(
-            posixpath.relpath(classdev, "/sys/class/vfio-dev"), f"/sys/class/vfio-dev/{vdev.name}"
+        sysfs_create_file(kernel, f"{classdev}/dev", lambda: dev_text)
+        sysfs_create_file(kernel, f"{classdev}/uevent", lambda: uevent)
+        sysfs_create_link(kernel, f"{classdev}/subsystem", "../../../../../class/vfio-dev")
+        sysfs_create_link(
+            kernel,
+            f"/sys/class/vfio-dev/{vdev.name}",
+            posixpath.relpath(classdev, "/sys/class/vfio-dev"),
         )
         if kernel.tracer.enabled:
             kernel.tracer.emit(
@@ -135,10 +152,22 @@ class VfioPci:
         if vdev is None:
             return
         vdev.group.devices.remove(vdev)
-        kernel.vfs.unlink(f"/dev/vfio/devices/{vdev.name}")
+        pci_set_drvdata(pdev, None)
+        sysfs_remove_link(kernel, f"/sys/class/vfio-dev/{vdev.name}")
+        sysfs_remove_dir(kernel, _classdev(vdev))
+        cdev_device_del(kernel, _cdev_name(vdev))
         if not vdev.group.devices:
-            kernel.vfs.unlink(f"/dev/vfio/{vdev.group.number}")
+            cdev_device_del(kernel, f"vfio/{vdev.group.number}")
             self.groups.pop(vdev.group.number, None)
+
+
+def _cdev_name(vdev: VfioPciDevice) -> str:
+    return f"vfio/devices/{vdev.name}"
+
+
+def _classdev(vdev: VfioPciDevice) -> str:
+    """The ``vfio-dev`` class device in sysfs, under its PCI device."""
+    return f"{device_sysfs_dir(vdev.pdev)}/vfio-dev/{vdev.name}"
 
 
 @mockkernel.hookimpl

@@ -23,7 +23,7 @@ from __future__ import annotations
 import os
 import re
 import struct
-from errno import EBADF, EBADFD, EBUSY, EINVAL, ENODEV
+from errno import EBADFD, EBUSY, EINVAL, ENODEV
 from typing import TYPE_CHECKING
 
 from mockkernel.driver import (
@@ -35,7 +35,11 @@ from mockkernel.driver import (
     Inode,
     copy_from_user,
     copy_to_user,
+    fd_install,
+    fdget,
+    get_unused_fd_flags,
     kerr,
+    put_unused_fd,
     strndup_user,
 )
 from mockkernel.uapi.linux.vfio import (
@@ -62,7 +66,7 @@ from .iommufd import IommufdFops, iommufd_vfio_compat_ioas_create
 from .type1 import Type1Iommu
 
 if TYPE_CHECKING:
-    from mockkernel.driver import Kernel
+    from mockkernel.driver import KernelContext
 
 __all__ = ["ContainerFops", "GroupFops", "VfioContainer"]
 
@@ -167,10 +171,7 @@ def _set_container(file: File, cmd: int, arg: int) -> int:
     group = _group(file)
     kernel = file.kernel
     (fd,) = struct.unpack("<i", copy_from_user(arg, 4))
-    proc = kernel.current
-    other = proc.files.get(fd)
-    if other is None and not proc.fdt.is_real_fd(fd):
-        raise kerr(EBADF)
+    other = fdget(kernel, fd)  # EBADF: no file; None: a real file (not ours)
     if group.has_iommu():
         raise kerr(EINVAL)
     if other is not None and isinstance(other.f_op, ContainerFops):
@@ -220,8 +221,13 @@ def _get_device_fd(file: File, cmd: int, arg: int) -> int:
         raise kerr(ENODEV)
     if not group.has_iommu():
         raise kerr(EINVAL)
-    df = DeviceFile(vdev, group)
-    vfio_df_group_open(df)
+    fd = get_unused_fd_flags(kernel, os.O_CLOEXEC)
+    try:
+        df = DeviceFile(vdev, group)
+        vfio_df_group_open(df)
+    except BaseException:
+        put_unused_fd(kernel, fd)
+        raise
     # anon_inode_getfile_fmode("[vfio-device]", ..., O_RDWR, FMODE_PREAD | FMODE_PWRITE)
     dfile = File(
         kernel,
@@ -232,11 +238,8 @@ def _get_device_fd(file: File, cmd: int, arg: int) -> int:
         df,
     )
     df.file = dfile
-    try:
-        return kernel.current.install_file(dfile, cloexec=True)
-    except BaseException:
-        dfile.put()
-        raise
+    fd_install(kernel, fd, dfile)
+    return fd
 
 
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
@@ -309,6 +312,6 @@ class GroupFops(FileOperations):
         file.private_data = None
 
 
-def _trace(kernel: Kernel, event: str, **fields: int) -> None:
+def _trace(kernel: KernelContext, event: str, **fields: int) -> None:
     if kernel.tracer.enabled:
         kernel.tracer.emit(event, **fields)

@@ -29,6 +29,7 @@ from errno import EINVAL
 from typing import TYPE_CHECKING
 
 from mockkernel.driver import File, Kernel, PciDev, RwSem, UapiProfile, file_mappings, kerr
+from mockkernel.uapi.linux.pci_regs import PCI_PM_CTRL, PCI_PM_CTRL_STATE_MASK
 from mockkernel.uapi.linux.vfio import (
     VFIO_DEVICE_FEATURE_GET,
     VFIO_DEVICE_FEATURE_PROBE,
@@ -88,10 +89,6 @@ class VfioGroup:
 
     def __repr__(self) -> str:
         return f"<VfioGroup {self.number} devices={[d.pdev.bdf for d in self.devices]}>"
-
-
-_PCI_PM_CTRL = 4
-_PCI_PM_CTRL_STATE_MASK = 0x0003
 
 
 class VfioPciDevice:
@@ -158,7 +155,7 @@ class VfioPciDevice:
         """
         pdev = self.pdev
         pm = pdev.pm_cap
-        if pm and pdev.pci_read_config_word(pm + _PCI_PM_CTRL) & _PCI_PM_CTRL_STATE_MASK == 3:
+        if pm and pdev.pci_read_config_word(pm + PCI_PM_CTRL) & PCI_PM_CTRL_STATE_MASK == 3:
             return False  # PCI_D3hot
         return pdev.memory_enabled
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import mmap as _mmap
 import os
 import struct
-from errno import EBADF, EBUSY, EFAULT, EINVAL, EIO, ENODEV, ENOSPC, ENOTTY, EOPNOTSUPP, EPERM
+from errno import EBUSY, EFAULT, EINVAL, EIO, ENODEV, ENOSPC, ENOTTY, EOPNOTSUPP, EPERM
 from typing import TYPE_CHECKING
 
 from mockkernel.driver import (
@@ -31,8 +31,11 @@ from mockkernel.driver import (
     Vma,
     copy_from_user,
     copy_to_user,
+    fdget,
+    for_each_pci_dev,
     kerr,
 )
+from mockkernel.uapi.linux.pci_regs import PCI_COMMAND, PCI_COMMAND_MEMORY
 from mockkernel.uapi.linux.vfio import (
     VFIO_DEVICE_ATTACH_IOMMUFD_PT,
     VFIO_DEVICE_ATTACH_PASID,
@@ -125,8 +128,6 @@ _CORE_ENOTTY = frozenset(
         VFIO_DEVICE_FEATURE_MIG_DATA_SIZE,
     }
 )
-_PCI_COMMAND = 0x04
-_PCI_COMMAND_MEMORY = 0x2
 
 
 class DeviceFile:
@@ -153,11 +154,11 @@ def _trace(vdev: VfioPciDevice, event: str, **fields: object) -> None:
 def _core_enable(vdev: VfioPciDevice) -> None:
     """``vfio_pci_core_enable``: enable the device, save its state, build the vconfig."""
     pdev = vdev.pdev
-    cmd = pdev.pci_read_config_word(_PCI_COMMAND)
-    if pdev.bars and not cmd & _PCI_COMMAND_MEMORY:  # pci_enable_device
-        pdev.pci_write_config_word(_PCI_COMMAND, cmd | _PCI_COMMAND_MEMORY)
+    cmd = pdev.pci_read_config_word(PCI_COMMAND)
+    if pdev.bars and not cmd & PCI_COMMAND_MEMORY:  # pci_enable_device
+        pdev.pci_write_config_word(PCI_COMMAND, cmd | PCI_COMMAND_MEMORY)
     set_power_state(pdev, PCI_D0)  # vfio_pci_set_power_state(vdev, PCI_D0)
-    vdev.saved_command = pdev.pci_read_config_word(_PCI_COMMAND)
+    vdev.saved_command = pdev.pci_read_config_word(PCI_COMMAND)
     vdev.vconfig = VConfig(vdev)
     _trace(vdev, "vfio_pci.open_device", device=vdev.name)
 
@@ -171,7 +172,7 @@ def _core_close(vdev: VfioPciDevice) -> None:
         vdev.pm_close_wake_fd()
     vdev.vconfig = None
     set_power_state(vdev.pdev, PCI_D0)  # vfio_pci_core_disable
-    vdev.pdev.pci_write_config_word(_PCI_COMMAND, vdev.saved_command)  # pci_restore_state
+    vdev.pdev.pci_write_config_word(PCI_COMMAND, vdev.saved_command)  # pci_restore_state
     _trace(vdev, "vfio_pci.close_device", device=vdev.name)
 
 
@@ -451,9 +452,11 @@ def _reset_peers(vdev: VfioPciDevice) -> list[PciDev]:
     pdev = vdev.pdev
     if pdev.busnr == 0:
         raise kerr(ENODEV)
-    bus = vdev.kernel.pci
-    assert bus is not None
-    return [p for p in bus.devices if p.domain == pdev.domain and p.busnr == pdev.busnr]
+    return [
+        p
+        for p in for_each_pci_dev(vdev.kernel)
+        if p.domain == pdev.domain and p.busnr == pdev.busnr
+    ]
 
 
 def _ioctl_get_pci_hot_reset_info(file: File, cmd: int, arg: int) -> int:
@@ -498,12 +501,11 @@ def _ioctl_pci_hot_reset(file: File, cmd: int, arg: int) -> int:
         if count > len(peers):
             raise kerr(EINVAL)
         fds = struct.unpack(f"<{count}i", copy_from_user(arg + 12, 4 * count))
-        proc = vdev.kernel.current
         groups = set()
         for fd in fds:
-            f = proc.files.get(fd)
+            f = fdget(vdev.kernel, fd)  # EBADF: no file at all
             if f is None:
-                raise kerr(EINVAL if proc.fdt.is_real_fd(fd) else EBADF)
+                raise kerr(EINVAL)  # a real file: not a group
             group = getattr(f.f_op, "group", None)
             if not isinstance(group, VfioGroup) or f.private_data is not group:
                 raise kerr(EINVAL)

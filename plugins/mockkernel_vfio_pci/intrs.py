@@ -58,10 +58,19 @@ import os
 import select
 import struct
 from collections.abc import Callable
-from errno import EBADF, EBUSY, EINVAL, ENOTTY
+from errno import EBUSY, EINVAL, ENOTTY
 from typing import TYPE_CHECKING
 
-from mockkernel.driver import copy_from_user, kernel_dup, kerr
+from mockkernel.driver import copy_from_user, fdget, kernel_dup, kerr
+from mockkernel.uapi.linux.pci_regs import (
+    PCI_INTERRUPT_PIN,
+    PCI_MSI_FLAGS,
+    PCI_MSI_FLAGS_ENABLE,
+    PCI_MSI_FLAGS_QMASK,
+    PCI_MSIX_FLAGS,
+    PCI_MSIX_FLAGS_ENABLE,
+    PCI_MSIX_FLAGS_QSIZE,
+)
 from mockkernel.uapi.linux.vfio import (
     VFIO_IRQ_SET_ACTION_MASK,
     VFIO_IRQ_SET_ACTION_TRIGGER,
@@ -94,13 +103,6 @@ __all__ = [
 _EVENTFD_LINK = "anon_inode:[eventfd]"
 _MINSZ = 20  # offsetofend(struct vfio_irq_set, count)
 _U32_MAX = 0xFFFF_FFFF
-_PCI_INTERRUPT_PIN = 0x3D
-_PCI_MSI_FLAGS = 2
-_PCI_MSI_FLAGS_ENABLE = 0x0001
-_PCI_MSI_FLAGS_QMASK = 0x000E
-_PCI_MSIX_FLAGS = 2
-_PCI_MSIX_FLAGS_ENABLE = 0x8000
-_PCI_MSIX_FLAGS_QSIZE = 0x07FF
 
 
 class IrqCtx:
@@ -124,11 +126,8 @@ def _trace(vdev: VfioPciDevice, event: str, **fields: object) -> None:
 def eventfd_ctx_fdget(vdev: VfioPciDevice, fd: int) -> int:
     """``eventfd_ctx_fdget``: ``EBADF`` without a file, ``EINVAL`` if it is not an eventfd;
     else a kernel-held duplicate of the caller's eventfd."""
-    proc = vdev.kernel.current
-    if fd in proc.files:
+    if fdget(vdev.kernel, fd) is not None:  # EBADF: no file at all
         raise kerr(EINVAL)  # a mock file: never an eventfd
-    if not proc.fdt.is_real_fd(fd):
-        raise kerr(EBADF)
     if os.readlink(f"/proc/self/fd/{fd}") != _EVENTFD_LINK:
         raise kerr(EINVAL)
     return kernel_dup(fd)
@@ -156,17 +155,17 @@ def irq_count(vdev: VfioPciDevice, index: int) -> int:
     """``vfio_pci_get_irq_count``."""
     pdev = vdev.pdev
     if index == VFIO_PCI_INTX_IRQ_INDEX:
-        return 1 if pdev.pci_read_config_byte(_PCI_INTERRUPT_PIN) else 0
+        return 1 if pdev.pci_read_config_byte(PCI_INTERRUPT_PIN) else 0
     if index == VFIO_PCI_MSI_IRQ_INDEX:
         if not pdev.msi_cap:
             return 0
-        flags = pdev.pci_read_config_word(pdev.msi_cap + _PCI_MSI_FLAGS)
-        return 1 << ((flags & _PCI_MSI_FLAGS_QMASK) >> 1)  # Multiple Message Capable
+        flags = pdev.pci_read_config_word(pdev.msi_cap + PCI_MSI_FLAGS)
+        return 1 << ((flags & PCI_MSI_FLAGS_QMASK) >> 1)  # Multiple Message Capable
     if index == VFIO_PCI_MSIX_IRQ_INDEX:
         if not pdev.msix_cap:
             return 0
-        qsize = pdev.pci_read_config_word(pdev.msix_cap + _PCI_MSIX_FLAGS)
-        return (qsize & _PCI_MSIX_FLAGS_QSIZE) + 1
+        qsize = pdev.pci_read_config_word(pdev.msix_cap + PCI_MSIX_FLAGS)
+        return (qsize & PCI_MSIX_FLAGS_QSIZE) + 1
     if index == VFIO_PCI_ERR_IRQ_INDEX:
         return 1 if pdev.pci_is_pcie() else 0
     if index == VFIO_PCI_REQ_IRQ_INDEX:
@@ -346,9 +345,9 @@ def _msi_phys_enable(vdev: VfioPciDevice, msix: bool, on: bool) -> None:
     enable bit (the config region shows the virtual one)."""
     pdev = vdev.pdev
     cap, bit = (
-        (pdev.msix_cap + _PCI_MSIX_FLAGS, _PCI_MSIX_FLAGS_ENABLE)
+        (pdev.msix_cap + PCI_MSIX_FLAGS, PCI_MSIX_FLAGS_ENABLE)
         if msix
-        else (pdev.msi_cap + _PCI_MSI_FLAGS, _PCI_MSI_FLAGS_ENABLE)
+        else (pdev.msi_cap + PCI_MSI_FLAGS, PCI_MSI_FLAGS_ENABLE)
     )
     flags = pdev.pci_read_config_word(cap)
     pdev.pci_write_config_word(cap, flags | bit if on else flags & ~bit)

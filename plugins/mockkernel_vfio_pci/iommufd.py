@@ -20,16 +20,18 @@ from __future__ import annotations
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from errno import EBADF, EBADFD, EBUSY, EINVAL, ENOENT, ENOTTY, EOPNOTSUPP
+from errno import EBADFD, EBUSY, EINVAL, ENOENT, ENOTTY, EOPNOTSUPP
 from typing import TYPE_CHECKING
 
 from mockkernel.driver import (
     File,
     FileOperations,
     Kernel,
+    TaskContext,
     copy_from_user,
     copy_struct_from_user,
     copy_to_user,
+    fget,
     kerr,
 )
 from mockkernel.ioctl import _IOC_NR
@@ -72,7 +74,7 @@ class IommufdDevice:
 class IommufdCtx:
     """``struct iommufd_ctx``: one open of ``/dev/iommu``."""
 
-    def __init__(self, kernel: Kernel) -> None:
+    def __init__(self, kernel: TaskContext) -> None:
         self.kernel = kernel
         self.objects: dict[int, Ioas | IommufdDevice] = {}
         self._next = 1
@@ -124,13 +126,13 @@ def iommufd_vfio_compat_ioas_create(ictx: IommufdCtx) -> Ioas:
 
 def iommufd_ctx_from_fd(kernel: Kernel, fd: int) -> File:
     """``iommufd_ctx_from_fd``: the referenced ``/dev/iommu`` file; ``EBADF``/``EBADFD``."""
-    proc = kernel.current
-    file = proc.files.get(fd)
+    file = fget(kernel, fd)  # EBADF: no file at all
     if file is None:
-        raise kerr(EBADFD if proc.fdt.is_real_fd(fd) else EBADF)
+        raise kerr(EBADFD)  # a real file: not an iommufd
     if not isinstance(file.f_op, IommufdFops):
+        file.put()
         raise kerr(EBADFD)
-    return file.get()
+    return file
 
 
 # -- the ioctls -----------------------------------------------------------------------------

@@ -24,6 +24,7 @@ from mockkernel.driver import (
     PCI_EXP_DEVCAP2_TPH_COMP_NONE,
     DmaBuf,
     copy_from_user,
+    current_task,
     dma_buf_get,
     dma_buf_put,
     kerr,
@@ -93,7 +94,7 @@ def feature_dma_buf_tph_v11(vdev: VfioPciDevice, flags: int, arg: int, argsz: in
     if t.flags & VFIO_DMA_BUF_TPH_ST_EXT and completer != PCI_EXP_DEVCAP2_TPH_COMP_EXT_TPH:
         raise kerr(EOPNOTSUPP)
     # 7. EBADF / EINVAL
-    dmabuf = dma_buf_get(t.dmabuf_fd, vdev.kernel.current)
+    dmabuf = dma_buf_get(t.dmabuf_fd, current_task(vdev.kernel))
     try:
         # 8. 9.
         priv = _own_dmabuf(vdev, dmabuf)
@@ -121,7 +122,7 @@ def feature_dma_buf_tph_v2(vdev: VfioPciDevice, flags: int, arg: int, argsz: int
     t = vfio_device_feature_dma_buf_tph_v2.from_buffer_copy(copy_from_user(arg, _V2_SIZE))
     if t.reserved:
         raise kerr(EINVAL)
-    dmabuf = dma_buf_get(t.dmabuf_fd, vdev.kernel.current)
+    dmabuf = dma_buf_get(t.dmabuf_fd, current_task(vdev.kernel))
     try:
         if not isinstance(dmabuf.ops, VfioPciDmaBufOps):
             raise kerr(EINVAL)

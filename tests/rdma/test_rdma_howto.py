@@ -11,7 +11,8 @@ import sys
 import tomllib
 from pathlib import Path
 
-DOC = Path(__file__).resolve().parents[2] / "docs" / "importer-howto.md"
+REPO = Path(__file__).resolve().parents[2]
+DOC = REPO / "docs" / "importer-howto.md"
 
 
 def _files() -> dict[str, str]:
@@ -46,7 +47,9 @@ def test_howto_plugin_installs_and_conforms(tmp_path: Path) -> None:
     site = tmp_path / "site"
     _install(files, site)
     (tmp_path / "test_dmaengine.py").write_text(files["test_dmaengine.py"])
-    env = dict(os.environ, PYTHONPATH=str(site))
+    # the tree under test comes first (an editable install may point at another checkout)
+    path = os.pathsep.join([str(site), str(REPO), str(REPO / "plugins")])
+    env = dict(os.environ, PYTHONPATH=path)
     env.pop("MOCKKERNEL_DISABLE_PLUGIN_AUTOLOAD", None)
     env.pop("MOCKKERNEL_PLUGINS", None)
     plugins = subprocess.run(

@@ -1,0 +1,182 @@
+"""Boot: from a topology to a running kernel, and the module loader drivers register with.
+
+:func:`boot` (``mockkernel.boot``) makes the :class:`~mockkernel.kernel.Kernel` context
+and runs :func:`start_kernel`, which brings the machine up in the order Linux does:
+
+1. the PCI core scans the bus (:class:`~mockkernel.pci.core.PciCore`): config spaces,
+   BARs, the fabric; sysfs gets ``/sys/bus/pci`` and the device directories;
+2. the dma-buf core is made (``dma_buf_init``: its debugfs ``bufinfo`` too);
+3. the module loader (:class:`ModuleLoader`) asks every plugin to register
+   (``mockkernel_register``), runs each module's ``init``, and probes every PCI
+   function whose topology entry names a registered driver;
+4. the ``mockkernel_boot`` hook runs.
+
+Shutdown is ``Kernel.shutdown()``: tasks exit, files are released, then the subsystems
+shut down in reverse order -- for the module loader that is every bound driver's
+``remove`` (reverse probe order) and every module's ``exit`` (reverse order).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
+
+from .context import Subsystem
+from .kernel import Kernel
+from .pci.core import PciCore
+from .plugins import get_plugin_manager
+from .profiles import UapiProfiles
+from .sysfs import bind_driver, populate_pci
+from .topology import DEFAULT_TOPOLOGY_TOML, Topology, load_topology
+
+if TYPE_CHECKING:
+    from .pci import PciDev
+
+__all__ = ["DriverRegistry", "ModuleLoader", "PciDriver", "boot", "start_kernel"]
+
+
+class PciDriver(Protocol):
+    """A PCI driver a plugin registers: matched to topology devices by ``name``."""
+
+    name: str
+
+    def probe(self, kernel: Kernel, pdev: PciDev) -> None:
+        """Bind to ``pdev``; raise ``OSError`` to refuse (the device stays unbound)."""
+
+    def remove(self, kernel: Kernel, pdev: PciDev) -> None:
+        """Unbind from ``pdev`` at shutdown."""
+
+
+@dataclass
+class _Module:
+    name: str
+    init: Callable[[Kernel], None]
+    exit: Callable[[Kernel], None] | None
+
+
+@dataclass
+class DriverRegistry:
+    """What plugins register into during ``mockkernel_register``."""
+
+    kernel: Kernel
+    pci_drivers: dict[str, PciDriver] = field(default_factory=dict)
+    modules: list[_Module] = field(default_factory=list)
+
+    def add_pci_driver(self, driver: PciDriver) -> None:
+        if driver.name in self.pci_drivers:
+            raise ValueError(f"PCI driver {driver.name!r} registered twice")
+        self.pci_drivers[driver.name] = driver
+
+    def add_module(
+        self,
+        name: str,
+        init: Callable[[Kernel], None],
+        exit: Callable[[Kernel], None] | None = None,
+    ) -> None:
+        self.modules.append(_Module(name, init, exit))
+
+
+class ModuleLoader(Subsystem):
+    """The modules and PCI drivers the plugins registered, loaded and bound at boot.
+
+    Made at boot after the PCI core, so it is shut down before it: drivers are removed
+    while their devices still exist.
+    """
+
+    name = "modules"
+
+    def __init__(self, kernel: Kernel) -> None:
+        super().__init__(kernel)
+        self.kernel: Kernel = kernel
+        self.registry = DriverRegistry(kernel)
+
+    def _trace(self, event: str, **fields: object) -> None:
+        tracer = self.kernel.tracer
+        if tracer.enabled:
+            tracer.emit(event, **fields)
+
+    def load(self) -> None:
+        """Plugins register, modules initialise, PCI functions are probed (topology order)."""
+        kernel = self.kernel
+        kernel.plugin_manager.hook.mockkernel_register(registry=self.registry)
+        for module in self.registry.modules:
+            module.init(kernel)
+            self._trace("module.init", module=module.name)
+        pci = kernel.subsys(PciCore)
+        for pdev in pci.bus.devices:
+            name = pdev.driver_name
+            if name is None:
+                continue
+            driver = self.registry.pci_drivers.get(name)
+            if driver is None:
+                self._trace("pci.no_driver", bdf=pdev.bdf, driver=name)
+                continue
+            driver.probe(kernel, pdev)
+            pci.bound[pdev.bdf] = driver
+            bind_driver(kernel, pdev, name)
+            self._trace("pci.probe", bdf=pdev.bdf, driver=name)
+
+    def shutdown(self) -> None:
+        """Bound drivers removed (reverse probe order), then modules exit (reverse order)."""
+        kernel = self.kernel
+        pci = kernel.subsys(PciCore)
+        for bdf, bound in reversed(list(pci.bound.items())):
+            self.registry.pci_drivers[bound.name].remove(kernel, pci.bus.get(bdf))
+        pci.bound.clear()
+        for module in reversed(self.registry.modules):
+            if module.exit is not None:
+                module.exit(kernel)
+
+
+def start_kernel(kernel: Kernel) -> None:
+    """Bring ``kernel`` up: PCI, sysfs, debugfs, modules and drivers, the boot hook."""
+    from .dma_buf import dma_buf_init
+
+    kernel.subsys(PciCore)
+    dma_buf_init(kernel)
+    populate_pci(kernel)
+    kernel.subsys(ModuleLoader).load()
+    kernel.plugin_manager.hook.mockkernel_boot(kernel=kernel)
+
+
+@functools.lru_cache(maxsize=1)
+def _parse_default(text: str) -> Topology:
+    """The default topology parsed once per process rather than at every boot (parsing
+    the TOML was more than half of a boot).  A cache of an immutable fact: a
+    ``Topology`` is deeply frozen, kernels share it, and it holds no kernel."""
+    return load_topology(text)
+
+
+def boot(
+    topology: Topology | str | os.PathLike[str] | None = None,
+    *,
+    plugins: Sequence[object] = (),
+    uapi: str | None = None,
+) -> Kernel:
+    """Boot a kernel on ``topology`` (a ``Topology``, a TOML path or text; default built in).
+
+    :param plugins: extra plugin objects or modules (beyond the entry-point ones).
+    :param uapi: override the topology's uAPI profile (a name of ``kernel.uapi_profiles``:
+        a built-in profile or one a plugin registered; ``UnknownUapiProfile`` otherwise).
+    """
+    pm = get_plugin_manager(plugins)
+    profiles = UapiProfiles.from_plugins(pm)
+    if topology is None:
+        topo = _parse_default(DEFAULT_TOPOLOGY_TOML)
+    elif isinstance(topology, Topology):
+        topo = topology
+    else:
+        topo = load_topology(topology, uapi_profiles=profiles)
+    if uapi is not None:
+        topo = dataclasses.replace(topo, kernel=dataclasses.replace(topo.kernel, uapi=uapi))
+    kernel = Kernel(topo, pm, profiles)
+    try:
+        start_kernel(kernel)
+    except BaseException:
+        kernel.shutdown(check=False)
+        raise
+    return kernel
