@@ -232,7 +232,16 @@ class LocalMemory(UserMemory):
 
 
 class RemoteMemory(UserMemory):
-    """Another process's memory (a supervised program), by its pid (the thread group)."""
+    """Another process's memory (a supervised program), by its pid (the thread group).
+
+    ``like``: another address space whose loaded ``process_vm_*`` functions this one
+    shares (a supervised tree makes one per process and exec; loading costs ~0.3 ms).
+    """
+
+    def __init__(self, pid: int, like: UserMemory | None = None) -> None:
+        super().__init__(pid)
+        if like is not None:
+            self._pvm = like._pvm
 
 
 #: This Python process's memory (a process-wide fact, like the real OS functions).

@@ -35,6 +35,16 @@ _ROOTS = ("/dev", "/sys", "/proc")
 
 
 def _read_path(addr: int) -> str:
+    """The path at ``addr``: a short read first (most paths are short, and a page-sized
+    read per ``stat`` would be most of its cost), then ``strndup_user``'s rules."""
+    first = min(256, 4096 - addr % 4096)
+    try:
+        head = copy_from_user(addr, first)
+    except OSError:
+        head = b""  # the full read below gives the errno
+    nul = head.find(b"\0")
+    if nul >= 0:
+        return os.fsdecode(head[:nul])
     try:
         return os.fsdecode(strndup_user(addr, PATH_MAX))
     except OSError as e:

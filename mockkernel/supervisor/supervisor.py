@@ -29,6 +29,7 @@ from .host import libc
 from .mmap import TraceeMm, TracerWork
 from .notify import Listener
 from .pool import Pool
+from .seccomp import NR
 
 if TYPE_CHECKING:
     from ..process import TaskContext
@@ -67,6 +68,7 @@ class Supervisor:
         self.lock = threading.Lock()
         self.errors: list[str] = []
         self.pool: Pool | None = None
+        self._mm_like: RemoteMemory | None = None
         #: the tracer thread's work queue (mmap revocation from other threads)
         self.work: TracerWork | None = None
         #: each process's address space as the tracer lays mock mappings in it, by pid
@@ -82,7 +84,7 @@ class Supervisor:
         k = self.kernel
         if fdt is None:
             fdt = RemoteFdTable(k.topology.kernel.rlimit_nofile, pid, self.listener, k.placeholder)
-        proc = Process(k, pid, fdt, name, mm=RemoteMemory(pid))
+        proc = Process(k, pid, fdt, name, mm=self.remote_memory(pid))
         proc.fget_real_hook = self._fget_real(pid)
         pmm = self.mms.get(parent.pid) if parent is not None else None
         tmm = pmm.fork(proc, pid) if pmm is not None else TraceeMm(proc, pid, self.work)
@@ -92,6 +94,13 @@ class Supervisor:
             self.threads[pid] = {pid}
             self.mms[pid] = tmm
         return proc
+
+    def remote_memory(self, pid: int) -> RemoteMemory:
+        """The address space of ``pid`` for uaccess (sharing the loaded libc calls)."""
+        mm = RemoteMemory(pid, like=self._mm_like)
+        if self._mm_like is None:
+            self._mm_like = mm
+        return mm
 
     def _fget_real(self, pid: int) -> Callable[[int], int]:
         def fget_real(fd: int) -> int:
@@ -195,6 +204,9 @@ class Supervisor:
         if fd_arg is not None and _i32(args[fd_arg]) not in proc.files:
             self._send(lst, nid, proc, cont=True)  # a real fd: the common, cheap case
             return
+        if self._quick_continue(proc, nr, args):
+            self._send(lst, nid, proc, cont=True)
+            return
         lst.begin(nid)
         try:
             with self.kernel.running(proc, tid):
@@ -212,6 +224,18 @@ class Supervisor:
             assert isinstance(res, int)
             self._send(lst, nid, proc, val=res)
 
+    def _quick_continue(self, proc: Process, nr: int, args: tuple[int, ...]) -> bool:
+        """``close`` of a real fd the tracer keeps nothing at, ``munmap`` in a process
+        without mock mappings: nothing for the handler to do (the next most common
+        calls after the fd-only ones)."""
+        if nr == _NR_CLOSE:
+            fd = _i32(args[0])
+            tmm = self.mms.get(proc.pid)
+            return fd not in proc.files and (tmm is None or fd < tmm.fd_floor)
+        if nr == _NR_MUNMAP:
+            return not proc.mappings
+        return False
+
     def _send(
         self, lst: Listener, nid: int, proc: Process | None, val: int = 0, error: int = 0,
         cont: bool = False,
@@ -227,6 +251,9 @@ class Supervisor:
                 for fd in added:
                     if fd in proc.files:
                         proc.forget_fd(fd)
+
+
+_NR_CLOSE, _NR_MUNMAP = NR["close"], NR["munmap"]
 
 
 def _i32(v: int) -> int:

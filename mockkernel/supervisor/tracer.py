@@ -224,7 +224,7 @@ class TreeTracer:
         if isinstance(fdt, RemoteFdTable):
             fdt.cloexec.clear()  # what survived exec was not close-on-exec
         old = proc.mm
-        proc.mm = RemoteMemory(pid)  # a new address space
+        proc.mm = self.sv.remote_memory(pid)  # a new address space
         if isinstance(old, RemoteMemory):
             old.close()
         tmm = self.sv.mms.get(proc.pid)
