@@ -1,0 +1,90 @@
+"""The docs site (``mkdocs.yml``, ``docs/``) stays complete as the code and the pages grow.
+
+* Every hook in ``mockkernel/hookspecs.py`` has a reference entry: it is a listed member
+  of the mkdocstrings block of ``docs/reference/hooks.md`` (so the built page renders its
+  docstring) and has a docstring to render.
+* Every ``docs/**/*.md`` page is in the ``nav`` of ``mkdocs.yml``, and every page the nav
+  names exists: a page outside the nav is built but unreachable from the menus.
+
+``mkdocs build --strict`` itself runs in ``.ci/run`` (it needs the ``docs`` extra); these
+checks need only the standard library.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+from pathlib import Path
+
+import mockkernel.hookspecs
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = ROOT / "docs"
+HOOKS_PAGE = DOCS / "reference" / "hooks.md"
+
+
+def hookspec_names() -> list[str]:
+    """The hooks pluggy knows from ``mockkernel.hookspecs`` (its spec marker sets the attr)."""
+    return [
+        name
+        for name, obj in vars(mockkernel.hookspecs).items()
+        if inspect.isfunction(obj) and hasattr(obj, "mockkernel_spec")
+    ]
+
+
+def documented_hooks(page: str) -> set[str]:
+    """The hooks the hooks page renders: members of its ``::: mockkernel.hookspecs`` block."""
+    m = re.search(r"^::: mockkernel\.hookspecs\n((?:[ \t]+.*\n?)*)", page, re.M)
+    assert m is not None, f"{HOOKS_PAGE.relative_to(ROOT)} has no '::: mockkernel.hookspecs'"
+    return set(re.findall(r"^\s+- (\w+)\s*$", m.group(1), re.M))
+
+
+def nav_pages(mkdocs_yml: str) -> list[str]:
+    """The ``.md`` files the ``nav:`` of mkdocs.yml names (``Title: page.md`` or ``- page.md``)."""
+    nav = mkdocs_yml.split("\nnav:\n", 1)
+    assert len(nav) == 2, "mkdocs.yml has no top-level nav:"
+    return re.findall(r"^\s+-\s+(?:[^:\n]+:\s+)?([\w./-]+\.md)\s*$", nav[1], re.M)
+
+
+def test_the_hookspecs_are_found() -> None:
+    assert {"mockkernel_register", "mockkernel_boot", "mockkernel_shutdown"} <= set(
+        hookspec_names()
+    )
+
+
+def test_every_hook_has_a_reference_entry() -> None:
+    documented = documented_hooks(HOOKS_PAGE.read_text(encoding="utf-8"))
+    missing = [name for name in hookspec_names() if name not in documented]
+    assert not missing, (
+        f"hooks without an entry in {HOOKS_PAGE.relative_to(ROOT)} "
+        f"(add them to the members of '::: mockkernel.hookspecs'): {missing}"
+    )
+    unknown = documented - set(hookspec_names())
+    assert not unknown, f"{HOOKS_PAGE.relative_to(ROOT)} lists hooks that do not exist: {unknown}"
+
+
+def test_every_hook_has_a_docstring() -> None:
+    bare = [n for n in hookspec_names() if not inspect.getdoc(getattr(mockkernel.hookspecs, n))]
+    assert not bare, f"hookspecs without a docstring (the reference would be empty): {bare}"
+
+
+def test_the_documented_hook_list_is_read_from_the_members() -> None:
+    page = "::: mockkernel.hookspecs\n    options:\n      members:\n        - a_hook\n        - b\n"
+    assert documented_hooks(page) == {"a_hook", "b"}
+    assert documented_hooks(page.replace("        - b\n", "")) == {"a_hook"}
+
+
+def test_every_docs_page_is_in_the_nav() -> None:
+    nav = nav_pages((ROOT / "mkdocs.yml").read_text(encoding="utf-8"))
+    pages = sorted(p.relative_to(DOCS).as_posix() for p in DOCS.rglob("*.md"))
+    missing = [p for p in pages if p not in nav]
+    assert not missing, f"docs pages not in the nav of mkdocs.yml: {missing}"
+    absent = [p for p in nav if p not in pages]
+    assert not absent, f"mkdocs.yml's nav names pages that do not exist in docs/: {absent}"
+    assert len(nav) == len(set(nav)), "a page is in the nav twice"
+
+
+def test_the_nav_parser_sees_titled_and_bare_entries() -> None:
+    yml = "site_name: x\nnav:\n  - Home: index.md\n  - Guides:\n      - a/b.md\n"
+    yml += "      - C d: c-d.md\n"
+    assert nav_pages(yml) == ["index.md", "a/b.md", "c-d.md"]
