@@ -27,8 +27,8 @@ if [ -f "$inc/linux/vfio.h" ] && [ -f "$inc/infiniband/verbs.h" ]; then
   echo "$inc"
   exit 0
 fi
-command -v apt-get >/dev/null || die "apt-get not found (Debian/Ubuntu only): set MOCKKERNEL_UAPI_INCLUDE to the headers instead"
-command -v dpkg-deb >/dev/null || die "dpkg-deb not found: set MOCKKERNEL_UAPI_INCLUDE to the headers instead"
+command -v apt-get >/dev/null || die "apt-get not found (Debian/Ubuntu only)"
+command -v dpkg-deb >/dev/null || die "dpkg-deb not found (Debian/Ubuntu only)"
 
 # The machine's own Debian mirror (deb822 sources first, then sources.list); only the suite
 # is ours.
