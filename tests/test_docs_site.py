@@ -88,3 +88,24 @@ def test_the_nav_parser_sees_titled_and_bare_entries() -> None:
     yml = "site_name: x\nnav:\n  - Home: index.md\n  - Guides:\n      - a/b.md\n"
     yml += "      - C d: c-d.md\n"
     assert nav_pages(yml) == ["index.md", "a/b.md", "c-d.md"]
+
+
+def test_the_readme_counts_the_abi_tests() -> None:
+    """The README's fresh-clone note says how many tests need the headers: keep it true."""
+    import importlib.util
+    import sys
+
+    spec = importlib.util.spec_from_file_location("_docs_abi", ROOT / "tests" / "test_abi.py")
+    assert spec is not None and spec.loader is not None
+    abi = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = abi  # its dataclasses look their module up there
+    try:
+        spec.loader.exec_module(abi)
+    finally:
+        del sys.modules[spec.name]
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    m = re.search(r"([\d,]+) of them are the ABI test", readme)
+    assert m is not None, "README.md lost its note on the ABI test"
+    n = len(abi.ALL_CHECKS)
+    assert int(m.group(1).replace(",", "")) == n, f"the ABI test has {n} per-name tests"
+    assert f"ABI test: {n} tests skipped" in readme
