@@ -5,6 +5,7 @@
   docstring) and has a docstring to render.
 * Every ``docs/**/*.md`` page is in the ``nav`` of ``mkdocs.yml``, and every page the nav
   names exists: a page outside the nav is built but unreachable from the menus.
+* The README's count of the tests that need the uapi headers is the ABI test's count.
 
 ``mkdocs build --strict`` itself runs in ``.ci/run`` (it needs the ``docs`` extra); these
 checks need only the standard library.
