@@ -9,6 +9,9 @@ cannot drift from the code:
   ``mockkernel/driver.py`` re-exports from, listing exactly the names it re-exports (read
   from its ``from .x import ...`` statements), so every name of the driver API is on the
   page under the module that defines it.
+
+The docstrings are written for Sphinx-style readers (``:class:`X```); mkdocstrings leaves
+the role name in front of the code span, so the rendered pages drop it.
 """
 
 from __future__ import annotations
@@ -81,6 +84,15 @@ def driver_api_reference() -> str:
             f"      members: [{members}]\n"
         )
     return "\n".join(parts)
+
+
+#: ``:class:`` and friends in front of a rendered code span (mkdocstrings keeps the role)
+SPHINX_ROLE = re.compile(r":(?:attr|class|data|exc|func|meth|mod|obj):(?=<code)")
+
+
+def on_page_content(html: str, **_: Any) -> str:
+    """Drop the Sphinx role names mkdocstrings left in front of code spans."""
+    return SPHINX_ROLE.sub("", html)
 
 
 def on_page_markdown(markdown: str, **_: Any) -> str:
