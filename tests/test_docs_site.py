@@ -110,3 +110,19 @@ def test_the_readme_counts_the_abi_tests() -> None:
     n = len(abi.ALL_CHECKS)
     assert int(m.group(1).replace(",", "")) == n, f"the ABI test has {n} per-name tests"
     assert f"ABI test: {n} tests skipped" in readme
+
+
+def test_the_lifecycle_pages_name_real_trace_events() -> None:
+    """Each ``→ `event``` of the numbered lifecycles is an event the code emits."""
+    source = " ".join(
+        p.read_text(encoding="utf-8")
+        for d in ("mockkernel", "plugins")
+        for p in (ROOT / d).rglob("*.py")
+    )
+    unknown = []
+    for page in ("dma-buf.md", "dma-buf-tph.md"):
+        text = (DOCS / page).read_text(encoding="utf-8")
+        for run in re.findall(r"→((?:\s*`[\w.]+`,?)+)", text):
+            names = [n for n in re.findall(r"`([\w.]+)`", run) if "." in n]
+            unknown += [f"{page}: {n}" for n in names if f'"{n}"' not in source]
+    assert not unknown, f"trace events the code never emits: {unknown}"
