@@ -225,7 +225,16 @@ class DmaBufOps:
 
 
 class DmaBufAttachOps:
-    """The importer's ops (``struct dma_buf_attach_ops``)."""
+    """The importer's ops (``struct dma_buf_attach_ops``), for ``dma_buf_dynamic_attach``.
+
+    * ``allow_peer2peer``: the importer can reach device memory (a BAR) over PCIe;
+      an exporter of device memory (vfio-pci) refuses an importer without it
+      (``EOPNOTSUPP``).
+    * ``invalidate_mappings(attach)``: the exporter calls it with ``dmabuf.resv`` held
+      when it moves or revokes the memory; unmap before returning, and do not DMA until
+      mapped again.  Without it the importer is not revocable, and vfio-pci refuses it
+      (``EOPNOTSUPP``).
+    """
 
     allow_peer2peer: bool = False
     invalidate_mappings: Callable[[Attachment], None] | None = None
