@@ -77,15 +77,22 @@ def _cmd_run(ns: argparse.Namespace) -> int:
 
 
 def _cmd_plugins(ns: argparse.Namespace) -> int:
-    from .plugins import get_plugin_manager, plugin_names
+    import warnings
 
-    pm = get_plugin_manager()
+    from .plugins import get_plugin_manager, plugin_failures, plugin_names
+
+    with warnings.catch_warnings():  # each failure is a line of the listing instead
+        warnings.simplefilter("ignore")
+        pm = get_plugin_manager()
     names = plugin_names(pm)
+    failed = plugin_failures()
     if not names:
         print("no plugins loaded")
     for name, where in names:
         print(f"{name}\t{where}")
-    return 0
+    for name, why in failed:
+        print(f"{name}\tNOT LOADED: {why}")
+    return 1 if failed else 0
 
 
 def _cmd_topology(ns: argparse.Namespace) -> int:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import stat
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from errno import EBADF, EINVAL, ENOTTY, ESPIPE
@@ -174,6 +175,16 @@ class DirContext:
         return self.actor(self, name, ino, d_type)
 
 
+def opener_frame() -> str:
+    """The first caller outside mockkernel, as ``path:line in function`` (for leak reports)."""
+    f = sys._getframe(2)
+    while f is not None and f.f_globals.get("__name__", "").startswith("mockkernel"):
+        f = f.f_back  # type: ignore[assignment]
+    if f is None:
+        return "?"
+    return f"{os.path.basename(f.f_code.co_filename)}:{f.f_lineno} in {f.f_code.co_name}"
+
+
 class File:
     """An open file description (``struct file``)."""
 
@@ -216,7 +227,10 @@ class File:
         # False while a device's ->open runs: a failed open is put without ->release
         self.opened = True
         self.id = kernel.new_id()
-        kernel.subsys(FileTable).files[self.id] = self
+        table = kernel.subsys(FileTable)
+        table.files[self.id] = self
+        if table.openers is not None:  # a test fixture asked where files are opened
+            table.openers[self.id] = opener_frame()
 
     def __repr__(self) -> str:
         where = self.path or f"anon_inode:{self.f_op.name}"
@@ -336,6 +350,9 @@ class FileTable(Subsystem):
     def __init__(self, kernel: TaskContext) -> None:
         super().__init__(kernel)
         self.files: dict[int, File] = {}
+        #: file id -> where the program opened it (``file.py:12 in test_x``), recorded
+        #: only while set to a dict (the pytest fixture does: leak reports name the line)
+        self.openers: dict[int, str] | None = None
 
     def release_all(self) -> list[str]:
         """Release every file still referenced (by a mapping, or a reference a driver

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import inspect
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -28,7 +29,7 @@ from typing import TYPE_CHECKING, Protocol
 from .context import Subsystem
 from .kernel import Kernel
 from .pci.core import PciCore
-from .plugins import get_plugin_manager
+from .plugins import PluginError, did_you_mean, get_plugin_manager
 from .profiles import UapiProfiles
 from .sysfs import bind_driver, populate_pci
 from .topology import DEFAULT_TOPOLOGY_TOML, Topology, load_topology
@@ -65,8 +66,14 @@ class DriverRegistry:
     kernel: Kernel
     pci_drivers: dict[str, PciDriver] = field(default_factory=dict)
     modules: list[_Module] = field(default_factory=list)
+    #: the plugin whose ``mockkernel_register`` runs now (named in registration errors)
+    plugin: str | None = None
 
     def add_pci_driver(self, driver: PciDriver) -> None:
+        """Register ``driver``; a driver that could not work (no ``name``, no ``probe`` or
+        ``remove`` taking ``(kernel, pdev)``) is a one-line :class:`PluginError` now,
+        rather than an ``AttributeError`` at teardown."""
+        check_pci_driver(driver, self.plugin)
         if driver.name in self.pci_drivers:
             raise ValueError(f"PCI driver {driver.name!r} registered twice")
         self.pci_drivers[driver.name] = driver
@@ -78,6 +85,34 @@ class DriverRegistry:
         exit: Callable[[Kernel], None] | None = None,
     ) -> None:
         self.modules.append(_Module(name, init, exit))
+
+
+def check_pci_driver(driver: object, plugin: str | None = None) -> None:
+    """Raise :class:`PluginError` naming the plugin, the class and the mistake if
+    ``driver`` is not a usable :class:`PciDriver`."""
+    cls = type(driver)
+    who = f"plugin {plugin!r}: " if plugin else ""
+    who += f"PciDriver {cls.__module__}.{cls.__qualname__}"
+    name = getattr(driver, "name", None)
+    if not isinstance(name, str) or not name:
+        raise PluginError(driver, f"{who}: 'name' must be a non-empty string, got {name!r}")
+    for method in ("probe", "remove"):
+        fn = getattr(driver, method, None)
+        if not callable(fn):
+            public = [a for a in dir(driver) if not a.startswith("_")]
+            raise PluginError(
+                driver,
+                f"{who}: no {method}(kernel, pdev) method{did_you_mean(method, public)}",
+            )
+        try:
+            inspect.signature(fn).bind(None, None)
+        except TypeError:
+            params = ", ".join(inspect.signature(fn).parameters)
+            raise PluginError(
+                driver, f"{who}: {method}({params}) cannot be called as {method}(kernel, pdev)"
+            ) from None
+        except ValueError:  # no signature to read (a builtin): trust it
+            pass
 
 
 class ModuleLoader(Subsystem):
@@ -102,7 +137,18 @@ class ModuleLoader(Subsystem):
     def load(self) -> None:
         """Plugins register, modules initialise, PCI functions are probed (topology order)."""
         kernel = self.kernel
-        kernel.plugin_manager.hook.mockkernel_register(registry=self.registry)
+        hook = kernel.plugin_manager.hook.mockkernel_register
+        impls = hook.get_hookimpls()
+        if any(i.hookwrapper or i.wrapper for i in impls):
+            hook(registry=self.registry)
+        else:  # pluggy's call order, one plugin at a time: errors name the plugin
+            for impl in reversed(impls):
+                name = impl.plugin_name  # pluggy names an unnamed plugin by its id()
+                if name.isdigit():
+                    name = getattr(impl.plugin, "__name__", type(impl.plugin).__qualname__)
+                self.registry.plugin = name
+                impl.function(**{a: self.registry for a in impl.argnames})
+            self.registry.plugin = None
         for module in self.registry.modules:
             module.init(kernel)
             self._trace("module.init", module=module.name)
