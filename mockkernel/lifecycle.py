@@ -143,10 +143,10 @@ class ModuleLoader(Subsystem):
             hook(registry=self.registry)
         else:  # pluggy's call order, one plugin at a time: errors name the plugin
             for impl in reversed(impls):
-                name = impl.plugin_name  # pluggy names an unnamed plugin by its id()
-                if name.isdigit():
-                    name = getattr(impl.plugin, "__name__", type(impl.plugin).__qualname__)
-                self.registry.plugin = name
+                label = impl.plugin_name  # pluggy names an unnamed plugin by its id()
+                if label.isdigit():
+                    label = getattr(impl.plugin, "__name__", type(impl.plugin).__qualname__)
+                self.registry.plugin = label
                 impl.function(**{a: self.registry for a in impl.argnames})
             self.registry.plugin = None
         for module in self.registry.modules:
