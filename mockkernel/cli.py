@@ -149,7 +149,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar="NAME",
         help="the uAPI profile to boot with (docs/uapi-profiles.md; plugins may add some)",
     )
-    run.add_argument("--check-leaks", action="store_true", help="exit 70 if kernel objects leaked")
+    run.add_argument(
+        "--check-leaks",
+        action="store_true",
+        help="exit 70 if the program left an fd or a kernel object alive",
+    )
     run.add_argument("program", help="the program, e.g. examples/udmabuf_demo.py")
     run.add_argument("args", nargs=argparse.REMAINDER, help="the program's arguments")
     run.set_defaults(func=_cmd_run)

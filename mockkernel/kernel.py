@@ -283,9 +283,13 @@ class Kernel:
         if on != (table.openers is not None):
             table.openers = {} if on else None
 
-    def _opened_at(self, file: File) -> str:
+    def opened_at(self, file: File) -> str | None:
+        """Where ``file`` was opened (``prog.py:12 in main``), if :attr:`record_openers`."""
         openers = self.subsys(FileTable).openers
-        where = openers.get(file.id) if openers is not None else None
+        return openers.get(file.id) if openers is not None else None
+
+    def _opened_at(self, file: File) -> str:
+        where = self.opened_at(file)
         return f", opened at {where}" if where else ""
 
     def leaks(self) -> list[str]:

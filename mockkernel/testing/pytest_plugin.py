@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from ..errors import LeakError
+from ..errors import LeakError, hide_kernel_frames, kernel_frame
 from ..kernel import Kernel
 from ..lifecycle import boot
 
@@ -52,7 +52,16 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-    """Remember whether the test body failed, so the fixture reports leaks only once."""
+    """Remember whether the test body failed, so the fixture reports leaks only once; an
+    ``OSError`` the mock kernel answered shows the test's frames only (``--full-trace``
+    or ``MOCKKERNEL_FULL_TRACEBACK=1`` show everything)."""
+    excinfo = call.excinfo
+    if (
+        excinfo is not None
+        and not item.config.getoption("fulltrace", False)
+        and hide_kernel_frames(excinfo.value)
+    ):
+        excinfo.traceback = excinfo.traceback.filter(lambda e: not kernel_frame(e.frame.raw))
     report = yield
     if call.when == "call":
         item.stash[_FAILED] = report.failed
