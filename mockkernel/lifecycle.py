@@ -29,10 +29,10 @@ from typing import TYPE_CHECKING, Protocol
 from .context import Subsystem
 from .kernel import Kernel
 from .pci.core import PciCore
-from .plugins import PluginError, did_you_mean, get_plugin_manager
+from .plugins import AUTOLOAD_ENV, PluginError, did_you_mean, get_plugin_manager
 from .profiles import UapiProfiles
 from .sysfs import bind_driver, populate_pci
-from .topology import DEFAULT_TOPOLOGY_TOML, Topology, load_topology
+from .topology import DEFAULT_TOPOLOGY_TOML, Topology, TopologyError, load_topology
 
 if TYPE_CHECKING:
     from .pci import PciDev
@@ -153,6 +153,7 @@ class ModuleLoader(Subsystem):
             module.init(kernel)
             self._trace("module.init", module=module.name)
         pci = kernel.subsys(PciCore)
+        self._check_driver_names()
         for pdev in pci.bus.devices:
             name = pdev.driver_name
             if name is None:
@@ -165,6 +166,25 @@ class ModuleLoader(Subsystem):
             pci.bound[pdev.bdf] = driver
             bind_driver(kernel, pdev, name)
             self._trace("pci.probe", bdf=pdev.bdf, driver=name)
+
+    def _check_driver_names(self) -> None:
+        """A topology ``driver`` no plugin registered is an error (all of them at once,
+        with the names registered) -- unless plugin autoload is off, where running
+        without some drivers is the point: such a device stays unbound."""
+        if os.environ.get(AUTOLOAD_ENV):
+            return
+        known = sorted(self.registry.pci_drivers)
+        errors = tuple(
+            TopologyError(
+                f"devices[{i}].driver",
+                f"{dev.driver!r} is no registered PCI driver{did_you_mean(dev.driver, known)}; "
+                f"registered: {', '.join(known) or 'none'}",
+            )
+            for i, dev in enumerate(self.kernel.topology.devices)
+            if dev.driver is not None and dev.driver not in self.registry.pci_drivers
+        )
+        if errors:
+            raise TopologyError(errors[0].key, errors[0].problem, errors=errors)
 
     def shutdown(self) -> None:
         """Bound drivers removed (reverse probe order), then modules exit (reverse order)."""

@@ -35,6 +35,7 @@ import pluggy
 import mockkernel.hookspecs as hookspecs
 
 __all__ = [
+    "AUTOLOAD_ENV",
     "ENTRY_POINT_GROUP",
     "PluginError",
     "check_plugin",
@@ -44,7 +45,7 @@ __all__ = [
 ]
 
 ENTRY_POINT_GROUP = "mockkernel"
-_AUTOLOAD_ENV = "MOCKKERNEL_DISABLE_PLUGIN_AUTOLOAD"
+AUTOLOAD_ENV = "MOCKKERNEL_DISABLE_PLUGIN_AUTOLOAD"
 _NAMES_ENV = "MOCKKERNEL_PLUGINS"
 
 
@@ -187,7 +188,7 @@ def _discovered(autoload_off: str, names: str) -> _Discovery:
 
 
 def _discovery() -> _Discovery:
-    return _discovered(os.environ.get(_AUTOLOAD_ENV, ""), os.environ.get(_NAMES_ENV, ""))
+    return _discovered(os.environ.get(AUTOLOAD_ENV, ""), os.environ.get(_NAMES_ENV, ""))
 
 
 def get_plugin_manager(extra: Sequence[object] = ()) -> pluggy.PluginManager:

@@ -72,11 +72,19 @@ _FAILED = pytest.StashKey[bool]()
 
 
 def _topology_arg(value: Any, request: pytest.FixtureRequest) -> Any:
-    """A relative topology path is relative to the test file (TOML text is left alone)."""
+    """A relative topology path is relative to the test file (TOML text is left alone;
+    a path found only from the current directory still works there)."""
     if isinstance(value, (str, os.PathLike)):
         text = os.fspath(value)
-        if "\n" not in text and "=" not in text and not os.path.isabs(text):
-            return Path(request.node.path).parent / text
+        is_path = (
+            not isinstance(value, str)
+            or text.endswith(".toml")
+            or not any(c in text for c in "\n=[#")
+        )
+        if is_path and not os.path.isabs(text):
+            beside = Path(request.node.path).parent / text
+            if beside.exists() or not os.path.exists(text):
+                return beside
     return value
 
 
