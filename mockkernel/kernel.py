@@ -38,7 +38,7 @@ import pluggy
 
 from .context import Subsystem
 from .errors import LeakError
-from .fs import FileOperations, FileTable
+from .fs import FileOperations, FileTable, format_opener
 from .locks import HeldLocks
 from .pci.core import BoundDriver, PciCore
 from .process import Process, RealBackedFdTable, VirtualFdTable
@@ -286,7 +286,7 @@ class Kernel:
     def opened_at(self, file: File) -> str | None:
         """Where ``file`` was opened (``prog.py:12 in main``), if :attr:`record_openers`."""
         openers = self.subsys(FileTable).openers
-        return openers.get(file.id) if openers is not None else None
+        return format_opener(openers.get(file.id)) if openers is not None else None
 
     def _opened_at(self, file: File) -> str:
         where = self.opened_at(file)
