@@ -62,6 +62,7 @@ def with_kernel(
         @functools.wraps(fn)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             with boot(topology, uapi=uapi, plugins=plugins) as kernel:
+                kernel.record_openers = True  # leak reports name the opening line
                 if not install:
                     return fn(*args, kernel=kernel, **kwargs)
                 with kernel.installed(skip=skip, modules=modules):

@@ -47,6 +47,7 @@ class MockKernelMixin:
             redir.uninstall()
             kernel.shutdown(check=True)
 
+        kernel.record_openers = True  # leak reports name the line that opened an fd
         self.addCleanup(teardown)  # type: ignore[attr-defined]
         self.kernel = kernel
         return kernel

@@ -140,3 +140,26 @@ def test_the_fixture_serves_the_code_under_test(tmp_path: Path) -> None:
     assert "opened at mylib.py:6 in open_udmabuf" in out, out
     teardown = out[out.index("ERROR at teardown of test_leaks") :].split("=====")[0]
     assert len(teardown.splitlines()) < 8, teardown  # no fixture or shutdown source
+
+
+def test_the_ini_opt_out_list(tmp_path: Path) -> None:
+    (tmp_path / "mylib.py").write_text(LIB)
+    (tmp_path / "pytest.ini").write_text("[pytest]\nmockkernel_skip_modules =\n    mylib\n")
+    (tmp_path / "test_ini.py").write_text(
+        "import pytest, mylib\n"
+        "from mockkernel.realfd import REAL\n"
+        "def test_left_alone(mock_kernel):\n"
+        "    assert mylib.os_open is REAL.open\n"
+        "@pytest.mark.mockkernel(modules=['mylib'])\n"
+        "def test_named_wins(mock_kernel):\n"
+        "    assert mylib.os_open is not REAL.open\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:xdist", "-p", "no:cacheprovider", "-q"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{os.environ['PYTHONPATH']}"},
+    )
+    assert "2 passed" in proc.stdout, proc.stdout + proc.stderr
