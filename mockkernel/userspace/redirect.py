@@ -234,11 +234,7 @@ class Redirection:
             elif self._rebind:
                 self._rebind_modules()
         except BaseException:  # (a module named that is not imported): nothing stays patched
-            for target, attr, old in reversed(self._saved):
-                if isinstance(target, dict):
-                    target[attr] = old
-                else:
-                    setattr(target, attr, old)
+            self._restore()
             self._saved.clear()
             raise
         self.kernel.installed_process = self.proc
@@ -255,11 +251,7 @@ class Redirection:
         if self._paused is not None:
             self._paused = None  # the real functions are in place already
             self._saved.clear()
-        for target, attr, old in reversed(self._saved):
-            if isinstance(target, dict):
-                target[attr] = old
-            else:
-                setattr(target, attr, old)
+        self._restore()
         self._saved.clear()
         self.kernel.installed_process = None
         self.installed = False
@@ -268,9 +260,22 @@ class Redirection:
         if self.kernel.tracer.enabled:
             self.kernel.tracer.emit("userspace.uninstall", pid=self.proc.pid)
 
+    def _restore(self) -> list[Any]:
+        """Put back what ``_saved`` recorded (newest first); returns the values replaced."""
+        replaced: list[Any] = []
+        for target, attr, old in reversed(self._saved):
+            if isinstance(target, dict):
+                replaced.append(target[attr])
+                target[attr] = old
+            else:
+                replaced.append(getattr(target, attr))
+                setattr(target, attr, old)
+        return replaced
+
     # -- pause / resume -------------------------------------------------------------------
     @property
     def is_paused(self) -> bool:
+        """Whether :meth:`pause` put the real functions back for now."""
         return self._paused is not None
 
     def pause(self) -> None:
@@ -278,15 +283,7 @@ class Redirection:
         fds stay open in the kernel; ``resume()`` routes them again).  No-op if paused."""
         if not self.installed or self._paused is not None:
             return
-        current: list[Any] = []
-        for target, attr, old in reversed(self._saved):
-            if isinstance(target, dict):
-                current.append(target[attr])
-                target[attr] = old
-            else:
-                current.append(getattr(target, attr))
-                setattr(target, attr, old)
-        self._paused = current
+        self._paused = self._restore()
         if self.kernel.tracer.enabled:
             self.kernel.tracer.emit("userspace.pause", pid=self.proc.pid)
 
