@@ -98,9 +98,14 @@ def test_unittest_case() -> None:
         def test_leak(self) -> None:
             os.open(DEV, os.O_RDWR)
 
+        def test_fails_and_leaks(self) -> None:
+            os.open(DEV, os.O_RDWR)
+            self.fail("the test's own failure")
+
     result = unittest.TestResult()
     unittest.defaultTestLoader.loadTestsFromTestCase(Case).run(result)
-    assert result.testsRun == 2 and not result.failures
+    assert result.testsRun == 3
+    assert len(result.failures) == 1 and "own failure" in result.failures[0][1], "reported once"
     assert len(result.errors) == 1 and "test_leak" in str(result.errors[0][0])
     assert "still alive" in result.errors[0][1]
     assert os.open is REAL.open
