@@ -226,7 +226,14 @@ class Kernel:
 
     def __exit__(self, t: type[BaseException] | None, v: BaseException | None, tb: Any) -> None:
         """Shut down; with the leak check unless the block raised (its error is the news:
-        the leaks are then cleaned up without a second report)."""
+        the leaks are then cleaned up without a second report).  A redirection of this
+        kernel still installed (``kernel.install()`` without ``uninstall()``) is removed."""
+        if self.installed_process is not None:
+            from .userspace.redirect import Redirection
+
+            active = Redirection.active
+            if active is not None and active.kernel is self:
+                active.uninstall()
         self.shutdown(check=t is None)
 
     # -- redirection ----------------------------------------------------------------------

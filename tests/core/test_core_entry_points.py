@@ -46,6 +46,12 @@ def test_install_installs_now_and_stays_compatible() -> None:
         assert Redirection.active is None
 
 
+def test_leaving_the_with_block_uninstalls_a_forgotten_redirection() -> None:
+    with mockkernel.boot() as kernel:
+        kernel.install()
+    assert Redirection.active is None and os.open is REAL.open and kernel.is_shut_down
+
+
 def test_pause_and_resume() -> None:
     with mockkernel.boot() as kernel, kernel.installed() as redir:
         fd = os.open(DEV, os.O_RDWR)
