@@ -20,7 +20,6 @@ An entry-point plugin that fails to import or to register is skipped -- the othe
 
 from __future__ import annotations
 
-import difflib
 import functools
 import importlib.metadata
 import inspect
@@ -76,6 +75,8 @@ def describe(plugin: object, name: str | None = None) -> str:
 
 
 def did_you_mean(word: str, choices: Sequence[str]) -> str:
+    import difflib  # (only on the error path: it costs import time)
+
     close = difflib.get_close_matches(word, choices, n=1, cutoff=0.7)
     return f" (did you mean {close[0]!r}?)" if close else ""
 

@@ -16,7 +16,6 @@ BAR memory.  :func:`dumps` renders a topology back to TOML, and
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import math
 import os
 import re
@@ -117,6 +116,8 @@ class TopologyError(ValueError):
 
 
 def _did_you_mean(word: object, choices: Iterable[str]) -> str:
+    import difflib  # (only on the error path: it costs import time)
+
     if not isinstance(word, str):
         return ""
     close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)

@@ -35,7 +35,6 @@ which bufinfo shows, and a dict keeps it too while adding and removing in O(1).
 from __future__ import annotations
 
 import ctypes
-import difflib
 import os
 import threading
 from collections.abc import Callable, Iterator
@@ -252,9 +251,12 @@ def _check_op_names(cls: type, base: type) -> None:
     """A misspelled op (``invalidate_mapping``) would silently be no op at all: refuse the
     class when it is defined, in one line naming it and the op meant."""
     ops = [n for n in vars(base) if not n.startswith("_")]
-    for name in vars(cls):
-        if name.startswith("_") or name in ops:
-            continue
+    others = [n for n in vars(cls) if not n.startswith("_") and n not in ops]
+    if not others:
+        return
+    import difflib  # (only for a class with names of its own: it costs import time)
+
+    for name in others:
         close = difflib.get_close_matches(name, ops, n=1, cutoff=0.85)
         if close and close[0] not in vars(cls):
             raise TypeError(
