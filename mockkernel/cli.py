@@ -127,15 +127,22 @@ def _cmd_run(ns: argparse.Namespace) -> int:
 
 
 def _cmd_plugins(ns: argparse.Namespace) -> int:
-    from .plugins import get_plugin_manager, plugin_names
+    import warnings
 
-    pm = get_plugin_manager()
+    from .plugins import get_plugin_manager, plugin_failures, plugin_names
+
+    with warnings.catch_warnings():  # each failure is a line of the listing instead
+        warnings.simplefilter("ignore")
+        pm = get_plugin_manager()
     names = plugin_names(pm)
+    failed = plugin_failures()
     if not names:
         print("no plugins loaded")
     for name, where in names:
         print(f"{name}\t{where}")
-    return 0
+    for name, why in failed:
+        print(f"{name}\tNOT LOADED: {why}")
+    return 1 if failed else 0
 
 
 def _cmd_topology(ns: argparse.Namespace) -> int:
@@ -215,7 +222,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar="NAME",
         help="the uAPI profile to boot with (docs/uapi-profiles.md; plugins may add some)",
     )
-    run.add_argument("--check-leaks", action="store_true", help="exit 70 if kernel objects leaked")
+    run.add_argument(
+        "--check-leaks",
+        action="store_true",
+        help="exit 70 if the program left an fd or a kernel object alive",
+    )
     run.add_argument("program", help="the program, e.g. examples/udmabuf_demo.py")
     run.add_argument("args", nargs=argparse.REMAINDER, help="the program's arguments")
     run.set_defaults(func=_cmd_run)

@@ -31,14 +31,15 @@ import itertools
 import os
 import subprocess
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import pluggy
 
 from .context import Subsystem
 from .errors import LeakError
-from .fs import FileOperations, FileTable
+from .fs import FileOperations, FileTable, format_opener
 from .locks import HeldLocks
 from .pci.core import BoundDriver, PciCore
 from .process import Process, RealBackedFdTable, VirtualFdTable
@@ -54,6 +55,7 @@ if TYPE_CHECKING:
     from .net import NetState
     from .pci import PciBus
     from .pci.fabric import Fabric
+    from .userspace.redirect import Redirection
 
 __all__ = ["Kernel", "Subsystem"]
 
@@ -250,25 +252,102 @@ class Kernel:
 
         return run(self, args, **kwargs)
 
+    # -- context manager ------------------------------------------------------------------
+    def __enter__(self) -> Kernel:
+        return self
+
+    def __exit__(self, t: type[BaseException] | None, v: BaseException | None, tb: Any) -> None:
+        """Shut down; with the leak check unless the block raised (its error is the news:
+        the leaks are then cleaned up without a second report).  A redirection of this
+        kernel still installed (``kernel.install()`` without ``uninstall()``) is removed."""
+        if self.installed_process is not None:
+            from .userspace.redirect import Redirection
+
+            active = Redirection.active
+            if active is not None and active.kernel is self:
+                active.uninstall()
+        self.shutdown(check=t is None)
+
     # -- redirection ----------------------------------------------------------------------
-    def install(self, **kwargs: Any) -> Any:
-        """Route this process's syscalls to the kernel (a context manager)."""
+    def install(self, **kwargs: Any) -> Redirection:
+        """Route this process's syscalls to the kernel now; returns the installed
+        :class:`~mockkernel.userspace.redirect.Redirection` (``uninstall()`` it, or use
+        it as a context manager: ``with kernel.install():``).
+
+        Keywords go to ``Redirection``: ``rebind`` (default ``"loaded"``: names bound in
+        every loaded module, but the standard library's, mockkernel's own and those in
+        ``skip``), ``skip`` (module names not to touch), ``modules`` (modules to rebind
+        whatever the skip list says).
+        """
         from .userspace.redirect import Redirection
 
-        return Redirection(self, **kwargs)
+        kwargs.setdefault("rebind", "loaded")
+        redir = Redirection(self, **kwargs)
+        redir.install()
+        redir.preinstalled = True
+        return redir
+
+    @contextmanager
+    def installed(self, **kwargs: Any) -> Iterator[Redirection]:
+        """``with kernel.installed():`` -- the redirection for the block (see :meth:`install`)."""
+        redir = self.install(**kwargs)
+        redir.preinstalled = False
+        try:
+            yield redir
+        finally:
+            redir.uninstall()
+
+    @contextmanager
+    def paused(self) -> Iterator[None]:
+        """``with kernel.paused():`` -- the real OS functions for the block, while this
+        kernel's redirection is installed (``RuntimeError`` if it is not)."""
+        from .userspace.redirect import Redirection
+
+        redir = Redirection.active
+        if redir is None or redir.kernel is not self:
+            raise RuntimeError("this kernel's redirection is not installed")
+        with redir.paused():
+            yield
 
     # -- shutdown -------------------------------------------------------------------------
+    @property
+    def record_openers(self) -> bool:
+        """Whether each file remembers the line that opened it, for the leak report (the
+        pytest fixture turns it on; it costs a frame walk per open)."""
+        return self.subsys(FileTable).openers is not None
+
+    @record_openers.setter
+    def record_openers(self, on: bool) -> None:
+        table = self.subsys(FileTable)
+        if on != (table.openers is not None):
+            table.openers = {} if on else None
+
+    def opened_at(self, file: File) -> str | None:
+        """Where ``file`` was opened (``prog.py:12 in main``), if :attr:`record_openers`."""
+        openers = self.subsys(FileTable).openers
+        return format_opener(openers.get(file.id)) if openers is not None else None
+
+    def _opened_at(self, file: File) -> str:
+        where = self.opened_at(file)
+        return f", opened at {where}" if where else ""
+
     def leaks(self) -> list[str]:
         """Everything still alive that a clean shutdown would not expect: the tasks' open
         fds and files, then each subsystem's own report, then every ``WARN()``."""
         out: list[str] = []
         for proc in self.processes:
             for fd, file in sorted(proc.files.items()):
-                out.append(f"fd {fd} of pid {proc.pid} ({proc.name}) still open: {file!r}")
+                out.append(
+                    f"fd {fd} of pid {proc.pid} ({proc.name}) still open: {file!r}"
+                    f"{self._opened_at(file)}"
+                )
         held = {id(f) for p in self.processes for f in p.files.values()}
         for file in self.live_files.values():
             if id(file) not in held:
-                out.append(f"file still referenced (not by an fd: a mapping or a driver): {file!r}")
+                out.append(
+                    f"file still referenced (not by an fd: a mapping or a driver): {file!r}"
+                    f"{self._opened_at(file)}"
+                )
         for sub in list(self.subsystems.values()):
             out += sub.leaks()
         out += [f"kernel warning: {w}" for w in self.warnings]
