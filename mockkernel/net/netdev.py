@@ -155,6 +155,14 @@ class NetDevice:
     #: port → payloads a scripted remote peer sends once a socket listens on ``ipv4:port``
     scripted_peers: dict[int, list[bytes]] = field(default_factory=dict)
     rx: list[RxQueue] = field(default_factory=list)
+    #: what rtnetlink reports (``dev->mtu``, ``dev_addr``, ``tx_queue_len``); a loopback
+    #: device is ``ARPHRD_LOOPBACK`` with 127.0.0.1/8, the rest ``ARPHRD_ETHER`` with
+    #: ``ipv4``/``ipv4_prefixlen`` (a zero ``dev_addr`` gets one at registration)
+    mtu: int = 1500
+    dev_addr: bytes = b""
+    loopback: bool = False
+    tx_queue_len: int = 1000
+    ipv4_prefixlen: int = 24
 
     def __post_init__(self) -> None:
         if not self.rx:
@@ -325,17 +333,24 @@ class NetdevState:
         self.on_unbind: list[Callable[[DevmemBinding], None]] = []
         #: where notifications go: set by ``NetState`` once the namespace is made
         self.netlink: NetlinkTable | None = None
-        self.register(NetDevice("lo", 1, 1))
+        #: the netdevice notifier chain (``register_netdevice_notifier``): called with
+        #: the device and True after it registers, False after it unregisters
+        self.notifiers: list[Callable[[NetDevice, bool], None]] = []
+        self.register(NetDevice("lo", 1, 1, mtu=65536, dev_addr=bytes(6), loopback=True))
 
     # -- devices ------------------------------------------------------------------------------
     def register(self, dev: NetDevice) -> int:
         if any(d.name == dev.name for d in self.devices.values()):
             raise NlError(EEXIST, f"a net device {dev.name!r} exists")
         dev.ifindex = next(self._ifindex)
+        if not dev.dev_addr:  # a locally administered unicast address from the ifindex
+            dev.dev_addr = bytes([0x02, 0, 0, 0, dev.ifindex >> 8 & 0xFF, dev.ifindex & 0xFF])
         self.devices[dev.ifindex] = dev
         if self.kernel.tracer.enabled:
             self.kernel.tracer.emit("netdev.register", name=dev.name, ifindex=dev.ifindex)
         self._notify(dev, NETDEV_CMD_DEV_ADD_NTF)
+        for notifier in list(self.notifiers):
+            notifier(dev, True)
         return dev.ifindex
 
     def _notify(self, dev: NetDevice, cmd: int) -> None:
@@ -359,6 +374,8 @@ class NetdevState:
         dev.present = False
         if self.devices.pop(dev.ifindex, None) is not None:
             self._notify(dev, NETDEV_CMD_DEV_DEL_NTF)
+            for notifier in list(self.notifiers):
+                notifier(dev, False)
 
     def _get(self, ifindex: int) -> NetDevice:
         dev = self.devices.get(ifindex)

@@ -2,8 +2,12 @@
 
 A netlink socket here is a mock file (``struct file`` of a socket inode) whose private
 data is a :class:`NetlinkSock`: ``send`` hands the datagram to the protocol's input
-(``netlink_rcv_skb``), replies are queued as datagrams for ``recv``.  Only
-``NETLINK_GENERIC`` has an input (:mod:`mockkernel.net.genetlink`).
+(``netlink_rcv_skb``), replies are queued as datagrams for ``recv``.  The protocols a
+kernel has are the ones registered in :attr:`NetlinkTable.inputs` (the one place:
+:meth:`NetlinkTable.register_protocol`, as ``netlink_kernel_create``):
+``NETLINK_ROUTE`` (:mod:`mockkernel.net.rtnetlink`) and ``NETLINK_GENERIC``
+(:mod:`mockkernel.net.genetlink`); a socket of any other protocol is
+``EPROTONOSUPPORT``, as on a Linux built without that family.
 
 Attribute parsing follows ``__nla_validate_parse``: strict (the default of every
 family since 5.2) or liberal (``GENL_DONT_VALIDATE_STRICT``), with the same errnos
@@ -20,7 +24,16 @@ import struct
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from errno import EAGAIN, ECONNREFUSED, EINVAL, ENODATA, ENOPROTOOPT, EOPNOTSUPP, ERANGE
+from errno import (
+    EAGAIN,
+    ECONNREFUSED,
+    EINVAL,
+    ENODATA,
+    ENOPROTOOPT,
+    EOPNOTSUPP,
+    EPROTONOSUPPORT,
+    ERANGE,
+)
 from typing import TYPE_CHECKING, Any
 
 from ..errors import kerr
@@ -81,6 +94,9 @@ NETLINK_NO_ENOBUFS = 5
 #: genetlink's ``nlk->ngroups`` (mc_groups_longs * BITS_PER_LONG with few families)
 NETLINK_NGROUPS = 64
 _NLA_TYPE_MASK = 0xFFFF & ~(NLA_F_NESTED | NLA_F_NET_BYTEORDER)
+SOCK_RAW = 3
+#: ``MAX_LINKS``: netlink protocol numbers are 0..31
+MAX_LINKS = 32
 #: How many bytes of queued replies one datagram of a dump carries at most.
 DUMP_CHUNK = 8192
 
@@ -445,16 +461,36 @@ class NetlinkTable:
     def __init__(self, kernel: TaskContext) -> None:
         self.kernel = kernel
         self.ports: dict[int, NetlinkSock] = {}
+        #: protocol -> its input (``nl_table[protocol].registered``): the table of the
+        #: families this kernel has; fill it with :meth:`register_protocol`
         self.inputs: dict[int, ProtocolInput] = {}
         self._rover = itertools.count(-4096, -1)
         self.sockets: set[NetlinkSock] = set()
-        #: multicast group id -> the notifications the mock never sends there
-        self.unmodelled_groups: dict[int, str] = {}
+        #: protocol -> multicast group id -> the notifications the mock never sends there
+        self.unmodelled_groups: dict[int, dict[int, str]] = {}
 
-    def refuse_unmodelled(self, groups: int) -> None:
+    def register_protocol(self, protocol: int, nl_input: ProtocolInput) -> None:
+        """``netlink_kernel_create``: the one place a netlink family is registered.  From
+        then on ``socket(AF_NETLINK, ..., protocol)`` makes a mock socket whose requests
+        go to ``nl_input``; without it the socket is ``EPROTONOSUPPORT``."""
+        if not 0 <= protocol < MAX_LINKS or protocol in self.inputs:
+            raise ValueError(f"netlink protocol {protocol} cannot be registered")
+        self.inputs[protocol] = nl_input
+
+    def broadcast(self, protocol: int, group: int, msg: bytes) -> int:
+        """``netlink_broadcast``: ``msg`` to every socket of ``protocol`` that is a member
+        of ``group`` (1-based); returns how many sockets got it."""
+        sent = 0
+        for sock in list(self.sockets):
+            if sock.protocol == protocol and not sock.released and sock.groups >> (group - 1) & 1:
+                sock.queue(msg)
+                sent += 1
+        return sent
+
+    def refuse_unmodelled(self, protocol: int, groups: int) -> None:
         """``EOPNOTSUPP`` (with a trace event) for a membership whose notifications are
         not modelled: a program waiting on it would otherwise wait forever."""
-        for gid, what in self.unmodelled_groups.items():
+        for gid, what in self.unmodelled_groups.get(protocol, {}).items():
             if groups >> (gid - 1) & 1:
                 if self.kernel.tracer.enabled:
                     self.kernel.tracer.emit("netlink.not_modelled", group=gid, what=what)
@@ -464,11 +500,20 @@ class NetlinkTable:
 class NetlinkSock:
     """``struct netlink_sock``: port, flags, queued replies and per-family private data."""
 
-    def __init__(self, table: NetlinkTable, proc: Process, protocol: int, nonblock: bool) -> None:
+    def __init__(
+        self,
+        table: NetlinkTable,
+        proc: Process,
+        protocol: int,
+        nonblock: bool,
+        sock_type: int = SOCK_RAW,
+    ) -> None:
         self.table = table
         self.kernel = table.kernel
         self.proc = proc
         self.protocol = protocol
+        #: ``sock->type``: ``SOCK_RAW`` or ``SOCK_DGRAM`` (the same to netlink)
+        self.sock_type = sock_type
         self.portid = 0
         self.groups = 0
         self.nonblock = nonblock
@@ -510,7 +555,7 @@ class NetlinkSock:
     def bind(self, portid: int, groups: int) -> None:
         """``netlink_bind``: the port, and the first 32 multicast groups as a bitmask.
         A group whose notifications are not modelled is ``EOPNOTSUPP``."""
-        self.table.refuse_unmodelled(groups)
+        self.table.refuse_unmodelled(self.protocol, groups)
         self.groups = groups
         if self.portid:
             if portid and portid != self.portid:
@@ -534,7 +579,7 @@ class NetlinkSock:
                 raise kerr(EINVAL)
             bit = 1 << (value - 1)
             if opt == NETLINK_ADD_MEMBERSHIP:
-                self.table.refuse_unmodelled(bit)
+                self.table.refuse_unmodelled(self.protocol, bit)
             self.autobind()
             if opt == NETLINK_ADD_MEMBERSHIP:
                 self.groups |= bit
@@ -683,11 +728,23 @@ class NetlinkSock:
 
 
 def netlink_create(
-    kernel: TaskContext, table: NetlinkTable, proc: Process, protocol: int, flags: int
+    kernel: TaskContext,
+    table: NetlinkTable,
+    proc: Process,
+    protocol: int,
+    flags: int,
+    sock_type: int = SOCK_RAW,
 ) -> int:
-    """``socket(AF_NETLINK, type, protocol)``: a socket file installed in ``proc``; its fd."""
+    """``socket(AF_NETLINK, type, protocol)``: a socket file installed in ``proc``; its fd.
+
+    ``netlink_create``: a protocol out of range or not registered in ``table`` is
+    ``EPROTONOSUPPORT`` (the caller checked the socket type: ``ESOCKTNOSUPPORT``)."""
+    if not 0 <= protocol < MAX_LINKS or protocol not in table.inputs:
+        if kernel.tracer.enabled:
+            kernel.tracer.emit("netlink.no_protocol", protocol=protocol)
+        raise kerr(EPROTONOSUPPORT)
     nonblock = bool(flags & os.O_NONBLOCK)
-    sock = NetlinkSock(table, proc, protocol, nonblock)
+    sock = NetlinkSock(table, proc, protocol, nonblock, sock_type)
     inode = Inode(ino=kernel.new_id() + 100000, mode=stat.S_IFSOCK | 0o777, dev=0x8)
     file = File(
         kernel,
