@@ -80,9 +80,11 @@ from .netlink import (
     nla_put_u32,
     nla_put_u64,
 )
+from .page_pool import PagePools, page_pool_ops
 
 if TYPE_CHECKING:
     from ..context import KernelContext
+    from .page_pool import PagePool
 
 __all__ = [
     "DevmemBinding",
@@ -104,6 +106,16 @@ class RxQueue:
     binding: DevmemBinding | None = None  # mp_params.mp_priv
     xsk: bool = False  # an AF_XDP pool is on the queue
     leased: bool = False  # a virtual or leased queue
+    #: the queue's page pool (``mockkernel.net.page_pool``), made again on each restart
+    page_pool: PagePool | None = None
+    #: the NAPI instance's settings (``napi-set``)
+    napi_threaded: int = 0
+    napi_defer_hard_irqs: int = 0
+    napi_gro_flush_timeout: int = 0
+    napi_irq_suspend_timeout: int = 0
+    #: what the queue received (``qstats-get``): skbs and their bytes
+    stats_packets: int = 0
+    stats_bytes: int = 0
 
 
 class NetDeviceOps:
@@ -328,6 +340,7 @@ class NetdevState:
         self.releasing: list[DevmemBinding] = []
         self._ifindex = itertools.count(1)
         self._next_binding = 1
+        self.page_pools = PagePools(self)
         self.family = genl.register(self._family())
         #: called when a binding is made or undone (drivers' data paths may watch)
         self.on_unbind: list[Callable[[DevmemBinding], None]] = []
@@ -349,6 +362,7 @@ class NetdevState:
         if self.kernel.tracer.enabled:
             self.kernel.tracer.emit("netdev.register", name=dev.name, ifindex=dev.ifindex)
         self._notify(dev, NETDEV_CMD_DEV_ADD_NTF)
+        self.page_pools.register(dev)
         for notifier in list(self.notifiers):
             notifier(dev, True)
         return dev.ifindex
@@ -372,6 +386,7 @@ class NetdevState:
                     b.bound_rxqs.remove(q.index)
                 b.dev = None
         dev.present = False
+        self.page_pools.unregister(dev)
         if self.devices.pop(dev.ifindex, None) is not None:
             self._notify(dev, NETDEV_CMD_DEV_DEL_NTF)
             for notifier in list(self.notifiers):
@@ -481,6 +496,7 @@ class NetdevState:
         except BaseException:
             rxq.binding = None
             raise
+        self.page_pools.restart(dev, rxq)
         binding.bound_rxqs.append(index)
 
     def unbind(self, binding: DevmemBinding) -> None:
@@ -502,6 +518,7 @@ class NetdevState:
                 if rxq.binding is binding:
                     rxq.binding = None
                     dev.ops.queue_restart(dev, index)
+                    self.page_pools.restart(dev, rxq)
         binding.bound_rxqs.clear()
         for cb in list(self.on_unbind):
             cb(binding)
@@ -535,6 +552,7 @@ class NetdevState:
             dma_buf_unmap_attachment_unlocked(binding.attach, sgt, binding.direction)
         dma_buf_detach(dmabuf, binding.attach)
         dma_buf_put(dmabuf)
+        self.page_pools.released(binding)
         if self.kernel.tracer.enabled:
             self.kernel.tracer.emit("netdev.binding_free", id=binding.id, dmabuf=dmabuf.id)
 
@@ -693,9 +711,9 @@ class NetdevState:
                 NETDEV_CMD_BIND_TX: GenlOp(
                     NETDEV_CMD_BIND_TX, doit=self._bind_tx_doit, policy=BIND_TX_POLICY
                 ),
+                **page_pool_ops(self.page_pools),
             },
             mcgrps=(NETDEV_MCGRP_MGMT, NETDEV_MCGRP_PAGE_POOL),
-            mcgrps_not_modelled=frozenset({1}),  # page pools are not modelled
             sock_priv_init=lambda sock: NetdevSockPriv(sock),
             sock_priv_destroy=self._priv_destroy,
         )

@@ -80,6 +80,7 @@ __all__ = [
     "nla_put_u16",
     "nla_put_u32",
     "nla_put_u64",
+    "nla_put_uint",
     "nlmsg_align",
     "nlmsg_put",
     "parse_attrs",
@@ -156,6 +157,11 @@ def nla_put_u64(out: bytearray, atype: int, value: int) -> None:
     nla_put(out, atype, struct.pack("=Q", value))
 
 
+def nla_put_uint(out: bytearray, atype: int, value: int) -> None:
+    """``nla_put_uint``: a u32 when the value fits, else a u64."""
+    nla_put(out, atype, struct.pack("=I" if value <= 0xFFFFFFFF else "=Q", value))
+
+
 def nla_put_string(out: bytearray, atype: int, value: str) -> None:
     nla_put(out, atype, value.encode() + b"\0")
 
@@ -191,6 +197,7 @@ class NlaType(enum.Enum):
     NUL_STRING = 9
     NESTED = 10
     BINARY = 11
+    UINT = 12  # NLA_UINT: a u32 or a u64 (nla_put_uint picks the shorter)
 
 
 # exact lengths of the fixed-size types (``nla_attr_len``) and their struct formats
@@ -289,6 +296,14 @@ def _validate(attr: Attr, raw_type: int, pt: Nla, strict: bool) -> None:
             pt.max is not None and attr.value > pt.max
         ):
             raise fail(ERANGE, "integer out of range")
+    elif pt.type is NlaType.UINT:
+        if n not in (4, 8):
+            raise fail(EINVAL, "invalid attribute length")
+        attr.value = int.from_bytes(data, "little")
+        if (pt.min is not None and attr.value < pt.min) or (
+            pt.max is not None and attr.value > pt.max
+        ):
+            raise fail(ERANGE, "integer out of range")
     elif pt.type is NlaType.FLAG:
         if n:
             raise fail(ERANGE)
@@ -330,6 +345,7 @@ _NL_ATTR_TYPE = {
     NlaType.STRING: 11,
     NlaType.NUL_STRING: 12,
     NlaType.NESTED: 13,
+    NlaType.UINT: 16,
 }
 _NL_POLICY_TYPE_ATTR_TYPE = 1
 _NL_POLICY_TYPE_ATTR_MIN_VALUE_S = 2
