@@ -220,6 +220,8 @@ class Nla:
     max: int | None = None
     len: int = 0  # strings: maximal length; binary: maximal length
     nested: Policy | None = None
+    #: ``NLA_POLICY_MASK``: the bits a value may have ("reserved bit set" otherwise)
+    mask: int | None = None
 
 
 @dataclass(frozen=True)
@@ -300,6 +302,9 @@ def _validate(attr: Attr, raw_type: int, pt: Nla, strict: bool) -> None:
         if n not in (4, 8):
             raise fail(EINVAL, "invalid attribute length")
         attr.value = int.from_bytes(data, "little")
+        if pt.mask is not None and attr.value & ~pt.mask:
+            # nla_validate_mask: NL_SET_ERR_MSG_ATTR, without the policy
+            raise NlError(EINVAL, "reserved bit set", bad_attr=attr.offset)
         if (pt.min is not None and attr.value < pt.min) or (
             pt.max is not None and attr.value > pt.max
         ):
@@ -659,8 +664,11 @@ class NetlinkSock:
         (``netlink_dump_done``: the dump's errno, and its message with extended acks)."""
         body = bytearray(struct.pack("=i", -err.errno if err is not None else 0))
         flags = NLM_F_MULTI
-        if err is not None and err.msg and self.ext_ack:
-            nla_put_string(body, NLMSGERR_ATTR_MSG, err.msg)
+        if err is not None and self.ext_ack and (err.msg or err.bad_attr is not None):
+            if err.msg:
+                nla_put_string(body, NLMSGERR_ATTR_MSG, err.msg)
+            if err.bad_attr is not None:
+                nla_put_u32(body, NLMSGERR_ATTR_OFFS, err.bad_attr)
             flags |= NLM_F_ACK_TLVS
         msgs = [*msgs, nlmsg_put(NLMSG_DONE, flags, seq, self.portid, body)]
         chunk = bytearray()

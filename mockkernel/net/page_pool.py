@@ -18,7 +18,7 @@ from __future__ import annotations
 import itertools
 import time
 from dataclasses import dataclass, field
-from errno import EINVAL, ENODEV, ENOENT
+from errno import EINVAL, ENODEV, ENOENT, EOPNOTSUPP
 from typing import TYPE_CHECKING
 
 from ..mm import PAGE_SIZE
@@ -108,12 +108,20 @@ class PagePools:
 
     # -- the model ---------------------------------------------------------------------------
     def _notify(self, pool: PagePool, cmd: int) -> None:
+        """``netdev_nl_page_pool_event``: to the "page-pool" group; one trace event."""
         netlink = self.netdev.netlink
+        sent = 0
         if netlink is not None:
-            genlmsg_multicast(netlink, self.netdev.family, _MCGRP_PAGE_POOL, cmd, self._fill(pool))
+            fill = self._fill(pool)
+            sent = genlmsg_multicast(netlink, self.netdev.family, _MCGRP_PAGE_POOL, cmd, fill)
         kernel = self.netdev.kernel
         if kernel.tracer.enabled:
-            kernel.tracer.emit("page_pool.notify", id=pool.id, cmd=cmd)
+            name = {
+                NETDEV_CMD_PAGE_POOL_ADD_NTF: "page_pool.create",
+                NETDEV_CMD_PAGE_POOL_DEL_NTF: "page_pool.destroy",
+            }.get(cmd, "page_pool.detach")
+            dev = pool.dev.name if pool.dev is not None else "lo"
+            kernel.tracer.emit(name, id=pool.id, dev=dev, queue=pool.queue, sockets=sent)
 
     def create(self, dev: NetDevice, rxq: RxQueue) -> PagePool:
         """``page_pool_create`` for an RX queue (``page_pool_list``: ADD_NTF)."""
@@ -223,13 +231,13 @@ class PagePools:
         info.attrs.require(NETDEV_A_PAGE_POOL_STATS_INFO)
         nest = info.attrs.last[NETDEV_A_PAGE_POOL_STATS_INFO].nested
         assert nest is not None
+        nest.require(NETDEV_A_PAGE_POOL_ID)
         if NETDEV_A_PAGE_POOL_IFINDEX in nest:
             raise NlError(
                 EINVAL,
                 "selecting by ifindex not supported",
                 bad_attr=nest.last[NETDEV_A_PAGE_POOL_IFINDEX].offset,
             )
-        nest.require(NETDEV_A_PAGE_POOL_ID)
         return self._stats_fill(self._lookup(nest.get(NETDEV_A_PAGE_POOL_ID)))
 
     def _pp_stats_dumpit(self, info: GenlInfo) -> list[bytes]:
@@ -298,9 +306,14 @@ class PagePools:
         per_queue = bool((a.get(NETDEV_A_QSTATS_SCOPE) or 0) & NETDEV_QSTATS_SCOPE_QUEUE)
         ifindex = a.get(NETDEV_A_QSTATS_IFINDEX)
         if ifindex is not None:
+            # one device: missing is ENODEV, without queue stats EOPNOTSUPP (the
+            # attribute named in NLMSG_DONE's extended ack)
+            offset = a.last[NETDEV_A_QSTATS_IFINDEX].offset
             dev = self.netdev.devices.get(ifindex)
             if dev is None:
-                raise NlError(ENODEV)
+                raise NlError(ENODEV, bad_attr=offset)
+            if not dev.ops.queue_mgmt:
+                raise NlError(EOPNOTSUPP, bad_attr=offset)
             devs = [dev]
         else:
             devs = [d for _, d in sorted(self.netdev.devices.items())]
@@ -354,7 +367,7 @@ QSTATS_GET_POLICY = Policy(
     NETDEV_A_QSTATS_SCOPE,
     {
         NETDEV_A_QSTATS_IFINDEX: _IFINDEX,
-        NETDEV_A_QSTATS_SCOPE: Nla(NlaType.UINT, max=NETDEV_QSTATS_SCOPE_QUEUE),
+        NETDEV_A_QSTATS_SCOPE: Nla(NlaType.UINT, mask=NETDEV_QSTATS_SCOPE_QUEUE),
     },
 )
 

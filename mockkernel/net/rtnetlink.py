@@ -78,9 +78,8 @@ IFF_MULTICAST, IFF_LOWER_UP = 0x1000, 0x10000
 ARPHRD_ETHER, ARPHRD_LOOPBACK = 1, 772
 # linux/if_addr.h
 IFA_ADDRESS, IFA_LOCAL, IFA_LABEL, IFA_BROADCAST = 1, 2, 3, 4
-IFA_CACHEINFO, IFA_FLAGS, IFA_TARGET_NETNSID, IFA_PROTO = 6, 8, 10, 11
+IFA_CACHEINFO, IFA_FLAGS, IFA_TARGET_NETNSID = 6, 8, 10
 IFA_F_PERMANENT = 0x80
-IFAPROT_KERNEL_LO = 1
 INFINITY_LIFE_TIME = 0xFFFFFFFF
 AF_UNSPEC, AF_INET, AF_INET6 = 0, 2, 10
 
@@ -114,6 +113,18 @@ _MSG_NAMES = {
 }
 
 Handler = Callable[[Msg], None]
+
+
+def _attr_types(data: bytes, pos: int) -> list[tuple[int, int]]:
+    """(type, offset) of each attribute from ``pos`` on (``nla_for_each_attr``)."""
+    out: list[tuple[int, int]] = []
+    while len(data) - pos >= 4:
+        n, atype = struct.unpack_from("=HH", data, pos)
+        if n < 4 or n > len(data) - pos:
+            break
+        out.append((atype & 0x3FFF, pos))
+        pos += (n + 3) & ~3
+    return out
 
 
 def _in4(addr: str) -> bytes:
@@ -151,7 +162,13 @@ class Rtnl:
             if kernel.tracer.enabled:
                 kernel.tracer.emit("rtnetlink.not_modelled", type=mtype, dump=dump)
             raise NlError(EOPNOTSUPP, f"{name}{' dump' if dump else ''} is not modelled")
-        handler(msg)
+        try:
+            handler(msg)
+        except NlError as e:
+            if not dump:
+                raise
+            # netlink_dump: the dump started; its error ends it in NLMSG_DONE
+            msg.sock.queue_dump([], msg.seq, e)
         return dump
 
     def _devices(self) -> list[NetDevice]:
@@ -164,12 +181,11 @@ class Rtnl:
     # -- links ---------------------------------------------------------------------------------
     def _link_attrs(self, msg: Msg, strict_types: set[int], what: str) -> AttrSet:
         base = NLMSG_HDRLEN + _IFINFOMSG.size
-        attrs = parse_attrs(msg.data[base:], base, _IFLA_POLICY, strict=False)
-        if msg.sock.strict_chk:
-            for a in attrs.all:
-                if a.type not in strict_types:
-                    raise NlError(EINVAL, f"Unsupported attribute in {what}", bad_attr=a.offset)
-        return attrs
+        if msg.sock.strict_chk:  # every attribute present, also those ifla_policy lacks
+            for atype, _offset in _attr_types(msg.data, base):
+                if atype not in strict_types:  # NL_SET_ERR_MSG: no attribute named
+                    raise NlError(EINVAL, f"Unsupported attribute in {what}")
+        return parse_attrs(msg.data[base:], base, _IFLA_POLICY, strict=False)
 
     def _ifinfomsg(self, msg: Msg, what: str) -> tuple[int, int, int, int, int] | None:
         if len(msg.data) < NLMSG_HDRLEN + _IFINFOMSG.size:
@@ -307,8 +323,6 @@ class Rtnl:
             net = ipaddress.IPv4Network(f"{addr}/{plen}", strict=False)
             nla_put(out, IFA_BROADCAST, net.broadcast_address.packed)
         nla_put_string(out, IFA_LABEL, dev.name)
-        if dev.loopback:
-            nla_put(out, IFA_PROTO, bytes([IFAPROT_KERNEL_LO]))
         nla_put_u32(out, IFA_FLAGS, IFA_F_PERMANENT)
         # struct ifa_cacheinfo: permanent (forever), created and updated at boot
         nla_put(

@@ -103,7 +103,11 @@ def test_refusals(nl: GenlClient) -> None:
     (r,) = nl.request(
         fam,
         NETDEV_CMD_PAGE_POOL_STATS_GET,
-        nest(NETDEV_A_PAGE_POOL_STATS_INFO, u32(NETDEV_A_PAGE_POOL_IFINDEX, ETH0)),
+        nest(
+            NETDEV_A_PAGE_POOL_STATS_INFO,
+            u32(NETDEV_A_PAGE_POOL_ID, 1),
+            u32(NETDEV_A_PAGE_POOL_IFINDEX, ETH0),
+        ),
     )
     assert r.error == -errno.EINVAL
     assert r.tlvs[1] == [b"selecting by ifindex not supported\0"]

@@ -166,9 +166,11 @@ def test_changes_are_not_modelled_with_an_extended_ack(rt: Rt, mtype: int, name:
 def test_strict_checking(mock_kernel: Kernel) -> None:
     rt = Rt(strict=True)
     try:
-        (bad,) = rt.request(RTM_GETLINK, NLM_F_DUMP, IFINFO.pack(0, 0, 2, 0, 0))
-        assert bad.error == -errno.EINVAL
-        assert b"Filter by device index" in bad.tlvs[NLMSGERR_ATTR_MSG][0]
+        # a dump's own error ends it: NLMSG_DONE carries the errno and the message
+        (done,) = rt.request(RTM_GETLINK, NLM_F_DUMP, IFINFO.pack(0, 0, 2, 0, 0))
+        assert done.type == NLMSG_DONE and done.flags == NLM_F_MULTI | 0x200
+        assert struct.unpack_from("=i", done.payload) == (-errno.EINVAL,)
+        assert b"Filter by device index" in nla_parse(done.payload[4:])[NLMSGERR_ATTR_MSG][0]
         (bad,) = rt.request(RTM_GETLINK, 0, IFINFO.pack(0, 0, 1, 1, 0))
         assert bad.tlvs[NLMSGERR_ATTR_MSG] == [b"Invalid values in header for get link request\0"]
         only_eth0 = rt.request(RTM_GETADDR, NLM_F_DUMP, IFADDR.pack(socket.AF_INET, 0, 0, 0, 2))
