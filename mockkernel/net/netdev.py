@@ -70,6 +70,7 @@ from ..uapi.linux.netdev import (
     NETDEV_XDP_ACT_XSK_ZEROCOPY,
 )
 from .genetlink import GenlFamily, GenlInfo, GenlOp, GenlRegistry, genlmsg_multicast
+from .net_sysfs import netdev_register_kobject, netdev_unregister_kobject
 from .netlink import (
     NetlinkSock,
     NetlinkTable,
@@ -175,6 +176,8 @@ class NetDevice:
     loopback: bool = False
     tx_queue_len: int = 1000
     ipv4_prefixlen: int = 24
+    #: the parent device's sysfs directory (a NIC's PCI function); None: virtual
+    sysfs_parent: str | None = None
 
     def __post_init__(self) -> None:
         if not self.rx:
@@ -359,6 +362,7 @@ class NetdevState:
         if not dev.dev_addr:  # a locally administered unicast address from the ifindex
             dev.dev_addr = bytes([0x02, 0, 0, 0, dev.ifindex >> 8 & 0xFF, dev.ifindex & 0xFF])
         self.devices[dev.ifindex] = dev
+        netdev_register_kobject(self.kernel, dev)
         if self.kernel.tracer.enabled:
             self.kernel.tracer.emit("netdev.register", name=dev.name, ifindex=dev.ifindex)
         self._notify(dev, NETDEV_CMD_DEV_ADD_NTF)
@@ -388,6 +392,7 @@ class NetdevState:
         dev.present = False
         self.page_pools.unregister(dev)
         if self.devices.pop(dev.ifindex, None) is not None:
+            netdev_unregister_kobject(self.kernel, dev)
             self._notify(dev, NETDEV_CMD_DEV_DEL_NTF)
             for notifier in list(self.notifiers):
                 notifier(dev, False)

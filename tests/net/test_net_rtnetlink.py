@@ -246,3 +246,28 @@ def test_an_asyncio_datagram_transport(mock_kernel: Kernel) -> None:
     (r,) = split(asyncio.run(main()))
     assert r.type == RTM_NEWLINK and _name(nla_parse(r.payload[IFINFO.size :])) == "eth0"
     assert not mock_kernel.init_process.files
+
+
+def test_sys_class_net_is_the_same_devices(rt: Rt, mock_kernel: Kernel) -> None:
+    """``/sys/class/net`` lists the mock's devices (not the host's), with rtnetlink's
+    ifindexes, MTUs and addresses; a NIC's directory is under its PCI function."""
+    links = {_name(a): (h, a) for h, a in _links(rt)}
+    assert sorted(os.listdir("/sys/class/net")) == sorted(links)
+    for name, (hdr, a) in links.items():
+        d = f"/sys/class/net/{name}"
+        with open(f"{d}/ifindex") as f:
+            assert int(f.read()) == hdr[2]
+        with open(f"{d}/mtu") as f:
+            assert int(f.read()) == struct.unpack("=I", a[IFLA_MTU][0])[0]
+        with open(f"{d}/address") as f:
+            assert bytes.fromhex(f.read().strip().replace(":", "")) == a[IFLA_ADDRESS][0]
+        with open(f"{d}/type") as f:
+            assert int(f.read()) == hdr[1]
+    assert os.readlink("/sys/class/net/eth0") == "../../devices/pci0000:00/0000:03:00.0/net/eth0"
+    assert sorted(os.listdir("/sys/class/net/eth0/queues"))[:2] == ["rx-0", "rx-1"]
+    dev = NetDevice("eth9", 1, 1)
+    register_netdev(mock_kernel, dev)
+    assert "eth9" in os.listdir("/sys/class/net")
+    assert os.readlink("/sys/class/net/eth9") == "../../devices/virtual/net/eth9"
+    unregister_netdev(mock_kernel, dev)
+    assert "eth9" not in os.listdir("/sys/class/net")
