@@ -14,6 +14,8 @@ import socket
 import struct
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from nlclient import (
     NLM_F_ACK,
     NLM_F_DUMP,
@@ -271,3 +273,38 @@ def test_sys_class_net_is_the_same_devices(rt: Rt, mock_kernel: Kernel) -> None:
     assert os.readlink("/sys/class/net/eth9") == "../../devices/virtual/net/eth9"
     unregister_netdev(mock_kernel, dev)
     assert "eth9" not in os.listdir("/sys/class/net")
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    mtype=st.integers(16, 130),
+    flags=st.sampled_from([0, NLM_F_ACK, NLM_F_DUMP, NLM_F_DUMP | NLM_F_ACK]),
+    payload=st.binary(max_size=64),
+    strict=st.booleans(),
+)
+def test_any_request_gets_an_answer_never_a_traceback(
+    mock_kernel: Kernel, mtype: int, flags: int, payload: bytes, strict: bool
+) -> None:
+    """Whatever arrives, rtnetlink answers with netlink messages (a reply, an ack or
+    ``NLMSG_DONE``), as ``rtnetlink_rcv_msg`` does; the socket stays usable."""
+    rt = Rt(strict=strict)
+    try:
+        rt.seq += 1
+        rt.sock.send(msg(mtype, 1 | flags, rt.seq, payload))
+        got = []
+        while True:
+            try:
+                got += split(rt.sock.recv(65536))
+            except BlockingIOError:
+                break
+        for r in got:
+            assert r.type in (NLMSG_ERROR, NLMSG_DONE, RTM_NEWLINK, RTM_NEWADDR, RTM_NEWROUTE)
+            assert r.seq == rt.seq
+            if r.type == NLMSG_ERROR:
+                assert r.error is not None and r.error <= 0
+        (ok,) = rt.request(RTM_GETLINK, 0, IFINFO.pack(0, 0, 1, 0, 0))
+        assert ok.type == RTM_NEWLINK
+    finally:
+        rt.close()
