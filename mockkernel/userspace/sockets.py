@@ -1,6 +1,8 @@
 """The userspace side of mock sockets: what ``socket.socket(...)`` returns for a mock family.
 
-``socket.socket(AF_NETLINK, SOCK_RAW | SOCK_DGRAM, NETLINK_GENERIC)`` is mock.
+``socket.socket(AF_NETLINK, SOCK_RAW | SOCK_DGRAM, proto)`` is mock for every protocol
+(one the mock kernel has not registered is ``EPROTONOSUPPORT``), also through a
+``socket.socket`` subclass or ``fileno=`` a mock netlink fd (:class:`MockSocket`).
 ``socket.socket(AF_INET, SOCK_STREAM)`` is a real socket of a subclass
 (:func:`make_inet_type`) that stays real in every call unless the program **binds it
 to a mock NIC's IPv4 address** (``NetDevice.ipv4``): from then on ``listen``,
