@@ -6,10 +6,12 @@ notifications, strict policies and their errnos."""
 from __future__ import annotations
 
 import errno
+import os
 import socket
 import struct
 from collections.abc import Callable
 
+from mockkernel_nic import MockNic
 from nlclient import NLM_F_DUMP, GenlClient, Reply, nest, parse_attrs, split, u32
 
 from mockkernel import Kernel
@@ -20,6 +22,7 @@ from mockkernel.uapi.linux.netdev import (
     NETDEV_A_NAPI_ID,
     NETDEV_A_NAPI_IFINDEX,
     NETDEV_A_NAPI_THREADED,
+    NETDEV_A_PAGE_POOL_DETACH_TIME,
     NETDEV_A_PAGE_POOL_DMABUF,
     NETDEV_A_PAGE_POOL_ID,
     NETDEV_A_PAGE_POOL_IFINDEX,
@@ -181,3 +184,46 @@ def test_qstats_count_what_the_queues_received(mock_kernel: Kernel, nl: GenlClie
     conn.close()
     server.close()
     assert not [fd for fd in mock_kernel.init_process.files if fd != nl.sock.fileno()]
+
+
+def test_a_pool_with_niovs_out_stays_detached_until_they_return(
+    mock_kernel: Kernel, nic: MockNic
+) -> None:
+    """Unbinding restarts the queue (a new pool); the old one still has a niov behind a
+    user token, so it stays listed with ``inflight`` 1 and a ``detach-time``, and goes
+    with the token (``SO_DEVMEM_DONTNEED``)."""
+    from test_net_devmem_binding_lifetime import ANC, DONTNEED, QUEUE, tokens_of
+    from test_net_devmem_rx import bind
+
+    from mockkernel.driver import PAGE_SIZE
+    from mockkernel.net.devmem_tcp import MSG_SOCK_DEVMEM
+    from mockkernel.testing.net import connect
+    from mockkernel.testing.rdma import udmabuf
+
+    fd, memfd = udmabuf(4 * PAGE_SIZE)
+    owner = GenlClient()
+    bind(owner, fd, queue=QUEUE)
+    peer, sock = connect(mock_kernel, nic.netdev, QUEUE)
+    peer.send(b"held")
+    _data, anc, _f, _ = sock.recvmsg(100, ANC, MSG_SOCK_DEVMEM)
+    ((_off, _size, token, _dmabuf_id, _),) = tokens_of(anc)
+    with GenlClient() as nl:
+        (bound,) = [
+            r for r in _dump(nl, NETDEV_CMD_PAGE_POOL_GET) if NETDEV_A_PAGE_POOL_DMABUF in r.attrs()
+        ]
+        assert _u(bound, NETDEV_A_PAGE_POOL_INFLIGHT) == 1
+        old = _u(bound, NETDEV_A_PAGE_POOL_ID)
+        owner.close()  # the unbind
+        pools = {_u(r, NETDEV_A_PAGE_POOL_ID): r for r in _dump(nl, NETDEV_CMD_PAGE_POOL_GET)}
+        assert len(pools) == 9  # 8 queues' pools and the detached one
+        detached = pools[old].attrs()
+        assert NETDEV_A_PAGE_POOL_DETACH_TIME in detached
+        assert NETDEV_A_PAGE_POOL_DMABUF not in detached  # the binding is gone
+        assert _u(pools[old], NETDEV_A_PAGE_POOL_INFLIGHT) == 1
+        assert sock.setsockopt(*DONTNEED, struct.pack("=II", token, 1)) == 1
+        assert old not in {
+            _u(r, NETDEV_A_PAGE_POOL_ID) for r in _dump(nl, NETDEV_CMD_PAGE_POOL_GET)
+        }
+    sock.close()
+    os.close(fd)
+    os.close(memfd)
