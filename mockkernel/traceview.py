@@ -44,7 +44,21 @@ LANES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("core", ("fd.", "file.", "vfs.", "mm.", "chrdev.", "module.", "kernel.", "poll.")),
     ("dma-buf", ("dma_buf.",)),
     ("exporter", ("vfio_pci.", "vfio.", "iommufd.", "udmabuf.")),
-    ("importer", ("rdma.", "mlx5.", "rxe.", "netdev.", "mock_nic.", "devmem_tcp.", "netlink.")),
+    (
+        "importer",
+        (
+            "rdma.",
+            "mlx5.",
+            "rxe.",
+            "netdev.",
+            "mock_nic.",
+            "devmem_tcp.",
+            "netlink.",
+            "rtnetlink.",
+            "page_pool.",
+            "napi.",
+        ),
+    ),
     ("pci", ("pci.", "pcie.")),
 )
 _META = frozenset({"event", "seq", "pid", "tid", "nested"})

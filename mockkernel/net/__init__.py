@@ -12,10 +12,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..context import Subsystem
-from ..uapi.linux.netlink import NETLINK_GENERIC
+from ..uapi.linux.netlink import NETLINK_GENERIC, NETLINK_ROUTE
 from .devmem_tcp import TcpTable
 from .genetlink import GenlRegistry
 from .netlink import NetlinkTable
+from .rtnetlink import Rtnl
 
 if TYPE_CHECKING:
     from ..context import KernelContext
@@ -44,10 +45,13 @@ class NetState(Subsystem):
         super().__init__(kernel)
         self.netlink = NetlinkTable(kernel)
         self.genl = GenlRegistry()
-        self.netlink.inputs[NETLINK_GENERIC] = self.genl.rcv_msg
-        self.netlink.unmodelled[NETLINK_GENERIC] = self.genl.unmodelled_groups
         self.netdev: NetdevState = NetdevState(kernel, self.genl)
         self.netdev.netlink = self.netlink
+        self.rtnl = Rtnl(self.netlink, self.netdev)
+        # the netlink families of this kernel, one line each (netlink_kernel_create)
+        self.netlink.register_protocol(NETLINK_ROUTE, self.rtnl.rcv_msg)
+        self.netlink.register_protocol(NETLINK_GENERIC, self.genl.rcv_msg)
+        self.netlink.unmodelled_groups[NETLINK_GENERIC] = self.genl.unmodelled_groups
         self.tcp = TcpTable(kernel)
 
 

@@ -100,8 +100,8 @@ class RdmaNetlink(Subsystem):
         super().__init__(kernel)
         self.types: dict[int, dict[int, RdmaNlCbs]] = {}
         table = net_state(kernel).netlink
-        table.inputs[NETLINK_RDMA] = self.rcv_msg
-        table.unmodelled[NETLINK_RDMA] = {
+        table.register_protocol(NETLINK_RDMA, self.rcv_msg)
+        table.unmodelled_groups[NETLINK_RDMA] = {
             RDMA_NL_GROUP_IWPM: "iWARP port mapper messages",
             RDMA_NL_GROUP_LS: "local service (SA) requests",
             RDMA_NL_GROUP_NOTIFY: "RDMA monitor events",

@@ -375,7 +375,7 @@ class Redirection:
             **path_funcs,
             "builtin_open": OpenCalls(self).builtin_open,
             "mmap": RedirectedMmap,
-            # AF_NETLINK (GENERIC, RDMA) is mock, every other socket real (sockets.py)
+            # AF_NETLINK is mock (any protocol), AF_INET stream once bound to a NIC (sockets.py)
             "socket": MockSocket,
             **make_if_functions(self.kernel),
             **make_poll_functions(self.poll_ctx),
