@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from ..context import Subsystem
 from ..errors import kerr
 from ..process import TaskContext
-from ..realfd import Placeholders
+from ..realfd import REAL, Placeholders
 from ..uapi.rdma.ib_user_verbs import IB_USER_VERBS_ABI_VERSION
 from ..vfs import Vfs
 
@@ -354,8 +354,8 @@ def _setup_core(kernel: RdmaContext, core: IbCore) -> None:
     try:
         kernel.subsys(Placeholders).add("[infinibandevent]", r, w)
     except ValueError:
-        os.close(r)
-        os.close(w)
+        REAL.close(r)
+        REAL.close(w)
     core.ready = True
 
 

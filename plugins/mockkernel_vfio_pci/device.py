@@ -33,6 +33,7 @@ from mockkernel.driver import (
     copy_to_user,
     fdget,
     for_each_pci_dev,
+    kernel_close,
     kerr,
 )
 from mockkernel.uapi.linux.pci_regs import PCI_COMMAND, PCI_COMMAND_MEMORY
@@ -265,7 +266,7 @@ def _pm_entry(vdev: VfioPciDevice, wake_fd: int | None) -> int:
         dma_buf_move(vdev, True, "low_power")
         if vdev.pm_runtime_engaged:
             if wake_fd is not None:
-                os.close(wake_fd)
+                kernel_close(wake_fd)
             raise kerr(EINVAL)
         vdev.pm_runtime_engaged = True
         vdev.pm_wake_fd = wake_fd

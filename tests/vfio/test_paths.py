@@ -353,3 +353,36 @@ def test_group_set_to_an_iommufd(mock_kernel: Kernel) -> None:
     finally:
         os.close(g)
         os.close(iommufd)
+
+
+def test_o_path_group_and_container() -> None:
+    """``O_PATH`` opens run no ``->open``: an ``O_PATH`` group fd does not count as an
+    open of the group, and an ``O_PATH`` container fd is ``EBADF`` to
+    ``VFIO_GROUP_SET_CONTAINER`` (``fdget``).  Real Linux 7.2 (the guest's group 4) gave
+    exactly these answers: ``getfl_is_opath`` true, ``ioctl_on_opath_group`` EBADF, an
+    ``O_RDWR`` open after the ``O_PATH`` one succeeds, a second one is EBUSY,
+    ``set_container_opath`` EBADF, an ``O_PATH`` open while the group is open succeeds."""
+    p = os.open(f"/dev/vfio/{GROUP}", os.O_PATH)
+    try:
+        assert fcntl.fcntl(p, fcntl.F_GETFL) == os.O_PATH
+        assert call(fcntl.ioctl, p, VFIO_GROUP_SET_CONTAINER, struct.pack("<i", 0)) == "EBADF"
+        g = os.open(f"/dev/vfio/{GROUP}", os.O_RDWR)  # the O_PATH fd did not claim it
+        try:
+            assert call(os.open, f"/dev/vfio/{GROUP}", os.O_RDWR) == "EBUSY"
+            os.close(os.open(f"/dev/vfio/{GROUP}", os.O_PATH))  # while it is open: fine
+            cp = os.open("/dev/vfio/vfio", os.O_PATH)
+            try:
+                arg = struct.pack("<i", cp)
+                assert call(fcntl.ioctl, g, VFIO_GROUP_SET_CONTAINER, arg) == "EBADF"
+            finally:
+                os.close(cp)
+            c = os.open("/dev/vfio/vfio", os.O_RDWR)
+            try:
+                fcntl.ioctl(g, VFIO_GROUP_SET_CONTAINER, struct.pack("<i", c))
+                fcntl.ioctl(g, VFIO_GROUP_UNSET_CONTAINER)
+            finally:
+                os.close(c)
+        finally:
+            os.close(g)
+    finally:
+        os.close(p)
