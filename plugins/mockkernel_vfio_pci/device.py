@@ -31,6 +31,7 @@ from mockkernel.driver import (
     Vma,
     copy_from_user,
     copy_to_user,
+    device_sysfs_dir,
     fdget,
     for_each_pci_dev,
     kernel_close,
@@ -666,6 +667,11 @@ class VfioDeviceFops(FileOperations):
         df = DeviceFile(self.vdev, None)
         df.file = file
         file.private_data = df
+
+    def show_fdinfo(self, file: File) -> str:
+        """``vfio_device_show_fdinfo``: the device's sysfs path (every device fd, from the
+        cdev or from a group)."""
+        return f"vfio-device-syspath: {device_sysfs_dir(self.vdev.pdev)}\n"
 
     def release(self, file: File) -> None:
         df: DeviceFile | None = file.private_data
