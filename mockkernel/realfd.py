@@ -27,10 +27,13 @@ __all__ = [
     "give_up",
     "held",
     "held_fds",
+    "held_numbers",
     "hide",
+    "hold",
     "kernel_close",
     "kernel_dup",
     "move_held",
+    "os_close",
 ]
 
 _MFD_SEALING = 2  # MFD_ALLOW_SEALING
@@ -61,7 +64,7 @@ def held(fd: int) -> bool:
 
 def held_fds() -> frozenset[int]:
     """The numbers of every real fd the kernels of this process hold."""
-    return frozenset(_held)
+    return frozenset(_held.copy())  # (one C-level copy: safe against other threads)
 
 
 def hold(fd: int, mover: Callable[[int, int], None] | None = None) -> int:
@@ -104,19 +107,15 @@ def give_up(fd: int) -> None:
 
 def kernel_close(fd: int) -> None:
     """Close a real fd the kernel holds (from :func:`hide`, :func:`kernel_dup`): kernel
-    code must not call ``os.close``, which a program's redirection refuses for these."""
-    _real_close(fd)
-
-
-def _real_close(fd: int) -> None:
-    """``close`` for kernel code: the number stops being held (see ``_held``)."""
+    code must not call ``os.close``, which a program's redirection refuses for these;
+    the number stops being held."""
     _held.pop(fd, None)
-    _os_close(fd)
+    os_close(fd)
 
 
 #: the real ``os.close``, captured at import (a program's close of its own fds needs no
 #: bookkeeping here: it can never reach a held number)
-os_close = _os_close = os.close
+os_close = os.close
 
 
 def held_numbers() -> Container[int]:
