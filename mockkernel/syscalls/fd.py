@@ -42,6 +42,7 @@ F_SETPIPE_SZ, F_GETPIPE_SZ = 1031, 1032
 F_ADD_SEALS, F_GET_SEALS = 1033, 1034
 F_GET_RW_HINT, F_SET_RW_HINT = 1035, 1036
 RWH_WRITE_LIFE_EXTREME = 5
+DN_MULTISHOT = 0x80000000
 _NSIG = 64
 #: struct flock (x86-64): l_type, l_whence, (pad), l_start, l_len, l_pid, (pad)
 FLOCK_FMT = "=hh4xqqi4x"
@@ -188,6 +189,8 @@ def _do_fcntl(proc: Process, fd: int, file: File, cmd: int, arg: int) -> int:
     if cmd == F_NOTIFY:
         # fcntl_dirnotify: ENOTDIR off a directory; a mock directory accepts the mask
         # (no event ever fires: nothing in the mock tree changes under a program)
+        if arg & ~DN_MULTISHOT == 0:
+            return 0  # "no more events": accepted on any file
         if not _stat.S_ISDIR(file.inode.mode):
             raise kerr(ENOTDIR)
         return 0

@@ -163,5 +163,5 @@ def test_every_golden_step_is_compared() -> None:
         "sync_file": 61,
         "netlink": 115,
         "dirs": 21,
-        "generic_file": 15,
+        "generic_file": 17,
     }

@@ -122,6 +122,7 @@ def fcntl_misc(r, memfd, buf):
         "setlease_un": call(fcntl.fcntl, buf, F_SETLEASE, fcntl.F_UNLCK),
         "setlease_bad": call(fcntl.fcntl, buf, F_SETLEASE, 7),
         "notify": call(fcntl.fcntl, buf, F_NOTIFY, DN_ACCESS),
+        "notify_off": call(fcntl.fcntl, buf, F_NOTIFY, 0),
         "getpipe_sz": call(fcntl.fcntl, buf, F_GETPIPE_SZ),
         "setpipe_sz": call(fcntl.fcntl, buf, F_SETPIPE_SZ, 65536),
         "add_seals": call(fcntl.fcntl, buf, F_ADD_SEALS, 1),
@@ -244,6 +245,40 @@ def udmabuf_mprotect(r, memfd, buf):
     }
 
 
+def notify_dir():
+    with Res() as r:
+        fd = r.fd(os.open("/dev/vfio", os.O_RDONLY | os.O_DIRECTORY))
+        return {
+            "notify": call(fcntl.fcntl, fd, F_NOTIFY, DN_ACCESS),
+            "notify_off": call(fcntl.fcntl, fd, F_NOTIFY, 0),
+            "getlease": call(fcntl.fcntl, fd, F_GETLEASE),
+            "setpipe_sz": call(fcntl.fcntl, fd, F_SETPIPE_SZ, 4096),
+        }
+
+
+def two_descriptions():
+    # two opens of one device node: two open file descriptions of one inode
+    with Res() as r:
+        a = r.fd(os.open("/dev/udmabuf", os.O_RDWR))
+        b = r.fd(os.open("/dev/udmabuf", os.O_RDWR))
+        out = {
+            "ofd_a": call(lambda: fcntl.fcntl(a, F_OFD_SETLK, flock_arg(fcntl.F_WRLCK, 0, 10)) and 0),
+            "ofd_b": call(lambda: fcntl.fcntl(b, F_OFD_SETLK, flock_arg(fcntl.F_RDLCK)) and 0),
+            "ofd_b_getlk": call(getlk, b, F_OFD_GETLK, fcntl.F_RDLCK),
+            "ofd_b_beyond": call(lambda: fcntl.fcntl(b, F_OFD_SETLK, flock_arg(fcntl.F_RDLCK, 10, 5)) and 0),
+            "posix_vs_both": call(lambda: fcntl.fcntl(a, fcntl.F_SETLK, flock_arg(fcntl.F_RDLCK)) and 0),
+            "flock_a": call(fcntl.flock, a, fcntl.LOCK_EX),
+            "flock_b_nb": call(fcntl.flock, b, fcntl.LOCK_SH | fcntl.LOCK_NB),
+            "flock_a_sh": call(fcntl.flock, a, fcntl.LOCK_SH),
+            "flock_b_sh": call(fcntl.flock, b, fcntl.LOCK_SH | fcntl.LOCK_NB),
+            "flock_b_ex": call(fcntl.flock, b, fcntl.LOCK_EX | fcntl.LOCK_NB),
+        }
+        r.close(a)  # the description's last reference: its OFD and flock locks go
+        out["ofd_b_after_close"] = call(lambda: fcntl.fcntl(b, F_OFD_SETLK, flock_arg(fcntl.F_WRLCK, 0, 10)) and 0)
+        out["flock_b_after_close"] = call(fcntl.flock, b, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return out
+
+
 def udmabuf_params():
     out = {}
     for name in ("list_limit", "size_limit_mb"):
@@ -267,4 +302,6 @@ run_all([
     ("udmabuf_madvise", with_dmabuf(udmabuf_madvise)),
     ("udmabuf_mprotect", with_dmabuf(udmabuf_mprotect)),
     ("udmabuf_params", udmabuf_params),
+    ("notify_dir", notify_dir),
+    ("two_descriptions", two_descriptions),
 ])
