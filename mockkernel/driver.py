@@ -156,7 +156,7 @@ from .rdma import (
     ptr_in,
     ptr_out,
 )
-from .realfd import hide, kernel_dup
+from .realfd import hide, kernel_close, kernel_dup
 from .sysfs import (
     device_sysfs_dir,
     sysfs_create_dir,
@@ -312,6 +312,7 @@ __all__ = [
     "ib_umem_get",
     "ib_unregister_device",
     "is_dma_buf_file",
+    "kernel_close",
     "kernel_dup",
     "kerr",
     "misc_deregister",

@@ -21,6 +21,7 @@ from errno import EBADF, EINVAL
 from typing import TYPE_CHECKING
 
 from .errors import KernelBug, kerr
+from .fs import FMODE_PATH
 from .realfd import Placeholders
 
 if TYPE_CHECKING:
@@ -57,8 +58,11 @@ def _lookup(kernel: TaskContext, fd: int) -> File | None:
         raise kerr(EBADF)
     proc = kernel.current
     file = proc.files.get(fd)
-    if file is None and not proc.fdt.is_real_fd(fd):
-        raise kerr(EBADF)
+    if file is None:
+        if not proc.fdt.is_real_fd(fd):
+            raise kerr(EBADF)
+    elif file.f_mode & FMODE_PATH:
+        raise kerr(EBADF)  # fdget() never returns an O_PATH file to a driver
     return file
 
 

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from .context import Subsystem
 from .errors import KernelBug, kerr
+from .filelock import FileLocks
 
 if TYPE_CHECKING:
     from .mm import Vma
@@ -75,6 +76,8 @@ class Inode:
     gid: int = 0
     dev: int = 0x0F  # the anon_inodefs / devtmpfs superblock; only needs to be stable
     blksize: int = 4096
+    #: ``i_write_hint``: the ``F_SET_RW_HINT`` of the inode (``RWH_WRITE_LIFE_*``)
+    i_write_hint: int = 0
 
     def stat_result(self) -> os.stat_result:
         return os.stat_result(
@@ -202,6 +205,7 @@ class File:
         "f_flags",
         "f_mode",
         "f_op",
+        "f_owner",
         "f_pos",
         "id",
         "inode",
@@ -228,6 +232,9 @@ class File:
         self.f_flags = f_flags
         self.f_mode = f_mode
         self.f_pos = 0
+        #: ``f_owner``: who ``SIGIO`` goes to (``F_SETOWN``/``F_SETOWN_EX``/``F_SETSIG``),
+        #: ``(owner type, pid, signal)``: ``F_OWNER_PID`` 0 and signal 0 until set
+        self.f_owner = (1, 0, 0)
         self.f_count = 1
         self.private_data = private_data
         self.path = path
@@ -273,6 +280,7 @@ class File:
         kernel = self.kernel
         self.released = True
         try:
+            kernel.subsys(FileLocks).remove_file(self)  # locks_remove_file
             if self.opened:
                 self.f_op.release(self)
         finally:

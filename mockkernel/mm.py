@@ -200,6 +200,50 @@ class MappedFile(_RealMmap):
     _mk_fstat: Callable[[int], os.stat_result] | None = None
     #: CPython's ``is_resizeable``: ``ACCESS_WRITE``, or ``ACCESS_DEFAULT`` with ``PROT_WRITE``
     _mk_resizable: bool = False
+    #: CPython's ``flush`` makes no call for ``ACCESS_READ``/``ACCESS_COPY`` maps
+    _mk_no_msync: bool = False
+    #: the kernel's ``madvise(addr, length, advice)`` for this map (True: apply the advice
+    #: to the real mapping too) and ``msync(addr, length, flags)``; set by the syscall layer
+    _mk_madvise: Callable[[int, int, int], bool] | None = None
+    _mk_msync: Callable[[int, int, int], None] | None = None
+
+    def madvise(self, option: int, start: int = 0, length: int | None = None, /) -> None:
+        """As CPython's (its argument checks), answered by the kernel: a mock mapping is
+        device memory, and the real memfd under it must not be advised (``MADV_REMOVE``
+        would punch the backing, ``MADV_DONTNEED`` drop it)."""
+        hook = self._mk_madvise
+        if hook is None:
+            return super().madvise(option, start, *(() if length is None else (length,)))
+        if self.closed:
+            raise ValueError("mmap closed or invalid")
+        size = len(self)
+        if start < 0 or start >= size:
+            raise ValueError("madvise start out of bounds")
+        if length is None:
+            length = size - start
+        if length < 0:
+            raise ValueError("madvise length invalid")
+        length = min(length, size - start)
+        if hook(self._mk_addr + start, length, option):
+            super().madvise(option, start, length)
+        return None
+
+    def flush(self, offset: int = 0, size: int | None = None, /) -> None:
+        """As CPython's: ``msync(MS_SYNC)`` of the range, answered by the kernel."""
+        hook = self._mk_msync
+        if hook is None:
+            super().flush(offset, *(() if size is None else (size,)))
+            return
+        if self.closed:
+            raise ValueError("mmap closed or invalid")
+        total = len(self)
+        if size is None:
+            size = total - offset
+        if size < 0 or offset < 0 or total - offset < size:
+            raise ValueError("flush values out of range")
+        if size == 0 or self._mk_no_msync:
+            return
+        hook(self._mk_addr + offset, size, 4)  # MS_SYNC
 
     def close(self) -> None:
         super().close()

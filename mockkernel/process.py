@@ -33,8 +33,8 @@ from .fs import FMODE_PATH, File
 from .fs import O_LARGEFILE as O_LARGEFILE
 from .fs import open_flags_to_file as open_flags_to_file
 from .mm import MappedFile, Mapping, Vma
-from .realfd import REAL, kernel_dup
-from .syscalls import AT_FDCWD, ioctl, namei, readdir, rw, stat
+from .realfd import REAL, give_up, held, kernel_dup
+from .syscalls import AT_FDCWD, attr, ioctl, namei, readdir, rw, stat
 from .syscalls import fd as fd_
 from .syscalls import mmap as mmap
 from .syscalls import poll as poll_
@@ -130,6 +130,8 @@ class RealBackedFdTable(FdTable):
         REAL.close(fd)
 
     def take_number(self, fd: int, cloexec: bool, source: int) -> None:
+        if held(fd):
+            give_up(fd)  # a real fd the kernel holds there moves away first
         REAL.dup2(source, fd, not cloexec)
 
     def get_cloexec(self, fd: int) -> bool:
@@ -387,6 +389,7 @@ class Process:
         if file is not None:
             if self.kernel.tracer.enabled:
                 self.kernel.tracer.emit("fd.close", pid=self.pid, fd=fd, file=file.id)
+            fd_.locks_remove_posix(self, file)
             file.put()
 
     @_syscall
@@ -404,6 +407,28 @@ class Process:
     @_syscall
     def sys_fcntl(self, fd: int, cmd: int, arg: int = 0) -> int:
         return fd_.sys_fcntl(self, fd, cmd, arg)
+
+    @_syscall
+    def sys_flock(self, fd: int, operation: int) -> None:
+        """``flock``: an open file description's whole-file lock."""
+        fd_.sys_flock(self, fd, operation)
+
+    @_syscall
+    def sys_fchmod(self, fd: int, mode: int) -> None:
+        attr.sys_fchmod(self, fd, mode)
+
+    @_syscall
+    def sys_fchown(self, fd: int, uid: int, gid: int) -> None:
+        attr.sys_fchown(self, fd, uid, gid)
+
+    @_syscall
+    def sys_fallocate(self, fd: int, mode: int, offset: int, length: int) -> None:
+        attr.sys_fallocate(self, fd, mode, offset, length)
+
+    @_syscall
+    def sys_fstatfs(self, fd: int) -> os.statvfs_result:
+        """``fstatfs``, in the shape ``os.fstatvfs`` returns."""
+        return attr.sys_fstatfs(self, fd)
 
     @_syscall
     def sys_ioctl(self, fd: int, cmd: int, arg: int) -> int:
@@ -497,6 +522,16 @@ class Process:
     def remove_mapping(self, mp: Mapping, length: int | None = None) -> None:
         """:func:`mockkernel.syscalls.mmap.remove_mapping` for this process."""
         mmap.remove_mapping(self, mp, length)
+
+    @_syscall
+    def sys_madvise(self, addr: int, length: int, advice: int) -> None:
+        """``madvise`` of a mock mapping; ``NotMine`` for real memory."""
+        mmap.sys_madvise(self, addr, length, advice)
+
+    @_syscall
+    def sys_msync(self, addr: int, length: int, flags: int) -> None:
+        """``msync`` of a mock mapping; ``NotMine`` for real memory."""
+        mmap.sys_msync(self, addr, length, flags)
 
     @_syscall
     def sys_mmap(

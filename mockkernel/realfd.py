@@ -8,10 +8,12 @@ sees.  ``hide`` moves such an fd high up, out of the range programs use.
 from __future__ import annotations
 
 import builtins
+import errno
 import fcntl
 import mmap
 import os
 import resource
+from collections.abc import Callable, Container
 from typing import TYPE_CHECKING
 
 from .context import Subsystem
@@ -19,7 +21,20 @@ from .context import Subsystem
 if TYPE_CHECKING:
     from .context import KernelContext
 
-__all__ = ["REAL", "Placeholders", "hide", "kernel_dup"]
+__all__ = [
+    "REAL",
+    "Placeholders",
+    "give_up",
+    "held",
+    "held_fds",
+    "held_numbers",
+    "hide",
+    "hold",
+    "kernel_close",
+    "kernel_dup",
+    "move_held",
+    "os_close",
+]
 
 _MFD_SEALING = 2  # MFD_ALLOW_SEALING
 _F_ADD_SEALS = 1033
@@ -33,15 +48,90 @@ def _floor() -> int:
     return max(soft - 256, soft // 2)
 
 
+#: The real fd numbers some kernel of this process holds for itself (placeholders, memfds
+#: behind buffers, BARs, dups of a program's eventfds), each with the function that
+#: re-points its holder when the number must be given up (``None``: it cannot move).  A
+#: process-wide fact, as the real fd table itself: a program's ``close``/``closerange``/
+#: ``dup2`` must never reach these numbers (on Linux they are not the program's at all).
+#: Entries come from :func:`hide` and :func:`kernel_dup` and leave with :func:`kernel_close`.
+_held: dict[int, Callable[[int, int], None] | None] = {}
+
+
+def held(fd: int) -> bool:
+    """True when ``fd`` is a real fd a kernel holds for itself (not the program's)."""
+    return fd in _held
+
+
+def held_fds() -> frozenset[int]:
+    """The numbers of every real fd the kernels of this process hold."""
+    return frozenset(_held.copy())  # (one C-level copy: safe against other threads)
+
+
+def hold(fd: int, mover: Callable[[int, int], None] | None = None) -> int:
+    """Record ``fd`` as the kernel's; ``mover(old, new)`` re-points its holder when the
+    number is given up (see :func:`move_held`).  Returns ``fd``."""
+    _held[fd] = mover
+    return fd
+
+
+def move_held(fd: int) -> bool:
+    """Give the held number ``fd`` up: dup the fd to a new high number, re-point its holder
+    and close the old number.  ``False`` when its holder cannot follow a move."""
+    mover = _held.get(fd)
+    if mover is None:
+        return False
+    try:
+        REAL.fcntl(fd, fcntl.F_GETFD)
+    except OSError:  # closed behind the registry's back (``REAL.close``): nothing to move
+        _held.pop(fd, None)
+        return True
+    new = kernel_dup(fd)
+    _held[new] = mover
+    mover(fd, new)
+    kernel_close(fd)
+    return True
+
+
+def give_up(fd: int) -> None:
+    """A program's ``dup2``/``dup3`` targets the held number ``fd``: move the kernel's fd
+    away (:func:`move_held`).  ``EBUSY`` when its holder cannot follow (Linux's answer to
+    a ``dup2`` racing an ``open`` of the same number: the program may retry elsewhere)."""
+    if not move_held(fd):
+        try:
+            REAL.fcntl(fd, fcntl.F_GETFD)
+        except OSError:
+            _held.pop(fd, None)  # a stale entry: the number is free after all
+            return
+        raise OSError(errno.EBUSY, os.strerror(errno.EBUSY))
+
+
+def kernel_close(fd: int) -> None:
+    """Close a real fd the kernel holds (from :func:`hide`, :func:`kernel_dup`): kernel
+    code must not call ``os.close``, which a program's redirection refuses for these;
+    the number stops being held."""
+    _held.pop(fd, None)
+    os_close(fd)
+
+
+#: the real ``os.close``, captured at import (a program's close of its own fds needs no
+#: bookkeeping here: it can never reach a held number)
+os_close = os.close
+
+
+def held_numbers() -> Container[int]:
+    """The live set of held numbers (read-only use: membership tests on the hot path)."""
+    return _held.keys()
+
+
 def hide(fd: int) -> int:
-    """Move ``fd`` to a high, close-on-exec number; returns the new number."""
+    """Move ``fd`` to a high, close-on-exec number the kernel holds; returns the number."""
     try:
         new: int = REAL.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, _floor())
     except OSError:
         os.set_inheritable(fd, False)
-        return fd  # no room up there: keep it where it is
+        return hold(fd)  # no room up there: keep it where it is
     REAL.close(fd)
-    return new
+    return hold(new)
 
 
 def kernel_dup(fd: int) -> int:
@@ -50,7 +140,7 @@ def kernel_dup(fd: int) -> int:
         new: int = REAL.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, _floor())
     except OSError:
         new = REAL.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 0)
-    return new
+    return hold(new)
 
 
 class REAL:
@@ -103,7 +193,7 @@ class Placeholders(Subsystem):
             fd = hide(os.memfd_create(f"mockkernel:{label}", os.MFD_CLOEXEC | _MFD_SEALING))
             # sealed: a write that escapes the redirection fails instead of landing here
             REAL.fcntl(fd, _F_ADD_SEALS, _SEALS)
-            self._fds[label] = fd
+            self._fds[label] = hold(fd, self._moved)
         return fd
 
     def add(self, label: str, fd: int, *companions: int) -> None:
@@ -117,11 +207,18 @@ class Placeholders(Subsystem):
         """
         if label in self._fds:
             raise ValueError(f"placeholder {label!r} exists already")
-        self._fds[label] = hide(fd)
-        self._companions += [hide(c) for c in companions]
+        self._fds[label] = hold(hide(fd), self._moved)
+        self._companions += [hold(hide(c), self._moved) for c in companions]
+
+    def _moved(self, old: int, new: int) -> None:
+        """A program's ``dup2`` took the number ``old``: the fd lives on at ``new``."""
+        for label, fd in self._fds.items():
+            if fd == old:
+                self._fds[label] = new
+        self._companions = [new if c == old else c for c in self._companions]
 
     def shutdown(self) -> None:
         for fd in [*self._fds.values(), *self._companions]:
-            REAL.close(fd)
+            kernel_close(fd)
         self._fds.clear()
         self._companions.clear()

@@ -75,7 +75,22 @@ _UNPRIVILEGED_CONFIG = 64
 
 
 def device_dir(pdev: PciDev) -> str:
-    return f"{_DEVICES}/{pdev.bdf}"
+    """``/sys/devices/pci0000:00[/<root port>]/<bdf>``: a device behind a root port sits
+    in the port's directory, as the kernel's device hierarchy has it (the port is the
+    parent of the device's bus)."""
+    rp = pdev.root_port
+    if rp is None:
+        return f"{_DEVICES}/{pdev.bdf}"
+    return f"{_DEVICES}/{rp.bdf}/{pdev.bdf}"
+
+
+def _up_to_sys(path: str) -> str:
+    """The ``../`` chain from the directory holding ``path`` up to ``/sys``."""
+    return "../" * (path.count("/") - 2)
+
+
+def _from_sys(path: str) -> str:
+    return path.removeprefix("/sys/")
 
 
 def _hex(value: int, width: int) -> str:
@@ -166,10 +181,12 @@ def populate_pci(kernel: KernelContext) -> None:
     for pdev in kernel.subsys(PciCore).bus.devices:
         d = device_dir(pdev)
         vfs.mkdir(d, populate=_attrs_filler(kernel, pdev, d))
-        vfs.symlink(f"../../../devices/pci0000:00/{pdev.bdf}", f"/sys/bus/pci/devices/{pdev.bdf}")
+        link = f"/sys/bus/pci/devices/{pdev.bdf}"
+        vfs.symlink(_up_to_sys(link) + _from_sys(d), link)
         group = f"/sys/kernel/iommu_groups/{pdev.iommu_group}"
         vfs.mkdir(f"{group}/devices")
-        vfs.symlink(f"../../../../devices/pci0000:00/{pdev.bdf}", f"{group}/devices/{pdev.bdf}")
+        link = f"{group}/devices/{pdev.bdf}"
+        vfs.symlink(_up_to_sys(link) + _from_sys(d), link)
 
 
 def _attrs_filler(kernel: KernelContext, pdev: PciDev, d: str) -> Callable[[], None]:
@@ -202,7 +219,8 @@ def _attrs_filler(kernel: KernelContext, pdev: PciDev, d: str) -> Callable[[], N
             vfs.bin_attr(f"{d}/resource{bar.index}", 0o600, bar.size, mmap=mmap)
             if bar.prefetch:
                 vfs.bin_attr(f"{d}/resource{bar.index}_wc", 0o600, bar.size, mmap=mmap)
-        vfs.symlink(f"../../../kernel/iommu_groups/{pdev.iommu_group}", f"{d}/iommu_group")
+        link = f"{d}/iommu_group"
+        vfs.symlink(f"{_up_to_sys(link)}kernel/iommu_groups/{pdev.iommu_group}", link)
 
     return fill
 
@@ -211,15 +229,16 @@ def bind_driver(kernel: KernelContext, pdev: PciDev, name: str) -> None:
     vfs = kernel.subsys(Vfs)
     drv = f"/sys/bus/pci/drivers/{name}"
     vfs.mkdir(drv)
-    vfs.symlink(f"../../../../devices/pci0000:00/{pdev.bdf}", f"{drv}/{pdev.bdf}")
-    vfs.symlink(f"../../../bus/pci/drivers/{name}", f"{device_dir(pdev)}/driver")
+    d = device_dir(pdev)
+    vfs.symlink(_up_to_sys(f"{drv}/{pdev.bdf}") + _from_sys(d), f"{drv}/{pdev.bdf}")
+    vfs.symlink(f"{_up_to_sys(d + '/driver')}bus/pci/drivers/{name}", f"{d}/driver")
 
 
 # -- what drivers add (fs/sysfs, drivers/base) -----------------------------------------------
 def device_sysfs_dir(pdev: PciDev) -> str:
     """The device's directory: ``/sys`` + ``kobject_get_path(&pdev->dev.kobj)``
-    (``/sys/devices/pci0000:00/<bdf>``).  Drivers add their class devices and
-    attributes below it."""
+    (``/sys/devices/pci0000:00/<root port>/<bdf>``, or ``.../pci0000:00/<bdf>`` for a
+    device on the root bus).  Drivers add their class devices and attributes below it."""
     return device_dir(pdev)
 
 

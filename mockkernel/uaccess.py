@@ -151,9 +151,9 @@ class UserMemory:
         """Drop the kernel-held fds (an exited process's memory)."""
         fd, self._mem_fd = self._mem_fd, -1
         if fd >= 0:
-            from .realfd import REAL
+            from .realfd import kernel_close
 
-            REAL.close(fd)
+            kernel_close(fd)
 
     def read(self, addr: int, n: int) -> bytes:
         """``n`` bytes at ``addr`` (``EFAULT`` if not readable)."""

@@ -30,7 +30,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..mm import KernelMap
-from ..realfd import hide
+from ..realfd import hide, kernel_close
 from ..topology import BarSpec, CpuSteeringTag, DeviceSpec, RootPortSpec, layout_bars
 from ._regs import (
     PCI_BASE_ADDRESS_0,
@@ -217,7 +217,7 @@ class PciBar:
             os.ftruncate(fd, spec.size)
             self.map = KernelMap(fd, spec.size)
         except BaseException:
-            os.close(fd)
+            kernel_close(fd)
             raise
         self.memfd = fd
 
@@ -241,7 +241,7 @@ class PciBar:
         if self.memfd < 0:
             return
         self.map.close()
-        os.close(self.memfd)
+        kernel_close(self.memfd)
         self.memfd = -1
 
     def __repr__(self) -> str:

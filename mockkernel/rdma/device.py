@@ -30,7 +30,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 from ..context import Subsystem
 from ..errors import kerr
 from ..process import TaskContext
-from ..realfd import Placeholders
+from ..realfd import REAL, Placeholders
+from ..sysfs import device_sysfs_dir
 from ..uapi.rdma.ib_user_verbs import IB_USER_VERBS_ABI_VERSION
 from ..vfs import Vfs
 
@@ -371,8 +372,8 @@ def _setup_core(kernel: RdmaContext, core: IbCore) -> None:
     try:
         kernel.subsys(Placeholders).add("[infinibandevent]", r, w)
     except ValueError:
-        os.close(r)
-        os.close(w)
+        REAL.close(r)
+        REAL.close(w)
     from .netlink import rdma_nl_init
 
     rdma_nl_init(kernel)  # NETLINK_RDMA and nldev
@@ -382,7 +383,7 @@ def _setup_core(kernel: RdmaContext, core: IbCore) -> None:
 def _device_dirs(dev: IbDevice) -> tuple[str, str]:
     """(ibdev dir, uverbs dir) under ``/sys/devices``."""
     if dev.parent is not None:
-        base = f"/sys/devices/pci0000:00/{dev.parent.bdf}"
+        base = device_sysfs_dir(dev.parent)
         return f"{base}/infiniband/{dev.name}", f"{base}/infiniband_verbs/{dev.uverbs_name}"
     return (
         f"/sys/devices/virtual/infiniband/{dev.name}",
@@ -430,7 +431,7 @@ def _fill_ib_dir(kernel: RdmaContext, dev: IbDevice, ibdir: str) -> None:
         vfs.attr(f"{ibdir}/{name}", _const(text))
     vfs.symlink(_rel("/sys/class/infiniband", ibdir), f"{ibdir}/subsystem")
     if dev.parent is not None:
-        pdir = f"/sys/devices/pci0000:00/{dev.parent.bdf}"
+        pdir = device_sysfs_dir(dev.parent)
         vfs.symlink(_rel(pdir, ibdir), f"{ibdir}/device")
     for p, port in enumerate(dev.ports, start=1):
         pd = f"{ibdir}/ports/{p}"
@@ -484,7 +485,7 @@ def _fill_uverbs_dir(kernel: RdmaContext, dev: IbDevice, uvdir: str, minor: int)
         vfs.attr(f"{uvdir}/{name}", _const(text))
     vfs.symlink(_rel("/sys/class/infiniband_verbs", uvdir), f"{uvdir}/subsystem")
     if dev.parent is not None:
-        pdir = f"/sys/devices/pci0000:00/{dev.parent.bdf}"
+        pdir = device_sysfs_dir(dev.parent)
         vfs.symlink(_rel(pdir, uvdir), f"{uvdir}/device")
 
 

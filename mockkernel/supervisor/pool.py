@@ -19,7 +19,7 @@ import threading
 from collections.abc import Callable
 from errno import EINTR, ENOENT
 
-from ..realfd import REAL, hide
+from ..realfd import REAL, hide, kernel_close
 from .notify import Listener
 
 __all__ = ["Pool"]
@@ -81,7 +81,7 @@ class Pool:
             for t in alive:
                 t.join()
         for fd in (self._stop_r, self._stop_w):
-            REAL.close(fd)
+            kernel_close(fd)
 
     def _next(self, poller: select.poll) -> tuple[int, int, int, tuple[int, ...]] | None:
         """As the leader: the next notification, or ``None`` when the pool stops."""

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from ..errors import kerr
 from ..process import Process
-from ..realfd import REAL, hide
+from ..realfd import REAL, hide, kernel_close
 from ..uaccess import RemoteMemory
 from .fdtable import RemoteFdTable
 from .handlers import CONTINUE, TABLE, Call
@@ -177,7 +177,7 @@ class Supervisor:
             self.pool.stop()
             self.errors += self.pool.errors
         if self.listener is not None:
-            REAL.close(self.listener.fd)
+            kernel_close(self.listener.fd)
         for tmm in self.mms.values():
             tmm.exit()
         for proc in {id(p): p for p in self.tasks.values()}.values():

@@ -11,7 +11,10 @@ A path-based syscall whose path is not the mock's raises
 
 By family, as the kernel's files:
 
-* :mod:`.fd` -- ``close``, ``dup``/``dup2``/``dup3``, ``fcntl`` (``fs/file.c``, ``fs/fcntl.c``)
+* :mod:`.fd` -- ``close``, ``dup``/``dup2``/``dup3``, ``fcntl`` (record and OFD locks,
+  leases, owner, hints), ``flock`` (``fs/file.c``, ``fs/fcntl.c``, ``fs/locks.c``)
+* :mod:`.attr` -- ``fchmod``, ``fchown``, ``fallocate``, ``fstatfs`` (``fs/open.c``,
+  ``fs/statfs.c``)
 * :mod:`.rw` -- ``read``/``write``/``pread``/``pwrite``/``readv``/``writev``, ``lseek``,
   ``fsync``, ``ftruncate`` (``fs/read_write.c``)
 * :mod:`.ioctl` -- ``ioctl``: ``do_vfs_ioctl``, then the driver (``fs/ioctl.c``)
@@ -19,7 +22,8 @@ By family, as the kernel's files:
 * :mod:`.stat` -- ``fstat``, ``newfstatat``, ``statx``, ``faccessat``, ``readlinkat``
   (``fs/stat.c``)
 * :mod:`.readdir` -- ``getdents64`` over a directory's ``iterate`` op (``fs/readdir.c``)
-* :mod:`.mmap` -- ``mmap`` (``mm/mmap.c``)
+* :mod:`.mmap` -- ``mmap``, ``madvise`` and ``msync`` of a mock mapping (``mm/mmap.c``,
+  ``mm/madvise.c``, ``mm/msync.c``)
 """
 
 from __future__ import annotations

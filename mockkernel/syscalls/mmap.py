@@ -8,17 +8,27 @@ supervised one (``mockkernel/supervisor/mmap.py``, by syscall injection).
 
 from __future__ import annotations
 
-from errno import EACCES, EINVAL, ENODEV, EPERM
+from errno import EACCES, EINVAL, ENODEV, ENOMEM, EOPNOTSUPP, EPERM
 from typing import TYPE_CHECKING
 
-from ..errors import kerr
+from ..errors import NotMine, kerr
 from ..fs import FMODE_READ, FMODE_WRITE, File
 from ..mm import PAGE_SIZE, MappedFile, Mapping, Vma, build_mapping, page_align
+from .attr import FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, vfs_fallocate
 
 if TYPE_CHECKING:
     from ..process import Process
 
-__all__ = ["add_mapping", "do_mmap", "remove_mapping", "sys_mmap"]
+__all__ = [
+    "LEGACY_MAP_MASK",
+    "add_mapping",
+    "do_mmap",
+    "find_mapping",
+    "remove_mapping",
+    "sys_madvise",
+    "sys_mmap",
+    "sys_msync",
+]
 
 PROT_WRITE = 0x2
 PROT_EXEC = 0x4
@@ -26,6 +36,47 @@ MAP_SHARED = 0x01
 MAP_PRIVATE = 0x02
 MAP_SHARED_VALIDATE = 0x03
 MAP_TYPE = 0x0F
+#: include/linux/mman.h (x86-64): the flags ``MAP_SHARED_VALIDATE`` accepts on any file
+#: (SHARED, PRIVATE, FIXED, ANONYMOUS, 32BIT, ABOVE4G, GROWSDOWN, DENYWRITE, EXECUTABLE,
+#: LOCKED, NORESERVE, POPULATE, NONBLOCK, STACK, HUGETLB, UNINITIALIZED, and the
+#: MAP_HUGE_2MB/1GB size encodings); ``MAP_SYNC`` needs the file's
+#: ``mmap_supported_flags`` (DAX files only: no mock file)
+LEGACY_MAP_MASK = (
+    0x01 | 0x02 | 0x10 | 0x20 | 0x40 | 0x80 | 0x100 | 0x800 | 0x1000 | 0x2000 | 0x4000
+) | (0x8000 | 0x10000 | 0x20000 | 0x40000 | 0x4000000 | (21 << 26) | (30 << 26))
+
+# madvise advice (asm-generic/mman-common.h)
+MADV_NORMAL, MADV_RANDOM, MADV_SEQUENTIAL, MADV_WILLNEED, MADV_DONTNEED = 0, 1, 2, 3, 4
+MADV_FREE, MADV_REMOVE, MADV_DONTFORK, MADV_DOFORK = 8, 9, 10, 11
+MADV_MERGEABLE, MADV_UNMERGEABLE, MADV_HUGEPAGE, MADV_NOHUGEPAGE = 12, 13, 14, 15
+MADV_DONTDUMP, MADV_DODUMP, MADV_WIPEONFORK, MADV_KEEPONFORK = 16, 17, 18, 19
+MADV_HWPOISON, MADV_SOFT_OFFLINE = 100, 101
+#: what each advice answers on a mock mapping.  Every mapping a mock driver makes is
+#: device memory (``VM_IO | VM_PFNMAP | VM_DONTEXPAND``, shared, file-backed): a
+#: udmabuf's pages inserted by pfn, a BAR, a doorbell page.  0: accepted (nothing to do
+#: for memory the page allocator does not own); None: refused with ``EINVAL``:
+#: DONTNEED/FREE (``madvise_dontneed_free_valid_vma``: VM_PFNMAP), COLD/PAGEOUT
+#: (``can_madv_lru_vma``), DODUMP/GUARD_* (VM_SPECIAL), DOFORK (VM_IO), WIPEONFORK (a
+#: file mapping), POPULATE_*/COLLAPSE (no struct pages), and every unknown number.
+_MADV_OK = frozenset(
+    (
+        MADV_NORMAL,
+        MADV_RANDOM,
+        MADV_SEQUENTIAL,
+        MADV_WILLNEED,
+        MADV_DONTFORK,
+        MADV_MERGEABLE,
+        MADV_UNMERGEABLE,
+        MADV_HUGEPAGE,
+        MADV_NOHUGEPAGE,
+        MADV_DONTDUMP,
+        MADV_KEEPONFORK,
+    )
+)
+#: advice whose effect is on the real mapping (what a fork or a core dump sees): the
+#: front-end also applies it there once the kernel has accepted it
+MADV_REAL_EFFECT = frozenset((MADV_DONTFORK, MADV_KEEPONFORK, MADV_DONTDUMP))
+MS_ASYNC, MS_INVALIDATE, MS_SYNC = 1, 2, 4
 
 
 def do_mmap(
@@ -46,6 +97,11 @@ def do_mmap(
     kind = flags & MAP_TYPE
     if kind not in (MAP_SHARED, MAP_SHARED_VALIDATE, MAP_PRIVATE):
         raise kerr(EINVAL)  # neither shared nor private
+    if kind == MAP_SHARED_VALIDATE:
+        # every flag must be known to this file (MAP_SYNC: DAX only); then MAP_SHARED
+        if flags & ~LEGACY_MAP_MASK:
+            raise kerr(EOPNOTSUPP)
+        flags = (flags & ~MAP_TYPE) | MAP_SHARED
     shared = kind in (MAP_SHARED, MAP_SHARED_VALIDATE)
     if shared and prot & PROT_WRITE and not file.f_mode & FMODE_WRITE:
         raise kerr(EACCES)  # a shared writable map of a file not open for writing
@@ -128,7 +184,74 @@ def sys_mmap(
     )
     record.append(mp)
     add_mapping(proc, mp)
+
+    def madvise(addr: int, length: int, advice: int) -> bool:
+        proc.sys_madvise(addr, length, advice)
+        return advice in MADV_REAL_EFFECT
+
+    def msync(addr: int, length: int, flags: int) -> None:
+        proc.sys_msync(addr, length, flags)
+
+    m._mk_madvise = madvise
+    m._mk_msync = msync
+    m._mk_no_msync = access in (1, 3)  # mmap.ACCESS_READ, ACCESS_COPY
     tracer = proc.kernel.tracer
     if tracer.enabled:
         tracer.emit("mm.mmap", pid=proc.pid, fd=fd, file=file.id, length=length)
     return m
+
+
+def find_mapping(proc: Process, addr: int, length: int) -> Mapping:
+    """The mock mapping that holds ``[addr, addr + length)``; ``NotMine`` when ``addr`` is
+    in none (real memory: the real call answers), ``ENOMEM`` when the range runs past it
+    (a hole follows: Linux's "range not fully mapped")."""
+    for mp in list(proc.mappings.values()):
+        if mp.start <= addr < mp.end:
+            if addr + length > mp.end:
+                raise kerr(ENOMEM)
+            return mp
+    raise NotMine()
+
+
+def sys_madvise(proc: Process, addr: int, length: int, advice: int) -> None:
+    """``madvise`` over a mock mapping (``mm/madvise.c``): see ``_MADV_OK``.
+
+    ``MADV_REMOVE`` punches a hole in the file (``vfs_fallocate``): ``EACCES`` on a
+    private or read-only mapping, else the file's ``fallocate`` answer (``ENODEV`` for a
+    device or a dma-buf).  ``MADV_HWPOISON``/``SOFT_OFFLINE`` need ``CAP_SYS_ADMIN``.
+    The front-end applies ``MADV_REAL_EFFECT`` advice to the real mapping afterwards.
+    """
+    if addr % PAGE_SIZE or length < 0:
+        raise kerr(EINVAL)
+    if advice in (MADV_HWPOISON, MADV_SOFT_OFFLINE):
+        raise kerr(EPERM)
+    if length == 0:
+        return
+    mp = find_mapping(proc, addr, length)
+    if advice in _MADV_OK:
+        return
+    if advice == MADV_REMOVE:
+        if not mp.shared or not mp.file.f_mode & FMODE_WRITE:
+            raise kerr(EACCES)
+        start = mp.pgoff * PAGE_SIZE + (addr - mp.start)
+        vfs_fallocate(mp.file, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, start, length)
+        return
+    raise kerr(EINVAL)
+
+
+def sys_msync(proc: Process, addr: int, length: int, flags: int) -> None:
+    """``msync`` over a mock mapping: ``MS_SYNC`` of a shared mapping is the file's
+    ``->fsync`` (``vfs_fsync_range``), ``EINVAL`` for a file without one (every device
+    and dma-buf); ``MS_ASYNC`` does nothing."""
+    if addr % PAGE_SIZE or flags & ~(MS_ASYNC | MS_INVALIDATE | MS_SYNC):
+        raise kerr(EINVAL)
+    if flags & MS_ASYNC and flags & MS_SYNC:
+        raise kerr(EINVAL)
+    if length == 0:
+        return
+    mp = find_mapping(proc, addr, page_align(length))
+    if flags & MS_SYNC and mp.shared:
+        op = mp.file.f_op.fsync
+        if op is None:
+            raise kerr(EINVAL)
+        op(mp.file, False)

@@ -72,7 +72,7 @@ from ..dma_buf import (
 from ..errors import kerr
 from ..kernel import Kernel
 from ..mm import KernelMap
-from ..realfd import hide
+from ..realfd import hide, kernel_close
 
 __all__ = [
     "CHECKS",
@@ -202,7 +202,7 @@ class ConformanceExporter(DmaBufOps):
         priv: _Priv = dmabuf.priv
         self.kernel.fabric.remove_ram(priv.base)
         priv.mem.close()
-        os.close(priv.memfd)
+        kernel_close(priv.memfd)
 
     def get_pci_tph(self, dmabuf: DmaBuf, extended: bool) -> tuple[int, int]:
         dmabuf.resv.assert_held()

@@ -8,16 +8,21 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-from errno import EINVAL
+import struct
+from errno import EACCES, EBADF, EINVAL
 from typing import TYPE_CHECKING, Any
 
 from ..errors import kerr
+from ..realfd import give_up, held, held_fds
+from ..syscalls.fd import FLOCK_FMT
 from .hotpath import as_fd
 
 if TYPE_CHECKING:
     from .redirect import Redirection
 
-__all__ = ["FdCalls", "iovec", "scatter"]
+__all__ = ["FCNTL_BUFSZ", "FdCalls", "iovec", "scatter"]
+
+FCNTL_BUFSZ = 1024  # CPython's fcntl.fcntl buffer
 
 
 def iovec(buffers: Any, name: str, writable: bool) -> list[memoryview]:
@@ -53,6 +58,7 @@ class FdCalls:
         self.files = redir.proc.files
         self.real: Any = redir.real
         self.more = redir.real_more
+        self.scratch = redir.scratch
 
     # -- a TCP socket the kernel made mock (hotpath: after a real ENOTCONN/EPIPE) -------
     def notconn_read(self, fd: int, n: int, e: OSError) -> bytes:
@@ -74,6 +80,8 @@ class FdCalls:
     def dup(self, fd: int) -> int:
         if fd in self.files:
             return self.proc.sys_fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 0)
+        if held(fd):
+            raise kerr(EBADF)  # the kernel's, not the program's
         return int(self.real.dup(fd))
 
     def dup2(self, fd: int, fd2: int, inheritable: bool = True) -> int:
@@ -82,6 +90,10 @@ class FdCalls:
             if inheritable:
                 return proc.sys_dup2(fd, fd2)
             return proc.sys_dup3(fd, fd2, os.O_CLOEXEC)
+        if held(fd):
+            raise kerr(EBADF)
+        if held(fd2) and fd != fd2:
+            give_up(fd2)  # the number is the program's to take: the kernel's fd moves
         res = int(self.real.dup2(fd, fd2, inheritable))
         if fd2 in self.files:
             proc.forget_fd(fd2)
@@ -153,14 +165,17 @@ class FdCalls:
         self.more["ftruncate"](fd, length)
 
     def closerange(self, fd_low: int, fd_high: int, /) -> None:
-        """Close mock fds in the range through the kernel, real ones for real."""
+        """Close mock fds in the range through the kernel, real ones for real; the real
+        fds the kernel holds are not the program's and stay open."""
         real_closerange = self.more["closerange"]
         lo = max(fd_low, 0)
-        for fd in sorted(n for n in self.files if lo <= n < fd_high):
+        held = held_fds()
+        for fd in sorted(n for n in (*self.files, *held) if lo <= n < fd_high):
             if lo < fd:
                 real_closerange(lo, fd)
-            with contextlib.suppress(OSError):
-                self.proc.sys_close(fd)
+            if fd not in held:
+                with contextlib.suppress(OSError):
+                    self.proc.sys_close(fd)
             lo = fd + 1
         if lo < fd_high:
             real_closerange(lo, fd_high)
@@ -179,9 +194,96 @@ class FdCalls:
         self.more["set_blocking"](fd, blocking)
 
     def fcntl(self, fd: Any, cmd: int, arg: Any = 0, /) -> Any:
+        """``fcntl.fcntl``: an int argument is a C ``int``; a buffer (a ``struct flock``,
+        ``struct f_owner_ex``, a hint) of at most 1024 bytes is copied into the scratch
+        buffer, its address passed, and the bytes after the call returned, as CPython does."""
+        n = fd if type(fd) is int else as_fd(fd)
+        if n not in self.files:
+            return self.real.fcntl(fd, cmd, arg)
+        if isinstance(arg, int):  # (CPython's "I" format: masked to an unsigned int)
+            return self.proc.sys_fcntl(n, cmd, arg & 0xFFFFFFFF)
+        if isinstance(arg, str):
+            arg = arg.encode()
+        mv = memoryview(arg).cast("B")
+        if mv.nbytes > FCNTL_BUFSZ:
+            raise ValueError("fcntl argument 3 is too long")
+        addr, sview = self.scratch.t
+        length = mv.nbytes
+        sview[:length] = mv
+        sview[length] = 0
+        self.proc.sys_fcntl(n, cmd, addr)
+        return bytes(sview[:length])
+
+    # -- locks, attributes, space, statfs ------------------------------------------------
+    def flock(self, fd: Any, operation: int, /) -> None:
         n = fd if type(fd) is int else as_fd(fd)
         if n in self.files:
-            if not isinstance(arg, int):
-                raise kerr(EINVAL)
-            return self.proc.sys_fcntl(n, cmd, arg & 0xFFFFFFFF)
-        return self.real.fcntl(fd, cmd, arg)
+            self.proc.sys_flock(n, operation)
+            return
+        self.more["flock"](fd, operation)
+
+    def lockf(self, fd: Any, cmd: int, len: int = 0, start: int = 0, whence: int = 0, /) -> Any:
+        """``fcntl.lockf``: CPython's ``fcntl(F_SETLK[W])`` with a ``struct flock``."""
+        n = fd if type(fd) is int else as_fd(fd)
+        if n not in self.files:
+            return self.more["lockf"](fd, cmd, len, start, whence)
+        if cmd == fcntl.LOCK_UN:
+            typ = fcntl.F_UNLCK
+        elif cmd & fcntl.LOCK_SH:
+            typ = fcntl.F_RDLCK
+        elif cmd & fcntl.LOCK_EX:
+            typ = fcntl.F_WRLCK
+        else:
+            raise ValueError("unrecognized lockf argument")
+        op = fcntl.F_SETLK if cmd & fcntl.LOCK_NB else fcntl.F_SETLKW
+        self.fcntl(n, op, struct.pack(FLOCK_FMT, typ, whence, start, len, 0))
+        return None
+
+    def os_lockf(self, fd: int, command: int, length: int, /) -> None:
+        """``os.lockf``: glibc's ``lockf`` over ``fcntl``, from the current position."""
+        if fd not in self.files:
+            self.more["os_lockf"](fd, command, length)
+            return
+        if command == os.F_TEST:
+            out = self.fcntl(
+                fd, fcntl.F_GETLK, struct.pack(FLOCK_FMT, fcntl.F_RDLCK, 1, 0, length, 0)
+            )
+            l_type, _w, _s, _l, pid = struct.unpack(FLOCK_FMT, out)
+            if l_type != fcntl.F_UNLCK and pid != os.getpid():
+                raise kerr(EACCES)
+            return
+        ops = {
+            os.F_ULOCK: (fcntl.F_SETLK, fcntl.F_UNLCK),
+            os.F_LOCK: (fcntl.F_SETLKW, fcntl.F_WRLCK),
+            os.F_TLOCK: (fcntl.F_SETLK, fcntl.F_WRLCK),
+        }
+        if command not in ops:
+            raise kerr(EINVAL)
+        op, typ = ops[command]
+        self.fcntl(fd, op, struct.pack(FLOCK_FMT, typ, os.SEEK_CUR, 0, length, 0))
+
+    def fchmod(self, fd: int, mode: int) -> None:
+        if fd in self.files:
+            self.proc.sys_fchmod(fd, mode)
+            return
+        self.more["fchmod"](fd, mode)
+
+    def fchown(self, fd: int, uid: int, gid: int) -> None:
+        if fd in self.files:
+            self.proc.sys_fchown(fd, uid, gid)
+            return
+        self.more["fchown"](fd, uid, gid)
+
+    def posix_fallocate(self, fd: int, offset: int, len: int, /) -> None:
+        """``posix_fallocate``: ``fallocate(fd, 0, ...)``; glibc's write-a-byte-per-block
+        fallback for ``EOPNOTSUPP`` is not run on a mock file (it would write into a sysfs
+        file): its ``EOPNOTSUPP`` is returned as is."""
+        if fd in self.files:
+            self.proc.sys_fallocate(fd, 0, offset, len)
+            return
+        self.more["posix_fallocate"](fd, offset, len)
+
+    def fstatvfs(self, fd: int, /) -> os.statvfs_result:
+        if fd in self.files:
+            return self.proc.sys_fstatfs(fd)
+        return self.more["fstatvfs"](fd)  # type: ignore[no-any-return]

@@ -30,8 +30,8 @@ layer's ``VFS_IOCTL_CMDS``: the commands it must leave to ``do_vfs_ioctl``.
 from __future__ import annotations
 
 import types
-from collections.abc import Callable, Sequence
-from errno import EINVAL, ENOTCONN, ENOTTY, EPIPE
+from collections.abc import Callable, Container, Sequence
+from errno import EBADF, EINVAL, ENOTCONN, ENOTTY, EPIPE
 from typing import Any
 
 from ..errors import kerr
@@ -66,6 +66,7 @@ _proc: Any = None
 _tracer: Any = None
 _scratch: Any = None
 _vfs_ioctls: frozenset[int] = frozenset()  # syscalls.ioctl.VFS_IOCTL_CMDS
+_held: Container[int] = frozenset()  # realfd's held numbers: the kernel's, not the program's
 _real_open: Callable[..., int] = _unbound
 _real_close: Callable[[int], None] = _unbound
 _real_read: Callable[[int, int], bytes] = _unbound
@@ -92,9 +93,15 @@ def m_open(path: Any, flags: int, mode: int = 0o777, dir_fd: int | None = None) 
 def m_close(fd: int) -> None:
     try:
         file = _slots[fd]
-    except (IndexError, TypeError):
+    except IndexError:
+        if fd in _held:  # a real fd the kernel holds: not the program's to close
+            raise kerr(EBADF) from None
+        return _real_close(fd)
+    except TypeError:
         return _real_close(fd)
     if file is None or fd < 0:
+        if fd in _held:
+            raise kerr(EBADF)
         return _real_close(fd)
     _proc.sys_close(fd)
     return None

@@ -46,6 +46,7 @@ from types import ModuleType, TracebackType
 from typing import TYPE_CHECKING, Any, Literal
 
 from ..realfd import REAL as _Real
+from ..realfd import held_numbers, os_close
 from ..syscalls.ioctl import VFS_IOCTL_CMDS
 from . import hotpath
 from .fdcalls import FdCalls
@@ -96,6 +97,13 @@ _TARGETS: tuple[tuple[ModuleType | type, str, str], ...] = (
     (os, "closerange", "closerange"),
     (os, "get_blocking", "get_blocking"),
     (os, "set_blocking", "set_blocking"),
+    (fcntl, "flock", "flock"),
+    (fcntl, "lockf", "lockf"),
+    (os, "lockf", "os_lockf"),
+    (os, "fchmod", "fchmod"),
+    (os, "fchown", "fchown"),
+    (os, "posix_fallocate", "posix_fallocate"),
+    (os, "fstatvfs", "fstatvfs"),
     (socket, "socket", "socket"),
     (socket, "if_nametoindex", "if_nametoindex"),
     (socket, "if_indextoname", "if_indextoname"),
@@ -122,6 +130,13 @@ _REAL_MORE: dict[str, Any] = {
     "closerange": os.closerange,
     "get_blocking": os.get_blocking,
     "set_blocking": os.set_blocking,
+    "flock": fcntl.flock,
+    "lockf": fcntl.lockf,
+    "os_lockf": os.lockf,
+    "fchmod": os.fchmod,
+    "fchown": os.fchown,
+    "posix_fallocate": os.posix_fallocate,
+    "fstatvfs": os.fstatvfs,
     "socket": socket.socket,
     "if_nametoindex": socket.if_nametoindex,
     "if_indextoname": socket.if_indextoname,
@@ -151,6 +166,13 @@ _FD_KEYS = (
     "get_blocking",
     "set_blocking",
     "fcntl",
+    "flock",
+    "lockf",
+    "os_lockf",
+    "fchmod",
+    "fchown",
+    "posix_fallocate",
+    "fstatvfs",
 )
 _PATH_KEYS = ("stat", "lstat", "access", "listdir", "scandir", "readlink")
 
@@ -355,7 +377,8 @@ class Redirection:
             _scratch=self.scratch,
             _vfs_ioctls=VFS_IOCTL_CMDS,
             _real_open=real.open,
-            _real_close=real.close,
+            _real_close=os_close,
+            _held=held_numbers(),
             _real_read=real.read,
             _real_write=real.write,
             _real_fstat=real.fstat,

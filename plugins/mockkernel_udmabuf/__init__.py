@@ -43,10 +43,14 @@ from mockkernel.driver import (
     dma_buf_put,
     fdget_real,
     hide,
+    kernel_close,
     kerr,
     misc_deregister,
     misc_register,
     pci_fabric,
+    sysfs_create_dir,
+    sysfs_create_file,
+    sysfs_remove_dir,
 )
 from mockkernel.uapi.linux.udmabuf import (
     UDMABUF_CREATE,
@@ -109,11 +113,11 @@ class MemfdTable:
         entry[1] -= 1
         if entry[1] == 0:
             del self._fds[key]
-            os.close(entry[0])
+            kernel_close(entry[0])
 
     def close(self) -> None:
         for fd, _refs in self._fds.values():
-            os.close(fd)
+            kernel_close(fd)
         self._fds.clear()
 
 
@@ -223,7 +227,11 @@ def _check_memfd_seals(fd: int) -> None:
 
 
 def create_udmabuf(
-    kernel: Kernel, memfds: MemfdTable, flags: int, items: list[tuple[int, int, int]]
+    kernel: Kernel,
+    memfds: MemfdTable,
+    flags: int,
+    items: list[tuple[int, int, int]],
+    size_limit_mb: int = SIZE_LIMIT_MB,
 ) -> int:
     """``udmabuf_create``: a dma-buf of ``items`` (memfd, offset, size); returns the new fd.
 
@@ -231,7 +239,7 @@ def create_udmabuf(
     limit first, then item by item the fd (``EBADFD``), its seals and the range
     (``EINVAL``, a zero size included), and only then the new fd (``EMFILE``).
     """
-    pglimit = (SIZE_LIMIT_MB * 1024 * 1024) // PAGE_SIZE
+    pglimit = (size_limit_mb * 1024 * 1024) // PAGE_SIZE
     pgcnt = 0
     for _memfd, offset, size in items:
         if offset % PAGE_SIZE or size % PAGE_SIZE:
@@ -278,21 +286,27 @@ def create_udmabuf(
 def _ioctl_create(file: File, cmd: int, arg: int) -> int:
     c = udmabuf_create.from_buffer_copy(copy_from_user(arg, ctypes.sizeof(udmabuf_create)))
     dev: UdmabufDevOps = file.f_op  # type: ignore[assignment]
-    return create_udmabuf(dev.kernel, dev.memfds, c.flags, [(c.memfd, c.offset, c.size)])
+    return create_udmabuf(
+        dev.kernel, dev.memfds, c.flags, [(c.memfd, c.offset, c.size)], dev.size_limit_mb
+    )
 
 
 def _ioctl_create_list(file: File, cmd: int, arg: int) -> int:
     head = udmabuf_create_list.from_buffer_copy(
         copy_from_user(arg, ctypes.sizeof(udmabuf_create_list))
     )
-    if head.count > LIST_LIMIT:
+    dev: UdmabufDevOps = file.f_op  # type: ignore[assignment]
+    if head.count > dev.list_limit:
         raise kerr(EINVAL)
     isz = ctypes.sizeof(udmabuf_create_item)
     raw = copy_from_user(arg + ctypes.sizeof(udmabuf_create_list), isz * head.count)
     items = [udmabuf_create_item.from_buffer_copy(raw, i * isz) for i in range(head.count)]
-    dev: UdmabufDevOps = file.f_op  # type: ignore[assignment]
     return create_udmabuf(
-        dev.kernel, dev.memfds, head.flags, [(i.memfd, i.offset, i.size) for i in items]
+        dev.kernel,
+        dev.memfds,
+        head.flags,
+        [(i.memfd, i.offset, i.size) for i in items],
+        dev.size_limit_mb,
     )
 
 
@@ -306,6 +320,10 @@ class UdmabufDevOps(FileOperations):
         self.kernel = kernel
         #: this kernel's fds of the memfds behind its live buffers
         self.memfds = MemfdTable()
+        #: the module parameters (``module_param(list_limit/size_limit_mb, int, 0644)``),
+        #: shown in ``/sys/module/udmabuf/parameters`` and enforced from here
+        self.list_limit = LIST_LIMIT
+        self.size_limit_mb = SIZE_LIMIT_MB
 
 
 class _Udmabuf:
@@ -315,10 +333,17 @@ class _Udmabuf:
         self.dev: UdmabufDevOps | None = None
 
     def init(self, kernel: Kernel) -> None:
-        self.dev = UdmabufDevOps(kernel)
-        misc_register(kernel, "udmabuf", self.dev, mode=0o660)
+        dev = self.dev = UdmabufDevOps(kernel)
+        misc_register(kernel, "udmabuf", dev, mode=0o660)
+        params = "/sys/module/udmabuf/parameters"
+        sysfs_create_dir(kernel, params)
+        sysfs_create_file(kernel, f"{params}/list_limit", lambda: f"{dev.list_limit}\n", 0o644)
+        sysfs_create_file(
+            kernel, f"{params}/size_limit_mb", lambda: f"{dev.size_limit_mb}\n", 0o644
+        )
 
     def exit(self, kernel: Kernel) -> None:
+        sysfs_remove_dir(kernel, "/sys/module/udmabuf")
         misc_deregister(kernel, "udmabuf")
         if self.dev is not None:
             self.dev.memfds.close()  # only buffers leaked past shutdown still hold any

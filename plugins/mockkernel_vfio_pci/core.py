@@ -22,13 +22,21 @@ seen from userspace, with the re-insertion done eagerly.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from errno import EINVAL
 from typing import TYPE_CHECKING
 
-from mockkernel.driver import File, Kernel, PciDev, RwSem, UapiProfile, file_mappings, kerr
+from mockkernel.driver import (
+    File,
+    Kernel,
+    PciDev,
+    RwSem,
+    UapiProfile,
+    file_mappings,
+    kernel_close,
+    kerr,
+)
 from mockkernel.uapi.linux.pci_regs import PCI_PM_CTRL, PCI_PM_CTRL_STATE_MASK
 from mockkernel.uapi.linux.vfio import (
     VFIO_DEVICE_FEATURE_GET,
@@ -209,5 +217,5 @@ class VfioPciDevice:
     # -- runtime PM (VFIO_DEVICE_FEATURE_LOW_POWER_*) --------------------------------------
     def pm_close_wake_fd(self) -> None:
         if self.pm_wake_fd is not None:
-            os.close(self.pm_wake_fd)
+            kernel_close(self.pm_wake_fd)
             self.pm_wake_fd = None

@@ -31,8 +31,10 @@ from mockkernel.driver import (
     Vma,
     copy_from_user,
     copy_to_user,
+    device_sysfs_dir,
     fdget,
     for_each_pci_dev,
+    kernel_close,
     kerr,
 )
 from mockkernel.uapi.linux.pci_regs import PCI_COMMAND, PCI_COMMAND_MEMORY
@@ -265,7 +267,7 @@ def _pm_entry(vdev: VfioPciDevice, wake_fd: int | None) -> int:
         dma_buf_move(vdev, True, "low_power")
         if vdev.pm_runtime_engaged:
             if wake_fd is not None:
-                os.close(wake_fd)
+                kernel_close(wake_fd)
             raise kerr(EINVAL)
         vdev.pm_runtime_engaged = True
         vdev.pm_wake_fd = wake_fd
@@ -665,6 +667,11 @@ class VfioDeviceFops(FileOperations):
         df = DeviceFile(self.vdev, None)
         df.file = file
         file.private_data = df
+
+    def show_fdinfo(self, file: File) -> str:
+        """``vfio_device_show_fdinfo``: the device's sysfs path (every device fd, from the
+        cdev or from a group)."""
+        return f"vfio-device-syspath: {device_sysfs_dir(self.vdev.pdev)}\n"
 
     def release(self, file: File) -> None:
         df: DeviceFile | None = file.private_data

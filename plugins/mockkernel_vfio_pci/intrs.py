@@ -61,7 +61,7 @@ from collections.abc import Callable
 from errno import EBUSY, EINVAL, ENOTTY
 from typing import TYPE_CHECKING
 
-from mockkernel.driver import copy_from_user, fdget, kernel_dup, kerr
+from mockkernel.driver import copy_from_user, fdget, kernel_close, kernel_dup, kerr
 from mockkernel.uapi.linux.pci_regs import (
     PCI_INTERRUPT_PIN,
     PCI_MSI_FLAGS,
@@ -141,7 +141,7 @@ def _signal(fd: int) -> None:
 def _put(fd: int | None) -> None:
     """``eventfd_ctx_put``."""
     if fd is not None:
-        os.close(fd)
+        kernel_close(fd)
 
 
 def _readable(fd: int) -> bool:

@@ -23,7 +23,7 @@ from mockkernel.fs import File, FileOperations
 from mockkernel.ioctl import _IOC_NR, _IOC_SIZE, _IOR, _IOW, _IOWR
 from mockkernel.kernel import Kernel
 from mockkernel.mm import Vma
-from mockkernel.realfd import REAL
+from mockkernel.realfd import REAL, kernel_close
 from mockkernel.testing import sealed_memfd
 from mockkernel.topology import Topology, default_topology
 from mockkernel.uaccess import copy_from_user, copy_to_user
@@ -223,7 +223,7 @@ def register_probe_device(kernel: Kernel, name: str = "mkprobe", size: int = 4 *
 
 def close_probe_device(ops: ProbeOps) -> None:
     if ops.backing is not None:
-        REAL.close(ops.backing)
+        kernel_close(ops.backing)
         ops.backing = None
 
 

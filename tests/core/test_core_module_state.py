@@ -42,6 +42,10 @@ ALLOWED: dict[tuple[str, str], str] = {
         "the real ranges of this process that are kernel memory (hidden from its maps): "
         "a fact about the process's address space, holds no kernel"
     ),
+    ("mockkernel/realfd.py", "_held"): (
+        "the real fd numbers the kernels of this process hold: a fact about the process's "
+        "real fd table; an entry leaves when its kernel closes the fd (every one at shutdown)"
+    ),
     ("mockkernel/mm.py", "_load_libc"): "libc's handle, loaded once: an immutable fact",
     ("mockkernel/pci/dev.py", "_CONFIG_IMAGES"): (
         "bounded memo of a pure function (power-on config images): bytes, no kernel"

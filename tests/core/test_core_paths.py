@@ -122,9 +122,12 @@ def test_pci_devices_in_sysfs(mock_kernel: Kernel) -> None:
     assert stat.S_ISLNK(os.lstat(PCI).st_mode) and stat.S_ISDIR(os.stat(PCI).st_mode)
     assert stat.S_ISDIR(os.lstat(PCI + "/").st_mode)  # a trailing slash follows the link
     target = os.readlink(PCI)
-    assert target == f"../../../devices/pci0000:00/{BDF}"
+    # through its root port (0000:00:01.0 in the default topology), as Linux's hierarchy
+    assert target == f"../../../devices/pci0000:00/0000:00:01.0/{BDF}"
     real = os.path.realpath(PCI)
-    assert real == f"/sys/devices/pci0000:00/{BDF}"
+    assert real == f"/sys/devices/pci0000:00/0000:00:01.0/{BDF}"
+    assert os.readlink(real + "/iommu_group").startswith("../../../../kernel/iommu_groups/")
+    assert os.path.isdir("/sys/devices/pci0000:00/0000:00:01.0")
     assert os.path.realpath(pathlib.Path(PCI)) == real
     assert pathlib.Path(PCI).resolve() == pathlib.Path(real)
     assert os.path.samefile(PCI, real)

@@ -27,6 +27,7 @@ from mockkernel.driver import (
     Vma,
     dma_buf_export,
     hide,
+    kernel_close,
     kerr,
 )
 
@@ -128,7 +129,7 @@ class TestExporter(DmaBufOps):
         priv: Priv = dmabuf.priv
         priv.released += 1
         priv.view.close()
-        os.close(priv.memfd)
+        kernel_close(priv.memfd)
 
     def _mmap(self, dmabuf: DmaBuf, vma: Vma) -> None:
         self._rec("mmap", dmabuf)
@@ -163,7 +164,7 @@ def export(
         dmabuf = dma_buf_export(kernel, ops, size, priv, "test-exp", flags)
     except BaseException:
         priv.view.close()
-        os.close(priv.memfd)
+        kernel_close(priv.memfd)
         raise
     return dmabuf, ops
 

@@ -23,6 +23,7 @@ from mockkernel.driver import (
     dma_buf_export,
     dma_buf_fd,
     hide,
+    kernel_close,
 )
 from mockkernel.testing.rdma import udmabuf
 from mockkernel.uapi.linux.netdev import (
@@ -61,7 +62,7 @@ class TphExporter(DmaBufOps):
     def release(self, dmabuf: DmaBuf) -> None:  # type: ignore[override]
         self.kernel.fabric.remove_ram(RAM)
         self.view.close()
-        os.close(self.memfd)
+        kernel_close(self.memfd)
 
     def get_pci_tph(self, dmabuf: DmaBuf, extended: bool) -> tuple[int, int]:  # type: ignore[override]
         dmabuf.resv.assert_held()

@@ -265,7 +265,10 @@ def test_sys_class_net_is_the_same_devices(rt: Rt, mock_kernel: Kernel) -> None:
             assert bytes.fromhex(f.read().strip().replace(":", "")) == a[IFLA_ADDRESS][0]
         with open(f"{d}/type") as f:
             assert int(f.read()) == hdr[1]
-    assert os.readlink("/sys/class/net/eth0") == "../../devices/pci0000:00/0000:03:00.0/net/eth0"
+    assert (
+        os.readlink("/sys/class/net/eth0")
+        == "../../devices/pci0000:00/0000:00:01.0/0000:03:00.0/net/eth0"
+    )  # behind its root port
     assert sorted(os.listdir("/sys/class/net/eth0/queues"))[:2] == ["rx-0", "rx-1"]
     dev = NetDevice("eth9", 1, 1)
     register_netdev(mock_kernel, dev)

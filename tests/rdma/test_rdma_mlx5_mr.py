@@ -461,7 +461,7 @@ def test_kernel_memory_is_not_user_memory(mock_kernel: Kernel, verbs: Verbs) -> 
 
 def test_mlx5_sysfs_and_remove(mock_kernel: Kernel) -> None:
     assert os.path.realpath("/sys/class/infiniband_verbs/uverbs0/device") == (
-        f"/sys/devices/pci0000:00/{MLX5_BDF}"
+        f"/sys/devices/pci0000:00/0000:00:01.0/{MLX5_BDF}"
     )
     with open("/sys/class/infiniband/mlx5_0/hca_type") as f:
         assert f.read() == "MT4129\n"

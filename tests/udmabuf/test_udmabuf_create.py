@@ -265,3 +265,24 @@ def test_list_fails_as_a_whole(dev: int, fds: list[int], name: str, expected: st
         "size_zero_then_bad_fd": [(a, 0, 0), (closed, 0, PAGE)],
     }[name]
     check_fails(fds, expected, create_list, dev, items)
+
+
+def test_module_parameters_show_and_set_the_limits(
+    mock_kernel: Kernel, dev: int, fds: list[int]
+) -> None:
+    """``/sys/module/udmabuf/parameters/{list_limit,size_limit_mb}`` (1024 and 64 on real
+    Linux 7.2, the ``generic_file`` golden), and the limits come from those values."""
+    params = "/sys/module/udmabuf/parameters"
+    with open(f"{params}/list_limit") as f:
+        assert f.read() == f"{LIST_LIMIT}\n"
+    with open(f"{params}/size_limit_mb") as f:
+        assert f.read() == f"{SIZE_LIMIT // (1024 * 1024)}\n"
+    ops = mock_kernel.vfs.lookup("/dev/udmabuf").fops  # type: ignore[union-attr]
+    ops.list_limit, ops.size_limit_mb = 2, 1  # what a write as root would set
+    with open(f"{params}/list_limit") as f:
+        assert f.read() == "2\n"
+    memfd = created(fds, make_memfd(2 * 1024 * 1024))
+    check_fails(fds, "EINVAL", create_list, dev, [(memfd, 0, PAGE)] * 3)
+    created(fds, create_list(dev, [(memfd, 0, PAGE)] * 2))
+    check_fails(fds, "EINVAL", create, dev, memfd, 0, 1024 * 1024 + PAGE)
+    created(fds, create(dev, memfd, 0, 1024 * 1024))

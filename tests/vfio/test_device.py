@@ -256,3 +256,24 @@ def test_last_close_restores_command(mock_kernel: Kernel) -> None:
         assert _cmd(dev.fd) == before
     finally:
         dev.close()
+
+
+def test_bar_mmap_validate_and_madvise(dev: Device, mock_kernel: Kernel) -> None:
+    """``MAP_SHARED_VALIDATE`` maps a BAR as ``MAP_SHARED`` does (``EOPNOTSUPP`` with
+    ``MAP_SYNC``: vfio-pci has no ``mmap_supported_flags``); a BAR mapping is
+    ``VM_IO | VM_PFNMAP``, so ``madvise`` refuses what needs pages (``mm/madvise.c``, and
+    the udmabuf answers of the ``generic_file`` golden) and ``msync`` has no ``->fsync``."""
+    assert mock_kernel.pci is not None
+    bar = mock_kernel.pci.get(BDF).bars[0]
+    m = mmap.mmap(dev.fd, PAGE, 0x03)  # MAP_SHARED_VALIDATE
+    try:
+        m[0:4] = b"vali"
+        assert bar.map.read(0, 4) == b"vali"
+        assert call(m.madvise, mmap.MADV_DONTNEED) == "EINVAL"
+        assert call(m.madvise, 9) == "ENODEV"  # MADV_REMOVE: vfs_fallocate of the device
+        assert call(m.madvise, mmap.MADV_WILLNEED) is None
+        assert call(m.flush) == "EINVAL"
+        assert bar.map.read(0, 4) == b"vali"  # nothing was dropped
+    finally:
+        m.close()
+    assert call(mmap.mmap, dev.fd, PAGE, 0x03 | 0x80000) == "EOPNOTSUPP"

@@ -12,6 +12,7 @@ import fcntl
 import os
 import stat
 import struct
+from pathlib import Path
 
 import pytest
 from vfio_helpers import (
@@ -26,6 +27,7 @@ from vfio_helpers import (
 )
 
 from mockkernel import Kernel
+from mockkernel.topology import load_topology
 from mockkernel.uapi.linux.iommufd import IOMMU_DESTROY, IOMMU_IOAS_ALLOC
 from mockkernel.uapi.linux.vfio import (
     VFIO_API_VERSION,
@@ -353,3 +355,66 @@ def test_group_set_to_an_iommufd(mock_kernel: Kernel) -> None:
     finally:
         os.close(g)
         os.close(iommufd)
+
+
+def test_o_path_group_and_container() -> None:
+    """``O_PATH`` opens run no ``->open``: an ``O_PATH`` group fd does not count as an
+    open of the group, and an ``O_PATH`` container fd is ``EBADF`` to
+    ``VFIO_GROUP_SET_CONTAINER`` (``fdget``).  Real Linux 7.2 (the guest's group 4) gave
+    exactly these answers: ``getfl_is_opath`` true, ``ioctl_on_opath_group`` EBADF, an
+    ``O_RDWR`` open after the ``O_PATH`` one succeeds, a second one is EBUSY,
+    ``set_container_opath`` EBADF, an ``O_PATH`` open while the group is open succeeds."""
+    p = os.open(f"/dev/vfio/{GROUP}", os.O_PATH)
+    try:
+        assert fcntl.fcntl(p, fcntl.F_GETFL) == os.O_PATH
+        assert call(fcntl.ioctl, p, VFIO_GROUP_SET_CONTAINER, struct.pack("<i", 0)) == "EBADF"
+        g = os.open(f"/dev/vfio/{GROUP}", os.O_RDWR)  # the O_PATH fd did not claim it
+        try:
+            assert call(os.open, f"/dev/vfio/{GROUP}", os.O_RDWR) == "EBUSY"
+            os.close(os.open(f"/dev/vfio/{GROUP}", os.O_PATH))  # while it is open: fine
+            cp = os.open("/dev/vfio/vfio", os.O_PATH)
+            try:
+                arg = struct.pack("<i", cp)
+                assert call(fcntl.ioctl, g, VFIO_GROUP_SET_CONTAINER, arg) == "EBADF"
+            finally:
+                os.close(cp)
+            c = os.open("/dev/vfio/vfio", os.O_RDWR)
+            try:
+                fcntl.ioctl(g, VFIO_GROUP_SET_CONTAINER, struct.pack("<i", c))
+                fcntl.ioctl(g, VFIO_GROUP_UNSET_CONTAINER)
+            finally:
+                os.close(c)
+        finally:
+            os.close(g)
+    finally:
+        os.close(p)
+
+
+@pytest.mark.mockkernel(topology=load_topology(Path(__file__).parent / "real_linux_guest.toml"))
+def test_device_fdinfo_and_sysfs_path_through_the_root_port() -> None:
+    """What real Linux 7.2 showed for the guest's two devices (edu behind the
+    pcie-root-port 0000:00:03.0, ivshmem on the root bus): the device fd's fdinfo ends
+    with ``vfio-device-syspath:``, and sysfs links run through the port."""
+    expect = {
+        "0000:01:00.0": ("6", "/sys/devices/pci0000:00/0000:00:03.0/0000:01:00.0", 4),
+        "0000:00:04.0": ("4", "/sys/devices/pci0000:00/0000:00:04.0", 3),
+    }
+    for bdf, (group, path, ups) in expect.items():
+        c = os.open("/dev/vfio/vfio", os.O_RDWR)
+        g = os.open(f"/dev/vfio/{group}", os.O_RDWR)
+        try:
+            fcntl.ioctl(g, VFIO_GROUP_SET_CONTAINER, struct.pack("<i", c))
+            fcntl.ioctl(c, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU)
+            d = fcntl.ioctl(g, VFIO_GROUP_GET_DEVICE_FD, bytearray(bdf.encode() + b"\0"), True)
+            try:
+                with open(f"/proc/self/fdinfo/{d}") as f:
+                    lines = f.read().splitlines()
+                assert lines[4:] == [f"vfio-device-syspath: {path}"]
+            finally:
+                os.close(d)
+        finally:
+            os.close(g)
+            os.close(c)
+        assert os.path.realpath(f"/sys/bus/pci/devices/{bdf}") == path
+        assert os.readlink(f"/sys/bus/pci/devices/{bdf}") == "../../../" + path[5:]
+        assert os.readlink(f"{path}/iommu_group") == "../" * ups + f"kernel/iommu_groups/{group}"
