@@ -193,11 +193,13 @@ class PciBar:
     """
 
     __slots__ = (
+        "_closed",
+        "_init",
+        "_map",
+        "_memfd",
         "bus_address",
         "index",
-        "map",
         "mem64",
-        "memfd",
         "name",
         "p2pdma",
         "prefetch",
@@ -212,14 +214,53 @@ class PciBar:
         self.p2pdma = spec.p2pdma
         self.bus_address = bus_address
         self.name = f"mockkernel:{bdf}:bar{spec.index}"
+        # The backing memory is made on first use (most BARs of most boots are never
+        # touched: a memfd, its size and the kernel's mapping are five syscalls each).
+        self._memfd = -1
+        self._map: KernelMap | None = None
+        self._closed = False
+        #: what the device puts in its BAR at power-on, written when the memory is made
+        self._init: list[tuple[int, bytes]] = []
+
+    def _materialise(self) -> None:
+        if self._closed:
+            raise ValueError(f"{self.name}: BAR used after close")
         fd = hide(os.memfd_create(self.name, os.MFD_CLOEXEC))
         try:
-            os.ftruncate(fd, spec.size)
-            self.map = KernelMap(fd, spec.size)
+            os.ftruncate(fd, self.size)
+            kmap = KernelMap(fd, self.size)
+            for off, data in self._init:
+                kmap.write(off, data)
         except BaseException:
             os.close(fd)
             raise
-        self.memfd = fd
+        self._init = []
+        self._memfd, self._map = fd, kmap
+
+    @property
+    def memfd(self) -> int:
+        """The real memfd behind the BAR (made on first use; -1 once closed)."""
+        if self._memfd < 0 and not self._closed:
+            self._materialise()
+        return self._memfd
+
+    @property
+    def map(self) -> KernelMap:
+        """The kernel's shared mapping of :attr:`memfd` (made on first use)."""
+        kmap = self._map
+        if kmap is None:
+            self._materialise()
+            kmap = self._map
+            assert kmap is not None
+        return kmap
+
+    def power_on_write(self, offset: int, data: bytes) -> None:
+        """Contents the BAR holds from power-on (an MSI-X table's masked entries):
+        written now if the memory exists, else when it is made."""
+        if self._map is not None:
+            self._map.write(offset, data)
+        else:
+            self._init.append((offset, bytes(data)))
 
     @property
     def flags(self) -> int:
@@ -235,14 +276,17 @@ class PciBar:
 
     @property
     def closed(self) -> bool:
-        return self.memfd < 0
+        return self._closed
 
     def close(self) -> None:
-        if self.memfd < 0:
+        if self._closed:
             return
-        self.map.close()
-        os.close(self.memfd)
-        self.memfd = -1
+        self._closed = True
+        if self._map is not None:
+            self._map.close()
+            self._map = None
+            os.close(self._memfd)
+            self._memfd = -1
 
     def __repr__(self) -> str:
         state = " closed" if self.closed else ""
@@ -496,7 +540,7 @@ class PciDev:
             4, "little"
         )
         assert len(entry) == PCI_MSIX_ENTRY_SIZE
-        self.bars[msix.bar].map.write(msix.table_offset, entry * msix.vectors)
+        self.bars[msix.bar].power_on_write(msix.table_offset, entry * msix.vectors)
 
     def _build_ext_caps(self, spec: DeviceSpec) -> None:
         cfg = self.cfg

@@ -76,6 +76,9 @@ def test_msix_table_starts_masked(bus: PciBus) -> None:
 def test_close_releases_every_fd_and_is_idempotent() -> None:
     before = open_fds()
     bus = PciBus.from_topology(default_topology())
+    assert open_fds() == before  # a BAR's memory is made on first use
+    bars = [bar for pdev in bus for bar in pdev.bars.values()]
+    assert len(bars) == 5 and all(bar.memfd >= 0 for bar in bars)
     new = open_fds() - before
     assert len(new) == 5  # five BARs, one memfd each (the kernel mapping takes no fd)
     assert min(int(fd) for fd in new) > 100  # kept out of the low numbers a program would be given
