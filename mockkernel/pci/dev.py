@@ -164,8 +164,11 @@ _TPH_LOC = {"none": PCI_TPH_LOC_NONE, "cap": PCI_TPH_LOC_CAP, "msix": PCI_TPH_LO
 #: Power-on config space images by (spec, BAR addresses).  A memo of a pure function
 #: (``PciDev._build_config``), like ``functools.cache``: no kernel's state lives here,
 #: every device gets its own copy.  Bounded, so a long test session cannot grow it.
+#: Each image comes with the capability offsets found in it (``pm_cap``, ``msi_cap``,
+#: ``pcie_cap``, ``msix_cap``, ``tph_cap``), as pure a function of it.
 _CONFIG_IMAGES: dict[
-    tuple[Any, tuple[tuple[int, int], ...]], tuple[bytes, bytes, bytes, int, int]
+    tuple[Any, tuple[tuple[int, int], ...]],
+    tuple[tuple[bytes, bytes, bytes, int, int], tuple[int, int, int, int, int]],
 ] = {}
 _CONFIG_IMAGES_MAX = 256
 TPH_COMPLETER = {"none": 0, "tph-only": 1, "ext": 3}  # PCI_EXP_DEVCAP2_TPH_COMP_*
@@ -389,23 +392,27 @@ class PciDev:
             for bar in spec.bars:
                 self.bars[bar.index] = PciBar(spec.bdf, bar, bar_addresses[bar.index])
             key = (spec, tuple(sorted(bar_addresses.items())))
-            image = _CONFIG_IMAGES.get(key)
-            if image is None:
+            cached = _CONFIG_IMAGES.get(key)
+            if cached is None:
                 self._build_config()
+                caps = (
+                    self.pci_find_capability(PCI_CAP_ID_PM),
+                    self.pci_find_capability(PCI_CAP_ID_MSI),
+                    self.pci_find_capability(PCI_CAP_ID_EXP),
+                    self.pci_find_capability(PCI_CAP_ID_MSIX),
+                    self.pci_find_ext_capability(PCI_EXT_CAP_ID_TPH),  # pci_tph_init
+                )
                 if len(_CONFIG_IMAGES) >= _CONFIG_IMAGES_MAX:
                     _CONFIG_IMAGES.clear()
-                _CONFIG_IMAGES[key] = self.cfg.image()
+                _CONFIG_IMAGES[key] = (self.cfg.image(), caps)
             else:
+                image, caps = cached
                 self.cfg.load_image(image)
             self._init_msix_table()
         except BaseException:
             self.close()
             raise
-        self.pm_cap = self.pci_find_capability(PCI_CAP_ID_PM)
-        self.msi_cap = self.pci_find_capability(PCI_CAP_ID_MSI)
-        self.pcie_cap = self.pci_find_capability(PCI_CAP_ID_EXP)
-        self.msix_cap = self.pci_find_capability(PCI_CAP_ID_MSIX)
-        self.tph_cap = self.pci_find_ext_capability(PCI_EXT_CAP_ID_TPH)  # pci_tph_init
+        self.pm_cap, self.msi_cap, self.pcie_cap, self.msix_cap, self.tph_cap = caps
 
     # -- the device model -----------------------------------------------------
 
