@@ -29,9 +29,9 @@ from __future__ import annotations
 
 import itertools
 import os
+import subprocess
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import pluggy
@@ -46,7 +46,7 @@ from .profiles import UapiProfile, UapiProfiles
 from .realfd import Placeholders
 from .topology import Topology
 from .trace import Tracer
-from .uaccess import use_mm
+from .uaccess import restore_mm, swap_mm
 from .vfs import Vfs
 
 if TYPE_CHECKING:
@@ -61,9 +61,32 @@ _T = TypeVar("_T", bound=Subsystem)
 
 
 class _Cpu(threading.local):
-    """Per-CPU (per-thread) state of one kernel: the task it is running, if any."""
+    """Per-CPU (per-thread) state of one kernel: the task it is running, if any, and the
+    thread of that task (a supervised program's tid; ``None`` in-process)."""
 
     task: Process | None = None
+    tid: int | None = None
+
+
+class _Running:
+    """``with kernel.running(proc, tid):`` -- a class rather than a generator: the
+    supervisor enters one for every syscall it serves."""
+
+    __slots__ = ("_cpu", "_proc", "_saved", "_tid")
+
+    def __init__(self, cpu: _Cpu, proc: Process, tid: int | None) -> None:
+        self._cpu, self._proc, self._tid = cpu, proc, tid
+
+    def __enter__(self) -> Process:
+        cpu, proc = self._cpu, self._proc
+        self._saved = cpu.task, cpu.tid, swap_mm(proc.mm)
+        cpu.task, cpu.tid = proc, self._tid
+        return proc
+
+    def __exit__(self, *exc: object) -> None:
+        cpu = self._cpu
+        cpu.task, cpu.tid, mm = self._saved
+        restore_mm(mm)
 
 
 class Kernel:
@@ -206,18 +229,26 @@ class Kernel:
         self.processes.append(proc)
         return proc
 
-    @contextmanager
-    def running(self, proc: Process) -> Iterator[Process]:
-        """Make ``proc`` the current task on this thread: drivers install fds into its
-        table, and uaccess reaches its address space (``proc.mm``)."""
-        cpu = self._cpu
-        saved = cpu.task
-        cpu.task = proc
-        try:
-            with use_mm(proc.mm):
-                yield proc
-        finally:
-            cpu.task = saved
+    def running(self, proc: Process, tid: int | None = None) -> _Running:
+        """Make ``proc`` the current task on this thread for a ``with`` block: drivers
+        install fds into its table, and uaccess reaches its address space (``proc.mm``).
+        ``tid`` names the thread of ``proc`` (a supervised program's), which syscall
+        trace events carry."""
+        return _Running(self._cpu, proc, tid)
+
+    @property
+    def current_tid(self) -> int | None:
+        """The thread of the current task this CPU serves, when the front-end knows it."""
+        return self._cpu.tid
+
+    def run(self, args: Sequence[str], **kwargs: Any) -> subprocess.CompletedProcess[Any]:
+        """Run any program (a C binary, a script, ``python3``) and every process it makes
+        as a supervised tree served by this kernel; ``subprocess.run``'s arguments
+        (``stdin``/``input``/``stdout``/``stderr``/``capture_output``/``text``/``check``/
+        ``timeout``/``env``/``cwd``).  See ``docs/supervisor.md``."""
+        from .supervisor.run import run
+
+        return run(self, args, **kwargs)
 
     # -- redirection ----------------------------------------------------------------------
     def install(self, **kwargs: Any) -> Any:

@@ -94,6 +94,7 @@ MACRO_SAMPLES: dict[str, list[tuple[tuple[Any, ...], str]]] = {
     ],
     "_IOW": [((ord("b"), 0, 8), "'b', 0, __u64"), ((ord("u"), 0x42, 24), "'u', 0x42, char[24]")],
     "_IOWR": [((0x1B, 1, 24), "0x1B, 1, char[24]"), ((ord("b"), 2, 8), "'b', 2, __u64")],
+    "RDMA_NL_GET_TYPE": [((5, 1), "5, 1"), ((5, 15), "5, 15"), ((2, 0x3FF), "2, 0x3FF")],
 }
 
 #: vfio_tph classes -> the C text of the proposed structs (copied from the patches).
@@ -470,7 +471,7 @@ def test_abi_covers_every_module() -> None:
     assert {"ioctl", "linux.dma_buf", "linux.udmabuf", "linux.ioctls", "linux.vfio"} <= short
     assert {"linux.iommufd", "linux.pci_regs", "linux.vfio_tph"} <= short
     rdma = {"rdma_user_ioctl_cmds", "ib_user_ioctl_cmds", "ib_user_ioctl_verbs", "ib_user_verbs"}
-    rdma |= {"mlx5_user_ioctl_cmds", "mlx5_user_ioctl_verbs", "rdma_core"}
+    rdma |= {"mlx5_user_ioctl_cmds", "mlx5_user_ioctl_verbs", "rdma_core", "rdma_netlink"}
     assert {f"rdma.{m}" for m in rdma} <= short
     headerless = {_short(m) for m in _uapi_modules() if getattr(m, "_HEADER", "") is None}
     assert headerless == {"linux.vfio_tph"}

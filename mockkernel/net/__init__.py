@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "NetState",
+    "dev_get_by_name",
     "net_devmem_lookup_dmabuf",
     "net_state",
     "register_netdev",
@@ -44,7 +45,7 @@ class NetState(Subsystem):
         self.netlink = NetlinkTable(kernel)
         self.genl = GenlRegistry()
         self.netlink.inputs[NETLINK_GENERIC] = self.genl.rcv_msg
-        self.netlink.unmodelled_groups = self.genl.unmodelled_groups
+        self.netlink.unmodelled[NETLINK_GENERIC] = self.genl.unmodelled_groups
         self.netdev: NetdevState = NetdevState(kernel, self.genl)
         self.netdev.netlink = self.netlink
         self.tcp = TcpTable(kernel)
@@ -70,3 +71,11 @@ def net_devmem_lookup_dmabuf(kernel: KernelContext, binding_id: int) -> DevmemBi
     unbound and waiting for its niovs to come back -- else ``None``.  Called by a NIC
     driver returning the niovs of ``SO_DEVMEM_DONTNEED`` fragments to their binding."""
     return net_state(kernel).netdev.lookup(binding_id)
+
+
+def dev_get_by_name(kernel: KernelContext, name: str) -> NetDevice | None:
+    """``dev_get_by_name``: the registered net device called ``name``, if any."""
+    for dev in net_state(kernel).netdev.devices.values():
+        if dev.name == name:
+            return dev
+    return None

@@ -20,7 +20,16 @@ import struct
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from errno import EAGAIN, ECONNREFUSED, EINVAL, ENODATA, ENOPROTOOPT, EOPNOTSUPP, ERANGE
+from errno import (
+    EAGAIN,
+    ECONNREFUSED,
+    EINVAL,
+    ENODATA,
+    ENOPROTOOPT,
+    EOPNOTSUPP,
+    EPROTONOSUPPORT,
+    ERANGE,
+)
 from typing import TYPE_CHECKING, Any
 
 from ..errors import kerr
@@ -281,6 +290,9 @@ def _validate(attr: Attr, raw_type: int, pt: Nla, strict: bool) -> None:
         minlen = min(n, pt.len + 1) if pt.len else n
         if not minlen or b"\0" not in data[:minlen]:
             raise fail(EINVAL)
+        # and, falling through to NLA_STRING's check, the length without a final NUL
+        if pt.len and n - (data[-1:] == b"\0") > pt.len:
+            raise fail(ERANGE)
         attr.value = data.split(b"\0", 1)[0].decode(errors="replace")
     elif pt.type is NlaType.STRING:
         s = data.split(b"\0", 1)[0] if data.endswith(b"\0") else data
@@ -448,13 +460,13 @@ class NetlinkTable:
         self.inputs: dict[int, ProtocolInput] = {}
         self._rover = itertools.count(-4096, -1)
         self.sockets: set[NetlinkSock] = set()
-        #: multicast group id -> the notifications the mock never sends there
-        self.unmodelled_groups: dict[int, str] = {}
+        #: protocol -> multicast group id -> the notifications the mock never sends there
+        self.unmodelled: dict[int, dict[int, str]] = {}
 
-    def refuse_unmodelled(self, groups: int) -> None:
+    def refuse_unmodelled(self, protocol: int, groups: int) -> None:
         """``EOPNOTSUPP`` (with a trace event) for a membership whose notifications are
         not modelled: a program waiting on it would otherwise wait forever."""
-        for gid, what in self.unmodelled_groups.items():
+        for gid, what in self.unmodelled.get(protocol, {}).items():
             if groups >> (gid - 1) & 1:
                 if self.kernel.tracer.enabled:
                     self.kernel.tracer.emit("netlink.not_modelled", group=gid, what=what)
@@ -510,7 +522,7 @@ class NetlinkSock:
     def bind(self, portid: int, groups: int) -> None:
         """``netlink_bind``: the port, and the first 32 multicast groups as a bitmask.
         A group whose notifications are not modelled is ``EOPNOTSUPP``."""
-        self.table.refuse_unmodelled(groups)
+        self.table.refuse_unmodelled(self.protocol, groups)
         self.groups = groups
         if self.portid:
             if portid and portid != self.portid:
@@ -534,7 +546,7 @@ class NetlinkSock:
                 raise kerr(EINVAL)
             bit = 1 << (value - 1)
             if opt == NETLINK_ADD_MEMBERSHIP:
-                self.table.refuse_unmodelled(bit)
+                self.table.refuse_unmodelled(self.protocol, bit)
             self.autobind()
             if opt == NETLINK_ADD_MEMBERSHIP:
                 self.groups |= bit
@@ -654,7 +666,8 @@ class NetlinkSock:
             if err.bad_attr is not None and err.bad_attr < len(msg.data):
                 nla_put_u32(tlvs, NLMSGERR_ATTR_OFFS, err.bad_attr)
             if err.policy is not None:
-                nla_put(tlvs, NLMSGERR_ATTR_POLICY, policy_attr_info(err.policy))
+                # a nest (nla_nest_start: NLA_F_NESTED set, as real Linux 7.2 sends it)
+                nla_put_nested(tlvs, NLMSGERR_ATTR_POLICY, policy_attr_info(err.policy))
             if err.miss_type is not None:
                 nla_put_u32(tlvs, NLMSGERR_ATTR_MISS_TYPE, err.miss_type)
             if err.miss_nest is not None:
@@ -685,7 +698,13 @@ class NetlinkSock:
 def netlink_create(
     kernel: TaskContext, table: NetlinkTable, proc: Process, protocol: int, flags: int
 ) -> int:
-    """``socket(AF_NETLINK, type, protocol)``: a socket file installed in ``proc``; its fd."""
+    """``socket(AF_NETLINK, type, protocol)``: a socket file installed in ``proc``; its fd.
+
+    ``EPROTONOSUPPORT`` for a protocol no kernel part has registered an input for
+    (``netlink_create``: no ``nl_table[protocol].registered``, e.g. ``NETLINK_RDMA``
+    on a machine without an RDMA device, whose ib_core is not loaded)."""
+    if protocol not in table.inputs:
+        raise kerr(EPROTONOSUPPORT)
     nonblock = bool(flags & os.O_NONBLOCK)
     sock = NetlinkSock(table, proc, protocol, nonblock)
     inode = Inode(ino=kernel.new_id() + 100000, mode=stat.S_IFSOCK | 0o777, dev=0x8)

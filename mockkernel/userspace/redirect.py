@@ -285,7 +285,7 @@ class Redirection:
             **path_funcs,
             "builtin_open": OpenCalls(self).builtin_open,
             "mmap": RedirectedMmap,
-            # AF_NETLINK/NETLINK_GENERIC is mock, every other socket real (sockets.py)
+            # AF_NETLINK (GENERIC, RDMA) is mock, every other socket real (sockets.py)
             "socket": MockSocket,
             **make_if_functions(self.kernel),
             **make_poll_functions(self.poll_ctx),

@@ -1,6 +1,7 @@
 """The userspace side of mock sockets: what ``socket.socket(...)`` returns for a mock family.
 
-``socket.socket(AF_NETLINK, SOCK_RAW | SOCK_DGRAM, NETLINK_GENERIC)`` is mock.
+``socket.socket(AF_NETLINK, SOCK_RAW | SOCK_DGRAM, NETLINK_GENERIC)`` is mock, and so is
+``NETLINK_RDMA`` (the RDMA core's nldev, :mod:`mockkernel.rdma.netlink`).
 ``socket.socket(AF_INET, SOCK_STREAM)`` is a real socket of a subclass
 (:func:`make_inet_type`) that stays real in every call unless the program **binds it
 to a mock NIC's IPv4 address** (``NetDevice.ipv4``): from then on ``listen``,
@@ -39,7 +40,7 @@ from ..net.netlink import NetlinkSock, netlink_create, netlink_fops
 from ..poll import EPOLLHUP, EPOLLIN, EPOLLOUT, EPOLLRDHUP, EPOLLRDNORM, EPOLLWRNORM
 from ..realfd import REAL
 from ..uapi.linux.devmem_socket import SO_DEVMEM_DONTNEED
-from ..uapi.linux.netlink import NETLINK_GENERIC
+from ..uapi.linux.netlink import NETLINK_GENERIC, NETLINK_RDMA
 
 if TYPE_CHECKING:
     from ..net.devmem_tcp import DevmemTcpSock, TcpListener, TcpTable
@@ -72,6 +73,8 @@ _SO_RCVLOWAT = 18
 _SO_PEEK_OFF = 42
 _DEFAULT_BUF = 212992  # net.core.{r,w}mem_default, and {r,w}mem_max
 _SOCK_MIN_BUF = 2304  # SOCK_MIN_SNDBUF on x86-64; SOCK_MIN_RCVBUF is smaller, same rule here
+#: the netlink protocols the mock kernel answers (any other is a real socket)
+_MOCK_NETLINK = (NETLINK_GENERIC, NETLINK_RDMA)
 
 
 class NetlinkSocket:
@@ -283,7 +286,7 @@ class SocketCtx:
             self._inet = make_inet_type(self.kernel, self.proc)
         return self._inet(family, stype, proto)
 
-    def netlink(self, stype: int) -> NetlinkSocket:
+    def netlink(self, stype: int, proto: int = NETLINK_GENERIC) -> NetlinkSocket:
         from ..net import net_state
 
         if stype == -1:
@@ -292,8 +295,8 @@ class SocketCtx:
             raise kerr(ESOCKTNOSUPPORT)
         flags = os.O_CLOEXEC | (os.O_NONBLOCK if stype & _SOCK_NONBLOCK else 0)
         kernel, proc = self.kernel, self.proc
-        fd = netlink_create(kernel, net_state(kernel).netlink, proc, NETLINK_GENERIC, flags)
-        s = NetlinkSocket(proc, fd, stype, NETLINK_GENERIC)
+        fd = netlink_create(kernel, net_state(kernel).netlink, proc, proto, flags)
+        s = NetlinkSocket(proc, fd, stype, proto)
         if stype & _SOCK_NONBLOCK:
             s.settimeout(0.0)
         return s
@@ -317,9 +320,10 @@ class _SocketMeta(type):
 
 class MockSocket(REAL_SOCKET, metaclass=_SocketMeta):  # type: ignore[misc,valid-type]
     """``socket.socket`` while a redirection is installed: ``AF_NETLINK``/
-    ``NETLINK_GENERIC`` is mock, ``AF_INET`` stream sockets become mock when bound to a
-    NIC address, the rest is real.  One class for every redirection (made once: a class
-    costs ~25 us to build); it finds the installed one's context when called."""
+    ``NETLINK_GENERIC`` and ``NETLINK_RDMA`` are mock, ``AF_INET`` stream sockets become
+    mock when bound to a NIC address, the rest is real.  One class for every redirection
+    (made once: a class costs ~25 us to build); it finds the installed one's context when
+    called."""
 
     def __new__(
         cls, family: int = -1, type: int = -1, proto: int = -1, fileno: int | None = None
@@ -330,8 +334,8 @@ class MockSocket(REAL_SOCKET, metaclass=_SocketMeta):  # type: ignore[misc,valid
         if ctx is None:  # a reference kept past uninstall: the real class
             return REAL_SOCKET(family, type, proto, fileno)
         if fileno is None:
-            if family == _AF_NETLINK and proto == NETLINK_GENERIC:
-                return ctx.netlink(type)
+            if family == _AF_NETLINK and proto in _MOCK_NETLINK:
+                return ctx.netlink(type, proto)
             if family == _AF_INET and type != -1 and type & _SOCK_TYPE_MASK == 1:
                 return ctx.inet(family, type, proto)  # SOCK_STREAM: mock once bound to a NIC
             return REAL_SOCKET(family, type, proto)
