@@ -228,17 +228,22 @@ def _syscall(
     params = tuple(inspect.signature(fn).parameters)[1:]
     is_ioctl = event == "sys.ioctl"
 
-    def specs(last: str) -> list[EventSpec]:
-        hex_keys = ("cmd",) if is_ioctl else ()
-        return [
-            EventSpec(event, ("pid", *params[:n], "nested", last), hex_keys if n >= 2 else ())
-            for n in range(len(params) + 1)
-        ]
+    def specs(last: str, tid: bool, file: bool) -> list[EventSpec]:
+        """The shape for each number of positional arguments: ``pid`` (and ``tid``),
+        the arguments (and ioctl's ``file``), ``nested``, then ``ret`` or ``errno``."""
+        head = ("pid", "tid") if tid else ("pid",)
+        out = []
+        for n in range(len(params) + 1):
+            hex_keys = ("cmd",) if is_ioctl and n >= 2 else ()
+            keys = (*head, *params[:n], *(("file",) if file else ()), "nested", last)
+            out.append(EventSpec(event, keys, hex_keys))
+        return out
 
-    ok, err = specs("ret"), specs("errno")
-    if is_ioctl:  # with the fd's file id after the arguments
-        ok_file = [EventSpec(event, (*s.keys[:-2], "file", *s.keys[-2:]), s.hex_keys) for s in ok]
-        err_file = [EventSpec(event, (*s.keys[:-2], "file", *s.keys[-2:]), s.hex_keys) for s in err]
+    # [with tid][with file] -> (ok, err) shapes by number of positional arguments
+    shapes = [
+        [(specs("ret", tid, file), specs("errno", tid, file)) for file in (False, True)]
+        for tid in (False, True)
+    ]
 
     def traced_kw(self: Process, tracer: Tracer, args: tuple[Any, ...], kwargs: Any) -> Any:
         fields: dict[str, object] = {"pid": self.pid}
@@ -271,22 +276,30 @@ def _syscall(
         n = len(args)
         if kwargs or n > len(params):
             return traced_kw(self, tracer, args, kwargs)  # type: ignore[no-any-return]
+        tid = self.kernel.current_tid
         shown = tuple(map(_shown, args))
-        ok_spec, err_spec = ok[n], err[n]
+        with_file = False
         if is_ioctl and n >= 2:
             shown = (shown[0], int(args[1]), *shown[2:])  # type: ignore[call-overload]
             file = self.files.get(int(args[0]))  # type: ignore[call-overload]
             if file is not None:
                 shown = (*shown, file.id)
-                ok_spec, err_spec = ok_file[n], err_file[n]
+                with_file = True
+        if tid is None:
+            ok, err = shapes[0][with_file]
+            shown = (self.pid, *shown)
+        else:
+            ok, err = shapes[1][with_file]
+            shown = (self.pid, tid, *shown)
+        ok_spec, err_spec = ok[n], err[n]
         began = tracer.seq
         try:
             ret = fn(self, *args)  # type: ignore[call-arg]
         except OSError as e:
             errno = errorcode.get(e.errno or 0, e.errno)
-            tracer.emit_record(err_spec, (self.pid, *shown, tracer.seq - began, errno))
+            tracer.emit_record(err_spec, (*shown, tracer.seq - began, errno))
             raise
-        tracer.emit_record(ok_spec, (self.pid, *shown, tracer.seq - began, _shown(ret)))
+        tracer.emit_record(ok_spec, (*shown, tracer.seq - began, _shown(ret)))
         return ret
 
     return syscall  # type: ignore[return-value]
