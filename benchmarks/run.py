@@ -717,15 +717,19 @@ def print_scaling(series: list[dict[str, Any]]) -> None:
 
 
 # -- beyond one process: memory per event, the fixture in pytest, a fresh interpreter ----------
-def bytes_per_event(n: int = 5000) -> float:
-    """Bytes a ``tracer.capture()`` holds per traced ``os.fstat`` of a mock fd (tracemalloc)."""
+def bytes_per_event(n: int = 20000) -> float:
+    """Bytes a ``tracer.capture()`` holds per traced ``os.fstat`` of a mock fd (tracemalloc).
+
+    The warm-up runs after ``gc.collect()`` (which empties CPython's free lists of small
+    tuples): refilling them inside the measured part would count as the events' own."""
     with _bench_kernel() as (redir, fx):
         redir.install()
         try:
             with fx.tracer.capture() as events:
-                for _ in range(100):
-                    os.fstat(fx.dmabuf)
                 gc.collect()
+                for _ in range(5000):
+                    os.fstat(fx.dmabuf)
+                first = len(events)
                 tracemalloc.start()
                 try:
                     before = tracemalloc.get_traced_memory()[0]
@@ -734,7 +738,7 @@ def bytes_per_event(n: int = 5000) -> float:
                     after = tracemalloc.get_traced_memory()[0]
                 finally:
                     tracemalloc.stop()
-                count = len(events) - 100
+                count = len(events) - first
         finally:
             redir.uninstall()
     return (after - before) / max(count, 1)
