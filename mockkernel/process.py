@@ -25,7 +25,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from errno import EBADF, EINVAL, EMFILE, errorcode
-from typing import Concatenate, ParamSpec, Protocol, TypeVar
+from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 
 from .context import KernelContext
 from .errors import kerr
@@ -38,6 +38,7 @@ from .syscalls import AT_FDCWD, attr, ioctl, namei, readdir, rw, stat
 from .syscalls import fd as fd_
 from .syscalls import mmap as mmap
 from .syscalls import poll as poll_
+from .trace import EventSpec, Tracer
 from .uaccess import LOCAL, UserMemory
 from .uapi.linux.ioctls import FIOASYNC as FIOASYNC  # (re-exported: their old home)
 from .uapi.linux.ioctls import FIOCLEX as FIOCLEX
@@ -191,11 +192,25 @@ _R = TypeVar("_R")
 
 def _shown(value: object) -> object:
     """How an argument or result appears in a trace event: small and JSON-friendly."""
+    t = type(value)
+    if t is int or t is str or value is None:
+        return value
     if isinstance(value, (bytes, bytearray, memoryview)):
-        return f"<{len(value)} bytes>"
+        return _bytes_shown(len(value))
     if isinstance(value, (int, str, bool)) or value is None:
         return value
-    return f"<{type(value).__name__}>"
+    return _type_shown(type(value).__name__)
+
+
+@functools.lru_cache(maxsize=512)
+def _bytes_shown(n: int) -> str:
+    """``<n bytes>``, one string per length (a captured event keeps only a reference)."""
+    return f"<{n} bytes>"
+
+
+@functools.lru_cache(maxsize=256)
+def _type_shown(name: str) -> str:
+    return f"<{name}>"
 
 
 def _syscall(
@@ -205,23 +220,41 @@ def _syscall(
     ``nested``: how many events the call emitted (they precede it: a syscall's event is
     emitted when it returns), so a viewer can nest them under it.
 
-    With tracing off this is one attribute check and the call.
+    With tracing off this is one attribute check and the call.  With tracing on, the
+    event's shape (:class:`~mockkernel.trace.EventSpec`) is made here, once per syscall
+    and number of positional arguments, and the event is a tuple of values
+    (:meth:`~mockkernel.trace.Tracer.emit_record`); keyword arguments take the general
+    path.  ``sys.ioctl`` shows ``cmd`` in hex and the ``file`` id of its fd.
     """
     event = "sys." + fn.__name__.removeprefix("sys_")
-    params = list(inspect.signature(fn).parameters)[1:]
+    params = tuple(inspect.signature(fn).parameters)[1:]
+    is_ioctl = event == "sys.ioctl"
 
-    @functools.wraps(fn)
-    def syscall(self: Process, *args: _P.args, **kwargs: _P.kwargs) -> _R:
-        tracer = self.kernel.tracer
-        if not tracer.enabled:
-            return fn(self, *args, **kwargs)
+    def specs(last: str, tid: bool, file: bool) -> list[EventSpec]:
+        """The shape for each number of positional arguments: ``pid`` (and ``tid``),
+        the arguments (and ioctl's ``file``), ``nested``, then ``ret`` or ``errno``."""
+        head = ("pid", "tid") if tid else ("pid",)
+        out = []
+        for n in range(len(params) + 1):
+            hex_keys = ("cmd",) if is_ioctl and n >= 2 else ()
+            keys = (*head, *params[:n], *(("file",) if file else ()), "nested", last)
+            out.append(EventSpec(event, keys, hex_keys))
+        return out
+
+    # [with tid][with file] -> (ok, err) shapes by number of positional arguments
+    shapes = [
+        [(specs("ret", tid, file), specs("errno", tid, file)) for file in (False, True)]
+        for tid in (False, True)
+    ]
+
+    def traced_kw(self: Process, tracer: Tracer, args: tuple[Any, ...], kwargs: Any) -> Any:
         fields: dict[str, object] = {"pid": self.pid}
         tid = self.kernel.current_tid
         if tid is not None:
             fields["tid"] = tid
         fields.update(zip(params, map(_shown, args), strict=False))
         fields.update((k, _shown(v)) for k, v in kwargs.items())
-        if event == "sys.ioctl":
+        if is_ioctl:
             fields["cmd"] = hex(int(fields["cmd"]))  # type: ignore[call-overload]
             file = self.files.get(int(fields["fd"]))  # type: ignore[call-overload]
             if file is not None:
@@ -235,6 +268,40 @@ def _syscall(
             raise
         fields["nested"] = tracer.seq - began
         tracer.emit(event, **fields, ret=_shown(ret))
+        return ret
+
+    @functools.wraps(fn)
+    def syscall(self: Process, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        tracer = self.kernel.tracer
+        if not tracer.enabled:
+            return fn(self, *args, **kwargs)
+        n = len(args)
+        if kwargs or n > len(params):
+            return traced_kw(self, tracer, args, kwargs)  # type: ignore[no-any-return]
+        tid = self.kernel.current_tid
+        shown = tuple(map(_shown, args))
+        with_file = False
+        if is_ioctl and n >= 2:
+            shown = (shown[0], int(args[1]), *shown[2:])  # type: ignore[call-overload]
+            file = self.files.get(int(args[0]))  # type: ignore[call-overload]
+            if file is not None:
+                shown = (*shown, file.id)
+                with_file = True
+        if tid is None:
+            ok, err = shapes[0][with_file]
+            shown = (self.pid, *shown)
+        else:
+            ok, err = shapes[1][with_file]
+            shown = (self.pid, tid, *shown)
+        ok_spec, err_spec = ok[n], err[n]
+        began = tracer.seq
+        try:
+            ret = fn(self, *args)  # type: ignore[call-arg]
+        except OSError as e:
+            errno = errorcode.get(e.errno or 0, e.errno)
+            tracer.emit_record(err_spec, (*shown, tracer.seq - began, errno))
+            raise
+        tracer.emit_record(ok_spec, (*shown, tracer.seq - began, _shown(ret)))
         return ret
 
     return syscall  # type: ignore[return-value]

@@ -134,7 +134,7 @@ def _config_ops(
         if pos > size:
             return b""
         count = min(count, size - pos)
-        return bytes(pdev.cfg.read(pos + i, 1) for i in range(count))
+        return pdev.cfg.read_bytes(pos, count)
 
     def write(file: File, pos: int, data: bytes) -> int:
         # sysfs clamped data to cfg_size; split as pci_write_config does

@@ -13,47 +13,153 @@ per-kernel sequence number, everything else flat keys with object ids.  Sinks re
 the dict; an in-memory capture and a JSON-lines file sink are provided, and
 :meth:`Tracer.structlog` forwards events to a structlog logger (imported only then),
 so rendering stays at the edges and a traced syscall stays cheap.
+
+Frequent events of a fixed shape (every traced syscall: ``Process``'s ``_syscall``)
+are emitted with :meth:`Tracer.emit_record`: an :class:`EventSpec` made once (the name
+and the field names) and a tuple of values.  A :meth:`Tracer.capture` keeps every
+event as such a tuple (the shape of an ``emit`` is looked up per tracer) and makes its
+dict when it is read (a :class:`CapturedEvents` is a read-only sequence of dicts), so a
+capture left on over a long run costs about a hundred bytes per event rather than a
+dict's few hundred.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import IO, Any
+from typing import IO, Any, overload
 
 EventDict = dict[str, Any]
 Sink = Callable[[EventDict], None]
 
-__all__ = ["EventDict", "Sink", "Tracer"]
+__all__ = ["CapturedEvents", "EventDict", "EventSpec", "Sink", "Tracer"]
+
+
+class EventSpec:
+    """The shape of a frequent event: its name, its field names in order, and which
+    fields are shown in hex (kept as ints until an event dict is made)."""
+
+    __slots__ = ("event", "hex_keys", "keys")
+
+    def __init__(self, event: str, keys: tuple[str, ...], hex_keys: tuple[str, ...] = ()) -> None:
+        self.event = event
+        self.keys = keys
+        self.hex_keys = hex_keys
+
+    def fields(self, values: Sequence[Any], seq: int) -> EventDict:
+        """The event dict of ``values`` (one per key) emitted as ``seq``."""
+        d = dict(zip(self.keys, values, strict=True))
+        for k in self.hex_keys:
+            d[k] = hex(d[k])
+        d["event"] = self.event
+        d["seq"] = seq
+        return d
+
+    def __repr__(self) -> str:
+        return f"<EventSpec {self.event} {self.keys}>"
+
+
+class CapturedEvents(Sequence[EventDict]):
+    """The events a :meth:`Tracer.capture` collected, in order: a read-only sequence of
+    event dicts (equal to a list of the same dicts).  Each event is kept as a
+    ``(spec, *values)`` tuple (:class:`EventSpec`: shared by every event of its shape)
+    and each read makes a fresh dict; the ``seq`` of the ``i``-th event is the first
+    one's plus ``i`` (a capture sees every event emitted while it is attached)."""
+
+    __slots__ = ("_base", "_items")
+
+    def __init__(self, base: int) -> None:
+        self._base = base
+        self._items: list[tuple[Any, ...]] = []
+
+    def _event(self, i: int) -> EventDict:
+        item = self._items[i]
+        spec: EventSpec = item[0]
+        return spec.fields(item[1:], self._base + i)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    @overload
+    def __getitem__(self, i: int) -> EventDict: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[EventDict]: ...
+    def __getitem__(self, i: int | slice) -> EventDict | list[EventDict]:
+        if isinstance(i, slice):
+            return [self._event(j) for j in range(len(self._items))[i]]
+        return self._event(range(len(self._items))[i])
+
+    def __iter__(self) -> Iterator[EventDict]:
+        for i in range(len(self._items)):
+            yield self._event(i)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, (list, tuple, CapturedEvents)):
+            return list(self) == list(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def clear(self) -> None:
+        """Forget the events collected so far (the capture goes on)."""
+        self._base += len(self._items)
+        self._items.clear()
+
+    def __repr__(self) -> str:
+        return repr(list(self))
 
 
 class Tracer:
     """Per-kernel trace hub.  ``enabled`` is true while at least one sink is attached."""
 
-    __slots__ = ("_seq", "enabled", "sinks")
+    __slots__ = ("_captures", "_shapes", "enabled", "seq", "sinks")
 
     def __init__(self) -> None:
         self.enabled = False
         self.sinks: list[Sink] = []
-        self._seq = 0
-
-    @property
-    def seq(self) -> int:
-        """The ``seq`` of the last event emitted (0: none yet)."""
-        return self._seq
+        #: the open captures: they keep :meth:`emit_record` events as tuples
+        self._captures: list[CapturedEvents] = []
+        #: (event, field names) -> its shape, for the events captures keep as tuples
+        self._shapes: dict[tuple[str, tuple[str, ...]], EventSpec] = {}
+        #: the ``seq`` of the last event emitted (0: none yet)
+        self.seq = 0
 
     def emit(self, event: str, **fields: Any) -> None:
         """Emit one event.  Call only when ``enabled`` (callers check first)."""
-        self._seq = seq = self._seq + 1
+        self.seq = seq = self.seq + 1
+        if self._captures:  # kept as a tuple of a shape seen before
+            keys = tuple(fields)
+            spec = self._shapes.get((event, keys))
+            if spec is None:
+                spec = self._shapes[(event, keys)] = EventSpec(event, keys)
+            record = (spec, *fields.values())
+            for cap in self._captures:
+                cap._items.append(record)
+        sinks = self.sinks
+        if not sinks:
+            return
         fields["event"] = event
         fields["seq"] = seq
-        sinks = self.sinks
         if len(sinks) == 1:
             sinks[0](fields)
             return
         for sink in tuple(sinks):
             sink(fields)
+
+    def emit_record(self, spec: EventSpec, values: tuple[Any, ...]) -> None:
+        """Emit one event of a fixed shape: ``values`` in ``spec.keys`` order.  Call only
+        when ``enabled``.  Captures keep the tuple; other sinks get the dict."""
+        self.seq = seq = self.seq + 1
+        if self._captures:
+            record = (spec, *values)
+            for cap in self._captures:
+                cap._items.append(record)
+        sinks = self.sinks
+        if sinks:
+            fields = spec.fields(values, seq)
+            for sink in tuple(sinks):
+                sink(fields)
 
     def add_sink(self, sink: Sink) -> None:
         self.sinks.append(sink)
@@ -61,17 +167,20 @@ class Tracer:
 
     def remove_sink(self, sink: Sink) -> None:
         self.sinks.remove(sink)
-        self.enabled = bool(self.sinks)
+        self.enabled = bool(self.sinks or self._captures)
 
     @contextmanager
-    def capture(self) -> Iterator[list[EventDict]]:
-        """Collect events emitted inside the block into a list (for tests)."""
-        events: list[EventDict] = []
-        self.add_sink(events.append)
+    def capture(self) -> Iterator[CapturedEvents]:
+        """Collect events emitted inside the block (for tests): a sequence of event
+        dicts, compact while it is not read (:class:`CapturedEvents`)."""
+        events = CapturedEvents(self.seq + 1)
+        self._captures.append(events)
+        self.enabled = True
         try:
             yield events
         finally:
-            self.remove_sink(events.append)
+            self._captures.remove(events)
+            self.enabled = bool(self.sinks or self._captures)
 
     def json_lines(self, stream: IO[str]) -> Sink:
         """Attach a sink that writes each event as one JSON line; returns it."""

@@ -342,6 +342,17 @@ class Vfs(Subsystem):
             cached = self._dirs.get(head)
             if cached is not None:
                 return cached, last
+            canonical = "//" not in path and "/./" not in path and "/../" not in path
+            if head[:1] == "/" and canonical:
+                # the parent from its own (cached) parent: each directory walked once
+                pdir, pname = self._parent(head)
+                d = pdir.entries.get(pname)
+                if d is None:
+                    d = pdir.entries[pname] = Dir(self.kernel.new_id(), owned=pdir.owned)
+                if not isinstance(d, Dir):
+                    raise ValueError(f"{path!r}: {pname!r} is not a directory")
+                self._dirs[head] = d
+                return d, last
         parts = [p for p in path.split("/") if p]
         if not parts or not path.startswith("/"):
             raise ValueError(f"not an absolute path: {path!r}")

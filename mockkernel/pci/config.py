@@ -90,6 +90,13 @@ class ConfigSpace:
         self._check(offset, width)
         return int.from_bytes(self._data[offset : offset + width], "little")
 
+    def read_bytes(self, offset: int, count: int) -> bytes:
+        """``count`` bytes from ``offset``, in one slice (what ``pci_read_config`` gathers
+        byte, word and dword at a time: reads have no side effects here)."""
+        if offset < 0 or count < 0 or offset + count > self.size:
+            raise kerr(EINVAL, f"config read [{offset:#x}, {offset + count:#x})")
+        return bytes(self._data[offset : offset + count])
+
     def write(self, offset: int, width: int, value: int) -> None:
         """Write ``width`` bytes at ``offset``: only writable bits change, W1C bits clear."""
         self._check(offset, width)

@@ -164,8 +164,11 @@ _TPH_LOC = {"none": PCI_TPH_LOC_NONE, "cap": PCI_TPH_LOC_CAP, "msix": PCI_TPH_LO
 #: Power-on config space images by (spec, BAR addresses).  A memo of a pure function
 #: (``PciDev._build_config``), like ``functools.cache``: no kernel's state lives here,
 #: every device gets its own copy.  Bounded, so a long test session cannot grow it.
+#: Each image comes with the capability offsets found in it (``pm_cap``, ``msi_cap``,
+#: ``pcie_cap``, ``msix_cap``, ``tph_cap``), as pure a function of it.
 _CONFIG_IMAGES: dict[
-    tuple[Any, tuple[tuple[int, int], ...]], tuple[bytes, bytes, bytes, int, int]
+    tuple[Any, tuple[tuple[int, int], ...]],
+    tuple[tuple[bytes, bytes, bytes, int, int], tuple[int, int, int, int, int]],
 ] = {}
 _CONFIG_IMAGES_MAX = 256
 TPH_COMPLETER = {"none": 0, "tph-only": 1, "ext": 3}  # PCI_EXP_DEVCAP2_TPH_COMP_*
@@ -193,11 +196,13 @@ class PciBar:
     """
 
     __slots__ = (
+        "_closed",
+        "_init",
+        "_map",
+        "_memfd",
         "bus_address",
         "index",
-        "map",
         "mem64",
-        "memfd",
         "name",
         "p2pdma",
         "prefetch",
@@ -212,14 +217,53 @@ class PciBar:
         self.p2pdma = spec.p2pdma
         self.bus_address = bus_address
         self.name = f"mockkernel:{bdf}:bar{spec.index}"
+        # The backing memory is made on first use (most BARs of most boots are never
+        # touched: a memfd, its size and the kernel's mapping are five syscalls each).
+        self._memfd = -1
+        self._map: KernelMap | None = None
+        self._closed = False
+        #: what the device puts in its BAR at power-on, written when the memory is made
+        self._init: list[tuple[int, bytes]] = []
+
+    def _materialise(self) -> None:
+        if self._closed:
+            raise ValueError(f"{self.name}: BAR used after close")
         fd = hide(os.memfd_create(self.name, os.MFD_CLOEXEC))
         try:
-            os.ftruncate(fd, spec.size)
-            self.map = KernelMap(fd, spec.size)
+            os.ftruncate(fd, self.size)
+            kmap = KernelMap(fd, self.size)
+            for off, data in self._init:
+                kmap.write(off, data)
         except BaseException:
             kernel_close(fd)
             raise
-        self.memfd = fd
+        self._init = []
+        self._memfd, self._map = fd, kmap
+
+    @property
+    def memfd(self) -> int:
+        """The real memfd behind the BAR (made on first use; -1 once closed)."""
+        if self._memfd < 0 and not self._closed:
+            self._materialise()
+        return self._memfd
+
+    @property
+    def map(self) -> KernelMap:
+        """The kernel's shared mapping of :attr:`memfd` (made on first use)."""
+        kmap = self._map
+        if kmap is None:
+            self._materialise()
+            kmap = self._map
+            assert kmap is not None
+        return kmap
+
+    def power_on_write(self, offset: int, data: bytes) -> None:
+        """Contents the BAR holds from power-on (an MSI-X table's masked entries):
+        written now if the memory exists, else when it is made."""
+        if self._map is not None:
+            self._map.write(offset, data)
+        else:
+            self._init.append((offset, bytes(data)))
 
     @property
     def flags(self) -> int:
@@ -235,14 +279,17 @@ class PciBar:
 
     @property
     def closed(self) -> bool:
-        return self.memfd < 0
+        return self._closed
 
     def close(self) -> None:
-        if self.memfd < 0:
+        if self._closed:
             return
-        self.map.close()
-        kernel_close(self.memfd)
-        self.memfd = -1
+        self._closed = True
+        if self._map is not None:
+            self._map.close()
+            self._map = None
+            kernel_close(self._memfd)
+            self._memfd = -1
 
     def __repr__(self) -> str:
         state = " closed" if self.closed else ""
@@ -345,23 +392,27 @@ class PciDev:
             for bar in spec.bars:
                 self.bars[bar.index] = PciBar(spec.bdf, bar, bar_addresses[bar.index])
             key = (spec, tuple(sorted(bar_addresses.items())))
-            image = _CONFIG_IMAGES.get(key)
-            if image is None:
+            cached = _CONFIG_IMAGES.get(key)
+            if cached is None:
                 self._build_config()
+                caps = (
+                    self.pci_find_capability(PCI_CAP_ID_PM),
+                    self.pci_find_capability(PCI_CAP_ID_MSI),
+                    self.pci_find_capability(PCI_CAP_ID_EXP),
+                    self.pci_find_capability(PCI_CAP_ID_MSIX),
+                    self.pci_find_ext_capability(PCI_EXT_CAP_ID_TPH),  # pci_tph_init
+                )
                 if len(_CONFIG_IMAGES) >= _CONFIG_IMAGES_MAX:
                     _CONFIG_IMAGES.clear()
-                _CONFIG_IMAGES[key] = self.cfg.image()
+                _CONFIG_IMAGES[key] = (self.cfg.image(), caps)
             else:
+                image, caps = cached
                 self.cfg.load_image(image)
             self._init_msix_table()
         except BaseException:
             self.close()
             raise
-        self.pm_cap = self.pci_find_capability(PCI_CAP_ID_PM)
-        self.msi_cap = self.pci_find_capability(PCI_CAP_ID_MSI)
-        self.pcie_cap = self.pci_find_capability(PCI_CAP_ID_EXP)
-        self.msix_cap = self.pci_find_capability(PCI_CAP_ID_MSIX)
-        self.tph_cap = self.pci_find_ext_capability(PCI_EXT_CAP_ID_TPH)  # pci_tph_init
+        self.pm_cap, self.msi_cap, self.pcie_cap, self.msix_cap, self.tph_cap = caps
 
     # -- the device model -----------------------------------------------------
 
@@ -496,7 +547,7 @@ class PciDev:
             4, "little"
         )
         assert len(entry) == PCI_MSIX_ENTRY_SIZE
-        self.bars[msix.bar].map.write(msix.table_offset, entry * msix.vectors)
+        self.bars[msix.bar].power_on_write(msix.table_offset, entry * msix.vectors)
 
     def _build_ext_caps(self, spec: DeviceSpec) -> None:
         cfg = self.cfg

@@ -29,6 +29,7 @@ it has; ``UVERBS_METHOD_INVOKE_WRITE`` runs those through the ioctl.
 from __future__ import annotations
 
 import ctypes
+import functools
 import os
 import struct
 from collections.abc import Callable, Sequence
@@ -1327,11 +1328,41 @@ def _write_method(uapi: Uapi, command: int) -> WriteDef:
 
 # -- the uAPI of one device ------------------------------------------------------------------------
 def build_uapi(dev: IbDevice) -> Uapi:
-    """The objects/methods/commands ``dev``'s ops table supports, plus its driver attributes."""
+    """The objects/methods/commands ``dev``'s ops table supports, plus its driver attributes.
+
+    A pure function of which ops are present and of the driver attributes, so it is
+    built once per process for each such combination (:func:`_uapi_for`) and shared by
+    the devices that have it: nothing changes a ``Uapi`` after it is built.
+    """
     ops = dev.ops
+    present = frozenset(n for n in _ALL_NEEDS if getattr(ops, n, None) is not None)
+    attrs = tuple(sorted((k, tuple(v)) for k, v in ops.driver_attrs.items()))
+    try:
+        return _uapi_for(present, attrs)
+    except TypeError:  # unhashable driver attributes: built for this device alone
+        return _uapi_for.__wrapped__(present, attrs)
+
+
+#: every op name some object, method or write command needs
+_ALL_NEEDS: tuple[str, ...] = tuple(
+    sorted(
+        {n for o in OBJECTS for n in o.needs}
+        | {n for o in OBJECTS for m in o.methods for n in m.needs}
+        | {n for w in (*WRITE.values(), *WRITE_EX.values()) for n in w.needs}
+    )
+)
+
+
+@functools.lru_cache(maxsize=16)
+def _uapi_for(
+    present: frozenset[str], attrs: tuple[tuple[tuple[int, int], tuple[Any, ...]], ...]
+) -> Uapi:
+    """The ``Uapi`` of an ops table with the ops ``present`` and driver attributes
+    ``attrs`` (a cache of immutable facts: it holds no device and no kernel)."""
+    driver_attrs = dict(attrs)
 
     def has(names: tuple[str, ...]) -> bool:
-        return all(getattr(ops, n, None) is not None for n in names)
+        return all(n in present for n in names)
 
     uapi = Uapi()
     for obj in OBJECTS:
@@ -1341,7 +1372,7 @@ def build_uapi(dev: IbDevice) -> Uapi:
         for m in obj.methods:
             if not has(m.needs):
                 continue
-            extra = ops.driver_attrs.get((obj.id, m.id), ())
+            extra = driver_attrs.get((obj.id, m.id), ())
             if extra:
                 m = replace(m, attrs={**m.attrs, **{a.id: a for a in extra}})
             methods[m.id] = m

@@ -53,6 +53,16 @@ ALLOWED: dict[tuple[str, str], str] = {
     ("mockkernel/lifecycle.py", "_parse_default"): (
         "the default topology parsed once: deeply frozen, shared by kernels, holds none"
     ),
+    ("mockkernel/process.py", "_bytes_shown"): (
+        "bounded memo of a pure function (a trace event's '<n bytes>'): strings, no kernel"
+    ),
+    ("mockkernel/process.py", "_type_shown"): (
+        "bounded memo of a pure function (a trace event's '<type>'): strings, no kernel"
+    ),
+    ("mockkernel/rdma/uverbs.py", "_uapi_for"): (
+        "bounded memo of a pure function (a device's uAPI from the ops it has): frozen "
+        "method tables and handler functions, no device, no kernel"
+    ),
     ("mockkernel/plugins.py", "_discovered"): (
         "plugin discovery from package metadata, once per environment: code, no kernel"
     ),

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import io
 import json
+import os
 from typing import Any
 
+import pytest
 import structlog
 
-from mockkernel.trace import Tracer
+from mockkernel import Kernel
+from mockkernel.trace import EventSpec, Tracer
 
 
 def test_events_are_flat_dicts_with_seq() -> None:
@@ -48,3 +51,69 @@ def test_structlog_sink_renders_at_the_edge() -> None:
     assert entry["event"] == "dma_buf.attach"
     assert entry["dmabuf"] == 1 and entry["attach"] == 2 and entry["seq"] == 1
     assert not t.enabled
+
+
+def test_a_capture_reads_as_a_list_of_dicts() -> None:
+    t = Tracer()
+    spec = EventSpec("sys.ioctl", ("pid", "fd", "cmd", "nested", "ret"), hex_keys=("cmd",))
+    with t.capture() as outer:
+        t.emit("a.b", x=1)
+        with t.capture() as inner:
+            t.emit_record(spec, (7, 3, 0x40086200, 1, 0))
+            t.emit("a.b", x=2)  # the same shape as the first: the same spec, other values
+    want = [
+        {"x": 1, "event": "a.b", "seq": 1},
+        {"pid": 7, "fd": 3, "cmd": "0x40086200", "nested": 1, "ret": 0, "event": "sys.ioctl",
+         "seq": 2},
+        {"x": 2, "event": "a.b", "seq": 3},
+    ]  # fmt: skip
+    assert outer == want and list(outer) == want and len(outer) == 3
+    assert inner == want[1:] and inner[0] == want[1] and inner[-1] == want[2]
+    assert outer[1:] == want[1:] and outer[::-1] == want[::-1]
+    assert outer != want[:2] and outer != "not a list"
+    assert repr(inner) == repr(want[1:])
+    inner.clear()
+    assert inner == [] and not inner and outer == want
+    with pytest.raises(IndexError):
+        outer[3]
+
+
+def test_emit_record_gives_other_sinks_the_same_dict() -> None:
+    t = Tracer()
+    got: list[dict[str, Any]] = []
+    t.add_sink(got.append)
+    spec = EventSpec("sys.fstat", ("pid", "fd", "nested", "ret"))
+    with t.capture() as events:
+        t.emit_record(spec, (7, 3, 0, "<stat_result>"))
+    assert (
+        got
+        == list(events)
+        == [
+            {"pid": 7, "fd": 3, "nested": 0, "ret": "<stat_result>", "event": "sys.fstat", "seq": 1}
+        ]
+    )
+
+
+def test_traced_syscalls_show_the_same_fields_every_way_they_are_called(
+    mock_kernel: Kernel,
+) -> None:
+    proc = mock_kernel.init_process
+    seen: list[dict[str, Any]] = []
+    mock_kernel.tracer.add_sink(seen.append)
+    try:
+        with mock_kernel.tracer.capture() as events:
+            fd = proc.sys_open("/dev/udmabuf", os.O_RDWR)
+            file_id = proc.files[fd].id
+            with pytest.raises(OSError):
+                proc.sys_ioctl(fd, 0x1234, 0)  # not a udmabuf command: ENOTTY
+            proc.sys_close(fd=fd)  # by keyword: the general path, the same event
+    finally:
+        mock_kernel.tracer.remove_sink(seen.append)
+    assert list(events) == seen
+    opened, ioctl, closed = (e for e in events if e["event"].startswith("sys."))
+    assert opened["path"] == "/dev/udmabuf" and opened["ret"] == fd
+    assert ioctl["cmd"] == "0x1234" and ioctl["errno"] == "ENOTTY"
+    assert ioctl["file"] == file_id and list(ioctl)[:5] == ["pid", "fd", "cmd", "arg", "file"]
+    assert closed == {"pid": proc.pid, "fd": fd, "nested": closed["nested"], "ret": None,
+                      "event": "sys.close", "seq": closed["seq"]}  # fmt: skip
+    assert [e["seq"] for e in events] == list(range(events[0]["seq"], events[-1]["seq"] + 1))

@@ -73,9 +73,31 @@ def test_msix_table_starts_masked(bus: PciBus) -> None:
         assert int.from_bytes(table[i * 16 + 12 : i * 16 + 16], "little") == 1
 
 
+def test_bar_memory_is_made_on_first_use_with_its_power_on_contents() -> None:
+    before = open_fds()
+    bus = PciBus.from_topology(default_topology())
+    try:
+        nic_table, untouched = bus.get(NIC_BDF).bars[3], bus.get(VFIO_BDF).bars[0]
+        assert open_fds() == before and not untouched.closed
+        nic_table.power_on_write(0, b"\xaa")  # not made yet: kept until it is
+        assert nic_table.map[0:1] == b"\xaa"  # made now, MSI-X entry 0 and this byte
+        assert int.from_bytes(nic_table.map[12:16], "little") == 1
+        nic_table.power_on_write(1, b"\xbb")  # made: written at once
+        assert nic_table.map[0:2] == b"\xaa\xbb" and len(open_fds() - before) == 1
+    finally:
+        bus.close()
+    assert open_fds() == before
+    assert untouched.closed and untouched.memfd == -1  # closed before use: never made
+    with pytest.raises(ValueError, match="after close"):
+        untouched.map.read(0, 1)
+
+
 def test_close_releases_every_fd_and_is_idempotent() -> None:
     before = open_fds()
     bus = PciBus.from_topology(default_topology())
+    assert open_fds() == before  # a BAR's memory is made on first use
+    bars = [bar for pdev in bus for bar in pdev.bars.values()]
+    assert len(bars) == 5 and all(bar.memfd >= 0 for bar in bars)
     new = open_fds() - before
     assert len(new) == 5  # five BARs, one memfd each (the kernel mapping takes no fd)
     assert min(int(fd) for fd in new) > 100  # kept out of the low numbers a program would be given
