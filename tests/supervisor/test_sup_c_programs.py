@@ -10,6 +10,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from mockkernel.kernel import Kernel
 
 REPO = Path(__file__).parent.parent.parent
@@ -191,3 +193,23 @@ def test_trace_view_has_one_lane_per_process(kernel: Kernel, build: Callable[[st
     diagram = render_mermaid(list(events))
     assert f"participant program{parent} as program {parent}" in diagram
     assert f"program{child}->>+core: ioctl(" in diagram
+
+
+def test_select_and_poll_of_a_mock_fd_ask_its_poll(
+    kernel: Kernel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``select``/``pselect6`` are served (the placeholder memfd would always say
+    readable and writable): the dma-buf's ``->poll`` decides, with fs/select.c's masks."""
+    from mockkernel.dma_buf.core import dma_buf_fops
+    from mockkernel.poll import EPOLLIN
+
+    prog = Path(__file__).parent / "py" / "selects.py"
+    run = [sys.executable, str(prog)]
+    r = kernel.run(run, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    # both ready: the dma-buf (no fences) and the pipe; no exception on a dma-buf
+    assert r.stdout.splitlines() == ["select [True, False] [True, False] []", "poll 5"]
+    monkeypatch.setattr(dma_buf_fops, "poll", lambda file: EPOLLIN)  # an unsignalled reader
+    r = kernel.run(run, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == ["select [True, False] [False] []", "poll 1"]
