@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import kerr
 from ..uaccess import copy_from_user, copy_to_user
-from . import paths, pollsys
+from . import paths, pollsys, scm
 from .fdtable import real_fd_open
 from .mmap import unmap
 from .seccomp import NR
@@ -348,6 +348,15 @@ def sys_pselect6(c: Call) -> Result:
     return pollsys.do_select(c, i32(c.args[0]), sets, c.args[4], usec=False)
 
 
+# -- SCM_RIGHTS (see scm.py) -----------------------------------------------------------------
+def sys_sendmsg(c: Call) -> Result:
+    return scm.do_sendmsg(c, c.sv.scm)
+
+
+def sys_recvmsg(c: Call) -> Result:
+    return scm.do_recvmsg(c, c.sv.scm)
+
+
 # -- paths (see paths.py for mock-or-real) ------------------------------------------------
 def sys_openat(c: Call) -> Result:
     return paths.openat(c, i32(c.args[0]), c.args[1], i32(c.args[2]), u32(c.args[3]))
@@ -453,6 +462,8 @@ TABLE: dict[int, Syscall] = {
         Syscall("newfstatat", _S, sys_newfstatat, "AT_EMPTY_PATH included"),
         Syscall("readlinkat", _S, sys_readlinkat),
         Syscall("ppoll", _P, sys_ppoll, "as poll; the signal mask is not applied"),
+        Syscall("sendmsg", _P, sys_sendmsg, "SCM_RIGHTS of mock fds: sent here with tokens"),
+        Syscall("recvmsg", _P, sys_recvmsg, "AF_UNIX, tokens in flight: received here"),
         Syscall("select", _S, sys_select, "as poll, with fs/select.c's masks"),
         Syscall("pselect6", _P, sys_pselect6, "as select; the signal mask is not applied"),
         Syscall("faccessat", _P, sys_faccessat, "checked with the caller's real ids"),
@@ -472,7 +483,7 @@ TABLE: dict[int, Syscall] = {
 #: placeholder (a sealed empty memfd) -- documented limits, listed in the support table
 NOT_TRAPPED: dict[str, str] = {
     "epoll_*": "see the placeholder: always readable, writable",
-    "sendmsg/recvmsg (SCM_RIGHTS)": "passes the placeholder, not the mock file",
+    "sendmmsg/recvmmsg (SCM_RIGHTS)": "pass the placeholder, not the mock file",
     "mprotect/madvise/msync": "act on the real pages of a mock mapping (its backing files)",
     "socket calls": "the kernel's sockets (netlink, devmem TCP) are in-process only",
     "io_uring": "bypasses seccomp: operations on a mock fd hit the placeholder",

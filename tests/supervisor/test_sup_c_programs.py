@@ -213,3 +213,19 @@ def test_select_and_poll_of_a_mock_fd_ask_its_poll(
     r = kernel.run(run, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert r.stdout.splitlines() == ["select [True, False] [False] []", "poll 1"]
+
+
+def test_scm_rights_passes_the_mock_file(kernel: Kernel) -> None:
+    """``SCM_RIGHTS`` of a mock fd (the kernel's own ``sendmsg``/``recvmsg`` of tokens):
+    the receiver's fd is the same file (count 2 with the sender's), a real fd passed
+    with it stays real, and a message never received leaves no file behind."""
+    prog = Path(__file__).parent / "py" / "scm_rights.py"
+    r = kernel.run([sys.executable, str(prog)], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == [
+        "b'm' /dmabuf: 8192",
+        "['count:\\t2']",
+        "True",
+        "done",
+    ]
+    assert kernel.leaks() == []
