@@ -229,3 +229,21 @@ def test_scm_rights_passes_the_mock_file(kernel: Kernel) -> None:
         "done",
     ]
     assert kernel.leaks() == []
+
+
+def test_clone_without_clone_files_copies_the_table(
+    kernel: Kernel, build: Callable[[str], str]
+) -> None:
+    """The control of ``cloneprobe`` (whose CLONE_FILES run matches real Linux): with a
+    plain clone the child's close and opens stay in its own copy of the table."""
+    r = kernel.run([build("cloneprobe"), "nofiles"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == [
+        "no CLONE_FILES: child exit 0",
+        "the parent's udmabuf fd after the child closed it: ok",
+        "fd base+0: /dev/udmabuf, name -",
+        "fd base+1: -, name -",
+        "fd base+2: -, name -",
+        "fd base+3: -, name -",
+    ]
+    assert kernel.leaks() == []

@@ -18,7 +18,16 @@ GOLDEN = Path(__file__).parent.parent / "real_linux" / "golden"
 
 @pytest.mark.parametrize(
     "probe",
-    ["fdops", "forkexec", "mmapfork", "pollprobe", "selectprobe", "udmabuf_selftest", "scmprobe"],
+    [
+        "fdops",
+        "forkexec",
+        "mmapfork",
+        "pollprobe",
+        "selectprobe",
+        "udmabuf_selftest",
+        "scmprobe",
+        "cloneprobe",
+    ],
 )
 def test_probe_matches_real_linux(kernel: Kernel, build: Callable[[str], str], probe: str) -> None:
     r = kernel.run([build(probe)], capture_output=True, text=True, timeout=120)
