@@ -51,7 +51,9 @@ AF_UNIX, SO_DOMAIN = 1, 39
 #: struct user_msghdr: name, namelen, iov, iovlen, control, controllen, flags
 _MSGHDR = struct.Struct("<QI4xQQQQi4x")
 _CMSGHDR = struct.Struct("<Qii")
-_SLICE = 0.005
+#: how often a waiting receive looks whether its caller is still there (data wakes it
+#: at once; a signal to the caller ends its wait at once, the worker's within a slice)
+_SLICE = 0.05
 _MAX_CONTROL = 1 << 16
 
 
