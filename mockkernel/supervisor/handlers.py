@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import kerr
 from ..uaccess import copy_from_user, copy_to_user
-from . import paths, pollsys, scm
+from . import epollsys, paths, pollsys, scm
 from .fdtable import real_fd_open
 from .mmap import unmap
 from .seccomp import NR
@@ -87,7 +87,10 @@ class Syscall:
 def sys_close(c: Call) -> Result:
     fd = c.mock_fd()
     if fd is not None:
+        file = c.proc.files[fd]
         c.proc.sys_close(fd)  # the mock close; the real kernel then closes the placeholder
+        if file.released and c.sv.epoll.mirrors:
+            c.sv.epoll.released(file)  # eventpoll_release, before close returns
     else:
         _kept_closed(c, i32(c.args[0]), i32(c.args[0]))
     return CONTINUE
@@ -348,6 +351,10 @@ def sys_pselect6(c: Call) -> Result:
     return pollsys.do_select(c, i32(c.args[0]), sets, c.args[4], usec=False)
 
 
+def sys_epoll_ctl(c: Call) -> Result:
+    return epollsys.do_epoll_ctl(c, c.sv.epoll)
+
+
 # -- SCM_RIGHTS (see scm.py) -----------------------------------------------------------------
 def sys_sendmsg(c: Call) -> Result:
     return scm.do_sendmsg(c, c.sv.scm)
@@ -462,6 +469,9 @@ TABLE: dict[int, Syscall] = {
         Syscall("newfstatat", _S, sys_newfstatat, "AT_EMPTY_PATH included"),
         Syscall("readlinkat", _S, sys_readlinkat),
         Syscall("ppoll", _P, sys_ppoll, "as poll; the signal mask is not applied"),
+        Syscall(
+            "epoll_ctl", _P, sys_epoll_ctl, "a mock fd: an eventfd mirrors its ->poll (IN, OUT)"
+        ),
         Syscall("sendmsg", _P, sys_sendmsg, "SCM_RIGHTS of mock fds: sent here with tokens"),
         Syscall("recvmsg", _P, sys_recvmsg, "AF_UNIX, tokens in flight: received here"),
         Syscall("select", _S, sys_select, "as poll, with fs/select.c's masks"),
@@ -482,7 +492,6 @@ TABLE: dict[int, Syscall] = {
 #: calls that reach a file but are not trapped: the child's real kernel runs them on the
 #: placeholder (a sealed empty memfd) -- documented limits, listed in the support table
 NOT_TRAPPED: dict[str, str] = {
-    "epoll_*": "see the placeholder: always readable, writable",
     "sendmmsg/recvmmsg (SCM_RIGHTS)": "pass the placeholder, not the mock file",
     "mprotect/madvise/msync": "act on the real pages of a mock mapping (its backing files)",
     "socket calls": "the kernel's sockets (netlink, devmem TCP) are in-process only",

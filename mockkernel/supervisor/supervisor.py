@@ -23,6 +23,7 @@ from ..errors import kerr
 from ..process import Process
 from ..realfd import REAL, hide
 from ..uaccess import RemoteMemory
+from .epollsys import EpollMirrors
 from .fdtable import RemoteFdTable
 from .handlers import CONTINUE, TABLE, Call
 from .host import libc
@@ -76,6 +77,8 @@ class Supervisor:
         self.mms: dict[int, TraceeMm] = {}
         #: mock files in flight in SCM_RIGHTS messages (scm.py)
         self.scm = ScmTokens()
+        #: eventfds standing for mock files in the tree's epoll instances (epollsys.py)
+        self.epoll = EpollMirrors()
 
     # -- the process registry (called by the tracer thread) -------------------------------
     def new_process(
@@ -190,6 +193,7 @@ class Supervisor:
         self.threads.clear()
         self.mms.clear()
         self.scm.release_all()  # messages never received
+        self.epoll.stop()
 
     def id_valid(self, nid: int) -> bool:
         """Is the task of notification ``nid`` still waiting (memory read is its own)?"""

@@ -247,3 +247,22 @@ def test_clone_without_clone_files_copies_the_table(
         "fd base+3: -, name -",
     ]
     assert kernel.leaks() == []
+
+
+def test_epoll_of_a_mock_fd_asks_its_poll(kernel: Kernel, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``epoll_ctl`` of a mock fd is served (an eventfd mirrors its ``->poll``; the
+    placeholder memfd would always say readable and writable)."""
+    from mockkernel.dma_buf.core import dma_buf_fops
+    from mockkernel.poll import EPOLLIN
+
+    prog = Path(__file__).parent / "py" / "epolls.py"
+    run = [sys.executable, str(prog)]
+    r = kernel.run(run, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    fd = r.stdout.split("(")[1].split(",")[0]  # epoll.poll() gives (fd, events): the data
+    assert r.stdout.splitlines() == [f"epoll [({fd}, 5)]", "after unregister []"]
+    monkeypatch.setattr(dma_buf_fops, "poll", lambda file: EPOLLIN)  # an unsignalled reader
+    r = kernel.run(run, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == [f"epoll [({fd}, 1)]", "after unregister []"]
+    assert kernel.leaks() == []

@@ -27,6 +27,7 @@ GOLDEN = Path(__file__).parent.parent / "real_linux" / "golden"
         "udmabuf_selftest",
         "scmprobe",
         "cloneprobe",
+        "epollprobe",
     ],
 )
 def test_probe_matches_real_linux(kernel: Kernel, build: Callable[[str], str], probe: str) -> None:
