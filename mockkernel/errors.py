@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import errno
 import os
 from types import FrameType, TracebackType
 
-__all__ = ["KernelBug", "LeakError", "NotMine", "hide_kernel_frames", "kernel_frame", "kerr"]
+__all__ = [
+    "FORKED_MESSAGE",
+    "ForkedKernelError",
+    "KernelBug",
+    "LeakError",
+    "NotMine",
+    "hide_kernel_frames",
+    "kernel_frame",
+    "kerr",
+]
 
 
 def kerr(code: int, detail: str | None = None) -> OSError:
@@ -47,6 +57,23 @@ class NotMine(Exception):
     def __init__(self, path: str | None = None) -> None:
         super().__init__(path)
         self.path = path
+
+
+#: What a forked child of an in-process program is told when it uses a mock fd or path.
+FORKED_MESSAGE = (
+    "mockkernel: this process is a fork of an in-process mock-kernel program, and the "
+    "in-process kernel is not shared with forked children; run the program supervised "
+    "(mockkernel run --supervise PROGRAM.py, or Kernel.run([...]) in a test) to fork"
+)
+
+
+class ForkedKernelError(OSError):
+    """A mock fd or path used by a forked child of an in-process program (``ENOSYS``):
+    the child must not silently run on a private copy of the kernel
+    (``userspace/redirect.py``, ``Redirection.forked_child``)."""
+
+    def __init__(self) -> None:
+        super().__init__(errno.ENOSYS, FORKED_MESSAGE)
 
 
 def kernel_frame(frame: FrameType) -> bool:

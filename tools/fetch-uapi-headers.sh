@@ -27,6 +27,16 @@ if [ -f "$inc/linux/vfio.h" ] && [ -f "$inc/infiniband/verbs.h" ]; then
   echo "$inc"
   exit 0
 fi
+# one fetch at a time (pytest -n auto workers may all ask at once): wait, then look again
+mkdir -p "$cache"
+if command -v flock >/dev/null; then
+  exec 9>"$cache/.lock"
+  flock 9
+  if [ -f "$inc/linux/vfio.h" ] && [ -f "$inc/infiniband/verbs.h" ]; then
+    echo "$inc"
+    exit 0
+  fi
+fi
 command -v apt-get >/dev/null || die "apt-get not found (Debian/Ubuntu only)"
 command -v dpkg-deb >/dev/null || die "dpkg-deb not found (Debian/Ubuntu only)"
 

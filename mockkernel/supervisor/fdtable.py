@@ -43,6 +43,9 @@ class RemoteFdTable(FdTable):
         self.listener = listener
         self._placeholder = placeholder
         self.cloexec: set[int] = set()
+        #: the processes sharing this table (``CLONE_FILES`` without ``CLONE_THREAD``:
+        #: one ``files_struct``, several users); ``pid`` is a live one of them
+        self.users: set[int] = {pid}
 
     def copy(self, pid: int) -> RemoteFdTable:
         """The table a ``fork`` gives the child ``pid``: the same files, one more

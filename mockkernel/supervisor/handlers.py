@@ -13,12 +13,12 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from errno import ENODEV, ENOTDIR
+from errno import ENODEV
 from typing import TYPE_CHECKING
 
 from ..errors import kerr
 from ..uaccess import copy_from_user, copy_to_user
-from . import paths, pollsys
+from . import epollsys, paths, pollsys, scm
 from .fdtable import real_fd_open
 from .mmap import unmap
 from .seccomp import NR
@@ -87,7 +87,10 @@ class Syscall:
 def sys_close(c: Call) -> Result:
     fd = c.mock_fd()
     if fd is not None:
+        file = c.proc.files[fd]
         c.proc.sys_close(fd)  # the mock close; the real kernel then closes the placeholder
+        if file.released and c.sv.epoll.mirrors:
+            c.sv.epoll.released(file)  # eventpoll_release, before close returns
     else:
         _kept_closed(c, i32(c.args[0]), i32(c.args[0]))
     return CONTINUE
@@ -293,7 +296,9 @@ def sys_getdents64(c: Call) -> Result:
     fd = c.mock_fd()
     if fd is None:
         return CONTINUE
-    raise kerr(ENOTDIR)  # no mock fd is a directory (mock directories do not open)
+    data = c.proc.sys_getdents64(fd, min(u32(c.args[2]), MAX_RW_COUNT))
+    copy_to_user(c.args[1], data)
+    return len(data)
 
 
 def sys_mmap(c: Call) -> Result:
@@ -334,6 +339,29 @@ def sys_poll(c: Call) -> Result:
 
 def sys_ppoll(c: Call) -> Result:
     return pollsys.do_poll(c, c.args[0], u32(c.args[1]), pollsys.ppoll_timeout(c.args[2]))
+
+
+def sys_select(c: Call) -> Result:
+    sets = (c.args[1], c.args[2], c.args[3])
+    return pollsys.do_select(c, i32(c.args[0]), sets, c.args[4], usec=True)
+
+
+def sys_pselect6(c: Call) -> Result:
+    sets = (c.args[1], c.args[2], c.args[3])
+    return pollsys.do_select(c, i32(c.args[0]), sets, c.args[4], usec=False)
+
+
+def sys_epoll_ctl(c: Call) -> Result:
+    return epollsys.do_epoll_ctl(c, c.sv.epoll)
+
+
+# -- SCM_RIGHTS (see scm.py) -----------------------------------------------------------------
+def sys_sendmsg(c: Call) -> Result:
+    return scm.do_sendmsg(c, c.sv.scm)
+
+
+def sys_recvmsg(c: Call) -> Result:
+    return scm.do_recvmsg(c, c.sv.scm)
 
 
 # -- paths (see paths.py for mock-or-real) ------------------------------------------------
@@ -431,11 +459,23 @@ TABLE: dict[int, Syscall] = {
         Syscall("fdatasync", _S, sys_fdatasync),
         Syscall("ftruncate", _S, sys_ftruncate),
         Syscall("readlink", _S, sys_readlink),
-        Syscall("getdents64", _P, sys_getdents64, "ENOTDIR on a mock fd; mock dirs do not open"),
+        Syscall(
+            "getdents64",
+            _S,
+            sys_getdents64,
+            "owned mock dirs open and list (`/sys/bus/pci/devices`)",
+        ),
         Syscall("openat", _S, sys_openat),
         Syscall("newfstatat", _S, sys_newfstatat, "AT_EMPTY_PATH included"),
         Syscall("readlinkat", _S, sys_readlinkat),
         Syscall("ppoll", _P, sys_ppoll, "as poll; the signal mask is not applied"),
+        Syscall(
+            "epoll_ctl", _P, sys_epoll_ctl, "a mock fd: an eventfd mirrors its ->poll (IN, OUT)"
+        ),
+        Syscall("sendmsg", _P, sys_sendmsg, "SCM_RIGHTS of mock fds: sent here with tokens"),
+        Syscall("recvmsg", _P, sys_recvmsg, "AF_UNIX, tokens in flight: received here"),
+        Syscall("select", _S, sys_select, "as poll, with fs/select.c's masks"),
+        Syscall("pselect6", _P, sys_pselect6, "as select; the signal mask is not applied"),
         Syscall("faccessat", _P, sys_faccessat, "checked with the caller's real ids"),
         Syscall("dup3", _S, sys_dup3),
         Syscall("preadv", _S, sys_preadv),
@@ -452,8 +492,7 @@ TABLE: dict[int, Syscall] = {
 #: calls that reach a file but are not trapped: the child's real kernel runs them on the
 #: placeholder (a sealed empty memfd) -- documented limits, listed in the support table
 NOT_TRAPPED: dict[str, str] = {
-    "select/pselect6/epoll_*": "see the placeholder: always readable, writable",
-    "sendmsg/recvmsg (SCM_RIGHTS)": "passes the placeholder, not the mock file",
+    "sendmmsg/recvmmsg (SCM_RIGHTS)": "pass the placeholder, not the mock file",
     "mprotect/madvise/msync": "act on the real pages of a mock mapping (its backing files)",
     "socket calls": "the kernel's sockets (netlink, devmem TCP) are in-process only",
     "io_uring": "bypasses seccomp: operations on a mock fd hit the placeholder",

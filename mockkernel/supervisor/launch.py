@@ -11,14 +11,16 @@ Between fork and exec the child only calls functions bound before the fork.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import socket
+import struct
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from ..realfd import REAL, hide
 from .host import CLOSE_RANGE_CLOEXEC, libc
-from .ptrace import seize
+from .ptrace import mark_args, seize
 from .seccomp import to_fprog
 
 __all__ = ["Child", "LaunchError", "start_child"]
@@ -56,7 +58,7 @@ def _child(spec: Spec, code: list[tuple[int, int, int, int]], go_r: int, err_w: 
     """In the forked child: never returns."""
     lib = libc()
     fprog, _arr = to_fprog(code)
-    send_fds = socket.send_fds
+    send_listener = _ListenerMessage(sock.fileno())
     execve = os.execve
     stage = "start"
     try:
@@ -73,13 +75,43 @@ def _child(spec: Spec, code: list[tuple[int, int, int, int]], go_r: int, err_w: 
         lib.close_range(3, 0xFFFFFFFF, CLOSE_RANGE_CLOEXEC)
         stage = "seccomp"
         lfd = lib.install_filter(fprog)
-        send_fds(sock, [b"L"], [lfd])
+        send_listener(lfd)
         stage = "exec"
         execve(spec.path, list(spec.argv), dict(spec.env))
     except OSError as e:
         REAL.write(err_w, f"{e.errno or 0}:{stage}".encode())
     finally:
         os._exit(127)
+
+
+class _ListenerMessage:
+    """The child's ``sendmsg`` of its listener fd (``SCM_RIGHTS``), built before the
+    filter exists and made as a raw syscall carrying the injection marker: the filter
+    traps ``sendmsg`` (``scm.py``), and nobody serves the listener yet."""
+
+    def __init__(self, sock: int) -> None:
+        self.sock = sock
+        self.byte = ctypes.create_string_buffer(b"L", 1)
+        self.iov = (ctypes.c_uint64 * 2)(ctypes.addressof(self.byte), 1)
+        self.control = (ctypes.c_uint8 * 24)()  # CMSG_SPACE(sizeof(int))
+        struct.pack_into("<Qii", self.control, 0, 20, 1, 1)  # CMSG_LEN(4), SOL_SOCKET, RIGHTS
+        self.msghdr = (ctypes.c_uint64 * 7)(
+            0, 0, ctypes.addressof(self.iov), 1, ctypes.addressof(self.control), 24, 0
+        )
+        self.args = [
+            ctypes.c_ulong(a)
+            for a in mark_args(_NR_SENDMSG, (sock, ctypes.addressof(self.msghdr), 0))
+        ]
+        self.syscall = libc().syscall
+
+    def __call__(self, lfd: int) -> None:
+        struct.pack_into("<i", self.control, 16, lfd)
+        if self.syscall(ctypes.c_long(_NR_SENDMSG), *self.args) != 1:
+            e = ctypes.get_errno()
+            raise OSError(e, os.strerror(e))
+
+
+_NR_SENDMSG = 46
 
 
 def start_child(spec: Spec, code: list[tuple[int, int, int, int]]) -> Child:

@@ -59,7 +59,10 @@ def resolve(c: Call, dirfd: int, path: str) -> str | None:
         if dirfd == AT_FDCWD:
             where = f"/proc/{c.tid}/cwd"
         elif dirfd in c.proc.files:
-            raise kerr(ENOTDIR)  # no mock fd is a directory
+            file = c.proc.files[dirfd]
+            if file.f_op.iterate is None or file.path is None:
+                raise kerr(ENOTDIR)  # a mock fd that is not a directory
+            return file.path.rstrip("/") + "/" + path  # an open mock directory
         else:
             where = f"/proc/{c.tid}/fd/{dirfd}"
         try:
@@ -90,8 +93,8 @@ def openat(c: Call, dirfd: int, addr: int, flags: int, mode: int) -> Result:
     if p is None:
         return CONTINUE
     node = c.sv.kernel.vfs.lookup_open(p, flags)
-    if node is None or isinstance(node, Dir):
-        return CONTINUE  # a mock directory lists as the host's (mock dirs do not open)
+    if node is None or (isinstance(node, Dir) and not node.owned):
+        return CONTINUE  # an overlay directory (/sys, /dev) is the host's
     if not c.sv.id_valid(c.nid):
         raise kerr(ENOENT)
     return c.proc.sys_open(p, flags, mode)

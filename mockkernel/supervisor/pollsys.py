@@ -1,4 +1,5 @@
-"""``poll``/``ppoll`` of a supervised process over mock and real fds together.
+"""``poll``/``ppoll``/``select``/``pselect6`` of a supervised process over mock and real
+fds together.
 
 With no mock fd in the set the real call runs (``CONTINUE``).  With some, the
 supervisor answers: a mock fd's readiness is its file's ``->poll`` (``vfs_poll``);
@@ -7,6 +8,11 @@ waited on here, in slices of :data:`SLICE` seconds between two looks at the mock
 files -- the scheme of the in-process ``userspace/poll.py`` (the mock kernel has no
 wait queues to wake a real ``poll``).  A worker blocked here is handed off by the
 pool's watchdog, so other calls of the tree are still served.
+
+``select``/``pselect6`` are ``poll`` with ``fs/select.c``'s masks (``POLLIN_SET``,
+``POLLOUT_SET``, ``POLLEX_SET``): the three ``fd_set`` bitmaps become poll entries, a
+fd that is not open is ``EBADF`` (``poll`` says ``POLLNVAL``), each ready bit counts
+once, and the time left is written back (``poll_select_finish``).
 """
 
 from __future__ import annotations
@@ -14,18 +20,30 @@ from __future__ import annotations
 import select
 import struct
 import time
-from errno import EINVAL
+from errno import EBADF, EINVAL
 from typing import TYPE_CHECKING
 
 from ..errors import kerr
-from ..poll import EPOLLERR, EPOLLHUP, EPOLLNVAL, vfs_poll
+from ..poll import (
+    EPOLLERR,
+    EPOLLHUP,
+    EPOLLIN,
+    EPOLLNVAL,
+    EPOLLOUT,
+    EPOLLPRI,
+    EPOLLRDBAND,
+    EPOLLRDNORM,
+    EPOLLWRBAND,
+    EPOLLWRNORM,
+    vfs_poll,
+)
 from ..realfd import REAL
 from ..uaccess import copy_from_user, copy_to_user
 
 if TYPE_CHECKING:
     from .handlers import Call, Result
 
-__all__ = ["SLICE", "do_poll", "ppoll_timeout"]
+__all__ = ["SLICE", "do_poll", "do_select", "ppoll_timeout", "select_timeout"]
 
 SLICE = 0.005
 _POLLFD = struct.Struct("<ihh")
@@ -41,6 +59,79 @@ def ppoll_timeout(addr: int) -> float | None:
     if sec < 0 or not 0 <= nsec < 1_000_000_000:
         raise kerr(EINVAL)
     return float(sec) + nsec / 1e9
+
+
+#: fs/select.c: what each fd_set asks of ->poll
+POLLIN_SET = EPOLLRDNORM | EPOLLRDBAND | EPOLLIN | EPOLLHUP | EPOLLERR
+POLLOUT_SET = EPOLLWRBAND | EPOLLWRNORM | EPOLLOUT | EPOLLERR
+POLLEX_SET = EPOLLPRI
+_TIMEVAL = struct.Struct("<qq")
+
+
+def select_timeout(addr: int, usec: bool) -> float | None:
+    """The ``struct timeval`` (``select``) or ``timespec`` (``pselect6``) at ``addr``."""
+    if addr == 0:
+        return None
+    sec: int
+    frac: int
+    sec, frac = _TIMEVAL.unpack(copy_from_user(addr, _TIMEVAL.size))
+    if sec < 0 or not 0 <= frac < (1_000_000 if usec else 1_000_000_000):
+        raise kerr(EINVAL)
+    return float(sec) + frac / (1e6 if usec else 1e9)
+
+
+def do_select(c: Call, nfds: int, sets: tuple[int, int, int], tv_addr: int, usec: bool) -> Result:
+    """``core_sys_select``: ``CONTINUE`` unless a mock fd is in one of the sets."""
+    from .handlers import CONTINUE
+
+    if nfds < 0:
+        raise kerr(EINVAL)
+    nfds = min(nfds, max(c.proc.fdt.rlimit, 0))
+    nbytes = (nfds + 63) // 64 * 8
+    bits = [
+        int.from_bytes(copy_from_user(a, nbytes), "little") if a and nbytes else 0 for a in sets
+    ]
+    files = c.proc.files
+    wanted = bits[0] | bits[1] | bits[2]
+    if not any(wanted >> fd & 1 for fd in files if fd < nfds):
+        return CONTINUE
+    timeout = select_timeout(tv_addr, usec)
+    start = time.monotonic()
+    entries: list[tuple[int, int, int]] = []
+    for fd in range(nfds):
+        if wanted >> fd & 1:
+            ev = (
+                (POLLIN_SET if bits[0] >> fd & 1 else 0)
+                | (POLLOUT_SET if bits[1] >> fd & 1 else 0)
+                | (POLLEX_SET if bits[2] >> fd & 1 else 0)
+            )
+            entries.append((fd, ev, 0))
+    local: dict[int, int] = {}
+    try:
+        for fd, _ev, _rev in entries:
+            if fd not in files:
+                try:
+                    local[fd] = c.proc.fget_real(fd)
+                except OSError:
+                    raise kerr(EBADF) from None  # select: a closed fd is EBADF
+        revents = _wait(c, entries, local, timeout)
+    finally:
+        for lfd in local.values():
+            REAL.close(lfd)
+    out = [0, 0, 0]
+    for (fd, ev, _), r in zip(entries, revents, strict=True):
+        for i, mask in enumerate((POLLIN_SET, POLLOUT_SET, POLLEX_SET)):
+            if ev & mask and r & mask and bits[i] >> fd & 1:
+                out[i] |= 1 << fd
+    for addr, ready in zip(sets, out, strict=True):
+        if addr:
+            copy_to_user(addr, ready.to_bytes(nbytes, "little"))
+    if tv_addr and timeout is not None:
+        left = max(0.0, timeout - (time.monotonic() - start))
+        sec = int(left)
+        frac = int((left - sec) * (1e6 if usec else 1e9))
+        copy_to_user(tv_addr, _TIMEVAL.pack(sec, frac))
+    return sum(bin(x).count("1") for x in out)
 
 
 def do_poll(c: Call, addr: int, nfds: int, timeout: float | None) -> Result:

@@ -226,6 +226,7 @@ NR = {
     "mremap": 25, "msync": 26, "madvise": 28, "dup": 32, "dup2": 33, "sendmsg": 46,
     "recvmsg": 47, "execve": 59, "fcntl": 72, "fsync": 74, "fdatasync": 75,
     "ftruncate": 77, "getdents": 78, "readlink": 89, "fstatfs": 138, "getdents64": 217,
+    "epoll_ctl": 233,
     "openat": 257, "newfstatat": 262, "readlinkat": 267, "faccessat": 269,
     "pselect6": 270, "ppoll": 271, "dup3": 292, "preadv": 295, "pwritev": 296,
     "execveat": 322, "preadv2": 327, "pwritev2": 328, "statx": 332, "close_range": 436,

@@ -23,12 +23,14 @@ from ..errors import kerr
 from ..process import Process
 from ..realfd import REAL, hide, kernel_close
 from ..uaccess import RemoteMemory
+from .epollsys import EpollMirrors
 from .fdtable import RemoteFdTable
 from .handlers import CONTINUE, TABLE, Call
 from .host import libc
 from .mmap import TraceeMm, TracerWork
 from .notify import Listener
 from .pool import Pool
+from .scm import ScmTokens
 from .seccomp import NR
 
 if TYPE_CHECKING:
@@ -73,6 +75,10 @@ class Supervisor:
         self.work: TracerWork | None = None
         #: each process's address space as the tracer lays mock mappings in it, by pid
         self.mms: dict[int, TraceeMm] = {}
+        #: mock files in flight in SCM_RIGHTS messages (scm.py)
+        self.scm = ScmTokens()
+        #: eventfds standing for mock files in the tree's epoll instances (epollsys.py)
+        self.epoll = EpollMirrors()
 
     # -- the process registry (called by the tracer thread) -------------------------------
     def new_process(
@@ -186,6 +192,8 @@ class Supervisor:
         self.tasks.clear()
         self.threads.clear()
         self.mms.clear()
+        self.scm.release_all()  # messages never received
+        self.epoll.stop()
 
     def id_valid(self, nid: int) -> bool:
         """Is the task of notification ``nid`` still waiting (memory read is its own)?"""

@@ -31,12 +31,37 @@ from .ptrace import (
     cont,
     decode_status,
     geteventmsg,
+    getregs,
     listen,
 )
 
 if TYPE_CHECKING:
     from ..process import Process
     from .supervisor import Supervisor
+
+CLONE_FILES = 0x400
+_NR_CLONE, _NR_CLONE3 = 56, 435
+
+
+def _clone_flags(tid: int) -> int:
+    """The flags of the ``clone``/``clone3`` that ``tid`` is stopped in (0 for ``fork``,
+    ``vfork`` or a register read that failed)."""
+    try:
+        regs = getregs(tid)
+    except OSError:
+        return 0
+    nr = regs.nr
+    if nr == _NR_CLONE:
+        return int(regs.rdi)
+    if nr == _NR_CLONE3:
+        try:
+            with REAL.builtin_open(f"/proc/{tid}/mem", "rb", buffering=0) as mem:
+                mem.seek(regs.rdi)
+                return int.from_bytes(mem.read(8), "little")
+        except OSError:
+            return 0
+    return 0
+
 
 __all__ = ["TreeTracer"]
 
@@ -175,7 +200,7 @@ class TreeTracer:
                 self.sv.add_thread(parent, new)
                 self._trace("sup.thread", pid=parent.pid, tid=new)
             else:
-                self.fork(parent, new)
+                self.fork(parent, new, share_files=bool(_clone_flags(tid) & CLONE_FILES))
         if new in self.early:
             self.early.discard(new)
             self._cont(new)
@@ -197,11 +222,21 @@ class TreeTracer:
             return
         self._cont(tid, sig or 0)
 
-    def fork(self, parent: Process, pid: int) -> Process:
+    def fork(self, parent: Process, pid: int, share_files: bool = False) -> Process:
         """``dup_fd``: the child's table holds the parent's files, one reference each;
-        its mock mappings are the parent's (one more file reference each)."""
+        its mock mappings are the parent's (one more file reference each).
+        ``share_files`` (``CLONE_FILES``): the child uses the parent's table itself."""
         fdt = parent.fdt
         assert isinstance(fdt, RemoteFdTable)
+        if share_files:
+            with parent.files_lock:
+                child = self.sv.new_process(pid, parent.name, fdt, parent=parent)
+                child.slots = parent.slots
+                child.files_lock = parent.files_lock
+                fdt.users.add(pid)
+            self._trace("sup.fork", pid=parent.pid, child=pid, fds=len(child.files),
+                        shared_files=True)  # fmt: skip
+            return child
         with parent.files_lock:
             child = self.sv.new_process(pid, parent.name, fdt.copy(pid), parent=parent)
             for fd, file in sorted(parent.files.items()):
@@ -217,6 +252,7 @@ class TreeTracer:
             return
         for tid in self.sv.exec_threads(proc, pid):
             self.live.discard(tid)
+        self._unshare_files(proc, keep=True)  # execve's unshare_files
         dropped = [fd for fd in sorted(proc.files) if not real_fd_open(pid, fd)]
         for fd in dropped:
             proc.forget_fd(fd)
@@ -243,9 +279,32 @@ class TreeTracer:
             return
         code = os.waitstatus_to_exitcode(status)
         self._trace("sup.exit", pid=proc.pid, status=code)
+        self._unshare_files(proc, keep=False)
         proc.exit()
         if isinstance(proc.mm, RemoteMemory):
             proc.mm.close()
+
+    def _unshare_files(self, proc: Process, keep: bool) -> None:
+        """Leave a table shared with other processes (``CLONE_FILES``): an exiting one
+        takes an empty table (its exit closes nothing of theirs), an exec'ing one
+        (``keep``) a copy holding the same files, one more reference each."""
+        fdt = proc.fdt
+        if not isinstance(fdt, RemoteFdTable) or len(fdt.users) < 2:
+            return
+        with proc.files_lock:
+            fdt.users.discard(proc.pid)
+            if fdt.pid == proc.pid:
+                fdt.pid = min(fdt.users)  # (its /proc/<pid>/fd lists the shared table)
+            files = sorted(proc.files.items()) if keep else []
+            own = fdt.copy(proc.pid)
+            if keep:
+                own.cloexec = set(fdt.cloexec)
+            proc.fdt = own
+            proc.files = own.files
+            proc.slots = [None] * 64
+            proc.files_lock = type(proc.files_lock)()
+            for fd, file in files:
+                proc.fd_install(fd, file.get())
 
     def _trace(self, event: str, **fields: object) -> None:
         tracer = self.sv.kernel.tracer

@@ -15,7 +15,7 @@ import stat as _stat
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from ..errors import NotMine
+from ..errors import ForkedKernelError, NotMine
 from ..fs import DT_DIR, DT_LNK, DT_REG
 from ..syscalls import AT_EACCESS, AT_FDCWD, AT_SYMLINK_NOFOLLOW
 from ..syscalls.namei import lookup_open_at
@@ -51,6 +51,9 @@ def mockable(path: Any) -> str | None:
 
 def with_name(e: OSError, path: Any) -> OSError:
     """``e`` with the caller's path as its ``filename`` (as the real call reports it)."""
+    if isinstance(e, ForkedKernelError):
+        e.filename = path
+        return e
     return OSError(e.errno, e.strerror, path)
 
 

@@ -45,6 +45,7 @@ from contextlib import contextmanager
 from types import ModuleType, TracebackType
 from typing import TYPE_CHECKING, Any, Literal
 
+from ..errors import FORKED_MESSAGE, ForkedKernelError
 from ..realfd import REAL as _Real
 from ..realfd import held_numbers, os_close
 from ..syscalls.ioctl import VFS_IOCTL_CMDS
@@ -61,7 +62,18 @@ from .sockets import MockSocket, SocketCtx, make_if_functions
 if TYPE_CHECKING:
     from ..process import TaskContext
 
-__all__ = ["Redirection"]
+__all__ = ["FORKED_MESSAGE", "ForkedKernelError", "Redirection"]
+
+
+class _Forked:
+    """What a forked child's fd table holds in place of each mock file, and its
+    ``sys_*`` calls: any use raises :class:`ForkedKernelError`."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise ForkedKernelError()
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        raise ForkedKernelError()
 
 
 # (module or class, attribute) pairs the redirection replaces; the key names the replacement.
@@ -334,6 +346,32 @@ class Redirection:
             if not was:
                 self.resume()
 
+    def forked_child(self) -> None:
+        """In the child of an ``os.fork`` while installed: every mock fd of the table and
+        every ``Process.sys_*`` call now raises :class:`ForkedKernelError` (one
+        ``userspace.forked`` trace event says so).  The child's memory, mock mappings
+        included, is its copy of the parent's, as after Linux's fork; what it may not do
+        is act on a private copy of the kernel's objects."""
+        proc = self.proc
+        forked = _Forked()
+        for fd in list(proc.files):
+            proc.files[fd] = forked  # type: ignore[assignment]
+        slots = proc.slots
+        for i, file in enumerate(slots):
+            if file is not None:
+                slots[i] = forked  # type: ignore[call-overload]
+        for name in dir(type(proc)):
+            if name.startswith("sys_"):
+                setattr(proc, name, forked)
+        if self.kernel.tracer.enabled:
+            self.kernel.tracer.emit("userspace.forked", pid=proc.pid, child=os.getpid())
+
+    @staticmethod
+    def _after_fork_in_child() -> None:
+        active = Redirection.active
+        if active is not None:
+            active.forked_child()
+
     def _swap_table(self) -> dict[int, Any]:
         """``id(real function)`` -> its replacement, for names bound in modules."""
         swap: dict[int, Any] = {}
@@ -407,3 +445,7 @@ class Redirection:
     def stat(self, path: str) -> os.stat_result:
         fn: Callable[[str], os.stat_result] = self.funcs["stat"]
         return fn(path)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=Redirection._after_fork_in_child)

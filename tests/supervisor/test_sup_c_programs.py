@@ -10,6 +10,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from mockkernel.kernel import Kernel
 
 REPO = Path(__file__).parent.parent.parent
@@ -191,3 +193,76 @@ def test_trace_view_has_one_lane_per_process(kernel: Kernel, build: Callable[[st
     diagram = render_mermaid(list(events))
     assert f"participant program{parent} as program {parent}" in diagram
     assert f"program{child}->>+core: ioctl(" in diagram
+
+
+def test_select_and_poll_of_a_mock_fd_ask_its_poll(
+    kernel: Kernel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``select``/``pselect6`` are served (the placeholder memfd would always say
+    readable and writable): the dma-buf's ``->poll`` decides, with fs/select.c's masks."""
+    from mockkernel.dma_buf.core import dma_buf_fops
+    from mockkernel.poll import EPOLLIN
+
+    prog = Path(__file__).parent / "py" / "selects.py"
+    run = [sys.executable, str(prog)]
+    r = kernel.run(run, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    # both ready: the dma-buf (no fences) and the pipe; no exception on a dma-buf
+    assert r.stdout.splitlines() == ["select [True, False] [True, False] []", "poll 5"]
+    monkeypatch.setattr(dma_buf_fops, "poll", lambda file: EPOLLIN)  # an unsignalled reader
+    r = kernel.run(run, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == ["select [True, False] [False] []", "poll 1"]
+
+
+def test_scm_rights_passes_the_mock_file(kernel: Kernel) -> None:
+    """``SCM_RIGHTS`` of a mock fd (the kernel's own ``sendmsg``/``recvmsg`` of tokens):
+    the receiver's fd is the same file (count 2 with the sender's), a real fd passed
+    with it stays real, and a message never received leaves no file behind."""
+    prog = Path(__file__).parent / "py" / "scm_rights.py"
+    r = kernel.run([sys.executable, str(prog)], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == [
+        "b'm' /dmabuf: 8192",
+        "['count:\\t2']",
+        "True",
+        "done",
+    ]
+    assert kernel.leaks() == []
+
+
+def test_clone_without_clone_files_copies_the_table(
+    kernel: Kernel, build: Callable[[str], str]
+) -> None:
+    """The control of ``cloneprobe`` (whose CLONE_FILES run matches real Linux): with a
+    plain clone the child's close and opens stay in its own copy of the table."""
+    r = kernel.run([build("cloneprobe"), "nofiles"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == [
+        "no CLONE_FILES: child exit 0",
+        "the parent's udmabuf fd after the child closed it: ok",
+        "fd base+0: /dev/udmabuf, name -",
+        "fd base+1: -, name -",
+        "fd base+2: -, name -",
+        "fd base+3: -, name -",
+    ]
+    assert kernel.leaks() == []
+
+
+def test_epoll_of_a_mock_fd_asks_its_poll(kernel: Kernel, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``epoll_ctl`` of a mock fd is served (an eventfd mirrors its ``->poll``; the
+    placeholder memfd would always say readable and writable)."""
+    from mockkernel.dma_buf.core import dma_buf_fops
+    from mockkernel.poll import EPOLLIN
+
+    prog = Path(__file__).parent / "py" / "epolls.py"
+    run = [sys.executable, str(prog)]
+    r = kernel.run(run, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    fd = r.stdout.split("(")[1].split(",")[0]  # epoll.poll() gives (fd, events): the data
+    assert r.stdout.splitlines() == [f"epoll [({fd}, 5)]", "after unregister []"]
+    monkeypatch.setattr(dma_buf_fops, "poll", lambda file: EPOLLIN)  # an unsignalled reader
+    r = kernel.run(run, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == [f"epoll [({fd}, 1)]", "after unregister []"]
+    assert kernel.leaks() == []

@@ -16,7 +16,20 @@ from mockkernel.kernel import Kernel
 GOLDEN = Path(__file__).parent.parent / "real_linux" / "golden"
 
 
-@pytest.mark.parametrize("probe", ["fdops", "forkexec", "mmapfork", "pollprobe"])
+@pytest.mark.parametrize(
+    "probe",
+    [
+        "fdops",
+        "forkexec",
+        "mmapfork",
+        "pollprobe",
+        "selectprobe",
+        "udmabuf_selftest",
+        "scmprobe",
+        "cloneprobe",
+        "epollprobe",
+    ],
+)
 def test_probe_matches_real_linux(kernel: Kernel, build: Callable[[str], str], probe: str) -> None:
     r = kernel.run([build(probe)], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stdout + r.stderr

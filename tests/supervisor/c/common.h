@@ -90,6 +90,9 @@ static inline const char *res(long r)
 	case ESPIPE: return "ESPIPE";
 	case EBADFD: return "EBADFD";
 	case EMFILE: return "EMFILE";
+	case EEXIST: return "EEXIST";
+	case ENOENT: return "ENOENT";
+	case EPERM: return "EPERM";
 	}
 	snprintf(buf, sizeof(buf), "errno%d", errno);
 	return buf;
