@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from errno import ENODEV, ENOTDIR
+from errno import ENODEV
 from typing import TYPE_CHECKING
 
 from ..errors import kerr
@@ -293,7 +293,9 @@ def sys_getdents64(c: Call) -> Result:
     fd = c.mock_fd()
     if fd is None:
         return CONTINUE
-    raise kerr(ENOTDIR)  # no mock fd is a directory (mock directories do not open)
+    ents = c.proc.sys_getdents64(fd, u32(c.args[2]))  # ENOTDIR unless a mock directory
+    copy_to_user(c.args[1], ents)
+    return len(ents)
 
 
 def sys_mmap(c: Call) -> Result:
@@ -431,7 +433,7 @@ TABLE: dict[int, Syscall] = {
         Syscall("fdatasync", _S, sys_fdatasync),
         Syscall("ftruncate", _S, sys_ftruncate),
         Syscall("readlink", _S, sys_readlink),
-        Syscall("getdents64", _P, sys_getdents64, "ENOTDIR on a mock fd; mock dirs do not open"),
+        Syscall("getdents64", _S, sys_getdents64, "mock dirs the host lacks open as mock fds"),
         Syscall("openat", _S, sys_openat),
         Syscall("newfstatat", _S, sys_newfstatat, "AT_EMPTY_PATH included"),
         Syscall("readlinkat", _S, sys_readlinkat),

@@ -59,7 +59,10 @@ def resolve(c: Call, dirfd: int, path: str) -> str | None:
         if dirfd == AT_FDCWD:
             where = f"/proc/{c.tid}/cwd"
         elif dirfd in c.proc.files:
-            raise kerr(ENOTDIR)  # no mock fd is a directory
+            file = c.proc.files[dirfd]  # an open mock directory (sysfs the host lacks)
+            if not _stat.S_ISDIR(file.inode.mode) or file.path is None:
+                raise kerr(ENOTDIR)
+            return file.path.rstrip("/") + "/" + path
         else:
             where = f"/proc/{c.tid}/fd/{dirfd}"
         try:
@@ -83,6 +86,18 @@ def _node_stat(node: Node) -> os.stat_result:
     return node.inode().stat_result()
 
 
+def _host_has_dir(path: str) -> bool:
+    """Whether the host has a directory at ``path``.  A mock directory the host lacks
+    (``/sys/class/infiniband_verbs``, a mock PCI function's sysfs directory) opens as a
+    mock fd, so ``opendir``/``getdents64``/``openat(dirfd, ...)`` walk the mock tree as
+    libibverbs does; one over a host directory (``/dev``, ``/sys/class``) stays the
+    host's, so a listing never hides the host's entries."""
+    try:
+        return _stat.S_ISDIR(REAL.stat(path).st_mode)
+    except OSError:
+        return False
+
+
 def openat(c: Call, dirfd: int, addr: int, flags: int, mode: int) -> Result:
     from .handlers import CONTINUE
 
@@ -90,8 +105,8 @@ def openat(c: Call, dirfd: int, addr: int, flags: int, mode: int) -> Result:
     if p is None:
         return CONTINUE
     node = c.sv.kernel.vfs.lookup_open(p, flags)
-    if node is None or isinstance(node, Dir):
-        return CONTINUE  # a mock directory lists as the host's (mock dirs do not open)
+    if node is None or (isinstance(node, Dir) and _host_has_dir(p)):
+        return CONTINUE  # a mock directory over a host one lists as the host's
     if not c.sv.id_valid(c.nid):
         raise kerr(ENOENT)
     return c.proc.sys_open(p, flags, mode)
