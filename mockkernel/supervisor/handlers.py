@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import kerr
 from ..uaccess import copy_from_user, copy_to_user
-from . import paths, pollsys
+from . import netsock, paths, pollsys
 from .fdtable import real_fd_open
 from .mmap import unmap
 from .seccomp import NR
@@ -448,6 +448,17 @@ TABLE: dict[int, Syscall] = {
         Syscall("close_range", _P, sys_close_range, "CLOSE_RANGE_UNSHARE is not modelled"),
         Syscall("openat2", _P, sys_openat2, "RESOLVE_* flags are not applied to mock paths"),
         Syscall("faccessat2", _P, sys_faccessat2, "AT_EACCESS: effective ids"),
+        # NETLINK_RDMA sockets are the mock's (netsock.py); every other socket the host's
+        Syscall("socket", _P, netsock.sys_socket, "AF_NETLINK NETLINK_RDMA only"),
+        Syscall("bind", _S, netsock.sys_bind),
+        Syscall("connect", _S, netsock.sys_connect, "to the kernel (port 0) only"),
+        Syscall("getsockname", _S, netsock.sys_getsockname),
+        Syscall("getpeername", _S, netsock.sys_getpeername),
+        Syscall("setsockopt", _S, netsock.sys_setsockopt),
+        Syscall("getsockopt", _S, netsock.sys_getsockopt),
+        Syscall("sendto", _S, netsock.sys_sendto),
+        Syscall("recvfrom", _P, netsock.sys_recvfrom, "nothing queued: EAGAIN, never blocks"),
+        Syscall("recvmsg", _P, netsock.sys_recvmsg, "nothing queued: EAGAIN; no cmsg"),
     )
 }
 
@@ -455,16 +466,20 @@ TABLE: dict[int, Syscall] = {
 #: placeholder (a sealed empty memfd) -- documented limits, listed in the support table
 NOT_TRAPPED: dict[str, str] = {
     "select/pselect6/epoll_*": "see the placeholder: always readable, writable",
-    "sendmsg/recvmsg (SCM_RIGHTS)": "passes the placeholder, not the mock file",
+    "sendmsg": "the launcher hands the listener over with it; on a mock netlink fd it "
+    "reaches the placeholder (ENOTSOCK: libibverbs then reads sysfs)",
+    "recvmsg (SCM_RIGHTS) on a real socket": "passes the placeholder, not the mock file",
     "mprotect/madvise/msync": "act on the real pages of a mock mapping (its backing files)",
-    "socket calls": "the kernel's sockets (netlink, devmem TCP) are in-process only",
+    "socket calls (but NETLINK_RDMA)": "the kernel's other sockets (devmem TCP, "
+    "genetlink) are in-process only",
     "io_uring": "bypasses seccomp: operations on a mock fd hit the placeholder",
 }
 
 
 _FD_ONLY = ("read", "write", "pread64", "pwrite64", "readv", "writev", "preadv", "pwritev",
             "preadv2", "pwritev2", "lseek", "fstat", "fsync", "fdatasync", "ftruncate",
-            "ioctl", "fcntl", "dup", "getdents64")  # fmt: skip
+            "ioctl", "fcntl", "dup", "getdents64", "bind", "connect", "getsockname",
+            "getpeername", "setsockopt", "getsockopt", "sendto", "recvfrom", "recvmsg")  # fmt: skip
 
 
 def _with_fd_args(entries: dict[int, Syscall]) -> dict[int, Syscall]:

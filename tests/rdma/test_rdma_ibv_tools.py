@@ -15,6 +15,7 @@ Two builds: rdma-core 59 (``.ci/build-rdma-core``, cached) and Debian 12's rdma-
 from __future__ import annotations
 
 import dataclasses
+import errno
 import ipaddress
 import os
 import re
@@ -155,3 +156,90 @@ def test_unmodelled_provider_methods_answer_eprotonosupport_in_the_trace(
     assert all(e["ibdev"] == "mlx5_0" and e["errno"] == "EPROTONOSUPPORT" for e in unsupported)
     assert all(e["driver_ns"] for e in unsupported)
     assert {"0x1000"} <= {e["object"] for e in unsupported}  # MLX5_IB_OBJECT_DEVX
+
+
+# -- iproute2's rdma: NETLINK_RDMA sockets of a supervised program reach the mock -------------
+RDMA = Path("/usr/bin/rdma")
+
+
+def _rdma(kernel: Kernel, *argv: str) -> str:
+    if not RDMA.exists():
+        pytest.skip("iproute2's rdma is not installed (/usr/bin/rdma)")
+    r = kernel.run([str(RDMA), *argv], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    return str(r.stdout)
+
+
+def test_rdma_dev_agrees_with_sysfs(mock_kernel: Kernel) -> None:
+    out = _rdma(mock_kernel, "dev")
+    rows = {m.group(1): m.group(2) for m in re.finditer(r"^\d+: (\S+): (.*)$", out, re.M)}
+    assert set(rows) == set(DEVICES)
+    for dev, row in rows.items():
+        assert f"node_guid {sysfs(dev, 'node_guid')}" in row
+        assert f"sys_image_guid {sysfs(dev, 'sys_image_guid')}" in row
+        fw = sysfs(dev, "fw_ver")
+        assert (f"fw {fw}" in row) if fw else (" fw " not in row)
+
+
+def test_rdma_link_agrees_with_sysfs(mock_kernel: Kernel) -> None:
+    out = _rdma(mock_kernel, "link")
+    rows = dict(re.findall(r"^link (\S+)/1 (.*)$", out, re.M))
+    assert set(rows) == set(DEVICES)
+    for dev, row in rows.items():
+        state = sysfs(dev, "ports/1/state")
+        assert state is not None
+        assert f"state {state.split(': ')[1]} " in row
+    assert "netdev enp0s2" in rows["rxe0"]  # the topology's [[rdma.rxe]] netdev
+
+
+PROBE = """
+import socket, sys
+try:
+    socket.socket(socket.AF_NETLINK, socket.SOCK_STREAM, 20)
+except OSError as e:
+    print("stream", e.errno)
+s = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 20)
+s.bind((0, 0))
+print("port", s.getsockname()[0] > 0)
+# RDMA_NLDEV_CMD_GET (1) of the RDMA_NL_NLDEV client (5): a dump
+hdr = (5 << 10) | 1
+import struct
+s.sendto(struct.pack("=IHHII", 16, hdr, 0x301, 1, 0), (0, 0))
+names = []
+done = False
+while not done:
+    data = s.recv(65536)
+    pos = 0
+    while pos < len(data):  # a datagram of a dump holds several messages
+        n, t = struct.unpack_from("=IH", data, pos)
+        if t == 3:  # NLMSG_DONE
+            done = True
+            break
+        off = pos + 16
+        while off < pos + n:
+            alen, atype = struct.unpack_from("=HH", data, off)
+            if atype == 2:  # RDMA_NLDEV_ATTR_DEV_NAME
+                names.append(data[off + 4 : off + alen - 1].decode())
+            off += (alen + 3) & ~3
+        pos += (n + 3) & ~3
+s.setblocking(False)
+try:
+    s.recv(100)
+except OSError as e:
+    print("empty", e.errno)
+print("names", sorted(names))
+print("route is the host's", socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 0).fileno() > 0)
+"""
+
+
+def test_a_supervised_python_speaks_nldev_and_keeps_the_hosts_other_sockets(
+    mock_kernel: Kernel,
+) -> None:
+    r = mock_kernel.run(["python3", "-c", PROBE], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert f"stream {errno.ESOCKTNOSUPPORT}" in lines
+    assert "port True" in lines
+    assert f"empty {errno.EAGAIN}" in lines
+    assert f"names {sorted(DEVICES)}" in lines
+    assert "route is the host's True" in lines
