@@ -243,3 +243,55 @@ def test_a_supervised_python_speaks_nldev_and_keeps_the_hosts_other_sockets(
     assert f"empty {errno.EAGAIN}" in lines
     assert f"names {sorted(DEVICES)}" in lines
     assert "route is the host's True" in lines
+
+
+# -- pyverbs (rdma-core 59's Python binding) -------------------------------------------------
+PYVERBS_PROG = """
+import ctypes, fcntl, os, struct
+import pyverbs.device as d
+from pyverbs.mr import DmaBufMR
+from pyverbs.pd import PD
+print("devices", sorted(x.name.decode() for x in d.get_device_list()))
+ctx = d.Context(name="mlx5_0")
+print("fw", ctx.query_device().fw_version)
+pd = PD(ctx)
+mfd = os.memfd_create("buf", os.MFD_ALLOW_SEALING)
+os.ftruncate(mfd, 1 << 16)
+fcntl.fcntl(mfd, fcntl.F_ADD_SEALS, fcntl.F_SEAL_SHRINK)
+dev = os.open("/dev/udmabuf", os.O_RDWR)
+libc = ctypes.CDLL(None, use_errno=True)
+create = ctypes.create_string_buffer(struct.pack("=IIQQ", mfd, 1, 0, 1 << 16))
+dmabuf = libc.ioctl(dev, ctypes.c_ulong(0x40187542), create)  # UDMABUF_CREATE
+assert dmabuf >= 0, ctypes.get_errno()
+mr = DmaBufMR(pd, 1 << 16, 1 | 2, dmabuf=dmabuf, offset=0)  # LOCAL_WRITE | REMOTE_WRITE
+print("mr", mr.lkey, mr.rkey)
+mr.close()
+pd.close()
+ctx.close()
+"""
+
+
+def test_pyverbs_registers_a_udmabuf_dmabuf_mr_on_mlx5(mock_kernel: Kernel) -> None:
+    """pyverbs 59, unchanged: the device list, a context on ``mlx5_0``, a PD and a
+    ``DmaBufMR`` of a udmabuf dma-buf (``ibv_reg_dmabuf_mr``), as the kernel saw them."""
+    import importlib.machinery
+    import sys
+
+    pkg = B59 / "python" / "pyverbs"
+    if not any(pkg.glob(f"device{importlib.machinery.EXTENSION_SUFFIXES[0]}")):
+        pytest.skip(f"no pyverbs built for this interpreter under {pkg}")
+    env = {**os.environ, "PYTHONPATH": str(B59 / "python"), "LD_LIBRARY_PATH": str(B59 / "lib")}
+    with mock_kernel.tracer.capture() as events:
+        r = mock_kernel.run([sys.executable, "-c", PYVERBS_PROG], capture_output=True,
+                            text=True, env=env, timeout=120)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert f"devices {sorted(DEVICES)}" in lines
+    assert f"fw {sysfs('mlx5_0', 'fw_ver')}" in lines
+    regs = [e for e in events if e["event"] == "rdma.reg_mr"]
+    assert len(regs) == 1
+    reg = regs[0]
+    assert (reg["ibdev"], reg["kind"], reg["length"], reg["access"]) == (
+        "mlx5_0", "UmemDmabuf", 1 << 16, 3)  # fmt: skip
+    assert f"mr {reg['lkey']} {reg['rkey']}" in lines
+    assert [e["lkey"] for e in events if e["event"] == "rdma.dereg_mr"] == [reg["lkey"]]
