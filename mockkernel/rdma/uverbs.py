@@ -38,11 +38,13 @@ from errno import (
     EAGAIN,
     EBADF,
     EINVAL,
+    ENODATA,
     ENOENT,
     ENOSPC,
     EOPNOTSUPP,
     EPERM,
     EPROTONOSUPPORT,
+    errorcode,
 )
 from typing import TYPE_CHECKING, Any
 
@@ -800,7 +802,9 @@ def _h_query_gid_entry(bundle: AttrBundle) -> None:
     bundle.get_flags32(C.UVERBS_ATTR_QUERY_GID_ENTRY_FLAGS, 0)
     port = dev.port(port_num)
     if index >= len(port.gids):
-        raise kerr(ENOENT) if index < port.gid_tbl_len else kerr(EINVAL)
+        # rdma_get_gid_attr: an empty slot of the table is ENODATA (libibverbs'
+        # ibv_query_gid reads it as the zero GID), past the table EINVAL
+        raise kerr(ENODATA) if index < port.gid_tbl_len else kerr(EINVAL)
     bundle.copy_to(C.UVERBS_ATTR_QUERY_GID_ENTRY_RESP_ENTRY, _gid_entry(dev, port_num, index))
 
 
@@ -1326,6 +1330,18 @@ def _write_method(uapi: Uapi, command: int) -> WriteDef:
     return wdef
 
 
+def _unsupported(ufile: UverbsFile, how: str, errno: int, **what: object) -> OSError:
+    """A command or method this device's uAPI does not have: the errno the uverbs core
+    gives (``EOPNOTSUPP`` for a write command, ``EPROTONOSUPPORT`` for an ioctl method),
+    and one ``rdma.unsupported`` event naming it, so a provider's unmodelled call (an
+    ``MLX5_IB_METHOD_*`` of the driver namespace, a write command) shows in the trace."""
+    tracer = ufile.kernel.tracer
+    if tracer.enabled:
+        tracer.emit("rdma.unsupported", ibdev=ufile.device.name, via=how,
+                    errno=errorcode[errno], **what)  # fmt: skip
+    return kerr(errno)
+
+
 # -- the uAPI of one device ------------------------------------------------------------------------
 def build_uapi(dev: IbDevice) -> Uapi:
     """The objects/methods/commands ``dev``'s ops table supports, plus its driver attributes.
@@ -1493,7 +1509,9 @@ def _verbs_ioctl(file: File, cmd: int, arg: int) -> int:
     methods = uapi.objects.get(object_id)
     method = methods.get(method_id) if methods is not None else None
     if method is None:
-        raise kerr(EPROTONOSUPPORT)
+        ns = bool((object_id | method_id) & C.UVERBS_ID_NS_MASK)  # a driver's (MLX5_IB_*)
+        raise _unsupported(ufile, "ioctl", EPROTONOSUPPORT, object=hex(object_id),
+                           method=hex(method_id), driver_ns=ns)  # fmt: skip
     attrs_addr = arg + _HDR_SIZE
     raw_attrs = copy_from_user(attrs_addr, _ATTR_SIZE * num_attrs)
     uattrs = [_ATTR.unpack_from(raw_attrs, _ATTR_SIZE * i) for i in range(num_attrs)]
@@ -1530,7 +1548,12 @@ def _verbs_write(file: File, data: bytes, pos: int) -> int:
         raise kerr(EINVAL)
     command, in_words, out_words = struct.unpack_from("<IHH", data)
     dev = ufile.device
-    wdef = _write_method(dev.uapi, command)
+    try:
+        wdef = _write_method(dev.uapi, command)
+    except OSError as e:
+        if e.errno != EOPNOTSUPP:
+            raise
+        raise _unsupported(ufile, "write", EOPNOTSUPP, command=hex(command)) from None
     bundle = AttrBundle(ufile)
     body = data[8:]
     if wdef.is_ex:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import kerr
 from ..uaccess import copy_from_user, copy_to_user
-from . import epollsys, paths, pollsys, scm
+from . import epollsys, netsock, paths, pollsys, scm
 from .fdtable import real_fd_open
 from .mmap import unmap
 from .seccomp import NR
@@ -357,10 +357,17 @@ def sys_epoll_ctl(c: Call) -> Result:
 
 # -- SCM_RIGHTS (see scm.py) -----------------------------------------------------------------
 def sys_sendmsg(c: Call) -> Result:
+    """On a mock socket (NETLINK_RDMA) the socket's own; on a real one, SCM_RIGHTS of mock
+    fds (``scm.py``; no mock fd in it: the real call)."""
+    if i32(c.args[0]) in c.proc.files:
+        return netsock.sys_sendmsg(c)
     return scm.do_sendmsg(c, c.sv.scm)
 
 
 def sys_recvmsg(c: Call) -> Result:
+    """On a mock socket the socket's own; on a real AF_UNIX one, mock fds in flight."""
+    if i32(c.args[0]) in c.proc.files:
+        return netsock.sys_recvmsg(c)
     return scm.do_recvmsg(c, c.sv.scm)
 
 
@@ -472,8 +479,8 @@ TABLE: dict[int, Syscall] = {
         Syscall(
             "epoll_ctl", _P, sys_epoll_ctl, "a mock fd: an eventfd mirrors its ->poll (IN, OUT)"
         ),
-        Syscall("sendmsg", _P, sys_sendmsg, "SCM_RIGHTS of mock fds: sent here with tokens"),
-        Syscall("recvmsg", _P, sys_recvmsg, "AF_UNIX, tokens in flight: received here"),
+        Syscall("sendmsg", _P, sys_sendmsg, "SCM_RIGHTS of mock fds (tokens); mock NETLINK_RDMA"),
+        Syscall("recvmsg", _P, sys_recvmsg, "AF_UNIX tokens in flight; mock NETLINK_RDMA (EAGAIN)"),
         Syscall("select", _S, sys_select, "as poll, with fs/select.c's masks"),
         Syscall("pselect6", _P, sys_pselect6, "as select; the signal mask is not applied"),
         Syscall("faccessat", _P, sys_faccessat, "checked with the caller's real ids"),
@@ -486,6 +493,16 @@ TABLE: dict[int, Syscall] = {
         Syscall("close_range", _P, sys_close_range, "CLOSE_RANGE_UNSHARE is not modelled"),
         Syscall("openat2", _P, sys_openat2, "RESOLVE_* flags are not applied to mock paths"),
         Syscall("faccessat2", _P, sys_faccessat2, "AT_EACCESS: effective ids"),
+        # NETLINK_RDMA sockets are the mock's (netsock.py); every other socket the host's
+        Syscall("socket", _P, netsock.sys_socket, "AF_NETLINK NETLINK_RDMA only"),
+        Syscall("bind", _S, netsock.sys_bind),
+        Syscall("connect", _S, netsock.sys_connect, "to the kernel (port 0) only"),
+        Syscall("getsockname", _S, netsock.sys_getsockname),
+        Syscall("getpeername", _S, netsock.sys_getpeername),
+        Syscall("setsockopt", _S, netsock.sys_setsockopt),
+        Syscall("getsockopt", _S, netsock.sys_getsockopt),
+        Syscall("sendto", _S, netsock.sys_sendto),
+        Syscall("recvfrom", _P, netsock.sys_recvfrom, "nothing queued: EAGAIN, never blocks"),
     )
 }
 
@@ -494,14 +511,16 @@ TABLE: dict[int, Syscall] = {
 NOT_TRAPPED: dict[str, str] = {
     "sendmmsg/recvmmsg (SCM_RIGHTS)": "pass the placeholder, not the mock file",
     "mprotect/madvise/msync": "act on the real pages of a mock mapping (its backing files)",
-    "socket calls": "the kernel's sockets (netlink, devmem TCP) are in-process only",
+    "socket calls (but NETLINK_RDMA)": "the kernel's other sockets (devmem TCP, "
+    "genetlink) are in-process only",
     "io_uring": "bypasses seccomp: operations on a mock fd hit the placeholder",
 }
 
 
 _FD_ONLY = ("read", "write", "pread64", "pwrite64", "readv", "writev", "preadv", "pwritev",
             "preadv2", "pwritev2", "lseek", "fstat", "fsync", "fdatasync", "ftruncate",
-            "ioctl", "fcntl", "dup", "getdents64")  # fmt: skip
+            "ioctl", "fcntl", "dup", "getdents64", "bind", "connect", "getsockname",
+            "getpeername", "setsockopt", "getsockopt", "sendto", "recvfrom")  # fmt: skip
 
 
 def _with_fd_args(entries: dict[int, Syscall]) -> dict[int, Syscall]:

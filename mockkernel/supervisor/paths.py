@@ -86,6 +86,18 @@ def _node_stat(node: Node) -> os.stat_result:
     return node.inode().stat_result()
 
 
+def _host_has_dir(path: str) -> bool:
+    """Whether the host has a directory at ``path``.  A mock directory the host lacks
+    (``/sys/class/infiniband_verbs``, a mock PCI function's sysfs directory) opens as a
+    mock fd, so ``opendir``/``getdents64``/``openat(dirfd, ...)`` walk the mock tree as
+    libibverbs does; one over a host directory (``/dev``, ``/sys/class``) stays the
+    host's, so a listing never hides the host's entries."""
+    try:
+        return _stat.S_ISDIR(REAL.stat(path).st_mode)
+    except OSError:
+        return False
+
+
 def openat(c: Call, dirfd: int, addr: int, flags: int, mode: int) -> Result:
     from .handlers import CONTINUE
 
