@@ -48,6 +48,7 @@ from .ioctl import IoctlCalls, Scratch
 from .mmap import MmapCalls, RedirectedMmap
 from .paths import PathCalls
 from .poll import PollCtx, make_poll_functions
+from .signals import SignalDeferral
 from .sockets import MockSocket, SocketCtx, make_if_functions
 
 if TYPE_CHECKING:
@@ -181,6 +182,8 @@ class Redirection:
         self.installed = False
         self.paths = PathCalls(self)
         self.mmaps = MmapCalls(self)
+        #: the program's Python signal handlers run at syscall boundaries (signals.py)
+        self.signals = SignalDeferral()
         self.funcs: dict[str, Any] = self._make()
 
     # -- install / uninstall --------------------------------------------------------------
@@ -205,6 +208,7 @@ class Redirection:
             setattr(module, attr, self.funcs[key])
         if self._rebind:
             self._rebind_modules()
+        self.signals.install()
         self.kernel.installed_process = self.proc
         self.installed = True
         Redirection.active = self
@@ -214,6 +218,7 @@ class Redirection:
     def uninstall(self) -> None:
         if not self.installed:
             return
+        self.signals.uninstall()
         for target, attr, old in reversed(self._saved):
             if isinstance(target, dict):
                 target[attr] = old
