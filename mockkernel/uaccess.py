@@ -34,7 +34,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from errno import E2BIG, EFAULT, EINVAL, ENOSYS, EPERM, ESRCH
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from .errors import kerr
 
@@ -239,16 +239,34 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=LOCAL._after_fork)
 
 
+class FaultHook(Protocol):
+    """The task's armed ``fail-nth`` count (``mockkernel.fault_inject.FailNth``)."""
+
+    def fail(self, site: str) -> bool: ...
+
+
 class _Cpu(threading.local):
-    """Per-CPU (per-thread) uaccess state: the current address space, and the window
-    the last fast access hit (only ever a window of ``mm``)."""
+    """Per-CPU (per-thread) uaccess state: the current address space, the window
+    the last fast access hit (only ever a window of ``mm``), and the running task's
+    armed ``fail-nth`` count, if any (``fault``: a user copy is a fault point)."""
 
     def __init__(self) -> None:
         self.mm: UserMemory = LOCAL
         self.hint: tuple[int, int, memoryview] = _NO_WINDOW
+        self.fault: FaultHook | None = None
 
 
 _cpu = _Cpu()
+
+
+def cpu_fault() -> FaultHook | None:
+    """The armed ``fail-nth`` count of the task this thread runs (None: none)."""
+    return _cpu.fault
+
+
+def set_cpu_fault(hook: FaultHook | None) -> None:
+    """Arm (or disarm) fault points on this thread (``mockkernel.fault_inject``)."""
+    _cpu.fault = hook
 
 
 def current_mm() -> UserMemory:
@@ -304,8 +322,11 @@ def ioctl_window(base: int, view: memoryview) -> Iterator[None]:
 
 
 def copy_from_user(addr: int, n: int) -> bytes:
-    """Read ``n`` bytes at user address ``addr``; ``EFAULT`` if it is not readable."""
+    """Read ``n`` bytes at user address ``addr``; ``EFAULT`` if it is not readable (or a
+    ``fail-nth`` fault point fails it)."""
     cpu = _cpu
+    if cpu.fault is not None and cpu.fault.fail("copy_from_user"):
+        raise kerr(EFAULT)
     base, end, view = cpu.hint
     if base <= addr <= end - n and n >= 0:
         return view[addr - base : addr - base + n].tobytes()
@@ -313,8 +334,11 @@ def copy_from_user(addr: int, n: int) -> bytes:
 
 
 def copy_to_user(addr: int, data: bytes | bytearray | memoryview) -> None:
-    """Write ``data`` at user address ``addr``; ``EFAULT`` if it is not writable."""
+    """Write ``data`` at user address ``addr``; ``EFAULT`` if it is not writable (or a
+    ``fail-nth`` fault point fails it)."""
     cpu = _cpu
+    if cpu.fault is not None and cpu.fault.fail("copy_to_user"):
+        raise kerr(EFAULT)
     n = len(data)
     base, end, view = cpu.hint
     if base <= addr and addr + n <= end:
@@ -325,17 +349,19 @@ def copy_to_user(addr: int, data: bytes | bytearray | memoryview) -> None:
 
 
 def get_user_u64(addr: int) -> int:
-    """The u64 at ``addr`` (``get_user``)."""
-    base, end, view = _cpu.hint
-    if base <= addr <= end - 8:
+    """The u64 at ``addr`` (``get_user``; a fault point as ``copy_from_user``)."""
+    cpu = _cpu
+    base, end, view = cpu.hint
+    if base <= addr <= end - 8 and cpu.fault is None:
         return _u64(view, addr - base)[0]  # type: ignore[no-any-return]
     return int.from_bytes(copy_from_user(addr, 8), "little")
 
 
 def get_user_u32(addr: int) -> int:
-    """The u32 at ``addr`` (``get_user``)."""
-    base, end, view = _cpu.hint
-    if base <= addr <= end - 4:
+    """The u32 at ``addr`` (``get_user``; a fault point as ``copy_from_user``)."""
+    cpu = _cpu
+    base, end, view = cpu.hint
+    if base <= addr <= end - 4 and cpu.fault is None:
         return _u32(view, addr - base)[0]  # type: ignore[no-any-return]
     return int.from_bytes(copy_from_user(addr, 4), "little")
 

@@ -9,6 +9,7 @@ import sys
 import traceback
 from typing import IO
 
+from ..fault_inject import FaultInject
 from ..lifecycle import boot
 from ..topology import Topology
 
@@ -33,6 +34,7 @@ def run_program(
     uapi: str | None = None,
     check_leaks: bool = False,
     report: IO[str] | None = None,
+    fail_nth: int = 0,
 ) -> int:
     """Run ``path`` unchanged against a fresh kernel; returns the exit status.
 
@@ -40,7 +42,8 @@ def run_program(
     it left open are reported (that is legal, but often a bug in a test
     program); objects still alive after that -- dma-bufs, attachments, held
     locks, warnings -- are kernel-side leaks.  With ``check_leaks`` those make
-    the status 70 (``EX_SOFTWARE``) when the program itself succeeded.
+    the status 70 (``EX_SOFTWARE``) when the program itself succeeded.  ``fail_nth``
+    is written to the program's ``/proc/self/fail-nth`` before it starts.
     """
     out = report if report is not None else sys.stderr
     kernel = boot(topology, uapi=uapi)
@@ -52,6 +55,8 @@ def run_program(
     status = 0
     try:
         with kernel.install(rebind=True):
+            if fail_nth:
+                kernel.subsys(FaultInject).arm(kernel.init_process, fail_nth)
             try:
                 runpy.run_path(path, run_name="__main__")
             except SystemExit as e:
