@@ -214,7 +214,8 @@ class LocalMemory(UserMemory):
     def read(self, addr: int, n: int) -> bytes:
         w = self.find(addr, n) if n > 0 else None
         if w is not None:
-            _cpu.hint = w
+            if _cpu.fault is None:  # (while armed, every access takes the counted path)
+                _cpu.hint = w
             return w[2][addr - w[0] : addr - w[0] + n].tobytes()
         return super().read(addr, n)
 
@@ -223,7 +224,8 @@ class LocalMemory(UserMemory):
         w = self.find(addr, n) if n > 0 else None
         if w is not None:
             self.stores += 1
-            _cpu.hint = w
+            if _cpu.fault is None:
+                _cpu.hint = w
             w[2][addr - w[0] : addr - w[0] + n] = data
             return
         super().write(addr, data)
@@ -265,8 +267,14 @@ def cpu_fault() -> FaultHook | None:
 
 
 def set_cpu_fault(hook: FaultHook | None) -> None:
-    """Arm (or disarm) fault points on this thread (``mockkernel.fault_inject``)."""
+    """Arm (or disarm) fault points on this thread (``mockkernel.fault_inject``).
+
+    Armed, the thread forgets its fast window (``hint``) and learns none: every user
+    access then takes the slow path, where the fault point is counted, so the fast
+    path costs nothing for fault injection."""
     _cpu.fault = hook
+    if hook is not None:
+        _cpu.hint = _NO_WINDOW
 
 
 def current_mm() -> UserMemory:
@@ -284,6 +292,8 @@ def use_mm(mm: UserMemory) -> Iterator[None]:
         yield
     finally:
         cpu.mm, cpu.hint = saved
+        if cpu.fault is not None:
+            cpu.hint = _NO_WINDOW
 
 
 def _mem() -> int:
@@ -298,7 +308,7 @@ def add_window(base: int, view: memoryview) -> int:
     w = (base, base + len(view), view)
     LOCAL.windows[key] = w
     cpu = _cpu
-    if cpu.mm is LOCAL:
+    if cpu.mm is LOCAL and cpu.fault is None:
         cpu.hint = w
     return key
 
@@ -325,11 +335,11 @@ def copy_from_user(addr: int, n: int) -> bytes:
     """Read ``n`` bytes at user address ``addr``; ``EFAULT`` if it is not readable (or a
     ``fail-nth`` fault point fails it)."""
     cpu = _cpu
-    if cpu.fault is not None and cpu.fault.fail("copy_from_user"):
-        raise kerr(EFAULT)
     base, end, view = cpu.hint
     if base <= addr <= end - n and n >= 0:
         return view[addr - base : addr - base + n].tobytes()
+    if cpu.fault is not None and cpu.fault.fail("copy_from_user"):
+        raise kerr(EFAULT)  # (armed, no access takes the fast branch above)
     return cpu.mm.read(addr, n)
 
 
@@ -337,31 +347,29 @@ def copy_to_user(addr: int, data: bytes | bytearray | memoryview) -> None:
     """Write ``data`` at user address ``addr``; ``EFAULT`` if it is not writable (or a
     ``fail-nth`` fault point fails it)."""
     cpu = _cpu
-    if cpu.fault is not None and cpu.fault.fail("copy_to_user"):
-        raise kerr(EFAULT)
     n = len(data)
     base, end, view = cpu.hint
     if base <= addr and addr + n <= end:
         cpu.mm.stores += 1
         view[addr - base : addr - base + n] = data
         return
+    if cpu.fault is not None and cpu.fault.fail("copy_to_user"):
+        raise kerr(EFAULT)
     cpu.mm.write(addr, data)
 
 
 def get_user_u64(addr: int) -> int:
-    """The u64 at ``addr`` (``get_user``; a fault point as ``copy_from_user``)."""
-    cpu = _cpu
-    base, end, view = cpu.hint
-    if base <= addr <= end - 8 and cpu.fault is None:
+    """The u64 at ``addr`` (``get_user``; a fault point, as ``copy_from_user``)."""
+    base, end, view = _cpu.hint
+    if base <= addr <= end - 8:
         return _u64(view, addr - base)[0]  # type: ignore[no-any-return]
     return int.from_bytes(copy_from_user(addr, 8), "little")
 
 
 def get_user_u32(addr: int) -> int:
-    """The u32 at ``addr`` (``get_user``; a fault point as ``copy_from_user``)."""
-    cpu = _cpu
-    base, end, view = cpu.hint
-    if base <= addr <= end - 4 and cpu.fault is None:
+    """The u32 at ``addr`` (``get_user``; a fault point, as ``copy_from_user``)."""
+    base, end, view = _cpu.hint
+    if base <= addr <= end - 4:
         return _u32(view, addr - base)[0]  # type: ignore[no-any-return]
     return int.from_bytes(copy_from_user(addr, 4), "little")
 
