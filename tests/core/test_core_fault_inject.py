@@ -166,3 +166,13 @@ def test_sweep_of_the_examples_is_clean(name: str, args: tuple[str, ...], sites:
     assert sites <= {p.site for p in report.points}
     for p in report.points:  # every injected fault reached the program as an errno
         assert p.site is not None
+
+
+def test_cli_sweep_and_run_fail_nth(capsys: pytest.CaptureFixture[str]) -> None:
+    from mockkernel.cli import main
+
+    assert main(["sweep", str(EXAMPLES / "udmabuf_demo.py")]) == 0
+    out = capsys.readouterr().out
+    assert "alloc_fd" in out and out.rstrip().endswith("fault point(s), 0 not clean")
+    assert main(["run", "--fail-nth", "3", str(EXAMPLES / "udmabuf_demo.py")]) == 1
+    assert "Cannot allocate memory" in capsys.readouterr().err  # the program's traceback
