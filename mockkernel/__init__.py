@@ -12,15 +12,22 @@ Architecture, in the order a syscall meets it:
   TPH; drivers are plugins (:mod:`mockkernel.hookspecs`, :mod:`mockkernel.driver`);
 * :mod:`mockkernel.trace` -- one structured event per state change.
 
-Start with :func:`boot`.
+Start with :func:`boot`::
+
+    with mockkernel.boot() as kernel, kernel.installed():
+        ...  # os.open("/dev/udmabuf"), fcntl.ioctl(...) reach the mock kernel
+
+or the decorator :func:`with_kernel`, the pytest fixture ``mock_kernel``, or
+``mockkernel.testing.MockKernelTestCase`` (docs/testing.md).
 """
 
 from __future__ import annotations
 
+from .decorators import with_kernel
 from .errors import KernelBug, LeakError
 from .hookspecs import hookimpl
 from .kernel import Kernel
 from .lifecycle import boot
 
-__all__ = ["Kernel", "KernelBug", "LeakError", "boot", "hookimpl"]
+__all__ = ["Kernel", "KernelBug", "LeakError", "boot", "hookimpl", "with_kernel"]
 __version__ = "0.1.0"

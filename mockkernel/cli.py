@@ -11,6 +11,7 @@ from typing import IO, TYPE_CHECKING
 from . import __version__
 
 if TYPE_CHECKING:
+    from .kernel import Kernel
     from .profiles import UapiProfiles
     from .topology import Topology
 
@@ -40,6 +41,53 @@ def _uapi_profiles() -> UapiProfiles:
     return UapiProfiles.from_plugins(get_plugin_manager())
 
 
+def _supervised(ns: argparse.Namespace) -> bool:
+    """In-process for ``run PROGRAM.py`` (the fast path); supervised for ``run -- CMD``,
+    ``run ./prog`` (anything not a ``.py`` file) and ``run --supervise PROGRAM.py``."""
+    return bool(ns.supervise or ns.dashdash or not ns.program.endswith(".py"))
+
+
+def _cmd_run_supervised(ns: argparse.Namespace) -> int:
+    from .lifecycle import boot
+    from .supervisor import LaunchError, supervise
+    from .topology import load_topology
+
+    profiles = _uapi_profiles()
+    topology = None
+    if ns.topology:
+        topology = _load(lambda p: load_topology(p, uapi_profiles=profiles), ns.topology)
+    trace = _open_trace(ns.trace) if ns.trace else None
+    kernel = boot(topology, uapi=ns.uapi)
+    if trace is not None:
+        kernel.tracer.json_lines(trace)
+    try:
+        argv = [ns.program, *ns.args]
+        if ns.program.endswith(".py") and not ns.dashdash:
+            argv = [sys.executable, *argv]  # run --supervise PROGRAM.py
+        try:
+            code = supervise(kernel, argv)
+        except (LaunchError, OSError) as e:
+            print(f"mockkernel: cannot run {ns.program!r}: {e}", file=sys.stderr)
+            code = 127
+        status = code if code >= 0 else 128 - code
+        return _report(kernel, status, ns.check_leaks)
+    finally:
+        if trace is not None:
+            trace.close()
+
+
+def _report(kernel: Kernel, status: int, check_leaks: bool) -> int:
+    """Shut the kernel down; report what leaked (exit 70 with ``--check-leaks``)."""
+    leaks = kernel.shutdown(check=False)
+    if leaks:
+        print(f"mockkernel: {len(leaks)} leak(s) after the program exited:", file=sys.stderr)
+        for leak in leaks:
+            print(f"  - {leak}", file=sys.stderr)
+        if check_leaks and status == 0:
+            return 70
+    return status
+
+
 def _cmd_run(ns: argparse.Namespace) -> int:
     from .topology import load_topology
     from .userspace.runner import run_program
@@ -49,6 +97,8 @@ def _cmd_run(ns: argparse.Namespace) -> int:
         raise _UsageError(
             f"argument --uapi: invalid choice: {ns.uapi!r} (choose from {', '.join(profiles)})"
         )
+    if _supervised(ns):
+        return _cmd_run_supervised(ns)
 
     try:
         os.stat(ns.program)
@@ -94,15 +144,22 @@ def _cmd_sweep(ns: argparse.Namespace) -> int:
 
 
 def _cmd_plugins(ns: argparse.Namespace) -> int:
-    from .plugins import get_plugin_manager, plugin_names
+    import warnings
 
-    pm = get_plugin_manager()
+    from .plugins import get_plugin_manager, plugin_failures, plugin_names
+
+    with warnings.catch_warnings():  # each failure is a line of the listing instead
+        warnings.simplefilter("ignore")
+        pm = get_plugin_manager()
     names = plugin_names(pm)
+    failed = plugin_failures()
     if not names:
         print("no plugins loaded")
     for name, where in names:
         print(f"{name}\t{where}")
-    return 0
+    for name, why in failed:
+        print(f"{name}\tNOT LOADED: {why}")
+    return 1 if failed else 0
 
 
 def _cmd_topology(ns: argparse.Namespace) -> int:
@@ -145,13 +202,36 @@ def _load(load: Callable[[str], Topology], path: str) -> Topology:
         raise _UsageError(f"bad topology: {e}") from None
 
 
+def _dashdash(raw: list[str]) -> bool:
+    """Did ``--`` come right before the program (``run [OPTIONS] -- CMD ...``)?"""
+    takes_value = {"--topology", "--trace", "--uapi"}
+    i = raw.index("run") + 1
+    while i < len(raw):
+        tok = raw[i]
+        if tok == "--":
+            return True
+        if not tok.startswith("-"):
+            return False
+        i += 2 if tok in takes_value else 1
+    return False
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="mockkernel", description="A simulated Linux kernel that runs in-process."
     )
     parser.add_argument("--version", action="version", version=f"mockkernel {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run", help="run a Python program unchanged against a mock kernel")
+    run = sub.add_parser(
+        "run",
+        help="run a program unchanged against a mock kernel: PROGRAM.py in-process, "
+        "-- CMD [ARGS] (any executable, and every process it makes) supervised",
+    )
+    run.add_argument(
+        "--supervise",
+        action="store_true",
+        help="run PROGRAM.py supervised too (forks, execs and subprocesses share the kernel)",
+    )
     run.add_argument("--topology", metavar="FILE", help="a topology TOML file (default: built in)")
     run.add_argument("--trace", metavar="FILE", help="write trace events as JSON lines")
     run.add_argument(
@@ -159,7 +239,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar="NAME",
         help="the uAPI profile to boot with (docs/uapi-profiles.md; plugins may add some)",
     )
-    run.add_argument("--check-leaks", action="store_true", help="exit 70 if kernel objects leaked")
+    run.add_argument(
+        "--check-leaks",
+        action="store_true",
+        help="exit 70 if the program left an fd or a kernel object alive",
+    )
     run.add_argument(
         "--fail-nth",
         type=int,
@@ -195,7 +279,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="only events whose name starts with PREFIX (and the syscalls around them)",
     )
     trace.set_defaults(func=_cmd_trace)
-    ns = parser.parse_args(argv)
+    raw = list(sys.argv[1:] if argv is None else argv)
+    ns = parser.parse_args(raw)
+    if ns.command == "run":
+        ns.dashdash = _dashdash(raw)
     try:
         status: int = ns.func(ns)
     except _UsageError as e:

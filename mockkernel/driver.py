@@ -79,6 +79,7 @@ from .file import (
     current_task,
     fd_install,
     fdget,
+    fdget_real,
     fget,
     fget_real,
     get_unused_fd_flags,
@@ -89,7 +90,7 @@ from .kernel import Kernel
 from .lifecycle import DriverRegistry, PciDriver
 from .locks import Mutex, RwSem
 from .mm import PAGE_SIZE, KernelMap, Mapping, Vma, file_mappings
-from .net import net_devmem_lookup_dmabuf, register_netdev, unregister_netdev
+from .net import dev_get_by_name, net_devmem_lookup_dmabuf, register_netdev, unregister_netdev
 from .net.netdev import DevmemBinding, NetDevice, NetDeviceOps
 from .pci import (
     PCI_EXP_DEVCAP2_TPH_COMP_EXT_TPH,
@@ -269,6 +270,7 @@ __all__ = [
     "copy_struct_from_user",
     "copy_to_user",
     "current_task",
+    "dev_get_by_name",
     "device_sysfs_dir",
     "dma_buf_attach",
     "dma_buf_attach_revocable",
@@ -291,6 +293,7 @@ __all__ = [
     "dma_fence_unwrap_merge",
     "fd_install",
     "fdget",
+    "fdget_real",
     "fget",
     "fget_real",
     "file_mappings",

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
+from types import FrameType, TracebackType
 
-__all__ = ["KernelBug", "LeakError", "NotMine", "kerr"]
+__all__ = ["KernelBug", "LeakError", "NotMine", "hide_kernel_frames", "kernel_frame", "kerr"]
 
 
 def kerr(code: int, detail: str | None = None) -> OSError:
@@ -46,3 +47,47 @@ class NotMine(Exception):
     def __init__(self, path: str | None = None) -> None:
         super().__init__(path)
         self.path = path
+
+
+def kernel_frame(frame: FrameType) -> bool:
+    """Whether ``frame`` runs mockkernel's code (the package or a bundled driver)."""
+    return str(frame.f_globals.get("__name__", "")).startswith("mockkernel")
+
+
+def _raised_by_kernel(tb: TracebackType | None) -> bool:
+    if tb is None:
+        return False
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    return kernel_frame(tb.tb_frame)
+
+
+def hide_kernel_frames(exc: BaseException) -> bool:
+    """Trim an ``OSError`` the mock kernel answered a redirected call with to the
+    program's own frames (the dispatcher, syscall and driver frames out), and drop a
+    chained exception that arose inside the kernel too (no "During handling of the
+    above exception" noise).  A bug (any other exception) is left whole.  Returns
+    whether ``exc`` was trimmed.  ``MOCKKERNEL_FULL_TRACEBACK=1`` turns this off."""
+    if not isinstance(exc, OSError) or os.environ.get("MOCKKERNEL_FULL_TRACEBACK"):
+        return False
+    if not _raised_by_kernel(exc.__traceback__):
+        return False
+    # the program's frames are the non-kernel ones down to the first kernel frame below
+    # them: everything deeper (the kernel's, and library code the kernel called, e.g.
+    # contextlib) goes; kernel frames above the program (a runner) go too
+    keep: list[TracebackType] = []
+    tb = exc.__traceback__
+    while tb is not None:
+        if not kernel_frame(tb.tb_frame):
+            keep.append(tb)
+        elif keep:
+            break
+        tb = tb.tb_next
+    for a, b in zip(keep, [*keep[1:], None], strict=True):
+        a.tb_next = b
+    exc.__traceback__ = keep[0] if keep else None
+    chained = exc.__cause__ or exc.__context__
+    if chained is not None and _raised_by_kernel(chained.__traceback__):
+        exc.__cause__ = None
+        exc.__suppress_context__ = True
+    return True

@@ -16,6 +16,7 @@ not open at all; :func:`fget_real` hands the driver its own reference to a real 
 from __future__ import annotations
 
 import os
+from contextlib import AbstractContextManager
 from errno import EBADF, EINVAL
 from typing import TYPE_CHECKING
 
@@ -33,6 +34,7 @@ __all__ = [
     "current_task",
     "fd_install",
     "fdget",
+    "fdget_real",
     "fget",
     "fget_real",
     "get_unused_fd_flags",
@@ -91,6 +93,18 @@ def fget_real(kernel: TaskContext, fd: int) -> int:
     numbers are not this process's).  ``EBADF`` when ``fd`` is a mock fd or not open.
     """
     return kernel.current.fget_real(fd)
+
+
+def fdget_real(kernel: TaskContext, fd: int) -> AbstractContextManager[int]:
+    """``fdget`` of a *real* file: the file at ``fd`` in the current task as a real fd
+    the driver may use for a ``with`` block, *borrowed* (a memfd to check and map).
+
+    In-process that is ``fd`` itself, so no fd number is taken (a driver's ``EMFILE``
+    stays where Linux has it); a supervised process's file is fetched from it
+    (``pidfd_getfd``) and closed after the block.  ``EBADF`` when ``fd`` is a mock fd
+    or not open.
+    """
+    return kernel.current.fdget_real(fd)
 
 
 def get_unused_fd_flags(kernel: TaskContext, flags: int) -> int:

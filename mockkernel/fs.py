@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import os
 import stat
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from errno import EBADF, EINVAL, ENOTTY, ESPIPE
+from types import CodeType, FrameType
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from .context import Subsystem
@@ -174,6 +176,23 @@ class DirContext:
         return self.actor(self, name, ino, d_type)
 
 
+def opener_frame() -> tuple[CodeType, int] | None:
+    """The first caller outside mockkernel, as (code, line): formatted only if reported
+    (:func:`format_opener`), so recording costs a short frame walk per open."""
+    f: FrameType | None = sys._getframe(2)
+    while f is not None and f.f_globals.get("__name__", "").startswith("mockkernel"):
+        f = f.f_back
+    return (f.f_code, f.f_lineno) if f is not None else None
+
+
+def format_opener(where: tuple[CodeType, int] | None) -> str | None:
+    """``file.py:12 in function`` for what :func:`opener_frame` recorded."""
+    if where is None:
+        return None
+    code, line = where
+    return f"{os.path.basename(code.co_filename)}:{line} in {code.co_name}"
+
+
 class File:
     """An open file description (``struct file``)."""
 
@@ -216,7 +235,10 @@ class File:
         # False while a device's ->open runs: a failed open is put without ->release
         self.opened = True
         self.id = kernel.new_id()
-        kernel.subsys(FileTable).files[self.id] = self
+        table = kernel.subsys(FileTable)
+        table.files[self.id] = self
+        if table.openers is not None:  # a test fixture asked where files are opened
+            table.openers[self.id] = opener_frame()
 
     def __repr__(self) -> str:
         where = self.path or f"anon_inode:{self.f_op.name}"
@@ -254,7 +276,10 @@ class File:
             if self.opened:
                 self.f_op.release(self)
         finally:
-            kernel.subsys(FileTable).files.pop(self.id, None)
+            table = kernel.subsys(FileTable)
+            table.files.pop(self.id, None)
+            if table.openers is not None:
+                table.openers.pop(self.id, None)
             if kernel.tracer.enabled:
                 kernel.tracer.emit("file.release", file=self.id, kind=self.f_op.name)
 
@@ -336,6 +361,9 @@ class FileTable(Subsystem):
     def __init__(self, kernel: TaskContext) -> None:
         super().__init__(kernel)
         self.files: dict[int, File] = {}
+        #: file id -> where the program opened it (``file.py:12 in test_x``), recorded
+        #: only while set to a dict (the pytest fixture does: leak reports name the line)
+        self.openers: dict[int, tuple[CodeType, int] | None] | None = None
 
     def release_all(self) -> list[str]:
         """Release every file still referenced (by a mapping, or a reference a driver

@@ -7,7 +7,10 @@ syscall path goes through pluggy.  Per-object behaviour lives in ops tables
 (``FileOperations``, ``DmaBufOps``, ``DmaBufAttachOps``, ``PciDriver``).
 
 Hooks are called with keyword arguments, so a plugin may accept only the
-arguments it needs.
+arguments it needs.  A plugin is checked when registered
+(:func:`mockkernel.plugins.check_plugin`): a ``mockkernel_*`` function that is none of
+these hooks, or one asking for an argument its hook does not pass, is a one-line
+:class:`mockkernel.plugins.PluginError`.
 """
 
 from __future__ import annotations

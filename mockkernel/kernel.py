@@ -29,8 +29,9 @@ from __future__ import annotations
 
 import itertools
 import os
+import subprocess
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -38,7 +39,7 @@ import pluggy
 
 from .context import Subsystem
 from .errors import LeakError
-from .fs import FileOperations, FileTable
+from .fs import FileOperations, FileTable, format_opener
 from .locks import HeldLocks
 from .pci.core import BoundDriver, PciCore
 from .process import Process, RealBackedFdTable, VirtualFdTable
@@ -46,7 +47,7 @@ from .profiles import UapiProfile, UapiProfiles
 from .realfd import Placeholders
 from .topology import Topology
 from .trace import Tracer
-from .uaccess import use_mm
+from .uaccess import restore_mm, swap_mm
 from .vfs import Vfs
 
 if TYPE_CHECKING:
@@ -54,6 +55,7 @@ if TYPE_CHECKING:
     from .net import NetState
     from .pci import PciBus
     from .pci.fabric import Fabric
+    from .userspace.redirect import Redirection
 
 __all__ = ["Kernel", "Subsystem"]
 
@@ -61,9 +63,32 @@ _T = TypeVar("_T", bound=Subsystem)
 
 
 class _Cpu(threading.local):
-    """Per-CPU (per-thread) state of one kernel: the task it is running, if any."""
+    """Per-CPU (per-thread) state of one kernel: the task it is running, if any, and the
+    thread of that task (a supervised program's tid; ``None`` in-process)."""
 
     task: Process | None = None
+    tid: int | None = None
+
+
+class _Running:
+    """``with kernel.running(proc, tid):`` -- a class rather than a generator: the
+    supervisor enters one for every syscall it serves."""
+
+    __slots__ = ("_cpu", "_proc", "_saved", "_tid")
+
+    def __init__(self, cpu: _Cpu, proc: Process, tid: int | None) -> None:
+        self._cpu, self._proc, self._tid = cpu, proc, tid
+
+    def __enter__(self) -> Process:
+        cpu, proc = self._cpu, self._proc
+        self._saved = cpu.task, cpu.tid, swap_mm(proc.mm)
+        cpu.task, cpu.tid = proc, self._tid
+        return proc
+
+    def __exit__(self, *exc: object) -> None:
+        cpu = self._cpu
+        cpu.task, cpu.tid, mm = self._saved
+        restore_mm(mm)
 
 
 class Kernel:
@@ -206,38 +231,123 @@ class Kernel:
         self.processes.append(proc)
         return proc
 
-    @contextmanager
-    def running(self, proc: Process) -> Iterator[Process]:
-        """Make ``proc`` the current task on this thread: drivers install fds into its
-        table, and uaccess reaches its address space (``proc.mm``)."""
-        cpu = self._cpu
-        saved = cpu.task
-        cpu.task = proc
-        try:
-            with use_mm(proc.mm):
-                yield proc
-        finally:
-            cpu.task = saved
+    def running(self, proc: Process, tid: int | None = None) -> _Running:
+        """Make ``proc`` the current task on this thread for a ``with`` block: drivers
+        install fds into its table, and uaccess reaches its address space (``proc.mm``).
+        ``tid`` names the thread of ``proc`` (a supervised program's), which syscall
+        trace events carry."""
+        return _Running(self._cpu, proc, tid)
+
+    @property
+    def current_tid(self) -> int | None:
+        """The thread of the current task this CPU serves, when the front-end knows it."""
+        return self._cpu.tid
+
+    def run(self, args: Sequence[str], **kwargs: Any) -> subprocess.CompletedProcess[Any]:
+        """Run any program (a C binary, a script, ``python3``) and every process it makes
+        as a supervised tree served by this kernel; ``subprocess.run``'s arguments
+        (``stdin``/``input``/``stdout``/``stderr``/``capture_output``/``text``/``check``/
+        ``timeout``/``env``/``cwd``).  See ``docs/supervisor.md``."""
+        from .supervisor.run import run
+
+        return run(self, args, **kwargs)
+
+    # -- context manager ------------------------------------------------------------------
+    def __enter__(self) -> Kernel:
+        return self
+
+    def __exit__(self, t: type[BaseException] | None, v: BaseException | None, tb: Any) -> None:
+        """Shut down; with the leak check unless the block raised (its error is the news:
+        the leaks are then cleaned up without a second report).  A redirection of this
+        kernel still installed (``kernel.install()`` without ``uninstall()``) is removed."""
+        if self.installed_process is not None:
+            from .userspace.redirect import Redirection
+
+            active = Redirection.active
+            if active is not None and active.kernel is self:
+                active.uninstall()
+        self.shutdown(check=t is None)
 
     # -- redirection ----------------------------------------------------------------------
-    def install(self, **kwargs: Any) -> Any:
-        """Route this process's syscalls to the kernel (a context manager)."""
+    def install(self, **kwargs: Any) -> Redirection:
+        """Route this process's syscalls to the kernel now; returns the installed
+        :class:`~mockkernel.userspace.redirect.Redirection` (``uninstall()`` it, or use
+        it as a context manager: ``with kernel.install():``).
+
+        Keywords go to ``Redirection``: ``rebind`` (default ``"loaded"``: names bound in
+        every loaded module, but the standard library's, mockkernel's own and those in
+        ``skip``), ``skip`` (module names not to touch), ``modules`` (modules to rebind
+        whatever the skip list says).
+        """
         from .userspace.redirect import Redirection
 
-        return Redirection(self, **kwargs)
+        kwargs.setdefault("rebind", "loaded")
+        redir = Redirection(self, **kwargs)
+        redir.install()
+        redir.preinstalled = True
+        return redir
+
+    @contextmanager
+    def installed(self, **kwargs: Any) -> Iterator[Redirection]:
+        """``with kernel.installed():`` -- the redirection for the block (see :meth:`install`)."""
+        redir = self.install(**kwargs)
+        redir.preinstalled = False
+        try:
+            yield redir
+        finally:
+            redir.uninstall()
+
+    @contextmanager
+    def paused(self) -> Iterator[None]:
+        """``with kernel.paused():`` -- the real OS functions for the block, while this
+        kernel's redirection is installed (``RuntimeError`` if it is not)."""
+        from .userspace.redirect import Redirection
+
+        redir = Redirection.active
+        if redir is None or redir.kernel is not self:
+            raise RuntimeError("this kernel's redirection is not installed")
+        with redir.paused():
+            yield
 
     # -- shutdown -------------------------------------------------------------------------
+    @property
+    def record_openers(self) -> bool:
+        """Whether each file remembers the line that opened it, for the leak report (the
+        pytest fixture turns it on; it costs a frame walk per open)."""
+        return self.subsys(FileTable).openers is not None
+
+    @record_openers.setter
+    def record_openers(self, on: bool) -> None:
+        table = self.subsys(FileTable)
+        if on != (table.openers is not None):
+            table.openers = {} if on else None
+
+    def opened_at(self, file: File) -> str | None:
+        """Where ``file`` was opened (``prog.py:12 in main``), if :attr:`record_openers`."""
+        openers = self.subsys(FileTable).openers
+        return format_opener(openers.get(file.id)) if openers is not None else None
+
+    def _opened_at(self, file: File) -> str:
+        where = self.opened_at(file)
+        return f", opened at {where}" if where else ""
+
     def leaks(self) -> list[str]:
         """Everything still alive that a clean shutdown would not expect: the tasks' open
         fds and files, then each subsystem's own report, then every ``WARN()``."""
         out: list[str] = []
         for proc in self.processes:
             for fd, file in sorted(proc.files.items()):
-                out.append(f"fd {fd} of pid {proc.pid} ({proc.name}) still open: {file!r}")
+                out.append(
+                    f"fd {fd} of pid {proc.pid} ({proc.name}) still open: {file!r}"
+                    f"{self._opened_at(file)}"
+                )
         held = {id(f) for p in self.processes for f in p.files.values()}
         for file in self.live_files.values():
             if id(file) not in held:
-                out.append(f"file still referenced (not by an fd: a mapping or a driver): {file!r}")
+                out.append(
+                    f"file still referenced (not by an fd: a mapping or a driver): {file!r}"
+                    f"{self._opened_at(file)}"
+                )
         for sub in list(self.subsystems.values()):
             out += sub.leaks()
         out += [f"kernel warning: {w}" for w in self.warnings]

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import inspect
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -28,10 +29,10 @@ from typing import TYPE_CHECKING, Protocol
 from .context import Subsystem
 from .kernel import Kernel
 from .pci.core import PciCore
-from .plugins import get_plugin_manager
+from .plugins import AUTOLOAD_ENV, PluginError, did_you_mean, get_plugin_manager
 from .profiles import UapiProfiles
 from .sysfs import bind_driver, populate_pci
-from .topology import DEFAULT_TOPOLOGY_TOML, Topology, load_topology
+from .topology import DEFAULT_TOPOLOGY_TOML, Topology, TopologyError, load_topology
 
 if TYPE_CHECKING:
     from .pci import PciDev
@@ -65,8 +66,14 @@ class DriverRegistry:
     kernel: Kernel
     pci_drivers: dict[str, PciDriver] = field(default_factory=dict)
     modules: list[_Module] = field(default_factory=list)
+    #: the plugin whose ``mockkernel_register`` runs now (named in registration errors)
+    plugin: str | None = None
 
     def add_pci_driver(self, driver: PciDriver) -> None:
+        """Register ``driver``; a driver that could not work (no ``name``, no ``probe`` or
+        ``remove`` taking ``(kernel, pdev)``) is a one-line :class:`PluginError` now,
+        rather than an ``AttributeError`` at teardown."""
+        check_pci_driver(driver, self.plugin)
         if driver.name in self.pci_drivers:
             raise ValueError(f"PCI driver {driver.name!r} registered twice")
         self.pci_drivers[driver.name] = driver
@@ -78,6 +85,34 @@ class DriverRegistry:
         exit: Callable[[Kernel], None] | None = None,
     ) -> None:
         self.modules.append(_Module(name, init, exit))
+
+
+def check_pci_driver(driver: object, plugin: str | None = None) -> None:
+    """Raise :class:`PluginError` naming the plugin, the class and the mistake if
+    ``driver`` is not a usable :class:`PciDriver`."""
+    cls = type(driver)
+    who = f"plugin {plugin!r}: " if plugin else ""
+    who += f"PciDriver {cls.__module__}.{cls.__qualname__}"
+    name = getattr(driver, "name", None)
+    if not isinstance(name, str) or not name:
+        raise PluginError(driver, f"{who}: 'name' must be a non-empty string, got {name!r}")
+    for method in ("probe", "remove"):
+        fn = getattr(driver, method, None)
+        if not callable(fn):
+            public = [a for a in dir(driver) if not a.startswith("_")]
+            raise PluginError(
+                driver,
+                f"{who}: no {method}(kernel, pdev) method{did_you_mean(method, public)}",
+            )
+        try:
+            inspect.signature(fn).bind(None, None)
+        except TypeError:
+            params = ", ".join(inspect.signature(fn).parameters)
+            raise PluginError(
+                driver, f"{who}: {method}({params}) cannot be called as {method}(kernel, pdev)"
+            ) from None
+        except ValueError:  # no signature to read (a builtin): trust it
+            pass
 
 
 class ModuleLoader(Subsystem):
@@ -102,11 +137,23 @@ class ModuleLoader(Subsystem):
     def load(self) -> None:
         """Plugins register, modules initialise, PCI functions are probed (topology order)."""
         kernel = self.kernel
-        kernel.plugin_manager.hook.mockkernel_register(registry=self.registry)
+        hook = kernel.plugin_manager.hook.mockkernel_register
+        impls = hook.get_hookimpls()
+        if any(i.hookwrapper or i.wrapper for i in impls):
+            hook(registry=self.registry)
+        else:  # pluggy's call order, one plugin at a time: errors name the plugin
+            for impl in reversed(impls):
+                label = impl.plugin_name  # pluggy names an unnamed plugin by its id()
+                if label.isdigit():
+                    label = getattr(impl.plugin, "__name__", type(impl.plugin).__qualname__)
+                self.registry.plugin = label
+                impl.function(**{a: self.registry for a in impl.argnames})
+            self.registry.plugin = None
         for module in self.registry.modules:
             module.init(kernel)
             self._trace("module.init", module=module.name)
         pci = kernel.subsys(PciCore)
+        self._check_driver_names()
         for pdev in pci.bus.devices:
             name = pdev.driver_name
             if name is None:
@@ -119,6 +166,25 @@ class ModuleLoader(Subsystem):
             pci.bound[pdev.bdf] = driver
             bind_driver(kernel, pdev, name)
             self._trace("pci.probe", bdf=pdev.bdf, driver=name)
+
+    def _check_driver_names(self) -> None:
+        """A topology ``driver`` no plugin registered is an error (all of them at once,
+        with the names registered) -- unless plugin autoload is off, where running
+        without some drivers is the point: such a device stays unbound."""
+        if os.environ.get(AUTOLOAD_ENV):
+            return
+        known = sorted(self.registry.pci_drivers)
+        errors = tuple(
+            TopologyError(
+                f"devices[{i}].driver",
+                f"{dev.driver!r} is no registered PCI driver{did_you_mean(dev.driver, known)}; "
+                f"registered: {', '.join(known) or 'none'}",
+            )
+            for i, dev in enumerate(self.kernel.topology.devices)
+            if dev.driver is not None and dev.driver not in self.registry.pci_drivers
+        )
+        if errors:
+            raise TopologyError(errors[0].key, errors[0].problem, errors=errors)
 
     def shutdown(self) -> None:
         """Bound drivers removed (reverse probe order), then modules exit (reverse order)."""

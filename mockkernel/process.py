@@ -16,12 +16,13 @@ processes alike.  Two fd tables share one interface:
 
 from __future__ import annotations
 
+import contextlib
 import fcntl as _fcntl
 import functools
 import inspect
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from errno import EBADF, EINVAL, EMFILE, ENOMEM, errorcode
 from typing import Concatenate, ParamSpec, Protocol, TypeVar
@@ -65,8 +66,13 @@ class TaskContext(KernelContext, Protocol):
     def current(self) -> Process:
         """The task this thread runs in the kernel (``current``)."""
 
-    def running(self, proc: Process) -> AbstractContextManager[Process]:
-        """Make ``proc`` the current task on this thread for a block."""
+    def running(self, proc: Process, tid: int | None = None) -> AbstractContextManager[Process]:
+        """Make ``proc`` the current task on this thread for a block (``tid``: which of
+        its threads, for a supervised program)."""
+
+    @property
+    def current_tid(self) -> int | None:
+        """The thread of the current task this CPU serves, when the front-end knows it."""
 
     def spawn(self, name: str = "task") -> Process:
         """A further simulated process with its own (virtual) fd table."""
@@ -209,6 +215,9 @@ def _syscall(
         if not tracer.enabled:
             return fn(self, *args, **kwargs)
         fields: dict[str, object] = {"pid": self.pid}
+        tid = self.kernel.current_tid
+        if tid is not None:
+            fields["tid"] = tid
         fields.update(zip(params, map(_shown, args), strict=False))
         fields.update((k, _shown(v)) for k, v in kwargs.items())
         if event == "sys.ioctl":
@@ -319,6 +328,28 @@ class Process:
 
     #: set by a front-end whose processes are not this Python process (the supervisor)
     fget_real_hook: Callable[[int], int] | None = None
+
+    @contextlib.contextmanager
+    def fdget_real(self, fd: int) -> Iterator[int]:
+        """The *real* file at ``fd`` as a real fd of this Python process, for a block
+        (``fdget``: no fd is kept).  In-process that is ``fd`` itself, so it needs no
+        free fd number (a driver's ``EMFILE`` order stays Linux's); a supervised
+        process's file is fetched with :meth:`fget_real` and closed after the block."""
+        if self.fget_real_hook is None:
+            # this Python process's fds (a virtual process's real fds are its too)
+            if fd in self.files or fd < 0:
+                raise kerr(EBADF)
+            try:
+                REAL.fcntl(fd, _fcntl.F_GETFD)
+            except OSError:
+                raise kerr(EBADF) from None
+            yield fd
+            return
+        real = self.fget_real(fd)
+        try:
+            yield real
+        finally:
+            REAL.close(real)
 
     def fdget(self, fd: int) -> File:
         """The file for ``fd`` without a reference (the caller must not keep it);

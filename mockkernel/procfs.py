@@ -26,6 +26,7 @@ from .errors import kerr
 from .fs import FMODE_READ, FMODE_WRITE
 from .mm import proc_maps
 from .realfd import REAL
+from .uaccess import LOCAL
 
 if TYPE_CHECKING:
     from .fs import File
@@ -191,13 +192,15 @@ class ProcFs:
         from .vfs import Attr
 
         real_path = f"/proc/{proc.pid}/maps" if proc.real_pid else None
+        # kernel memory (KernelMaps) lives in this Python process: only its maps hide them
+        hidden: tuple[tuple[int, int], ...] | None = None if proc.mm is LOCAL else ()
 
         def show() -> str:
             real = ""
             if real_path is not None:
                 with REAL.builtin_open(real_path, "rb") as f:
                     real = f.read().decode("utf-8", "replace")
-            return proc_maps(real, list(proc.mappings.values()))
+            return proc_maps(real, list(proc.mappings.values()), hidden)
 
         ino = REAL.stat(real_path).st_ino if real_path is not None else proc.pid
         return Attr(ino, show, 0o444, 0)

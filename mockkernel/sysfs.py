@@ -243,6 +243,13 @@ def _attrs_filler(kernel: KernelContext, pdev: PciDev, d: str) -> Callable[[], N
             "subsystem_vendor": _hex(pdev.subsystem_vendor, 4),
             "subsystem_device": _hex(pdev.subsystem_device, 4),
         }
+        # what module autoloading (and rdma-core's provider matching) reads
+        cc = pdev.class_code
+        ids["modalias"] = (
+            f"pci:v{pdev.vendor:08X}d{pdev.device:08X}sv{pdev.subsystem_vendor:08X}"
+            f"sd{pdev.subsystem_device:08X}bc{cc >> 16:02X}sc{(cc >> 8) & 0xFF:02X}"
+            f"i{cc & 0xFF:02X}\n"
+        )
         for name, text in ids.items():
             vfs.attr(f"{d}/{name}", _const(text))
         read, write = _config_ops(pdev)

@@ -20,7 +20,7 @@ import math
 import os
 import re
 import tomllib
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib import resources
@@ -83,12 +83,45 @@ _IBDEV_RE = re.compile(r"[A-Za-z0-9_.-]{1,63}")  # IB_DEVICE_NAME_MAX - 1
 
 
 class TopologyError(ValueError):
-    """A topology is invalid; ``key`` is the dotted TOML path, ``problem`` what is wrong."""
+    """A topology is invalid; ``key`` is the dotted TOML path, ``problem`` what is wrong.
 
-    def __init__(self, key: str, problem: str) -> None:
-        super().__init__(f"{key}: {problem}" if key else problem)
+    ``load_topology`` reports every error it finds at once: ``errors`` lists them (the
+    first is also ``key``/``problem``), and ``file`` names the TOML file read, if any::
+
+        topo.toml: 2 errors:
+          devices[0].bdf: '0000:0A:00.0' is not a PCI address like '0000:01:00.0' (...)
+          devices[1].vendr: unknown key (did you mean 'vendor'?)
+    """
+
+    def __init__(
+        self,
+        key: str,
+        problem: str,
+        *,
+        file: str | None = None,
+        errors: tuple[TopologyError, ...] = (),
+    ) -> None:
         self.key = key
         self.problem = problem
+        self.file = file
+        self.errors: tuple[TopologyError, ...] = errors or (self,)
+        if len(self.errors) > 1:
+            lines = [f"  {e.key}: {e.problem}" if e.key else f"  {e.problem}" for e in errors]
+            text = "\n".join([f"{file or 'topology'}: {len(errors)} errors:", *lines])
+        else:
+            text = f"{key}: {problem}" if key else problem
+            if file:
+                text = f"{file}: {text}"
+        super().__init__(text)
+
+
+def _did_you_mean(word: object, choices: Iterable[str]) -> str:
+    import difflib  # (only on the error path: it costs import time)
+
+    if not isinstance(word, str):
+        return ""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 @contextmanager
@@ -97,8 +130,13 @@ def _at(path: str) -> Iterator[None]:
     try:
         yield
     except TopologyError as e:
-        key = e.key if not e.key or e.key.startswith("[") else "." + e.key
-        raise TopologyError(path + key, e.problem) from None
+
+        def prefixed(err: TopologyError) -> TopologyError:
+            key = err.key if not err.key or err.key.startswith("[") else "." + err.key
+            return TopologyError(path + key, err.problem)
+
+        errors = tuple(prefixed(x) for x in e.errors)
+        raise TopologyError(errors[0].key, errors[0].problem, errors=errors) from None
 
 
 def _check_int(key: str, value: int, lo: int, hi: int, *, hexa: bool = False) -> None:
@@ -116,12 +154,20 @@ def _check_bool(key: str, value: bool) -> None:
 
 def _check_choice(key: str, value: str, choices: tuple[str, ...]) -> None:
     if value not in choices:
-        raise TopologyError(key, f"{value!r} is not one of {', '.join(map(repr, choices))}")
+        hint = _did_you_mean(value, choices)
+        raise TopologyError(key, f"{value!r} is not one of {', '.join(map(repr, choices))}{hint}")
 
 
 def _check_bdf(key: str, value: str) -> None:
     if not isinstance(value, str) or not _BDF_RE.fullmatch(value):
-        raise TopologyError(key, f"{value!r} is not a PCI address like '0000:01:00.0'")
+        hint = ""
+        if isinstance(value, str) and _BDF_RE.fullmatch(value.lower()):
+            hint = f" (hex digits are lower case, as in sysfs: {value.lower()!r})"
+        elif isinstance(value, str) and re.fullmatch(
+            r"[0-9a-fA-F]{2}:[01][0-9a-fA-F]\.[0-7]", value
+        ):
+            hint = f" (the domain is needed: '0000:{value.lower()}')"
+        raise TopologyError(key, f"{value!r} is not a PCI address like '0000:01:00.0'{hint}")
 
 
 def _type_name(value: object) -> str:
@@ -585,9 +631,13 @@ class _Table:
             raise TopologyError(path, f"expected a table, got {_type_name(raw)}")
         self.raw: dict[str, Any] = raw
         self.path = path
-        for key in raw:
-            if key not in allowed:
-                raise TopologyError(self.key(key), "unknown key")
+        unknown = [
+            TopologyError(self.key(key), f"unknown key{_did_you_mean(key, allowed)}")
+            for key in raw
+            if key not in allowed
+        ]
+        if unknown:  # every unknown key of the table at once
+            raise TopologyError(unknown[0].key, unknown[0].problem, errors=tuple(unknown))
 
     def key(self, name: str) -> str:
         return f"{self.path}.{name}" if self.path else name
@@ -806,21 +856,50 @@ def load_topology(
     Raises :class:`TopologyError`.
     """
     text = _read_source(source)
+    file = None if isinstance(source, str) and _looks_like_toml(source) else os.fspath(source)
+    try:
+        return _load(text, uapi_profiles)
+    except TopologyError as e:
+        if file is None:
+            raise
+        raise TopologyError(e.key, e.problem, file=file, errors=e.errors) from None
+
+
+def _load(text: str, uapi_profiles: UapiProfiles | None) -> Topology:
+    """Parse every table, collecting the errors of each (all are reported at once)."""
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise TopologyError("", f"TOML syntax error: {e}") from None
-    t = _Table(raw, "", ("kernel", "root_ports", "devices", "rdma"))
+    errors: list[TopologyError] = []
+
+    def attempt(parse: Callable[..., _T], *args: Any) -> _T | None:
+        try:
+            return parse(*args)
+        except TopologyError as e:
+            errors.extend(e.errors)
+            return None
+
+    sections = ("kernel", "root_ports", "devices", "rdma")
+    attempt(_Table, raw, "", sections)  # unknown top-level keys
+    t = _Table({k: v for k, v in raw.items() if k in sections}, "", sections)
     profiles = uapi_profiles if uapi_profiles is not None else UapiProfiles()
-    kernel = _parse_kernel(t.get_table("kernel") or {}, profiles)
-    root_ports = tuple(
-        _parse_root_port(r, f"root_ports[{i}]") for i, r in enumerate(t.get_tables("root_ports"))
+    kernel = attempt(lambda: _parse_kernel(t.get_table("kernel") or {}, profiles))
+    rps = attempt(t.get_tables, "root_ports") or []
+    root_ports = [attempt(_parse_root_port, r, f"root_ports[{i}]") for i, r in enumerate(rps)]
+    devs = attempt(t.get_tables, "devices") or []
+    devices = [attempt(_parse_device, d, f"devices[{i}]") for i, d in enumerate(devs)]
+    rdma = attempt(lambda: _parse_rdma(t.get_table("rdma") or {}))
+    if errors:
+        first = errors[0]
+        raise TopologyError(first.key, first.problem, errors=tuple(errors))
+    assert kernel is not None and rdma is not None
+    return Topology(
+        kernel=kernel,
+        root_ports=tuple(r for r in root_ports if r is not None),
+        devices=tuple(d for d in devices if d is not None),
+        rdma=rdma,
     )
-    devices = tuple(
-        _parse_device(d, f"devices[{i}]") for i, d in enumerate(t.get_tables("devices"))
-    )
-    rdma = _parse_rdma(t.get_table("rdma") or {})
-    return Topology(kernel=kernel, root_ports=root_ports, devices=devices, rdma=rdma)
 
 
 DEFAULT_TOPOLOGY_TOML: str = (

@@ -10,7 +10,9 @@ each syscall owns the ``nested`` events just before it (a driver's work, the dma
 core's, the fabric's), and events outside any syscall (boot, a test's peer sending) stand
 at the top.  Each event belongs to one *lane* by its name's prefix (the program, the
 core, the dma-buf core, exporters, importers, the PCIe fabric), which is what the
-diagram draws.
+diagram draws; a trace of several processes (a supervised tree) has one program lane
+per process.  (Syscalls of concurrent threads interleave, so their ``nested`` events
+may be drawn under a neighbour's call.)
 """
 
 from __future__ import annotations
@@ -42,10 +44,24 @@ LANES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("core", ("fd.", "file.", "vfs.", "mm.", "chrdev.", "module.", "kernel.", "poll.")),
     ("dma-buf", ("dma_buf.",)),
     ("exporter", ("vfio_pci.", "vfio.", "iommufd.", "udmabuf.")),
-    ("importer", ("rdma.", "mlx5.", "rxe.", "netdev.", "mock_nic.", "devmem_tcp.", "netlink.")),
+    (
+        "importer",
+        (
+            "rdma.",
+            "mlx5.",
+            "rxe.",
+            "netdev.",
+            "mock_nic.",
+            "devmem_tcp.",
+            "netlink.",
+            "rtnetlink.",
+            "page_pool.",
+            "napi.",
+        ),
+    ),
     ("pci", ("pci.", "pcie.")),
 )
-_META = frozenset({"event", "seq", "pid", "nested"})
+_META = frozenset({"event", "seq", "pid", "tid", "nested"})
 
 
 class TraceError(ValueError):
@@ -225,9 +241,27 @@ def _keep(node: Node, only: tuple[str, ...]) -> bool:
     return not only or node.name.startswith(only) or any(_keep(c, only) for c in node.children)
 
 
+def _pids(events: Iterable[dict[str, Any]]) -> list[Any]:
+    """The processes whose syscalls the trace has, in order of appearance."""
+    seen: dict[Any, None] = {}
+    for e in events:
+        if str(e.get("event", "")).startswith("sys.") and "pid" in e:
+            seen.setdefault(e["pid"], None)
+    return list(seen)
+
+
+def _who(ev: dict[str, Any]) -> str:
+    """``pid`` or ``pid/tid`` (a thread other than the main one) of a syscall event."""
+    pid, tid = ev.get("pid"), ev.get("tid")
+    return f"{pid}" if tid in (None, pid) else f"{pid}/{tid}"
+
+
 def render_timeline(events: list[dict[str, Any]], only: tuple[str, ...] = ()) -> str:
-    """One line per event: syscalls with what they caused indented under them."""
+    """One line per event: syscalls with what they caused indented under them.  When
+    several processes made syscalls (a supervised tree), each syscall line starts with
+    its ``pid`` (``pid/tid`` for a further thread): one lane per process."""
     kinds = _kinds(events)
+    many = len(_pids(events)) > 1
     out: list[str] = []
 
     def walk(node: Node, depth: int) -> None:
@@ -238,6 +272,8 @@ def render_timeline(events: list[dict[str, Any]], only: tuple[str, ...] = ()) ->
         lane = lane_of(node.name)
         if node.name.startswith("sys."):
             text = syscall_text(ev, kinds)
+            if many:
+                text = f"[{_who(ev)}] {text}"
         else:
             text = f"{node.name} {_fields(ev)}".rstrip()
         out.append(f"{seq!s:>5}  {lane:<8}  {'  ' * depth}{text}")
@@ -254,8 +290,14 @@ def render_mermaid(events: list[dict[str, Any]], only: tuple[str, ...] = ()) -> 
     the events they caused as notes over their lanes, then the return."""
     kinds = _kinds(events)
     lines = ["sequenceDiagram", "    autonumber"]
+    pids = _pids(events)
+    many = len(pids) > 1
+    programs = {pid: f"program{pid}" if many else "program" for pid in pids}
     for lane, _prefixes in LANES:
-        lines.append(f"    participant {_ident(lane)} as {lane}")
+        if lane == "program" and many:  # one lane per process of a supervised tree
+            lines += [f"    participant {programs[p]} as program {p}" for p in pids]
+        else:
+            lines.append(f"    participant {_ident(lane)} as {lane}")
 
     def text(s: str) -> str:
         """Mermaid message text: one line, no ';' (a statement break), '#' only in the
@@ -270,10 +312,11 @@ def render_mermaid(events: list[dict[str, Any]], only: tuple[str, ...] = ()) -> 
         if node.name.startswith("sys."):
             call = syscall_text(ev, kinds)
             head, _, result = call.rpartition(" = ")
-            lines.append(f"    program->>+core: {text(head)}")
+            who = programs.get(ev.get("pid"), "program")
+            lines.append(f"    {who}->>+core: {text(head)}")
             for child in node.children:
                 walk(child)
-            lines.append(f"    core-->>-program: {text(result)}")
+            lines.append(f"    core-->>-{who}: {text(result)}")
             return
         lane = _ident(lane_of(node.name))
         lines.append(f"    Note over {lane}: {text(node.name + ' ' + _fields(ev)).strip()}")

@@ -17,8 +17,9 @@ compiled once per session (once per run under pytest-xdist: the workers share
 the result through a locked cache file).  A name the compiler rejects fails on
 its own, with the compiler's message; the others still run.
 
-Headers come from ``$MOCKKERNEL_UAPI_INCLUDE`` or else from
-``../shared/tools/uapi-headers`` next to the repository; rdma-core 65's
+Headers come from ``$MOCKKERNEL_UAPI_INCLUDE`` or else from the project's own
+``tools/fetch-uapi-headers.sh`` (Debian's ``linux-libc-dev`` and ``libibverbs-dev``,
+fetched without root and cached; ``MOCKKERNEL_UAPI_FETCH=0`` stops it); rdma-core's
 ``infiniband/*.h`` (for ``mockkernel.uapi.rdma.rdma_core``) are in the same
 include dir and are included after the kernel's.  Without a C compiler
 or headers the C comparisons are skipped with the reason; the codec and
@@ -70,7 +71,12 @@ from mockkernel.ioctl import (
 from mockkernel.uapi.linux import dma_buf, vfio, vfio_tph
 
 REPO = Path(__file__).resolve().parent.parent
-UAPI_HEADERS_TOOL = REPO.parent / "shared" / "tools" / "uapi-headers"
+UAPI_HEADERS_TOOL = REPO / "tools" / "fetch-uapi-headers.sh"
+#: How to enable the C comparisons, appended to every "no uapi headers" skip reason.
+ENABLE_HINT = (
+    "set MOCKKERNEL_UAPI_INCLUDE=DIR (the dir with linux/vfio.h) or run "
+    "tools/fetch-uapi-headers.sh on Debian/Ubuntu"
+)
 ARCH_DIR = "x86_64-linux-gnu"
 
 # --------------------------------------------------------------------------------------
@@ -94,6 +100,7 @@ MACRO_SAMPLES: dict[str, list[tuple[tuple[Any, ...], str]]] = {
     ],
     "_IOW": [((ord("b"), 0, 8), "'b', 0, __u64"), ((ord("u"), 0x42, 24), "'u', 0x42, char[24]")],
     "_IOWR": [((0x1B, 1, 24), "0x1B, 1, char[24]"), ((ord("b"), 2, 8), "'b', 2, __u64")],
+    "RDMA_NL_GET_TYPE": [((5, 1), "5, 1"), ((5, 15), "5, 15"), ((2, 0x3FF), "2, 0x3FF")],
 }
 
 #: vfio_tph classes -> the C text of the proposed structs (copied from the patches).
@@ -317,21 +324,30 @@ def _compiler() -> str | None:
 
 
 def _include_dir() -> tuple[Path | None, str]:
+    """The include dir and where it came from, or None and why (one line)."""
     env = os.environ.get("MOCKKERNEL_UAPI_INCLUDE")
     if env:
         return Path(env), "$MOCKKERNEL_UAPI_INCLUDE"
+    tool = UAPI_HEADERS_TOOL.relative_to(REPO)
+    if os.environ.get("MOCKKERNEL_UAPI_FETCH") == "0":
+        return None, f"$MOCKKERNEL_UAPI_INCLUDE is unset and MOCKKERNEL_UAPI_FETCH=0; {ENABLE_HINT}"
     if not UAPI_HEADERS_TOOL.exists():
-        return None, f"$MOCKKERNEL_UAPI_INCLUDE is unset and {UAPI_HEADERS_TOOL} does not exist"
+        return None, f"$MOCKKERNEL_UAPI_INCLUDE is unset and {tool} is not here; {ENABLE_HINT}"
     try:
         proc = subprocess.run(
-            [str(UAPI_HEADERS_TOOL)], capture_output=True, text=True, timeout=600, check=False
+            ["bash", str(UAPI_HEADERS_TOOL)],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
-        return None, f"{UAPI_HEADERS_TOOL} failed: {exc}"
+        return None, f"{tool} failed: {exc}; {ENABLE_HINT}"
     lines = proc.stdout.strip().splitlines()
     if proc.returncode != 0 or not lines:
-        return None, f"{UAPI_HEADERS_TOOL} failed ({proc.returncode}): {proc.stderr[-500:]}"
-    return Path(lines[-1]), str(UAPI_HEADERS_TOOL)
+        why = " ".join(proc.stderr.strip().splitlines()[-1:]) or f"exit status {proc.returncode}"
+        return None, f"{why}; {ENABLE_HINT}"
+    return Path(lines[-1]), str(tool)
 
 
 def _header_path(inc: Path, header: str) -> Path | None:
@@ -470,7 +486,7 @@ def test_abi_covers_every_module() -> None:
     assert {"ioctl", "linux.dma_buf", "linux.udmabuf", "linux.ioctls", "linux.vfio"} <= short
     assert {"linux.iommufd", "linux.pci_regs", "linux.vfio_tph"} <= short
     rdma = {"rdma_user_ioctl_cmds", "ib_user_ioctl_cmds", "ib_user_ioctl_verbs", "ib_user_verbs"}
-    rdma |= {"mlx5_user_ioctl_cmds", "mlx5_user_ioctl_verbs", "rdma_core"}
+    rdma |= {"mlx5_user_ioctl_cmds", "mlx5_user_ioctl_verbs", "rdma_core", "rdma_netlink"}
     assert {f"rdma.{m}" for m in rdma} <= short
     headerless = {_short(m) for m in _uapi_modules() if getattr(m, "_HEADER", "") is None}
     assert headerless == {"linux.vfio_tph"}

@@ -33,3 +33,21 @@ def test_readme_and_tutorial_examples_pass(tmp_path: Path) -> None:
     )
     assert run.returncode == 0, run.stdout + run.stderr
     assert "2 passed" in run.stdout
+
+
+def test_testing_guide_examples_pass(tmp_path: Path) -> None:
+    """Every Python block of docs/testing.md is a test file that passes as written."""
+    blocks = re.findall(r"```python\n(.*?)```", (ROOT / "docs/testing.md").read_text(), re.S)
+    assert len(blocks) == 5, "docs/testing.md: the five entry points"
+    for i, block in enumerate(blocks):
+        (tmp_path / f"test_testing_{i}.py").write_text(block)
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "6 passed" in run.stdout, run.stdout

@@ -224,12 +224,55 @@ class DmaBufOps:
     get_pci_tph: Callable[[DmaBuf, bool], tuple[int, int]] | None = None
     get_tph: Callable[[DmaBuf, int], tuple[int, int]] | None = None
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        _check_op_names(cls, DmaBufOps)
+
 
 class DmaBufAttachOps:
-    """The importer's ops (``struct dma_buf_attach_ops``)."""
+    """The importer's ops (``struct dma_buf_attach_ops``), for ``dma_buf_dynamic_attach``.
+
+    * ``allow_peer2peer``: the importer can reach device memory (a BAR) over PCIe;
+      an exporter of device memory (vfio-pci) refuses an importer without it
+      (``EOPNOTSUPP``).
+    * ``invalidate_mappings(attach)``: the exporter calls it with ``dmabuf.resv`` held
+      when it moves or revokes the memory; unmap before returning, and do not DMA until
+      mapped again.  Without it the importer is not revocable, and vfio-pci refuses it
+      (``EOPNOTSUPP``).
+    """
 
     allow_peer2peer: bool = False
     invalidate_mappings: Callable[[Attachment], None] | None = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        _check_op_names(cls, DmaBufAttachOps)
+
+
+def _missing_ops(ops: DmaBufOps) -> list[str]:
+    """The required ops ``ops`` lacks (``dma_buf_export`` refuses it: ``EINVAL``)."""
+    out = [op for op in ("map_dma_buf", "unmap_dma_buf", "release") if getattr(ops, op) is None]
+    if (ops.pin is None) != (ops.unpin is None):
+        out.append("unpin" if ops.unpin is None else "pin")
+    return out
+
+
+def _check_op_names(cls: type, base: type) -> None:
+    """A misspelled op (``invalidate_mapping``) would silently be no op at all: refuse the
+    class when it is defined, in one line naming it and the op meant."""
+    ops = [n for n in vars(base) if not n.startswith("_")]
+    others = [n for n in vars(cls) if not n.startswith("_") and n not in ops]
+    if not others:
+        return
+    import difflib  # (only for a class with names of its own: it costs import time)
+
+    for name in others:
+        close = difflib.get_close_matches(name, ops, n=1, cutoff=0.85)
+        if close and close[0] not in vars(cls):
+            raise TypeError(
+                f"{base.__name__} {cls.__module__}.{cls.__qualname__}: {name!r} is not an op "
+                f"(did you mean {close[0]!r}?)"
+            )
 
 
 class DmaBuf:
@@ -313,8 +356,11 @@ def dma_buf_export(
         or ops.release is None
         or (ops.pin is None) != (ops.unpin is None)
     ):
-        kernel.warn(f"dma_buf_export: bad ops table from {exp_name}")
-        raise kerr(EINVAL)
+        cls = type(ops)
+        missing = ", ".join(_missing_ops(ops)) or "priv"
+        why = f"{cls.__module__}.{cls.__qualname__} from {exp_name}: missing {missing}"
+        kernel.warn(f"dma_buf_export: bad ops table ({why})")
+        raise kerr(EINVAL, f"dma_buf_export: bad ops table ({why})")
     if should_fail(kernel, "dma_buf_export"):
         raise kerr(ENOMEM)  # kzalloc of the dma_buf
     subsys = kernel.subsys(DmaBufSubsystem)

@@ -12,10 +12,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..context import Subsystem
-from ..uapi.linux.netlink import NETLINK_GENERIC
+from ..uapi.linux.netlink import NETLINK_GENERIC, NETLINK_ROUTE
 from .devmem_tcp import TcpTable
 from .genetlink import GenlRegistry
 from .netlink import NetlinkTable
+from .rtnetlink import Rtnl
 
 if TYPE_CHECKING:
     from ..context import KernelContext
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "NetState",
+    "dev_get_by_name",
     "net_devmem_lookup_dmabuf",
     "net_state",
     "register_netdev",
@@ -43,10 +45,13 @@ class NetState(Subsystem):
         super().__init__(kernel)
         self.netlink = NetlinkTable(kernel)
         self.genl = GenlRegistry()
-        self.netlink.inputs[NETLINK_GENERIC] = self.genl.rcv_msg
-        self.netlink.unmodelled_groups = self.genl.unmodelled_groups
         self.netdev: NetdevState = NetdevState(kernel, self.genl)
         self.netdev.netlink = self.netlink
+        self.rtnl = Rtnl(self.netlink, self.netdev)
+        # the netlink families of this kernel, one line each (netlink_kernel_create)
+        self.netlink.register_protocol(NETLINK_ROUTE, self.rtnl.rcv_msg)
+        self.netlink.register_protocol(NETLINK_GENERIC, self.genl.rcv_msg)
+        self.netlink.unmodelled_groups[NETLINK_GENERIC] = self.genl.unmodelled_groups
         self.tcp = TcpTable(kernel)
 
 
@@ -70,3 +75,11 @@ def net_devmem_lookup_dmabuf(kernel: KernelContext, binding_id: int) -> DevmemBi
     unbound and waiting for its niovs to come back -- else ``None``.  Called by a NIC
     driver returning the niovs of ``SO_DEVMEM_DONTNEED`` fragments to their binding."""
     return net_state(kernel).netdev.lookup(binding_id)
+
+
+def dev_get_by_name(kernel: KernelContext, name: str) -> NetDevice | None:
+    """``dev_get_by_name``: the registered net device called ``name``, if any."""
+    for dev in net_state(kernel).netdev.devices.values():
+        if dev.name == name:
+            return dev
+    return None

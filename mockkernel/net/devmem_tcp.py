@@ -279,6 +279,8 @@ class DevmemTcpSock:
             skb = _Skb(seg[:linear], frags, unreadable=bool(frags))
         self.rxq.append(skb)
         taken = skb.remaining()
+        rxq.stats_packets += 1  # the queue's counters (netdev qstats-get)
+        rxq.stats_bytes += taken
         if self.kernel.tracer.enabled:
             self.kernel.tracer.emit(
                 "devmem_tcp.rx_skb",

@@ -227,12 +227,7 @@ def genlmsg_multicast(
     how many sockets got it.  Notifications carry seq 0 and port 0."""
     gid = family.mcgrp_offset + group
     msg = nlmsg_put(family.id, 0, 0, 0, _GENLHDR.pack(cmd, family.version, 0) + payload)
-    sent = 0
-    for sock in list(table.sockets):
-        if sock.protocol == NETLINK_GENERIC and not sock.released and sock.groups >> (gid - 1) & 1:
-            sock.queue(msg)
-            sent += 1
-    return sent
+    return table.broadcast(NETLINK_GENERIC, gid, msg)
 
 
 # -- nlctrl --

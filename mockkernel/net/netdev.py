@@ -70,6 +70,7 @@ from ..uapi.linux.netdev import (
     NETDEV_XDP_ACT_XSK_ZEROCOPY,
 )
 from .genetlink import GenlFamily, GenlInfo, GenlOp, GenlRegistry, genlmsg_multicast
+from .net_sysfs import netdev_register_kobject, netdev_unregister_kobject
 from .netlink import (
     NetlinkSock,
     NetlinkTable,
@@ -80,9 +81,11 @@ from .netlink import (
     nla_put_u32,
     nla_put_u64,
 )
+from .page_pool import PagePools, page_pool_ops
 
 if TYPE_CHECKING:
     from ..context import KernelContext
+    from .page_pool import PagePool
 
 __all__ = [
     "DevmemBinding",
@@ -104,6 +107,16 @@ class RxQueue:
     binding: DevmemBinding | None = None  # mp_params.mp_priv
     xsk: bool = False  # an AF_XDP pool is on the queue
     leased: bool = False  # a virtual or leased queue
+    #: the queue's page pool (``mockkernel.net.page_pool``), made again on each restart
+    page_pool: PagePool | None = None
+    #: the NAPI instance's settings (``napi-set``)
+    napi_threaded: int = 0
+    napi_defer_hard_irqs: int = 0
+    napi_gro_flush_timeout: int = 0
+    napi_irq_suspend_timeout: int = 0
+    #: what the queue received (``qstats-get``): skbs and their bytes
+    stats_packets: int = 0
+    stats_bytes: int = 0
 
 
 class NetDeviceOps:
@@ -155,6 +168,16 @@ class NetDevice:
     #: port → payloads a scripted remote peer sends once a socket listens on ``ipv4:port``
     scripted_peers: dict[int, list[bytes]] = field(default_factory=dict)
     rx: list[RxQueue] = field(default_factory=list)
+    #: what rtnetlink reports (``dev->mtu``, ``dev_addr``, ``tx_queue_len``); a loopback
+    #: device is ``ARPHRD_LOOPBACK`` with 127.0.0.1/8, the rest ``ARPHRD_ETHER`` with
+    #: ``ipv4``/``ipv4_prefixlen`` (a zero ``dev_addr`` gets one at registration)
+    mtu: int = 1500
+    dev_addr: bytes = b""
+    loopback: bool = False
+    tx_queue_len: int = 1000
+    ipv4_prefixlen: int = 24
+    #: the parent device's sysfs directory (a NIC's PCI function); None: virtual
+    sysfs_parent: str | None = None
 
     def __post_init__(self) -> None:
         if not self.rx:
@@ -320,22 +343,32 @@ class NetdevState:
         self.releasing: list[DevmemBinding] = []
         self._ifindex = itertools.count(1)
         self._next_binding = 1
+        self.page_pools = PagePools(self)
         self.family = genl.register(self._family())
         #: called when a binding is made or undone (drivers' data paths may watch)
         self.on_unbind: list[Callable[[DevmemBinding], None]] = []
         #: where notifications go: set by ``NetState`` once the namespace is made
         self.netlink: NetlinkTable | None = None
-        self.register(NetDevice("lo", 1, 1))
+        #: the netdevice notifier chain (``register_netdevice_notifier``): called with
+        #: the device and True after it registers, False after it unregisters
+        self.notifiers: list[Callable[[NetDevice, bool], None]] = []
+        self.register(NetDevice("lo", 1, 1, mtu=65536, dev_addr=bytes(6), loopback=True))
 
     # -- devices ------------------------------------------------------------------------------
     def register(self, dev: NetDevice) -> int:
         if any(d.name == dev.name for d in self.devices.values()):
             raise NlError(EEXIST, f"a net device {dev.name!r} exists")
         dev.ifindex = next(self._ifindex)
+        if not dev.dev_addr:  # a locally administered unicast address from the ifindex
+            dev.dev_addr = bytes([0x02, 0, 0, 0, dev.ifindex >> 8 & 0xFF, dev.ifindex & 0xFF])
         self.devices[dev.ifindex] = dev
+        netdev_register_kobject(self.kernel, dev)
         if self.kernel.tracer.enabled:
             self.kernel.tracer.emit("netdev.register", name=dev.name, ifindex=dev.ifindex)
         self._notify(dev, NETDEV_CMD_DEV_ADD_NTF)
+        self.page_pools.register(dev)
+        for notifier in list(self.notifiers):
+            notifier(dev, True)
         return dev.ifindex
 
     def _notify(self, dev: NetDevice, cmd: int) -> None:
@@ -357,8 +390,12 @@ class NetdevState:
                     b.bound_rxqs.remove(q.index)
                 b.dev = None
         dev.present = False
+        self.page_pools.unregister(dev)
         if self.devices.pop(dev.ifindex, None) is not None:
+            netdev_unregister_kobject(self.kernel, dev)
             self._notify(dev, NETDEV_CMD_DEV_DEL_NTF)
+            for notifier in list(self.notifiers):
+                notifier(dev, False)
 
     def _get(self, ifindex: int) -> NetDevice:
         dev = self.devices.get(ifindex)
@@ -464,6 +501,7 @@ class NetdevState:
         except BaseException:
             rxq.binding = None
             raise
+        self.page_pools.restart(dev, rxq)
         binding.bound_rxqs.append(index)
 
     def unbind(self, binding: DevmemBinding) -> None:
@@ -485,6 +523,7 @@ class NetdevState:
                 if rxq.binding is binding:
                     rxq.binding = None
                     dev.ops.queue_restart(dev, index)
+                    self.page_pools.restart(dev, rxq)
         binding.bound_rxqs.clear()
         for cb in list(self.on_unbind):
             cb(binding)
@@ -518,6 +557,7 @@ class NetdevState:
             dma_buf_unmap_attachment_unlocked(binding.attach, sgt, binding.direction)
         dma_buf_detach(dmabuf, binding.attach)
         dma_buf_put(dmabuf)
+        self.page_pools.released(binding)
         if self.kernel.tracer.enabled:
             self.kernel.tracer.emit("netdev.binding_free", id=binding.id, dmabuf=dmabuf.id)
 
@@ -676,9 +716,9 @@ class NetdevState:
                 NETDEV_CMD_BIND_TX: GenlOp(
                     NETDEV_CMD_BIND_TX, doit=self._bind_tx_doit, policy=BIND_TX_POLICY
                 ),
+                **page_pool_ops(self.page_pools),
             },
             mcgrps=(NETDEV_MCGRP_MGMT, NETDEV_MCGRP_PAGE_POOL),
-            mcgrps_not_modelled=frozenset({1}),  # page pools are not modelled
             sock_priv_init=lambda sock: NetdevSockPriv(sock),
             sock_priv_destroy=self._priv_destroy,
         )

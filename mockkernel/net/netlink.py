@@ -2,8 +2,12 @@
 
 A netlink socket here is a mock file (``struct file`` of a socket inode) whose private
 data is a :class:`NetlinkSock`: ``send`` hands the datagram to the protocol's input
-(``netlink_rcv_skb``), replies are queued as datagrams for ``recv``.  Only
-``NETLINK_GENERIC`` has an input (:mod:`mockkernel.net.genetlink`).
+(``netlink_rcv_skb``), replies are queued as datagrams for ``recv``.  The protocols a
+kernel has are the ones registered in :attr:`NetlinkTable.inputs` (the one place:
+:meth:`NetlinkTable.register_protocol`, as ``netlink_kernel_create``):
+``NETLINK_ROUTE`` (:mod:`mockkernel.net.rtnetlink`) and ``NETLINK_GENERIC``
+(:mod:`mockkernel.net.genetlink`); a socket of any other protocol is
+``EPROTONOSUPPORT``, as on a Linux built without that family.
 
 Attribute parsing follows ``__nla_validate_parse``: strict (the default of every
 family since 5.2) or liberal (``GENL_DONT_VALIDATE_STRICT``), with the same errnos
@@ -28,6 +32,7 @@ from errno import (
     ENODATA,
     ENOPROTOOPT,
     EOPNOTSUPP,
+    EPROTONOSUPPORT,
     ERANGE,
 )
 from typing import TYPE_CHECKING, Any
@@ -77,6 +82,7 @@ __all__ = [
     "nla_put_u16",
     "nla_put_u32",
     "nla_put_u64",
+    "nla_put_uint",
     "nlmsg_align",
     "nlmsg_put",
     "parse_attrs",
@@ -91,6 +97,9 @@ NETLINK_NO_ENOBUFS = 5
 #: genetlink's ``nlk->ngroups`` (mc_groups_longs * BITS_PER_LONG with few families)
 NETLINK_NGROUPS = 64
 _NLA_TYPE_MASK = 0xFFFF & ~(NLA_F_NESTED | NLA_F_NET_BYTEORDER)
+SOCK_RAW = 3
+#: ``MAX_LINKS``: netlink protocol numbers are 0..31
+MAX_LINKS = 32
 #: How many bytes of queued replies one datagram of a dump carries at most.
 DUMP_CHUNK = 8192
 
@@ -150,6 +159,11 @@ def nla_put_u64(out: bytearray, atype: int, value: int) -> None:
     nla_put(out, atype, struct.pack("=Q", value))
 
 
+def nla_put_uint(out: bytearray, atype: int, value: int) -> None:
+    """``nla_put_uint``: a u32 when the value fits, else a u64."""
+    nla_put(out, atype, struct.pack("=I" if value <= 0xFFFFFFFF else "=Q", value))
+
+
 def nla_put_string(out: bytearray, atype: int, value: str) -> None:
     nla_put(out, atype, value.encode() + b"\0")
 
@@ -185,6 +199,7 @@ class NlaType(enum.Enum):
     NUL_STRING = 9
     NESTED = 10
     BINARY = 11
+    UINT = 12  # NLA_UINT: a u32 or a u64 (nla_put_uint picks the shorter)
 
 
 # exact lengths of the fixed-size types (``nla_attr_len``) and their struct formats
@@ -207,6 +222,8 @@ class Nla:
     max: int | None = None
     len: int = 0  # strings: maximal length; binary: maximal length
     nested: Policy | None = None
+    #: ``NLA_POLICY_MASK``: the bits a value may have ("reserved bit set" otherwise)
+    mask: int | None = None
 
 
 @dataclass(frozen=True)
@@ -283,6 +300,17 @@ def _validate(attr: Attr, raw_type: int, pt: Nla, strict: bool) -> None:
             pt.max is not None and attr.value > pt.max
         ):
             raise fail(ERANGE, "integer out of range")
+    elif pt.type is NlaType.UINT:
+        if n not in (4, 8):
+            raise fail(EINVAL, "invalid attribute length")
+        attr.value = int.from_bytes(data, "little")
+        if pt.mask is not None and attr.value & ~pt.mask:
+            # nla_validate_mask: NL_SET_ERR_MSG_ATTR, without the policy
+            raise NlError(EINVAL, "reserved bit set", bad_attr=attr.offset)
+        if (pt.min is not None and attr.value < pt.min) or (
+            pt.max is not None and attr.value > pt.max
+        ):
+            raise fail(ERANGE, "integer out of range")
     elif pt.type is NlaType.FLAG:
         if n:
             raise fail(ERANGE)
@@ -291,6 +319,9 @@ def _validate(attr: Attr, raw_type: int, pt: Nla, strict: bool) -> None:
         minlen = min(n, pt.len + 1) if pt.len else n
         if not minlen or b"\0" not in data[:minlen]:
             raise fail(EINVAL)
+        # and, falling through to NLA_STRING's check, the length without a final NUL
+        if pt.len and n - (data[-1:] == b"\0") > pt.len:
+            raise fail(ERANGE)
         attr.value = data.split(b"\0", 1)[0].decode(errors="replace")
     elif pt.type is NlaType.STRING:
         s = data.split(b"\0", 1)[0] if data.endswith(b"\0") else data
@@ -324,6 +355,7 @@ _NL_ATTR_TYPE = {
     NlaType.STRING: 11,
     NlaType.NUL_STRING: 12,
     NlaType.NESTED: 13,
+    NlaType.UINT: 16,
 }
 _NL_POLICY_TYPE_ATTR_TYPE = 1
 _NL_POLICY_TYPE_ATTR_MIN_VALUE_S = 2
@@ -455,16 +487,36 @@ class NetlinkTable:
     def __init__(self, kernel: TaskContext) -> None:
         self.kernel = kernel
         self.ports: dict[int, NetlinkSock] = {}
+        #: protocol -> its input (``nl_table[protocol].registered``): the table of the
+        #: families this kernel has; fill it with :meth:`register_protocol`
         self.inputs: dict[int, ProtocolInput] = {}
         self._rover = itertools.count(-4096, -1)
         self.sockets: set[NetlinkSock] = set()
-        #: multicast group id -> the notifications the mock never sends there
-        self.unmodelled_groups: dict[int, str] = {}
+        #: protocol -> multicast group id -> the notifications the mock never sends there
+        self.unmodelled_groups: dict[int, dict[int, str]] = {}
 
-    def refuse_unmodelled(self, groups: int) -> None:
+    def register_protocol(self, protocol: int, nl_input: ProtocolInput) -> None:
+        """``netlink_kernel_create``: the one place a netlink family is registered.  From
+        then on ``socket(AF_NETLINK, ..., protocol)`` makes a mock socket whose requests
+        go to ``nl_input``; without it the socket is ``EPROTONOSUPPORT``."""
+        if not 0 <= protocol < MAX_LINKS or protocol in self.inputs:
+            raise ValueError(f"netlink protocol {protocol} cannot be registered")
+        self.inputs[protocol] = nl_input
+
+    def broadcast(self, protocol: int, group: int, msg: bytes) -> int:
+        """``netlink_broadcast``: ``msg`` to every socket of ``protocol`` that is a member
+        of ``group`` (1-based); returns how many sockets got it."""
+        sent = 0
+        for sock in list(self.sockets):
+            if sock.protocol == protocol and not sock.released and sock.groups >> (group - 1) & 1:
+                sock.queue(msg)
+                sent += 1
+        return sent
+
+    def refuse_unmodelled(self, protocol: int, groups: int) -> None:
         """``EOPNOTSUPP`` (with a trace event) for a membership whose notifications are
         not modelled: a program waiting on it would otherwise wait forever."""
-        for gid, what in self.unmodelled_groups.items():
+        for gid, what in self.unmodelled_groups.get(protocol, {}).items():
             if groups >> (gid - 1) & 1:
                 if self.kernel.tracer.enabled:
                     self.kernel.tracer.emit("netlink.not_modelled", group=gid, what=what)
@@ -474,11 +526,20 @@ class NetlinkTable:
 class NetlinkSock:
     """``struct netlink_sock``: port, flags, queued replies and per-family private data."""
 
-    def __init__(self, table: NetlinkTable, proc: Process, protocol: int, nonblock: bool) -> None:
+    def __init__(
+        self,
+        table: NetlinkTable,
+        proc: Process,
+        protocol: int,
+        nonblock: bool,
+        sock_type: int = SOCK_RAW,
+    ) -> None:
         self.table = table
         self.kernel = table.kernel
         self.proc = proc
         self.protocol = protocol
+        #: ``sock->type``: ``SOCK_RAW`` or ``SOCK_DGRAM`` (the same to netlink)
+        self.sock_type = sock_type
         self.portid = 0
         self.groups = 0
         self.nonblock = nonblock
@@ -520,7 +581,7 @@ class NetlinkSock:
     def bind(self, portid: int, groups: int) -> None:
         """``netlink_bind``: the port, and the first 32 multicast groups as a bitmask.
         A group whose notifications are not modelled is ``EOPNOTSUPP``."""
-        self.table.refuse_unmodelled(groups)
+        self.table.refuse_unmodelled(self.protocol, groups)
         self.groups = groups
         if self.portid:
             if portid and portid != self.portid:
@@ -544,7 +605,7 @@ class NetlinkSock:
                 raise kerr(EINVAL)
             bit = 1 << (value - 1)
             if opt == NETLINK_ADD_MEMBERSHIP:
-                self.table.refuse_unmodelled(bit)
+                self.table.refuse_unmodelled(self.protocol, bit)
             self.autobind()
             if opt == NETLINK_ADD_MEMBERSHIP:
                 self.groups |= bit
@@ -610,8 +671,11 @@ class NetlinkSock:
         (``netlink_dump_done``: the dump's errno, and its message with extended acks)."""
         body = bytearray(struct.pack("=i", -err.errno if err is not None else 0))
         flags = NLM_F_MULTI
-        if err is not None and err.msg and self.ext_ack:
-            nla_put_string(body, NLMSGERR_ATTR_MSG, err.msg)
+        if err is not None and self.ext_ack and (err.msg or err.bad_attr is not None):
+            if err.msg:
+                nla_put_string(body, NLMSGERR_ATTR_MSG, err.msg)
+            if err.bad_attr is not None:
+                nla_put_u32(body, NLMSGERR_ATTR_OFFS, err.bad_attr)
             flags |= NLM_F_ACK_TLVS
         msgs = [*msgs, nlmsg_put(NLMSG_DONE, flags, seq, self.portid, body)]
         chunk = bytearray()
@@ -666,7 +730,8 @@ class NetlinkSock:
             if err.bad_attr is not None and err.bad_attr < len(msg.data):
                 nla_put_u32(tlvs, NLMSGERR_ATTR_OFFS, err.bad_attr)
             if err.policy is not None:
-                nla_put(tlvs, NLMSGERR_ATTR_POLICY, policy_attr_info(err.policy))
+                # a nest (nla_nest_start: NLA_F_NESTED set, as real Linux 7.2 sends it)
+                nla_put_nested(tlvs, NLMSGERR_ATTR_POLICY, policy_attr_info(err.policy))
             if err.miss_type is not None:
                 nla_put_u32(tlvs, NLMSGERR_ATTR_MISS_TYPE, err.miss_type)
             if err.miss_nest is not None:
@@ -695,11 +760,23 @@ class NetlinkSock:
 
 
 def netlink_create(
-    kernel: TaskContext, table: NetlinkTable, proc: Process, protocol: int, flags: int
+    kernel: TaskContext,
+    table: NetlinkTable,
+    proc: Process,
+    protocol: int,
+    flags: int,
+    sock_type: int = SOCK_RAW,
 ) -> int:
-    """``socket(AF_NETLINK, type, protocol)``: a socket file installed in ``proc``; its fd."""
+    """``socket(AF_NETLINK, type, protocol)``: a socket file installed in ``proc``; its fd.
+
+    ``netlink_create``: a protocol out of range or not registered in ``table`` is
+    ``EPROTONOSUPPORT`` (the caller checked the socket type: ``ESOCKTNOSUPPORT``)."""
+    if not 0 <= protocol < MAX_LINKS or protocol not in table.inputs:
+        if kernel.tracer.enabled:
+            kernel.tracer.emit("netlink.no_protocol", protocol=protocol)
+        raise kerr(EPROTONOSUPPORT)
     nonblock = bool(flags & os.O_NONBLOCK)
-    sock = NetlinkSock(table, proc, protocol, nonblock)
+    sock = NetlinkSock(table, proc, protocol, nonblock, sock_type)
     inode = Inode(ino=kernel.new_id() + 100000, mode=stat.S_IFSOCK | 0o777, dev=0x8)
     file = File(
         kernel,

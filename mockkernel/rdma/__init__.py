@@ -7,7 +7,9 @@
 * :mod:`.objects` -- the uverbs objects (PD, MR, DMAH, context) and per-file handles;
 * :mod:`.umem` -- MR memory: pinned user pages, dynamic and pinned dma-buf attachments;
 * :mod:`.access` -- the responder side of an RDMA WRITE (rkey, range, access checks),
-  which the driver's ``mr_write`` completes.
+  which the driver's ``mr_write`` completes;
+* :mod:`.netlink` and :mod:`.nldev` -- ``NETLINK_RDMA`` and its nldev client: the device
+  discovery of rdma-core and iproute2's ``rdma`` tool.
 
 Drivers import all of it from :mod:`mockkernel.driver`.
 """

@@ -227,6 +227,9 @@ class IbDeviceOps:
 
     #: the driver's uverbs ABI version (``/sys/class/infiniband_verbs/uverbsN/abi_version``)
     uverbs_abi_ver: int = 1
+    #: the uverbs char device info (nldev ``GET_CHARDEV``) leaves out the driver id, so
+    #: rdma-core matches the provider by PCI id / name instead (old providers)
+    uverbs_no_driver_id_binding: bool = False
     #: driver-namespace attributes added to core methods:
     #: ``{(object_id, method_id): [AttrSpec, ...]}`` (``ADD_UVERBS_ATTRIBUTES_SIMPLE``)
     driver_attrs: Mapping[tuple[int, int], Sequence[Any]] = {}
@@ -273,6 +276,10 @@ class IbDevice:
     dma_device: Device | None = None
     #: extra sysfs attributes of ``/sys/class/infiniband/<name>`` (``hca_type``, ...)
     sysfs_attrs: Mapping[str, str] = field(default_factory=dict)
+    #: ``use_cq_dim`` (nldev ``DEV_DIM``) and ``name_assign_type`` (``RDMA_NAME_ASSIGN_*``:
+    #: 1 for a name the user chose, as ``rdma link add NAME``)
+    use_cq_dim: bool = False
+    name_assign_type: int = 0
     #: set by registration
     kernel: RdmaContext = field(init=False, repr=False)
     index: int = field(init=False, default=-1)
@@ -296,6 +303,11 @@ class IbDevice:
     @property
     def uverbs_name(self) -> str:
         return f"uverbs{self.index}"
+
+    @property
+    def uverbs_devt(self) -> int:
+        """The ``dev_t`` of ``/dev/infiniband/uverbsN``."""
+        return os.makedev(IB_UVERBS_MAJOR, IB_UVERBS_BASE_MINOR + self.index)
 
     def __repr__(self) -> str:
         return f"<IbDevice {self.name} driver_id={self.driver_id} uverbs{self.index}>"
@@ -342,6 +354,11 @@ def _const(text: str) -> Callable[[], str]:
     return lambda: text
 
 
+def _no_gid() -> str:
+    """A GID attribute of an empty table entry (or of a GID without a net device)."""
+    raise kerr(EINVAL)
+
+
 def _setup_core(kernel: RdmaContext, core: IbCore) -> None:
     """What loading ib_core + ib_uverbs makes: the classes, ``/dev/infiniband``, the
     ``[infinibandevent]`` placeholder (an empty pipe: ``poll`` sees no events)."""
@@ -356,6 +373,9 @@ def _setup_core(kernel: RdmaContext, core: IbCore) -> None:
     except ValueError:
         os.close(r)
         os.close(w)
+    from .netlink import rdma_nl_init
+
+    rdma_nl_init(kernel)  # NETLINK_RDMA and nldev
     core.ready = True
 
 
@@ -433,12 +453,18 @@ def _fill_ib_dir(kernel: RdmaContext, dev: IbDevice, ibdir: str) -> None:
         for sub in ("counters", "hw_counters", "gid_attrs/ndevs", "gid_attrs/types", "pkeys"):
             vfs.mkdir(f"{pd}/{sub}")
         vfs.mkdir(f"{pd}/gids")
-        for i, gid in enumerate(port.gids):
+        # every entry of the GID table has its files; an empty one reads as the zero
+        # GID, and its attributes fail (rdma_get_gid_attr: EINVAL)
+        for i in range(max(port.gid_tbl_len, len(port.gids))):
+            gid = port.gids[i] if i < len(port.gids) else bytes(16)
             text = ":".join(gid[j : j + 2].hex() for j in range(0, 16, 2))
             vfs.attr(f"{pd}/gids/{i}", _const(text + "\n"))
-            vfs.attr(f"{pd}/gid_attrs/types/{i}", _const("RoCE v2\n"))
-            if dev.netdev is not None:
+            used = i < len(port.gids)
+            vfs.attr(f"{pd}/gid_attrs/types/{i}", _const("RoCE v2\n") if used else _no_gid)
+            if used and dev.netdev is not None:
                 vfs.attr(f"{pd}/gid_attrs/ndevs/{i}", _const(f"{dev.netdev}\n"))
+            else:
+                vfs.attr(f"{pd}/gid_attrs/ndevs/{i}", _no_gid)
         for i in range(port.pkey_tbl_len):
             vfs.attr(f"{pd}/pkeys/{i}", _const("0xffff\n"))
 

@@ -29,12 +29,29 @@ the importer's own way, "import this dma-buf fd", "DMA these bytes into it", "re
 -- and ``revocable`` (does it pass ``invalidate_mappings``).  :func:`run_conformance`
 returns a :class:`ConformanceReport`; ``report.assert_ok()`` fails a test with every
 finding.  ``CHECKS`` lists the check names for ``pytest.mark.parametrize``.
+
+What the harness may assume, and must provide:
+
+* every call runs with the kernel installed (``os``/``fcntl`` reach it) and the calling
+  process current; ``setup`` runs before each check and ``teardown`` after it, even
+  when the check failed, so a check starts from the state ``setup`` makes;
+* ``import_fd(fd, length)`` gets a fresh dma-buf fd of ``length`` (16 KiB) bytes that
+  the suite closes itself; it may keep the fd (dup it) for as long as the import lives;
+* ``dma_write`` is asked only for offsets and lengths inside the import, and must report
+  a refused DMA as ``ok=False`` rather than raise;
+* ``revocable`` must say what the importer really does: ``True`` only if its attachment
+  passes ``DmaBufAttachOps.invalidate_mappings`` *and* ``allow_peer2peer`` (a
+  revocable-only exporter refuses anything else with ``EOPNOTSUPP``, reported as such).
+
+Anything the harness raises (other than an expected refusal) is recorded as that
+check's failure, naming where it was raised; the other checks still run.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import traceback
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from errno import ENODEV, EOPNOTSUPP
@@ -426,15 +443,42 @@ def run_check(kernel: Kernel, harness: ImporterHarness, check: str) -> str:
     ``"FAIL: ..."``.  An unexpected exception is a failure too."""
     redir = kernel.install() if kernel.installed_process is None else contextlib.nullcontext()
     with redir:
-        harness.setup(kernel)
         try:
-            return _RUNNERS[check](kernel, harness)
+            harness.setup(kernel)
+        except Exception as e:
+            return f"FAIL: the harness's setup raised {_where(e)}"
+        result = "FAIL: not run"
+        try:
+            result = _RUNNERS[check](kernel, harness)
         except _Fail as e:
-            return f"FAIL: {e}"
+            result = f"FAIL: {e}"
         except OSError as e:
-            return f"FAIL: unexpected {type(e).__name__}: {e}"
+            result = f"FAIL: unexpected {type(e).__name__}: {e}"
+            if e.errno == EOPNOTSUPP and harness.revocable:
+                result += (
+                    " -- the harness says revocable=True, but the exporter found no "
+                    "invalidate_mappings (or no allow_peer2peer) on the importer's "
+                    "DmaBufAttachOps: is the op misspelled?"
+                )
+        except Exception as e:  # a bug in the harness (or the importer) fails this check only
+            result = f"FAIL: the harness raised {_where(e)}"
         finally:
-            harness.teardown()
+            try:
+                harness.teardown()
+            except Exception as e:
+                if not result.startswith("FAIL"):
+                    result = f"FAIL: the harness's teardown raised {_where(e)}"
+        return result
+
+
+def _where(e: BaseException) -> str:
+    """``KeyError: 'x' (at harness.py:12 in import_fd)``: the innermost frame outside the kit."""
+    frames = [f for f in traceback.extract_tb(e.__traceback__) if f.filename != __file__]
+    at = ""
+    if frames:
+        f = frames[-1]
+        at = f" (at {os.path.basename(f.filename)}:{f.lineno} in {f.name})"
+    return f"{type(e).__name__}: {e}{at}"
 
 
 def run_conformance(kernel: Kernel, harness: ImporterHarness) -> ConformanceReport:

@@ -1,9 +1,14 @@
 """pytest plugin (entry point ``pytest11``): fixtures that boot and install a kernel.
 
-* ``mock_kernel`` -- a kernel on the default topology, installed for the test
-  (the test module's own ``from fcntl import ioctl`` style names are rebound
-  too); shut down afterwards, and anything leaked fails the test.
-  ``@pytest.mark.mockkernel(topology=..., uapi=...)`` changes what it boots.
+* ``mock_kernel`` -- a kernel on the default topology, installed for the test; shut
+  down afterwards, and anything leaked fails the test (once: a test that already failed
+  is not reported again for its leaks).  Names bound at import in any loaded module
+  (``from fcntl import ioctl`` in the library under test) are redirected too, except in
+  the standard library, mockkernel's own modules, the test machinery and the modules
+  listed in the ``mockkernel_skip_modules`` ini option or the marker's ``skip_modules``.
+  ``@pytest.mark.mockkernel(topology=..., uapi=..., modules=[...], skip_modules=[...])``
+  changes what it boots and rebinds; a relative ``topology`` path is relative to the
+  test file.
 * ``mock_kernel_factory`` -- ``factory(topology=None, uapi=None, install=False,
   plugins=())`` boots further kernels (custom topologies, several at once, extra
   plugins such as one that registers a uAPI profile); each is shut down, with the
@@ -12,38 +17,107 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+import os
+from collections.abc import Callable, Generator, Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from ..errors import LeakError, hide_kernel_frames, kernel_frame
 from ..kernel import Kernel
 from ..lifecycle import boot
+
+_MARKER_KEYS = ("topology", "uapi", "modules", "skip_modules")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addini(
+        "mockkernel_skip_modules",
+        "modules (and their submodules) whose names the mock_kernel fixture never rebinds",
+        type="linelist",
+        default=[],
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        "mockkernel(topology=None, uapi=None): how the mock_kernel fixture boots",
+        "mockkernel(topology=None, uapi=None, modules=(), skip_modules=()): how the "
+        "mock_kernel fixture boots, and which modules' names it rebinds (or leaves)",
     )
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """Remember whether the test body failed, so the fixture reports leaks only once; an
+    ``OSError`` the mock kernel answered shows the test's frames only (``--full-trace``
+    or ``MOCKKERNEL_FULL_TRACEBACK=1`` show everything)."""
+    excinfo = call.excinfo
+    if (
+        excinfo is not None
+        and not item.config.getoption("fulltrace", False)
+        and hide_kernel_frames(excinfo.value)
+    ):
+        excinfo.traceback = excinfo.traceback.filter(lambda e: not kernel_frame(e.frame.raw))
+    report = yield
+    if call.when == "call":
+        item.stash[_FAILED] = report.failed
+    return report
+
+
+_FAILED = pytest.StashKey[bool]()
+
+
+def _topology_arg(value: Any, request: pytest.FixtureRequest) -> Any:
+    """A relative topology path is relative to the test file (TOML text is left alone;
+    a path found only from the current directory still works there)."""
+    if isinstance(value, (str, os.PathLike)):
+        text = os.fspath(value)
+        is_path = (
+            not isinstance(value, str)
+            or text.endswith(".toml")
+            or not any(c in text for c in "\n=[#")
+        )
+        if is_path and not os.path.isabs(text):
+            beside = Path(request.node.path).parent / text
+            if beside.exists() or not os.path.exists(text):
+                return beside
+    return value
 
 
 @pytest.fixture
 def mock_kernel(request: pytest.FixtureRequest) -> Iterator[Kernel]:
     marker = request.node.get_closest_marker("mockkernel")
     kwargs: dict[str, Any] = dict(marker.kwargs) if marker is not None else {}
-    kernel = boot(kwargs.pop("topology", None), uapi=kwargs.pop("uapi", None))
-    if kwargs:
-        kernel.shutdown(check=False)
-        raise TypeError(f"unknown mockkernel marker arguments: {sorted(kwargs)}")
+    unknown = sorted(set(kwargs) - set(_MARKER_KEYS))
+    if unknown:
+        raise TypeError(
+            f"unknown mockkernel marker arguments: {unknown} (known: {', '.join(_MARKER_KEYS)})"
+        )
+    kernel = boot(_topology_arg(kwargs.get("topology"), request), uapi=kwargs.get("uapi"))
+    skip = [*request.config.getini("mockkernel_skip_modules"), *kwargs.get("skip_modules", ())]
     module = getattr(request, "module", None)
-    redir = kernel.install(rebind=[module] if module is not None else [])
-    redir.install()
+    modules = [*kwargs.get("modules", ()), *([module] if module is not None else [])]
+    try:
+        redir = kernel.install(skip=skip, modules=modules)
+    except BaseException:
+        kernel.shutdown(check=False)
+        raise
+    kernel.record_openers = True
     try:
         yield kernel
     finally:
         redir.uninstall()
-        kernel.shutdown(check=True)
+        leaks = kernel.shutdown(check=False)
+        if leaks:
+            message = str(LeakError(leaks))
+            if request.node.stash.get(_FAILED, False):  # the failure is the news: once
+                request.node.add_report_section("teardown", "mockkernel leaks", message)
+            else:  # the message alone: no fixture or shutdown source
+                pytest.fail(message, pytrace=False)
 
 
 @pytest.fixture
@@ -60,7 +134,6 @@ def mock_kernel_factory() -> Iterator[Callable[..., Kernel]]:
         redir = None
         if install:
             redir = kernel.install()
-            redir.install()
         made.append((kernel, redir))
         return kernel
 

@@ -20,8 +20,13 @@ dispatchers live by family: ``hotpath.py`` (the hot six), ``fdcalls.py`` (the ot
 calls), ``ioctl.py`` (ioctl's argument kinds), ``paths.py`` (path calls and directory
 listings), ``fileio.py`` (``open()``), ``mmap.py``, ``sockets.py`` and ``poll.py``.
 This module installs them.  Names bound before installation (``from fcntl import
-ioctl``) are rebound in the modules given as ``rebind`` (``rebind=True``: every loaded
-module, as the runner does).
+ioctl``) are rebound (``rebind.py``): by default in every loaded module but the standard
+library, mockkernel's own and those listed in ``skip`` (``rebind="loaded"``, the scan is
+cached per module), plus any named in ``modules``; ``rebind=[mod, ...]`` names the only
+modules to rebind, ``rebind=True`` every loaded module (the runner), ``()`` none.
+
+``pause()``/``resume()`` (or ``with redir.paused():``) put the real functions back for a
+while without uninstalling: mock fds stay open, calls reach the real OS.
 """
 
 from __future__ import annotations
@@ -35,9 +40,10 @@ import select
 import selectors
 import socket
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from types import ModuleType, TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from ..realfd import REAL as _Real
 from ..syscalls.ioctl import VFS_IOCTL_CMDS
@@ -48,6 +54,7 @@ from .ioctl import IoctlCalls, Scratch
 from .mmap import MmapCalls, RedirectedMmap
 from .paths import PathCalls
 from .poll import PollCtx, make_poll_functions
+from .rebind import rebind_loaded
 from .signals import SignalDeferral
 from .sockets import MockSocket, SocketCtx, make_if_functions
 
@@ -159,6 +166,10 @@ class Redirection:
     Patching ``os``/``fcntl``/``mmap``/``builtins`` is process-wide, so at most one
     redirection is installed at a time: installing a second one (or the same one
     again, nested) raises ``RuntimeError`` instead of silently stacking.
+
+    ``kernel.install()`` returns one already installed; for the code written when it
+    did not, the first ``install()`` or ``with`` after it is a no-op (``with
+    kernel.install():`` and ``kernel.install().install()`` both install once).
     """
 
     #: The redirection installed in this interpreter, if any.
@@ -167,7 +178,10 @@ class Redirection:
     def __init__(
         self,
         kernel: TaskContext,
-        rebind: Iterable[ModuleType] | bool = (),
+        rebind: Iterable[ModuleType] | bool | Literal["loaded"] = (),
+        *,
+        skip: Iterable[str] = (),
+        modules: Iterable[ModuleType | str] = (),
     ) -> None:
         self.kernel = kernel
         self.proc = kernel.init_process
@@ -175,7 +189,13 @@ class Redirection:
         self.real = _Real
         self.real_more = _REAL_MORE
         self._rebind = rebind
+        self._skip = tuple(skip)
+        self._modules = tuple(modules)
         self._saved: list[tuple[Any, str, Any]] = []
+        #: the values ``_saved`` replaced, kept while paused (``resume`` sets them again)
+        self._paused: list[Any] | None = None
+        #: installed by ``Kernel.install()``: the next ``install()``/``with`` is a no-op
+        self.preinstalled = False
         self.scratch = Scratch()
         self.poll_ctx = PollCtx(self.proc, _REAL_MORE)
         self.socket_ctx = SocketCtx(kernel, self.proc)
@@ -197,6 +217,10 @@ class Redirection:
         self.uninstall()
 
     def install(self) -> None:
+        """Put the dispatchers in place (``RuntimeError`` if a redirection already is)."""
+        if self.preinstalled and self.installed:
+            self.preinstalled = False  # kernel.install() did it; this is the caller's call
+            return
         if Redirection.active is not None:
             raise RuntimeError(
                 f"a mockkernel redirection is already installed (for {Redirection.active.kernel!r})"
@@ -206,8 +230,16 @@ class Redirection:
         for module, attr, key in _TARGETS:
             self._saved.append((module, attr, getattr(module, attr)))
             setattr(module, attr, self.funcs[key])
-        if self._rebind:
-            self._rebind_modules()
+        try:
+            if self._rebind == "loaded":
+                swap = self._swap_table()
+                rebind_loaded(swap, self._saved, skip=self._skip, modules=self._modules)
+            elif self._rebind:
+                self._rebind_modules()
+        except BaseException:  # (a module named that is not imported): nothing stays patched
+            self._restore()
+            self._saved.clear()
+            raise
         self.signals.install()
         self.kernel.installed_process = self.proc
         self.installed = True
@@ -216,14 +248,15 @@ class Redirection:
             self.kernel.tracer.emit("userspace.install", pid=self.proc.pid)
 
     def uninstall(self) -> None:
+        """Put every replaced function and rebound name back (a no-op if not installed)."""
+        self.preinstalled = False
         if not self.installed:
             return
         self.signals.uninstall()
-        for target, attr, old in reversed(self._saved):
-            if isinstance(target, dict):
-                target[attr] = old
-            else:
-                setattr(target, attr, old)
+        if self._paused is not None:
+            self._paused = None  # the real functions are in place already
+            self._saved.clear()
+        self._restore()
         self._saved.clear()
         self.kernel.installed_process = None
         self.installed = False
@@ -232,11 +265,68 @@ class Redirection:
         if self.kernel.tracer.enabled:
             self.kernel.tracer.emit("userspace.uninstall", pid=self.proc.pid)
 
-    def _rebind_modules(self) -> None:
+    def _restore(self) -> list[Any]:
+        """Put back what ``_saved`` recorded (newest first); returns the values replaced."""
+        replaced: list[Any] = []
+        for target, attr, old in reversed(self._saved):
+            if isinstance(target, dict):
+                replaced.append(target[attr])
+                target[attr] = old
+            else:
+                replaced.append(getattr(target, attr))
+                setattr(target, attr, old)
+        return replaced
+
+    # -- pause / resume -------------------------------------------------------------------
+    @property
+    def is_paused(self) -> bool:
+        """Whether :meth:`pause` put the real functions back for now."""
+        return self._paused is not None
+
+    def pause(self) -> None:
+        """Put the real functions back for a while: every call reaches the real OS (mock
+        fds stay open in the kernel; ``resume()`` routes them again).  No-op if paused."""
+        if not self.installed or self._paused is not None:
+            return
+        self._paused = self._restore()
+        if self.kernel.tracer.enabled:
+            self.kernel.tracer.emit("userspace.pause", pid=self.proc.pid)
+
+    def resume(self) -> None:
+        """Route calls to the kernel again after :meth:`pause` (no-op if not paused)."""
+        current = self._paused
+        if current is None:
+            return
+        self._paused = None
+        for (target, attr, _old), new in zip(reversed(self._saved), current, strict=True):
+            if isinstance(target, dict):
+                target[attr] = new
+            else:
+                setattr(target, attr, new)
+        if self.kernel.tracer.enabled:
+            self.kernel.tracer.emit("userspace.resume", pid=self.proc.pid)
+
+    @contextmanager
+    def paused(self) -> Iterator[Redirection]:
+        """``with redir.paused():`` -- the real functions for the block, then resumed."""
+        was = self.is_paused
+        self.pause()
+        try:
+            yield self
+        finally:
+            if not was:
+                self.resume()
+
+    def _swap_table(self) -> dict[int, Any]:
+        """``id(real function)`` -> its replacement, for names bound in modules."""
         swap: dict[int, Any] = {}
         for module, _attr, key in _TARGETS:
             if isinstance(module, ModuleType):  # (class attributes are set by install)
                 swap[id(_real_func(key))] = self.funcs[key]
+        return swap
+
+    def _rebind_modules(self) -> None:
+        swap = self._swap_table()
         if self._rebind is True:
             modules: Iterable[ModuleType] = [
                 m
@@ -290,7 +380,7 @@ class Redirection:
             **path_funcs,
             "builtin_open": OpenCalls(self).builtin_open,
             "mmap": RedirectedMmap,
-            # AF_NETLINK/NETLINK_GENERIC is mock, every other socket real (sockets.py)
+            # AF_NETLINK is mock (any protocol), AF_INET stream once bound to a NIC (sockets.py)
             "socket": MockSocket,
             **make_if_functions(self.kernel),
             **make_poll_functions(self.poll_ctx),

@@ -9,6 +9,7 @@ import sys
 import traceback
 from typing import IO
 
+from ..errors import hide_kernel_frames
 from ..fault_inject import FaultInject
 from ..lifecycle import boot
 from ..topology import Topology
@@ -41,12 +42,14 @@ def run_program(
     After the program ends its fds are closed, as the kernel does at exit.  Fds
     it left open are reported (that is legal, but often a bug in a test
     program); objects still alive after that -- dma-bufs, attachments, held
-    locks, warnings -- are kernel-side leaks.  With ``check_leaks`` those make
-    the status 70 (``EX_SOFTWARE``) when the program itself succeeded.  ``fail_nth``
+    locks, warnings -- are kernel-side leaks.  With ``check_leaks`` either makes
+    the status 70 (``EX_SOFTWARE``) when the program itself succeeded -- what the
+    pytest fixture fails a test for -- and each fd names the line that opened it.  ``fail_nth``
     is written to the program's ``/proc/self/fail-nth`` before it starts.
     """
     out = report if report is not None else sys.stderr
     kernel = boot(topology, uapi=uapi)
+    kernel.record_openers = check_leaks
     if trace is not None:
         kernel.tracer.json_lines(trace)
     saved_argv, saved_path = sys.argv, list(sys.path)
@@ -61,8 +64,12 @@ def run_program(
                 runpy.run_path(path, run_name="__main__")
             except SystemExit as e:
                 status = _exit_status(e.code)
-            except BaseException:  # the program's own traceback, as python would print it
-                traceback.print_exc()
+            except BaseException as e:  # the program's own traceback, as python would print it
+                hide_kernel_frames(e)  # (an errno from the kernel: the program's frames only)
+                tb = e.__traceback__  # from the program's first frame, as python shows it
+                while tb is not None and tb.tb_frame.f_globals.get("__name__") != "__main__":
+                    tb = tb.tb_next
+                traceback.print_exception(type(e), e, tb or e.__traceback__)
                 status = 1
             gc.collect()  # unmap what the program dropped, as exit would
     finally:
@@ -73,7 +80,10 @@ def run_program(
     if left:
         out.write(f"mockkernel: the program left {len(left)} fd(s) open; closed at exit:\n")
         for fd, file in left:
-            out.write(f"  fd {fd}: {file.link_name}\n")
+            where = kernel.opened_at(file)
+            out.write(f"  fd {fd}: {file.link_name}{f' (opened at {where})' if where else ''}\n")
+        if check_leaks and status == 0:
+            status = 70
     proc.exit()
     leaks = kernel.shutdown(check=False)
     if leaks:

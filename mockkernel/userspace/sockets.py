@@ -1,6 +1,8 @@
 """The userspace side of mock sockets: what ``socket.socket(...)`` returns for a mock family.
 
-``socket.socket(AF_NETLINK, SOCK_RAW | SOCK_DGRAM, NETLINK_GENERIC)`` is mock.
+``socket.socket(AF_NETLINK, SOCK_RAW | SOCK_DGRAM, proto)`` is mock for every protocol
+(one the mock kernel has not registered is ``EPROTONOSUPPORT``), also through a
+``socket.socket`` subclass or ``fileno=`` a mock netlink fd (:class:`MockSocket`).
 ``socket.socket(AF_INET, SOCK_STREAM)`` is a real socket of a subclass
 (:func:`make_inet_type`) that stays real in every call unless the program **binds it
 to a mock NIC's IPv4 address** (``NetDevice.ipv4``): from then on ``listen``,
@@ -72,6 +74,7 @@ _SO_RCVLOWAT = 18
 _SO_PEEK_OFF = 42
 _DEFAULT_BUF = 212992  # net.core.{r,w}mem_default, and {r,w}mem_max
 _SOCK_MIN_BUF = 2304  # SOCK_MIN_SNDBUF on x86-64; SOCK_MIN_RCVBUF is smaller, same rule here
+#: the netlink protocols the mock kernel answers (any other is a real socket)
 
 
 class NetlinkSocket:
@@ -283,17 +286,23 @@ class SocketCtx:
             self._inet = make_inet_type(self.kernel, self.proc)
         return self._inet(family, stype, proto)
 
-    def netlink(self, stype: int) -> NetlinkSocket:
+    def netlink(self, stype: int, proto: int = NETLINK_GENERIC) -> NetlinkSocket:
+        """``socket(AF_NETLINK, stype, proto)`` in the mock kernel: every netlink
+        protocol is the mock's (one the kernel lacks is ``EPROTONOSUPPORT``)."""
         from ..net import net_state
 
         if stype == -1:
             stype = _socket.SOCK_STREAM
+        if proto == -1:  # CPython's default: 0, NETLINK_ROUTE
+            proto = 0
         if stype & _SOCK_TYPE_MASK not in (_socket.SOCK_RAW, _socket.SOCK_DGRAM):
             raise kerr(ESOCKTNOSUPPORT)
         flags = os.O_CLOEXEC | (os.O_NONBLOCK if stype & _SOCK_NONBLOCK else 0)
         kernel, proc = self.kernel, self.proc
-        fd = netlink_create(kernel, net_state(kernel).netlink, proc, NETLINK_GENERIC, flags)
-        s = NetlinkSocket(proc, fd, stype, NETLINK_GENERIC)
+        fd = netlink_create(
+            kernel, net_state(kernel).netlink, proc, proto, flags, stype & _SOCK_TYPE_MASK
+        )
+        s = NetlinkSocket(proc, fd, stype, proto)
         if stype & _SOCK_NONBLOCK:
             s.settimeout(0.0)
         return s
@@ -316,33 +325,154 @@ class _SocketMeta(type):
 
 
 class MockSocket(REAL_SOCKET, metaclass=_SocketMeta):  # type: ignore[misc,valid-type]
-    """``socket.socket`` while a redirection is installed: ``AF_NETLINK``/
-    ``NETLINK_GENERIC`` is mock, ``AF_INET`` stream sockets become mock when bound to a
-    NIC address, the rest is real.  One class for every redirection (made once: a class
-    costs ~25 us to build); it finds the installed one's context when called."""
+    """``socket.socket`` while a redirection is installed: ``AF_NETLINK`` is mock,
+    ``AF_INET`` stream sockets become mock when bound to a NIC address, the rest is real.
+    One class for every redirection (made once: a class costs ~25 us to build); it finds
+    the installed one's context when called.
+
+    A class a program derives from ``socket.socket`` while installed (pyroute2's
+    ``NoClose``) derives from this one: its instances are real ``socket.socket`` objects,
+    except that one made for ``AF_NETLINK`` or with ``fileno=`` a mock netlink fd stands
+    for a :class:`NetlinkSocket` (``_nl``), to which the socket methods go."""
+
+    #: the mock netlink socket a subclass's instance stands for (None: a real socket)
+    _nl: NetlinkSocket | None = None
 
     def __new__(
         cls, family: int = -1, type: int = -1, proto: int = -1, fileno: int | None = None
     ) -> Any:
-        if cls is not MockSocket:  # a subclass made while installed: a real socket
-            return REAL_SOCKET.__new__(cls, family, type, proto, fileno)  # type: ignore[call-arg]
+        if cls is not MockSocket:  # a subclass: __init__ makes it real or mock
+            return REAL_SOCKET.__new__(cls)
         ctx = _active_ctx()
         if ctx is None:  # a reference kept past uninstall: the real class
             return REAL_SOCKET(family, type, proto, fileno)
         if fileno is None:
-            if family == _AF_NETLINK and proto == NETLINK_GENERIC:
-                return ctx.netlink(type)
+            if family == _AF_NETLINK:
+                return ctx.netlink(type, proto)
             if family == _AF_INET and type != -1 and type & _SOCK_TYPE_MASK == 1:
                 return ctx.inet(family, type, proto)  # SOCK_STREAM: mock once bound to a NIC
             return REAL_SOCKET(family, type, proto)
-        proc = ctx.proc
-        file = proc.files.get(fileno) if isinstance(fileno, int) else None
-        if file is None:
-            return REAL_SOCKET(family, type, proto, fileno)
-        if file.f_op is netlink_fops:
-            sock: NetlinkSock = file.private_data
-            return NetlinkSocket(proc, fileno, _socket.SOCK_RAW, sock.protocol)
+        nl = _adopt(ctx, fileno)
+        return REAL_SOCKET(family, type, proto, fileno) if nl is None else nl
+
+    def __init__(
+        self, family: int = -1, type: int = -1, proto: int = -1, fileno: int | None = None
+    ) -> None:
+        """A subclass's instance: mock for ``AF_NETLINK`` or a mock netlink fd."""
+        ctx = _active_ctx()
+        nl: NetlinkSocket | None = None
+        if ctx is not None:
+            if fileno is None and family == _AF_NETLINK:
+                nl = ctx.netlink(type, proto)
+            elif fileno is not None:
+                nl = _adopt(ctx, fileno)
+        if nl is None:
+            REAL_SOCKET.__init__(self, family, type, proto, fileno)
+            return
+        self._nl = nl
+        self._io_refs = 0
+        self._closed = False
+
+    @property
+    def family(self) -> Any:
+        nl = self._nl
+        return nl.family if nl is not None else super().family
+
+    @property
+    def type(self) -> Any:
+        nl = self._nl
+        return nl.type if nl is not None else super().type
+
+    @property
+    def proto(self) -> int:
+        nl = self._nl
+        return nl.proto if nl is not None else int(REAL_SOCKET.proto.__get__(self))
+
+    @property
+    def timeout(self) -> float | None:
+        nl = self._nl
+        if nl is not None:
+            return nl.gettimeout()
+        value: float | None = REAL_SOCKET.timeout.__get__(self)
+        return value
+
+    def dup(self) -> Any:
+        """``socket.dup``: through ``os.dup``, so a mock fd is duplicated in the mock."""
+        if self._nl is None:
+            return super().dup()
+        return type(self)(self.family, self.type, self.proto, fileno=os.dup(self.fileno()))
+
+    def _real_close(self, *args: Any) -> None:
+        nl = self._nl
+        if nl is None:
+            super()._real_close(*args)
+        else:
+            nl.close()
+
+    def detach(self) -> int:
+        nl = self._nl
+        if nl is None:
+            fd: int = super().detach()
+            return fd
+        self._closed = True
+        return nl.detach()
+
+
+def _delegate(name: str) -> Any:
+    """A ``MockSocket`` method: the real one, or ``NetlinkSocket``'s for a mock instance."""
+    real = getattr(REAL_SOCKET, name)
+
+    def method(self: MockSocket, *args: Any, **kwargs: Any) -> Any:
+        nl = self._nl
+        if nl is None:
+            return real(self, *args, **kwargs)
+        return getattr(nl, name)(*args, **kwargs)
+
+    method.__name__ = name
+    method.__doc__ = real.__doc__
+    return method
+
+
+for _name in (
+    "fileno",
+    "bind",
+    "connect",
+    "getsockname",
+    "getpeername",
+    "setsockopt",
+    "getsockopt",
+    "send",
+    "sendall",
+    "sendto",
+    "sendmsg",
+    "recv",
+    "recvfrom",
+    "recv_into",
+    "recvfrom_into",
+    "recvmsg",
+    "setblocking",
+    "getblocking",
+    "settimeout",
+    "gettimeout",
+):
+    setattr(MockSocket, _name, _delegate(_name))
+del _name
+
+
+def _adopt(ctx: SocketCtx, fileno: Any) -> NetlinkSocket | None:
+    """``socket.socket(fileno=fd)``: a mock netlink fd gives a :class:`NetlinkSocket` of
+    its socket; any other mock fd is ``ENOTSOCK``; a real fd gives None (real)."""
+    proc = ctx.proc
+    file = proc.files.get(fileno) if isinstance(fileno, int) else None
+    if file is None:
+        return None
+    if file.f_op is not netlink_fops:
         raise kerr(ENOTSOCK)
+    sock: NetlinkSock = file.private_data
+    s = NetlinkSocket(proc, fileno, sock.sock_type, sock.protocol)
+    if sock.nonblock:
+        s.settimeout(0.0)
+    return s
 
 
 class InetSocket(REAL_SOCKET):  # type: ignore[misc,valid-type]

@@ -179,6 +179,7 @@ class Mlx5Dev:
             fw_ver="28.39.1002",
             parent=pdev,
             dma_device=pdev,
+            use_cq_dim=True,  # mlx5_ib_stage_caps_init
             sysfs_attrs={
                 "hca_type": f"MT{pdev.device}\n",
                 "hw_rev": f"0x{pdev.revision:x}\n",

@@ -51,6 +51,7 @@ from mockkernel.driver import (
     NetDeviceOps,
     PciDev,
     Tlp,
+    device_sysfs_dir,
     net_devmem_lookup_dmabuf,
     pci_fabric,
     pci_find_device_by_name,
@@ -243,6 +244,7 @@ class MockNicDriver:
         nic.netdev.tcp_data_split = _opt(options, "tcp_data_split", True)
         nic.netdev.hds_thresh = _opt(options, "hds_thresh", 0)
         nic.netdev.ipv4 = ipv4
+        nic.netdev.sysfs_parent = device_sysfs_dir(pdev)
         nic.linear_payload = _opt(options, "linear_payload", 0)
         if nic.linear_payload < 0:
             raise ValueError("mock_nic option 'linear_payload' must be >= 0")

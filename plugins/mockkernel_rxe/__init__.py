@@ -1,7 +1,9 @@
 """rxe: soft-RoCE (``drivers/infiniband/sw/rxe``), an RDMA device with no PCI function.
 
 One device per ``[[rdma.rxe]]`` of the topology (none by default), registered at boot
-like ``rdma link add rxe0 type rxe netdev <netdev>``: ``rxe0``, driver id
+like ``rdma link add rxe0 type rxe netdev <netdev>`` (an interface no other driver
+provides is made as a plain Ethernet net device first, so ``rdma link`` and
+``if_nametoindex`` see it): ``rxe0``, driver id
 ``RDMA_DRIVER_RXE``, ABI version 2, the device and port attributes real Linux 7.2's rxe
 reports, the node GUID made from the interface's MAC address (a stable address
 derived from the interface name here).
@@ -35,12 +37,16 @@ from mockkernel.driver import (
     IbUmem,
     Kernel,
     MrWriteResult,
+    NetDevice,
     copy_to_user,
+    dev_get_by_name,
     ib_register_device,
     ib_umem_get,
     ib_unregister_device,
     kerr,
     num_online_cpus,
+    register_netdev,
+    unregister_netdev,
 )
 from mockkernel.uapi.rdma.ib_user_ioctl_verbs import (
     IB_UVERBS_ACCESS_ON_DEMAND,
@@ -210,18 +216,26 @@ def make_rxe(kernel: Kernel, name: str, netdev: str) -> IbDevice:
         ports=(IbPortAttr(gids=(gid,)),),
         num_comp_vectors=num_online_cpus(kernel),
         node_desc="rxe",
-        fw_ver="0.0.0",
+        fw_ver="",  # no get_dev_fw_str: sysfs fw_ver is empty, nldev has no FW_VERSION
         netdev=netdev,
+        name_assign_type=1,  # RDMA_NAME_ASSIGN_TYPE_USER: named by `rdma link add NAME`
     )
 
 
 class _Rxe:
     def __init__(self) -> None:
         self.devices: list[IbDevice] = []
+        #: the interfaces the topology named that no other driver provides: plain
+        #: Ethernet net devices made here, as the machine's NIC would have made them
+        self.netdevs: list[NetDevice] = []
 
     def init(self, kernel: Kernel) -> None:
         rdma = kernel.topology.rdma
         for i, spec in enumerate(rdma.rxe):
+            if dev_get_by_name(kernel, spec.netdev) is None:
+                ndev = NetDevice(spec.netdev, num_rx_queues=1, num_tx_queues=1)
+                register_netdev(kernel, ndev)
+                self.netdevs.append(ndev)
             dev = make_rxe(kernel, rdma.rxe_name(i), spec.netdev)
             ib_register_device(kernel, dev)
             self.devices.append(dev)
@@ -230,6 +244,9 @@ class _Rxe:
         for dev in reversed(self.devices):
             ib_unregister_device(dev)
         self.devices.clear()
+        for ndev in reversed(self.netdevs):
+            unregister_netdev(kernel, ndev)
+        self.netdevs.clear()
 
 
 @mockkernel.hookimpl

@@ -14,10 +14,12 @@ other; it uses only :mod:`mockkernel.driver` and :mod:`mockkernel.uapi`.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import fcntl
 import mmap
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from errno import EBADFD, EINVAL
 
@@ -39,7 +41,7 @@ from mockkernel.driver import (
     dma_buf_export,
     dma_buf_fd,
     dma_buf_put,
-    fdget,
+    fdget_real,
     hide,
     kerr,
     misc_deregister,
@@ -194,19 +196,28 @@ class UdmabufOps(DmaBufOps):
 _ops = UdmabufOps()
 
 
-def _check_memfd_seals(kernel: Kernel, fd: int) -> None:
-    """``fget`` + ``check_memfd_seals``: ``EBADFD`` for no file or a non-shmem file,
-    ``EINVAL`` unless the seals are right (a plain tmpfs file reads as ``F_SEAL_SEAL``)."""
+@contextlib.contextmanager
+def _fdget_memfd(kernel: Kernel, fd: int) -> Iterator[int]:
+    """``fdget``: the caller's memfd ``fd`` as a real fd the kernel can use for a block;
+    ``EBADFD`` for no file or a mock one (a mock file is never a shmem file)."""
     try:
-        mock = fdget(kernel, fd)
-    except OSError:
-        mock = None  # not in the task's table; a task simulated in-process shares ours
-    if mock is not None:
-        raise kerr(EBADFD)  # a mock file is never a shmem file
+        cm = fdget_real(kernel, fd)
+        real = cm.__enter__()
+    except (OSError, OverflowError):
+        raise kerr(EBADFD) from None
+    try:
+        yield real
+    finally:
+        cm.__exit__(None, None, None)
+
+
+def _check_memfd_seals(fd: int) -> None:
+    """``check_memfd_seals`` on a kernel-held fd: ``EBADFD`` for a non-shmem file,
+    ``EINVAL`` unless the seals are right (a plain tmpfs file reads as ``F_SEAL_SEAL``)."""
     try:
         seals = fcntl.fcntl(fd, _F_GET_SEALS)
     except (OSError, OverflowError):
-        raise kerr(EBADFD) from None  # no such fd (fget fails), or not shmem/hugetlbfs
+        raise kerr(EBADFD) from None  # not shmem/hugetlbfs
     if (seals & _SEALS_WANTED) != _SEALS_WANTED or seals & _SEALS_DENIED:
         raise kerr(EINVAL)
 
@@ -233,11 +244,12 @@ def create_udmabuf(
     ubuf = Udmabuf(memfds)
     try:
         for memfd, offset, size in items:
-            _check_memfd_seals(kernel, memfd)
-            # memfd_pin_folios: start < 0 (as loff_t), start > end (size 0), end >= i_size
-            if offset > _LOFF_MAX or size == 0 or offset + size > os.fstat(memfd).st_size:
-                raise kerr(EINVAL)
-            key, kfd = memfds.get(memfd)
+            with _fdget_memfd(kernel, memfd) as real:
+                _check_memfd_seals(real)
+                # memfd_pin_folios: start < 0 (as loff_t), start > end (size 0), end >= i_size
+                if offset > _LOFF_MAX or size == 0 or offset + size > os.fstat(real).st_size:
+                    raise kerr(EINVAL)
+                key, kfd = memfds.get(real)
             try:
                 view = KernelMap(kfd, size, offset)
             except BaseException:

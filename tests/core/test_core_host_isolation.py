@@ -107,7 +107,7 @@ def test_pci_bus_files_are_the_mock_bus(mock_kernel: Kernel) -> None:
         "/proc/sys/vm/drop_caches",
         "/proc/sys/kernel/hostname",
         "/sys/kernel/mm/transparent_hugepage/enabled",
-        "/sys/class/net/lo/mtu",
+        "/sys/module/printk/parameters/time",
         "/sys/power/state",
     ],
 )

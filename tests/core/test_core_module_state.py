@@ -52,6 +52,10 @@ ALLOWED: dict[tuple[str, str], str] = {
     ("mockkernel/plugins.py", "_discovered"): (
         "plugin discovery from package metadata, once per environment: code, no kernel"
     ),
+    ("mockkernel/userspace/rebind.py", "_SCAN"): (
+        "which loaded modules bind which real functions: facts about this interpreter's "
+        "modules, cached so an installation does not rescan them; holds no kernel"
+    ),
     ("mockkernel/traceview.py", "_ioctl_names"): (
         "ioctl numbers -> names read from mockkernel.uapi once: immutable facts"
     ),

@@ -51,7 +51,7 @@ def test_install_patches_and_uninstall_restores_every_function(factory: Factory)
     originals = patched()
     assert originals["os.open"] is REAL.open and originals["fcntl.ioctl"] is REAL.ioctl
     kernel = factory()
-    redir = kernel.install()
+    redir = Redirection(kernel)
     assert not redir.installed and patched() == originals
     with kernel.tracer.capture() as ev, redir:
         for module, attr, key in _TARGETS:

@@ -15,7 +15,9 @@ from nlclient import GenlClient, u32
 from mockkernel import Kernel
 from mockkernel.net import net_state
 from mockkernel.uapi.linux.netdev import NETDEV_A_DEV_IFINDEX, NETDEV_CMD_DEV_GET
-from mockkernel.userspace.sockets import REAL_IF_INDEXTONAME, REAL_IF_NAMETOINDEX
+
+# (through the module: a name bound here to a real function is rebound while installed)
+from mockkernel.userspace import sockets as mk_sockets
 
 
 def _outcome(fn: Any, *args: Any) -> tuple[str, str]:
@@ -55,7 +57,7 @@ def test_unknown_names_fail_as_cpython_does(mock_kernel: Kernel, name: str) -> N
 
 @pytest.mark.parametrize("bad", [5, None, 1.5])
 def test_name_of_the_wrong_type_is_cpythons_typeerror(mock_kernel: Kernel, bad: Any) -> None:
-    assert _outcome(socket.if_nametoindex, bad) == _outcome(REAL_IF_NAMETOINDEX, bad)
+    assert _outcome(socket.if_nametoindex, bad) == _outcome(mk_sockets.REAL_IF_NAMETOINDEX, bad)
     assert _outcome(socket.if_nametoindex, bad)[0] == "TypeError"
 
 
@@ -68,7 +70,7 @@ def test_unknown_index_is_enxio(mock_kernel: Kernel) -> None:
 
 @pytest.mark.parametrize("bad", [-1, 1 << 64, "1", 1.0])
 def test_bad_index_is_cpythons_error(mock_kernel: Kernel, bad: Any) -> None:
-    assert _outcome(socket.if_indextoname, bad) == _outcome(REAL_IF_INDEXTONAME, bad)
+    assert _outcome(socket.if_indextoname, bad) == _outcome(mk_sockets.REAL_IF_INDEXTONAME, bad)
     assert _outcome(socket.if_indextoname, bad)[0] in ("OverflowError", "TypeError")
 
 
@@ -92,5 +94,5 @@ def test_uninstalled_the_real_functions_are_back(mock_kernel_factory: Any) -> No
     kernel = mock_kernel_factory()
     redir = kernel.install()
     with redir:
-        assert socket.if_nametoindex is not REAL_IF_NAMETOINDEX
-    assert socket.if_nametoindex is REAL_IF_NAMETOINDEX
+        assert socket.if_nametoindex is not mk_sockets.REAL_IF_NAMETOINDEX
+    assert socket.if_nametoindex is mk_sockets.REAL_IF_NAMETOINDEX

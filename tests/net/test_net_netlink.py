@@ -78,16 +78,27 @@ def test_generic_netlink_socket_is_mock_others_real(mock_kernel: Kernel) -> None
     b.close()
 
 
-def test_route_netlink_stays_real(mock_kernel: Kernel) -> None:
-    try:
-        s = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 0)
-    except OSError as e:  # a sandbox may forbid it: then it is real, and says so
-        assert e.errno in (errno.EPERM, errno.EACCES, errno.EAFNOSUPPORT)
-        return
-    try:
-        assert s.fileno() not in mock_kernel.init_process.files
-    finally:
-        s.close()
+def test_route_netlink_is_the_mock_kernels(mock_kernel: Kernel) -> None:
+    """``NETLINK_ROUTE`` (also CPython's default protocol) is the mock's: one kernel."""
+    for args in ((socket.SOCK_RAW, 0), (socket.SOCK_DGRAM,)):
+        s = socket.socket(socket.AF_NETLINK, *args)
+        try:
+            assert s.fileno() in mock_kernel.init_process.files
+            assert s.proto == 0
+        finally:
+            s.close()
+    assert not mock_kernel.init_process.files
+
+
+# (20, NETLINK_RDMA, is the mock's: the default topology has an RDMA device)
+@pytest.mark.parametrize("proto", [1, 2, 4, 9, 15, 17, 31, 32, 1000])
+def test_unmodelled_protocols_are_not_supported(mock_kernel: Kernel, proto: int) -> None:
+    """A netlink family the mock kernel lacks is ``EPROTONOSUPPORT``, as on a Linux built
+    without it (and any protocol out of 0..31): never the host's socket."""
+    with pytest.raises(OSError) as e:
+        socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, proto)
+    assert e.value.errno == errno.EPROTONOSUPPORT
+    assert not mock_kernel.init_process.files
 
 
 def test_stream_type_is_not_supported(mock_kernel: Kernel) -> None:

@@ -1,15 +1,11 @@
 """Netlink multicast: netdev's "mgmt" group gets ``DEV_ADD_NTF``/``DEV_DEL_NTF`` as
-``netdev_genl_dev_notify`` sends them; the "page-pool" group, whose notifications the
-mock never sends (page pools are not modelled), is refused with ``EOPNOTSUPP`` rather
-than left silent."""
+``netdev_genl_dev_notify`` sends them (the "page-pool" group: test_net_page_pool.py)."""
 
 from __future__ import annotations
 
-import errno
 import socket
 import struct
 
-import pytest
 from nlclient import GenlClient, attr, parse_attrs, split
 
 from mockkernel import Kernel
@@ -109,22 +105,6 @@ def test_bind_groups_mask_joins_mgmt_too(mock_kernel: Kernel) -> None:
             (NETDEV_CMD_DEV_ADD_NTF, ifindex),
             (NETDEV_CMD_DEV_DEL_NTF, ifindex),
         ]
-
-
-def test_page_pool_group_is_refused_as_not_modelled(mock_kernel: Kernel) -> None:
-    _mgmt, pp = _group_ids(mock_kernel)
-    with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 16) as s:
-        with mock_kernel.tracer.capture() as events:
-            for join in (
-                lambda: s.setsockopt(SOL_NETLINK, ADD, pp),
-                lambda: s.bind((0, 1 << (pp - 1))),
-            ):
-                with pytest.raises(OSError) as exc:
-                    join()
-                assert exc.value.errno == errno.EOPNOTSUPP
-                assert "page-pool notifications are not modelled" in str(exc.value)
-        assert [e["event"] for e in events].count("netlink.not_modelled") == 2
-        assert s.getsockname()[1] == 0  # nothing joined
 
 
 def test_the_group_ids_are_what_nlctrl_reports(mock_kernel: Kernel, nl: GenlClient) -> None:

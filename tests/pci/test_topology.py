@@ -147,7 +147,8 @@ BAD: list[tuple[str, str]] = [
     ("[kernel]\nfoo = 1\n", "kernel.foo: unknown key"),
     (
         '[kernel]\nuapi = "linux-6.0"\n',
-        "kernel.uapi: 'linux-6.0' is not one of 'linux-7.2', 'tph-v1', 'tph-v2', 'tph-v11'",
+        "kernel.uapi: 'linux-6.0' is not one of 'linux-7.2', 'tph-v1', 'tph-v2', 'tph-v11'"
+        " (did you mean 'linux-7.2'?)",
     ),
     ("[kernel]\nnr_cpus = 0\n", "kernel.nr_cpus: 0 is out of range [1, 8192]"),
     ("[kernel]\nrlimit_nofile = true\n", "kernel.rlimit_nofile: expected an integer, got boolean"),
@@ -160,7 +161,8 @@ BAD: list[tuple[str, str]] = [
     ),
     (
         _replace_line(DEVICE, 'bdf = "0000:01:00.0"', 'bdf = "0000:0A:00.0"'),
-        "devices[0].bdf: '0000:0A:00.0' is not a PCI address like '0000:01:00.0'",
+        "devices[0].bdf: '0000:0A:00.0' is not a PCI address like '0000:01:00.0'"
+        " (hex digits are lower case, as in sysfs: '0000:0a:00.0')",
     ),
     (
         _replace_line(DEVICE, 'bdf = "0000:01:00.0"', 'bdf = "0000:00:01.0"'),
@@ -254,7 +256,7 @@ BAD: list[tuple[str, str]] = [
     ),
     (
         _replace_line(DEVICE, "mem64 = true", "mem64 = true\nsise = 4096"),
-        "devices[0].bars[0].sise: unknown key",
+        "devices[0].bars[0].sise: unknown key (did you mean 'size'?)",
     ),
     (
         DEVICE + "\n[[devices.bars]]\nindex = 1\nsize = 0x1000\n",

@@ -1,6 +1,7 @@
-"""The uverbs probes of ``tests/real_linux/probes`` under mockkernel, compared with real Linux.
+"""The RDMA probes of ``tests/real_linux/probes`` under mockkernel, compared with real Linux.
 
-``uverbs_ioctl``, ``uverbs_write`` and ``uverbs_objects`` were recorded on a real Linux
+``uverbs_ioctl``, ``uverbs_write``, ``uverbs_objects`` and ``rdma_nldev`` (NETLINK_RDMA)
+were recorded on a real Linux
 7.2 guest with soft-RoCE (``rxe0`` over the guest's Ethernet, 2 CPUs).  Here each runs
 as a program does -- ``python -m mockkernel run --topology rxe_guest.toml PROBE`` in a
 child process, from an empty directory -- on the same machine as far as uverbs can see
@@ -23,7 +24,7 @@ import pytest
 HERE = Path(__file__).resolve().parent
 REAL = HERE.parent / "real_linux"
 TOPOLOGY = HERE / "rxe_guest.toml"
-PROBES = ("uverbs_ioctl", "uverbs_write", "uverbs_objects")
+PROBES = ("uverbs_ioctl", "uverbs_write", "uverbs_objects", "rdma_nldev")
 
 #: what the runner may print on stderr per probe (fds the probe itself leaves open)
 EXPECTED_STDERR = {
@@ -33,9 +34,10 @@ EXPECTED_STDERR = {
         r"  fd \d+: anon_inode:\[infinibandevent\]\n"
     ),
     "uverbs_objects": r"",
+    "rdma_nldev": r"",
 }
 #: steps per golden file (tests/real_linux/README.md)
-STEPS = {"uverbs_ioctl": 113, "uverbs_write": 117, "uverbs_objects": 85}
+STEPS = {"uverbs_ioctl": 113, "uverbs_write": 117, "uverbs_objects": 85, "rdma_nldev": 53}
 
 
 def _load(name: str, path: Path) -> ModuleType:

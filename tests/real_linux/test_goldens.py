@@ -7,8 +7,9 @@ step whose result is a dict or a list only the parts that differ.
 
 ``KNOWN_DIFFERENCES`` lists, per probe, the steps the mock cannot reproduce, each with the
 reason; they are compared with the golden anyway and must still differ (a listed step that
-starts to match is reported, so the list cannot go stale).  Only ``netlink`` has entries:
-the ops lists of nlctrl and netdev name commands the mock does not implement.  The
+starts to match is reported, so the list cannot go stale).  Only ``netlink`` (the ops
+lists of nlctrl and netdev name commands the mock does not implement) and ``rtnetlink``
+(``IFLA_AF_SPEC``) have entries.  The
 ``vfio_*`` probes are checked elsewhere.
 """
 
@@ -34,6 +35,7 @@ PROBES = (
     "poll",
     "sync_file",
     "netlink",
+    "rtnetlink",
     "dirs",
 )
 
@@ -41,8 +43,12 @@ PROBES = (
 KNOWN_DIFFERENCES: dict[str, dict[str, str]] = {probe: {} for probe in PROBES}
 KNOWN_DIFFERENCES["netlink"] = {
     "getfamily_nlctrl_ops": "nlctrl has no CTRL_CMD_GETPOLICY (policy dumps are not modelled)",
-    "getfamily_netdev_ops": "the netdev family has only DEV_GET, QUEUE_GET, BIND_RX and BIND_TX:"
-    " page pools, NAPI, qstats and queue creation are not modelled",
+    "getfamily_netdev_ops": "the netdev family has no QUEUE_CREATE (leased queues are not"
+    " modelled)",
+}
+KNOWN_DIFFERENCES["rtnetlink"] = {
+    "link_af_spec": "IFLA_AF_SPEC (the inet/inet6 device configuration) is not modelled:"
+    " no IPv6, no devconf",
 }
 
 
@@ -155,5 +161,6 @@ def test_every_golden_step_is_compared() -> None:
         "poll": 17,
         "sync_file": 61,
         "netlink": 115,
+        "rtnetlink": 39,
         "dirs": 21,
     }

@@ -13,6 +13,7 @@ import fcntl
 import os
 import signal
 import struct
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -433,6 +434,21 @@ def test_populate_and_the_trace(mock_kernel: Kernel, tracee: Tracee) -> None:
     os.close(mfd)
 
 
+def _wait_blocked_in_read(pid: int) -> None:
+    """Until thread ``pid`` sleeps inside ``read`` (``/proc/<pid>/syscall`` starts with
+    its number, 0): the child answers a command before it blocks in the next read."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            with open(f"/proc/{pid}/syscall") as f:
+                if f.read().split(" ", 1)[0] == "0":
+                    return
+        except OSError:
+            pass
+        time.sleep(0.001)
+    raise AssertionError(f"thread {pid} never blocked in read")
+
+
 @pytest.mark.parametrize("answer", [None, 0])
 def test_a_served_thread_interrupted_for_a_zap_is_parked_until_answered(
     mock_kernel: Kernel, tracee: Tracee, answer: int | None
@@ -449,6 +465,7 @@ def test_a_served_thread_interrupted_for_a_zap_is_parked_until_answered(
     assert isinstance(mp, TraceeMapping)
     work = tracee.work
     work.park_served = True
+    _wait_blocked_in_read(tracee.pid)  # (else the zap finds it running, not served)
     assert tracee.mm.revoke(mp, True, avoid=tracee.pid) == tracee.pid
     assert mp.zapped and list(work.parked) == [tracee.pid]
     assert tracee.mm.revoke(mp, False, avoid=tracee.pid) == tracee.pid  # a held stop...

@@ -1,0 +1,100 @@
+"""RemoteFdTable: a supervised process's fd table, numbered by real fds in the child.
+
+A mock fd is a real fd in the child too: a dup of the kernel's placeholder memfd for
+its kind, installed with ``SECCOMP_IOCTL_NOTIF_ADDFD`` while the child waits in the
+syscall that made it.  So the child's real kernel hands out the lowest free number
+(Linux's numbering), a later real ``open`` never collides with a mock fd, ``exec``
+closes the ``O_CLOEXEC`` ones, and ``/proc/<pid>/fd`` lists them.  The table mirrors
+close-on-exec; the real bit is set by the same syscall, which the supervisor lets
+the real kernel run after the mock one (``F_SETFD``, ``FIOCLEX``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from errno import EBADF, EINVAL
+
+from ..errors import kerr
+from ..fs import File
+from ..process import FdTable
+from ..realfd import REAL
+from .notify import Listener
+
+__all__ = ["RemoteFdTable"]
+
+
+def real_fd_open(pid: int, fd: int) -> bool:
+    """Is ``fd`` open in the real process ``pid`` (the real ``/proc``, never the mock's)?"""
+    try:
+        REAL.lstat(f"/proc/{pid}/fd/{fd}")
+    except OSError:
+        return False
+    return True
+
+
+class RemoteFdTable(FdTable):
+    """An fd table whose numbers live in another process (a supervised child)."""
+
+    def __init__(
+        self, rlimit: int, pid: int, listener: Listener, placeholder: Callable[[str], int]
+    ) -> None:
+        super().__init__(rlimit)
+        self.pid = pid
+        self.listener = listener
+        self._placeholder = placeholder
+        self.cloexec: set[int] = set()
+
+    def copy(self, pid: int) -> RemoteFdTable:
+        """The table a ``fork`` gives the child ``pid``: the same files, one more
+        reference each (``dup_fd``).  The caller installs the files."""
+        t = RemoteFdTable(self.rlimit, pid, self.listener, self._placeholder)
+        t.cloexec = set(self.cloexec)
+        return t
+
+    def _lowest_free(self, minfd: int) -> int:
+        try:
+            used = {int(n) for n in REAL.listdir(f"/proc/{self.pid}/fd")}
+        except OSError:
+            raise kerr(EBADF) from None
+        fd = minfd
+        while fd in used or fd in self.files:
+            fd += 1
+        return fd
+
+    def alloc(self, minfd: int, cloexec: bool, label: str) -> int:
+        if minfd >= self.rlimit:
+            raise kerr(EINVAL)
+        src = self._placeholder(label)
+        want = None if minfd == 0 else self._lowest_free(minfd)
+        fd = self.listener.addfd(src, want, cloexec)
+        self.set_mirror(fd, cloexec)
+        return fd
+
+    def free_number(self, fd: int) -> None:
+        """The real number is closed by the child's own syscall (the supervisor lets
+        ``close`` continue to the real kernel) or by its exit."""
+        self.cloexec.discard(fd)
+
+    def take_number(self, fd: int, cloexec: bool, source: int) -> None:
+        file: File | None = self.files.get(source)
+        label = file.f_op.name if file is not None else "file"
+        self.listener.addfd(self._placeholder(label), fd, cloexec)
+        self.set_mirror(fd, cloexec)
+
+    def get_cloexec(self, fd: int) -> bool:
+        return fd in self.cloexec
+
+    def set_cloexec(self, fd: int, on: bool) -> None:
+        """Mirror only: the syscall that asked is then run by the real kernel too."""
+        self.set_mirror(fd, on)
+
+    def set_mirror(self, fd: int, on: bool) -> None:
+        if on:
+            self.cloexec.add(fd)
+        else:
+            self.cloexec.discard(fd)
+
+    def is_real_fd(self, fd: int) -> bool:
+        if fd in self.files or fd < 0:
+            return False
+        return real_fd_open(self.pid, fd)

@@ -1,0 +1,492 @@
+"""The syscall table: one entry per x86-64 syscall the supervisor traps, and its handler.
+
+As gVisor's ``linux64.go``: each entry says whether the call is supported,
+partial or unimplemented on a mock fd or path.  A handler decides *mock or real*:
+a call on a real fd or path is answered ``CONTINUE`` (the real kernel runs it);
+a call on a mock one runs the kernel-side ``Process.sys_*`` method (never a copy of
+its rules) with the child's memory as the current address space.  The support
+table in ``docs/supervisor.md`` is generated from :data:`TABLE`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from errno import ENODEV, ENOTDIR
+from typing import TYPE_CHECKING
+
+from ..errors import kerr
+from ..uaccess import copy_from_user, copy_to_user
+from . import paths, pollsys
+from .fdtable import real_fd_open
+from .mmap import unmap
+from .seccomp import NR
+from .uabi import MAX_RW_COUNT, i32, iovecs, s64, stat_bytes, statx_bytes, u32
+
+if TYPE_CHECKING:
+    from ..process import Process
+    from .supervisor import Supervisor
+
+__all__ = ["CONTINUE", "TABLE", "Call", "Syscall"]
+
+
+class _Continue:
+    def __repr__(self) -> str:
+        return "CONTINUE"
+
+
+#: a handler's answer meaning "not the mock's: let the real kernel run the call"
+CONTINUE = _Continue()
+Result = int | _Continue
+
+
+class Call:
+    """One trapped syscall: who made it and its six raw arguments."""
+
+    __slots__ = ("args", "nid", "proc", "sv", "tid")
+
+    def __init__(self, sv: Supervisor, proc: Process, tid: int, nid: int, args: tuple[int, ...]):
+        self.sv, self.proc, self.tid, self.nid, self.args = sv, proc, tid, nid, args
+
+    def mock_fd(self, i: int = 0) -> int | None:
+        """Argument ``i`` as an fd if it is a mock fd of the caller, else ``None``."""
+        fd = i32(self.args[i])
+        return fd if fd in self.proc.files else None
+
+    def unsupported(self, name: str, fd: int, errno: int) -> OSError:
+        """A call the kernel does not model on a mock fd: Linux's errno, one trace event."""
+        k = self.sv.kernel
+        if k.tracer.enabled:
+            k.tracer.emit("sup.unsupported", pid=self.proc.pid, tid=self.tid, syscall=name,
+                          fd=fd, errno=os.strerror(errno))  # fmt: skip
+        return kerr(errno)
+
+
+Handler = Callable[[Call], Result]
+
+
+@dataclass(frozen=True)
+class Syscall:
+    """A table entry: the call, its support status on mock fds/paths and a note."""
+
+    name: str
+    status: str  # "supported" | "partial" | "unimplemented"
+    handler: Handler
+    note: str = ""
+    #: the argument that is an fd when the call is about that fd alone: a real fd there
+    #: is answered CONTINUE before the handler runs (the cheap, common case)
+    fd_arg: int | None = None
+
+    @property
+    def nr(self) -> int:
+        return NR[self.name]
+
+
+# -- fd lifetime --------------------------------------------------------------------------
+def sys_close(c: Call) -> Result:
+    fd = c.mock_fd()
+    if fd is not None:
+        c.proc.sys_close(fd)  # the mock close; the real kernel then closes the placeholder
+    else:
+        _kept_closed(c, i32(c.args[0]), i32(c.args[0]))
+    return CONTINUE
+
+
+def sys_close_range(c: Call) -> Result:
+    first, last, flags = u32(c.args[0]), u32(c.args[1]), u32(c.args[2])
+    if flags & ~0x6 or first > last:
+        return CONTINUE  # the real kernel says EINVAL and closes nothing
+    for fd in sorted(fd for fd in c.proc.files if first <= fd <= last):
+        if flags & 0x4:  # CLOSE_RANGE_CLOEXEC
+            c.proc.fdt.set_cloexec(fd, True)
+        else:
+            c.proc.sys_close(fd)
+    if not flags & 0x4:
+        _kept_closed(c, first, min(last, 0x7FFFFFFF))
+    return CONTINUE
+
+
+def sys_dup(c: Call) -> Result:
+    fd = c.mock_fd()
+    return CONTINUE if fd is None else c.proc.sys_dup(fd)
+
+
+def _dup_onto_real(c: Call, old: int, new: int) -> Result:
+    """A real fd dup'ed onto a mock number: the mock file goes when the real call works."""
+    if new in c.proc.files and real_fd_open(c.proc.pid, old) and old != new:
+        c.proc.forget_fd(new)
+    _kept_closed(c, new, new)
+    return CONTINUE
+
+
+def sys_dup2(c: Call) -> Result:
+    old, new = i32(c.args[0]), i32(c.args[1])
+    if old in c.proc.files:
+        return c.proc.sys_dup2(old, new)
+    return _dup_onto_real(c, old, new)
+
+
+def sys_dup3(c: Call) -> Result:
+    old, new, flags = i32(c.args[0]), i32(c.args[1]), i32(c.args[2])
+    if old in c.proc.files:
+        return c.proc.sys_dup3(old, new, flags)
+    if flags & ~os.O_CLOEXEC:
+        return CONTINUE
+    return _dup_onto_real(c, old, new)
+
+
+_F_GETFD, _F_SETFD = 1, 2
+
+
+def sys_fcntl(c: Call) -> Result:
+    fd = c.mock_fd()
+    if fd is None:
+        return CONTINUE
+    cmd, arg = i32(c.args[1]), c.args[2]
+    ret = c.proc.sys_fcntl(fd, cmd, i32(arg))
+    if cmd in (_F_GETFD, _F_SETFD):
+        return CONTINUE  # the close-on-exec bit lives on the real placeholder fd
+    return ret
+
+
+_FIONCLEX, _FIOCLEX = 0x5450, 0x5451
+
+
+def sys_ioctl(c: Call) -> Result:
+    fd = c.mock_fd()
+    if fd is None:
+        return CONTINUE
+    cmd = u32(c.args[1])
+    ret = c.proc.sys_ioctl(fd, cmd, c.args[2])
+    if cmd in (_FIOCLEX, _FIONCLEX):
+        return CONTINUE  # mirrored above; the real bit is set by the real call
+    return ret
+
+
+# -- data ---------------------------------------------------------------------------------
+def sys_read(c: Call) -> Result:
+    fd = c.mock_fd()
+    if fd is None:
+        return CONTINUE
+    data = c.proc.sys_read(fd, min(c.args[2], MAX_RW_COUNT))
+    copy_to_user(c.args[1], data)
+    return len(data)
+
+
+def sys_pread64(c: Call) -> Result:
+    fd = c.mock_fd()
+    if fd is None:
+        return CONTINUE
+    data = c.proc.sys_pread(fd, min(c.args[2], MAX_RW_COUNT), s64(c.args[3]))
+    copy_to_user(c.args[1], data)
+    return len(data)
+
+
+def sys_write(c: Call) -> Result:
+    fd = c.mock_fd()
+    if fd is None:
+        return CONTINUE
+    return c.proc.sys_write(fd, copy_from_user(c.args[1], min(c.args[2], MAX_RW_COUNT)))
+
+
+def sys_pwrite64(c: Call) -> Result:
+    fd = c.mock_fd()
+    if fd is None:
+        return CONTINUE
+    data = copy_from_user(c.args[1], min(c.args[2], MAX_RW_COUNT))
+    return c.proc.sys_pwrite(fd, data, s64(c.args[3]))
+
+
+def _readv(c: Call, pos: int | None, flags: int) -> Result:
+    fd = c.mock_fd()
+    if fd is None:
+        return CONTINUE
+    vec = iovecs(c.args[1], i32(c.args[2]))
+    data = c.proc.sys_readv(fd, min(sum(n for _, n in vec), MAX_RW_COUNT), pos, flags)
+    done = 0
+    for base, n in vec:
+        if done >= len(data):
+            break
+        chunk = data[done : done + n]
+        copy_to_user(base, chunk)
+        done += len(chunk)
+    return done
+
+
+def _writev(c: Call, pos: int | None, flags: int) -> Result:
+    fd = c.mock_fd()
+    if fd is None:
+        return CONTINUE
+    vec = iovecs(c.args[1], i32(c.args[2]))
+    data = b"".join(copy_from_user(base, n) for base, n in vec if n)
+    return c.proc.sys_writev(fd, data[:MAX_RW_COUNT], pos, flags)
+
+
+def _pos2(c: Call) -> int | None:
+    pos = s64(c.args[3])
+    return None if pos == -1 else pos
+
+
+def sys_readv(c: Call) -> Result:
+    return _readv(c, None, 0)
+
+
+def sys_writev(c: Call) -> Result:
+    return _writev(c, None, 0)
+
+
+def sys_preadv(c: Call) -> Result:
+    return _readv(c, s64(c.args[3]), 0)
+
+
+def sys_pwritev(c: Call) -> Result:
+    return _writev(c, s64(c.args[3]), 0)
+
+
+def sys_preadv2(c: Call) -> Result:
+    return _readv(c, _pos2(c), i32(c.args[5]))
+
+
+def sys_pwritev2(c: Call) -> Result:
+    return _writev(c, _pos2(c), i32(c.args[5]))
+
+
+def sys_lseek(c: Call) -> Result:
+    fd = c.mock_fd()
+    return CONTINUE if fd is None else c.proc.sys_lseek(fd, s64(c.args[1]), i32(c.args[2]))
+
+
+def sys_fsync(c: Call) -> Result:
+    fd = c.mock_fd()
+    if fd is None:
+        return CONTINUE
+    c.proc.sys_fsync(fd, False)
+    return 0
+
+
+def sys_fdatasync(c: Call) -> Result:
+    fd = c.mock_fd()
+    if fd is None:
+        return CONTINUE
+    c.proc.sys_fsync(fd, True)
+    return 0
+
+
+def sys_ftruncate(c: Call) -> Result:
+    fd = c.mock_fd()
+    if fd is None:
+        return CONTINUE
+    c.proc.sys_ftruncate(fd, s64(c.args[1]))
+    return 0
+
+
+def sys_fstat(c: Call) -> Result:
+    fd = c.mock_fd()
+    if fd is None:
+        return CONTINUE
+    copy_to_user(c.args[1], stat_bytes(c.proc.sys_fstat(fd)))
+    return 0
+
+
+def sys_getdents64(c: Call) -> Result:
+    fd = c.mock_fd()
+    if fd is None:
+        return CONTINUE
+    raise kerr(ENOTDIR)  # no mock fd is a directory (mock directories do not open)
+
+
+def sys_mmap(c: Call) -> Result:
+    """Only reached where the filter notifies ``mmap`` (never: it TRACEs an fd's mmap,
+    and the tracer lays the mapping, see ``mmap.py``)."""
+    fd = c.mock_fd(4)
+    if fd is None:
+        return CONTINUE
+    raise c.unsupported("mmap", fd, ENODEV)
+
+
+def sys_munmap(c: Call) -> Result:
+    """Drop the kernel's records (and file references) of the range, then the real call."""
+    if c.proc.mappings:
+        unmap(c.proc, c.args[0], c.args[1])
+    return CONTINUE
+
+
+def sys_mremap(c: Call) -> Result:
+    """A mock mapping moved or resized is no longer the mock's: its records go first."""
+    if c.proc.mappings:
+        unmap(c.proc, c.args[0], c.args[1])
+    return CONTINUE
+
+
+def _kept_closed(c: Call, lo: int, hi: int) -> None:
+    """The program closes real fds ``lo..hi``: the tracer's kept backing fds there go."""
+    tmm = c.sv.mms.get(c.proc.pid)
+    if tmm is not None and hi >= tmm.fd_floor:
+        tmm.fds_closed(lo, hi)
+
+
+# -- poll (see pollsys.py) ------------------------------------------------------------------
+def sys_poll(c: Call) -> Result:
+    ms = i32(c.args[2])
+    return pollsys.do_poll(c, c.args[0], u32(c.args[1]), None if ms < 0 else ms / 1000)
+
+
+def sys_ppoll(c: Call) -> Result:
+    return pollsys.do_poll(c, c.args[0], u32(c.args[1]), pollsys.ppoll_timeout(c.args[2]))
+
+
+# -- paths (see paths.py for mock-or-real) ------------------------------------------------
+def sys_openat(c: Call) -> Result:
+    return paths.openat(c, i32(c.args[0]), c.args[1], i32(c.args[2]), u32(c.args[3]))
+
+
+def sys_open(c: Call) -> Result:
+    return paths.openat(c, paths.AT_FDCWD, c.args[0], i32(c.args[1]), u32(c.args[2]))
+
+
+def sys_openat2(c: Call) -> Result:
+    return paths.openat2(c)
+
+
+def sys_newfstatat(c: Call) -> Result:
+    flags = i32(c.args[3])
+    st = paths.stat(c, i32(c.args[0]), c.args[1], flags)
+    if st is None:
+        return CONTINUE
+    copy_to_user(c.args[2], stat_bytes(st))
+    return 0
+
+
+def sys_stat(c: Call) -> Result:
+    st = paths.stat(c, paths.AT_FDCWD, c.args[0], 0)
+    if st is None:
+        return CONTINUE
+    copy_to_user(c.args[1], stat_bytes(st))
+    return 0
+
+
+def sys_lstat(c: Call) -> Result:
+    st = paths.stat(c, paths.AT_FDCWD, c.args[0], paths.AT_SYMLINK_NOFOLLOW)
+    if st is None:
+        return CONTINUE
+    copy_to_user(c.args[1], stat_bytes(st))
+    return 0
+
+
+def sys_statx(c: Call) -> Result:
+    st = paths.stat(c, i32(c.args[0]), c.args[1], i32(c.args[2]))
+    if st is None:
+        return CONTINUE
+    copy_to_user(c.args[4], statx_bytes(st))
+    return 0
+
+
+def sys_access(c: Call) -> Result:
+    return paths.access(c, paths.AT_FDCWD, c.args[0], i32(c.args[1]), 0)
+
+
+def sys_faccessat(c: Call) -> Result:
+    return paths.access(c, i32(c.args[0]), c.args[1], i32(c.args[2]), 0)
+
+
+def sys_faccessat2(c: Call) -> Result:
+    return paths.access(c, i32(c.args[0]), c.args[1], i32(c.args[2]), i32(c.args[3]))
+
+
+def sys_readlink(c: Call) -> Result:
+    return paths.readlink(c, paths.AT_FDCWD, c.args[0], c.args[1], i32(c.args[2]))
+
+
+def sys_readlinkat(c: Call) -> Result:
+    return paths.readlink(c, i32(c.args[0]), c.args[1], c.args[2], i32(c.args[3]))
+
+
+_S, _P, _U = "supported", "partial", "unimplemented"
+TABLE: dict[int, Syscall] = {
+    s.nr: s
+    for s in (
+        Syscall("read", _S, sys_read, "fds 0-2 are never trapped"),
+        Syscall("write", _S, sys_write, "fds 0-2 are never trapped"),
+        Syscall("open", _S, sys_open),
+        Syscall("close", _S, sys_close, "mock close, then the real close of the placeholder"),
+        Syscall("stat", _S, sys_stat),
+        Syscall("fstat", _S, sys_fstat),
+        Syscall("lstat", _S, sys_lstat),
+        Syscall("poll", _S, sys_poll, "mock fds by ->poll, real ones waited on in slices"),
+        Syscall("lseek", _S, sys_lseek),
+        Syscall("mmap", _S, sys_mmap, "any layout: TRACE stop, pieces laid by injected calls"),
+        Syscall("munmap", _S, sys_munmap, "the records go, then the real munmap"),
+        Syscall("mremap", _P, sys_mremap, "a mock mapping moved or resized stops being the mock's"),
+        Syscall("ioctl", _S, sys_ioctl, "argument pointers are read in the child"),
+        Syscall("pread64", _S, sys_pread64),
+        Syscall("pwrite64", _S, sys_pwrite64),
+        Syscall("readv", _S, sys_readv),
+        Syscall("writev", _S, sys_writev),
+        Syscall("access", _P, sys_access, "checked with the caller's real ids"),
+        Syscall("dup", _S, sys_dup, "ADDFD: Linux's lowest free number"),
+        Syscall("dup2", _S, sys_dup2, "ADDFD with SETFD"),
+        Syscall("fcntl", _S, sys_fcntl, "F_GETFD/F_SETFD also run on the placeholder"),
+        Syscall("fsync", _S, sys_fsync),
+        Syscall("fdatasync", _S, sys_fdatasync),
+        Syscall("ftruncate", _S, sys_ftruncate),
+        Syscall("readlink", _S, sys_readlink),
+        Syscall("getdents64", _P, sys_getdents64, "ENOTDIR on a mock fd; mock dirs do not open"),
+        Syscall("openat", _S, sys_openat),
+        Syscall("newfstatat", _S, sys_newfstatat, "AT_EMPTY_PATH included"),
+        Syscall("readlinkat", _S, sys_readlinkat),
+        Syscall("ppoll", _P, sys_ppoll, "as poll; the signal mask is not applied"),
+        Syscall("faccessat", _P, sys_faccessat, "checked with the caller's real ids"),
+        Syscall("dup3", _S, sys_dup3),
+        Syscall("preadv", _S, sys_preadv),
+        Syscall("pwritev", _S, sys_pwritev),
+        Syscall("preadv2", _S, sys_preadv2),
+        Syscall("pwritev2", _S, sys_pwritev2),
+        Syscall("statx", _P, sys_statx, "the basic stats only"),
+        Syscall("close_range", _P, sys_close_range, "CLOSE_RANGE_UNSHARE is not modelled"),
+        Syscall("openat2", _P, sys_openat2, "RESOLVE_* flags are not applied to mock paths"),
+        Syscall("faccessat2", _P, sys_faccessat2, "AT_EACCESS: effective ids"),
+    )
+}
+
+#: calls that reach a file but are not trapped: the child's real kernel runs them on the
+#: placeholder (a sealed empty memfd) -- documented limits, listed in the support table
+NOT_TRAPPED: dict[str, str] = {
+    "select/pselect6/epoll_*": "see the placeholder: always readable, writable",
+    "sendmsg/recvmsg (SCM_RIGHTS)": "passes the placeholder, not the mock file",
+    "mprotect/madvise/msync": "act on the real pages of a mock mapping (its backing files)",
+    "socket calls": "the kernel's sockets (netlink, devmem TCP) are in-process only",
+    "io_uring": "bypasses seccomp: operations on a mock fd hit the placeholder",
+}
+
+
+_FD_ONLY = ("read", "write", "pread64", "pwrite64", "readv", "writev", "preadv", "pwritev",
+            "preadv2", "pwritev2", "lseek", "fstat", "fsync", "fdatasync", "ftruncate",
+            "ioctl", "fcntl", "dup", "getdents64")  # fmt: skip
+
+
+def _with_fd_args(entries: dict[int, Syscall]) -> dict[int, Syscall]:
+    """Mark the calls about one fd alone (``fd_arg``): a real fd there skips the handler."""
+    out = {}
+    for nr, s in entries.items():
+        fd_arg = 0 if s.name in _FD_ONLY else 4 if s.name == "mmap" else None
+        out[nr] = replace(s, fd_arg=fd_arg)
+    return out
+
+
+TABLE = _with_fd_args(TABLE)
+
+
+def support_table() -> str:
+    """The Markdown support table of ``docs/supervisor.md`` (generated; a test checks it)."""
+    lines = ["| nr | syscall | on a mock fd or path | note |", "|---:|---|---|---|"]
+    for nr in sorted(TABLE):
+        s = TABLE[nr]
+        lines.append(f"| {nr} | `{s.name}` | {s.status} | {s.note} |")
+    lines += [
+        "",
+        "Not trapped (the real kernel runs them; on a mock fd it sees the placeholder):",
+        "",
+    ]
+    lines += [f"- `{name}`: {why}" for name, why in NOT_TRAPPED.items()]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,84 @@
+"""The host-kernel calls the supervisor needs that ``os`` lacks: seccomp(2), prctl,
+the listener's ioctls, pidfd_getfd, close_range.  Loaded once per process."""
+
+from __future__ import annotations
+
+import ctypes
+import os
+from typing import Any
+
+from .seccomp import (
+    NR_SECCOMP,
+    PR_SET_NO_NEW_PRIVS,
+    SECCOMP_FILTER_FLAG_NEW_LISTENER,
+    SECCOMP_SET_MODE_FILTER,
+    SockFprog,
+)
+
+__all__ = ["Libc", "libc"]
+
+NR_PIDFD_OPEN = 434
+NR_PIDFD_GETFD = 438
+CLOSE_RANGE_CLOEXEC = 1 << 2
+
+
+class Libc:
+    """Typed libc entry points (``use_errno``); one instance per process."""
+
+    def __init__(self) -> None:
+        lib = ctypes.CDLL(None, use_errno=True)
+        self.ioctl: Any = lib.ioctl
+        self.ioctl.restype = ctypes.c_int
+        self.ioctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_void_p]
+        self.syscall: Any = lib.syscall
+        self.syscall.restype = ctypes.c_long
+        self.prctl: Any = lib.prctl
+        self.prctl.restype = ctypes.c_int
+        self.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong,
+                               ctypes.c_ulong]  # fmt: skip
+        self.close_range: Any = lib.close_range
+        self.close_range.restype = ctypes.c_int
+        self.close_range.argtypes = [ctypes.c_uint, ctypes.c_uint, ctypes.c_int]
+
+    @staticmethod
+    def check(r: int) -> int:
+        if r < 0:
+            e = ctypes.get_errno()
+            raise OSError(e, os.strerror(e))
+        return r
+
+    def install_filter(self, prog: SockFprog) -> int:
+        """``no_new_privs`` + ``seccomp(SET_MODE_FILTER, NEW_LISTENER)``: the listener fd.
+
+        Only called in a freshly forked child, so it must not allocate much nor take
+        locks another thread could hold: everything it calls is bound already.
+        """
+        self.check(self.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))
+        return self.check(
+            self.syscall(
+                ctypes.c_long(NR_SECCOMP),
+                ctypes.c_long(SECCOMP_SET_MODE_FILTER),
+                ctypes.c_long(SECCOMP_FILTER_FLAG_NEW_LISTENER),
+                ctypes.byref(prog),
+            )
+        )
+
+    def pidfd_open(self, pid: int) -> int:
+        return self.check(self.syscall(ctypes.c_long(NR_PIDFD_OPEN), ctypes.c_long(pid),
+                                       ctypes.c_long(0)))  # fmt: skip
+
+    def pidfd_getfd(self, pidfd: int, fd: int) -> int:
+        return self.check(self.syscall(ctypes.c_long(NR_PIDFD_GETFD), ctypes.c_long(pidfd),
+                                       ctypes.c_long(fd), ctypes.c_long(0)))  # fmt: skip
+
+
+class _Once:
+    lib: Libc | None = None
+
+
+def libc() -> Libc:
+    """The process's one :class:`Libc` (made on first use)."""
+    lib = _Once.lib
+    if lib is None:
+        lib = _Once.lib = Libc()
+    return lib

@@ -1,0 +1,191 @@
+"""Mock or real: the path-taking syscalls of a supervised process.
+
+A path is the mock's when, resolved against the caller's cwd or ``dirfd`` (read from
+``/proc/<tid>``), the kernel's VFS has a node for it (``vfs.lookup``, run with the
+caller current so ``/proc/self`` is the caller).  Everything else is answered
+``CONTINUE``.  Until ``Process.sys_openat`` and friends land this module is the
+small adapter between the trapped call and ``vfs.lookup``/``Process.sys_open``.
+"""
+
+from __future__ import annotations
+
+import os
+import stat as _stat
+import struct
+from errno import EACCES, EINVAL, ENAMETOOLONG, ENOENT, ENOTDIR
+from typing import TYPE_CHECKING
+
+from ..errors import kerr
+from ..realfd import REAL
+from ..uaccess import copy_from_user, copy_to_user, strndup_user
+from ..vfs import Dir, Node, Symlink, _FdTarget
+from .uabi import i32
+
+if TYPE_CHECKING:
+    from .handlers import Call, Result
+
+__all__ = ["AT_FDCWD", "AT_SYMLINK_NOFOLLOW", "access", "openat", "openat2", "readlink", "stat"]
+
+AT_FDCWD = -100
+AT_SYMLINK_NOFOLLOW = 0x100
+AT_EACCESS = 0x200
+AT_EMPTY_PATH = 0x1000
+PATH_MAX = 4096
+_ROOTS = ("/dev", "/sys", "/proc")
+
+
+def _read_path(addr: int) -> str:
+    """The path at ``addr``: a short read first (most paths are short, and a page-sized
+    read per ``stat`` would be most of its cost), then ``strndup_user``'s rules."""
+    first = min(256, 4096 - addr % 4096)
+    try:
+        head = copy_from_user(addr, first)
+    except OSError:
+        head = b""  # the full read below gives the errno
+    nul = head.find(b"\0")
+    if nul >= 0:
+        return os.fsdecode(head[:nul])
+    try:
+        return os.fsdecode(strndup_user(addr, PATH_MAX))
+    except OSError as e:
+        if e.errno == EINVAL:
+            raise kerr(ENAMETOOLONG) from None
+        raise
+
+
+def resolve(c: Call, dirfd: int, path: str) -> str | None:
+    """The absolute path ``path`` names for the caller, if it could be a mock path."""
+    if not path.startswith("/"):
+        if dirfd == AT_FDCWD:
+            where = f"/proc/{c.tid}/cwd"
+        elif dirfd in c.proc.files:
+            raise kerr(ENOTDIR)  # no mock fd is a directory
+        else:
+            where = f"/proc/{c.tid}/fd/{dirfd}"
+        try:
+            base = REAL.readlink(where)
+        except OSError:
+            return None  # a bad dirfd: the real kernel gives its errno
+        path = base.rstrip("/") + "/" + path
+    return path if path.startswith(_ROOTS) else None
+
+
+def _node(c: Call, path: str, follow: bool) -> Node | None:
+    node = c.sv.kernel.vfs.lookup(path, follow)
+    if node is not None and not c.sv.id_valid(c.nid):
+        raise kerr(ENOENT)  # the caller is gone: do not act for a reused pid
+    return node
+
+
+def _node_stat(node: Node) -> os.stat_result:
+    if isinstance(node, _FdTarget):
+        return node.file.inode.stat_result()
+    return node.inode().stat_result()
+
+
+def openat(c: Call, dirfd: int, addr: int, flags: int, mode: int) -> Result:
+    from .handlers import CONTINUE
+
+    p = resolve(c, dirfd, _read_path(addr))
+    if p is None:
+        return CONTINUE
+    node = c.sv.kernel.vfs.lookup_open(p, flags)
+    if node is None or isinstance(node, Dir):
+        return CONTINUE  # a mock directory lists as the host's (mock dirs do not open)
+    if not c.sv.id_valid(c.nid):
+        raise kerr(ENOENT)
+    return c.proc.sys_open(p, flags, mode)
+
+
+def openat2(c: Call) -> Result:
+    size = c.args[3]
+    if size < 24:
+        raise kerr(EINVAL)
+    flags, mode, _resolve = struct.unpack("<QQQ", copy_from_user(c.args[2], 24))
+    if flags >> 32:
+        raise kerr(EINVAL)
+    return openat(c, i32(c.args[0]), c.args[1], flags, mode)
+
+
+def stat(c: Call, dirfd: int, addr: int, flags: int) -> os.stat_result | None:
+    """``stat`` of a mock path or (``AT_EMPTY_PATH``) a mock fd; ``None``: real."""
+    path = "" if addr == 0 and flags & AT_EMPTY_PATH else _read_path(addr)
+    if path == "":
+        if flags & AT_EMPTY_PATH and dirfd in c.proc.files:
+            return c.proc.sys_fstat(dirfd)
+        return None
+    p = resolve(c, dirfd, path)
+    if p is None:
+        return None
+    node = _node(c, p, not flags & AT_SYMLINK_NOFOLLOW)
+    return None if node is None else _node_stat(node)
+
+
+def _ids(tid: int) -> tuple[list[int], list[int], list[int]]:
+    """(uids, gids, groups) of a task, from ``/proc/<tid>/status``."""
+    uids: list[int] = []
+    gids: list[int] = []
+    groups: list[int] = []
+    with REAL.builtin_open(f"/proc/{tid}/status", encoding="ascii") as f:
+        for line in f:
+            key, _, val = line.partition(":")
+            if key == "Uid":
+                uids = [int(v) for v in val.split()]
+            elif key == "Gid":
+                gids = [int(v) for v in val.split()]
+            elif key == "Groups":
+                groups = [int(v) for v in val.split()]
+    return uids, gids, groups
+
+
+def _may(st: os.stat_result, mode: int, uid: int, gid: int, groups: list[int]) -> bool:
+    """``generic_permission`` for ``access(2)``."""
+    mode &= os.R_OK | os.W_OK | os.X_OK
+    if not mode:
+        return True
+    perm = st.st_mode
+    if uid == 0:
+        return not (mode & os.X_OK and not _stat.S_ISDIR(perm) and not perm & 0o111)
+    if uid == st.st_uid:
+        bits = (perm >> 6) & 7
+    elif gid == st.st_gid or st.st_gid in groups:
+        bits = (perm >> 3) & 7
+    else:
+        bits = perm & 7
+    return mode & bits == mode
+
+
+def access(c: Call, dirfd: int, addr: int, mode: int, flags: int) -> Result:
+    from .handlers import CONTINUE
+
+    if mode & ~7:
+        raise kerr(EINVAL)
+    p = resolve(c, dirfd, _read_path(addr))
+    if p is None:
+        return CONTINUE
+    node = _node(c, p, not flags & AT_SYMLINK_NOFOLLOW)
+    if node is None:
+        return CONTINUE
+    uids, gids, groups = _ids(c.tid)
+    which = 1 if flags & AT_EACCESS else 0
+    if not _may(_node_stat(node), mode, uids[which], gids[which], groups):
+        raise kerr(EACCES)
+    return 0
+
+
+def readlink(c: Call, dirfd: int, addr: int, buf: int, bufsiz: int) -> Result:
+    from .handlers import CONTINUE
+
+    if bufsiz <= 0:
+        raise kerr(EINVAL)
+    p = resolve(c, dirfd, _read_path(addr))
+    if p is None:
+        return CONTINUE
+    node = _node(c, p, False)
+    if node is None:
+        return CONTINUE
+    if not isinstance(node, Symlink):
+        raise kerr(EINVAL)
+    target = os.fsencode(node.target)[:bufsiz]
+    copy_to_user(buf, target)
+    return len(target)

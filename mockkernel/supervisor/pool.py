@@ -1,0 +1,160 @@
+"""The workers that receive and answer notifications: the leader serves inline, and a
+watchdog hands the lead on when a call blocks.
+
+One worker at a time is the *leader*: it polls the listener, receives a notification
+and serves it itself (no hand-off between threads on the common path, which would
+cost a wake-up and a GIL ping-pong per syscall).  The others wait for the lead.  A
+watchdog checks every ``period`` seconds: if the leader is still serving the same
+notification it saw last time, that call is blocking (a fence wait, a blocking read),
+so it releases the lead on the leader's behalf -- a waiting worker (started if none
+waits) becomes the leader, and the blocked one leaves when its call returns.  So a
+blocking mock syscall stalls the other threads of the tree for at most ~2 periods.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import threading
+from collections.abc import Callable
+from errno import EINTR, ENOENT
+
+from ..realfd import REAL, hide
+from .notify import Listener
+
+__all__ = ["Pool"]
+
+Serve = Callable[[int, int, int, tuple[int, ...]], None]
+MAX_WORKERS = 64
+
+
+class Pool:
+    """The workers of one listener; ``serve(nid, tid, nr, args)`` answers one call."""
+
+    def __init__(
+        self,
+        listener: Listener,
+        serve: Serve,
+        period: float = 0.002,
+        on_fatal: Callable[[BaseException], None] | None = None,
+    ) -> None:
+        self.listener = listener
+        self._serve = serve
+        self.period = period
+        #: called when the listener itself fails: the tree can no longer be served
+        self._on_fatal = on_fatal
+        #: what went wrong while serving (a failed answer), for the supervisor's report
+        self.errors: list[str] = []
+        self._lead = threading.Lock()
+        self._lock = threading.Lock()
+        self._ticket = 0
+        self._serving: int | None = None  # the leader's serve in progress
+        self._handed: set[int] = set()  # serves the watchdog handed the lead on from
+        self._waiting = 0
+        self._workers: list[threading.Thread] = []
+        self._stop_r, self._stop_w = (hide(fd) for fd in os.pipe())
+        self._stopped = threading.Event()
+        self._watchdog = threading.Thread(target=self._watch, name="mockkernel-sup-watchdog")
+        self.handoffs = 0
+
+    def start(self) -> None:
+        with self._lock:
+            self._spawn()
+        self._watchdog.start()
+
+    def _spawn(self) -> None:
+        """A new worker (``self._lock`` held)."""
+        t = threading.Thread(target=self._worker, name="mockkernel-sup-worker", daemon=True)
+        self._workers.append(t)
+        t.start()
+
+    def stop(self) -> None:
+        """Stop and join every worker and the watchdog (the tree is gone)."""
+        self._stopped.set()
+        REAL.write(self._stop_w, b"x")
+        self._watchdog.join()
+        while True:
+            with self._lock:
+                alive = [t for t in self._workers if t.is_alive()]
+            if not alive:
+                break
+            for t in alive:
+                t.join()
+        for fd in (self._stop_r, self._stop_w):
+            REAL.close(fd)
+
+    def _next(self, poller: select.poll) -> tuple[int, int, int, tuple[int, ...]] | None:
+        """As the leader: the next notification, or ``None`` when the pool stops."""
+        while not self._stopped.is_set():
+            for fd, ev in poller.poll():
+                if fd == self._stop_r or not ev & select.POLLIN:
+                    self._stopped.set()  # stop asked, or POLLHUP: no task left
+                    return None
+            try:
+                n = self.listener.recv()
+            except OSError as e:
+                if e.errno in (ENOENT, EINTR):  # withdrawn (the task died), interrupted
+                    continue
+                raise
+            return n.id, n.pid, n.data.nr, tuple(n.data.args)
+        return None
+
+    def _worker(self) -> None:
+        poller = select.poll()
+        poller.register(self.listener.fd, select.POLLIN)
+        poller.register(self._stop_r, select.POLLIN)
+        while True:
+            with self._lock:
+                self._waiting += 1
+            self._lead.acquire()
+            with self._lock:
+                self._waiting -= 1
+            try:
+                got = self._next(poller)
+            except Exception as e:  # the listener is broken: nothing can be served
+                self.errors.append(f"receiving: {e!r}")
+                self._stopped.set()
+                self._lead.release()
+                if self._on_fatal is not None:
+                    self._on_fatal(e)  # kill the tree rather than leave it waiting
+                return
+            if got is None:
+                self._lead.release()
+                return
+            if not self._serve_inline(got):
+                return  # handed off while blocked, and another worker waits: leave
+
+    def _serve_inline(self, got: tuple[int, int, int, tuple[int, ...]]) -> bool:
+        """Serve as the leader; False when this worker should leave the pool."""
+        with self._lock:
+            self._ticket += 1
+            ticket = self._serving = self._ticket
+        try:
+            self._serve(*got)
+        except Exception as e:  # a failed answer must not take the worker down
+            self.errors.append(f"serving {got[:3]}: {e!r}")
+        finally:
+            with self._lock:
+                handed = ticket in self._handed
+                if handed:
+                    self._handed.discard(ticket)
+                else:
+                    self._serving = None
+                    self._lead.release()
+                leave = handed and self._waiting > 0
+        return not leave
+
+    def _watch(self) -> None:
+        seen: int | None = None
+        while not self._stopped.wait(self.period):
+            with self._lock:
+                ticket = self._serving
+                if ticket is not None and ticket == seen:
+                    self._handed.add(ticket)  # that serve blocks: let another lead
+                    self._serving = None
+                    self.handoffs += 1
+                    if self._waiting == 0 and len(self._workers) < MAX_WORKERS:
+                        self._spawn()
+                    self._lead.release()
+                    ticket = None
+                seen = ticket

@@ -1,0 +1,262 @@
+"""The supervisor: the mock processes of one supervised tree and the workers serving it.
+
+A :class:`Supervisor` owns the task registry (tid -> mock ``Process``), the seccomp
+listener and a pool of worker threads that receive notifications and answer them
+(leader/follower: one worker polls the listener at a time, hands the lead on as
+soon as it has a notification, then serves it; the pool grows while every worker
+is busy, so a blocking mock syscall never stalls the other threads of the tree).
+The tracer thread (``tracer.py``) adds and removes processes; the handlers
+(``handlers.py``) run with the caller as the kernel's current task.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import threading
+from collections.abc import Callable
+from errno import EBADF, EINVAL, ENOENT, ENOSYS, ESRCH
+from typing import TYPE_CHECKING, Protocol
+
+from ..errors import kerr
+from ..process import Process
+from ..realfd import REAL, hide
+from ..uaccess import RemoteMemory
+from .fdtable import RemoteFdTable
+from .handlers import CONTINUE, TABLE, Call
+from .host import libc
+from .mmap import TraceeMm, TracerWork
+from .notify import Listener
+from .pool import Pool
+from .seccomp import NR
+
+if TYPE_CHECKING:
+    from ..process import TaskContext
+    from ..topology import Topology
+    from ..vfs import Vfs
+
+    class SupervisedKernel(TaskContext, Protocol):
+        """What the supervisor uses of the kernel it serves from (``mockkernel.Kernel`` is
+        one): typed so, the supervisor -- above the kernel -- never names it."""
+
+        @property
+        def vfs(self) -> Vfs:
+            """The mock file tree."""
+
+        @property
+        def topology(self) -> Topology:
+            """The machine (its ``kernel.rlimit_nofile``)."""
+
+        def placeholder(self, label: str) -> int:
+            """The real memfd whose dups hold the numbers of mock fds of this kind."""
+
+
+__all__ = ["Supervisor"]
+
+
+class Supervisor:
+    """Serves one supervised process tree from ``kernel``."""
+
+    def __init__(self, kernel: SupervisedKernel) -> None:
+        self.kernel = kernel
+        self.listener: Listener | None = None
+        #: every live supervised thread, by tid, to its process (thread group)
+        self.tasks: dict[int, Process] = {}
+        #: the live threads of each process, by its pid (tgid)
+        self.threads: dict[int, set[int]] = {}
+        self.lock = threading.Lock()
+        self.errors: list[str] = []
+        self.pool: Pool | None = None
+        self._mm_like: RemoteMemory | None = None
+        #: the tracer thread's work queue (mmap revocation from other threads)
+        self.work: TracerWork | None = None
+        #: each process's address space as the tracer lays mock mappings in it, by pid
+        self.mms: dict[int, TraceeMm] = {}
+
+    # -- the process registry (called by the tracer thread) -------------------------------
+    def new_process(
+        self, pid: int, name: str, fdt: RemoteFdTable | None = None, parent: Process | None = None
+    ) -> Process:
+        """A mock process for the real process ``pid`` (its memory, fd table and the
+        tracer's view of its address space); ``parent``: a fork's copy of it."""
+        assert self.listener is not None and self.work is not None
+        k = self.kernel
+        if fdt is None:
+            fdt = RemoteFdTable(k.topology.kernel.rlimit_nofile, pid, self.listener, k.placeholder)
+        proc = Process(k, pid, fdt, name, mm=self.remote_memory(pid))
+        proc.real_pid = True  # a real process: the real /proc/<pid> answers for its real fds
+        proc.fget_real_hook = self._fget_real(pid)
+        pmm = self.mms.get(parent.pid) if parent is not None else None
+        tmm = pmm.fork(proc, pid) if pmm is not None else TraceeMm(proc, pid, self.work)
+        with self.lock:
+            k.processes.append(proc)
+            self.tasks[pid] = proc
+            self.threads[pid] = {pid}
+            self.mms[pid] = tmm
+        return proc
+
+    def remote_memory(self, pid: int) -> RemoteMemory:
+        """The address space of ``pid`` for uaccess (sharing the loaded libc calls)."""
+        mm = RemoteMemory(pid, like=self._mm_like)
+        if self._mm_like is None:
+            self._mm_like = mm
+        return mm
+
+    def _fget_real(self, pid: int) -> Callable[[int], int]:
+        def fget_real(fd: int) -> int:
+            """``pidfd_getfd``: a real fd of the child, for a driver that takes one."""
+            lib = libc()
+            try:
+                pidfd = lib.pidfd_open(pid)
+            except OSError:
+                raise kerr(ESRCH) from None
+            try:
+                return hide(lib.pidfd_getfd(pidfd, fd))
+            except OSError:
+                raise kerr(EBADF) from None
+            finally:
+                REAL.close(pidfd)
+
+        return fget_real
+
+    def add_thread(self, proc: Process, tid: int) -> None:
+        with self.lock:
+            self.tasks[tid] = proc
+            self.threads[proc.pid].add(tid)
+
+    def thread_gone(self, tid: int) -> Process | None:
+        """Forget ``tid``; returns its process when that was its last thread."""
+        with self.lock:
+            proc = self.tasks.pop(tid, None)
+            if proc is None:
+                return None
+            left = self.threads.get(proc.pid, set())
+            left.discard(tid)
+            if left:
+                return None
+            self.threads.pop(proc.pid, None)
+            tmm = self.mms.pop(proc.pid, None)
+        if tmm is not None:
+            tmm.exit()  # the mappings' file references go with the address space
+        return proc
+
+    def exec_threads(self, proc: Process, pid: int) -> list[int]:
+        """``de_thread``: after an exec only ``pid`` is left of ``proc``'s threads; returns
+        the tids that went."""
+        with self.lock:
+            gone = [t for t in self.threads.get(proc.pid, set()) if t != pid]
+            for t in gone:
+                self.tasks.pop(t, None)
+            self.threads[proc.pid] = {pid}
+            self.tasks[pid] = proc
+        return gone
+
+    # -- the workers ------------------------------------------------------------------------
+    def start(self, listener_fd: int, root: int, name: str) -> Process:
+        """Serve the listener: the root process first, then the workers."""
+        self.listener = Listener(listener_fd)
+        self.listener.sync_wake_up()
+        proc = self.new_process(root, name)
+        self.pool = Pool(self.listener, self.serve, on_fatal=self._kill_tree)
+        self.pool.start()
+        return proc
+
+    def _kill_tree(self, why: BaseException) -> None:
+        """The listener failed: SIGKILL every task (the tracer then sees them go)."""
+        self.errors.append(f"listener failed, tree killed: {why!r}")
+        with self.lock:
+            pids = list(self.threads)
+        for pid in pids:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+
+    def stop(self) -> None:
+        """Stop and join every worker; close the listener; end what the tracer missed."""
+        if self.pool is not None:
+            self.pool.stop()
+            self.errors += self.pool.errors
+        if self.listener is not None:
+            REAL.close(self.listener.fd)
+        for tmm in self.mms.values():
+            tmm.exit()
+        for proc in {id(p): p for p in self.tasks.values()}.values():
+            if not proc.exited:  # tasks whose exit the tracer never saw
+                proc.exit()
+        self.tasks.clear()
+        self.threads.clear()
+        self.mms.clear()
+
+    def id_valid(self, nid: int) -> bool:
+        """Is the task of notification ``nid`` still waiting (memory read is its own)?"""
+        return self.listener is not None and self.listener.id_valid(nid)
+
+    # -- one notification ----------------------------------------------------------------------
+    def serve(self, nid: int, tid: int, nr: int, args: tuple[int, ...]) -> None:
+        """Run the handler for one trapped syscall and answer it."""
+        lst = self.listener
+        assert lst is not None
+        entry = TABLE.get(nr)
+        proc = self.tasks.get(tid)
+        if entry is None or proc is None:
+            self._send(lst, nid, proc, cont=True)
+            return
+        fd_arg = entry.fd_arg
+        if fd_arg is not None and _i32(args[fd_arg]) not in proc.files:
+            self._send(lst, nid, proc, cont=True)  # a real fd: the common, cheap case
+            return
+        if self._quick_continue(proc, nr, args):
+            self._send(lst, nid, proc, cont=True)
+            return
+        lst.begin(nid)
+        try:
+            with self.kernel.running(proc, tid):
+                res = entry.handler(Call(self, proc, tid, nid, args))
+        except OSError as e:
+            self._send(lst, nid, proc, error=e.errno or EINVAL)
+            return
+        except Exception as e:  # a kernel bug must not hang or kill the child
+            self.kernel.warn(f"supervisor: {entry.name} from {tid} raised {e!r}")
+            self._send(lst, nid, proc, error=ENOSYS)
+            return
+        if res is CONTINUE:
+            self._send(lst, nid, proc, cont=True)
+        else:
+            assert isinstance(res, int)
+            self._send(lst, nid, proc, val=res)
+
+    def _quick_continue(self, proc: Process, nr: int, args: tuple[int, ...]) -> bool:
+        """``close`` of a real fd the tracer keeps nothing at, ``munmap`` in a process
+        without mock mappings: nothing for the handler to do (the next most common
+        calls after the fd-only ones)."""
+        if nr == _NR_CLOSE:
+            fd = _i32(args[0])
+            tmm = self.mms.get(proc.pid)
+            return fd not in proc.files and (tmm is None or fd < tmm.fd_floor)
+        if nr == _NR_MUNMAP:
+            return not proc.mappings
+        return False
+
+    def _send(
+        self, lst: Listener, nid: int, proc: Process | None, val: int = 0, error: int = 0,
+        cont: bool = False,
+    ) -> None:  # fmt: skip
+        added = lst.end()
+        try:
+            lst.send(nid, val, error, cont)
+        except OSError as e:
+            if e.errno != ENOENT:
+                raise
+            # the child died or the call was interrupted: undo the fds the handler made
+            if proc is not None:
+                for fd in added:
+                    if fd in proc.files:
+                        proc.forget_fd(fd)
+
+
+_NR_CLOSE, _NR_MUNMAP = NR["close"], NR["munmap"]
+
+
+def _i32(v: int) -> int:
+    v &= 0xFFFFFFFF
+    return v - (1 << 32) if v & 0x80000000 else v

@@ -1,0 +1,253 @@
+"""The tracer thread: ptrace events of the supervised tree become mock process events.
+
+``waitpid(-1, _WALL)`` in a loop: a fork/vfork/clone stop makes the new mock process
+(a copy of the parent's fd table sharing its ``File``s) or adds a thread; an exec stop
+drops the close-on-exec mock fds; an exit ends the thread, and the last thread of a
+process ends the process (``Process.exit`` releases everything).  A new task does
+not run before its mock process exists: its first stop is held until the parent's
+event has been handled.  Signal-delivery stops re-inject the signal; group stops
+are left stopped with ``PTRACE_LISTEN``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+from typing import TYPE_CHECKING
+
+from ..realfd import REAL
+from ..uaccess import RemoteMemory
+from .fdtable import RemoteFdTable, real_fd_open
+from .mmap import TracerWork
+from .ptrace import (
+    PTRACE_EVENT_CLONE,
+    PTRACE_EVENT_EXEC,
+    PTRACE_EVENT_FORK,
+    PTRACE_EVENT_SECCOMP,
+    PTRACE_EVENT_STOP,
+    PTRACE_EVENT_VFORK,
+    TraceeGone,
+    cont,
+    decode_status,
+    geteventmsg,
+    listen,
+)
+
+if TYPE_CHECKING:
+    from ..process import Process
+    from .supervisor import Supervisor
+
+__all__ = ["TreeTracer"]
+
+_WALL = 0x40000000
+_STOP_SIGNALS = (signal.SIGSTOP, signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU)
+
+
+def _tgid(tid: int) -> int:
+    with REAL.builtin_open(f"/proc/{tid}/status", encoding="ascii") as f:
+        for line in f:
+            if line.startswith("Tgid:"):
+                return int(line.split()[1])
+    raise ProcessLookupError(tid)
+
+
+def _comm(pid: int, default: str) -> str:
+    try:
+        with REAL.builtin_open(f"/proc/{pid}/comm", encoding="utf-8", errors="replace") as f:
+            return f.read().strip() or default
+    except OSError:
+        return default
+
+
+class TreeTracer:
+    """The ptrace side of one supervised tree (every method runs on the tracer thread)."""
+
+    def __init__(self, sv: Supervisor, root: int, work: TracerWork) -> None:
+        self.sv = sv
+        self.root = root
+        self.work = work
+        work.wake = self._wake
+        self.waker = os.posix_spawn("/bin/sleep", ["sleep", "infinity"], {})
+        self.live: set[int] = {root}
+        #: new tasks whose first stop came before their parent's event (held stopped)
+        self.early: set[int] = set()
+        #: new tasks announced by their parent's event whose first stop is still to come
+        self.announced: set[int] = set()
+        self.root_status: int | None = None
+
+    def loop(self) -> None:
+        """Until every task of the tree has exited.
+
+        Blocks in ``waitpid``; work other threads queue for the tracer thread (laying
+        or zapping mock mappings) wakes it through the *waker*: a ``sleep`` child that
+        ``TracerWork.wake`` stops with ``SIGSTOP``, which ``waitpid`` reports."""
+        work = self.work
+        while self.live or self.early:
+            while work.deferred:
+                ev = work.deferred.popleft()
+                self.handle(ev.tid, ev.status)
+            try:
+                pid, status = os.waitpid(-1, _WALL | os.WUNTRACED)
+            except ChildProcessError:
+                break
+            if pid == self.waker:
+                self._woken(status)
+                continue
+            self.handle(pid, status)
+
+    def _woken(self, status: int) -> None:
+        if os.WIFSTOPPED(status):
+            os.kill(self.waker, signal.SIGCONT)  # first: a later wake stops it again
+            self.work.run_pending()
+        else:
+            self.waker = -1  # killed by someone: wakes are lost (mapping work stalls)
+
+    def close(self) -> None:
+        """End the waker (the tree is gone)."""
+        if self.waker > 0:
+            with contextlib.suppress(OSError):
+                os.kill(self.waker, signal.SIGKILL)
+                os.waitpid(self.waker, 0)
+            self.waker = -1
+        self.work.close()
+
+    def _wake(self) -> None:
+        if self.waker > 0:
+            with contextlib.suppress(OSError):
+                os.kill(self.waker, signal.SIGSTOP)
+
+    def kill_all(self) -> None:
+        """SIGKILL every live task (a timeout, or the supervisor failed)."""
+        for tid in list(self.live | self.early):
+            with contextlib.suppress(OSError):
+                os.kill(tid, signal.SIGKILL)
+
+    def _cont(self, tid: int, sig: int = 0) -> None:
+        with contextlib.suppress(ProcessLookupError):  # killed meanwhile: its exit is next
+            cont(tid, sig)
+
+    def handle(self, tid: int, status: int) -> None:
+        if os.WIFEXITED(status) or os.WIFSIGNALED(status):
+            self.gone(tid, status)
+            return
+        if not os.WIFSTOPPED(status):
+            return
+        sig, event = os.WSTOPSIG(status), status >> 16
+        if tid not in self.live:  # a new task's first stop
+            if tid in self.announced:
+                self.announced.discard(tid)
+                self._cont(tid)
+            else:
+                self.early.add(tid)
+            return
+        if event == 0:
+            self._cont(tid, sig)  # signal-delivery stop: deliver it
+            return
+        # held while kernel code runs for it: a revocation may inject into this thread
+        self.work.held[tid] = decode_status(tid, status)
+        try:
+            self._event(tid, sig, event)
+        finally:
+            self.work.held.pop(tid, None)
+
+    def _event(self, tid: int, sig: int, event: int) -> None:
+        if event in (PTRACE_EVENT_FORK, PTRACE_EVENT_VFORK, PTRACE_EVENT_CLONE):
+            self.on_clone(tid, event)
+            self._cont(tid)
+        elif event == PTRACE_EVENT_SECCOMP:
+            self.on_seccomp(tid)
+        elif event == PTRACE_EVENT_EXEC:
+            self.on_exec(tid)
+            self._cont(tid)
+        elif event == PTRACE_EVENT_STOP and sig in _STOP_SIGNALS:
+            with contextlib.suppress(ProcessLookupError):
+                listen(tid)  # group stop: stay stopped, report SIGCONT
+        else:
+            self._cont(tid)
+
+    def on_clone(self, tid: int, event: int) -> None:
+        new = geteventmsg(tid)
+        parent = self.sv.tasks.get(tid)
+        self.live.add(new)
+        if parent is not None:
+            if event == PTRACE_EVENT_CLONE and _tgid(new) == parent.pid:
+                self.sv.add_thread(parent, new)
+                self._trace("sup.thread", pid=parent.pid, tid=new)
+            else:
+                self.fork(parent, new)
+        if new in self.early:
+            self.early.discard(new)
+            self._cont(new)
+        else:
+            self.announced.add(new)
+
+    def on_seccomp(self, tid: int) -> None:
+        """A ``SECCOMP_RET_TRACE`` stop: ``mmap`` of an fd.  A mock fd's mapping is laid
+        by syscalls injected into the stopped thread (``mmap.py``); a real fd's call runs."""
+        proc = self.sv.tasks.get(tid)
+        tmm = self.sv.mms.get(proc.pid) if proc is not None else None
+        if tmm is None:
+            self._cont(tid)
+            return
+        try:
+            sig = tmm.serve_mmap(tid)
+        except TraceeGone as e:
+            self.work.deferred.append(e.event)  # it died meanwhile: its exit is next
+            return
+        self._cont(tid, sig or 0)
+
+    def fork(self, parent: Process, pid: int) -> Process:
+        """``dup_fd``: the child's table holds the parent's files, one reference each;
+        its mock mappings are the parent's (one more file reference each)."""
+        fdt = parent.fdt
+        assert isinstance(fdt, RemoteFdTable)
+        with parent.files_lock:
+            child = self.sv.new_process(pid, parent.name, fdt.copy(pid), parent=parent)
+            for fd, file in sorted(parent.files.items()):
+                child.fd_install(fd, file.get())
+        self._trace("sup.fork", pid=parent.pid, child=pid, fds=len(child.files))
+        return child
+
+    def on_exec(self, pid: int) -> None:
+        """The close-on-exec mock fds are gone (the real kernel closed their placeholders)."""
+        former = geteventmsg(pid)
+        proc = self.sv.tasks.get(pid) or self.sv.tasks.get(former)
+        if proc is None:
+            return
+        for tid in self.sv.exec_threads(proc, pid):
+            self.live.discard(tid)
+        dropped = [fd for fd in sorted(proc.files) if not real_fd_open(pid, fd)]
+        for fd in dropped:
+            proc.forget_fd(fd)
+        fdt = proc.fdt
+        if isinstance(fdt, RemoteFdTable):
+            fdt.cloexec.clear()  # what survived exec was not close-on-exec
+        old = proc.mm
+        proc.mm = self.sv.remote_memory(pid)  # a new address space
+        if isinstance(old, RemoteMemory):
+            old.close()
+        tmm = self.sv.mms.get(proc.pid)
+        if tmm is not None:
+            tmm.exec()
+        proc.name = _comm(pid, proc.name)
+        self._trace("sup.exec", pid=pid, comm=proc.name, dropped=dropped)
+
+    def gone(self, tid: int, status: int) -> None:
+        self.live.discard(tid)
+        self.early.discard(tid)
+        if tid == self.root:
+            self.root_status = status
+        proc = self.sv.thread_gone(tid)
+        if proc is None:
+            return
+        code = os.waitstatus_to_exitcode(status)
+        self._trace("sup.exit", pid=proc.pid, status=code)
+        proc.exit()
+        if isinstance(proc.mm, RemoteMemory):
+            proc.mm.close()
+
+    def _trace(self, event: str, **fields: object) -> None:
+        tracer = self.sv.kernel.tracer
+        if tracer.enabled:
+            tracer.emit(event, **fields)
