@@ -61,9 +61,10 @@ FRONT_END_MODULES = frozenset(
     )
 )
 
-#: front-end modules whose calls stand for one atomic C function of CPython (``mmap.mmap``
-#: dups the fd, maps, and keeps the dup: a handler must not land between the steps)
-ATOMIC_MODULES = frozenset({"mockkernel.userspace.mmap"})
+#: modules whose calls from outside stand for one atomic C function of CPython:
+#: ``mmap.mmap`` (dups the fd, maps, keeps the dup) and a map's ``close``/collection
+#: (``munmap``: its finalizer drops the file; a handler between the two leaked it)
+ATOMIC_MODULES = frozenset({"mockkernel.userspace.mmap", "mockkernel.mm"})
 
 _Handler = Callable[[int, FrameType | None], Any]
 
