@@ -120,10 +120,27 @@ def _cmd_run(ns: argparse.Namespace) -> int:
             trace=trace,
             uapi=ns.uapi,
             check_leaks=ns.check_leaks,
+            fail_nth=ns.fail_nth,
         )
     finally:
         if trace is not None:
             trace.close()
+
+
+def _cmd_sweep(ns: argparse.Namespace) -> int:
+    """``mockkernel sweep``: one run per fault point; 0 when every point was clean."""
+    from .testing.faults import sweep_program
+
+    try:
+        os.stat(ns.program)
+    except OSError as e:
+        print(f"mockkernel: can't open file {ns.program!r}: {e.strerror}", file=sys.stderr)
+        return 2
+    report = sweep_program(ns.program, ns.args, uapi=ns.uapi, limit=ns.limit)
+    print(report.text())
+    dirty = report.dirty
+    print(f"{len(report.points)} fault point(s), {len(dirty)} not clean")
+    return 1 if dirty else 0
 
 
 def _cmd_plugins(ns: argparse.Namespace) -> int:
@@ -227,9 +244,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="exit 70 if the program left an fd or a kernel object alive",
     )
+    run.add_argument(
+        "--fail-nth",
+        type=int,
+        default=0,
+        metavar="N",
+        help="fail the Nth fault point the program reaches (as /proc/self/fail-nth)",
+    )
     run.add_argument("program", help="the program, e.g. examples/udmabuf_demo.py")
     run.add_argument("args", nargs=argparse.REMAINDER, help="the program's arguments")
     run.set_defaults(func=_cmd_run)
+    sweep = sub.add_parser(
+        "sweep", help="run a program once per fault point, failing that point (fail-nth)"
+    )
+    sweep.add_argument("--uapi", metavar="NAME", help="the uAPI profile to boot with")
+    sweep.add_argument("--limit", type=int, default=10_000, help="at most this many points")
+    sweep.add_argument("program", help="the program, e.g. examples/udmabuf_demo.py")
+    sweep.add_argument("args", nargs=argparse.REMAINDER, help="the program's arguments")
+    sweep.set_defaults(func=_cmd_sweep)
     plugins = sub.add_parser("plugins", help="list the plugins that would be loaded")
     plugins.set_defaults(func=_cmd_plugins)
     topo = sub.add_parser("topology", help="print the default (or a given) topology as TOML")

@@ -24,11 +24,12 @@ import os
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
-from errno import EBADF, EINVAL, EMFILE, errorcode
+from errno import EBADF, EINVAL, EMFILE, ENOMEM, errorcode
 from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 
 from .context import KernelContext
 from .errors import kerr
+from .fault_inject import should_fail
 from .fs import FMODE_PATH, File
 from .fs import O_LARGEFILE as O_LARGEFILE
 from .fs import open_flags_to_file as open_flags_to_file
@@ -345,6 +346,8 @@ class Process:
 
     # -- fd table primitives (kernel names) --------------------------------------------
     def get_unused_fd(self, cloexec: bool, label: str = "file", minfd: int = 0) -> int:
+        if should_fail(self.kernel, "alloc_fd"):
+            raise kerr(ENOMEM)  # expand_files
         return self.fdt.alloc(minfd, cloexec, label)
 
     def fd_install(self, fd: int, file: File) -> None:
@@ -360,6 +363,8 @@ class Process:
 
     def install_file(self, file: File, cloexec: bool) -> int:
         """``get_unused_fd_flags`` + ``fd_install``; on failure the caller keeps its ref."""
+        if should_fail(self.kernel, "alloc_fd"):
+            raise kerr(ENOMEM)  # expand_files
         with self.files_lock:
             fd = self.fdt.alloc(0, cloexec, file.f_op.name)
             self.fd_install(fd, file)

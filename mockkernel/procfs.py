@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import os
 import re
-from errno import ENOENT, ENOTDIR
+import threading
+from errno import EINVAL, ENOENT, ENOTDIR, ERANGE
 from typing import TYPE_CHECKING, NoReturn
 
 from .errors import kerr
@@ -28,12 +29,56 @@ from .realfd import REAL
 from .uaccess import LOCAL
 
 if TYPE_CHECKING:
+    from .fs import File
     from .process import Process
     from .vfs import Node, Vfs
 
 __all__ = ["ProcFs", "fdinfo"]
 
+#: what ``kstrtouint`` with base 0 takes: hex after 0x, octal after 0, else decimal
+_UINT = re.compile(r"0[xX]([0-9a-fA-F]+)|0[0-7]*|[1-9][0-9]*")
 _PID_PATH = re.compile(r"^/proc/(self|thread-self|\d+)(?:/(.*))?$")
+
+
+def _kstrtouint(data: bytes) -> int:
+    """``kstrtouint_from_user(buf, count, 0, &n)``: one unsigned int, base prefix allowed,
+    one trailing newline; ``EINVAL`` otherwise, ``ERANGE`` past 32 bits."""
+    text = data.decode("ascii", "replace")
+    if text.endswith("\n"):
+        text = text[:-1]
+    if text.startswith("+"):
+        text = text[1:]
+    m = _UINT.fullmatch(text)
+    if m is None:
+        raise kerr(EINVAL)
+    if m.group(1) is not None:
+        n = int(m.group(1), 16)
+    elif text.startswith("0"):
+        n = int(text, 8)
+    else:
+        n = int(text)
+    if n > 0xFFFFFFFF:
+        raise kerr(ERANGE)
+    return n
+
+
+def _fail_nth_thread(who: str, proc: Process, parts: list[str]) -> int | None:
+    """The thread whose ``fail-nth`` the path names (``self/fail-nth``: the leader, the
+    main thread here; ``thread-self/fail-nth`` and ``task/<tid>/fail-nth``: that thread,
+    the calling one's tid or the leader's), or None when it names none."""
+    if parts == ["fail-nth"]:
+        if who == "thread-self":
+            return threading.get_ident()
+        main = threading.main_thread().ident
+        return main if main is not None else threading.get_ident()
+    if len(parts) == 3 and parts[0] == "task" and parts[2] == "fail-nth" and parts[1].isdigit():
+        tid = int(parts[1])
+        if tid == threading.get_native_id():
+            return threading.get_ident()
+        if tid == proc.pid:
+            main = threading.main_thread().ident
+            return main if main is not None else threading.get_ident()
+    return None
 
 
 def fdinfo(proc: Process, fd: int) -> str:
@@ -89,6 +134,11 @@ class ProcFs:
             return self.maps(proc)
         if len(parts) == 2 and parts[0] in ("fd", "fdinfo") and parts[1].isdigit():
             return self.fd_entry(proc, parts[0], int(parts[1]), follow, slash)
+        ident = _fail_nth_thread(m.group(1), proc, parts)
+        if ident is not None:
+            if slash:
+                raise kerr(ENOTDIR)
+            return self.fail_nth(proc, ident)
         if proc.real_pid or len(parts) > 1:
             return None if proc.real_pid else self.missing()
         return self.task_dir(proc, parts[0] if parts else None)
@@ -116,6 +166,25 @@ class ProcFs:
             0o300 if file.f_mode & FMODE_WRITE else 0
         )
         return Symlink(file.inode.ino, file.link_name, perm)
+
+    def fail_nth(self, proc: Process, ident: int) -> Node:
+        """``fail-nth`` of one task (``proc_fail_nth_operations``, mode 0644, the task's
+        own): write N to fail its Nth fault point, read what is left of the count."""
+        from .fault_inject import FaultInject
+        from .vfs import BinAttr
+
+        faults = self.vfs.kernel.subsys(FaultInject)
+
+        def read(file: File, pos: int, count: int) -> bytes:
+            return f"{faults.remaining(proc, ident)}\n".encode()[pos : pos + count]
+
+        def write(file: File, pos: int, data: bytes) -> int:
+            faults.arm(proc, _kstrtouint(data), ident)
+            return len(data)
+
+        node = BinAttr(self.vfs.kernel.new_id(), 0o644, 0, read=read, write=write)
+        node.task_owned = True
+        return node
 
     def maps(self, proc: Process) -> Node:
         """``/proc/<pid>/maps``: the real text (none for a simulated process), with each

@@ -32,13 +32,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from errno import EEXIST, EINVAL
+from errno import EEXIST, EINVAL, ENODEV
 from typing import TYPE_CHECKING
 
 from .errors import KernelBug, kerr
 from .mm import PAGE_SIZE
 from .pci.core import PciCore
-from .vfs import Attr, Dir, Node, Symlink, Vfs
+from .vfs import Attr, BinRead, BinWrite, Dir, Node, Symlink, Vfs
 
 if TYPE_CHECKING:
     from .context import KernelContext
@@ -172,10 +172,68 @@ def _resource_mmap(bar: PciBar) -> Callable[[File, Vma], None]:
     return mmap
 
 
+def _bus_attrs(kernel: KernelContext) -> None:
+    """``/sys/bus/pci``'s own files (``pci_bus_attrs``, ``bus_add_probe_files``), so a
+    write there reaches the mock bus and never the host's: ``rescan`` (the mock bus
+    is enumerated once: nothing new appears), ``drivers_probe`` (a function of the bus:
+    it is already probed; another name ``ENODEV``), ``drivers_autoprobe``,
+    ``resource_alignment`` and ``uevent``."""
+    vfs = kernel.subsys(Vfs)
+    state = {"drivers_autoprobe": "1\n", "resource_alignment": "\n"}
+
+    def text(name: str) -> BinRead:
+        def read(file: File, pos: int, count: int) -> bytes:
+            return state[name].encode()[pos : pos + count]
+
+        return read
+
+    def store_int(name: str | None) -> BinWrite:
+        def write(file: File, pos: int, data: bytes) -> int:
+            try:
+                value = int(data.strip() or b"x", 0)
+            except ValueError:
+                raise kerr(EINVAL) from None
+            if name is not None:
+                state[name] = f"{int(bool(value))}\n"
+            return len(data)
+
+        return write
+
+    def drivers_probe(file: File, pos: int, data: bytes) -> int:
+        if data.decode(errors="replace").strip() not in kernel.subsys(PciCore).bus:
+            raise kerr(ENODEV)  # bus_find_device_by_name found nothing
+        return len(data)
+
+    def resource_alignment(file: File, pos: int, data: bytes) -> int:
+        state["resource_alignment"] = data.decode(errors="replace").strip() + "\n"
+        return len(data)
+
+    vfs.bin_attr("/sys/bus/pci/rescan", 0o200, 0, write=store_int(None))
+    vfs.bin_attr("/sys/bus/pci/drivers_probe", 0o200, 0, write=drivers_probe)
+    vfs.bin_attr(
+        "/sys/bus/pci/drivers_autoprobe",
+        0o644,
+        0,
+        read=text("drivers_autoprobe"),
+        write=store_int("drivers_autoprobe"),
+    )
+    vfs.bin_attr(
+        "/sys/bus/pci/resource_alignment",
+        0o644,
+        0,
+        read=text("resource_alignment"),
+        write=resource_alignment,
+    )
+    vfs.bin_attr("/sys/bus/pci/uevent", 0o200, 0, write=lambda file, pos, data: len(data))
+    vfs.mkdir("/sys/bus/pci/slots", owned=True)
+
+
 def populate_pci(kernel: KernelContext) -> None:
     vfs = kernel.subsys(Vfs)
     vfs.mkdir("/sys/bus/pci/devices", owned=True)
     vfs.mkdir("/sys/bus/pci/drivers", owned=True)
+    vfs.mkdir("/sys/bus/pci", owned=True)  # everything on the mock's PCI bus is mock
+    _bus_attrs(kernel)
     vfs.mkdir(_DEVICES, owned=True)
     vfs.mkdir("/sys/kernel/iommu_groups", owned=True)
     for pdev in kernel.subsys(PciCore).bus.devices:

@@ -34,7 +34,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from errno import E2BIG, EFAULT, EINVAL, ENOSYS, EPERM, ESRCH
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from .errors import kerr
 
@@ -216,7 +216,8 @@ class LocalMemory(UserMemory):
     def read(self, addr: int, n: int) -> bytes:
         w = self.find(addr, n) if n > 0 else None
         if w is not None:
-            _cpu.hint = w
+            if _cpu.fault is None:  # (while armed, every access takes the counted path)
+                _cpu.hint = w
             return w[2][addr - w[0] : addr - w[0] + n].tobytes()
         return super().read(addr, n)
 
@@ -225,7 +226,8 @@ class LocalMemory(UserMemory):
         w = self.find(addr, n) if n > 0 else None
         if w is not None:
             self.stores += 1
-            _cpu.hint = w
+            if _cpu.fault is None:
+                _cpu.hint = w
             w[2][addr - w[0] : addr - w[0] + n] = data
             return
         super().write(addr, data)
@@ -250,16 +252,40 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=LOCAL._after_fork)
 
 
+class FaultHook(Protocol):
+    """The task's armed ``fail-nth`` count (``mockkernel.fault_inject.FailNth``)."""
+
+    def fail(self, site: str) -> bool: ...
+
+
 class _Cpu(threading.local):
-    """Per-CPU (per-thread) uaccess state: the current address space, and the window
-    the last fast access hit (only ever a window of ``mm``)."""
+    """Per-CPU (per-thread) uaccess state: the current address space, the window
+    the last fast access hit (only ever a window of ``mm``), and the running task's
+    armed ``fail-nth`` count, if any (``fault``: a user copy is a fault point)."""
 
     def __init__(self) -> None:
         self.mm: UserMemory = LOCAL
         self.hint: tuple[int, int, memoryview] = _NO_WINDOW
+        self.fault: FaultHook | None = None
 
 
 _cpu = _Cpu()
+
+
+def cpu_fault() -> FaultHook | None:
+    """The armed ``fail-nth`` count of the task this thread runs (None: none)."""
+    return _cpu.fault
+
+
+def set_cpu_fault(hook: FaultHook | None) -> None:
+    """Arm (or disarm) fault points on this thread (``mockkernel.fault_inject``).
+
+    Armed, the thread forgets its fast window (``hint``) and learns none: every user
+    access then takes the slow path, where the fault point is counted, so the fast
+    path costs nothing for fault injection."""
+    _cpu.fault = hook
+    if hook is not None:
+        _cpu.hint = _NO_WINDOW
 
 
 def current_mm() -> UserMemory:
@@ -289,6 +315,8 @@ def swap_mm(mm: UserMemory) -> tuple[UserMemory, tuple[int, int, memoryview]]:
 def restore_mm(saved: tuple[UserMemory, tuple[int, int, memoryview]]) -> None:
     cpu = _cpu
     cpu.mm, cpu.hint = saved
+    if cpu.fault is not None:  # (armed: no fast window, see set_cpu_fault)
+        cpu.hint = _NO_WINDOW
 
 
 def _mem() -> int:
@@ -303,7 +331,7 @@ def add_window(base: int, view: memoryview) -> int:
     w = (base, base + len(view), view)
     LOCAL.windows[key] = w
     cpu = _cpu
-    if cpu.mm is LOCAL:
+    if cpu.mm is LOCAL and cpu.fault is None:
         cpu.hint = w
     return key
 
@@ -327,16 +355,20 @@ def ioctl_window(base: int, view: memoryview) -> Iterator[None]:
 
 
 def copy_from_user(addr: int, n: int) -> bytes:
-    """Read ``n`` bytes at user address ``addr``; ``EFAULT`` if it is not readable."""
+    """Read ``n`` bytes at user address ``addr``; ``EFAULT`` if it is not readable (or a
+    ``fail-nth`` fault point fails it)."""
     cpu = _cpu
     base, end, view = cpu.hint
     if base <= addr <= end - n and n >= 0:
         return view[addr - base : addr - base + n].tobytes()
+    if cpu.fault is not None and cpu.fault.fail("copy_from_user"):
+        raise kerr(EFAULT)  # (armed, no access takes the fast branch above)
     return cpu.mm.read(addr, n)
 
 
 def copy_to_user(addr: int, data: bytes | bytearray | memoryview) -> None:
-    """Write ``data`` at user address ``addr``; ``EFAULT`` if it is not writable."""
+    """Write ``data`` at user address ``addr``; ``EFAULT`` if it is not writable (or a
+    ``fail-nth`` fault point fails it)."""
     cpu = _cpu
     n = len(data)
     base, end, view = cpu.hint
@@ -344,11 +376,13 @@ def copy_to_user(addr: int, data: bytes | bytearray | memoryview) -> None:
         cpu.mm.stores += 1
         view[addr - base : addr - base + n] = data
         return
+    if cpu.fault is not None and cpu.fault.fail("copy_to_user"):
+        raise kerr(EFAULT)
     cpu.mm.write(addr, data)
 
 
 def get_user_u64(addr: int) -> int:
-    """The u64 at ``addr`` (``get_user``)."""
+    """The u64 at ``addr`` (``get_user``; a fault point, as ``copy_from_user``)."""
     base, end, view = _cpu.hint
     if base <= addr <= end - 8:
         return _u64(view, addr - base)[0]  # type: ignore[no-any-return]
@@ -356,7 +390,7 @@ def get_user_u64(addr: int) -> int:
 
 
 def get_user_u32(addr: int) -> int:
-    """The u32 at ``addr`` (``get_user``)."""
+    """The u32 at ``addr`` (``get_user``; a fault point, as ``copy_from_user``)."""
     base, end, view = _cpu.hint
     if base <= addr <= end - 4:
         return _u32(view, addr - base)[0]  # type: ignore[no-any-return]

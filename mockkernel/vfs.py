@@ -33,6 +33,7 @@ from errno import (
     ENOENT,
     ENOTDIR,
     ENXIO,
+    EROFS,
 )
 from typing import TYPE_CHECKING
 
@@ -61,7 +62,18 @@ from .realfd import REAL
 if TYPE_CHECKING:
     from .process import TaskContext
 
-__all__ = ["Attr", "BinAttr", "ChrDev", "Dir", "Node", "Symlink", "Vfs"]
+__all__ = [
+    "HOST_DEV",
+    "HOST_READ_ONLY",
+    "Attr",
+    "BinAttr",
+    "ChrDev",
+    "Dir",
+    "Node",
+    "ShmemFile",
+    "Symlink",
+    "Vfs",
+]
 
 
 class Node:
@@ -154,6 +166,8 @@ class BinAttr(Node):
     """
 
     kind = "file"
+    #: a task's own procfs file (``fail-nth``): the task may open it whatever its uid
+    task_owned = False
 
     def __init__(
         self,
@@ -173,6 +187,33 @@ class BinAttr(Node):
 
     def inode(self) -> Inode:
         return Inode(self.ino, stat.S_IFREG | self.perm, size=self.size)
+
+
+class ShmemFile(BinAttr):
+    """A regular file root created in ``/dev`` (devtmpfs is a tmpfs: ``shmem_create``):
+    its bytes live in the mock tree, never on the host."""
+
+    kind = "file"
+
+    def __init__(self, ino: int, perm: int) -> None:
+        super().__init__(ino, perm, 0, read=self._read, write=self._write)
+        self.data = bytearray()
+        #: the one inode every open file shares, so ``fstat`` sees the size grow
+        self._inode = Inode(ino, stat.S_IFREG | perm)
+
+    def inode(self) -> Inode:
+        self._inode.size = len(self.data)
+        return self._inode
+
+    def _read(self, file: File, pos: int, count: int) -> bytes:
+        return bytes(self.data[pos : pos + count])
+
+    def _write(self, file: File, pos: int, data: bytes) -> int:
+        if pos > len(self.data):
+            self.data.extend(bytes(pos - len(self.data)))
+        self.data[pos : pos + len(data)] = data
+        self._inode.size = len(self.data)
+        return len(data)
 
 
 class BinAttrOps(FileOperations):
@@ -314,6 +355,45 @@ class PathOps(FileOperations):
 _dir_fops = DirOps()
 _path_fops = PathOps()
 
+
+#: The host's own ``/dev`` entries a program under the mock still reaches (the mock
+#: machine has them too, and they act on nothing): any other name in ``/dev`` that the
+#: mock tree lacks does not exist (``ENOENT``), and ``O_CREAT`` makes it in the mock tree.
+HOST_DEV = frozenset(
+    {
+        "null",
+        "zero",
+        "full",
+        "random",
+        "urandom",
+        "tty",
+        "ptmx",
+        "pts",
+        "shm",
+        "mqueue",
+        "hugepages",
+        "fd",
+        "stdin",
+        "stdout",
+        "stderr",
+        "console",
+    }
+)
+
+#: Where the host's files are read-only to a program under the mock (``EROFS`` for a
+#: write, a create or a truncate, as in a container whose ``/sys`` and ``/proc/sys`` are
+#: mounted read-only): the host's sysfs beside the mock's nodes, and the machine-wide
+#: knobs of procfs (a process's own ``/proc/self`` files stay its own).
+HOST_READ_ONLY = (
+    "/sys/",
+    "/proc/sys/",
+    "/proc/bus/",
+    "/proc/irq/",
+    "/proc/sysrq-trigger",
+    "/proc/sysvipc/",
+    "/proc/fs/",
+    "/proc/driver/",
+)
 
 #: Prefixes under which a path may be mock; anything else is real at once.  No trailing
 #: slash: ``/dev`` itself is an overlay directory (``os.listdir("/dev")`` shows the mock
@@ -462,8 +542,9 @@ class Vfs(Subsystem):
         ``O_NOFOLLOW``, ``O_CREAT`` rules).
 
         ``O_CREAT`` of a missing name in a mock directory is ``EACCES`` (sysfs and
-        debugfs directories have no ``create``); ``O_CREAT|O_EXCL`` of an existing
-        mock node is ``EEXIST``.
+        debugfs directories have no ``create``), in ``/dev`` a new mock file for root;
+        ``O_CREAT|O_EXCL`` of an existing mock node is ``EEXIST``; opening a host path
+        under ``HOST_READ_ONLY`` to change it is ``EROFS``.
         """
         try:
             node = self.lookup(path, not flags & os.O_NOFOLLOW)
@@ -474,11 +555,32 @@ class Vfs(Subsystem):
                 parent = self.lookup(os.path.dirname(path.rstrip("/")) or "/")
             except OSError:
                 raise e from None
+            if parent is self.peek("/dev") and os.path.dirname(path.rstrip("/")) == "/dev":
+                return self._dev_create(path)
             if isinstance(parent, Dir):
                 raise kerr(EACCES) from None
             raise
         if node is not None and flags & os.O_CREAT and flags & os.O_EXCL:
             raise kerr(EEXIST)
+        if (
+            node is None
+            and path.startswith(HOST_READ_ONLY)
+            and flags & (os.O_ACCMODE | os.O_CREAT | os.O_TRUNC)
+            and not flags & os.O_PATH
+        ):
+            raise kerr(EROFS)  # the host's sysfs/procfs knobs are not the program's
+        return node
+
+    def _dev_create(self, path: str) -> Node:
+        """``O_CREAT`` of a new name in ``/dev``: a regular file in the mock devtmpfs, as
+        root may make one (mode 0644 under the usual umask); ``EACCES`` for anyone else
+        (``/dev`` is ``drwxr-xr-x root``)."""
+        if os.geteuid() != 0:
+            raise kerr(EACCES)
+        node = ShmemFile(self.kernel.new_id(), 0o644)
+        self._add(path.rstrip("/"), node)
+        if self.kernel.tracer.enabled:
+            self.kernel.tracer.emit("vfs.create", path=path)
         return node
 
     def _walk(self, path: str, follow: bool, depth: int, must_dir: bool = False) -> Node | None:
@@ -500,8 +602,8 @@ class Vfs(Subsystem):
                 continue
             child = d.children.get(name)
             if child is None:
-                if d.owned:
-                    raise kerr(ENOENT)
+                if d.owned or (names == ["dev"] and name not in HOST_DEV):
+                    raise kerr(ENOENT)  # (the mock's devtmpfs: no host device shows)
                 return None
             last = i == len(parts) - 1
             if isinstance(child, Symlink) and (follow or not last or must_dir):
@@ -632,17 +734,24 @@ class Vfs(Subsystem):
     def _open_bin_attr(self, node: BinAttr, path: str, flags: int) -> File:
         f_flags, f_mode = open_flags_to_file(flags)
         want = (os.R_OK if f_mode & FMODE_READ else 0) | (os.W_OK if f_mode & FMODE_WRITE else 0)
-        if not _may_open(node.perm, want):
+        if not node.task_owned and not _may_open(node.perm, want):
             raise kerr(EACCES)
         if f_mode & FMODE_WRITE and (not node.perm & 0o222 or (node.write or node.mmap) is None):
             raise kerr(EACCES)
         if f_mode & FMODE_READ and (not node.perm & 0o444 or (node.read or node.mmap) is None):
             raise kerr(EACCES)
+        if isinstance(node, ShmemFile) and flags & os.O_TRUNC and f_mode & FMODE_WRITE:
+            node.data.clear()  # (the inode's size follows in node.inode())
         path = self._canonical(path)  # what /proc/self/fd/N shows: d_path, links resolved
         file = File(self.kernel, _bin_fops, node.inode(), f_flags, f_mode, node, path)
         if self.kernel.tracer.enabled:
             self.kernel.tracer.emit("vfs.open", path=path, file=file.id)
         return file
+
+    def host_visible(self, dirpath: str, name: str) -> bool:
+        """Whether the host's entry ``name`` of the overlay directory ``dirpath`` shows
+        through (in ``/dev`` only ``HOST_DEV``: the mock machine has no host devices)."""
+        return name in HOST_DEV or os.path.normpath(dirpath) != "/dev"
 
     def listdir(self, path: str) -> list[str] | None:
         """Names in a mock directory; ``None`` if the directory is not mock."""
@@ -654,7 +763,8 @@ class Vfs(Subsystem):
         names = list(node.children)
         if not node.owned:
             with contextlib.suppress(OSError):
-                names = sorted(set(REAL.listdir(path)) | set(names))
+                real = {n for n in REAL.listdir(path) if self.host_visible(path, n)}
+                names = sorted(real | set(names))
         return names
 
 

@@ -1,4 +1,4 @@
-"""Suite-wide settings: Hypothesis runs without per-example deadlines.
+"""Suite-wide settings: Hypothesis runs without per-example deadlines; lockdep is on.
 
 CI machines are small and shared (2 cores, other jobs): a slow example is not a failure
 here -- speed is measured by ``benchmarks/``, never by tests.
@@ -6,6 +6,7 @@ here -- speed is measured by ``benchmarks/``, never by tests.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from hypothesis import HealthCheck, settings
@@ -30,3 +31,7 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         reasons[reason] = reasons.get(reason, 0) + 1
     for reason, count in reasons.items():
         terminalreporter.write_line(f"ABI test: {count} tests skipped, {reason}", yellow=True)
+
+
+# the lock validator's order checks in every kernel the suite boots (docs/reliability.md)
+os.environ.setdefault("MOCKKERNEL_LOCKDEP", "1")

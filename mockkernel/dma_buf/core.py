@@ -43,6 +43,7 @@ from errno import EBADF, EFAULT, EINVAL, ENOMEM, EOPNOTSUPP
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import KernelBug, kerr
+from ..fault_inject import should_fail
 from ..fs import FMODE_LSEEK, FMODE_READ, FMODE_WRITE, File, FileOperations, Inode
 from ..mm import PAGE_SIZE, KernelMap, Vma
 from ..poll import EPOLLIN, EPOLLOUT
@@ -360,6 +361,8 @@ def dma_buf_export(
         why = f"{cls.__module__}.{cls.__qualname__} from {exp_name}: missing {missing}"
         kernel.warn(f"dma_buf_export: bad ops table ({why})")
         raise kerr(EINVAL, f"dma_buf_export: bad ops table ({why})")
+    if should_fail(kernel, "dma_buf_export"):
+        raise kerr(ENOMEM)  # kzalloc of the dma_buf
     subsys = kernel.subsys(DmaBufSubsystem)
     dmabuf = DmaBuf(kernel, subsys, ops, size, priv, exp_name)
     f_flags = flags & (os.O_ACCMODE | os.O_NONBLOCK)
@@ -425,6 +428,8 @@ def dma_buf_dynamic_attach(
         raise kerr(EINVAL)
     if dmabuf.resv.held:
         raise KernelBug("dma_buf_dynamic_attach called with the reservation lock held")
+    if should_fail(dmabuf.kernel, "dma_buf_attach"):
+        raise kerr(ENOMEM)  # kzalloc of the attachment
     attach = Attachment(dmabuf, dev, importer_ops, importer_priv)
     if dmabuf.ops.attach is not None:
         dmabuf.ops.attach(dmabuf, attach)
@@ -478,6 +483,8 @@ def dma_buf_pin(attach: Attachment) -> None:
     if not attach.dynamic:
         raise KernelBug("dma_buf_pin on a static attachment")
     if dmabuf.ops.pin is not None:
+        if should_fail(dmabuf.kernel, "pin"):
+            raise kerr(ENOMEM)
         dmabuf.ops.pin(attach)
     attach.pinned += 1
     if dmabuf.kernel.tracer.enabled:
@@ -508,6 +515,8 @@ def dma_buf_map_attachment(attach: Attachment, direction: int) -> SgTable:
         pinned_here = True
     assert ops.map_dma_buf is not None
     try:
+        if should_fail(dmabuf.kernel, "map_dma_buf"):
+            raise kerr(ENOMEM)  # the exporter's map op failed
         sgt = ops.map_dma_buf(attach, direction)
         if sgt is None:
             raise kerr(ENOMEM)
@@ -574,6 +583,8 @@ def dma_buf_get_pci_tph(dmabuf: DmaBuf, extended: bool) -> tuple[int, int]:
     op = dmabuf.ops.get_pci_tph
     if op is None:
         raise kerr(EOPNOTSUPP)
+    if should_fail(dmabuf.kernel, "tph_query"):
+        raise kerr(ENOMEM)
     return op(dmabuf, extended)
 
 
@@ -585,6 +596,8 @@ def dma_buf_get_tph(dmabuf: DmaBuf, st_width: int) -> tuple[int, int]:
     op = dmabuf.ops.get_tph
     if op is None:
         raise kerr(EOPNOTSUPP)
+    if should_fail(dmabuf.kernel, "tph_query"):
+        raise kerr(ENOMEM)
     return op(dmabuf, st_width)
 
 

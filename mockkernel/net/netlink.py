@@ -28,6 +28,7 @@ from errno import (
     EAGAIN,
     ECONNREFUSED,
     EINVAL,
+    ENOBUFS,
     ENODATA,
     ENOPROTOOPT,
     EOPNOTSUPP,
@@ -37,6 +38,7 @@ from errno import (
 from typing import TYPE_CHECKING, Any
 
 from ..errors import kerr
+from ..fault_inject import should_fail
 from ..fs import FMODE_READ, FMODE_WRITE, File, FileOperations, Inode
 from ..poll import EPOLLIN, EPOLLOUT, EPOLLRDNORM, EPOLLWRBAND, EPOLLWRNORM
 from ..uapi.linux.netlink import (
@@ -640,6 +642,8 @@ class NetlinkSock:
         if not data:
             raise kerr(ENODATA)
         self.autobind()
+        if should_fail(self.kernel, "netlink_skb"):
+            raise kerr(ENOBUFS)  # netlink_alloc_large_skb failed
         if dest:
             peer = self.table.ports.get(dest)
             if peer is None or peer.released:

@@ -40,6 +40,7 @@ from errno import (
     EINVAL,
     ENODATA,
     ENOENT,
+    ENOMEM,
     ENOSPC,
     EOPNOTSUPP,
     EPERM,
@@ -49,6 +50,7 @@ from errno import (
 from typing import TYPE_CHECKING, Any
 
 from ..errors import kerr
+from ..fault_inject import should_fail
 from ..fs import FMODE_LSEEK, FMODE_PREAD, FMODE_PWRITE, FMODE_READ, File, FileOperations, Inode
 from ..mm import PAGE_SIZE
 from ..uaccess import copy_from_user, copy_to_user
@@ -496,6 +498,8 @@ class AttrBundle:
 
 def _alloc_uobject(bundle: AttrBundle, utype: UobjType) -> Uobject:
     ufile = bundle.ufile
+    if should_fail(ufile.kernel, "uverbs_obj"):
+        raise kerr(ENOMEM)  # alloc_uobj's kzalloc
     if utype.is_fd:
         proc: Process = ufile.kernel.current
         fd = proc.get_unused_fd(cloexec=True, label="[infinibandevent]")

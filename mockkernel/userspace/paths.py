@@ -365,7 +365,7 @@ class PathCalls:
         entries: dict[str, Any] = {}
         try:
             with self.real.scandir(p) as it:
-                entries = {e.name: e for e in it}
+                entries = {e.name: e for e in it if self.vfs.host_visible(p, e.name)}
         except OSError:
             pass
         for name, child in node.children.items():

@@ -57,6 +57,7 @@ from .mmap import MmapCalls, RedirectedMmap
 from .paths import PathCalls
 from .poll import PollCtx, make_poll_functions
 from .rebind import rebind_loaded
+from .signals import SignalDeferral
 from .sockets import MockSocket, SocketCtx, make_if_functions
 
 if TYPE_CHECKING:
@@ -235,6 +236,8 @@ class Redirection:
         self.installed = False
         self.paths = PathCalls(self)
         self.mmaps = MmapCalls(self)
+        #: the program's Python signal handlers run at syscall boundaries (signals.py)
+        self.signals = SignalDeferral()
         self.funcs: dict[str, Any] = self._make()
 
     # -- install / uninstall --------------------------------------------------------------
@@ -271,6 +274,7 @@ class Redirection:
             self._restore()
             self._saved.clear()
             raise
+        self.signals.install()
         self.kernel.installed_process = self.proc
         self.installed = True
         Redirection.active = self
@@ -282,6 +286,7 @@ class Redirection:
         self.preinstalled = False
         if not self.installed:
             return
+        self.signals.uninstall()
         if self._paused is not None:
             self._paused = None  # the real functions are in place already
             self._saved.clear()

@@ -10,6 +10,7 @@ import traceback
 from typing import IO
 
 from ..errors import hide_kernel_frames
+from ..fault_inject import FaultInject
 from ..lifecycle import boot
 from ..topology import Topology
 
@@ -34,6 +35,7 @@ def run_program(
     uapi: str | None = None,
     check_leaks: bool = False,
     report: IO[str] | None = None,
+    fail_nth: int = 0,
 ) -> int:
     """Run ``path`` unchanged against a fresh kernel; returns the exit status.
 
@@ -42,7 +44,8 @@ def run_program(
     program); objects still alive after that -- dma-bufs, attachments, held
     locks, warnings -- are kernel-side leaks.  With ``check_leaks`` either makes
     the status 70 (``EX_SOFTWARE``) when the program itself succeeded -- what the
-    pytest fixture fails a test for -- and each fd names the line that opened it.
+    pytest fixture fails a test for -- and each fd names the line that opened it.  ``fail_nth``
+    is written to the program's ``/proc/self/fail-nth`` before it starts.
     """
     out = report if report is not None else sys.stderr
     kernel = boot(topology, uapi=uapi)
@@ -55,6 +58,8 @@ def run_program(
     status = 0
     try:
         with kernel.install(rebind=True):
+            if fail_nth:
+                kernel.subsys(FaultInject).arm(kernel.init_process, fail_nth)
             try:
                 runpy.run_path(path, run_name="__main__")
             except SystemExit as e:

@@ -33,7 +33,7 @@ DEMO_MAGIC = 0x600DF00D
 
 
 def has_dev(kernel: Kernel, name: str) -> bool:
-    return kernel.vfs.lookup(f"/dev/{name}") is not None
+    return kernel.vfs.peek(f"/dev/{name}") is not None  # (a missing /dev name: ENOENT)
 
 
 def plugin_names(kernel: Kernel) -> set[str]:
