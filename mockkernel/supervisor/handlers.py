@@ -260,28 +260,25 @@ def sys_lseek(c: Call) -> Result:
     return CONTINUE if fd is None else c.proc.sys_lseek(fd, s64(c.args[1]), i32(c.args[2]))
 
 
-def sys_fsync(c: Call) -> Result:
+def _on_mock_fd(c: Call, call: Callable[[int], object]) -> Result:
+    """``call(fd)`` for a mock fd, answering 0 (a real fd: ``CONTINUE``)."""
     fd = c.mock_fd()
     if fd is None:
         return CONTINUE
-    c.proc.sys_fsync(fd, False)
+    call(fd)
     return 0
+
+
+def sys_fsync(c: Call) -> Result:
+    return _on_mock_fd(c, lambda fd: c.proc.sys_fsync(fd, False))
 
 
 def sys_fdatasync(c: Call) -> Result:
-    fd = c.mock_fd()
-    if fd is None:
-        return CONTINUE
-    c.proc.sys_fsync(fd, True)
-    return 0
+    return _on_mock_fd(c, lambda fd: c.proc.sys_fsync(fd, True))
 
 
 def sys_ftruncate(c: Call) -> Result:
-    fd = c.mock_fd()
-    if fd is None:
-        return CONTINUE
-    c.proc.sys_ftruncate(fd, s64(c.args[1]))
-    return 0
+    return _on_mock_fd(c, lambda fd: c.proc.sys_ftruncate(fd, s64(c.args[1])))
 
 
 def sys_fstat(c: Call) -> Result:

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import os
 import stat as _stat
+from collections.abc import Callable
 from errno import EBADF, ENOENT, ENOTDIR
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..errors import NotMine, kerr
 from ..fs import File
@@ -58,18 +59,26 @@ def at_path(proc: Process, dirfd: int, path: str) -> str:
     return file.path.rstrip("/") + "/" + path
 
 
+_T = TypeVar("_T")
+
+
+def as_current(proc: Process, fn: Callable[..., _T], *args: Any) -> _T:
+    """``fn(*args)`` with ``proc`` the current task (it already is on a syscall made for
+    it on its own thread: then no switch at all)."""
+    k = proc.kernel
+    if k.current is proc:
+        return fn(*args)
+    with k.running(proc):
+        return fn(*args)
+
+
 def lookup_at(proc: Process, dirfd: int, path: str, follow: bool) -> tuple[Node, str]:
     """The mock node ``(dirfd, path)`` names and its absolute path; ``NotMine`` if none.
 
     ``/proc/self`` is the current task (``proc`` while it is looked up).
     """
     full = at_path(proc, dirfd, path)
-    k = proc.kernel
-    if k.current is proc:
-        node = k.subsys(Vfs).lookup(full, follow)
-    else:
-        with k.running(proc):
-            node = k.subsys(Vfs).lookup(full, follow)
+    node = as_current(proc, proc.kernel.subsys(Vfs).lookup, full, follow)
     if node is None:
         raise NotMine(None if full is path else os.path.normpath(full))
     return node, full
@@ -79,12 +88,7 @@ def lookup_open_at(proc: Process, dirfd: int, path: str, flags: int) -> Node:
     """The node ``openat(dirfd, path, flags)`` would open (its ``O_NOFOLLOW`` and
     ``O_CREAT`` rules), without opening it; ``NotMine`` if none."""
     full = at_path(proc, dirfd, path)
-    k = proc.kernel
-    if k.current is proc:
-        node = k.subsys(Vfs).lookup_open(full, flags)
-    else:
-        with k.running(proc):
-            node = k.subsys(Vfs).lookup_open(full, flags)
+    node = as_current(proc, proc.kernel.subsys(Vfs).lookup_open, full, flags)
     if node is None:
         raise NotMine(None if full is path else os.path.normpath(full))
     return node
@@ -102,12 +106,8 @@ def sys_openat(proc: Process, dirfd: int, path: str, flags: int, mode: int = 0o6
     """
     full = at_path(proc, dirfd, path)
     k = proc.kernel
-    try:
-        if k.current is proc:
-            file = k.subsys(Vfs).open(full, flags, mode)
-        else:
-            with k.running(proc):  # a driver's ->open sees the caller as current
-                file = k.subsys(Vfs).open(full, flags, mode)
+    try:  # a driver's ->open sees the caller as current
+        file = as_current(proc, k.subsys(Vfs).open, full, flags, mode)
     except NotMine as e:
         if full is path:
             raise
