@@ -601,6 +601,11 @@ class Process:
         mmap.sys_madvise(self, addr, length, advice)
 
     @_syscall
+    def sys_mprotect(self, addr: int, length: int, prot: int) -> None:
+        """``mprotect`` of a mock mapping; ``NotMine`` for real memory."""
+        mmap.sys_mprotect(self, addr, length, prot)
+
+    @_syscall
     def sys_msync(self, addr: int, length: int, flags: int) -> None:
         """``msync`` of a mock mapping; ``NotMine`` for real memory."""
         mmap.sys_msync(self, addr, length, flags)

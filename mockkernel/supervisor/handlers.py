@@ -10,13 +10,15 @@ table in ``docs/supervisor.md`` is generated from :data:`TABLE`.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from errno import ENODEV
 from typing import TYPE_CHECKING
 
-from ..errors import kerr
+from ..errors import NotMine, kerr
+from ..syscalls.mmap import MADV_REAL_EFFECT
 from ..uaccess import copy_from_user, copy_to_user
 from . import epollsys, netsock, paths, pollsys, scm
 from .fdtable import real_fd_open
@@ -321,6 +323,33 @@ def sys_mremap(c: Call) -> Result:
     return CONTINUE
 
 
+def sys_mprotect(c: Call) -> Result:
+    """A mock mapping's ``VM_MAY*`` rules (``EACCES``), then the real call on its pieces."""
+    with contextlib.suppress(NotMine):
+        c.proc.sys_mprotect(c.args[0], c.args[1], u32(c.args[2]))
+    return CONTINUE
+
+
+def sys_madvise(c: Call) -> Result:
+    """The kernel's answer for a mock mapping (device memory: the memfd under it is
+    never advised); the advice with a real effect on the mapping itself then runs."""
+    advice = i32(c.args[2])
+    try:
+        c.proc.sys_madvise(c.args[0], c.args[1], advice)
+    except NotMine:
+        return CONTINUE
+    return CONTINUE if advice in MADV_REAL_EFFECT else 0
+
+
+def sys_msync(c: Call) -> Result:
+    """The file's ``->fsync`` for ``MS_SYNC`` of a shared mock mapping."""
+    try:
+        c.proc.sys_msync(c.args[0], c.args[1], i32(c.args[2]))
+    except NotMine:
+        return CONTINUE
+    return 0
+
+
 def _kept_closed(c: Call, lo: int, hi: int) -> None:
     """The program closes real fds ``lo..hi``: the tracer's kept backing fds there go."""
     tmm = c.sv.mms.get(c.proc.pid)
@@ -450,6 +479,9 @@ TABLE: dict[int, Syscall] = {
         Syscall("mmap", _S, sys_mmap, "any layout: TRACE stop, pieces laid by injected calls"),
         Syscall("munmap", _S, sys_munmap, "the records go, then the real munmap"),
         Syscall("mremap", _P, sys_mremap, "a mock mapping moved or resized stops being the mock's"),
+        Syscall("mprotect", _P, sys_mprotect, "trapped in the mapping window only (not MAP_FIXED)"),
+        Syscall("madvise", _P, sys_madvise, "trapped in the mapping window only (not MAP_FIXED)"),
+        Syscall("msync", _P, sys_msync, "trapped in the mapping window only (not MAP_FIXED)"),
         Syscall("ioctl", _S, sys_ioctl, "argument pointers are read in the child"),
         Syscall("pread64", _S, sys_pread64),
         Syscall("pwrite64", _S, sys_pwrite64),
@@ -507,7 +539,8 @@ TABLE: dict[int, Syscall] = {
 #: placeholder (a sealed empty memfd) -- documented limits, listed in the support table
 NOT_TRAPPED: dict[str, str] = {
     "sendmmsg/recvmmsg (SCM_RIGHTS)": "pass the placeholder, not the mock file",
-    "mprotect/madvise/msync": "act on the real pages of a mock mapping (its backing files)",
+    "mprotect/madvise/msync outside the mapping window": "a mock mapping the program "
+    "placed with MAP_FIXED: they act on its real pages (the backing files)",
     "socket calls (but NETLINK_RDMA)": "the kernel's other sockets (devmem TCP, "
     "genetlink) are in-process only",
     "io_uring": "bypasses seccomp: operations on a mock fd hit the placeholder",

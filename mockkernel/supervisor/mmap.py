@@ -55,7 +55,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from errno import EACCES, EINVAL, ENOMEM, EOVERFLOW
+from errno import EACCES, EEXIST, EINVAL, ENOMEM, EOVERFLOW
 from typing import TYPE_CHECKING, Final, TypeVar
 
 from ..mm import PAGE_SIZE, Mapping, Piece, page_align
@@ -71,6 +71,7 @@ from .ptrace import (
     setregs,
     wait_event,
 )
+from .seccomp import WINDOW
 
 if TYPE_CHECKING:
     from ..process import Process
@@ -255,6 +256,8 @@ class TraceeMm:
         self._empty_fd = -1
         #: lowest fd number the kept backing fds take in the tracee
         self.fd_floor = _fd_floor(pid)
+        #: where the next mock mapping goes in the window (``_map_first``)
+        self.window_next = WINDOW[0]
 
     # -- mmap at the seccomp stop -----------------------------------------------------
     def serve_mmap(self, tid: int) -> int | None:
@@ -312,7 +315,7 @@ class TraceeMm:
                 ]
             _, cfd, off, _ = layout[0]  # the first piece, over the whole length
             first = flags if len(layout) == 1 else flags & ~MAP_POPULATE
-            base = _check(inj.call(NR_MMAP, addr, total, prot, first, cfd, off))
+            base = self._map_first(inj, addr, total, prot, first, cfd, off)
             for at, cfd, off, n in layout[1:]:  # (populating only their own pages)
                 self._map_fixed(inj, base + at, n, prot, pflags | (flags & MAP_POPULATE), cfd, off)
         except _Failed as e:
@@ -342,6 +345,27 @@ class TraceeMm:
         if kernel.tracer.enabled:
             kernel.tracer.emit("mm.mmap", pid=proc.pid, fd=fd, file=file.id, length=length)
         return inj.finish(base)
+
+    def _map_first(
+        self, inj: Injection, addr: int, n: int, prot: int, flags: int, cfd: int, off: int
+    ) -> int:
+        """Map the first piece over the whole length: where the program said with
+        ``MAP_FIXED``/``MAP_FIXED_NOREPLACE``, else in the window (``seccomp.WINDOW``,
+        whose ``mprotect``/``madvise``/``msync`` the filter traps); a hint is a hint."""
+        if flags & (MAP_FIXED | MAP_FIXED_NOREPLACE):
+            return _check(inj.call(NR_MMAP, addr, n, prot, flags, cfd, off))
+        lo, hi = WINDOW
+        if flags & 0x0F == 0x03:  # MAP_SHARED_VALIDATE (checked): it refuses NOREPLACE
+            flags = (flags & ~0x0F) | 0x01
+        for _ in range(8):  # skip what the program itself laid in the window
+            at = self.window_next
+            if at + n > hi:
+                at = lo  # wrapped: the oldest mappings are likely gone
+            self.window_next = at + n + PAGE_SIZE  # a guard page between mappings
+            got = inj.call(NR_MMAP, at, n, prot, flags | MAP_FIXED_NOREPLACE, cfd, off)
+            if got != -EEXIST:
+                return _check(got)
+        return _check(inj.call(NR_MMAP, addr, n, prot, flags, cfd, off))
 
     def _map_fixed(
         self, inj: Injection, addr: int, n: int, prot: int, flags: int, cfd: int, off: int
@@ -508,6 +532,7 @@ class TraceeMm:
         self.scratch = 0
         self.backing.clear()
         self.fd_floor = _fd_floor(self.pid)
+        self.window_next = WINDOW[0]
 
     def exit(self) -> None:
         """The process is gone: drop every mapping's file reference."""
@@ -524,6 +549,7 @@ class TraceeMm:
         out.syscall_ip = self.syscall_ip
         out.scratch = self.scratch
         out.backing = collections.OrderedDict(self.backing)
+        out.window_next = self.window_next
         for mp in list(self.proc.mappings.values()):
             if isinstance(mp, TraceeMapping) and mp.mm is self and not mp.file.released:
                 copy = TraceeMapping(

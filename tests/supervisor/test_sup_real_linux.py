@@ -28,6 +28,7 @@ GOLDEN = Path(__file__).parent.parent / "real_linux" / "golden"
         "scmprobe",
         "cloneprobe",
         "epollprobe",
+        "mapprot",
     ],
 )
 def test_probe_matches_real_linux(kernel: Kernel, build: Callable[[str], str], probe: str) -> None:
