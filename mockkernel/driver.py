@@ -118,7 +118,13 @@ from .pci import (
     pcie_tph_get_st_table_size,
     pcie_tph_set_st_entry,
 )
-from .pci.dev import pci_get_drvdata, pci_set_drvdata
+from .pci.dev import (
+    dma_set_mask_and_coherent,
+    pci_disable_device,
+    pci_enable_device,
+    pci_get_drvdata,
+    pci_set_drvdata,
+)
 from .pci.fabric import Fabric, Tlp, WriteResult
 from .pci.search import for_each_pci_dev, pci_fabric, pci_find_device_by_name
 from .process import Process, TaskContext
@@ -291,6 +297,7 @@ __all__ = [
     "dma_buf_unmap_attachment_unlocked",
     "dma_buf_unpin",
     "dma_fence_unwrap_merge",
+    "dma_set_mask_and_coherent",
     "fd_install",
     "fdget",
     "fdget_real",
@@ -319,6 +326,8 @@ __all__ = [
     "misc_register",
     "net_devmem_lookup_dmabuf",
     "num_online_cpus",
+    "pci_disable_device",
+    "pci_enable_device",
     "pci_fabric",
     "pci_find_device_by_name",
     "pci_get_drvdata",

@@ -44,6 +44,8 @@ class PciCore(Subsystem):
         self.fabric = Fabric(self.bus, kernel.tracer)
         #: BDF -> the driver bound to that function, in probe order
         self.bound: dict[str, BoundDriver] = {}
+        #: the CPUs every device is local to (one NUMA node: all of them)
+        self.nr_cpus = kernel.topology.kernel.nr_cpus
 
     def shutdown(self) -> None:
         """Every BAR's memory released (drivers were removed before)."""

@@ -235,10 +235,6 @@ NR = {
     "openat2": 437, "faccessat2": 439,
 }  # fmt: skip
 
-#: calls whose first argument is an fd, where fds 0-2 are never the mock's (stdio)
-FD0_FAST = ("read", "write", "pread64", "pwrite64", "readv", "writev", "preadv", "pwritev",
-            "preadv2", "pwritev2", "lseek", "fstat", "fsync", "fdatasync", "ftruncate",
-            "fstatfs")  # fmt: skip
 MAP_ANONYMOUS = 0x20
 #: calls about an address range: trapped only inside the window mock mappings are laid in
 IN_WINDOW = ("mprotect", "madvise", "msync")
@@ -276,23 +272,20 @@ def build_filter(
     supervisor decodes only the 64-bit ABI, and a call it cannot see must not
     reach a mock fd's placeholder.  ``mmap`` of an fd (not ``MAP_ANONYMOUS``, fd
     not -1) is ``TRACE`` (or ``USER_NOTIF`` until the tracer maps); the calls in
-    :data:`FD0_FAST` on fds 0-2 are allowed at once, those in :data:`IN_WINDOW`
-    outside :data:`WINDOW`; the rest of ``notify`` is ``USER_NOTIF``.
+    :data:`IN_WINDOW` outside :data:`WINDOW` are allowed at once; the rest of
+    ``notify`` is ``USER_NOTIF`` -- fds 0-2 included: a shell's ``echo 1 > /sys/...``
+    writes to a mock file at fd 1.
     """
     names = sorted(set(notify) - {"mmap"})
-    fast = [n for n in names if n in FD0_FAST]
     ranged = [n for n in names if n in IN_WINDOW]
-    slow = [n for n in names if n not in FD0_FAST and n not in IN_WINDOW]
+    slow = [n for n in names if n not in IN_WINDOW]
     p: list[Insn] = [*allow_prefix]
     p += [ld(_OFF_ARCH, label="marked"), jeq(AUDIT_ARCH_X86_64, jf="enosys"), ld(_OFF_NR)]
     p += [jge(X32_SYSCALL_BIT, jt="enosys")]
     p += [jeq(NR["mmap"], jt="mmap")]
     p += [jeq(NR[n], jt="notify") for n in slow]
-    p += [jeq(NR[n], jt="fdcheck") for n in fast]
     p += [jeq(NR[n], jt="window") for n in ranged]
     p += [ret(SECCOMP_RET_ALLOW)]
-    # fds 0, 1, 2: the high half of the int argument is ignored, as the kernel does
-    p += [ld(_arg_lo(0), label="fdcheck"), jge(3, jt="notify"), ret(SECCOMP_RET_ALLOW)]
     if ranged:
         p += [ld(_arg_hi(0), label="window"), jge(WINDOW[0] >> 32, jf="allow")]
         p += [jge(WINDOW[1] >> 32, jt="allow", jf="notify")]

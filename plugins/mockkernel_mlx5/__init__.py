@@ -40,9 +40,12 @@ from mockkernel.driver import (
     IbPortAttr,
     Kernel,
     PciDev,
+    dma_set_mask_and_coherent,
     ib_register_device,
     ib_unregister_device,
     num_online_cpus,
+    pci_disable_device,
+    pci_enable_device,
     pci_set_drvdata,
     pcie_disable_tph,
 )
@@ -203,11 +206,18 @@ class Mlx5Core:
     def probe(self, kernel: Kernel, pdev: PciDev) -> None:
         name = _opt(pdev.options, "ib_name", f"mlx5_{self._count}")
         self._count += 1
-        mdev = Mlx5Dev(kernel, pdev, name)
+        pci_enable_device(pdev)  # mlx5_pci_enable_device
+        try:
+            dma_set_mask_and_coherent(pdev, 64)  # set_dma_caps
+            mdev = Mlx5Dev(kernel, pdev, name)
+        except BaseException:
+            pci_disable_device(pdev)
+            raise
         try:
             ib_register_device(kernel, mdev.ibdev)
         except BaseException:
             pcie_disable_tph(pdev)
+            pci_disable_device(pdev)
             raise
         self.devices[pdev.bdf] = mdev
         pci_set_drvdata(pdev, mdev)
@@ -228,6 +238,7 @@ class Mlx5Core:
         pci_set_drvdata(pdev, None)
         ib_unregister_device(mdev.ibdev)
         pcie_disable_tph(pdev)
+        pci_disable_device(pdev)
 
 
 def mlx5_dev(kernel: Kernel, ibdev_name: str) -> Mlx5Dev:
