@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from errno import ENODEV
 from typing import TYPE_CHECKING
 
 from ..errors import NotMine, kerr
+from ..net.dev_ioctl import is_dev_ioctl, sock_dev_ioctl
 from ..syscalls.mmap import MADV_REAL_EFFECT
 from ..uaccess import copy_from_user, copy_to_user
 from . import epollsys, netsock, paths, pollsys, scm
@@ -160,13 +162,38 @@ _FIONCLEX, _FIOCLEX = 0x5450, 0x5451
 
 def sys_ioctl(c: Call) -> Result:
     fd = c.mock_fd()
-    if fd is None:
-        return CONTINUE
     cmd = u32(c.args[1])
+    if fd is None:
+        if is_dev_ioctl(cmd) and _real_socket(c.proc.pid, i32(c.args[0])):
+            # SIOCGIFINDEX & co. on any socket: the kernel's devices, never the host's
+            return sock_dev_ioctl(c.sv.kernel, cmd, c.args[2], admin=_net_admin(c.tid))
+        return CONTINUE
     ret = c.proc.sys_ioctl(fd, cmd, c.args[2])
     if cmd in (_FIOCLEX, _FIONCLEX):
         return CONTINUE  # mirrored above; the real bit is set by the real call
     return ret
+
+
+def _real_socket(pid: int, fd: int) -> bool:
+    try:
+        return stat.S_ISSOCK(os.stat(f"/proc/{pid}/fd/{fd}").st_mode)
+    except OSError:
+        return False  # not open: the real call says EBADF
+
+
+_CAP_NET_ADMIN = 12
+
+
+def _net_admin(tid: int) -> bool:
+    """Does the caller hold ``CAP_NET_ADMIN`` (its effective set)?"""
+    try:
+        with open(f"/proc/{tid}/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("CapEff:"):
+                    return bool(int(line.split()[1], 16) >> _CAP_NET_ADMIN & 1)
+    except OSError:
+        pass
+    return False
 
 
 # -- data ---------------------------------------------------------------------------------
@@ -482,7 +509,12 @@ TABLE: dict[int, Syscall] = {
         Syscall("mprotect", _P, sys_mprotect, "trapped in the mapping window only (not MAP_FIXED)"),
         Syscall("madvise", _P, sys_madvise, "trapped in the mapping window only (not MAP_FIXED)"),
         Syscall("msync", _P, sys_msync, "trapped in the mapping window only (not MAP_FIXED)"),
-        Syscall("ioctl", _S, sys_ioctl, "argument pointers are read in the child"),
+        Syscall(
+            "ioctl",
+            _S,
+            sys_ioctl,
+            "pointers read in the child; SIOCGIF* & co. on any socket: the mock's devices",
+        ),
         Syscall("pread64", _S, sys_pread64),
         Syscall("pwrite64", _S, sys_pwrite64),
         Syscall("readv", _S, sys_readv),
@@ -523,7 +555,7 @@ TABLE: dict[int, Syscall] = {
         Syscall("openat2", _P, sys_openat2, "RESOLVE_* flags are not applied to mock paths"),
         Syscall("faccessat2", _P, sys_faccessat2, "AT_EACCESS: effective ids"),
         # NETLINK_RDMA sockets are the mock's (netsock.py); every other socket the host's
-        Syscall("socket", _P, netsock.sys_socket, "AF_NETLINK NETLINK_RDMA only"),
+        Syscall("socket", _P, netsock.sys_socket, "AF_NETLINK ROUTE, GENERIC and RDMA"),
         Syscall("bind", _S, netsock.sys_bind),
         Syscall("connect", _S, netsock.sys_connect, "to the kernel (port 0) only"),
         Syscall("getsockname", _S, netsock.sys_getsockname),
@@ -541,8 +573,7 @@ NOT_TRAPPED: dict[str, str] = {
     "sendmmsg/recvmmsg (SCM_RIGHTS)": "pass the placeholder, not the mock file",
     "mprotect/madvise/msync outside the mapping window": "a mock mapping the program "
     "placed with MAP_FIXED: they act on its real pages (the backing files)",
-    "socket calls (but NETLINK_RDMA)": "the kernel's other sockets (devmem TCP, "
-    "genetlink) are in-process only",
+    "socket calls (but netlink)": "devmem TCP sockets are in-process only",
     "io_uring": "bypasses seccomp: operations on a mock fd hit the placeholder",
 }
 

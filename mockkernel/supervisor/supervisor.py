@@ -20,6 +20,7 @@ from errno import EBADF, EINVAL, ENOENT, ENOSYS, ESRCH
 from typing import TYPE_CHECKING, Protocol
 
 from ..errors import kerr
+from ..net.dev_ioctl import is_dev_ioctl
 from ..process import Process
 from ..realfd import REAL, hide, kernel_close
 from ..uaccess import RemoteMemory
@@ -210,7 +211,11 @@ class Supervisor:
             self._send(lst, nid, proc, cont=True)
             return
         fd_arg = entry.fd_arg
-        if fd_arg is not None and _i32(args[fd_arg]) not in proc.files:
+        if (
+            fd_arg is not None
+            and _i32(args[fd_arg]) not in proc.files
+            and (nr != _NR_IOCTL or not is_dev_ioctl(args[1] & 0xFFFFFFFF))
+        ):
             self._send(lst, nid, proc, cont=True)  # a real fd: the common, cheap case
             return
         if self._quick_continue(proc, nr, args):
@@ -262,7 +267,7 @@ class Supervisor:
                         proc.forget_fd(fd)
 
 
-_NR_CLOSE, _NR_MUNMAP = NR["close"], NR["munmap"]
+_NR_CLOSE, _NR_MUNMAP, _NR_IOCTL = NR["close"], NR["munmap"], NR["ioctl"]
 
 
 def _i32(v: int) -> int:
