@@ -317,9 +317,13 @@ class Cred:
     child new ones (``copy_creds`` -> ``prepare_creds``), the threads of a process share
     theirs (``CLONE_THREAD``) and an exec installs new ones (``prepare_exec_creds``), so a
     file opened before any of those is foreign afterwards.  The ids themselves are the
-    real process's (the supervisor reads them from ``/proc``); this is only who."""
+    real process's (the supervisor reads them from ``/proc``); this is only who, and
+    ``pid`` the task they were prepared for (a leak report names a file's opener)."""
 
-    __slots__ = ()
+    __slots__ = ("pid",)
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
 
 
 class Process:
@@ -355,7 +359,7 @@ class Process:
         #: live mappings of mock files, by start address (``/proc/<pid>/maps`` shows them)
         self.mappings: dict[int, Mapping] = {}
         #: the credentials files opened now record (a new process: new ones, see Cred)
-        self.cred = Cred()
+        self.cred = Cred(pid)
 
     def __repr__(self) -> str:
         return f"<Process {self.pid} {self.name} fds={sorted(self.files)}>"

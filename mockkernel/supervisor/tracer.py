@@ -267,7 +267,7 @@ class TreeTracer:
         tmm = self.sv.mms.get(proc.pid)
         if tmm is not None:
             tmm.exec()
-        proc.cred = Cred()  # prepare_exec_creds: files opened before are foreign now
+        proc.cred = Cred(pid)  # prepare_exec_creds: files opened before are foreign now
         proc.name = _comm(pid, proc.name)
         self._trace("sup.exec", pid=pid, comm=proc.name, dropped=dropped)
 
