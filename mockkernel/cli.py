@@ -44,7 +44,8 @@ def _uapi_profiles() -> UapiProfiles:
 def _supervised(ns: argparse.Namespace) -> bool:
     """In-process for ``run PROGRAM.py`` (the fast path); supervised for ``run -- CMD``,
     ``run ./prog`` (anything not a ``.py`` file) and ``run --supervise PROGRAM.py``."""
-    return bool(ns.supervise or ns.dashdash or not ns.program.endswith(".py"))
+    supervise = getattr(ns, "supervise", False)  # (sweep has no --supervise)
+    return bool(supervise or ns.dashdash or not ns.program.endswith(".py"))
 
 
 def _cmd_run_supervised(ns: argparse.Namespace) -> int:
@@ -65,7 +66,7 @@ def _cmd_run_supervised(ns: argparse.Namespace) -> int:
         if ns.program.endswith(".py") and not ns.dashdash:
             argv = [sys.executable, *argv]  # run --supervise PROGRAM.py
         try:
-            code = supervise(kernel, argv)
+            code = supervise(kernel, argv, fail_nth=ns.fail_nth or 0)
         except (LaunchError, OSError) as e:
             print(f"mockkernel: cannot run {ns.program!r}: {e}", file=sys.stderr)
             code = 127
@@ -129,14 +130,24 @@ def _cmd_run(ns: argparse.Namespace) -> int:
 
 def _cmd_sweep(ns: argparse.Namespace) -> int:
     """``mockkernel sweep``: one run per fault point; 0 when every point was clean."""
-    from .testing.faults import sweep_program
+    from .testing.faults import sweep_command, sweep_program
 
-    try:
-        os.stat(ns.program)
-    except OSError as e:
-        print(f"mockkernel: can't open file {ns.program!r}: {e.strerror}", file=sys.stderr)
-        return 2
-    report = sweep_program(ns.program, ns.args, uapi=ns.uapi, limit=ns.limit)
+    if _supervised(ns):  # sweep -- CMD, sweep ./prog: the whole tree, supervised
+        argv = [ns.program, *ns.args]
+        if ns.program.endswith(".py") and not ns.dashdash:
+            argv = [sys.executable, *argv]
+        try:
+            report = sweep_command(argv, uapi=ns.uapi, limit=ns.limit)
+        except OSError as e:
+            print(f"mockkernel: cannot run {ns.program!r}: {e}", file=sys.stderr)
+            return 127
+    else:
+        try:
+            os.stat(ns.program)
+        except OSError as e:
+            print(f"mockkernel: can't open file {ns.program!r}: {e.strerror}", file=sys.stderr)
+            return 2
+        report = sweep_program(ns.program, ns.args, uapi=ns.uapi, limit=ns.limit)
     print(report.text())
     dirty = report.dirty
     print(f"{len(report.points)} fault point(s), {len(dirty)} not clean")
@@ -202,10 +213,10 @@ def _load(load: Callable[[str], Topology], path: str) -> Topology:
         raise _UsageError(f"bad topology: {e}") from None
 
 
-def _dashdash(raw: list[str]) -> bool:
+def _dashdash(raw: list[str], command: str = "run") -> bool:
     """Did ``--`` come right before the program (``run [OPTIONS] -- CMD ...``)?"""
-    takes_value = {"--topology", "--trace", "--uapi"}
-    i = raw.index("run") + 1
+    takes_value = {"--topology", "--trace", "--uapi", "--fail-nth", "--limit"}
+    i = raw.index(command) + 1
     while i < len(raw):
         tok = raw[i]
         if tok == "--":
@@ -281,8 +292,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     trace.set_defaults(func=_cmd_trace)
     raw = list(sys.argv[1:] if argv is None else argv)
     ns = parser.parse_args(raw)
-    if ns.command == "run":
-        ns.dashdash = _dashdash(raw)
+    if ns.command in ("run", "sweep"):
+        ns.dashdash = _dashdash(raw, ns.command)
     try:
         status: int = ns.func(ns)
     except _UsageError as e:

@@ -35,6 +35,7 @@ import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from errno import (
+    EACCES,
     EAGAIN,
     EBADF,
     EINVAL,
@@ -1544,6 +1545,13 @@ def _verbs_ioctl(file: File, cmd: int, arg: int) -> int:
     return 0
 
 
+def ib_safe_file_access(file: File) -> bool:
+    """``include/rdma/ib.h``: the legacy ``write()`` interface is a bidirectional ioctl, so
+    only the task that opened the file, with the same credentials, may use it
+    (``filp->f_cred == current_cred()``)."""
+    return file.f_cred is file.kernel.current.cred
+
+
 def _verbs_write(file: File, data: bytes, pos: int) -> int:
     """``ib_uverbs_write``: a legacy command (``ib_uverbs_cmd_hdr`` + body)."""
     ufile: UverbsFile = file.private_data
@@ -1684,6 +1692,16 @@ class UverbsFops(FileOperations):
         ufile.close()
 
     def write(self, file: File, data: bytes, pos: int) -> int:
+        """``ib_uverbs_write``: refused (``EACCES``, before any other check) to a caller
+        whose credentials are not the opener's -- a forked child, a receiver of the fd
+        over ``SCM_RIGHTS``, the opener itself after an exec (``ib_safe_file_access``);
+        the ioctl interface has no such check."""
+        if not ib_safe_file_access(file):
+            kernel = file.kernel
+            if kernel.tracer.enabled:
+                kernel.tracer.emit("rdma.unsafe_write", ibdev=self.device.name,
+                                   pid=kernel.current.pid)  # fmt: skip
+            raise kerr(EACCES)
         return _verbs_write(file, data, pos)
 
     def mmap(self, file: File, vma: Any) -> None:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import kerr
 from ..realfd import REAL
-from ..uaccess import copy_from_user, copy_to_user, strndup_user
+from ..uaccess import copy_from_user, copy_to_user, cpu_fault, set_cpu_fault, strndup_user
 from ..vfs import Dir, Node, Symlink, _FdTarget
 from .uabi import i32
 
@@ -36,7 +36,22 @@ _ROOTS = ("/dev", "/sys", "/proc")
 
 def _read_path(addr: int) -> str:
     """The path at ``addr``: a short read first (most paths are short, and a page-sized
-    read per ``stat`` would be most of its cost), then ``strndup_user``'s rules."""
+    read per ``stat`` would be most of its cost), then ``strndup_user``'s rules.
+
+    Not a ``fail-nth`` fault point: the supervisor reads every trapped path to learn
+    whose call it is, most are the host's (answered ``CONTINUE``), and a fault injected
+    here would be spent without effect."""
+    armed = cpu_fault()
+    if armed is None:
+        return _read_path_now(addr)
+    set_cpu_fault(None)
+    try:
+        return _read_path_now(addr)
+    finally:
+        set_cpu_fault(armed)
+
+
+def _read_path_now(addr: int) -> str:
     first = min(256, 4096 - addr % 4096)
     try:
         head = copy_from_user(addr, first)

@@ -53,6 +53,10 @@ SECCOMP_ADDFD_FLAG_SETFD = 1 << 0
 SECCOMP_ADDFD_FLAG_SEND = 1 << 1
 AUDIT_ARCH_X86_64 = 0xC000003E
 X32_SYSCALL_BIT = 0x40000000
+#: refused with ENOSYS for the whole tree, as by a kernel built without io_uring: its
+#: operations run in the kernel without a syscall seccomp could see, so on a mock fd they
+#: would reach the placeholder (and IORING_OP_CLOSE would unhook a mock fd unseen)
+NR_IO_URING_SETUP = 425
 PR_SET_NO_NEW_PRIVS = 38
 NR_SECCOMP = 317
 
@@ -270,7 +274,8 @@ def build_filter(
     supervisor's own injected syscalls (their marker) and fall through otherwise.
     Then: a non-x86-64 ABI (i386 ``int 0x80``, x32) gets ``ENOSYS`` -- the
     supervisor decodes only the 64-bit ABI, and a call it cannot see must not
-    reach a mock fd's placeholder.  ``mmap`` of an fd (not ``MAP_ANONYMOUS``, fd
+    reach a mock fd's placeholder; so does ``io_uring_setup`` (``NR_IO_URING_SETUP``).
+    ``mmap`` of an fd (not ``MAP_ANONYMOUS``, fd
     not -1) is ``TRACE`` (or ``USER_NOTIF`` until the tracer maps); the calls in
     :data:`IN_WINDOW` outside :data:`WINDOW` are allowed at once; the rest of
     ``notify`` is ``USER_NOTIF`` -- fds 0-2 included: a shell's ``echo 1 > /sys/...``
@@ -281,7 +286,7 @@ def build_filter(
     slow = [n for n in names if n not in IN_WINDOW]
     p: list[Insn] = [*allow_prefix]
     p += [ld(_OFF_ARCH, label="marked"), jeq(AUDIT_ARCH_X86_64, jf="enosys"), ld(_OFF_NR)]
-    p += [jge(X32_SYSCALL_BIT, jt="enosys")]
+    p += [jge(X32_SYSCALL_BIT, jt="enosys"), jeq(NR_IO_URING_SETUP, jt="enosys")]
     p += [jeq(NR["mmap"], jt="mmap")]
     p += [jeq(NR[n], jt="notify") for n in slow]
     p += [jeq(NR[n], jt="window") for n in ranged]

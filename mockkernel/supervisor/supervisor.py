@@ -20,10 +20,11 @@ from errno import EBADF, EINVAL, ENOENT, ENOSYS, ESRCH
 from typing import TYPE_CHECKING, Protocol
 
 from ..errors import kerr
+from ..fault_inject import FailNth, FaultInject
 from ..net.dev_ioctl import is_dev_ioctl
 from ..process import Process
 from ..realfd import REAL, hide, kernel_close
-from ..uaccess import RemoteMemory
+from ..uaccess import RemoteMemory, set_cpu_fault
 from .epollsys import EpollMirrors
 from .fdtable import RemoteFdTable
 from .handlers import CONTINUE, TABLE, Call
@@ -80,6 +81,11 @@ class Supervisor:
         self.scm = ScmTokens()
         #: eventfds standing for mock files in the tree's epoll instances (epollsys.py)
         self.epoll = EpollMirrors()
+        self.faults = kernel.subsys(FaultInject)
+        #: the tree's one ``fail-nth`` count (``arm_fail_nth``), if armed
+        self.tree_fail: FailNth | None = None
+        #: ``N`` to arm the tree's count with when the root starts (0: none)
+        self.fail_nth = 0
 
     # -- the process registry (called by the tracer thread) -------------------------------
     def new_process(
@@ -165,6 +171,8 @@ class Supervisor:
         self.listener = Listener(listener_fd)
         self.listener.sync_wake_up()
         proc = self.new_process(root, name)
+        if self.fail_nth:
+            self.arm_fail_nth(self.fail_nth, proc)
         self.pool = Pool(self.listener, self.serve, on_fatal=self._kill_tree)
         self.pool.start()
         return proc
@@ -222,9 +230,17 @@ class Supervisor:
             self._send(lst, nid, proc, cont=True)
             return
         lst.begin(nid)
+        hook = self._fault_hook(proc, tid)
         try:
             with self.kernel.running(proc, tid):
-                res = entry.handler(Call(self, proc, tid, nid, args))
+                if hook is None:
+                    res = entry.handler(Call(self, proc, tid, nid, args))
+                else:
+                    set_cpu_fault(hook)
+                    try:
+                        res = entry.handler(Call(self, proc, tid, nid, args))
+                    finally:
+                        set_cpu_fault(None)
         except OSError as e:
             self._send(lst, nid, proc, error=e.errno or EINVAL)
             return
@@ -237,6 +253,21 @@ class Supervisor:
         else:
             assert isinstance(res, int)
             self._send(lst, nid, proc, val=res)
+
+    # -- fault injection ---------------------------------------------------------------------
+    def arm_fail_nth(self, n: int, root: Process) -> FailNth:
+        """Fail the ``n``-th fault point any task of the tree reaches (counted across the
+        tree, in the order the calls are served)."""
+        self.tree_fail = FailNth(self.faults.kernel, root, 0, n, any_task=True)
+        return self.tree_fail
+
+    def _fault_hook(self, proc: Process, tid: int) -> FailNth | None:
+        """The count to arm while serving ``tid``: the tree's, else the task's own
+        (its ``/proc/thread-self/fail-nth``)."""
+        tree = self.tree_fail
+        if tree is not None and tree.remaining > 0:
+            return tree
+        return self.faults.task_hook(proc, tid)
 
     def _quick_continue(self, proc: Process, nr: int, args: tuple[int, ...]) -> bool:
         """``close`` of a real fd the tracer keeps nothing at, ``munmap`` in a process

@@ -16,6 +16,7 @@ import os
 import signal
 from typing import TYPE_CHECKING
 
+from ..process import Cred
 from ..realfd import REAL
 from ..uaccess import RemoteMemory
 from .fdtable import RemoteFdTable, real_fd_open
@@ -266,6 +267,7 @@ class TreeTracer:
         tmm = self.sv.mms.get(proc.pid)
         if tmm is not None:
             tmm.exec()
+        proc.cred = Cred(pid)  # prepare_exec_creds: files opened before are foreign now
         proc.name = _comm(pid, proc.name)
         self._trace("sup.exec", pid=pid, comm=proc.name, dropped=dropped)
 
