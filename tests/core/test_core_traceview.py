@@ -3,15 +3,26 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from mockkernel.traceview import LANES, TraceError, load, render_mermaid, render_timeline, tree
+from mockkernel.traceview import (
+    LANES,
+    TraceError,
+    load,
+    render_mermaid,
+    render_timeline,
+    split_shutdown,
+    tree,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
+GOLDEN = Path(__file__).parent / "golden"
 
 
 def _mk(*argv: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -73,8 +84,9 @@ def test_timeline_of_the_udmabuf_demo(traces: dict[str, Path]) -> None:
     assert "program   ioctl(fd=" in lines[create] and lines[create].endswith("= 5")
     nested = lines[create + 1 : create + 4]
     assert any("dma_buf.export" in line for line in nested)
-    assert all(line.split()[1] in {lane for lane, _ in LANES} for line in lines)
-    assert any("open(path=/dev/udmabuf, flags=O_RDWR" in line for line in lines)
+    assert lines[-1].lstrip().startswith("…") and "shutdown event(s)" in lines[-1]
+    assert all(line.split()[1] in {lane for lane, _ in LANES} for line in lines[:-1])
+    assert any("open(path=/dev/udmabuf, flags=O_RDWR|O_CLOEXEC)" in line for line in lines)
 
 
 def test_every_event_of_the_examples_has_a_lane(traces: dict[str, Path]) -> None:
@@ -102,16 +114,82 @@ def test_mermaid_is_a_balanced_sequence_diagram(traces: dict[str, Path]) -> None
     text = render_mermaid(load(traces["rdma"].read_text().splitlines()))
     lines = text.splitlines()
     assert lines[0] == "sequenceDiagram"
-    calls = [line for line in lines if "->>+core:" in line]
-    returns = [line for line in lines if "-->>-program:" in line]
+    calls = [line for line in lines if "->>+" in line]
+    returns = [line for line in lines if "-->>-program:" in line or "--x-program:" in line]
     assert calls and len(calls) == len(returns)
-    body = [line for line in lines[1:] if not line.strip().startswith("participant")]
-    plain = [line.replace("#lt;", "").replace("#gt;", "") for line in body]
-    assert all(not set(";#<>") & set(line.split(":", 1)[-1]) for line in plain)
-    assert any("#lt;16 bytes#gt;" in line for line in body)  # write(fd, data=<16 bytes>)
-    assert any("Note over dmabuf: dma_buf.attach" in line for line in lines)
-    assert any("Note over pci: pci.tph_set_st" in line for line in lines)
-    assert any("cmd=RDMA_VERBS_IOCTL" in line for line in calls)
+    assert all(line.startswith("    program->>+") for line in calls)
+    body = [line for line in lines[1:] if not line.strip().startswith(("participant", "%%"))]
+    assert all(not set(";#<>") & set(line.split(":", 1)[-1]) for line in body)
+    assert any("\u203916 bytes\u203a" in line for line in body)  # write(fd, data=<16 bytes>)
+    # arrows between the lanes, by the kernel's roles
+    assert any(line.startswith("    importer->>dmabuf: dma_buf.attach ") for line in lines)
+    assert any(line.startswith("    importer->>dmabuf: dma_buf.map ") for line in lines)
+    assert any(line.startswith("    exporter->>dmabuf: dma_buf.export ") for line in lines)
+    assert any(line.startswith("    importer->>pci: pci.tph_set_st ") for line in lines)
+    assert any("program->>+importer: ioctl(fd=6, cmd=RDMA_VERBS_IOCTL)" in line for line in calls)
+    assert any(
+        "program->>+exporter: ioctl(fd=4, cmd=VFIO_DEVICE_FEATURE)" in line for line in calls
+    )
+
+
+def test_mermaid_numbers_are_the_trace_seq_and_no_lane_is_empty(
+    traces: dict[str, Path],
+) -> None:
+    """Every numbered arrow carries its event's ``seq`` (``autonumber N`` right before
+    it); every event of the (shutdown-trimmed) trace has exactly one; no participant
+    is without an arrow."""
+    events = load(traces["rdma"].read_text().splitlines())
+    kept, hidden = split_shutdown(events)
+    assert hidden > 0
+    lines = render_mermaid(events).splitlines()
+    numbers = [
+        int(line.split()[1])
+        for line in lines
+        if line.startswith("    autonumber ") and line.split()[1] != "off"
+    ]
+    assert numbers == sorted(numbers)  # the syscall's own number is on its return
+    assert sorted(numbers) == [e["seq"] for e in kept]
+    for i, line in enumerate(lines):
+        if line.startswith("    autonumber ") and line.split()[1] != "off":
+            assert "->>" in lines[i + 1] or "--x" in lines[i + 1]
+    participants = [line.split()[1] for line in lines if line.startswith("    participant ")]
+    arrows = [line for line in lines if "->>" in line or "--x" in line]
+    for p in participants:
+        assert any(
+            f" {p}-" in a or f">{p}:" in a or f"+{p}:" in a or f"-{p}:" in a for a in arrows
+        ), p
+    assert "importer" in participants and "pci" in participants
+
+
+def test_shutdown_of_unused_devices_is_hidden_unless_asked(traces: dict[str, Path]) -> None:
+    path = str(traces["udmabuf"])
+    default = _mk("trace", "--mermaid", path)
+    full = _mk("trace", "--mermaid", "--shutdown", path)
+    assert default.returncode == full.returncode == 0
+    assert "page_pool.destroy" not in default.stdout and "page_pool.destroy" in full.stdout
+    assert "rdma.unregister" not in default.stdout and "rdma.unregister" in full.stdout
+    # the program's own device, and the leak count, stay
+    assert "chrdev.unregister path=/dev/udmabuf" in default.stdout
+    assert "kernel.shutdown leaks=0" in default.stdout
+    assert "shutdown event(s) of devices the program did not use" in default.stdout
+    assert "%%" not in full.stdout
+    timeline = _mk("trace", "--shutdown", path).stdout
+    assert "page_pool.destroy" in timeline and "…" not in timeline
+
+
+def test_udmabuf_demo_golden(traces: dict[str, Path]) -> None:
+    """The udmabuf demo's diagram and timeline, as a learner sees them (user addresses
+    masked).  ``MOCKKERNEL_REGOLD=1`` rewrites the files after a deliberate change."""
+    events = load(traces["udmabuf"].read_text().splitlines())
+    got = {
+        "udmabuf_demo.mmd": render_mermaid(events),
+        "udmabuf_demo.timeline": re.sub(r"arg=0x[0-9a-f]+", "arg=0xADDR", render_timeline(events)),
+    }
+    for name, text in got.items():
+        path = GOLDEN / name
+        if os.environ.get("MOCKKERNEL_REGOLD"):
+            path.write_text(text)
+        assert text == path.read_text(), f"{name} differs (MOCKKERNEL_REGOLD=1 to accept)"
 
 
 def test_only_keeps_the_named_events_and_their_syscalls(traces: dict[str, Path]) -> None:
