@@ -24,11 +24,7 @@ _ROW_H = 26  # px per arrow
 _TOP = 56  # px above the first arrow (the lane boxes)
 _CHAR_W = 6.6  # px per character of the 11px monospace labels
 
-_CSS = """
-body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#222}
-h1{font-size:1.3em;margin:0 0 .3em}
-.note{color:#555;margin:.2em 0 1em}
-#diagram{overflow-x:auto;border:1px solid #ddd;padding:.5em;background:#fcfcff}
+_SVG_CSS = """
 svg text{font:11px ui-monospace,SFMono-Regular,Menlo,monospace;fill:#222;
   paint-order:stroke;stroke:#fcfcff;stroke-width:3px}
 svg .lane rect{fill:#eef;stroke:#99c}
@@ -42,6 +38,13 @@ svg .step circle{fill:#333}
 svg .step text.n{fill:#fff;stroke:none;font-size:9px;text-anchor:middle}
 svg .step:hover text{font-weight:bold}
 svg .step.picked line,svg .step.picked path{stroke:#e60;stroke-width:2}
+"""
+
+_PAGE_CSS = """
+body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#222}
+h1{font-size:1.3em;margin:0 0 .3em}
+.note{color:#555;margin:.2em 0 1em}
+#diagram{overflow-x:auto;border:1px solid #ddd;padding:.5em;background:#fcfcff}
 table{border-collapse:collapse;margin-top:1em;font:12px ui-monospace,Menlo,monospace}
 td,th{padding:1px 8px;text-align:left;vertical-align:top;border-bottom:1px solid #eee}
 td.seq{text-align:right;color:#666}
@@ -49,6 +52,7 @@ tr.picked{background:#fe9}
 tr.sys td.text{font-weight:bold}
 #filter{margin:.5em 0;padding:3px 6px;width:24em}
 """
+_CSS = _PAGE_CSS + _SVG_CSS
 
 _JS = """
 (function(){
@@ -85,10 +89,19 @@ def _cut(text: str, room: float) -> str:
     return text if len(text) <= n else text[: n - 1] + "…"
 
 
-def svg_of(d: Diagram) -> str:
-    """The SVG of a :class:`Diagram`: one column per lane, one row per arrow."""
+def svg_of(d: Diagram, standalone: bool = False) -> str:
+    """The SVG of a :class:`Diagram`: one column per lane, one row per arrow
+    (``standalone``: with its own style sheet, for an ``.svg`` file or an ``<img>``)."""
     x = {ident: 20 + _LANE_W // 2 + i * _LANE_W for i, (ident, _) in enumerate(d.lanes)}
-    width = 40 + _LANE_W * max(1, len(d.lanes)) + 2 * _LANE_W
+
+    def text_x(src: str, dst: str) -> int:
+        """Where an arrow's label starts: right of a self-arrow's loop, else just right
+        of the arrow's left end (one arrow per row, so a label may run on past it)."""
+        return x[src] + 34 if src == dst else min(x[src], x[dst]) + 14
+
+    lanes_w = 40 + _LANE_W * max(1, len(d.lanes))
+    needed = max((text_x(s.src, s.dst) + len(s.text) * _CHAR_W + 8 for s in d.steps), default=0)
+    width = int(min(max(lanes_w, needed), lanes_w + 3 * _LANE_W))
     height = _TOP + _ROW_H * (len(d.steps) + 1)
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
@@ -97,6 +110,8 @@ def svg_of(d: Diagram) -> str:
         'markerHeight="7" orient="auto-start-reverse"><path d="M0,0L10,5L0,10z" '
         'fill="#333"/></marker></defs>',
     ]
+    if standalone:
+        out.append(f"<style>{_SVG_CSS}svg{{background:#fcfcff}}</style>")
     for ident, label in d.lanes:
         cx = x[ident]
         out.append(
@@ -110,14 +125,13 @@ def svg_of(d: Diagram) -> str:
         cls = f"step {s.kind}" + (" error" if s.error else "")
         seq = "" if s.seq is None else str(s.seq)
         out.append(f'<g class="{cls}" data-seq="{seq}"><title>{escape(s.text)}</title>')
-        left = min(x1, x2)
+        tx = text_x(s.src, s.dst)
         if x1 == x2:
             out.append(f'<path d="M{x1},{y - 6}h28v12h-26"/>')
-            tx, ty = x1 + 34, y + 4
+            ty = y + 4
         else:
             out.append(f'<line x1="{x1}" y1="{y}" x2="{x2}" y2="{y}"/>')
-            tx, ty = left + 14, y - 4
-        # one arrow per row: its label may run on to the right edge
+            ty = y - 4
         label = _cut(s.text, width - tx - 8)
         out.append(f'<text x="{tx}" y="{ty}">{escape(label)}</text>')
         if seq:

@@ -18,11 +18,14 @@ from mockkernel.traceview import (
     render_mermaid,
     render_timeline,
     split_shutdown,
+    steps,
     tree,
 )
+from mockkernel.traceview.html import svg_of
 
 ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = Path(__file__).parent / "golden"
+DOCS_IMG = ROOT / "docs" / "img"
 
 
 def _mk(*argv: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -185,11 +188,29 @@ def test_udmabuf_demo_golden(traces: dict[str, Path]) -> None:
         "udmabuf_demo.mmd": render_mermaid(events),
         "udmabuf_demo.timeline": re.sub(r"arg=0x[0-9a-f]+", "arg=0xADDR", render_timeline(events)),
     }
+    _check_golden(got)
+
+
+def _check_golden(got: dict[Path | str, str]) -> None:
     for name, text in got.items():
         path = GOLDEN / name
         if os.environ.get("MOCKKERNEL_REGOLD"):
             path.write_text(text)
         assert text == path.read_text(), f"{name} differs (MOCKKERNEL_REGOLD=1 to accept)"
+
+
+def test_the_learners_pictures_are_current(traces: dict[str, Path]) -> None:
+    """docs/trace-views.md shows two diagrams as SVG files drawn by the HTML view's own
+    renderer; they are what the examples trace today."""
+    udmabuf = load(traces["udmabuf"].read_text().splitlines())
+    rdma = load(traces["rdma"].read_text().splitlines())
+    only = ("dma_buf.", "vfio_pci.", "pci.", "mlx5.")
+    _check_golden(
+        {
+            DOCS_IMG / "trace-udmabuf.svg": svg_of(steps(udmabuf, ("dma_buf.",)), standalone=True),
+            DOCS_IMG / "trace-rdma-tph.svg": svg_of(steps(rdma, only), standalone=True),
+        }
+    )
 
 
 def test_only_keeps_the_named_events_and_their_syscalls(traces: dict[str, Path]) -> None:
