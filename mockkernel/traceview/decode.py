@@ -234,6 +234,13 @@ def _names() -> _Names:
     tph_modes = enum_of({v: k for v, k in _consts(pci_regs, "PCI_TPH_ST_") if k.endswith("_MODE")})
     tph_req = enum_of(_enum(_consts(pci_regs, "PCI_TPH_REQ_")))
     pci_command = bits_of([(v, k) for v, k in _consts(pci_regs, "PCI_COMMAND_")], zero="0")
+
+    def where(v: Any, _ev: Mapping[str, Any]) -> str | None:
+        return "PCI_COMMAND" if v == pci_regs.PCI_COMMAND else None
+
+    def command_bits(v: Any, ev: Mapping[str, Any]) -> str | None:
+        return pci_command(v, ev) if ev.get("where") == pci_regs.PCI_COMMAND else None
+
     netdev_cmds = enum_of(_enum(_consts(netdev, "NETDEV_CMD_", skip=("_MAX",))))
     access = bits_of(
         [(v, k) for v, k in _consts(ib_user_ioctl_verbs, "IB_UVERBS_ACCESS_")
@@ -296,8 +303,9 @@ def _names() -> _Names:
         ("pci.tph_enable", "mode"): tph_modes,
         ("pci.tph_enable", "req_type"): tph_req,
         ("mlx5.probe", "req_type"): tph_req,
-        ("pci.config_write", "old"): pci_command,
-        ("pci.config_write", "new"): pci_command,
+        ("pci.config_write", "where"): where,
+        ("pci.config_write", "old"): command_bits,
+        ("pci.config_write", "new"): command_bits,
         ("pcie.tlp", "ph"): ph,
         ("mlx5.mr_tph", "ph"): ph,
         ("rdma.dmah_alloc", "ph"): ph,

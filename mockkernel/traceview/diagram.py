@@ -11,8 +11,9 @@ dma-buf core; path calls enter the core) and a dashed return arrow carrying the 
 Each event the call caused is an arrow from its *caller* to the event's lane: the lane
 the syscall entered, except where the kernel's call graph says otherwise — an exporter
 calls ``dma_buf_export`` and ``dma_buf_invalidate_mappings``, an importer attaches and
-maps, the dma-buf core calls the importer's ``move_notify`` after an invalidation and
-the exporter's ``release`` after the last reference.  (The trace records what changed,
+maps (and its device sends the TLPs), the dma-buf core calls the importer's
+``move_notify`` after an invalidation, and closing a dma-buf fd enters the dma-buf core,
+which calls the exporter's ``release``.  (The trace records what changed,
 in order, not the call stack: these arrows are that order drawn with the kernel's
 roles.)  Each arrow that stands for an event is numbered with the event's ``seq``; the
 return arrow carries the syscall event's own ``seq`` (it is emitted on return), so the
@@ -40,11 +41,11 @@ _CALLERS: Mapping[str, str] = {
     "dma_buf.unmap": "importer",
     "dma_buf.pin": "importer",
     "dma_buf.unpin": "importer",
+    "pcie.tlp": "importer",  # a device's DMA: the NIC/HCA of an importer is the requester
 }
 #: after this dma-buf event, events of that lane are the dma-buf core calling it
 _CALLBACKS: Mapping[str, str] = {
-    "dma_buf.invalidate": "importer",  # ->move_notify
-    "dma_buf.release": "exporter",  # ->release
+    "dma_buf.invalidate": "importer",  # ->invalidate_mappings (move_notify)
 }
 
 
@@ -70,6 +71,16 @@ class Diagram:
     lanes: tuple[tuple[str, str], ...]
     steps: tuple[Step, ...]
     hidden: int
+
+
+def _driver_of(node: Node) -> str:
+    """The lane a syscall on an fd of unknown kind entered, from what it caused: an
+    exporter's or importer's event, else the dma-buf core's, else the core."""
+    lanes = [lane_of(c.name) for c in node.children]
+    for lane in ("exporter", "importer", "dma-buf"):
+        if lane in lanes:
+            return lane
+    return "core"
 
 
 def _keep(node: Node, only: tuple[str, ...]) -> bool:
@@ -110,6 +121,7 @@ def steps(
         return prog_ids[pid]
 
     entries: dict[int, str] = {}  # id(syscall event) -> the lane its call enters
+    inferred: dict[tuple[Any, Any], str] = {}  # (pid, fd) of unknown kind -> its driver
 
     def scan(node: Node, pid: Any) -> None:
         """Follow the fd tables through the whole trace (before any ``only``)."""
@@ -119,7 +131,15 @@ def steps(
             file = ev.get("file")
             if file is None and "fd" in ev:
                 file = fds.get((ev.get("pid"), ev["fd"]))
-            entries[id(ev)] = KIND_LANES.get(file_kinds.get(file, ""), "core")
+            kind = file_kinds.get(file)
+            if kind is not None or "fd" not in ev:
+                entries[id(ev)] = KIND_LANES.get(kind or "", "core")
+            else:  # an fd opened before the trace began: the driver its events show
+                key = (ev.get("pid"), ev["fd"])
+                lane = _driver_of(node)
+                if lane == "core":
+                    lane = inferred.get(key, lane)
+                inferred[key] = entries[id(ev)] = lane
             pid = ev.get("pid")
         elif name == "fd.install":
             fds[(ev.get("pid", pid), ev.get("fd"))] = ev.get("file")

@@ -150,3 +150,21 @@ def test_rdma_fields() -> None:
 def test_undecoded_fields_are_shown_as_before() -> None:
     ev = {"event": "x.y", "seq": 3, "pid": 1, "name": "a b", "n": 7, "ok": True, "z": None}
     assert fields(ev) == [("name", '"a b"'), ("n", "7"), ("ok", "true"), ("z", "null")]
+
+
+def test_pci_command_register() -> None:
+    from mockkernel.uapi.linux import pci_regs
+
+    ev = {
+        "event": "pci.config_write",
+        "where": pci_regs.PCI_COMMAND,
+        "old": pci_regs.PCI_COMMAND_MEMORY | pci_regs.PCI_COMMAND_MASTER,
+        "new": 0,
+    }
+    assert [t for _, t in fields(ev)] == [
+        "PCI_COMMAND",
+        "PCI_COMMAND_MEMORY|PCI_COMMAND_MASTER",
+        "0",
+    ]
+    other = {**ev, "where": pci_regs.PCI_COMMAND + 0x100}  # not the command register
+    assert [t for _, t in fields(other)][1:] == [str(ev["old"]), "0"]
