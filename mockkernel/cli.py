@@ -190,11 +190,13 @@ def _cmd_trace(ns: argparse.Namespace) -> int:
     only = tuple(ns.only or ())
     if ns.html:
         title = "mockkernel trace" + ("" if ns.file == "-" else f": {os.path.basename(ns.file)}")
-        sys.stdout.write(render_html(events, only, ns.shutdown, title=title))
+        sys.stdout.write(
+            render_html(events, only, ns.shutdown, title=title, skip_core=ns.skip_core)
+        )
     elif ns.mermaid:
-        sys.stdout.write(render_mermaid(events, only, ns.shutdown))
+        sys.stdout.write(render_mermaid(events, only, ns.shutdown, ns.skip_core))
     else:
-        sys.stdout.write(render_timeline(events, only, ns.shutdown))
+        sys.stdout.write(render_timeline(events, only, ns.shutdown, ns.skip_core))
     return 0
 
 
@@ -287,6 +289,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--html",
         action="store_true",
         help="one self-contained HTML page (diagram as SVG + timeline table; no network)",
+    )
+    trace.add_argument(
+        "--skip-core",
+        action="store_true",
+        help="leave out syscalls only the core saw (directory listings, sysfs reads, stat)",
     )
     trace.add_argument(
         "--shutdown",

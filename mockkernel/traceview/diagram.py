@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .decode import fields, result_text, syscall_text
-from .model import KIND_LANES, LANES, Node, kinds, lane_of, pids, split_shutdown, tree, who
+from .model import LANES, Node, lane_of, pids, view, who
 
 __all__ = ["Diagram", "Step", "render_mermaid", "steps"]
 
@@ -73,20 +73,6 @@ class Diagram:
     hidden: int
 
 
-def _driver_of(node: Node) -> str:
-    """The lane a syscall on an fd of unknown kind entered, from what it caused: an
-    exporter's or importer's event, else the dma-buf core's, else the core."""
-    lanes = [lane_of(c.name) for c in node.children]
-    for lane in ("exporter", "importer", "dma-buf"):
-        if lane in lanes:
-            return lane
-    return "core"
-
-
-def _keep(node: Node, only: tuple[str, ...]) -> bool:
-    return not only or node.name.startswith(only) or any(_keep(c, only) for c in node.children)
-
-
 def event_text(ev: Mapping[str, Any]) -> str:
     """``dma_buf.sync dmabuf=131 flags=DMA_BUF_SYNC_END|DMA_BUF_SYNC_WRITE``."""
     shown = " ".join(f"{k}={v}" for k, v in fields(ev))
@@ -94,14 +80,17 @@ def event_text(ev: Mapping[str, Any]) -> str:
 
 
 def steps(
-    events: list[dict[str, Any]], only: tuple[str, ...] = (), shutdown: bool = False
+    events: list[dict[str, Any]],
+    only: tuple[str, ...] = (),
+    shutdown: bool = False,
+    skip_core: bool = False,
 ) -> Diagram:
     """The arrows of a trace (``only``: events named so and their syscalls; ``shutdown``:
-    keep the shutdown of devices the program did not use)."""
-    hidden = 0
-    if not shutdown:
-        events, hidden = split_shutdown(events, only)
-    file_kinds = kinds(events)
+    keep the shutdown of devices the program did not use; ``skip_core``: leave out the
+    syscalls only the core saw)."""
+    v = view(events, only, shutdown, skip_core)
+    events = v.events
+    file_kinds = v.file_kinds
     procs = pids(events)
     many = len(procs) > 1
     comm: dict[Any, str] = {}
@@ -111,7 +100,6 @@ def steps(
         elif e.get("event") == "sup.fork" and e.get("pid") in comm and "child" in e:
             comm.setdefault(e["child"], comm[e["pid"]])
     prog_ids = {p: (f"p{p}" if many else "program") for p in procs}
-    fds: dict[tuple[Any, Any], Any] = {}  # (pid, fd) -> file id
     out: list[Step] = []
 
     def program(ev: Mapping[str, Any]) -> str:
@@ -120,46 +108,14 @@ def steps(
             prog_ids[pid] = f"p{pid}" if many and pid is not None else "program"
         return prog_ids[pid]
 
-    entries: dict[int, str] = {}  # id(syscall event) -> the lane its call enters
-    inferred: dict[tuple[Any, Any], str] = {}  # (pid, fd) of unknown kind -> its driver
-
-    def scan(node: Node, pid: Any) -> None:
-        """Follow the fd tables through the whole trace (before any ``only``)."""
-        ev = node.event
-        name = node.name
-        if name.startswith("sys."):
-            file = ev.get("file")
-            if file is None and "fd" in ev:
-                file = fds.get((ev.get("pid"), ev["fd"]))
-            kind = file_kinds.get(file)
-            if kind is not None or "fd" not in ev:
-                entries[id(ev)] = KIND_LANES.get(kind or "", "core")
-            else:  # an fd opened before the trace began: the driver its events show
-                key = (ev.get("pid"), ev["fd"])
-                lane = _driver_of(node)
-                if lane == "core":
-                    lane = inferred.get(key, lane)
-                inferred[key] = entries[id(ev)] = lane
-            pid = ev.get("pid")
-        elif name == "fd.install":
-            fds[(ev.get("pid", pid), ev.get("fd"))] = ev.get("file")
-        elif name == "fd.close":
-            fds.pop((ev.get("pid", pid), ev.get("fd")), None)
-        for child in node.children:
-            scan(child, pid)
-
-    nodes = tree(events)
-    for node in nodes:
-        scan(node, None)
-
     def walk(node: Node, entry: str | None, pid: Any, state: dict[str, str]) -> None:
-        if not _keep(node, only):
+        if not v.keep(node):
             return
         ev = node.event
         seq = ev.get("seq") if isinstance(ev.get("seq"), int) else None
         if node.name.startswith("sys."):
             me = program(ev)
-            into = _ident(entries.get(id(ev), "core"))
+            into = _ident(v.entries.get(id(ev), "core"))
             call = syscall_text(ev, file_kinds, addresses=False)
             head = call.rpartition(" = ")[0]
             if ev.get("tid") not in (None, ev.get("pid")):
@@ -190,7 +146,7 @@ def steps(
         for child in node.children:
             walk(child, entry, pid, state)
 
-    for node in nodes:
+    for node in v.nodes:
         walk(node, None, None, {})
     used = {s.src for s in out} | {s.dst for s in out}
     lanes: list[tuple[str, str]] = []
@@ -203,7 +159,7 @@ def steps(
             lanes += [(ident, label) for ident, label in seen.items() if ident in used]
         elif _ident(lane) in used:
             lanes.append((_ident(lane), _LABELS.get(lane, lane)))
-    return Diagram(tuple(lanes), tuple(out), hidden)
+    return Diagram(tuple(lanes), tuple(out), v.hidden)
 
 
 _LABELS = {"dma-buf": "dma-buf core", "pci": "PCIe device"}
@@ -221,11 +177,14 @@ def _mermaid_text(s: str) -> str:
 
 
 def render_mermaid(
-    events: list[dict[str, Any]], only: tuple[str, ...] = (), shutdown: bool = False
+    events: list[dict[str, Any]],
+    only: tuple[str, ...] = (),
+    shutdown: bool = False,
+    skip_core: bool = False,
 ) -> str:
     """A Mermaid ``sequenceDiagram`` of :func:`steps`: each event's arrow numbered with
     its ``seq`` (``autonumber N`` before it), call arrows unnumbered."""
-    d = steps(events, only, shutdown)
+    d = steps(events, only, shutdown, skip_core)
     return mermaid_of(d)
 
 

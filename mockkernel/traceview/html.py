@@ -15,7 +15,7 @@ from typing import Any
 
 from .decode import syscall_text
 from .diagram import Diagram, event_text, steps
-from .model import Node, kinds, lane_of, pids, split_shutdown, tree, who
+from .model import Node, View, lane_of, pids, view, who
 
 __all__ = ["render_html", "svg_of"]
 
@@ -144,22 +144,18 @@ def svg_of(d: Diagram, standalone: bool = False) -> str:
     return "\n".join(out)
 
 
-def _rows(events: list[dict[str, Any]], only: tuple[str, ...]) -> list[str]:
-    file_kinds = kinds(events)
-    many = len(pids(events)) > 1
+def _rows(v: View) -> list[str]:
+    many = len(pids(v.events)) > 1
     rows: list[str] = []
 
-    def keep(node: Node) -> bool:
-        return not only or node.name.startswith(only) or any(keep(c) for c in node.children)
-
     def walk(node: Node, depth: int) -> None:
-        if not keep(node):
+        if not v.keep(node):
             return
         ev = node.event
         seq = ev.get("seq", "")
         is_sys = node.name.startswith("sys.")
         if is_sys:
-            text = syscall_text(ev, file_kinds)
+            text = syscall_text(ev, v.file_kinds)
             if many:
                 text = f"[{who(ev)}] {text}"
         else:
@@ -173,7 +169,7 @@ def _rows(events: list[dict[str, Any]], only: tuple[str, ...]) -> list[str]:
         for child in node.children:
             walk(child, depth + 1)
 
-    for node in tree(events):
+    for node in v.nodes:
         walk(node, 0)
     return rows
 
@@ -183,12 +179,12 @@ def render_html(
     only: tuple[str, ...] = (),
     shutdown: bool = False,
     title: str = "mockkernel trace",
+    skip_core: bool = False,
 ) -> str:
     """One HTML page (no network, no external file): the diagram of :func:`.steps` as
     an SVG and the timeline as a table whose rows are ``id="seq-N"``."""
-    d = steps(events, only, shutdown)
-    shown = events if shutdown else split_shutdown(events)[0]
-    rows = _rows(shown, only)
+    d = steps(events, only, shutdown, skip_core)
+    rows = _rows(view(events, only, shutdown, skip_core))
     hidden = (
         f" {d.hidden} shutdown event(s) of devices the program did not use are left out"
         " (<code>mockkernel trace --html --shutdown</code> shows them)."

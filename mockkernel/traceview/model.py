@@ -20,12 +20,15 @@ __all__ = [
     "LANES",
     "Node",
     "TraceError",
+    "View",
+    "entry_lanes",
     "kinds",
     "lane_of",
     "load",
     "pids",
     "split_shutdown",
     "tree",
+    "view",
     "who",
 ]
 
@@ -192,3 +195,113 @@ def split_shutdown(
     stayed = {id(e) for e in kept[last + 1 :]}
     left_out = [e for e in events[last + 1 :] if id(e) not in stayed]
     return kept, sum(1 for e in left_out if str(e.get("event", "")).startswith(only))
+
+
+def _driver_of(node: Node) -> str:
+    """The lane a syscall on an fd of unknown kind entered, from what it caused: an
+    exporter's or importer's event, else the dma-buf core's, else the core."""
+    lanes = [lane_of(c.name) for c in node.children]
+    for lane in ("exporter", "importer", "dma-buf"):
+        if lane in lanes:
+            return lane
+    return "core"
+
+
+def entry_lanes(nodes: list[Node], file_kinds: Mapping[Any, str]) -> dict[int, str]:
+    """``id(syscall event)`` -> the lane whose code the call entered: the driver of its
+    fd's file (followed through ``fd.install``/``fd.close``; for an fd opened before the
+    trace began, the driver its events show), the core for a path call."""
+    fds: dict[tuple[Any, Any], Any] = {}  # (pid, fd) -> file id
+    inferred: dict[tuple[Any, Any], str] = {}  # (pid, fd) of unknown kind -> its driver
+    entries: dict[int, str] = {}
+
+    def scan(node: Node, pid: Any) -> None:
+        ev = node.event
+        name = node.name
+        if name.startswith("sys."):
+            file = ev.get("file")
+            if file is None and "fd" in ev:
+                file = fds.get((ev.get("pid"), ev["fd"]))
+            kind = file_kinds.get(file)
+            if kind is not None or "fd" not in ev:
+                entries[id(ev)] = KIND_LANES.get(kind or "", "core")
+            else:
+                key = (ev.get("pid"), ev["fd"])
+                lane = _driver_of(node)
+                if lane == "core":
+                    lane = inferred.get(key, lane)
+                inferred[key] = entries[id(ev)] = lane
+            pid = ev.get("pid")
+        elif name == "fd.install":
+            fds[(ev.get("pid", pid), ev.get("fd"))] = ev.get("file")
+        elif name == "fd.close":
+            fds.pop((ev.get("pid", pid), ev.get("fd")), None)
+        for child in node.children:
+            scan(child, pid)
+
+    for node in nodes:
+        scan(node, None)
+    return entries
+
+
+@dataclass
+class View:
+    """What a renderer shows of a trace: the tree, which nodes to keep, and how many
+    shutdown events were left out."""
+
+    events: list[dict[str, Any]]
+    nodes: list[Node]
+    file_kinds: dict[Any, str]
+    entries: dict[int, str]
+    only: tuple[str, ...]
+    skip_core: bool
+    hidden: int
+
+    def _driver_file(self, ev: Mapping[str, Any]) -> bool:
+        return KIND_LANES.get(self.file_kinds.get(ev.get("file"), ""), "core") != "core"
+
+    def touches_driver(self, node: Node) -> bool:
+        """Did this syscall enter a driver, cause an event outside the core, or touch a
+        driver's file (a dma-buf fd closed, a udmabuf released)?"""
+        if self.entries.get(id(node.event), "core") != "core":
+            return True
+        for c in node.children:
+            if lane_of(c.name) not in ("core", "program") or self._driver_file(c.event):
+                return True
+            if c.name.startswith("sys.") and self.touches_driver(c):
+                return True
+        return False
+
+    def keep(self, node: Node) -> bool:
+        """Shown: matches ``only`` (or has a descendant that does) and, with
+        ``skip_core``, is not a syscall (or a stray core event) that only the core saw."""
+        if self.skip_core:
+            if node.name.startswith("sys."):
+                if not self.touches_driver(node):
+                    return False
+            elif (
+                lane_of(node.name) == "core"
+                and node.name != "kernel.shutdown"
+                and not self._driver_file(node.event)
+            ):
+                return False
+        if not self.only or node.name.startswith(self.only):
+            return True
+        return any(self.keep(c) for c in node.children)
+
+
+def view(
+    events: list[dict[str, Any]],
+    only: tuple[str, ...] = (),
+    shutdown: bool = False,
+    skip_core: bool = False,
+) -> View:
+    """The :class:`View` of a trace: without the unused devices' shutdown unless
+    ``shutdown``; ``only`` prefixes; ``skip_core`` leaves out the syscalls only the core
+    saw (directory listings, sysfs reads, ``stat``: a program's discovery)."""
+    hidden = 0
+    if not shutdown:
+        events, hidden = split_shutdown(events, only)
+    file_kinds = kinds(events)
+    nodes = tree(events)
+    return View(events, nodes, file_kinds, entry_lanes(nodes, file_kinds), only, skip_core, hidden)

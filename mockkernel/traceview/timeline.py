@@ -6,32 +6,31 @@ from typing import Any
 
 from .decode import syscall_text
 from .diagram import event_text
-from .model import Node, kinds, lane_of, pids, split_shutdown, tree, who
+from .model import Node, lane_of, pids, view, who
 
 __all__ = ["render_timeline"]
 
 
-def _keep(node: Node, only: tuple[str, ...]) -> bool:
-    return not only or node.name.startswith(only) or any(_keep(c, only) for c in node.children)
-
-
 def render_timeline(
-    events: list[dict[str, Any]], only: tuple[str, ...] = (), shutdown: bool = False
+    events: list[dict[str, Any]],
+    only: tuple[str, ...] = (),
+    shutdown: bool = False,
+    skip_core: bool = False,
 ) -> str:
     """One line per event: ``seq``, lane, then the event with its numbers decoded;
     syscalls with what they caused indented under them.  When several processes made
     syscalls (a supervised tree), each syscall line starts with its ``pid`` (``pid/tid``
     for a further thread).  The shutdown of devices the program did not use is left out
-    (one closing line says how many) unless ``shutdown``."""
-    hidden = 0
-    if not shutdown:
-        events, hidden = split_shutdown(events, only)
-    file_kinds = kinds(events)
-    many = len(pids(events)) > 1
+    (one closing line says how many) unless ``shutdown``; ``skip_core`` leaves out the
+    syscalls only the core saw."""
+    v = view(events, only, shutdown, skip_core)
+    file_kinds = v.file_kinds
+    hidden = v.hidden
+    many = len(pids(v.events)) > 1
     out: list[str] = []
 
     def walk(node: Node, depth: int) -> None:
-        if not _keep(node, only):
+        if not v.keep(node):
             return
         ev = node.event
         seq = ev.get("seq", "")
@@ -46,7 +45,7 @@ def render_timeline(
         for child in node.children:
             walk(child, depth + 1)
 
-    for node in tree(events):
+    for node in v.nodes:
         walk(node, 0)
     if hidden:
         out.append(

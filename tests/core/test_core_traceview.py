@@ -264,3 +264,30 @@ def test_missing_file_and_stdin(tmp_path: Path) -> None:
 def test_empty_trace_renders_empty() -> None:
     assert render_timeline([]) == ""
     assert render_mermaid([]).startswith("sequenceDiagram")
+
+
+def test_skip_core_leaves_out_discovery_and_keeps_every_driver_event(
+    traces: dict[str, Path],
+) -> None:
+    """``--skip-core``: the syscalls only the core saw (the program listing sysfs,
+    reading links, ``stat``) go; every event outside the core stays, and so does each
+    syscall that entered a driver or touched a driver's file (``open`` of a device
+    node, ``close`` of a dma-buf fd)."""
+    events = load(traces["rdma"].read_text().splitlines())
+    full = render_timeline(events).splitlines()
+    brief = render_timeline(events, skip_core=True).splitlines()
+    assert len(brief) < len(full)
+    for gone in ("getdents64(", "readlinkat(", "lseek(fd=3"):
+        assert any(gone in line for line in full) and not any(gone in line for line in brief)
+    outside = [line for line in full if line.split()[1] not in ("core", "program", "…")]
+    assert outside and [line for line in brief if line in outside] == outside
+    for kept in (
+        "open(path=/dev/vfio/devices/vfio0",
+        "open(path=/dev/infiniband/uverbs0",
+        "close(fd=5) = 0",
+    ):
+        assert any(kept in line for line in brief), kept
+    diagram = render_mermaid(events, skip_core=True)
+    assert "getdents64" not in diagram and "dma_buf.attach" in diagram
+    proc = _mk("trace", "--skip-core", "--html", str(traces["rdma"]))
+    assert proc.returncode == 0 and "getdents64" not in proc.stdout
