@@ -186,7 +186,7 @@ def _cmd_topology(ns: argparse.Namespace) -> int:
 
 
 def _cmd_trace(ns: argparse.Namespace) -> int:
-    from .traceview import TraceError, load, render_mermaid, render_timeline
+    from .traceview import TraceError, load, render_html, render_mermaid, render_timeline
 
     try:
         if ns.file == "-":
@@ -199,8 +199,15 @@ def _cmd_trace(ns: argparse.Namespace) -> int:
     except (TraceError, UnicodeDecodeError) as e:
         raise _UsageError(f"{ns.file}: {e}") from None
     only = tuple(ns.only or ())
-    render = render_mermaid if ns.mermaid else render_timeline
-    sys.stdout.write(render(events, only))
+    if ns.html:
+        title = "mockkernel trace" + ("" if ns.file == "-" else f": {os.path.basename(ns.file)}")
+        sys.stdout.write(
+            render_html(events, only, ns.shutdown, title=title, skip_core=ns.skip_core)
+        )
+    elif ns.mermaid:
+        sys.stdout.write(render_mermaid(events, only, ns.shutdown, ns.skip_core))
+    else:
+        sys.stdout.write(render_timeline(events, only, ns.shutdown, ns.skip_core))
     return 0
 
 
@@ -279,10 +286,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     topo.add_argument("--file", help="validate and print this topology instead")
     topo.set_defaults(func=_cmd_topology)
     trace = sub.add_parser(
-        "trace", help="show a --trace file as a timeline (or a Mermaid sequence diagram)"
+        "trace",
+        help="show a --trace file as a timeline, a Mermaid sequence diagram or an HTML page",
     )
     trace.add_argument("file", help="a JSON-lines trace written by run --trace ('-': stdin)")
-    trace.add_argument("--mermaid", action="store_true", help="a Mermaid sequenceDiagram")
+    shape = trace.add_mutually_exclusive_group()
+    shape.add_argument(
+        "--mermaid",
+        action="store_true",
+        help="a Mermaid sequenceDiagram: arrows between the lanes, numbered with seq",
+    )
+    shape.add_argument(
+        "--html",
+        action="store_true",
+        help="one self-contained HTML page (diagram as SVG + timeline table; no network)",
+    )
+    trace.add_argument(
+        "--skip-core",
+        action="store_true",
+        help="leave out syscalls only the core saw (directory listings, sysfs reads, stat)",
+    )
+    trace.add_argument(
+        "--shutdown",
+        action="store_true",
+        help="keep the shutdown of devices the program did not use (left out by default)",
+    )
     trace.add_argument(
         "--only",
         action="append",
