@@ -98,8 +98,9 @@ def cbuild(tmp_path_factory: pytest.TempPathFactory) -> Callable[[Path], str]:
 
 
 class Peer:
-    """Runs a supervised program that hands the test one line through ``$TO_TEST`` and
-    waits for the test's word on ``$FROM_TEST``; ``serve(line)`` is the test's turn."""
+    """Runs a supervised program that hands the test lines through ``$TO_TEST``, each
+    time waiting for the test's word on ``$FROM_TEST``; ``serve(line)`` is the test's
+    turn (an assertion failing in it is raised after the program ends)."""
 
     def __init__(self, kernel: Kernel, tmp: Path) -> None:
         self.kernel = kernel
@@ -112,6 +113,7 @@ class Peer:
     ) -> subprocess.CompletedProcess[str]:
         env = {**env, "TO_TEST": str(self.to_test), "FROM_TEST": str(self.from_test)}
         done: list[Any] = []
+        failed: list[BaseException] = []
 
         def child() -> None:
             try:
@@ -123,24 +125,37 @@ class Peer:
         t = threading.Thread(target=child)
         t.start()
         rfd = os.open(self.to_test, os.O_RDONLY | os.O_NONBLOCK)
+        wfd = -1
         try:
             got = b""
-            while b"\n" not in got and t.is_alive():
-                if select.select([rfd], [], [], 0.1)[0]:
-                    got += os.read(rfd, 4096)
-            if b"\n" in got:
-                try:
-                    serve(got.decode().strip())
-                finally:
-                    wfd = os.open(self.from_test, os.O_WRONLY)  # the program holds it open
+            while True:
+                if not select.select([rfd], [], [], 0.1)[0]:
+                    if t.is_alive():
+                        continue
+                    break
+                chunk = os.read(rfd, 4096)
+                if not chunk:  # the program closed its end
+                    break
+                got += chunk
+                while b"\n" in got:
+                    line, got = got.split(b"\n", 1)
+                    try:
+                        serve(line.decode())
+                    except BaseException as e:
+                        failed.append(e)
+                    if wfd < 0:  # (the program holds it open for reading: never blocks)
+                        wfd = os.open(self.from_test, os.O_WRONLY)
                     os.write(wfd, b"go\n")
-                    os.close(wfd)
         finally:
             os.close(rfd)
+            if wfd >= 0:
+                os.close(wfd)
             t.join()
         result = done[0]
         if isinstance(result, BaseException):
             raise result
+        if failed:
+            raise failed[0]
         assert isinstance(result, subprocess.CompletedProcess)
         return result
 
@@ -230,3 +245,61 @@ def test_pyverbs_mr_of_its_own_memory_takes_a_remote_write(
     assert "head " + b"hi!rdma\0".hex() + " 55555555" in r.stdout.splitlines()
     regs = [e for e in events if e["event"] == "rdma.reg_mr"]
     assert [(e["kind"], e["length"]) for e in regs] == [("IbUmem", 1 << 16)]
+
+
+# -- 2. a VFIO BAR dma-buf with TPH, through pyverbs ----------------------------------------
+MLX5_RID = 0x02 << 8 | 0  # 0000:02:00.0
+VFIO_BAR0 = "0000:01:00.0:bar0"
+
+
+def test_pyverbs_dmabuf_mr_of_a_vfio_bar_with_tph_and_a_reset(
+    mock_kernel: Kernel, tmp_path: Path
+) -> None:
+    """pyverbs ``DmaBufMR`` of a VFIO BAR dma-buf whose TPH was set through
+    ``VFIO_DEVICE_FEATURE_DMA_BUF_TPH``: the network's write lands in the BAR (the program
+    reads it through its own BAR mapping) on TLPs with the exporter's tag and PH; after
+    the program sets a new tag and resets the device, the next write faults, re-maps and
+    carries the re-queried tag."""
+    env = _pyverbs_env()
+    writes: dict[str, Any] = {}
+    events: list[dict[str, Any]] = []
+
+    def serve(line: str) -> None:
+        if line.startswith("mr "):
+            writes["rkey"] = rkey = int(line.split()[1])
+            with mock_kernel.tracer.capture() as ev:
+                writes["first"] = remote_write(mock_kernel, "mlx5_0", rkey, 0x100, bytes(range(16)))
+            events.extend(ev)
+        elif line == "reset":
+            with mock_kernel.tracer.capture() as ev:
+                writes["after"] = remote_write(mock_kernel, "mlx5_0", writes["rkey"], 0x200,
+                                               b"after reset")  # fmt: skip
+            events.extend(ev)
+
+    prog = HERE / "pyverbs_vfio_tph.py"
+    with mock_kernel.tracer.capture() as all_events:
+        r = Peer(mock_kernel, tmp_path).run([sys.executable, str(prog)], env, serve)
+    assert r.returncode == 0, r.stderr
+    out = dict(ln.split(" ", 1) for ln in r.stdout.splitlines())
+    assert out == {
+        "tph": "ok",
+        "bar": bytes(range(16)).hex(),
+        "tph2": "ok",
+        "bar2": b"after reset".hex(),
+    }
+    first, after = writes["first"], writes["after"]
+    assert first.ok and after.ok
+    # the exporter's tag: extended (the mlx5 function requests EXT_TPH), and its PH
+    assert {(t.requester_id, t.th, t.ph, t.steering_tag, t.target) for t in first.tlps} == {
+        (MLX5_RID, True, 1, 0x0112, VFIO_BAR0)
+    }
+    tlp_events = [e for e in events if e["event"] == "pcie.tlp"]
+    assert [(e["ph"], e["st"], e["st_ext"]) for e in tlp_events] == [
+        (1, 0x12, 0x01),
+        (3, 0xEE, 0x0B),
+    ]
+    # the reset invalidated the MR's mapping; the write after it re-mapped and re-asked
+    names = [e["event"] for e in all_events]
+    assert names.index("mlx5.mr_invalidate") < names.index("mlx5.mr_fault")
+    assert [(t.ph, t.steering_tag) for t in after.tlps] == [(3, 0x0BEE)]
+    assert [e["tag"] for e in all_events if e["event"] == "mlx5.mr_tph"] == [0x0112, 0x0BEE]
