@@ -53,6 +53,12 @@ BUILT = (B59.parent.parent.parent / ".built").exists()
 NOT_BUILT = "rdma-core 59 is not built (.ci/build-rdma-core builds it)"
 
 
+@pytest.fixture(autouse=True)
+def _affinity() -> None:
+    """The programs here run with their real CPU affinity, which ``DMAH_ALLOC`` checks:
+    conftest's ``os.sched_getaffinity`` stand-in stays off."""
+
+
 def _env(**extra: str) -> dict[str, str]:
     return {**os.environ, "LD_LIBRARY_PATH": str(B59 / "lib"), **extra}
 
@@ -68,17 +74,18 @@ def _pyverbs_env(**extra: str) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def cbuild(tmp_path_factory: pytest.TempPathFactory) -> Callable[[Path], str]:
-    """``cbuild(source)``: the program compiled against rdma-core 59 (its ``build/include``
-    first, then the newest uAPI headers for ``linux/vfio.h``) and linked with its
-    ``-libverbs``."""
+    """``cbuild(source)``: the program compiled against the newest uAPI headers
+    (``$MOCKKERNEL_UAPI_INCLUDE``, for ``linux/vfio.h``) and rdma-core 59's
+    ``build/include``, linked with its ``-libverbs``."""
     if not BUILT:
         pytest.skip(NOT_BUILT)
     cc = shutil.which("cc")
     if cc is None:
         pytest.skip("no C compiler (cc) on this machine")
     out = tmp_path_factory.mktemp("ibv")
+    # the uAPI headers first: build/include has rdma-core's own (older) linux/vfio.h
     uapi = os.environ.get("MOCKKERNEL_UAPI_INCLUDE")
-    inc = [f"-I{B59 / 'include'}"] + ([f"-I{uapi}"] if uapi else [])
+    inc = ([f"-I{uapi}"] if uapi else []) + [f"-I{B59 / 'include'}"]
 
     def build(src: Path) -> str:
         exe = out / src.stem
@@ -88,7 +95,7 @@ def cbuild(tmp_path_factory: pytest.TempPathFactory) -> Callable[[Path], str]:
                  "-libverbs", f"-Wl,-rpath,{B59 / 'lib'}"],
                 capture_output=True, text=True, check=False,
             )  # fmt: skip
-            if r.returncode and "vfio" in r.stderr and "DMA_BUF" in r.stderr:
+            if r.returncode and "have no VFIO_DEVICE_FEATURE_DMA_BUF" in r.stderr:
                 pytest.skip("these uAPI headers have no VFIO_DEVICE_FEATURE_DMA_BUF: "
                             "set MOCKKERNEL_UAPI_INCLUDE to newer headers")  # fmt: skip
             assert r.returncode == 0, r.stderr
@@ -247,59 +254,151 @@ def test_pyverbs_mr_of_its_own_memory_takes_a_remote_write(
     assert [(e["kind"], e["length"]) for e in regs] == [("IbUmem", 1 << 16)]
 
 
-# -- 2. a VFIO BAR dma-buf with TPH, through pyverbs ----------------------------------------
+# -- 2. a VFIO BAR dma-buf with TPH, through pyverbs (and 4: on linux-7.2) -----------------
 MLX5_RID = 0x02 << 8 | 0  # 0000:02:00.0
 VFIO_BAR0 = "0000:01:00.0:bar0"
 
 
+def _on(uapi: str) -> Any:
+    return pytest.param(uapi, marks=pytest.mark.mockkernel(topology=MLX5_RXE, uapi=uapi), id=uapi)
+
+
+def _tph_events(events: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    return [(e["source"], e["ph"], e["tag"]) for e in events if e["event"] == "mlx5.mr_tph"]
+
+
+@pytest.mark.parametrize("uapi", [_on("tph-v11"), _on("linux-7.2")])
 def test_pyverbs_dmabuf_mr_of_a_vfio_bar_with_tph_and_a_reset(
-    mock_kernel: Kernel, tmp_path: Path
+    mock_kernel: Kernel, tmp_path: Path, uapi: str
 ) -> None:
     """pyverbs ``DmaBufMR`` of a VFIO BAR dma-buf whose TPH was set through
     ``VFIO_DEVICE_FEATURE_DMA_BUF_TPH``: the network's write lands in the BAR (the program
     reads it through its own BAR mapping) on TLPs with the exporter's tag and PH; after
     the program sets a new tag and resets the device, the next write faults, re-maps and
-    carries the re-queried tag."""
+    carries the re-queried tag.
+
+    On ``linux-7.2`` (the series is not merged) the same program's TPH ioctls are
+    ``ENOTTY`` (no feature 13), the MR registers and takes the writes -- across the reset
+    too -- on TLPs without TPH: mlx5 has no exporter hook to ask."""
     env = _pyverbs_env()
     writes: dict[str, Any] = {}
-    events: list[dict[str, Any]] = []
 
     def serve(line: str) -> None:
         if line.startswith("mr "):
             writes["rkey"] = rkey = int(line.split()[1])
-            with mock_kernel.tracer.capture() as ev:
-                writes["first"] = remote_write(mock_kernel, "mlx5_0", rkey, 0x100, bytes(range(16)))
-            events.extend(ev)
+            writes["first"] = remote_write(mock_kernel, "mlx5_0", rkey, 0x100, bytes(range(16)))
         elif line == "reset":
-            with mock_kernel.tracer.capture() as ev:
-                writes["after"] = remote_write(mock_kernel, "mlx5_0", writes["rkey"], 0x200,
-                                               b"after reset")  # fmt: skip
-            events.extend(ev)
+            writes["after"] = remote_write(mock_kernel, "mlx5_0", writes["rkey"], 0x200,
+                                           b"after reset")  # fmt: skip
 
     prog = HERE / "pyverbs_vfio_tph.py"
-    with mock_kernel.tracer.capture() as all_events:
+    with mock_kernel.tracer.capture() as events:
         r = Peer(mock_kernel, tmp_path).run([sys.executable, str(prog)], env, serve)
     assert r.returncode == 0, r.stderr
+    tph = "ok" if uapi == "tph-v11" else "ENOTTY"
     out = dict(ln.split(" ", 1) for ln in r.stdout.splitlines())
     assert out == {
-        "tph": "ok",
+        "tph": tph,
         "bar": bytes(range(16)).hex(),
-        "tph2": "ok",
+        "tph2": tph,
         "bar2": b"after reset".hex(),
     }
     first, after = writes["first"], writes["after"]
     assert first.ok and after.ok
-    # the exporter's tag: extended (the mlx5 function requests EXT_TPH), and its PH
-    assert {(t.requester_id, t.th, t.ph, t.steering_tag, t.target) for t in first.tlps} == {
-        (MLX5_RID, True, 1, 0x0112, VFIO_BAR0)
-    }
-    tlp_events = [e for e in events if e["event"] == "pcie.tlp"]
-    assert [(e["ph"], e["st"], e["st_ext"]) for e in tlp_events] == [
-        (1, 0x12, 0x01),
-        (3, 0xEE, 0x0B),
-    ]
+    assert {(t.requester_id, t.target) for t in first.tlps + after.tlps} == {(MLX5_RID, VFIO_BAR0)}
     # the reset invalidated the MR's mapping; the write after it re-mapped and re-asked
-    names = [e["event"] for e in all_events]
+    names = [e["event"] for e in events]
     assert names.index("mlx5.mr_invalidate") < names.index("mlx5.mr_fault")
-    assert [(t.ph, t.steering_tag) for t in after.tlps] == [(3, 0x0BEE)]
-    assert [e["tag"] for e in all_events if e["event"] == "mlx5.mr_tph"] == [0x0112, 0x0BEE]
+    tlps = [e for e in events if e["event"] == "pcie.tlp"]
+    if uapi == "tph-v11":
+        # the exporter's tags: extended (the function requests EXT_TPH), and their PH
+        assert [(t.th, t.ph, t.steering_tag) for t in first.tlps + after.tlps] == [
+            (True, 1, 0x0112),
+            (True, 3, 0x0BEE),
+        ]
+        assert [(e["ph"], e["st"], e["st_ext"]) for e in tlps] == [(1, 0x12, 0x01), (3, 0xEE, 0x0B)]
+        assert _tph_events(events) == [("dmabuf", 1, 0x0112), ("dmabuf", 3, 0x0BEE)]
+    else:
+        assert [t.th for t in first.tlps + after.tlps] == [False, False]
+        assert _tph_events(events) == [("none", None, None)] * 2
+
+
+# -- 3. examples/c/rdma_dmah_mr.c: ibv_alloc_dmah + ibv_reg_mr_ex on the dma-buf fd ---------
+DMAH_EXAMPLE = REPO / "examples" / "c" / "rdma_dmah_mr.c"
+
+
+def _cpu_tag(kernel: Kernel, cpu: int) -> int:
+    """The extended steering tag the root port's ``_DSM`` gives ``cpu`` (volatile memory)."""
+    (rp,) = kernel.topology.root_ports
+    (entry,) = [e for e in rp.cpu_st if e.cpu == cpu]
+    assert entry.vm_xst is not None
+    return entry.vm_xst
+
+
+@pytest.mark.parametrize("uapi", [_on("tph-v11"), _on("linux-7.2")])
+def test_dmah_example_writes_reach_the_bar_with_the_cpus_tag(
+    mock_kernel: Kernel, cbuild: Callable[[Path], str], tmp_path: Path, uapi: str
+) -> None:
+    """The C example, linked with rdma-core 59: ``ibv_alloc_dmah`` (a CPU it may run on,
+    PH 2) and ``ibv_reg_mr_ex(FD | FD_OFFSET | IOVA | DMAH)`` on the BAR's dma-buf.  The
+    DMAH wins over the exporter's tag: the write lands in the BAR on TLPs with the CPU's
+    tag and the DMAH's PH.  ``linux-7.2`` has DMAH (6.17+) but not the exporter's TPH
+    feature: that ioctl is ``ENOTTY`` and everything else is the same, as upstream."""
+    exe = cbuild(DMAH_EXAMPLE)
+    cpu = min(os.sched_getaffinity(0))
+    writes = []
+
+    def serve(line: str) -> None:
+        rkey = int(line.split()[1])
+        writes.append(remote_write(mock_kernel, "mlx5_0", rkey, 0, b"dmah-tagged TLP!"))
+
+    with mock_kernel.tracer.capture() as events:
+        r = Peer(mock_kernel, tmp_path).run([exe, "mlx5_0", str(cpu), "2"], _env(), serve)
+    assert r.returncode == 0, r.stdout + r.stderr
+    exporter = "st 0x12, st_ext 0x0112, ph 1" if uapi == "tph-v11" else "ENOTTY"
+    lines = r.stdout.splitlines()
+    assert lines == [
+        "vfio device 0000:01:00.0: dma-buf of BAR0 [0x1000, +0x4000)",
+        f"exporter TPH: {exporter}",
+        f"DMAH: cpu {cpu}, ph 2, volatile memory",
+        "MR on mlx5_0: lkey 0x101, rkey 0x101, length 0x4000",
+        "BAR0[0x1000]: " + " ".join(f"{b:02x}" for b in b"dmah-tagged TLP!"),
+        "released",
+    ]
+    (w,) = writes
+    assert w.ok
+    assert [(t.th, t.ph, t.steering_tag, t.target) for t in w.tlps] == [
+        (True, 2, _cpu_tag(mock_kernel, cpu), VFIO_BAR0)
+    ]
+    assert _tph_events(events) == [("dmah", 2, _cpu_tag(mock_kernel, cpu))]
+    assert [e["event"] for e in events if e["event"].startswith("rdma.dmah")] == [
+        "rdma.dmah_alloc",
+        "rdma.dmah_free",
+    ]
+
+
+def test_dmah_cpu_must_be_in_the_calling_threads_affinity(
+    mock_kernel: Kernel, cbuild: Callable[[Path], str]
+) -> None:
+    """``ibv_alloc_dmah`` of a CPU the *program* may not run on is ``EPERM`` (its own
+    affinity, not the mock kernel's); one it may run on is granted."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        pytest.skip("needs two CPUs to pin the program to one of them")
+    exe = cbuild(DMAH_EXAMPLE)
+    pin = f"import os, sys; os.sched_setaffinity(0, {{{cpus[1]}}}); os.execv(sys.argv[1], sys.argv[1:])"  # noqa: E501
+    for cpu, want in (
+        (cpus[0], "ibv_alloc_dmah: EPERM"),
+        (cpus[1], f"DMAH: cpu {cpus[1]}, ph 2, volatile memory"),
+    ):
+        r = mock_kernel.run([sys.executable, "-c", pin, exe, "mlx5_0", str(cpu)],
+                            capture_output=True, text=True, env=_env(), timeout=120)  # fmt: skip
+        assert want in r.stdout.splitlines(), r.stdout + r.stderr
+
+
+def test_dmah_on_rxe_is_eopnotsupp(mock_kernel: Kernel, cbuild: Callable[[Path], str]) -> None:
+    """rxe has no DMAH: libibverbs' rxe provider has no ``alloc_dmah`` (``EOPNOTSUPP``)."""
+    exe = cbuild(DMAH_EXAMPLE)
+    r = mock_kernel.run([exe, "rxe0"], capture_output=True, text=True, env=_env(), timeout=120)
+    assert r.returncode == 1
+    assert r.stdout.splitlines()[-1] == "ibv_alloc_dmah: EOPNOTSUPP"
