@@ -231,13 +231,17 @@ from pyverbs.mr import MR
 from pyverbs.pd import PD
 ctx = d.Context(name="mlx5_0")
 pd = PD(ctx)
-mr = MR(pd, 1 << 16, 1 | 2)  # LOCAL_WRITE | REMOTE_WRITE
-mr.write(b"\\x55" * (1 << 16), 1 << 16)
+mr = MR(pd, 1 << 16, 1 | 2)  # LOCAL_WRITE | REMOTE_WRITE: pinned
+odp = MR(pd, 1 << 16, 1 | 2 | 64)  # ... | ON_DEMAND: not pinned, faulted at each access
+for m in (mr, odp):
+    m.write(b"\\x55" * (1 << 16), 1 << 16)
 reply = os.open(os.environ["FROM_TEST"], os.O_RDWR)
 with open(os.environ["TO_TEST"], "w") as f:
-    f.write(f"{mr.rkey} {mr.lkey}\\n")
+    f.write(f"{mr.rkey} {odp.rkey}\\n")
 os.read(reply, 16)
-print("head", mr.read(8, 0x3000).hex(), mr.read(4, 0x3008).hex())
+for name, m in (("head", mr), ("odp", odp)):
+    print(name, m.read(8, 0x3000).hex(), m.read(4, 0x3008).hex())
+odp.close()
 mr.close()
 pd.close()
 ctx.close()
@@ -247,22 +251,25 @@ ctx.close()
 def test_pyverbs_mr_of_its_own_memory_takes_a_remote_write(
     mock_kernel: Kernel, tmp_path: Path
 ) -> None:
-    """pyverbs ``MR(pd, len, access)`` (``ibv_reg_mr`` of a buffer pyverbs allocates):
-    registered under the supervisor, written by the network peer, read back by pyverbs."""
+    """pyverbs ``MR(pd, len, access)`` (``ibv_reg_mr`` of a buffer pyverbs allocates), pinned
+    and ``ON_DEMAND``: registered under the supervisor, written by the network peer (the
+    ODP fault reaches the program's memory, not the test's), read back by pyverbs."""
     env = _pyverbs_env()
     results = []
 
     def serve(line: str) -> None:
-        rkey = int(line.split()[0])
-        results.append(remote_write(mock_kernel, "mlx5_0", rkey, 0x3000, b"hi!rdma\0"))
+        for rkey in map(int, line.split()):
+            results.append(remote_write(mock_kernel, "mlx5_0", rkey, 0x3000, b"hi!rdma\0"))
 
     with mock_kernel.tracer.capture() as events:
         r = Peer(mock_kernel, tmp_path).run([sys.executable, "-c", PYVERBS_MR], env, serve)
     assert r.returncode == 0, r.stderr
-    assert [w.status for w in results] == ["IBV_WC_SUCCESS"]
-    assert "head " + b"hi!rdma\0".hex() + " 55555555" in r.stdout.splitlines()
+    assert [w.status for w in results] == ["IBV_WC_SUCCESS"] * 2
+    lines = r.stdout.splitlines()
+    for name in ("head", "odp"):
+        assert f"{name} " + b"hi!rdma\0".hex() + " 55555555" in lines
     regs = [e for e in events if e["event"] == "rdma.reg_mr"]
-    assert [(e["kind"], e["length"]) for e in regs] == [("IbUmem", 1 << 16)]
+    assert [(e["kind"], e["length"]) for e in regs] == [("IbUmem", 1 << 16), ("odp", 1 << 16)]
 
 
 # -- 2. a VFIO BAR dma-buf with TPH, through pyverbs (and 4: on linux-7.2) -----------------
