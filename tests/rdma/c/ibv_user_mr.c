@@ -77,6 +77,7 @@ int main(int argc, char **argv)
 	try_reg("readonly_for_read", ro, PAGE, IBV_ACCESS_REMOTE_READ);
 	try_reg("two_vmas", two, 2 * PAGE, RW);
 	try_reg("zero_length", buf, 0, RW);
+	try_reg("zero_length_unaligned", buf + 100, 0, RW);
 	fflush(stdout);
 
 	memset(buf, 0xaa, 2 * PAGE);
