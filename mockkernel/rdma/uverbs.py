@@ -54,7 +54,7 @@ from ..errors import kerr
 from ..fault_inject import should_fail
 from ..fs import FMODE_LSEEK, FMODE_PREAD, FMODE_PWRITE, FMODE_READ, File, FileOperations, Inode
 from ..mm import PAGE_SIZE
-from ..uaccess import copy_from_user, copy_to_user
+from ..uaccess import LOCAL, copy_from_user, copy_to_user, current_mm
 from ..uapi.rdma import ib_user_ioctl_cmds as C
 from ..uapi.rdma import ib_user_verbs as V
 from ..uapi.rdma.ib_user_ioctl_verbs import (
@@ -99,7 +99,7 @@ from .objects import (
 
 if TYPE_CHECKING:
     from ..process import Process
-    from .device import IbDevice
+    from .device import IbDevice, RdmaContext
 
 __all__ = [
     "IB_ACCESS_SUPPORTED",
@@ -945,6 +945,19 @@ def _h_reg_mr(bundle: AttrBundle) -> None:
 
 
 # -- handlers: DMAH -------------------------------------------------------------------------------
+def _caller_cpus(kernel: RdmaContext) -> set[int]:
+    """``current->cpus_ptr``: the CPUs the calling thread may run on -- a supervised
+    program's thread (by its tid: its own ``sched_setaffinity``/``taskset``), else this
+    Python thread, which is the caller in-process."""
+    tid = kernel.current_tid
+    if tid is not None and current_mm() is not LOCAL:
+        try:
+            return os.sched_getaffinity(tid)
+        except OSError:  # (the thread is gone: it cannot be waiting for this answer)
+            pass
+    return os.sched_getaffinity(0)
+
+
 def _h_dmah_alloc(bundle: AttrBundle) -> None:
     uobj = bundle.get_uobject(C.UVERBS_ATTR_ALLOC_DMAH_HANDLE)
     dev = bundle.device
@@ -953,7 +966,7 @@ def _h_dmah_alloc(bundle: AttrBundle) -> None:
         dmah.cpu_id = bundle.copy_from_u32(C.UVERBS_ATTR_ALLOC_DMAH_CPU_ID)
         if dmah.cpu_id >= dev.kernel.topology.kernel.nr_cpus:
             raise kerr(EINVAL)
-        if dmah.cpu_id not in os.sched_getaffinity(0):
+        if dmah.cpu_id not in _caller_cpus(dev.kernel):
             raise kerr(EPERM)
         dmah.valid_fields |= 1 << IB_DMAH_CPU_ID_EXISTS
     if bundle.is_valid(C.UVERBS_ATTR_ALLOC_DMAH_TPH_MEM_TYPE):

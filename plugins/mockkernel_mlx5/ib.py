@@ -47,7 +47,7 @@ from mockkernel.driver import (
     IbUmem,
     MrWriteResult,
     UmemDmabuf,
-    copy_to_user,
+    current_mm,
     flags_in,
     ib_umem_dmabuf_get,
     ib_umem_dmabuf_get_pinned,
@@ -86,6 +86,9 @@ class Mlx5Mr:
 
     kind: str  # "user", "odp", "dmabuf" (dynamic) or "data_direct" (pinned dma-buf)
     start: int = 0  # user address (user/odp)
+    #: ODP: the address space the MR was made in (``umem_odp->umem.owning_mm``); a
+    #: device fault reaches that, whichever task is current when the write arrives
+    mm: Any = None
     ph: int = MLX5_IB_NO_PH
     st_index: int = MLX5_MKC_PCIE_TPH_NO_STEERING_TAG_INDEX
     st_ref: bool = False  # this MR holds a reference on st_index
@@ -267,7 +270,7 @@ class Mlx5IbOps(IbDeviceOps):
         if access & IB_UVERBS_ACCESS_ON_DEMAND:
             if dmah is not None or not self.mdev.odp:
                 raise kerr(_errno.EOPNOTSUPP)
-            m = Mlx5Mr("odp", start=start, translation_valid=True)
+            m = Mlx5Mr("odp", start=start, translation_valid=True, mm=current_mm())
             umem = None
         else:
             umem = ib_umem_get(start, length, access)
@@ -414,7 +417,9 @@ class Mlx5IbOps(IbDeviceOps):
             umem.write(offset, data)
         else:  # ODP user memory: a fault at the address the MR was made over
             try:
-                copy_to_user(m.start + offset, data)
+                if m.mm is None or m.mm.exited:
+                    raise OSError(_errno.EFAULT, "the address space is gone")
+                m.mm.write(m.start + offset, data)
             except OSError as e:
                 return MrWriteResult(
                     "IBV_WC_REM_ACCESS_ERR", "ODP page fault failed", errno=e.errno or 0
