@@ -77,6 +77,11 @@ class Syscall:
     #: the argument that is an fd when the call is about that fd alone: a real fd there
     #: is answered CONTINUE before the handler runs (the cheap, common case)
     fd_arg: int | None = None
+    #: (path argument, dirfd argument or None) of a path call: an absolute path outside
+    #: the mock roots is answered CONTINUE before the handler runs
+    path_arg: tuple[int, int | None] | None = None
+    #: a cheap "surely not the mock's" test run before the handler (no current task)
+    quick: Callable[[Process, tuple[int, ...]], bool] | None = None
 
     @property
     def nr(self) -> int:
@@ -520,12 +525,26 @@ _FD_ONLY = ("read", "write", "pread64", "pwrite64", "readv", "writev", "preadv",
             "getpeername", "setsockopt", "getsockopt", "sendto", "recvfrom")  # fmt: skip
 
 
+_PATH_ARGS: dict[str, tuple[int, int | None]] = {
+    "open": (0, None), "stat": (0, None), "lstat": (0, None), "access": (0, None),
+    "readlink": (0, None), "openat": (1, 0), "newfstatat": (1, 0), "readlinkat": (1, 0),
+    "faccessat": (1, 0), "faccessat2": (1, 0), "statx": (1, 0), "openat2": (1, 0),
+}  # fmt: skip
+_QUICK: dict[str, Callable[[Process, tuple[int, ...]], bool]] = {
+    "sendmsg": scm.quick_sendmsg,
+    "recvmsg": scm.quick_recvmsg,
+}
+
+
 def _with_fd_args(entries: dict[int, Syscall]) -> dict[int, Syscall]:
-    """Mark the calls about one fd alone (``fd_arg``): a real fd there skips the handler."""
+    """Mark the calls about one fd alone (``fd_arg``): a real fd there skips the
+    handler; the path calls (``path_arg``) and the quick tests likewise."""
     out = {}
     for nr, s in entries.items():
         fd_arg = 0 if s.name in _FD_ONLY else 4 if s.name == "mmap" else None
-        out[nr] = replace(s, fd_arg=fd_arg)
+        out[nr] = replace(
+            s, fd_arg=fd_arg, path_arg=_PATH_ARGS.get(s.name), quick=_QUICK.get(s.name)
+        )
     return out
 
 

@@ -31,7 +31,8 @@ AT_SYMLINK_NOFOLLOW = 0x100
 AT_EACCESS = 0x200
 AT_EMPTY_PATH = 0x1000
 PATH_MAX = 4096
-_ROOTS = ("/dev", "/sys", "/proc")
+#: where mock paths live: a path elsewhere is the host's
+ROOTS = ("/dev", "/sys", "/proc")
 
 
 def _read_path(addr: int) -> str:
@@ -70,7 +71,7 @@ def resolve(c: Call, dirfd: int, path: str) -> str | None:
         except OSError:
             return None  # a bad dirfd: the real kernel gives its errno
         path = base.rstrip("/") + "/" + path
-    return path if path.startswith(_ROOTS) else None
+    return path if path.startswith(ROOTS) else None
 
 
 def _node(c: Call, path: str, follow: bool) -> Node | None:

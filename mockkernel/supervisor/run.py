@@ -39,6 +39,7 @@ def _tracer_thread(sv: Supervisor, spec: Spec, box: dict[str, Any]) -> None:
     """The tracer thread: start the child, then follow the tree until it is gone."""
     marker = marker_prefix(INJECT_MARK, mark_word_offset(NR["mmap"]), mark_word_offset(0))
     code = build_filter((s.name for s in TABLE.values()), trace_mmap=True, allow_prefix=marker)
+    sv.prepare()
     try:
         child = start_child(spec, code)
     except BaseException as e:

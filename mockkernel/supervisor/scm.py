@@ -41,9 +41,10 @@ from .uabi import i32, iovecs
 
 if TYPE_CHECKING:
     from ..fs import File
+    from ..process import Process
     from .handlers import Call, Result
 
-__all__ = ["ScmTokens", "do_recvmsg", "do_sendmsg"]
+__all__ = ["ScmTokens", "do_recvmsg", "do_sendmsg", "quick_recvmsg", "quick_sendmsg"]
 
 SOL_SOCKET, SCM_RIGHTS = 1, 1
 MSG_PEEK, MSG_CTRUNC, MSG_DONTWAIT, MSG_CMSG_CLOEXEC = 0x2, 0x8, 0x40, 0x40000000
@@ -129,6 +130,39 @@ def _sock(c: Call, fd: int, name: str) -> int:
         return c.proc.fget_real(fd)
     except OSError:
         raise kerr(EBADF) from None
+
+
+def quick_sendmsg(proc: Process, args: tuple[int, ...]) -> bool:
+    """Surely the real call (before any handler): a real socket and a message whose
+    control buffer holds no mock fd in an ``SCM_RIGHTS`` message (most have none)."""
+    if i32(args[0]) in proc.files:
+        return False
+    try:
+        *_, control, controllen, _f = _MSGHDR.unpack(proc.mm.read(args[1], _MSGHDR.size))
+        if not control or controllen < _CMSGHDR.size:
+            return True
+        files = proc.files
+        if not files:
+            return True  # no mock fd to pass
+        for level, type_, data in _cmsgs(proc.mm.read(control, min(controllen, _MAX_CONTROL))):
+            fds = array.array("i", data[: len(data) // 4 * 4])
+            if level == SOL_SOCKET and type_ == SCM_RIGHTS and any(n in files for n in fds):
+                return False
+    except OSError:
+        return False  # the handler gives the errno
+    return True
+
+
+def quick_recvmsg(proc: Process, args: tuple[int, ...]) -> bool:
+    """Surely the real call: a real socket and no room for an fd in the control buffer
+    (Linux then drops passed files; a token's reference goes at the end of the tree)."""
+    if i32(args[0]) in proc.files:
+        return False
+    try:
+        control, controllen = struct.unpack("<QQ", proc.mm.read(args[1] + 32, 16))
+    except OSError:
+        return False
+    return not control or controllen < _CMSGHDR.size + 4
 
 
 def do_sendmsg(c: Call, tokens: ScmTokens) -> Result:

@@ -23,9 +23,10 @@ from ..errors import kerr
 from ..process import Process
 from ..realfd import REAL, hide, kernel_close
 from ..uaccess import RemoteMemory
+from . import paths
 from .epollsys import EpollMirrors
 from .fdtable import RemoteFdTable
-from .handlers import CONTINUE, TABLE, Call
+from .handlers import CONTINUE, TABLE, Call, Syscall
 from .host import libc
 from .mmap import TraceeMm, TracerWork
 from .notify import Listener
@@ -159,13 +160,21 @@ class Supervisor:
         return gone
 
     # -- the workers ------------------------------------------------------------------------
+    def prepare(self) -> None:
+        """Start the workers ahead of the child (they wait for its listener): thread
+        start-up then does not compete with the child's exec for the CPU."""
+        if self.pool is None:
+            self.pool = Pool(None, self.serve, on_fatal=self._kill_tree)
+            self.pool.start()
+
     def start(self, listener_fd: int, root: int, name: str) -> Process:
         """Serve the listener: the root process first, then the workers."""
         self.listener = Listener(listener_fd)
         self.listener.sync_wake_up()
         proc = self.new_process(root, name)
-        self.pool = Pool(self.listener, self.serve, on_fatal=self._kill_tree)
-        self.pool.start()
+        self.prepare()
+        assert self.pool is not None
+        self.pool.attach(self.listener)
         return proc
 
     def _kill_tree(self, why: BaseException) -> None:
@@ -206,15 +215,12 @@ class Supervisor:
         assert lst is not None
         entry = TABLE.get(nr)
         proc = self.tasks.get(tid)
-        if entry is None or proc is None:
-            self._send(lst, nid, proc, cont=True)
-            return
-        fd_arg = entry.fd_arg
-        if fd_arg is not None and _i32(args[fd_arg]) not in proc.files:
-            self._send(lst, nid, proc, cont=True)  # a real fd: the common, cheap case
-            return
-        if self._quick_continue(proc, nr, args):
-            self._send(lst, nid, proc, cont=True)
+        if entry is None or proc is None or self._quick_continue(entry, proc, nr, args):
+            try:
+                lst.send_continue(nid)  # a real fd or path: the common, cheap case
+            except OSError as e:
+                if e.errno != ENOENT:
+                    raise
             return
         lst.begin(nid)
         try:
@@ -233,16 +239,28 @@ class Supervisor:
             assert isinstance(res, int)
             self._send(lst, nid, proc, val=res)
 
-    def _quick_continue(self, proc: Process, nr: int, args: tuple[int, ...]) -> bool:
-        """``close`` of a real fd the tracer keeps nothing at, ``munmap`` in a process
-        without mock mappings: nothing for the handler to do (the next most common
-        calls after the fd-only ones)."""
+    def _quick_continue(
+        self, entry: Syscall, proc: Process, nr: int, args: tuple[int, ...]
+    ) -> bool:
+        """Is the call surely not the mock's, decided without the handler (no current
+        task, no ``Call``)?  A real fd in an fd-only call; ``close`` of a real fd the
+        tracer keeps nothing at; ``munmap`` in a process without mock mappings; a path
+        outside ``/dev``, ``/sys`` and ``/proc`` (read here, once: most of what a
+        program's start-up traps is ``stat``/``openat`` of its libraries); a message
+        without a control buffer, or with no mock fd in it."""
+        fd_arg = entry.fd_arg
+        if fd_arg is not None:
+            return _i32(args[fd_arg]) not in proc.files
+        if entry.path_arg is not None:
+            return _host_path(proc, entry.path_arg, args)
         if nr == _NR_CLOSE:
             fd = _i32(args[0])
             tmm = self.mms.get(proc.pid)
             return fd not in proc.files and (tmm is None or fd < tmm.fd_floor)
         if nr == _NR_MUNMAP:
             return not proc.mappings
+        if entry.quick is not None:
+            return entry.quick(proc, args)
         return False
 
     def _send(
@@ -263,6 +281,27 @@ class Supervisor:
 
 
 _NR_CLOSE, _NR_MUNMAP = NR["close"], NR["munmap"]
+_ROOTS = tuple(os.fsencode(r) for r in paths.ROOTS)
+
+
+def _host_path(proc: Process, where: tuple[int, int | None], args: tuple[int, ...]) -> bool:
+    """Is the path argument surely the host's: absolute outside the mock roots, or
+    empty with no mock ``dirfd`` (the real kernel answers ``AT_EMPTY_PATH`` or
+    ``ENOENT``)?  A relative path needs the caller's cwd or ``dirfd``: not decided here."""
+    path_i, dirfd_i = where
+    addr = args[path_i]
+    if addr == 0:
+        return False  # the handler says EFAULT, or AT_EMPTY_PATH with a NULL path
+    try:
+        head = proc.mm.read(addr, min(256, 4096 - addr % 4096))
+    except OSError:
+        return False
+    nul = head.find(b"\0")
+    if nul < 0:
+        return False
+    if nul == 0:
+        return dirfd_i is None or _i32(args[dirfd_i]) not in proc.files
+    return head[0] == 0x2F and not head.startswith(_ROOTS)  # "/"
 
 
 def _i32(v: int) -> int:
