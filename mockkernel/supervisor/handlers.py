@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import kerr
 from ..uaccess import copy_from_user, copy_to_user
-from . import epollsys, netsock, paths, pollsys, scm
+from . import epollsys, netsock, paths, pollsys, scm, xattr
 from .fdtable import real_fd_open
 from .mmap import unmap
 from .seccomp import NR
@@ -101,10 +101,18 @@ def sys_close(c: Call) -> Result:
     return CONTINUE
 
 
+_CLOSE_RANGE_UNSHARE, _CLONE_FILES = 0x2, 0x400
+#: unshare(2)'s valid flags (kernel/fork.c check_unshare_flags): THREAD FS NEWNS SIGHAND
+#: VM FILES SYSVSEM NEWUTS NEWIPC NEWNET NEWUSER NEWPID NEWCGROUP NEWTIME
+_UNSHARE_FLAGS = 0x7E070F80
+
+
 def sys_close_range(c: Call) -> Result:
     first, last, flags = u32(c.args[0]), u32(c.args[1]), u32(c.args[2])
     if flags & ~0x6 or first > last:
         return CONTINUE  # the real kernel says EINVAL and closes nothing
+    if flags & _CLOSE_RANGE_UNSHARE:
+        c.sv.unshare_files(c.proc, keep=True)  # the copy first, then the closes in it
     for fd in sorted(fd for fd in c.proc.files if first <= fd <= last):
         if flags & 0x4:  # CLOSE_RANGE_CLOEXEC
             c.proc.fdt.set_cloexec(fd, True)
@@ -113,6 +121,19 @@ def sys_close_range(c: Call) -> Result:
     if not flags & 0x4:
         _kept_closed(c, first, min(last, 0x7FFFFFFF))
     return CONTINUE
+
+
+def sys_unshare(c: Call) -> Result:
+    """``CLONE_FILES``: a process sharing its table (``clone(CLONE_FILES)``) takes its own
+    copy, mock side; the real kernel then copies the real one."""
+    flags = c.args[0]
+    if flags & _CLONE_FILES and not flags & ~_UNSHARE_FLAGS:
+        c.sv.unshare_files(c.proc, keep=True)
+    return CONTINUE
+
+
+def _quick_unshare(proc: Process, args: tuple[int, ...]) -> bool:
+    return not args[0] & _CLONE_FILES
 
 
 def sys_dup(c: Call) -> Result:
@@ -439,6 +460,31 @@ def sys_readlinkat(c: Call) -> Result:
     return paths.readlink(c, i32(c.args[0]), c.args[1], c.args[2], i32(c.args[3]))
 
 
+# -- extended attributes (see xattr.py) ---------------------------------------------------
+def sys_getxattr(c: Call) -> Result:
+    return xattr.getxattr(c, 0, True)
+
+
+def sys_lgetxattr(c: Call) -> Result:
+    return xattr.getxattr(c, 0, False)
+
+
+def sys_fgetxattr(c: Call) -> Result:
+    return xattr.getxattr(c, None, True)
+
+
+def sys_listxattr(c: Call) -> Result:
+    return xattr.listxattr(c, 0, True)
+
+
+def sys_llistxattr(c: Call) -> Result:
+    return xattr.listxattr(c, 0, False)
+
+
+def sys_flistxattr(c: Call) -> Result:
+    return xattr.listxattr(c, None, True)
+
+
 _S, _P, _U = "supported", "partial", "unimplemented"
 TABLE: dict[int, Syscall] = {
     s.nr: s
@@ -481,10 +527,22 @@ TABLE: dict[int, Syscall] = {
         Syscall(
             "epoll_ctl", _P, sys_epoll_ctl, "a mock fd: an eventfd mirrors its ->poll (IN, OUT)"
         ),
+        Syscall("getxattr", _S, sys_getxattr, "none stored: Linux's errno for the filesystem"),
+        Syscall("lgetxattr", _S, sys_lgetxattr, "as getxattr, the link itself"),
+        Syscall("fgetxattr", _S, sys_fgetxattr, "devtmpfs, sysfs, procfs or an anon inode"),
+        Syscall("listxattr", _S, sys_listxattr, "nothing listed (no LSM labels)"),
+        Syscall("llistxattr", _S, sys_llistxattr),
+        Syscall("flistxattr", _P, sys_flistxattr, "a mock socket lists no sockprotoname"),
         Syscall("sendmsg", _P, sys_sendmsg, "SCM_RIGHTS of mock fds (tokens); mock NETLINK_RDMA"),
         Syscall("recvmsg", _P, sys_recvmsg, "AF_UNIX tokens in flight; mock NETLINK_RDMA (EAGAIN)"),
         Syscall("select", _S, sys_select, "as poll, with fs/select.c's masks"),
         Syscall("pselect6", _P, sys_pselect6, "as select; the signal mask is not applied"),
+        Syscall(
+            "unshare",
+            _P,
+            sys_unshare,
+            "CLONE_FILES of a process sharing its table; a thread's own table is not modelled",
+        ),
         Syscall("faccessat", _P, sys_faccessat, "checked with the caller's real ids"),
         Syscall("dup3", _S, sys_dup3),
         Syscall("preadv", _S, sys_preadv),
@@ -492,7 +550,7 @@ TABLE: dict[int, Syscall] = {
         Syscall("preadv2", _S, sys_preadv2),
         Syscall("pwritev2", _S, sys_pwritev2),
         Syscall("statx", _P, sys_statx, "the basic stats only"),
-        Syscall("close_range", _P, sys_close_range, "CLOSE_RANGE_UNSHARE is not modelled"),
+        Syscall("close_range", _S, sys_close_range, "CLOSE_RANGE_UNSHARE: a table of its own"),
         Syscall("openat2", _P, sys_openat2, "RESOLVE_* flags are not applied to mock paths"),
         Syscall("faccessat2", _P, sys_faccessat2, "AT_EACCESS: effective ids"),
         # NETLINK_RDMA sockets are the mock's (netsock.py); every other socket the host's
@@ -522,17 +580,21 @@ NOT_TRAPPED: dict[str, str] = {
 _FD_ONLY = ("read", "write", "pread64", "pwrite64", "readv", "writev", "preadv", "pwritev",
             "preadv2", "pwritev2", "lseek", "fstat", "fsync", "fdatasync", "ftruncate",
             "ioctl", "fcntl", "dup", "getdents64", "bind", "connect", "getsockname",
-            "getpeername", "setsockopt", "getsockopt", "sendto", "recvfrom")  # fmt: skip
+            "getpeername", "setsockopt", "getsockopt", "sendto", "recvfrom", "fgetxattr",
+            "flistxattr")  # fmt: skip
 
 
 _PATH_ARGS: dict[str, tuple[int, int | None]] = {
     "open": (0, None), "stat": (0, None), "lstat": (0, None), "access": (0, None),
     "readlink": (0, None), "openat": (1, 0), "newfstatat": (1, 0), "readlinkat": (1, 0),
     "faccessat": (1, 0), "faccessat2": (1, 0), "statx": (1, 0), "openat2": (1, 0),
+    "getxattr": (0, None), "lgetxattr": (0, None), "listxattr": (0, None),
+    "llistxattr": (0, None),
 }  # fmt: skip
 _QUICK: dict[str, Callable[[Process, tuple[int, ...]], bool]] = {
     "sendmsg": scm.quick_sendmsg,
     "recvmsg": scm.quick_recvmsg,
+    "unshare": _quick_unshare,
 }
 
 

@@ -24,7 +24,10 @@ from .uabi import i32
 if TYPE_CHECKING:
     from .handlers import Call, Result
 
-__all__ = ["AT_FDCWD", "AT_SYMLINK_NOFOLLOW", "access", "openat", "openat2", "readlink", "stat"]
+__all__ = [
+    "AT_FDCWD", "AT_SYMLINK_NOFOLLOW", "ROOTS", "access", "lookup_node", "node_stat", "openat",
+    "openat2", "read_path", "readlink", "resolve", "stat",
+]  # fmt: skip
 
 AT_FDCWD = -100
 AT_SYMLINK_NOFOLLOW = 0x100
@@ -35,7 +38,7 @@ PATH_MAX = 4096
 ROOTS = ("/dev", "/sys", "/proc")
 
 
-def _read_path(addr: int) -> str:
+def read_path(addr: int) -> str:
     """The path at ``addr``: a short read first (most paths are short, and a page-sized
     read per ``stat`` would be most of its cost), then ``strndup_user``'s rules."""
     first = min(256, 4096 - addr % 4096)
@@ -74,14 +77,14 @@ def resolve(c: Call, dirfd: int, path: str) -> str | None:
     return path if path.startswith(ROOTS) else None
 
 
-def _node(c: Call, path: str, follow: bool) -> Node | None:
+def lookup_node(c: Call, path: str, follow: bool) -> Node | None:
     node = c.sv.kernel.vfs.lookup(path, follow)
     if node is not None and not c.sv.id_valid(c.nid):
         raise kerr(ENOENT)  # the caller is gone: do not act for a reused pid
     return node
 
 
-def _node_stat(node: Node) -> os.stat_result:
+def node_stat(node: Node) -> os.stat_result:
     if isinstance(node, _FdTarget):
         return node.file.inode.stat_result()
     return node.inode().stat_result()
@@ -102,7 +105,7 @@ def _host_has_dir(path: str) -> bool:
 def openat(c: Call, dirfd: int, addr: int, flags: int, mode: int) -> Result:
     from .handlers import CONTINUE
 
-    p = resolve(c, dirfd, _read_path(addr))
+    p = resolve(c, dirfd, read_path(addr))
     if p is None:
         return CONTINUE
     node = c.sv.kernel.vfs.lookup_open(p, flags)
@@ -125,7 +128,7 @@ def openat2(c: Call) -> Result:
 
 def stat(c: Call, dirfd: int, addr: int, flags: int) -> os.stat_result | None:
     """``stat`` of a mock path or (``AT_EMPTY_PATH``) a mock fd; ``None``: real."""
-    path = "" if addr == 0 and flags & AT_EMPTY_PATH else _read_path(addr)
+    path = "" if addr == 0 and flags & AT_EMPTY_PATH else read_path(addr)
     if path == "":
         if flags & AT_EMPTY_PATH and dirfd in c.proc.files:
             return c.proc.sys_fstat(dirfd)
@@ -133,8 +136,8 @@ def stat(c: Call, dirfd: int, addr: int, flags: int) -> os.stat_result | None:
     p = resolve(c, dirfd, path)
     if p is None:
         return None
-    node = _node(c, p, not flags & AT_SYMLINK_NOFOLLOW)
-    return None if node is None else _node_stat(node)
+    node = lookup_node(c, p, not flags & AT_SYMLINK_NOFOLLOW)
+    return None if node is None else node_stat(node)
 
 
 def _ids(tid: int) -> tuple[list[int], list[int], list[int]]:
@@ -176,15 +179,15 @@ def access(c: Call, dirfd: int, addr: int, mode: int, flags: int) -> Result:
 
     if mode & ~7:
         raise kerr(EINVAL)
-    p = resolve(c, dirfd, _read_path(addr))
+    p = resolve(c, dirfd, read_path(addr))
     if p is None:
         return CONTINUE
-    node = _node(c, p, not flags & AT_SYMLINK_NOFOLLOW)
+    node = lookup_node(c, p, not flags & AT_SYMLINK_NOFOLLOW)
     if node is None:
         return CONTINUE
     uids, gids, groups = _ids(c.tid)
     which = 1 if flags & AT_EACCESS else 0
-    if not _may(_node_stat(node), mode, uids[which], gids[which], groups):
+    if not _may(node_stat(node), mode, uids[which], gids[which], groups):
         raise kerr(EACCES)
     return 0
 
@@ -194,10 +197,10 @@ def readlink(c: Call, dirfd: int, addr: int, buf: int, bufsiz: int) -> Result:
 
     if bufsiz <= 0:
         raise kerr(EINVAL)
-    p = resolve(c, dirfd, _read_path(addr))
+    p = resolve(c, dirfd, read_path(addr))
     if p is None:
         return CONTINUE
-    node = _node(c, p, False)
+    node = lookup_node(c, p, False)
     if node is None:
         return CONTINUE
     if not isinstance(node, Symlink):

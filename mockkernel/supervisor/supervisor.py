@@ -148,6 +148,31 @@ class Supervisor:
             tmm.exit()  # the mappings' file references go with the address space
         return proc
 
+    def unshare_files(self, proc: Process, keep: bool) -> bool:
+        """``unshare_fd``: leave a table shared with other processes (``CLONE_FILES``).
+        An exiting one takes an empty table (its exit closes nothing of theirs); an
+        exec'ing one, or ``unshare(CLONE_FILES)``/``CLOSE_RANGE_UNSHARE`` (``keep``),
+        a copy holding the same files, one more reference each.  False: the table was
+        the process's own (nothing to do, as Linux when the count is 1)."""
+        fdt = proc.fdt
+        if not isinstance(fdt, RemoteFdTable) or len(fdt.users) < 2:
+            return False
+        with proc.files_lock:
+            fdt.users.discard(proc.pid)
+            if fdt.pid == proc.pid:
+                fdt.pid = min(fdt.users)  # (its /proc/<pid>/fd lists the shared table)
+            files = sorted(proc.files.items()) if keep else []
+            own = fdt.copy(proc.pid)
+            if keep:
+                own.cloexec = set(fdt.cloexec)
+            proc.fdt = own
+            proc.files = own.files
+            proc.slots = [None] * 64
+            proc.files_lock = type(proc.files_lock)()
+            for fd, file in files:
+                proc.fd_install(fd, file.get())
+        return True
+
     def exec_threads(self, proc: Process, pid: int) -> list[int]:
         """``de_thread``: after an exec only ``pid`` is left of ``proc``'s threads; returns
         the tids that went."""

@@ -258,7 +258,7 @@ class TreeTracer:
             return
         for tid in self.sv.exec_threads(proc, pid):
             self.live.discard(tid)
-        self._unshare_files(proc, keep=True)  # execve's unshare_files
+        self.sv.unshare_files(proc, keep=True)  # execve's unshare_files
         dropped = [fd for fd in sorted(proc.files) if not real_fd_open(pid, fd)]
         for fd in dropped:
             proc.forget_fd(fd)
@@ -285,32 +285,10 @@ class TreeTracer:
             return
         code = os.waitstatus_to_exitcode(status)
         self._trace("sup.exit", pid=proc.pid, status=code)
-        self._unshare_files(proc, keep=False)
+        self.sv.unshare_files(proc, keep=False)
         proc.exit()
         if isinstance(proc.mm, RemoteMemory):
             proc.mm.close()
-
-    def _unshare_files(self, proc: Process, keep: bool) -> None:
-        """Leave a table shared with other processes (``CLONE_FILES``): an exiting one
-        takes an empty table (its exit closes nothing of theirs), an exec'ing one
-        (``keep``) a copy holding the same files, one more reference each."""
-        fdt = proc.fdt
-        if not isinstance(fdt, RemoteFdTable) or len(fdt.users) < 2:
-            return
-        with proc.files_lock:
-            fdt.users.discard(proc.pid)
-            if fdt.pid == proc.pid:
-                fdt.pid = min(fdt.users)  # (its /proc/<pid>/fd lists the shared table)
-            files = sorted(proc.files.items()) if keep else []
-            own = fdt.copy(proc.pid)
-            if keep:
-                own.cloexec = set(fdt.cloexec)
-            proc.fdt = own
-            proc.files = own.files
-            proc.slots = [None] * 64
-            proc.files_lock = type(proc.files_lock)()
-            for fd, file in files:
-                proc.fd_install(fd, file.get())
 
     def _trace(self, event: str, **fields: object) -> None:
         tracer = self.sv.kernel.tracer
