@@ -13,13 +13,13 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from errno import ENODEV
+from errno import ENODEV, ENOTDIR, ERANGE
 from typing import TYPE_CHECKING
 
 from ..errors import kerr
 from ..uaccess import copy_from_user, copy_to_user
 from . import epollsys, netsock, paths, pollsys, scm, xattr
-from .fdtable import real_fd_open
+from .fdtable import real_fd_is_dir, real_fd_open
 from .mmap import unmap
 from .seccomp import NR
 from .uabi import MAX_RW_COUNT, i32, iovecs, s64, stat_bytes, statx_bytes, u32
@@ -394,6 +394,16 @@ def sys_recvmsg(c: Call) -> Result:
     return scm.do_recvmsg(c, c.sv.scm)
 
 
+def sys_sendmmsg(c: Call) -> Result:
+    """``sendmsg`` per message on a mock socket, or of a vector carrying a mock fd."""
+    return scm.do_sendmmsg(c, c.sv.scm)
+
+
+def sys_recvmmsg(c: Call) -> Result:
+    """``recvmsg`` per message on a mock socket, or while a mock fd is in flight."""
+    return scm.do_recvmmsg(c, c.sv.scm)
+
+
 # -- paths (see paths.py for mock-or-real) ------------------------------------------------
 def sys_openat(c: Call) -> Result:
     return paths.openat(c, i32(c.args[0]), c.args[1], i32(c.args[2]), u32(c.args[3]))
@@ -458,6 +468,35 @@ def sys_readlink(c: Call) -> Result:
 
 def sys_readlinkat(c: Call) -> Result:
     return paths.readlink(c, i32(c.args[0]), c.args[1], c.args[2], i32(c.args[3]))
+
+
+# -- the working directory (see paths.chdir) -------------------------------------------------
+def sys_chdir(c: Call) -> Result:
+    return paths.chdir(c, paths.read_path(c.args[0]))
+
+
+def sys_fchdir(c: Call) -> Result:
+    """A mock directory fd: the cwd becomes its directory; a mock fd of another kind:
+    ``ENOTDIR``; a real fd: the real call (leaving a mock cwd when it is a directory)."""
+    fd = i32(c.args[0])
+    file = c.proc.files.get(fd)
+    if file is None:
+        return paths.host_cwd(c, fd >= 0 and real_fd_is_dir(c.proc.pid, fd))
+    if file.f_op.iterate is None or file.path is None:
+        raise kerr(ENOTDIR)
+    return paths.enter(c, file.path)
+
+
+def sys_getcwd(c: Call) -> Result:
+    """A mock cwd: its path (``ERANGE`` when ``size`` is too small, as Linux)."""
+    cwd = c.sv.cwd.get(c.proc.pid)
+    if cwd is None:
+        return CONTINUE
+    data = os.fsencode(cwd) + b"\0"
+    if c.args[1] < len(data):
+        raise kerr(ERANGE)
+    copy_to_user(c.args[0], data)
+    return len(data)
 
 
 # -- extended attributes (see xattr.py) ---------------------------------------------------
@@ -527,6 +566,15 @@ TABLE: dict[int, Syscall] = {
         Syscall(
             "epoll_ctl", _P, sys_epoll_ctl, "a mock fd: an eventfd mirrors its ->poll (IN, OUT)"
         ),
+        Syscall("getcwd", _S, sys_getcwd, "a mock cwd answers its path"),
+        Syscall(
+            "chdir",
+            _P,
+            sys_chdir,
+            "into a mock directory; a relative path out of one to a host directory "
+            "outside /dev, /sys, /proc: ENOENT",
+        ),
+        Syscall("fchdir", _S, sys_fchdir, "a mock directory fd"),
         Syscall("getxattr", _S, sys_getxattr, "none stored: Linux's errno for the filesystem"),
         Syscall("lgetxattr", _S, sys_lgetxattr, "as getxattr, the link itself"),
         Syscall("fgetxattr", _S, sys_fgetxattr, "devtmpfs, sysfs, procfs or an anon inode"),
@@ -535,6 +583,13 @@ TABLE: dict[int, Syscall] = {
         Syscall("flistxattr", _P, sys_flistxattr, "a mock socket lists no sockprotoname"),
         Syscall("sendmsg", _P, sys_sendmsg, "SCM_RIGHTS of mock fds (tokens); mock NETLINK_RDMA"),
         Syscall("recvmsg", _P, sys_recvmsg, "AF_UNIX tokens in flight; mock NETLINK_RDMA (EAGAIN)"),
+        Syscall("sendmmsg", _P, sys_sendmmsg, "as sendmsg, message by message"),
+        Syscall(
+            "recvmmsg",
+            _P,
+            sys_recvmmsg,
+            "as recvmsg, message by message; the timeout is not applied",
+        ),
         Syscall("select", _S, sys_select, "as poll, with fs/select.c's masks"),
         Syscall("pselect6", _P, sys_pselect6, "as select; the signal mask is not applied"),
         Syscall(
@@ -569,7 +624,6 @@ TABLE: dict[int, Syscall] = {
 #: calls that reach a file but are not trapped: the child's real kernel runs them on the
 #: placeholder (a sealed empty memfd) -- documented limits, listed in the support table
 NOT_TRAPPED: dict[str, str] = {
-    "sendmmsg/recvmmsg (SCM_RIGHTS)": "pass the placeholder, not the mock file",
     "mprotect/madvise/msync": "act on the real pages of a mock mapping (its backing files)",
     "socket calls (but NETLINK_RDMA)": "the kernel's other sockets (devmem TCP, "
     "genetlink) are in-process only",
@@ -595,6 +649,7 @@ _QUICK: dict[str, Callable[[Process, tuple[int, ...]], bool]] = {
     "sendmsg": scm.quick_sendmsg,
     "recvmsg": scm.quick_recvmsg,
     "unshare": _quick_unshare,
+    "sendmmsg": scm.quick_sendmmsg,
 }
 
 

@@ -255,6 +255,9 @@ class TraceeMm:
         self._empty_fd = -1
         #: lowest fd number the kept backing fds take in the tracee
         self.fd_floor = _fd_floor(pid)
+        #: the address space this process borrows (``vfork``/``CLONE_VM``): ``proc``'s
+        #: ``mappings`` are that one's records until :meth:`exec` or :meth:`exit`
+        self.vm_owner: TraceeMm | None = None
 
     # -- mmap at the seccomp stop -----------------------------------------------------
     def serve_mmap(self, tid: int) -> int | None:
@@ -501,8 +504,22 @@ class TraceeMm:
             if mp.mm is self:
                 self.proc.remove_mapping(mp)
 
+    def _leave_vm(self) -> None:
+        """A ``vfork`` child's exec or exit: the borrowed address space stays the
+        owner's, with every mapping laid in it (records made by this process go home);
+        this process's records start empty."""
+        owner = self.vm_owner
+        if owner is None:
+            return
+        for mp in list(self.proc.mappings.values()):
+            if isinstance(mp, TraceeMapping) and mp.mm is self:
+                mp.mm = owner
+        self.proc.mappings = {}
+        self.vm_owner = None
+
     def exec(self) -> None:
         """After a successful exec: the old address space and close-on-exec fds are gone."""
+        self._leave_vm()
         self._drop_all()
         self.syscall_ip = None
         self.scratch = 0
@@ -511,11 +528,24 @@ class TraceeMm:
 
     def exit(self) -> None:
         """The process is gone: drop every mapping's file reference."""
+        self._leave_vm()
         self._drop_all()
         self.backing.clear()
         if self._empty_fd >= 0:
             REAL.close(self._empty_fd)
             self._empty_fd = -1
+
+    def share(self, child: Process, pid: int) -> TraceeMm:
+        """A ``vfork``/``CLONE_VM`` child's view: the same address space (``child``'s
+        ``mappings`` are this process's records, no new reference), its own fd table
+        (a copy: the same kept backing fds)."""
+        out = TraceeMm(child, pid, self.work)
+        out.syscall_ip = self.syscall_ip
+        out.scratch = self.scratch
+        out.backing = collections.OrderedDict(self.backing)
+        out.vm_owner = self.vm_owner or self
+        child.mappings = self.proc.mappings
+        return out
 
     def fork(self, child: Process, pid: int) -> TraceeMm:
         """The forked child's copy: same mappings (each a new file reference), same kept

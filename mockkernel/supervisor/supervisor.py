@@ -31,7 +31,7 @@ from .host import libc
 from .mmap import TraceeMm, TracerWork
 from .notify import Listener
 from .pool import Pool
-from .scm import ScmTokens
+from .scm import ScmTokens, quick_recvmmsg
 from .seccomp import NR
 
 if TYPE_CHECKING:
@@ -80,13 +80,22 @@ class Supervisor:
         self.scm = ScmTokens()
         #: eventfds standing for mock files in the tree's epoll instances (epollsys.py)
         self.epoll = EpollMirrors()
+        #: the cwd of each process (by pid) that chdir'ed into a mock directory the host
+        #: lacks (its real cwd stayed where it was); paths.chdir
+        self.cwd: dict[int, str] = {}
 
     # -- the process registry (called by the tracer thread) -------------------------------
     def new_process(
-        self, pid: int, name: str, fdt: RemoteFdTable | None = None, parent: Process | None = None
+        self,
+        pid: int,
+        name: str,
+        fdt: RemoteFdTable | None = None,
+        parent: Process | None = None,
+        share_vm: bool = False,
     ) -> Process:
         """A mock process for the real process ``pid`` (its memory, fd table and the
-        tracer's view of its address space); ``parent``: a fork's copy of it."""
+        tracer's view of its address space); ``parent``: a fork's copy of it, or with
+        ``share_vm`` (``vfork``) a user of its address space."""
         assert self.listener is not None and self.work is not None
         k = self.kernel
         if fdt is None:
@@ -95,7 +104,12 @@ class Supervisor:
         proc.real_pid = True  # a real process: the real /proc/<pid> answers for its real fds
         proc.fget_real_hook = self._fget_real(pid)
         pmm = self.mms.get(parent.pid) if parent is not None else None
-        tmm = pmm.fork(proc, pid) if pmm is not None else TraceeMm(proc, pid, self.work)
+        if parent is not None and parent.pid in self.cwd:
+            self.cwd[pid] = self.cwd[parent.pid]  # copy_fs: a fork starts where its parent is
+        if pmm is None:
+            tmm = TraceeMm(proc, pid, self.work)
+        else:
+            tmm = pmm.share(proc, pid) if share_vm else pmm.fork(proc, pid)
         with self.lock:
             k.processes.append(proc)
             self.tasks[pid] = proc
@@ -143,6 +157,7 @@ class Supervisor:
             if left:
                 return None
             self.threads.pop(proc.pid, None)
+            self.cwd.pop(proc.pid, None)
             tmm = self.mms.pop(proc.pid, None)
         if tmm is not None:
             tmm.exit()  # the mappings' file references go with the address space
@@ -284,6 +299,10 @@ class Supervisor:
             return fd not in proc.files and (tmm is None or fd < tmm.fd_floor)
         if nr == _NR_MUNMAP:
             return not proc.mappings
+        if nr == _NR_GETCWD:
+            return proc.pid not in self.cwd
+        if nr == _NR_RECVMMSG:
+            return quick_recvmmsg(proc, args, bool(self.scm.inflight))
         if entry.quick is not None:
             return entry.quick(proc, args)
         return False
@@ -305,7 +324,8 @@ class Supervisor:
                         proc.forget_fd(fd)
 
 
-_NR_CLOSE, _NR_MUNMAP = NR["close"], NR["munmap"]
+_NR_CLOSE, _NR_MUNMAP, _NR_GETCWD = NR["close"], NR["munmap"], NR["getcwd"]
+_NR_RECVMMSG = NR["recvmmsg"]
 _ROOTS = tuple(os.fsencode(r) for r in paths.ROOTS)
 
 

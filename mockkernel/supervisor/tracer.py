@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from ..process import Process
     from .supervisor import Supervisor
 
-CLONE_FILES = 0x400
+CLONE_VM, CLONE_FILES = 0x100, 0x400
 _NR_CLONE, _NR_CLONE3 = 56, 435
 
 
@@ -202,7 +202,9 @@ class TreeTracer:
                 self.sv.add_thread(parent, new)
                 self._trace("sup.thread", pid=parent.pid, tid=new)
             else:
-                self.fork(parent, new, share_files=bool(_clone_flags(tid) & CLONE_FILES))
+                flags = _clone_flags(tid)
+                share_vm = event == PTRACE_EVENT_VFORK or bool(flags & CLONE_VM)
+                self.fork(parent, new, bool(flags & CLONE_FILES), share_vm)
         if new in self.early:
             self.early.discard(new)
             self._cont(new)
@@ -228,15 +230,20 @@ class TreeTracer:
             return
         self._cont(tid, sig or 0)
 
-    def fork(self, parent: Process, pid: int, share_files: bool = False) -> Process:
+    def fork(
+        self, parent: Process, pid: int, share_files: bool = False, share_vm: bool = False
+    ) -> Process:
         """``dup_fd``: the child's table holds the parent's files, one reference each;
         its mock mappings are the parent's (one more file reference each).
-        ``share_files`` (``CLONE_FILES``): the child uses the parent's table itself."""
+        ``share_files`` (``CLONE_FILES``): the child uses the parent's table itself.
+        ``share_vm`` (``vfork``, ``CLONE_VM``): the child lives in the parent's address
+        space, so its mock mappings are the parent's records themselves (a ``munmap``
+        in a vfork child unmaps the parent's), until its exec or exit."""
         fdt = parent.fdt
         assert isinstance(fdt, RemoteFdTable)
         if share_files:
             with parent.files_lock:
-                child = self.sv.new_process(pid, parent.name, fdt, parent=parent)
+                child = self.sv.new_process(pid, parent.name, fdt, parent, share_vm)
                 child.slots = parent.slots
                 child.files_lock = parent.files_lock
                 fdt.users.add(pid)
@@ -244,10 +251,11 @@ class TreeTracer:
                         shared_files=True)  # fmt: skip
             return child
         with parent.files_lock:
-            child = self.sv.new_process(pid, parent.name, fdt.copy(pid), parent=parent)
+            child = self.sv.new_process(pid, parent.name, fdt.copy(pid), parent, share_vm)
             for fd, file in sorted(parent.files.items()):
                 child.fd_install(fd, file.get())
-        self._trace("sup.fork", pid=parent.pid, child=pid, fds=len(child.files))
+        self._trace("sup.fork", pid=parent.pid, child=pid, fds=len(child.files),
+                    shared_vm=share_vm)  # fmt: skip
         return child
 
     def on_exec(self, pid: int) -> None:
