@@ -6,6 +6,8 @@
 #include <spawn.h>
 
 extern char **environ;
+/* set by a vfork child in the shared address space: memory, never a register */
+static char *volatile m2;
 
 static int maps_lines(const char *what)
 {
@@ -30,7 +32,7 @@ static void report(const char *when, int buf)
 int main(int argc, char **argv)
 {
 	int dev, buf, memfd, base, status, extra;
-	char *m, *m2, arg[32];
+	char *m, arg[32];
 	pid_t pid;
 
 	if (argc > 2) { /* the exec'd child: argv[2] is the inherited dma-buf fd */
