@@ -23,10 +23,10 @@ kernel cannot carry *which* mock file a passed fd is.  The supervisor does:
 ``sendmmsg``/``recvmmsg`` are these, message by message (:func:`do_sendmmsg`,
 :func:`do_recvmmsg`): on a mock socket each is the socket's own ``sendmsg``/``recvmsg``;
 on a real one a vector with a mock fd in any ``SCM_RIGHTS`` message is sent here, each
-message as ``sendmsg`` does; a receive with room for an fd while a mock file is in
-flight is received here, the first message as ``recvmsg`` waits for it and the rest
-without waiting (``MSG_WAITFORONE``'s rule; a ``timeout`` is not applied).  Otherwise
-the real call runs.
+message as ``sendmsg`` does; a receive on an AF_UNIX socket with room for an fd in any
+message is made here, message by message as ``recvmsg`` (each waits unless
+``MSG_DONTWAIT``; after the first, not with ``MSG_WAITFORONE``; a ``timeout`` is not
+applied).  Otherwise the real call runs.
 """
 
 from __future__ import annotations
@@ -186,13 +186,8 @@ def quick_sendmmsg(proc: Process, args: tuple[int, ...]) -> bool:
     )
 
 
-def quick_recvmmsg(proc: Process, args: tuple[int, ...], inflight: bool) -> bool:
-    """Surely the real call: a real socket, and no message with room for an fd or no
-    mock file in flight (``inflight``) to receive."""
-    if i32(args[0]) in proc.files:
-        return False
-    if not inflight:
-        return True
+def quick_recvmmsg(proc: Process, args: tuple[int, ...]) -> bool:
+    """Surely the real call: a real socket and no message with room for an fd."""
     vlen = min(args[2] & 0xFFFFFFFF, UIO_MAXIOV)
     return all(quick_recvmsg(proc, (args[0], args[1] + MMSGHDR_SIZE * i)) for i in range(vlen))
 
@@ -241,10 +236,22 @@ def do_recvmmsg(c: Call, tokens: ScmTokens) -> Result:
     from . import netsock
     from .handlers import CONTINUE
 
-    if i32(c.args[0]) in c.proc.files:
+    fd = i32(c.args[0])
+    if fd in c.proc.files:
         return _vector(c, netsock.sys_recvmsg, "recvmmsg")
-    if quick_recvmmsg(c.proc, c.args, bool(tokens.inflight)):
+    if quick_recvmmsg(c.proc, c.args):
         return CONTINUE
+    local = _sock(c, fd, "recvmmsg")
+    try:
+        s = _socket.socket(fileno=local)
+        try:
+            if s.getsockopt(SOL_SOCKET, SO_DOMAIN) != AF_UNIX:
+                return CONTINUE
+        finally:
+            s.detach()
+    finally:
+        REAL.close(local)
+    # any message may carry a token, sent before or while this waits: all served here
     return _vector(c, lambda sub: _recvmsg(sub, tokens, force=True), "recvmmsg")
 
 

@@ -302,7 +302,7 @@ class Supervisor:
         if nr == _NR_GETCWD:
             return proc.pid not in self.cwd
         if nr == _NR_RECVMMSG:
-            return quick_recvmmsg(proc, args, bool(self.scm.inflight))
+            return quick_recvmmsg(proc, args)
         if entry.quick is not None:
             return entry.quick(proc, args)
         return False

@@ -16,7 +16,9 @@ from mockkernel.supervisor.handlers import TABLE
 GOLDEN = Path(__file__).parent.parent / "real_linux" / "golden"
 
 
-@pytest.mark.parametrize("probe", ["xattrprobe", "unshareprobe", "chdirprobe", "vforkprobe"])
+@pytest.mark.parametrize(
+    "probe", ["xattrprobe", "unshareprobe", "chdirprobe", "vforkprobe", "mmsgprobe"]
+)
 def test_probe_matches_real_linux(kernel: Kernel, build: Callable[[str], str], probe: str) -> None:
     r = kernel.run([build(probe)], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stdout + r.stderr
