@@ -51,6 +51,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import os
+import resource
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -693,15 +694,11 @@ def _tgid_of(tid: int) -> int:
 
 def _fd_floor(pid: int) -> int:
     """Where kept backing fds go in ``pid``: high, below its ``RLIMIT_NOFILE`` (as
-    ``realfd.hide`` does for the kernel's own fds)."""
-    soft = 1024
+    ``realfd.hide`` does for the kernel's own fds).  ``prlimit``: one syscall (reading
+    ``/proc/<pid>/limits`` cost most of a process's set-up)."""
     try:
-        with open(f"/proc/{pid}/limits") as f:
-            for line in f:
-                if line.startswith("Max open files"):
-                    v = line.split()[3]
-                    soft = 65536 if v == "unlimited" else int(v)
-    except (FileNotFoundError, ValueError, IndexError):
-        pass
-    soft = min(soft, 65536)
+        soft = resource.prlimit(pid, resource.RLIMIT_NOFILE)[0]
+    except (OSError, ValueError):
+        soft = 1024
+    soft = 65536 if soft == resource.RLIM_INFINITY else min(soft, 65536)
     return max(soft - 256, soft // 2)
