@@ -180,6 +180,8 @@ MSG_WAITFORONE = 0x10000
 
 def quick_sendmmsg(proc: Process, args: tuple[int, ...]) -> bool:
     """As :func:`quick_sendmsg` for each message of the vector."""
+    if i32(args[0]) in proc.files:
+        return False  # a mock socket (an empty vector included)
     vlen = min(args[2] & 0xFFFFFFFF, UIO_MAXIOV)
     return all(
         quick_sendmsg(proc, (args[0], args[1] + MMSGHDR_SIZE * i, args[3])) for i in range(vlen)
@@ -188,6 +190,8 @@ def quick_sendmmsg(proc: Process, args: tuple[int, ...]) -> bool:
 
 def quick_recvmmsg(proc: Process, args: tuple[int, ...]) -> bool:
     """Surely the real call: a real socket and no message with room for an fd."""
+    if i32(args[0]) in proc.files:
+        return False
     vlen = min(args[2] & 0xFFFFFFFF, UIO_MAXIOV)
     return all(quick_recvmsg(proc, (args[0], args[1] + MMSGHDR_SIZE * i)) for i in range(vlen))
 
