@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import contextlib
-import functools
 import os
 import shutil
 import subprocess
@@ -36,18 +35,11 @@ def _which(argv0: str, env: Mapping[str, str]) -> str:
     return found
 
 
-@functools.cache
-def _filter() -> tuple[tuple[int, int, int, int], ...]:
-    """The supervisor's filter, assembled once (a pure function of the syscall table)."""
-    marker = marker_prefix(INJECT_MARK, mark_word_offset(NR["mmap"]), mark_word_offset(0))
-    names = (s.name for s in TABLE.values())
-    return tuple(build_filter(names, trace_mmap=True, allow_prefix=marker))
-
-
 def _tracer_thread(sv: Supervisor, spec: Spec, box: dict[str, Any]) -> None:
     """The tracer thread: start the child, then follow the tree until it is gone."""
-    code = list(_filter())
-    sv.prepare()
+    sv.prepare()  # the workers start while the filter is assembled and the child forked
+    marker = marker_prefix(INJECT_MARK, mark_word_offset(NR["mmap"]), mark_word_offset(0))
+    code = build_filter((s.name for s in TABLE.values()), trace_mmap=True, allow_prefix=marker)
     try:
         child = start_child(spec, code)
     except BaseException as e:
