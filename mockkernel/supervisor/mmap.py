@@ -51,6 +51,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import os
+import resource
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -258,6 +259,9 @@ class TraceeMm:
         self.fd_floor = _fd_floor(pid)
         #: where the next mock mapping goes in the window (``_map_first``)
         self.window_next = WINDOW[0]
+        #: the address space this process borrows (``vfork``/``CLONE_VM``): ``proc``'s
+        #: ``mappings`` are that one's records until :meth:`exec` or :meth:`exit`
+        self.vm_owner: TraceeMm | None = None
 
     # -- mmap at the seccomp stop -----------------------------------------------------
     def serve_mmap(self, tid: int) -> int | None:
@@ -525,8 +529,22 @@ class TraceeMm:
             if mp.mm is self:
                 self.proc.remove_mapping(mp)
 
+    def _leave_vm(self) -> None:
+        """A ``vfork`` child's exec or exit: the borrowed address space stays the
+        owner's, with every mapping laid in it (records made by this process go home);
+        this process's records start empty."""
+        owner = self.vm_owner
+        if owner is None:
+            return
+        for mp in list(self.proc.mappings.values()):
+            if isinstance(mp, TraceeMapping) and mp.mm is self:
+                mp.mm = owner
+        self.proc.mappings = {}
+        self.vm_owner = None
+
     def exec(self) -> None:
         """After a successful exec: the old address space and close-on-exec fds are gone."""
+        self._leave_vm()
         self._drop_all()
         self.syscall_ip = None
         self.scratch = 0
@@ -536,11 +554,24 @@ class TraceeMm:
 
     def exit(self) -> None:
         """The process is gone: drop every mapping's file reference."""
+        self._leave_vm()
         self._drop_all()
         self.backing.clear()
         if self._empty_fd >= 0:
             REAL.close(self._empty_fd)
             self._empty_fd = -1
+
+    def share(self, child: Process, pid: int) -> TraceeMm:
+        """A ``vfork``/``CLONE_VM`` child's view: the same address space (``child``'s
+        ``mappings`` are this process's records, no new reference), its own fd table
+        (a copy: the same kept backing fds)."""
+        out = TraceeMm(child, pid, self.work)
+        out.syscall_ip = self.syscall_ip
+        out.scratch = self.scratch
+        out.backing = collections.OrderedDict(self.backing)
+        out.vm_owner = self.vm_owner or self
+        child.mappings = self.proc.mappings
+        return out
 
     def fork(self, child: Process, pid: int) -> TraceeMm:
         """The forked child's copy: same mappings (each a new file reference), same kept
@@ -689,15 +720,11 @@ def _tgid_of(tid: int) -> int:
 
 def _fd_floor(pid: int) -> int:
     """Where kept backing fds go in ``pid``: high, below its ``RLIMIT_NOFILE`` (as
-    ``realfd.hide`` does for the kernel's own fds)."""
-    soft = 1024
+    ``realfd.hide`` does for the kernel's own fds).  ``prlimit``: one syscall (reading
+    ``/proc/<pid>/limits`` cost most of a process's set-up)."""
     try:
-        with open(f"/proc/{pid}/limits") as f:
-            for line in f:
-                if line.startswith("Max open files"):
-                    v = line.split()[3]
-                    soft = 65536 if v == "unlimited" else int(v)
-    except (FileNotFoundError, ValueError, IndexError):
-        pass
-    soft = min(soft, 65536)
+        soft = resource.prlimit(pid, resource.RLIMIT_NOFILE)[0]
+    except (OSError, ValueError):
+        soft = 1024
+    soft = 65536 if soft == resource.RLIM_INFINITY else min(soft, 65536)
     return max(soft - 256, soft // 2)

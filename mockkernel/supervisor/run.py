@@ -37,6 +37,7 @@ def _which(argv0: str, env: Mapping[str, str]) -> str:
 
 def _tracer_thread(sv: Supervisor, spec: Spec, box: dict[str, Any]) -> None:
     """The tracer thread: start the child, then follow the tree until it is gone."""
+    sv.prepare()  # the workers start while the filter is assembled and the child forked
     marker = marker_prefix(INJECT_MARK, mark_word_offset(NR["mmap"]), mark_word_offset(0))
     code = build_filter((s.name for s in TABLE.values()), trace_mmap=True, allow_prefix=marker)
     try:

@@ -231,11 +231,15 @@ NR = {
     "recvmsg": 47, "socket": 41, "connect": 42, "sendto": 44, "recvfrom": 45,
     "bind": 49, "getsockname": 51, "getpeername": 52, "setsockopt": 54, "getsockopt": 55,
     "execve": 59, "fcntl": 72, "fsync": 74, "fdatasync": 75,
-    "ftruncate": 77, "getdents": 78, "readlink": 89, "fstatfs": 138, "getdents64": 217,
+    "ftruncate": 77, "getdents": 78, "getcwd": 79, "chdir": 80, "fchdir": 81,
+    "readlink": 89, "fstatfs": 138,
+    "getxattr": 191, "lgetxattr": 192, "fgetxattr": 193,
+    "listxattr": 194, "llistxattr": 195, "flistxattr": 196, "getdents64": 217,
     "epoll_ctl": 233,
     "openat": 257, "newfstatat": 262, "readlinkat": 267, "faccessat": 269,
-    "pselect6": 270, "ppoll": 271, "dup3": 292, "preadv": 295, "pwritev": 296,
-    "execveat": 322, "preadv2": 327, "pwritev2": 328, "statx": 332, "close_range": 436,
+    "pselect6": 270, "ppoll": 271, "unshare": 272, "dup3": 292, "preadv": 295, "pwritev": 296,
+    "recvmmsg": 299, "sendmmsg": 307, "execveat": 322, "preadv2": 327, "pwritev2": 328,
+    "statx": 332, "close_range": 436,
     "openat2": 437, "faccessat2": 439,
 }  # fmt: skip
 
