@@ -5,6 +5,8 @@
 * :mod:`.uverbs` -- ``RDMA_VERBS_IOCTL`` (header, attributes, handles, methods) and the
   legacy ``write()`` commands, errno for errno as real Linux 7.2;
 * :mod:`.objects` -- the uverbs objects (PD, MR, DMAH, context) and per-file handles;
+* :mod:`.qp` -- CQs and QPs (``CREATE_CQ``/``QP``, ``MODIFY_QP``, ``POST_SEND``), the
+  QP state machine, and :class:`QueueBuf`: queue memory a driver maps to userspace;
 * :mod:`.umem` -- MR memory: pinned user pages, dynamic and pinned dma-buf attachments;
 * :mod:`.access` -- the responder side of an RDMA WRITE (rkey, range, access checks),
   which the driver's ``mr_write`` completes;
@@ -40,6 +42,18 @@ from .objects import (
     IbPd,
     IbUcontext,
 )
+from .qp import (
+    IB_QPS_ERR,
+    IB_QPS_INIT,
+    IB_QPS_RESET,
+    IB_QPS_RTR,
+    IB_QPS_RTS,
+    IbCq,
+    IbQp,
+    IbQpAttr,
+    QueueBuf,
+    ib_copy_to_udata,
+)
 from .umem import (
     DmaSegment,
     IbUmem,
@@ -49,7 +63,7 @@ from .umem import (
     ib_umem_dmabuf_get_pinned,
     ib_umem_get,
 )
-from .uverbs import AttrBundle, AttrSpec, MrWriteResult, flags_in, ptr_in, ptr_out
+from .uverbs import AttrBundle, AttrSpec, MrWriteResult, Udata, flags_in, ptr_in, ptr_out
 
 __all__ = [
     "IB_DMAH_CPU_ID_EXISTS",
@@ -59,9 +73,15 @@ __all__ = [
     "IB_LINK_LAYER_INFINIBAND",
     "IB_PORT_ACTIVE",
     "IB_PORT_DOWN",
+    "IB_QPS_ERR",
+    "IB_QPS_INIT",
+    "IB_QPS_RESET",
+    "IB_QPS_RTR",
+    "IB_QPS_RTS",
     "AttrBundle",
     "AttrSpec",
     "DmaSegment",
+    "IbCq",
     "IbDevice",
     "IbDeviceAttr",
     "IbDeviceOps",
@@ -69,12 +89,17 @@ __all__ = [
     "IbMr",
     "IbPd",
     "IbPortAttr",
+    "IbQp",
+    "IbQpAttr",
     "IbUcontext",
     "IbUmem",
     "MrWriteResult",
+    "QueueBuf",
+    "Udata",
     "UmemDmabuf",
     "flags_in",
     "ib_access_writable",
+    "ib_copy_to_udata",
     "ib_core",
     "ib_device_by_name",
     "ib_rdma_write",

@@ -39,6 +39,7 @@ from errno import (
     EBADF,
     EINVAL,
     ENODATA,
+    ENODEV,
     ENOENT,
     ENOMEM,
     ENOSPC,
@@ -77,6 +78,7 @@ from ..uapi.rdma.rdma_user_ioctl_cmds import (
     UVERBS_ATTR_F_MANDATORY,
     UVERBS_ATTR_F_VALID_OUTPUT,
 )
+from . import qp as _qp
 from .objects import (
     ASYNC_EVENT_TYPE,
     DMAH_TYPE,
@@ -105,6 +107,7 @@ __all__ = [
     "AttrBundle",
     "AttrSpec",
     "MrWriteResult",
+    "Udata",
     "UverbsFops",
     "build_uapi",
     "flags_in",
@@ -705,7 +708,7 @@ def _ib_alloc_ucontext(bundle: AttrBundle) -> IbUcontext:
 def _ib_init_ucontext(bundle: AttrBundle, uctx: IbUcontext) -> None:
     op = bundle.device.ops.alloc_ucontext
     if op is not None:
-        op(uctx)
+        op(uctx, bundle.driver_udata)
     bundle.ufile.ucontext = uctx
     tracer = bundle.kernel.tracer
     if tracer.enabled:
@@ -1164,6 +1167,10 @@ OBJECTS: tuple[ObjectDef, ...] = (
         ),
         needs=("alloc_dmah", "dealloc_dmah"),
     ),
+    # CQs and QPs: objects of the uAPI (the write commands make them); their ioctl
+    # methods are not modelled, so rdma-core falls back to the write commands
+    ObjectDef(C.UVERBS_OBJECT_CQ, _qp.CQ_TYPE, (), needs=("create_cq", "destroy_cq")),
+    ObjectDef(C.UVERBS_OBJECT_QP, _qp.QP_TYPE, (), needs=("create_qp", "destroy_qp")),
 )
 
 
@@ -1316,6 +1323,22 @@ WRITE: dict[int, WriteDef] = {
         _w_rereg_mr, 48, 8, has_resp=True, has_udata=True, needs=("rereg_user_mr",)
     ),
     V.IB_USER_VERBS_CMD_DEREG_MR: WriteDef(_w_dereg_mr, 4),
+    V.IB_USER_VERBS_CMD_CREATE_CQ: WriteDef(
+        _qp.w_create_cq, 32, 8, has_resp=True, has_udata=True, needs=("create_cq",)
+    ),
+    V.IB_USER_VERBS_CMD_DESTROY_CQ: WriteDef(
+        _qp.w_destroy_cq, 16, 8, has_resp=True, needs=("destroy_cq",)
+    ),
+    V.IB_USER_VERBS_CMD_CREATE_QP: WriteDef(
+        _qp.w_create_qp, 56, 32, has_resp=True, has_udata=True, needs=("create_qp",)
+    ),
+    V.IB_USER_VERBS_CMD_MODIFY_QP: WriteDef(_qp.w_modify_qp, 112, needs=("modify_qp",)),
+    V.IB_USER_VERBS_CMD_DESTROY_QP: WriteDef(
+        _qp.w_destroy_qp, 16, 4, has_resp=True, needs=("destroy_qp",)
+    ),
+    V.IB_USER_VERBS_CMD_POST_SEND: WriteDef(
+        _qp.w_post_send, 24, 4, has_resp=True, needs=("post_send",)
+    ),
 }
 WRITE_EX: dict[int, WriteDef] = {
     V.IB_USER_VERBS_EX_CMD_QUERY_DEVICE: WriteDef(_w_ex_query_device, 8, 0, is_ex=True),
@@ -1687,5 +1710,14 @@ class UverbsFops(FileOperations):
         return _verbs_write(file, data, pos)
 
     def mmap(self, file: File, vma: Any) -> None:
-        """``ib_uverbs_mmap``: ``EINVAL`` without a context; no driver offset is mappable."""
-        raise kerr(EINVAL)
+        """``ib_uverbs_mmap``: ``ENODEV`` for a driver without an ``mmap`` op (the file
+        has no ``mmap``: ``uverbs_fops``), ``EINVAL`` without a context; else the
+        driver maps what the offset names (queue buffers, UAR or clock pages)."""
+        ufile: UverbsFile = file.private_data
+        if self.device.ops.mmap is None:
+            raise kerr(ENODEV)
+        with ufile.lock:
+            uctx = ufile.ucontext
+            if uctx is None:
+                raise kerr(EINVAL)
+            _qp.uverbs_mmap(uctx, vma)
