@@ -124,6 +124,8 @@ from .pci.search import for_each_pci_dev, pci_fabric, pci_find_device_by_name
 from .process import Process, TaskContext
 from .profiles import DmaBufTphOp, UapiProfile
 from .rdma import (
+    ACCESS_DESTROY,
+    ACCESS_NEW,
     IB_DMAH_CPU_ID_EXISTS,
     IB_DMAH_MEM_TYPE_EXISTS,
     IB_DMAH_PH_EXISTS,
@@ -152,9 +154,12 @@ from .rdma import (
     IbUcontext,
     IbUmem,
     MrWriteResult,
+    ObjectDef,
     QueueBuf,
     Udata,
     UmemDmabuf,
+    UobjType,
+    const_in,
     flags_in,
     ib_access_writable,
     ib_copy_to_udata,
@@ -164,8 +169,10 @@ from .rdma import (
     ib_umem_dmabuf_get_pinned,
     ib_umem_get,
     ib_unregister_device,
+    idr,
     ptr_in,
     ptr_out,
+    uverbs_method,
 )
 from .realfd import hide, kernel_close, kernel_dup
 from .sysfs import (
@@ -191,6 +198,8 @@ from .uaccess import (
 )
 
 __all__ = [
+    "ACCESS_DESTROY",
+    "ACCESS_NEW",
     "DMA_BIDIRECTIONAL",
     "DMA_FROM_DEVICE",
     "DMA_RESV_USAGE_BOOKKEEP",
@@ -270,6 +279,7 @@ __all__ = [
     "Mutex",
     "NetDevice",
     "NetDeviceOps",
+    "ObjectDef",
     "PciBar",
     "PciDev",
     "PciDriver",
@@ -284,12 +294,14 @@ __all__ = [
     "UapiProfile",
     "Udata",
     "UmemDmabuf",
+    "UobjType",
     "UserMemory",
     "Vma",
     "WriteResult",
     "cdev_device_add",
     "cdev_device_del",
     "check_zeroed_user",
+    "const_in",
     "copy_from_user",
     "copy_struct_from_user",
     "copy_to_user",
@@ -337,6 +349,7 @@ __all__ = [
     "ib_umem_dmabuf_get_pinned",
     "ib_umem_get",
     "ib_unregister_device",
+    "idr",
     "is_dma_buf_file",
     "kernel_close",
     "kernel_dup",
@@ -374,4 +387,5 @@ __all__ = [
     "sysfs_remove_link",
     "unregister_chrdev_region",
     "unregister_netdev",
+    "uverbs_method",
 ]

@@ -41,6 +41,7 @@ from .objects import (
     IbMr,
     IbPd,
     IbUcontext,
+    UobjType,
 )
 from .qp import (
     IB_QPS_ERR,
@@ -63,9 +64,27 @@ from .umem import (
     ib_umem_dmabuf_get_pinned,
     ib_umem_get,
 )
-from .uverbs import AttrBundle, AttrSpec, MrWriteResult, Udata, flags_in, ptr_in, ptr_out
+from .uverbs import (
+    ACCESS_DESTROY,
+    ACCESS_NEW,
+    ACCESS_READ,
+    AttrBundle,
+    AttrSpec,
+    MrWriteResult,
+    ObjectDef,
+    Udata,
+    const_in,
+    flags_in,
+    idr,
+    ptr_in,
+    ptr_out,
+    uverbs_method,
+)
 
 __all__ = [
+    "ACCESS_DESTROY",
+    "ACCESS_NEW",
+    "ACCESS_READ",
     "IB_DMAH_CPU_ID_EXISTS",
     "IB_DMAH_MEM_TYPE_EXISTS",
     "IB_DMAH_PH_EXISTS",
@@ -94,9 +113,12 @@ __all__ = [
     "IbUcontext",
     "IbUmem",
     "MrWriteResult",
+    "ObjectDef",
     "QueueBuf",
     "Udata",
     "UmemDmabuf",
+    "UobjType",
+    "const_in",
     "flags_in",
     "ib_access_writable",
     "ib_copy_to_udata",
@@ -108,6 +130,8 @@ __all__ = [
     "ib_umem_dmabuf_get_pinned",
     "ib_umem_get",
     "ib_unregister_device",
+    "idr",
     "ptr_in",
     "ptr_out",
+    "uverbs_method",
 ]

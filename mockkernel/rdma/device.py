@@ -250,6 +250,8 @@ class IbDeviceOps:
     #: driver-namespace attributes added to core methods:
     #: ``{(object_id, method_id): [AttrSpec, ...]}`` (``ADD_UVERBS_ATTRIBUTES_SIMPLE``)
     driver_attrs: Mapping[tuple[int, int], Sequence[Any]] = {}
+    #: the driver's own objects (``ObjectDef``s of its namespace, as ``MLX5_IB_OBJECT_UAR``)
+    driver_objects: Sequence[Any] = ()
 
     alloc_ucontext: Callable[[IbUcontext, Udata], None] | None = None
     dealloc_ucontext: Callable[[IbUcontext], None] | None = None

@@ -103,18 +103,25 @@ if TYPE_CHECKING:
     from .device import IbDevice
 
 __all__ = [
+    "ACCESS_DESTROY",
+    "ACCESS_NEW",
+    "ACCESS_READ",
     "IB_ACCESS_SUPPORTED",
     "AttrBundle",
     "AttrSpec",
     "MrWriteResult",
+    "ObjectDef",
     "Udata",
     "UverbsFops",
     "build_uapi",
+    "const_in",
     "flags_in",
     "ib_check_mr_access",
     "ib_dereg_mr_user",
+    "idr",
     "ptr_in",
     "ptr_out",
+    "uverbs_method",
 ]
 
 _HDR = struct.Struct("<HHHHQII")
@@ -221,7 +228,7 @@ class MethodDef:
     needs: tuple[str, ...] = ()
 
 
-def _method(
+def uverbs_method(
     mid: int,
     handler: Handler,
     *attrs: AttrSpec,
@@ -230,11 +237,20 @@ def _method(
 ) -> MethodDef:
     specs = list(attrs) + (_uhw() if udata else [])
     destroy = next((a.id for a in specs if a.kind == IDR and a.access == ACCESS_DESTROY), None)
+    """``DECLARE_UVERBS_NAMED_METHOD``: method ``mid`` with its attributes (a destroy
+    method has an ``idr(..., ACCESS_DESTROY)`` one: the core destroys before ``handler``)."""
     return MethodDef(mid, {a.id: a for a in specs}, handler, udata, destroy, needs)
 
 
-@dataclass(frozen=True)
+_method = uverbs_method
+
+
+@dataclass(frozen=True, eq=False)
 class ObjectDef:
+    """An object type of the uAPI and its methods (``DECLARE_UVERBS_NAMED_OBJECT``);
+    ``needs`` names the ops without which it is absent.  Compared by identity: a
+    driver's object definitions are module constants."""
+
     id: int
     utype: UobjType | None
     methods: tuple[MethodDef, ...]
@@ -1380,10 +1396,11 @@ def build_uapi(dev: IbDevice) -> Uapi:
     ops = dev.ops
     present = frozenset(n for n in _ALL_NEEDS if getattr(ops, n, None) is not None)
     attrs = tuple(sorted((k, tuple(v)) for k, v in ops.driver_attrs.items()))
+    objects = tuple(ops.driver_objects)
     try:
-        return _uapi_for(present, attrs)
+        return _uapi_for(present, attrs, objects)
     except TypeError:  # unhashable driver attributes: built for this device alone
-        return _uapi_for.__wrapped__(present, attrs)
+        return _uapi_for.__wrapped__(present, attrs, objects)
 
 
 #: every op name some object, method or write command needs
@@ -1398,17 +1415,20 @@ _ALL_NEEDS: tuple[str, ...] = tuple(
 
 @functools.lru_cache(maxsize=16)
 def _uapi_for(
-    present: frozenset[str], attrs: tuple[tuple[tuple[int, int], tuple[Any, ...]], ...]
+    present: frozenset[str],
+    attrs: tuple[tuple[tuple[int, int], tuple[Any, ...]], ...],
+    driver_objects: tuple[ObjectDef, ...] = (),
 ) -> Uapi:
-    """The ``Uapi`` of an ops table with the ops ``present`` and driver attributes
-    ``attrs`` (a cache of immutable facts: it holds no device and no kernel)."""
+    """The ``Uapi`` of an ops table with the ops ``present``, driver attributes
+    ``attrs`` and the driver's own objects (``UAPI_DEF_CHAIN`` of its namespace) -- a
+    cache of immutable facts: it holds no device and no kernel."""
     driver_attrs = dict(attrs)
 
     def has(names: tuple[str, ...]) -> bool:
         return all(n in present for n in names)
 
     uapi = Uapi()
-    for obj in OBJECTS:
+    for obj in (*OBJECTS, *driver_objects):
         if not has(obj.needs):
             continue
         methods = {}

@@ -70,7 +70,12 @@ from mockkernel.uapi.rdma.mlx5_user_ioctl_cmds import MLX5_IB_ATTR_REG_DMABUF_MR
 from mockkernel.uapi.rdma.mlx5_user_ioctl_verbs import MLX5_IB_UAPI_REG_DMABUF_ACCESS_DATA_DIRECT
 
 from .st import MLX5_MKC_PCIE_TPH_NO_STEERING_TAG_INDEX
-from .ucontext import mlx5_alloc_ucontext, mlx5_dealloc_ucontext, mlx5_ib_mmap
+from .ucontext import (
+    MLX5_DRIVER_OBJECTS,
+    mlx5_alloc_ucontext,
+    mlx5_dealloc_ucontext,
+    mlx5_ib_mmap,
+)
 
 if TYPE_CHECKING:
     from . import Mlx5Dev
@@ -127,6 +132,7 @@ class Mlx5IbOps(IbDeviceOps):
             flags_in(MLX5_IB_ATTR_REG_DMABUF_MR_ACCESS_FLAGS)
         ],
     }
+    driver_objects = MLX5_DRIVER_OBJECTS
 
     def __init__(self, mdev: Mlx5Dev) -> None:
         self.mdev = mdev

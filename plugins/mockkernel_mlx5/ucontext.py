@@ -4,11 +4,11 @@
 ``mlx5_ib_alloc_ucontext_resp`` (``main.c``'s ``mlx5_ib_alloc_ucontext``): the checks
 in the kernel's order, then the device's limits.  rdma-core 59 asks for dynamic UARs
 (``MLX5_LIB_CAP_DYN_UAR``), so no blue-flame registers are handed out at open
-(``tot_bfregs`` 0) and its doorbell pages come later from ``MLX5_IB_OBJECT_UAR``,
-which is not modelled (``EPROTONOSUPPORT``: the provider then has no shared NC UAR,
-as on a kernel without the object).  It asks for a DEVX context too: this function
-models no DEVX (``log_max_uctx`` 0), so that is ``EINVAL`` and the provider retries
-without it, as on such a device.
+(``tot_bfregs`` 0) and its doorbell pages come from ``MLX5_IB_OBJECT_UAR``
+(``MLX5_IB_METHOD_UAR_OBJ_ALLOC``: a non-cached UAR, a page of BAR 0, and the
+``mmap`` offset of its entry; write-combining ones are ``EOPNOTSUPP``: no WC here).
+It asks for a DEVX context too: this function models no DEVX (``log_max_uctx`` 0), so
+that is ``EINVAL`` and the provider retries without it, as on such a device.
 
 A context that does not ask for dynamic UARs (an older provider, or the raw ABI) gets
 static ones: one 4K UAR page of BAR 0 per two blue-flame registers asked for, mapped
@@ -28,7 +28,23 @@ import mmap as _mmap
 import time
 from typing import TYPE_CHECKING
 
-from mockkernel.driver import PAGE_SIZE, IbUcontext, Udata, Vma, ib_copy_to_udata, kerr
+from mockkernel.driver import (
+    ACCESS_DESTROY,
+    ACCESS_NEW,
+    PAGE_SIZE,
+    AttrBundle,
+    IbUcontext,
+    ObjectDef,
+    Udata,
+    UobjType,
+    Vma,
+    const_in,
+    ib_copy_to_udata,
+    idr,
+    kerr,
+    ptr_out,
+    uverbs_method,
+)
 from mockkernel.uapi.rdma.mlx5_abi import (
     MLX5_IB_ALLOC_UCONTEXT_RESP_MASK_CORE_CLOCK_OFFSET,
     MLX5_IB_ALLOC_UCONTEXT_RESP_MASK_DUMP_FILL_MKEY,
@@ -43,6 +59,21 @@ from mockkernel.uapi.rdma.mlx5_abi import (
     MLX5_USER_CMDS_SUPP_UHW_QUERY_DEVICE,
     mlx5_ib_alloc_ucontext_req_v2,
     mlx5_ib_alloc_ucontext_resp,
+)
+from mockkernel.uapi.rdma.mlx5_user_ioctl_cmds import (
+    MLX5_IB_ATTR_UAR_OBJ_ALLOC_HANDLE,
+    MLX5_IB_ATTR_UAR_OBJ_ALLOC_MMAP_LENGTH,
+    MLX5_IB_ATTR_UAR_OBJ_ALLOC_MMAP_OFFSET,
+    MLX5_IB_ATTR_UAR_OBJ_ALLOC_PAGE_ID,
+    MLX5_IB_ATTR_UAR_OBJ_ALLOC_TYPE,
+    MLX5_IB_ATTR_UAR_OBJ_DESTROY_HANDLE,
+    MLX5_IB_METHOD_UAR_OBJ_ALLOC,
+    MLX5_IB_METHOD_UAR_OBJ_DESTROY,
+    MLX5_IB_OBJECT_UAR,
+)
+from mockkernel.uapi.rdma.mlx5_user_ioctl_verbs import (
+    MLX5_IB_UAPI_UAR_ALLOC_TYPE_BF,
+    MLX5_IB_UAPI_UAR_ALLOC_TYPE_NC,
 )
 
 if TYPE_CHECKING:
@@ -87,6 +118,8 @@ MLX5_IB_MMAP_ALLOC_WC = 6
 MLX5_IB_MMAP_CLOCK_INFO = 7
 MLX5_IB_MMAP_CMD_SHIFT = 8
 MLX5_IB_MMAP_CMD_MASK = 0xFF
+MLX5_IB_MMAP_OFFSET_START = 9
+MLX5_IB_MMAP_OFFSET_END = 255
 
 
 class Mlx5Ucontext:
@@ -98,6 +131,39 @@ class Mlx5Ucontext:
         self.lib_uar_dyn = lib_uar_dyn
         self.cqe_version = cqe_version
         self.sys_pages: list[int] = []
+        #: the context's mmap entries (``rdma_user_mmap_entry``) by ``cmd << 16 | index``
+        self.entries: dict[int, UarEntry] = {}
+
+    def insert_entry(self, entry: UarEntry) -> int:
+        """``rdma_user_mmap_entry_insert_range``: the lowest free page offset from
+        ``MLX5_IB_MMAP_OFFSET_START << 16``."""
+        pgoff = MLX5_IB_MMAP_OFFSET_START << 16
+        while pgoff in self.entries:
+            pgoff += 1
+        if pgoff > (MLX5_IB_MMAP_OFFSET_END << 16) + 0xFFFF:
+            raise kerr(errno.ENOMEM)
+        self.entries[pgoff] = entry
+        entry.start_pgoff = pgoff
+        return pgoff
+
+
+class UarEntry:
+    """``struct mlx5_user_mmap_entry`` of a UAR object: one BAR 0 page."""
+
+    def __init__(self, mdev: Mlx5Dev, mctx: Mlx5Ucontext, page_idx: int) -> None:
+        self.mdev = mdev
+        self.mctx = mctx
+        self.page_idx = page_idx
+        self.start_pgoff = -1
+
+    @property
+    def mmap_offset(self) -> int:
+        """``mlx5_entry_to_mmap_offset``: the ``mmap`` offset userspace uses."""
+        cmd = (self.start_pgoff >> 16) & 0xFFFF
+        index = self.start_pgoff & 0xFFFF
+        return (((index >> 8) << 16) | (cmd << MLX5_IB_MMAP_CMD_SHIFT) | (index & 0xFF)) * (
+            PAGE_SIZE
+        )
 
 
 class UarTable:
@@ -204,6 +270,78 @@ def mlx5_dealloc_ucontext(mdev: Mlx5Dev, uctx: IbUcontext) -> None:
         mctx.sys_pages.clear()
 
 
+# -- MLX5_IB_OBJECT_UAR: dynamic UARs (uar_obj_alloc in main.c) ---------------------------------
+def _uar_obj_alloc(bundle: AttrBundle) -> None:
+    """``MLX5_IB_METHOD_UAR_OBJ_ALLOC``: a UAR page and its ``mmap`` offset.  A
+    write-combining (blue-flame) UAR needs WC support, which this model has not
+    (``EOPNOTSUPP``); a non-cached one is a page of BAR 0."""
+    uctx = bundle.get_ucontext()
+    mctx: Mlx5Ucontext = uctx.priv
+    mdev: Mlx5Dev = bundle.device.ops.mdev  # type: ignore[attr-defined]
+    uobj = bundle.get_uobject(MLX5_IB_ATTR_UAR_OBJ_ALLOC_HANDLE)
+    alloc_type = bundle.get_const(MLX5_IB_ATTR_UAR_OBJ_ALLOC_TYPE, 0xFFFFFFFF)
+    if alloc_type not in (MLX5_IB_UAPI_UAR_ALLOC_TYPE_BF, MLX5_IB_UAPI_UAR_ALLOC_TYPE_NC):
+        raise kerr(errno.EOPNOTSUPP)
+    if alloc_type == MLX5_IB_UAPI_UAR_ALLOC_TYPE_BF:
+        raise kerr(errno.EOPNOTSUPP)  # !mlx5_wc_support_get
+    page = mdev.uars.alloc()
+    entry = UarEntry(mdev, mctx, page)
+    try:
+        mctx.insert_entry(entry)
+    except OSError:
+        mdev.uars.free(page)
+        raise
+    uobj.object = entry
+    bundle.finalize_uobj_create(MLX5_IB_ATTR_UAR_OBJ_ALLOC_HANDLE)
+    bundle.copy_to(MLX5_IB_ATTR_UAR_OBJ_ALLOC_PAGE_ID, page.to_bytes(4, "little"))
+    bundle.copy_to(MLX5_IB_ATTR_UAR_OBJ_ALLOC_MMAP_LENGTH, PAGE_SIZE.to_bytes(4, "little"))
+    bundle.copy_to(MLX5_IB_ATTR_UAR_OBJ_ALLOC_MMAP_OFFSET,
+                   entry.mmap_offset.to_bytes(8, "little"))  # fmt: skip
+    tracer = mdev.kernel.tracer
+    if tracer.enabled:
+        tracer.emit("mlx5.uar_alloc", ibdev=mdev.ibdev.name, page_id=page,
+                    mmap_offset=hex(entry.mmap_offset))  # fmt: skip
+
+
+def _uar_obj_destroy(bundle: AttrBundle) -> None:
+    """Destroyed by the core before this runs (``DECLARE_UVERBS_NAMED_METHOD_DESTROY``)."""
+
+
+def _destroy_uar(uobj: object, why: int) -> None:
+    """``mmap_obj_cleanup``: the entry goes and its UAR is given back (upstream waits
+    for the last mapping of it; here the page is free at once)."""
+    entry: UarEntry = uobj.object  # type: ignore[attr-defined]
+    entry.mctx.entries.pop(entry.start_pgoff, None)
+    entry.mdev.uars.free(entry.page_idx)
+
+
+UAR_TYPE = UobjType(MLX5_IB_OBJECT_UAR, "mlx5_uar", _destroy_uar)
+
+#: the driver's objects in its namespace (``mlx5_ib_uapi_defs``): the UAR object
+MLX5_DRIVER_OBJECTS = (
+    ObjectDef(
+        MLX5_IB_OBJECT_UAR,
+        UAR_TYPE,
+        (
+            uverbs_method(
+                MLX5_IB_METHOD_UAR_OBJ_ALLOC,
+                _uar_obj_alloc,
+                idr(MLX5_IB_ATTR_UAR_OBJ_ALLOC_HANDLE, UAR_TYPE, ACCESS_NEW, True),
+                const_in(MLX5_IB_ATTR_UAR_OBJ_ALLOC_TYPE, True),
+                ptr_out(MLX5_IB_ATTR_UAR_OBJ_ALLOC_PAGE_ID, 4, True),
+                ptr_out(MLX5_IB_ATTR_UAR_OBJ_ALLOC_MMAP_LENGTH, 4, True),
+                ptr_out(MLX5_IB_ATTR_UAR_OBJ_ALLOC_MMAP_OFFSET, 8, True),
+            ),
+            uverbs_method(
+                MLX5_IB_METHOD_UAR_OBJ_DESTROY,
+                _uar_obj_destroy,
+                idr(MLX5_IB_ATTR_UAR_OBJ_DESTROY_HANDLE, UAR_TYPE, ACCESS_DESTROY, True),
+            ),
+        ),
+    ),
+)
+
+
 def _core_clock_page(mdev: Mlx5Dev) -> tuple[int, int]:
     """(memfd, offset) of BAR 0's page with ``internal_timer_h``; the counter (1 GHz,
     ``hca_core_clock`` kHz) is written as the device would show it now (big-endian)."""
@@ -241,4 +379,11 @@ def mlx5_ib_mmap(mdev: Mlx5Dev, uctx: IbUcontext, vma: Vma) -> None:
         if vma.length != PAGE_SIZE or not vma.flags & _mmap.MAP_SHARED:
             raise kerr(errno.EINVAL)
         raise kerr(errno.EOPNOTSUPP)  # index not V1, or no clock_info page
-    raise kerr(errno.EINVAL)  # mlx5_ib_mmap_offset: no rdma_user_mmap_entry at this offset
+    # mlx5_ib_mmap_offset: the entry at (command << 16 | extended index)
+    index = (vma.pgoff & 0xFF) | ((vma.pgoff >> 16) & 0xFF) << 8
+    entry = mctx.entries.get(command << 16 | index)
+    if entry is None:
+        raise kerr(errno.EINVAL)
+    if vma.length != PAGE_SIZE or not vma.flags & _mmap.MAP_SHARED:
+        raise kerr(errno.EINVAL)  # rdma_user_mmap_io
+    vma.remap(mdev.pdev.bars[0].memfd, entry.page_idx * PAGE_SIZE, PAGE_SIZE)

@@ -18,7 +18,7 @@ from mockkernel_mlx5.ucontext import INTERNAL_TIMER_H, UarTable
 from rdma_testing import errname
 
 from mockkernel import Kernel
-from mockkernel.testing.rdma import Verbs, attr
+from mockkernel.testing.rdma import Verbs, attr, idr, in8
 from mockkernel.uapi.rdma import ib_user_ioctl_cmds as C
 from mockkernel.uapi.rdma.mlx5_abi import (
     MLX5_IB_ALLOC_UCONTEXT_RESP_MASK_CORE_CLOCK_OFFSET,
@@ -27,6 +27,17 @@ from mockkernel.uapi.rdma.mlx5_abi import (
     MLX5_LIB_CAP_DYN_UAR,
     mlx5_ib_alloc_ucontext_req_v2,
     mlx5_ib_alloc_ucontext_resp,
+)
+from mockkernel.uapi.rdma.mlx5_user_ioctl_cmds import (
+    MLX5_IB_ATTR_UAR_OBJ_ALLOC_HANDLE,
+    MLX5_IB_ATTR_UAR_OBJ_ALLOC_MMAP_LENGTH,
+    MLX5_IB_ATTR_UAR_OBJ_ALLOC_MMAP_OFFSET,
+    MLX5_IB_ATTR_UAR_OBJ_ALLOC_PAGE_ID,
+    MLX5_IB_ATTR_UAR_OBJ_ALLOC_TYPE,
+    MLX5_IB_ATTR_UAR_OBJ_DESTROY_HANDLE,
+    MLX5_IB_METHOD_UAR_OBJ_ALLOC,
+    MLX5_IB_METHOD_UAR_OBJ_DESTROY,
+    MLX5_IB_OBJECT_UAR,
 )
 
 PAGE = mmap.PAGESIZE
@@ -159,3 +170,47 @@ def test_any_mmap_offset_answers_an_errno_or_maps(mock_kernel: Kernel, cmd: int,
         else:
             assert (cmd, pages) == (5, 1)  # only the core clock maps on a dynamic context
             m.close()
+
+
+def uar_alloc(v: Verbs, alloc_type: int) -> tuple[int, int, int, int]:
+    """``MLX5_IB_METHOD_UAR_OBJ_ALLOC``: (handle, page id, mmap length, mmap offset)."""
+    page_addr, page = v.out(4)
+    len_addr, length = v.out(4)
+    off_addr, off = v.out(8)
+    out = v.ioctl(MLX5_IB_OBJECT_UAR, MLX5_IB_METHOD_UAR_OBJ_ALLOC, [
+        idr(MLX5_IB_ATTR_UAR_OBJ_ALLOC_HANDLE, 0),
+        in8(MLX5_IB_ATTR_UAR_OBJ_ALLOC_TYPE, alloc_type),
+        attr(MLX5_IB_ATTR_UAR_OBJ_ALLOC_PAGE_ID, page_addr, 4),
+        attr(MLX5_IB_ATTR_UAR_OBJ_ALLOC_MMAP_LENGTH, len_addr, 4),
+        attr(MLX5_IB_ATTR_UAR_OBJ_ALLOC_MMAP_OFFSET, off_addr, 8),
+    ])  # fmt: skip
+    as_int = int.from_bytes
+    return (out[0][4], as_int(page.raw, "little"), as_int(length.raw, "little"),
+            as_int(off.raw, "little"))  # fmt: skip
+
+
+def test_dynamic_nc_uar_object_maps_a_bar0_page(mock_kernel: Kernel) -> None:
+    """What rdma-core 59 does at open for its singleton NC UAR (``mlx5_alloc_dyn_uar``)."""
+    with Verbs("mlx5_0") as v:
+        with pytest.raises(OSError) as e:  # blue flame needs write combining
+            uar_alloc(v, 0)
+        assert errname(e.value) == "EOPNOTSUPP"
+        with pytest.raises(OSError) as e:
+            uar_alloc(v, 2)
+        assert errname(e.value) == "EOPNOTSUPP"
+        handle, page_id, length, offset = uar_alloc(v, 1)
+        assert (page_id, length, offset) == (UarTable.FIRST_USER_UAR, PAGE, 9 << 8 << 12)
+        with pytest.raises(OSError) as e:  # one page, shared
+            mmap.mmap(v.fd, 2 * PAGE, mmap.MAP_SHARED, offset=offset)
+        assert errname(e.value) == "EINVAL"
+        m = mmap.mmap(v.fd, PAGE, mmap.MAP_SHARED, offset=offset)
+        m[0x800:0x808] = b"doorbel!"  # MLX5_BF_OFFSET: a doorbell record
+        bar = mock_kernel.pci.get("0000:02:00.0").bars[0]
+        assert bar.map.read(page_id * PAGE + 0x800, 8) == b"doorbel!"
+        m.close()
+        v.ioctl(MLX5_IB_OBJECT_UAR, MLX5_IB_METHOD_UAR_OBJ_DESTROY,
+                [idr(MLX5_IB_ATTR_UAR_OBJ_DESTROY_HANDLE, handle)])  # fmt: skip
+        with pytest.raises(OSError) as e:  # the entry is gone
+            mmap.mmap(v.fd, PAGE, mmap.MAP_SHARED, offset=offset)
+        assert errname(e.value) == "EINVAL"
+        assert uar_alloc(v, 1)[1] == page_id  # the UAR was given back

@@ -108,7 +108,11 @@ def test_pyverbs_contexts_and_an_rdma_write_between_two_qps(
     uctx = [e for e in events if e["event"] == "mlx5.alloc_ucontext"]
     assert uctx and uctx[-1]["cqe_version"] == 1 and uctx[-1]["tot_bfregs"] == 0
     mmaps = [e for e in events if e["event"] == "rdma.mmap"]
-    assert {m["ibdev"] for m in mmaps} == {"mlx5_0", "rxe0"}
+    # mlx5: the core-clock page (command 5) and the NC UAR the provider allocated
+    uars = [e for e in events if e["event"] == "mlx5.uar_alloc"]
+    assert len(uars) == 1
+    assert {m["offset"] for m in mmaps if m["ibdev"] == "mlx5_0"} == {
+        "0x500000", uars[0]["mmap_offset"]}  # fmt: skip
     # rxe: one CQ ring and two rings per QP, each mapped once
     assert len([m for m in mmaps if m["ibdev"] == "rxe0"]) == 5
     assert names.count("rdma.create_qp") == 2
