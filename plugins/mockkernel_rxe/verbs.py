@@ -323,8 +323,9 @@ class RxeVerbs:
 
     def destroy_cq(self, cq: IbCq) -> None:
         rcq: RxeCq = cq.priv
-        self._drop_pending_of(rcq.queue)
-        rcq.queue.release()
+        with self.lock:  # not while a doorbell of another file posts to it
+            self._drop_pending_of(rcq.queue)
+            rcq.queue.release()
 
     def _drop_pending_of(self, queue: RxeQueue) -> None:
         with self.lock:
@@ -379,8 +380,9 @@ class RxeVerbs:
         """``rxe_modify_qp``: to RESET empties the queues; to ERR flushes them."""
         rqp: RxeQp = qp.priv
         if attr.qp_state == IB_QPS_RESET and qp.state != IB_QPS_RESET:
-            rqp.sq.reset()
-            rqp.rq.reset()
+            with self.lock:
+                rqp.sq.reset()
+                rqp.rq.reset()
         if attr.qp_state == IB_QPS_ERR and qp.state != IB_QPS_ERR:
             with self.lock:
                 qp.attr.qp_state = IB_QPS_ERR
@@ -388,11 +390,11 @@ class RxeVerbs:
 
     def destroy_qp(self, qp: IbQp) -> None:
         rqp: RxeQp = qp.priv
-        with self.lock:
+        with self.lock:  # not while a doorbell of another file uses its rings
             self.qps.pop(qp.qp_num, None)
-        self._drop_mmaps(rqp.mmaps)
-        rqp.sq.release()
-        rqp.rq.release()
+            self._drop_mmaps(rqp.mmaps)
+            rqp.sq.release()
+            rqp.rq.release()
 
     # -- the data path ------------------------------------------------------------------------
     def post_send(self, qp: IbQp) -> None:
@@ -472,9 +474,11 @@ class RxeVerbs:
         """The payload: inline data, or the local SGEs (``LOCAL`` access of this PD)."""
         length = wqe.dma.length
         if wqe.wr.send_flags & IB_SEND_INLINE:
+            if length > rqp.max_inline:
+                raise _WcError(IB_WC_LOC_LEN_ERR, f"inline data of {length} bytes")
             return raw[_SEND_SGES : _SEND_SGES + length]
         out = b""
-        for addr, n, lkey in _sge_list(raw, _SEND_SGES, wqe.dma.num_sge):
+        for addr, n, lkey in self._sges(raw, _SEND_SGES, wqe.dma.num_sge, rqp.max_send_sge):
             if n:
                 out += self._mr_read(rqp, lkey, addr, n, 0, local=True)
         return out
@@ -518,9 +522,24 @@ class RxeVerbs:
             raise _WcError(IB_WC_LOC_PROT_ERR if local else IB_WC_REM_ACCESS_ERR,
                            f"writing the MR's memory: {e}") from None  # fmt: skip
 
-    def _scatter(self, dest: RxeQp, raw: bytes, off: int, num: int, data: bytes) -> None:
+    @staticmethod
+    def _sges(raw: bytes, off: int, num: int, max_sge: int) -> list[tuple[int, int, int]]:
+        """The WQE's scatter/gather list; more entries than the queue was made for is
+        a malformed WQE (its slot has no room for them)."""
+        if num > max_sge or off + num * _SGE > len(raw):
+            raise _WcError(IB_WC_LOC_LEN_ERR, f"{num} SGEs (the queue has room for {max_sge})")
+        return _sge_list(raw, off, num)
+
+    def _scatter(
+        self, dest: RxeQp, raw: bytes, off: int, num: int, max_sge: int, data: bytes
+    ) -> None:
+        """``data`` into a local scatter list (``LOCAL_WRITE``); ``LOC_LEN_ERR`` if it
+        does not fit."""
+        sges = self._sges(raw, off, num, max_sge)
+        if len(data) > sum(n for _a, n, _k in sges):
+            raise _WcError(IB_WC_LOC_LEN_ERR, f"{len(data)} bytes for a smaller scatter list")
         pos = 0
-        for addr, n, lkey in _sge_list(raw, off, num):
+        for addr, n, lkey in sges:
             if pos >= len(data):
                 break
             chunk = data[pos : pos + n]
@@ -564,16 +583,14 @@ class RxeVerbs:
             rindex, rraw = self._take_recv(dest)
             rwqe = rxe_recv_wqe.from_buffer_copy(rraw[:_RECV_WQE])
             dest.rq.consumer = rindex + 1
-            if len(data) > rwqe.dma.length:
-                self._post_cqe(dest.qp.recv_cq, rwqe.wr_id, IB_WC_LOC_LEN_ERR, IB_UVERBS_WC_RECV,
-                               0, dest.qp.qp_num, src_qp=qp.qp_num)  # fmt: skip
-                raise _WcError(IB_WC_REM_INV_REQ_ERR, "the receive WQE is too small")
             try:
-                self._scatter(dest, rraw, _RECV_SGES, rwqe.dma.num_sge, data)
+                self._scatter(dest, rraw, _RECV_SGES, rwqe.dma.num_sge, dest.max_recv_sge, data)
             except _WcError as e:
-                self._post_cqe(dest.qp.recv_cq, rwqe.wr_id, IB_WC_LOC_PROT_ERR,
-                               IB_UVERBS_WC_RECV, 0, dest.qp.qp_num, src_qp=qp.qp_num)  # fmt: skip
-                raise _WcError(IB_WC_REM_OP_ERR, e.why) from None
+                # the responder completes its receive in error and NAKs the request
+                self._post_cqe(dest.qp.recv_cq, rwqe.wr_id, e.status, IB_UVERBS_WC_RECV, 0,
+                               dest.qp.qp_num, src_qp=qp.qp_num)  # fmt: skip
+                nak = IB_WC_REM_INV_REQ_ERR if e.status == IB_WC_LOC_LEN_ERR else IB_WC_REM_OP_ERR
+                raise _WcError(nak, e.why) from None
             imm = op == IB_UVERBS_WR_SEND_WITH_IMM
             self._post_cqe(dest.qp.recv_cq, rwqe.wr_id, IB_WC_SUCCESS, IB_UVERBS_WC_RECV,
                            len(data), dest.qp.qp_num, src_qp=qp.qp_num,
@@ -588,7 +605,7 @@ class RxeVerbs:
                                      IB_UVERBS_ACCESS_REMOTE_READ, local=False)  # fmt: skip
             except _WcError as e:
                 raise _WcError(IB_WC_REM_ACCESS_ERR, e.why) from None
-            self._scatter(rqp, raw, _SEND_SGES, wqe.dma.num_sge, data)
+            self._scatter(rqp, raw, _SEND_SGES, wqe.dma.num_sge, rqp.max_send_sge, data)
             return length
         if op in (IB_UVERBS_WR_ATOMIC_CMP_AND_SWP, IB_UVERBS_WR_ATOMIC_FETCH_AND_ADD):
             dest = self._dest(rqp)
@@ -607,7 +624,7 @@ class RxeVerbs:
                                IB_UVERBS_ACCESS_REMOTE_ATOMIC, local=False)  # fmt: skip
             except _WcError as e:
                 raise _WcError(IB_WC_REM_ACCESS_ERR, e.why) from None
-            self._scatter(rqp, raw, _SEND_SGES, wqe.dma.num_sge, old_raw)
+            self._scatter(rqp, raw, _SEND_SGES, wqe.dma.num_sge, rqp.max_send_sge, old_raw)
             return 8
         raise _WcError(IB_WC_LOC_QP_OP_ERR, f"opcode {op} is not modelled")
 

@@ -19,6 +19,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from rdma_testing import RXE_TOPOLOGY, errname
 
 from mockkernel import Kernel
@@ -352,3 +354,42 @@ def test_two_qps_rdma_write_send_read_and_atomics(dev: Rxe, odp: bool) -> None:
     dev.destroy_qp(qb.qp_handle)
     dev.destroy_cq(cq)
     assert cqe == 31
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    sq=st.lists(st.binary(min_size=0, max_size=256), min_size=1, max_size=4),
+    rq=st.lists(st.binary(min_size=0, max_size=72), max_size=3),
+    fields=st.lists(
+        st.tuples(st.sampled_from([12, 16, 184, 196]), st.integers(0, 2**32 - 1)), max_size=4
+    ),
+)
+def test_whatever_userspace_writes_into_the_rings_completes(
+    mock_kernel: Kernel, sq: list[bytes], rq: list[bytes], fields: list[tuple[int, int]]
+) -> None:
+    """The rings are the program's memory: any bytes in a WQE (opcode, flags, SGE count,
+    lengths, keys) end in a completion with a status, never in a kernel error."""
+    with Rxe("rxe0") as dev:
+        pd = dev.alloc_pd()
+        cq, _, cresp = dev.create_cq(64)
+        cq_ring = dev.map(cresp.mi.offset, cresp.mi.size)
+        qa, ra = dev.create_qp(pd, cq)
+        qb, rb = dev.create_qp(pd, cq)
+        sq_a = dev.map(ra.sq_mi.offset, ra.sq_mi.size)
+        rq_b = dev.map(rb.rq_mi.offset, rb.rq_mi.size)
+        _connect(dev, qa.qp_handle, qb.qp_handle, qb.qpn)
+        _connect(dev, qb.qp_handle, qa.qp_handle, qa.qpn)
+        for data in rq:
+            rq_b.produce(data)
+        for data in sq:
+            wqe = bytearray(data.ljust(ctypes.sizeof(rxe_send_wqe), b"\0"))
+            for off, value in fields:  # opcode, send_flags, dma.length, dma.num_sge
+                struct.pack_into("<I", wqe, off, value)
+            sq_a.produce(bytes(wqe))
+        dev.post_send(qa.qp_handle)
+        wcs = cq_ring.poll()
+        assert all(0 <= w.status <= 21 for w in wcs)
+        for ring in (cq_ring, sq_a, rq_b):
+            ring.mem.close()
