@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from errno import EBUSY, EFAULT, EINVAL, EOPNOTSUPP
+from errno import EBUSY, EFAULT, EINVAL, ENETUNREACH, EOPNOTSUPP
 from typing import TYPE_CHECKING, Any
 
 from ..errors import kerr
@@ -415,6 +415,10 @@ def w_modify_qp(bundle: AttrBundle) -> None:
         port = dev.port(cmd.port_num if mask & IB_QP_PORT else qp.attr.port_num)
         if port.grh_required and not cmd.dest.is_global:
             raise kerr(EINVAL)  # RoCE: an address vector needs a GRH (ib_resolve_eth_dmac)
+        if port.grh_required and bytes(cmd.dest.dgid) not in port.gids:
+            # rdma_addr_find_l2_eth_by_grh: no route to the GID -- the model has no
+            # network, so only the port's own GIDs resolve (real 7.2: the zero GID too)
+            raise kerr(ENETUNREACH)
     cur = cmd.cur_qp_state if mask & IB_QP_CUR_STATE else qp.state
     nxt = cmd.qp_state if mask & IB_QP_STATE else cur
     if not ib_modify_qp_is_ok(cur, nxt, qp.qp_type, mask):

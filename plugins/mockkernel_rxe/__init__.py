@@ -63,8 +63,6 @@ from mockkernel.uapi.rdma.ib_user_ioctl_verbs import (
     IB_UVERBS_ADVISE_MR_ADVICE_PREFETCH,
     IB_UVERBS_ADVISE_MR_ADVICE_PREFETCH_NO_FAULT,
     IB_UVERBS_ADVISE_MR_ADVICE_PREFETCH_WRITE,
-    IB_UVERBS_QPT_RC,
-    IB_UVERBS_QPT_UC,
     RDMA_DRIVER_RXE,
 )
 from mockkernel.uapi.rdma.ib_user_verbs import (
@@ -168,9 +166,8 @@ class RxeOps(IbDeviceOps):
         self.verbs.destroy_cq(cq)
 
     def create_qp(self, qp: IbQp, udata: Udata) -> None:
-        """``rxe_create_qp``: send and receive rings the provider maps."""
-        if qp.qp_type not in (IB_UVERBS_QPT_RC, IB_UVERBS_QPT_UC):
-            raise kerr(EOPNOTSUPP)  # UD needs address handles, not modelled
+        """``rxe_create_qp``: send and receive rings the provider maps (RC, UC, UD; a UD
+        send needs an address handle, which is not modelled: it completes in error)."""
         self.verbs.ibdev = qp.device
         a = self.attrs
         self.verbs.create_qp(qp, udata, a.max_qp_wr, min(a.max_send_sge, a.max_recv_sge))

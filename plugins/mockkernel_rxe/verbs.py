@@ -111,6 +111,7 @@ IB_WC_RNR_RETRY_EXC_ERR = 13
 # ib_uverbs_wc opcodes of the receive side, wc_flags
 IB_UVERBS_WC_RECV = 1 << 7
 IB_UVERBS_WC_RECV_RDMA_WITH_IMM = IB_UVERBS_WC_RECV + 1
+IB_WC_GRH = 1 << 0  # RoCE: every received packet has one
 IB_WC_WITH_IMM = 1 << 1
 # ibv_send_flags
 IB_SEND_SIGNALED = 1 << 1
@@ -456,8 +457,7 @@ class RxeVerbs:
         while not rq.empty():
             index = rq.consumer
             rwqe = rxe_recv_wqe.from_buffer_copy(rq.read(index, _RECV_WQE))
-            self._post_cqe(rqp.qp.recv_cq, rwqe.wr_id, IB_WC_WR_FLUSH_ERR, IB_UVERBS_WC_RECV,
-                           0, rqp.qp.qp_num)  # fmt: skip
+            self._post_cqe(rqp.qp.recv_cq, rwqe.wr_id, IB_WC_WR_FLUSH_ERR, 0, 0, rqp.qp.qp_num)
             rq.consumer = index + 1
 
     def _dest(self, rqp: RxeQp) -> RxeQp:
@@ -575,7 +575,8 @@ class RxeVerbs:
                 dest.rq.consumer = rindex + 1
                 self._post_cqe(dest.qp.recv_cq, rwqe.wr_id, IB_WC_SUCCESS,
                                IB_UVERBS_WC_RECV_RDMA_WITH_IMM, len(data), dest.qp.qp_num,
-                               src_qp=qp.qp_num, imm=wqe.wr.ex.imm_data)  # fmt: skip
+                               imm=wqe.wr.ex.imm_data, port_num=dest.qp.attr.port_num,
+                               wc_flags=IB_WC_GRH)  # fmt: skip
             return len(data)
         if op in (IB_UVERBS_WR_SEND, IB_UVERBS_WR_SEND_WITH_IMM):
             dest = self._dest(rqp)
@@ -586,15 +587,15 @@ class RxeVerbs:
             try:
                 self._scatter(dest, rraw, _RECV_SGES, rwqe.dma.num_sge, dest.max_recv_sge, data)
             except _WcError as e:
-                # the responder completes its receive in error and NAKs the request
-                self._post_cqe(dest.qp.recv_cq, rwqe.wr_id, e.status, IB_UVERBS_WC_RECV, 0,
-                               dest.qp.qp_num, src_qp=qp.qp_num)  # fmt: skip
-                nak = IB_WC_REM_INV_REQ_ERR if e.status == IB_WC_LOC_LEN_ERR else IB_WC_REM_OP_ERR
-                raise _WcError(nak, e.why) from None
+                # the responder completes its receive in error (a receive WQE too small:
+                # LOC_QP_OP_ERR, as real 7.2 answers) and NAKs: REM_OP_ERR at the sender
+                status = IB_WC_LOC_QP_OP_ERR if e.status == IB_WC_LOC_LEN_ERR else e.status
+                self._post_cqe(dest.qp.recv_cq, rwqe.wr_id, status, 0, 0, dest.qp.qp_num)
+                raise _WcError(IB_WC_REM_OP_ERR, e.why) from None
             imm = op == IB_UVERBS_WR_SEND_WITH_IMM
             self._post_cqe(dest.qp.recv_cq, rwqe.wr_id, IB_WC_SUCCESS, IB_UVERBS_WC_RECV,
-                           len(data), dest.qp.qp_num, src_qp=qp.qp_num,
-                           imm=wqe.wr.ex.imm_data if imm else None)  # fmt: skip
+                           len(data), dest.qp.qp_num, imm=wqe.wr.ex.imm_data if imm else None,
+                           port_num=dest.qp.attr.port_num, wc_flags=IB_WC_GRH)  # fmt: skip
             self._trace("rxe.send", qpn=qp.qp_num, dest_qpn=dest.qp.qp_num, length=len(data))
             return len(data)
         if op == IB_UVERBS_WR_RDMA_READ:
@@ -639,8 +640,14 @@ class RxeVerbs:
     }
 
     def _complete_send(self, rqp: RxeQp, wqe: rxe_send_wqe, status: int, byte_len: int) -> None:
+        """``make_send_cqe``: the opcode and byte count only of a successful one (an
+        error or flush completion has them 0, as real 7.2 showed)."""
         opcode = self._SEND_WC_OPCODE.get(wqe.wr.opcode, IB_UVERBS_WC_SEND)
-        self._post_cqe(rqp.qp.send_cq, wqe.wr.wr_id, status, opcode, byte_len, rqp.qp.qp_num)
+        if status != IB_WC_SUCCESS:
+            opcode = byte_len = 0
+        with_imm = wqe.wr.opcode in (IB_UVERBS_WR_RDMA_WRITE_WITH_IMM, IB_UVERBS_WR_SEND_WITH_IMM)
+        self._post_cqe(rqp.qp.send_cq, wqe.wr.wr_id, status, opcode, byte_len, rqp.qp.qp_num,
+                       port_num=0, wc_flags=IB_WC_WITH_IMM if with_imm else 0)  # fmt: skip
 
     def _post_cqe(
         self,
@@ -652,6 +659,8 @@ class RxeVerbs:
         qp_num: int,
         src_qp: int = 0,
         imm: int | None = None,
+        port_num: int = 1,
+        wc_flags: int = 0,
     ) -> None:
         """``rxe_cq_post``: one ``ib_uverbs_wc`` at the producer index, then move it."""
         queue: RxeQueue = cq.priv.queue
@@ -665,10 +674,13 @@ class RxeVerbs:
         wc.byte_len = byte_len
         wc.qp_num = qp_num
         wc.src_qp = src_qp
+        wc.wc_flags = wc_flags
         if imm is not None:
             wc.ex.imm_data = imm
-            wc.wc_flags = IB_WC_WITH_IMM
-        wc.port_num = 1
+            wc.wc_flags |= IB_WC_WITH_IMM
+        wc.port_num = port_num if status == IB_WC_SUCCESS else 0
+        if status != IB_WC_SUCCESS:  # rxe's do_complete: only a success says what it was
+            wc.opcode = wc.byte_len = wc.src_qp = wc.wc_flags = 0
         index = queue.producer
         queue.buf.map.write(queue.slot(index), bytes(wc))
         queue.producer = index + 1
