@@ -413,3 +413,31 @@ def test_the_probe_matches_real_linux(mock_kernel: Kernel) -> None:
     assert list(got) == list(golden)
     for step, want in golden.items():
         assert got[step] == want, step
+
+
+def test_a_send_without_a_receive_waits_for_the_next_doorbell(dev: Rxe) -> None:
+    """RNR NAK with ``rnr_retry`` 7 (for ever): the SEND stays posted until a receive is
+    there and some doorbell on the device runs the requester again."""
+    pd = dev.alloc_pd()
+    cq, _, cresp = dev.create_cq(16)
+    cq_ring = dev.map(cresp.mi.offset, cresp.mi.size)
+    qa, ra = dev.create_qp(pd, cq)
+    qb, rb = dev.create_qp(pd, cq)
+    sq_a = dev.map(ra.sq_mi.offset, ra.sq_mi.size)
+    sq_b = dev.map(rb.sq_mi.offset, rb.sq_mi.size)
+    rq_b = dev.map(rb.rq_mi.offset, rb.rq_mi.size)
+    _connect(dev, qa.qp_handle, qb.qp_handle, qb.qpn)
+    _connect(dev, qb.qp_handle, qa.qp_handle, qa.qpn)
+    buf = mmap.mmap(-1, 8192)
+    addr = ctypes.addressof(ctypes.c_char.from_buffer(buf))
+    lkey, _ = dev.reg_user(pd, addr, 8192, LOCAL_WRITE | ON_DEMAND)
+    buf[0:3] = b"abc"
+    sq_a.produce(_send_wqe(WR_SEND, 1, [(addr, 3, lkey)]))
+    dev.post_send(qa.qp_handle)
+    assert cq_ring.poll() == [] and sq_a.index(CONSUMER) == 0  # not yet
+    rq_b.produce(_recv_wqe(2, [(addr + 4096, 16, lkey)]))
+    dev.post_send(qb.qp_handle)  # b's (empty) doorbell lets the requester retry
+    assert sorted((w.wr_id, w.status) for w in cq_ring.poll()) == [(1, 0), (2, 0)]
+    assert buf[4096:4099] == b"abc"
+    for ring in (cq_ring, sq_a, sq_b, rq_b):
+        ring.mem.close()
