@@ -40,6 +40,7 @@ from errno import (
     EBADF,
     EINVAL,
     ENODATA,
+    ENODEV,
     ENOENT,
     ENOMEM,
     ENOSPC,
@@ -78,6 +79,7 @@ from ..uapi.rdma.rdma_user_ioctl_cmds import (
     UVERBS_ATTR_F_MANDATORY,
     UVERBS_ATTR_F_VALID_OUTPUT,
 )
+from . import qp as _qp
 from .objects import (
     ASYNC_EVENT_TYPE,
     DMAH_TYPE,
@@ -102,17 +104,25 @@ if TYPE_CHECKING:
     from .device import IbDevice, RdmaContext
 
 __all__ = [
+    "ACCESS_DESTROY",
+    "ACCESS_NEW",
+    "ACCESS_READ",
     "IB_ACCESS_SUPPORTED",
     "AttrBundle",
     "AttrSpec",
     "MrWriteResult",
+    "ObjectDef",
+    "Udata",
     "UverbsFops",
     "build_uapi",
+    "const_in",
     "flags_in",
     "ib_check_mr_access",
     "ib_dereg_mr_user",
+    "idr",
     "ptr_in",
     "ptr_out",
+    "uverbs_method",
 ]
 
 _HDR = struct.Struct("<HHHHQII")
@@ -219,7 +229,7 @@ class MethodDef:
     needs: tuple[str, ...] = ()
 
 
-def _method(
+def uverbs_method(
     mid: int,
     handler: Handler,
     *attrs: AttrSpec,
@@ -228,11 +238,20 @@ def _method(
 ) -> MethodDef:
     specs = list(attrs) + (_uhw() if udata else [])
     destroy = next((a.id for a in specs if a.kind == IDR and a.access == ACCESS_DESTROY), None)
+    """``DECLARE_UVERBS_NAMED_METHOD``: method ``mid`` with its attributes (a destroy
+    method has an ``idr(..., ACCESS_DESTROY)`` one: the core destroys before ``handler``)."""
     return MethodDef(mid, {a.id: a for a in specs}, handler, udata, destroy, needs)
 
 
-@dataclass(frozen=True)
+_method = uverbs_method
+
+
+@dataclass(frozen=True, eq=False)
 class ObjectDef:
+    """An object type of the uAPI and its methods (``DECLARE_UVERBS_NAMED_OBJECT``);
+    ``needs`` names the ops without which it is absent.  Compared by identity: a
+    driver's object definitions are module constants."""
+
     id: int
     utype: UobjType | None
     methods: tuple[MethodDef, ...]
@@ -706,7 +725,7 @@ def _ib_alloc_ucontext(bundle: AttrBundle) -> IbUcontext:
 def _ib_init_ucontext(bundle: AttrBundle, uctx: IbUcontext) -> None:
     op = bundle.device.ops.alloc_ucontext
     if op is not None:
-        op(uctx)
+        op(uctx, bundle.driver_udata)
     bundle.ufile.ucontext = uctx
     tracer = bundle.kernel.tracer
     if tracer.enabled:
@@ -1178,6 +1197,10 @@ OBJECTS: tuple[ObjectDef, ...] = (
         ),
         needs=("alloc_dmah", "dealloc_dmah"),
     ),
+    # CQs and QPs: objects of the uAPI (the write commands make them); their ioctl
+    # methods are not modelled, so rdma-core falls back to the write commands
+    ObjectDef(C.UVERBS_OBJECT_CQ, _qp.CQ_TYPE, (), needs=("create_cq", "destroy_cq")),
+    ObjectDef(C.UVERBS_OBJECT_QP, _qp.QP_TYPE, (), needs=("create_qp", "destroy_qp")),
 )
 
 
@@ -1330,6 +1353,22 @@ WRITE: dict[int, WriteDef] = {
         _w_rereg_mr, 48, 8, has_resp=True, has_udata=True, needs=("rereg_user_mr",)
     ),
     V.IB_USER_VERBS_CMD_DEREG_MR: WriteDef(_w_dereg_mr, 4),
+    V.IB_USER_VERBS_CMD_CREATE_CQ: WriteDef(
+        _qp.w_create_cq, 32, 8, has_resp=True, has_udata=True, needs=("create_cq",)
+    ),
+    V.IB_USER_VERBS_CMD_DESTROY_CQ: WriteDef(
+        _qp.w_destroy_cq, 16, 8, has_resp=True, needs=("destroy_cq",)
+    ),
+    V.IB_USER_VERBS_CMD_CREATE_QP: WriteDef(
+        _qp.w_create_qp, 56, 32, has_resp=True, has_udata=True, needs=("create_qp",)
+    ),
+    V.IB_USER_VERBS_CMD_MODIFY_QP: WriteDef(_qp.w_modify_qp, 112, needs=("modify_qp",)),
+    V.IB_USER_VERBS_CMD_DESTROY_QP: WriteDef(
+        _qp.w_destroy_qp, 16, 4, has_resp=True, needs=("destroy_qp",)
+    ),
+    V.IB_USER_VERBS_CMD_POST_SEND: WriteDef(
+        _qp.w_post_send, 24, 4, has_resp=True, needs=("post_send",)
+    ),
 }
 WRITE_EX: dict[int, WriteDef] = {
     V.IB_USER_VERBS_EX_CMD_QUERY_DEVICE: WriteDef(_w_ex_query_device, 8, 0, is_ex=True),
@@ -1371,10 +1410,11 @@ def build_uapi(dev: IbDevice) -> Uapi:
     ops = dev.ops
     present = frozenset(n for n in _ALL_NEEDS if getattr(ops, n, None) is not None)
     attrs = tuple(sorted((k, tuple(v)) for k, v in ops.driver_attrs.items()))
+    objects = tuple(ops.driver_objects)
     try:
-        return _uapi_for(present, attrs)
+        return _uapi_for(present, attrs, objects)
     except TypeError:  # unhashable driver attributes: built for this device alone
-        return _uapi_for.__wrapped__(present, attrs)
+        return _uapi_for.__wrapped__(present, attrs, objects)
 
 
 #: every op name some object, method or write command needs
@@ -1389,17 +1429,20 @@ _ALL_NEEDS: tuple[str, ...] = tuple(
 
 @functools.lru_cache(maxsize=16)
 def _uapi_for(
-    present: frozenset[str], attrs: tuple[tuple[tuple[int, int], tuple[Any, ...]], ...]
+    present: frozenset[str],
+    attrs: tuple[tuple[tuple[int, int], tuple[Any, ...]], ...],
+    driver_objects: tuple[ObjectDef, ...] = (),
 ) -> Uapi:
-    """The ``Uapi`` of an ops table with the ops ``present`` and driver attributes
-    ``attrs`` (a cache of immutable facts: it holds no device and no kernel)."""
+    """The ``Uapi`` of an ops table with the ops ``present``, driver attributes
+    ``attrs`` and the driver's own objects (``UAPI_DEF_CHAIN`` of its namespace) -- a
+    cache of immutable facts: it holds no device and no kernel."""
     driver_attrs = dict(attrs)
 
     def has(names: tuple[str, ...]) -> bool:
         return all(n in present for n in names)
 
     uapi = Uapi()
-    for obj in OBJECTS:
+    for obj in (*OBJECTS, *driver_objects):
         if not has(obj.needs):
             continue
         methods = {}
@@ -1718,5 +1761,14 @@ class UverbsFops(FileOperations):
         return _verbs_write(file, data, pos)
 
     def mmap(self, file: File, vma: Any) -> None:
-        """``ib_uverbs_mmap``: ``EINVAL`` without a context; no driver offset is mappable."""
-        raise kerr(EINVAL)
+        """``ib_uverbs_mmap``: ``ENODEV`` for a driver without an ``mmap`` op (the file
+        has no ``mmap``: ``uverbs_fops``), ``EINVAL`` without a context; else the
+        driver maps what the offset names (queue buffers, UAR or clock pages)."""
+        ufile: UverbsFile = file.private_data
+        if self.device.ops.mmap is None:
+            raise kerr(ENODEV)
+        with ufile.lock:
+            uctx = ufile.ucontext
+            if uctx is None:
+                raise kerr(EINVAL)
+            _qp.uverbs_mmap(uctx, vma)

@@ -34,6 +34,7 @@ from typing import Any
 import mockkernel
 from mockkernel.driver import (
     IB_LINK_LAYER_ETHERNET,
+    PAGE_SIZE,
     DriverRegistry,
     IbDevice,
     IbDeviceAttr,
@@ -61,6 +62,7 @@ from mockkernel.uapi.rdma.ib_user_verbs import (
 
 from .ib import MLX5_IB_NO_PH, Mlx5IbOps, Mlx5Mr
 from .st import Mlx5St
+from .ucontext import UarTable
 
 __all__ = ["MLX5_IB_NO_PH", "Mlx5Core", "Mlx5Dev", "Mlx5IbOps", "Mlx5Mr", "Mlx5St"]
 
@@ -157,6 +159,8 @@ class Mlx5Dev:
         mkey_pcie_tph: bool = _opt(options, "mkey_pcie_tph", True)
         self.st = Mlx5St.create(pdev, mkey_pcie_tph)
         self.ops = Mlx5IbOps(self)
+        #: the UAR pages of BAR 0 handed to user contexts
+        self.uars = UarTable(pdev.bars[0].size // PAGE_SIZE if 0 in pdev.bars else 0)
         mac = bytes([0x0C, 0x42, 0xA1, pdev.busnr, pdev.devfn, 0x00])
         eui = bytes([mac[0] ^ 0x02, mac[1], mac[2], 0xFF, 0xFE, mac[3], mac[4], mac[5]])
         gid = bytes([0xFE, 0x80]) + bytes(6) + eui
