@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import random
-from errno import EINVAL, EOPNOTSUPP
+from errno import EFAULT, EINVAL, EOPNOTSUPP
 
 import mockkernel
 from mockkernel.driver import (
@@ -46,7 +46,6 @@ from mockkernel.driver import (
     NetDevice,
     Udata,
     Vma,
-    copy_to_user,
     current_mm,
     dev_get_by_name,
     ib_register_device,
@@ -232,10 +231,13 @@ class RxeOps(IbDeviceOps):
         """The responder copies into the MR's pages (a CPU copy: rxe is software)."""
         if isinstance(mr.umem, IbUmem):
             mr.umem.write(offset, data)
-        else:  # ON_DEMAND: the pages are faulted in at the address the MR was made over
-            start = mr.priv.start
+        else:  # ON_DEMAND: a fault at the address the MR was made over, in the address
+            # space it was made in (not whichever task is current when the packet lands)
+            start, mm = mr.priv.start, mr.priv.mm
             try:
-                copy_to_user(start + offset, data)
+                if mm.exited:
+                    raise OSError(EFAULT, "the address space is gone")
+                mm.write(start + offset, data)
             except OSError as e:
                 return MrWriteResult(
                     "IBV_WC_REM_ACCESS_ERR", "ODP fault failed", errno=e.errno or 0
