@@ -202,6 +202,7 @@ class File:
     __slots__ = (
         "__weakref__",
         "f_count",
+        "f_cred",
         "f_flags",
         "f_mode",
         "f_op",
@@ -236,6 +237,10 @@ class File:
         #: ``(owner type, pid, signal)``: ``F_OWNER_PID`` 0 and signal 0 until set
         self.f_owner = (1, 0, 0)
         self.f_count = 1
+        #: ``f_cred``, as far as drivers ask: the opener's effective uid where an open
+        #: records it (a sysfs binary attribute: ``pci_read_config`` judges the opener,
+        #: not the reader), else -1
+        self.f_cred = -1
         self.private_data = private_data
         self.path = path
         self.released = False
