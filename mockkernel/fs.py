@@ -211,6 +211,7 @@ class File:
         "__weakref__",
         "f_count",
         "f_cred",
+        "f_euid",
         "f_flags",
         "f_mode",
         "f_op",
@@ -245,6 +246,9 @@ class File:
         #: ``(owner type, pid, signal)``: ``F_OWNER_PID`` 0 and signal 0 until set
         self.f_owner = (1, 0, 0)
         self.f_count = 1
+        #: ``f_cred->euid``, where an open records it (a sysfs binary attribute:
+        #: ``pci_read_config`` judges the opener, not the reader), else -1
+        self.f_euid = -1
         self.private_data = private_data
         self.path = path
         #: the opener's credentials (``f_cred``): who opened it, for drivers that check

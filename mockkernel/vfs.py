@@ -652,12 +652,14 @@ class Vfs(Subsystem):
         return "/" + "/".join(names)
 
     # -- operations -----------------------------------------------------------------------
-    def open(self, path: str, flags: int, mode: int) -> File:
+    def open(self, path: str, flags: int, mode: int, found: Node | None = None) -> File:
         """``do_filp_open`` of an absolute path: a new open file; ``NotMine`` when the
-        path is not the mock's (the real OS answers it)."""
+        path is not the mock's (the real OS answers it).  ``found``: what
+        :meth:`lookup_open` just returned for ``path`` and ``flags`` to the caller, who
+        looked first (the redirection, to snapshot an attribute): not walked again."""
         if flags & os.O_CREAT and flags & os.O_DIRECTORY:
             raise kerr(EINVAL)  # build_open_flags: O_CREAT|O_DIRECTORY is refused
-        node = self.lookup_open(path, flags)
+        node = found if found is not None else self.lookup_open(path, flags)
         if node is None or (isinstance(node, Dir) and not node.owned):
             raise NotMine()  # (an overlay directory is the real one)
         if flags & os.O_PATH:
@@ -744,6 +746,7 @@ class Vfs(Subsystem):
             node.data.clear()  # (the inode's size follows in node.inode())
         path = self._canonical(path)  # what /proc/self/fd/N shows: d_path, links resolved
         file = File(self.kernel, _bin_fops, node.inode(), f_flags, f_mode, node, path)
+        file.f_euid = os.geteuid()
         if self.kernel.tracer.enabled:
             self.kernel.tracer.emit("vfs.open", path=path, file=file.id)
         return file

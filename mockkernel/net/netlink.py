@@ -503,6 +503,15 @@ class NetlinkTable:
             raise ValueError(f"netlink protocol {protocol} cannot be registered")
         self.inputs[protocol] = nl_input
 
+    def has_listeners(self, protocol: int, group: int) -> bool:
+        """``netlink_has_listeners``: whether any socket of ``protocol`` is a member of
+        ``group`` (1-based) -- so a notification nobody would get is not even built (at
+        boot, every device's ``RTM_NEWLINK`` and page-pool event would be)."""
+        bit = 1 << (group - 1)
+        return any(
+            s.protocol == protocol and not s.released and s.groups & bit for s in self.sockets
+        )
+
     def broadcast(self, protocol: int, group: int, msg: bytes) -> int:
         """``netlink_broadcast``: ``msg`` to every socket of ``protocol`` that is a member
         of ``group`` (1-based); returns how many sockets got it."""

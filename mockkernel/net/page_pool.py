@@ -57,6 +57,7 @@ from ..uapi.linux.netdev import (
     NETDEV_QSTATS_SCOPE_QUEUE,
     NETDEV_QUEUE_TYPE_RX,
 )
+from ..uapi.linux.netlink import NETLINK_GENERIC
 from .genetlink import GenlInfo, GenlOp, genlmsg_multicast
 from .netlink import (
     Nla,
@@ -111,7 +112,10 @@ class PagePools:
         """``netdev_nl_page_pool_event``: to the "page-pool" group; one trace event."""
         netlink = self.netdev.netlink
         sent = 0
-        if netlink is not None:
+        family = self.netdev.family
+        if netlink is not None and netlink.has_listeners(
+            NETLINK_GENERIC, family.mcgrp_offset + _MCGRP_PAGE_POOL
+        ):
             fill = self._fill(pool)
             sent = genlmsg_multicast(netlink, self.netdev.family, _MCGRP_PAGE_POOL, cmd, fill)
         kernel = self.netdev.kernel

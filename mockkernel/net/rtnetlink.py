@@ -443,6 +443,13 @@ class Rtnl:
         """``rtmsg_ifinfo``, ``rtmsg_ifa`` and ``rtmsg_fib`` as a device comes or goes:
         to ``RTNLGRP_LINK``, ``RTNLGRP_IPV4_IFADDR`` and ``RTNLGRP_IPV4_ROUTE``."""
         table = self.table
+        listens = table.has_listeners
+        if not (
+            listens(NETLINK_ROUTE, RTNLGRP_LINK)
+            or listens(NETLINK_ROUTE, RTNLGRP_IPV4_IFADDR)
+            or listens(NETLINK_ROUTE, RTNLGRP_IPV4_ROUTE)
+        ):
+            return  # nobody to tell (every boot): no message is built
         sent = 0
 
         def notify(group: int, mtype: int, payload: bytes) -> None:
