@@ -58,6 +58,7 @@ from .fs import (
 from .mm import PAGE_SIZE, Vma
 from .procfs import ProcFs
 from .realfd import REAL
+from .trace import TracePoint
 
 if TYPE_CHECKING:
     from .process import TaskContext
@@ -74,6 +75,9 @@ __all__ = [
     "Symlink",
     "Vfs",
 ]
+
+trace_vfs_open = TracePoint("vfs.open", "path", "file")
+trace_vfs_create = TracePoint("vfs.create", "path")
 
 
 class Node:
@@ -579,8 +583,7 @@ class Vfs(Subsystem):
             raise kerr(EACCES)
         node = ShmemFile(self.kernel.new_id(), 0o644)
         self._add(path.rstrip("/"), node)
-        if self.kernel.tracer.enabled:
-            self.kernel.tracer.emit("vfs.create", path=path)
+        trace_vfs_create(self.kernel.tracer, path)
         return node
 
     def _walk(self, path: str, follow: bool, depth: int, must_dir: bool = False) -> Node | None:
@@ -700,8 +703,8 @@ class Vfs(Subsystem):
                 file.put()  # FMODE_OPENED never set: no ->release, as in do_dentry_open
                 raise
             file.opened = True
-            if self.kernel.tracer.enabled:
-                self.kernel.tracer.emit("vfs.open", path=path, file=file.id)
+            if self.kernel.tracer.enabled:  # (a hot path: no call while off)
+                trace_vfs_open(self.kernel.tracer, path, file.id)
             return file
         raise kerr(ENOENT)
 
@@ -712,8 +715,7 @@ class Vfs(Subsystem):
         parent_ino = parent.ino if parent is not None else node.ino
         f_flags, f_mode = open_flags_to_file(flags)
         file = File(self.kernel, _dir_fops, node.inode(), f_flags, f_mode, (node, parent_ino), path)
-        if self.kernel.tracer.enabled:
-            self.kernel.tracer.emit("vfs.open", path=path, file=file.id)
+        trace_vfs_open(self.kernel.tracer, path, file.id)
         return file
 
     def _open_path(self, node: Node, path: str, flags: int) -> File:
@@ -727,8 +729,7 @@ class Vfs(Subsystem):
             inode = node.inode()
             where = path if isinstance(node, Symlink) else self._canonical(path)
         file = File(self.kernel, _path_fops, inode, f_flags, FMODE_PATH, node, where)
-        if self.kernel.tracer.enabled:
-            self.kernel.tracer.emit("vfs.open", path=path, file=file.id)
+        trace_vfs_open(self.kernel.tracer, path, file.id)
         return file
 
     def _open_bin_attr(self, node: BinAttr, path: str, flags: int) -> File:
@@ -744,8 +745,8 @@ class Vfs(Subsystem):
             node.data.clear()  # (the inode's size follows in node.inode())
         path = self._canonical(path)  # what /proc/self/fd/N shows: d_path, links resolved
         file = File(self.kernel, _bin_fops, node.inode(), f_flags, f_mode, node, path)
-        if self.kernel.tracer.enabled:
-            self.kernel.tracer.emit("vfs.open", path=path, file=file.id)
+        if self.kernel.tracer.enabled:  # (a hot path: no call while off)
+            trace_vfs_open(self.kernel.tracer, path, file.id)
         return file
 
     def host_visible(self, dirpath: str, name: str) -> bool:

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from errno import EINVAL, ENODEV, EOPNOTSUPP
 from typing import TYPE_CHECKING
 
+from ..trace import TracePoint
 from ..uapi.linux.netlink import NETLINK_ROUTE, NLM_F_DUMP, NLM_F_MULTI, NLMSG_HDRLEN
 from .netlink import (
     AttrSet,
@@ -41,6 +42,9 @@ if TYPE_CHECKING:
     from .netdev import NetDevice, NetdevState
 
 __all__ = ["Rtnl"]
+
+trace_rtnetlink_not_modelled = TracePoint("rtnetlink.not_modelled", "type", "dump")
+trace_rtnetlink_notify = TracePoint("rtnetlink.notify", "ifindex", "new", "sent")
 
 # linux/rtnetlink.h
 RTM_BASE = 16
@@ -159,8 +163,7 @@ class Rtnl:
         if handler is None:
             kernel = self.table.kernel
             name = _MSG_NAMES.get(mtype, f"rtnetlink message {mtype}")
-            if kernel.tracer.enabled:
-                kernel.tracer.emit("rtnetlink.not_modelled", type=mtype, dump=dump)
+            trace_rtnetlink_not_modelled(kernel.tracer, mtype, dump)
             raise NlError(EOPNOTSUPP, f"{name}{' dump' if dump else ''} is not modelled")
         try:
             handler(msg)
@@ -424,5 +427,5 @@ class Rtnl:
                 notify(RTNLGRP_IPV4_IFADDR, RTM_DELADDR, addr)
             notify(RTNLGRP_LINK, RTM_DELLINK, self.fill_ifinfo(dev, 0xFFFFFFFF))
         kernel = table.kernel
-        if sent and kernel.tracer.enabled:
-            kernel.tracer.emit("rtnetlink.notify", ifindex=dev.ifindex, new=registered, sent=sent)
+        if sent:
+            trace_rtnetlink_notify(kernel.tracer, dev.ifindex, registered, sent)

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from ..mm import KernelMap
 from ..realfd import hide, kernel_close
 from ..topology import BarSpec, CpuSteeringTag, DeviceSpec, RootPortSpec, layout_bars
+from ..trace import EventSpec, TracePoint
 from ._regs import (
     PCI_BASE_ADDRESS_0,
     PCI_BASE_ADDRESS_MEM_PREFETCH,
@@ -135,6 +136,8 @@ __all__ = [
     "pci_set_drvdata",
 ]
 
+trace_pci_config_write = TracePoint("pci.config_write", "bdf", "where", "old", "new")
+
 # Where the device model puts its capabilities.
 PM_CAP = 0x40
 MSI_CAP = 0x48  # at most 24 bytes (64-bit address, per-vector masking): ends at EXP_CAP
@@ -180,6 +183,8 @@ class EventTracer(Protocol):
     enabled: bool
 
     def emit(self, event: str, **fields: Any) -> None: ...
+
+    def emit_record(self, spec: EventSpec, values: tuple[Any, ...]) -> None: ...
 
 
 CommandListener = Callable[["PciDev", int, int], None]
@@ -603,8 +608,8 @@ class PciDev:
         if new == old:
             return
         tracer = self.tracer
-        if tracer is not None and tracer.enabled:
-            tracer.emit("pci.config_write", bdf=self.bdf, where=PCI_COMMAND, old=old, new=new)
+        if tracer is not None:
+            trace_pci_config_write(tracer, self.bdf, PCI_COMMAND, old, new)
         for listener in tuple(self._command_listeners):
             listener(self, old, new)
 

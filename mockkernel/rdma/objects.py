@@ -22,6 +22,7 @@ from errno import EBUSY
 from typing import TYPE_CHECKING, Any
 
 from ..errors import kerr
+from ..trace import TracePoint
 from ..uapi.rdma.ib_user_ioctl_cmds import (
     UVERBS_OBJECT_ASYNC_EVENT,
     UVERBS_OBJECT_DMAH,
@@ -49,6 +50,9 @@ __all__ = [
     "Uobject",
     "UverbsFile",
 ]
+
+trace_rdma_destroy = TracePoint("rdma.destroy", "ibdev", "type", "handle", "why")
+trace_rdma_ufile_close = TracePoint("rdma.ufile_close", "ibdev")
 
 # enum rdma_remove_reason
 RDMA_REMOVE_DESTROY = 0  # userspace asked: EBUSY is an answer
@@ -223,15 +227,8 @@ class UverbsFile:
             uobj.type.destroy(uobj, why)
             uobj.hw_valid = False
         self.forget(uobj)
-        tracer = self.kernel.tracer
-        if tracer.enabled:
-            tracer.emit(
-                "rdma.destroy",
-                ibdev=self.device.name,
-                type=uobj.type.name,
-                handle=uobj.id,
-                why=("destroy", "close", "driver_remove", "abort")[why],
-            )
+        why_name = ("destroy", "close", "driver_remove", "abort")[why]
+        trace_rdma_destroy(self.kernel.tracer, self.device.name, uobj.type.name, uobj.id, why_name)
 
     # -- close --------------------------------------------------------------------------
     def destroy_all(self) -> None:
@@ -265,9 +262,7 @@ class UverbsFile:
         self.closed = True
         with self.lock:
             self.destroy_all()
-        trace = self.kernel.tracer
-        if trace.enabled:
-            trace.emit("rdma.ufile_close", ibdev=self.device.name)
+        trace_rdma_ufile_close(self.kernel.tracer, self.device.name)
 
 
 # -- object types -------------------------------------------------------------------------------

@@ -53,6 +53,7 @@ from ..errors import kerr
 from ..fault_inject import should_fail
 from ..fs import FMODE_LSEEK, FMODE_PREAD, FMODE_PWRITE, FMODE_READ, File, FileOperations, Inode
 from ..mm import PAGE_SIZE
+from ..trace import TracePoint
 from ..uaccess import copy_from_user, copy_to_user
 from ..uapi.rdma import ib_user_ioctl_cmds as C
 from ..uapi.rdma import ib_user_verbs as V
@@ -113,6 +114,17 @@ __all__ = [
     "ptr_in",
     "ptr_out",
 ]
+
+trace_rdma_ioctl = TracePoint("rdma.ioctl", "ibdev", "object", "method", "num_attrs", "ok")
+trace_rdma_write = TracePoint("rdma.write", "ibdev", "command", "ok", hex_keys=("command",))
+trace_rdma_get_context = TracePoint("rdma.get_context", "ibdev")
+trace_rdma_reg_mr = TracePoint(
+    "rdma.reg_mr",
+    *("ibdev", "handle", "lkey", "rkey", "iova", "length", "access", "kind", "dmah"),
+    hex_keys=("iova",),
+)
+trace_rdma_dereg_mr = TracePoint("rdma.dereg_mr", "ibdev", "handle", "lkey")
+trace_rdma_dmah_alloc = TracePoint("rdma.dmah_alloc", "ibdev", "handle", "cpu_id", "mem_type", "ph")
 
 _HDR = struct.Struct("<HHHHQII")
 _ATTR = struct.Struct("<HHHHQ")
@@ -580,18 +592,18 @@ def _mr_created(
     if mr.lkey != mr.rkey:
         dev.mrs.setdefault(mr.lkey, mr)
     tracer = dev.kernel.tracer
-    if tracer.enabled:
-        tracer.emit(
-            "rdma.reg_mr",
-            ibdev=dev.name,
-            handle=uobj.id,
-            lkey=mr.lkey,
-            rkey=mr.rkey,
-            iova=hex(iova),
-            length=length,
-            access=access,
-            kind=type(mr.umem).__name__ if mr.umem is not None else "odp",
-            dmah=dmah.handle if dmah is not None else None,
+    if tracer.enabled:  # (the kind is work: none while off)
+        trace_rdma_reg_mr(
+            tracer,
+            dev.name,
+            uobj.id,
+            mr.lkey,
+            mr.rkey,
+            iova,
+            length,
+            access,
+            type(mr.umem).__name__ if mr.umem is not None else "odp",
+            dmah.handle if dmah is not None else None,
         )
 
 
@@ -610,9 +622,7 @@ def ib_dereg_mr_user(mr: IbMr) -> None:
     mr.pd.usecnt -= 1
     if mr.dmah is not None:
         mr.dmah.usecnt -= 1
-    tracer = dev.kernel.tracer
-    if tracer.enabled:
-        tracer.emit("rdma.dereg_mr", ibdev=dev.name, handle=mr.handle, lkey=mr.lkey)
+    trace_rdma_dereg_mr(dev.kernel.tracer, dev.name, mr.handle, mr.lkey)
 
 
 # -- handlers: device -----------------------------------------------------------------------------
@@ -707,9 +717,7 @@ def _ib_init_ucontext(bundle: AttrBundle, uctx: IbUcontext) -> None:
     if op is not None:
         op(uctx)
     bundle.ufile.ucontext = uctx
-    tracer = bundle.kernel.tracer
-    if tracer.enabled:
-        tracer.emit("rdma.get_context", ibdev=bundle.device.name)
+    trace_rdma_get_context(bundle.kernel.tracer, bundle.device.name)
 
 
 def _h_get_context(bundle: AttrBundle) -> None:
@@ -969,14 +977,14 @@ def _h_dmah_alloc(bundle: AttrBundle) -> None:
     uobj.object = dmah
     bundle.finalize_uobj_create(C.UVERBS_ATTR_ALLOC_DMAH_HANDLE)
     tracer = dev.kernel.tracer
-    if tracer.enabled:
-        tracer.emit(
-            "rdma.dmah_alloc",
-            ibdev=dev.name,
-            handle=uobj.id,
-            cpu_id=dmah.cpu_id if dmah.has(IB_DMAH_CPU_ID_EXISTS) else None,
-            mem_type=dmah.mem_type if dmah.has(IB_DMAH_MEM_TYPE_EXISTS) else None,
-            ph=dmah.ph if dmah.has(IB_DMAH_PH_EXISTS) else None,
+    if tracer.enabled:  # (the fields are work: none while off)
+        trace_rdma_dmah_alloc(
+            tracer,
+            dev.name,
+            uobj.id,
+            dmah.cpu_id if dmah.has(IB_DMAH_CPU_ID_EXISTS) else None,
+            dmah.mem_type if dmah.has(IB_DMAH_MEM_TYPE_EXISTS) else None,
+            dmah.ph if dmah.has(IB_DMAH_PH_EXISTS) else None,
         )
 
 
@@ -1339,10 +1347,9 @@ def _unsupported(ufile: UverbsFile, how: str, errno: int, **what: object) -> OSE
     gives (``EOPNOTSUPP`` for a write command, ``EPROTONOSUPPORT`` for an ioctl method),
     and one ``rdma.unsupported`` event naming it, so a provider's unmodelled call (an
     ``MLX5_IB_METHOD_*`` of the driver namespace, a write command) shows in the trace."""
-    tracer = ufile.kernel.tracer
-    if tracer.enabled:
-        tracer.emit("rdma.unsupported", ibdev=ufile.device.name, via=how,
-                    errno=errorcode[errno], **what)  # fmt: skip
+    # (its fields vary with what is unsupported: Tracer.emit, no TracePoint)
+    ufile.kernel.tracer.emit("rdma.unsupported", ibdev=ufile.device.name, via=how,
+                             errno=errorcode[errno], **what)  # fmt: skip
     return kerr(errno)
 
 
@@ -1532,15 +1539,8 @@ def _verbs_ioctl(file: File, cmd: int, arg: int) -> int:
                     _commit(bundle, uobj)
                 else:
                     _abort(bundle, uobj)
-            if kernel.tracer.enabled:
-                kernel.tracer.emit(
-                    "rdma.ioctl",
-                    ibdev=dev.name,
-                    object=object_id,
-                    method=method_id,
-                    num_attrs=num_attrs,
-                    ok=ok,
-                )
+            if kernel.tracer.enabled:  # (a hot path: no call while off)
+                trace_rdma_ioctl(kernel.tracer, dev.name, object_id, method_id, num_attrs, ok)
     return 0
 
 
@@ -1611,8 +1611,8 @@ def _verbs_write(file: File, data: bytes, pos: int) -> int:
         finally:
             _finalize_write_uobj(bundle, ok)
             tracer = ufile.kernel.tracer
-            if tracer.enabled:
-                tracer.emit("rdma.write", ibdev=dev.name, command=hex(command), ok=ok)
+            if tracer.enabled:  # (a hot path: no call while off)
+                trace_rdma_write(tracer, dev.name, command, ok)
     return count
 
 
