@@ -33,6 +33,7 @@ from mockkernel.driver import (
     File,
     FileOperations,
     Inode,
+    TracePoint,
     copy_from_user,
     copy_to_user,
     fd_install,
@@ -66,9 +67,12 @@ from .iommufd import IommufdFops, iommufd_vfio_compat_ioas_create
 from .type1 import Type1Iommu
 
 if TYPE_CHECKING:
-    from mockkernel.driver import KernelContext
+    pass
 
 __all__ = ["ContainerFops", "GroupFops", "VfioContainer"]
+
+trace_vfio_group_set_container = TracePoint("vfio.group_set_container", "group", "file")
+trace_vfio_group_set_iommufd = TracePoint("vfio.group_set_iommufd", "group", "file")
 
 _FMODE_PREAD = 0x8
 _FMODE_PWRITE = 0x10
@@ -181,13 +185,13 @@ def _set_container(file: File, cmd: int, arg: int) -> int:
         group.container = container
         group.container_users = 1
         container.groups.append(group)
-        _trace(kernel, "vfio.group_set_container", group=group.number, file=other.id)
+        trace_vfio_group_set_container(kernel.tracer, group.number, other.id)
         return 0
     if other is not None and isinstance(other.f_op, IommufdFops):
         iommufd_vfio_compat_ioas_create(other.private_data)
         group.iommufd = other.private_data
         group.iommufd_file = other.get()
-        _trace(kernel, "vfio.group_set_iommufd", group=group.number, file=other.id)
+        trace_vfio_group_set_iommufd(kernel.tracer, group.number, other.id)
         return 0
     raise kerr(EBADFD)  # the fd passed is not recognized
 
@@ -310,8 +314,3 @@ class GroupFops(FileOperations):
         _drop_iommufd(group)
         group.opened_file = None
         file.private_data = None
-
-
-def _trace(kernel: KernelContext, event: str, **fields: int) -> None:
-    if kernel.tracer.enabled:
-        kernel.tracer.emit(event, **fields)

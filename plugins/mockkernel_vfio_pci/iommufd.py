@@ -28,6 +28,7 @@ from mockkernel.driver import (
     FileOperations,
     Kernel,
     TaskContext,
+    TracePoint,
     copy_from_user,
     copy_struct_from_user,
     copy_to_user,
@@ -52,6 +53,8 @@ __all__ = [
     "iommufd_ctx_from_fd",
     "iommufd_vfio_compat_ioas_create",
 ]
+
+trace_iommufd_ioas_alloc = TracePoint("iommufd.ioas_alloc", "ioas")
 
 
 @dataclass(eq=False)
@@ -165,8 +168,7 @@ def _ioas_alloc(ictx: IommufdCtx, cmd: bytearray) -> None:
         raise kerr(EOPNOTSUPP)
     ioas = ictx.new_ioas()
     struct.pack_into("<I", cmd, 8, ioas.id)
-    if ictx.kernel.tracer.enabled:
-        ictx.kernel.tracer.emit("iommufd.ioas_alloc", ioas=ioas.id)
+    trace_iommufd_ioas_alloc(ictx.kernel.tracer, ioas.id)
 
 
 _OPS = {
