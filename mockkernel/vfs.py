@@ -225,8 +225,8 @@ class BinAttrOps(FileOperations):
 
     name = "sysfs"
 
-    def read(self, file: File, count: int, pos: int) -> bytes:
-        node: BinAttr = file.private_data
+    def read(self, file: File[BinAttr], count: int, pos: int) -> bytes:
+        node = file.private_data
         count = min(count, PAGE_SIZE)  # kernfs_file_read_iter: one page per call
         if not count:
             return b""
@@ -238,8 +238,8 @@ class BinAttrOps(FileOperations):
             raise kerr(EIO)
         return node.read(file, pos, count)
 
-    def write(self, file: File, data: bytes, pos: int) -> int:
-        node: BinAttr = file.private_data
+    def write(self, file: File[BinAttr], data: bytes, pos: int) -> int:
+        node = file.private_data
         data = data[:PAGE_SIZE]  # kernfs_fop_write_iter: one page per call
         if node.size:
             if pos >= node.size:
@@ -254,8 +254,8 @@ class BinAttrOps(FileOperations):
     def llseek(self, file: File, offset: int, whence: int) -> int:
         return generic_file_llseek(file, offset, whence)
 
-    def mmap(self, file: File, vma: Vma) -> None:
-        node: BinAttr = file.private_data
+    def mmap(self, file: File[BinAttr], vma: Vma) -> None:
+        node = file.private_data
         if node.mmap is None:
             raise kerr(ENODEV)  # kernfs_fop_mmap without KERNFS_HAS_MMAP
         node.mmap(file, vma)
@@ -278,18 +278,14 @@ class SeqFileOps(FileOperations):
 
     name = "seq_file"
 
-    def read_snapshot(self, file: File, count: int, pos: int) -> bytes:
-        data: bytes = file.private_data
+    def read(self, file: File[bytes], count: int, pos: int) -> bytes:
+        data = file.private_data
         return data[pos : pos + count]
 
-    def seek_snapshot(self, file: File, offset: int, whence: int) -> int:
-        from .fs import generic_file_llseek
-
+    def llseek(self, file: File, offset: int, whence: int) -> int:
         return generic_file_llseek(file, offset, whence)
 
 
-SeqFileOps.read = SeqFileOps.read_snapshot  # type: ignore[assignment]
-SeqFileOps.llseek = SeqFileOps.seek_snapshot  # type: ignore[assignment]
 _seq_fops = SeqFileOps()
 
 
@@ -312,9 +308,9 @@ class DirOps(FileOperations):
 
     name = "dir"
 
-    def iterate(self, file: File, ctx: DirContext) -> None:
+    def iterate(self, file: File[tuple[Dir, int]], ctx: DirContext) -> None:
         """``dcache_readdir``: ``.`` at 0, ``..`` at 1, then the entries in their order."""
-        node: Dir = file.private_data[0]
+        node = file.private_data[0]
         if ctx.pos == 0:
             if not ctx.emit(".", node.ino, DT_DIR):
                 return

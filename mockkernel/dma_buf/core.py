@@ -610,10 +610,10 @@ _SYNC_DIRECTION = {
 }
 
 
-def dma_buf_ioctl_sync(file: File, cmd: int, arg: int) -> int:
+def dma_buf_ioctl_sync(file: File[DmaBuf], cmd: int, arg: int) -> int:
     """``DMA_BUF_IOCTL_SYNC``: bracket CPU access with the exporter's ``begin_cpu_access`` /
     ``end_cpu_access``; a start waits for the fences a reader (writer) must wait for."""
-    dmabuf: DmaBuf = file.private_data
+    dmabuf = file.private_data
     flags = get_user_u64(arg)  # struct dma_buf_sync: one __u64, flags
     if flags & ~DMA_BUF_SYNC_VALID_FLAGS_MASK or not flags & DMA_BUF_SYNC_RW:
         raise kerr(EINVAL)
@@ -636,10 +636,10 @@ def dma_buf_ioctl_sync(file: File, cmd: int, arg: int) -> int:
     return 0
 
 
-def dma_buf_set_name(file: File, cmd: int, arg: int) -> int:
+def dma_buf_set_name(file: File[DmaBuf], cmd: int, arg: int) -> int:
     """``DMA_BUF_SET_NAME`` (either number): a user string of at most
     ``DMA_BUF_NAME_LEN`` bytes with its NUL, shown by fdinfo, bufinfo and the links."""
-    dmabuf: DmaBuf = file.private_data
+    dmabuf = file.private_data
     name = strndup_user(arg, DMA_BUF_NAME_LEN)
     with dmabuf.name_lock:
         dmabuf.name = name.decode("utf-8", "replace")
@@ -647,10 +647,10 @@ def dma_buf_set_name(file: File, cmd: int, arg: int) -> int:
     return 0
 
 
-def dma_buf_export_sync_file(file: File, cmd: int, arg: int) -> int:
+def dma_buf_export_sync_file(file: File[DmaBuf], cmd: int, arg: int) -> int:
     """``dma_buf_export_sync_file``: an fd (``O_CLOEXEC``) of a sync_file of the fences a
     reader (``READ``) or writer (``WRITE``) would wait for, the stub when there are none."""
-    dmabuf: DmaBuf = file.private_data
+    dmabuf = file.private_data
     data = uapi.dma_buf_export_sync_file.from_buffer_copy(
         copy_from_user(arg, ctypes.sizeof(uapi.dma_buf_export_sync_file))
     )
@@ -678,10 +678,10 @@ def dma_buf_export_sync_file(file: File, cmd: int, arg: int) -> int:
     return 0
 
 
-def dma_buf_import_sync_file(file: File, cmd: int, arg: int) -> int:
+def dma_buf_import_sync_file(file: File[DmaBuf], cmd: int, arg: int) -> int:
     """``dma_buf_import_sync_file``: each fence inside the sync file (an array unwrapped)
     joins the reservation with ``WRITE`` usage, or ``READ`` for a ``READ``-only import."""
-    dmabuf: DmaBuf = file.private_data
+    dmabuf = file.private_data
     data = uapi.dma_buf_import_sync_file.from_buffer_copy(
         copy_from_user(arg, ctypes.sizeof(uapi.dma_buf_import_sync_file))
     )
@@ -712,9 +712,9 @@ class DmaBufFops(FileOperations):
         DMA_BUF_IOCTL_IMPORT_SYNC_FILE: dma_buf_import_sync_file,
     }
 
-    def release(self, file: File) -> None:
+    def release(self, file: File[DmaBuf]) -> None:
         """``dma_buf_file_release``: the exporter's ``release``; off the kernel's list."""
-        dmabuf: DmaBuf = file.private_data
+        dmabuf = file.private_data
         k = dmabuf.kernel
         if dmabuf.attachments:
             k.warn(f"{dmabuf!r} released with {len(dmabuf.attachments)} attachment(s)")
@@ -726,9 +726,9 @@ class DmaBufFops(FileOperations):
             if k.tracer.enabled:  # (a hot path: no call while off)
                 trace_dma_buf_release(k.tracer, dmabuf.id)
 
-    def llseek(self, file: File, offset: int, whence: int) -> int:
+    def llseek(self, file: File[DmaBuf], offset: int, whence: int) -> int:
         """``dma_buf_llseek``: only to the start or the end, offset 0 (the size)."""
-        dmabuf: DmaBuf = file.private_data
+        dmabuf = file.private_data
         if offset != 0:
             raise kerr(EINVAL)
         if whence == os.SEEK_END:
@@ -737,28 +737,28 @@ class DmaBufFops(FileOperations):
             return 0
         raise kerr(EINVAL)
 
-    def mmap(self, file: File, vma: Vma) -> None:
+    def mmap(self, file: File[DmaBuf], vma: Vma) -> None:
         """``dma_buf_mmap_internal``: the exporter's ``mmap``, inside the buffer only."""
-        dmabuf: DmaBuf = file.private_data
+        dmabuf = file.private_data
         if dmabuf.ops.mmap is None:
             raise kerr(EINVAL)
         if vma.pgoff + vma.pages > dmabuf.size // PAGE_SIZE:
             raise kerr(EINVAL)  # the mapping would overflow the buffer
         dmabuf.ops.mmap(dmabuf, vma)
 
-    def show_fdinfo(self, file: File) -> str:
+    def show_fdinfo(self, file: File[DmaBuf]) -> str:
         """``dma_buf_show_fdinfo``: size, count (``file_count - 1``), exporter, name."""
-        dmabuf: DmaBuf = file.private_data
+        dmabuf = file.private_data
         out = f"size:\t{dmabuf.size}\ncount:\t{file.f_count - 1}\nexp_name:\t{dmabuf.exp_name}\n"
         with dmabuf.name_lock:
             if dmabuf.name is not None:  # set, even to "": a name line
                 out += f"name:\t{dmabuf.name}\n"
         return out
 
-    def poll(self, file: File) -> int:
+    def poll(self, file: File[DmaBuf]) -> int:
         """``dma_buf_poll``: ``EPOLLIN`` once the write fences have signalled (a reader
         may look), ``EPOLLOUT`` once every fence up to ``READ`` usage has (a writer may)."""
-        dmabuf: DmaBuf = file.private_data
+        dmabuf = file.private_data
         resv = dmabuf.resv
         mask = 0
         if all(f.signaled for f in resv.fences_for(DMA_RESV_USAGE_WRITE)):
@@ -767,10 +767,10 @@ class DmaBufFops(FileOperations):
             mask |= EPOLLOUT
         return mask
 
-    def dname(self, file: File) -> str:
+    def dname(self, file: File[DmaBuf]) -> str:
         """``dmabuffs_dname``: ``/dmabuf:<name>`` (``/dmabuf:`` when unnamed): links and
         maps follow renames."""
-        dmabuf: DmaBuf = file.private_data
+        dmabuf = file.private_data
         with dmabuf.name_lock:
             return f"/dmabuf:{dmabuf.name or ''}"
 

@@ -452,35 +452,29 @@ class NetlinkFops(FileOperations):
 
     name = "socket"
 
-    def release(self, file: File) -> None:
-        sock: NetlinkSock = file.private_data
+    def release(self, file: File[NetlinkSock]) -> None:
+        sock = file.private_data
         sock.release()
 
-    def _read(self, file: File, count: int, pos: int) -> bytes:
-        sock: NetlinkSock = file.private_data
+    def read(self, file: File[NetlinkSock], count: int, pos: int) -> bytes:
+        sock = file.private_data
         return sock.recv(count, 0)[0]
 
-    def _write(self, file: File, data: bytes, pos: int) -> int:
-        sock: NetlinkSock = file.private_data
+    def write(self, file: File[NetlinkSock], data: bytes, pos: int) -> int:
+        sock = file.private_data
         return sock.send(data, 0)
 
-    def _dname(self, file: File) -> str:
+    def dname(self, file: File) -> str:
         return f"socket:[{file.inode.ino}]"
 
-    def _poll(self, file: File) -> int:
+    def poll(self, file: File[NetlinkSock]) -> int:
         """``datagram_poll``: readable with a queued message; always writable (the mock
         kernel answers each request at once, so the send buffer never fills)."""
-        sock: NetlinkSock = file.private_data
+        sock = file.private_data
         mask = EPOLLOUT | EPOLLWRNORM | EPOLLWRBAND
         if sock.rx:
             mask |= EPOLLIN | EPOLLRDNORM
         return mask
-
-    poll = _poll
-
-    read = _read
-    write = _write
-    dname = _dname
 
 
 netlink_fops = NetlinkFops()

@@ -1505,8 +1505,8 @@ def _run_method(bundle: AttrBundle, method: MethodDef) -> None:
         bundle.set_output(C.UVERBS_ATTR_UHW_OUT)
 
 
-def _verbs_ioctl(file: File, cmd: int, arg: int) -> int:
-    ufile: UverbsFile = file.private_data
+def _verbs_ioctl(file: File[UverbsFile], cmd: int, arg: int) -> int:
+    ufile = file.private_data
     raw = copy_from_user(arg, _HDR_SIZE)
     length, object_id, method_id, num_attrs, reserved1, driver_id, reserved2 = _HDR.unpack(raw)
     if length > PAGE_SIZE or length != _HDR_SIZE + _ATTR_SIZE * num_attrs:
@@ -1544,9 +1544,9 @@ def _verbs_ioctl(file: File, cmd: int, arg: int) -> int:
     return 0
 
 
-def _verbs_write(file: File, data: bytes, pos: int) -> int:
+def _verbs_write(file: File[UverbsFile], data: bytes, pos: int) -> int:
     """``ib_uverbs_write``: a legacy command (``ib_uverbs_cmd_hdr`` + body)."""
-    ufile: UverbsFile = file.private_data
+    ufile = file.private_data
     count = len(data)
     if count < 8:
         raise kerr(EINVAL)
@@ -1625,11 +1625,9 @@ class AsyncEventFops(FileOperations):
     def read(self, file: File, count: int, pos: int) -> bytes:
         raise kerr(EAGAIN)  # empty; a blocking read would sleep forever
 
-    def _poll(self, file: File) -> int:
+    def poll(self, file: File) -> int:
         """``ib_uverbs_event_poll``: readable with a queued event; never one here."""
         return 0
-
-    poll = _poll
 
 
 _async_fops = AsyncEventFops()
@@ -1679,8 +1677,8 @@ class UverbsFops(FileOperations):
         file.f_mode &= ~(FMODE_LSEEK | FMODE_PREAD | FMODE_PWRITE)
         file.private_data = UverbsFile(self.device)
 
-    def release(self, file: File) -> None:
-        ufile: UverbsFile = file.private_data
+    def release(self, file: File[UverbsFile]) -> None:
+        ufile = file.private_data
         ufile.close()
 
     def write(self, file: File, data: bytes, pos: int) -> int:

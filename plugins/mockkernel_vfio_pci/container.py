@@ -112,13 +112,13 @@ def _get_api_version(file: File, cmd: int, arg: int) -> int:
     return VFIO_API_VERSION
 
 
-def _check_extension(file: File, cmd: int, arg: int) -> int:
-    container: VfioContainer = file.private_data
+def _check_extension(file: File[VfioContainer], cmd: int, arg: int) -> int:
+    container = file.private_data
     return container.check_extension(arg)
 
 
-def _set_iommu(file: File, cmd: int, arg: int) -> int:
-    container: VfioContainer = file.private_data
+def _set_iommu(file: File[VfioContainer], cmd: int, arg: int) -> int:
+    container = file.private_data
     if not container.groups or container.iommu_type is not None:
         raise kerr(EINVAL)
     if arg not in _TYPE1_TYPES:
@@ -141,19 +141,19 @@ class ContainerFops(FileOperations):
     def open(self, file: File) -> None:
         file.private_data = VfioContainer()
 
-    def unlocked_ioctl(self, file: File, cmd: int, arg: int) -> int:
+    def unlocked_ioctl(self, file: File[VfioContainer], cmd: int, arg: int) -> int:
         handler = self.ioctls.get(cmd)
         if handler is not None:
             return handler(file, cmd, arg)
-        container: VfioContainer = file.private_data
+        container = file.private_data
         if container.iommu is None:
             raise kerr(EINVAL)  # no IOMMU driver yet: vfio_fops_unl_ioctl's ret stays -EINVAL
         return container.iommu.ioctl(cmd, arg)
 
 
 # -- /dev/vfio/<group> ------------------------------------------------------------------------
-def _group(file: File) -> VfioGroup:
-    group: VfioGroup = file.private_data
+def _group(file: File[VfioGroup]) -> VfioGroup:
+    group = file.private_data
     return group
 
 

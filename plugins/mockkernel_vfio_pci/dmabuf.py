@@ -149,7 +149,19 @@ class VfioPciDmaBuf:
 
 
 class VfioPciDmaBufOps(DmaBufOps):
-    """``vfio_pci_dmabuf_ops``: no pin/unpin, no mmap, no cpu-access ops, as upstream."""
+    """``vfio_pci_dmabuf_ops``: no pin/unpin, no mmap, no cpu-access ops, as upstream.
+
+    The TPH op is the uAPI profile's (``get_pci_tph`` or ``get_tph``, or none): given
+    when the table is made, as a designated initializer names it."""
+
+    def __init__(
+        self,
+        *,
+        get_pci_tph: Callable[[DmaBuf, bool], tuple[int, int]] | None = None,
+        get_tph: Callable[[DmaBuf, int], tuple[int, int]] | None = None,
+    ) -> None:
+        self.get_pci_tph = get_pci_tph
+        self.get_tph = get_tph
 
     def attach(self, dmabuf: DmaBuf, attach: Attachment) -> None:
         priv: VfioPciDmaBuf = dmabuf.priv
@@ -199,12 +211,10 @@ class VfioPciDmaBufOps(DmaBufOps):
 
 def make_dmabuf_ops(tph_ops: dict[str, Callable[..., tuple[int, int]]]) -> VfioPciDmaBufOps:
     """The ops table of one uAPI profile: the shared ops plus the profile's TPH op."""
-    ops = VfioPciDmaBufOps()
-    for name, fn in tph_ops.items():
+    for name in tph_ops:
         if name not in ("get_pci_tph", "get_tph"):
             raise ValueError(f"not a TPH dma-buf op: {name!r}")
-        setattr(ops, name, fn)
-    return ops
+    return VfioPciDmaBufOps(**tph_ops)
 
 
 # -- range validation: whole-array checks in C, a per-range walk only to name the failure --

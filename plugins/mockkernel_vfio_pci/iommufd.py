@@ -185,8 +185,8 @@ class IommufdFops(FileOperations):
     def open(self, file: File) -> None:
         file.private_data = IommufdCtx(file.kernel)
 
-    def unlocked_ioctl(self, file: File, cmd: int, arg: int) -> int:
-        ictx: IommufdCtx = file.private_data
+    def unlocked_ioctl(self, file: File[IommufdCtx], cmd: int, arg: int) -> int:
+        ictx = file.private_data
         nr = _IOC_NR(cmd)
         if nr < IOMMUFD_CMD_BASE:
             raise kerr(ENOTTY)  # iommufd_vfio_ioctl: no VFIO compat container here
@@ -203,7 +203,7 @@ class IommufdFops(FileOperations):
         copy_to_user(arg, bytes(buf[:n]))
         return 0
 
-    def release(self, file: File) -> None:
-        ictx: IommufdCtx | None = file.private_data
+    def release(self, file: File[IommufdCtx | None]) -> None:
+        ictx = file.private_data
         if ictx is not None:
             ictx.objects.clear()
