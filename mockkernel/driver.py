@@ -8,7 +8,8 @@ It reads like the kernel headers a driver includes: ``linux/fs.h``,
 ``linux/netdevice.h`` (net devices and devmem bindings of :mod:`mockkernel.net`), plus
 ``linux/miscdevice.h``/``linux/cdev.h`` (:mod:`mockkernel.chrdev`), ``linux/sysfs.h``
 (:mod:`mockkernel.sysfs`), ``linux/file.h`` (the current task's fds,
-:mod:`mockkernel.file`), ``linux/dma-resv.h`` usages and ``linux/cpumask.h``.
+:mod:`mockkernel.file`), ``linux/dma-resv.h`` usages, ``linux/cpumask.h`` and
+``linux/tracepoint.h`` (:class:`TracePoint`: a driver's trace events).
 
 Of the :class:`Kernel` object itself a driver uses only ``tracer``, ``new_id()``,
 ``warn()`` and ``topology`` (read-only); everything else it needs is a function here.
@@ -190,6 +191,7 @@ from .sysfs import (
     sysfs_remove_file,
     sysfs_remove_link,
 )
+from .trace import TracePoint
 from .uaccess import (
     UserMemory,
     check_zeroed_user,
@@ -297,6 +299,7 @@ __all__ = [
     "SyncFile",
     "TaskContext",
     "Tlp",
+    "TracePoint",
     "UapiProfile",
     "Udata",
     "UmemDmabuf",

@@ -33,11 +33,16 @@ from .plugins import AUTOLOAD_ENV, PluginError, did_you_mean, get_plugin_manager
 from .profiles import UapiProfiles
 from .sysfs import bind_driver, populate_pci
 from .topology import DEFAULT_TOPOLOGY_TOML, Topology, TopologyError, load_topology
+from .trace import TracePoint
 
 if TYPE_CHECKING:
     from .pci import PciDev
 
 __all__ = ["DriverRegistry", "ModuleLoader", "PciDriver", "boot", "start_kernel"]
+
+trace_module_init = TracePoint("module.init", "module")
+trace_pci_no_driver = TracePoint("pci.no_driver", "bdf", "driver")
+trace_pci_probe = TracePoint("pci.probe", "bdf", "driver")
 
 
 class PciDriver(Protocol):
@@ -145,11 +150,6 @@ class ModuleLoader(Subsystem):
         self.kernel: Kernel = kernel
         self.registry = DriverRegistry(kernel)
 
-    def _trace(self, event: str, **fields: object) -> None:
-        tracer = self.kernel.tracer
-        if tracer.enabled:
-            tracer.emit(event, **fields)
-
     def load(self) -> None:
         """Plugins register, modules initialise, PCI functions are probed (topology order)."""
         kernel = self.kernel
@@ -167,7 +167,7 @@ class ModuleLoader(Subsystem):
             self.registry.plugin = None
         for module in self.registry.modules:
             module.init(kernel)
-            self._trace("module.init", module=module.name)
+            trace_module_init(kernel.tracer, module.name)
         pci = kernel.subsys(PciCore)
         self._check_driver_names()
         for pdev in pci.bus.devices:
@@ -176,12 +176,12 @@ class ModuleLoader(Subsystem):
                 continue
             driver = self.registry.pci_drivers.get(name)
             if driver is None:
-                self._trace("pci.no_driver", bdf=pdev.bdf, driver=name)
+                trace_pci_no_driver(kernel.tracer, pdev.bdf, name)
                 continue
             driver.probe(kernel, pdev)
             pci.bound[pdev.bdf] = driver
             bind_driver(kernel, pdev, name)
-            self._trace("pci.probe", bdf=pdev.bdf, driver=name)
+            trace_pci_probe(kernel.tracer, pdev.bdf, name)
 
     def _check_driver_names(self) -> None:
         """A topology ``driver`` no plugin registered is an error (all of them at once,

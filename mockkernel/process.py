@@ -39,7 +39,7 @@ from .syscalls import AT_FDCWD, attr, ioctl, namei, readdir, rw, stat
 from .syscalls import fd as fd_
 from .syscalls import mmap as mmap
 from .syscalls import poll as poll_
-from .trace import EventSpec, Tracer
+from .trace import EventSpec, TracePoint, Tracer
 from .uaccess import LOCAL, UserMemory
 from .uapi.linux.ioctls import FIOASYNC as FIOASYNC  # (re-exported: their old home)
 from .uapi.linux.ioctls import FIOCLEX as FIOCLEX
@@ -53,6 +53,8 @@ if TYPE_CHECKING:
 __all__ = ["Cred", "FdTable", "Process", "RealBackedFdTable", "TaskContext", "VirtualFdTable"]
 
 FIGETBSZ = ioctl.FIGETBSZ
+
+trace_fd_install = TracePoint("fd.install", "pid", "fd", "file", "kind")
 
 
 class TaskContext(KernelContext, Protocol):
@@ -384,9 +386,9 @@ class Process:
         if fd >= len(slots):
             slots.extend([None] * (max(fd + 1, 2 * len(slots)) - len(slots)))
         slots[fd] = file
-        k = self.kernel
-        if k.tracer.enabled:
-            k.tracer.emit("fd.install", pid=self.pid, fd=fd, file=file.id, kind=file.f_op.name)
+        tracer = self.kernel.tracer
+        if tracer.enabled:  # (a hot path: no call while off)
+            trace_fd_install(tracer, self.pid, fd, file.id, file.f_op.name)
 
     def install_file(self, file: File, cloexec: bool) -> int:
         """``get_unused_fd_flags`` + ``fd_install``; on failure the caller keeps its ref."""
@@ -493,8 +495,7 @@ class Process:
             if file is not None:
                 self.slots[fd] = None
         if file is not None:
-            if self.kernel.tracer.enabled:
-                self.kernel.tracer.emit("fd.close", pid=self.pid, fd=fd, file=file.id)
+            fd_.trace_fd_close(self.kernel.tracer, self.pid, fd, file.id)
             fd_.locks_remove_posix(self, file)
             file.put()
 

@@ -32,6 +32,7 @@ from ..errors import kerr
 from ..process import TaskContext
 from ..realfd import REAL, Placeholders
 from ..sysfs import device_sysfs_dir
+from ..trace import TracePoint
 from ..uapi.rdma.ib_user_verbs import IB_USER_VERBS_ABI_VERSION
 from ..vfs import Vfs
 
@@ -62,6 +63,9 @@ __all__ = [
     "ib_register_device",
     "ib_unregister_device",
 ]
+
+trace_rdma_register = TracePoint("rdma.register", "ibdev", "driver_id", "uverbs", "parent")
+trace_rdma_unregister = TracePoint("rdma.unregister", "ibdev")
 
 IB_UVERBS_MAJOR = 231
 IB_UVERBS_BASE_MINOR = 192
@@ -559,14 +563,8 @@ def ib_register_device(kernel: RdmaContext, dev: IbDevice) -> None:
     )
     _populate_sysfs(kernel, dev)
     dev.registered = True
-    if kernel.tracer.enabled:
-        kernel.tracer.emit(
-            "rdma.register",
-            ibdev=dev.name,
-            driver_id=dev.driver_id,
-            uverbs=dev.uverbs_name,
-            parent=dev.parent.bdf if dev.parent is not None else dev.netdev,
-        )
+    parent = dev.parent.bdf if dev.parent is not None else dev.netdev
+    trace_rdma_register(kernel.tracer, dev.name, dev.driver_id, dev.uverbs_name, parent)
 
 
 def ib_unregister_device(dev: IbDevice) -> None:
@@ -588,5 +586,4 @@ def ib_unregister_device(dev: IbDevice) -> None:
     core.devices.pop(dev.name, None)
     core.minors.discard(dev.index)
     dev.registered = False
-    if kernel.tracer.enabled:
-        kernel.tracer.emit("rdma.unregister", ibdev=dev.name)
+    trace_rdma_unregister(kernel.tracer, dev.name)

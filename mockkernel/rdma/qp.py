@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import kerr
 from ..mm import KernelMap, Vma, page_align
 from ..realfd import hide, kernel_close
+from ..trace import TracePoint
 from ..uaccess import copy_to_user
 from ..uapi.rdma import ib_user_verbs as V
 from ..uapi.rdma.ib_user_ioctl_cmds import UVERBS_OBJECT_CQ, UVERBS_OBJECT_QP
@@ -56,6 +57,10 @@ __all__ = [
     "QueueBuf",
     "ib_copy_to_udata",
 ]
+
+trace_rdma_mmap = TracePoint(
+    "rdma.mmap", "ibdev", "offset", "length", "pieces", hex_keys=("offset",)
+)
 
 # enum ib_qp_state
 IB_QPS_RESET, IB_QPS_INIT, IB_QPS_RTR, IB_QPS_RTS, IB_QPS_SQD, IB_QPS_SQE, IB_QPS_ERR = range(7)
@@ -488,7 +493,4 @@ def uverbs_mmap(uctx: IbUcontext, vma: Vma) -> None:
     op = dev.ops.mmap
     assert op is not None
     op(uctx, vma)
-    tracer = dev.kernel.tracer
-    if tracer.enabled:
-        tracer.emit("rdma.mmap", ibdev=dev.name, offset=hex(vma.offset), length=vma.length,
-                    pieces=len(vma.segments))  # fmt: skip
+    trace_rdma_mmap(dev.kernel.tracer, dev.name, vma.offset, vma.length, len(vma.segments))

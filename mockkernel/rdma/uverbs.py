@@ -55,6 +55,7 @@ from ..errors import kerr
 from ..fault_inject import should_fail
 from ..fs import FMODE_LSEEK, FMODE_PREAD, FMODE_PWRITE, FMODE_READ, File, FileOperations, Inode
 from ..mm import PAGE_SIZE
+from ..trace import TracePoint
 from ..uaccess import LOCAL, copy_from_user, copy_to_user, current_mm
 from ..uapi.rdma import ib_user_ioctl_cmds as C
 from ..uapi.rdma import ib_user_verbs as V
@@ -124,6 +125,18 @@ __all__ = [
     "ptr_out",
     "uverbs_method",
 ]
+
+trace_rdma_ioctl = TracePoint("rdma.ioctl", "ibdev", "object", "method", "num_attrs", "ok")
+trace_rdma_write = TracePoint("rdma.write", "ibdev", "command", "ok", hex_keys=("command",))
+trace_rdma_get_context = TracePoint("rdma.get_context", "ibdev")
+trace_rdma_unsafe_write = TracePoint("rdma.unsafe_write", "ibdev", "pid")
+trace_rdma_reg_mr = TracePoint(
+    "rdma.reg_mr",
+    *("ibdev", "handle", "lkey", "rkey", "iova", "length", "access", "kind", "dmah"),
+    hex_keys=("iova",),
+)
+trace_rdma_dereg_mr = TracePoint("rdma.dereg_mr", "ibdev", "handle", "lkey")
+trace_rdma_dmah_alloc = TracePoint("rdma.dmah_alloc", "ibdev", "handle", "cpu_id", "mem_type", "ph")
 
 _HDR = struct.Struct("<HHHHQII")
 _ATTR = struct.Struct("<HHHHQ")
@@ -600,18 +613,18 @@ def _mr_created(
     if mr.lkey != mr.rkey:
         dev.mrs.setdefault(mr.lkey, mr)
     tracer = dev.kernel.tracer
-    if tracer.enabled:
-        tracer.emit(
-            "rdma.reg_mr",
-            ibdev=dev.name,
-            handle=uobj.id,
-            lkey=mr.lkey,
-            rkey=mr.rkey,
-            iova=hex(iova),
-            length=length,
-            access=access,
-            kind=type(mr.umem).__name__ if mr.umem is not None else "odp",
-            dmah=dmah.handle if dmah is not None else None,
+    if tracer.enabled:  # (the kind is work: none while off)
+        trace_rdma_reg_mr(
+            tracer,
+            dev.name,
+            uobj.id,
+            mr.lkey,
+            mr.rkey,
+            iova,
+            length,
+            access,
+            type(mr.umem).__name__ if mr.umem is not None else "odp",
+            dmah.handle if dmah is not None else None,
         )
 
 
@@ -630,9 +643,7 @@ def ib_dereg_mr_user(mr: IbMr) -> None:
     mr.pd.usecnt -= 1
     if mr.dmah is not None:
         mr.dmah.usecnt -= 1
-    tracer = dev.kernel.tracer
-    if tracer.enabled:
-        tracer.emit("rdma.dereg_mr", ibdev=dev.name, handle=mr.handle, lkey=mr.lkey)
+    trace_rdma_dereg_mr(dev.kernel.tracer, dev.name, mr.handle, mr.lkey)
 
 
 # -- handlers: device -----------------------------------------------------------------------------
@@ -727,9 +738,7 @@ def _ib_init_ucontext(bundle: AttrBundle, uctx: IbUcontext) -> None:
     if op is not None:
         op(uctx, bundle.driver_udata)
     bundle.ufile.ucontext = uctx
-    tracer = bundle.kernel.tracer
-    if tracer.enabled:
-        tracer.emit("rdma.get_context", ibdev=bundle.device.name)
+    trace_rdma_get_context(bundle.kernel.tracer, bundle.device.name)
 
 
 def _h_get_context(bundle: AttrBundle) -> None:
@@ -1002,14 +1011,14 @@ def _h_dmah_alloc(bundle: AttrBundle) -> None:
     uobj.object = dmah
     bundle.finalize_uobj_create(C.UVERBS_ATTR_ALLOC_DMAH_HANDLE)
     tracer = dev.kernel.tracer
-    if tracer.enabled:
-        tracer.emit(
-            "rdma.dmah_alloc",
-            ibdev=dev.name,
-            handle=uobj.id,
-            cpu_id=dmah.cpu_id if dmah.has(IB_DMAH_CPU_ID_EXISTS) else None,
-            mem_type=dmah.mem_type if dmah.has(IB_DMAH_MEM_TYPE_EXISTS) else None,
-            ph=dmah.ph if dmah.has(IB_DMAH_PH_EXISTS) else None,
+    if tracer.enabled:  # (the fields are work: none while off)
+        trace_rdma_dmah_alloc(
+            tracer,
+            dev.name,
+            uobj.id,
+            dmah.cpu_id if dmah.has(IB_DMAH_CPU_ID_EXISTS) else None,
+            dmah.mem_type if dmah.has(IB_DMAH_MEM_TYPE_EXISTS) else None,
+            dmah.ph if dmah.has(IB_DMAH_PH_EXISTS) else None,
         )
 
 
@@ -1392,10 +1401,9 @@ def _unsupported(ufile: UverbsFile, how: str, errno: int, **what: object) -> OSE
     gives (``EOPNOTSUPP`` for a write command, ``EPROTONOSUPPORT`` for an ioctl method),
     and one ``rdma.unsupported`` event naming it, so a provider's unmodelled call (an
     ``MLX5_IB_METHOD_*`` of the driver namespace, a write command) shows in the trace."""
-    tracer = ufile.kernel.tracer
-    if tracer.enabled:
-        tracer.emit("rdma.unsupported", ibdev=ufile.device.name, via=how,
-                    errno=errorcode[errno], **what)  # fmt: skip
+    # (its fields vary with what is unsupported: Tracer.emit, no TracePoint)
+    ufile.kernel.tracer.emit("rdma.unsupported", ibdev=ufile.device.name, via=how,
+                             errno=errorcode[errno], **what)  # fmt: skip
     return kerr(errno)
 
 
@@ -1555,8 +1563,8 @@ def _run_method(bundle: AttrBundle, method: MethodDef) -> None:
         bundle.set_output(C.UVERBS_ATTR_UHW_OUT)
 
 
-def _verbs_ioctl(file: File, cmd: int, arg: int) -> int:
-    ufile: UverbsFile = file.private_data
+def _verbs_ioctl(file: File[UverbsFile], cmd: int, arg: int) -> int:
+    ufile = file.private_data
     raw = copy_from_user(arg, _HDR_SIZE)
     length, object_id, method_id, num_attrs, reserved1, driver_id, reserved2 = _HDR.unpack(raw)
     if length > PAGE_SIZE or length != _HDR_SIZE + _ATTR_SIZE * num_attrs:
@@ -1589,15 +1597,8 @@ def _verbs_ioctl(file: File, cmd: int, arg: int) -> int:
                     _commit(bundle, uobj)
                 else:
                     _abort(bundle, uobj)
-            if kernel.tracer.enabled:
-                kernel.tracer.emit(
-                    "rdma.ioctl",
-                    ibdev=dev.name,
-                    object=object_id,
-                    method=method_id,
-                    num_attrs=num_attrs,
-                    ok=ok,
-                )
+            if kernel.tracer.enabled:  # (a hot path: no call while off)
+                trace_rdma_ioctl(kernel.tracer, dev.name, object_id, method_id, num_attrs, ok)
     return 0
 
 
@@ -1608,9 +1609,9 @@ def ib_safe_file_access(file: File) -> bool:
     return file.f_cred is file.kernel.current.cred
 
 
-def _verbs_write(file: File, data: bytes, pos: int) -> int:
+def _verbs_write(file: File[UverbsFile], data: bytes, pos: int) -> int:
     """``ib_uverbs_write``: a legacy command (``ib_uverbs_cmd_hdr`` + body)."""
-    ufile: UverbsFile = file.private_data
+    ufile = file.private_data
     count = len(data)
     if count < 8:
         raise kerr(EINVAL)
@@ -1675,8 +1676,8 @@ def _verbs_write(file: File, data: bytes, pos: int) -> int:
         finally:
             _finalize_write_uobj(bundle, ok)
             tracer = ufile.kernel.tracer
-            if tracer.enabled:
-                tracer.emit("rdma.write", ibdev=dev.name, command=hex(command), ok=ok)
+            if tracer.enabled:  # (a hot path: no call while off)
+                trace_rdma_write(tracer, dev.name, command, ok)
     return count
 
 
@@ -1689,11 +1690,9 @@ class AsyncEventFops(FileOperations):
     def read(self, file: File, count: int, pos: int) -> bytes:
         raise kerr(EAGAIN)  # empty; a blocking read would sleep forever
 
-    def _poll(self, file: File) -> int:
+    def poll(self, file: File) -> int:
         """``ib_uverbs_event_poll``: readable with a queued event; never one here."""
         return 0
-
-    poll = _poll
 
 
 _async_fops = AsyncEventFops()
@@ -1743,8 +1742,8 @@ class UverbsFops(FileOperations):
         file.f_mode &= ~(FMODE_LSEEK | FMODE_PREAD | FMODE_PWRITE)
         file.private_data = UverbsFile(self.device)
 
-    def release(self, file: File) -> None:
-        ufile: UverbsFile = file.private_data
+    def release(self, file: File[UverbsFile]) -> None:
+        ufile = file.private_data
         ufile.close()
 
     def write(self, file: File, data: bytes, pos: int) -> int:
@@ -1755,8 +1754,7 @@ class UverbsFops(FileOperations):
         if not ib_safe_file_access(file):
             kernel = file.kernel
             if kernel.tracer.enabled:
-                kernel.tracer.emit("rdma.unsafe_write", ibdev=self.device.name,
-                                   pid=kernel.current.pid)  # fmt: skip
+                trace_rdma_unsafe_write(kernel.tracer, self.device.name, kernel.current.pid)
             raise kerr(EACCES)
         return _verbs_write(file, data, pos)
 

@@ -623,8 +623,9 @@ class InetSocket(REAL_SOCKET):  # type: ignore[misc,valid-type]
             # they change what recv returns (its target, where MSG_PEEK starts):
             # refused rather than set on the real socket underneath and ignored
             name = "SO_RCVLOWAT" if optname == _SO_RCVLOWAT else "SO_PEEK_OFF"
-            if self._kernel.tracer.enabled:
-                self._kernel.tracer.emit("devmem_tcp.not_modelled", what=name)
+            from ..net.devmem_tcp import trace_devmem_tcp_not_modelled
+
+            trace_devmem_tcp_not_modelled(self._kernel.tracer, name)
             raise kerr(EOPNOTSUPP, f"{name} on a mock TCP socket is not modelled")
         if optlen is None:
             return super().setsockopt(level, optname, value)

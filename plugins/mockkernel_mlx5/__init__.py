@@ -41,6 +41,7 @@ from mockkernel.driver import (
     IbPortAttr,
     Kernel,
     PciDev,
+    TracePoint,
     dma_set_mask_and_coherent,
     ib_register_device,
     ib_unregister_device,
@@ -65,6 +66,8 @@ from .st import Mlx5St
 from .ucontext import UarTable
 
 __all__ = ["MLX5_IB_NO_PH", "Mlx5Core", "Mlx5Dev", "Mlx5IbOps", "Mlx5Mr", "Mlx5St"]
+
+trace_mlx5_probe = TracePoint("mlx5.probe", "bdf", "ibdev", "st", "req_type")
 
 # IB_UVERBS_DEVICE_*: BAD_PKEY_CNTR, BAD_QKEY_CNTR, CHANGE_PHY_PORT, PORT_ACTIVE_EVENT,
 # SYS_IMAGE_GUID, RC_RNR_NAK_GEN, MEM_WINDOW, UD_IP_CSUM, XRC, MEM_MGT_EXTENSIONS,
@@ -225,15 +228,9 @@ class Mlx5Core:
             raise
         self.devices[pdev.bdf] = mdev
         pci_set_drvdata(pdev, mdev)
-        if kernel.tracer.enabled:
-            st = mdev.st
-            kernel.tracer.emit(
-                "mlx5.probe",
-                bdf=pdev.bdf,
-                ibdev=name,
-                st=None if st is None else ("direct" if st.direct_mode else st.size),
-                req_type=pdev.tph_req_type,
-            )
+        st = mdev.st
+        st_shown = None if st is None else ("direct" if st.direct_mode else st.size)
+        trace_mlx5_probe(kernel.tracer, pdev.bdf, name, st_shown, pdev.tph_req_type)
 
     def remove(self, kernel: Kernel, pdev: PciDev) -> None:
         mdev = self.devices.pop(pdev.bdf, None)

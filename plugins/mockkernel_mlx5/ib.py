@@ -153,9 +153,7 @@ class Mlx5IbOps(IbDeviceOps):
             return (self._index & 0xFFFFFF) << 8 | self._key
 
     def _trace(self, event: str, **fields: Any) -> None:
-        tracer = self.mdev.kernel.tracer
-        if tracer.enabled:
-            tracer.emit(event, ibdev=self.mdev.ibdev.name, **fields)
+        self.mdev.kernel.tracer.emit(event, ibdev=self.mdev.ibdev.name, **fields)  # (fields vary)
 
     # -- context, PD ---------------------------------------------------------------------
     def alloc_ucontext(self, uctx: IbUcontext, udata: Udata) -> None:

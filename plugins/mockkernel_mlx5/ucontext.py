@@ -35,6 +35,7 @@ from mockkernel.driver import (
     AttrBundle,
     IbUcontext,
     ObjectDef,
+    TracePoint,
     Udata,
     UobjType,
     Vma,
@@ -86,6 +87,13 @@ __all__ = [
     "mlx5_dealloc_ucontext",
     "mlx5_ib_mmap",
 ]
+
+trace_mlx5_alloc_ucontext = TracePoint(
+    "mlx5.alloc_ucontext", "ibdev", "cqe_version", "lib_caps", "tot_bfregs", "response_length"
+)
+trace_mlx5_uar_alloc = TracePoint(
+    "mlx5.uar_alloc", "ibdev", "page_id", "mmap_offset", hex_keys=("mmap_offset",)
+)
 
 _REQ_V0 = 8  # sizeof(struct mlx5_ib_alloc_ucontext_req)
 _MIN_REQ_V2 = 16  # offsetof(struct mlx5_ib_alloc_ucontext_req_v2, max_cqe_version)
@@ -254,11 +262,8 @@ def mlx5_alloc_ucontext(mdev: Mlx5Dev, uctx: IbUcontext, udata: Udata) -> None:
             mdev.uars.free(index)
         raise
     uctx.priv = mctx
-    tracer = mdev.kernel.tracer
-    if tracer.enabled:
-        tracer.emit("mlx5.alloc_ucontext", ibdev=mdev.ibdev.name, cqe_version=resp.cqe_version,
-                    lib_caps=req.lib_caps, tot_bfregs=resp.tot_bfregs,
-                    response_length=resp.response_length)  # fmt: skip
+    trace_mlx5_alloc_ucontext(mdev.kernel.tracer, mdev.ibdev.name, resp.cqe_version,
+                              req.lib_caps, resp.tot_bfregs, resp.response_length)  # fmt: skip
 
 
 def mlx5_dealloc_ucontext(mdev: Mlx5Dev, uctx: IbUcontext) -> None:
@@ -297,10 +302,7 @@ def _uar_obj_alloc(bundle: AttrBundle) -> None:
     bundle.copy_to(MLX5_IB_ATTR_UAR_OBJ_ALLOC_MMAP_LENGTH, PAGE_SIZE.to_bytes(4, "little"))
     bundle.copy_to(MLX5_IB_ATTR_UAR_OBJ_ALLOC_MMAP_OFFSET,
                    entry.mmap_offset.to_bytes(8, "little"))  # fmt: skip
-    tracer = mdev.kernel.tracer
-    if tracer.enabled:
-        tracer.emit("mlx5.uar_alloc", ibdev=mdev.ibdev.name, page_id=page,
-                    mmap_offset=hex(entry.mmap_offset))  # fmt: skip
+    trace_mlx5_uar_alloc(mdev.kernel.tracer, mdev.ibdev.name, page, entry.mmap_offset)
 
 
 def _uar_obj_destroy(bundle: AttrBundle) -> None:
