@@ -38,6 +38,7 @@ from errno import (
     EAGAIN,
     EBADF,
     EINVAL,
+    EIO,
     ENODATA,
     ENOENT,
     ENOMEM,
@@ -1507,6 +1508,8 @@ def _verbs_ioctl(file: File, cmd: int, arg: int) -> int:
     if reserved1 or reserved2:
         raise kerr(EPROTONOSUPPORT)
     dev = ufile.device
+    if ufile.disassociated:  # srcu_dereference(file->device->ib_dev) is NULL
+        raise kerr(EIO)
     if driver_id != dev.driver_id:
         raise kerr(EINVAL)
     uapi: Uapi = dev.uapi
@@ -1552,6 +1555,8 @@ def _verbs_write(file: File, data: bytes, pos: int) -> int:
         raise kerr(EINVAL)
     command, in_words, out_words = struct.unpack_from("<IHH", data)
     dev = ufile.device
+    if ufile.disassociated:  # ib_uverbs_write: the device was disassociated
+        raise kerr(EIO)
     try:
         wdef = _write_method(dev.uapi, command)
     except OSError as e:
@@ -1687,5 +1692,9 @@ class UverbsFops(FileOperations):
         return _verbs_write(file, data, pos)
 
     def mmap(self, file: File, vma: Any) -> None:
-        """``ib_uverbs_mmap``: ``EINVAL`` without a context; no driver offset is mappable."""
+        """``ib_uverbs_mmap``: ``EIO`` once disassociated, ``EINVAL`` without a context;
+        no driver offset is mappable."""
+        ufile: UverbsFile = file.private_data
+        if ufile.disassociated:
+            raise kerr(EIO)
         raise kerr(EINVAL)
