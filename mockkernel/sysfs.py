@@ -283,8 +283,59 @@ def _bus_attrs(kernel: KernelContext) -> None:
     vfs.mkdir("/sys/bus/pci/slots", owned=True)
 
 
+# -- /proc/bus/pci (drivers/pci/proc.c) -------------------------------------------------------
+#: the low bits of a BAR printed with its start (PCI_REGION_FLAG_MASK)
+_PCI_REGION_FLAG_MASK = 0x0F
+#: PCI_ROM_RESOURCE: the six BARs and the ROM are listed
+_PROC_RESOURCES = 7
+
+
+def _proc_path(pdev: PciDev) -> str:
+    """``/proc/bus/pci/<bus>/<slot>.<fn>`` (``%04x:%02x`` for a domain other than 0)."""
+    bus = f"{pdev.busnr:02x}" if not pdev.domain else f"{pdev.domain:04x}:{pdev.busnr:02x}"
+    return f"/proc/bus/pci/{bus}/{pdev.devfn >> 3:02x}.{pdev.devfn & 7:x}"
+
+
+def proc_bus_pci_devices(kernel: KernelContext) -> str:
+    """``/proc/bus/pci/devices`` (``show_device``): per function, bus+devfn, vendor+device,
+    irq, the start (with the BAR's low flag bits) and size of the six BARs and the ROM,
+    and the bound driver's name."""
+    pci = kernel.subsys(PciCore)
+    out = []
+    for pdev in pci.bus.devices:
+        line = f"{pdev.busnr:02x}{pdev.devfn:02x}\t{pdev.vendor:04x}{pdev.device:04x}\t0"
+        bars = [pdev.bars.get(i) for i in range(_PROC_RESOURCES)]
+        for bar in bars:
+            start = 0 if bar is None else bar.bus_address | bar.flags & _PCI_REGION_FLAG_MASK
+            line += f"\t{start:16x}"
+        for bar in bars:
+            line += f"\t{0 if bar is None else bar.size:16x}"
+        bound = pci.bound.get(pdev.bdf)
+        out.append(f"{line}\t{bound.name if bound is not None else ''}\n")
+    return "".join(out)
+
+
+def _proc_init(kernel: KernelContext) -> None:
+    """``pci_proc_init``: ``/proc/bus/pci`` is the mock bus's, never the host's."""
+    vfs = kernel.subsys(Vfs)
+    vfs.mkdir("/proc/bus/pci", owned=True)
+    vfs.attr("/proc/bus/pci/devices", lambda: proc_bus_pci_devices(kernel))
+
+
+def _proc_attach_device(kernel: KernelContext, pdev: PciDev) -> None:
+    """``pci_proc_attach_device``: the function's config space, 0644 with ``i_size`` =
+    ``cfg_size``; read and written as its sysfs ``config`` (``proc_bus_pci_read``:
+    64 bytes for a reader without ``CAP_SYS_ADMIN``)."""
+    vfs = kernel.subsys(Vfs)
+    path = _proc_path(pdev)
+    vfs.mkdir(os.path.dirname(path))
+    read, write = _config_ops(pdev)
+    vfs.bin_attr(path, 0o644, pdev.cfg_size, read=read, write=write)
+
+
 def populate_pci(kernel: KernelContext) -> None:
     vfs = kernel.subsys(Vfs)
+    _proc_init(kernel)
     vfs.mkdir("/sys/bus/pci/devices", owned=True)
     vfs.mkdir("/sys/bus/pci/drivers", owned=True)
     vfs.mkdir("/sys/bus/pci", owned=True)  # everything on the mock's PCI bus is mock
@@ -296,8 +347,10 @@ def populate_pci(kernel: KernelContext) -> None:
 
 
 def pci_sysfs_add_device(kernel: KernelContext, pdev: PciDev) -> None:
-    """The function's directory and the links to it (``pci_bus_add_device``)."""
+    """The function's directory and the links to it (``pci_bus_add_device``), and its
+    ``/proc/bus/pci`` file (``pci_proc_attach_device``)."""
     vfs = kernel.subsys(Vfs)
+    _proc_attach_device(kernel, pdev)
     d = device_dir(pdev)
     vfs.mkdir(d, populate=_attrs_filler(kernel, pdev, d))
     link = f"/sys/bus/pci/devices/{pdev.bdf}"
@@ -316,6 +369,7 @@ def pci_sysfs_remove_device(kernel: KernelContext, pdev: PciDev) -> None:
         f"/sys/kernel/iommu_groups/{pdev.iommu_group}/devices/{pdev.bdf}",
         f"/sys/bus/pci/devices/{pdev.bdf}",
         device_dir(pdev),
+        _proc_path(pdev),
     ):
         if vfs.peek(path) is not None:
             vfs.unlink(path)

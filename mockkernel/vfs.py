@@ -399,6 +399,8 @@ HOST_READ_ONLY = (
 #: slash: ``/dev`` itself is an overlay directory (``os.listdir("/dev")`` shows the mock
 #: nodes); ``/devices`` and the like pass the prefix test and are found real by the walk.
 _ROOTS = ("/dev", "/sys", "/proc")
+#: the parts of ``/proc`` that are trees of the mock (``/proc/bus/pci``: the mock's bus)
+_PROC_MOCK = ("/proc/bus/pci/", "/proc/bus/pci")
 
 
 class Vfs(Subsystem):
@@ -533,7 +535,7 @@ class Vfs(Subsystem):
         """The node at ``path``, ``None`` if the path is not mock; ``ENOENT``/``ENOTDIR``."""
         if not path.startswith(_ROOTS):
             return None
-        if path.startswith("/proc/"):
+        if path.startswith("/proc/") and not path.startswith(_PROC_MOCK):
             return self.procfs.lookup(path, follow)
         return self._walk(path, follow, 0)
 

@@ -196,3 +196,32 @@ def test_remove_with_live_rdma_files_disassociates(mock_kernel: Kernel) -> None:
     v.alloc_pd()
     v.close()
     assert mock_kernel.leaks() == []
+
+
+@pytest.mark.usefixtures("mock_kernel")
+def test_proc_bus_pci_lists_the_mock_bus() -> None:
+    """/proc/bus/pci is the mock's: ``devices`` in show_device's format (bus+devfn,
+    vendor+device, irq, BAR starts with their flag bits and sizes, the driver), one config
+    file per function; a removed function leaves both, a rescan brings them back."""
+    lines = read("/proc/bus/pci/devices").splitlines()
+    assert [line.split("\t")[:2] for line in lines] == [
+        ["0100", "10ee903f"],
+        ["0200", "15b31021"],
+        ["0300", "80861593"],
+    ]
+    first = lines[0].split("\t")
+    assert len(first) == 3 + 7 + 7 + 1 and first[-1] == "vfio-pci"
+    assert all(len(f) == 16 for f in first[3:17]), "%16llx"
+    assert int(first[3], 16) & 0xF == 0xC, "64-bit prefetchable BAR0"
+    assert int(first[10], 16) == 0x100000 and int(first[12], 16) == 0x10000
+    assert sorted(os.listdir("/proc/bus/pci")) == ["01", "02", "03", "devices"]
+    with open("/sys/bus/pci/devices/0000:01:00.0/config", "rb") as f:
+        config = f.read()
+    with open("/proc/bus/pci/01/00.0", "rb") as f:
+        assert f.read() == config
+    assert write(f"{DEV}/remove", "1") is None
+    assert not os.path.exists("/proc/bus/pci/01/00.0")
+    assert [line[:4] for line in read("/proc/bus/pci/devices").splitlines()] == ["0200", "0300"]
+    assert write("/sys/bus/pci/rescan", "1") is None
+    assert read("/proc/bus/pci/devices").splitlines()[0].endswith("\tvfio-pci")
+    assert os.path.exists("/proc/bus/pci/01/00.0")
