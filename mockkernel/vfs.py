@@ -38,7 +38,7 @@ from errno import (
 from typing import TYPE_CHECKING
 
 from .context import Subsystem
-from .errors import NotMine, kerr
+from .errors import KernelBug, NotMine, kerr
 from .fs import (
     DT_CHR,
     DT_DIR,
@@ -519,6 +519,18 @@ class Vfs(Subsystem):
             if any(isinstance(n, Dir) for n in gone.entries.values()):
                 for key in [k for k in self._dirs if k.startswith(prefix + "/")]:
                     del self._dirs[key]
+
+    def rename(self, old: str, new: str) -> None:
+        """Move the node at ``old`` to ``new`` (replacing what is there): ``rename`` in
+        the mock tree.  The caller checked both (``mockkernel.syscalls.namei``)."""
+        node = self.peek(old)
+        if node is None:
+            raise KernelBug(f"rename of {old!r}, which is not in the mock tree")
+        self.unlink(old)
+        if self.peek(new) is not None:
+            self.unlink(new)
+        d, name = self._parent(new)
+        d.entries[name] = node
 
     def peek(self, path: str) -> Node | None:
         """The node added at the absolute ``path``, or ``None``: no lookup rules (no

@@ -122,6 +122,25 @@ def _nodes() -> list[tuple[str, str]]:
     ]
 
 
+#: paths the tree rules change: mock nodes and directories, new names, host files shown
+#: through the mock tree, the mock's sysfs and procfs, and a host path
+_TREE_PATHS = [
+    "/dev/udmabuf",
+    "/dev/vfio",
+    "/dev/vfio/devices/vfio0",
+    "/dev/infiniband/uverbs0",
+    "/dev/fuzz",
+    "/dev/fuzz/x",
+    "/dev/null",
+    "/dev/shm",
+    "/sys/bus/pci/rescan",
+    "/sys/bus/pci/devices/0000:01:00.0",
+    "/sys/kernel/fuzz",
+    "/proc/bus/pci/01",
+    "/proc/sys/fuzz",
+]
+
+
 @dataclass(eq=False)
 class MFile:
     """A kernel file in the model: the program's view of it."""
@@ -157,6 +176,7 @@ class Syscalls(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.start_fds = real_fds()
+        self.host_dev = sorted(REAL.listdir("/dev"))
         self.kernel = mockkernel.boot()
         self.arena = Arena()
         arena = self.arena
@@ -579,6 +599,23 @@ class Syscalls(RuleBasedStateMachine):
             if f.f_count == 0:
                 assert f.released and f.id not in self.kernel.live_files
 
+    # -- the mock tree: mkdir, unlink, rmdir, rename (never on the host's files) ----------
+    @rule(
+        how=st.sampled_from(["mkdir", "unlink", "rmdir", "rename"]),
+        a=st.sampled_from(_TREE_PATHS),
+        b=st.sampled_from(_TREE_PATHS),
+    )
+    def tree_change(self, how: str, a: str, b: str) -> None:
+        with self.syscall(f"{how}({a})"):
+            if how == "mkdir":
+                os.mkdir(a)
+            elif how == "unlink":
+                os.unlink(a)
+            elif how == "rmdir":
+                os.rmdir(a)
+            else:
+                os.rename(a, b)
+
     # -- sysfs: probe and remove -----------------------------------------------------------
     @rule(
         bdf=st.sampled_from([*BDFS, "0000:09:00.0", "garbage"]),
@@ -690,6 +727,7 @@ class Syscalls(RuleBasedStateMachine):
             leaks = self.kernel.shutdown(check=False)
         assert leaks == []
         assert real_fds() == self.start_fds, "shutdown must leave the real fd table as found"
+        assert sorted(REAL.listdir("/dev")) == self.host_dev, "the host's /dev was changed"
         STATS.examples += 1
         report = os.environ.get("FUZZ_REPORT")
         if report:  # a campaign's running totals
