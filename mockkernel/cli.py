@@ -44,7 +44,8 @@ def _uapi_profiles() -> UapiProfiles:
 def _supervised(ns: argparse.Namespace) -> bool:
     """In-process for ``run PROGRAM.py`` (the fast path); supervised for ``run -- CMD``,
     ``run ./prog`` (anything not a ``.py`` file) and ``run --supervise PROGRAM.py``."""
-    return bool(ns.supervise or ns.dashdash or not ns.program.endswith(".py"))
+    supervise = getattr(ns, "supervise", False)  # (sweep has no --supervise)
+    return bool(supervise or ns.dashdash or not ns.program.endswith(".py"))
 
 
 def _cmd_run_supervised(ns: argparse.Namespace) -> int:
@@ -65,7 +66,7 @@ def _cmd_run_supervised(ns: argparse.Namespace) -> int:
         if ns.program.endswith(".py") and not ns.dashdash:
             argv = [sys.executable, *argv]  # run --supervise PROGRAM.py
         try:
-            code = supervise(kernel, argv)
+            code = supervise(kernel, argv, fail_nth=ns.fail_nth or 0)
         except (LaunchError, OSError) as e:
             print(f"mockkernel: cannot run {ns.program!r}: {e}", file=sys.stderr)
             code = 127
@@ -129,14 +130,24 @@ def _cmd_run(ns: argparse.Namespace) -> int:
 
 def _cmd_sweep(ns: argparse.Namespace) -> int:
     """``mockkernel sweep``: one run per fault point; 0 when every point was clean."""
-    from .testing.faults import sweep_program
+    from .testing.faults import sweep_command, sweep_program
 
-    try:
-        os.stat(ns.program)
-    except OSError as e:
-        print(f"mockkernel: can't open file {ns.program!r}: {e.strerror}", file=sys.stderr)
-        return 2
-    report = sweep_program(ns.program, ns.args, uapi=ns.uapi, limit=ns.limit)
+    if _supervised(ns):  # sweep -- CMD, sweep ./prog: the whole tree, supervised
+        argv = [ns.program, *ns.args]
+        if ns.program.endswith(".py") and not ns.dashdash:
+            argv = [sys.executable, *argv]
+        try:
+            report = sweep_command(argv, uapi=ns.uapi, limit=ns.limit)
+        except OSError as e:
+            print(f"mockkernel: cannot run {ns.program!r}: {e}", file=sys.stderr)
+            return 127
+    else:
+        try:
+            os.stat(ns.program)
+        except OSError as e:
+            print(f"mockkernel: can't open file {ns.program!r}: {e.strerror}", file=sys.stderr)
+            return 2
+        report = sweep_program(ns.program, ns.args, uapi=ns.uapi, limit=ns.limit)
     print(report.text())
     dirty = report.dirty
     print(f"{len(report.points)} fault point(s), {len(dirty)} not clean")
@@ -175,7 +186,7 @@ def _cmd_topology(ns: argparse.Namespace) -> int:
 
 
 def _cmd_trace(ns: argparse.Namespace) -> int:
-    from .traceview import TraceError, load, render_mermaid, render_timeline
+    from .traceview import TraceError, load, render_html, render_mermaid, render_timeline
 
     try:
         if ns.file == "-":
@@ -188,8 +199,15 @@ def _cmd_trace(ns: argparse.Namespace) -> int:
     except (TraceError, UnicodeDecodeError) as e:
         raise _UsageError(f"{ns.file}: {e}") from None
     only = tuple(ns.only or ())
-    render = render_mermaid if ns.mermaid else render_timeline
-    sys.stdout.write(render(events, only))
+    if ns.html:
+        title = "mockkernel trace" + ("" if ns.file == "-" else f": {os.path.basename(ns.file)}")
+        sys.stdout.write(
+            render_html(events, only, ns.shutdown, title=title, skip_core=ns.skip_core)
+        )
+    elif ns.mermaid:
+        sys.stdout.write(render_mermaid(events, only, ns.shutdown, ns.skip_core))
+    else:
+        sys.stdout.write(render_timeline(events, only, ns.shutdown, ns.skip_core))
     return 0
 
 
@@ -202,10 +220,10 @@ def _load(load: Callable[[str], Topology], path: str) -> Topology:
         raise _UsageError(f"bad topology: {e}") from None
 
 
-def _dashdash(raw: list[str]) -> bool:
+def _dashdash(raw: list[str], command: str = "run") -> bool:
     """Did ``--`` come right before the program (``run [OPTIONS] -- CMD ...``)?"""
-    takes_value = {"--topology", "--trace", "--uapi"}
-    i = raw.index("run") + 1
+    takes_value = {"--topology", "--trace", "--uapi", "--fail-nth", "--limit"}
+    i = raw.index(command) + 1
     while i < len(raw):
         tok = raw[i]
         if tok == "--":
@@ -268,10 +286,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     topo.add_argument("--file", help="validate and print this topology instead")
     topo.set_defaults(func=_cmd_topology)
     trace = sub.add_parser(
-        "trace", help="show a --trace file as a timeline (or a Mermaid sequence diagram)"
+        "trace",
+        help="show a --trace file as a timeline, a Mermaid sequence diagram or an HTML page",
     )
     trace.add_argument("file", help="a JSON-lines trace written by run --trace ('-': stdin)")
-    trace.add_argument("--mermaid", action="store_true", help="a Mermaid sequenceDiagram")
+    shape = trace.add_mutually_exclusive_group()
+    shape.add_argument(
+        "--mermaid",
+        action="store_true",
+        help="a Mermaid sequenceDiagram: arrows between the lanes, numbered with seq",
+    )
+    shape.add_argument(
+        "--html",
+        action="store_true",
+        help="one self-contained HTML page (diagram as SVG + timeline table; no network)",
+    )
+    trace.add_argument(
+        "--skip-core",
+        action="store_true",
+        help="leave out syscalls only the core saw (directory listings, sysfs reads, stat)",
+    )
+    trace.add_argument(
+        "--shutdown",
+        action="store_true",
+        help="keep the shutdown of devices the program did not use (left out by default)",
+    )
     trace.add_argument(
         "--only",
         action="append",
@@ -281,8 +320,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     trace.set_defaults(func=_cmd_trace)
     raw = list(sys.argv[1:] if argv is None else argv)
     ns = parser.parse_args(raw)
-    if ns.command == "run":
-        ns.dashdash = _dashdash(raw)
+    if ns.command in ("run", "sweep"):
+        ns.dashdash = _dashdash(raw, ns.command)
     try:
         status: int = ns.func(ns)
     except _UsageError as e:

@@ -58,6 +58,9 @@ class FailNth:
     remaining: int = 0
     #: the sites reached while counting, in order (a sweep reports the failed one)
     reached: list[str] = field(default_factory=list)
+    #: counts the points every task reaches, not only ``proc``'s: a supervised tree's
+    #: one count (``mockkernel run --fail-nth N -- CMD``, ``mockkernel sweep -- CMD``)
+    any_task: bool = False
 
     def fail(self, site: str) -> bool:
         """The uaccess side's entry (``uaccess.FaultHook``): count this point."""
@@ -74,6 +77,8 @@ class FaultInject(Subsystem):
         self.counts: dict[tuple[int, int], FailNth] = {}
         #: (site, pid) of each fault injected so far
         self.injected: list[tuple[str, int]] = []
+        #: serialises counting: a supervised tree's tasks are served on several threads
+        self.lock = threading.Lock()
 
     def count(self, proc: Process, ident: int) -> FailNth:
         key = (proc.pid, ident)
@@ -103,17 +108,29 @@ class FaultInject(Subsystem):
         """A fault point reached with ``fn`` armed on this CPU: count it down."""
         kernel = self.kernel
         current = getattr(kernel, "current", None)
-        if current is not fn.proc or fn.remaining <= 0:
+        if current is None or (current is not fn.proc and not fn.any_task):
             return False
-        fn.remaining -= 1
-        fn.reached.append(site)
-        if fn.remaining:
-            return False
+        with self.lock:
+            if fn.remaining <= 0:
+                return False
+            fn.remaining -= 1
+            fn.reached.append(site)
+            if fn.remaining:
+                return False
         set_cpu_fault(None)
-        self.injected.append((site, fn.proc.pid))
+        self.injected.append((site, current.pid))
         if kernel.tracer.enabled:
-            kernel.tracer.emit("fault.inject", site=site, pid=fn.proc.pid)
+            kernel.tracer.emit("fault.inject", site=site, pid=current.pid)
         return True
+
+    def task_hook(self, proc: Process, tid: int) -> FailNth | None:
+        """The armed count a front-end serving ``proc``'s thread ``tid`` (a supervised
+        task, whose ``fail-nth`` is keyed by its tid) puts on its CPU for the call
+        (``set_cpu_fault``), or None: one dict probe while nothing is armed."""
+        if not self.counts:
+            return None
+        fn = self.counts.get((proc.pid, tid))
+        return fn if fn is not None and fn.remaining > 0 else None
 
     def shutdown(self) -> None:
         fn = cpu_fault()

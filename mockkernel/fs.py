@@ -196,12 +196,21 @@ def format_opener(where: tuple[CodeType, int] | None) -> str | None:
     return f"{os.path.basename(code.co_filename)}:{line} in {code.co_name}"
 
 
+def _current_cred(kernel: TaskContext) -> object:
+    """``current_cred()`` at open time; None while the kernel boots (no task yet)."""
+    try:
+        return kernel.current.cred
+    except AttributeError:
+        return None
+
+
 class File:
     """An open file description (``struct file``)."""
 
     __slots__ = (
         "__weakref__",
         "f_count",
+        "f_cred",
         "f_flags",
         "f_mode",
         "f_op",
@@ -238,6 +247,8 @@ class File:
         self.f_count = 1
         self.private_data = private_data
         self.path = path
+        #: the opener's credentials (``f_cred``): who opened it, for drivers that check
+        self.f_cred: object = _current_cred(kernel)
         self.released = False
         # False while a device's ->open runs: a failed open is put without ->release
         self.opened = True

@@ -42,7 +42,7 @@ from .errors import LeakError
 from .fs import FileOperations, FileTable, format_opener
 from .locks import HeldLocks
 from .pci.core import BoundDriver, PciCore
-from .process import Process, RealBackedFdTable, VirtualFdTable
+from .process import Cred, Process, RealBackedFdTable, VirtualFdTable
 from .profiles import UapiProfile, UapiProfiles
 from .realfd import Placeholders
 from .topology import Topology
@@ -329,7 +329,12 @@ class Kernel:
 
     def _opened_at(self, file: File) -> str:
         where = self.opened_at(file)
-        return f", opened at {where}" if where else ""
+        if where:
+            return f", opened at {where}"
+        cred = file.f_cred  # another process's file (a supervised tree's): which one
+        if isinstance(cred, Cred) and cred is not self.init_process.cred:
+            return f", opened by pid {cred.pid}"
+        return ""
 
     def leaks(self) -> list[str]:
         """Everything still alive that a clean shutdown would not expect: the tasks' open

@@ -47,7 +47,7 @@ from .uapi.linux.ioctls import FIONBIO as FIONBIO
 from .uapi.linux.ioctls import FIONCLEX as FIONCLEX
 from .uapi.linux.ioctls import FIOQSIZE as FIOQSIZE
 
-__all__ = ["FdTable", "Process", "RealBackedFdTable", "TaskContext", "VirtualFdTable"]
+__all__ = ["Cred", "FdTable", "Process", "RealBackedFdTable", "TaskContext", "VirtualFdTable"]
 
 FIGETBSZ = ioctl.FIGETBSZ
 
@@ -308,6 +308,24 @@ def _syscall(
     return syscall  # type: ignore[return-value]
 
 
+class Cred:
+    """A task's credentials, as an identity (``struct cred``).
+
+    A file remembers its opener's (``file->f_cred``); a driver that must refuse callers
+    whose security context changed since the open compares the two
+    (``ib_safe_file_access`` in ``include/rdma/ib.h``).  As on Linux a fork gives the
+    child new ones (``copy_creds`` -> ``prepare_creds``), the threads of a process share
+    theirs (``CLONE_THREAD``) and an exec installs new ones (``prepare_exec_creds``), so a
+    file opened before any of those is foreign afterwards.  The ids themselves are the
+    real process's (the supervisor reads them from ``/proc``); this is only who, and
+    ``pid`` the task they were prepared for (a leak report names a file's opener)."""
+
+    __slots__ = ("pid",)
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+
+
 class Process:
     """A task with an fd table.  Syscall methods raise ``OSError`` with the kernel's errno."""
 
@@ -340,6 +358,8 @@ class Process:
         self.files_lock = threading.RLock()
         #: live mappings of mock files, by start address (``/proc/<pid>/maps`` shows them)
         self.mappings: dict[int, Mapping] = {}
+        #: the credentials files opened now record (a new process: new ones, see Cred)
+        self.cred = Cred(pid)
 
     def __repr__(self) -> str:
         return f"<Process {self.pid} {self.name} fds={sorted(self.files)}>"
@@ -616,6 +636,11 @@ class Process:
     def sys_madvise(self, addr: int, length: int, advice: int) -> None:
         """``madvise`` of a mock mapping; ``NotMine`` for real memory."""
         mmap.sys_madvise(self, addr, length, advice)
+
+    @_syscall
+    def sys_mprotect(self, addr: int, length: int, prot: int) -> None:
+        """``mprotect`` of a mock mapping; ``NotMine`` for real memory."""
+        mmap.sys_mprotect(self, addr, length, prot)
 
     @_syscall
     def sys_msync(self, addr: int, length: int, flags: int) -> None:

@@ -62,10 +62,19 @@ def _kstrtouint(data: bytes) -> int:
     return n
 
 
-def _fail_nth_thread(who: str, proc: Process, parts: list[str]) -> int | None:
+def _fail_nth_thread(who: str, proc: Process, parts: list[str], tid: int | None) -> int | None:
     """The thread whose ``fail-nth`` the path names (``self/fail-nth``: the leader, the
     main thread here; ``thread-self/fail-nth`` and ``task/<tid>/fail-nth``: that thread,
-    the calling one's tid or the leader's), or None when it names none."""
+    the calling one's tid or the leader's), or None when it names none.  ``tid``: the
+    caller's thread when a front-end serves another real process (the supervisor),
+    whose threads are keyed by their tids."""
+    if tid is not None:
+        if parts == ["fail-nth"]:
+            return tid if who == "thread-self" else proc.pid
+        named = parts[1] if len(parts) == 3 and parts[0] == "task" else ""
+        if parts[2:] == ["fail-nth"] and named.isdigit():
+            return int(named) if int(named) in (tid, proc.pid) else None
+        return None
     if parts == ["fail-nth"]:
         if who == "thread-self":
             return threading.get_ident()
@@ -134,7 +143,7 @@ class ProcFs:
             return self.maps(proc)
         if len(parts) == 2 and parts[0] in ("fd", "fdinfo") and parts[1].isdigit():
             return self.fd_entry(proc, parts[0], int(parts[1]), follow, slash)
-        ident = _fail_nth_thread(m.group(1), proc, parts)
+        ident = _fail_nth_thread(m.group(1), proc, parts, self.vfs.kernel.current_tid)
         if ident is not None:
             if slash:
                 raise kerr(ENOTDIR)

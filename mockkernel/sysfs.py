@@ -41,7 +41,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable
-from errno import EEXIST, EINVAL, ENODEV, ERANGE
+from errno import EBUSY, EEXIST, EINVAL, EIO, ENODEV, ERANGE
 from typing import TYPE_CHECKING
 
 from .errors import KernelBug, kerr
@@ -396,6 +396,15 @@ def pci_driver_sysfs(kernel: KernelContext, name: str) -> None:
     vfs.bin_attr(f"{drv}/uevent", 0o200, 0, write=lambda file, pos, data: len(data))
 
 
+def _modalias(pdev: PciDev) -> str:
+    """What module autoloading (and rdma-core's provider matching) reads."""
+    cc = pdev.class_code
+    return (
+        f"pci:v{pdev.vendor:08X}d{pdev.device:08X}sv{pdev.subsystem_vendor:08X}"
+        f"sd{pdev.subsystem_device:08X}bc{cc >> 16:02X}sc{(cc >> 8) & 0xFF:02X}i{cc & 0xFF:02X}"
+    )
+
+
 def _attrs_filler(kernel: KernelContext, pdev: PciDev, d: str) -> Callable[[], None]:
     """The device's own attributes, made when its directory is first looked into."""
 
@@ -409,13 +418,7 @@ def _attrs_filler(kernel: KernelContext, pdev: PciDev, d: str) -> Callable[[], N
             "subsystem_vendor": _hex(pdev.subsystem_vendor, 4),
             "subsystem_device": _hex(pdev.subsystem_device, 4),
         }
-        # what module autoloading (and rdma-core's provider matching) reads
-        cc = pdev.class_code
-        ids["modalias"] = (
-            f"pci:v{pdev.vendor:08X}d{pdev.device:08X}sv{pdev.subsystem_vendor:08X}"
-            f"sd{pdev.subsystem_device:08X}bc{cc >> 16:02X}sc{(cc >> 8) & 0xFF:02X}"
-            f"i{cc & 0xFF:02X}\n"
-        )
+        ids["modalias"] = _modalias(pdev) + "\n"
         for name, text in ids.items():
             vfs.attr(f"{d}/{name}", _const(text))
         read, write = _config_ops(pdev)
@@ -428,6 +431,7 @@ def _attrs_filler(kernel: KernelContext, pdev: PciDev, d: str) -> Callable[[], N
                 vfs.bin_attr(f"{d}/resource{bar.index}_wc", 0o600, bar.size, mmap=mmap)
         link = f"{d}/iommu_group"
         vfs.symlink(f"{_up_to_sys(link)}kernel/iommu_groups/{pdev.iommu_group}", link)
+        _generic_attrs(kernel, pdev, d)
         _binding_attrs(kernel, pdev, d)
 
     return fill
@@ -480,6 +484,161 @@ def _binding_attrs(kernel: KernelContext, pdev: PciDev, d: str) -> None:
     vfs.bin_attr(f"{d}/driver_override", 0o644, PAGE_SIZE, read=override_show, write=override_store)
     vfs.bin_attr(f"{d}/remove", 0o220, 0, write=remove)
     vfs.bin_attr(f"{d}/rescan", 0o200, 0, write=rescan)
+
+
+# -- drivers/pci/pci-sysfs.c: the attributes every device has ---------------------------------
+_PM_STATES = ("D0", "D1", "D2", "D3hot")
+#: pcie_link_speed[] by the 4-bit speed code (LNKSTA/LNKCAP), as pci_speed_string() names it
+_LINK_SPEEDS = {1: "2.5 GT/s PCIe", 2: "5.0 GT/s PCIe", 3: "8.0 GT/s PCIe",
+                4: "16.0 GT/s PCIe", 5: "32.0 GT/s PCIe", 6: "64.0 GT/s PCIe"}  # fmt: skip
+_UEVENT_ACTIONS = frozenset(
+    ("add", "remove", "change", "move", "online", "offline", "bind", "unbind")
+)
+
+
+def cpumask_text(nbits: int) -> str:
+    """``%*pb`` of a mask with the first ``nbits`` bits set: hex in 32-bit groups, most
+    significant first, comma separated; the first group as wide as its bits need."""
+    mask = (1 << nbits) - 1
+    groups = []
+    for i in range((nbits + 31) // 32):
+        groups.append((mask >> (32 * i)) & 0xFFFF_FFFF)
+    top = nbits - 32 * (len(groups) - 1)
+    out = [f"{groups[-1]:0{(top + 3) // 4}x}"] + [f"{g:08x}" for g in reversed(groups[:-1])]
+    return ",".join(out) + "\n"
+
+
+def _rw(show: Callable[[], str], store: Callable[[bytes], None]) -> tuple[BinRead, BinWrite]:
+    """A text attribute's ``show``/``store`` as a bin attribute's read and write."""
+
+    def read(file: File, pos: int, count: int) -> bytes:
+        return show().encode()[pos : pos + count]
+
+    def write(file: File, pos: int, data: bytes) -> int:
+        store(data)
+        return len(data)
+
+    return read, write
+
+
+def _kstrtoul(data: bytes) -> int:
+    """``kstrtoul(buf, 0, &val)``: decimal, ``0x`` hex or ``0``-prefixed octal, one
+    trailing newline allowed; ``EINVAL`` for anything else."""
+    text = data.decode(errors="replace")
+    text = text.removesuffix("\n")
+    base = 16 if text[:2].lower() == "0x" else 8 if text[:1] == "0" and len(text) > 1 else 10
+    digits = text[2:] if base == 16 else text
+    if not digits or not digits.isalnum():
+        raise kerr(EINVAL)
+    try:
+        return int(digits, base)
+    except ValueError:
+        raise kerr(EINVAL) from None
+
+
+def _generic_attrs(kernel: KernelContext, pdev: PciDev, d: str) -> None:
+    """``irq``, ``enable``, ``numa_node``, ``local_cpus``/``local_cpulist``, ``msi_bus``,
+    ``dma_mask_bits``, ``consistent_dma_mask_bits``, ``d3cold_allowed``,
+    ``power_state``, ``broken_parity_status``, ``ari_enabled``, ``uevent``, the PCIe
+    link attributes and the ``subsystem`` link (``pci-sysfs.c``, ``drivers/base``)."""
+    vfs = kernel.subsys(Vfs)
+    core = kernel.subsys(PciCore)
+    spec = pdev.spec
+    # pci_pm_init allows D3cold only for a function with a PM capability
+    d3cold = 1 if pdev.pm_cap else 0
+    state = {"numa_node": -1, "msi_bus": 1, "d3cold_allowed": d3cold, "broken_parity_status": 0}
+    irq = spec.interrupt_line if spec.interrupt_pin else 0
+    vfs.attr(f"{d}/irq", _const(f"{irq}\n"))
+    vfs.attr(f"{d}/local_cpus", _const(cpumask_text(core.nr_cpus)))
+    cpus = "0" if core.nr_cpus == 1 else f"0-{core.nr_cpus - 1}"
+    vfs.attr(f"{d}/local_cpulist", _const(cpus + "\n"))
+    vfs.attr(f"{d}/dma_mask_bits", lambda: f"{pdev.dma_mask_bits}\n")
+    vfs.attr(f"{d}/consistent_dma_mask_bits", lambda: f"{pdev.coherent_dma_mask_bits}\n")
+    vfs.attr(f"{d}/ari_enabled", _const("0\n"))
+
+    def power_state() -> str:
+        if not pdev.pm_cap:
+            return "D0\n"
+        return _PM_STATES[pdev.pci_read_config_word(pdev.pm_cap + 4) & 3] + "\n"
+
+    vfs.attr(f"{d}/power_state", power_state)
+
+    def enable_store(data: bytes) -> None:  # enable_store: only while no driver is bound
+        value = _kstrtoul(data)
+        if pdev.bdf in core.bound:
+            raise kerr(EBUSY)
+        if value:
+            pdev.enable_cnt += 1  # pci_enable_device
+        elif pdev.enable_cnt:
+            pdev.enable_cnt -= 1
+        else:
+            raise kerr(EIO)
+
+    read, write = _rw(lambda: f"{pdev.enable_cnt}\n", enable_store)
+    vfs.bin_attr(f"{d}/enable", 0o644, 4096, read=read, write=write)
+
+    def numa_store(data: bytes) -> None:  # numa_node_store: NUMA_NO_NODE or an online node
+        text = data.decode(errors="replace").strip()
+        try:
+            node = int(text, 0)
+        except ValueError:
+            raise kerr(EINVAL) from None
+        if node not in (-1, 0):
+            raise kerr(EINVAL)
+        state["numa_node"] = node
+
+    read, write = _rw(lambda: f"{state['numa_node']}\n", numa_store)
+    vfs.bin_attr(f"{d}/numa_node", 0o644, 4096, read=read, write=write)
+    for name in ("msi_bus", "d3cold_allowed", "broken_parity_status"):
+
+        def store(data: bytes, name: str = name) -> None:
+            state[name] = 1 if _kstrtoul(data) else 0
+
+        read, write = _rw(lambda name=name: f"{state[name]}\n", store)  # type: ignore[misc]
+        vfs.bin_attr(f"{d}/{name}", 0o644, 4096, read=read, write=write)
+
+    def uevent() -> str:
+        drv = core.bound.get(pdev.bdf)
+        cc = pdev.class_code
+        lines = [f"DRIVER={drv.name}"] if drv is not None else []
+        lines += [
+            f"PCI_CLASS={cc:X}",
+            f"PCI_ID={pdev.vendor:04X}:{pdev.device:04X}",
+            f"PCI_SUBSYS_ID={pdev.subsystem_vendor:04X}:{pdev.subsystem_device:04X}",
+            f"PCI_SLOT_NAME={pdev.bdf}",
+            f"MODALIAS={_modalias(pdev)}",
+        ]
+        return "".join(line + "\n" for line in lines)
+
+    def uevent_store(data: bytes) -> None:  # kobject_synth_uevent: an action name first
+        words = data.decode(errors="replace").split()
+        if not words or words[0] not in _UEVENT_ACTIONS:
+            raise kerr(EINVAL)
+
+    read, write = _rw(uevent, uevent_store)
+    vfs.bin_attr(f"{d}/uevent", 0o644, 4096, read=read, write=write)
+    if pdev.pcie_cap:  # pcie_dev_attrs_are_visible
+
+        def lnk(reg: int) -> int:  # speed in bits 3:0, width in 9:4 (LNKCAP and LNKSTA)
+            return pdev.pci_read_config_word(pdev.pcie_cap + reg)
+
+        def speed(reg: int) -> Callable[[], str]:
+            return lambda: _LINK_SPEEDS.get(lnk(reg) & 0xF, "Unknown") + "\n"
+
+        def width(reg: int) -> Callable[[], str]:
+            return lambda: f"{(lnk(reg) >> 4) & 0x3F}\n"
+
+        vfs.attr(f"{d}/current_link_speed", speed(_PCI_EXP_LNKSTA))
+        vfs.attr(f"{d}/current_link_width", width(_PCI_EXP_LNKSTA))
+        vfs.attr(f"{d}/max_link_speed", speed(_PCI_EXP_LNKCAP))
+        vfs.attr(f"{d}/max_link_width", width(_PCI_EXP_LNKCAP))
+    link = f"{d}/subsystem"
+    vfs.symlink(f"{_up_to_sys(link)}bus/pci", link)
+
+
+#: link registers of the PCI Express capability (uapi pci_regs.h)
+_PCI_EXP_LNKCAP = 0x0C
+_PCI_EXP_LNKSTA = 0x12
 
 
 def bind_driver(kernel: KernelContext, pdev: PciDev, name: str) -> None:

@@ -107,6 +107,9 @@ class UserMemory:
         self._pvm: tuple[Any, Any] | None = None
         self._pvm_forbidden = False
         self._mem_fd = -1
+        #: set by :meth:`close`: the address space is gone (its process exited or
+        #: exec'd); a pid may be reused, so nothing may be accessed through it any more
+        self.exited = False
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} pid={self.pid}>"
@@ -149,6 +152,7 @@ class UserMemory:
 
     def close(self) -> None:
         """Drop the kernel-held fds (an exited process's memory)."""
+        self.exited = True
         fd, self._mem_fd = self._mem_fd, -1
         if fd >= 0:
             from .realfd import kernel_close

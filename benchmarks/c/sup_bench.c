@@ -6,6 +6,8 @@
  *   getpid      a syscall the filter does not look at
  *   mock-mmap4  mmap+munmap of a 4-piece udmabuf dma-buf (4 memfds, UDMABUF_CREATE_LIST)
  *   real-mmap4  mmap+munmap of a 4-page memfd
+ *   real-msg    sendmsg+recvmsg of 1 byte on an AF_UNIX socketpair, no control buffer
+ *   real-cmsg   the same, the recvmsg with room for an SCM_RIGHTS fd (nothing passed)
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -17,6 +19,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -24,7 +27,23 @@
 #define BATCH 20
 static const char *mode;
 static long per_thread;
-static int fd;
+static int fd, peer;
+
+static void msg_op(int cmsg)
+{
+	char c = 'x', ctl[CMSG_SPACE(sizeof(int))];
+	struct iovec v = { &c, 1 };
+	struct msghdr m = { .msg_iov = &v, .msg_iovlen = 1 };
+
+	if (sendmsg(fd, &m, 0) != 1)
+		exit(2);
+	if (cmsg) {
+		m.msg_control = ctl;
+		m.msg_controllen = sizeof(ctl);
+	}
+	if (recvmsg(peer, &m, 0) != 1)
+		exit(2);
+}
 
 static double now_us(void)
 {
@@ -52,6 +71,8 @@ static void op(void)
 		void *m = mmap(NULL, 4 * 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 		if (m == MAP_FAILED || munmap(m, 4 * 4096))
 			exit(2);
+	} else if (!strcmp(mode, "real-msg") || !strcmp(mode, "real-cmsg")) {
+		msg_op(!strcmp(mode, "real-cmsg"));
 	} else if (!strcmp(mode, "stdio-read")) {
 		if (read(0, &c, 0))
 			exit(2);
@@ -118,6 +139,11 @@ int main(int argc, char **argv)
 		fd = p[0];
 	} else if (!strcmp(mode, "real-read")) {
 		fd = open("/dev/zero", O_RDONLY);
+	} else if (!strcmp(mode, "real-msg") || !strcmp(mode, "real-cmsg")) {
+		if (socketpair(AF_UNIX, SOCK_DGRAM, 0, p))
+			return 3;
+		fd = p[0];
+		peer = p[1];
 	}
 	if (fd < 0)
 		return 3;

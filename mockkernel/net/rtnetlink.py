@@ -20,7 +20,13 @@ from collections.abc import Callable
 from errno import EINVAL, ENODEV, EOPNOTSUPP
 from typing import TYPE_CHECKING
 
-from ..uapi.linux.netlink import NETLINK_ROUTE, NLM_F_DUMP, NLM_F_MULTI, NLMSG_HDRLEN
+from ..uapi.linux.netlink import (
+    NETLINK_ROUTE,
+    NLM_F_CREATE,
+    NLM_F_DUMP,
+    NLM_F_MULTI,
+    NLMSG_HDRLEN,
+)
 from .netlink import (
     AttrSet,
     Msg,
@@ -143,6 +149,8 @@ class Rtnl:
             (RTM_GETLINK, True): self._dump_links,
             (RTM_GETADDR, True): self._dump_addrs,
             (RTM_GETROUTE, True): self._dump_routes,
+            (RTM_NEWLINK, False): self._newlink,
+            (RTM_SETLINK, False): self._newlink,
         }
         netdev.notifiers.append(self._netdev_event)
 
@@ -215,6 +223,37 @@ class Rtnl:
             raise NlError(ENODEV)
         reply = nlmsg_put(RTM_NEWLINK, 0, msg.seq, msg.portid, self.fill_ifinfo(dev, 0))
         msg.sock.queue(reply)
+
+    def _newlink(self, msg: Msg) -> None:
+        """``rtnl_newlink``/``rtnl_setlink``: find the device as they do (``EINVAL``
+        without a header, ``ENODEV`` for none -- so iproute2's probe for
+        ``RTM_NEWLINK`` support sees netlink work and never falls back to ioctls);
+        creating a link (``NLM_F_CREATE``) or changing one is not modelled."""
+        base = NLMSG_HDRLEN + _IFINFOMSG.size
+        if len(msg.data) < base:
+            raise NlError(EINVAL)
+        index = _IFINFOMSG.unpack_from(msg.data, NLMSG_HDRLEN)[2]
+        attrs = parse_attrs(msg.data[base:], base, _IFLA_POLICY, strict=False)
+        dev: NetDevice | None = None
+        if index > 0:
+            dev = self.netdev.devices.get(index)
+        elif IFLA_IFNAME in attrs or IFLA_ALT_IFNAME in attrs:
+            name = attrs.get(IFLA_IFNAME) or attrs.get(IFLA_ALT_IFNAME)
+            dev = next((d for d in self._devices() if d.name == name), None)
+        elif msg.type == RTM_SETLINK:
+            raise NlError(EINVAL)
+        what = "RTM_SETLINK" if msg.type == RTM_SETLINK else "RTM_NEWLINK"
+        if dev is None:
+            if msg.type == RTM_NEWLINK and msg.flags & NLM_F_CREATE:
+                self._not_modelled(msg, f"{what} creating a link is not modelled")
+            raise NlError(ENODEV)
+        self._not_modelled(msg, f"{what} changing {dev.name} is not modelled")
+
+    def _not_modelled(self, msg: Msg, text: str) -> None:
+        kernel = self.table.kernel
+        if kernel.tracer.enabled:
+            kernel.tracer.emit("rtnetlink.not_modelled", type=msg.type, dump=False)
+        raise NlError(EOPNOTSUPP, text)
 
     def _dump_links(self, msg: Msg) -> None:
         """``rtnl_dump_ifinfo``: every device, in ifindex order."""

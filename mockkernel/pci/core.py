@@ -69,6 +69,8 @@ class PciCore(Subsystem):
         self.bound: dict[str, BoundDriver] = {}
         #: the driver core's binding operations (the module loader sets them at boot)
         self.bus_ops: PciBusOps | None = None
+        #: the CPUs every device is local to (one NUMA node: all of them)
+        self.nr_cpus = kernel.topology.kernel.nr_cpus
 
     def shutdown(self) -> None:
         """Every BAR's memory released (drivers were removed before)."""

@@ -27,8 +27,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
+from errno import EIO
 from typing import TYPE_CHECKING, Any, Protocol
 
+from ..errors import KernelBug, kerr
 from ..mm import KernelMap
 from ..realfd import hide, kernel_close
 from ..topology import BarSpec, CpuSteeringTag, DeviceSpec, RootPortSpec, layout_bars
@@ -131,6 +133,9 @@ __all__ = [
     "PciBar",
     "PciDev",
     "PciRootPort",
+    "dma_set_mask_and_coherent",
+    "pci_disable_device",
+    "pci_enable_device",
     "pci_get_drvdata",
     "pci_set_drvdata",
 ]
@@ -391,6 +396,12 @@ class PciDev:
         self.msix_nvec = 0
         #: ``dev->driver_data``: what the bound driver keeps (``pci_set_drvdata``)
         self.driver_data: object = None
+        #: ``pdev->enable_cnt`` (:func:`pci_enable_device`; sysfs ``enable``)
+        self.enable_cnt = 0
+        #: ``dev->dma_mask``/``coherent_dma_mask`` as bit counts (32 until the driver
+        #: says otherwise: :func:`dma_set_mask_and_coherent`; sysfs ``dma_mask_bits``)
+        self.dma_mask_bits = 32
+        self.coherent_dma_mask_bits = 32
         try:
             for bar in spec.bars:
                 self.bars[bar.index] = PciBar(spec.bdf, bar, bar_addresses[bar.index])
@@ -692,3 +703,35 @@ def pci_get_drvdata(pdev: PciDev) -> object:
     """``pci_get_drvdata``: what the bound driver stored with :func:`pci_set_drvdata`
     (``None``: unbound, or the driver stores nothing); check its type before use."""
     return pdev.driver_data
+
+
+def pci_enable_device(pdev: PciDev) -> None:
+    """``pci_enable_device``: one more enable of ``pdev`` by its driver (``probe``, or
+    vfio-pci's first open of the device); sysfs ``enable`` shows the count.  Pair with
+    :func:`pci_disable_device`.  (The mock's BARs are decoded from power-on: the
+    command register is the topology's, not changed here.)"""
+    pdev.enable_cnt += 1
+    tracer = pdev.tracer
+    if tracer is not None and tracer.enabled:
+        tracer.emit("pci.enable", bdf=pdev.bdf, enable_cnt=pdev.enable_cnt)
+
+
+def pci_disable_device(pdev: PciDev) -> None:
+    """``pci_disable_device``: undo one :func:`pci_enable_device` (``remove``, or
+    vfio-pci's last close).  ``KernelBug`` when the device is not enabled (Linux:
+    "disabling already-disabled device", a ``WARN``)."""
+    if pdev.enable_cnt <= 0:
+        raise KernelBug(f"{pdev.bdf}: disabling already-disabled device")
+    pdev.enable_cnt -= 1
+    tracer = pdev.tracer
+    if tracer is not None and tracer.enabled:
+        tracer.emit("pci.disable", bdf=pdev.bdf, enable_cnt=pdev.enable_cnt)
+
+
+def dma_set_mask_and_coherent(pdev: PciDev, bits: int) -> None:
+    """``dma_set_mask_and_coherent(&pdev->dev, DMA_BIT_MASK(bits))``: the addresses the
+    device can reach (a NIC's ``probe`` says 64).  ``EIO`` for a mask under 24 bits (no
+    system memory reachable: ``dma_supported`` fails) or over 64."""
+    if not 24 <= bits <= 64:
+        raise kerr(EIO)
+    pdev.dma_mask_bits = pdev.coherent_dma_mask_bits = bits

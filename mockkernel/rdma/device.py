@@ -37,10 +37,12 @@ from ..vfs import Vfs
 
 if TYPE_CHECKING:
     from ..dma_buf import Device
+    from ..mm import Vma
     from ..pci import PciDev
     from ..topology import Topology
     from .objects import IbDmah, IbMr, IbPd, IbUcontext, UverbsFile
-    from .uverbs import AttrBundle, MrWriteResult
+    from .qp import IbCq, IbQp, IbQpAttr
+    from .uverbs import AttrBundle, MrWriteResult, Udata
 
 __all__ = [
     "IB_LINK_LAYER_ETHERNET",
@@ -205,7 +207,9 @@ class IbDeviceOps:
     calling process current, without locks, unless said otherwise; raise ``OSError``
     (``kerr``) to fail.
 
-    * ``alloc_ucontext(uctx)`` / ``dealloc_ucontext(uctx)``: a context is made / goes.
+    * ``alloc_ucontext(uctx, udata)`` / ``dealloc_ucontext(uctx)``: a context is made /
+      goes; ``udata`` (a :class:`~mockkernel.rdma.Udata`) carries the provider's request
+      and takes the driver's response (``mlx5_ib_alloc_ucontext_resp``).
     * ``alloc_pd(pd)`` / ``dealloc_pd(pd)``.
     * ``reg_user_mr(pd, start, length, iova, access, dmah) -> IbMr``: an MR over user
       memory (``REG_MR``; the write command and the ioctl).  Needed for ``REG_MR``.
@@ -224,6 +228,18 @@ class IbDeviceOps:
       RDMA WRITE landing ``data`` at byte ``offset`` of ``mr`` (after the core checked
       the rkey, the range and ``REMOTE_WRITE``): translate (fault, map), DMA (through
       ``kernel.fabric`` for a PCI device), or complete in error.
+    * ``create_cq(cq, udata)`` / ``destroy_cq(cq)``: a CQ (set ``cq.cqe`` to its real
+      size; the driver response goes to ``udata``).  Both or neither: without them
+      ``CREATE_CQ`` is ``EOPNOTSUPP`` and there is no CQ object.
+    * ``create_qp(qp, udata)`` / ``destroy_qp(qp)``: a QP (set ``qp.qp_num`` and the
+      ``qp.cap`` it really has); ``modify_qp(qp, attr, mask, udata)`` after the core's
+      state-machine checks (``qp.attr`` becomes ``attr`` when it returns);
+      ``post_send(qp)``: the doorbell of the user-mapped send queue (``POST_SEND``
+      with no work requests in the command).
+    * ``mmap(uctx, vma)``: ``mmap`` of the uverbs file with a context: fill ``vma``
+      with what ``vma.offset`` names (a :class:`~mockkernel.rdma.QueueBuf`'s
+      :meth:`~mockkernel.rdma.QueueBuf.remap`), or raise.  Without it ``mmap`` is
+      ``ENODEV``.
     """
 
     #: the driver's uverbs ABI version (``/sys/class/infiniband_verbs/uverbsN/abi_version``)
@@ -234,8 +250,10 @@ class IbDeviceOps:
     #: driver-namespace attributes added to core methods:
     #: ``{(object_id, method_id): [AttrSpec, ...]}`` (``ADD_UVERBS_ATTRIBUTES_SIMPLE``)
     driver_attrs: Mapping[tuple[int, int], Sequence[Any]] = {}
+    #: the driver's own objects (``ObjectDef``s of its namespace, as ``MLX5_IB_OBJECT_UAR``)
+    driver_objects: Sequence[Any] = ()
 
-    alloc_ucontext: Callable[[IbUcontext], None] | None = None
+    alloc_ucontext: Callable[[IbUcontext, Udata], None] | None = None
     dealloc_ucontext: Callable[[IbUcontext], None] | None = None
     alloc_pd: Callable[[IbPd], None] | None = None
     dealloc_pd: Callable[[IbPd], None] | None = None
@@ -251,6 +269,13 @@ class IbDeviceOps:
     )
     rereg_user_mr: Callable[[IbMr, int, IbPd | None, int], None] | None = None
     mr_write: Callable[[IbMr, int, bytes], MrWriteResult] | None = None
+    create_cq: Callable[[IbCq, Udata], None] | None = None
+    destroy_cq: Callable[[IbCq], None] | None = None
+    create_qp: Callable[[IbQp, Udata], None] | None = None
+    modify_qp: Callable[[IbQp, IbQpAttr, int, Udata], None] | None = None
+    destroy_qp: Callable[[IbQp], None] | None = None
+    post_send: Callable[[IbQp], None] | None = None
+    mmap: Callable[[IbUcontext, Vma], None] | None = None
 
 
 @dataclass(eq=False)

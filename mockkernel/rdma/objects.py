@@ -310,6 +310,9 @@ def _destroy_dmah(uobj: Uobject, why: int) -> None:
     op = dmah.device.ops.dealloc_dmah
     assert op is not None
     op(dmah)
+    tracer = dmah.device.kernel.tracer
+    if tracer.enabled:
+        tracer.emit("rdma.dmah_free", ibdev=dmah.device.name, handle=dmah.handle)
 
 
 def _destroy_async(uobj: Uobject, why: int) -> None:

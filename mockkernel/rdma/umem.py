@@ -1,12 +1,22 @@
 """What an MR is made of: pinned user pages or a dma-buf attachment (``core/umem*.c``).
 
 * :func:`ib_umem_get` -- ``ib_umem_get``: the pages of ``[addr, addr+size)`` of the
-  calling process.  Every page must be mapped and readable, and writable when the
-  access flags ask for writes (``ib_access_writable``), else ``EFAULT``.  Pages of a
-  shared mapping are *pinned*: the kernel keeps a mapping of them (a ``mremap``
-  duplicate, hidden from ``/proc/self/maps``) until :meth:`IbUmem.release`, so, as on
-  Linux, the memory outlives the program's ``munmap`` and ``F_SEAL_WRITE`` on a memfd
-  behind it answers ``EBUSY`` while the MR lives.
+  calling task's address space (``current->mm``: uaccess's current mm).  Every page must
+  be mapped and readable, and writable when the access flags ask for writes
+  (``ib_access_writable``), else ``EFAULT``.  Two address spaces, two ways to pin:
+
+  - this Python process (:data:`~mockkernel.uaccess.LOCAL`): pages of a shared mapping
+    are *pinned* -- the kernel keeps a mapping of them (a ``mremap`` duplicate, hidden
+    from ``/proc/self/maps``) until :meth:`IbUmem.release`, so, as on Linux, the memory
+    outlives the program's ``munmap`` and ``F_SEAL_WRITE`` on a memfd behind it answers
+    ``EBUSY`` while the MR lives;
+  - a supervised program (:class:`~mockkernel.uaccess.RemoteMemory`): the range is
+    checked against ``/proc/<pid>/maps`` (as ``pin_user_pages`` walks the VMAs; a range
+    may span several) and the umem keeps the task's address space: a DMA into it
+    (:meth:`IbUmem.write`) lands in the program's memory through
+    ``process_vm_writev``/``/proc/<pid>/mem``.  Not modelled there: the pages do not
+    outlive an ``munmap`` (a DMA into an unmapped page is dropped) nor block
+    ``F_SEAL_WRITE``; after the program exits or execs nothing lands anywhere.
 * :func:`ib_umem_dmabuf_get` -- ``ib_umem_dmabuf_get``: a *dynamic* attachment to a
   dma-buf (the importer's ``DmaBufAttachOps`` must have ``invalidate_mappings``); the
   driver maps with :meth:`UmemDmabuf.map_pages` under the reservation lock and unmaps
@@ -44,7 +54,7 @@ from ..dma_buf import (
 from ..errors import kerr
 from ..mm import PAGE_SIZE, _kernel_maps, _load_libc, kernel_map_ranges
 from ..realfd import REAL
-from ..uaccess import copy_to_user
+from ..uaccess import LOCAL, UserMemory, current_mm
 from ..uapi.rdma.ib_user_ioctl_verbs import (
     IB_UVERBS_ACCESS_LOCAL_WRITE,
     IB_UVERBS_ACCESS_MW_BIND,
@@ -93,18 +103,24 @@ def _page_up(a: int) -> int:
     return (a + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1)
 
 
-def _vmas() -> list[tuple[int, int, str, str]]:
-    """``(start, end, perms, what)`` of every mapping of this process, in address order;
-    ``what`` is the rest of the line (offset aside): device, inode and path."""
+def _vmas(mm: UserMemory = LOCAL) -> list[tuple[int, int, str, str]]:
+    """``(start, end, perms, what)`` of every mapping of the address space ``mm``, in
+    address order; ``what`` is the rest of the line (offset aside): device, inode and
+    path.  ``EFAULT`` when the process is gone."""
     out = []
-    with REAL.builtin_open("/proc/self/maps", "rb") as f:
-        for line in f.read().decode("utf-8", "replace").splitlines():
-            fields = line.split(None, 3)
-            if len(fields) < 4 or "-" not in fields[0]:
-                continue
-            lo, hi = fields[0].split("-")
-            rest = fields[3].split(None, 1)  # dev, "inode path"
-            out.append((int(lo, 16), int(hi, 16), fields[1], rest[1] if len(rest) > 1 else ""))
+    path = "/proc/self/maps" if mm is LOCAL else f"/proc/{mm.pid}/maps"
+    try:
+        with REAL.builtin_open(path, "rb") as f:
+            text = f.read()
+    except OSError:
+        raise kerr(EFAULT) from None
+    for line in text.decode("utf-8", "replace").splitlines():
+        fields = line.split(None, 3)
+        if len(fields) < 4 or "-" not in fields[0]:
+            continue
+        lo, hi = fields[0].split("-")
+        rest = fields[3].split(None, 1)  # dev, "inode path"
+        out.append((int(lo, 16), int(hi, 16), fields[1], rest[1] if len(rest) > 1 else ""))
     return out
 
 
@@ -119,19 +135,23 @@ def _mremap() -> Any:
 class IbUmem:
     """Pinned user memory (``struct ib_umem``).
 
-    ``pins`` are the kernel's own mappings of shared pages: ``(user_start, pin_addr,
-    size)``.  :meth:`write` is where a DMA into the memory lands.
+    ``mm`` is the address space the pages belong to (``umem->owning_mm``): this Python
+    process (:data:`~mockkernel.uaccess.LOCAL`) or a supervised program's.  ``pins``
+    (``LOCAL`` only) are the kernel's own mappings of shared pages: ``(user_start,
+    pin_addr, size)``.  :meth:`write` is where a DMA into the memory lands, :meth:`read`
+    where one from it is taken.
     """
 
-    def __init__(self, address: int, length: int, writable: bool) -> None:
+    def __init__(self, address: int, length: int, writable: bool, mm: UserMemory = LOCAL) -> None:
         self.address = address
         self.length = length
         self.writable = writable
+        self.mm = mm
         self.pins: list[tuple[int, int, int]] = []
         self.released = False
 
     def __repr__(self) -> str:
-        return f"<IbUmem {self.address:#x}+{self.length:#x} pins={len(self.pins)}>"
+        return f"<IbUmem {self.address:#x}+{self.length:#x} pins={len(self.pins)} mm={self.mm}>"
 
     def _pin(self, start: int, size: int) -> None:
         got = _mremap()(start, 0, size, _MREMAP_MAYMOVE)
@@ -140,22 +160,52 @@ class IbUmem:
         self.pins.append((start, int(got), size))
         _kernel_maps[int(got)] = int(got) + size
 
-    def write(self, offset: int, data: bytes) -> None:
-        """Land ``data`` at byte ``offset`` of the memory (the pinned pages if shared)."""
-        addr = self.address + offset
-        pos = 0
-        while pos < len(data):
-            a = addr + pos
+    def _pieces(self, offset: int, n: int) -> list[tuple[int, int, int | None]]:
+        """``[offset, offset+n)`` of the memory as ``(user_address, length, pin_address)``
+        pieces; ``pin_address`` is ``None`` where no pin covers it (the user mapping)."""
+        out: list[tuple[int, int, int | None]] = []
+        addr, end = self.address + offset, self.address + offset + n
+        while addr < end:
             for start, pin, size in self.pins:
-                if start <= a < start + size:
-                    n = min(len(data) - pos, start + size - a)
-                    ctypes.memmove(pin + (a - start), data[pos : pos + n], n)
+                if start <= addr < start + size:
+                    take = min(end - addr, start + size - addr)
+                    out.append((addr, take, pin + (addr - start)))
                     break
-            else:  # private memory: the program's own mapping (gone if it unmapped it)
-                n = len(data) - pos
+            else:
+                nxt = min((p[0] for p in self.pins if p[0] > addr), default=end)
+                take = min(end, nxt) - addr
+                out.append((addr, take, None))
+            addr += take
+        return out
+
+    def write(self, offset: int, data: bytes) -> None:
+        """Land ``data`` at byte ``offset`` of the memory: the pinned pages if shared,
+        else the owning address space's pages (dropped where that page is gone: the
+        program unmapped it, exited or exec'd)."""
+        if self.released or self.mm.exited:
+            return
+        view = memoryview(data)
+        pos = 0
+        for addr, n, pin in self._pieces(offset, len(data)):
+            if pin is not None:
+                ctypes.memmove(pin, bytes(view[pos : pos + n]), n)
+            else:
                 with contextlib.suppress(OSError):
-                    copy_to_user(a, data[pos : pos + n])
+                    self.mm.write(addr, view[pos : pos + n])
             pos += n
+
+    def read(self, offset: int, n: int) -> bytes:
+        """``n`` bytes at byte ``offset`` of the memory (an RDMA READ's source);
+        ``EFAULT`` where a page is gone."""
+        if self.released or self.mm.exited:
+            raise kerr(EFAULT)
+        out = bytearray()
+        for addr, take, pin in self._pieces(offset, n):
+            if pin is not None:
+                out += ctypes.string_at(pin, take)
+            else:
+                out += self.mm.read(addr, take)
+        return bytes(out)
 
     def release(self) -> None:
         """``ib_umem_release``: unpin."""
@@ -170,19 +220,24 @@ class IbUmem:
 
 
 def ib_umem_get(addr: int, size: int, access: int) -> IbUmem:
-    """Pin ``[addr, addr+size)`` of the calling process (``ib_umem_get``).
+    """Pin ``[addr, addr+size)`` of the calling task's address space (``ib_umem_get``).
 
     ``EINVAL`` if the range overflows or has no page; ``EFAULT`` if a page is not mapped, not
-    readable, or not writable while ``access`` asks for writes -- or belongs to the kernel
-    (a ``KernelMap``, a pin) or to another mapping than the first page's.
+    readable, or not writable while ``access`` asks for writes.  In this Python process
+    (``LOCAL``) also ``EFAULT`` for a page of the kernel (a ``KernelMap``, a pin) or of
+    another mapping than the first page's: the mock kernel's own objects share that
+    address space.
     """
     if addr + size > _U64 or _page_up(addr + size) > _U64 or addr < 0 or size < 0:
         raise kerr(EINVAL)
     writable = ib_access_writable(access)
-    umem = IbUmem(addr, size, writable)
     lo, hi = _page_down(addr), _page_up(addr + size)
     if lo == hi:  # ib_umem_num_pages() == 0
         raise kerr(EINVAL)
+    mm = current_mm()
+    if mm is not LOCAL:
+        return _umem_get_task(mm, addr, size, writable)
+    umem = IbUmem(addr, size, writable)
     shared: list[tuple[int, int]] = []
     cur = lo
     vmas = _vmas()
@@ -219,6 +274,26 @@ def ib_umem_get(addr: int, size: int, access: int) -> IbUmem:
         umem.release()
         raise
     return umem
+
+
+def _umem_get_task(mm: UserMemory, addr: int, size: int, writable: bool) -> IbUmem:
+    """``ib_umem_get`` for a supervised program: ``pin_user_pages`` walks its VMAs
+    (``/proc/<pid>/maps``); each page must be mapped, readable, and writable when the
+    device may write (``check_vma_flags``: no ``FOLL_FORCE``), a range may span VMAs."""
+    if mm.exited:
+        raise kerr(EFAULT)
+    vmas = _vmas(mm)
+    starts = [v[0] for v in vmas]
+    cur, hi = _page_down(addr), _page_up(addr + size)
+    while cur < hi:
+        i = bisect.bisect_right(starts, cur) - 1
+        if i < 0 or not vmas[i][0] <= cur < vmas[i][1]:
+            raise kerr(EFAULT)
+        _start, end, perms, _what = vmas[i]
+        if perms[0] != "r" or (writable and perms[1] != "w"):
+            raise kerr(EFAULT)
+        cur = end
+    return IbUmem(addr, size, writable, mm)
 
 
 @dataclass(frozen=True)

@@ -35,11 +35,13 @@ import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from errno import (
+    EACCES,
     EAGAIN,
     EBADF,
     EINVAL,
     EIO,
     ENODATA,
+    ENODEV,
     ENOENT,
     ENOMEM,
     ENOSPC,
@@ -54,7 +56,7 @@ from ..errors import kerr
 from ..fault_inject import should_fail
 from ..fs import FMODE_LSEEK, FMODE_PREAD, FMODE_PWRITE, FMODE_READ, File, FileOperations, Inode
 from ..mm import PAGE_SIZE
-from ..uaccess import copy_from_user, copy_to_user
+from ..uaccess import LOCAL, copy_from_user, copy_to_user, current_mm
 from ..uapi.rdma import ib_user_ioctl_cmds as C
 from ..uapi.rdma import ib_user_verbs as V
 from ..uapi.rdma.ib_user_ioctl_verbs import (
@@ -78,6 +80,7 @@ from ..uapi.rdma.rdma_user_ioctl_cmds import (
     UVERBS_ATTR_F_MANDATORY,
     UVERBS_ATTR_F_VALID_OUTPUT,
 )
+from . import qp as _qp
 from .objects import (
     ASYNC_EVENT_TYPE,
     DMAH_TYPE,
@@ -99,20 +102,28 @@ from .objects import (
 
 if TYPE_CHECKING:
     from ..process import Process
-    from .device import IbDevice
+    from .device import IbDevice, RdmaContext
 
 __all__ = [
+    "ACCESS_DESTROY",
+    "ACCESS_NEW",
+    "ACCESS_READ",
     "IB_ACCESS_SUPPORTED",
     "AttrBundle",
     "AttrSpec",
     "MrWriteResult",
+    "ObjectDef",
+    "Udata",
     "UverbsFops",
     "build_uapi",
+    "const_in",
     "flags_in",
     "ib_check_mr_access",
     "ib_dereg_mr_user",
+    "idr",
     "ptr_in",
     "ptr_out",
+    "uverbs_method",
 ]
 
 _HDR = struct.Struct("<HHHHQII")
@@ -219,7 +230,7 @@ class MethodDef:
     needs: tuple[str, ...] = ()
 
 
-def _method(
+def uverbs_method(
     mid: int,
     handler: Handler,
     *attrs: AttrSpec,
@@ -228,11 +239,20 @@ def _method(
 ) -> MethodDef:
     specs = list(attrs) + (_uhw() if udata else [])
     destroy = next((a.id for a in specs if a.kind == IDR and a.access == ACCESS_DESTROY), None)
+    """``DECLARE_UVERBS_NAMED_METHOD``: method ``mid`` with its attributes (a destroy
+    method has an ``idr(..., ACCESS_DESTROY)`` one: the core destroys before ``handler``)."""
     return MethodDef(mid, {a.id: a for a in specs}, handler, udata, destroy, needs)
 
 
-@dataclass(frozen=True)
+_method = uverbs_method
+
+
+@dataclass(frozen=True, eq=False)
 class ObjectDef:
+    """An object type of the uAPI and its methods (``DECLARE_UVERBS_NAMED_OBJECT``);
+    ``needs`` names the ops without which it is absent.  Compared by identity: a
+    driver's object definitions are module constants."""
+
     id: int
     utype: UobjType | None
     methods: tuple[MethodDef, ...]
@@ -706,7 +726,7 @@ def _ib_alloc_ucontext(bundle: AttrBundle) -> IbUcontext:
 def _ib_init_ucontext(bundle: AttrBundle, uctx: IbUcontext) -> None:
     op = bundle.device.ops.alloc_ucontext
     if op is not None:
-        op(uctx)
+        op(uctx, bundle.driver_udata)
     bundle.ufile.ucontext = uctx
     tracer = bundle.kernel.tracer
     if tracer.enabled:
@@ -945,6 +965,19 @@ def _h_reg_mr(bundle: AttrBundle) -> None:
 
 
 # -- handlers: DMAH -------------------------------------------------------------------------------
+def _caller_cpus(kernel: RdmaContext) -> set[int]:
+    """``current->cpus_ptr``: the CPUs the calling thread may run on -- a supervised
+    program's thread (by its tid: its own ``sched_setaffinity``/``taskset``), else this
+    Python thread, which is the caller in-process."""
+    tid = kernel.current_tid
+    if tid is not None and current_mm() is not LOCAL:
+        try:
+            return os.sched_getaffinity(tid)
+        except OSError:  # (the thread is gone: it cannot be waiting for this answer)
+            pass
+    return os.sched_getaffinity(0)
+
+
 def _h_dmah_alloc(bundle: AttrBundle) -> None:
     uobj = bundle.get_uobject(C.UVERBS_ATTR_ALLOC_DMAH_HANDLE)
     dev = bundle.device
@@ -953,7 +986,7 @@ def _h_dmah_alloc(bundle: AttrBundle) -> None:
         dmah.cpu_id = bundle.copy_from_u32(C.UVERBS_ATTR_ALLOC_DMAH_CPU_ID)
         if dmah.cpu_id >= dev.kernel.topology.kernel.nr_cpus:
             raise kerr(EINVAL)
-        if dmah.cpu_id not in os.sched_getaffinity(0):
+        if dmah.cpu_id not in _caller_cpus(dev.kernel):
             raise kerr(EPERM)
         dmah.valid_fields |= 1 << IB_DMAH_CPU_ID_EXISTS
     if bundle.is_valid(C.UVERBS_ATTR_ALLOC_DMAH_TPH_MEM_TYPE):
@@ -1165,6 +1198,10 @@ OBJECTS: tuple[ObjectDef, ...] = (
         ),
         needs=("alloc_dmah", "dealloc_dmah"),
     ),
+    # CQs and QPs: objects of the uAPI (the write commands make them); their ioctl
+    # methods are not modelled, so rdma-core falls back to the write commands
+    ObjectDef(C.UVERBS_OBJECT_CQ, _qp.CQ_TYPE, (), needs=("create_cq", "destroy_cq")),
+    ObjectDef(C.UVERBS_OBJECT_QP, _qp.QP_TYPE, (), needs=("create_qp", "destroy_qp")),
 )
 
 
@@ -1317,6 +1354,22 @@ WRITE: dict[int, WriteDef] = {
         _w_rereg_mr, 48, 8, has_resp=True, has_udata=True, needs=("rereg_user_mr",)
     ),
     V.IB_USER_VERBS_CMD_DEREG_MR: WriteDef(_w_dereg_mr, 4),
+    V.IB_USER_VERBS_CMD_CREATE_CQ: WriteDef(
+        _qp.w_create_cq, 32, 8, has_resp=True, has_udata=True, needs=("create_cq",)
+    ),
+    V.IB_USER_VERBS_CMD_DESTROY_CQ: WriteDef(
+        _qp.w_destroy_cq, 16, 8, has_resp=True, needs=("destroy_cq",)
+    ),
+    V.IB_USER_VERBS_CMD_CREATE_QP: WriteDef(
+        _qp.w_create_qp, 56, 32, has_resp=True, has_udata=True, needs=("create_qp",)
+    ),
+    V.IB_USER_VERBS_CMD_MODIFY_QP: WriteDef(_qp.w_modify_qp, 112, needs=("modify_qp",)),
+    V.IB_USER_VERBS_CMD_DESTROY_QP: WriteDef(
+        _qp.w_destroy_qp, 16, 4, has_resp=True, needs=("destroy_qp",)
+    ),
+    V.IB_USER_VERBS_CMD_POST_SEND: WriteDef(
+        _qp.w_post_send, 24, 4, has_resp=True, needs=("post_send",)
+    ),
 }
 WRITE_EX: dict[int, WriteDef] = {
     V.IB_USER_VERBS_EX_CMD_QUERY_DEVICE: WriteDef(_w_ex_query_device, 8, 0, is_ex=True),
@@ -1358,10 +1411,11 @@ def build_uapi(dev: IbDevice) -> Uapi:
     ops = dev.ops
     present = frozenset(n for n in _ALL_NEEDS if getattr(ops, n, None) is not None)
     attrs = tuple(sorted((k, tuple(v)) for k, v in ops.driver_attrs.items()))
+    objects = tuple(ops.driver_objects)
     try:
-        return _uapi_for(present, attrs)
+        return _uapi_for(present, attrs, objects)
     except TypeError:  # unhashable driver attributes: built for this device alone
-        return _uapi_for.__wrapped__(present, attrs)
+        return _uapi_for.__wrapped__(present, attrs, objects)
 
 
 #: every op name some object, method or write command needs
@@ -1376,17 +1430,20 @@ _ALL_NEEDS: tuple[str, ...] = tuple(
 
 @functools.lru_cache(maxsize=16)
 def _uapi_for(
-    present: frozenset[str], attrs: tuple[tuple[tuple[int, int], tuple[Any, ...]], ...]
+    present: frozenset[str],
+    attrs: tuple[tuple[tuple[int, int], tuple[Any, ...]], ...],
+    driver_objects: tuple[ObjectDef, ...] = (),
 ) -> Uapi:
-    """The ``Uapi`` of an ops table with the ops ``present`` and driver attributes
-    ``attrs`` (a cache of immutable facts: it holds no device and no kernel)."""
+    """The ``Uapi`` of an ops table with the ops ``present``, driver attributes
+    ``attrs`` and the driver's own objects (``UAPI_DEF_CHAIN`` of its namespace) -- a
+    cache of immutable facts: it holds no device and no kernel."""
     driver_attrs = dict(attrs)
 
     def has(names: tuple[str, ...]) -> bool:
         return all(n in present for n in names)
 
     uapi = Uapi()
-    for obj in OBJECTS:
+    for obj in (*OBJECTS, *driver_objects):
         if not has(obj.needs):
             continue
         methods = {}
@@ -1547,6 +1604,13 @@ def _verbs_ioctl(file: File, cmd: int, arg: int) -> int:
     return 0
 
 
+def ib_safe_file_access(file: File) -> bool:
+    """``include/rdma/ib.h``: the legacy ``write()`` interface is a bidirectional ioctl, so
+    only the task that opened the file, with the same credentials, may use it
+    (``filp->f_cred == current_cred()``)."""
+    return file.f_cred is file.kernel.current.cred
+
+
 def _verbs_write(file: File, data: bytes, pos: int) -> int:
     """``ib_uverbs_write``: a legacy command (``ib_uverbs_cmd_hdr`` + body)."""
     ufile: UverbsFile = file.private_data
@@ -1689,12 +1753,30 @@ class UverbsFops(FileOperations):
         ufile.close()
 
     def write(self, file: File, data: bytes, pos: int) -> int:
+        """``ib_uverbs_write``: refused (``EACCES``, before any other check) to a caller
+        whose credentials are not the opener's -- a forked child, a receiver of the fd
+        over ``SCM_RIGHTS``, the opener itself after an exec (``ib_safe_file_access``);
+        the ioctl interface has no such check."""
+        if not ib_safe_file_access(file):
+            kernel = file.kernel
+            if kernel.tracer.enabled:
+                kernel.tracer.emit("rdma.unsafe_write", ibdev=self.device.name,
+                                   pid=kernel.current.pid)  # fmt: skip
+            raise kerr(EACCES)
         return _verbs_write(file, data, pos)
 
     def mmap(self, file: File, vma: Any) -> None:
-        """``ib_uverbs_mmap``: ``EIO`` once disassociated, ``EINVAL`` without a context;
-        no driver offset is mappable."""
+        """``ib_uverbs_mmap``: ``EIO`` once disassociated, ``ENODEV`` for a driver
+        without an ``mmap`` op (the file has no ``mmap``: ``uverbs_fops``), ``EINVAL``
+        without a context; else the driver maps what the offset names (queue buffers,
+        UAR or clock pages)."""
         ufile: UverbsFile = file.private_data
         if ufile.disassociated:
-            raise kerr(EIO)
-        raise kerr(EINVAL)
+            raise kerr(EIO)  # srcu_dereference(file->device->ib_dev) is NULL
+        if self.device.ops.mmap is None:
+            raise kerr(ENODEV)
+        with ufile.lock:
+            uctx = ufile.ucontext
+            if uctx is None:
+                raise kerr(EINVAL)
+            _qp.uverbs_mmap(uctx, vma)

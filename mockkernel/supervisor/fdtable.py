@@ -11,6 +11,7 @@ the real kernel run after the mock one (``F_SETFD``, ``FIOCLEX``).
 
 from __future__ import annotations
 
+import stat
 from collections.abc import Callable
 from errno import EBADF, EINVAL
 
@@ -30,6 +31,14 @@ def real_fd_open(pid: int, fd: int) -> bool:
     except OSError:
         return False
     return True
+
+
+def real_fd_is_dir(pid: int, fd: int) -> bool:
+    """Is ``fd`` of the real process ``pid`` an open directory?"""
+    try:
+        return stat.S_ISDIR(REAL.stat(f"/proc/{pid}/fd/{fd}").st_mode)
+    except OSError:
+        return False
 
 
 class RemoteFdTable(FdTable):

@@ -10,16 +10,20 @@ table in ``docs/supervisor.md`` is generated from :data:`TABLE`.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from errno import ENODEV
+from errno import ENODEV, ENOTDIR, ERANGE
 from typing import TYPE_CHECKING
 
-from ..errors import kerr
+from ..errors import NotMine, kerr
+from ..net.dev_ioctl import is_dev_ioctl, sock_dev_ioctl
+from ..syscalls.mmap import MADV_REAL_EFFECT
 from ..uaccess import copy_from_user, copy_to_user
-from . import epollsys, netsock, paths, pollsys, scm
-from .fdtable import real_fd_open
+from . import epollsys, netsock, paths, pollsys, scm, xattr
+from .fdtable import real_fd_is_dir, real_fd_open
 from .mmap import unmap
 from .seccomp import NR
 from .uabi import MAX_RW_COUNT, i32, iovecs, s64, stat_bytes, statx_bytes, u32
@@ -77,6 +81,11 @@ class Syscall:
     #: the argument that is an fd when the call is about that fd alone: a real fd there
     #: is answered CONTINUE before the handler runs (the cheap, common case)
     fd_arg: int | None = None
+    #: (path argument, dirfd argument or None) of a path call: an absolute path outside
+    #: the mock roots is answered CONTINUE before the handler runs
+    path_arg: tuple[int, int | None] | None = None
+    #: a cheap "surely not the mock's" test run before the handler (no current task)
+    quick: Callable[[Process, tuple[int, ...]], bool] | None = None
 
     @property
     def nr(self) -> int:
@@ -96,10 +105,18 @@ def sys_close(c: Call) -> Result:
     return CONTINUE
 
 
+_CLOSE_RANGE_UNSHARE, _CLONE_FILES = 0x2, 0x400
+#: unshare(2)'s valid flags (kernel/fork.c check_unshare_flags): THREAD FS NEWNS SIGHAND
+#: VM FILES SYSVSEM NEWUTS NEWIPC NEWNET NEWUSER NEWPID NEWCGROUP NEWTIME
+_UNSHARE_FLAGS = 0x7E070F80
+
+
 def sys_close_range(c: Call) -> Result:
     first, last, flags = u32(c.args[0]), u32(c.args[1]), u32(c.args[2])
     if flags & ~0x6 or first > last:
         return CONTINUE  # the real kernel says EINVAL and closes nothing
+    if flags & _CLOSE_RANGE_UNSHARE:
+        c.sv.unshare_files(c.proc, keep=True)  # the copy first, then the closes in it
     for fd in sorted(fd for fd in c.proc.files if first <= fd <= last):
         if flags & 0x4:  # CLOSE_RANGE_CLOEXEC
             c.proc.fdt.set_cloexec(fd, True)
@@ -108,6 +125,19 @@ def sys_close_range(c: Call) -> Result:
     if not flags & 0x4:
         _kept_closed(c, first, min(last, 0x7FFFFFFF))
     return CONTINUE
+
+
+def sys_unshare(c: Call) -> Result:
+    """``CLONE_FILES``: a process sharing its table (``clone(CLONE_FILES)``) takes its own
+    copy, mock side; the real kernel then copies the real one."""
+    flags = c.args[0]
+    if flags & _CLONE_FILES and not flags & ~_UNSHARE_FLAGS:
+        c.sv.unshare_files(c.proc, keep=True)
+    return CONTINUE
+
+
+def _quick_unshare(proc: Process, args: tuple[int, ...]) -> bool:
+    return not args[0] & _CLONE_FILES
 
 
 def sys_dup(c: Call) -> Result:
@@ -158,13 +188,38 @@ _FIONCLEX, _FIOCLEX = 0x5450, 0x5451
 
 def sys_ioctl(c: Call) -> Result:
     fd = c.mock_fd()
-    if fd is None:
-        return CONTINUE
     cmd = u32(c.args[1])
+    if fd is None:
+        if is_dev_ioctl(cmd) and _real_socket(c.proc.pid, i32(c.args[0])):
+            # SIOCGIFINDEX & co. on any socket: the kernel's devices, never the host's
+            return sock_dev_ioctl(c.sv.kernel, cmd, c.args[2], admin=_net_admin(c.tid))
+        return CONTINUE
     ret = c.proc.sys_ioctl(fd, cmd, c.args[2])
     if cmd in (_FIOCLEX, _FIONCLEX):
         return CONTINUE  # mirrored above; the real bit is set by the real call
     return ret
+
+
+def _real_socket(pid: int, fd: int) -> bool:
+    try:
+        return stat.S_ISSOCK(os.stat(f"/proc/{pid}/fd/{fd}").st_mode)
+    except OSError:
+        return False  # not open: the real call says EBADF
+
+
+_CAP_NET_ADMIN = 12
+
+
+def _net_admin(tid: int) -> bool:
+    """Does the caller hold ``CAP_NET_ADMIN`` (its effective set)?"""
+    try:
+        with open(f"/proc/{tid}/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("CapEff:"):
+                    return bool(int(line.split()[1], 16) >> _CAP_NET_ADMIN & 1)
+    except OSError:
+        pass
+    return False
 
 
 # -- data ---------------------------------------------------------------------------------
@@ -321,6 +376,33 @@ def sys_mremap(c: Call) -> Result:
     return CONTINUE
 
 
+def sys_mprotect(c: Call) -> Result:
+    """A mock mapping's ``VM_MAY*`` rules (``EACCES``), then the real call on its pieces."""
+    with contextlib.suppress(NotMine):
+        c.proc.sys_mprotect(c.args[0], c.args[1], u32(c.args[2]))
+    return CONTINUE
+
+
+def sys_madvise(c: Call) -> Result:
+    """The kernel's answer for a mock mapping (device memory: the memfd under it is
+    never advised); the advice with a real effect on the mapping itself then runs."""
+    advice = i32(c.args[2])
+    try:
+        c.proc.sys_madvise(c.args[0], c.args[1], advice)
+    except NotMine:
+        return CONTINUE
+    return CONTINUE if advice in MADV_REAL_EFFECT else 0
+
+
+def sys_msync(c: Call) -> Result:
+    """The file's ``->fsync`` for ``MS_SYNC`` of a shared mock mapping."""
+    try:
+        c.proc.sys_msync(c.args[0], c.args[1], i32(c.args[2]))
+    except NotMine:
+        return CONTINUE
+    return 0
+
+
 def _kept_closed(c: Call, lo: int, hi: int) -> None:
     """The program closes real fds ``lo..hi``: the tracer's kept backing fds there go."""
     tmm = c.sv.mms.get(c.proc.pid)
@@ -366,6 +448,16 @@ def sys_recvmsg(c: Call) -> Result:
     if i32(c.args[0]) in c.proc.files:
         return netsock.sys_recvmsg(c)
     return scm.do_recvmsg(c, c.sv.scm)
+
+
+def sys_sendmmsg(c: Call) -> Result:
+    """``sendmsg`` per message on a mock socket, or of a vector carrying a mock fd."""
+    return scm.do_sendmmsg(c, c.sv.scm)
+
+
+def sys_recvmmsg(c: Call) -> Result:
+    """``recvmsg`` per message on a mock socket, or while a mock fd is in flight."""
+    return scm.do_recvmmsg(c, c.sv.scm)
 
 
 # -- paths (see paths.py for mock-or-real) ------------------------------------------------
@@ -434,12 +526,66 @@ def sys_readlinkat(c: Call) -> Result:
     return paths.readlink(c, i32(c.args[0]), c.args[1], c.args[2], i32(c.args[3]))
 
 
+# -- the working directory (see paths.chdir) -------------------------------------------------
+def sys_chdir(c: Call) -> Result:
+    return paths.chdir(c, paths.read_path(c.args[0]))
+
+
+def sys_fchdir(c: Call) -> Result:
+    """A mock directory fd: the cwd becomes its directory; a mock fd of another kind:
+    ``ENOTDIR``; a real fd: the real call (leaving a mock cwd when it is a directory)."""
+    fd = i32(c.args[0])
+    file = c.proc.files.get(fd)
+    if file is None:
+        return paths.host_cwd(c, fd >= 0 and real_fd_is_dir(c.proc.pid, fd))
+    if file.f_op.iterate is None or file.path is None:
+        raise kerr(ENOTDIR)
+    return paths.enter(c, file.path)
+
+
+def sys_getcwd(c: Call) -> Result:
+    """A mock cwd: its path (``ERANGE`` when ``size`` is too small, as Linux)."""
+    cwd = c.sv.cwd.get(c.proc.pid)
+    if cwd is None:
+        return CONTINUE
+    data = os.fsencode(cwd) + b"\0"
+    if c.args[1] < len(data):
+        raise kerr(ERANGE)
+    copy_to_user(c.args[0], data)
+    return len(data)
+
+
+# -- extended attributes (see xattr.py) ---------------------------------------------------
+def sys_getxattr(c: Call) -> Result:
+    return xattr.getxattr(c, 0, True)
+
+
+def sys_lgetxattr(c: Call) -> Result:
+    return xattr.getxattr(c, 0, False)
+
+
+def sys_fgetxattr(c: Call) -> Result:
+    return xattr.getxattr(c, None, True)
+
+
+def sys_listxattr(c: Call) -> Result:
+    return xattr.listxattr(c, 0, True)
+
+
+def sys_llistxattr(c: Call) -> Result:
+    return xattr.listxattr(c, 0, False)
+
+
+def sys_flistxattr(c: Call) -> Result:
+    return xattr.listxattr(c, None, True)
+
+
 _S, _P, _U = "supported", "partial", "unimplemented"
 TABLE: dict[int, Syscall] = {
     s.nr: s
     for s in (
-        Syscall("read", _S, sys_read, "fds 0-2 are never trapped"),
-        Syscall("write", _S, sys_write, "fds 0-2 are never trapped"),
+        Syscall("read", _S, sys_read),
+        Syscall("write", _S, sys_write),
         Syscall("open", _S, sys_open),
         Syscall("close", _S, sys_close, "mock close, then the real close of the placeholder"),
         Syscall("stat", _S, sys_stat),
@@ -450,7 +596,15 @@ TABLE: dict[int, Syscall] = {
         Syscall("mmap", _S, sys_mmap, "any layout: TRACE stop, pieces laid by injected calls"),
         Syscall("munmap", _S, sys_munmap, "the records go, then the real munmap"),
         Syscall("mremap", _P, sys_mremap, "a mock mapping moved or resized stops being the mock's"),
-        Syscall("ioctl", _S, sys_ioctl, "argument pointers are read in the child"),
+        Syscall("mprotect", _P, sys_mprotect, "trapped in the mapping window only (not MAP_FIXED)"),
+        Syscall("madvise", _P, sys_madvise, "trapped in the mapping window only (not MAP_FIXED)"),
+        Syscall("msync", _P, sys_msync, "trapped in the mapping window only (not MAP_FIXED)"),
+        Syscall(
+            "ioctl",
+            _S,
+            sys_ioctl,
+            "pointers read in the child; SIOCGIF* & co. on any socket: the mock's devices",
+        ),
         Syscall("pread64", _S, sys_pread64),
         Syscall("pwrite64", _S, sys_pwrite64),
         Syscall("readv", _S, sys_readv),
@@ -476,10 +630,38 @@ TABLE: dict[int, Syscall] = {
         Syscall(
             "epoll_ctl", _P, sys_epoll_ctl, "a mock fd: an eventfd mirrors its ->poll (IN, OUT)"
         ),
+        Syscall("getcwd", _S, sys_getcwd, "a mock cwd answers its path"),
+        Syscall(
+            "chdir",
+            _P,
+            sys_chdir,
+            "into a mock directory; a relative path out of one to a host directory "
+            "outside /dev, /sys, /proc: ENOENT",
+        ),
+        Syscall("fchdir", _S, sys_fchdir, "a mock directory fd"),
+        Syscall("getxattr", _S, sys_getxattr, "none stored: Linux's errno for the filesystem"),
+        Syscall("lgetxattr", _S, sys_lgetxattr, "as getxattr, the link itself"),
+        Syscall("fgetxattr", _S, sys_fgetxattr, "devtmpfs, sysfs, procfs or an anon inode"),
+        Syscall("listxattr", _S, sys_listxattr, "nothing listed (no LSM labels)"),
+        Syscall("llistxattr", _S, sys_llistxattr),
+        Syscall("flistxattr", _P, sys_flistxattr, "a mock socket lists no sockprotoname"),
         Syscall("sendmsg", _P, sys_sendmsg, "SCM_RIGHTS of mock fds (tokens); mock NETLINK_RDMA"),
         Syscall("recvmsg", _P, sys_recvmsg, "AF_UNIX tokens in flight; mock NETLINK_RDMA (EAGAIN)"),
+        Syscall("sendmmsg", _P, sys_sendmmsg, "as sendmsg, message by message"),
+        Syscall(
+            "recvmmsg",
+            _P,
+            sys_recvmmsg,
+            "as recvmsg, message by message; the timeout is not applied",
+        ),
         Syscall("select", _S, sys_select, "as poll, with fs/select.c's masks"),
         Syscall("pselect6", _P, sys_pselect6, "as select; the signal mask is not applied"),
+        Syscall(
+            "unshare",
+            _P,
+            sys_unshare,
+            "CLONE_FILES of a process sharing its table; a thread's own table is not modelled",
+        ),
         Syscall("faccessat", _P, sys_faccessat, "checked with the caller's real ids"),
         Syscall("dup3", _S, sys_dup3),
         Syscall("preadv", _S, sys_preadv),
@@ -487,11 +669,11 @@ TABLE: dict[int, Syscall] = {
         Syscall("preadv2", _S, sys_preadv2),
         Syscall("pwritev2", _S, sys_pwritev2),
         Syscall("statx", _P, sys_statx, "the basic stats only"),
-        Syscall("close_range", _P, sys_close_range, "CLOSE_RANGE_UNSHARE is not modelled"),
+        Syscall("close_range", _S, sys_close_range, "CLOSE_RANGE_UNSHARE: a table of its own"),
         Syscall("openat2", _P, sys_openat2, "RESOLVE_* flags are not applied to mock paths"),
         Syscall("faccessat2", _P, sys_faccessat2, "AT_EACCESS: effective ids"),
         # NETLINK_RDMA sockets are the mock's (netsock.py); every other socket the host's
-        Syscall("socket", _P, netsock.sys_socket, "AF_NETLINK NETLINK_RDMA only"),
+        Syscall("socket", _P, netsock.sys_socket, "AF_NETLINK ROUTE, GENERIC and RDMA"),
         Syscall("bind", _S, netsock.sys_bind),
         Syscall("connect", _S, netsock.sys_connect, "to the kernel (port 0) only"),
         Syscall("getsockname", _S, netsock.sys_getsockname),
@@ -506,26 +688,45 @@ TABLE: dict[int, Syscall] = {
 #: calls that reach a file but are not trapped: the child's real kernel runs them on the
 #: placeholder (a sealed empty memfd) -- documented limits, listed in the support table
 NOT_TRAPPED: dict[str, str] = {
-    "sendmmsg/recvmmsg (SCM_RIGHTS)": "pass the placeholder, not the mock file",
-    "mprotect/madvise/msync": "act on the real pages of a mock mapping (its backing files)",
-    "socket calls (but NETLINK_RDMA)": "the kernel's other sockets (devmem TCP, "
-    "genetlink) are in-process only",
-    "io_uring": "bypasses seccomp: operations on a mock fd hit the placeholder",
+    "mprotect/madvise/msync outside the mapping window": "a mock mapping the program "
+    "placed with MAP_FIXED: they act on its real pages (the backing files)",
+    "socket calls (but netlink)": "devmem TCP sockets are in-process only",
+    "io_uring_setup": "refused (ENOSYS, as without CONFIG_IO_URING) for the whole tree: "
+    "io_uring's operations bypass seccomp",
 }
 
 
 _FD_ONLY = ("read", "write", "pread64", "pwrite64", "readv", "writev", "preadv", "pwritev",
             "preadv2", "pwritev2", "lseek", "fstat", "fsync", "fdatasync", "ftruncate",
             "ioctl", "fcntl", "dup", "getdents64", "bind", "connect", "getsockname",
-            "getpeername", "setsockopt", "getsockopt", "sendto", "recvfrom")  # fmt: skip
+            "getpeername", "setsockopt", "getsockopt", "sendto", "recvfrom", "fgetxattr",
+            "flistxattr")  # fmt: skip
+
+
+_PATH_ARGS: dict[str, tuple[int, int | None]] = {
+    "open": (0, None), "stat": (0, None), "lstat": (0, None), "access": (0, None),
+    "readlink": (0, None), "openat": (1, 0), "newfstatat": (1, 0), "readlinkat": (1, 0),
+    "faccessat": (1, 0), "faccessat2": (1, 0), "statx": (1, 0), "openat2": (1, 0),
+    "getxattr": (0, None), "lgetxattr": (0, None), "listxattr": (0, None),
+    "llistxattr": (0, None),
+}  # fmt: skip
+_QUICK: dict[str, Callable[[Process, tuple[int, ...]], bool]] = {
+    "sendmsg": scm.quick_sendmsg,
+    "recvmsg": scm.quick_recvmsg,
+    "unshare": _quick_unshare,
+    "sendmmsg": scm.quick_sendmmsg,
+}
 
 
 def _with_fd_args(entries: dict[int, Syscall]) -> dict[int, Syscall]:
-    """Mark the calls about one fd alone (``fd_arg``): a real fd there skips the handler."""
+    """Mark the calls about one fd alone (``fd_arg``): a real fd there skips the
+    handler; the path calls (``path_arg``) and the quick tests likewise."""
     out = {}
     for nr, s in entries.items():
         fd_arg = 0 if s.name in _FD_ONLY else 4 if s.name == "mmap" else None
-        out[nr] = replace(s, fd_arg=fd_arg)
+        out[nr] = replace(
+            s, fd_arg=fd_arg, path_arg=_PATH_ARGS.get(s.name), quick=_QUICK.get(s.name)
+        )
     return out
 
 

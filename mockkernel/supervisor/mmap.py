@@ -51,11 +51,12 @@ from __future__ import annotations
 import collections
 import contextlib
 import os
+import resource
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from errno import EACCES, EINVAL, ENOMEM, EOVERFLOW
+from errno import EACCES, EEXIST, EINVAL, ENOMEM, EOVERFLOW
 from typing import TYPE_CHECKING, Final, TypeVar
 
 from ..mm import PAGE_SIZE, Mapping, Piece, page_align
@@ -71,6 +72,7 @@ from .ptrace import (
     setregs,
     wait_event,
 )
+from .seccomp import WINDOW
 
 if TYPE_CHECKING:
     from ..process import Process
@@ -255,6 +257,11 @@ class TraceeMm:
         self._empty_fd = -1
         #: lowest fd number the kept backing fds take in the tracee
         self.fd_floor = _fd_floor(pid)
+        #: where the next mock mapping goes in the window (``_map_first``)
+        self.window_next = WINDOW[0]
+        #: the address space this process borrows (``vfork``/``CLONE_VM``): ``proc``'s
+        #: ``mappings`` are that one's records until :meth:`exec` or :meth:`exit`
+        self.vm_owner: TraceeMm | None = None
 
     # -- mmap at the seccomp stop -----------------------------------------------------
     def serve_mmap(self, tid: int) -> int | None:
@@ -312,7 +319,7 @@ class TraceeMm:
                 ]
             _, cfd, off, _ = layout[0]  # the first piece, over the whole length
             first = flags if len(layout) == 1 else flags & ~MAP_POPULATE
-            base = _check(inj.call(NR_MMAP, addr, total, prot, first, cfd, off))
+            base = self._map_first(inj, addr, total, prot, first, cfd, off)
             for at, cfd, off, n in layout[1:]:  # (populating only their own pages)
                 self._map_fixed(inj, base + at, n, prot, pflags | (flags & MAP_POPULATE), cfd, off)
         except _Failed as e:
@@ -342,6 +349,27 @@ class TraceeMm:
         if kernel.tracer.enabled:
             kernel.tracer.emit("mm.mmap", pid=proc.pid, fd=fd, file=file.id, length=length)
         return inj.finish(base)
+
+    def _map_first(
+        self, inj: Injection, addr: int, n: int, prot: int, flags: int, cfd: int, off: int
+    ) -> int:
+        """Map the first piece over the whole length: where the program said with
+        ``MAP_FIXED``/``MAP_FIXED_NOREPLACE``, else in the window (``seccomp.WINDOW``,
+        whose ``mprotect``/``madvise``/``msync`` the filter traps); a hint is a hint."""
+        if flags & (MAP_FIXED | MAP_FIXED_NOREPLACE):
+            return _check(inj.call(NR_MMAP, addr, n, prot, flags, cfd, off))
+        lo, hi = WINDOW
+        if flags & 0x0F == 0x03:  # MAP_SHARED_VALIDATE (checked): it refuses NOREPLACE
+            flags = (flags & ~0x0F) | 0x01
+        for _ in range(8):  # skip what the program itself laid in the window
+            at = self.window_next
+            if at + n > hi:
+                at = lo  # wrapped: the oldest mappings are likely gone
+            self.window_next = at + n + PAGE_SIZE  # a guard page between mappings
+            got = inj.call(NR_MMAP, at, n, prot, flags | MAP_FIXED_NOREPLACE, cfd, off)
+            if got != -EEXIST:
+                return _check(got)
+        return _check(inj.call(NR_MMAP, addr, n, prot, flags, cfd, off))
 
     def _map_fixed(
         self, inj: Injection, addr: int, n: int, prot: int, flags: int, cfd: int, off: int
@@ -501,21 +529,49 @@ class TraceeMm:
             if mp.mm is self:
                 self.proc.remove_mapping(mp)
 
+    def _leave_vm(self) -> None:
+        """A ``vfork`` child's exec or exit: the borrowed address space stays the
+        owner's, with every mapping laid in it (records made by this process go home);
+        this process's records start empty."""
+        owner = self.vm_owner
+        if owner is None:
+            return
+        for mp in list(self.proc.mappings.values()):
+            if isinstance(mp, TraceeMapping) and mp.mm is self:
+                mp.mm = owner
+        self.proc.mappings = {}
+        self.vm_owner = None
+
     def exec(self) -> None:
         """After a successful exec: the old address space and close-on-exec fds are gone."""
+        self._leave_vm()
         self._drop_all()
         self.syscall_ip = None
         self.scratch = 0
         self.backing.clear()
         self.fd_floor = _fd_floor(self.pid)
+        self.window_next = WINDOW[0]
 
     def exit(self) -> None:
         """The process is gone: drop every mapping's file reference."""
+        self._leave_vm()
         self._drop_all()
         self.backing.clear()
         if self._empty_fd >= 0:
             REAL.close(self._empty_fd)
             self._empty_fd = -1
+
+    def share(self, child: Process, pid: int) -> TraceeMm:
+        """A ``vfork``/``CLONE_VM`` child's view: the same address space (``child``'s
+        ``mappings`` are this process's records, no new reference), its own fd table
+        (a copy: the same kept backing fds)."""
+        out = TraceeMm(child, pid, self.work)
+        out.syscall_ip = self.syscall_ip
+        out.scratch = self.scratch
+        out.backing = collections.OrderedDict(self.backing)
+        out.vm_owner = self.vm_owner or self
+        child.mappings = self.proc.mappings
+        return out
 
     def fork(self, child: Process, pid: int) -> TraceeMm:
         """The forked child's copy: same mappings (each a new file reference), same kept
@@ -524,6 +580,7 @@ class TraceeMm:
         out.syscall_ip = self.syscall_ip
         out.scratch = self.scratch
         out.backing = collections.OrderedDict(self.backing)
+        out.window_next = self.window_next
         for mp in list(self.proc.mappings.values()):
             if isinstance(mp, TraceeMapping) and mp.mm is self and not mp.file.released:
                 copy = TraceeMapping(
@@ -663,15 +720,11 @@ def _tgid_of(tid: int) -> int:
 
 def _fd_floor(pid: int) -> int:
     """Where kept backing fds go in ``pid``: high, below its ``RLIMIT_NOFILE`` (as
-    ``realfd.hide`` does for the kernel's own fds)."""
-    soft = 1024
+    ``realfd.hide`` does for the kernel's own fds).  ``prlimit``: one syscall (reading
+    ``/proc/<pid>/limits`` cost most of a process's set-up)."""
     try:
-        with open(f"/proc/{pid}/limits") as f:
-            for line in f:
-                if line.startswith("Max open files"):
-                    v = line.split()[3]
-                    soft = 65536 if v == "unlimited" else int(v)
-    except (FileNotFoundError, ValueError, IndexError):
-        pass
-    soft = min(soft, 65536)
+        soft = resource.prlimit(pid, resource.RLIMIT_NOFILE)[0]
+    except (OSError, ValueError):
+        soft = 1024
+    soft = 65536 if soft == resource.RLIM_INFINITY else min(soft, 65536)
     return max(soft - 256, soft // 2)

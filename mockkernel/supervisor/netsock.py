@@ -1,4 +1,6 @@
-"""Mock netlink sockets for supervised programs: ``NETLINK_RDMA`` (the nldev family).
+"""Mock netlink sockets for supervised programs: ``NETLINK_ROUTE`` (links, addresses,
+routes: iproute2's ``ip``, glibc's ``if_nameindex``/``getaddrinfo``), ``NETLINK_GENERIC``
+(nlctrl, the netdev family: ``genl``, YNL) and ``NETLINK_RDMA`` (the nldev family).
 
 rdma-core's libibverbs (through libnl) and iproute2's ``rdma`` (through libmnl) find
 RDMA devices with ``socket(AF_NETLINK, SOCK_RAW, NETLINK_RDMA)``, ``bind``,
@@ -35,9 +37,9 @@ if TYPE_CHECKING:
 __all__ = ["MOCK_PROTOCOLS"]
 
 AF_NETLINK = 16
-NETLINK_RDMA = 20
+NETLINK_ROUTE, NETLINK_GENERIC, NETLINK_RDMA = 0, 16, 20
 #: the netlink protocols a supervised program's ``socket`` reaches the mock for
-MOCK_PROTOCOLS = frozenset({NETLINK_RDMA})
+MOCK_PROTOCOLS = frozenset({NETLINK_ROUTE, NETLINK_GENERIC, NETLINK_RDMA})
 SOL_SOCKET, SO_TYPE, SO_SNDBUF, SO_RCVBUF, SO_PROTOCOL, SO_DOMAIN = 1, 3, 7, 8, 38, 39
 SOCK_DGRAM, SOCK_RAW, SOCK_NONBLOCK, SOCK_CLOEXEC = 2, 3, 0o4000, 0o2000000
 MSG_TRUNC = 0x20

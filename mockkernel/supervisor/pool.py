@@ -33,12 +33,17 @@ class Pool:
 
     def __init__(
         self,
-        listener: Listener,
+        listener: Listener | None,
         serve: Serve,
         period: float = 0.002,
         on_fatal: Callable[[BaseException], None] | None = None,
     ) -> None:
         self.listener = listener
+        #: set once the listener is known: workers started before it (``start`` ahead of
+        #: the child's fork, off the child's start-up path) wait for it
+        self._attached = threading.Event()
+        if listener is not None:
+            self._attached.set()
         self._serve = serve
         self.period = period
         #: called when the listener itself fails: the tree can no longer be served
@@ -68,9 +73,15 @@ class Pool:
         self._workers.append(t)
         t.start()
 
+    def attach(self, listener: Listener) -> None:
+        """The listener to serve (a pool started without one)."""
+        self.listener = listener
+        self._attached.set()
+
     def stop(self) -> None:
         """Stop and join every worker and the watchdog (the tree is gone)."""
         self._stopped.set()
+        self._attached.set()
         REAL.write(self._stop_w, b"x")
         self._watchdog.join()
         while True:
@@ -90,6 +101,7 @@ class Pool:
                 if fd == self._stop_r or not ev & select.POLLIN:
                     self._stopped.set()  # stop asked, or POLLHUP: no task left
                     return None
+            assert self.listener is not None
             try:
                 n = self.listener.recv()
             except OSError as e:
@@ -100,6 +112,9 @@ class Pool:
         return None
 
     def _worker(self) -> None:
+        self._attached.wait()
+        if self.listener is None:
+            return  # stopped before a listener came
         poller = select.poll()
         poller.register(self.listener.fd, select.POLLIN)
         poller.register(self._stop_r, select.POLLIN)

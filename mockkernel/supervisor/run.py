@@ -37,6 +37,7 @@ def _which(argv0: str, env: Mapping[str, str]) -> str:
 
 def _tracer_thread(sv: Supervisor, spec: Spec, box: dict[str, Any]) -> None:
     """The tracer thread: start the child, then follow the tree until it is gone."""
+    sv.prepare()  # the workers start while the filter is assembled and the child forked
     marker = marker_prefix(INJECT_MARK, mark_word_offset(NR["mmap"]), mark_word_offset(0))
     code = build_filter((s.name for s in TABLE.values()), trace_mmap=True, allow_prefix=marker)
     try:
@@ -67,13 +68,16 @@ def supervise(
     cwd: str | None = None,
     stdio: tuple[int | None, int | None, int | None] = (None, None, None),
     timeout: float | None = None,
+    fail_nth: int = 0,
 ) -> int:
     """Run ``argv`` as a supervised tree served by ``kernel``; returns its returncode
     (negative: killed by that signal).  ``subprocess.TimeoutExpired`` after killing
-    the tree when ``timeout`` passes; ``OSError`` when the exec fails."""
+    the tree when ``timeout`` passes; ``OSError`` when the exec fails.  ``fail_nth``:
+    fail the Nth fault point any task of the tree reaches (``docs/reliability.md``)."""
     env = dict(os.environ if env is None else env)
     spec = Spec(_which(argv[0], env), list(argv), env, cwd, stdio)
     sv = Supervisor(kernel)
+    sv.fail_nth = fail_nth
     box: dict[str, Any] = {}
     t = threading.Thread(target=_tracer_thread, args=(sv, spec, box), name="mockkernel-tracer")
     t.start()

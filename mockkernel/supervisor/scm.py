@@ -20,7 +20,13 @@ kernel cannot carry *which* mock file a passed fd is.  The supervisor does:
   ``msg_flags`` are written back.  A blocking receive waits in slices, giving up when
   the caller is gone or interrupted (``SECCOMP_IOCTL_NOTIF_ID_VALID``).
 
-``sendmmsg``/``recvmmsg`` are not trapped (documented).
+``sendmmsg``/``recvmmsg`` are these, message by message (:func:`do_sendmmsg`,
+:func:`do_recvmmsg`): on a mock socket each is the socket's own ``sendmsg``/``recvmsg``;
+on a real one a vector with a mock fd in any ``SCM_RIGHTS`` message is sent here, each
+message as ``sendmsg`` does; a receive on an AF_UNIX socket with room for an fd in any
+message is made here, message by message as ``recvmsg`` (each waits unless
+``MSG_DONTWAIT``; after the first, not with ``MSG_WAITFORONE``; a ``timeout`` is not
+applied).  Otherwise the real call runs.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ import os
 import select
 import struct
 import threading
+from collections.abc import Callable
 from errno import EAGAIN, EBADF, EINTR, EINVAL, ENOTSOCK
 from typing import TYPE_CHECKING
 
@@ -41,9 +48,10 @@ from .uabi import i32, iovecs
 
 if TYPE_CHECKING:
     from ..fs import File
+    from ..process import Process
     from .handlers import Call, Result
 
-__all__ = ["ScmTokens", "do_recvmsg", "do_sendmsg"]
+__all__ = ["ScmTokens", "do_recvmsg", "do_sendmsg", "quick_recvmsg", "quick_sendmsg"]
 
 SOL_SOCKET, SCM_RIGHTS = 1, 1
 MSG_PEEK, MSG_CTRUNC, MSG_DONTWAIT, MSG_CMSG_CLOEXEC = 0x2, 0x8, 0x40, 0x40000000
@@ -131,7 +139,132 @@ def _sock(c: Call, fd: int, name: str) -> int:
         raise kerr(EBADF) from None
 
 
+def quick_sendmsg(proc: Process, args: tuple[int, ...]) -> bool:
+    """Surely the real call (before any handler): a real socket and a message whose
+    control buffer holds no mock fd in an ``SCM_RIGHTS`` message (most have none)."""
+    if i32(args[0]) in proc.files:
+        return False
+    try:
+        *_, control, controllen, _f = _MSGHDR.unpack(proc.mm.read(args[1], _MSGHDR.size))
+        if not control or controllen < _CMSGHDR.size:
+            return True
+        files = proc.files
+        if not files:
+            return True  # no mock fd to pass
+        for level, type_, data in _cmsgs(proc.mm.read(control, min(controllen, _MAX_CONTROL))):
+            fds = array.array("i", data[: len(data) // 4 * 4])
+            if level == SOL_SOCKET and type_ == SCM_RIGHTS and any(n in files for n in fds):
+                return False
+    except OSError:
+        return False  # the handler gives the errno
+    return True
+
+
+def quick_recvmsg(proc: Process, args: tuple[int, ...]) -> bool:
+    """Surely the real call: a real socket and no room for an fd in the control buffer
+    (Linux then drops passed files; a token's reference goes at the end of the tree)."""
+    if i32(args[0]) in proc.files:
+        return False
+    try:
+        control, controllen = struct.unpack("<QQ", proc.mm.read(args[1] + 32, 16))
+    except OSError:
+        return False
+    return not control or controllen < _CMSGHDR.size + 4
+
+
+#: struct mmsghdr: a msghdr and msg_len (padded to 64 bytes)
+MMSGHDR_SIZE = 64
+UIO_MAXIOV = 1024
+MSG_WAITFORONE = 0x10000
+
+
+def quick_sendmmsg(proc: Process, args: tuple[int, ...]) -> bool:
+    """As :func:`quick_sendmsg` for each message of the vector."""
+    if i32(args[0]) in proc.files:
+        return False  # a mock socket (an empty vector included)
+    vlen = min(args[2] & 0xFFFFFFFF, UIO_MAXIOV)
+    return all(
+        quick_sendmsg(proc, (args[0], args[1] + MMSGHDR_SIZE * i, args[3])) for i in range(vlen)
+    )
+
+
+def quick_recvmmsg(proc: Process, args: tuple[int, ...]) -> bool:
+    """Surely the real call: a real socket and no message with room for an fd."""
+    if i32(args[0]) in proc.files:
+        return False
+    vlen = min(args[2] & 0xFFFFFFFF, UIO_MAXIOV)
+    return all(quick_recvmsg(proc, (args[0], args[1] + MMSGHDR_SIZE * i)) for i in range(vlen))
+
+
+def _vector(c: Call, one: Callable[[Call], Result], name: str) -> Result:
+    """``sendmmsg``/``recvmmsg`` as ``one`` (``sendmsg``/``recvmsg``) per message: the
+    count done, or the first message's error (``___sys_sendmsg``'s loop); each done
+    message's ``msg_len`` written back.  ``MSG_WAITFORONE``: only the first waits."""
+    from .handlers import CONTINUE, Call
+
+    vec, vlen, flags = c.args[1], min(c.args[2] & 0xFFFFFFFF, UIO_MAXIOV), i32(c.args[3])
+    done = 0
+    for i in range(vlen):
+        if done and name == "recvmmsg" and flags & MSG_WAITFORONE:
+            flags |= MSG_DONTWAIT
+        at = vec + MMSGHDR_SIZE * i
+        sub = Call(c.sv, c.proc, c.tid, c.nid, (c.args[0], at, flags & 0xFFFFFFFF, 0, 0, 0))
+        try:
+            n = one(sub)
+        except OSError:
+            if done:
+                break  # the count so far (a later error is Linux's sk_err, not returned)
+            raise
+        if n is CONTINUE:  # a real message in a real vector: sent here all the same
+            raise kerr(EINVAL)
+        assert isinstance(n, int)
+        copy_to_user(at + 56, struct.pack("<I", n))
+        done += 1
+    return done
+
+
+def do_sendmmsg(c: Call, tokens: ScmTokens) -> Result:
+    """``sendmmsg``: see the module text."""
+    from . import netsock
+    from .handlers import CONTINUE
+
+    if i32(c.args[0]) in c.proc.files:
+        return _vector(c, netsock.sys_sendmsg, "sendmmsg")
+    if quick_sendmmsg(c.proc, c.args):
+        return CONTINUE
+    return _vector(c, lambda sub: _sendmsg(sub, tokens, force=True), "sendmmsg")
+
+
+def do_recvmmsg(c: Call, tokens: ScmTokens) -> Result:
+    """``recvmmsg``: see the module text."""
+    from . import netsock
+    from .handlers import CONTINUE
+
+    fd = i32(c.args[0])
+    if fd in c.proc.files:
+        return _vector(c, netsock.sys_recvmsg, "recvmmsg")
+    if quick_recvmmsg(c.proc, c.args):
+        return CONTINUE
+    local = _sock(c, fd, "recvmmsg")
+    try:
+        s = _socket.socket(fileno=local)
+        try:
+            if s.getsockopt(SOL_SOCKET, SO_DOMAIN) != AF_UNIX:
+                return CONTINUE
+        finally:
+            s.detach()
+    finally:
+        REAL.close(local)
+    # any message may carry a token, sent before or while this waits: all served here
+    return _vector(c, lambda sub: _recvmsg(sub, tokens, force=True), "recvmmsg")
+
+
 def do_sendmsg(c: Call, tokens: ScmTokens) -> Result:
+    return _sendmsg(c, tokens, force=False)
+
+
+def _sendmsg(c: Call, tokens: ScmTokens, force: bool) -> Result:
+    """``sendmsg`` of a message with a mock fd (``force``: of any message) made here."""
     from .handlers import CONTINUE
 
     fd, msg, flags = i32(c.args[0]), c.args[1], i32(c.args[2])
@@ -140,16 +273,17 @@ def do_sendmsg(c: Call, tokens: ScmTokens) -> Result:
     name, namelen, iov, iovlen, control, controllen, _ = _MSGHDR.unpack(
         copy_from_user(msg, _MSGHDR.size)
     )
-    if not control or controllen < _CMSGHDR.size:
+    has_control = bool(control) and controllen >= _CMSGHDR.size
+    if not has_control and not force:
         return CONTINUE
-    cmsgs = _cmsgs(copy_from_user(control, min(controllen, _MAX_CONTROL)))
+    cmsgs = _cmsgs(copy_from_user(control, min(controllen, _MAX_CONTROL))) if has_control else []
     files = c.proc.files
     rights = [
         array.array("i", data[: len(data) // 4 * 4]).tolist()
         for level, type_, data in cmsgs
         if level == SOL_SOCKET and type_ == SCM_RIGHTS
     ]
-    if not any(n in files for fds in rights for n in fds):
+    if not force and not any(n in files for fds in rights for n in fds):
         return CONTINUE
     local = _sock(c, fd, "sendmsg")
     held: list[int] = []  # our fds to close once sent
@@ -198,21 +332,29 @@ def do_sendmsg(c: Call, tokens: ScmTokens) -> Result:
 
 
 def do_recvmsg(c: Call, tokens: ScmTokens) -> Result:
+    return _recvmsg(c, tokens, force=False)
+
+
+def _recvmsg(c: Call, tokens: ScmTokens, force: bool) -> Result:
+    """``recvmsg`` of a message carrying a token made here (``force``: of any message;
+    a socket of another family is then ``EINVAL``: a vector is never split)."""
     from .handlers import CONTINUE
 
     fd, msg, flags = i32(c.args[0]), c.args[1], i32(c.args[2])
     if fd in c.proc.files:
         raise c.unsupported("recvmsg", fd, ENOTSOCK)
     control, controllen = struct.unpack("<QQ", copy_from_user(msg + 32, 16))
-    if not control or controllen < _CMSGHDR.size + 4:
+    if not force and (not control or controllen < _CMSGHDR.size + 4):
         return CONTINUE  # no room for an fd: Linux drops passed files (MSG_CTRUNC)
     local = _sock(c, fd, "recvmsg")
     try:
         s = _socket.socket(fileno=local)
         try:
             if s.getsockopt(SOL_SOCKET, SO_DOMAIN) != AF_UNIX:
+                if force:
+                    raise kerr(EINVAL)
                 return CONTINUE
-            if not _next_has_token(c, s, tokens, flags):
+            if not _next_has_token(c, s, tokens, flags) and not force:
                 return CONTINUE
             return _receive(c, s, tokens, msg, flags)
         finally:

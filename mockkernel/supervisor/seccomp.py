@@ -53,6 +53,10 @@ SECCOMP_ADDFD_FLAG_SETFD = 1 << 0
 SECCOMP_ADDFD_FLAG_SEND = 1 << 1
 AUDIT_ARCH_X86_64 = 0xC000003E
 X32_SYSCALL_BIT = 0x40000000
+#: refused with ENOSYS for the whole tree, as by a kernel built without io_uring: its
+#: operations run in the kernel without a syscall seccomp could see, so on a mock fd they
+#: would reach the placeholder (and IORING_OP_CLOSE would unhook a mock fd unseen)
+NR_IO_URING_SETUP = 425
 PR_SET_NO_NEW_PRIVS = 38
 NR_SECCOMP = 317
 
@@ -227,19 +231,26 @@ NR = {
     "recvmsg": 47, "socket": 41, "connect": 42, "sendto": 44, "recvfrom": 45,
     "bind": 49, "getsockname": 51, "getpeername": 52, "setsockopt": 54, "getsockopt": 55,
     "execve": 59, "fcntl": 72, "fsync": 74, "fdatasync": 75,
-    "ftruncate": 77, "getdents": 78, "readlink": 89, "fstatfs": 138, "getdents64": 217,
+    "ftruncate": 77, "getdents": 78, "getcwd": 79, "chdir": 80, "fchdir": 81,
+    "readlink": 89, "fstatfs": 138,
+    "getxattr": 191, "lgetxattr": 192, "fgetxattr": 193,
+    "listxattr": 194, "llistxattr": 195, "flistxattr": 196, "getdents64": 217,
     "epoll_ctl": 233,
     "openat": 257, "newfstatat": 262, "readlinkat": 267, "faccessat": 269,
-    "pselect6": 270, "ppoll": 271, "dup3": 292, "preadv": 295, "pwritev": 296,
-    "execveat": 322, "preadv2": 327, "pwritev2": 328, "statx": 332, "close_range": 436,
+    "pselect6": 270, "ppoll": 271, "unshare": 272, "dup3": 292, "preadv": 295, "pwritev": 296,
+    "recvmmsg": 299, "sendmmsg": 307, "execveat": 322, "preadv2": 327, "pwritev2": 328,
+    "statx": 332, "close_range": 436,
     "openat2": 437, "faccessat2": 439,
 }  # fmt: skip
 
-#: calls whose first argument is an fd, where fds 0-2 are never the mock's (stdio)
-FD0_FAST = ("read", "write", "pread64", "pwrite64", "readv", "writev", "preadv", "pwritev",
-            "preadv2", "pwritev2", "lseek", "fstat", "fsync", "fdatasync", "ftruncate",
-            "fstatfs")  # fmt: skip
 MAP_ANONYMOUS = 0x20
+#: calls about an address range: trapped only inside the window mock mappings are laid in
+IN_WINDOW = ("mprotect", "madvise", "msync")
+#: where the supervisor lays mock mappings (``mmap.py``), far from the ranges the host
+#: kernel picks (top-down from below the stack, and the binary's brk area): an address
+#: argument whose high 32 bits fall in ``[WINDOW[0] >> 32, WINDOW[1] >> 32)`` is the
+#: window's, checked in the filter at no cost to every other call
+WINDOW = (0x6000_0000_0000, 0x6100_0000_0000)
 
 
 def marker_prefix(mark: int, mmap_word: int, other_word: int) -> list[Insn]:
@@ -267,23 +278,26 @@ def build_filter(
     supervisor's own injected syscalls (their marker) and fall through otherwise.
     Then: a non-x86-64 ABI (i386 ``int 0x80``, x32) gets ``ENOSYS`` -- the
     supervisor decodes only the 64-bit ABI, and a call it cannot see must not
-    reach a mock fd's placeholder.  ``mmap`` of an fd (not ``MAP_ANONYMOUS``, fd
+    reach a mock fd's placeholder; so does ``io_uring_setup`` (``NR_IO_URING_SETUP``).
+    ``mmap`` of an fd (not ``MAP_ANONYMOUS``, fd
     not -1) is ``TRACE`` (or ``USER_NOTIF`` until the tracer maps); the calls in
-    :data:`FD0_FAST` on fds 0-2 are allowed at once; the rest of ``notify`` is
-    ``USER_NOTIF``.
+    :data:`IN_WINDOW` outside :data:`WINDOW` are allowed at once; the rest of
+    ``notify`` is ``USER_NOTIF`` -- fds 0-2 included: a shell's ``echo 1 > /sys/...``
+    writes to a mock file at fd 1.
     """
     names = sorted(set(notify) - {"mmap"})
-    fast = [n for n in names if n in FD0_FAST]
-    slow = [n for n in names if n not in FD0_FAST]
+    ranged = [n for n in names if n in IN_WINDOW]
+    slow = [n for n in names if n not in IN_WINDOW]
     p: list[Insn] = [*allow_prefix]
     p += [ld(_OFF_ARCH, label="marked"), jeq(AUDIT_ARCH_X86_64, jf="enosys"), ld(_OFF_NR)]
-    p += [jge(X32_SYSCALL_BIT, jt="enosys")]
+    p += [jge(X32_SYSCALL_BIT, jt="enosys"), jeq(NR_IO_URING_SETUP, jt="enosys")]
     p += [jeq(NR["mmap"], jt="mmap")]
     p += [jeq(NR[n], jt="notify") for n in slow]
-    p += [jeq(NR[n], jt="fdcheck") for n in fast]
+    p += [jeq(NR[n], jt="window") for n in ranged]
     p += [ret(SECCOMP_RET_ALLOW)]
-    # fds 0, 1, 2: the high half of the int argument is ignored, as the kernel does
-    p += [ld(_arg_lo(0), label="fdcheck"), jge(3, jt="notify"), ret(SECCOMP_RET_ALLOW)]
+    if ranged:
+        p += [ld(_arg_hi(0), label="window"), jge(WINDOW[0] >> 32, jf="allow")]
+        p += [jge(WINDOW[1] >> 32, jt="allow", jf="notify")]
     mmap_action = SECCOMP_RET_TRACE if trace_mmap else SECCOMP_RET_USER_NOTIF
     p += [ld(_arg_lo(3), label="mmap"), jset(MAP_ANONYMOUS, jt="allow")]
     p += [ld(_arg_lo(4)), jeq(0xFFFFFFFF, jt="allow"), ret(mmap_action)]

@@ -20,17 +20,20 @@ from errno import EBADF, EINVAL, ENOENT, ENOSYS, ESRCH
 from typing import TYPE_CHECKING, Protocol
 
 from ..errors import kerr
+from ..fault_inject import FailNth, FaultInject
+from ..net.dev_ioctl import is_dev_ioctl
 from ..process import Process
 from ..realfd import REAL, hide, kernel_close
-from ..uaccess import RemoteMemory
+from ..uaccess import RemoteMemory, set_cpu_fault
+from . import paths
 from .epollsys import EpollMirrors
 from .fdtable import RemoteFdTable
-from .handlers import CONTINUE, TABLE, Call
+from .handlers import CONTINUE, TABLE, Call, Syscall
 from .host import libc
 from .mmap import TraceeMm, TracerWork
 from .notify import Listener
 from .pool import Pool
-from .scm import ScmTokens
+from .scm import ScmTokens, quick_recvmmsg
 from .seccomp import NR
 
 if TYPE_CHECKING:
@@ -79,13 +82,27 @@ class Supervisor:
         self.scm = ScmTokens()
         #: eventfds standing for mock files in the tree's epoll instances (epollsys.py)
         self.epoll = EpollMirrors()
+        self.faults = kernel.subsys(FaultInject)
+        #: the tree's one ``fail-nth`` count (``arm_fail_nth``), if armed
+        self.tree_fail: FailNth | None = None
+        #: ``N`` to arm the tree's count with when the root starts (0: none)
+        self.fail_nth = 0
+        #: the cwd of each process (by pid) that chdir'ed into a mock directory the host
+        #: lacks (its real cwd stayed where it was); paths.chdir
+        self.cwd: dict[int, str] = {}
 
     # -- the process registry (called by the tracer thread) -------------------------------
     def new_process(
-        self, pid: int, name: str, fdt: RemoteFdTable | None = None, parent: Process | None = None
+        self,
+        pid: int,
+        name: str,
+        fdt: RemoteFdTable | None = None,
+        parent: Process | None = None,
+        share_vm: bool = False,
     ) -> Process:
         """A mock process for the real process ``pid`` (its memory, fd table and the
-        tracer's view of its address space); ``parent``: a fork's copy of it."""
+        tracer's view of its address space); ``parent``: a fork's copy of it, or with
+        ``share_vm`` (``vfork``) a user of its address space."""
         assert self.listener is not None and self.work is not None
         k = self.kernel
         if fdt is None:
@@ -94,7 +111,12 @@ class Supervisor:
         proc.real_pid = True  # a real process: the real /proc/<pid> answers for its real fds
         proc.fget_real_hook = self._fget_real(pid)
         pmm = self.mms.get(parent.pid) if parent is not None else None
-        tmm = pmm.fork(proc, pid) if pmm is not None else TraceeMm(proc, pid, self.work)
+        if parent is not None and parent.pid in self.cwd:
+            self.cwd[pid] = self.cwd[parent.pid]  # copy_fs: a fork starts where its parent is
+        if pmm is None:
+            tmm = TraceeMm(proc, pid, self.work)
+        else:
+            tmm = pmm.share(proc, pid) if share_vm else pmm.fork(proc, pid)
         with self.lock:
             k.processes.append(proc)
             self.tasks[pid] = proc
@@ -142,10 +164,36 @@ class Supervisor:
             if left:
                 return None
             self.threads.pop(proc.pid, None)
+            self.cwd.pop(proc.pid, None)
             tmm = self.mms.pop(proc.pid, None)
         if tmm is not None:
             tmm.exit()  # the mappings' file references go with the address space
         return proc
+
+    def unshare_files(self, proc: Process, keep: bool) -> bool:
+        """``unshare_fd``: leave a table shared with other processes (``CLONE_FILES``).
+        An exiting one takes an empty table (its exit closes nothing of theirs); an
+        exec'ing one, or ``unshare(CLONE_FILES)``/``CLOSE_RANGE_UNSHARE`` (``keep``),
+        a copy holding the same files, one more reference each.  False: the table was
+        the process's own (nothing to do, as Linux when the count is 1)."""
+        fdt = proc.fdt
+        if not isinstance(fdt, RemoteFdTable) or len(fdt.users) < 2:
+            return False
+        with proc.files_lock:
+            fdt.users.discard(proc.pid)
+            if fdt.pid == proc.pid:
+                fdt.pid = min(fdt.users)  # (its /proc/<pid>/fd lists the shared table)
+            files = sorted(proc.files.items()) if keep else []
+            own = fdt.copy(proc.pid)
+            if keep:
+                own.cloexec = set(fdt.cloexec)
+            proc.fdt = own
+            proc.files = own.files
+            proc.slots = [None] * 64
+            proc.files_lock = type(proc.files_lock)()
+            for fd, file in files:
+                proc.fd_install(fd, file.get())
+        return True
 
     def exec_threads(self, proc: Process, pid: int) -> list[int]:
         """``de_thread``: after an exec only ``pid`` is left of ``proc``'s threads; returns
@@ -159,13 +207,23 @@ class Supervisor:
         return gone
 
     # -- the workers ------------------------------------------------------------------------
+    def prepare(self) -> None:
+        """Start the workers ahead of the child (they wait for its listener): thread
+        start-up then does not compete with the child's exec for the CPU."""
+        if self.pool is None:
+            self.pool = Pool(None, self.serve, on_fatal=self._kill_tree)
+            self.pool.start()
+
     def start(self, listener_fd: int, root: int, name: str) -> Process:
         """Serve the listener: the root process first, then the workers."""
         self.listener = Listener(listener_fd)
         self.listener.sync_wake_up()
         proc = self.new_process(root, name)
-        self.pool = Pool(self.listener, self.serve, on_fatal=self._kill_tree)
-        self.pool.start()
+        if self.fail_nth:
+            self.arm_fail_nth(self.fail_nth, proc)
+        self.prepare()
+        assert self.pool is not None
+        self.pool.attach(self.listener)
         return proc
 
     def _kill_tree(self, why: BaseException) -> None:
@@ -206,20 +264,25 @@ class Supervisor:
         assert lst is not None
         entry = TABLE.get(nr)
         proc = self.tasks.get(tid)
-        if entry is None or proc is None:
-            self._send(lst, nid, proc, cont=True)
-            return
-        fd_arg = entry.fd_arg
-        if fd_arg is not None and _i32(args[fd_arg]) not in proc.files:
-            self._send(lst, nid, proc, cont=True)  # a real fd: the common, cheap case
-            return
-        if self._quick_continue(proc, nr, args):
-            self._send(lst, nid, proc, cont=True)
+        if entry is None or proc is None or self._quick_continue(entry, proc, nr, args):
+            try:
+                lst.send_continue(nid)  # a real fd or path: the common, cheap case
+            except OSError as e:
+                if e.errno != ENOENT:
+                    raise
             return
         lst.begin(nid)
+        hook = self._fault_hook(proc, tid)
         try:
             with self.kernel.running(proc, tid):
-                res = entry.handler(Call(self, proc, tid, nid, args))
+                if hook is None:
+                    res = entry.handler(Call(self, proc, tid, nid, args))
+                else:
+                    set_cpu_fault(hook)
+                    try:
+                        res = entry.handler(Call(self, proc, tid, nid, args))
+                    finally:
+                        set_cpu_fault(None)
         except OSError as e:
             self._send(lst, nid, proc, error=e.errno or EINVAL)
             return
@@ -233,16 +296,49 @@ class Supervisor:
             assert isinstance(res, int)
             self._send(lst, nid, proc, val=res)
 
-    def _quick_continue(self, proc: Process, nr: int, args: tuple[int, ...]) -> bool:
-        """``close`` of a real fd the tracer keeps nothing at, ``munmap`` in a process
-        without mock mappings: nothing for the handler to do (the next most common
-        calls after the fd-only ones)."""
+    # -- fault injection ---------------------------------------------------------------------
+    def arm_fail_nth(self, n: int, root: Process) -> FailNth:
+        """Fail the ``n``-th fault point any task of the tree reaches (counted across the
+        tree, in the order the calls are served)."""
+        self.tree_fail = FailNth(self.faults.kernel, root, 0, n, any_task=True)
+        return self.tree_fail
+
+    def _fault_hook(self, proc: Process, tid: int) -> FailNth | None:
+        """The count to arm while serving ``tid``: the tree's, else the task's own
+        (its ``/proc/thread-self/fail-nth``)."""
+        tree = self.tree_fail
+        if tree is not None and tree.remaining > 0:
+            return tree
+        return self.faults.task_hook(proc, tid)
+
+    def _quick_continue(
+        self, entry: Syscall, proc: Process, nr: int, args: tuple[int, ...]
+    ) -> bool:
+        """Is the call surely not the mock's, decided without the handler (no current
+        task, no ``Call``)?  A real fd in an fd-only call; ``close`` of a real fd the
+        tracer keeps nothing at; ``munmap`` in a process without mock mappings; a path
+        outside ``/dev``, ``/sys`` and ``/proc`` (read here, once: most of what a
+        program's start-up traps is ``stat``/``openat`` of its libraries); a message
+        without a control buffer, or with no mock fd in it."""
+        fd_arg = entry.fd_arg
+        if fd_arg is not None:  # (SIOCGIF* & co. on any socket are the kernel's)
+            return _i32(args[fd_arg]) not in proc.files and (
+                nr != _NR_IOCTL or not is_dev_ioctl(args[1] & 0xFFFFFFFF)
+            )
+        if entry.path_arg is not None:
+            return _host_path(proc, entry.path_arg, args)
         if nr == _NR_CLOSE:
             fd = _i32(args[0])
             tmm = self.mms.get(proc.pid)
             return fd not in proc.files and (tmm is None or fd < tmm.fd_floor)
         if nr == _NR_MUNMAP:
             return not proc.mappings
+        if nr == _NR_GETCWD:
+            return proc.pid not in self.cwd
+        if nr == _NR_RECVMMSG:
+            return quick_recvmmsg(proc, args)
+        if entry.quick is not None:
+            return entry.quick(proc, args)
         return False
 
     def _send(
@@ -262,7 +358,30 @@ class Supervisor:
                         proc.forget_fd(fd)
 
 
-_NR_CLOSE, _NR_MUNMAP = NR["close"], NR["munmap"]
+_NR_CLOSE, _NR_MUNMAP, _NR_GETCWD = NR["close"], NR["munmap"], NR["getcwd"]
+_NR_IOCTL = NR["ioctl"]
+_NR_RECVMMSG = NR["recvmmsg"]
+_ROOTS = tuple(os.fsencode(r) for r in paths.ROOTS)
+
+
+def _host_path(proc: Process, where: tuple[int, int | None], args: tuple[int, ...]) -> bool:
+    """Is the path argument surely the host's: absolute outside the mock roots, or
+    empty with no mock ``dirfd`` (the real kernel answers ``AT_EMPTY_PATH`` or
+    ``ENOENT``)?  A relative path needs the caller's cwd or ``dirfd``: not decided here."""
+    path_i, dirfd_i = where
+    addr = args[path_i]
+    if addr == 0:
+        return False  # the handler says EFAULT, or AT_EMPTY_PATH with a NULL path
+    try:
+        head = proc.mm.read(addr, min(256, 4096 - addr % 4096))
+    except OSError:
+        return False
+    nul = head.find(b"\0")
+    if nul < 0:
+        return False
+    if nul == 0:
+        return dirfd_i is None or _i32(args[dirfd_i]) not in proc.files
+    return head[0] == 0x2F and not head.startswith(_ROOTS)  # "/"
 
 
 def _i32(v: int) -> int:

@@ -16,6 +16,7 @@ import os
 import signal
 from typing import TYPE_CHECKING
 
+from ..process import Cred
 from ..realfd import REAL
 from ..uaccess import RemoteMemory
 from .fdtable import RemoteFdTable, real_fd_open
@@ -39,7 +40,7 @@ if TYPE_CHECKING:
     from ..process import Process
     from .supervisor import Supervisor
 
-CLONE_FILES = 0x400
+CLONE_VM, CLONE_FILES = 0x100, 0x400
 _NR_CLONE, _NR_CLONE3 = 56, 435
 
 
@@ -93,7 +94,9 @@ class TreeTracer:
         self.root = root
         self.work = work
         work.wake = self._wake
-        self.waker = os.posix_spawn("/bin/sleep", ["sleep", "infinity"], {})
+        #: the waker (a ``sleep`` child), spawned with the first mock mapping: only
+        #: mappings ever need work from other threads (0: none yet; -1: lost)
+        self.waker = 0
         self.live: set[int] = {root}
         #: new tasks whose first stop came before their parent's event (held stopped)
         self.early: set[int] = set()
@@ -200,7 +203,9 @@ class TreeTracer:
                 self.sv.add_thread(parent, new)
                 self._trace("sup.thread", pid=parent.pid, tid=new)
             else:
-                self.fork(parent, new, share_files=bool(_clone_flags(tid) & CLONE_FILES))
+                flags = _clone_flags(tid)
+                share_vm = event == PTRACE_EVENT_VFORK or bool(flags & CLONE_VM)
+                self.fork(parent, new, bool(flags & CLONE_FILES), share_vm)
         if new in self.early:
             self.early.discard(new)
             self._cont(new)
@@ -215,6 +220,10 @@ class TreeTracer:
         if tmm is None:
             self._cont(tid)
             return
+        if self.waker == 0 and proc is not None and proc.files:
+            # a mock mapping may be laid now: revoking it later needs the waker (the
+            # spawn, ~0.3 ms, is saved for the trees that never map a mock file)
+            self.waker = os.posix_spawn("/bin/sleep", ["sleep", "infinity"], {})
         try:
             sig = tmm.serve_mmap(tid)
         except TraceeGone as e:
@@ -222,15 +231,20 @@ class TreeTracer:
             return
         self._cont(tid, sig or 0)
 
-    def fork(self, parent: Process, pid: int, share_files: bool = False) -> Process:
+    def fork(
+        self, parent: Process, pid: int, share_files: bool = False, share_vm: bool = False
+    ) -> Process:
         """``dup_fd``: the child's table holds the parent's files, one reference each;
         its mock mappings are the parent's (one more file reference each).
-        ``share_files`` (``CLONE_FILES``): the child uses the parent's table itself."""
+        ``share_files`` (``CLONE_FILES``): the child uses the parent's table itself.
+        ``share_vm`` (``vfork``, ``CLONE_VM``): the child lives in the parent's address
+        space, so its mock mappings are the parent's records themselves (a ``munmap``
+        in a vfork child unmaps the parent's), until its exec or exit."""
         fdt = parent.fdt
         assert isinstance(fdt, RemoteFdTable)
         if share_files:
             with parent.files_lock:
-                child = self.sv.new_process(pid, parent.name, fdt, parent=parent)
+                child = self.sv.new_process(pid, parent.name, fdt, parent, share_vm)
                 child.slots = parent.slots
                 child.files_lock = parent.files_lock
                 fdt.users.add(pid)
@@ -238,10 +252,11 @@ class TreeTracer:
                         shared_files=True)  # fmt: skip
             return child
         with parent.files_lock:
-            child = self.sv.new_process(pid, parent.name, fdt.copy(pid), parent=parent)
+            child = self.sv.new_process(pid, parent.name, fdt.copy(pid), parent, share_vm)
             for fd, file in sorted(parent.files.items()):
                 child.fd_install(fd, file.get())
-        self._trace("sup.fork", pid=parent.pid, child=pid, fds=len(child.files))
+        self._trace("sup.fork", pid=parent.pid, child=pid, fds=len(child.files),
+                    shared_vm=share_vm)  # fmt: skip
         return child
 
     def on_exec(self, pid: int) -> None:
@@ -252,7 +267,7 @@ class TreeTracer:
             return
         for tid in self.sv.exec_threads(proc, pid):
             self.live.discard(tid)
-        self._unshare_files(proc, keep=True)  # execve's unshare_files
+        self.sv.unshare_files(proc, keep=True)  # execve's unshare_files
         dropped = [fd for fd in sorted(proc.files) if not real_fd_open(pid, fd)]
         for fd in dropped:
             proc.forget_fd(fd)
@@ -266,6 +281,7 @@ class TreeTracer:
         tmm = self.sv.mms.get(proc.pid)
         if tmm is not None:
             tmm.exec()
+        proc.cred = Cred(pid)  # prepare_exec_creds: files opened before are foreign now
         proc.name = _comm(pid, proc.name)
         self._trace("sup.exec", pid=pid, comm=proc.name, dropped=dropped)
 
@@ -279,32 +295,10 @@ class TreeTracer:
             return
         code = os.waitstatus_to_exitcode(status)
         self._trace("sup.exit", pid=proc.pid, status=code)
-        self._unshare_files(proc, keep=False)
+        self.sv.unshare_files(proc, keep=False)
         proc.exit()
         if isinstance(proc.mm, RemoteMemory):
             proc.mm.close()
-
-    def _unshare_files(self, proc: Process, keep: bool) -> None:
-        """Leave a table shared with other processes (``CLONE_FILES``): an exiting one
-        takes an empty table (its exit closes nothing of theirs), an exec'ing one
-        (``keep``) a copy holding the same files, one more reference each."""
-        fdt = proc.fdt
-        if not isinstance(fdt, RemoteFdTable) or len(fdt.users) < 2:
-            return
-        with proc.files_lock:
-            fdt.users.discard(proc.pid)
-            if fdt.pid == proc.pid:
-                fdt.pid = min(fdt.users)  # (its /proc/<pid>/fd lists the shared table)
-            files = sorted(proc.files.items()) if keep else []
-            own = fdt.copy(proc.pid)
-            if keep:
-                own.cloexec = set(fdt.cloexec)
-            proc.fdt = own
-            proc.files = own.files
-            proc.slots = [None] * 64
-            proc.files_lock = type(proc.files_lock)()
-            for fd, file in files:
-                proc.fd_install(fd, file.get())
 
     def _trace(self, event: str, **fields: object) -> None:
         tracer = self.sv.kernel.tracer

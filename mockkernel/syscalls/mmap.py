@@ -27,11 +27,16 @@ __all__ = [
     "remove_mapping",
     "sys_madvise",
     "sys_mmap",
+    "sys_mprotect",
     "sys_msync",
 ]
 
+PROT_READ = 0x1
 PROT_WRITE = 0x2
 PROT_EXEC = 0x4
+PROT_SEM = 0x8
+PROT_GROWSDOWN = 0x01000000
+PROT_GROWSUP = 0x02000000
 MAP_SHARED = 0x01
 MAP_PRIVATE = 0x02
 MAP_SHARED_VALIDATE = 0x03
@@ -255,3 +260,36 @@ def sys_msync(proc: Process, addr: int, length: int, flags: int) -> None:
         if op is None:
             raise kerr(EINVAL)
         op(mp.file, False)
+
+
+def sys_mprotect(proc: Process, addr: int, length: int, prot: int) -> None:
+    """``mprotect`` over a mock mapping (``mm/mprotect.c``: ``do_mprotect_pkey``).
+
+    The raw checks in the kernel's order (both grow bits, an unaligned start, a zero
+    length, a wrapping range, an unknown ``prot`` bit), then the mapping's
+    ``VM_MAY*`` bits: a shared mapping of a file not open for writing may not become
+    writable, and a file on a ``noexec`` mount -- every anonymous-inode file, a
+    dma-buf included (``SB_I_NOEXEC``) -- may not become executable: ``EACCES``.
+    ``NotMine`` for real memory.  The front-end then lets the real call change the
+    real pages' protection.
+    """
+    grows = prot & (PROT_GROWSDOWN | PROT_GROWSUP)
+    prot &= ~(PROT_GROWSDOWN | PROT_GROWSUP)
+    if grows == PROT_GROWSDOWN | PROT_GROWSUP or addr % PAGE_SIZE:
+        raise kerr(EINVAL)
+    if length == 0:
+        return
+    length = page_align(length)
+    if addr + length > 1 << 64 or addr + length <= addr:
+        raise kerr(ENOMEM)
+    if prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC | PROT_SEM):
+        raise kerr(EINVAL)
+    mp = find_mapping(proc, addr, length)
+    if grows:
+        raise kerr(EINVAL)  # no mock mapping grows (VM_GROWSDOWN/UP)
+    if prot & PROT_WRITE and mp.shared and not mp.file.f_mode & FMODE_WRITE:
+        raise kerr(EACCES)  # no VM_MAYWRITE
+    if prot & PROT_EXEC and mp.file.path is None:
+        raise kerr(EACCES)  # no VM_MAYEXEC: path_noexec()
+    if addr == mp.start and length == mp.length:  # (a part: Linux splits the vma)
+        mp.prot = mp.map_prot = prot

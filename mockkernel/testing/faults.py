@@ -7,7 +7,10 @@ gives a :class:`SweepPoint`: the site failed, the errno the first failing syscal
 it returned to the program, how the scenario ended (normally, an ``OSError`` escaping,
 ``SystemExit`` and its status, or a traceback), and the leaks left once the task exited
 and the kernel shut down.  ``mockkernel sweep PROGRAM`` does the same for a program run
-as ``__main__`` (``sweep_program``) and prints one line per point.
+as ``__main__`` (``sweep_program``) and prints one line per point; ``mockkernel sweep --
+CMD`` (``sweep_command``) runs any command as a supervised tree, with one ``fail-nth``
+count for the whole tree (the Nth point any of its tasks reaches fails), where a run
+ending on a signal (a crash) is not clean either.
 
 A point is *clean* when the scenario ended without a traceback other than the
 ``OSError`` the fault caused, and nothing leaked: what the kernel must guarantee for any
@@ -31,7 +34,7 @@ from ..fault_inject import FaultInject
 from ..lifecycle import boot
 from ..trace import EventDict
 
-__all__ = ["SweepPoint", "SweepReport", "sweep_program", "sweep_scenario"]
+__all__ = ["SweepPoint", "SweepReport", "sweep_command", "sweep_program", "sweep_scenario"]
 
 
 @dataclass
@@ -45,10 +48,12 @@ class SweepPoint:
     #: "ok", "exit <status>", "OSError <name>" or "traceback <type>"
     outcome: str
     leaks: list[str] = field(default_factory=list)
+    #: the task the fault was injected in (a supervised tree's: any of its processes)
+    pid: int | None = None
 
     @property
     def clean(self) -> bool:
-        return not self.outcome.startswith("traceback") and not self.leaks
+        return not self.outcome.startswith(("traceback", "signal")) and not self.leaks
 
     def line(self) -> str:
         leak = f", {len(self.leaks)} leak(s): {self.leaks[0]}" if self.leaks else ""
@@ -175,3 +180,50 @@ def sweep_program(
             sys.path[:] = saved_path
 
     return sweep_scenario(scenario, topology=topology, uapi=uapi, limit=limit)
+
+
+def _run_command_once(
+    n: int, argv: Sequence[str], topology: Any, uapi: str | None, timeout: float
+) -> tuple[SweepPoint, bool]:
+    """One supervised run of ``argv`` with the tree's point ``n`` failed."""
+    from ..supervisor import supervise
+
+    kernel = boot(topology, uapi=uapi)
+    faults = kernel.subsys(FaultInject)
+    null = os.open(os.devnull, os.O_RDWR)
+    try:
+        with kernel.tracer.capture() as events:
+            code = supervise(kernel, argv, stdio=(null, null, null), timeout=timeout,
+                             fail_nth=n)  # fmt: skip
+    finally:
+        os.close(null)
+    if code == 0:
+        outcome = "ok"
+    elif code > 0:
+        outcome = f"exit {code}"
+    else:
+        outcome = f"signal {-code}"
+    site, pid = faults.injected[0] if faults.injected else (None, None)
+    leaks = kernel.shutdown(check=False)
+    point = SweepPoint(n, site, _seen_errno(events), outcome, leaks, pid)
+    return point, bool(faults.injected)
+
+
+def sweep_command(
+    argv: Sequence[str],
+    *,
+    topology: Any = None,
+    uapi: str | None = None,
+    limit: int = 10_000,
+    timeout: float = 120.0,
+) -> SweepReport:
+    """Run ``argv`` (any executable) supervised once per fault point its whole tree
+    reaches, failing that point (``mockkernel sweep -- CMD``); the program's output is
+    discarded.  ``OSError`` when it cannot be started."""
+    points: list[SweepPoint] = []
+    for n in range(1, limit + 1):
+        point, spent = _run_command_once(n, argv, topology, uapi, timeout)
+        if not spent:
+            break
+        points.append(point)
+    return SweepReport(points)

@@ -34,15 +34,19 @@ from typing import Any
 import mockkernel
 from mockkernel.driver import (
     IB_LINK_LAYER_ETHERNET,
+    PAGE_SIZE,
     DriverRegistry,
     IbDevice,
     IbDeviceAttr,
     IbPortAttr,
     Kernel,
     PciDev,
+    dma_set_mask_and_coherent,
     ib_register_device,
     ib_unregister_device,
     num_online_cpus,
+    pci_disable_device,
+    pci_enable_device,
     pci_set_drvdata,
     pcie_disable_tph,
 )
@@ -58,6 +62,7 @@ from mockkernel.uapi.rdma.ib_user_verbs import (
 
 from .ib import MLX5_IB_NO_PH, Mlx5IbOps, Mlx5Mr
 from .st import Mlx5St
+from .ucontext import UarTable
 
 __all__ = ["MLX5_IB_NO_PH", "Mlx5Core", "Mlx5Dev", "Mlx5IbOps", "Mlx5Mr", "Mlx5St"]
 
@@ -154,6 +159,8 @@ class Mlx5Dev:
         mkey_pcie_tph: bool = _opt(options, "mkey_pcie_tph", True)
         self.st = Mlx5St.create(pdev, mkey_pcie_tph)
         self.ops = Mlx5IbOps(self)
+        #: the UAR pages of BAR 0 handed to user contexts
+        self.uars = UarTable(pdev.bars[0].size // PAGE_SIZE if 0 in pdev.bars else 0)
         mac = bytes([0x0C, 0x42, 0xA1, pdev.busnr, pdev.devfn, 0x00])
         eui = bytes([mac[0] ^ 0x02, mac[1], mac[2], 0xFF, 0xFE, mac[3], mac[4], mac[5]])
         gid = bytes([0xFE, 0x80]) + bytes(6) + eui
@@ -204,11 +211,18 @@ class Mlx5Core:
         used = {m.ibdev.name for m in self.devices.values()}
         index = next(i for i in range(len(used) + 1) if f"mlx5_{i}" not in used)
         name = _opt(pdev.options, "ib_name", f"mlx5_{index}")
-        mdev = Mlx5Dev(kernel, pdev, name)
+        pci_enable_device(pdev)  # mlx5_pci_enable_device
+        try:
+            dma_set_mask_and_coherent(pdev, 64)  # set_dma_caps
+            mdev = Mlx5Dev(kernel, pdev, name)
+        except BaseException:
+            pci_disable_device(pdev)
+            raise
         try:
             ib_register_device(kernel, mdev.ibdev)
         except BaseException:
             pcie_disable_tph(pdev)
+            pci_disable_device(pdev)
             raise
         self.devices[pdev.bdf] = mdev
         pci_set_drvdata(pdev, mdev)
@@ -229,6 +243,7 @@ class Mlx5Core:
         pci_set_drvdata(pdev, None)
         ib_unregister_device(mdev.ibdev)
         pcie_disable_tph(pdev)
+        pci_disable_device(pdev)
 
 
 def mlx5_dev(kernel: Kernel, ibdev_name: str) -> Mlx5Dev:

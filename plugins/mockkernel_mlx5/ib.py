@@ -46,8 +46,10 @@ from mockkernel.driver import (
     IbUcontext,
     IbUmem,
     MrWriteResult,
+    Udata,
     UmemDmabuf,
-    copy_to_user,
+    Vma,
+    current_mm,
     flags_in,
     ib_umem_dmabuf_get,
     ib_umem_dmabuf_get_pinned,
@@ -68,6 +70,12 @@ from mockkernel.uapi.rdma.mlx5_user_ioctl_cmds import MLX5_IB_ATTR_REG_DMABUF_MR
 from mockkernel.uapi.rdma.mlx5_user_ioctl_verbs import MLX5_IB_UAPI_REG_DMABUF_ACCESS_DATA_DIRECT
 
 from .st import MLX5_MKC_PCIE_TPH_NO_STEERING_TAG_INDEX
+from .ucontext import (
+    MLX5_DRIVER_OBJECTS,
+    mlx5_alloc_ucontext,
+    mlx5_dealloc_ucontext,
+    mlx5_ib_mmap,
+)
 
 if TYPE_CHECKING:
     from . import Mlx5Dev
@@ -86,6 +94,9 @@ class Mlx5Mr:
 
     kind: str  # "user", "odp", "dmabuf" (dynamic) or "data_direct" (pinned dma-buf)
     start: int = 0  # user address (user/odp)
+    #: ODP: the address space the MR was made in (``umem_odp->umem.owning_mm``); a
+    #: device fault reaches that, whichever task is current when the write arrives
+    mm: Any = None
     ph: int = MLX5_IB_NO_PH
     st_index: int = MLX5_MKC_PCIE_TPH_NO_STEERING_TAG_INDEX
     st_ref: bool = False  # this MR holds a reference on st_index
@@ -124,6 +135,7 @@ class Mlx5IbOps(IbDeviceOps):
             flags_in(MLX5_IB_ATTR_REG_DMABUF_MR_ACCESS_FLAGS)
         ],
     }
+    driver_objects = MLX5_DRIVER_OBJECTS
 
     def __init__(self, mdev: Mlx5Dev) -> None:
         self.mdev = mdev
@@ -146,11 +158,17 @@ class Mlx5IbOps(IbDeviceOps):
             tracer.emit(event, ibdev=self.mdev.ibdev.name, **fields)
 
     # -- context, PD ---------------------------------------------------------------------
-    def alloc_ucontext(self, uctx: IbUcontext) -> None:
-        pass
+    def alloc_ucontext(self, uctx: IbUcontext, udata: Udata) -> None:
+        """``mlx5_ib_alloc_ucontext``: the request as ``mlx5_ib_alloc_ucontext_req_v2``,
+        the response as ``mlx5_ib_alloc_ucontext_resp`` (see :mod:`.ucontext`)."""
+        mlx5_alloc_ucontext(self.mdev, uctx, udata)
+
+    def mmap(self, uctx: IbUcontext, vma: Vma) -> None:
+        """``mlx5_ib_mmap``: the page the offset's command names (:mod:`.ucontext`)."""
+        mlx5_ib_mmap(self.mdev, uctx, vma)
 
     def dealloc_ucontext(self, uctx: IbUcontext) -> None:
-        pass
+        mlx5_dealloc_ucontext(self.mdev, uctx)
 
     def alloc_pd(self, pd: IbPd) -> None:
         pass
@@ -267,7 +285,7 @@ class Mlx5IbOps(IbDeviceOps):
         if access & IB_UVERBS_ACCESS_ON_DEMAND:
             if dmah is not None or not self.mdev.odp:
                 raise kerr(_errno.EOPNOTSUPP)
-            m = Mlx5Mr("odp", start=start, translation_valid=True)
+            m = Mlx5Mr("odp", start=start, translation_valid=True, mm=current_mm())
             umem = None
         else:
             umem = ib_umem_get(start, length, access)
@@ -414,7 +432,9 @@ class Mlx5IbOps(IbDeviceOps):
             umem.write(offset, data)
         else:  # ODP user memory: a fault at the address the MR was made over
             try:
-                copy_to_user(m.start + offset, data)
+                if m.mm is None or m.mm.exited:
+                    raise OSError(_errno.EFAULT, "the address space is gone")
+                m.mm.write(m.start + offset, data)
             except OSError as e:
                 return MrWriteResult(
                     "IBV_WC_REM_ACCESS_ERR", "ODP page fault failed", errno=e.errno or 0

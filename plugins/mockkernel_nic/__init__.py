@@ -52,7 +52,10 @@ from mockkernel.driver import (
     PciDev,
     Tlp,
     device_sysfs_dir,
+    dma_set_mask_and_coherent,
     net_devmem_lookup_dmabuf,
+    pci_disable_device,
+    pci_enable_device,
     pci_fabric,
     pci_find_device_by_name,
     pci_get_drvdata,
@@ -256,7 +259,13 @@ class MockNicDriver:
             pcie_enable_tph(pdev, PCI_TPH_ST_DS_MODE)
         except OSError:
             nic.tph_reason = "no TPH requester capability"
-        register_netdev(kernel, nic.netdev)
+        pci_enable_device(pdev)  # pci_enable_device_mem
+        dma_set_mask_and_coherent(pdev, 64)
+        try:
+            register_netdev(kernel, nic.netdev)
+        except BaseException:
+            pci_disable_device(pdev)
+            raise
         self.devices[pdev.bdf] = nic
         pci_set_drvdata(pdev, nic)
         if kernel.tracer.enabled:
@@ -268,6 +277,7 @@ class MockNicDriver:
             pci_set_drvdata(pdev, None)
             unregister_netdev(kernel, nic.netdev)
             pcie_disable_tph(pdev)
+            pci_disable_device(pdev)
 
 
 def nic_dev(kernel: Kernel, bdf: str = "0000:03:00.0") -> MockNic:

@@ -36,6 +36,8 @@ from mockkernel.driver import (
     for_each_pci_dev,
     kernel_close,
     kerr,
+    pci_disable_device,
+    pci_enable_device,
 )
 from mockkernel.uapi.linux.pci_regs import PCI_COMMAND, PCI_COMMAND_MEMORY
 from mockkernel.uapi.linux.vfio import (
@@ -162,6 +164,7 @@ def _core_enable(vdev: VfioPciDevice) -> None:
     set_power_state(pdev, PCI_D0)  # vfio_pci_set_power_state(vdev, PCI_D0)
     vdev.saved_command = pdev.pci_read_config_word(PCI_COMMAND)
     vdev.vconfig = VConfig(vdev)
+    pci_enable_device(pdev)  # the count: sysfs "enable" is 1 while the device is open
     _trace(vdev, "vfio_pci.open_device", device=vdev.name)
 
 
@@ -175,6 +178,7 @@ def _core_close(vdev: VfioPciDevice) -> None:
     vdev.vconfig = None
     set_power_state(vdev.pdev, PCI_D0)  # vfio_pci_core_disable
     vdev.pdev.pci_write_config_word(PCI_COMMAND, vdev.saved_command)  # pci_restore_state
+    pci_disable_device(vdev.pdev)
     _trace(vdev, "vfio_pci.close_device", device=vdev.name)
 
 

@@ -70,8 +70,9 @@ ALLOWED: dict[tuple[str, str], str] = {
         "which loaded modules bind which real functions: facts about this interpreter's "
         "modules, cached so an installation does not rescan them; holds no kernel"
     ),
-    ("mockkernel/traceview.py", "_ioctl_names"): (
-        "ioctl numbers -> names read from mockkernel.uapi once: immutable facts"
+    ("mockkernel/traceview/decode.py", "_names"): (
+        "ioctl numbers and flag/enum names read from mockkernel.uapi and the host's os/"
+        "fcntl/mmap once, kept in read-only mappings: immutable facts, no kernel"
     ),
     ("plugins/mockkernel_vfio_pci/config.py", "UNASSIGNED_PERMS"): (
         "Linux's static perm_bits (vfio_pci_config.c): built at import, never changed"

@@ -36,7 +36,7 @@ from mockkernel.net.netdev import NetDevice
 SOL_NETLINK = 270
 NETLINK_EXT_ACK, NETLINK_GET_STRICT_CHK = 11, 12
 NLMSGERR_ATTR_MSG = 1
-RTM_NEWLINK, RTM_DELLINK, RTM_GETLINK = 16, 17, 18
+RTM_NEWLINK, RTM_DELLINK, RTM_GETLINK, RTM_SETLINK = 16, 17, 18, 19
 RTM_NEWADDR, RTM_DELADDR, RTM_GETADDR = 20, 21, 22
 RTM_NEWROUTE, RTM_DELROUTE, RTM_GETROUTE = 24, 25, 26
 IFLA_ADDRESS, IFLA_BROADCAST, IFLA_IFNAME, IFLA_MTU = 1, 2, 3, 4
@@ -160,9 +160,32 @@ def test_addresses_and_routes(rt: Rt) -> None:
 def test_changes_are_not_modelled_with_an_extended_ack(rt: Rt, mtype: int, name: str) -> None:
     (ack,) = rt.request(mtype, NLM_F_ACK, IFINFO.pack(0, 0, 2, 0, 0))
     assert ack.error == -errno.EOPNOTSUPP
-    assert ack.tlvs[NLMSGERR_ATTR_MSG] == [f"{name} is not modelled".encode() + b"\0"]
+    what = f"{name} changing eth0" if mtype == RTM_NEWLINK else name
+    assert ack.tlvs[NLMSGERR_ATTR_MSG] == [f"{what} is not modelled".encode() + b"\0"]
     (beyond,) = rt.request(200, NLM_F_ACK, bytes(16))  # past RTM_MAX: no message
     assert beyond.error == -errno.EOPNOTSUPP and not beyond.tlvs
+
+
+@pytest.mark.parametrize(
+    ("mtype", "flags", "index", "attrs", "want"),
+    [
+        (RTM_NEWLINK, 0, 0, b"", errno.ENODEV),  # iproute2's probe for RTM_NEWLINK support
+        (RTM_NEWLINK, 0, 99999, b"", errno.ENODEV),
+        (RTM_NEWLINK, 0, 0, b"\x10\x00\x03\x00nosuchdev0\x00\x00", errno.ENODEV),
+        (RTM_NEWLINK, 0x400, 0, b"\x10\x00\x03\x00nosuchdev0\x00\x00", errno.EOPNOTSUPP),
+        (RTM_SETLINK, 0, 0, b"", errno.EINVAL),
+        (RTM_SETLINK, 0, 99999, b"", errno.ENODEV),
+        (RTM_SETLINK, 0, 1, b"", errno.EOPNOTSUPP),
+    ],
+)
+def test_link_requests_find_the_device_first(
+    rt: Rt, mtype: int, flags: int, index: int, attrs: bytes, want: int
+) -> None:
+    """As ``rtnl_newlink``/``rtnl_setlink`` (``tests/real_linux/golden/dev_ioctl.jsonl``)."""
+    (ack,) = rt.request(mtype, NLM_F_ACK | flags, IFINFO.pack(0, 0, index, 0, 0) + attrs)
+    assert ack.error == -want
+    (short,) = rt.request(RTM_NEWLINK, NLM_F_ACK, b"\0" * 4)
+    assert short.error == -errno.EINVAL
 
 
 def test_strict_checking(mock_kernel: Kernel) -> None:

@@ -10,7 +10,7 @@ set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 run=${REAL_LINUX_RUN:-/work/shared/tools/real-linux/run}
 cd "$here"
-if [ $# -eq 0 ]; then set -- fd_table udmabuf dma_buf_fops proc_debugfs lifetime poll sync_file netlink rtnetlink generic_file; fi
+if [ $# -eq 0 ]; then set -- fd_table udmabuf dma_buf_fops proc_debugfs lifetime poll sync_file netlink rtnetlink generic_file dev_ioctl; fi
 for p in "$@"; do
   "$run" "probes/$p.py" > "golden/$p.jsonl"
   echo "golden/$p.jsonl: $(wc -l < "golden/$p.jsonl") steps"

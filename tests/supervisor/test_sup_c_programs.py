@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import re
 import struct
 import subprocess
 import sys
@@ -191,8 +192,10 @@ def test_trace_view_has_one_lane_per_process(kernel: Kernel, build: Callable[[st
     timeline = render_timeline(list(events))
     assert f"[{child}] ioctl(fd=" in timeline and f"[{parent}] open(path=/dev/udmabuf" in timeline
     diagram = render_mermaid(list(events))
-    assert f"participant program{parent} as program {parent}" in diagram
-    assert f"program{child}->>+core: ioctl(" in diagram
+    assert f"participant p{parent} as forkexec {parent}" in diagram
+    assert f"participant p{child} as forkexec {child}" in diagram  # its parent's name
+    assert f"p{parent}->>p{child}: sup.fork " in diagram  # the fork: an arrow between them
+    assert re.search(rf"p{child}->>\+dmabuf: ioctl\(fd=\d+, cmd=DMA_BUF_SET_NAME\)", diagram)
 
 
 def test_select_and_poll_of_a_mock_fd_ask_its_poll(

@@ -53,3 +53,40 @@ def test_the_filter_notifies_what_the_table_lists() -> None:
     assert sc.NR["ioctl"] not in ks
     rets = {k for c, _jt, _jf, k in code if c == sc.BPF_RET_K}
     assert {sc.SECCOMP_RET_TRACE, sc.SECCOMP_RET_USER_NOTIF, sc.SECCOMP_RET_ALLOW} <= rets
+
+
+def run_filter(code: list[tuple[int, int, int, int]], nr: int, *args: int) -> int:
+    """Classic BPF over a ``seccomp_data`` (x86-64): the action the filter returns."""
+    words = [0] * 16
+    words[0], words[1] = nr, sc.AUDIT_ARCH_X86_64  # nr, arch; ip at 8
+    for i, a in enumerate(args):
+        words[4 + 2 * i], words[5 + 2 * i] = a & 0xFFFFFFFF, a >> 32
+    acc, pc = 0, 0
+    while True:
+        c, jt, jf, k = code[pc]
+        pc += 1
+        if c == sc.BPF_RET_K:
+            return k
+        if c == sc.BPF_LD_W_ABS:
+            acc = words[k // 4]
+        elif c == sc.BPF_JA:
+            pc += k
+        else:
+            hit = {sc.BPF_JEQ_K: acc == k, sc.BPF_JGE_K: acc >= k, sc.BPF_JGT_K: acc > k,
+                   sc.BPF_JSET_K: bool(acc & k)}[c]  # fmt: skip
+            pc += jt if hit else jf
+
+
+@pytest.mark.parametrize("name", sc.IN_WINDOW)
+def test_range_calls_are_notified_only_inside_the_mapping_window(name: str) -> None:
+    code = sc.build_filter(["openat", *sc.IN_WINDOW], trace_mmap=True)
+    lo, hi = sc.WINDOW
+    notify, allow = sc.SECCOMP_RET_USER_NOTIF, sc.SECCOMP_RET_ALLOW
+    assert run_filter(code, sc.NR[name], lo, 4096, 1) == notify
+    assert run_filter(code, sc.NR[name], hi - 4096, 4096, 1) == notify
+    assert run_filter(code, sc.NR[name], hi, 4096, 1) == allow
+    assert run_filter(code, sc.NR[name], lo - 4096, 4096, 1) == allow
+    assert run_filter(code, sc.NR[name], 0x7F00_0000_0000, 4096, 1) == allow
+    assert run_filter(code, sc.NR[name], 0x5555_0000_0000, 4096, 1) == allow
+    assert run_filter(code, sc.NR["openat"], 0, 0, 0) == notify
+    assert run_filter(code, sc.NR["mmap"], 0, 4096, 3, 1, 5, 0) == sc.SECCOMP_RET_TRACE

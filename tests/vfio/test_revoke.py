@@ -228,3 +228,30 @@ def test_command_write_widths(dev: Device, mock_kernel: Kernel) -> None:
         assert not _priv(mock_kernel, fd).revoked
     finally:
         os.close(fd)
+
+
+def test_a_revoke_as_a_diagram(dev: Device, mock_kernel: Kernel) -> None:
+    """``mockkernel trace --mermaid`` of a revocation: the config write enters the
+    exporter, which revokes and invalidates (an arrow into the dma-buf core); the
+    importer unmaps (its arrow into the dma-buf core); the syscall returns."""
+    from mockkernel.traceview import render_mermaid
+
+    with mock_kernel.tracer.capture() as events:
+        fd = export(dev.fd, [(0, PAGE)])
+        imp = TestImporter(mock_kernel)
+        imp.import_fd(fd)
+        _memory(dev.fd, False)
+        imp.release()
+        os.close(fd)
+    lines = [line.strip() for line in render_mermaid(list(events)).splitlines()]
+    write = lines.index(next(x for x in lines if x.startswith("program->>+exporter: pwrite(")))
+    inside = lines[write + 1 : lines.index("autonumber off", write)]
+    arrows = [x.split(":")[0] + ": " + x.split(": ")[1].split()[0] for x in inside if "->>" in x]
+    assert "exporter->>pci: pci.config_write" in arrows  # fd 6 opened before the trace
+    assert "exporter->>exporter: vfio_pci.dma_buf_revoke" in arrows
+    assert "exporter->>dmabuf: dma_buf.invalidate" in arrows
+    assert "importer->>dmabuf: dma_buf.unmap" in arrows
+    assert arrows.index("exporter->>dmabuf: dma_buf.invalidate") < arrows.index(
+        "importer->>dmabuf: dma_buf.unmap"
+    )
+    assert any(x.startswith("exporter-->>-program: ") for x in inside)

@@ -61,6 +61,11 @@ static void create_errors(void)
 	try_create("valid", sealed, 0, 0, PAGE);
 	try_create("valid, cloexec", sealed, UDMABUF_FLAGS_CLOEXEC, PAGE, 2 * PAGE);
 	try_create("bad flags", sealed, 0x2, 0, PAGE);
+	try_create("bad flags with CLOEXEC (the selftest's test-unknown-flags)", sealed,
+		   UDMABUF_FLAGS_CLOEXEC | 0x2, 0, PAGE);
+	try_create("offset half a page (test-1)", sealed, 0, PAGE / 2, PAGE);
+	try_create("size half a page (test-2)", sealed, 0, 0, PAGE / 2);
+	try_create("stdin (test-3)", 0, 0, 0, PAGE);
 	try_create("size 0", sealed, 0, 0, 0);
 	try_create("size not page-aligned", sealed, 0, 0, PAGE - 1);
 	try_create("offset not page-aligned", sealed, 0, 1, PAGE);
@@ -188,6 +193,79 @@ static void list_mmap(int memfd)
 	munmap(mem, MEMFD_PAGES * PAGE);
 }
 
+/* the selftest's test-5 and test-7 with 4 KiB pages: NUM_ENTRIES slices of SLICE_PAGES
+ * pages, one at the start of each quarter of a 1024-page memfd; written before (test-5)
+ * or only after (test-7: the pages are pinned first) the list is created, then written
+ * again; the first byte of every page of each slice must be the memfd's */
+#define SELFTEST_PAGES 1024
+#define SLICE_PAGES 4
+
+static int selftest_list(int memfd)
+{
+	struct udmabuf_create_list *list;
+	size_t len = sizeof(*list) + NUM_ENTRIES * sizeof(struct udmabuf_create_item);
+	int fd;
+
+	list = calloc(1, len);
+	for (int i = 0; i < NUM_ENTRIES; i++)
+		list->list[i] = (struct udmabuf_create_item){
+			.memfd = memfd, .offset = (__u64)i * (SELFTEST_PAGES / NUM_ENTRIES) * PAGE,
+			.size = SLICE_PAGES * PAGE };
+	list->count = NUM_ENTRIES;
+	list->flags = UDMABUF_FLAGS_CLOEXEC;
+	fd = ioctl(dev, UDMABUF_CREATE_LIST, list);
+	free(list);
+	return fd;
+}
+
+static void write_pages(unsigned char *m, int pages, unsigned char c)
+{
+	for (int i = 0; i < pages; i++)
+		m[(size_t)i * PAGE] = c;
+}
+
+static int compare_chunks(const unsigned char *mem, const unsigned char *buf)
+{
+	int k = 0;
+
+	for (int i = 0; i < NUM_ENTRIES; i++)
+		for (int j = 0; j < SLICE_PAGES; j++, k++)
+			if (mem[((size_t)i * (SELFTEST_PAGES / NUM_ENTRIES) + j) * PAGE] !=
+			    buf[(size_t)k * PAGE])
+				return 0;
+	return 1;
+}
+
+static void selftest_migration(const char *name, int pin_first)
+{
+	size_t size = (size_t)SELFTEST_PAGES * PAGE, blen = NUM_ENTRIES * SLICE_PAGES * PAGE;
+	int memfd = new_memfd(SELFTEST_PAGES, 1, F_SEAL_SHRINK), fd = -1;
+	unsigned char *mem = NULL, *buf;
+
+	if (pin_first)
+		fd = selftest_list(memfd);
+	mem = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
+	if (mem == MAP_FAILED)
+		die("mmap memfd");
+	write_pages(mem, SELFTEST_PAGES, 'a');
+	if (!pin_first)
+		fd = selftest_list(memfd);
+	if (fd < 0)
+		die("UDMABUF_CREATE_LIST");
+	buf = mmap(NULL, blen, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (buf == MAP_FAILED)
+		die("mmap dma-buf");
+	printf("%s: after 'a': %c%c%c%c, chunks match %d\n", name, buf[0], buf[4 * PAGE],
+	       buf[8 * PAGE], buf[15 * PAGE], compare_chunks(mem, buf));
+	write_pages(mem, SELFTEST_PAGES, 'b');
+	printf("%s: after 'b': %c%c%c%c, chunks match %d\n", name, buf[0], buf[4 * PAGE],
+	       buf[8 * PAGE], buf[15 * PAGE], compare_chunks(mem, buf));
+	munmap(buf, blen);
+	munmap(mem, size);
+	close(fd);
+	close(memfd);
+}
+
 int main(void)
 {
 	int memfd;
@@ -201,6 +279,8 @@ int main(void)
 	memfd = new_memfd(MEMFD_PAGES, 1, F_SEAL_SHRINK);
 	list_errors(memfd);
 	list_mmap(memfd);
+	selftest_migration("4k pages, written first (test-5)", 0);
+	selftest_migration("4k pages, pinned first (test-7)", 1);
 	close(memfd);
 	close(dev);
 	printf("done\n");

@@ -1,0 +1,416 @@
+"""Decoding a trace event's numbers into the names a kernel reader knows.
+
+``open(flags=524290)`` becomes ``open(flags=O_RDWR|O_CLOEXEC)``, ``cmd=0x3b75`` becomes
+``VFIO_DEVICE_FEATURE``, ``dma_buf.sync flags=6`` becomes
+``flags=DMA_BUF_SYNC_END|DMA_BUF_SYNC_WRITE``, ``rdma.ioctl object=7 method=4`` becomes
+``UVERBS_OBJECT_MR`` / ``UVERBS_METHOD_REG_DMABUF_MR``.  Every name is read from where
+the project keeps it checked: :mod:`mockkernel.uapi` (whose names ``tests/test_abi.py``
+compiles against the real headers), the core's own constants (``AT_*``, ``DMA_*`` data
+directions) and Python's ``os``/``fcntl``/``mmap`` modules (this host's values); none is
+retyped here.  The one table without a C name is the PCIe processing hint, which the
+spec names in words.
+
+:func:`fields` gives an event's fields as ``(key, text)`` pairs, decoded where a decoder
+is known for that ``(event, key)`` and as JSON-ish text otherwise; :func:`syscall_text`
+writes a ``sys.*`` event as a call, strace style.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import pkgutil
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from functools import cache
+from types import MappingProxyType, ModuleType
+from typing import Any
+
+__all__ = ["META", "field_text", "fields", "ioctl_name", "syscall_text"]
+
+#: keys every event may carry that are not its own fields
+META = frozenset({"event", "seq", "pid", "tid", "nested"})
+
+#: the PCIe TPH processing hint (2 bits), as the PCIe spec names it; no header has names
+_PH_WORDS = ("bidirectional", "requester", "target", "target with priority")
+
+
+@dataclass(frozen=True)
+class _Names:
+    """The decoding tables, read once from :mod:`mockkernel.uapi` and the core."""
+
+    ioctls: Mapping[int, tuple[str, ...]]
+    #: (event, key) -> decoder(value, event) -> text, or None to show the value plainly
+    decoders: Mapping[tuple[str, str], Callable[[Any, Mapping[str, Any]], str | None]]
+
+
+def _consts(mod: ModuleType, prefix: str, skip: tuple[str, ...] = ()) -> list[tuple[int, str]]:
+    """``(value, name)`` of ``mod``'s int constants named ``prefix*``, in definition order."""
+    return [
+        (v, k)
+        for k, v in vars(mod).items()
+        if k.startswith(prefix) and type(v) is int and not k.endswith(skip or ("\0",))
+    ]
+
+
+def _enum(pairs: Iterable[tuple[int, str]]) -> dict[int, str]:
+    """value -> the first name defined for it."""
+    out: dict[int, str] = {}
+    for value, name in pairs:
+        out.setdefault(value, name)
+    return out
+
+
+def _bits(value: int, pairs: Iterable[tuple[int, str]], zero: str = "0") -> str:
+    """``A|B|0x40``: the named single bits of ``value`` (the rest in hex)."""
+    parts: list[str] = []
+    rest = value
+    for bit, name in pairs:
+        if bit and bit & (bit - 1) == 0 and rest & bit:
+            parts.append(name)
+            rest &= ~bit
+    if rest:
+        parts.append(hex(rest))
+    return "|".join(parts) or zero
+
+
+def _as_int(value: Any) -> int | None:
+    """An int, or an int written as text (``"0x3"``); else None."""
+    if type(value) is int:
+        return value
+    if isinstance(value, str):
+        try:
+            return int(value, 0)
+        except ValueError:
+            return None
+    return None
+
+
+def _ioctl_table() -> dict[int, tuple[str, ...]]:
+    """Ioctl numbers of ``mockkernel.uapi`` (and the generic ``FIO*``) -> their names."""
+    import termios
+
+    from .. import uapi
+
+    names: dict[int, set[str]] = {}
+    for n in ("FIOCLEX", "FIONCLEX", "FIONBIO", "FIOASYNC", "FIONREAD"):
+        if hasattr(termios, n):
+            names.setdefault(getattr(termios, n), set()).add(n)
+    for info in pkgutil.walk_packages(uapi.__path__, uapi.__name__ + "."):
+        mod = importlib.import_module(info.name)
+        for name in getattr(mod, "__all__", ()):
+            value = getattr(mod, name, None)
+            if (
+                type(value) is int
+                and 0xFF < value < 1 << 32
+                and (value >> 8) & 0xFF in (0x3B, 0x62, 0x75, 0x1B)  # VFIO/iommufd, dma-buf,
+                and not name.endswith(("_FLAGS", "_MASK"))  # udmabuf, RDMA_VERBS_IOCTL
+            ):
+                names.setdefault(value, set()).add(name)
+    return {k: tuple(sorted(v)) for k, v in names.items()}
+
+
+@cache
+def _names() -> _Names:
+    """Build the tables (once: immutable facts of the uapi modules and this host)."""
+    import fcntl
+    import mmap
+
+    from .. import syscalls
+    from ..dma_buf import core as dma_buf_core
+    from ..uapi.linux import dma_buf, netdev, pci_regs, vfio, vfio_tph
+    from ..uapi.rdma import ib_user_ioctl_cmds as cmds
+    from ..uapi.rdma import ib_user_ioctl_verbs, ib_user_verbs
+
+    o_flags = [
+        (getattr(os, n), n)
+        for n in ("O_CREAT", "O_EXCL", "O_NOCTTY", "O_TRUNC", "O_APPEND", "O_NONBLOCK",
+                  "O_DSYNC", "O_DIRECT", "O_LARGEFILE", "O_DIRECTORY", "O_NOFOLLOW",
+                  "O_NOATIME", "O_CLOEXEC", "O_PATH", "O_TMPFILE")
+        if hasattr(os, n) and getattr(os, n)
+    ]  # fmt: skip
+
+    def open_flags(v: Any, _ev: Mapping[str, Any]) -> str | None:
+        if type(v) is not int:
+            return None
+        access = ("O_RDONLY", "O_WRONLY", "O_RDWR", "3")[v & 3]
+        rest = _bits(v & ~3, o_flags, zero="")
+        return f"{access}|{rest}" if rest else access
+
+    at_flags = _consts(syscalls, "AT_", skip=("AT_FDCWD", "_SYNC_TYPE"))
+
+    def dirfd(v: Any, _ev: Mapping[str, Any]) -> str | None:
+        return "AT_FDCWD" if v == syscalls.AT_FDCWD else None
+
+    def at(v: Any, _ev: Mapping[str, Any]) -> str | None:
+        return _bits(v, at_flags) if type(v) is int else None
+
+    fcntl_cmds = _enum(_consts(fcntl, "F_", skip=("LCK", "_RDLCK", "_WRLCK", "_UNLCK")))
+    fcntl_cmds = {
+        v: k for v, k in fcntl_cmds.items() if not k.startswith(("F_SEAL_", "F_EXLCK", "F_SHLCK"))
+    }
+
+    def fcntl_cmd(v: Any, _ev: Mapping[str, Any]) -> str | None:
+        return fcntl_cmds.get(v) if type(v) is int else None
+
+    def fcntl_arg(v: Any, ev: Mapping[str, Any]) -> str | None:
+        cmd = ev.get("cmd")
+        if cmd == fcntl.F_SETFL:
+            return open_flags(v, ev)
+        if cmd == fcntl.F_SETFD and type(v) is int:
+            return _bits(v, [(fcntl.FD_CLOEXEC, "FD_CLOEXEC")])
+        return None
+
+    def fcntl_ret(v: Any, ev: Mapping[str, Any]) -> str | None:
+        cmd = ev.get("cmd")
+        if cmd == fcntl.F_GETFL:
+            return open_flags(v, ev)
+        if cmd == fcntl.F_GETFD and type(v) is int:
+            return _bits(v, [(fcntl.FD_CLOEXEC, "FD_CLOEXEC")])
+        return None
+
+    def enum_of(table: Mapping[int, str]) -> Callable[[Any, Mapping[str, Any]], str | None]:
+        def decode(v: Any, _ev: Mapping[str, Any]) -> str | None:
+            n = _as_int(v)
+            return None if n is None else table.get(n)
+
+        return decode
+
+    def bits_of(
+        pairs: list[tuple[int, str]], zero: str = "0"
+    ) -> Callable[[Any, Mapping[str, Any]], str | None]:
+        def decode(v: Any, _ev: Mapping[str, Any]) -> str | None:
+            n = _as_int(v)
+            return None if n is None else _bits(n, pairs, zero)
+
+        return decode
+
+    seek = enum_of(_enum(_consts(os, "SEEK_")))
+    lock_ops = bits_of(
+        [(fcntl.LOCK_SH, "LOCK_SH"), (fcntl.LOCK_EX, "LOCK_EX"), (fcntl.LOCK_NB, "LOCK_NB"),
+         (fcntl.LOCK_UN, "LOCK_UN")]
+    )  # fmt: skip
+    mmap_prot = bits_of(_consts(mmap, "PROT_"), zero="PROT_NONE")
+    map_flags = bits_of(_consts(mmap, "MAP_", skip=("MAP_ANON",)))
+    mmap_access = enum_of(_enum(_consts(mmap, "ACCESS_")))
+    madvise = enum_of(_enum(_consts(mmap, "MADV_")))
+
+    def dma_buf_sync(v: Any, _ev: Mapping[str, Any]) -> str | None:
+        n = _as_int(v)
+        if n is None:
+            return None
+        end = "DMA_BUF_SYNC_END" if n & dma_buf.DMA_BUF_SYNC_END else "DMA_BUF_SYNC_START"
+        rw = {
+            dma_buf.DMA_BUF_SYNC_READ: "DMA_BUF_SYNC_READ",
+            dma_buf.DMA_BUF_SYNC_WRITE: "DMA_BUF_SYNC_WRITE",
+            dma_buf.DMA_BUF_SYNC_RW: "DMA_BUF_SYNC_RW",
+        }.get(n & dma_buf.DMA_BUF_SYNC_RW)
+        rest = n & ~dma_buf.DMA_BUF_SYNC_VALID_FLAGS_MASK
+        parts = [end, *([rw] if rw else []), *([hex(rest)] if rest else [])]
+        return "|".join(parts)
+
+    directions = enum_of(
+        {
+            dma_buf_core.DMA_BIDIRECTIONAL: "DMA_BIDIRECTIONAL",
+            dma_buf_core.DMA_TO_DEVICE: "DMA_TO_DEVICE",
+            dma_buf_core.DMA_FROM_DEVICE: "DMA_FROM_DEVICE",
+        }
+    )
+
+    def ph(v: Any, _ev: Mapping[str, Any]) -> str | None:
+        return f"{v} ({_PH_WORDS[v]})" if type(v) is int and 0 <= v < 4 else None
+
+    def tph_flags(v: Any, ev: Mapping[str, Any]) -> str | None:
+        if type(v) is not int:
+            return None
+        if ev.get("uapi") == "tph-v1":
+            return _bits(v, [(vfio_tph.VFIO_DMABUF_FLAG_TPH, "VFIO_DMABUF_FLAG_TPH")])
+        return _bits(v, _consts(vfio_tph, "VFIO_DMA_BUF_TPH_ST"))
+
+    regions = enum_of(
+        _enum((v, k) for v, k in _consts(vfio, "VFIO_PCI_") if k.endswith("_REGION_INDEX"))
+    )
+    tph_modes = enum_of({v: k for v, k in _consts(pci_regs, "PCI_TPH_ST_") if k.endswith("_MODE")})
+    tph_req = enum_of(_enum(_consts(pci_regs, "PCI_TPH_REQ_")))
+    pci_command = bits_of([(v, k) for v, k in _consts(pci_regs, "PCI_COMMAND_")], zero="0")
+
+    def where(v: Any, _ev: Mapping[str, Any]) -> str | None:
+        return "PCI_COMMAND" if v == pci_regs.PCI_COMMAND else None
+
+    def command_bits(v: Any, ev: Mapping[str, Any]) -> str | None:
+        return pci_command(v, ev) if ev.get("where") == pci_regs.PCI_COMMAND else None
+
+    netdev_cmds = enum_of(_enum(_consts(netdev, "NETDEV_CMD_", skip=("_MAX",))))
+    access = bits_of(
+        [(v, k) for v, k in _consts(ib_user_ioctl_verbs, "IB_UVERBS_ACCESS_")
+         if "OPTIONAL" not in k]
+    )  # fmt: skip
+    objects = _enum(_consts(cmds, "UVERBS_OBJECT_"))
+    methods = {
+        objects_id: _enum((getattr(cmds, m), m) for m in names)
+        for objects_id, names in _uverbs_methods(cmds).items()
+    }
+
+    def uverbs_object(v: Any, _ev: Mapping[str, Any]) -> str | None:
+        return objects.get(v) if type(v) is int else None
+
+    def uverbs_method(v: Any, ev: Mapping[str, Any]) -> str | None:
+        table = methods.get(ev.get("object"))  # type: ignore[arg-type]
+        return table.get(v) if table is not None and type(v) is int else None
+
+    write_cmds = _enum(
+        _consts(ib_user_verbs, "IB_USER_VERBS_CMD_", skip=("_FLAG_EXTENDED", "_THRESHOLD",
+                                                           "_COMMAND_MASK", "_MASK"))
+    )  # fmt: skip
+    ex_cmds = _enum(_consts(ib_user_verbs, "IB_USER_VERBS_EX_CMD_"))
+    extended = ib_user_verbs.IB_USER_VERBS_CMD_FLAG_EXTENDED
+
+    def write_cmd(v: Any, _ev: Mapping[str, Any]) -> str | None:
+        n = _as_int(v)
+        if n is None:
+            return None
+        if n & extended:
+            return ex_cmds.get(n & ib_user_verbs.IB_USER_VERBS_CMD_COMMAND_MASK)
+        return write_cmds.get(n)
+
+    decoders: dict[tuple[str, str], Callable[[Any, Mapping[str, Any]], str | None]] = {
+        ("sys.open", "flags"): open_flags,
+        ("sys.openat", "flags"): open_flags,
+        ("sys.openat", "dirfd"): dirfd,
+        ("sys.dup3", "flags"): open_flags,
+        ("sys.newfstatat", "dirfd"): dirfd,
+        ("sys.newfstatat", "flags"): at,
+        ("sys.statx", "dirfd"): dirfd,
+        ("sys.statx", "flags"): at,
+        ("sys.faccessat", "dirfd"): dirfd,
+        ("sys.faccessat", "flags"): at,
+        ("sys.readlinkat", "dirfd"): dirfd,
+        ("sys.fcntl", "cmd"): fcntl_cmd,
+        ("sys.fcntl", "arg"): fcntl_arg,
+        ("sys.fcntl", "ret"): fcntl_ret,
+        ("sys.flock", "operation"): lock_ops,
+        ("sys.lseek", "whence"): seek,
+        ("sys.mmap", "flags"): map_flags,
+        ("sys.mmap", "prot"): mmap_prot,
+        ("sys.mmap", "access"): mmap_access,
+        ("sys.madvise", "advice"): madvise,
+        ("dma_buf.sync", "flags"): dma_buf_sync,
+        ("dma_buf.map", "direction"): directions,
+        ("vfio_pci.dma_buf_tph_set", "flags"): tph_flags,
+        ("vfio_pci.dma_buf_tph_set", "ph"): ph,
+        ("vfio_pci.dma_buf_export", "region"): regions,
+        ("pci.tph_enable", "mode"): tph_modes,
+        ("pci.tph_enable", "req_type"): tph_req,
+        ("mlx5.probe", "req_type"): tph_req,
+        ("pci.config_write", "where"): where,
+        ("pci.config_write", "old"): command_bits,
+        ("pci.config_write", "new"): command_bits,
+        ("pcie.tlp", "ph"): ph,
+        ("mlx5.mr_tph", "ph"): ph,
+        ("rdma.dmah_alloc", "ph"): ph,
+        ("rdma.reg_mr", "access"): access,
+        ("rdma.ioctl", "object"): uverbs_object,
+        ("rdma.ioctl", "method"): uverbs_method,
+        ("rdma.write", "command"): write_cmd,
+        ("netdev.notify", "cmd"): netdev_cmds,
+    }
+    return _Names(MappingProxyType(_ioctl_table()), MappingProxyType(decoders))
+
+
+def _uverbs_methods(cmds: ModuleType) -> dict[int, tuple[str, ...]]:
+    """``UVERBS_OBJECT_*`` -> the ``UVERBS_METHOD_*`` names of its method enum (C has one
+    enum per object, all numbered from 0; rdma/ib_user_ioctl_cmds.h names them so)."""
+    return {
+        cmds.UVERBS_OBJECT_DEVICE: (
+            "UVERBS_METHOD_INVOKE_WRITE", "UVERBS_METHOD_INFO_HANDLES",
+            "UVERBS_METHOD_QUERY_PORT", "UVERBS_METHOD_GET_CONTEXT",
+            "UVERBS_METHOD_QUERY_CONTEXT", "UVERBS_METHOD_QUERY_GID_TABLE",
+            "UVERBS_METHOD_QUERY_GID_ENTRY", "UVERBS_METHOD_QUERY_PORT_SPEED",
+        ),
+        cmds.UVERBS_OBJECT_PD: ("UVERBS_METHOD_PD_DESTROY",),
+        cmds.UVERBS_OBJECT_MR: (
+            "UVERBS_METHOD_DM_MR_REG", "UVERBS_METHOD_MR_DESTROY", "UVERBS_METHOD_ADVISE_MR",
+            "UVERBS_METHOD_QUERY_MR", "UVERBS_METHOD_REG_DMABUF_MR", "UVERBS_METHOD_REG_MR",
+        ),
+        cmds.UVERBS_OBJECT_CQ: ("UVERBS_METHOD_CQ_CREATE", "UVERBS_METHOD_CQ_DESTROY"),
+        cmds.UVERBS_OBJECT_QP: ("UVERBS_METHOD_QP_CREATE", "UVERBS_METHOD_QP_DESTROY"),
+        cmds.UVERBS_OBJECT_ASYNC_EVENT: ("UVERBS_METHOD_ASYNC_EVENT_ALLOC",),
+        cmds.UVERBS_OBJECT_DMAH: ("UVERBS_METHOD_DMAH_ALLOC", "UVERBS_METHOD_DMAH_FREE"),
+        cmds.UVERBS_OBJECT_DMABUF: ("UVERBS_METHOD_DMABUF_ALLOC",),
+    }  # fmt: skip
+
+
+def ioctl_name(cmd: Any, kind: str | None = None) -> str:
+    """The name of ioctl number ``cmd`` (an int or ``"0x..."``) on a file of ``kind``
+    (numbers shared by several families are told apart by the file's kind)."""
+    number = _as_int(cmd)
+    if number is None:
+        return str(cmd)
+    names = _names().ioctls.get(number, ())
+    if kind == "[vfio-device]":
+        names = tuple(n for n in names if n.startswith("VFIO_DEVICE_")) or names
+    elif kind in ("vfio", "vfio-group"):
+        names = tuple(n for n in names if not n.startswith("VFIO_DEVICE_")) or names
+    names = tuple(n for n in names if "SPAPR" not in n and "EEH" not in n) or names
+    if "DMA_BUF_SET_NAME" in names:
+        names = ("DMA_BUF_SET_NAME",)
+    return "|".join(names) if names else hex(number)
+
+
+def field_text(v: Any) -> str:
+    """A field's value as the timeline shows it: text bare unless it has spaces."""
+    if isinstance(v, str):
+        return json.dumps(v) if (not v or " " in v or '"' in v) else v
+    return json.dumps(v, default=str)
+
+
+def fields(ev: Mapping[str, Any], skip: Iterable[str] = ()) -> list[tuple[str, str]]:
+    """``(key, text)`` of an event's own fields, each decoded where a decoder is known."""
+    name = str(ev.get("event", ""))
+    decoders = _names().decoders
+    drop = META | set(skip)
+    out: list[tuple[str, str]] = []
+    for k, v in ev.items():
+        if k in drop:
+            continue
+        decode = decoders.get((name, k))
+        text = decode(v, ev) if decode is not None else None
+        out.append((k, field_text(v) if text is None else text))
+    return out
+
+
+def syscall_text(
+    ev: Mapping[str, Any], kinds: Mapping[Any, str] | None = None, addresses: bool = True
+) -> str:
+    """``ioctl(fd=4, cmd=VFIO_DEVICE_FEATURE, arg=0x...) = 0`` for a ``sys.*`` event
+    (``addresses=False`` leaves out an ioctl's user address)."""
+    name = str(ev["event"]).removeprefix("sys.")
+    flags = ev.get("flags")
+    args = []
+    for k, text in fields(ev, skip=("ret", "errno", "file")):
+        v = ev[k]
+        if k == "cmd" and name == "ioctl":
+            text = ioctl_name(v, (kinds or {}).get(ev.get("file")))
+        elif k == "arg" and name == "ioctl" and isinstance(v, int) and v > 0xFFFF:
+            if not addresses:
+                continue
+            text = f"{v:#x}"  # a user address
+        elif k == "mode" and name in ("open", "openat"):
+            if not (isinstance(flags, int) and flags & os.O_CREAT):  # only with O_CREAT
+                continue
+            text = f"{v:#o}" if isinstance(v, int) else text
+        args.append(f"{k}={text}")
+    return f"{name}({', '.join(args)}) = {result_text(ev)}"
+
+
+def result_text(ev: Mapping[str, Any]) -> str:
+    """What a ``sys.*`` event returned: ``-1 ENOENT``, ``0``, ``5``, a decoded value."""
+    if "errno" in ev:
+        return f"-1 {ev['errno']}"
+    ret = ev.get("ret")
+    if ret is None:
+        return "0"
+    decode = _names().decoders.get((str(ev.get("event")), "ret"))
+    text = decode(ret, ev) if decode is not None else None
+    return field_text(ret) if text is None else text
