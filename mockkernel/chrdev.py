@@ -77,6 +77,8 @@ class ChrdevState(Subsystem):
         self._dynamic = itertools.count(_FIRST_DYNAMIC_MINOR)
         #: (major, first minor, count, name) of each registered region
         self.regions: list[tuple[int, int, int, str]] = []
+        #: /dev path -> the node devtmpfs made there (a user may remove or rename it)
+        self.nodes: dict[str, ChrDev] = {}
 
     def misc_minor(self, minor: int | None) -> int:
         used = {m for m, _ in self.misc.values()}
@@ -109,16 +111,22 @@ def _devtmpfs_create_node(
         vfs.mkdir("/dev/" + "/".join(parts[:i]), owned=True)
     path = f"/dev/{nodename}"
     try:
-        vfs.register_chrdev(path, fops, devt, mode & 0o7777)
+        node = vfs.register_chrdev(path, fops, devt, mode & 0o7777)
     except FileExistsError:
         raise kerr(EEXIST) from None
+    kernel.subsys(ChrdevState).nodes[path] = node
     trace_chrdev_register(kernel.tracer, path, devt)
     return path
 
 
 def _devtmpfs_delete_node(kernel: KernelContext, path: str) -> None:
-    """``devtmpfs_delete_node``: the node, then each directory it leaves empty."""
+    """``devtmpfs_delete_node``: the node, then each directory it leaves empty.  A node
+    root removed or renamed meanwhile is not looked for (``dev_mynode``: only the node
+    devtmpfs made, still at its path, is deleted)."""
     vfs = kernel.subsys(Vfs)
+    node = kernel.subsys(ChrdevState).nodes.pop(path, None)
+    if node is None or vfs.peek(path) is not node:
+        return
     vfs.unlink(path)
     trace_chrdev_unregister(kernel.tracer, path)
     head = path.rpartition("/")[0]
@@ -221,6 +229,6 @@ def cdev_device_del(kernel: KernelContext, nodename: str) -> None:
     """``cdev_device_del``: remove the node ``/dev/<nodename>`` (and directories it
     leaves empty).  Called by a driver's ``remove``; ``ENOENT`` if there is no node."""
     path = f"/dev/{nodename}"
-    if not isinstance(kernel.subsys(Vfs).peek(path), ChrDev):
+    if path not in kernel.subsys(ChrdevState).nodes:
         raise kerr(ENOENT)
     _devtmpfs_delete_node(kernel, path)

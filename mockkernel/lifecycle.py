@@ -11,6 +11,10 @@ and runs :func:`start_kernel`, which brings the machine up in the order Linux do
    function whose topology entry names a registered driver;
 4. the ``mockkernel_boot`` hook runs.
 
+After boot, the module loader is also the driver core of the PCI bus (``PciBusOps``):
+the sysfs files ``bind``, ``unbind``, ``driver_override``, ``remove`` and ``rescan``
+probe and remove drivers as ``drivers/base/dd.c`` does (docs/reliability.md).
+
 Shutdown is ``Kernel.shutdown()``: tasks exit, files are released, then the subsystems
 shut down in reverse order -- for the module loader that is every bound driver's
 ``remove`` (reverse probe order) and every module's ``exit`` (reverse order).
@@ -24,14 +28,24 @@ import inspect
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from errno import EBUSY, ENODEV
 from typing import TYPE_CHECKING, Protocol
 
 from .context import Subsystem
+from .errors import kerr
 from .kernel import Kernel
+from .locks import Mutex
 from .pci.core import PciCore
 from .plugins import AUTOLOAD_ENV, PluginError, did_you_mean, get_plugin_manager
 from .profiles import UapiProfiles
-from .sysfs import bind_driver, populate_pci
+from .sysfs import (
+    bind_driver,
+    pci_driver_sysfs,
+    pci_sysfs_add_device,
+    pci_sysfs_remove_device,
+    populate_pci,
+    unbind_driver,
+)
 from .topology import DEFAULT_TOPOLOGY_TOML, Topology, TopologyError, load_topology
 from .trace import TracePoint
 
@@ -43,6 +57,10 @@ __all__ = ["DriverRegistry", "ModuleLoader", "PciDriver", "boot", "start_kernel"
 trace_module_init = TracePoint("module.init", "module")
 trace_pci_no_driver = TracePoint("pci.no_driver", "bdf", "driver")
 trace_pci_probe = TracePoint("pci.probe", "bdf", "driver")
+trace_pci_unbind = TracePoint("pci.unbind", "bdf", "driver")
+trace_pci_probe_failed = TracePoint("pci.probe_failed", "bdf", "driver", "errno")
+trace_pci_remove_device = TracePoint("pci.remove_device", "bdf")
+trace_pci_rescan = TracePoint("pci.rescan", "found")
 
 
 class PciDriver(Protocol):
@@ -54,7 +72,9 @@ class PciDriver(Protocol):
         """Bind to ``pdev``; raise ``OSError`` to refuse (the device stays unbound)."""
 
     def remove(self, kernel: Kernel, pdev: PciDev) -> None:
-        """Unbind from ``pdev`` at shutdown."""
+        """Unbind from ``pdev``: at shutdown, or from sysfs (``unbind``, ``remove``) while
+        programs may still hold its files -- the driver decides what becomes of them
+        (vfio-pci waits for its device fds, as ``vfio_unregister_group_dev`` does)."""
 
 
 @dataclass
@@ -149,6 +169,9 @@ class ModuleLoader(Subsystem):
         super().__init__(kernel)
         self.kernel: Kernel = kernel
         self.registry = DriverRegistry(kernel)
+        #: serialises binding, unbinding, removal and rescans of the bus (``device_lock``
+        #: of every function and ``pci_rescan_remove_lock``, as one lock)
+        self.device_lock = Mutex(kernel, "pci device_lock")
 
     def load(self) -> None:
         """Plugins register, modules initialise, PCI functions are probed (topology order)."""
@@ -170,6 +193,9 @@ class ModuleLoader(Subsystem):
             trace_module_init(kernel.tracer, module.name)
         pci = kernel.subsys(PciCore)
         self._check_driver_names()
+        for drv_name in self.registry.pci_drivers:
+            pci_driver_sysfs(kernel, drv_name)
+        pci.bus_ops = self
         for pdev in pci.bus.devices:
             name = pdev.driver_name
             if name is None:
@@ -178,10 +204,104 @@ class ModuleLoader(Subsystem):
             if driver is None:
                 trace_pci_no_driver(kernel.tracer, pdev.bdf, name)
                 continue
-            driver.probe(kernel, pdev)
-            pci.bound[pdev.bdf] = driver
-            bind_driver(kernel, pdev, name)
-            trace_pci_probe(kernel.tracer, pdev.bdf, name)
+            self.driver_probe_device(driver, pdev)
+
+    # -- the driver core (drivers/base/dd.c, bus.c; drivers/pci/pci-driver.c) ---------------
+    def pci_match(self, name: str, pdev: PciDev) -> bool:
+        """``pci_match_device``: a ``driver_override`` names the one driver that matches;
+        otherwise the driver's id table does -- here, the topology's ``driver``."""
+        if pdev.driver_override is not None:
+            return pdev.driver_override == name
+        return pdev.driver_name == name
+
+    def driver_probe_device(self, driver: PciDriver, pdev: PciDev) -> None:
+        """``__driver_probe_device``/``really_probe``: ``EBUSY`` if a driver is bound; the
+        probe's error leaves the function unbound."""
+        pci = self.kernel.subsys(PciCore)
+        if pdev.bdf in pci.bound:
+            raise kerr(EBUSY)
+        driver.probe(self.kernel, pdev)
+        pci.bound[pdev.bdf] = driver
+        bind_driver(self.kernel, pdev, driver.name)
+        trace_pci_probe(self.kernel.tracer, pdev.bdf, driver.name)
+
+    def device_release_driver(self, pdev: PciDev) -> None:
+        """``device_release_driver``: the bound driver's ``remove`` (which may wait for
+        the driver's files to be closed), then the links go.  Nothing if unbound."""
+        pci = self.kernel.subsys(PciCore)
+        bound = pci.bound.get(pdev.bdf)
+        if bound is None:
+            return
+        self.registry.pci_drivers[bound.name].remove(self.kernel, pdev)
+        del pci.bound[pdev.bdf]
+        unbind_driver(self.kernel, pdev, bound.name)
+        trace_pci_unbind(self.kernel.tracer, pdev.bdf, bound.name)
+
+    def device_attach(self, pdev: PciDev) -> None:
+        """``device_attach``: the first registered driver that matches is probed; a probe
+        that fails leaves the function unbound (the error goes to the kernel log)."""
+        if pdev.bdf in self.kernel.subsys(PciCore).bound:
+            return
+        for name, driver in self.registry.pci_drivers.items():
+            if self.pci_match(name, pdev):
+                try:
+                    self.driver_probe_device(driver, pdev)
+                except OSError as e:
+                    trace_pci_probe_failed(self.kernel.tracer, pdev.bdf, name, e.errno)
+                return
+
+    def _find(self, bdf: str) -> PciDev:
+        """``bus_find_device_by_name``; ``ENODEV`` when no function has that name."""
+        bus = self.kernel.subsys(PciCore).bus
+        if bdf not in bus:
+            raise kerr(ENODEV)
+        return bus.get(bdf)
+
+    def bind_store(self, driver: str, bdf: str) -> None:
+        """``bind_store``: ``ENODEV`` unless the function exists and ``driver`` matches it
+        (``driver_override``), ``EBUSY`` if it has a driver, else the probe's error."""
+        with self.device_lock:
+            pdev = self._find(bdf)
+            if not self.pci_match(driver, pdev):
+                raise kerr(ENODEV)
+            self.driver_probe_device(self.registry.pci_drivers[driver], pdev)
+
+    def unbind_store(self, driver: str, bdf: str) -> None:
+        """``unbind_store``: ``ENODEV`` unless the function is bound to ``driver``."""
+        with self.device_lock:
+            pdev = self._find(bdf)
+            bound = self.kernel.subsys(PciCore).bound.get(bdf)
+            if bound is None or bound.name != driver:
+                raise kerr(ENODEV)
+            self.device_release_driver(pdev)
+
+    def drivers_probe(self, bdf: str) -> None:
+        """``drivers_probe_store``: ``ENODEV`` for an unknown name; else attach if unbound."""
+        with self.device_lock:
+            self.device_attach(self._find(bdf))
+
+    def remove_device(self, bdf: str) -> None:
+        """``pci_stop_and_remove_bus_device_locked``: the driver removed, the function off
+        the bus and out of sysfs.  A second write to a removed function's (still open)
+        file does nothing."""
+        with self.device_lock:
+            bus = self.kernel.subsys(PciCore).bus
+            if bdf not in bus:
+                return
+            pdev = bus.get(bdf)
+            self.device_release_driver(pdev)
+            pci_sysfs_remove_device(self.kernel, pdev)
+            bus.remove_device(bdf)
+            trace_pci_remove_device(self.kernel.tracer, bdf)
+
+    def rescan(self) -> None:
+        """``pci_rescan_bus``: removed functions are found again and probed."""
+        with self.device_lock:
+            found = self.kernel.subsys(PciCore).bus.rescan()
+            trace_pci_rescan(self.kernel.tracer, [p.bdf for p in found])
+            for pdev in found:
+                pci_sysfs_add_device(self.kernel, pdev)
+                self.device_attach(pdev)
 
     def _check_driver_names(self) -> None:
         """A topology ``driver`` no plugin registered is an error (all of them at once,
@@ -206,6 +326,7 @@ class ModuleLoader(Subsystem):
         """Bound drivers removed (reverse probe order), then modules exit (reverse order)."""
         kernel = self.kernel
         pci = kernel.subsys(PciCore)
+        pci.bus_ops = None
         for bdf, bound in reversed(list(pci.bound.items())):
             self.registry.pci_drivers[bound.name].remove(kernel, pci.bus.get(bdf))
         pci.bound.clear()

@@ -485,6 +485,23 @@ class Process:
         return namei.sys_openat(self, dirfd, path, flags, mode, found)
 
     @_syscall
+    def sys_mkdirat(self, dirfd: int, path: str, mode: int = 0o777) -> None:
+        """``mkdirat``: in the mock tree only; ``NotMine`` for a real path."""
+        namei.sys_mkdirat(self, dirfd, path, mode)
+
+    @_syscall
+    def sys_unlinkat(self, dirfd: int, path: str, flags: int = 0) -> None:
+        """``unlinkat`` (``AT_REMOVEDIR``: ``rmdir``); ``NotMine`` for a real path."""
+        namei.sys_unlinkat(self, dirfd, path, flags)
+
+    @_syscall
+    def sys_renameat2(
+        self, olddirfd: int, old: str, newdirfd: int, new: str, flags: int = 0
+    ) -> None:
+        """``renameat2``; ``NotMine`` when neither path is the mock's."""
+        namei.sys_renameat2(self, olddirfd, old, newdirfd, new, flags)
+
+    @_syscall
     def sys_close(self, fd: int) -> None:
         fd_.sys_close(self, fd)
 

@@ -11,6 +11,14 @@
     /sys/bus/pci/devices/<bdf>                -> ../../../devices/pci0000:00/<bdf>
     /sys/bus/pci/drivers/<name>/<bdf>         -> ../../../../devices/pci0000:00/<bdf>
     /sys/kernel/iommu_groups/<n>/devices/<bdf> -> ../../../../devices/pci0000:00/<bdf>
+    /sys/devices/pci0000:00/<bdf>/{driver_override,remove,rescan}
+    /sys/bus/pci/drivers/<name>/{bind,unbind,uevent}, /sys/bus/pci/{rescan,drivers_probe}
+
+Binding (``docs/reliability.md``, "Driver binding from sysfs"): writing a BDF to a
+driver's ``unbind`` runs its ``remove``, to ``bind`` its ``probe``; ``driver_override``
+names the one driver that may bind; a device's ``remove`` takes it off the bus (its
+driver removed first) and ``rescan`` brings it back (probed again).  The writes reach
+the driver core through :attr:`PciCore.bus_ops`.
 
 ``config`` (``drivers/pci/pci-sysfs.c``, 0644, ``i_size`` = ``cfg_size``) reads the
 device's own registers, not a driver's virtualised view: what ``lspci -x`` shows.  A
@@ -31,13 +39,15 @@ memory while memory decoding is off (hardware would answer all-ones).
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable
-from errno import EBUSY, EEXIST, EINVAL, EIO, ENODEV
+from errno import EBUSY, EEXIST, EINVAL, EIO, ENODEV, ERANGE
 from typing import TYPE_CHECKING
 
 from .errors import KernelBug, kerr
 from .mm import PAGE_SIZE
-from .pci.core import PciCore
+from .pci.core import PciBusOps, PciCore
+from .trace import TracePoint
 from .vfs import Attr, BinRead, BinWrite, Dir, Node, Symlink, Vfs
 
 if TYPE_CHECKING:
@@ -50,6 +60,10 @@ __all__ = [
     "bind_driver",
     "device_dir",
     "device_sysfs_dir",
+    "kstrtoul",
+    "pci_driver_sysfs",
+    "pci_sysfs_add_device",
+    "pci_sysfs_remove_device",
     "populate_pci",
     "resource_flags",
     "resource_text",
@@ -59,9 +73,12 @@ __all__ = [
     "sysfs_remove_dir",
     "sysfs_remove_file",
     "sysfs_remove_link",
+    "sysfs_streq",
+    "unbind_driver",
 ]
 
 _DEVICES = "/sys/devices/pci0000:00"
+trace_pci_driver_override = TracePoint("pci.driver_override", "bdf", "driver", "old")
 
 # include/linux/ioport.h
 IORESOURCE_MEM = 0x00000200
@@ -174,11 +191,47 @@ def _resource_mmap(bar: PciBar) -> Callable[[File, Vma], None]:
     return mmap
 
 
+#: what ``kstrtoul`` with base 0 takes: hex after 0x, octal after 0, else decimal
+_ULONG = re.compile(rb"0[xX]([0-9a-fA-F]+)|0[0-7]*|[1-9][0-9]*")
+
+
+def kstrtoul(data: bytes) -> int:
+    """``kstrtoul(buf, 0, &val)``: one unsigned long, a base prefix and one trailing
+    newline allowed; ``EINVAL`` otherwise, ``ERANGE`` past 64 bits."""
+    text = data[:-1] if data.endswith(b"\n") else data
+    text = text.removeprefix(b"+")
+    m = _ULONG.fullmatch(text)
+    if m is None:
+        raise kerr(EINVAL)
+    if m.group(1) is not None:
+        n = int(m.group(1), 16)
+    elif text.startswith(b"0"):
+        n = int(text, 8)
+    else:
+        n = int(text)
+    if n >> 64:
+        raise kerr(ERANGE)
+    return n
+
+
+def sysfs_streq(data: bytes) -> str:
+    """The name written to a sysfs file as ``sysfs_streq`` compares it: one trailing
+    newline ignored (``bus_find_device_by_name``)."""
+    return (data[:-1] if data.endswith(b"\n") else data).decode(errors="replace")
+
+
+def _bus_ops(kernel: KernelContext) -> PciBusOps:
+    ops = kernel.subsys(PciCore).bus_ops
+    if ops is None:  # the files exist from boot; the loader sets the ops at boot
+        raise kerr(ENODEV)
+    return ops
+
+
 def _bus_attrs(kernel: KernelContext) -> None:
     """``/sys/bus/pci``'s own files (``pci_bus_attrs``, ``bus_add_probe_files``), so a
-    write there reaches the mock bus and never the host's: ``rescan`` (the mock bus
-    is enumerated once: nothing new appears), ``drivers_probe`` (a function of the bus:
-    it is already probed; another name ``ENODEV``), ``drivers_autoprobe``,
+    write there reaches the mock bus and never the host's: ``rescan`` (removed
+    functions come back and are probed), ``drivers_probe`` (a present but unbound
+    function is probed; a name no function has ``ENODEV``), ``drivers_autoprobe``,
     ``resource_alignment`` and ``uevent``."""
     vfs = kernel.subsys(Vfs)
     state = {"drivers_autoprobe": "1\n", "resource_alignment": "\n"}
@@ -202,15 +255,19 @@ def _bus_attrs(kernel: KernelContext) -> None:
         return write
 
     def drivers_probe(file: File, pos: int, data: bytes) -> int:
-        if data.decode(errors="replace").strip() not in kernel.subsys(PciCore).bus:
-            raise kerr(ENODEV)  # bus_find_device_by_name found nothing
+        _bus_ops(kernel).drivers_probe(sysfs_streq(data))
+        return len(data)
+
+    def rescan(file: File, pos: int, data: bytes) -> int:
+        if kstrtoul(data):  # bus_rescan_store
+            _bus_ops(kernel).rescan()
         return len(data)
 
     def resource_alignment(file: File, pos: int, data: bytes) -> int:
         state["resource_alignment"] = data.decode(errors="replace").strip() + "\n"
         return len(data)
 
-    vfs.bin_attr("/sys/bus/pci/rescan", 0o200, 0, write=store_int(None))
+    vfs.bin_attr("/sys/bus/pci/rescan", 0o200, 0, write=rescan)
     vfs.bin_attr("/sys/bus/pci/drivers_probe", 0o200, 0, write=drivers_probe)
     vfs.bin_attr(
         "/sys/bus/pci/drivers_autoprobe",
@@ -230,8 +287,59 @@ def _bus_attrs(kernel: KernelContext) -> None:
     vfs.mkdir("/sys/bus/pci/slots", owned=True)
 
 
+# -- /proc/bus/pci (drivers/pci/proc.c) -------------------------------------------------------
+#: the low bits of a BAR printed with its start (PCI_REGION_FLAG_MASK)
+_PCI_REGION_FLAG_MASK = 0x0F
+#: PCI_ROM_RESOURCE: the six BARs and the ROM are listed
+_PROC_RESOURCES = 7
+
+
+def _proc_path(pdev: PciDev) -> str:
+    """``/proc/bus/pci/<bus>/<slot>.<fn>`` (``%04x:%02x`` for a domain other than 0)."""
+    bus = f"{pdev.busnr:02x}" if not pdev.domain else f"{pdev.domain:04x}:{pdev.busnr:02x}"
+    return f"/proc/bus/pci/{bus}/{pdev.devfn >> 3:02x}.{pdev.devfn & 7:x}"
+
+
+def proc_bus_pci_devices(kernel: KernelContext) -> str:
+    """``/proc/bus/pci/devices`` (``show_device``): per function, bus+devfn, vendor+device,
+    irq, the start (with the BAR's low flag bits) and size of the six BARs and the ROM,
+    and the bound driver's name."""
+    pci = kernel.subsys(PciCore)
+    out = []
+    for pdev in pci.bus.devices:
+        line = f"{pdev.busnr:02x}{pdev.devfn:02x}\t{pdev.vendor:04x}{pdev.device:04x}\t0"
+        bars = [pdev.bars.get(i) for i in range(_PROC_RESOURCES)]
+        for bar in bars:
+            start = 0 if bar is None else bar.bus_address | bar.flags & _PCI_REGION_FLAG_MASK
+            line += f"\t{start:16x}"
+        for bar in bars:
+            line += f"\t{0 if bar is None else bar.size:16x}"
+        bound = pci.bound.get(pdev.bdf)
+        out.append(f"{line}\t{bound.name if bound is not None else ''}\n")
+    return "".join(out)
+
+
+def _proc_init(kernel: KernelContext) -> None:
+    """``pci_proc_init``: ``/proc/bus/pci`` is the mock bus's, never the host's."""
+    vfs = kernel.subsys(Vfs)
+    vfs.mkdir("/proc/bus/pci", owned=True)
+    vfs.attr("/proc/bus/pci/devices", lambda: proc_bus_pci_devices(kernel))
+
+
+def _proc_attach_device(kernel: KernelContext, pdev: PciDev) -> None:
+    """``pci_proc_attach_device``: the function's config space, 0644 with ``i_size`` =
+    ``cfg_size``; read and written as its sysfs ``config`` (``proc_bus_pci_read``:
+    64 bytes for a reader without ``CAP_SYS_ADMIN``)."""
+    vfs = kernel.subsys(Vfs)
+    path = _proc_path(pdev)
+    vfs.mkdir(os.path.dirname(path))
+    read, write = _config_ops(pdev)
+    vfs.bin_attr(path, 0o644, pdev.cfg_size, read=read, write=write)
+
+
 def populate_pci(kernel: KernelContext) -> None:
     vfs = kernel.subsys(Vfs)
+    _proc_init(kernel)
     vfs.mkdir("/sys/bus/pci/devices", owned=True)
     vfs.mkdir("/sys/bus/pci/drivers", owned=True)
     vfs.mkdir("/sys/bus/pci", owned=True)  # everything on the mock's PCI bus is mock
@@ -239,14 +347,57 @@ def populate_pci(kernel: KernelContext) -> None:
     vfs.mkdir(_DEVICES, owned=True)
     vfs.mkdir("/sys/kernel/iommu_groups", owned=True)
     for pdev in kernel.subsys(PciCore).bus.devices:
-        d = device_dir(pdev)
-        vfs.mkdir(d, populate=_attrs_filler(kernel, pdev, d))
-        link = f"/sys/bus/pci/devices/{pdev.bdf}"
-        vfs.symlink(_up_to_sys(link) + _from_sys(d), link)
-        group = f"/sys/kernel/iommu_groups/{pdev.iommu_group}"
-        vfs.mkdir(f"{group}/devices")
-        link = f"{group}/devices/{pdev.bdf}"
-        vfs.symlink(_up_to_sys(link) + _from_sys(d), link)
+        pci_sysfs_add_device(kernel, pdev)
+
+
+def pci_sysfs_add_device(kernel: KernelContext, pdev: PciDev) -> None:
+    """The function's directory and the links to it (``pci_bus_add_device``), and its
+    ``/proc/bus/pci`` file (``pci_proc_attach_device``)."""
+    vfs = kernel.subsys(Vfs)
+    _proc_attach_device(kernel, pdev)
+    d = device_dir(pdev)
+    vfs.mkdir(d, populate=_attrs_filler(kernel, pdev, d))
+    link = f"/sys/bus/pci/devices/{pdev.bdf}"
+    vfs.symlink(_up_to_sys(link) + _from_sys(d), link)
+    group = f"/sys/kernel/iommu_groups/{pdev.iommu_group}"
+    vfs.mkdir(f"{group}/devices")
+    link = f"{group}/devices/{pdev.bdf}"
+    vfs.symlink(_up_to_sys(link) + _from_sys(d), link)
+
+
+def pci_sysfs_remove_device(kernel: KernelContext, pdev: PciDev) -> None:
+    """Undo :func:`pci_sysfs_add_device` (``pci_remove_bus_device``: ``device_del``);
+    the driver was removed before, its own files with it."""
+    vfs = kernel.subsys(Vfs)
+    for path in (
+        f"/sys/kernel/iommu_groups/{pdev.iommu_group}/devices/{pdev.bdf}",
+        f"/sys/bus/pci/devices/{pdev.bdf}",
+        device_dir(pdev),
+        _proc_path(pdev),
+    ):
+        if vfs.peek(path) is not None:
+            vfs.unlink(path)
+
+
+def pci_driver_sysfs(kernel: KernelContext, name: str) -> None:
+    """``/sys/bus/pci/drivers/<name>`` of a registered driver (``bus_add_driver``):
+    ``bind`` and ``unbind`` (``driver_attach``/``device_release_driver`` of the BDF
+    written) and ``uevent``."""
+    vfs = kernel.subsys(Vfs)
+    drv = f"/sys/bus/pci/drivers/{name}"
+    vfs.mkdir(drv)
+
+    def bind(file: File, pos: int, data: bytes) -> int:
+        _bus_ops(kernel).bind_store(name, sysfs_streq(data))
+        return len(data)
+
+    def unbind(file: File, pos: int, data: bytes) -> int:
+        _bus_ops(kernel).unbind_store(name, sysfs_streq(data))
+        return len(data)
+
+    vfs.bin_attr(f"{drv}/bind", 0o200, 0, write=bind)
+    vfs.bin_attr(f"{drv}/unbind", 0o200, 0, write=unbind)
+    vfs.bin_attr(f"{drv}/uevent", 0o200, 0, write=lambda file, pos, data: len(data))
 
 
 def _modalias(pdev: PciDev) -> str:
@@ -285,8 +436,56 @@ def _attrs_filler(kernel: KernelContext, pdev: PciDev, d: str) -> Callable[[], N
         link = f"{d}/iommu_group"
         vfs.symlink(f"{_up_to_sys(link)}kernel/iommu_groups/{pdev.iommu_group}", link)
         _generic_attrs(kernel, pdev, d)
+        _binding_attrs(kernel, pdev, d)
 
     return fill
+
+
+def _binding_attrs(kernel: KernelContext, pdev: PciDev, d: str) -> None:
+    """``driver_override`` (0644), ``remove`` and ``rescan`` (0200) of a function."""
+    vfs = kernel.subsys(Vfs)
+
+    def override_show(file: File, pos: int, count: int) -> bytes:
+        if gone():
+            raise kerr(ENODEV)
+        text = f"{pdev.driver_override}\n" if pdev.driver_override is not None else "(null)\n"
+        return text.encode()[pos : pos + count]
+
+    def gone() -> bool:
+        """The function was removed: its files answer ``ENODEV`` (kernfs deactivated)."""
+        return kernel.subsys(PciCore).bus.get_present(pdev.bdf) is not pdev
+
+    def override_store(file: File, pos: int, data: bytes) -> int:
+        # driver_set_override: at most a page less one; up to the first newline; "\n"
+        # clears (a write of nothing never reaches the store)
+        if gone():
+            raise kerr(ENODEV)
+        if not data:
+            return 0
+        if len(data) >= PAGE_SIZE - 1:
+            raise kerr(EINVAL)
+        name = data.split(b"\n", 1)[0].decode(errors="replace")
+        old, pdev.driver_override = pdev.driver_override, name or None
+        trace_pci_driver_override(kernel.tracer, pdev.bdf, name or None, old)
+        return len(data)
+
+    def remove(file: File, pos: int, data: bytes) -> int:
+        if gone():
+            raise kerr(ENODEV)
+        if kstrtoul(data):  # remove_store
+            _bus_ops(kernel).remove_device(pdev.bdf)
+        return len(data)
+
+    def rescan(file: File, pos: int, data: bytes) -> int:
+        if gone():
+            raise kerr(ENODEV)
+        if kstrtoul(data):  # dev_rescan_store: the whole bus here (one bus)
+            _bus_ops(kernel).rescan()
+        return len(data)
+
+    vfs.bin_attr(f"{d}/driver_override", 0o644, PAGE_SIZE, read=override_show, write=override_store)
+    vfs.bin_attr(f"{d}/remove", 0o220, 0, write=remove)
+    vfs.bin_attr(f"{d}/rescan", 0o200, 0, write=rescan)
 
 
 # -- drivers/pci/pci-sysfs.c: the attributes every device has ---------------------------------
@@ -451,6 +650,14 @@ def bind_driver(kernel: KernelContext, pdev: PciDev, name: str) -> None:
     d = device_dir(pdev)
     vfs.symlink(_up_to_sys(f"{drv}/{pdev.bdf}") + _from_sys(d), f"{drv}/{pdev.bdf}")
     vfs.symlink(f"{_up_to_sys(d + '/driver')}bus/pci/drivers/{name}", f"{d}/driver")
+
+
+def unbind_driver(kernel: KernelContext, pdev: PciDev, name: str) -> None:
+    """Undo :func:`bind_driver` (``driver_sysfs_remove``): the two links."""
+    vfs = kernel.subsys(Vfs)
+    for path in (f"/sys/bus/pci/drivers/{name}/{pdev.bdf}", f"{device_dir(pdev)}/driver"):
+        if vfs.peek(path) is not None:
+            vfs.unlink(path)
 
 
 # -- what drivers add (fs/sysfs, drivers/base) -----------------------------------------------

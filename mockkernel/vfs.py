@@ -38,7 +38,7 @@ from errno import (
 from typing import TYPE_CHECKING
 
 from .context import Subsystem
-from .errors import NotMine, kerr
+from .errors import KernelBug, NotMine, kerr
 from .fs import (
     DT_CHR,
     DT_DIR,
@@ -399,6 +399,8 @@ HOST_READ_ONLY = (
 #: slash: ``/dev`` itself is an overlay directory (``os.listdir("/dev")`` shows the mock
 #: nodes); ``/devices`` and the like pass the prefix test and are found real by the walk.
 _ROOTS = ("/dev", "/sys", "/proc")
+#: the parts of ``/proc`` that are trees of the mock (``/proc/bus/pci``: the mock's bus)
+_PROC_MOCK = ("/proc/bus/pci/", "/proc/bus/pci")
 
 
 class Vfs(Subsystem):
@@ -518,6 +520,18 @@ class Vfs(Subsystem):
                 for key in [k for k in self._dirs if k.startswith(prefix + "/")]:
                     del self._dirs[key]
 
+    def rename(self, old: str, new: str) -> None:
+        """Move the node at ``old`` to ``new`` (replacing what is there): ``rename`` in
+        the mock tree.  The caller checked both (``mockkernel.syscalls.namei``)."""
+        node = self.peek(old)
+        if node is None:
+            raise KernelBug(f"rename of {old!r}, which is not in the mock tree")
+        self.unlink(old)
+        if self.peek(new) is not None:
+            self.unlink(new)
+        d, name = self._parent(new)
+        d.entries[name] = node
+
     def peek(self, path: str) -> Node | None:
         """The node added at the absolute ``path``, or ``None``: no lookup rules (no
         symlink followed, no ``/proc``), and no directory on the way is populated."""
@@ -533,7 +547,7 @@ class Vfs(Subsystem):
         """The node at ``path``, ``None`` if the path is not mock; ``ENOENT``/``ENOTDIR``."""
         if not path.startswith(_ROOTS):
             return None
-        if path.startswith("/proc/"):
+        if path.startswith("/proc/") and not path.startswith(_PROC_MOCK):
             return self.procfs.lookup(path, follow)
         return self._walk(path, follow, 0)
 

@@ -3,6 +3,11 @@
 :meth:`PciBus.from_topology` builds the live objects; :meth:`PciBus.close` releases
 every BAR's memory and is safe to call twice.  ``tph_disabled`` is the ``notph``
 boot parameter: while set, ``pcie_enable_tph`` fails with ``-EINVAL``.
+
+A function leaves the bus with :meth:`PciBus.remove_device`
+(``pci_stop_and_remove_bus_device``, ``/sys/bus/pci/devices/<bdf>/remove``) and comes
+back with :meth:`PciBus.rescan` (``pci_rescan_bus``): the hardware is still there, so
+the same :class:`PciDev` (its BAR memory) is found again, in bus-scan order.
 """
 
 from __future__ import annotations
@@ -24,6 +29,8 @@ class PciBus:
         self.root_ports: tuple[PciRootPort, ...] = ()
         self.tph_disabled = False  # the "notph" kernel parameter
         self._by_bdf: dict[str, PciDev] = {}
+        #: every function the hardware has, present or removed, in bus-scan order
+        self._hardware: tuple[PciDev, ...] = ()
 
     @classmethod
     def from_topology(cls, topology: Topology, *, tracer: EventTracer | None = None) -> PciBus:
@@ -42,15 +49,37 @@ class PciBus:
                     tracer=tracer,
                 )
         except BaseException:
-            bus.devices = tuple(bus._by_bdf.values())
+            bus.devices = bus._hardware = tuple(bus._by_bdf.values())
             bus.close()
             raise
-        bus.devices = tuple(bus._by_bdf.values())
+        bus.devices = bus._hardware = tuple(bus._by_bdf.values())
         return bus
+
+    def remove_device(self, bdf: str) -> PciDev:
+        """Take the function at ``bdf`` off the bus (``pci_remove_bus_device``): lookups
+        no longer find it.  Its driver must have been removed first.  ``KeyError`` if
+        no such function is present."""
+        pdev = self._by_bdf.pop(bdf)
+        self.devices = tuple(d for d in self.devices if d is not pdev)
+        return pdev
+
+    def rescan(self) -> list[PciDev]:
+        """``pci_rescan_bus``: the removed functions found again; returns them.  Each is
+        enumerated afresh: a new ``pci_dev`` has no ``driver_override``."""
+        found = [d for d in self._hardware if d.bdf not in self._by_bdf]
+        for pdev in found:
+            pdev.driver_override = None
+            self._by_bdf[pdev.bdf] = pdev
+        self.devices = tuple(d for d in self._hardware if d.bdf in self._by_bdf)
+        return found
 
     def get(self, bdf: str) -> PciDev:
         """The function at ``bdf``; ``KeyError`` if there is none (test with ``in``)."""
         return self._by_bdf[bdf]
+
+    def get_present(self, bdf: str) -> PciDev | None:
+        """The function at ``bdf`` if it is on the bus now, else ``None``."""
+        return self._by_bdf.get(bdf)
 
     def get_root_port(self, bdf: str) -> PciRootPort:
         """The root port at ``bdf``; ``KeyError`` if there is none."""
@@ -76,8 +105,9 @@ class PciBus:
         return bdf in self._by_bdf
 
     def close(self) -> None:
-        """Close every function (their BARs' memfds and mappings).  Idempotent."""
-        for pdev in self.devices:
+        """Close every function (their BARs' memfds and mappings), removed ones too.
+        Idempotent."""
+        for pdev in self._hardware:
             pdev.close()
 
     def __enter__(self) -> PciBus:

@@ -4,7 +4,9 @@
 :attr:`PciCore.bus` holds every function (``struct pci_bus``), :attr:`PciCore.fabric`
 carries their memory writes, and :attr:`PciCore.bound` records which driver each
 function is bound to (``pdev->driver``).  Probing and removal are the module loader's
-(:mod:`mockkernel.lifecycle`); the PCI core only records the outcome.
+(:mod:`mockkernel.lifecycle`); the PCI core only records the outcome, and reaches the
+loader from sysfs (``bind``, ``unbind``, ``remove``, ``rescan``) through
+:attr:`PciCore.bus_ops`, as ``struct bus_type``'s methods are reached from below.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from ..topology import Topology
 from .bus import PciBus
 from .fabric import Fabric
 
-__all__ = ["BoundDriver", "PciContext", "PciCore"]
+__all__ = ["BoundDriver", "PciBusOps", "PciContext", "PciCore"]
 
 
 class PciContext(KernelContext, Protocol):
@@ -33,6 +35,27 @@ class BoundDriver(Protocol):
     name: str
 
 
+class PciBusOps(Protocol):
+    """What the PCI sysfs files call: the driver core's binding of drivers to functions
+    (``drivers/base/bus.c``, ``dd.c``; ``drivers/pci/remove.c``, ``probe.c``).  Each
+    raises ``OSError`` with Linux's errno."""
+
+    def bind_store(self, driver: str, bdf: str) -> None:
+        """``/sys/bus/pci/drivers/<driver>/bind``."""
+
+    def unbind_store(self, driver: str, bdf: str) -> None:
+        """``/sys/bus/pci/drivers/<driver>/unbind``."""
+
+    def drivers_probe(self, bdf: str) -> None:
+        """``/sys/bus/pci/drivers_probe``."""
+
+    def remove_device(self, bdf: str) -> None:
+        """``/sys/bus/pci/devices/<bdf>/remove``."""
+
+    def rescan(self) -> None:
+        """``/sys/bus/pci/rescan``."""
+
+
 class PciCore(Subsystem):
     """The PCI devices of the topology, their fabric, and which driver each is bound to."""
 
@@ -44,6 +67,8 @@ class PciCore(Subsystem):
         self.fabric = Fabric(self.bus, kernel.tracer)
         #: BDF -> the driver bound to that function, in probe order
         self.bound: dict[str, BoundDriver] = {}
+        #: the driver core's binding operations (the module loader sets them at boot)
+        self.bus_ops: PciBusOps | None = None
         #: the CPUs every device is local to (one NUMA node: all of them)
         self.nr_cpus = kernel.topology.kernel.nr_cpus
 

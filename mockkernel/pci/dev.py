@@ -377,7 +377,10 @@ class PciDev:
         self.revision = spec.revision
         self.subsystem_vendor = spec.subsystem_vendor or 0
         self.subsystem_device = spec.subsystem_device or 0
+        #: the driver whose id table matches the function (the topology's ``driver``)
         self.driver_name = spec.driver
+        #: ``pdev->driver_override``: when set, the only driver that may bind (sysfs)
+        self.driver_override: str | None = None
         self.iommu_group = spec.iommu_group
         self.options = spec.options
         self.root_port = root_port

@@ -570,8 +570,12 @@ def ib_register_device(kernel: RdmaContext, dev: IbDevice) -> None:
 def ib_unregister_device(dev: IbDevice) -> None:
     """``ib_unregister_device``: gone from ``/dev`` and sysfs.
 
-    Files still open on the device are a kernel warning (upstream would disassociate
-    them); their objects are destroyed as if the files were closed.
+    Files still open on the device (a driver unbound from sysfs while a program uses
+    it) are disassociated, as ``ib_uverbs_remove_one`` does for a driver with
+    ``disassociate_ucontext`` (mlx5): their objects are destroyed now and every later
+    command is ``EIO``; the program closes them when it likes.  [I] A driver without it
+    (rxe) would make the unregistration wait for the files to close; here it
+    disassociates too.
     """
     if not dev.registered:
         return
@@ -579,8 +583,7 @@ def ib_unregister_device(dev: IbDevice) -> None:
     core = ib_core(kernel)
     for ufile in list(dev.files):
         if not ufile.closed:
-            kernel.warn(f"{dev.name}: unregistered with {ufile!r} still open")
-            ufile.destroy_all()
+            ufile.disassociate()
     kernel.subsys(Vfs).unlink(f"/dev/infiniband/{dev.uverbs_name}")
     _remove_sysfs(kernel, dev)
     core.devices.pop(dev.name, None)

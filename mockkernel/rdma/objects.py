@@ -187,6 +187,9 @@ class UverbsFile:
         self._free: list[int] = []  # freed handles below _next (a heap)
         self._next = 0
         self.closed = False
+        #: ``ib_uverbs_free_hw_resources`` ran (the device was unregistered with this
+        #: file open): every later command is ``EIO``
+        self.disassociated = False
         device.files.add(self)
 
     def __repr__(self) -> str:
@@ -232,14 +235,28 @@ class UverbsFile:
         trace_rdma_destroy(self.kernel.tracer, self.device.name, uobj.type.name, uobj.id, why_name)
 
     # -- close --------------------------------------------------------------------------
-    def destroy_all(self) -> None:
-        """``uverbs_destroy_ufile_hw(CLOSE)``: every object, newest first, ``EBUSY`` ones
+    def disassociate(self) -> None:
+        """``ib_uverbs_free_hw_resources`` for a device whose driver supports
+        ``disassociate_ucontext``: every object destroyed (``RDMA_REMOVE_DRIVER_REMOVE``:
+        nothing refuses), the context released; the file stays open and every later
+        command on it is ``EIO``."""
+        with self.lock:
+            if self.closed or self.disassociated:
+                return
+            self.disassociated = True
+            self.destroy_all(RDMA_REMOVE_DRIVER_REMOVE)
+        trace = self.kernel.tracer
+        if trace.enabled:
+            trace.emit("rdma.ufile_disassociate", ibdev=self.device.name)
+
+    def destroy_all(self, why: int = RDMA_REMOVE_CLOSE) -> None:
+        """``uverbs_destroy_ufile_hw(why)``: every object, newest first, ``EBUSY`` ones
         retried while that makes progress, then forced; the context last."""
         while self.order:
             progress = False
             for uobj in reversed(list(self.order)):
                 try:
-                    self.destroy_uobject(uobj, RDMA_REMOVE_CLOSE)
+                    self.destroy_uobject(uobj, why)
                     progress = True
                 except OSError as e:
                     if e.errno != EBUSY:

@@ -39,6 +39,7 @@ from errno import (
     EAGAIN,
     EBADF,
     EINVAL,
+    EIO,
     ENODATA,
     ENODEV,
     ENOENT,
@@ -1572,6 +1573,8 @@ def _verbs_ioctl(file: File[UverbsFile], cmd: int, arg: int) -> int:
     if reserved1 or reserved2:
         raise kerr(EPROTONOSUPPORT)
     dev = ufile.device
+    if ufile.disassociated:  # srcu_dereference(file->device->ib_dev) is NULL
+        raise kerr(EIO)
     if driver_id != dev.driver_id:
         raise kerr(EINVAL)
     uapi: Uapi = dev.uapi
@@ -1617,6 +1620,8 @@ def _verbs_write(file: File[UverbsFile], data: bytes, pos: int) -> int:
         raise kerr(EINVAL)
     command, in_words, out_words = struct.unpack_from("<IHH", data)
     dev = ufile.device
+    if ufile.disassociated:  # ib_uverbs_write: the device was disassociated
+        raise kerr(EIO)
     try:
         wdef = _write_method(dev.uapi, command)
     except OSError as e:
@@ -1759,10 +1764,13 @@ class UverbsFops(FileOperations):
         return _verbs_write(file, data, pos)
 
     def mmap(self, file: File, vma: Any) -> None:
-        """``ib_uverbs_mmap``: ``ENODEV`` for a driver without an ``mmap`` op (the file
-        has no ``mmap``: ``uverbs_fops``), ``EINVAL`` without a context; else the
-        driver maps what the offset names (queue buffers, UAR or clock pages)."""
+        """``ib_uverbs_mmap``: ``EIO`` once disassociated, ``ENODEV`` for a driver
+        without an ``mmap`` op (the file has no ``mmap``: ``uverbs_fops``), ``EINVAL``
+        without a context; else the driver maps what the offset names (queue buffers,
+        UAR or clock pages)."""
         ufile: UverbsFile = file.private_data
+        if ufile.disassociated:
+            raise kerr(EIO)  # srcu_dereference(file->device->ib_dev) is NULL
         if self.device.ops.mmap is None:
             raise kerr(ENODEV)
         with ufile.lock:

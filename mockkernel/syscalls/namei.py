@@ -1,4 +1,5 @@
-"""Path resolution with a ``dirfd`` and ``openat(2)`` (``fs/namei.c``, ``fs/open.c``).
+"""Path resolution with a ``dirfd``, ``openat(2)`` (``fs/namei.c``, ``fs/open.c``), and
+``mkdirat``/``unlinkat``/``renameat2`` in the mock tree (never on the host's files).
 
 Which paths are the mock's: an absolute path the mock tree answers (see
 :mod:`mockkernel.vfs`), or a relative one whose ``dirfd`` is an open mock directory.
@@ -12,19 +13,43 @@ from __future__ import annotations
 import os
 import stat as _stat
 from collections.abc import Callable
-from errno import EBADF, ENOENT, ENOTDIR
+from errno import (
+    EACCES,
+    EBADF,
+    EEXIST,
+    EINVAL,
+    EISDIR,
+    ENOENT,
+    ENOTDIR,
+    ENOTEMPTY,
+    EPERM,
+    EROFS,
+    EXDEV,
+)
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..errors import NotMine, kerr
 from ..fs import File
-from ..vfs import Vfs
+from ..realfd import REAL
+from ..vfs import HOST_READ_ONLY, Dir, Vfs
 from . import AT_FDCWD
 
 if TYPE_CHECKING:
     from ..process import Process
     from ..vfs import Node
 
-__all__ = ["at_path", "dirfd_file", "lookup_at", "lookup_open_at", "sys_openat"]
+__all__ = [
+    "AT_REMOVEDIR",
+    "RENAME_NOREPLACE",
+    "at_path",
+    "dirfd_file",
+    "lookup_at",
+    "lookup_open_at",
+    "sys_mkdirat",
+    "sys_openat",
+    "sys_renameat2",
+    "sys_unlinkat",
+]
 
 
 def dirfd_file(proc: Process, dirfd: int) -> File | None:
@@ -125,3 +150,173 @@ def sys_openat(
     except BaseException:
         file.put()
         raise
+
+
+# -- mkdir, unlink, rmdir, rename (fs/namei.c) ---------------------------------------------
+#: ``unlinkat``'s flag: remove a directory (``rmdir``)
+AT_REMOVEDIR = 0x200
+#: ``renameat2``'s flags: fail if the new name exists; the others are not modelled
+RENAME_NOREPLACE = 1
+
+
+class _Missing:
+    """A name the mock directory does not have."""
+
+
+_MISSING = _Missing()
+
+
+def _host_exists(full: str) -> bool:
+    """Whether the host has ``full`` (asked past the redirection)."""
+    try:
+        REAL.lstat(full)
+    except OSError:
+        return False
+    return True
+
+
+def _host_read_only(full: str) -> bool:
+    """A host path the mock keeps read-only (``vfs.HOST_READ_ONLY``: ``EROFS``)."""
+    return full.startswith(HOST_READ_ONLY)
+
+
+def _lookup_change(proc: Process, full: str) -> tuple[Node | None, Node | _Missing | None]:
+    """``(parent, target)`` for a path to create or remove: the parent directory's node
+    (``None``: the host's) and the name's (``None``: a host file shown through the
+    mock tree, ``_MISSING``: no such name, in a mock directory or in the host's part of
+    an overlay directory such as ``/sys/kernel``)."""
+    vfs = proc.kernel.subsys(Vfs)
+    parent = as_current(proc, vfs.lookup, os.path.dirname(full) or "/", True)
+    try:
+        target: Node | _Missing | None = as_current(proc, vfs.lookup, full, False)
+    except OSError as e:
+        if e.errno != ENOENT:
+            raise
+        target = _MISSING
+    if target is None and parent is not None and not _host_exists(full):
+        target = _MISSING
+    return parent, target
+
+
+def _may_change(parent: Node, full: str) -> None:
+    """``may_create``/``may_delete`` in a mock directory: every one is ``root``'s and not
+    writable by others (``EACCES`` for any other user)."""
+    if not isinstance(parent, Dir):
+        raise kerr(ENOTDIR)
+    if os.geteuid() != 0:
+        raise kerr(EACCES)
+
+
+def _devtmpfs(full: str) -> bool:
+    """Only devtmpfs (``/dev``) has ``mkdir``/``unlink``/``rename`` ops; sysfs and procfs
+    directories have none (``EPERM``)."""
+    return full.startswith("/dev/")
+
+
+def _trace(proc: Process, event: str, **fields: object) -> None:
+    tracer = proc.kernel.tracer
+    if tracer.enabled:
+        tracer.emit(event, **fields)
+
+
+def _full(proc: Process, dirfd: int, path: str) -> str:
+    full = at_path(proc, dirfd, path)
+    if not full.rstrip("/"):
+        return "/"
+    return os.path.normpath(full)
+
+
+def sys_mkdirat(proc: Process, dirfd: int, path: str, mode: int) -> None:
+    """``mkdirat``: a directory in the mock devtmpfs (root only); ``EEXIST`` for a name
+    that exists, ``EACCES`` for another user, ``EPERM`` in sysfs and ``/proc/bus/pci``
+    (no ``->mkdir``), ``EROFS`` in a host tree kept read-only; ``NotMine`` elsewhere."""
+    full = _full(proc, dirfd, path)
+    parent, target = _lookup_change(proc, full)
+    if parent is None:
+        if not _host_read_only(full):
+            raise NotMine(None if full == path else full)
+        raise kerr(EEXIST if _host_exists(full) else EROFS)
+    if target is not _MISSING:
+        raise kerr(EEXIST)
+    if not isinstance(parent, Dir) or (not parent.owned and not _devtmpfs(full)):
+        # a name only the host could have (/sys/kernel/<new>): its read-only sysfs
+        raise kerr(EROFS if isinstance(parent, Dir) else ENOTDIR)
+    _may_change(parent, full)
+    if not _devtmpfs(full):
+        raise kerr(EPERM)
+    proc.kernel.subsys(Vfs).mkdir(full, owned=True)
+    _trace(proc, "vfs.mkdir", path=full, mode=mode & 0o7777)
+
+
+def sys_unlinkat(proc: Process, dirfd: int, path: str, flags: int) -> None:
+    """``unlinkat`` (``AT_REMOVEDIR``: ``rmdir``): a node of the mock devtmpfs goes, for
+    root (``EACCES`` for anyone else; ``EISDIR``/``ENOTDIR``/``ENOTEMPTY`` as Linux);
+    ``EPERM`` in sysfs and ``/proc/bus/pci``; ``EROFS`` for a host file shown through
+    the mock tree (``/dev/null``) or in a host tree kept read-only; ``NotMine`` elsewhere."""
+    if flags & ~AT_REMOVEDIR:
+        raise kerr(EINVAL)
+    full = _full(proc, dirfd, path)
+    parent, target = _lookup_change(proc, full)
+    if parent is None:
+        if not _host_read_only(full):
+            raise NotMine(None if full == path else full)
+        raise kerr(EROFS if _host_exists(full) else ENOENT)
+    if isinstance(target, _Missing):
+        raise kerr(ENOENT)
+    if target is None:
+        raise kerr(EROFS)  # [I] the host's node is not the program's to remove
+    _may_change(parent, full)
+    rmdir = bool(flags & AT_REMOVEDIR)
+    if rmdir and not isinstance(target, Dir):
+        raise kerr(ENOTDIR)
+    if not rmdir and isinstance(target, Dir):
+        raise kerr(EISDIR)
+    if not _devtmpfs(full):
+        raise kerr(EPERM)
+    if rmdir and isinstance(target, Dir) and target.children:
+        raise kerr(ENOTEMPTY)
+    proc.kernel.subsys(Vfs).unlink(full)
+    _trace(proc, "vfs.rmdir" if rmdir else "vfs.unlink", path=full)
+
+
+def sys_renameat2(
+    proc: Process, olddirfd: int, old: str, newdirfd: int, new: str, flags: int = 0
+) -> None:
+    """``renameat2``: within the mock devtmpfs, for root; between the mock tree and a
+    host file system ``EXDEV`` (different mounts); ``EPERM`` in sysfs; ``EROFS`` for a
+    host node shown through the mock tree; ``NotMine`` when neither path is the mock's.
+    Only ``RENAME_NOREPLACE`` of the flags (``EINVAL`` for the others)."""
+    fo, fn = _full(proc, olddirfd, old), _full(proc, newdirfd, new)
+    po, to = _lookup_change(proc, fo)
+    pn, tn = _lookup_change(proc, fn)
+    mine_o = po is not None or _host_read_only(fo)
+    mine_n = pn is not None or _host_read_only(fn)
+    if not mine_o and not mine_n:
+        raise NotMine()
+    if flags & ~RENAME_NOREPLACE:
+        raise kerr(EINVAL)
+    if isinstance(to, _Missing):
+        raise kerr(ENOENT)
+    if mine_o != mine_n or _devtmpfs(fo) != _devtmpfs(fn):
+        raise kerr(EXDEV)
+    if po is None or pn is None or to is None or tn is None:
+        raise kerr(EROFS)
+    _may_change(po, fo)
+    _may_change(pn, fn)
+    if not _devtmpfs(fo):
+        raise kerr(EPERM)
+    if not isinstance(tn, _Missing):
+        if flags & RENAME_NOREPLACE:
+            raise kerr(EEXIST)
+        if isinstance(to, Dir) and not isinstance(tn, Dir):
+            raise kerr(ENOTDIR)
+        if not isinstance(to, Dir) and isinstance(tn, Dir):
+            raise kerr(EISDIR)
+        if tn is to:
+            return
+        if isinstance(tn, Dir) and tn.children:
+            raise kerr(ENOTEMPTY)
+    if isinstance(to, Dir) and (fn + "/").startswith(fo + "/"):
+        raise kerr(EINVAL)  # a directory into itself
+    proc.kernel.subsys(Vfs).rename(fo, fn)
+    _trace(proc, "vfs.rename", old=fo, new=fn)

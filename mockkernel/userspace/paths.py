@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import ForkedKernelError, NotMine
 from ..fs import DT_DIR, DT_LNK, DT_REG
 from ..syscalls import AT_EACCESS, AT_FDCWD, AT_SYMLINK_NOFOLLOW
-from ..syscalls.namei import lookup_open_at
+from ..syscalls.namei import AT_REMOVEDIR, lookup_open_at
 from ..syscalls.readdir import parse_dirents64
 from ..vfs import _ROOTS, Attr, Dir, Vfs, d_type
 
@@ -47,6 +47,11 @@ def mockable(path: Any) -> str | None:
     """The path as a str if it could name a mock file, else None (real at once)."""
     p = as_str(path)
     return p if p is not None and p.startswith(_ROOTS) else None
+
+
+def _absolute(path: str) -> str:
+    """A host path for the layer: relative ones are made absolute (the real cwd)."""
+    return path if path.startswith("/") else os.path.join(os.getcwd(), path)
 
 
 def with_name(e: OSError, path: Any) -> OSError:
@@ -136,6 +141,7 @@ class PathCalls:
         self.files = proc.files
         self.vfs = redir.kernel.subsys(Vfs)
         self.real: Any = redir.real
+        self.real_more: dict[str, Any] = redir.real_more
 
     def at(self, path: Any, dir_fd: Any) -> tuple[str, int] | None:
         """``(path, dirfd)`` for the layer, or None: the real call at once."""
@@ -188,6 +194,78 @@ class PathCalls:
         if dir_fd is None:
             return int(self.real.open(path, flags, mode))
         return int(self.real.open(path, flags, mode, dir_fd=dir_fd))
+
+    # -- mkdir, rmdir, unlink, rename: never on the host's files in the mock's trees ------
+    def change_at(self, path: Any, dir_fd: Any) -> tuple[str, int] | None:
+        """``at`` for a call that changes the tree: a relative path from the current
+        directory is made absolute first, so ``os.unlink("null")`` with ``/dev`` the
+        current directory is judged by the mock too."""
+        if dir_fd is None and not isinstance(path, int):
+            p = as_str(path)
+            if p is not None and not p.startswith("/"):
+                full = os.path.join(os.getcwd(), p)
+                return (full, AT_FDCWD) if full.startswith(_ROOTS) else None
+        return self.at(path, dir_fd)
+
+    def _change(self, call: Callable[[str, int], None], path: Any, dir_fd: Any) -> bool:
+        """Run ``call(path, dirfd)`` if the path may be the mock's; False if the real
+        call must run (not the mock's, or ``NotMine``)."""
+        at = self.change_at(path, dir_fd)
+        if at is None:
+            return False
+        try:
+            call(at[0], at[1])
+        except NotMine:
+            return False
+        except OSError as e:
+            raise with_name(e, path) from None
+        return True
+
+    def mkdir(self, path: Any, mode: int = 0o777, *, dir_fd: int | None = None) -> None:
+        if not self._change(lambda p, d: self.proc.sys_mkdirat(d, p, mode), path, dir_fd):
+            self.real_more["mkdir"](path, mode, dir_fd=dir_fd)
+
+    def rmdir(self, path: Any, *, dir_fd: int | None = None) -> None:
+        flag = AT_REMOVEDIR
+        if not self._change(lambda p, d: self.proc.sys_unlinkat(d, p, flag), path, dir_fd):
+            self.real_more["rmdir"](path, dir_fd=dir_fd)
+
+    def unlink(self, path: Any, *, dir_fd: int | None = None) -> None:
+        if not self._change(lambda p, d: self.proc.sys_unlinkat(d, p, 0), path, dir_fd):
+            self.real_more["unlink"](path, dir_fd=dir_fd)
+
+    def remove(self, path: Any, *, dir_fd: int | None = None) -> None:
+        self.unlink(path, dir_fd=dir_fd)
+
+    def rename(
+        self,
+        src: Any,
+        dst: Any,
+        *,
+        src_dir_fd: int | None = None,
+        dst_dir_fd: int | None = None,
+        key: str = "rename",
+    ) -> None:
+        a, b = self.change_at(src, src_dir_fd), self.change_at(dst, dst_dir_fd)
+        if a is not None or b is not None:
+            # a side that cannot be the mock's is given to the layer as a host path
+            # (absolute, or relative to the real dirfd: never the mock's)
+            sa = a if a is not None else (as_str(src) or "", AT_FDCWD)
+            sb = b if b is not None else (as_str(dst) or "", AT_FDCWD)
+            try:
+                self.proc.sys_renameat2(sa[1], _absolute(sa[0]), sb[1], _absolute(sb[0]))
+            except NotMine:
+                pass
+            except OSError as e:
+                raise OSError(e.errno, e.strerror, src, None, dst) from None
+            else:
+                return
+        self.real_more[key](src, dst, src_dir_fd=src_dir_fd, dst_dir_fd=dst_dir_fd)
+
+    def replace(
+        self, src: Any, dst: Any, *, src_dir_fd: int | None = None, dst_dir_fd: int | None = None
+    ) -> None:
+        self.rename(src, dst, src_dir_fd=src_dir_fd, dst_dir_fd=dst_dir_fd, key="replace")
 
     # -- stat, access, readlink ----------------------------------------------------------
     def stat(

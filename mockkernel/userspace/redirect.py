@@ -102,6 +102,12 @@ _TARGETS: tuple[tuple[ModuleType | type, str, str], ...] = (
     (os, "listdir", "listdir"),
     (os, "scandir", "scandir"),
     (os, "readlink", "readlink"),
+    (os, "mkdir", "mkdir"),
+    (os, "rmdir", "rmdir"),
+    (os, "unlink", "unlink"),
+    (os, "remove", "remove"),
+    (os, "rename", "rename"),
+    (os, "replace", "replace"),
     (builtins, "open", "builtin_open"),
     (io, "open", "builtin_open"),
     (fcntl, "ioctl", "ioctl"),
@@ -165,6 +171,12 @@ _REAL_MORE: dict[str, Any] = {
     "poll": select.poll,
     "epoll": select.epoll,
     "select_method": select.select,
+    "mkdir": os.mkdir,
+    "rmdir": os.rmdir,
+    "unlink": os.unlink,
+    "remove": os.remove,
+    "rename": os.rename,
+    "replace": os.replace,
 }
 
 
@@ -194,7 +206,8 @@ _FD_KEYS = (
     "posix_fallocate",
     "fstatvfs",
 )
-_PATH_KEYS = ("stat", "lstat", "access", "listdir", "scandir", "readlink")
+_PATH_KEYS: tuple[str, ...] = ("stat", "lstat", "access", "listdir", "scandir", "readlink")
+_PATH_KEYS += ("mkdir", "rmdir", "unlink", "remove", "rename", "replace")
 
 
 def _real_func(key: str) -> Any:

@@ -208,11 +208,12 @@ class Mlx5Core:
 
     def __init__(self) -> None:
         self.devices: dict[str, Mlx5Dev] = {}
-        self._count = 0
 
     def probe(self, kernel: Kernel, pdev: PciDev) -> None:
-        name = _opt(pdev.options, "ib_name", f"mlx5_{self._count}")
-        self._count += 1
+        # ib_device_set_name("mlx5_%d"): the lowest index no registered device has
+        used = {m.ibdev.name for m in self.devices.values()}
+        index = next(i for i in range(len(used) + 1) if f"mlx5_{i}" not in used)
+        name = _opt(pdev.options, "ib_name", f"mlx5_{index}")
         pci_enable_device(pdev)  # mlx5_pci_enable_device
         try:
             dma_set_mask_and_coherent(pdev, 64)  # set_dma_caps

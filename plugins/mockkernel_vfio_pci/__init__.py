@@ -143,14 +143,21 @@ class VfioPci:
         trace_vfio_pci_probe(kernel.tracer, pdev.bdf, vdev.name, group.number, self.profile.name)
 
     def remove(self, kernel: Kernel, pdev: PciDev) -> None:
-        """``vfio_pci_remove``: every fd is closed by now (processes exited first)."""
-        vdev = self.devices.pop(pdev.bdf, None)
+        """``vfio_pci_remove``: ``vfio_unregister_group_dev`` first -- no new device fd,
+        and a wait (the REQ eventfd signalled every 10 s) until every device fd is
+        closed; closing the last one revoked the device's dma-bufs
+        (``vfio_pci_dma_buf_cleanup``).  Then the nodes and sysfs files go."""
+        vdev = self.devices.get(pdev.bdf)
         if vdev is None:
             return
+        vdev.unregister()
+        del self.devices[pdev.bdf]
         vdev.group.devices.remove(vdev)
         pci_set_drvdata(pdev, None)
         sysfs_remove_link(kernel, f"/sys/class/vfio-dev/{vdev.name}")
         sysfs_remove_dir(kernel, _classdev(vdev))
+        # the class's glue directory goes with its last device (cleanup_glue_dir)
+        sysfs_remove_dir(kernel, posixpath.dirname(_classdev(vdev)))
         cdev_device_del(kernel, _cdev_name(vdev))
         if not vdev.group.devices:
             cdev_device_del(kernel, f"vfio/{vdev.group.number}")

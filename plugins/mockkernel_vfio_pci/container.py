@@ -221,15 +221,21 @@ def _get_device_fd(file: File, cmd: int, arg: int) -> int:
     kernel = file.kernel
     name = strndup_user(arg, PAGE_SIZE).decode("utf-8", "replace")
     vdev = next((d for d in group.devices if _match(d.pdev.bdf, name)), None)
-    if vdev is None:
+    if vdev is None or vdev.unregistering:  # vfio_device_group_unregister ran
         raise kerr(ENODEV)
     if not group.has_iommu():
         raise kerr(EINVAL)
-    fd = get_unused_fd_flags(kernel, os.O_CLOEXEC)
+    vdev.try_get_registration()
+    try:
+        fd = get_unused_fd_flags(kernel, os.O_CLOEXEC)
+    except BaseException:
+        vdev.put_registration()
+        raise
     try:
         df = DeviceFile(vdev, group)
         vfio_df_group_open(df)
     except BaseException:
+        vdev.put_registration()
         put_unused_fd(kernel, fd)
         raise
     # anon_inode_getfile_fmode("[vfio-device]", ..., O_RDWR, FMODE_PREAD | FMODE_PWRITE)

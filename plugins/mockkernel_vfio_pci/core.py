@@ -22,9 +22,10 @@ seen from userspace, with the re-insertion done eagerly.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from errno import EINVAL
+from errno import EINVAL, ENODEV
 from typing import TYPE_CHECKING
 
 from mockkernel.driver import (
@@ -32,6 +33,7 @@ from mockkernel.driver import (
     Kernel,
     PciDev,
     RwSem,
+    TracePoint,
     UapiProfile,
     file_mappings,
     kernel_close,
@@ -43,6 +45,7 @@ from mockkernel.uapi.linux.vfio import (
     VFIO_DEVICE_FEATURE_PROBE,
     VFIO_DEVICE_FEATURE_SET,
     VFIO_PCI_NUM_IRQS,
+    VFIO_PCI_REQ_IRQ_INDEX,
 )
 
 from .intrs import IrqCtx, raise_irq
@@ -55,6 +58,9 @@ if TYPE_CHECKING:
     from .iommufd import Ioas, IommufdCtx, IommufdDevice
 
 __all__ = ["FeatureHandler", "VfioGroup", "VfioPciDevice", "vfio_check_feature"]
+
+trace_vfio_pci_unregister = TracePoint("vfio_pci.unregister", "bdf", "requests")
+trace_vfio_pci_request = TracePoint("vfio_pci.request", "bdf", "count", "relayed", "open")
 
 FeatureHandler = Callable[["VfioPciDevice", int, int, int], int]
 """``handler(vdev, flags, data_addr, data_size)``: a ``VFIO_DEVICE_FEATURE`` index."""
@@ -143,6 +149,49 @@ class VfioPciDevice:
         self.err_trigger: int | None = None  # kernel-held eventfds
         self.req_trigger: int | None = None
         self._deferred_fput: list[File] = []
+        #: device files open on it (cdev opens, group device fds): the references
+        #: ``vfio_device_try_get_registration`` takes; remove waits until they are gone
+        self.registrations = 0
+        self.unregistering = False
+        self._registration_gone = threading.Condition()
+
+    # -- registration (vfio_main.c) --------------------------------------------------------
+    def try_get_registration(self) -> None:
+        """``vfio_device_try_get_registration`` for a new device file: ``ENODEV`` once
+        the driver is being removed."""
+        with self._registration_gone:
+            if self.unregistering:
+                raise kerr(ENODEV)
+            self.registrations += 1
+
+    def put_registration(self) -> None:
+        """``vfio_device_put_registration``: the last one completes a waiting remove."""
+        with self._registration_gone:
+            self.registrations -= 1
+            if not self.registrations:
+                self._registration_gone.notify_all()
+
+    def unregister(self, interval: float = 10.0) -> None:
+        """``vfio_unregister_group_dev``: no new device file from now on; then wait until
+        every open one is closed, asking userspace through the REQ eventfd
+        (``vfio_pci_core_request``) now and again every ``interval`` seconds (Linux:
+        ``HZ * 10``).  Blocks for as long as a program keeps its device fds: as on
+        Linux, unbinding a device a program holds and never releases hangs."""
+        with self._registration_gone:
+            self.unregistering = True
+            count = 0
+            while self.registrations:
+                self.request(count)
+                count += 1
+                self._registration_gone.wait(interval)
+        trace_vfio_pci_unregister(self.kernel.tracer, self.pdev.bdf, count)
+
+    def request(self, count: int) -> None:
+        """``vfio_pci_core_request``: signal the REQ eventfd if one is registered."""
+        relayed = raise_irq(self, VFIO_PCI_REQ_IRQ_INDEX)
+        trace_vfio_pci_request(
+            self.kernel.tracer, self.pdev.bdf, count, relayed, self.registrations
+        )
 
     @property
     def name(self) -> str:

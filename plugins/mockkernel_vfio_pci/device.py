@@ -665,7 +665,9 @@ class VfioDeviceFops(FileOperations):
         self.vdev = vdev
 
     def open(self, file: File) -> None:
-        """``vfio_device_fops_cdev_open``: access is granted later, by BIND_IOMMUFD."""
+        """``vfio_device_fops_cdev_open``: access is granted later, by BIND_IOMMUFD;
+        ``ENODEV`` while the driver is being removed."""
+        self.vdev.try_get_registration()
         df = DeviceFile(self.vdev, None)
         df.file = file
         file.private_data = df
@@ -679,6 +681,12 @@ class VfioDeviceFops(FileOperations):
         df = file.private_data
         if df is None:
             return
+        try:
+            self._release(df)
+        finally:
+            self.vdev.put_registration()
+
+    def _release(self, df: DeviceFile) -> None:
         if df.group is not None:
             _df_close(df)
             return

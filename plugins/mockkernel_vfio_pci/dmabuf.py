@@ -302,7 +302,11 @@ def feature_dma_buf(vdev: VfioPciDevice, flags: int, arg: int, argsz: int) -> in
     if not bar.p2pdma:
         raise kerr(EINVAL)
     _fill_phys_vec(bar, offsets, lengths)
-    # 10. the device registration is always there while an fd is open.
+    # 10. vfio_device_try_get_registration: ENODEV once the driver is being removed
+    # (while an fd is open the registration is otherwise always there; the dma-buf's is
+    # dropped with the device's at close, by dma_buf_cleanup, so it is not counted)
+    if vdev.unregistering:
+        raise kerr(ENODEV)
     priv = VfioPciDmaBuf(vdev, region_index, bar, offsets, lengths, total)
     if tph_supplied:  # tph-v1: entries[nr_ranges] is a struct vfio_region_dma_tph
         tag, ph = struct.unpack_from("<HB", raw, nr_ranges * _RANGE)
