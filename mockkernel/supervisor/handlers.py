@@ -15,7 +15,7 @@ import os
 import stat
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from errno import ENODEV, ENOTDIR, ERANGE
+from errno import ENODEV, ENOTDIR, ERANGE, EXDEV
 from typing import TYPE_CHECKING
 
 from ..errors import NotMine, kerr
@@ -404,6 +404,83 @@ def sys_msync(c: Call) -> Result:
     return 0
 
 
+# -- changes to the kernel's trees (mkdir, unlink, rename: namei.py's rules) --------------
+def _tree_path(c: Call, dirfd: int, addr: int) -> str | None:
+    """The absolute path a change names, if it is in the kernel's trees (else None)."""
+    return paths.resolve(c, dirfd, paths.read_path(addr))
+
+
+def _mkdirat(c: Call, dirfd: int, addr: int, mode: int) -> Result:
+    p = _tree_path(c, dirfd, addr)
+    if p is None:
+        return CONTINUE
+    try:
+        c.proc.sys_mkdirat(paths.AT_FDCWD, p, mode)
+    except NotMine:
+        return CONTINUE
+    return 0
+
+
+def _unlinkat(c: Call, dirfd: int, addr: int, flags: int) -> Result:
+    p = _tree_path(c, dirfd, addr)
+    if p is None:
+        return CONTINUE
+    try:
+        c.proc.sys_unlinkat(paths.AT_FDCWD, p, flags)
+    except NotMine:
+        return CONTINUE
+    return 0
+
+
+def _renameat2(c: Call, olddirfd: int, old: int, newdirfd: int, new: int, flags: int) -> Result:
+    src, dst = _tree_path(c, olddirfd, old), _tree_path(c, newdirfd, new)
+    if src is None and dst is None:
+        return CONTINUE
+    if src is None or dst is None:
+        raise kerr(EXDEV)  # between the kernel's trees and a host filesystem
+    try:
+        c.proc.sys_renameat2(paths.AT_FDCWD, src, paths.AT_FDCWD, dst, flags)
+    except NotMine:
+        return CONTINUE
+    return 0
+
+
+def sys_mkdir(c: Call) -> Result:
+    return _mkdirat(c, paths.AT_FDCWD, c.args[0], u32(c.args[1]))
+
+
+def sys_mkdirat(c: Call) -> Result:
+    return _mkdirat(c, i32(c.args[0]), c.args[1], u32(c.args[2]))
+
+
+def sys_unlink(c: Call) -> Result:
+    return _unlinkat(c, paths.AT_FDCWD, c.args[0], 0)
+
+
+def sys_rmdir(c: Call) -> Result:
+    return _unlinkat(c, paths.AT_FDCWD, c.args[0], _AT_REMOVEDIR)
+
+
+def sys_unlinkat(c: Call) -> Result:
+    return _unlinkat(c, i32(c.args[0]), c.args[1], i32(c.args[2]))
+
+
+def sys_rename(c: Call) -> Result:
+    return _renameat2(c, paths.AT_FDCWD, c.args[0], paths.AT_FDCWD, c.args[1], 0)
+
+
+def sys_renameat(c: Call) -> Result:
+    return _renameat2(c, i32(c.args[0]), c.args[1], i32(c.args[2]), c.args[3], 0)
+
+
+def sys_renameat2(c: Call) -> Result:
+    args = c.args
+    return _renameat2(c, i32(args[0]), args[1], i32(args[2]), args[3], u32(args[4]))
+
+
+_AT_REMOVEDIR = 0x200
+
+
 def _kept_closed(c: Call, lo: int, hi: int) -> None:
     """The program closes real fds ``lo..hi``: the tracer's kept backing fds there go."""
     tmm = c.sv.mms.get(c.proc.pid)
@@ -618,6 +695,14 @@ TABLE: dict[int, Syscall] = {
         Syscall("fdatasync", _S, sys_fdatasync),
         Syscall("ftruncate", _S, sys_ftruncate),
         Syscall("readlink", _S, sys_readlink),
+        Syscall("rename", _S, sys_rename, "in the kernel's trees: namei's rules"),
+        Syscall("mkdir", _S, sys_mkdir, "in the kernel's trees: namei's rules"),
+        Syscall("rmdir", _S, sys_rmdir, "in the kernel's trees: namei's rules"),
+        Syscall("unlink", _S, sys_unlink, "in the kernel's trees: namei's rules"),
+        Syscall("mkdirat", _S, sys_mkdirat, "in the kernel's trees: namei's rules"),
+        Syscall("unlinkat", _S, sys_unlinkat, "in the kernel's trees: namei's rules"),
+        Syscall("renameat", _S, sys_renameat, "across the trees and a host fs: EXDEV"),
+        Syscall("renameat2", _S, sys_renameat2, "across the trees and a host fs: EXDEV"),
         Syscall(
             "getdents64",
             _S,
@@ -709,6 +794,8 @@ _PATH_ARGS: dict[str, tuple[int, int | None]] = {
     "readlink": (0, None), "openat": (1, 0), "newfstatat": (1, 0), "readlinkat": (1, 0),
     "faccessat": (1, 0), "faccessat2": (1, 0), "statx": (1, 0), "openat2": (1, 0),
     "getxattr": (0, None), "lgetxattr": (0, None), "listxattr": (0, None),
+    "mkdir": (0, None), "rmdir": (0, None), "unlink": (0, None), "mkdirat": (1, 0),
+    "unlinkat": (1, 0),
     "llistxattr": (0, None),
 }  # fmt: skip
 _QUICK: dict[str, Callable[[Process, tuple[int, ...]], bool]] = {

@@ -238,7 +238,9 @@ NR = {
     "epoll_ctl": 233,
     "openat": 257, "newfstatat": 262, "readlinkat": 267, "faccessat": 269,
     "pselect6": 270, "ppoll": 271, "unshare": 272, "dup3": 292, "preadv": 295, "pwritev": 296,
-    "recvmmsg": 299, "sendmmsg": 307, "execveat": 322, "preadv2": 327, "pwritev2": 328,
+    "recvmmsg": 299, "sendmmsg": 307, "execveat": 322, "rename": 82, "mkdir": 83,
+    "rmdir": 84, "unlink": 87, "mkdirat": 258, "unlinkat": 263, "renameat": 264,
+    "renameat2": 316, "preadv2": 327, "pwritev2": 328,
     "statx": 332, "close_range": 436,
     "openat2": 437, "faccessat2": 439,
 }  # fmt: skip
