@@ -410,26 +410,25 @@ def _tree_path(c: Call, dirfd: int, addr: int) -> str | None:
     return paths.resolve(c, dirfd, paths.read_path(addr))
 
 
-def _mkdirat(c: Call, dirfd: int, addr: int, mode: int) -> Result:
+def _tree_change(c: Call, dirfd: int, addr: int, change: Callable[[str], None]) -> Result:
+    """Run ``change`` on the absolute path if it is in the kernel's trees, else the real
+    call (also when the kernel says the path is not its: ``NotMine``)."""
     p = _tree_path(c, dirfd, addr)
     if p is None:
         return CONTINUE
     try:
-        c.proc.sys_mkdirat(paths.AT_FDCWD, p, mode)
+        change(p)
     except NotMine:
         return CONTINUE
     return 0
+
+
+def _mkdirat(c: Call, dirfd: int, addr: int, mode: int) -> Result:
+    return _tree_change(c, dirfd, addr, lambda p: c.proc.sys_mkdirat(paths.AT_FDCWD, p, mode))
 
 
 def _unlinkat(c: Call, dirfd: int, addr: int, flags: int) -> Result:
-    p = _tree_path(c, dirfd, addr)
-    if p is None:
-        return CONTINUE
-    try:
-        c.proc.sys_unlinkat(paths.AT_FDCWD, p, flags)
-    except NotMine:
-        return CONTINUE
-    return 0
+    return _tree_change(c, dirfd, addr, lambda p: c.proc.sys_unlinkat(paths.AT_FDCWD, p, flags))
 
 
 def _renameat2(c: Call, olddirfd: int, old: int, newdirfd: int, new: int, flags: int) -> Result:
