@@ -499,6 +499,21 @@ class InetSocket(REAL_SOCKET):  # type: ignore[misc,valid-type]
                 return
         super().bind(address)
 
+    def connect(self, address: Any) -> None:
+        """To a listener on a mock NIC address: this socket is the remote peer of the
+        connection it accepts (``TcpSocket.connect``)."""
+        mock = isinstance(address, tuple) and len(address) == 2
+        if mock and TcpSocket.is_mock_addr(self._tcp, address[0]):
+            ts = self._ts or TcpSocket(self._kernel, self._tcp)
+            ts.connect(address[0], int(address[1]))
+            self._ts = ts
+            fd = self.fileno()
+            self._proc.fd_pollers[fd] = ts.poll
+            self._proc.fd_readers[fd] = self._read
+            self._proc.fd_writers[fd] = self._write
+            return
+        super().connect(address)
+
     def listen(self, backlog: int = 128) -> None:
         if self._ts is None:
             super().listen(backlog)
@@ -531,7 +546,7 @@ class InetSocket(REAL_SOCKET):  # type: ignore[misc,valid-type]
 
     def send(self, data: Any, flags: int = 0) -> int:
         ts = self._ts
-        if ts is None or ts.sk is None:  # not a mock connection (a listener: the real EPIPE)
+        if ts is None:
             n: int = super().send(data, flags)
             return n
         if self.fileno() < 0:
@@ -540,7 +555,7 @@ class InetSocket(REAL_SOCKET):  # type: ignore[misc,valid-type]
 
     def sendall(self, data: Any, flags: int = 0) -> None:
         ts = self._ts
-        if ts is None or ts.sk is None:
+        if ts is None:
             super().sendall(data, flags)
             return
         self.send(data, flags)
