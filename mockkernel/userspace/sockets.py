@@ -4,12 +4,13 @@
 (one the mock kernel has not registered is ``EPROTONOSUPPORT``), also through a
 ``socket.socket`` subclass or ``fileno=`` a mock netlink fd (:class:`MockSocket`).
 ``socket.socket(AF_INET, SOCK_STREAM)`` is a real socket of a subclass
-(:func:`make_inet_type`) that stays real in every call unless the program **binds it
-to a mock NIC's IPv4 address** (``NetDevice.ipv4``): from then on ``listen``,
-``accept``, ``getsockname``, ``recv``/``recv_into``/``recvmsg`` (devmem:
-``MSG_SOCK_DEVMEM``; a flow on a queue without a binding reads plain bytes),
-``setsockopt(SOL_SOCKET, SO_DEVMEM_DONTNEED)`` and ``close`` reach the mock TCP table
-(:mod:`mockkernel.net.devmem_tcp`); the real fd stays open underneath as the number
+(:func:`make_inet_type`) that stays real in every call unless the program **binds or
+connects it to a mock NIC's IPv4 address** (``NetDevice.ipv4``): from then on
+``listen``, ``accept``, ``getsockname``/``getpeername``, ``recv``/``recv_into``/
+``recvmsg`` (devmem: ``MSG_SOCK_DEVMEM``; a flow on a queue without a binding reads
+plain bytes), ``send``, ``setsockopt(SOL_SOCKET, SO_DEVMEM_DONTNEED)`` and ``close``
+reach the kernel's :class:`~mockkernel.net.tcp_sock.TcpSocket` (the rules the
+supervisor's front-end uses too); the real fd stays open underneath as the number
 the program sees.  Every other family/protocol is a real socket.  The object
 returned behaves like a ``socket.socket`` for the calls a netlink client makes
 (``bind``, ``send``/``sendto``/``sendmsg``, ``recv``/``recvfrom``/``recv_into``/

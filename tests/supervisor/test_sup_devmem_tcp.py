@@ -132,7 +132,7 @@ def test_a_connecting_program_is_the_peer(nic_kernel: Kernel) -> None:
     process of the tree) is that connection's remote peer: a readable flow when no
     queue is bound, both directions; the listener's close ends the client's stream."""
     script = r"""
-import os, socket
+import os, select, socket
 srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
 srv.bind(("192.0.2.1", 0))
 srv.listen(1)
@@ -140,7 +140,9 @@ port = srv.getsockname()[1]
 cli = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
 cli.connect(("192.0.2.1", port))
 conn, _ = srv.accept()
+print(select.select([conn, srv], [cli], [], 0)[:2] == ([], [cli]))
 cli.sendall(b"ping")
+print(select.select([conn, srv], [], [], 0)[0] == [conn])
 print(conn.recv(10), cli.getpeername() == ("192.0.2.1", port))
 conn.send(b"pong")
 print(cli.recv(10))
@@ -157,7 +159,14 @@ srv.close()
 """
     r = nic_kernel.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
-    assert r.stdout.splitlines() == ["b'ping' True", "b'pong'", "b'from the child'", "b''"]
+    assert r.stdout.splitlines() == [
+        "True",
+        "True",
+        "b'ping' True",
+        "b'pong'",
+        "b'from the child'",
+        "b''",
+    ]
     assert nic_kernel.leaks() == []
 
 
