@@ -45,7 +45,8 @@ if TYPE_CHECKING:
 __all__ = ["PEER_ADDR", "TcpSocket", "WouldBlock", "tcp_sock_file", "tcp_sock_fops"]
 
 SOL_SOCKET = 1
-SO_RCVLOWAT, SO_PEEK_OFF = 18, 42
+SO_RCVLOWAT, SO_ACCEPTCONN, SO_PEEK_OFF = 18, 30, 42
+RCV_SHUTDOWN, SEND_SHUTDOWN, SHUTDOWN_MASK = 1, 2, 3
 MSG_OOB, MSG_PEEK, MSG_TRUNC, MSG_ERRQUEUE = 0x1, 0x2, 0x20, 0x2000
 #: the remote peer's address as ``accept``/``getpeername`` report it (TEST-NET-1)
 PEER_ADDR = "192.0.2.254"
@@ -65,6 +66,8 @@ class TcpSocket:
         #: a program that connected to a listener on a mock NIC address: the accepted
         #: end it sends into (it is that connection's remote peer)
         self.out: DevmemTcpSock | None = None
+        #: ``sk_shutdown``: RCV_SHUTDOWN (1) and SEND_SHUTDOWN (2) bits
+        self.shutdown_bits = 0
         #: a real fd of the host socket the program made, for the options the mock does
         #: not model (the supervisor's; in-process the program's own object is it)
         self.host_fd: int | None = None
@@ -163,6 +166,8 @@ class TcpSocket:
         try:
             return sk.recvmsg_iov(bufsize, ancbufsize, flags, blocking=blocking)
         except WouldBlock:
+            if self.shutdown_bits & RCV_SHUTDOWN:
+                return b"", 0, [], 0  # nothing queued after shutdown(SHUT_RD): end of stream
             if not blocking:
                 raise
             raise kerr(EAGAIN, "a blocking recv with nothing queued would never return") from None
@@ -178,7 +183,7 @@ class TcpSocket:
         if flags & MSG_OOB:
             raise kerr(EINVAL, "no urgent data to read")
         if not out.tx:
-            if out.closed or bufsize == 0:
+            if out.closed or bufsize == 0 or self.shutdown_bits & RCV_SHUTDOWN:
                 return b"", 0, [], 0
             if not blocking:
                 raise WouldBlock(EAGAIN, os.strerror(EAGAIN))
@@ -192,6 +197,8 @@ class TcpSocket:
         """``tcp_sendmsg``: a connection sends to its peer; a connecting program's bytes
         go on the wire to the NIC (what the NIC cannot take yet stays pending, as in an
         unacknowledged window); anything else is ``EPIPE``."""
+        if self.shutdown_bits & SEND_SHUTDOWN:
+            raise kerr(EPIPE)
         if self.out is not None:
             if self.out.closed:
                 raise kerr(EPIPE)
@@ -214,6 +221,34 @@ class TcpSocket:
             raise kerr(EOPNOTSUPP, f"{name} on a mock TCP socket is not modelled")
         raise NotMine()
 
+    def shutdown(self, how: int) -> None:
+        """``inet_shutdown``: ``how`` (``SHUT_RD``/``WR``/``RDWR``) else ``EINVAL``; a
+        socket neither connected nor listening is ``ENOTCONN``; a listener shut for
+        reading stops listening (its queued connections are reset); a connecting
+        program's ``SHUT_WR`` is a FIN: the accepted side reads the end of the stream."""
+        bits = how + 1
+        if bits & ~SHUTDOWN_MASK or not 0 <= how <= 2:
+            raise kerr(EINVAL)
+        if self.sk is None and self.out is None:
+            if self.listener is None:
+                raise kerr(ENOTCONN)
+            if bits & RCV_SHUTDOWN:
+                lsn, self.listener = self.listener, None
+                self.tcp.unlisten(lsn)
+            return
+        self.shutdown_bits |= bits
+        if bits & SEND_SHUTDOWN and self.out is not None:
+            self.out.peer_closed = True
+        if self.kernel.tracer.enabled:
+            self.kernel.tracer.emit("tcp.shutdown", how=how)
+
+    def getsockopt(self, level: int, optname: int) -> int:
+        """``SO_ACCEPTCONN`` is the mock's (is it listening?); ``NotMine`` for the host
+        socket's options."""
+        if level == SOL_SOCKET and optname == SO_ACCEPTCONN:
+            return int(self.listener is not None)
+        raise NotMine()
+
     def poll(self) -> int:
         """``tcp_poll``: a listener is readable with a connection to accept; a
         connection is readable with bytes queued or the peer gone (``RDHUP``), and
@@ -230,8 +265,10 @@ class TcpSocket:
             mask = EPOLLOUT | EPOLLWRNORM
             if sk.readable():
                 mask |= EPOLLIN | EPOLLRDNORM
-            if sk.peer_closed:
+            if sk.peer_closed or self.shutdown_bits & RCV_SHUTDOWN:
                 mask |= EPOLLIN | EPOLLRDNORM | EPOLLRDHUP
+            if self.shutdown_bits == SHUTDOWN_MASK:
+                mask |= EPOLLHUP
             return mask
         if lsn is not None:
             return EPOLLIN | EPOLLRDNORM if lsn.backlog else 0

@@ -693,6 +693,7 @@ TABLE: dict[int, Syscall] = {
             "netlink: to the kernel (port 0); TCP: to a listener on a mock NIC address",
         ),
         Syscall("listen", _S, netsock.sys_listen, "mock TCP sockets"),
+        Syscall("shutdown", _S, netsock.sys_shutdown, "mock TCP sockets (SHUT_WR: a FIN)"),
         Syscall("accept", _S, netsock.sys_accept, "mock TCP listeners; never blocks (EAGAIN)"),
         Syscall("accept4", _S, netsock.sys_accept4, "as accept, SOCK_NONBLOCK/SOCK_CLOEXEC"),
         Syscall("getsockname", _S, netsock.sys_getsockname),
@@ -703,7 +704,9 @@ TABLE: dict[int, Syscall] = {
             netsock.sys_setsockopt,
             "TCP: SO_DEVMEM_DONTNEED the kernel's, other options the host socket's",
         ),
-        Syscall("getsockopt", _S, netsock.sys_getsockopt, "TCP: the host socket's"),
+        Syscall(
+            "getsockopt", _S, netsock.sys_getsockopt, "TCP: SO_ACCEPTCONN; others the host socket's"
+        ),
         Syscall("sendto", _S, netsock.sys_sendto),
         Syscall("recvfrom", _P, netsock.sys_recvfrom, "nothing queued: EAGAIN, never blocks"),
     )
@@ -714,7 +717,7 @@ TABLE: dict[int, Syscall] = {
 NOT_TRAPPED: dict[str, str] = {
     "mprotect/madvise/msync outside the mapping window": "a mock mapping the program "
     "placed with MAP_FIXED: they act on its real pages (the backing files)",
-    "shutdown, sendfile, splice": "on a mock TCP socket the placeholder answers (ENOTSOCK)",
+    "sendfile, splice": "on a mock TCP socket the placeholder answers (a sealed memfd)",
     "io_uring_setup": "refused (ENOSYS, as without CONFIG_IO_URING) for the whole tree: "
     "io_uring's operations bypass seccomp",
 }
@@ -722,9 +725,9 @@ NOT_TRAPPED: dict[str, str] = {
 
 _FD_ONLY = ("read", "write", "pread64", "pwrite64", "readv", "writev", "preadv", "pwritev",
             "preadv2", "pwritev2", "lseek", "fstat", "fsync", "fdatasync", "ftruncate",
-            "ioctl", "fcntl", "dup", "getdents64", "listen", "accept", "accept4", "getsockname",
-            "getpeername", "setsockopt", "getsockopt", "sendto", "recvfrom", "fgetxattr",
-            "flistxattr")  # fmt: skip
+            "ioctl", "fcntl", "dup", "getdents64", "listen", "accept", "accept4", "shutdown",
+            "getsockname", "getpeername", "setsockopt", "getsockopt", "sendto", "recvfrom",
+            "fgetxattr", "flistxattr")  # fmt: skip
 
 
 _PATH_ARGS: dict[str, tuple[int, int | None]] = {

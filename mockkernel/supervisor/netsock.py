@@ -269,6 +269,15 @@ def sys_listen(c: Call) -> Result:
     raise kerr(EOPNOTSUPP)
 
 
+def sys_shutdown(c: Call) -> Result:
+    """A mock TCP socket's ``inet_shutdown`` (netlink: ``EOPNOTSUPP``,
+    ``sock_no_shutdown``)."""
+    if (tcp := _tcp(c)) is not None:
+        return tcpsock.shutdown(c, tcp)
+    _sock(c, i32(c.args[0]))
+    raise kerr(EOPNOTSUPP)
+
+
 def sys_accept4(c: Call) -> Result:
     """``accept``/``accept4`` on a mock TCP listener (netlink: ``EOPNOTSUPP``)."""
     if (tcp := _tcp(c)) is not None:

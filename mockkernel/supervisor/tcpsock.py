@@ -186,6 +186,11 @@ def connect(c: Call, file: File) -> Result:
     return 0
 
 
+def shutdown(c: Call, file: File) -> Result:
+    _sock(file).shutdown(i32(c.args[1]))
+    return 0
+
+
 def listen(c: Call, file: File) -> Result:
     _sock(file).listen()
     return 0
@@ -247,7 +252,7 @@ def setsockopt(c: Call, file: File) -> Result:
 
 
 def getsockopt(c: Call, file: File) -> Result:
-    """The host socket's value (the mock models no readable option of its own)."""
+    """``SO_ACCEPTCONN`` the kernel's; any other option the host socket's."""
     import ctypes
 
     level, opt, optval, lenp = i32(c.args[1]), i32(c.args[2]), c.args[3], c.args[4]
@@ -255,6 +260,15 @@ def getsockopt(c: Call, file: File) -> Result:
     if ulen < 0:
         raise kerr(EINVAL)
     sock = _sock(file)
+    try:
+        v = sock.getsockopt(level, opt)
+    except NotMine:
+        pass
+    else:
+        n = min(ulen, 4)
+        copy_to_user(optval, struct.pack("=i", v)[:n])
+        copy_to_user(lenp, struct.pack("=i", n))
+        return 0
     if sock.host_fd is None:
         raise kerr(EOPNOTSUPP)
     buf = ctypes.create_string_buffer(min(ulen, _MAX_OPT))

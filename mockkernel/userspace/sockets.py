@@ -515,6 +515,25 @@ class InetSocket(REAL_SOCKET):  # type: ignore[misc,valid-type]
             return
         super().connect(address)
 
+    def shutdown(self, how: int) -> None:
+        if self._ts is None:
+            super().shutdown(how)
+        else:
+            self._ts.shutdown(how)
+
+    def getsockopt(self, level: int, optname: int, buflen: int | None = None) -> Any:
+        ts = self._ts
+        if ts is not None:
+            try:
+                v = ts.getsockopt(level, optname)
+            except NotMine:
+                pass
+            else:
+                return v if buflen is None else v.to_bytes(4, "little")[:buflen]
+        if buflen is None:
+            return super().getsockopt(level, optname)
+        return super().getsockopt(level, optname, buflen)
+
     def listen(self, backlog: int = 128) -> None:
         if self._ts is None:
             super().listen(backlog)

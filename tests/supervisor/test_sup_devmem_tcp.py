@@ -190,3 +190,33 @@ print(len(got))
     assert r.returncode == 0, r.stderr
     assert r.stdout.split() == ["100000"]
     assert not [e for e in events if e["event"].startswith(("sup.tcp", "tcp."))]
+
+
+TCP_CONNECT = [
+    "shutdown before listen: ENOTCONN",
+    "acceptconn: 0 1",
+    "connect again: EISCONN",
+    "ready: True",
+    "ready: True",
+    "b'ping' True",
+    "b'pong'",
+    "shutdown 7: EINVAL",
+    "after SHUT_WR: b'' EPIPE",
+    "after SHUT_RD: b''",
+    "acceptconn after SHUT_RD: 0",
+]
+
+
+def test_both_front_ends_give_the_same_answers(kernel: Kernel, tmp_path: Path) -> None:
+    """One program (``py/tcp_connect.py``: connect, select, shutdown, SO_ACCEPTCONN)
+    in-process and supervised: the same lines, from the one ``TcpSocket``."""
+    probe = str(HERE / "py" / "tcp_connect.py")
+    r = kernel.run([sys.executable, probe], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == TCP_CONNECT
+    inproc = subprocess.run(
+        [sys.executable, "-m", "mockkernel", "run", "--check-leaks", probe],
+        capture_output=True, text=True, timeout=120, check=False, cwd=tmp_path,
+    )  # fmt: skip
+    assert (inproc.returncode, inproc.stderr) == (0, "")
+    assert inproc.stdout.splitlines() == TCP_CONNECT
