@@ -45,6 +45,7 @@ if TYPE_CHECKING:
 __all__ = ["PEER_ADDR", "TcpSocket", "WouldBlock", "tcp_sock_file", "tcp_sock_fops"]
 
 SOL_SOCKET = 1
+AF_INET = 2
 SO_RCVLOWAT, SO_ACCEPTCONN, SO_PEEK_OFF = 18, 30, 42
 RCV_SHUTDOWN, SEND_SHUTDOWN, SHUTDOWN_MASK = 1, 2, 3
 MSG_OOB, MSG_PEEK, MSG_TRUNC, MSG_ERRQUEUE = 0x1, 0x2, 0x20, 0x2000
@@ -66,6 +67,10 @@ class TcpSocket:
         #: a program that connected to a listener on a mock NIC address: the accepted
         #: end it sends into (it is that connection's remote peer)
         self.out: DevmemTcpSock | None = None
+        #: the family the program's socket speaks: ``AF_INET``, or ``AF_INET6`` with
+        #: v4-mapped addresses (how a front-end spells the addresses; an accepted
+        #: connection has its listener's)
+        self.family = AF_INET
         #: ``sk_shutdown``: RCV_SHUTDOWN (1) and SEND_SHUTDOWN (2) bits
         self.shutdown_bits = 0
         #: a real fd of the host socket the program made, for the options the mock does
@@ -110,6 +115,7 @@ class TcpSocket:
             raise kerr(EAGAIN, "a blocking accept with no peer would never return")
         conn = TcpSocket(self.kernel, self.tcp)
         conn.addr = self.addr
+        conn.family = self.family
         conn.sk = lsn.backlog.popleft()
         conn.peer = (PEER_ADDR, _PEER_PORT0 + self.tcp.accepted)
         self.tcp.accepted += 1

@@ -41,10 +41,14 @@ if TYPE_CHECKING:
 
 __all__ = ["quick_bind", "real_bind_or_connect"]
 
-AF_INET = 2
+AF_INET, AF_INET6 = 2, 10
 SOCK_STREAM, SOCK_NONBLOCK, SOCK_CLOEXEC = 1, 0o4000, 0o2000000
 MSG_DONTWAIT = 0x40
 _SOCKADDR_IN = struct.Struct("=H2s4s8x")  # sin_family, sin_port (big endian), sin_addr
+#: sin6_family, sin6_port, sin6_flowinfo, sin6_addr, sin6_scope_id
+_SOCKADDR_IN6 = struct.Struct("=H2sI16sI")
+_SIN6_MIN = 24  # SIN6_LEN_RFC2133: the shortest sockaddr_in6 inet6_bind takes
+_V4MAPPED = bytes(10) + b"\xff\xff"
 _MSGHDR = struct.Struct("=QI4xQQQQi4x")
 _IOVEC = struct.Struct("=QQ")
 _CMSGHDR = struct.Struct("=QII")  # cmsg_len, cmsg_level, cmsg_type
@@ -57,22 +61,28 @@ def _tcp(proc: Process) -> TcpTable:
     return net_state(proc.kernel).tcp
 
 
-def _mock_sockaddr(proc: Process, addr: int, addrlen: int) -> tuple[str, int] | None:
-    """``(host, port)`` of a ``sockaddr_in`` naming a mock NIC address; None otherwise
-    (not ``AF_INET``, short, unreadable: the real call answers)."""
+def _mock_sockaddr(proc: Process, addr: int, addrlen: int) -> tuple[str, int, int] | None:
+    """``(host, port, family)`` of a ``sockaddr_in`` -- or a ``sockaddr_in6`` with a
+    v4-mapped address (``::ffff:a.b.c.d``, as upstream ``ncdevmem`` binds) -- naming a
+    mock NIC address; None otherwise (another family, short, unreadable: the real call
+    answers)."""
     if not addr or addrlen < _SOCKADDR_IN.size:
         return None
     try:
-        raw = proc.mm.read(addr, 8)
+        raw = proc.mm.read(addr, min(addrlen, _SIN6_MIN))
     except OSError:
         return None
-    family, port, ip = _SOCKADDR_IN.unpack(raw + bytes(8))
-    if family != AF_INET:
+    family = int.from_bytes(raw[:2], "little")
+    if family == AF_INET:
+        ip = raw[4:8]
+    elif family == AF_INET6 and len(raw) >= _SIN6_MIN and raw[8:20] == _V4MAPPED:
+        ip = raw[20:24]
+    else:
         return None
     host = socket.inet_ntoa(ip)
     if not TcpSocket.is_mock_addr(_tcp(proc), host):
         return None
-    return host, int.from_bytes(port, "big")
+    return host, int.from_bytes(raw[2:4], "big"), family
 
 
 def quick_bind(proc: Process, args: tuple[int, ...]) -> bool:
@@ -83,8 +93,14 @@ def quick_bind(proc: Process, args: tuple[int, ...]) -> bool:
     return _mock_sockaddr(proc, args[1], i32(args[2])) is None
 
 
-def _sockaddr_in(host: str, port: int) -> bytes:
-    return _SOCKADDR_IN.pack(AF_INET, port.to_bytes(2, "big"), socket.inet_aton(host))
+def _sockaddr(sock: TcpSocket, where: tuple[str, int]) -> bytes:
+    """The address as the socket's family spells it (``sockaddr_in`` or a v4-mapped
+    ``sockaddr_in6``)."""
+    host, port = where
+    ip = socket.inet_aton(host)
+    if sock.family == AF_INET6:
+        return _SOCKADDR_IN6.pack(AF_INET6, port.to_bytes(2, "big"), 0, _V4MAPPED + ip, 0)
+    return _SOCKADDR_IN.pack(AF_INET, port.to_bytes(2, "big"), ip)
 
 
 def write_addr(addr: int, lenp: int, raw: bytes) -> None:
@@ -112,10 +128,11 @@ def _fd_flags(pid: int, fd: int) -> int:
 
 
 def _host_is_unbound_tcp(real: int) -> bool:
-    """Is the real socket ``real`` an ``AF_INET`` stream socket not bound yet?"""
+    """Is the real socket ``real`` an ``AF_INET``/``AF_INET6`` stream socket not bound
+    yet?"""
     s = _socket.socket(fileno=REAL.dup(real))
     try:
-        if s.family != AF_INET or s.type != SOCK_STREAM:
+        if s.family not in (AF_INET, AF_INET6) or s.type != SOCK_STREAM:
             return False
         return bool(s.getsockname()[1] == 0)
     finally:
@@ -144,13 +161,14 @@ def real_bind_or_connect(c: Call, fd: int, connect: bool) -> Result:
     k = c.sv.kernel
     sock = TcpSocket(k, _tcp(c.proc))
     sock.host_fd = real
+    sock.family = where[2]
     flags = _fd_flags(c.proc.pid, fd)
     file = tcp_sock_file(k, sock, bool(flags & os.O_NONBLOCK))
     try:
         if connect:
-            sock.connect(*where)
+            sock.connect(where[0], where[1])
         else:
-            sock.bind(*where)
+            sock.bind(where[0], where[1])
         with c.proc.files_lock:
             fdt = c.proc.fdt
             assert isinstance(fdt, RemoteFdTable)
@@ -174,7 +192,7 @@ def bind(c: Call, file: File) -> Result:
     where = _mock_sockaddr(c.proc, c.args[1], i32(c.args[2]))
     if where is None:
         raise kerr(EINVAL)  # bound already (inet_bind: EINVAL)
-    _sock(file).bind(*where)
+    _sock(file).bind(where[0], where[1])
     return 0
 
 
@@ -182,7 +200,7 @@ def connect(c: Call, file: File) -> Result:
     where = _mock_sockaddr(c.proc, c.args[1], i32(c.args[2]))
     if where is None:
         raise kerr(EAFNOSUPPORT if i32(c.args[2]) >= 2 else EINVAL)
-    _sock(file).connect(*where)
+    _sock(file).connect(where[0], where[1])
     return 0
 
 
@@ -210,7 +228,7 @@ def accept(c: Call, file: File, flags: int) -> Result:
     except BaseException:
         new.put()
         raise
-    write_addr(c.args[1], c.args[2], _sockaddr_in(*conn.getpeername()))
+    write_addr(c.args[1], c.args[2], _sockaddr(conn, conn.getpeername()))
     return fd
 
 
@@ -224,12 +242,13 @@ def _host_socket() -> int:
 def getsockname(c: Call, file: File) -> Result:
     sock = _sock(file)
     host, port = sock.addr or ("0.0.0.0", 0)
-    write_addr(c.args[1], c.args[2], _sockaddr_in(host, port))
+    write_addr(c.args[1], c.args[2], _sockaddr(sock, (host, port)))
     return 0
 
 
 def getpeername(c: Call, file: File) -> Result:
-    write_addr(c.args[1], c.args[2], _sockaddr_in(*_sock(file).getpeername()))
+    sock = _sock(file)
+    write_addr(c.args[1], c.args[2], _sockaddr(sock, sock.getpeername()))
     return 0
 
 

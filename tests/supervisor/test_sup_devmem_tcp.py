@@ -220,3 +220,40 @@ def test_both_front_ends_give_the_same_answers(kernel: Kernel, tmp_path: Path) -
     )  # fmt: skip
     assert (inproc.returncode, inproc.stderr) == (0, "")
     assert inproc.stdout.splitlines() == TCP_CONNECT
+
+
+def test_an_inet6_socket_on_a_v4_mapped_nic_address(nic_kernel: Kernel) -> None:
+    """Upstream ``ncdevmem`` listens with ``AF_INET6`` on ``::ffff:<NIC address>``: the
+    socket becomes the mock's and names its addresses as ``sockaddr_in6``; the
+    scripted peer's bytes (no binding: a readable flow) arrive; ``::1`` stays the
+    host's."""
+    script = r"""
+import socket
+host = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+host.bind(("::1", 0))
+print(host.getsockname()[0])
+host.close()
+srv = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+srv.bind(("::ffff:192.0.2.1", 5201))
+srv.listen(1)
+print(srv.getsockname())
+conn, peer = srv.accept()
+print(peer, conn.getsockname()[:2])
+got = b""
+while chunk := conn.recv(65536):
+    got += chunk
+print(len(got))
+conn.close()
+srv.close()
+"""
+    with nic_kernel.tracer.capture() as events:
+        r = nic_kernel.run([sys.executable, "-c", script], capture_output=True, text=True,
+                           timeout=60)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == [
+        "::1",
+        "('::ffff:192.0.2.1', 5201, 0, 0)",
+        "('::ffff:192.0.2.254', 40000, 0, 0) ('::ffff:192.0.2.1', 5201)",
+        "7000",
+    ]
+    assert [e["addr"] for e in events if e["event"] == "sup.tcp_socket"] == ["192.0.2.1"]
