@@ -1,8 +1,9 @@
-"""Devmem TCP for supervised programs: an ``AF_INET`` stream socket becomes the mock's.
+"""Devmem TCP for supervised programs: a TCP socket becomes the mock's.
 
 A program makes a real TCP socket (``socket`` is never trapped for ``AF_INET``: the
 address is not known yet).  When it ``bind``\\ s or ``connect``\\ s it to a mock NIC's
-IPv4 address (``NetDevice.ipv4``), the supervisor takes the real socket
+IPv4 address (``NetDevice.ipv4``; ``AF_INET``, or ``AF_INET6`` with the v4-mapped
+``::ffff:a.b.c.d`` upstream ``ncdevmem`` uses), the supervisor takes the real socket
 (``pidfd_getfd``: kept as the host socket, for the options the mock does not model),
 makes a kernel :class:`~mockkernel.net.tcp_sock.TcpSocket` and puts a mock socket file
 at the same number in the child (``SECCOMP_IOCTL_NOTIF_ADDFD`` with ``SETFD``, the
@@ -19,6 +20,7 @@ A real fd's ``bind``/``connect`` to any other address costs one read of the sock
 from __future__ import annotations
 
 import _socket
+import ctypes
 import os
 import socket
 import struct
@@ -272,8 +274,6 @@ def setsockopt(c: Call, file: File) -> Result:
 
 def getsockopt(c: Call, file: File) -> Result:
     """``SO_ACCEPTCONN`` the kernel's; any other option the host socket's."""
-    import ctypes
-
     level, opt, optval, lenp = i32(c.args[1]), i32(c.args[2]), c.args[3], c.args[4]
     (ulen,) = struct.unpack("=i", copy_from_user(lenp, 4))
     if ulen < 0:
