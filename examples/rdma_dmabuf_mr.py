@@ -45,6 +45,8 @@ VFIO_DMA_BUF_TPH_ST_EXT = 1 << 1
 RDMA_VERBS_IOCTL = (3 << 30) | (24 << 16) | (0x1B << 8) | 1  # _IOWR(0x1b, 1, 24 bytes)
 UVERBS_OBJECT_DEVICE, UVERBS_OBJECT_MR = 0, 7
 UVERBS_METHOD_GET_CONTEXT = 3
+UVERBS_ATTR_UHW_IN, UVERBS_ATTR_UHW_OUT = 0x1000, 0x1001  # UVERBS_ID_DRIVER_NS | 0, 1
+MLX5_UCONTEXT_RESP_SIZE = 72  # sizeof(struct mlx5_ib_alloc_ucontext_resp)
 UVERBS_METHOD_QUERY_MR, UVERBS_METHOD_REG_DMABUF_MR = 3, 4
 IB_USER_VERBS_CMD_ALLOC_PD = 3
 IB_ACCESS_LOCAL_WRITE, IB_ACCESS_REMOTE_WRITE, IB_ACCESS_REMOTE_READ = 1, 2, 4
@@ -166,7 +168,18 @@ def register():
         # 4.-5. the RDMA side, as libibverbs does it
         reg.uverbs = os.open(f"/dev/infiniband/{uverbs_name}", os.O_RDWR | os.O_CLOEXEC)
         reg.fds.append(reg.uverbs)
-        verbs(reg.uverbs, driver_id, UVERBS_OBJECT_DEVICE, UVERBS_METHOD_GET_CONTEXT, [])
+        # mlx5 wants its driver data (mlx5_ib_alloc_ucontext_req_v2: 16 bfregs, 4 of them
+        # low latency, CQE version 1, 4K and dynamic UARs), and answers its own response
+        uhw = []
+        if driver_id == 1:
+            req = struct.pack("=IIIIBBHIQ", 16, 4, 0, 0, 1, 0, 0, 0, 3)
+            uhw_in = ctypes.create_string_buffer(req, len(req))
+            uhw_out = ctypes.create_string_buffer(MLX5_UCONTEXT_RESP_SIZE)
+            uhw = [
+                (UVERBS_ATTR_UHW_IN, len(req), ctypes.addressof(uhw_in)),
+                (UVERBS_ATTR_UHW_OUT, MLX5_UCONTEXT_RESP_SIZE, ctypes.addressof(uhw_out)),
+            ]
+        verbs(reg.uverbs, driver_id, UVERBS_OBJECT_DEVICE, UVERBS_METHOD_GET_CONTEXT, uhw)
         pd_resp = ctypes.create_string_buffer(4)
         cmd = struct.pack("=IHHQ", IB_USER_VERBS_CMD_ALLOC_PD, 4, 1, ctypes.addressof(pd_resp))
         os.write(reg.uverbs, cmd)

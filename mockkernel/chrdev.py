@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 from .context import Subsystem
 from .errors import KernelBug, kerr
+from .trace import TracePoint
 from .vfs import ChrDev, Dir, Vfs
 
 if TYPE_CHECKING:
@@ -43,6 +44,9 @@ __all__ = [
     "register_chrdev_region",
     "unregister_chrdev_region",
 ]
+
+trace_chrdev_register = TracePoint("chrdev.register", "path", "rdev")
+trace_chrdev_unregister = TracePoint("chrdev.unregister", "path")
 
 #: ``include/uapi/linux/major.h``
 MISC_MAJOR = 10
@@ -108,8 +112,7 @@ def _devtmpfs_create_node(
         vfs.register_chrdev(path, fops, devt, mode & 0o7777)
     except FileExistsError:
         raise kerr(EEXIST) from None
-    if kernel.tracer.enabled:
-        kernel.tracer.emit("chrdev.register", path=path, rdev=devt)
+    trace_chrdev_register(kernel.tracer, path, devt)
     return path
 
 
@@ -117,8 +120,7 @@ def _devtmpfs_delete_node(kernel: KernelContext, path: str) -> None:
     """``devtmpfs_delete_node``: the node, then each directory it leaves empty."""
     vfs = kernel.subsys(Vfs)
     vfs.unlink(path)
-    if kernel.tracer.enabled:
-        kernel.tracer.emit("chrdev.unregister", path=path)
+    trace_chrdev_unregister(kernel.tracer, path)
     head = path.rpartition("/")[0]
     while head.startswith("/dev/"):
         d = vfs.peek(head)

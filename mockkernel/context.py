@@ -64,7 +64,7 @@ class Subsystem:
 class KernelContext(Protocol):
     """What every layer below the kernel may use of it (:class:`mockkernel.Kernel` is one)."""
 
-    #: trace events; emit only under ``if tracer.enabled``
+    #: trace events: each a ``TracePoint`` called with it (``mockkernel.trace``)
     tracer: Tracer
     #: ``WARN()`` messages so far (the leak report lists them)
     warnings: list[str]

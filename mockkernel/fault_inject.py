@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from .context import Subsystem
+from .trace import TracePoint
 from .uaccess import cpu_fault, set_cpu_fault
 
 if TYPE_CHECKING:
@@ -31,6 +32,8 @@ if TYPE_CHECKING:
     from .process import Process
 
 __all__ = ["FAULT_SITES", "FailNth", "FaultInject", "should_fail"]
+
+trace_fault_inject = TracePoint("fault.inject", "site", "pid")
 
 #: The fault points, by site name (what ``fault.inject`` and a sweep report).
 FAULT_SITES = (
@@ -119,8 +122,7 @@ class FaultInject(Subsystem):
                 return False
         set_cpu_fault(None)
         self.injected.append((site, current.pid))
-        if kernel.tracer.enabled:
-            kernel.tracer.emit("fault.inject", site=site, pid=current.pid)
+        trace_fault_inject(kernel.tracer, site, current.pid)
         return True
 
     def task_hook(self, proc: Process, tid: int) -> FailNth | None:

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 
 from .context import KernelContext, Subsystem
 from .errors import kerr
+from .trace import TracePoint
 
 if TYPE_CHECKING:
     from .fs import File, Inode
@@ -42,6 +43,9 @@ __all__ = [
     "FileLockContext",
     "FileLocks",
 ]
+
+trace_filelock_posix = TracePoint("filelock.posix", "pid", "flags", "type", "start", "end")
+trace_filelock_flock = TracePoint("filelock.flock", "pid", "flags", "type", "start", "end")
 
 OFFSET_MAX = 2**63 - 1
 FL_POSIX = 1
@@ -112,17 +116,8 @@ class FileLocks(Subsystem):
             for lk in c.posix + c.flock
         ]
 
-    def _trace(self, event: str, lock: FileLock) -> None:
-        tracer = self.kernel.tracer
-        if tracer.enabled:
-            tracer.emit(
-                event,
-                pid=lock.pid,
-                flags=lock.flags,
-                type=lock.type,
-                start=lock.start,
-                end=lock.end,
-            )
+    def _trace(self, tp: TracePoint, lock: FileLock) -> None:
+        tp(self.kernel.tracer, lock.pid, lock.flags, lock.type, lock.start, lock.end)
 
     # -- POSIX and OFD record locks ----------------------------------------------------
     def posix_test(self, inode: Inode, req: FileLock) -> FileLock | None:
@@ -153,7 +148,7 @@ class FileLocks(Subsystem):
             self._replace_range(ctx, req)
             self._tidy(inode, ctx)
             self.cond.notify_all()
-        self._trace("filelock.posix", req)
+        self._trace(trace_filelock_posix, req)
 
     @staticmethod
     def _replace_range(ctx: FileLockContext, req: FileLock) -> None:
@@ -217,7 +212,7 @@ class FileLocks(Subsystem):
                     raise kerr(EWOULDBLOCK)
                 self.cond.wait()
             ctx.flock.append(req)
-        self._trace("filelock.flock", req)
+        self._trace(trace_filelock_flock, req)
 
     # -- the last fput -------------------------------------------------------------------
     def remove_file(self, file: File) -> None:

@@ -19,15 +19,25 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from errno import EBADF, EINVAL, ENOTTY, ESPIPE
 from types import CodeType, FrameType
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic
 
 from .context import Subsystem
 from .errors import KernelBug, kerr
 from .filelock import FileLocks
+from .trace import TracePoint
 
 if TYPE_CHECKING:
+    from typing_extensions import TypeVar
+
     from .mm import Vma
     from .process import TaskContext
+
+    #: what a file's ``private_data`` is (``File[DmaBuf]``); a bare ``File`` is ``File[Any]``
+    PrivT = TypeVar("PrivT", default=Any)
+else:
+    from typing import TypeVar
+
+    PrivT = TypeVar("PrivT")
 
 __all__ = [
     "DT_CHR",
@@ -49,6 +59,8 @@ __all__ = [
     "IoctlHandler",
     "open_flags_to_file",
 ]
+
+trace_file_release = TracePoint("file.release", "file", "kind")
 
 FMODE_READ = 0x1
 FMODE_WRITE = 0x2
@@ -204,13 +216,21 @@ def _current_cred(kernel: TaskContext) -> object:
         return None
 
 
-class File:
-    """An open file description (``struct file``)."""
+class File(Generic[PrivT]):
+    """An open file description (``struct file``).
+
+    ``private_data`` is the driver's (``file->private_data``), typed by the file's kind:
+    an op of an ops table whose files carry a ``DmaBuf`` takes ``file: File[DmaBuf]`` and
+    reads ``file.private_data`` as one, with no cast; set it when the file is made
+    (``File(..., private_data)``) or in the ops' ``open``.  A bare ``File`` is
+    ``File[Any]``: code that does not know the kind checks ``file.f_op`` first.
+    """
 
     __slots__ = (
         "__weakref__",
         "f_count",
         "f_cred",
+        "f_euid",
         "f_flags",
         "f_mode",
         "f_op",
@@ -232,7 +252,7 @@ class File:
         inode: Inode,
         f_flags: int,
         f_mode: int,
-        private_data: Any = None,
+        private_data: PrivT = None,  # type: ignore[assignment]
         path: str | None = None,
     ) -> None:
         self.kernel = kernel
@@ -245,6 +265,9 @@ class File:
         #: ``(owner type, pid, signal)``: ``F_OWNER_PID`` 0 and signal 0 until set
         self.f_owner = (1, 0, 0)
         self.f_count = 1
+        #: ``f_cred->euid``, where an open records it (a sysfs binary attribute:
+        #: ``pci_read_config`` judges the opener, not the reader), else -1
+        self.f_euid = -1
         self.private_data = private_data
         self.path = path
         #: the opener's credentials (``f_cred``): who opened it, for drivers that check
@@ -272,7 +295,7 @@ class File:
             return dname(self)
         return f"anon_inode:{self.f_op.name}"
 
-    def get(self) -> File:
+    def get(self) -> File[PrivT]:
         """Take one more reference (``get_file``)."""
         if self.f_count <= 0:
             raise KernelBug(f"get_file on a released {self!r}")
@@ -299,8 +322,8 @@ class File:
             table.files.pop(self.id, None)
             if table.openers is not None:
                 table.openers.pop(self.id, None)
-            if kernel.tracer.enabled:
-                kernel.tracer.emit("file.release", file=self.id, kind=self.f_op.name)
+            if kernel.tracer.enabled:  # (close is a hot path: no call while off)
+                trace_file_release(kernel.tracer, self.id, self.f_op.name)
 
     # -- default VFS behaviour when an op is absent -------------------------------------
     def vfs_read(self, count: int, pos: int | None) -> bytes:

@@ -46,7 +46,7 @@ from .process import Cred, Process, RealBackedFdTable, VirtualFdTable
 from .profiles import UapiProfile, UapiProfiles
 from .realfd import Placeholders
 from .topology import Topology
-from .trace import Tracer
+from .trace import TracePoint, Tracer
 from .uaccess import restore_mm, swap_mm
 from .vfs import Vfs
 
@@ -58,6 +58,9 @@ if TYPE_CHECKING:
     from .userspace.redirect import Redirection
 
 __all__ = ["Kernel", "Subsystem"]
+
+trace_kernel_warn = TracePoint("kernel.warn", "message")
+trace_kernel_shutdown = TracePoint("kernel.shutdown", "leaks")
 
 _T = TypeVar("_T", bound=Subsystem)
 
@@ -149,10 +152,6 @@ class Kernel:
     def __repr__(self) -> str:
         return f"<Kernel uapi={self.uapi} files={len(self.live_files)}>"
 
-    def _trace(self, event: str, **fields: Any) -> None:
-        if self.tracer.enabled:
-            self.tracer.emit(event, **fields)
-
     # -- compatibility accessors --------------------------------------------------------------
     # Read-only views of what subsystems own, kept because drivers, tools and tests across
     # the tree use these names.  New code asks the subsystem: ``kernel.subsys(Vfs)``.
@@ -220,7 +219,7 @@ class Kernel:
     def warn(self, message: str) -> None:
         """``WARN()``: record a broken kernel rule; ``shutdown()`` reports it."""
         self.warnings.append(message)
-        self._trace("kernel.warn", message=message)
+        trace_kernel_warn(self.tracer, message)
 
     # -- processes ------------------------------------------------------------------------
     def spawn(self, name: str = "task") -> Process:
@@ -382,7 +381,7 @@ class Kernel:
                 sub.shutdown()
             except Exception as e:
                 found.append(f"shutdown of subsystem {sub.name} failed: {e!r}")
-        self._trace("kernel.shutdown", leaks=len(found))
+        trace_kernel_shutdown(self.tracer, len(found))
         if found and check:
             raise LeakError(found)
         return found

@@ -319,26 +319,29 @@ class _PyBuffer(ctypes.Structure):
     ]
 
 
+# the two C-API calls, typed once (immutable function pointers, not per-map set-up)
+_PyObject_GetBuffer = ctypes.PYFUNCTYPE(
+    ctypes.c_int, ctypes.py_object, ctypes.POINTER(_PyBuffer), ctypes.c_int
+)(("PyObject_GetBuffer", ctypes.pythonapi))
+_PyBuffer_Release = ctypes.PYFUNCTYPE(None, ctypes.POINTER(_PyBuffer))(
+    ("PyBuffer_Release", ctypes.pythonapi)
+)
+
+
 def _buffer_address(obj: object) -> int:
     """The address of ``obj``'s memory, read-only buffers included (``PyBUF_SIMPLE``).
 
     ``ctypes.c_char.from_buffer`` would do for writable objects only: a
     ``PROT_READ`` map would raise ``TypeError``.
     """
-    api = ctypes.pythonapi
     view = _PyBuffer()
-    get = api.PyObject_GetBuffer
-    get.argtypes = [ctypes.py_object, ctypes.POINTER(_PyBuffer), ctypes.c_int]
-    get.restype = ctypes.c_int
-    release = api.PyBuffer_Release
-    release.argtypes = [ctypes.POINTER(_PyBuffer)]
-    release.restype = None
-    if get(obj, ctypes.byref(view), 0) != 0:  # raises the Python error itself
+    ref = ctypes.byref(view)
+    if _PyObject_GetBuffer(obj, ref, 0) != 0:  # raises the Python error itself
         raise RuntimeError("PyObject_GetBuffer failed")
     try:
         addr = view.buf
     finally:
-        release(ctypes.byref(view))
+        _PyBuffer_Release(ref)
     if not addr:
         raise RuntimeError("PyObject_GetBuffer gave no address")
     return int(addr)

@@ -25,7 +25,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from errno import EBADF, EINVAL, EMFILE, ENOMEM, errorcode
-from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, Protocol, TypeVar
 
 from .context import KernelContext
 from .errors import kerr
@@ -39,7 +39,7 @@ from .syscalls import AT_FDCWD, attr, ioctl, namei, readdir, rw, stat
 from .syscalls import fd as fd_
 from .syscalls import mmap as mmap
 from .syscalls import poll as poll_
-from .trace import EventSpec, Tracer
+from .trace import EventSpec, TracePoint, Tracer
 from .uaccess import LOCAL, UserMemory
 from .uapi.linux.ioctls import FIOASYNC as FIOASYNC  # (re-exported: their old home)
 from .uapi.linux.ioctls import FIOCLEX as FIOCLEX
@@ -47,9 +47,14 @@ from .uapi.linux.ioctls import FIONBIO as FIONBIO
 from .uapi.linux.ioctls import FIONCLEX as FIONCLEX
 from .uapi.linux.ioctls import FIOQSIZE as FIOQSIZE
 
+if TYPE_CHECKING:
+    from .vfs import Node
+
 __all__ = ["Cred", "FdTable", "Process", "RealBackedFdTable", "TaskContext", "VirtualFdTable"]
 
 FIGETBSZ = ioctl.FIGETBSZ
+
+trace_fd_install = TracePoint("fd.install", "pid", "fd", "file", "kind")
 
 
 class TaskContext(KernelContext, Protocol):
@@ -225,10 +230,14 @@ def _syscall(
     event's shape (:class:`~mockkernel.trace.EventSpec`) is made here, once per syscall
     and number of positional arguments, and the event is a tuple of values
     (:meth:`~mockkernel.trace.Tracer.emit_record`); keyword arguments take the general
-    path.  ``sys.ioctl`` shows ``cmd`` in hex and the ``file`` id of its fd.
+    path.  ``sys.ioctl`` shows ``cmd`` in hex and the ``file`` id of its fd.  A
+    keyword-only parameter is a hint from the caller (``sys_open``'s ``found``), not an
+    argument of the syscall: the event does not show it.
     """
     event = "sys." + fn.__name__.removeprefix("sys_")
-    params = tuple(inspect.signature(fn).parameters)[1:]
+    sig = inspect.signature(fn).parameters.values()
+    params = tuple(p.name for p in sig if p.kind is not p.KEYWORD_ONLY)[1:]
+    hints = frozenset(p.name for p in sig if p.kind is p.KEYWORD_ONLY)
     is_ioctl = event == "sys.ioctl"
 
     def specs(last: str, tid: bool, file: bool) -> list[EventSpec]:
@@ -254,7 +263,7 @@ def _syscall(
         if tid is not None:
             fields["tid"] = tid
         fields.update(zip(params, map(_shown, args), strict=False))
-        fields.update((k, _shown(v)) for k, v in kwargs.items())
+        fields.update((k, _shown(v)) for k, v in kwargs.items() if k not in hints)
         if is_ioctl:
             fields["cmd"] = hex(int(fields["cmd"]))  # type: ignore[call-overload]
             file = self.files.get(int(fields["fd"]))  # type: ignore[call-overload]
@@ -277,7 +286,7 @@ def _syscall(
         if not tracer.enabled:
             return fn(self, *args, **kwargs)
         n = len(args)
-        if kwargs or n > len(params):
+        if kwargs or n > len(params):  # (hints included: found= opens take this path)
             return traced_kw(self, tracer, args, kwargs)  # type: ignore[no-any-return]
         tid = self.kernel.current_tid
         shown = tuple(map(_shown, args))
@@ -377,9 +386,9 @@ class Process:
         if fd >= len(slots):
             slots.extend([None] * (max(fd + 1, 2 * len(slots)) - len(slots)))
         slots[fd] = file
-        k = self.kernel
-        if k.tracer.enabled:
-            k.tracer.emit("fd.install", pid=self.pid, fd=fd, file=file.id, kind=file.f_op.name)
+        tracer = self.kernel.tracer
+        if tracer.enabled:  # (a hot path: no call while off)
+            trace_fd_install(tracer, self.pid, fd, file.id, file.f_op.name)
 
     def install_file(self, file: File, cloexec: bool) -> int:
         """``get_unused_fd_flags`` + ``fd_install``; on failure the caller keeps its ref."""
@@ -458,15 +467,22 @@ class Process:
 
     # -- syscalls: thin faces of mockkernel.syscalls, traced as sys.<name> -----------------
     @_syscall
-    def sys_open(self, path: str, flags: int, mode: int = 0o666) -> int:
-        """``open(path, flags, mode)``: ``sys_openat(AT_FDCWD, ...)``."""
-        return namei.sys_openat(self, AT_FDCWD, path, flags, mode)
+    def sys_open(
+        self, path: str, flags: int, mode: int = 0o666, *, found: Node | None = None
+    ) -> int:
+        """``open(path, flags, mode)``: ``sys_openat(AT_FDCWD, ...)``.  ``found`` is the
+        node ``lookup_open`` just gave the caller for this path (the redirection looks
+        first, to snapshot an attribute): the path is then not walked a second time."""
+        return namei.sys_openat(self, AT_FDCWD, path, flags, mode, found)
 
     @_syscall
-    def sys_openat(self, dirfd: int, path: str, flags: int, mode: int = 0o666) -> int:
+    def sys_openat(
+        self, dirfd: int, path: str, flags: int, mode: int = 0o666, *, found: Node | None = None
+    ) -> int:
         """``openat``: a new fd for a mock node; ``NotMine`` for a path that is not the
-        mock's (see :func:`mockkernel.syscalls.namei.sys_openat` for the rules)."""
-        return namei.sys_openat(self, dirfd, path, flags, mode)
+        mock's (see :func:`mockkernel.syscalls.namei.sys_openat` for the rules; ``found``
+        as :meth:`sys_open`'s)."""
+        return namei.sys_openat(self, dirfd, path, flags, mode, found)
 
     @_syscall
     def sys_close(self, fd: int) -> None:
@@ -479,8 +495,7 @@ class Process:
             if file is not None:
                 self.slots[fd] = None
         if file is not None:
-            if self.kernel.tracer.enabled:
-                self.kernel.tracer.emit("fd.close", pid=self.pid, fd=fd, file=file.id)
+            fd_.trace_fd_close(self.kernel.tracer, self.pid, fd, file.id)
             fd_.locks_remove_posix(self, file)
             file.put()
 

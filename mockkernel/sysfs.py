@@ -130,7 +130,9 @@ def _config_ops(
     """``pci_read_config`` and ``pci_write_config`` of ``pdev``."""
 
     def read(file: File, pos: int, count: int) -> bytes:
-        size = pdev.cfg_size if os.geteuid() == 0 else _UNPRIVILEGED_CONFIG
+        # file_ns_capable(filp, CAP_SYS_ADMIN): the opener's credentials
+        euid = file.f_euid if file.f_euid >= 0 else os.geteuid()
+        size = pdev.cfg_size if euid == 0 else _UNPRIVILEGED_CONFIG
         if pos > size:
             return b""
         count = min(count, size - pos)

@@ -1,11 +1,24 @@
 """Trace: one structured event per syscall and per kernel state change.
 
-Every kernel owns a :class:`Tracer`.  Emitting sites guard themselves with the
-``enabled`` attribute, so tracing off costs one attribute check and no log
-formatting::
+Every kernel owns a :class:`Tracer`.  An event is declared once, at the top of the
+module that emits it, as a :class:`TracePoint` (Linux's ``TRACE_EVENT``: the name and
+the field names), and emitted by calling it with the tracer and the values, in order
+(Linux's ``trace_<event>()``)::
 
-    if kernel.tracer.enabled:
-        kernel.tracer.emit("dma_buf.attach", dmabuf=dmabuf.id, attach=attach.id)
+    trace_dma_buf_attach = TracePoint("dma_buf.attach", "dmabuf", "attach")
+    ...
+    trace_dma_buf_attach(kernel.tracer, dmabuf.id, attach.id)
+
+With tracing off a call is one attribute check (``tracer.enabled``) and no event is
+built.  On a hot path (reached once per syscall: open, close, an ioctl, mmap) the site
+checks first, so tracing off costs the attribute check alone, with no call and no
+argument evaluated::
+
+    if tracer.enabled:
+        trace_fd_install(tracer, pid, fd, file.id, kind)
+
+An event whose fields vary from call to call (a helper passing ``**fields`` through)
+is emitted with :meth:`Tracer.emit`, which returns at once when tracing is off.
 
 Events are flat dicts built straight from the emitting call (no logging library on
 the way): ``event`` is the name (``fd.install``, ``dma_buf.export``, ...), ``seq`` a
@@ -14,9 +27,9 @@ the dict; an in-memory capture and a JSON-lines file sink are provided, and
 :meth:`Tracer.structlog` forwards events to a structlog logger (imported only then),
 so rendering stays at the edges and a traced syscall stays cheap.
 
-Frequent events of a fixed shape (every traced syscall: ``Process``'s ``_syscall``)
-are emitted with :meth:`Tracer.emit_record`: an :class:`EventSpec` made once (the name
-and the field names) and a tuple of values.  A :meth:`Tracer.capture` keeps every
+A :class:`TracePoint` is an :class:`EventSpec` (the name and the field names, made
+once); it emits with :meth:`Tracer.emit_record`, a tuple of values, as does every
+traced syscall (``Process``'s ``_syscall``).  A :meth:`Tracer.capture` keeps every
 event as such a tuple (the shape of an ``emit`` is looked up per tracer) and makes its
 dict when it is read (a :class:`CapturedEvents` is a read-only sequence of dicts), so a
 capture left on over a long run costs about a hundred bytes per event rather than a
@@ -28,12 +41,12 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import IO, Any, overload
+from typing import IO, Any, Protocol, overload
 
 EventDict = dict[str, Any]
 Sink = Callable[[EventDict], None]
 
-__all__ = ["CapturedEvents", "EventDict", "EventSpec", "Sink", "Tracer"]
+__all__ = ["CapturedEvents", "EventDict", "EventSpec", "Sink", "TracePoint", "Tracer", "TracerLike"]
 
 
 class EventSpec:
@@ -57,7 +70,40 @@ class EventSpec:
         return d
 
     def __repr__(self) -> str:
-        return f"<EventSpec {self.event} {self.keys}>"
+        return f"<{type(self).__name__} {self.event} {self.keys}>"
+
+
+class TracerLike(Protocol):
+    """What a :class:`TracePoint` needs of a tracer (:class:`Tracer` is one)."""
+
+    enabled: bool
+
+    def emit_record(self, spec: EventSpec, values: tuple[Any, ...]) -> None: ...
+
+
+class TracePoint(EventSpec):
+    """One trace event, declared once per module (``TRACE_EVENT``): its name, its field
+    names in order, and which of them are shown in hex (``hex_keys``: kept as ints until
+    an event dict is made).
+
+    ``tp(tracer, *values)`` emits it (``trace_<event>()``): the values in field order.
+    With tracing off that is one attribute check; with it on the event is a tuple
+    (:meth:`Tracer.emit_record`), no dict is built for a capture.  A hot path checks
+    ``tracer.enabled`` itself before the call (see the module docstring).
+    """
+
+    __slots__ = ()
+
+    def __init__(self, event: str, *keys: str, hex_keys: tuple[str, ...] = ()) -> None:
+        if not set(hex_keys) <= set(keys):
+            raise ValueError(f"{event}: hex_keys {hex_keys} are not all fields {keys}")
+        super().__init__(event, keys, hex_keys)
+
+    def __call__(self, tracer: TracerLike, *values: Any) -> None:
+        if tracer.enabled:
+            if len(values) != len(self.keys):
+                raise TypeError(f"{self.event} takes {self.keys}, got {len(values)} values")
+            tracer.emit_record(self, values)
 
 
 class CapturedEvents(Sequence[EventDict]):
@@ -126,7 +172,10 @@ class Tracer:
         self.seq = 0
 
     def emit(self, event: str, **fields: Any) -> None:
-        """Emit one event.  Call only when ``enabled`` (callers check first)."""
+        """Emit one event whose fields vary from call to call (a fixed shape is a
+        :class:`TracePoint`).  Nothing happens while tracing is off."""
+        if not self.enabled:
+            return
         self.seq = seq = self.seq + 1
         if self._captures:  # kept as a tuple of a shape seen before
             keys = tuple(fields)

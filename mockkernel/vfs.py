@@ -58,6 +58,7 @@ from .fs import (
 from .mm import PAGE_SIZE, Vma
 from .procfs import ProcFs
 from .realfd import REAL
+from .trace import TracePoint
 
 if TYPE_CHECKING:
     from .process import TaskContext
@@ -74,6 +75,9 @@ __all__ = [
     "Symlink",
     "Vfs",
 ]
+
+trace_vfs_open = TracePoint("vfs.open", "path", "file")
+trace_vfs_create = TracePoint("vfs.create", "path")
 
 
 class Node:
@@ -221,8 +225,8 @@ class BinAttrOps(FileOperations):
 
     name = "sysfs"
 
-    def read(self, file: File, count: int, pos: int) -> bytes:
-        node: BinAttr = file.private_data
+    def read(self, file: File[BinAttr], count: int, pos: int) -> bytes:
+        node = file.private_data
         count = min(count, PAGE_SIZE)  # kernfs_file_read_iter: one page per call
         if not count:
             return b""
@@ -234,8 +238,8 @@ class BinAttrOps(FileOperations):
             raise kerr(EIO)
         return node.read(file, pos, count)
 
-    def write(self, file: File, data: bytes, pos: int) -> int:
-        node: BinAttr = file.private_data
+    def write(self, file: File[BinAttr], data: bytes, pos: int) -> int:
+        node = file.private_data
         data = data[:PAGE_SIZE]  # kernfs_fop_write_iter: one page per call
         if node.size:
             if pos >= node.size:
@@ -250,8 +254,8 @@ class BinAttrOps(FileOperations):
     def llseek(self, file: File, offset: int, whence: int) -> int:
         return generic_file_llseek(file, offset, whence)
 
-    def mmap(self, file: File, vma: Vma) -> None:
-        node: BinAttr = file.private_data
+    def mmap(self, file: File[BinAttr], vma: Vma) -> None:
+        node = file.private_data
         if node.mmap is None:
             raise kerr(ENODEV)  # kernfs_fop_mmap without KERNFS_HAS_MMAP
         node.mmap(file, vma)
@@ -274,18 +278,14 @@ class SeqFileOps(FileOperations):
 
     name = "seq_file"
 
-    def read_snapshot(self, file: File, count: int, pos: int) -> bytes:
-        data: bytes = file.private_data
+    def read(self, file: File[bytes], count: int, pos: int) -> bytes:
+        data = file.private_data
         return data[pos : pos + count]
 
-    def seek_snapshot(self, file: File, offset: int, whence: int) -> int:
-        from .fs import generic_file_llseek
-
+    def llseek(self, file: File, offset: int, whence: int) -> int:
         return generic_file_llseek(file, offset, whence)
 
 
-SeqFileOps.read = SeqFileOps.read_snapshot  # type: ignore[assignment]
-SeqFileOps.llseek = SeqFileOps.seek_snapshot  # type: ignore[assignment]
 _seq_fops = SeqFileOps()
 
 
@@ -308,9 +308,9 @@ class DirOps(FileOperations):
 
     name = "dir"
 
-    def iterate(self, file: File, ctx: DirContext) -> None:
+    def iterate(self, file: File[tuple[Dir, int]], ctx: DirContext) -> None:
         """``dcache_readdir``: ``.`` at 0, ``..`` at 1, then the entries in their order."""
-        node: Dir = file.private_data[0]
+        node = file.private_data[0]
         if ctx.pos == 0:
             if not ctx.emit(".", node.ino, DT_DIR):
                 return
@@ -579,8 +579,7 @@ class Vfs(Subsystem):
             raise kerr(EACCES)
         node = ShmemFile(self.kernel.new_id(), 0o644)
         self._add(path.rstrip("/"), node)
-        if self.kernel.tracer.enabled:
-            self.kernel.tracer.emit("vfs.create", path=path)
+        trace_vfs_create(self.kernel.tracer, path)
         return node
 
     def _walk(self, path: str, follow: bool, depth: int, must_dir: bool = False) -> Node | None:
@@ -652,12 +651,14 @@ class Vfs(Subsystem):
         return "/" + "/".join(names)
 
     # -- operations -----------------------------------------------------------------------
-    def open(self, path: str, flags: int, mode: int) -> File:
+    def open(self, path: str, flags: int, mode: int, found: Node | None = None) -> File:
         """``do_filp_open`` of an absolute path: a new open file; ``NotMine`` when the
-        path is not the mock's (the real OS answers it)."""
+        path is not the mock's (the real OS answers it).  ``found``: what
+        :meth:`lookup_open` just returned for ``path`` and ``flags`` to the caller, who
+        looked first (the redirection, to snapshot an attribute): not walked again."""
         if flags & os.O_CREAT and flags & os.O_DIRECTORY:
             raise kerr(EINVAL)  # build_open_flags: O_CREAT|O_DIRECTORY is refused
-        node = self.lookup_open(path, flags)
+        node = found if found is not None else self.lookup_open(path, flags)
         if node is None or (isinstance(node, Dir) and not node.owned):
             raise NotMine()  # (an overlay directory is the real one)
         if flags & os.O_PATH:
@@ -700,8 +701,8 @@ class Vfs(Subsystem):
                 file.put()  # FMODE_OPENED never set: no ->release, as in do_dentry_open
                 raise
             file.opened = True
-            if self.kernel.tracer.enabled:
-                self.kernel.tracer.emit("vfs.open", path=path, file=file.id)
+            if self.kernel.tracer.enabled:  # (a hot path: no call while off)
+                trace_vfs_open(self.kernel.tracer, path, file.id)
             return file
         raise kerr(ENOENT)
 
@@ -712,8 +713,7 @@ class Vfs(Subsystem):
         parent_ino = parent.ino if parent is not None else node.ino
         f_flags, f_mode = open_flags_to_file(flags)
         file = File(self.kernel, _dir_fops, node.inode(), f_flags, f_mode, (node, parent_ino), path)
-        if self.kernel.tracer.enabled:
-            self.kernel.tracer.emit("vfs.open", path=path, file=file.id)
+        trace_vfs_open(self.kernel.tracer, path, file.id)
         return file
 
     def _open_path(self, node: Node, path: str, flags: int) -> File:
@@ -727,8 +727,7 @@ class Vfs(Subsystem):
             inode = node.inode()
             where = path if isinstance(node, Symlink) else self._canonical(path)
         file = File(self.kernel, _path_fops, inode, f_flags, FMODE_PATH, node, where)
-        if self.kernel.tracer.enabled:
-            self.kernel.tracer.emit("vfs.open", path=path, file=file.id)
+        trace_vfs_open(self.kernel.tracer, path, file.id)
         return file
 
     def _open_bin_attr(self, node: BinAttr, path: str, flags: int) -> File:
@@ -744,8 +743,9 @@ class Vfs(Subsystem):
             node.data.clear()  # (the inode's size follows in node.inode())
         path = self._canonical(path)  # what /proc/self/fd/N shows: d_path, links resolved
         file = File(self.kernel, _bin_fops, node.inode(), f_flags, f_mode, node, path)
-        if self.kernel.tracer.enabled:
-            self.kernel.tracer.emit("vfs.open", path=path, file=file.id)
+        file.f_euid = os.geteuid()
+        if self.kernel.tracer.enabled:  # (a hot path: no call while off)
+            trace_vfs_open(self.kernel.tracer, path, file.id)
         return file
 
     def host_visible(self, dirpath: str, name: str) -> bool:

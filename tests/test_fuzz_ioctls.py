@@ -334,8 +334,10 @@ def _uverbs(kernel: Kernel, data: st.DataObject) -> Target:
 
 def _async_event(kernel: Kernel, data: st.DataObject) -> Target:
     v = Verbs("mlx5_0", context=False)
-    addr, buf = v.out(8)
-    v.write_cmd(IB_USER_VERBS_CMD_GET_CONTEXT, struct.pack("<Q", addr), 2)
+    addr, buf = v.out(8 + 72)  # ib_uverbs_get_context_resp + mlx5_ib_alloc_ucontext_resp
+    # mlx5's driver data: mlx5_ib_alloc_ucontext_req_v2 (16 bfregs, 4K and dynamic UARs)
+    req = struct.pack("<IIIIBBHIQ", 16, 4, 0, 0, 1, 0, 0, 0, 3)
+    v.write_cmd(IB_USER_VERBS_CMD_GET_CONTEXT, struct.pack("<Q", addr) + req, 20)
     (async_fd,) = struct.unpack_from("<I", buf.raw)
     return Target(async_fd, closers=[v.close])
 

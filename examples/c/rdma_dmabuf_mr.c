@@ -27,6 +27,7 @@
 #include <rdma/ib_user_ioctl_cmds.h>
 #include <rdma/ib_user_ioctl_verbs.h>
 #include <rdma/ib_user_verbs.h>
+#include <rdma/mlx5-abi.h>
 #include <rdma/rdma_user_ioctl_cmds.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -228,7 +229,13 @@ static int reg_register(struct registration *reg)
 	struct ib_uverbs_alloc_pd_resp pd_resp;
 	__u32 lkey, rkey, access;
 	struct ib_uverbs_attr a[9];
-	int iommufd, err;
+	/* mlx5's driver data, as libmlx5 sends it: 16 bfregs (4 low latency), CQE v1,
+	 * 4K and dynamic UARs */
+	struct mlx5_ib_alloc_ucontext_req_v2 uctx_req = {
+		.total_num_bfregs = 16, .num_low_latency_bfregs = 4, .max_cqe_version = 1,
+		.lib_caps = MLX5_LIB_CAP_4K_UAR | MLX5_LIB_CAP_DYN_UAR };
+	struct mlx5_ib_alloc_ucontext_resp uctx_resp;
+	int iommufd, err, n_uhw = 0;
 
 	if (find_vfio_device(reg->bdf, vfio_name, sizeof(vfio_name)) ||
 	    find_rdma_device(uverbs_name, reg->ibdev, sizeof(reg->ibdev), &reg->driver_id)) {
@@ -265,9 +272,14 @@ static int reg_register(struct registration *reg)
 	/* 4.-5. the RDMA side, as libibverbs does it */
 	snprintf(path, sizeof(path), "/dev/infiniband/%s", uverbs_name);
 	reg->uverbs = keep(reg, open(path, O_RDWR | O_CLOEXEC));
+	if (reg->driver_id == RDMA_DRIVER_MLX5) {
+		a[0] = attr(UVERBS_ATTR_UHW_IN, sizeof(uctx_req), (uintptr_t)&uctx_req);
+		a[1] = attr(UVERBS_ATTR_UHW_OUT, sizeof(uctx_resp), (uintptr_t)&uctx_resp);
+		n_uhw = 2;
+	}
 	if (reg->uverbs < 0 ||
 	    verbs(reg->uverbs, reg->driver_id, UVERBS_OBJECT_DEVICE, UVERBS_METHOD_GET_CONTEXT,
-		  NULL, 0))
+		  n_uhw ? a : NULL, n_uhw))
 		goto fail;
 	pd_cmd.cmd.response = (uintptr_t)&pd_resp;
 	if (write(reg->uverbs, &pd_cmd, sizeof(pd_cmd)) != sizeof(pd_cmd))

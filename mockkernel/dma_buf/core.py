@@ -48,6 +48,7 @@ from ..fs import FMODE_LSEEK, FMODE_READ, FMODE_WRITE, File, FileOperations, Ino
 from ..mm import PAGE_SIZE, KernelMap, Vma
 from ..poll import EPOLLIN, EPOLLOUT
 from ..subsys import Subsystem
+from ..trace import TracePoint
 from ..uaccess import copy_from_user, copy_to_user, get_user_u64, strndup_user
 from ..uapi.linux import dma_buf as uapi
 from ..uapi.linux.dma_buf import (
@@ -111,6 +112,20 @@ __all__ = [
     "dma_buf_unpin",
     "is_dma_buf_file",
 ]
+
+trace_dma_buf_export = TracePoint("dma_buf.export", "dmabuf", "exp_name", "size", "file")
+trace_dma_buf_release = TracePoint("dma_buf.release", "dmabuf")
+trace_dma_buf_attach = TracePoint(
+    "dma_buf.attach", "dmabuf", "attach", "dev", "dynamic", "peer2peer"
+)
+trace_dma_buf_detach = TracePoint("dma_buf.detach", "dmabuf", "attach")
+trace_dma_buf_pin = TracePoint("dma_buf.pin", "dmabuf", "attach")
+trace_dma_buf_unpin = TracePoint("dma_buf.unpin", "dmabuf", "attach")
+trace_dma_buf_map = TracePoint("dma_buf.map", "dmabuf", "attach", "direction", "nents")
+trace_dma_buf_unmap = TracePoint("dma_buf.unmap", "dmabuf", "attach")
+trace_dma_buf_invalidate = TracePoint("dma_buf.invalidate", "dmabuf", "attachments")
+trace_dma_buf_sync = TracePoint("dma_buf.sync", "dmabuf", "flags")
+trace_dma_buf_set_name = TracePoint("dma_buf.set_name", "dmabuf", "name")
 
 # enum dma_data_direction
 DMA_BIDIRECTIONAL = 0
@@ -376,10 +391,8 @@ def dma_buf_export(
     inode = Inode(dmabuf.id, 0o600, size=size, dev=0x10, uid=os.geteuid(), gid=os.getegid())
     dmabuf.file = File(kernel, dma_buf_fops, inode, f_flags, f_mode, dmabuf)
     subsys.dmabufs[dmabuf.id] = dmabuf
-    if kernel.tracer.enabled:
-        kernel.tracer.emit(
-            "dma_buf.export", dmabuf=dmabuf.id, exp_name=exp_name, size=size, file=dmabuf.file.id
-        )
+    if kernel.tracer.enabled:  # (a hot path: no call while off)
+        trace_dma_buf_export(kernel.tracer, dmabuf.id, exp_name, size, dmabuf.file.id)
     return dmabuf
 
 
@@ -437,14 +450,9 @@ def dma_buf_dynamic_attach(
         dmabuf.attachments[attach] = None
     dmabuf.subsys.attachments[attach.id] = attach
     k = dmabuf.kernel
-    if k.tracer.enabled:
-        k.tracer.emit(
-            "dma_buf.attach",
-            dmabuf=dmabuf.id,
-            attach=attach.id,
-            dev=dev.name,
-            dynamic=attach.dynamic,
-            peer2peer=attach.peer2peer,
+    if k.tracer.enabled:  # (a hot path: no call while off)
+        trace_dma_buf_attach(
+            k.tracer, dmabuf.id, attach.id, dev.name, attach.dynamic, attach.peer2peer
         )
     return attach
 
@@ -467,8 +475,8 @@ def dma_buf_detach(dmabuf: DmaBuf, attach: Attachment) -> None:
     if dmabuf.ops.detach is not None:
         dmabuf.ops.detach(dmabuf, attach)
     dmabuf.subsys.attachments.pop(attach.id, None)
-    if k.tracer.enabled:
-        k.tracer.emit("dma_buf.detach", dmabuf=dmabuf.id, attach=attach.id)
+    if k.tracer.enabled:  # (a hot path: no call while off)
+        trace_dma_buf_detach(k.tracer, dmabuf.id, attach.id)
 
 
 def dma_buf_attach_revocable(attach: Attachment) -> bool:
@@ -487,8 +495,8 @@ def dma_buf_pin(attach: Attachment) -> None:
             raise kerr(ENOMEM)
         dmabuf.ops.pin(attach)
     attach.pinned += 1
-    if dmabuf.kernel.tracer.enabled:
-        dmabuf.kernel.tracer.emit("dma_buf.pin", dmabuf=dmabuf.id, attach=attach.id)
+    if dmabuf.tracer.enabled:  # (a hot path: no call while off)
+        trace_dma_buf_pin(dmabuf.tracer, dmabuf.id, attach.id)
 
 
 def dma_buf_unpin(attach: Attachment) -> None:
@@ -501,8 +509,8 @@ def dma_buf_unpin(attach: Attachment) -> None:
     if dmabuf.ops.unpin is not None:
         dmabuf.ops.unpin(attach)
     attach.pinned -= 1
-    if dmabuf.kernel.tracer.enabled:
-        dmabuf.kernel.tracer.emit("dma_buf.unpin", dmabuf=dmabuf.id, attach=attach.id)
+    if dmabuf.tracer.enabled:  # (a hot path: no call while off)
+        trace_dma_buf_unpin(dmabuf.tracer, dmabuf.id, attach.id)
 
 
 def dma_buf_map_attachment(attach: Attachment, direction: int) -> SgTable:
@@ -529,14 +537,8 @@ def dma_buf_map_attachment(attach: Attachment, direction: int) -> SgTable:
         raise
     attach.mapped += 1
     k = dmabuf.kernel
-    if k.tracer.enabled:
-        k.tracer.emit(
-            "dma_buf.map",
-            dmabuf=dmabuf.id,
-            attach=attach.id,
-            direction=direction,
-            nents=len(sgt.entries),
-        )
+    if k.tracer.enabled:  # (a hot path: no call while off)
+        trace_dma_buf_map(k.tracer, dmabuf.id, attach.id, direction, len(sgt.entries))
     return sgt
 
 
@@ -551,8 +553,8 @@ def dma_buf_unmap_attachment(attach: Attachment, sgt: SgTable, direction: int) -
     attach.mapped -= 1
     if not attach.dynamic and ops.unpin is not None:
         ops.unpin(attach)
-    if dmabuf.kernel.tracer.enabled:
-        dmabuf.kernel.tracer.emit("dma_buf.unmap", dmabuf=dmabuf.id, attach=attach.id)
+    if dmabuf.tracer.enabled:  # (a hot path: no call while off)
+        trace_dma_buf_unmap(dmabuf.tracer, dmabuf.id, attach.id)
 
 
 def dma_buf_map_attachment_unlocked(attach: Attachment, direction: int) -> SgTable:
@@ -569,8 +571,7 @@ def dma_buf_invalidate_mappings(dmabuf: DmaBuf) -> None:
     """Tell every dynamic importer its mapping is going away (resv held by the exporter)."""
     dmabuf.resv.assert_held()
     k = dmabuf.kernel
-    if k.tracer.enabled:
-        k.tracer.emit("dma_buf.invalidate", dmabuf=dmabuf.id, attachments=len(dmabuf.attachments))
+    trace_dma_buf_invalidate(k.tracer, dmabuf.id, len(dmabuf.attachments))
     for attach in list(dmabuf.attachments):
         ops = attach.importer_ops
         if ops is not None and ops.invalidate_mappings is not None:
@@ -609,10 +610,10 @@ _SYNC_DIRECTION = {
 }
 
 
-def dma_buf_ioctl_sync(file: File, cmd: int, arg: int) -> int:
+def dma_buf_ioctl_sync(file: File[DmaBuf], cmd: int, arg: int) -> int:
     """``DMA_BUF_IOCTL_SYNC``: bracket CPU access with the exporter's ``begin_cpu_access`` /
     ``end_cpu_access``; a start waits for the fences a reader (writer) must wait for."""
-    dmabuf: DmaBuf = file.private_data
+    dmabuf = file.private_data
     flags = get_user_u64(arg)  # struct dma_buf_sync: one __u64, flags
     if flags & ~DMA_BUF_SYNC_VALID_FLAGS_MASK or not flags & DMA_BUF_SYNC_RW:
         raise kerr(EINVAL)
@@ -630,27 +631,26 @@ def dma_buf_ioctl_sync(file: File, cmd: int, arg: int) -> int:
         if resv.fences:  # a reader waits for writers, a writer for everyone
             resv.wait(DMA_RESV_USAGE_READ if rw & DMA_BUF_SYNC_WRITE else DMA_RESV_USAGE_WRITE)
     tracer = dmabuf.tracer
-    if tracer.enabled:
-        tracer.emit("dma_buf.sync", dmabuf=dmabuf.id, flags=flags)
+    if tracer.enabled:  # (a hot path: no call while off)
+        trace_dma_buf_sync(tracer, dmabuf.id, flags)
     return 0
 
 
-def dma_buf_set_name(file: File, cmd: int, arg: int) -> int:
+def dma_buf_set_name(file: File[DmaBuf], cmd: int, arg: int) -> int:
     """``DMA_BUF_SET_NAME`` (either number): a user string of at most
     ``DMA_BUF_NAME_LEN`` bytes with its NUL, shown by fdinfo, bufinfo and the links."""
-    dmabuf: DmaBuf = file.private_data
+    dmabuf = file.private_data
     name = strndup_user(arg, DMA_BUF_NAME_LEN)
     with dmabuf.name_lock:
         dmabuf.name = name.decode("utf-8", "replace")
-    if dmabuf.kernel.tracer.enabled:
-        dmabuf.kernel.tracer.emit("dma_buf.set_name", dmabuf=dmabuf.id, name=dmabuf.name)
+    trace_dma_buf_set_name(dmabuf.tracer, dmabuf.id, dmabuf.name)
     return 0
 
 
-def dma_buf_export_sync_file(file: File, cmd: int, arg: int) -> int:
+def dma_buf_export_sync_file(file: File[DmaBuf], cmd: int, arg: int) -> int:
     """``dma_buf_export_sync_file``: an fd (``O_CLOEXEC``) of a sync_file of the fences a
     reader (``READ``) or writer (``WRITE``) would wait for, the stub when there are none."""
-    dmabuf: DmaBuf = file.private_data
+    dmabuf = file.private_data
     data = uapi.dma_buf_export_sync_file.from_buffer_copy(
         copy_from_user(arg, ctypes.sizeof(uapi.dma_buf_export_sync_file))
     )
@@ -678,10 +678,10 @@ def dma_buf_export_sync_file(file: File, cmd: int, arg: int) -> int:
     return 0
 
 
-def dma_buf_import_sync_file(file: File, cmd: int, arg: int) -> int:
+def dma_buf_import_sync_file(file: File[DmaBuf], cmd: int, arg: int) -> int:
     """``dma_buf_import_sync_file``: each fence inside the sync file (an array unwrapped)
     joins the reservation with ``WRITE`` usage, or ``READ`` for a ``READ``-only import."""
-    dmabuf: DmaBuf = file.private_data
+    dmabuf = file.private_data
     data = uapi.dma_buf_import_sync_file.from_buffer_copy(
         copy_from_user(arg, ctypes.sizeof(uapi.dma_buf_import_sync_file))
     )
@@ -712,9 +712,9 @@ class DmaBufFops(FileOperations):
         DMA_BUF_IOCTL_IMPORT_SYNC_FILE: dma_buf_import_sync_file,
     }
 
-    def release(self, file: File) -> None:
+    def release(self, file: File[DmaBuf]) -> None:
         """``dma_buf_file_release``: the exporter's ``release``; off the kernel's list."""
-        dmabuf: DmaBuf = file.private_data
+        dmabuf = file.private_data
         k = dmabuf.kernel
         if dmabuf.attachments:
             k.warn(f"{dmabuf!r} released with {len(dmabuf.attachments)} attachment(s)")
@@ -723,12 +723,12 @@ class DmaBufFops(FileOperations):
             dmabuf.ops.release(dmabuf)
         finally:
             dmabuf.subsys.dmabufs.pop(dmabuf.id, None)
-            if k.tracer.enabled:
-                k.tracer.emit("dma_buf.release", dmabuf=dmabuf.id)
+            if k.tracer.enabled:  # (a hot path: no call while off)
+                trace_dma_buf_release(k.tracer, dmabuf.id)
 
-    def llseek(self, file: File, offset: int, whence: int) -> int:
+    def llseek(self, file: File[DmaBuf], offset: int, whence: int) -> int:
         """``dma_buf_llseek``: only to the start or the end, offset 0 (the size)."""
-        dmabuf: DmaBuf = file.private_data
+        dmabuf = file.private_data
         if offset != 0:
             raise kerr(EINVAL)
         if whence == os.SEEK_END:
@@ -737,28 +737,28 @@ class DmaBufFops(FileOperations):
             return 0
         raise kerr(EINVAL)
 
-    def mmap(self, file: File, vma: Vma) -> None:
+    def mmap(self, file: File[DmaBuf], vma: Vma) -> None:
         """``dma_buf_mmap_internal``: the exporter's ``mmap``, inside the buffer only."""
-        dmabuf: DmaBuf = file.private_data
+        dmabuf = file.private_data
         if dmabuf.ops.mmap is None:
             raise kerr(EINVAL)
         if vma.pgoff + vma.pages > dmabuf.size // PAGE_SIZE:
             raise kerr(EINVAL)  # the mapping would overflow the buffer
         dmabuf.ops.mmap(dmabuf, vma)
 
-    def show_fdinfo(self, file: File) -> str:
+    def show_fdinfo(self, file: File[DmaBuf]) -> str:
         """``dma_buf_show_fdinfo``: size, count (``file_count - 1``), exporter, name."""
-        dmabuf: DmaBuf = file.private_data
+        dmabuf = file.private_data
         out = f"size:\t{dmabuf.size}\ncount:\t{file.f_count - 1}\nexp_name:\t{dmabuf.exp_name}\n"
         with dmabuf.name_lock:
             if dmabuf.name is not None:  # set, even to "": a name line
                 out += f"name:\t{dmabuf.name}\n"
         return out
 
-    def poll(self, file: File) -> int:
+    def poll(self, file: File[DmaBuf]) -> int:
         """``dma_buf_poll``: ``EPOLLIN`` once the write fences have signalled (a reader
         may look), ``EPOLLOUT`` once every fence up to ``READ`` usage has (a writer may)."""
-        dmabuf: DmaBuf = file.private_data
+        dmabuf = file.private_data
         resv = dmabuf.resv
         mask = 0
         if all(f.signaled for f in resv.fences_for(DMA_RESV_USAGE_WRITE)):
@@ -767,10 +767,10 @@ class DmaBufFops(FileOperations):
             mask |= EPOLLOUT
         return mask
 
-    def dname(self, file: File) -> str:
+    def dname(self, file: File[DmaBuf]) -> str:
         """``dmabuffs_dname``: ``/dmabuf:<name>`` (``/dmabuf:`` when unnamed): links and
         maps follow renames."""
-        dmabuf: DmaBuf = file.private_data
+        dmabuf = file.private_data
         with dmabuf.name_lock:
             return f"/dmabuf:{dmabuf.name or ''}"
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from ..errors import kerr
 from ..fs import FMODE_READ, File, FileOperations, Inode
 from ..poll import EPOLLIN
+from ..trace import TracePoint
 from ..uaccess import copy_from_user, copy_to_user
 from ..uapi.linux.sync_file import (
     SYNC_IOC_FILE_INFO,
@@ -32,6 +33,11 @@ if TYPE_CHECKING:
     from ..process import Process, TaskContext
 
 __all__ = ["SyncFile", "sync_file_create", "sync_file_fops", "sync_file_get_fence"]
+
+trace_sync_file_merge = TracePoint(
+    "dma_buf.sync_file_merge", "file", "other", "merged", "name", "fences"
+)
+trace_sync_file_deadline = TracePoint("dma_buf.sync_file_deadline", "file", "deadline_ns")
 
 #: ``char name[32]`` of the uapi structs (no macro names it)
 SYNC_NAME_LEN: int = sync_merge_data.name.size
@@ -77,7 +83,7 @@ def sync_file_create(kernel: TaskContext, fence: DmaFence, user_name: bytes = b"
     return sf
 
 
-def _sync_file_fdget(proc: Process, fd: int) -> File | None:
+def _sync_file_fdget(proc: Process, fd: int) -> File[SyncFile] | None:
     """``sync_file_fdget``: the sync file at ``fd`` with a reference, else ``None``."""
     file = proc.files.get(fd)
     if file is None or file.f_op is not sync_file_fops:
@@ -90,17 +96,17 @@ def sync_file_get_fence(proc: Process, fd: int) -> DmaFence | None:
     file = _sync_file_fdget(proc, fd)
     if file is None:
         return None
-    fence: DmaFence = file.private_data.fence
+    fence = file.private_data.fence
     file.put()
     return fence
 
 
-def sync_file_ioctl_merge(file: File, cmd: int, arg: int) -> int:
+def sync_file_ioctl_merge(file: File[SyncFile], cmd: int, arg: int) -> int:
     """``sync_file_ioctl_merge``: a new ``O_CLOEXEC`` sync file of this file's fences and
     ``fd2``'s (``dma_fence_unwrap_merge``), named by the caller.  The fd is reserved
     first (``EMFILE``); then ``EFAULT``, flags/pad ``EINVAL``, ``fd2`` not a sync file
     ``ENOENT``; the whole struct is copied back with ``fence`` set."""
-    sf: SyncFile = file.private_data
+    sf = file.private_data
     k = file.kernel
     proc = k.current
     fd = proc.get_unused_fd(cloexec=True, label="sync_file")
@@ -132,14 +138,14 @@ def sync_file_ioctl_merge(file: File, cmd: int, arg: int) -> int:
     finally:
         other.put()
     proc.fd_install(fd, merged.file)
-    if k.tracer.enabled:
-        k.tracer.emit(
-            "dma_buf.sync_file_merge",
-            file=file.id,
-            other=other.id,
-            merged=merged.file.id,
-            name=merged.get_name(),
-            fences=len(dma_fence_unwrap(fence)),
+    if k.tracer.enabled:  # (the name and the count are work: none while off)
+        trace_sync_file_merge(
+            k.tracer,
+            file.id,
+            other.id,
+            merged.file.id,
+            merged.get_name(),
+            len(dma_fence_unwrap(fence)),
         )
     return 0
 
@@ -155,12 +161,12 @@ def sync_fill_fence_info(fence: DmaFence) -> sync_fence_info:
     )
 
 
-def sync_file_ioctl_fence_info(file: File, cmd: int, arg: int) -> int:
+def sync_file_ioctl_fence_info(file: File[SyncFile], cmd: int, arg: int) -> int:
     """``sync_file_ioctl_fence_info``: flags/pad ``EINVAL``; ``num_fences`` 0 asks only
     for the count (status of the file's fence); fewer than the fences ``EINVAL``; else
     one ``sync_fence_info`` per fence at the user pointer (status: 1, or the first
     that is not positive).  The name, status and count are copied back."""
-    sf: SyncFile = file.private_data
+    sf = file.private_data
     buf = bytearray(copy_from_user(arg, ctypes.sizeof(sync_file_info)))
     info = sync_file_info.from_buffer(buf)
     if info.flags or info.pad:
@@ -187,16 +193,14 @@ def sync_file_ioctl_fence_info(file: File, cmd: int, arg: int) -> int:
     return 0
 
 
-def sync_file_ioctl_set_deadline(file: File, cmd: int, arg: int) -> int:
+def sync_file_ioctl_set_deadline(file: File[SyncFile], cmd: int, arg: int) -> int:
     """``sync_file_ioctl_set_deadline``: pad ``EINVAL``; a hint passed to the fence."""
-    sf: SyncFile = file.private_data
+    sf = file.private_data
     ts = sync_set_deadline.from_buffer_copy(copy_from_user(arg, ctypes.sizeof(sync_set_deadline)))
     if ts.pad:
         raise kerr(EINVAL)
     sf.fence.set_deadline(ts.deadline_ns)
-    k = file.kernel
-    if k.tracer.enabled:
-        k.tracer.emit("dma_buf.sync_file_deadline", file=file.id, deadline_ns=ts.deadline_ns)
+    trace_sync_file_deadline(file.kernel.tracer, file.id, ts.deadline_ns)
     return 0
 
 
@@ -210,9 +214,9 @@ class SyncFileOps(FileOperations):
         SYNC_IOC_SET_DEADLINE: sync_file_ioctl_set_deadline,
     }
 
-    def poll(self, file: File) -> int:
+    def poll(self, file: File[SyncFile]) -> int:
         """``sync_file_poll``: readable once the fence has signalled."""
-        sf: SyncFile = file.private_data
+        sf = file.private_data
         return EPOLLIN if sf.fence.signaled else 0
 
 

@@ -22,6 +22,7 @@ from errno import EADDRNOTAVAIL, EFAULT, EINVAL, ENODEV, EOPNOTSUPP, EPERM
 from typing import TYPE_CHECKING
 
 from ..errors import kerr
+from ..trace import TracePoint
 from ..uaccess import copy_from_user, copy_to_user
 from .rtnetlink import Rtnl
 
@@ -62,6 +63,11 @@ _GETTERS = frozenset(
 _IFCONF = struct.Struct("=i4xQ")  # ifc_len, ifc_buf
 
 
+trace_net_ioctl_not_modelled = TracePoint(
+    "net.ioctl_not_modelled", "cmd", "ifname", hex_keys=("cmd",)
+)
+
+
 def is_dev_ioctl(cmd: int) -> bool:
     """Is ``cmd`` one of the device ioctls every socket answers (not a private one)?"""
     return _FIRST <= cmd < _PRIVATE
@@ -88,8 +94,7 @@ def _sockaddr_in(addr: str) -> bytes:
 def _not_modelled(kernel: KernelContext, cmd: int, name: str, admin: bool) -> OSError:
     if not admin:
         return kerr(EPERM)  # every change needs CAP_NET_ADMIN
-    if kernel.tracer.enabled:
-        kernel.tracer.emit("net.ioctl_not_modelled", cmd=hex(cmd), ifname=name)
+    trace_net_ioctl_not_modelled(kernel.tracer, cmd, name)
     return kerr(EOPNOTSUPP, f"ioctl {cmd:#x} on {name or 'a device'} is not modelled")
 
 

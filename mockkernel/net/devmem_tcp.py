@@ -91,6 +91,7 @@ from errno import (
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import KernelBug, kerr
+from ..trace import TracePoint
 from ..uapi.linux.devmem_socket import (
     SCM_DEVMEM_DMABUF,
     SCM_DEVMEM_LINEAR,
@@ -117,6 +118,14 @@ __all__ = [
     "TcpTable",
     "WouldBlock",
 ]
+
+trace_devmem_tcp_rx_skb = TracePoint(
+    "devmem_tcp.rx_skb", "dev", "queue", "readable", "linear", "frags", "bytes"
+)
+trace_devmem_tcp_recvmsg = TracePoint(
+    "devmem_tcp.recvmsg", "bytes", "frags", "linear", "readable", "peek", "trunc"
+)
+trace_devmem_tcp_not_modelled = TracePoint("devmem_tcp.not_modelled", "what")
 
 MSG_SOCK_DEVMEM = 0x2000000
 MSG_OOB = 0x1
@@ -231,8 +240,7 @@ class DevmemTcpSock:
         is modelled for transmit (no TX queue, no DMA, no TLPs); a peer that closed makes
         it ``EPIPE`` (the mock peer's close is a full close)."""
         if flags & ~_SEND_FLAGS:
-            if self.kernel.tracer.enabled:
-                self.kernel.tracer.emit("devmem_tcp.not_modelled", what=f"send flags {flags:#x}")
+            trace_devmem_tcp_not_modelled(self.kernel.tracer, f"send flags {flags:#x}")
             raise kerr(EOPNOTSUPP, f"send flags {flags & ~_SEND_FLAGS:#x} are not modelled")
         if self.closed:
             raise kerr(EBADF)
@@ -287,15 +295,15 @@ class DevmemTcpSock:
         taken = skb.remaining()
         rxq.stats_packets += 1  # the queue's counters (netdev qstats-get)
         rxq.stats_bytes += taken
-        if self.kernel.tracer.enabled:
-            self.kernel.tracer.emit(
-                "devmem_tcp.rx_skb",
-                dev=self.dev.name,
-                queue=self.queue,
-                readable=not skb.unreadable,
-                linear=len(skb.linear) if skb.unreadable else 0,
-                frags=len(skb.frags),
-                bytes=taken,
+        if self.kernel.tracer.enabled:  # (a hot path: no call while off)
+            trace_devmem_tcp_rx_skb(
+                self.kernel.tracer,
+                self.dev.name,
+                self.queue,
+                not skb.unreadable,
+                len(skb.linear) if skb.unreadable else 0,
+                len(skb.frags),
+                taken,
             )
         return taken
 
@@ -364,15 +372,15 @@ class DevmemTcpSock:
         copied, iov, anc, last_unreadable, _ran_dry = self._read(
             queue, bufsize, ancbufsize, flags, dry=False
         )
-        if self.kernel.tracer.enabled:
-            self.kernel.tracer.emit(
-                "devmem_tcp.recvmsg",
-                bytes=copied,
-                frags=sum(1 for _l, t, _d in anc if t == SCM_DEVMEM_DMABUF),
-                linear=len(iov) if last_unreadable else 0,
-                readable=not last_unreadable,
-                peek=peek,
-                trunc=bool(flags & MSG_TRUNC),
+        if self.kernel.tracer.enabled:  # (a hot path: no call while off)
+            trace_devmem_tcp_recvmsg(
+                self.kernel.tracer,
+                copied,
+                sum(1 for _l, t, _d in anc if t == SCM_DEVMEM_DMABUF),
+                len(iov) if last_unreadable else 0,
+                not last_unreadable,
+                peek,
+                bool(flags & MSG_TRUNC),
             )
         return bytes(iov), copied, anc, 0
 

@@ -76,13 +76,18 @@ def netdev_register_kobject(kernel: KernelContext, dev: NetDevice) -> None:
     vfs.mkdir(_CLASS, owned=True)
     vfs.mkdir("/sys/devices/virtual/net", owned=True)
     d = _dev_dir(dev)
-    vfs.mkdir(d, owned=True)
-    for name, show in _attrs(dev).items():
-        vfs.attr(f"{d}/{name}", _line(show))
-    for i in range(dev.num_rx_queues):
-        vfs.mkdir(f"{d}/queues/rx-{i}", owned=True)
-    for i in range(dev.num_tx_queues):
-        vfs.mkdir(f"{d}/queues/tx-{i}", owned=True)
+
+    def fill() -> None:
+        """The attributes and queue directories, made when the directory is first
+        looked into: most kernels never are, and a device has a dozen of each."""
+        for name, show in _attrs(dev).items():
+            vfs.attr(f"{d}/{name}", _line(show))
+        for i in range(dev.num_rx_queues):
+            vfs.mkdir(f"{d}/queues/rx-{i}", owned=True)
+        for i in range(dev.num_tx_queues):
+            vfs.mkdir(f"{d}/queues/tx-{i}", owned=True)
+
+    vfs.mkdir(d, owned=True, populate=fill)
     vfs.symlink("../.." + d.removeprefix("/sys"), f"{_CLASS}/{dev.name}")
 
 

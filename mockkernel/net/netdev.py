@@ -39,6 +39,7 @@ from ..dma_buf import (
 )
 from ..errors import KernelBug
 from ..mm import PAGE_SIZE
+from ..trace import TracePoint
 from ..uapi.linux.genetlink import GENL_UNS_ADMIN_PERM
 from ..uapi.linux.netdev import (
     NETDEV_A_DEV_IFINDEX,
@@ -94,6 +95,12 @@ __all__ = [
     "NetdevState",
     "RxQueue",
 ]
+
+trace_netdev_register = TracePoint("netdev.register", "name", "ifindex")
+trace_netdev_notify = TracePoint("netdev.notify", "cmd", "ifindex", "sockets")
+trace_netdev_bind = TracePoint("netdev.bind", "id", "dev", "dmabuf", "niovs")
+trace_netdev_unbind = TracePoint("netdev.unbind", "id", "outstanding")
+trace_netdev_binding_free = TracePoint("netdev.binding_free", "id", "dmabuf")
 
 _U32_MAX = 0xFFFFFFFF
 
@@ -363,8 +370,7 @@ class NetdevState:
             dev.dev_addr = bytes([0x02, 0, 0, 0, dev.ifindex >> 8 & 0xFF, dev.ifindex & 0xFF])
         self.devices[dev.ifindex] = dev
         netdev_register_kobject(self.kernel, dev)
-        if self.kernel.tracer.enabled:
-            self.kernel.tracer.emit("netdev.register", name=dev.name, ifindex=dev.ifindex)
+        trace_netdev_register(self.kernel.tracer, dev.name, dev.ifindex)
         self._notify(dev, NETDEV_CMD_DEV_ADD_NTF)
         self.page_pools.register(dev)
         for notifier in list(self.notifiers):
@@ -377,8 +383,8 @@ class NetdevState:
         if netlink is None:  # (lo, registered while the namespace is being made)
             return
         n = genlmsg_multicast(netlink, self.family, 0, cmd, self._dev_fill(dev))
-        if n and self.kernel.tracer.enabled:
-            self.kernel.tracer.emit("netdev.notify", cmd=cmd, ifindex=dev.ifindex, sockets=n)
+        if n:
+            trace_netdev_notify(self.kernel.tracer, cmd, dev.ifindex, n)
 
     def unregister(self, dev: NetDevice) -> None:
         """Provider uninstall clears ``binding->dev``; the binding lives on with its socket."""
@@ -460,10 +466,7 @@ class NetdevState:
             importer.binding = binding
         self.bindings[bid] = binding
         priv.bindings.append(binding)
-        if self.kernel.tracer.enabled:
-            self.kernel.tracer.emit(
-                "netdev.bind", id=bid, dev=dev.name, dmabuf=dmabuf.id, niovs=niovs
-            )
+        trace_netdev_bind(self.kernel.tracer, bid, dev.name, dmabuf.id, niovs)
         return binding
 
     def _alloc_id(self) -> int:
@@ -528,8 +531,7 @@ class NetdevState:
         for cb in list(self.on_unbind):
             cb(binding)
         outstanding = binding.outstanding()
-        if self.kernel.tracer.enabled:
-            self.kernel.tracer.emit("netdev.unbind", id=binding.id, outstanding=outstanding)
+        trace_netdev_unbind(self.kernel.tracer, binding.id, outstanding)
         if outstanding:
             self.releasing.append(binding)
         else:
@@ -558,8 +560,7 @@ class NetdevState:
         dma_buf_detach(dmabuf, binding.attach)
         dma_buf_put(dmabuf)
         self.page_pools.released(binding)
-        if self.kernel.tracer.enabled:
-            self.kernel.tracer.emit("netdev.binding_free", id=binding.id, dmabuf=dmabuf.id)
+        trace_netdev_binding_free(self.kernel.tracer, binding.id, dmabuf.id)
 
     def _priv_destroy(self, priv: NetdevSockPriv) -> None:
         """``netdev_nl_sock_priv_destroy``: every binding of the socket is undone."""

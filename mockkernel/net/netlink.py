@@ -41,6 +41,7 @@ from ..errors import kerr
 from ..fault_inject import should_fail
 from ..fs import FMODE_READ, FMODE_WRITE, File, FileOperations, Inode
 from ..poll import EPOLLIN, EPOLLOUT, EPOLLRDNORM, EPOLLWRBAND, EPOLLWRNORM
+from ..trace import TracePoint
 from ..uapi.linux.netlink import (
     NETLINK_CAP_ACK,
     NETLINK_EXT_ACK,
@@ -87,6 +88,10 @@ __all__ = [
     "nlmsg_put",
     "parse_attrs",
 ]
+
+trace_netlink_send = TracePoint("netlink.send", "portid", "len")
+trace_netlink_not_modelled = TracePoint("netlink.not_modelled", "group", "what")
+trace_netlink_no_protocol = TracePoint("netlink.no_protocol", "protocol")
 
 SOL_NETLINK = 270
 NETLINK_ADD_MEMBERSHIP = 1
@@ -447,35 +452,29 @@ class NetlinkFops(FileOperations):
 
     name = "socket"
 
-    def release(self, file: File) -> None:
-        sock: NetlinkSock = file.private_data
+    def release(self, file: File[NetlinkSock]) -> None:
+        sock = file.private_data
         sock.release()
 
-    def _read(self, file: File, count: int, pos: int) -> bytes:
-        sock: NetlinkSock = file.private_data
+    def read(self, file: File[NetlinkSock], count: int, pos: int) -> bytes:
+        sock = file.private_data
         return sock.recv(count, 0)[0]
 
-    def _write(self, file: File, data: bytes, pos: int) -> int:
-        sock: NetlinkSock = file.private_data
+    def write(self, file: File[NetlinkSock], data: bytes, pos: int) -> int:
+        sock = file.private_data
         return sock.send(data, 0)
 
-    def _dname(self, file: File) -> str:
+    def dname(self, file: File) -> str:
         return f"socket:[{file.inode.ino}]"
 
-    def _poll(self, file: File) -> int:
+    def poll(self, file: File[NetlinkSock]) -> int:
         """``datagram_poll``: readable with a queued message; always writable (the mock
         kernel answers each request at once, so the send buffer never fills)."""
-        sock: NetlinkSock = file.private_data
+        sock = file.private_data
         mask = EPOLLOUT | EPOLLWRNORM | EPOLLWRBAND
         if sock.rx:
             mask |= EPOLLIN | EPOLLRDNORM
         return mask
-
-    poll = _poll
-
-    read = _read
-    write = _write
-    dname = _dname
 
 
 netlink_fops = NetlinkFops()
@@ -503,6 +502,15 @@ class NetlinkTable:
             raise ValueError(f"netlink protocol {protocol} cannot be registered")
         self.inputs[protocol] = nl_input
 
+    def has_listeners(self, protocol: int, group: int) -> bool:
+        """``netlink_has_listeners``: whether any socket of ``protocol`` is a member of
+        ``group`` (1-based) -- so a notification nobody would get is not even built (at
+        boot, every device's ``RTM_NEWLINK`` and page-pool event would be)."""
+        bit = 1 << (group - 1)
+        return any(
+            s.protocol == protocol and not s.released and s.groups & bit for s in self.sockets
+        )
+
     def broadcast(self, protocol: int, group: int, msg: bytes) -> int:
         """``netlink_broadcast``: ``msg`` to every socket of ``protocol`` that is a member
         of ``group`` (1-based); returns how many sockets got it."""
@@ -518,8 +526,7 @@ class NetlinkTable:
         not modelled: a program waiting on it would otherwise wait forever."""
         for gid, what in self.unmodelled_groups.get(protocol, {}).items():
             if groups >> (gid - 1) & 1:
-                if self.kernel.tracer.enabled:
-                    self.kernel.tracer.emit("netlink.not_modelled", group=gid, what=what)
+                trace_netlink_not_modelled(self.kernel.tracer, gid, what)
                 raise kerr(EOPNOTSUPP, f"{what} are not modelled")
 
 
@@ -650,8 +657,8 @@ class NetlinkSock:
                 raise kerr(ECONNREFUSED)
             peer.queue(bytes(data))
             return len(data)
-        if self.kernel.tracer.enabled:
-            self.kernel.tracer.emit("netlink.send", portid=self.portid, len=len(data))
+        if self.kernel.tracer.enabled:  # (a hot path: no call while off)
+            trace_netlink_send(self.kernel.tracer, self.portid, len(data))
         self._rcv_skb(bytes(data))
         return len(data)
 
@@ -772,8 +779,7 @@ def netlink_create(
     ``netlink_create``: a protocol out of range or not registered in ``table`` is
     ``EPROTONOSUPPORT`` (the caller checked the socket type: ``ESOCKTNOSUPPORT``)."""
     if not 0 <= protocol < MAX_LINKS or protocol not in table.inputs:
-        if kernel.tracer.enabled:
-            kernel.tracer.emit("netlink.no_protocol", protocol=protocol)
+        trace_netlink_no_protocol(kernel.tracer, protocol)
         raise kerr(EPROTONOSUPPORT)
     nonblock = bool(flags & os.O_NONBLOCK)
     sock = NetlinkSock(table, proc, protocol, nonblock, sock_type)

@@ -22,6 +22,7 @@ from errno import EINVAL, ENODEV, ENOENT, EOPNOTSUPP
 from typing import TYPE_CHECKING
 
 from ..mm import PAGE_SIZE
+from ..trace import TracePoint
 from ..uapi.linux.genetlink import GENL_ADMIN_PERM
 from ..uapi.linux.netdev import (
     NETDEV_A_NAPI_DEFER_HARD_IRQS,
@@ -57,6 +58,7 @@ from ..uapi.linux.netdev import (
     NETDEV_QSTATS_SCOPE_QUEUE,
     NETDEV_QUEUE_TYPE_RX,
 )
+from ..uapi.linux.netlink import NETLINK_GENERIC
 from .genetlink import GenlInfo, GenlOp, genlmsg_multicast
 from .netlink import (
     Nla,
@@ -72,6 +74,16 @@ if TYPE_CHECKING:
     from .netdev import DevmemBinding, NetDevice, NetdevState, RxQueue
 
 __all__ = ["PagePool", "PagePools", "page_pool_ops"]
+
+trace_page_pool_create = TracePoint("page_pool.create", "id", "dev", "queue", "sockets")
+trace_page_pool_destroy = TracePoint("page_pool.destroy", "id", "dev", "queue", "sockets")
+trace_page_pool_detach = TracePoint("page_pool.detach", "id", "dev", "queue", "sockets")
+#: which event a page-pool notification is (any other one: ``page_pool.detach``)
+_TRACE_POOL_NTF = {
+    NETDEV_CMD_PAGE_POOL_ADD_NTF: trace_page_pool_create,
+    NETDEV_CMD_PAGE_POOL_DEL_NTF: trace_page_pool_destroy,
+}
+trace_napi_set = TracePoint("napi.set", "id", "threaded")
 
 _S32_MAX = 0x7FFFFFFF
 _MCGRP_PAGE_POOL = 1  # index of "page-pool" in the family's groups
@@ -111,17 +123,17 @@ class PagePools:
         """``netdev_nl_page_pool_event``: to the "page-pool" group; one trace event."""
         netlink = self.netdev.netlink
         sent = 0
-        if netlink is not None:
+        family = self.netdev.family
+        if netlink is not None and netlink.has_listeners(
+            NETLINK_GENERIC, family.mcgrp_offset + _MCGRP_PAGE_POOL
+        ):
             fill = self._fill(pool)
             sent = genlmsg_multicast(netlink, self.netdev.family, _MCGRP_PAGE_POOL, cmd, fill)
         kernel = self.netdev.kernel
-        if kernel.tracer.enabled:
-            name = {
-                NETDEV_CMD_PAGE_POOL_ADD_NTF: "page_pool.create",
-                NETDEV_CMD_PAGE_POOL_DEL_NTF: "page_pool.destroy",
-            }.get(cmd, "page_pool.detach")
+        if kernel.tracer.enabled:  # (the device name is work: none while off)
+            tp = _TRACE_POOL_NTF.get(cmd, trace_page_pool_detach)
             dev = pool.dev.name if pool.dev is not None else "lo"
-            kernel.tracer.emit(name, id=pool.id, dev=dev, queue=pool.queue, sockets=sent)
+            tp(kernel.tracer, pool.id, dev, pool.queue, sent)
 
     def create(self, dev: NetDevice, rxq: RxQueue) -> PagePool:
         """``page_pool_create`` for an RX queue (``page_pool_list``: ADD_NTF)."""
@@ -296,8 +308,7 @@ class PagePools:
         if NETDEV_A_NAPI_IRQ_SUSPEND_TIMEOUT in a:
             q.napi_irq_suspend_timeout = a.get(NETDEV_A_NAPI_IRQ_SUSPEND_TIMEOUT)
         kernel = self.netdev.kernel
-        if kernel.tracer.enabled:
-            kernel.tracer.emit("napi.set", id=q.napi_id, threaded=q.napi_threaded)
+        trace_napi_set(kernel.tracer, q.napi_id, q.napi_threaded)
 
     def _qstats_dumpit(self, info: GenlInfo) -> list[bytes]:
         """``netdev_nl_qstats_get_dumpit``: devices with queue stats (queue-managed

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from errno import EINVAL, ENODEV, EOPNOTSUPP
 from typing import TYPE_CHECKING
 
+from ..trace import TracePoint
 from ..uapi.linux.netlink import (
     NETLINK_ROUTE,
     NLM_F_CREATE,
@@ -47,6 +48,9 @@ if TYPE_CHECKING:
     from .netdev import NetDevice, NetdevState
 
 __all__ = ["Rtnl"]
+
+trace_rtnetlink_not_modelled = TracePoint("rtnetlink.not_modelled", "type", "dump")
+trace_rtnetlink_notify = TracePoint("rtnetlink.notify", "ifindex", "new", "sent")
 
 # linux/rtnetlink.h
 RTM_BASE = 16
@@ -167,8 +171,7 @@ class Rtnl:
         if handler is None:
             kernel = self.table.kernel
             name = _MSG_NAMES.get(mtype, f"rtnetlink message {mtype}")
-            if kernel.tracer.enabled:
-                kernel.tracer.emit("rtnetlink.not_modelled", type=mtype, dump=dump)
+            trace_rtnetlink_not_modelled(kernel.tracer, mtype, dump)
             raise NlError(EOPNOTSUPP, f"{name}{' dump' if dump else ''} is not modelled")
         try:
             handler(msg)
@@ -250,9 +253,7 @@ class Rtnl:
         self._not_modelled(msg, f"{what} changing {dev.name} is not modelled")
 
     def _not_modelled(self, msg: Msg, text: str) -> None:
-        kernel = self.table.kernel
-        if kernel.tracer.enabled:
-            kernel.tracer.emit("rtnetlink.not_modelled", type=msg.type, dump=False)
+        trace_rtnetlink_not_modelled(self.table.kernel.tracer, msg.type, False)
         raise NlError(EOPNOTSUPP, text)
 
     def _dump_links(self, msg: Msg) -> None:
@@ -443,6 +444,13 @@ class Rtnl:
         """``rtmsg_ifinfo``, ``rtmsg_ifa`` and ``rtmsg_fib`` as a device comes or goes:
         to ``RTNLGRP_LINK``, ``RTNLGRP_IPV4_IFADDR`` and ``RTNLGRP_IPV4_ROUTE``."""
         table = self.table
+        listens = table.has_listeners
+        if not (
+            listens(NETLINK_ROUTE, RTNLGRP_LINK)
+            or listens(NETLINK_ROUTE, RTNLGRP_IPV4_IFADDR)
+            or listens(NETLINK_ROUTE, RTNLGRP_IPV4_ROUTE)
+        ):
+            return  # nobody to tell (every boot): no message is built
         sent = 0
 
         def notify(group: int, mtype: int, payload: bytes) -> None:
@@ -463,5 +471,5 @@ class Rtnl:
                 notify(RTNLGRP_IPV4_IFADDR, RTM_DELADDR, addr)
             notify(RTNLGRP_LINK, RTM_DELLINK, self.fill_ifinfo(dev, 0xFFFFFFFF))
         kernel = table.kernel
-        if sent and kernel.tracer.enabled:
-            kernel.tracer.emit("rtnetlink.notify", ifindex=dev.ifindex, new=registered, sent=sent)
+        if sent:
+            trace_rtnetlink_notify(kernel.tracer, dev.ifindex, registered, sent)

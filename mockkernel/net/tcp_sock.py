@@ -35,8 +35,9 @@ from typing import TYPE_CHECKING
 from ..errors import NotMine, kerr
 from ..fs import FMODE_READ, FMODE_WRITE, File, FileOperations, Inode
 from ..poll import EPOLLHUP, EPOLLIN, EPOLLOUT, EPOLLRDHUP, EPOLLRDNORM, EPOLLWRNORM
+from ..trace import TracePoint
 from ..uapi.linux.devmem_socket import SO_DEVMEM_DONTNEED
-from .devmem_tcp import WouldBlock
+from .devmem_tcp import WouldBlock, trace_devmem_tcp_not_modelled
 
 if TYPE_CHECKING:
     from ..process import TaskContext
@@ -49,6 +50,12 @@ AF_INET = 2
 SO_RCVLOWAT, SO_ACCEPTCONN, SO_PEEK_OFF = 18, 30, 42
 RCV_SHUTDOWN, SEND_SHUTDOWN, SHUTDOWN_MASK = 1, 2, 3
 MSG_OOB, MSG_PEEK, MSG_TRUNC, MSG_ERRQUEUE = 0x1, 0x2, 0x20, 0x2000
+trace_tcp_bind = TracePoint("tcp.bind", "addr", "port")
+trace_tcp_listen = TracePoint("tcp.listen", "addr", "port")
+trace_tcp_accept = TracePoint("tcp.accept", "addr", "port", "queue")
+trace_tcp_connect = TracePoint("tcp.connect", "addr", "port", "queue")
+trace_tcp_shutdown = TracePoint("tcp.shutdown", "how")
+
 #: the remote peer's address as ``accept``/``getpeername`` report it (TEST-NET-1)
 PEER_ADDR = "192.0.2.254"
 _PEER_PORT0 = 40000
@@ -92,8 +99,7 @@ class TcpSocket:
         if self.addr is not None:
             raise kerr(EINVAL)
         self.addr = (host, self.tcp.port_for(host, port))
-        if self.kernel.tracer.enabled:
-            self.kernel.tracer.emit("tcp.bind", addr=self.addr[0], port=self.addr[1])
+        trace_tcp_bind(self.kernel.tracer, self.addr[0], self.addr[1])
 
     def listen(self) -> None:
         """``inet_listen``: a connection cannot listen (``EINVAL``); again: nothing."""
@@ -101,8 +107,7 @@ class TcpSocket:
             raise kerr(EINVAL)
         if self.listener is None:
             self.listener = self.tcp.listen(*self.addr)
-            if self.kernel.tracer.enabled:
-                self.kernel.tracer.emit("tcp.listen", addr=self.addr[0], port=self.addr[1])
+            trace_tcp_listen(self.kernel.tracer, self.addr[0], self.addr[1])
 
     def accept(self, nonblock: bool) -> TcpSocket:
         """``inet_accept``: the next queued connection as a socket of its own."""
@@ -119,9 +124,7 @@ class TcpSocket:
         conn.sk = lsn.backlog.popleft()
         conn.peer = (PEER_ADDR, _PEER_PORT0 + self.tcp.accepted)
         self.tcp.accepted += 1
-        if self.kernel.tracer.enabled:
-            self.kernel.tracer.emit("tcp.accept", addr=lsn.addr, port=lsn.port,
-                                    queue=conn.sk.queue)  # fmt: skip
+        trace_tcp_accept(self.kernel.tracer, lsn.addr, lsn.port, conn.sk.queue)
         return conn
 
     def connect(self, host: str, port: int) -> None:
@@ -135,8 +138,7 @@ class TcpSocket:
         if self.addr is None:
             self.addr = (host, self.tcp.port_for(host, 0))
         self.peer = (host, port)
-        if self.kernel.tracer.enabled:
-            self.kernel.tracer.emit("tcp.connect", addr=host, port=port, queue=self.out.queue)
+        trace_tcp_connect(self.kernel.tracer, host, port, self.out.queue)
 
     def getpeername(self) -> tuple[str, int]:
         if self.peer is None:
@@ -222,8 +224,7 @@ class TcpSocket:
             # they change what recv returns (its target, where MSG_PEEK starts):
             # refused rather than set on the host socket and ignored
             name = "SO_RCVLOWAT" if optname == SO_RCVLOWAT else "SO_PEEK_OFF"
-            if self.kernel.tracer.enabled:
-                self.kernel.tracer.emit("devmem_tcp.not_modelled", what=name)
+            trace_devmem_tcp_not_modelled(self.kernel.tracer, name)
             raise kerr(EOPNOTSUPP, f"{name} on a mock TCP socket is not modelled")
         raise NotMine()
 
@@ -245,8 +246,7 @@ class TcpSocket:
         self.shutdown_bits |= bits
         if bits & SEND_SHUTDOWN and self.out is not None:
             self.out.peer_closed = True
-        if self.kernel.tracer.enabled:
-            self.kernel.tracer.emit("tcp.shutdown", how=how)
+        trace_tcp_shutdown(self.kernel.tracer, how)
 
     def getsockopt(self, level: int, optname: int) -> int:
         """``SO_ACCEPTCONN`` is the mock's (is it listening?); ``NotMine`` for the host

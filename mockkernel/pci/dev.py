@@ -34,6 +34,7 @@ from ..errors import KernelBug, kerr
 from ..mm import KernelMap
 from ..realfd import hide, kernel_close
 from ..topology import BarSpec, CpuSteeringTag, DeviceSpec, RootPortSpec, layout_bars
+from ..trace import EventSpec, TracePoint
 from ._regs import (
     PCI_BASE_ADDRESS_0,
     PCI_BASE_ADDRESS_MEM_PREFETCH,
@@ -140,6 +141,8 @@ __all__ = [
     "pci_set_drvdata",
 ]
 
+trace_pci_config_write = TracePoint("pci.config_write", "bdf", "where", "old", "new")
+
 # Where the device model puts its capabilities.
 PM_CAP = 0x40
 MSI_CAP = 0x48  # at most 24 bytes (64-bit address, per-vector masking): ends at EXP_CAP
@@ -185,6 +188,8 @@ class EventTracer(Protocol):
     enabled: bool
 
     def emit(self, event: str, **fields: Any) -> None: ...
+
+    def emit_record(self, spec: EventSpec, values: tuple[Any, ...]) -> None: ...
 
 
 CommandListener = Callable[["PciDev", int, int], None]
@@ -614,8 +619,8 @@ class PciDev:
         if new == old:
             return
         tracer = self.tracer
-        if tracer is not None and tracer.enabled:
-            tracer.emit("pci.config_write", bdf=self.bdf, where=PCI_COMMAND, old=old, new=new)
+        if tracer is not None:
+            trace_pci_config_write(tracer, self.bdf, PCI_COMMAND, old, new)
         for listener in tuple(self._command_listeners):
             listener(self, old, new)
 
@@ -702,15 +707,18 @@ def pci_get_drvdata(pdev: PciDev) -> object:
     return pdev.driver_data
 
 
+trace_pci_enable = TracePoint("pci.enable", "bdf", "enable_cnt")
+trace_pci_disable = TracePoint("pci.disable", "bdf", "enable_cnt")
+
+
 def pci_enable_device(pdev: PciDev) -> None:
     """``pci_enable_device``: one more enable of ``pdev`` by its driver (``probe``, or
     vfio-pci's first open of the device); sysfs ``enable`` shows the count.  Pair with
     :func:`pci_disable_device`.  (The mock's BARs are decoded from power-on: the
     command register is the topology's, not changed here.)"""
     pdev.enable_cnt += 1
-    tracer = pdev.tracer
-    if tracer is not None and tracer.enabled:
-        tracer.emit("pci.enable", bdf=pdev.bdf, enable_cnt=pdev.enable_cnt)
+    if pdev.tracer is not None:
+        trace_pci_enable(pdev.tracer, pdev.bdf, pdev.enable_cnt)
 
 
 def pci_disable_device(pdev: PciDev) -> None:
@@ -720,9 +728,8 @@ def pci_disable_device(pdev: PciDev) -> None:
     if pdev.enable_cnt <= 0:
         raise KernelBug(f"{pdev.bdf}: disabling already-disabled device")
     pdev.enable_cnt -= 1
-    tracer = pdev.tracer
-    if tracer is not None and tracer.enabled:
-        tracer.emit("pci.disable", bdf=pdev.bdf, enable_cnt=pdev.enable_cnt)
+    if pdev.tracer is not None:
+        trace_pci_disable(pdev.tracer, pdev.bdf, pdev.enable_cnt)
 
 
 def dma_set_mask_and_coherent(pdev: PciDev, bits: int) -> None:

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..mm import KernelMap
+from ..trace import TracePoint
 from .tph import PCI_EXP_DEVCAP2_TPH_COMP_EXT_TPH, pcie_tph_completer_type
 
 if TYPE_CHECKING:
@@ -32,6 +33,12 @@ if TYPE_CHECKING:
     from .dev import PciDev, PciRootPort
 
 __all__ = ["Fabric", "Tlp", "WriteResult"]
+
+trace_pcie_tlp = TracePoint(
+    "pcie.tlp",
+    *("requester", "address", "length", "th", "ph", "st", "st_ext", "target", "status"),
+    hex_keys=("address",),
+)
 
 _FOUR_K = 4096
 
@@ -172,18 +179,18 @@ class Fabric:
                 status=status,
             )
             tlps.append(tlp)
-            if tracing:
-                self.tracer.emit(
-                    "pcie.tlp",
-                    requester=requester.bdf,
-                    address=hex(addr),
-                    length=n,
-                    th=th,
-                    ph=tlp.ph,
-                    st=tlp.st,
-                    st_ext=tlp.st_ext,
-                    target=name,
-                    status=status,
+            if tracing:  # (checked once per write: no call per TLP while off)
+                trace_pcie_tlp(
+                    self.tracer,
+                    requester.bdf,
+                    addr,
+                    n,
+                    th,
+                    tlp.ph,
+                    tlp.st,
+                    tlp.st_ext,
+                    name,
+                    status,
                 )
             pos += n
         return WriteResult(tuple(tlps))

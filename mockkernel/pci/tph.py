@@ -27,6 +27,7 @@ from enum import IntEnum
 from errno import EBUSY, EINVAL, ENODEV, ENXIO
 
 from ..errors import kerr
+from ..trace import TracePoint
 from ._regs import (
     PCI_EXP_DEVCAP2,
     PCI_EXP_DEVCAP2_TPH_COMP_EXT_TPH,
@@ -83,6 +84,10 @@ __all__ = [
     "pcie_tph_get_st_table_size",
     "pcie_tph_set_st_entry",
 ]
+
+trace_pci_tph_set_st = TracePoint("pci.tph_set_st", "bdf", "index", "tag", "table")
+trace_pci_tph_disable = TracePoint("pci.tph_disable", "bdf")
+trace_pci_tph_enable = TracePoint("pci.tph_enable", "bdf", "mode", "req_type")
 
 
 class TphMemType(IntEnum):
@@ -206,9 +211,9 @@ def pcie_tph_set_st_entry(pdev: PciDev, index: int, tag: int) -> None:
         raise
     _set_ctrl_reg_req_en(pdev, pdev.tph_req_type)
     tracer = pdev.tracer
-    if tracer is not None and tracer.enabled:
+    if tracer is not None:
         table = "msix" if loc == PCI_TPH_LOC_MSIX else "cap"
-        tracer.emit("pci.tph_set_st", bdf=pdev.bdf, index=index, tag=tag, table=table)
+        trace_pci_tph_set_st(tracer, pdev.bdf, index, tag, table)
 
 
 def pcie_disable_tph(pdev: PciDev) -> None:
@@ -220,8 +225,8 @@ def pcie_disable_tph(pdev: PciDev) -> None:
     pdev.tph_req_type = 0
     pdev.tph_enabled = False
     tracer = pdev.tracer
-    if tracer is not None and tracer.enabled:
-        tracer.emit("pci.tph_disable", bdf=pdev.bdf)
+    if tracer is not None:
+        trace_pci_tph_disable(tracer, pdev.bdf)
 
 
 def pcie_enable_tph(pdev: PciDev, mode: int) -> None:
@@ -253,5 +258,5 @@ def pcie_enable_tph(pdev: PciDev, mode: int) -> None:
     pdev.pci_write_config_dword(pdev.tph_cap + PCI_TPH_CTRL, reg)
     pdev.tph_enabled = True
     tracer = pdev.tracer
-    if tracer is not None and tracer.enabled:
-        tracer.emit("pci.tph_enable", bdf=pdev.bdf, mode=mode, req_type=pdev.tph_req_type)
+    if tracer is not None:
+        trace_pci_tph_enable(tracer, pdev.bdf, mode, pdev.tph_req_type)

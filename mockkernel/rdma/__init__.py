@@ -5,6 +5,8 @@
 * :mod:`.uverbs` -- ``RDMA_VERBS_IOCTL`` (header, attributes, handles, methods) and the
   legacy ``write()`` commands, errno for errno as real Linux 7.2;
 * :mod:`.objects` -- the uverbs objects (PD, MR, DMAH, context) and per-file handles;
+* :mod:`.qp` -- CQs and QPs (``CREATE_CQ``/``QP``, ``MODIFY_QP``, ``POST_SEND``), the
+  QP state machine, and :class:`QueueBuf`: queue memory a driver maps to userspace;
 * :mod:`.umem` -- MR memory: pinned user pages, dynamic and pinned dma-buf attachments;
 * :mod:`.access` -- the responder side of an RDMA WRITE (rkey, range, access checks),
   which the driver's ``mr_write`` completes;
@@ -39,6 +41,19 @@ from .objects import (
     IbMr,
     IbPd,
     IbUcontext,
+    UobjType,
+)
+from .qp import (
+    IB_QPS_ERR,
+    IB_QPS_INIT,
+    IB_QPS_RESET,
+    IB_QPS_RTR,
+    IB_QPS_RTS,
+    IbCq,
+    IbQp,
+    IbQpAttr,
+    QueueBuf,
+    ib_copy_to_udata,
 )
 from .umem import (
     DmaSegment,
@@ -49,9 +64,27 @@ from .umem import (
     ib_umem_dmabuf_get_pinned,
     ib_umem_get,
 )
-from .uverbs import AttrBundle, AttrSpec, MrWriteResult, flags_in, ptr_in, ptr_out
+from .uverbs import (
+    ACCESS_DESTROY,
+    ACCESS_NEW,
+    ACCESS_READ,
+    AttrBundle,
+    AttrSpec,
+    MrWriteResult,
+    ObjectDef,
+    Udata,
+    const_in,
+    flags_in,
+    idr,
+    ptr_in,
+    ptr_out,
+    uverbs_method,
+)
 
 __all__ = [
+    "ACCESS_DESTROY",
+    "ACCESS_NEW",
+    "ACCESS_READ",
     "IB_DMAH_CPU_ID_EXISTS",
     "IB_DMAH_MEM_TYPE_EXISTS",
     "IB_DMAH_PH_EXISTS",
@@ -59,9 +92,15 @@ __all__ = [
     "IB_LINK_LAYER_INFINIBAND",
     "IB_PORT_ACTIVE",
     "IB_PORT_DOWN",
+    "IB_QPS_ERR",
+    "IB_QPS_INIT",
+    "IB_QPS_RESET",
+    "IB_QPS_RTR",
+    "IB_QPS_RTS",
     "AttrBundle",
     "AttrSpec",
     "DmaSegment",
+    "IbCq",
     "IbDevice",
     "IbDeviceAttr",
     "IbDeviceOps",
@@ -69,12 +108,20 @@ __all__ = [
     "IbMr",
     "IbPd",
     "IbPortAttr",
+    "IbQp",
+    "IbQpAttr",
     "IbUcontext",
     "IbUmem",
     "MrWriteResult",
+    "ObjectDef",
+    "QueueBuf",
+    "Udata",
     "UmemDmabuf",
+    "UobjType",
+    "const_in",
     "flags_in",
     "ib_access_writable",
+    "ib_copy_to_udata",
     "ib_core",
     "ib_device_by_name",
     "ib_rdma_write",
@@ -83,6 +130,8 @@ __all__ = [
     "ib_umem_dmabuf_get_pinned",
     "ib_umem_get",
     "ib_unregister_device",
+    "idr",
     "ptr_in",
     "ptr_out",
+    "uverbs_method",
 ]

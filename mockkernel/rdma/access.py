@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ..trace import TracePoint
 from ..uapi.rdma.ib_user_ioctl_verbs import IB_UVERBS_ACCESS_REMOTE_WRITE
 from .uverbs import MrWriteResult
 
@@ -19,6 +20,10 @@ if TYPE_CHECKING:
     from .device import IbDevice
 
 __all__ = ["REM_ACCESS_ERR", "REM_OP_ERR", "SUCCESS", "ib_rdma_write"]
+
+trace_rdma_remote_write = TracePoint(
+    "rdma.remote_write", "ibdev", "rkey", "offset", "length", "status", "reason", "tlps"
+)
 
 SUCCESS = "IBV_WC_SUCCESS"
 REM_ACCESS_ERR = "IBV_WC_REM_ACCESS_ERR"
@@ -41,16 +46,7 @@ def ib_rdma_write(dev: IbDevice, rkey: int, offset: int, data: bytes) -> MrWrite
         res = MrWriteResult(REM_OP_ERR, f"{dev.name} has no device model for RDMA WRITE")
     else:
         res = dev.ops.mr_write(mr, offset, bytes(data))
-    tracer = dev.kernel.tracer
-    if tracer.enabled:
-        tracer.emit(
-            "rdma.remote_write",
-            ibdev=dev.name,
-            rkey=rkey,
-            offset=offset,
-            length=len(data),
-            status=res.status,
-            reason=res.reason,
-            tlps=len(res.tlps),
-        )
+    trace_rdma_remote_write(
+        dev.kernel.tracer, dev.name, rkey, offset, len(data), res.status, res.reason, len(res.tlps)
+    )
     return res

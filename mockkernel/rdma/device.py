@@ -32,15 +32,18 @@ from ..errors import kerr
 from ..process import TaskContext
 from ..realfd import REAL, Placeholders
 from ..sysfs import device_sysfs_dir
+from ..trace import TracePoint
 from ..uapi.rdma.ib_user_verbs import IB_USER_VERBS_ABI_VERSION
 from ..vfs import Vfs
 
 if TYPE_CHECKING:
     from ..dma_buf import Device
+    from ..mm import Vma
     from ..pci import PciDev
     from ..topology import Topology
     from .objects import IbDmah, IbMr, IbPd, IbUcontext, UverbsFile
-    from .uverbs import AttrBundle, MrWriteResult
+    from .qp import IbCq, IbQp, IbQpAttr
+    from .uverbs import AttrBundle, MrWriteResult, Udata
 
 __all__ = [
     "IB_LINK_LAYER_ETHERNET",
@@ -60,6 +63,9 @@ __all__ = [
     "ib_register_device",
     "ib_unregister_device",
 ]
+
+trace_rdma_register = TracePoint("rdma.register", "ibdev", "driver_id", "uverbs", "parent")
+trace_rdma_unregister = TracePoint("rdma.unregister", "ibdev")
 
 IB_UVERBS_MAJOR = 231
 IB_UVERBS_BASE_MINOR = 192
@@ -205,7 +211,9 @@ class IbDeviceOps:
     calling process current, without locks, unless said otherwise; raise ``OSError``
     (``kerr``) to fail.
 
-    * ``alloc_ucontext(uctx)`` / ``dealloc_ucontext(uctx)``: a context is made / goes.
+    * ``alloc_ucontext(uctx, udata)`` / ``dealloc_ucontext(uctx)``: a context is made /
+      goes; ``udata`` (a :class:`~mockkernel.rdma.Udata`) carries the provider's request
+      and takes the driver's response (``mlx5_ib_alloc_ucontext_resp``).
     * ``alloc_pd(pd)`` / ``dealloc_pd(pd)``.
     * ``reg_user_mr(pd, start, length, iova, access, dmah) -> IbMr``: an MR over user
       memory (``REG_MR``; the write command and the ioctl).  Needed for ``REG_MR``.
@@ -224,6 +232,18 @@ class IbDeviceOps:
       RDMA WRITE landing ``data`` at byte ``offset`` of ``mr`` (after the core checked
       the rkey, the range and ``REMOTE_WRITE``): translate (fault, map), DMA (through
       ``kernel.fabric`` for a PCI device), or complete in error.
+    * ``create_cq(cq, udata)`` / ``destroy_cq(cq)``: a CQ (set ``cq.cqe`` to its real
+      size; the driver response goes to ``udata``).  Both or neither: without them
+      ``CREATE_CQ`` is ``EOPNOTSUPP`` and there is no CQ object.
+    * ``create_qp(qp, udata)`` / ``destroy_qp(qp)``: a QP (set ``qp.qp_num`` and the
+      ``qp.cap`` it really has); ``modify_qp(qp, attr, mask, udata)`` after the core's
+      state-machine checks (``qp.attr`` becomes ``attr`` when it returns);
+      ``post_send(qp)``: the doorbell of the user-mapped send queue (``POST_SEND``
+      with no work requests in the command).
+    * ``mmap(uctx, vma)``: ``mmap`` of the uverbs file with a context: fill ``vma``
+      with what ``vma.offset`` names (a :class:`~mockkernel.rdma.QueueBuf`'s
+      :meth:`~mockkernel.rdma.QueueBuf.remap`), or raise.  Without it ``mmap`` is
+      ``ENODEV``.
     """
 
     #: the driver's uverbs ABI version (``/sys/class/infiniband_verbs/uverbsN/abi_version``)
@@ -234,8 +254,10 @@ class IbDeviceOps:
     #: driver-namespace attributes added to core methods:
     #: ``{(object_id, method_id): [AttrSpec, ...]}`` (``ADD_UVERBS_ATTRIBUTES_SIMPLE``)
     driver_attrs: Mapping[tuple[int, int], Sequence[Any]] = {}
+    #: the driver's own objects (``ObjectDef``s of its namespace, as ``MLX5_IB_OBJECT_UAR``)
+    driver_objects: Sequence[Any] = ()
 
-    alloc_ucontext: Callable[[IbUcontext], None] | None = None
+    alloc_ucontext: Callable[[IbUcontext, Udata], None] | None = None
     dealloc_ucontext: Callable[[IbUcontext], None] | None = None
     alloc_pd: Callable[[IbPd], None] | None = None
     dealloc_pd: Callable[[IbPd], None] | None = None
@@ -251,6 +273,13 @@ class IbDeviceOps:
     )
     rereg_user_mr: Callable[[IbMr, int, IbPd | None, int], None] | None = None
     mr_write: Callable[[IbMr, int, bytes], MrWriteResult] | None = None
+    create_cq: Callable[[IbCq, Udata], None] | None = None
+    destroy_cq: Callable[[IbCq], None] | None = None
+    create_qp: Callable[[IbQp, Udata], None] | None = None
+    modify_qp: Callable[[IbQp, IbQpAttr, int, Udata], None] | None = None
+    destroy_qp: Callable[[IbQp], None] | None = None
+    post_send: Callable[[IbQp], None] | None = None
+    mmap: Callable[[IbUcontext, Vma], None] | None = None
 
 
 @dataclass(eq=False)
@@ -534,14 +563,8 @@ def ib_register_device(kernel: RdmaContext, dev: IbDevice) -> None:
     )
     _populate_sysfs(kernel, dev)
     dev.registered = True
-    if kernel.tracer.enabled:
-        kernel.tracer.emit(
-            "rdma.register",
-            ibdev=dev.name,
-            driver_id=dev.driver_id,
-            uverbs=dev.uverbs_name,
-            parent=dev.parent.bdf if dev.parent is not None else dev.netdev,
-        )
+    parent = dev.parent.bdf if dev.parent is not None else dev.netdev
+    trace_rdma_register(kernel.tracer, dev.name, dev.driver_id, dev.uverbs_name, parent)
 
 
 def ib_unregister_device(dev: IbDevice) -> None:
@@ -563,5 +586,4 @@ def ib_unregister_device(dev: IbDevice) -> None:
     core.devices.pop(dev.name, None)
     core.minors.discard(dev.index)
     dev.registered = False
-    if kernel.tracer.enabled:
-        kernel.tracer.emit("rdma.unregister", ibdev=dev.name)
+    trace_rdma_unregister(kernel.tracer, dev.name)

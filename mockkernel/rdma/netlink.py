@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING
 from ..kernel import Subsystem
 from ..net import net_state
 from ..net.netlink import Msg, NlError, nlmsg_put
+from ..trace import TracePoint
 from ..uapi.linux.netlink import NETLINK_RDMA, NLM_F_DUMP, NLM_F_MULTI
 from ..uapi.rdma.rdma_netlink import (
     RDMA_NL_GET_CLIENT,
@@ -52,6 +53,8 @@ if TYPE_CHECKING:
     from .device import RdmaContext
 
 __all__ = ["RDMA_NL_ADMIN_PERM", "RdmaNetlink", "RdmaNlCbs", "rdma_nl_init"]
+
+trace_rdma_nl_not_modelled = TracePoint("rdma_nl.not_modelled", "client", "op", "side")
 
 #: ``enum rdma_nl_flags``: the op needs ``CAP_NET_ADMIN``
 RDMA_NL_ADMIN_PERM = 1 << 0
@@ -164,9 +167,7 @@ class RdmaNetlink(Subsystem):
         return True
 
     def _not_modelled(self, index: int, cbs: RdmaNlCbs, side: str) -> NlError:
-        tracer = self.kernel.tracer
-        if tracer.enabled:
-            tracer.emit("rdma_nl.not_modelled", client=index, op=cbs.name, side=side)
+        trace_rdma_nl_not_modelled(self.kernel.tracer, index, cbs.name, side)
         return NlError(EOPNOTSUPP, f"{cbs.name} is not modelled")
 
 

@@ -45,6 +45,7 @@ from ..net.netlink import (
     nla_put_u64,
     parse_attrs,
 )
+from ..trace import TracePoint
 from ..uapi.linux.netlink import NLMSG_HDRLEN
 from ..uapi.rdma import rdma_netlink as R
 from .device import IB_LINK_LAYER_INFINIBAND, RDMA_NODE_IB_CA, IbDevice, ib_core
@@ -54,6 +55,9 @@ if TYPE_CHECKING:
     from .device import RdmaContext
 
 __all__ = ["NLDEV_POLICY", "huge_encode_dev", "nldev_cb_table"]
+
+#: (``rdma_nl.not_modelled`` of :mod:`.netlink` without its ``side``)
+trace_rdma_nl_client_not_modelled = TracePoint("rdma_nl.not_modelled", "client", "op")
 
 #: ``IB_DEVICE_NAME_MAX``, ``IFNAMSIZ`` and the string lengths of ``rdma_netlink.h``
 IB_DEVICE_NAME_MAX = 64
@@ -382,9 +386,7 @@ def nldev_cb_table(kernel: RdmaContext) -> dict[int, RdmaNlCbs]:
         # ib_get_client_nl_info: only the uverbs client exists, and it has no global
         # (device-less) info; an unknown client (after request_module) is EOPNOTSUPP
         if client in _CLIENTS_NOT_MODELLED:
-            tracer = kernel.tracer
-            if tracer.enabled:
-                tracer.emit("rdma_nl.not_modelled", client="nldev", op=f"chardev {client}")
+            trace_rdma_nl_client_not_modelled(kernel.tracer, "nldev", f"chardev {client}")
             raise NlError(EOPNOTSUPP, f"the {client} client is not modelled")
         if client != "uverbs" or dev is None:
             raise NlError(EOPNOTSUPP)

@@ -22,6 +22,7 @@ from errno import EBUSY
 from typing import TYPE_CHECKING, Any
 
 from ..errors import kerr
+from ..trace import TracePoint
 from ..uapi.rdma.ib_user_ioctl_cmds import (
     UVERBS_OBJECT_ASYNC_EVENT,
     UVERBS_OBJECT_DMAH,
@@ -49,6 +50,10 @@ __all__ = [
     "Uobject",
     "UverbsFile",
 ]
+
+trace_rdma_destroy = TracePoint("rdma.destroy", "ibdev", "type", "handle", "why")
+trace_rdma_ufile_close = TracePoint("rdma.ufile_close", "ibdev")
+trace_rdma_dmah_free = TracePoint("rdma.dmah_free", "ibdev", "handle")
 
 # enum rdma_remove_reason
 RDMA_REMOVE_DESTROY = 0  # userspace asked: EBUSY is an answer
@@ -223,15 +228,8 @@ class UverbsFile:
             uobj.type.destroy(uobj, why)
             uobj.hw_valid = False
         self.forget(uobj)
-        tracer = self.kernel.tracer
-        if tracer.enabled:
-            tracer.emit(
-                "rdma.destroy",
-                ibdev=self.device.name,
-                type=uobj.type.name,
-                handle=uobj.id,
-                why=("destroy", "close", "driver_remove", "abort")[why],
-            )
+        why_name = ("destroy", "close", "driver_remove", "abort")[why]
+        trace_rdma_destroy(self.kernel.tracer, self.device.name, uobj.type.name, uobj.id, why_name)
 
     # -- close --------------------------------------------------------------------------
     def destroy_all(self) -> None:
@@ -265,9 +263,7 @@ class UverbsFile:
         self.closed = True
         with self.lock:
             self.destroy_all()
-        trace = self.kernel.tracer
-        if trace.enabled:
-            trace.emit("rdma.ufile_close", ibdev=self.device.name)
+        trace_rdma_ufile_close(self.kernel.tracer, self.device.name)
 
 
 # -- object types -------------------------------------------------------------------------------
@@ -293,9 +289,7 @@ def _destroy_dmah(uobj: Uobject, why: int) -> None:
     op = dmah.device.ops.dealloc_dmah
     assert op is not None
     op(dmah)
-    tracer = dmah.device.kernel.tracer
-    if tracer.enabled:
-        tracer.emit("rdma.dmah_free", ibdev=dmah.device.name, handle=dmah.handle)
+    trace_rdma_dmah_free(dmah.device.kernel.tracer, dmah.device.name, dmah.handle)
 
 
 def _destroy_async(uobj: Uobject, why: int) -> None:

@@ -40,6 +40,7 @@ from errno import (
     EBADF,
     EINVAL,
     ENODATA,
+    ENODEV,
     ENOENT,
     ENOMEM,
     ENOSPC,
@@ -54,6 +55,7 @@ from ..errors import kerr
 from ..fault_inject import should_fail
 from ..fs import FMODE_LSEEK, FMODE_PREAD, FMODE_PWRITE, FMODE_READ, File, FileOperations, Inode
 from ..mm import PAGE_SIZE
+from ..trace import TracePoint
 from ..uaccess import LOCAL, copy_from_user, copy_to_user, current_mm
 from ..uapi.rdma import ib_user_ioctl_cmds as C
 from ..uapi.rdma import ib_user_verbs as V
@@ -78,6 +80,7 @@ from ..uapi.rdma.rdma_user_ioctl_cmds import (
     UVERBS_ATTR_F_MANDATORY,
     UVERBS_ATTR_F_VALID_OUTPUT,
 )
+from . import qp as _qp
 from .objects import (
     ASYNC_EVENT_TYPE,
     DMAH_TYPE,
@@ -102,18 +105,38 @@ if TYPE_CHECKING:
     from .device import IbDevice, RdmaContext
 
 __all__ = [
+    "ACCESS_DESTROY",
+    "ACCESS_NEW",
+    "ACCESS_READ",
     "IB_ACCESS_SUPPORTED",
     "AttrBundle",
     "AttrSpec",
     "MrWriteResult",
+    "ObjectDef",
+    "Udata",
     "UverbsFops",
     "build_uapi",
+    "const_in",
     "flags_in",
     "ib_check_mr_access",
     "ib_dereg_mr_user",
+    "idr",
     "ptr_in",
     "ptr_out",
+    "uverbs_method",
 ]
+
+trace_rdma_ioctl = TracePoint("rdma.ioctl", "ibdev", "object", "method", "num_attrs", "ok")
+trace_rdma_write = TracePoint("rdma.write", "ibdev", "command", "ok", hex_keys=("command",))
+trace_rdma_get_context = TracePoint("rdma.get_context", "ibdev")
+trace_rdma_unsafe_write = TracePoint("rdma.unsafe_write", "ibdev", "pid")
+trace_rdma_reg_mr = TracePoint(
+    "rdma.reg_mr",
+    *("ibdev", "handle", "lkey", "rkey", "iova", "length", "access", "kind", "dmah"),
+    hex_keys=("iova",),
+)
+trace_rdma_dereg_mr = TracePoint("rdma.dereg_mr", "ibdev", "handle", "lkey")
+trace_rdma_dmah_alloc = TracePoint("rdma.dmah_alloc", "ibdev", "handle", "cpu_id", "mem_type", "ph")
 
 _HDR = struct.Struct("<HHHHQII")
 _ATTR = struct.Struct("<HHHHQ")
@@ -219,7 +242,7 @@ class MethodDef:
     needs: tuple[str, ...] = ()
 
 
-def _method(
+def uverbs_method(
     mid: int,
     handler: Handler,
     *attrs: AttrSpec,
@@ -228,11 +251,20 @@ def _method(
 ) -> MethodDef:
     specs = list(attrs) + (_uhw() if udata else [])
     destroy = next((a.id for a in specs if a.kind == IDR and a.access == ACCESS_DESTROY), None)
+    """``DECLARE_UVERBS_NAMED_METHOD``: method ``mid`` with its attributes (a destroy
+    method has an ``idr(..., ACCESS_DESTROY)`` one: the core destroys before ``handler``)."""
     return MethodDef(mid, {a.id: a for a in specs}, handler, udata, destroy, needs)
 
 
-@dataclass(frozen=True)
+_method = uverbs_method
+
+
+@dataclass(frozen=True, eq=False)
 class ObjectDef:
+    """An object type of the uAPI and its methods (``DECLARE_UVERBS_NAMED_OBJECT``);
+    ``needs`` names the ops without which it is absent.  Compared by identity: a
+    driver's object definitions are module constants."""
+
     id: int
     utype: UobjType | None
     methods: tuple[MethodDef, ...]
@@ -581,18 +613,18 @@ def _mr_created(
     if mr.lkey != mr.rkey:
         dev.mrs.setdefault(mr.lkey, mr)
     tracer = dev.kernel.tracer
-    if tracer.enabled:
-        tracer.emit(
-            "rdma.reg_mr",
-            ibdev=dev.name,
-            handle=uobj.id,
-            lkey=mr.lkey,
-            rkey=mr.rkey,
-            iova=hex(iova),
-            length=length,
-            access=access,
-            kind=type(mr.umem).__name__ if mr.umem is not None else "odp",
-            dmah=dmah.handle if dmah is not None else None,
+    if tracer.enabled:  # (the kind is work: none while off)
+        trace_rdma_reg_mr(
+            tracer,
+            dev.name,
+            uobj.id,
+            mr.lkey,
+            mr.rkey,
+            iova,
+            length,
+            access,
+            type(mr.umem).__name__ if mr.umem is not None else "odp",
+            dmah.handle if dmah is not None else None,
         )
 
 
@@ -611,9 +643,7 @@ def ib_dereg_mr_user(mr: IbMr) -> None:
     mr.pd.usecnt -= 1
     if mr.dmah is not None:
         mr.dmah.usecnt -= 1
-    tracer = dev.kernel.tracer
-    if tracer.enabled:
-        tracer.emit("rdma.dereg_mr", ibdev=dev.name, handle=mr.handle, lkey=mr.lkey)
+    trace_rdma_dereg_mr(dev.kernel.tracer, dev.name, mr.handle, mr.lkey)
 
 
 # -- handlers: device -----------------------------------------------------------------------------
@@ -706,11 +736,9 @@ def _ib_alloc_ucontext(bundle: AttrBundle) -> IbUcontext:
 def _ib_init_ucontext(bundle: AttrBundle, uctx: IbUcontext) -> None:
     op = bundle.device.ops.alloc_ucontext
     if op is not None:
-        op(uctx)
+        op(uctx, bundle.driver_udata)
     bundle.ufile.ucontext = uctx
-    tracer = bundle.kernel.tracer
-    if tracer.enabled:
-        tracer.emit("rdma.get_context", ibdev=bundle.device.name)
+    trace_rdma_get_context(bundle.kernel.tracer, bundle.device.name)
 
 
 def _h_get_context(bundle: AttrBundle) -> None:
@@ -983,14 +1011,14 @@ def _h_dmah_alloc(bundle: AttrBundle) -> None:
     uobj.object = dmah
     bundle.finalize_uobj_create(C.UVERBS_ATTR_ALLOC_DMAH_HANDLE)
     tracer = dev.kernel.tracer
-    if tracer.enabled:
-        tracer.emit(
-            "rdma.dmah_alloc",
-            ibdev=dev.name,
-            handle=uobj.id,
-            cpu_id=dmah.cpu_id if dmah.has(IB_DMAH_CPU_ID_EXISTS) else None,
-            mem_type=dmah.mem_type if dmah.has(IB_DMAH_MEM_TYPE_EXISTS) else None,
-            ph=dmah.ph if dmah.has(IB_DMAH_PH_EXISTS) else None,
+    if tracer.enabled:  # (the fields are work: none while off)
+        trace_rdma_dmah_alloc(
+            tracer,
+            dev.name,
+            uobj.id,
+            dmah.cpu_id if dmah.has(IB_DMAH_CPU_ID_EXISTS) else None,
+            dmah.mem_type if dmah.has(IB_DMAH_MEM_TYPE_EXISTS) else None,
+            dmah.ph if dmah.has(IB_DMAH_PH_EXISTS) else None,
         )
 
 
@@ -1178,6 +1206,10 @@ OBJECTS: tuple[ObjectDef, ...] = (
         ),
         needs=("alloc_dmah", "dealloc_dmah"),
     ),
+    # CQs and QPs: objects of the uAPI (the write commands make them); their ioctl
+    # methods are not modelled, so rdma-core falls back to the write commands
+    ObjectDef(C.UVERBS_OBJECT_CQ, _qp.CQ_TYPE, (), needs=("create_cq", "destroy_cq")),
+    ObjectDef(C.UVERBS_OBJECT_QP, _qp.QP_TYPE, (), needs=("create_qp", "destroy_qp")),
 )
 
 
@@ -1330,6 +1362,22 @@ WRITE: dict[int, WriteDef] = {
         _w_rereg_mr, 48, 8, has_resp=True, has_udata=True, needs=("rereg_user_mr",)
     ),
     V.IB_USER_VERBS_CMD_DEREG_MR: WriteDef(_w_dereg_mr, 4),
+    V.IB_USER_VERBS_CMD_CREATE_CQ: WriteDef(
+        _qp.w_create_cq, 32, 8, has_resp=True, has_udata=True, needs=("create_cq",)
+    ),
+    V.IB_USER_VERBS_CMD_DESTROY_CQ: WriteDef(
+        _qp.w_destroy_cq, 16, 8, has_resp=True, needs=("destroy_cq",)
+    ),
+    V.IB_USER_VERBS_CMD_CREATE_QP: WriteDef(
+        _qp.w_create_qp, 56, 32, has_resp=True, has_udata=True, needs=("create_qp",)
+    ),
+    V.IB_USER_VERBS_CMD_MODIFY_QP: WriteDef(_qp.w_modify_qp, 112, needs=("modify_qp",)),
+    V.IB_USER_VERBS_CMD_DESTROY_QP: WriteDef(
+        _qp.w_destroy_qp, 16, 4, has_resp=True, needs=("destroy_qp",)
+    ),
+    V.IB_USER_VERBS_CMD_POST_SEND: WriteDef(
+        _qp.w_post_send, 24, 4, has_resp=True, needs=("post_send",)
+    ),
 }
 WRITE_EX: dict[int, WriteDef] = {
     V.IB_USER_VERBS_EX_CMD_QUERY_DEVICE: WriteDef(_w_ex_query_device, 8, 0, is_ex=True),
@@ -1353,10 +1401,9 @@ def _unsupported(ufile: UverbsFile, how: str, errno: int, **what: object) -> OSE
     gives (``EOPNOTSUPP`` for a write command, ``EPROTONOSUPPORT`` for an ioctl method),
     and one ``rdma.unsupported`` event naming it, so a provider's unmodelled call (an
     ``MLX5_IB_METHOD_*`` of the driver namespace, a write command) shows in the trace."""
-    tracer = ufile.kernel.tracer
-    if tracer.enabled:
-        tracer.emit("rdma.unsupported", ibdev=ufile.device.name, via=how,
-                    errno=errorcode[errno], **what)  # fmt: skip
+    # (its fields vary with what is unsupported: Tracer.emit, no TracePoint)
+    ufile.kernel.tracer.emit("rdma.unsupported", ibdev=ufile.device.name, via=how,
+                             errno=errorcode[errno], **what)  # fmt: skip
     return kerr(errno)
 
 
@@ -1371,10 +1418,11 @@ def build_uapi(dev: IbDevice) -> Uapi:
     ops = dev.ops
     present = frozenset(n for n in _ALL_NEEDS if getattr(ops, n, None) is not None)
     attrs = tuple(sorted((k, tuple(v)) for k, v in ops.driver_attrs.items()))
+    objects = tuple(ops.driver_objects)
     try:
-        return _uapi_for(present, attrs)
+        return _uapi_for(present, attrs, objects)
     except TypeError:  # unhashable driver attributes: built for this device alone
-        return _uapi_for.__wrapped__(present, attrs)
+        return _uapi_for.__wrapped__(present, attrs, objects)
 
 
 #: every op name some object, method or write command needs
@@ -1389,17 +1437,20 @@ _ALL_NEEDS: tuple[str, ...] = tuple(
 
 @functools.lru_cache(maxsize=16)
 def _uapi_for(
-    present: frozenset[str], attrs: tuple[tuple[tuple[int, int], tuple[Any, ...]], ...]
+    present: frozenset[str],
+    attrs: tuple[tuple[tuple[int, int], tuple[Any, ...]], ...],
+    driver_objects: tuple[ObjectDef, ...] = (),
 ) -> Uapi:
-    """The ``Uapi`` of an ops table with the ops ``present`` and driver attributes
-    ``attrs`` (a cache of immutable facts: it holds no device and no kernel)."""
+    """The ``Uapi`` of an ops table with the ops ``present``, driver attributes
+    ``attrs`` and the driver's own objects (``UAPI_DEF_CHAIN`` of its namespace) -- a
+    cache of immutable facts: it holds no device and no kernel."""
     driver_attrs = dict(attrs)
 
     def has(names: tuple[str, ...]) -> bool:
         return all(n in present for n in names)
 
     uapi = Uapi()
-    for obj in OBJECTS:
+    for obj in (*OBJECTS, *driver_objects):
         if not has(obj.needs):
             continue
         methods = {}
@@ -1512,8 +1563,8 @@ def _run_method(bundle: AttrBundle, method: MethodDef) -> None:
         bundle.set_output(C.UVERBS_ATTR_UHW_OUT)
 
 
-def _verbs_ioctl(file: File, cmd: int, arg: int) -> int:
-    ufile: UverbsFile = file.private_data
+def _verbs_ioctl(file: File[UverbsFile], cmd: int, arg: int) -> int:
+    ufile = file.private_data
     raw = copy_from_user(arg, _HDR_SIZE)
     length, object_id, method_id, num_attrs, reserved1, driver_id, reserved2 = _HDR.unpack(raw)
     if length > PAGE_SIZE or length != _HDR_SIZE + _ATTR_SIZE * num_attrs:
@@ -1546,15 +1597,8 @@ def _verbs_ioctl(file: File, cmd: int, arg: int) -> int:
                     _commit(bundle, uobj)
                 else:
                     _abort(bundle, uobj)
-            if kernel.tracer.enabled:
-                kernel.tracer.emit(
-                    "rdma.ioctl",
-                    ibdev=dev.name,
-                    object=object_id,
-                    method=method_id,
-                    num_attrs=num_attrs,
-                    ok=ok,
-                )
+            if kernel.tracer.enabled:  # (a hot path: no call while off)
+                trace_rdma_ioctl(kernel.tracer, dev.name, object_id, method_id, num_attrs, ok)
     return 0
 
 
@@ -1565,9 +1609,9 @@ def ib_safe_file_access(file: File) -> bool:
     return file.f_cred is file.kernel.current.cred
 
 
-def _verbs_write(file: File, data: bytes, pos: int) -> int:
+def _verbs_write(file: File[UverbsFile], data: bytes, pos: int) -> int:
     """``ib_uverbs_write``: a legacy command (``ib_uverbs_cmd_hdr`` + body)."""
-    ufile: UverbsFile = file.private_data
+    ufile = file.private_data
     count = len(data)
     if count < 8:
         raise kerr(EINVAL)
@@ -1632,8 +1676,8 @@ def _verbs_write(file: File, data: bytes, pos: int) -> int:
         finally:
             _finalize_write_uobj(bundle, ok)
             tracer = ufile.kernel.tracer
-            if tracer.enabled:
-                tracer.emit("rdma.write", ibdev=dev.name, command=hex(command), ok=ok)
+            if tracer.enabled:  # (a hot path: no call while off)
+                trace_rdma_write(tracer, dev.name, command, ok)
     return count
 
 
@@ -1646,11 +1690,9 @@ class AsyncEventFops(FileOperations):
     def read(self, file: File, count: int, pos: int) -> bytes:
         raise kerr(EAGAIN)  # empty; a blocking read would sleep forever
 
-    def _poll(self, file: File) -> int:
+    def poll(self, file: File) -> int:
         """``ib_uverbs_event_poll``: readable with a queued event; never one here."""
         return 0
-
-    poll = _poll
 
 
 _async_fops = AsyncEventFops()
@@ -1700,8 +1742,8 @@ class UverbsFops(FileOperations):
         file.f_mode &= ~(FMODE_LSEEK | FMODE_PREAD | FMODE_PWRITE)
         file.private_data = UverbsFile(self.device)
 
-    def release(self, file: File) -> None:
-        ufile: UverbsFile = file.private_data
+    def release(self, file: File[UverbsFile]) -> None:
+        ufile = file.private_data
         ufile.close()
 
     def write(self, file: File, data: bytes, pos: int) -> int:
@@ -1712,11 +1754,19 @@ class UverbsFops(FileOperations):
         if not ib_safe_file_access(file):
             kernel = file.kernel
             if kernel.tracer.enabled:
-                kernel.tracer.emit("rdma.unsafe_write", ibdev=self.device.name,
-                                   pid=kernel.current.pid)  # fmt: skip
+                trace_rdma_unsafe_write(kernel.tracer, self.device.name, kernel.current.pid)
             raise kerr(EACCES)
         return _verbs_write(file, data, pos)
 
     def mmap(self, file: File, vma: Any) -> None:
-        """``ib_uverbs_mmap``: ``EINVAL`` without a context; no driver offset is mappable."""
-        raise kerr(EINVAL)
+        """``ib_uverbs_mmap``: ``ENODEV`` for a driver without an ``mmap`` op (the file
+        has no ``mmap``: ``uverbs_fops``), ``EINVAL`` without a context; else the
+        driver maps what the offset names (queue buffers, UAR or clock pages)."""
+        ufile: UverbsFile = file.private_data
+        if self.device.ops.mmap is None:
+            raise kerr(ENODEV)
+        with ufile.lock:
+            uctx = ufile.ucontext
+            if uctx is None:
+                raise kerr(EINVAL)
+            _qp.uverbs_mmap(uctx, vma)

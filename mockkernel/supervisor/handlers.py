@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 from ..errors import NotMine, kerr
 from ..net.dev_ioctl import is_dev_ioctl, sock_dev_ioctl
 from ..syscalls.mmap import MADV_REAL_EFFECT
+from ..trace import TracePoint
 from ..uaccess import copy_from_user, copy_to_user
 from . import epollsys, netsock, paths, pollsys, scm, tcpsock, xattr
 from .fdtable import real_fd_is_dir, real_fd_open
@@ -33,6 +34,8 @@ if TYPE_CHECKING:
     from .supervisor import Supervisor
 
 __all__ = ["CONTINUE", "TABLE", "Call", "Syscall"]
+
+trace_sup_unsupported = TracePoint("sup.unsupported", "pid", "tid", "syscall", "fd", "errno")
 
 
 class _Continue:
@@ -60,10 +63,8 @@ class Call:
 
     def unsupported(self, name: str, fd: int, errno: int) -> OSError:
         """A call the kernel does not model on a mock fd: Linux's errno, one trace event."""
-        k = self.sv.kernel
-        if k.tracer.enabled:
-            k.tracer.emit("sup.unsupported", pid=self.proc.pid, tid=self.tid, syscall=name,
-                          fd=fd, errno=os.strerror(errno))  # fmt: skip
+        tracer = self.sv.kernel.tracer
+        trace_sup_unsupported(tracer, self.proc.pid, self.tid, name, fd, os.strerror(errno))
         return kerr(errno)
 
 

@@ -61,6 +61,7 @@ from typing import TYPE_CHECKING, Final, TypeVar
 
 from ..mm import PAGE_SIZE, Mapping, Piece, page_align
 from ..realfd import REAL
+from ..syscalls.mmap import trace_mm_mmap
 from .ptrace import (
     PTRACE_EVENT_STOP,
     Event,
@@ -346,8 +347,7 @@ class TraceeMm:
             mm=self,
         )
         proc.add_mapping(mp)
-        if kernel.tracer.enabled:
-            kernel.tracer.emit("mm.mmap", pid=proc.pid, fd=fd, file=file.id, length=length)
+        trace_mm_mmap(kernel.tracer, proc.pid, fd, file.id, length)
         return inj.finish(base)
 
     def _map_first(

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import kerr
 from ..realfd import REAL
+from ..trace import TracePoint
 from ..uaccess import copy_from_user, copy_to_user, cpu_fault, set_cpu_fault, strndup_user
 from ..vfs import Dir, Node, Symlink, _FdTarget
 from .uabi import i32
@@ -29,6 +30,8 @@ __all__ = [
     "AT_FDCWD", "AT_SYMLINK_NOFOLLOW", "ROOTS", "access", "lookup_node", "node_stat", "openat",
     "openat2", "read_path", "readlink", "resolve", "stat",
 ]  # fmt: skip
+
+trace_sup_chdir = TracePoint("sup.chdir", "pid", "tid", "cwd")
 
 AT_FDCWD = -100
 AT_SYMLINK_NOFOLLOW = 0x100
@@ -64,9 +67,7 @@ def chdir(c: Call, path: str) -> Result:
 def enter(c: Call, path: str) -> int:
     """The caller's cwd is the mock directory ``path`` from now on."""
     c.sv.cwd[c.proc.pid] = path
-    k = c.sv.kernel
-    if k.tracer.enabled:
-        k.tracer.emit("sup.chdir", pid=c.proc.pid, tid=c.tid, cwd=path)
+    trace_sup_chdir(c.sv.kernel.tracer, c.proc.pid, c.tid, path)
     return 0
 
 

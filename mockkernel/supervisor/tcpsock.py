@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 from ..errors import NotMine, kerr
 from ..net.tcp_sock import TcpSocket, tcp_sock_file
 from ..realfd import REAL, hide, kernel_close
+from ..trace import TracePoint
 from ..uaccess import copy_from_user, copy_to_user
 from .fdtable import RemoteFdTable
 from .host import libc
@@ -55,6 +56,8 @@ _MSGHDR = struct.Struct("=QI4xQQQQi4x")
 _IOVEC = struct.Struct("=QQ")
 _CMSGHDR = struct.Struct("=QII")  # cmsg_len, cmsg_level, cmsg_type
 _MAX_OPT = 4096
+
+trace_sup_tcp_socket = TracePoint("sup.tcp_socket", "pid", "fd", "addr", "port")
 
 
 def _tcp(proc: Process) -> TcpTable:
@@ -179,8 +182,7 @@ def real_bind_or_connect(c: Call, fd: int, connect: bool) -> Result:
     except BaseException:
         file.put()  # the socket's release closes the host socket
         raise
-    if k.tracer.enabled:
-        k.tracer.emit("sup.tcp_socket", pid=c.proc.pid, fd=fd, addr=where[0], port=where[1])
+    trace_sup_tcp_socket(k.tracer, c.proc.pid, fd, where[0], where[1])
     return 0
 
 

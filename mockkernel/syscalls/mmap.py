@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from ..errors import NotMine, kerr
 from ..fs import FMODE_READ, FMODE_WRITE, File
 from ..mm import PAGE_SIZE, MappedFile, Mapping, Vma, build_mapping, page_align
+from ..trace import TracePoint
 from .attr import FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, vfs_fallocate
 
 if TYPE_CHECKING:
@@ -30,6 +31,9 @@ __all__ = [
     "sys_mprotect",
     "sys_msync",
 ]
+
+trace_mm_mmap = TracePoint("mm.mmap", "pid", "fd", "file", "length")
+trace_mm_munmap = TracePoint("mm.munmap", "pid", "file", "length")
 
 PROT_READ = 0x1
 PROT_WRITE = 0x2
@@ -144,13 +148,8 @@ def remove_mapping(proc: Process, mp: Mapping, length: int | None = None) -> Non
     if file.released:
         return  # the kernel shut down first and released the file itself
     tracer = proc.kernel.tracer
-    if tracer.enabled:
-        tracer.emit(
-            "mm.munmap",
-            pid=proc.pid,
-            file=file.id,
-            length=mp.length if length is None else length,
-        )
+    if tracer.enabled:  # (a hot path: no call while off)
+        trace_mm_munmap(tracer, proc.pid, file.id, mp.length if length is None else length)
     file.put()
 
 
@@ -201,8 +200,8 @@ def sys_mmap(
     m._mk_msync = msync
     m._mk_no_msync = access in (1, 3)  # mmap.ACCESS_READ, ACCESS_COPY
     tracer = proc.kernel.tracer
-    if tracer.enabled:
-        tracer.emit("mm.mmap", pid=proc.pid, fd=fd, file=file.id, length=length)
+    if tracer.enabled:  # (a hot path: no call while off)
+        trace_mm_mmap(tracer, proc.pid, fd, file.id, length)
     return m
 
 

@@ -94,7 +94,14 @@ def lookup_open_at(proc: Process, dirfd: int, path: str, flags: int) -> Node:
     return node
 
 
-def sys_openat(proc: Process, dirfd: int, path: str, flags: int, mode: int = 0o666) -> int:
+def sys_openat(
+    proc: Process,
+    dirfd: int,
+    path: str,
+    flags: int,
+    mode: int = 0o666,
+    found: Node | None = None,
+) -> int:
     """``openat(dirfd, path, flags, mode)``: a new fd for a mock node.
 
     Rules as Linux's ``do_filp_open``: ``O_NOFOLLOW`` on a final symlink is ``ELOOP``
@@ -102,12 +109,13 @@ def sys_openat(proc: Process, dirfd: int, path: str, flags: int, mode: int = 0o6
     ``ENOTDIR``, a directory opens read-only (else ``EISDIR``), ``O_CREAT`` of a missing
     name in a mock directory is ``EACCES`` and of an existing one with ``O_EXCL``
     ``EEXIST``, ``O_CREAT|O_DIRECTORY`` is ``EINVAL``.  A driver's ``->open`` runs with
-    ``proc`` current.
+    ``proc`` current.  ``found``: the node :func:`lookup_open_at` just returned for
+    these arguments (not looked up again).
     """
     full = at_path(proc, dirfd, path)
     k = proc.kernel
     try:  # a driver's ->open sees the caller as current
-        file = as_current(proc, k.subsys(Vfs).open, full, flags, mode)
+        file = as_current(proc, k.subsys(Vfs).open, full, flags, mode, found)
     except NotMine as e:
         if full is path:
             raise

@@ -48,9 +48,7 @@ class RedirectedMmap(_real_mmap_type, metaclass=_MmapMeta):  # type: ignore[misc
         offset: int = 0,
         **kw: Any,
     ) -> Any:
-        from .redirect import Redirection
-
-        redir = Redirection.active
+        redir = _redirect.Redirection.active
         if redir is not None and fileno in redir.proc.files:
             return redir.mmaps.mock_mmap(fileno, length, flags, prot, access, offset)
         return REAL.mmap(fileno, length, flags, prot, access, offset, **kw)
@@ -135,3 +133,7 @@ class MmapCalls:
                 proc.sys_close(hidden)
 
         return close_hidden
+
+
+# (circular: redirect.py builds on this module; the name is read at call time only)
+from . import redirect as _redirect  # noqa: E402

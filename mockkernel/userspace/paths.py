@@ -169,9 +169,10 @@ class PathCalls:
             node = None if flags & os.O_PATH else lookup_open_at(proc, dirfd, p, flags)
             if isinstance(node, Attr):
                 return self.snapshot(node, p, flags)
+            flags |= os.O_CLOEXEC
             if dirfd == AT_FDCWD:  # os.open without dir_fd: open(2), traced as sys.open
-                return proc.sys_open(p, flags | os.O_CLOEXEC, mode)
-            return proc.sys_openat(dirfd, p, flags | os.O_CLOEXEC, mode)
+                return proc.sys_open(p, flags, mode, found=node)
+            return proc.sys_openat(dirfd, p, flags, mode, found=node)
         except OSError as e:
             raise with_name(e, name) from None
 

@@ -101,7 +101,7 @@ class PollCtx:
 
     def trace(self, event: str, **fields: Any) -> None:
         tracer = self.tracer
-        if tracer is not None and tracer.enabled:
+        if tracer is not None and tracer.enabled:  # (per poll call: no call while off)
             tracer.emit(event, pid=self.pid, **fields)
 
 

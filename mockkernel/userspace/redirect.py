@@ -49,6 +49,7 @@ from ..errors import FORKED_MESSAGE, ForkedKernelError
 from ..realfd import REAL as _Real
 from ..realfd import held_numbers, os_close
 from ..syscalls.ioctl import VFS_IOCTL_CMDS
+from ..trace import TracePoint
 from . import hotpath
 from .fdcalls import FdCalls
 from .fileio import OpenCalls
@@ -64,6 +65,12 @@ if TYPE_CHECKING:
     from ..process import TaskContext
 
 __all__ = ["FORKED_MESSAGE", "ForkedKernelError", "Redirection"]
+
+trace_userspace_install = TracePoint("userspace.install", "pid")
+trace_userspace_uninstall = TracePoint("userspace.uninstall", "pid")
+trace_userspace_pause = TracePoint("userspace.pause", "pid")
+trace_userspace_resume = TracePoint("userspace.resume", "pid")
+trace_userspace_forked = TracePoint("userspace.forked", "pid", "child")
 
 
 class _Forked:
@@ -278,8 +285,7 @@ class Redirection:
         self.kernel.installed_process = self.proc
         self.installed = True
         Redirection.active = self
-        if self.kernel.tracer.enabled:
-            self.kernel.tracer.emit("userspace.install", pid=self.proc.pid)
+        trace_userspace_install(self.kernel.tracer, self.proc.pid)
 
     def uninstall(self) -> None:
         """Put every replaced function and rebound name back (a no-op if not installed)."""
@@ -296,8 +302,7 @@ class Redirection:
         self.installed = False
         if Redirection.active is self:
             Redirection.active = None
-        if self.kernel.tracer.enabled:
-            self.kernel.tracer.emit("userspace.uninstall", pid=self.proc.pid)
+        trace_userspace_uninstall(self.kernel.tracer, self.proc.pid)
 
     def _restore(self) -> list[Any]:
         """Put back what ``_saved`` recorded (newest first); returns the values replaced."""
@@ -323,8 +328,7 @@ class Redirection:
         if not self.installed or self._paused is not None:
             return
         self._paused = self._restore()
-        if self.kernel.tracer.enabled:
-            self.kernel.tracer.emit("userspace.pause", pid=self.proc.pid)
+        trace_userspace_pause(self.kernel.tracer, self.proc.pid)
 
     def resume(self) -> None:
         """Route calls to the kernel again after :meth:`pause` (no-op if not paused)."""
@@ -337,8 +341,7 @@ class Redirection:
                 target[attr] = new
             else:
                 setattr(target, attr, new)
-        if self.kernel.tracer.enabled:
-            self.kernel.tracer.emit("userspace.resume", pid=self.proc.pid)
+        trace_userspace_resume(self.kernel.tracer, self.proc.pid)
 
     @contextmanager
     def paused(self) -> Iterator[Redirection]:
@@ -368,8 +371,7 @@ class Redirection:
         for name in dir(type(proc)):
             if name.startswith("sys_"):
                 setattr(proc, name, forked)
-        if self.kernel.tracer.enabled:
-            self.kernel.tracer.emit("userspace.forked", pid=proc.pid, child=os.getpid())
+        trace_userspace_forked(self.kernel.tracer, proc.pid, os.getpid())
 
     @staticmethod
     def _after_fork_in_child() -> None:

@@ -35,6 +35,7 @@ the wrapper, when a signal arrives.  The kernel waits that Linux makes interrupt
 
 from __future__ import annotations
 
+import _signal  # type: ignore[import-not-found]  # signal's C half: ints, no enums
 import contextlib
 import signal
 import sys
@@ -126,8 +127,12 @@ class SignalDeferral:
         Only the main thread may set handlers: from another thread this does nothing."""
         if threading.current_thread() is not threading.main_thread():
             return
-        for sig in signal.valid_signals():
+        # the C module's view first (plain ints, no enum per signal: this runs at every
+        # install); only a signal with a Python handler asks ``getsignal`` as routed now
+        for sig in _signal.valid_signals():
             try:
+                if not callable(_signal.getsignal(sig)):
+                    continue
                 handler = self._real_getsignal(sig)
             except (ValueError, OSError):
                 continue

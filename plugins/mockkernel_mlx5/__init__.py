@@ -34,12 +34,14 @@ from typing import Any
 import mockkernel
 from mockkernel.driver import (
     IB_LINK_LAYER_ETHERNET,
+    PAGE_SIZE,
     DriverRegistry,
     IbDevice,
     IbDeviceAttr,
     IbPortAttr,
     Kernel,
     PciDev,
+    TracePoint,
     dma_set_mask_and_coherent,
     ib_register_device,
     ib_unregister_device,
@@ -61,8 +63,11 @@ from mockkernel.uapi.rdma.ib_user_verbs import (
 
 from .ib import MLX5_IB_NO_PH, Mlx5IbOps, Mlx5Mr
 from .st import Mlx5St
+from .ucontext import UarTable
 
 __all__ = ["MLX5_IB_NO_PH", "Mlx5Core", "Mlx5Dev", "Mlx5IbOps", "Mlx5Mr", "Mlx5St"]
+
+trace_mlx5_probe = TracePoint("mlx5.probe", "bdf", "ibdev", "st", "req_type")
 
 # IB_UVERBS_DEVICE_*: BAD_PKEY_CNTR, BAD_QKEY_CNTR, CHANGE_PHY_PORT, PORT_ACTIVE_EVENT,
 # SYS_IMAGE_GUID, RC_RNR_NAK_GEN, MEM_WINDOW, UD_IP_CSUM, XRC, MEM_MGT_EXTENSIONS,
@@ -157,6 +162,8 @@ class Mlx5Dev:
         mkey_pcie_tph: bool = _opt(options, "mkey_pcie_tph", True)
         self.st = Mlx5St.create(pdev, mkey_pcie_tph)
         self.ops = Mlx5IbOps(self)
+        #: the UAR pages of BAR 0 handed to user contexts
+        self.uars = UarTable(pdev.bars[0].size // PAGE_SIZE if 0 in pdev.bars else 0)
         mac = bytes([0x0C, 0x42, 0xA1, pdev.busnr, pdev.devfn, 0x00])
         eui = bytes([mac[0] ^ 0x02, mac[1], mac[2], 0xFF, 0xFE, mac[3], mac[4], mac[5]])
         gid = bytes([0xFE, 0x80]) + bytes(6) + eui
@@ -221,15 +228,9 @@ class Mlx5Core:
             raise
         self.devices[pdev.bdf] = mdev
         pci_set_drvdata(pdev, mdev)
-        if kernel.tracer.enabled:
-            st = mdev.st
-            kernel.tracer.emit(
-                "mlx5.probe",
-                bdf=pdev.bdf,
-                ibdev=name,
-                st=None if st is None else ("direct" if st.direct_mode else st.size),
-                req_type=pdev.tph_req_type,
-            )
+        st = mdev.st
+        st_shown = None if st is None else ("direct" if st.direct_mode else st.size)
+        trace_mlx5_probe(kernel.tracer, pdev.bdf, name, st_shown, pdev.tph_req_type)
 
     def remove(self, kernel: Kernel, pdev: PciDev) -> None:
         mdev = self.devices.pop(pdev.bdf, None)

@@ -46,7 +46,9 @@ from mockkernel.driver import (
     IbUcontext,
     IbUmem,
     MrWriteResult,
+    Udata,
     UmemDmabuf,
+    Vma,
     current_mm,
     flags_in,
     ib_umem_dmabuf_get,
@@ -68,6 +70,12 @@ from mockkernel.uapi.rdma.mlx5_user_ioctl_cmds import MLX5_IB_ATTR_REG_DMABUF_MR
 from mockkernel.uapi.rdma.mlx5_user_ioctl_verbs import MLX5_IB_UAPI_REG_DMABUF_ACCESS_DATA_DIRECT
 
 from .st import MLX5_MKC_PCIE_TPH_NO_STEERING_TAG_INDEX
+from .ucontext import (
+    MLX5_DRIVER_OBJECTS,
+    mlx5_alloc_ucontext,
+    mlx5_dealloc_ucontext,
+    mlx5_ib_mmap,
+)
 
 if TYPE_CHECKING:
     from . import Mlx5Dev
@@ -127,6 +135,7 @@ class Mlx5IbOps(IbDeviceOps):
             flags_in(MLX5_IB_ATTR_REG_DMABUF_MR_ACCESS_FLAGS)
         ],
     }
+    driver_objects = MLX5_DRIVER_OBJECTS
 
     def __init__(self, mdev: Mlx5Dev) -> None:
         self.mdev = mdev
@@ -144,16 +153,20 @@ class Mlx5IbOps(IbDeviceOps):
             return (self._index & 0xFFFFFF) << 8 | self._key
 
     def _trace(self, event: str, **fields: Any) -> None:
-        tracer = self.mdev.kernel.tracer
-        if tracer.enabled:
-            tracer.emit(event, ibdev=self.mdev.ibdev.name, **fields)
+        self.mdev.kernel.tracer.emit(event, ibdev=self.mdev.ibdev.name, **fields)  # (fields vary)
 
     # -- context, PD ---------------------------------------------------------------------
-    def alloc_ucontext(self, uctx: IbUcontext) -> None:
-        pass
+    def alloc_ucontext(self, uctx: IbUcontext, udata: Udata) -> None:
+        """``mlx5_ib_alloc_ucontext``: the request as ``mlx5_ib_alloc_ucontext_req_v2``,
+        the response as ``mlx5_ib_alloc_ucontext_resp`` (see :mod:`.ucontext`)."""
+        mlx5_alloc_ucontext(self.mdev, uctx, udata)
+
+    def mmap(self, uctx: IbUcontext, vma: Vma) -> None:
+        """``mlx5_ib_mmap``: the page the offset's command names (:mod:`.ucontext`)."""
+        mlx5_ib_mmap(self.mdev, uctx, vma)
 
     def dealloc_ucontext(self, uctx: IbUcontext) -> None:
-        pass
+        mlx5_dealloc_ucontext(self.mdev, uctx)
 
     def alloc_pd(self, pd: IbPd) -> None:
         pass

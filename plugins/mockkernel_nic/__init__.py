@@ -51,6 +51,7 @@ from mockkernel.driver import (
     NetDeviceOps,
     PciDev,
     Tlp,
+    TracePoint,
     device_sysfs_dir,
     dma_set_mask_and_coherent,
     net_devmem_lookup_dmabuf,
@@ -68,6 +69,10 @@ from mockkernel.driver import (
 )
 
 __all__ = ["Frag", "MockNic", "MockNicDriver", "NicOps", "mockkernel_register", "nic_dev"]
+
+trace_mock_nic_probe = TracePoint("mock_nic.probe", "bdf", "ifname")
+trace_mock_nic_quiesce = TracePoint("mock_nic.quiesce", "dev", "binding")
+trace_mock_nic_queue_restart = TracePoint("mock_nic.queue_restart", "dev", "queue", "binding")
 
 
 def _opt(options: Any, key: str, default: Any) -> Any:
@@ -91,9 +96,7 @@ class NicOps(NetDeviceOps):
         for index in binding.bound_rxqs:
             self.nic.quiesced.add(index)
             self.nic.tph[index] = None
-        k = self.nic.kernel
-        if k.tracer.enabled:
-            k.tracer.emit("mock_nic.quiesce", dev=dev.name, binding=binding.id)
+        trace_mock_nic_quiesce(self.nic.kernel.tracer, dev.name, binding.id)
 
     def queue_dma_dev(self, dev: NetDevice, index: int) -> Device | None:
         return self.nic.pdev
@@ -102,15 +105,8 @@ class NicOps(NetDeviceOps):
         self.nic.restarts[index] = self.nic.restarts.get(index, 0) + 1
         binding = dev.rx[index].binding
         self.nic.tph[index] = None if binding is None else self.nic.query_tph(binding)
-        k = self.nic.kernel
-        if k.tracer.enabled:
-            rxq = dev.rx[index]
-            k.tracer.emit(
-                "mock_nic.queue_restart",
-                dev=dev.name,
-                queue=index,
-                binding=None if rxq.binding is None else rxq.binding.id,
-            )
+        bid = None if binding is None else binding.id
+        trace_mock_nic_queue_restart(self.nic.kernel.tracer, dev.name, index, bid)
 
 
 @dataclass(frozen=True)
@@ -268,8 +264,7 @@ class MockNicDriver:
             raise
         self.devices[pdev.bdf] = nic
         pci_set_drvdata(pdev, nic)
-        if kernel.tracer.enabled:
-            kernel.tracer.emit("mock_nic.probe", bdf=pdev.bdf, ifname=ifname)
+        trace_mock_nic_probe(kernel.tracer, pdev.bdf, ifname)
 
     def remove(self, kernel: Kernel, pdev: PciDev) -> None:
         nic = self.devices.pop(pdev.bdf, None)

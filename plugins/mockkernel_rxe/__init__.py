@@ -9,10 +9,12 @@ reports, the node GUID made from the interface's MAC address (a stable address
 derived from the interface name here).
 
 What it has, as upstream rxe: PDs, MRs over user memory (pinned; ``ON_DEMAND`` MRs
-are not pinned), ``REREG_MR`` of the PD and access flags, ``ADVISE_MR`` prefetch.
+are not pinned), ``REREG_MR`` of the PD and access flags, ``ADVISE_MR`` prefetch;
+CQs and RC/UC QPs whose queues the provider maps (``mmap`` of the uverbs file), and
+the data path over them (:mod:`.verbs`).
 What it lacks, as upstream rxe: dma-buf MRs (``REG_DMABUF_MR`` and ``REG_MR`` with an
-fd answer ``EOPNOTSUPP``), DMA handles (``UVERBS_OBJECT_DMAH`` does not exist).  QPs,
-CQs and the rest of the verbs are not modelled.
+fd answer ``EOPNOTSUPP``), DMA handles (``UVERBS_OBJECT_DMAH`` does not exist).  SRQs,
+AHs (UD sends), MWs, completion channels and resizing CQs are not modelled.
 
 A software device: an RDMA WRITE into one of its MRs is a CPU copy into the pinned
 pages (no PCIe transaction).  Bundled, loaded through the ``mockkernel`` entry-point
@@ -23,22 +25,28 @@ from __future__ import annotations
 
 import hashlib
 import random
-from errno import EINVAL, EOPNOTSUPP
+from errno import EFAULT, EINVAL, EOPNOTSUPP
 
 import mockkernel
 from mockkernel.driver import (
     DriverRegistry,
+    IbCq,
     IbDevice,
     IbDeviceAttr,
     IbDeviceOps,
     IbMr,
     IbPd,
     IbPortAttr,
+    IbQp,
+    IbQpAttr,
+    IbUcontext,
     IbUmem,
     Kernel,
     MrWriteResult,
     NetDevice,
-    copy_to_user,
+    Udata,
+    Vma,
+    current_mm,
     dev_get_by_name,
     ib_register_device,
     ib_umem_get,
@@ -65,6 +73,8 @@ from mockkernel.uapi.rdma.ib_user_verbs import (
     IB_UVERBS_ODP_SUPPORT_SRQ_RECV,
     IB_UVERBS_ODP_SUPPORT_WRITE,
 )
+
+from .verbs import RxeMr, RxeVerbs
 
 __all__ = ["RXE_ACCESS_SUPPORTED_MR", "RxeOps", "make_rxe", "mockkernel_register"]
 
@@ -142,6 +152,36 @@ class RxeOps(IbDeviceOps):
     def __init__(self, name: str) -> None:
         self._index = 0
         self._keys = random.Random(name)  # rxe_get_next_key: a random key byte
+        self.verbs = RxeVerbs(name)
+        self.attrs = _device_attr()
+
+    # -- CQs, QPs, their queues and the data path (verbs.py) ---------------------------------
+    def create_cq(self, cq: IbCq, udata: Udata) -> None:
+        """``rxe_create_cq``: a ring of at least ``cqe`` entries the provider maps."""
+        self.verbs.ibdev = cq.device
+        self.verbs.create_cq(cq, udata, self.attrs.max_cqe)
+
+    def destroy_cq(self, cq: IbCq) -> None:
+        self.verbs.destroy_cq(cq)
+
+    def create_qp(self, qp: IbQp, udata: Udata) -> None:
+        """``rxe_create_qp``: send and receive rings the provider maps (RC, UC, UD; a UD
+        send needs an address handle, which is not modelled: it completes in error)."""
+        self.verbs.ibdev = qp.device
+        a = self.attrs
+        self.verbs.create_qp(qp, udata, a.max_qp_wr, min(a.max_send_sge, a.max_recv_sge))
+
+    def modify_qp(self, qp: IbQp, attr: IbQpAttr, mask: int, udata: Udata) -> None:
+        self.verbs.modify_qp(qp, attr, mask)
+
+    def destroy_qp(self, qp: IbQp) -> None:
+        self.verbs.destroy_qp(qp)
+
+    def post_send(self, qp: IbQp) -> None:
+        self.verbs.post_send(qp)
+
+    def mmap(self, uctx: IbUcontext, vma: Vma) -> None:
+        self.verbs.mmap(uctx, vma)
 
     def alloc_pd(self, pd: IbPd) -> None:
         pass
@@ -159,7 +199,7 @@ class RxeOps(IbDeviceOps):
         self._index += 1
         key = (self._index << 8) | self._keys.randrange(256)
         umem = None if access & IB_UVERBS_ACCESS_ON_DEMAND else ib_umem_get(start, length, access)
-        return IbMr(lkey=key, rkey=key, umem=umem, priv=start)
+        return IbMr(lkey=key, rkey=key, umem=umem, priv=RxeMr(start, current_mm()))
 
     def dereg_mr(self, mr: IbMr) -> None:
         if isinstance(mr.umem, IbUmem):
@@ -191,10 +231,13 @@ class RxeOps(IbDeviceOps):
         """The responder copies into the MR's pages (a CPU copy: rxe is software)."""
         if isinstance(mr.umem, IbUmem):
             mr.umem.write(offset, data)
-        else:  # ON_DEMAND: the pages are faulted in at the address the MR was made over
-            start: int = mr.priv
+        else:  # ON_DEMAND: a fault at the address the MR was made over, in the address
+            # space it was made in (not whichever task is current when the packet lands)
+            start, mm = mr.priv.start, mr.priv.mm
             try:
-                copy_to_user(start + offset, data)
+                if mm.exited:
+                    raise OSError(EFAULT, "the address space is gone")
+                mm.write(start + offset, data)
             except OSError as e:
                 return MrWriteResult(
                     "IBV_WC_REM_ACCESS_ERR", "ODP fault failed", errno=e.errno or 0
@@ -207,12 +250,13 @@ def make_rxe(kernel: Kernel, name: str, netdev: str) -> IbDevice:
     mac = _mac(netdev)
     eui = _eui64(mac)
     gid = bytes([0xFE, 0x80]) + bytes(6) + eui  # the link-local GID (RoCE v2)
+    ops = RxeOps(name)
     return IbDevice(
         name=name,
         driver_id=RDMA_DRIVER_RXE,
-        ops=RxeOps(name),
+        ops=ops,
         node_guid=int.from_bytes(eui, "big"),
-        attrs=_device_attr(),
+        attrs=ops.attrs,
         ports=(IbPortAttr(gids=(gid,)),),
         num_comp_vectors=num_online_cpus(kernel),
         node_desc="rxe",

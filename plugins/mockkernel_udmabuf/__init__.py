@@ -283,19 +283,19 @@ def create_udmabuf(
         raise
 
 
-def _ioctl_create(file: File, cmd: int, arg: int) -> int:
+def _ioctl_create(file: File[UdmabufDevOps], cmd: int, arg: int) -> int:
     c = udmabuf_create.from_buffer_copy(copy_from_user(arg, ctypes.sizeof(udmabuf_create)))
-    dev: UdmabufDevOps = file.f_op  # type: ignore[assignment]
+    dev = file.private_data
     return create_udmabuf(
         dev.kernel, dev.memfds, c.flags, [(c.memfd, c.offset, c.size)], dev.size_limit_mb
     )
 
 
-def _ioctl_create_list(file: File, cmd: int, arg: int) -> int:
+def _ioctl_create_list(file: File[UdmabufDevOps], cmd: int, arg: int) -> int:
     head = udmabuf_create_list.from_buffer_copy(
         copy_from_user(arg, ctypes.sizeof(udmabuf_create_list))
     )
-    dev: UdmabufDevOps = file.f_op  # type: ignore[assignment]
+    dev = file.private_data
     if head.count > dev.list_limit:
         raise kerr(EINVAL)
     isz = ctypes.sizeof(udmabuf_create_item)
@@ -324,6 +324,10 @@ class UdmabufDevOps(FileOperations):
         #: shown in ``/sys/module/udmabuf/parameters`` and enforced from here
         self.list_limit = LIST_LIMIT
         self.size_limit_mb = SIZE_LIMIT_MB
+
+    def open(self, file: File[UdmabufDevOps]) -> None:
+        """``misc_open``: the file's ``private_data`` is the device."""
+        file.private_data = self
 
 
 class _Udmabuf:

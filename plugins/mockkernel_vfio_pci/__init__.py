@@ -36,6 +36,7 @@ from mockkernel.driver import (
     DriverRegistry,
     Kernel,
     PciDev,
+    TracePoint,
     cdev_device_add,
     cdev_device_del,
     device_sysfs_dir,
@@ -59,6 +60,8 @@ from .iommufd import IommufdFops
 from .profiles import profile_dma_buf_ops
 
 __all__ = ["VfioPci", "VfioPciDevice", "mockkernel_register"]
+
+trace_vfio_pci_probe = TracePoint("vfio_pci.probe", "bdf", "device", "group", "uapi")
 
 VFIO_MINOR = 196  # /dev/vfio/vfio is misc 10:196 (Linux 7.2)
 #: dynamic char majors as a typical boot hands them out ("vfio" groups, "vfio-dev" cdevs)
@@ -137,14 +140,7 @@ class VfioPci:
             f"/sys/class/vfio-dev/{vdev.name}",
             posixpath.relpath(classdev, "/sys/class/vfio-dev"),
         )
-        if kernel.tracer.enabled:
-            kernel.tracer.emit(
-                "vfio_pci.probe",
-                bdf=pdev.bdf,
-                device=vdev.name,
-                group=group.number,
-                uapi=self.profile.name,
-            )
+        trace_vfio_pci_probe(kernel.tracer, pdev.bdf, vdev.name, group.number, self.profile.name)
 
     def remove(self, kernel: Kernel, pdev: PciDev) -> None:
         """``vfio_pci_remove``: every fd is closed by now (processes exited first)."""

@@ -33,6 +33,7 @@ from mockkernel.driver import (
     File,
     FileOperations,
     Inode,
+    TracePoint,
     copy_from_user,
     copy_to_user,
     fd_install,
@@ -66,9 +67,12 @@ from .iommufd import IommufdFops, iommufd_vfio_compat_ioas_create
 from .type1 import Type1Iommu
 
 if TYPE_CHECKING:
-    from mockkernel.driver import KernelContext
+    pass
 
 __all__ = ["ContainerFops", "GroupFops", "VfioContainer"]
+
+trace_vfio_group_set_container = TracePoint("vfio.group_set_container", "group", "file")
+trace_vfio_group_set_iommufd = TracePoint("vfio.group_set_iommufd", "group", "file")
 
 _FMODE_PREAD = 0x8
 _FMODE_PWRITE = 0x10
@@ -108,13 +112,13 @@ def _get_api_version(file: File, cmd: int, arg: int) -> int:
     return VFIO_API_VERSION
 
 
-def _check_extension(file: File, cmd: int, arg: int) -> int:
-    container: VfioContainer = file.private_data
+def _check_extension(file: File[VfioContainer], cmd: int, arg: int) -> int:
+    container = file.private_data
     return container.check_extension(arg)
 
 
-def _set_iommu(file: File, cmd: int, arg: int) -> int:
-    container: VfioContainer = file.private_data
+def _set_iommu(file: File[VfioContainer], cmd: int, arg: int) -> int:
+    container = file.private_data
     if not container.groups or container.iommu_type is not None:
         raise kerr(EINVAL)
     if arg not in _TYPE1_TYPES:
@@ -137,19 +141,19 @@ class ContainerFops(FileOperations):
     def open(self, file: File) -> None:
         file.private_data = VfioContainer()
 
-    def unlocked_ioctl(self, file: File, cmd: int, arg: int) -> int:
+    def unlocked_ioctl(self, file: File[VfioContainer], cmd: int, arg: int) -> int:
         handler = self.ioctls.get(cmd)
         if handler is not None:
             return handler(file, cmd, arg)
-        container: VfioContainer = file.private_data
+        container = file.private_data
         if container.iommu is None:
             raise kerr(EINVAL)  # no IOMMU driver yet: vfio_fops_unl_ioctl's ret stays -EINVAL
         return container.iommu.ioctl(cmd, arg)
 
 
 # -- /dev/vfio/<group> ------------------------------------------------------------------------
-def _group(file: File) -> VfioGroup:
-    group: VfioGroup = file.private_data
+def _group(file: File[VfioGroup]) -> VfioGroup:
+    group = file.private_data
     return group
 
 
@@ -181,13 +185,13 @@ def _set_container(file: File, cmd: int, arg: int) -> int:
         group.container = container
         group.container_users = 1
         container.groups.append(group)
-        _trace(kernel, "vfio.group_set_container", group=group.number, file=other.id)
+        trace_vfio_group_set_container(kernel.tracer, group.number, other.id)
         return 0
     if other is not None and isinstance(other.f_op, IommufdFops):
         iommufd_vfio_compat_ioas_create(other.private_data)
         group.iommufd = other.private_data
         group.iommufd_file = other.get()
-        _trace(kernel, "vfio.group_set_iommufd", group=group.number, file=other.id)
+        trace_vfio_group_set_iommufd(kernel.tracer, group.number, other.id)
         return 0
     raise kerr(EBADFD)  # the fd passed is not recognized
 
@@ -310,8 +314,3 @@ class GroupFops(FileOperations):
         _drop_iommufd(group)
         group.opened_file = None
         file.private_data = None
-
-
-def _trace(kernel: KernelContext, event: str, **fields: int) -> None:
-    if kernel.tracer.enabled:
-        kernel.tracer.emit(event, **fields)

@@ -149,9 +149,7 @@ class DeviceFile:
 
 
 def _trace(vdev: VfioPciDevice, event: str, **fields: object) -> None:
-    tracer = vdev.kernel.tracer
-    if tracer.enabled:
-        tracer.emit(event, bdf=vdev.pdev.bdf, **fields)
+    vdev.kernel.tracer.emit(event, bdf=vdev.pdev.bdf, **fields)  # (fields vary: no TracePoint)
 
 
 # -- open / close (vfio_main.c vfio_df_open/close, vfio_pci_core_enable/disable) ------------
@@ -318,8 +316,8 @@ def build_features(profile: UapiProfile) -> dict[int, FeatureHandler]:
 
 
 # -- ioctls ---------------------------------------------------------------------------------
-def _vdev(file: File) -> VfioPciDevice:
-    df: DeviceFile = file.private_data
+def _vdev(file: File[DeviceFile]) -> VfioPciDevice:
+    df = file.private_data
     return df.device
 
 
@@ -677,8 +675,8 @@ class VfioDeviceFops(FileOperations):
         cdev or from a group)."""
         return f"vfio-device-syspath: {device_sysfs_dir(self.vdev.pdev)}\n"
 
-    def release(self, file: File) -> None:
-        df: DeviceFile | None = file.private_data
+    def release(self, file: File[DeviceFile | None]) -> None:
+        df = file.private_data
         if df is None:
             return
         if df.group is not None:
@@ -694,8 +692,8 @@ class VfioDeviceFops(FileOperations):
         if f is not None:
             f.put()
 
-    def unlocked_ioctl(self, file: File, cmd: int, arg: int) -> int:
-        df: DeviceFile = file.private_data
+    def unlocked_ioctl(self, file: File[DeviceFile], cmd: int, arg: int) -> int:
+        df = file.private_data
         if cmd == VFIO_DEVICE_BIND_IOMMUFD:
             return _bind_iommufd(df, arg)
         if not df.access_granted:
@@ -711,8 +709,8 @@ class VfioDeviceFops(FileOperations):
             raise kerr(ENOTTY)
         return handler(file, cmd, arg)
 
-    def read(self, file: File, count: int, pos: int) -> bytes:
-        df: DeviceFile = file.private_data
+    def read(self, file: File[DeviceFile], count: int, pos: int) -> bytes:
+        df = file.private_data
         if not df.access_granted:
             raise kerr(EINVAL)
         if not count:
@@ -721,8 +719,8 @@ class VfioDeviceFops(FileOperations):
         assert isinstance(got, bytes)
         return got
 
-    def write(self, file: File, data: bytes, pos: int) -> int:
-        df: DeviceFile = file.private_data
+    def write(self, file: File[DeviceFile], data: bytes, pos: int) -> int:
+        df = file.private_data
         if not df.access_granted:
             raise kerr(EINVAL)
         if not data:
@@ -731,8 +729,8 @@ class VfioDeviceFops(FileOperations):
         assert isinstance(got, int)
         return got
 
-    def mmap(self, file: File, vma: Vma) -> None:
-        df: DeviceFile = file.private_data
+    def mmap(self, file: File[DeviceFile], vma: Vma) -> None:
+        df = file.private_data
         if not df.access_granted:
             raise kerr(EINVAL)
         vdev = df.device

@@ -42,6 +42,7 @@ from mockkernel.driver import (
     PciBar,
     SgEntry,
     SgTable,
+    TracePoint,
     copy_from_user,
     dma_buf_attach_revocable,
     dma_buf_export,
@@ -67,6 +68,18 @@ __all__ = [
     "feature_dma_buf",
     "make_dmabuf_ops",
 ]
+
+trace_vfio_pci_dma_buf_export = TracePoint(
+    "vfio_pci.dma_buf_export",
+    *("bdf", "dmabuf", "region", "nr_ranges", "size", "revoked", "tph"),
+)
+trace_vfio_pci_dma_buf_revoke = TracePoint(
+    "vfio_pci.dma_buf_revoke", "bdf", "dmabuf", "reason", "attachments"
+)
+trace_vfio_pci_dma_buf_unrevoke = TracePoint(
+    "vfio_pci.dma_buf_unrevoke", "bdf", "dmabuf", "reason", "attachments"
+)
+trace_vfio_pci_dma_buf_cleanup = TracePoint("vfio_pci.dma_buf_cleanup", "bdf", "dmabuf")
 
 #: ``exp_name`` of the buffers: ``KBUILD_MODNAME`` of vfio_pci_dmabuf.c (real 7.2's fdinfo)
 EXP_NAME = "vfio_pci_core"
@@ -136,7 +149,19 @@ class VfioPciDmaBuf:
 
 
 class VfioPciDmaBufOps(DmaBufOps):
-    """``vfio_pci_dmabuf_ops``: no pin/unpin, no mmap, no cpu-access ops, as upstream."""
+    """``vfio_pci_dmabuf_ops``: no pin/unpin, no mmap, no cpu-access ops, as upstream.
+
+    The TPH op is the uAPI profile's (``get_pci_tph`` or ``get_tph``, or none): given
+    when the table is made, as a designated initializer names it."""
+
+    def __init__(
+        self,
+        *,
+        get_pci_tph: Callable[[DmaBuf, bool], tuple[int, int]] | None = None,
+        get_tph: Callable[[DmaBuf, int], tuple[int, int]] | None = None,
+    ) -> None:
+        self.get_pci_tph = get_pci_tph
+        self.get_tph = get_tph
 
     def attach(self, dmabuf: DmaBuf, attach: Attachment) -> None:
         priv: VfioPciDmaBuf = dmabuf.priv
@@ -186,12 +211,10 @@ class VfioPciDmaBufOps(DmaBufOps):
 
 def make_dmabuf_ops(tph_ops: dict[str, Callable[..., tuple[int, int]]]) -> VfioPciDmaBufOps:
     """The ops table of one uAPI profile: the shared ops plus the profile's TPH op."""
-    ops = VfioPciDmaBufOps()
-    for name, fn in tph_ops.items():
+    for name in tph_ops:
         if name not in ("get_pci_tph", "get_tph"):
             raise ValueError(f"not a TPH dma-buf op: {name!r}")
-        setattr(ops, name, fn)
-    return ops
+    return VfioPciDmaBufOps(**tph_ops)
 
 
 # -- range validation: whole-array checks in C, a per-range walk only to name the failure --
@@ -294,17 +317,10 @@ def feature_dma_buf(vdev: VfioPciDevice, flags: int, arg: int, argsz: int) -> in
     with vdev.memory_write(), dmabuf.resv:
         priv.revoked = not vdev.memory_enabled()
         vdev.dmabufs[dmabuf.id] = priv
-    if kernel.tracer.enabled:
-        kernel.tracer.emit(
-            "vfio_pci.dma_buf_export",
-            bdf=pdev.bdf,
-            dmabuf=dmabuf.id,
-            region=region_index,
-            nr_ranges=nr_ranges,
-            size=total,
-            revoked=priv.revoked,
-            tph=tph_supplied,
-        )
+    trace_vfio_pci_dma_buf_export(
+        kernel.tracer, pdev.bdf, dmabuf.id, region_index, nr_ranges, total, priv.revoked,
+        tph_supplied,
+    )  # fmt: skip
     # 13.
     try:
         return dma_buf_fd(dmabuf, open_flags)
@@ -344,14 +360,8 @@ def dma_buf_move(vdev: VfioPciDevice, revoked: bool, reason: str) -> None:
                     dmabuf.resv.wait(DMA_RESV_USAGE_BOOKKEEP)
             if revoked:
                 _wait_for_unmap(vdev, priv)
-            if tracer.enabled:
-                tracer.emit(
-                    "vfio_pci.dma_buf_revoke" if revoked else "vfio_pci.dma_buf_unrevoke",
-                    bdf=vdev.pdev.bdf,
-                    dmabuf=dmabuf.id,
-                    reason=reason,
-                    attachments=len(dmabuf.attachments),
-                )
+            tp = trace_vfio_pci_dma_buf_revoke if revoked else trace_vfio_pci_dma_buf_unrevoke
+            tp(tracer, vdev.pdev.bdf, dmabuf.id, reason, len(dmabuf.attachments))
         finally:
             vdev.defer_fput(file)
 
@@ -370,8 +380,7 @@ def dma_buf_cleanup(vdev: VfioPciDevice) -> None:
                 del vdev.dmabufs[priv.dmabuf.id]
                 priv.vdev = None
                 priv.revoked = True
-            if tracer.enabled:
-                tracer.emit("vfio_pci.dma_buf_cleanup", bdf=vdev.pdev.bdf, dmabuf=priv.dmabuf.id)
+            trace_vfio_pci_dma_buf_cleanup(tracer, vdev.pdev.bdf, priv.dmabuf.id)
             vdev.defer_fput(file)
 
 

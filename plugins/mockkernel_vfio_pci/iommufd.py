@@ -28,6 +28,7 @@ from mockkernel.driver import (
     FileOperations,
     Kernel,
     TaskContext,
+    TracePoint,
     copy_from_user,
     copy_struct_from_user,
     copy_to_user,
@@ -52,6 +53,8 @@ __all__ = [
     "iommufd_ctx_from_fd",
     "iommufd_vfio_compat_ioas_create",
 ]
+
+trace_iommufd_ioas_alloc = TracePoint("iommufd.ioas_alloc", "ioas")
 
 
 @dataclass(eq=False)
@@ -165,8 +168,7 @@ def _ioas_alloc(ictx: IommufdCtx, cmd: bytearray) -> None:
         raise kerr(EOPNOTSUPP)
     ioas = ictx.new_ioas()
     struct.pack_into("<I", cmd, 8, ioas.id)
-    if ictx.kernel.tracer.enabled:
-        ictx.kernel.tracer.emit("iommufd.ioas_alloc", ioas=ioas.id)
+    trace_iommufd_ioas_alloc(ictx.kernel.tracer, ioas.id)
 
 
 _OPS = {
@@ -183,8 +185,8 @@ class IommufdFops(FileOperations):
     def open(self, file: File) -> None:
         file.private_data = IommufdCtx(file.kernel)
 
-    def unlocked_ioctl(self, file: File, cmd: int, arg: int) -> int:
-        ictx: IommufdCtx = file.private_data
+    def unlocked_ioctl(self, file: File[IommufdCtx], cmd: int, arg: int) -> int:
+        ictx = file.private_data
         nr = _IOC_NR(cmd)
         if nr < IOMMUFD_CMD_BASE:
             raise kerr(ENOTTY)  # iommufd_vfio_ioctl: no VFIO compat container here
@@ -201,7 +203,7 @@ class IommufdFops(FileOperations):
         copy_to_user(arg, bytes(buf[:n]))
         return 0
 
-    def release(self, file: File) -> None:
-        ictx: IommufdCtx | None = file.private_data
+    def release(self, file: File[IommufdCtx | None]) -> None:
+        ictx = file.private_data
         if ictx is not None:
             ictx.objects.clear()

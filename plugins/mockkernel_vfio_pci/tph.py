@@ -54,8 +54,9 @@ _V2_SIZE = ctypes.sizeof(vfio_device_feature_dma_buf_tph_v2)  # 8
 
 
 def _trace(vdev: VfioPciDevice, priv: VfioPciDmaBuf, **fields: int) -> None:
+    # (the fields vary with the uAPI profile: Tracer.emit, a no-op while off)
     tracer = vdev.kernel.tracer
-    if tracer.enabled:
+    if tracer.enabled:  # (the names are work: none while off)
         tracer.emit(
             "vfio_pci.dma_buf_tph_set",
             bdf=vdev.pdev.bdf,

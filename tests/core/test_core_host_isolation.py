@@ -9,6 +9,7 @@ knobs are read-only (``EROFS``), as in a container.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 
@@ -45,6 +46,20 @@ def test_creating_in_dev_makes_a_mock_file_not_a_host_one(mock_kernel: Kernel) -
 
     with pytest.raises(FileNotFoundError):
         REAL.stat(NEW)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="root creates in /dev")
+@pytest.mark.parametrize("traced", [False, True])
+def test_exclusive_create_of_a_new_dev_name_opens_it(mock_kernel: Kernel, traced: bool) -> None:
+    """``O_CREAT|O_EXCL`` of a name that does not exist creates and opens it (the path is
+    looked up once: a second lookup used to find the new file and answer ``EEXIST``)."""
+    with mock_kernel.tracer.capture() if traced else contextlib.nullcontext():
+        fd = os.open(NEW, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o644)
+    try:
+        assert os.write(fd, b"x") == 1
+    finally:
+        os.close(fd)
+    assert _err(os.open, NEW, os.O_CREAT | os.O_EXCL | os.O_RDWR) == "EEXIST"
 
 
 def test_creating_in_dev_as_a_user_is_eacces(mock_kernel: Kernel) -> None:

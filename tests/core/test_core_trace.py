@@ -11,7 +11,7 @@ import pytest
 import structlog
 
 from mockkernel import Kernel
-from mockkernel.trace import EventSpec, Tracer
+from mockkernel.trace import EventSpec, TracePoint, Tracer
 
 
 def test_events_are_flat_dicts_with_seq() -> None:
@@ -76,6 +76,36 @@ def test_a_capture_reads_as_a_list_of_dicts() -> None:
     assert inner == [] and not inner and outer == want
     with pytest.raises(IndexError):
         outer[3]
+
+
+def test_a_tracepoint_emits_the_dict_emit_would_and_nothing_while_off() -> None:
+    tp = TracePoint("rdma.write", "ibdev", "command", "ok", hex_keys=("command",))
+    t = Tracer()
+    tp(t, "mlx5_0", 0x1A, True)  # off: no event, no sequence number taken
+    assert t.seq == 0
+    seen: list[dict[str, Any]] = []
+    t.add_sink(seen.append)
+    with t.capture() as events:
+        tp(t, "mlx5_0", 0x1A, True)
+        t.emit("rdma.write", ibdev="mlx5_0", command="0x1a", ok=True)
+    want = {"ibdev": "mlx5_0", "command": "0x1a", "ok": True, "event": "rdma.write"}
+    assert seen == list(events) == [want | {"seq": 1}, want | {"seq": 2}]
+
+
+def test_a_tracepoint_refuses_the_wrong_number_of_values_and_unknown_hex_keys() -> None:
+    tp = TracePoint("dma_buf.detach", "dmabuf", "attach")
+    t = Tracer()
+    tp(t, 1)  # off: not checked (no cost)
+    with t.capture(), pytest.raises(TypeError, match=r"dma_buf\.detach"):
+        tp(t, 1)
+    with pytest.raises(ValueError, match="hex_keys"):
+        TracePoint("x.y", "a", hex_keys=("b",))
+
+
+def test_emit_while_off_emits_nothing() -> None:
+    t = Tracer()
+    t.emit("kernel.warn", message="m")
+    assert t.seq == 0
 
 
 def test_emit_record_gives_other_sinks_the_same_dict() -> None:

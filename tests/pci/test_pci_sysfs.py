@@ -124,6 +124,29 @@ def test_config_unprivileged_sees_the_header(
 
 
 @pytest.mark.mockkernel(topology=GUEST)
+def test_config_size_is_judged_by_the_opener(
+    mock_kernel: Kernel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``pci_read_config`` asks ``file_ns_capable``: the credentials of whoever opened
+    the file, not of whoever reads it now."""
+    if os.geteuid() != 0:
+        pytest.skip("the privileged half opens as root")
+    path = f"{_dir(EDU.bdf)}/config"
+    as_root = os.open(path, os.O_RDONLY)
+    try:
+        with monkeypatch.context() as m:
+            _as_user(m)
+            as_user = os.open(path, os.O_RDONLY)
+            try:
+                assert len(os.pread(as_root, 4096, 0)) == 256  # opened with CAP_SYS_ADMIN
+                assert len(os.pread(as_user, 4096, 0)) == 64
+            finally:
+                os.close(as_user)
+    finally:
+        os.close(as_root)
+
+
+@pytest.mark.mockkernel(topology=GUEST)
 def test_config_write_as_root(mock_kernel: Kernel) -> None:
     if os.geteuid() != 0:
         pytest.skip("writing config needs root")

@@ -230,7 +230,7 @@ import os
 import pyverbs.device as d
 from pyverbs.mr import MR
 from pyverbs.pd import PD
-ctx = d.Context(name="mlx5_0")
+ctx = d.Context(name=os.environ["IBDEV"])
 pd = PD(ctx)
 mr = MR(pd, 1 << 16, 1 | 2)  # LOCAL_WRITE | REMOTE_WRITE: pinned
 odp = MR(pd, 1 << 16, 1 | 2 | 64)  # ... | ON_DEMAND: not pinned, faulted at each access
@@ -249,18 +249,19 @@ ctx.close()
 """
 
 
+@pytest.mark.parametrize("ibdev", ["mlx5_0", "rxe0"])
 def test_pyverbs_mr_of_its_own_memory_takes_a_remote_write(
-    mock_kernel: Kernel, tmp_path: Path
+    mock_kernel: Kernel, tmp_path: Path, ibdev: str
 ) -> None:
     """pyverbs ``MR(pd, len, access)`` (``ibv_reg_mr`` of a buffer pyverbs allocates), pinned
     and ``ON_DEMAND``: registered under the supervisor, written by the network peer (the
     ODP fault reaches the program's memory, not the test's), read back by pyverbs."""
-    env = _pyverbs_env()
+    env = {**_pyverbs_env(), "IBDEV": ibdev}
     results = []
 
     def serve(line: str) -> None:
         for rkey in map(int, line.split()):
-            results.append(remote_write(mock_kernel, "mlx5_0", rkey, 0x3000, b"hi!rdma\0"))
+            results.append(remote_write(mock_kernel, ibdev, rkey, 0x3000, b"hi!rdma\0"))
 
     with mock_kernel.tracer.capture() as events:
         r = Peer(mock_kernel, tmp_path).run([sys.executable, "-c", PYVERBS_MR], env, serve)

@@ -1,0 +1,697 @@
+"""rxe's CQs, QPs, shared queues and data path (``rxe_queue.c``, ``rxe_mmap.c``,
+``rxe_cq.c``, ``rxe_qp.c``, ``rxe_req.c``/``rxe_resp.c``/``rxe_comp.c``).
+
+Every queue is an :class:`RxeQueue`: a buffer laid out as ``rxe_queue_buf``
+(``log2_elem_size``, ``index_mask``, producer and consumer indices on their own cache
+lines, then ``index_mask + 1`` slots of ``1 << log2_elem_size`` bytes).  A user
+queue's buffer is ``vmalloc_user`` memory the provider maps: ``CREATE_CQ`` and
+``CREATE_QP`` answer an ``mminfo`` (offset, size) per queue, the offset is handed out
+once per device (``rxe->mmap_offset``, from one page up) and put on the device's
+*pending* list; ``mmap`` of the uverbs file with that offset and the same context maps
+it and takes it off the list (a second ``mmap`` of it is ``EINVAL``, as upstream).
+
+The data path, as a provider drives it: ``post_recv`` writes an ``rxe_recv_wqe``
+into the receive queue and moves its producer index (no system call); ``post_send``
+writes ``rxe_send_wqe``s into the send queue and rings the doorbell, a ``POST_SEND``
+write command with no work requests.  The doorbell runs the requester here,
+synchronously: each WQE from the consumer index to the producer index is executed
+against the destination QP (``dest_qp_num`` of ``MODIFY_QP``, on this device: soft-RoCE
+loops back through its own net device) -- RDMA WRITE (with immediate), SEND (with
+immediate), RDMA READ, compare-and-swap and fetch-and-add -- with the responder's
+checks (the rkey's MR, its PD, its access, the range) and the receive WQE's scatter
+list; completions (``ib_uverbs_wc``) go to the CQs' rings, the producer index moved
+after the entry is written.  An error completes the WQE in error, moves the QP to
+ERR and flushes what is left (``IBV_WC_WR_FLUSH_ERR``).  A SEND that finds no
+receive WQE is an RNR NAK: with ``rnr_retry`` 7 (retry for ever) the WQE stays
+posted and is retried at the next doorbell on the device, else it completes with
+``IBV_WC_RNR_RETRY_EXC_ERR``.
+
+Memory of an MR is reached through the address space of the process that registered
+it (``current_mm()`` at ``REG_MR``): a supervised program's memory is another
+process, and the two ends of a connection may be two programs.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import struct
+import threading
+from dataclasses import dataclass, field
+from errno import EFAULT, EINVAL
+from typing import TYPE_CHECKING
+
+from mockkernel.driver import (
+    IB_QPS_ERR,
+    IB_QPS_RESET,
+    IB_QPS_RTR,
+    IB_QPS_RTS,
+    PAGE_SIZE,
+    IbCq,
+    IbMr,
+    IbQp,
+    IbQpAttr,
+    IbUcontext,
+    QueueBuf,
+    Udata,
+    UserMemory,
+    Vma,
+    copy_to_user,
+    kerr,
+)
+from mockkernel.uapi.rdma.ib_user_ioctl_verbs import (
+    IB_UVERBS_ACCESS_LOCAL_WRITE,
+    IB_UVERBS_ACCESS_REMOTE_ATOMIC,
+    IB_UVERBS_ACCESS_REMOTE_READ,
+    IB_UVERBS_ACCESS_REMOTE_WRITE,
+    IB_UVERBS_QPT_RC,
+    IB_UVERBS_QPT_UC,
+)
+from mockkernel.uapi.rdma.ib_user_verbs import (
+    IB_UVERBS_WC_COMP_SWAP,
+    IB_UVERBS_WC_FETCH_ADD,
+    IB_UVERBS_WC_RDMA_READ,
+    IB_UVERBS_WC_RDMA_WRITE,
+    IB_UVERBS_WC_SEND,
+    IB_UVERBS_WR_ATOMIC_CMP_AND_SWP,
+    IB_UVERBS_WR_ATOMIC_FETCH_AND_ADD,
+    IB_UVERBS_WR_RDMA_READ,
+    IB_UVERBS_WR_RDMA_WRITE,
+    IB_UVERBS_WR_RDMA_WRITE_WITH_IMM,
+    IB_UVERBS_WR_SEND,
+    IB_UVERBS_WR_SEND_WITH_IMM,
+    ib_uverbs_wc,
+)
+from mockkernel.uapi.rdma.rdma_user_rxe import (
+    mminfo,
+    rxe_create_cq_resp,
+    rxe_create_qp_resp,
+    rxe_dma_info,
+    rxe_queue_buf,
+    rxe_recv_wqe,
+    rxe_send_wqe,
+    rxe_sge,
+)
+
+if TYPE_CHECKING:
+    from mockkernel.driver import IbDevice
+
+__all__ = ["RxeCq", "RxeMr", "RxeQp", "RxeQueue", "RxeVerbs"]
+
+# enum ib_wc_status (the ones rxe completes with)
+IB_WC_SUCCESS = 0
+IB_WC_LOC_LEN_ERR = 1
+IB_WC_LOC_QP_OP_ERR = 2
+IB_WC_LOC_PROT_ERR = 4
+IB_WC_WR_FLUSH_ERR = 5
+IB_WC_REM_INV_REQ_ERR = 9
+IB_WC_REM_ACCESS_ERR = 10
+IB_WC_REM_OP_ERR = 11
+IB_WC_RETRY_EXC_ERR = 12
+IB_WC_RNR_RETRY_EXC_ERR = 13
+# ib_uverbs_wc opcodes of the receive side, wc_flags
+IB_UVERBS_WC_RECV = 1 << 7
+IB_UVERBS_WC_RECV_RDMA_WITH_IMM = IB_UVERBS_WC_RECV + 1
+IB_WC_GRH = 1 << 0  # RoCE: every received packet has one
+IB_WC_WITH_IMM = 1 << 1
+# ibv_send_flags
+IB_SEND_SIGNALED = 1 << 1
+IB_SEND_INLINE = 1 << 3
+
+_PRODUCER = rxe_queue_buf.producer_index.offset
+_CONSUMER = rxe_queue_buf.consumer_index.offset
+_DATA = ctypes.sizeof(rxe_queue_buf)
+_SGE = ctypes.sizeof(rxe_sge)
+_SEND_WQE = ctypes.sizeof(rxe_send_wqe)
+_RECV_WQE = ctypes.sizeof(rxe_recv_wqe)
+_SEND_SGES = rxe_send_wqe.dma.offset + rxe_dma_info.sge.offset  # inline data too
+_RECV_SGES = rxe_recv_wqe.dma.offset + rxe_dma_info.sge.offset
+#: sizeof(struct rxe_cqe): a union of the kernel's ib_wc (72 bytes) and ib_uverbs_wc
+_CQE_SIZE = 72
+_CACHE_LINE = 64
+RXE_MAX_INLINE_DATA = 416  # rxe_param.h: RXE_MAX_INLINE_DATA
+RXE_MIN_QP_INDEX = 16  # rxe_pool.c: the GSI QP takes the first
+
+
+def _roundup_pow_of_two(n: int) -> int:
+    return 1 << max(0, (n - 1).bit_length())
+
+
+class RxeQueue:
+    """``struct rxe_queue``: one ring in a :class:`~mockkernel.driver.QueueBuf`.
+
+    ``num_elem`` is what was asked for; :attr:`max_elem` what fits (slots - 1).
+    """
+
+    def __init__(self, num_elem: int, elem_size: int, name: str) -> None:
+        if num_elem < 0:
+            raise kerr(EINVAL)
+        slot = _roundup_pow_of_two(max(elem_size, _CACHE_LINE))
+        self.log2_elem_size = slot.bit_length() - 1
+        slots = _roundup_pow_of_two(num_elem + 1)
+        self.index_mask = slots - 1
+        self.max_elem = slots - 1
+        self.buf_size = _DATA + slots * slot
+        self.buf = QueueBuf(self.buf_size, name)
+        m = self.buf.map
+        m.write_u32(0, self.log2_elem_size)
+        m.write_u32(4, self.index_mask)
+
+    # the indices, as the other side may have moved them (masked, as the kernel does)
+    @property
+    def producer(self) -> int:
+        return self.buf.map.read_u32(_PRODUCER) & self.index_mask
+
+    @producer.setter
+    def producer(self, value: int) -> None:
+        self.buf.map.write_u32(_PRODUCER, value & self.index_mask)
+
+    @property
+    def consumer(self) -> int:
+        return self.buf.map.read_u32(_CONSUMER) & self.index_mask
+
+    @consumer.setter
+    def consumer(self, value: int) -> None:
+        self.buf.map.write_u32(_CONSUMER, value & self.index_mask)
+
+    def empty(self) -> bool:
+        return self.producer == self.consumer
+
+    def full(self) -> bool:
+        return (self.producer + 1) & self.index_mask == self.consumer
+
+    def slot(self, index: int) -> int:
+        """The byte offset of slot ``index`` in the buffer."""
+        return _DATA + ((index & self.index_mask) << self.log2_elem_size)
+
+    def read(self, index: int, n: int) -> bytes:
+        return self.buf.map.read(self.slot(index), min(n, 1 << self.log2_elem_size))
+
+    def reset(self) -> None:
+        """``rxe_queue_reset``: empty (the slots zeroed, both indices 0)."""
+        m = self.buf.map
+        m.fill(_DATA, self.buf_size - _DATA)
+        self.producer = 0
+        self.consumer = 0
+
+    def release(self) -> None:
+        self.buf.release()
+
+
+@dataclass
+class MmapInfo:
+    """``struct rxe_mmap_info``: a queue a context may map once, at ``offset``."""
+
+    uctx: IbUcontext
+    offset: int
+    size: int
+    queue: RxeQueue
+
+
+@dataclass
+class RxeMr:
+    """rxe's side of an MR: where it was made and whose memory it is."""
+
+    start: int
+    mm: UserMemory
+
+
+@dataclass(eq=False)
+class RxeCq:
+    queue: RxeQueue
+    cq: IbCq
+
+
+@dataclass(eq=False)
+class RxeQp:
+    qp: IbQp
+    sq: RxeQueue
+    rq: RxeQueue
+    max_send_sge: int
+    max_inline: int
+    max_recv_sge: int
+    #: the next SEND's PSN-free bookkeeping: which WQE is being retried after an RNR NAK
+    rnr_waiting: bool = False
+    mmaps: list[MmapInfo] = field(default_factory=list)
+
+
+class _WcError(Exception):
+    """A work request completes in error: the requester's status (and the
+    responder's, when it consumed a receive WQE)."""
+
+    def __init__(self, status: int, why: str, resp_status: int | None = None) -> None:
+        super().__init__(why)
+        self.status = status
+        self.why = why
+        self.resp_status = resp_status
+
+
+class _RnrNak(Exception):
+    """The responder has no receive WQE."""
+
+
+def _sge_list(raw: bytes, off: int, num: int) -> list[tuple[int, int, int]]:
+    return [struct.unpack_from("<QII", raw, off + _SGE * i) for i in range(num)]
+
+
+class RxeVerbs:
+    """The verbs state of one rxe device: QP numbers, pending mmaps, the data path."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.lock = threading.RLock()
+        self.qps: dict[int, RxeQp] = {}
+        self.pending: list[MmapInfo] = []
+        self.mmap_offset = 0
+        self._next_qpn = RXE_MIN_QP_INDEX + 1  # the GSI QP has RXE_MIN_QP_INDEX
+        self.ibdev: IbDevice | None = None
+
+    # -- tracing ------------------------------------------------------------------------
+    def _trace(self, event: str, **fields: object) -> None:
+        dev = self.ibdev
+        if dev is None:
+            return
+        tracer = dev.kernel.tracer
+        if tracer.enabled:
+            tracer.emit(event, ibdev=dev.name, **fields)
+
+    # -- mmap (rxe_mmap.c) --------------------------------------------------------------------
+    def _mmap_info(self, uctx: IbUcontext, queue: RxeQueue) -> MmapInfo:
+        """``rxe_create_mmap_info`` + ``do_mmap_info``: an offset for the queue, pending."""
+        with self.lock:
+            if self.mmap_offset == 0:
+                self.mmap_offset = PAGE_SIZE  # ALIGN(PAGE_SIZE, SHMLBA)
+            info = MmapInfo(uctx, self.mmap_offset, queue.buf.mapped_size, queue)
+            self.mmap_offset += -(-queue.buf_size // PAGE_SIZE) * PAGE_SIZE  # ALIGN(size, SHMLBA)
+            self.pending.append(info)
+        return info
+
+    def _drop_mmaps(self, infos: list[MmapInfo]) -> None:
+        with self.lock:
+            for info in infos:
+                if info in self.pending:
+                    self.pending.remove(info)
+
+    def mmap(self, uctx: IbUcontext, vma: Vma) -> None:
+        """``rxe_mmap``: the pending queue of this context at this offset, once."""
+        offset = vma.offset
+        with self.lock:
+            for info in self.pending:
+                if info.uctx is uctx and info.offset == offset:
+                    if vma.length > info.size:
+                        raise kerr(EINVAL)  # "mmap region is larger than the object!"
+                    self.pending.remove(info)
+                    break
+            else:
+                raise kerr(EINVAL)  # "unable to find pending mmap info"
+        info.queue.buf.remap(vma)
+
+    # -- CQ (rxe_verbs.c, rxe_cq.c) ----------------------------------------------------------
+    def create_cq(self, cq: IbCq, udata: Udata, max_cqe: int) -> None:
+        if udata.outlen < ctypes.sizeof(rxe_create_cq_resp):
+            raise kerr(EINVAL)
+        if cq.cqe <= 0 or cq.cqe > max_cqe:  # rxe_cq_chk_attr
+            raise kerr(EINVAL)
+        queue = RxeQueue(cq.cqe, _CQE_SIZE, f"rxe-cq{cq.handle}")
+        try:
+            info = self._mmap_info(cq.uctx, queue)
+            _copy_mminfo(udata, 0, info)
+        except BaseException:
+            self._drop_pending_of(queue)
+            queue.release()
+            raise
+        cq.cqe = queue.max_elem
+        cq.priv = RxeCq(queue, cq)
+
+    def destroy_cq(self, cq: IbCq) -> None:
+        rcq: RxeCq = cq.priv
+        with self.lock:  # not while a doorbell of another file posts to it
+            self._drop_pending_of(rcq.queue)
+            rcq.queue.release()
+
+    def _drop_pending_of(self, queue: RxeQueue) -> None:
+        with self.lock:
+            self.pending = [i for i in self.pending if i.queue is not queue]
+
+    # -- QP (rxe_qp.c) ------------------------------------------------------------------------
+    def create_qp(self, qp: IbQp, udata: Udata, max_wr: int, max_sge: int) -> None:
+        if udata.inlen:
+            raise kerr(EINVAL)  # "malformed udata"
+        if udata.outlen < ctypes.sizeof(rxe_create_qp_resp):
+            raise kerr(EINVAL)
+        cap = qp.cap
+        if (
+            cap.max_send_wr > max_wr
+            or cap.max_send_sge > max_sge
+            or cap.max_recv_wr > max_wr
+            or cap.max_recv_sge > max_sge
+            or cap.max_inline_data > RXE_MAX_INLINE_DATA
+        ):
+            raise kerr(EINVAL)  # rxe_qp_chk_cap
+        wqe_size = max(cap.max_send_sge * _SGE, cap.max_inline_data)
+        sq = RxeQueue(cap.max_send_wr, wqe_size + _SEND_WQE, "rxe-sq")
+        rq: RxeQueue | None = None
+        infos: list[MmapInfo] = []
+        try:
+            infos.append(self._mmap_info(qp.uctx, sq))
+            rq = RxeQueue(cap.max_recv_wr, _RECV_WQE + cap.max_recv_sge * _SGE, "rxe-rq")
+            infos.append(self._mmap_info(qp.uctx, rq))
+            _copy_mminfo(udata, rxe_create_qp_resp.sq_mi.offset, infos[0])
+            _copy_mminfo(udata, rxe_create_qp_resp.rq_mi.offset, infos[1])
+        except BaseException:
+            self._drop_mmaps(infos)
+            sq.release()
+            if rq is not None:
+                rq.release()
+            raise
+        cap.max_send_wr = sq.max_elem
+        cap.max_send_sge = wqe_size // _SGE
+        cap.max_inline_data = wqe_size
+        cap.max_recv_wr = rq.max_elem
+        with self.lock:
+            qpn = self._next_qpn
+            while qpn in self.qps:
+                qpn += 1
+            self._next_qpn = qpn + 1
+            qp.qp_num = qpn
+            rqp = RxeQp(qp, sq, rq, wqe_size // _SGE, wqe_size, cap.max_recv_sge, mmaps=infos)
+            self.qps[qpn] = rqp
+        qp.priv = rqp
+
+    def modify_qp(self, qp: IbQp, attr: IbQpAttr, mask: int) -> None:
+        """``rxe_modify_qp``: to RESET empties the queues; to ERR flushes them."""
+        rqp: RxeQp = qp.priv
+        if attr.qp_state == IB_QPS_RESET and qp.state != IB_QPS_RESET:
+            with self.lock:
+                rqp.sq.reset()
+                rqp.rq.reset()
+        if attr.qp_state == IB_QPS_ERR and qp.state != IB_QPS_ERR:
+            with self.lock:
+                qp.attr.qp_state = IB_QPS_ERR
+                self._flush(rqp)
+
+    def destroy_qp(self, qp: IbQp) -> None:
+        rqp: RxeQp = qp.priv
+        with self.lock:  # not while a doorbell of another file uses its rings
+            self.qps.pop(qp.qp_num, None)
+            self._drop_mmaps(rqp.mmaps)
+            rqp.sq.release()
+            rqp.rq.release()
+
+    # -- the data path ------------------------------------------------------------------------
+    def post_send(self, qp: IbQp) -> None:
+        """``rxe_post_send`` of a user QP: the doorbell; the requester runs now."""
+        if qp.state < IB_QPS_RTS:
+            raise kerr(EINVAL)  # "qp not ready to send"
+        with self.lock:
+            if qp.state == IB_QPS_ERR:  # rxe_requester of a QP in error: flush
+                self._flush(qp.priv)
+                return
+            self._run_requester(qp.priv)
+            # RNR NAKs of other QPs are retried now: their receivers may have posted
+            for other in list(self.qps.values()):
+                if other is not qp.priv and other.rnr_waiting:
+                    self._run_requester(other)
+
+    def _run_requester(self, rqp: RxeQp) -> None:
+        qp = rqp.qp
+        sq = rqp.sq
+        rqp.rnr_waiting = False
+        while qp.state == IB_QPS_RTS and not sq.empty():
+            index = sq.consumer
+            raw = sq.read(index, 1 << sq.log2_elem_size)
+            wqe = rxe_send_wqe.from_buffer_copy(raw[:_SEND_WQE])
+            try:
+                byte_len = self._execute(rqp, wqe, raw)
+            except _RnrNak:
+                if qp.attr.rnr_retry == 7:
+                    rqp.rnr_waiting = True
+                    self._trace("rxe.rnr_nak", qpn=qp.qp_num, wr_id=wqe.wr.wr_id, retry=True)
+                    return
+                self._complete_send(rqp, wqe, IB_WC_RNR_RETRY_EXC_ERR, 0)
+                sq.consumer = index + 1
+                self._to_error(rqp)
+                return
+            except _WcError as e:
+                self._trace("rxe.wc_error", qpn=qp.qp_num, wr_id=wqe.wr.wr_id,
+                            opcode=wqe.wr.opcode, status=e.status, why=e.why)  # fmt: skip
+                self._complete_send(rqp, wqe, e.status, 0)
+                sq.consumer = index + 1
+                self._to_error(rqp)
+                return
+            if wqe.wr.send_flags & IB_SEND_SIGNALED or qp.sq_sig_all:
+                self._complete_send(rqp, wqe, IB_WC_SUCCESS, byte_len)
+            sq.consumer = index + 1
+
+    def _to_error(self, rqp: RxeQp) -> None:
+        rqp.qp.attr.qp_state = IB_QPS_ERR
+        self._flush(rqp)
+
+    def _flush(self, rqp: RxeQp) -> None:
+        """Flush every posted WQE of both queues (``IBV_WC_WR_FLUSH_ERR``)."""
+        sq, rq = rqp.sq, rqp.rq
+        while not sq.empty():
+            index = sq.consumer
+            wqe = rxe_send_wqe.from_buffer_copy(sq.read(index, _SEND_WQE))
+            self._complete_send(rqp, wqe, IB_WC_WR_FLUSH_ERR, 0)
+            sq.consumer = index + 1
+        while not rq.empty():
+            index = rq.consumer
+            rwqe = rxe_recv_wqe.from_buffer_copy(rq.read(index, _RECV_WQE))
+            self._post_cqe(rqp.qp.recv_cq, rwqe.wr_id, IB_WC_WR_FLUSH_ERR, 0, 0, rqp.qp.qp_num)
+            rq.consumer = index + 1
+
+    def _dest(self, rqp: RxeQp) -> RxeQp:
+        qp = rqp.qp
+        if qp.qp_type not in (IB_UVERBS_QPT_RC, IB_UVERBS_QPT_UC):
+            raise _WcError(IB_WC_LOC_QP_OP_ERR, "UD sends are not modelled")
+        dest = self.qps.get(qp.attr.dest_qp_num)
+        if dest is None or dest.qp.state not in (IB_QPS_RTR, IB_QPS_RTS):
+            # no such QP answers on this device: the requester retries, then gives up
+            raise _WcError(IB_WC_RETRY_EXC_ERR, f"no QP {qp.attr.dest_qp_num:#x} ready to receive")
+        return dest
+
+    def _gather(self, rqp: RxeQp, wqe: rxe_send_wqe, raw: bytes) -> bytes:
+        """The payload: inline data, or the local SGEs (``LOCAL`` access of this PD)."""
+        length = wqe.dma.length
+        if wqe.wr.send_flags & IB_SEND_INLINE:
+            if length > rqp.max_inline:
+                raise _WcError(IB_WC_LOC_LEN_ERR, f"inline data of {length} bytes")
+            return raw[_SEND_SGES : _SEND_SGES + length]
+        out = b""
+        for addr, n, lkey in self._sges(raw, _SEND_SGES, wqe.dma.num_sge, rqp.max_send_sge):
+            if n:
+                out += self._mr_read(rqp, lkey, addr, n, 0, local=True)
+        return out
+
+    def _mr_lookup(self, rqp: RxeQp, key: int, addr: int, n: int, access: int, local: bool) -> IbMr:
+        dev = self.ibdev
+        assert dev is not None
+        mr = dev.mrs.get(key)
+        keyname = "lkey" if local else "rkey"
+        if mr is None or mr.destroyed or (mr.lkey if local else mr.rkey) != key:
+            raise _WcError(IB_WC_LOC_PROT_ERR if local else IB_WC_REM_ACCESS_ERR,
+                           f"no MR with {keyname} {key:#x}")  # fmt: skip
+        if mr.pd is not rqp.qp.pd:
+            raise _WcError(IB_WC_LOC_PROT_ERR if local else IB_WC_REM_ACCESS_ERR,
+                           f"{keyname} {key:#x} is another PD's")  # fmt: skip
+        if access and not mr.access & access:
+            raise _WcError(IB_WC_LOC_PROT_ERR if local else IB_WC_REM_ACCESS_ERR,
+                           f"{keyname} {key:#x} lacks access {access:#x}")  # fmt: skip
+        if addr < mr.iova or addr + n > mr.iova + mr.length:
+            raise _WcError(IB_WC_LOC_PROT_ERR if local else IB_WC_REM_ACCESS_ERR,
+                           f"{keyname} {key:#x}: [{addr:#x}, +{n:#x}) outside the MR")  # fmt: skip
+        return mr
+
+    def _mr_read(self, rqp: RxeQp, key: int, addr: int, n: int, access: int, local: bool) -> bytes:
+        mr = self._mr_lookup(rqp, key, addr, n, access, local)
+        m: RxeMr = mr.priv
+        try:
+            return m.mm.read(m.start + (addr - mr.iova), n)
+        except OSError as e:
+            raise _WcError(IB_WC_LOC_PROT_ERR if local else IB_WC_REM_ACCESS_ERR,
+                           f"reading the MR's memory: {e}") from None  # fmt: skip
+
+    def _mr_write(
+        self, rqp: RxeQp, key: int, addr: int, data: bytes, access: int, local: bool
+    ) -> None:
+        mr = self._mr_lookup(rqp, key, addr, len(data), access, local)
+        m: RxeMr = mr.priv
+        try:
+            m.mm.write(m.start + (addr - mr.iova), data)
+        except OSError as e:
+            raise _WcError(IB_WC_LOC_PROT_ERR if local else IB_WC_REM_ACCESS_ERR,
+                           f"writing the MR's memory: {e}") from None  # fmt: skip
+
+    @staticmethod
+    def _sges(raw: bytes, off: int, num: int, max_sge: int) -> list[tuple[int, int, int]]:
+        """The WQE's scatter/gather list; more entries than the queue was made for is
+        a malformed WQE (its slot has no room for them)."""
+        if num > max_sge or off + num * _SGE > len(raw):
+            raise _WcError(IB_WC_LOC_LEN_ERR, f"{num} SGEs (the queue has room for {max_sge})")
+        return _sge_list(raw, off, num)
+
+    def _scatter(
+        self, dest: RxeQp, raw: bytes, off: int, num: int, max_sge: int, data: bytes
+    ) -> None:
+        """``data`` into a local scatter list (``LOCAL_WRITE``); ``LOC_LEN_ERR`` if it
+        does not fit."""
+        sges = self._sges(raw, off, num, max_sge)
+        if len(data) > sum(n for _a, n, _k in sges):
+            raise _WcError(IB_WC_LOC_LEN_ERR, f"{len(data)} bytes for a smaller scatter list")
+        pos = 0
+        for addr, n, lkey in sges:
+            if pos >= len(data):
+                break
+            chunk = data[pos : pos + n]
+            self._mr_write(dest, lkey, addr, chunk, IB_UVERBS_ACCESS_LOCAL_WRITE, local=True)
+            pos += len(chunk)
+
+    def _take_recv(self, dest: RxeQp) -> tuple[int, bytes]:
+        rq = dest.rq
+        if rq.empty():
+            raise _RnrNak
+        index = rq.consumer
+        return index, rq.read(index, 1 << rq.log2_elem_size)
+
+    def _execute(self, rqp: RxeQp, wqe: rxe_send_wqe, raw: bytes) -> int:
+        """One WQE end to end; the byte count of its completion."""
+        op = wqe.wr.opcode
+        qp = rqp.qp
+        if op in (IB_UVERBS_WR_RDMA_WRITE, IB_UVERBS_WR_RDMA_WRITE_WITH_IMM):
+            dest = self._dest(rqp)
+            data = self._gather(rqp, wqe, raw)
+            imm = op == IB_UVERBS_WR_RDMA_WRITE_WITH_IMM
+            rindex, rraw = self._take_recv(dest) if imm else (0, b"")
+            if data:
+                try:
+                    self._mr_write(dest, wqe.wr.wr.rdma.rkey, wqe.iova, data,
+                                   IB_UVERBS_ACCESS_REMOTE_WRITE, local=False)  # fmt: skip
+                except _WcError as e:
+                    raise _WcError(IB_WC_REM_ACCESS_ERR, e.why) from None
+            self._trace("rxe.rdma_write", qpn=qp.qp_num, dest_qpn=dest.qp.qp_num,
+                        rkey=wqe.wr.wr.rdma.rkey, iova=hex(wqe.iova), length=len(data))  # fmt: skip
+            if imm:
+                rwqe = rxe_recv_wqe.from_buffer_copy(rraw[:_RECV_WQE])
+                dest.rq.consumer = rindex + 1
+                self._post_cqe(dest.qp.recv_cq, rwqe.wr_id, IB_WC_SUCCESS,
+                               IB_UVERBS_WC_RECV_RDMA_WITH_IMM, len(data), dest.qp.qp_num,
+                               imm=wqe.wr.ex.imm_data, port_num=dest.qp.attr.port_num,
+                               wc_flags=IB_WC_GRH)  # fmt: skip
+            return len(data)
+        if op in (IB_UVERBS_WR_SEND, IB_UVERBS_WR_SEND_WITH_IMM):
+            dest = self._dest(rqp)
+            data = self._gather(rqp, wqe, raw)
+            rindex, rraw = self._take_recv(dest)
+            rwqe = rxe_recv_wqe.from_buffer_copy(rraw[:_RECV_WQE])
+            dest.rq.consumer = rindex + 1
+            try:
+                self._scatter(dest, rraw, _RECV_SGES, rwqe.dma.num_sge, dest.max_recv_sge, data)
+            except _WcError as e:
+                # the responder completes its receive in error (a receive WQE too small:
+                # LOC_QP_OP_ERR, as real 7.2 answers) and NAKs: REM_OP_ERR at the sender
+                status = IB_WC_LOC_QP_OP_ERR if e.status == IB_WC_LOC_LEN_ERR else e.status
+                self._post_cqe(dest.qp.recv_cq, rwqe.wr_id, status, 0, 0, dest.qp.qp_num)
+                raise _WcError(IB_WC_REM_OP_ERR, e.why) from None
+            imm = op == IB_UVERBS_WR_SEND_WITH_IMM
+            self._post_cqe(dest.qp.recv_cq, rwqe.wr_id, IB_WC_SUCCESS, IB_UVERBS_WC_RECV,
+                           len(data), dest.qp.qp_num, imm=wqe.wr.ex.imm_data if imm else None,
+                           port_num=dest.qp.attr.port_num, wc_flags=IB_WC_GRH)  # fmt: skip
+            self._trace("rxe.send", qpn=qp.qp_num, dest_qpn=dest.qp.qp_num, length=len(data))
+            return len(data)
+        if op == IB_UVERBS_WR_RDMA_READ:
+            dest = self._dest(rqp)
+            length = int(wqe.dma.length)
+            try:
+                data = self._mr_read(dest, wqe.wr.wr.rdma.rkey, wqe.iova, length,
+                                     IB_UVERBS_ACCESS_REMOTE_READ, local=False)  # fmt: skip
+            except _WcError as e:
+                raise _WcError(IB_WC_REM_ACCESS_ERR, e.why) from None
+            self._scatter(rqp, raw, _SEND_SGES, wqe.dma.num_sge, rqp.max_send_sge, data)
+            return length
+        if op in (IB_UVERBS_WR_ATOMIC_CMP_AND_SWP, IB_UVERBS_WR_ATOMIC_FETCH_AND_ADD):
+            dest = self._dest(rqp)
+            at = wqe.wr.wr.atomic
+            if wqe.iova & 7:
+                raise _WcError(IB_WC_REM_INV_REQ_ERR, "misaligned atomic")
+            try:
+                old_raw = self._mr_read(dest, at.rkey, wqe.iova, 8,
+                                        IB_UVERBS_ACCESS_REMOTE_ATOMIC, local=False)  # fmt: skip
+                old = int.from_bytes(old_raw, "little")
+                if op == IB_UVERBS_WR_ATOMIC_CMP_AND_SWP:
+                    new = at.swap if old == at.compare_add else old
+                else:
+                    new = (old + at.compare_add) & ((1 << 64) - 1)
+                self._mr_write(dest, at.rkey, wqe.iova, new.to_bytes(8, "little"),
+                               IB_UVERBS_ACCESS_REMOTE_ATOMIC, local=False)  # fmt: skip
+            except _WcError as e:
+                raise _WcError(IB_WC_REM_ACCESS_ERR, e.why) from None
+            self._scatter(rqp, raw, _SEND_SGES, wqe.dma.num_sge, rqp.max_send_sge, old_raw)
+            return 8
+        raise _WcError(IB_WC_LOC_QP_OP_ERR, f"opcode {op} is not modelled")
+
+    _SEND_WC_OPCODE = {
+        IB_UVERBS_WR_RDMA_WRITE: IB_UVERBS_WC_RDMA_WRITE,
+        IB_UVERBS_WR_RDMA_WRITE_WITH_IMM: IB_UVERBS_WC_RDMA_WRITE,
+        IB_UVERBS_WR_SEND: IB_UVERBS_WC_SEND,
+        IB_UVERBS_WR_SEND_WITH_IMM: IB_UVERBS_WC_SEND,
+        IB_UVERBS_WR_RDMA_READ: IB_UVERBS_WC_RDMA_READ,
+        IB_UVERBS_WR_ATOMIC_CMP_AND_SWP: IB_UVERBS_WC_COMP_SWAP,
+        IB_UVERBS_WR_ATOMIC_FETCH_AND_ADD: IB_UVERBS_WC_FETCH_ADD,
+    }
+
+    def _complete_send(self, rqp: RxeQp, wqe: rxe_send_wqe, status: int, byte_len: int) -> None:
+        """``make_send_cqe``: the opcode and byte count only of a successful one (an
+        error or flush completion has them 0, as real 7.2 showed)."""
+        opcode = self._SEND_WC_OPCODE.get(wqe.wr.opcode, IB_UVERBS_WC_SEND)
+        if status != IB_WC_SUCCESS:
+            opcode = byte_len = 0
+        with_imm = wqe.wr.opcode in (IB_UVERBS_WR_RDMA_WRITE_WITH_IMM, IB_UVERBS_WR_SEND_WITH_IMM)
+        self._post_cqe(rqp.qp.send_cq, wqe.wr.wr_id, status, opcode, byte_len, rqp.qp.qp_num,
+                       port_num=0, wc_flags=IB_WC_WITH_IMM if with_imm else 0)  # fmt: skip
+
+    def _post_cqe(
+        self,
+        cq: IbCq,
+        wr_id: int,
+        status: int,
+        opcode: int,
+        byte_len: int,
+        qp_num: int,
+        src_qp: int = 0,
+        imm: int | None = None,
+        port_num: int = 1,
+        wc_flags: int = 0,
+    ) -> None:
+        """``rxe_cq_post``: one ``ib_uverbs_wc`` at the producer index, then move it."""
+        queue: RxeQueue = cq.priv.queue
+        if queue.full():
+            self._trace("rxe.cq_overflow", cq=cq.handle)  # IB_EVENT_CQ_ERR; nothing written
+            return
+        wc = ib_uverbs_wc()
+        wc.wr_id = wr_id
+        wc.status = status
+        wc.opcode = opcode
+        wc.byte_len = byte_len
+        wc.qp_num = qp_num
+        wc.src_qp = src_qp
+        wc.wc_flags = wc_flags
+        if imm is not None:
+            wc.ex.imm_data = imm
+            wc.wc_flags |= IB_WC_WITH_IMM
+        wc.port_num = port_num if status == IB_WC_SUCCESS else 0
+        if status != IB_WC_SUCCESS:  # rxe's do_complete: only a success says what it was
+            wc.opcode = wc.byte_len = wc.src_qp = wc.wc_flags = 0
+        index = queue.producer
+        queue.buf.map.write(queue.slot(index), bytes(wc))
+        queue.producer = index + 1
+        self._trace("rxe.cqe", cq=cq.handle, wr_id=wr_id, status=status, opcode=opcode,
+                    byte_len=byte_len, qpn=qp_num)  # fmt: skip
+
+
+def _copy_mminfo(udata: Udata, offset: int, info: MmapInfo) -> None:
+    """``do_mmap_info``'s ``copy_to_user`` of the ``mminfo`` into the driver response."""
+    mi = mminfo(info.offset, info.size, 0)
+    try:
+        copy_to_user(udata.out_addr + offset, bytes(mi))
+    except OSError:
+        raise kerr(EFAULT) from None
