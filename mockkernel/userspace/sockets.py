@@ -347,8 +347,9 @@ class MockSocket(REAL_SOCKET, metaclass=_SocketMeta):  # type: ignore[misc,valid
         if fileno is None:
             if family == _AF_NETLINK:
                 return ctx.netlink(type, proto)
-            if family == _AF_INET and type != -1 and type & _SOCK_TYPE_MASK == 1:
-                return ctx.inet(family, type, proto)  # SOCK_STREAM: mock once bound to a NIC
+            if family in (_AF_INET, -1) and (type == -1 or type & _SOCK_TYPE_MASK == 1):
+                # socket.socket() is AF_INET/SOCK_STREAM (CPython's defaults)
+                return ctx.inet(_AF_INET, 1 if type == -1 else type, proto)
             return REAL_SOCKET(family, type, proto)
         nl = _adopt(ctx, fileno)
         return REAL_SOCKET(family, type, proto, fileno) if nl is None else nl

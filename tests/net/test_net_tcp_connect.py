@@ -52,3 +52,14 @@ def test_send_on_a_listener_is_epipe(mock_kernel: Kernel) -> None:
         s.listen(1)
         with pytest.raises(BrokenPipeError):
             s.send(b"x")
+
+
+def test_socket_with_default_arguments_is_inet_stream(mock_kernel: Kernel) -> None:
+    """``socket.socket()`` is ``AF_INET``/``SOCK_STREAM`` (CPython's defaults): bound to
+    the NIC address it is the mock's, as under the supervisor."""
+    addr = mock_kernel.net.netdev.devices[2].ipv4
+    with socket.socket() as s:
+        s.bind((addr, 0))
+        s.listen(1)
+        assert s.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN) == 1
+        assert (addr, s.getsockname()[1]) in mock_kernel.net.tcp.listeners
