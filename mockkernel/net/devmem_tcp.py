@@ -116,6 +116,7 @@ __all__ = [
     "RxFrag",
     "TcpListener",
     "TcpTable",
+    "WouldBlock",
 ]
 
 trace_devmem_tcp_rx_skb = TracePoint(
@@ -144,6 +145,11 @@ _CMSG_LEN = 16 + 24  # CMSG_LEN(sizeof(struct dmabuf_cmsg)) on 64-bit: what must
 _CMSG_SPACE = 16 + 24  # CMSG_SPACE(...): what one takes (24 is already 8-aligned)
 _DMABUF_CMSG = struct.Struct("=QIIII")
 _TOKEN = struct.Struct("=II")
+
+
+class WouldBlock(BlockingIOError):
+    """``EAGAIN`` because nothing is queued yet (where a caller with a timeout times
+    out), as opposed to an ``EAGAIN`` that is the answer (an empty error queue)."""
 
 
 class RxFrag(Protocol):
@@ -315,8 +321,20 @@ class DevmemTcpSock:
     def recvmsg(
         self, bufsize: int, ancbufsize: int, flags: int, *, blocking: bool = False
     ) -> tuple[bytes, list[tuple[int, int, bytes]], int]:
-        """``tcp_recvmsg``: (data, ancdata, msg_flags); raises ``BlockingIOError`` when
-        nothing is queued and the peer is still connected.
+        """``tcp_recvmsg`` as CPython's ``recvmsg`` returns it: (data, ancdata,
+        msg_flags), the data padded with zero bytes for what was counted but not copied
+        (devmem fragments, ``MSG_TRUNC``).  See :meth:`recvmsg_iov`."""
+        iov, copied, anc, msg_flags = self.recvmsg_iov(
+            bufsize, ancbufsize, flags, blocking=blocking
+        )
+        return iov + bytes(copied - len(iov)), anc, msg_flags
+
+    def recvmsg_iov(
+        self, bufsize: int, ancbufsize: int, flags: int, *, blocking: bool = False
+    ) -> tuple[bytes, int, list[tuple[int, int, bytes]], int]:
+        """``tcp_recvmsg``: (bytes written to the buffer from its start, the return
+        value, ancdata, msg_flags); raises ``BlockingIOError`` (:class:`WouldBlock`)
+        when nothing is queued and the peer is still connected.
 
         ``blocking``: the caller would sleep for more data (a blocking socket, no
         ``MSG_DONTWAIT``): a ``MSG_WAITALL`` that what is queued cannot fill, the peer
@@ -332,13 +350,13 @@ class DevmemTcpSock:
             raise kerr(EINVAL, "no urgent data to read")
         if not self.rxq:
             if self.peer_closed or bufsize == 0:
-                return b"", [], 0
-            raise BlockingIOError(EAGAIN, "Resource temporarily unavailable")
+                return b"", 0, [], 0
+            raise WouldBlock(EAGAIN, "Resource temporarily unavailable")
         if bufsize == 0:
             skb = self.rxq[0]
             if skb.unreadable and not flags & (MSG_SOCK_DEVMEM | MSG_TRUNC):
                 raise kerr(EFAULT, "devmem payload needs MSG_SOCK_DEVMEM")
-            return b"", [], 0
+            return b"", 0, [], 0
         if flags & MSG_WAITALL and blocking and not self.peer_closed:
             # a dry run: does what is queued fill the buffer (or reach a stop)?
             dry = deque(skb.copy() for skb in self.rxq)
@@ -364,7 +382,7 @@ class DevmemTcpSock:
                 peek,
                 bool(flags & MSG_TRUNC),
             )
-        return bytes(iov) + bytes(copied - len(iov)), anc, 0
+        return bytes(iov), copied, anc, 0
 
     def _read(
         self,
@@ -553,6 +571,8 @@ class TcpTable:
         self.kernel = kernel
         self.listeners: dict[tuple[str, int], TcpListener] = {}
         self._ephemeral = 32768
+        #: connections accepted so far (the peer's port of the next one is 40000 + it)
+        self.accepted = 0
 
     def nic_for(self, addr: str) -> NetDevice | None:
         """The present net device whose IPv4 address is ``addr``."""

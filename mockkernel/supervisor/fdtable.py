@@ -93,6 +93,12 @@ class RemoteFdTable(FdTable):
         self.listener.addfd(self._placeholder(label), fd, cloexec)
         self.set_mirror(fd, cloexec)
 
+    def install_over(self, fd: int, cloexec: bool, label: str) -> None:
+        """Put a placeholder of ``label`` at ``fd``, closing the real file there (ADDFD
+        with SETFD): a real socket that became a mock one keeps its number."""
+        self.listener.addfd(self._placeholder(label), fd, cloexec)
+        self.set_mirror(fd, cloexec)
+
     def get_cloexec(self, fd: int) -> bool:
         return fd in self.cloexec
 

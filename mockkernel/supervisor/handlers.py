@@ -23,7 +23,7 @@ from ..net.dev_ioctl import is_dev_ioctl, sock_dev_ioctl
 from ..syscalls.mmap import MADV_REAL_EFFECT
 from ..trace import TracePoint
 from ..uaccess import copy_from_user, copy_to_user
-from . import epollsys, netsock, paths, pollsys, scm, xattr
+from . import epollsys, netsock, paths, pollsys, scm, tcpsock, xattr
 from .fdtable import real_fd_is_dir, real_fd_open
 from .mmap import unmap
 from .seccomp import NR
@@ -730,8 +730,13 @@ TABLE: dict[int, Syscall] = {
         Syscall("listxattr", _S, sys_listxattr, "nothing listed (no LSM labels)"),
         Syscall("llistxattr", _S, sys_llistxattr),
         Syscall("flistxattr", _P, sys_flistxattr, "a mock socket lists no sockprotoname"),
-        Syscall("sendmsg", _P, sys_sendmsg, "SCM_RIGHTS of mock fds (tokens); mock NETLINK_RDMA"),
-        Syscall("recvmsg", _P, sys_recvmsg, "AF_UNIX tokens in flight; mock NETLINK_RDMA (EAGAIN)"),
+        Syscall("sendmsg", _P, sys_sendmsg, "SCM_RIGHTS of mock fds (tokens); mock sockets"),
+        Syscall(
+            "recvmsg",
+            _P,
+            sys_recvmsg,
+            "AF_UNIX tokens in flight; mock sockets (SCM_DEVMEM_* cmsgs; EAGAIN, never blocks)",
+        ),
         Syscall("sendmmsg", _P, sys_sendmmsg, "as sendmsg, message by message"),
         Syscall(
             "recvmmsg",
@@ -757,14 +762,36 @@ TABLE: dict[int, Syscall] = {
         Syscall("close_range", _S, sys_close_range, "CLOSE_RANGE_UNSHARE: a table of its own"),
         Syscall("openat2", _P, sys_openat2, "RESOLVE_* flags are not applied to mock paths"),
         Syscall("faccessat2", _P, sys_faccessat2, "AT_EACCESS: effective ids"),
-        # NETLINK_RDMA sockets are the mock's (netsock.py); every other socket the host's
+        # netlink sockets are the mock's (netsock.py); an AF_INET stream socket becomes
+        # the mock's when bound or connected to a mock NIC address (tcpsock.py)
         Syscall("socket", _P, netsock.sys_socket, "AF_NETLINK ROUTE, GENERIC and RDMA"),
-        Syscall("bind", _S, netsock.sys_bind),
-        Syscall("connect", _S, netsock.sys_connect, "to the kernel (port 0) only"),
+        Syscall(
+            "bind",
+            _S,
+            netsock.sys_bind,
+            "a TCP socket bound to a mock NIC address becomes the mock's (ADDFD+SETFD)",
+        ),
+        Syscall(
+            "connect",
+            _P,
+            netsock.sys_connect,
+            "netlink: to the kernel (port 0); TCP: to a listener on a mock NIC address",
+        ),
+        Syscall("listen", _S, netsock.sys_listen, "mock TCP sockets"),
+        Syscall("shutdown", _S, netsock.sys_shutdown, "mock TCP sockets (SHUT_WR: a FIN)"),
+        Syscall("accept", _S, netsock.sys_accept, "mock TCP listeners; never blocks (EAGAIN)"),
+        Syscall("accept4", _S, netsock.sys_accept4, "as accept, SOCK_NONBLOCK/SOCK_CLOEXEC"),
         Syscall("getsockname", _S, netsock.sys_getsockname),
         Syscall("getpeername", _S, netsock.sys_getpeername),
-        Syscall("setsockopt", _S, netsock.sys_setsockopt),
-        Syscall("getsockopt", _S, netsock.sys_getsockopt),
+        Syscall(
+            "setsockopt",
+            _S,
+            netsock.sys_setsockopt,
+            "TCP: SO_DEVMEM_DONTNEED the kernel's, other options the host socket's",
+        ),
+        Syscall(
+            "getsockopt", _S, netsock.sys_getsockopt, "TCP: SO_ACCEPTCONN; others the host socket's"
+        ),
         Syscall("sendto", _S, netsock.sys_sendto),
         Syscall("recvfrom", _P, netsock.sys_recvfrom, "nothing queued: EAGAIN, never blocks"),
     )
@@ -775,7 +802,7 @@ TABLE: dict[int, Syscall] = {
 NOT_TRAPPED: dict[str, str] = {
     "mprotect/madvise/msync outside the mapping window": "a mock mapping the program "
     "placed with MAP_FIXED: they act on its real pages (the backing files)",
-    "socket calls (but netlink)": "devmem TCP sockets are in-process only",
+    "sendfile, splice": "on a mock TCP socket the placeholder answers (a sealed memfd)",
     "io_uring_setup": "refused (ENOSYS, as without CONFIG_IO_URING) for the whole tree: "
     "io_uring's operations bypass seccomp",
 }
@@ -783,9 +810,9 @@ NOT_TRAPPED: dict[str, str] = {
 
 _FD_ONLY = ("read", "write", "pread64", "pwrite64", "readv", "writev", "preadv", "pwritev",
             "preadv2", "pwritev2", "lseek", "fstat", "fsync", "fdatasync", "ftruncate",
-            "ioctl", "fcntl", "dup", "getdents64", "bind", "connect", "getsockname",
-            "getpeername", "setsockopt", "getsockopt", "sendto", "recvfrom", "fgetxattr",
-            "flistxattr")  # fmt: skip
+            "ioctl", "fcntl", "dup", "getdents64", "listen", "accept", "accept4", "shutdown",
+            "getsockname", "getpeername", "setsockopt", "getsockopt", "sendto", "recvfrom",
+            "fgetxattr", "flistxattr")  # fmt: skip
 
 
 _PATH_ARGS: dict[str, tuple[int, int | None]] = {
@@ -802,6 +829,8 @@ _QUICK: dict[str, Callable[[Process, tuple[int, ...]], bool]] = {
     "recvmsg": scm.quick_recvmsg,
     "unshare": _quick_unshare,
     "sendmmsg": scm.quick_sendmmsg,
+    "bind": tcpsock.quick_bind,
+    "connect": tcpsock.quick_bind,
 }
 
 

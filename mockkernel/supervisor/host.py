@@ -39,6 +39,14 @@ class Libc:
         self.close_range: Any = lib.close_range
         self.close_range.restype = ctypes.c_int
         self.close_range.argtypes = [ctypes.c_uint, ctypes.c_uint, ctypes.c_int]
+        self.setsockopt: Any = lib.setsockopt
+        self.setsockopt.restype = ctypes.c_int
+        self.setsockopt.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_char_p,
+                                    ctypes.c_uint]  # fmt: skip
+        self.getsockopt: Any = lib.getsockopt
+        self.getsockopt.restype = ctypes.c_int
+        self.getsockopt.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_void_p,
+                                    ctypes.c_void_p]  # fmt: skip
 
     @staticmethod
     def check(r: int) -> int:

@@ -23,15 +23,18 @@ from __future__ import annotations
 
 import os
 import struct
-from errno import EAGAIN, EINVAL, ENOPROTOOPT, ENOTSOCK, ESOCKTNOSUPPORT
+from errno import EAGAIN, EINVAL, ENOPROTOOPT, ENOTSOCK, EOPNOTSUPP, ESOCKTNOSUPPORT
 from typing import TYPE_CHECKING
 
 from ..errors import kerr
 from ..net.netlink import NetlinkSock, netlink_create, netlink_fops
+from ..net.tcp_sock import tcp_sock_fops
 from ..uaccess import copy_from_user, copy_to_user
+from . import tcpsock
 from .uabi import i32
 
 if TYPE_CHECKING:
+    from ..fs import File
     from .handlers import Call, Result
 
 __all__ = ["MOCK_PROTOCOLS"]
@@ -57,6 +60,12 @@ def _sock(c: Call, fd: int) -> NetlinkSock:
         raise kerr(ENOTSOCK)
     sock: NetlinkSock = file.private_data
     return sock
+
+
+def _tcp(c: Call) -> File | None:
+    """The mock TCP socket file at argument 0 (None: a netlink socket or not a socket)."""
+    file = c.proc.fdget(i32(c.args[0]))
+    return file if file.f_op is tcp_sock_fops else None
 
 
 def _bufs(sock: NetlinkSock) -> dict[int, int]:
@@ -110,14 +119,26 @@ def sys_socket(c: Call) -> Result:
 
 
 def sys_bind(c: Call) -> Result:
-    sock = _sock(c, i32(c.args[0]))
+    """A real socket bound to a mock NIC address becomes a mock TCP socket
+    (``tcpsock.py``); a mock one binds in the kernel."""
+    fd = i32(c.args[0])
+    if fd not in c.proc.files:
+        return tcpsock.real_bind_or_connect(c, fd, connect=False)
+    if (tcp := _tcp(c)) is not None:
+        return tcpsock.bind(c, tcp)
+    sock = _sock(c, fd)
     pid, groups = _read_addr(c.args[1], i32(c.args[2]))
     sock.bind(pid, groups)
     return 0
 
 
 def sys_connect(c: Call) -> Result:
-    sock = _sock(c, i32(c.args[0]))
+    fd = i32(c.args[0])
+    if fd not in c.proc.files:
+        return tcpsock.real_bind_or_connect(c, fd, connect=True)
+    if (tcp := _tcp(c)) is not None:
+        return tcpsock.connect(c, tcp)
+    sock = _sock(c, fd)
     pid, _groups = _read_addr(c.args[1], i32(c.args[2]))
     if pid:
         raise kerr(EINVAL)  # only the kernel (port 0) is a peer here
@@ -126,18 +147,24 @@ def sys_connect(c: Call) -> Result:
 
 
 def sys_getsockname(c: Call) -> Result:
+    if (tcp := _tcp(c)) is not None:
+        return tcpsock.getsockname(c, tcp)
     sock = _sock(c, i32(c.args[0]))
     _write_addr(c.args[1], c.args[2], sock.portid, sock.groups)
     return 0
 
 
 def sys_getpeername(c: Call) -> Result:
+    if (tcp := _tcp(c)) is not None:
+        return tcpsock.getpeername(c, tcp)
     _sock(c, i32(c.args[0]))
     _write_addr(c.args[1], c.args[2], 0, 0)
     return 0
 
 
 def sys_setsockopt(c: Call) -> Result:
+    if (tcp := _tcp(c)) is not None:
+        return tcpsock.setsockopt(c, tcp)
     sock = _sock(c, i32(c.args[0]))
     level, opt, optval, optlen = i32(c.args[1]), i32(c.args[2]), c.args[3], i32(c.args[4])
     if optlen < 0:
@@ -158,6 +185,8 @@ def sys_setsockopt(c: Call) -> Result:
 
 
 def sys_getsockopt(c: Call) -> Result:
+    if (tcp := _tcp(c)) is not None:
+        return tcpsock.getsockopt(c, tcp)
     sock = _sock(c, i32(c.args[0]))
     level, opt, optval, lenp = i32(c.args[1]), i32(c.args[2]), c.args[3], c.args[4]
     (ulen,) = struct.unpack("=i", copy_from_user(lenp, 4))
@@ -180,6 +209,8 @@ def sys_getsockopt(c: Call) -> Result:
 
 
 def sys_sendto(c: Call) -> Result:
+    if (tcp := _tcp(c)) is not None:
+        return tcpsock.sendto(c, tcp)
     sock = _sock(c, i32(c.args[0]))
     length = c.args[2]
     data = copy_from_user(c.args[1], length) if length else b""
@@ -197,6 +228,8 @@ def _iovecs(addr: int, count: int) -> list[tuple[int, int]]:
 def sys_sendmsg(c: Call) -> Result:
     """``sendmsg`` on a mock netlink fd (libnl's ``nl_sendmsg``); the launcher's hand-off
     of the seccomp listener carries the injection marker, so it is never trapped."""
+    if (tcp := _tcp(c)) is not None:
+        return tcpsock.sendmsg(c, tcp)
     sock = _sock(c, i32(c.args[0]))
     name, namelen, iov, iovlen, _ctl, _ctllen, _fl = _MSGHDR.unpack(
         copy_from_user(c.args[1], _MSGHDR.size)
@@ -216,6 +249,8 @@ def _recv(sock: NetlinkSock, count: int, flags: int) -> tuple[bytes, int]:
 
 
 def sys_recvfrom(c: Call) -> Result:
+    if (tcp := _tcp(c)) is not None:
+        return tcpsock.recvfrom(c, tcp)
     sock = _sock(c, i32(c.args[0]))
     flags = i32(c.args[3])
     data, full = _recv(sock, c.args[2], flags)
@@ -225,7 +260,42 @@ def sys_recvfrom(c: Call) -> Result:
     return full if flags & MSG_TRUNC else len(data)
 
 
+def sys_listen(c: Call) -> Result:
+    """A mock TCP socket listens in the kernel (a netlink one: ``EOPNOTSUPP``,
+    ``sock_no_listen``)."""
+    if (tcp := _tcp(c)) is not None:
+        return tcpsock.listen(c, tcp)
+    _sock(c, i32(c.args[0]))
+    raise kerr(EOPNOTSUPP)
+
+
+def sys_shutdown(c: Call) -> Result:
+    """A mock TCP socket's ``inet_shutdown`` (netlink: ``EOPNOTSUPP``,
+    ``sock_no_shutdown``)."""
+    if (tcp := _tcp(c)) is not None:
+        return tcpsock.shutdown(c, tcp)
+    _sock(c, i32(c.args[0]))
+    raise kerr(EOPNOTSUPP)
+
+
+def sys_accept4(c: Call) -> Result:
+    """``accept``/``accept4`` on a mock TCP listener (netlink: ``EOPNOTSUPP``)."""
+    if (tcp := _tcp(c)) is not None:
+        return tcpsock.accept(c, tcp, i32(c.args[3]))
+    _sock(c, i32(c.args[0]))
+    raise kerr(EOPNOTSUPP)
+
+
+def sys_accept(c: Call) -> Result:
+    if (tcp := _tcp(c)) is not None:
+        return tcpsock.accept(c, tcp, 0)
+    _sock(c, i32(c.args[0]))
+    raise kerr(EOPNOTSUPP)
+
+
 def sys_recvmsg(c: Call) -> Result:
+    if (tcp := _tcp(c)) is not None:
+        return tcpsock.recvmsg(c, tcp)
     sock = _sock(c, i32(c.args[0]))
     flags = i32(c.args[2])
     hdr = c.args[1]

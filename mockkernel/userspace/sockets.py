@@ -4,12 +4,13 @@
 (one the mock kernel has not registered is ``EPROTONOSUPPORT``), also through a
 ``socket.socket`` subclass or ``fileno=`` a mock netlink fd (:class:`MockSocket`).
 ``socket.socket(AF_INET, SOCK_STREAM)`` is a real socket of a subclass
-(:func:`make_inet_type`) that stays real in every call unless the program **binds it
-to a mock NIC's IPv4 address** (``NetDevice.ipv4``): from then on ``listen``,
-``accept``, ``getsockname``, ``recv``/``recv_into``/``recvmsg`` (devmem:
-``MSG_SOCK_DEVMEM``; a flow on a queue without a binding reads plain bytes),
-``setsockopt(SOL_SOCKET, SO_DEVMEM_DONTNEED)`` and ``close`` reach the mock TCP table
-(:mod:`mockkernel.net.devmem_tcp`); the real fd stays open underneath as the number
+(:func:`make_inet_type`) that stays real in every call unless the program **binds or
+connects it to a mock NIC's IPv4 address** (``NetDevice.ipv4``): from then on
+``listen``, ``accept``, ``getsockname``/``getpeername``, ``recv``/``recv_into``/
+``recvmsg`` (devmem: ``MSG_SOCK_DEVMEM``; a flow on a queue without a binding reads
+plain bytes), ``send``, ``setsockopt(SOL_SOCKET, SO_DEVMEM_DONTNEED)`` and ``close``
+reach the kernel's :class:`~mockkernel.net.tcp_sock.TcpSocket` (the rules the
+supervisor's front-end uses too); the real fd stays open underneath as the number
 the program sees.  Every other family/protocol is a real socket.  The object
 returned behaves like a ``socket.socket`` for the calls a netlink client makes
 (``bind``, ``send``/``sendto``/``sendmsg``, ``recv``/``recvfrom``/``recv_into``/
@@ -29,22 +30,19 @@ from errno import (
     EBADF,
     EINVAL,
     ENOPROTOOPT,
-    ENOTCONN,
     ENOTSOCK,
-    EOPNOTSUPP,
     ESOCKTNOSUPPORT,
 )
 from typing import TYPE_CHECKING, Any
 
-from ..errors import kerr
+from ..errors import NotMine, kerr
 from ..net.netlink import NetlinkSock, netlink_create, netlink_fops
-from ..poll import EPOLLHUP, EPOLLIN, EPOLLOUT, EPOLLRDHUP, EPOLLRDNORM, EPOLLWRNORM
+from ..net.tcp_sock import TcpSocket, WouldBlock
 from ..realfd import REAL
-from ..uapi.linux.devmem_socket import SO_DEVMEM_DONTNEED
 from ..uapi.linux.netlink import NETLINK_GENERIC
 
 if TYPE_CHECKING:
-    from ..net.devmem_tcp import DevmemTcpSock, TcpListener, TcpTable
+    from ..net.devmem_tcp import TcpTable
     from ..process import Process, TaskContext
 
 __all__ = [
@@ -349,8 +347,9 @@ class MockSocket(REAL_SOCKET, metaclass=_SocketMeta):  # type: ignore[misc,valid
         if fileno is None:
             if family == _AF_NETLINK:
                 return ctx.netlink(type, proto)
-            if family == _AF_INET and type != -1 and type & _SOCK_TYPE_MASK == 1:
-                return ctx.inet(family, type, proto)  # SOCK_STREAM: mock once bound to a NIC
+            if family in (_AF_INET, -1) and (type == -1 or type & _SOCK_TYPE_MASK == 1):
+                # socket.socket() is AF_INET/SOCK_STREAM (CPython's defaults)
+                return ctx.inet(_AF_INET, 1 if type == -1 else type, proto)
             return REAL_SOCKET(family, type, proto)
         nl = _adopt(ctx, fileno)
         return REAL_SOCKET(family, type, proto, fileno) if nl is None else nl
@@ -478,68 +477,106 @@ def _adopt(ctx: SocketCtx, fileno: Any) -> NetlinkSocket | None:
 class InetSocket(REAL_SOCKET):  # type: ignore[misc,valid-type]
     """A real TCP socket; bound to a mock NIC's address, a mock devmem one.
 
-    :func:`make_inet_type` makes the subclass of one redirection, whose class attributes
-    ``_kernel``, ``_proc`` and ``_tcp`` say whose sockets they are."""
+    The mock side is a kernel :class:`~mockkernel.net.tcp_sock.TcpSocket` (``_ts``),
+    whose rules the supervisor's front-end shares; this class only converts Python's
+    calling conventions.  :func:`make_inet_type` makes the subclass of one redirection,
+    whose class attributes ``_kernel``, ``_proc`` and ``_tcp`` say whose sockets they
+    are."""
 
     _kernel: TaskContext
     _proc: Process
     _tcp: TcpTable
-    _mock_addr: tuple[str, int] | None = None
-    _listener: TcpListener | None = None
-    _sk: DevmemTcpSock | None = None
+    _ts: TcpSocket | None = None
 
     def bind(self, address: Any) -> None:
         if isinstance(address, tuple) and len(address) == 2:
             host = address[0]
-            if isinstance(host, str) and self._tcp.nic_for(host) is not None:
-                if self._mock_addr is not None:
+            if TcpSocket.is_mock_addr(self._tcp, host):
+                if self._ts is not None:
                     raise kerr(EINVAL)
-                self._mock_addr = (host, self._tcp.port_for(host, int(address[1])))
-                self._proc.fd_pollers[self.fileno()] = self._poll
+                ts = TcpSocket(self._kernel, self._tcp)
+                ts.bind(host, int(address[1]))
+                self._ts = ts
+                self._proc.fd_pollers[self.fileno()] = ts.poll
                 return
         super().bind(address)
 
+    def connect(self, address: Any) -> None:
+        """To a listener on a mock NIC address: this socket is the remote peer of the
+        connection it accepts (``TcpSocket.connect``)."""
+        mock = isinstance(address, tuple) and len(address) == 2
+        if mock and TcpSocket.is_mock_addr(self._tcp, address[0]):
+            ts = self._ts or TcpSocket(self._kernel, self._tcp)
+            ts.connect(address[0], int(address[1]))
+            self._ts = ts
+            fd = self.fileno()
+            self._proc.fd_pollers[fd] = ts.poll
+            self._proc.fd_readers[fd] = self._read
+            self._proc.fd_writers[fd] = self._write
+            return
+        super().connect(address)
+
+    def shutdown(self, how: int) -> None:
+        if self._ts is None:
+            super().shutdown(how)
+        else:
+            self._ts.shutdown(how)
+
+    def getsockopt(self, level: int, optname: int, buflen: int | None = None) -> Any:
+        ts = self._ts
+        if ts is not None:
+            try:
+                v = ts.getsockopt(level, optname)
+            except NotMine:
+                pass
+            else:
+                return v if buflen is None else v.to_bytes(4, "little")[:buflen]
+        if buflen is None:
+            return super().getsockopt(level, optname)
+        return super().getsockopt(level, optname, buflen)
+
     def listen(self, backlog: int = 128) -> None:
-        if self._mock_addr is None:
+        if self._ts is None:
             super().listen(backlog)
-        elif self._listener is None:
-            self._listener = self._tcp.listen(*self._mock_addr)
+        else:
+            self._ts.listen()
 
     def getsockname(self) -> Any:
-        if self._mock_addr is not None:
-            return self._mock_addr
+        if self._ts is not None:
+            return self._ts.addr
         return super().getsockname()
 
+    def getpeername(self) -> Any:
+        if self._ts is not None:
+            return self._ts.getpeername()
+        return super().getpeername()
+
     def accept(self) -> tuple[Any, Any]:
-        lsn = self._listener
-        if lsn is None:
-            if self._mock_addr is not None:
-                raise kerr(EINVAL)
+        ts = self._ts
+        if ts is None:
             accepted: tuple[Any, Any] = super().accept()
             return accepted
-        if not lsn.backlog:
-            if self.gettimeout() == 0.0:
-                raise BlockingIOError(EAGAIN, os.strerror(EAGAIN))
-            raise kerr(EAGAIN, "a blocking accept with no peer would never return")
+        new = ts.accept(nonblock=self.gettimeout() == 0.0)
         conn = type(self)(_socket.AF_INET, _socket.SOCK_STREAM)
-        conn._mock_addr = self._mock_addr
-        conn._sk = lsn.backlog.popleft()
-        self._proc.fd_pollers[conn.fileno()] = conn._poll
-        self._proc.fd_readers[conn.fileno()] = conn._read
-        self._proc.fd_writers[conn.fileno()] = conn._write
-        return conn, ("192.0.2.254", 40000 + conn.fileno())
+        conn._ts = new
+        fd = conn.fileno()
+        self._proc.fd_pollers[fd] = new.poll
+        self._proc.fd_readers[fd] = conn._read
+        self._proc.fd_writers[fd] = conn._write
+        return conn, new.getpeername()
 
     def send(self, data: Any, flags: int = 0) -> int:
-        sk = self._sk
-        if sk is None:  # not a mock connection (a listener: the real EPIPE)
+        ts = self._ts
+        if ts is None:
             n: int = super().send(data, flags)
             return n
         if self.fileno() < 0:
             raise kerr(EBADF)
-        return sk.send(bytes(memoryview(data).cast("B")), flags)
+        return ts.send(bytes(memoryview(data).cast("B")), flags)
 
     def sendall(self, data: Any, flags: int = 0) -> None:
-        if self._sk is None:
+        ts = self._ts
+        if ts is None:
             super().sendall(data, flags)
             return
         self.send(data, flags)
@@ -554,59 +591,32 @@ class InetSocket(REAL_SOCKET):  # type: ignore[misc,valid-type]
             raise kerr(EINVAL)
         return self.recv(n)
 
-    def _poll(self) -> int:
-        """``tcp_poll`` of the mock side: a listener is readable with a connection to
-        accept; a connection is readable with bytes queued or the peer gone (``RDHUP``),
-        and writable (the mock never fills a send buffer)."""
-        lsn, sk = self._listener, self._sk
-        if sk is not None:
-            mask = EPOLLOUT | EPOLLWRNORM
-            if sk.readable():
-                mask |= EPOLLIN | EPOLLRDNORM
-            if sk.peer_closed:
-                mask |= EPOLLIN | EPOLLRDNORM | EPOLLRDHUP
-            return mask
-        if lsn is not None:
-            return EPOLLIN | EPOLLRDNORM if lsn.backlog else 0
-        return EPOLLOUT | EPOLLWRNORM | EPOLLHUP  # bound, neither listening nor connected
-
     def recvmsg(self, bufsize: int, ancbufsize: int = 0, flags: int = 0) -> Any:
-        sk = self._sk
-        if sk is None and self._mock_addr is None:
+        ts = self._ts
+        if ts is None:
             return super().recvmsg(bufsize, ancbufsize, flags)
         if self.fileno() < 0:
             raise kerr(EBADF)
-        # tcp_recvmsg: MSG_ERRQUEUE first (inet_recv_error: an empty queue, never
-        # waits); then tcp_recvmsg_locked: a listener is ENOTCONN, MSG_OOB without
-        # urgent data EINVAL, an unconnected socket ENOTCONN
-        if flags & _MSG_ERRQUEUE:
-            raise kerr(EAGAIN, "the socket's error queue is empty")
-        if sk is None:
-            if flags & _MSG_OOB and self._listener is None:
-                raise kerr(EINVAL, "no urgent data to read")
-            raise kerr(ENOTCONN)
         timeout = self.gettimeout()
         blocking = timeout is None and not flags & _MSG_DONTWAIT
         try:
-            data, anc, msg_flags = sk.recvmsg(bufsize, ancbufsize, flags, blocking=blocking)
-        except BlockingIOError:
-            if not blocking and (timeout == 0.0 or flags & _MSG_DONTWAIT):
-                raise
-            if timeout is not None:  # CPython polls, then gives up
+            data, anc, msg_flags = ts.recvmsg(bufsize, ancbufsize, flags, blocking=blocking)
+        except WouldBlock:
+            if timeout and not flags & _MSG_DONTWAIT:  # CPython polls, then gives up
                 raise TimeoutError("timed out") from None
-            raise kerr(EAGAIN, "a blocking recv with nothing queued would never return") from None
+            raise
         return data, anc, msg_flags, None
 
     def recv(self, bufsize: int, flags: int = 0) -> bytes:
         data: bytes
-        if self._sk is None and self._mock_addr is None:
+        if self._ts is None:
             data = super().recv(bufsize, flags)
             return data
         data = self.recvmsg(bufsize, 0, flags)[0]
         return data
 
     def recv_into(self, buffer: Any, nbytes: int = 0, flags: int = 0) -> int:
-        if self._sk is None and self._mock_addr is None:
+        if self._ts is None:
             n: int = super().recv_into(buffer, nbytes, flags)
             return n
         view = memoryview(buffer).cast("B")
@@ -615,35 +625,24 @@ class InetSocket(REAL_SOCKET):  # type: ignore[misc,valid-type]
         return len(data)
 
     def setsockopt(self, level: int, optname: int, value: Any, optlen: Any = None) -> Any:
-        sk = self._sk
-        if sk is not None and level == _socket.SOL_SOCKET and optname == SO_DEVMEM_DONTNEED:
-            return sk.setsockopt(level, optname, value)
-        mock = sk is not None or self._mock_addr is not None
-        if mock and level == _socket.SOL_SOCKET and optname in (_SO_RCVLOWAT, _SO_PEEK_OFF):
-            # they change what recv returns (its target, where MSG_PEEK starts):
-            # refused rather than set on the real socket underneath and ignored
-            name = "SO_RCVLOWAT" if optname == _SO_RCVLOWAT else "SO_PEEK_OFF"
-            from ..net.devmem_tcp import trace_devmem_tcp_not_modelled
-
-            trace_devmem_tcp_not_modelled(self._kernel.tracer, name)
-            raise kerr(EOPNOTSUPP, f"{name} on a mock TCP socket is not modelled")
+        ts = self._ts
+        if ts is not None:
+            raw = value.to_bytes(4, "little", signed=True) if isinstance(value, int) else value
+            try:
+                return ts.setsockopt(level, optname, bytes(raw) if raw is not None else b"")
+            except NotMine:
+                pass  # the real socket underneath has it
         if optlen is None:
             return super().setsockopt(level, optname, value)
         return super().setsockopt(level, optname, value, optlen)
 
     def close(self) -> None:
-        if self._proc.fd_pollers.get(self.fileno()) == self._poll:
-            del self._proc.fd_pollers[self.fileno()]
-        if self._proc.fd_readers.get(self.fileno()) == self._read:
-            del self._proc.fd_readers[self.fileno()]
-        if self._proc.fd_writers.get(self.fileno()) == self._write:
-            del self._proc.fd_writers[self.fileno()]
-        sk, self._sk = self._sk, None
-        if sk is not None:
-            sk.close()
-        lsn, self._listener = self._listener, None
-        if lsn is not None:
-            self._tcp.unlisten(lsn)
+        ts, self._ts = self._ts, None
+        fd = self.fileno()
+        if ts is not None:
+            for table in (self._proc.fd_pollers, self._proc.fd_readers, self._proc.fd_writers):
+                table.pop(fd, None)
+            ts.release()
         super().close()
 
 

@@ -1,0 +1,346 @@
+"""The socket calls of a TCP socket on a mock NIC address (``af_inet.c``, ``tcp.c``).
+
+A :class:`TcpSocket` is what a program's ``AF_INET``/``SOCK_STREAM`` socket becomes once
+it is bound to a mock NIC's IPv4 address (``NetDevice.ipv4``): bound, then listening
+(its :class:`~mockkernel.net.devmem_tcp.TcpListener`), or an accepted connection (its
+:class:`~mockkernel.net.devmem_tcp.DevmemTcpSock`).  Both front-ends call it, so the
+rules are written once: the in-process ``socket.socket`` subclass
+(``userspace/sockets.py``: the real socket stays the fd) and the supervisor
+(``supervisor/tcpsock.py``: the fd becomes a mock socket file, :func:`tcp_sock_file`).
+
+Rules (``tcp_recvmsg``, ``inet_accept``, ``sock_setsockopt``, ``tcp_poll``):
+
+* ``bind`` twice: ``EINVAL``; port 0 picks an ephemeral port, a listening one is
+  ``EADDRINUSE`` (``TcpTable.port_for``).
+* ``accept`` on a socket that is not listening: ``EINVAL``; nothing queued: ``EAGAIN``
+  (``BlockingIOError`` for a non-blocking caller; a blocking one would never return:
+  ``EAGAIN`` too, never a hang).
+* ``recvmsg``: ``MSG_ERRQUEUE`` first (an empty error queue: ``EAGAIN``); a listener is
+  ``ENOTCONN`` (``MSG_OOB``: ``EINVAL`` on a bound one), then the connection's
+  ``DevmemTcpSock.recvmsg``.
+* ``setsockopt(SOL_SOCKET, SO_DEVMEM_DONTNEED)`` on a connection frees tokens;
+  ``SO_RCVLOWAT`` and ``SO_PEEK_OFF`` would change what ``recv`` returns and are refused
+  (``EOPNOTSUPP``, one ``devmem_tcp.not_modelled`` event); every other option is the
+  host socket's (:class:`~mockkernel.errors.NotMine`: the front-end sets it there).
+* ``send`` on a socket that is not connected: ``EPIPE`` (``sk_stream_wait_connect``).
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from errno import EAGAIN, EINVAL, EISCONN, ENOTCONN, EOPNOTSUPP, EPIPE
+from typing import TYPE_CHECKING
+
+from ..errors import NotMine, kerr
+from ..fs import FMODE_READ, FMODE_WRITE, File, FileOperations, Inode
+from ..poll import EPOLLHUP, EPOLLIN, EPOLLOUT, EPOLLRDHUP, EPOLLRDNORM, EPOLLWRNORM
+from ..trace import TracePoint
+from ..uapi.linux.devmem_socket import SO_DEVMEM_DONTNEED
+from .devmem_tcp import WouldBlock, trace_devmem_tcp_not_modelled
+
+if TYPE_CHECKING:
+    from ..process import TaskContext
+    from .devmem_tcp import DevmemTcpSock, TcpListener, TcpTable
+
+__all__ = ["PEER_ADDR", "TcpSocket", "WouldBlock", "tcp_sock_file", "tcp_sock_fops"]
+
+SOL_SOCKET = 1
+AF_INET = 2
+SO_RCVLOWAT, SO_ACCEPTCONN, SO_PEEK_OFF = 18, 30, 42
+RCV_SHUTDOWN, SEND_SHUTDOWN, SHUTDOWN_MASK = 1, 2, 3
+MSG_OOB, MSG_PEEK, MSG_TRUNC, MSG_ERRQUEUE = 0x1, 0x2, 0x20, 0x2000
+trace_tcp_bind = TracePoint("tcp.bind", "addr", "port")
+trace_tcp_listen = TracePoint("tcp.listen", "addr", "port")
+trace_tcp_accept = TracePoint("tcp.accept", "addr", "port", "queue")
+trace_tcp_connect = TracePoint("tcp.connect", "addr", "port", "queue")
+trace_tcp_shutdown = TracePoint("tcp.shutdown", "how")
+
+#: the remote peer's address as ``accept``/``getpeername`` report it (TEST-NET-1)
+PEER_ADDR = "192.0.2.254"
+_PEER_PORT0 = 40000
+
+
+class TcpSocket:
+    """One TCP socket bound to a mock NIC address: bound, listening or connected."""
+
+    def __init__(self, kernel: TaskContext, tcp: TcpTable) -> None:
+        self.kernel = kernel
+        self.tcp = tcp
+        self.addr: tuple[str, int] | None = None
+        self.listener: TcpListener | None = None
+        self.sk: DevmemTcpSock | None = None
+        self.peer: tuple[str, int] | None = None
+        #: a program that connected to a listener on a mock NIC address: the accepted
+        #: end it sends into (it is that connection's remote peer)
+        self.out: DevmemTcpSock | None = None
+        #: the family the program's socket speaks: ``AF_INET``, or ``AF_INET6`` with
+        #: v4-mapped addresses (how a front-end spells the addresses; an accepted
+        #: connection has its listener's)
+        self.family = AF_INET
+        #: ``sk_shutdown``: RCV_SHUTDOWN (1) and SEND_SHUTDOWN (2) bits
+        self.shutdown_bits = 0
+        #: a real fd of the host socket the program made, for the options the mock does
+        #: not model (the supervisor's; in-process the program's own object is it)
+        self.host_fd: int | None = None
+
+    def __repr__(self) -> str:
+        state = "connected" if self.sk else "listening" if self.listener else "bound"
+        return f"<TcpSocket {self.addr} {state}>"
+
+    @staticmethod
+    def is_mock_addr(tcp: TcpTable, host: object) -> bool:
+        """Is ``host`` (a dotted IPv4 string) a present mock NIC's address?"""
+        return isinstance(host, str) and tcp.nic_for(host) is not None
+
+    # -- the calls ---------------------------------------------------------------------------
+    def bind(self, host: str, port: int) -> None:
+        """``inet_bind``: the address, a port chosen for 0 (``EINVAL``: bound already)."""
+        if self.addr is not None:
+            raise kerr(EINVAL)
+        self.addr = (host, self.tcp.port_for(host, port))
+        trace_tcp_bind(self.kernel.tracer, self.addr[0], self.addr[1])
+
+    def listen(self) -> None:
+        """``inet_listen``: a connection cannot listen (``EINVAL``); again: nothing."""
+        if self.sk is not None or self.addr is None:
+            raise kerr(EINVAL)
+        if self.listener is None:
+            self.listener = self.tcp.listen(*self.addr)
+            trace_tcp_listen(self.kernel.tracer, self.addr[0], self.addr[1])
+
+    def accept(self, nonblock: bool) -> TcpSocket:
+        """``inet_accept``: the next queued connection as a socket of its own."""
+        lsn = self.listener
+        if lsn is None:
+            raise kerr(EINVAL)
+        if not lsn.backlog:
+            if nonblock:
+                raise BlockingIOError(EAGAIN, os.strerror(EAGAIN))
+            raise kerr(EAGAIN, "a blocking accept with no peer would never return")
+        conn = TcpSocket(self.kernel, self.tcp)
+        conn.addr = self.addr
+        conn.family = self.family
+        conn.sk = lsn.backlog.popleft()
+        conn.peer = (PEER_ADDR, _PEER_PORT0 + self.tcp.accepted)
+        self.tcp.accepted += 1
+        trace_tcp_accept(self.kernel.tracer, lsn.addr, lsn.port, conn.sk.queue)
+        return conn
+
+    def connect(self, host: str, port: int) -> None:
+        """``tcp_v4_connect`` to a listener on a mock NIC address: the program is the
+        remote peer of the connection the listener accepts (what it sends arrives on
+        the NIC's queue, what the listener's side sends it reads); nobody listening:
+        ``ECONNREFUSED``; connected or listening already: ``EISCONN``."""
+        if self.sk is not None or self.out is not None or self.listener is not None:
+            raise kerr(EISCONN)
+        self.out = self.tcp.connect(host, port)
+        if self.addr is None:
+            self.addr = (host, self.tcp.port_for(host, 0))
+        self.peer = (host, port)
+        trace_tcp_connect(self.kernel.tracer, host, port, self.out.queue)
+
+    def getpeername(self) -> tuple[str, int]:
+        if self.peer is None:
+            raise kerr(ENOTCONN)
+        return self.peer
+
+    def recvmsg(
+        self, bufsize: int, ancbufsize: int, flags: int, *, blocking: bool
+    ) -> tuple[bytes, list[tuple[int, int, bytes]], int]:
+        """``tcp_recvmsg`` as CPython's ``recvmsg`` returns it (see :meth:`recvmsg_iov`;
+        what was counted but not copied reads as zero bytes)."""
+        iov, copied, anc, msg_flags = self.recvmsg_iov(
+            bufsize, ancbufsize, flags, blocking=blocking
+        )
+        return iov + bytes(copied - len(iov)), anc, msg_flags
+
+    def recvmsg_iov(
+        self, bufsize: int, ancbufsize: int, flags: int, *, blocking: bool
+    ) -> tuple[bytes, int, list[tuple[int, int, bytes]], int]:
+        """``tcp_recvmsg``: (bytes written to the buffer, the return value, control
+        messages, msg_flags); ``WouldBlock`` when nothing is queued and the caller does
+        not wait (a caller that would wait for ever gets ``EAGAIN``: nobody else can
+        send)."""
+        if flags & MSG_ERRQUEUE:  # inet_recv_error: an empty queue, never waits
+            raise kerr(EAGAIN, "the socket's error queue is empty")
+        sk = self.sk
+        if sk is None and self.out is not None:
+            return self._recv_from_listener_side(bufsize, flags, blocking)
+        if sk is None:
+            if flags & MSG_OOB and self.listener is None:
+                raise kerr(EINVAL, "no urgent data to read")
+            raise kerr(ENOTCONN)
+        try:
+            return sk.recvmsg_iov(bufsize, ancbufsize, flags, blocking=blocking)
+        except WouldBlock:
+            if self.shutdown_bits & RCV_SHUTDOWN:
+                return b"", 0, [], 0  # nothing queued after shutdown(SHUT_RD): end of stream
+            if not blocking:
+                raise
+            raise kerr(EAGAIN, "a blocking recv with nothing queued would never return") from None
+
+    def _recv_from_listener_side(
+        self, bufsize: int, flags: int, blocking: bool
+    ) -> tuple[bytes, int, list[tuple[int, int, bytes]], int]:
+        """A connecting program reads what the accepted side sent: plain bytes."""
+        out = self.out
+        assert out is not None
+        if bufsize < 0:
+            raise kerr(EINVAL)
+        if flags & MSG_OOB:
+            raise kerr(EINVAL, "no urgent data to read")
+        if not out.tx:
+            if out.closed or bufsize == 0 or self.shutdown_bits & RCV_SHUTDOWN:
+                return b"", 0, [], 0
+            if not blocking:
+                raise WouldBlock(EAGAIN, os.strerror(EAGAIN))
+            raise kerr(EAGAIN, "a blocking recv with nothing queued would never return")
+        data = bytes(out.tx[:bufsize])
+        if not flags & MSG_PEEK:
+            del out.tx[: len(data)]
+        return (b"" if flags & MSG_TRUNC else data), len(data), [], 0
+
+    def send(self, data: bytes, flags: int) -> int:
+        """``tcp_sendmsg``: a connection sends to its peer; a connecting program's bytes
+        go on the wire to the NIC (what the NIC cannot take yet stays pending, as in an
+        unacknowledged window); anything else is ``EPIPE``."""
+        if self.shutdown_bits & SEND_SHUTDOWN:
+            raise kerr(EPIPE)
+        if self.out is not None:
+            if self.out.closed:
+                raise kerr(EPIPE)
+            self.out.deliver(data)
+            return len(data)
+        if self.sk is None:
+            raise kerr(EPIPE)
+        return self.sk.send(data, flags)
+
+    def setsockopt(self, level: int, optname: int, value: bytes) -> int:
+        """The options the mock answers; ``NotMine`` for the host socket's."""
+        if level == SOL_SOCKET and optname == SO_DEVMEM_DONTNEED and self.sk is not None:
+            return self.sk.setsockopt(level, optname, value)
+        if level == SOL_SOCKET and optname in (SO_RCVLOWAT, SO_PEEK_OFF):
+            # they change what recv returns (its target, where MSG_PEEK starts):
+            # refused rather than set on the host socket and ignored
+            name = "SO_RCVLOWAT" if optname == SO_RCVLOWAT else "SO_PEEK_OFF"
+            trace_devmem_tcp_not_modelled(self.kernel.tracer, name)
+            raise kerr(EOPNOTSUPP, f"{name} on a mock TCP socket is not modelled")
+        raise NotMine()
+
+    def shutdown(self, how: int) -> None:
+        """``inet_shutdown``: ``how`` (``SHUT_RD``/``WR``/``RDWR``) else ``EINVAL``; a
+        socket neither connected nor listening is ``ENOTCONN``; a listener shut for
+        reading stops listening (its queued connections are reset); a connecting
+        program's ``SHUT_WR`` is a FIN: the accepted side reads the end of the stream."""
+        bits = how + 1
+        if bits & ~SHUTDOWN_MASK or not 0 <= how <= 2:
+            raise kerr(EINVAL)
+        if self.sk is None and self.out is None:
+            if self.listener is None:
+                raise kerr(ENOTCONN)
+            if bits & RCV_SHUTDOWN:
+                lsn, self.listener = self.listener, None
+                self.tcp.unlisten(lsn)
+            return
+        self.shutdown_bits |= bits
+        if bits & SEND_SHUTDOWN and self.out is not None:
+            self.out.peer_closed = True
+        trace_tcp_shutdown(self.kernel.tracer, how)
+
+    def getsockopt(self, level: int, optname: int) -> int:
+        """``SO_ACCEPTCONN`` is the mock's (is it listening?); ``NotMine`` for the host
+        socket's options."""
+        if level == SOL_SOCKET and optname == SO_ACCEPTCONN:
+            return int(self.listener is not None)
+        raise NotMine()
+
+    def poll(self) -> int:
+        """``tcp_poll``: a listener is readable with a connection to accept; a
+        connection is readable with bytes queued or the peer gone (``RDHUP``), and
+        writable (the mock never fills a send buffer)."""
+        lsn, sk, out = self.listener, self.sk, self.out
+        if out is not None:
+            mask = EPOLLOUT | EPOLLWRNORM
+            if out.tx:
+                mask |= EPOLLIN | EPOLLRDNORM
+            if out.closed:
+                mask |= EPOLLIN | EPOLLRDNORM | EPOLLRDHUP | EPOLLHUP
+            return mask
+        if sk is not None:
+            mask = EPOLLOUT | EPOLLWRNORM
+            if sk.readable():
+                mask |= EPOLLIN | EPOLLRDNORM
+            if sk.peer_closed or self.shutdown_bits & RCV_SHUTDOWN:
+                mask |= EPOLLIN | EPOLLRDNORM | EPOLLRDHUP
+            if self.shutdown_bits == SHUTDOWN_MASK:
+                mask |= EPOLLHUP
+            return mask
+        if lsn is not None:
+            return EPOLLIN | EPOLLRDNORM if lsn.backlog else 0
+        return EPOLLOUT | EPOLLWRNORM | EPOLLHUP  # bound, neither listening nor connected
+
+    def read(self, n: int, nonblock: bool) -> bytes:
+        """``read(2)``: ``recv`` with no flags (``sock_read_iter``)."""
+        if n < 0:
+            raise kerr(EINVAL)
+        return self.recvmsg(n, 0, 0, blocking=not nonblock)[0]
+
+    def release(self) -> None:
+        """``inet_release``: the connection's fragments come back, a listener's queue is
+        reset; the host socket goes."""
+        sk, self.sk = self.sk, None
+        if sk is not None:
+            sk.close()
+        out, self.out = self.out, None
+        if out is not None:
+            out.peer_closed = True  # the accepted side reads the end of the stream
+        lsn, self.listener = self.listener, None
+        if lsn is not None:
+            self.tcp.unlisten(lsn)
+        host, self.host_fd = self.host_fd, None
+        if host is not None:
+            from ..realfd import kernel_close
+
+            kernel_close(host)
+
+
+class TcpSockFops(FileOperations):
+    """A mock TCP socket as a file (the supervisor's): ``read``/``write`` are
+    ``recv``/``send`` with no flags; ``->poll`` is ``tcp_poll``."""
+
+    name = "socket"
+
+    def release(self, file: File) -> None:
+        sock: TcpSocket = file.private_data
+        sock.release()
+
+    def _read(self, file: File, count: int, pos: int) -> bytes:
+        sock: TcpSocket = file.private_data
+        return sock.read(count, bool(file.f_flags & os.O_NONBLOCK))
+
+    def _write(self, file: File, data: bytes, pos: int) -> int:
+        sock: TcpSocket = file.private_data
+        return sock.send(data, 0)
+
+    def _poll(self, file: File) -> int:
+        sock: TcpSocket = file.private_data
+        return sock.poll()
+
+    def _dname(self, file: File) -> str:
+        return f"socket:[{file.inode.ino}]"
+
+    read = _read
+    write = _write
+    poll = _poll
+    dname = _dname
+
+
+tcp_sock_fops = TcpSockFops()
+
+
+def tcp_sock_file(kernel: TaskContext, sock: TcpSocket, nonblock: bool) -> File:
+    """``sock_alloc_file``: a socket file for ``sock`` (one reference, the caller's)."""
+    inode = Inode(ino=kernel.new_id() + 100000, mode=stat.S_IFSOCK | 0o777, dev=0x8)
+    flags = os.O_RDWR | (os.O_NONBLOCK if nonblock else 0)
+    return File(kernel, tcp_sock_fops, inode, flags, FMODE_READ | FMODE_WRITE, sock)

@@ -1,0 +1,365 @@
+"""Devmem TCP for supervised programs: a TCP socket becomes the mock's.
+
+A program makes a real TCP socket (``socket`` is never trapped for ``AF_INET``: the
+address is not known yet).  When it ``bind``\\ s or ``connect``\\ s it to a mock NIC's
+IPv4 address (``NetDevice.ipv4``; ``AF_INET``, or ``AF_INET6`` with the v4-mapped
+``::ffff:a.b.c.d`` upstream ``ncdevmem`` uses), the supervisor takes the real socket
+(``pidfd_getfd``: kept as the host socket, for the options the mock does not model),
+makes a kernel :class:`~mockkernel.net.tcp_sock.TcpSocket` and puts a mock socket file
+at the same number in the child (``SECCOMP_IOCTL_NOTIF_ADDFD`` with ``SETFD``, the
+real fd's close-on-exec and ``O_NONBLOCK`` kept).  From then on ``listen``,
+``accept``/``accept4``, ``recvfrom``/``recvmsg`` (``MSG_SOCK_DEVMEM``, the
+``SCM_DEVMEM_*`` control messages), ``sendto``/``sendmsg``, ``read``/``write``,
+``setsockopt``/``getsockopt``, ``getsockname``/``getpeername``, ``poll``/``epoll`` and
+``close`` on it are the kernel's, with the rules the in-process front-end uses.
+
+A real fd's ``bind``/``connect`` to any other address costs one read of the sockaddr
+(the call is trapped already) and goes on to the host; so does a non-TCP socket's.
+"""
+
+from __future__ import annotations
+
+import _socket
+import ctypes
+import os
+import socket
+import struct
+from errno import EAFNOSUPPORT, EINVAL, EOPNOTSUPP
+from typing import TYPE_CHECKING
+
+from ..errors import NotMine, kerr
+from ..net.tcp_sock import TcpSocket, tcp_sock_file
+from ..realfd import REAL, hide, kernel_close
+from ..trace import TracePoint
+from ..uaccess import copy_from_user, copy_to_user
+from .fdtable import RemoteFdTable
+from .host import libc
+from .uabi import i32
+
+if TYPE_CHECKING:
+    from ..fs import File
+    from ..net.devmem_tcp import TcpTable
+    from ..process import Process
+    from .handlers import Call, Result
+
+__all__ = ["quick_bind", "real_bind_or_connect"]
+
+AF_INET, AF_INET6 = 2, 10
+SOCK_STREAM, SOCK_NONBLOCK, SOCK_CLOEXEC = 1, 0o4000, 0o2000000
+MSG_DONTWAIT = 0x40
+_SOCKADDR_IN = struct.Struct("=H2s4s8x")  # sin_family, sin_port (big endian), sin_addr
+#: sin6_family, sin6_port, sin6_flowinfo, sin6_addr, sin6_scope_id
+_SOCKADDR_IN6 = struct.Struct("=H2sI16sI")
+_SIN6_MIN = 24  # SIN6_LEN_RFC2133: the shortest sockaddr_in6 inet6_bind takes
+_V4MAPPED = bytes(10) + b"\xff\xff"
+_MSGHDR = struct.Struct("=QI4xQQQQi4x")
+_IOVEC = struct.Struct("=QQ")
+_CMSGHDR = struct.Struct("=QII")  # cmsg_len, cmsg_level, cmsg_type
+_MAX_OPT = 4096
+
+trace_sup_tcp_socket = TracePoint("sup.tcp_socket", "pid", "fd", "addr", "port")
+
+
+def _tcp(proc: Process) -> TcpTable:
+    from ..net import net_state
+
+    return net_state(proc.kernel).tcp
+
+
+def _mock_sockaddr(proc: Process, addr: int, addrlen: int) -> tuple[str, int, int] | None:
+    """``(host, port, family)`` of a ``sockaddr_in`` -- or a ``sockaddr_in6`` with a
+    v4-mapped address (``::ffff:a.b.c.d``, as upstream ``ncdevmem`` binds) -- naming a
+    mock NIC address; None otherwise (another family, short, unreadable: the real call
+    answers)."""
+    if not addr or addrlen < _SOCKADDR_IN.size:
+        return None
+    try:
+        raw = proc.mm.read(addr, min(addrlen, _SIN6_MIN))
+    except OSError:
+        return None
+    family = int.from_bytes(raw[:2], "little")
+    if family == AF_INET:
+        ip = raw[4:8]
+    elif family == AF_INET6 and len(raw) >= _SIN6_MIN and raw[8:20] == _V4MAPPED:
+        ip = raw[20:24]
+    else:
+        return None
+    host = socket.inet_ntoa(ip)
+    if not TcpSocket.is_mock_addr(_tcp(proc), host):
+        return None
+    return host, int.from_bytes(raw[2:4], "big"), family
+
+
+def quick_bind(proc: Process, args: tuple[int, ...]) -> bool:
+    """``bind``/``connect`` surely not the mock's: a real fd and an address that is not
+    a mock NIC's (the one memory read a host socket's bind or connect costs)."""
+    if i32(args[0]) in proc.files:
+        return False
+    return _mock_sockaddr(proc, args[1], i32(args[2])) is None
+
+
+def _sockaddr(sock: TcpSocket, where: tuple[str, int]) -> bytes:
+    """The address as the socket's family spells it (``sockaddr_in`` or a v4-mapped
+    ``sockaddr_in6``)."""
+    host, port = where
+    ip = socket.inet_aton(host)
+    if sock.family == AF_INET6:
+        return _SOCKADDR_IN6.pack(AF_INET6, port.to_bytes(2, "big"), 0, _V4MAPPED + ip, 0)
+    return _SOCKADDR_IN.pack(AF_INET, port.to_bytes(2, "big"), ip)
+
+
+def write_addr(addr: int, lenp: int, raw: bytes) -> None:
+    """``move_addr_to_user``: as much of the address as fits, and its full length."""
+    if not addr or not lenp:
+        return
+    (ulen,) = struct.unpack("=i", copy_from_user(lenp, 4))
+    if ulen < 0:
+        raise kerr(EINVAL)
+    if ulen:
+        copy_to_user(addr, raw[:ulen])
+    copy_to_user(lenp, struct.pack("=i", len(raw)))
+
+
+def _fd_flags(pid: int, fd: int) -> int:
+    """The open flags of the child's real ``fd`` (``/proc/<pid>/fdinfo``)."""
+    try:
+        with REAL.builtin_open(f"/proc/{pid}/fdinfo/{fd}", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("flags:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    return 0
+
+
+def _host_is_unbound_tcp(real: int) -> bool:
+    """Is the real socket ``real`` an ``AF_INET``/``AF_INET6`` stream socket not bound
+    yet?"""
+    s = _socket.socket(fileno=REAL.dup(real))
+    try:
+        if s.family not in (AF_INET, AF_INET6) or s.type != SOCK_STREAM:
+            return False
+        return bool(s.getsockname()[1] == 0)
+    finally:
+        s.close()
+
+
+def real_bind_or_connect(c: Call, fd: int, connect: bool) -> Result:
+    """``bind``/``connect`` of a real fd: to a mock NIC address a TCP socket becomes
+    the mock's (its number now a mock socket file); anything else is the host's."""
+    from .handlers import CONTINUE
+
+    where = _mock_sockaddr(c.proc, c.args[1], i32(c.args[2]))
+    if where is None:
+        return CONTINUE
+    try:
+        real = c.proc.fget_real(fd)
+    except OSError:
+        return CONTINUE  # not open: the real call says EBADF
+    try:
+        if not _host_is_unbound_tcp(real):
+            kernel_close(real)
+            return CONTINUE  # UDP, bound on the host already, not a socket: the host's
+    except OSError:
+        kernel_close(real)
+        return CONTINUE
+    k = c.sv.kernel
+    sock = TcpSocket(k, _tcp(c.proc))
+    sock.host_fd = real
+    sock.family = where[2]
+    flags = _fd_flags(c.proc.pid, fd)
+    file = tcp_sock_file(k, sock, bool(flags & os.O_NONBLOCK))
+    try:
+        if connect:
+            sock.connect(where[0], where[1])
+        else:
+            sock.bind(where[0], where[1])
+        with c.proc.files_lock:
+            fdt = c.proc.fdt
+            assert isinstance(fdt, RemoteFdTable)
+            fdt.install_over(fd, bool(flags & os.O_CLOEXEC), file.f_op.name)
+            c.proc.fd_install(fd, file)
+    except BaseException:
+        file.put()  # the socket's release closes the host socket
+        raise
+    trace_sup_tcp_socket(k.tracer, c.proc.pid, fd, where[0], where[1])
+    return 0
+
+
+# -- calls on a mock TCP socket file ---------------------------------------------------------
+def _sock(file: File) -> TcpSocket:
+    sock: TcpSocket = file.private_data
+    return sock
+
+
+def bind(c: Call, file: File) -> Result:
+    where = _mock_sockaddr(c.proc, c.args[1], i32(c.args[2]))
+    if where is None:
+        raise kerr(EINVAL)  # bound already (inet_bind: EINVAL)
+    _sock(file).bind(where[0], where[1])
+    return 0
+
+
+def connect(c: Call, file: File) -> Result:
+    where = _mock_sockaddr(c.proc, c.args[1], i32(c.args[2]))
+    if where is None:
+        raise kerr(EAFNOSUPPORT if i32(c.args[2]) >= 2 else EINVAL)
+    _sock(file).connect(where[0], where[1])
+    return 0
+
+
+def shutdown(c: Call, file: File) -> Result:
+    _sock(file).shutdown(i32(c.args[1]))
+    return 0
+
+
+def listen(c: Call, file: File) -> Result:
+    _sock(file).listen()
+    return 0
+
+
+def accept(c: Call, file: File, flags: int) -> Result:
+    """``accept4``: the next connection as a new mock socket file (lowest free fd)."""
+    if flags & ~(SOCK_NONBLOCK | SOCK_CLOEXEC):
+        raise kerr(EINVAL)
+    nonblock = bool(file.f_flags & os.O_NONBLOCK)
+    conn = _sock(file).accept(nonblock)
+    k = c.sv.kernel
+    new = tcp_sock_file(k, conn, bool(flags & SOCK_NONBLOCK))
+    try:
+        conn.host_fd = _host_socket()
+        fd = c.proc.install_file(new, bool(flags & SOCK_CLOEXEC))
+    except BaseException:
+        new.put()
+        raise
+    write_addr(c.args[1], c.args[2], _sockaddr(conn, conn.getpeername()))
+    return fd
+
+
+def _host_socket() -> int:
+    """A real TCP socket for an accepted connection's unmodelled options (as the
+    in-process front-end's accepted socket is a real one), held by the kernel."""
+    s = _socket.socket(AF_INET, SOCK_STREAM)
+    return hide(s.detach())
+
+
+def getsockname(c: Call, file: File) -> Result:
+    sock = _sock(file)
+    host, port = sock.addr or ("0.0.0.0", 0)
+    write_addr(c.args[1], c.args[2], _sockaddr(sock, (host, port)))
+    return 0
+
+
+def getpeername(c: Call, file: File) -> Result:
+    sock = _sock(file)
+    write_addr(c.args[1], c.args[2], _sockaddr(sock, sock.getpeername()))
+    return 0
+
+
+def setsockopt(c: Call, file: File) -> Result:
+    level, opt, optval, optlen = i32(c.args[1]), i32(c.args[2]), c.args[3], i32(c.args[4])
+    if optlen < 0:
+        raise kerr(EINVAL)
+    raw = copy_from_user(optval, min(optlen, _MAX_OPT)) if optval and optlen else b""
+    if optlen > _MAX_OPT:
+        raw += bytes(1)  # longer than any option: SO_DEVMEM_DONTNEED says EINVAL
+    sock = _sock(file)
+    try:
+        return sock.setsockopt(level, opt, raw)
+    except NotMine:
+        pass
+    if sock.host_fd is None:
+        raise kerr(EOPNOTSUPP)
+    lib = libc()
+    return lib.check(lib.setsockopt(sock.host_fd, level, opt, raw, len(raw)))
+
+
+def getsockopt(c: Call, file: File) -> Result:
+    """``SO_ACCEPTCONN`` the kernel's; any other option the host socket's."""
+    level, opt, optval, lenp = i32(c.args[1]), i32(c.args[2]), c.args[3], c.args[4]
+    (ulen,) = struct.unpack("=i", copy_from_user(lenp, 4))
+    if ulen < 0:
+        raise kerr(EINVAL)
+    sock = _sock(file)
+    try:
+        v = sock.getsockopt(level, opt)
+    except NotMine:
+        pass
+    else:
+        n = min(ulen, 4)
+        copy_to_user(optval, struct.pack("=i", v)[:n])
+        copy_to_user(lenp, struct.pack("=i", n))
+        return 0
+    if sock.host_fd is None:
+        raise kerr(EOPNOTSUPP)
+    buf = ctypes.create_string_buffer(min(ulen, _MAX_OPT))
+    n = ctypes.c_uint(len(buf))
+    lib = libc()
+    lib.check(lib.getsockopt(sock.host_fd, level, opt, buf, ctypes.byref(n)))
+    copy_to_user(optval, buf.raw[: n.value])
+    copy_to_user(lenp, struct.pack("=i", n.value))
+    return 0
+
+
+def _blocking(file: File, flags: int) -> bool:
+    return not (file.f_flags & os.O_NONBLOCK or flags & MSG_DONTWAIT)
+
+
+def sendto(c: Call, file: File) -> Result:
+    length = c.args[2]
+    data = copy_from_user(c.args[1], length) if length else b""
+    return _sock(file).send(data, i32(c.args[3]))
+
+
+def sendmsg(c: Call, file: File) -> Result:
+    _name, _nl, iov, iovlen, _ctl, _cl, _fl = _MSGHDR.unpack(
+        copy_from_user(c.args[1], _MSGHDR.size)
+    )
+    data = b"".join(copy_from_user(base, n) for base, n in _iovecs(iov, iovlen) if n)
+    return _sock(file).send(data, i32(c.args[2]))
+
+
+def _iovecs(addr: int, count: int) -> list[tuple[int, int]]:
+    if count > 1024:  # UIO_MAXIOV
+        raise kerr(EINVAL)
+    raw = copy_from_user(addr, _IOVEC.size * count) if count else b""
+    return [_IOVEC.unpack_from(raw, _IOVEC.size * i) for i in range(count)]
+
+
+def recvfrom(c: Call, file: File) -> Result:
+    flags = i32(c.args[3])
+    data, copied, _anc, _mf = _sock(file).recvmsg_iov(
+        c.args[2], 0, flags, blocking=_blocking(file, flags)
+    )
+    if data:
+        copy_to_user(c.args[1], data)
+    return copied  # TCP names no source address (msg_namelen 0)
+
+
+def recvmsg(c: Call, file: File) -> Result:
+    """``recvmsg``: the copied bytes scattered over the iovecs, each control message
+    (``SCM_DEVMEM_LINEAR``, ``SCM_DEVMEM_DMABUF``) written as a ``cmsghdr``."""
+    flags = i32(c.args[2])
+    hdr = c.args[1]
+    _name, _nl, iov, iovlen, ctl, ctllen, _fl = _MSGHDR.unpack(copy_from_user(hdr, _MSGHDR.size))
+    vecs = _iovecs(iov, iovlen)
+    total = sum(n for _b, n in vecs)
+    data, copied, anc, msg_flags = _sock(file).recvmsg_iov(
+        total, ctllen if ctl else 0, flags, blocking=_blocking(file, flags)
+    )
+    pos = 0
+    for base, n in vecs:
+        if pos >= len(data):
+            break
+        copy_to_user(base, data[pos : pos + n])
+        pos += n
+    out = b""
+    for level, ctype, cdata in anc:
+        msg = _CMSGHDR.pack(_CMSGHDR.size + len(cdata), level, ctype) + cdata
+        out += msg + bytes(-len(msg) % 8)
+    if out:
+        copy_to_user(ctl, out)
+    copy_to_user(hdr + 8, struct.pack("=I", 0))  # msg_namelen: TCP names no peer
+    copy_to_user(hdr + 40, struct.pack("=Q", len(out)))
+    copy_to_user(hdr + 48, struct.pack("=i", msg_flags))
+    return copied
