@@ -6,6 +6,7 @@
  * stay shared.  A punch that fails changes nothing. */
 #include "common.h"
 #include <linux/falloc.h>
+#include <pthread.h>
 
 static void step(const char *name, long r)
 {
@@ -274,6 +275,44 @@ static void punch_fork(int dev)
 	close(memfd);
 }
 
+/* another thread of the process, blocked meanwhile, sees the old page through its map */
+static int thread_pipe[2];
+static char *thread_map;
+
+static void *thread_main(void *arg)
+{
+	char c;
+
+	(void)arg;
+	if (read(thread_pipe[0], &c, 1) != 1)
+		return NULL;
+	show("other thread's dma-buf map", thread_map, 1);
+	return NULL;
+}
+
+static void punch_thread(int dev)
+{
+	int memfd = new_memfd(1), buf = one_buf(dev, memfd, 0, 1);
+	pthread_t t;
+
+	printf("== another thread\n");
+	thread_map = map(buf, 1);
+	if (pipe(thread_pipe) || pthread_create(&t, NULL, thread_main, NULL))
+		die("thread");
+	usleep(20000); /* (let it block in read: the order does not change the output) */
+	step("punch", punch(memfd, 0, 1));
+	fill(memfd, 0, 'T');
+	if (write(thread_pipe[1], "x", 1) != 1)
+		die("write");
+	pthread_join(t, NULL);
+	show_fd("memfd", memfd, 1);
+	close(thread_pipe[0]);
+	close(thread_pipe[1]);
+	munmap(thread_map, PAGE);
+	close(buf);
+	close(memfd);
+}
+
 /* punches that fail move nothing: the dma-buf stays coherent with the memfd */
 static void punch_fails(int dev)
 {
@@ -337,6 +376,7 @@ int main(void)
 	punch_shared(dev);
 	punch_partial(dev);
 	punch_fork(dev);
+	punch_thread(dev);
 	punch_fails(dev);
 	close(dev);
 	return 0;
