@@ -87,6 +87,7 @@ from .file import (
     put_unused_fd,
 )
 from .fs import FMODE_READ, FMODE_WRITE, File, FileOperations, Inode, generic_file_llseek
+from .gup import PinnedFolios, memfd_pin_folios, unpin_folios
 from .kernel import Kernel
 from .lifecycle import DriverRegistry, PciDriver
 from .locks import Mutex, RwSem
@@ -291,6 +292,7 @@ __all__ = [
     "PciBar",
     "PciDev",
     "PciDriver",
+    "PinnedFolios",
     "Process",
     "QueueBuf",
     "RwSem",
@@ -364,6 +366,7 @@ __all__ = [
     "kernel_close",
     "kernel_dup",
     "kerr",
+    "memfd_pin_folios",
     "misc_deregister",
     "misc_register",
     "net_devmem_lookup_dmabuf",
@@ -397,6 +400,7 @@ __all__ = [
     "sysfs_remove_dir",
     "sysfs_remove_file",
     "sysfs_remove_link",
+    "unpin_folios",
     "unregister_chrdev_region",
     "unregister_netdev",
     "uverbs_method",

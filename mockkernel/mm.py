@@ -26,6 +26,10 @@ exactly as a zapped mapping whose fault handler refuses.  :meth:`Mapping.restore
 lays the driver's pieces back: what the fault handler inserting the pages again
 on the next access amounts to, done eagerly.  An ``mmap`` op called while access is
 revoked sets ``vma.zapped``: the new mapping starts zapped.
+
+A driver whose pages *moved* (a punch took pinned memfd pages to kernel-private
+backing, ``mm/gup.py``) lays the new pieces over its mappings with :meth:`Mapping.remap`,
+and its kernel views with :meth:`KernelMap.remap`: both in place, at the same address.
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ import functools
 import mmap as _mmap
 import os
 import weakref
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from errno import EINVAL, ENOMEM
 from typing import TYPE_CHECKING
@@ -58,6 +62,7 @@ __all__ = [
     "file_mappings",
     "kernel_map_ranges",
     "page_align",
+    "pieces_of",
     "proc_maps",
 ]
 
@@ -103,6 +108,24 @@ class Vma:
 
 #: ``(offset in the mapping, fd, offset in the fd, length)``: one piece laid with MAP_FIXED
 Piece = tuple[int, int, int, int]
+
+
+def pieces_of(segments: Iterable[tuple[int, int, int]], length: int) -> tuple[Piece, ...]:
+    """The pieces a mapping of ``length`` bytes lays for a driver's ``segments``
+    (``Vma.remap`` order), runs contiguous in one file merged into one piece."""
+    pieces: list[Piece] = []
+    pos = 0
+    for fd, off, n in segments:
+        take = min(n, length - pos)
+        if take <= 0:
+            break
+        if pieces and pieces[-1][1] == fd and pieces[-1][2] + pieces[-1][3] == off:
+            at, _, off0, n0 = pieces[-1]
+            pieces[-1] = (at, fd, off0, n0 + take)
+        else:
+            pieces.append((pos, fd, off, take))
+        pos += page_align(take)
+    return tuple(pieces)
 
 
 @dataclass(eq=False)
@@ -158,6 +181,27 @@ class Mapping:
         for at, fd, off, length in self.pieces:
             _map_fixed(self.start + at, length, self.map_prot, self.map_flags, fd, off)
         self.zapped = False
+
+    def remap(self, segments: Sequence[tuple[int, int, int]]) -> None:
+        """The memory behind the mapping moved: lay ``segments`` (what the driver's
+        ``mmap`` op would now give ``Vma.remap`` for this mapping's range) in place.
+
+        What the driver's fault handler inserting the moved pages on the next access
+        amounts to (after a punch moved pinned pages, ``mm/gup.py``), done at once:
+        only the pieces that changed are laid again.  A zapped mapping only records
+        them; :meth:`restore` lays them.
+        """
+        pieces = pieces_of(segments, self.length)
+        old = set(self.pieces)
+        self.pieces = pieces
+        changed = [p for p in pieces if p not in old]
+        if changed and not self.zapped:
+            self._lay(changed)
+
+    def _lay(self, pieces: Sequence[Piece]) -> None:
+        """Lay ``pieces`` over the mapping with ``MAP_FIXED`` (this process)."""
+        for at, fd, off, length in pieces:
+            _map_fixed(self.start + at, length, self.map_prot, self.map_flags, fd, off)
 
     def perms(self) -> str:
         return (
@@ -593,6 +637,21 @@ class KernelMap:
 
     def fill(self, off: int, n: int, byte: int = 0) -> None:
         ctypes.memset(self._at(off, n), byte, n)
+
+    def remap(self, off: int, n: int, fd: int, fd_offset: int) -> None:
+        """Back bytes ``[off, off + n)`` of the view with ``fd`` at ``fd_offset`` instead,
+        in place: the address stays, so every holder of the view (an sg entry, the
+        PCI fabric's RAM) sees the new pages (``mm/gup.py``: pinned pages a punch moved)."""
+        if off % PAGE_SIZE or fd_offset % PAGE_SIZE:
+            raise kerr(EINVAL)
+        _map_fixed(
+            self._at(off, n),
+            n,
+            _mmap.PROT_READ | _mmap.PROT_WRITE,
+            _mmap.MAP_SHARED,
+            fd,
+            fd_offset,
+        )
 
     @property
     def closed(self) -> bool:

@@ -20,10 +20,10 @@ from typing import TYPE_CHECKING
 
 from ..errors import NotMine, kerr
 from ..net.dev_ioctl import is_dev_ioctl, sock_dev_ioctl
-from ..syscalls.mmap import MADV_REAL_EFFECT
+from ..syscalls.mmap import MADV_REAL_EFFECT, MADV_REMOVE
 from ..trace import TracePoint
 from ..uaccess import copy_from_user, copy_to_user
-from . import epollsys, netsock, paths, pollsys, scm, tcpsock, xattr
+from . import epollsys, netsock, paths, pollsys, punch, scm, tcpsock, xattr
 from .fdtable import real_fd_is_dir, real_fd_open
 from .mmap import unmap
 from .seccomp import NR
@@ -386,13 +386,28 @@ def sys_mprotect(c: Call) -> Result:
 
 def sys_madvise(c: Call) -> Result:
     """The kernel's answer for a mock mapping (device memory: the memfd under it is
-    never advised); the advice with a real effect on the mapping itself then runs."""
+    never advised); the advice with a real effect on the mapping itself then runs.
+    ``MADV_REMOVE`` of real memory (trapped anywhere): pinned pages of the memfds it
+    punches move first (``punch.py``)."""
     advice = i32(c.args[2])
     try:
         c.proc.sys_madvise(c.args[0], c.args[1], advice)
     except NotMine:
+        if advice == MADV_REMOVE:
+            punch.before_madv_remove(c, c.args[0], c.args[1])
         return CONTINUE
     return CONTINUE if advice in MADV_REAL_EFFECT else 0
+
+
+def sys_fallocate(c: Call) -> Result:
+    """A mock fd: the mock's ``vfs_fallocate``.  A real one: a punch of a memfd whose
+    pages a driver pinned moves those pages first (``punch.py``); then the real call."""
+    fd, mode, offset, length = i32(c.args[0]), i32(c.args[1]), s64(c.args[2]), s64(c.args[3])
+    if fd in c.proc.files:
+        c.proc.sys_fallocate(fd, mode, offset, length)
+        return 0
+    punch.before_fallocate(c, fd, mode, offset, length)
+    return CONTINUE
 
 
 def sys_msync(c: Call) -> Result:
@@ -674,7 +689,13 @@ TABLE: dict[int, Syscall] = {
         Syscall("munmap", _S, sys_munmap, "the records go, then the real munmap"),
         Syscall("mremap", _P, sys_mremap, "a mock mapping moved or resized stops being the mock's"),
         Syscall("mprotect", _P, sys_mprotect, "trapped in the mapping window only (not MAP_FIXED)"),
-        Syscall("madvise", _P, sys_madvise, "trapped in the mapping window only (not MAP_FIXED)"),
+        Syscall(
+            "madvise",
+            _P,
+            sys_madvise,
+            "trapped in the mapping window only (not MAP_FIXED); MADV_REMOVE anywhere: "
+            "pinned pages of a punched memfd move first",
+        ),
         Syscall("msync", _P, sys_msync, "trapped in the mapping window only (not MAP_FIXED)"),
         Syscall(
             "ioctl",
@@ -762,6 +783,12 @@ TABLE: dict[int, Syscall] = {
         Syscall("close_range", _S, sys_close_range, "CLOSE_RANGE_UNSHARE: a table of its own"),
         Syscall("openat2", _P, sys_openat2, "RESOLVE_* flags are not applied to mock paths"),
         Syscall("faccessat2", _P, sys_faccessat2, "AT_EACCESS: effective ids"),
+        Syscall(
+            "fallocate",
+            _S,
+            sys_fallocate,
+            "a real memfd's punch: the pages a udmabuf pinned move to the kernel first",
+        ),
         # netlink sockets are the mock's (netsock.py); an AF_INET stream socket becomes
         # the mock's when bound or connected to a mock NIC address (tcpsock.py)
         Syscall("socket", _P, netsock.sys_socket, "AF_NETLINK ROUTE, GENERIC and RDMA"),
@@ -831,6 +858,7 @@ _QUICK: dict[str, Callable[[Process, tuple[int, ...]], bool]] = {
     "sendmmsg": scm.quick_sendmmsg,
     "bind": tcpsock.quick_bind,
     "connect": tcpsock.quick_bind,
+    "fallocate": punch.quick_fallocate,
 }
 
 

@@ -22,7 +22,8 @@ Records: each mapping is a :class:`TraceeMapping` in ``Process.mappings`` (what
 lets the real call run), :meth:`TraceeMm.exec` or :meth:`TraceeMm.exit`.
 
 Revocation: ``TraceeMapping.zap()``/``restore()`` behave as ``Mapping``'s (access
-is ``SIGBUS`` until restored) from any thread: the work is queued on
+is ``SIGBUS`` until restored), and ``remap()`` lays moved pages (``mm/gup.py``), from
+any thread: the work is queued on
 :class:`TracerWork` and run by the tracer thread, which injects into a thread of
 the process -- one the tracer loop holds stopped (``TracerWork.held``), one stopped
 at a stop not yet reaped, else one it stops with ``PTRACE_INTERRUPT`` (the thread
@@ -42,7 +43,7 @@ a ``PTRACE_EVENT_STOP``/``SIGTRAP`` stop it did not ask for; list in ``work.held
 the stops it keeps while running kernel code that may revoke mappings.
 
 API: :class:`TracerWork`; :class:`TraceeMm` (``serve_mmap(tid)`` at an ``mmap``
-seccomp stop, ``fork``/``exec``/``exit``, ``fds_closed``, ``revoke``);
+seccomp stop, ``fork``/``exec``/``exit``, ``fds_closed``, ``revoke``, ``relay``);
 :class:`TraceeMapping`; :func:`unmap`.
 """
 
@@ -53,7 +54,7 @@ import contextlib
 import os
 import resource
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from errno import EACCES, EEXIST, EINVAL, ENOMEM, EOVERFLOW
@@ -217,6 +218,13 @@ class TraceeMapping(Mapping):
             return
         assert self.mm is not None
         self.mm.revoke(self, False, _requester(self.mm))
+
+    def _lay(self, pieces: Sequence[Piece]) -> None:
+        """Lay ``pieces`` in the tracee (``Mapping.remap``), from the tracer thread; a
+        process that is gone meanwhile has nothing left to lay them in."""
+        assert self.mm is not None
+        with contextlib.suppress(ProcessLookupError):
+            self.mm.relay(self, pieces, _requester(self.mm))
 
 
 class _Failed(Exception):
@@ -437,6 +445,20 @@ class TraceeMm:
         return self.work.submit(
             lambda: self._with_stopped_thread(lambda inj: self._revoke(inj, mp, zap), avoid)
         )
+
+    def relay(self, mp: TraceeMapping, pieces: Sequence[Piece], avoid: int | None = None) -> int:
+        """Lay ``pieces`` of ``mp`` again in the tracee (what backs them moved), from any
+        thread; ``avoid`` as for :meth:`revoke`.  Returns the thread the calls ran in."""
+
+        def run(inj: Injection) -> None:
+            if mp.zapped or self.proc.mappings.get(mp.start) is not mp:
+                return  # restore() lays the new pieces, or unmapped meanwhile
+            write = mp.shared and bool(mp.map_prot & PROT_WRITE)
+            for at, rfd, off, n in pieces:
+                cfd = self._backing_fd(inj, rfd, write)
+                self._map_fixed_ok(inj, mp.start + at, n, mp.map_prot, mp.map_flags, cfd, off)
+
+        return self.work.submit(lambda: self._with_stopped_thread(run, avoid))
 
     def _revoke(self, inj: Injection, mp: TraceeMapping, zap: bool) -> None:
         if mp.zapped == zap or self.proc.mappings.get(mp.start) is not mp:

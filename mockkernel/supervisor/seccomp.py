@@ -243,11 +243,14 @@ NR = {
     "recvmmsg": 299, "sendmmsg": 307, "execveat": 322, "rename": 82, "mkdir": 83,
     "rmdir": 84, "unlink": 87, "mkdirat": 258, "unlinkat": 263, "renameat": 264,
     "renameat2": 316, "preadv2": 327, "pwritev2": 328,
-    "statx": 332, "close_range": 436,
+    "statx": 332, "close_range": 436, "fallocate": 285,
     "openat2": 437, "faccessat2": 439,
 }  # fmt: skip
 
 MAP_ANONYMOUS = 0x20
+#: ``madvise`` with this advice is trapped anywhere, not only in the window: it punches
+#: a hole in the file mapped there, which may be a memfd whose pages a driver pinned
+MADV_REMOVE = 9
 #: calls about an address range: trapped only inside the window mock mappings are laid in
 IN_WINDOW = ("mprotect", "madvise", "msync")
 #: where the supervisor lays mock mappings (``mmap.py``), far from the ranges the host
@@ -278,16 +281,17 @@ def build_filter(
 ) -> list[tuple[int, int, int, int]]:
     """The supervisor's filter, assembled.
 
-    ``allow_prefix`` comes first: instructions that end in ``ret(ALLOW)`` for the
-    supervisor's own injected syscalls (their marker) and fall through otherwise.
-    Then: a non-x86-64 ABI (i386 ``int 0x80``, x32) gets ``ENOSYS`` -- the
-    supervisor decodes only the 64-bit ABI, and a call it cannot see must not
-    reach a mock fd's placeholder; so does ``io_uring_setup`` (``NR_IO_URING_SETUP``).
-    ``mmap`` of an fd (not ``MAP_ANONYMOUS``, fd
-    not -1) is ``TRACE`` (or ``USER_NOTIF`` until the tracer maps); the calls in
-    :data:`IN_WINDOW` outside :data:`WINDOW` are allowed at once; the rest of
-    ``notify`` is ``USER_NOTIF`` -- fds 0-2 included: a shell's ``echo 1 > /sys/...``
-    writes to a mock file at fd 1.
+        ``allow_prefix`` comes first: instructions that end in ``ret(ALLOW)`` for the
+        supervisor's own injected syscalls (their marker) and fall through otherwise.
+        Then: a non-x86-64 ABI (i386 ``int 0x80``, x32) gets ``ENOSYS`` -- the
+        supervisor decodes only the 64-bit ABI, and a call it cannot see must not
+        reach a mock fd's placeholder; so does ``io_uring_setup`` (``NR_IO_URING_SETUP``).
+        ``mmap`` of an fd (not ``MAP_ANONYMOUS``, fd
+        not -1) is ``TRACE`` (or ``USER_NOTIF`` until the tracer maps); the calls in
+        :data:`IN_WINDOW` outside :data:`WINDOW` are allowed at once (but ``madvise`` with
+    :data:`MADV_REMOVE`); the rest of
+        ``notify`` is ``USER_NOTIF`` -- fds 0-2 included: a shell's ``echo 1 > /sys/...``
+        writes to a mock file at fd 1.
     """
     names = sorted(set(notify) - {"mmap"})
     ranged = [n for n in names if n in IN_WINDOW]
@@ -297,8 +301,10 @@ def build_filter(
     p += [jge(X32_SYSCALL_BIT, jt="enosys"), jeq(NR_IO_URING_SETUP, jt="enosys")]
     p += [jeq(NR["mmap"], jt="mmap")]
     p += [jeq(NR[n], jt="notify") for n in slow]
-    p += [jeq(NR[n], jt="window") for n in ranged]
+    p += [jeq(NR[n], jt="madvise" if n == "madvise" else "window") for n in ranged]
     p += [ret(SECCOMP_RET_ALLOW)]
+    if "madvise" in ranged:
+        p += [ld(_arg_lo(2), label="madvise"), jeq(MADV_REMOVE, jt="notify", jf="window")]
     if ranged:
         p += [ld(_arg_hi(0), label="window"), jge(WINDOW[0] >> 32, jf="allow")]
         p += [jge(WINDOW[1] >> 32, jt="allow", jf="notify")]

@@ -8,6 +8,13 @@ kernel's own read-write open of each distinct memfd), so it outlives the
 memfd's fd, and ``mmap`` of the dma-buf shows the same bytes as the memfd, in
 both directions.
 
+The pages are *pinned* (``memfd_pin_folios``): a hole punched in the memfd later
+takes the pages out of the memfd but not out of the buffer, which keeps their data
+and from then on is no longer coherent with the memfd in that range.  The core
+moves such pages to kernel-private backing before the punch (where a front-end sees
+it coming: ``mockkernel/gup.py``) and tells the buffer, which lays its userspace
+mappings over the new backing (:meth:`Udmabuf.pages_moved`).
+
 A bundled plugin, loaded through the ``mockkernel`` entry-point group like any
 other; it uses only :mod:`mockkernel.driver` and :mod:`mockkernel.uapi`.
 """
@@ -34,6 +41,7 @@ from mockkernel.driver import (
     FileOperations,
     Kernel,
     KernelMap,
+    PinnedFolios,
     SgEntry,
     SgTable,
     Vma,
@@ -42,15 +50,18 @@ from mockkernel.driver import (
     dma_buf_fd,
     dma_buf_put,
     fdget_real,
+    file_mappings,
     hide,
     kernel_close,
     kerr,
+    memfd_pin_folios,
     misc_deregister,
     misc_register,
     pci_fabric,
     sysfs_create_dir,
     sysfs_create_file,
     sysfs_remove_dir,
+    unpin_folios,
 )
 from mockkernel.uapi.linux.udmabuf import (
     UDMABUF_CREATE,
@@ -127,7 +138,12 @@ class _Slice:
     fd: int  # the kernel's fd of the memfd (shared, see MemfdTable)
     offset: int
     size: int
-    view: KernelMap  # the kernel's mapping of the slice (its pinned pages)
+    pin: PinnedFolios  # the slice's pinned pages (its kernel view: ``pin.view``)
+
+    @property
+    def view(self) -> KernelMap:
+        """The kernel's mapping of the slice's pinned pages (a fixed address)."""
+        return self.pin.view
 
 
 @dataclass
@@ -140,6 +156,34 @@ class Udmabuf:
     fabric: Fabric | None = None
     #: the sg table ``begin_cpu_access`` makes on first use (``ubuf->sg``)
     sg: bool = False
+    #: the exported buffer (``None`` until ``dma_buf_export``)
+    dmabuf: DmaBuf | None = None
+
+    def segments(self, start: int, end: int) -> list[tuple[int, int, int]]:
+        """What backs bytes ``[start, end)`` of the buffer now, as ``Vma.remap`` pieces."""
+        out = []
+        pos = 0
+        for s in self.slices:
+            lo, hi = max(start, pos), min(end, pos + s.size)
+            if lo < hi:
+                out += s.pin.segments(lo - pos, hi - pos)
+            pos += s.size
+        return out
+
+    def pages_moved(self) -> None:
+        """A punch moved some pinned pages to kernel-private backing (``on_move``): lay
+        every userspace mapping of the buffer over what backs it now (its kernel views,
+        and so its sg entries and fabric RAM, were switched in place already)."""
+        dmabuf = self.dmabuf
+        if dmabuf is None:
+            return
+        file = dmabuf.file
+        seen: set[int] = set()
+        for mp in file_mappings(dmabuf.kernel, lambda f: f is file):
+            if id(mp) not in seen:  # (a vfork child shares its parent's records)
+                seen.add(id(mp))
+                start = mp.pgoff * PAGE_SIZE
+                mp.remap(self.segments(start, start + mp.length))
 
     def close(self) -> None:
         if self.fabric is not None:
@@ -149,7 +193,7 @@ class Udmabuf:
                 addr += s.size
             self.fabric = None
         for s in self.slices:
-            s.view.close()
+            unpin_folios(s.pin)
             self.memfds.put(s.key)
         self.slices.clear()
 
@@ -177,13 +221,8 @@ class UdmabufOps(DmaBufOps):
         if not vma.flags & mmap.MAP_SHARED:  # VM_SHARED | VM_MAYSHARE
             raise kerr(EINVAL)
         ubuf: Udmabuf = dmabuf.priv
-        start, end = vma.offset, vma.offset + vma.length
-        pos = 0
-        for s in ubuf.slices:
-            lo, hi = max(start, pos), min(end, pos + s.size)
-            if lo < hi:
-                vma.remap(s.fd, s.offset + (lo - pos), hi - lo)
-            pos += s.size
+        for fd, off, n in ubuf.segments(vma.offset, vma.offset + vma.length):
+            vma.remap(fd, off, n)
 
     def begin_cpu_access(self, dmabuf: DmaBuf, direction: int) -> None:
         """``begin_cpu_udmabuf``: the first call makes the sg table; later ones sync it."""
@@ -259,11 +298,11 @@ def create_udmabuf(
                     raise kerr(EINVAL)
                 key, kfd = memfds.get(real)
             try:
-                view = KernelMap(kfd, size, offset)
+                pin = memfd_pin_folios(kernel, kfd, offset, size, ubuf.pages_moved)
             except BaseException:
                 memfds.put(key)
                 raise
-            ubuf.slices.append(_Slice(key, kfd, offset, size, view))
+            ubuf.slices.append(_Slice(key, kfd, offset, size, pin))
             ubuf.size += size
         ubuf.dma_base = _SYSRAM_BASE + kernel.new_id() * (1 << 32)
         # the pages are system RAM: a device's DMA to their bus addresses lands in them
@@ -272,7 +311,7 @@ def create_udmabuf(
         for sl in ubuf.slices:
             fabric.add_ram(addr, sl.size, sl.view)
             addr += sl.size
-        dmabuf = dma_buf_export(kernel, _ops, ubuf.size, ubuf, "udmabuf", os.O_RDWR)
+        dmabuf = ubuf.dmabuf = dma_buf_export(kernel, _ops, ubuf.size, ubuf, "udmabuf", os.O_RDWR)
     except BaseException:
         ubuf.close()
         raise

@@ -47,6 +47,7 @@ KNOWN_DIFFERENCES = {
         "cloneprobe",
         "epollprobe",
         "mapprot",
+        "pinprobe",
         "vfioshare",
         "verbsshare",
     ],

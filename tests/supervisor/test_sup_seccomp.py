@@ -90,3 +90,28 @@ def test_range_calls_are_notified_only_inside_the_mapping_window(name: str) -> N
     assert run_filter(code, sc.NR[name], 0x5555_0000_0000, 4096, 1) == allow
     assert run_filter(code, sc.NR["openat"], 0, 0, 0) == notify
     assert run_filter(code, sc.NR["mmap"], 0, 4096, 3, 1, 5, 0) == sc.SECCOMP_RET_TRACE
+
+
+def test_madv_remove_is_notified_anywhere() -> None:
+    """``MADV_REMOVE`` may punch a pinned memfd wherever its mapping is: trapped outside
+    the window too (the advice is an ``int``: only the low half counts); every other
+    advice outside the window costs nothing."""
+    code = sc.build_filter(["openat", *sc.IN_WINDOW], trace_mmap=True)
+    notify, allow = sc.SECCOMP_RET_USER_NOTIF, sc.SECCOMP_RET_ALLOW
+    remove = sc.MADV_REMOVE
+    for addr in (0x5555_0000_0000, 0x7F00_0000_0000, sc.WINDOW[0]):
+        assert run_filter(code, sc.NR["madvise"], addr, 4096, remove) == notify
+    assert run_filter(code, sc.NR["madvise"], 0x7F00_0000_0000, 4096, (1 << 32) | remove) == notify
+    for advice in (0, 4, 8, 10, remove + 1, remove << 32):
+        assert run_filter(code, sc.NR["madvise"], 0x7F00_0000_0000, 4096, advice) == allow
+    # the other range calls keep the window rule whatever their third argument
+    assert run_filter(code, sc.NR["mprotect"], 0x7F00_0000_0000, 4096, remove) == allow
+    assert run_filter(code, sc.NR["msync"], 0x7F00_0000_0000, 4096, remove) == allow
+
+
+def test_the_supervisor_filter_notifies_fallocate() -> None:
+    from mockkernel.supervisor.handlers import TABLE
+
+    code = sc.build_filter((s.name for s in TABLE.values()), trace_mmap=True)
+    assert run_filter(code, sc.NR["fallocate"], 3, 3, 0, 4096) == sc.SECCOMP_RET_USER_NOTIF
+    assert run_filter(code, sc.NR["fallocate"], 3, 0, 0, 4096) == sc.SECCOMP_RET_USER_NOTIF
