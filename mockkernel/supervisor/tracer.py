@@ -151,7 +151,9 @@ class TreeTracer:
         if info is None:
             return None
         pid = info.si_pid
-        if info.si_code in _EXIT_CODES and pid != self.waker:
+        if info.si_code in _EXIT_CODES and pid == self.waker:
+            return os.waitpid(pid, 0)  # killed by someone (``_woken``)
+        if info.si_code in _EXIT_CODES:
             proc = self.sv.tasks.get(pid)
             sv = self.sv
             if proc is not None:
