@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from ..process import Process
     from .supervisor import Supervisor
 
-CLONE_VM, CLONE_FILES = 0x100, 0x400
+CLONE_VM, CLONE_FILES, CLONE_PARENT = 0x100, 0x400, 0x8000
 _NR_CLONE, _NR_CLONE3 = 56, 435
 
 
@@ -67,6 +67,16 @@ def _clone_flags(tid: int) -> int:
 __all__ = ["TreeTracer"]
 
 _WALL = 0x40000000
+_EXIT_CODES = (os.CLD_EXITED, os.CLD_KILLED, os.CLD_DUMPED)
+
+
+def _exit_status(code: int, status: int) -> int:
+    """The ``waitpid`` status of an exit that ``waitid`` reported as ``code``/``status``."""
+    if code == os.CLD_EXITED:
+        return (status & 0xFF) << 8
+    return (status & 0x7F) | (0x80 if code == os.CLD_DUMPED else 0)
+
+
 _STOP_SIGNALS = (signal.SIGSTOP, signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU)
 
 
@@ -116,13 +126,53 @@ class TreeTracer:
                 ev = work.deferred.popleft()
                 self.handle(ev.tid, ev.status)
             try:
-                pid, status = os.waitpid(-1, _WALL | os.WUNTRACED)
+                got = self._next_event()
             except ChildProcessError:
                 break
+            if got is None:
+                continue
+            pid, status = got
             if pid == self.waker:
                 self._woken(status)
                 continue
             self.handle(pid, status)
+
+    def _next_event(self) -> tuple[int, int] | None:
+        """The next ``waitpid`` status, waited for; ``None``: nothing to do (a task's exit
+        was handled here, or a stop went before it was taken).
+
+        An exit is *looked at* first (``WNOWAIT``) and the mock exit done before the
+        zombie is reaped: on Linux ``exit_files`` runs before ``exit_notify``, so
+        whoever learns of the exit (the real parent's ``waitpid``, which the reap lets
+        through; an orphan whose ``getppid`` changed, see ``Supervisor.exits_first``)
+        already sees the files released.  A stop is taken with ``WSTOPPED`` alone, so
+        an exit that replaced it meanwhile (``SIGKILL``) is never reaped unseen."""
+        info = os.waitid(os.P_ALL, 0, _WALL | os.WEXITED | os.WSTOPPED | os.WNOWAIT)
+        if info is None:
+            return None
+        pid = info.si_pid
+        if info.si_code in _EXIT_CODES and pid == self.waker:
+            return os.waitpid(pid, 0)  # killed by someone (``_woken``)
+        if info.si_code in _EXIT_CODES:
+            proc = self.sv.tasks.get(pid)
+            sv = self.sv
+            if proc is not None:
+                sv.exiting.add(proc.pid)
+            try:
+                self.gone(pid, _exit_status(info.si_code, info.si_status))
+                with contextlib.suppress(ChildProcessError):
+                    os.waitpid(pid, _WALL)  # the reap: the real parent may learn of it now
+            finally:
+                if proc is not None:
+                    sv.exit_done(proc.pid)
+            return None
+        try:
+            info = os.waitid(os.P_PID, pid, _WALL | os.WSTOPPED | os.WNOHANG)
+        except ChildProcessError:
+            return None
+        if info is None:
+            return None  # SIGKILLed out of its stop: its exit is next
+        return pid, (info.si_status & 0xFFFF) << 8 | 0x7F
 
     def _woken(self, status: int) -> None:
         if os.WIFSTOPPED(status):
@@ -206,6 +256,8 @@ class TreeTracer:
                 flags = _clone_flags(tid)
                 share_vm = event == PTRACE_EVENT_VFORK or bool(flags & CLONE_VM)
                 self.fork(parent, new, bool(flags & CLONE_FILES), share_vm)
+                if flags & CLONE_PARENT:  # a sibling of the caller: its parent's child
+                    self.sv.reparent(new, self.sv.parents.get(parent.pid))
         if new in self.early:
             self.early.discard(new)
             self._cont(new)

@@ -68,17 +68,34 @@ def test_a_kernel_bug_is_an_errno_and_a_warning_never_a_hang(kernel: Kernel) -> 
     kernel.warnings.clear()  # seen: the fixture's leak check would report it again
 
 
+class EndsLater(Blocker):
+    """``/dev/blocker`` whose wait ends a second after it began (the mock's waits are
+    not interruptible): timed from the wait, not from the test's start -- a gate set
+    before the thread waits (a start-up slower than the delay, on a loaded machine)
+    would let its ioctl return at once, and the program spin forever for a waiter."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.timers: list[threading.Timer] = []
+
+    def unlocked_ioctl(self, file: File, cmd: int, arg: int) -> int:
+        if cmd == 0xB001:
+            timer = threading.Timer(1.0, self.gate.set)
+            self.timers.append(timer)
+            timer.start()
+        return super().unlocked_ioctl(file, cmd, arg)
+
+
 def test_killed_while_a_thread_waits_in_the_kernel(
     kernel: Kernel, build: Callable[[str], str]
 ) -> None:
-    blocker = Blocker()
+    blocker = EndsLater()
     kernel.misc_register("blocker", blocker)
-    # the driver's wait ends a second later (the mock's waits are not interruptible)
-    timer = threading.Timer(1.0, blocker.gate.set)
-    timer.start()
     try:
         r = kernel.run([build("diesblocked")], capture_output=True, timeout=60)
     finally:
-        timer.cancel()
+        for timer in blocker.timers:
+            timer.cancel()
     assert r.returncode == -9
+    assert blocker.timers  # the thread did wait in the driver when the process died
     assert kernel.leaks() == []  # its dma-buf, memfd pages and fds were released

@@ -6,12 +6,16 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
+
+import pytest
 
 import mockkernel
 from mockkernel.fs import File, FileOperations
 from mockkernel.kernel import Kernel
+from mockkernel.supervisor.tracer import TreeTracer
 
 GOLDEN = Path(__file__).parent.parent / "real_linux" / "golden"
 
@@ -52,6 +56,66 @@ def test_a_child_that_kills_its_parent(kernel: Kernel, build: Callable[[str], st
     code, lines = run(kernel, build, "killparent")
     assert code == -9
     assert lines == golden("killparent")
+    assert kernel.leaks() == []
+
+
+def _late_exits(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The tracer handles every exit 0.3 s late, as on a loaded machine (the window in
+    which a process that learnt of the exit may call again)."""
+    gone = TreeTracer.gone
+
+    def late(self: TreeTracer, tid: int, status: int) -> None:
+        time.sleep(0.3)
+        gone(self, tid, status)
+
+    monkeypatch.setattr(TreeTracer, "gone", late)
+
+
+def test_an_orphan_sees_its_dead_parents_files_released(
+    kernel: Kernel, build: Callable[[str], str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Linux runs ``exit_files`` before ``exit_notify`` reparents the children: an orphan
+    that saw ``getppid()`` change reads ``count 1``, however late the tracer handles the
+    parent's exit (``Supervisor.exits_first``)."""
+    _late_exits(monkeypatch)
+    code, lines = run(kernel, build, "killparent")
+    assert code == -9
+    assert lines == golden("killparent")
+    assert kernel.leaks() == []
+
+
+#: a parent that blocks SIGCHLD (no signal-delivery stop to hold it back) reaps a child
+#: that held its dma-buf, then reads the dma-buf's fdinfo count
+REAPER = """
+import fcntl, os, signal, struct
+signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGCHLD])
+memfd = os.memfd_create("m", os.MFD_ALLOW_SEALING)
+os.ftruncate(memfd, 4096)
+fcntl.fcntl(memfd, fcntl.F_ADD_SEALS, fcntl.F_SEAL_SHRINK)
+dev = os.open("/dev/udmabuf", os.O_RDWR)
+buf = fcntl.ioctl(dev, 0x40187542, bytearray(struct.pack("IIQQ", memfd, 0, 0, 4096)), True)
+def count():
+    with open(f"/proc/self/fdinfo/{buf}") as f:
+        return next(line.split()[1] for line in f if line.startswith("count:"))
+pid = os.fork()
+if pid == 0:
+    os._exit(0)
+os.waitpid(pid, 0)
+print(count())
+"""
+
+
+def test_a_reaped_childs_files_are_released(
+    kernel: Kernel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A parent's ``waitpid`` returns only after the child's mock exit: the tracer looks
+    at an exit (``WNOWAIT``), releases the mock process, then reaps, so the count the
+    parent reads next is 1, however late the tracer is (a parent that takes SIGCHLD
+    is held anyway: its signal-delivery stop waits for the tracer)."""
+    _late_exits(monkeypatch)
+    r = kernel.run([sys.executable, "-c", REAPER], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "1\n"
     assert kernel.leaks() == []
 
 
