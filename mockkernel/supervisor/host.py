@@ -41,9 +41,6 @@ class Libc:
         self.prctl.restype = ctypes.c_int
         self.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong,
                                ctypes.c_ulong]  # fmt: skip
-        #: untyped, for the fast path's ready-made arguments (``supervisor._Peek``)
-        self.process_vm_readv: Any = lib["process_vm_readv"]
-        self.process_vm_readv.restype = ctypes.c_ssize_t
         self.close_range: Any = lib.close_range
         self.close_range.restype = ctypes.c_int
         self.close_range.argtypes = [ctypes.c_uint, ctypes.c_uint, ctypes.c_int]

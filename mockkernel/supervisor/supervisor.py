@@ -12,7 +12,6 @@ The tracer thread (``tracer.py``) adds and removes processes; the handlers
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import signal
 import threading
@@ -25,7 +24,7 @@ from ..fault_inject import FailNth, FaultInject
 from ..net.dev_ioctl import is_dev_ioctl
 from ..process import Process
 from ..realfd import REAL, hide, kernel_close
-from ..uaccess import RemoteMemory, _Iovec, set_cpu_fault
+from ..uaccess import RemoteMemory, set_cpu_fault
 from . import paths
 from .epollsys import EpollMirrors
 from .fdtable import RemoteFdTable
@@ -91,8 +90,6 @@ class Supervisor:
         #: the cwd of each process (by pid) that chdir'ed into a mock directory the host
         #: lacks (its real cwd stayed where it was); paths.chdir
         self.cwd: dict[int, str] = {}
-        #: each worker's reader of a path argument (the fast CONTINUE path)
-        self._peek = _Peek()
 
     # -- the process registry (called by the tracer thread) -------------------------------
     def new_process(
@@ -333,7 +330,7 @@ class Supervisor:
                 nr != _NR_IOCTL or not is_dev_ioctl(args[1] & 0xFFFFFFFF)
             )
         if entry.path_arg is not None:
-            return self._host_path(proc, entry.path_arg, args)
+            return _host_path(proc, entry.path_arg, args)
         if nr == _NR_CLOSE:
             fd = _i32(args[0])
             tmm = self.mms.get(proc.pid)
@@ -347,27 +344,6 @@ class Supervisor:
         if entry.quick is not None:
             return entry.quick(proc, args)
         return False
-
-    def _host_path(
-        self, proc: Process, where: tuple[int, int | None], args: tuple[int, ...]
-    ) -> bool:
-        """Is the path argument surely the host's: absolute outside the mock roots, or
-        empty with no mock ``dirfd`` (the real kernel answers ``AT_EMPTY_PATH`` or
-        ``ENOENT``)?  A relative path needs the caller's cwd or ``dirfd``: not decided
-        here."""
-        path_i, dirfd_i = where
-        addr = args[path_i]
-        if addr == 0:
-            return False  # the handler says EFAULT, or AT_EMPTY_PATH with a NULL path
-        head = self._peek.read(proc.pid, addr, min(256, 4096 - addr % 4096))
-        if head is None:
-            return False
-        nul = head.find(b"\0")
-        if nul < 0:
-            return False
-        if nul == 0:
-            return dirfd_i is None or _i32(args[dirfd_i]) not in proc.files
-        return head[0] == 0x2F and not head.startswith(_ROOTS)  # "/"
 
     def _send(
         self, lst: Listener, nid: int, proc: Process | None, val: int = 0, error: int = 0,
@@ -392,28 +368,26 @@ _NR_RECVMMSG = NR["recvmmsg"]
 _ROOTS = tuple(os.fsencode(r) for r in paths.ROOTS)
 
 
-class _Peek(threading.local):
-    """One worker's ``process_vm_readv`` of up to 256 bytes, its buffers and iovecs
-    made once: the fast path reads a path argument for most of the calls a program's
-    start-up traps (``RemoteMemory.read`` builds all of it per call)."""
-
-    SIZE = 256
-
-    def __init__(self) -> None:
-        self.buf = ctypes.create_string_buffer(self.SIZE)
-        self.local = _Iovec(ctypes.addressof(self.buf), 0)
-        self.remote = _Iovec(0, 0)
-        self.args = (ctypes.byref(self.local), ctypes.c_ulong(1), ctypes.byref(self.remote),
-                     ctypes.c_ulong(1), ctypes.c_ulong(0))  # fmt: skip
-        self.readv = libc().process_vm_readv
-
-    def read(self, pid: int, addr: int, n: int) -> bytes | None:
-        """``n`` (<= 256) bytes of ``pid`` at ``addr``, or ``None`` if not all readable."""
-        self.local.len = self.remote.len = n
-        self.remote.base = addr
-        if self.readv(pid, *self.args) != n:
-            return None
-        return self.buf.raw[:n]
+def _host_path(proc: Process, where: tuple[int, int | None], args: tuple[int, ...]) -> bool:
+    """Is the path argument surely the host's: absolute outside the mock roots, or
+    empty with no mock ``dirfd`` (the real kernel answers ``AT_EMPTY_PATH`` or
+    ``ENOENT``)?  A relative path needs the caller's cwd or ``dirfd``: not decided here."""
+    path_i, dirfd_i = where
+    addr = args[path_i]
+    if addr == 0:
+        return False  # the handler says EFAULT, or AT_EMPTY_PATH with a NULL path
+    mm = proc.mm
+    if not isinstance(mm, RemoteMemory):
+        return False
+    head = mm.peek(addr, min(256, 4096 - addr % 4096))  # (one page: a partial read fails)
+    if head is None:
+        return False
+    nul = head.find(b"\0")
+    if nul < 0:
+        return False
+    if nul == 0:
+        return dirfd_i is None or _i32(args[dirfd_i]) not in proc.files
+    return head[0] == 0x2F and not head.startswith(_ROOTS)  # "/"
 
 
 def _i32(v: int) -> int:
