@@ -136,7 +136,11 @@ def start_child(
     if route not in ROUTES:
         raise ValueError(f"unknown launch route {route!r}")
     if route == "spawn" or (route == "auto" and spawn_supported()):
-        return _spawn_child(spec, code, workers, ready)
+        try:
+            return _spawn_child(spec, code, workers, ready)
+        except _NoFifo:
+            if route == "spawn":
+                raise
     workers(None)
     child = _fork_child(spec, code)
     ready(child.pid, child.listener)
@@ -154,6 +158,10 @@ _ENOSYS = -errno.ENOSYS  # rax at every syscall-entry stop
 _NR_PRCTL = 157
 #: syscall stops the child may make before it reaches the caught ``openat``
 _MAX_STEPS = 64
+
+
+class _NoFifo(OSError):
+    """The spawn route's FIFO could not be made (the "auto" route then forks)."""
 
 
 class _Spawned:
@@ -220,7 +228,10 @@ def _spawn_child(
         raise LaunchError("this libc has no posix_spawn_file_actions_addclosefrom_np")
     prog = to_fprog(code)
     fifo = os.path.join(tempfile.gettempdir(), f"mockkernel-{os.getpid()}-{secrets.token_hex(8)}")
-    os.mkfifo(fifo, 0o600)
+    try:
+        os.mkfifo(fifo, 0o600)
+    except OSError as e:  # (a temporary directory without room or FIFOs: fork instead)
+        raise _NoFifo(e.errno or 0, f"no FIFO for the launch in {fifo}: {e.strerror}") from e
     try:
         rd = REAL.open(fifo, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
         try:

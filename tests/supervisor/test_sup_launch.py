@@ -107,3 +107,17 @@ def test_a_timeout_while_starting_still_kills_the_tree(kernel: Kernel) -> None:
     with pytest.raises(subprocess.TimeoutExpired):
         kernel.run(["sleep", "30"], timeout=0.001)
     assert kernel.leaks() == []
+
+
+def test_without_a_fifo_the_launch_forks(kernel: Kernel, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The spawn route needs a FIFO in the temporary directory; "auto" forks without."""
+
+    def no_fifo(path: str, mode: int = 0o666) -> None:
+        raise OSError(28, "No space left on device", path)
+
+    monkeypatch.setattr(os, "mkfifo", no_fifo)
+    assert run_on(kernel, ["sh", "-c", "ls /dev/udmabuf"], "auto") == (0, "/dev/udmabuf\n")
+    if spawn_supported():
+        with pytest.raises(OSError, match="no FIFO"):
+            supervise(kernel, ["true"], route="spawn")
+    assert kernel.leaks() == []
