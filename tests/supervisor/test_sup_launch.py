@@ -121,3 +121,24 @@ def test_without_a_fifo_the_launch_forks(kernel: Kernel, monkeypatch: pytest.Mon
         with pytest.raises(OSError, match="no FIFO"):
             supervise(kernel, ["true"], route="spawn")
     assert kernel.leaks() == []
+
+
+def test_the_watchdog_starts_with_the_first_handled_call(
+    kernel: Kernel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A tree whose calls all take the fast CONTINUE path never starts the pool's
+    watchdog thread; the first call a handler serves does (it may block)."""
+    from mockkernel.supervisor.supervisor import Supervisor
+
+    seen: list[bool] = []
+    stop = Supervisor.stop
+
+    def spy(self: Supervisor) -> None:
+        assert self.pool is not None
+        seen.append(self.pool.watching)
+        stop(self)
+
+    monkeypatch.setattr(Supervisor, "stop", spy)
+    assert kernel.run(["true"]).returncode == 0
+    assert kernel.run(["sh", "-c", "exec 3</dev/udmabuf"]).returncode == 0
+    assert seen == [False, True]
