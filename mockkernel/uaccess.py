@@ -249,6 +249,19 @@ class RemoteMemory(UserMemory):
         if like is not None:
             self._pvm = like._pvm
 
+    def peek(self, addr: int, n: int) -> bytes | None:
+        """``n`` bytes at ``addr``, or ``None`` when they are not all readable: one
+        ``pread`` of ``/proc/<pid>/mem`` and no ctypes (the supervisor's fast path reads
+        a path argument of most calls a program's start-up traps; ~1.4 us against
+        ~3.5 us for :meth:`read`)."""
+        if self.exited:
+            return None
+        try:
+            data = os.pread(self._mem(), n, addr)
+        except (OSError, OverflowError):
+            return None
+        return data if len(data) == n else None
+
 
 #: This Python process's memory (a process-wide fact, like the real OS functions).
 LOCAL = LocalMemory()

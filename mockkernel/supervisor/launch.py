@@ -1,29 +1,75 @@
-"""Starting the first supervised child: fork, seize, install the filter, hand over the
-listener, exec.
+"""Starting the first supervised child: spawn (or fork) it, seize it, install the
+filter, take the listener, exec.
 
 All of it runs on the tracer thread (ptrace requests must come from the thread that
-seized).  The child blocks on a pipe until the parent has seized it; then it sets
-``no_new_privs``, installs the filter with ``SECCOMP_FILTER_FLAG_NEW_LISTENER``,
-sends the listener fd over a socketpair (``SCM_RIGHTS``) and execs the target.
-Between fork and exec the child only calls functions bound before the fork.
+seized).  Two routes:
+
+* **spawn** (the default where glibc has ``posix_spawn_file_actions_addclosefrom_np``
+  and ``/proc`` has ``task/<tid>/children``): glibc's ``posix_spawn`` makes a
+  ``CLONE_VM | CLONE_VFORK`` child, so the supervisor's ~30 MB address space is never
+  copied (copying it at fork, paying the copy-on-write faults and tearing the copy
+  down at exec was the largest fixed cost of a supervised run: ~4 ms of a ``python3
+  -c pass``).  A worker thread calls it (the caller stays suspended until the child
+  execs).  The child's file actions set up stdio, the cwd and close-from-3, then open
+  a FIFO for writing and close it (the tracer, reading it, sees the hang-up: the child
+  exists; its pid is the worker's one entry in ``children``), then open the FIFO for
+  reading, which blocks (no writer).  The tracer seizes the child, interrupts it and
+  runs it to the entry of that ``openat``; in its place it injects
+  ``prctl(PR_SET_NO_NEW_PRIVS)`` and ``seccomp(SET_MODE_FILTER, NEW_LISTENER)`` (the
+  program is in the shared address space), takes the listener with ``pidfd_getfd``
+  and makes the ``openat`` return the number glibc asked for (the listener's own,
+  unless a stdio fd was closed); the listener is close-on-exec, the program never
+  sees it.  Then the child execs.
+* **fork**: the child blocks on a pipe until the parent has seized it; then it sets
+  ``no_new_privs``, installs the filter, sends the listener fd over a socketpair
+  (``SCM_RIGHTS``) and execs.  Between fork and exec the child only calls functions
+  bound before the fork.
 """
 
 from __future__ import annotations
 
 import contextlib
 import ctypes
+import errno
 import os
+import secrets
+import select
 import socket
 import struct
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+import tempfile
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 
-from ..realfd import REAL, hide
-from .host import CLOSE_RANGE_CLOEXEC, libc
-from .ptrace import mark_args, seize
-from .seccomp import to_fprog
+from ..realfd import REAL, hide, kernel_close
+from .host import CLOSE_RANGE_CLOEXEC, Spawn, libc
+from .ptrace import (
+    Injection,
+    Stop,
+    TraceeGone,
+    cont,
+    getregs,
+    interrupt,
+    mark_args,
+    seize,
+    syscall,
+    wait_event,
+)
+from .seccomp import (
+    NR,
+    NR_SECCOMP,
+    PR_SET_NO_NEW_PRIVS,
+    SECCOMP_FILTER_FLAG_NEW_LISTENER,
+    SECCOMP_SET_MODE_FILTER,
+    SockFilter,
+    SockFprog,
+    to_fprog,
+)
 
-__all__ = ["Child", "LaunchError", "start_child"]
+__all__ = ["ROUTES", "Child", "LaunchError", "Spec", "spawn_supported", "start_child"]
+
+#: the ways :func:`start_child` can start a child ("auto": spawn where supported)
+ROUTES = ("auto", "spawn", "fork")
 
 
 class LaunchError(RuntimeError):
@@ -36,10 +82,21 @@ class LaunchError(RuntimeError):
 
 @dataclass
 class Child:
+    """A started child: its pid, our end of its filter's listener, and how its exec
+    went (:meth:`exec_error`, read once the tree is gone)."""
+
     pid: int
     listener: int
-    #: the exec error pipe: a message here means the exec failed (read after exit)
-    err_r: int
+    _exec_error: Callable[[], int | None] = field(repr=False)
+    _close: Callable[[], None] = field(repr=False)
+
+    def exec_error(self) -> int | None:
+        """The errno of a failed exec (the child then exited 127), else ``None``."""
+        return self._exec_error()
+
+    def close(self) -> None:
+        """Release what the launch kept for :meth:`exec_error` (call once, at the end)."""
+        self._close()
 
 
 @dataclass(frozen=True)
@@ -53,7 +110,291 @@ class Spec:
     stdio: tuple[int | None, int | None, int | None]
 
 
-def _child(spec: Spec, code: list[tuple[int, int, int, int]], go_r: int, err_w: int,
+#: starts the workers; the first one runs the job first (``None``: no job)
+StartWorkers = Callable[[Callable[[], None] | None], None]
+#: called with (pid, listener) once the filter is in place, before the child execs
+Ready = Callable[[int, int], None]
+
+
+def spawn_supported() -> bool:
+    """Can this host take the spawn route (glibc's file actions, ``children``)?"""
+    if libc().spawn is None:
+        return False
+    return os.path.exists(f"/proc/self/task/{threading.get_native_id()}/children")
+
+
+def start_child(
+    spec: Spec,
+    code: Sequence[tuple[int, int, int, int]],
+    workers: StartWorkers,
+    ready: Ready,
+    route: str = "auto",
+) -> Child:
+    """Start the child with the filter ``code`` installed, seized by this thread;
+    ``workers`` and ``ready`` as :data:`StartWorkers` and :data:`Ready`.  The child is
+    on its way to exec when this returns."""
+    if route not in ROUTES:
+        raise ValueError(f"unknown launch route {route!r}")
+    if route == "spawn" or (route == "auto" and spawn_supported()):
+        try:
+            return _spawn_child(spec, code, workers, ready)
+        except _NoFifo:
+            if route == "spawn":
+                raise
+    workers(None)
+    child = _fork_child(spec, code)
+    ready(child.pid, child.listener)
+    return child
+
+
+# -- the spawn route -----------------------------------------------------------------------
+#: the flags of the blocking ``openat`` the tracer catches at its entry (never run: it
+#: only has to block if the tracer comes late, and be told apart from the first one)
+_CATCH_FLAGS = os.O_RDONLY | os.O_NOCTTY | os.O_NOFOLLOW | os.O_CLOEXEC
+_O_LARGEFILE = 0o100000  # (the kernel's value; glibc may add it)
+_CATCH_FD = 3  # the number the caught openat "returns" (where the listener usually is)
+_AT_FDCWD = -100
+_ENOSYS = -errno.ENOSYS  # rax at every syscall-entry stop
+_NR_PRCTL = 157
+#: syscall stops the child may make before it reaches the caught ``openat``
+_MAX_STEPS = 64
+
+
+class _NoFifo(OSError):
+    """The spawn route's FIFO could not be made (the "auto" route then forks)."""
+
+
+class _Spawned:
+    """What the worker's ``posix_spawn`` left: its thread's tid and the result."""
+
+    def __init__(self) -> None:
+        self.tid = 0
+        self.err: int | None = None
+
+
+class _Actions:
+    """The C data of one ``posix_spawn``: file actions, path, argv and envp (alive
+    until the worker's call returns)."""
+
+    def __init__(self, sp: Spawn, spec: Spec, fifo: bytes) -> None:
+        self.sp = sp
+        self.buf = ctypes.create_string_buffer(Spawn.ACTIONS_SIZE)
+        self._check(sp.actions_init(self.buf))
+        self.live = True
+        for i, fd in enumerate(spec.stdio):
+            if fd is not None:  # (fd == i: clears its close-on-exec, glibc >= 2.29)
+                self._check(sp.adddup2(self.buf, fd, i))
+        if spec.cwd is not None:
+            self._check(sp.addchdir(self.buf, _c_str(os.fsencode(spec.cwd))))
+        self._check(sp.addclosefrom(self.buf, 3))
+        # the hand-shake: the tracer sees this writer come and go, then the child waits
+        self._check(sp.addopen(self.buf, _CATCH_FD, fifo, os.O_WRONLY, 0))
+        self._check(sp.addclose(self.buf, _CATCH_FD))
+        self._check(sp.addopen(self.buf, _CATCH_FD, fifo, _CATCH_FLAGS, 0))
+        self.path = _c_str(os.fsencode(spec.path))
+        self.argv = _c_array([os.fsencode(a) for a in spec.argv])
+        self.envp = _c_array([os.fsencode(k) + b"=" + os.fsencode(v) for k, v in spec.env.items()])
+
+    def _check(self, err: int) -> None:
+        if err:
+            self.close()
+            raise OSError(err, os.strerror(err))
+
+    def spawn(self, pid: ctypes.c_int) -> int:
+        return int(self.sp.spawn(ctypes.byref(pid), self.path, self.buf, None, self.argv,
+                                 self.envp))  # fmt: skip
+
+    def close(self) -> None:
+        if self.live:
+            self.live = False
+            self.sp.actions_destroy(self.buf)
+
+
+def _c_str(b: bytes) -> bytes:
+    if b"\0" in b:
+        raise ValueError("embedded null byte")
+    return b
+
+
+def _c_array(items: list[bytes]) -> ctypes.Array[ctypes.c_char_p]:
+    return (ctypes.c_char_p * (len(items) + 1))(*[_c_str(b) for b in items], None)
+
+
+def _spawn_child(
+    spec: Spec, code: Sequence[tuple[int, int, int, int]], workers: StartWorkers, ready: Ready
+) -> Child:
+    sp = libc().spawn
+    if sp is None:
+        raise LaunchError("this libc has no posix_spawn_file_actions_addclosefrom_np")
+    prog = to_fprog(code)
+    fifo = os.path.join(tempfile.gettempdir(), f"mockkernel-{os.getpid()}-{secrets.token_hex(8)}")
+    try:
+        os.mkfifo(fifo, 0o600)
+    except OSError as e:  # (a temporary directory without room or FIFOs: fork instead)
+        raise _NoFifo(e.errno or 0, f"no FIFO for the launch in {fifo}: {e.strerror}") from e
+    try:
+        rd = REAL.open(fifo, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        try:
+            actions = _Actions(sp, spec, os.fsencode(fifo))
+        except BaseException:
+            REAL.close(rd)
+            raise
+    except BaseException:
+        os.unlink(fifo)
+        raise
+    done_r, done_w = os.pipe()
+    spawned = _Spawned()
+
+    def job() -> None:
+        """On the worker: ``posix_spawn`` (returns once the child has exec'ed or died)."""
+        spawned.tid = threading.get_native_id()
+        pid = ctypes.c_int()
+        try:
+            spawned.err = actions.spawn(pid)
+        finally:
+            REAL.write(done_w, b"x")
+
+    def close() -> None:
+        for fd in (done_r, done_w):
+            REAL.close(fd)
+        actions.close()
+
+    try:
+        workers(job)
+    except BaseException:
+        REAL.close(rd)
+        os.unlink(fifo)
+        close()
+        raise
+    pid = 0
+    try:
+        pid = _await_child(spec, rd, done_r, spawned)
+        listener = _install(pid, prog)
+        ready(pid, listener)
+    except BaseException:
+        if pid:
+            _kill(pid)
+        _wait_readable(done_r)  # the worker's posix_spawn returns once the child is gone
+        close()
+        raise
+    finally:
+        REAL.close(rd)
+        with contextlib.suppress(OSError):
+            os.unlink(fifo)
+    return Child(pid, listener, lambda: spawned.err or None, close)
+
+
+def _await_child(spec: Spec, rd: int, done_r: int, spawned: _Spawned) -> int:
+    """The child's pid, once it has come past the FIFO's writer (hang-up on ``rd``)."""
+    poller = select.poll()
+    poller.register(rd, select.POLLIN)
+    poller.register(done_r, select.POLLIN)
+    while True:
+        events = dict(poller.poll())
+        if events.get(rd, 0) & select.POLLHUP:
+            break
+        if done_r in events:  # posix_spawn returned first: a file action failed
+            err = spawned.err or errno.ECHILD
+            stage = "chdir" if spec.cwd is not None and not os.path.isdir(spec.cwd) else "stdio"
+            raise LaunchError(f"{stage}: {os.strerror(err)}", err)
+    try:
+        with REAL.builtin_open(f"/proc/self/task/{spawned.tid}/children", "rb") as f:
+            pids = [int(p) for p in f.read().split()]
+    except (OSError, ValueError):
+        pids = []
+    if len(pids) != 1:
+        raise LaunchError(f"the spawned child is not the worker's one child: {pids}", errno.ECHILD)
+    return pids[0]
+
+
+def _install(pid: int, prog: tuple[SockFprog, ctypes.Array[SockFilter]]) -> int:
+    """Seize ``pid``, bring it to the caught ``openat``, install the filter ``prog`` in
+    its place and let it go on; our end of the listener."""
+    try:
+        seize(pid)
+    except OSError as e:
+        raise LaunchError(f"the host refused ptrace (PTRACE_SEIZE): {e.strerror}",
+                          e.errno or 0) from None  # fmt: skip
+    try:
+        interrupt(pid)
+        _stopped(pid)
+        for _ in range(_MAX_STEPS):
+            syscall(pid)
+            if _stopped(pid) is Stop.SYSCALL:
+                regs = getregs(pid)
+                if (regs.result == _ENOSYS and regs.nr == NR["openat"]
+                        and _i32(regs.rdi) == _AT_FDCWD
+                        and regs.rdx & ~_O_LARGEFILE == _CATCH_FLAGS):  # fmt: skip
+                    break
+        else:
+            raise LaunchError("the spawned child never reached its hand-shake", errno.EPROTO)
+        inj = Injection(pid, at_entry=True)
+        r = inj.call(_NR_PRCTL, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+        if r < 0:
+            raise LaunchError(f"prctl(PR_SET_NO_NEW_PRIVS): {os.strerror(-r)}", -r)
+        lfd = inj.call(NR_SECCOMP, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER,
+                       ctypes.addressof(prog[0]))  # fmt: skip
+        if lfd < 0:
+            raise LaunchError(
+                "the host refused seccomp user notification (SECCOMP_RET_USER_NOTIF): "
+                f"{os.strerror(-lfd)}", -lfd)  # fmt: skip
+        ours = _getfd(pid, lfd)
+        try:
+            # the openat "returns" the number glibc expects, so glibc does nothing more
+            # with it; the listener (close-on-exec, at that number unless a stdio fd was
+            # closed) goes with the exec
+            cont(pid, inj.finish(_CATCH_FD))
+        except BaseException:
+            kernel_close(ours)
+            raise
+    except TraceeGone as e:
+        raise LaunchError(
+            f"the spawned child died while starting: {e.event}", errno.ECHILD
+        ) from None
+    return ours
+
+
+def _stopped(pid: int) -> Stop:
+    ev = wait_event(pid)
+    assert ev is not None
+    if not ev.stopped:
+        raise TraceeGone(ev)
+    return ev.kind
+
+
+def _getfd(pid: int, fd: int) -> int:
+    lib = libc()
+    pidfd = lib.pidfd_open(pid)
+    try:
+        return hide(lib.pidfd_getfd(pidfd, fd))
+    finally:
+        REAL.close(pidfd)
+
+
+def _kill(pid: int) -> None:
+    """SIGKILL and reap a child that failed to start (our tracee or not)."""
+    with contextlib.suppress(OSError):
+        os.kill(pid, 9)
+    with contextlib.suppress(ChildProcessError):
+        while True:
+            _wpid, status = os.waitpid(pid, 0x40000000)  # __WALL
+            if os.WIFEXITED(status) or os.WIFSIGNALED(status):
+                break
+
+
+def _wait_readable(fd: int) -> None:
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    poller.poll()
+
+
+def _i32(v: int) -> int:
+    v &= 0xFFFFFFFF
+    return v - (1 << 32) if v & 0x80000000 else v
+
+
+# -- the fork route ------------------------------------------------------------------------
+def _child(spec: Spec, code: Sequence[tuple[int, int, int, int]], go_r: int, err_w: int,
            sock: socket.socket) -> None:  # fmt: skip
     """In the forked child: never returns."""
     lib = libc()
@@ -114,7 +455,7 @@ class _ListenerMessage:
 _NR_SENDMSG = 46
 
 
-def start_child(spec: Spec, code: list[tuple[int, int, int, int]]) -> Child:
+def _fork_child(spec: Spec, code: Sequence[tuple[int, int, int, int]]) -> Child:
     """Fork, seize and start the child; returns it with the filter's listener fd."""
     go_r, go_w = os.pipe()
     err_r, err_w = os.pipe()
@@ -141,7 +482,12 @@ def start_child(spec: Spec, code: list[tuple[int, int, int, int]]) -> Child:
         parent.close()
     if not fds:
         _fail(pid, err_r)
-    return Child(pid, hide(fds[0]), err_r)
+
+    def exec_error() -> int | None:
+        err = read_error(err_r)
+        return err[0] if err is not None and err[1] == "exec" else None
+
+    return Child(pid, hide(fds[0]), exec_error, lambda: REAL.close(err_r))
 
 
 def _fail(pid: int, err_r: int) -> None:

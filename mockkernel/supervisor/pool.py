@@ -9,10 +9,14 @@ notification it saw last time, that call is blocking (a fence wait, a blocking r
 so it releases the lead on the leader's behalf -- a waiting worker (started if none
 waits) becomes the leader, and the blocked one leaves when its call returns.  So a
 blocking mock syscall stalls the other threads of the tree for at most ~2 periods.
+The watchdog starts with the first call that may block (:meth:`Pool.watch`: a
+handler is about to run); a tree whose calls all take the fast CONTINUE path -- most
+of a program's start-up -- never pays for that thread.
 """
 
 from __future__ import annotations
 
+import _thread
 import os
 import select
 import threading
@@ -56,22 +60,42 @@ class Pool:
         self._serving: int | None = None  # the leader's serve in progress
         self._handed: set[int] = set()  # serves the watchdog handed the lead on from
         self._waiting = 0
-        self._workers: list[threading.Thread] = []
+        self._workers: list[_Worker] = []
         self._stop_r, self._stop_w = (hide(fd) for fd in os.pipe())
         self._stopped = threading.Event()
         self._watchdog = threading.Thread(target=self._watch, name="mockkernel-sup-watchdog")
+        #: the watchdog runs (started by the first call that may block)
+        self.watching = False
+        #: the ticket :meth:`watch` gave the serve in progress
+        self._watch_ticket = 0
         self.handoffs = 0
 
-    def start(self) -> None:
+    def start(self, first: Callable[[], None] | None = None) -> None:
+        """Start the first worker; it runs ``first`` before it serves (the launcher's
+        ``posix_spawn``: a worker started anyway, so no thread of its own), and never
+        leaves the pool before it stops (the spawned child is its child: a
+        ``PR_SET_PDEATHSIG`` would fire when the thread ends)."""
         with self._lock:
-            self._spawn()
-        self._watchdog.start()
+            self._spawn(first)
 
-    def _spawn(self) -> None:
+    def watch(self) -> None:
+        """Start the watchdog if it is not running (a call that may block is next).
+
+        Called by the serve in progress on the one (unwatched) leader: that serve
+        becomes the leader's ticket, so the watchdog can hand the lead on from it."""
+        with self._lock:
+            if self.watching or self._stopped.is_set():
+                return
+            self._ticket += 1
+            self._serving = self._watch_ticket = self._ticket
+            self.watching = True
+            self._watchdog.start()
+
+    def _spawn(self, first: Callable[[], None] | None = None) -> None:
         """A new worker (``self._lock`` held)."""
-        t = threading.Thread(target=self._worker, name="mockkernel-sup-worker", daemon=True)
-        self._workers.append(t)
-        t.start()
+        w = _Worker()
+        self._workers.append(w)
+        w.start(self._worker, first)
 
     def attach(self, listener: Listener) -> None:
         """The listener to serve (a pool started without one)."""
@@ -80,10 +104,13 @@ class Pool:
 
     def stop(self) -> None:
         """Stop and join every worker and the watchdog (the tree is gone)."""
-        self._stopped.set()
+        with self._lock:
+            self._stopped.set()
+            watching = self.watching
         self._attached.set()
         REAL.write(self._stop_w, b"x")
-        self._watchdog.join()
+        if watching:
+            self._watchdog.join()
         while True:
             with self._lock:
                 alive = [t for t in self._workers if t.is_alive()]
@@ -96,22 +123,28 @@ class Pool:
 
     def _next(self, poller: select.poll) -> tuple[int, int, int, tuple[int, ...]] | None:
         """As the leader: the next notification, or ``None`` when the pool stops."""
-        while not self._stopped.is_set():
+        listener = self.listener
+        assert listener is not None
+        stop_r, stopped = self._stop_r, self._stopped
+        while not stopped.is_set():
             for fd, ev in poller.poll():
-                if fd == self._stop_r or not ev & select.POLLIN:
-                    self._stopped.set()  # stop asked, or POLLHUP: no task left
+                if fd == stop_r or not ev & select.POLLIN:
+                    stopped.set()  # stop asked, or POLLHUP: no task left
                     return None
-            assert self.listener is not None
             try:
-                n = self.listener.recv()
+                return listener.recv_call()
             except OSError as e:
                 if e.errno in (ENOENT, EINTR):  # withdrawn (the task died), interrupted
                     continue
                 raise
-            return n.id, n.pid, n.data.nr, tuple(n.data.args)
         return None
 
-    def _worker(self) -> None:
+    def _worker(self, first: Callable[[], None] | None) -> None:
+        if first is not None:
+            try:
+                first()
+            except Exception as e:
+                self.errors.append(f"worker job: {e!r}")
         self._attached.wait()
         if self.listener is None:
             return  # stopped before a listener came
@@ -124,20 +157,40 @@ class Pool:
             self._lead.acquire()
             with self._lock:
                 self._waiting -= 1
-            try:
-                got = self._next(poller)
-            except Exception as e:  # the listener is broken: nothing can be served
-                self.errors.append(f"receiving: {e!r}")
-                self._stopped.set()
-                self._lead.release()
-                if self._on_fatal is not None:
-                    self._on_fatal(e)  # kill the tree rather than leave it waiting
-                return
-            if got is None:
-                self._lead.release()
-                return
-            if not self._serve_inline(got):
-                return  # handed off while blocked, and another worker waits: leave
+            while True:  # as the leader
+                try:
+                    got = self._next(poller)
+                except Exception as e:  # the listener is broken: nothing can be served
+                    self.errors.append(f"receiving: {e!r}")
+                    self._stopped.set()
+                    self._lead.release()
+                    if self._on_fatal is not None:
+                        self._on_fatal(e)  # kill the tree rather than leave it waiting
+                    return
+                if got is None:
+                    self._lead.release()
+                    return
+                if not self.watching:  # (only a serve on this thread can start it)
+                    if self._serve_unwatched(got):
+                        continue  # still the one worker, unwatched: keep the lead
+                    stay = self._settle(self._watch_ticket)
+                else:
+                    stay = self._serve_inline(got)
+                if not stay and first is None:
+                    return  # handed off while blocked, and another worker waits: leave
+                break  # (the lead is released, or was handed on): wait for it again
+
+    def _serve_unwatched(self, got: tuple[int, int, int, tuple[int, ...]]) -> bool:
+        """Serve without the leader's bookkeeping: with no watchdog there is one worker
+        and nobody to hand the lead to, so no lock is taken (the common case: every
+        call so far took the fast CONTINUE path).  True when the watchdog is still off;
+        False when this very serve started it (:meth:`watch`: the serve became the
+        leader's ticket, to settle with :meth:`_settle`)."""
+        try:
+            self._serve(*got)
+        except Exception as e:  # a failed answer must not take the worker down
+            self.errors.append(f"serving {got[:3]}: {e!r}")
+        return not self.watching
 
     def _serve_inline(self, got: tuple[int, int, int, tuple[int, ...]]) -> bool:
         """Serve as the leader; False when this worker should leave the pool."""
@@ -148,16 +201,19 @@ class Pool:
             self._serve(*got)
         except Exception as e:  # a failed answer must not take the worker down
             self.errors.append(f"serving {got[:3]}: {e!r}")
-        finally:
-            with self._lock:
-                handed = ticket in self._handed
-                if handed:
-                    self._handed.discard(ticket)
-                else:
-                    self._serving = None
-                    self._lead.release()
-                leave = handed and self._waiting > 0
-        return not leave
+        return self._settle(ticket)
+
+    def _settle(self, ticket: int) -> bool:
+        """The leader's serve ``ticket`` is done: release the lead, unless the watchdog
+        handed it on meanwhile; False when this worker should leave the pool."""
+        with self._lock:
+            handed = ticket in self._handed
+            if handed:
+                self._handed.discard(ticket)
+            else:
+                self._serving = None
+                self._lead.release()
+            return not (handed and self._waiting > 0)
 
     def _watch(self) -> None:
         seen: int | None = None
@@ -173,3 +229,33 @@ class Pool:
                     self._lead.release()
                     ticket = None
                 seen = ticket
+
+
+class _Worker:
+    """One worker thread, started without waiting for it to run (``threading.Thread``
+    blocks its starter until the new thread has taken the GIL and signalled: a wake-up
+    and a switch back, ~0.4-1 ms on a loaded host, on the path of every supervised
+    start-up).  ``join`` and ``is_alive`` as a thread's."""
+
+    def __init__(self) -> None:
+        self._done = threading.Event()
+
+    def start(self, target: Callable[[Callable[[], None] | None], None],
+              first: Callable[[], None] | None) -> None:  # fmt: skip
+        def run() -> None:
+            try:
+                target(first)
+            finally:
+                self._done.set()
+
+        try:
+            _thread.start_new_thread(run, ())
+        except BaseException:
+            self._done.set()
+            raise
+
+    def is_alive(self) -> bool:
+        return not self._done.is_set()
+
+    def join(self) -> None:
+        self._done.wait()

@@ -9,11 +9,11 @@ import shutil
 import subprocess
 import threading
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from ..realfd import REAL
 from .handlers import TABLE
-from .launch import Child, LaunchError, Spec, read_error, start_child
+from .launch import Child, LaunchError, Spec, start_child
 from .mmap import TracerWork
 from .ptrace import INJECT_MARK, mark_word_offset
 from .seccomp import NR, build_filter, marker_prefix
@@ -35,21 +35,27 @@ def _which(argv0: str, env: Mapping[str, str]) -> str:
     return found
 
 
-def _tracer_thread(sv: Supervisor, spec: Spec, box: dict[str, Any]) -> None:
-    """The tracer thread: start the child, then follow the tree until it is gone."""
-    sv.prepare()  # the workers start while the filter is assembled and the child forked
-    marker = marker_prefix(INJECT_MARK, mark_word_offset(NR["mmap"]), mark_word_offset(0))
-    code = build_filter((s.name for s in TABLE.values()), trace_mmap=True, allow_prefix=marker)
+def _trace_tree(sv: Supervisor, spec: Spec, box: dict[str, Any], route: str) -> None:
+    """Start the child, then follow the tree until it is gone -- on the calling thread,
+    which so becomes the tracer (no thread to start and join on the critical path)."""
+    tt: TreeTracer | None = None
+
+    def ready(pid: int, listener: int) -> None:
+        """The filter is in place, the child not yet exec'ed: serve it from here on."""
+        nonlocal tt
+        sv.work = TracerWork()
+        tt = box["tt"] = TreeTracer(sv, pid, sv.work)
+        sv.start(listener, pid, os.path.basename(spec.path))
+
     try:
-        child = start_child(spec, code)
+        box["child"] = start_child(spec, FILTER, sv.prepare, ready, route)
     except BaseException as e:
         box["error"] = e
+        if tt is not None:
+            tt.close()
         return
-    box["child"] = child
-    sv.work = TracerWork()
-    tt = box["tt"] = TreeTracer(sv, child.pid, sv.work)
+    assert tt is not None
     try:
-        sv.start(child.listener, child.pid, os.path.basename(spec.path))
         tt.loop()
     except BaseException as e:  # never leave the tree running nor the caller waiting
         box["error"] = e
@@ -58,6 +64,44 @@ def _tracer_thread(sv: Supervisor, spec: Spec, box: dict[str, Any]) -> None:
             tt.loop()
     finally:
         tt.close()
+
+
+#: the filter every supervised tree runs: a pure function of the syscall table, so
+#: assembled once, at import (it took ~0.2 ms a run)
+FILTER: Final = tuple(
+    build_filter(
+        (s.name for s in TABLE.values()),
+        trace_mmap=True,
+        allow_prefix=marker_prefix(INJECT_MARK, mark_word_offset(NR["mmap"]), mark_word_offset(0)),
+    )
+)
+
+
+class _Deadline:
+    """``timeout``: a thread that kills the tree when it passes (``os.kill`` needs no
+    ptrace, any thread may)."""
+
+    def __init__(self, timeout: float, box: dict[str, Any]) -> None:
+        self.box = box
+        self.done = threading.Event()
+        self.expired = False
+        self.thread = threading.Thread(target=self._run, args=(timeout,), daemon=True,
+                                       name="mockkernel-deadline")  # fmt: skip
+        self.thread.start()
+
+    def _run(self, timeout: float) -> None:
+        if self.done.wait(timeout):
+            return
+        self.expired = True
+        while not self.done.is_set():  # (the tracer may still be starting the child)
+            tt = self.box.get("tt")
+            if tt is not None:
+                tt.kill_all()
+            self.done.wait(0.01)
+
+    def cancel(self) -> None:
+        self.done.set()
+        self.thread.join()
 
 
 def supervise(
@@ -69,42 +113,43 @@ def supervise(
     stdio: tuple[int | None, int | None, int | None] = (None, None, None),
     timeout: float | None = None,
     fail_nth: int = 0,
+    route: str = "auto",
 ) -> int:
     """Run ``argv`` as a supervised tree served by ``kernel``; returns its returncode
     (negative: killed by that signal).  ``subprocess.TimeoutExpired`` after killing
     the tree when ``timeout`` passes; ``OSError`` when the exec fails.  ``fail_nth``:
-    fail the Nth fault point any task of the tree reaches (``docs/reliability.md``)."""
+    fail the Nth fault point any task of the tree reaches (``docs/reliability.md``).
+    ``route``: how the child is started (``launch.ROUTES``; "auto" spawns where the
+    host allows, else forks).  The calling thread is the tree's tracer until it ends."""
     env = dict(os.environ if env is None else env)
     spec = Spec(_which(argv[0], env), list(argv), env, cwd, stdio)
     sv = Supervisor(kernel)
     sv.fail_nth = fail_nth
     box: dict[str, Any] = {}
-    t = threading.Thread(target=_tracer_thread, args=(sv, spec, box), name="mockkernel-tracer")
-    t.start()
-    t.join(timeout)
-    timed_out = t.is_alive()
-    if timed_out:
-        tt = box.get("tt")
-        if tt is not None:
-            tt.kill_all()  # os.kill needs no ptrace: any thread may do it
-        t.join()
-    sv.stop()
+    deadline = _Deadline(timeout, box) if timeout is not None else None
+    try:
+        _trace_tree(sv, spec, box, route)
+    finally:
+        if deadline is not None:
+            deadline.cancel()
+        sv.stop()
     for err in sv.errors:  # the supervisor's own failures: kernel bugs, reported as such
         kernel.warn(f"supervisor: {err}")
-    return _outcome(box, list(argv), timeout if timed_out else None)
+    expired = deadline is not None and deadline.expired
+    return _outcome(box, list(argv), timeout if expired else None)
 
 
 def _outcome(box: dict[str, Any], argv: list[str], timed_out: float | None) -> int:
     child: Child | None = box.get("child")
-    err = read_error(child.err_r) if child is not None else None
+    err = child.exec_error() if child is not None else None
     if child is not None:
-        REAL.close(child.err_r)
+        child.close()
     if "error" in box:
         raise box["error"]
     if timed_out is not None:
         raise subprocess.TimeoutExpired(argv, timed_out)
-    if err is not None and err[1] == "exec":
-        raise OSError(err[0], os.strerror(err[0]), argv[0])
+    if err is not None:
+        raise OSError(err, os.strerror(err), argv[0])
     tt: TreeTracer = box["tt"]
     if tt.root_status is None:
         return -9

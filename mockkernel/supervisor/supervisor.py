@@ -279,12 +279,13 @@ class Supervisor:
         return gone
 
     # -- the workers ------------------------------------------------------------------------
-    def prepare(self) -> None:
+    def prepare(self, first: Callable[[], None] | None = None) -> None:
         """Start the workers ahead of the child (they wait for its listener): thread
-        start-up then does not compete with the child's exec for the CPU."""
+        start-up then does not compete with the child's exec for the CPU.  The first
+        worker runs ``first`` before it serves (the launcher's ``posix_spawn``)."""
         if self.pool is None:
             self.pool = Pool(None, self.serve, on_fatal=self._kill_tree)
-            self.pool.start()
+            self.pool.start(first)
 
     def start(self, listener_fd: int, root: int, name: str) -> Process:
         """Serve the listener: the root process first, then the workers."""
@@ -343,6 +344,9 @@ class Supervisor:
                 if e.errno != ENOENT:
                     raise
             return
+        pool = self.pool
+        if pool is not None and not pool.watching:
+            pool.watch()  # a handler may block: the watchdog hands the lead on then
         if proc.pid in self.parents:
             self.exits_first(proc.pid)
         lst.begin(nid)
@@ -450,9 +454,11 @@ def _host_path(proc: Process, where: tuple[int, int | None], args: tuple[int, ..
     addr = args[path_i]
     if addr == 0:
         return False  # the handler says EFAULT, or AT_EMPTY_PATH with a NULL path
-    try:
-        head = proc.mm.read(addr, min(256, 4096 - addr % 4096))
-    except OSError:
+    mm = proc.mm
+    if not isinstance(mm, RemoteMemory):
+        return False
+    head = mm.peek(addr, min(256, 4096 - addr % 4096))  # (one page: a partial read fails)
+    if head is None:
         return False
     nul = head.find(b"\0")
     if nul < 0:

@@ -55,8 +55,11 @@ def test_the_filter_notifies_what_the_table_lists() -> None:
     assert {sc.SECCOMP_RET_TRACE, sc.SECCOMP_RET_USER_NOTIF, sc.SECCOMP_RET_ALLOW} <= rets
 
 
-def run_filter(code: list[tuple[int, int, int, int]], nr: int, *args: int) -> int:
-    """Classic BPF over a ``seccomp_data`` (x86-64): the action the filter returns."""
+def run_filter(
+    code: list[tuple[int, int, int, int]], nr: int, *args: int, steps: list[int] | None = None
+) -> int:
+    """Classic BPF over a ``seccomp_data`` (x86-64): the action the filter returns
+    (``steps``: gets one entry per instruction run)."""
     words = [0] * 16
     words[0], words[1] = nr, sc.AUDIT_ARCH_X86_64  # nr, arch; ip at 8
     for i, a in enumerate(args):
@@ -65,6 +68,8 @@ def run_filter(code: list[tuple[int, int, int, int]], nr: int, *args: int) -> in
     while True:
         c, jt, jf, k = code[pc]
         pc += 1
+        if steps is not None:
+            steps.append(pc)
         if c == sc.BPF_RET_K:
             return k
         if c == sc.BPF_LD_W_ABS:
@@ -115,3 +120,25 @@ def test_the_supervisor_filter_notifies_fallocate() -> None:
     code = sc.build_filter((s.name for s in TABLE.values()), trace_mmap=True)
     assert run_filter(code, sc.NR["fallocate"], 3, 3, 0, 4096) == sc.SECCOMP_RET_USER_NOTIF
     assert run_filter(code, sc.NR["fallocate"], 3, 0, 0, 4096) == sc.SECCOMP_RET_USER_NOTIF
+
+
+@pytest.mark.parametrize("count", [0, 1, 2, 5, 17, len(sc.NR)])
+def test_the_binary_search_traps_exactly_the_listed_calls(count: int) -> None:
+    """The filter finds a syscall number by a binary search: every number the table
+    lists is notified, every other one allowed (checked for all numbers up to 600)."""
+    names = sorted(set(sc.NR) - {"mmap", *sc.IN_WINDOW})[:count]
+    code = sc.build_filter(names, trace_mmap=True)
+    listed = {sc.NR[n] for n in names}
+    for nr in range(600):
+        want = sc.SECCOMP_RET_ALLOW
+        if nr in listed:
+            want = sc.SECCOMP_RET_USER_NOTIF
+        elif nr == sc.NR_IO_URING_SETUP:
+            want = sc.SECCOMP_RET_ERRNO | 38  # ENOSYS
+        elif nr == sc.NR["mmap"]:
+            want = sc.SECCOMP_RET_TRACE  # (an fd, not MAP_ANONYMOUS)
+        assert run_filter(code, nr, 0, 4096, 3, 1, 5, 0) == want, nr
+    # an untrapped call runs a handful of instructions, not one per listed syscall
+    steps: list[int] = []
+    run_filter(code, 39, steps=steps)  # getpid
+    assert len(steps) <= 14 + len(listed).bit_length() * 2

@@ -1,0 +1,144 @@
+"""Starting a supervised child: both launch routes (posix_spawn + injected filter, and
+fork) give the program the same start -- stdio, cwd, environment, no fd of the
+supervisor's, the exec's errno -- and the filter is in place from its first call."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from mockkernel.kernel import Kernel
+from mockkernel.supervisor import LaunchError
+from mockkernel.supervisor.launch import ROUTES, spawn_supported
+from mockkernel.supervisor.run import supervise
+
+REPO = Path(__file__).parent.parent.parent
+ROUTE_PARAMS = [
+    pytest.param(
+        "spawn",
+        marks=pytest.mark.skipif(not spawn_supported(), reason="no posix_spawn route here"),
+    ),
+    "fork",
+]
+
+
+def run_on(kernel: Kernel, argv: list[str], route: str, **kw: object) -> tuple[int, str]:
+    """(returncode, stdout) of ``argv`` supervised, started by ``route``."""
+    r, w = os.pipe()
+    try:
+        code = supervise(kernel, argv, stdio=(None, w, None), route=route, **kw)  # type: ignore[arg-type]
+    finally:
+        os.close(w)
+    with open(r, "rb") as f:
+        return code, f.read().decode()
+
+
+@pytest.mark.parametrize("route", ROUTE_PARAMS)
+def test_the_child_starts_as_subprocess_would(kernel: Kernel, route: str, tmp_path: Path) -> None:
+    leaky_r, leaky_w = os.pipe()
+    os.set_inheritable(leaky_w, True)  # inheritable in the supervisor: not the child's
+    try:
+        code, out = run_on(
+            kernel,
+            ["sh", "-c", 'pwd; echo "$GREETING"; ls /proc/self/fd; ls /dev/udmabuf; exit 7'],
+            route,
+            cwd=str(tmp_path),
+            env={"GREETING": "hello", "PATH": os.environ["PATH"]},
+        )
+    finally:
+        os.close(leaky_r)
+        os.close(leaky_w)
+    assert code == 7
+    # ls's own fds only (3: the directory it lists): neither the listener nor the
+    # supervisor's inheritable pipe came along; the filter serves /dev from the start
+    assert out.split("\n") == [str(tmp_path), "hello", "0", "1", "2", "3", "/dev/udmabuf", ""]
+
+
+@pytest.mark.parametrize("route", ROUTE_PARAMS)
+def test_the_exec_errno_is_raised(kernel: Kernel, route: str, tmp_path: Path) -> None:
+    script = tmp_path / "not-executable"
+    script.write_text("#!/bin/sh\n")
+    with pytest.raises(PermissionError):
+        supervise(kernel, [str(script)], route=route)
+    assert kernel.leaks() == []
+
+
+@pytest.mark.parametrize("route", ROUTE_PARAMS)
+def test_a_missing_cwd_is_a_launch_error(kernel: Kernel, route: str, tmp_path: Path) -> None:
+    with pytest.raises(LaunchError, match="chdir: No such file"):
+        supervise(kernel, ["true"], cwd=str(tmp_path / "gone"), route=route)
+
+
+@pytest.mark.parametrize("route", ROUTE_PARAMS)
+def test_a_closed_stdin_leaves_no_listener_behind(route: str) -> None:
+    """With fd 0 closed the listener lands at 0 in the child (not where the spawn
+    route's hand-shake expects it): it still goes with the exec."""
+    prog = textwrap.dedent(f"""
+        import os, sys
+        os.close(0)
+        import mockkernel
+        from mockkernel.supervisor.run import supervise
+        k = mockkernel.boot()
+        code = supervise(k, [sys.executable, "-c",
+                             "import os; print(sorted(os.listdir('/proc/self/fd')))"],
+                         route={route!r})
+        k.shutdown()
+        sys.exit(code)
+    """)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), str(REPO / "plugins")]))
+    r = subprocess.run([sys.executable, "-c", prog], capture_output=True, text=True,
+                       env=env, timeout=120, stdin=subprocess.DEVNULL)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "['0', '1', '2']"  # 0: listdir's own directory fd
+
+
+def test_an_unknown_route_is_refused(kernel: Kernel) -> None:
+    assert "spawn" in ROUTES and "fork" in ROUTES
+    with pytest.raises(ValueError, match="route"):
+        supervise(kernel, ["true"], route="teleport")
+
+
+def test_a_timeout_while_starting_still_kills_the_tree(kernel: Kernel) -> None:
+    with pytest.raises(subprocess.TimeoutExpired):
+        kernel.run(["sleep", "30"], timeout=0.001)
+    assert kernel.leaks() == []
+
+
+def test_without_a_fifo_the_launch_forks(kernel: Kernel, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The spawn route needs a FIFO in the temporary directory; "auto" forks without."""
+
+    def no_fifo(path: str, mode: int = 0o666) -> None:
+        raise OSError(28, "No space left on device", path)
+
+    monkeypatch.setattr(os, "mkfifo", no_fifo)
+    assert run_on(kernel, ["sh", "-c", "ls /dev/udmabuf"], "auto") == (0, "/dev/udmabuf\n")
+    if spawn_supported():
+        with pytest.raises(OSError, match="no FIFO"):
+            supervise(kernel, ["true"], route="spawn")
+    assert kernel.leaks() == []
+
+
+def test_the_watchdog_starts_with_the_first_handled_call(
+    kernel: Kernel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A tree whose calls all take the fast CONTINUE path never starts the pool's
+    watchdog thread; the first call a handler serves does (it may block)."""
+    from mockkernel.supervisor.supervisor import Supervisor
+
+    seen: list[bool] = []
+    stop = Supervisor.stop
+
+    def spy(self: Supervisor) -> None:
+        assert self.pool is not None
+        seen.append(self.pool.watching)
+        stop(self)
+
+    monkeypatch.setattr(Supervisor, "stop", spy)
+    assert kernel.run(["true"]).returncode == 0
+    assert kernel.run(["sh", "-c", "exec 3</dev/udmabuf"]).returncode == 0
+    assert seen == [False, True]
