@@ -2,41 +2,8 @@
  * the same file (fdinfo count, a name set by one seen by the other), close-on-exec from
  * MSG_CMSG_CLOEXEC, and the count falls as each side closes. */
 #include "common.h"
+#include "scm.h"
 #include <sys/socket.h>
-
-static void send_fd(int sock, int fd)
-{
-	char c = 'F', buf[CMSG_SPACE(sizeof(int))] = { 0 };
-	struct iovec iov = { .iov_base = &c, .iov_len = 1 };
-	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = buf,
-			    .msg_controllen = sizeof(buf) };
-	struct cmsghdr *cm = CMSG_FIRSTHDR(&m);
-
-	cm->cmsg_level = SOL_SOCKET;
-	cm->cmsg_type = SCM_RIGHTS;
-	cm->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(cm), &fd, sizeof(int));
-	if (sendmsg(sock, &m, 0) != 1)
-		die("sendmsg");
-}
-
-static int recv_fd(int sock, int flags)
-{
-	char c, buf[CMSG_SPACE(sizeof(int))];
-	struct iovec iov = { .iov_base = &c, .iov_len = 1 };
-	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = buf,
-			    .msg_controllen = sizeof(buf) };
-	struct cmsghdr *cm;
-	int fd;
-
-	if (recvmsg(sock, &m, flags) != 1)
-		die("recvmsg");
-	cm = CMSG_FIRSTHDR(&m);
-	if (!cm || cm->cmsg_type != SCM_RIGHTS)
-		die("no SCM_RIGHTS");
-	memcpy(&fd, CMSG_DATA(cm), sizeof(int));
-	return fd;
-}
 
 static void show(const char *who, int fd)
 {

@@ -5,6 +5,7 @@
  * first thing in drivers/infiniband/core/uverbs_main.c ib_uverbs_write()): a forked
  * child, a receiver of SCM_RIGHTS, and the opener itself after exec get EACCES. */
 #include "common.h"
+#include "scm.h"
 #include <rdma/ib_user_ioctl_cmds.h>
 #include <rdma/ib_user_ioctl_verbs.h>
 #include <rdma/ib_user_verbs.h>
@@ -114,40 +115,6 @@ static long ino(const char *who, int fd)
 	return atol(fdinfo(who, fd, "ino"));
 }
 
-static void send_fd(int sock, int fd)
-{
-	char c = 'F', buf[CMSG_SPACE(sizeof(int))] = { 0 };
-	struct iovec iov = { .iov_base = &c, .iov_len = 1 };
-	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = buf,
-			    .msg_controllen = sizeof(buf) };
-	struct cmsghdr *cm = CMSG_FIRSTHDR(&m);
-
-	cm->cmsg_level = SOL_SOCKET;
-	cm->cmsg_type = SCM_RIGHTS;
-	cm->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(cm), &fd, sizeof(int));
-	if (sendmsg(sock, &m, 0) != 1)
-		die("sendmsg");
-}
-
-static int recv_fd(int sock)
-{
-	char c, buf[CMSG_SPACE(sizeof(int))];
-	struct iovec iov = { .iov_base = &c, .iov_len = 1 };
-	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = buf,
-			    .msg_controllen = sizeof(buf) };
-	struct cmsghdr *cm;
-	int fd;
-
-	if (recvmsg(sock, &m, 0) != 1)
-		die("recvmsg");
-	cm = CMSG_FIRSTHDR(&m);
-	if (!cm || cm->cmsg_type != SCM_RIGHTS)
-		die("no SCM_RIGHTS");
-	memcpy(&fd, CMSG_DATA(cm), sizeof(int));
-	return fd;
-}
-
 static void forked(int fd)
 {
 	char ppid[16], link[64], path[64];
@@ -196,7 +163,7 @@ static void passed(int fd)
 		char ppid[16];
 
 		close(sv[0]);
-		got = recv_fd(sv[1]);
+		got = recv_fd(sv[1], 0);
 		snprintf(ppid, sizeof(ppid), "%d", getppid());
 		printf("receiver: same ino as the sender's fd: %d\n", ino(ppid, fd) == ino("self", got));
 		printf("receiver: ALLOC_PD by write: %s\n", alloc_pd(got));

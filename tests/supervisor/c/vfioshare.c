@@ -4,6 +4,7 @@
  * child keeps the group busy (UNSET_CONTAINER: EBUSY), exec keeps every fd but the
  * close-on-exec ones, and a device fd passed with SCM_RIGHTS is the same file. */
 #include "common.h"
+#include "scm.h"
 #include <dirent.h>
 #include <linux/pci_regs.h>
 #include <linux/vfio.h>
@@ -110,40 +111,6 @@ static int reap(pid_t pid)
 	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
-static void send_fd(int sock, int fd)
-{
-	char c = 'F', buf[CMSG_SPACE(sizeof(int))] = { 0 };
-	struct iovec iov = { .iov_base = &c, .iov_len = 1 };
-	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = buf,
-			    .msg_controllen = sizeof(buf) };
-	struct cmsghdr *cm = CMSG_FIRSTHDR(&m);
-
-	cm->cmsg_level = SOL_SOCKET;
-	cm->cmsg_type = SCM_RIGHTS;
-	cm->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(cm), &fd, sizeof(int));
-	if (sendmsg(sock, &m, 0) != 1)
-		die("sendmsg");
-}
-
-static int recv_fd(int sock)
-{
-	char c, buf[CMSG_SPACE(sizeof(int))];
-	struct iovec iov = { .iov_base = &c, .iov_len = 1 };
-	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = buf,
-			    .msg_controllen = sizeof(buf) };
-	struct cmsghdr *cm;
-	int fd;
-
-	if (recvmsg(sock, &m, 0) != 1)
-		die("recvmsg");
-	cm = CMSG_FIRSTHDR(&m);
-	if (!cm || cm->cmsg_type != SCM_RIGHTS)
-		die("no SCM_RIGHTS");
-	memcpy(&fd, CMSG_DATA(cm), sizeof(int));
-	return fd;
-}
-
 static void pass_device(int dev)
 {
 	int sv[2], got;
@@ -156,7 +123,7 @@ static void pass_device(int dev)
 	pid = child();
 	if (pid == 0) {
 		close(sv[0]);
-		got = recv_fd(sv[1]);
+		got = recv_fd(sv[1], 0);
 		snprintf(ppid, sizeof(ppid), "%d", getppid());
 		printf("receiver: same ino as the sender's device fd: %d\n",
 		       ino(ppid, dev) == ino("self", got));
