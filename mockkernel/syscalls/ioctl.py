@@ -12,6 +12,7 @@ must leave to :func:`do_ioctl`.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat as _stat
 from collections.abc import Callable
@@ -20,9 +21,10 @@ from typing import TYPE_CHECKING
 
 from ..errors import kerr
 from ..fs import FMODE_PATH, File
-from ..ioctl import _IOC_DIR, _IOC_SIZE, _IOC_WRITE
+from ..ioctl import _IOC_DIR, _IOC_NONE, _IOC_SIZE, _IOC_TYPE, _IOC_WRITE
 from ..uaccess import copy_from_user, copy_from_user_nofault, copy_to_user, put_user_u32
 from ..uapi.linux.ioctls import FIOASYNC, FIOCLEX, FIONBIO, FIONCLEX, FIOQSIZE
+from ..uapi.linux.vfio import VFIO_TYPE
 
 if TYPE_CHECKING:
     from ..process import Process
@@ -139,23 +141,34 @@ IOCTL_ARG_TRACE_MAX = 256
 
 
 def ioctl_arg_bytes(proc: Process, cmd: int, arg: int) -> bytes | None:
-    """What a trace records of an ioctl's argument: for a command whose argument the
-    kernel reads (``_IOW``/``_IOWR``), the ``_IOC_SIZE(cmd)`` bytes at ``arg`` in
-    ``proc``'s memory as the call begins (what the driver's ``copy_from_user`` will see);
-    ``None`` for any other command, a size over :data:`IOCTL_ARG_TRACE_MAX`, or an
-    unreadable address (the call itself then meets the ``EFAULT``).  Read without fault
-    points (:func:`~mockkernel.uaccess.copy_from_user_nofault`), so tracing does not
-    change the call.  Only a tracing caller asks (``Process``'s traced ``sys_ioctl``)."""
-    if not _IOC_DIR(cmd) & _IOC_WRITE:
+    """What a trace records of an ioctl's argument, as the call begins (what the
+    driver's ``copy_from_user`` will see), from ``proc``'s memory:
+
+    * a command whose argument the kernel reads (``_IOW``/``_IOWR``): the
+      ``_IOC_SIZE(cmd)`` bytes at ``arg``;
+    * an ``_IO`` command of type ``';'`` (VFIO and iommufd, whose every struct argument
+      begins with its own size, ``argsz``/``size``): that many bytes;
+
+    ``None`` for a size over :data:`IOCTL_ARG_TRACE_MAX` (or an ``argsz`` under 4: a
+    command that takes no struct, ``VFIO_GROUP_GET_DEVICE_FD``'s string reads as a huge
+    one), for any other command and for an unreadable address (the call itself then
+    meets the ``EFAULT``).  Read without fault points
+    (:func:`~mockkernel.uaccess.copy_from_user_nofault`), so tracing does not change
+    the call.  Only a tracing caller asks (``Process``'s traced ``sys_ioctl``)."""
+    direction = _IOC_DIR(cmd)
+    argsz = direction == _IOC_NONE and _IOC_TYPE(cmd) == VFIO_TYPE
+    if not (argsz or direction & _IOC_WRITE) or not 0 < arg < 1 << 64:
         return None
     size = _IOC_SIZE(cmd)
-    if not 0 < size <= IOCTL_ARG_TRACE_MAX or not 0 < arg < 1 << 64:
+    if not argsz and not 0 < size <= IOCTL_ARG_TRACE_MAX:
         return None
     k = proc.kernel
     try:
-        if k.current is proc:
-            return copy_from_user_nofault(arg, size)
-        with k.running(proc):
+        with contextlib.nullcontext() if k.current is proc else k.running(proc):
+            if argsz:
+                size = int.from_bytes(copy_from_user_nofault(arg, 4), "little")
+                if not 4 <= size <= IOCTL_ARG_TRACE_MAX:
+                    return None
             return copy_from_user_nofault(arg, size)
     except (OSError, ValueError, OverflowError):
         return None

@@ -44,6 +44,8 @@ class _Names:
     ioctls: Mapping[int, tuple[str, ...]]
     #: ioctl number -> the ``mockkernel.uapi`` struct of its argument (``arg_data``)
     arg_structs: Mapping[int, type[ctypes.Structure]]
+    #: ``VFIO_DEVICE_FEATURE_*`` index -> the struct of the data after the header
+    feature_data: Mapping[int, type[ctypes.Structure]]
     #: (struct name, field) -> decoder(value, the struct's fields) -> text, or None
     struct_fields: Mapping[tuple[str, str], Callable[[Any, Mapping[str, Any]], str | None]]
     #: (event, key) -> decoder(value, event) -> text, or None to show the value plainly
@@ -124,7 +126,16 @@ def _names() -> _Names:
 
     from .. import syscalls
     from ..dma_buf import core as dma_buf_core
-    from ..uapi.linux import dma_buf, netdev, pci_regs, sync_file, udmabuf, vfio, vfio_tph
+    from ..uapi.linux import (
+        dma_buf,
+        iommufd,
+        netdev,
+        pci_regs,
+        sync_file,
+        udmabuf,
+        vfio,
+        vfio_tph,
+    )
     from ..uapi.rdma import ib_user_ioctl_cmds as cmds
     from ..uapi.rdma import ib_user_ioctl_verbs, ib_user_verbs, rdma_user_ioctl_cmds
 
@@ -331,6 +342,53 @@ def _names() -> _Names:
         sync_file.SYNC_IOC_FILE_INFO: sync_file.sync_file_info,
         sync_file.SYNC_IOC_SET_DEADLINE: sync_file.sync_set_deadline,
         rdma_user_ioctl_cmds.RDMA_VERBS_IOCTL: rdma_user_ioctl_cmds.ib_uverbs_ioctl_hdr,
+        # (_IO commands of VFIO and iommufd: the struct begins with its own size)
+        vfio.VFIO_DEVICE_FEATURE: vfio.vfio_device_feature,
+        vfio.VFIO_DEVICE_GET_INFO: vfio.vfio_device_info,
+        vfio.VFIO_DEVICE_GET_REGION_INFO: vfio.vfio_region_info,
+        vfio.VFIO_DEVICE_BIND_IOMMUFD: vfio.vfio_device_bind_iommufd,
+        vfio.VFIO_DEVICE_ATTACH_IOMMUFD_PT: vfio.vfio_device_attach_iommufd_pt,
+        vfio.VFIO_DEVICE_DETACH_IOMMUFD_PT: vfio.vfio_device_detach_iommufd_pt,
+        iommufd.IOMMU_DESTROY: iommufd.iommu_destroy,
+        iommufd.IOMMU_IOAS_ALLOC: iommufd.iommu_ioas_alloc,
+        iommufd.IOMMU_IOAS_IOVA_RANGES: iommufd.iommu_ioas_iova_ranges,
+        iommufd.IOMMU_IOAS_ALLOW_IOVAS: iommufd.iommu_ioas_allow_iovas,
+        iommufd.IOMMU_IOAS_MAP: iommufd.iommu_ioas_map,
+        iommufd.IOMMU_IOAS_MAP_FILE: iommufd.iommu_ioas_map_file,
+        iommufd.IOMMU_IOAS_COPY: iommufd.iommu_ioas_copy,
+        iommufd.IOMMU_IOAS_UNMAP: iommufd.iommu_ioas_unmap,
+        iommufd.IOMMU_OPTION: iommufd.iommu_option,
+        iommufd.IOMMU_VFIO_IOAS: iommufd.iommu_vfio_ioas,
+    }
+    ioas_map_flags = bits_of(_consts(iommufd, "IOMMU_IOAS_MAP_", skip=("_FILE",)))
+    # VFIO_DEVICE_FEATURE: the feature index in ``flags``' low bits, and the struct of
+    # the data that follows the header, for the features with one fixed struct
+    features = _enum(
+        (v, k)
+        for mod in (vfio, vfio_tph)
+        for v, k in _consts(mod, "VFIO_DEVICE_FEATURE_")
+        if v <= vfio.VFIO_DEVICE_FEATURE_MASK
+        and k not in ("VFIO_DEVICE_FEATURE_MASK", "VFIO_DEVICE_FEATURE_CLEAR_MASTER",
+                      "VFIO_DEVICE_FEATURE_SET_MASTER")
+    )  # fmt: skip
+    feature_ops = [
+        (vfio.VFIO_DEVICE_FEATURE_GET, "VFIO_DEVICE_FEATURE_GET"),
+        (vfio.VFIO_DEVICE_FEATURE_SET, "VFIO_DEVICE_FEATURE_SET"),
+        (vfio.VFIO_DEVICE_FEATURE_PROBE, "VFIO_DEVICE_FEATURE_PROBE"),
+    ]
+
+    def feature_flags(v: Any, _st: Mapping[str, Any]) -> str | None:
+        if type(v) is not int:
+            return None
+        index = v & vfio.VFIO_DEVICE_FEATURE_MASK
+        ops = _bits(v & ~vfio.VFIO_DEVICE_FEATURE_MASK, feature_ops, zero="")
+        name = features.get(index, str(index))
+        return f"{ops}|{name}" if ops else name
+
+    feature_data: dict[int, type[ctypes.Structure]] = {
+        vfio.VFIO_DEVICE_FEATURE_DMA_BUF: vfio.vfio_device_feature_dma_buf,
+        vfio.VFIO_DEVICE_FEATURE_BUS_MASTER: vfio.vfio_device_feature_bus_master,
+        vfio.VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE: vfio.vfio_device_feature_mig_state,
     }
     udmabuf_flags = bits_of([(udmabuf.UDMABUF_FLAGS_CLOEXEC, "UDMABUF_FLAGS_CLOEXEC")])
     rw_bits = bits_of(
@@ -342,6 +400,14 @@ def _names() -> _Names:
         return uverbs_method(v, {"object": st.get("object_id")})
 
     struct_fields: dict[tuple[str, str], Callable[[Any, Mapping[str, Any]], str | None]] = {
+        ("vfio_device_feature", "flags"): feature_flags,
+        ("vfio_device_info", "flags"): bits_of(_consts(vfio, "VFIO_DEVICE_FLAGS_")),
+        ("vfio_region_info", "index"): regions,
+        ("vfio_region_info", "flags"): bits_of(_consts(vfio, "VFIO_REGION_INFO_FLAG_")),
+        ("iommu_ioas_map", "flags"): ioas_map_flags,
+        ("iommu_ioas_map_file", "flags"): ioas_map_flags,
+        ("vfio_device_feature_dma_buf", "region_index"): regions,
+        ("vfio_device_feature_dma_buf", "open_flags"): open_flags,
         ("udmabuf_create", "flags"): udmabuf_flags,
         ("udmabuf_create_list", "flags"): udmabuf_flags,
         ("dma_buf_sync", "flags"): dma_buf_sync,
@@ -356,6 +422,7 @@ def _names() -> _Names:
     return _Names(
         MappingProxyType(_ioctl_table()),
         MappingProxyType(arg_structs),
+        MappingProxyType(feature_data),
         MappingProxyType(struct_fields),
         MappingProxyType(decoders),
     )
@@ -365,8 +432,11 @@ def arg_struct_text(cmd: Any, data: Any) -> str | None:
     """``{memfd=3, flags=UDMABUF_FLAGS_CLOEXEC, offset=0, size=16384}``: an ioctl's
     recorded argument (``arg_data``, hex) read as its ``mockkernel.uapi`` struct, each
     field by name, flags decoded; padding (``pad``, ``__pad``, ``reserved*``) left out
-    while zero and a flexible array left out.  None when the command's struct is not
-    known or the bytes are not its size."""
+    while zero and a flexible array left out.  A ``VFIO_DEVICE_FEATURE`` header is
+    followed by ``data``: the feature's own struct where it has one fixed struct, else
+    its size.  None when the command's struct is not known or the bytes are not its
+    size (at least its size, for a struct that begins with its own ``argsz``/``size``:
+    VFIO's and iommufd's)."""
     number = _as_int(cmd)
     if number is None or not isinstance(data, str):
         return None
@@ -378,14 +448,37 @@ def arg_struct_text(cmd: Any, data: Any) -> str | None:
         raw = bytes.fromhex(data)
     except ValueError:
         return None
-    if len(raw) != ctypes.sizeof(struct):
+    size = ctypes.sizeof(struct)
+    sized = struct._fields_[0][0] in ("argsz", "size")  # begins with its own size
+    if len(raw) != size and not (sized and len(raw) >= 4):
         return None
-    st = struct.from_buffer_copy(raw)
+    # (an older, shorter argsz -- a program built against older headers -- has the
+    # fields that fit in it: the kernel reads its ``minsz`` and no more)
+    text = _struct_text(struct, raw[:size], names)
+    if struct.__name__ == "vfio_device_feature" and len(raw) >= size:
+        rest = raw[size:]
+        feature = struct.from_buffer_copy(raw[:size]).flags & 0xFFFF
+        payload = names.feature_data.get(feature)
+        if payload is not None and len(rest) >= ctypes.sizeof(payload):
+            inner = _struct_text(payload, rest[: ctypes.sizeof(payload)], names)
+            text = f"{text[:-1]}, data={inner}}}"
+        elif rest:
+            text = f"{text[:-1]}, data=<{len(rest)} bytes>}}"
+    return text
+
+
+def _struct_text(struct: type[ctypes.Structure], raw: bytes, names: _Names) -> str:
+    """``{field=value, ...}`` of ``raw`` read as ``struct``: the fields that fit in it
+    (all of them when ``raw`` is the struct's size)."""
+    n = len(raw)
+    st = struct.from_buffer_copy(raw.ljust(ctypes.sizeof(struct), b"\0"))
     values = {name: getattr(st, name) for name, *_ in struct._fields_}
     parts: list[str] = []
     for name, ctype, *_ in struct._fields_:
         if ctypes.sizeof(ctype) == 0:
-            continue  # a flexible array: what follows the header is not recorded
+            continue  # a flexible array: what follows the header is not shown
+        if getattr(struct, name).offset + ctypes.sizeof(ctype) > n:
+            break  # past the end of what the program passed
         v = values[name]
         if (name.lstrip("_").startswith(("pad", "reserved"))) and not v:
             continue
@@ -396,7 +489,7 @@ def arg_struct_text(cmd: Any, data: Any) -> str | None:
                 text = json.dumps(v.split(b"\0", 1)[0].decode(errors="replace"))
             elif isinstance(v, int):
                 text = str(v)
-            else:  # a nested struct or array: its bytes, as C shows them
+            else:  # a nested struct or an array
                 text = "{...}"
         parts.append(f"{name}={text}")
     return "{" + ", ".join(parts) + "}"

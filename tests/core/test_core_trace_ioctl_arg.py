@@ -26,6 +26,18 @@ from mockkernel.uapi.linux.dma_buf import (
     dma_buf_sync,
 )
 from mockkernel.uapi.linux.udmabuf import UDMABUF_CREATE, UDMABUF_FLAGS_CLOEXEC, udmabuf_create
+from mockkernel.uapi.linux.vfio import (
+    VFIO_DEVICE_BIND_IOMMUFD,
+    VFIO_DEVICE_FEATURE,
+    VFIO_DEVICE_FEATURE_GET,
+    VFIO_DEVICE_FEATURE_PROBE,
+    VFIO_DEVICE_FEATURE_SET,
+    VFIO_PCI_BAR0_REGION_INDEX,
+    vfio_device_bind_iommufd,
+    vfio_device_feature,
+    vfio_device_feature_dma_buf,
+)
+from mockkernel.uapi.linux.vfio_tph import VFIO_DEVICE_FEATURE_DMA_BUF_TPH
 from mockkernel.uapi.rdma.ib_user_ioctl_cmds import UVERBS_METHOD_REG_DMABUF_MR, UVERBS_OBJECT_MR
 from mockkernel.uapi.rdma.rdma_user_ioctl_cmds import RDMA_VERBS_IOCTL, ib_uverbs_ioctl_hdr
 
@@ -187,3 +199,77 @@ def test_a_header_struct_decodes_its_ids_and_leaves_out_zero_padding() -> None:
 )
 def test_bytes_that_are_not_the_struct_are_not_decoded(cmd: object, data: object) -> None:
     assert arg_struct_text(cmd, data) is None
+
+
+def _feature(flags: int, payload: bytes = b"", argsz: int | None = None) -> bytes:
+    hdr = vfio_device_feature(
+        argsz=ctypes.sizeof(vfio_device_feature) + len(payload) if argsz is None else argsz,
+        flags=flags,
+    )
+    return bytes(hdr) + payload
+
+
+@pytest.mark.parametrize(
+    ("data", "recorded"),
+    [
+        (_feature(VFIO_DEVICE_FEATURE_SET | VFIO_DEVICE_FEATURE_DMA_BUF_TPH, b"\1" * 8), 16),
+        (_feature(VFIO_DEVICE_FEATURE_PROBE, argsz=3), None),  # no struct is that short
+        (_feature(VFIO_DEVICE_FEATURE_PROBE, argsz=257), None),  # over the bound
+        (b"0000:01:00.0\0", None),  # VFIO_GROUP_GET_DEVICE_FD's string: not a size
+    ],
+)
+def test_a_vfio_ioctl_records_argsz_bytes(
+    mock_kernel: Kernel, data: bytes, recorded: int | None
+) -> None:
+    """VFIO's and iommufd's ``_IO`` commands: the struct says its own size."""
+    proc = mock_kernel.init_process
+    fd = proc.sys_open("/dev/udmabuf", os.O_RDWR)
+    buf = ctypes.create_string_buffer(data + b"\xff" * 300)  # more memory after it
+    try:
+        with mock_kernel.tracer.capture() as events:
+            assert _errno(proc.sys_ioctl, fd, VFIO_DEVICE_FEATURE, ctypes.addressof(buf)) == (
+                "ENOTTY"  # (a udmabuf fd: what is recorded depends on the command alone)
+            )
+        (ev,) = _ioctls(events)
+        if recorded is None:
+            assert "arg_data" not in ev
+        else:
+            assert ev["arg_data"] == data[:recorded].hex()
+    finally:
+        proc.sys_close(fd)
+
+
+def test_vfio_device_feature_shows_the_feature_and_its_data_by_name() -> None:
+    dma_buf_get = bytes(
+        vfio_device_feature_dma_buf(
+            region_index=VFIO_PCI_BAR0_REGION_INDEX, open_flags=os.O_RDWR, nr_ranges=1
+        )
+    ) + bytes(16)  # one vfio_region_dma_range (not shown)
+    text = arg_struct_text(
+        VFIO_DEVICE_FEATURE, _feature(VFIO_DEVICE_FEATURE_GET | 11, dma_buf_get).hex()
+    )
+    assert text == (
+        "{argsz=40, flags=VFIO_DEVICE_FEATURE_GET|VFIO_DEVICE_FEATURE_DMA_BUF, "
+        "data={region_index=VFIO_PCI_BAR0_REGION_INDEX, open_flags=O_RDWR, flags=0, "
+        "nr_ranges=1}}"
+    )
+    tph = _feature(VFIO_DEVICE_FEATURE_SET | VFIO_DEVICE_FEATURE_DMA_BUF_TPH, bytes(8))
+    assert arg_struct_text(VFIO_DEVICE_FEATURE, tph.hex()) == (
+        "{argsz=16, flags=VFIO_DEVICE_FEATURE_SET|VFIO_DEVICE_FEATURE_DMA_BUF_TPH, data=<8 bytes>}"
+    )
+    assert arg_struct_text(VFIO_DEVICE_FEATURE, _feature(0xFFFF).hex()) == (
+        "{argsz=8, flags=65535}"
+    )
+
+
+def test_a_shorter_argsz_shows_the_fields_that_fit() -> None:
+    """A program built against older headers passes its older ``argsz`` (the kernel
+    reads its ``minsz``): the fields in it are shown, the newer ones are not."""
+    full = vfio_device_bind_iommufd(argsz=16, iommufd=3)
+    assert arg_struct_text(VFIO_DEVICE_BIND_IOMMUFD, bytes(full)[:16].hex()) == (
+        "{argsz=16, flags=0, iommufd=3, out_devid=0}"
+    )
+    assert arg_struct_text(VFIO_DEVICE_BIND_IOMMUFD, bytes(full).hex()) == (
+        "{argsz=16, flags=0, iommufd=3, out_devid=0, token_uuid_ptr=0}"
+    )
+    assert arg_struct_text(VFIO_DEVICE_BIND_IOMMUFD, "0300") is None  # not even argsz

@@ -136,7 +136,9 @@ def test_mermaid_is_a_balanced_sequence_diagram(traces: dict[str, Path]) -> None
         for line in calls
     )  # the header the driver read, each field by name
     assert any(
-        "program->>+exporter: ioctl(fd=4, cmd=VFIO_DEVICE_FEATURE)" in line for line in calls
+        "program->>+exporter: ioctl(fd=4, cmd=VFIO_DEVICE_FEATURE, arg={argsz=20, "
+        "flags=VFIO_DEVICE_FEATURE_SET|VFIO_DEVICE_FEATURE_DMA_BUF_TPH, " in line
+        for line in calls
     )
 
 
