@@ -12,7 +12,6 @@ must leave to :func:`do_ioctl`.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import stat as _stat
 from collections.abc import Callable
@@ -156,19 +155,31 @@ def ioctl_arg_bytes(proc: Process, cmd: int, arg: int) -> bytes | None:
     (:func:`~mockkernel.uaccess.copy_from_user_nofault`), so tracing does not change
     the call.  Only a tracing caller asks (``Process``'s traced ``sys_ioctl``)."""
     direction = _IOC_DIR(cmd)
-    argsz = direction == _IOC_NONE and _IOC_TYPE(cmd) == VFIO_TYPE
-    if not (argsz or direction & _IOC_WRITE) or not 0 < arg < 1 << 64:
+    if direction & _IOC_WRITE:
+        size = _IOC_SIZE(cmd)
+        if not 0 < size <= IOCTL_ARG_TRACE_MAX:
+            return None
+        argsz = False
+    elif direction == _IOC_NONE and _IOC_TYPE(cmd) == VFIO_TYPE:
+        size, argsz = 4, True  # (the size is read first)
+    else:
         return None
-    size = _IOC_SIZE(cmd)
-    if not argsz and not 0 < size <= IOCTL_ARG_TRACE_MAX:
+    if not 0 < arg < 1 << 64:
         return None
     k = proc.kernel
+    if k.current is not proc:
+        with k.running(proc):
+            return _arg_bytes(arg, size, argsz)
+    return _arg_bytes(arg, size, argsz)
+
+
+def _arg_bytes(arg: int, size: int, argsz: bool) -> bytes | None:
+    """:func:`ioctl_arg_bytes` in the process's memory (it is current)."""
     try:
-        with contextlib.nullcontext() if k.current is proc else k.running(proc):
-            if argsz:
-                size = int.from_bytes(copy_from_user_nofault(arg, 4), "little")
-                if not 4 <= size <= IOCTL_ARG_TRACE_MAX:
-                    return None
-            return copy_from_user_nofault(arg, size)
+        if argsz:
+            size = int.from_bytes(copy_from_user_nofault(arg, 4), "little")
+            if not 4 <= size <= IOCTL_ARG_TRACE_MAX:
+                return None
+        return copy_from_user_nofault(arg, size)
     except (OSError, ValueError, OverflowError):
         return None
