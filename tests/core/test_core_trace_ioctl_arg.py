@@ -75,6 +75,20 @@ def test_an_iow_ioctl_records_the_struct_the_driver_reads(mock_kernel: Kernel) -
         proc.sys_close(fd)
 
 
+def test_by_keyword_the_event_is_the_same(mock_kernel: Kernel) -> None:
+    proc = mock_kernel.init_process
+    fd = proc.sys_open("/dev/udmabuf", os.O_RDWR)
+    try:
+        arg = udmabuf_create(memfd=9999, size=4096)
+        with mock_kernel.tracer.capture() as events:
+            _errno(proc.sys_ioctl, fd, UDMABUF_CREATE, ctypes.addressof(arg))
+            _errno(lambda: proc.sys_ioctl(fd=fd, cmd=UDMABUF_CREATE, arg=ctypes.addressof(arg)))
+        positional, keyword = ({k: v for k, v in e.items() if k != "seq"} for e in _ioctls(events))
+        assert positional == keyword and keyword["arg_data"] == bytes(arg).hex()
+    finally:
+        proc.sys_close(fd)
+
+
 def test_a_bad_pointer_records_nothing_and_keeps_the_errno(mock_kernel: Kernel) -> None:
     proc = mock_kernel.init_process
     fd = proc.sys_open("/dev/udmabuf", os.O_RDWR)
