@@ -230,7 +230,9 @@ def _syscall(
     event's shape (:class:`~mockkernel.trace.EventSpec`) is made here, once per syscall
     and number of positional arguments, and the event is a tuple of values
     (:meth:`~mockkernel.trace.Tracer.emit_record`); keyword arguments take the general
-    path.  ``sys.ioctl`` shows ``cmd`` in hex and the ``file`` id of its fd.  A
+    path.  ``sys.ioctl`` shows ``cmd`` in hex, the ``file`` id of its fd and, for a
+    command whose argument the kernel reads, ``arg_data``: those bytes in hex as the call
+    began (:func:`~mockkernel.syscalls.ioctl.ioctl_arg_bytes`; read only here).  A
     keyword-only parameter is a hint from the caller (``sys_open``'s ``found``), not an
     argument of the syscall: the event does not show it.
     """
@@ -240,20 +242,23 @@ def _syscall(
     hints = frozenset(p.name for p in sig if p.kind is p.KEYWORD_ONLY)
     is_ioctl = event == "sys.ioctl"
 
-    def specs(last: str, tid: bool, file: bool) -> list[EventSpec]:
+    def specs(last: str, tid: bool, extra: tuple[str, ...]) -> list[EventSpec]:
         """The shape for each number of positional arguments: ``pid`` (and ``tid``),
-        the arguments (and ioctl's ``file``), ``nested``, then ``ret`` or ``errno``."""
+        the arguments (and ioctl's ``file``, ``arg_data``), ``nested``, then ``ret`` or
+        ``errno``."""
         head = ("pid", "tid") if tid else ("pid",)
         out = []
         for n in range(len(params) + 1):
             hex_keys = ("cmd",) if is_ioctl and n >= 2 else ()
-            keys = (*head, *params[:n], *(("file",) if file else ()), "nested", last)
+            keys = (*head, *params[:n], *extra, "nested", last)
             out.append(EventSpec(event, keys, hex_keys))
         return out
 
-    # [with tid][with file] -> (ok, err) shapes by number of positional arguments
+    # [with tid][extra fields: none, ioctl's file, file and arg_data] -> (ok, err)
+    # shapes by number of positional arguments
+    extras = ((), ("file",), ("file", "arg_data"))
     shapes = [
-        [(specs("ret", tid, file), specs("errno", tid, file)) for file in (False, True)]
+        [(specs("ret", tid, extra), specs("errno", tid, extra)) for extra in extras]
         for tid in (False, True)
     ]
 
@@ -265,10 +270,15 @@ def _syscall(
         fields.update(zip(params, map(_shown, args), strict=False))
         fields.update((k, _shown(v)) for k, v in kwargs.items() if k not in hints)
         if is_ioctl:
-            fields["cmd"] = hex(int(fields["cmd"]))  # type: ignore[call-overload]
+            cmd = int(fields["cmd"])  # type: ignore[call-overload]
+            fields["cmd"] = hex(cmd)
             file = self.files.get(int(fields["fd"]))  # type: ignore[call-overload]
             if file is not None:
                 fields["file"] = file.id
+                arg = fields.get("arg")
+                data = ioctl.ioctl_arg_bytes(self, cmd, arg) if type(arg) is int else None
+                if data is not None:
+                    fields["arg_data"] = data.hex()
         began = tracer.seq
         try:
             ret = fn(self, *args, **kwargs)
@@ -290,18 +300,24 @@ def _syscall(
             return traced_kw(self, tracer, args, kwargs)  # type: ignore[no-any-return]
         tid = self.kernel.current_tid
         shown = tuple(map(_shown, args))
-        with_file = False
+        extra = 0  # (an index of extras)
         if is_ioctl and n >= 2:
             shown = (shown[0], int(args[1]), *shown[2:])  # type: ignore[call-overload]
             file = self.files.get(int(args[0]))  # type: ignore[call-overload]
             if file is not None:
                 shown = (*shown, file.id)
-                with_file = True
+                extra = 1
+                if n == 3:  # the argument as the driver will read it (_IOW/_IOWR)
+                    cmd, arg = int(args[1]), int(args[2])  # type: ignore[call-overload]
+                    data = ioctl.ioctl_arg_bytes(self, cmd, arg)
+                    if data is not None:
+                        shown = (*shown, data.hex())
+                        extra = 2
         if tid is None:
-            ok, err = shapes[0][with_file]
+            ok, err = shapes[0][extra]
             shown = (self.pid, *shown)
         else:
-            ok, err = shapes[1][with_file]
+            ok, err = shapes[1][extra]
             shown = (self.pid, tid, *shown)
         ok_spec, err_spec = ok[n], err[n]
         began = tracer.seq

@@ -46,6 +46,7 @@ __all__ = [
     "add_window",
     "check_zeroed_user",
     "copy_from_user",
+    "copy_from_user_nofault",
     "copy_struct_from_user",
     "copy_to_user",
     "current_mm",
@@ -381,6 +382,17 @@ def copy_from_user(addr: int, n: int) -> bytes:
     if cpu.fault is not None and cpu.fault.fail("copy_from_user"):
         raise kerr(EFAULT)  # (armed, no access takes the fast branch above)
     return cpu.mm.read(addr, n)
+
+
+def copy_from_user_nofault(addr: int, n: int) -> bytes:
+    """Read ``n`` bytes at user address ``addr`` for an observer (a tracer), as
+    ``copy_from_user_nofault`` in ``mm/maccess.c``: ``EFAULT`` if unreadable, and no
+    ``fail-nth`` fault point is consumed, so looking does not change what the traced
+    call itself meets."""
+    base, end, view = _cpu.hint
+    if base <= addr <= end - n and n >= 0:
+        return view[addr - base : addr - base + n].tobytes()
+    return _cpu.mm.read(addr, n)
 
 
 def copy_to_user(addr: int, data: bytes | bytearray | memoryview) -> None:

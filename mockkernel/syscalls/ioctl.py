@@ -20,13 +20,24 @@ from typing import TYPE_CHECKING
 
 from ..errors import kerr
 from ..fs import FMODE_PATH, File
-from ..uaccess import copy_from_user, copy_to_user, put_user_u32
+from ..ioctl import _IOC_DIR, _IOC_NONE, _IOC_SIZE, _IOC_TYPE, _IOC_WRITE
+from ..uaccess import copy_from_user, copy_from_user_nofault, copy_to_user, put_user_u32
 from ..uapi.linux.ioctls import FIOASYNC, FIOCLEX, FIONBIO, FIONCLEX, FIOQSIZE
+from ..uapi.linux.vfio import VFIO_TYPE
 
 if TYPE_CHECKING:
     from ..process import Process
 
-__all__ = ["FIGETBSZ", "VFS_IOCTLS", "VFS_IOCTL_CMDS", "do_ioctl", "sys_ioctl", "vfs_ioctl"]
+__all__ = [
+    "FIGETBSZ",
+    "IOCTL_ARG_TRACE_MAX",
+    "VFS_IOCTLS",
+    "VFS_IOCTL_CMDS",
+    "do_ioctl",
+    "ioctl_arg_bytes",
+    "sys_ioctl",
+    "vfs_ioctl",
+]
 
 FIGETBSZ = 0x2  # linux/fs.h: _IO(0x00, 2)
 FASYNC = 0o20000
@@ -122,3 +133,53 @@ def sys_ioctl(proc: Process, fd: int, cmd: int, arg: int) -> int:
         return do_ioctl(proc, fd, file, cmd, arg)
     with k.running(proc):
         return do_ioctl(proc, fd, file, cmd, arg)
+
+
+#: the most argument bytes a trace records of one ioctl (a larger ``_IOC_SIZE``: none)
+IOCTL_ARG_TRACE_MAX = 256
+
+
+def ioctl_arg_bytes(proc: Process, cmd: int, arg: int) -> bytes | None:
+    """What a trace records of an ioctl's argument, as the call begins (what the
+    driver's ``copy_from_user`` will see), from ``proc``'s memory:
+
+    * a command whose argument the kernel reads (``_IOW``/``_IOWR``): the
+      ``_IOC_SIZE(cmd)`` bytes at ``arg``;
+    * an ``_IO`` command of type ``';'`` (VFIO and iommufd, whose every struct argument
+      begins with its own size, ``argsz``/``size``): that many bytes;
+
+    ``None`` for a size over :data:`IOCTL_ARG_TRACE_MAX` (or an ``argsz`` under 4: a
+    command that takes no struct, ``VFIO_GROUP_GET_DEVICE_FD``'s string reads as a huge
+    one), for any other command and for an unreadable address (the call itself then
+    meets the ``EFAULT``).  Read without fault points
+    (:func:`~mockkernel.uaccess.copy_from_user_nofault`), so tracing does not change
+    the call.  Only a tracing caller asks (``Process``'s traced ``sys_ioctl``)."""
+    direction = _IOC_DIR(cmd)
+    if direction & _IOC_WRITE:
+        size = _IOC_SIZE(cmd)
+        if not 0 < size <= IOCTL_ARG_TRACE_MAX:
+            return None
+        argsz = False
+    elif direction == _IOC_NONE and _IOC_TYPE(cmd) == VFIO_TYPE:
+        size, argsz = 4, True  # (the size is read first)
+    else:
+        return None
+    if not 0 < arg < 1 << 64:
+        return None
+    k = proc.kernel
+    if k.current is not proc:
+        with k.running(proc):
+            return _arg_bytes(arg, size, argsz)
+    return _arg_bytes(arg, size, argsz)
+
+
+def _arg_bytes(arg: int, size: int, argsz: bool) -> bytes | None:
+    """:func:`ioctl_arg_bytes` in the process's memory (it is current)."""
+    try:
+        if argsz:
+            size = int.from_bytes(copy_from_user_nofault(arg, 4), "little")
+            if not 4 <= size <= IOCTL_ARG_TRACE_MAX:
+                return None
+        return copy_from_user_nofault(arg, size)
+    except (OSError, ValueError, OverflowError):
+        return None

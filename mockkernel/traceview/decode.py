@@ -17,6 +17,7 @@ writes a ``sys.*`` event as a call, strace style.
 
 from __future__ import annotations
 
+import ctypes
 import importlib
 import json
 import os
@@ -27,7 +28,7 @@ from functools import cache
 from types import MappingProxyType, ModuleType
 from typing import Any
 
-__all__ = ["META", "field_text", "fields", "ioctl_name", "syscall_text"]
+__all__ = ["META", "arg_struct_text", "field_text", "fields", "ioctl_name", "syscall_text"]
 
 #: keys every event may carry that are not its own fields
 META = frozenset({"event", "seq", "pid", "tid", "nested"})
@@ -41,6 +42,12 @@ class _Names:
     """The decoding tables, read once from :mod:`mockkernel.uapi` and the core."""
 
     ioctls: Mapping[int, tuple[str, ...]]
+    #: ioctl number -> the ``mockkernel.uapi`` struct of its argument (``arg_data``)
+    arg_structs: Mapping[int, type[ctypes.Structure]]
+    #: ``VFIO_DEVICE_FEATURE_*`` index -> the struct of the data after the header
+    feature_data: Mapping[int, type[ctypes.Structure]]
+    #: (struct name, field) -> decoder(value, the struct's fields) -> text, or None
+    struct_fields: Mapping[tuple[str, str], Callable[[Any, Mapping[str, Any]], str | None]]
     #: (event, key) -> decoder(value, event) -> text, or None to show the value plainly
     decoders: Mapping[tuple[str, str], Callable[[Any, Mapping[str, Any]], str | None]]
 
@@ -119,9 +126,18 @@ def _names() -> _Names:
 
     from .. import syscalls
     from ..dma_buf import core as dma_buf_core
-    from ..uapi.linux import dma_buf, netdev, pci_regs, vfio, vfio_tph
+    from ..uapi.linux import (
+        dma_buf,
+        iommufd,
+        netdev,
+        pci_regs,
+        sync_file,
+        udmabuf,
+        vfio,
+        vfio_tph,
+    )
     from ..uapi.rdma import ib_user_ioctl_cmds as cmds
-    from ..uapi.rdma import ib_user_ioctl_verbs, ib_user_verbs
+    from ..uapi.rdma import ib_user_ioctl_verbs, ib_user_verbs, rdma_user_ioctl_cmds
 
     o_flags = [
         (getattr(os, n), n)
@@ -315,7 +331,168 @@ def _names() -> _Names:
         ("rdma.write", "command"): write_cmd,
         ("netdev.notify", "cmd"): netdev_cmds,
     }
-    return _Names(MappingProxyType(_ioctl_table()), MappingProxyType(decoders))
+    # the argument structs of the _IOW/_IOWR commands a trace records (``arg_data``)
+    arg_structs: dict[int, type[ctypes.Structure]] = {
+        udmabuf.UDMABUF_CREATE: udmabuf.udmabuf_create,
+        udmabuf.UDMABUF_CREATE_LIST: udmabuf.udmabuf_create_list,
+        dma_buf.DMA_BUF_IOCTL_SYNC: dma_buf.dma_buf_sync,
+        dma_buf.DMA_BUF_IOCTL_EXPORT_SYNC_FILE: dma_buf.dma_buf_export_sync_file,
+        dma_buf.DMA_BUF_IOCTL_IMPORT_SYNC_FILE: dma_buf.dma_buf_import_sync_file,
+        sync_file.SYNC_IOC_MERGE: sync_file.sync_merge_data,
+        sync_file.SYNC_IOC_FILE_INFO: sync_file.sync_file_info,
+        sync_file.SYNC_IOC_SET_DEADLINE: sync_file.sync_set_deadline,
+        rdma_user_ioctl_cmds.RDMA_VERBS_IOCTL: rdma_user_ioctl_cmds.ib_uverbs_ioctl_hdr,
+        # (_IO commands of VFIO and iommufd: the struct begins with its own size)
+        vfio.VFIO_DEVICE_FEATURE: vfio.vfio_device_feature,
+        vfio.VFIO_DEVICE_GET_INFO: vfio.vfio_device_info,
+        vfio.VFIO_DEVICE_GET_REGION_INFO: vfio.vfio_region_info,
+        vfio.VFIO_DEVICE_BIND_IOMMUFD: vfio.vfio_device_bind_iommufd,
+        vfio.VFIO_DEVICE_ATTACH_IOMMUFD_PT: vfio.vfio_device_attach_iommufd_pt,
+        vfio.VFIO_DEVICE_DETACH_IOMMUFD_PT: vfio.vfio_device_detach_iommufd_pt,
+        iommufd.IOMMU_DESTROY: iommufd.iommu_destroy,
+        iommufd.IOMMU_IOAS_ALLOC: iommufd.iommu_ioas_alloc,
+        iommufd.IOMMU_IOAS_IOVA_RANGES: iommufd.iommu_ioas_iova_ranges,
+        iommufd.IOMMU_IOAS_ALLOW_IOVAS: iommufd.iommu_ioas_allow_iovas,
+        iommufd.IOMMU_IOAS_MAP: iommufd.iommu_ioas_map,
+        iommufd.IOMMU_IOAS_MAP_FILE: iommufd.iommu_ioas_map_file,
+        iommufd.IOMMU_IOAS_COPY: iommufd.iommu_ioas_copy,
+        iommufd.IOMMU_IOAS_UNMAP: iommufd.iommu_ioas_unmap,
+        iommufd.IOMMU_OPTION: iommufd.iommu_option,
+        iommufd.IOMMU_VFIO_IOAS: iommufd.iommu_vfio_ioas,
+    }
+    ioas_map_flags = bits_of(_consts(iommufd, "IOMMU_IOAS_MAP_", skip=("_FILE",)))
+    # VFIO_DEVICE_FEATURE: the feature index in ``flags``' low bits, and the struct of
+    # the data that follows the header, for the features with one fixed struct
+    features = _enum(
+        (v, k)
+        for mod in (vfio, vfio_tph)
+        for v, k in _consts(mod, "VFIO_DEVICE_FEATURE_")
+        if v <= vfio.VFIO_DEVICE_FEATURE_MASK
+        and k not in ("VFIO_DEVICE_FEATURE_MASK", "VFIO_DEVICE_FEATURE_CLEAR_MASTER",
+                      "VFIO_DEVICE_FEATURE_SET_MASTER")
+    )  # fmt: skip
+    feature_ops = [
+        (vfio.VFIO_DEVICE_FEATURE_GET, "VFIO_DEVICE_FEATURE_GET"),
+        (vfio.VFIO_DEVICE_FEATURE_SET, "VFIO_DEVICE_FEATURE_SET"),
+        (vfio.VFIO_DEVICE_FEATURE_PROBE, "VFIO_DEVICE_FEATURE_PROBE"),
+    ]
+
+    def feature_flags(v: Any, _st: Mapping[str, Any]) -> str | None:
+        if type(v) is not int:
+            return None
+        index = v & vfio.VFIO_DEVICE_FEATURE_MASK
+        ops = _bits(v & ~vfio.VFIO_DEVICE_FEATURE_MASK, feature_ops, zero="")
+        name = features.get(index, str(index))
+        return f"{ops}|{name}" if ops else name
+
+    feature_data: dict[int, type[ctypes.Structure]] = {
+        vfio.VFIO_DEVICE_FEATURE_DMA_BUF: vfio.vfio_device_feature_dma_buf,
+        vfio.VFIO_DEVICE_FEATURE_BUS_MASTER: vfio.vfio_device_feature_bus_master,
+        vfio.VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE: vfio.vfio_device_feature_mig_state,
+    }
+    udmabuf_flags = bits_of([(udmabuf.UDMABUF_FLAGS_CLOEXEC, "UDMABUF_FLAGS_CLOEXEC")])
+    rw_bits = bits_of(
+        [(dma_buf.DMA_BUF_SYNC_READ, "DMA_BUF_SYNC_READ"),
+         (dma_buf.DMA_BUF_SYNC_WRITE, "DMA_BUF_SYNC_WRITE")]
+    )  # fmt: skip
+
+    def hdr_method(v: Any, st: Mapping[str, Any]) -> str | None:
+        return uverbs_method(v, {"object": st.get("object_id")})
+
+    struct_fields: dict[tuple[str, str], Callable[[Any, Mapping[str, Any]], str | None]] = {
+        ("vfio_device_feature", "flags"): feature_flags,
+        ("vfio_device_info", "flags"): bits_of(_consts(vfio, "VFIO_DEVICE_FLAGS_")),
+        ("vfio_region_info", "index"): regions,
+        ("vfio_region_info", "flags"): bits_of(_consts(vfio, "VFIO_REGION_INFO_FLAG_")),
+        ("iommu_ioas_map", "flags"): ioas_map_flags,
+        ("iommu_ioas_map_file", "flags"): ioas_map_flags,
+        ("vfio_device_feature_dma_buf", "region_index"): regions,
+        ("vfio_device_feature_dma_buf", "open_flags"): open_flags,
+        ("udmabuf_create", "flags"): udmabuf_flags,
+        ("udmabuf_create_list", "flags"): udmabuf_flags,
+        ("dma_buf_sync", "flags"): dma_buf_sync,
+        ("dma_buf_export_sync_file", "flags"): rw_bits,
+        ("dma_buf_import_sync_file", "flags"): rw_bits,
+        ("ib_uverbs_ioctl_hdr", "object_id"): uverbs_object,
+        ("ib_uverbs_ioctl_hdr", "method_id"): hdr_method,
+        ("ib_uverbs_ioctl_hdr", "driver_id"): enum_of(
+            _enum(_consts(ib_user_ioctl_verbs, "RDMA_DRIVER_"))
+        ),
+    }
+    return _Names(
+        MappingProxyType(_ioctl_table()),
+        MappingProxyType(arg_structs),
+        MappingProxyType(feature_data),
+        MappingProxyType(struct_fields),
+        MappingProxyType(decoders),
+    )
+
+
+def arg_struct_text(cmd: Any, data: Any) -> str | None:
+    """``{memfd=3, flags=UDMABUF_FLAGS_CLOEXEC, offset=0, size=16384}``: an ioctl's
+    recorded argument (``arg_data``, hex) read as its ``mockkernel.uapi`` struct, each
+    field by name, flags decoded; padding (``pad``, ``__pad``, ``reserved*``) left out
+    while zero and a flexible array left out.  A ``VFIO_DEVICE_FEATURE`` header is
+    followed by ``data``: the feature's own struct where it has one fixed struct, else
+    its size.  None when the command's struct is not known or the bytes are not its
+    size (at least its size, for a struct that begins with its own ``argsz``/``size``:
+    VFIO's and iommufd's)."""
+    number = _as_int(cmd)
+    if number is None or not isinstance(data, str):
+        return None
+    names = _names()
+    struct = names.arg_structs.get(number)
+    if struct is None:
+        return None
+    try:
+        raw = bytes.fromhex(data)
+    except ValueError:
+        return None
+    size = ctypes.sizeof(struct)
+    sized = struct._fields_[0][0] in ("argsz", "size")  # begins with its own size
+    if len(raw) != size and not (sized and len(raw) >= 4):
+        return None
+    # (an older, shorter argsz -- a program built against older headers -- has the
+    # fields that fit in it: the kernel reads its ``minsz`` and no more)
+    text = _struct_text(struct, raw[:size], names)
+    if struct.__name__ == "vfio_device_feature" and len(raw) >= size:
+        rest = raw[size:]
+        feature = struct.from_buffer_copy(raw[:size]).flags & 0xFFFF
+        payload = names.feature_data.get(feature)
+        if payload is not None and len(rest) >= ctypes.sizeof(payload):
+            inner = _struct_text(payload, rest[: ctypes.sizeof(payload)], names)
+            text = f"{text[:-1]}, data={inner}}}"
+        elif rest:
+            text = f"{text[:-1]}, data=<{len(rest)} bytes>}}"
+    return text
+
+
+def _struct_text(struct: type[ctypes.Structure], raw: bytes, names: _Names) -> str:
+    """``{field=value, ...}`` of ``raw`` read as ``struct``: the fields that fit in it
+    (all of them when ``raw`` is the struct's size)."""
+    n = len(raw)
+    st = struct.from_buffer_copy(raw.ljust(ctypes.sizeof(struct), b"\0"))
+    values = {name: getattr(st, name) for name, *_ in struct._fields_}
+    parts: list[str] = []
+    for name, ctype, *_ in struct._fields_:
+        if ctypes.sizeof(ctype) == 0:
+            continue  # a flexible array: what follows the header is not shown
+        if getattr(struct, name).offset + ctypes.sizeof(ctype) > n:
+            break  # past the end of what the program passed
+        v = values[name]
+        if (name.lstrip("_").startswith(("pad", "reserved"))) and not v:
+            continue
+        decode = names.struct_fields.get((struct.__name__, name))
+        text = decode(v, values) if decode is not None else None
+        if text is None:
+            if isinstance(v, bytes):  # a char array: the string in it
+                text = json.dumps(v.split(b"\0", 1)[0].decode(errors="replace"))
+            elif isinstance(v, int):
+                text = str(v)
+            else:  # a nested struct or an array
+                text = "{...}"
+        parts.append(f"{name}={text}")
+    return "{" + ", ".join(parts) + "}"
 
 
 def _uverbs_methods(cmds: ModuleType) -> dict[int, tuple[str, ...]]:
@@ -384,14 +561,19 @@ def syscall_text(
     ev: Mapping[str, Any], kinds: Mapping[Any, str] | None = None, addresses: bool = True
 ) -> str:
     """``ioctl(fd=4, cmd=VFIO_DEVICE_FEATURE, arg=0x...) = 0`` for a ``sys.*`` event
-    (``addresses=False`` leaves out an ioctl's user address)."""
+    (``addresses=False`` leaves out an ioctl's user address).  An ioctl whose argument
+    the trace recorded (``arg_data``) shows it as its struct instead:
+    ``arg={flags=DMA_BUF_SYNC_START|DMA_BUF_SYNC_READ}``."""
     name = str(ev["event"]).removeprefix("sys.")
     flags = ev.get("flags")
     args = []
-    for k, text in fields(ev, skip=("ret", "errno", "file")):
+    struct = arg_struct_text(ev.get("cmd"), ev.get("arg_data")) if name == "ioctl" else None
+    for k, text in fields(ev, skip=("ret", "errno", "file", "arg_data")):
         v = ev[k]
         if k == "cmd" and name == "ioctl":
             text = ioctl_name(v, (kinds or {}).get(ev.get("file")))
+        elif k == "arg" and struct is not None:
+            text = struct  # the argument as the driver read it
         elif k == "arg" and name == "ioctl" and isinstance(v, int) and v > 0xFFFF:
             if not addresses:
                 continue

@@ -129,9 +129,16 @@ def test_mermaid_is_a_balanced_sequence_diagram(traces: dict[str, Path]) -> None
     assert any(line.startswith("    importer->>dmabuf: dma_buf.map ") for line in lines)
     assert any(line.startswith("    exporter->>dmabuf: dma_buf.export ") for line in lines)
     assert any(line.startswith("    importer->>pci: pci.tph_set_st ") for line in lines)
-    assert any("program->>+importer: ioctl(fd=6, cmd=RDMA_VERBS_IOCTL)" in line for line in calls)
     assert any(
-        "program->>+exporter: ioctl(fd=4, cmd=VFIO_DEVICE_FEATURE)" in line for line in calls
+        "program->>+importer: ioctl(fd=6, cmd=RDMA_VERBS_IOCTL, arg={length=168, "
+        "object_id=UVERBS_OBJECT_MR, method_id=UVERBS_METHOD_REG_DMABUF_MR, num_attrs=9, "
+        "driver_id=RDMA_DRIVER_MLX5})" in line
+        for line in calls
+    )  # the header the driver read, each field by name
+    assert any(
+        "program->>+exporter: ioctl(fd=4, cmd=VFIO_DEVICE_FEATURE, arg={argsz=20, "
+        "flags=VFIO_DEVICE_FEATURE_SET|VFIO_DEVICE_FEATURE_DMA_BUF_TPH, " in line
+        for line in calls
     )
 
 

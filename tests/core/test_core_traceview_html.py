@@ -79,7 +79,8 @@ def test_the_page_has_every_step_and_row(trace: Path, page: Path) -> None:
     ]
     # the decoded names a learner reads
     for want in (
-        "ioctl(fd=4, cmd=UDMABUF_CREATE)",
+        "ioctl(fd=4, cmd=UDMABUF_CREATE, arg={memfd=3, flags=UDMABUF_FLAGS_CLOEXEC, ",
+        "arg={flags=DMA_BUF_SYNC_START|DMA_BUF_SYNC_READ}",
         "dma_buf.export dmabuf=",
         "flags=DMA_BUF_SYNC_END|DMA_BUF_SYNC_WRITE",
         "open(path=/dev/udmabuf, flags=O_RDWR|O_CLOEXEC)",

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from mockkernel.kernel import Kernel
+from mockkernel.traceview import load, render_timeline
 
 REPO = Path(__file__).parent.parent.parent
 
@@ -133,6 +134,10 @@ def test_cli_runs_a_command_supervised(tmp_path: Path, build: Callable[[str], st
     assert r.returncode == 0, r.stderr
     assert r.stdout.splitlines()[0].startswith("udmabuf: dma-buf fd ")
     assert '"event": "sup.exec"' in trace.read_text()
+    # the ioctl's argument, read from the child's memory, decoded by name
+    timeline = render_timeline(load(trace.read_text().splitlines()))
+    assert re.search(r"ioctl\(fd=\d+, cmd=UDMABUF_CREATE, arg=\{memfd=\d+, flags=", timeline)
+    assert "cmd=DMA_BUF_IOCTL_SYNC, arg={flags=DMA_BUF_SYNC_" in timeline
 
 
 def test_cli_exit_status_of_a_killed_child() -> None:
