@@ -46,6 +46,9 @@ class _Names:
     arg_structs: Mapping[int, type[ctypes.Structure]]
     #: ``VFIO_DEVICE_FEATURE_*`` index -> the struct of the data after the header
     feature_data: Mapping[int, type[ctypes.Structure]]
+    #: (feature, data size) -> struct, for the proposed ``VFIO_DEVICE_FEATURE_DMA_BUF_TPH``
+    #: whose struct is the uAPI profile's (tph-v11's 12 bytes, tph-v2's 8)
+    tph_feature_data: Mapping[tuple[int, int], type[ctypes.Structure]]
     #: (struct name, field) -> decoder(value, the struct's fields) -> text, or None
     struct_fields: Mapping[tuple[str, str], Callable[[Any, Mapping[str, Any]], str | None]]
     #: (event, key) -> decoder(value, event) -> text, or None to show the value plainly
@@ -396,6 +399,9 @@ def _names() -> _Names:
          (dma_buf.DMA_BUF_SYNC_WRITE, "DMA_BUF_SYNC_WRITE")]
     )  # fmt: skip
 
+    def tph_ph(v: Any, _st: Mapping[str, Any]) -> str | None:
+        return f"{v} ({_PH_WORDS[v]})" if type(v) is int and 0 <= v < 4 else None
+
     def hdr_method(v: Any, st: Mapping[str, Any]) -> str | None:
         return uverbs_method(v, {"object": st.get("object_id")})
 
@@ -408,6 +414,11 @@ def _names() -> _Names:
         ("iommu_ioas_map_file", "flags"): ioas_map_flags,
         ("vfio_device_feature_dma_buf", "region_index"): regions,
         ("vfio_device_feature_dma_buf", "open_flags"): open_flags,
+        ("vfio_device_feature_dma_buf_tph", "flags"): bits_of(
+            _consts(vfio_tph, "VFIO_DMA_BUF_TPH_")
+        ),
+        ("vfio_device_feature_dma_buf_tph", "ph"): tph_ph,
+        ("vfio_device_feature_dma_buf_tph_v2", "ph"): tph_ph,
         ("udmabuf_create", "flags"): udmabuf_flags,
         ("udmabuf_create_list", "flags"): udmabuf_flags,
         ("dma_buf_sync", "flags"): dma_buf_sync,
@@ -423,6 +434,15 @@ def _names() -> _Names:
         MappingProxyType(_ioctl_table()),
         MappingProxyType(arg_structs),
         MappingProxyType(feature_data),
+        MappingProxyType(
+            {
+                (vfio_tph.VFIO_DEVICE_FEATURE_DMA_BUF_TPH, ctypes.sizeof(st)): st
+                for st in (
+                    vfio_tph.vfio_device_feature_dma_buf_tph,
+                    vfio_tph.vfio_device_feature_dma_buf_tph_v2,
+                )
+            }
+        ),
         MappingProxyType(struct_fields),
         MappingProxyType(decoders),
     )
@@ -459,6 +479,8 @@ def arg_struct_text(cmd: Any, data: Any) -> str | None:
         rest = raw[size:]
         feature = struct.from_buffer_copy(raw[:size]).flags & 0xFFFF
         payload = names.feature_data.get(feature)
+        if payload is None:  # a feature whose struct is the uAPI profile's: by its size
+            payload = names.tph_feature_data.get((feature, len(rest)))
         if payload is not None and len(rest) >= ctypes.sizeof(payload):
             inner = _struct_text(payload, rest[: ctypes.sizeof(payload)], names)
             text = f"{text[:-1]}, data={inner}}}"

@@ -7,6 +7,7 @@ import ctypes
 import errno
 import fcntl
 import os
+import struct
 from typing import Any
 
 import pytest
@@ -267,9 +268,9 @@ def test_vfio_device_feature_shows_the_feature_and_its_data_by_name() -> None:
         "data={region_index=VFIO_PCI_BAR0_REGION_INDEX, open_flags=O_RDWR, flags=0, "
         "nr_ranges=1}}"
     )
-    tph = _feature(VFIO_DEVICE_FEATURE_SET | VFIO_DEVICE_FEATURE_DMA_BUF_TPH, bytes(8))
+    tph = _feature(VFIO_DEVICE_FEATURE_SET | VFIO_DEVICE_FEATURE_DMA_BUF_TPH, bytes(7))
     assert arg_struct_text(VFIO_DEVICE_FEATURE, tph.hex()) == (
-        "{argsz=16, flags=VFIO_DEVICE_FEATURE_SET|VFIO_DEVICE_FEATURE_DMA_BUF_TPH, data=<8 bytes>}"
+        "{argsz=15, flags=VFIO_DEVICE_FEATURE_SET|VFIO_DEVICE_FEATURE_DMA_BUF_TPH, data=<7 bytes>}"
     )
     assert arg_struct_text(VFIO_DEVICE_FEATURE, _feature(0xFFFF).hex()) == (
         "{argsz=8, flags=65535}"
@@ -287,3 +288,35 @@ def test_a_shorter_argsz_shows_the_fields_that_fit() -> None:
         "{argsz=16, flags=0, iommufd=3, out_devid=0, token_uuid_ptr=0}"
     )
     assert arg_struct_text(VFIO_DEVICE_BIND_IOMMUFD, "0300") is None  # not even argsz
+
+
+@pytest.mark.parametrize(
+    ("payload", "want"),
+    [
+        (
+            struct.pack("=iIHBB", 5, 3, 0x112, 0x12, 1),  # tph-v11: 12 bytes
+            "data={dmabuf_fd=5, flags=VFIO_DMA_BUF_TPH_ST|VFIO_DMA_BUF_TPH_ST_EXT, "
+            "steering_tag_ext=274, steering_tag=18, ph=1 (requester)}",
+        ),
+        (
+            struct.pack("=iHBB", 5, 0x12, 2, 0),  # tph-v2: 8 bytes
+            "data={dmabuf_fd=5, steering_tag=18, ph=2 (target)}",
+        ),
+    ],
+)
+def test_the_tph_feature_data_is_decoded_by_its_profiles_size(payload: bytes, want: str) -> None:
+    """``VFIO_DEVICE_FEATURE_DMA_BUF_TPH`` (13, proposed) has one struct per uAPI
+    profile: the view reads the data as the struct of its size."""
+    from mockkernel.traceview.decode import arg_struct_text
+    from mockkernel.uapi.linux import vfio, vfio_tph
+
+    hdr = struct.pack(
+        "=II",
+        8 + len(payload),
+        vfio.VFIO_DEVICE_FEATURE_SET | vfio_tph.VFIO_DEVICE_FEATURE_DMA_BUF_TPH,
+    )
+    text = arg_struct_text(vfio.VFIO_DEVICE_FEATURE, (hdr + payload).hex())
+    assert text is not None and text.endswith(want + "}")
+    assert arg_struct_text(vfio.VFIO_DEVICE_FEATURE, (hdr + payload[:5]).hex()).endswith(  # type: ignore[union-attr]
+        "data=<5 bytes>}"
+    )
