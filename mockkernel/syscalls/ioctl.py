@@ -22,6 +22,7 @@ from ..errors import kerr
 from ..fs import FMODE_PATH, File
 from ..ioctl import _IOC_DIR, _IOC_NONE, _IOC_SIZE, _IOC_TYPE, _IOC_WRITE
 from ..uaccess import copy_from_user, copy_from_user_nofault, copy_to_user, put_user_u32
+from ..uapi.linux.dma_buf import DMA_BUF_SET_NAME_A, DMA_BUF_SET_NAME_B
 from ..uapi.linux.ioctls import FIOASYNC, FIOCLEX, FIONBIO, FIONCLEX, FIOQSIZE
 from ..uapi.linux.vfio import VFIO_TYPE
 
@@ -139,6 +140,11 @@ def sys_ioctl(proc: Process, fd: int, cmd: int, arg: int) -> int:
 IOCTL_ARG_TRACE_MAX = 256
 
 
+#: ``_IOW`` commands whose "struct" is a ``const char *`` (the size of a pointer): what
+#: they read is a string, which their own events show (``DMA_BUF_SET_NAME_A``/``_B``)
+_POINTER_ARGS = frozenset((DMA_BUF_SET_NAME_A, DMA_BUF_SET_NAME_B))
+
+
 def ioctl_arg_bytes(proc: Process, cmd: int, arg: int) -> bytes | None:
     """What a trace records of an ioctl's argument, as the call begins (what the
     driver's ``copy_from_user`` will see), from ``proc``'s memory:
@@ -154,6 +160,8 @@ def ioctl_arg_bytes(proc: Process, cmd: int, arg: int) -> bytes | None:
     meets the ``EFAULT``).  Read without fault points
     (:func:`~mockkernel.uaccess.copy_from_user_nofault`), so tracing does not change
     the call.  Only a tracing caller asks (``Process``'s traced ``sys_ioctl``)."""
+    if cmd in _POINTER_ARGS:
+        return None  # the argument is a pointer to a string, not a struct
     direction = _IOC_DIR(cmd)
     if direction & _IOC_WRITE:
         size = _IOC_SIZE(cmd)

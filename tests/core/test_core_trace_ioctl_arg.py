@@ -320,3 +320,15 @@ def test_the_tph_feature_data_is_decoded_by_its_profiles_size(payload: bytes, wa
     assert arg_struct_text(vfio.VFIO_DEVICE_FEATURE, (hdr + payload[:5]).hex()).endswith(  # type: ignore[union-attr]
         "data=<5 bytes>}"
     )
+
+
+def test_set_name_records_no_struct(mock_kernel: Kernel) -> None:
+    """``DMA_BUF_SET_NAME`` is ``_IOW`` of a ``const char *``: the 8 bytes of its "size"
+    are a string's, not a struct's; its own event shows the name."""
+    from mockkernel.syscalls.ioctl import ioctl_arg_bytes
+    from mockkernel.uapi.linux.dma_buf import DMA_BUF_SET_NAME_A, DMA_BUF_SET_NAME_B
+
+    buf = ctypes.create_string_buffer(b"a-name-longer-than-8")
+    proc = mock_kernel.init_process
+    for cmd in (DMA_BUF_SET_NAME_A, DMA_BUF_SET_NAME_B):
+        assert ioctl_arg_bytes(proc, cmd, ctypes.addressof(buf)) is None
