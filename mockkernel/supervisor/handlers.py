@@ -15,7 +15,7 @@ import os
 import stat
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from errno import ENODEV, ENOTDIR, ERANGE, EXDEV
+from errno import EINVAL, ENODEV, ENOTDIR, ERANGE, ESPIPE, EXDEV
 from typing import TYPE_CHECKING
 
 from ..errors import NotMine, kerr
@@ -323,6 +323,51 @@ def _on_mock_fd(c: Call, call: Callable[[int], object]) -> Result:
         return CONTINUE
     call(fd)
     return 0
+
+
+def sys_flock(c: Call) -> Result:
+    return _on_mock_fd(c, lambda fd: c.proc.sys_flock(fd, i32(c.args[1])))
+
+
+def sys_fchmod(c: Call) -> Result:
+    return _on_mock_fd(c, lambda fd: c.proc.sys_fchmod(fd, u32(c.args[1])))
+
+
+def sys_fchown(c: Call) -> Result:
+    return _on_mock_fd(c, lambda fd: c.proc.sys_fchown(fd, i32(c.args[1]), i32(c.args[2])))
+
+
+_POSIX_FADV_MAX = 5  # POSIX_FADV_NORMAL .. POSIX_FADV_NOREUSE
+
+
+def sys_fadvise64(c: Call) -> Result:
+    """``generic_fadvise`` of a mock file: no page cache behind it (a pseudo or device
+    file's ``noop_backing_dev_info``), so a known advice does nothing; ``EINVAL`` for
+    a negative length or an unknown advice."""
+    fd = c.mock_fd()
+    if fd is None:
+        return CONTINUE
+    c.proc.fdget(fd)
+    if s64(c.args[2]) < 0 or not 0 <= i32(c.args[3]) <= _POSIX_FADV_MAX:
+        raise kerr(EINVAL)
+    return 0
+
+
+def _no_splice(name: str, fds: tuple[int, ...], errno: int) -> Handler:
+    """A call that moves data between files through the page cache or a pipe
+    (``sendfile``, ``splice``, ``tee``, ``copy_file_range``, ``sync_file_range``,
+    ``readahead``): no mock file has the ops it needs (``splice_read``/``splice_write``,
+    a regular file's mapping), so Linux's errno for such a file, and a trace event."""
+
+    def handler(c: Call) -> Result:
+        for i in fds:
+            fd = c.mock_fd(i)
+            if fd is not None:
+                c.proc.fdget(fd)
+                raise c.unsupported(name, fd, errno)
+        return CONTINUE
+
+    return handler
 
 
 def sys_fsync(c: Call) -> Result:
@@ -712,6 +757,26 @@ TABLE: dict[int, Syscall] = {
         Syscall("dup2", _S, sys_dup2, "ADDFD with SETFD"),
         Syscall("fcntl", _S, sys_fcntl, "F_GETFD/F_SETFD also run on the placeholder"),
         Syscall("fsync", _S, sys_fsync),
+        Syscall("flock", _S, sys_flock, "the open file description's lock (filelock.py)"),
+        Syscall("fchmod", _S, sys_fchmod),
+        Syscall("fchown", _S, sys_fchown),
+        Syscall("fadvise64", _S, sys_fadvise64, "no page cache: a known advice does nothing"),
+        Syscall("sendfile", _U, _no_splice("sendfile", (0, 1), EINVAL), "EINVAL: no splice ops"),
+        Syscall("splice", _U, _no_splice("splice", (0, 2), EINVAL), "EINVAL: no splice ops"),
+        Syscall("tee", _U, _no_splice("tee", (0, 1), EINVAL), "EINVAL: no splice ops"),
+        Syscall(
+            "copy_file_range",
+            _U,
+            _no_splice("copy_file_range", (0, 2), EINVAL),
+            "EINVAL: not a regular file",
+        ),
+        Syscall(
+            "sync_file_range",
+            _U,
+            _no_splice("sync_file_range", (0,), ESPIPE),
+            "ESPIPE: not a regular file",
+        ),
+        Syscall("readahead", _U, _no_splice("readahead", (0,), EINVAL), "EINVAL: no mapping"),
         Syscall("fdatasync", _S, sys_fdatasync),
         Syscall("ftruncate", _S, sys_ftruncate),
         Syscall("readlink", _S, sys_readlink),
@@ -837,7 +902,8 @@ NOT_TRAPPED: dict[str, str] = {
 
 _FD_ONLY = ("read", "write", "pread64", "pwrite64", "readv", "writev", "preadv", "pwritev",
             "preadv2", "pwritev2", "lseek", "fstat", "fsync", "fdatasync", "ftruncate",
-            "ioctl", "fcntl", "dup", "getdents64", "listen", "accept", "accept4", "shutdown",
+            "ioctl", "fcntl", "dup", "getdents64", "flock", "fchmod", "fchown", "fadvise64",
+            "sync_file_range", "readahead", "listen", "accept", "accept4", "shutdown",
             "getsockname", "getpeername", "setsockopt", "getsockopt", "sendto", "recvfrom",
             "fgetxattr", "flistxattr")  # fmt: skip
 

@@ -245,7 +245,9 @@ NR = {
     "accept4": 288,
     "recvmmsg": 299, "sendmmsg": 307, "execveat": 322, "rename": 82, "mkdir": 83,
     "rmdir": 84, "unlink": 87, "mkdirat": 258, "unlinkat": 263, "renameat": 264,
-    "renameat2": 316, "preadv2": 327, "pwritev2": 328,
+    "renameat2": 316, "sendfile": 40, "flock": 73, "fchmod": 91, "fchown": 93,
+    "readahead": 187, "fadvise64": 221, "splice": 275, "tee": 276, "sync_file_range": 277,
+    "copy_file_range": 326, "preadv2": 327, "pwritev2": 328,
     "statx": 332, "close_range": 436, "fallocate": 285,
     "openat2": 437, "faccessat2": 439,
 }  # fmt: skip

@@ -47,6 +47,7 @@ KNOWN_DIFFERENCES = {
         "cloneprobe",
         "epollprobe",
         "mapprot",
+        "fdcalls",
         "pinprobe",
         "vfioshare",
         "verbsshare",
