@@ -892,6 +892,10 @@ TABLE: dict[int, Syscall] = {
 #: calls that reach a file but are not trapped: the child's real kernel runs them on the
 #: placeholder (a sealed empty memfd) -- documented limits, listed in the support table
 NOT_TRAPPED: dict[str, str] = {
+    "chmod/fchmodat/chown/fchownat/utimensat/setxattr/removexattr (and f- forms but "
+    "fchmod/fchown) of a mock path or fd": "the host's answer for the placeholder or the "
+    "host's node",
+    "inotify_add_watch/fanotify_mark of a mock path": "the host's tree is watched",
     "mprotect/madvise/msync outside the mapping window": "a mock mapping the program "
     "placed with MAP_FIXED: they act on its real pages (the backing files)",
     "sendfile, splice": "on a mock TCP socket the placeholder answers (a sealed memfd)",
