@@ -523,21 +523,6 @@ def _rw(show: Callable[[], str], store: Callable[[bytes], None]) -> tuple[BinRea
     return read, write
 
 
-def _kstrtoul(data: bytes) -> int:
-    """``kstrtoul(buf, 0, &val)``: decimal, ``0x`` hex or ``0``-prefixed octal, one
-    trailing newline allowed; ``EINVAL`` for anything else."""
-    text = data.decode(errors="replace")
-    text = text.removesuffix("\n")
-    base = 16 if text[:2].lower() == "0x" else 8 if text[:1] == "0" and len(text) > 1 else 10
-    digits = text[2:] if base == 16 else text
-    if not digits or not digits.isalnum():
-        raise kerr(EINVAL)
-    try:
-        return int(digits, base)
-    except ValueError:
-        raise kerr(EINVAL) from None
-
-
 def _generic_attrs(kernel: KernelContext, pdev: PciDev, d: str) -> None:
     """``irq``, ``enable``, ``numa_node``, ``local_cpus``/``local_cpulist``, ``msi_bus``,
     ``dma_mask_bits``, ``consistent_dma_mask_bits``, ``d3cold_allowed``,
@@ -566,7 +551,7 @@ def _generic_attrs(kernel: KernelContext, pdev: PciDev, d: str) -> None:
     vfs.attr(f"{d}/power_state", power_state)
 
     def enable_store(data: bytes) -> None:  # enable_store: only while no driver is bound
-        value = _kstrtoul(data)
+        value = kstrtoul(data)
         if pdev.bdf in core.bound:
             raise kerr(EBUSY)
         if value:
@@ -594,7 +579,7 @@ def _generic_attrs(kernel: KernelContext, pdev: PciDev, d: str) -> None:
     for name in ("msi_bus", "d3cold_allowed", "broken_parity_status"):
 
         def store(data: bytes, name: str = name) -> None:
-            state[name] = 1 if _kstrtoul(data) else 0
+            state[name] = 1 if kstrtoul(data) else 0
 
         read, write = _rw(lambda name=name: f"{state[name]}\n", store)  # type: ignore[misc]
         vfs.bin_attr(f"{d}/{name}", 0o644, 4096, read=read, write=write)

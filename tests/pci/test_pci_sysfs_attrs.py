@@ -117,3 +117,16 @@ def test_writes_as_root() -> None:
     assert _write(f"{D}/uevent", b"add") == "ok"
     assert _write(f"{D}/uevent", b"") == "ok"  # sysfs_kf_write: nothing to store
     assert _write(f"{D}/uevent", b"bogus") == "EINVAL"
+
+
+@pytest.mark.mockkernel(topology=GUEST_EDU)
+@pytest.mark.usefixtures("mock_kernel")
+def test_writes_take_kstrtoul_numbers() -> None:
+    if os.geteuid() != 0:
+        pytest.skip("sysfs attribute writes need root (0644 root:root)")
+    for bad in (b"", b"x", b"1 ", b"-1", b"0x", b"1\n\n", b"18446744073709551616"):
+        got = _write(f"{D}/msi_bus", bad)
+        assert got == ("ok" if bad == b"" else "ERANGE" if bad[:2] == b"18" else "EINVAL"), bad
+    for good, want in ((b"+1", "1\n"), (b"0\n", "0\n"), (b"0x10", "1\n"), (b"00", "0\n")):
+        assert _write(f"{D}/msi_bus", good) == "ok"
+        assert _read(f"{D}/msi_bus") == want

@@ -82,3 +82,26 @@ def test_ip_link_sees_the_mock_and_cannot_change_the_host(kernel: Kernel) -> Non
     r = kernel.run(["ip", "link", "set", "nosuchdev0", "up"], capture_output=True, text=True)
     assert r.returncode != 0 and 'Cannot find device "nosuchdev0"' in r.stderr
     assert subprocess.run(["ip", "-br", "link"], capture_output=True, text=True).stdout == host
+
+
+BAD_INPUT = r"""
+import ctypes, errno, socket, struct
+libc = ctypes.CDLL(None, use_errno=True)
+libc.ioctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_void_p]
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for cmd in (0x8933, 0x8913, 0x8912):  # SIOCGIFINDEX, SIOCGIFFLAGS, SIOCGIFCONF
+    r = libc.ioctl(s.fileno(), cmd, 0x10)
+    print(r, errno.errorcode[ctypes.get_errno()] if r < 0 else 0)
+buf = ctypes.create_string_buffer(40)  # room for one ifreq of two
+conf = ctypes.create_string_buffer(struct.pack("=i4xQ", 40, ctypes.addressof(buf)))
+print(libc.ioctl(s.fileno(), 0x8912, conf), struct.unpack_from("=i", conf.raw)[0],
+      buf.raw[:16].rstrip(b"\0").decode())
+"""
+
+
+def test_interface_ioctls_bad_input(kernel: Kernel) -> None:
+    """A pointer the kernel cannot read is EFAULT; SIOCGIFCONF fills only whole ifreqs."""
+    r = kernel.run([sys.executable, "-c", BAD_INPUT], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == ["-1 EFAULT", "-1 EFAULT", "-1 EFAULT", "0 40 lo"]
+    assert kernel.leaks() == []

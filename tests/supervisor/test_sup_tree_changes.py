@@ -4,7 +4,9 @@ script that makes, moves and removes a node under ``/dev`` never touches the hos
 
 from __future__ import annotations
 
+import errno
 import os
+import sys
 
 from mockkernel.kernel import Kernel
 
@@ -37,3 +39,22 @@ def test_tree_changes_stay_in_the_mock(kernel: Kernel, tmp_path: os.PathLike[str
     if os.geteuid() == 0:
         names = [e["event"] for e in events if e["event"].startswith("vfs.")]
         assert "vfs.mkdir" in names
+
+
+def test_rename_between_the_trees_and_a_host_fs_is_exdev(
+    kernel: Kernel, tmp_path: os.PathLike[str]
+) -> None:
+    prog = (
+        "import os, sys\n"
+        "for a, b in ((sys.argv[1], '/dev/udmabuf'), ('/dev/udmabuf', sys.argv[1])):\n"
+        "    try:\n"
+        "        os.rename(a, b)\n"
+        "    except OSError as e:\n"
+        "        print(e.errno)\n"
+    )
+    host = os.path.join(tmp_path, "f")
+    open(host, "w").close()
+    r = kernel.run([sys.executable, "-c", prog, host], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == [str(errno.EXDEV)] * 2
+    assert os.path.exists(host) and kernel.leaks() == []
