@@ -24,13 +24,20 @@ from typing import TYPE_CHECKING
 from ..errors import kerr
 from ..trace import TracePoint
 from ..uaccess import copy_from_user, copy_to_user
-from .rtnetlink import Rtnl
 
 if TYPE_CHECKING:
     from ..context import KernelContext
+    from ..fs import File, IoctlHandler
     from .netdev import NetDevice
 
-__all__ = ["IFREQ_SIZE", "is_dev_ioctl", "sock_dev_ioctl"]
+__all__ = [
+    "DEV_IOCTL_CMDS",
+    "IFREQ_SIZE",
+    "SOCK_DEV_IOCTLS",
+    "capable_net_admin",
+    "is_dev_ioctl",
+    "sock_dev_ioctl",
+]
 
 IFNAMSIZ = 16
 IFREQ_SIZE = 40  # struct ifreq on x86-64: the name and a 24-byte union
@@ -55,6 +62,8 @@ SIOCGIFMAP = 0x8970
 #: the device ioctls of ``sock_ioctl``'s range (``SIOCGIFNAME`` .. ``SIOCGIFMAP`` and
 #: beyond, up to the protocol- and device-private numbers)
 _FIRST, _PRIVATE = 0x8910, 0x89E0
+#: every such number, for a front-end's one set lookup (``is_dev_ioctl`` as a set)
+DEV_IOCTL_CMDS = frozenset(range(_FIRST, _PRIVATE))
 _GETTERS = frozenset(
     (SIOCGIFNAME, SIOCGIFCONF, SIOCGIFFLAGS, SIOCGIFADDR, SIOCGIFDSTADDR, SIOCGIFBRDADDR,
      SIOCGIFNETMASK, SIOCGIFMETRIC, SIOCGIFMTU, SIOCGIFHWADDR, SIOCGIFINDEX, SIOCGIFPFLAGS,
@@ -98,9 +107,37 @@ def _not_modelled(kernel: KernelContext, cmd: int, name: str, admin: bool) -> OS
     return kerr(EOPNOTSUPP, f"ioctl {cmd:#x} on {name or 'a device'} is not modelled")
 
 
+_CAP_NET_ADMIN = 12
+
+
+def capable_net_admin() -> bool:
+    """``capable(CAP_NET_ADMIN)`` of the calling thread (its effective set): a mock
+    socket's caller, or an in-process program's ioctl on a real socket."""
+    try:
+        with open("/proc/thread-self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("CapEff:"):
+                    return bool(int(line.split()[1], 16) >> _CAP_NET_ADMIN & 1)
+    except (OSError, ValueError, IndexError):
+        pass
+    return False
+
+
+def sock_file_ioctl(file: File, cmd: int, arg: int) -> int:
+    """``sock_ioctl`` -> ``sock_do_ioctl`` -> ``dev_ioctl`` for a mock socket's file:
+    the protocol has no ioctl of its own there (``-ENOIOCTLCMD``)."""
+    return sock_dev_ioctl(file.kernel, cmd, arg, admin=capable_net_admin())
+
+
+#: the ``ioctls`` table entries every mock socket's file operations share
+SOCK_DEV_IOCTLS: dict[int, IoctlHandler] = dict.fromkeys(DEV_IOCTL_CMDS, sock_file_ioctl)
+
+
 def sock_dev_ioctl(kernel: KernelContext, cmd: int, arg: int, *, admin: bool) -> int:
     """Serve device ioctl ``cmd`` whose argument is the user pointer ``arg`` (an
     ``ifreq``, or an ``ifconf`` for ``SIOCGIFCONF``); returns 0 or raises."""
+    from .rtnetlink import Rtnl  # (rtnetlink is above the socket files that use this)
+
     if cmd == SIOCGIFCONF:
         return _ifconf(kernel, arg)
     if not arg:
@@ -156,6 +193,8 @@ def sock_dev_ioctl(kernel: KernelContext, cmd: int, arg: int, *, admin: bool) ->
 def _ifconf(kernel: KernelContext, arg: int) -> int:
     """``SIOCGIFCONF``: an ``ifreq`` (name, IPv4 address) per device with an address;
     with a NULL buffer only the length needed.  A buffer too small gets what fits."""
+    from .rtnetlink import Rtnl
+
     if not arg:
         raise kerr(EFAULT)
     length, buf = _IFCONF.unpack(copy_from_user(arg, _IFCONF.size))

@@ -64,6 +64,7 @@ from ..uapi.linux.netlink import (
     NLMSGERR_ATTR_OFFS,
     NLMSGERR_ATTR_POLICY,
 )
+from .dev_ioctl import SOCK_DEV_IOCTLS
 
 if TYPE_CHECKING:
     from ..process import Process, TaskContext
@@ -451,6 +452,8 @@ class NetlinkFops(FileOperations):
     """``netlink_ops`` as a file: ``read``/``write`` are ``recv``/``send`` with no flags."""
 
     name = "socket"
+    #: ``sock_ioctl``: the interface ioctls (``SIOCGIFINDEX`` & co.) of any socket
+    ioctls = SOCK_DEV_IOCTLS
 
     def release(self, file: File[NetlinkSock]) -> None:
         sock = file.private_data

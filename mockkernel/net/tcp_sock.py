@@ -37,6 +37,7 @@ from ..fs import FMODE_READ, FMODE_WRITE, File, FileOperations, Inode
 from ..poll import EPOLLHUP, EPOLLIN, EPOLLOUT, EPOLLRDHUP, EPOLLRDNORM, EPOLLWRNORM
 from ..trace import TracePoint
 from ..uapi.linux.devmem_socket import SO_DEVMEM_DONTNEED
+from .dev_ioctl import SOCK_DEV_IOCTLS
 from .devmem_tcp import WouldBlock, trace_devmem_tcp_not_modelled
 
 if TYPE_CHECKING:
@@ -310,6 +311,8 @@ class TcpSockFops(FileOperations):
     ``recv``/``send`` with no flags; ``->poll`` is ``tcp_poll``."""
 
     name = "socket"
+    #: ``sock_ioctl``: the interface ioctls (``SIOCGIFINDEX`` & co.) of any socket
+    ioctls = SOCK_DEV_IOCTLS
 
     def release(self, file: File) -> None:
         sock: TcpSocket = file.private_data

@@ -14,6 +14,9 @@ syscalls, so these six are written for CPython's call path:
   None; an IndexError (past every mock fd) or TypeError (not an int) means "not a mock
   fd" too.  A negative fd indexes from the end of the list, so the mock branch
   re-checks ``fd >= 0``;
+* an interface ioctl (``SIOCGIFINDEX`` & co., ``_dev_ioctls``) on a real fd is the one
+  exception a real ioctl pays for (one set lookup): on a real socket it is the kernel's
+  (``_sock_ioctl``), as it would be under the supervisor -- never the host's devices;
 * a TCP socket the kernel made mock (bound to a NIC address) keeps a real, never
   connected socket under its number: a real ``read``/``write`` there fails with
   ``ENOTCONN``/``EPIPE``, and only then is the kernel asked (``_notconn_read``/
@@ -78,6 +81,8 @@ _notconn_read: Callable[..., bytes] = _unbound
 _notconn_write: Callable[..., int] = _unbound
 _fileno_ioctl: Callable[..., Any] = _unbound
 _general_ioctl: Callable[..., Any] = _unbound
+_dev_ioctls: Container[int] = frozenset()  # net.dev_ioctl's SIOCGIF*/SIOCSIF* numbers
+_sock_ioctl: Callable[..., Any] = _unbound
 
 
 def m_open(path: Any, flags: int, mode: int = 0o777, dir_fd: int | None = None) -> int:
@@ -155,10 +160,14 @@ def m_ioctl(fd: Any, request: int, arg: Any = 0, mutate_flag: bool = True, /) ->
     try:
         file = _slots[fd]
     except IndexError:
+        if request in _dev_ioctls:  # SIOCGIFINDEX & co.: the kernel's devices if a socket
+            return _sock_ioctl(fd, request, arg, mutate_flag)
         return _real_ioctl(fd, request, arg, mutate_flag)
     except TypeError:  # an object with fileno()
         return _fileno_ioctl(fd, request, arg, mutate_flag)
     if file is None:
+        if request in _dev_ioctls:
+            return _sock_ioctl(fd, request, arg, mutate_flag)
         return _real_ioctl(fd, request, arg, mutate_flag)
     if type(fd) is not int or fd < 0:  # an int subclass, or a negative alias
         return _fileno_ioctl(fd, request, arg, mutate_flag)

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import ctypes
 import operator
+import stat
 import threading
 import weakref
 from typing import TYPE_CHECKING, Any
 
+from ..net.dev_ioctl import capable_net_admin, is_dev_ioctl, sock_dev_ioctl
 from ..syscalls.ioctl import do_ioctl
 from ..uaccess import add_window, drop_window
 from .hotpath import IOCTL_BUFSZ, as_fd
@@ -61,6 +63,10 @@ def int_overflow(value: int) -> OverflowError:
     return OverflowError("signed integer is less than minimum")
 
 
+#: ``general_ioctl``'s ``file`` for an interface ioctl on a real socket (``sock_ioctl``)
+_REAL_SOCKET: Any = object()
+
+
 class IoctlCalls:
     """The slow paths ``hotpath.m_ioctl`` hands over to (bound methods)."""
 
@@ -70,12 +76,16 @@ class IoctlCalls:
         self.tracer = redir.kernel.tracer
         self.scratch = redir.scratch
         self.real_ioctl = redir.real.ioctl
+        self.real_fstat = redir.real.fstat
+        self.kernel = redir.kernel
         #: ``hotpath``'s bound ``m_ioctl`` (set once the hot functions are made)
         self.m_ioctl: Any = None
 
     def call(self, file: Any, fd: int, cmd: int, arg: int) -> int:
         """One ioctl with its final argument: traced through ``Process.sys_ioctl`` when
         tracing is on, else straight into the layer's dispatch."""
+        if file is _REAL_SOCKET:
+            return sock_dev_ioctl(self.kernel, cmd, arg, admin=capable_net_admin())
         if self.tracer.enabled:
             return self.proc.sys_ioctl(fd, cmd, arg)
         return do_ioctl(self.proc, fd, file, cmd, arg)
@@ -85,7 +95,22 @@ class IoctlCalls:
         n = as_fd(fd)
         if n in self.files:
             return self.m_ioctl(n, request, arg, mutate_flag)
+        if type(request) is int and is_dev_ioctl(request & 0xFFFFFFFF):
+            return self.sock_ioctl(n, request, arg, mutate_flag)
         return self.real_ioctl(fd, request, arg, mutate_flag)
+
+    def sock_ioctl(self, fd: int, request: int, arg: Any, mutate_flag: bool) -> Any:
+        """An interface ioctl (``SIOCGIFINDEX`` & co.) on real fd ``fd``: on a socket it is
+        ``sock_ioctl``'s ``dev_ioctl`` of *this* kernel (``net/dev_ioctl.py``, as under the
+        supervisor), never the host's devices; on anything else the real call's answer
+        (``ENOTTY``, ``EBADF``).  The argument is taken with CPython's conventions."""
+        try:
+            is_socket = stat.S_ISSOCK(self.real_fstat(fd).st_mode)
+        except (OSError, TypeError, ValueError, OverflowError):
+            is_socket = False
+        if not is_socket:
+            return self.real_ioctl(fd, request, arg, mutate_flag)
+        return self.general_ioctl(_REAL_SOCKET, fd, request & 0xFFFFFFFF, arg, mutate_flag)
 
     def general_ioctl(self, file: Any, n: int, cmd: int, arg: Any, mutate_flag: bool) -> Any:
         """Every argument kind, with CPython's exact conventions; tracing."""

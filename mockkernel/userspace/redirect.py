@@ -46,6 +46,7 @@ from types import ModuleType, TracebackType
 from typing import TYPE_CHECKING, Any, Literal
 
 from ..errors import FORKED_MESSAGE, ForkedKernelError
+from ..net.dev_ioctl import DEV_IOCTL_CMDS
 from ..realfd import REAL as _Real
 from ..realfd import held_numbers, os_close
 from ..syscalls.ioctl import VFS_IOCTL_CMDS
@@ -446,6 +447,8 @@ class Redirection:
             _notconn_write=fds.notconn_write,
             _fileno_ioctl=ioctls.fileno_ioctl,
             _general_ioctl=ioctls.general_ioctl,
+            _dev_ioctls=DEV_IOCTL_CMDS,
+            _sock_ioctl=ioctls.sock_ioctl,
         )
         ioctls.m_ioctl = hot["ioctl"]
         fd_funcs = {key: getattr(fds, key) for key in _FD_KEYS}
