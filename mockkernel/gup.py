@@ -24,10 +24,11 @@ partly in the range is zeroed in place by Linux (the pinned page is still the
 memfd's): it is not copied, and the real punch zeroes that part for both.
 
 Who calls :meth:`PinnedPages.punch_hole`: the supervisor, which traps ``fallocate``
-and ``madvise(MADV_REMOVE)`` (``supervisor/punch.py``).  The in-process front-end
-cannot see a punch (Python has no ``fallocate`` with a mode, and ``mmap.madvise`` of
-a real memfd mapping is not redirected): there a punch still empties the driver's
-view too (``docs/fidelity.md``).
+and ``madvise(MADV_REMOVE)`` (``supervisor/punch.py``), and the in-process front-end
+for ``mmap.madvise(MADV_REMOVE)`` of a real shared map of a shmem file
+(``userspace/mmap.py``: ``ShmemMmap``).  Python has no ``fallocate`` with a mode
+(``os.posix_fallocate`` is mode 0, which punches nothing), so in-process only a call
+through ``ctypes`` punches unseen: the driver's view empties too (``docs/fidelity.md``).
 
 State lives in the kernel's :class:`PinnedPages` subsystem: the pins by memfd
 ``(st_dev, st_ino)``, and the copies, each closed with its last pin.
@@ -35,6 +36,7 @@ State lives in the kernel's :class:`PinnedPages` subsystem: the pins by memfd
 
 from __future__ import annotations
 
+import fcntl
 import os
 import threading
 from collections.abc import Callable
@@ -61,6 +63,8 @@ trace_mm_punch_pinned = TracePoint(
 
 #: one memfd, whatever fd names it: ``(st_dev, st_ino)``
 MemfdKey = tuple[int, int]
+_F_GET_SEALS = 1034
+_F_SEAL_WRITE, _F_SEAL_FUTURE_WRITE = 0x0008, 0x0010
 _COPY_CHUNK = 1 << 20
 
 
@@ -121,6 +125,8 @@ class PinnedFolios:
         self.offset = offset
         self.size = size
         self.on_move = on_move
+        #: the pinner's own fd of the memfd (open until the pin goes)
+        self.fd = fd
         self.view = KernelMap(fd, size, offset)
         self._extents = [_Extent(0, size, fd, offset)]
         self.pinned = True
@@ -201,6 +207,19 @@ class PinnedPages(Subsystem):
     def pinned(self, key: MemfdKey) -> bool:
         """Does any pin hold pages of memfd ``key``?  (A front-end's cheap first test.)"""
         return key in self._pins
+
+    def sealed_for_write(self, key: MemfdKey) -> bool:
+        """Does memfd ``key`` carry ``F_SEAL_WRITE``/``F_SEAL_FUTURE_WRITE`` (so a punch
+        of it fails, ``shmem_fallocate``'s ``EPERM``)?  False when nothing pins it."""
+        with self.lock:
+            pin = next(iter(self._pins.get(key, ())), None)
+            if pin is None:
+                return False
+            try:
+                seals = fcntl.fcntl(pin.fd, _F_GET_SEALS)
+            except OSError:
+                return False
+        return bool(seals & (_F_SEAL_WRITE | _F_SEAL_FUTURE_WRITE))
 
     def has_pins(self) -> bool:
         """Does any pin hold pages at all?  (Lock-free: a front-end's quick test.)"""

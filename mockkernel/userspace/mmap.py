@@ -4,6 +4,13 @@
 ``mmap.mmap`` is a class, so its replacement is one too: a subclass of the real type
 made once per interpreter (``isinstance`` checks keep working), which finds the
 installed redirection when a map is made.
+
+A shared map of a real shmem file (a memfd, a tmpfs file: ``F_GET_SEALS`` answers) is a
+:class:`ShmemMmap`: its ``madvise(MADV_REMOVE)`` punches a hole in the file, and a
+udmabuf may hold pinned pages there (``mm/gup.py``).  Before the real call runs, the
+pinned pages of the range move to kernel-private backing, as the supervisor does for a
+trapped ``madvise`` (``supervisor/punch.py``): the dma-buf keeps the old data, as on
+Linux.  Any other real map is the real type itself.
 """
 
 from __future__ import annotations
@@ -11,17 +18,19 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import mmap
+import os
 import stat as _stat
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from ..mm import MappedFile
+from ..gup import PinnedPages
+from ..mm import PAGE_SIZE, MappedFile, page_align
 from ..realfd import REAL
 
 if TYPE_CHECKING:
     from .redirect import Redirection
 
-__all__ = ["MmapCalls", "RedirectedMmap"]
+__all__ = ["MmapCalls", "RedirectedMmap", "ShmemMmap"]
 
 
 class _MmapMeta(type):
@@ -51,7 +60,70 @@ class RedirectedMmap(_real_mmap_type, metaclass=_MmapMeta):  # type: ignore[misc
         redir = _redirect.Redirection.active
         if redir is not None and fileno in redir.proc.files:
             return redir.mmaps.mock_mmap(fileno, length, flags, prot, access, offset)
+        if redir is not None and type(fileno) is int and fileno >= 0:
+            shmem = _shmem_key(fileno, flags, access)
+            if shmem is not None:
+                m = ShmemMmap(fileno, length, flags, prot, access, offset, **kw)
+                m._mk_key, m._mk_writable = shmem
+                m._mk_offset = offset
+                return m
         return REAL.mmap(fileno, length, flags, prot, access, offset, **kw)
+
+
+_F_GET_SEALS = 1034
+_F_SEAL_WRITE, _F_SEAL_FUTURE_WRITE = 0x0008, 0x0010
+_MADV_REMOVE = 9
+
+
+def _shmem_key(fd: int, flags: int, access: int) -> tuple[tuple[int, int], bool] | None:
+    """For a shared map of a shmem file: its ``(st_dev, st_ino)`` and whether the map may
+    write (``VM_MAYWRITE``: the file open for writing, no write seal); else None."""
+    if access == mmap.ACCESS_COPY or (
+        access == mmap.ACCESS_DEFAULT and not flags & mmap.MAP_SHARED
+    ):
+        return None
+    try:
+        seals = fcntl.fcntl(fd, _F_GET_SEALS)  # EINVAL: not shmem
+        accmode = fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE
+        st = os.fstat(fd)
+    except (OSError, TypeError, ValueError, OverflowError):
+        return None  # (the real mmap gives the answer)
+    writable = accmode != os.O_RDONLY and not seals & (_F_SEAL_WRITE | _F_SEAL_FUTURE_WRITE)
+    return (st.st_dev, st.st_ino), writable
+
+
+class ShmemMmap(_real_mmap_type):  # type: ignore[misc,valid-type]
+    """A real shared map of a shmem file made while a redirection was installed: its
+    ``madvise(MADV_REMOVE)`` moves pinned pages out of the way first (the module's
+    docstring).  Everything else is the real type's."""
+
+    _mk_key: tuple[int, int] = (0, 0)
+    _mk_writable = False
+    _mk_offset = 0
+
+    def madvise(self, option: int, start: int = 0, length: int | None = None, /) -> None:
+        if option == _MADV_REMOVE:
+            self._before_remove(start, length)
+        super().madvise(option, start, *(() if length is None else (length,)))
+
+    def _before_remove(self, start: int, length: int | None) -> None:
+        """``madvise_remove`` of ``[start, start + length)`` of this map is about to run:
+        if it will punch (CPython's and the kernel's checks pass) and a pin holds pages
+        of the file, move them first (``PinnedPages.punch_hole``)."""
+        redir = _redirect.Redirection.active
+        if redir is None or self.closed:
+            return
+        size = len(self)
+        if not 0 <= start < size or (length is not None and length < 0):
+            return  # CPython's ValueError
+        length = size - start if length is None else min(length, size - start)
+        if start % PAGE_SIZE or length == 0 or not self._mk_writable:
+            return  # EINVAL, nothing to do, EACCES: the real call says so
+        pins = redir.kernel.subsys(PinnedPages)
+        if not pins.pinned(self._mk_key) or pins.sealed_for_write(self._mk_key):
+            return  # nothing pinned; or shmem_fallocate's EPERM
+        # madvise rounds the length up to whole pages (PAGE_ALIGN(len_in)) before the punch
+        pins.punch_hole(self._mk_key, self._mk_offset + start, page_align(length))
 
 
 def _access_to_flags(flags: int, prot: int, access: int) -> tuple[int, int]:

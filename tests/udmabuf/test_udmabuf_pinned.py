@@ -1,11 +1,12 @@
 """A udmabuf holds the pinned pages: after a punch of its memfd it keeps the old data.
 
-In-process no front-end sees a punch (Python has no ``fallocate`` with a mode; a real
-memfd's ``mmap.madvise`` is not redirected), so these tests do what the supervisor does
-for a supervised program (``supervisor/punch.py``): the core's notifier first, then the
-real punch.  They check the buffer's side -- its in-process ``mmap`` mappings (made
-before and after), its kernel views (what an importer's sg table and a device's DMA
-read) -- against what real Linux printed (``tests/real_linux/golden/c_pinprobe.txt``).
+In-process no front-end sees a ``fallocate`` punch (Python has no ``fallocate`` with a
+mode; ``mmap.madvise(MADV_REMOVE)`` is seen: ``test_udmabuf_pinned_madvise.py``), so these
+tests do what the supervisor does for a supervised program (``supervisor/punch.py``): the
+core's notifier first, then the real punch through ctypes.  They check the buffer's
+side -- its in-process ``mmap`` mappings (made before and after), its kernel views
+(what an importer's sg table and a device's DMA read) -- against what real Linux
+printed (``tests/real_linux/golden/c_pinprobe.txt``).
 """
 
 from __future__ import annotations
