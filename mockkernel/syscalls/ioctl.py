@@ -25,6 +25,7 @@ from ..uaccess import copy_from_user, copy_from_user_nofault, copy_to_user, put_
 from ..uapi.linux.dma_buf import DMA_BUF_SET_NAME_A, DMA_BUF_SET_NAME_B
 from ..uapi.linux.ioctls import FIOASYNC, FIOCLEX, FIONBIO, FIONCLEX, FIOQSIZE
 from ..uapi.linux.vfio import VFIO_TYPE
+from ..uapi.rdma.rdma_user_ioctl_cmds import RDMA_VERBS_IOCTL
 
 if TYPE_CHECKING:
     from ..process import Process
@@ -136,8 +137,15 @@ def sys_ioctl(proc: Process, fd: int, cmd: int, arg: int) -> int:
         return do_ioctl(proc, fd, file, cmd, arg)
 
 
-#: the most argument bytes a trace records of one ioctl (a larger ``_IOC_SIZE``: none)
-IOCTL_ARG_TRACE_MAX = 256
+#: the most argument bytes a trace records of one ioctl (a larger size: none).  Room for
+#: a struct and its flexible array: 254 ``dma_ranges[]`` of a VFIO dma-buf request, 255
+#: uverbs attributes after their header
+IOCTL_ARG_TRACE_MAX = 4096
+
+#: ``_IOW``/``_IOWR`` commands whose argument is a header that begins with the length
+#: (``__u16``) of the whole argument, its flexible array included: the uverbs ioctl
+#: (``ib_uverbs_ioctl_hdr.length``: the header and its ``attrs[]``)
+_LENGTH_PREFIXED = frozenset((RDMA_VERBS_IOCTL,))
 
 
 #: ``_IOW`` commands whose "struct" is a ``const char *`` (the size of a pointer): what
@@ -152,7 +160,9 @@ def ioctl_arg_bytes(proc: Process, cmd: int, arg: int) -> bytes | None:
     * a command whose argument the kernel reads (``_IOW``/``_IOWR``): the
       ``_IOC_SIZE(cmd)`` bytes at ``arg``;
     * an ``_IO`` command of type ``';'`` (VFIO and iommufd, whose every struct argument
-      begins with its own size, ``argsz``/``size``): that many bytes;
+      begins with its own size, ``argsz``/``size``): that many bytes, a flexible array
+      after the struct included (``VFIO_DEVICE_FEATURE_DMA_BUF``'s ``dma_ranges[]``);
+    * ``RDMA_VERBS_IOCTL``: the header's ``length`` bytes, its attributes included;
 
     ``None`` for a size over :data:`IOCTL_ARG_TRACE_MAX` (or an ``argsz`` under 4: a
     command that takes no struct, ``VFIO_GROUP_GET_DEVICE_FD``'s string reads as a huge
@@ -167,9 +177,9 @@ def ioctl_arg_bytes(proc: Process, cmd: int, arg: int) -> bytes | None:
         size = _IOC_SIZE(cmd)
         if not 0 < size <= IOCTL_ARG_TRACE_MAX:
             return None
-        argsz = False
+        prefix = 2 if cmd in _LENGTH_PREFIXED else 0
     elif direction == _IOC_NONE and _IOC_TYPE(cmd) == VFIO_TYPE:
-        size, argsz = 4, True  # (the size is read first)
+        size, prefix = 4, 4  # (the size is read first)
     else:
         return None
     if not 0 < arg < 1 << 64:
@@ -177,17 +187,25 @@ def ioctl_arg_bytes(proc: Process, cmd: int, arg: int) -> bytes | None:
     k = proc.kernel
     if k.current is not proc:
         with k.running(proc):
-            return _arg_bytes(arg, size, argsz)
-    return _arg_bytes(arg, size, argsz)
+            return _arg_bytes(arg, size, prefix)
+    return _arg_bytes(arg, size, prefix)
 
 
-def _arg_bytes(arg: int, size: int, argsz: bool) -> bytes | None:
-    """:func:`ioctl_arg_bytes` in the process's memory (it is current)."""
+def _arg_bytes(arg: int, size: int, prefix: int) -> bytes | None:
+    """:func:`ioctl_arg_bytes` in the process's memory (it is current).  A ``prefix`` of
+    4 or 2: the argument begins with its own length, a ``__u32`` (VFIO's ``argsz``: the
+    size to read) or a ``__u16`` (the uverbs header's ``length``: more than the
+    ``size``-byte header when attributes follow; a shorter one records the header
+    alone, and the call itself refuses it)."""
     try:
-        if argsz:
+        if prefix == 4:
             size = int.from_bytes(copy_from_user_nofault(arg, 4), "little")
             if not 4 <= size <= IOCTL_ARG_TRACE_MAX:
                 return None
+        elif prefix == 2:
+            total = int.from_bytes(copy_from_user_nofault(arg, 2), "little")
+            if size < total <= IOCTL_ARG_TRACE_MAX:
+                size = total
         return copy_from_user_nofault(arg, size)
     except (OSError, ValueError, OverflowError):
         return None

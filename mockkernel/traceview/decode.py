@@ -53,6 +53,13 @@ class _Names:
     struct_fields: Mapping[tuple[str, str], Callable[[Any, Mapping[str, Any]], str | None]]
     #: (event, key) -> decoder(value, event) -> text, or None to show the value plainly
     decoders: Mapping[tuple[str, str], Callable[[Any, Mapping[str, Any]], str | None]]
+    #: (object id, method id) -> attribute id -> ``UVERBS_ATTR_*`` name
+    uverbs_attrs: Mapping[tuple[int, int], Mapping[int, str]]
+    #: (object id, method id) -> attribute id -> is its ``data`` a pointer the kernel
+    #: writes (``UVERBS_ATTR_PTR_OUT``), from the core's method specs
+    uverbs_outputs: Mapping[tuple[int, int], frozenset[int]]
+    #: an inline attribute's value decoder, by the attribute's name
+    uverbs_values: Mapping[str, Callable[[Any, Mapping[str, Any]], str | None]]
 
 
 def _consts(mod: ModuleType, prefix: str, skip: tuple[str, ...] = ()) -> list[tuple[int, str]]:
@@ -445,18 +452,31 @@ def _names() -> _Names:
         ),
         MappingProxyType(struct_fields),
         MappingProxyType(decoders),
+        MappingProxyType(_uverbs_attr_names(cmds)),
+        MappingProxyType(_uverbs_outputs()),
+        MappingProxyType(
+            {
+                name: access
+                for name in vars(cmds)
+                if name.startswith("UVERBS_ATTR_") and name.endswith("_ACCESS_FLAGS")
+            }
+        ),
     )
 
 
-def arg_struct_text(cmd: Any, data: Any) -> str | None:
+def arg_struct_text(cmd: Any, data: Any, addresses: bool = True) -> str | None:
     """``{memfd=3, flags=UDMABUF_FLAGS_CLOEXEC, offset=0, size=16384}``: an ioctl's
     recorded argument (``arg_data``, hex) read as its ``mockkernel.uapi`` struct, each
     field by name, flags decoded; padding (``pad``, ``__pad``, ``reserved*``) left out
-    while zero and a flexible array left out.  A ``VFIO_DEVICE_FEATURE`` header is
-    followed by ``data``: the feature's own struct where it has one fixed struct, else
-    its size.  None when the command's struct is not known or the bytes are not its
-    size (at least its size, for a struct that begins with its own ``argsz``/``size``:
-    VFIO's and iommufd's)."""
+    while zero.  A ``VFIO_DEVICE_FEATURE`` header is followed by ``data``: the feature's
+    own struct where it has one fixed struct, else its size.  A flexible array after a
+    struct is shown as a list where the trace recorded it: the ``dma_ranges[]`` of a
+    ``VFIO_DEVICE_FEATURE_DMA_BUF`` request (``nr_ranges`` of them), the ``attrs[]`` of a
+    uverbs ioctl (``num_attrs``: each attribute's id named by the method's attribute
+    enum, its ``len``, ``UVERBS_ATTR_F_*`` flags and inline value; a pointer's address
+    only with ``addresses``).  None when the command's struct is not known or the bytes
+    are not its size (at least its size, for a struct that begins with its own
+    ``argsz``/``size``/``length``: VFIO's, iommufd's and the uverbs header)."""
     number = _as_int(cmd)
     if number is None or not isinstance(data, str):
         return None
@@ -469,12 +489,22 @@ def arg_struct_text(cmd: Any, data: Any) -> str | None:
     except ValueError:
         return None
     size = ctypes.sizeof(struct)
-    sized = struct._fields_[0][0] in ("argsz", "size")  # begins with its own size
-    if len(raw) != size and not (sized and len(raw) >= 4):
+    first = struct._fields_[0][0]
+    sized = first in ("argsz", "size")  # begins with its own size
+    if (
+        len(raw) != size
+        and not (sized and len(raw) >= 4)
+        and not (first == "length" and len(raw) > size)
+    ):
         return None
     # (an older, shorter argsz -- a program built against older headers -- has the
     # fields that fit in it: the kernel reads its ``minsz`` and no more)
     text = _struct_text(struct, raw[:size], names)
+    if struct.__name__ == "ib_uverbs_ioctl_hdr" and len(raw) >= size:
+        hdr = struct.from_buffer_copy(raw[:size])
+        attrs = _uverbs_attrs_text(hdr, raw[size:], names, addresses)
+        if attrs is not None:
+            text = f"{text[:-1]}, attrs={attrs}}}"
     if struct.__name__ == "vfio_device_feature" and len(raw) >= size:
         rest = raw[size:]
         feature = struct.from_buffer_copy(raw[:size]).flags & 0xFFFF
@@ -482,11 +512,88 @@ def arg_struct_text(cmd: Any, data: Any) -> str | None:
         if payload is None:  # a feature whose struct is the uAPI profile's: by its size
             payload = names.tph_feature_data.get((feature, len(rest)))
         if payload is not None and len(rest) >= ctypes.sizeof(payload):
-            inner = _struct_text(payload, rest[: ctypes.sizeof(payload)], names)
+            n = ctypes.sizeof(payload)
+            inner = _struct_text(payload, rest[:n], names)
+            tail = _flex_text(payload, rest[:n], rest[n:], names)
+            if tail is not None:
+                inner = f"{inner[:-1]}, {tail}}}"
             text = f"{text[:-1]}, data={inner}}}"
         elif rest:
             text = f"{text[:-1]}, data=<{len(rest)} bytes>}}"
     return text
+
+
+#: (struct, its flexible array) -> the field that counts the array's elements
+_FLEX_COUNTS = {("vfio_device_feature_dma_buf", "dma_ranges"): "nr_ranges"}
+
+
+def _flex_text(
+    struct: type[ctypes.Structure], head: bytes, tail: bytes, names: _Names
+) -> str | None:
+    """``dma_ranges=[{offset=0, length=4096}, ...]``: ``struct``'s flexible array, read
+    from the bytes after it (as many elements as its count field says and the bytes
+    hold; ``...`` when the trace holds fewer).  None: no such array, or no count."""
+    field, elem = struct._fields_[-1][0], struct._fields_[-1][1]
+    count_field = _FLEX_COUNTS.get((struct.__name__, field))
+    if count_field is None or not isinstance(elem, type) or not issubclass(elem, ctypes.Array):
+        return None
+    item = elem._type_
+    if not (isinstance(item, type) and issubclass(item, ctypes.Structure)):
+        return None
+    count = getattr(struct.from_buffer_copy(head), count_field)
+    step = ctypes.sizeof(item)
+    got = min(count, len(tail) // step)
+    parts = [_struct_text(item, tail[i * step : (i + 1) * step], names) for i in range(got)]
+    if got < count:
+        parts.append("...")
+    return f"{field}=[{', '.join(parts)}]"
+
+
+def _uverbs_attrs_text(
+    hdr: ctypes.Structure, tail: bytes, names: _Names, addresses: bool
+) -> str | None:
+    """``[{attr_id=UVERBS_ATTR_REG_DMABUF_MR_HANDLE, len=0, flags=..., data=1}, ...]``:
+    the ``ib_uverbs_attr`` entries after a uverbs ioctl header."""
+    from ..uapi.rdma import ib_user_ioctl_cmds as cmds
+    from ..uapi.rdma.rdma_user_ioctl_cmds import (
+        UVERBS_ATTR_F_MANDATORY,
+        UVERBS_ATTR_F_VALID_OUTPUT,
+        ib_uverbs_attr,
+    )
+
+    count = hdr.num_attrs
+    if not count:
+        return None
+    ids = names.uverbs_attrs.get((hdr.object_id, hdr.method_id), {})
+    outputs = names.uverbs_outputs.get((hdr.object_id, hdr.method_id), frozenset())
+    flag_names = [
+        (UVERBS_ATTR_F_MANDATORY, "UVERBS_ATTR_F_MANDATORY"),
+        (UVERBS_ATTR_F_VALID_OUTPUT, "UVERBS_ATTR_F_VALID_OUTPUT"),
+    ]
+    step = ctypes.sizeof(ib_uverbs_attr)
+    got = min(count, len(tail) // step)
+    parts = []
+    for i in range(got):
+        a = ib_uverbs_attr.from_buffer_copy(tail[i * step : (i + 1) * step])
+        name = ids.get(a.attr_id)
+        if name is None and a.attr_id & cmds.UVERBS_ID_NS_MASK:
+            ns = a.attr_id - cmds.UVERBS_ID_DRIVER_NS
+            name = "UVERBS_ID_DRIVER_NS" + (f"+{ns}" if ns else "")
+        fields = [f"attr_id={name or a.attr_id}", f"len={a.len}"]
+        fields.append(f"flags={_bits(a.flags, flag_names)}")
+        if a.attr_data.enum_data.elem_id:
+            fields.append(f"elem_id={a.attr_data.enum_data.elem_id}")
+        if a.len > 8 or a.attr_id in outputs:  # a pointer: the value, or where it goes
+            if addresses:
+                fields.append(f"data={a.data:#x}")
+        else:  # the value inline, a handle or an fd
+            decode = names.uverbs_values.get(name or "")
+            text = decode(a.data, {}) if decode is not None else None
+            fields.append(f"data={text or (a.data_s64 if a.data_s64 < 0 else a.data)}")
+        parts.append("{" + ", ".join(fields) + "}")
+    if got < count:
+        parts.append("...")
+    return "[" + ", ".join(parts) + "]"
 
 
 def _struct_text(struct: type[ctypes.Structure], raw: bytes, names: _Names) -> str:
@@ -540,6 +647,79 @@ def _uverbs_methods(cmds: ModuleType) -> dict[int, tuple[str, ...]]:
     }  # fmt: skip
 
 
+#: ``UVERBS_METHOD_*`` -> the enum of its attribute ids in rdma/ib_user_ioctl_cmds.h
+#: (the kernel's ``DECLARE_UVERBS_NAMED_METHOD`` pairs them; no header says which)
+_METHOD_ATTR_ENUMS = {
+    ("UVERBS_OBJECT_DEVICE", "UVERBS_METHOD_INVOKE_WRITE"):
+        "uverbs_attrs_invoke_write_cmd_attr_ids",
+    ("UVERBS_OBJECT_DEVICE", "UVERBS_METHOD_INFO_HANDLES"): "uverbs_attrs_info_handles_id",
+    ("UVERBS_OBJECT_DEVICE", "UVERBS_METHOD_QUERY_PORT"): "uverbs_attrs_query_port_cmd_attr_ids",
+    ("UVERBS_OBJECT_DEVICE", "UVERBS_METHOD_GET_CONTEXT"): "uverbs_attrs_get_context_attr_ids",
+    ("UVERBS_OBJECT_DEVICE", "UVERBS_METHOD_QUERY_CONTEXT"): "uverbs_attrs_query_context_attr_ids",
+    ("UVERBS_OBJECT_DEVICE", "UVERBS_METHOD_QUERY_GID_TABLE"):
+        "uverbs_attrs_query_gid_table_cmd_attr_ids",
+    ("UVERBS_OBJECT_DEVICE", "UVERBS_METHOD_QUERY_GID_ENTRY"):
+        "uverbs_attrs_query_gid_entry_cmd_attr_ids",
+    ("UVERBS_OBJECT_DEVICE", "UVERBS_METHOD_QUERY_PORT_SPEED"):
+        "uverbs_attrs_query_port_speed_cmd_attr_ids",
+    ("UVERBS_OBJECT_PD", "UVERBS_METHOD_PD_DESTROY"): "uverbs_attrs_pd_destroy_ids",
+    ("UVERBS_OBJECT_MR", "UVERBS_METHOD_DM_MR_REG"): "uverbs_attrs_reg_dm_mr_cmd_attr_ids",
+    ("UVERBS_OBJECT_MR", "UVERBS_METHOD_MR_DESTROY"): "uverbs_attrs_mr_destroy_ids",
+    ("UVERBS_OBJECT_MR", "UVERBS_METHOD_ADVISE_MR"): "uverbs_attrs_advise_mr_cmd_attr_ids",
+    ("UVERBS_OBJECT_MR", "UVERBS_METHOD_QUERY_MR"): "uverbs_attrs_query_mr_cmd_attr_ids",
+    ("UVERBS_OBJECT_MR", "UVERBS_METHOD_REG_DMABUF_MR"): "uverbs_attrs_reg_dmabuf_mr_cmd_attr_ids",
+    ("UVERBS_OBJECT_MR", "UVERBS_METHOD_REG_MR"): "uverbs_attrs_reg_mr_cmd_attr_ids",
+    ("UVERBS_OBJECT_CQ", "UVERBS_METHOD_CQ_CREATE"): "uverbs_attrs_create_cq_cmd_attr_ids",
+    ("UVERBS_OBJECT_CQ", "UVERBS_METHOD_CQ_DESTROY"): "uverbs_attrs_destroy_cq_cmd_attr_ids",
+    ("UVERBS_OBJECT_QP", "UVERBS_METHOD_QP_CREATE"): "uverbs_attrs_create_qp_cmd_attr_ids",
+    ("UVERBS_OBJECT_QP", "UVERBS_METHOD_QP_DESTROY"): "uverbs_attrs_destroy_qp_cmd_attr_ids",
+    ("UVERBS_OBJECT_ASYNC_EVENT", "UVERBS_METHOD_ASYNC_EVENT_ALLOC"):
+        "uverbs_attrs_async_event_create",
+    ("UVERBS_OBJECT_DMAH", "UVERBS_METHOD_DMAH_ALLOC"): "uverbs_attrs_alloc_dmah_cmd_attr_ids",
+    ("UVERBS_OBJECT_DMAH", "UVERBS_METHOD_DMAH_FREE"): "uverbs_attrs_free_dmah_cmd_attr_ids",
+    ("UVERBS_OBJECT_DMABUF", "UVERBS_METHOD_DMABUF_ALLOC"):
+        "uverbs_attrs_alloc_dmabuf_cmd_attr_ids",
+}  # fmt: skip
+
+
+def _uverbs_attr_names(cmds: ModuleType) -> dict[tuple[int, int], dict[int, str]]:
+    """(object id, method id) -> attribute id -> name: each method's attribute enum, as
+    the uapi module groups its constants (its ``# enum <name>`` lines, the header's
+    enums), and the core's ``UVERBS_ATTR_UHW_IN``/``_OUT`` every method may carry."""
+    import inspect
+
+    enums: dict[str, dict[int, str]] = {}
+    current: dict[int, str] | None = None
+    for line in inspect.getsource(cmds).splitlines():
+        if line.startswith("# enum "):
+            current = enums.setdefault(line.split()[2], {})
+        elif current is not None and line.startswith("UVERBS_ATTR_") and " = " in line:
+            name = line.split(" = ", 1)[0]
+            value = getattr(cmds, name, None)
+            if type(value) is int:
+                current.setdefault(value, name)
+    uhw = {cmds.UVERBS_ATTR_UHW_IN: "UVERBS_ATTR_UHW_IN", cmds.UVERBS_ATTR_UHW_OUT:
+           "UVERBS_ATTR_UHW_OUT"}  # fmt: skip
+    out: dict[tuple[int, int], dict[int, str]] = {}
+    for (obj, method), enum in _METHOD_ATTR_ENUMS.items():
+        out[(getattr(cmds, obj), getattr(cmds, method))] = {**enums.get(enum, {}), **uhw}
+    return out
+
+
+def _uverbs_outputs() -> dict[tuple[int, int], frozenset[int]]:
+    """(object id, method id) -> the ids of its output attributes (``PTR_OUT``: ``data``
+    is where the kernel writes, whatever ``len``), from the core's ``OBJECTS``."""
+    from ..rdma import uverbs
+
+    return {
+        (obj.id, method.id): frozenset(
+            a.id for a in method.attrs.values() if a.kind == uverbs.PTR_OUT
+        )
+        for obj in uverbs.OBJECTS
+        for method in obj.methods
+    }
+
+
 def ioctl_name(cmd: Any, kind: str | None = None) -> str:
     """The name of ioctl number ``cmd`` (an int or ``"0x..."``) on a file of ``kind``
     (numbers shared by several families are told apart by the file's kind)."""
@@ -589,7 +769,9 @@ def syscall_text(
     name = str(ev["event"]).removeprefix("sys.")
     flags = ev.get("flags")
     args = []
-    struct = arg_struct_text(ev.get("cmd"), ev.get("arg_data")) if name == "ioctl" else None
+    struct = (
+        arg_struct_text(ev.get("cmd"), ev.get("arg_data"), addresses) if name == "ioctl" else None
+    )
     for k, text in fields(ev, skip=("ret", "errno", "file", "arg_data")):
         v = ev[k]
         if k == "cmd" and name == "ioctl":

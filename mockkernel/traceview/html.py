@@ -1,8 +1,11 @@
 """A trace as one self-contained HTML page: the sequence diagram and the timeline.
 
 The page needs no network and no JavaScript library: the diagram of :mod:`.diagram` is
-drawn here as an inline SVG (lanes, lifelines, numbered arrows; a long label is cut and
-its full text is the arrow's tooltip), beside the timeline as a table.  CSS and the
+drawn here as an inline SVG (lanes, lifelines, numbered arrows), beside the timeline as a
+table.  An arrow's label is wrapped to stay inside the lanes it joins (from just right of
+its left end to the edge of its right lane's column; a self-arrow's, its own column), at
+most :data:`MAX_LINES` lines -- a longer one ends in "…", and its full text is the
+arrow's tooltip.  CSS and the
 few lines of script (a filter box; clicking an arrow shows its timeline row) are inline,
 and a ``Content-Security-Policy`` forbids the page any load from elsewhere, so it opens
 the same from a file, an e-mail attachment or a CI artifact.
@@ -10,6 +13,7 @@ the same from a file, an e-mail attachment or a CI artifact.
 
 from __future__ import annotations
 
+import textwrap
 from html import escape
 from typing import Any
 
@@ -17,12 +21,15 @@ from .decode import syscall_text
 from .diagram import Diagram, event_text, steps
 from .model import Node, View, lane_of, pids, view, who
 
-__all__ = ["render_html", "svg_of"]
+__all__ = ["CHAR_W", "LANE_W", "MAX_LINES", "label_lines", "render_html", "svg_of"]
 
-_LANE_W = 200  # px between lifelines
-_ROW_H = 26  # px per arrow
+LANE_W = 220  # px between lifelines: each lane's column is this wide, centred on it
+_ROW_H = 26  # px per arrow with a one-line label
+_LINE_H = 13  # px per further line of a label
 _TOP = 56  # px above the first arrow (the lane boxes)
-_CHAR_W = 6.6  # px per character of the 11px monospace labels
+CHAR_W = 6.6  # px per character of the 11px monospace labels
+#: the most lines of one label (the rest is in the arrow's tooltip and the timeline)
+MAX_LINES = 8
 
 _SVG_CSS = """
 svg text{font:11px ui-monospace,SFMono-Regular,Menlo,monospace;fill:#222;
@@ -84,25 +91,37 @@ _JS = """
 """
 
 
-def _cut(text: str, room: float) -> str:
-    n = max(8, int(room / _CHAR_W))
-    return text if len(text) <= n else text[: n - 1] + "…"
+def label_lines(text: str, room: float) -> list[str]:
+    """``text`` wrapped to ``room`` px of 11px monospace (at spaces, or inside a word
+    longer than a line), at most :data:`MAX_LINES` lines, the last cut with "…"."""
+    n = max(8, int(room // CHAR_W))
+    lines = textwrap.wrap(text, n, break_on_hyphens=False) or [""]
+    if len(lines) > MAX_LINES:
+        lines = lines[:MAX_LINES]
+        lines[-1] = lines[-1][: n - 1] + "…"
+    return lines
 
 
 def svg_of(d: Diagram, standalone: bool = False) -> str:
-    """The SVG of a :class:`Diagram`: one column per lane, one row per arrow
-    (``standalone``: with its own style sheet, for an ``.svg`` file or an ``<img>``)."""
-    x = {ident: 20 + _LANE_W // 2 + i * _LANE_W for i, (ident, _) in enumerate(d.lanes)}
+    """The SVG of a :class:`Diagram`: one column per lane, one row per arrow, as tall as
+    its wrapped label (``standalone``: with its own style sheet, for an ``.svg`` file or
+    an ``<img>``)."""
+    x = {ident: 20 + LANE_W // 2 + i * LANE_W for i, (ident, _) in enumerate(d.lanes)}
 
-    def text_x(src: str, dst: str) -> int:
-        """Where an arrow's label starts: right of a self-arrow's loop, else just right
-        of the arrow's left end (one arrow per row, so a label may run on past it)."""
-        return x[src] + 34 if src == dst else min(x[src], x[dst]) + 14
+    def box(src: str, dst: str) -> tuple[int, int]:
+        """Where an arrow's label may go: a self-arrow's, its lane's column (the label
+        above the loop); another's, from just right of its left end to the edge of its
+        right lane's column."""
+        if src == dst:
+            return x[src] - LANE_W // 2 + 6, x[src] + LANE_W // 2 - 6
+        return min(x[src], x[dst]) + 14, max(x[src], x[dst]) + LANE_W // 2 - 6
 
-    lanes_w = 40 + _LANE_W * max(1, len(d.lanes))
-    needed = max((text_x(s.src, s.dst) + len(s.text) * _CHAR_W + 8 for s in d.steps), default=0)
-    width = int(min(max(lanes_w, needed), lanes_w + 3 * _LANE_W))
-    height = _TOP + _ROW_H * (len(d.steps) + 1)
+    labels = []
+    for s in d.steps:
+        lo, hi = box(s.src, s.dst)
+        labels.append((lo, label_lines(s.text, hi - lo)))
+    width = 40 + LANE_W * max(1, len(d.lanes))
+    height = _TOP + sum(_ROW_H + _LINE_H * (len(lines) - 1) for _, lines in labels) + _ROW_H
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
         f'viewBox="0 0 {width} {height}" role="img" aria-label="sequence diagram">',
@@ -119,21 +138,24 @@ def svg_of(d: Diagram, standalone: bool = False) -> str:
             f'width="180" height="30" rx="4"/><text x="{cx}" y="28">{escape(label)}</text></g>'
         )
         out.append(f'<line class="life" x1="{cx}" y1="38" x2="{cx}" y2="{height - 4}"/>')
-    for i, s in enumerate(d.steps):
-        y = _TOP + _ROW_H * i + 14
+    top = _TOP
+    for s, (tx, lines) in zip(d.steps, labels, strict=True):
+        more = _LINE_H * (len(lines) - 1)
+        y = top + 14 + more  # the arrow, under its label
+        top += _ROW_H + more
         x1, x2 = x[s.src], x[s.dst]
         cls = f"step {s.kind}" + (" error" if s.error else "")
         seq = "" if s.seq is None else str(s.seq)
         out.append(f'<g class="{cls}" data-seq="{seq}"><title>{escape(s.text)}</title>')
-        tx = text_x(s.src, s.dst)
         if x1 == x2:
             out.append(f'<path d="M{x1},{y - 6}h28v12h-26"/>')
-            ty = y + 4
+            last = y - 9
         else:
             out.append(f'<line x1="{x1}" y1="{y}" x2="{x2}" y2="{y}"/>')
-            ty = y - 4
-        label = _cut(s.text, width - tx - 8)
-        out.append(f'<text x="{tx}" y="{ty}">{escape(label)}</text>')
+            last = y - 4
+        for i, line in enumerate(lines):
+            ty = last - _LINE_H * (len(lines) - 1 - i)
+            out.append(f'<text x="{tx}" y="{ty}">{escape(line)}</text>')
         if seq:
             out.append(
                 f'<circle cx="{x1}" cy="{y}" r="8"/><text class="n" x="{x1}" '

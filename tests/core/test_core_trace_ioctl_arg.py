@@ -113,7 +113,7 @@ def test_commands_the_kernel_does_not_read_record_nothing(mock_kernel: Kernel) -
         with mock_kernel.tracer.capture() as events:
             _errno(proc.sys_ioctl, fd, 0x1234, ctypes.addressof(buf))  # _IO: no size
             _errno(proc.sys_ioctl, fd, 0x80087542, ctypes.addressof(buf))  # _IOR only
-            _errno(proc.sys_ioctl, fd, 0x41017542, ctypes.addressof(buf))  # 257 bytes
+            _errno(proc.sys_ioctl, fd, 0x50017542, ctypes.addressof(buf))  # 4097 bytes
         assert [("arg_data" in e) for e in _ioctls(events)] == [False, False, False]
     finally:
         proc.sys_close(fd)
@@ -229,7 +229,7 @@ def _feature(flags: int, payload: bytes = b"", argsz: int | None = None) -> byte
     [
         (_feature(VFIO_DEVICE_FEATURE_SET | VFIO_DEVICE_FEATURE_DMA_BUF_TPH, b"\1" * 8), 16),
         (_feature(VFIO_DEVICE_FEATURE_PROBE, argsz=3), None),  # no struct is that short
-        (_feature(VFIO_DEVICE_FEATURE_PROBE, argsz=257), None),  # over the bound
+        (_feature(VFIO_DEVICE_FEATURE_PROBE, argsz=4097), None),  # over the bound
         (b"0000:01:00.0\0", None),  # VFIO_GROUP_GET_DEVICE_FD's string: not a size
     ],
 )
@@ -239,7 +239,7 @@ def test_a_vfio_ioctl_records_argsz_bytes(
     """VFIO's and iommufd's ``_IO`` commands: the struct says its own size."""
     proc = mock_kernel.init_process
     fd = proc.sys_open("/dev/udmabuf", os.O_RDWR)
-    buf = ctypes.create_string_buffer(data + b"\xff" * 300)  # more memory after it
+    buf = ctypes.create_string_buffer(data + b"\xff" * 4200)  # more memory after it
     try:
         with mock_kernel.tracer.capture() as events:
             assert _errno(proc.sys_ioctl, fd, VFIO_DEVICE_FEATURE, ctypes.addressof(buf)) == (
@@ -259,14 +259,14 @@ def test_vfio_device_feature_shows_the_feature_and_its_data_by_name() -> None:
         vfio_device_feature_dma_buf(
             region_index=VFIO_PCI_BAR0_REGION_INDEX, open_flags=os.O_RDWR, nr_ranges=1
         )
-    ) + bytes(16)  # one vfio_region_dma_range (not shown)
+    ) + struct.pack("=QQ", 0x1000, 0x4000)  # one vfio_region_dma_range
     text = arg_struct_text(
         VFIO_DEVICE_FEATURE, _feature(VFIO_DEVICE_FEATURE_GET | 11, dma_buf_get).hex()
     )
     assert text == (
         "{argsz=40, flags=VFIO_DEVICE_FEATURE_GET|VFIO_DEVICE_FEATURE_DMA_BUF, "
         "data={region_index=VFIO_PCI_BAR0_REGION_INDEX, open_flags=O_RDWR, flags=0, "
-        "nr_ranges=1}}"
+        "nr_ranges=1, dma_ranges=[{offset=4096, length=16384}]}}"
     )
     tph = _feature(VFIO_DEVICE_FEATURE_SET | VFIO_DEVICE_FEATURE_DMA_BUF_TPH, bytes(7))
     assert arg_struct_text(VFIO_DEVICE_FEATURE, tph.hex()) == (
@@ -332,3 +332,131 @@ def test_set_name_records_no_struct(mock_kernel: Kernel) -> None:
     proc = mock_kernel.init_process
     for cmd in (DMA_BUF_SET_NAME_A, DMA_BUF_SET_NAME_B):
         assert ioctl_arg_bytes(proc, cmd, ctypes.addressof(buf)) is None
+
+
+def _dma_buf_get(ranges: list[tuple[int, int]], nr_ranges: int | None = None) -> bytes:
+    payload = bytes(
+        vfio_device_feature_dma_buf(
+            region_index=VFIO_PCI_BAR0_REGION_INDEX,
+            open_flags=os.O_RDWR,
+            nr_ranges=len(ranges) if nr_ranges is None else nr_ranges,
+        )
+    ) + b"".join(struct.pack("=QQ", o, n) for o, n in ranges)
+    return _feature(VFIO_DEVICE_FEATURE_GET | 11, payload)
+
+
+def test_dma_ranges_are_shown_as_many_as_nr_ranges_says() -> None:
+    two = [(0, 0x1000), (0x2000, 0x3000)]
+    text = arg_struct_text(VFIO_DEVICE_FEATURE, _dma_buf_get(two).hex())
+    assert text is not None and text.endswith(
+        "nr_ranges=2, dma_ranges=[{offset=0, length=4096}, {offset=8192, length=12288}]}}"
+    )
+    # nr_ranges says more than argsz holds: what is there, then "..."
+    text = arg_struct_text(VFIO_DEVICE_FEATURE, _dma_buf_get(two, nr_ranges=3).hex())
+    assert text is not None and text.endswith(", {offset=8192, length=12288}, ...]}}")
+    # fewer: only nr_ranges of them (the rest is not the array)
+    text = arg_struct_text(VFIO_DEVICE_FEATURE, _dma_buf_get(two, nr_ranges=1).hex())
+    assert text is not None and text.endswith("dma_ranges=[{offset=0, length=4096}]}}")
+    text = arg_struct_text(VFIO_DEVICE_FEATURE, _dma_buf_get([]).hex())
+    assert text is not None and text.endswith("nr_ranges=0, dma_ranges=[]}}")
+
+
+def test_a_traced_vfio_dma_buf_request_records_all_its_ranges(mock_kernel: Kernel) -> None:
+    """Twenty ranges: 344 bytes, over the bound of old (256); each range is recorded."""
+    ranges = [(i * 0x1000, 0x1000) for i in range(20)]
+    data = _dma_buf_get(ranges)
+    assert len(data) == 8 + 16 + 20 * 16
+    proc = mock_kernel.init_process
+    fd = proc.sys_open("/dev/udmabuf", os.O_RDWR)
+    buf = ctypes.create_string_buffer(data)
+    try:
+        with mock_kernel.tracer.capture() as events:
+            _errno(proc.sys_ioctl, fd, VFIO_DEVICE_FEATURE, ctypes.addressof(buf))
+        (ev,) = _ioctls(events)
+        assert ev["arg_data"] == data.hex()
+        text = syscall_text(ev)
+        assert text.count("{offset=") == 20 and "{offset=77824, length=4096}]" in text
+    finally:
+        proc.sys_close(fd)
+
+
+def _attr(attr_id: int, length: int, data: int, flags: int = 0, elem: int = 0) -> bytes:
+    return struct.pack("<HHHBBQ", attr_id, length, flags, elem, 0, data & (1 << 64) - 1)
+
+
+def _uverbs(obj: int, method: int, attrs: list[bytes], length: int | None = None) -> bytes:
+    size = 24 + 16 * len(attrs)
+    hdr = ib_uverbs_ioctl_hdr(
+        length=size if length is None else length,
+        object_id=obj,
+        method_id=method,
+        num_attrs=len(attrs),
+    )
+    return bytes(hdr) + b"".join(attrs)
+
+
+def test_uverbs_attributes_are_named_by_their_method() -> None:
+    from mockkernel.uapi.rdma import ib_user_ioctl_cmds as C
+
+    attrs = [
+        _attr(C.UVERBS_ATTR_REG_DMABUF_MR_HANDLE, 0, 3, flags=1),
+        _attr(C.UVERBS_ATTR_REG_DMABUF_MR_LENGTH, 8, 16384),
+        _attr(C.UVERBS_ATTR_REG_DMABUF_MR_FD, 4, -1),
+        _attr(C.UVERBS_ATTR_REG_DMABUF_MR_RESP_LKEY, 4, 0x7F0000001000),  # output: a pointer
+        _attr(C.UVERBS_ATTR_UHW_IN, 32, 0x7F0000002000),  # more than 8 bytes: a pointer
+        _attr(C.UVERBS_ID_DRIVER_NS + 5, 8, 1, flags=3, elem=2),  # a driver's own
+        _attr(99, 8, 7),  # not in the method's enum
+    ]
+    data = _uverbs(C.UVERBS_OBJECT_MR, C.UVERBS_METHOD_REG_DMABUF_MR, attrs)
+    text = arg_struct_text(RDMA_VERBS_IOCTL, data.hex())
+    assert text == (
+        "{length=136, object_id=UVERBS_OBJECT_MR, method_id=UVERBS_METHOD_REG_DMABUF_MR, "
+        "num_attrs=7, driver_id=RDMA_DRIVER_UNKNOWN, attrs=["
+        "{attr_id=UVERBS_ATTR_REG_DMABUF_MR_HANDLE, len=0, flags=UVERBS_ATTR_F_MANDATORY, "
+        "data=3}, "
+        "{attr_id=UVERBS_ATTR_REG_DMABUF_MR_LENGTH, len=8, flags=0, data=16384}, "
+        "{attr_id=UVERBS_ATTR_REG_DMABUF_MR_FD, len=4, flags=0, data=-1}, "
+        "{attr_id=UVERBS_ATTR_REG_DMABUF_MR_RESP_LKEY, len=4, flags=0, data=0x7f0000001000}, "
+        "{attr_id=UVERBS_ATTR_UHW_IN, len=32, flags=0, data=0x7f0000002000}, "
+        "{attr_id=UVERBS_ID_DRIVER_NS+5, len=8, "
+        "flags=UVERBS_ATTR_F_MANDATORY|UVERBS_ATTR_F_VALID_OUTPUT, elem_id=2, data=1}, "
+        "{attr_id=99, len=8, flags=0, data=7}]}"
+    )
+    # without addresses (the diagram): pointers are left out, values stay
+    short = arg_struct_text(RDMA_VERBS_IOCTL, data.hex(), addresses=False)
+    assert short is not None and "0x7f" not in short and "data=16384" in short
+    # the same ids under another method are that method's names
+    other = _uverbs(C.UVERBS_OBJECT_MR, C.UVERBS_METHOD_QUERY_MR, attrs[:1])
+    assert "attr_id=UVERBS_ATTR_QUERY_MR_HANDLE," in (
+        arg_struct_text(RDMA_VERBS_IOCTL, other.hex()) or ""
+    )
+    # fewer attributes recorded than num_attrs: "..."
+    cut = arg_struct_text(RDMA_VERBS_IOCTL, data[: 24 + 16].hex())
+    assert cut is not None and cut.endswith("data=3}, ...]}")
+
+
+@pytest.mark.parametrize(
+    ("length", "recorded"),
+    [
+        (None, 24 + 3 * 16),  # the header's length: header and attributes
+        (8, 24),  # shorter than the header: the header (the call refuses it)
+        (4097 + 24, 24),  # over the bound: the header
+    ],
+)
+def test_a_traced_uverbs_ioctl_records_its_attributes(
+    mock_kernel: Kernel, length: int | None, recorded: int
+) -> None:
+    from mockkernel.uapi.rdma import ib_user_ioctl_cmds as C
+
+    attrs = [_attr(C.UVERBS_ATTR_QUERY_MR_HANDLE, 0, i) for i in range(3)]
+    data = _uverbs(C.UVERBS_OBJECT_MR, C.UVERBS_METHOD_QUERY_MR, attrs, length)
+    proc = mock_kernel.init_process
+    fd = proc.sys_open("/dev/udmabuf", os.O_RDWR)
+    buf = ctypes.create_string_buffer(data + b"\xee" * 4200)
+    try:
+        with mock_kernel.tracer.capture() as events:
+            assert _errno(proc.sys_ioctl, fd, RDMA_VERBS_IOCTL, ctypes.addressof(buf)) == "ENOTTY"
+        (ev,) = _ioctls(events)
+        assert ev["arg_data"] == (data + b"\xee" * 4200)[:recorded].hex()
+    finally:
+        proc.sys_close(fd)

@@ -132,9 +132,14 @@ def test_mermaid_is_a_balanced_sequence_diagram(traces: dict[str, Path]) -> None
     assert any(
         "program->>+importer: ioctl(fd=6, cmd=RDMA_VERBS_IOCTL, arg={length=168, "
         "object_id=UVERBS_OBJECT_MR, method_id=UVERBS_METHOD_REG_DMABUF_MR, num_attrs=9, "
-        "driver_id=RDMA_DRIVER_MLX5})" in line
+        "driver_id=RDMA_DRIVER_MLX5, attrs=[{attr_id=UVERBS_ATTR_REG_DMABUF_MR_HANDLE, len=0, "
+        "flags=0, data=0}, "
+        in line
+        and "{attr_id=UVERBS_ATTR_REG_DMABUF_MR_LENGTH, len=8, flags=0, data=16384}" in line
+        and "data=IB_UVERBS_ACCESS_LOCAL_WRITE|IB_UVERBS_ACCESS_REMOTE_WRITE|" in line
+        and "{attr_id=UVERBS_ATTR_REG_DMABUF_MR_RESP_LKEY, len=4, flags=0}" in line
         for line in calls
-    )  # the header the driver read, each field by name
+    )  # the header the driver read, each field by name; its attributes (no addresses)
     assert any(
         "program->>+exporter: ioctl(fd=4, cmd=VFIO_DEVICE_FEATURE, arg={argsz=20, "
         "flags=VFIO_DEVICE_FEATURE_SET|VFIO_DEVICE_FEATURE_DMA_BUF_TPH, " in line
