@@ -15,7 +15,10 @@ Who owns a lock decides what conflicts and when it goes, as on Linux:
 POSIX and OFD locks share one list (they conflict with each other); ``flock`` locks are
 a separate list that never meets them.  Every change and every wait is under the one
 condition of the kernel's :class:`FileLocks` subsystem: waiters (``F_SETLKW``,
-``flock`` without ``LOCK_NB``) sleep on it and are woken by any unlock.  The rules of
+``flock`` without ``LOCK_NB``) sleep on it and are woken by any unlock.  A POSIX waiter
+is recorded with the lock it waits for (``blocked_hash``), so a request that would wait
+on an owner that waits, in a chain, on the requester is ``EDEADLK``
+(``posix_locks_deadlock``; OFD requests are not checked, as on Linux).  The rules of
 each syscall (argument checks, errnos) live in :mod:`mockkernel.syscalls.fd`.
 """
 
@@ -24,7 +27,7 @@ from __future__ import annotations
 import fcntl as _fcntl
 import threading
 from dataclasses import dataclass, field
-from errno import EAGAIN, EWOULDBLOCK
+from errno import EAGAIN, EDEADLK, EWOULDBLOCK
 from typing import TYPE_CHECKING
 
 from .context import KernelContext, Subsystem
@@ -48,6 +51,8 @@ trace_filelock_posix = TracePoint("filelock.posix", "pid", "flags", "type", "sta
 trace_filelock_flock = TracePoint("filelock.flock", "pid", "flags", "type", "start", "end")
 
 OFFSET_MAX = 2**63 - 1
+#: ``posix_locks_deadlock`` follows at most this many waiting owners (then: no deadlock)
+MAX_DEADLK_ITERATIONS = 10
 FL_POSIX = 1
 FL_FLOCK = 2
 FL_OFDLCK = 1024
@@ -94,6 +99,8 @@ class FileLocks(Subsystem):
         self.cond = threading.Condition()
         #: ``i_flctx`` of each inode with locks, by ``(dev, ino)``; dropped when empty
         self.contexts: dict[tuple[int, int], FileLockContext] = {}
+        #: ``blocked_hash``: each sleeping POSIX (not OFD) request and the lock it waits for
+        self.blocked: list[tuple[FileLock, FileLock]] = []
 
     def _ctx(self, inode: Inode) -> FileLockContext:
         key = (inode.dev, inode.ino)
@@ -134,8 +141,8 @@ class FileLocks(Subsystem):
     def posix_set(self, inode: Inode, req: FileLock, wait: bool) -> None:
         """``posix_lock_inode``: take, change or (``F_UNLCK``) release ``req``'s range for
         its owner, merging with the owner's adjacent locks of the same type.  A conflict
-        is ``EAGAIN``, or with ``wait`` a sleep until it goes (Linux's ``EDEADLK``
-        detection between waiting processes is not modelled)."""
+        is ``EAGAIN``, or with ``wait`` a sleep until it goes -- ``EDEADLK`` instead when
+        the sleep would close a circle of POSIX owners waiting on each other."""
         with self.cond:
             ctx = self._ctx(inode)
             while req.type != F_UNLCK:
@@ -144,11 +151,36 @@ class FileLocks(Subsystem):
                     break
                 if not wait:
                     raise kerr(EAGAIN)
-                self.cond.wait()
+                if self._deadlock(req, blocker):
+                    self._tidy(inode, ctx)
+                    raise kerr(EDEADLK)
+                if req.flags & FL_OFDLCK:
+                    self.cond.wait()
+                    continue
+                entry = (req, blocker)
+                self.blocked.append(entry)
+                try:
+                    self.cond.wait()
+                finally:
+                    self.blocked.remove(entry)
             self._replace_range(ctx, req)
             self._tidy(inode, ctx)
             self.cond.notify_all()
         self._trace(trace_filelock_posix, req)
+
+    def _deadlock(self, req: FileLock, blocker: FileLock) -> bool:
+        """``posix_locks_deadlock``: does ``blocker``'s owner wait (through a chain of
+        waiting owners) for a lock of ``req``'s owner?  Never for an OFD request."""
+        if req.flags & FL_OFDLCK:
+            return False
+        for _ in range(MAX_DEADLK_ITERATIONS + 1):  # what_owner_is_waiting_for
+            nxt = next((b for w, b in self.blocked if w.owner is blocker.owner), None)
+            if nxt is None:
+                return False
+            if nxt.owner is req.owner:
+                return True
+            blocker = nxt
+        return False
 
     @staticmethod
     def _replace_range(ctx: FileLockContext, req: FileLock) -> None:

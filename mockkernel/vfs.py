@@ -121,10 +121,17 @@ class ChrDev(Node):
         super().__init__(ino)
         self.fops = fops
         self.rdev = rdev
-        self.perm = perm
+        #: the node's one inode (devtmpfs keeps one per node): every open and ``stat``
+        #: share it, so an ``fchmod``/``fchown``/``F_SET_RW_HINT`` holds for all of them
+        self._inode = Inode(ino, stat.S_IFCHR | perm, rdev=rdev, dev=0x6)
+
+    @property
+    def perm(self) -> int:
+        """The permission bits, as the inode has them now."""
+        return self._inode.mode & 0o7777
 
     def inode(self) -> Inode:
-        return Inode(self.ino, stat.S_IFCHR | self.perm, rdev=self.rdev, dev=0x6)
+        return self._inode
 
 
 class Symlink(Node):

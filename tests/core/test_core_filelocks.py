@@ -157,6 +157,32 @@ def test_fchmod_and_fchown_reach_the_inode(mock_kernel: Kernel) -> None:
         assert os.fstatvfs(buf).f_blocks == 0
 
 
+def test_a_device_nodes_mode_and_rw_hint_are_the_nodes(mock_kernel: Kernel) -> None:
+    """devtmpfs keeps one inode per node: an ``fchmod``, ``fchown`` or ``F_SET_RW_HINT``
+    through one open is what ``stat`` of the path and every other open see."""
+    from mockkernel.syscalls.fd import F_GET_RW_HINT, F_SET_RW_HINT
+
+    a = os.open(DEV, os.O_RDWR)
+    try:
+        before = os.stat(DEV).st_mode
+        if os.geteuid() != 0:
+            assert errno_of(os.fchmod, a, 0o644) == errno.EPERM
+            return
+        os.fchmod(a, 0o640)
+        b = os.open(DEV, os.O_RDWR)
+        try:
+            assert os.stat(DEV).st_mode == (before & ~0o7777) | 0o640
+            assert os.fstat(b).st_mode & 0o7777 == 0o640
+            hint = ctypes.c_uint64(3)  # RWH_WRITE_LIFE_MEDIUM
+            fcntl.fcntl(a, F_SET_RW_HINT, bytes(hint))
+            got = fcntl.fcntl(b, F_GET_RW_HINT, bytes(8))
+            assert int.from_bytes(got, "little") == 3
+        finally:
+            os.close(b)
+    finally:
+        os.close(a)
+
+
 # -- the range arithmetic, against a byte-by-byte model ---------------------------------
 
 SPAN = 24
@@ -219,3 +245,65 @@ def test_posix_ranges_match_a_byte_model(ops: list[tuple[str, int, int, int]]) -
         assert not locks.contexts
     finally:
         k.shutdown()
+
+
+def _wait_until(cond: object) -> None:
+    import time
+
+    for _ in range(2000):  # (a wait for another thread to get there, not a timing check)
+        if cond():  # type: ignore[operator]
+            return
+        time.sleep(0.005)
+    raise AssertionError("the other thread never got there")
+
+
+def test_a_wait_that_closes_a_circle_is_edeadlk(mock_kernel: Kernel) -> None:
+    """As real Linux 7.2 (a forked child waiting on its parent's lock; the parent's
+    ``F_SETLKW`` of the child's range is ``EDEADLK``, its ``F_SETLK`` ``EAGAIN``, an OFD
+    request is not checked): ``posix_locks_deadlock``."""
+    a = os.open(DEV, os.O_RDWR)
+    other = mock_kernel.spawn("locker")
+    c = other.sys_open(DEV, os.O_RDWR)
+    buf = ctypes.create_string_buffer(struct.calcsize(FLOCK_FMT))
+    locks = mock_kernel.subsys(FileLocks)
+    result: list[int] = []
+    try:
+        fcntl.fcntl(a, fcntl.F_SETLK, flock_arg(fcntl.F_WRLCK, 0, 1))
+        buf.raw = flock_arg(fcntl.F_WRLCK, 10, 1)
+        other.sys_fcntl(c, fcntl.F_SETLK, ctypes.addressof(buf))
+
+        def child_waits() -> None:  # the other process waits for our byte 0
+            arg = ctypes.create_string_buffer(flock_arg(fcntl.F_WRLCK, 0, 1))
+            result.append(errno_of(other.sys_fcntl, c, fcntl.F_SETLKW, ctypes.addressof(arg)))
+
+        t = threading.Thread(target=child_waits)
+        t.start()
+        _wait_until(lambda: locks.blocked)
+        mine = flock_arg(fcntl.F_WRLCK, 10, 1)
+        assert errno_of(fcntl.fcntl, a, fcntl.F_SETLK, mine) == errno.EAGAIN
+        assert errno_of(fcntl.fcntl, a, fcntl.F_SETLKW, mine) == errno.EDEADLK
+        assert errno_of(fcntl.fcntl, a, F_OFD_SETLK, flock_arg(fcntl.F_RDLCK, 10, 1)) == (
+            errno.EAGAIN
+        )
+        fcntl.fcntl(a, fcntl.F_SETLK, flock_arg(fcntl.F_UNLCK, 0, 1))
+        t.join()
+        assert result == [0] and locks.blocked == []
+    finally:
+        other.exit()
+        os.close(a)
+
+
+def test_a_chain_of_three_owners_is_found() -> None:
+    locks = FileLocks.__new__(FileLocks)
+    locks.blocked = []
+    p1, p2, p3 = object(), object(), object()
+    held = {p: FileLock(p, i, FL_POSIX, fcntl.F_WRLCK, i, i) for i, p in enumerate((p1, p2, p3))}
+    req1 = FileLock(p1, 0, FL_POSIX, fcntl.F_WRLCK, 1, 1)  # p1 waits for p2
+    req2 = FileLock(p2, 1, FL_POSIX, fcntl.F_WRLCK, 2, 2)  # p2 waits for p3
+    locks.blocked += [(req1, held[p2]), (req2, held[p3])]
+    req3 = FileLock(p3, 2, FL_POSIX, fcntl.F_WRLCK, 0, 0)
+    assert locks._deadlock(req3, held[p1])  # p3 -> p1 -> p2 -> p3
+    assert not locks._deadlock(FileLock(object(), 9, FL_POSIX, fcntl.F_WRLCK), held[p1])
+    from mockkernel.filelock import FL_OFDLCK
+
+    assert not locks._deadlock(FileLock(p3, -1, FL_OFDLCK, fcntl.F_WRLCK), held[p1])
