@@ -1,0 +1,269 @@
+"""An RDMA WRITE from rxe0 into a VFIO BAR dma-buf MR with TPH on mlx5_0, through
+libibverbs on both ends (issue 14, the last step of the data path).
+
+Real Linux 7.2's rxe has no ``reg_user_mr_dmabuf`` (``REG_DMABUF_MR`` on rxe0 is
+``EOPNOTSUPP``, ``golden/uverbs_objects.jsonl``), so the responder that holds the
+dma-buf MR is mlx5_0; the requester is rxe0, on the same Ethernet segment
+(``mockkernel.rdma.roce``).  Two supervised processes (pyverbs 59): the server
+exports the BAR, sets TPH, registers it, creates an RC QP on mlx5_0 (the
+``mlx5_ib_create_cq``/``mlx5_ib_create_qp`` driver data of libmlx5) and brings it to RTR;
+its child creates an RC QP on rxe0, connects it to the server's QP, and posts
+``IBV_WR_RDMA_WRITE``s.  The mlx5 responder writes through the mkey: the TLPs come from
+the ConnectX function, to the BAR, with the steering tag the exporter handed out; after
+a device reset the write faults, re-maps and carries the re-queried tag.
+
+Also here: the raw ABI of mlx5's CQ/QP driver data (byte for byte, without rdma-core).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import dataclasses
+import errno
+import importlib.machinery
+import mmap
+import os
+import struct
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_rdma_libibverbs_mr import B59, BUILT, MLX5_RID, MLX5_RXE, NOT_BUILT, VFIO_BAR0
+
+from mockkernel import Kernel
+from mockkernel.driver import (
+    IB_OPCODE_RC_RDMA_WRITE_ONLY,
+    RocePacket,
+    ib_device_by_name,
+    rdma_gid_reachable,
+    roce_xmit,
+)
+from mockkernel.testing.rdma import Verbs
+from mockkernel.uapi.rdma import ib_user_verbs as V
+from mockkernel.uapi.rdma.mlx5_abi import (
+    MLX5_IB_CREATE_CQ_FLAGS_UAR_PAGE_INDEX,
+    MLX5_QP_FLAG_UAR_PAGE_INDEX,
+    mlx5_ib_create_cq,
+    mlx5_ib_create_qp,
+    mlx5_ib_create_qp_resp,
+)
+
+pytestmark = pytest.mark.mockkernel(topology=MLX5_RXE)
+HERE = Path(__file__).parent
+
+
+def _pyverbs_env() -> dict[str, str]:
+    if not BUILT:
+        pytest.skip(NOT_BUILT)
+    pkg = B59 / "python" / "pyverbs"
+    if not any(pkg.glob(f"device{importlib.machinery.EXTENSION_SUFFIXES[0]}")):
+        pytest.skip(f"no pyverbs built for this interpreter under {pkg}")
+    return {**os.environ, "PYTHONPATH": str(B59 / "python"), "LD_LIBRARY_PATH": str(B59 / "lib")}
+
+
+def _on(uapi: str) -> Any:
+    return pytest.param(uapi, marks=pytest.mark.mockkernel(topology=MLX5_RXE, uapi=uapi), id=uapi)
+
+
+@pytest.mark.parametrize("uapi", [_on("tph-v11"), _on("linux-7.2")])
+def test_rxe_qp_rdma_writes_into_a_vfio_bar_dmabuf_mr_on_mlx5(
+    mock_kernel: Kernel, uapi: str
+) -> None:
+    env = _pyverbs_env()
+    prog = HERE / "pyverbs_rxe_to_vfio_bar.py"
+    with mock_kernel.tracer.capture() as events:
+        r = mock_kernel.run([sys.executable, str(prog)], capture_output=True, text=True,
+                            env=env, timeout=180)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    tph = "ok" if uapi == "tph-v11" else "ENOTTY"
+    lines = r.stdout.splitlines()
+    # completions on the requester: (wr_id, status, opcode, byte_len); the write past
+    # the MR is a remote access error (IBV_WC_REM_ACCESS_ERR 10), opcode/len 0 in error
+    assert lines == [
+        f"tph {tph}",
+        "client [[256, 0, 1, 16]]",
+        f"bar {bytes(range(16)).hex()}",
+        f"tph2 {tph}",
+        "client [[512, 0, 1, 11]]",
+        f"bar2 {b'after reset'.hex()}",
+        "client [[16380, 10, 0, 0]]",
+        "client exit 0",
+    ], r.stderr
+    # the packets: rxe0's QP to mlx5_0's, answered ACK, ACK, then a remote access NAK
+    xmit = [e for e in events if e["event"] == "roce.xmit"]
+    assert [(x["src"], x["dst"], x["syndrome"], x["length"]) for x in xmit] == [
+        ("rxe0", "mlx5_0", "ACK", 16),
+        ("rxe0", "mlx5_0", "ACK", 11),
+        ("rxe0", "mlx5_0", "NAK_REM_ACCESS", 12),
+    ]
+    assert xmit[2]["reason"] == "outside the MR"
+    qps = [e for e in events if e["event"] == "mlx5.create_qp"]
+    assert len(qps) == 1 and qps[0]["qpn"] == xmit[0]["dest_qpn"]
+    # the DMA: TLPs from the ConnectX function to the BAR, the exporter's tag on them
+    tlps = [e for e in events if e["event"] == "pcie.tlp"]
+    assert {(t["requester"], t["target"]) for t in tlps} == {("0000:02:00.0", VFIO_BAR0)}
+    assert MLX5_RID == 0x0200
+    if uapi == "tph-v11":
+        assert [(t["th"], t["ph"], t["st"], t["st_ext"]) for t in tlps] == [
+            (True, 1, 0x12, 0x01),
+            (True, 3, 0xEE, 0x0B),
+        ]
+    else:  # upstream 7.2: no exporter hook, no TPH on the TLPs
+        assert [t["th"] for t in tlps] == [False, False]
+    # the reset invalidated the mapping; the next write faulted and re-asked for the tag
+    names = [e["event"] for e in events]
+    assert names.index("mlx5.mr_invalidate") < names.index("mlx5.mr_fault")
+    sources = [(e["source"], e["tag"]) for e in events if e["event"] == "mlx5.mr_tph"]
+    if uapi == "tph-v11":
+        assert sources == [("dmabuf", 0x0112), ("dmabuf", 0x0BEE)]
+    else:
+        assert sources == [("none", None)] * 2
+
+
+# -- the raw ABI: CREATE_CQ / CREATE_QP with mlx5's driver data -------------------------------
+CQ_REQ = ctypes.sizeof(mlx5_ib_create_cq)
+
+
+class _Buf:
+    """Page-aligned anonymous memory of this process (the provider's buffers)."""
+
+    def __init__(self, size: int) -> None:
+        self.map = mmap.mmap(-1, size)
+        self.addr = ctypes.addressof(ctypes.c_char.from_buffer(self.map))
+
+    def close(self) -> None:
+        self.map.close()
+
+
+def _write(fd: int, cmd: int, req: bytes, core_out: int, drv_out: int) -> tuple[bytes, bytes]:
+    """A legacy write command with driver data: ``ib_uverbs_cmd_hdr`` + the core request
+    (whose first u64 is the response address) + the driver's; both responses back."""
+    resp = ctypes.create_string_buffer(core_out + drv_out)
+    words = (8 + len(req)) // 4
+    hdr = struct.pack("<IHH", cmd, words, (core_out + drv_out) // 4)
+    body = ctypes.addressof(resp).to_bytes(8, "little") + req[8:]
+    os.write(fd, hdr + body)
+    return resp.raw[:core_out], resp.raw[core_out:]
+
+
+def _create_cq(v: Verbs, buf: _Buf, db: _Buf, cqe: int = 16, **kw: int) -> tuple[int, int, int]:
+    """``CREATE_CQ`` as libmlx5 sends it (its NC UAR's page, 16); ``kw`` changes fields.
+    Returns (handle, cqe, cqn)."""
+    drv = mlx5_ib_create_cq(buf_addr=buf.addr, db_addr=db.addr, cqe_size=kw.pop("cqe_size", 64))
+    drv.flags = MLX5_IB_CREATE_CQ_FLAGS_UAR_PAGE_INDEX
+    drv.uar_page_index = 16
+    for k, val in kw.items():
+        setattr(drv, k, val)
+    core = V.ib_uverbs_create_cq(0, 0x1234, cqe, 0, -1, 0)
+    out, drv_out = _write(v.fd, V.IB_USER_VERBS_CMD_CREATE_CQ, bytes(core) + bytes(drv), 8, 8)
+    handle, real_cqe = int.from_bytes(out[:4], "little"), int.from_bytes(out[4:8], "little")
+    return handle, real_cqe, int.from_bytes(drv_out[:4], "little")
+
+
+def test_mlx5_create_cq_takes_the_providers_buffer_and_answers_a_cqn(
+    mock_kernel: Kernel,
+) -> None:
+    v = Verbs("mlx5_0")
+    buf, db = _Buf(64 * 64), _Buf(4096)
+    try:
+        _handle, cqe, cqn = _create_cq(v, buf, db, 16)
+        assert cqe == 31  # roundup_pow_of_two(16 + 1) - 1
+        assert cqn >= 1
+        assert _create_cq(v, buf, db, 16)[2] != cqn
+        # the request's checks, as cq.c makes them
+        for kw, err in (
+            ({"cqe_size": 32}, errno.EINVAL),
+            ({"reserved0": 1}, errno.EINVAL),
+            ({"flags": 1 << 7}, errno.EINVAL),
+            ({"cqe_comp_en": 1}, errno.EOPNOTSUPP),
+            ({"buf_addr": 16}, errno.EFAULT),
+            ({"db_addr": 16}, errno.EFAULT),
+        ):
+            with pytest.raises(OSError) as ei:
+                _create_cq(v, buf, db, 16, **kw)
+            assert ei.value.errno == err, kw
+        with pytest.raises(OSError) as ei:
+            _create_cq(v, buf, db, 1 << 22)  # roundup(2^22 + 1) is past log_max_cq_sz
+        assert ei.value.errno == errno.EINVAL
+        # no driver data: shorter than up to `flags`
+        core = V.ib_uverbs_create_cq(0, 0, 4, 0, -1, 0)
+        with pytest.raises(OSError) as ei:
+            _write(v.fd, V.IB_USER_VERBS_CMD_CREATE_CQ, bytes(core), 8, 8)
+        assert ei.value.errno == errno.EINVAL
+    finally:
+        v.close()
+        buf.close()
+        db.close()
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "err"),
+    [
+        (None, 0, 0),
+        ("sq_wqe_count", 3, errno.EINVAL),  # not a power of two
+        ("sq_wqe_count", 1 << 16, errno.EINVAL),  # past log_max_qp_sz
+        ("rq_wqe_shift", 3, errno.EINVAL),  # 8-byte receive WQEs cannot hold one SGE
+        ("flags", 1 << 4, errno.EINVAL),  # MLX5_QP_FLAG_TYPE_DCT needs a driver QP
+        ("flags", 0, errno.EINVAL),  # no UAR named: alloc_bfreg of a dynamic-UAR context
+        ("buf_addr", 16, errno.EFAULT),
+        ("db_addr", 16, errno.EFAULT),
+    ],
+)
+def test_mlx5_create_qp_checks_the_driver_data(
+    mock_kernel: Kernel, field: str | None, value: int, err: int
+) -> None:
+    v = Verbs("mlx5_0")
+    bufs = [_Buf(64 * 64 + 16 * 64), _Buf(4096), _Buf(64 * 64), _Buf(4096)]
+    try:
+        pd = v.alloc_pd()
+        cq, _, _ = _create_cq(v, bufs[2], bufs[3])
+        drv = mlx5_ib_create_qp(buf_addr=bufs[0].addr, db_addr=bufs[1].addr, sq_wqe_count=16,
+                                rq_wqe_count=16, rq_wqe_shift=4,
+                                flags=MLX5_QP_FLAG_UAR_PAGE_INDEX, bfreg_index=16)  # fmt: skip
+        if field is not None:
+            setattr(drv, field, value)
+        core = V.ib_uverbs_create_qp()
+        core.user_handle = 1
+        core.pd_handle, core.send_cq_handle, core.recv_cq_handle = pd, cq, cq
+        core.max_send_wr = core.max_recv_wr = 8
+        core.max_send_sge = core.max_recv_sge = 1
+        core.qp_type = 2  # IB_QPT_RC
+        resp_size = ctypes.sizeof(mlx5_ib_create_qp_resp)
+        req = bytes(core) + bytes(drv)
+        if err:
+            with pytest.raises(OSError) as ei:
+                _write(v.fd, V.IB_USER_VERBS_CMD_CREATE_QP, req, 32, resp_size)
+            assert ei.value.errno == err
+            return
+        out, drv_out = _write(v.fd, V.IB_USER_VERBS_CMD_CREATE_QP, req, 32, resp_size)
+        assert int.from_bytes(out[4:8], "little") >= 0x100  # the QP number
+        assert mlx5_ib_create_qp_resp.from_buffer_copy(drv_out).bfreg_index == 0
+        # POST_SEND: mlx5 rings its doorbells in the UAR page, it has no such command
+        with pytest.raises(OSError) as ei:
+            v.write_cmd(V.IB_USER_VERBS_CMD_POST_SEND, bytes(24))
+        assert ei.value.errno == errno.EOPNOTSUPP
+    finally:
+        v.close()
+        for b in bufs:
+            b.close()
+
+
+def test_mlx5_responder_drops_a_write_for_no_qp_and_nobody_holds_the_zero_gid(
+    mock_kernel: Kernel,
+) -> None:
+    """The RoCE segment without rdma-core: a write for a QP mlx5_0 does not have is
+    dropped (no answer: the requester's retries run out), and so is one to a GID no
+    port holds; a GID on the segment resolves, the zero GID does not."""
+    rxe = ib_device_by_name(mock_kernel, "rxe0")
+    mlx5 = ib_device_by_name(mock_kernel, "mlx5_0")
+    dgid = mlx5.ports[0].gids[0]
+    pkt = RocePacket(IB_OPCODE_RC_RDMA_WRITE_ONLY, rxe.ports[0].gids[0], dgid, 17, 0x100,
+                     0x1234, 0, b"x")  # fmt: skip
+    with mock_kernel.tracer.capture() as events:
+        assert roce_xmit(rxe, pkt) is None
+        assert roce_xmit(rxe, dataclasses.replace(pkt, dgid=bytes(16))) is None
+    assert [(e["dst"], e["syndrome"]) for e in events] == [("mlx5_0", "none"), ("-", "none")]
+    assert rdma_gid_reachable(rxe, rxe.ports[0], dgid)
+    assert rdma_gid_reachable(mlx5, mlx5.ports[0], rxe.ports[0].gids[0])
+    assert not rdma_gid_reachable(rxe, rxe.ports[0], bytes(16))
