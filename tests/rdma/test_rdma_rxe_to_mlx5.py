@@ -25,11 +25,23 @@ import mmap
 import os
 import struct
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from test_rdma_libibverbs_mr import B59, BUILT, MLX5_RID, MLX5_RXE, NOT_BUILT, VFIO_BAR0
+from test_rdma_libibverbs_mr import (
+    B59,
+    BUILT,
+    MLX5_RID,
+    MLX5_RXE,
+    NOT_BUILT,
+    REPO,
+    VFIO_BAR0,
+    _cpu_tag,
+    _env,
+    cbuild,
+)
 
 from mockkernel import Kernel
 from mockkernel.driver import (
@@ -119,6 +131,50 @@ def test_rxe_qp_rdma_writes_into_a_vfio_bar_dmabuf_mr_on_mlx5(
         assert sources == [("dmabuf", 0x0112), ("dmabuf", 0x0BEE)]
     else:
         assert sources == [("none", None)] * 2
+
+
+# -- the C twin: examples/c/rdma_rxe_write_bar.c (rdma-core 59, a DMAH on the responder) ------
+C_TWIN = REPO / "examples" / "c" / "rdma_rxe_write_bar.c"
+assert cbuild  # (the fixture, imported)
+
+
+def test_c_twin_writes_from_rxe_into_the_bar_with_the_dmahs_tag_across_a_reset(
+    mock_kernel: Kernel, cbuild: Callable[..., str]
+) -> None:
+    """The same path from C: the responder's MR is ``ibv_reg_mr_ex(FD | DMAH)`` with
+    ``ibv_alloc_dmah`` (a CPU, PH 2), the requester a forked child on rxe0.  The DMAH
+    wins over the exporter's tag, before and after the reset (the re-map chooses again)."""
+    exe = cbuild(C_TWIN)
+    cpu = min(os.sched_getaffinity(0))
+    with mock_kernel.tracer.capture() as events:
+        r = mock_kernel.run([exe, str(cpu), "2"], capture_output=True, text=True, env=_env(),
+                            timeout=120)  # fmt: skip
+    assert r.returncode == 0, r.stdout + r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[:3] == [
+        "vfio device 0000:01:00.0: dma-buf of BAR0 [0x1000, +0x4000)",
+        "exporter TPH: st 0x12, st_ext 0x0112, ph 1",
+        f"MR on mlx5_0 with a DMAH (cpu {cpu}, ph 2), QP 0x100",
+    ]
+    assert lines[3].startswith("connected to rxe0 QP 0x")
+    assert lines[4:] == [
+        "write of 16 bytes at 0x100: success",
+        "BAR0[0x1100]: " + " ".join(f"{0x10 + i:02x}" for i in range(16)),
+        "device reset",
+        "write of 8 bytes at 0x200: success",
+        "BAR0[0x1200]: " + " ".join(f"{0x20 + i:02x}" for i in range(8)),
+        "released",
+    ]
+    tag = _cpu_tag(mock_kernel, cpu)
+    tlps = [e for e in events if e["event"] == "pcie.tlp"]
+    assert [(t["requester"], t["target"], t["th"], t["ph"], t["st_ext"] << 8 | t["st"])
+            for t in tlps] == [("0000:02:00.0", VFIO_BAR0, True, 2, tag)] * 2  # fmt: skip
+    names = [e["event"] for e in events]
+    assert names.index("mlx5.mr_invalidate") < names.index("mlx5.mr_fault")
+    assert [(e["source"], e["tag"]) for e in events if e["event"] == "mlx5.mr_tph"] == [
+        ("dmah", tag)
+    ] * 2
+    assert [x["syndrome"] for x in events if x["event"] == "roce.xmit"] == ["ACK", "ACK"]
 
 
 # -- the raw ABI: CREATE_CQ / CREATE_QP with mlx5's driver data -------------------------------
