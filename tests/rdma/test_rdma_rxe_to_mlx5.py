@@ -30,6 +30,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from mockkernel_mlx5 import mlx5_dev
 from test_rdma_libibverbs_mr import (
     B59,
     BUILT,
@@ -46,6 +49,7 @@ from test_rdma_libibverbs_mr import (
 from mockkernel import Kernel
 from mockkernel.driver import (
     IB_OPCODE_RC_RDMA_WRITE_ONLY,
+    IB_OPCODE_RC_SEND_ONLY,
     RocePacket,
     ib_device_by_name,
     rdma_gid_reachable,
@@ -253,6 +257,24 @@ def test_mlx5_create_cq_takes_the_providers_buffer_and_answers_a_cqn(
         db.close()
 
 
+def _qp_request(buf: _Buf, db: _Buf) -> mlx5_ib_create_qp:
+    """libmlx5's ``mlx5_ib_create_qp`` for 16 send WQEs, 16 receive WQEs of 16 bytes and
+    its NC UAR (page 16, dynamic UARs)."""
+    return mlx5_ib_create_qp(buf_addr=buf.addr, db_addr=db.addr, sq_wqe_count=16,
+                             rq_wqe_count=16, rq_wqe_shift=4,
+                             flags=MLX5_QP_FLAG_UAR_PAGE_INDEX, bfreg_index=16)  # fmt: skip
+
+
+def _qp_core(pd: int, cq: int) -> V.ib_uverbs_create_qp:
+    core = V.ib_uverbs_create_qp()
+    core.user_handle = 1
+    core.pd_handle, core.send_cq_handle, core.recv_cq_handle = pd, cq, cq
+    core.max_send_wr = core.max_recv_wr = 8
+    core.max_send_sge = core.max_recv_sge = 1
+    core.qp_type = 2  # IB_QPT_RC
+    return core
+
+
 @pytest.mark.parametrize(
     ("field", "value", "err"),
     [
@@ -274,17 +296,10 @@ def test_mlx5_create_qp_checks_the_driver_data(
     try:
         pd = v.alloc_pd()
         cq, _, _ = _create_cq(v, bufs[2], bufs[3])
-        drv = mlx5_ib_create_qp(buf_addr=bufs[0].addr, db_addr=bufs[1].addr, sq_wqe_count=16,
-                                rq_wqe_count=16, rq_wqe_shift=4,
-                                flags=MLX5_QP_FLAG_UAR_PAGE_INDEX, bfreg_index=16)  # fmt: skip
+        drv = _qp_request(bufs[0], bufs[1])
         if field is not None:
             setattr(drv, field, value)
-        core = V.ib_uverbs_create_qp()
-        core.user_handle = 1
-        core.pd_handle, core.send_cq_handle, core.recv_cq_handle = pd, cq, cq
-        core.max_send_wr = core.max_recv_wr = 8
-        core.max_send_sge = core.max_recv_sge = 1
-        core.qp_type = 2  # IB_QPT_RC
+        core = _qp_core(pd, cq)
         resp_size = ctypes.sizeof(mlx5_ib_create_qp_resp)
         req = bytes(core) + bytes(drv)
         if err:
@@ -323,3 +338,123 @@ def test_mlx5_responder_drops_a_write_for_no_qp_and_nobody_holds_the_zero_gid(
     assert rdma_gid_reachable(rxe, rxe.ports[0], dgid)
     assert rdma_gid_reachable(mlx5, mlx5.ports[0], rxe.ports[0].gids[0])
     assert not rdma_gid_reachable(rxe, rxe.ports[0], bytes(16))
+
+
+# enum ib_qp_attr_mask
+_STATE, _ACCESS, _PKEY, _PORT, _AV, _MTU = 1, 1 << 3, 1 << 4, 1 << 5, 1 << 7, 1 << 8
+_TIMEOUT, _RETRY, _RNR, _RQ_PSN, _RD_ATOMIC = 1 << 9, 1 << 10, 1 << 11, 1 << 12, 1 << 13
+_RNR_TIMER, _SQ_PSN, _DEST_RD_ATOMIC, _DEST_QPN = 1 << 15, 1 << 16, 1 << 17, 1 << 20
+
+
+def _modify(v: Verbs, qp: int, mask: int, **fields: Any) -> None:
+    """``IB_USER_VERBS_CMD_MODIFY_QP`` (legacy, no driver data: what libmlx5 sends)."""
+    cmd = V.ib_uverbs_modify_qp(qp_handle=qp, attr_mask=mask, port_num=1)
+    dgid = fields.pop("dgid", None)
+    if dgid is not None:
+        cmd.dest.dgid[:] = list(dgid)
+        cmd.dest.is_global = 1
+        cmd.dest.port_num = 1
+        cmd.dest.hop_limit = 1
+    for k, val in fields.items():
+        setattr(cmd, k, val)
+    v.write_cmd(V.IB_USER_VERBS_CMD_MODIFY_QP, bytes(cmd))
+
+
+def test_mlx5_responder_checks_the_qp_state_access_pd_and_range(mock_kernel: Kernel) -> None:
+    """An mlx5 RC QP made through the raw ABI and a user MR; rxe0's packets to it: none
+    answered before RTR, then an ACK (the bytes land), a NAK for a SEND (no receive
+    queue processing), another PD's rkey, a range past the MR, and -- after RTS drops
+    ``REMOTE_WRITE`` from the QP's access -- any write."""
+    rxe = ib_device_by_name(mock_kernel, "rxe0")
+    rgid = rxe.ports[0].gids[0]
+    mgid = ib_device_by_name(mock_kernel, "mlx5_0").ports[0].gids[0]
+    v = Verbs("mlx5_0")
+    bufs = [_Buf(64 * 64 + 16 * 64), _Buf(4096), _Buf(64 * 64), _Buf(4096), _Buf(4096)]
+    try:
+        pd, other_pd = v.alloc_pd(), v.alloc_pd()
+        cq, _, _ = _create_cq(v, bufs[2], bufs[3])
+        req = bytes(_qp_core(pd, cq)) + bytes(_qp_request(bufs[0], bufs[1]))
+        out, _ = _write(v.fd, V.IB_USER_VERBS_CMD_CREATE_QP, req, 32, 40)
+        qp, qpn = int.from_bytes(out[:4], "little"), int.from_bytes(out[4:8], "little")
+        acc = 1 | 2  # LOCAL_WRITE | REMOTE_WRITE
+        mr = v.reg_mr(pd, 4096, 0, acc, addr=bufs[4].addr)
+        other = v.reg_mr(other_pd, 4096, 0, acc, addr=bufs[4].addr)
+
+        def send(opcode: int, rkey: int, va: int, data: bytes) -> Any:
+            pkt = RocePacket(opcode, rgid, mgid, 17, qpn, rkey, va, data)
+            return roce_xmit(rxe, pkt)
+
+        _modify(v, qp, _STATE | _PKEY | _PORT | _ACCESS, qp_state=1, qp_access_flags=acc)
+        assert send(IB_OPCODE_RC_RDMA_WRITE_ONLY, mr.rkey, 0x10, b"hi") is None  # INIT
+        with pytest.raises(OSError) as ei:  # a GID no port on the segment holds
+            _modify(v, qp, _STATE | _AV | _MTU | _DEST_QPN | _RQ_PSN | _DEST_RD_ATOMIC
+                    | _RNR_TIMER, qp_state=2, dgid=bytes(16), path_mtu=3,
+                    dest_qp_num=17)  # fmt: skip
+        assert ei.value.errno == errno.ENETUNREACH
+        _modify(v, qp, _STATE | _AV | _MTU | _DEST_QPN | _RQ_PSN | _DEST_RD_ATOMIC | _RNR_TIMER,
+                qp_state=2, dgid=rgid, path_mtu=3, dest_qp_num=17)  # fmt: skip
+        ack = send(IB_OPCODE_RC_RDMA_WRITE_ONLY, mr.rkey, 0x10, b"hi")
+        assert ack is not None and ack.syndrome == "ACK" and ack.tlps == ()  # host memory
+        assert bufs[4].map[0x10:0x12] == b"hi"
+        naks = [
+            send(IB_OPCODE_RC_SEND_ONLY, 0, 0, b"a SEND"),
+            send(IB_OPCODE_RC_RDMA_WRITE_ONLY, other.rkey, 0, b"x"),
+            send(IB_OPCODE_RC_RDMA_WRITE_ONLY, mr.rkey, 4095, b"xy"),
+            send(IB_OPCODE_RC_RDMA_WRITE_ONLY, mr.rkey ^ 0xFF00, 0, b"x"),
+        ]
+        assert [(n.syndrome, n.reason) for n in naks] == [
+            ("NAK_REM_OP", "mlx5: opcode 0x4 at the responder is not modelled"),
+            ("NAK_REM_ACCESS", f"rkey {other.rkey:#x} is another PD's"),
+            ("NAK_REM_ACCESS", "outside the MR"),
+            ("NAK_REM_ACCESS", "no MR with this rkey"),
+        ]
+        _modify(v, qp, _STATE | _TIMEOUT | _RETRY | _RNR | _SQ_PSN | _RD_ATOMIC | _ACCESS,
+                qp_state=3, timeout=14, retry_cnt=7, rnr_retry=7, qp_access_flags=1)  # fmt: skip
+        ack = send(IB_OPCODE_RC_RDMA_WRITE_ONLY, mr.rkey, 0x10, b"no")
+        assert ack is not None and ack.reason == f"QP {qpn:#x} has no REMOTE_WRITE access"
+        assert bufs[4].map[0x10:0x12] == b"hi"
+    finally:
+        v.close()
+        for b in bufs:
+            b.close()
+
+
+_SLOW_FIXTURE = [HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=_SLOW_FIXTURE)
+@given(
+    sq=st.sampled_from([0, 1, 3, 16, 1 << 15, 1 << 16, 0xFFFFFFFF]),
+    rq=st.integers(0, 64),
+    shift=st.sampled_from([0, 4, 5, 6, 31, 33, 0xFFFFFFFF]),
+    flags=st.integers(0, (1 << 12) - 1),
+    bad=st.sampled_from(["", "buf", "db"]),
+    extra=st.binary(max_size=16),
+)
+def test_mlx5_create_qp_any_driver_data_is_a_qp_or_an_errno(
+    mock_kernel: Kernel, sq: int, rq: int, shift: int, flags: int, bad: str, extra: bytes
+) -> None:
+    """Any ``mlx5_ib_create_qp`` (and trailing bytes): a QP, or ``EINVAL``/``EFAULT``;
+    never anything else, and nothing is left pinned once the file is closed."""
+    v = Verbs("mlx5_0")
+    bufs = [_Buf(1 << 20), _Buf(4096), _Buf(64 * 64), _Buf(4096)]
+    try:
+        pd = v.alloc_pd()
+        cq, _, _ = _create_cq(v, bufs[2], bufs[3])
+        drv = _qp_request(bufs[0], bufs[1])
+        drv.sq_wqe_count, drv.rq_wqe_count, drv.rq_wqe_shift, drv.flags = sq, rq, shift, flags
+        if bad:
+            setattr(drv, f"{bad}_addr", 1 << 47)
+        req = bytes(_qp_core(pd, cq)) + bytes(drv) + extra
+        try:
+            out, _ = _write(v.fd, V.IB_USER_VERBS_CMD_CREATE_QP, req[: len(req) // 4 * 4], 32, 40)
+        except OSError as e:
+            assert e.errno in (errno.EINVAL, errno.EFAULT), e
+        else:
+            assert int.from_bytes(out[4:8], "little") >= 0x100
+            assert sq & (sq - 1) == 0 and flags & ~(1 | 2 | 8 | 1 << 10) == 0 and not bad
+    finally:
+        v.close()
+        for b in bufs:
+            b.close()
+    assert not mlx5_dev(mock_kernel, "mlx5_0").ops.verbs.qps
