@@ -98,6 +98,7 @@ _CQ_FLAGS = (
 )
 _CQ_MIN_INLEN = mlx5_ib_create_cq.flags.offset
 _QP_MIN_INLEN = mlx5_ib_create_qp.ece_options.offset  # an rdma-core without ECE
+_IB_QP_PATH_MTU = 1 << 8  # enum ib_qp_attr_mask
 _MODIFY_MIN_INLEN = 16  # offsetofend(struct mlx5_ib_modify_qp, ece_options)
 
 
@@ -284,7 +285,7 @@ class Mlx5Verbs:
             if udata.inlen < _MODIFY_MIN_INLEN:
                 raise kerr(_errno.EINVAL)
             raise kerr(_errno.EOPNOTSUPP)  # a comp_mask or ECE this function lacks
-        if mask & (1 << 8) and not 1 <= attr.path_mtu <= 5:  # IB_QP_PATH_MTU: 256..4096
+        if mask & _IB_QP_PATH_MTU and not 1 <= attr.path_mtu <= 5:  # IB_MTU_256..IB_MTU_4096
             raise kerr(_errno.EINVAL)
 
     def destroy_qp(self, qp: IbQp) -> None:
