@@ -72,6 +72,7 @@ from .roce import (
     RoceAck,
     RocePacket,
     rdma_gid_reachable,
+    rdma_link_local_addr,
     roce_find_gid,
     roce_xmit,
 )
@@ -167,6 +168,7 @@ __all__ = [
     "ptr_in",
     "ptr_out",
     "rdma_gid_reachable",
+    "rdma_link_local_addr",
     "roce_find_gid",
     "roce_xmit",
     "uverbs_method",

@@ -422,8 +422,9 @@ def w_modify_qp(bundle: AttrBundle) -> None:
         if port.grh_required and not cmd.dest.is_global:
             raise kerr(EINVAL)  # RoCE: an address vector needs a GRH (ib_resolve_eth_dmac)
         if port.grh_required and not rdma_gid_reachable(dev, port, bytes(cmd.dest.dgid)):
-            # rdma_addr_find_l2_eth_by_grh: no route to the GID -- only GIDs of ports on
-            # the kernel's one Ethernet segment resolve (real 7.2: the zero GID too)
+            # rdma_addr_find_l2_eth_by_grh: no route to the GID -- link-local GIDs and
+            # those of ports on the kernel's one Ethernet segment resolve (real 7.2: the
+            # zero GID and a global GID of no neighbour do not)
             raise kerr(ENETUNREACH)
     cur = cmd.cur_qp_state if mask & IB_QP_CUR_STATE else qp.state
     nxt = cmd.qp_state if mask & IB_QP_STATE else cur

@@ -3,9 +3,10 @@
 The model has one L2 segment per kernel, and every RoCE port (link layer Ethernet) of
 every registered device is on it -- as a host's soft-RoCE interface and its ConnectX
 port cabled to one switch.  A destination GID *resolves* (``MODIFY_QP`` to RTR with
-an address vector, ``ib_resolve_eth_dmac``) when a port on the segment holds it: the
-QP's own port (soft-RoCE loops back through its net device) or another device's.
-Anything else is ``ENETUNREACH``, as before (there is no router and no other host).
+an address vector, ``ib_resolve_eth_dmac``: :func:`rdma_gid_reachable`) when it is
+link-local (its EUI-64 names the MAC) or a port on the segment holds it: the QP's own
+port (soft-RoCE loops back through its net device) or another device's.  Anything else
+is ``ENETUNREACH`` (there is no router and no other host).
 
 :func:`roce_xmit` carries one request packet -- a whole message: the model does not
 split it at the path MTU, has no PSNs and loses nothing -- from a requester to the
@@ -41,6 +42,7 @@ __all__ = [
     "RoceAck",
     "RocePacket",
     "rdma_gid_reachable",
+    "rdma_link_local_addr",
     "roce_find_gid",
     "roce_xmit",
 ]
@@ -115,9 +117,20 @@ def roce_find_gid(kernel: RdmaContext, gid: bytes) -> tuple[IbDevice, int] | Non
     return None
 
 
+def rdma_link_local_addr(gid: bytes) -> bool:
+    """``rdma_link_local_addr``: ``fe80::/64``."""
+    return gid[:8] == b"\xfe\x80" + bytes(6)
+
+
 def rdma_gid_reachable(dev: IbDevice, port: IbPortAttr, gid: bytes) -> bool:
-    """Does ``gid`` resolve from ``port`` of ``dev`` (the port's own, or on its segment)?"""
-    if gid in port.gids:
+    """``ib_resolve_eth_dmac``: does ``gid`` resolve from ``port`` of ``dev``?
+
+    The port's own GIDs; a link-local GID always (the MAC is the one in its EUI-64,
+    whether or not anything answers there -- real 7.2's rxe accepts one no port has);
+    any other GID when a port on the segment holds it (a neighbour; the zero GID and
+    global GIDs of no port are ``ENETUNREACH`` on real 7.2).
+    """
+    if gid in port.gids or rdma_link_local_addr(gid):
         return True
     return _on_segment(port) and roce_find_gid(dev.kernel, gid) is not None
 

@@ -458,3 +458,70 @@ def test_mlx5_create_qp_any_driver_data_is_a_qp_or_an_errno(
         for b in bufs:
             b.close()
     assert not mlx5_dev(mock_kernel, "mlx5_0").ops.verbs.qps
+
+
+GID_PROBE = """
+import pyverbs.device as d
+import pyverbs.libibverbs_enums as e
+from pyverbs.addr import GID, AHAttr, GlobalRoute
+from pyverbs.cq import CQ
+from pyverbs.mr import MR
+from pyverbs.pd import PD
+from pyverbs.qp import QP, QPAttr, QPCap, QPInitAttr
+from pyverbs.pyverbs_error import PyverbsRDMAError
+from pyverbs.wr import SGE, SendWR
+ctx = d.Context(name="rxe0")
+pd = PD(ctx); cq = CQ(ctx, 16); mr = MR(pd, 4096, 1)
+for g in ("fe80:0000:0000:0000:5054:00ff:fe12:3456", "0000:0000:0000:0000:0000:0000:0000:0000",
+          "2001:0db8:0000:0000:0000:0000:0000:0001"):
+    cap = QPCap(max_send_wr=4, max_recv_wr=4, max_send_sge=1, max_recv_sge=1)
+    qp = QP(pd, QPInitAttr(qp_type=e.IBV_QPT_RC, scq=cq, rcq=cq, cap=cap))
+    a = QPAttr(port_num=1); a.qp_access_flags = 2; qp.to_init(a)
+    a = QPAttr(port_num=1); a.path_mtu = e.IBV_MTU_1024; a.dest_qp_num = 0x99
+    a.ah_attr = AHAttr(gr=GlobalRoute(dgid=GID(g), sgid_index=0), is_global=1, port_num=1)
+    a.max_dest_rd_atomic = 1; a.min_rnr_timer = 12
+    try:
+        qp.to_rtr(a)
+    except PyverbsRDMAError as err:
+        print(g, "err", err.error_code)
+        qp.close()
+        continue
+    print(g, "ok")
+    a = QPAttr(port_num=1)
+    a.timeout, a.retry_cnt, a.rnr_retry, a.max_rd_atomic = 1, 1, 1, 1
+    qp.to_rts(a)
+    wr = SendWR(wr_id=5, opcode=e.IBV_WR_RDMA_WRITE, num_sge=1, sg=[SGE(mr.buf, 8, mr.lkey)],
+                send_flags=e.IBV_SEND_SIGNALED)
+    wr.set_wr_rdma(0x1234, 0)
+    qp.post_send(wr)
+    n, wcs = 0, []
+    while n == 0:
+        n, wcs = cq.poll()
+    print("write", wcs[0].status)
+    qp.close()
+"""
+#: what real Linux 7.2's rxe answered, line for line (tools/real-linux, rdma-core 59 in the
+#: guest): a link-local GID no port holds resolves (its EUI-64 names the MAC) and a write
+#: there runs out of retries (IBV_WC_RETRY_EXC_ERR 12); the zero GID and a global GID of
+#: no neighbour are ENETUNREACH (101)
+GUEST_GID_ANSWERS = [
+    "fe80:0000:0000:0000:5054:00ff:fe12:3456 ok",
+    "write 12",
+    "0000:0000:0000:0000:0000:0000:0000:0000 err 101",
+    "2001:0db8:0000:0000:0000:0000:0000:0001 err 101",
+]
+
+
+def test_rxe_resolves_gids_as_real_linux_and_a_write_to_nobody_runs_out_of_retries(
+    mock_kernel: Kernel, tmp_path: Path
+) -> None:
+    env = _pyverbs_env()
+    prog = tmp_path / "gids.py"
+    prog.write_text(GID_PROBE)
+    with mock_kernel.tracer.capture() as events:
+        r = mock_kernel.run([sys.executable, str(prog)], capture_output=True, text=True,
+                            env=env, timeout=120)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == GUEST_GID_ANSWERS
+    (x,) = [e for e in events if e["event"] == "roce.xmit"]
+    assert (x["dst"], x["syndrome"]) == ("-", "none")
