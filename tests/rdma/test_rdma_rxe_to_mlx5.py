@@ -114,6 +114,13 @@ def test_rxe_qp_rdma_writes_into_a_vfio_bar_dmabuf_mr_on_mlx5(
         ("rxe0", "mlx5_0", "NAK_REM_ACCESS", 12),
     ]
     assert xmit[2]["reason"] == "outside the MR"
+    # mlx5's CQ_CREATE/QP_CREATE ioctls are not modelled: the library fell back to the
+    # write commands (with libmlx5's driver data), and each fallback was traced
+    fallback = {(e["object"], e["method"]) for e in events if e["event"] == "rdma.unsupported"
+                and e["ibdev"] == "mlx5_0"}  # fmt: skip
+    assert {("0x3", "0x0"), ("0x4", "0x0")} <= fallback
+    cqs = [e for e in events if e["event"] == "mlx5.create_cq"]
+    assert [(c["entries"], c["cqe_size"], c["uar"]) for c in cqs] == [(32, 64, 16)]
     qps = [e for e in events if e["event"] == "mlx5.create_qp"]
     assert len(qps) == 1 and qps[0]["qpn"] == xmit[0]["dest_qpn"]
     # the DMA: TLPs from the ConnectX function to the BAR, the exporter's tag on them
