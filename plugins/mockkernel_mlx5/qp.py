@@ -224,7 +224,8 @@ class Mlx5Verbs:
     def create_qp(self, qp: IbQp, udata: Udata) -> None:
         """``mlx5_ib_create_qp`` of a user RC/UC/UD QP: the request's checks in
         ``process_udata_size``/``process_vendor_flags``/``set_rq_size``/
-        ``set_user_buf_size`` order, then the buffer and the doorbell pinned."""
+        ``_create_user_qp`` (the UAR, ``set_user_buf_size``) order, then the buffer and
+        the doorbell pinned."""
         if udata.inlen < _QP_MIN_INLEN:
             raise kerr(_errno.EINVAL)
         size = ctypes.sizeof(mlx5_ib_create_qp)
@@ -238,19 +239,20 @@ class Mlx5Verbs:
         if ucmd.flags & ~_QP_FLAGS:
             raise kerr(_errno.EINVAL)
         mctx: Mlx5Ucontext = qp.uctx.priv
+        # set_rq_size (no SRQ: the QP has a receive queue): the provider's geometry; a
+        # signature-enabled receive WQE needs room for its signature segment
+        if qp.cap.max_recv_wr > 1 << LOG_MAX_QP_SZ or ucmd.rq_wqe_shift > 32:
+            raise kerr(_errno.EINVAL)
+        wq_sig = 1 if ucmd.flags & MLX5_QP_FLAG_SIGNATURE else 0
+        if (1 << ucmd.rq_wqe_shift) // _DATA_SEG < wq_sig:
+            raise kerr(_errno.EINVAL)
         uar = self._uar_index(mctx, ucmd)
-        cap = qp.cap
-        if cap.max_recv_wr > 1 << LOG_MAX_QP_SZ:
-            raise kerr(_errno.EINVAL)
-        if ucmd.rq_wqe_shift > 32:
-            raise kerr(_errno.EINVAL)
-        if ucmd.rq_wqe_count and (1 << ucmd.rq_wqe_shift) // _DATA_SEG < cap.max_recv_sge:
-            raise kerr(_errno.EINVAL)
-        sq = ucmd.sq_wqe_count
+        sq = ucmd.sq_wqe_count  # set_user_buf_size
         if sq & (sq - 1) or sq > 1 << LOG_MAX_QP_SZ:
             raise kerr(_errno.EINVAL)
         buf_size = (ucmd.rq_wqe_count << ucmd.rq_wqe_shift) + (sq << MLX5_SEND_WQE_SHIFT)
-        buf = ib_umem_get(ucmd.buf_addr, buf_size, 0) if buf_size else None
+        pin = ucmd.buf_addr and buf_size  # no buffer address: nothing is pinned
+        buf = ib_umem_get(ucmd.buf_addr, buf_size, 0) if pin else None
         try:
             db = self._db_map_user(ucmd.db_addr)
         except BaseException:

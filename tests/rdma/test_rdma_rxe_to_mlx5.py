@@ -286,20 +286,24 @@ def _qp_core(pd: int, cq: int) -> V.ib_uverbs_create_qp:
 
 
 @pytest.mark.parametrize(
-    ("field", "value", "err"),
+    ("fields", "err"),
     [
-        (None, 0, 0),
-        ("sq_wqe_count", 3, errno.EINVAL),  # not a power of two
-        ("sq_wqe_count", 1 << 16, errno.EINVAL),  # past log_max_qp_sz
-        ("rq_wqe_shift", 3, errno.EINVAL),  # 8-byte receive WQEs cannot hold one SGE
-        ("flags", 1 << 4, errno.EINVAL),  # MLX5_QP_FLAG_TYPE_DCT needs a driver QP
-        ("flags", 0, errno.EINVAL),  # no UAR named: alloc_bfreg of a dynamic-UAR context
-        ("buf_addr", 16, errno.EFAULT),
-        ("db_addr", 16, errno.EFAULT),
+        ({}, 0),
+        ({"sq_wqe_count": 3}, errno.EINVAL),  # not a power of two
+        ({"sq_wqe_count": 1 << 16}, errno.EINVAL),  # past log_max_qp_sz
+        ({"rq_wqe_shift": 33}, errno.EINVAL),  # past BITS_PER_BYTE * sizeof(rq_wqe_shift)
+        ({"rq_wqe_shift": 3}, 0),  # 8-byte receive WQEs: set_rq_size lets them be
+        ({"rq_wqe_shift": 3, "flags": 1 << 10 | 1}, errno.EINVAL),  # no room for a signature
+        ({"flags": 1 << 10 | 1}, 0),  # MLX5_QP_FLAG_SIGNATURE: 16-byte WQEs hold it
+        ({"flags": 1 << 4}, errno.EINVAL),  # MLX5_QP_FLAG_TYPE_DCT needs a driver QP
+        ({"flags": 0}, errno.EINVAL),  # no UAR named: alloc_bfreg of a dynamic-UAR context
+        ({"buf_addr": 16}, errno.EFAULT),
+        ({"buf_addr": 0}, 0),  # no buffer address: nothing pinned
+        ({"db_addr": 16}, errno.EFAULT),
     ],
 )
 def test_mlx5_create_qp_checks_the_driver_data(
-    mock_kernel: Kernel, field: str | None, value: int, err: int
+    mock_kernel: Kernel, fields: dict[str, int], err: int
 ) -> None:
     v = Verbs("mlx5_0")
     bufs = [_Buf(64 * 64 + 16 * 64), _Buf(4096), _Buf(64 * 64), _Buf(4096)]
@@ -307,8 +311,8 @@ def test_mlx5_create_qp_checks_the_driver_data(
         pd = v.alloc_pd()
         cq, _, _ = _create_cq(v, bufs[2], bufs[3])
         drv = _qp_request(bufs[0], bufs[1])
-        if field is not None:
-            setattr(drv, field, value)
+        for name, value in fields.items():
+            setattr(drv, name, value)
         core = _qp_core(pd, cq)
         resp_size = ctypes.sizeof(mlx5_ib_create_qp_resp)
         req = bytes(core) + bytes(drv)
@@ -435,7 +439,7 @@ _SLOW_FIXTURE = [HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
 @settings(max_examples=60, deadline=None, suppress_health_check=_SLOW_FIXTURE)
 @given(
     sq=st.sampled_from([0, 1, 3, 16, 1 << 15, 1 << 16, 0xFFFFFFFF]),
-    rq=st.integers(0, 64),
+    rq=st.sampled_from([0, 1, 16, 64]),
     shift=st.sampled_from([0, 4, 5, 6, 31, 33, 0xFFFFFFFF]),
     flags=st.integers(0, (1 << 12) - 1),
     bad=st.sampled_from(["", "buf", "db"]),
@@ -462,7 +466,8 @@ def test_mlx5_create_qp_any_driver_data_is_a_qp_or_an_errno(
             assert e.errno in (errno.EINVAL, errno.EFAULT), e
         else:
             assert int.from_bytes(out[4:8], "little") >= 0x100
-            assert sq & (sq - 1) == 0 and flags & ~(1 | 2 | 8 | 1 << 10) == 0 and not bad
+            assert sq & (sq - 1) == 0 and flags & ~(1 | 2 | 8 | 1 << 10) == 0
+            assert bad != "db" and (bad != "buf" or (sq, rq) == (0, 0))  # nothing to pin
     finally:
         v.close()
         for b in bufs:
