@@ -5,7 +5,7 @@
  *     B=~/.cache/mockkernel/rdma-core-59/src/rdma-core/build     # .ci/build-rdma-core
  *     cc -I /path/to/uapi/include -I $B/include -o rdma_rxe_write_bar \
  *        examples/c/rdma_rxe_write_bar.c -L $B/lib -libverbs -Wl,-rpath,$B/lib
- *     mockkernel run --topology mlx5_rxe.toml -- ./rdma_rxe_write_bar [CPU [PH]]
+ *     mockkernel run --topology examples/mlx5_rxe.toml -- ./rdma_rxe_write_bar [CPU [PH]]
  *
  * The responder (this process): a vfio-pci function's BAR0 [0x1000, +0x4000) as a dma-buf
  * with the exporter's TPH (VFIO_DEVICE_FEATURE_DMA_BUF_TPH, the series' uAPI), then on

@@ -56,6 +56,7 @@ from mockkernel.driver import (
     roce_xmit,
 )
 from mockkernel.testing.rdma import Verbs
+from mockkernel.topology import load_topology
 from mockkernel.uapi.rdma import ib_user_verbs as V
 from mockkernel.uapi.rdma.mlx5_abi import (
     MLX5_IB_CREATE_CQ_FLAGS_UAR_PAGE_INDEX,
@@ -540,3 +541,9 @@ def test_rxe_resolves_gids_as_real_linux_and_a_write_to_nobody_runs_out_of_retri
     assert r.stdout.splitlines() == GUEST_GID_ANSWERS
     (x,) = [e for e in events if e["event"] == "roce.xmit"]
     assert (x["dst"], x["syndrome"]) == ("-", "none")
+
+
+def test_the_example_topology_is_the_machine_these_tests_run_on() -> None:
+    """``examples/mlx5_rxe.toml`` (what docs/rdma.md runs the C twin with) is the
+    default topology plus ``[[rdma.rxe]] netdev = "enp0s2"``."""
+    assert load_topology(REPO / "examples" / "mlx5_rxe.toml") == MLX5_RXE
