@@ -36,6 +36,8 @@ from mockkernel_mlx5 import mlx5_dev
 from test_rdma_libibverbs_mr import (
     B59,
     BUILT,
+    DEBIAN_LIBIBVERBS,
+    HERE,
     MLX5_RID,
     MLX5_RXE,
     NOT_BUILT,
@@ -67,7 +69,6 @@ from mockkernel.uapi.rdma.mlx5_abi import (
 )
 
 pytestmark = pytest.mark.mockkernel(topology=MLX5_RXE)
-HERE = Path(__file__).parent
 
 
 def _pyverbs_env() -> dict[str, str]:
@@ -190,6 +191,31 @@ def test_c_twin_writes_from_rxe_into_the_bar_with_the_dmahs_tag_across_a_reset(
         ("dmah", tag)
     ] * 2
     assert [x["syndrome"] for x in events if x["event"] == "roce.xmit"] == ["ACK", "ACK"]
+
+
+@pytest.mark.parametrize("lib", ["59", "44"])
+def test_both_rdma_cores_providers_carry_the_write_into_the_bar(
+    mock_kernel: Kernel, cbuild: Callable[..., str], lib: str
+) -> None:
+    """``tests/rdma/c/rxe_to_mlx5_dmabuf.c`` (one process, both ends, no DMAH) with
+    rdma-core 59's libibverbs and with Debian 12's (rdma-core 44: its own libmlx5 sends
+    the CQ/QP driver data, its rxe provider the WQE): the exporter's tag on the TLPs."""
+    if lib == "44" and not DEBIAN_LIBIBVERBS.exists():
+        pytest.skip("Debian's libibverbs (rdma-core 44) is not installed (ibverbs-providers)")
+    exe = cbuild(HERE / "c" / "rxe_to_mlx5_dmabuf.c", rpath=lib == "59")
+    env = _env() if lib == "59" else {k: v for k, v in os.environ.items() if k != "LD_LIBRARY_PATH"}
+    with mock_kernel.tracer.capture() as events:
+        r = mock_kernel.run([exe], capture_output=True, text=True, env=env, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.splitlines() == [
+        "exporter TPH: ok",
+        "completion: success",
+        "BAR0[0x1100]: through rdma-cor",
+    ]
+    tlps = [e for e in events if e["event"] == "pcie.tlp"]
+    assert [(t["requester"], t["target"], t["ph"], t["st_ext"] << 8 | t["st"]) for t in tlps] == [
+        ("0000:02:00.0", VFIO_BAR0, 1, 0x0112)
+    ]
 
 
 # -- the raw ABI: CREATE_CQ / CREATE_QP with mlx5's driver data -------------------------------
