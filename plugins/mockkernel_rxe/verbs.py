@@ -13,19 +13,19 @@ it and takes it off the list (a second ``mmap`` of it is ``EINVAL``, as upstream
 The data path, as a provider drives it: ``post_recv`` writes an ``rxe_recv_wqe`` into
 the receive queue and moves its producer index (no system call); ``post_send`` writes
 ``rxe_send_wqe``s into the send queue and rings the doorbell, a ``POST_SEND`` write
-command with no work requests. The doorbell runs the requester here, synchronously: each
-WQE from the consumer index to the producer index is executed against the destination QP
-(``dest_qp_num`` of ``MODIFY_QP``: on this device when the destination GID is its own --
-soft-RoCE loops back through its own net device --, else one request packet to the port
-on the kernel's Ethernet segment that holds the GID, ``roce_xmit``, whose responder
-answers ACK or NAK; WRITE and SEND only) -- RDMA WRITE (with immediate), SEND (with
-immediate), RDMA READ, compare-and-swap and fetch-and-add -- with the responder's checks
-(the rkey's MR, its PD, its access, the range) and the receive WQE's scatter list;
-completions (``ib_uverbs_wc``) go to the CQs' rings, the producer index moved after the
-entry is written. An error completes the WQE in error, moves the QP to ERR and flushes
-what is left (``IBV_WC_WR_FLUSH_ERR``). A SEND that finds no receive WQE is an RNR NAK:
-with ``rnr_retry`` 7 (retry for ever) the WQE stays posted and is retried at the next
-doorbell on the device, else it completes with ``IBV_WC_RNR_RETRY_EXC_ERR``.
+command with no work requests.  The doorbell runs the requester here, synchronously:
+each WQE from the consumer index to the producer index is executed against the
+destination QP (``dest_qp_num`` of ``MODIFY_QP``: on this device when the destination
+GID is its own -- soft-RoCE loops back through its own net device --, else one request
+packet to the port on the kernel's Ethernet segment that holds the GID, ``roce_xmit``,
+whose responder answers ACK or NAK; WRITE and SEND only) -- RDMA WRITE (with immediate),
+SEND (with immediate), RDMA READ, compare-and-swap and fetch-and-add -- with the
+responder's checks (the rkey's MR, its PD, its access, the range) and the receive WQE's
+scatter list; completions (``ib_uverbs_wc``) go to the CQs' rings, the producer index
+moved after the entry is written.  An error completes the WQE in error, moves the QP to
+ERR and flushes what is left (``IBV_WC_WR_FLUSH_ERR``).  A SEND that finds no receive WQE
+is an RNR NAK: with ``rnr_retry`` 7 (retry for ever) the WQE stays posted and is retried
+at the next doorbell on the device, else it completes with ``IBV_WC_RNR_RETRY_EXC_ERR``.
 
 Memory of an MR is reached through the address space of the process that registered
 it (``current_mm()`` at ``REG_MR``): a supervised program's memory is another
