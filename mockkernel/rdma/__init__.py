@@ -8,6 +8,8 @@
 * :mod:`.qp` -- CQs and QPs (``CREATE_CQ``/``QP``, ``MODIFY_QP``, ``POST_SEND``), the
   QP state machine, and :class:`QueueBuf`: queue memory a driver maps to userspace;
 * :mod:`.umem` -- MR memory: pinned user pages, dynamic and pinned dma-buf attachments;
+* :mod:`.roce` -- the Ethernet segment the RoCE ports of a kernel share: GID
+  resolution and request packets from a requester to another device's responder;
 * :mod:`.access` -- the responder side of an RDMA WRITE (rkey, range, access checks),
   which the driver's ``mr_write`` completes;
 * :mod:`.netlink` and :mod:`.nldev` -- ``NETLINK_RDMA`` and its nldev client: the device
@@ -55,6 +57,25 @@ from .qp import (
     QueueBuf,
     ib_copy_to_udata,
 )
+from .roce import (
+    IB_OPCODE_RC_COMPARE_SWAP,
+    IB_OPCODE_RC_FETCH_ADD,
+    IB_OPCODE_RC_RDMA_READ_REQUEST,
+    IB_OPCODE_RC_RDMA_WRITE_ONLY,
+    IB_OPCODE_RC_RDMA_WRITE_ONLY_WITH_IMMEDIATE,
+    IB_OPCODE_RC_SEND_ONLY,
+    IB_OPCODE_RC_SEND_ONLY_WITH_IMMEDIATE,
+    NAK_INV_REQ,
+    NAK_REM_ACCESS,
+    NAK_REM_OP,
+    ROCE_ACK,
+    RoceAck,
+    RocePacket,
+    rdma_gid_reachable,
+    rdma_link_local_addr,
+    roce_find_gid,
+    roce_xmit,
+)
 from .umem import (
     DmaSegment,
     IbUmem,
@@ -90,6 +111,13 @@ __all__ = [
     "IB_DMAH_PH_EXISTS",
     "IB_LINK_LAYER_ETHERNET",
     "IB_LINK_LAYER_INFINIBAND",
+    "IB_OPCODE_RC_COMPARE_SWAP",
+    "IB_OPCODE_RC_FETCH_ADD",
+    "IB_OPCODE_RC_RDMA_READ_REQUEST",
+    "IB_OPCODE_RC_RDMA_WRITE_ONLY",
+    "IB_OPCODE_RC_RDMA_WRITE_ONLY_WITH_IMMEDIATE",
+    "IB_OPCODE_RC_SEND_ONLY",
+    "IB_OPCODE_RC_SEND_ONLY_WITH_IMMEDIATE",
     "IB_PORT_ACTIVE",
     "IB_PORT_DOWN",
     "IB_QPS_ERR",
@@ -97,6 +125,10 @@ __all__ = [
     "IB_QPS_RESET",
     "IB_QPS_RTR",
     "IB_QPS_RTS",
+    "NAK_INV_REQ",
+    "NAK_REM_ACCESS",
+    "NAK_REM_OP",
+    "ROCE_ACK",
     "AttrBundle",
     "AttrSpec",
     "DmaSegment",
@@ -115,6 +147,8 @@ __all__ = [
     "MrWriteResult",
     "ObjectDef",
     "QueueBuf",
+    "RoceAck",
+    "RocePacket",
     "Udata",
     "UmemDmabuf",
     "UobjType",
@@ -133,5 +167,9 @@ __all__ = [
     "idr",
     "ptr_in",
     "ptr_out",
+    "rdma_gid_reachable",
+    "rdma_link_local_addr",
+    "roce_find_gid",
+    "roce_xmit",
     "uverbs_method",
 ]

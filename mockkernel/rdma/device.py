@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from ..topology import Topology
     from .objects import IbDmah, IbMr, IbPd, IbUcontext, UverbsFile
     from .qp import IbCq, IbQp, IbQpAttr
+    from .roce import RoceAck, RocePacket
     from .uverbs import AttrBundle, MrWriteResult, Udata
 
 __all__ = [
@@ -280,6 +281,9 @@ class IbDeviceOps:
     destroy_qp: Callable[[IbQp], None] | None = None
     post_send: Callable[[IbQp], None] | None = None
     mmap: Callable[[IbUcontext, Vma], None] | None = None
+    #: the responder of a RoCE port: one request packet from the segment, its answer
+    #: (``None``: dropped) -- :mod:`.roce`
+    roce_rcv: Callable[[RocePacket], RoceAck | None] | None = None
 
 
 @dataclass(eq=False)

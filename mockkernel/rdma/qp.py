@@ -37,6 +37,7 @@ from ..uapi.rdma.ib_user_ioctl_verbs import (
     IB_UVERBS_QPT_UD,
 )
 from .objects import PD_TYPE, RDMA_REMOVE_CLOSE, RDMA_REMOVE_DESTROY, IbPd, IbUcontext, UobjType
+from .roce import rdma_gid_reachable
 
 if TYPE_CHECKING:
     from .device import IbDevice
@@ -420,9 +421,10 @@ def w_modify_qp(bundle: AttrBundle) -> None:
         port = dev.port(cmd.port_num if mask & IB_QP_PORT else qp.attr.port_num)
         if port.grh_required and not cmd.dest.is_global:
             raise kerr(EINVAL)  # RoCE: an address vector needs a GRH (ib_resolve_eth_dmac)
-        if port.grh_required and bytes(cmd.dest.dgid) not in port.gids:
-            # rdma_addr_find_l2_eth_by_grh: no route to the GID -- the model has no
-            # network, so only the port's own GIDs resolve (real 7.2: the zero GID too)
+        if port.grh_required and not rdma_gid_reachable(dev, port, bytes(cmd.dest.dgid)):
+            # rdma_addr_find_l2_eth_by_grh: no route to the GID -- link-local GIDs and
+            # those of ports on the kernel's one Ethernet segment resolve (real 7.2: the
+            # zero GID and a global GID of no neighbour do not)
             raise kerr(ENETUNREACH)
     cur = cmd.cur_qp_state if mask & IB_QP_CUR_STATE else qp.state
     nxt = cmd.qp_state if mask & IB_QP_STATE else cur

@@ -48,6 +48,7 @@ LANES: tuple[tuple[str, tuple[str, ...]], ...] = (
             "rdma_nl.",
             "mlx5.",
             "rxe.",
+            "roce.",
             "netdev.",
             "mock_nic.",
             "devmem_tcp.",

@@ -8,7 +8,9 @@ function has a TPH requester; at remove it is disabled again.
 
 What the RDMA device does is in :mod:`.ib`: PDs, MRs over user memory, dynamic and
 data-direct dma-buf MRs, DMA handles, TPH on the mkeys, and the device model of an
-incoming RDMA WRITE (DMA through ``pci_fabric(kernel)`` with the mkey's PH and ST).
+incoming RDMA WRITE (DMA through ``pci_fabric(kernel)`` with the mkey's PH and ST);
+user CQs and QPs (``mlx5-abi.h`` driver data) and the RoCE responder that carries an
+RDMA WRITE from the kernel's Ethernet segment into an mkey are in :mod:`.qp`.
 
 Topology options (``[devices.options]``), all optional:
 

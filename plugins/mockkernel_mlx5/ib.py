@@ -39,13 +39,18 @@ from mockkernel.driver import (
     AttrBundle,
     DmaBuf,
     DmaBufAttachOps,
+    IbCq,
     IbDeviceOps,
     IbDmah,
     IbMr,
     IbPd,
+    IbQp,
+    IbQpAttr,
     IbUcontext,
     IbUmem,
     MrWriteResult,
+    RoceAck,
+    RocePacket,
     Udata,
     UmemDmabuf,
     Vma,
@@ -69,6 +74,7 @@ from mockkernel.uapi.rdma.ib_user_ioctl_verbs import (
 from mockkernel.uapi.rdma.mlx5_user_ioctl_cmds import MLX5_IB_ATTR_REG_DMABUF_MR_ACCESS_FLAGS
 from mockkernel.uapi.rdma.mlx5_user_ioctl_verbs import MLX5_IB_UAPI_REG_DMABUF_ACCESS_DATA_DIRECT
 
+from .qp import Mlx5Verbs
 from .st import MLX5_MKC_PCIE_TPH_NO_STEERING_TAG_INDEX
 from .ucontext import (
     MLX5_DRIVER_OBJECTS,
@@ -143,6 +149,7 @@ class Mlx5IbOps(IbDeviceOps):
         self._index = 0
         self._lock = threading.Lock()
         self.attach_ops = _DmabufAttachOps(self)
+        self.verbs = Mlx5Verbs(mdev)
 
     # -- keys --------------------------------------------------------------------------
     def _new_mkey(self) -> int:
@@ -173,6 +180,28 @@ class Mlx5IbOps(IbDeviceOps):
 
     def dealloc_pd(self, pd: IbPd) -> None:
         pass
+
+    # -- CQs, QPs and the RoCE responder (qp.py) -------------------------------------------
+    def create_cq(self, cq: IbCq, udata: Udata) -> None:
+        """``mlx5_ib_create_cq``: the provider's buffer and doorbell (``mlx5_ib_create_cq``)."""
+        self.verbs.create_cq(cq, udata)
+
+    def destroy_cq(self, cq: IbCq) -> None:
+        self.verbs.destroy_cq(cq)
+
+    def create_qp(self, qp: IbQp, udata: Udata) -> None:
+        """``mlx5_ib_create_qp``: the provider's buffer and doorbell (``mlx5_ib_create_qp``)."""
+        self.verbs.create_qp(qp, udata)
+
+    def modify_qp(self, qp: IbQp, attr: IbQpAttr, mask: int, udata: Udata) -> None:
+        self.verbs.modify_qp(qp, attr, mask, udata)
+
+    def destroy_qp(self, qp: IbQp) -> None:
+        self.verbs.destroy_qp(qp)
+
+    def roce_rcv(self, pkt: RocePacket) -> RoceAck | None:
+        """The port's responder: an RDMA WRITE from the segment into an mkey."""
+        return self.verbs.roce_rcv(pkt)
 
     # -- DMAH (dmah.c) -------------------------------------------------------------------
     def alloc_dmah(self, dmah: IbDmah, bundle: AttrBundle) -> None:

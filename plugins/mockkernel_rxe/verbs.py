@@ -10,21 +10,22 @@ once per device (``rxe->mmap_offset``, from one page up) and put on the device's
 *pending* list; ``mmap`` of the uverbs file with that offset and the same context maps
 it and takes it off the list (a second ``mmap`` of it is ``EINVAL``, as upstream).
 
-The data path, as a provider drives it: ``post_recv`` writes an ``rxe_recv_wqe``
-into the receive queue and moves its producer index (no system call); ``post_send``
-writes ``rxe_send_wqe``s into the send queue and rings the doorbell, a ``POST_SEND``
-write command with no work requests.  The doorbell runs the requester here,
-synchronously: each WQE from the consumer index to the producer index is executed
-against the destination QP (``dest_qp_num`` of ``MODIFY_QP``, on this device: soft-RoCE
-loops back through its own net device) -- RDMA WRITE (with immediate), SEND (with
-immediate), RDMA READ, compare-and-swap and fetch-and-add -- with the responder's
-checks (the rkey's MR, its PD, its access, the range) and the receive WQE's scatter
-list; completions (``ib_uverbs_wc``) go to the CQs' rings, the producer index moved
-after the entry is written.  An error completes the WQE in error, moves the QP to
-ERR and flushes what is left (``IBV_WC_WR_FLUSH_ERR``).  A SEND that finds no
-receive WQE is an RNR NAK: with ``rnr_retry`` 7 (retry for ever) the WQE stays
-posted and is retried at the next doorbell on the device, else it completes with
-``IBV_WC_RNR_RETRY_EXC_ERR``.
+The data path, as a provider drives it: ``post_recv`` writes an ``rxe_recv_wqe`` into
+the receive queue and moves its producer index (no system call); ``post_send`` writes
+``rxe_send_wqe``s into the send queue and rings the doorbell, a ``POST_SEND`` write
+command with no work requests.  The doorbell runs the requester here, synchronously:
+each WQE from the consumer index to the producer index is executed against the
+destination QP (``dest_qp_num`` of ``MODIFY_QP``: on this device when the destination
+GID is its own -- soft-RoCE loops back through its own net device --, else one request
+packet to the port on the kernel's Ethernet segment that holds the GID, ``roce_xmit``,
+whose responder answers ACK or NAK; WRITE and SEND only) -- RDMA WRITE (with immediate),
+SEND (with immediate), RDMA READ, compare-and-swap and fetch-and-add -- with the
+responder's checks (the rkey's MR, its PD, its access, the range) and the receive WQE's
+scatter list; completions (``ib_uverbs_wc``) go to the CQs' rings, the producer index
+moved after the entry is written.  An error completes the WQE in error, moves the QP to
+ERR and flushes what is left (``IBV_WC_WR_FLUSH_ERR``).  A SEND that finds no receive WQE
+is an RNR NAK: with ``rnr_retry`` 7 (retry for ever) the WQE stays posted and is retried
+at the next doorbell on the device, else it completes with ``IBV_WC_RNR_RETRY_EXC_ERR``.
 
 Memory of an MR is reached through the address space of the process that registered
 it (``current_mm()`` at ``REG_MR``): a supervised program's memory is another
@@ -41,10 +42,17 @@ from errno import EFAULT, EINVAL
 from typing import TYPE_CHECKING
 
 from mockkernel.driver import (
+    IB_OPCODE_RC_RDMA_WRITE_ONLY,
+    IB_OPCODE_RC_RDMA_WRITE_ONLY_WITH_IMMEDIATE,
+    IB_OPCODE_RC_SEND_ONLY,
+    IB_OPCODE_RC_SEND_ONLY_WITH_IMMEDIATE,
     IB_QPS_ERR,
     IB_QPS_RESET,
     IB_QPS_RTR,
     IB_QPS_RTS,
+    NAK_INV_REQ,
+    NAK_REM_ACCESS,
+    NAK_REM_OP,
     PAGE_SIZE,
     IbCq,
     IbMr,
@@ -52,11 +60,13 @@ from mockkernel.driver import (
     IbQpAttr,
     IbUcontext,
     QueueBuf,
+    RocePacket,
     Udata,
     UserMemory,
     Vma,
     copy_to_user,
     kerr,
+    roce_xmit,
 )
 from mockkernel.uapi.rdma.ib_user_ioctl_verbs import (
     IB_UVERBS_ACCESS_LOCAL_WRITE,
@@ -553,10 +563,61 @@ class RxeVerbs:
         index = rq.consumer
         return index, rq.read(index, 1 << rq.log2_elem_size)
 
+    _WIRE_OPCODE = {
+        IB_UVERBS_WR_RDMA_WRITE: IB_OPCODE_RC_RDMA_WRITE_ONLY,
+        IB_UVERBS_WR_RDMA_WRITE_WITH_IMM: IB_OPCODE_RC_RDMA_WRITE_ONLY_WITH_IMMEDIATE,
+        IB_UVERBS_WR_SEND: IB_OPCODE_RC_SEND_ONLY,
+        IB_UVERBS_WR_SEND_WITH_IMM: IB_OPCODE_RC_SEND_ONLY_WITH_IMMEDIATE,
+    }
+    _NAK_STATUS = {
+        NAK_REM_ACCESS: IB_WC_REM_ACCESS_ERR,
+        NAK_INV_REQ: IB_WC_REM_INV_REQ_ERR,
+        NAK_REM_OP: IB_WC_REM_OP_ERR,
+    }
+
+    def _is_remote(self, rqp: RxeQp) -> bool:
+        """Is the QP connected to another device's port (its GID not one of ours)?"""
+        dev = self.ibdev
+        assert dev is not None
+        attr = rqp.qp.attr
+        return attr.is_global and attr.dgid not in dev.port(attr.port_num or 1).gids
+
+    def _execute_remote(self, rqp: RxeQp, wqe: rxe_send_wqe, raw: bytes) -> int:
+        """A WQE whose destination is another device on the segment: one request packet
+        out of the net device (``rxe_xmit_packet``), the responder's ACK or NAK back."""
+        qp = rqp.qp
+        op = wqe.wr.opcode
+        wire = self._WIRE_OPCODE.get(op)
+        if qp.qp_type not in (IB_UVERBS_QPT_RC, IB_UVERBS_QPT_UC):
+            raise _WcError(IB_WC_LOC_QP_OP_ERR, "UD sends are not modelled")
+        if wire is None:
+            raise _WcError(IB_WC_LOC_QP_OP_ERR, f"opcode {op} to another device is not modelled")
+        data = self._gather(rqp, wqe, raw)
+        dev = self.ibdev
+        assert dev is not None
+        attr = qp.attr
+        gids = dev.port(attr.port_num or 1).gids
+        sgid = gids[attr.sgid_index] if attr.sgid_index < len(gids) else bytes(16)
+        writes = op in (IB_UVERBS_WR_RDMA_WRITE, IB_UVERBS_WR_RDMA_WRITE_WITH_IMM)
+        rkey = wqe.wr.wr.rdma.rkey if writes else 0
+        pkt = RocePacket(wire, sgid, attr.dgid, qp.qp_num, attr.dest_qp_num, rkey,
+                         wqe.iova if writes else 0, data)  # fmt: skip
+        ack = roce_xmit(dev, pkt)
+        if ack is None:
+            raise _WcError(IB_WC_RETRY_EXC_ERR, f"no answer from QP {attr.dest_qp_num:#x}")
+        if not ack.ok:
+            raise _WcError(self._NAK_STATUS.get(ack.syndrome, IB_WC_REM_OP_ERR), ack.reason)
+        if writes:
+            self._trace("rxe.rdma_write", qpn=qp.qp_num, dest_qpn=attr.dest_qp_num,
+                        rkey=rkey, iova=hex(wqe.iova), length=len(data))  # fmt: skip
+        return len(data)
+
     def _execute(self, rqp: RxeQp, wqe: rxe_send_wqe, raw: bytes) -> int:
         """One WQE end to end; the byte count of its completion."""
         op = wqe.wr.opcode
         qp = rqp.qp
+        if self._is_remote(rqp):
+            return self._execute_remote(rqp, wqe, raw)
         if op in (IB_UVERBS_WR_RDMA_WRITE, IB_UVERBS_WR_RDMA_WRITE_WITH_IMM):
             dest = self._dest(rqp)
             data = self._gather(rqp, wqe, raw)
