@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import itertools
 import os
-import subprocess
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -51,6 +50,8 @@ from .uaccess import restore_mm, swap_mm
 from .vfs import Vfs
 
 if TYPE_CHECKING:
+    import subprocess
+
     from .fs import File
     from .net import NetState
     from .pci import PciBus

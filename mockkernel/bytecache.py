@@ -1,0 +1,180 @@
+"""A bytecode cache of mockkernel's own modules that works whatever the bytecode setting.
+
+Python keeps compiled modules in ``__pycache__`` beside the sources -- unless
+``PYTHONDONTWRITEBYTECODE=1`` (tox sets it, so do many CI images and containers) or
+``-B`` says not to, or the source tree is read-only.  Then every interpreter compiles
+the ~200 modules a boot needs again, which was most of a first test's time.
+
+:func:`install` (run by ``import mockkernel``) puts a finder in front of
+``sys.meta_path`` for the modules named ``mockkernel`` / ``mockkernel.*`` and the bundled
+drivers (``mockkernel_*``).  It finds them as the path finder does and loads them with
+:class:`CachingLoader`, which keeps each module's marshalled code under a cache directory
+of the user's instead of ``__pycache__``:
+
+* where: ``$MOCKKERNEL_BYTECODE_CACHE``, else ``$XDG_CACHE_HOME/mockkernel/bytecode``,
+  else ``~/.cache/mockkernel/bytecode``; one directory per interpreter
+  (``sys.implementation.cache_tag``, and the ``-O`` level), one file per source path;
+* valid while the header matches: the interpreter's magic number, the source's
+  ``st_mtime_ns`` and size (as a ``__pycache__`` file is); anything else compiles the
+  source again and rewrites the entry;
+* safe for concurrent writers (xdist workers, parallel tox envs): an entry is written to
+  a private temporary file and renamed into place (atomic); a failed write (a read-only
+  home) only means no cache;
+* off: ``MOCKKERNEL_BYTECODE_CACHE=off`` (or ``0``/``no``) leaves importing to Python.
+
+Not cached: ``mockkernel.testing`` (pytest rewrites the asserts of a plugin's modules;
+they stay pytest's), and anything that is not a plain source file.  The finder holds only
+its directory: no kernel state.
+"""
+
+from __future__ import annotations
+
+import _io
+import contextlib
+import importlib.machinery
+import importlib.util
+import marshal
+import os
+import sys
+from collections.abc import Sequence
+from importlib.machinery import ModuleSpec
+from types import CodeType, ModuleType
+
+__all__ = ["CACHE_ENV", "CachingLoader", "MockkernelFinder", "cache_dir", "install"]
+
+CACHE_ENV = "MOCKKERNEL_BYTECODE_CACHE"
+_OFF = frozenset({"off", "0", "no", "false"})
+#: header of an entry: magic number, then source mtime_ns and size as 8-byte little-endian
+_MAGIC = importlib.util.MAGIC_NUMBER
+# the real calls, taken before any redirection can replace them (a module imported
+# lazily while a kernel is installed must not go through it)
+_stat, _open, _close, _write, _replace, _unlink = (
+    os.stat,
+    os.open,
+    os.close,
+    os.write,
+    os.replace,
+    os.unlink,
+)
+
+
+def cache_dir() -> str | None:
+    """The directory of this interpreter's entries, or ``None`` when switched off."""
+    where = os.environ.get(CACHE_ENV, "")
+    if where.lower() in _OFF:
+        return None
+    if not where:
+        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        where = os.path.join(base, "mockkernel", "bytecode")
+    tag = sys.implementation.cache_tag or "python"
+    if sys.flags.optimize:  # -O strips asserts at compile time: its code is other code
+        tag += f"-opt{sys.flags.optimize}"
+    return os.path.join(where, tag)
+
+
+def _header(st: os.stat_result) -> bytes:
+    return _MAGIC + st.st_mtime_ns.to_bytes(8, "little") + st.st_size.to_bytes(8, "little")
+
+
+class CachingLoader(importlib.machinery.SourceFileLoader):
+    """A source loader whose code objects come from, and go to, the cache directory."""
+
+    def __init__(self, fullname: str, path: str, directory: str) -> None:
+        super().__init__(fullname, path)
+        self.directory = directory
+
+    def entry(self, source_path: str) -> str:
+        """The cache file of ``source_path``: its absolute path, ``/`` spelled ``%``."""
+        name = os.path.abspath(source_path).replace("%", "%%").replace(os.sep, "%")
+        if len(name) > 240:  # a file name's limit is 255 bytes: keep the end, hash the rest
+            import zlib
+
+            name = f"{zlib.crc32(name.encode()):08x}{name[-230:]}"
+        return os.path.join(self.directory, name + "c")
+
+    def get_code(self, fullname: str) -> CodeType | None:
+        source_path = self.get_filename(fullname)
+        try:
+            st = _stat(source_path)
+        except OSError:
+            return super().get_code(fullname)
+        header = _header(st)
+        entry = self.entry(source_path)
+        try:
+            with _io.FileIO(entry, "r") as f:
+                data = f.readall()
+        except OSError:
+            data = b""
+        if data[: len(header)] == header:
+            try:
+                code = marshal.loads(memoryview(data)[len(header) :])
+            except (EOFError, ValueError, TypeError):
+                pass
+            else:
+                if isinstance(code, CodeType):
+                    return code
+        code = self.source_to_code(self.get_data(source_path), source_path)
+        self._store(entry, header + marshal.dumps(code))
+        return code
+
+    def _store(self, entry: str, data: bytes) -> None:
+        """Write ``entry`` atomically: a private temporary file renamed into place."""
+        tmp = f"{entry}.{os.getpid()}.tmp"
+        try:
+            os.makedirs(self.directory, exist_ok=True)
+            fd = _open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[_write(fd, view) :]
+            finally:
+                _close(fd)
+            _replace(tmp, entry)
+        except OSError:
+            with contextlib.suppress(OSError):
+                _unlink(tmp)
+
+
+def _ours(fullname: str) -> bool:
+    if fullname == "mockkernel.testing" or fullname.startswith("mockkernel.testing."):
+        return False
+    return fullname.startswith("mockkernel")
+
+
+class MockkernelFinder:
+    """The meta-path finder of mockkernel's modules (see the module docstring)."""
+
+    def __init__(self, directory: str) -> None:
+        self.directory = directory
+
+    def find_spec(
+        self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
+    ) -> ModuleSpec | None:
+        if not _ours(fullname):
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(fullname, path, target)
+        if spec is None or type(spec.loader) is not importlib.machinery.SourceFileLoader:
+            return spec
+        origin = spec.origin
+        if origin is None:
+            return spec
+        loader = CachingLoader(fullname, origin, self.directory)
+        spec.loader = loader
+        spec.cached = loader.entry(origin)
+        return spec
+
+    def invalidate_caches(self) -> None:
+        """Nothing of its own to forget (``importlib.invalidate_caches``)."""
+
+
+def install() -> MockkernelFinder | None:
+    """Put the finder first in ``sys.meta_path`` (once); ``None`` when switched off."""
+    for finder in sys.meta_path:
+        if isinstance(finder, MockkernelFinder):
+            return finder
+    directory = cache_dir()
+    if directory is None:
+        return None
+    finder = MockkernelFinder(directory)
+    sys.meta_path.insert(0, finder)
+    return finder
