@@ -20,10 +20,12 @@ An entry-point plugin that fails to import or to register is skipped -- the othe
 
 from __future__ import annotations
 
+import contextlib
 import functools
-import importlib.metadata
+import importlib
 import inspect
 import os
+import sys
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -151,7 +153,7 @@ def _load_entry_points(
     """Load the group's entry points (all, or those ``wanted``); a failing one is
     recorded in ``failures`` and skipped.  Returns the names seen."""
     seen: set[str] = set()
-    for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+    for ep in _entry_points():
         if wanted is not None and ep.name not in wanted:
             continue
         seen.add(ep.name)
@@ -162,9 +164,117 @@ def _load_entry_points(
         except Exception as e:  # one broken plugin must not break the others
             failures.append((ep.name, _one_line(e)))
             continue
-        dist = ep.dist
-        where[ep.name] = f"{dist.name} {dist.version}" if dist is not None else ep.value
+        where[ep.name] = ep.where
     return seen
+
+
+@dataclass(frozen=True)
+class _EntryPoint:
+    """One entry point of the group: its name, ``module[:attr]`` value and where from."""
+
+    name: str
+    value: str
+    #: ``"<distribution> <version>"`` (``value`` when no distribution is known)
+    where: str
+
+    def load(self) -> object:
+        """Import the module and follow the attributes, as ``EntryPoint.load`` does."""
+        module, _, attrs = self.value.partition("[")[0].partition(":")
+        obj: object = importlib.import_module(module.strip())
+        for attr in filter(None, attrs.strip().split(".")):
+            obj = getattr(obj, attr)
+        return obj
+
+
+def _entry_points() -> list[_EntryPoint]:
+    """The group's entry points, as ``importlib.metadata.entry_points`` lists them.
+
+    Importing ``importlib.metadata`` (it brings ``email``, ``zipfile``, ``csv``,
+    ``importlib.resources``, ``tempfile``...) and scanning every distribution was a
+    sixth of a fresh interpreter's first test, so the answer is kept beside the bytecode
+    cache (:mod:`mockkernel.bytecache`; off with it) with what it depends on: ``sys.path``,
+    the modification time of each of its entries (a distribution installed or removed
+    there changes it) and of the ``entry_points.txt`` of each distribution listed.  An
+    ``entry_points.txt`` edited in place that did not list the group before is not
+    noticed until a reinstall (or ``MOCKKERNEL_BYTECODE_CACHE=off``)."""
+    cache = _entry_points_cache()
+    if cache is not None:
+        found = _read_entry_points(cache)
+        if found is not None:
+            return found
+    import importlib.metadata
+
+    records: list[_EntryPoint] = []
+    sources: list[str] | None = []
+    for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        dist = ep.dist
+        where = f"{dist.name} {dist.version}" if dist is not None else ep.value
+        records.append(_EntryPoint(ep.name, ep.value, where))
+        path = getattr(dist, "_path", None)  # (a dist-info directory; else: no cache)
+        if sources is not None and isinstance(path, (str, os.PathLike)):
+            sources.append(os.path.join(os.fspath(path), "entry_points.txt"))
+        else:
+            sources = None
+    if cache is not None and sources is not None:
+        _write_entry_points(cache, records, sources)
+    return records
+
+
+def _entry_points_cache() -> str | None:
+    from .bytecache import cache_dir
+
+    directory = cache_dir()
+    if directory is None:
+        return None
+    import zlib
+
+    key = zlib.crc32(repr(sys.path).encode())
+    return os.path.join(directory, f"entry-points-{ENTRY_POINT_GROUP}-{key:08x}.json")
+
+
+def _mtime(path: str) -> int | None:
+    try:
+        return os.stat(path or ".").st_mtime_ns
+    except OSError:
+        return None
+
+
+def _fingerprint(sources: Sequence[str]) -> list[list[object]]:
+    return [[p, _mtime(p)] for p in (*sys.path, *sources)]
+
+
+def _read_entry_points(cache: str) -> list[_EntryPoint] | None:
+    import json
+
+    try:
+        with open(cache, "rb") as f:
+            data = json.loads(f.read())
+        if data["path"] != sys.path or data["fingerprint"] != _fingerprint(data["sources"]):
+            return None
+        return [_EntryPoint(str(n), str(v), str(w)) for n, v, w in data["entry_points"]]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _write_entry_points(cache: str, records: list[_EntryPoint], sources: list[str]) -> None:
+    """Written as the bytecode cache's entries are: a private file renamed into place."""
+    import json
+
+    data = {
+        "path": sys.path,
+        "sources": sources,
+        "fingerprint": _fingerprint(sources),
+        "entry_points": [[r.name, r.value, r.where] for r in records],
+    }
+    tmp = f"{cache}.{os.getpid()}.tmp"
+    try:
+        os.makedirs(os.path.dirname(cache), exist_ok=True)
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(json.dumps(data))
+        os.replace(tmp, cache)
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
 
 
 @functools.lru_cache(maxsize=1)

@@ -134,3 +134,42 @@ def test_a_mockkernel_module_runs_from_the_cache_in_a_fresh_interpreter(tmp_path
     cache = str(tmp_path / "cache")
     _run(tmp_path, cache, probe)
     assert _run(tmp_path, cache, probe) == "CachingLoader True"
+
+
+LIST_PLUGINS = """
+import sys
+from mockkernel.plugins import get_plugin_manager, plugin_names
+names = [n for n, _ in plugin_names(get_plugin_manager())]
+print(",".join(sorted(names)), "importlib.metadata" in sys.modules)
+"""
+
+
+def _site_with(tmp_path: Path, name: str) -> None:
+    """An "installed" distribution ``name`` 1.0 providing one plugin in ``tmp_path``."""
+    (tmp_path / f"{name}.py").write_text("def mockkernel_register(registry):\n    pass\n")
+    info = tmp_path / f"{name}-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text(f"[mockkernel]\n{name} = {name}\n")
+
+
+def test_plugin_discovery_is_cached_and_notices_installs(tmp_path: Path) -> None:
+    """The second interpreter finds the plugins without ``importlib.metadata``; a
+    distribution installed on the path, or an edited ``entry_points.txt`` of a listed
+    one, is noticed."""
+    cache = str(tmp_path / "cache")
+    first = _run(tmp_path, cache, LIST_PLUGINS)
+    assert first.endswith(" True") and "udmabuf" in first
+    assert _run(tmp_path, cache, LIST_PLUGINS) == first.replace(" True", " False")
+    _site_with(tmp_path, "mkcached_one")  # installed: the directory on sys.path changed
+    got = _run(tmp_path, cache, LIST_PLUGINS)
+    assert "mkcached_one" in got and got.endswith(" True")
+    assert _run(tmp_path, cache, LIST_PLUGINS).endswith(" False")
+    eps = tmp_path / "mkcached_one-1.0.dist-info" / "entry_points.txt"
+    eps.write_text("[mockkernel]\nmkcached_two = mkcached_one\n")  # edited in place
+    st = eps.stat()
+    os.utime(eps, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
+    got = _run(tmp_path, cache, LIST_PLUGINS)
+    assert "mkcached_two" in got and "mkcached_one" not in got.split()[0].split(",")
+    assert _run(tmp_path, cache, LIST_PLUGINS).split()[0] == got.split()[0]
+    assert "udmabuf" in _run(tmp_path, "off", LIST_PLUGINS)
