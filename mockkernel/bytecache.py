@@ -22,6 +22,9 @@ of the user's instead of ``__pycache__``:
   home) only means no cache;
 * off: ``MOCKKERNEL_BYTECODE_CACHE=off`` (or ``0``/``no``) leaves importing to Python.
 
+The plugin discovery keeps its answer in the same directory
+(:func:`mockkernel.plugins._entry_points`), and is switched off with it.
+
 Not cached: ``mockkernel.testing`` (pytest rewrites the asserts of a plugin's modules;
 they stay pytest's), and anything that is not a plain source file.  The finder holds only
 its directory: no kernel state.

@@ -108,8 +108,11 @@ class _PendingIds:
         return self
 
     def __next__(self) -> int:
-        self._kernel.finish_start()
-        return self._kernel.new_id()
+        kernel = self._kernel
+        if kernel._booting == threading.get_ident():  # the boot itself takes its ids
+            return next(kernel._ids_taken)
+        kernel.finish_start()
+        return kernel.new_id()
 
 
 class Kernel:
@@ -139,6 +142,9 @@ class Kernel:
         self._early: dict[type[Subsystem], Subsystem] | None = None
         self._start: Callable[[Kernel], None] | None = None
         self._ids_taken: Iterator[int] = self._ids
+        #: the thread running the deferred boot, while it runs; the others wait on the lock
+        self._booting: int | None = None
+        self._start_lock: threading.Lock | None = None
         self.is_shut_down = False
         self._pids = itertools.count(1000)
         # made first, so shut down last: the placeholders' real fds close at the very end
@@ -174,23 +180,48 @@ class Kernel:
         self._early, self._subsys = self._subsys, {}
         self._start = start
         self._ids_taken, self._ids = self._ids, _PendingIds(self)
+        self._start_lock = threading.Lock()
         self.tracer.before_enable = self.finish_start
 
     @property
     def start_pending(self) -> bool:
-        """Whether the boot is still deferred (:meth:`defer_start`)."""
+        """Whether the boot is still deferred (:meth:`defer_start`) or running."""
         return self._early is not None
 
     def finish_start(self) -> None:
-        """Run the deferred boot now, if it has not run (a no-op otherwise)."""
-        early, start = self._early, self._start
-        if early is None or start is None:
+        """Run the deferred boot now, if it has not run (a no-op otherwise).
+
+        One thread runs it; another that needs the kernel meanwhile waits for the end
+        (while it runs, the subsystem table everyone else sees stays empty, so every
+        lookup comes here).  The boot's own calls are served from its table."""
+        lock = self._start_lock
+        if lock is None or self._early is None or self._booting == threading.get_ident():
             return
-        self._early = self._start = None
-        self._subsys = early
-        self._ids = self._ids_taken
-        self.tracer.before_enable = None
-        start(self)
+        with lock:
+            start, early = self._start, self._early
+            if start is None or early is None:  # another thread finished it meanwhile
+                return
+            self._start = None
+            self._booting = threading.get_ident()
+            try:
+                start(self)
+            finally:
+                self._subsys, self._early = early, None
+                self._ids = self._ids_taken
+                self.tracer.before_enable = None
+                self._booting = None
+
+    def _subsys_while_pending(self, cls: type[_T]) -> _T:
+        """:meth:`subsys` while the boot is deferred: the boot's own thread is served from
+        the table it fills; any other use finishes the boot (or waits for it) first."""
+        early = self._early
+        if early is None or self._booting != threading.get_ident():
+            self.finish_start()
+            return self.subsys(cls)
+        sub = early.get(cls)
+        if sub is None:
+            sub = early[cls] = cls(self)
+        return sub  # type: ignore[return-value]
 
     @property
     def current(self) -> Process:
@@ -202,16 +233,18 @@ class Kernel:
         """The kernel's one ``cls`` subsystem, made on first use as ``cls(kernel)``."""
         sub = self._subsys.get(cls)
         if sub is None:
-            if self._early is not None:  # a deferred boot: this is its first use
-                self.finish_start()
-                return self.subsys(cls)
+            if self._early is not None:  # a deferred boot: its first use, or the boot
+                return self._subsys_while_pending(cls)
             sub = self._subsys[cls] = cls(self)
         return sub  # type: ignore[return-value]
 
     @property
     def subsystems(self) -> dict[type[Subsystem], Subsystem]:
         """The subsystems, in the order they were made (a deferred boot runs first)."""
-        if self._early is not None:
+        early = self._early
+        if early is not None:
+            if self._booting == threading.get_ident():
+                return early  # (the boot itself)
             self.finish_start()
         return self._subsys
 
@@ -441,7 +474,7 @@ class Kernel:
         """
         if self.is_shut_down:
             return []
-        if self._early is not None:  # never used: shut down what was made, not booted
+        if self._early is not None and self._booting is None:  # never used: not booted
             self._subsys, self._early, self._start = self._early, None, None
             self._ids = self._ids_taken
             self.tracer.before_enable = None

@@ -9,6 +9,8 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -168,3 +170,41 @@ def test_the_fixture_defers_boots_after_the_first(tmp_path: Path) -> None:
     out = proc.stdout + proc.stderr
     assert "5 passed, 1 error" in out, out
     assert "ERROR at teardown of test_e_leak_still_reported" in out, out
+
+
+def test_threads_that_use_it_first_together_wait_for_one_boot() -> None:
+    """The first use from several threads at once: one boots, the others wait for the
+    end (none sees a half-booted kernel: /dev/udmabuf is there for all)."""
+    from mockkernel.lifecycle import start_kernel
+
+    template = mockkernel.boot()
+    template.shutdown()
+    booted: list[int] = []
+
+    def slow_start(kernel: Kernel) -> None:
+        booted.append(threading.get_ident())
+        time.sleep(0.05)  # the others arrive meanwhile
+        start_kernel(kernel)
+
+    kernel = Kernel(template.topology, template.plugin_manager)
+    kernel.defer_start(slow_start)
+    barrier = threading.Barrier(4)
+    found: list[object] = []
+
+    def use() -> None:
+        barrier.wait()
+        found.append(kernel.subsys(Vfs).lookup("/dev/udmabuf"))
+        found.append(kernel.new_id())
+
+    threads = [threading.Thread(target=use) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    try:
+        assert len(booted) == 1
+        nodes, ids = found[0::2], found[1::2]
+        assert all(n is not None for n in nodes) and len(set(map(id, nodes))) == 1
+        assert len(set(ids)) == 4  # (each its own id, after the boot's)
+    finally:
+        kernel.shutdown()
