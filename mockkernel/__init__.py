@@ -27,11 +27,12 @@ from . import bytecache
 
 bytecache.install()  # before anything else of ours is imported (see bytecache.py)
 
-from .decorators import with_kernel  # noqa: E402
-from .errors import KernelBug, LeakError  # noqa: E402
-from .hookspecs import hookimpl  # noqa: E402
-from .kernel import Kernel  # noqa: E402
-from .lifecycle import boot  # noqa: E402
+with bytecache.collector_paused():
+    from .decorators import with_kernel
+    from .errors import KernelBug, LeakError
+    from .hookspecs import hookimpl
+    from .kernel import Kernel
+    from .lifecycle import boot
 
 __all__ = ["Kernel", "KernelBug", "LeakError", "boot", "hookimpl", "with_kernel"]
 __version__ = "0.1.0"

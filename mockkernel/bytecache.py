@@ -34,16 +34,24 @@ from __future__ import annotations
 
 import _io
 import contextlib
+import gc
 import importlib.machinery
 import importlib.util
 import marshal
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from importlib.machinery import ModuleSpec
 from types import CodeType, ModuleType
 
-__all__ = ["CACHE_ENV", "CachingLoader", "MockkernelFinder", "cache_dir", "install"]
+__all__ = [
+    "CACHE_ENV",
+    "CachingLoader",
+    "MockkernelFinder",
+    "cache_dir",
+    "collector_paused",
+    "install",
+]
 
 CACHE_ENV = "MOCKKERNEL_BYTECODE_CACHE"
 _OFF = frozenset({"off", "0", "no", "false"})
@@ -88,7 +96,9 @@ class CachingLoader(importlib.machinery.SourceFileLoader):
 
     def entry(self, source_path: str) -> str:
         """The cache file of ``source_path``: its absolute path, ``/`` spelled ``%``."""
-        name = os.path.abspath(source_path).replace("%", "%%").replace(os.sep, "%")
+        if not os.path.isabs(source_path):  # (from a relative sys.path entry)
+            source_path = os.path.abspath(source_path)
+        name = source_path.replace("%", "%%").replace(os.sep, "%")
         if len(name) > 240:  # a file name's limit is 255 bytes: keep the end, hash the rest
             import zlib
 
@@ -181,3 +191,19 @@ def install() -> MockkernelFinder | None:
     finder = MockkernelFinder(directory)
     sys.meta_path.insert(0, finder)
     return finder
+
+
+@contextlib.contextmanager
+def collector_paused() -> Iterator[None]:
+    """The cyclic garbage collector paused for a burst of imports (``import mockkernel``,
+    the plugins' first import): they make tens of thousands of objects that all stay
+    alive (classes, functions, tables), so a collection in between finds nothing and
+    the collections cost ~7 % of a fresh interpreter's first test.  Restored after,
+    whatever the block did; a collector already off stays off."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()

@@ -35,9 +35,12 @@ import pluggy
 
 import mockkernel.hookspecs as hookspecs
 
+from .bytecache import collector_paused
+
 __all__ = [
     "AUTOLOAD_ENV",
     "ENTRY_POINT_GROUP",
+    "NAMES_ENV",
     "PluginError",
     "check_plugin",
     "get_plugin_manager",
@@ -47,7 +50,7 @@ __all__ = [
 
 ENTRY_POINT_GROUP = "mockkernel"
 AUTOLOAD_ENV = "MOCKKERNEL_DISABLE_PLUGIN_AUTOLOAD"
-_NAMES_ENV = "MOCKKERNEL_PLUGINS"
+NAMES_ENV = "MOCKKERNEL_PLUGINS"
 
 
 class PluginError(pluggy.PluginValidationError):
@@ -285,10 +288,12 @@ def _discovered(autoload_off: str, names: str) -> _Discovery:
     where: dict[str, str] = {}
     failures: list[tuple[str, str]] = []
     if not autoload_off:
-        _load_entry_points(base, None, where, failures)
+        with collector_paused():  # (the plugins' first import: see bytecache.py)
+            _load_entry_points(base, None, where, failures)
     wanted = {n.strip() for n in names.split(",") if n.strip()}
     if wanted:
-        seen = _load_entry_points(base, wanted, where, failures)
+        with collector_paused():
+            seen = _load_entry_points(base, wanted, where, failures)
         missing = wanted - seen
         if missing:
             raise LookupError(f"mockkernel plugin(s) not installed: {', '.join(sorted(missing))}")
@@ -299,7 +304,7 @@ def _discovered(autoload_off: str, names: str) -> _Discovery:
 
 
 def _discovery() -> _Discovery:
-    return _discovered(os.environ.get(AUTOLOAD_ENV, ""), os.environ.get(_NAMES_ENV, ""))
+    return _discovered(os.environ.get(AUTOLOAD_ENV, ""), os.environ.get(NAMES_ENV, ""))
 
 
 def get_plugin_manager(extra: Sequence[object] = ()) -> pluggy.PluginManager:

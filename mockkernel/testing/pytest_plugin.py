@@ -27,7 +27,7 @@ import pytest
 from ..errors import LeakError, hide_kernel_frames, kernel_frame
 from ..kernel import Kernel
 from ..lifecycle import boot
-from ..plugins import AUTOLOAD_ENV
+from ..plugins import AUTOLOAD_ENV, NAMES_ENV
 
 _MARKER_KEYS = ("topology", "uapi", "modules", "skip_modules")
 
@@ -70,7 +70,7 @@ def pytest_runtest_makereport(
 
 
 _FAILED = pytest.StashKey[bool]()
-#: the (topology, uapi, autoload setting) that booted in this session (see _boot_for_test)
+#: the (topology, uapi, plugin settings) that booted in this session (see _boot_for_test)
 _BOOTED = pytest.StashKey[set[Hashable]]()
 
 
@@ -81,7 +81,7 @@ def _boot_for_test(config: pytest.Config, topology: Any, uapi: str | None) -> Ke
     kernel does not pay for a boot, one that does gets the same kernel, its own."""
     try:
         key: Hashable = (os.fspath(topology) if isinstance(topology, os.PathLike) else topology,
-                         uapi, os.environ.get(AUTOLOAD_ENV))  # fmt: skip
+                         uapi, os.environ.get(AUTOLOAD_ENV), os.environ.get(NAMES_ENV))  # fmt: skip
         hash(key)
     except TypeError:
         return boot(topology, uapi=uapi)
