@@ -196,10 +196,11 @@ def _entry_points() -> list[_EntryPoint]:
     ``importlib.resources``, ``tempfile``...) and scanning every distribution was a
     sixth of a fresh interpreter's first test, so the answer is kept beside the bytecode
     cache (:mod:`mockkernel.bytecache`; off with it) with what it depends on: ``sys.path``,
-    the modification time of each of its entries (a distribution installed or removed
-    there changes it) and of the ``entry_points.txt`` of each distribution listed.  An
-    ``entry_points.txt`` edited in place that did not list the group before is not
-    noticed until a reinstall (or ``MOCKKERNEL_BYTECODE_CACHE=off``)."""
+    the metadata directories in each of its entries (a distribution installed, removed
+    or upgraded there changes them) and the modification time of the
+    ``entry_points.txt`` of each distribution listed.  An ``entry_points.txt`` rewritten
+    in place that did not list the group before is not noticed until a reinstall under
+    another version (or ``MOCKKERNEL_BYTECODE_CACHE=off``)."""
     cache = _entry_points_cache()
     if cache is not None:
         found = _read_entry_points(cache)
@@ -242,8 +243,22 @@ def _mtime(path: str) -> int | None:
         return None
 
 
+def _distributions_in(entry: str) -> list[str] | int | None:
+    """What a ``sys.path`` entry says about the distributions installed in it: the names
+    of its metadata directories (a directory; not its mtime, which any file written
+    there changes: the current directory's), else its mtime (a zip), else ``None``."""
+    try:
+        names = os.listdir(entry or ".")
+    except NotADirectoryError:
+        return _mtime(entry)
+    except OSError:
+        return None
+    return sorted(n for n in names if n.endswith((".dist-info", ".egg-info", ".egg")))
+
+
 def _fingerprint(sources: Sequence[str]) -> list[list[object]]:
-    return [[p, _mtime(p)] for p in (*sys.path, *sources)]
+    out: list[list[object]] = [[p, _distributions_in(p)] for p in sys.path]
+    return out + [[p, _mtime(p)] for p in sources]
 
 
 def _read_entry_points(cache: str) -> list[_EntryPoint] | None:

@@ -161,9 +161,11 @@ def test_plugin_discovery_is_cached_and_notices_installs(tmp_path: Path) -> None
     first = _run(tmp_path, cache, LIST_PLUGINS)
     assert first.endswith(" True") and "udmabuf" in first
     assert _run(tmp_path, cache, LIST_PLUGINS) == first.replace(" True", " False")
-    _site_with(tmp_path, "mkcached_one")  # installed: the directory on sys.path changed
+    _site_with(tmp_path, "mkcached_one")  # installed: a new dist-info on sys.path
     got = _run(tmp_path, cache, LIST_PLUGINS)
     assert "mkcached_one" in got and got.endswith(" True")
+    assert _run(tmp_path, cache, LIST_PLUGINS).endswith(" False")
+    (tmp_path / "unrelated.txt").write_text("")  # a file written on the path: still valid
     assert _run(tmp_path, cache, LIST_PLUGINS).endswith(" False")
     eps = tmp_path / "mkcached_one-1.0.dist-info" / "entry_points.txt"
     eps.write_text("[mockkernel]\nmkcached_two = mkcached_one\n")  # edited in place
