@@ -11,6 +11,10 @@ and runs :func:`start_kernel`, which brings the machine up in the order Linux do
    function whose topology entry names a registered driver;
 4. the ``mockkernel_boot`` hook runs.
 
+``boot(lazy=True)`` makes the ``Kernel`` and leaves :func:`start_kernel` to the kernel's
+first use (:meth:`~mockkernel.kernel.Kernel.defer_start`): the pytest fixture's kernels
+after a topology's first boot in the session.
+
 After boot, the module loader is also the driver core of the PCI bus (``PciBusOps``):
 the sysfs files ``bind``, ``unbind``, ``driver_override``, ``remove`` and ``rescan``
 probe and remove drivers as ``drivers/base/dd.c`` does (docs/reliability.md).
