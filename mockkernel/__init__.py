@@ -27,7 +27,7 @@ from . import bytecache
 
 bytecache.install()  # before anything else of ours is imported (see bytecache.py)
 
-with bytecache.collector_paused():
+with bytecache.import_burst("import"):
     from .decorators import with_kernel
     from .errors import KernelBug, LeakError
     from .hookspecs import hookimpl

@@ -22,7 +22,9 @@ of the user's instead of ``__pycache__``:
   home) only means no cache;
 * off: ``MOCKKERNEL_BYTECODE_CACHE=off`` (or ``0``/``no``) leaves importing to Python.
 
-The plugin discovery keeps its answer in the same directory
+The methods ``dataclasses`` generates while mockkernel's modules are imported are kept
+there too (:func:`import_burst`), and the plugin discovery keeps its answer in the same
+directory
 (:func:`mockkernel.plugins._entry_points`), and is switched off with it.
 
 Not cached: ``mockkernel.testing`` (pytest rewrites the asserts of a plugin's modules;
@@ -33,6 +35,7 @@ its directory: no kernel state.
 from __future__ import annotations
 
 import _io
+import builtins
 import contextlib
 import gc
 import importlib.machinery
@@ -50,6 +53,7 @@ __all__ = [
     "MockkernelFinder",
     "cache_dir",
     "collector_paused",
+    "import_burst",
     "install",
 ]
 
@@ -131,21 +135,26 @@ class CachingLoader(importlib.machinery.SourceFileLoader):
         return code
 
     def _store(self, entry: str, data: bytes) -> None:
-        """Write ``entry`` atomically: a private temporary file renamed into place."""
-        tmp = f"{entry}.{os.getpid()}.tmp"
+        _store(entry, data)
+
+
+def _store(entry: str, data: bytes) -> None:
+    """Write ``entry`` atomically: a private temporary file renamed into place (an
+    error, a read-only directory, only means nothing is stored)."""
+    tmp = f"{entry}.{os.getpid()}.tmp"
+    try:
+        os.makedirs(os.path.dirname(entry), exist_ok=True)
+        fd = _open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
         try:
-            os.makedirs(self.directory, exist_ok=True)
-            fd = _open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
-            try:
-                view = memoryview(data)
-                while view:
-                    view = view[_write(fd, view) :]
-            finally:
-                _close(fd)
-            _replace(tmp, entry)
-        except OSError:
-            with contextlib.suppress(OSError):
-                _unlink(tmp)
+            view = memoryview(data)
+            while view:
+                view = view[_write(fd, view) :]
+        finally:
+            _close(fd)
+        _replace(tmp, entry)
+    except OSError:
+        with contextlib.suppress(OSError):
+            _unlink(tmp)
 
 
 def _ours(fullname: str) -> bool:
@@ -207,3 +216,69 @@ def collector_paused() -> Iterator[None]:
     finally:
         if was:
             gc.enable()
+
+
+class _DataclassCode:
+    """The methods ``dataclasses`` writes for each dataclass (``__init__``, ``__repr__``,
+    ``__eq__``, ...), compiled once and kept in the cache: ``dataclasses`` makes them by
+    ``exec`` of source text at every import, which was the larger part of executing
+    mockkernel's modules (~75 dataclasses, ~290 small compiles).  Used only inside
+    :func:`import_burst`, as the ``exec`` that ``dataclasses`` calls."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.stored: dict[str, CodeType] = {}
+        try:
+            with _io.FileIO(path, "r") as f:
+                data = f.readall()
+            if data[: len(_MAGIC)] == _MAGIC:
+                loaded = marshal.loads(memoryview(data)[len(_MAGIC) :])
+                if isinstance(loaded, dict):
+                    self.stored = loaded
+        except (OSError, EOFError, ValueError, TypeError):
+            pass
+        #: the entries this burst used: what the file will hold (it does not grow stale)
+        self.used: dict[str, CodeType] = {}
+
+    def exec(self, source: object, globals: object = None, locals: object = None, /) -> None:
+        """``exec`` as ``dataclasses`` calls it: ``(text, globals, namespace)``."""
+        if globals is None:  # (not how dataclasses calls it: the caller's namespaces)
+            frame = sys._getframe(1)
+            globals, locals = frame.f_globals, frame.f_locals if locals is None else locals
+        if isinstance(source, str):
+            code = self.stored.get(source)
+            if code is None:
+                code = compile(source, "<string>", "exec", dont_inherit=True)
+            self.used[source] = code
+            source = code
+        builtins.exec(source, globals, locals)  # type: ignore[arg-type]
+
+    def save(self) -> None:
+        if self.used.keys() == self.stored.keys():
+            return
+        _store(self.path, _MAGIC + marshal.dumps(self.used))
+
+
+@contextlib.contextmanager
+def import_burst(label: str) -> Iterator[None]:
+    """A burst of imports of mockkernel's modules (``import mockkernel``; the plugins'
+    first import): the collector paused (:func:`collector_paused`) and, while the cache
+    is on, the code ``dataclasses`` generates taken from it (``<label>.dataclasses``).
+    ``dataclasses`` finds the cache's ``exec`` as a module global for the burst only;
+    the code is what its own ``exec`` of the same text makes."""
+    directory = cache_dir()
+    with collector_paused():
+        import dataclasses
+
+        ns = vars(dataclasses)
+        if directory is None or "exec" in ns:  # (off, or a burst inside a burst)
+            yield
+            return
+        cache = _DataclassCode(os.path.join(directory, f"{label}.dataclasses"))
+        ns["exec"] = cache.exec
+        try:
+            yield
+        finally:
+            if ns.get("exec") == cache.exec:
+                del ns["exec"]
+        cache.save()

@@ -35,7 +35,7 @@ import pluggy
 
 import mockkernel.hookspecs as hookspecs
 
-from .bytecache import collector_paused
+from .bytecache import import_burst
 
 __all__ = [
     "AUTOLOAD_ENV",
@@ -232,7 +232,11 @@ def _entry_points_cache() -> str | None:
         return None
     import zlib
 
-    key = zlib.crc32(repr(sys.path).encode())
+    try:  # ('' on sys.path is the current directory: one file per directory)
+        cwd = os.getcwd() if "" in sys.path else ""
+    except OSError:
+        return None
+    key = zlib.crc32(repr((sys.path, cwd)).encode())
     return os.path.join(directory, f"entry-points-{ENTRY_POINT_GROUP}-{key:08x}.json")
 
 
@@ -303,11 +307,11 @@ def _discovered(autoload_off: str, names: str) -> _Discovery:
     where: dict[str, str] = {}
     failures: list[tuple[str, str]] = []
     if not autoload_off:
-        with collector_paused():  # (the plugins' first import: see bytecache.py)
+        with import_burst("plugins"):  # (the plugins' first import: see bytecache.py)
             _load_entry_points(base, None, where, failures)
     wanted = {n.strip() for n in names.split(",") if n.strip()}
     if wanted:
-        with collector_paused():
+        with import_burst("plugins"):
             seen = _load_entry_points(base, wanted, where, failures)
         missing = wanted - seen
         if missing:

@@ -22,11 +22,11 @@ print(type(mockkernel_bcprobe.__spec__.loader).__name__, mockkernel_bcprobe.VALU
 """
 
 
-def _run(tmp_path: Path, cache: str, probe: str = PROBE) -> str:
+def _run(tmp_path: Path, cache: str, probe: str = PROBE, first: str = "import mockkernel") -> str:
     env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1", MOCKKERNEL_BYTECODE_CACHE=cache)
     env["PYTHONPATH"] = os.pathsep.join([str(tmp_path), env.get("PYTHONPATH", "")])
     done = subprocess.run(
-        [sys.executable, "-c", "import mockkernel\n" + probe],
+        [sys.executable, "-c", first + "\n" + probe],
         env=env,
         cwd=tmp_path,
         capture_output=True,
@@ -175,3 +175,79 @@ def test_plugin_discovery_is_cached_and_notices_installs(tmp_path: Path) -> None
     assert "mkcached_two" in got and "mkcached_one" not in got.split()[0].split(",")
     assert _run(tmp_path, cache, LIST_PLUGINS).split()[0] == got.split()[0]
     assert "udmabuf" in _run(tmp_path, "off", LIST_PLUGINS)
+
+
+COUNT_COMPILES = """
+import builtins, sys
+compiled = []
+real = builtins.compile
+def counting(src, name, *a, **k):
+    compiled.append(isinstance(src, str) and src.startswith("def __create_fn__("))
+    return real(src, name, *a, **k)
+builtins.compile = counting
+import mockkernel
+builtins.compile = real
+import dataclasses
+from mockkernel.topology import KernelSpec
+init = KernelSpec.__init__.__code__
+print(sum(compiled), "exec" in vars(dataclasses), init.co_filename)
+"""
+
+
+def test_dataclass_methods_are_compiled_once(tmp_path: Path) -> None:
+    """The methods ``dataclasses`` generates at import come from the cache the second
+    time (nothing compiled), are the same code, and ``dataclasses`` is left as it was."""
+    cache = str(tmp_path / "cache")
+    first = _run(tmp_path, cache, COUNT_COMPILES, "").split()
+    assert int(first[0]) > 50 and first[1:] == ["False", "<string>"]
+    assert list(Path(cache).rglob("import.dataclasses"))
+    second = _run(tmp_path, cache, COUNT_COMPILES, "").split()
+    assert second == ["0", "False", "<string>"]
+    (entry,) = Path(cache).rglob("import.dataclasses")
+    entry.write_bytes(b"garbage")  # a broken file: compiled again, and rewritten
+    assert int(_run(tmp_path, cache, COUNT_COMPILES, "").split()[0]) > 50
+    assert _run(tmp_path, cache, COUNT_COMPILES, "").split()[0] == "0"
+    _run(tmp_path, "off", COUNT_COMPILES, "")  # off: dataclasses' own exec, no file
+    assert sorted(p.name for p in Path(cache).rglob("*.dataclasses")) == ["import.dataclasses"]
+
+
+def test_classes_made_in_a_burst_behave_as_dataclasses_made_without(tmp_path: Path) -> None:
+    from dataclasses import dataclass, field
+
+    from mockkernel.bytecache import import_burst
+
+    def make() -> type:
+        @dataclass(frozen=True, order=True)
+        class Point:
+            x: int
+            y: int = 2
+            tags: tuple[str, ...] = field(default=())
+
+        return Point
+
+    import dataclasses
+
+    plain = make()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MOCKKERNEL_BYTECODE_CACHE", str(tmp_path))
+        for _ in range(2):  # compiled, then from the file
+            with import_burst("probe"):
+                assert "exec" in vars(dataclasses)
+                cached = make()
+            assert "exec" not in vars(dataclasses)
+    for cls in (plain, cached):
+        p = cls(1)
+        assert (
+            repr(p).rpartition(".")[2],
+            p == cls(1, 2),
+            p < cls(2),
+            hash(p) == hash(cls(1)),
+        ) == (
+            "Point(x=1, y=2, tags=())",
+            True,
+            True,
+            True,
+        )
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            p.x = 3  # type: ignore[misc]
+    assert list(tmp_path.rglob("probe.dataclasses"))
