@@ -23,11 +23,16 @@ or the decorator :func:`with_kernel`, the pytest fixture ``mock_kernel``, or
 
 from __future__ import annotations
 
-from .decorators import with_kernel
-from .errors import KernelBug, LeakError
-from .hookspecs import hookimpl
-from .kernel import Kernel
-from .lifecycle import boot
+from . import bytecache
+
+bytecache.install()  # before anything else of ours is imported (see bytecache.py)
+
+with bytecache.import_burst("import"):
+    from .decorators import with_kernel
+    from .errors import KernelBug, LeakError
+    from .hookspecs import hookimpl
+    from .kernel import Kernel
+    from .lifecycle import boot
 
 __all__ = ["Kernel", "KernelBug", "LeakError", "boot", "hookimpl", "with_kernel"]
 __version__ = "0.1.0"

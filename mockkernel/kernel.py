@@ -29,9 +29,8 @@ from __future__ import annotations
 
 import itertools
 import os
-import subprocess
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -51,6 +50,8 @@ from .uaccess import restore_mm, swap_mm
 from .vfs import Vfs
 
 if TYPE_CHECKING:
+    import subprocess
+
     from .fs import File
     from .net import NetState
     from .pci import PciBus
@@ -94,6 +95,26 @@ class _Running:
         restore_mm(mm)
 
 
+class _PendingIds:
+    """``Kernel._ids`` while a boot is deferred: the first id asked for finishes the boot
+    (which takes its ids first, as it would have) and is then taken from the real count."""
+
+    __slots__ = ("_kernel",)
+
+    def __init__(self, kernel: Kernel) -> None:
+        self._kernel = kernel
+
+    def __iter__(self) -> _PendingIds:
+        return self
+
+    def __next__(self) -> int:
+        kernel = self._kernel
+        if kernel._booting == threading.get_ident():  # the boot itself takes its ids
+            return next(kernel._ids_taken)
+        kernel.finish_start()
+        return kernel.new_id()
+
+
 class Kernel:
     """A booted mock kernel.  Use :func:`mockkernel.boot` to make one."""
 
@@ -109,13 +130,21 @@ class Kernel:
         )
         #: the profile it speaks (``[kernel] uapi``); ``UnknownUapiProfile`` if none such
         self.uapi: UapiProfile = self.uapi_profiles.get(topology.kernel.uapi)
-        self._ids = itertools.count(1)
+        self._ids: Iterator[int] = itertools.count(1)
         self.topology = topology
         self.tracer = Tracer()
         self.plugin_manager = pm
         self.warnings: list[str] = []
-        #: the subsystems, in the order they were made (see :meth:`subsys`)
-        self.subsystems: dict[type[Subsystem], Subsystem] = {}
+        #: the subsystems, in the order they were made (see :meth:`subsys`, :attr:`subsystems`)
+        self._subsys: dict[type[Subsystem], Subsystem] = {}
+        #: while a deferred boot waits (:meth:`defer_start`): the subsystems made so far
+        #: (``_subsys`` is empty then, so the first :meth:`subsys` finishes the boot)
+        self._early: dict[type[Subsystem], Subsystem] | None = None
+        self._start: Callable[[Kernel], None] | None = None
+        self._ids_taken: Iterator[int] = self._ids
+        #: the thread running the deferred boot, while it runs; the others wait on the lock
+        self._booting: int | None = None
+        self._start_lock: threading.Lock | None = None
         self.is_shut_down = False
         self._pids = itertools.count(1000)
         # made first, so shut down last: the placeholders' real fds close at the very end
@@ -136,6 +165,64 @@ class Kernel:
     def new_id(self) -> int:
         return next(self._ids)
 
+    # -- a deferred boot ---------------------------------------------------------------
+    def defer_start(self, start: Callable[[Kernel], None]) -> None:
+        """Run ``start`` (``start_kernel``) at this kernel's first use rather than now.
+
+        The first use is whatever could see what a boot makes: any :meth:`subsys` call
+        (every syscall, driver service and compatibility accessor goes through it),
+        :attr:`subsystems`, :meth:`new_id` (a boot takes ids), a sink or capture turning
+        tracing on (the boot runs first, untraced, as it would have), :meth:`leaks`.
+        A kernel never used is shut down without ever having been brought up: nothing of
+        that boot could have been seen.  ``boot(..., lazy=True)`` makes such a kernel;
+        the pytest fixture does, for a topology that already booted in the session.
+        """
+        self._early, self._subsys = self._subsys, {}
+        self._start = start
+        self._ids_taken, self._ids = self._ids, _PendingIds(self)
+        self._start_lock = threading.Lock()
+        self.tracer.before_enable = self.finish_start
+
+    @property
+    def start_pending(self) -> bool:
+        """Whether the boot is still deferred (:meth:`defer_start`) or running."""
+        return self._early is not None
+
+    def finish_start(self) -> None:
+        """Run the deferred boot now, if it has not run (a no-op otherwise).
+
+        One thread runs it; another that needs the kernel meanwhile waits for the end
+        (while it runs, the subsystem table everyone else sees stays empty, so every
+        lookup comes here).  The boot's own calls are served from its table."""
+        lock = self._start_lock
+        if lock is None or self._early is None or self._booting == threading.get_ident():
+            return
+        with lock:
+            start, early = self._start, self._early
+            if start is None or early is None:  # another thread finished it meanwhile
+                return
+            self._start = None
+            self._booting = threading.get_ident()
+            try:
+                start(self)
+            finally:
+                self._subsys, self._early = early, None
+                self._ids = self._ids_taken
+                self.tracer.before_enable = None
+                self._booting = None
+
+    def _subsys_while_pending(self, cls: type[_T]) -> _T:
+        """:meth:`subsys` while the boot is deferred: the boot's own thread is served from
+        the table it fills; any other use finishes the boot (or waits for it) first."""
+        early = self._early
+        if early is None or self._booting != threading.get_ident():
+            self.finish_start()
+            return self.subsys(cls)
+        sub = early.get(cls)
+        if sub is None:
+            sub = early[cls] = cls(self)
+        return sub  # type: ignore[return-value]
+
     @property
     def current(self) -> Process:
         """The task this thread (CPU) runs in this kernel: the one a :meth:`running` block
@@ -144,10 +231,22 @@ class Kernel:
 
     def subsys(self, cls: type[_T]) -> _T:
         """The kernel's one ``cls`` subsystem, made on first use as ``cls(kernel)``."""
-        sub = self.subsystems.get(cls)
+        sub = self._subsys.get(cls)
         if sub is None:
-            sub = self.subsystems[cls] = cls(self)
+            if self._early is not None:  # a deferred boot: its first use, or the boot
+                return self._subsys_while_pending(cls)
+            sub = self._subsys[cls] = cls(self)
         return sub  # type: ignore[return-value]
+
+    @property
+    def subsystems(self) -> dict[type[Subsystem], Subsystem]:
+        """The subsystems, in the order they were made (a deferred boot runs first)."""
+        early = self._early
+        if early is not None:
+            if self._booting == threading.get_ident():
+                return early  # (the boot itself)
+            self.finish_start()
+        return self._subsys
 
     def __repr__(self) -> str:
         return f"<Kernel uapi={self.uapi} files={len(self.live_files)}>"
@@ -313,13 +412,19 @@ class Kernel:
     def record_openers(self) -> bool:
         """Whether each file remembers the line that opened it, for the leak report (the
         pytest fixture turns it on; it costs a frame walk per open)."""
-        return self.subsys(FileTable).openers is not None
+        return self._file_table().openers is not None
 
     @record_openers.setter
     def record_openers(self, on: bool) -> None:
-        table = self.subsys(FileTable)
+        table = self._file_table()
         if on != (table.openers is not None):
             table.openers = {} if on else None
+
+    def _file_table(self) -> FileTable:
+        """The file table, made in ``__init__``: asking for it is no use of a deferred boot
+        (the fixture's ``record_openers``)."""
+        table = (self._early if self._early is not None else self._subsys)[FileTable]
+        return table  # type: ignore[return-value]
 
     def opened_at(self, file: File) -> str | None:
         """Where ``file`` was opened (``prog.py:12 in main``), if :attr:`record_openers`."""
@@ -369,6 +474,10 @@ class Kernel:
         """
         if self.is_shut_down:
             return []
+        if self._early is not None and self._booting is None:  # never used: not booted
+            self._subsys, self._early, self._start = self._early, None, None
+            self._ids = self._ids_taken
+            self.tracer.before_enable = None
         self.is_shut_down = True
         self.plugin_manager.hook.mockkernel_shutdown(kernel=self)
         found = self.leaks()
@@ -376,7 +485,7 @@ class Kernel:
             if not proc.exited:
                 proc.exit()
         found += self.subsys(FileTable).release_all()
-        for sub in reversed(list(self.subsystems.values())):
+        for sub in reversed(list(self._subsys.values())):
             try:
                 sub.shutdown()
             except Exception as e:

@@ -11,6 +11,10 @@ and runs :func:`start_kernel`, which brings the machine up in the order Linux do
    function whose topology entry names a registered driver;
 4. the ``mockkernel_boot`` hook runs.
 
+``boot(lazy=True)`` makes the ``Kernel`` and leaves :func:`start_kernel` to the kernel's
+first use (:meth:`~mockkernel.kernel.Kernel.defer_start`): the pytest fixture's kernels
+after a topology's first boot in the session.
+
 After boot, the module loader is also the driver core of the PCI bus (``PciBusOps``):
 the sysfs files ``bind``, ``unbind``, ``driver_override``, ``remove`` and ``rescan``
 probe and remove drivers as ``drivers/base/dd.c`` does (docs/reliability.md).
@@ -359,12 +363,18 @@ def boot(
     *,
     plugins: Sequence[object] = (),
     uapi: str | None = None,
+    lazy: bool = False,
 ) -> Kernel:
     """Boot a kernel on ``topology`` (a ``Topology``, a TOML path or text; default built in).
 
     :param plugins: extra plugin objects or modules (beyond the entry-point ones).
     :param uapi: override the topology's uAPI profile (a name of ``kernel.uapi_profiles``:
         a built-in profile or one a plugin registered; ``UnknownUapiProfile`` otherwise).
+    :param lazy: bring the machine up at its first use rather than now
+        (:meth:`Kernel.defer_start`): a kernel nobody uses costs next to nothing, and one
+        that is used is the same as if booted now -- except that an error of the boot
+        (a driver's probe failing) is raised by that first use.  The pytest fixture
+        boots lazily a topology that already booted in the session.
     """
     pm = get_plugin_manager(plugins)
     profiles = UapiProfiles.from_plugins(pm)
@@ -377,6 +387,9 @@ def boot(
     if uapi is not None:
         topo = dataclasses.replace(topo, kernel=dataclasses.replace(topo.kernel, uapi=uapi))
     kernel = Kernel(topo, pm, profiles)
+    if lazy:
+        kernel.defer_start(start_kernel)
+        return kernel
     try:
         start_kernel(kernel)
     except BaseException:

@@ -35,7 +35,6 @@ and its kernel views with :meth:`KernelMap.remap`: both in place, at the same ad
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import functools
 import mmap as _mmap
 import os
@@ -320,6 +319,8 @@ class MappedFile(_RealMmap):
 def _load_libc() -> ctypes.CDLL:
     """libc with ``mmap``/``munmap`` typed, loaded once per process (an immutable fact;
     an exception while loading caches nothing, so the next call tries again)."""
+    import ctypes.util  # (here: it imports subprocess, shutil and tempfile)
+
     libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
     libc.mmap.restype = ctypes.c_void_p
     libc.mmap.argtypes = [

@@ -20,10 +20,12 @@ An entry-point plugin that fails to import or to register is skipped -- the othe
 
 from __future__ import annotations
 
+import contextlib
 import functools
-import importlib.metadata
+import importlib
 import inspect
 import os
+import sys
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -33,9 +35,12 @@ import pluggy
 
 import mockkernel.hookspecs as hookspecs
 
+from .bytecache import import_burst
+
 __all__ = [
     "AUTOLOAD_ENV",
     "ENTRY_POINT_GROUP",
+    "NAMES_ENV",
     "PluginError",
     "check_plugin",
     "get_plugin_manager",
@@ -45,7 +50,7 @@ __all__ = [
 
 ENTRY_POINT_GROUP = "mockkernel"
 AUTOLOAD_ENV = "MOCKKERNEL_DISABLE_PLUGIN_AUTOLOAD"
-_NAMES_ENV = "MOCKKERNEL_PLUGINS"
+NAMES_ENV = "MOCKKERNEL_PLUGINS"
 
 
 class PluginError(pluggy.PluginValidationError):
@@ -151,7 +156,7 @@ def _load_entry_points(
     """Load the group's entry points (all, or those ``wanted``); a failing one is
     recorded in ``failures`` and skipped.  Returns the names seen."""
     seen: set[str] = set()
-    for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+    for ep in _entry_points():
         if wanted is not None and ep.name not in wanted:
             continue
         seen.add(ep.name)
@@ -162,9 +167,136 @@ def _load_entry_points(
         except Exception as e:  # one broken plugin must not break the others
             failures.append((ep.name, _one_line(e)))
             continue
-        dist = ep.dist
-        where[ep.name] = f"{dist.name} {dist.version}" if dist is not None else ep.value
+        where[ep.name] = ep.where
     return seen
+
+
+@dataclass(frozen=True)
+class _EntryPoint:
+    """One entry point of the group: its name, ``module[:attr]`` value and where from."""
+
+    name: str
+    value: str
+    #: ``"<distribution> <version>"`` (``value`` when no distribution is known)
+    where: str
+
+    def load(self) -> object:
+        """Import the module and follow the attributes, as ``EntryPoint.load`` does."""
+        module, _, attrs = self.value.partition("[")[0].partition(":")
+        obj: object = importlib.import_module(module.strip())
+        for attr in filter(None, attrs.strip().split(".")):
+            obj = getattr(obj, attr)
+        return obj
+
+
+def _entry_points() -> list[_EntryPoint]:
+    """The group's entry points, as ``importlib.metadata.entry_points`` lists them.
+
+    Importing ``importlib.metadata`` (it brings ``email``, ``zipfile``, ``csv``,
+    ``importlib.resources``, ``tempfile``...) and scanning every distribution was a
+    sixth of a fresh interpreter's first test, so the answer is kept beside the bytecode
+    cache (:mod:`mockkernel.bytecache`; off with it) with what it depends on: ``sys.path``,
+    the metadata directories in each of its entries (a distribution installed, removed
+    or upgraded there changes them) and the modification time of the
+    ``entry_points.txt`` of each distribution listed.  An ``entry_points.txt`` rewritten
+    in place that did not list the group before is not noticed until a reinstall under
+    another version (or ``MOCKKERNEL_BYTECODE_CACHE=off``)."""
+    cache = _entry_points_cache()
+    if cache is not None:
+        found = _read_entry_points(cache)
+        if found is not None:
+            return found
+    import importlib.metadata
+
+    records: list[_EntryPoint] = []
+    sources: list[str] | None = []
+    for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        dist = ep.dist
+        where = f"{dist.name} {dist.version}" if dist is not None else ep.value
+        records.append(_EntryPoint(ep.name, ep.value, where))
+        path = getattr(dist, "_path", None)  # (a dist-info directory; else: no cache)
+        if sources is not None and isinstance(path, (str, os.PathLike)):
+            sources.append(os.path.join(os.fspath(path), "entry_points.txt"))
+        else:
+            sources = None
+    if cache is not None and sources is not None:
+        _write_entry_points(cache, records, sources)
+    return records
+
+
+def _entry_points_cache() -> str | None:
+    from .bytecache import cache_dir
+
+    directory = cache_dir()
+    if directory is None:
+        return None
+    import zlib
+
+    try:  # ('' on sys.path is the current directory: one file per directory)
+        cwd = os.getcwd() if "" in sys.path else ""
+    except OSError:
+        return None
+    key = zlib.crc32(repr((sys.path, cwd)).encode())
+    return os.path.join(directory, f"entry-points-{ENTRY_POINT_GROUP}-{key:08x}.json")
+
+
+def _mtime(path: str) -> int | None:
+    try:
+        return os.stat(path or ".").st_mtime_ns
+    except OSError:
+        return None
+
+
+def _distributions_in(entry: str) -> list[str] | int | None:
+    """What a ``sys.path`` entry says about the distributions installed in it: the names
+    of its metadata directories (a directory; not its mtime, which any file written
+    there changes: the current directory's), else its mtime (a zip), else ``None``."""
+    try:
+        names = os.listdir(entry or ".")
+    except NotADirectoryError:
+        return _mtime(entry)
+    except OSError:
+        return None
+    return sorted(n for n in names if n.endswith((".dist-info", ".egg-info", ".egg")))
+
+
+def _fingerprint(sources: Sequence[str]) -> list[list[object]]:
+    out: list[list[object]] = [[p, _distributions_in(p)] for p in sys.path]
+    return out + [[p, _mtime(p)] for p in sources]
+
+
+def _read_entry_points(cache: str) -> list[_EntryPoint] | None:
+    import json
+
+    try:
+        with open(cache, "rb") as f:
+            data = json.loads(f.read())
+        if data["path"] != sys.path or data["fingerprint"] != _fingerprint(data["sources"]):
+            return None
+        return [_EntryPoint(str(n), str(v), str(w)) for n, v, w in data["entry_points"]]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _write_entry_points(cache: str, records: list[_EntryPoint], sources: list[str]) -> None:
+    """Written as the bytecode cache's entries are: a private file renamed into place."""
+    import json
+
+    data = {
+        "path": sys.path,
+        "sources": sources,
+        "fingerprint": _fingerprint(sources),
+        "entry_points": [[r.name, r.value, r.where] for r in records],
+    }
+    tmp = f"{cache}.{os.getpid()}.tmp"
+    try:
+        os.makedirs(os.path.dirname(cache), exist_ok=True)
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(json.dumps(data))
+        os.replace(tmp, cache)
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
 
 
 @functools.lru_cache(maxsize=1)
@@ -175,10 +307,12 @@ def _discovered(autoload_off: str, names: str) -> _Discovery:
     where: dict[str, str] = {}
     failures: list[tuple[str, str]] = []
     if not autoload_off:
-        _load_entry_points(base, None, where, failures)
+        with import_burst("plugins"):  # (the plugins' first import: see bytecache.py)
+            _load_entry_points(base, None, where, failures)
     wanted = {n.strip() for n in names.split(",") if n.strip()}
     if wanted:
-        seen = _load_entry_points(base, wanted, where, failures)
+        with import_burst("plugins"):
+            seen = _load_entry_points(base, wanted, where, failures)
         missing = wanted - seen
         if missing:
             raise LookupError(f"mockkernel plugin(s) not installed: {', '.join(sorted(missing))}")
@@ -189,7 +323,7 @@ def _discovered(autoload_off: str, names: str) -> _Discovery:
 
 
 def _discovery() -> _Discovery:
-    return _discovered(os.environ.get(AUTOLOAD_ENV, ""), os.environ.get(_NAMES_ENV, ""))
+    return _discovered(os.environ.get(AUTOLOAD_ENV, ""), os.environ.get(NAMES_ENV, ""))
 
 
 def get_plugin_manager(extra: Sequence[object] = ()) -> pluggy.PluginManager:

@@ -255,12 +255,16 @@ def _syscall(
         return out
 
     # [with tid][extra fields: none, ioctl's file, file and arg_data] -> (ok, err)
-    # shapes by number of positional arguments
+    # shapes by number of positional arguments; made at the first traced call (made here,
+    # they were ~1,600 objects and a twentieth of ``import mockkernel``)
     extras = ((), ("file",), ("file", "arg_data"))
-    shapes = [
-        [(specs("ret", tid, extra), specs("errno", tid, extra)) for extra in extras]
-        for tid in (False, True)
-    ]
+    shapes: list[list[tuple[list[EventSpec], list[EventSpec]]]] = []
+
+    def make_shapes() -> None:
+        shapes[:] = [
+            [(specs("ret", tid, extra), specs("errno", tid, extra)) for extra in extras]
+            for tid in (False, True)
+        ]
 
     def traced_kw(self: Process, tracer: Tracer, args: tuple[Any, ...], kwargs: Any) -> Any:
         fields: dict[str, object] = {"pid": self.pid}
@@ -313,6 +317,8 @@ def _syscall(
                     if data is not None:
                         shown = (*shown, data.hex())
                         extra = 2
+        if not shapes:
+            make_shapes()
         if tid is None:
             ok, err = shapes[0][extra]
             shown = (self.pid, *shown)

@@ -159,10 +159,13 @@ class CapturedEvents(Sequence[EventDict]):
 class Tracer:
     """Per-kernel trace hub.  ``enabled`` is true while at least one sink is attached."""
 
-    __slots__ = ("_captures", "_shapes", "enabled", "seq", "sinks")
+    __slots__ = ("_captures", "_shapes", "before_enable", "enabled", "seq", "sinks")
 
     def __init__(self) -> None:
         self.enabled = False
+        #: called once, before the first sink or capture turns tracing on (a kernel whose
+        #: boot is deferred finishes it then, untraced, as it would have been)
+        self.before_enable: Callable[[], None] | None = None
         self.sinks: list[Sink] = []
         #: the open captures: they keep :meth:`emit_record` events as tuples
         self._captures: list[CapturedEvents] = []
@@ -210,7 +213,14 @@ class Tracer:
             for sink in tuple(sinks):
                 sink(fields)
 
+    def _enabling(self) -> None:
+        hook = self.before_enable
+        if hook is not None:
+            self.before_enable = None
+            hook()
+
     def add_sink(self, sink: Sink) -> None:
+        self._enabling()
         self.sinks.append(sink)
         self.enabled = True
 
@@ -222,6 +232,7 @@ class Tracer:
     def capture(self) -> Iterator[CapturedEvents]:
         """Collect events emitted inside the block (for tests): a sequence of event
         dicts, compact while it is not read (:class:`CapturedEvents`)."""
+        self._enabling()
         events = CapturedEvents(self.seq + 1)
         self._captures.append(events)
         self.enabled = True

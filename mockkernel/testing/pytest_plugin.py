@@ -18,7 +18,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Generator, Iterator, Sequence
+from collections.abc import Callable, Generator, Hashable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ import pytest
 from ..errors import LeakError, hide_kernel_frames, kernel_frame
 from ..kernel import Kernel
 from ..lifecycle import boot
+from ..plugins import AUTOLOAD_ENV, NAMES_ENV
 
 _MARKER_KEYS = ("topology", "uapi", "modules", "skip_modules")
 
@@ -69,6 +70,27 @@ def pytest_runtest_makereport(
 
 
 _FAILED = pytest.StashKey[bool]()
+#: the (topology, uapi, plugin settings) that booted in this session (see _boot_for_test)
+_BOOTED = pytest.StashKey[set[Hashable]]()
+
+
+def _boot_for_test(config: pytest.Config, topology: Any, uapi: str | None) -> Kernel:
+    """A kernel for one test: booted now the first time its topology boots in the
+    session (so a topology or driver error fails there, at setup), afterwards with its
+    boot deferred to its first use (``boot(lazy=True)``): a test that never touches its
+    kernel does not pay for a boot, one that does gets the same kernel, its own."""
+    try:
+        key: Hashable = (os.fspath(topology) if isinstance(topology, os.PathLike) else topology,
+                         uapi, os.environ.get(AUTOLOAD_ENV), os.environ.get(NAMES_ENV))  # fmt: skip
+        hash(key)
+    except TypeError:
+        return boot(topology, uapi=uapi)
+    booted = config.stash.setdefault(_BOOTED, set())
+    if key in booted:
+        return boot(topology, uapi=uapi, lazy=True)
+    kernel = boot(topology, uapi=uapi)
+    booted.add(key)
+    return kernel
 
 
 def _topology_arg(value: Any, request: pytest.FixtureRequest) -> Any:
@@ -97,7 +119,8 @@ def mock_kernel(request: pytest.FixtureRequest) -> Iterator[Kernel]:
         raise TypeError(
             f"unknown mockkernel marker arguments: {unknown} (known: {', '.join(_MARKER_KEYS)})"
         )
-    kernel = boot(_topology_arg(kwargs.get("topology"), request), uapi=kwargs.get("uapi"))
+    topology, uapi = _topology_arg(kwargs.get("topology"), request), kwargs.get("uapi")
+    kernel = _boot_for_test(request.config, topology, uapi)
     skip = [*request.config.getini("mockkernel_skip_modules"), *kwargs.get("skip_modules", ())]
     module = getattr(request, "module", None)
     modules = [*kwargs.get("modules", ()), *([module] if module is not None else [])]

@@ -139,9 +139,15 @@ class PathCalls:
     def __init__(self, redir: Redirection) -> None:
         self.proc = proc = redir.proc
         self.files = proc.files
-        self.vfs = redir.kernel.subsys(Vfs)
+        self.kernel = redir.kernel
         self.real: Any = redir.real
         self.real_more: dict[str, Any] = redir.real_more
+
+    @property
+    def vfs(self) -> Vfs:
+        """The kernel's VFS, asked for when a listing needs it (not at install: a kernel
+        whose boot is deferred is not used by installing its redirection)."""
+        return self.kernel.subsys(Vfs)
 
     def at(self, path: Any, dir_fd: Any) -> tuple[str, int] | None:
         """``(path, dirfd)`` for the layer, or None: the real call at once."""

@@ -128,24 +128,28 @@ def rebind_loaded(
             explicit.append(ns)
     scan = _SCAN
     scan.refresh()
-    done: set[int] = set()
+    #: the explicit namespaces the loop below has not covered (a watched module's cached
+    #: scan serves for it too: the test module the fixture names is usually watched)
+    pending = {id(ns): ns for ns in explicit}
     for name, watch in scan.watched.items():
         ns = watch[0]
         size = len(ns)
         if size == watch[1]:
             names = watch[2]
-            if not names:
-                continue  # the common case: nothing bound, nothing changed
+            if not names:  # the common case: nothing bound, nothing changed
+                if pending:
+                    pending.pop(id(ns), None)
+                continue
         else:
             names = watch[2] = _scan(ns, swap)
             watch[1] = size
         if skip and _under(name, skip):
             continue
         _swap(ns, names, swap, saved)
-        done.add(id(ns))
-    for ns in explicit:
-        if id(ns) not in done:
-            _swap(ns, _scan(ns, swap), swap, saved)
+        if pending:
+            pending.pop(id(ns), None)
+    for ns in pending.values():
+        _swap(ns, _scan(ns, swap), swap, saved)
 
 
 def _swap(

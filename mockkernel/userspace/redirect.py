@@ -215,6 +215,27 @@ def _real_func(key: str) -> Any:
     return _REAL_MORE[key] if key in _REAL_MORE else getattr(_Real, key)
 
 
+#: the module targets by namespace: ``(module.__dict__, attributes, keys)``, so that an
+#: installation sets each module's names with one ``dict.update`` (the fixture installs
+#: once per test)
+_MODULE_GROUPS: tuple[tuple[dict[str, Any], tuple[str, ...], tuple[str, ...]], ...] = tuple(
+    (
+        vars(module),
+        tuple(a for m, a, _k in _TARGETS if m is module),
+        tuple(k for m, _a, k in _TARGETS if m is module),
+    )
+    for module in dict.fromkeys(m for m, _a, _k in _TARGETS if isinstance(m, ModuleType))
+)
+#: the targets that are class attributes (set one by one)
+_CLASS_TARGETS = tuple(t for t in _TARGETS if not isinstance(t[0], ModuleType))
+
+#: ``(id(real function), key)`` of each module target: the keys of the swap table that
+#: rebinding uses (an immutable fact of this interpreter, computed once)
+_SWAP_IDS: tuple[tuple[int, str], ...] = tuple(
+    (id(_real_func(key)), key) for module, _attr, key in _TARGETS if isinstance(module, ModuleType)
+)
+
+
 class Redirection:
     """Installs the dispatchers for one kernel's ``init_process`` (a context manager).
 
@@ -282,9 +303,13 @@ class Redirection:
             )
         if self.kernel.installed_process is not None:
             raise RuntimeError("this kernel is already installed")
-        for module, attr, key in _TARGETS:
-            self._saved.append((module, attr, getattr(module, attr)))
-            setattr(module, attr, self.funcs[key])
+        funcs, saved = self.funcs, self._saved
+        for ns, attrs, keys in _MODULE_GROUPS:
+            saved += [(ns, attr, ns[attr]) for attr in attrs]
+            ns.update(zip(attrs, [funcs[key] for key in keys], strict=True))
+        for cls, attr, key in _CLASS_TARGETS:
+            saved.append((cls, attr, getattr(cls, attr)))
+            setattr(cls, attr, funcs[key])
         try:
             if self._rebind == "loaded":
                 swap = self._swap_table()
@@ -310,7 +335,11 @@ class Redirection:
         if self._paused is not None:
             self._paused = None  # the real functions are in place already
             self._saved.clear()
-        self._restore()
+        for target, attr, old in reversed(self._saved):  # as _restore, keeping nothing
+            if type(target) is dict:
+                target[attr] = old
+            else:
+                setattr(target, attr, old)
         self._saved.clear()
         self.kernel.installed_process = None
         self.installed = False
@@ -395,11 +424,8 @@ class Redirection:
 
     def _swap_table(self) -> dict[int, Any]:
         """``id(real function)`` -> its replacement, for names bound in modules."""
-        swap: dict[int, Any] = {}
-        for module, _attr, key in _TARGETS:
-            if isinstance(module, ModuleType):  # (class attributes are set by install)
-                swap[id(_real_func(key))] = self.funcs[key]
-        return swap
+        funcs = self.funcs  # (class attributes are set by install: not in the table)
+        return {real_id: funcs[key] for real_id, key in _SWAP_IDS}
 
     def _rebind_modules(self) -> None:
         swap = self._swap_table()

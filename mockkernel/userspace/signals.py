@@ -69,6 +69,9 @@ ATOMIC_MODULES = frozenset({"mockkernel.userspace.mmap", "mockkernel.mm"})
 
 _Handler = Callable[[int, FrameType | None], Any]
 
+#: the signal numbers this platform has (``signal.valid_signals()``, as ints, once)
+_VALID_SIGNALS: tuple[int, ...] = tuple(sorted(_signal.valid_signals()))
+
 
 def _syscall_code() -> CodeType:
     from ..process import Process
@@ -129,10 +132,9 @@ class SignalDeferral:
             return
         # the C module's view first (plain ints, no enum per signal: this runs at every
         # install); only a signal with a Python handler asks ``getsignal`` as routed now
-        for sig in _signal.valid_signals():
+        getsignal = _signal.getsignal
+        for sig in [sig for sig in _VALID_SIGNALS if callable(getsignal(sig))]:
             try:
-                if not callable(_signal.getsignal(sig)):
-                    continue
                 handler = self._real_getsignal(sig)
             except (ValueError, OSError):
                 continue
@@ -149,7 +151,7 @@ class SignalDeferral:
         signal.getsignal = self._real_getsignal
         for sig, handler in self._wrapped.items():
             with contextlib.suppress(ValueError, OSError):
-                self._real_signal(sig, handler)
+                _signal.signal(sig, handler)  # (the C call: no enum conversions)
         self._wrapped.clear()
         self.installed = False
 
@@ -157,7 +159,7 @@ class SignalDeferral:
         def deliver(signum: int, frame: FrameType | None) -> Any:
             return self._deliver(handler, signum, frame)
 
-        self._real_signal(sig, deliver)
+        _signal.signal(sig, deliver)  # (the C call: no enum conversions, every install)
         self._wrapped[sig] = handler
 
     def _signal(self, sig: int, handler: Any) -> Any:

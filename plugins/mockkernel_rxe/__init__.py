@@ -23,7 +23,6 @@ group; it uses only :mod:`mockkernel.driver` and :mod:`mockkernel.uapi`.
 
 from __future__ import annotations
 
-import hashlib
 import random
 from errno import EFAULT, EINVAL, EOPNOTSUPP
 
@@ -91,6 +90,8 @@ _IB_MR_REREG_ACCESS = 4
 
 def _mac(netdev: str) -> bytes:
     """A locally administered unicast MAC address, stable for an interface name."""
+    import hashlib  # (here: its import is a twentieth of a first boot)
+
     digest = hashlib.sha256(netdev.encode()).digest()
     return bytes([0x52, 0x54, 0x00]) + digest[:3]
 

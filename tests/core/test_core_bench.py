@@ -48,6 +48,12 @@ def test_bench_run_quick(
         "issue.first_test.cached",
     ):
         assert rows[key]["status"] in ("PASS", "FAIL") and rows[key]["us"] > 0, key
+    for label in ("no_bytecode", "cached", "no_cache"):  # min and a cold cache: information
+        for key in (
+            f"issue.first_test.{label}",
+            *(f"issue.first_test.{label}.{s}" for s in ("min", "cold")),
+        ):
+            assert rows[key]["us"] > 0, key
     series = {s["key"]: s for s in json.loads(out_json.read_text())["scaling"]}
     assert set(series) == {"scaling.attach_detach", "scaling.udmabuf_create_close"}
     for s in series.values():  # a series: one time per size, judged largest vs smallest
