@@ -4,9 +4,12 @@
 
 A generated test module holds ``N`` empty tests of each kind -- no fixture,
 ``mock_kernel``, and pyfakefs's ``fs`` (when installed: the ``bench`` extra) --
-interleaved, so a noisy neighbour hurts all kinds alike.  A small plugin times each
-test's whole protocol (setup + call + teardown, the collector left on: what a suite
-pays) and the cost of a fixture is the median of its tests minus the median of the
+and ``N`` tests of each fixture that *use* it once (open and close ``/dev/udmabuf``;
+create and read a file), interleaved, so a noisy neighbour hurts all kinds alike.  The
+empty rows are the issue's measure; the used rows say what a real test pays, since the
+fixture boots a kernel nobody touches lazily (``boot(lazy=True)``): never.  A small
+plugin times each test's whole protocol (setup + call + teardown, the collector left
+on: what a suite pays) and the cost of a fixture is the median of its tests minus the median of the
 empty ones.  It runs pytest in a subprocess so that the fixture's first use (imports,
 plugin discovery, the first boot) is out of the steady state: the first round of
 each kind is dropped.
@@ -47,9 +50,19 @@ def _module(n: int, kinds: list[str]) -> str:
     lines = []
     for i in range(n):
         for kind in kinds:
-            arg = {"empty": "", "mk": "mock_kernel", "fs": "fs"}[kind]
-            lines.append(f"def test_{kind}_{i}({arg}):\n    pass\n")
-    return "\n".join(lines)
+            arg = {
+                "empty": "",
+                "mk": "mock_kernel",
+                "fs": "fs",
+                "mkuse": "mock_kernel",
+                "fsuse": "fs",
+            }[kind]
+            body = {
+                "mkuse": "    os.close(os.open('/dev/udmabuf', os.O_RDWR))\n",
+                "fsuse": "    fs.create_file('/x', contents='y')\n    open('/x').read()\n",
+            }.get(kind, "    pass\n")
+            lines.append(f"def test_{kind}_{i}({arg}):\n{body}")
+    return "import os\n\n" + "\n".join(lines)
 
 
 def have_pyfakefs() -> bool:
@@ -62,7 +75,7 @@ def have_pyfakefs() -> bool:
 
 def measure(n: int = 300) -> dict[str, Any]:
     """Median per-test cost (ms) of each fixture, minus an empty test's, in one run."""
-    kinds = ["empty", "mk"] + (["fs"] if have_pyfakefs() else [])
+    kinds = ["empty", "mk", "mkuse"] + (["fs", "fsuse"] if have_pyfakefs() else [])
     with tempfile.TemporaryDirectory() as d:
         root = Path(d)
         (root / "bench_timer.py").write_text(_TIMER_PLUGIN)
@@ -97,9 +110,12 @@ def measure(n: int = 300) -> dict[str, Any]:
     med = {k: statistics.median(v[1:]) / 1e6 for k, v in times.items()}
     res: dict[str, Any] = {"tests": n, "empty_ms": med["empty"]}
     res["mock_kernel_ms"] = med["mk"] - med["empty"]
+    res["mock_kernel_used_ms"] = med["mkuse"] - med["empty"]
     if "fs" in med:
         res["pyfakefs_fs_ms"] = med["fs"] - med["empty"]
         res["ratio_vs_fs"] = res["mock_kernel_ms"] / res["pyfakefs_fs_ms"]
+        res["pyfakefs_fs_used_ms"] = med["fsuse"] - med["empty"]
+        res["used_ratio_vs_fs"] = res["mock_kernel_used_ms"] / res["pyfakefs_fs_used_ms"]
     return res
 
 

@@ -987,6 +987,16 @@ def _issue_rows(by: dict[str, Case], extra: dict[str, Any]) -> list[Row]:
                         "", None, "", ""))  # fmt: skip
         rows.append(_judged("issue.fixture_vs_fs", "mock_kernel vs pyfakefs fs (us)", mk,
                             "pyfakefs fs", fs, FIXTURE_VS_FS, "<=0.33x"))  # fmt: skip
+    if "mock_kernel_used_ms" in fx:  # (a test that opens /dev/udmabuf: the boot is paid)
+        mku = fx["mock_kernel_used_ms"] * 1000
+        rows.append(Row("issue.fixture_used", "mock_kernel fixture, test opens a device (us)",
+                        mku, "", None, "", ""))  # fmt: skip
+        if "pyfakefs_fs_used_ms" in fx:
+            fsu = fx["pyfakefs_fs_used_ms"] * 1000
+            rows.append(Row("issue.fixture_fs_used", "pyfakefs fs, test writes a file (us)",
+                            fsu, "", None, "", ""))  # fmt: skip
+            rows.append(Row("issue.fixture_used_vs_fs", "used mock_kernel vs used fs (us)",
+                            mku, "pyfakefs fs", mku / fsu, "", ""))  # fmt: skip
     first = extra["first_test_ms"]
     for label in ("no_bytecode", "cached", "no_cache"):
         got = first[label]
