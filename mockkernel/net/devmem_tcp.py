@@ -97,6 +97,7 @@ from ..uapi.linux.devmem_socket import (
     SCM_DEVMEM_LINEAR,
     SO_DEVMEM_DONTNEED,
 )
+from ..wait import WaitQueueHead
 
 if TYPE_CHECKING:
     from ..process import TaskContext
@@ -219,8 +220,18 @@ class _Skb:
 class DevmemTcpSock:
     """The receive side of one connection steered to ``dev``'s RX ``queue``."""
 
-    def __init__(self, kernel: TaskContext, dev: NetDevice, queue: int, mss: int = 0) -> None:
+    def __init__(
+        self,
+        kernel: TaskContext,
+        dev: NetDevice,
+        queue: int,
+        mss: int = 0,
+        wq: WaitQueueHead | None = None,
+    ) -> None:
         self.kernel = kernel
+        #: ``sk_sleep(sk)``: woken when bytes arrive, either side closes or the program
+        #: sends (its connecting peer may sleep in ``recv``); the table's, shared
+        self.wq = wq if wq is not None else WaitQueueHead()
         self.dev = dev
         self.queue = queue
         #: the segment size the peer's bytes are cut into (0: all pending as one)
@@ -232,8 +243,28 @@ class DevmemTcpSock:
         self.pending = bytearray()  # sent by the peer, not yet accepted by the NIC
         #: what the program sent to the peer (``TcpPeer.recv`` reads it)
         self.tx = bytearray()
-        self.closed = False
-        self.peer_closed = False
+        self._closed = False
+        self._peer_closed = False
+
+    @property
+    def closed(self) -> bool:
+        """The program closed its socket (``tcp_close``)."""
+        return self._closed
+
+    @closed.setter
+    def closed(self, value: bool) -> None:
+        self._closed = value
+        self.wq.wake_up()  # its connecting peer reads the end of the stream
+
+    @property
+    def peer_closed(self) -> bool:
+        """The peer sent its FIN: once the queue drains ``recv`` reads end of stream."""
+        return self._peer_closed
+
+    @peer_closed.setter
+    def peer_closed(self, value: bool) -> None:
+        self._peer_closed = value
+        self.wq.wake_up()  # sk_state_change: a sleeping recv reads the end of the stream
 
     def send(self, data: bytes, flags: int = 0) -> int:
         """The program's ``send``: the bytes go to the peer at once.  Only the byte stream
@@ -247,6 +278,7 @@ class DevmemTcpSock:
         if self.peer_closed:
             raise kerr(EPIPE)
         self.tx += data
+        self.wq.wake_up()  # the connecting peer's recv
         return len(data)
 
     # -- the wire -------------------------------------------------------------------------------
@@ -292,6 +324,7 @@ class DevmemTcpSock:
                     return 0
             skb = _Skb(seg[:linear], frags, unreadable=bool(frags))
         self.rxq.append(skb)
+        self.wq.wake_up()  # sk_data_ready
         taken = skb.remaining()
         rxq.stats_packets += 1  # the queue's counters (netdev qstats-get)
         rxq.stats_bytes += taken
@@ -357,16 +390,13 @@ class DevmemTcpSock:
             if skb.unreadable and not flags & (MSG_SOCK_DEVMEM | MSG_TRUNC):
                 raise kerr(EFAULT, "devmem payload needs MSG_SOCK_DEVMEM")
             return b"", 0, [], 0
-        if flags & MSG_WAITALL and blocking and not self.peer_closed:
-            # a dry run: does what is queued fill the buffer (or reach a stop)?
-            dry = deque(skb.copy() for skb in self.rxq)
-            copied, _i, _a, _u, ran_dry = self._read(dry, bufsize, ancbufsize, flags, dry=True)
-            if ran_dry and copied < bufsize:
-                raise kerr(
-                    EAGAIN,
-                    f"a blocking recv with MSG_WAITALL for {bufsize} bytes, {copied} queued, "
-                    "would never return",
-                )
+        waitall = flags & MSG_WAITALL and blocking and not self.peer_closed
+        if waitall and not self.fills(bufsize, ancbufsize, flags):
+            raise kerr(
+                EAGAIN,
+                f"a blocking recv with MSG_WAITALL for {bufsize} bytes, "
+                f"{self.readable()} queued, would never return",
+            )
         peek = bool(flags & MSG_PEEK)
         queue = deque(skb.copy() for skb in self.rxq) if peek else self.rxq
         copied, iov, anc, last_unreadable, _ran_dry = self._read(
@@ -383,6 +413,16 @@ class DevmemTcpSock:
                 bool(flags & MSG_TRUNC),
             )
         return bytes(iov), copied, anc, 0
+
+    def fills(self, bufsize: int, ancbufsize: int, flags: int) -> bool:
+        """Does what is queued fill a ``bufsize`` read, or reach where the read stops (a
+        kind boundary, a full control buffer)?  A dry run: nothing is consumed."""
+        dry = deque(skb.copy() for skb in self.rxq)
+        try:
+            copied, _i, _a, _u, ran_dry = self._read(dry, bufsize, ancbufsize, flags, dry=True)
+        except OSError:
+            return True  # the read fails at once (EFAULT, ETOOSMALL): it does not wait
+        return not (ran_dry and copied < bufsize)
 
     def _read(
         self,
@@ -573,6 +613,9 @@ class TcpTable:
         self._ephemeral = 32768
         #: connections accepted so far (the peer's port of the next one is 40000 + it)
         self.accepted = 0
+        #: where ``accept``, ``recv`` and ``connect`` sleep (one queue for every mock TCP
+        #: socket: a wake-up makes each sleeper look at its own condition)
+        self.wq = WaitQueueHead()
 
     def nic_for(self, addr: str) -> NetDevice | None:
         """The present net device whose IPv4 address is ``addr``."""
@@ -622,6 +665,7 @@ class TcpTable:
         if lsn is None:
             raise kerr(ECONNREFUSED)
         queue = next((q.index for q in lsn.dev.rx if q.binding is not None), 0)
-        sk = DevmemTcpSock(self.kernel, lsn.dev, queue, mss)
+        sk = DevmemTcpSock(self.kernel, lsn.dev, queue, mss, self.wq)
         lsn.backlog.append(sk)
+        self.wq.wake_up()  # a sleeping accept
         return sk

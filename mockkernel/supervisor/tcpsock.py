@@ -24,11 +24,11 @@ import ctypes
 import os
 import socket
 import struct
-from errno import EAFNOSUPPORT, EINVAL, EOPNOTSUPP
+from errno import EAFNOSUPPORT, EINPROGRESS, EINVAL, EOPNOTSUPP
 from typing import TYPE_CHECKING
 
 from ..errors import NotMine, kerr
-from ..net.tcp_sock import TcpSocket, tcp_sock_file
+from ..net.tcp_sock import SO_RCVTIMEO_OLD, SOL_SOCKET, TcpSocket, rcvtimeo_of, tcp_sock_file
 from ..realfd import REAL, hide, kernel_close
 from ..trace import TracePoint
 from ..uaccess import copy_from_user, copy_to_user
@@ -144,6 +144,16 @@ def _host_is_unbound_tcp(real: int) -> bool:
         s.close()
 
 
+def _host_rcvtimeo(real: int) -> float | None:
+    """The ``SO_RCVTIMEO`` the program set on its socket before it became the mock's."""
+    s = _socket.socket(fileno=REAL.dup(real))
+    try:
+        t = rcvtimeo_of(s.getsockopt(SOL_SOCKET, SO_RCVTIMEO_OLD, 16))
+    finally:
+        s.close()
+    return None if t is False else t
+
+
 def real_bind_or_connect(c: Call, fd: int, connect: bool) -> Result:
     """``bind``/``connect`` of a real fd: to a mock NIC address a TCP socket becomes
     the mock's (its number now a mock socket file); anything else is the host's."""
@@ -168,10 +178,18 @@ def real_bind_or_connect(c: Call, fd: int, connect: bool) -> Result:
     sock.host_fd = real
     sock.family = where[2]
     flags = _fd_flags(c.proc.pid, fd)
-    file = tcp_sock_file(k, sock, bool(flags & os.O_NONBLOCK))
+    nonblock = bool(flags & os.O_NONBLOCK)
+    file = tcp_sock_file(k, sock, nonblock)
+    in_progress = False
     try:
+        sock.rcvtimeo = _host_rcvtimeo(real)
         if connect:
-            sock.connect(where[0], where[1])
+            try:
+                sock.connect(where[0], where[1], nonblock)
+            except OSError as e:
+                if e.errno != EINPROGRESS:
+                    raise
+                in_progress = True  # the mock socket it is: SO_ERROR and poll say the rest
         else:
             sock.bind(where[0], where[1])
         with c.proc.files_lock:
@@ -183,6 +201,8 @@ def real_bind_or_connect(c: Call, fd: int, connect: bool) -> Result:
         file.put()  # the socket's release closes the host socket
         raise
     trace_sup_tcp_socket(k.tracer, c.proc.pid, fd, where[0], where[1])
+    if in_progress:
+        raise kerr(EINPROGRESS)
     return 0
 
 
@@ -204,7 +224,7 @@ def connect(c: Call, file: File) -> Result:
     where = _mock_sockaddr(c.proc, c.args[1], i32(c.args[2]))
     if where is None:
         raise kerr(EAFNOSUPPORT if i32(c.args[2]) >= 2 else EINVAL)
-    _sock(file).connect(where[0], where[1])
+    _sock(file).connect(where[0], where[1], bool(file.f_flags & os.O_NONBLOCK))
     return 0
 
 
