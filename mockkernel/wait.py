@@ -46,10 +46,15 @@ SLICE = 0.005
 class WaitQueueHead:
     """``wait_queue_head_t``: the sleepers waiting for one kind of event."""
 
-    __slots__ = ("_cond",)
+    __slots__ = ("_cond", "_sleepers")
 
     def __init__(self) -> None:
         self._cond = threading.Condition(threading.Lock())
+        self._sleepers = 0
+
+    def waitqueue_active(self) -> bool:
+        """``waitqueue_active``: is a task sleeping here now?"""
+        return self._sleepers > 0
 
     def wake_up(self) -> None:
         """``wake_up_interruptible_all``: every sleeper looks at its condition again."""
@@ -59,7 +64,11 @@ class WaitQueueHead:
     def sleep(self, seconds: float) -> None:
         """Sleep until a wake-up or ``seconds`` passed (a spurious return is fine)."""
         with self._cond:
-            self._cond.wait(seconds)
+            self._sleepers += 1
+            try:
+                self._cond.wait(seconds)
+            finally:
+                self._sleepers -= 1
 
 
 SignalSource = Callable[[], bool]

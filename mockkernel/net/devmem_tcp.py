@@ -243,6 +243,9 @@ class DevmemTcpSock:
         self.pending = bytearray()  # sent by the peer, not yet accepted by the NIC
         #: what the program sent to the peer (``TcpPeer.recv`` reads it)
         self.tx = bytearray()
+        #: the local address the peer connected to (a wildcard listener's connection
+        #: names it in ``getsockname``)
+        self.laddr: str | None = None
         self._closed = False
         self._peer_closed = False
 
@@ -596,9 +599,10 @@ class DevmemTcpSock:
 
 @dataclass(eq=False)
 class TcpListener:
-    """A listening socket on a NIC address: its accept queue."""
+    """A listening socket on a NIC address -- or on every address (``INADDR_ANY``/``::``,
+    ``dev`` None: a wildcard listener of :meth:`TcpTable.listen_any`): its accept queue."""
 
-    dev: NetDevice
+    dev: NetDevice | None
     addr: str
     port: int
     backlog: deque[DevmemTcpSock]
@@ -616,6 +620,9 @@ class TcpTable:
         #: where ``accept``, ``recv`` and ``connect`` sleep (one queue for every mock TCP
         #: socket: a wake-up makes each sleeper look at its own condition)
         self.wq = WaitQueueHead()
+        #: listeners on every address (``INADDR_ANY``, ``::``), by port: a connection to
+        #: any mock NIC address reaches them when no listener is bound to that address
+        self.wildcard: dict[int, TcpListener] = {}
 
     def nic_for(self, addr: str) -> NetDevice | None:
         """The present net device whose IPv4 address is ``addr``."""
@@ -626,14 +633,25 @@ class TcpTable:
                 return dev
         return None
 
+    def has_addresses(self) -> bool:
+        """Is any mock NIC address present (may a wildcard listener reach one)?"""
+        from . import net_state
+
+        devices = net_state(self.kernel).netdev.devices.values()
+        return any(d.present and d.ipv4 is not None for d in devices)
+
+    def port_listening(self, port: int) -> bool:
+        """Does a mock address, or every address, listen on ``port``?"""
+        return port in self.wildcard or any(p == port for _a, p in self.listeners)
+
     def port_for(self, addr: str, port: int) -> int:
         """``inet_csk_get_port``: ``EADDRINUSE`` for a listening port, 0 picks one."""
         if port == 0:
-            while (addr, self._ephemeral) in self.listeners:
+            while (addr, self._ephemeral) in self.listeners or self._ephemeral in self.wildcard:
                 self._ephemeral += 1
             return self._ephemeral
-        if (addr, port) in self.listeners:
-            raise kerr(EADDRINUSE)
+        if (addr, port) in self.listeners or port in self.wildcard:
+            raise kerr(EADDRINUSE)  # (a wildcard listener holds the port on every address)
         return port
 
     def listen(self, addr: str, port: int) -> TcpListener:
@@ -642,17 +660,42 @@ class TcpTable:
             raise kerr(EINVAL, f"{addr} is not a mock NIC address")
         if (addr, port) in self.listeners:
             raise kerr(EADDRINUSE)
+        if (addr, port) in self.listeners or port in self.wildcard:
+            raise kerr(EADDRINUSE)
         lsn = TcpListener(dev, addr, port, deque())
         self.listeners[(addr, port)] = lsn
+        self._scripted_peers(dev, port)
+        return lsn
+
+    def _scripted_peers(self, dev: NetDevice, port: int) -> None:
+        """The NIC's scripted peers of ``port`` connect and send now (it listens)."""
         for data in dev.scripted_peers.pop(port, []):
-            sk = self.connect(addr, port)
+            assert dev.ipv4 is not None
+            sk = self.connect(dev.ipv4, port)
             sk.deliver(data)
             sk.peer_closed = True
+
+    def listen_any(self, addr: str, port: int) -> TcpListener:
+        """``inet_csk_listen_start`` of a socket bound to every address (``addr`` is
+        ``0.0.0.0`` or ``::``): one kernel, so a connection to a mock NIC address on
+        ``port`` reaches it (``EADDRINUSE``: a mock address listens on the port)."""
+        if self.port_listening(port):
+            raise kerr(EADDRINUSE)
+        lsn = TcpListener(None, addr, port, deque())
+        self.wildcard[port] = lsn
+        from . import net_state
+
+        for dev in list(net_state(self.kernel).netdev.devices.values()):
+            if dev.present and dev.ipv4 is not None:
+                self._scripted_peers(dev, port)
         return lsn
 
     def unlisten(self, lsn: TcpListener) -> None:
         """Close a listener: connections never accepted are reset."""
-        if self.listeners.get((lsn.addr, lsn.port)) is lsn:
+        if lsn.dev is None:
+            if self.wildcard.get(lsn.port) is lsn:
+                del self.wildcard[lsn.port]
+        elif self.listeners.get((lsn.addr, lsn.port)) is lsn:
             del self.listeners[(lsn.addr, lsn.port)]
         while lsn.backlog:
             lsn.backlog.popleft().close()
@@ -661,11 +704,13 @@ class TcpTable:
         """A peer connects to ``(addr, port)``: the new connection's socket, queued for
         accept (``ECONNREFUSED``: nobody listens there).  Steered to the lowest-numbered
         RX queue with a devmem binding, else to queue 0: an ordinary readable flow."""
-        lsn = self.listeners.get((addr, port))
-        if lsn is None:
+        lsn = self.listeners.get((addr, port)) or self.wildcard.get(port)  # exact first
+        dev = lsn.dev if lsn is not None and lsn.dev is not None else self.nic_for(addr)
+        if lsn is None or dev is None:
             raise kerr(ECONNREFUSED)
-        queue = next((q.index for q in lsn.dev.rx if q.binding is not None), 0)
-        sk = DevmemTcpSock(self.kernel, lsn.dev, queue, mss, self.wq)
+        queue = next((q.index for q in dev.rx if q.binding is not None), 0)
+        sk = DevmemTcpSock(self.kernel, dev, queue, mss, self.wq)
+        sk.laddr = addr
         lsn.backlog.append(sk)
         self.wq.wake_up()  # a sleeping accept
         return sk

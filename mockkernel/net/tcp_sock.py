@@ -39,6 +39,7 @@ Rules (``tcp_recvmsg``, ``inet_accept``, ``sock_setsockopt``, ``tcp_poll``):
 from __future__ import annotations
 
 import os
+import select
 import stat
 import struct
 from collections.abc import Callable
@@ -171,24 +172,56 @@ class TcpSocket:
             self.listener = self.tcp.listen(*self.addr)
             trace_tcp_listen(self.kernel.tracer, self.addr[0], self.addr[1])
 
-    def accept(self, nonblock: bool) -> TcpSocket:
-        """``inet_accept``: the next queued connection as a socket of its own."""
+    def listen_any(self, host: str, port: int) -> None:
+        """A host socket bound to every address (``host``: ``0.0.0.0`` or ``::``) and
+        listening on the host (``host_fd``) listens on the mock NIC addresses too
+        (:meth:`TcpTable.listen_any`): :meth:`accept` takes a mock connection, or says
+        None when the host socket has one (the front-end accepts it there)."""
+        self.listener = self.tcp.listen_any(host, port)
+        self.addr = (host, port)
+        trace_tcp_listen(self.kernel.tracer, host, port)
+
+    @property
+    def is_wildcard(self) -> bool:
+        """A listener on every address (:meth:`listen_any`)?"""
+        return self.listener is not None and self.listener.dev is None
+
+    def _host_ready(self) -> bool:
+        """Has the host socket of a wildcard listener a connection (or an error)?"""
+        fd = self.host_fd
+        if fd is None or self.listener is None or self.listener.dev is not None:
+            return False
+        p = select.poll()
+        p.register(fd, select.POLLIN)
+        return bool(p.poll(0))
+
+    def accept(self, nonblock: bool) -> TcpSocket | None:
+        """``inet_accept``: the next queued connection as a socket of its own (None: a
+        wildcard listener's host socket has one, see :meth:`listen_any`)."""
         lsn = self.listener
         if lsn is None:
             raise kerr(EINVAL)
         if not lsn.backlog:
             timeo = 0.0 if nonblock else self.rcvtimeo
+
+            def ready() -> bool:
+                return bool(lsn.backlog) or self.listener is not lsn or self._host_ready()
+
             if timeo != 0.0:
-                self._sleep(lambda: bool(lsn.backlog) or self.listener is not lsn, timeo)
+                self._sleep(ready, timeo)
             if self.listener is not lsn:
                 raise kerr(EINVAL)  # shut down while it slept: no longer listening
             if not lsn.backlog:
+                if self._host_ready():
+                    return None
                 raise WouldBlock(EAGAIN, os.strerror(EAGAIN))
         conn = TcpSocket(self.kernel, self.tcp)
         conn.addr = self.addr
         conn.family = self.family
         conn.rcvtimeo = self.rcvtimeo  # sk_clone_lock: the listener's options
         conn.sk = lsn.backlog.popleft()
+        if conn.sk.laddr is not None:
+            conn.addr = (conn.sk.laddr, lsn.port)  # the address the peer connected to
         conn.peer = (PEER_ADDR, _PEER_PORT0 + self.tcp.accepted)
         self.tcp.accepted += 1
         trace_tcp_accept(self.kernel.tracer, lsn.addr, lsn.port, conn.sk.queue)
@@ -400,7 +433,7 @@ class TcpSocket:
                 mask |= EPOLLHUP
             return mask
         if lsn is not None:
-            return EPOLLIN | EPOLLRDNORM if lsn.backlog else 0
+            return EPOLLIN | EPOLLRDNORM if lsn.backlog or self._host_ready() else 0
         # bound, neither listening nor connected (TCP_CLOSE); a refused connect: POLLERR
         return EPOLLOUT | EPOLLWRNORM | EPOLLHUP | (EPOLLERR if self.sk_err else 0)
 

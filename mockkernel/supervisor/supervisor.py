@@ -82,6 +82,9 @@ class Supervisor:
         self.mms: dict[int, TraceeMm] = {}
         #: mock files in flight in SCM_RIGHTS messages (scm.py)
         self.scm = ScmTokens()
+        #: threads sleeping in a socket call with a timeout (``SO_RCVTIMEO``): a signal
+        #: fails the call with ``EINTR``, never a restart (tracer.py, tcpsock.py)
+        self.timed_sleepers: set[int] = set()
         #: eventfds standing for mock files in the tree's epoll instances (epollsys.py)
         self.epoll = EpollMirrors()
         self.faults = kernel.subsys(FaultInject)

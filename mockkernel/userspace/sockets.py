@@ -28,6 +28,7 @@ import struct
 import time
 from collections.abc import Callable
 from errno import (
+    EADDRINUSE,
     EAGAIN,
     EBADF,
     EINVAL,
@@ -41,7 +42,7 @@ from ..errors import NotMine, kerr
 from ..net.netlink import NetlinkSock, netlink_create, netlink_fops
 from ..net.tcp_sock import SO_RCVTIMEO_OLD, TcpSocket, WouldBlock, rcvtimeo_of
 from ..poll import EPOLLIN
-from ..realfd import REAL
+from ..realfd import REAL, hide
 from ..uapi.linux.netlink import NETLINK_GENERIC
 
 if TYPE_CHECKING:
@@ -586,14 +587,33 @@ class InetSocket(REAL_SOCKET):  # type: ignore[misc,valid-type]
         return super().getsockopt(level, optname, buflen)
 
     def listen(self, backlog: int = 128) -> None:
-        if self._ts is None:
-            super().listen(backlog)
-        else:
+        """A mock socket listens in the kernel; a host one bound to ``0.0.0.0`` listens
+        on the host and, one kernel, on the mock NIC addresses (``TcpSocket.listen_any``:
+        ``accept`` then takes a connection from either)."""
+        if self._ts is not None:
             self._ts.listen()
+            return
+        host, port = super().getsockname()[:2]
+        wildcard = host == "0.0.0.0" and self._tcp.has_addresses()
+        if wildcard and port and self._tcp.port_listening(port):
+            raise kerr(EADDRINUSE)  # a mock address listens on it
+        super().listen(backlog)
+        if not wildcard:
+            return
+        ts = self._new_ts()
+        ts.host_fd = hide(REAL.dup(self.fileno()))  # (its readiness: the host's side)
+        try:
+            ts.listen_any(host, super().getsockname()[1])
+        except BaseException:
+            ts.release()
+            raise
+        self._ts = ts
+        self._proc.fd_pollers[self.fileno()] = ts.poll
 
     def getsockname(self) -> Any:
-        if self._ts is not None:
-            return self._ts.addr
+        ts = self._ts
+        if ts is not None and not ts.is_wildcard:
+            return ts.addr
         return super().getsockname()
 
     def getpeername(self) -> Any:
@@ -607,6 +627,9 @@ class InetSocket(REAL_SOCKET):  # type: ignore[misc,valid-type]
             accepted: tuple[Any, Any] = super().accept()
             return accepted
         new = self._call(lambda blocking: ts.accept(nonblock=not blocking), EPOLLIN)
+        if new is None:  # a wildcard listener's host side has a connection (ready now)
+            host: tuple[Any, Any] = super().accept()
+            return host
         conn = type(self)(_socket.AF_INET, _socket.SOCK_STREAM)
         conn._ts = new
         fd = conn.fileno()
