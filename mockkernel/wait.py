@@ -57,16 +57,22 @@ class WaitQueueHead:
         return self._sleepers > 0
 
     def wake_up(self) -> None:
-        """``wake_up_interruptible_all``: every sleeper looks at its condition again."""
-        with self._cond:
-            self._cond.notify_all()
+        """``wake_up_interruptible_all``: every sleeper looks at its condition again.
+        Nobody asleep: nothing to do (``wq_has_sleeper``; one about to sleep looks again
+        within its :data:`SLICE`)."""
+        if self._sleepers:
+            with self._cond:
+                self._cond.notify_all()
 
-    def sleep(self, seconds: float) -> None:
-        """Sleep until a wake-up or ``seconds`` passed (a spurious return is fine)."""
+    def sleep(self, seconds: float, condition: Callable[[], bool]) -> None:
+        """Sleep until a wake-up or ``seconds`` passed (a spurious return is fine), unless
+        ``condition()`` holds once this sleeper is counted: a waker that found nobody
+        asleep (:meth:`wake_up`) changed the state before, so it is seen here."""
         with self._cond:
             self._sleepers += 1
             try:
-                self._cond.wait(seconds)
+                if not condition():
+                    self._cond.wait(seconds)
             finally:
                 self._sleepers -= 1
 
@@ -82,20 +88,29 @@ class Signals(Subsystem):
     def __init__(self, kernel: KernelContext) -> None:
         super().__init__(kernel)
         self._sources: tuple[SignalSource, ...] = ()
+        self._sleep_hooks: tuple[Callable[[], None], ...] = ()
         self._lock = threading.Lock()
 
-    def add(self, source: SignalSource) -> None:
+    def add(self, source: SignalSource, will_sleep: Callable[[], None] | None = None) -> None:
         """Register a front-end's source (True: the task this thread serves has a
-        signal to take)."""
+        signal to take) and what it does when that task is about to sleep (the
+        supervisor hands its lead on at once: ``schedule()``)."""
         with self._lock:
             self._sources = (*self._sources, source)
+            if will_sleep is not None:
+                self._sleep_hooks = (*self._sleep_hooks, will_sleep)
 
-    def remove(self, source: SignalSource) -> None:
-        with self._lock:
-            self._sources = tuple(s for s in self._sources if s != source)  # (bound methods: ==)
+    def remove(self, source: SignalSource, will_sleep: Callable[[], None] | None = None) -> None:
+        with self._lock:  # (bound methods compare with ==)
+            self._sources = tuple(s for s in self._sources if s != source)
+            self._sleep_hooks = tuple(h for h in self._sleep_hooks if h != will_sleep)
 
     def pending(self) -> bool:
         return any(source() for source in self._sources)
+
+    def will_sleep(self) -> None:
+        for hook in self._sleep_hooks:
+            hook()
 
 
 def signal_pending(kernel: KernelContext) -> bool:
@@ -116,15 +131,16 @@ def wait_event_interruptible_timeout(
     if condition():
         return True
     deadline = None if timeo is None else time.monotonic() + timeo
+    kernel.subsys(Signals).will_sleep()
     while True:
         if signal_pending(kernel):
             raise kerr(EINTR, "interrupted by a signal while waiting")
         if deadline is None:
-            wq.sleep(SLICE)
+            wq.sleep(SLICE, condition)
         else:
             left = deadline - time.monotonic()
             if left <= 0:
                 return condition()
-            wq.sleep(min(SLICE, left))
+            wq.sleep(min(SLICE, left), condition)
         if condition():
             return True

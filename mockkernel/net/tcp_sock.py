@@ -93,6 +93,8 @@ trace_tcp_listen = TracePoint("tcp.listen", "addr", "port")
 trace_tcp_accept = TracePoint("tcp.accept", "addr", "port", "queue")
 trace_tcp_connect = TracePoint("tcp.connect", "addr", "port", "queue")
 trace_tcp_shutdown = TracePoint("tcp.shutdown", "how")
+#: a blocking call slept: what for, and how it ended (ready, timeout, signal)
+trace_tcp_sleep = TracePoint("tcp.sleep", "addr", "port", "why", "result")
 
 #: the remote peer's address as ``accept``/``getpeername`` report it (TEST-NET-1)
 PEER_ADDR = "192.0.2.254"
@@ -208,7 +210,7 @@ class TcpSocket:
                 return bool(lsn.backlog) or self.listener is not lsn or self._host_ready()
 
             if timeo != 0.0:
-                self._sleep(ready, timeo)
+                self._sleep(ready, timeo, "accept")
             if self.listener is not lsn:
                 raise kerr(EINVAL)  # shut down while it slept: no longer listening
             if not lsn.backlog:
@@ -253,16 +255,23 @@ class TcpSocket:
             self.connecting = True
             raise kerr(EINPROGRESS)
 
-    def _sleep(self, ready: Callable[[], bool], timeo: float | None) -> bool:
+    def _sleep(self, ready: Callable[[], bool], timeo: float | None, why: str) -> bool:
         """Sleep on the TCP wait queue until ``ready()`` (True) or ``timeo`` ends (False);
-        ``EINTR`` for a signal."""
-        return wait_event_interruptible_timeout(self.kernel, self.tcp.wq, ready, timeo)
+        ``EINTR`` for a signal.  One ``tcp.sleep`` event says how it ended."""
+        result = "signal"
+        try:
+            ok = wait_event_interruptible_timeout(self.kernel, self.tcp.wq, ready, timeo)
+            result = "ready" if ok else "timeout"
+            return ok
+        finally:
+            host, port = self.addr or ("", 0)
+            trace_tcp_sleep(self.kernel.tracer, host, port, why, result)
 
     def wait_poll(self, events: int, timeo: float | None) -> bool:
         """Sleep until :meth:`poll` reports one of ``events`` (True) or ``timeo`` ends
         (what a front-end with a timeout of its own does before a non-blocking call:
         CPython's ``sock_call_ex``); ``EINTR`` for a signal."""
-        return self._sleep(lambda: bool(self.poll() & events), timeo)
+        return self._sleep(lambda: bool(self.poll() & events), timeo, "poll")
 
     def getpeername(self) -> tuple[str, int]:
         if self.peer is None:
@@ -305,7 +314,7 @@ class TcpSocket:
 
         if timeo != 0.0 and not flags & MSG_OOB and not ready():
             try:
-                self._sleep(ready, timeo)
+                self._sleep(ready, timeo, "recv")
             except OSError as e:
                 if e.errno != EINTR or not waitall or not sk.rxq:
                     raise
@@ -336,7 +345,7 @@ class TcpSocket:
 
         if timeo != 0.0 and not ready():
             try:
-                self._sleep(ready, timeo)
+                self._sleep(ready, timeo, "recv")
             except OSError as e:
                 if e.errno != EINTR or not out.tx or want == 1:
                     raise

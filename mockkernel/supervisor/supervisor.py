@@ -295,7 +295,7 @@ class Supervisor:
         """Serve the listener: the root process first, then the workers."""
         self.listener = Listener(listener_fd)
         self.listener.sync_wake_up()
-        self.kernel.subsys(Signals).add(self.signal_pending)
+        self.kernel.subsys(Signals).add(self.signal_pending, self.will_sleep)
         proc = self.new_process(root, name)
         if self.fail_nth:
             self.arm_fail_nth(self.fail_nth, proc)
@@ -319,7 +319,7 @@ class Supervisor:
             self.pool.stop()
             self.errors += self.pool.errors
         if self.listener is not None:
-            self.kernel.subsys(Signals).remove(self.signal_pending)
+            self.kernel.subsys(Signals).remove(self.signal_pending, self.will_sleep)
             kernel_close(self.listener.fd)
         for tmm in self.mms.values():
             tmm.exit()
@@ -339,6 +339,13 @@ class Supervisor:
         lst = self.listener
         nid = lst.cpu.notif_id if lst is not None else None
         return nid is not None and lst is not None and not lst.id_valid(nid)
+
+    def will_sleep(self) -> None:
+        """A worker of this tree is about to sleep in the kernel: the pool hands its lead
+        on now rather than when the watchdog notices (other calls go on at once)."""
+        lst, pool = self.listener, self.pool
+        if lst is not None and pool is not None and lst.cpu.notif_id is not None:
+            pool.hand_off()
 
     def id_valid(self, nid: int) -> bool:
         """Is the task of notification ``nid`` still waiting (memory read is its own)?"""

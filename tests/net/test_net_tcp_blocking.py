@@ -96,9 +96,12 @@ def test_nonblocking_and_timeouts(mock_kernel: Kernel, listener: socket.socket) 
         listener.accept()
     listener.settimeout(None)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("qq", 0, 10000))
-    with pytest.raises(BlockingIOError) as e:
+    with mock_kernel.tracer.capture() as events, pytest.raises(BlockingIOError) as e:
         listener.accept()  # SO_RCVTIMEO: EAGAIN after the timeout
     assert e.value.errno == errno.EAGAIN
+    assert [(ev["why"], ev["result"]) for ev in events if ev["event"] == "tcp.sleep"] == [
+        ("accept", "timeout")
+    ]
     peer = TcpPeer.connect(mock_kernel, *listener.getsockname())
     conn, _ = listener.accept()
     with pytest.raises(BlockingIOError):  # inherited from the listener (sk_clone)

@@ -43,6 +43,8 @@ def test_server_and_client_in_two_processes(kernel: Kernel) -> None:
     assert r.returncode == 0, r.stderr
     assert r.stdout.splitlines() == ["192.0.2.1 hello from another process", "client exit 0"]
     assert [e["addr"] for e in events if e["event"] == "tcp.listen"] == ["0.0.0.0"]
+    sleeps = [(e["why"], e["result"]) for e in events if e["event"] == "tcp.sleep"]
+    assert ("accept", "ready") in sleeps  # (the client may have sent before the recv)
     assert kernel.leaks() == []
 
 
