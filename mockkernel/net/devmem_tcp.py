@@ -63,7 +63,10 @@ Connections (:class:`TcpTable`, ``kernel.net.tcp``): a program's socket listens 
 ``(address, port)`` where ``address`` is a mock NIC's IPv4 address
 (``NetDevice.ipv4``); a peer (:meth:`TcpTable.connect`, test side, or a scripted peer
 from the NIC's topology options that connects and sends as soon as the port listens)
-lands in the accept queue; no listener → ``ECONNREFUSED``.  The flow is steered to the
+lands in the accept queue -- of the listener on that address, else of a wildcard
+listener on the port (``INADDR_ANY``/``::``: :meth:`TcpTable.listen_any`, one kernel);
+no listener → ``ECONNREFUSED``.  Each arrival wakes the table's wait queue (``wq``),
+where blocking ``accept``/``recv`` calls sleep (``tcp_sock.py``).  The flow is steered to the
 NIC's lowest-numbered RX queue with a devmem binding (what ``ethtool -N ... flow-type
 tcp4 ... action Q`` sets up for ``ncdevmem``); with no bound queue it goes to queue 0
 (the mock's stand-in for RSS) as an ordinary readable flow.

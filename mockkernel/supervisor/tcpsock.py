@@ -15,6 +15,18 @@ real fd's close-on-exec and ``O_NONBLOCK`` kept).  From then on ``listen``,
 
 A real fd's ``bind``/``connect`` to any other address costs one read of the sockaddr
 (the call is trapped already) and goes on to the host; so does a non-TCP socket's.
+
+A ``listen`` of a real TCP socket bound to every address (``0.0.0.0``, or ``::`` without
+``IPV6_V6ONLY``) is one kernel's (:func:`real_listen`): the host socket listens (host
+addresses and loopback stay real), the kernel's wildcard listener takes connections to
+the mock NIC addresses, and ``accept`` serves both (a host connection is accepted here
+and installed as a real fd with ``ADDFD``).
+
+Blocking calls sleep in the kernel (``net/tcp_sock.py``, ``mockkernel/wait.py``) on the
+worker serving them, which hands the pool's lead on first; a signal withdraws the
+notification (``Supervisor.signal_pending``).  With ``SO_RCVTIMEO`` set the caller's tid
+is in ``Supervisor.timed_sleepers`` so that the tracer makes a signal's restart an
+``EINTR`` (``sock_intr_errno``).
 """
 
 from __future__ import annotations
