@@ -75,6 +75,7 @@ __all__ = [
     "TcpSocket",
     "WouldBlock",
     "rcvtimeo_of",
+    "rcvtimeo_value",
     "tcp_sock_file",
     "tcp_sock_fops",
 ]
@@ -99,6 +100,14 @@ trace_tcp_sleep = TracePoint("tcp.sleep", "addr", "port", "why", "result")
 #: the remote peer's address as ``accept``/``getpeername`` report it (TEST-NET-1)
 PEER_ADDR = "192.0.2.254"
 _PEER_PORT0 = 40000
+
+
+def rcvtimeo_value(timeo: float | None) -> bytes:
+    """The ``struct timeval`` ``getsockopt(SO_RCVTIMEO)`` reads for ``timeo``."""
+    if timeo is None:
+        return _TIMEVAL.pack(0, 0)
+    usec = round(timeo * 1e6)
+    return _TIMEVAL.pack(usec // 1_000_000, usec % 1_000_000)
 
 
 def rcvtimeo_of(raw: bytes) -> float | bool | None:

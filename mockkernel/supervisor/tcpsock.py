@@ -42,7 +42,14 @@ from errno import EADDRINUSE, EAFNOSUPPORT, EINPROGRESS, EINVAL, EOPNOTSUPP
 from typing import TYPE_CHECKING
 
 from ..errors import NotMine, kerr
-from ..net.tcp_sock import SO_RCVTIMEO_OLD, SOL_SOCKET, TcpSocket, rcvtimeo_of, tcp_sock_file
+from ..net.tcp_sock import (
+    SO_RCVTIMEO_OLD,
+    SOL_SOCKET,
+    TcpSocket,
+    rcvtimeo_of,
+    rcvtimeo_value,
+    tcp_sock_file,
+)
 from ..realfd import REAL, hide, kernel_close
 from ..trace import TracePoint
 from ..uaccess import copy_from_user, copy_to_user
@@ -355,6 +362,10 @@ def accept(c: Call, file: File, flags: int) -> Result:
     new = tcp_sock_file(k, conn, bool(flags & SOCK_NONBLOCK))
     try:
         conn.host_fd = _host_socket()
+        if conn.rcvtimeo is not None:  # inherited (sk_clone): getsockopt says so too
+            raw = rcvtimeo_value(conn.rcvtimeo)
+            lib = libc()
+            lib.check(lib.setsockopt(conn.host_fd, SOL_SOCKET, SO_RCVTIMEO_OLD, raw, len(raw)))
         fd = c.proc.install_file(new, bool(flags & SOCK_CLOEXEC))
     except BaseException:
         new.put()

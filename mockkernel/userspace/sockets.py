@@ -40,7 +40,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..errors import NotMine, kerr
 from ..net.netlink import NetlinkSock, netlink_create, netlink_fops
-from ..net.tcp_sock import SO_RCVTIMEO_OLD, TcpSocket, WouldBlock, rcvtimeo_of
+from ..net.tcp_sock import (
+    SO_RCVTIMEO_OLD,
+    TcpSocket,
+    WouldBlock,
+    rcvtimeo_of,
+    rcvtimeo_value,
+)
 from ..poll import EPOLLIN
 from ..realfd import REAL, hide
 from ..uapi.linux.netlink import NETLINK_GENERIC
@@ -632,6 +638,8 @@ class InetSocket(REAL_SOCKET):  # type: ignore[misc,valid-type]
             return host
         conn = type(self)(_socket.AF_INET, _socket.SOCK_STREAM)
         conn._ts = new
+        if new.rcvtimeo is not None:  # inherited (sk_clone): the real socket's too
+            REAL_SOCKET.setsockopt(conn, _SOL_SOCKET, SO_RCVTIMEO_OLD, rcvtimeo_value(new.rcvtimeo))
         fd = conn.fileno()
         self._proc.fd_pollers[fd] = new.poll
         self._proc.fd_readers[fd] = conn._read

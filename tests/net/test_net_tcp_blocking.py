@@ -17,6 +17,8 @@ import time
 from collections.abc import Callable, Iterator
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from mockkernel import Kernel
 from mockkernel.net import net_state
@@ -106,6 +108,9 @@ def test_nonblocking_and_timeouts(mock_kernel: Kernel, listener: socket.socket) 
     conn, _ = listener.accept()
     with pytest.raises(BlockingIOError):  # inherited from the listener (sk_clone)
         conn.recv(10)
+    raw = conn.getsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, 16)
+    sec, usec = struct.unpack("qq", raw)
+    assert sec == 0 and 10000 <= usec < 20000  # (the host rounds it up to jiffies)
     with pytest.raises(BlockingIOError):
         conn.recv(10, socket.MSG_DONTWAIT)
     peer.send(b"x")
@@ -198,3 +203,34 @@ def test_a_listener_on_inaddr_any(mock_kernel: Kernel, addr: str) -> None:
         s.close()
     with pytest.raises(ConnectionRefusedError):
         TcpPeer.connect(mock_kernel, addr, port)  # closed: nobody listens any more
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    chunks=st.lists(st.binary(min_size=1, max_size=50), min_size=1, max_size=6),
+    sizes=st.lists(st.integers(1, 64), min_size=1, max_size=8),
+)
+def test_blocking_recvs_read_the_stream_in_order(
+    mock_kernel: Kernel, listener: socket.socket, chunks: list[bytes], sizes: list[int]
+) -> None:
+    """Whatever the sender's pieces and the reader's sizes, blocking recvs racing a
+    sending thread read the stream whole and in order, then the FIN's end of stream."""
+    peer = TcpPeer.connect(mock_kernel, *listener.getsockname())
+    conn, _ = listener.accept()
+
+    def send() -> None:
+        for c in chunks:
+            peer.send(c)
+        peer.close()
+
+    sender = threading.Thread(target=send)
+    sender.start()
+    got, i = b"", 0
+    while data := conn.recv(sizes[i % len(sizes)]):
+        assert len(data) <= sizes[i % len(sizes)]
+        got, i = got + data, i + 1
+    sender.join()
+    conn.close()
+    assert got == b"".join(chunks)
