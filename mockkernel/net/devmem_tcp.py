@@ -63,7 +63,10 @@ Connections (:class:`TcpTable`, ``kernel.net.tcp``): a program's socket listens 
 ``(address, port)`` where ``address`` is a mock NIC's IPv4 address
 (``NetDevice.ipv4``); a peer (:meth:`TcpTable.connect`, test side, or a scripted peer
 from the NIC's topology options that connects and sends as soon as the port listens)
-lands in the accept queue; no listener → ``ECONNREFUSED``.  The flow is steered to the
+lands in the accept queue -- of the listener on that address, else of a wildcard
+listener on the port (``INADDR_ANY``/``::``: :meth:`TcpTable.listen_any`, one kernel);
+no listener → ``ECONNREFUSED``.  Each arrival wakes the table's wait queue (``wq``),
+where blocking ``accept``/``recv`` calls sleep (``tcp_sock.py``).  The flow is steered to the
 NIC's lowest-numbered RX queue with a devmem binding (what ``ethtool -N ... flow-type
 tcp4 ... action Q`` sets up for ``ncdevmem``); with no bound queue it goes to queue 0
 (the mock's stand-in for RSS) as an ordinary readable flow.
@@ -97,6 +100,7 @@ from ..uapi.linux.devmem_socket import (
     SCM_DEVMEM_LINEAR,
     SO_DEVMEM_DONTNEED,
 )
+from ..wait import WaitQueueHead
 
 if TYPE_CHECKING:
     from ..process import TaskContext
@@ -219,8 +223,18 @@ class _Skb:
 class DevmemTcpSock:
     """The receive side of one connection steered to ``dev``'s RX ``queue``."""
 
-    def __init__(self, kernel: TaskContext, dev: NetDevice, queue: int, mss: int = 0) -> None:
+    def __init__(
+        self,
+        kernel: TaskContext,
+        dev: NetDevice,
+        queue: int,
+        mss: int = 0,
+        wq: WaitQueueHead | None = None,
+    ) -> None:
         self.kernel = kernel
+        #: ``sk_sleep(sk)``: woken when bytes arrive, either side closes or the program
+        #: sends (its connecting peer may sleep in ``recv``); the table's, shared
+        self.wq = wq if wq is not None else WaitQueueHead()
         self.dev = dev
         self.queue = queue
         #: the segment size the peer's bytes are cut into (0: all pending as one)
@@ -232,8 +246,31 @@ class DevmemTcpSock:
         self.pending = bytearray()  # sent by the peer, not yet accepted by the NIC
         #: what the program sent to the peer (``TcpPeer.recv`` reads it)
         self.tx = bytearray()
-        self.closed = False
-        self.peer_closed = False
+        #: the local address the peer connected to (a wildcard listener's connection
+        #: names it in ``getsockname``)
+        self.laddr: str | None = None
+        self._closed = False
+        self._peer_closed = False
+
+    @property
+    def closed(self) -> bool:
+        """The program closed its socket (``tcp_close``)."""
+        return self._closed
+
+    @closed.setter
+    def closed(self, value: bool) -> None:
+        self._closed = value
+        self.wq.wake_up()  # its connecting peer reads the end of the stream
+
+    @property
+    def peer_closed(self) -> bool:
+        """The peer sent its FIN: once the queue drains ``recv`` reads end of stream."""
+        return self._peer_closed
+
+    @peer_closed.setter
+    def peer_closed(self, value: bool) -> None:
+        self._peer_closed = value
+        self.wq.wake_up()  # sk_state_change: a sleeping recv reads the end of the stream
 
     def send(self, data: bytes, flags: int = 0) -> int:
         """The program's ``send``: the bytes go to the peer at once.  Only the byte stream
@@ -247,6 +284,7 @@ class DevmemTcpSock:
         if self.peer_closed:
             raise kerr(EPIPE)
         self.tx += data
+        self.wq.wake_up()  # the connecting peer's recv
         return len(data)
 
     # -- the wire -------------------------------------------------------------------------------
@@ -292,6 +330,7 @@ class DevmemTcpSock:
                     return 0
             skb = _Skb(seg[:linear], frags, unreadable=bool(frags))
         self.rxq.append(skb)
+        self.wq.wake_up()  # sk_data_ready
         taken = skb.remaining()
         rxq.stats_packets += 1  # the queue's counters (netdev qstats-get)
         rxq.stats_bytes += taken
@@ -357,16 +396,13 @@ class DevmemTcpSock:
             if skb.unreadable and not flags & (MSG_SOCK_DEVMEM | MSG_TRUNC):
                 raise kerr(EFAULT, "devmem payload needs MSG_SOCK_DEVMEM")
             return b"", 0, [], 0
-        if flags & MSG_WAITALL and blocking and not self.peer_closed:
-            # a dry run: does what is queued fill the buffer (or reach a stop)?
-            dry = deque(skb.copy() for skb in self.rxq)
-            copied, _i, _a, _u, ran_dry = self._read(dry, bufsize, ancbufsize, flags, dry=True)
-            if ran_dry and copied < bufsize:
-                raise kerr(
-                    EAGAIN,
-                    f"a blocking recv with MSG_WAITALL for {bufsize} bytes, {copied} queued, "
-                    "would never return",
-                )
+        waitall = flags & MSG_WAITALL and blocking and not self.peer_closed
+        if waitall and not self.fills(bufsize, ancbufsize, flags):
+            raise kerr(
+                EAGAIN,
+                f"a blocking recv with MSG_WAITALL for {bufsize} bytes, "
+                f"{self.readable()} queued, would never return",
+            )
         peek = bool(flags & MSG_PEEK)
         queue = deque(skb.copy() for skb in self.rxq) if peek else self.rxq
         copied, iov, anc, last_unreadable, _ran_dry = self._read(
@@ -383,6 +419,16 @@ class DevmemTcpSock:
                 bool(flags & MSG_TRUNC),
             )
         return bytes(iov), copied, anc, 0
+
+    def fills(self, bufsize: int, ancbufsize: int, flags: int) -> bool:
+        """Does what is queued fill a ``bufsize`` read, or reach where the read stops (a
+        kind boundary, a full control buffer)?  A dry run: nothing is consumed."""
+        dry = deque(skb.copy() for skb in self.rxq)
+        try:
+            copied, _i, _a, _u, ran_dry = self._read(dry, bufsize, ancbufsize, flags, dry=True)
+        except OSError:
+            return True  # the read fails at once (EFAULT, ETOOSMALL): it does not wait
+        return not (ran_dry and copied < bufsize)
 
     def _read(
         self,
@@ -556,9 +602,10 @@ class DevmemTcpSock:
 
 @dataclass(eq=False)
 class TcpListener:
-    """A listening socket on a NIC address: its accept queue."""
+    """A listening socket on a NIC address -- or on every address (``INADDR_ANY``/``::``,
+    ``dev`` None: a wildcard listener of :meth:`TcpTable.listen_any`): its accept queue."""
 
-    dev: NetDevice
+    dev: NetDevice | None
     addr: str
     port: int
     backlog: deque[DevmemTcpSock]
@@ -573,6 +620,12 @@ class TcpTable:
         self._ephemeral = 32768
         #: connections accepted so far (the peer's port of the next one is 40000 + it)
         self.accepted = 0
+        #: where ``accept``, ``recv`` and ``connect`` sleep (one queue for every mock TCP
+        #: socket: a wake-up makes each sleeper look at its own condition)
+        self.wq = WaitQueueHead()
+        #: listeners on every address (``INADDR_ANY``, ``::``), by port: a connection to
+        #: any mock NIC address reaches them when no listener is bound to that address
+        self.wildcard: dict[int, TcpListener] = {}
 
     def nic_for(self, addr: str) -> NetDevice | None:
         """The present net device whose IPv4 address is ``addr``."""
@@ -583,14 +636,25 @@ class TcpTable:
                 return dev
         return None
 
+    def has_addresses(self) -> bool:
+        """Is any mock NIC address present (may a wildcard listener reach one)?"""
+        from . import net_state
+
+        devices = net_state(self.kernel).netdev.devices.values()
+        return any(d.present and d.ipv4 is not None for d in devices)
+
+    def port_listening(self, port: int) -> bool:
+        """Does a mock address, or every address, listen on ``port``?"""
+        return port in self.wildcard or any(p == port for _a, p in self.listeners)
+
     def port_for(self, addr: str, port: int) -> int:
         """``inet_csk_get_port``: ``EADDRINUSE`` for a listening port, 0 picks one."""
         if port == 0:
-            while (addr, self._ephemeral) in self.listeners:
+            while (addr, self._ephemeral) in self.listeners or self._ephemeral in self.wildcard:
                 self._ephemeral += 1
             return self._ephemeral
-        if (addr, port) in self.listeners:
-            raise kerr(EADDRINUSE)
+        if (addr, port) in self.listeners or port in self.wildcard:
+            raise kerr(EADDRINUSE)  # (a wildcard listener holds the port on every address)
         return port
 
     def listen(self, addr: str, port: int) -> TcpListener:
@@ -599,17 +663,42 @@ class TcpTable:
             raise kerr(EINVAL, f"{addr} is not a mock NIC address")
         if (addr, port) in self.listeners:
             raise kerr(EADDRINUSE)
+        if (addr, port) in self.listeners or port in self.wildcard:
+            raise kerr(EADDRINUSE)
         lsn = TcpListener(dev, addr, port, deque())
         self.listeners[(addr, port)] = lsn
+        self._scripted_peers(dev, port)
+        return lsn
+
+    def _scripted_peers(self, dev: NetDevice, port: int) -> None:
+        """The NIC's scripted peers of ``port`` connect and send now (it listens)."""
         for data in dev.scripted_peers.pop(port, []):
-            sk = self.connect(addr, port)
+            assert dev.ipv4 is not None
+            sk = self.connect(dev.ipv4, port)
             sk.deliver(data)
             sk.peer_closed = True
+
+    def listen_any(self, addr: str, port: int) -> TcpListener:
+        """``inet_csk_listen_start`` of a socket bound to every address (``addr`` is
+        ``0.0.0.0`` or ``::``): one kernel, so a connection to a mock NIC address on
+        ``port`` reaches it (``EADDRINUSE``: a mock address listens on the port)."""
+        if self.port_listening(port):
+            raise kerr(EADDRINUSE)
+        lsn = TcpListener(None, addr, port, deque())
+        self.wildcard[port] = lsn
+        from . import net_state
+
+        for dev in list(net_state(self.kernel).netdev.devices.values()):
+            if dev.present and dev.ipv4 is not None:
+                self._scripted_peers(dev, port)
         return lsn
 
     def unlisten(self, lsn: TcpListener) -> None:
         """Close a listener: connections never accepted are reset."""
-        if self.listeners.get((lsn.addr, lsn.port)) is lsn:
+        if lsn.dev is None:
+            if self.wildcard.get(lsn.port) is lsn:
+                del self.wildcard[lsn.port]
+        elif self.listeners.get((lsn.addr, lsn.port)) is lsn:
             del self.listeners[(lsn.addr, lsn.port)]
         while lsn.backlog:
             lsn.backlog.popleft().close()
@@ -618,10 +707,13 @@ class TcpTable:
         """A peer connects to ``(addr, port)``: the new connection's socket, queued for
         accept (``ECONNREFUSED``: nobody listens there).  Steered to the lowest-numbered
         RX queue with a devmem binding, else to queue 0: an ordinary readable flow."""
-        lsn = self.listeners.get((addr, port))
-        if lsn is None:
+        lsn = self.listeners.get((addr, port)) or self.wildcard.get(port)  # exact first
+        dev = lsn.dev if lsn is not None and lsn.dev is not None else self.nic_for(addr)
+        if lsn is None or dev is None:
             raise kerr(ECONNREFUSED)
-        queue = next((q.index for q in lsn.dev.rx if q.binding is not None), 0)
-        sk = DevmemTcpSock(self.kernel, lsn.dev, queue, mss)
+        queue = next((q.index for q in dev.rx if q.binding is not None), 0)
+        sk = DevmemTcpSock(self.kernel, dev, queue, mss, self.wq)
+        sk.laddr = addr
         lsn.backlog.append(sk)
+        self.wq.wake_up()  # a sleeping accept
         return sk

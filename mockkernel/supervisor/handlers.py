@@ -821,7 +821,7 @@ TABLE: dict[int, Syscall] = {
             "recvmsg",
             _P,
             sys_recvmsg,
-            "AF_UNIX tokens in flight; mock sockets (SCM_DEVMEM_* cmsgs; EAGAIN, never blocks)",
+            "AF_UNIX tokens in flight; mock sockets (SCM_DEVMEM_* cmsgs; TCP blocks as Linux)",
         ),
         Syscall("sendmmsg", _P, sys_sendmmsg, "as sendmsg, message by message"),
         Syscall(
@@ -869,9 +869,9 @@ TABLE: dict[int, Syscall] = {
             netsock.sys_connect,
             "netlink: to the kernel (port 0); TCP: to a listener on a mock NIC address",
         ),
-        Syscall("listen", _S, netsock.sys_listen, "mock TCP sockets"),
+        Syscall("listen", _S, netsock.sys_listen, "mock TCP; on INADDR_ANY/:: also the mock's"),
         Syscall("shutdown", _S, netsock.sys_shutdown, "mock TCP sockets (SHUT_WR: a FIN)"),
-        Syscall("accept", _S, netsock.sys_accept, "mock TCP listeners; never blocks (EAGAIN)"),
+        Syscall("accept", _S, netsock.sys_accept, "mock TCP listeners; blocks as Linux"),
         Syscall("accept4", _S, netsock.sys_accept4, "as accept, SOCK_NONBLOCK/SOCK_CLOEXEC"),
         Syscall("getsockname", _S, netsock.sys_getsockname),
         Syscall("getpeername", _S, netsock.sys_getpeername),
@@ -885,7 +885,7 @@ TABLE: dict[int, Syscall] = {
             "getsockopt", _S, netsock.sys_getsockopt, "TCP: SO_ACCEPTCONN; others the host socket's"
         ),
         Syscall("sendto", _S, netsock.sys_sendto),
-        Syscall("recvfrom", _P, netsock.sys_recvfrom, "nothing queued: EAGAIN, never blocks"),
+        Syscall("recvfrom", _P, netsock.sys_recvfrom, "TCP blocks as Linux; netlink never"),
     )
 }
 
@@ -907,7 +907,7 @@ NOT_TRAPPED: dict[str, str] = {
 _FD_ONLY = ("read", "write", "pread64", "pwrite64", "readv", "writev", "preadv", "pwritev",
             "preadv2", "pwritev2", "lseek", "fstat", "fsync", "fdatasync", "ftruncate",
             "ioctl", "fcntl", "dup", "getdents64", "flock", "fchmod", "fchown", "fadvise64",
-            "sync_file_range", "readahead", "listen", "accept", "accept4", "shutdown",
+            "sync_file_range", "readahead", "accept", "accept4", "shutdown",
             "getsockname", "getpeername", "setsockopt", "getsockopt", "sendto", "recvfrom",
             "fgetxattr", "flistxattr")  # fmt: skip
 
@@ -928,6 +928,7 @@ _QUICK: dict[str, Callable[[Process, tuple[int, ...]], bool]] = {
     "sendmmsg": scm.quick_sendmmsg,
     "bind": tcpsock.quick_bind,
     "connect": tcpsock.quick_bind,
+    "listen": tcpsock.quick_listen,
     "fallocate": punch.quick_fallocate,
 }
 

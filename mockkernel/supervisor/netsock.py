@@ -263,9 +263,12 @@ def sys_recvfrom(c: Call) -> Result:
 def sys_listen(c: Call) -> Result:
     """A mock TCP socket listens in the kernel (a netlink one: ``EOPNOTSUPP``,
     ``sock_no_listen``)."""
+    fd = i32(c.args[0])
+    if fd not in c.proc.files:
+        return tcpsock.real_listen(c, fd)  # a host socket on INADDR_ANY: the mock's too
     if (tcp := _tcp(c)) is not None:
         return tcpsock.listen(c, tcp)
-    _sock(c, i32(c.args[0]))
+    _sock(c, fd)
     raise kerr(EOPNOTSUPP)
 
 

@@ -58,6 +58,7 @@ class Pool:
         self._lock = threading.Lock()
         self._ticket = 0
         self._serving: int | None = None  # the leader's serve in progress
+        self._serving_thread = 0  # the thread serving it
         self._handed: set[int] = set()  # serves the watchdog handed the lead on from
         self._waiting = 0
         self._workers: list[_Worker] = []
@@ -88,6 +89,7 @@ class Pool:
                 return
             self._ticket += 1
             self._serving = self._watch_ticket = self._ticket
+            self._serving_thread = threading.get_ident()
             self.watching = True
             self._watchdog.start()
 
@@ -197,6 +199,7 @@ class Pool:
         with self._lock:
             self._ticket += 1
             ticket = self._serving = self._ticket
+            self._serving_thread = threading.get_ident()
         try:
             self._serve(*got)
         except Exception as e:  # a failed answer must not take the worker down
@@ -215,18 +218,30 @@ class Pool:
                 self._lead.release()
             return not (handed and self._waiting > 0)
 
+    def _hand_on(self, ticket: int) -> None:
+        """The leader's serve ``ticket`` blocks: let another worker lead (``_lock`` held)."""
+        self._handed.add(ticket)
+        self._serving = None
+        self.handoffs += 1
+        if self._waiting == 0 and len(self._workers) < MAX_WORKERS:
+            self._spawn()
+        self._lead.release()
+
+    def hand_off(self) -> None:
+        """The serve in progress on this thread is about to sleep (a blocking socket
+        call): hand the lead on now, as the watchdog would a period or two later."""
+        with self._lock:
+            ticket = self._serving
+            if ticket is not None and self._serving_thread == threading.get_ident():
+                self._hand_on(ticket)
+
     def _watch(self) -> None:
         seen: int | None = None
         while not self._stopped.wait(self.period):
             with self._lock:
                 ticket = self._serving
                 if ticket is not None and ticket == seen:
-                    self._handed.add(ticket)  # that serve blocks: let another lead
-                    self._serving = None
-                    self.handoffs += 1
-                    if self._waiting == 0 and len(self._workers) < MAX_WORKERS:
-                        self._spawn()
-                    self._lead.release()
+                    self._hand_on(ticket)  # that serve blocks: let another lead
                     ticket = None
                 seen = ticket
 

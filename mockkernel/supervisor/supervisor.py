@@ -26,6 +26,7 @@ from ..net.dev_ioctl import is_dev_ioctl
 from ..process import Process
 from ..realfd import REAL, hide, kernel_close
 from ..uaccess import RemoteMemory, set_cpu_fault
+from ..wait import Signals
 from . import paths
 from .epollsys import EpollMirrors
 from .fdtable import RemoteFdTable
@@ -81,6 +82,9 @@ class Supervisor:
         self.mms: dict[int, TraceeMm] = {}
         #: mock files in flight in SCM_RIGHTS messages (scm.py)
         self.scm = ScmTokens()
+        #: threads sleeping in a socket call with a timeout (``SO_RCVTIMEO``): a signal
+        #: fails the call with ``EINTR``, never a restart (tracer.py, tcpsock.py)
+        self.timed_sleepers: set[int] = set()
         #: eventfds standing for mock files in the tree's epoll instances (epollsys.py)
         self.epoll = EpollMirrors()
         self.faults = kernel.subsys(FaultInject)
@@ -291,6 +295,7 @@ class Supervisor:
         """Serve the listener: the root process first, then the workers."""
         self.listener = Listener(listener_fd)
         self.listener.sync_wake_up()
+        self.kernel.subsys(Signals).add(self.signal_pending, self.will_sleep)
         proc = self.new_process(root, name)
         if self.fail_nth:
             self.arm_fail_nth(self.fail_nth, proc)
@@ -314,6 +319,7 @@ class Supervisor:
             self.pool.stop()
             self.errors += self.pool.errors
         if self.listener is not None:
+            self.kernel.subsys(Signals).remove(self.signal_pending, self.will_sleep)
             kernel_close(self.listener.fd)
         for tmm in self.mms.values():
             tmm.exit()
@@ -325,6 +331,21 @@ class Supervisor:
         self.mms.clear()
         self.scm.release_all()  # messages never received
         self.epoll.stop()
+
+    def signal_pending(self) -> bool:
+        """``signal_pending(current)`` for a worker of this tree sleeping in the kernel:
+        the notification it serves was withdrawn (the caller took a signal -- its own
+        kernel restarts the call or says ``EINTR`` -- or died).  False on other threads."""
+        lst = self.listener
+        nid = lst.cpu.notif_id if lst is not None else None
+        return nid is not None and lst is not None and not lst.id_valid(nid)
+
+    def will_sleep(self) -> None:
+        """A worker of this tree is about to sleep in the kernel: the pool hands its lead
+        on now rather than when the watchdog notices (other calls go on at once)."""
+        lst, pool = self.listener, self.pool
+        if lst is not None and pool is not None and lst.cpu.notif_id is not None:
+            pool.hand_off()
 
     def id_valid(self, nid: int) -> bool:
         """Is the task of notification ``nid`` still waiting (memory read is its own)?"""

@@ -15,20 +15,41 @@ real fd's close-on-exec and ``O_NONBLOCK`` kept).  From then on ``listen``,
 
 A real fd's ``bind``/``connect`` to any other address costs one read of the sockaddr
 (the call is trapped already) and goes on to the host; so does a non-TCP socket's.
+
+A ``listen`` of a real TCP socket bound to every address (``0.0.0.0``, or ``::`` without
+``IPV6_V6ONLY``) is one kernel's (:func:`real_listen`): the host socket listens (host
+addresses and loopback stay real), the kernel's wildcard listener takes connections to
+the mock NIC addresses, and ``accept`` serves both (a host connection is accepted here
+and installed as a real fd with ``ADDFD``).
+
+Blocking calls sleep in the kernel (``net/tcp_sock.py``, ``mockkernel/wait.py``) on the
+worker serving them, which hands the pool's lead on first; a signal withdraws the
+notification (``Supervisor.signal_pending``).  With ``SO_RCVTIMEO`` set the caller's tid
+is in ``Supervisor.timed_sleepers`` so that the tracer makes a signal's restart an
+``EINTR`` (``sock_intr_errno``).
 """
 
 from __future__ import annotations
 
 import _socket
+import contextlib
 import ctypes
 import os
 import socket
 import struct
-from errno import EAFNOSUPPORT, EINVAL, EOPNOTSUPP
+from collections.abc import Iterator
+from errno import EADDRINUSE, EAFNOSUPPORT, EINPROGRESS, EINVAL, EOPNOTSUPP
 from typing import TYPE_CHECKING
 
 from ..errors import NotMine, kerr
-from ..net.tcp_sock import TcpSocket, tcp_sock_file
+from ..net.tcp_sock import (
+    SO_RCVTIMEO_OLD,
+    SOL_SOCKET,
+    TcpSocket,
+    rcvtimeo_of,
+    rcvtimeo_value,
+    tcp_sock_file,
+)
 from ..realfd import REAL, hide, kernel_close
 from ..trace import TracePoint
 from ..uaccess import copy_from_user, copy_to_user
@@ -42,7 +63,7 @@ if TYPE_CHECKING:
     from ..process import Process
     from .handlers import Call, Result
 
-__all__ = ["quick_bind", "real_bind_or_connect"]
+__all__ = ["quick_bind", "quick_listen", "real_bind_or_connect", "real_listen"]
 
 AF_INET, AF_INET6 = 2, 10
 SOCK_STREAM, SOCK_NONBLOCK, SOCK_CLOEXEC = 1, 0o4000, 0o2000000
@@ -100,12 +121,96 @@ def quick_bind(proc: Process, args: tuple[int, ...]) -> bool:
 
 def _sockaddr(sock: TcpSocket, where: tuple[str, int]) -> bytes:
     """The address as the socket's family spells it (``sockaddr_in`` or a v4-mapped
-    ``sockaddr_in6``)."""
+    ``sockaddr_in6``; ``::`` for a wildcard listener's own)."""
     host, port = where
-    ip = socket.inet_aton(host)
     if sock.family == AF_INET6:
-        return _SOCKADDR_IN6.pack(AF_INET6, port.to_bytes(2, "big"), 0, _V4MAPPED + ip, 0)
-    return _SOCKADDR_IN.pack(AF_INET, port.to_bytes(2, "big"), ip)
+        ip6 = bytes(16) if host == "::" else _V4MAPPED + socket.inet_aton(host)
+        return _SOCKADDR_IN6.pack(AF_INET6, port.to_bytes(2, "big"), 0, ip6, 0)
+    return _SOCKADDR_IN.pack(AF_INET, port.to_bytes(2, "big"), socket.inet_aton(host))
+
+
+def _host_sockaddr(family: int, addr: tuple[object, ...]) -> bytes:
+    """A host connection's peer address (CPython's tuple) as a ``sockaddr``."""
+    host, port = str(addr[0]), int(str(addr[1]))
+    if family == AF_INET6:
+        flow, scope = int(str(addr[2])), int(str(addr[3]))
+        ip6 = socket.inet_pton(AF_INET6, host)
+        return _SOCKADDR_IN6.pack(AF_INET6, port.to_bytes(2, "big"), flow, ip6, scope)
+    return _SOCKADDR_IN.pack(AF_INET, port.to_bytes(2, "big"), socket.inet_aton(host))
+
+
+def quick_listen(proc: Process, args: tuple[int, ...]) -> bool:
+    """``listen`` surely not the mock's: a real fd and no mock NIC address to reach."""
+    return i32(args[0]) not in proc.files and not _tcp(proc).has_addresses()
+
+
+def _wildcard(real: int) -> tuple[str, int, int] | None:
+    """``(host, port, family)`` of a TCP socket bound to every address (``0.0.0.0``, or
+    ``::`` without ``IPV6_V6ONLY``; port 0: not bound yet, ``listen`` binds it so);
+    None for anything else (another family or type, one address, v6-only)."""
+    s = _socket.socket(fileno=REAL.dup(real))
+    try:
+        if s.family not in (AF_INET, AF_INET6) or s.type != SOCK_STREAM:
+            return None
+        name = s.getsockname()
+        if s.family == AF_INET6:
+            if name[0] != "::" or s.getsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY):
+                return None
+        elif name[0] != "0.0.0.0":
+            return None
+        return str(name[0]), int(name[1]), int(s.family)
+    finally:
+        s.close()
+
+
+def real_listen(c: Call, fd: int) -> Result:
+    """``listen`` of a host TCP socket bound to every address: it listens on the host
+    (host addresses, loopback: real connections) and, one kernel, on the mock NIC
+    addresses (``TcpSocket.listen_any``); its number becomes a mock socket file that
+    ``accept`` serves from both.  Any other ``listen`` of a real fd is the host's."""
+    from .handlers import CONTINUE
+
+    try:
+        real = c.proc.fget_real(fd)
+    except OSError:
+        return CONTINUE
+    try:
+        where = _wildcard(real)
+    except OSError:
+        where = None
+    if where is None:
+        kernel_close(real)
+        return CONTINUE
+    host, port, family = where
+    tcp = _tcp(c.proc)
+    k = c.sv.kernel
+    sock = TcpSocket(k, tcp)
+    sock.host_fd = real
+    sock.family = family
+    flags = _fd_flags(c.proc.pid, fd)
+    file = tcp_sock_file(k, sock, bool(flags & os.O_NONBLOCK))
+    try:
+        if port and tcp.port_listening(port):
+            raise kerr(EADDRINUSE)  # a mock address listens on it (checked before the host)
+        sock.rcvtimeo = _host_rcvtimeo(real)
+        s = _socket.socket(fileno=REAL.dup(real))
+        try:
+            s.listen(i32(c.args[1]))
+            port = int(s.getsockname()[1])
+        finally:
+            s.close()
+        sock.listen_any(host, port)
+        with c.proc.files_lock:
+            fdt = c.proc.fdt
+            assert isinstance(fdt, RemoteFdTable)
+            fdt.install_over(fd, bool(flags & os.O_CLOEXEC), file.f_op.name)
+            c.proc.fd_install(fd, file)
+    except BaseException:
+        file.put()  # the socket's release closes our host socket
+        raise
+    os.set_blocking(real, False)  # (ours alone now) accept never sleeps on the host
+    trace_sup_tcp_socket(k.tracer, c.proc.pid, fd, host, port)
+    return 0
 
 
 def write_addr(addr: int, lenp: int, raw: bytes) -> None:
@@ -144,6 +249,16 @@ def _host_is_unbound_tcp(real: int) -> bool:
         s.close()
 
 
+def _host_rcvtimeo(real: int) -> float | None:
+    """The ``SO_RCVTIMEO`` the program set on its socket before it became the mock's."""
+    s = _socket.socket(fileno=REAL.dup(real))
+    try:
+        t = rcvtimeo_of(s.getsockopt(SOL_SOCKET, SO_RCVTIMEO_OLD, 16))
+    finally:
+        s.close()
+    return None if t is False else t
+
+
 def real_bind_or_connect(c: Call, fd: int, connect: bool) -> Result:
     """``bind``/``connect`` of a real fd: to a mock NIC address a TCP socket becomes
     the mock's (its number now a mock socket file); anything else is the host's."""
@@ -168,10 +283,18 @@ def real_bind_or_connect(c: Call, fd: int, connect: bool) -> Result:
     sock.host_fd = real
     sock.family = where[2]
     flags = _fd_flags(c.proc.pid, fd)
-    file = tcp_sock_file(k, sock, bool(flags & os.O_NONBLOCK))
+    nonblock = bool(flags & os.O_NONBLOCK)
+    file = tcp_sock_file(k, sock, nonblock)
+    in_progress = False
     try:
+        sock.rcvtimeo = _host_rcvtimeo(real)
         if connect:
-            sock.connect(where[0], where[1])
+            try:
+                sock.connect(where[0], where[1], nonblock)
+            except OSError as e:
+                if e.errno != EINPROGRESS:
+                    raise
+                in_progress = True  # the mock socket it is: SO_ERROR and poll say the rest
         else:
             sock.bind(where[0], where[1])
         with c.proc.files_lock:
@@ -183,6 +306,8 @@ def real_bind_or_connect(c: Call, fd: int, connect: bool) -> Result:
         file.put()  # the socket's release closes the host socket
         raise
     trace_sup_tcp_socket(k.tracer, c.proc.pid, fd, where[0], where[1])
+    if in_progress:
+        raise kerr(EINPROGRESS)
     return 0
 
 
@@ -204,7 +329,7 @@ def connect(c: Call, file: File) -> Result:
     where = _mock_sockaddr(c.proc, c.args[1], i32(c.args[2]))
     if where is None:
         raise kerr(EAFNOSUPPORT if i32(c.args[2]) >= 2 else EINVAL)
-    _sock(file).connect(where[0], where[1])
+    _sock(file).connect(where[0], where[1], bool(file.f_flags & os.O_NONBLOCK))
     return 0
 
 
@@ -223,16 +348,48 @@ def accept(c: Call, file: File, flags: int) -> Result:
     if flags & ~(SOCK_NONBLOCK | SOCK_CLOEXEC):
         raise kerr(EINVAL)
     nonblock = bool(file.f_flags & os.O_NONBLOCK)
-    conn = _sock(file).accept(nonblock)
+    while True:
+        with _timed(c, _sock(file), not nonblock):
+            conn = _sock(file).accept(nonblock)
+        if conn is not None:
+            break
+        try:  # a wildcard listener's host socket has a connection: a real one
+            return _host_accept(c, _sock(file), flags)
+        except BlockingIOError:
+            if nonblock:
+                raise  # (someone else took it)
     k = c.sv.kernel
     new = tcp_sock_file(k, conn, bool(flags & SOCK_NONBLOCK))
     try:
         conn.host_fd = _host_socket()
+        if conn.rcvtimeo is not None:  # inherited (sk_clone): getsockopt says so too
+            raw = rcvtimeo_value(conn.rcvtimeo)
+            lib = libc()
+            lib.check(lib.setsockopt(conn.host_fd, SOL_SOCKET, SO_RCVTIMEO_OLD, raw, len(raw)))
         fd = c.proc.install_file(new, bool(flags & SOCK_CLOEXEC))
     except BaseException:
         new.put()
         raise
     write_addr(c.args[1], c.args[2], _sockaddr(conn, conn.getpeername()))
+    return fd
+
+
+def _host_accept(c: Call, sock: TcpSocket, flags: int) -> Result:
+    """Accept a host connection of a wildcard listener into the child: a real socket
+    (``ADDFD``, the lowest free number), its peer's address written back."""
+    assert sock.host_fd is not None and c.sv.listener is not None
+    s = _socket.socket(fileno=REAL.dup(sock.host_fd))
+    try:
+        new, addr = s._accept()  # type: ignore[attr-defined]  # (the C one: no wrapper)
+    finally:
+        s.close()
+    try:
+        if flags & SOCK_NONBLOCK:
+            os.set_blocking(new, False)
+        fd = c.sv.listener.addfd(new, None, bool(flags & SOCK_CLOEXEC))
+    finally:
+        REAL.close(new)
+    write_addr(c.args[1], c.args[2], _host_sockaddr(sock.family, addr))
     return fd
 
 
@@ -305,6 +462,20 @@ def _blocking(file: File, flags: int) -> bool:
     return not (file.f_flags & os.O_NONBLOCK or flags & MSG_DONTWAIT)
 
 
+@contextlib.contextmanager
+def _timed(c: Call, sock: TcpSocket, blocking: bool) -> Iterator[None]:
+    """While a blocking call with ``SO_RCVTIMEO`` may sleep, a signal fails it with
+    ``EINTR`` rather than restarting it (``Supervisor.timed_sleepers``)."""
+    if not blocking or sock.rcvtimeo is None:
+        yield
+        return
+    c.sv.timed_sleepers.add(c.tid)
+    try:
+        yield
+    finally:
+        c.sv.timed_sleepers.discard(c.tid)
+
+
 def sendto(c: Call, file: File) -> Result:
     length = c.args[2]
     data = copy_from_user(c.args[1], length) if length else b""
@@ -328,9 +499,9 @@ def _iovecs(addr: int, count: int) -> list[tuple[int, int]]:
 
 def recvfrom(c: Call, file: File) -> Result:
     flags = i32(c.args[3])
-    data, copied, _anc, _mf = _sock(file).recvmsg_iov(
-        c.args[2], 0, flags, blocking=_blocking(file, flags)
-    )
+    sock, blocking = _sock(file), _blocking(file, flags)
+    with _timed(c, sock, blocking):
+        data, copied, _anc, _mf = sock.recvmsg_iov(c.args[2], 0, flags, blocking=blocking)
     if data:
         copy_to_user(c.args[1], data)
     return copied  # TCP names no source address (msg_namelen 0)
@@ -344,9 +515,11 @@ def recvmsg(c: Call, file: File) -> Result:
     _name, _nl, iov, iovlen, ctl, ctllen, _fl = _MSGHDR.unpack(copy_from_user(hdr, _MSGHDR.size))
     vecs = _iovecs(iov, iovlen)
     total = sum(n for _b, n in vecs)
-    data, copied, anc, msg_flags = _sock(file).recvmsg_iov(
-        total, ctllen if ctl else 0, flags, blocking=_blocking(file, flags)
-    )
+    sock, blocking = _sock(file), _blocking(file, flags)
+    with _timed(c, sock, blocking):
+        data, copied, anc, msg_flags = sock.recvmsg_iov(
+            total, ctllen if ctl else 0, flags, blocking=blocking
+        )
     pos = 0
     for base, n in vecs:
         if pos >= len(data):

@@ -34,6 +34,7 @@ from .ptrace import (
     geteventmsg,
     getregs,
     listen,
+    setregs,
 )
 
 if TYPE_CHECKING:
@@ -65,6 +66,21 @@ def _clone_flags(tid: int) -> int:
 
 
 __all__ = ["TreeTracer"]
+
+_ERESTARTSYS, _EINTR = 512, 4
+
+
+def _sock_intr_errno(tid: int) -> None:
+    """``sock_intr_errno``: a socket call with a timeout (``SO_RCVTIMEO``) that a signal
+    interrupts fails with ``EINTR`` even under ``SA_RESTART``.  The thread's seccomp wait
+    ended with ``-ERESTARTSYS`` (a restart); at its signal-delivery stop, before the
+    restart is decided, that becomes ``-EINTR``."""
+    with contextlib.suppress(OSError):
+        regs = getregs(tid)
+        if regs.result == -_ERESTARTSYS:
+            regs.rax = -_EINTR & 0xFFFFFFFFFFFFFFFF
+            setregs(tid, regs)
+
 
 _WALL = 0x40000000
 _EXIT_CODES = (os.CLD_EXITED, os.CLD_KILLED, os.CLD_DUMPED)
@@ -220,6 +236,8 @@ class TreeTracer:
                 self.early.add(tid)
             return
         if event == 0:
+            if tid in self.sv.timed_sleepers:
+                _sock_intr_errno(tid)
             self._cont(tid, sig)  # signal-delivery stop: deliver it
             return
         # held while kernel code runs for it: a revocation may inject into this thread

@@ -51,6 +51,7 @@ from ..realfd import REAL as _Real
 from ..realfd import held_numbers, os_close
 from ..syscalls.ioctl import VFS_IOCTL_CMDS
 from ..trace import TracePoint
+from ..wait import Signals
 from . import hotpath
 from .fdcalls import FdCalls
 from .fileio import OpenCalls
@@ -321,6 +322,7 @@ class Redirection:
             self._saved.clear()
             raise
         self.signals.install()
+        self.kernel.subsys(Signals).add(self.signals.pending_here)
         self.kernel.installed_process = self.proc
         self.installed = True
         Redirection.active = self
@@ -332,6 +334,7 @@ class Redirection:
         if not self.installed:
             return
         self.signals.uninstall()
+        self.kernel.subsys(Signals).remove(self.signals.pending_here)
         if self._paused is not None:
             self._paused = None  # the real functions are in place already
             self._saved.clear()

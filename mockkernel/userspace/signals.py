@@ -177,6 +177,12 @@ class SignalDeferral:
             return self._wrapped[sig]
         return self._real_getsignal(sig)
 
+    def pending_here(self) -> bool:
+        """``signal_pending(current)`` for the in-process task (``mockkernel/wait.py``):
+        a handler is queued while the main thread sleeps in a syscall (only the main
+        thread runs Python handlers; other threads never see one)."""
+        return bool(self._pending) and threading.current_thread() is threading.main_thread()
+
     # -- delivery ---------------------------------------------------------------------
     def _deliver(self, handler: _Handler, signum: int, frame: FrameType | None) -> Any:
         window = self._window

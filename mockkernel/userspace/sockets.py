@@ -25,7 +25,10 @@ import contextlib
 import os
 import socket as _socket
 import struct
+import time
+from collections.abc import Callable
 from errno import (
+    EADDRINUSE,
     EAGAIN,
     EBADF,
     EINVAL,
@@ -33,12 +36,19 @@ from errno import (
     ENOTSOCK,
     ESOCKTNOSUPPORT,
 )
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..errors import NotMine, kerr
 from ..net.netlink import NetlinkSock, netlink_create, netlink_fops
-from ..net.tcp_sock import TcpSocket, WouldBlock
-from ..realfd import REAL
+from ..net.tcp_sock import (
+    SO_RCVTIMEO_OLD,
+    TcpSocket,
+    WouldBlock,
+    rcvtimeo_of,
+    rcvtimeo_value,
+)
+from ..poll import EPOLLIN
+from ..realfd import REAL, hide
 from ..uapi.linux.netlink import NETLINK_GENERIC
 
 if TYPE_CHECKING:
@@ -54,12 +64,15 @@ __all__ = [
     "make_inet_type",
 ]
 
+_T = TypeVar("_T")
+
 #: ``socket.socket`` as imported before any redirection.
 REAL_SOCKET: type[_socket.socket] = _socket.socket
 _AF_NETLINK = 16
 _SOL_NETLINK = 270
 _NETLINK_PKTINFO = 3
 _AF_INET = 2
+_SOL_SOCKET = 1
 _SOCK_TYPE_MASK = 0xF
 _SOCK_NONBLOCK = 0o4000
 _SOCK_CLOEXEC = 0o2000000
@@ -488,13 +501,45 @@ class InetSocket(REAL_SOCKET):  # type: ignore[misc,valid-type]
     _tcp: TcpTable
     _ts: TcpSocket | None = None
 
+    def _new_ts(self) -> TcpSocket:
+        """The kernel socket this one becomes, with the ``SO_RCVTIMEO`` set so far."""
+        ts = TcpSocket(self._kernel, self._tcp)
+        t = rcvtimeo_of(super().getsockopt(_SOL_SOCKET, SO_RCVTIMEO_OLD, 16))
+        ts.rcvtimeo = None if t is False else t
+        return ts
+
+    def _call(self, fn: Callable[[bool], _T], events: int, dontwait: bool = False) -> _T:
+        """CPython's ``sock_call_ex`` over a mock socket: ``fn(blocking)`` makes the call.
+        Blocking (no timeout): the kernel sleeps (``SO_RCVTIMEO`` applies), and a signal
+        whose handler returns restarts the call (PEP 475); a timeout: wait up to it for
+        ``events``, then the call without sleeping (``TimeoutError``); 0: no sleep."""
+        timeout = self.gettimeout()
+        if dontwait or timeout == 0.0:
+            return fn(False)
+        if timeout is None:
+            while True:
+                with contextlib.suppress(InterruptedError):
+                    return fn(True)
+        ts = self._ts
+        assert ts is not None
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            try:
+                if left <= 0 or not ts.wait_poll(events, left):
+                    raise TimeoutError("timed out")
+            except InterruptedError:
+                continue
+            with contextlib.suppress(WouldBlock):
+                return fn(False)
+
     def bind(self, address: Any) -> None:
         if isinstance(address, tuple) and len(address) == 2:
             host = address[0]
             if TcpSocket.is_mock_addr(self._tcp, host):
                 if self._ts is not None:
                     raise kerr(EINVAL)
-                ts = TcpSocket(self._kernel, self._tcp)
+                ts = self._new_ts()
                 ts.bind(host, int(address[1]))
                 self._ts = ts
                 self._proc.fd_pollers[self.fileno()] = ts.poll
@@ -503,18 +548,30 @@ class InetSocket(REAL_SOCKET):  # type: ignore[misc,valid-type]
 
     def connect(self, address: Any) -> None:
         """To a listener on a mock NIC address: this socket is the remote peer of the
-        connection it accepts (``TcpSocket.connect``)."""
+        connection it accepts (``TcpSocket.connect``; ``BlockingIOError`` ``EINPROGRESS``
+        on a non-blocking socket, as CPython's)."""
         mock = isinstance(address, tuple) and len(address) == 2
         if mock and TcpSocket.is_mock_addr(self._tcp, address[0]):
-            ts = self._ts or TcpSocket(self._kernel, self._tcp)
-            ts.connect(address[0], int(address[1]))
+            ts = self._ts or self._new_ts()
             self._ts = ts
             fd = self.fileno()
             self._proc.fd_pollers[fd] = ts.poll
-            self._proc.fd_readers[fd] = self._read
-            self._proc.fd_writers[fd] = self._write
+            try:
+                ts.connect(address[0], int(address[1]), self.gettimeout() == 0.0)
+            finally:
+                if ts.out is not None:
+                    self._proc.fd_readers[fd] = self._read
+                    self._proc.fd_writers[fd] = self._write
             return
         super().connect(address)
+
+    def connect_ex(self, address: Any) -> int:
+        """``connect`` with the error as a number (0: connected)."""
+        try:
+            self.connect(address)
+        except OSError as e:
+            return e.errno or 0
+        return 0
 
     def shutdown(self, how: int) -> None:
         if self._ts is None:
@@ -536,14 +593,33 @@ class InetSocket(REAL_SOCKET):  # type: ignore[misc,valid-type]
         return super().getsockopt(level, optname, buflen)
 
     def listen(self, backlog: int = 128) -> None:
-        if self._ts is None:
-            super().listen(backlog)
-        else:
+        """A mock socket listens in the kernel; a host one bound to ``0.0.0.0`` listens
+        on the host and, one kernel, on the mock NIC addresses (``TcpSocket.listen_any``:
+        ``accept`` then takes a connection from either)."""
+        if self._ts is not None:
             self._ts.listen()
+            return
+        host, port = super().getsockname()[:2]
+        wildcard = host == "0.0.0.0" and self._tcp.has_addresses()
+        if wildcard and port and self._tcp.port_listening(port):
+            raise kerr(EADDRINUSE)  # a mock address listens on it
+        super().listen(backlog)
+        if not wildcard:
+            return
+        ts = self._new_ts()
+        ts.host_fd = hide(REAL.dup(self.fileno()))  # (its readiness: the host's side)
+        try:
+            ts.listen_any(host, super().getsockname()[1])
+        except BaseException:
+            ts.release()
+            raise
+        self._ts = ts
+        self._proc.fd_pollers[self.fileno()] = ts.poll
 
     def getsockname(self) -> Any:
-        if self._ts is not None:
-            return self._ts.addr
+        ts = self._ts
+        if ts is not None and not ts.is_wildcard:
+            return ts.addr
         return super().getsockname()
 
     def getpeername(self) -> Any:
@@ -556,9 +632,14 @@ class InetSocket(REAL_SOCKET):  # type: ignore[misc,valid-type]
         if ts is None:
             accepted: tuple[Any, Any] = super().accept()
             return accepted
-        new = ts.accept(nonblock=self.gettimeout() == 0.0)
+        new = self._call(lambda blocking: ts.accept(nonblock=not blocking), EPOLLIN)
+        if new is None:  # a wildcard listener's host side has a connection (ready now)
+            host: tuple[Any, Any] = super().accept()
+            return host
         conn = type(self)(_socket.AF_INET, _socket.SOCK_STREAM)
         conn._ts = new
+        if new.rcvtimeo is not None:  # inherited (sk_clone): the real socket's too
+            REAL_SOCKET.setsockopt(conn, _SOL_SOCKET, SO_RCVTIMEO_OLD, rcvtimeo_value(new.rcvtimeo))
         fd = conn.fileno()
         self._proc.fd_pollers[fd] = new.poll
         self._proc.fd_readers[fd] = conn._read
@@ -597,14 +678,11 @@ class InetSocket(REAL_SOCKET):  # type: ignore[misc,valid-type]
             return super().recvmsg(bufsize, ancbufsize, flags)
         if self.fileno() < 0:
             raise kerr(EBADF)
-        timeout = self.gettimeout()
-        blocking = timeout is None and not flags & _MSG_DONTWAIT
-        try:
-            data, anc, msg_flags = ts.recvmsg(bufsize, ancbufsize, flags, blocking=blocking)
-        except WouldBlock:
-            if timeout and not flags & _MSG_DONTWAIT:  # CPython polls, then gives up
-                raise TimeoutError("timed out") from None
-            raise
+        data, anc, msg_flags = self._call(
+            lambda blocking: ts.recvmsg(bufsize, ancbufsize, flags, blocking=blocking),
+            EPOLLIN,
+            bool(flags & _MSG_DONTWAIT),
+        )
         return data, anc, msg_flags, None
 
     def recv(self, bufsize: int, flags: int = 0) -> bytes:

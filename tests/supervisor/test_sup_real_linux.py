@@ -51,6 +51,8 @@ KNOWN_DIFFERENCES = {
         "pinprobe",
         "vfioshare",
         "verbsshare",
+        "sockblock",
+        "sockthreads",
     ],
 )
 def test_probe_matches_real_linux(kernel: Kernel, build: Callable[[str], str], probe: str) -> None:
