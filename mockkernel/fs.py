@@ -15,8 +15,9 @@ from __future__ import annotations
 import os
 import stat
 import sys
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from errno import EBADF, EINVAL, ENOTTY, ESPIPE
 from types import CodeType, FrameType
 from typing import TYPE_CHECKING, Any, ClassVar, Generic
@@ -77,7 +78,8 @@ IoctlHandler = Callable[["File", int, int], int]
 
 @dataclass(eq=False)
 class Inode:
-    """What ``fstat`` reports about a file."""
+    """What ``fstat`` reports about a file, and what ``notify_change`` changes: one per
+    node of the tree (every open file of the node shares it) or per anonymous file."""
 
     ino: int
     mode: int  # st_mode, file-type bits included (dma-buf anon inodes have none)
@@ -90,23 +92,25 @@ class Inode:
     blksize: int = 4096
     #: ``i_write_hint``: the ``F_SET_RW_HINT`` of the inode (``RWH_WRITE_LIFE_*``)
     i_write_hint: int = 0
+    #: ``i_atime``/``i_mtime``/``i_ctime`` in ns since the epoch (``current_time`` when
+    #: the inode is made; ``utimensat`` and every attribute change move them)
+    atime_ns: int = field(default_factory=time.time_ns)
+    mtime_ns: int = 0
+    ctime_ns: int = 0
+    #: the extended attributes stored on it (``simple_xattrs``: devtmpfs, kernfs)
+    xattrs: dict[str, bytes] | None = None
+
+    def __post_init__(self) -> None:
+        self.mtime_ns = self.mtime_ns or self.atime_ns
+        self.ctime_ns = self.ctime_ns or self.atime_ns
 
     def stat_result(self) -> os.stat_result:
+        a, m, c = self.atime_ns, self.mtime_ns, self.ctime_ns
         return os.stat_result(
             (
-                *(
-                    self.mode,
-                    self.ino,
-                    self.dev,
-                    self.nlink,
-                    self.uid,
-                    self.gid,
-                    self.size,
-                    0,
-                    0,
-                    0,
-                ),
-                *(0.0, 0.0, 0.0, 0, 0, 0, self.blksize, (self.size + 511) // 512, self.rdev),
+                *(self.mode, self.ino, self.dev, self.nlink, self.uid, self.gid, self.size),
+                *(a // 10**9, m // 10**9, c // 10**9, a / 1e9, m / 1e9, c / 1e9, a, m, c),
+                *(self.blksize, (self.size + 511) // 512, self.rdev),
             )
         )
 

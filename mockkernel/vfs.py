@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
+import time
 from collections.abc import Callable
 from errno import (
     EACCES,
@@ -38,6 +39,7 @@ from errno import (
 from typing import TYPE_CHECKING
 
 from .context import Subsystem
+from .cred import current_ids, generic_permission
 from .errors import KernelBug, NotMine, kerr
 from .fs import (
     DT_CHR,
@@ -81,12 +83,23 @@ trace_vfs_create = TracePoint("vfs.create", "path")
 
 
 class Node:
+    """A node of the tree.  Its inode is made on first use and kept: every open file of
+    the node shares it, so a ``chmod``, ``chown``, ``utimensat`` or ``setxattr`` of the
+    path is what ``fstat`` of an fd shows, and the other way round."""
+
     kind = "node"
 
     def __init__(self, ino: int) -> None:
         self.ino = ino
+        self._inode: Inode | None = None
 
     def inode(self) -> Inode:
+        inode = self._inode
+        if inode is None:
+            inode = self._inode = self.make_inode()
+        return inode
+
+    def make_inode(self) -> Inode:
         raise NotImplementedError
 
 
@@ -110,7 +123,7 @@ class Dir(Node):
             fill()
         return self.entries
 
-    def inode(self) -> Inode:
+    def make_inode(self) -> Inode:
         return Inode(self.ino, stat.S_IFDIR | 0o755, nlink=2, size=0)
 
 
@@ -123,7 +136,7 @@ class ChrDev(Node):
         self.rdev = rdev
         self.perm = perm
 
-    def inode(self) -> Inode:
+    def make_inode(self) -> Inode:
         return Inode(self.ino, stat.S_IFCHR | self.perm, rdev=self.rdev, dev=0x6)
 
 
@@ -135,7 +148,7 @@ class Symlink(Node):
         self.target = target
         self.perm = perm
 
-    def inode(self) -> Inode:
+    def make_inode(self) -> Inode:
         return Inode(self.ino, stat.S_IFLNK | self.perm, size=len(self.target))
 
 
@@ -150,7 +163,7 @@ class Attr(Node):
         self.perm = perm
         self.size = size
 
-    def inode(self) -> Inode:
+    def make_inode(self) -> Inode:
         return Inode(self.ino, stat.S_IFREG | self.perm, size=self.size)
 
 
@@ -189,7 +202,7 @@ class BinAttr(Node):
         self.write = write
         self.mmap = mmap
 
-    def inode(self) -> Inode:
+    def make_inode(self) -> Inode:
         return Inode(self.ino, stat.S_IFREG | self.perm, size=self.size)
 
 
@@ -202,12 +215,14 @@ class ShmemFile(BinAttr):
     def __init__(self, ino: int, perm: int) -> None:
         super().__init__(ino, perm, 0, read=self._read, write=self._write)
         self.data = bytearray()
-        #: the one inode every open file shares, so ``fstat`` sees the size grow
-        self._inode = Inode(ino, stat.S_IFREG | perm)
+
+    def make_inode(self) -> Inode:
+        return Inode(self.ino, stat.S_IFREG | self.perm)
 
     def inode(self) -> Inode:
-        self._inode.size = len(self.data)
-        return self._inode
+        inode = super().inode()
+        inode.size = len(self.data)
+        return inode
 
     def _read(self, file: File, pos: int, count: int) -> bytes:
         return bytes(self.data[pos : pos + count])
@@ -216,7 +231,8 @@ class ShmemFile(BinAttr):
         if pos > len(self.data):
             self.data.extend(bytes(pos - len(self.data)))
         self.data[pos : pos + len(data)] = data
-        self._inode.size = len(self.data)
+        inode = self.inode()  # (its size follows the data)
+        inode.mtime_ns = inode.ctime_ns = time.time_ns()
         return len(data)
 
 
@@ -264,13 +280,15 @@ class BinAttrOps(FileOperations):
 _bin_fops = BinAttrOps()
 
 
-def _may_open(perm: int, want: int) -> bool:
-    """``generic_permission`` for a root-owned node: ``want`` is ``R_OK``/``W_OK`` bits."""
-    if os.geteuid() == 0:
-        return True
-    in_group = os.getegid() == 0 or 0 in os.getgroups()
-    bits = (perm >> 3) & 7 if in_group else perm & 7
-    return want & bits == want
+def _may_open(kernel: TaskContext, inode: Inode, want: int) -> None:
+    """``may_open``'s ``inode_permission`` for the caller: ``want`` is ``R_OK``/``W_OK``
+    bits; ``EACCES`` when the node's mode, owner and group do not allow it."""
+    if want and not generic_permission(current_ids(kernel), inode, want):
+        raise kerr(EACCES)
+
+
+def _want(f_mode: int) -> int:
+    return (os.R_OK if f_mode & FMODE_READ else 0) | (os.W_OK if f_mode & FMODE_WRITE else 0)
 
 
 class SeqFileOps(FileOperations):
@@ -589,7 +607,9 @@ class Vfs(Subsystem):
         """``O_CREAT`` of a new name in ``/dev``: a regular file in the mock devtmpfs, as
         root may make one (mode 0644 under the usual umask); ``EACCES`` for anyone else
         (``/dev`` is ``drwxr-xr-x root``)."""
-        if os.geteuid() != 0:
+        parent = self.peek("/dev")
+        ids = current_ids(self.kernel)
+        if parent is None or not generic_permission(ids, parent.inode(), os.W_OK | os.X_OK):
             raise kerr(EACCES)
         node = ShmemFile(self.kernel.new_id(), 0o644)
         self._add(path.rstrip("/"), node)
@@ -694,6 +714,7 @@ class Vfs(Subsystem):
         if isinstance(node, Attr):
             if flags & os.O_ACCMODE != os.O_RDONLY:
                 raise kerr(EACCES)
+            _may_open(self.kernel, node.inode(), os.R_OK)
             return File(
                 self.kernel,
                 _seq_fops,
@@ -707,6 +728,7 @@ class Vfs(Subsystem):
             return self._open_bin_attr(node, path, flags)
         if isinstance(node, ChrDev):
             f_flags, f_mode = open_flags_to_file(flags)
+            _may_open(self.kernel, node.inode(), _want(f_mode))
             file = File(self.kernel, node.fops, node.inode(), f_flags, f_mode, None, path)
             file.opened = False
             try:
@@ -746,18 +768,18 @@ class Vfs(Subsystem):
 
     def _open_bin_attr(self, node: BinAttr, path: str, flags: int) -> File:
         f_flags, f_mode = open_flags_to_file(flags)
-        want = (os.R_OK if f_mode & FMODE_READ else 0) | (os.W_OK if f_mode & FMODE_WRITE else 0)
-        if not node.task_owned and not _may_open(node.perm, want):
+        perm = node.inode().mode
+        if not node.task_owned:
+            _may_open(self.kernel, node.inode(), _want(f_mode))
+        if f_mode & FMODE_WRITE and (not perm & 0o222 or (node.write or node.mmap) is None):
             raise kerr(EACCES)
-        if f_mode & FMODE_WRITE and (not node.perm & 0o222 or (node.write or node.mmap) is None):
-            raise kerr(EACCES)
-        if f_mode & FMODE_READ and (not node.perm & 0o444 or (node.read or node.mmap) is None):
+        if f_mode & FMODE_READ and (not perm & 0o444 or (node.read or node.mmap) is None):
             raise kerr(EACCES)
         if isinstance(node, ShmemFile) and flags & os.O_TRUNC and f_mode & FMODE_WRITE:
             node.data.clear()  # (the inode's size follows in node.inode())
         path = self._canonical(path)  # what /proc/self/fd/N shows: d_path, links resolved
         file = File(self.kernel, _bin_fops, node.inode(), f_flags, f_mode, node, path)
-        file.f_euid = os.geteuid()
+        file.f_euid = current_ids(self.kernel).euid
         if self.kernel.tracer.enabled:  # (a hot path: no call while off)
             trace_vfs_open(self.kernel.tracer, path, file.id)
         return file

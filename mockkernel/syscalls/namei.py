@@ -28,6 +28,7 @@ from errno import (
 )
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from ..cred import MAY_EXEC, MAY_WRITE, current_ids, generic_permission
 from ..errors import NotMine, kerr
 from ..fs import File
 from ..realfd import REAL
@@ -43,6 +44,7 @@ __all__ = [
     "RENAME_NOREPLACE",
     "at_path",
     "dirfd_file",
+    "host_exists",
     "lookup_at",
     "lookup_open_at",
     "sys_mkdirat",
@@ -166,7 +168,7 @@ class _Missing:
 _MISSING = _Missing()
 
 
-def _host_exists(full: str) -> bool:
+def host_exists(full: str) -> bool:
     """Whether the host has ``full`` (asked past the redirection)."""
     try:
         REAL.lstat(full)
@@ -193,17 +195,18 @@ def _lookup_change(proc: Process, full: str) -> tuple[Node | None, Node | _Missi
         if e.errno != ENOENT:
             raise
         target = _MISSING
-    if target is None and parent is not None and not _host_exists(full):
+    if target is None and parent is not None and not host_exists(full):
         target = _MISSING
     return parent, target
 
 
-def _may_change(parent: Node, full: str) -> None:
-    """``may_create``/``may_delete`` in a mock directory: every one is ``root``'s and not
-    writable by others (``EACCES`` for any other user)."""
+def _may_change(proc: Process, parent: Node, full: str) -> None:
+    """``may_create``/``may_delete`` in a mock directory: write and search permission
+    on it for the caller's credentials (``EACCES``; every mock directory is
+    ``drwxr-xr-x root`` unless chmod'ed)."""
     if not isinstance(parent, Dir):
         raise kerr(ENOTDIR)
-    if os.geteuid() != 0:
+    if not generic_permission(current_ids(proc.kernel), parent.inode(), MAY_WRITE | MAY_EXEC):
         raise kerr(EACCES)
 
 
@@ -235,13 +238,13 @@ def sys_mkdirat(proc: Process, dirfd: int, path: str, mode: int) -> None:
     if parent is None:
         if not _host_read_only(full):
             raise NotMine(None if full == path else full)
-        raise kerr(EEXIST if _host_exists(full) else EROFS)
+        raise kerr(EEXIST if host_exists(full) else EROFS)
     if target is not _MISSING:
         raise kerr(EEXIST)
     if not isinstance(parent, Dir) or (not parent.owned and not _devtmpfs(full)):
         # a name only the host could have (/sys/kernel/<new>): its read-only sysfs
         raise kerr(EROFS if isinstance(parent, Dir) else ENOTDIR)
-    _may_change(parent, full)
+    _may_change(proc, parent, full)
     if not _devtmpfs(full):
         raise kerr(EPERM)
     proc.kernel.subsys(Vfs).mkdir(full, owned=True)
@@ -260,12 +263,12 @@ def sys_unlinkat(proc: Process, dirfd: int, path: str, flags: int) -> None:
     if parent is None:
         if not _host_read_only(full):
             raise NotMine(None if full == path else full)
-        raise kerr(EROFS if _host_exists(full) else ENOENT)
+        raise kerr(EROFS if host_exists(full) else ENOENT)
     if isinstance(target, _Missing):
         raise kerr(ENOENT)
     if target is None:
         raise kerr(EROFS)  # [I] the host's node is not the program's to remove
-    _may_change(parent, full)
+    _may_change(proc, parent, full)
     rmdir = bool(flags & AT_REMOVEDIR)
     if rmdir and not isinstance(target, Dir):
         raise kerr(ENOTDIR)
@@ -301,8 +304,8 @@ def sys_renameat2(
         raise kerr(EXDEV)
     if po is None or pn is None or to is None or tn is None:
         raise kerr(EROFS)
-    _may_change(po, fo)
-    _may_change(pn, fn)
+    _may_change(proc, po, fo)
+    _may_change(proc, pn, fn)
     if not _devtmpfs(fo):
         raise kerr(EPERM)
     if not isinstance(tn, _Missing):
