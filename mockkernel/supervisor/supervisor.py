@@ -20,6 +20,7 @@ from collections.abc import Callable
 from errno import EBADF, EINVAL, ENOENT, ENOSYS, ESRCH
 from typing import TYPE_CHECKING, Protocol
 
+from ..cred import Ids, status_ids
 from ..errors import kerr
 from ..fault_inject import FailNth, FaultInject
 from ..net.dev_ioctl import is_dev_ioctl
@@ -118,6 +119,7 @@ class Supervisor:
         proc = Process(k, pid, fdt, name, mm=self.remote_memory(pid))
         proc.real_pid = True  # a real process: the real /proc/<pid> answers for its real fds
         proc.fget_real_hook = self._fget_real(pid)
+        proc.ids_hook = self._ids
         pmm = self.mms.get(parent.pid) if parent is not None else None
         if parent is not None and parent.pid in self.cwd:
             self.cwd[pid] = self.cwd[parent.pid]  # copy_fs: a fork starts where its parent is
@@ -140,6 +142,17 @@ class Supervisor:
         if self._mm_like is None:
             self._mm_like = mm
         return mm
+
+    def _ids(self) -> Ids:
+        """The calling thread's credentials (``current_cred()``), from its
+        ``/proc/<tid>/status``: a child that called ``setuid`` is judged by its new ids."""
+        k = self.kernel
+        tid = k.current_tid or k.current.pid
+        try:
+            with REAL.builtin_open(f"/proc/{tid}/status", encoding="ascii") as f:
+                return status_ids(f.read())
+        except OSError:
+            raise kerr(ESRCH) from None
 
     def _fget_real(self, pid: int) -> Callable[[int], int]:
         def fget_real(fd: int) -> int:

@@ -51,6 +51,7 @@ KNOWN_DIFFERENCES = {
         "pinprobe",
         "vfioshare",
         "verbsshare",
+        "attrprobe",
     ],
 )
 def test_probe_matches_real_linux(kernel: Kernel, build: Callable[[str], str], probe: str) -> None:
