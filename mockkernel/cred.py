@@ -76,22 +76,22 @@ def host_ids() -> Ids:
     return Ids(uid, euid, euid, gid, egid, egid, frozenset(os.getgroups()), caps)
 
 
-def status_ids(text: str) -> Ids:
+def _field(data: bytes, key: bytes) -> list[bytes]:
+    at = data.find(b"\n" + key + b":")
+    if at < 0:
+        return []
+    start = at + len(key) + 2
+    end = data.find(b"\n", start)
+    return data[start : end if end >= 0 else len(data)].split()
+
+
+def status_ids(data: bytes) -> Ids:
     """The credentials a ``/proc/<tid>/status`` shows (``Uid:``/``Gid:`` are real,
     effective, saved and filesystem ids; ``Groups:``; ``CapEff:`` in hex)."""
-    uids = gids = [0, 0, 0, 0]
-    groups: frozenset[int] = frozenset()
-    caps = 0
-    for line in text.splitlines():
-        key, _, val = line.partition(":")
-        if key == "Uid":
-            uids = [int(v) for v in val.split()]
-        elif key == "Gid":
-            gids = [int(v) for v in val.split()]
-        elif key == "Groups":
-            groups = frozenset(int(v) for v in val.split())
-        elif key == "CapEff":
-            caps = int(val, 16)
+    uids = [int(v) for v in _field(data, b"Uid")] or [0, 0, 0, 0]
+    gids = [int(v) for v in _field(data, b"Gid")] or [0, 0, 0, 0]
+    groups = frozenset(int(v) for v in _field(data, b"Groups"))
+    caps = int((_field(data, b"CapEff") or [b"0"])[0], 16)
     return Ids(uids[0], uids[1], uids[3], gids[0], gids[1], gids[3], groups, caps)
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable
-from errno import EFAULT, EINVAL, EOPNOTSUPP
+from errno import EFAULT, EINVAL, ENOENT, EOPNOTSUPP
 from typing import TYPE_CHECKING
 
 from ..errors import NotMine, kerr
@@ -69,6 +69,8 @@ def _at(c: Call, dirfd: int, addr: int, flags: int, call: Callable[[int, str], N
         if dirfd not in c.proc.files:
             return _continue()
         target, where = dirfd, ""
+    elif not path:
+        raise kerr(ENOENT)  # getname of "" without LOOKUP_EMPTY
     else:
         p = paths.resolve(c, dirfd, path)
         if p is None:
@@ -202,7 +204,10 @@ def _xattr_call(c: Call, path_i: int | None, follow: bool, call: Callable[..., o
         if fd not in c.proc.files:
             return _continue()
         return _xattr_ret(call(fd, None, 0))
-    p = paths.resolve(c, AT_FDCWD, paths.read_path(c.args[path_i]))
+    path = paths.read_path(c.args[path_i])
+    if not path:
+        raise kerr(ENOENT)
+    p = paths.resolve(c, AT_FDCWD, path)
     if p is None:
         return _continue()
     try:
@@ -270,6 +275,8 @@ def _refuse_watch(c: Call, name: str, fd: int, path: str | None, dirfd: int = AT
     """A watch on a mock path (or fd) is refused: the mock VFS sends no fsnotify
     events, and the real call would watch the host's node of that name, or fail with
     the host's errno.  ``EOPNOTSUPP`` and a ``sup.unsupported`` event."""
+    if path == "":
+        return _continue()  # ENOENT (or fanotify's own rules for the dirfd)
     if path is None:
         mine = dirfd in c.proc.files
     else:
