@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable
-from errno import EFAULT, EINVAL, ENOENT, EOPNOTSUPP
+from errno import E2BIG, EFAULT, EINVAL, ENOENT, EOPNOTSUPP
 from typing import TYPE_CHECKING
 
 from ..errors import NotMine, kerr
 from ..syscalls import AT_EMPTY_PATH, AT_FDCWD, AT_SYMLINK_NOFOLLOW
 from ..syscalls.xattr import XATTR_NAME_MAX, XATTR_SIZE_MAX, check_setxattr
-from ..uaccess import copy_from_user, copy_to_user, strndup_user
+from ..uaccess import copy_from_user, copy_struct_from_user, copy_to_user, strndup_user
 from . import paths
 from .uabi import i32, s64, u32
 
@@ -216,6 +216,97 @@ def _xattr_call(c: Call, path_i: int | None, follow: bool, call: Callable[..., o
         return _continue()
 
 
+def _xattrat_call(c: Call, call: Callable[..., object]) -> Result:
+    """The ``*xattrat`` calls (Linux 6.13): ``(dirfd, path, at_flags)`` in arguments
+    0-2; ``AT_SYMLINK_NOFOLLOW``/``AT_EMPTY_PATH`` only (``EINVAL``); an empty or NULL
+    path with ``AT_EMPTY_PATH`` is the fd (``getname_maybe_null``: ``fdget``)."""
+    dirfd, addr, at_flags = i32(c.args[0]), c.args[1], u32(c.args[2])
+    if at_flags & ~(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH):
+        raise kerr(EINVAL)
+    path = "" if addr == 0 and at_flags & AT_EMPTY_PATH else paths.read_path(addr)
+    if not path:
+        if not at_flags & AT_EMPTY_PATH:
+            raise kerr(ENOENT)
+        if dirfd not in c.proc.files:
+            return _continue()
+        return _xattr_ret(call(dirfd, None, 0))
+    p = paths.resolve(c, dirfd, path)
+    if p is None:
+        return _continue()
+    try:
+        return _xattr_ret(call(AT_FDCWD, p, at_flags & AT_SYMLINK_NOFOLLOW))
+    except NotMine:
+        return _continue()
+
+
+_XATTR_ARGS_SIZE_VER0 = 16
+
+
+def _xattr_args(c: Call) -> tuple[int, int, int]:
+    """``struct xattr_args`` (``value``, ``size``, ``flags``) at argument 4 of ``usize``
+    bytes (argument 5): ``EINVAL`` below version 0, ``E2BIG`` past a page or for
+    non-zero bytes past the struct."""
+    usize = c.args[5]
+    if usize < _XATTR_ARGS_SIZE_VER0:
+        raise kerr(EINVAL)
+    if usize > 4096:
+        raise kerr(E2BIG)
+    raw = copy_struct_from_user(_XATTR_ARGS_SIZE_VER0, c.args[4], usize)
+    value, size, flags = struct.unpack("<QII", raw)
+    return value, size, flags
+
+
+def sys_setxattrat(c: Call) -> Result:
+    """``setxattrat(dfd, path, at_flags, name, args, usize)``."""
+    value_addr, size, flags = _xattr_args(c)
+    if u32(c.args[2]) & ~(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH):
+        raise kerr(EINVAL)
+    name = _xattr_name(c.args[3])
+    check_setxattr(flags, name, min(size, XATTR_SIZE_MAX + 1))
+    value = copy_from_user(value_addr, size) if size else b""
+    return _xattrat_call(c, lambda d, p, f: c.proc.sys_setxattrat(d, p, f, name, value, flags))
+
+
+def sys_getxattrat(c: Call) -> Result:
+    """``getxattrat(dfd, path, at_flags, name, args, usize)``: ``args.flags`` must be 0."""
+    value_addr, size, flags = _xattr_args(c)
+    if flags:
+        raise kerr(EINVAL)
+    if u32(c.args[2]) & ~(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH):
+        raise kerr(EINVAL)
+    name = _xattr_name(c.args[3])
+    size = min(size, XATTR_SIZE_MAX)
+
+    def get(d: int, p: str | None, f: int) -> int:
+        value = c.proc.sys_getxattrat(d, p, f, name, size)
+        if size:
+            copy_to_user(value_addr, value)
+        return len(value)
+
+    return _xattrat_call(c, get)
+
+
+def sys_listxattrat(c: Call) -> Result:
+    """``listxattrat(dfd, path, at_flags, list, size)``."""
+    size = min(c.args[4], XATTR_SIZE_MAX)
+
+    def get(d: int, p: str | None, f: int) -> int:
+        names = c.proc.sys_listxattrat(d, p, f, size)
+        if size:
+            copy_to_user(c.args[3], names)
+        return len(names)
+
+    return _xattrat_call(c, get)
+
+
+def sys_removexattrat(c: Call) -> Result:
+    """``removexattrat(dfd, path, at_flags, name)``."""
+    if u32(c.args[2]) & ~(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH):
+        raise kerr(EINVAL)
+    name = _xattr_name(c.args[3])
+    return _xattrat_call(c, lambda d, p, f: c.proc.sys_removexattrat(d, p, f, name))
+
+
 def _xattr_ret(ret: object) -> int:
     return ret if isinstance(ret, int) else 0
 
@@ -364,6 +455,10 @@ ENTRIES: tuple[tuple[str, str, Callable[[Call], Result], str], ...] = (
     ("utimensat", _S, sys_utimensat, _TIMES + "; a NULL path: the fd (futimens)"),
     ("fanotify_mark", _U, fanotify_mark, _WATCH),
     ("fchmodat2", _S, sys_fchmodat2, _MODE + "; a symlink: EOPNOTSUPP"),
+    ("setxattrat", _S, sys_setxattrat, "as setxattr; struct xattr_args"),
+    ("getxattrat", _S, sys_getxattrat, "as getxattr; struct xattr_args"),
+    ("listxattrat", _S, sys_listxattrat, "as listxattr"),
+    ("removexattrat", _S, sys_removexattrat, "as removexattr"),
 )
 #: the calls about one fd alone (``Syscall.fd_arg`` 0)
 FD_ONLY = ("fsetxattr", "fremovexattr")
@@ -373,5 +468,6 @@ PATH_ARGS: dict[str, tuple[int, int | None]] = {
     "lchown": (0, None), "fchownat": (1, 0), "utime": (0, None), "utimes": (0, None),
     "futimesat": (1, 0), "utimensat": (1, 0), "truncate": (0, None), "setxattr": (0, None),
     "lsetxattr": (0, None), "removexattr": (0, None), "lremovexattr": (0, None),
-    "inotify_add_watch": (1, None), "fanotify_mark": (4, 3),
+    "inotify_add_watch": (1, None), "fanotify_mark": (4, 3), "setxattrat": (1, 0),
+    "getxattrat": (1, 0), "listxattrat": (1, 0), "removexattrat": (1, 0),
 }  # fmt: skip

@@ -255,7 +255,8 @@ NR = {
     "lsetxattr": 189, "fsetxattr": 190, "removexattr": 197, "lremovexattr": 198,
     "fremovexattr": 199, "utimes": 235, "inotify_add_watch": 254, "fchownat": 260,
     "futimesat": 261, "fchmodat": 268, "utimensat": 280, "fanotify_mark": 301,
-    "fchmodat2": 452,
+    "fchmodat2": 452, "setxattrat": 463, "getxattrat": 464, "listxattrat": 465,
+    "removexattrat": 466,
 }  # fmt: skip
 
 MAP_ANONYMOUS = 0x20

@@ -215,6 +215,47 @@ static void by_fd(void)
 	close(dev);
 }
 
+/* Linux 6.13's *xattrat calls: struct xattr_args, AT_EMPTY_PATH on an fd */
+struct xargs {
+	unsigned long long value;
+	unsigned int size, flags;
+	unsigned long long tail;
+};
+
+static void xattrat(void)
+{
+	const char *attr = "/sys/module/udmabuf/parameters/list_limit";
+	char val[64];
+	struct xargs set = { (unsigned long)"av", 2, 0, 0 }, get = { (unsigned long)val, 64, 0, 0 };
+	struct xargs bad = { (unsigned long)val, 64, 1, 0 }, tail = { (unsigned long)"tv", 2, 0, 7 };
+	int fd = open(attr, O_RDONLY), pfd = open(attr, O_PATH);
+	long n;
+
+	if (fd < 0 || pfd < 0)
+		die("open");
+	step("setxattrat", attr, syscall(463, AT_FDCWD, attr, 0, "trusted.at", &set, 16));
+	n = syscall(464, AT_FDCWD, attr, 0, "trusted.at", &get, 16);
+	printf("getxattrat %s: %s %ld %.*s\n", attr, err(n), n, n > 0 ? (int)n : 0, val);
+	step("getxattrat args.flags 1", attr, syscall(464, AT_FDCWD, attr, 0, "trusted.at", &bad, 16));
+	step("setxattrat usize 8", attr, syscall(463, AT_FDCWD, attr, 0, "trusted.at", &set, 8));
+	step("setxattrat usize 8192", attr, syscall(463, AT_FDCWD, attr, 0, "trusted.at", &set, 8192));
+	step("setxattrat non-zero tail", attr, syscall(463, AT_FDCWD, attr, 0, "trusted.at", &tail, 24));
+	step("setxattrat zero tail", attr, syscall(463, AT_FDCWD, attr, 0, "trusted.at", &set, 24));
+	step("setxattrat bad at_flags", attr, syscall(463, AT_FDCWD, attr, 0x4, "trusted.at", &set, 16));
+	step("setxattrat missing", "/dev/udmabuf-none",
+	     syscall(463, AT_FDCWD, "/dev/udmabuf-none", 0, "trusted.at", &set, 16));
+	step("setxattrat /proc/self/maps", "", syscall(463, AT_FDCWD, "/proc/self/maps", 0, "trusted.at", &set, 16));
+	step("setxattrat empty path no flag", "fd", syscall(463, fd, "", 0, "trusted.at", &set, 16));
+	n = syscall(465, fd, NULL, AT_EMPTY_PATH, val, sizeof(val));
+	printf("listxattrat fd NULL EMPTY_PATH: %s %ld\n", err(n), n);
+	step("removexattrat fd EMPTY_PATH", "fd", syscall(466, fd, "", AT_EMPTY_PATH, "trusted.at"));
+	step("removexattrat again", "fd", syscall(466, fd, "", AT_EMPTY_PATH, "trusted.at"));
+	step("removexattrat O_PATH fd", "pfd", syscall(466, pfd, "", AT_EMPTY_PATH, "trusted.at"));
+	step("getxattrat O_PATH fd", "pfd", syscall(464, pfd, NULL, AT_EMPTY_PATH, "trusted.at", &get, 16));
+	close(fd);
+	close(pfd);
+}
+
 static void unprivileged(void)
 {
 	struct timespec ts[2] = { { 1, 0 }, { 2, 0 } };
@@ -271,6 +312,7 @@ int main(void)
 	chdir("/sys/module/udmabuf/parameters");
 	by_fd();
 	chdir("/");
+	xattrat();
 	/* the unprivileged child's view: the devtmpfs node root-only, the attribute 0644 */
 	chmod("/dev/udmabuf", 0600);
 	chown("/dev/udmabuf", 0, 0);
