@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from errno import EBADF, EINVAL, ENOTTY, ESPIPE
 from types import CodeType, FrameType
-from typing import TYPE_CHECKING, Any, ClassVar, Generic
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol
 
 from .context import Subsystem
 from .errors import KernelBug, kerr
@@ -76,6 +76,13 @@ _OPEN_DROP = os.O_CREAT | os.O_EXCL | os.O_NOCTTY | os.O_TRUNC | os.O_CLOEXEC
 IoctlHandler = Callable[["File", int, int], int]
 
 
+class Fsnotify(Protocol):
+    """What the VFS calls on a watched inode (``IN_ACCESS`` 0x1, ``IN_MODIFY`` 0x2,
+    ``IN_CLOSE_WRITE`` 0x8, ``IN_CLOSE_NOWRITE`` 0x10): ``mockkernel.fsnotify``."""
+
+    def notify(self, inode: Inode, mask: int) -> None: ...
+
+
 @dataclass(eq=False)
 class Inode:
     """What ``fstat`` reports about a file, and what ``notify_change`` changes: one per
@@ -99,6 +106,9 @@ class Inode:
     ctime_ns: int = 0
     #: the extended attributes stored on it (``simple_xattrs``: devtmpfs, kernfs)
     xattrs: dict[str, bytes] | None = None
+    #: its watches and watched parent (``mockkernel.fsnotify.FsnInfo``, which this layer
+    #: calls without importing: ``fsn.notify(inode, mask)``); None: unwatched
+    fsn: Fsnotify | None = None
 
     def __post_init__(self) -> None:
         self.mtime_ns = self.mtime_ns or self.atime_ns
@@ -321,6 +331,8 @@ class File(Generic[PrivT]):
             kernel.subsys(FileLocks).remove_file(self)  # locks_remove_file
             if self.opened:
                 self.f_op.release(self)
+            if self.inode.fsn is not None and not self.f_mode & FMODE_PATH:  # fsnotify_close
+                self.inode.fsn.notify(self.inode, 0x8 if self.f_mode & FMODE_WRITE else 0x10)
         finally:
             table = kernel.subsys(FileTable)
             table.files.pop(self.id, None)
@@ -343,6 +355,8 @@ class File(Generic[PrivT]):
         data = op(self, count, self.f_pos if pos is None else pos)
         if pos is None:
             self.f_pos += len(data)
+        if data and self.inode.fsn is not None:  # fsnotify_access
+            self.inode.fsn.notify(self.inode, 0x1)
         return data
 
     def vfs_write(self, data: bytes, pos: int | None) -> int:
@@ -356,6 +370,8 @@ class File(Generic[PrivT]):
         n = op(self, data, self.f_pos if pos is None else pos)
         if pos is None:
             self.f_pos += n
+        if n > 0 and self.inode.fsn is not None:  # fsnotify_modify
+            self.inode.fsn.notify(self.inode, 0x2)
         return n
 
     def vfs_llseek(self, offset: int, whence: int) -> int:

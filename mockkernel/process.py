@@ -36,7 +36,7 @@ from .fs import O_LARGEFILE as O_LARGEFILE
 from .fs import open_flags_to_file as open_flags_to_file
 from .mm import MappedFile, Mapping, Vma
 from .realfd import REAL, give_up, held, kernel_dup
-from .syscalls import AT_FDCWD, attr, ioctl, namei, readdir, rw, stat, xattr
+from .syscalls import AT_FDCWD, attr, ioctl, namei, notify, readdir, rw, stat, xattr
 from .syscalls import fd as fd_
 from .syscalls import mmap as mmap
 from .syscalls import poll as poll_
@@ -622,6 +622,15 @@ class Process:
     def sys_removexattrat(self, dirfd: int, path: str | None, at_flags: int, name: str) -> None:
         """``removexattr`` and its forms."""
         xattr.sys_removexattrat(self, dirfd, path, at_flags, name)
+
+    @_syscall
+    def sys_inotify_add_watch(self, fd: int, path: str, mask: int) -> int:
+        """``inotify_add_watch`` on a mock inotify instance; ``NotMine`` for a host path."""
+        return notify.sys_inotify_add_watch(self, fd, path, mask)
+
+    @_syscall
+    def sys_inotify_rm_watch(self, fd: int, wd: int) -> None:
+        notify.sys_inotify_rm_watch(self, fd, wd)
 
     @_syscall
     def sys_fallocate(self, fd: int, mode: int, offset: int, length: int) -> None:

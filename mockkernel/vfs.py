@@ -57,6 +57,7 @@ from .fs import (
     generic_file_llseek,
     open_flags_to_file,
 )
+from .fsnotify import IN_MODIFY, IN_OPEN, fsnotify
 from .mm import PAGE_SIZE, Vma
 from .procfs import ProcFs
 from .realfd import REAL
@@ -693,7 +694,17 @@ class Vfs(Subsystem):
         """``do_filp_open`` of an absolute path: a new open file; ``NotMine`` when the
         path is not the mock's (the real OS answers it).  ``found``: what
         :meth:`lookup_open` just returned for ``path`` and ``flags`` to the caller, who
-        looked first (the redirection, to snapshot an attribute): not walked again."""
+        looked first (the redirection, to snapshot an attribute): not walked again.
+        A watched node hears ``IN_OPEN`` (and ``IN_MODIFY`` for an ``O_TRUNC``)."""
+        file = self._open(path, flags, mode, found)
+        inode = file.inode
+        if inode.fsn is not None and not file.f_mode & FMODE_PATH:
+            fsnotify(inode, IN_OPEN)  # fsnotify_open
+            if flags & os.O_TRUNC and file.f_mode & FMODE_WRITE and stat.S_ISREG(inode.mode):
+                fsnotify(inode, IN_MODIFY)  # handle_truncate
+        return file
+
+    def _open(self, path: str, flags: int, mode: int, found: Node | None = None) -> File:
         if flags & os.O_CREAT and flags & os.O_DIRECTORY:
             raise kerr(EINVAL)  # build_open_flags: O_CREAT|O_DIRECTORY is refused
         node = found if found is not None else self.lookup_open(path, flags)
@@ -706,7 +717,7 @@ class Vfs(Subsystem):
             # open file); an anonymous file (a dma-buf) has no path to open: ENXIO
             if node.file.path is None:
                 raise kerr(ENXIO)
-            return self.open(node.file.path, flags, mode)
+            return self._open(node.file.path, flags, mode)
         if flags & os.O_DIRECTORY and not isinstance(node, Dir):
             raise kerr(ENOTDIR)  # do_open's test comes before may_open's ELOOP
         if isinstance(node, Symlink):

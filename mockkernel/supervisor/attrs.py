@@ -13,16 +13,23 @@ mock's is answered ``CONTINUE``.  Permissions are the caller's credentials
 
 from __future__ import annotations
 
+import contextlib
+import os
 import struct
 from collections.abc import Callable
 from errno import E2BIG, EFAULT, EINVAL, ENOENT, EOPNOTSUPP
 from typing import TYPE_CHECKING
 
 from ..errors import NotMine, kerr
+from ..fsnotify import inotify_file
+from ..realfd import REAL
 from ..syscalls import AT_EMPTY_PATH, AT_FDCWD, AT_SYMLINK_NOFOLLOW
+from ..syscalls.notify import add_watch, check_add_watch, inotify_group
 from ..syscalls.xattr import XATTR_NAME_MAX, XATTR_SIZE_MAX, check_setxattr
+from ..trace import TracePoint
 from ..uaccess import copy_from_user, copy_struct_from_user, copy_to_user, strndup_user
 from . import paths
+from .fdtable import RemoteFdTable
 from .uabi import i32, s64, u32
 
 if TYPE_CHECKING:
@@ -36,6 +43,7 @@ __all__ = [
     "fsetxattr",
     "getxattr",
     "inotify_add_watch",
+    "inotify_rm_watch",
     "listxattr",
     "removexattr",
     "setxattr",
@@ -51,6 +59,8 @@ __all__ = [
     "sys_utimensat",
     "sys_utimes",
 ]
+
+trace_sup_inotify = TracePoint("sup.inotify", "pid", "fd")
 
 Times = tuple[tuple[int, int], tuple[int, int]]
 
@@ -390,9 +400,79 @@ def _is_mock_node(c: Call, p: str) -> bool:
 
 
 def inotify_add_watch(c: Call) -> Result:
-    """``inotify_add_watch(fd, path, mask)`` of a mock path: refused (see
-    :func:`_refuse_watch`)."""
-    return _refuse_watch(c, "inotify_add_watch", i32(c.args[0]), paths.read_path(c.args[1]))
+    """``inotify_add_watch(fd, path, mask)`` of a mock node: the mock's inotify
+    (``mockkernel/fsnotify.py``).  A real instance that watches nothing yet becomes a
+    mock one at the same number (its flags kept; ADDFD with SETFD) once a watch of a
+    mock node is valid; one that watches host files already, or a mock instance asked
+    to watch a host file, is refused (``EOPNOTSUPP``, ``sup.unsupported``): an
+    instance watches mock nodes or host files, not both."""
+    fd, mask = i32(c.args[0]), u32(c.args[2])
+    check_add_watch(mask)
+    path = paths.read_path(c.args[1])
+    p = paths.resolve(c, AT_FDCWD, path) if path else None
+    mock = p is not None and _is_mock_node(c, p)
+    if fd in c.proc.files:
+        inotify_group(c.proc, fd)  # EINVAL: not an inotify instance
+        if not path:
+            raise kerr(ENOENT)
+        if p is not None:
+            with contextlib.suppress(NotMine):
+                return c.proc.sys_inotify_add_watch(fd, p, mask)
+        raise c.unsupported("inotify_add_watch", fd, EOPNOTSUPP)
+    if p is None or not mock or not _real_inotify(c.proc.pid, fd):
+        return _continue()
+    if _real_watches(c.proc.pid, fd):
+        raise c.unsupported("inotify_add_watch", fd, EOPNOTSUPP)
+    flags = _real_flags(c.proc.pid, fd)
+    file = inotify_file(c.sv.kernel, flags)
+    try:
+        wd = add_watch(c.proc, file.private_data, p, mask)
+        with c.proc.files_lock:
+            fdt = c.proc.fdt
+            assert isinstance(fdt, RemoteFdTable)
+            fdt.install_over(fd, bool(flags & os.O_CLOEXEC), file.f_op.name)
+            c.proc.fd_install(fd, file)
+    except BaseException:
+        file.put()
+        raise
+    trace_sup_inotify(c.sv.kernel.tracer, c.proc.pid, fd)
+    return wd
+
+
+def inotify_rm_watch(c: Call) -> Result:
+    """``inotify_rm_watch`` of a mock instance (a real one's is the host's)."""
+    fd = i32(c.args[0])
+    if fd not in c.proc.files:
+        return _continue()
+    c.proc.sys_inotify_rm_watch(fd, i32(c.args[1]))
+    return 0
+
+
+def _real_inotify(pid: int, fd: int) -> bool:
+    try:
+        return REAL.readlink(f"/proc/{pid}/fd/{fd}") == "anon_inode:inotify"
+    except OSError:
+        return False
+
+
+def _fdinfo(pid: int, fd: int) -> str:
+    try:
+        with REAL.builtin_open(f"/proc/{pid}/fdinfo/{fd}", encoding="ascii") as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
+def _real_watches(pid: int, fd: int) -> bool:
+    """Does the child's real inotify instance watch anything (``inotify wd:`` lines)?"""
+    return "inotify wd:" in _fdinfo(pid, fd)
+
+
+def _real_flags(pid: int, fd: int) -> int:
+    for line in _fdinfo(pid, fd).splitlines():
+        if line.startswith("flags:"):
+            return int(line.split()[1], 8)
+    return 0
 
 
 _FAN_MARK_ADD = 0x1
@@ -433,7 +513,8 @@ _MODE = "the node's one inode; a task's /proc/<pid> files: EPERM"
 _OWNER = "CAP_CHOWN of the caller (its /proc/<tid>/status)"
 _TIMES = "explicit times: owner or CAP_FOWNER; now: or write permission"
 _XATTR = "stored on devtmpfs/sysfs inodes; procfs, dma-bufs: EOPNOTSUPP"
-_WATCH = "a mock path: EOPNOTSUPP + sup.unsupported (no fsnotify events are modelled)"
+_WATCH = "a mock path: EOPNOTSUPP + sup.unsupported (no fanotify is modelled)"
+_INOTIFY = "a mock node: the mock's inotify (the instance becomes mock; not mixed with host files)"
 #: the handlers' table entries (``handlers.TABLE``): (name, status, handler, note)
 ENTRIES: tuple[tuple[str, str, Callable[[Call], Result], str], ...] = (
     ("truncate", _S, sys_truncate, "a devtmpfs file is cut; sysfs/procfs keep their data"),
@@ -448,7 +529,8 @@ ENTRIES: tuple[tuple[str, str, Callable[[Call], Result], str], ...] = (
     ("lremovexattr", _S, sys_lremovexattr, _XATTR),
     ("fremovexattr", _S, sys_fremovexattr, _XATTR),
     ("utimes", _S, sys_utimes, _TIMES),
-    ("inotify_add_watch", _U, inotify_add_watch, _WATCH),
+    ("inotify_add_watch", _S, inotify_add_watch, _INOTIFY),
+    ("inotify_rm_watch", _S, inotify_rm_watch, "a mock instance's watch (IN_IGNORED)"),
     ("fchownat", _S, sys_fchownat, _OWNER + "; AT_EMPTY_PATH of an O_PATH fd"),
     ("futimesat", _S, sys_futimesat, _TIMES),
     ("fchmodat", _S, sys_fchmodat, _MODE),
@@ -461,13 +543,13 @@ ENTRIES: tuple[tuple[str, str, Callable[[Call], Result], str], ...] = (
     ("removexattrat", _S, sys_removexattrat, "as removexattr"),
 )
 #: the calls about one fd alone (``Syscall.fd_arg`` 0)
-FD_ONLY = ("fsetxattr", "fremovexattr")
+FD_ONLY = ("fsetxattr", "fremovexattr", "inotify_rm_watch")
 #: (path argument, dirfd argument) of the path calls (``Syscall.path_arg``)
 PATH_ARGS: dict[str, tuple[int, int | None]] = {
     "chmod": (0, None), "fchmodat": (1, 0), "fchmodat2": (1, 0), "chown": (0, None),
     "lchown": (0, None), "fchownat": (1, 0), "utime": (0, None), "utimes": (0, None),
     "futimesat": (1, 0), "utimensat": (1, 0), "truncate": (0, None), "setxattr": (0, None),
     "lsetxattr": (0, None), "removexattr": (0, None), "lremovexattr": (0, None),
-    "inotify_add_watch": (1, None), "fanotify_mark": (4, 3), "setxattrat": (1, 0),
+    "fanotify_mark": (4, 3), "setxattrat": (1, 0),
     "getxattrat": (1, 0), "listxattrat": (1, 0), "removexattrat": (1, 0),
 }  # fmt: skip

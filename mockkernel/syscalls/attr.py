@@ -42,6 +42,7 @@ from ..cred import (
 )
 from ..errors import NotMine, kerr
 from ..fs import FMODE_WRITE, File, Inode
+from ..fsnotify import IN_ACCESS, IN_ATTRIB, IN_MODIFY, fsnotify
 from ..trace import TracePoint
 from ..vfs import HOST_READ_ONLY, ShmemFile, _FdTarget
 from . import AT_EMPTY_PATH, AT_FDCWD, AT_SYMLINK_NOFOLLOW
@@ -223,8 +224,11 @@ def vfs_utimes(
         if not inode_owner_or_capable(ids, inode) and not generic_permission(ids, inode, MAY_WRITE):
             raise kerr(EACCES)
         inode.atime_ns = inode.mtime_ns = now
+        mask = IN_ATTRIB
     else:
         explicit = [t[1] not in (UTIME_NOW, UTIME_OMIT) for t in times]
+        omit_a, omit_m = times[0][1] == UTIME_OMIT, times[1][1] == UTIME_OMIT
+        mask = IN_ACCESS if omit_m else IN_MODIFY if omit_a else IN_ATTRIB
         if any(explicit) and not inode_owner_or_capable(ids, inode):
             raise kerr(EPERM)
         for i, t in enumerate(times):
@@ -236,7 +240,7 @@ def vfs_utimes(
             else:
                 inode.mtime_ns = value
     inode.ctime_ns = now
-    _trace_setattr(proc, inode, "times", f"{inode.atime_ns} {inode.mtime_ns}")
+    _trace_setattr(proc, inode, "times", f"{inode.atime_ns} {inode.mtime_ns}", mask)
 
 
 def vfs_truncate(proc: Process, inode: Inode, node: object, length: int) -> None:
@@ -255,10 +259,15 @@ def vfs_truncate(proc: Process, inode: Inode, node: object, length: int) -> None
         node.data.extend(bytes(length - len(node.data)))
         inode.size = length
     inode.mtime_ns = inode.ctime_ns = time.time_ns()
-    _trace_setattr(proc, inode, "size", length)
+    _trace_setattr(proc, inode, "size", length, IN_MODIFY)
 
 
-def _trace_setattr(proc: Process, inode: Inode, what: str, value: object) -> None:
+def _trace_setattr(
+    proc: Process, inode: Inode, what: str, value: object, mask: int = IN_ATTRIB
+) -> None:
+    """The change's trace event, and its ``fsnotify_change`` for a watched inode."""
+    if inode.fsn is not None and mask:
+        fsnotify(inode, mask)
     tracer = proc.kernel.tracer
     if tracer.enabled:
         trace_vfs_setattr(tracer, inode.ino, what, value)

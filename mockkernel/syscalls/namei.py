@@ -31,6 +31,16 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from ..cred import MAY_EXEC, MAY_WRITE, current_ids, generic_permission
 from ..errors import NotMine, kerr
 from ..fs import File
+from ..fsnotify import (
+    IN_ATTRIB,
+    IN_CREATE,
+    IN_DELETE,
+    child_added,
+    fsnotify,
+    fsnotify_name,
+    inode_removed,
+    moved,
+)
 from ..realfd import REAL
 from ..vfs import HOST_READ_ONLY, Dir, Vfs
 from . import AT_FDCWD
@@ -247,8 +257,13 @@ def sys_mkdirat(proc: Process, dirfd: int, path: str, mode: int) -> None:
     _may_change(proc, parent, full)
     if not _devtmpfs(full):
         raise kerr(EPERM)
-    proc.kernel.subsys(Vfs).mkdir(full, owned=True)
+    new = proc.kernel.subsys(Vfs).mkdir(full, owned=True)
     _trace(proc, "vfs.mkdir", path=full, mode=mode & 0o7777)
+    pinode = parent.inode()
+    if pinode.fsn is not None:  # fsnotify_mkdir
+        name = os.path.basename(full)
+        child_added(pinode, name, new.inode())
+        fsnotify_name(pinode, IN_CREATE, name, new.inode())
 
 
 def sys_unlinkat(proc: Process, dirfd: int, path: str, flags: int) -> None:
@@ -278,8 +293,15 @@ def sys_unlinkat(proc: Process, dirfd: int, path: str, flags: int) -> None:
         raise kerr(EPERM)
     if rmdir and isinstance(target, Dir) and target.children:
         raise kerr(ENOTEMPTY)
+    tinode = target.inode()
+    if tinode.fsn is not None:  # the inode: its link count, then its end
+        if not rmdir:
+            fsnotify(tinode, IN_ATTRIB)
+        entries = target.entries if isinstance(target, Dir) else {}
+        inode_removed(tinode, {n: c.inode() for n, c in entries.items()})
     proc.kernel.subsys(Vfs).unlink(full)
     _trace(proc, "vfs.rmdir" if rmdir else "vfs.unlink", path=full)
+    fsnotify_name(parent.inode(), IN_DELETE, os.path.basename(full), tinode)
 
 
 def sys_renameat2(
@@ -321,5 +343,15 @@ def sys_renameat2(
             raise kerr(ENOTEMPTY)
     if isinstance(to, Dir) and (fn + "/").startswith(fo + "/"):
         raise kerr(EINVAL)  # a directory into itself
+    if not isinstance(tn, _Missing):
+        inode_removed(tn.inode())  # the replaced node is gone
     proc.kernel.subsys(Vfs).rename(fo, fn)
     _trace(proc, "vfs.rename", old=fo, new=fn)
+    moved(
+        proc.kernel,
+        po.inode(),
+        os.path.basename(fo),
+        pn.inode(),
+        os.path.basename(fn),
+        to.inode(),
+    )

@@ -39,6 +39,7 @@ from ..cred import (
     inode_owner_or_capable,
 )
 from ..errors import NotMine, kerr
+from ..fsnotify import IN_ATTRIB, fsnotify
 from ..trace import TracePoint
 from . import AT_EMPTY_PATH, AT_SYMLINK_NOFOLLOW
 from .attr import file_fs, inode_at
@@ -167,6 +168,8 @@ def sys_setxattrat(
         raise kerr(ENODATA)
     attrs[name] = bytes(value)
     inode.ctime_ns = time.time_ns()
+    if inode.fsn is not None:
+        fsnotify(inode, IN_ATTRIB)  # fsnotify_xattr
     tracer = proc.kernel.tracer
     if tracer.enabled:
         trace_vfs_setxattr(tracer, inode.ino, name, len(value))
@@ -182,6 +185,8 @@ def sys_removexattrat(
     if attrs.pop(name, None) is None:
         raise kerr(ENODATA)
     inode.ctime_ns = time.time_ns()
+    if inode.fsn is not None:
+        fsnotify(inode, IN_ATTRIB)
     tracer = proc.kernel.tracer
     if tracer.enabled:
         trace_vfs_removexattr(tracer, inode.ino, name)

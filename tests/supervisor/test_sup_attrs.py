@@ -116,23 +116,59 @@ def test_a_child_that_drops_its_uid_is_judged_by_it(kernel: Kernel) -> None:
     assert kernel.subsys(Vfs).lookup("/dev/udmabuf") is not None
 
 
-def test_a_watch_on_a_mock_path_is_refused_with_an_event(kernel: Kernel) -> None:
-    """inotify on a mock node: ``EOPNOTSUPP`` and ``sup.unsupported`` (the mock VFS
-    sends no fsnotify events; the host's node of that name must not be watched); a
-    host path is watched as usual."""
-    code = """
-        import ctypes, errno, os
+def test_inotify_of_a_mock_node_hears_the_mock_vfs(kernel: Kernel) -> None:
+    """A watch of a mock node: the instance becomes the mock's and hears what the mock
+    VFS does (another process's chmod and write included); mixed with a host file it
+    is refused (``EOPNOTSUPP``, ``sup.unsupported``), and a host-only instance stays
+    the host's.  Exact event sequences: ``c_inotifyprobe.txt``."""
+    code = f"""
+        import ctypes, errno, os, struct, subprocess, sys
         libc = ctypes.CDLL(None, use_errno=True)
-        fd = libc.inotify_init1(0)
-        for p in (b"/dev/udmabuf", b"/sys/class/infiniband_verbs", b"/tmp"):
-            r = libc.inotify_add_watch(fd, p, 0x2)  # IN_MODIFY
-            print(p.decode(), "ok" if r >= 0 else ctypes.get_errno() == errno.EOPNOTSUPP)
+        def events(fd):
+            data = os.read(fd, 4096)
+            out = []
+            while data:
+                wd, mask, cookie, n = struct.unpack_from("iIII", data)
+                out.append((wd, hex(mask)))
+                data = data[16 + n:]
+            return out
+        host = libc.inotify_init1(os.O_NONBLOCK)
+        print("host", libc.inotify_add_watch(host, b"/tmp", 0x2) > 0,
+              os.readlink(f"/proc/self/fd/{{host}}"))
+        fd = libc.inotify_init1(os.O_NONBLOCK)
+        wd = libc.inotify_add_watch(fd, b"{ATTR}", 0x6)  # IN_MODIFY | IN_ATTRIB
+        print("wd", wd, os.readlink(f"/proc/self/fd/{{fd}}"), os.get_blocking(fd))
+        subprocess.run([sys.executable, "-c", "import os; os.chmod('{ATTR}', 0o600)"])
+        print(events(fd))
+        r = libc.inotify_add_watch(fd, b"/tmp", 0x2)
+        print("mixed", r, ctypes.get_errno() == errno.EOPNOTSUPP)
+        r = libc.inotify_add_watch(host, b"/dev/udmabuf", 0x2)
+        print("host instance", r, ctypes.get_errno() == errno.EOPNOTSUPP)
         """
     with kernel.tracer.capture() as events:
         out = _py(kernel, code)
-    assert out == ["/dev/udmabuf True", "/sys/class/infiniband_verbs True", "/tmp ok"]
+    assert out == [
+        "host True anon_inode:inotify",
+        "wd 1 anon_inode:inotify False",
+        "[(1, '0x4')]",
+        "mixed -1 True",
+        "host instance -1 True",
+    ]
     refused = [e for e in events if e["event"] == "sup.unsupported"]
     assert [e["syscall"] for e in refused] == ["inotify_add_watch"] * 2
+    assert [e["event"] for e in events if e["event"] == "sup.inotify"] == ["sup.inotify"]
+
+
+def test_fanotify_of_a_mock_node_is_refused(kernel: Kernel) -> None:
+    """fanotify is not modelled: a mark on a mock node is ``EOPNOTSUPP``."""
+    code = """
+        import ctypes, errno
+        libc = ctypes.CDLL(None, use_errno=True)
+        fd = libc.fanotify_init(0, 0)
+        r = libc.fanotify_mark(fd, 1, ctypes.c_uint64(0x2), -100, b"/dev/udmabuf")
+        print(r, ctypes.get_errno() == errno.EOPNOTSUPP)
+        """
+    assert _py(kernel, code) == ["-1 True"]
 
 
 def test_the_attribute_calls_are_trapped() -> None:

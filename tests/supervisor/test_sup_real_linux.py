@@ -52,6 +52,7 @@ KNOWN_DIFFERENCES = {
         "vfioshare",
         "verbsshare",
         "attrprobe",
+        "inotifyprobe",
     ],
 )
 def test_probe_matches_real_linux(kernel: Kernel, build: Callable[[str], str], probe: str) -> None:
