@@ -149,31 +149,26 @@ class Supervisor:
     def _ids(self) -> Ids:
         """The calling thread's credentials (``current_cred()``), from its
         ``/proc/<tid>/status``: a child that called ``setuid`` is judged by its new ids.
-        The file stays open per thread (a ``pread`` at 0 shows the task anew: ~8 us
-        where an open and a read take ~45); a held file of a task that has gone fails
-        (``ESRCH``), and is opened again for a new task with that tid."""
+        The file stays open per thread until it exits (a ``pread`` at 0 shows the task
+        anew: ~8 us where an open and a read take ~45); a held file of a task that has
+        gone fails (``ESRCH``) and is opened again.  Under ``_status_lock``, so
+        ``thread_gone`` never closes a file being read."""
         k = self.kernel
         tid = k.current_tid or k.current.pid
-        for _attempt in (1, 2):
-            with self._status_lock:
+        with self._status_lock:
+            for _attempt in (1, 2):
                 fd = self._status_fds.get(tid)
-            if fd is None:
-                try:
-                    fd = hide(REAL.open(f"/proc/{tid}/status", os.O_RDONLY | os.O_CLOEXEC))
-                except OSError:
-                    raise kerr(ESRCH) from None
-                with self._status_lock:
-                    old = self._status_fds.get(tid)
+                if fd is None:
+                    try:
+                        fd = hide(REAL.open(f"/proc/{tid}/status", os.O_RDONLY | os.O_CLOEXEC))
+                    except OSError:
+                        break
                     self._status_fds[tid] = fd
-                if old is not None:
-                    kernel_close(old)
-            try:
-                return status_ids(REAL.pread(fd, 4096, 0))
-            except OSError:
-                with self._status_lock:
-                    if self._status_fds.get(tid) == fd:
-                        del self._status_fds[tid]
-                        kernel_close(fd)
+                try:
+                    return status_ids(REAL.pread(fd, 4096, 0))
+                except OSError:
+                    del self._status_fds[tid]
+                    kernel_close(fd)
         raise kerr(ESRCH)
 
     def _fget_real(self, pid: int) -> Callable[[int], int]:
@@ -200,6 +195,10 @@ class Supervisor:
 
     def thread_gone(self, tid: int) -> Process | None:
         """Forget ``tid``; returns its process when that was its last thread."""
+        with self._status_lock:
+            status_fd = self._status_fds.pop(tid, None)
+        if status_fd is not None:
+            kernel_close(status_fd)
         with self.lock:
             proc = self.tasks.pop(tid, None)
             if proc is None:

@@ -6,6 +6,7 @@ and a watch on a mock path is refused with a trace event."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import textwrap
@@ -178,3 +179,32 @@ def test_the_attribute_calls_are_trapped() -> None:
             "removexattr", "lremovexattr", "fremovexattr", "inotify_add_watch",
             "fanotify_mark"} <= names  # fmt: skip
     assert not any("chmod" in k or "inotify" in k for k in NOT_TRAPPED)
+
+
+def _status_fds() -> int:
+    n = 0
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):
+            n += os.readlink(f"/proc/self/fd/{fd}").endswith("/status")
+    return n
+
+
+def test_the_credentials_files_go_with_their_threads(kernel: Kernel) -> None:
+    """Each calling thread's ``/proc/<tid>/status`` is held open for its checks and
+    closed when the thread exits: a tree of short-lived children leaves none open."""
+    before = _status_fds()
+    out = _py(
+        kernel,
+        f"""
+        import os
+        for i in range(12):
+            pid = os.fork()
+            if pid == 0:
+                os.chmod("{ATTR}", 0o644)  # a permission check: the child's ids
+                os._exit(0)
+            os.waitpid(pid, 0)
+        print("done")
+        """,
+    )
+    assert out == ["done"]
+    assert _status_fds() == before
