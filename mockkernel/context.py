@@ -46,6 +46,9 @@ class Subsystem:
 
     #: the name leak reports and traces use
     name = "subsystem"
+    #: made without finishing a deferred boot (``boot(lazy=True)``): a registry the
+    #: front-ends fill at install time that no boot step reads or fills
+    boot_independent = False
 
     def __init__(self, kernel: KernelContext) -> None:
         self.kernel = kernel

@@ -15,11 +15,12 @@ from __future__ import annotations
 import os
 import stat
 import sys
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from errno import EBADF, EINVAL, ENOTTY, ESPIPE
 from types import CodeType, FrameType
-from typing import TYPE_CHECKING, Any, ClassVar, Generic
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol
 
 from .context import Subsystem
 from .errors import KernelBug, kerr
@@ -75,9 +76,17 @@ _OPEN_DROP = os.O_CREAT | os.O_EXCL | os.O_NOCTTY | os.O_TRUNC | os.O_CLOEXEC
 IoctlHandler = Callable[["File", int, int], int]
 
 
+class Fsnotify(Protocol):
+    """What the VFS calls on a watched inode (``IN_ACCESS`` 0x1, ``IN_MODIFY`` 0x2,
+    ``IN_CLOSE_WRITE`` 0x8, ``IN_CLOSE_NOWRITE`` 0x10): ``mockkernel.fsnotify``."""
+
+    def notify(self, inode: Inode, mask: int) -> None: ...
+
+
 @dataclass(eq=False)
 class Inode:
-    """What ``fstat`` reports about a file."""
+    """What ``fstat`` reports about a file, and what ``notify_change`` changes: one per
+    node of the tree (every open file of the node shares it) or per anonymous file."""
 
     ino: int
     mode: int  # st_mode, file-type bits included (dma-buf anon inodes have none)
@@ -90,23 +99,28 @@ class Inode:
     blksize: int = 4096
     #: ``i_write_hint``: the ``F_SET_RW_HINT`` of the inode (``RWH_WRITE_LIFE_*``)
     i_write_hint: int = 0
+    #: ``i_atime``/``i_mtime``/``i_ctime`` in ns since the epoch (``current_time`` when
+    #: the inode is made; ``utimensat`` and every attribute change move them)
+    atime_ns: int = field(default_factory=time.time_ns)
+    mtime_ns: int = 0
+    ctime_ns: int = 0
+    #: the extended attributes stored on it (``simple_xattrs``: devtmpfs, kernfs)
+    xattrs: dict[str, bytes] | None = None
+    #: its watches and watched parent (``mockkernel.fsnotify.FsnInfo``, which this layer
+    #: calls without importing: ``fsn.notify(inode, mask)``); None: unwatched
+    fsn: Fsnotify | None = None
+
+    def __post_init__(self) -> None:
+        self.mtime_ns = self.mtime_ns or self.atime_ns
+        self.ctime_ns = self.ctime_ns or self.atime_ns
 
     def stat_result(self) -> os.stat_result:
+        a, m, c = self.atime_ns, self.mtime_ns, self.ctime_ns
         return os.stat_result(
             (
-                *(
-                    self.mode,
-                    self.ino,
-                    self.dev,
-                    self.nlink,
-                    self.uid,
-                    self.gid,
-                    self.size,
-                    0,
-                    0,
-                    0,
-                ),
-                *(0.0, 0.0, 0.0, 0, 0, 0, self.blksize, (self.size + 511) // 512, self.rdev),
+                *(self.mode, self.ino, self.dev, self.nlink, self.uid, self.gid, self.size),
+                *(a // 10**9, m // 10**9, c // 10**9, a / 1e9, m / 1e9, c / 1e9, a, m, c),
+                *(self.blksize, (self.size + 511) // 512, self.rdev),
             )
         )
 
@@ -317,6 +331,8 @@ class File(Generic[PrivT]):
             kernel.subsys(FileLocks).remove_file(self)  # locks_remove_file
             if self.opened:
                 self.f_op.release(self)
+            if self.inode.fsn is not None and not self.f_mode & FMODE_PATH:  # fsnotify_close
+                self.inode.fsn.notify(self.inode, 0x8 if self.f_mode & FMODE_WRITE else 0x10)
         finally:
             table = kernel.subsys(FileTable)
             table.files.pop(self.id, None)
@@ -339,6 +355,8 @@ class File(Generic[PrivT]):
         data = op(self, count, self.f_pos if pos is None else pos)
         if pos is None:
             self.f_pos += len(data)
+        if data and self.inode.fsn is not None:  # fsnotify_access
+            self.inode.fsn.notify(self.inode, 0x1)
         return data
 
     def vfs_write(self, data: bytes, pos: int | None) -> int:
@@ -352,6 +370,8 @@ class File(Generic[PrivT]):
         n = op(self, data, self.f_pos if pos is None else pos)
         if pos is None:
             self.f_pos += n
+        if n > 0 and self.inode.fsn is not None:  # fsnotify_modify
+            self.inode.fsn.notify(self.inode, 0x2)
         return n
 
     def vfs_llseek(self, offset: int, whence: int) -> int:

@@ -215,6 +215,11 @@ class Kernel:
         """:meth:`subsys` while the boot is deferred: the boot's own thread is served from
         the table it fills; any other use finishes the boot (or waits for it) first."""
         early = self._early
+        if early is not None and cls.boot_independent:  # (nothing of the boot to see)
+            got = early.get(cls)
+            if got is None:
+                got = early.setdefault(cls, cls(self))
+            return got  # type: ignore[return-value]
         if early is None or self._booting != threading.get_ident():
             self.finish_start()
             return self.subsys(cls)

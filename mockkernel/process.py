@@ -28,6 +28,7 @@ from errno import EBADF, EINVAL, EMFILE, ENOMEM, errorcode
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, Protocol, TypeVar
 
 from .context import KernelContext
+from .cred import Ids
 from .errors import kerr
 from .fault_inject import should_fail
 from .fs import FMODE_PATH, File
@@ -35,7 +36,7 @@ from .fs import O_LARGEFILE as O_LARGEFILE
 from .fs import open_flags_to_file as open_flags_to_file
 from .mm import MappedFile, Mapping, Vma
 from .realfd import REAL, give_up, held, kernel_dup
-from .syscalls import AT_FDCWD, attr, ioctl, namei, readdir, rw, stat
+from .syscalls import AT_FDCWD, attr, ioctl, namei, notify, readdir, rw, stat, xattr
 from .syscalls import fd as fd_
 from .syscalls import mmap as mmap
 from .syscalls import poll as poll_
@@ -448,6 +449,9 @@ class Process:
 
     #: set by a front-end whose processes are not this Python process (the supervisor)
     fget_real_hook: Callable[[int], int] | None = None
+    #: the calling thread's credentials, where they are not this Python process's (set
+    #: by the supervisor: read from the caller's ``/proc/<tid>/status``; see ``cred``)
+    ids_hook: Callable[[], Ids] | None = None
 
     @contextlib.contextmanager
     def fdget_real(self, fd: int) -> Iterator[int]:
@@ -566,6 +570,73 @@ class Process:
     @_syscall
     def sys_fchown(self, fd: int, uid: int, gid: int) -> None:
         attr.sys_fchown(self, fd, uid, gid)
+
+    @_syscall
+    def sys_fchmodat(self, dirfd: int, path: str, mode: int, flags: int = 0) -> None:
+        """``fchmodat2`` (``chmod(p)``: ``(AT_FDCWD, p, mode)``); ``NotMine`` for a real
+        path."""
+        attr.sys_fchmodat(self, dirfd, path, mode, flags)
+
+    @_syscall
+    def sys_fchownat(self, dirfd: int, path: str, uid: int, gid: int, flags: int = 0) -> None:
+        """``fchownat`` (``lchown``: ``AT_SYMLINK_NOFOLLOW``); ``NotMine`` for a real path."""
+        attr.sys_fchownat(self, dirfd, path, uid, gid, flags)
+
+    @_syscall
+    def sys_utimensat(
+        self,
+        dirfd: int,
+        path: str | None,
+        times: tuple[tuple[int, int], tuple[int, int]] | None,
+        flags: int = 0,
+    ) -> None:
+        """``utimensat``: ``times`` as ``(sec, nsec)`` pairs (``UTIME_NOW``/``UTIME_OMIT``),
+        ``None`` for now; ``path`` None: the fd ``dirfd`` (``futimens``)."""
+        attr.sys_utimensat(self, dirfd, path, times, flags)
+
+    @_syscall
+    def sys_truncate(self, path: str, length: int) -> None:
+        attr.sys_truncate(self, path, length)
+
+    @_syscall
+    def sys_setxattrat(
+        self,
+        dirfd: int,
+        path: str | None,
+        at_flags: int,
+        name: str,
+        value: bytes,
+        flags: int = 0,
+    ) -> None:
+        """``setxattr`` (``path`` None: ``fsetxattr`` of ``dirfd``; ``at_flags``
+        ``AT_SYMLINK_NOFOLLOW``: ``lsetxattr``)."""
+        xattr.sys_setxattrat(self, dirfd, path, at_flags, name, value, flags)
+
+    @_syscall
+    def sys_getxattrat(
+        self, dirfd: int, path: str | None, at_flags: int, name: str, size: int
+    ) -> bytes:
+        """``getxattr`` and its forms, as :meth:`sys_setxattrat`."""
+        return xattr.sys_getxattrat(self, dirfd, path, at_flags, name, size)
+
+    @_syscall
+    def sys_listxattrat(self, dirfd: int, path: str | None, at_flags: int, size: int) -> bytes:
+        """``listxattr`` and its forms: the NUL-terminated names."""
+        return xattr.sys_listxattrat(self, dirfd, path, at_flags, size)
+
+    @_syscall
+    def sys_removexattrat(self, dirfd: int, path: str | None, at_flags: int, name: str) -> None:
+        """``removexattr`` and its forms."""
+        xattr.sys_removexattrat(self, dirfd, path, at_flags, name)
+
+    @_syscall
+    def sys_inotify_add_watch(self, fd: int, path: str, mask: int) -> int:
+        """``inotify_add_watch`` on a mock inotify instance; ``NotMine`` for a host path."""
+        return notify.sys_inotify_add_watch(self, fd, path, mask)
+
+    @_syscall
+    def sys_inotify_rm_watch(self, fd: int, wd: int) -> None:
+        notify.sys_inotify_rm_watch(self, fd, wd)
 
     @_syscall
     def sys_fallocate(self, fd: int, mode: int, offset: int, length: int) -> None:

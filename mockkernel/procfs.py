@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import re
 import threading
+import weakref
 from errno import EINVAL, ENOENT, ENOTDIR, ERANGE
 from typing import TYPE_CHECKING, NoReturn
 
@@ -114,6 +115,9 @@ class ProcFs:
 
     def __init__(self, vfs: Vfs) -> None:
         self.vfs = vfs
+        #: each process's ``maps`` node, kept while the process lives: its inode (times
+        #: set by ``utimensat``) stays, as the dentry's does on Linux
+        self._maps: weakref.WeakKeyDictionary[Process, Node] = weakref.WeakKeyDictionary()
 
     def task(self, who: str) -> Process | None:
         """The mock process ``self``/``thread-self``/``<pid>`` names, if any."""
@@ -200,6 +204,9 @@ class ProcFs:
         mapping of a mock file shown as one line with its own name, inode and offset."""
         from .vfs import Attr
 
+        node = self._maps.get(proc)
+        if node is not None:
+            return node
         real_path = f"/proc/{proc.pid}/maps" if proc.real_pid else None
         # kernel memory (KernelMaps) lives in this Python process: only its maps hide them
         hidden: tuple[tuple[int, int], ...] | None = None if proc.mm is LOCAL else ()
@@ -212,7 +219,8 @@ class ProcFs:
             return proc_maps(real, list(proc.mappings.values()), hidden)
 
         ino = REAL.stat(real_path).st_ino if real_path is not None else proc.pid
-        return Attr(ino, show, 0o444, 0)
+        node = self._maps[proc] = Attr(ino, show, 0o444, 0)
+        return node
 
     def task_dir(self, proc: Process, name: str | None) -> Node | None:
         """``/proc/<pid>``, ``fd/`` and ``fdinfo/`` of a simulated process, made afresh;

@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
+import time
 from collections.abc import Callable
 from errno import (
     EACCES,
@@ -38,6 +39,7 @@ from errno import (
 from typing import TYPE_CHECKING
 
 from .context import Subsystem
+from .cred import current_ids, generic_permission
 from .errors import KernelBug, NotMine, kerr
 from .fs import (
     DT_CHR,
@@ -55,6 +57,7 @@ from .fs import (
     generic_file_llseek,
     open_flags_to_file,
 )
+from .fsnotify import IN_MODIFY, IN_OPEN, fsnotify
 from .mm import PAGE_SIZE, Vma
 from .procfs import ProcFs
 from .realfd import REAL
@@ -81,12 +84,23 @@ trace_vfs_create = TracePoint("vfs.create", "path")
 
 
 class Node:
+    """A node of the tree.  Its inode is made on first use and kept: every open file of
+    the node shares it, so a ``chmod``, ``chown``, ``utimensat`` or ``setxattr`` of the
+    path is what ``fstat`` of an fd shows, and the other way round."""
+
     kind = "node"
 
     def __init__(self, ino: int) -> None:
         self.ino = ino
+        self._inode: Inode | None = None
 
     def inode(self) -> Inode:
+        inode = self._inode
+        if inode is None:
+            inode = self._inode = self.make_inode()
+        return inode
+
+    def make_inode(self) -> Inode:
         raise NotImplementedError
 
 
@@ -110,7 +124,7 @@ class Dir(Node):
             fill()
         return self.entries
 
-    def inode(self) -> Inode:
+    def make_inode(self) -> Inode:
         return Inode(self.ino, stat.S_IFDIR | 0o755, nlink=2, size=0)
 
 
@@ -121,17 +135,16 @@ class ChrDev(Node):
         super().__init__(ino)
         self.fops = fops
         self.rdev = rdev
-        #: the node's one inode (devtmpfs keeps one per node): every open and ``stat``
-        #: share it, so an ``fchmod``/``fchown``/``F_SET_RW_HINT`` holds for all of them
-        self._inode = Inode(ino, stat.S_IFCHR | perm, rdev=rdev, dev=0x6)
+        self._perm0 = perm  # the mode the node is made with (devtmpfs' one inode keeps it)
 
     @property
     def perm(self) -> int:
-        """The permission bits, as the inode has them now."""
-        return self._inode.mode & 0o7777
+        """The permission bits, as the node's one inode has them now (an ``fchmod``
+        through any open, or a ``chmod`` of the path, holds for every open and ``stat``)."""
+        return self.inode().mode & 0o7777
 
-    def inode(self) -> Inode:
-        return self._inode
+    def make_inode(self) -> Inode:
+        return Inode(self.ino, stat.S_IFCHR | self._perm0, rdev=self.rdev, dev=0x6)
 
 
 class Symlink(Node):
@@ -142,7 +155,7 @@ class Symlink(Node):
         self.target = target
         self.perm = perm
 
-    def inode(self) -> Inode:
+    def make_inode(self) -> Inode:
         return Inode(self.ino, stat.S_IFLNK | self.perm, size=len(self.target))
 
 
@@ -157,7 +170,7 @@ class Attr(Node):
         self.perm = perm
         self.size = size
 
-    def inode(self) -> Inode:
+    def make_inode(self) -> Inode:
         return Inode(self.ino, stat.S_IFREG | self.perm, size=self.size)
 
 
@@ -196,7 +209,7 @@ class BinAttr(Node):
         self.write = write
         self.mmap = mmap
 
-    def inode(self) -> Inode:
+    def make_inode(self) -> Inode:
         return Inode(self.ino, stat.S_IFREG | self.perm, size=self.size)
 
 
@@ -209,12 +222,14 @@ class ShmemFile(BinAttr):
     def __init__(self, ino: int, perm: int) -> None:
         super().__init__(ino, perm, 0, read=self._read, write=self._write)
         self.data = bytearray()
-        #: the one inode every open file shares, so ``fstat`` sees the size grow
-        self._inode = Inode(ino, stat.S_IFREG | perm)
+
+    def make_inode(self) -> Inode:
+        return Inode(self.ino, stat.S_IFREG | self.perm)
 
     def inode(self) -> Inode:
-        self._inode.size = len(self.data)
-        return self._inode
+        inode = super().inode()
+        inode.size = len(self.data)
+        return inode
 
     def _read(self, file: File, pos: int, count: int) -> bytes:
         return bytes(self.data[pos : pos + count])
@@ -223,7 +238,8 @@ class ShmemFile(BinAttr):
         if pos > len(self.data):
             self.data.extend(bytes(pos - len(self.data)))
         self.data[pos : pos + len(data)] = data
-        self._inode.size = len(self.data)
+        inode = self.inode()  # (its size follows the data)
+        inode.mtime_ns = inode.ctime_ns = time.time_ns()
         return len(data)
 
 
@@ -271,13 +287,19 @@ class BinAttrOps(FileOperations):
 _bin_fops = BinAttrOps()
 
 
-def _may_open(perm: int, want: int) -> bool:
-    """``generic_permission`` for a root-owned node: ``want`` is ``R_OK``/``W_OK`` bits."""
-    if os.geteuid() == 0:
-        return True
-    in_group = os.getegid() == 0 or 0 in os.getgroups()
-    bits = (perm >> 3) & 7 if in_group else perm & 7
-    return want & bits == want
+def _may_open(kernel: TaskContext, inode: Inode, want: int) -> None:
+    """``may_open``'s ``inode_permission`` for the caller: ``want`` is ``R_OK``/``W_OK``
+    bits; ``EACCES`` when the node's mode, owner and group do not allow it."""
+    if not want & ~inode.mode & 7:
+        return  # the others' bits allow it: anyone may (no credentials to read)
+    if kernel.current.ids_hook is None and os.geteuid() == 0:
+        return  # (in-process root: CAP_DAC_OVERRIDE reads and writes anything)
+    if not generic_permission(current_ids(kernel), inode, want):
+        raise kerr(EACCES)
+
+
+def _want(f_mode: int) -> int:
+    return (os.R_OK if f_mode & FMODE_READ else 0) | (os.W_OK if f_mode & FMODE_WRITE else 0)
 
 
 class SeqFileOps(FileOperations):
@@ -596,7 +618,9 @@ class Vfs(Subsystem):
         """``O_CREAT`` of a new name in ``/dev``: a regular file in the mock devtmpfs, as
         root may make one (mode 0644 under the usual umask); ``EACCES`` for anyone else
         (``/dev`` is ``drwxr-xr-x root``)."""
-        if os.geteuid() != 0:
+        parent = self.peek("/dev")
+        ids = current_ids(self.kernel)
+        if parent is None or not generic_permission(ids, parent.inode(), os.W_OK | os.X_OK):
             raise kerr(EACCES)
         node = ShmemFile(self.kernel.new_id(), 0o644)
         self._add(path.rstrip("/"), node)
@@ -676,7 +700,17 @@ class Vfs(Subsystem):
         """``do_filp_open`` of an absolute path: a new open file; ``NotMine`` when the
         path is not the mock's (the real OS answers it).  ``found``: what
         :meth:`lookup_open` just returned for ``path`` and ``flags`` to the caller, who
-        looked first (the redirection, to snapshot an attribute): not walked again."""
+        looked first (the redirection, to snapshot an attribute): not walked again.
+        A watched node hears ``IN_OPEN`` (and ``IN_MODIFY`` for an ``O_TRUNC``)."""
+        file = self._open(path, flags, mode, found)
+        inode = file.inode
+        if inode.fsn is not None and not file.f_mode & FMODE_PATH:
+            fsnotify(inode, IN_OPEN)  # fsnotify_open
+            if flags & os.O_TRUNC and file.f_mode & FMODE_WRITE and stat.S_ISREG(inode.mode):
+                fsnotify(inode, IN_MODIFY)  # handle_truncate
+        return file
+
+    def _open(self, path: str, flags: int, mode: int, found: Node | None = None) -> File:
         if flags & os.O_CREAT and flags & os.O_DIRECTORY:
             raise kerr(EINVAL)  # build_open_flags: O_CREAT|O_DIRECTORY is refused
         node = found if found is not None else self.lookup_open(path, flags)
@@ -689,7 +723,7 @@ class Vfs(Subsystem):
             # open file); an anonymous file (a dma-buf) has no path to open: ENXIO
             if node.file.path is None:
                 raise kerr(ENXIO)
-            return self.open(node.file.path, flags, mode)
+            return self._open(node.file.path, flags, mode)
         if flags & os.O_DIRECTORY and not isinstance(node, Dir):
             raise kerr(ENOTDIR)  # do_open's test comes before may_open's ELOOP
         if isinstance(node, Symlink):
@@ -701,6 +735,7 @@ class Vfs(Subsystem):
         if isinstance(node, Attr):
             if flags & os.O_ACCMODE != os.O_RDONLY:
                 raise kerr(EACCES)
+            _may_open(self.kernel, node.inode(), os.R_OK)
             return File(
                 self.kernel,
                 _seq_fops,
@@ -714,6 +749,7 @@ class Vfs(Subsystem):
             return self._open_bin_attr(node, path, flags)
         if isinstance(node, ChrDev):
             f_flags, f_mode = open_flags_to_file(flags)
+            _may_open(self.kernel, node.inode(), _want(f_mode))
             file = File(self.kernel, node.fops, node.inode(), f_flags, f_mode, None, path)
             file.opened = False
             try:
@@ -753,18 +789,18 @@ class Vfs(Subsystem):
 
     def _open_bin_attr(self, node: BinAttr, path: str, flags: int) -> File:
         f_flags, f_mode = open_flags_to_file(flags)
-        want = (os.R_OK if f_mode & FMODE_READ else 0) | (os.W_OK if f_mode & FMODE_WRITE else 0)
-        if not node.task_owned and not _may_open(node.perm, want):
+        perm = node.inode().mode
+        if not node.task_owned:
+            _may_open(self.kernel, node.inode(), _want(f_mode))
+        if f_mode & FMODE_WRITE and (not perm & 0o222 or (node.write or node.mmap) is None):
             raise kerr(EACCES)
-        if f_mode & FMODE_WRITE and (not node.perm & 0o222 or (node.write or node.mmap) is None):
-            raise kerr(EACCES)
-        if f_mode & FMODE_READ and (not node.perm & 0o444 or (node.read or node.mmap) is None):
+        if f_mode & FMODE_READ and (not perm & 0o444 or (node.read or node.mmap) is None):
             raise kerr(EACCES)
         if isinstance(node, ShmemFile) and flags & os.O_TRUNC and f_mode & FMODE_WRITE:
             node.data.clear()  # (the inode's size follows in node.inode())
         path = self._canonical(path)  # what /proc/self/fd/N shows: d_path, links resolved
         file = File(self.kernel, _bin_fops, node.inode(), f_flags, f_mode, node, path)
-        file.f_euid = os.geteuid()
+        file.f_euid = current_ids(self.kernel).euid
         if self.kernel.tracer.enabled:  # (a hot path: no call while off)
             trace_vfs_open(self.kernel.tracer, path, file.id)
         return file

@@ -84,6 +84,7 @@ class Signals(Subsystem):
     """The front-ends' answers to ``signal_pending(current)``."""
 
     name = "signals"
+    boot_independent = True  # (filled when a front-end installs, which boots nothing)
 
     def __init__(self, kernel: KernelContext) -> None:
         super().__init__(kernel)

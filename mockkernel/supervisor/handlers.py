@@ -23,7 +23,7 @@ from ..net.dev_ioctl import is_dev_ioctl, sock_dev_ioctl
 from ..syscalls.mmap import MADV_REAL_EFFECT, MADV_REMOVE
 from ..trace import TracePoint
 from ..uaccess import copy_from_user, copy_to_user
-from . import epollsys, netsock, paths, pollsys, punch, scm, tcpsock, xattr
+from . import attrs, epollsys, netsock, paths, pollsys, punch, scm, tcpsock
 from .fdtable import real_fd_is_dir, real_fd_open
 from .mmap import unmap
 from .seccomp import NR
@@ -692,29 +692,29 @@ def sys_getcwd(c: Call) -> Result:
     return len(data)
 
 
-# -- extended attributes (see xattr.py) ---------------------------------------------------
+# -- extended attributes (see attrs.py) ---------------------------------------------------
 def sys_getxattr(c: Call) -> Result:
-    return xattr.getxattr(c, 0, True)
+    return attrs.getxattr(c, 0, True)
 
 
 def sys_lgetxattr(c: Call) -> Result:
-    return xattr.getxattr(c, 0, False)
+    return attrs.getxattr(c, 0, False)
 
 
 def sys_fgetxattr(c: Call) -> Result:
-    return xattr.getxattr(c, None, True)
+    return attrs.getxattr(c, None, True)
 
 
 def sys_listxattr(c: Call) -> Result:
-    return xattr.listxattr(c, 0, True)
+    return attrs.listxattr(c, 0, True)
 
 
 def sys_llistxattr(c: Call) -> Result:
-    return xattr.listxattr(c, 0, False)
+    return attrs.listxattr(c, 0, False)
 
 
 def sys_flistxattr(c: Call) -> Result:
-    return xattr.listxattr(c, None, True)
+    return attrs.listxattr(c, None, True)
 
 
 _S, _P, _U = "supported", "partial", "unimplemented"
@@ -810,7 +810,9 @@ TABLE: dict[int, Syscall] = {
             "outside /dev, /sys, /proc: ENOENT",
         ),
         Syscall("fchdir", _S, sys_fchdir, "a mock directory fd"),
-        Syscall("getxattr", _S, sys_getxattr, "none stored: Linux's errno for the filesystem"),
+        Syscall(
+            "getxattr", _S, sys_getxattr, "stored on devtmpfs/sysfs inodes; else Linux's errno"
+        ),
         Syscall("lgetxattr", _S, sys_lgetxattr, "as getxattr, the link itself"),
         Syscall("fgetxattr", _S, sys_fgetxattr, "devtmpfs, sysfs, procfs or an anon inode"),
         Syscall("listxattr", _S, sys_listxattr, "nothing listed (no LSM labels)"),
@@ -886,16 +888,14 @@ TABLE: dict[int, Syscall] = {
         ),
         Syscall("sendto", _S, netsock.sys_sendto),
         Syscall("recvfrom", _P, netsock.sys_recvfrom, "TCP blocks as Linux; netlink never"),
+        # attributes of mock paths and fds (attrs.py; the rules: syscalls/attr.py, xattr.py)
+        *(Syscall(*entry) for entry in attrs.ENTRIES),
     )
 }
 
 #: calls that reach a file but are not trapped: the child's real kernel runs them on the
 #: placeholder (a sealed empty memfd) -- documented limits, listed in the support table
 NOT_TRAPPED: dict[str, str] = {
-    "chmod/fchmodat/chown/fchownat/utimensat/setxattr/removexattr (and f- forms but "
-    "fchmod/fchown) of a mock path or fd": "the host's answer for the placeholder or the "
-    "host's node",
-    "inotify_add_watch/fanotify_mark of a mock path": "the host's tree is watched",
     "mprotect/madvise/msync outside the mapping window": "a mock mapping the program "
     "placed with MAP_FIXED: they act on its real pages (the backing files)",
     "sendfile, splice": "on a mock TCP socket the placeholder answers (a sealed memfd)",
@@ -909,7 +909,7 @@ _FD_ONLY = ("read", "write", "pread64", "pwrite64", "readv", "writev", "preadv",
             "ioctl", "fcntl", "dup", "getdents64", "flock", "fchmod", "fchown", "fadvise64",
             "sync_file_range", "readahead", "accept", "accept4", "shutdown",
             "getsockname", "getpeername", "setsockopt", "getsockopt", "sendto", "recvfrom",
-            "fgetxattr", "flistxattr")  # fmt: skip
+            "fgetxattr", "flistxattr", *attrs.FD_ONLY)  # fmt: skip
 
 
 _PATH_ARGS: dict[str, tuple[int, int | None]] = {
@@ -919,7 +919,7 @@ _PATH_ARGS: dict[str, tuple[int, int | None]] = {
     "getxattr": (0, None), "lgetxattr": (0, None), "listxattr": (0, None),
     "mkdir": (0, None), "rmdir": (0, None), "unlink": (0, None), "mkdirat": (1, 0),
     "unlinkat": (1, 0),
-    "llistxattr": (0, None),
+    "llistxattr": (0, None), **attrs.PATH_ARGS,
 }  # fmt: skip
 _QUICK: dict[str, Callable[[Process, tuple[int, ...]], bool]] = {
     "sendmsg": scm.quick_sendmsg,

@@ -250,6 +250,14 @@ NR = {
     "copy_file_range": 326, "preadv2": 327, "pwritev2": 328,
     "statx": 332, "close_range": 436, "fallocate": 285,
     "openat2": 437, "faccessat2": 439,
+    # attributes of paths and fds (attrs.py)
+    "truncate": 76, "chmod": 90, "chown": 92, "lchown": 94, "utime": 132, "setxattr": 188,
+    "lsetxattr": 189, "fsetxattr": 190, "removexattr": 197, "lremovexattr": 198,
+    "fremovexattr": 199, "utimes": 235, "inotify_add_watch": 254, "inotify_rm_watch": 255,
+    "fchownat": 260,
+    "futimesat": 261, "fchmodat": 268, "utimensat": 280, "fanotify_mark": 301,
+    "fchmodat2": 452, "setxattrat": 463, "getxattrat": 464, "listxattrat": 465,
+    "removexattrat": 466,
 }  # fmt: skip
 
 MAP_ANONYMOUS = 0x20

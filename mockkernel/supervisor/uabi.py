@@ -37,7 +37,8 @@ def stat_bytes(st: os.stat_result) -> bytes:
     return _STAT.pack(
         st.st_dev, st.st_ino, st.st_nlink, st.st_mode, st.st_uid, st.st_gid, 0,
         st.st_rdev, st.st_size, st.st_blksize, st.st_blocks,
-        int(st.st_atime), 0, int(st.st_mtime), 0, int(st.st_ctime), 0,
+        *divmod(st.st_atime_ns, 10**9), *divmod(st.st_mtime_ns, 10**9),
+        *divmod(st.st_ctime_ns, 10**9),
     )  # fmt: skip
 
 
@@ -47,7 +48,8 @@ def statx_bytes(st: os.stat_result) -> bytes:
         STATX_BASIC_STATS, st.st_blksize, 0, st.st_nlink, st.st_uid, st.st_gid,
         st.st_mode, st.st_ino, st.st_size, st.st_blocks, 0,
     )  # fmt: skip
-    ts = b"".join(_STATX_TS.pack(int(t), 0) for t in (st.st_atime, 0, st.st_ctime, st.st_mtime))
+    times = (st.st_atime_ns, 0, st.st_ctime_ns, st.st_mtime_ns)  # atime, btime, ctime, mtime
+    ts = b"".join(_STATX_TS.pack(*divmod(t, 10**9)) for t in times)
     dev = _STATX_DEV.pack(
         os.major(st.st_rdev), os.minor(st.st_rdev), os.major(st.st_dev), os.minor(st.st_dev)
     )

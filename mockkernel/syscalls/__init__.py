@@ -13,8 +13,12 @@ By family, as the kernel's files:
 
 * :mod:`.fd` -- ``close``, ``dup``/``dup2``/``dup3``, ``fcntl`` (record and OFD locks,
   leases, owner, hints), ``flock`` (``fs/file.c``, ``fs/fcntl.c``, ``fs/locks.c``)
-* :mod:`.attr` -- ``fchmod``, ``fchown``, ``fallocate``, ``fstatfs`` (``fs/open.c``,
-  ``fs/statfs.c``)
+* :mod:`.attr` -- ``fchmod``/``fchmodat2``, ``fchown``/``fchownat``, ``utimensat``,
+  ``truncate``, ``fallocate``, ``fstatfs`` (``fs/open.c``, ``fs/utimes.c``, ``fs/statfs.c``)
+* :mod:`.xattr` -- ``setxattr``/``getxattr``/``listxattr``/``removexattr`` by path or
+  fd (``fs/xattr.c``)
+* :mod:`.notify` -- ``inotify_add_watch``/``inotify_rm_watch`` (``fs/notify/inotify``;
+  the events are :mod:`mockkernel.fsnotify`'s)
 * :mod:`.rw` -- ``read``/``write``/``pread``/``pwrite``/``readv``/``writev``, ``lseek``,
   ``fsync``, ``ftruncate`` (``fs/read_write.c``)
 * :mod:`.ioctl` -- ``ioctl``: ``do_vfs_ioctl``, then the driver (``fs/ioctl.c``)

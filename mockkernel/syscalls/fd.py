@@ -12,6 +12,7 @@ import struct
 from errno import EBADF, EINVAL, ENOTDIR, EOVERFLOW, EPERM, ESRCH
 from typing import TYPE_CHECKING
 
+from ..cred import current_ids, inode_owner_or_capable
 from ..errors import kerr
 from ..filelock import FL_FLOCK, FL_OFDLCK, FL_POSIX, OFFSET_MAX, FileLock, FileLocks
 from ..fs import FMODE_PATH, FMODE_READ, FMODE_WRITE, File
@@ -171,10 +172,9 @@ def _do_fcntl(proc: Process, fd: int, file: File, cmd: int, arg: int) -> int:
     if cmd == _fcntl.F_SETFL:
         # setfl(): O_NOATIME needs the owner (or CAP_FOWNER); O_DIRECT needs
         # FMODE_CAN_ODIRECT, which no mock file has
-        if arg & os.O_NOATIME and not file.f_flags & os.O_NOATIME:
-            euid = os.geteuid()
-            if euid not in (0, file.inode.uid):
-                raise kerr(EPERM)
+        noatime = arg & os.O_NOATIME and not file.f_flags & os.O_NOATIME
+        if noatime and not inode_owner_or_capable(current_ids(proc.kernel), file.inode):
+            raise kerr(EPERM)
         if arg & os.O_DIRECT:
             raise kerr(EINVAL)
         file.f_flags = (file.f_flags & ~SETFL_MASK) | (arg & SETFL_MASK)

@@ -28,8 +28,19 @@ from errno import (
 )
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from ..cred import MAY_EXEC, MAY_WRITE, current_ids, generic_permission
 from ..errors import NotMine, kerr
 from ..fs import File
+from ..fsnotify import (
+    IN_ATTRIB,
+    IN_CREATE,
+    IN_DELETE,
+    child_added,
+    fsnotify,
+    fsnotify_name,
+    inode_removed,
+    moved,
+)
 from ..realfd import REAL
 from ..vfs import HOST_READ_ONLY, Dir, Vfs
 from . import AT_FDCWD
@@ -43,6 +54,7 @@ __all__ = [
     "RENAME_NOREPLACE",
     "at_path",
     "dirfd_file",
+    "host_exists",
     "lookup_at",
     "lookup_open_at",
     "sys_mkdirat",
@@ -166,7 +178,7 @@ class _Missing:
 _MISSING = _Missing()
 
 
-def _host_exists(full: str) -> bool:
+def host_exists(full: str) -> bool:
     """Whether the host has ``full`` (asked past the redirection)."""
     try:
         REAL.lstat(full)
@@ -193,17 +205,18 @@ def _lookup_change(proc: Process, full: str) -> tuple[Node | None, Node | _Missi
         if e.errno != ENOENT:
             raise
         target = _MISSING
-    if target is None and parent is not None and not _host_exists(full):
+    if target is None and parent is not None and not host_exists(full):
         target = _MISSING
     return parent, target
 
 
-def _may_change(parent: Node, full: str) -> None:
-    """``may_create``/``may_delete`` in a mock directory: every one is ``root``'s and not
-    writable by others (``EACCES`` for any other user)."""
+def _may_change(proc: Process, parent: Node, full: str) -> None:
+    """``may_create``/``may_delete`` in a mock directory: write and search permission
+    on it for the caller's credentials (``EACCES``; every mock directory is
+    ``drwxr-xr-x root`` unless chmod'ed)."""
     if not isinstance(parent, Dir):
         raise kerr(ENOTDIR)
-    if os.geteuid() != 0:
+    if not generic_permission(current_ids(proc.kernel), parent.inode(), MAY_WRITE | MAY_EXEC):
         raise kerr(EACCES)
 
 
@@ -235,17 +248,22 @@ def sys_mkdirat(proc: Process, dirfd: int, path: str, mode: int) -> None:
     if parent is None:
         if not _host_read_only(full):
             raise NotMine(None if full == path else full)
-        raise kerr(EEXIST if _host_exists(full) else EROFS)
+        raise kerr(EEXIST if host_exists(full) else EROFS)
     if target is not _MISSING:
         raise kerr(EEXIST)
     if not isinstance(parent, Dir) or (not parent.owned and not _devtmpfs(full)):
         # a name only the host could have (/sys/kernel/<new>): its read-only sysfs
         raise kerr(EROFS if isinstance(parent, Dir) else ENOTDIR)
-    _may_change(parent, full)
+    _may_change(proc, parent, full)
     if not _devtmpfs(full):
         raise kerr(EPERM)
-    proc.kernel.subsys(Vfs).mkdir(full, owned=True)
+    new = proc.kernel.subsys(Vfs).mkdir(full, owned=True)
     _trace(proc, "vfs.mkdir", path=full, mode=mode & 0o7777)
+    pinode = parent.inode()
+    if pinode.fsn is not None:  # fsnotify_mkdir
+        name = os.path.basename(full)
+        child_added(pinode, name, new.inode())
+        fsnotify_name(pinode, IN_CREATE, name, new.inode())
 
 
 def sys_unlinkat(proc: Process, dirfd: int, path: str, flags: int) -> None:
@@ -260,12 +278,12 @@ def sys_unlinkat(proc: Process, dirfd: int, path: str, flags: int) -> None:
     if parent is None:
         if not _host_read_only(full):
             raise NotMine(None if full == path else full)
-        raise kerr(EROFS if _host_exists(full) else ENOENT)
+        raise kerr(EROFS if host_exists(full) else ENOENT)
     if isinstance(target, _Missing):
         raise kerr(ENOENT)
     if target is None:
         raise kerr(EROFS)  # [I] the host's node is not the program's to remove
-    _may_change(parent, full)
+    _may_change(proc, parent, full)
     rmdir = bool(flags & AT_REMOVEDIR)
     if rmdir and not isinstance(target, Dir):
         raise kerr(ENOTDIR)
@@ -275,8 +293,15 @@ def sys_unlinkat(proc: Process, dirfd: int, path: str, flags: int) -> None:
         raise kerr(EPERM)
     if rmdir and isinstance(target, Dir) and target.children:
         raise kerr(ENOTEMPTY)
+    tinode = target.inode()
+    if tinode.fsn is not None:  # the inode: its link count, then its end
+        if not rmdir:
+            fsnotify(tinode, IN_ATTRIB)
+        entries = target.entries if isinstance(target, Dir) else {}
+        inode_removed(tinode, {n: c.inode() for n, c in entries.items()})
     proc.kernel.subsys(Vfs).unlink(full)
     _trace(proc, "vfs.rmdir" if rmdir else "vfs.unlink", path=full)
+    fsnotify_name(parent.inode(), IN_DELETE, os.path.basename(full), tinode)
 
 
 def sys_renameat2(
@@ -301,8 +326,8 @@ def sys_renameat2(
         raise kerr(EXDEV)
     if po is None or pn is None or to is None or tn is None:
         raise kerr(EROFS)
-    _may_change(po, fo)
-    _may_change(pn, fn)
+    _may_change(proc, po, fo)
+    _may_change(proc, pn, fn)
     if not _devtmpfs(fo):
         raise kerr(EPERM)
     if not isinstance(tn, _Missing):
@@ -318,5 +343,15 @@ def sys_renameat2(
             raise kerr(ENOTEMPTY)
     if isinstance(to, Dir) and (fn + "/").startswith(fo + "/"):
         raise kerr(EINVAL)  # a directory into itself
+    if not isinstance(tn, _Missing):
+        inode_removed(tn.inode())  # the replaced node is gone
     proc.kernel.subsys(Vfs).rename(fo, fn)
     _trace(proc, "vfs.rename", old=fo, new=fn)
+    moved(
+        proc.kernel,
+        po.inode(),
+        os.path.basename(fo),
+        pn.inode(),
+        os.path.basename(fn),
+        to.inode(),
+    )

@@ -53,6 +53,8 @@ from ..syscalls.ioctl import VFS_IOCTL_CMDS
 from ..trace import TracePoint
 from ..wait import Signals
 from . import hotpath
+from .attrs import KEYS as ATTR_KEYS
+from .attrs import AttrCalls
 from .fdcalls import FdCalls
 from .fileio import OpenCalls
 from .ioctl import IoctlCalls, Scratch
@@ -130,6 +132,7 @@ _TARGETS: tuple[tuple[ModuleType | type, str, str], ...] = (
     (os, "lockf", "os_lockf"),
     (os, "fchmod", "fchmod"),
     (os, "fchown", "fchown"),
+    *((os, key, key) for key in ATTR_KEYS),
     (os, "posix_fallocate", "posix_fallocate"),
     (os, "fstatvfs", "fstatvfs"),
     (socket, "socket", "socket"),
@@ -179,6 +182,7 @@ _REAL_MORE: dict[str, Any] = {
     "remove": os.remove,
     "rename": os.rename,
     "replace": os.replace,
+    **{key: getattr(os, key) for key in ATTR_KEYS},
 }
 
 
@@ -482,6 +486,8 @@ class Redirection:
         ioctls.m_ioctl = hot["ioctl"]
         fd_funcs = {key: getattr(fds, key) for key in _FD_KEYS}
         path_funcs = {key: getattr(paths, key) for key in _PATH_KEYS}
+        attr_calls = AttrCalls(self, paths)
+        path_funcs.update({key: getattr(attr_calls, key) for key in ATTR_KEYS})
         return {
             **{key: hot[key] for key in ("open", "close", "read", "write", "fstat", "ioctl")},
             **fd_funcs,

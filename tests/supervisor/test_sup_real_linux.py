@@ -53,6 +53,8 @@ KNOWN_DIFFERENCES = {
         "verbsshare",
         "sockblock",
         "sockthreads",
+        "attrprobe",
+        "inotifyprobe",
     ],
 )
 def test_probe_matches_real_linux(kernel: Kernel, build: Callable[[str], str], probe: str) -> None:
