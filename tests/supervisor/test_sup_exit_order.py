@@ -93,3 +93,45 @@ def test_a_restarted_call_is_answered_once(kernel: Kernel) -> None:
     assert r.returncode == 0, r.stderr
     assert r.stdout == "7\n"
     assert slow.runs == 1
+
+
+#: a child with a close-on-exec dma-buf whose exec fails: it reports on a close-on-exec
+#: pipe (the supervisor held that pipe's writer across the exec), then exits
+FAILED_EXEC = """
+import fcntl, os, struct
+memfd = os.memfd_create("m", os.MFD_ALLOW_SEALING)
+os.ftruncate(memfd, 4096)
+fcntl.fcntl(memfd, fcntl.F_ADD_SEALS, fcntl.F_SEAL_SHRINK)
+dev = os.open("/dev/udmabuf", os.O_RDWR)
+buf = fcntl.ioctl(dev, 0x40187542, bytearray(struct.pack("IIQQ", memfd, 0, 0, 4096)), True)
+os.set_inheritable(buf, False)
+r, w = os.pipe()
+pid = os.fork()
+if pid == 0:
+    os.close(r)
+    try:
+        os.execv("/nonexistent/prog", ["prog"])
+    except OSError as e:
+        os.write(w, e.strerror.encode())
+    os._exit(3)
+os.close(w)
+got = b""
+while chunk := os.read(r, 100):
+    got += chunk
+_, status = os.waitpid(pid, 0)
+with open(f"/proc/self/fdinfo/{buf}") as f:
+    count = next(line.split()[1] for line in f if line.startswith("count:"))
+print(got.decode(), os.waitstatus_to_exitcode(status), count)
+"""
+
+
+def test_a_failed_exec_keeps_its_fds_and_lets_its_pipes_go(kernel: Kernel) -> None:
+    """An exec with close-on-exec mock fds has its real close-on-exec fds held by the
+    supervisor until the exec stop; an exec that fails has no stop, and the hold ends
+    with the thread's next trapped call or its exit: the parent reads the child's
+    report, then end-of-file, and the count after the child's exit is 1."""
+    r = kernel.run([sys.executable, "-c", FAILED_EXEC], capture_output=True, text=True,
+                   timeout=60)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "No such file or directory 3 1\n"
+    assert kernel.leaks() == []
