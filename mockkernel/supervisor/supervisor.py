@@ -355,6 +355,15 @@ class Supervisor:
         proc = self.tasks.get(tid)
         if self.exec_holds.held:
             self.exec_holds.release(tid)  # its exec failed: it is calling again
+        prev = self.served.get(tid) if self.served else None
+        if prev is not None:  # (a thread has one syscall at a time: see _Served)
+            if _later(prev.nid, nid):
+                return  # a later call of the thread came first: this one is dead
+            if prev.nr == nr and prev.args == args:
+                self._restarted(lst, nid, tid, prev)
+                return
+            if self.served.get(tid) is prev:
+                del self.served[tid]  # the thread has moved on
         if entry is None or proc is None or self._quick_continue(entry, proc, nr, args):
             try:
                 lst.send_continue(nid)  # a real fd or path: the common, cheap case
@@ -365,27 +374,11 @@ class Supervisor:
         pool = self.pool
         if pool is not None and not pool.watching:
             pool.watch()  # a handler may block: the watchdog hands the lead on then
-        prev = self.served.get(tid) if self.served else None
-        if prev is not None and prev.nr == nr and prev.args == args:
-            if not prev.done:  # the restart of a call being served: wait for that run
-                with self.restarts:
-                    prev.waiters += 1
-                    while not prev.done:
-                        self.restarts.wait(0.05)
-            if prev.answer is not None:
-                if self._answer_again(lst, nid, *prev.answer) and self.served.get(tid) is prev:
-                    del self.served[tid]  # taken (else: restarted again, kept)
-                return
-        me = self.served[tid] = _Served(nr, args)
+        me = self.served[tid] = _Served(nid, nr, args)
         try:
             self._serve(lst, entry, proc, nid, tid, args, me)
         finally:
-            me.done = True
-            if me.waiters:
-                with self.restarts:
-                    self.restarts.notify_all()
-            if me.answer is None and self.served.get(tid) is me:
-                del self.served[tid]
+            self._served_done(tid, me)
 
     def _serve(
         self, lst: Listener, entry: Syscall, proc: Process, nid: int, tid: int,
@@ -417,6 +410,38 @@ class Supervisor:
         else:
             assert isinstance(res, int)
             self._send(lst, nid, proc, val=res, served=me)
+
+    def _restarted(self, lst: Listener, nid: int, tid: int, prev: _Served) -> None:
+        """Notification ``nid`` is ``prev`` restarted: wait for its run, take its answer
+        (none kept: it installed fds, or gave up -- run it again)."""
+        pool = self.pool
+        if pool is not None and not pool.watching:
+            pool.watch()  # (the wait may be long: the watchdog hands the lead on)
+        if not prev.done:
+            with self.restarts:
+                prev.waiters += 1
+                while not prev.done:
+                    self.restarts.wait(0.05)
+        if prev.answer is not None:
+            if self._answer_again(lst, nid, *prev.answer) and self.served.get(tid) is prev:
+                del self.served[tid]  # taken (else: restarted again, kept)
+            return
+        entry, proc = TABLE.get(prev.nr), self.tasks.get(tid)
+        if entry is None or proc is None:
+            return  # gone meanwhile
+        me = self.served[tid] = _Served(nid, prev.nr, prev.args)
+        try:
+            self._serve(lst, entry, proc, nid, tid, prev.args, me)
+        finally:
+            self._served_done(tid, me)
+
+    def _served_done(self, tid: int, me: _Served) -> None:
+        me.done = True
+        if me.waiters:
+            with self.restarts:
+                self.restarts.notify_all()
+        if me.answer is None and self.served.get(tid) is me:
+            del self.served[tid]
 
     def _answer_again(self, lst: Listener, nid: int, val: int, error: int) -> bool:
         """The restarted call whose first run was served: its answer, not a second run.
@@ -505,16 +530,24 @@ class _Served:
     thread could not take.  A thread has one syscall at a time: a new
     notification with the same call from it is that call restarted (its wait was
     interrupted by a signal, perhaps while the handler still ran), which takes this
-    answer instead of a second run."""
+    answer instead of a second run; any other call from it means it moved on, and a
+    notification older than the one recorded (notification ids grow) is dead: its
+    restart was received first."""
 
-    __slots__ = ("answer", "args", "done", "nr", "waiters")
+    __slots__ = ("answer", "args", "done", "nid", "nr", "waiters")
 
-    def __init__(self, nr: int, args: tuple[int, ...]) -> None:
-        self.nr, self.args = nr, args
+    def __init__(self, nid: int, nr: int, args: tuple[int, ...]) -> None:
+        self.nid, self.nr, self.args = nid, nr, args
         self.answer: tuple[int, int] | None = None
         #: the handler has ended; restarts waiting for it (``Supervisor.restarts``)
         self.done = False
         self.waiters = 0
+
+
+def _later(a: int, b: int) -> bool:
+    """Was notification id ``a`` made after ``b`` (the filter's counter, from a random
+    start, wraps at 2**64)?"""
+    return 0 < (a - b) % (1 << 64) < 1 << 63
 
 
 _WALL = 0x40000000

@@ -92,6 +92,30 @@ def _tgid(tid: int) -> int:
     raise ProcessLookupError(tid)
 
 
+_PF_EXITING = 0x4
+_SIGKILL_BIT = 1 << 8
+
+
+def _dying(tid: int) -> bool:
+    """Is thread ``tid`` past the point of running user code again: gone, exiting
+    (``PF_EXITING``), or with ``SIGKILL`` pending (a group exit's ``zap_other_threads``
+    or a kill)?  From ``/proc/<tid>/stat``: its flags (field 9) and its own pending
+    signals (field 31)."""
+    try:
+        with REAL.builtin_open(f"/proc/{tid}/stat", "rb") as f:
+            rest = f.read().rpartition(b")")[2].split()
+    except OSError:
+        return True
+    try:
+        return (
+            rest[0] in (b"Z", b"X")
+            or bool(int(rest[6]) & _PF_EXITING)
+            or bool(int(rest[28]) & _SIGKILL_BIT)
+        )
+    except (IndexError, ValueError):
+        return True
+
+
 def _comm(pid: int, default: str) -> str:
     try:
         with REAL.builtin_open(f"/proc/{pid}/comm", encoding="utf-8", errors="replace") as f:
@@ -282,12 +306,16 @@ class TreeTracer:
         ``exit_files`` and those signs follow (``exit_task_work``, ``exit_notify``).
         A thread whose siblings still run (``pthread_exit``) goes on at once: the last
         thread to stop here is still before its ``exit_files``, so the table is whole
-        until then."""
+        until then.  A sibling killed by a group exit may skip its stop (a thread that
+        enters ``do_exit`` with ``SIGKILL`` pending does not stop), so siblings that are
+        dying (``_dying``) count as stopped: this thread, held here, keeps the table
+        whole while the release runs."""
         proc = self.sv.tasks.get(tid)
         if proc is None:
             return
         self.exiting.add(tid)
-        if self.sv.threads.get(proc.pid, set()) <= self.exiting and not proc.exited:
+        others = self.sv.threads.get(proc.pid, set()) - self.exiting
+        if not proc.exited and all(_dying(t) for t in others):
             try:
                 status = geteventmsg(tid)
             except OSError:
