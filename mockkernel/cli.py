@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import subprocess
 import sys
 from collections.abc import Callable, Sequence
 from typing import IO, TYPE_CHECKING
@@ -16,6 +17,10 @@ if TYPE_CHECKING:
     from .topology import Topology
 
 __all__ = ["main"]
+
+
+#: the exit status of a run killed by ``--timeout`` (as ``timeout(1)``'s)
+_TIMED_OUT = 124
 
 
 class _UsageError(Exception):
@@ -66,10 +71,14 @@ def _cmd_run_supervised(ns: argparse.Namespace) -> int:
         if ns.program.endswith(".py") and not ns.dashdash:
             argv = [sys.executable, *argv]  # run --supervise PROGRAM.py
         try:
-            code = supervise(kernel, argv, fail_nth=ns.fail_nth or 0)
+            code = supervise(kernel, argv, fail_nth=ns.fail_nth or 0, timeout=ns.timeout)
         except (LaunchError, OSError) as e:
             print(f"mockkernel: cannot run {ns.program!r}: {e}", file=sys.stderr)
             code = 127
+        except subprocess.TimeoutExpired:
+            print(f"mockkernel: {ns.program!r} timed out after {ns.timeout:g} s: every "
+                  "process of the tree was killed", file=sys.stderr)  # fmt: skip
+            code = _TIMED_OUT
         status = code if code >= 0 else 128 - code
         return _report(kernel, status, ns.check_leaks)
     finally:
@@ -100,6 +109,11 @@ def _cmd_run(ns: argparse.Namespace) -> int:
         )
     if _supervised(ns):
         return _cmd_run_supervised(ns)
+    if ns.timeout is not None:
+        raise _UsageError(
+            "argument --timeout: needs a supervised run (run --supervise PROGRAM.py, "
+            "run -- CMD): an in-process program cannot be killed apart from mockkernel"
+        )
 
     try:
         os.stat(ns.program)
@@ -268,6 +282,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=0,
         metavar="N",
         help="fail the Nth fault point the program reaches (as /proc/self/fail-nth)",
+    )
+    run.add_argument(
+        "--timeout",
+        type=float,
+        metavar="SECONDS",
+        help="kill the supervised tree after SECONDS (exit 124, as timeout(1)); the "
+        "kernel releases all it held, so --check-leaks still reports",
     )
     run.add_argument("program", help="the program, e.g. examples/udmabuf_demo.py")
     run.add_argument("args", nargs=argparse.REMAINDER, help="the program's arguments")

@@ -26,6 +26,7 @@ from .context import Subsystem
 from .errors import KernelBug, kerr
 from .filelock import FileLocks
 from .trace import TracePoint
+from .uaccess import UserBuffer
 
 if TYPE_CHECKING:
     from typing_extensions import TypeVar
@@ -166,6 +167,11 @@ class FileOperations:
     # The remaining ops are absent unless a subclass defines them.
     read: Callable[[File, int, int], bytes] | None = None  # (file, count, pos) -> data
     write: Callable[[File, bytes, int], int] | None = None  # (file, data, pos) -> written
+    #: ``(file, count)``: the checks ``->write`` makes before it reads the caller's
+    #: buffer (Linux passes it the user pointer; here ``vfs_write`` reads it for
+    #: ``write``, after these): uverbs' ``ib_safe_file_access`` (``EACCES``) and its
+    #: header size (``EINVAL``), both before a bad pointer's ``EFAULT``
+    write_check: Callable[[File, int], None] | None = None
     llseek: Callable[[File, int, int], int] | None = None  # (file, offset, whence) -> pos
     mmap: Callable[[File, Vma], None] | None = None
     show_fdinfo: Callable[[File], str] | None = None
@@ -342,7 +348,11 @@ class File(Generic[PrivT]):
                 trace_file_release(kernel.tracer, self.id, self.f_op.name)
 
     # -- default VFS behaviour when an op is absent -------------------------------------
-    def vfs_read(self, count: int, pos: int | None) -> bytes:
+    def vfs_read(self, count: int, pos: int | None, to: UserBuffer | None = None) -> bytes:
+        """``vfs_read``; ``to``: the caller's buffer (a front-end with addresses only),
+        checked by ``access_ok`` before ``->read`` and written before the position
+        moves -- a fault there is ``EFAULT`` with ``f_pos`` unchanged, as a driver's
+        failed ``copy_to_user`` leaves it on Linux."""
         if pos is not None and not self.f_mode & FMODE_PREAD:
             raise kerr(ESPIPE)
         if not self.f_mode & FMODE_READ:
@@ -352,14 +362,21 @@ class File(Generic[PrivT]):
         op = self.f_op.read
         if op is None:
             raise kerr(EINVAL)
+        if to is not None:
+            to.imported()
         data = op(self, count, self.f_pos if pos is None else pos)
+        if to is not None:
+            to.scatter(data)
         if pos is None:
             self.f_pos += len(data)
         if data and self.inode.fsn is not None:  # fsnotify_access
             self.inode.fsn.notify(self.inode, 0x1)
         return data
 
-    def vfs_write(self, data: bytes, pos: int | None) -> int:
+    def vfs_write(self, data: bytes | UserBuffer, pos: int | None) -> int:
+        """``vfs_write``: ``ESPIPE``, ``EBADF``, ``EINVAL`` (no ``->write``), then the
+        driver's ``write_check``, then the caller's buffer is read (a
+        :class:`~mockkernel.uaccess.UserBuffer`: ``EFAULT`` only now), then ``->write``."""
         if pos is not None and not self.f_mode & FMODE_PWRITE:
             raise kerr(ESPIPE)
         if not self.f_mode & FMODE_WRITE:
@@ -367,6 +384,15 @@ class File(Generic[PrivT]):
         op = self.f_op.write
         if op is None:
             raise kerr(EINVAL)
+        check = self.f_op.write_check
+        if type(data) is not bytes:
+            assert isinstance(data, UserBuffer)
+            data.imported()  # access_ok (EFAULT) before the driver's checks
+            if check is not None:
+                check(self, len(data))
+            data = data.fetch()
+        elif check is not None:
+            check(self, len(data))
         n = op(self, data, self.f_pos if pos is None else pos)
         if pos is None:
             self.f_pos += n

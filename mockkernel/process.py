@@ -41,7 +41,7 @@ from .syscalls import fd as fd_
 from .syscalls import mmap as mmap
 from .syscalls import poll as poll_
 from .trace import EventSpec, TracePoint, Tracer
-from .uaccess import LOCAL, UserMemory
+from .uaccess import LOCAL, UserBuffer, UserMemory
 from .uapi.linux.ioctls import FIOASYNC as FIOASYNC  # (re-exported: their old home)
 from .uapi.linux.ioctls import FIOCLEX as FIOCLEX
 from .uapi.linux.ioctls import FIONBIO as FIONBIO
@@ -204,6 +204,8 @@ def _shown(value: object) -> object:
         return value
     if isinstance(value, (bytes, bytearray, memoryview)):
         return _bytes_shown(len(value))
+    if isinstance(value, UserBuffer):
+        return _type_shown("user buffer")  # (not read: the call may refuse it first)
     if isinstance(value, (int, str, bool)) or value is None:
         return value
     return _type_shown(type(value).__name__)
@@ -652,28 +654,28 @@ class Process:
         return ioctl.sys_ioctl(self, fd, cmd, arg)
 
     @_syscall
-    def sys_read(self, fd: int, count: int) -> bytes:
+    def sys_read(self, fd: int, count: int | UserBuffer) -> bytes:
         return rw.sys_read(self, fd, count)
 
     @_syscall
-    def sys_pread(self, fd: int, count: int, pos: int) -> bytes:
+    def sys_pread(self, fd: int, count: int | UserBuffer, pos: int) -> bytes:
         return rw.sys_pread(self, fd, count, pos)
 
     @_syscall
-    def sys_write(self, fd: int, data: bytes) -> int:
+    def sys_write(self, fd: int, data: bytes | UserBuffer) -> int:
         return rw.sys_write(self, fd, data)
 
     @_syscall
-    def sys_pwrite(self, fd: int, data: bytes, pos: int) -> int:
+    def sys_pwrite(self, fd: int, data: bytes | UserBuffer, pos: int) -> int:
         return rw.sys_pwrite(self, fd, data, pos)
 
     @_syscall
-    def sys_readv(self, fd: int, total: int, pos: int | None, flags: int = 0) -> bytes:
+    def sys_readv(self, fd: int, total: int | UserBuffer, pos: int | None, flags: int = 0) -> bytes:
         """``readv``/``preadv2`` of ``total`` bytes (:func:`.syscalls.rw.sys_readv`)."""
         return rw.sys_readv(self, fd, total, pos, flags)
 
     @_syscall
-    def sys_writev(self, fd: int, data: bytes, pos: int | None, flags: int = 0) -> int:
+    def sys_writev(self, fd: int, data: bytes | UserBuffer, pos: int | None, flags: int = 0) -> int:
         """``writev``/``pwritev2`` of the gathered ``data``."""
         return rw.sys_writev(self, fd, data, pos, flags)
 

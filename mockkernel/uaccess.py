@@ -40,9 +40,12 @@ from .errors import kerr
 
 __all__ = [
     "LOCAL",
+    "MAX_RW_COUNT",
     "LocalMemory",
     "RemoteMemory",
+    "UserBuffer",
     "UserMemory",
+    "access_ok",
     "add_window",
     "check_zeroed_user",
     "copy_from_user",
@@ -486,3 +489,80 @@ def strndup_user(addr: int, n: int) -> bytes:
             return bytes(out)
         out += data
     raise kerr(EINVAL)
+
+
+#: x86-64 ``TASK_SIZE_MAX``: ``access_ok`` refuses a range that reaches past it
+TASK_SIZE_MAX = (1 << 47) - 4096
+#: ``MAX_RW_COUNT``: the most one read or write moves (``INT_MAX & PAGE_MASK``)
+MAX_RW_COUNT = 0x7FFFF000
+_UIO_MAXIOV = 1024
+
+
+class UserBuffer:
+    """The bytes of a ``write``/``pwrite`` (one range) or ``writev`` (a ``struct iovec``
+    array) still in the caller's memory.  Linux hands ``->write`` the user pointer, and
+    ``vfs_write``/``vfs_writev`` check the file before they touch it: a front-end that
+    has only addresses (a supervisor) passes this, and the syscall layer reads it where
+    Linux would -- :meth:`imported` (``import_iovec``: ``EFAULT``/``EINVAL``) after the
+    file's mode checks, :meth:`fetch` after ``access_ok`` and the driver's
+    ``write_check`` (uverbs' ``EACCES`` comes before a fault)."""
+
+    __slots__ = ("_iovec", "_ranges", "_vec", "_vlen")
+
+    def __init__(self, addr: int, count: int, *, iovec: bool = False) -> None:
+        """``count`` bytes at ``addr``; with ``iovec``, ``count`` ``struct iovec`` at
+        ``addr`` (read by :meth:`imported`)."""
+        self._vec, self._vlen, self._iovec = addr, count, iovec
+        self._ranges: list[tuple[int, int]] | None = None
+
+    def imported(self) -> list[tuple[int, int]]:
+        """The (address, length) ranges, checked once: ``access_ok`` (``EFAULT`` for a
+        kernel address), and for an iovec array ``import_iovec`` (``EINVAL`` past
+        ``UIO_MAXIOV`` or an ``ssize_t`` total, ``EFAULT`` for an unreadable array); at
+        most ``MAX_RW_COUNT`` bytes in all."""
+        if self._ranges is None and not self._iovec:
+            n = min(self._vlen, MAX_RW_COUNT)
+            if not access_ok(self._vec, n):
+                raise kerr(EFAULT)
+            self._ranges = [(self._vec, n)]
+        elif self._ranges is None:
+            vlen = self._vlen
+            if vlen < 0 or vlen > _UIO_MAXIOV:
+                raise kerr(EINVAL)
+            raw = copy_from_user(self._vec, 16 * vlen) if vlen else b""
+            ranges, total = [], 0
+            for base, n in struct.iter_unpack("<QQ", raw):
+                if n > 0x7FFFFFFFFFFFFFFF:
+                    raise kerr(EINVAL)
+                n = min(n, MAX_RW_COUNT - total)
+                if n and not access_ok(base, n):
+                    raise kerr(EFAULT)
+                ranges.append((base, n))
+                total += n
+            self._ranges = ranges
+        return self._ranges
+
+    def __len__(self) -> int:
+        return sum(n for _, n in self.imported())
+
+    def scatter(self, data: bytes) -> None:
+        """``copy_to_user`` of ``data`` over the ranges in order (``EFAULT`` where one is
+        not writable)."""
+        done = 0
+        for base, n in self.imported():
+            if done >= len(data):
+                break
+            chunk = data[done : done + n]
+            copy_to_user(base, chunk)
+            done += len(chunk)
+
+    def fetch(self) -> bytes:
+        """``copy_from_user`` of every range (``EFAULT`` where one is unreadable)."""
+        ranges = self.imported()
+        return b"".join(copy_from_user(base, n) for base, n in ranges if n)
+
+
+def access_ok(addr: int, n: int) -> bool:
+    """``access_ok``: the range lies in the user half of the address space (whether it
+    is mapped is ``copy_from_user``'s question)."""
+    return addr >= 0 and n <= TASK_SIZE_MAX - addr

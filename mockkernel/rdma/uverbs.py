@@ -1751,16 +1751,22 @@ class UverbsFops(FileOperations):
         ufile = file.private_data
         ufile.close()
 
-    def write(self, file: File, data: bytes, pos: int) -> int:
-        """``ib_uverbs_write``: refused (``EACCES``, before any other check) to a caller
-        whose credentials are not the opener's -- a forked child, a receiver of the fd
-        over ``SCM_RIGHTS``, the opener itself after an exec (``ib_safe_file_access``);
-        the ioctl interface has no such check."""
+    def write_check(self, file: File, count: int) -> None:
+        """``ib_uverbs_write``'s checks before it reads the buffer (so before a bad
+        pointer's ``EFAULT``): refused (``EACCES``) to a caller whose credentials are
+        not the opener's -- a forked child, a receiver of the fd over ``SCM_RIGHTS``,
+        the opener itself after an exec (``ib_safe_file_access``; the ioctl interface
+        has no such check); then ``EINVAL`` for less than a command header."""
         if not ib_safe_file_access(file):
             kernel = file.kernel
             if kernel.tracer.enabled:
                 trace_rdma_unsafe_write(kernel.tracer, self.device.name, kernel.current.pid)
             raise kerr(EACCES)
+        if count < 8:  # sizeof(struct ib_uverbs_cmd_hdr)
+            raise kerr(EINVAL)
+
+    def write(self, file: File, data: bytes, pos: int) -> int:
+        """``ib_uverbs_write`` past ``write_check`` (``vfs_write`` ran it)."""
         return _verbs_write(file, data, pos)
 
     def mmap(self, file: File, vma: Any) -> None:

@@ -22,12 +22,12 @@ from ..errors import NotMine, kerr
 from ..net.dev_ioctl import is_dev_ioctl, sock_dev_ioctl
 from ..syscalls.mmap import MADV_REAL_EFFECT, MADV_REMOVE
 from ..trace import TracePoint
-from ..uaccess import copy_from_user, copy_to_user
+from ..uaccess import UserBuffer, copy_to_user
 from . import attrs, epollsys, netsock, paths, pollsys, punch, scm, tcpsock
 from .fdtable import real_fd_is_dir, real_fd_open
 from .mmap import unmap
 from .seccomp import NR
-from .uabi import MAX_RW_COUNT, i32, iovecs, s64, stat_bytes, statx_bytes, u32
+from .uabi import MAX_RW_COUNT, i32, s64, stat_bytes, statx_bytes, u32
 
 if TYPE_CHECKING:
     from ..process import Process
@@ -228,58 +228,44 @@ def sys_read(c: Call) -> Result:
     fd = c.mock_fd()
     if fd is None:
         return CONTINUE
-    data = c.proc.sys_read(fd, min(c.args[2], MAX_RW_COUNT))
-    copy_to_user(c.args[1], data)
-    return len(data)
+    return len(c.proc.sys_read(fd, UserBuffer(c.args[1], c.args[2])))
 
 
 def sys_pread64(c: Call) -> Result:
     fd = c.mock_fd()
     if fd is None:
         return CONTINUE
-    data = c.proc.sys_pread(fd, min(c.args[2], MAX_RW_COUNT), s64(c.args[3]))
-    copy_to_user(c.args[1], data)
-    return len(data)
+    return len(c.proc.sys_pread(fd, UserBuffer(c.args[1], c.args[2]), s64(c.args[3])))
 
 
 def sys_write(c: Call) -> Result:
     fd = c.mock_fd()
     if fd is None:
         return CONTINUE
-    return c.proc.sys_write(fd, copy_from_user(c.args[1], min(c.args[2], MAX_RW_COUNT)))
+    return c.proc.sys_write(fd, UserBuffer(c.args[1], c.args[2]))
 
 
 def sys_pwrite64(c: Call) -> Result:
     fd = c.mock_fd()
     if fd is None:
         return CONTINUE
-    data = copy_from_user(c.args[1], min(c.args[2], MAX_RW_COUNT))
-    return c.proc.sys_pwrite(fd, data, s64(c.args[3]))
+    return c.proc.sys_pwrite(fd, UserBuffer(c.args[1], c.args[2]), s64(c.args[3]))
 
 
 def _readv(c: Call, pos: int | None, flags: int) -> Result:
     fd = c.mock_fd()
     if fd is None:
         return CONTINUE
-    vec = iovecs(c.args[1], i32(c.args[2]))
-    data = c.proc.sys_readv(fd, min(sum(n for _, n in vec), MAX_RW_COUNT), pos, flags)
-    done = 0
-    for base, n in vec:
-        if done >= len(data):
-            break
-        chunk = data[done : done + n]
-        copy_to_user(base, chunk)
-        done += len(chunk)
-    return done
+    buf = UserBuffer(c.args[1], i32(c.args[2]), iovec=True)
+    return len(c.proc.sys_readv(fd, buf, pos, flags))
 
 
 def _writev(c: Call, pos: int | None, flags: int) -> Result:
     fd = c.mock_fd()
     if fd is None:
         return CONTINUE
-    vec = iovecs(c.args[1], i32(c.args[2]))
-    data = b"".join(copy_from_user(base, n) for base, n in vec if n)
-    return c.proc.sys_writev(fd, data[:MAX_RW_COUNT], pos, flags)
+    data = UserBuffer(c.args[1], i32(c.args[2]), iovec=True)
+    return c.proc.sys_writev(fd, data, pos, flags)
 
 
 def _pos2(c: Call) -> int | None:

@@ -44,6 +44,7 @@ from dataclasses import dataclass, field
 from ..realfd import REAL, hide, kernel_close
 from .host import CLOSE_RANGE_CLOEXEC, Spawn, libc
 from .ptrace import (
+    TREE_OPTIONS,
     Injection,
     Stop,
     TraceeGone,
@@ -311,7 +312,7 @@ def _install(pid: int, prog: tuple[SockFprog, ctypes.Array[SockFilter]]) -> int:
     """Seize ``pid``, bring it to the caught ``openat``, install the filter ``prog`` in
     its place and let it go on; our end of the listener."""
     try:
-        seize(pid)
+        seize(pid, TREE_OPTIONS)
     except OSError as e:
         raise LaunchError(f"the host refused ptrace (PTRACE_SEIZE): {e.strerror}",
                           e.errno or 0) from None  # fmt: skip
@@ -422,6 +423,9 @@ def _child(spec: Spec, code: Sequence[tuple[int, int, int, int]], go_r: int, err
     except OSError as e:
         REAL.write(err_w, f"{e.errno or 0}:{stage}".encode())
     finally:
+        # the parent waits on the socket: it must hang up now, not at the exit, which
+        # the parent (the tracer) holds at its exit stop
+        sock.close()
         os._exit(127)
 
 
@@ -469,7 +473,7 @@ def _fork_child(spec: Spec, code: Sequence[tuple[int, int, int, int]]) -> Child:
     child.close()
     try:
         try:
-            seize(pid)
+            seize(pid, TREE_OPTIONS)
         except OSError as e:
             os.kill(pid, 9)
             os.waitpid(pid, 0)

@@ -64,6 +64,7 @@ from ..mm import PAGE_SIZE, Mapping, Piece, page_align
 from ..realfd import REAL
 from ..syscalls.mmap import trace_mm_mmap
 from .ptrace import (
+    PTRACE_EVENT_EXIT,
     PTRACE_EVENT_STOP,
     Event,
     Injection,
@@ -493,7 +494,9 @@ class TraceeMm:
         if self.syscall_ip is None:
             raise RuntimeError(f"no syscall instruction known in pid {self.pid}")
         work = self.work
-        held = [t for t, ev in work.held.items() if ev.kind in _HOLDABLE] + list(work.parked)
+        held = [t for t, ev in work.held.items()
+                if ev.kind in _HOLDABLE and ev.event != PTRACE_EVENT_EXIT]  # fmt: skip
+        held += work.parked
         for tid in held:
             if _tgid_of(tid) == self.pid:
                 inj = Injection(tid, self.syscall_ip, at_entry=False)
@@ -515,8 +518,8 @@ class TraceeMm:
                 if ev2 is None:
                     ev2 = wait_event(tid)
                 assert ev2 is not None
-                if not ev2.stopped:
-                    work.deferred.append(ev2)
+                if not ev2.stopped or ev2.event == PTRACE_EVENT_EXIT:
+                    work.deferred.append(ev2)  # gone or exiting: the loop's
                     break
                 ours = ev2.kind is Stop.EVENT and ev2.event == PTRACE_EVENT_STOP
                 entry = ev2.kind in (Stop.SECCOMP, Stop.SYSCALL)

@@ -12,7 +12,7 @@ import ctypes
 import os
 import struct
 import threading
-from errno import EOPNOTSUPP
+from errno import ENOENT, EOPNOTSUPP
 
 from ..errors import kerr
 from .host import libc
@@ -44,6 +44,8 @@ class _Cpu(threading.local):
     def __init__(self) -> None:
         self.notif_id: int | None = None
         self.added: list[int] = []
+        #: the notification in progress turned out to be gone (``Listener.lost``)
+        self.lost = False
         self.recv = SeccompNotif()
         self.resp = SeccompNotifResp()
         #: a CONTINUE answer made once: only its id changes (the most common answer)
@@ -131,6 +133,8 @@ class Listener:
         try:
             self._ioctl(SECCOMP_IOCTL_NOTIF_ID_VALID, cell)
         except OSError:
+            if nid == self.cpu.notif_id:
+                self.cpu.lost = True
             return False
         return True
 
@@ -146,13 +150,23 @@ class Listener:
         a.flags = SECCOMP_ADDFD_FLAG_SETFD if newfd is not None else 0
         a.newfd = newfd or 0
         a.newfd_flags = os.O_CLOEXEC if cloexec else 0
-        fd = self._ioctl(SECCOMP_IOCTL_NOTIF_ADDFD, a)
+        try:
+            fd = self._ioctl(SECCOMP_IOCTL_NOTIF_ADDFD, a)
+        except OSError as e:
+            cpu.lost = cpu.lost or e.errno == ENOENT
+            raise
         cpu.added.append(fd)
         return fd
 
     def begin(self, nid: int) -> None:
         self.cpu.notif_id = nid
         self.cpu.added.clear()
+        self.cpu.lost = False
+
+    def lost(self) -> bool:
+        """Did this thread's handler find its caller no longer waiting (``id_valid``
+        false, ``ADDFD`` ``ENOENT``), so that its answer is a give-up, not a result?"""
+        return self.cpu.lost
 
     def end(self) -> list[int]:
         """Done with this thread's notification; the fds it installed."""

@@ -81,6 +81,7 @@ __all__ = [
     "PTRACE_SINGLESTEP",
     "PTRACE_SYSCALL",
     "SYSCALL_INSN",
+    "TREE_OPTIONS",
     "Event",
     "Injection",
     "Siginfo",
@@ -150,6 +151,10 @@ DEFAULT_OPTIONS: Final = (
     | PTRACE_O_TRACEEXEC
     | PTRACE_O_EXITKILL
 )
+
+#: what a supervised tree is seized with: also a stop at each task's exit, before its
+#: files are closed (``PTRACE_O_TRACEEXIT``), where the tracer does the mock exit
+TREE_OPTIONS: Final = DEFAULT_OPTIONS | PTRACE_O_TRACEEXIT
 
 __WALL: Final = 0x40000000
 _SYS_ptrace: Final = 101
@@ -466,7 +471,8 @@ def wait_event(pid: int = -1, nohang: bool = False) -> Event | None:
 
 # -- injection ---------------------------------------------------------------------------
 class TraceeGone(ProcessLookupError):
-    """The tracee exited or was killed while a syscall was being injected."""
+    """The tracee exited, was killed or began to exit (its ``PTRACE_EVENT_EXIT`` stop,
+    ``event``: the tracer's to handle) while a syscall was being injected."""
 
     def __init__(self, event: Event) -> None:
         super().__init__(f"tracee {event.tid} went away during an injected syscall: {event}")
@@ -516,8 +522,8 @@ class Injection:
         while True:
             ev = wait_event(self.tid)
             assert ev is not None
-            if not ev.stopped:
-                raise TraceeGone(ev)
+            if not ev.stopped or ev.event == PTRACE_EVENT_EXIT:
+                raise TraceeGone(ev)  # dead, or dying: its exit stop is the tracer's
             return ev
 
     def call(self, nr: int, *args: int) -> int:

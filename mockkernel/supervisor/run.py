@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
 from ..realfd import REAL
+from .execsys import TRACED
 from .handlers import TABLE
 from .launch import Child, LaunchError, Spec, start_child
 from .mmap import TracerWork
@@ -73,6 +74,7 @@ FILTER: Final = tuple(
         (s.name for s in TABLE.values()),
         trace_mmap=True,
         allow_prefix=marker_prefix(INJECT_MARK, mark_word_offset(NR["mmap"]), mark_word_offset(0)),
+        trace=TRACED,
     )
 )
 
@@ -199,7 +201,10 @@ def run(
     env: Mapping[str, str] | None = None,
     cwd: str | None = None,
 ) -> subprocess.CompletedProcess[Any]:
-    """``subprocess.run`` with the command served by ``kernel`` (see ``supervise``)."""
+    """``subprocess.run`` with the command served by ``kernel`` (see ``supervise``).
+    ``timeout``: the whole tree is killed when it passes and ``TimeoutExpired`` carries
+    what the tree wrote to captured stdout/stderr until then (bytes, as
+    ``subprocess.run``'s); the kernel has released every file of the tree by then."""
     if capture_output:
         stdout = stderr = subprocess.PIPE
     if input is not None:
@@ -214,16 +219,23 @@ def run(
     if win is not None:
         data = input.encode() if isinstance(input, str) else (input or b"")
         pumps.append(threading.Thread(target=_pump_in, args=(win, data)))
+    expired: subprocess.TimeoutExpired | None = None
     try:
         for p in pumps:
             p.start()
         code = supervise(kernel, args, env=env, cwd=cwd, stdio=(cin, cout, cerr), timeout=timeout)
+    except subprocess.TimeoutExpired as e:  # the tree is gone: what it wrote is all here
+        expired = e
     finally:
         for fd in keep:
             REAL.close(fd)
         for p in pumps:
             p.join()
     out, err = (b"".join(outs[i]) if outs[i] else None for i in (1, 2))
+    if expired is not None:
+        # as subprocess.run: the output captured so far, always bytes (even with text)
+        expired.stdout, expired.stderr = out, err
+        raise expired
     res: subprocess.CompletedProcess[Any] = subprocess.CompletedProcess(
         list(args), code, _text(out, text), _text(err, text)
     )

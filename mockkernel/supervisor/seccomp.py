@@ -49,6 +49,9 @@ SECCOMP_RET_ERRNO = 0x00050000
 SECCOMP_RET_USER_NOTIF = 0x7FC00000
 SECCOMP_RET_TRACE = 0x7FF00000
 SECCOMP_RET_ALLOW = 0x7FFF0000
+#: the ``SECCOMP_RET_DATA`` of a traced call other than ``mmap`` (its stop's event
+#: message, which is 0 for ``mmap``)
+TRACE_CALL = 1
 SECCOMP_USER_NOTIF_FLAG_CONTINUE = 1
 SECCOMP_ADDFD_FLAG_SETFD = 1 << 0
 SECCOMP_ADDFD_FLAG_SEND = 1 << 1
@@ -310,7 +313,10 @@ def _dispatch(cases: Sequence[tuple[int, str]], name: str) -> list[Insn]:
 
 
 def build_filter(
-    notify: Iterable[str], trace_mmap: bool, allow_prefix: Sequence[Insn] = ()
+    notify: Iterable[str],
+    trace_mmap: bool,
+    allow_prefix: Sequence[Insn] = (),
+    trace: Iterable[str] = (),
 ) -> list[tuple[int, int, int, int]]:
     """The supervisor's filter, assembled.
 
@@ -324,6 +330,8 @@ def build_filter(
     maps); the calls in :data:`IN_WINDOW` outside :data:`WINDOW` are allowed at once
     (but ``madvise`` with ``MADV_REMOVE``); the rest of ``notify`` is ``USER_NOTIF`` --
     fds 0-2 included: a shell's ``echo 1 > /sys/...`` writes to a mock file at fd 1.
+    The calls in ``trace`` are ``TRACE`` with :data:`TRACE_CALL` as the stop's data
+    (``execve``: the tracer orders the real close-on-exec closes, ``execsys.py``).
     """
     names = sorted(set(notify) - {"mmap"})
     ranged = [n for n in names if n in IN_WINDOW]
@@ -332,6 +340,7 @@ def build_filter(
     p += [ld(_OFF_ARCH, label="marked"), jeq(AUDIT_ARCH_X86_64, jf="enosys"), ld(_OFF_NR)]
     p += [jge(X32_SYSCALL_BIT, jt="enosys"), jeq(NR_IO_URING_SETUP, jt="enosys")]
     cases = [(NR["mmap"], "mmap")] + [(NR[n], "notify") for n in slow]
+    cases += [(NR[n], "trace") for n in sorted(set(trace))]
     cases += [(NR[n], "madvise" if n == "madvise" else "window") for n in ranged]
     p += _dispatch(sorted(cases), "nr")
     if "madvise" in ranged:  # MADV_REMOVE anywhere: a punch of a memfd (punch.py)
@@ -344,5 +353,7 @@ def build_filter(
     p += [ld(_arg_lo(4)), jeq(0xFFFFFFFF, jt="allow"), ret(mmap_action)]
     p += [ret(SECCOMP_RET_ALLOW, label="allow")]
     p += [ret(SECCOMP_RET_USER_NOTIF, label="notify")]
+    if trace:
+        p += [ret(SECCOMP_RET_TRACE | TRACE_CALL, label="trace")]
     p += [ret(SECCOMP_RET_ERRNO | errno.ENOSYS, label="enosys")]
     return assemble(p)

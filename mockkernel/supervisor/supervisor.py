@@ -30,6 +30,7 @@ from ..uaccess import RemoteMemory, set_cpu_fault
 from ..wait import Signals
 from . import paths
 from .epollsys import EpollMirrors
+from .execsys import ExecHolds
 from .fdtable import RemoteFdTable
 from .handlers import CONTINUE, TABLE, Call, Syscall
 from .host import libc
@@ -88,6 +89,13 @@ class Supervisor:
         self.timed_sleepers: set[int] = set()
         #: eventfds standing for mock files in the tree's epoll instances (epollsys.py)
         self.epoll = EpollMirrors()
+        #: real close-on-exec files held across an exec, by thread (execsys.py)
+        self.exec_holds = ExecHolds()
+        #: the call each thread has in a handler, or whose answer it could not take (a
+        #: signal interrupted its wait), by tid: for the restarted call (``serve``)
+        self.served: dict[int, _Served] = {}
+        #: notified when a handler a restarted call waits for ends (rare: no cost else)
+        self.restarts = threading.Condition(threading.Lock())
         self.faults = kernel.subsys(FaultInject)
         #: the tree's one ``fail-nth`` count (``arm_fail_nth``), if armed
         self.tree_fail: FailNth | None = None
@@ -199,6 +207,7 @@ class Supervisor:
 
     def thread_gone(self, tid: int) -> Process | None:
         """Forget ``tid``; returns its process when that was its last thread."""
+        self.served.pop(tid, None)
         with self._status_lock:
             status_fd = self._status_fds.pop(tid, None)
         if status_fd is not None:
@@ -212,11 +221,17 @@ class Supervisor:
             if left:
                 return None
             self.threads.pop(proc.pid, None)
+        self.release_mm(proc)
+        return proc
+
+    def release_mm(self, proc: Process) -> None:
+        """``exit_mm`` of the tracer's view: the mock mappings' file references go with
+        the address space (once: at the exit stop, or when the last thread is gone)."""
+        with self.lock:
             self.cwd.pop(proc.pid, None)
             tmm = self.mms.pop(proc.pid, None)
         if tmm is not None:
-            tmm.exit()  # the mappings' file references go with the address space
-        return proc
+            tmm.exit()
 
     def reparent(self, pid: int, parent: int | None) -> None:
         """Process ``pid``'s parent is ``parent`` (``CLONE_PARENT``; ``None``: outside
@@ -368,6 +383,7 @@ class Supervisor:
         self.threads.clear()
         self.mms.clear()
         self.scm.release_all()  # messages never received
+        self.exec_holds.release_all()
         self.epoll.stop()
 
     def signal_pending(self) -> bool:
@@ -396,6 +412,17 @@ class Supervisor:
         assert lst is not None
         entry = TABLE.get(nr)
         proc = self.tasks.get(tid)
+        if self.exec_holds.held:
+            self.exec_holds.release(tid)  # its exec failed: it is calling again
+        prev = self.served.get(tid) if self.served else None
+        if prev is not None:  # (a thread has one syscall at a time: see _Served)
+            if _later(prev.nid, nid):
+                return  # a later call of the thread came first: this one is dead
+            if prev.nr == nr and prev.args == args:
+                self._restarted(lst, nid, tid, prev)
+                return
+            if self.served.get(tid) is prev:
+                del self.served[tid]  # the thread has moved on
         if entry is None or proc is None or self._quick_continue(entry, proc, nr, args):
             try:
                 lst.send_continue(nid)  # a real fd or path: the common, cheap case
@@ -406,6 +433,16 @@ class Supervisor:
         pool = self.pool
         if pool is not None and not pool.watching:
             pool.watch()  # a handler may block: the watchdog hands the lead on then
+        me = self.served[tid] = _Served(nid, nr, args)
+        try:
+            self._serve(lst, entry, proc, nid, tid, args, me)
+        finally:
+            self._served_done(tid, me)
+
+    def _serve(
+        self, lst: Listener, entry: Syscall, proc: Process, nid: int, tid: int,
+        args: tuple[int, ...], me: _Served,
+    ) -> None:  # fmt: skip
         if proc.pid in self.parents:
             self.exits_first(proc.pid)
         lst.begin(nid)
@@ -421,7 +458,7 @@ class Supervisor:
                     finally:
                         set_cpu_fault(None)
         except OSError as e:
-            self._send(lst, nid, proc, error=e.errno or EINVAL)
+            self._send(lst, nid, proc, error=e.errno or EINVAL, served=me)
             return
         except Exception as e:  # a kernel bug must not hang or kill the child
             self.kernel.warn(f"supervisor: {entry.name} from {tid} raised {e!r}")
@@ -431,7 +468,50 @@ class Supervisor:
             self._send(lst, nid, proc, cont=True)
         else:
             assert isinstance(res, int)
-            self._send(lst, nid, proc, val=res)
+            self._send(lst, nid, proc, val=res, served=me)
+
+    def _restarted(self, lst: Listener, nid: int, tid: int, prev: _Served) -> None:
+        """Notification ``nid`` is ``prev`` restarted: wait for its run, take its answer
+        (none kept: it installed fds, or gave up -- run it again)."""
+        pool = self.pool
+        if pool is not None and not pool.watching:
+            pool.watch()  # (the wait may be long: the watchdog hands the lead on)
+        if not prev.done:
+            with self.restarts:
+                prev.waiters += 1
+                while not prev.done:
+                    self.restarts.wait(0.05)
+        if prev.answer is not None:
+            if self._answer_again(lst, nid, *prev.answer) and self.served.get(tid) is prev:
+                del self.served[tid]  # taken (else: restarted again, kept)
+            return
+        entry, proc = TABLE.get(prev.nr), self.tasks.get(tid)
+        if entry is None or proc is None:
+            return  # gone meanwhile
+        me = self.served[tid] = _Served(nid, prev.nr, prev.args)
+        try:
+            self._serve(lst, entry, proc, nid, tid, prev.args, me)
+        finally:
+            self._served_done(tid, me)
+
+    def _served_done(self, tid: int, me: _Served) -> None:
+        me.done = True
+        if me.waiters:
+            with self.restarts:
+                self.restarts.notify_all()
+        if me.answer is None and self.served.get(tid) is me:
+            del self.served[tid]
+
+    def _answer_again(self, lst: Listener, nid: int, val: int, error: int) -> bool:
+        """The restarted call whose first run was served: its answer, not a second run.
+        False: not taken either (restarted once more)."""
+        try:
+            lst.send(nid, val, error)
+        except OSError as e:
+            if e.errno != ENOENT:
+                raise
+            return False
+        return True
 
     # -- fault injection ---------------------------------------------------------------------
     def arm_fail_nth(self, n: int, root: Process) -> FailNth:
@@ -480,19 +560,53 @@ class Supervisor:
 
     def _send(
         self, lst: Listener, nid: int, proc: Process | None, val: int = 0, error: int = 0,
-        cont: bool = False,
+        cont: bool = False, served: _Served | None = None,
     ) -> None:  # fmt: skip
+        """Answer; when the child can no longer take it (``ENOENT``: it died, or a
+        signal interrupted its wait -- ``SIGCHLD`` of a child's exit does, for a traced
+        task -- and the call will be restarted), undo the fds the handler made, or,
+        if it made none, keep the answer (in ``served``) for the restarted call:
+        Linux's ioctls and reads are not interrupted once they run, so the restart
+        must not run the handler a second time (an ``UNSET_CONTAINER`` that worked
+        would say ``EINVAL``, a read lose its data)."""
+        lost = lst.lost()  # (the handler gave up: its caller was no longer waiting)
         added = lst.end()
         try:
             lst.send(nid, val, error, cont)
         except OSError as e:
             if e.errno != ENOENT:
                 raise
-            # the child died or the call was interrupted: undo the fds the handler made
             if proc is not None:
                 for fd in added:
                     if fd in proc.files:
                         proc.forget_fd(fd)
+            if served is not None and not added and not lost:
+                served.answer = (val, error)
+
+
+class _Served:
+    """A call a handler runs for a thread (``done`` once it ends), and the answer the
+    thread could not take.  A thread has one syscall at a time: a new
+    notification with the same call from it is that call restarted (its wait was
+    interrupted by a signal, perhaps while the handler still ran), which takes this
+    answer instead of a second run; any other call from it means it moved on, and a
+    notification older than the one recorded (notification ids grow) is dead: its
+    restart was received first."""
+
+    __slots__ = ("answer", "args", "done", "nid", "nr", "waiters")
+
+    def __init__(self, nid: int, nr: int, args: tuple[int, ...]) -> None:
+        self.nid, self.nr, self.args = nid, nr, args
+        self.answer: tuple[int, int] | None = None
+        #: the handler has ended; restarts waiting for it (``Supervisor.restarts``)
+        self.done = False
+        self.waiters = 0
+
+
+def _later(a: int, b: int) -> bool:
+    """Was notification id ``a`` made after ``b`` (the filter's counter, from a random
+    start, wraps at 2**64)?"""
+    return 0 < (a - b) % (1 << 64) < 1 << 63
 
 
 _WALL = 0x40000000

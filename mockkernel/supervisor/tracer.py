@@ -3,10 +3,11 @@
 ``waitpid(-1, _WALL)`` in a loop: a fork/vfork/clone stop makes the new mock process
 (a copy of the parent's fd table sharing its ``File``s) or adds a thread; an exec stop
 drops the close-on-exec mock fds; an exit ends the thread, and the last thread of a
-process ends the process (``Process.exit`` releases everything).  A new task does
-not run before its mock process exists: its first stop is held until the parent's
-event has been handled.  Signal-delivery stops re-inject the signal; group stops
-are left stopped with ``PTRACE_LISTEN``.
+process ends the process (``Process.exit`` releases everything) -- at the exit stop
+(``PTRACE_EVENT_EXIT``) of its last thread, before the real kernel closes its files.
+A new task does not run before its mock process exists: its first stop is held until
+the parent's event has been handled.  Signal-delivery stops re-inject the signal;
+group stops are left stopped with ``PTRACE_LISTEN``.
 """
 
 from __future__ import annotations
@@ -19,11 +20,13 @@ from typing import TYPE_CHECKING
 from ..process import Cred
 from ..realfd import REAL
 from ..uaccess import RemoteMemory
+from .execsys import quick_execve
 from .fdtable import RemoteFdTable, real_fd_open
 from .mmap import TracerWork
 from .ptrace import (
     PTRACE_EVENT_CLONE,
     PTRACE_EVENT_EXEC,
+    PTRACE_EVENT_EXIT,
     PTRACE_EVENT_FORK,
     PTRACE_EVENT_SECCOMP,
     PTRACE_EVENT_STOP,
@@ -36,6 +39,7 @@ from .ptrace import (
     listen,
     setregs,
 )
+from .seccomp import TRACE_CALL
 
 if TYPE_CHECKING:
     from ..process import Process
@@ -104,6 +108,30 @@ def _tgid(tid: int) -> int:
     raise ProcessLookupError(tid)
 
 
+_PF_EXITING = 0x4
+_SIGKILL_BIT = 1 << 8
+
+
+def _dying(tid: int) -> bool:
+    """Is thread ``tid`` past the point of running user code again: gone, exiting
+    (``PF_EXITING``), or with ``SIGKILL`` pending (a group exit's ``zap_other_threads``
+    or a kill)?  From ``/proc/<tid>/stat``: its flags (field 9) and its own pending
+    signals (field 31)."""
+    try:
+        with REAL.builtin_open(f"/proc/{tid}/stat", "rb") as f:
+            rest = f.read().rpartition(b")")[2].split()
+    except OSError:
+        return True
+    try:
+        return (
+            rest[0] in (b"Z", b"X")
+            or bool(int(rest[6]) & _PF_EXITING)
+            or bool(int(rest[28]) & _SIGKILL_BIT)
+        )
+    except (IndexError, ValueError):
+        return True
+
+
 def _comm(pid: int, default: str) -> str:
     try:
         with REAL.builtin_open(f"/proc/{pid}/comm", encoding="utf-8", errors="replace") as f:
@@ -129,6 +157,8 @@ class TreeTracer:
         #: new tasks announced by their parent's event whose first stop is still to come
         self.announced: set[int] = set()
         self.root_status: int | None = None
+        #: the threads, by tid, that have reached their exit stop (``on_exit_stop``)
+        self.exiting: set[int] = set()
 
     def loop(self) -> None:
         """Until every task of the tree has exited.
@@ -253,6 +283,9 @@ class TreeTracer:
             self._cont(tid)
         elif event == PTRACE_EVENT_SECCOMP:
             self.on_seccomp(tid)
+        elif event == PTRACE_EVENT_EXIT:
+            self.on_exit_stop(tid)
+            self._cont(tid)
         elif event == PTRACE_EVENT_EXEC:
             self.on_exec(tid)
             self._cont(tid)
@@ -282,10 +315,46 @@ class TreeTracer:
         else:
             self.announced.add(new)
 
+    def on_exit_stop(self, tid: int) -> None:
+        """``PTRACE_EVENT_EXIT``: thread ``tid`` is in ``do_exit``, its files not yet
+        closed.  When every thread of its process has come this far, the process's
+        files go now (``release``), before the real ``exit_files``: a pipe's
+        end-of-file, the zombie in ``/proc``, a pidfd turning readable, ``SIGCHLD`` and
+        ``waitpid`` all come after it, as on Linux, where the file counts drop in
+        ``exit_files`` and those signs follow (``exit_task_work``, ``exit_notify``).
+        A thread whose siblings still run (``pthread_exit``) goes on at once: the last
+        thread to stop here is still before its ``exit_files``, so the table is whole
+        until then.  A sibling killed by a group exit may skip its stop (a thread that
+        enters ``do_exit`` with ``SIGKILL`` pending does not stop), so siblings that are
+        dying (``_dying``) count as stopped: this thread, held here, keeps the table
+        whole while the release runs."""
+        proc = self.sv.tasks.get(tid)
+        if proc is None:
+            return
+        self.exiting.add(tid)
+        others = self.sv.threads.get(proc.pid, set()) - self.exiting
+        if not proc.exited and all(_dying(t) for t in others):
+            try:
+                status = geteventmsg(tid)
+            except OSError:
+                status = 0x9  # SIGKILLed out of the stop meanwhile
+            self.release(proc, status)
+
     def on_seccomp(self, tid: int) -> None:
         """A ``SECCOMP_RET_TRACE`` stop: ``mmap`` of an fd.  A mock fd's mapping is laid
-        by syscalls injected into the stopped thread (``mmap.py``); a real fd's call runs."""
+        by syscalls injected into the stopped thread (``mmap.py``); a real fd's call runs.
+        Or ``execve`` (``TRACE_CALL``): the real close-on-exec files are held while the
+        process has close-on-exec mock fds (``execsys.py``)."""
         proc = self.sv.tasks.get(tid)
+        try:
+            call = geteventmsg(tid)
+        except OSError:
+            return  # SIGKILLed in its stop: its exit is next
+        if call == TRACE_CALL:
+            if proc is not None and not quick_execve(proc):
+                self.sv.exec_holds.hold(proc, tid)
+            self._cont(tid)
+            return
         tmm = self.sv.mms.get(proc.pid) if proc is not None else None
         if tmm is None:
             self._cont(tid)
@@ -299,6 +368,8 @@ class TreeTracer:
         except TraceeGone as e:
             self.work.deferred.append(e.event)  # it died meanwhile: its exit is next
             return
+        except ProcessLookupError:
+            return  # SIGKILLed in its stop, before its registers were read: exit next
         self._cont(tid, sig or 0)
 
     def fork(
@@ -354,17 +425,26 @@ class TreeTracer:
         proc.cred = Cred(pid)  # prepare_exec_creds: files opened before are foreign now
         proc.name = _comm(pid, proc.name)
         self._trace("sup.exec", pid=pid, comm=proc.name, dropped=dropped)
+        self.sv.exec_holds.release(former, pid)  # the real close-on-exec files go last
 
     def gone(self, tid: int, status: int) -> None:
+        """Thread ``tid`` has exited: the last of its process ends the mock process, if
+        its exit stop did not already (a task SIGKILLed out of that stop)."""
         self.live.discard(tid)
         self.early.discard(tid)
+        self.exiting.discard(tid)
+        self.sv.exec_holds.release(tid)
         if tid == self.root:
             self.root_status = status
         proc = self.sv.thread_gone(tid)
-        if proc is None:
-            return
-        code = os.waitstatus_to_exitcode(status)
-        self._trace("sup.exit", pid=proc.pid, status=code)
+        if proc is not None and not proc.exited:
+            self.release(proc, status)
+
+    def release(self, proc: Process, status: int) -> None:
+        """The mock exit of ``proc`` (``exit_files``, ``exit_mm``): its mock mappings,
+        its fd table's files, its memory."""
+        self._trace("sup.exit", pid=proc.pid, status=os.waitstatus_to_exitcode(status))
+        self.sv.release_mm(proc)
         self.sv.unshare_files(proc, keep=False)
         proc.exit()
         if isinstance(proc.mm, RemoteMemory):

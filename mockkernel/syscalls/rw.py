@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import kerr
 from ..fs import FMODE_PREAD, FMODE_PWRITE, FMODE_READ, FMODE_WRITE
+from ..uaccess import UserBuffer
 
 if TYPE_CHECKING:
     from ..process import Process
@@ -32,28 +33,40 @@ __all__ = [
 RWF_HIPRI = 0x1  # the only preadv2/pwritev2 flag a file without ->read_iter accepts
 
 
-def sys_read(proc: Process, fd: int, count: int) -> bytes:
-    return proc.fdget(fd).vfs_read(count, None)
+def sys_read(proc: Process, fd: int, count: int | UserBuffer) -> bytes:
+    """``read`` of ``count`` bytes; a :class:`~mockkernel.uaccess.UserBuffer` is the
+    caller's buffer, written here (``vfs_read``: a fault leaves the position)."""
+    if isinstance(count, int):
+        return proc.fdget(fd).vfs_read(count, None)
+    return proc.fdget(fd).vfs_read(len(count), None, count)
 
 
-def sys_pread(proc: Process, fd: int, count: int, pos: int) -> bytes:
+def sys_pread(proc: Process, fd: int, count: int | UserBuffer, pos: int) -> bytes:
     if pos < 0:
         raise kerr(EINVAL)
-    return proc.fdget(fd).vfs_read(count, pos)
+    if isinstance(count, int):
+        return proc.fdget(fd).vfs_read(count, pos)
+    return proc.fdget(fd).vfs_read(len(count), pos, count)
 
 
-def sys_write(proc: Process, fd: int, data: bytes) -> int:
+def sys_write(proc: Process, fd: int, data: bytes | UserBuffer) -> int:
+    """``write``; ``data`` may still be in the caller's memory (read by ``vfs_write``
+    after the file's checks, as Linux's ``->write`` reads its user pointer)."""
     return proc.fdget(fd).vfs_write(data, None)
 
 
-def sys_pwrite(proc: Process, fd: int, data: bytes, pos: int) -> int:
+def sys_pwrite(proc: Process, fd: int, data: bytes | UserBuffer, pos: int) -> int:
     if pos < 0:
         raise kerr(EINVAL)
     return proc.fdget(fd).vfs_write(data, pos)
 
 
-def sys_readv(proc: Process, fd: int, total: int, pos: int | None, flags: int = 0) -> bytes:
-    """``readv``/``preadv2`` of ``total`` bytes: ``vfs_readv``'s checks, then one read.
+def sys_readv(
+    proc: Process, fd: int, total: int | UserBuffer, pos: int | None, flags: int = 0
+) -> bytes:
+    """``readv``/``preadv2`` of ``total`` bytes: ``vfs_readv``'s checks, then one read
+    (a :class:`~mockkernel.uaccess.UserBuffer`: the caller's iovec array, read after
+    the file's mode checks, as ``import_iovec``, and the bytes scattered over it).
 
     A file without ``->read`` fails with ``EINVAL`` even for an empty vector
     (``FMODE_CAN_READ``); ``RWF_*`` flags other than ``RWF_HIPRI`` are
@@ -68,15 +81,22 @@ def sys_readv(proc: Process, fd: int, total: int, pos: int | None, flags: int = 
         raise kerr(EBADF)
     if file.f_op.read is None:
         raise kerr(EINVAL)
+    to = None
+    if not isinstance(total, int):
+        to, total = total, len(total)  # import_iovec: EINVAL, EFAULT
     if total == 0:
         return b""
     if flags & ~RWF_HIPRI:
         raise kerr(EOPNOTSUPP)
-    return file.vfs_read(total, pos)
+    return file.vfs_read(total, pos, to)
 
 
-def sys_writev(proc: Process, fd: int, data: bytes, pos: int | None, flags: int = 0) -> int:
-    """``writev``/``pwritev2`` of the gathered ``data`` (``vfs_writev``'s checks)."""
+def sys_writev(
+    proc: Process, fd: int, data: bytes | UserBuffer, pos: int | None, flags: int = 0
+) -> int:
+    """``writev``/``pwritev2`` of the gathered ``data`` (``vfs_writev``'s checks); a
+    :class:`~mockkernel.uaccess.UserBuffer`'s iovec array is read after the file's
+    mode checks (``import_iovec``), its bytes by ``vfs_write``."""
     if pos is not None and pos < 0:
         raise kerr(EINVAL)
     file = proc.fdget(fd)
@@ -86,7 +106,7 @@ def sys_writev(proc: Process, fd: int, data: bytes, pos: int | None, flags: int 
         raise kerr(EBADF)
     if file.f_op.write is None:
         raise kerr(EINVAL)
-    if not data:
+    if not len(data):  # (a UserBuffer's iovec array is read here)
         return 0
     if flags & ~RWF_HIPRI:
         raise kerr(EOPNOTSUPP)

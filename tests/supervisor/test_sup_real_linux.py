@@ -21,17 +21,12 @@ GOLDEN = TESTS / "real_linux" / "golden"
 #: the machine each probe needs, as the guest has it (the default topology otherwise)
 GUESTS = {
     "vfioshare": TESTS / "vfio" / "real_linux_guest.toml",
+    "exitorder": TESTS / "vfio" / "real_linux_guest.toml",
     "verbsshare": TESTS / "rdma" / "rxe_guest.toml",
 }
 
 #: (probe, golden line) -> what the mock prints instead, and why
-KNOWN_DIFFERENCES = {
-    ("verbsshare", "fork child: write from a bad pointer: EACCES"): (
-        "fork child: write from a bad pointer: EFAULT",
-        # the supervisor copies a write()'s buffer before any file op runs, so a bad
-        # pointer faults before ib_uverbs_write's ib_safe_file_access() can refuse
-    ),
-}
+KNOWN_DIFFERENCES: dict[tuple[str, str], tuple[str]] = {}
 
 
 @pytest.mark.parametrize(
@@ -55,6 +50,7 @@ KNOWN_DIFFERENCES = {
         "sockthreads",
         "attrprobe",
         "inotifyprobe",
+        "exitorder",
     ],
 )
 def test_probe_matches_real_linux(kernel: Kernel, build: Callable[[str], str], probe: str) -> None:
@@ -69,3 +65,32 @@ def test_probe_matches_real_linux(kernel: Kernel, build: Callable[[str], str], p
     want = [KNOWN_DIFFERENCES.get((probe, line), (line,))[0]
             for line in (GOLDEN / f"c_{probe}.txt").read_text().splitlines()]  # fmt: skip
     assert r.stdout.splitlines() == want
+
+
+#: the sections of ``badptr`` and the machine each needs
+BADPTR = {
+    "dmabuf": None,
+    "vfio": TESTS / "vfio" / "real_linux_guest.toml",
+    "uverbs": TESTS / "rdma" / "rxe_guest.toml",
+}
+
+
+@pytest.mark.parametrize("part", sorted(BADPTR))
+def test_bad_pointers_get_linuxs_errno_order(build: Callable[[str], str], part: str) -> None:
+    """Garbage pointers on dma-buf, VFIO and uverbs fds (``badptr.c``): EBADF, EINVAL,
+    ESPIPE and uverbs' EACCES come before EFAULT where Linux checks them first (the
+    supervisor passes ``write``'s buffer unread: ``mockkernel.uaccess.UserBuffer``)."""
+    guest = BADPTR[part]
+    k = mockkernel.boot(load_topology(guest) if guest is not None else None)
+    try:
+        r = k.run([build("badptr"), part], capture_output=True, text=True, timeout=120)
+    finally:
+        assert k.shutdown(check=False) == []
+    assert r.returncode == 0, r.stdout + r.stderr
+    sections: dict[str, list[str]] = {}
+    for line in (GOLDEN / "c_badptr.txt").read_text().splitlines():
+        if line.startswith("== "):
+            sections[line[3:]] = []
+        else:
+            sections[next(reversed(sections))].append(line)
+    assert r.stdout.splitlines() == sections[part]
