@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from ..errors import NotMine, kerr
 from ..fs import File
 from ..realfd import REAL
-from ..vfs import HOST_READ_ONLY, Dir, Vfs
+from ..vfs import HOST_READ_ONLY, ChrDev, Dir, Vfs
 from . import AT_FDCWD
 
 if TYPE_CHECKING:
@@ -45,6 +45,7 @@ __all__ = [
     "dirfd_file",
     "lookup_at",
     "lookup_open_at",
+    "open_chrdev",
     "sys_mkdirat",
     "sys_openat",
     "sys_renameat2",
@@ -145,6 +146,25 @@ def sys_openat(
         if full is path:
             raise
         raise NotMine(os.path.normpath(full)) from e
+    try:
+        return proc.install_file(file, bool(flags & os.O_CLOEXEC))
+    except BaseException:
+        file.put()
+        raise
+
+
+def open_chrdev(proc: Process, node: ChrDev, path: str, flags: int) -> int:
+    """``openat`` of the device node ``node`` the front-end found at the absolute ``path``
+    itself (the redirection's fast path for ``/dev/<name>``, untraced): what
+    :func:`sys_openat` does for it, no walk.  ``flags`` must not hold ``O_PATH``,
+    ``O_DIRECTORY`` or ``O_CREAT`` (their rules are :func:`sys_openat`'s)."""
+    k = proc.kernel
+    vfs = k.subsys(Vfs)
+    if k.current is proc:
+        file = vfs.open_chrdev(node, path, flags)
+    else:  # a driver's ->open sees the caller as current
+        with k.running(proc):
+            file = vfs.open_chrdev(node, path, flags)
     try:
         return proc.install_file(file, bool(flags & os.O_CLOEXEC))
     except BaseException:

@@ -32,12 +32,17 @@ from __future__ import annotations
 import types
 from collections.abc import Callable, Container, Sequence
 from errno import EBADF, EINVAL, ENOTCONN, ENOTTY, EPIPE
+from os import O_CLOEXEC, O_CREAT, O_DIRECTORY, O_PATH
 from typing import Any
 
 from ..errors import kerr
 from ..uaccess import LOCAL
+from ..vfs import ChrDev, Dir
+from .paths import with_name
 
 IOCTL_BUFSZ = 1024
+#: ``open`` flags whose rules only the slow path knows (for a device node found at once)
+_OPEN_SLOW_FLAGS = O_PATH | O_DIRECTORY | O_CREAT
 
 
 def as_fd(obj: Any) -> int:
@@ -74,6 +79,14 @@ _real_write: Callable[[int, Any], int] = _unbound
 _real_fstat: Callable[[int], Any] = _unbound
 _real_ioctl: Callable[..., Any] = _unbound
 _open_slow: Callable[..., int] = _unbound
+_open_chrdev: Callable[..., int] = _unbound  # syscalls.namei.open_chrdev
+# the syscall layer's functions that Process.sys_<name> calls (untraced: called directly,
+# one frame for the kernel's side as with any syscall; traced: through Process.sys_<name>)
+_sys_close: Callable[..., None] = _unbound  # syscalls.fd.sys_close
+_sys_read: Callable[..., bytes] = _unbound  # syscalls.rw.sys_read
+_sys_write: Callable[..., int] = _unbound  # syscalls.rw.sys_write
+_sys_fstat: Callable[..., Any] = _unbound  # syscalls.stat.sys_fstat
+_vfs_root: Any = None  # the Vfs root directory (its "dev" entry: /dev)
 _notconn_read: Callable[..., bytes] = _unbound
 _notconn_write: Callable[..., int] = _unbound
 _fileno_ioctl: Callable[..., Any] = _unbound
@@ -86,6 +99,22 @@ def m_open(path: Any, flags: int, mode: int = 0o777, dir_fd: int | None = None) 
     except Exception:  # "", "/", bytes, PathLike, ...: the slow path sorts them out
         maybe_mock = True
     if maybe_mock or dir_fd is not None:
+        # "/dev/<name>" of a device node, untraced: no walk (the node is read from the live
+        # /dev directory; any other path, flag or kind takes the slow path's rules)
+        if (
+            type(path) is str
+            and path[:5] == "/dev/"
+            and dir_fd is None
+            and not flags & _OPEN_SLOW_FLAGS
+            and not _tracer.enabled
+        ):
+            dev = _vfs_root.entries.get("dev")
+            node = dev.entries.get(path[5:]) if type(dev) is Dir else None
+            if type(node) is ChrDev:
+                try:
+                    return _open_chrdev(_proc, node, path, flags | O_CLOEXEC)
+                except OSError as e:
+                    raise with_name(e, path) from None
         return _open_slow(path, flags, mode, dir_fd)
     return _real_open(path, flags, mode)
 
@@ -103,7 +132,10 @@ def m_close(fd: int) -> None:
         if fd in _held:
             raise kerr(EBADF)
         return _real_close(fd)
-    _proc.sys_close(fd)
+    if _tracer.enabled:
+        _proc.sys_close(fd)
+    else:  # (Process.sys_close untraced is this call)
+        _sys_close(_proc, fd)
     return None
 
 
@@ -121,8 +153,10 @@ def m_read(fd: int, n: int) -> bytes:
             return _notconn_read(fd, n, e)
     if n < 0:
         raise kerr(EINVAL)
-    data: bytes = _proc.sys_read(fd, n)
-    return data
+    if _tracer.enabled:
+        data: bytes = _proc.sys_read(fd, n)
+        return data
+    return _sys_read(_proc, fd, n)  # (Process.sys_read untraced is this call)
 
 
 def m_write(fd: int, data: Any) -> int:
@@ -137,8 +171,10 @@ def m_write(fd: int, data: Any) -> int:
             if e.errno != EPIPE:
                 raise
             return _notconn_write(fd, data, e)
-    written: int = _proc.sys_write(fd, bytes(data))
-    return written
+    if _tracer.enabled:
+        written: int = _proc.sys_write(fd, bytes(data))
+        return written
+    return _sys_write(_proc, fd, bytes(data))  # (Process.sys_write untraced)
 
 
 def m_fstat(fd: int) -> Any:
@@ -148,7 +184,9 @@ def m_fstat(fd: int) -> Any:
         return _real_fstat(fd)
     if file is None or fd < 0:
         return _real_fstat(fd)
-    return _proc.sys_fstat(fd)
+    if _tracer.enabled:
+        return _proc.sys_fstat(fd)
+    return _sys_fstat(_proc, fd)  # (Process.sys_fstat untraced)
 
 
 def m_ioctl(fd: Any, request: int, arg: Any = 0, mutate_flag: bool = True, /) -> Any:

@@ -48,8 +48,12 @@ from typing import TYPE_CHECKING, Any, Literal
 from ..errors import FORKED_MESSAGE, ForkedKernelError
 from ..realfd import REAL as _Real
 from ..realfd import held_numbers, os_close
+from ..syscalls import rw, stat
+from ..syscalls.fd import sys_close
 from ..syscalls.ioctl import VFS_IOCTL_CMDS
+from ..syscalls.namei import open_chrdev
 from ..trace import TracePoint
+from ..vfs import Vfs
 from . import hotpath
 from .fdcalls import FdCalls
 from .fileio import OpenCalls
@@ -442,6 +446,12 @@ class Redirection:
             _real_fstat=real.fstat,
             _real_ioctl=real.ioctl,
             _open_slow=paths.open_slow,
+            _open_chrdev=open_chrdev,
+            _sys_close=sys_close,
+            _sys_read=rw.sys_read,
+            _sys_write=rw.sys_write,
+            _sys_fstat=stat.sys_fstat,
+            _vfs_root=self.kernel.subsys(Vfs).root,
             _notconn_read=fds.notconn_read,
             _notconn_write=fds.notconn_write,
             _fileno_ioctl=ioctls.fileno_ioctl,
