@@ -198,14 +198,15 @@ _R = TypeVar("_R")
 
 def _shown(value: object) -> object:
     """How an argument or result appears in a trace event: small and JSON-friendly."""
-    t = type(value)
+    t: Any = type(value)
     if t is int or t is str or value is None:
         return value
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return _bytes_shown(len(value))
-    if isinstance(value, (int, str, bool)) or value is None:
+    kind = _shown_kind(t)
+    if kind is None:
         return value
-    return _type_shown(type(value).__name__)
+    if kind == "":
+        return _bytes_shown(len(value))  # type: ignore[arg-type]
+    return kind
 
 
 @functools.lru_cache(maxsize=512)
@@ -215,8 +216,14 @@ def _bytes_shown(n: int) -> str:
 
 
 @functools.lru_cache(maxsize=256)
-def _type_shown(name: str) -> str:
-    return f"<{name}>"
+def _shown_kind(t: Any) -> str | None:
+    """How a value of type ``t`` is shown: None as itself (an int or str subclass), ""
+    by its length (bytes-like), else ``<typename>`` (one lookup per value of the type)."""
+    if issubclass(t, (bytes, bytearray, memoryview)):
+        return ""
+    if issubclass(t, (int, str)):
+        return None
+    return f"<{t.__name__}>"
 
 
 def _syscall(
@@ -262,6 +269,10 @@ def _syscall(
         for tid in (False, True)
     ]
 
+    nparams = len(params)
+    #: (ok, err) by number of positional arguments: no tid, no extra fields
+    plain = list(zip(shapes[0][0][0], shapes[0][0][1], strict=True))
+
     def traced_kw(self: Process, tracer: Tracer, args: tuple[Any, ...], kwargs: Any) -> Any:
         fields: dict[str, object] = {"pid": self.pid}
         tid = self.kernel.current_tid
@@ -296,10 +307,25 @@ def _syscall(
         if not tracer.enabled:
             return fn(self, *args, **kwargs)
         n = len(args)
-        if kwargs or n > len(params):  # (hints included: found= opens take this path)
+        if kwargs or n > nparams:  # (hints included: found= opens take this path)
             return traced_kw(self, tracer, args, kwargs)  # type: ignore[no-any-return]
         tid = self.kernel.current_tid
-        shown = tuple(map(_shown, args))
+        if n == 1:  # (the common case, without map's set-up)
+            if tid is None:
+                ok1, err1 = plain[1]
+                pid_arg = (self.pid, _shown(args[0]))
+                start = tracer.seq
+                try:
+                    res = fn(self, *args)  # type: ignore[call-arg]
+                except OSError as e:
+                    code = errorcode.get(e.errno or 0, e.errno)
+                    tracer.emit_record(err1, (*pid_arg, tracer.seq - start, code))
+                    raise
+                tracer.emit_record(ok1, (*pid_arg, tracer.seq - start, _shown(res)))
+                return res
+            shown: tuple[object, ...] = (_shown(args[0]),)
+        else:
+            shown = tuple(map(_shown, args))
         extra = 0  # (an index of extras)
         if is_ioctl and n >= 2:
             shown = (shown[0], int(args[1]), *shown[2:])  # type: ignore[call-overload]

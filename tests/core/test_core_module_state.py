@@ -60,8 +60,8 @@ ALLOWED: dict[tuple[str, str], str] = {
     ("mockkernel/process.py", "_bytes_shown"): (
         "bounded memo of a pure function (a trace event's '<n bytes>'): strings, no kernel"
     ),
-    ("mockkernel/process.py", "_type_shown"): (
-        "bounded memo of a pure function (a trace event's '<type>'): strings, no kernel"
+    ("mockkernel/process.py", "_shown_kind"): (
+        "bounded memo of a pure function (how a trace event shows a type): strings, no kernel"
     ),
     ("mockkernel/rdma/uverbs.py", "_uapi_for"): (
         "bounded memo of a pure function (a device's uAPI from the ops it has): frozen "
