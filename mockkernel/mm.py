@@ -39,7 +39,6 @@ import ctypes.util
 import functools
 import mmap as _mmap
 import os
-import weakref
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from errno import EINVAL, ENOMEM
@@ -233,7 +232,7 @@ class MappedFile(_RealMmap):
     fd) first, then the kernel's (dropping the mapping's file reference).
     """
 
-    _mk_finalizer: weakref.finalize  # type: ignore[type-arg]
+    #: what runs once when the map is closed or collected (:meth:`_mk_run_hooks`)
     _mk_hooks: list[Callable[[], None]]
     _mk_addr: int
     _mk_pieces: tuple[Piece, ...]
@@ -294,9 +293,17 @@ class MappedFile(_RealMmap):
 
     def close(self) -> None:
         super().close()
-        fin = getattr(self, "_mk_finalizer", None)
-        if fin is not None:
-            fin()
+        self._mk_run_hooks()
+
+    def __del__(self) -> None:
+        # a collected map is unmapped as a closed one is (the base type's dealloc
+        # munmaps after this); the hooks run once, whichever comes first
+        self._mk_run_hooks()
+
+    def _mk_run_hooks(self) -> None:
+        hooks = self.__dict__.pop("_mk_hooks", None)
+        if hooks is not None:
+            _run_hooks(hooks)
 
     def __exit__(self, *exc: object) -> None:
         # CPython's mmap.__exit__ calls the C close, not an override: unmap through ours
@@ -553,9 +560,7 @@ def _finish(
     m._mk_resizable = access == _mmap.ACCESS_WRITE or (
         access == _mmap.ACCESS_DEFAULT and bool(vma.prot & _mmap.PROT_WRITE)
     )
-    hooks: list[Callable[[], None]] = [on_close]
-    m._mk_hooks = hooks
-    m._mk_finalizer = weakref.finalize(m, _run_hooks, hooks)
+    m._mk_hooks = [on_close]
     return m
 
 

@@ -8,7 +8,6 @@ installed redirection when a map is made.
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import mmap
 import stat as _stat
@@ -136,8 +135,10 @@ class MmapCalls:
 
         def close_hidden() -> None:
             if redir.installed:
-                with contextlib.suppress(OSError):
+                try:  # (as CPython's close(fd): an error is ignored)  # noqa: SIM105
                     redir.funcs["close"](hidden)
+                except OSError:
+                    pass
             elif proc.files.get(hidden) is file:
                 proc.sys_close(hidden)
 
