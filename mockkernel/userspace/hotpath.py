@@ -37,7 +37,7 @@ from typing import Any
 
 from ..errors import kerr
 from ..uaccess import LOCAL
-from ..vfs import ChrDev, Dir
+from ..vfs import HOST_DEV, ChrDev, Dir
 from .paths import with_name
 
 IOCTL_BUFSZ = 1024
@@ -109,12 +109,16 @@ def m_open(path: Any, flags: int, mode: int = 0o777, dir_fd: int | None = None) 
             and not _tracer.enabled
         ):
             dev = _vfs_root.entries.get("dev")
-            node = dev.entries.get(path[5:]) if type(dev) is Dir else None
-            if type(node) is ChrDev:
-                try:
-                    return _open_chrdev(_proc, node, path, flags | O_CLOEXEC)
-                except OSError as e:
-                    raise with_name(e, path) from None
+            if type(dev) is Dir:
+                name = path[5:]
+                node = dev.entries.get(name)
+                if type(node) is ChrDev:
+                    try:
+                        return _open_chrdev(_proc, node, path, flags | O_CLOEXEC)
+                    except OSError as e:
+                        raise with_name(e, path) from None
+                if node is None and name in HOST_DEV and not dev.owned:
+                    return _real_open(path, flags, mode)  # (/dev/null: the walk's answer)
         return _open_slow(path, flags, mode, dir_fd)
     return _real_open(path, flags, mode)
 

@@ -135,3 +135,20 @@ def test_mmap_past_the_buffer_is_einval_and_leaks_nothing(mock_kernel: Kernel) -
     finally:
         os.close(fd)
         os.close(memfd)
+
+
+@pytest.mark.parametrize("traced", [False, True])
+def test_open_of_a_host_device_in_dev_is_the_real_one(mock_kernel: Kernel, traced: bool) -> None:
+    """``/dev/null`` shows through the mock ``/dev`` (``HOST_DEV``): the real file, no
+    mock fd; a host device the mock machine lacks is ``ENOENT`` either way."""
+    with _tracing(mock_kernel, traced):
+        fd = os.open("/dev/null", os.O_RDWR)
+        try:
+            assert fd not in mock_kernel.init_process.files
+            assert os.write(fd, b"x") == 1 and os.read(fd, 1) == b""
+            assert os.readlink(f"/proc/self/fd/{fd}") == "/dev/null"
+        finally:
+            os.close(fd)
+        with pytest.raises(OSError) as e:
+            os.open("/dev/mem", os.O_RDONLY)
+        assert e.value.errno == errno.ENOENT
