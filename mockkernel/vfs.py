@@ -254,8 +254,8 @@ class BinAttrOps(FileOperations):
             raise kerr(EIO)
         return node.write(file, pos, data)
 
-    def llseek(self, file: File, offset: int, whence: int) -> int:
-        return generic_file_llseek(file, offset, whence)
+    #: ``generic_file_llseek`` itself (no method frame: a seek is a hot path)
+    llseek = staticmethod(generic_file_llseek)
 
     def mmap(self, file: File[BinAttr], vma: Vma) -> None:
         node = file.private_data
