@@ -14,6 +14,14 @@ syscalls, so these six are written for CPython's call path:
   None; an IndexError (past every mock fd) or TypeError (not an int) means "not a mock
   fd" too.  A negative fd indexes from the end of the list, so the mock branch
   re-checks ``fd >= 0``;
+* with tracing off a mock fd's call goes to the syscall layer's function itself
+  (``syscalls.fd.sys_close``, ``syscalls.rw.sys_read``, ...: what ``Process.sys_<name>``
+  forwards to when untraced), and the ioctl fast branches run in ``m_ioctl``'s frame;
+  with tracing on, through ``Process.sys_<name>``, which traces it;
+* ``open`` of ``/dev/<name>`` (a str, no ``dir_fd``, no ``O_CREAT``/``O_PATH``/
+  ``O_DIRECTORY``, untraced) reads the node from the live ``/dev`` directory: a device
+  node opens through ``syscalls.namei.open_chrdev`` (no walk), a host device the mock
+  ``/dev`` shows (``HOST_DEV``) is the real call; anything else takes ``_open_slow``;
 * a TCP socket the kernel made mock (bound to a NIC address) keeps a real, never
   connected socket under its number: a real ``read``/``write`` there fails with
   ``ENOTCONN``/``EPIPE``, and only then is the kernel asked (``_notconn_read``/
