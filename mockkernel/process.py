@@ -313,7 +313,8 @@ def _syscall(
         if n == 1:  # (the common case, without map's set-up)
             if tid is None:
                 ok1, err1 = plain[1]
-                pid_arg = (self.pid, _shown(args[0]))
+                a = args[0]
+                pid_arg = (self.pid, a if type(a) is int else _shown(a))
                 start = tracer.seq
                 try:
                     res = fn(self, *args)  # type: ignore[call-arg]
@@ -321,7 +322,8 @@ def _syscall(
                     code = errorcode.get(e.errno or 0, e.errno)
                     tracer.emit_record(err1, (*pid_arg, tracer.seq - start, code))
                     raise
-                tracer.emit_record(ok1, (*pid_arg, tracer.seq - start, _shown(res)))
+                shown_res = res if type(res) is int or res is None else _shown(res)
+                tracer.emit_record(ok1, (*pid_arg, tracer.seq - start, shown_res))
                 return res
             shown: tuple[object, ...] = (_shown(args[0]),)
         else:
