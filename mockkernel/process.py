@@ -312,18 +312,19 @@ def _syscall(
         tid = self.kernel.current_tid
         if n == 1:  # (the common case, without map's set-up)
             if tid is None:
-                ok1, err1 = plain[1]
                 a = args[0]
-                pid_arg = (self.pid, a if type(a) is int else _shown(a))
+                shown_a = a if type(a) is int else _shown(a)
                 start = tracer.seq
                 try:
-                    res = fn(self, *args)  # type: ignore[call-arg]
+                    res = fn(self, a)  # type: ignore[call-arg,arg-type]
                 except OSError as e:
                     code = errorcode.get(e.errno or 0, e.errno)
-                    tracer.emit_record(err1, (*pid_arg, tracer.seq - start, code))
+                    err1 = plain[1][1]
+                    tracer.emit_record(err1, (self.pid, shown_a, tracer.seq - start, code))
                     raise
                 shown_res = res if type(res) is int or res is None else _shown(res)
-                tracer.emit_record(ok1, (*pid_arg, tracer.seq - start, shown_res))
+                ok1 = plain[1][0]
+                tracer.emit_record(ok1, (self.pid, shown_a, tracer.seq - start, shown_res))
                 return res
             shown: tuple[object, ...] = (_shown(args[0]),)
         else:
