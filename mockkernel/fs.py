@@ -84,7 +84,7 @@ class Fsnotify(Protocol):
     def notify(self, inode: Inode, mask: int) -> None: ...
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Inode:
     """What ``fstat`` reports about a file, and what ``notify_change`` changes: one per
     node of the tree (every open file of the node shares it) or per anonymous file."""
@@ -228,14 +228,6 @@ def format_opener(where: tuple[CodeType, int] | None) -> str | None:
     return f"{os.path.basename(code.co_filename)}:{line} in {code.co_name}"
 
 
-def _current_cred(kernel: TaskContext) -> object:
-    """``current_cred()`` at open time; None while the kernel boots (no task yet)."""
-    try:
-        return kernel.current.cred
-    except AttributeError:
-        return None
-
-
 class File(Generic[PrivT]):
     """An open file description (``struct file``).
 
@@ -291,7 +283,10 @@ class File(Generic[PrivT]):
         self.private_data = private_data
         self.path = path
         #: the opener's credentials (``f_cred``): who opened it, for drivers that check
-        self.f_cred: object = _current_cred(kernel)
+        try:  # (current_cred(); inline: an open is a hot path)
+            self.f_cred: object = kernel.current.cred
+        except AttributeError:  # while the kernel boots (no task yet)
+            self.f_cred = None
         self.released = False
         # False while a device's ->open runs: a failed open is put without ->release
         self.opened = True
@@ -334,7 +329,9 @@ class File(Generic[PrivT]):
         kernel = self.kernel
         self.released = True
         try:
-            kernel.subsys(FileLocks).remove_file(self)  # locks_remove_file
+            locks = kernel.subsys(FileLocks)
+            if locks.contexts:  # (close is a hot path: no call while no file has a lock)
+                locks.remove_file(self)  # locks_remove_file
             if self.opened:
                 self.f_op.release(self)
             if self.inode.fsn is not None and not self.f_mode & FMODE_PATH:  # fsnotify_close

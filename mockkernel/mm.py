@@ -38,7 +38,6 @@ import ctypes
 import functools
 import mmap as _mmap
 import os
-import weakref
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from errno import EINVAL, ENOMEM
@@ -232,7 +231,7 @@ class MappedFile(_RealMmap):
     fd) first, then the kernel's (dropping the mapping's file reference).
     """
 
-    _mk_finalizer: weakref.finalize  # type: ignore[type-arg]
+    #: what runs once when the map is closed or collected (:meth:`_mk_run_hooks`)
     _mk_hooks: list[Callable[[], None]]
     _mk_addr: int
     _mk_pieces: tuple[Piece, ...]
@@ -240,6 +239,9 @@ class MappedFile(_RealMmap):
     _mk_map_flags: int
     #: the fd CPython's mmap object would hold (a dup of the mapped fd), -1 for none
     _mk_fd: int = -1
+    #: set by :func:`build_mapping` with ``direct``: the number of the dup CPython made
+    #: when it mapped the piece's fd itself (the map no longer owns it), else -1
+    _mk_dupfd: int = -1
     _mk_fstat: Callable[[int], os.stat_result] | None = None
     #: CPython's ``is_resizeable``: ``ACCESS_WRITE``, or ``ACCESS_DEFAULT`` with ``PROT_WRITE``
     _mk_resizable: bool = False
@@ -290,9 +292,17 @@ class MappedFile(_RealMmap):
 
     def close(self) -> None:
         super().close()
-        fin = getattr(self, "_mk_finalizer", None)
-        if fin is not None:
-            fin()
+        self._mk_run_hooks()
+
+    def __del__(self) -> None:
+        # a collected map is unmapped as a closed one is (the base type's dealloc
+        # munmaps after this); the hooks run once, whichever comes first
+        self._mk_run_hooks()
+
+    def _mk_run_hooks(self) -> None:
+        hooks = self.__dict__.pop("_mk_hooks", None)
+        if hooks is not None:
+            _run_hooks(hooks)
 
     def __exit__(self, *exc: object) -> None:
         # CPython's mmap.__exit__ calls the C close, not an override: unmap through ours
@@ -427,21 +437,97 @@ def _map_empty(addr: int, length: int, prot: int, flags: int) -> None:
         REAL.close(fd)  # the redirection may have replaced os.close
 
 
-def build_mapping(vma: Vma, access: int, on_close: Callable[[], None]) -> MappedFile:
+# -- CPython's mmap object, read in place (checked once per interpreter) ------------------
+#: offsets in CPython's ``mmap_object`` (Modules/mmapmodule.c, Unix, 64-bit): ``data``
+#: after the object head, then size, pos, offset, exports, and the ``fd`` it keeps
+_MMAP_DATA_AT, _MMAP_FD_AT = 16, 56
+
+
+@functools.cache
+def _mmap_layout_ok() -> bool:
+    """Whether this interpreter's mmap objects hold ``data`` and their own ``fd`` where
+    ``_MMAP_DATA_AT``/``_MMAP_FD_AT`` say (an immutable fact of the interpreter, checked on
+    a real map once): only then does :func:`build_mapping` map a single piece directly."""
+    if ctypes.sizeof(ctypes.c_void_p) != 8:
+        return False
+    fd = os.memfd_create("mockkernel:layout", os.MFD_CLOEXEC)
+    try:
+        os.ftruncate(fd, PAGE_SIZE)
+        m = _RealMmap(fd, PAGE_SIZE)
+        try:
+            base = id(m)
+            data = ctypes.c_void_p.from_address(base + _MMAP_DATA_AT).value
+            kept = ctypes.c_int.from_address(base + _MMAP_FD_AT).value
+            if data != _buffer_address(m) or kept in (fd, -1) or kept < 0:
+                return False
+            st, ours = REAL.fstat(kept), REAL.fstat(fd)
+            return (st.st_dev, st.st_ino) == (ours.st_dev, ours.st_ino)
+        finally:
+            m.close()
+    except (OSError, ValueError):
+        return False
+    finally:
+        REAL.close(fd)
+
+
+def _map_direct(vma: Vma, access: int) -> tuple[MappedFile, int] | None:
+    """A mapping backed by one piece, laid by CPython's mmap itself (one ``mmap(2)``: no
+    reservation to lay the piece over), or None when it cannot be (then the caller lays
+    pieces).  Returns the map and the number of the ``dup`` CPython made of the piece's
+    fd, which the map no longer owns: the caller makes it the mapped file's (as CPython
+    keeps a dup of the fd it maps) or closes it."""
+    if len(vma.segments) != 1 or vma.zapped or not _mmap_layout_ok():
+        return None
+    fd, off, length = vma.segments[0]
+    if length < vma.length:
+        return None
+    try:
+        if access != _mmap.ACCESS_DEFAULT:
+            m = MappedFile(fd, vma.length, access=access, offset=off)
+        else:
+            flags = vma.flags & ~(_MAP_FIXED | _MAP_ANONYMOUS)
+            m = MappedFile(fd, vma.length, flags, vma.prot, offset=off)
+    except (ValueError, OverflowError, OSError):
+        return None  # (the backing file is shorter than the mapping, ...): lay pieces
+    kept = ctypes.c_int.from_address(id(m) + _MMAP_FD_AT)
+    dup, kept.value = kept.value, -1
+    return m, dup
+
+
+def build_mapping(
+    vma: Vma, access: int, on_close: Callable[[], None], direct: bool = False
+) -> MappedFile:
     """Turn a filled ``Vma`` into the object ``mmap.mmap`` returns.
 
     ``on_close`` runs once, when the object is closed or collected.  The start
     address is ``m._mk_addr``; the pieces laid and the real prot and flags used are
     ``m._mk_pieces``, ``m._mk_map_prot`` and ``m._mk_map_flags`` (for :class:`Mapping`).
+
+    ``direct``: a mapping of one piece may be laid by CPython's ``mmap`` of the piece's
+    fd (the caller takes ``m._mk_dupfd``, the dup CPython made: see :func:`_map_direct`);
+    otherwise (and always without ``direct``) an anonymous reservation is laid first and
+    each piece over it, ``m._mk_dupfd`` -1.
     """
     if sum(seg[2] for seg in vma.segments) < vma.length:
         raise kerr(EINVAL, "mmap op did not back the whole mapping")
+    rflags, rprot = _prot_flags(vma.flags, vma.prot, access)
+    rflags &= ~_MAP_ANONYMOUS
+    made = _map_direct(vma, access) if direct else None
+    if made is not None:
+        m, dupfd = made
+        fd, off, _ = vma.segments[0]
+        try:
+            m._mk_addr = ctypes.c_void_p.from_address(id(m) + _MMAP_DATA_AT).value or 0
+            m._mk_dupfd = dupfd
+            return _finish(m, vma, access, ((0, fd, off, vma.length),), rprot, rflags, on_close)
+        except BaseException:
+            m.close()
+            REAL.close(dupfd)
+            raise
     m = _reserve(vma.length, vma.flags, vma.prot, access)
     pieces: list[Piece] = []
     try:
         base = _buffer_address(m)
-        rflags, rprot = _prot_flags(vma.flags, vma.prot, access)
-        rflags &= ~_MAP_ANONYMOUS
         pos = 0
         for fd, off, length in vma.segments:
             take = min(length, vma.length - pos)
@@ -456,15 +542,26 @@ def build_mapping(vma: Vma, access: int, on_close: Callable[[], None]) -> Mapped
         m.close()
         raise
     m._mk_addr = base
-    m._mk_pieces = tuple(pieces)
+    return _finish(m, vma, access, tuple(pieces), rprot, rflags, on_close)
+
+
+def _finish(
+    m: MappedFile,
+    vma: Vma,
+    access: int,
+    pieces: tuple[Piece, ...],
+    rprot: int,
+    rflags: int,
+    on_close: Callable[[], None],
+) -> MappedFile:
+    """Record what :func:`build_mapping` laid on the map, and its close hooks."""
+    m._mk_pieces = pieces
     m._mk_map_prot = rprot
     m._mk_map_flags = rflags
     m._mk_resizable = access == _mmap.ACCESS_WRITE or (
         access == _mmap.ACCESS_DEFAULT and bool(vma.prot & _mmap.PROT_WRITE)
     )
-    hooks: list[Callable[[], None]] = [on_close]
-    m._mk_hooks = hooks
-    m._mk_finalizer = weakref.finalize(m, _run_hooks, hooks)
+    m._mk_hooks = [on_close]
     return m
 
 

@@ -199,16 +199,15 @@ _R = TypeVar("_R")
 
 def _shown(value: object) -> object:
     """How an argument or result appears in a trace event: small and JSON-friendly."""
-    t = type(value)
+    t: Any = type(value)
     if t is int or t is str or value is None:
         return value
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return _bytes_shown(len(value))
-    if isinstance(value, UserBuffer):
-        return _type_shown("user buffer")  # (not read: the call may refuse it first)
-    if isinstance(value, (int, str, bool)) or value is None:
+    kind = _shown_kind(t)
+    if kind is None:
         return value
-    return _type_shown(type(value).__name__)
+    if kind == "":
+        return _bytes_shown(len(value))  # type: ignore[arg-type]
+    return kind
 
 
 @functools.lru_cache(maxsize=512)
@@ -218,8 +217,16 @@ def _bytes_shown(n: int) -> str:
 
 
 @functools.lru_cache(maxsize=256)
-def _type_shown(name: str) -> str:
-    return f"<{name}>"
+def _shown_kind(t: Any) -> str | None:
+    """How a value of type ``t`` is shown: None as itself (an int or str subclass), ""
+    by its length (bytes-like), else ``<typename>`` (one lookup per value of the type)."""
+    if issubclass(t, (bytes, bytearray, memoryview)):
+        return ""
+    if issubclass(t, UserBuffer):
+        return "<user buffer>"  # (not read: the call may refuse it first)
+    if issubclass(t, (int, str)):
+        return None
+    return f"<{t.__name__}>"
 
 
 def _syscall(
@@ -263,11 +270,17 @@ def _syscall(
     extras = ((), ("file",), ("file", "arg_data"))
     shapes: list[list[tuple[list[EventSpec], list[EventSpec]]]] = []
 
+    #: (ok, err) by number of positional arguments: no tid, no extra fields
+    plain: list[tuple[EventSpec, EventSpec]] = []
+
     def make_shapes() -> None:
         shapes[:] = [
             [(specs("ret", tid, extra), specs("errno", tid, extra)) for extra in extras]
             for tid in (False, True)
         ]
+        plain[:] = list(zip(shapes[0][0][0], shapes[0][0][1], strict=True))
+
+    nparams = len(params)
 
     def traced_kw(self: Process, tracer: Tracer, args: tuple[Any, ...], kwargs: Any) -> Any:
         fields: dict[str, object] = {"pid": self.pid}
@@ -303,10 +316,30 @@ def _syscall(
         if not tracer.enabled:
             return fn(self, *args, **kwargs)
         n = len(args)
-        if kwargs or n > len(params):  # (hints included: found= opens take this path)
+        if kwargs or n > nparams:  # (hints included: found= opens take this path)
             return traced_kw(self, tracer, args, kwargs)  # type: ignore[no-any-return]
         tid = self.kernel.current_tid
-        shown = tuple(map(_shown, args))
+        if n == 1:  # (the common case, without map's set-up)
+            if not plain:
+                make_shapes()
+            if tid is None:
+                a = args[0]
+                shown_a = a if type(a) is int else _shown(a)
+                start = tracer.seq
+                try:
+                    res = fn(self, a)  # type: ignore[call-arg,arg-type]
+                except OSError as e:
+                    code = errorcode.get(e.errno or 0, e.errno)
+                    err1 = plain[1][1]
+                    tracer.emit_record(err1, (self.pid, shown_a, tracer.seq - start, code))
+                    raise
+                shown_res = res if type(res) is int or res is None else _shown(res)
+                ok1 = plain[1][0]
+                tracer.emit_record(ok1, (self.pid, shown_a, tracer.seq - start, shown_res))
+                return res
+            shown: tuple[object, ...] = (_shown(args[0]),)
+        else:
+            shown = tuple(map(_shown, args))
         extra = 0  # (an index of extras)
         if is_ioctl and n >= 2:
             shown = (shown[0], int(args[1]), *shown[2:])  # type: ignore[call-overload]

@@ -152,8 +152,7 @@ def _config_ops(
         size = pdev.cfg_size if euid == 0 else _UNPRIVILEGED_CONFIG
         if pos > size:
             return b""
-        count = min(count, size - pos)
-        return pdev.cfg.read_bytes(pos, count)
+        return pdev.cfg.read_bytes(pos, count if count < size - pos else size - pos)
 
     def write(file: File, pos: int, data: bytes) -> int:
         # sysfs clamped data to cfg_size; split as pci_write_config does

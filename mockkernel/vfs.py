@@ -250,13 +250,16 @@ class BinAttrOps(FileOperations):
 
     def read(self, file: File[BinAttr], count: int, pos: int) -> bytes:
         node = file.private_data
-        count = min(count, PAGE_SIZE)  # kernfs_file_read_iter: one page per call
+        if count > PAGE_SIZE:
+            count = PAGE_SIZE  # kernfs_file_read_iter: one page per call
         if not count:
             return b""
-        if node.size:
-            if pos >= node.size:
+        size = node.size
+        if size:
+            if pos >= size:
                 return b""
-            count = min(count, node.size - pos)
+            if count > size - pos:
+                count = size - pos
         if node.read is None:
             raise kerr(EIO)
         return node.read(file, pos, count)
@@ -274,8 +277,8 @@ class BinAttrOps(FileOperations):
             raise kerr(EIO)
         return node.write(file, pos, data)
 
-    def llseek(self, file: File, offset: int, whence: int) -> int:
-        return generic_file_llseek(file, offset, whence)
+    #: ``generic_file_llseek`` itself (no method frame: a seek is a hot path)
+    llseek = staticmethod(generic_file_llseek)
 
     def mmap(self, file: File[BinAttr], vma: Vma) -> None:
         node = file.private_data
@@ -748,20 +751,27 @@ class Vfs(Subsystem):
         if isinstance(node, BinAttr):
             return self._open_bin_attr(node, path, flags)
         if isinstance(node, ChrDev):
-            f_flags, f_mode = open_flags_to_file(flags)
-            _may_open(self.kernel, node.inode(), _want(f_mode))
-            file = File(self.kernel, node.fops, node.inode(), f_flags, f_mode, None, path)
-            file.opened = False
-            try:
-                node.fops.open(file)
-            except BaseException:
-                file.put()  # FMODE_OPENED never set: no ->release, as in do_dentry_open
-                raise
-            file.opened = True
-            if self.kernel.tracer.enabled:  # (a hot path: no call while off)
-                trace_vfs_open(self.kernel.tracer, path, file.id)
-            return file
+            return self.open_chrdev(node, path, flags)
         raise kerr(ENOENT)
+
+    def open_chrdev(self, node: ChrDev, path: str, flags: int) -> File:
+        """``do_dentry_open`` of device node ``node`` at ``path`` (looked up by the caller;
+        ``flags`` without ``O_PATH``/``O_DIRECTORY``/``O_CREAT``): the file, its driver's
+        ``->open`` run.  A failed ``->open`` puts the file without ``->release``."""
+        f_flags, f_mode = open_flags_to_file(flags)
+        inode = node.inode()
+        _may_open(self.kernel, inode, _want(f_mode))
+        file = File(self.kernel, node.fops, inode, f_flags, f_mode, None, path)
+        file.opened = False
+        try:
+            node.fops.open(file)
+        except BaseException:
+            file.put()  # FMODE_OPENED never set: no ->release, as in do_dentry_open
+            raise
+        file.opened = True
+        if self.kernel.tracer.enabled:  # (a hot path: no call while off)
+            trace_vfs_open(self.kernel.tracer, path, file.id)
+        return file
 
     def _open_dir(self, node: Dir, path: str, flags: int) -> File:
         """An open owned directory: ``getdents64`` lists it (:class:`DirOps`)."""

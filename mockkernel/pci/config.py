@@ -95,7 +95,7 @@ class ConfigSpace:
         byte, word and dword at a time: reads have no side effects here)."""
         if offset < 0 or count < 0 or offset + count > self.size:
             raise kerr(EINVAL, f"config read [{offset:#x}, {offset + count:#x})")
-        return bytes(self._data[offset : offset + count])
+        return memoryview(self._data)[offset : offset + count].tobytes()  # (one copy)
 
     def write(self, offset: int, width: int, value: int) -> None:
         """Write ``width`` bytes at ``offset``: only writable bits change, W1C bits clear."""

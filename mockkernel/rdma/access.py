@@ -46,7 +46,9 @@ def ib_rdma_write(dev: IbDevice, rkey: int, offset: int, data: bytes) -> MrWrite
         res = MrWriteResult(REM_OP_ERR, f"{dev.name} has no device model for RDMA WRITE")
     else:
         res = dev.ops.mr_write(mr, offset, bytes(data))
-    trace_rdma_remote_write(
-        dev.kernel.tracer, dev.name, rkey, offset, len(data), res.status, res.reason, len(res.tlps)
-    )
+    tracer = dev.kernel.tracer
+    if tracer.enabled:  # (a device's data path: no call while off)
+        trace_rdma_remote_write(
+            tracer, dev.name, rkey, offset, len(data), res.status, res.reason, len(res.tlps)
+        )
     return res

@@ -5,7 +5,7 @@ then ``do_vfs_ioctl`` -- the generic commands the core answers itself
 (:data:`VFS_IOCTLS`) -- then ``vfs_ioctl``: the driver's ``unlocked_ioctl``, which by
 default is a lookup in its ``ioctls`` table; no handler is ``ENOTTY``.
 
-``hotpath.mock_ioctl`` is a specialised copy of :func:`vfs_ioctl` for the two commonest
+``hotpath.m_ioctl``'s mock branch is a specialised copy of :func:`vfs_ioctl` for the two commonest
 argument kinds; it takes :data:`VFS_IOCTL_CMDS` from here to know which commands it
 must leave to :func:`do_ioctl`.
 """

@@ -8,14 +8,17 @@ supervised one (``mockkernel/supervisor/mmap.py``, by syscall injection).
 
 from __future__ import annotations
 
-from errno import EACCES, EINVAL, ENODEV, ENOMEM, EOPNOTSUPP, EPERM
+from errno import EACCES, EINVAL, EMFILE, ENODEV, ENOMEM, EOPNOTSUPP, EPERM
+from os import O_CLOEXEC
 from typing import TYPE_CHECKING
 
 from ..errors import NotMine, kerr
 from ..fs import FMODE_READ, FMODE_WRITE, File
 from ..mm import PAGE_SIZE, MappedFile, Mapping, Vma, build_mapping, page_align
+from ..realfd import REAL
 from ..trace import TracePoint
 from .attr import FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, vfs_fallocate
+from .fd import dupfd, sys_dup3
 
 if TYPE_CHECKING:
     from ..process import Process
@@ -25,6 +28,7 @@ __all__ = [
     "add_mapping",
     "do_mmap",
     "find_mapping",
+    "keep_mapped_fd",
     "remove_mapping",
     "sys_madvise",
     "sys_mmap",
@@ -154,12 +158,24 @@ def remove_mapping(proc: Process, mp: Mapping, length: int | None = None) -> Non
 
 
 def sys_mmap(
-    proc: Process, fd: int, length: int, flags: int, prot: int, access: int, offset: int
+    proc: Process,
+    fd: int,
+    length: int,
+    flags: int,
+    prot: int,
+    access: int,
+    offset: int,
+    direct: bool = False,
 ) -> MappedFile:
     """Map ``length`` bytes of the file at ``fd`` from ``offset`` into this Python process:
     a real ``mmap.mmap`` laid from the pieces the driver's ``->mmap`` chose, recorded in
     ``proc.mappings`` (``/proc/<pid>/maps``) and holding a file reference until it is
-    unmapped.  ``access`` is Python's ``mmap.ACCESS_*`` (0: by ``flags``/``prot``)."""
+    unmapped.  ``access`` is Python's ``mmap.ACCESS_*`` (0: by ``flags``/``prot``).
+
+    ``direct`` (the in-process ``mmap.mmap``, untraced): a mapping of one piece is laid by
+    one real ``mmap`` of it, and ``m._mk_dupfd`` is the real dup CPython made then, for
+    the caller to pass to :func:`keep_mapped_fd` (see :func:`mockkernel.mm.build_mapping`).
+    """
     file, vma, shared = do_mmap(proc, fd, length, flags, prot, offset)
     record: list[Mapping] = []
 
@@ -170,7 +186,7 @@ def sys_mmap(
             file.put()
 
     try:
-        m = build_mapping(vma, access, munmap)
+        m = build_mapping(vma, access, munmap, direct)
     except BaseException:
         file.put()
         raise
@@ -203,6 +219,25 @@ def sys_mmap(
     if tracer.enabled:  # (a hot path: no call while off)
         trace_mm_mmap(tracer, proc.pid, fd, file.id, length)
     return m
+
+
+def keep_mapped_fd(proc: Process, fd: int, taken: int) -> int:
+    """The fd a map object of mock ``fd`` keeps (CPython's ``mmap`` keeps a dup of the fd
+    it maps: one more number, one more file reference): a new ``F_DUPFD_CLOEXEC`` dup, or,
+    when ``sys_mmap(direct=True)`` mapped a piece itself (``taken``: the number CPython's
+    real dup of the piece took, the lowest free one, as a dup of ``fd`` would), that
+    number made a close-on-exec dup of ``fd`` (``dup3``).  ``EMFILE`` past the fd limit."""
+    if taken < 0:
+        return dupfd(proc, fd, 0, cloexec=True)
+    if taken >= proc.fdt.rlimit:
+        REAL.close(taken)
+        raise kerr(EMFILE)
+    try:
+        return sys_dup3(proc, fd, taken, O_CLOEXEC)
+    except BaseException:
+        if taken not in proc.files:
+            REAL.close(taken)
+        raise
 
 
 def find_mapping(proc: Process, addr: int, length: int) -> Mapping:

@@ -35,6 +35,7 @@ from ..fsnotify import (
     IN_ATTRIB,
     IN_CREATE,
     IN_DELETE,
+    IN_OPEN,
     child_added,
     fsnotify,
     fsnotify_name,
@@ -42,7 +43,7 @@ from ..fsnotify import (
     moved,
 )
 from ..realfd import REAL
-from ..vfs import HOST_READ_ONLY, Dir, Vfs
+from ..vfs import HOST_READ_ONLY, ChrDev, Dir, Vfs
 from . import AT_FDCWD
 
 if TYPE_CHECKING:
@@ -57,6 +58,7 @@ __all__ = [
     "host_exists",
     "lookup_at",
     "lookup_open_at",
+    "open_chrdev",
     "sys_mkdirat",
     "sys_openat",
     "sys_renameat2",
@@ -157,6 +159,27 @@ def sys_openat(
         if full is path:
             raise
         raise NotMine(os.path.normpath(full)) from e
+    try:
+        return proc.install_file(file, bool(flags & os.O_CLOEXEC))
+    except BaseException:
+        file.put()
+        raise
+
+
+def open_chrdev(proc: Process, node: ChrDev, path: str, flags: int) -> int:
+    """``openat`` of the device node ``node`` the front-end found at the absolute ``path``
+    itself (the redirection's fast path for ``/dev/<name>``, untraced): what
+    :func:`sys_openat` does for it, no walk.  ``flags`` must not hold ``O_PATH``,
+    ``O_DIRECTORY`` or ``O_CREAT`` (their rules are :func:`sys_openat`'s)."""
+    k = proc.kernel
+    vfs = k.subsys(Vfs)
+    if k.current is proc:
+        file = vfs.open_chrdev(node, path, flags)
+    else:  # a driver's ->open sees the caller as current
+        with k.running(proc):
+            file = vfs.open_chrdev(node, path, flags)
+    if file.inode.fsn is not None:  # fsnotify_open, as Vfs.open
+        fsnotify(file.inode, IN_OPEN)
     try:
         return proc.install_file(file, bool(flags & os.O_CLOEXEC))
     except BaseException:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import kerr
 from ..realfd import give_up, held, held_fds
+from ..syscalls import rw
 from ..syscalls.fd import FLOCK_FMT
 from .hotpath import as_fd
 
@@ -59,6 +60,7 @@ class FdCalls:
         self.real: Any = redir.real
         self.more = redir.real_more
         self.scratch = redir.scratch
+        self.tracer = redir.kernel.tracer
 
     # -- a TCP socket the kernel made mock (hotpath: after a real ENOTCONN/EPIPE) -------
     def notconn_read(self, fd: int, n: int, e: OSError) -> bytes:
@@ -113,7 +115,9 @@ class FdCalls:
 
     def lseek(self, fd: int, pos: int, how: int) -> int:
         if fd in self.files:
-            return self.proc.sys_lseek(fd, pos, how)
+            if self.tracer.enabled:
+                return self.proc.sys_lseek(fd, pos, how)
+            return rw.sys_lseek(self.proc, fd, pos, how)  # (Process.sys_lseek untraced)
         return int(self.real.lseek(fd, pos, how))
 
     # -- vectored I/O ------------------------------------------------------------------------

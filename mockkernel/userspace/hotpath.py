@@ -17,6 +17,14 @@ syscalls, so these six are written for CPython's call path:
 * an interface ioctl (``SIOCGIFINDEX`` & co., ``_dev_ioctls``) on a real fd is the one
   exception a real ioctl pays for (one set lookup): on a real socket it is the kernel's
   (``_sock_ioctl``), as it would be under the supervisor -- never the host's devices;
+* with tracing off a mock fd's call goes to the syscall layer's function itself
+  (``syscalls.fd.sys_close``, ``syscalls.rw.sys_read``, ...: what ``Process.sys_<name>``
+  forwards to when untraced), and the ioctl fast branches run in ``m_ioctl``'s frame;
+  with tracing on, through ``Process.sys_<name>``, which traces it;
+* ``open`` of ``/dev/<name>`` (a str, no ``dir_fd``, no ``O_CREAT``/``O_PATH``/
+  ``O_DIRECTORY``, untraced) reads the node from the live ``/dev`` directory: a device
+  node opens through ``syscalls.namei.open_chrdev`` (no walk), a host device the mock
+  ``/dev`` shows (``HOST_DEV``) is the real call; anything else takes ``_open_slow``;
 * a TCP socket the kernel made mock (bound to a NIC address) keeps a real, never
   connected socket under its number: a real ``read``/``write`` there fails with
   ``ENOTCONN``/``EPIPE``, and only then is the kernel asked (``_notconn_read``/
@@ -35,12 +43,17 @@ from __future__ import annotations
 import types
 from collections.abc import Callable, Container, Sequence
 from errno import EBADF, EINVAL, ENOTCONN, ENOTTY, EPIPE
+from os import O_CLOEXEC, O_CREAT, O_DIRECTORY, O_PATH
 from typing import Any
 
 from ..errors import kerr
 from ..uaccess import LOCAL
+from ..vfs import HOST_DEV, ChrDev, Dir
+from .paths import with_name
 
 IOCTL_BUFSZ = 1024
+#: ``open`` flags whose rules only the slow path knows (for a device node found at once)
+_OPEN_SLOW_FLAGS = O_PATH | O_DIRECTORY | O_CREAT
 
 
 def as_fd(obj: Any) -> int:
@@ -77,6 +90,17 @@ _real_write: Callable[[int, Any], int] = _unbound
 _real_fstat: Callable[[int], Any] = _unbound
 _real_ioctl: Callable[..., Any] = _unbound
 _open_slow: Callable[..., int] = _unbound
+_open_chrdev: Callable[..., int] = _unbound  # syscalls.namei.open_chrdev
+# the syscall layer's functions that Process.sys_<name> calls (untraced: called directly,
+# one frame for the kernel's side as with any syscall; traced: through Process.sys_<name>)
+_sys_close: Callable[..., None] = _unbound  # syscalls.fd.sys_close
+_sys_read: Callable[..., bytes] = _unbound  # syscalls.rw.sys_read
+_sys_write: Callable[..., int] = _unbound  # syscalls.rw.sys_write
+_sys_fstat: Callable[..., Any] = _unbound  # syscalls.stat.sys_fstat
+#: [the Vfs root directory (its "dev" entry: /dev)], filled at the first open: a kernel
+#: whose boot is deferred (``boot(lazy=True)``) boots then, not at install
+_vfs_root: Any = (None,)  # (bind gives each redirection its own list)
+_find_vfs_root: Callable[[], Any] = _unbound
 _notconn_read: Callable[..., bytes] = _unbound
 _notconn_write: Callable[..., int] = _unbound
 _fileno_ioctl: Callable[..., Any] = _unbound
@@ -91,6 +115,29 @@ def m_open(path: Any, flags: int, mode: int = 0o777, dir_fd: int | None = None) 
     except Exception:  # "", "/", bytes, PathLike, ...: the slow path sorts them out
         maybe_mock = True
     if maybe_mock or dir_fd is not None:
+        # "/dev/<name>" of a device node, untraced: no walk (the node is read from the live
+        # /dev directory; any other path, flag or kind takes the slow path's rules)
+        if (
+            type(path) is str
+            and path[:5] == "/dev/"
+            and dir_fd is None
+            and not flags & _OPEN_SLOW_FLAGS
+            and not _tracer.enabled
+        ):
+            root = _vfs_root[0]
+            if root is None:
+                root = _vfs_root[0] = _find_vfs_root()
+            dev = root.entries.get("dev")
+            if type(dev) is Dir:
+                name = path[5:]
+                node = dev.entries.get(name)
+                if type(node) is ChrDev:
+                    try:
+                        return _open_chrdev(_proc, node, path, flags | O_CLOEXEC)
+                    except OSError as e:
+                        raise with_name(e, path) from None
+                if node is None and name in HOST_DEV and not dev.owned:
+                    return _real_open(path, flags, mode)  # (/dev/null: the walk's answer)
         return _open_slow(path, flags, mode, dir_fd)
     return _real_open(path, flags, mode)
 
@@ -108,7 +155,10 @@ def m_close(fd: int) -> None:
         if fd in _held:
             raise kerr(EBADF)
         return _real_close(fd)
-    _proc.sys_close(fd)
+    if _tracer.enabled:
+        _proc.sys_close(fd)
+    else:  # (Process.sys_close untraced is this call)
+        _sys_close(_proc, fd)
     return None
 
 
@@ -126,8 +176,10 @@ def m_read(fd: int, n: int) -> bytes:
             return _notconn_read(fd, n, e)
     if n < 0:
         raise kerr(EINVAL)
-    data: bytes = _proc.sys_read(fd, n)
-    return data
+    if _tracer.enabled:
+        data: bytes = _proc.sys_read(fd, n)
+        return data
+    return _sys_read(_proc, fd, n)  # (Process.sys_read untraced is this call)
 
 
 def m_write(fd: int, data: Any) -> int:
@@ -142,8 +194,10 @@ def m_write(fd: int, data: Any) -> int:
             if e.errno != EPIPE:
                 raise
             return _notconn_write(fd, data, e)
-    written: int = _proc.sys_write(fd, bytes(data))
-    return written
+    if _tracer.enabled:
+        written: int = _proc.sys_write(fd, bytes(data))
+        return written
+    return _sys_write(_proc, fd, bytes(data))  # (Process.sys_write untraced)
 
 
 def m_fstat(fd: int) -> Any:
@@ -153,7 +207,9 @@ def m_fstat(fd: int) -> Any:
         return _real_fstat(fd)
     if file is None or fd < 0:
         return _real_fstat(fd)
-    return _proc.sys_fstat(fd)
+    if _tracer.enabled:
+        return _proc.sys_fstat(fd)
+    return _sys_fstat(_proc, fd)  # (Process.sys_fstat untraced)
 
 
 def m_ioctl(fd: Any, request: int, arg: Any = 0, mutate_flag: bool = True, /) -> Any:
@@ -171,10 +227,7 @@ def m_ioctl(fd: Any, request: int, arg: Any = 0, mutate_flag: bool = True, /) ->
         return _real_ioctl(fd, request, arg, mutate_flag)
     if type(fd) is not int or fd < 0:  # an int subclass, or a negative alias
         return _fileno_ioctl(fd, request, arg, mutate_flag)
-    return mock_ioctl(file, fd, request, arg, mutate_flag)
-
-
-def mock_ioctl(file: Any, fd: int, request: int, arg: Any, mutate_flag: bool) -> Any:
+    # a mock fd: the mock ioctl, its two fast branches in this frame (one call less)
     cmd = request & 0xFFFFFFFF
     # the two common argument kinds (a small bytearray, an int) are dispatched inline
     if not _tracer.enabled and cmd not in _vfs_ioctls:
@@ -210,7 +263,6 @@ _HOT = {
     "write": m_write,
     "fstat": m_fstat,
     "ioctl": m_ioctl,
-    "mock_ioctl": mock_ioctl,
 }
 
 

@@ -1,4 +1,4 @@
-"""The redirection's ``fcntl.ioctl`` beyond its fast path (``hotpath.mock_ioctl``): every
+"""The redirection's ``fcntl.ioctl`` beyond its fast path (``hotpath.m_ioctl``): every
 argument kind with CPython's exact conventions, and tracing.
 
 An ``int`` is a C ``int``; a buffer of at most 1024 bytes is copied into the calling

@@ -15,7 +15,6 @@ Linux.  Any other real map is the real type itself.
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import mmap
 import os
@@ -26,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from ..gup import PinnedPages
 from ..mm import PAGE_SIZE, MappedFile, page_align
 from ..realfd import REAL
+from ..syscalls.mmap import keep_mapped_fd, sys_mmap
 
 if TYPE_CHECKING:
     from .redirect import Redirection
@@ -176,12 +176,20 @@ class MmapCalls:
                 length = st.size - offset
             elif offset > st.size or st.size - offset < length:
                 raise ValueError("mmap length is greater than file size")
-        hidden = proc.sys_fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 0)  # CPython's _Py_dup(fd)
-        try:
-            m = proc.sys_mmap(fd, length, flags, prot, access, offset)
-        except BaseException:
-            proc.sys_close(hidden)
-            raise
+        if proc.kernel.tracer.enabled:  # CPython's order, each call traced
+            hidden = proc.sys_fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 0)  # CPython's _Py_dup(fd)
+            try:
+                m = proc.sys_mmap(fd, length, flags, prot, access, offset)
+            except BaseException:
+                proc.sys_close(hidden)
+                raise
+        else:  # a piece mapped directly: its real dup becomes the kept dup (same number)
+            m = sys_mmap(proc, fd, length, flags, prot, access, offset, direct=True)
+            try:
+                hidden = keep_mapped_fd(proc, fd, m._mk_dupfd)
+            except BaseException:
+                m.close()
+                raise
         m._mk_fd = hidden
         m._mk_fstat = self.redir.funcs["fstat"]
         m._mk_hooks.insert(0, self.closer(hidden, file))
@@ -199,8 +207,10 @@ class MmapCalls:
 
         def close_hidden() -> None:
             if redir.installed:
-                with contextlib.suppress(OSError):
+                try:  # (as CPython's close(fd): an error is ignored)  # noqa: SIM105
                     redir.funcs["close"](hidden)
+                except OSError:
+                    pass
             elif proc.files.get(hidden) is file:
                 proc.sys_close(hidden)
 

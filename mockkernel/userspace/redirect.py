@@ -49,8 +49,12 @@ from ..errors import FORKED_MESSAGE, ForkedKernelError
 from ..net.dev_ioctl import DEV_IOCTL_CMDS
 from ..realfd import REAL as _Real
 from ..realfd import held_numbers, os_close
+from ..syscalls import rw, stat
+from ..syscalls.fd import sys_close
 from ..syscalls.ioctl import VFS_IOCTL_CMDS
+from ..syscalls.namei import open_chrdev
 from ..trace import TracePoint
+from ..vfs import Vfs
 from ..wait import Signals
 from . import hotpath
 from .attrs import KEYS as ATTR_KEYS
@@ -332,6 +336,10 @@ class Redirection:
         Redirection.active = self
         trace_userspace_install(self.kernel.tracer, self.proc.pid)
 
+    def _vfs_root(self) -> Any:
+        """The kernel's VFS root, for the fast ``/dev/<name>`` open (its first use)."""
+        return self.kernel.subsys(Vfs).root
+
     def uninstall(self) -> None:
         """Put every replaced function and rebound name back (a no-op if not installed)."""
         self.preinstalled = False
@@ -476,6 +484,13 @@ class Redirection:
             _real_fstat=real.fstat,
             _real_ioctl=real.ioctl,
             _open_slow=paths.open_slow,
+            _open_chrdev=open_chrdev,
+            _sys_close=sys_close,
+            _sys_read=rw.sys_read,
+            _sys_write=rw.sys_write,
+            _sys_fstat=stat.sys_fstat,
+            _vfs_root=[None],
+            _find_vfs_root=self._vfs_root,
             _notconn_read=fds.notconn_read,
             _notconn_write=fds.notconn_write,
             _fileno_ioctl=ioctls.fileno_ioctl,

@@ -47,6 +47,10 @@ ALLOWED: dict[tuple[str, str], str] = {
         "real fd table; an entry leaves when its kernel closes the fd (every one at shutdown)"
     ),
     ("mockkernel/mm.py", "_load_libc"): "libc's handle, loaded once: an immutable fact",
+    ("mockkernel/mm.py", "_mmap_layout_ok"): (
+        "whether this interpreter's mmap objects have the layout the direct map reads: "
+        "an immutable fact of the interpreter, checked once"
+    ),
     ("mockkernel/pci/dev.py", "_CONFIG_IMAGES"): (
         "bounded memo of a pure function (power-on config images): bytes, no kernel"
     ),
@@ -56,8 +60,8 @@ ALLOWED: dict[tuple[str, str], str] = {
     ("mockkernel/process.py", "_bytes_shown"): (
         "bounded memo of a pure function (a trace event's '<n bytes>'): strings, no kernel"
     ),
-    ("mockkernel/process.py", "_type_shown"): (
-        "bounded memo of a pure function (a trace event's '<type>'): strings, no kernel"
+    ("mockkernel/process.py", "_shown_kind"): (
+        "bounded memo of a pure function (how a trace event shows a type): strings, no kernel"
     ),
     ("mockkernel/rdma/uverbs.py", "_uapi_for"): (
         "bounded memo of a pure function (a device's uAPI from the ops it has): frozen "

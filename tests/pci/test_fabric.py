@@ -119,3 +119,25 @@ def test_bad_tph_arguments_are_rejected(kernel: Kernel) -> None:
         kernel.fabric.memory_write(mlx, 0, b"x", ph=4)
     with pytest.raises(ValueError):
         kernel.fabric.memory_write(mlx, 0, b"x", ph=0, steering_tag=0x10000)
+
+
+def test_tlps_equal_those_made_field_by_field(kernel: Kernel) -> None:
+    """The fabric makes its TLPs without the dataclass's __init__ (its hot loop): each is
+    the TLP ``Tlp(...)`` makes from the same fields, and as frozen."""
+    import dataclasses
+
+    from mockkernel.pci.fabric import Tlp
+
+    assert kernel.pci is not None
+    bar = kernel.pci.get(VFIO).bars[0]
+    res = kernel.fabric.memory_write(
+        kernel.pci.get(MLX), bar.bus_address + 4096 - 8, bytes(300), ph=1, steering_tag=0x1234
+    )
+    assert len(res.tlps) == 3
+    for t in res.tlps:
+        fields = [getattr(t, f.name) for f in dataclasses.fields(Tlp)]
+        same = Tlp(*fields)
+        assert t == same and hash(t) == hash(same) and repr(t) == repr(same)
+        assert dataclasses.asdict(t) == dataclasses.asdict(same)
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            t.length = 1  # type: ignore[misc]
