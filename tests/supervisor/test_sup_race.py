@@ -1,0 +1,94 @@
+"""Concurrent calls of two processes and their threads each get their own answer.
+
+Issue 15's reliability hunt: a handler must read the request from its caller's address
+space, run with its caller as the current task, install fds into its caller, and its
+answer must go to its own notification -- whatever other workers serve meanwhile.
+``/dev/echo`` answers with what the kernel thinks the caller is and a function of the
+caller's payload; some calls block for a moment, so the watchdog hands the lead on and
+several workers serve at once (the interleavings a loaded host makes).
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import threading
+from collections.abc import Callable
+
+from mockkernel.driver import (
+    FMODE_READ,
+    FMODE_WRITE,
+    File,
+    FileOperations,
+    Inode,
+    copy_from_user,
+    copy_to_user,
+    fd_install,
+    get_unused_fd_flags,
+)
+from mockkernel.kernel import Kernel
+
+_ECHO = struct.Struct("<IIQ48s")
+ECHO_IOCTL = 3 << 30 | _ECHO.size << 16 | ord("E") << 8 | 1
+ECHO_NEWFD = ord("E") << 8 | 2
+
+
+class Echo(FileOperations):
+    """``/dev/echo``: ``ECHO_IOCTL`` writes back the current task's pid and tid, the
+    caller's sequence number and its payload + 1; every 5th call of a thread waits a
+    few ms first (and reads the request again after: it must not have changed).
+    ``ECHO_NEWFD`` returns a new fd of an echo file."""
+
+    name = "echo"
+
+    def __init__(self, kernel: Kernel) -> None:
+        self.kernel = kernel
+        self.calls = 0
+        self.reread_mismatch = 0
+        self.concurrent = 0
+        self.most_concurrent = 0
+        self._lock = threading.Lock()
+
+    def unlocked_ioctl(self, file: File, cmd: int, arg: int) -> int:
+        k = self.kernel
+        if cmd == ECHO_NEWFD:
+            fd = get_unused_fd_flags(k, os.O_CLOEXEC)
+            new = File(k, self, Inode(k.new_id(), 0o600, dev=0x0F), os.O_RDWR,
+                       FMODE_READ | FMODE_WRITE, None)  # fmt: skip
+            fd_install(k, fd, new)
+            return fd
+        if cmd != ECHO_IOCTL:
+            return -25
+        raw = copy_from_user(arg, _ECHO.size)
+        _pid, _tid, seq, data = _ECHO.unpack(raw)
+        with self._lock:
+            self.calls += 1
+            self.concurrent += 1
+            self.most_concurrent = max(self.most_concurrent, self.concurrent)
+        try:
+            if seq % 5 == 0:
+                threading.Event().wait(0.004)  # block: the watchdog hands the lead on
+                if copy_from_user(arg, _ECHO.size) != raw:
+                    with self._lock:
+                        self.reread_mismatch += 1
+            tid = k.current_tid or 0
+            out = _ECHO.pack(k.current.pid, tid, seq, bytes((b + 1) & 0xFF for b in data))
+            copy_to_user(arg, out)
+        finally:
+            with self._lock:
+                self.concurrent -= 1
+        return 0
+
+
+def test_two_processes_and_their_threads_each_get_their_own_answer(
+    kernel: Kernel, build: Callable[[str], str]
+) -> None:
+    echo = Echo(kernel)
+    kernel.misc_register("echo", echo)
+    r = kernel.run([build("echostress"), "3", "60"], capture_output=True, text=True,
+                   timeout=120)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "bad 0\n"
+    assert echo.calls == 2 * 3 * 60
+    assert echo.reread_mismatch == 0
+    assert echo.most_concurrent >= 2  # the interleavings were there to be got wrong
