@@ -15,6 +15,8 @@ import struct
 import threading
 from collections.abc import Callable
 
+import pytest
+
 from mockkernel.driver import (
     FMODE_READ,
     FMODE_WRITE,
@@ -27,6 +29,7 @@ from mockkernel.driver import (
     get_unused_fd_flags,
 )
 from mockkernel.kernel import Kernel
+from mockkernel.realfd import Placeholders
 
 _ECHO = struct.Struct("<IIQ48s")
 ECHO_IOCTL = 3 << 30 | _ECHO.size << 16 | ord("E") << 8 | 1
@@ -92,3 +95,29 @@ def test_two_processes_and_their_threads_each_get_their_own_answer(
     assert echo.calls == 2 * 3 * 60
     assert echo.reread_mismatch == 0
     assert echo.most_concurrent >= 2  # the interleavings were there to be got wrong
+
+
+def test_a_placeholder_asked_for_by_two_threads_at_once_is_made_once(
+    kernel: Kernel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Workers serving two processes may open the first file of a kind at once: one
+    placeholder memfd comes of it, not one each (the other would leak).  The second
+    asker is started while the first is inside ``memfd_create``."""
+    ph = kernel.subsys(Placeholders)
+    real = os.memfd_create
+    made: list[str] = []
+    second: list[int] = []
+    asker = threading.Thread(target=lambda: second.append(ph.get("race")))
+
+    def memfd_create(name: str, flags: int = os.MFD_CLOEXEC) -> int:
+        made.append(name)
+        if len(made) == 1:
+            asker.start()
+            asker.join(0.2)  # (unlocked, it makes its own placeholder meanwhile)
+        return real(name, flags)
+
+    monkeypatch.setattr(os, "memfd_create", memfd_create)
+    first = ph.get("race")
+    asker.join()
+    assert made == ["mockkernel:race"]
+    assert second == [first]
