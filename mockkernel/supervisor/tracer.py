@@ -340,6 +340,7 @@ class TreeTracer:
     def gone(self, tid: int, status: int) -> None:
         self.live.discard(tid)
         self.early.discard(tid)
+        self.work.parked.pop(tid, None)  # (killed while parked: nothing to answer)
         if tid == self.root:
             self.root_status = status
         proc = self.sv.thread_gone(tid)

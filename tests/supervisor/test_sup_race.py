@@ -121,3 +121,40 @@ def test_a_placeholder_asked_for_by_two_threads_at_once_is_made_once(
     asker.join()
     assert made == ["mockkernel:race"]
     assert second == [first]
+
+
+SELF_REVOKE = r"""
+import fcntl, mmap, os, struct
+container = os.open("/dev/vfio/vfio", os.O_RDWR)
+group = os.open("/dev/vfio/6", os.O_RDWR)
+fcntl.ioctl(group, 0x3B68, struct.pack("<i", container))  # VFIO_GROUP_SET_CONTAINER
+fcntl.ioctl(container, 0x3B66, 3)  # VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU
+dev = fcntl.ioctl(group, 0x3B6A, bytearray(b"0000:01:00.0\0"))  # VFIO_GROUP_GET_DEVICE_FD
+CMD = (7 << 40) + 4  # PCI_COMMAND in the config region
+
+def memory(on):
+    cmd = struct.unpack("<H", os.pread(dev, 2, CMD))[0]
+    return os.pwrite(dev, struct.pack("<H", cmd | 2 if on else cmd & ~2), CMD)
+
+memory(True)
+bar = mmap.mmap(dev, 8192, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE, offset=0)
+bar[8:16] = b"from-kid"
+print(memory(False), memory(True), bar[8:16].decode(), flush=True)
+"""
+
+
+def test_a_call_that_revokes_its_own_mapping_is_served_once(kernel: Kernel) -> None:
+    """Turning memory decoding off zaps the BAR mapping of the very process asking: the
+    tracer interrupts its thread (waiting in that ``pwrite``) to inject the zap.  The
+    interrupted call is answered, once -- not restarted and served again, which ran the
+    driver twice, the second time racing the end of the first."""
+    import sys
+
+    with kernel.tracer.capture() as events:
+        r = kernel.run([sys.executable, "-c", SELF_REVOKE], capture_output=True, text=True,
+                       timeout=60)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "2 2 from-kid\n"
+    writes = [e for e in events if e["event"] == "sys.pwrite"]
+    assert len(writes) == 3  # memory on, off (the zap), on (the restore)
+    assert [e["nested"] > 0 for e in writes] == [False, True, True]
