@@ -13,6 +13,7 @@ import fcntl
 import mmap
 import os
 import resource
+import threading
 from collections.abc import Callable, Container
 from typing import TYPE_CHECKING
 
@@ -185,15 +186,22 @@ class Placeholders(Subsystem):
         super().__init__(kernel)
         self._fds: dict[str, int] = {}
         self._companions: list[int] = []
+        #: taken to make a placeholder: the supervisor's workers open the first file of
+        #: a kind at once (two would each make one, and one memfd would leak)
+        self._lock = threading.Lock()
 
     def get(self, label: str) -> int:
         """The real memfd whose dups hold the numbers of mock fds of this kind."""
         fd = self._fds.get(label)
-        if fd is None:
-            fd = hide(os.memfd_create(f"mockkernel:{label}", os.MFD_CLOEXEC | _MFD_SEALING))
-            # sealed: a write that escapes the redirection fails instead of landing here
-            REAL.fcntl(fd, _F_ADD_SEALS, _SEALS)
-            self._fds[label] = hold(fd, self._moved)
+        if fd is not None:
+            return fd
+        with self._lock:
+            fd = self._fds.get(label)
+            if fd is None:
+                fd = hide(os.memfd_create(f"mockkernel:{label}", os.MFD_CLOEXEC | _MFD_SEALING))
+                # sealed: a write that escapes the redirection fails instead of landing here
+                REAL.fcntl(fd, _F_ADD_SEALS, _SEALS)
+                self._fds[label] = hold(fd, self._moved)
         return fd
 
     def add(self, label: str, fd: int, *companions: int) -> None:
@@ -205,9 +213,10 @@ class Placeholders(Subsystem):
         events", like an event file with nothing queued.  The kernel owns the fds from
         now on and closes them at shutdown.  ``ValueError`` if ``label`` has one already.
         """
-        if label in self._fds:
-            raise ValueError(f"placeholder {label!r} exists already")
-        self._fds[label] = hold(hide(fd), self._moved)
+        with self._lock:
+            if label in self._fds:
+                raise ValueError(f"placeholder {label!r} exists already")
+            self._fds[label] = hold(hide(fd), self._moved)
         self._companions += [hold(hide(c), self._moved) for c in companions]
 
     def _moved(self, old: int, new: int) -> None:

@@ -45,6 +45,7 @@ def _trace_tree(sv: Supervisor, spec: Spec, box: dict[str, Any], route: str) -> 
         """The filter is in place, the child not yet exec'ed: serve it from here on."""
         nonlocal tt
         sv.work = TracerWork()
+        sv.work.park_served = True  # a call that revokes its own mappings is served once
         tt = box["tt"] = TreeTracer(sv, pid, sv.work)
         sv.start(listener, pid, os.path.basename(spec.path))
 

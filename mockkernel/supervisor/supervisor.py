@@ -458,17 +458,17 @@ class Supervisor:
                     finally:
                         set_cpu_fault(None)
         except OSError as e:
-            self._send(lst, nid, proc, error=e.errno or EINVAL, served=me)
+            self._send(lst, nid, proc, tid, error=e.errno or EINVAL, served=me)
             return
         except Exception as e:  # a kernel bug must not hang or kill the child
             self.kernel.warn(f"supervisor: {entry.name} from {tid} raised {e!r}")
-            self._send(lst, nid, proc, error=ENOSYS)
+            self._send(lst, nid, proc, tid, error=ENOSYS)
             return
         if res is CONTINUE:
-            self._send(lst, nid, proc, cont=True)
+            self._send(lst, nid, proc, tid, cont=True)
         else:
             assert isinstance(res, int)
-            self._send(lst, nid, proc, val=res, served=me)
+            self._send(lst, nid, proc, tid, val=res, served=me)
 
     def _restarted(self, lst: Listener, nid: int, tid: int, prev: _Served) -> None:
         """Notification ``nid`` is ``prev`` restarted: wait for its run, take its answer
@@ -559,8 +559,8 @@ class Supervisor:
         return False
 
     def _send(
-        self, lst: Listener, nid: int, proc: Process | None, val: int = 0, error: int = 0,
-        cont: bool = False, served: _Served | None = None,
+        self, lst: Listener, nid: int, proc: Process | None, tid: int, val: int = 0,
+        error: int = 0, cont: bool = False, served: _Served | None = None,
     ) -> None:  # fmt: skip
         """Answer; when the child can no longer take it (``ENOENT``: it died, or a
         signal interrupted its wait -- ``SIGCHLD`` of a child's exit does, for a traced
@@ -576,12 +576,30 @@ class Supervisor:
         except OSError as e:
             if e.errno != ENOENT:
                 raise
+            if self._unpark(tid, None if cont else -error if error else val):
+                return  # answered through ptrace: the fds the handler made stay
             if proc is not None:
                 for fd in added:
                     if fd in proc.files:
                         proc.forget_fd(fd)
             if served is not None and not added and not lost:
                 served.answer = (val, error)
+
+    def _unpark(self, tid: int, result: int | None) -> bool:
+        """The call of ``tid`` being answered was interrupted by the tracer to revoke or
+        lay a mapping of its own process (``TracerWork.park_served``: the thread was
+        kept stopped, its syscall neither restarted nor answered): answer it now through
+        ptrace (``result``; ``None``: let it run again, for a ``CONTINUE``).  Without
+        this the restarted call would be served a second time -- the driver's side
+        effects twice, the second serve racing the first's end.  False when ``tid`` is
+        not parked (it died, or was never interrupted)."""
+        work = self.work
+        if work is None or tid not in work.parked:
+            return False
+        try:
+            return work.unpark(tid, result)
+        except OSError:  # (gone meanwhile: its exit is the tracer's)
+            return False
 
 
 class _Served:

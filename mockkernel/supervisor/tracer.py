@@ -434,6 +434,7 @@ class TreeTracer:
         self.early.discard(tid)
         self.exiting.discard(tid)
         self.sv.exec_holds.release(tid)
+        self.work.parked.pop(tid, None)  # (killed while parked: nothing to answer)
         if tid == self.root:
             self.root_status = status
         proc = self.sv.thread_gone(tid)
