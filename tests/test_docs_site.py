@@ -145,3 +145,12 @@ def test_the_docs_cite_shipped_files_or_upstream_sources_only() -> None:
         if OUTSIDE.search(line)
     ]
     assert not found, "\n".join(found)
+
+
+def test_the_readme_links_work_on_a_package_index() -> None:
+    """README.md is the package's long description: a relative link (``docs/x.md``) would
+    be broken on a package index, so every link and image is absolute (or a fragment)."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    targets = re.findall(r"\]\(([^)\s]+)", readme) + re.findall(r"<img [^>]*src=\"([^\"]+)", readme)
+    relative = [t for t in targets if not re.match(r"(https?://|mailto:|#)", t)]
+    assert not relative, relative
