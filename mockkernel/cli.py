@@ -188,11 +188,14 @@ def _cmd_plugins(ns: argparse.Namespace) -> int:
 
 
 def _cmd_topology(ns: argparse.Namespace) -> int:
+    from .lifecycle import boot
     from .topology import default_topology, dumps, load_topology
 
     if ns.file:
         profiles = _uapi_profiles()
         topo = _load(lambda p: load_topology(p, uapi_profiles=profiles), ns.file)
+        # what only a boot can check (each driver named is registered by a plugin)
+        boot(topo).shutdown(check=False)
     else:
         topo = default_topology()
     sys.stdout.write(dumps(topo))
@@ -343,10 +346,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     ns = parser.parse_args(raw)
     if ns.command in ("run", "sweep"):
         ns.dashdash = _dashdash(raw, ns.command)
+    from .topology import TopologyError
+
     try:
         status: int = ns.func(ns)
     except _UsageError as e:
         print(f"mockkernel: error: {e}", file=sys.stderr)
+        return 2
+    except TopologyError as e:  # found at boot: a driver no plugin registered
+        file = ns.file if ns.command == "topology" else getattr(ns, "topology", None)
+        if e.file is None and file:
+            e = TopologyError(e.key, e.problem, file=file, errors=e.errors)
+        print(f"mockkernel: error: bad topology: {e}", file=sys.stderr)
         return 2
     return status
 

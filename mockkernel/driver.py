@@ -203,6 +203,8 @@ from .rdma import (
 from .realfd import hide, kernel_close, kernel_dup
 from .sysfs import (
     device_sysfs_dir,
+    kstrtoint,
+    kstrtoul,
     sysfs_create_dir,
     sysfs_create_file,
     sysfs_create_link,
@@ -398,6 +400,8 @@ __all__ = [
     "kernel_close",
     "kernel_dup",
     "kerr",
+    "kstrtoint",
+    "kstrtoul",
     "memfd_pin_folios",
     "misc_deregister",
     "misc_register",

@@ -89,15 +89,36 @@ def _raised_by_kernel(tb: TracebackType | None) -> bool:
     return kernel_frame(tb.tb_frame)
 
 
+#: What CPython's own argument parsing raises (``fcntl.fcntl(fd, cmd, 1.5)``): the
+#: redirected calls raise them the same way, from ``mockkernel.userspace``.
+_ARGUMENT_ERRORS = (TypeError, ValueError, OverflowError)
+
+
+def _raised_by_syscall_entry(tb: TracebackType | None) -> bool:
+    """Raised in the redirected functions themselves (their argument checks), not
+    deeper in the kernel or a driver (where such an exception is a bug)."""
+    if tb is None:
+        return False
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    return str(tb.tb_frame.f_globals.get("__name__", "")).startswith("mockkernel.userspace.")
+
+
 def hide_kernel_frames(exc: BaseException) -> bool:
     """Trim an ``OSError`` the mock kernel answered a redirected call with to the
     program's own frames (the dispatcher, syscall and driver frames out), and drop a
     chained exception that arose inside the kernel too (no "During handling of the
-    above exception" noise).  A bug (any other exception) is left whole.  Returns
-    whether ``exc`` was trimmed.  ``MOCKKERNEL_FULL_TRACEBACK=1`` turns this off."""
-    if not isinstance(exc, OSError) or os.environ.get("MOCKKERNEL_FULL_TRACEBACK"):
+    above exception" noise).  A ``TypeError``/``ValueError``/``OverflowError`` a
+    redirected function raised about its arguments (as CPython's C function would) is
+    trimmed the same way.  A bug (any other exception, or one of those raised deeper)
+    is left whole.  Returns whether ``exc`` was trimmed.  ``MOCKKERNEL_FULL_TRACEBACK=1``
+    turns this off."""
+    if os.environ.get("MOCKKERNEL_FULL_TRACEBACK"):
         return False
-    if not _raised_by_kernel(exc.__traceback__):
+    if isinstance(exc, OSError):
+        if not _raised_by_kernel(exc.__traceback__):
+            return False
+    elif not (isinstance(exc, _ARGUMENT_ERRORS) and _raised_by_syscall_entry(exc.__traceback__)):
         return False
     # the program's frames are the non-kernel ones down to the first kernel frame below
     # them: everything deeper (the kernel's, and library code the kernel called, e.g.

@@ -50,7 +50,13 @@ from .sysfs import (
     populate_pci,
     unbind_driver,
 )
-from .topology import DEFAULT_TOPOLOGY_TOML, Topology, TopologyError, load_topology
+from .topology import (
+    DEFAULT_TOPOLOGY_TOML,
+    Topology,
+    TopologyError,
+    load_topology,
+    topology_file,
+)
 from .trace import TracePoint
 
 if TYPE_CHECKING:
@@ -378,12 +384,14 @@ def boot(
     """
     pm = get_plugin_manager(plugins)
     profiles = UapiProfiles.from_plugins(pm)
+    file: str | None = None  # (named in the errors boot finds: an unknown driver)
     if topology is None:
         topo = _parse_default(DEFAULT_TOPOLOGY_TOML)
     elif isinstance(topology, Topology):
         topo = topology
     else:
         topo = load_topology(topology, uapi_profiles=profiles)
+        file = topology_file(topology)
     if uapi is not None:
         topo = dataclasses.replace(topo, kernel=dataclasses.replace(topo.kernel, uapi=uapi))
     kernel = Kernel(topo, pm, profiles)
@@ -392,6 +400,11 @@ def boot(
         return kernel
     try:
         start_kernel(kernel)
+    except TopologyError as e:
+        kernel.shutdown(check=False)
+        if file is None or e.file is not None:
+            raise
+        raise TopologyError(e.key, e.problem, file=file, errors=e.errors) from None
     except BaseException:
         kernel.shutdown(check=False)
         raise

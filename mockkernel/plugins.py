@@ -299,6 +299,10 @@ def _write_entry_points(cache: str, records: list[_EntryPoint], sources: list[st
             os.unlink(tmp)
 
 
+class PluginNotLoaded(UserWarning):
+    """A plugin an entry point names failed to load (it is skipped, the others load)."""
+
+
 @functools.lru_cache(maxsize=1)
 def _discovered(autoload_off: str, names: str) -> _Discovery:
     """The plugins the environment asks for (a cache of facts about the installed
@@ -317,8 +321,13 @@ def _discovered(autoload_off: str, names: str) -> _Discovery:
         if missing:
             raise LookupError(f"mockkernel plugin(s) not installed: {', '.join(sorted(missing))}")
     base.check_pending()
-    for name, why in failures:
-        warnings.warn(f"mockkernel plugin {name!r} not loaded: {why}", stacklevel=2)
+    for name, why in failures:  # one line each: no source line of ours under it
+        warnings.warn_explicit(
+            f"mockkernel plugin {name!r} not loaded: {why}",
+            PluginNotLoaded,
+            filename=f"<mockkernel plugin {name}>",
+            lineno=0,
+        )
     return _Discovery(base, where, tuple(failures))
 
 

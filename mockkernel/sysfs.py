@@ -213,6 +213,20 @@ def kstrtoul(data: bytes) -> int:
     return n
 
 
+def kstrtoint(data: bytes) -> int:
+    """``kstrtoint(buf, 0, &val)`` (``param_set_int``): :func:`kstrtoul`'s syntax with an
+    optional leading ``-``; ``ERANGE`` outside a C ``int``."""
+    if data.startswith(b"-"):
+        if data.startswith(b"-+"):  # (kstrtoll takes no sign after the minus)
+            raise kerr(EINVAL)
+        n = -kstrtoul(data[1:])
+    else:
+        n = kstrtoul(data)
+    if not -(1 << 31) <= n < 1 << 31:
+        raise kerr(ERANGE)
+    return n
+
+
 def sysfs_streq(data: bytes) -> str:
     """The name written to a sysfs file as ``sysfs_streq`` compares it: one trailing
     newline ignored (``bus_find_device_by_name``)."""
@@ -678,16 +692,27 @@ def sysfs_create_dir(kernel: KernelContext, path: str) -> None:
 
 
 def sysfs_create_file(
-    kernel: KernelContext, path: str, show: Callable[[], str], mode: int = 0o444
+    kernel: KernelContext,
+    path: str,
+    show: Callable[[], str],
+    mode: int = 0o444,
+    store: Callable[[bytes], None] | None = None,
 ) -> None:
-    """``sysfs_create_file``/``device_create_file``: a read-only text attribute at
-    ``path`` whose content is ``show()`` at each open (``mode`` 0444 unless given).
+    """``sysfs_create_file``/``device_create_file``: a text attribute at ``path`` whose
+    content is ``show()`` at each open (``mode`` 0444 unless given).  With ``store`` it
+    is writable as ``mode`` allows: ``store(data)`` gets each write's bytes and raises
+    ``kerr(...)`` to refuse them (the attribute's ``->store``; a module parameter's
+    ``param_set_int`` is ``kstrtoint``).
 
-    Called by a driver's ``probe``; ``EEXIST`` if ``path`` exists, ``KernelBug`` outside
-    ``/sys/``.
+    Called by a driver's ``probe`` or a module's ``init``; ``EEXIST`` if ``path`` exists,
+    ``KernelBug`` outside ``/sys/``.
     """
     vfs = kernel.subsys(Vfs)
-    _sysfs_add(lambda: vfs.attr(_sysfs_path(path), show, mode), path)
+    if store is None:
+        _sysfs_add(lambda: vfs.attr(_sysfs_path(path), show, mode), path)
+        return
+    read, write = _rw(show, store)
+    _sysfs_add(lambda: vfs.bin_attr(_sysfs_path(path), mode, 4096, read=read, write=write), path)
 
 
 def sysfs_create_link(kernel: KernelContext, path: str, target: str) -> None:

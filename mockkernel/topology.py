@@ -843,6 +843,12 @@ def _read_source(source: str | os.PathLike[str]) -> str:
         raise TopologyError(os.fspath(source), f"not UTF-8 ({e.reason})") from None
 
 
+def topology_file(source: str | os.PathLike[str]) -> str | None:
+    """The file name ``load_topology(source)`` reads (None: ``source`` is TOML text), for
+    the error messages about that topology."""
+    return None if isinstance(source, str) and _looks_like_toml(source) else os.fspath(source)
+
+
 def load_topology(
     source: str | os.PathLike[str], *, uapi_profiles: UapiProfiles | None = None
 ) -> Topology:
@@ -855,7 +861,7 @@ def load_topology(
     Raises :class:`TopologyError`.
     """
     text = _read_source(source)
-    file = None if isinstance(source, str) and _looks_like_toml(source) else os.fspath(source)
+    file = topology_file(source)
     try:
         return _load(text, uapi_profiles)
     except TopologyError as e:

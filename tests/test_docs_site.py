@@ -110,6 +110,8 @@ def test_the_readme_counts_the_abi_tests() -> None:
     n = len(abi.ALL_CHECKS)
     assert int(m.group(1).replace(",", "")) == n, f"the ABI test has {n} per-name tests"
     assert f"ABI test: {n} tests skipped" in readme
+    skipped = re.search(r"those ([\d,]+) tests are skipped", readme)
+    assert skipped is not None and int(skipped.group(1).replace(",", "")) == n
 
 
 def test_the_lifecycle_pages_name_real_trace_events() -> None:
@@ -126,3 +128,29 @@ def test_the_lifecycle_pages_name_real_trace_events() -> None:
             names = [n for n in re.findall(r"`([\w.]+)`", run) if "." in n]
             unknown += [f"{page}: {n}" for n in names if f'"{n}"' not in source]
     assert not unknown, f"trace events the code never emits: {unknown}"
+
+
+#: What a reader of the shipped docs cannot open: the development machine's files.
+OUTSIDE = re.compile(r"\.\./shared/|/work/|\bkernel\.md\b|\bdesign-notes\.md\b")
+
+
+def test_the_docs_cite_shipped_files_or_upstream_sources_only() -> None:
+    """A page names files of this project or upstream sources (``net/core/devmem.c``),
+    never a file of the machine it was written on."""
+    pages = [*sorted((ROOT / "docs").rglob("*.md")), ROOT / "README.md", ROOT / "CHANGELOG.md"]
+    found = [
+        f"{page.relative_to(ROOT)}:{n}: {line.strip()}"
+        for page in pages
+        for n, line in enumerate(page.read_text(encoding="utf-8").splitlines(), 1)
+        if OUTSIDE.search(line)
+    ]
+    assert not found, "\n".join(found)
+
+
+def test_the_readme_links_work_on_a_package_index() -> None:
+    """README.md is the package's long description: a relative link (``docs/x.md``) would
+    be broken on a package index, so every link and image is absolute (or a fragment)."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    targets = re.findall(r"\]\(([^)\s]+)", readme) + re.findall(r"<img [^>]*src=\"([^\"]+)", readme)
+    relative = [t for t in targets if not re.match(r"(https?://|mailto:|#)", t)]
+    assert not relative, relative

@@ -67,7 +67,7 @@ from .paths import PathCalls
 from .poll import PollCtx, make_poll_functions
 from .rebind import rebind_loaded
 from .signals import SignalDeferral
-from .sockets import MockSocket, SocketCtx, make_if_functions
+from .sockets import MockSocket, SocketCtx, make_if_functions, socket_init
 
 if TYPE_CHECKING:
     from ..process import TaskContext
@@ -140,6 +140,8 @@ _TARGETS: tuple[tuple[ModuleType | type, str, str], ...] = (
     (os, "posix_fallocate", "posix_fallocate"),
     (os, "fstatvfs", "fstatvfs"),
     (socket, "socket", "socket"),
+    # a socket.socket subclass defined before installation, on a mock netlink fd
+    (socket.socket, "__init__", "socket_init"),
     (socket, "if_nametoindex", "if_nametoindex"),
     (socket, "if_indextoname", "if_indextoname"),
     (socket, "if_nameindex", "if_nameindex"),
@@ -173,6 +175,7 @@ _REAL_MORE: dict[str, Any] = {
     "posix_fallocate": os.posix_fallocate,
     "fstatvfs": os.fstatvfs,
     "socket": socket.socket,
+    "socket_init": socket.socket.__init__,
     "if_nametoindex": socket.if_nametoindex,
     "if_indextoname": socket.if_indextoname,
     "if_nameindex": socket.if_nameindex,
@@ -511,6 +514,7 @@ class Redirection:
             "mmap": RedirectedMmap,
             # AF_NETLINK is mock (any protocol), AF_INET stream once bound to a NIC (sockets.py)
             "socket": MockSocket,
+            "socket_init": socket_init,
             **make_if_functions(self.kernel),
             **make_poll_functions(self.poll_ctx),
         }

@@ -26,6 +26,7 @@ import os
 import socket as _socket
 import struct
 import time
+from builtins import type as builtins_type
 from collections.abc import Callable
 from errno import (
     EADDRINUSE,
@@ -68,6 +69,8 @@ _T = TypeVar("_T")
 
 #: ``socket.socket`` as imported before any redirection.
 REAL_SOCKET: type[_socket.socket] = _socket.socket
+#: ``socket.socket.__init__`` itself (the redirection replaces it by :func:`socket_init`)
+_REAL_SOCKET_INIT: Any = _socket.socket.__init__
 _AF_NETLINK = 16
 _SOL_NETLINK = 270
 _NETLINK_PKTINFO = 3
@@ -291,6 +294,19 @@ class SocketCtx:
         self.kernel = kernel
         self.proc = proc
         self._inet: type[_socket.socket] | None = None
+        #: a ``socket.socket`` subclass defined before the redirection -> its mock variant
+        self._variants: dict[type, type] = {}
+
+    def mock_variant(self, cls: type) -> type:
+        """``cls`` (a ``socket.socket`` subclass defined before the redirection was
+        installed) with :class:`MockSocket` under it, for an instance that turns out to
+        be a mock netlink socket (made once per class and redirection)."""
+        variant = self._variants.get(cls)
+        if variant is None:
+            variant = _SocketMeta(cls.__name__, (cls, MockSocket), {"__module__": cls.__module__})
+            variant.__qualname__ = cls.__qualname__
+            self._variants[cls] = variant
+        return variant
 
     def inet(self, family: int, stype: int, proto: int) -> _socket.socket:
         if self._inet is None:
@@ -379,7 +395,7 @@ class MockSocket(REAL_SOCKET, metaclass=_SocketMeta):  # type: ignore[misc,valid
             elif fileno is not None:
                 nl = _adopt(ctx, fileno)
         if nl is None:
-            REAL_SOCKET.__init__(self, family, type, proto, fileno)
+            _REAL_SOCKET_INIT(self, family, type, proto, fileno)
             return
         self._nl = nl
         self._io_refs = 0
@@ -469,6 +485,38 @@ for _name in (
 ):
     setattr(MockSocket, _name, _delegate(_name))
 del _name
+
+
+def socket_init(
+    self: _socket.socket,
+    family: int = -1,
+    type: int = -1,
+    proto: int = -1,
+    fileno: int | None = None,
+) -> None:
+    """``socket.socket.__init__`` while a redirection is installed.
+
+    A class derived from ``socket.socket`` *before* the redirection was installed (a
+    library imported by the test module: pyroute2's ``NoClose``) does not derive from
+    :class:`MockSocket`.  Its instance made for ``AF_NETLINK``, or with ``fileno=`` a mock
+    netlink fd, becomes an instance of the class with :class:`MockSocket` under it
+    (:meth:`SocketCtx.mock_variant`: same methods of its own, the socket calls go to the
+    mock socket); every other socket is real, as before."""
+    cls = builtins_type(self)
+    # (not issubclass: MockSocket's metaclass says every socket class is one)
+    ctx = _active_ctx() if cls is not REAL_SOCKET and MockSocket not in cls.__mro__ else None
+    if ctx is not None and (
+        (fileno is None and family == _AF_NETLINK)
+        or (isinstance(fileno, int) and fileno in ctx.proc.files)
+    ):
+        try:
+            self.__class__ = ctx.mock_variant(cls)
+        except TypeError:  # a layout of its own (__slots__): it stays a real socket
+            pass
+        else:
+            MockSocket.__init__(self, family, type, proto, fileno)  # type: ignore[arg-type]
+            return
+    _REAL_SOCKET_INIT(self, family, type, proto, fileno)
 
 
 def _adopt(ctx: SocketCtx, fileno: Any) -> NetlinkSocket | None:

@@ -54,6 +54,7 @@ from mockkernel.driver import (
     hide,
     kernel_close,
     kerr,
+    kstrtoint,
     memfd_pin_folios,
     misc_deregister,
     misc_register,
@@ -278,7 +279,8 @@ def create_udmabuf(
     limit first, then item by item the fd (``EBADFD``), its seals and the range
     (``EINVAL``, a zero size included), and only then the new fd (``EMFILE``).
     """
-    pglimit = (size_limit_mb * 1024 * 1024) // PAGE_SIZE
+    # ((u64)size_limit_mb * SZ_1M) >> PAGE_SHIFT: a negative limit is a huge one
+    pglimit = (((size_limit_mb & _U64) << 20) & _U64) // PAGE_SIZE
     pgcnt = 0
     for _memfd, offset, size in items:
         if offset % PAGE_SIZE or size % PAGE_SIZE:
@@ -330,12 +332,15 @@ def _ioctl_create(file: File[UdmabufDevOps], cmd: int, arg: int) -> int:
     )
 
 
+_U64 = (1 << 64) - 1
+
+
 def _ioctl_create_list(file: File[UdmabufDevOps], cmd: int, arg: int) -> int:
     head = udmabuf_create_list.from_buffer_copy(
         copy_from_user(arg, ctypes.sizeof(udmabuf_create_list))
     )
     dev = file.private_data
-    if head.count > dev.list_limit:
+    if head.count > dev.list_limit & 0xFFFF_FFFF:  # (__u32 > int: compared as unsigned)
         raise kerr(EINVAL)
     isz = ctypes.sizeof(udmabuf_create_item)
     raw = copy_from_user(arg + ctypes.sizeof(udmabuf_create_list), isz * head.count)
@@ -380,9 +385,22 @@ class _Udmabuf:
         misc_register(kernel, "udmabuf", dev, mode=0o660)
         params = "/sys/module/udmabuf/parameters"
         sysfs_create_dir(kernel, params)
-        sysfs_create_file(kernel, f"{params}/list_limit", lambda: f"{dev.list_limit}\n", 0o644)
+
+        def set_list_limit(data: bytes) -> None:  # param_set_int
+            dev.list_limit = kstrtoint(data)
+
+        def set_size_limit_mb(data: bytes) -> None:
+            dev.size_limit_mb = kstrtoint(data)
+
         sysfs_create_file(
-            kernel, f"{params}/size_limit_mb", lambda: f"{dev.size_limit_mb}\n", 0o644
+            kernel, f"{params}/list_limit", lambda: f"{dev.list_limit}\n", 0o644, set_list_limit
+        )
+        sysfs_create_file(
+            kernel,
+            f"{params}/size_limit_mb",
+            lambda: f"{dev.size_limit_mb}\n",
+            0o644,
+            set_size_limit_mb,
         )
 
     def exit(self, kernel: Kernel) -> None:

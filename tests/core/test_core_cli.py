@@ -165,3 +165,24 @@ def test_run_program_restores_the_interpreter(tmp_path: Path) -> None:
         [sys.executable, "-c", check], capture_output=True, text=True, timeout=120, cwd=ROOT
     )
     assert done.stdout.split() == ["ran", "ran", "restored"], done.stderr
+
+
+def test_version_is_the_packages() -> None:
+    """``mockkernel --version`` prints ``mockkernel.__version__``, which is the wheel's
+    version too (pyproject's ``[tool.hatch.version]`` reads it from there)."""
+    import re
+    import tomllib
+
+    import mockkernel
+
+    done = subprocess.run(
+        [sys.executable, "-m", "mockkernel", "--version"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0 and done.stdout == f"mockkernel {mockkernel.__version__}\n"
+    assert re.fullmatch(r"\d+\.\d+\.\d+", mockkernel.__version__)
+    pyproject = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text())
+    assert "version" in pyproject["project"]["dynamic"]
+    assert pyproject["tool"]["hatch"]["version"]["path"] == "mockkernel/__init__.py"

@@ -13,7 +13,7 @@ import pytest
 import mockkernel
 from mockkernel.errors import LeakError
 from mockkernel.realfd import REAL
-from mockkernel.testing import MockKernelTestCase
+from mockkernel.testing import MockKernelMixin, MockKernelTestCase
 from mockkernel.userspace.redirect import Redirection
 
 DEV = "/dev/udmabuf"
@@ -115,3 +115,35 @@ def test_unittest_case() -> None:
     assert len(result.errors) == 1 and "test_leak" in str(result.errors[0][0])
     assert "still alive" in result.errors[0][1]
     assert os.open is REAL.open
+
+
+def test_unittest_mixin_in_the_users_own_test_case() -> None:
+    """``MockKernelMixin`` in a ``TestCase`` of the user's own (its own ``setUp``), with
+    the class attributes choosing what boots."""
+
+    class Base(unittest.TestCase):
+        def setUp(self) -> None:
+            self.prepared = True
+
+    class Case(MockKernelMixin, Base):
+        mockkernel_uapi = "linux-7.2"
+
+        def setUp(self) -> None:
+            super().setUp()
+            self.setUpMockKernel()
+
+        def test_ok(self) -> None:
+            assert self.prepared and self.kernel.uapi.name == "linux-7.2"
+            fd = os.open(DEV, os.O_RDWR)
+            self.assertIn(fd, self.kernel.init_process.files)
+            os.close(fd)
+
+        def test_leak(self) -> None:
+            os.open(DEV, os.O_RDWR)
+
+    result = unittest.TestResult()
+    unittest.defaultTestLoader.loadTestsFromTestCase(Case).run(result)
+    assert result.testsRun == 2 and not result.failures, result.failures
+    assert len(result.errors) == 1 and "test_leak" in str(result.errors[0][0])
+    assert "still alive" in result.errors[0][1]
+    assert os.open is REAL.open and Redirection.active is None

@@ -4,12 +4,14 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import mockkernel
+from mockkernel import Kernel
 from mockkernel.errors import hide_kernel_frames, kerr
 
 PROGRAM = """
@@ -124,3 +126,31 @@ def test_pytest_shows_the_tests_frames_only(tmp_path: Path) -> None:
     assert "1 failed" in out and "OSError: [Errno 77]" in out, out
     for name in ("hotpath.py", "ioctl.py", "mockkernel_udmabuf", "During handling"):
         assert name not in out, out
+
+
+def test_a_bad_argument_to_a_redirected_call_shows_the_callers_frames_only(
+    mock_kernel: Kernel,
+) -> None:
+    """``fcntl.fcntl(None, ...)``: the ``TypeError`` CPython's C function would raise, with
+    no frame of the redirection (it raised it, about its arguments)."""
+    try:
+        fcntl.fcntl(None, fcntl.F_GETFL)  # type: ignore[call-overload]
+    except TypeError as e:
+        err = e
+    assert hide_kernel_frames(err)
+    frames = []
+    tb = err.__traceback__
+    while tb is not None:
+        frames.append(tb.tb_frame.f_globals["__name__"])
+        tb = tb.tb_next
+    assert frames == [__name__], frames
+
+
+def test_a_type_error_deeper_in_the_kernel_is_a_bug_and_kept() -> None:
+    ns: dict[str, object] = {"__name__": "mockkernel.fake_driver"}
+    exec("def op():\n    return len(3)\n", ns)
+    try:
+        ns["op"]()  # type: ignore[operator]
+    except TypeError as e:
+        err = e
+    assert not hide_kernel_frames(err)

@@ -3,8 +3,9 @@
 asyncio datagram transports) on the ``netdev`` family, and ``IPRoute`` (rtnetlink) on
 the mock's links and addresses -- one kernel, the same one ``socket.if_nameindex`` sees.
 
-pyroute2 is imported inside each test, while the mock is installed: a ``socket.socket``
-subclass defined before the redirection was installed stays a real socket class.
+pyroute2 is imported at the top of this module, as a user's test module would: its
+``socket.socket`` subclasses are defined before the fixture installs the redirection
+(``sockets.socket_init`` makes their netlink instances mock).
 """
 
 from __future__ import annotations
@@ -23,13 +24,18 @@ if importlib.util.find_spec("pyroute2") is None:
         allow_module_level=True,
     )
 
+import pyroute2  # (bound before any redirection is installed)
+from pyroute2.netlink import NLM_F_DUMP, NLM_F_REQUEST, genlmsg
+from pyroute2.netlink.core import NoClose
+from pyroute2.netlink.generic import GenericNetlinkSocket
+
+from mockkernel.userspace.sockets import MockSocket
+
 NETDEV_CMD_DEV_GET = 1
 NETDEV_CMD_QUEUE_GET = 10
 
 
 def _netdev_msg_class() -> Any:
-    from pyroute2.netlink import genlmsg
-
     class NetdevMsg(genlmsg):  # type: ignore[misc]
         """The ``netdev`` family's dev and queue attribute sets (netdev.yaml)."""
 
@@ -55,10 +61,12 @@ def _netdev_msg_class() -> Any:
     return NetdevMsg, QueueMsg
 
 
-def test_generic_netlink_socket_on_the_netdev_family(mock_kernel: Kernel) -> None:
-    from pyroute2.netlink import NLM_F_DUMP, NLM_F_REQUEST
-    from pyroute2.netlink.generic import GenericNetlinkSocket
+def test_pyroute2_was_imported_before_the_redirection() -> None:
+    """(What the tests below rely on: pyroute2's socket class is a real one.)"""
+    assert MockSocket not in NoClose.__mro__
 
+
+def test_generic_netlink_socket_on_the_netdev_family(mock_kernel: Kernel) -> None:
     netdev_msg, _queue_msg = _netdev_msg_class()
     gs = GenericNetlinkSocket()
     try:
@@ -76,9 +84,7 @@ def test_generic_netlink_socket_on_the_netdev_family(mock_kernel: Kernel) -> Non
 
 
 def test_iproute_lists_the_mock_kernels_links_and_addresses(mock_kernel: Kernel) -> None:
-    from pyroute2 import IPRoute
-
-    with IPRoute() as ipr:
+    with pyroute2.IPRoute() as ipr:
         links = ipr.get_links()
         assert [(m["index"], m.get("ifname")) for m in links] == socket.if_nameindex()
         lo, eth0 = links[0], links[1]

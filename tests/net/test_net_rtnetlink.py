@@ -251,6 +251,40 @@ def test_a_socket_subclass_over_a_mock_fd(mock_kernel: Kernel) -> None:
     assert e.value.errno == errno.EPROTONOSUPPORT
 
 
+class _DefinedBeforeInstall(socket.socket):
+    """A library's ``socket.socket`` subclass, defined when its module is imported
+    (before the fixture installs the redirection), with a ``__dict__`` of its own."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.magic = 7
+        super().__init__(fileno=os.dup(sock.fileno()))
+        sock.close()
+
+
+def test_a_subclass_defined_before_installation(mock_kernel: Kernel) -> None:
+    """Its instance on a mock netlink fd is a mock socket, still of its own class."""
+    s = _DefinedBeforeInstall(
+        socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, socket.NETLINK_ROUTE)
+    )
+    try:
+        assert isinstance(s, _DefinedBeforeInstall) and s.magic == 7
+        assert s.fileno() in mock_kernel.init_process.files
+        s.send(msg(RTM_GETLINK, 1, 9, IFINFO.pack(0, 0, 1, 0, 0)))
+        (r,) = split(s.recv(65536))
+        assert r.type == RTM_NEWLINK and r.seq == 9
+    finally:
+        s.close()
+    assert not mock_kernel.init_process.files
+    real = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:  # a real fd stays a real socket of the class
+        early = _DefinedBeforeInstall(real)
+        assert early.fileno() not in mock_kernel.init_process.files
+        assert early.family == socket.AF_INET
+        early.close()
+    finally:
+        real.close()
+
+
 def test_an_asyncio_datagram_transport(mock_kernel: Kernel) -> None:
     async def main() -> bytes:
         loop = asyncio.get_running_loop()

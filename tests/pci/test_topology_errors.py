@@ -67,6 +67,51 @@ def test_an_unknown_driver_is_an_error_with_the_names_registered() -> None:
     assert "(did you mean 'vfio-pci'?)" in msg and "registered: " in msg
 
 
+def test_an_unknown_driver_in_a_file_names_the_file(tmp_path: Path) -> None:
+    """Found at boot, after the file was read: still named, every driver at once."""
+    path = tmp_path / "drivers.toml"
+    path.write_text(
+        _topo(
+            DEVICE.format(bdf="0000:01:00.0", group=1, extra='driver = "vfio_pci"'),
+            DEVICE.format(bdf="0000:02:00.0", group=2, extra='driver = "nosuch"'),
+        )
+    )
+    with pytest.raises(TopologyError) as info:
+        mockkernel.boot(path)
+    assert info.value.file == str(path) and len(info.value.errors) == 2
+    assert str(info.value).startswith(f"{path}: 2 errors:\n  devices[0].driver: 'vfio_pci'")
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["run", "--topology", "{path}", "{program}"],
+        ["topology", "--file", "{path}"],
+    ],
+    ids=["run", "topology"],
+)
+def test_the_command_says_an_unknown_driver_in_one_message(tmp_path: Path, argv: list[str]) -> None:
+    """``mockkernel run --topology`` and ``mockkernel topology --file``: exit 2 with the
+    file and the drivers named, no traceback (as for the errors found reading it)."""
+    path = tmp_path / "drivers.toml"
+    path.write_text(DEVICE.format(bdf="0000:01:00.0", group=1, extra='driver = "vfio_pci"'))
+    program = tmp_path / "prog.py"
+    program.write_text("print('ran')\n")
+    args = [a.format(path=path, program=program) for a in argv]
+    done = subprocess.run(
+        [sys.executable, "-m", "mockkernel", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2 and done.stdout == "", done
+    assert done.stderr.startswith(
+        f"mockkernel: error: bad topology: {path}: devices[0].driver: 'vfio_pci' is no"
+        " registered PCI driver (did you mean 'vfio-pci'?); registered: "
+    ), done.stderr
+    assert done.stderr.count("\n") == 1, done.stderr
+
+
 def test_without_autoload_a_device_may_stay_unbound(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MOCKKERNEL_DISABLE_PLUGIN_AUTOLOAD", "1")
     text = DEVICE.format(bdf="0000:01:00.0", group=1, extra='driver = "vfio-pci"')

@@ -15,7 +15,15 @@ from typing import Any
 import pytest
 
 import mockkernel
-from mockkernel.dma_buf import DmaBufAttachOps, DmaBufOps, dma_buf_export
+from mockkernel.dma_buf import (
+    DmaBufAttachOps,
+    DmaBufOps,
+    dma_buf_detach,
+    dma_buf_dynamic_attach,
+    dma_buf_export,
+    dma_buf_get,
+    dma_buf_put,
+)
 from mockkernel.driver import DriverRegistry, Kernel
 from mockkernel.plugins import ENTRY_POINT_GROUP, PluginError, get_plugin_manager
 from mockkernel.testing.conformance import CHECKS, DmaResult, run_conformance
@@ -170,8 +178,8 @@ def test_a_broken_third_party_plugin_is_skipped_and_listed(
         timeout=120,
     )
     assert boot.stdout.strip() == "ok", boot.stderr
-    warning = [line for line in boot.stderr.splitlines() if "mkbroken" in line]
-    assert len(warning) == 1 and "not loaded: ImportError: needs libfoo" in warning[0]
+    assert len(boot.stderr.splitlines()) == 1, boot.stderr  # one line, no source under it
+    assert "'mkbroken' not loaded: ImportError: needs libfoo" in boot.stderr
 
 
 class _BuggyHarness:
@@ -202,3 +210,51 @@ def test_a_harness_exception_is_that_checks_failure(mock_kernel: Kernel) -> None
     sym = report.results["attach_detach_symmetry"]
     assert sym.startswith("FAIL: the harness raised KeyError: 'no such key'"), sym
     assert "in import_fd" in sym and "test_plugins_validation.py" in sym
+
+
+class _NoInvalidate(DmaBufAttachOps):
+    """A dynamic importer that forgot ``invalidate_mappings`` (not misspelled: absent)."""
+
+    allow_peer2peer = True
+
+
+class _Dev:
+    name = "0000:05:00.0"
+
+
+class _ForgotInvalidate:
+    """Says it is revocable; its attachment passes no ``invalidate_mappings``."""
+
+    name = "forgot"
+    revocable = True
+
+    def setup(self, kernel: Kernel) -> None:
+        self.kernel = kernel
+
+    def import_fd(self, fd: int, length: int) -> Any:
+        dmabuf = dma_buf_get(fd, self.kernel.init_process)
+        try:
+            return dma_buf_dynamic_attach(dmabuf, _Dev(), _NoInvalidate())
+        finally:
+            dma_buf_put(dmabuf)
+
+    def dma_write(self, handle: Any, offset: int, data: bytes) -> DmaResult:
+        return DmaResult(False)
+
+    def release(self, handle: Any) -> None:
+        dma_buf_detach(handle.dmabuf, handle)
+
+    def teardown(self) -> None:
+        pass
+
+
+def test_a_revocable_importer_without_invalidate_mappings_is_named(mock_kernel: Kernel) -> None:
+    """The refusal the exporter gives (``EOPNOTSUPP``) comes with what to look at."""
+    report = run_conformance(mock_kernel, _ForgotInvalidate())
+    sym = report.results["attach_detach_symmetry"]
+    assert sym.startswith("FAIL: unexpected OSError: [Errno 95]"), sym
+    assert sym.endswith(
+        "-- the harness says revocable=True, but the exporter found no invalidate_mappings"
+        " (or no allow_peer2peer) on the importer's DmaBufAttachOps: is the op misspelled?"
+    ), sym
+    assert "\n" not in sym

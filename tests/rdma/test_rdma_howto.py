@@ -75,3 +75,33 @@ def test_howto_plugin_installs_and_conforms(tmp_path: Path) -> None:
     expected = re.search(r"prints, for this engine:\n\n```\n(.*?)```", DOC.read_text(), re.S)
     assert expected is not None
     assert expected.group(1) in run.stdout
+
+
+def test_the_howtos_pyproject_builds_as_setuptools_reads_it(tmp_path: Path) -> None:
+    """``pip install -e .`` of the how-to's directory: setuptools' metadata step (the one
+    that refused the flat layout of a plugin beside its test) succeeds and declares the
+    entry point; the test file is not installed."""
+    import importlib.util
+
+    import pytest
+
+    if importlib.util.find_spec("setuptools") is None:
+        pytest.skip("setuptools is not installed (pip fetches it in a real install)")
+    for name, text in _files().items():
+        (tmp_path / name).write_text(text)
+    done = subprocess.run(  # (egg_info: the metadata step, without the wheel package)
+        [sys.executable, "-c", "import setuptools; setuptools.setup()", "-q", "egg_info"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    info = tmp_path / "mockkernel_dmaengine.egg-info"
+    assert (info / "entry_points.txt").read_text().split() == [
+        "[mockkernel]",
+        "dmaengine",
+        "=",
+        "mockkernel_dmaengine",
+    ]
+    assert (info / "top_level.txt").read_text().split() == ["mockkernel_dmaengine"]

@@ -3,6 +3,7 @@ no fd allocated by a failure (``drivers/dma-buf/udmabuf.c``, Linux 7.2)."""
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 import resource
@@ -286,3 +287,59 @@ def test_module_parameters_show_and_set_the_limits(
     created(fds, create_list(dev, [(memfd, 0, PAGE)] * 2))
     check_fails(fds, "EINVAL", create, dev, memfd, 0, 1024 * 1024 + PAGE)
     created(fds, create(dev, memfd, 0, 1024 * 1024))
+
+
+def _write_param(name: str, text: str) -> str | None:
+    """Write ``text`` to the module parameter as one ``write(2)``: None, or the errno."""
+    fd = os.open(f"/sys/module/udmabuf/parameters/{name}", os.O_WRONLY)
+    try:
+        os.write(fd, text.encode())
+    except OSError as e:
+        return errno.errorcode[e.errno]
+    finally:
+        os.close(fd)
+    return None
+
+
+@pytest.mark.parametrize(
+    ("text", "result", "value"),
+    [
+        ("2", None, 2),
+        ("2\n", None, 2),
+        ("0x10", None, 16),
+        ("010", None, 8),
+        ("+7", None, 7),
+        ("-1", None, -1),
+        ("abc", "EINVAL", LIST_LIMIT),
+        (" 5", "EINVAL", LIST_LIMIT),
+        ("5\n\n", "EINVAL", LIST_LIMIT),
+        ("-+5", "EINVAL", LIST_LIMIT),
+        ("2147483648", "ERANGE", LIST_LIMIT),
+        ("-2147483649", "ERANGE", LIST_LIMIT),
+    ],
+)
+def test_a_module_parameter_is_set_as_param_set_int_parses(
+    mock_kernel: Kernel, text: str, result: str | None, value: int
+) -> None:
+    """``module_param(list_limit, int, 0644)``: root writes it; ``kstrtoint(buf, 0)``."""
+    assert _write_param("list_limit", text) == result
+    with open("/sys/module/udmabuf/parameters/list_limit") as f:
+        assert f.read() == f"{value}\n"
+
+
+def test_limits_written_through_sysfs_are_enforced(dev: int, fds: list[int]) -> None:
+    memfd = created(fds, make_memfd(2 * 1024 * 1024))
+    assert _write_param("list_limit", "2") is None
+    check_fails(fds, "EINVAL", create_list, dev, [(memfd, 0, PAGE)] * 3)
+    created(fds, create_list(dev, [(memfd, 0, PAGE)] * 2))
+    # (__u32 count > int list_limit compares as unsigned: -1 is no limit at all)
+    assert _write_param("list_limit", "-1") is None
+    created(fds, create_list(dev, [(memfd, 0, PAGE)] * (LIST_LIMIT + 1)))
+    assert _write_param("size_limit_mb", "1") is None
+    check_fails(fds, "EINVAL", create, dev, memfd, 0, 1024 * 1024 + PAGE)
+    created(fds, create(dev, memfd, 0, 1024 * 1024))
+    assert _write_param("size_limit_mb", "0") is None
+    check_fails(fds, "EINVAL", create, dev, memfd, 0, PAGE)
+    # ((u64)size_limit_mb * SZ_1M) >> PAGE_SHIFT: a negative limit is a huge one
+    assert _write_param("size_limit_mb", "-1") is None
+    created(fds, create(dev, memfd, 0, 2 * 1024 * 1024))

@@ -286,6 +286,58 @@ def udmabuf_params():
     return out
 
 
+def udmabuf_params_write():
+    """Root writes the module parameters (param_set_int: kstrtoint) and the limits
+    written are enforced; a negative list_limit compares as unsigned (no limit).  The
+    defaults are written back at the end."""
+    base = "/sys/module/udmabuf/parameters/"
+
+    def write(name, text):
+        fd = os.open(base + name, os.O_WRONLY)
+        try:
+            os.write(fd, text.encode())
+        finally:
+            os.close(fd)
+        return read_text(base + name)
+
+    memfd = os.memfd_create("params", os.MFD_ALLOW_SEALING)
+    dev = os.open("/dev/udmabuf", os.O_RDWR)
+    out = {}
+    try:
+        os.ftruncate(memfd, 2 * 1024 * 1024)
+        fcntl.fcntl(memfd, F_ADD_SEALS, 0x0002)  # F_SEAL_SHRINK
+
+        def create_list(n, size=PAGE, step=PAGE):
+            items = b"".join(struct.pack("=IIQQ", memfd, 0, i * step, size) for i in range(n))
+            arg = bytearray(struct.pack("=II", 0, n) + items)
+            fd = fcntl.ioctl(dev, 0x40087543, arg)  # UDMABUF_CREATE_LIST
+            os.close(fd)
+            return "ok"
+
+        for text in ("2", "2\n", "0x10", "010", "+7", "-1", "abc", " 5", "5\n\n", "-+5",
+                     "2147483648", "-2147483649"):
+            out["list_limit " + repr(text)] = call(write, "list_limit", text)
+        call(write, "list_limit", "2")
+        out["list_3_at_2"] = call(create_list, 3)
+        out["list_2_at_2"] = call(create_list, 2)
+        call(write, "list_limit", "-1")
+        out["list_1025_at_minus_1"] = call(create_list, 1025, PAGE, 0)  # one page, aliased
+        out["list_2_at_minus_1"] = call(create_list, 2)
+        call(write, "size_limit_mb", "1")
+        out["size_1m_plus_page_at_1"] = call(create_list, 1, 1024 * 1024 + PAGE)
+        out["size_1m_at_1"] = call(create_list, 1, 1024 * 1024)
+        call(write, "size_limit_mb", "0")
+        out["size_page_at_0"] = call(create_list, 1)
+        call(write, "size_limit_mb", "-1")
+        out["size_2m_at_minus_1"] = call(create_list, 1, 2 * 1024 * 1024)
+    finally:
+        write("list_limit", "1024")
+        write("size_limit_mb", "64")
+        os.close(dev)
+        os.close(memfd)
+    return out
+
+
 run_all([
     ("o_path_proc_fd", with_dmabuf(o_path_proc_fd)),
     ("o_path_getfl_flags", with_dmabuf(o_path_getfl_flags)),
@@ -304,4 +356,5 @@ run_all([
     ("udmabuf_params", udmabuf_params),
     ("notify_dir", notify_dir),
     ("two_descriptions", two_descriptions),
+    ("udmabuf_params_write", udmabuf_params_write),
 ])
