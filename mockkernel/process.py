@@ -35,7 +35,7 @@ from .fs import FMODE_PATH, File
 from .fs import O_LARGEFILE as O_LARGEFILE
 from .fs import open_flags_to_file as open_flags_to_file
 from .mm import MappedFile, Mapping, Vma
-from .realfd import REAL, give_up, held, kernel_dup
+from .realfd import REAL, give_up, held, kernel_close, kernel_dup
 from .syscalls import AT_FDCWD, attr, ioctl, namei, notify, readdir, rw, stat, xattr
 from .syscalls import fd as fd_
 from .syscalls import mmap as mmap
@@ -508,7 +508,7 @@ class Process:
         try:
             yield real
         finally:
-            REAL.close(real)
+            kernel_close(real)  # (a held number: it stops being held)
 
     def fdget(self, fd: int) -> File:
         """The file for ``fd`` without a reference (the caller must not keep it);

@@ -45,6 +45,7 @@ import struct
 from collections.abc import Callable
 from errno import (
     EAGAIN,
+    EBADF,
     ECONNREFUSED,
     EINPROGRESS,
     EINTR,
@@ -59,6 +60,7 @@ from typing import TYPE_CHECKING
 from ..errors import NotMine, kerr
 from ..fs import FMODE_READ, FMODE_WRITE, File, FileOperations, Inode
 from ..poll import EPOLLERR, EPOLLHUP, EPOLLIN, EPOLLOUT, EPOLLRDHUP, EPOLLRDNORM, EPOLLWRNORM
+from ..realfd import REAL
 from ..trace import TracePoint
 from ..uapi.linux.devmem_socket import SO_DEVMEM_DONTNEED
 from ..wait import wait_event_interruptible_timeout
@@ -67,6 +69,7 @@ from .devmem_tcp import MSG_WAITALL, WouldBlock, trace_devmem_tcp_not_modelled
 
 if TYPE_CHECKING:
     from ..process import TaskContext
+    from ..trace import Tracer
     from .devmem_tcp import DevmemTcpSock, TcpListener, TcpTable
 
 __all__ = [
@@ -522,3 +525,42 @@ def tcp_sock_file(kernel: TaskContext, sock: TcpSocket, nonblock: bool) -> File:
     inode = Inode(ino=kernel.new_id() + 100000, mode=stat.S_IFSOCK | 0o777, dev=0x8)
     flags = os.O_RDWR | (os.O_NONBLOCK if nonblock else 0)
     return File(kernel, tcp_sock_fops, inode, flags, FMODE_READ | FMODE_WRITE, sock)
+
+
+#: at most this much of the input file per ``sendfile`` (a short count is Linux's answer
+#: too: programs loop); one call never reads a huge file into memory
+SENDFILE_CHUNK = 1 << 24
+trace_tcp_sendfile = TracePoint("tcp.sendfile", "in_fd", "offset", "sent")
+
+
+def tcp_sendfile(
+    tracer: Tracer, send: Callable[[bytes], int], real_in: int, in_fd: int, in_flags: int,
+    off: int | None, count: int,
+) -> tuple[int, int | None]:  # fmt: skip
+    """``do_sendfile`` into a mock TCP socket, for both front-ends: ``real_in`` is the
+    program's input file (its fd ``in_fd``, open with ``in_flags``) as a real fd the
+    caller may use, ``off`` the ``*offset`` read from the program (None: the file's
+    position, which moves), ``send`` the socket's ``tcp_sendmsg``.  Returns the bytes
+    sent and the new ``*offset``.  The input must be open for reading (``EBADF``) and a
+    regular file (a pipe, socket or directory: ``EINVAL``, no ``splice_read`` modelled);
+    a negative ``*offset`` is ``EINVAL``."""
+    if in_flags & os.O_ACCMODE == os.O_WRONLY or in_flags & os.O_PATH:
+        raise kerr(EBADF)
+    if not stat.S_ISREG(REAL.fstat(real_in).st_mode):
+        raise kerr(EINVAL)
+    if off is not None and off < 0:
+        raise kerr(EINVAL)
+    want = min(count, SENDFILE_CHUNK)
+    if want <= 0:
+        return 0, off
+    data = REAL.pread(real_in, want, off) if off is not None else REAL.read(real_in, want)
+    sent = 0
+    try:
+        if data:
+            sent = send(data)
+    finally:
+        if off is None and sent < len(data):  # what did not go out is read again
+            REAL.lseek(real_in, sent - len(data), os.SEEK_CUR)
+    if tracer.enabled:
+        trace_tcp_sendfile(tracer, in_fd, off, sent)
+    return sent, None if off is None else off + sent

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import NotMine, kerr
 from ..net.dev_ioctl import is_dev_ioctl, sock_dev_ioctl
+from ..net.tcp_sock import tcp_sock_fops
 from ..syscalls.mmap import MADV_REAL_EFFECT, MADV_REMOVE
 from ..trace import TracePoint
 from ..uaccess import UserBuffer, copy_to_user
@@ -354,6 +355,20 @@ def _no_splice(name: str, fds: tuple[int, ...], errno: int) -> Handler:
         return CONTINUE
 
     return handler
+
+
+_sendfile_no_splice = _no_splice("sendfile", (0, 1), EINVAL)
+
+
+def sys_sendfile(c: Call) -> Result:
+    """``sendfile`` from a real regular file into a mock TCP socket sends the bytes
+    (``tcpsock.sendfile``); a mock file at either end otherwise has no splice ops."""
+    out = c.mock_fd(0)
+    if out is not None and c.mock_fd(1) is None:
+        file = c.proc.fdget(out)
+        if file.f_op is tcp_sock_fops:
+            return tcpsock.sendfile(c, file)
+    return _sendfile_no_splice(c)
 
 
 def sys_fsync(c: Call) -> Result:
@@ -747,7 +762,7 @@ TABLE: dict[int, Syscall] = {
         Syscall("fchmod", _S, sys_fchmod),
         Syscall("fchown", _S, sys_fchown),
         Syscall("fadvise64", _S, sys_fadvise64, "no page cache: a known advice does nothing"),
-        Syscall("sendfile", _U, _no_splice("sendfile", (0, 1), EINVAL), "EINVAL: no splice ops"),
+        Syscall("sendfile", _U, sys_sendfile, "into a mock TCP socket: sent; else EINVAL"),
         Syscall("splice", _U, _no_splice("splice", (0, 2), EINVAL), "EINVAL: no splice ops"),
         Syscall("tee", _U, _no_splice("tee", (0, 1), EINVAL), "EINVAL: no splice ops"),
         Syscall(
@@ -884,7 +899,6 @@ TABLE: dict[int, Syscall] = {
 NOT_TRAPPED: dict[str, str] = {
     "mprotect/madvise/msync outside the mapping window": "a mock mapping the program "
     "placed with MAP_FIXED: they act on its real pages (the backing files)",
-    "sendfile, splice": "on a mock TCP socket the placeholder answers (a sealed memfd)",
     "io_uring_setup": "refused (ENOSYS, as without CONFIG_IO_URING) for the whole tree: "
     "io_uring's operations bypass seccomp",
 }

@@ -38,16 +38,18 @@ import os
 import socket
 import struct
 from collections.abc import Iterator
-from errno import EADDRINUSE, EAFNOSUPPORT, EINPROGRESS, EINVAL, EOPNOTSUPP
+from errno import EADDRINUSE, EAFNOSUPPORT, EBADF, EINPROGRESS, EINVAL, EOPNOTSUPP
 from typing import TYPE_CHECKING
 
 from ..errors import NotMine, kerr
+from ..fs import FMODE_WRITE
 from ..net.tcp_sock import (
     SO_RCVTIMEO_OLD,
     SOL_SOCKET,
     TcpSocket,
     rcvtimeo_of,
     rcvtimeo_value,
+    tcp_sendfile,
     tcp_sock_file,
 )
 from ..realfd import REAL, hide, kernel_close
@@ -55,7 +57,7 @@ from ..trace import TracePoint
 from ..uaccess import copy_from_user, copy_to_user
 from .fdtable import RemoteFdTable
 from .host import libc
-from .uabi import i32
+from .uabi import MAX_RW_COUNT, i32
 
 if TYPE_CHECKING:
     from ..fs import File
@@ -536,3 +538,23 @@ def recvmsg(c: Call, file: File) -> Result:
     copy_to_user(hdr + 40, struct.pack("=Q", len(out)))
     copy_to_user(hdr + 48, struct.pack("=i", msg_flags))
     return copied
+
+
+def sendfile(c: Call, file: File) -> Result:
+    """``sendfile(out_fd, in_fd, offset, count)`` into a mock TCP socket: the program's
+    real ``in_fd`` (``pidfd_getfd``: the same open file, so without ``offset`` its
+    position moves) through ``net.tcp_sock.tcp_sendfile``, the rules both front-ends
+    share; ``*offset`` is read and written back in the program (``EFAULT``)."""
+    if not file.f_mode & FMODE_WRITE:
+        raise kerr(EBADF)
+    in_fd, offp, count = i32(c.args[1]), c.args[2], min(c.args[3], MAX_RW_COUNT)
+    with c.proc.fdget_real(in_fd) as real:
+        off = struct.unpack("=q", copy_from_user(offp, 8))[0] if offp else None
+        sock = _sock(file)
+        sent, new_off = tcp_sendfile(
+            c.sv.kernel.tracer, lambda data: sock.send(data, 0), real, in_fd,
+            _fd_flags(c.proc.pid, in_fd), off, count,
+        )  # fmt: skip
+    if new_off is not None and new_off != off:
+        copy_to_user(offp, struct.pack("=q", new_off))
+    return sent

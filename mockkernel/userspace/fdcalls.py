@@ -13,9 +13,11 @@ from errno import EACCES, EBADF, EINVAL
 from typing import TYPE_CHECKING, Any
 
 from ..errors import kerr
+from ..net.tcp_sock import tcp_sendfile
 from ..realfd import give_up, held, held_fds
 from ..syscalls import rw
 from ..syscalls.fd import FLOCK_FMT
+from ..uaccess import MAX_RW_COUNT
 from .hotpath import as_fd
 
 if TYPE_CHECKING:
@@ -286,6 +288,26 @@ class FdCalls:
             self.proc.sys_fallocate(fd, 0, offset, len)
             return
         self.more["posix_fallocate"](fd, offset, len)
+
+    def sendfile(self, out_fd: int, in_fd: int, offset: int | None, count: int, /) -> int:
+        """``sendfile``: into a TCP socket the kernel made mock (its real socket never
+        connects: ``fd_writers`` has it), the kernel's ``tcp_sendfile`` with the same
+        rules as under the supervisor; from or into another mock file ``EINVAL`` (no
+        splice ops); anything else the real call."""
+        writer = self.proc.fd_writers.get(out_fd)
+        if out_fd in self.files or in_fd in self.files:
+            for fd in (out_fd, in_fd):  # EBADF first, as Linux
+                if fd in self.files:
+                    self.proc.fdget(fd)
+                else:
+                    self.real.fstat(fd)
+            raise kerr(EINVAL)
+        if writer is None:
+            return self.more["sendfile"](out_fd, in_fd, offset, count)  # type: ignore[no-any-return]
+        in_flags = self.real.fcntl(in_fd, fcntl.F_GETFL)  # (EBADF: not open)
+        count = min(count, MAX_RW_COUNT)
+        sent, _off = tcp_sendfile(self.tracer, writer, in_fd, in_fd, in_flags, offset, count)
+        return sent
 
     def fstatvfs(self, fd: int, /) -> os.statvfs_result:
         if fd in self.files:

@@ -138,6 +138,7 @@ _TARGETS: tuple[tuple[ModuleType | type, str, str], ...] = (
     (os, "fchown", "fchown"),
     *((os, key, key) for key in ATTR_KEYS),
     (os, "posix_fallocate", "posix_fallocate"),
+    (os, "sendfile", "sendfile"),
     (os, "fstatvfs", "fstatvfs"),
     (socket, "socket", "socket"),
     # a socket.socket subclass defined before installation, on a mock netlink fd
@@ -173,6 +174,7 @@ _REAL_MORE: dict[str, Any] = {
     "fchmod": os.fchmod,
     "fchown": os.fchown,
     "posix_fallocate": os.posix_fallocate,
+    "sendfile": os.sendfile,
     "fstatvfs": os.fstatvfs,
     "socket": socket.socket,
     "socket_init": socket.socket.__init__,
@@ -217,6 +219,7 @@ _FD_KEYS = (
     "fchmod",
     "fchown",
     "posix_fallocate",
+    "sendfile",
     "fstatvfs",
 )
 _PATH_KEYS: tuple[str, ...] = ("stat", "lstat", "access", "listdir", "scandir", "readlink")
