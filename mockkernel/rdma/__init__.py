@@ -7,6 +7,9 @@
 * :mod:`.objects` -- the uverbs objects (PD, MR, DMAH, context) and per-file handles;
 * :mod:`.qp` -- CQs and QPs (``CREATE_CQ``/``QP``, ``MODIFY_QP``, ``POST_SEND``), the
   QP state machine, and :class:`QueueBuf`: queue memory a driver maps to userspace;
+* :mod:`.events` -- completion channels and the async event file: their queues,
+  ``read``/``poll``, and how drivers post to them (``cq.comp_handler()``,
+  ``qp.event_handler()``, :func:`ib_dispatch_event`);
 * :mod:`.umem` -- MR memory: pinned user pages, dynamic and pinned dma-buf attachments;
 * :mod:`.access` -- the responder side of an RDMA WRITE (rkey, range, access checks),
   which the driver's ``mr_write`` completes;
@@ -33,6 +36,17 @@ from .device import (
     ib_register_device,
     ib_unregister_device,
 )
+from .events import (
+    IB_EVENT_CQ_ERR,
+    IB_EVENT_DEVICE_FATAL,
+    IB_EVENT_PORT_ACTIVE,
+    IB_EVENT_PORT_ERR,
+    IB_EVENT_QP_FATAL,
+    IB_EVENT_QP_LAST_WQE_REACHED,
+    IB_EVENT_SQ_DRAINED,
+    IB_EVENT_SRQ_LIMIT_REACHED,
+    ib_dispatch_event,
+)
 from .objects import (
     IB_DMAH_CPU_ID_EXISTS,
     IB_DMAH_MEM_TYPE_EXISTS,
@@ -44,6 +58,8 @@ from .objects import (
     UobjType,
 )
 from .qp import (
+    IB_CQ_NEXT_COMP,
+    IB_CQ_SOLICITED,
     IB_QPS_ERR,
     IB_QPS_INIT,
     IB_QPS_RESET,
@@ -85,9 +101,19 @@ __all__ = [
     "ACCESS_DESTROY",
     "ACCESS_NEW",
     "ACCESS_READ",
+    "IB_CQ_NEXT_COMP",
+    "IB_CQ_SOLICITED",
     "IB_DMAH_CPU_ID_EXISTS",
     "IB_DMAH_MEM_TYPE_EXISTS",
     "IB_DMAH_PH_EXISTS",
+    "IB_EVENT_CQ_ERR",
+    "IB_EVENT_DEVICE_FATAL",
+    "IB_EVENT_PORT_ACTIVE",
+    "IB_EVENT_PORT_ERR",
+    "IB_EVENT_QP_FATAL",
+    "IB_EVENT_QP_LAST_WQE_REACHED",
+    "IB_EVENT_SQ_DRAINED",
+    "IB_EVENT_SRQ_LIMIT_REACHED",
     "IB_LINK_LAYER_ETHERNET",
     "IB_LINK_LAYER_INFINIBAND",
     "IB_PORT_ACTIVE",
@@ -124,6 +150,7 @@ __all__ = [
     "ib_copy_to_udata",
     "ib_core",
     "ib_device_by_name",
+    "ib_dispatch_event",
     "ib_rdma_write",
     "ib_register_device",
     "ib_umem_dmabuf_get",

@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from ..mm import Vma
     from ..pci import PciDev
     from ..topology import Topology
+    from .events import EventFile
     from .objects import IbDmah, IbMr, IbPd, IbUcontext, UverbsFile
     from .qp import IbCq, IbQp, IbQpAttr
     from .uverbs import AttrBundle, MrWriteResult, Udata
@@ -240,6 +241,10 @@ class IbDeviceOps:
       state-machine checks (``qp.attr`` becomes ``attr`` when it returns);
       ``post_send(qp)``: the doorbell of the user-mapped send queue (``POST_SEND``
       with no work requests in the command).
+    * ``req_notify_cq(cq, flags) -> int``: arm ``cq`` (``IB_CQ_NEXT_COMP`` or
+      ``IB_CQ_SOLICITED``) for one completion event: the driver calls
+      ``cq.comp_handler()`` for the next (solicited) completion it posts.  Without it
+      ``REQ_NOTIFY_CQ`` is ``EOPNOTSUPP`` (a provider that arms in userspace, mlx5).
     * ``mmap(uctx, vma)``: ``mmap`` of the uverbs file with a context: fill ``vma``
       with what ``vma.offset`` names (a :class:`~mockkernel.rdma.QueueBuf`'s
       :meth:`~mockkernel.rdma.QueueBuf.remap`), or raise.  Without it ``mmap`` is
@@ -279,6 +284,7 @@ class IbDeviceOps:
     modify_qp: Callable[[IbQp, IbQpAttr, int, Udata], None] | None = None
     destroy_qp: Callable[[IbQp], None] | None = None
     post_send: Callable[[IbQp], None] | None = None
+    req_notify_cq: Callable[[IbCq, int], int] | None = None
     mmap: Callable[[IbUcontext, Vma], None] | None = None
 
 
@@ -317,6 +323,9 @@ class IbDevice:
     mrs: dict[int, IbMr] = field(init=False, default_factory=dict, repr=False)
     #: open uverbs files of this device
     files: weakref.WeakSet[UverbsFile] = field(init=False, default_factory=weakref.WeakSet)
+    #: the async event files open on it (``ib_register_event_handler``): where
+    #: :func:`~mockkernel.rdma.ib_dispatch_event` posts device and port events
+    event_handlers: set[EventFile] = field(init=False, default_factory=set, repr=False)
     uapi: Any = field(init=False, default=None, repr=False)
     registered: bool = field(init=False, default=False)
 

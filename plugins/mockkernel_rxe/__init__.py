@@ -180,6 +180,9 @@ class RxeOps(IbDeviceOps):
     def post_send(self, qp: IbQp) -> None:
         self.verbs.post_send(qp)
 
+    def req_notify_cq(self, cq: IbCq, flags: int) -> int:
+        return self.verbs.req_notify_cq(cq, flags)
+
     def mmap(self, uctx: IbUcontext, vma: Vma) -> None:
         self.verbs.mmap(uctx, vma)
 

@@ -41,6 +41,9 @@ from errno import EFAULT, EINVAL
 from typing import TYPE_CHECKING
 
 from mockkernel.driver import (
+    IB_CQ_NEXT_COMP,
+    IB_CQ_SOLICITED,
+    IB_EVENT_CQ_ERR,
     IB_QPS_ERR,
     IB_QPS_RESET,
     IB_QPS_RTR,
@@ -52,6 +55,7 @@ from mockkernel.driver import (
     IbQpAttr,
     IbUcontext,
     QueueBuf,
+    TracePoint,
     Udata,
     UserMemory,
     Vma,
@@ -97,6 +101,8 @@ if TYPE_CHECKING:
 
 __all__ = ["RxeCq", "RxeMr", "RxeQp", "RxeQueue", "RxeVerbs"]
 
+trace_rxe_cq_arm = TracePoint("rxe.cq_arm", "ibdev", "cq", "notify")
+
 # enum ib_wc_status (the ones rxe completes with)
 IB_WC_SUCCESS = 0
 IB_WC_LOC_LEN_ERR = 1
@@ -115,6 +121,7 @@ IB_WC_GRH = 1 << 0  # RoCE: every received packet has one
 IB_WC_WITH_IMM = 1 << 1
 # ibv_send_flags
 IB_SEND_SIGNALED = 1 << 1
+IB_SEND_SOLICITED = 1 << 2
 IB_SEND_INLINE = 1 << 3
 
 _PRODUCER = rxe_queue_buf.producer_index.offset
@@ -219,6 +226,8 @@ class RxeMr:
 class RxeCq:
     queue: RxeQueue
     cq: IbCq
+    #: ``IB_CQ_SOLICITED``/``IB_CQ_NEXT_COMP`` armed by ``REQ_NOTIFY_CQ``
+    notify: int = 0
 
 
 @dataclass(eq=False)
@@ -576,7 +585,7 @@ class RxeVerbs:
                 self._post_cqe(dest.qp.recv_cq, rwqe.wr_id, IB_WC_SUCCESS,
                                IB_UVERBS_WC_RECV_RDMA_WITH_IMM, len(data), dest.qp.qp_num,
                                imm=wqe.wr.ex.imm_data, port_num=dest.qp.attr.port_num,
-                               wc_flags=IB_WC_GRH)  # fmt: skip
+                               wc_flags=IB_WC_GRH, solicited=_solicited(wqe))  # fmt: skip
             return len(data)
         if op in (IB_UVERBS_WR_SEND, IB_UVERBS_WR_SEND_WITH_IMM):
             dest = self._dest(rqp)
@@ -590,12 +599,14 @@ class RxeVerbs:
                 # the responder completes its receive in error (a receive WQE too small:
                 # LOC_QP_OP_ERR, as real 7.2 answers) and NAKs: REM_OP_ERR at the sender
                 status = IB_WC_LOC_QP_OP_ERR if e.status == IB_WC_LOC_LEN_ERR else e.status
-                self._post_cqe(dest.qp.recv_cq, rwqe.wr_id, status, 0, 0, dest.qp.qp_num)
+                self._post_cqe(dest.qp.recv_cq, rwqe.wr_id, status, 0, 0, dest.qp.qp_num,
+                               solicited=_solicited(wqe))  # fmt: skip
                 raise _WcError(IB_WC_REM_OP_ERR, e.why) from None
             imm = op == IB_UVERBS_WR_SEND_WITH_IMM
             self._post_cqe(dest.qp.recv_cq, rwqe.wr_id, IB_WC_SUCCESS, IB_UVERBS_WC_RECV,
                            len(data), dest.qp.qp_num, imm=wqe.wr.ex.imm_data if imm else None,
-                           port_num=dest.qp.attr.port_num, wc_flags=IB_WC_GRH)  # fmt: skip
+                           port_num=dest.qp.attr.port_num, wc_flags=IB_WC_GRH,
+                           solicited=_solicited(wqe))  # fmt: skip
             self._trace("rxe.send", qpn=qp.qp_num, dest_qpn=dest.qp.qp_num, length=len(data))
             return len(data)
         if op == IB_UVERBS_WR_RDMA_READ:
@@ -661,11 +672,17 @@ class RxeVerbs:
         imm: int | None = None,
         port_num: int = 1,
         wc_flags: int = 0,
+        solicited: bool = False,
     ) -> None:
-        """``rxe_cq_post``: one ``ib_uverbs_wc`` at the producer index, then move it."""
-        queue: RxeQueue = cq.priv.queue
+        """``rxe_cq_post``: one ``ib_uverbs_wc`` at the producer index, then move it; a
+        CQ armed for the next completion (or for the next solicited one, and this is)
+        is disarmed and reports it (``comp_handler``).  A full CQ takes nothing and
+        reports ``IB_EVENT_CQ_ERR``."""
+        rcq: RxeCq = cq.priv
+        queue = rcq.queue
         if queue.full():
-            self._trace("rxe.cq_overflow", cq=cq.handle)  # IB_EVENT_CQ_ERR; nothing written
+            self._trace("rxe.cq_overflow", cq=cq.handle)
+            cq.event_handler(IB_EVENT_CQ_ERR)
             return
         wc = ib_uverbs_wc()
         wc.wr_id = wr_id
@@ -686,6 +703,22 @@ class RxeVerbs:
         queue.producer = index + 1
         self._trace("rxe.cqe", cq=cq.handle, wr_id=wr_id, status=status, opcode=opcode,
                     byte_len=byte_len, qpn=qp_num)  # fmt: skip
+        if rcq.notify & IB_CQ_NEXT_COMP or (rcq.notify & IB_CQ_SOLICITED and solicited):
+            rcq.notify = 0
+            cq.comp_handler()
+
+    def req_notify_cq(self, cq: IbCq, flags: int) -> int:
+        """``rxe_req_notify_cq``: arm the CQ (the flags add up until the next event)."""
+        rcq: RxeCq = cq.priv
+        with self.lock:
+            rcq.notify |= flags & (IB_CQ_SOLICITED | IB_CQ_NEXT_COMP)
+            trace_rxe_cq_arm(cq.device.kernel.tracer, self.name, cq.handle, rcq.notify)
+        return 0
+
+
+def _solicited(wqe: rxe_send_wqe) -> bool:
+    """The BTH's solicited-event bit of the packet: the sender's ``IBV_SEND_SOLICITED``."""
+    return bool(wqe.wr.send_flags & IB_SEND_SOLICITED)
 
 
 def _copy_mminfo(udata: Udata, offset: int, info: MmapInfo) -> None:
