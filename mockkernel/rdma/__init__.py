@@ -10,6 +10,8 @@
 * :mod:`.events` -- completion channels and the async event file: their queues,
   ``read``/``poll``, and how drivers post to them (``cq.comp_handler()``,
   ``qp.event_handler()``, :func:`ib_dispatch_event`);
+* :mod:`.ah` -- address handles (``CREATE_AH``/``DESTROY_AH``), what UD sends name;
+* :mod:`.srq` -- shared receive queues (``CREATE_SRQ``, ``MODIFY_SRQ``, ...);
 * :mod:`.umem` -- MR memory: pinned user pages, dynamic and pinned dma-buf attachments;
 * :mod:`.access` -- the responder side of an RDMA WRITE (rkey, range, access checks),
   which the driver's ``mr_write`` completes;
@@ -22,6 +24,7 @@ Drivers import all of it from :mod:`mockkernel.driver`.
 from __future__ import annotations
 
 from .access import ib_rdma_write
+from .ah import IbAh
 from .device import (
     IB_LINK_LAYER_ETHERNET,
     IB_LINK_LAYER_INFINIBAND,
@@ -71,6 +74,7 @@ from .qp import (
     QueueBuf,
     ib_copy_to_udata,
 )
+from .srq import IB_SRQ_LIMIT, IB_SRQ_MAX_WR, IbSrq, IbSrqAttr
 from .umem import (
     DmaSegment,
     IbUmem,
@@ -123,9 +127,12 @@ __all__ = [
     "IB_QPS_RESET",
     "IB_QPS_RTR",
     "IB_QPS_RTS",
+    "IB_SRQ_LIMIT",
+    "IB_SRQ_MAX_WR",
     "AttrBundle",
     "AttrSpec",
     "DmaSegment",
+    "IbAh",
     "IbCq",
     "IbDevice",
     "IbDeviceAttr",
@@ -136,6 +143,8 @@ __all__ = [
     "IbPortAttr",
     "IbQp",
     "IbQpAttr",
+    "IbSrq",
+    "IbSrqAttr",
     "IbUcontext",
     "IbUmem",
     "MrWriteResult",

@@ -41,9 +41,11 @@ if TYPE_CHECKING:
     from ..mm import Vma
     from ..pci import PciDev
     from ..topology import Topology
+    from .ah import IbAh
     from .events import EventFile
     from .objects import IbDmah, IbMr, IbPd, IbUcontext, UverbsFile
     from .qp import IbCq, IbQp, IbQpAttr
+    from .srq import IbSrq, IbSrqAttr
     from .uverbs import AttrBundle, MrWriteResult, Udata
 
 __all__ = [
@@ -245,6 +247,13 @@ class IbDeviceOps:
       ``IB_CQ_SOLICITED``) for one completion event: the driver calls
       ``cq.comp_handler()`` for the next (solicited) completion it posts.  Without it
       ``REQ_NOTIFY_CQ`` is ``EOPNOTSUPP`` (a provider that arms in userspace, mlx5).
+    * ``create_ah(ah, udata)`` / ``destroy_ah(ah)``: an address handle (after the
+      core's checks of the port, GRH and GIDs); both or neither: without them
+      ``CREATE_AH`` is ``EOPNOTSUPP`` and there is no AH object.
+    * ``create_srq(srq, udata)`` / ``destroy_srq(srq)`` (both or neither: else no SRQ
+      object), ``modify_srq(srq, attr, mask, udata)`` (``IB_SRQ_MAX_WR``,
+      ``IB_SRQ_LIMIT``), ``query_srq(srq) -> IbSrqAttr``: a shared receive queue (set
+      ``srq.attr`` to what was made); QPs made on it have ``qp.srq``.
     * ``mmap(uctx, vma)``: ``mmap`` of the uverbs file with a context: fill ``vma``
       with what ``vma.offset`` names (a :class:`~mockkernel.rdma.QueueBuf`'s
       :meth:`~mockkernel.rdma.QueueBuf.remap`), or raise.  Without it ``mmap`` is
@@ -285,6 +294,12 @@ class IbDeviceOps:
     destroy_qp: Callable[[IbQp], None] | None = None
     post_send: Callable[[IbQp], None] | None = None
     req_notify_cq: Callable[[IbCq, int], int] | None = None
+    create_ah: Callable[[IbAh, Udata], None] | None = None
+    destroy_ah: Callable[[IbAh], None] | None = None
+    create_srq: Callable[[IbSrq, Udata], None] | None = None
+    modify_srq: Callable[[IbSrq, IbSrqAttr, int, Udata], None] | None = None
+    query_srq: Callable[[IbSrq], IbSrqAttr] | None = None
+    destroy_srq: Callable[[IbSrq], None] | None = None
     mmap: Callable[[IbUcontext, Vma], None] | None = None
 
 

@@ -56,7 +56,7 @@ __all__ = [
     "new_event_file",
 ]
 
-trace_rdma_event = TracePoint("rdma.event", "ibdev", "queue", "element", "event")
+trace_rdma_event = TracePoint("rdma.event", "ibdev", "queue", "element", "type")
 trace_rdma_event_read = TracePoint("rdma.event_read", "ibdev", "queue", "left")
 
 # enum ib_event_type (libibverbs' enum ibv_event_type has the same numbers)

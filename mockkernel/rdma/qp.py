@@ -45,6 +45,7 @@ from .events import (
     ib_uverbs_uobj_event,
 )
 from .objects import PD_TYPE, RDMA_REMOVE_CLOSE, RDMA_REMOVE_DESTROY, IbPd, IbUcontext, UobjType
+from .srq import IbSrq, lookup_srq
 
 if TYPE_CHECKING:
     from .device import IbDevice
@@ -326,6 +327,8 @@ class IbQp:
     priv: Any = None
     handle: int = -1
     uevent: UeventObject = field(default_factory=UeventObject)
+    #: the shared receive queue its receives come from (``is_srq``), if any
+    srq: IbSrq | None = None
 
     @property
     def state(self) -> int:
@@ -370,6 +373,8 @@ def _destroy_qp(uobj: Uobject, why: int) -> None:
     op = qp.device.ops.destroy_qp
     if op is not None:
         op(qp)
+    if qp.srq is not None:
+        qp.srq.usecnt -= 1
     ib_uverbs_release_uevent(qp.uevent)
     qp.pd.usecnt -= 1
     qp.send_cq.usecnt -= 1
@@ -462,8 +467,7 @@ def w_create_qp(bundle: AttrBundle) -> None:
     if cmd.qp_type not in (_RC, _UC, _UD):
         # RAW_PACKET needs CAP_NET_RAW and a driver that has it; XRC needs XRCDs
         raise kerr(EOPNOTSUPP if cmd.qp_type in (8, 9, 10) else EINVAL)
-    if cmd.is_srq:
-        raise kerr(EINVAL)  # SRQs are not modelled: no handle names one
+    srq = lookup_srq(bundle, cmd.srq_handle) if cmd.is_srq else None
     pd: IbPd = bundle.lookup(PD_TYPE, cmd.pd_handle, _READ).object
     send_cq: IbCq = bundle.lookup(CQ_TYPE, cmd.send_cq_handle, _READ).object
     recv_cq: IbCq = (
@@ -475,7 +479,7 @@ def w_create_qp(bundle: AttrBundle) -> None:
     cap = IbQpCap(cmd.max_send_wr, cmd.max_recv_wr, cmd.max_send_sge, cmd.max_recv_sge,
                   cmd.max_inline_data)  # fmt: skip
     qp = IbQp(dev, bundle.context, pd, send_cq, recv_cq, cmd.qp_type, bool(cmd.sq_sig_all),
-              cap, cmd.user_handle, handle=uobj.id)  # fmt: skip
+              cap, cmd.user_handle, handle=uobj.id, srq=srq)  # fmt: skip
     qp.uevent.user_handle = cmd.user_handle
     qp.uevent.event_file = bundle.ufile.default_async_file
     op = dev.ops.create_qp
@@ -484,6 +488,8 @@ def w_create_qp(bundle: AttrBundle) -> None:
     pd.usecnt += 1
     send_cq.usecnt += 1
     recv_cq.usecnt += 1
+    if srq is not None:
+        srq.usecnt += 1
     uobj.object = qp
     uobj.hw_valid = True
     resp = V.ib_uverbs_create_qp_resp()

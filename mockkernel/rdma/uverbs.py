@@ -81,6 +81,7 @@ from ..uapi.rdma.rdma_user_ioctl_cmds import (
     UVERBS_ATTR_F_VALID_OUTPUT,
 )
 from . import qp as _qp
+from .ah import AH_TYPE, w_create_ah, w_destroy_ah
 from .events import EventFile, new_event_file
 from .objects import (
     ASYNC_EVENT_TYPE,
@@ -101,6 +102,7 @@ from .objects import (
     UobjType,
     UverbsFile,
 )
+from .srq import SRQ_TYPE, w_create_srq, w_destroy_srq, w_modify_srq, w_query_srq
 
 if TYPE_CHECKING:
     from ..process import Process
@@ -1220,6 +1222,8 @@ OBJECTS: tuple[ObjectDef, ...] = (
     # CQs and QPs: objects of the uAPI (the write commands make them); their ioctl
     # methods are not modelled, so rdma-core falls back to the write commands
     ObjectDef(C.UVERBS_OBJECT_COMP_CHANNEL, COMP_CHANNEL_TYPE, ()),
+    ObjectDef(C.UVERBS_OBJECT_AH, AH_TYPE, (), needs=("create_ah", "destroy_ah")),
+    ObjectDef(C.UVERBS_OBJECT_SRQ, SRQ_TYPE, (), needs=("create_srq", "destroy_srq")),
     ObjectDef(C.UVERBS_OBJECT_CQ, _qp.CQ_TYPE, (), needs=("create_cq", "destroy_cq")),
     ObjectDef(C.UVERBS_OBJECT_QP, _qp.QP_TYPE, (), needs=("create_qp", "destroy_qp")),
 )
@@ -1369,6 +1373,22 @@ WRITE: dict[int, WriteDef] = {
     V.IB_USER_VERBS_CMD_DEALLOC_PD: WriteDef(_w_dealloc_pd, 4),
     V.IB_USER_VERBS_CMD_CREATE_COMP_CHANNEL: WriteDef(_w_create_comp_channel, 8, 4, has_resp=True),
     V.IB_USER_VERBS_CMD_REQ_NOTIFY_CQ: WriteDef(_qp.w_req_notify_cq, 8, needs=("req_notify_cq",)),
+    V.IB_USER_VERBS_CMD_CREATE_AH: WriteDef(
+        w_create_ah, 56, 4, has_resp=True, has_udata=True, needs=("create_ah",)
+    ),
+    V.IB_USER_VERBS_CMD_DESTROY_AH: WriteDef(w_destroy_ah, 4, needs=("destroy_ah",)),
+    V.IB_USER_VERBS_CMD_CREATE_SRQ: WriteDef(
+        w_create_srq, 32, 16, has_resp=True, has_udata=True, needs=("create_srq",)
+    ),
+    V.IB_USER_VERBS_CMD_MODIFY_SRQ: WriteDef(
+        w_modify_srq, 16, has_udata=True, needs=("modify_srq",)
+    ),
+    V.IB_USER_VERBS_CMD_QUERY_SRQ: WriteDef(
+        w_query_srq, 16, 16, has_resp=True, needs=("query_srq",)
+    ),
+    V.IB_USER_VERBS_CMD_DESTROY_SRQ: WriteDef(
+        w_destroy_srq, 16, 4, has_resp=True, needs=("destroy_srq",)
+    ),
     V.IB_USER_VERBS_CMD_REG_MR: WriteDef(
         _w_reg_mr, 40, 12, has_resp=True, has_udata=True, needs=("reg_user_mr",)
     ),
