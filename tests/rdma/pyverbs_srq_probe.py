@@ -105,8 +105,10 @@ def main() -> dict[str, object]:
         return sorted(got)
 
     def send(s: QP, wr_id: int) -> None:
-        s.post_send(SendWR(wr_id=wr_id, opcode=e.IBV_WR_SEND, num_sge=1,
-                           sg=[SGE(mr.buf, 8, mr.lkey)], send_flags=e.IBV_SEND_SIGNALED))  # fmt: skip
+        sge = SGE(mr.buf, 8, mr.lkey)
+        wr = SendWR(wr_id=wr_id, opcode=e.IBV_WR_SEND, num_sge=1, sg=[sge],
+                    send_flags=e.IBV_SEND_SIGNALED)  # fmt: skip
+        s.post_send(wr)
 
     send(senders[0], 1)
     send(senders[1], 2)
