@@ -23,6 +23,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from rdma_testing import errname
 from test_rdma_ibv_tools import MLX5_RXE
 from test_rdma_rxe_pyverbs import _run
@@ -344,3 +346,54 @@ def test_the_events_probe_matches_real_linux(mock_kernel: Kernel) -> None:
     got = json.loads(r.stdout)
     for step, want in golden.items():
         assert got[step] == want, step
+
+
+OPS = st.lists(
+    st.one_of(
+        st.tuples(st.just("arm"), st.booleans()),  # solicited only?
+        st.tuples(st.just("send"), st.booleans()),  # IBV_SEND_SOLICITED?
+        st.tuples(st.just("read"), st.just(False)),
+    ),
+    max_size=12,
+)
+
+
+@settings(max_examples=25, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])  # fmt: skip
+@given(ops=OPS)
+def test_events_follow_the_arming_rules(mock_kernel: Kernel, ops: list[tuple[str, bool]]) -> None:
+    """Any sequence of arming, SENDs and reads: an event exactly when a completion finds
+    the CQ armed for it -- any completion after ``IB_CQ_NEXT_COMP``, a solicited receive
+    after ``IB_CQ_SOLICITED`` (a SEND's receive completes before its send completion) --
+    the arming then cleared; reads take them one by one, then ``EAGAIN``."""
+    with Events("rxe0") as v:
+        ch = v.comp_channel()
+        _nonblock(ch)
+        cq, offset = v.cq_on(ch)
+        ring = v.map(offset, 4096)
+        qa, qb, sq_a, rq_b, _buf, addr, lkey = _pair(v, cq)
+        notify, queued = 0, 0
+        for op, flag in ops:
+            if op == "arm":
+                v.notify(cq, int(flag))
+                notify |= 1 if flag else 2
+            elif op == "send":
+                rq_b.produce(_recv_wqe(1, [(addr + 4096, 64, lkey)]))  # type: ignore[attr-defined]
+                sq_a.produce(_send_wqe(WR_SEND, 2, [(addr, 8, lkey)],  # type: ignore[attr-defined]
+                                       flags=2 | (4 if flag else 0)))  # fmt: skip
+                v.post_send(qa)
+                for solicited in (flag, False):  # the receive, then the send completion
+                    if notify & 2 or (notify & 1 and solicited):
+                        notify, queued = 0, queued + 1
+                assert len(ring.poll()) == 2
+            else:
+                want: bytes | str = struct.pack("<Q", 0xC0FFEE) if queued else "EAGAIN"
+                assert _read(ch) == want
+                queued = max(0, queued - 1)
+            assert _ready(ch) == (select.POLLIN if queued else 0)
+        for h in (qa, qb):
+            v.destroy_qp(h)
+        v.destroy_cq_counts(cq)
+        for m in (ring, sq_a, rq_b):
+            m.mem.close()  # type: ignore[attr-defined]
+        os.close(ch)
