@@ -397,3 +397,36 @@ def test_events_follow_the_arming_rules(mock_kernel: Kernel, ops: list[tuple[str
         for m in (ring, sq_a, rq_b):
             m.mem.close()  # type: ignore[attr-defined]
         os.close(ch)
+
+
+def test_device_events_go_to_every_async_file(mock_kernel: Kernel) -> None:
+    """A driver's ``ib_dispatch_event`` (a port going down): each async event file open
+    on the device gets it, ``element`` the port; another device's files do not."""
+    from mockkernel.driver import IB_EVENT_PORT_ERR, ib_device_by_name, ib_dispatch_event
+
+    files = [Verbs("rxe0"), Verbs("rxe0"), Verbs("mlx5_0")]
+    fds = [_async_fd(f) for f in files]
+    for fd in fds:
+        _nonblock(fd)
+    ib_dispatch_event(ib_device_by_name(mock_kernel, "rxe0"), IB_EVENT_PORT_ERR, 1)
+    want = struct.pack("<QII", 1, IB_EVENT_PORT_ERR, 0)
+    assert [_read(fd) for fd in fds] == [want, want, "EAGAIN"]
+    os.close(fds[0])  # a closed async file takes no more events; the others still do
+    ib_dispatch_event(ib_device_by_name(mock_kernel, "rxe0"), IB_EVENT_PORT_ERR, 1)
+    assert _read(fds[1]) == want
+    for fd in fds[1:]:
+        os.close(fd)
+    for f in files:
+        f.close()
+
+
+def test_an_unmodelled_command_is_eopnotsupp_and_traced(ev: Events, mock_kernel: Kernel) -> None:
+    """``RESIZE_CQ`` (``ibv_resize_cq``) and ``QUERY_QP`` are not modelled: the write
+    commands answer what a kernel without them does, and the trace names them."""
+    with mock_kernel.tracer.capture() as events:
+        for cmd in (V.IB_USER_VERBS_CMD_RESIZE_CQ, V.IB_USER_VERBS_CMD_QUERY_QP):
+            with pytest.raises(OSError) as e:
+                ev.cmd(cmd, bytes(16), 8)
+            assert errname(e.value) == "EOPNOTSUPP"
+    named = [e["command"] for e in events if e["event"] == "rdma.unsupported"]
+    assert named == [hex(V.IB_USER_VERBS_CMD_RESIZE_CQ), hex(V.IB_USER_VERBS_CMD_QUERY_QP)]
