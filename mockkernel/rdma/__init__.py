@@ -7,6 +7,11 @@
 * :mod:`.objects` -- the uverbs objects (PD, MR, DMAH, context) and per-file handles;
 * :mod:`.qp` -- CQs and QPs (``CREATE_CQ``/``QP``, ``MODIFY_QP``, ``POST_SEND``), the
   QP state machine, and :class:`QueueBuf`: queue memory a driver maps to userspace;
+* :mod:`.events` -- completion channels and the async event file: their queues,
+  ``read``/``poll``, and how drivers post to them (``cq.comp_handler()``,
+  ``qp.event_handler()``, :func:`ib_dispatch_event`);
+* :mod:`.ah` -- address handles (``CREATE_AH``/``DESTROY_AH``), what UD sends name;
+* :mod:`.srq` -- shared receive queues (``CREATE_SRQ``, ``MODIFY_SRQ``, ...);
 * :mod:`.umem` -- MR memory: pinned user pages, dynamic and pinned dma-buf attachments;
 * :mod:`.roce` -- the Ethernet segment the RoCE ports of a kernel share: GID
   resolution and request packets from a requester to another device's responder;
@@ -21,6 +26,7 @@ Drivers import all of it from :mod:`mockkernel.driver`.
 from __future__ import annotations
 
 from .access import ib_rdma_write
+from .ah import IbAh
 from .device import (
     IB_LINK_LAYER_ETHERNET,
     IB_LINK_LAYER_INFINIBAND,
@@ -35,6 +41,17 @@ from .device import (
     ib_register_device,
     ib_unregister_device,
 )
+from .events import (
+    IB_EVENT_CQ_ERR,
+    IB_EVENT_DEVICE_FATAL,
+    IB_EVENT_PORT_ACTIVE,
+    IB_EVENT_PORT_ERR,
+    IB_EVENT_QP_FATAL,
+    IB_EVENT_QP_LAST_WQE_REACHED,
+    IB_EVENT_SQ_DRAINED,
+    IB_EVENT_SRQ_LIMIT_REACHED,
+    ib_dispatch_event,
+)
 from .objects import (
     IB_DMAH_CPU_ID_EXISTS,
     IB_DMAH_MEM_TYPE_EXISTS,
@@ -46,6 +63,8 @@ from .objects import (
     UobjType,
 )
 from .qp import (
+    IB_CQ_NEXT_COMP,
+    IB_CQ_SOLICITED,
     IB_QPS_ERR,
     IB_QPS_INIT,
     IB_QPS_RESET,
@@ -76,6 +95,7 @@ from .roce import (
     roce_find_gid,
     roce_xmit,
 )
+from .srq import IB_SRQ_LIMIT, IB_SRQ_MAX_WR, IbSrq, IbSrqAttr
 from .umem import (
     DmaSegment,
     IbUmem,
@@ -106,9 +126,19 @@ __all__ = [
     "ACCESS_DESTROY",
     "ACCESS_NEW",
     "ACCESS_READ",
+    "IB_CQ_NEXT_COMP",
+    "IB_CQ_SOLICITED",
     "IB_DMAH_CPU_ID_EXISTS",
     "IB_DMAH_MEM_TYPE_EXISTS",
     "IB_DMAH_PH_EXISTS",
+    "IB_EVENT_CQ_ERR",
+    "IB_EVENT_DEVICE_FATAL",
+    "IB_EVENT_PORT_ACTIVE",
+    "IB_EVENT_PORT_ERR",
+    "IB_EVENT_QP_FATAL",
+    "IB_EVENT_QP_LAST_WQE_REACHED",
+    "IB_EVENT_SQ_DRAINED",
+    "IB_EVENT_SRQ_LIMIT_REACHED",
     "IB_LINK_LAYER_ETHERNET",
     "IB_LINK_LAYER_INFINIBAND",
     "IB_OPCODE_RC_COMPARE_SWAP",
@@ -125,6 +155,8 @@ __all__ = [
     "IB_QPS_RESET",
     "IB_QPS_RTR",
     "IB_QPS_RTS",
+    "IB_SRQ_LIMIT",
+    "IB_SRQ_MAX_WR",
     "NAK_INV_REQ",
     "NAK_REM_ACCESS",
     "NAK_REM_OP",
@@ -132,6 +164,7 @@ __all__ = [
     "AttrBundle",
     "AttrSpec",
     "DmaSegment",
+    "IbAh",
     "IbCq",
     "IbDevice",
     "IbDeviceAttr",
@@ -142,6 +175,8 @@ __all__ = [
     "IbPortAttr",
     "IbQp",
     "IbQpAttr",
+    "IbSrq",
+    "IbSrqAttr",
     "IbUcontext",
     "IbUmem",
     "MrWriteResult",
@@ -158,6 +193,7 @@ __all__ = [
     "ib_copy_to_udata",
     "ib_core",
     "ib_device_by_name",
+    "ib_dispatch_event",
     "ib_rdma_write",
     "ib_register_device",
     "ib_umem_dmabuf_get",

@@ -41,9 +41,12 @@ if TYPE_CHECKING:
     from ..mm import Vma
     from ..pci import PciDev
     from ..topology import Topology
+    from .ah import IbAh
+    from .events import EventFile
     from .objects import IbDmah, IbMr, IbPd, IbUcontext, UverbsFile
     from .qp import IbCq, IbQp, IbQpAttr
     from .roce import RoceAck, RocePacket
+    from .srq import IbSrq, IbSrqAttr
     from .uverbs import AttrBundle, MrWriteResult, Udata
 
 __all__ = [
@@ -241,6 +244,17 @@ class IbDeviceOps:
       state-machine checks (``qp.attr`` becomes ``attr`` when it returns);
       ``post_send(qp)``: the doorbell of the user-mapped send queue (``POST_SEND``
       with no work requests in the command).
+    * ``req_notify_cq(cq, flags) -> int``: arm ``cq`` (``IB_CQ_NEXT_COMP`` or
+      ``IB_CQ_SOLICITED``) for one completion event: the driver calls
+      ``cq.comp_handler()`` for the next (solicited) completion it posts.  Without it
+      ``REQ_NOTIFY_CQ`` is ``EOPNOTSUPP`` (a provider that arms in userspace, mlx5).
+    * ``create_ah(ah, udata)`` / ``destroy_ah(ah)``: an address handle (after the
+      core's checks of the port, GRH and GIDs); both or neither: without them
+      ``CREATE_AH`` is ``EOPNOTSUPP`` and there is no AH object.
+    * ``create_srq(srq, udata)`` / ``destroy_srq(srq)`` (both or neither: else no SRQ
+      object), ``modify_srq(srq, attr, mask, udata)`` (``IB_SRQ_MAX_WR``,
+      ``IB_SRQ_LIMIT``), ``query_srq(srq) -> IbSrqAttr``: a shared receive queue (set
+      ``srq.attr`` to what was made); QPs made on it have ``qp.srq``.
     * ``mmap(uctx, vma)``: ``mmap`` of the uverbs file with a context: fill ``vma``
       with what ``vma.offset`` names (a :class:`~mockkernel.rdma.QueueBuf`'s
       :meth:`~mockkernel.rdma.QueueBuf.remap`), or raise.  Without it ``mmap`` is
@@ -280,6 +294,13 @@ class IbDeviceOps:
     modify_qp: Callable[[IbQp, IbQpAttr, int, Udata], None] | None = None
     destroy_qp: Callable[[IbQp], None] | None = None
     post_send: Callable[[IbQp], None] | None = None
+    req_notify_cq: Callable[[IbCq, int], int] | None = None
+    create_ah: Callable[[IbAh, Udata], None] | None = None
+    destroy_ah: Callable[[IbAh], None] | None = None
+    create_srq: Callable[[IbSrq, Udata], None] | None = None
+    modify_srq: Callable[[IbSrq, IbSrqAttr, int, Udata], None] | None = None
+    query_srq: Callable[[IbSrq], IbSrqAttr] | None = None
+    destroy_srq: Callable[[IbSrq], None] | None = None
     mmap: Callable[[IbUcontext, Vma], None] | None = None
     #: the responder of a RoCE port: one request packet from the segment, its answer
     #: (``None``: dropped) -- :mod:`.roce`
@@ -321,6 +342,9 @@ class IbDevice:
     mrs: dict[int, IbMr] = field(init=False, default_factory=dict, repr=False)
     #: open uverbs files of this device
     files: weakref.WeakSet[UverbsFile] = field(init=False, default_factory=weakref.WeakSet)
+    #: the async event files open on it (``ib_register_event_handler``): where
+    #: :func:`~mockkernel.rdma.ib_dispatch_event` posts device and port events
+    event_handlers: set[EventFile] = field(init=False, default_factory=set, repr=False)
     uapi: Any = field(init=False, default=None, repr=False)
     registered: bool = field(init=False, default=False)
 

@@ -25,10 +25,12 @@ from ..errors import kerr
 from ..trace import TracePoint
 from ..uapi.rdma.ib_user_ioctl_cmds import (
     UVERBS_OBJECT_ASYNC_EVENT,
+    UVERBS_OBJECT_COMP_CHANNEL,
     UVERBS_OBJECT_DMAH,
     UVERBS_OBJECT_MR,
     UVERBS_OBJECT_PD,
 )
+from .events import IB_EVENT_DEVICE_FATAL, EventFile, ib_uverbs_async_handler
 
 if TYPE_CHECKING:
     from ..fs import File
@@ -190,6 +192,9 @@ class UverbsFile:
         #: ``ib_uverbs_free_hw_resources`` ran (the device was unregistered with this
         #: file open): every later command is ``EIO``
         self.disassociated = False
+        #: the first async event file made on this file: the one events of its CQs and
+        #: QPs go to (``default_async_file``)
+        self.default_async_file: EventFile | None = None
         device.files.add(self)
 
     def __repr__(self) -> str:
@@ -310,10 +315,28 @@ def _destroy_dmah(uobj: Uobject, why: int) -> None:
 
 
 def _destroy_async(uobj: Uobject, why: int) -> None:
-    """The async event file stays open (its fd is the program's); it only loses its ufile."""
+    """``uverbs_async_event_destroy_uobj``: the file stays open (its fd is the
+    program's) but takes no more device events; when the device goes away under it
+    (``RDMA_REMOVE_DRIVER_REMOVE``) it gets one last ``IB_EVENT_DEVICE_FATAL``."""
+    assert uobj.file is not None
+    ev: EventFile = uobj.file.private_data
+    ev.device.event_handlers.discard(ev)
+    if why == RDMA_REMOVE_DRIVER_REMOVE:
+        ib_uverbs_async_handler(ev, 0, IB_EVENT_DEVICE_FATAL)
+
+
+def _destroy_comp_channel(uobj: Uobject, why: int) -> None:
+    """``uverbs_completion_event_file_destroy_uobj``: the queue closes (an empty read
+    is ``EIO``, ``poll`` says ``EPOLLERR``); the file stays the program's."""
+    assert uobj.file is not None
+    ev: EventFile = uobj.file.private_data
+    ev.close_queue()
 
 
 PD_TYPE = UobjType(UVERBS_OBJECT_PD, "pd", _destroy_pd)
 MR_TYPE = UobjType(UVERBS_OBJECT_MR, "mr", _destroy_mr)
 DMAH_TYPE = UobjType(UVERBS_OBJECT_DMAH, "dmah", _destroy_dmah)
 ASYNC_EVENT_TYPE = UobjType(UVERBS_OBJECT_ASYNC_EVENT, "async_event", _destroy_async, is_fd=True)
+COMP_CHANNEL_TYPE = UobjType(
+    UVERBS_OBJECT_COMP_CHANNEL, "comp_channel", _destroy_comp_channel, is_fd=True
+)

@@ -21,10 +21,11 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from errno import EBUSY, EFAULT, EINVAL, ENETUNREACH, EOPNOTSUPP
+from errno import EBADF, EBUSY, EFAULT, EINVAL, ENETUNREACH, EOPNOTSUPP
 from typing import TYPE_CHECKING, Any
 
 from ..errors import kerr
+from ..file import fget
 from ..mm import KernelMap, Vma, page_align
 from ..realfd import hide, kernel_close
 from ..trace import TracePoint
@@ -36,8 +37,16 @@ from ..uapi.rdma.ib_user_ioctl_verbs import (
     IB_UVERBS_QPT_UC,
     IB_UVERBS_QPT_UD,
 )
+from .events import (
+    EVENT_FOPS,
+    EventFile,
+    UeventObject,
+    ib_uverbs_comp_handler,
+    ib_uverbs_uobj_event,
+)
 from .objects import PD_TYPE, RDMA_REMOVE_CLOSE, RDMA_REMOVE_DESTROY, IbPd, IbUcontext, UobjType
 from .roce import rdma_gid_reachable
+from .srq import IbSrq, lookup_srq
 
 if TYPE_CHECKING:
     from .device import IbDevice
@@ -46,6 +55,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CQ_TYPE",
+    "IB_CQ_NEXT_COMP",
+    "IB_CQ_SOLICITED",
     "IB_QPS_ERR",
     "IB_QPS_INIT",
     "IB_QPS_RESET",
@@ -59,9 +70,16 @@ __all__ = [
     "ib_copy_to_udata",
 ]
 
+trace_rdma_req_notify_cq = TracePoint("rdma.req_notify_cq", "ibdev", "handle", "solicited_only")
 trace_rdma_mmap = TracePoint(
     "rdma.mmap", "ibdev", "offset", "length", "pieces", hex_keys=("offset",)
 )
+
+# enum ib_cq_notify_flags
+IB_CQ_SOLICITED = 1
+IB_CQ_NEXT_COMP = 2
+IB_CQ_SOLICITED_MASK = IB_CQ_SOLICITED | IB_CQ_NEXT_COMP
+IB_CQ_REPORT_MISSED_EVENTS = 4
 
 # enum ib_qp_state
 IB_QPS_RESET, IB_QPS_INIT, IB_QPS_RTR, IB_QPS_RTS, IB_QPS_SQD, IB_QPS_SQE, IB_QPS_ERR = range(7)
@@ -229,7 +247,11 @@ class QueueBuf:
 @dataclass(eq=False)
 class IbCq:
     """``struct ib_cq``: ``cqe`` is what userspace asked for until the driver sets the
-    real size; ``usecnt`` counts the QPs that use it."""
+    real size; ``usecnt`` counts the QPs that use it; ``channel`` is its completion
+    channel (``CREATE_COMP_CHANNEL``), ``uevent`` its events' bookkeeping.
+
+    A driver reports a completion on an armed CQ with :meth:`comp_handler` and an
+    error of the CQ (an overrun) with :meth:`event_handler`."""
 
     device: IbDevice
     uctx: IbUcontext
@@ -239,6 +261,17 @@ class IbCq:
     usecnt: int = 0
     priv: Any = None
     handle: int = -1
+    channel: EventFile | None = None
+    uevent: UeventObject = field(default_factory=UeventObject)
+
+    def comp_handler(self) -> None:
+        """``cq->comp_handler``: a completion event to the CQ's channel, if any."""
+        ib_uverbs_comp_handler(self.channel, self.uevent)
+
+    def event_handler(self, event: int) -> None:
+        """``cq->event_handler`` (``ib_uverbs_cq_event_handler``): an ``IB_EVENT_*`` of
+        this CQ to the async event file, ``element`` its ``user_handle``."""
+        ib_uverbs_uobj_event(self.uevent, event)
 
 
 @dataclass
@@ -294,10 +327,36 @@ class IbQp:
     attr: IbQpAttr = field(default_factory=IbQpAttr)
     priv: Any = None
     handle: int = -1
+    uevent: UeventObject = field(default_factory=UeventObject)
+    #: the shared receive queue its receives come from (``is_srq``), if any
+    srq: IbSrq | None = None
 
     @property
     def state(self) -> int:
         return self.attr.qp_state
+
+    def event_handler(self, event: int) -> None:
+        """``qp->event_handler`` (``ib_uverbs_qp_event_handler``): an ``IB_EVENT_*`` of
+        this QP to the async event file, ``element`` its ``user_handle``."""
+        ib_uverbs_uobj_event(self.uevent, event)
+
+
+def ib_uverbs_release_uevent(uevent: UeventObject) -> None:
+    """``ib_uverbs_release_uevent``: the object's unread async events go."""
+    if uevent.event_file is not None:
+        uevent.event_file.drop(uevent)
+
+
+def ib_uverbs_release_ucq(cq: IbCq) -> None:
+    """``ib_uverbs_release_ucq``: the CQ's unread completion events go, and its
+    reference to the channel; then its async events."""
+    channel = cq.channel
+    if channel is not None:
+        cq.channel = None
+        channel.drop(cq.uevent)
+        assert channel.file is not None
+        channel.file.put()
+    ib_uverbs_release_uevent(cq.uevent)
 
 
 def _destroy_cq(uobj: Uobject, why: int) -> None:
@@ -307,6 +366,7 @@ def _destroy_cq(uobj: Uobject, why: int) -> None:
     op = cq.device.ops.destroy_cq
     if op is not None:
         op(cq)
+    ib_uverbs_release_ucq(cq)
 
 
 def _destroy_qp(uobj: Uobject, why: int) -> None:
@@ -314,6 +374,9 @@ def _destroy_qp(uobj: Uobject, why: int) -> None:
     op = qp.device.ops.destroy_qp
     if op is not None:
         op(qp)
+    if qp.srq is not None:
+        qp.srq.usecnt -= 1
+    ib_uverbs_release_uevent(qp.uevent)
     qp.pd.usecnt -= 1
     qp.send_cq.usecnt -= 1
     qp.recv_cq.usecnt -= 1
@@ -330,21 +393,43 @@ def _trace(bundle: AttrBundle, event: str, **fields: object) -> None:
 
 
 # -- the write commands ------------------------------------------------------------------------
+def ib_uverbs_lookup_comp_file(bundle: AttrBundle, fd: int) -> EventFile:
+    """``ib_uverbs_lookup_comp_file``: the completion channel at ``fd`` of the caller,
+    with a reference; ``EBADF`` if ``fd`` is not open, not a completion channel, or
+    one of another uverbs file (``lookup_get_fd_uobject``)."""
+    file = fget(bundle.kernel, fd)
+    if file is None:
+        raise kerr(EBADF)
+    ev = file.private_data
+    if file.f_op is not EVENT_FOPS or not ev.comp or ev.ufile is not bundle.ufile:
+        file.put()
+        raise kerr(EBADF)
+    return ev  # type: ignore[no-any-return]
+
+
 def w_create_cq(bundle: AttrBundle) -> None:
-    """``ib_uverbs_create_cq``: a CQ of at least ``cqe`` entries (no completion channel)."""
+    """``ib_uverbs_create_cq``: a CQ of at least ``cqe`` entries, on a completion
+    channel if ``comp_channel`` names one."""
     cmd = V.ib_uverbs_create_cq.from_buffer_copy(bundle.request(32))
     dev = bundle.device
     if cmd.comp_vector >= dev.num_comp_vectors:
         raise kerr(EINVAL)
     uobj = bundle.write_uobj = bundle.uobj_alloc(CQ_TYPE)
-    if cmd.comp_channel >= 0:
-        # completion channels (CREATE_COMP_CHANNEL) are not modelled: no fd is one
-        raise kerr(EINVAL)
+    channel = (
+        ib_uverbs_lookup_comp_file(bundle, cmd.comp_channel) if cmd.comp_channel >= 0 else None
+    )
     assert bundle.context is not None
-    cq = IbCq(dev, bundle.context, cmd.cqe, cmd.comp_vector, cmd.user_handle, handle=uobj.id)
+    cq = IbCq(dev, bundle.context, cmd.cqe, cmd.comp_vector, cmd.user_handle, handle=uobj.id,
+              channel=channel)  # fmt: skip
+    cq.uevent.user_handle = cmd.user_handle
+    cq.uevent.event_file = bundle.ufile.default_async_file
     op = dev.ops.create_cq
     assert op is not None
-    op(cq, bundle.driver_udata)
+    try:
+        op(cq, bundle.driver_udata)
+    except BaseException:
+        ib_uverbs_release_ucq(cq)
+        raise
     uobj.object = cq
     uobj.hw_valid = True
     bundle.response(bytes(V.ib_uverbs_create_cq_resp(uobj.id, cq.cqe)))
@@ -355,7 +440,24 @@ def w_destroy_cq(bundle: AttrBundle) -> None:
     cmd = V.ib_uverbs_destroy_cq.from_buffer_copy(bundle.request(16))
     uobj = bundle.lookup(CQ_TYPE, cmd.cq_handle, _DESTROY)
     bundle.ufile.destroy_uobject(uobj, RDMA_REMOVE_DESTROY)
-    bundle.response(bytes(V.ib_uverbs_destroy_cq_resp()))
+    cq: IbCq = uobj.object
+    ue = cq.uevent
+    bundle.response(bytes(V.ib_uverbs_destroy_cq_resp(ue.comp_events_reported, ue.events_reported)))
+
+
+def w_req_notify_cq(bundle: AttrBundle) -> None:
+    """``ib_uverbs_req_notify_cq``: arm the CQ (``IB_CQ_SOLICITED`` or
+    ``IB_CQ_NEXT_COMP``); ``EINVAL`` for a handle that is not a CQ of this file."""
+    cmd = V.ib_uverbs_req_notify_cq.from_buffer_copy(bundle.request(8))
+    try:
+        cq: IbCq = bundle.lookup(CQ_TYPE, cmd.cq_handle, _READ).object
+    except OSError:
+        raise kerr(EINVAL) from None  # uobj_get_obj_read: NULL
+    op = cq.device.ops.req_notify_cq
+    assert op is not None
+    op(cq, IB_CQ_SOLICITED if cmd.solicited_only else IB_CQ_NEXT_COMP)
+    trace_rdma_req_notify_cq(bundle.kernel.tracer, cq.device.name, cq.handle,
+                             bool(cmd.solicited_only))  # fmt: skip
 
 
 def w_create_qp(bundle: AttrBundle) -> None:
@@ -366,8 +468,7 @@ def w_create_qp(bundle: AttrBundle) -> None:
     if cmd.qp_type not in (_RC, _UC, _UD):
         # RAW_PACKET needs CAP_NET_RAW and a driver that has it; XRC needs XRCDs
         raise kerr(EOPNOTSUPP if cmd.qp_type in (8, 9, 10) else EINVAL)
-    if cmd.is_srq:
-        raise kerr(EINVAL)  # SRQs are not modelled: no handle names one
+    srq = lookup_srq(bundle, cmd.srq_handle) if cmd.is_srq else None
     pd: IbPd = bundle.lookup(PD_TYPE, cmd.pd_handle, _READ).object
     send_cq: IbCq = bundle.lookup(CQ_TYPE, cmd.send_cq_handle, _READ).object
     recv_cq: IbCq = (
@@ -379,13 +480,17 @@ def w_create_qp(bundle: AttrBundle) -> None:
     cap = IbQpCap(cmd.max_send_wr, cmd.max_recv_wr, cmd.max_send_sge, cmd.max_recv_sge,
                   cmd.max_inline_data)  # fmt: skip
     qp = IbQp(dev, bundle.context, pd, send_cq, recv_cq, cmd.qp_type, bool(cmd.sq_sig_all),
-              cap, cmd.user_handle, handle=uobj.id)  # fmt: skip
+              cap, cmd.user_handle, handle=uobj.id, srq=srq)  # fmt: skip
+    qp.uevent.user_handle = cmd.user_handle
+    qp.uevent.event_file = bundle.ufile.default_async_file
     op = dev.ops.create_qp
     assert op is not None
     op(qp, bundle.driver_udata)
     pd.usecnt += 1
     send_cq.usecnt += 1
     recv_cq.usecnt += 1
+    if srq is not None:
+        srq.usecnt += 1
     uobj.object = qp
     uobj.hw_valid = True
     resp = V.ib_uverbs_create_qp_resp()
@@ -467,7 +572,8 @@ def w_destroy_qp(bundle: AttrBundle) -> None:
     cmd = V.ib_uverbs_destroy_qp.from_buffer_copy(bundle.request(16))
     uobj = bundle.lookup(QP_TYPE, cmd.qp_handle, _DESTROY)
     bundle.ufile.destroy_uobject(uobj, RDMA_REMOVE_DESTROY)
-    bundle.response(bytes(V.ib_uverbs_destroy_qp_resp()))
+    qp: IbQp = uobj.object
+    bundle.response(bytes(V.ib_uverbs_destroy_qp_resp(qp.uevent.events_reported)))
 
 
 _SEND_WR_SIZE = 56  # sizeof(struct ib_uverbs_send_wr)

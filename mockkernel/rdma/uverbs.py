@@ -36,7 +36,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from errno import (
     EACCES,
-    EAGAIN,
     EBADF,
     EINVAL,
     EIO,
@@ -54,7 +53,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import kerr
 from ..fault_inject import should_fail
-from ..fs import FMODE_LSEEK, FMODE_PREAD, FMODE_PWRITE, FMODE_READ, File, FileOperations, Inode
+from ..fs import FMODE_LSEEK, FMODE_PREAD, FMODE_PWRITE, File, FileOperations
 from ..mm import PAGE_SIZE
 from ..trace import TracePoint
 from ..uaccess import LOCAL, copy_from_user, copy_to_user, current_mm
@@ -82,8 +81,11 @@ from ..uapi.rdma.rdma_user_ioctl_cmds import (
     UVERBS_ATTR_F_VALID_OUTPUT,
 )
 from . import qp as _qp
+from .ah import AH_TYPE, w_create_ah, w_destroy_ah
+from .events import EventFile, new_event_file
 from .objects import (
     ASYNC_EVENT_TYPE,
+    COMP_CHANNEL_TYPE,
     DMAH_TYPE,
     IB_DMAH_CPU_ID_EXISTS,
     IB_DMAH_MEM_TYPE_EXISTS,
@@ -100,6 +102,7 @@ from .objects import (
     UobjType,
     UverbsFile,
 )
+from .srq import SRQ_TYPE, w_create_srq, w_destroy_srq, w_modify_srq, w_query_srq
 
 if TYPE_CHECKING:
     from ..process import Process
@@ -1030,6 +1033,15 @@ def _h_async_event_alloc(bundle: AttrBundle) -> None:
     uobj.hw_valid = True
 
 
+def _w_create_comp_channel(bundle: AttrBundle) -> None:
+    """``ib_uverbs_create_comp_channel``: a new ``[infinibandevent]`` fd CQs may name."""
+    bundle.request(8)
+    uobj = bundle.write_uobj = bundle.uobj_alloc(COMP_CHANNEL_TYPE)
+    uobj.file = new_event_file(bundle.ufile, comp=True)
+    uobj.hw_valid = True
+    bundle.response(_U32.pack(uobj.id))
+
+
 # -- the ioctl methods -----------------------------------------------------------------------------
 _R, _W, _N, _D = ACCESS_READ, ACCESS_WRITE, ACCESS_NEW, ACCESS_DESTROY
 
@@ -1209,6 +1221,9 @@ OBJECTS: tuple[ObjectDef, ...] = (
     ),
     # CQs and QPs: objects of the uAPI (the write commands make them); their ioctl
     # methods are not modelled, so rdma-core falls back to the write commands
+    ObjectDef(C.UVERBS_OBJECT_COMP_CHANNEL, COMP_CHANNEL_TYPE, ()),
+    ObjectDef(C.UVERBS_OBJECT_AH, AH_TYPE, (), needs=("create_ah", "destroy_ah")),
+    ObjectDef(C.UVERBS_OBJECT_SRQ, SRQ_TYPE, (), needs=("create_srq", "destroy_srq")),
     ObjectDef(C.UVERBS_OBJECT_CQ, _qp.CQ_TYPE, (), needs=("create_cq", "destroy_cq")),
     ObjectDef(C.UVERBS_OBJECT_QP, _qp.QP_TYPE, (), needs=("create_qp", "destroy_qp")),
 )
@@ -1356,6 +1371,24 @@ WRITE: dict[int, WriteDef] = {
     V.IB_USER_VERBS_CMD_QUERY_PORT: WriteDef(_w_query_port, 16, 40, has_resp=True),
     V.IB_USER_VERBS_CMD_ALLOC_PD: WriteDef(_w_alloc_pd, 8, 4, has_resp=True, has_udata=True),
     V.IB_USER_VERBS_CMD_DEALLOC_PD: WriteDef(_w_dealloc_pd, 4),
+    V.IB_USER_VERBS_CMD_CREATE_COMP_CHANNEL: WriteDef(_w_create_comp_channel, 8, 4, has_resp=True),
+    V.IB_USER_VERBS_CMD_REQ_NOTIFY_CQ: WriteDef(_qp.w_req_notify_cq, 8, needs=("req_notify_cq",)),
+    V.IB_USER_VERBS_CMD_CREATE_AH: WriteDef(
+        w_create_ah, 56, 4, has_resp=True, has_udata=True, needs=("create_ah",)
+    ),
+    V.IB_USER_VERBS_CMD_DESTROY_AH: WriteDef(w_destroy_ah, 4, needs=("destroy_ah",)),
+    V.IB_USER_VERBS_CMD_CREATE_SRQ: WriteDef(
+        w_create_srq, 32, 16, has_resp=True, has_udata=True, needs=("create_srq",)
+    ),
+    V.IB_USER_VERBS_CMD_MODIFY_SRQ: WriteDef(
+        w_modify_srq, 16, has_udata=True, needs=("modify_srq",)
+    ),
+    V.IB_USER_VERBS_CMD_QUERY_SRQ: WriteDef(
+        w_query_srq, 16, 16, has_resp=True, needs=("query_srq",)
+    ),
+    V.IB_USER_VERBS_CMD_DESTROY_SRQ: WriteDef(
+        w_destroy_srq, 16, 4, has_resp=True, needs=("destroy_srq",)
+    ),
     V.IB_USER_VERBS_CMD_REG_MR: WriteDef(
         _w_reg_mr, 40, 12, has_resp=True, has_udata=True, needs=("reg_user_mr",)
     ),
@@ -1687,27 +1720,15 @@ def _verbs_write(file: File[UverbsFile], data: bytes, pos: int) -> int:
 
 
 # -- the files -----------------------------------------------------------------------------------
-class AsyncEventFops(FileOperations):
-    """``uverbs_async_event_fops``: an event queue nothing is posted to (no QPs/CQs)."""
-
-    name = "[infinibandevent]"
-
-    def read(self, file: File, count: int, pos: int) -> bytes:
-        raise kerr(EAGAIN)  # empty; a blocking read would sleep forever
-
-    def poll(self, file: File) -> int:
-        """``ib_uverbs_event_poll``: readable with a queued event; never one here."""
-        return 0
-
-
-_async_fops = AsyncEventFops()
-
-
-def _async_event_file(ufile: UverbsFile) -> File:
-    """``anon_inode_getfile("[infinibandevent]", ..., O_RDONLY)``."""
-    kernel = ufile.kernel
-    inode = Inode(kernel.new_id(), 0o600, dev=0x10)
-    return File(kernel, _async_fops, inode, os.O_RDONLY, FMODE_READ, ufile)
+def _async_event_file(ufile: UverbsFile) -> File[EventFile]:
+    """``ib_uverbs_init_async_event_file``: a new ``[infinibandevent]`` file that takes
+    the device's events; the first one of a uverbs file also takes its objects'."""
+    file = new_event_file(ufile, comp=False)
+    ev = file.private_data
+    if ufile.default_async_file is None:
+        ufile.default_async_file = ev
+    ufile.device.event_handlers.add(ev)
+    return file
 
 
 @dataclass(frozen=True)

@@ -10,11 +10,12 @@ derived from the interface name here).
 
 What it has, as upstream rxe: PDs, MRs over user memory (pinned; ``ON_DEMAND`` MRs
 are not pinned), ``REREG_MR`` of the PD and access flags, ``ADVISE_MR`` prefetch;
-CQs and RC/UC QPs whose queues the provider maps (``mmap`` of the uverbs file), and
-the data path over them (:mod:`.verbs`).
+CQs (armed for completion events with ``REQ_NOTIFY_CQ``), RC/UC/UD QPs and shared
+receive queues whose rings the provider maps (``mmap`` of the uverbs file), address
+handles, and the data path over them (:mod:`.verbs`).
 What it lacks, as upstream rxe: dma-buf MRs (``REG_DMABUF_MR`` and ``REG_MR`` with an
-fd answer ``EOPNOTSUPP``), DMA handles (``UVERBS_OBJECT_DMAH`` does not exist).  SRQs,
-AHs (UD sends), MWs, completion channels and resizing CQs are not modelled.
+fd answer ``EOPNOTSUPP``), DMA handles (``UVERBS_OBJECT_DMAH`` does not exist).  MWs
+and resizing CQs are not modelled.
 
 A software device: an RDMA WRITE into one of its MRs is a CPU copy into the pinned
 pages (no PCIe transaction).  Bundled, loaded through the ``mockkernel`` entry-point
@@ -29,6 +30,7 @@ from errno import EFAULT, EINVAL, EOPNOTSUPP
 import mockkernel
 from mockkernel.driver import (
     DriverRegistry,
+    IbAh,
     IbCq,
     IbDevice,
     IbDeviceAttr,
@@ -38,6 +40,8 @@ from mockkernel.driver import (
     IbPortAttr,
     IbQp,
     IbQpAttr,
+    IbSrq,
+    IbSrqAttr,
     IbUcontext,
     IbUmem,
     Kernel,
@@ -166,8 +170,7 @@ class RxeOps(IbDeviceOps):
         self.verbs.destroy_cq(cq)
 
     def create_qp(self, qp: IbQp, udata: Udata) -> None:
-        """``rxe_create_qp``: send and receive rings the provider maps (RC, UC, UD; a UD
-        send needs an address handle, which is not modelled: it completes in error)."""
+        """``rxe_create_qp``: send and receive rings the provider maps (RC, UC, UD)."""
         self.verbs.ibdev = qp.device
         a = self.attrs
         self.verbs.create_qp(qp, udata, a.max_qp_wr, min(a.max_send_sge, a.max_recv_sge))
@@ -180,6 +183,32 @@ class RxeOps(IbDeviceOps):
 
     def post_send(self, qp: IbQp) -> None:
         self.verbs.post_send(qp)
+
+    def create_ah(self, ah: IbAh, udata: Udata) -> None:
+        """``rxe_create_ah``: an AH number the provider puts in UD work requests."""
+        self.verbs.ibdev = ah.device
+        self.verbs.create_ah(ah, udata)
+
+    def destroy_ah(self, ah: IbAh) -> None:
+        self.verbs.destroy_ah(ah)
+
+    def create_srq(self, srq: IbSrq, udata: Udata) -> None:
+        """``rxe_create_srq``: a shared ring the provider maps (``ibv_post_srq_recv``)."""
+        self.verbs.ibdev = srq.device
+        self.verbs.max_srq_wr = self.attrs.max_srq_wr
+        self.verbs.create_srq(srq, udata, self.attrs.max_srq_wr, self.attrs.max_srq_sge)
+
+    def modify_srq(self, srq: IbSrq, attr: IbSrqAttr, mask: int, udata: Udata) -> None:
+        self.verbs.modify_srq(srq, attr, mask, udata)
+
+    def query_srq(self, srq: IbSrq) -> IbSrqAttr:
+        return self.verbs.query_srq(srq)
+
+    def destroy_srq(self, srq: IbSrq) -> None:
+        self.verbs.destroy_srq(srq)
+
+    def req_notify_cq(self, cq: IbCq, flags: int) -> int:
+        return self.verbs.req_notify_cq(cq, flags)
 
     def mmap(self, uctx: IbUcontext, vma: Vma) -> None:
         self.verbs.mmap(uctx, vma)

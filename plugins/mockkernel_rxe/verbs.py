@@ -42,6 +42,10 @@ from errno import EFAULT, EINVAL
 from typing import TYPE_CHECKING
 
 from mockkernel.driver import (
+    IB_CQ_NEXT_COMP,
+    IB_CQ_SOLICITED,
+    IB_EVENT_CQ_ERR,
+    IB_EVENT_SRQ_LIMIT_REACHED,
     IB_OPCODE_RC_RDMA_WRITE_ONLY,
     IB_OPCODE_RC_RDMA_WRITE_ONLY_WITH_IMMEDIATE,
     IB_OPCODE_RC_SEND_ONLY,
@@ -50,17 +54,23 @@ from mockkernel.driver import (
     IB_QPS_RESET,
     IB_QPS_RTR,
     IB_QPS_RTS,
+    IB_SRQ_LIMIT,
+    IB_SRQ_MAX_WR,
     NAK_INV_REQ,
     NAK_REM_ACCESS,
     NAK_REM_OP,
     PAGE_SIZE,
+    IbAh,
     IbCq,
     IbMr,
     IbQp,
     IbQpAttr,
+    IbSrq,
+    IbSrqAttr,
     IbUcontext,
     QueueBuf,
     RocePacket,
+    TracePoint,
     Udata,
     UserMemory,
     Vma,
@@ -75,6 +85,7 @@ from mockkernel.uapi.rdma.ib_user_ioctl_verbs import (
     IB_UVERBS_ACCESS_REMOTE_WRITE,
     IB_UVERBS_QPT_RC,
     IB_UVERBS_QPT_UC,
+    IB_UVERBS_QPT_UD,
 )
 from mockkernel.uapi.rdma.ib_user_verbs import (
     IB_UVERBS_WC_COMP_SWAP,
@@ -93,19 +104,26 @@ from mockkernel.uapi.rdma.ib_user_verbs import (
 )
 from mockkernel.uapi.rdma.rdma_user_rxe import (
     mminfo,
+    rxe_create_ah_resp,
     rxe_create_cq_resp,
     rxe_create_qp_resp,
+    rxe_create_srq_resp,
     rxe_dma_info,
+    rxe_modify_srq_cmd,
     rxe_queue_buf,
     rxe_recv_wqe,
     rxe_send_wqe,
+    rxe_send_wr,
     rxe_sge,
 )
 
 if TYPE_CHECKING:
     from mockkernel.driver import IbDevice
 
-__all__ = ["RxeCq", "RxeMr", "RxeQp", "RxeQueue", "RxeVerbs"]
+__all__ = ["RxeCq", "RxeMr", "RxeQp", "RxeQueue", "RxeSrq", "RxeVerbs"]
+
+trace_rxe_cq_arm = TracePoint("rxe.cq_arm", "ibdev", "cq", "notify")
+trace_rxe_ud_send = TracePoint("rxe.ud_send", "ibdev", "qpn", "dest_qpn", "length", "delivered")
 
 # enum ib_wc_status (the ones rxe completes with)
 IB_WC_SUCCESS = 0
@@ -125,6 +143,7 @@ IB_WC_GRH = 1 << 0  # RoCE: every received packet has one
 IB_WC_WITH_IMM = 1 << 1
 # ibv_send_flags
 IB_SEND_SIGNALED = 1 << 1
+IB_SEND_SOLICITED = 1 << 2
 IB_SEND_INLINE = 1 << 3
 
 _PRODUCER = rxe_queue_buf.producer_index.offset
@@ -135,6 +154,16 @@ _SEND_WQE = ctypes.sizeof(rxe_send_wqe)
 _RECV_WQE = ctypes.sizeof(rxe_recv_wqe)
 _SEND_SGES = rxe_send_wqe.dma.offset + rxe_dma_info.sge.offset  # inline data too
 _RECV_SGES = rxe_recv_wqe.dma.offset + rxe_dma_info.sge.offset
+#: ``wr.wr.ud`` of a send WQE: remote_qpn, remote_qkey, pkey_index, reserved, ah_num
+_UD = struct.Struct("<IIHHI")
+_UD_OFFSET = rxe_send_wqe.wr.offset + rxe_send_wr.wr.offset
+GRH_SIZE = 40  # what a UD receive buffer starts with (an IPv6 header on RoCE v2)
+#: the bytes of a RoCE v2 packet around a UD payload: UDP, BTH, DETH headers, ICRC
+_UDP_BTH_DETH, _IMMDT, _ICRC = 8 + 12 + 8, 4, 4
+RXE_MIN_AH_INDEX = 1  # rxe_pool.c: AH numbers from 1 (0: an old provider's AV)
+RXE_MAX_AH = (1 << 15) - 1
+RXE_MIN_SRQ_INDEX = 0x0002_0001  # rxe_param.h: SRQ numbers
+RXE_MIN_SRQ_WR = RXE_MIN_SRQ_SGE = 1
 #: sizeof(struct rxe_cqe): a union of the kernel's ib_wc (72 bytes) and ib_uverbs_wc
 _CQE_SIZE = 72
 _CACHE_LINE = 64
@@ -229,16 +258,31 @@ class RxeMr:
 class RxeCq:
     queue: RxeQueue
     cq: IbCq
+    #: ``IB_CQ_SOLICITED``/``IB_CQ_NEXT_COMP`` armed by ``REQ_NOTIFY_CQ``
+    notify: int = 0
+
+
+@dataclass(eq=False)
+class RxeSrq:
+    """``struct rxe_srq``: the shared ring, its SGE room, the armed limit."""
+
+    queue: RxeQueue
+    max_sge: int
+    srq_num: int
+    limit: int = 0
+    mmaps: list[MmapInfo] = field(default_factory=list)
 
 
 @dataclass(eq=False)
 class RxeQp:
     qp: IbQp
     sq: RxeQueue
-    rq: RxeQueue
+    #: its own receive queue; ``None`` on an SRQ (receives come from ``srq``)
+    rq: RxeQueue | None
     max_send_sge: int
     max_inline: int
     max_recv_sge: int
+    srq: RxeSrq | None = None
     #: the next SEND's PSN-free bookkeeping: which WQE is being retried after an RNR NAK
     rnr_waiting: bool = False
     mmaps: list[MmapInfo] = field(default_factory=list)
@@ -274,6 +318,11 @@ class RxeVerbs:
         self.mmap_offset = 0
         self._next_qpn = RXE_MIN_QP_INDEX + 1  # the GSI QP has RXE_MIN_QP_INDEX
         self.ibdev: IbDevice | None = None
+        self.max_srq_wr = 0  # (the device's, set by the ops)
+        #: address handles by AH number (``rxe->ah_pool``, allocated cyclically)
+        self.ahs: dict[int, IbAh] = {}
+        self._next_ah = RXE_MIN_AH_INDEX
+        self._next_srq = RXE_MIN_SRQ_INDEX
 
     # -- tracing ------------------------------------------------------------------------
     def _trace(self, event: str, **fields: object) -> None:
@@ -342,6 +391,110 @@ class RxeVerbs:
         with self.lock:
             self.pending = [i for i in self.pending if i.queue is not queue]
 
+    # -- AH (rxe_verbs.c, rxe_av.c) ----------------------------------------------------------
+    def create_ah(self, ah: IbAh, udata: Udata) -> None:
+        """``rxe_create_ah``: the next AH number; a provider that gave room for
+        ``rxe_create_ah_resp`` gets it (and puts it in its UD work requests)."""
+        with self.lock:
+            num = self._next_ah
+            while num in self.ahs:
+                num = num + 1 if num < RXE_MAX_AH else RXE_MIN_AH_INDEX
+            self._next_ah = num + 1 if num < RXE_MAX_AH else RXE_MIN_AH_INDEX
+            self.ahs[num] = ah
+        ah.priv = num
+        if udata.outlen >= ctypes.sizeof(rxe_create_ah_resp):
+            try:
+                copy_to_user(udata.out_addr, bytes(rxe_create_ah_resp(num, 0)))
+            except OSError:
+                with self.lock:
+                    del self.ahs[num]
+                raise kerr(EFAULT) from None
+
+    def destroy_ah(self, ah: IbAh) -> None:
+        with self.lock:
+            self.ahs.pop(ah.priv, None)
+
+    # -- SRQ (rxe_srq.c) -----------------------------------------------------------------------
+    def create_srq(self, srq: IbSrq, udata: Udata, max_srq_wr: int, max_srq_sge: int) -> None:
+        """``rxe_create_srq``: ``rxe_srq_chk_init`` (at least one WR and one SGE), a ring
+        of ``rxe_recv_wqe`` + SGEs the provider maps; ``rxe_create_srq_resp`` answers
+        its ``mminfo`` and SRQ number."""
+        if udata.outlen < ctypes.sizeof(rxe_create_srq_resp):
+            raise kerr(EINVAL)  # "malformed udata"
+        a = srq.attr
+        if a.max_wr > max_srq_wr or a.max_wr <= 0 or a.max_sge > max_srq_sge:
+            raise kerr(EINVAL)
+        a.max_wr = max(a.max_wr, RXE_MIN_SRQ_WR)
+        a.max_sge = max(a.max_sge, RXE_MIN_SRQ_SGE)
+        queue = RxeQueue(a.max_wr, _RECV_WQE + a.max_sge * _SGE, f"rxe-srq{srq.handle}")
+        with self.lock:
+            num = self._next_srq
+            self._next_srq += 1
+        try:
+            info = self._mmap_info(srq.uctx, queue)
+            _copy_mminfo(udata, 0, info)
+            copy_to_user(udata.out_addr + rxe_create_srq_resp.srq_num.offset,
+                         num.to_bytes(4, "little"))  # fmt: skip
+        except BaseException:
+            self._drop_pending_of(queue)
+            queue.release()
+            raise
+        a.max_wr = queue.max_elem
+        srq.priv = RxeSrq(queue, a.max_sge, num, a.srq_limit, [info])
+
+    def modify_srq(self, srq: IbSrq, attr: IbSrqAttr, mask: int, udata: Udata) -> None:
+        """``rxe_modify_srq``: the limit (not above the ring), and the ring resized --
+        its posted receives kept, the new ``mminfo`` written where the provider's
+        ``rxe_modify_srq_cmd`` says."""
+        rsrq: RxeSrq = srq.priv
+        if udata.inlen < ctypes.sizeof(rxe_modify_srq_cmd):
+            raise kerr(EINVAL)
+        cmd = rxe_modify_srq_cmd.from_buffer_copy(udata.read().ljust(8, b"\0"))
+        queue = rsrq.queue
+        if mask & IB_SRQ_MAX_WR:
+            if attr.max_wr > self.max_srq_wr or attr.max_wr <= 0:
+                raise kerr(EINVAL)
+            if rsrq.limit and attr.max_wr < rsrq.limit:
+                raise kerr(EINVAL)
+        if mask & IB_SRQ_LIMIT and (attr.srq_limit > self.max_srq_wr
+                                    or attr.srq_limit > queue.index_mask):  # fmt: skip
+            raise kerr(EINVAL)
+        if mask & IB_SRQ_MAX_WR:
+            new = RxeQueue(max(attr.max_wr, RXE_MIN_SRQ_WR), _RECV_WQE + rsrq.max_sge * _SGE,
+                           f"rxe-srq{srq.handle}")  # fmt: skip
+            with self.lock:
+                n = 0
+                while not queue.empty() and not new.full():  # rxe_queue_resize: copy
+                    index = queue.consumer
+                    new.buf.map.write(new.slot(n), queue.read(index, 1 << queue.log2_elem_size))
+                    queue.consumer = index + 1
+                    n += 1
+                new.producer = n
+                try:
+                    info = self._mmap_info(srq.uctx, new)
+                    copy_to_user(cmd.mmap_info_addr, bytes(mminfo(info.offset, info.size, 0)))
+                except BaseException:
+                    self._drop_pending_of(new)
+                    new.release()
+                    raise
+                self._drop_mmaps(rsrq.mmaps)
+                rsrq.queue, rsrq.mmaps = new, [info]
+                queue.release()
+            srq.attr.max_wr = new.max_elem
+        if mask & IB_SRQ_LIMIT:
+            rsrq.limit = srq.attr.srq_limit = attr.srq_limit
+
+    def query_srq(self, srq: IbSrq) -> IbSrqAttr:
+        """``rxe_query_srq``: ``max_wr`` is the ring's index mask."""
+        rsrq: RxeSrq = srq.priv
+        return IbSrqAttr(rsrq.queue.index_mask, rsrq.max_sge, rsrq.limit)
+
+    def destroy_srq(self, srq: IbSrq) -> None:
+        rsrq: RxeSrq = srq.priv
+        with self.lock:
+            self._drop_mmaps(rsrq.mmaps)
+            rsrq.queue.release()
+
     # -- QP (rxe_qp.c) ------------------------------------------------------------------------
     def create_qp(self, qp: IbQp, udata: Udata, max_wr: int, max_sge: int) -> None:
         if udata.inlen:
@@ -363,10 +516,11 @@ class RxeVerbs:
         infos: list[MmapInfo] = []
         try:
             infos.append(self._mmap_info(qp.uctx, sq))
-            rq = RxeQueue(cap.max_recv_wr, _RECV_WQE + cap.max_recv_sge * _SGE, "rxe-rq")
-            infos.append(self._mmap_info(qp.uctx, rq))
+            if qp.srq is None:  # rxe_qp_init_resp: an RQ only without an SRQ
+                rq = RxeQueue(cap.max_recv_wr, _RECV_WQE + cap.max_recv_sge * _SGE, "rxe-rq")
+                infos.append(self._mmap_info(qp.uctx, rq))
+                _copy_mminfo(udata, rxe_create_qp_resp.rq_mi.offset, infos[1])
             _copy_mminfo(udata, rxe_create_qp_resp.sq_mi.offset, infos[0])
-            _copy_mminfo(udata, rxe_create_qp_resp.rq_mi.offset, infos[1])
         except BaseException:
             self._drop_mmaps(infos)
             sq.release()
@@ -376,14 +530,20 @@ class RxeVerbs:
         cap.max_send_wr = sq.max_elem
         cap.max_send_sge = wqe_size // _SGE
         cap.max_inline_data = wqe_size
-        cap.max_recv_wr = rq.max_elem
+        srq: RxeSrq | None = None
+        if rq is not None:
+            cap.max_recv_wr = rq.max_elem
+        else:
+            assert qp.srq is not None
+            srq = qp.srq.priv
         with self.lock:
             qpn = self._next_qpn
             while qpn in self.qps:
                 qpn += 1
             self._next_qpn = qpn + 1
             qp.qp_num = qpn
-            rqp = RxeQp(qp, sq, rq, wqe_size // _SGE, wqe_size, cap.max_recv_sge, mmaps=infos)
+            rqp = RxeQp(qp, sq, rq, wqe_size // _SGE, wqe_size,
+                        srq.max_sge if srq else cap.max_recv_sge, srq, mmaps=infos)  # fmt: skip
             self.qps[qpn] = rqp
         qp.priv = rqp
 
@@ -393,7 +553,8 @@ class RxeVerbs:
         if attr.qp_state == IB_QPS_RESET and qp.state != IB_QPS_RESET:
             with self.lock:
                 rqp.sq.reset()
-                rqp.rq.reset()
+                if rqp.rq is not None:
+                    rqp.rq.reset()
         if attr.qp_state == IB_QPS_ERR and qp.state != IB_QPS_ERR:
             with self.lock:
                 qp.attr.qp_state = IB_QPS_ERR
@@ -405,7 +566,8 @@ class RxeVerbs:
             self.qps.pop(qp.qp_num, None)
             self._drop_mmaps(rqp.mmaps)
             rqp.sq.release()
-            rqp.rq.release()
+            if rqp.rq is not None:
+                rqp.rq.release()
 
     # -- the data path ------------------------------------------------------------------------
     def post_send(self, qp: IbQp) -> None:
@@ -464,16 +626,61 @@ class RxeVerbs:
             wqe = rxe_send_wqe.from_buffer_copy(sq.read(index, _SEND_WQE))
             self._complete_send(rqp, wqe, IB_WC_WR_FLUSH_ERR, 0)
             sq.consumer = index + 1
-        while not rq.empty():
+        while rq is not None and not rq.empty():  # (an SRQ's receives stay for others)
             index = rq.consumer
             rwqe = rxe_recv_wqe.from_buffer_copy(rq.read(index, _RECV_WQE))
             self._post_cqe(rqp.qp.recv_cq, rwqe.wr_id, IB_WC_WR_FLUSH_ERR, 0, 0, rqp.qp.qp_num)
             rq.consumer = index + 1
 
+    def _ud_send(self, rqp: RxeQp, wqe: rxe_send_wqe, raw: bytes) -> int:
+        """A UD SEND: to the QP and Q_Key the work request names, through its AH.
+        Unreliable: a packet no QP takes (no such QP, not UD, not ready, another Q_Key,
+        no receive posted) is dropped and the sender completes all the same.  The
+        receive gets the GRH (an IPv6 header: RoCE v2 over the port's IPv6 GIDs), then
+        the payload; its completion names the source QP."""
+        qp = rqp.qp
+        remote_qpn, remote_qkey, _pkey, _r, ah_num = _UD.unpack_from(raw, _UD_OFFSET)
+        ah = self.ahs.get(ah_num)
+        if ah is None or ah.pd.device is not qp.device:
+            raise _WcError(IB_WC_LOC_QP_OP_ERR, f"no AH {ah_num}")  # rxe_req get_av
+        data = self._gather(rqp, wqe, raw)
+        qkey = remote_qkey  # as the WR says: rxe does not read the high bit (real 7.2)
+        imm = wqe.wr.opcode == IB_UVERBS_WR_SEND_WITH_IMM
+        dest = self.qps.get(remote_qpn & 0xFF_FFFF)
+        ok = (
+            dest is not None
+            and dest.qp.qp_type == IB_UVERBS_QPT_UD
+            and dest.qp.state in (IB_QPS_RTR, IB_QPS_RTS)
+            and dest.qp.attr.qkey == qkey
+            and not self._recv_queue(dest).empty()
+        )
+        trace_rxe_ud_send(qp.device.kernel.tracer, self.name, qp.qp_num, remote_qpn,
+                          len(data), ok)  # fmt: skip
+        if not ok or dest is None:
+            return len(data)
+        port = qp.device.port(ah.port_num)
+        sgid = port.gids[ah.sgid_index] if ah.sgid_index < len(port.gids) else bytes(16)
+        wire = _UDP_BTH_DETH + (_IMMDT if imm else 0) + len(data) + (-len(data) & 3) + _ICRC
+        grh = struct.pack(">IHBB", (6 << 28) | (ah.traffic_class << 20) | (ah.flow_label
+                          & 0xF_FFFF), wire, 17, ah.hop_limit) + sgid + ah.dgid  # fmt: skip
+        rindex, rraw = self._take_recv(dest)
+        rwqe = rxe_recv_wqe.from_buffer_copy(rraw[:_RECV_WQE])
+        self._consume_recv(dest, rindex)
+        try:
+            self._scatter(dest, rraw, _RECV_SGES, rwqe.dma.num_sge, dest.max_recv_sge, grh + data)
+        except _WcError as e:
+            self._post_cqe(dest.qp.recv_cq, rwqe.wr_id, e.status, 0, 0, dest.qp.qp_num)
+            return len(data)
+        self._post_cqe(dest.qp.recv_cq, rwqe.wr_id, IB_WC_SUCCESS, IB_UVERBS_WC_RECV,
+                       GRH_SIZE + len(data), dest.qp.qp_num, src_qp=qp.qp_num,
+                       imm=wqe.wr.ex.imm_data if imm else None, port_num=dest.qp.attr.port_num,
+                       wc_flags=IB_WC_GRH, solicited=_solicited(wqe))  # fmt: skip
+        return len(data)
+
     def _dest(self, rqp: RxeQp) -> RxeQp:
         qp = rqp.qp
         if qp.qp_type not in (IB_UVERBS_QPT_RC, IB_UVERBS_QPT_UC):
-            raise _WcError(IB_WC_LOC_QP_OP_ERR, "UD sends are not modelled")
+            raise _WcError(IB_WC_LOC_QP_OP_ERR, "UD: only SENDs")
         dest = self.qps.get(qp.attr.dest_qp_num)
         if dest is None or dest.qp.state not in (IB_QPS_RTR, IB_QPS_RTS):
             # no such QP answers on this device: the requester retries, then gives up
@@ -556,8 +763,16 @@ class RxeVerbs:
             self._mr_write(dest, lkey, addr, chunk, IB_UVERBS_ACCESS_LOCAL_WRITE, local=True)
             pos += len(chunk)
 
+    @staticmethod
+    def _recv_queue(dest: RxeQp) -> RxeQueue:
+        """Where ``dest``'s receives come from: its SRQ's ring, or its own."""
+        if dest.srq is not None:
+            return dest.srq.queue
+        assert dest.rq is not None
+        return dest.rq
+
     def _take_recv(self, dest: RxeQp) -> tuple[int, bytes]:
-        rq = dest.rq
+        rq = self._recv_queue(dest)
         if rq.empty():
             raise _RnrNak
         index = rq.consumer
@@ -612,6 +827,21 @@ class RxeVerbs:
                         rkey=rkey, iova=hex(wqe.iova), length=len(data))  # fmt: skip
         return len(data)
 
+    def _consume_recv(self, dest: RxeQp, index: int) -> None:
+        """Move past the receive taken; an SRQ whose armed limit is now above what it
+        holds disarms and reports ``IB_EVENT_SRQ_LIMIT_REACHED`` (``get_srq_wqe``)."""
+        rq = self._recv_queue(dest)
+        rq.consumer = index + 1
+        srq = dest.srq
+        if srq is not None and srq.limit:
+            count = (rq.producer - rq.consumer) & rq.index_mask
+            if count < srq.limit:
+                srq.limit = 0
+                ibsrq = dest.qp.srq
+                assert ibsrq is not None
+                ibsrq.attr.srq_limit = 0
+                ibsrq.event_handler(IB_EVENT_SRQ_LIMIT_REACHED)
+
     def _execute(self, rqp: RxeQp, wqe: rxe_send_wqe, raw: bytes) -> int:
         """One WQE end to end; the byte count of its completion."""
         op = wqe.wr.opcode
@@ -633,30 +863,34 @@ class RxeVerbs:
                         rkey=wqe.wr.wr.rdma.rkey, iova=hex(wqe.iova), length=len(data))  # fmt: skip
             if imm:
                 rwqe = rxe_recv_wqe.from_buffer_copy(rraw[:_RECV_WQE])
-                dest.rq.consumer = rindex + 1
+                self._consume_recv(dest, rindex)
                 self._post_cqe(dest.qp.recv_cq, rwqe.wr_id, IB_WC_SUCCESS,
                                IB_UVERBS_WC_RECV_RDMA_WITH_IMM, len(data), dest.qp.qp_num,
                                imm=wqe.wr.ex.imm_data, port_num=dest.qp.attr.port_num,
-                               wc_flags=IB_WC_GRH)  # fmt: skip
+                               wc_flags=IB_WC_GRH, solicited=_solicited(wqe))  # fmt: skip
             return len(data)
         if op in (IB_UVERBS_WR_SEND, IB_UVERBS_WR_SEND_WITH_IMM):
+            if qp.qp_type == IB_UVERBS_QPT_UD:
+                return self._ud_send(rqp, wqe, raw)
             dest = self._dest(rqp)
             data = self._gather(rqp, wqe, raw)
             rindex, rraw = self._take_recv(dest)
             rwqe = rxe_recv_wqe.from_buffer_copy(rraw[:_RECV_WQE])
-            dest.rq.consumer = rindex + 1
+            self._consume_recv(dest, rindex)
             try:
                 self._scatter(dest, rraw, _RECV_SGES, rwqe.dma.num_sge, dest.max_recv_sge, data)
             except _WcError as e:
                 # the responder completes its receive in error (a receive WQE too small:
                 # LOC_QP_OP_ERR, as real 7.2 answers) and NAKs: REM_OP_ERR at the sender
                 status = IB_WC_LOC_QP_OP_ERR if e.status == IB_WC_LOC_LEN_ERR else e.status
-                self._post_cqe(dest.qp.recv_cq, rwqe.wr_id, status, 0, 0, dest.qp.qp_num)
+                self._post_cqe(dest.qp.recv_cq, rwqe.wr_id, status, 0, 0, dest.qp.qp_num,
+                               solicited=_solicited(wqe))  # fmt: skip
                 raise _WcError(IB_WC_REM_OP_ERR, e.why) from None
             imm = op == IB_UVERBS_WR_SEND_WITH_IMM
             self._post_cqe(dest.qp.recv_cq, rwqe.wr_id, IB_WC_SUCCESS, IB_UVERBS_WC_RECV,
                            len(data), dest.qp.qp_num, imm=wqe.wr.ex.imm_data if imm else None,
-                           port_num=dest.qp.attr.port_num, wc_flags=IB_WC_GRH)  # fmt: skip
+                           port_num=dest.qp.attr.port_num, wc_flags=IB_WC_GRH,
+                           solicited=_solicited(wqe))  # fmt: skip
             self._trace("rxe.send", qpn=qp.qp_num, dest_qpn=dest.qp.qp_num, length=len(data))
             return len(data)
         if op == IB_UVERBS_WR_RDMA_READ:
@@ -722,11 +956,17 @@ class RxeVerbs:
         imm: int | None = None,
         port_num: int = 1,
         wc_flags: int = 0,
+        solicited: bool = False,
     ) -> None:
-        """``rxe_cq_post``: one ``ib_uverbs_wc`` at the producer index, then move it."""
-        queue: RxeQueue = cq.priv.queue
+        """``rxe_cq_post``: one ``ib_uverbs_wc`` at the producer index, then move it; a
+        CQ armed for the next completion (or for the next solicited one, and this is)
+        is disarmed and reports it (``comp_handler``).  A full CQ takes nothing and
+        reports ``IB_EVENT_CQ_ERR``."""
+        rcq: RxeCq = cq.priv
+        queue = rcq.queue
         if queue.full():
-            self._trace("rxe.cq_overflow", cq=cq.handle)  # IB_EVENT_CQ_ERR; nothing written
+            self._trace("rxe.cq_overflow", cq=cq.handle)
+            cq.event_handler(IB_EVENT_CQ_ERR)
             return
         wc = ib_uverbs_wc()
         wc.wr_id = wr_id
@@ -747,6 +987,22 @@ class RxeVerbs:
         queue.producer = index + 1
         self._trace("rxe.cqe", cq=cq.handle, wr_id=wr_id, status=status, opcode=opcode,
                     byte_len=byte_len, qpn=qp_num)  # fmt: skip
+        if rcq.notify & IB_CQ_NEXT_COMP or (rcq.notify & IB_CQ_SOLICITED and solicited):
+            rcq.notify = 0
+            cq.comp_handler()
+
+    def req_notify_cq(self, cq: IbCq, flags: int) -> int:
+        """``rxe_req_notify_cq``: arm the CQ (the flags add up until the next event)."""
+        rcq: RxeCq = cq.priv
+        with self.lock:
+            rcq.notify |= flags & (IB_CQ_SOLICITED | IB_CQ_NEXT_COMP)
+            trace_rxe_cq_arm(cq.device.kernel.tracer, self.name, cq.handle, rcq.notify)
+        return 0
+
+
+def _solicited(wqe: rxe_send_wqe) -> bool:
+    """The BTH's solicited-event bit of the packet: the sender's ``IBV_SEND_SOLICITED``."""
+    return bool(wqe.wr.send_flags & IB_SEND_SOLICITED)
 
 
 def _copy_mminfo(udata: Udata, offset: int, info: MmapInfo) -> None:

@@ -118,6 +118,7 @@ def test_async_event_alloc_by_ioctl(mock_kernel: Kernel, rxe: Verbs) -> None:
     try:
         assert os.readlink(f"/proc/self/fd/{fd}") == "anon_inode:[infinibandevent]"
         assert fcntl.fcntl(fd, fcntl.F_GETFD) == fcntl.FD_CLOEXEC
+        os.set_blocking(fd, False)  # (a blocking read sleeps until an event comes)
         assert call(os.read, fd, 16) == "EAGAIN"
     finally:
         os.close(fd)

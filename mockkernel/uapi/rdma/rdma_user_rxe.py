@@ -20,9 +20,12 @@ __all__ = [
     "RXE_NETWORK_TYPE_IPV4",
     "RXE_NETWORK_TYPE_IPV6",
     "mminfo",
+    "rxe_create_ah_resp",
     "rxe_create_cq_resp",
     "rxe_create_qp_resp",
+    "rxe_create_srq_resp",
     "rxe_dma_info",
+    "rxe_modify_srq_cmd",
     "rxe_queue_buf",
     "rxe_recv_wqe",
     "rxe_send_wqe",
@@ -133,6 +136,13 @@ class rxe_recv_wqe(ctypes.Structure):
     ]
 
 
+class rxe_create_ah_resp(ctypes.Structure):
+    _fields_ = [
+        ("ah_num", ctypes.c_uint32),
+        ("reserved", ctypes.c_uint32),
+    ]
+
+
 class rxe_create_cq_resp(ctypes.Structure):
     _fields_ = [
         ("mi", mminfo),
@@ -156,4 +166,18 @@ class rxe_queue_buf(ctypes.Structure):
         ("consumer_index", c_uint32),
         ("pad_3", c_uint32 * 31),
         ("data", c_uint8 * 0),
+    ]
+
+
+class rxe_create_srq_resp(ctypes.Structure):
+    _fields_ = [
+        ("mi", mminfo),
+        ("srq_num", ctypes.c_uint32),
+        ("reserved", ctypes.c_uint32),
+    ]
+
+
+class rxe_modify_srq_cmd(ctypes.Structure):
+    _fields_ = [
+        ("mmap_info_addr", ctypes.c_uint64),
     ]
