@@ -29,7 +29,7 @@ from ..syscalls.xattr import XATTR_NAME_MAX, XATTR_SIZE_MAX, check_setxattr
 from ..trace import TracePoint
 from ..uaccess import copy_from_user, copy_struct_from_user, copy_to_user, strndup_user
 from . import paths
-from .fdtable import RemoteFdTable
+from .fdtable import install_over
 from .uabi import i32, s64, u32
 
 if TYPE_CHECKING:
@@ -427,11 +427,7 @@ def inotify_add_watch(c: Call) -> Result:
     file = inotify_file(c.sv.kernel, flags)
     try:
         wd = add_watch(c.proc, file.private_data, p, mask)
-        with c.proc.files_lock:
-            fdt = c.proc.fdt
-            assert isinstance(fdt, RemoteFdTable)
-            fdt.install_over(fd, bool(flags & os.O_CLOEXEC), file.f_op.name)
-            c.proc.fd_install(fd, file)
+        install_over(c.proc, fd, file, bool(flags & os.O_CLOEXEC))
     except BaseException:
         file.put()
         raise

@@ -17,7 +17,7 @@ from errno import EBADF, EINVAL
 
 from ..errors import kerr
 from ..fs import File
-from ..process import FdTable
+from ..process import FdTable, Process
 from ..realfd import REAL
 from .notify import Listener
 
@@ -116,3 +116,14 @@ class RemoteFdTable(FdTable):
         if fd in self.files or fd < 0:
             return False
         return real_fd_open(self.pid, fd)
+
+
+def install_over(proc: Process, fd: int, file: File, cloexec: bool) -> None:
+    """Publish mock ``file`` at the child's *real* fd ``fd`` (a host socket or inotify
+    instance that becomes the mock's under the same number): the placeholder is laid
+    over the real file (``ADDFD``) and the mock table takes ``file``'s reference."""
+    with proc.files_lock:
+        fdt = proc.fdt
+        assert isinstance(fdt, RemoteFdTable)
+        fdt.install_over(fd, cloexec, file.f_op.name)
+        proc.fd_install(fd, file)

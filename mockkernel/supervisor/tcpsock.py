@@ -55,7 +55,7 @@ from ..net.tcp_sock import (
 from ..realfd import REAL, hide, kernel_close
 from ..trace import TracePoint
 from ..uaccess import copy_from_user, copy_to_user
-from .fdtable import RemoteFdTable
+from .fdtable import install_over
 from .host import libc
 from .uabi import MAX_RW_COUNT, i32
 
@@ -202,11 +202,7 @@ def real_listen(c: Call, fd: int) -> Result:
         finally:
             s.close()
         sock.listen_any(host, port)
-        with c.proc.files_lock:
-            fdt = c.proc.fdt
-            assert isinstance(fdt, RemoteFdTable)
-            fdt.install_over(fd, bool(flags & os.O_CLOEXEC), file.f_op.name)
-            c.proc.fd_install(fd, file)
+        install_over(c.proc, fd, file, bool(flags & os.O_CLOEXEC))
     except BaseException:
         file.put()  # the socket's release closes our host socket
         raise
@@ -299,11 +295,7 @@ def real_bind_or_connect(c: Call, fd: int, connect: bool) -> Result:
                 in_progress = True  # the mock socket it is: SO_ERROR and poll say the rest
         else:
             sock.bind(where[0], where[1])
-        with c.proc.files_lock:
-            fdt = c.proc.fdt
-            assert isinstance(fdt, RemoteFdTable)
-            fdt.install_over(fd, bool(flags & os.O_CLOEXEC), file.f_op.name)
-            c.proc.fd_install(fd, file)
+        install_over(c.proc, fd, file, bool(flags & os.O_CLOEXEC))
     except BaseException:
         file.put()  # the socket's release closes the host socket
         raise
