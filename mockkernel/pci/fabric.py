@@ -147,7 +147,7 @@ class Fabric:
         """(name, memory, offset, bytes left in the region, target function) or None."""
         for pdev in self.bus.devices:
             for bar in pdev.bars.values():
-                if bar.bus_address <= address < bar.end and not bar.closed:
+                if bar.bus_address <= address <= bar.end and not bar.closed:
                     off = address - bar.bus_address
                     return f"{pdev.bdf}:bar{bar.index}", bar.map, off, bar.size - off, pdev
         i = bisect.bisect_right(self._ram_starts, address) - 1

@@ -37,6 +37,20 @@ def test_write_lands_in_bar_and_is_seen_through_a_user_mapping(kernel: Kernel) -
         user.close()
 
 
+def test_the_bar_decodes_to_its_last_byte_and_no_further(kernel: Kernel) -> None:
+    """``pci_resource_end`` is the BAR's last address: a write there lands, one past it
+    is an unsupported request (nothing else decodes there)."""
+    assert kernel.pci is not None
+    bar = kernel.pci.get(VFIO).bars[0]
+    mlx = kernel.pci.get(MLX)
+    res = kernel.fabric.memory_write(mlx, bar.end, b"z")
+    assert res.ok and res.delivered == 1
+    assert bar.map.read(bar.size - 1, 1) == b"z"
+    res = kernel.fabric.memory_write(mlx, bar.end - 1, b"yz")  # the run ends at the end
+    assert res.ok and res.delivered == 2
+    assert kernel.fabric.memory_write(mlx, bar.end + 1, b"!").tlps[0].status == "ur"
+
+
 def test_splits_at_max_payload_and_4k(kernel: Kernel) -> None:
     assert kernel.pci is not None
     bar = kernel.pci.get(VFIO).bars[0]
