@@ -30,7 +30,7 @@ import dataclasses
 import functools
 import inspect
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from errno import EBUSY, ENODEV
 from typing import TYPE_CHECKING, Protocol
@@ -60,6 +60,8 @@ from .topology import (
 from .trace import TracePoint
 
 if TYPE_CHECKING:
+    from pluggy import PluginManager
+
     from .pci import PciDev
 
 __all__ = ["DriverRegistry", "ModuleLoader", "PciDriver", "boot", "start_kernel"]
@@ -319,15 +321,11 @@ class ModuleLoader(Subsystem):
         without some drivers is the point: such a device stays unbound."""
         if os.environ.get(AUTOLOAD_ENV):
             return
-        known = sorted(self.registry.pci_drivers)
+        check = driver_check(self.registry.pci_drivers)
         errors = tuple(
-            TopologyError(
-                f"devices[{i}].driver",
-                f"{dev.driver!r} is no registered PCI driver{did_you_mean(dev.driver, known)}; "
-                f"registered: {', '.join(known) or 'none'}",
-            )
+            TopologyError(f"devices[{i}].driver", problem)
             for i, dev in enumerate(self.kernel.topology.devices)
-            if dev.driver is not None and dev.driver not in self.registry.pci_drivers
+            if dev.driver is not None and (problem := check(dev.driver)) is not None
         )
         if errors:
             raise TopologyError(errors[0].key, errors[0].problem, errors=errors)
@@ -354,6 +352,38 @@ def start_kernel(kernel: Kernel) -> None:
     populate_pci(kernel)
     kernel.subsys(ModuleLoader).load()
     kernel.plugin_manager.hook.mockkernel_boot(kernel=kernel)
+
+
+def driver_check(registered: Collection[str]) -> Callable[[str], str | None]:
+    """What is wrong with a topology ``driver`` name, given the registered PCI drivers."""
+    known = sorted(registered)
+
+    def check(name: str) -> str | None:
+        if name in registered:
+            return None
+        return (
+            f"{name!r} is no registered PCI driver{did_you_mean(name, known)}; "
+            f"registered: {', '.join(known) or 'none'}"
+        )
+
+    return check
+
+
+def _registered_pci_drivers(pm: PluginManager, profiles: UapiProfiles) -> list[str] | None:
+    """The PCI drivers the plugins register, from a kernel with no devices (only when a
+    topology file has errors: so that an unknown driver is reported with them); None
+    where plugin autoload is off (drivers may be missing on purpose) or that fails."""
+    if os.environ.get(AUTOLOAD_ENV):
+        return None
+    base = _parse_default(DEFAULT_TOPOLOGY_TOML)
+    kernel = Kernel(dataclasses.replace(base, root_ports=(), devices=()), pm, profiles)
+    try:
+        start_kernel(kernel)
+        return list(kernel.subsys(ModuleLoader).registry.pci_drivers)
+    except Exception:
+        return None
+    finally:
+        kernel.shutdown(check=False)
 
 
 @functools.lru_cache(maxsize=1)
@@ -390,7 +420,14 @@ def boot(
     elif isinstance(topology, Topology):
         topo = topology
     else:
-        topo = load_topology(topology, uapi_profiles=profiles)
+        try:
+            topo = load_topology(topology, uapi_profiles=profiles)
+        except TopologyError:  # every error at once: unknown drivers too
+            names = _registered_pci_drivers(pm, profiles)
+            if names is None:
+                raise
+            load_topology(topology, uapi_profiles=profiles, check_driver=driver_check(names))
+            raise  # (not reached: the same errors again, and more)
         file = topology_file(topology)
     if uapi is not None:
         topo = dataclasses.replace(topo, kernel=dataclasses.replace(topo.kernel, uapi=uapi))

@@ -850,7 +850,10 @@ def topology_file(source: str | os.PathLike[str]) -> str | None:
 
 
 def load_topology(
-    source: str | os.PathLike[str], *, uapi_profiles: UapiProfiles | None = None
+    source: str | os.PathLike[str],
+    *,
+    uapi_profiles: UapiProfiles | None = None,
+    check_driver: Callable[[str], str | None] | None = None,
 ) -> Topology:
     """Load and validate a topology from a TOML file or TOML text.
 
@@ -858,19 +861,26 @@ def load_topology(
     file, ends in ``.toml``, or has no ``=``/``[``/``#`` in it) or the TOML text itself.
     ``[kernel] uapi`` must name a profile of ``uapi_profiles`` (default: the built-in
     ones; ``boot`` passes its kernel's registry, plugins' profiles included).
+    ``check_driver(name)``: what is wrong with a device's ``driver`` (None: nothing), so
+    that an unknown driver is reported with the file's other errors (``boot`` passes the
+    registered PCI drivers' check when a file has errors).
     Raises :class:`TopologyError`.
     """
     text = _read_source(source)
     file = topology_file(source)
     try:
-        return _load(text, uapi_profiles)
+        return _load(text, uapi_profiles, check_driver)
     except TopologyError as e:
         if file is None:
             raise
         raise TopologyError(e.key, e.problem, file=file, errors=e.errors) from None
 
 
-def _load(text: str, uapi_profiles: UapiProfiles | None) -> Topology:
+def _load(
+    text: str,
+    uapi_profiles: UapiProfiles | None,
+    check_driver: Callable[[str], str | None] | None = None,
+) -> Topology:
     """Parse every table, collecting the errors of each (all are reported at once)."""
     try:
         raw = tomllib.loads(text)
@@ -894,6 +904,12 @@ def _load(text: str, uapi_profiles: UapiProfiles | None) -> Topology:
     root_ports = [attempt(_parse_root_port, r, f"root_ports[{i}]") for i, r in enumerate(rps)]
     devs = attempt(t.get_tables, "devices") or []
     devices = [attempt(_parse_device, d, f"devices[{i}]") for i, d in enumerate(devs)]
+    if check_driver is not None:
+        for i, d in enumerate(devs):
+            name = d.get("driver") if isinstance(d, dict) else None
+            problem = check_driver(name) if isinstance(name, str) and name else None
+            if problem is not None:
+                errors.append(TopologyError(f"devices[{i}].driver", problem))
     rdma = attempt(lambda: _parse_rdma(t.get_table("rdma") or {}))
     if errors:
         first = errors[0]

@@ -104,9 +104,9 @@ def _topology_arg(value: Any, request: pytest.FixtureRequest) -> Any:
             or not any(c in text for c in "\n=[#")
         )
         if is_path and not os.path.isabs(text):
-            beside = Path(request.node.path).parent / text
+            beside = Path(os.path.normpath(Path(request.node.path).parent / text))
             if beside.exists() or not os.path.exists(text):
-                return beside
+                return beside  # (normalised: errors name "tests/machines/x.toml")
     return value
 
 

@@ -82,6 +82,36 @@ def test_an_unknown_driver_in_a_file_names_the_file(tmp_path: Path) -> None:
     assert str(info.value).startswith(f"{path}: 2 errors:\n  devices[0].driver: 'vfio_pci'")
 
 
+def test_an_unknown_driver_comes_with_the_files_other_errors(tmp_path: Path) -> None:
+    """One report: the reading's errors and the drivers no plugin registered (those are
+    known only from the plugins' modules: a kernel without devices is asked for them)."""
+    path = tmp_path / "both.toml"
+    path.write_text(
+        _topo(
+            DEVICE.format(bdf="0000:01:00.0", group=1, extra='driver = "vfio_pci"\nvendr = 1'),
+            DEVICE.format(bdf="0000:02:00.0", group=2, extra='driver = "mlx5_core"'),
+        )
+    )
+    with pytest.raises(TopologyError) as info:
+        mockkernel.boot(path)
+    assert info.value.file == str(path)
+    assert [e.key for e in info.value.errors] == ["devices[0].vendr", "devices[0].driver"]
+    assert "(did you mean 'vfio-pci'?)" in str(info.value)
+
+
+def test_without_autoload_an_unknown_driver_is_not_one_of_the_errors(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MOCKKERNEL_DISABLE_PLUGIN_AUTOLOAD", "1")
+    path = tmp_path / "both.toml"
+    path.write_text(
+        DEVICE.format(bdf="0000:01:00.0", group=1, extra='driver = "nosuch"\nvendr = 1')
+    )
+    with pytest.raises(TopologyError) as info:
+        mockkernel.boot(path)
+    assert [e.key for e in info.value.errors] == ["devices[0].vendr"]
+
+
 @pytest.mark.parametrize(
     "argv",
     [
@@ -143,3 +173,32 @@ def test_a_marker_path_is_relative_to_the_test_file(tmp_path: Path) -> None:
         timeout=120,
     )
     assert "1 passed" in run.stdout, run.stdout + run.stderr
+
+
+BAD_INNER = """
+import pytest
+
+@pytest.mark.mockkernel(topology="sub/../machines/bad.toml")
+def test_bad(mock_kernel):
+    pass
+"""
+
+
+def test_a_marker_paths_error_names_the_file_normalised(tmp_path: Path) -> None:
+    tests = tmp_path / "tests"
+    (tests / "machines").mkdir(parents=True)
+    (tests / "sub").mkdir()
+    (tests / "machines" / "bad.toml").write_text(
+        DEVICE.format(bdf="0000:07:00.0", group=1, extra="vendr = 1")
+    )
+    (tests / "test_bad.py").write_text(BAD_INNER)
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:xdist", "-p", "no:cacheprovider", "tests"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    out = run.stdout + run.stderr
+    assert f"{tests / 'machines' / 'bad.toml'}: devices[0].vendr" in out, out
+    assert "/../" not in out, out
