@@ -1,6 +1,10 @@
 """The supervisor's costs, in one run: what a supervised program pays per syscall.
 
-    python benchmarks/bench_supervisor.py [--repeat N] [--json FILE]
+    python benchmarks/bench_supervisor.py [--repeat N] [--json FILE] [--cpu N]
+
+``--cpu N`` runs the supervisor and every supervised tree on CPU ``N``
+(``Kernel.run(cpu=)``): a round trip is then a switch on that CPU, not a wake-up of an
+idle one, which on some hosts is most of its cost (see docs/supervisor.md, Limits).
 
 Rows (each the best of ``--repeat`` runs; a C row is the median of 20-call
 batches inside one run of ``benchmarks/c/sup_bench.c``, built here with ``cc``):
@@ -177,13 +181,17 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--json", metavar="FILE")
+    ap.add_argument("--cpu", type=int, metavar="N", help="supervised trees on CPU N")
     ns = ap.parse_args()
+    if ns.cpu is not None:
+        os.environ["MOCKKERNEL_SUPERVISOR_CPU"] = str(ns.cpu)  # (Kernel.run reads it)
     r = measure(ns.repeat)
     rows = report(r)
     w = max(len(a) for a, _, _ in rows)
     for label, value, target in rows:
         print(f"{label:<{w}}  {value:>24}  {target}")
-    print(f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)")
+    pinned = f", supervised trees on CPU {ns.cpu}" if ns.cpu is not None else ""
+    print(f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs{pinned})")
     if ns.json:
         out: dict[str, Any] = {"results": r, "rows": rows}
         Path(ns.json).write_text(json.dumps(out, indent=1))

@@ -71,7 +71,9 @@ def _cmd_run_supervised(ns: argparse.Namespace) -> int:
         if ns.program.endswith(".py") and not ns.dashdash:
             argv = [sys.executable, *argv]  # run --supervise PROGRAM.py
         try:
-            code = supervise(kernel, argv, fail_nth=ns.fail_nth or 0, timeout=ns.timeout)
+            code = supervise(
+                kernel, argv, fail_nth=ns.fail_nth or 0, timeout=ns.timeout, cpu=ns.cpu
+            )
         except (LaunchError, OSError) as e:
             print(f"mockkernel: cannot run {ns.program!r}: {e}", file=sys.stderr)
             code = 127
@@ -107,12 +109,21 @@ def _cmd_run(ns: argparse.Namespace) -> int:
         raise _UsageError(
             f"argument --uapi: invalid choice: {ns.uapi!r} (choose from {', '.join(profiles)})"
         )
+    if ns.cpu is not None and ns.cpu not in os.sched_getaffinity(0):
+        raise _UsageError(
+            f"argument --cpu: {ns.cpu} is not a CPU this process may run on "
+            f"({', '.join(map(str, sorted(os.sched_getaffinity(0))))})"
+        )
     if _supervised(ns):
         return _cmd_run_supervised(ns)
     if ns.timeout is not None:
         raise _UsageError(
             "argument --timeout: needs a supervised run (run --supervise PROGRAM.py, "
             "run -- CMD): an in-process program cannot be killed apart from mockkernel"
+        )
+    if ns.cpu is not None:
+        raise _UsageError(
+            "argument --cpu: needs a supervised run (run --supervise PROGRAM.py, run -- CMD)"
         )
 
     try:
@@ -292,6 +303,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar="SECONDS",
         help="kill the supervised tree after SECONDS (exit 124, as timeout(1)); the "
         "kernel releases all it held, so --check-leaks still reports",
+    )
+    run.add_argument(
+        "--cpu",
+        type=int,
+        metavar="N",
+        help="supervised: run the supervisor and the whole tree on CPU N (faster round "
+        "trips where idle CPUs wake slowly; the tree's threads share it)",
     )
     run.add_argument("program", help="the program, e.g. examples/udmabuf_demo.py")
     run.add_argument("args", nargs=argparse.REMAINDER, help="the program's arguments")
