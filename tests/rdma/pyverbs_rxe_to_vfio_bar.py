@@ -17,7 +17,6 @@ Standard library and pyverbs only.  Lines printed: ``tph``, ``client``
 (completions of a write), ``bar``, ``tph2``, ``bar2``, ``client exit``.
 """
 
-import errno
 import fcntl
 import json
 import mmap
@@ -35,51 +34,10 @@ from pyverbs.mr import MR, DmaBufMR
 from pyverbs.pd import PD
 from pyverbs.qp import QP, QPAttr, QPCap, QPInitAttr
 from pyverbs.wr import SGE, SendWR
+from vfio_user import DMA_BUF, GET, VFIO_DEVICE_RESET, feature, set_tph, vfio_device
 
-VFIO = ord(";") << 8
-VFIO_DEVICE_RESET = VFIO | 111
-VFIO_DEVICE_FEATURE = VFIO | 117
-VFIO_DEVICE_BIND_IOMMUFD = VFIO | 118
-VFIO_DEVICE_ATTACH_IOMMUFD_PT = VFIO | 119
-IOMMU_IOAS_ALLOC = VFIO | 0x81
-GET, SET = 1 << 16, 1 << 17
-DMA_BUF, DMA_BUF_TPH = 11, 13
 BAR_OFFSET, LENGTH = 0x1000, 0x4000
 ACC = e.IBV_ACCESS_LOCAL_WRITE | e.IBV_ACCESS_REMOTE_WRITE
-
-
-def vfio_device() -> int:
-    base = "/sys/bus/pci/devices"
-    for bdf in sorted(os.listdir(base)):
-        try:
-            if os.path.basename(os.readlink(f"{base}/{bdf}/driver")) != "vfio-pci":
-                continue
-            name = sorted(os.listdir(f"{base}/{bdf}/vfio-dev"))[0]
-        except OSError:
-            continue
-        iommufd = os.open("/dev/iommu", os.O_RDWR)
-        dev = os.open(f"/dev/vfio/devices/{name}", os.O_RDWR)
-        bind = bytearray(struct.pack("=IIiI", 16, 0, iommufd, 0))
-        fcntl.ioctl(dev, VFIO_DEVICE_BIND_IOMMUFD, bind)
-        ioas = bytearray(struct.pack("=III", 12, 0, 0))
-        fcntl.ioctl(iommufd, IOMMU_IOAS_ALLOC, ioas)
-        pt = struct.unpack_from("=I", ioas, 8)[0]
-        fcntl.ioctl(dev, VFIO_DEVICE_ATTACH_IOMMUFD_PT, bytearray(struct.pack("=III", 12, 0, pt)))
-        return dev
-    sys.exit("no vfio-pci function")
-
-
-def feature(dev: int, flags: int, data: bytes) -> int:
-    buf = bytearray(struct.pack("=II", 8 + len(data), flags) + data)
-    return fcntl.ioctl(dev, VFIO_DEVICE_FEATURE, buf)  # type: ignore[no-any-return]
-
-
-def set_tph(dev: int, dmabuf: int, xst: int, st: int, ph: int) -> str:
-    try:
-        feature(dev, SET | DMA_BUF_TPH, struct.pack("=iIHBB", dmabuf, 3, xst, st, ph))
-    except OSError as err:
-        return errno.errorcode[err.errno or 0]
-    return "ok"
 
 
 def rc_qp(ctx: d.Context, pd: PD, cq: CQ) -> QP:
