@@ -7,7 +7,6 @@
  * (ENOTTY).
  * usage: badptr [dmabuf|vfio|uverbs]   (no argument: all three, each under "== NAME") */
 #include "common.h"
-#include <dirent.h>
 #include <linux/vfio.h>
 #include <rdma/ib_user_ioctl_cmds.h>
 #include <rdma/ib_user_verbs.h>
@@ -91,40 +90,11 @@ static void dmabuf(void)
 	close(dev);
 }
 
-/* the lowest BDF bound to vfio-pci and its group number (-1: none) */
-static int vfio_group(char *bdf, size_t len)
-{
-	struct dirent **names;
-	int n = scandir("/sys/bus/pci/devices", &names, NULL, alphasort), group = -1;
-
-	for (int i = 0; i < n; i++) {
-		char path[512], link[256];
-		ssize_t l;
-
-		snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/driver", names[i]->d_name);
-		l = readlink(path, link, sizeof(link) - 1);
-		link[l < 0 ? 0 : l] = 0;
-		if (group < 0 && l > 0 && !strcmp(strrchr(link, '/') + 1, "vfio-pci")) {
-			snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/iommu_group",
-				 names[i]->d_name);
-			l = readlink(path, link, sizeof(link) - 1);
-			link[l < 0 ? 0 : l] = 0;
-			if (l > 0) {
-				group = atoi(strrchr(link, '/') + 1);
-				snprintf(bdf, len, "%s", names[i]->d_name);
-			}
-		}
-		free(names[i]);
-	}
-	free(names);
-	return group;
-}
-
 static void vfio(void)
 {
 	struct vfio_region_info ri = { .argsz = sizeof(ri), .index = VFIO_PCI_CONFIG_REGION_INDEX };
 	char bdf[256], path[64];
-	int gnum = vfio_group(bdf, sizeof(bdf)), container, group, dev;
+	int gnum = vfio_pci_group(bdf, sizeof(bdf)), container, group, dev;
 
 	if (gnum < 0) {
 		printf("no device bound to vfio-pci\n");

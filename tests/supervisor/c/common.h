@@ -1,5 +1,6 @@
 /* Shared by the supervisor's C probes: a udmabuf-backed dma-buf and fdinfo lookups. */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/dma-buf.h>
@@ -14,6 +15,35 @@
 #include <unistd.h>
 
 #define PAGE 4096
+
+/* the lowest BDF bound to vfio-pci (into bdf) and its IOMMU group number (-1: none) */
+static inline int vfio_pci_group(char *bdf, size_t len)
+{
+	struct dirent **names;
+	int n = scandir("/sys/bus/pci/devices", &names, NULL, alphasort), group = -1;
+
+	for (int i = 0; i < n; i++) {
+		char path[512], link[256];
+		ssize_t l;
+
+		snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/driver", names[i]->d_name);
+		l = readlink(path, link, sizeof(link) - 1);
+		link[l < 0 ? 0 : l] = 0;
+		if (group < 0 && l > 0 && !strcmp(strrchr(link, '/') + 1, "vfio-pci")) {
+			snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/iommu_group",
+				 names[i]->d_name);
+			l = readlink(path, link, sizeof(link) - 1);
+			link[l < 0 ? 0 : l] = 0;
+			if (l > 0) {
+				group = atoi(strrchr(link, '/') + 1);
+				snprintf(bdf, len, "%s", names[i]->d_name);
+			}
+		}
+		free(names[i]);
+	}
+	free(names);
+	return group;
+}
 
 static inline void die(const char *what)
 {

@@ -8,7 +8,6 @@
  * still.  Each way is tried ROUNDS times: a race shows as a round that saw count 2.
  * usage: exitorder [ROUNDS [WAY]] */
 #include "common.h"
-#include <dirent.h>
 #include <linux/vfio.h>
 #include <poll.h>
 #include <pthread.h>
@@ -176,41 +175,12 @@ static void by(const char *way, int buf)
 	printf("%s: count 1 in %d of %d rounds\n", way, ones, rounds);
 }
 
-/* the group of the lowest BDF bound to vfio-pci (-1: none) */
-static int vfio_group(char *bdf, size_t len)
-{
-	struct dirent **names;
-	int n = scandir("/sys/bus/pci/devices", &names, NULL, alphasort), group = -1;
-
-	for (int i = 0; i < n; i++) {
-		char path[512], link[256];
-		ssize_t l;
-
-		snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/driver", names[i]->d_name);
-		l = readlink(path, link, sizeof(link) - 1);
-		link[l < 0 ? 0 : l] = 0;
-		if (group < 0 && l > 0 && !strcmp(strrchr(link, '/') + 1, "vfio-pci")) {
-			snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/iommu_group",
-				 names[i]->d_name);
-			l = readlink(path, link, sizeof(link) - 1);
-			link[l < 0 ? 0 : l] = 0;
-			if (l > 0) {
-				group = atoi(strrchr(link, '/') + 1);
-				snprintf(bdf, len, "%s", names[i]->d_name);
-			}
-		}
-		free(names[i]);
-	}
-	free(names);
-	return group;
-}
-
 /* a child holds the only device fd and a pipe's write end: once the parent reads the
  * end-of-file, the group has no user but the container (UNSET_CONTAINER works) */
 static void vfio_rounds(void)
 {
 	char bdf[256], path[64];
-	int gnum = vfio_group(bdf, sizeof(bdf)), ok = 0, busy = 0;
+	int gnum = vfio_pci_group(bdf, sizeof(bdf)), ok = 0, busy = 0;
 
 	if (gnum < 0) {
 		printf("vfio: no device bound to vfio-pci\n");

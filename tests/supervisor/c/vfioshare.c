@@ -5,7 +5,6 @@
  * close-on-exec ones, and a device fd passed with SCM_RIGHTS is the same file. */
 #include "common.h"
 #include "scm.h"
-#include <dirent.h>
 #include <linux/pci_regs.h>
 #include <linux/vfio.h>
 #include <sys/socket.h>
@@ -15,35 +14,6 @@
 static const char *said(long ret)
 {
 	return ret >= 0 ? "ok" : strerrorname_np(errno);
-}
-
-/* the lowest BDF bound to vfio-pci, and its group number */
-static int find_device(char *bdf, size_t len)
-{
-	struct dirent **names;
-	int n = scandir("/sys/bus/pci/devices", &names, NULL, alphasort), group = -1;
-
-	for (int i = 0; i < n; i++) {
-		char path[512], link[256];
-		ssize_t l;
-
-		snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/driver", names[i]->d_name);
-		l = readlink(path, link, sizeof(link) - 1);
-		link[l < 0 ? 0 : l] = 0;
-		if (group < 0 && l > 0 && !strcmp(strrchr(link, '/') + 1, "vfio-pci")) {
-			snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/iommu_group",
-				 names[i]->d_name);
-			l = readlink(path, link, sizeof(link) - 1);
-			link[l < 0 ? 0 : l] = 0;
-			if (l > 0) {
-				group = atoi(strrchr(link, '/') + 1);
-				snprintf(bdf, len, "%s", names[i]->d_name);
-			}
-		}
-		free(names[i]);
-	}
-	free(names);
-	return group;
 }
 
 static __u32 group_flags(int group)
@@ -191,7 +161,7 @@ int main(int argc, char **argv)
 
 	if (argc > 1 && !strcmp(argv[1], "after-exec"))
 		return after_exec(argv);
-	status = find_device(bdf, sizeof(bdf));
+	status = vfio_pci_group(bdf, sizeof(bdf));
 	if (status < 0) {
 		printf("no device bound to vfio-pci\n");
 		return 0;
