@@ -25,8 +25,9 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol
 from .context import Subsystem
 from .errors import KernelBug, kerr
 from .filelock import FileLocks
+from .ioctl import _IOC_DIR, _IOC_SIZE, _IOC_WRITE
 from .trace import TracePoint
-from .uaccess import UserBuffer
+from .uaccess import UserBuffer, get_user_u64
 
 if TYPE_CHECKING:
     from typing_extensions import TypeVar
@@ -59,6 +60,7 @@ __all__ = [
     "FileTable",
     "Inode",
     "IoctlHandler",
+    "IoctlU64",
     "open_flags_to_file",
 ]
 
@@ -75,6 +77,30 @@ O_LARGEFILE = 0o100000
 _OPEN_DROP = os.O_CREAT | os.O_EXCL | os.O_NOCTTY | os.O_TRUNC | os.O_CLOEXEC
 
 IoctlHandler = Callable[["File", int, int], int]
+
+
+class IoctlU64:
+    """The handler of an ``_IOW`` command whose argument is one ``__u64`` that the kernel
+    only reads (``struct dma_buf_sync``): ``fn(file, cmd, value)`` gets the value.
+
+    As an ``ioctls`` entry it is an ordinary handler ``(file, cmd, arg)``: it reads the
+    value at ``arg`` with ``get_user_u64`` (a fault point: ``EFAULT``) and calls ``fn``,
+    as the C handler's ``copy_from_user`` of its struct does.  The in-process hot path,
+    which holds the caller's buffer itself, reads the value from it and calls ``fn``
+    directly: no scratch copy, nothing to copy back (the kernel writes nothing), the
+    same answer.  ``FileOperations`` checks the command's direction and size.
+    """
+
+    __slots__ = ("fn",)
+
+    def __init__(self, fn: Callable[[Any, int, int], int]) -> None:
+        self.fn = fn
+
+    def __call__(self, file: File, cmd: int, arg: int) -> int:
+        return self.fn(file, cmd, get_user_u64(arg))
+
+    def __repr__(self) -> str:
+        return f"IoctlU64({getattr(self.fn, '__qualname__', self.fn)!r})"
 
 
 class Fsnotify(Protocol):
@@ -151,6 +177,12 @@ class FileOperations:
     def __init_subclass__(cls, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)
         cls.plain_ioctls = cls.unlocked_ioctl is FileOperations.unlocked_ioctl
+        for cmd, handler in cls.ioctls.items():
+            if type(handler) is IoctlU64 and (_IOC_DIR(cmd) != _IOC_WRITE or _IOC_SIZE(cmd) != 8):
+                raise TypeError(
+                    f"{cls.__qualname__}.ioctls[{cmd:#x}]: an IoctlU64 handler needs an _IOW "
+                    "command of 8 bytes (its argument is one __u64 the kernel only reads)"
+                )
 
     def open(self, file: File) -> None:
         """Called when a device node is opened (``->open``); raise to fail the open."""

@@ -62,6 +62,7 @@ __all__ = [
     "restore_mm",
     "strndup_user",
     "swap_mm",
+    "this_cpu",
     "use_mm",
 ]
 
@@ -291,6 +292,12 @@ class _Cpu(threading.local):
 
 
 _cpu = _Cpu()
+
+
+def this_cpu() -> _Cpu:
+    """The per-CPU (per-thread) uaccess state itself, for a hot path that reads its
+    ``fault`` (the armed ``fail-nth`` count, None when none) without a call."""
+    return _cpu
 
 
 def cpu_fault() -> FaultHook | None:

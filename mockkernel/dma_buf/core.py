@@ -44,12 +44,12 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import KernelBug, kerr
 from ..fault_inject import should_fail
-from ..fs import FMODE_LSEEK, FMODE_READ, FMODE_WRITE, File, FileOperations, Inode
+from ..fs import FMODE_LSEEK, FMODE_READ, FMODE_WRITE, File, FileOperations, Inode, IoctlU64
 from ..mm import PAGE_SIZE, KernelMap, Vma
 from ..poll import EPOLLIN, EPOLLOUT
 from ..subsys import Subsystem
 from ..trace import TracePoint
-from ..uaccess import copy_from_user, copy_to_user, get_user_u64, strndup_user
+from ..uaccess import copy_from_user, copy_to_user, strndup_user
 from ..uapi.linux import dma_buf as uapi
 from ..uapi.linux.dma_buf import (
     DMA_BUF_IOCTL_EXPORT_SYNC_FILE,
@@ -311,6 +311,10 @@ class DmaBuf:
         self.subsys = subsys
         self.tracer = kernel.tracer
         self.ops = ops
+        #: the exporter's ``begin_cpu_access``/``end_cpu_access`` (None: absent), looked up
+        #: once: ``DMA_BUF_IOCTL_SYNC`` is a program's per-frame call (dma_buf_sync)
+        self.begin_cpu_access = ops.begin_cpu_access
+        self.end_cpu_access = ops.end_cpu_access
         self.size = size
         self.priv = priv
         self.exp_name = exp_name
@@ -603,37 +607,56 @@ def dma_buf_get_tph(dmabuf: DmaBuf, st_width: int) -> tuple[int, int]:
 
 
 # -- the dma-buf file -----------------------------------------------------------------------
-_SYNC_DIRECTION = {
-    DMA_BUF_SYNC_RW: DMA_BIDIRECTIONAL,
-    DMA_BUF_SYNC_READ: DMA_FROM_DEVICE,
-    DMA_BUF_SYNC_WRITE: DMA_TO_DEVICE,
-}
+#: ``dma_buf_ioctl``'s DMA direction of each valid ``dma_buf_sync.flags`` value (its
+#: ``DMA_BUF_SYNC_RW`` bits); None: ``EINVAL`` (no direction).  Every valid value is below
+#: 8 (``DMA_BUF_SYNC_VALID_FLAGS_MASK``), so ``END`` (4) is set exactly when ``flags >= 4``
+_SYNC_DIRECTION = tuple(
+    None
+    if f & ~DMA_BUF_SYNC_VALID_FLAGS_MASK or not f & DMA_BUF_SYNC_RW
+    else {
+        DMA_BUF_SYNC_READ: DMA_FROM_DEVICE,
+        DMA_BUF_SYNC_WRITE: DMA_TO_DEVICE,
+        DMA_BUF_SYNC_RW: DMA_BIDIRECTIONAL,
+    }[f & DMA_BUF_SYNC_RW]
+    for f in range(DMA_BUF_SYNC_VALID_FLAGS_MASK + 1)
+)
 
 
-def dma_buf_ioctl_sync(file: File[DmaBuf], cmd: int, arg: int) -> int:
-    """``DMA_BUF_IOCTL_SYNC``: bracket CPU access with the exporter's ``begin_cpu_access`` /
-    ``end_cpu_access``; a start waits for the fences a reader (writer) must wait for."""
+def dma_buf_sync(file: File[DmaBuf], cmd: int, flags: int) -> int:
+    """``DMA_BUF_IOCTL_SYNC`` once its ``struct dma_buf_sync`` (one ``__u64``, ``flags``)
+    is read: bracket CPU access with the exporter's ``begin_cpu_access`` /
+    ``end_cpu_access``; a start waits for the fences a reader (writer) must wait for.
+
+    Linux checks unknown flag bits, then a missing direction: both ``EINVAL`` before
+    anything is called, so one look-up of the value answers both.  The ``ioctls``
+    entry is ``IoctlU64(dma_buf_sync)``: the syscall layer reads ``flags`` (``EFAULT``),
+    the in-process hot path takes it from the caller's buffer."""
+    if flags > DMA_BUF_SYNC_VALID_FLAGS_MASK:
+        raise kerr(EINVAL)  # an unknown bit
+    direction = _SYNC_DIRECTION[flags]
+    if direction is None:
+        raise kerr(EINVAL)  # neither READ nor WRITE
     dmabuf = file.private_data
-    flags = get_user_u64(arg)  # struct dma_buf_sync: one __u64, flags
-    if flags & ~DMA_BUF_SYNC_VALID_FLAGS_MASK or not flags & DMA_BUF_SYNC_RW:
-        raise kerr(EINVAL)
-    rw = flags & DMA_BUF_SYNC_RW
-    direction = _SYNC_DIRECTION[rw]
-    if flags & DMA_BUF_SYNC_END:
-        end = dmabuf.ops.end_cpu_access
+    if flags >= DMA_BUF_SYNC_END:  # (the top valid bit: END)
+        end = dmabuf.end_cpu_access
         if end is not None:
             end(dmabuf, direction)
     else:
-        begin = dmabuf.ops.begin_cpu_access
+        begin = dmabuf.begin_cpu_access
         if begin is not None:
             begin(dmabuf, direction)
         resv = dmabuf.resv
         if resv.fences:  # a reader waits for writers, a writer for everyone
-            resv.wait(DMA_RESV_USAGE_READ if rw & DMA_BUF_SYNC_WRITE else DMA_RESV_USAGE_WRITE)
+            resv.wait(DMA_RESV_USAGE_READ if flags & DMA_BUF_SYNC_WRITE else DMA_RESV_USAGE_WRITE)
     tracer = dmabuf.tracer
     if tracer.enabled:  # (a hot path: no call while off)
         trace_dma_buf_sync(tracer, dmabuf.id, flags)
     return 0
+
+
+#: ``DMA_BUF_IOCTL_SYNC``'s handler: ``flags`` read from the user's struct, then
+#: :func:`dma_buf_sync`
+dma_buf_ioctl_sync = IoctlU64(dma_buf_sync)
 
 
 def dma_buf_set_name(file: File[DmaBuf], cmd: int, arg: int) -> int:

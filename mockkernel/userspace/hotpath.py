@@ -41,17 +41,22 @@ layer's ``VFS_IOCTL_CMDS``: the commands it must leave to ``do_vfs_ioctl``.
 from __future__ import annotations
 
 import types
-from collections.abc import Callable, Container, Sequence
-from errno import EBADF, EINVAL, ENOTCONN, ENOTTY, EPIPE
+from collections.abc import Callable, Container, Mapping, Sequence
+from errno import EBADF, EINVAL, ENOTCONN, EPIPE
 from os import O_CLOEXEC, O_CREAT, O_DIRECTORY, O_PATH
+from struct import Struct
+from struct import error as StructError
 from typing import Any
 
 from ..errors import kerr
-from ..uaccess import LOCAL
+from ..fs import IoctlU64
+from ..uaccess import LOCAL, this_cpu
 from ..vfs import HOST_DEV, ChrDev, Dir
 from .paths import with_name
 
 IOCTL_BUFSZ = 1024
+_u64 = Struct("<Q").unpack_from  # (as uaccess.get_user_u64 reads a __u64)
+_cpu = this_cpu()  # uaccess's per-CPU state (a thread-local): ``fault`` is the armed fail-nth
 #: ``open`` flags whose rules only the slow path knows (for a device node found at once)
 _OPEN_SLOW_FLAGS = O_PATH | O_DIRECTORY | O_CREAT
 
@@ -105,8 +110,12 @@ _notconn_read: Callable[..., bytes] = _unbound
 _notconn_write: Callable[..., int] = _unbound
 _fileno_ioctl: Callable[..., Any] = _unbound
 _general_ioctl: Callable[..., Any] = _unbound
-_dev_ioctls: Container[int] = frozenset()  # net.dev_ioctl's SIOCGIF*/SIOCSIF* numbers
-_sock_ioctl: Callable[..., Any] = _unbound
+_real_or_sock_ioctl: Callable[..., Any] = _unbound
+#: the least interface ioctl (net.dev_ioctl's SIOCGIF*/SIOCSIF* numbers)
+_dev_ioctl_min: int = 0
+#: file ops -> {cmd: handler} of the commands m_ioctl may dispatch itself (ioctl.py)
+_ioctl_tables: Mapping[Any, dict[int, Any]] = types.MappingProxyType({})
+_ioctl_table: Callable[[Any], dict[int, Any]] = _unbound
 
 
 def m_open(path: Any, flags: int, mode: int = 0o777, dir_fd: int | None = None) -> int:
@@ -215,45 +224,60 @@ def m_fstat(fd: int) -> Any:
 def m_ioctl(fd: Any, request: int, arg: Any = 0, mutate_flag: bool = True, /) -> Any:
     try:
         file = _slots[fd]
-    except IndexError:
-        if request in _dev_ioctls:  # SIOCGIFINDEX & co.: the kernel's devices if a socket
-            return _sock_ioctl(fd, request, arg, mutate_flag)
-        return _real_ioctl(fd, request, arg, mutate_flag)
-    except TypeError:  # an object with fileno()
+        # a real fd and a command below every interface ioctl: the real call at once
+        real = file is None and -1 < request < _dev_ioctl_min
+    except IndexError:  # past every mock fd
+        if type(request) is int and -1 < request < _dev_ioctl_min:
+            return _real_ioctl(fd, request, arg, mutate_flag)
+        return _real_or_sock_ioctl(fd, request, arg, mutate_flag)
+    except TypeError:  # an object with fileno() (or a request that is not an int)
         return _fileno_ioctl(fd, request, arg, mutate_flag)
-    if file is None:
-        if request in _dev_ioctls:
-            return _sock_ioctl(fd, request, arg, mutate_flag)
+    if real:
         return _real_ioctl(fd, request, arg, mutate_flag)
+    if file is None:
+        return _real_or_sock_ioctl(fd, request, arg, mutate_flag)
     if type(fd) is not int or fd < 0:  # an int subclass, or a negative alias
         return _fileno_ioctl(fd, request, arg, mutate_flag)
-    # a mock fd: the mock ioctl, its two fast branches in this frame (one call less)
-    cmd = request & 0xFFFFFFFF
-    # the two common argument kinds (a small bytearray, an int) are dispatched inline
-    if not _tracer.enabled and cmd not in _vfs_ioctls:
-        targ = type(arg)
+    # a mock fd: untraced, the two common argument kinds (a small bytearray, an int) are
+    # dispatched here, from the file's ops' table of the commands vfs_ioctl would hand
+    # to the driver's default unlocked_ioctl (keyed by the 32-bit command: an int request
+    # found there is that command already)
+    if not _tracer.enabled and type(request) is int:
         fop = file.f_op
-        if targ is bytearray:
-            length = len(arg)
-            if mutate_flag and length <= IOCTL_BUFSZ and fop.plain_ioctls:
-                handler = fop.ioctls.get(cmd)
-                if handler is None:
-                    raise kerr(ENOTTY)  # (the copy back would change nothing)
-                addr, sview = _scratch.t
-                sview[:length] = arg
-                sview[length] = 0
-                stores = LOCAL.stores
-                try:
-                    return handler(file, cmd, addr)
-                finally:
-                    if LOCAL.stores != stores:  # the handler wrote: copy back
-                        arg[:] = sview[:length]
-        elif targ is int and -0x80000000 <= arg <= 0x7FFFFFFF and fop.plain_ioctls:
-            handler = fop.ioctls.get(cmd)
-            if handler is None:
-                raise kerr(ENOTTY)
-            return handler(file, cmd, arg & 0xFFFFFFFF)
-    return _general_ioctl(file, fd, cmd, arg, mutate_flag)
+        table = _ioctl_tables.get(fop)
+        if table is None:
+            table = _ioctl_table(fop)
+        handler = table.get(request)
+        if handler is not None:
+            targ = type(arg)
+            if targ is bytearray:
+                if mutate_flag:
+                    if type(handler) is IoctlU64:
+                        # its one __u64 read straight from the caller's buffer (8 bytes
+                        # or more, as the scratch copy would hold them), unless a
+                        # fail-nth count is armed: then the counted user copy
+                        if _cpu.fault is None:
+                            try:
+                                value = _u64(arg)[0]
+                            except StructError:  # shorter than 8 bytes
+                                pass
+                            else:
+                                return handler.fn(file, request, value)
+                    else:
+                        length = len(arg)
+                        if length <= IOCTL_BUFSZ:
+                            addr, sview = _scratch.t
+                            sview[:length] = arg
+                            sview[length] = 0
+                            stores = LOCAL.stores
+                            try:
+                                return handler(file, request, addr)
+                            finally:
+                                if LOCAL.stores != stores:  # the handler wrote: copy back
+                                    arg[:] = sview[:length]
+            elif targ is int and -1 < arg < 0x80000000:
+                return handler(file, request, arg)
+    return _general_ioctl(file, fd, request & 0xFFFFFFFF, arg, mutate_flag)
 
 
 _HOT = {

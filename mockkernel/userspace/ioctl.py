@@ -17,12 +17,13 @@ import threading
 import weakref
 from typing import TYPE_CHECKING, Any
 
-from ..net.dev_ioctl import capable_net_admin, is_dev_ioctl, sock_dev_ioctl
-from ..syscalls.ioctl import do_ioctl
+from ..net.dev_ioctl import DEV_IOCTL_CMDS, capable_net_admin, is_dev_ioctl, sock_dev_ioctl
+from ..syscalls.ioctl import VFS_IOCTL_CMDS, do_ioctl
 from ..uaccess import add_window, drop_window
 from .hotpath import IOCTL_BUFSZ, as_fd
 
 if TYPE_CHECKING:
+    from ..fs import FileOperations, IoctlHandler
     from .redirect import Redirection
 
 __all__ = ["IOCTL_BUFSZ", "SCRATCH_LEN", "IoctlCalls", "Scratch"]
@@ -80,6 +81,35 @@ class IoctlCalls:
         self.kernel = redir.kernel
         #: ``hotpath``'s bound ``m_ioctl`` (set once the hot functions are made)
         self.m_ioctl: Any = None
+        #: file ops -> the commands ``m_ioctl`` may dispatch itself (:meth:`ioctl_table`)
+        self.tables: dict[FileOperations, dict[int, IoctlHandler]] = {}
+
+    def ioctl_table(self, fop: FileOperations) -> dict[int, IoctlHandler]:
+        """The handlers ``m_ioctl`` may call itself for a file of ``fop``, by command:
+        what ``vfs_ioctl`` would find in the ops' default ``unlocked_ioctl`` (its
+        ``ioctls`` table), less the commands ``do_vfs_ioctl`` answers first
+        (``VFS_IOCTL_CMDS``); empty for ops with an ``unlocked_ioctl`` of their own.
+        Made on a file's first ioctl and kept for the redirection's life (an ops
+        table is fixed when its class is made)."""
+        table = self.tables.get(fop)
+        if table is None:
+            if fop.plain_ioctls:
+                table = {c: h for c, h in fop.ioctls.items() if c not in VFS_IOCTL_CMDS}
+            else:
+                table = {}
+            self.tables[fop] = table
+        return table
+
+    def real_or_sock_ioctl(self, fd: Any, request: int, arg: Any, mutate_flag: bool) -> Any:
+        """A real fd's ioctl whose command may be an interface ioctl (``SIOCGIFINDEX``
+        & co., by its 32 bits as the real call reads it): the kernel's on a socket."""
+        try:
+            dev = request & 0xFFFFFFFF in DEV_IOCTL_CMDS
+        except TypeError:  # (the real call says what is wrong with it)
+            dev = False
+        if dev:
+            return self.sock_ioctl(fd, request, arg, mutate_flag)
+        return self.real_ioctl(fd, request, arg, mutate_flag)
 
     def call(self, file: Any, fd: int, cmd: int, arg: int) -> int:
         """One ioctl with its final argument: traced through ``Process.sys_ioctl`` when

@@ -501,8 +501,10 @@ class Redirection:
             _notconn_write=fds.notconn_write,
             _fileno_ioctl=ioctls.fileno_ioctl,
             _general_ioctl=ioctls.general_ioctl,
-            _dev_ioctls=DEV_IOCTL_CMDS,
-            _sock_ioctl=ioctls.sock_ioctl,
+            _real_or_sock_ioctl=ioctls.real_or_sock_ioctl,
+            _dev_ioctl_min=min(DEV_IOCTL_CMDS),
+            _ioctl_tables=ioctls.tables,
+            _ioctl_table=ioctls.ioctl_table,
         )
         ioctls.m_ioctl = hot["ioctl"]
         fd_funcs = {key: getattr(fds, key) for key in _FD_KEYS}
