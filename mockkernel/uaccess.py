@@ -62,7 +62,6 @@ __all__ = [
     "restore_mm",
     "strndup_user",
     "swap_mm",
-    "this_cpu",
     "use_mm",
 ]
 
@@ -211,6 +210,10 @@ class LocalMemory(UserMemory):
         super().__init__(os.getpid())
         #: every live window: key -> (base, end, view)
         self.windows: dict[int, tuple[int, int, memoryview]] = {}
+        #: how many threads have a ``fail-nth`` count armed (``set_cpu_fault``): while
+        #: none has, a hot path may read a user buffer it holds without the per-CPU
+        #: check (a thread that ends armed keeps it above 0: slower, never wrong)
+        self.armed_cpus = 0
 
     def _after_fork(self) -> None:
         self.pid = os.getpid()
@@ -294,12 +297,6 @@ class _Cpu(threading.local):
 _cpu = _Cpu()
 
 
-def this_cpu() -> _Cpu:
-    """The per-CPU (per-thread) uaccess state itself, for a hot path that reads its
-    ``fault`` (the armed ``fail-nth`` count, None when none) without a call."""
-    return _cpu
-
-
 def cpu_fault() -> FaultHook | None:
     """The armed ``fail-nth`` count of the task this thread runs (None: none)."""
     return _cpu.fault
@@ -311,9 +308,14 @@ def set_cpu_fault(hook: FaultHook | None) -> None:
     Armed, the thread forgets its fast window (``hint``) and learns none: every user
     access then takes the slow path, where the fault point is counted, so the fast
     path costs nothing for fault injection."""
-    _cpu.fault = hook
+    cpu = _cpu
+    was = cpu.fault
+    cpu.fault = hook
     if hook is not None:
-        _cpu.hint = _NO_WINDOW
+        cpu.hint = _NO_WINDOW
+    if (was is None) != (hook is None):
+        with LOCAL._lock:
+            LOCAL.armed_cpus += 1 if hook is not None else -1
 
 
 def current_mm() -> UserMemory:

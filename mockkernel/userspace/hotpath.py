@@ -49,14 +49,12 @@ from struct import error as StructError
 from typing import Any
 
 from ..errors import kerr
-from ..fs import IoctlU64
-from ..uaccess import LOCAL, this_cpu
+from ..uaccess import LOCAL
 from ..vfs import HOST_DEV, ChrDev, Dir
 from .paths import with_name
 
 IOCTL_BUFSZ = 1024
 _u64 = Struct("<Q").unpack_from  # (as uaccess.get_user_u64 reads a __u64)
-_cpu = this_cpu()  # uaccess's per-CPU state (a thread-local): ``fault`` is the armed fail-nth
 #: ``open`` flags whose rules only the slow path knows (for a device node found at once)
 _OPEN_SLOW_FLAGS = O_PATH | O_DIRECTORY | O_CREAT
 
@@ -113,7 +111,8 @@ _general_ioctl: Callable[..., Any] = _unbound
 _real_or_sock_ioctl: Callable[..., Any] = _unbound
 #: the least interface ioctl (net.dev_ioctl's SIOCGIF*/SIOCSIF* numbers)
 _dev_ioctl_min: int = 0
-#: file ops -> {cmd: handler} of the commands m_ioctl may dispatch itself (ioctl.py)
+#: file ops -> {cmd: (handler, IoctlU64's value handler or None)}: the commands m_ioctl
+#: may dispatch itself (ioctl.py: IoctlCalls.ioctl_table)
 _ioctl_tables: Mapping[Any, dict[int, Any]] = types.MappingProxyType({})
 _ioctl_table: Callable[[Any], dict[int, Any]] = _unbound
 
@@ -247,22 +246,24 @@ def m_ioctl(fd: Any, request: int, arg: Any = 0, mutate_flag: bool = True, /) ->
         table = _ioctl_tables.get(fop)
         if table is None:
             table = _ioctl_table(fop)
-        handler = table.get(request)
-        if handler is not None:
+        entry = table.get(request)
+        if entry is not None:
+            handler, value_handler = entry
             targ = type(arg)
             if targ is bytearray:
                 if mutate_flag:
-                    if type(handler) is IoctlU64:
-                        # its one __u64 read straight from the caller's buffer (8 bytes
-                        # or more, as the scratch copy would hold them), unless a
-                        # fail-nth count is armed: then the counted user copy
-                        if _cpu.fault is None:
+                    if value_handler is not None:
+                        # an IoctlU64: its one __u64 read straight from the caller's
+                        # buffer (8 bytes or more: what the scratch copy would hold),
+                        # unless a thread has a fail-nth count armed: then the user
+                        # copy, a fault point
+                        if not LOCAL.armed_cpus:
                             try:
                                 value = _u64(arg)[0]
                             except StructError:  # shorter than 8 bytes
                                 pass
                             else:
-                                return handler.fn(file, request, value)
+                                return value_handler(file, request, value)
                     else:
                         length = len(arg)
                         if length <= IOCTL_BUFSZ:

@@ -15,8 +15,10 @@ import operator
 import stat
 import threading
 import weakref
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from ..fs import IoctlU64
 from ..net.dev_ioctl import DEV_IOCTL_CMDS, capable_net_admin, is_dev_ioctl, sock_dev_ioctl
 from ..syscalls.ioctl import VFS_IOCTL_CMDS, do_ioctl
 from ..uaccess import add_window, drop_window
@@ -25,6 +27,9 @@ from .hotpath import IOCTL_BUFSZ, as_fd
 if TYPE_CHECKING:
     from ..fs import FileOperations, IoctlHandler
     from .redirect import Redirection
+
+    #: an ``IoctlCalls.ioctl_table`` entry: the handler, and an IoctlU64's value handler
+    IoctlEntry = tuple[IoctlHandler, Callable[[Any, int, int], int] | None]
 
 __all__ = ["IOCTL_BUFSZ", "SCRATCH_LEN", "IoctlCalls", "Scratch"]
 
@@ -82,21 +87,25 @@ class IoctlCalls:
         #: ``hotpath``'s bound ``m_ioctl`` (set once the hot functions are made)
         self.m_ioctl: Any = None
         #: file ops -> the commands ``m_ioctl`` may dispatch itself (:meth:`ioctl_table`)
-        self.tables: dict[FileOperations, dict[int, IoctlHandler]] = {}
+        self.tables: dict[FileOperations, dict[int, IoctlEntry]] = {}
 
-    def ioctl_table(self, fop: FileOperations) -> dict[int, IoctlHandler]:
+    def ioctl_table(self, fop: FileOperations) -> dict[int, IoctlEntry]:
         """The handlers ``m_ioctl`` may call itself for a file of ``fop``, by command:
         what ``vfs_ioctl`` would find in the ops' default ``unlocked_ioctl`` (its
         ``ioctls`` table), less the commands ``do_vfs_ioctl`` answers first
         (``VFS_IOCTL_CMDS``); empty for ops with an ``unlocked_ioctl`` of their own.
-        Made on a file's first ioctl and kept for the redirection's life (an ops
-        table is fixed when its class is made)."""
+        Each entry is ``(handler, value_handler)``: an :class:`~mockkernel.fs.IoctlU64`'s
+        ``fn`` (which takes the ``__u64`` itself), else None.  Made on a file's first
+        ioctl and kept for the redirection's life (an ops table is fixed when its class
+        is made)."""
         table = self.tables.get(fop)
         if table is None:
+            table = {}
             if fop.plain_ioctls:
-                table = {c: h for c, h in fop.ioctls.items() if c not in VFS_IOCTL_CMDS}
-            else:
-                table = {}
+                for cmd, handler in fop.ioctls.items():
+                    if cmd not in VFS_IOCTL_CMDS:
+                        value = handler.fn if type(handler) is IoctlU64 else None
+                        table[cmd] = (handler, value)
             self.tables[fop] = table
         return table
 
