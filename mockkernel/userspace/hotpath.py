@@ -223,17 +223,14 @@ def m_fstat(fd: int) -> Any:
 def m_ioctl(fd: Any, request: int, arg: Any = 0, mutate_flag: bool = True, /) -> Any:
     try:
         file = _slots[fd]
-        # a real fd and a command below every interface ioctl: the real call at once
-        real = file is None and -1 < request < _dev_ioctl_min
     except IndexError:  # past every mock fd
+        file = None
+    except TypeError:  # an object with fileno()
+        return _fileno_ioctl(fd, request, arg, mutate_flag)
+    if file is None:
+        # a real fd: a command below every interface ioctl is the real call at once
         if type(request) is int and -1 < request < _dev_ioctl_min:
             return _real_ioctl(fd, request, arg, mutate_flag)
-        return _real_or_sock_ioctl(fd, request, arg, mutate_flag)
-    except TypeError:  # an object with fileno() (or a request that is not an int)
-        return _fileno_ioctl(fd, request, arg, mutate_flag)
-    if real:
-        return _real_ioctl(fd, request, arg, mutate_flag)
-    if file is None:
         return _real_or_sock_ioctl(fd, request, arg, mutate_flag)
     if type(fd) is not int or fd < 0:  # an int subclass, or a negative alias
         return _fileno_ioctl(fd, request, arg, mutate_flag)
@@ -242,17 +239,15 @@ def m_ioctl(fd: Any, request: int, arg: Any = 0, mutate_flag: bool = True, /) ->
     # to the driver's default unlocked_ioctl (keyed by the 32-bit command: an int request
     # found there is that command already)
     if not _tracer.enabled and type(request) is int:
-        fop = file.f_op
-        table = _ioctl_tables.get(fop)
+        # (few locals: each one costs every call, a real fd's too, at frame entry and exit)
+        table = _ioctl_tables.get(file.f_op)
         if table is None:
-            table = _ioctl_table(fop)
-        entry = table.get(request)
+            table = _ioctl_table(file.f_op)
+        entry = table.get(request)  # (handler, IoctlU64's value handler or None)
         if entry is not None:
-            handler, value_handler = entry
-            targ = type(arg)
-            if targ is bytearray:
+            if type(arg) is bytearray:
                 if mutate_flag:
-                    if value_handler is not None:
+                    if entry[1] is not None:
                         # an IoctlU64: its one __u64 read straight from the caller's
                         # buffer (8 bytes or more: what the scratch copy would hold),
                         # unless a thread has a fail-nth count armed: then the user
@@ -263,7 +258,7 @@ def m_ioctl(fd: Any, request: int, arg: Any = 0, mutate_flag: bool = True, /) ->
                             except StructError:  # shorter than 8 bytes
                                 pass
                             else:
-                                return value_handler(file, request, value)
+                                return entry[1](file, request, value)
                     else:
                         length = len(arg)
                         if length <= IOCTL_BUFSZ:
@@ -272,12 +267,12 @@ def m_ioctl(fd: Any, request: int, arg: Any = 0, mutate_flag: bool = True, /) ->
                             sview[length] = 0
                             stores = LOCAL.stores
                             try:
-                                return handler(file, request, addr)
+                                return entry[0](file, request, addr)
                             finally:
                                 if LOCAL.stores != stores:  # the handler wrote: copy back
                                     arg[:] = sview[:length]
-            elif targ is int and -1 < arg < 0x80000000:
-                return handler(file, request, arg)
+            elif type(arg) is int and -1 < arg < 0x80000000:
+                return entry[0](file, request, arg)
     return _general_ioctl(file, fd, request & 0xFFFFFFFF, arg, mutate_flag)
 
 
