@@ -86,7 +86,15 @@ from .file import (
     get_unused_fd_flags,
     put_unused_fd,
 )
-from .fs import FMODE_READ, FMODE_WRITE, File, FileOperations, Inode, generic_file_llseek
+from .fs import (
+    FMODE_READ,
+    FMODE_WRITE,
+    File,
+    FileOperations,
+    Inode,
+    IoctlU64,
+    generic_file_llseek,
+)
 from .gup import PinnedFolios, memfd_pin_folios, unpin_folios
 from .kernel import Kernel
 from .lifecycle import DriverRegistry, PciDriver
@@ -341,6 +349,7 @@ __all__ = [
     "IbUcontext",
     "IbUmem",
     "Inode",
+    "IoctlU64",
     "Kernel",
     "KernelBug",
     "KernelContext",

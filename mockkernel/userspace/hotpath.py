@@ -14,9 +14,11 @@ syscalls, so these six are written for CPython's call path:
   None; an IndexError (past every mock fd) or TypeError (not an int) means "not a mock
   fd" too.  A negative fd indexes from the end of the list, so the mock branch
   re-checks ``fd >= 0``;
-* an interface ioctl (``SIOCGIFINDEX`` & co., ``_dev_ioctls``) on a real fd is the one
-  exception a real ioctl pays for (one set lookup): on a real socket it is the kernel's
-  (``_sock_ioctl``), as it would be under the supervisor -- never the host's devices;
+* an interface ioctl (``SIOCGIFINDEX`` & co.) on a real fd is the one exception a real
+  ioctl pays for: a command below the first of them (``_dev_ioctl_min``) is the real call
+  at once, any other is judged by its 32 bits (``_real_or_sock_ioctl``): on a real socket
+  it is the kernel's, as it would be under the supervisor -- never the host's devices;
+* locals are few (each costs every call, a real fd's too, at frame entry and exit);
 * with tracing off a mock fd's call goes to the syscall layer's function itself
   (``syscalls.fd.sys_close``, ``syscalls.rw.sys_read``, ...: what ``Process.sys_<name>``
   forwards to when untraced), and the ioctl fast branches run in ``m_ioctl``'s frame;
@@ -34,8 +36,11 @@ The module-level values below are placeholders that only type the names; the bou
 copies never read them.  The slow paths live with their families (``paths.py``: mock
 paths; ``ioctl.py``: every argument kind of ``ioctl``; ``fdcalls.py``: the mock TCP
 fallbacks) and are passed in as ``_open_slow`` and friends.  The ioctl fast branch is a
-specialised ``vfs_ioctl`` (:mod:`mockkernel.syscalls.ioctl`); ``_vfs_ioctls`` is that
-layer's ``VFS_IOCTL_CMDS``: the commands it must leave to ``do_vfs_ioctl``.
+specialised ``vfs_ioctl`` (:mod:`mockkernel.syscalls.ioctl`): one lookup in the file
+ops' table of the handlers it may call itself (``_ioctl_tables``, made by
+``IoctlCalls.ioctl_table`` without that layer's ``VFS_IOCTL_CMDS``); an
+:class:`~mockkernel.fs.IoctlU64` handler gets its ``__u64`` from the caller's
+``bytearray`` itself (``struct``, no scratch copy).
 """
 
 from __future__ import annotations
@@ -84,7 +89,6 @@ _slots: Sequence[Any] = ()
 _proc: Any = None
 _tracer: Any = None
 _scratch: Any = None
-_vfs_ioctls: frozenset[int] = frozenset()  # syscalls.ioctl.VFS_IOCTL_CMDS
 _held: Container[int] = frozenset()  # realfd's held numbers: the kernel's, not the program's
 _real_open: Callable[..., int] = _unbound
 _real_close: Callable[[int], None] = _unbound

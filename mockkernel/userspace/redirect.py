@@ -51,7 +51,6 @@ from ..realfd import REAL as _Real
 from ..realfd import held_numbers, os_close
 from ..syscalls import rw, stat
 from ..syscalls.fd import sys_close
-from ..syscalls.ioctl import VFS_IOCTL_CMDS
 from ..syscalls.namei import open_chrdev
 from ..trace import TracePoint
 from ..vfs import Vfs
@@ -481,7 +480,6 @@ class Redirection:
             _proc=proc,
             _tracer=self.kernel.tracer,
             _scratch=self.scratch,
-            _vfs_ioctls=VFS_IOCTL_CMDS,
             _real_open=real.open,
             _real_close=os_close,
             _held=held_numbers(),

@@ -134,8 +134,17 @@ def test_the_hot_path_takes_its_vfs_ioctls_from_the_layer(mock_kernel: Kernel) -
 
     redir = Redirection.active
     assert redir is not None
-    assert redir.funcs["ioctl"].__globals__["_vfs_ioctls"] is VFS_IOCTL_CMDS
     assert frozenset(VFS_IOCTLS) == VFS_IOCTL_CMDS
+    fd = os.open("/dev/udmabuf", os.O_RDWR)  # (a misc device: its table names no VFS command)
+    try:
+        fcntl.ioctl(fd, FIOCLEX, 0)
+        fop = mock_kernel.init_process.files[fd].f_op
+    finally:
+        os.close(fd)
+    tables = redir.funcs["ioctl"].__globals__["_ioctl_tables"]
+    assert set(tables[fop]) == set(fop.ioctls) - VFS_IOCTL_CMDS
+    rigged = type("Rigged", (FileOperations,), {"ioctls": dict.fromkeys(VFS_IOCTL_CMDS, print)})()
+    assert redir.funcs["ioctl"].__globals__["_ioctl_table"](rigged) == {}
 
 
 # -- namei: which paths are the mock's ----------------------------------------------------------
