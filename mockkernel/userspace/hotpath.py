@@ -15,9 +15,10 @@ syscalls, so these six are written for CPython's call path:
   fd" too.  A negative fd indexes from the end of the list, so the mock branch
   re-checks ``fd >= 0``;
 * an interface ioctl (``SIOCGIFINDEX`` & co.) on a real fd is the one exception a real
-  ioctl pays for: a command below the first of them (``_dev_ioctl_min``) is the real call
-  at once, any other is judged by its 32 bits (``_real_or_sock_ioctl``): on a real socket
-  it is the kernel's, as it would be under the supervisor -- never the host's devices;
+  ioctl pays for: a 32-bit command outside their range (``_dev_ioctl_min`` ..
+  ``_dev_ioctl_max``) is the real call at once, any other is judged by its 32 bits
+  (``_real_or_sock_ioctl``): on a real socket it is the kernel's, as it would be under
+  the supervisor -- never the host's devices;
 * locals are few (each costs every call, a real fd's too, at frame entry and exit);
 * with tracing off a mock fd's call goes to the syscall layer's function itself
   (``syscalls.fd.sys_close``, ``syscalls.rw.sys_read``, ...: what ``Process.sys_<name>``
@@ -113,8 +114,9 @@ _notconn_write: Callable[..., int] = _unbound
 _fileno_ioctl: Callable[..., Any] = _unbound
 _general_ioctl: Callable[..., Any] = _unbound
 _real_or_sock_ioctl: Callable[..., Any] = _unbound
-#: the least interface ioctl (net.dev_ioctl's SIOCGIF*/SIOCSIF* numbers)
+#: the least and the greatest interface ioctl (net.dev_ioctl's SIOCGIF*/SIOCSIF* numbers)
 _dev_ioctl_min: int = 0
+_dev_ioctl_max: int = 0
 #: file ops -> {cmd: (handler, IoctlU64's value handler or None)}: the commands m_ioctl
 #: may dispatch itself (ioctl.py: IoctlCalls.ioctl_table)
 _ioctl_tables: Mapping[Any, dict[int, Any]] = types.MappingProxyType({})
@@ -232,9 +234,15 @@ def m_ioctl(fd: Any, request: int, arg: Any = 0, mutate_flag: bool = True, /) ->
     except TypeError:  # an object with fileno()
         return _fileno_ioctl(fd, request, arg, mutate_flag)
     if file is None:
-        # a real fd: a command below every interface ioctl is the real call at once
-        if type(request) is int and -1 < request < _dev_ioctl_min:
-            return _real_ioctl(fd, request, arg, mutate_flag)
+        # a real fd: a 32-bit command outside the interface ioctls' range is the real
+        # call at once (the commonest, below it, after one compare)
+        try:
+            if -1 < request < _dev_ioctl_min or _dev_ioctl_max < request <= 0xFFFFFFFF:
+                return _real_ioctl(fd, request, arg, mutate_flag)
+        except TypeError:
+            if type(request) is int:
+                raise  # the real call's own (raised before it made the syscall)
+            # a request that is not an int: the real call below says what is wrong
         return _real_or_sock_ioctl(fd, request, arg, mutate_flag)
     if type(fd) is not int or fd < 0:  # an int subclass, or a negative alias
         return _fileno_ioctl(fd, request, arg, mutate_flag)

@@ -501,6 +501,7 @@ class Redirection:
             _general_ioctl=ioctls.general_ioctl,
             _real_or_sock_ioctl=ioctls.real_or_sock_ioctl,
             _dev_ioctl_min=min(DEV_IOCTL_CMDS),
+            _dev_ioctl_max=max(DEV_IOCTL_CMDS),
             _ioctl_tables=ioctls.tables,
             _ioctl_table=ioctls.ioctl_table,
         )

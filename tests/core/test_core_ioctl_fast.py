@@ -251,7 +251,21 @@ def test_an_int_subclass_fd_and_command_are_their_values(kernel: Kernel, dev: in
 
 
 # -- real fds ---------------------------------------------------------------------------------
-@pytest.mark.parametrize("request_", [termios.FIONREAD, termios.FIONREAD + 2**32, "x", 1.5])
+@pytest.mark.parametrize(
+    "request_",
+    [
+        termios.FIONREAD,
+        termios.FIONREAD + 2**32,
+        termios.FIONREAD - 2**32,
+        0x80045430,  # TIOCGPTN: above every interface ioctl
+        0x8933,  # SIOCGIFINDEX on a pipe: not a socket, the real call's ENOTTY
+        0x89E0,
+        2**32 - 1,
+        -1,
+        "x",
+        1.5,
+    ],
+)
 def test_a_real_fds_ioctl_is_the_real_one(kernel: Kernel, request_: Any) -> None:
     """The same answer, and the same error text, as CPython's own ``fcntl.ioctl``."""
     r, w = os.pipe()
