@@ -114,6 +114,7 @@ _notconn_write: Callable[..., int] = _unbound
 _fileno_ioctl: Callable[..., Any] = _unbound
 _general_ioctl: Callable[..., Any] = _unbound
 _real_or_sock_ioctl: Callable[..., Any] = _unbound
+_do_ioctl: Callable[..., int] = _unbound  # syscalls.ioctl.do_ioctl
 #: the least and the greatest interface ioctl (net.dev_ioctl's SIOCGIF*/SIOCSIF* numbers)
 _dev_ioctl_min: int = 0
 _dev_ioctl_max: int = 0
@@ -285,6 +286,10 @@ def m_ioctl(fd: Any, request: int, arg: Any = 0, mutate_flag: bool = True, /) ->
                                     arg[:] = sview[:length]
             elif type(arg) is int and -1 < arg < 0x80000000:
                 return entry[0](file, request, arg)
+        elif type(arg) is int and -1 < arg < 0x80000000:
+            # not the driver's table: do_vfs_ioctl's (FIOCLEX, ...), an own unlocked_ioctl
+            # or ENOTTY, as IoctlCalls.call would reach them untraced (two frames fewer)
+            return _do_ioctl(_proc, fd, file, request & 0xFFFFFFFF, arg)
     return _general_ioctl(file, fd, request & 0xFFFFFFFF, arg, mutate_flag)
 
 

@@ -51,6 +51,7 @@ from ..realfd import REAL as _Real
 from ..realfd import held_numbers, os_close
 from ..syscalls import rw, stat
 from ..syscalls.fd import sys_close
+from ..syscalls.ioctl import do_ioctl
 from ..syscalls.namei import open_chrdev
 from ..trace import TracePoint
 from ..vfs import Vfs
@@ -500,6 +501,7 @@ class Redirection:
             _fileno_ioctl=ioctls.fileno_ioctl,
             _general_ioctl=ioctls.general_ioctl,
             _real_or_sock_ioctl=ioctls.real_or_sock_ioctl,
+            _do_ioctl=do_ioctl,
             _dev_ioctl_min=min(DEV_IOCTL_CMDS),
             _dev_ioctl_max=max(DEV_IOCTL_CMDS),
             _ioctl_tables=ioctls.tables,
