@@ -253,11 +253,11 @@ def m_ioctl(fd: Any, request: int, arg: Any = 0, mutate_flag: bool = True, /) ->
     # found there is that command already)
     if not _tracer.enabled and type(request) is int:
         # (few locals: each one costs every call, a real fd's too, at frame entry and exit)
-        table = _ioctl_tables.get(file.f_op)
-        if table is None:
-            table = _ioctl_table(file.f_op)
-        entry = table.get(request)  # (handler, IoctlU64's value handler or None)
-        if entry is not None:
+        try:
+            entry = _ioctl_tables[file.f_op].get(request)
+        except KeyError:  # the first ioctl on a file of these ops
+            entry = _ioctl_table(file.f_op).get(request)
+        if entry is not None:  # (handler, IoctlU64's value handler or None)
             if type(arg) is bytearray:
                 if mutate_flag:
                     if entry[1] is not None:
