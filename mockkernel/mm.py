@@ -709,11 +709,12 @@ class KernelMap:
 
     def write(self, off: int, data: bytes | bytearray | memoryview) -> None:
         n = len(data)
-        addr = self._at(off, n)  # (ValueError after close or out of bounds)
         view = self._view
-        if view is None:
-            mapped = (ctypes.c_char * self.length).from_address(addr - off)
-            view = self._view = memoryview(mapped).cast("B")
+        if view is None or off < 0 or off + n > self.length:
+            addr = self._at(off, n)  # (ValueError after close or out of bounds)
+            if view is None:  # the first write: make the writable view
+                mapped = (ctypes.c_char * self.length).from_address(addr - off)
+                view = self._view = memoryview(mapped).cast("B")
         if type(data) is not bytes and not (
             type(data) is memoryview and data.format == "B" and data.ndim == 1 and data.contiguous
         ):

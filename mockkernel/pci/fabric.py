@@ -187,7 +187,8 @@ class Fabric:
     ) -> tuple[str, KernelMap, int, int, PciDev | None, bool] | None:
         """(name, memory, offset, bytes left in the region, target function, whether the
         completer takes the extended-ST prefix) or None."""
-        for first, last, bar, pdev, name, ext in self._bar_windows():
+        windows = self._windows if self.bus.devices is self._windows_of else self._bar_windows()
+        for first, last, bar, pdev, name, ext in windows:
             if first <= address <= last and not bar.closed:
                 off = address - first
                 return name, bar.map, off, bar.size - off, pdev, ext

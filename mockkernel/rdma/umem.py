@@ -388,9 +388,14 @@ class UmemDmabuf:
             raise kerr(EFAULT)
         pos = self.address + offset
         end = pos + n
-        out = []
         starts, entries = self._starts, self._entries
         i = bisect.bisect_right(starts, pos) - 1
+        if n > 0 and 0 <= i < len(entries):  # (most DMAs: inside one entry)
+            e = entries[i]
+            off = pos - starts[i]
+            if off + n <= e.length:
+                return [DmaSegment(e.dma_address + off, n, e, off)]
+        out = []
         while pos < end and 0 <= i < len(entries):
             e = entries[i]
             off = pos - starts[i]

@@ -173,3 +173,70 @@ def test_the_results_are_the_dataclasses_made_field_by_field() -> None:
         None,
     )
     assert made[0] != made[2] and made[0].ok and not made[1].ok
+
+
+#: a dma-buf of three BAR0 ranges, out of order: the MR's bytes are not contiguous on the bus
+RANGES = ((0x3000, 0x1000), (0x0, 0x2000), (0x8000, 0x1000))
+
+
+@pytest.fixture
+def scattered(mock_kernel: Kernel, verbs: Verbs, vfio: VfioDevice) -> Iterator[int]:
+    """An MR over a dma-buf of ``RANGES`` of BAR0 (TPH as above): its rkey."""
+    import struct
+
+    from mockkernel.testing.rdma import _DMA_BUF, _GET
+
+    data = struct.pack("<IIII", 0, os.O_RDWR | os.O_CLOEXEC, 0, len(RANGES))
+    data += b"".join(struct.pack("<QQ", off, n) for off, n in RANGES)
+    fd = vfio.feature(_GET | _DMA_BUF, data)
+    total = sum(n for _, n in RANGES)
+    vfio.set_tph(fd, VFIO_DMA_BUF_TPH_ST | VFIO_DMA_BUF_TPH_ST_EXT, xst=0x0112, st=0x12, ph=1)
+    pd = verbs.alloc_pd()
+    mr = verbs.reg_dmabuf_mr(pd, fd, total, access=RW)
+    try:
+        yield mr.rkey
+    finally:
+        verbs.dereg_mr(mr)
+        os.close(fd)
+
+
+@settings(
+    max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    offset=st.integers(-2, 0x4002)
+    | st.builds(
+        lambda b, d: b + d, st.sampled_from((0, 0x1000, 0x3000, 0x4000)), st.integers(-3, 3)
+    ),
+    n=st.integers(0, 3) | st.integers(0, 0x4002),
+)
+def test_a_write_across_the_pieces_of_a_scattered_mr(
+    mock_kernel: Kernel, scattered: int, offset: int, n: int
+) -> None:
+    """Each piece of the MR the write touches is its own run of TLPs, to that piece's
+    bus address, in order; the bytes land piece by piece."""
+    assert mock_kernel.pci is not None
+    bar = mock_kernel.pci.get(VFIO_BDF).bars[0]
+    total = sum(size for _, size in RANGES)
+    data = bytes(i * 7 % 251 for i in range(n))
+    res = remote_write(mock_kernel, "mlx5_0", scattered, offset, data)
+    if offset < 0 or offset + n > total:
+        assert (res.status, res.reason, res.tlps) == ("IBV_WC_REM_ACCESS_ERR", "outside the MR", ())
+        return
+    want: list[tuple[int, int]] = []
+    landed: list[tuple[int, bytes]] = []
+    base = 0
+    for bar_off, size in RANGES:  # the model: MR bytes [base, base+size) are BAR bytes bar_off..
+        lo, hi = max(offset, base), min(offset + n, base + size)
+        addr, end = bar.bus_address + bar_off + lo - base, bar.bus_address + bar_off + hi - base
+        while addr < end:
+            step = min(end - addr, 256, 4096 - addr % 4096)
+            want.append((addr, step))
+            addr += step
+        if lo < hi:
+            landed.append((bar_off + lo - base, data[lo - offset : hi - offset]))
+        base += size
+    assert res.ok and [(t.address, t.length) for t in res.tlps] == want
+    assert all((t.st, t.st_ext, t.ph, t.status) == (0x12, 0x01, 1, "ok") for t in res.tlps)
+    for bar_off, chunk in landed:
+        assert bar.map.read(bar_off, len(chunk)) == chunk
