@@ -808,12 +808,7 @@ def bytes_per_event(n: int = 20000) -> float:
 
 def fixture_cost(tests: int) -> dict[str, Any]:
     """``benchmarks/bench_fixture.py``: the fixtures' per-test cost inside pytest."""
-    path = Path(__file__).resolve().with_name("bench_fixture.py")
-    spec = importlib.util.spec_from_file_location("bench_fixture", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    result: dict[str, Any] = module.measure(tests)
+    result: dict[str, Any] = _bench_module("bench_fixture").measure(tests)
     return result
 
 

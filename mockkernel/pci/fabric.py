@@ -130,9 +130,10 @@ class Fabric:
         self._ram_starts: list[int] = []
         self._ram: dict[int, tuple[int, KernelMap, int]] = {}  # start -> (end, map, offset)
         self._root_port: PciRootPort | None = bus.root_ports[0] if bus.root_ports else None
-        #: every BAR of the bus as ``(first, last, bar, function, "bdf:barN")``, in the
-        #: order decoding tries them; rebuilt when ``bus.devices`` (a tuple the bus
-        #: replaces on each removal and rescan) is another object than it was built from
+        #: every BAR of the bus as a ``_Window`` (first and last address, the BAR, its
+        #: function, ``"bdf:barN"``, extended-TPH completer), in the order decoding tries
+        #: them; rebuilt when ``bus.devices`` (a tuple the bus replaces on each removal
+        #: and rescan) is another object than the one they were built from
         self._windows: tuple[_Window, ...] = ()
         self._windows_of: tuple[PciDev, ...] | None = None
 
