@@ -321,7 +321,7 @@ class MappedFile(_RealMmap):
         owner.msync(self._mk_map.start + offset, size, 4)  # MS_SYNC
 
     def close(self) -> None:
-        super().close()
+        _RealMmap.close(self)  # (not super(): close is a hot path)
         owner = self.__dict__.pop("_mk_owner", None)
         if owner is not None:
             owner.unmap(self)
@@ -537,8 +537,11 @@ def build_mapping(
     (and always without ``direct``) an anonymous reservation is laid first and each
     piece over it, ``m._mk_dupfd`` -1.
     """
-    rflags, rprot = _prot_flags(vma.flags, vma.prot, access)
-    rflags &= ~_MAP_ANONYMOUS
+    if access == _mmap.ACCESS_DEFAULT:
+        rflags, rprot = vma.flags & ~_MAP_ANONYMOUS, vma.prot
+    else:
+        rflags, rprot = _prot_flags(vma.flags, vma.prot, access)
+        rflags &= ~_MAP_ANONYMOUS
     length = vma.length
     segs = vma.segments
     if direct and len(segs) == 1 and not vma.zapped and _mmap_layout_ok():

@@ -138,7 +138,8 @@ def do_mmap(
 def mmap_backed(file: File, vma: Vma) -> None:
     """After the driver's op: the pieces must back the whole mapping (``EINVAL``); then
     the mapping's file reference is taken (:func:`remove_mapping` drops it)."""
-    if not vma.backed():
+    segs = vma.segments
+    if not ((len(segs) == 1 and segs[0][2] >= vma.length) or vma.backed()):  # (one piece: no sum)
         raise kerr(EINVAL, "mmap op did not back the whole mapping")
     file.get()
 

@@ -23,13 +23,13 @@ from typing import TYPE_CHECKING, Any
 
 from ..fs import FMODE_READ, FMODE_WRITE
 from ..gup import PinnedPages
-from ..mm import PAGE_SIZE, MappedFile, Vma, page_align
+from ..mm import PAGE_SIZE, MappedFile, Vma, build_mapping, page_align
 from ..realfd import REAL
 from ..syscalls.fd import sys_close
 from ..syscalls.mmap import (
     ProcessMm,
+    add_mapping,
     keep_mapped_fd,
-    map_vma,
     mmap_backed,
     remove_mapping,
     sys_mmap,
@@ -215,7 +215,14 @@ class MmapCalls(ProcessMm):
                 vma = Vma(length, offset // PAGE_SIZE, prot, flags)
                 op(file, vma)
                 mmap_backed(file, vma)
-                m = map_vma(proc, fd, file, vma, True, access, True, self)
+                try:  # (map_vma's steps, untraced)
+                    m = build_mapping(vma, access, file, True, True)
+                except BaseException:
+                    file.put()
+                    raise
+                m._mk_len = length
+                m._mk_owner = self
+                add_mapping(proc, m._mk_map)
             else:
                 m = sys_mmap(proc, fd, length, flags, prot, access, offset, True, self)
             try:
