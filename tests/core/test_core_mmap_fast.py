@@ -22,10 +22,13 @@ import struct
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mockkernel import Kernel
+from mockkernel.mm import MappedFile
+from mockkernel.userspace.mmap import MmapCalls
 
 PAGE = mmap.PAGESIZE
 UDMABUF_CREATE = 0x40187542
@@ -219,3 +222,34 @@ def test_mmap_of_a_read_only_file_is_refused_before_the_driver_is_asked(
             assert not mock_kernel.init_process.mappings
     finally:
         os.close(fd)
+
+
+def test_a_map_closed_again_while_it_is_being_unmapped_is_unmapped_once(
+    mock_kernel: Kernel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``close()`` (and collection) take the map's owner once (``dict.pop``): a second
+    ``close`` that arrives while the first one is unmapping (another thread's, made
+    deterministic here by closing again from inside the owner's ``unmap``) finds nothing
+    left to do, so the kept dup and the mapping's reference are dropped once."""
+    fd, slices = _buffer([(1, 0)])
+    proc = mock_kernel.init_process
+    inner: list[int] = []
+    real_unmap = MmapCalls.unmap
+
+    def unmap(self: MmapCalls, m: MappedFile) -> None:
+        inner.append(1)
+        m.close()  # (a second close, before the first one's unmap ran)
+        real_unmap(self, m)
+
+    monkeypatch.setattr(MmapCalls, "unmap", unmap)
+    try:
+        base = proc.files[fd].f_count
+        m = mmap.mmap(fd, PAGE)
+        kept = m._mk_fd  # type: ignore[attr-defined]
+        m.close()
+        assert inner == [1] and kept not in proc.files
+        assert proc.files[fd].f_count == base and not proc.mappings
+    finally:
+        os.close(fd)
+        for memfd, _, _ in slices:
+            os.close(memfd)
