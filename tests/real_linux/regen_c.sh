@@ -12,7 +12,7 @@ for p in "$@"; do
   if [ "$p" = faults ]; then  # the modes real Linux can run (not those needing a mock driver)
     cmd='for m in closeall killparent iouring abi; do echo "== $m"; ( ./faults $m; true ) 2>/dev/null; sleep 1; done'
   fi
-  if [ "$p" = sockblock ] || [ "$p" = sockthreads ]; then  # the mock NIC's address, on lo
+  if [ "$p" = sockblock ] || [ "$p" = sockthreads ] || [ "$p" = spliceprobe ]; then  # the mock NIC's address, on lo
     cmd="ip link set lo up && ip addr add 192.0.2.1/32 dev lo && $cmd"
   fi
   "$run" --sh "cd \$TMPDIR && cc -pthread -I $src -o $p $src/$p.c && $cmd" > "$here/golden/c_$p.txt"
