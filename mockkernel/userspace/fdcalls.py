@@ -326,6 +326,9 @@ class FdCalls:
             and dst not in socks
         ):
             return self.more["splice"](src, dst, count, offset_src, offset_dst, flags)  # type: ignore[no-any-return]
+        with contextlib.suppress(OSError):  # CPython's own argument checks (TypeError,
+            # ValueError, OverflowError), made by the real call on no fd at all
+            self.more["splice"](-1, -1, count, offset_src, offset_dst, flags)
         while True:
             try:
                 return rw_splice.sys_splice(

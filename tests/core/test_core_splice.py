@@ -64,6 +64,30 @@ def test_bytes_go_both_ways(mock_kernel: Kernel, conn: tuple[socket.socket, TcpP
     assert mock_kernel.leaks() == []
 
 
+@pytest.mark.parametrize(
+    ("kwargs", "exc"),
+    [
+        ({"count": -1}, ValueError),
+        ({"count": "4"}, TypeError),
+        ({"count": 4, "flags": -1}, ValueError),
+        ({"count": 4, "flags": 1 << 32}, OverflowError),
+        ({"count": 4, "offset_src": "0"}, TypeError),
+    ],
+)
+def test_python_refuses_what_cpython_refuses(
+    conn: tuple[socket.socket, TcpPeer], kwargs: dict[str, object], exc: type[Exception]
+) -> None:
+    """Before any syscall, as the real ``os.splice`` converts its arguments."""
+    c, _peer = conn
+    r, w = os.pipe()
+    try:
+        with pytest.raises(exc):
+            os.splice(r, c.fileno(), **kwargs)  # type: ignore[arg-type]
+    finally:
+        os.close(r)
+        os.close(w)
+
+
 ERRNOS = {errno.EBADF, errno.EINVAL, errno.ESPIPE, errno.EAGAIN, errno.EPIPE}
 #: the pairs that move bytes: a pipe and the mock socket, a sysfs file into a pipe (its
 #: ``config`` is open read-only here), and the host's own file into a pipe (a real call)
