@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import stat
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from errno import EBADF, EINVAL, ENODEV, ENOTDIR, ERANGE, ESPIPE, EXDEV
+from errno import EBADF, EINVAL, ENODEV, ENOTDIR, EPIPE, ERANGE, ESPIPE, EXDEV
 from typing import TYPE_CHECKING
 
 from ..errors import NotMine, kerr
@@ -34,6 +35,7 @@ from ..trace import TracePoint
 from ..uaccess import UserBuffer, copy_from_user, copy_to_user
 from . import attrs, epollsys, netsock, paths, pollsys, punch, scm, tcpsock
 from .fdtable import real_fd_is_dir, real_fd_open
+from .host import libc
 from .mmap import unmap
 from .seccomp import NR
 from .uabi import MAX_RW_COUNT, i32, s64, stat_bytes, statx_bytes, u32
@@ -404,12 +406,41 @@ def sys_splice(c: Call) -> Result:
         off_out = s64(_load_u64(offp_out)) if offp_out else None
         off_in = s64(_load_u64(offp_in)) if offp_in else None
         with tcpsock.timed_file(c, in_.file):
-            n, new_in, new_out = do_splice(c.proc, in_, off_in, out, off_out, length, flags)
+            try:
+                n, new_in, new_out = do_splice(c.proc, in_, off_in, out, off_out, length, flags)
+            except OSError as e:
+                if e.errno == EPIPE:
+                    _sigpipe(c)
+                raise
     if new_out is not None:
         copy_to_user(offp_out, new_out.to_bytes(8, "little", signed=True))
     if new_in is not None:
         copy_to_user(offp_in, new_in.to_bytes(8, "little", signed=True))
     return n
+
+
+_SIGPIPE_BIT = 1 << (signal.SIGPIPE - 1)
+
+
+def _sigpipe(c: Call) -> None:
+    """``send_sig(SIGPIPE, current)`` with a splice's ``EPIPE`` (a pipe without readers,
+    a socket that cannot send): sent to the caller's thread before the answer unless
+    its handler catches it -- the default action ends the process as on Linux, an
+    ignored or blocked one changes nothing; a caught one would interrupt the
+    notification and come back as ``EINTR`` or a restart, so it is not sent."""
+    masks = {}
+    try:
+        with open(f"/proc/{c.proc.pid}/task/{c.tid}/status", "rb") as f:
+            for line in f:
+                key, _, value = line.partition(b":")
+                if key in (b"SigBlk", b"SigCgt"):
+                    masks[key] = int(value, 16)
+    except OSError:
+        return  # (gone)
+    if masks.get(b"SigCgt", 0) & ~masks.get(b"SigBlk", 0) & _SIGPIPE_BIT:
+        return
+    with contextlib.suppress(OSError):
+        libc().tgkill(c.proc.pid, c.tid, signal.SIGPIPE)
 
 
 def _load_u64(addr: int) -> int:

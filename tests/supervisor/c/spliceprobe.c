@@ -204,6 +204,34 @@ int main(void)
 	r = recv(a, buf, sizeof(buf), MSG_DONTWAIT);
 	printf("peer received %d\n", r);
 
+	/* a pipe without readers: EPIPE and SIGPIPE, which ends a process that keeps the
+	 * default action */
+	for (int ignore = 0; ignore < 2; ignore++) {
+		int q[2], status;
+		pid_t pid;
+
+		if (pipe(q))
+			die("pipe");
+		close(q[0]);
+		if (write(a, "op", 2) != 2)
+			die("write");
+		usleep(50000);
+		pid = fork();
+		if (pid == 0) {
+			signal(SIGPIPE, ignore ? SIG_IGN : SIG_DFL);
+			r = splice(c, NULL, q[1], NULL, 100, 0);
+			printf("sock->pipe without readers, SIGPIPE %s: %s\n",
+			       ignore ? "ignored" : "default", said(r));
+			_exit(0);
+		}
+		waitpid(pid, &status, 0);
+		printf("  child %s\n", WIFSIGNALED(status) && WTERMSIG(status) == SIGPIPE ?
+		       "killed by SIGPIPE" : "exited");
+		close(q[1]);
+	}
+	step("  the bytes stay queued", splice(c, NULL, p[1], NULL, 100, 0));
+	printf("  piped %ld\n", drain(p[0]));
+
 	/* tee and vmsplice: their checks before their errno */
 	step("tee sock->pipe, flags 0x10, len 0", tee(c, p[1], 0, 0x10));
 	step("tee sock->pipe, len 0", tee(c, p[1], 0, 0));
