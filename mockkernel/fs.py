@@ -59,6 +59,8 @@ __all__ = [
     "FileTable",
     "Inode",
     "IoctlHandler",
+    "copy_splice_read",
+    "iter_file_splice_write",
     "open_flags_to_file",
 ]
 
@@ -186,6 +188,44 @@ class FileOperations:
     #: ``->iterate_shared(file, ctx)``: a directory's entries from ``ctx.pos`` on, each
     #: handed to ``ctx.emit`` until it says stop; without it ``getdents64`` is ``ENOTDIR``
     iterate: Callable[[File, DirContext], None] | None = None
+    #: ``->splice_read(file, pos, put, count)``: hand up to ``count`` bytes from ``pos``
+    #: to a pipe (``put(data)`` says how many it took); the bytes spliced.  Without it
+    #: ``splice`` from the file is ``EINVAL`` (``mockkernel/syscalls/splice.py``)
+    splice_read: Callable[[File, int, Callable[[bytes], int], int], int] | None = None
+    #: ``->splice_write(file, pos, take, count)``: write what ``take(n)`` gives from a
+    #: pipe (up to ``count``) at ``pos``; the bytes spliced.  Without it: ``EINVAL``
+    splice_write: Callable[[File, int, Callable[[int], bytes], int], int] | None = None
+
+
+def copy_splice_read(file: File, pos: int, put: Callable[[bytes], int], count: int) -> int:
+    """``copy_splice_read``: ``->read`` into the pipe (what it did not take is read
+    again next time: the position moves by what it took)."""
+    read = file.f_op.read
+    assert read is not None
+    data = read(file, count, pos)
+    return put(data) if data else 0
+
+
+def iter_file_splice_write(file: File, pos: int, take: Callable[[int], bytes], count: int) -> int:
+    """``iter_file_splice_write``: the pipe's bytes through ``->write``, a page at a
+    time (a short write ends it)."""
+    write = file.f_op.write
+    assert write is not None
+    done = 0
+    while done < count:
+        data = take(min(count - done, 4096))
+        if not data:
+            break
+        try:
+            n = write(file, data, pos + done)
+        except OSError:
+            if done:
+                break
+            raise
+        done += n
+        if n < len(data):
+            break
+    return done
 
 
 #: ``d_type`` values of ``struct linux_dirent64`` (``DT_*``)

@@ -49,6 +49,7 @@ from .uapi.linux.ioctls import FIONCLEX as FIONCLEX
 from .uapi.linux.ioctls import FIOQSIZE as FIOQSIZE
 
 if TYPE_CHECKING:
+    from .net.tcp_sock import TcpSocket
     from .vfs import Node
 
 __all__ = ["Cred", "FdTable", "Process", "RealBackedFdTable", "TaskContext", "VirtualFdTable"]
@@ -415,6 +416,8 @@ class Process:
         #: and what ``os.read`` on them reads (their real socket never connects: ENOTCONN)
         self.fd_readers: dict[int, Callable[[int], bytes]] = {}
         self.fd_writers: dict[int, Callable[[bytes], int]] = {}
+        #: and the kernel socket behind each (what ``os.splice`` splices with)
+        self.fd_socks: dict[int, TcpSocket] = {}
         self.name = name
         #: True when ``pid`` is a real process's (this Python process; a supervised one):
         #: the real ``/proc/<pid>`` answers what procfs does not (``mockkernel.procfs``).

@@ -54,7 +54,9 @@ from .fs import (
     File,
     FileOperations,
     Inode,
+    copy_splice_read,
     generic_file_llseek,
+    iter_file_splice_write,
     open_flags_to_file,
 )
 from .fsnotify import IN_MODIFY, IN_OPEN, fsnotify
@@ -279,6 +281,9 @@ class BinAttrOps(FileOperations):
 
     #: ``generic_file_llseek`` itself (no method frame: a seek is a hot path)
     llseek = staticmethod(generic_file_llseek)
+    #: ``kernfs_file_fops``: a sysfs file splices through its ``read``/``write``
+    splice_read = staticmethod(copy_splice_read)
+    splice_write = staticmethod(iter_file_splice_write)
 
     def mmap(self, file: File[BinAttr], vma: Vma) -> None:
         node = file.private_data

@@ -139,6 +139,7 @@ _TARGETS: tuple[tuple[ModuleType | type, str, str], ...] = (
     *((os, key, key) for key in ATTR_KEYS),
     (os, "posix_fallocate", "posix_fallocate"),
     (os, "sendfile", "sendfile"),
+    (os, "splice", "splice"),
     (os, "fstatvfs", "fstatvfs"),
     (socket, "socket", "socket"),
     # a socket.socket subclass defined before installation, on a mock netlink fd
@@ -175,6 +176,7 @@ _REAL_MORE: dict[str, Any] = {
     "fchown": os.fchown,
     "posix_fallocate": os.posix_fallocate,
     "sendfile": os.sendfile,
+    "splice": os.splice,
     "fstatvfs": os.fstatvfs,
     "socket": socket.socket,
     "socket_init": socket.socket.__init__,
@@ -220,6 +222,7 @@ _FD_KEYS = (
     "fchown",
     "posix_fallocate",
     "sendfile",
+    "splice",
     "fstatvfs",
 )
 _PATH_KEYS: tuple[str, ...] = ("stat", "lstat", "access", "listdir", "scandir", "readlink")
