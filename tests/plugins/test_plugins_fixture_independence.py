@@ -17,6 +17,8 @@ import json
 
 import pytest
 
+import mockkernel
+
 _INNER = r'''
 import json
 import os
@@ -74,6 +76,7 @@ def record(k):
         "next_id": k.new_id(),
         "vfs_sys_bus": sorted(k.subsys(Vfs).listdir("/sys/bus/pci/devices") or ()),
     }
+
 
 
 def test_0_record_a_fresh_kernel(mock_kernel):
@@ -156,6 +159,16 @@ def test_9_fail_nth_armed(mock_kernel):
 def test_z_record_a_fresh_kernel_again(mock_kernel):
     OUT.with_suffix(".last").write_text(json.dumps(record(mock_kernel)))
 '''
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _imports_done_out_here() -> None:
+    """Boot once in this process before ``pytester`` snapshots ``sys.modules``: the
+    modules a boot imports (the plugins' included) are then this process's, and not
+    unloaded with what the in-process inner session imported -- a module imported again
+    later would be a second copy of its classes beside the plugins' references to the
+    first."""
+    mockkernel.boot().shutdown()
 
 
 def test_no_test_sees_what_an_earlier_test_changed(
