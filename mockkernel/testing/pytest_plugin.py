@@ -72,20 +72,24 @@ def pytest_runtest_makereport(
 
 _FAILED = pytest.StashKey[bool]()
 #: the session's boot templates: what the first boot of each topology parsed (see
-#: :func:`_boot_for_test`), by :func:`_template_key`
-_TEMPLATES = pytest.StashKey[dict[Hashable, Topology]]()
+#: :func:`_boot_for_test`), by :func:`_template_key`, with the topology argument itself
+#: (kept alive: a ``Topology`` is keyed by its identity)
+_TEMPLATES = pytest.StashKey[dict[Hashable, tuple[object, Topology]]]()
 
 
 def _template_key(topology: Any, uapi: str | None) -> Hashable | None:
-    """What a boot template is keyed by: the topology's content -- a ``Topology`` itself,
-    TOML text, or a file's name and text (read again for every test: an edited file is a
-    new template) -- the ``uapi`` override and the plugin settings (a change of the
-    plugin set makes new templates).  ``None``: no template (an unhashable topology, an
-    unreadable file: ``boot`` says what is wrong)."""
+    """What a boot template is keyed by: the topology's content -- TOML text, or a file's
+    name and text (read again for every test: an edited file is a new template); a
+    ``Topology`` (deeply frozen) by its identity, which is cheaper than hashing it --
+    the ``uapi`` override and the plugin settings (a change of the plugin set makes new
+    templates).  ``None``: no template (an unreadable file: ``boot`` says what is
+    wrong)."""
     plugins = (os.environ.get(AUTOLOAD_ENV), os.environ.get(NAMES_ENV))
     base: Hashable
-    if topology is None or isinstance(topology, Topology):
-        base = topology
+    if topology is None:
+        base = None
+    elif isinstance(topology, Topology):
+        base = ("object", id(topology))
     elif isinstance(topology, (str, os.PathLike)):
         file = topology_file(topology)
         if file is None:
@@ -97,12 +101,7 @@ def _template_key(topology: Any, uapi: str | None) -> Hashable | None:
                 return None
     else:
         return None
-    key = (base, uapi, plugins)
-    try:
-        hash(key)
-    except TypeError:
-        return None
-    return key
+    return (base, uapi, plugins)
 
 
 def _boot_for_test(config: pytest.Config, topology: Any, uapi: str | None) -> Kernel:
@@ -116,11 +115,11 @@ def _boot_for_test(config: pytest.Config, topology: Any, uapi: str | None) -> Ke
     if key is None:
         return boot(topology, uapi=uapi)
     templates = config.stash.setdefault(_TEMPLATES, {})
-    template = templates.get(key)
-    if template is not None:
-        return boot(template, lazy=True)
+    entry = templates.get(key)
+    if entry is not None:
+        return boot(entry[1], lazy=True)
     kernel = boot(topology, uapi=uapi)
-    templates[key] = kernel.topology  # (the uapi override applied: boot it as it is)
+    templates[key] = (topology, kernel.topology)  # (the uapi override applied)
     return kernel
 
 
