@@ -1061,13 +1061,14 @@ def _issue_rows(by: dict[str, Case], extra: dict[str, Any]) -> list[Row]:
     if "mock_kernel_used_ms" in fx:  # (a test that opens /dev/udmabuf: the boot is paid)
         mku = fx["mock_kernel_used_ms"] * 1000
         rows.append(Row("issue.fixture_used", "mock_kernel fixture, test opens a device (us)",
-                        mku, "", None, "", ""))  # fmt: skip
+                        mku, "0.5 ms budget", mku / (FIXTURE_MS * 1000), f"<={FIXTURE_MS:g} ms",
+                        "PASS" if mku <= FIXTURE_MS * 1000 else "FAIL"))  # fmt: skip
         if "pyfakefs_fs_used_ms" in fx:
             fsu = fx["pyfakefs_fs_used_ms"] * 1000
             rows.append(Row("issue.fixture_fs_used", "pyfakefs fs, test writes a file (us)",
                             fsu, "", None, "", ""))  # fmt: skip
-            rows.append(Row("issue.fixture_used_vs_fs", "used mock_kernel vs used fs (us)",
-                            mku, "pyfakefs fs", mku / fsu, "", ""))  # fmt: skip
+            rows.append(_judged("issue.fixture_used_vs_fs", "used mock_kernel vs used fs (us)",
+                                mku, "used fs", fsu, FIXTURE_VS_FS, "<=0.33x"))  # fmt: skip
     first = extra["first_test_ms"]
     for label in ("no_bytecode", "cached", "no_cache"):
         got = first[label]
