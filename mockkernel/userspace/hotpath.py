@@ -97,10 +97,13 @@ _sys_close: Callable[..., None] = _unbound  # syscalls.fd.sys_close
 _sys_read: Callable[..., bytes] = _unbound  # syscalls.rw.sys_read
 _sys_write: Callable[..., int] = _unbound  # syscalls.rw.sys_write
 _sys_fstat: Callable[..., Any] = _unbound  # syscalls.stat.sys_fstat
-#: [the Vfs root directory (its "dev" entry: /dev)], filled at the first open: a kernel
-#: whose boot is deferred (``boot(lazy=True)``) boots then, not at install
-_vfs_root: Any = (None,)  # (bind gives each redirection its own list)
-_find_vfs_root: Callable[[], Any] = _unbound
+#: [the kernel's Vfs], found at the first open of a ``/dev/<name>``: a kernel whose boot
+#: is deferred (``boot(lazy=True)``) boots then, not at install
+_vfs: Any = (None,)  # (bind gives each redirection its own lists)
+_find_vfs: Callable[[], Any] = _unbound
+#: [``Vfs.dev_chrdevs``] (``"/dev/<name>"`` -> device node) once ``_vfs`` is found; until
+#: then [an empty dict of the redirection's own]
+_chrdevs: Any = ()
 _notconn_read: Callable[..., bytes] = _unbound
 _notconn_write: Callable[..., int] = _unbound
 _fileno_ioctl: Callable[..., Any] = _unbound
@@ -116,28 +119,38 @@ def m_open(path: Any, flags: int, mode: int = 0o777, dir_fd: int | None = None) 
         maybe_mock = True
     if maybe_mock or dir_fd is not None:
         # "/dev/<name>" of a device node, untraced: no walk (the node is read from the live
-        # /dev directory; any other path, flag or kind takes the slow path's rules)
+        # /dev directory, or from the Vfs's memo of what was found there, which every
+        # change to the tree empties; any other path, flag or kind takes the slow path)
         if (
             type(path) is str
-            and path[:5] == "/dev/"
             and dir_fd is None
             and not flags & _OPEN_SLOW_FLAGS
             and not _tracer.enabled
         ):
-            root = _vfs_root[0]
-            if root is None:
-                root = _vfs_root[0] = _find_vfs_root()
-            dev = root.entries.get("dev")
-            if type(dev) is Dir:
-                name = path[5:]
-                node = dev.entries.get(name)
-                if type(node) is ChrDev:
-                    try:
-                        return _open_chrdev(_proc, node, path, flags | O_CLOEXEC)
-                    except OSError as e:
-                        raise with_name(e, path) from None
-                if node is None and name in HOST_DEV and not dev.owned:
-                    return _real_open(path, flags, mode)  # (/dev/null: the walk's answer)
+            node = _chrdevs[0].get(path)
+            if node is None and path[:5] == "/dev/":
+                vfs = _vfs[0]
+                if vfs is None:
+                    vfs = _vfs[0] = _find_vfs()
+                    _chrdevs[0] = vfs.dev_chrdevs
+                dev = vfs.root.entries.get("dev")
+                if type(dev) is Dir:
+                    name = path[5:]
+                    node = dev.entries.get(name)
+                    if type(node) is ChrDev:
+                        chrdevs = _chrdevs[0]
+                        chrdevs[path] = node
+                        if dev.entries.get(name) is not node:  # unlinked meanwhile: the
+                            chrdevs.pop(path, None)  # unlink's emptying came first
+                    elif node is None and name in HOST_DEV and not dev.owned:
+                        return _real_open(path, flags, mode)  # (/dev/null: the walk's answer)
+                    else:
+                        node = None
+            if node is not None:
+                try:
+                    return _open_chrdev(_proc, node, path, flags | O_CLOEXEC)
+                except OSError as e:
+                    raise with_name(e, path) from None
         return _open_slow(path, flags, mode, dir_fd)
     return _real_open(path, flags, mode)
 
