@@ -334,8 +334,8 @@ def open_chrdev(task: Process, node: ChrDev, path: str, flags: int) -> File:
     inode = node.inode()
     acc = flags & O_ACCMODE
     want = _ACC_WANT[acc]
-    if want & ~inode.mode & 7:
-        may_open(task, inode, want)
+    if want & ~inode.mode & 7 and (task.ids_hook is not None or os.geteuid() != 0):
+        may_open(task, inode, want)  # (in-process root passes here: no call)
     kernel = task.kernel
     fops = node.fops
     file = File(
@@ -654,8 +654,11 @@ class Vfs(Subsystem):
         ``O_CREAT`` of a missing name in a mock directory is ``EACCES`` (sysfs and
         debugfs directories have no ``create``), in ``/dev`` a new mock file for root;
         ``O_CREAT|O_EXCL`` of an existing mock node is ``EEXIST``; opening a host path
-        under ``HOST_READ_ONLY`` to change it is ``EROFS``.
+        under ``HOST_READ_ONLY`` to change it is ``EROFS``.  ``O_CREAT|O_DIRECTORY`` is
+        ``EINVAL`` before any of it (``build_open_flags``: nothing is looked up or made).
         """
+        if flags & os.O_CREAT and flags & os.O_DIRECTORY:
+            raise kerr(EINVAL)
         try:
             node = self.lookup(path, not flags & os.O_NOFOLLOW)
         except OSError as e:
