@@ -72,6 +72,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "HOST_DEV",
+    "HOST_DEV_OPEN",
     "HOST_READ_ONLY",
     "Attr",
     "BinAttr",
@@ -447,6 +448,9 @@ _path_fops = PathOps()
 #: The host's own ``/dev`` entries a program under the mock still reaches (the mock
 #: machine has them too, and they act on nothing): any other name in ``/dev`` that the
 #: mock tree lacks does not exist (``ENOENT``), and ``O_CREAT`` makes it in the mock tree.
+#: ``Vfs.dev_chrdevs``'s mark of a ``HOST_DEV`` name: the real ``open`` answers it
+HOST_DEV_OPEN = object()
+
 HOST_DEV = frozenset(
     {
         "null",
@@ -504,10 +508,11 @@ class Vfs(Subsystem):
         self._dirs: dict[str, Dir] = {}
         #: ``/proc/<pid>`` of the mock processes
         self.procfs = ProcFs(self)
-        #: ``"/dev/<name>"`` -> its device node, for the nodes the redirection's fast
-        #: ``open`` found there (it fills this); every change to the tree empties it, after
-        #: the change (so a fill racing an unlink is either seen by it or undone)
-        self.dev_chrdevs: dict[str, ChrDev] = {}
+        #: ``"/dev/<name>"`` -> its device node, or :data:`HOST_DEV_OPEN` for a host
+        #: device the mock ``/dev`` shows (``HOST_DEV``), for the names the redirection's
+        #: fast ``open`` found there (it fills this); every change to the tree empties it,
+        #: after the change (so a fill racing an unlink is either seen by it or undone)
+        self.dev_chrdevs: dict[str, ChrDev | object] = {}
 
     # -- building the tree ----------------------------------------------------------------
     def _parent(self, path: str, owned_leaf_dirs: bool = False) -> tuple[Dir, str]:
@@ -563,6 +568,7 @@ class Vfs(Subsystem):
         node = d.entries.get(name)
         if isinstance(node, Dir):
             node.owned = node.owned or owned
+            self.dev_chrdevs.clear()  # (an owned /dev shows no host device)
             return node
         if node is not None:
             raise FileExistsError(path)

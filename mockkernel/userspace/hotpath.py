@@ -22,9 +22,11 @@ syscalls, so these six are written for CPython's call path:
   forwards to when untraced), and the ioctl fast branches run in ``m_ioctl``'s frame;
   with tracing on, through ``Process.sys_<name>``, which traces it;
 * ``open`` of ``/dev/<name>`` (a str, no ``dir_fd``, no ``O_CREAT``/``O_PATH``/
-  ``O_DIRECTORY``, untraced) reads the node from the live ``/dev`` directory: a device
-  node opens through ``syscalls.namei.open_chrdev`` (no walk), a host device the mock
-  ``/dev`` shows (``HOST_DEV``) is the real call; anything else takes ``_open_slow``;
+  ``O_DIRECTORY``, untraced) reads the node from ``Vfs.dev_chrdevs`` (one dict probe by
+  the whole path: what earlier opens found in the live ``/dev`` directory, emptied by
+  every change to the tree), else from the live directory: a device node opens through
+  ``syscalls.namei.open_chrdev`` (no walk), a host device the mock ``/dev`` shows
+  (``HOST_DEV``) is the real call; anything else takes ``_open_slow``;
 * a TCP socket the kernel made mock (bound to a NIC address) keeps a real, never
   connected socket under its number: a real ``read``/``write`` there fails with
   ``ENOTCONN``/``EPIPE``, and only then is the kernel asked (``_notconn_read``/
@@ -48,7 +50,7 @@ from typing import Any
 
 from ..errors import kerr
 from ..uaccess import LOCAL
-from ..vfs import HOST_DEV, ChrDev, Dir
+from ..vfs import HOST_DEV, HOST_DEV_OPEN, ChrDev, Dir
 from .paths import with_name
 
 IOCTL_BUFSZ = 1024
@@ -118,9 +120,10 @@ def m_open(path: Any, flags: int, mode: int = 0o777, dir_fd: int | None = None) 
     except Exception:  # "", "/", bytes, PathLike, ...: the slow path sorts them out
         maybe_mock = True
     if maybe_mock or dir_fd is not None:
-        # "/dev/<name>" of a device node, untraced: no walk (the node is read from the live
-        # /dev directory, or from the Vfs's memo of what was found there, which every
-        # change to the tree empties; any other path, flag or kind takes the slow path)
+        # "/dev/<name>" of a device node or a host device (/dev/null), untraced: no walk
+        # (read from the live /dev directory, or from the Vfs's memo of what was found
+        # there, which every change to the tree empties; any other path, flag or kind
+        # takes the slow path)
         if (
             type(path) is str
             and dir_fd is None
@@ -143,10 +146,16 @@ def m_open(path: Any, flags: int, mode: int = 0o777, dir_fd: int | None = None) 
                         if dev.entries.get(name) is not node:  # unlinked meanwhile: the
                             chrdevs.pop(path, None)  # unlink's emptying came first
                     elif node is None and name in HOST_DEV and not dev.owned:
+                        chrdevs = _chrdevs[0]
+                        chrdevs[path] = HOST_DEV_OPEN
+                        if name in dev.entries or dev.owned:  # (as above)
+                            chrdevs.pop(path, None)
                         return _real_open(path, flags, mode)  # (/dev/null: the walk's answer)
                     else:
                         node = None
             if node is not None:
+                if node is HOST_DEV_OPEN:
+                    return _real_open(path, flags, mode)
                 try:
                     return _open_chrdev(_proc, node, path, flags | O_CLOEXEC)
                 except OSError as e:

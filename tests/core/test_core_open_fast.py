@@ -226,6 +226,21 @@ def test_the_memo_follows_the_tree(mock_kernel: Kernel) -> None:
         assert _fast(k, "/dev/udmabuf", os.O_RDWR)[4] == "udmabuf"
 
 
+def test_the_memo_of_a_host_device_follows_the_tree(mock_kernel: Kernel) -> None:
+    """``/dev/null`` is the host's (a real fd) until the mock ``/dev`` owns its names."""
+    k = mock_kernel
+    vfs = k.subsys(Vfs)
+    fd = os.open("/dev/null", os.O_RDWR)
+    try:
+        assert fd not in k.init_process.files and "/dev/null" in vfs.dev_chrdevs
+        assert os.write(fd, b"x") == 1
+    finally:
+        os.close(fd)
+    vfs.mkdir("/dev", owned=True)  # the mock /dev shows no host device now
+    assert _fast(k, "/dev/null", os.O_RDWR) == _general(k, "/dev/null", os.O_RDWR)
+    assert _fast(k, "/dev/null", os.O_RDWR) == ("error", "ENOENT")
+
+
 def test_threads_open_and_close_at_once(mock_kernel: Kernel) -> None:
     """Opens racing in threads each get their own number and file; the numbers stay the
     lowest free ones and nothing is left behind."""
