@@ -680,7 +680,7 @@ class KernelMap:
     after ``close`` or outside the mapping raises instead of crashing.
     """
 
-    __slots__ = ("_addr", "length")
+    __slots__ = ("_addr", "_view", "length")
 
     def __init__(self, fd: int, length: int, offset: int = 0) -> None:
         if length <= 0 or offset % PAGE_SIZE:
@@ -692,6 +692,9 @@ class KernelMap:
             raise kerr(ctypes.get_errno() or ENOMEM)
         self._addr: int | None = got
         self.length = length
+        #: the mapping as a writable buffer, made by the first :meth:`write` (a slice
+        #: assignment lands the bytes without a ctypes call); dropped by :meth:`close`
+        self._view: memoryview | None = None
         _kernel_maps[got] = got + page_align(length)
 
     def _at(self, off: int, n: int) -> int:
@@ -706,7 +709,17 @@ class KernelMap:
 
     def write(self, off: int, data: bytes | bytearray | memoryview) -> None:
         n = len(data)
-        ctypes.memmove(self._at(off, n), bytes(data), n)
+        view = self._view
+        if view is None or off < 0 or off + n > self.length:
+            addr = self._at(off, n)  # (ValueError after close or out of bounds)
+            if view is None:  # the first write: make the writable view
+                mapped = (ctypes.c_char * self.length).from_address(addr - off)
+                view = self._view = memoryview(mapped).cast("B")
+        if type(data) is not bytes and not (
+            type(data) is memoryview and data.format == "B" and data.ndim == 1 and data.contiguous
+        ):
+            data = bytes(data)[:n]  # (any other buffer: its first n bytes, as before)
+        view[off : off + n] = data
 
     def __len__(self) -> int:
         return self.length
@@ -757,6 +770,7 @@ class KernelMap:
 
     def close(self) -> None:
         if self._addr is not None:
+            self._view = None
             _kernel_maps.pop(self._addr, None)
             _libc_munmap()(self._addr, self.length)
             self._addr = None
