@@ -41,7 +41,7 @@ from .syscalls import fd as fd_
 from .syscalls import mmap as mmap
 from .syscalls import poll as poll_
 from .trace import EventSpec, TracePoint, Tracer
-from .uaccess import LOCAL, UserBuffer, UserMemory
+from .uaccess import LOCAL, UserBuffer, UserMemory, cpu_fault
 from .uapi.linux.ioctls import FIOASYNC as FIOASYNC  # (re-exported: their old home)
 from .uapi.linux.ioctls import FIOCLEX as FIOCLEX
 from .uapi.linux.ioctls import FIONBIO as FIONBIO
@@ -128,8 +128,11 @@ class RealBackedFdTable(FdTable):
     def alloc(self, minfd: int, cloexec: bool, label: str) -> int:
         if minfd >= self.rlimit:
             raise kerr(EINVAL)
-        cmd = _fcntl.F_DUPFD_CLOEXEC if cloexec else _fcntl.F_DUPFD
-        fd: int = REAL.fcntl(self._placeholder(label), cmd, minfd)
+        if minfd == 0 and cloexec:  # os.open's case: os.dup is F_DUPFD_CLOEXEC from 0
+            fd: int = REAL.dup(self._placeholder(label))  # (fcntl.fcntl would first try
+        else:  # the int as a buffer: an exception raised and cleared, +0.25 us a call)
+            cmd = _fcntl.F_DUPFD_CLOEXEC if cloexec else _fcntl.F_DUPFD
+            fd = REAL.fcntl(self._placeholder(label), cmd, minfd)
         if fd >= self.rlimit:
             REAL.close(fd)
             raise kerr(EMFILE)
@@ -453,11 +456,15 @@ class Process:
 
     def install_file(self, file: File, cloexec: bool) -> int:
         """``get_unused_fd_flags`` + ``fd_install``; on failure the caller keeps its ref."""
-        if should_fail(self.kernel, "alloc_fd"):
-            raise kerr(ENOMEM)  # expand_files
-        with self.files_lock:
+        if cpu_fault() is not None and should_fail(self.kernel, "alloc_fd"):  # (one call
+            raise kerr(ENOMEM)  # expand_files                  # unarmed: a hot path)
+        lock = self.files_lock
+        lock.acquire()  # (not ``with``: half the cost, and an open is a hot path)
+        try:
             fd = self.fdt.alloc(0, cloexec, file.f_op.name)
             self.fd_install(fd, file)
+        finally:
+            lock.release()
         return fd
 
     def fget(self, fd: int) -> File:

@@ -345,9 +345,9 @@ class Redirection:
         Redirection.active = self
         trace_userspace_install(self.kernel.tracer, self.proc.pid)
 
-    def _vfs_root(self) -> Any:
-        """The kernel's VFS root, for the fast ``/dev/<name>`` open (its first use)."""
-        return self.kernel.subsys(Vfs).root
+    def _vfs(self) -> Vfs:
+        """The kernel's VFS, for the fast ``/dev/<name>`` open (its first use)."""
+        return self.kernel.subsys(Vfs)
 
     def uninstall(self) -> None:
         """Put every replaced function and rebound name back (a no-op if not installed)."""
@@ -498,8 +498,9 @@ class Redirection:
             _sys_read=rw.sys_read,
             _sys_write=rw.sys_write,
             _sys_fstat=stat.sys_fstat,
-            _vfs_root=[None],
-            _find_vfs_root=self._vfs_root,
+            _vfs=[None],
+            _find_vfs=self._vfs,
+            _chrdevs=[{}],
             _notconn_read=fds.notconn_read,
             _notconn_write=fds.notconn_write,
             _fileno_ioctl=ioctls.fileno_ioctl,
