@@ -26,7 +26,9 @@ import socket
 import struct
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import NamedTuple
 
 from mockkernel_nic import nic_dev
 
@@ -38,6 +40,8 @@ from mockkernel.uapi.linux.devmem_socket import SO_DEVMEM_DONTNEED
 
 NLM_F_REQUEST, NLM_F_ACK, NLM_F_DUMP = 0x1, 0x4, 0x300
 PAGE = 4096
+#: the payload of one devmem receive: 64 KiB, 16 niovs of 4 KiB, 256 TLPs at MPS 256
+PAYLOAD = 65536
 
 
 def _best(fn: Callable[[], None], n: int, repeat: int) -> float:
@@ -81,6 +85,79 @@ def _roundtrip(sock: socket.socket, req: bytes, replies: int) -> Callable[[], No
     return run
 
 
+def _genl_family(sock: socket.socket, name: bytes) -> int:
+    """``CTRL_CMD_GETFAMILY`` by name: the family id."""
+    sock.send(_msg(0x10, 3, 0, _attr(2, name + b"\0")))
+    reply = sock.recv(65536)
+    # the reply: nlmsghdr (16), genlmsghdr (4), CTRL_ATTR_FAMILY_NAME, CTRL_ATTR_FAMILY_ID
+    name_attr = 4 + len(name) + 1
+    assert reply[16 + 4 + 4 : 16 + 4 + name_attr] == name + b"\0", reply
+    return int(struct.unpack_from("=H", reply, 16 + 4 + (name_attr + 3) // 4 * 4 + 4)[0])
+
+
+def _bind_rx(fid: int, ufd: int) -> bytes:
+    """``NETDEV_CMD_BIND_RX`` of the dma-buf ``ufd`` to RX queue 0 of ifindex 2."""
+    queues = _attr(2 | 0x8000, _u32(1, 0) + _u32(3, 0))
+    return _msg(fid, 13, 0, _u32(1, 2) + _u32(3, ufd) + queues)
+
+
+class DevmemRx(NamedTuple):
+    """A 64 KiB devmem receive, two ways: ``nic()`` (the NIC's side alone) and
+    ``socket()`` (a peer's send, ``recvmsg(MSG_SOCK_DEVMEM)``, ``SO_DEVMEM_DONTNEED``)."""
+
+    nic: Callable[[], None]
+    socket: Callable[[], None]
+
+
+@contextmanager
+def devmem_rx(kernel: mockkernel.Kernel) -> Iterator[DevmemRx]:
+    """A udmabuf bound to ``eth0``'s RX queue 0 and a TCP connection from a test-side
+    peer to a program socket on the NIC's address (the redirection installed); closed
+    and unbound on exit.  ``benchmarks/run.py`` measures its ``socket`` row too."""
+    sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 16)
+    ufd, memfd = udmabuf(64 * PAGE)
+    try:
+        fid = _genl_family(sock, b"netdev")
+        sock.send(_bind_rx(fid, ufd))
+        assert struct.unpack_from("=H", sock.recv(65536), 4)[0] == fid  # not an error
+        nic = nic_dev(kernel)
+        payload = bytes(PAYLOAD)
+
+        def rx() -> None:
+            nic.dontneed(nic.receive(0, payload))
+
+        server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            server.bind((nic.netdev.ipv4, 0))
+            server.listen(1)
+            peer = TcpPeer.connect(kernel, *server.getsockname())
+            conn, _ = server.accept()
+        except BaseException:
+            server.close()
+            raise
+        ancsize = socket.CMSG_SPACE(24) * 16
+
+        def rx_socket() -> None:
+            assert peer.send(payload) == len(payload)
+            data, anc, _flags, _addr = conn.recvmsg(1 << 17, ancsize, MSG_SOCK_DEVMEM)
+            assert len(data) == len(payload) and len(anc) == 16
+            tokens = b"".join(
+                struct.pack("=II", struct.unpack_from("=I", c, 12)[0], 1) for _, _, c in anc
+            )
+            conn.setsockopt(socket.SOL_SOCKET, SO_DEVMEM_DONTNEED, tokens)
+
+        try:
+            yield DevmemRx(rx, rx_socket)
+        finally:
+            peer.close()
+            conn.close()
+            server.close()
+    finally:
+        sock.close()
+        os.close(ufd)
+        os.close(memfd)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     ap.add_argument("--repeat", type=int, default=5)
@@ -94,10 +171,7 @@ def main(argv: list[str] | None = None) -> int:
             ufd, memfd = udmabuf(64 * PAGE)
             try:
                 getfam = _msg(0x10, 3, 0, _attr(2, b"netdev\0"))
-                sock.send(getfam)
-                reply = sock.recv(65536)
-                fid = struct.unpack_from("=H", reply, 16 + 4 + 12 + 4)[0]
-                assert reply[16 + 4 + 4 : 16 + 4 + 11] == b"netdev\0", reply
+                fid = _genl_family(sock, b"netdev")
                 qget = _msg(fid, 10, 0, _u32(1, 0) + _u32(2, 2) + _u32(3, 0))
                 qdump = _msg(fid, 10, NLM_F_DUMP, _u32(2, 2))
                 n = ns.requests
@@ -108,8 +182,7 @@ def main(argv: list[str] | None = None) -> int:
                 ):
                     t = _best(fn, max(count, 10), ns.repeat)
                     rows.append((label, t, f"{1 / t:>10,.0f} round-trips/s"))
-                queues = _attr(2 | 0x8000, _u32(1, 0) + _u32(3, 0))
-                bind = _msg(fid, 13, 0, _u32(1, 2) + _u32(3, ufd) + queues)
+                bind = _bind_rx(fid, ufd)
 
                 def bind_unbind() -> None:
                     s = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 16)
@@ -119,36 +192,16 @@ def main(argv: list[str] | None = None) -> int:
 
                 t = _best(bind_unbind, max(n // 10, 10), ns.repeat)
                 rows.append(("socket + BIND_RX (udmabuf) + close (unbind)", t, ""))
-
-                nic = nic_dev(kernel)
-                sock.send(bind)
-                assert struct.unpack_from("=H", sock.recv(65536), 4)[0] == fid  # not an error
-                payload = bytes(65536)
-
-                def rx() -> None:
-                    nic.dontneed(nic.receive(0, payload))
-
-                server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-                server.bind((nic.netdev.ipv4, 0))
-                server.listen(1)
-                peer = TcpPeer.connect(kernel, *server.getsockname())
-                conn, _ = server.accept()
-                ancsize = socket.CMSG_SPACE(24) * 16
-
-                def rx_socket() -> None:
-                    assert peer.send(payload) == len(payload)
-                    data, anc, _flags, _addr = conn.recvmsg(1 << 17, ancsize, MSG_SOCK_DEVMEM)
-                    assert len(data) == len(payload) and len(anc) == 16
-                    tokens = b"".join(
-                        struct.pack("=II", struct.unpack_from("=I", c, 12)[0], 1) for _, _, c in anc
-                    )
-                    conn.setsockopt(socket.SOL_SOCKET, SO_DEVMEM_DONTNEED, tokens)
-
+            finally:
+                sock.close()
+                os.close(ufd)
+                os.close(memfd)
+            with devmem_rx(kernel) as rx:
                 for tracing in (False, True):
                     state = "on " if tracing else "off"
                     for label, fn in (
-                        ("devmem receive 64 KiB (16 niovs, 256 TLPs)", rx),
-                        ("  same via socket (send, recvmsg, DONTNEED)", rx_socket),
+                        ("devmem receive 64 KiB (16 niovs, 256 TLPs)", rx.nic),
+                        ("  same via socket (send, recvmsg, DONTNEED)", rx.socket),
                     ):
                         if tracing:
                             kernel.tracer.add_sink(_drop)
@@ -158,19 +211,8 @@ def main(argv: list[str] | None = None) -> int:
                             if tracing:
                                 kernel.tracer.remove_sink(_drop)
                         rows.append(
-                            (
-                                f"{label}, tracing {state}",
-                                t,
-                                f"{len(payload) / t / 1e6:>8.1f} MB/s",
-                            )
+                            (f"{label}, tracing {state}", t, f"{PAYLOAD / t / 1e6:>8.1f} MB/s")
                         )
-                peer.close()
-                conn.close()
-                server.close()
-            finally:
-                sock.close()
-                os.close(ufd)
-                os.close(memfd)
     finally:
         kernel.shutdown()
 

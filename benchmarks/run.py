@@ -25,13 +25,19 @@ The targets (``design-notes.md``, "The hot path"):
 * boot + install + uninstall + shutdown (what the ``mock_kernel`` fixture does per
   test): <= 1 ms (pyfakefs' ``fs`` fixture needs 2-3 ms).
 
+* device data paths, against a budget (nothing real compares): a 64 B RDMA WRITE from
+  the peer into a BAR dma-buf MR (<= 5 us) and a 64 KiB devmem receive through a program
+  socket -- a peer's send, ``recvmsg(MSG_SOCK_DEVMEM)``, ``SO_DEVMEM_DONTNEED`` (>= 150
+  MB/s), both tracing off, set up and looped by ``bench_rdma.py`` and ``bench_netdev.py``;
+
 * scaling series: one operation at several table sizes (attach+detach of one more
   attachment at 10 .. 100k attachments; ``UDMABUF_CREATE`` + close at 10 .. 10k live
   dma-bufs): flat, the largest size <= 2x the smallest.
 
 Rows marked "(info)" have no target; the "no-op handler" rows split a mock ioctl into
 the redirection + dispatch (a driver whose handler returns 0 at once) and the rest.
-``--profile`` adds a cProfile of the mock ioctls and of a kernel lifetime.
+``--profile`` adds a cProfile of the mock ioctls, of the 64 B RDMA WRITE and of a kernel
+lifetime.
 
 It is a report: the exit status is 0 even when a target fails.
 """
@@ -105,6 +111,9 @@ BYTES_PER_EVENT = 100.0
 FIXTURE_MS = 0.5
 FIXTURE_VS_FS = 1 / 3
 FIRST_TEST_MS = 150.0
+DEVMEM_PAYLOAD = 65536  # bytes per devmem receive (bench_netdev.PAYLOAD)
+RDMA_WRITE_US = 5.0  # a 64 B RDMA WRITE into a BAR dma-buf MR, tracing off
+DEVMEM_MB_S = 150.0  # devmem receive through recvmsg + SO_DEVMEM_DONTNEED, tracing off
 CONFIG_BDF = "0000:01:00.0"  # the vfio-pci function of the default topology
 
 
@@ -717,6 +726,58 @@ def print_scaling(series: list[dict[str, Any]]) -> None:
         print(f"    {points}   -> {s['ratio']:.2f}x  {s['status']}")
 
 
+# -- device data paths: an RDMA WRITE into a BAR, a devmem receive ----------------------------
+def _bench_module(name: str) -> Any:
+    """``benchmarks/<name>.py``, loaded (the benchmarks directory is not a package)."""
+    path = Path(__file__).resolve().with_name(f"{name}.py")
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def device_paths(repeat: int, sample_ns: int) -> list[Case]:
+    """The issue's device rows, tracing off, on the default topology: ``bench_rdma``'s
+    64 B RDMA WRITE into the vfio-pci BAR MR and ``bench_netdev``'s devmem receive
+    through a program socket, measured as the other cases are (calibrated samples, the
+    best of ``repeat``, an empty loop subtracted; rounds interleave the two)."""
+    rdma, netdev = _bench_module("bench_rdma"), _bench_module("bench_netdev")
+    assert netdev.PAYLOAD == DEVMEM_PAYLOAD
+    kernel = mockkernel.boot()
+    try:
+        with kernel.install(), rdma.bar_mr(kernel) as bm, netdev.devmem_rx(kernel) as rx:
+            write = rdma.write_loop(kernel, bm.mr.rkey, 64)
+            receive = rx.socket
+
+            def rx_loop() -> Loop:
+                def loop(n: int) -> None:
+                    for _ in range(n):
+                        receive()
+
+                return loop
+
+            cases = [
+                Case("rdma_write_64.mock", "64 B RDMA WRITE into a BAR dma-buf MR, tracing off",
+                     lambda: write),
+                Case("devmem_rx.mock", "devmem receive 64 KiB: send + recvmsg + DONTNEED, "
+                     "tracing off", rx_loop),
+            ]  # fmt: skip
+            for c in cases:
+                c.prepare(sample_ns)
+            empty_n = _calibrate(_empty, sample_ns)
+            empty = float("inf")
+            for _ in range(repeat):
+                empty = min(empty, _sample(_empty, empty_n) / empty_n)
+                for c in cases:
+                    c.run(empty)
+            for c in cases:
+                c.ns = c.raw - empty
+    finally:
+        kernel.shutdown()
+    return cases
+
+
 # -- beyond one process: memory per event, the fixture in pytest, a fresh interpreter ----------
 def bytes_per_event(n: int = 20000) -> float:
     """Bytes a ``tracer.capture()`` holds per traced ``os.fstat`` of a mock fd (tracemalloc).
@@ -747,12 +808,7 @@ def bytes_per_event(n: int = 20000) -> float:
 
 def fixture_cost(tests: int) -> dict[str, Any]:
     """``benchmarks/bench_fixture.py``: the fixtures' per-test cost inside pytest."""
-    path = Path(__file__).resolve().with_name("bench_fixture.py")
-    spec = importlib.util.spec_from_file_location("bench_fixture", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    result: dict[str, Any] = module.measure(tests)
+    result: dict[str, Any] = _bench_module("bench_fixture").measure(tests)
     return result
 
 
@@ -904,6 +960,8 @@ def measure(
         for c in (*plain, *floor, *inst):
             c.ns = c.raw - empty  # the final (smallest) empty loop for every case
 
+    device = device_paths(repeat, sample_ns)
+
     boot_times = BootTimes()
     _boot_round(max(10, boot_lifetimes // 10), boot_times)  # warm-up, discarded
     boot_times = BootTimes()
@@ -915,7 +973,7 @@ def measure(
         "fixture": fixture_cost(fixture_tests),
         "first_test_ms": first_test(first_runs),
     }
-    by = {c.key: c for c in plain + inst + floor}
+    by = {c.key: c for c in plain + inst + floor + device}
     return {
         "machine": machine_info(),
         "settings": {
@@ -925,7 +983,7 @@ def measure(
             "empty_loop_ns_per_iter": round(empty, 2),
             "seconds": round(time.monotonic() - started, 1),
         },
-        "iterations": {c.key: c.n for c in plain + inst + floor},
+        "iterations": {c.key: c.n for c in plain + inst + floor + device},
         "rows": [asdict(r) for r in _rows(by, boot_times, extra)],
         "boot": asdict(boot_times),
         "extra": extra,
@@ -972,6 +1030,19 @@ def _issue_rows(by: dict[str, Case], extra: dict[str, Any]) -> list[Row]:
         _judged("issue.traced", by["fstat_traced.mock"].label, us("fstat_traced.mock"),
                 "untraced", us("fstat.mock"), TRACED_VS_UNTRACED, f"<={TRACED_VS_UNTRACED:g}x"),
     ]  # fmt: skip
+    rdma_us = us("rdma_write_64.mock")
+    rows.append(Row("issue.rdma_write", by["rdma_write_64.mock"].label, rdma_us,
+                    f"{RDMA_WRITE_US:g} us budget", rdma_us / RDMA_WRITE_US,
+                    f"<={RDMA_WRITE_US:g} us",
+                    "PASS" if rdma_us <= RDMA_WRITE_US else "FAIL"))  # fmt: skip
+    rx_us = us("devmem_rx.mock")
+    budget_us = DEVMEM_PAYLOAD / DEVMEM_MB_S  # (bytes / (MB/s) = us)
+    mb_s = DEVMEM_PAYLOAD / rx_us
+    rows.append(Row("issue.devmem_rx", by["devmem_rx.mock"].label, rx_us,
+                    f"{DEVMEM_MB_S:g} MB/s budget", rx_us / budget_us, f">={DEVMEM_MB_S:g} MB/s",
+                    "PASS" if mb_s >= DEVMEM_MB_S else "FAIL"))  # fmt: skip
+    rows.append(Row("issue.devmem_rx.mb_s", "  the same in MB/s (MB/s, not us)", mb_s,
+                    f"{DEVMEM_MB_S:g} MB/s", mb_s / DEVMEM_MB_S, "(info)", ""))  # fmt: skip
     bpe = extra["bytes_per_event"]
     rows.append(Row("issue.bytes_per_event", "bytes per captured event (B, not us)", bpe,
                     "100 B budget", bpe / BYTES_PER_EVENT, f"<={BYTES_PER_EVENT:g} B",
@@ -990,13 +1061,14 @@ def _issue_rows(by: dict[str, Case], extra: dict[str, Any]) -> list[Row]:
     if "mock_kernel_used_ms" in fx:  # (a test that opens /dev/udmabuf: the boot is paid)
         mku = fx["mock_kernel_used_ms"] * 1000
         rows.append(Row("issue.fixture_used", "mock_kernel fixture, test opens a device (us)",
-                        mku, "", None, "", ""))  # fmt: skip
+                        mku, "0.5 ms budget", mku / (FIXTURE_MS * 1000), f"<={FIXTURE_MS:g} ms",
+                        "PASS" if mku <= FIXTURE_MS * 1000 else "FAIL"))  # fmt: skip
         if "pyfakefs_fs_used_ms" in fx:
             fsu = fx["pyfakefs_fs_used_ms"] * 1000
             rows.append(Row("issue.fixture_fs_used", "pyfakefs fs, test writes a file (us)",
                             fsu, "", None, "", ""))  # fmt: skip
-            rows.append(Row("issue.fixture_used_vs_fs", "used mock_kernel vs used fs (us)",
-                            mku, "pyfakefs fs", mku / fsu, "", ""))  # fmt: skip
+            rows.append(_judged("issue.fixture_used_vs_fs", "used mock_kernel vs used fs (us)",
+                                mku, "used fs", fsu, FIXTURE_VS_FS, "<=0.33x"))  # fmt: skip
     first = extra["first_test_ms"]
     for label in ("no_bytecode", "cached", "no_cache"):
         got = first[label]
@@ -1207,6 +1279,17 @@ def profile_report(n: int = 20000, lifetimes: int = 100) -> None:
                 _print_profile(f"{cases[key].label} x {n}", prof)
         finally:
             redir.uninstall()
+    rdma = _bench_module("bench_rdma")
+    kernel = mockkernel.boot()
+    try:
+        with kernel.install(), rdma.bar_mr(kernel) as bm:
+            write = rdma.write_loop(kernel, bm.mr.rkey, 64)
+            write(100)
+            prof = cProfile.Profile()
+            prof.runcall(write, n)
+            _print_profile(f"64 B RDMA WRITE into a BAR dma-buf MR x {n}", prof)
+    finally:
+        kernel.shutdown()
     _lifetimes(10)
     prof = cProfile.Profile()
     prof.runcall(_lifetimes, lifetimes)

@@ -61,6 +61,8 @@ __all__ = [
     "Inode",
     "IoctlHandler",
     "IoctlU64",
+    "copy_splice_read",
+    "iter_file_splice_write",
     "open_flags_to_file",
 ]
 
@@ -218,6 +220,44 @@ class FileOperations:
     #: ``->iterate_shared(file, ctx)``: a directory's entries from ``ctx.pos`` on, each
     #: handed to ``ctx.emit`` until it says stop; without it ``getdents64`` is ``ENOTDIR``
     iterate: Callable[[File, DirContext], None] | None = None
+    #: ``->splice_read(file, pos, put, count)``: hand up to ``count`` bytes from ``pos``
+    #: to a pipe (``put(data)`` says how many it took); the bytes spliced.  Without it
+    #: ``splice`` from the file is ``EINVAL`` (``mockkernel/syscalls/splice.py``)
+    splice_read: Callable[[File, int, Callable[[bytes], int], int], int] | None = None
+    #: ``->splice_write(file, pos, take, count)``: write what ``take(n)`` gives from a
+    #: pipe (up to ``count``) at ``pos``; the bytes spliced.  Without it: ``EINVAL``
+    splice_write: Callable[[File, int, Callable[[int], bytes], int], int] | None = None
+
+
+def copy_splice_read(file: File, pos: int, put: Callable[[bytes], int], count: int) -> int:
+    """``copy_splice_read``: ``->read`` into the pipe (what it did not take is read
+    again next time: the position moves by what it took)."""
+    read = file.f_op.read
+    assert read is not None
+    data = read(file, count, pos)
+    return put(data) if data else 0
+
+
+def iter_file_splice_write(file: File, pos: int, take: Callable[[int], bytes], count: int) -> int:
+    """``iter_file_splice_write``: the pipe's bytes through ``->write``, a page at a
+    time (a short write ends it)."""
+    write = file.f_op.write
+    assert write is not None
+    done = 0
+    while done < count:
+        data = take(min(count - done, 4096))
+        if not data:
+            break
+        try:
+            n = write(file, data, pos + done)
+        except OSError:
+            if done:
+                break
+            raise
+        done += n
+        if n < len(data):
+            break
+    return done
 
 
 #: ``d_type`` values of ``struct linux_dirent64`` (``DT_*``)
@@ -260,6 +300,10 @@ def format_opener(where: tuple[CodeType, int] | None) -> str | None:
     return f"{os.path.basename(code.co_filename)}:{line} in {code.co_name}"
 
 
+#: ``File(..., cred=)``'s default: the current task's credentials (``current_cred()``)
+CURRENT_CRED: Any = object()
+
+
 class File(Generic[PrivT]):
     """An open file description (``struct file``).
 
@@ -280,6 +324,7 @@ class File(Generic[PrivT]):
         "f_op",
         "f_owner",
         "f_pos",
+        "file_table",
         "id",
         "inode",
         "kernel",
@@ -298,6 +343,7 @@ class File(Generic[PrivT]):
         f_mode: int,
         private_data: PrivT = None,  # type: ignore[assignment]
         path: str | None = None,
+        cred: object = CURRENT_CRED,
     ) -> None:
         self.kernel = kernel
         self.f_op = f_op
@@ -314,19 +360,24 @@ class File(Generic[PrivT]):
         self.f_euid = -1
         self.private_data = private_data
         self.path = path
-        #: the opener's credentials (``f_cred``): who opened it, for drivers that check
-        try:  # (current_cred(); inline: an open is a hot path)
-            self.f_cred: object = kernel.current.cred
-        except AttributeError:  # while the kernel boots (no task yet)
-            self.f_cred = None
+        #: the opener's credentials (``f_cred``): who opened it, for drivers that check;
+        #: ``cred``, else the current task's (an opener that knows them passes them)
+        if cred is CURRENT_CRED:
+            try:  # (current_cred(); inline: an open is a hot path)
+                cred = kernel.current.cred
+            except AttributeError:  # while the kernel boots (no task yet)
+                cred = None
+        self.f_cred: object = cred
         self.released = False
         # False while a device's ->open runs: a failed open is put without ->release
         self.opened = True
-        self.id = kernel.new_id()
-        table = kernel.subsys(FileTable)
-        table.files[self.id] = self
+        self.id = fid = kernel.new_id()
+        #: the kernel's :class:`FileTable`, which counts this file until it is released
+        #: (kept: a close then needs no subsystem lookup)
+        self.file_table = table = kernel.subsys(FileTable)
+        table.files[fid] = self
         if table.openers is not None:  # a test fixture asked where files are opened
-            table.openers[self.id] = opener_frame()
+            table.openers[fid] = opener_frame()
 
     def __repr__(self) -> str:
         where = self.path or f"anon_inode:{self.f_op.name}"
@@ -358,23 +409,24 @@ class File(Generic[PrivT]):
             self._release()
 
     def _release(self) -> None:
-        kernel = self.kernel
+        table = self.file_table
         self.released = True
         try:
-            locks = kernel.subsys(FileLocks)
+            locks = table.locks
             if locks.contexts:  # (close is a hot path: no call while no file has a lock)
                 locks.remove_file(self)  # locks_remove_file
             if self.opened:
                 self.f_op.release(self)
-            if self.inode.fsn is not None and not self.f_mode & FMODE_PATH:  # fsnotify_close
-                self.inode.fsn.notify(self.inode, 0x8 if self.f_mode & FMODE_WRITE else 0x10)
+            fsn = self.inode.fsn
+            if fsn is not None and not self.f_mode & FMODE_PATH:  # fsnotify_close
+                fsn.notify(self.inode, 0x8 if self.f_mode & FMODE_WRITE else 0x10)
         finally:
-            table = kernel.subsys(FileTable)
             table.files.pop(self.id, None)
             if table.openers is not None:
                 table.openers.pop(self.id, None)
-            if kernel.tracer.enabled:  # (close is a hot path: no call while off)
-                trace_file_release(kernel.tracer, self.id, self.f_op.name)
+            tracer = self.kernel.tracer
+            if tracer.enabled:  # (close is a hot path: no call while off)
+                trace_file_release(tracer, self.id, self.f_op.name)
 
     # -- default VFS behaviour when an op is absent -------------------------------------
     def vfs_read(self, count: int, pos: int | None, to: UserBuffer | None = None) -> bytes:
@@ -442,13 +494,18 @@ def open_flags_to_file(flags: int) -> tuple[int, int]:
     and opens for no I/O at all (without ``O_LARGEFILE``: ``build_open_how`` masks it)."""
     if flags & os.O_PATH:
         return flags & (os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW), FMODE_PATH
-    acc = flags & os.O_ACCMODE
-    mode = FMODE_PREAD | FMODE_PWRITE | FMODE_LSEEK
-    if acc in (os.O_RDONLY, os.O_RDWR):
-        mode |= FMODE_READ
-    if acc in (os.O_WRONLY, os.O_RDWR):
-        mode |= FMODE_WRITE
-    return (flags & ~_OPEN_DROP) | O_LARGEFILE, mode
+    return (flags & ~_OPEN_DROP) | O_LARGEFILE, ACC_FMODE[flags & os.O_ACCMODE]
+
+
+#: ``f_mode`` of a file opened with access mode ``O_RDONLY``/``O_WRONLY``/``O_RDWR``/3 (by
+#: index; ``OPEN_FMODE``, and every open file may ``pread``/``pwrite``/``lseek`` until its
+#: driver says otherwise).  3 reads and writes nothing (an ``ioctl``-only open).
+ACC_FMODE = (
+    FMODE_PREAD | FMODE_PWRITE | FMODE_LSEEK | FMODE_READ,
+    FMODE_PREAD | FMODE_PWRITE | FMODE_LSEEK | FMODE_WRITE,
+    FMODE_PREAD | FMODE_PWRITE | FMODE_LSEEK | FMODE_READ | FMODE_WRITE,
+    FMODE_PREAD | FMODE_PWRITE | FMODE_LSEEK,
+)
 
 
 def generic_file_llseek(file: File, offset: int, whence: int) -> int:
@@ -478,6 +535,8 @@ class FileTable(Subsystem):
     def __init__(self, kernel: TaskContext) -> None:
         super().__init__(kernel)
         self.files: dict[int, File] = {}
+        #: the kernel's file locks (``locks_remove_file`` at each release asks them)
+        self.locks = kernel.subsys(FileLocks)
         #: file id -> where the program opened it (``file.py:12 in test_x``), recorded
         #: only while set to a dict (the pytest fixture does: leak reports name the line)
         self.openers: dict[int, tuple[CodeType, int] | None] | None = None

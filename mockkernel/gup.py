@@ -138,11 +138,15 @@ class PinnedFolios:
         """``(fd, offset, length)`` of what backs bytes ``[start, end)`` of the pin now,
         in order: what a driver's ``mmap`` op gives ``Vma.remap``."""
         out = []
-        with self.pins.lock:
-            for e in self._extents:
-                lo, hi = max(start, e.start), min(end, e.start + e.size)
-                if lo < hi:
-                    out.append((e.fd, e.offset + (lo - e.start), hi - lo))
+        # no lock: a punch replaces the list (``_move``) and never changes one, so this
+        # reads what backs the pin just before or just after any punch, as under the lock
+        for e in self._extents:
+            e_start = e.start
+            e_end = e_start + e.size
+            lo = start if start > e_start else e_start
+            hi = end if end < e_end else e_end
+            if lo < hi:
+                out.append((e.fd, e.offset + (lo - e_start), hi - lo))
         return out
 
     def moved(self) -> int:

@@ -220,13 +220,30 @@ class Mutex:
             raise KernelBug(f"{self.name} must be held here")
 
     def __enter__(self) -> Mutex:
-        self.lock()
+        # lock(), written out: ``with resv:`` is on every device DMA's path
+        me = threading.get_ident()
+        if self.owner == me:
+            raise KernelBug(f"recursive locking of {self.name}")
+        dep = self._locks.lockdep
+        if dep is not None:
+            dep.acquire(self)
+        self._lock.acquire()
+        self.owner = me
+        self._held[id(self)] = self.name
         return self
 
     def __exit__(
         self, t: type[BaseException] | None, v: BaseException | None, tb: TracebackType | None
     ) -> None:
-        self.unlock()
+        # unlock(), written out (see __enter__)
+        if self.owner != threading.get_ident():
+            raise KernelBug(f"unlock of {self.name} by a thread that does not hold it")
+        self.owner = None
+        self._held.pop(id(self), None)
+        dep = self._locks.lockdep
+        if dep is not None:
+            dep.release(self)
+        self._lock.release()
 
 
 class RwSem:

@@ -41,7 +41,7 @@ import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from errno import EINVAL, ENOMEM
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from .errors import kerr
 from .realfd import REAL
@@ -53,6 +53,7 @@ if TYPE_CHECKING:
 __all__ = [
     "PAGE_SIZE",
     "KernelMap",
+    "MapOwner",
     "MappedFile",
     "Mapping",
     "Vma",
@@ -67,6 +68,7 @@ __all__ = [
 PAGE_SIZE = _mmap.PAGESIZE
 _MAP_FIXED = 0x10  # linux/mman.h (x86-64)
 _MAP_ANONYMOUS = 0x20
+_PROT_RW = _mmap.PROT_READ | _mmap.PROT_WRITE
 _RealMmap = _mmap.mmap
 
 
@@ -75,7 +77,7 @@ def page_align(n: int) -> int:
     return (n + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1)
 
 
-@dataclass
+@dataclass(slots=True)
 class Vma:
     """The mapping request a driver's ``mmap`` op sees (``struct vm_area_struct``)."""
 
@@ -103,6 +105,13 @@ class Vma:
             raise kerr(EINVAL)
         self.segments.append((fd, offset, length))
 
+    def backed(self) -> bool:
+        """Whether the op's pieces cover the whole mapping (one piece: no sum to make)."""
+        segs = self.segments
+        if len(segs) == 1:
+            return segs[0][2] >= self.length
+        return sum(seg[2] for seg in segs) >= self.length
+
 
 #: ``(offset in the mapping, fd, offset in the fd, length)``: one piece laid with MAP_FIXED
 Piece = tuple[int, int, int, int]
@@ -126,7 +135,7 @@ def pieces_of(segments: Iterable[tuple[int, int, int]], length: int) -> tuple[Pi
     return tuple(pieces)
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Mapping:
     """A live userspace mapping of a mock file, as ``/proc/<pid>/maps`` describes it.
 
@@ -223,44 +232,65 @@ class Mapping:
         )
 
 
+class MapOwner(Protocol):
+    """The kernel side of a map object: what its close (or collection), ``madvise``,
+    ``flush`` and ``size`` ask.  The syscall layer sets one on each map it makes
+    (``syscalls.mmap.ProcessMm``); a front-end may set its own, which extends it."""
+
+    def unmap(self, m: MappedFile) -> None:
+        """``m`` was closed or collected: forget its record (``m._mk_map``) and drop what
+        it holds.  Called once."""
+
+    def madvise(self, addr: int, length: int, advice: int) -> bool:
+        """The kernel's ``madvise``; True: apply the advice to the real mapping too."""
+
+    def msync(self, addr: int, length: int, flags: int) -> None:
+        """The kernel's ``msync``."""
+
+    def fstat(self, fd: int) -> os.stat_result:
+        """``fstat`` of the fd the map keeps (``m._mk_fd``), for ``size()``."""
+
+
 class MappedFile(_RealMmap):
     """A mapping of a mock file: the object ``mmap.mmap`` returns for a mock fd.
 
-    Closing it (or its collection) unmaps it and runs the close hooks: the
-    redirection's (closing the fd CPython's mmap keeps, a dup of the mapped
-    fd) first, then the kernel's (dropping the mapping's file reference).
+    Closing it (or its collection) unmaps it and asks its owner (:class:`MapOwner`) to
+    drop what the map holds: the front-end closes the fd CPython's mmap keeps (a dup of
+    the mapped fd), the kernel forgets the record and drops its file reference.
     """
 
-    #: what runs once when the map is closed or collected (:meth:`_mk_run_hooks`)
-    _mk_hooks: list[Callable[[], None]]
-    _mk_addr: int
-    _mk_pieces: tuple[Piece, ...]
-    _mk_map_prot: int
-    _mk_map_flags: int
+    #: the mapping's record (``/proc/<pid>/maps``; ``proc.mappings`` once the syscall
+    #: layer adds it), set by :func:`build_mapping`
+    _mk_map: Mapping
+    #: the kernel side (set by the syscall layer); taken from the map when it goes, so
+    #: the owner's ``unmap`` runs once whichever comes first, ``close`` or collection
+    _mk_owner: MapOwner
     #: the fd CPython's mmap object would hold (a dup of the mapped fd), -1 for none
     _mk_fd: int = -1
     #: set by :func:`build_mapping` with ``direct``: the number of the dup CPython made
     #: when it mapped the piece's fd itself (the map no longer owns it), else -1
     _mk_dupfd: int = -1
-    _mk_fstat: Callable[[int], os.stat_result] | None = None
-    #: CPython's ``is_resizeable``: ``ACCESS_WRITE``, or ``ACCESS_DEFAULT`` with ``PROT_WRITE``
-    _mk_resizable: bool = False
-    #: CPython's ``flush`` makes no call for ``ACCESS_READ``/``ACCESS_COPY`` maps
-    _mk_no_msync: bool = False
-    #: the kernel's ``madvise(addr, length, advice)`` for this map (True: apply the advice
-    #: to the real mapping too) and ``msync(addr, length, flags)``; set by the syscall layer
-    _mk_madvise: Callable[[int, int, int], bool] | None = None
-    _mk_msync: Callable[[int, int, int], None] | None = None
+    #: the length asked for (what ``munmap`` unmaps)
+    _mk_len: int = 0
+    #: CPython's ``access`` after ``new_mmap_object`` chose it: ``ACCESS_READ`` for a
+    #: read-only ``prot``, ``ACCESS_WRITE`` for a write-only one; it decides ``resize``'s
+    #: ``is_resizeable`` and whether ``flush`` makes a call
+    _mk_access: int = _mmap.ACCESS_DEFAULT
+
+    @property
+    def _mk_addr(self) -> int:
+        """The start address of the mapping."""
+        return self._mk_map.start
 
     def madvise(self, option: int, start: int = 0, length: int | None = None, /) -> None:
         """As CPython's (its argument checks), answered by the kernel: a mock mapping is
         device memory, and the real memfd under it must not be advised (``MADV_REMOVE``
         would punch the backing, ``MADV_DONTNEED`` drop it)."""
-        hook = self._mk_madvise
-        if hook is None:
-            return super().madvise(option, start, *(() if length is None else (length,)))
         if self.closed:
             raise ValueError("mmap closed or invalid")
+        owner: MapOwner | None = self.__dict__.get("_mk_owner")
+        if owner is None:
+            return super().madvise(option, start, *(() if length is None else (length,)))
         size = len(self)
         if start < 0 or start >= size:
             raise ValueError("madvise start out of bounds")
@@ -269,40 +299,39 @@ class MappedFile(_RealMmap):
         if length < 0:
             raise ValueError("madvise length invalid")
         length = min(length, size - start)
-        if hook(self._mk_addr + start, length, option):
+        if owner.madvise(self._mk_map.start + start, length, option):
             super().madvise(option, start, length)
         return None
 
     def flush(self, offset: int = 0, size: int | None = None, /) -> None:
         """As CPython's: ``msync(MS_SYNC)`` of the range, answered by the kernel."""
-        hook = self._mk_msync
-        if hook is None:
-            super().flush(offset, *(() if size is None else (size,)))
-            return
         if self.closed:
             raise ValueError("mmap closed or invalid")
+        owner: MapOwner | None = self.__dict__.get("_mk_owner")
+        if owner is None:
+            super().flush(offset, *(() if size is None else (size,)))
+            return
         total = len(self)
         if size is None:
             size = total - offset
         if size < 0 or offset < 0 or total - offset < size:
             raise ValueError("flush values out of range")
-        if size == 0 or self._mk_no_msync:
+        if size == 0 or self._mk_access in (_mmap.ACCESS_READ, _mmap.ACCESS_COPY):
             return
-        hook(self._mk_addr + offset, size, 4)  # MS_SYNC
+        owner.msync(self._mk_map.start + offset, size, 4)  # MS_SYNC
 
     def close(self) -> None:
-        super().close()
-        self._mk_run_hooks()
+        _RealMmap.close(self)  # (not super(): close is a hot path)
+        owner = self.__dict__.pop("_mk_owner", None)
+        if owner is not None:
+            owner.unmap(self)
 
     def __del__(self) -> None:
         # a collected map is unmapped as a closed one is (the base type's dealloc
-        # munmaps after this); the hooks run once, whichever comes first
-        self._mk_run_hooks()
-
-    def _mk_run_hooks(self) -> None:
-        hooks = self.__dict__.pop("_mk_hooks", None)
-        if hooks is not None:
-            _run_hooks(hooks)
+        # munmaps after this); the owner's unmap runs once, whichever comes first
+        owner = self.__dict__.pop("_mk_owner", None)
+        if owner is not None:
+            owner.unmap(self)
 
     def __exit__(self, *exc: object) -> None:
         # CPython's mmap.__exit__ calls the C close, not an override: unmap through ours
@@ -310,17 +339,19 @@ class MappedFile(_RealMmap):
 
     def size(self) -> int:
         """As CPython's: the size of the file behind the map's own fd (``fstat``)."""
-        fstat = self._mk_fstat
-        if self._mk_fd < 0 or fstat is None:
+        if self.closed:
+            raise ValueError("mmap closed or invalid")
+        owner: MapOwner | None = self.__dict__.get("_mk_owner")
+        if self._mk_fd < 0 or owner is None:
             return super().size()
-        return fstat(self._mk_fd).st_size
+        return owner.fstat(self._mk_fd).st_size
 
     def resize(self, newsize: int) -> None:
         """A driver mapping cannot grow or shrink (CPython would ``ftruncate`` the file,
         which a device or dma-buf file refuses with ``EINVAL``)."""
         if self.closed:
             raise ValueError("mmap closed or invalid")
-        if not self._mk_resizable:
+        if self._mk_access not in (_mmap.ACCESS_WRITE, _mmap.ACCESS_DEFAULT):
             raise TypeError("mmap can't resize a readonly or copy-on-write memory map.")
         raise kerr(EINVAL)
 
@@ -438,27 +469,40 @@ def _map_empty(addr: int, length: int, prot: int, flags: int) -> None:
 
 
 # -- CPython's mmap object, read in place (checked once per interpreter) ------------------
-#: offsets in CPython's ``mmap_object`` (Modules/mmapmodule.c, Unix, 64-bit): ``data``
-#: after the object head, then size, pos, offset, exports, and the ``fd`` it keeps
-_MMAP_DATA_AT, _MMAP_FD_AT = 16, 56
+class _MmapObject(ctypes.Structure):
+    """The head of CPython's ``mmap_object`` (Modules/mmapmodule.c, Unix, 64-bit): the
+    object head, ``data``, size, pos, offset, exports, and the ``fd`` it keeps."""
+
+    _fields_ = [
+        ("ob_refcnt", ctypes.c_ssize_t),
+        ("ob_type", ctypes.c_void_p),
+        ("data", ctypes.c_void_p),
+        ("size", ctypes.c_ssize_t),
+        ("pos", ctypes.c_ssize_t),
+        ("offset", ctypes.c_int64),
+        ("exports", ctypes.c_ssize_t),
+        ("fd", ctypes.c_int),
+    ]
 
 
 @functools.cache
 def _mmap_layout_ok() -> bool:
-    """Whether this interpreter's mmap objects hold ``data`` and their own ``fd`` where
-    ``_MMAP_DATA_AT``/``_MMAP_FD_AT`` say (an immutable fact of the interpreter, checked on
-    a real map once): only then does :func:`build_mapping` map a single piece directly."""
+    """Whether this interpreter's mmap objects hold ``data``, ``size`` and their own
+    ``fd`` where :class:`_MmapObject` says (an immutable fact of the interpreter, checked
+    on a real map once): only then does :func:`build_mapping` map a single piece
+    directly."""
     if ctypes.sizeof(ctypes.c_void_p) != 8:
         return False
     fd = os.memfd_create("mockkernel:layout", os.MFD_CLOEXEC)
     try:
-        os.ftruncate(fd, PAGE_SIZE)
-        m = _RealMmap(fd, PAGE_SIZE)
+        os.ftruncate(fd, 2 * PAGE_SIZE)
+        m = _RealMmap(fd, PAGE_SIZE, offset=PAGE_SIZE)
         try:
-            base = id(m)
-            data = ctypes.c_void_p.from_address(base + _MMAP_DATA_AT).value
-            kept = ctypes.c_int.from_address(base + _MMAP_FD_AT).value
-            if data != _buffer_address(m) or kept in (fd, -1) or kept < 0:
+            head = _MmapObject.from_address(id(m))
+            kept = head.fd
+            if head.data != _buffer_address(m) or kept in (fd, -1) or kept < 0:
+                return False
+            if (head.size, head.pos, head.offset, head.exports) != (PAGE_SIZE, 0, PAGE_SIZE, 0):
                 return False
             st, ours = REAL.fstat(kept), REAL.fstat(fd)
             return (st.st_dev, st.st_ino) == (ours.st_dev, ours.st_ino)
@@ -470,112 +514,84 @@ def _mmap_layout_ok() -> bool:
         REAL.close(fd)
 
 
-def _map_direct(vma: Vma, access: int) -> tuple[MappedFile, int] | None:
-    """A mapping backed by one piece, laid by CPython's mmap itself (one ``mmap(2)``: no
-    reservation to lay the piece over), or None when it cannot be (then the caller lays
-    pieces).  Returns the map and the number of the ``dup`` CPython made of the piece's
-    fd, which the map no longer owns: the caller makes it the mapped file's (as CPython
-    keeps a dup of the fd it maps) or closes it."""
-    if len(vma.segments) != 1 or vma.zapped or not _mmap_layout_ok():
-        return None
-    fd, off, length = vma.segments[0]
-    if length < vma.length:
-        return None
-    try:
-        if access != _mmap.ACCESS_DEFAULT:
-            m = MappedFile(fd, vma.length, access=access, offset=off)
-        else:
-            flags = vma.flags & ~(_MAP_FIXED | _MAP_ANONYMOUS)
-            m = MappedFile(fd, vma.length, flags, vma.prot, offset=off)
-    except (ValueError, OverflowError, OSError):
-        return None  # (the backing file is shorter than the mapping, ...): lay pieces
-    kept = ctypes.c_int.from_address(id(m) + _MMAP_FD_AT)
-    dup, kept.value = kept.value, -1
-    return m, dup
+def _cpython_access(access: int, prot: int) -> int:
+    """The ``access`` CPython's ``new_mmap_object`` records for ``(access, prot)``."""
+    if access != _mmap.ACCESS_DEFAULT:
+        return access
+    if prot & _mmap.PROT_READ and prot & _mmap.PROT_WRITE:
+        return _mmap.ACCESS_DEFAULT
+    return _mmap.ACCESS_WRITE if prot & _mmap.PROT_WRITE else _mmap.ACCESS_READ
 
 
 def build_mapping(
-    vma: Vma, access: int, on_close: Callable[[], None], direct: bool = False
+    vma: Vma, access: int, file: File, shared: bool, direct: bool = False
 ) -> MappedFile:
-    """Turn a filled ``Vma`` into the object ``mmap.mmap`` returns.
+    """Turn a ``Vma`` the driver's op backed whole (``do_mmap`` checked) into the object
+    ``mmap.mmap`` returns: ``m._mk_map`` is the mapping's :class:`Mapping` of ``file``
+    (the pieces laid and the real prot and flags they were laid with), for the caller to
+    record and to give an owner (``m._mk_owner``: until then a close only unmaps).
 
-    ``on_close`` runs once, when the object is closed or collected.  The start
-    address is ``m._mk_addr``; the pieces laid and the real prot and flags used are
-    ``m._mk_pieces``, ``m._mk_map_prot`` and ``m._mk_map_flags`` (for :class:`Mapping`).
-
-    ``direct``: a mapping of one piece may be laid by CPython's ``mmap`` of the piece's
-    fd (the caller takes ``m._mk_dupfd``, the dup CPython made: see :func:`_map_direct`);
-    otherwise (and always without ``direct``) an anonymous reservation is laid first and
-    each piece over it, ``m._mk_dupfd`` -1.
+    ``direct``: a mapping backed by one piece is laid by CPython's ``mmap`` of the
+    piece's fd, one ``mmap(2)`` (the caller takes ``m._mk_dupfd``: the dup CPython made,
+    which the map no longer owns; see :func:`keep_mapped_fd`'s use of it); otherwise
+    (and always without ``direct``) an anonymous reservation is laid first and each
+    piece over it, ``m._mk_dupfd`` -1.
     """
-    if sum(seg[2] for seg in vma.segments) < vma.length:
-        raise kerr(EINVAL, "mmap op did not back the whole mapping")
-    rflags, rprot = _prot_flags(vma.flags, vma.prot, access)
-    rflags &= ~_MAP_ANONYMOUS
-    made = _map_direct(vma, access) if direct else None
-    if made is not None:
-        m, dupfd = made
-        fd, off, _ = vma.segments[0]
-        try:
-            m._mk_addr = ctypes.c_void_p.from_address(id(m) + _MMAP_DATA_AT).value or 0
+    if access == _mmap.ACCESS_DEFAULT:
+        rflags, rprot = vma.flags & ~_MAP_ANONYMOUS, vma.prot
+    else:
+        rflags, rprot = _prot_flags(vma.flags, vma.prot, access)
+        rflags &= ~_MAP_ANONYMOUS
+    length = vma.length
+    segs = vma.segments
+    if direct and len(segs) == 1 and not vma.zapped and _mmap_layout_ok():
+        fd, off, n = segs[0]
+        m = None
+        if n >= length:
+            try:  # positional: CPython parses keywords more slowly
+                if access != _mmap.ACCESS_DEFAULT:
+                    m = MappedFile(fd, length, _mmap.MAP_SHARED, _PROT_RW, access, off)
+                else:
+                    flags = vma.flags & ~(_MAP_FIXED | _MAP_ANONYMOUS)
+                    m = MappedFile(fd, length, flags, vma.prot, access, off)
+            except (ValueError, OverflowError, OSError):
+                m = None  # (the backing file is shorter than the mapping, ...): lay pieces
+        if m is not None:
+            head = _MmapObject.from_address(id(m))
+            dupfd = head.fd
+            head.fd = -1  # (CPython's dup is the caller's now)
             m._mk_dupfd = dupfd
-            return _finish(m, vma, access, ((0, fd, off, vma.length),), rprot, rflags, on_close)
-        except BaseException:
-            m.close()
-            REAL.close(dupfd)
-            raise
-    m = _reserve(vma.length, vma.flags, vma.prot, access)
-    pieces: list[Piece] = []
+            pieces: tuple[Piece, ...] = ((0, fd, off, length),)
+            m._mk_map = Mapping(
+                head.data, page_align(length), vma.pgoff, vma.prot, shared, file,
+                pieces, rprot, rflags, False,
+            )  # fmt: skip
+            if access != _mmap.ACCESS_DEFAULT or vma.prot & _PROT_RW != _PROT_RW:
+                m._mk_access = _cpython_access(access, vma.prot)
+            return m
+    m = _reserve(length, vma.flags, vma.prot, access)
+    laid: list[Piece] = []
     try:
         base = _buffer_address(m)
         pos = 0
-        for fd, off, length in vma.segments:
-            take = min(length, vma.length - pos)
+        for fd, off, n in segs:
+            take = min(n, length - pos)
             if take <= 0:
                 break
             _map_fixed(base + pos, take, rprot, rflags, fd, off)
-            pieces.append((pos, fd, off, take))
+            laid.append((pos, fd, off, take))
             pos += page_align(take)
         if vma.zapped:
-            _map_empty(base, page_align(vma.length), rprot, rflags)
+            _map_empty(base, page_align(length), rprot, rflags)
     except BaseException:
         m.close()
         raise
-    m._mk_addr = base
-    return _finish(m, vma, access, tuple(pieces), rprot, rflags, on_close)
-
-
-def _finish(
-    m: MappedFile,
-    vma: Vma,
-    access: int,
-    pieces: tuple[Piece, ...],
-    rprot: int,
-    rflags: int,
-    on_close: Callable[[], None],
-) -> MappedFile:
-    """Record what :func:`build_mapping` laid on the map, and its close hooks."""
-    m._mk_pieces = pieces
-    m._mk_map_prot = rprot
-    m._mk_map_flags = rflags
-    m._mk_resizable = access == _mmap.ACCESS_WRITE or (
-        access == _mmap.ACCESS_DEFAULT and bool(vma.prot & _mmap.PROT_WRITE)
-    )
-    m._mk_hooks = [on_close]
+    m._mk_map = Mapping(
+        base, page_align(length), vma.pgoff, vma.prot, shared, file,
+        tuple(laid), rprot, rflags, vma.zapped,
+    )  # fmt: skip
+    m._mk_access = _cpython_access(access, vma.prot)
     return m
-
-
-def _run_hooks(hooks: list[Callable[[], None]]) -> None:
-    """Run every close hook, even if one fails; re-raise the first failure."""
-    error: BaseException | None = None
-    for hook in hooks:
-        try:
-            hook()
-        except BaseException as e:  # each hook must run
-            if error is None:
-                error = e
-    if error is not None:
-        raise error
 
 
 def file_mappings(kernel: TaskContext, match: Callable[[File], bool]) -> list[Mapping]:
@@ -680,7 +696,7 @@ class KernelMap:
     after ``close`` or outside the mapping raises instead of crashing.
     """
 
-    __slots__ = ("_addr", "length")
+    __slots__ = ("_addr", "_view", "length")
 
     def __init__(self, fd: int, length: int, offset: int = 0) -> None:
         if length <= 0 or offset % PAGE_SIZE:
@@ -692,6 +708,9 @@ class KernelMap:
             raise kerr(ctypes.get_errno() or ENOMEM)
         self._addr: int | None = got
         self.length = length
+        #: the mapping as a writable buffer, made by the first :meth:`write` (a slice
+        #: assignment lands the bytes without a ctypes call); dropped by :meth:`close`
+        self._view: memoryview | None = None
         _kernel_maps[got] = got + page_align(length)
 
     def _at(self, off: int, n: int) -> int:
@@ -706,7 +725,17 @@ class KernelMap:
 
     def write(self, off: int, data: bytes | bytearray | memoryview) -> None:
         n = len(data)
-        ctypes.memmove(self._at(off, n), bytes(data), n)
+        view = self._view
+        if view is None or off < 0 or off + n > self.length:
+            addr = self._at(off, n)  # (ValueError after close or out of bounds)
+            if view is None:  # the first write: make the writable view
+                mapped = (ctypes.c_char * self.length).from_address(addr - off)
+                view = self._view = memoryview(mapped).cast("B")
+        if type(data) is not bytes and not (
+            type(data) is memoryview and data.format == "B" and data.ndim == 1 and data.contiguous
+        ):
+            data = bytes(data)[:n]  # (any other buffer: its first n bytes, as before)
+        view[off : off + n] = data
 
     def __len__(self) -> int:
         return self.length
@@ -757,6 +786,7 @@ class KernelMap:
 
     def close(self) -> None:
         if self._addr is not None:
+            self._view = None
             _kernel_maps.pop(self._addr, None)
             _libc_munmap()(self._addr, self.length)
             self._addr = None

@@ -41,7 +41,7 @@ from .syscalls import fd as fd_
 from .syscalls import mmap as mmap
 from .syscalls import poll as poll_
 from .trace import EventSpec, TracePoint, Tracer
-from .uaccess import LOCAL, UserBuffer, UserMemory
+from .uaccess import LOCAL, UserBuffer, UserMemory, cpu_fault
 from .uapi.linux.ioctls import FIOASYNC as FIOASYNC  # (re-exported: their old home)
 from .uapi.linux.ioctls import FIOCLEX as FIOCLEX
 from .uapi.linux.ioctls import FIONBIO as FIONBIO
@@ -49,6 +49,7 @@ from .uapi.linux.ioctls import FIONCLEX as FIONCLEX
 from .uapi.linux.ioctls import FIOQSIZE as FIOQSIZE
 
 if TYPE_CHECKING:
+    from .net.tcp_sock import TcpSocket
     from .vfs import Node
 
 __all__ = ["Cred", "FdTable", "Process", "RealBackedFdTable", "TaskContext", "VirtualFdTable"]
@@ -127,8 +128,11 @@ class RealBackedFdTable(FdTable):
     def alloc(self, minfd: int, cloexec: bool, label: str) -> int:
         if minfd >= self.rlimit:
             raise kerr(EINVAL)
-        cmd = _fcntl.F_DUPFD_CLOEXEC if cloexec else _fcntl.F_DUPFD
-        fd: int = REAL.fcntl(self._placeholder(label), cmd, minfd)
+        if minfd == 0 and cloexec:  # os.open's case: os.dup is F_DUPFD_CLOEXEC from 0
+            fd: int = REAL.dup(self._placeholder(label))  # (fcntl.fcntl would first try
+        else:  # the int as a buffer: an exception raised and cleared, +0.25 us a call)
+            cmd = _fcntl.F_DUPFD_CLOEXEC if cloexec else _fcntl.F_DUPFD
+            fd = REAL.fcntl(self._placeholder(label), cmd, minfd)
         if fd >= self.rlimit:
             REAL.close(fd)
             raise kerr(EMFILE)
@@ -415,6 +419,8 @@ class Process:
         #: and what ``os.read`` on them reads (their real socket never connects: ENOTCONN)
         self.fd_readers: dict[int, Callable[[int], bytes]] = {}
         self.fd_writers: dict[int, Callable[[bytes], int]] = {}
+        #: and the kernel socket behind each (what ``os.splice`` splices with)
+        self.fd_socks: dict[int, TcpSocket] = {}
         self.name = name
         #: True when ``pid`` is a real process's (this Python process; a supervised one):
         #: the real ``/proc/<pid>`` answers what procfs does not (``mockkernel.procfs``).
@@ -450,11 +456,15 @@ class Process:
 
     def install_file(self, file: File, cloexec: bool) -> int:
         """``get_unused_fd_flags`` + ``fd_install``; on failure the caller keeps its ref."""
-        if should_fail(self.kernel, "alloc_fd"):
-            raise kerr(ENOMEM)  # expand_files
-        with self.files_lock:
+        if cpu_fault() is not None and should_fail(self.kernel, "alloc_fd"):  # (one call
+            raise kerr(ENOMEM)  # expand_files                  # unarmed: a hot path)
+        lock = self.files_lock
+        lock.acquire()  # (not ``with``: half the cost, and an open is a hot path)
+        try:
             fd = self.fdt.alloc(0, cloexec, file.f_op.name)
             self.fd_install(fd, file)
+        finally:
+            lock.release()
         return fd
 
     def fget(self, fd: int) -> File:

@@ -36,12 +36,15 @@ from errno import (
     ENXIO,
     EROFS,
 )
+from os import O_ACCMODE
 from typing import TYPE_CHECKING
 
 from .context import Subsystem
-from .cred import current_ids, generic_permission
+from .cred import current_ids, generic_permission, host_ids
 from .errors import KernelBug, NotMine, kerr
 from .fs import (
+    _OPEN_DROP,
+    ACC_FMODE,
     DT_CHR,
     DT_DIR,
     DT_LNK,
@@ -50,11 +53,14 @@ from .fs import (
     FMODE_PATH,
     FMODE_READ,
     FMODE_WRITE,
+    O_LARGEFILE,
     DirContext,
     File,
     FileOperations,
     Inode,
+    copy_splice_read,
     generic_file_llseek,
+    iter_file_splice_write,
     open_flags_to_file,
 )
 from .fsnotify import IN_MODIFY, IN_OPEN, fsnotify
@@ -64,10 +70,11 @@ from .realfd import REAL
 from .trace import TracePoint
 
 if TYPE_CHECKING:
-    from .process import TaskContext
+    from .process import Process, TaskContext
 
 __all__ = [
     "HOST_DEV",
+    "HOST_DEV_OPEN",
     "HOST_READ_ONLY",
     "Attr",
     "BinAttr",
@@ -77,6 +84,7 @@ __all__ = [
     "ShmemFile",
     "Symlink",
     "Vfs",
+    "open_chrdev",
 ]
 
 trace_vfs_open = TracePoint("vfs.open", "path", "file")
@@ -279,6 +287,9 @@ class BinAttrOps(FileOperations):
 
     #: ``generic_file_llseek`` itself (no method frame: a seek is a hot path)
     llseek = staticmethod(generic_file_llseek)
+    #: ``kernfs_file_fops``: a sysfs file splices through its ``read``/``write``
+    splice_read = staticmethod(copy_splice_read)
+    splice_write = staticmethod(iter_file_splice_write)
 
     def mmap(self, file: File[BinAttr], vma: Vma) -> None:
         node = file.private_data
@@ -293,16 +304,67 @@ _bin_fops = BinAttrOps()
 def _may_open(kernel: TaskContext, inode: Inode, want: int) -> None:
     """``may_open``'s ``inode_permission`` for the caller: ``want`` is ``R_OK``/``W_OK``
     bits; ``EACCES`` when the node's mode, owner and group do not allow it."""
-    if not want & ~inode.mode & 7:
-        return  # the others' bits allow it: anyone may (no credentials to read)
-    if kernel.current.ids_hook is None and os.geteuid() == 0:
-        return  # (in-process root: CAP_DAC_OVERRIDE reads and writes anything)
-    if not generic_permission(current_ids(kernel), inode, want):
+    if want & ~inode.mode & 7:  # (else the others' bits allow it: no credentials to read)
+        may_open(kernel.current, inode, want)
+
+
+def may_open(task: Process, inode: Inode, want: int) -> None:
+    """:func:`_may_open` for ``task``, the current task, past its first test (the node's
+    others' bits do not allow ``want``)."""
+    hook = task.ids_hook
+    if hook is None:
+        if os.geteuid() == 0:  # (looked up each time: tests stand in for it)
+            return  # (in-process root: CAP_DAC_OVERRIDE reads and writes anything)
+        ids = host_ids()
+    else:
+        ids = hook()
+    if not generic_permission(ids, inode, want):
         raise kerr(EACCES)
 
 
 def _want(f_mode: int) -> int:
     return (os.R_OK if f_mode & FMODE_READ else 0) | (os.W_OK if f_mode & FMODE_WRITE else 0)
+
+
+#: ``_want`` of an open's ``f_mode``, by its access mode (``flags & O_ACCMODE``)
+_ACC_WANT = tuple(_want(open_flags_to_file(acc)[1]) for acc in range(4))
+
+
+def open_chrdev(task: Process, node: ChrDev, path: str, flags: int) -> File:
+    """``do_dentry_open`` of device node ``node`` at ``path`` (looked up by the caller;
+    ``flags`` without ``O_PATH``/``O_DIRECTORY``/``O_CREAT``) for ``task``, the current
+    task: the file (its credentials ``task``'s), its driver's ``->open`` run.  A failed
+    ``->open`` puts the file without ``->release``.  (A module function rather than a
+    :class:`Vfs` method: the redirection's ``/dev/<name>`` fast path calls it with no
+    subsystem lookup; ``open_flags_to_file`` and ``_may_open`` are inline.)"""
+    inode = node.inode()
+    acc = flags & O_ACCMODE
+    want = _ACC_WANT[acc]
+    if want & ~inode.mode & 7 and (task.ids_hook is not None or os.geteuid() != 0):
+        may_open(task, inode, want)  # (in-process root passes here: no call)
+    kernel = task.kernel
+    fops = node.fops
+    file = File(
+        kernel,
+        fops,
+        inode,
+        (flags & ~_OPEN_DROP) | O_LARGEFILE,
+        ACC_FMODE[acc],
+        None,
+        path,
+        task.cred,
+    )
+    file.opened = False
+    try:
+        fops.open(file)
+    except BaseException:
+        file.put()  # FMODE_OPENED never set: no ->release, as in do_dentry_open
+        raise
+    file.opened = True
+    tracer = kernel.tracer
+    if tracer.enabled:  # (a hot path: no call while off)
+        trace_vfs_open(tracer, path, file.id)
+    return file
 
 
 class SeqFileOps(FileOperations):
@@ -391,6 +453,9 @@ _path_fops = PathOps()
 #: The host's own ``/dev`` entries a program under the mock still reaches (the mock
 #: machine has them too, and they act on nothing): any other name in ``/dev`` that the
 #: mock tree lacks does not exist (``ENOENT``), and ``O_CREAT`` makes it in the mock tree.
+#: ``Vfs.dev_chrdevs``'s mark of a ``HOST_DEV`` name: the real ``open`` answers it
+HOST_DEV_OPEN = object()
+
 HOST_DEV = frozenset(
     {
         "null",
@@ -448,6 +513,11 @@ class Vfs(Subsystem):
         self._dirs: dict[str, Dir] = {}
         #: ``/proc/<pid>`` of the mock processes
         self.procfs = ProcFs(self)
+        #: ``"/dev/<name>"`` -> its device node, or :data:`HOST_DEV_OPEN` for a host
+        #: device the mock ``/dev`` shows (``HOST_DEV``), for the names the redirection's
+        #: fast ``open`` found there (it fills this); every change to the tree empties it,
+        #: after the change (so a fill racing an unlink is either seen by it or undone)
+        self.dev_chrdevs: dict[str, ChrDev | object] = {}
 
     # -- building the tree ----------------------------------------------------------------
     def _parent(self, path: str, owned_leaf_dirs: bool = False) -> tuple[Dir, str]:
@@ -488,6 +558,7 @@ class Vfs(Subsystem):
         if name in d.entries:
             raise FileExistsError(path)
         d.entries[name] = node
+        self.dev_chrdevs.clear()
         return node
 
     def mkdir(
@@ -502,12 +573,14 @@ class Vfs(Subsystem):
         node = d.entries.get(name)
         if isinstance(node, Dir):
             node.owned = node.owned or owned
+            self.dev_chrdevs.clear()  # (an owned /dev shows no host device)
             return node
         if node is not None:
             raise FileExistsError(path)
         new = Dir(self.kernel.new_id(), owned=owned or d.owned)
         new.populate = populate
         d.entries[name] = new
+        self.dev_chrdevs.clear()
         return new
 
     def register_chrdev(
@@ -545,6 +618,7 @@ class Vfs(Subsystem):
     def unlink(self, path: str) -> None:
         d, name = self._parent(path)
         gone = d.entries.pop(name, None)
+        self.dev_chrdevs.clear()
         if isinstance(gone, Dir):  # forget the cached directories below it
             prefix = path.rstrip("/")
             self._dirs.pop(prefix, None)
@@ -563,6 +637,7 @@ class Vfs(Subsystem):
             self.unlink(new)
         d, name = self._parent(new)
         d.entries[name] = node
+        self.dev_chrdevs.clear()
 
     def peek(self, path: str) -> Node | None:
         """The node added at the absolute ``path``, or ``None``: no lookup rules (no
@@ -590,8 +665,11 @@ class Vfs(Subsystem):
         ``O_CREAT`` of a missing name in a mock directory is ``EACCES`` (sysfs and
         debugfs directories have no ``create``), in ``/dev`` a new mock file for root;
         ``O_CREAT|O_EXCL`` of an existing mock node is ``EEXIST``; opening a host path
-        under ``HOST_READ_ONLY`` to change it is ``EROFS``.
+        under ``HOST_READ_ONLY`` to change it is ``EROFS``.  ``O_CREAT|O_DIRECTORY`` is
+        ``EINVAL`` before any of it (``build_open_flags``: nothing is looked up or made).
         """
+        if flags & os.O_CREAT and flags & os.O_DIRECTORY:
+            raise kerr(EINVAL)
         try:
             node = self.lookup(path, not flags & os.O_NOFOLLOW)
         except OSError as e:
@@ -755,23 +833,8 @@ class Vfs(Subsystem):
         raise kerr(ENOENT)
 
     def open_chrdev(self, node: ChrDev, path: str, flags: int) -> File:
-        """``do_dentry_open`` of device node ``node`` at ``path`` (looked up by the caller;
-        ``flags`` without ``O_PATH``/``O_DIRECTORY``/``O_CREAT``): the file, its driver's
-        ``->open`` run.  A failed ``->open`` puts the file without ``->release``."""
-        f_flags, f_mode = open_flags_to_file(flags)
-        inode = node.inode()
-        _may_open(self.kernel, inode, _want(f_mode))
-        file = File(self.kernel, node.fops, inode, f_flags, f_mode, None, path)
-        file.opened = False
-        try:
-            node.fops.open(file)
-        except BaseException:
-            file.put()  # FMODE_OPENED never set: no ->release, as in do_dentry_open
-            raise
-        file.opened = True
-        if self.kernel.tracer.enabled:  # (a hot path: no call while off)
-            trace_vfs_open(self.kernel.tracer, path, file.id)
-        return file
+        """``do_dentry_open`` of device node ``node`` at ``path`` (:func:`open_chrdev`)."""
+        return open_chrdev(self.kernel.current, node, path, flags)
 
     def _open_dir(self, node: Dir, path: str, flags: int) -> File:
         """An open owned directory: ``getdents64`` lists it (:class:`DirOps`)."""

@@ -23,6 +23,7 @@ A wait interrupted so ends with ``EINTR`` (see :func:`wait_event_interruptible_t
 
 from __future__ import annotations
 
+import select
 import threading
 import time
 from collections.abc import Callable
@@ -37,7 +38,11 @@ __all__ = [
     "WaitQueueHead",
     "signal_pending",
     "wait_event_interruptible_timeout",
+    "wait_fd_interruptible",
 ]
+
+#: ``select.poll`` as imported (before a redirection replaces it)
+_real_poll = select.poll
 
 #: the longest a sleeper goes without looking at its condition and at signals (s)
 SLICE = 0.005
@@ -145,3 +150,20 @@ def wait_event_interruptible_timeout(
             wq.sleep(min(SLICE, left), condition)
         if condition():
             return True
+
+
+def wait_fd_interruptible(kernel: KernelContext, fd: int, events: int) -> int:
+    """Sleep until the *real* ``fd`` (a host pipe the kernel splices with) reports one of
+    ``events`` -- or ``POLLERR``/``POLLHUP`` -- and return its poll mask.  Nobody wakes a
+    wait queue for a host file, so the sleeper polls it every :data:`SLICE`; a signal
+    for the current task ends the sleep with ``EINTR``, as
+    :func:`wait_event_interruptible_timeout`."""
+    p = _real_poll()
+    p.register(fd, events)
+    kernel.subsys(Signals).will_sleep()
+    while True:
+        if signal_pending(kernel):
+            raise kerr(EINTR, "interrupted by a signal while waiting")
+        ready = p.poll(SLICE * 1000)
+        if ready:
+            return int(ready[0][1])

@@ -765,7 +765,8 @@ class DmaBufFops(FileOperations):
         dmabuf = file.private_data
         if dmabuf.ops.mmap is None:
             raise kerr(EINVAL)
-        if vma.pgoff + vma.pages > dmabuf.size // PAGE_SIZE:
+        # (vma.pgoff + vma_pages(vma), inline: mmap is a hot path)
+        if vma.pgoff + (vma.length + PAGE_SIZE - 1) // PAGE_SIZE > dmabuf.size // PAGE_SIZE:
             raise kerr(EINVAL)  # the mapping would overflow the buffer
         dmabuf.ops.mmap(dmabuf, vma)
 

@@ -82,6 +82,8 @@ __all__ = [
     "rcvtimeo_value",
     "tcp_sock_file",
     "tcp_sock_fops",
+    "tcp_splice_read",
+    "tcp_splice_write",
 ]
 
 SOL_SOCKET = 1
@@ -484,6 +486,27 @@ class TcpSocket:
             kernel_close(host)
 
 
+def tcp_splice_read(
+    sock: TcpSocket, nonblock: bool, put: Callable[[bytes], int], count: int
+) -> int:
+    """``tcp_splice_read`` into a pipe (``put``: what it took), for both front-ends:
+    nothing queued sleeps per the *socket's* ``O_NONBLOCK`` (``nonblock``) and
+    ``SO_RCVTIMEO`` (``SPLICE_F_NONBLOCK`` only spares the wait for pipe room), with
+    ``recv``'s answers: ``EAGAIN``, ``EINTR``, ``ENOTCONN``, 0 once the peer closed.  The
+    bytes are peeked first and taken only as far as the pipe took them."""
+    data = sock.recvmsg_iov(count, 0, MSG_PEEK, blocking=not nonblock)[0]
+    n = put(data) if data else 0
+    if n:
+        sock.recvmsg_iov(n, 0, 0, blocking=False)
+    return n
+
+
+def tcp_splice_write(sock: TcpSocket, take: Callable[[int], bytes], count: int) -> int:
+    """``splice_to_socket`` from a pipe: what ``take`` gives (up to ``count``) sent."""
+    data = take(count)
+    return sock.send(data, 0) if data else 0
+
+
 class TcpSockFops(FileOperations):
     """A mock TCP socket as a file (the supervisor's): ``read``/``write`` are
     ``recv``/``send`` with no flags; ``->poll`` is ``tcp_poll``."""
@@ -511,10 +534,18 @@ class TcpSockFops(FileOperations):
     def _dname(self, file: File) -> str:
         return f"socket:[{file.inode.ino}]"
 
+    def _splice_read(self, file: File, pos: int, put: Callable[[bytes], int], count: int) -> int:
+        return tcp_splice_read(file.private_data, bool(file.f_flags & os.O_NONBLOCK), put, count)
+
+    def _splice_write(self, file: File, pos: int, take: Callable[[int], bytes], count: int) -> int:
+        return tcp_splice_write(file.private_data, take, count)
+
     read = _read
     write = _write
     poll = _poll
     dname = _dname
+    splice_read = _splice_read
+    splice_write = _splice_write
 
 
 tcp_sock_fops = TcpSockFops()

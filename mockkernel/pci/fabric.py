@@ -30,7 +30,7 @@ from .tph import PCI_EXP_DEVCAP2_TPH_COMP_EXT_TPH, pcie_tph_completer_type
 if TYPE_CHECKING:
     from ..trace import Tracer
     from .bus import PciBus
-    from .dev import PciDev, PciRootPort
+    from .dev import PciBar, PciDev, PciRootPort
 
 __all__ = ["Fabric", "Tlp", "WriteResult"]
 
@@ -41,6 +41,9 @@ trace_pcie_tlp = TracePoint(
 )
 
 _FOUR_K = 4096
+#: one BAR as the fabric decodes it: first and last bus address, the BAR, its function,
+#: the TLP target name and whether the function completes extended TPH
+_Window = tuple[int, int, "PciBar", "PciDev", str, bool]
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,9 @@ class Tlp:
         return self.st | ((self.st_ext or 0) << 8)
 
 
+_new_object = object.__new__
+
+
 def _tlp(
     rid: int,
     addr: int,
@@ -75,29 +81,33 @@ def _tlp(
 ) -> Tlp:
     """``Tlp(rid, addr, n, ...)`` without the frozen dataclass's ``__init__`` (an
     ``object.__setattr__`` per field): one is made per 256 bytes a device writes, the
-    fabric's hot loop.  Equal to, and indistinguishable from, one made the usual way."""
-    tlp = object.__new__(Tlp)
-    object.__setattr__(
-        tlp,
-        "__dict__",
-        {
-            "requester_id": rid,
-            "address": addr,
-            "length": n,
-            "th": th,
-            "ph": ph,
-            "st": st,
-            "st_ext": st_ext,
-            "target": target,
-            "status": status,
-        },
-    )
+    fabric's hot loop.  The fields go straight into the instance's own ``__dict__`` (a
+    key-sharing dict, as ``__init__`` would make).  Equal to, and indistinguishable from,
+    one made the usual way."""
+    tlp = _new_object(Tlp)
+    d = tlp.__dict__
+    d["requester_id"] = rid
+    d["address"] = addr
+    d["length"] = n
+    d["th"] = th
+    d["ph"] = ph
+    d["st"] = st
+    d["st_ext"] = st_ext
+    d["target"] = target
+    d["status"] = status
     return tlp
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class WriteResult:
+    """What one DMA did: its TLPs, in order."""
+
     tlps: tuple[Tlp, ...]
+
+    def __init__(self, tlps: tuple[Tlp, ...]) -> None:
+        # (the frozen dataclass's own __init__ sets each field with object.__setattr__;
+        # one of these is made per DMA)
+        self.__dict__["tlps"] = tlps
 
     @property
     def ok(self) -> bool:
@@ -120,6 +130,12 @@ class Fabric:
         self._ram_starts: list[int] = []
         self._ram: dict[int, tuple[int, KernelMap, int]] = {}  # start -> (end, map, offset)
         self._root_port: PciRootPort | None = bus.root_ports[0] if bus.root_ports else None
+        #: every BAR of the bus as a ``_Window`` (first and last address, the BAR, its
+        #: function, ``"bdf:barN"``, extended-TPH completer), in the order decoding tries
+        #: them; rebuilt when ``bus.devices`` (a tuple the bus replaces on each removal
+        #: and rescan) is another object than the one they were built from
+        self._windows: tuple[_Window, ...] = ()
+        self._windows_of: tuple[PciDev, ...] | None = None
 
     # -- system RAM that exporters hand out --------------------------------------------------
     def add_ram(self, address: int, length: int, mem: KernelMap, offset: int = 0) -> None:
@@ -143,19 +159,47 @@ class Fabric:
             del self._ram_starts[bisect.bisect_left(self._ram_starts, address)]
 
     # -- decoding ------------------------------------------------------------------------------
-    def _decode(self, address: int) -> tuple[str, KernelMap, int, int, PciDev | None] | None:
-        """(name, memory, offset, bytes left in the region, target function) or None."""
-        for pdev in self.bus.devices:
-            for bar in pdev.bars.values():
-                if bar.bus_address <= address <= bar.end and not bar.closed:
-                    off = address - bar.bus_address
-                    return f"{pdev.bdf}:bar{bar.index}", bar.map, off, bar.size - off, pdev
+    def _bar_windows(self) -> tuple[_Window, ...]:
+        """The BARs of the functions present now, flattened once per bus change: a
+        device DMAs on every write, and walking each function's BARs (formatting the
+        target's name, reading its DEVCAP2) per TLP run was most of the fabric's cost.
+        A BAR's bus address and size are fixed for its life, and so is its function's
+        TPH completer support (DEVCAP2 is read-only); whether the BAR is closed and
+        whether the function decodes memory are checked per write."""
+        devices = self.bus.devices
+        if devices is not self._windows_of:
+            self._windows = tuple(
+                (
+                    bar.bus_address,
+                    bar.end,
+                    bar,
+                    pdev,
+                    f"{pdev.bdf}:bar{bar.index}",
+                    pcie_tph_completer_type(pdev) == PCI_EXP_DEVCAP2_TPH_COMP_EXT_TPH,
+                )
+                for pdev in devices
+                for bar in pdev.bars.values()
+            )
+            self._windows_of = devices
+        return self._windows
+
+    def _decode(
+        self, address: int, requester: PciDev
+    ) -> tuple[str, KernelMap, int, int, PciDev | None, bool] | None:
+        """(name, memory, offset, bytes left in the region, target function, whether the
+        completer takes the extended-ST prefix) or None."""
+        windows = self._windows if self.bus.devices is self._windows_of else self._bar_windows()
+        for first, last, bar, pdev, name, ext in windows:
+            if first <= address <= last and not bar.closed:
+                off = address - first
+                return name, bar.map, off, bar.size - off, pdev, ext
         i = bisect.bisect_right(self._ram_starts, address) - 1
         if i >= 0:
             start = self._ram_starts[i]
             end, mem, base = self._ram[start]
             if address < end and not mem.closed:
-                return "ram", mem, base + address - start, end - address, None
+                ext = self._completer_ext(None, requester)
+                return "ram", mem, base + address - start, end - address, None, ext
         return None
 
     def _completer_ext(self, target: PciDev | None, requester: PciDev) -> bool:
@@ -181,8 +225,8 @@ class Fabric:
         if not 0 <= steering_tag <= 0xFFFF:
             raise ValueError(f"steering tag {steering_tag:#x} is not 16 bits")
         rid = requester.busnr << 8 | requester.devfn
-        view = memoryview(bytes(data))
-        total = len(view)
+        payload = bytes(data)
+        total = len(payload)
         tlps: list[Tlp] = []
         th = ph is not None
         tph, st = (ph, steering_tag & 0xFF) if ph is not None else (0, 0)
@@ -195,24 +239,31 @@ class Fabric:
             # whose bytes land in one copy; the run still crosses as TLPs of at most
             # max_payload bytes that never cross a 4 KiB boundary
             addr = address + pos
-            where = self._decode(addr)
+            where = self._decode(addr, requester)
             if where is None:
                 run, name, status, ext = total - pos, "none", "ur", None
                 run = min(run, max_payload, _FOUR_K - addr % _FOUR_K)  # one UR TLP
             else:
-                name, mem, off, left, target = where
-                run = min(total - pos, left)
-                ext = st_ext if self._completer_ext(target, requester) else None
+                name, mem, off, left, target, ext_completer = where
+                run = total - pos
+                if run > left:
+                    run = left
+                ext = st_ext if ext_completer else None
                 status = "ur"
                 if target is None or target.memory_enabled:
-                    mem.write(off, view[pos : pos + run])
+                    piece = payload if run == total else memoryview(payload)[pos : pos + run]
+                    mem.write(off, piece)
                     status = "ok"
             end = pos + run
             while pos < end:
                 addr = address + pos
-                n = min(end - pos, max_payload, _FOUR_K - addr % _FOUR_K)
-                tlp = _tlp(rid, addr, n, th, tph, st, ext, name, status)
-                tlps.append(tlp)
+                n = end - pos
+                if n > max_payload:
+                    n = max_payload
+                to_4k = _FOUR_K - addr % _FOUR_K
+                if n > to_4k:
+                    n = to_4k
+                tlps.append(_tlp(rid, addr, n, th, tph, st, ext, name, status))
                 if tracing:  # (checked once per write: no call per TLP while off)
                     trace_pcie_tlp(
                         self.tracer, requester.bdf, addr, n, th, tph, st, ext, name, status

@@ -101,7 +101,9 @@ class RdmaNetlink(Subsystem):
 
     def __init__(self, kernel: RdmaContext) -> None:
         super().__init__(kernel)
-        self.types: dict[int, dict[int, RdmaNlCbs]] = {}
+        self._kernel = kernel
+        #: ``rdma_nl_types`` once made (see :attr:`types`)
+        self._types: dict[int, dict[int, RdmaNlCbs]] | None = None
         table = net_state(kernel).netlink
         table.register_protocol(NETLINK_RDMA, self.rcv_msg)
         table.unmodelled_groups[NETLINK_RDMA] = {
@@ -109,16 +111,29 @@ class RdmaNetlink(Subsystem):
             RDMA_NL_GROUP_LS: "local service (SA) requests",
             RDMA_NL_GROUP_NOTIFY: "RDMA monitor events",
         }
-        # ib_core's own clients besides nldev: local services (sa_query.c); iw_cm's
-        # port mapper table, which a request would load (request_module) on Linux
-        self.register(
-            RDMA_NL_LS, _unmodelled("LS_OP_RESOLVE", "LS_OP_SET_TIMEOUT", "LS_OP_IP_RESOLVE")
-        )
-        iwpm = {op: RdmaNlCbs(f"IWPM op {op}", has_dump=True) for op in range(_IWPM_NUM_OPS)}
-        self.register(RDMA_NL_IWCM, iwpm)
-        from .nldev import nldev_cb_table
 
-        self.register(RDMA_NL_NLDEV, nldev_cb_table(kernel))
+    @property
+    def types(self) -> dict[int, dict[int, RdmaNlCbs]]:
+        """``rdma_nl_types``: each client's ops table by client index.  ib_core's own
+        clients' tables are made at the first use rather than at ib_core's load: their
+        few dozen ops are most of what loading it costs, and a kernel that never gets an
+        RDMA netlink message (most boots) never needs them.  Nothing else differs: the
+        tables hold no state, and the protocol and its groups exist from the load."""
+        types = self._types
+        if types is None:
+            types = self._types = {}
+            # ib_core's own clients besides nldev: local services (sa_query.c); iw_cm's
+            # port mapper table, which a request would load (request_module) on Linux
+            types[RDMA_NL_LS] = _unmodelled(
+                "LS_OP_RESOLVE", "LS_OP_SET_TIMEOUT", "LS_OP_IP_RESOLVE"
+            )
+            types[RDMA_NL_IWCM] = {
+                op: RdmaNlCbs(f"IWPM op {op}", has_dump=True) for op in range(_IWPM_NUM_OPS)
+            }
+            from .nldev import nldev_cb_table
+
+            types[RDMA_NL_NLDEV] = nldev_cb_table(self._kernel)
+        return types
 
     def register(self, index: int, cb_table: dict[int, RdmaNlCbs]) -> None:
         """``rdma_nl_register``: ``index``'s ops from now on."""

@@ -296,7 +296,7 @@ def _umem_get_task(mm: UserMemory, addr: int, size: int, writable: bool) -> IbUm
     return IbUmem(addr, size, writable, mm)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class DmaSegment:
     """A piece of a DMA: the bus address, and the memory the bytes land in."""
 
@@ -304,6 +304,15 @@ class DmaSegment:
     length: int
     entry: SgEntry
     entry_offset: int  # offset inside ``entry``
+
+    def __init__(self, dma_address: int, length: int, entry: SgEntry, entry_offset: int) -> None:
+        # (the frozen dataclass's __init__ without an object.__setattr__ per field: a
+        # device model translates on every DMA)
+        d = self.__dict__
+        d["dma_address"] = dma_address
+        d["length"] = length
+        d["entry"] = entry
+        d["entry_offset"] = entry_offset
 
 
 class UmemDmabuf:
@@ -379,9 +388,14 @@ class UmemDmabuf:
             raise kerr(EFAULT)
         pos = self.address + offset
         end = pos + n
-        out = []
         starts, entries = self._starts, self._entries
         i = bisect.bisect_right(starts, pos) - 1
+        if n > 0 and 0 <= i < len(entries):  # (most DMAs: inside one entry)
+            e = entries[i]
+            off = pos - starts[i]
+            if off + n <= e.length:
+                return [DmaSegment(e.dma_address + off, n, e, off)]
+        out = []
         while pos < end and 0 <= i < len(entries):
             e = entries[i]
             off = pos - starts[i]

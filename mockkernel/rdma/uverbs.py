@@ -1731,7 +1731,7 @@ def _async_event_file(ufile: UverbsFile) -> File[EventFile]:
     return file
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class MrWriteResult:
     """How an incoming RDMA WRITE ended (what the remote peer's completion says).
 
@@ -1748,6 +1748,25 @@ class MrWriteResult:
     #: the processing hint and steering tag the device used (``None``: no TPH)
     ph: int | None = None
     steering_tag: int | None = None
+
+    def __init__(
+        self,
+        status: str,
+        reason: str = "",
+        tlps: tuple[Any, ...] = (),
+        errno: int = 0,
+        ph: int | None = None,
+        steering_tag: int | None = None,
+    ) -> None:
+        # What the frozen dataclass's __init__ does, without its object.__setattr__ per
+        # field: one of these ends every RDMA WRITE a device model answers.
+        d = self.__dict__
+        d["status"] = status
+        d["reason"] = reason
+        d["tlps"] = tlps
+        d["errno"] = errno
+        d["ph"] = ph
+        d["steering_tag"] = steering_tag
 
     @property
     def ok(self) -> bool:

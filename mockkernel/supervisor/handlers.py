@@ -12,20 +12,30 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import stat
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from errno import EINVAL, ENODEV, ENOTDIR, ERANGE, ESPIPE, EXDEV
+from errno import EBADF, EINVAL, ENODEV, ENOTDIR, EPIPE, ERANGE, ESPIPE, EXDEV
 from typing import TYPE_CHECKING
 
 from ..errors import NotMine, kerr
+from ..fs import FMODE_READ, FMODE_WRITE
 from ..net.dev_ioctl import is_dev_ioctl, sock_dev_ioctl
 from ..net.tcp_sock import tcp_sock_fops
 from ..syscalls.mmap import MADV_REAL_EFFECT, MADV_REMOVE
+from ..syscalls.splice import (
+    SPLICE_F_ALL,
+    do_splice,
+    do_tee,
+    splice_file,
+    splice_offsets_check,
+)
 from ..trace import TracePoint
-from ..uaccess import UserBuffer, copy_to_user
+from ..uaccess import UserBuffer, copy_from_user, copy_to_user
 from . import attrs, epollsys, netsock, paths, pollsys, punch, scm, tcpsock
 from .fdtable import real_fd_is_dir, real_fd_open
+from .host import libc
 from .mmap import unmap
 from .seccomp import NR
 from .uabi import MAX_RW_COUNT, i32, s64, stat_bytes, statx_bytes, u32
@@ -369,6 +379,127 @@ def sys_sendfile(c: Call) -> Result:
         if file.f_op is tcp_sock_fops:
             return tcpsock.sendfile(c, file)
     return _sendfile_no_splice(c)
+
+
+def sys_splice(c: Call) -> Result:
+    """``splice`` with a mock file at one end, by the rules both front-ends share
+    (``syscalls/splice.py``): a real pipe of the child's (fetched, ``pidfd_getfd``) and
+    a mock TCP socket or sysfs file move bytes; anything else gets Linux's errno.  The
+    offsets are read from the child after the ``ESPIPE`` checks and written back after
+    the splice, ``off_out`` first (``__do_splice``)."""
+    fd_in, fd_out = c.mock_fd(0), c.mock_fd(2)
+    if fd_in is None and fd_out is None:
+        return CONTINUE
+    length, flags = c.args[4], u32(c.args[5])
+    if not length:
+        return 0
+    if flags & ~SPLICE_F_ALL:
+        raise kerr(EINVAL)
+    offp_in, offp_out = c.args[1], c.args[3]
+    with contextlib.ExitStack() as stack:
+        ends = []
+        for fd, mock in ((i32(c.args[0]), fd_in), (i32(c.args[2]), fd_out)):
+            real = None if mock is not None else stack.enter_context(c.proc.fdget_real(fd))
+            ends.append(splice_file(c.proc, fd, real))
+        in_, out = ends
+        splice_offsets_check(in_, bool(offp_in), out, bool(offp_out))
+        off_out = s64(_load_u64(offp_out)) if offp_out else None
+        off_in = s64(_load_u64(offp_in)) if offp_in else None
+        with tcpsock.timed_file(c, in_.file):
+            try:
+                n, new_in, new_out = do_splice(c.proc, in_, off_in, out, off_out, length, flags)
+            except OSError as e:
+                if e.errno == EPIPE:
+                    _sigpipe(c)
+                raise
+    if new_out is not None:
+        copy_to_user(offp_out, new_out.to_bytes(8, "little", signed=True))
+    if new_in is not None:
+        copy_to_user(offp_in, new_in.to_bytes(8, "little", signed=True))
+    return n
+
+
+_SIGPIPE_BIT = 1 << (signal.SIGPIPE - 1)
+
+
+def _sigpipe(c: Call) -> None:
+    """``send_sig(SIGPIPE, current)`` with a splice's ``EPIPE`` (a pipe without readers,
+    a socket that cannot send): sent to the caller's thread before the answer unless
+    its handler catches it -- the default action ends the process as on Linux, an
+    ignored or blocked one changes nothing; a caught one would interrupt the
+    notification and come back as ``EINTR`` or a restart, so it is not sent."""
+    masks = {}
+    try:
+        with open(f"/proc/{c.proc.pid}/task/{c.tid}/status", "rb") as f:
+            for line in f:
+                key, _, value = line.partition(b":")
+                if key in (b"SigBlk", b"SigCgt"):
+                    masks[key] = int(value, 16)
+    except OSError:
+        return  # (gone)
+    if masks.get(b"SigCgt", 0) & ~masks.get(b"SigBlk", 0) & _SIGPIPE_BIT:
+        return
+    with contextlib.suppress(OSError):
+        libc().tgkill(c.proc.pid, c.tid, signal.SIGPIPE)
+
+
+def _load_u64(addr: int) -> int:
+    return int.from_bytes(copy_from_user(addr, 8), "little")
+
+
+def sys_tee(c: Call) -> Result:
+    """``tee`` with a mock file at one end: Linux's checks (flags, then a zero length,
+    then ``EBADF``), then ``EINVAL``: only two pipes tee (traced as unsupported)."""
+    fd_in, fd_out = c.mock_fd(0), c.mock_fd(1)
+    if fd_in is None and fd_out is None:
+        return CONTINUE
+    if u32(c.args[3]) & ~SPLICE_F_ALL:
+        raise kerr(EINVAL)
+    if not c.args[2]:
+        return 0
+    with contextlib.ExitStack() as stack:
+        ends = []
+        for fd, mock in ((i32(c.args[0]), fd_in), (i32(c.args[1]), fd_out)):
+            real = None if mock is not None else stack.enter_context(c.proc.fdget_real(fd))
+            ends.append(splice_file(c.proc, fd, real))
+        try:
+            return do_tee(ends[0], ends[1])
+        except OSError as e:
+            if e.errno != EINVAL:
+                raise
+            mock = fd_in if fd_in is not None else fd_out
+            assert mock is not None
+            raise c.unsupported("tee", mock, EINVAL) from None
+
+
+_UIO_MAXIOV = 1024
+
+
+def sys_vmsplice(c: Call) -> Result:
+    """``vmsplice`` of a mock file: flags, ``EBADF`` (no such fd, or neither readable nor
+    writable), the iovecs read (``EINVAL``, ``EFAULT``), nothing to move: 0; else
+    ``EBADF`` -- only a pipe takes user pages (traced as unsupported)."""
+    fd = c.mock_fd(0)
+    if fd is None:
+        return CONTINUE
+    if u32(c.args[3]) & ~SPLICE_F_ALL:
+        raise kerr(EINVAL)
+    file = c.proc.fdget(fd)
+    if not file.f_mode & (FMODE_READ | FMODE_WRITE):
+        raise kerr(EBADF)
+    nr = c.args[2]
+    if nr > _UIO_MAXIOV:
+        raise kerr(EINVAL)
+    raw = copy_from_user(c.args[1], 16 * nr) if nr else b""
+    total = 0
+    for i in range(nr):
+        n = int.from_bytes(raw[16 * i + 8 : 16 * i + 16], "little", signed=True)
+        if n < 0:
+            raise kerr(EINVAL)
+        total += n
+    if not total:
+        return 0
+    raise c.unsupported("vmsplice", fd, EBADF)
 
 
 def sys_fsync(c: Call) -> Result:
@@ -763,8 +894,15 @@ TABLE: dict[int, Syscall] = {
         Syscall("fchown", _S, sys_fchown),
         Syscall("fadvise64", _S, sys_fadvise64, "no page cache: a known advice does nothing"),
         Syscall("sendfile", _U, sys_sendfile, "into a mock TCP socket: sent; else EINVAL"),
-        Syscall("splice", _U, _no_splice("splice", (0, 2), EINVAL), "EINVAL: no splice ops"),
-        Syscall("tee", _U, _no_splice("tee", (0, 1), EINVAL), "EINVAL: no splice ops"),
+        Syscall(
+            "splice",
+            _P,
+            sys_splice,
+            "a pipe with a mock TCP socket or sysfs file: moved (syscalls/splice.py); "
+            "other mock files: EINVAL (no splice ops)",
+        ),
+        Syscall("tee", _U, sys_tee, "EINVAL: only two pipes tee"),
+        Syscall("vmsplice", _U, sys_vmsplice, "EBADF: not a pipe"),
         Syscall(
             "copy_file_range",
             _U,

@@ -18,6 +18,7 @@ from .seccomp import (
 
 __all__ = ["Libc", "libc"]
 
+NR_TGKILL = 234
 NR_PIDFD_OPEN = 434
 NR_PIDFD_GETFD = 438
 CLOSE_RANGE_CLOEXEC = 1 << 2
@@ -82,6 +83,10 @@ class Libc:
     def pidfd_open(self, pid: int) -> int:
         return self.check(self.syscall(ctypes.c_long(NR_PIDFD_OPEN), ctypes.c_long(pid),
                                        ctypes.c_long(0)))  # fmt: skip
+
+    def tgkill(self, tgid: int, tid: int, sig: int) -> int:
+        return self.check(self.syscall(ctypes.c_long(NR_TGKILL), ctypes.c_long(tgid),
+                                       ctypes.c_long(tid), ctypes.c_long(sig)))  # fmt: skip
 
     def pidfd_getfd(self, pidfd: int, fd: int) -> int:
         return self.check(self.syscall(ctypes.c_long(NR_PIDFD_GETFD), ctypes.c_long(pidfd),

@@ -250,6 +250,7 @@ NR = {
     "rmdir": 84, "unlink": 87, "mkdirat": 258, "unlinkat": 263, "renameat": 264,
     "renameat2": 316, "sendfile": 40, "flock": 73, "fchmod": 91, "fchown": 93,
     "readahead": 187, "fadvise64": 221, "splice": 275, "tee": 276, "sync_file_range": 277,
+    "vmsplice": 278,
     "copy_file_range": 326, "preadv2": 327, "pwritev2": 328,
     "statx": 332, "close_range": 436, "fallocate": 285,
     "openat2": 437, "faccessat2": 439,

@@ -51,6 +51,7 @@ from ..net.tcp_sock import (
     rcvtimeo_value,
     tcp_sendfile,
     tcp_sock_file,
+    tcp_sock_fops,
 )
 from ..realfd import REAL, hide, kernel_close
 from ..trace import TracePoint
@@ -468,6 +469,14 @@ def _timed(c: Call, sock: TcpSocket, blocking: bool) -> Iterator[None]:
         yield
     finally:
         c.sv.timed_sleepers.discard(c.tid)
+
+
+def timed_file(c: Call, file: File | None) -> contextlib.AbstractContextManager[None]:
+    """:func:`_timed` for a call that may sleep in ``file``'s ``recv`` (a mock TCP
+    socket's ``tcp_splice_read``); a no-op for any other file."""
+    if file is None or file.f_op is not tcp_sock_fops:
+        return contextlib.nullcontext()
+    return _timed(c, _sock(file), not file.f_flags & os.O_NONBLOCK)
 
 
 def sendto(c: Call, file: File) -> Result:

@@ -8,7 +8,8 @@ supervised one (``mockkernel/supervisor/mmap.py``, by syscall injection).
 
 from __future__ import annotations
 
-from errno import EACCES, EINVAL, EMFILE, ENODEV, ENOMEM, EOPNOTSUPP, EPERM
+import os
+from errno import EACCES, EBADF, EINVAL, EMFILE, ENODEV, ENOMEM, EOPNOTSUPP, EPERM
 from os import O_CLOEXEC
 from typing import TYPE_CHECKING
 
@@ -25,10 +26,13 @@ if TYPE_CHECKING:
 
 __all__ = [
     "LEGACY_MAP_MASK",
+    "ProcessMm",
     "add_mapping",
     "do_mmap",
     "find_mapping",
     "keep_mapped_fd",
+    "map_vma",
+    "mmap_backed",
     "remove_mapping",
     "sys_madvise",
     "sys_mmap",
@@ -125,12 +129,19 @@ def do_mmap(
     op = file.f_op.mmap
     if op is None:
         raise kerr(ENODEV)
-    vma = Vma(length=length, pgoff=offset // PAGE_SIZE, prot=prot, flags=flags)
+    vma = Vma(length, offset // PAGE_SIZE, prot, flags)
     op(file, vma)
-    if sum(seg[2] for seg in vma.segments) < vma.length:
-        raise kerr(EINVAL, "mmap op did not back the whole mapping")
-    file.get()  # the mapping's reference, dropped on munmap (remove_mapping)
+    mmap_backed(file, vma)
     return file, vma, shared
+
+
+def mmap_backed(file: File, vma: Vma) -> None:
+    """After the driver's op: the pieces must back the whole mapping (``EINVAL``); then
+    the mapping's file reference is taken (:func:`remove_mapping` drops it)."""
+    segs = vma.segments
+    if not ((len(segs) == 1 and segs[0][2] >= vma.length) or vma.backed()):  # (one piece: no sum)
+        raise kerr(EINVAL, "mmap op did not back the whole mapping")
+    file.get()
 
 
 def add_mapping(proc: Process, mp: Mapping) -> None:
@@ -157,6 +168,30 @@ def remove_mapping(proc: Process, mp: Mapping, length: int | None = None) -> Non
     file.put()
 
 
+class ProcessMm:
+    """The kernel side of the map objects :func:`sys_mmap` makes for ``proc`` (their
+    :class:`~mockkernel.mm.MapOwner`): ``munmap`` when one goes, ``madvise``/``msync``
+    over it.  A front-end may extend it (the in-process ``mmap.mmap``'s kept fd)."""
+
+    __slots__ = ("proc",)
+
+    def __init__(self, proc: Process) -> None:
+        self.proc = proc
+
+    def unmap(self, m: MappedFile) -> None:
+        remove_mapping(self.proc, m._mk_map, m._mk_len)
+
+    def madvise(self, addr: int, length: int, advice: int) -> bool:
+        self.proc.sys_madvise(addr, length, advice)
+        return advice in MADV_REAL_EFFECT
+
+    def msync(self, addr: int, length: int, flags: int) -> None:
+        self.proc.sys_msync(addr, length, flags)
+
+    def fstat(self, fd: int) -> os.stat_result:
+        return self.proc.sys_fstat(fd)
+
+
 def sys_mmap(
     proc: Process,
     fd: int,
@@ -166,6 +201,7 @@ def sys_mmap(
     access: int,
     offset: int,
     direct: bool = False,
+    owner: ProcessMm | None = None,
 ) -> MappedFile:
     """Map ``length`` bytes of the file at ``fd`` from ``offset`` into this Python process:
     a real ``mmap.mmap`` laid from the pieces the driver's ``->mmap`` chose, recorded in
@@ -175,49 +211,35 @@ def sys_mmap(
     ``direct`` (the in-process ``mmap.mmap``, untraced): a mapping of one piece is laid by
     one real ``mmap`` of it, and ``m._mk_dupfd`` is the real dup CPython made then, for
     the caller to pass to :func:`keep_mapped_fd` (see :func:`mockkernel.mm.build_mapping`).
+    ``owner``: who answers for the map (default: a :class:`ProcessMm` of ``proc``).
     """
     file, vma, shared = do_mmap(proc, fd, length, flags, prot, offset)
-    record: list[Mapping] = []
+    return map_vma(proc, fd, file, vma, shared, access, direct, owner)
 
-    def munmap() -> None:
-        if record:
-            remove_mapping(proc, record[0], length)
-        elif not file.released:
-            file.put()
 
+def map_vma(
+    proc: Process,
+    fd: int,
+    file: File,
+    vma: Vma,
+    shared: bool,
+    access: int,
+    direct: bool = False,
+    owner: ProcessMm | None = None,
+) -> MappedFile:
+    """The rest of :func:`sys_mmap` once :func:`do_mmap` gave the filled ``vma`` (and the
+    mapping's reference on ``file``): lay it, record it, trace it."""
     try:
-        m = build_mapping(vma, access, munmap, direct)
+        m = build_mapping(vma, access, file, shared, direct)
     except BaseException:
         file.put()
         raise
-    mp = Mapping(
-        m._mk_addr,
-        page_align(length),
-        vma.pgoff,
-        prot,
-        shared,
-        file,
-        pieces=m._mk_pieces,
-        map_prot=m._mk_map_prot,
-        map_flags=m._mk_map_flags,
-        zapped=vma.zapped,
-    )
-    record.append(mp)
-    add_mapping(proc, mp)
-
-    def madvise(addr: int, length: int, advice: int) -> bool:
-        proc.sys_madvise(addr, length, advice)
-        return advice in MADV_REAL_EFFECT
-
-    def msync(addr: int, length: int, flags: int) -> None:
-        proc.sys_msync(addr, length, flags)
-
-    m._mk_madvise = madvise
-    m._mk_msync = msync
-    m._mk_no_msync = access in (1, 3)  # mmap.ACCESS_READ, ACCESS_COPY
+    m._mk_len = vma.length
+    m._mk_owner = ProcessMm(proc) if owner is None else owner
+    add_mapping(proc, m._mk_map)
     tracer = proc.kernel.tracer
     if tracer.enabled:  # (a hot path: no call while off)
-        trace_mm_mmap(tracer, proc.pid, fd, file.id, length)
+        trace_mm_mmap(tracer, proc.pid, fd, file.id, vma.length)
     return m
 
 
@@ -233,7 +255,21 @@ def keep_mapped_fd(proc: Process, fd: int, taken: int) -> int:
         REAL.close(taken)
         raise kerr(EMFILE)
     try:
-        return sys_dup3(proc, fd, taken, O_CLOEXEC)
+        with proc.files_lock:
+            if taken in proc.files:  # (a mock file's number whose real fd was closed)
+                return sys_dup3(proc, fd, taken, O_CLOEXEC)
+            # do_dup2 onto a number no mock file holds, in one frame (a hot path)
+            file = proc.files.get(fd)
+            if file is None:
+                raise kerr(EBADF)
+            file.get()
+            try:
+                proc.fdt.take_number(taken, True, fd)
+            except BaseException:
+                file.put()
+                raise
+            proc.fd_install(taken, file)
+            return taken
     except BaseException:
         if taken not in proc.files:
             REAL.close(taken)

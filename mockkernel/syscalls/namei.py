@@ -26,6 +26,7 @@ from errno import (
     EROFS,
     EXDEV,
 )
+from os import O_CLOEXEC
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..cred import MAY_EXEC, MAY_WRITE, current_ids, generic_permission
@@ -44,6 +45,7 @@ from ..fsnotify import (
 )
 from ..realfd import REAL
 from ..vfs import HOST_READ_ONLY, ChrDev, Dir, Vfs
+from ..vfs import open_chrdev as vfs_open_chrdev
 from . import AT_FDCWD
 
 if TYPE_CHECKING:
@@ -172,16 +174,15 @@ def open_chrdev(proc: Process, node: ChrDev, path: str, flags: int) -> int:
     :func:`sys_openat` does for it, no walk.  ``flags`` must not hold ``O_PATH``,
     ``O_DIRECTORY`` or ``O_CREAT`` (their rules are :func:`sys_openat`'s)."""
     k = proc.kernel
-    vfs = k.subsys(Vfs)
     if k.current is proc:
-        file = vfs.open_chrdev(node, path, flags)
+        file = vfs_open_chrdev(proc, node, path, flags)
     else:  # a driver's ->open sees the caller as current
         with k.running(proc):
-            file = vfs.open_chrdev(node, path, flags)
+            file = vfs_open_chrdev(proc, node, path, flags)
     if file.inode.fsn is not None:  # fsnotify_open, as Vfs.open
         fsnotify(file.inode, IN_OPEN)
     try:
-        return proc.install_file(file, bool(flags & os.O_CLOEXEC))
+        return proc.install_file(file, flags & O_CLOEXEC != 0)
     except BaseException:
         file.put()
         raise

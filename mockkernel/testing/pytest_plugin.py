@@ -28,6 +28,7 @@ from ..errors import LeakError, hide_kernel_frames, kernel_frame
 from ..kernel import Kernel
 from ..lifecycle import boot
 from ..plugins import AUTOLOAD_ENV, NAMES_ENV
+from ..topology import Topology, topology_file
 
 _MARKER_KEYS = ("topology", "uapi", "modules", "skip_modules")
 
@@ -70,26 +71,55 @@ def pytest_runtest_makereport(
 
 
 _FAILED = pytest.StashKey[bool]()
-#: the (topology, uapi, plugin settings) that booted in this session (see _boot_for_test)
-_BOOTED = pytest.StashKey[set[Hashable]]()
+#: the session's boot templates: what the first boot of each topology parsed (see
+#: :func:`_boot_for_test`), by :func:`_template_key`, with the topology argument itself
+#: (kept alive: a ``Topology`` is keyed by its identity)
+_TEMPLATES = pytest.StashKey[dict[Hashable, tuple[object, Topology]]]()
+
+
+def _template_key(topology: Any, uapi: str | None) -> Hashable | None:
+    """What a boot template is keyed by: the topology's content -- TOML text, or a file's
+    name and text (read again for every test: an edited file is a new template); a
+    ``Topology`` (deeply frozen) by its identity, which is cheaper than hashing it --
+    the ``uapi`` override and the plugin settings (a change of the plugin set makes new
+    templates).  ``None``: no template (an unreadable file: ``boot`` says what is
+    wrong)."""
+    plugins = (os.environ.get(AUTOLOAD_ENV), os.environ.get(NAMES_ENV))
+    base: Hashable
+    if topology is None:
+        base = None
+    elif isinstance(topology, Topology):
+        base = ("object", id(topology))
+    elif isinstance(topology, (str, os.PathLike)):
+        file = topology_file(topology)
+        if file is None:
+            base = ("toml", topology)
+        else:
+            try:
+                base = ("file", file, Path(file).read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError):
+                return None
+    else:
+        return None
+    return (base, uapi, plugins)
 
 
 def _boot_for_test(config: pytest.Config, topology: Any, uapi: str | None) -> Kernel:
-    """A kernel for one test: booted now the first time its topology boots in the
-    session (so a topology or driver error fails there, at setup), afterwards with its
-    boot deferred to its first use (``boot(lazy=True)``): a test that never touches its
-    kernel does not pay for a boot, one that does gets the same kernel, its own."""
-    try:
-        key: Hashable = (os.fspath(topology) if isinstance(topology, os.PathLike) else topology,
-                         uapi, os.environ.get(AUTOLOAD_ENV), os.environ.get(NAMES_ENV))  # fmt: skip
-        hash(key)
-    except TypeError:
+    """A kernel for one test.  The first time a topology boots in the session it boots
+    now (so a topology or driver error fails there, at setup, naming the file) and what
+    it parsed becomes that topology's template; afterwards each test boots from the
+    template (no file read into a topology again, no TOML parsed) with its boot deferred
+    to its first use (``boot(lazy=True)``): a test that never touches its kernel does not
+    pay for a boot, one that does gets the same kernel, its own."""
+    key = _template_key(topology, uapi)
+    if key is None:
         return boot(topology, uapi=uapi)
-    booted = config.stash.setdefault(_BOOTED, set())
-    if key in booted:
-        return boot(topology, uapi=uapi, lazy=True)
+    templates = config.stash.setdefault(_TEMPLATES, {})
+    entry = templates.get(key)
+    if entry is not None:
+        return boot(entry[1], lazy=True)
     kernel = boot(topology, uapi=uapi)
-    booted.add(key)
+    templates[key] = (topology, kernel.topology)  # (the uapi override applied)
     return kernel
 
 

@@ -13,9 +13,11 @@ from errno import EACCES, EBADF, EINVAL
 from typing import TYPE_CHECKING, Any
 
 from ..errors import kerr
-from ..net.tcp_sock import tcp_sendfile
+from ..fs import FMODE_READ, FMODE_WRITE
+from ..net.tcp_sock import tcp_sendfile, tcp_splice_read, tcp_splice_write
 from ..realfd import give_up, held, held_fds
 from ..syscalls import rw
+from ..syscalls import splice as rw_splice
 from ..syscalls.fd import FLOCK_FMT
 from ..uaccess import MAX_RW_COUNT
 from .hotpath import as_fd
@@ -308,6 +310,52 @@ class FdCalls:
         count = min(count, MAX_RW_COUNT)
         sent, _off = tcp_sendfile(self.tracer, writer, in_fd, in_fd, in_flags, offset, count)
         return sent
+
+    def splice(
+        self, src: int, dst: int, count: int, offset_src: int | None = None,
+        offset_dst: int | None = None, flags: int = 0,
+    ) -> int:  # fmt: skip
+        """``os.splice``: with a mock file or a mock TCP socket (``fd_socks``) at one end,
+        the kernel's ``sys_splice`` (the rules the supervisor uses too); two real files
+        the real call.  A signal whose handler returns restarts it (PEP 475)."""
+        socks = self.proc.fd_socks
+        if (
+            src not in self.files
+            and dst not in self.files
+            and src not in socks
+            and dst not in socks
+        ):
+            return self.more["splice"](src, dst, count, offset_src, offset_dst, flags)  # type: ignore[no-any-return]
+        with contextlib.suppress(OSError):  # CPython's own argument checks (TypeError,
+            # ValueError, OverflowError), made by the real call on no fd at all
+            self.more["splice"](-1, -1, count, offset_src, offset_dst, flags)
+        while True:
+            try:
+                return rw_splice.sys_splice(
+                    self.proc, src, offset_src, dst, offset_dst, count, flags, self._splice_end
+                )
+            except InterruptedError:
+                continue
+
+    def _splice_end(self, fd: int) -> rw_splice.SpliceFile:
+        """The end at ``fd``: a mock file, a mock TCP socket, or the real file."""
+        ts = self.proc.fd_socks.get(fd)
+        if ts is None:
+            real = None
+            if fd not in self.files:
+                try:
+                    self.real.fstat(fd)
+                    real = fd
+                except OSError:
+                    pass
+            return rw_splice.splice_file(self.proc, fd, real)
+        flags = self.real.fcntl(fd, fcntl.F_GETFL)
+        nonblock = bool(flags & os.O_NONBLOCK)
+        return rw_splice.SpliceFile(
+            fd, FMODE_READ | FMODE_WRITE, flags, "socket",
+            splice_read=lambda pos, put, n: tcp_splice_read(ts, nonblock, put, n),
+            splice_write=lambda pos, take, n: tcp_splice_write(ts, take, n),
+        )  # fmt: skip
 
     def fstatvfs(self, fd: int, /) -> os.statvfs_result:
         if fd in self.files:

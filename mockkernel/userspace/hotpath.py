@@ -25,9 +25,11 @@ syscalls, so these six are written for CPython's call path:
   forwards to when untraced), and the ioctl fast branches run in ``m_ioctl``'s frame;
   with tracing on, through ``Process.sys_<name>``, which traces it;
 * ``open`` of ``/dev/<name>`` (a str, no ``dir_fd``, no ``O_CREAT``/``O_PATH``/
-  ``O_DIRECTORY``, untraced) reads the node from the live ``/dev`` directory: a device
-  node opens through ``syscalls.namei.open_chrdev`` (no walk), a host device the mock
-  ``/dev`` shows (``HOST_DEV``) is the real call; anything else takes ``_open_slow``;
+  ``O_DIRECTORY``, untraced) reads the node from ``Vfs.dev_chrdevs`` (one dict probe by
+  the whole path: what earlier opens found in the live ``/dev`` directory, emptied by
+  every change to the tree), else from the live directory: a device node opens through
+  ``syscalls.namei.open_chrdev`` (no walk), a host device the mock ``/dev`` shows
+  (``HOST_DEV``) is the real call; anything else takes ``_open_slow``;
 * a TCP socket the kernel made mock (bound to a NIC address) keeps a real, never
   connected socket under its number: a real ``read``/``write`` there fails with
   ``ENOTCONN``/``EPIPE``, and only then is the kernel asked (``_notconn_read``/
@@ -56,7 +58,7 @@ from typing import Any
 
 from ..errors import kerr
 from ..uaccess import LOCAL
-from ..vfs import HOST_DEV, ChrDev, Dir
+from ..vfs import HOST_DEV, HOST_DEV_OPEN, ChrDev, Dir
 from .paths import with_name
 
 IOCTL_BUFSZ = 1024
@@ -105,10 +107,13 @@ _sys_close: Callable[..., None] = _unbound  # syscalls.fd.sys_close
 _sys_read: Callable[..., bytes] = _unbound  # syscalls.rw.sys_read
 _sys_write: Callable[..., int] = _unbound  # syscalls.rw.sys_write
 _sys_fstat: Callable[..., Any] = _unbound  # syscalls.stat.sys_fstat
-#: [the Vfs root directory (its "dev" entry: /dev)], filled at the first open: a kernel
-#: whose boot is deferred (``boot(lazy=True)``) boots then, not at install
-_vfs_root: Any = (None,)  # (bind gives each redirection its own list)
-_find_vfs_root: Callable[[], Any] = _unbound
+#: [the kernel's Vfs], found at the first open of a ``/dev/<name>``: a kernel whose boot
+#: is deferred (``boot(lazy=True)``) boots then, not at install
+_vfs: Any = (None,)  # (bind gives each redirection its own lists)
+_find_vfs: Callable[[], Any] = _unbound
+#: [``Vfs.dev_chrdevs``] (``"/dev/<name>"`` -> device node) once ``_vfs`` is found; until
+#: then [an empty dict of the redirection's own]
+_chrdevs: Any = ()
 _notconn_read: Callable[..., bytes] = _unbound
 _notconn_write: Callable[..., int] = _unbound
 _fileno_ioctl: Callable[..., Any] = _unbound
@@ -130,29 +135,46 @@ def m_open(path: Any, flags: int, mode: int = 0o777, dir_fd: int | None = None) 
     except Exception:  # "", "/", bytes, PathLike, ...: the slow path sorts them out
         maybe_mock = True
     if maybe_mock or dir_fd is not None:
-        # "/dev/<name>" of a device node, untraced: no walk (the node is read from the live
-        # /dev directory; any other path, flag or kind takes the slow path's rules)
+        # "/dev/<name>" of a device node or a host device (/dev/null), untraced: no walk
+        # (read from the live /dev directory, or from the Vfs's memo of what was found
+        # there, which every change to the tree empties; any other path, flag or kind
+        # takes the slow path)
         if (
             type(path) is str
-            and path[:5] == "/dev/"
             and dir_fd is None
             and not flags & _OPEN_SLOW_FLAGS
             and not _tracer.enabled
         ):
-            root = _vfs_root[0]
-            if root is None:
-                root = _vfs_root[0] = _find_vfs_root()
-            dev = root.entries.get("dev")
-            if type(dev) is Dir:
-                name = path[5:]
-                node = dev.entries.get(name)
-                if type(node) is ChrDev:
-                    try:
-                        return _open_chrdev(_proc, node, path, flags | O_CLOEXEC)
-                    except OSError as e:
-                        raise with_name(e, path) from None
-                if node is None and name in HOST_DEV and not dev.owned:
-                    return _real_open(path, flags, mode)  # (/dev/null: the walk's answer)
+            node = _chrdevs[0].get(path)
+            if node is None and path[:5] == "/dev/":
+                vfs = _vfs[0]
+                if vfs is None:
+                    vfs = _vfs[0] = _find_vfs()
+                    _chrdevs[0] = vfs.dev_chrdevs
+                dev = vfs.root.entries.get("dev")
+                if type(dev) is Dir:
+                    name = path[5:]
+                    node = dev.entries.get(name)
+                    if type(node) is ChrDev:
+                        chrdevs = _chrdevs[0]
+                        chrdevs[path] = node
+                        if dev.entries.get(name) is not node:  # unlinked meanwhile: the
+                            chrdevs.pop(path, None)  # unlink's emptying came first
+                    elif node is None and name in HOST_DEV and not dev.owned:
+                        chrdevs = _chrdevs[0]
+                        chrdevs[path] = HOST_DEV_OPEN
+                        if name in dev.entries or dev.owned:  # (as above)
+                            chrdevs.pop(path, None)
+                        return _real_open(path, flags, mode)  # (/dev/null: the walk's answer)
+                    else:
+                        node = None
+            if node is not None:
+                if node is HOST_DEV_OPEN:
+                    return _real_open(path, flags, mode)
+                try:
+                    return _open_chrdev(_proc, node, path, flags | O_CLOEXEC)
+                except OSError as e:
+                    raise with_name(e, path) from None
         return _open_slow(path, flags, mode, dir_fd)
     return _real_open(path, flags, mode)
 

@@ -19,13 +19,21 @@ import fcntl
 import mmap
 import os
 import stat as _stat
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from ..fs import FMODE_READ, FMODE_WRITE
 from ..gup import PinnedPages
-from ..mm import PAGE_SIZE, MappedFile, page_align
+from ..mm import PAGE_SIZE, MappedFile, Vma, build_mapping, page_align
 from ..realfd import REAL
-from ..syscalls.mmap import keep_mapped_fd, sys_mmap
+from ..syscalls.fd import sys_close
+from ..syscalls.mmap import (
+    ProcessMm,
+    add_mapping,
+    keep_mapped_fd,
+    mmap_backed,
+    remove_mapping,
+    sys_mmap,
+)
 
 if TYPE_CHECKING:
     from .redirect import Redirection
@@ -73,6 +81,8 @@ class RedirectedMmap(_real_mmap_type, metaclass=_MmapMeta):  # type: ignore[misc
 _F_GET_SEALS = 1034
 _F_SEAL_WRITE, _F_SEAL_FUTURE_WRITE = 0x0008, 0x0010
 _MADV_REMOVE = 9
+_PROT_RW = mmap.PROT_READ | mmap.PROT_WRITE
+_S_IFMT, _S_IFREG = 0o170000, _stat.S_IFREG
 
 
 def _shmem_key(fd: int, flags: int, access: int) -> tuple[tuple[int, int], bool] | None:
@@ -143,12 +153,15 @@ def _access_to_flags(flags: int, prot: int, access: int) -> tuple[int, int]:
     return flags, prot
 
 
-class MmapCalls:
-    """``mmap.mmap`` of a mock fd for one redirection."""
+class MmapCalls(ProcessMm):
+    """``mmap.mmap`` of a mock fd for one redirection, and the owner of the maps it makes
+    (:class:`~mockkernel.mm.MapOwner`: the kernel's, plus the fd each map keeps)."""
+
+    __slots__ = ("redir",)
 
     def __init__(self, redir: Redirection) -> None:
+        super().__init__(redir.proc)
         self.redir = redir
-        self.proc = redir.proc
 
     def mock_mmap(
         self, fd: int, length: int, flags: int, prot: int, access: int, offset: int
@@ -163,11 +176,12 @@ class MmapCalls:
             raise OverflowError("memory mapped length must be positive")
         if offset < 0:
             raise OverflowError("memory mapped offset must be positive")
-        flags, prot = _access_to_flags(flags, prot, access)
+        if access:  # (ACCESS_DEFAULT: flags and prot as given)
+            flags, prot = _access_to_flags(flags, prot, access)
         proc = self.proc
         file = proc.fdget(fd)
         st = file.inode
-        if _stat.S_ISREG(st.mode):
+        if st.mode & _S_IFMT == _S_IFREG:
             if length == 0:
                 if st.size == 0:
                     raise ValueError("cannot mmap an empty file")
@@ -183,38 +197,72 @@ class MmapCalls:
             except BaseException:
                 proc.sys_close(hidden)
                 raise
+            m._mk_owner = self
         else:  # a piece mapped directly: its real dup becomes the kept dup (same number)
-            m = sys_mmap(proc, fd, length, flags, prot, access, offset, direct=True)
+            f_mode = file.f_mode
+            op = file.f_op.mmap
+            if (
+                flags == mmap.MAP_SHARED
+                and length
+                and not offset % PAGE_SIZE
+                and not prot & ~_PROT_RW
+                and f_mode & FMODE_READ
+                and (f_mode & FMODE_WRITE or not prot & mmap.PROT_WRITE)
+                and op is not None
+            ):
+                # every check of do_mmap passes for these: its steps from the driver's op
+                # on (any other call takes sys_mmap, whose checks give the errno)
+                vma = Vma(length, offset // PAGE_SIZE, prot, flags)
+                op(file, vma)
+                mmap_backed(file, vma)
+                try:  # (map_vma's steps, untraced)
+                    m = build_mapping(vma, access, file, True, True)
+                except BaseException:
+                    file.put()
+                    raise
+                m._mk_len = length
+                m._mk_owner = self
+                add_mapping(proc, m._mk_map)
+            else:
+                m = sys_mmap(proc, fd, length, flags, prot, access, offset, True, self)
             try:
                 hidden = keep_mapped_fd(proc, fd, m._mk_dupfd)
             except BaseException:
                 m.close()
                 raise
         m._mk_fd = hidden
-        m._mk_fstat = self.redir.funcs["fstat"]
-        m._mk_hooks.insert(0, self.closer(hidden, file))
         return m
 
-    def closer(self, hidden: int, file: Any) -> Callable[[], None]:
-        """What CPython does with its dup when the map goes: ``close()`` that number.
+    def unmap(self, m: MappedFile) -> None:
+        """What CPython does with its dup when the map goes, ``close()`` that number,
+        then the kernel's ``munmap``.
 
         While this redirection is installed the number is closed whatever it now
         holds, as CPython would (a program may have closed or reused it); afterwards
         only if it is still the dup this map made (the kernel may have closed it).
         """
-        redir = self.redir
+        hidden = m._mk_fd
         proc = self.proc
-
-        def close_hidden() -> None:
-            if redir.installed:
-                try:  # (as CPython's close(fd): an error is ignored)  # noqa: SIM105
-                    redir.funcs["close"](hidden)
+        try:
+            if hidden < 0:
+                pass
+            elif self.redir.installed:
+                try:
+                    if hidden in proc.files and not proc.kernel.tracer.enabled:
+                        sys_close(proc, hidden)  # (what the redirection's close calls)
+                    else:
+                        self.redir.funcs["close"](hidden)
                 except OSError:
-                    pass
-            elif proc.files.get(hidden) is file:
+                    pass  # (as CPython's close(fd): an error is ignored)
+            elif proc.files.get(hidden) is m._mk_map.file:
                 proc.sys_close(hidden)
+        finally:
+            remove_mapping(proc, m._mk_map, m._mk_len)
 
-        return close_hidden
+    def fstat(self, fd: int) -> os.stat_result:
+        """``size()``'s ``fstat`` of the kept fd, as the program's ``os.fstat`` makes it."""
+        st: os.stat_result = self.redir.funcs["fstat"](fd)
+        return st
 
 
 # (circular: redirect.py builds on this module; the name is read at call time only)

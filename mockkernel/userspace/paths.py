@@ -168,10 +168,15 @@ class PathCalls:
         if flags & os.O_ACCMODE != os.O_RDONLY:
             raise OSError(13, os.strerror(13), path)
         fd = os.memfd_create(path.rsplit("/", 1)[-1], os.MFD_CLOEXEC)
-        data = node.show().encode()
-        if data:
-            self.real.pwrite(fd, data, 0)
-        return fd
+        try:
+            data = node.show().encode()
+            if data:
+                self.real.pwrite(fd, data, 0)
+            # opened again read-only, as the program asked: F_GETFL, and EBADF for a
+            # write (a splice or tee into it too), are Linux's
+            return int(self.real.open(f"/proc/self/fd/{fd}", os.O_RDONLY | os.O_CLOEXEC))
+        finally:
+            self.real.close(fd)
 
     def open_at(self, p: str, dirfd: int, flags: int, mode: int, name: Any) -> int:
         """``openat`` through the layer (``NotMine`` passes through); an ``Attr`` opened

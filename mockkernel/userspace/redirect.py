@@ -139,6 +139,7 @@ _TARGETS: tuple[tuple[ModuleType | type, str, str], ...] = (
     *((os, key, key) for key in ATTR_KEYS),
     (os, "posix_fallocate", "posix_fallocate"),
     (os, "sendfile", "sendfile"),
+    (os, "splice", "splice"),
     (os, "fstatvfs", "fstatvfs"),
     (socket, "socket", "socket"),
     # a socket.socket subclass defined before installation, on a mock netlink fd
@@ -175,6 +176,7 @@ _REAL_MORE: dict[str, Any] = {
     "fchown": os.fchown,
     "posix_fallocate": os.posix_fallocate,
     "sendfile": os.sendfile,
+    "splice": os.splice,
     "fstatvfs": os.fstatvfs,
     "socket": socket.socket,
     "socket_init": socket.socket.__init__,
@@ -220,6 +222,7 @@ _FD_KEYS = (
     "fchown",
     "posix_fallocate",
     "sendfile",
+    "splice",
     "fstatvfs",
 )
 _PATH_KEYS: tuple[str, ...] = ("stat", "lstat", "access", "listdir", "scandir", "readlink")
@@ -342,9 +345,9 @@ class Redirection:
         Redirection.active = self
         trace_userspace_install(self.kernel.tracer, self.proc.pid)
 
-    def _vfs_root(self) -> Any:
-        """The kernel's VFS root, for the fast ``/dev/<name>`` open (its first use)."""
-        return self.kernel.subsys(Vfs).root
+    def _vfs(self) -> Vfs:
+        """The kernel's VFS, for the fast ``/dev/<name>`` open (its first use)."""
+        return self.kernel.subsys(Vfs)
 
     def uninstall(self) -> None:
         """Put every replaced function and rebound name back (a no-op if not installed)."""
@@ -494,8 +497,9 @@ class Redirection:
             _sys_read=rw.sys_read,
             _sys_write=rw.sys_write,
             _sys_fstat=stat.sys_fstat,
-            _vfs_root=[None],
-            _find_vfs_root=self._vfs_root,
+            _vfs=[None],
+            _find_vfs=self._vfs,
+            _chrdevs=[{}],
             _notconn_read=fds.notconn_read,
             _notconn_write=fds.notconn_write,
             _fileno_ioctl=ioctls.fileno_ioctl,

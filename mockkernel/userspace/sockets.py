@@ -610,6 +610,7 @@ class InetSocket(REAL_SOCKET):  # type: ignore[misc,valid-type]
                 if ts.out is not None:
                     self._proc.fd_readers[fd] = self._read
                     self._proc.fd_writers[fd] = self._write
+                    self._proc.fd_socks[fd] = ts
             return
         super().connect(address)
 
@@ -692,6 +693,7 @@ class InetSocket(REAL_SOCKET):  # type: ignore[misc,valid-type]
         self._proc.fd_pollers[fd] = new.poll
         self._proc.fd_readers[fd] = conn._read
         self._proc.fd_writers[fd] = conn._write
+        self._proc.fd_socks[fd] = new
         return conn, new.getpeername()
 
     def send(self, data: Any, flags: int = 0) -> int:
@@ -766,6 +768,7 @@ class InetSocket(REAL_SOCKET):  # type: ignore[misc,valid-type]
         ts, self._ts = self._ts, None
         fd = self.fileno()
         if ts is not None:
+            self._proc.fd_socks.pop(fd, None)
             for table in (self._proc.fd_pollers, self._proc.fd_readers, self._proc.fd_writers):
                 table.pop(fd, None)
             ts.release()

@@ -487,16 +487,19 @@ class Mlx5IbOps(IbDeviceOps):
                     )
                 self._trace("mlx5.mr_fault", mkey=mr.lkey, ok=True, errno=None)
             ph, tag = self.tlp_hints(m)
-            tlps: list[Any] = []
-            pos = 0
-            for seg in umem.translate(offset, len(data)):
-                chunk = data[pos : pos + seg.length]
-                res = fabric.memory_write(pdev, seg.dma_address, chunk, ph=ph, steering_tag=tag)
-                tlps.extend(res.tlps)
-                pos += seg.length
-        return MrWriteResult(
-            "IBV_WC_SUCCESS",
-            tlps=tuple(tlps),
-            ph=ph,
-            steering_tag=tag if ph is not None else None,
-        )
+            segs = umem.translate(offset, len(data))
+            if len(segs) == 1:  # (most writes: one piece, whose TLPs are the write's)
+                seg = segs[0]
+                tlps = fabric.memory_write(
+                    pdev, seg.dma_address, data, ph=ph, steering_tag=tag
+                ).tlps
+            else:
+                pieces: list[Any] = []
+                pos = 0
+                for seg in segs:
+                    chunk = data[pos : pos + seg.length]
+                    res = fabric.memory_write(pdev, seg.dma_address, chunk, ph=ph, steering_tag=tag)
+                    pieces.extend(res.tlps)
+                    pos += seg.length
+                tlps = tuple(pieces)
+        return MrWriteResult("IBV_WC_SUCCESS", "", tlps, 0, ph, tag if ph is not None else None)

@@ -162,6 +162,9 @@ class Udmabuf:
 
     def segments(self, start: int, end: int) -> list[tuple[int, int, int]]:
         """What backs bytes ``[start, end)`` of the buffer now, as ``Vma.remap`` pieces."""
+        slices = self.slices
+        if len(slices) == 1:  # (UDMABUF_CREATE: one slice, the common case)
+            return slices[0].pin.segments(start, end)
         out = []
         pos = 0
         for s in self.slices:
@@ -222,7 +225,8 @@ class UdmabufOps(DmaBufOps):
         if not vma.flags & mmap.MAP_SHARED:  # VM_SHARED | VM_MAYSHARE
             raise kerr(EINVAL)
         ubuf: Udmabuf = dmabuf.priv
-        for fd, off, n in ubuf.segments(vma.offset, vma.offset + vma.length):
+        start = vma.pgoff * PAGE_SIZE  # (vma.offset)
+        for fd, off, n in ubuf.segments(start, start + vma.length):
             vma.remap(fd, off, n)
 
     def begin_cpu_access(self, dmabuf: DmaBuf, direction: int) -> None:

@@ -42,6 +42,8 @@ def test_bench_run_quick(
         "issue.mmap_dmabuf",
         "issue.sysfs_config",
         "issue.traced",
+        "issue.rdma_write",
+        "issue.devmem_rx",
         "issue.bytes_per_event",
         "issue.fixture",
         "issue.first_test.no_bytecode",
@@ -54,6 +56,11 @@ def test_bench_run_quick(
             *(f"issue.first_test.{label}.{s}" for s in ("min", "cold")),
         ):
             assert rows[key]["us"] > 0, key
+    mb_s = rows["issue.devmem_rx.mb_s"]  # (information: the devmem row as a rate)
+    assert mb_s["status"] == "" and mb_s["us"] == pytest.approx(
+        65536 / rows["issue.devmem_rx"]["us"]
+    )
+    assert "64 B RDMA WRITE into a BAR dma-buf MR, tracing off" in out
     series = {s["key"]: s for s in json.loads(out_json.read_text())["scaling"]}
     assert set(series) == {"scaling.attach_detach", "scaling.udmabuf_create_close"}
     for s in series.values():  # a series: one time per size, judged largest vs smallest

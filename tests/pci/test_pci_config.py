@@ -230,3 +230,25 @@ def test_devices_built_from_one_spec_do_not_share_config_space(make_bus: BusFact
     c = make_bus().get(VFIO_BDF)  # a third, after the writes: the power-on state
     assert c.pci_read_config_word(r.PCI_COMMAND) == before
     assert bytes(c.cfg.image()[0]) == bytes(b.cfg.image()[0])
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.integers(-8, ConfigSpace.SIZE + 8),
+    st.sampled_from((1, 2, 4, 0, 3, 8, -1)),
+    st.integers(1, 255),
+)
+def test_reads_are_the_bytes_little_endian_or_einval(offset: int, width: int, mul: int) -> None:
+    """``read`` checks inline (its good case is every DMA's register read): the value is
+    the ``width`` bytes at ``offset``, little-endian; any bad width, offset or alignment
+    is ``EINVAL``, as ``_check`` says."""
+    image = bytes((i * mul + i // 256) & 0xFF for i in range(ConfigSpace.SIZE))
+    cfg = ConfigSpace()
+    cfg.load_image((image, bytes(ConfigSpace.SIZE), bytes(ConfigSpace.SIZE), 0, 0))
+    valid = width in (1, 2, 4) and 0 <= offset <= ConfigSpace.SIZE - width
+    if not (valid and offset % width == 0):
+        with pytest.raises(OSError) as info:
+            cfg.read(offset, width)
+        assert info.value.errno == errno.EINVAL
+        return
+    assert cfg.read(offset, width) == int.from_bytes(image[offset : offset + width], "little")

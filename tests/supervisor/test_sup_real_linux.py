@@ -48,6 +48,7 @@ KNOWN_DIFFERENCES: dict[tuple[str, str], tuple[str]] = {}
         "verbsshare",
         "sockblock",
         "sockthreads",
+        "spliceprobe",
         "attrprobe",
         "inotifyprobe",
         "exitorder",
