@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 from ..errors import NotMine, kerr
 from ..net.dev_ioctl import is_dev_ioctl, sock_dev_ioctl
 from ..net.tcp_sock import tcp_sock_fops
+from ..syscalls.fd import FCNTL_POINTER_CMDS
 from ..syscalls.mmap import MADV_REAL_EFFECT, MADV_REMOVE
 from ..trace import TracePoint
 from ..uaccess import UserBuffer, copy_to_user
@@ -179,7 +180,8 @@ def sys_fcntl(c: Call) -> Result:
     if fd is None:
         return CONTINUE
     cmd, arg = i32(c.args[1]), c.args[2]
-    ret = c.proc.sys_fcntl(fd, cmd, i32(arg))
+    # a pointer is 64 bits wide: a lock's struct flock lives above 4 GiB in most programs
+    ret = c.proc.sys_fcntl(fd, cmd, arg if cmd in FCNTL_POINTER_CMDS else i32(arg))
     if cmd in (_F_GETFD, _F_SETFD):
         return CONTINUE  # the close-on-exec bit lives on the real placeholder fd
     return ret
