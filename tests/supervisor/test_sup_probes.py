@@ -95,10 +95,6 @@ KNOWN_DIFFERENCES["uverbs_objects"] = {
         "pins_pd_dealloc_busy_keeps_mr", "pins_reg_mr_access_0",
     )
 }  # fmt: skip
-KNOWN_DIFFERENCES["poll"] = {
-    "epoll_basic": "a mock file's readiness reaches epoll_wait within the watcher's 10 ms",
-    "selectors_default": "a mock file's readiness reaches epoll_wait within the watcher's 10 ms",
-}
 KNOWN_DIFFERENCES["dirs"] = {
     "o_path_dir": "an O_PATH open of a mock overlay directory",
     "openat_in_dir": "openat(dirfd, '..') of a mock directory fd",
