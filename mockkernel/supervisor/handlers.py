@@ -19,15 +19,17 @@ from errno import EINVAL, ENODEV, ENOTDIR, ERANGE, ESPIPE, EXDEV
 from typing import TYPE_CHECKING
 
 from ..errors import NotMine, kerr
+from ..mm import page_align
 from ..net.dev_ioctl import is_dev_ioctl, sock_dev_ioctl
 from ..net.tcp_sock import tcp_sock_fops
 from ..syscalls.fd import FCNTL_POINTER_CMDS
-from ..syscalls.mmap import MADV_REAL_EFFECT, MADV_REMOVE
+from ..syscalls.mmap import MADV_REAL_EFFECT, MADV_REMOVE, MREMAP_FIXED
+from ..syscalls.mmap import sys_mremap as sys_mremap_rules
 from ..trace import TracePoint
 from ..uaccess import UserBuffer, copy_to_user
 from . import attrs, epollsys, netsock, paths, pollsys, punch, scm, tcpsock
 from .fdtable import real_fd_is_dir, real_fd_open
-from .mmap import unmap
+from .mmap import move, unmap
 from .seccomp import NR
 from .uabi import MAX_RW_COUNT, i32, s64, stat_bytes, statx_bytes, u32
 
@@ -419,9 +421,21 @@ def sys_munmap(c: Call) -> Result:
 
 
 def sys_mremap(c: Call) -> Result:
-    """A mock mapping moved or resized is no longer the mock's: its records go first."""
-    if c.proc.mappings:
-        unmap(c.proc, c.args[0], c.args[1])
+    """``mremap`` of a mock mapping: the kernel's refusals (a device mapping never grows:
+    ``EFAULT``; ``MREMAP_DONTUNMAP``: ``EINVAL``), else the records follow the real call
+    (a shrink's tail goes; a move to ``new_addr`` moves them).  Bad arguments and real
+    memory: the real call answers, the records stay."""
+    if not c.proc.mappings:
+        return CONTINUE
+    addr, old_len, flags = c.args[0], c.args[1], i32(c.args[3])
+    try:
+        keep = sys_mremap_rules(c.proc, addr, old_len, c.args[2], flags)
+    except NotMine:
+        return CONTINUE
+    if flags & MREMAP_FIXED:
+        move(c.proc, addr, page_align(c.args[2]), page_align(old_len), c.args[4])
+    elif keep < page_align(old_len):
+        unmap(c.proc, addr + keep, page_align(old_len) - keep)
     return CONTINUE
 
 
@@ -639,6 +653,7 @@ def sys_lstat(c: Call) -> Result:
 
 
 def sys_statx(c: Call) -> Result:
+    paths.statx_flags(i32(c.args[2]), u32(c.args[3]))
     st = paths.stat(c, i32(c.args[0]), c.args[1], i32(c.args[2]))
     if st is None:
         return CONTINUE
@@ -735,7 +750,13 @@ TABLE: dict[int, Syscall] = {
         Syscall("lseek", _S, sys_lseek),
         Syscall("mmap", _S, sys_mmap, "any layout: TRACE stop, pieces laid by injected calls"),
         Syscall("munmap", _S, sys_munmap, "the records go, then the real munmap"),
-        Syscall("mremap", _P, sys_mremap, "a mock mapping moved or resized stops being the mock's"),
+        Syscall(
+            "mremap",
+            _S,
+            sys_mremap,
+            "a mock mapping: growing EFAULT, DONTUNMAP EINVAL (VM_PFNMAP); shrunk or moved,"
+            " its records follow",
+        ),
         Syscall("mprotect", _P, sys_mprotect, "trapped in the mapping window only (not MAP_FIXED)"),
         Syscall(
             "madvise",
@@ -851,8 +872,14 @@ TABLE: dict[int, Syscall] = {
         Syscall("pwritev2", _S, sys_pwritev2),
         Syscall("statx", _P, sys_statx, "the basic stats only"),
         Syscall("close_range", _S, sys_close_range, "CLOSE_RANGE_UNSHARE: a table of its own"),
-        Syscall("openat2", _P, sys_openat2, "RESOLVE_* flags are not applied to mock paths"),
-        Syscall("faccessat2", _P, sys_faccessat2, "AT_EACCESS: effective ids"),
+        Syscall(
+            "openat2",
+            _P,
+            sys_openat2,
+            "open_how checked; a mock path: RESOLVE_BENEATH/NO_SYMLINKS/NO_MAGICLINKS applied,"
+            " NO_XDEV/IN_ROOT not",
+        ),
+        Syscall("faccessat2", _S, sys_faccessat2, "AT_EACCESS: effective ids; AT_EMPTY_PATH"),
         Syscall(
             "fallocate",
             _S,

@@ -645,6 +645,20 @@ def unmap(proc: Process, addr: int, length: int) -> None:
             proc.remove_mapping(mp, min(hi, mp.end) - max(lo, mp.start))
 
 
+def move(proc: Process, addr: int, length: int, old_len: int, new_addr: int) -> None:
+    """``mremap(addr, old_len, length, MREMAP_MAYMOVE | MREMAP_FIXED, new_addr)`` of a mock
+    mapping (checked by ``syscalls.mmap.sys_mremap``): its records follow the pages to
+    ``new_addr`` (whatever was recorded there goes, as the real call unmaps it), so the
+    moved mapping stays the mock's -- device memory, revocable -- as the vma does on Linux."""
+    mp = next(m for m in list(proc.mappings.values()) if m.start <= addr < m.end)
+    part = _part(mp, addr, addr + length)
+    unmap(proc, new_addr, length)
+    unmap(proc, addr, old_len)
+    part.start = new_addr
+    with proc.files_lock:
+        proc.add_mapping(part)
+
+
 def _part(mp: Mapping, a: int, b: int) -> Mapping:
     """The part ``[a, b)`` of ``mp`` as a mapping of its own (taking a file reference)."""
     pieces: list[Piece] = []
