@@ -693,8 +693,8 @@ def sys_fchdir(c: Call) -> Result:
     file = c.proc.files.get(fd)
     if file is None:
         return paths.host_cwd(c, fd >= 0 and real_fd_is_dir(c.proc.pid, fd))
-    if file.f_op.iterate is None or file.path is None:
-        raise kerr(ENOTDIR)
+    if file.path is None or not stat.S_ISDIR(file.inode.mode):
+        raise kerr(ENOTDIR)  # (an O_PATH directory fd is a directory too)
     return paths.enter(c, file.path)
 
 

@@ -143,8 +143,8 @@ def resolve(c: Call, dirfd: int, path: str) -> str | None:
             where = f"/proc/{c.tid}/cwd"
         elif dirfd in c.proc.files:
             file = c.proc.files[dirfd]
-            if file.f_op.iterate is None or file.path is None:
-                raise kerr(ENOTDIR)  # a mock fd that is not a directory
+            if file.path is None or not _stat.S_ISDIR(file.inode.mode):
+                raise kerr(ENOTDIR)  # a mock fd that is not a directory (O_PATH ones count)
             return file.path.rstrip("/") + "/" + path  # an open mock directory
         else:
             where = f"/proc/{c.tid}/fd/{dirfd}"

@@ -131,6 +131,8 @@ class Supervisor:
         k = self.kernel
         if fdt is None:
             fdt = RemoteFdTable(k.topology.kernel.rlimit_nofile, pid, self.listener, k.placeholder)
+        if isinstance(fdt, RemoteFdTable) and fdt.closer is None:
+            fdt.closer = self._close_in
         proc = Process(k, pid, fdt, name, mm=self.remote_memory(pid))
         proc.real_pid = True  # a real process: the real /proc/<pid> answers for its real fds
         proc.fget_real_hook = self._fget_real(pid)
@@ -199,6 +201,12 @@ class Supervisor:
                 REAL.close(pidfd)
 
         return fget_real
+
+    def _close_in(self, pid: int, fd: int) -> None:
+        """Close ``fd`` in supervised process ``pid`` (``RemoteFdTable.put_unused``)."""
+        tmm = self.mms.get(pid)
+        if tmm is not None:
+            tmm.close_fd(fd)
 
     def add_thread(self, proc: Process, tid: int) -> None:
         with self.lock:
