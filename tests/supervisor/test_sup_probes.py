@@ -134,3 +134,20 @@ def test_probe_supervised_matches_real_linux(probe: str, tmp_path: Path) -> None
     assert not unexplained, f"{probe} supervised differs from Linux 7.2:\n" + "\n".join(unexplained)
     assert not stale, f"{probe}: listed as known differences but now match: {stale}"
     assert set(known) <= set(exp), f"{probe}: known differences name unknown steps"
+
+
+def test_an_outsiders_python_program_matches_real_linux(tmp_path: Path) -> None:
+    """``py/outsider.py``: subprocess with ``pass_fds``, multiprocessing ``spawn`` and
+    ``forkserver`` pools, threads and a ``selectors`` loop over a dma-buf and a pipe --
+    the output real Linux 7.2 gave (``golden/py_outsider.txt``, ``real-linux/run``)."""
+    prog = Path(__file__).parent / "py" / "outsider.py"
+    k = mockkernel.boot()
+    try:
+        r = k.run([sys.executable, str(prog)], cwd=tmp_path, capture_output=True, text=True,
+                  timeout=300)  # fmt: skip
+        leaks = k.leaks()
+    finally:
+        k.shutdown(check=False)
+    assert r.returncode == 0, r.stderr
+    assert leaks == []
+    assert r.stdout == (REAL / "golden" / "py_outsider.txt").read_text()

@@ -53,6 +53,7 @@ KNOWN_DIFFERENCES: dict[tuple[str, str], tuple[str]] = {}
         "inotifyprobe",
         "exitorder",
         "newcalls",
+        "outsider",
     ],
 )
 def test_probe_matches_real_linux(kernel: Kernel, build: Callable[[str], str], probe: str) -> None:
