@@ -1,6 +1,9 @@
 """The supervisor's costs, in one run: what a supervised program pays per syscall.
 
-    python benchmarks/bench_supervisor.py [--repeat N] [--json FILE] [--cpu N]
+    python benchmarks/bench_supervisor.py [--repeat N] [--json FILE] [--cpu N] [--quick]
+
+``--quick`` (the test suite's smoke run): a tenth of the calls and two start-ups, so
+every row is measured once; the numbers are then only indicative.
 
 ``--cpu N`` runs the supervisor and every supervised tree on CPU ``N``
 (``Kernel.run(cpu=)``): a round trip is then a switch on that CPU, not a wake-up of an
@@ -109,7 +112,8 @@ def startup(kernel: Kernel, runs: int = 7) -> dict[str, float]:
     return out
 
 
-def measure(repeat: int) -> dict[str, float]:
+def measure(repeat: int, quick: bool = False) -> dict[str, float]:
+    n, s = (N // 10, 10) if quick else (N, 1)  # (calls per C row; the divisor of the rest)
     k = mockkernel.boot()
     res: dict[str, float] = {}
 
@@ -120,23 +124,23 @@ def measure(repeat: int) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as d:
         exe = build(Path(d))
         for _ in range(repeat):
-            best("mock_ioctl.supervised", c_row(k, exe, "mock-ioctl", N)[0])
-            best("mock_ioctl.inprocess", inprocess_ioctl(k, N))
-            best("real_ioctl.plain", c_row(None, exe, "real-ioctl", N)[0])
-            best("real_ioctl.supervised", c_row(k, exe, "real-ioctl", N)[0])
-            best("real_read.supervised", c_row(k, exe, "real-read", N)[0])
-            best("stdio_read.plain", c_row(None, exe, "stdio-read", N)[0])
-            best("stdio_read.supervised", c_row(k, exe, "stdio-read", N)[0])
-            best("getpid.supervised", c_row(k, exe, "getpid", N)[0])
-            best("mmap4.supervised", c_row(k, exe, "mock-mmap4", 400)[0])
-            best("mmap4.plain", c_row(None, exe, "real-mmap4", 2000)[0])
-            best("threads1.rate", c_row(k, exe, "mock-ioctl", 2000, 1)[1], low=False)
-            best("threads4.rate", c_row(k, exe, "mock-ioctl", 2000, 4)[1], low=False)
-            best("msg.plain", c_row(None, exe, "real-msg", N)[0])
-            best("msg.supervised", c_row(k, exe, "real-msg", N)[0])
-            best("cmsg.plain", c_row(None, exe, "real-cmsg", N)[0])
-            best("cmsg.supervised", c_row(k, exe, "real-cmsg", N)[0])
-            for key, value in startup(k).items():
+            best("mock_ioctl.supervised", c_row(k, exe, "mock-ioctl", n)[0])
+            best("mock_ioctl.inprocess", inprocess_ioctl(k, n))
+            best("real_ioctl.plain", c_row(None, exe, "real-ioctl", n)[0])
+            best("real_ioctl.supervised", c_row(k, exe, "real-ioctl", n)[0])
+            best("real_read.supervised", c_row(k, exe, "real-read", n)[0])
+            best("stdio_read.plain", c_row(None, exe, "stdio-read", n)[0])
+            best("stdio_read.supervised", c_row(k, exe, "stdio-read", n)[0])
+            best("getpid.supervised", c_row(k, exe, "getpid", n)[0])
+            best("mmap4.supervised", c_row(k, exe, "mock-mmap4", 400 // s)[0])
+            best("mmap4.plain", c_row(None, exe, "real-mmap4", 2000 // s)[0])
+            best("threads1.rate", c_row(k, exe, "mock-ioctl", 2000 // s, 1)[1], low=False)
+            best("threads4.rate", c_row(k, exe, "mock-ioctl", 2000 // s, 4)[1], low=False)
+            best("msg.plain", c_row(None, exe, "real-msg", n)[0])
+            best("msg.supervised", c_row(k, exe, "real-msg", n)[0])
+            best("cmsg.plain", c_row(None, exe, "real-cmsg", n)[0])
+            best("cmsg.supervised", c_row(k, exe, "real-cmsg", n)[0])
+            for key, value in startup(k, 2 if quick else 7).items():
                 best(key, value)
     k.shutdown()
     return res
@@ -177,15 +181,16 @@ def report(r: dict[str, float]) -> list[tuple[str, str, str]]:
     ]  # fmt: skip
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--quick", action="store_true", help="a smoke run: fewer calls")
     ap.add_argument("--json", metavar="FILE")
     ap.add_argument("--cpu", type=int, metavar="N", help="supervised trees on CPU N")
-    ns = ap.parse_args()
+    ns = ap.parse_args(argv)
     if ns.cpu is not None:
         os.environ["MOCKKERNEL_SUPERVISOR_CPU"] = str(ns.cpu)  # (Kernel.run reads it)
-    r = measure(ns.repeat)
+    r = measure(ns.repeat, ns.quick)
     rows = report(r)
     w = max(len(a) for a, _, _ in rows)
     for label, value, target in rows:
