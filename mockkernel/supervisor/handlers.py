@@ -11,15 +11,18 @@ table in ``docs/supervisor.md`` is generated from :data:`TABLE`.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import stat
+import struct
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from errno import EINVAL, ENODEV, ENOTDIR, ERANGE, ESPIPE, EXDEV
 from typing import TYPE_CHECKING
 
+from ..dma_buf.core import dma_buf_fops
 from ..errors import NotMine, kerr
-from ..mm import page_align
+from ..mm import PAGE_SIZE, page_align
 from ..net.dev_ioctl import is_dev_ioctl, sock_dev_ioctl
 from ..net.tcp_sock import tcp_sock_fops
 from ..syscalls.fd import FCNTL_POINTER_CMDS
@@ -34,6 +37,7 @@ from .seccomp import NR
 from .uabi import MAX_RW_COUNT, i32, s64, stat_bytes, statx_bytes, u32
 
 if TYPE_CHECKING:
+    from ..fs import File
     from ..process import Process
     from .supervisor import Supervisor
 
@@ -652,6 +656,58 @@ def sys_lstat(c: Call) -> Result:
     return 0
 
 
+# struct statfs (x86-64): f_type, f_bsize, f_blocks, f_bfree, f_bavail, f_files, f_ffree,
+# f_fsid, f_namelen, f_frsize, f_flags, f_spare[4]
+_STATFS = struct.Struct("<qqQQQQQiiqqq32x")
+_DMA_BUF_MAGIC, _SOCKFS_MAGIC, _ANON_INODE_FS_MAGIC = 0x444D4142, 0x534F434B, 0x09041934
+_ST_VALID = 0x20
+#: the mounts of the mock's trees, longest first (a path's own mount answers statfs)
+_MOUNTS = ("/sys/kernel/debug", "/sys", "/dev", "/proc")
+
+
+def _statfs_bytes(file_path: str | None, file: File | None) -> bytes:
+    """``struct statfs`` of a mock file: a node of the trees is on the host's mount there
+    (sysfs, devtmpfs, procfs, debugfs: the host's own ``statfs`` of it); an anonymous
+    file is on its pseudo filesystem (``simple_statfs``: its magic, 4 KiB blocks, 255-byte
+    names, nothing else) -- a dma-buf on dmabuf's (``DMA_BUF_MAGIC``), a socket on sockfs,
+    the rest on anon_inodefs."""
+    if file_path is not None:
+        for mount in _MOUNTS:
+            if file_path == mount or file_path.startswith(mount + "/"):
+                buf = ctypes.create_string_buffer(_STATFS.size)
+                if ctypes.CDLL(None).statfs(mount.encode(), buf) == 0:
+                    return buf.raw
+                break  # (not mounted on the host: debugfs without root)
+    if file is not None and file.f_op is dma_buf_fops:
+        magic = _DMA_BUF_MAGIC
+    elif file is not None and stat.S_ISSOCK(file.inode.mode):
+        magic = _SOCKFS_MAGIC
+    else:
+        magic = _ANON_INODE_FS_MAGIC
+    return _STATFS.pack(magic, PAGE_SIZE, 0, 0, 0, 0, 0, 0, 0, 255, PAGE_SIZE, _ST_VALID)
+
+
+def sys_fstatfs(c: Call) -> Result:
+    """``fstatfs`` of a mock fd: its filesystem's (never the placeholder memfd's tmpfs)."""
+    fd = c.mock_fd()
+    if fd is None:
+        return CONTINUE
+    file = c.proc.files[fd]
+    copy_to_user(c.args[1], _statfs_bytes(file.path, file))
+    return 0
+
+
+def sys_statfs(c: Call) -> Result:
+    """``statfs`` of a mock path: the host's mount it is under; what the mock lacks
+    under a mock directory: ``ENOENT`` (``ENOTDIR`` under a file, as the lookup says)."""
+    st = paths.stat(c, paths.AT_FDCWD, c.args[0], 0)
+    if st is None:
+        return CONTINUE
+    p = paths.resolve(c, paths.AT_FDCWD, paths.read_path(c.args[0]))
+    copy_to_user(c.args[1], _statfs_bytes(p, None))
+    return 0
+
+
 def sys_statx(c: Call) -> Result:
     paths.statx_flags(i32(c.args[2]), u32(c.args[3]))
     st = paths.stat(c, i32(c.args[0]), c.args[1], i32(c.args[2]))
@@ -745,6 +801,8 @@ TABLE: dict[int, Syscall] = {
         Syscall("close", _S, sys_close, "mock close, then the real close of the placeholder"),
         Syscall("stat", _S, sys_stat),
         Syscall("fstat", _S, sys_fstat),
+        Syscall("statfs", _S, sys_statfs, "the host's mount of the path's tree"),
+        Syscall("fstatfs", _S, sys_fstatfs, "a dma-buf: DMA_BUF_MAGIC; anon inodes, sockets"),
         Syscall("lstat", _S, sys_lstat),
         Syscall("poll", _S, sys_poll, "mock fds by ->poll, real ones waited on in slices"),
         Syscall("lseek", _S, sys_lseek),
@@ -938,12 +996,13 @@ _FD_ONLY = ("read", "write", "pread64", "pwrite64", "readv", "writev", "preadv",
             "ioctl", "fcntl", "dup", "getdents64", "flock", "fchmod", "fchown", "fadvise64",
             "sync_file_range", "readahead", "accept", "accept4", "shutdown",
             "getsockname", "getpeername", "setsockopt", "getsockopt", "sendto", "recvfrom",
-            "fgetxattr", "flistxattr", *attrs.FD_ONLY)  # fmt: skip
+            "fgetxattr", "flistxattr", "fstatfs", *attrs.FD_ONLY)  # fmt: skip
 
 
 _PATH_ARGS: dict[str, tuple[int, int | None]] = {
     "open": (0, None), "stat": (0, None), "lstat": (0, None), "access": (0, None),
-    "readlink": (0, None), "openat": (1, 0), "newfstatat": (1, 0), "readlinkat": (1, 0),
+    "readlink": (0, None), "statfs": (0, None), "openat": (1, 0), "newfstatat": (1, 0),
+    "readlinkat": (1, 0),
     "faccessat": (1, 0), "faccessat2": (1, 0), "statx": (1, 0), "openat2": (1, 0),
     "getxattr": (0, None), "lgetxattr": (0, None), "listxattr": (0, None),
     "mkdir": (0, None), "rmdir": (0, None), "unlink": (0, None), "mkdirat": (1, 0),

@@ -2,10 +2,12 @@
  * open_how's size, flag and resolve checks; RESOLVE_NO_SYMLINKS, RESOLVE_BENEATH,
  * RESOLVE_NO_MAGICLINKS; a PCI function's sysfs link), statx (a device node, a dma-buf fd by AT_EMPTY_PATH, bad
  * flags and mask), faccessat2 (modes, flags, AT_EACCESS after seteuid in a child) and
- * mremap of a udmabuf dma-buf mapping (shrink, grow, move, MREMAP_DONTUNMAP). */
+ * mremap of a udmabuf dma-buf mapping (shrink, grow, move, MREMAP_DONTUNMAP), statfs and
+ * fstatfs of mock files (the dma-buf's own pseudo filesystem). */
 #include "common.h"
 #include <linux/openat2.h>
 #include <linux/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 
 static const char *err(long r)
@@ -205,6 +207,39 @@ static void mremap_probe(int memfd, int buf)
 	munmap(r, 8 * PAGE);
 }
 
+static void show_statfs(const char *what, long r, struct statfs *sf)
+{
+	printf("%s: %s type %#lx bsize %ld namelen %ld blocks %lu\n", what, err(r),
+	       (long)sf->f_type, (long)sf->f_bsize, (long)sf->f_namelen,
+	       (unsigned long)sf->f_blocks);
+}
+
+static void statfs_probe(int dev, int buf)
+{
+	struct statfs sf;
+	int fd = open(attr_, O_RDONLY);
+	long r;
+
+	memset(&sf, 0, sizeof(sf));
+	r = fstatfs(buf, &sf);
+	show_statfs("fstatfs dma-buf", r, &sf);
+	memset(&sf, 0, sizeof(sf));
+	r = fstatfs(dev, &sf);
+	printf("fstatfs /dev/udmabuf: %s type %#lx\n", err(r), (long)sf.f_type);
+	memset(&sf, 0, sizeof(sf));
+	r = fstatfs(fd, &sf);
+	printf("fstatfs sysfs attribute: %s type %#lx\n", err(r), (long)sf.f_type);
+	memset(&sf, 0, sizeof(sf));
+	r = statfs(attr_, &sf);
+	printf("statfs sysfs attribute: %s type %#lx\n", err(r), (long)sf.f_type);
+	memset(&sf, 0, sizeof(sf));
+	r = statfs("/dev/udmabuf", &sf);
+	printf("statfs /dev/udmabuf: %s type %#lx\n", err(r), (long)sf.f_type);
+	printf("statfs missing: %s\n", err(statfs("/dev/udmabuf/x", &sf)));
+	printf("fstatfs bad buffer: %s\n", err(fstatfs(buf, (struct statfs *)8)));
+	close(fd);
+}
+
 int main(void)
 {
 	int dev = open("/dev/udmabuf", O_RDWR), memfd, buf;
@@ -223,6 +258,7 @@ int main(void)
 	statx_probe(buf);
 	faccessat2_probe(buf);
 	mremap_probe(memfd, buf);
+	statfs_probe(dev, buf);
 	close(buf);
 	close(memfd);
 	close(dev);
