@@ -73,14 +73,6 @@ KNOWN_DIFFERENCES["uverbs_write"] = {
     "reg_mr_beyond_mapping": "the pages of a supervised process's range are not looked up"
     " (get_user_pages): a range past its mapping registers",
 }
-_PINS = "F_ADD_SEALS of a real memfd is the host's: it does not see the mock's pins (EBUSY)"
-KNOWN_DIFFERENCES["uverbs_objects"] = {
-    s: _PINS
-    for s in (
-        "pins_after_close", "pins_after_close_with_dup", "pins_after_dereg",
-        "pins_pd_dealloc_busy_keeps_mr", "pins_reg_mr_access_0",
-    )
-}  # fmt: skip
 KNOWN_DIFFERENCES["dirs"] = {
     "openat_in_dir": "openat(dirfd, '../null') from a mock directory fd to a host file: the"
     " real kernel cannot walk from the placeholder, so what the mock lacks is ENOENT",
