@@ -143,3 +143,21 @@ def test_an_outsiders_python_program_matches_real_linux(tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr
     assert leaks == []
     assert r.stdout == (REAL / "golden" / "py_outsider.txt").read_text()
+
+
+def test_an_outsiders_shell_session_matches_real_linux(tmp_path: Path) -> None:
+    """``sh/outsider.sh``: coreutils over the mock's /dev and /sys as one would type them
+    (``ls``, ``stat`` -- sysfs files and links have no blocks, a link no size, a procfs fd
+    link 64 bytes --, ``test``, ``find``, ``du``, ``wc``, a mock fd held by the shell):
+    the output real Linux 7.2 gave (``golden/sh_outsider.txt``)."""
+    script = Path(__file__).parent / "sh" / "outsider.sh"
+    k = mockkernel.boot(load_topology(VFIO))
+    try:
+        r = k.run(["sh", str(script)], cwd=tmp_path, capture_output=True, text=True,
+                  timeout=300)  # fmt: skip
+        leaks = k.leaks()
+    finally:
+        k.shutdown(check=False)
+    assert r.returncode == 0, r.stderr
+    assert leaks == []
+    assert r.stdout == (REAL / "golden" / "sh_outsider.txt").read_text()
