@@ -128,21 +128,23 @@ def test_probe_supervised_matches_real_linux(probe: str, tmp_path: Path) -> None
     assert set(known) <= set(exp), f"{probe}: known differences name unknown steps"
 
 
-def test_an_outsiders_python_program_matches_real_linux(tmp_path: Path) -> None:
+@pytest.mark.parametrize("prog", ["outsider", "asyncio_netlink"])
+def test_an_outsiders_python_program_matches_real_linux(prog: str, tmp_path: Path) -> None:
     """``py/outsider.py``: subprocess with ``pass_fds``, multiprocessing ``spawn`` and
-    ``forkserver`` pools, threads and a ``selectors`` loop over a dma-buf and a pipe --
-    the output real Linux 7.2 gave (``golden/py_outsider.txt``, ``real-linux/run``)."""
-    prog = Path(__file__).parent / "py" / "outsider.py"
+    ``forkserver`` pools, threads and a ``selectors`` loop over a dma-buf and a pipe;
+    ``py/asyncio_netlink.py``: an asyncio loop reading a NETLINK_ROUTE dump through
+    ``add_reader`` (epoll), a dma-buf reader and a subprocess awaited together -- the
+    output real Linux 7.2 gave (``golden/py_*.txt``, ``real-linux/run``)."""
     k = mockkernel.boot()
     try:
-        r = k.run([sys.executable, str(prog)], cwd=tmp_path, capture_output=True, text=True,
-                  timeout=300)  # fmt: skip
+        r = k.run([sys.executable, str(Path(__file__).parent / "py" / f"{prog}.py")],
+                  cwd=tmp_path, capture_output=True, text=True, timeout=300)  # fmt: skip
         leaks = k.leaks()
     finally:
         k.shutdown(check=False)
     assert r.returncode == 0, r.stderr
     assert leaks == []
-    assert r.stdout == (REAL / "golden" / "py_outsider.txt").read_text()
+    assert r.stdout == (REAL / "golden" / f"py_{prog}.txt").read_text()
 
 
 def test_an_outsiders_shell_session_matches_real_linux(tmp_path: Path) -> None:
