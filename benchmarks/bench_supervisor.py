@@ -1,6 +1,9 @@
 """The supervisor's costs, in one run: what a supervised program pays per syscall.
 
-    python benchmarks/bench_supervisor.py [--repeat N] [--json FILE] [--cpu N]
+    python benchmarks/bench_supervisor.py [--repeat N] [--json FILE] [--cpu N] [--quick]
+
+``--quick`` (the test suite's smoke run): a tenth of the calls and two start-ups, so
+every row is measured once; the numbers are then only indicative.
 
 Every supervised row is measured twice in one run, interleaved: unpinned (the default
 of ``Kernel.run`` and ``mockkernel run``) and pinned to one CPU (``--cpu N``, default
@@ -146,10 +149,11 @@ def per_kernel_runs(kernel: Kernel, cpu: int | None = None, runs: int = 15) -> d
     return out
 
 
-def measure(repeat: int, cpu: int) -> dict[str | None, dict[str, float]]:
+def measure(repeat: int, cpu: int, quick: bool = False) -> dict[str | None, dict[str, float]]:
     """The rows, by where the supervised trees ran: None (unpinned) and ``cpu``; each
     repeat measures both, one after the other (a load burst of the shared host hits
     both), and each row keeps its best."""
+    n, s = (N // 10, 10) if quick else (N, 1)  # (calls per C row; the divisor of the rest)
     k = mockkernel.boot()
     res: dict[str | None, dict[str, float]] = {None: {}, str(cpu): {}}
 
@@ -166,25 +170,25 @@ def measure(repeat: int, cpu: int) -> dict[str | None, dict[str, float]]:
                 def sup(mode: str, n: int, threads: int = 1) -> tuple[float, float]:
                     return c_row(k, exe, mode, n, threads, cpu=where)  # noqa: B023
 
-                best(r, "mock_ioctl.supervised", sup("mock-ioctl", N)[0])
-                best(r, "mock_ioctl.inprocess", inprocess_ioctl(k, N))
-                best(r, "real_ioctl.plain", c_row(None, exe, "real-ioctl", N)[0])
-                best(r, "real_ioctl.supervised", sup("real-ioctl", N)[0])
-                best(r, "real_read.supervised", sup("real-read", N)[0])
-                best(r, "stdio_read.plain", c_row(None, exe, "stdio-read", N)[0])
-                best(r, "stdio_read.supervised", sup("stdio-read", N)[0])
-                best(r, "getpid.supervised", sup("getpid", N)[0])
-                best(r, "mmap4.supervised", sup("mock-mmap4", 400)[0])
-                best(r, "mmap4.plain", c_row(None, exe, "real-mmap4", 2000)[0])
-                best(r, "threads1.rate", sup("mock-ioctl", 2000, 1)[1], low=False)
-                best(r, "threads4.rate", sup("mock-ioctl", 2000, 4)[1], low=False)
-                best(r, "msg.plain", c_row(None, exe, "real-msg", N)[0])
-                best(r, "msg.supervised", sup("real-msg", N)[0])
-                best(r, "cmsg.plain", c_row(None, exe, "real-cmsg", N)[0])
-                best(r, "cmsg.supervised", sup("real-cmsg", N)[0])
-                for key, value in startup(k, where).items():
+                best(r, "mock_ioctl.supervised", sup("mock-ioctl", n)[0])
+                best(r, "mock_ioctl.inprocess", inprocess_ioctl(k, n))
+                best(r, "real_ioctl.plain", c_row(None, exe, "real-ioctl", n)[0])
+                best(r, "real_ioctl.supervised", sup("real-ioctl", n)[0])
+                best(r, "real_read.supervised", sup("real-read", n)[0])
+                best(r, "stdio_read.plain", c_row(None, exe, "stdio-read", n)[0])
+                best(r, "stdio_read.supervised", sup("stdio-read", n)[0])
+                best(r, "getpid.supervised", sup("getpid", n)[0])
+                best(r, "mmap4.supervised", sup("mock-mmap4", 400 // s)[0])
+                best(r, "mmap4.plain", c_row(None, exe, "real-mmap4", 2000 // s)[0])
+                best(r, "threads1.rate", sup("mock-ioctl", 2000 // s, 1)[1], low=False)
+                best(r, "threads4.rate", sup("mock-ioctl", 2000 // s, 4)[1], low=False)
+                best(r, "msg.plain", c_row(None, exe, "real-msg", n)[0])
+                best(r, "msg.supervised", sup("real-msg", n)[0])
+                best(r, "cmsg.plain", c_row(None, exe, "real-cmsg", n)[0])
+                best(r, "cmsg.supervised", sup("real-cmsg", n)[0])
+                for key, value in startup(k, where, 2 if quick else 7).items():
                     best(r, key, value)
-                for key, value in per_kernel_runs(k, where).items():
+                for key, value in per_kernel_runs(k, where, 2 if quick else 15).items():
                     best(r, key, value)
     k.shutdown()
     return res
@@ -231,17 +235,18 @@ def report(r: dict[str, float]) -> list[tuple[str, str, str]]:
     ]  # fmt: skip
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--quick", action="store_true", help="a smoke run: fewer calls")
     ap.add_argument("--json", metavar="FILE")
     ap.add_argument(
         "--cpu", type=int, metavar="N", default=max(os.sched_getaffinity(0)),
         help="the CPU of the pinned rows (default: the last one this process may use)",
     )  # fmt: skip
-    ns = ap.parse_args()
+    ns = ap.parse_args(argv)
     os.environ.pop("MOCKKERNEL_SUPERVISOR_CPU", None)  # (the unpinned rows are unpinned)
-    res = measure(ns.repeat, ns.cpu)
+    res = measure(ns.repeat, ns.cpu, ns.quick)
     free, pinned = report(res[None]), report(res[str(ns.cpu)])
     head = ("", "unpinned", "", f"on CPU {ns.cpu}", "")
     rows = [head] + [

@@ -148,4 +148,4 @@ def put_unused_fd(kernel: TaskContext, fd: int) -> None:
     with proc.files_lock:
         if fd in proc.files:
             raise KernelBug(f"put_unused_fd({fd}): a file is installed there")
-        proc.fdt.free_number(fd)
+        proc.fdt.put_unused(fd)

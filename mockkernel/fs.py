@@ -135,6 +135,9 @@ class Inode:
     ctime_ns: int = 0
     #: the extended attributes stored on it (``simple_xattrs``: devtmpfs, kernfs)
     xattrs: dict[str, bytes] | None = None
+    #: ``i_blocks`` (512-byte units); None: the size's, as a disk or shmem file has.  The
+    #: pseudo filesystems' inodes (kernfs, procfs, debugfs) have none: 0
+    blocks: int | None = None
     #: its watches and watched parent (``mockkernel.fsnotify.FsnInfo``, which this layer
     #: calls without importing: ``fsn.notify(inode, mask)``); None: unwatched
     fsn: Fsnotify | None = None
@@ -149,7 +152,11 @@ class Inode:
             (
                 *(self.mode, self.ino, self.dev, self.nlink, self.uid, self.gid, self.size),
                 *(a // 10**9, m // 10**9, c // 10**9, a / 1e9, m / 1e9, c / 1e9, a, m, c),
-                *(self.blksize, (self.size + 511) // 512, self.rdev),
+                *(
+                    self.blksize,
+                    (self.size + 511) // 512 if self.blocks is None else self.blocks,
+                    self.rdev,
+                ),
             )
         )
 

@@ -99,6 +99,11 @@ class FdTable:
     def free_number(self, fd: int) -> None:
         raise NotImplementedError
 
+    def put_unused(self, fd: int) -> None:
+        """``put_unused_fd``: give back a number :meth:`alloc` reserved that no file was
+        installed at (the call failed after reserving it)."""
+        self.free_number(fd)
+
     def take_number(self, fd: int, cloexec: bool, source: int) -> None:
         """Make ``fd`` a mock number (dup2/dup3 target), closing what was there."""
         raise NotImplementedError

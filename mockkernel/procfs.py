@@ -178,7 +178,7 @@ class ProcFs:
         perm = (0o500 if file.f_mode & FMODE_READ else 0) | (
             0o300 if file.f_mode & FMODE_WRITE else 0
         )
-        return Symlink(file.inode.ino, file.link_name, perm)
+        return Symlink(file.inode.ino, file.link_name, perm, size=64)
 
     def fail_nth(self, proc: Process, ident: int) -> Node:
         """``fail-nth`` of one task (``proc_fail_nth_operations``, mode 0644, the task's

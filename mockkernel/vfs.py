@@ -158,13 +158,16 @@ class ChrDev(Node):
 class Symlink(Node):
     kind = "lnk"
 
-    def __init__(self, ino: int, target: str, perm: int = 0o777) -> None:
+    def __init__(self, ino: int, target: str, perm: int = 0o777, size: int = 0) -> None:
         super().__init__(ino)
         self.target = target
         self.perm = perm
+        #: ``st_size``: 0 for a kernfs link (sysfs sets no ``i_size``), 64 for a procfs
+        #: fd link (``proc_pid_make_inode``'s)
+        self.size = size
 
     def make_inode(self) -> Inode:
-        return Inode(self.ino, stat.S_IFLNK | self.perm, size=len(self.target))
+        return Inode(self.ino, stat.S_IFLNK | self.perm, size=self.size, blocks=0)
 
 
 class Attr(Node):
@@ -179,7 +182,7 @@ class Attr(Node):
         self.size = size
 
     def make_inode(self) -> Inode:
-        return Inode(self.ino, stat.S_IFREG | self.perm, size=self.size)
+        return Inode(self.ino, stat.S_IFREG | self.perm, size=self.size, blocks=0)
 
 
 #: ``BinAttr`` ops: ``read(file, pos, count) -> bytes``, ``write(file, pos, data) -> int``,
@@ -218,7 +221,7 @@ class BinAttr(Node):
         self.mmap = mmap
 
     def make_inode(self) -> Inode:
-        return Inode(self.ino, stat.S_IFREG | self.perm, size=self.size)
+        return Inode(self.ino, stat.S_IFREG | self.perm, size=self.size, blocks=0)
 
 
 class ShmemFile(BinAttr):

@@ -688,13 +688,13 @@ def dma_buf_export_sync_file(file: File[DmaBuf], cmd: int, arg: int) -> int:
         fence = dma_resv_get_singleton(k, dmabuf.resv, usage) or DmaFence.stub()
         sync = sync_file_create(k, fence).file
     except BaseException:
-        proc.fdt.free_number(fd)
+        proc.fdt.put_unused(fd)
         raise
     data.fd = fd
     try:
         copy_to_user(arg, bytes(data))
     except OSError:
-        proc.fdt.free_number(fd)
+        proc.fdt.put_unused(fd)
         sync.put()
         raise kerr(EFAULT) from None
     proc.fd_install(fd, sync)

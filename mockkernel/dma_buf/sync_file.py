@@ -120,7 +120,7 @@ def sync_file_ioctl_merge(file: File[SyncFile], cmd: int, arg: int) -> int:
         if other is None:
             raise kerr(ENOENT)
     except BaseException:
-        proc.fdt.free_number(fd)
+        proc.fdt.put_unused(fd)
         raise
     try:
         buf[SYNC_NAME_LEN - 1] = 0  # data.name[31] = 0, copied back too
@@ -133,7 +133,7 @@ def sync_file_ioctl_merge(file: File[SyncFile], cmd: int, arg: int) -> int:
             merged.file.put()
             raise
     except BaseException:
-        proc.fdt.free_number(fd)
+        proc.fdt.put_unused(fd)
         raise
     finally:
         other.put()

@@ -31,6 +31,7 @@ from __future__ import annotations
 import bisect
 import contextlib
 import ctypes
+import os
 from dataclasses import dataclass
 from errno import EFAULT, EINVAL, ENOMEM
 from typing import TYPE_CHECKING, Any
@@ -79,6 +80,7 @@ __all__ = [
 
 _U64 = (1 << 64) - 1
 _MREMAP_MAYMOVE = 1
+_PROT_READ, _PROT_WRITE, _MAP_SHARED = 1, 2, 1
 _MAP_FAILED = ctypes.c_void_p(-1).value
 
 
@@ -137,9 +139,9 @@ class IbUmem:
 
     ``mm`` is the address space the pages belong to (``umem->owning_mm``): this Python
     process (:data:`~mockkernel.uaccess.LOCAL`) or a supervised program's.  ``pins``
-    (``LOCAL`` only) are the kernel's own mappings of shared pages: ``(user_start,
-    pin_addr, size)``.  :meth:`write` is where a DMA into the memory lands, :meth:`read`
-    where one from it is taken.
+    are the kernel's own mappings of shared pages: ``(user_start, pin_addr, size)``.
+    :meth:`write` is where a DMA into the memory lands, :meth:`read` where one from it
+    is taken.
     """
 
     def __init__(self, address: int, length: int, writable: bool, mm: UserMemory = LOCAL) -> None:
@@ -157,6 +159,35 @@ class IbUmem:
         got = _mremap()(start, 0, size, _MREMAP_MAYMOVE)
         if got in (None, _MAP_FAILED):
             raise kerr(ctypes.get_errno() or ENOMEM)
+        self.pins.append((start, int(got), size))
+        _kernel_maps[int(got)] = int(got) + size
+
+    def _pin_task(self, start: int, size: int, vma: int, vma_end: int) -> None:
+        """Pin ``[start, start+size)`` of a shared mapping ``[vma, vma_end)`` of a
+        supervised program: the same pages mapped into the kernel's process through
+        ``/proc/<pid>/map_files`` (a shared writable mapping, as ``_pin``'s, so the memfd
+        cannot take ``F_SEAL_WRITE`` while pinned -- ``memfd_wait_for_pins``' ``EBUSY``
+        -- and a DMA lands in the pages after the program unmaps them).  Nothing is
+        pinned where the host does not let the kernel open ``map_files`` (it needs
+        ``CAP_CHECKPOINT_RESTORE``): the program's own mapping is then used."""
+        pid = self.mm.pid
+        path = f"/proc/{pid}/map_files/{vma:x}-{vma_end:x}"
+        offset = _vma_offset(pid, vma)
+        try:
+            fd = REAL.open(path, os.O_RDWR | os.O_CLOEXEC)
+            prot = _PROT_READ | _PROT_WRITE
+        except OSError:
+            try:
+                fd = REAL.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            except OSError:
+                return
+            prot = _PROT_READ
+        try:
+            got = _load_libc().mmap(None, size, prot, _MAP_SHARED, fd, offset + start - vma)
+        finally:
+            REAL.close(fd)
+        if got in (None, _MAP_FAILED):
+            return
         self.pins.append((start, int(got), size))
         _kernel_maps[int(got)] = int(got) + size
 
@@ -285,15 +316,31 @@ def _umem_get_task(mm: UserMemory, addr: int, size: int, writable: bool) -> IbUm
     vmas = _vmas(mm)
     starts = [v[0] for v in vmas]
     cur, hi = _page_down(addr), _page_up(addr + size)
+    shared: list[tuple[int, int, int, int]] = []
     while cur < hi:
         i = bisect.bisect_right(starts, cur) - 1
         if i < 0 or not vmas[i][0] <= cur < vmas[i][1]:
             raise kerr(EFAULT)
-        _start, end, perms, _what = vmas[i]
+        start, end, perms, _what = vmas[i]
         if perms[0] != "r" or (writable and perms[1] != "w"):
             raise kerr(EFAULT)
+        if perms[3] == "s":
+            shared.append((cur, min(end, hi) - cur, start, end))
         cur = end
-    return IbUmem(addr, size, writable, mm)
+    umem = IbUmem(addr, size, writable, mm)
+    for start, n, vma, vma_end in shared:
+        umem._pin_task(start, n, vma, vma_end)
+    return umem
+
+
+def _vma_offset(pid: int, vma: int) -> int:
+    """The file offset of the mapping that starts at ``vma`` in ``/proc/<pid>/maps``."""
+    with contextlib.suppress(OSError), REAL.builtin_open(f"/proc/{pid}/maps", "rb") as f:
+        for line in f:
+            fields = line.split(None, 3)
+            if int(fields[0].split(b"-")[0], 16) == vma:
+                return int(fields[2], 16)
+    return 0
 
 
 @dataclass(frozen=True, init=False)

@@ -559,7 +559,7 @@ def _abort(bundle: AttrBundle, uobj: Uobject) -> None:
     ufile = bundle.ufile
     if uobj.type.is_fd:
         proc: Process = ufile.kernel.current
-        proc.fdt.free_number(uobj.id)
+        proc.fdt.put_unused(uobj.id)
         if uobj.file is not None:
             uobj.file.put()
         return

@@ -8,8 +8,9 @@ keeps the eventfd's readiness equal to the mock file's ``->poll``: counter 1 is
 readable and writable, the maximum (``2**64 - 2``) readable only, 0 writable only.
 The real ``epoll_wait`` then reports the caller's data, with the real kernel's
 level/edge/one-shot rules, when the mock file is ready.  A watcher thread refreshes the
-eventfds every :data:`SLICE` seconds while any registration exists (the mock kernel
-has no wait queues); a registration goes when its mock file is released, as
+eventfds after each served mock call (:meth:`EpollMirrors.settle`) and every
+:data:`SLICE` seconds while any registration exists (the mock kernel has no wait
+queues for the changes it makes on its own); a registration goes when its mock file is released, as
 ``eventpoll_release`` does.  ``EPOLLPRI``/``EPOLLERR``/``EPOLLHUP`` of a mock file are
 not carried (an eventfd has only IN and OUT).
 """
@@ -59,6 +60,7 @@ class EpollMirrors:
         self.mirrors: list[_Mirror] = []
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._refreshing = threading.Lock()  # (the watcher and a served call's settle)
 
     def find(self, tid: int, epfd: int, file: File) -> _Mirror | None:
         """The mirror of ``file`` in the epoll instance the caller ``tid`` has at
@@ -100,15 +102,29 @@ class EpollMirrors:
 
     def refresh(self, m: _Mirror) -> None:
         """Make the eventfd's readiness the mock file's ``->poll`` (IN and OUT)."""
-        mask = vfs_poll(m.file, EPOLLIN | EPOLLOUT) & (EPOLLIN | EPOLLOUT)
-        if mask == m.mask:
-            return
-        value = {EPOLLIN | EPOLLOUT: 1, EPOLLIN: _MAX, EPOLLOUT: 0, 0: 0}[mask]
-        with contextlib.suppress(BlockingIOError):
-            REAL.read(m.evfd, 8)  # reset to 0 (EAGAIN when already 0)
-        if value:
-            REAL.write(m.evfd, value.to_bytes(8, "little"))
-        m.mask = mask
+        with self._refreshing:
+            mask = vfs_poll(m.file, EPOLLIN | EPOLLOUT) & (EPOLLIN | EPOLLOUT)
+            if mask == m.mask:
+                return
+            value = {EPOLLIN | EPOLLOUT: 1, EPOLLIN: _MAX, EPOLLOUT: 0, 0: 0}[mask]
+            with contextlib.suppress(BlockingIOError):
+                REAL.read(m.evfd, 8)  # reset to 0 (EAGAIN when already 0)
+            if value:
+                REAL.write(m.evfd, value.to_bytes(8, "little"))
+            m.mask = mask
+
+    def settle(self) -> None:
+        """Refresh every mirror now: called after each served mock call, before its
+        answer, so that what the call changed (a netlink request queueing its reply, a
+        write making a peer readable) is what the caller's next ``epoll_wait`` sees,
+        even with a timeout of 0 -- as Linux's wake-ups are done when the call returns.
+        Changes made by the kernel on its own (a timer, a fence signalled by a driver)
+        still reach the mirrors within the watcher's :data:`SLICE`."""
+        with self.lock:
+            mirrors = list(self.mirrors)
+        for m in mirrors:
+            if not m.file.released:
+                self.refresh(m)
 
     def _watch(self) -> None:
         while not self._stop.wait(SLICE):

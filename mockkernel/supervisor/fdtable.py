@@ -11,6 +11,7 @@ the real kernel run after the mock one (``F_SETFD``, ``FIOCLEX``).
 
 from __future__ import annotations
 
+import contextlib
 import stat
 from collections.abc import Callable
 from errno import EBADF, EINVAL
@@ -55,12 +56,16 @@ class RemoteFdTable(FdTable):
         #: the processes sharing this table (``CLONE_FILES`` without ``CLONE_THREAD``:
         #: one ``files_struct``, several users); ``pid`` is a live one of them
         self.users: set[int] = {pid}
+        #: ``closer(pid, fd)`` closes ``fd`` in process ``pid`` (an injected ``close``,
+        #: set by the supervisor): for a reserved number given back (:meth:`put_unused`)
+        self.closer: Callable[[int, int], None] | None = None
 
     def copy(self, pid: int) -> RemoteFdTable:
         """The table a ``fork`` gives the child ``pid``: the same files, one more
         reference each (``dup_fd``).  The caller installs the files."""
         t = RemoteFdTable(self.rlimit, pid, self.listener, self._placeholder)
         t.cloexec = set(self.cloexec)
+        t.closer = self.closer
         return t
 
     def _lowest_free(self, minfd: int) -> int:
@@ -86,6 +91,16 @@ class RemoteFdTable(FdTable):
         """The real number is closed by the child's own syscall (the supervisor lets
         ``close`` continue to the real kernel) or by its exit."""
         self.cloexec.discard(fd)
+
+    def put_unused(self, fd: int) -> None:
+        """A reserved number given back: the placeholder :meth:`alloc` installed in the
+        child at once (no other thread may take the number meanwhile, as Linux's
+        ``open_fds`` bit says) is closed there, so the number is free again."""
+        self.cloexec.discard(fd)
+        if self.closer is not None:
+            # (the process is gone, or no thread of it could run the close)
+            with contextlib.suppress(OSError, RuntimeError, ValueError):
+                self.closer(self.pid, fd)
 
     def take_number(self, fd: int, cloexec: bool, source: int) -> None:
         file: File | None = self.files.get(source)

@@ -11,19 +11,25 @@ table in ``docs/supervisor.md`` is generated from :data:`TABLE`.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import signal
 import stat
+import struct
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from errno import EBADF, EINVAL, ENODEV, ENOTDIR, EPIPE, ERANGE, ESPIPE, EXDEV
 from typing import TYPE_CHECKING
 
+from ..dma_buf.core import dma_buf_fops
 from ..errors import NotMine, kerr
 from ..fs import FMODE_READ, FMODE_WRITE
+from ..mm import PAGE_SIZE, page_align
 from ..net.dev_ioctl import is_dev_ioctl, sock_dev_ioctl
 from ..net.tcp_sock import tcp_sock_fops
-from ..syscalls.mmap import MADV_REAL_EFFECT, MADV_REMOVE
+from ..syscalls.fd import FCNTL_POINTER_CMDS
+from ..syscalls.mmap import MADV_REAL_EFFECT, MADV_REMOVE, MREMAP_FIXED
+from ..syscalls.mmap import sys_mremap as sys_mremap_rules
 from ..syscalls.splice import (
     SPLICE_F_ALL,
     do_splice,
@@ -36,11 +42,12 @@ from ..uaccess import UserBuffer, copy_from_user, copy_to_user
 from . import attrs, epollsys, netsock, paths, pollsys, punch, scm, tcpsock
 from .fdtable import real_fd_is_dir, real_fd_open
 from .host import libc
-from .mmap import unmap
+from .mmap import move, unmap
 from .seccomp import NR
 from .uabi import MAX_RW_COUNT, i32, s64, stat_bytes, statx_bytes, u32
 
 if TYPE_CHECKING:
+    from ..fs import File
     from ..process import Process
     from .supervisor import Supervisor
 
@@ -189,7 +196,8 @@ def sys_fcntl(c: Call) -> Result:
     if fd is None:
         return CONTINUE
     cmd, arg = i32(c.args[1]), c.args[2]
-    ret = c.proc.sys_fcntl(fd, cmd, i32(arg))
+    # a pointer is 64 bits wide: a lock's struct flock lives above 4 GiB in most programs
+    ret = c.proc.sys_fcntl(fd, cmd, arg if cmd in FCNTL_POINTER_CMDS else i32(arg))
     if cmd in (_F_GETFD, _F_SETFD):
         return CONTINUE  # the close-on-exec bit lives on the real placeholder fd
     return ret
@@ -548,9 +556,21 @@ def sys_munmap(c: Call) -> Result:
 
 
 def sys_mremap(c: Call) -> Result:
-    """A mock mapping moved or resized is no longer the mock's: its records go first."""
-    if c.proc.mappings:
-        unmap(c.proc, c.args[0], c.args[1])
+    """``mremap`` of a mock mapping: the kernel's refusals (a device mapping never grows:
+    ``EFAULT``; ``MREMAP_DONTUNMAP``: ``EINVAL``), else the records follow the real call
+    (a shrink's tail goes; a move to ``new_addr`` moves them).  Bad arguments and real
+    memory: the real call answers, the records stay."""
+    if not c.proc.mappings:
+        return CONTINUE
+    addr, old_len, flags = c.args[0], c.args[1], i32(c.args[3])
+    try:
+        keep = sys_mremap_rules(c.proc, addr, old_len, c.args[2], flags)
+    except NotMine:
+        return CONTINUE
+    if flags & MREMAP_FIXED:
+        move(c.proc, addr, page_align(c.args[2]), page_align(old_len), c.args[4])
+    elif keep < page_align(old_len):
+        unmap(c.proc, addr + keep, page_align(old_len) - keep)
     return CONTINUE
 
 
@@ -767,7 +787,60 @@ def sys_lstat(c: Call) -> Result:
     return 0
 
 
+# struct statfs (x86-64): f_type, f_bsize, f_blocks, f_bfree, f_bavail, f_files, f_ffree,
+# f_fsid, f_namelen, f_frsize, f_flags, f_spare[4]
+_STATFS = struct.Struct("<qqQQQQQiiqqq32x")
+_DMA_BUF_MAGIC, _SOCKFS_MAGIC, _ANON_INODE_FS_MAGIC = 0x444D4142, 0x534F434B, 0x09041934
+_ST_VALID = 0x20
+#: the mounts of the mock's trees, longest first (a path's own mount answers statfs)
+_MOUNTS = ("/sys/kernel/debug", "/sys", "/dev", "/proc")
+
+
+def _statfs_bytes(file_path: str | None, file: File | None) -> bytes:
+    """``struct statfs`` of a mock file: a node of the trees is on the host's mount there
+    (sysfs, devtmpfs, procfs, debugfs: the host's own ``statfs`` of it); an anonymous
+    file is on its pseudo filesystem (``simple_statfs``: its magic, 4 KiB blocks, 255-byte
+    names, nothing else) -- a dma-buf on dmabuf's (``DMA_BUF_MAGIC``), a socket on sockfs,
+    the rest on anon_inodefs."""
+    if file_path is not None:
+        for mount in _MOUNTS:
+            if file_path == mount or file_path.startswith(mount + "/"):
+                buf = ctypes.create_string_buffer(_STATFS.size)
+                if ctypes.CDLL(None).statfs(mount.encode(), buf) == 0:
+                    return buf.raw
+                break  # (not mounted on the host: debugfs without root)
+    if file is not None and file.f_op is dma_buf_fops:
+        magic = _DMA_BUF_MAGIC
+    elif file is not None and stat.S_ISSOCK(file.inode.mode):
+        magic = _SOCKFS_MAGIC
+    else:
+        magic = _ANON_INODE_FS_MAGIC
+    return _STATFS.pack(magic, PAGE_SIZE, 0, 0, 0, 0, 0, 0, 0, 255, PAGE_SIZE, _ST_VALID)
+
+
+def sys_fstatfs(c: Call) -> Result:
+    """``fstatfs`` of a mock fd: its filesystem's (never the placeholder memfd's tmpfs)."""
+    fd = c.mock_fd()
+    if fd is None:
+        return CONTINUE
+    file = c.proc.files[fd]
+    copy_to_user(c.args[1], _statfs_bytes(file.path, file))
+    return 0
+
+
+def sys_statfs(c: Call) -> Result:
+    """``statfs`` of a mock path: the host's mount it is under; what the mock lacks
+    under a mock directory: ``ENOENT`` (``ENOTDIR`` under a file, as the lookup says)."""
+    st = paths.stat(c, paths.AT_FDCWD, c.args[0], 0)
+    if st is None:
+        return CONTINUE
+    p = paths.resolve(c, paths.AT_FDCWD, paths.read_path(c.args[0]))
+    copy_to_user(c.args[1], _statfs_bytes(p, None))
+    return 0
+
+
 def sys_statx(c: Call) -> Result:
+    paths.statx_flags(i32(c.args[2]), u32(c.args[3]))
     st = paths.stat(c, i32(c.args[0]), c.args[1], i32(c.args[2]))
     if st is None:
         return CONTINUE
@@ -807,8 +880,8 @@ def sys_fchdir(c: Call) -> Result:
     file = c.proc.files.get(fd)
     if file is None:
         return paths.host_cwd(c, fd >= 0 and real_fd_is_dir(c.proc.pid, fd))
-    if file.f_op.iterate is None or file.path is None:
-        raise kerr(ENOTDIR)
+    if file.path is None or not stat.S_ISDIR(file.inode.mode):
+        raise kerr(ENOTDIR)  # (an O_PATH directory fd is a directory too)
     return paths.enter(c, file.path)
 
 
@@ -859,12 +932,20 @@ TABLE: dict[int, Syscall] = {
         Syscall("close", _S, sys_close, "mock close, then the real close of the placeholder"),
         Syscall("stat", _S, sys_stat),
         Syscall("fstat", _S, sys_fstat),
+        Syscall("statfs", _S, sys_statfs, "the host's mount of the path's tree"),
+        Syscall("fstatfs", _S, sys_fstatfs, "a dma-buf: DMA_BUF_MAGIC; anon inodes, sockets"),
         Syscall("lstat", _S, sys_lstat),
         Syscall("poll", _S, sys_poll, "mock fds by ->poll, real ones waited on in slices"),
         Syscall("lseek", _S, sys_lseek),
         Syscall("mmap", _S, sys_mmap, "any layout: TRACE stop, pieces laid by injected calls"),
         Syscall("munmap", _S, sys_munmap, "the records go, then the real munmap"),
-        Syscall("mremap", _P, sys_mremap, "a mock mapping moved or resized stops being the mock's"),
+        Syscall(
+            "mremap",
+            _S,
+            sys_mremap,
+            "a mock mapping: growing EFAULT, DONTUNMAP EINVAL (VM_PFNMAP); shrunk or moved,"
+            " its records follow",
+        ),
         Syscall("mprotect", _P, sys_mprotect, "trapped in the mapping window only (not MAP_FIXED)"),
         Syscall(
             "madvise",
@@ -987,8 +1068,14 @@ TABLE: dict[int, Syscall] = {
         Syscall("pwritev2", _S, sys_pwritev2),
         Syscall("statx", _P, sys_statx, "the basic stats only"),
         Syscall("close_range", _S, sys_close_range, "CLOSE_RANGE_UNSHARE: a table of its own"),
-        Syscall("openat2", _P, sys_openat2, "RESOLVE_* flags are not applied to mock paths"),
-        Syscall("faccessat2", _P, sys_faccessat2, "AT_EACCESS: effective ids"),
+        Syscall(
+            "openat2",
+            _P,
+            sys_openat2,
+            "open_how checked; a mock path: RESOLVE_BENEATH/NO_SYMLINKS/NO_MAGICLINKS applied,"
+            " NO_XDEV/IN_ROOT not",
+        ),
+        Syscall("faccessat2", _S, sys_faccessat2, "AT_EACCESS: effective ids; AT_EMPTY_PATH"),
         Syscall(
             "fallocate",
             _S,
@@ -1047,12 +1134,13 @@ _FD_ONLY = ("read", "write", "pread64", "pwrite64", "readv", "writev", "preadv",
             "ioctl", "fcntl", "dup", "getdents64", "flock", "fchmod", "fchown", "fadvise64",
             "sync_file_range", "readahead", "accept", "accept4", "shutdown",
             "getsockname", "getpeername", "setsockopt", "getsockopt", "sendto", "recvfrom",
-            "fgetxattr", "flistxattr", *attrs.FD_ONLY)  # fmt: skip
+            "fgetxattr", "flistxattr", "fstatfs", *attrs.FD_ONLY)  # fmt: skip
 
 
 _PATH_ARGS: dict[str, tuple[int, int | None]] = {
     "open": (0, None), "stat": (0, None), "lstat": (0, None), "access": (0, None),
-    "readlink": (0, None), "openat": (1, 0), "newfstatat": (1, 0), "readlinkat": (1, 0),
+    "readlink": (0, None), "statfs": (0, None), "openat": (1, 0), "newfstatat": (1, 0),
+    "readlinkat": (1, 0),
     "faccessat": (1, 0), "faccessat2": (1, 0), "statx": (1, 0), "openat2": (1, 0),
     "getxattr": (0, None), "lgetxattr": (0, None), "listxattr": (0, None),
     "mkdir": (0, None), "rmdir": (0, None), "unlink": (0, None), "mkdirat": (1, 0),

@@ -424,6 +424,19 @@ class TraceeMm:
         cfd, _ = self.backing.pop(key)
         inj.call(NR_CLOSE, cfd)
 
+    def close_fd(self, fd: int) -> None:
+        """Close the process's fd ``fd`` by an injected ``close``, from any thread: a
+        number a handler reserved (``get_unused_fd_flags``: a placeholder installed with
+        ``ADDFD``) and gave back (``put_unused_fd``) when the call failed.  Only the
+        process itself can close its fds; the served thread, interrupted for it, is
+        parked and answered through ptrace (``TracerWork.unpark``)."""
+
+        def run(inj: Injection) -> None:
+            inj.call(NR_CLOSE, fd)
+
+        avoid = _requester(self)  # (on the serving thread: the tracer's has no current)
+        self.work.submit(lambda: self._with_stopped_thread(run, avoid))
+
     def fds_closed(self, lo: int, hi: int) -> None:
         """The program closed (or ``dup2``-ed over) fds ``lo..hi``: forget kept ones there."""
         for key, (cfd, _) in list(self.backing.items()):
@@ -491,12 +504,17 @@ class TraceeMm:
         ``deferred``), ``avoid`` last; with ``work.park_served``, ``avoid``
         interrupted out of a syscall is parked (:meth:`TracerWork.unpark`).
         """
-        if self.syscall_ip is None:
-            raise RuntimeError(f"no syscall instruction known in pid {self.pid}")
         work = self.work
         held = [t for t, ev in work.held.items()
                 if ev.kind in _HOLDABLE and ev.event != PTRACE_EVENT_EXIT]  # fmt: skip
         held += work.parked
+        candidates = sorted(_tids(self.pid), key=lambda t: t == avoid)
+        if self.syscall_ip is None:
+            # no mmap stop yet showed where a syscall instruction is: the served thread,
+            # interrupted out of its syscall, stops right after one
+            if avoid is None or _tgid_of(avoid) != self.pid:
+                raise RuntimeError(f"no syscall instruction known in pid {self.pid}")
+            held, candidates = [], [avoid]
         for tid in held:
             if _tgid_of(tid) == self.pid:
                 inj = Injection(tid, self.syscall_ip, at_entry=False)
@@ -505,7 +523,7 @@ class TraceeMm:
                 finally:
                     inj.finish(None, requeue=True)
                 return tid
-        for tid in sorted(_tids(self.pid), key=lambda t: t == avoid):
+        for tid in candidates:
             ev2 = wait_event(tid, nohang=True)  # a stop not reaped yet serves as well
             if ev2 is None:
                 if _task_state(tid) in ("t", "T"):
@@ -532,6 +550,9 @@ class TraceeMm:
                     and inj.saved.result in _RESTART_CODES
                 )
                 try:
+                    if self.syscall_ip is None:
+                        inj.check_insn()  # (ValueError: not stopped in a syscall after all)
+                        self.syscall_ip = inj.syscall_ip
                     fn(inj)
                 finally:
                     if park:  # interrupted out of the served syscall: hold it
@@ -643,6 +664,20 @@ def unmap(proc: Process, addr: int, length: int) -> None:
             for a, b in keep:
                 proc.add_mapping(_part(mp, a, b))  # each part takes a reference
             proc.remove_mapping(mp, min(hi, mp.end) - max(lo, mp.start))
+
+
+def move(proc: Process, addr: int, length: int, old_len: int, new_addr: int) -> None:
+    """``mremap(addr, old_len, length, MREMAP_MAYMOVE | MREMAP_FIXED, new_addr)`` of a mock
+    mapping (checked by ``syscalls.mmap.sys_mremap``): its records follow the pages to
+    ``new_addr`` (whatever was recorded there goes, as the real call unmaps it), so the
+    moved mapping stays the mock's -- device memory, revocable -- as the vma does on Linux."""
+    mp = next(m for m in list(proc.mappings.values()) if m.start <= addr < m.end)
+    part = _part(mp, addr, addr + length)
+    unmap(proc, new_addr, length)
+    unmap(proc, addr, old_len)
+    part.start = new_addr
+    with proc.files_lock:
+        proc.add_mapping(part)
 
 
 def _part(mp: Mapping, a: int, b: int) -> Mapping:

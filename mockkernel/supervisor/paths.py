@@ -13,7 +13,7 @@ import os
 import posixpath
 import stat as _stat
 import struct
-from errno import EACCES, EINVAL, ENAMETOOLONG, ENOENT, ENOTDIR
+from errno import E2BIG, EACCES, EAGAIN, EINVAL, ELOOP, ENAMETOOLONG, ENOENT, ENOTDIR, EXDEV
 from typing import TYPE_CHECKING
 
 from ..errors import kerr
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AT_FDCWD", "AT_SYMLINK_NOFOLLOW", "ROOTS", "access", "lookup_node", "node_stat", "openat",
-    "openat2", "read_path", "readlink", "resolve", "stat",
+    "openat2", "read_path", "readlink", "resolve", "stat", "statx_flags",
 ]  # fmt: skip
 
 trace_sup_chdir = TracePoint("sup.chdir", "pid", "tid", "cwd")
@@ -40,6 +40,23 @@ AT_EMPTY_PATH = 0x1000
 PATH_MAX = 4096
 #: where mock paths live: a path elsewhere is the host's
 ROOTS = ("/dev", "/sys", "/proc")
+
+# linux/openat2.h
+RESOLVE_NO_XDEV, RESOLVE_NO_MAGICLINKS, RESOLVE_NO_SYMLINKS = 0x01, 0x02, 0x04
+RESOLVE_BENEATH, RESOLVE_IN_ROOT, RESOLVE_CACHED = 0x08, 0x10, 0x20
+_VALID_RESOLVE = 0x3F
+OPEN_HOW_SIZE_VER0 = 24
+_O_LARGEFILE, _O_TMPFILE_BIT, _FASYNC, _O_SYNC_BIT = 0o100000, 0o20000000, 0o20000, 0o4000000
+#: fs/open.c VALID_OPEN_FLAGS (x86-64)
+_VALID_OPEN_FLAGS = (
+    os.O_ACCMODE | os.O_CREAT | os.O_EXCL | os.O_NOCTTY | os.O_TRUNC | os.O_APPEND
+    | os.O_NONBLOCK | os.O_DSYNC | _FASYNC | os.O_DIRECT | _O_LARGEFILE | os.O_DIRECTORY
+    | os.O_NOFOLLOW | os.O_NOATIME | os.O_CLOEXEC | os.O_PATH | _O_TMPFILE_BIT | _O_SYNC_BIT
+)  # fmt: skip
+_O_PATH_FLAGS = os.O_DIRECTORY | os.O_NOFOLLOW | os.O_PATH | os.O_CLOEXEC
+#: statx: the lookup flags it takes (``vfs_statx``), AT_STATX_SYNC_TYPE, STATX__RESERVED
+_STATX_FLAGS = AT_SYMLINK_NOFOLLOW | 0x800 | AT_EMPTY_PATH | 0x6000
+_AT_STATX_SYNC_TYPE, _STATX_RESERVED = 0x6000, 0x80000000
 
 
 def chdir(c: Call, path: str) -> Result:
@@ -126,8 +143,8 @@ def resolve(c: Call, dirfd: int, path: str) -> str | None:
             where = f"/proc/{c.tid}/cwd"
         elif dirfd in c.proc.files:
             file = c.proc.files[dirfd]
-            if file.f_op.iterate is None or file.path is None:
-                raise kerr(ENOTDIR)  # a mock fd that is not a directory
+            if file.path is None or not _stat.S_ISDIR(file.inode.mode):
+                raise kerr(ENOTDIR)  # a mock fd that is not a directory (O_PATH ones count)
             return file.path.rstrip("/") + "/" + path  # an open mock directory
         else:
             where = f"/proc/{c.tid}/fd/{dirfd}"
@@ -174,7 +191,8 @@ def _host_has_dir(path: str) -> bool:
         return False
 
 
-def openat(c: Call, dirfd: int, addr: int, flags: int, mode: int) -> Result:
+def openat(c: Call, dirfd: int, addr: int, flags: int, mode: int, how: int = 0) -> Result:
+    """``openat`` (and ``openat2``, with ``how``'s ``RESOLVE_*`` flags) of a mock path."""
     from .handlers import CONTINUE
 
     path = read_path(addr)
@@ -189,17 +207,103 @@ def openat(c: Call, dirfd: int, addr: int, flags: int, mode: int) -> Result:
         return CONTINUE  # an overlay directory (/sys, /dev) is the host's
     if not c.sv.id_valid(c.nid):
         raise kerr(ENOENT)
+    if how:
+        _resolve_rules(c, path, p, flags, how)
     return c.proc.sys_open(p, flags, mode)
 
 
 def openat2(c: Call) -> Result:
+    """``openat2``: ``struct open_how`` as ``copy_struct_from_user`` takes it (``EINVAL``
+    below version 0, ``E2BIG`` past a page or for non-zero bytes this kernel does not
+    know), ``build_open_flags``' checks, then the open; a mock path also gets the
+    ``RESOLVE_*`` rules (:func:`_resolve_rules`)."""
     size = c.args[3]
-    if size < 24:
+    if size < OPEN_HOW_SIZE_VER0:
         raise kerr(EINVAL)
-    flags, mode, _resolve = struct.unpack("<QQQ", copy_from_user(c.args[2], 24))
-    if flags >> 32:
+    if size > 4096:
+        raise kerr(E2BIG)
+    raw = copy_from_user(c.args[2], size)
+    if any(raw[OPEN_HOW_SIZE_VER0:]):
+        raise kerr(E2BIG)
+    flags, mode, how = struct.unpack("<QQQ", raw[:OPEN_HOW_SIZE_VER0])
+    if flags & ~_VALID_OPEN_FLAGS or how & ~_VALID_RESOLVE:
         raise kerr(EINVAL)
-    return openat(c, i32(c.args[0]), c.args[1], flags, mode)
+    if how & RESOLVE_BENEATH and how & RESOLVE_IN_ROOT:
+        raise kerr(EINVAL)
+    if flags & (os.O_CREAT | _O_TMPFILE_BIT):
+        if mode & ~0o7777:
+            raise kerr(EINVAL)
+    elif mode:
+        raise kerr(EINVAL)
+    if flags & _O_TMPFILE_BIT:
+        if flags & (_O_TMPFILE_BIT | os.O_DIRECTORY | os.O_CREAT) != os.O_TMPFILE:
+            raise kerr(EINVAL)
+        if not flags & (os.O_WRONLY | os.O_RDWR):
+            raise kerr(EINVAL)
+    if flags & os.O_PATH and flags & ~_O_PATH_FLAGS:
+        raise kerr(EINVAL)
+    if how & RESOLVE_CACHED and flags & (os.O_TRUNC | os.O_CREAT | _O_TMPFILE_BIT):
+        raise kerr(EAGAIN)
+    return openat(c, i32(c.args[0]), c.args[1], flags, mode, how)
+
+
+def _resolve_rules(c: Call, path: str, p: str, flags: int, how: int) -> None:
+    """``openat2``'s ``RESOLVE_*`` over a mock path (``fs/namei.c``): ``RESOLVE_BENEATH``
+    refuses an absolute path, a ``..`` above the start and an absolute symlink (``EXDEV``);
+    ``RESOLVE_NO_SYMLINKS`` any symlink on the way, ``RESOLVE_NO_MAGICLINKS`` a
+    ``/proc/<pid>/fd/N`` link (``ELOOP``) -- the last component only when it is followed
+    (not ``O_NOFOLLOW``/``O_PATH``...``O_NOFOLLOW``).  ``RESOLVE_NO_XDEV`` and
+    ``RESOLVE_IN_ROOT`` are not applied to mock paths."""
+    if how & RESOLVE_BENEATH:
+        if path.startswith("/"):
+            raise kerr(EXDEV)
+        depth = 0
+        for part in path.split("/"):
+            if part == "..":
+                depth -= 1
+                if depth < 0:
+                    raise kerr(EXDEV)
+            elif part not in ("", "."):
+                depth += 1
+    if not how & (RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS):
+        return
+    parts = [x for x in p.split("/") if x]
+    vfs = c.sv.kernel.vfs
+    for i in range(1, len(parts) + 1):
+        if i == len(parts) and flags & os.O_NOFOLLOW:
+            break  # the last component is not followed
+        prefix = "/" + "/".join(parts[:i])
+        node = vfs.lookup(prefix, False)
+        if isinstance(node, _FdTarget) or (node is None and _magic(prefix)):
+            if how & (RESOLVE_NO_MAGICLINKS | RESOLVE_NO_SYMLINKS):
+                raise kerr(ELOOP)
+            if how & RESOLVE_BENEATH:
+                raise kerr(EXDEV)
+        elif isinstance(node, Symlink) or (node is None and posixpath.islink(prefix)):
+            if how & RESOLVE_NO_SYMLINKS:
+                raise kerr(ELOOP)
+            target = node.target if isinstance(node, Symlink) else REAL.readlink(prefix)
+            if how & RESOLVE_BENEATH and target.startswith("/"):
+                raise kerr(EXDEV)
+
+
+def _magic(path: str) -> bool:
+    """A procfs magic link (``/proc/<pid>/fd/N``, ``exe``, ``cwd``, ``root``)."""
+    parts = path.split("/")
+    return (
+        len(parts) >= 4
+        and parts[1] == "proc"
+        and (parts[-2] == "fd" or (len(parts) in (4, 6) and parts[-1] in ("exe", "cwd", "root")))
+    )
+
+
+def statx_flags(flags: int, mask: int) -> None:
+    """``statx``'s own checks (``do_statx``, ``vfs_statx``): ``EINVAL`` for a reserved
+    mask bit, both sync types at once, or a flag it does not take."""
+    if mask & _STATX_RESERVED or flags & _AT_STATX_SYNC_TYPE == _AT_STATX_SYNC_TYPE:
+        raise kerr(EINVAL)
+    if flags & ~_STATX_FLAGS:
+        raise kerr(EINVAL)
 
 
 def stat(c: Call, dirfd: int, addr: int, flags: int) -> os.stat_result | None:
@@ -255,20 +359,28 @@ def _may(st: os.stat_result, mode: int, uid: int, gid: int, groups: list[int]) -
 def access(c: Call, dirfd: int, addr: int, mode: int, flags: int) -> Result:
     from .handlers import CONTINUE
 
-    if mode & ~7:
-        raise kerr(EINVAL)
+    if mode & ~7 or flags & ~(AT_EACCESS | AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH):
+        raise kerr(EINVAL)  # do_faccessat: the mode, then the flags
     path = read_path(addr)
-    p = resolve(c, dirfd, path)
-    if p is None:
-        return CONTINUE
-    node = lookup_node(c, p, not flags & AT_SYMLINK_NOFOLLOW)
-    if node is None:
-        if mock_based(c, dirfd, path):
+    if path == "":
+        if dirfd not in c.proc.files:
+            return CONTINUE  # a real fd (or none): the real kernel's answer
+        if not flags & AT_EMPTY_PATH:
             raise kerr(ENOENT)
-        return CONTINUE
+        st = c.proc.sys_fstat(dirfd)
+    else:
+        p = resolve(c, dirfd, path)
+        if p is None:
+            return CONTINUE
+        node = lookup_node(c, p, not flags & AT_SYMLINK_NOFOLLOW)
+        if node is None:
+            if mock_based(c, dirfd, path):
+                raise kerr(ENOENT)
+            return CONTINUE
+        st = node_stat(node)
     uids, gids, groups = _ids(c.tid)
     which = 1 if flags & AT_EACCESS else 0
-    if not _may(node_stat(node), mode, uids[which], gids[which], groups):
+    if not _may(st, mode, uids[which], gids[which], groups):
         raise kerr(EACCES)
     return 0
 

@@ -239,7 +239,7 @@ NR = {
     "bind": 49, "getsockname": 51, "getpeername": 52, "setsockopt": 54, "getsockopt": 55,
     "execve": 59, "fcntl": 72, "fsync": 74, "fdatasync": 75,
     "ftruncate": 77, "getdents": 78, "getcwd": 79, "chdir": 80, "fchdir": 81,
-    "readlink": 89, "fstatfs": 138,
+    "readlink": 89, "statfs": 137, "fstatfs": 138,
     "getxattr": 191, "lgetxattr": 192, "fgetxattr": 193,
     "listxattr": 194, "llistxattr": 195, "flistxattr": 196, "getdents64": 217,
     "epoll_ctl": 233,

@@ -131,6 +131,8 @@ class Supervisor:
         k = self.kernel
         if fdt is None:
             fdt = RemoteFdTable(k.topology.kernel.rlimit_nofile, pid, self.listener, k.placeholder)
+        if isinstance(fdt, RemoteFdTable) and fdt.closer is None:
+            fdt.closer = self._close_in
         proc = Process(k, pid, fdt, name, mm=self.remote_memory(pid))
         proc.real_pid = True  # a real process: the real /proc/<pid> answers for its real fds
         proc.fget_real_hook = self._fget_real(pid)
@@ -199,6 +201,12 @@ class Supervisor:
                 REAL.close(pidfd)
 
         return fget_real
+
+    def _close_in(self, pid: int, fd: int) -> None:
+        """Close ``fd`` in supervised process ``pid`` (``RemoteFdTable.put_unused``)."""
+        tmm = self.mms.get(pid)
+        if tmm is not None:
+            tmm.close_fd(fd)
 
     def add_thread(self, proc: Process, tid: int) -> None:
         with self.lock:
@@ -458,17 +466,25 @@ class Supervisor:
                     finally:
                         set_cpu_fault(None)
         except OSError as e:
+            self._settle()
             self._send(lst, nid, proc, tid, error=e.errno or EINVAL, served=me)
             return
         except Exception as e:  # a kernel bug must not hang or kill the child
             self.kernel.warn(f"supervisor: {entry.name} from {tid} raised {e!r}")
             self._send(lst, nid, proc, tid, error=ENOSYS)
             return
+        self._settle()
         if res is CONTINUE:
             self._send(lst, nid, proc, tid, cont=True)
         else:
             assert isinstance(res, int)
             self._send(lst, nid, proc, tid, val=res, served=me)
+
+    def _settle(self) -> None:
+        """The epoll mirrors follow what the call just changed (``EpollMirrors.settle``);
+        nothing to do (one test) while no mock fd is in an epoll instance."""
+        if self.epoll.mirrors:
+            self.epoll.settle()
 
     def _restarted(self, lst: Listener, nid: int, tid: int, prev: _Served) -> None:
         """Notification ``nid`` is ``prev`` restarted: wait for its run, take its answer

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import threading
 from typing import TYPE_CHECKING
 
 from ..process import Cred
@@ -151,6 +152,7 @@ class TreeTracer:
         #: the waker (a ``sleep`` child), spawned with the first mock mapping: only
         #: mappings ever need work from other threads (0: none yet; -1: lost)
         self.waker = 0
+        self._waker_lock = threading.Lock()
         self.live: set[int] = {root}
         #: new tasks whose first stop came before their parent's event (held stopped)
         self.early: set[int] = set()
@@ -237,6 +239,12 @@ class TreeTracer:
         self.work.close()
 
     def _wake(self) -> None:
+        if self.waker == 0:
+            with self._waker_lock:
+                if self.waker == 0:
+                    # work for a tree that never mapped a mock file (an injected close:
+                    # ``TraceeMm.close_fd``): the waker is made now, by the waking thread
+                    self.waker = os.posix_spawn("/bin/sleep", ["sleep", "infinity"], {})
         if self.waker > 0:
             with contextlib.suppress(OSError):
                 os.kill(self.waker, signal.SIGSTOP)
@@ -362,7 +370,9 @@ class TreeTracer:
         if self.waker == 0 and proc is not None and proc.files:
             # a mock mapping may be laid now: revoking it later needs the waker (the
             # spawn, ~0.3 ms, is saved for the trees that never map a mock file)
-            self.waker = os.posix_spawn("/bin/sleep", ["sleep", "infinity"], {})
+            with self._waker_lock:
+                if self.waker == 0:
+                    self.waker = os.posix_spawn("/bin/sleep", ["sleep", "infinity"], {})
         try:
             sig = tmm.serve_mmap(tid)
         except TraceeGone as e:

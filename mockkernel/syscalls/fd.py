@@ -53,6 +53,9 @@ FLOCK_SIZE = struct.calcsize(FLOCK_FMT)
 _LOCK_CMDS = frozenset(
     (_fcntl.F_GETLK, _fcntl.F_SETLK, _fcntl.F_SETLKW, F_OFD_GETLK, F_OFD_SETLK, F_OFD_SETLKW)
 )
+#: the commands whose ``arg`` is a user address (all 64 bits of it); every other command
+#: takes an ``int`` (``do_fcntl``'s ``argi``) or flags
+FCNTL_POINTER_CMDS = _LOCK_CMDS | {F_GETOWN_EX, F_SETOWN_EX, F_GET_RW_HINT, F_SET_RW_HINT}
 
 # fs/fcntl.c: what F_SETFL may change.  FASYNC is not in it: only a file's ->fasync op
 # sets that bit, and no mock file has one (so F_SETFL O_ASYNC is a silent no-op).

@@ -9,7 +9,7 @@ supervised one (``mockkernel/supervisor/mmap.py``, by syscall injection).
 from __future__ import annotations
 
 import os
-from errno import EACCES, EBADF, EINVAL, EMFILE, ENODEV, ENOMEM, EOPNOTSUPP, EPERM
+from errno import EACCES, EBADF, EFAULT, EINVAL, EMFILE, ENODEV, ENOMEM, EOPNOTSUPP, EPERM
 from os import O_CLOEXEC
 from typing import TYPE_CHECKING
 
@@ -286,6 +286,45 @@ def find_mapping(proc: Process, addr: int, length: int) -> Mapping:
                 raise kerr(ENOMEM)
             return mp
     raise NotMine()
+
+
+MREMAP_MAYMOVE, MREMAP_FIXED, MREMAP_DONTUNMAP = 1, 2, 4
+
+
+def sys_mremap(proc: Process, addr: int, old_len: int, new_len: int, flags: int) -> int:
+    """``mremap`` of a mock mapping (``mm/mremap.c``): the kernel's refusals, else the
+    length of the mapping's records the real call takes from the mock (from ``addr``).
+
+    The arguments are checked first (``check_mremap_params``): bad ones, or ``addr`` in
+    no mock mapping, are ``NotMine`` -- the real call answers (``EINVAL``, ``EFAULT``) and
+    nothing changes.  Every mock mapping is ``VM_PFNMAP | VM_DONTEXPAND``, so
+    ``MREMAP_DONTUNMAP`` is ``EINVAL`` (``vrm_move_only``'s check) and growing it, in place
+    or by a move, ``EFAULT`` (``vma_to_resize``), as is an old range past the mapping's end.
+    A shrink in place takes the tail ``[addr + new_len, addr + old_len)`` (returns its
+    start offset from ``addr``: ``new_len``); a move (``MREMAP_FIXED``: a device mapping
+    moves only there, since it never grows) returns 0: the front-end moves the records.
+    """
+    if flags & ~(MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP):
+        raise NotMine()
+    if flags & MREMAP_FIXED and not flags & MREMAP_MAYMOVE:
+        raise NotMine()
+    if flags & MREMAP_DONTUNMAP and (not flags & MREMAP_MAYMOVE or old_len != new_len):
+        raise NotMine()
+    old_len, new_len = page_align(old_len), page_align(new_len)
+    if addr % PAGE_SIZE or not new_len:
+        raise NotMine()
+    mp = next((m for m in list(proc.mappings.values()) if m.start <= addr < m.end), None)
+    if mp is None:
+        raise NotMine()
+    if flags & MREMAP_DONTUNMAP:
+        raise kerr(EINVAL)
+    if old_len > mp.end - addr and (new_len > old_len or flags & MREMAP_FIXED):
+        raise kerr(EFAULT)
+    if new_len > old_len:
+        raise kerr(EFAULT)  # VM_DONTEXPAND | VM_PFNMAP: a device mapping never grows
+    if flags & MREMAP_FIXED or (old_len == new_len and flags & MREMAP_MAYMOVE):
+        return 0 if flags & MREMAP_FIXED else old_len  # a move / nothing to do
+    return new_len
 
 
 def sys_madvise(proc: Process, addr: int, length: int, advice: int) -> None:

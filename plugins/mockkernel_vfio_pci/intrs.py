@@ -61,7 +61,7 @@ from collections.abc import Callable
 from errno import EBUSY, EINVAL, ENOTTY
 from typing import TYPE_CHECKING
 
-from mockkernel.driver import copy_from_user, fdget, kernel_close, kernel_dup, kerr
+from mockkernel.driver import copy_from_user, fdget, fget_real, kernel_close, kerr
 from mockkernel.uapi.linux.pci_regs import (
     PCI_INTERRUPT_PIN,
     PCI_MSI_FLAGS,
@@ -126,9 +126,13 @@ def eventfd_ctx_fdget(vdev: VfioPciDevice, fd: int) -> int:
     else a kernel-held duplicate of the caller's eventfd."""
     if fdget(vdev.kernel, fd) is not None:  # EBADF: no file at all
         raise kerr(EINVAL)  # a mock file: never an eventfd
-    if os.readlink(f"/proc/self/fd/{fd}") != _EVENTFD_LINK:
+    # the caller's file, as a fd of this process: the number is the caller's, which in
+    # a supervised process names another table than this process's
+    real = fget_real(vdev.kernel, fd)
+    if os.readlink(f"/proc/self/fd/{real}") != _EVENTFD_LINK:
+        kernel_close(real)
         raise kerr(EINVAL)
-    return kernel_dup(fd)
+    return real
 
 
 def _signal(fd: int) -> None:

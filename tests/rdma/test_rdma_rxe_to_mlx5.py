@@ -216,6 +216,9 @@ def test_both_rdma_cores_providers_carry_the_write_into_the_bar(
     assert [(t["requester"], t["target"], t["ph"], t["st_ext"] << 8 | t["st"]) for t in tlps] == [
         ("0000:02:00.0", VFIO_BAR0, 1, 0x0112)
     ]
+    # the providers mapped the uverbs fds under the supervisor: libmlx5 its UAR (doorbell)
+    # pages, rxe its queues (issue 15: mmap of any layout, uverbs doorbell pages included)
+    assert {e["ibdev"] for e in events if e["event"] == "rdma.mmap"} == {"mlx5_0", "rxe0"}
 
 
 # -- the raw ABI: CREATE_CQ / CREATE_QP with mlx5's driver data -------------------------------

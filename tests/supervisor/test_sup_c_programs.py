@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import os
 import re
+import shutil
 import struct
 import subprocess
 import sys
@@ -274,3 +275,22 @@ def test_epoll_of_a_mock_fd_asks_its_poll(kernel: Kernel, monkeypatch: pytest.Mo
     assert r.returncode == 0, r.stderr
     assert r.stdout.splitlines() == [f"epoll [({fd}, 1)]", "after unregister []"]
     assert kernel.leaks() == []
+
+
+def test_cli_runs_an_executable_and_a_shebang_script_without_dashdash(
+    tmp_path: Path, build: Callable[[str], str]
+) -> None:
+    """``mockkernel run ./prog`` (no ``--``): a program that is not a ``.py`` file is run
+    supervised -- an ELF built with ``cc`` and a ``#!/bin/sh`` script, by relative path."""
+    shutil.copy(build("threads"), tmp_path / "threads")
+    script = tmp_path / "script"
+    script.write_text("#!/bin/sh\nexec 3<>/dev/udmabuf\nreadlink /proc/self/fd/3\n")
+    script.chmod(0o755)
+    cli = [sys.executable, "-m", "mockkernel", "run", "--check-leaks"]
+    r = subprocess.run([*cli, "./script"], cwd=tmp_path, capture_output=True, text=True,
+                       timeout=120)  # fmt: skip
+    assert (r.returncode, r.stdout) == (0, "/dev/udmabuf\n"), r.stderr
+    r = subprocess.run([*cli, "./threads", "2", "10"], cwd=tmp_path, capture_output=True,
+                       text=True, timeout=120)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == ["ok 60 of 60", "count: 1"]

@@ -142,3 +142,26 @@ def test_the_watchdog_starts_with_the_first_handled_call(
     assert kernel.run(["true"]).returncode == 0
     assert kernel.run(["sh", "-c", "exec 3</dev/udmabuf"]).returncode == 0
     assert seen == [False, True]
+
+
+@pytest.mark.parametrize("route", ROUTE_PARAMS)
+def test_a_host_that_refuses_ptrace_is_named_and_leaves_nothing(
+    kernel: Kernel, route: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where the host refuses an interface (a Yama ``ptrace_scope`` of 3, a container
+    without ``CAP_SYS_PTRACE`` over its children...) the launch says which (issue 15: "a
+    clear error where it does not"), kills the child it started and the kernel stays
+    usable (the CLI prints that message and exits 127)."""
+    from mockkernel.supervisor import launch
+
+    def refuse(pid: int, options: int) -> None:
+        raise OSError(1, "Operation not permitted")
+
+    monkeypatch.setattr(launch, "seize", refuse)
+    with pytest.raises(LaunchError, match=r"the host refused ptrace \(PTRACE_SEIZE\)"):
+        supervise(kernel, ["/bin/true"], route=route)
+    with pytest.raises(ChildProcessError):
+        os.waitpid(-1, os.WNOHANG)  # the child it started is gone and reaped
+    monkeypatch.undo()
+    assert run_on(kernel, ["/bin/echo", "again"], route) == (0, "again\n")
+    assert kernel.leaks() == []
