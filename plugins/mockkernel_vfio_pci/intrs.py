@@ -61,7 +61,7 @@ from collections.abc import Callable
 from errno import EBUSY, EINVAL, ENOTTY
 from typing import TYPE_CHECKING
 
-from mockkernel.driver import copy_from_user, fdget, kernel_close, kernel_dup, kerr
+from mockkernel.driver import copy_from_user, fdget, fget_real, kernel_close, kerr
 from mockkernel.uapi.linux.pci_regs import (
     PCI_INTERRUPT_PIN,
     PCI_MSI_FLAGS,
@@ -126,9 +126,16 @@ def eventfd_ctx_fdget(vdev: VfioPciDevice, fd: int) -> int:
     else a kernel-held duplicate of the caller's eventfd."""
     if fdget(vdev.kernel, fd) is not None:  # EBADF: no file at all
         raise kerr(EINVAL)  # a mock file: never an eventfd
-    if os.readlink(f"/proc/self/fd/{fd}") != _EVENTFD_LINK:
-        raise kerr(EINVAL)
-    return kernel_dup(fd)
+    # the caller's file, fetched from its own table: a supervised process's fd numbers
+    # are not this process's (its eventfd 5 is not our fd 5)
+    real = fget_real(vdev.kernel, fd)
+    try:
+        if os.readlink(f"/proc/self/fd/{real}") != _EVENTFD_LINK:
+            raise kerr(EINVAL)
+    except BaseException:
+        kernel_close(real)
+        raise
+    return real
 
 
 def _signal(fd: int) -> None:
