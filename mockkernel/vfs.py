@@ -89,6 +89,9 @@ __all__ = [
 
 trace_vfs_open = TracePoint("vfs.open", "path", "file")
 trace_vfs_create = TracePoint("vfs.create", "path")
+#: a ``/dev`` name the mock's devtmpfs lacks: a device the mock does not model
+#: (``/dev/dma_heap``, ``/dev/dri``) or the host's own; the lookup is ``ENOENT``
+trace_vfs_dev_absent = TracePoint("vfs.dev_absent", "path")
 
 
 class Node:
@@ -730,8 +733,12 @@ class Vfs(Subsystem):
                 continue
             child = d.children.get(name)
             if child is None:
-                if d.owned or (names == ["dev"] and name not in HOST_DEV):
-                    raise kerr(ENOENT)  # (the mock's devtmpfs: no host device shows)
+                if d.owned:
+                    raise kerr(ENOENT)
+                if names == ["dev"] and name not in HOST_DEV:
+                    # the mock's devtmpfs: no host device shows, an unmodelled one is absent
+                    trace_vfs_dev_absent(self.kernel.tracer, "/dev/" + name)
+                    raise kerr(ENOENT)
                 return None
             last = i == len(parts) - 1
             if isinstance(child, Symlink) and (follow or not last or must_dir):

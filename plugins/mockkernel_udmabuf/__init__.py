@@ -15,6 +15,14 @@ moves such pages to kernel-private backing before the punch (where a front-end s
 it coming: ``mockkernel/gup.py``) and tells the buffer, which lays its userspace
 mappings over the new backing (:meth:`Udmabuf.pages_moved`).
 
+A slice of a hugetlb memfd (``MFD_HUGETLB``) is created, pinned and imported like
+Linux does it (the kernel's view maps whole huge pages), but a userspace ``mmap`` of
+the dma-buf cannot be laid: Linux inserts the 4 KiB subpages of a huge folio one by
+one, and a real mapping of a hugetlb file takes whole, aligned huge pages only.  That
+``mmap`` is refused with ``ENODEV`` (what ``mmap`` says for a file it cannot map) and
+a ``udmabuf.mmap_unmodelled`` trace event naming the slice (docs/supervisor.md,
+"Kernel selftests": the upstream selftest's test-6 and test-7).
+
 A bundled plugin, loaded through the ``mockkernel`` entry-point group like any
 other; it uses only :mod:`mockkernel.driver` and :mod:`mockkernel.uapi`.
 """
@@ -28,7 +36,7 @@ import mmap
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from errno import EBADFD, EINVAL
+from errno import EBADFD, EINVAL, ENODEV
 
 import mockkernel
 from mockkernel.driver import (
@@ -44,6 +52,7 @@ from mockkernel.driver import (
     PinnedFolios,
     SgEntry,
     SgTable,
+    TracePoint,
     Vma,
     copy_from_user,
     dma_buf_export,
@@ -140,6 +149,9 @@ class _Slice:
     offset: int
     size: int
     pin: PinnedFolios  # the slice's pinned pages (its kernel view: ``pin.view``)
+    #: the memfd's page size (``st_blksize``): above ``PAGE_SIZE`` for a hugetlb memfd,
+    #: whose pages a userspace mapping cannot lay in 4 KiB pieces
+    page: int = PAGE_SIZE
 
     @property
     def view(self) -> KernelMap:
@@ -202,6 +214,11 @@ class Udmabuf:
         self.slices.clear()
 
 
+trace_udmabuf_mmap_unmodelled = TracePoint(
+    "udmabuf.mmap_unmodelled", "dmabuf", "offset", "size", "reason"
+)
+
+
 class UdmabufOps(DmaBufOps):
     """``udmabuf_ops``: no attach or pin op, so every importer may attach."""
 
@@ -226,6 +243,14 @@ class UdmabufOps(DmaBufOps):
             raise kerr(EINVAL)
         ubuf: Udmabuf = dmabuf.priv
         start = vma.pgoff * PAGE_SIZE  # (vma.offset)
+        pos = 0
+        for s in ubuf.slices:
+            if s.page > PAGE_SIZE and pos < start + vma.length and pos + s.size > start:
+                trace_udmabuf_mmap_unmodelled(
+                    dmabuf.kernel.tracer, dmabuf.id, s.offset, s.size, "hugetlb memfd"
+                )
+                raise kerr(ENODEV)
+            pos += s.size
         for fd, off, n in ubuf.segments(start, start + vma.length):
             vma.remap(fd, off, n)
 
@@ -308,7 +333,7 @@ def create_udmabuf(
             except BaseException:
                 memfds.put(key)
                 raise
-            ubuf.slices.append(_Slice(key, kfd, offset, size, pin))
+            ubuf.slices.append(_Slice(key, kfd, offset, size, pin, os.fstat(kfd).st_blksize))
             ubuf.size += size
         ubuf.dma_base = _SYSRAM_BASE + kernel.new_id() * (1 << 32)
         # the pages are system RAM: a device's DMA to their bus addresses lands in them

@@ -126,12 +126,15 @@ def eventfd_ctx_fdget(vdev: VfioPciDevice, fd: int) -> int:
     else a kernel-held duplicate of the caller's eventfd."""
     if fdget(vdev.kernel, fd) is not None:  # EBADF: no file at all
         raise kerr(EINVAL)  # a mock file: never an eventfd
-    # the caller's file, as a fd of this process: the number is the caller's, which in
-    # a supervised process names another table than this process's
+    # the caller's file, fetched from its own table: a supervised process's fd numbers
+    # are not this process's (its eventfd 5 is not our fd 5)
     real = fget_real(vdev.kernel, fd)
-    if os.readlink(f"/proc/self/fd/{real}") != _EVENTFD_LINK:
+    try:
+        if os.readlink(f"/proc/self/fd/{real}") != _EVENTFD_LINK:
+            raise kerr(EINVAL)
+    except BaseException:
         kernel_close(real)
-        raise kerr(EINVAL)
+        raise
     return real
 
 

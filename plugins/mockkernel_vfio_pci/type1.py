@@ -19,7 +19,7 @@ nothing is pinned, and no device DMA goes through them.
 from __future__ import annotations
 
 import struct
-from errno import EEXIST, EINVAL, ENOSPC, ENOTTY
+from errno import EEXIST, EINVAL, ENOSPC, ENOTTY, EOVERFLOW
 from typing import Final
 
 from mockkernel.driver import copy_from_user, copy_to_user, kerr
@@ -137,7 +137,7 @@ class Type1Iommu:
         if not size or (size | iova | vaddr) & (pgsize - 1):
             raise kerr(EINVAL)
         if iova + size - 1 > _U64 or vaddr + size - 1 > _U64:
-            raise kerr(EINVAL)
+            raise kerr(EOVERFLOW)  # check_add_overflow: no IOVA or vaddr wrap
         existing = self._find(iova, size)
         if set_vaddr:
             if existing is None or existing != iova or self.dmas[iova][0] != size:
@@ -178,7 +178,7 @@ class Type1Iommu:
                 raise kerr(EINVAL)
             end = iova + size
             if end - 1 > _U64:
-                raise kerr(EINVAL)
+                raise kerr(EOVERFLOW)  # check_add_overflow(iova, size - 1)
             if self.v2:  # no unmapping part of a mapping
                 first = self._find(iova, 1)
                 if first is not None and first != iova:

@@ -141,3 +141,15 @@ def test_host_knobs_are_read_only(mock_kernel: Kernel, path: str) -> None:
 def test_own_proc_files_stay_writable(mock_kernel: Kernel) -> None:
     fd = os.open("/proc/self/comm", os.O_WRONLY)  # the program's own task: not the host's
     os.close(fd)
+
+
+@pytest.mark.parametrize("path", ["/dev/dma_heap", "/dev/dma_heap/system", "/dev/dri/card0"])
+def test_an_unmodelled_device_is_absent_and_traced(mock_kernel: Kernel, path: str) -> None:
+    """No dma-buf heap or DRM device is modelled: the kernel's dmabuf-heaps selftest
+    (``opendir("/dev/dma_heap")``) gets Linux's answer for a kernel without them,
+    ``ENOENT`` whatever the host has, and the trace names the missing device."""
+    with mock_kernel.tracer.capture() as events:
+        assert _err(os.open, path, os.O_RDONLY | os.O_DIRECTORY) == "ENOENT"
+        assert _err(os.stat, path) == "ENOENT"
+    absent = [e["path"] for e in events if e["event"] == "vfs.dev_absent"]
+    assert absent == ["/dev/" + path.split("/")[2]] * 2

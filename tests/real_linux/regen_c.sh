@@ -1,12 +1,12 @@
 #!/bin/sh
 # Regenerate the goldens of the supervisor's C probes (tests/supervisor/c/*.c): build them
 # with the guest's cc and run them on real Linux 7.2 (QEMU guest, as root).
-# usage: tests/real_linux/regen_c.sh [PROBE...]     (default: fdops forkexec mmapfork pollprobe selectprobe udmabuf_selftest scmprobe cloneprobe epollprobe vfioshare verbsshare faults mapprot fdcalls pinprobe attrprobe inotifyprobe exitorder badptr spliceprobe newcalls outsider irqloop)
+# usage: tests/real_linux/regen_c.sh [PROBE...]     (default: fdops forkexec mmapfork pollprobe selectprobe udmabuf_selftest scmprobe cloneprobe epollprobe vfioshare vfiomsi verbsshare faults mapprot fdcalls pinprobe attrprobe inotifyprobe exitorder badptr spliceprobe newcalls outsider irqloop)
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 src=$(cd "$here/../supervisor/c" && pwd)
 run=${REAL_LINUX_RUN:-/work/shared/tools/real-linux/run}
-if [ $# -eq 0 ]; then set -- fdops forkexec mmapfork pollprobe selectprobe udmabuf_selftest scmprobe cloneprobe epollprobe vfioshare verbsshare faults mapprot fdcalls pinprobe attrprobe inotifyprobe exitorder badptr spliceprobe newcalls outsider irqloop; fi
+if [ $# -eq 0 ]; then set -- fdops forkexec mmapfork pollprobe selectprobe udmabuf_selftest scmprobe cloneprobe epollprobe vfioshare vfiomsi verbsshare faults mapprot fdcalls pinprobe attrprobe inotifyprobe exitorder badptr spliceprobe newcalls outsider irqloop; fi
 for p in "$@"; do
   cmd="./$p"
   if [ "$p" = faults ]; then  # the modes real Linux can run (not those needing a mock driver)

@@ -21,6 +21,7 @@ GOLDEN = TESTS / "real_linux" / "golden"
 #: the machine each probe needs, as the guest has it (the default topology otherwise)
 GUESTS = {
     "vfioshare": TESTS / "vfio" / "real_linux_guest.toml",
+    "vfiomsi": TESTS / "vfio" / "real_linux_guest.toml",
     "exitorder": TESTS / "vfio" / "real_linux_guest.toml",
     "verbsshare": TESTS / "rdma" / "rxe_guest.toml",
     "newcalls": TESTS / "vfio" / "real_linux_guest.toml",  # (a PCI function's sysfs link)
@@ -47,6 +48,7 @@ KNOWN_DIFFERENCES: dict[tuple[str, str], tuple[str]] = {}
         "fdcalls",
         "pinprobe",
         "vfioshare",
+        "vfiomsi",
         "verbsshare",
         "sockblock",
         "sockthreads",

@@ -274,6 +274,29 @@ def unmap_not_mapped(r, c, g):
     return dma_unmap(c, IOVA, PAGE)
 
 
+U64_PAGE = (1 << 64) - PAGE  # the last page of the 64-bit IOVA space
+
+
+def map_iova_wraps(r, c, g):
+    """The kernel's vfio_dma_mapping_test overflow: iova + size - 1 passes 2**64."""
+    m, va = anon_page(r, 2 * PAGE)
+    return {
+        "map": call(dma_map, c, va, U64_PAGE, 2 * PAGE),
+        "unmap": call(dma_unmap, c, U64_PAGE, 2 * PAGE),
+    }
+
+
+def map_vaddr_wraps(r, c, g):
+    return dma_map(c, U64_PAGE, IOVA, 2 * PAGE)
+
+
+def map_top_of_iova_ranges(r, c, g):
+    """The kernel's vfio_dma_map_limit_test: one page at the last usable IOVA page."""
+    m, va = anon_page(r)
+    top = 0x7FFFFFFFFF & ~(PAGE - 1)
+    return {"map": dma_map(c, va, top, PAGE), "unmap": dma_unmap(c, top, PAGE)}
+
+
 def set_iommu_case(kind, before=None, groups=1):
     """SET_IOMMU(kind) after SET_CONTAINER of `groups` groups, optionally after SET_IOMMU(before)."""
     def step():
@@ -739,6 +762,9 @@ def main():
         ("map_dma_argsz_16", with_iommu(map_argsz_small)),
         ("map_dma_bad_vaddr", with_iommu(map_bad_vaddr)),
         ("unmap_dma_not_mapped", with_iommu(unmap_not_mapped)),
+        ("map_dma_iova_wraps", with_iommu(map_iova_wraps)),
+        ("map_dma_vaddr_wraps", with_iommu(map_vaddr_wraps)),
+        ("map_dma_top_of_iova_ranges", with_iommu(map_top_of_iova_ranges)),
         ("set_iommu_before_any_group", set_iommu_case(VFIO_TYPE1v2_IOMMU, groups=0)),
         ("set_iommu_type1v2", set_iommu_case(VFIO_TYPE1v2_IOMMU)),
         ("set_iommu_type1", set_iommu_case(VFIO_TYPE1_IOMMU)),

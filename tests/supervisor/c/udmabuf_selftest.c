@@ -2,6 +2,10 @@
  * udmabuf.c: UDMABUF_CREATE's errors, UDMABUF_CREATE_LIST of slices at different memfd
  * offsets, and the dma-buf's mapping compared with the memfd's, both ways.
  *
+ * The upstream selftest's test-6 and test-7 run the same on a hugetlb memfd (1024 huge pages
+ * of 2 MiB); with no huge pages free (the guest's and these machines' default) only the
+ * errors can be compared: hugetlb_no_pages() below.
+ *
  * One line per check: its name and what the kernel said (an errno name, or the values
  * seen).  The golden (tests/real_linux/golden/c_udmabuf_selftest.txt) is this program's
  * output on real Linux 7.2; the supervisor must print the same lines.
@@ -266,6 +270,68 @@ static void selftest_migration(const char *name, int pin_first)
 	close(memfd);
 }
 
+/* free huge pages (HugePages_Free of /proc/meminfo), -1 if unknown */
+static long free_huge_pages(void)
+{
+	char line[128];
+	long n = -1;
+	FILE *f = fopen("/proc/meminfo", "r");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "HugePages_Free: %ld", &n) == 1)
+			break;
+	fclose(f);
+	return n;
+}
+
+/* the selftest's test-6/test-7 set-up on a hugetlb memfd when no huge page is free:
+ * creating the buffer must fail as Linux fails it, and so must mapping the memfd */
+#define HPAGE (2UL << 20)
+
+static void hugetlb_no_pages(void)
+{
+	struct udmabuf_create c = { 0 };
+	__u64 offsets[NUM_ENTRIES], sizes[NUM_ENTRIES];
+	int memfd, fd;
+	void *m;
+
+	if (free_huge_pages() != 0) {
+		printf("hugetlb memfd: huge pages are free here, not checked\n");
+		return;
+	}
+	memfd = memfd_create("udmabuf-selftest", MFD_ALLOW_SEALING | MFD_HUGETLB);
+	if (memfd < 0) {
+		printf("hugetlb memfd: %s\n", said(-1));
+		return;
+	}
+	printf("hugetlb memfd: seal %s, ftruncate 4 huge pages %s\n",
+	       said(fcntl(memfd, F_ADD_SEALS, F_SEAL_SHRINK)),
+	       said(ftruncate(memfd, 4 * HPAGE)));
+	c.memfd = memfd;
+	c.size = 4 * PAGE;
+	fd = ioctl(dev, UDMABUF_CREATE, &c);
+	printf("hugetlb memfd, no free huge page: create %s\n", said(fd));
+	if (fd >= 0)
+		close(fd);
+	for (int i = 0; i < NUM_ENTRIES; i++) {
+		offsets[i] = i * HPAGE;
+		sizes[i] = 4 * PAGE;
+	}
+	fd = create_list(memfd, UDMABUF_FLAGS_CLOEXEC, NUM_ENTRIES, offsets, sizes);
+	printf("hugetlb memfd, no free huge page: list of %d (test-7, pinned first) %s\n",
+	       NUM_ENTRIES, said(fd));
+	if (fd >= 0)
+		close(fd);
+	m = mmap(NULL, 4 * HPAGE, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
+	printf("hugetlb memfd, no free huge page: mmap (test-6's first step) %s\n",
+	       said(m == MAP_FAILED ? -1 : 0));
+	if (m != MAP_FAILED)
+		munmap(m, 4 * HPAGE);
+	close(memfd);
+}
+
 int main(void)
 {
 	int memfd;
@@ -281,6 +347,7 @@ int main(void)
 	list_mmap(memfd);
 	selftest_migration("4k pages, written first (test-5)", 0);
 	selftest_migration("4k pages, pinned first (test-7)", 1);
+	hugetlb_no_pages();
 	close(memfd);
 	close(dev);
 	printf("done\n");
