@@ -481,7 +481,7 @@ class TcpSocket:
         if host is not None:
             from ..realfd import kernel_close
 
-            kernel_close(host)
+            kernel_close(self.kernel, host)
 
 
 class TcpSockFops(FileOperations):

@@ -49,6 +49,7 @@ from .roce import rdma_gid_reachable
 from .srq import IbSrq, lookup_srq
 
 if TYPE_CHECKING:
+    from ..context import KernelContext
     from .device import IbDevice
     from .objects import Uobject
     from .uverbs import AttrBundle, Udata
@@ -213,17 +214,18 @@ class QueueBuf:
     writes is what the program's mapping shows.  :meth:`remap` lays it into a ``Vma``.
     """
 
-    def __init__(self, size: int, name: str = "rdma-queue") -> None:
+    def __init__(self, kernel: KernelContext, size: int, name: str = "rdma-queue") -> None:
         if size <= 0:
             raise kerr(EINVAL)
+        self.kernel = kernel
         self.size = size
         self.mapped_size = page_align(size)
-        fd = hide(os.memfd_create(f"mockkernel:{name}", os.MFD_CLOEXEC))
+        fd = hide(kernel, os.memfd_create(f"mockkernel:{name}", os.MFD_CLOEXEC))
         try:
             os.ftruncate(fd, self.mapped_size)
-            self.map = KernelMap(fd, self.mapped_size)
+            self.map = KernelMap(kernel, fd, self.mapped_size)
         except BaseException:
-            kernel_close(fd)
+            kernel_close(kernel, fd)
             raise
         self.fd = fd
 
@@ -236,7 +238,7 @@ class QueueBuf:
     def release(self) -> None:
         if self.fd >= 0:
             self.map.close()
-            kernel_close(self.fd)
+            kernel_close(self.kernel, self.fd)
             self.fd = -1
 
     def __repr__(self) -> str:

@@ -52,7 +52,7 @@ from ..dma_buf import (
     dma_buf_unpin,
 )
 from ..errors import kerr
-from ..mm import PAGE_SIZE, _kernel_maps, _load_libc, kernel_map_ranges
+from ..mm import PAGE_SIZE, KernelMaps, _load_libc
 from ..realfd import REAL
 from ..uaccess import LOCAL, UserMemory, current_mm
 from ..uapi.rdma.ib_user_ioctl_verbs import (
@@ -142,11 +142,20 @@ class IbUmem:
     where one from it is taken.
     """
 
-    def __init__(self, address: int, length: int, writable: bool, mm: UserMemory = LOCAL) -> None:
+    def __init__(
+        self,
+        address: int,
+        length: int,
+        writable: bool,
+        mm: UserMemory = LOCAL,
+        kmaps: KernelMaps | None = None,
+    ) -> None:
         self.address = address
         self.length = length
         self.writable = writable
         self.mm = mm
+        #: the pinning kernel's own mappings, where each pin is recorded (``LOCAL`` only)
+        self.kmaps = kmaps
         self.pins: list[tuple[int, int, int]] = []
         self.released = False
 
@@ -158,7 +167,8 @@ class IbUmem:
         if got in (None, _MAP_FAILED):
             raise kerr(ctypes.get_errno() or ENOMEM)
         self.pins.append((start, int(got), size))
-        _kernel_maps[int(got)] = int(got) + size
+        if self.kmaps is not None:
+            self.kmaps.add(int(got), int(got) + size)
 
     def _pieces(self, offset: int, n: int) -> list[tuple[int, int, int | None]]:
         """``[offset, offset+n)`` of the memory as ``(user_address, length, pin_address)``
@@ -214,13 +224,15 @@ class IbUmem:
         self.released = True
         munmap = _load_libc().munmap
         for _start, pin, size in self.pins:
-            _kernel_maps.pop(pin, None)
+            if self.kmaps is not None:
+                self.kmaps.remove(pin)
             munmap(pin, size)
         self.pins.clear()
 
 
-def ib_umem_get(addr: int, size: int, access: int) -> IbUmem:
-    """Pin ``[addr, addr+size)`` of the calling task's address space (``ib_umem_get``).
+def ib_umem_get(device: IbDevice, addr: int, size: int, access: int) -> IbUmem:
+    """Pin ``[addr, addr+size)`` of the calling task's address space for ``device``
+    (``ib_umem_get``).
 
     ``EINVAL`` if the range overflows or has no page; ``EFAULT`` if a page is not mapped, not
     readable, or not writable while ``access`` asks for writes.  In this Python process
@@ -237,14 +249,15 @@ def ib_umem_get(addr: int, size: int, access: int) -> IbUmem:
     mm = current_mm()
     if mm is not LOCAL:
         return _umem_get_task(mm, addr, size, writable)
-    umem = IbUmem(addr, size, writable)
+    kernel_maps = device.kernel.subsys(KernelMaps)
+    umem = IbUmem(addr, size, writable, LOCAL, kernel_maps)
     shared: list[tuple[int, int]] = []
     cur = lo
     vmas = _vmas()
     starts = [v[0] for v in vmas]
     # the kernel's own mappings (BARs, buffer pages, pins) share the address space
     # of this process but are not the program's memory
-    kmaps = kernel_map_ranges()
+    kmaps = kernel_maps.ranges()
     first: tuple[str, str] | None = None
     while cur < hi:
         i = bisect.bisect_right(starts, cur) - 1

@@ -202,7 +202,7 @@ class ConformanceExporter(DmaBufOps):
         priv: _Priv = dmabuf.priv
         self.kernel.fabric.remove_ram(priv.base)
         priv.mem.close()
-        kernel_close(priv.memfd)
+        kernel_close(self.kernel, priv.memfd)
 
     def get_pci_tph(self, dmabuf: DmaBuf, extended: bool) -> tuple[int, int]:
         dmabuf.resv.assert_held()
@@ -222,9 +222,9 @@ class ConformanceExporter(DmaBufOps):
     # -- driving it ---------------------------------------------------------------------
     def export(self, size: int = SIZE) -> tuple[int, DmaBuf]:
         """A new buffer of ``size`` bytes, its fd installed in the current process."""
-        memfd = hide(os.memfd_create("mockkernel:conformance", os.MFD_CLOEXEC))
+        memfd = hide(self.kernel, os.memfd_create("mockkernel:conformance", os.MFD_CLOEXEC))
         os.ftruncate(memfd, size)
-        mem = KernelMap(memfd, size)
+        mem = KernelMap(self.kernel, memfd, size)
         base = _RAM_BASE + self.kernel.new_id() * (1 << 32)
         self.kernel.fabric.add_ram(base, size, mem)
         priv = _Priv(memfd, mem, base, tph=self.default_tph)

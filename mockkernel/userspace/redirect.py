@@ -484,7 +484,7 @@ class Redirection:
             _vfs_ioctls=VFS_IOCTL_CMDS,
             _real_open=real.open,
             _real_close=os_close,
-            _held=held_numbers(),
+            _held=held_numbers(self.kernel),
             _real_read=real.read,
             _real_write=real.write,
             _real_fstat=real.fstat,

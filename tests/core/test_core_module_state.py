@@ -38,14 +38,6 @@ ALLOWED: dict[tuple[str, str], str] = {
     ("mockkernel/uaccess.py", "LOCAL"): (
         "this Python process's own address space: a process-wide fact, holds no kernel"
     ),
-    ("mockkernel/mm.py", "_kernel_maps"): (
-        "the real ranges of this process that are kernel memory (hidden from its maps): "
-        "a fact about the process's address space, holds no kernel"
-    ),
-    ("mockkernel/realfd.py", "_held"): (
-        "the real fd numbers the kernels of this process hold: a fact about the process's "
-        "real fd table; an entry leaves when its kernel closes the fd (every one at shutdown)"
-    ),
     ("mockkernel/mm.py", "_load_libc"): "libc's handle, loaded once: an immutable fact",
     ("mockkernel/mm.py", "_mmap_layout_ok"): (
         "whether this interpreter's mmap objects have the layout the direct map reads: "
