@@ -67,7 +67,7 @@ __all__ = [
 
 _S = TypeVar("_S", bound=ctypes.Structure)
 _MAX_ADDR = (1 << 47) - 1  # x86-64 user space ends below 0x0000_8000_0000_0000
-_NO_WINDOW: tuple[int, int, memoryview] = (-1, -1, memoryview(b""))
+_NO_WINDOW: tuple[int, int, memoryview] = (-1, -1, memoryview(b""))  # (read-only)
 _u32 = struct.Struct("<I").unpack_from
 _u64 = struct.Struct("<Q").unpack_from
 

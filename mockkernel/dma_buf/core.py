@@ -40,6 +40,7 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from errno import EBADF, EFAULT, EINVAL, ENOMEM, EOPNOTSUPP
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import KernelBug, kerr
@@ -603,11 +604,13 @@ def dma_buf_get_tph(dmabuf: DmaBuf, st_width: int) -> tuple[int, int]:
 
 
 # -- the dma-buf file -----------------------------------------------------------------------
-_SYNC_DIRECTION = {
-    DMA_BUF_SYNC_RW: DMA_BIDIRECTIONAL,
-    DMA_BUF_SYNC_READ: DMA_FROM_DEVICE,
-    DMA_BUF_SYNC_WRITE: DMA_TO_DEVICE,
-}
+_SYNC_DIRECTION = MappingProxyType(
+    {
+        DMA_BUF_SYNC_RW: DMA_BIDIRECTIONAL,
+        DMA_BUF_SYNC_READ: DMA_FROM_DEVICE,
+        DMA_BUF_SYNC_WRITE: DMA_TO_DEVICE,
+    }
+)
 
 
 def dma_buf_ioctl_sync(file: File[DmaBuf], cmd: int, arg: int) -> int:

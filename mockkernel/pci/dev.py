@@ -28,6 +28,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from errno import EIO
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import KernelBug, kerr
@@ -167,8 +168,12 @@ _STATUS_W1C = (
     | PCI_STATUS_SIG_SYSTEM_ERROR
     | PCI_STATUS_DETECTED_PARITY
 )
-_TPH_MODE_BITS = {"ns": PCI_TPH_CAP_ST_NS, "iv": PCI_TPH_CAP_ST_IV, "ds": PCI_TPH_CAP_ST_DS}
-_TPH_LOC = {"none": PCI_TPH_LOC_NONE, "cap": PCI_TPH_LOC_CAP, "msix": PCI_TPH_LOC_MSIX}
+_TPH_MODE_BITS = MappingProxyType(
+    {"ns": PCI_TPH_CAP_ST_NS, "iv": PCI_TPH_CAP_ST_IV, "ds": PCI_TPH_CAP_ST_DS}
+)
+_TPH_LOC = MappingProxyType(
+    {"none": PCI_TPH_LOC_NONE, "cap": PCI_TPH_LOC_CAP, "msix": PCI_TPH_LOC_MSIX}
+)
 
 #: Power-on config space images by (spec, BAR addresses).  A memo of a pure function
 #: (``PciDev._build_config``), like ``functools.cache``: no kernel's state lives here,
@@ -180,7 +185,7 @@ _CONFIG_IMAGES: dict[
     tuple[tuple[bytes, bytes, bytes, int, int], tuple[int, int, int, int, int]],
 ] = {}
 _CONFIG_IMAGES_MAX = 256
-TPH_COMPLETER = {"none": 0, "tph-only": 1, "ext": 3}  # PCI_EXP_DEVCAP2_TPH_COMP_*
+TPH_COMPLETER = MappingProxyType({"none": 0, "tph-only": 1, "ext": 3})  # PCI_EXP_DEVCAP2_TPH_COMP_*
 
 
 class EventTracer(Protocol):

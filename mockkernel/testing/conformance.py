@@ -52,9 +52,10 @@ from __future__ import annotations
 import contextlib
 import os
 import traceback
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from errno import ENODEV, EOPNOTSUPP
+from types import MappingProxyType
 from typing import Any, Protocol
 
 from ..dma_buf import (
@@ -428,14 +429,16 @@ def _check_leaks(k: Kernel, h: ImporterHarness) -> str:
     return "pass"
 
 
-_RUNNERS: dict[str, Callable[[Kernel, ImporterHarness], str]] = {
-    "attach_detach_symmetry": _check_symmetry,
-    "unmap_within_invalidation": _check_unmap_in_invalidation,
-    "no_dma_after_revoke": _check_no_dma_after_revoke,
-    "tph_requery_after_remap": _check_tph_requery,
-    "eopnotsupp_fallback": _check_fallback,
-    "nothing_leaked": _check_leaks,
-}
+_RUNNERS: Mapping[str, Callable[[Kernel, ImporterHarness], str]] = MappingProxyType(
+    {
+        "attach_detach_symmetry": _check_symmetry,
+        "unmap_within_invalidation": _check_unmap_in_invalidation,
+        "no_dma_after_revoke": _check_no_dma_after_revoke,
+        "tph_requery_after_remap": _check_tph_requery,
+        "eopnotsupp_fallback": _check_fallback,
+        "nothing_leaked": _check_leaks,
+    }
+)
 
 
 def run_check(kernel: Kernel, harness: ImporterHarness, check: str) -> str:

@@ -21,6 +21,7 @@ import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from errno import EBADFD, EBUSY, EINVAL, ENOENT, ENOTTY, EOPNOTSUPP
+from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 from mockkernel.driver import (
@@ -171,10 +172,12 @@ def _ioas_alloc(ictx: IommufdCtx, cmd: bytearray) -> None:
     trace_iommufd_ioas_alloc(ictx.kernel.tracer, ioas.id)
 
 
-_OPS = {
-    _IOC_NR(IOMMU_DESTROY): _Op(IOMMU_DESTROY, 8, 8, _destroy),
-    _IOC_NR(IOMMU_IOAS_ALLOC): _Op(IOMMU_IOAS_ALLOC, 12, 12, _ioas_alloc),
-}
+_OPS = MappingProxyType(
+    {
+        _IOC_NR(IOMMU_DESTROY): _Op(IOMMU_DESTROY, 8, 8, _destroy),
+        _IOC_NR(IOMMU_IOAS_ALLOC): _Op(IOMMU_IOAS_ALLOC, 12, 12, _ioas_alloc),
+    }
+)
 
 
 class IommufdFops(FileOperations):
