@@ -54,9 +54,10 @@ used) serves those calls from the cache.  What makes that safe:
 
 The alternatives were not taken because they mean more to keep in step: methods written
 out ahead of time (generated sources to regenerate with every field change), or plain
-``__slots__`` classes in place of ~75 dataclasses (the same text by hand).  ``tests/core/test_core_bytecache.py``
-checks the restore (also after an error and for nested bursts), the foreign ``exec``,
-and dataclasses made by another thread during bursts.
+``__slots__`` classes in place of ~75 dataclasses (the same text by hand).
+``tests/core/test_core_bytecache.py`` checks the restore (also after an error and for
+nested bursts), the foreign ``exec``, and dataclasses made by another thread during
+bursts.
 
 Not cached: ``mockkernel.testing`` (pytest rewrites the asserts of a plugin's modules;
 they stay pytest's), and anything that is not a plain source file.  The finder holds only
