@@ -27,6 +27,38 @@ there too (:func:`import_burst`), and the plugin discovery keeps its answer in t
 directory
 (:func:`mockkernel.plugins._entry_points`), and is switched off with it.
 
+Why the dataclass methods are taken this way, and why it is safe.  ``dataclasses`` writes
+each class's ``__init__``/``__repr__``/``__eq__``/... as source text and compiles it with
+``exec`` at every import (~290 compiles for mockkernel's ~75 dataclasses: the larger part
+of executing its modules, paid by every fresh interpreter's first test, whose target is
+150 ms; ``benchmarks/run.py``'s "fresh interpreter" rows).  ``dataclasses`` calls
+``exec`` as a global name, so for the duration of :func:`import_burst` only, a module
+global ``exec`` in ``dataclasses``' namespace (it has none of its own: the builtin is
+used) serves those calls from the cache.  What makes that safe:
+
+* transparent: the cache is keyed by the exact source text, and a miss is compiled as the
+  builtin would (``compile(text, "<string>", "exec")``, then the builtin ``exec`` with
+  the globals and namespace ``dataclasses`` passed), so a class gets the same code
+  whether it came from the cache, from a miss or from outside any burst;
+* scoped and restored: the name is set when a burst starts and deleted when it ends, in a
+  ``finally`` (an exception inside the burst restores it too); a burst inside a burst
+  changes nothing; a name some other code put there first is left alone (the burst then
+  caches nothing), and one put there during the burst is not deleted;
+* threads: setting and deleting one dict entry are atomic under the GIL; a dataclass that
+  other code defines in another thread during a burst goes through the same lookup and
+  gets the same code (its generated text is kept in the cache file with mockkernel's:
+  method text only -- names of fields and types, never values -- and only while a burst
+  runs);
+* nothing else of ``dataclasses`` is touched, and if a future ``dataclasses`` stops
+  looking ``exec`` up as a global, the burst merely caches nothing.
+
+The alternatives were not taken because they mean more to keep in step: methods written
+out ahead of time (generated sources to regenerate with every field change), or plain
+``__slots__`` classes in place of ~75 dataclasses (the same text by hand).
+``tests/core/test_core_bytecache.py`` checks the restore (also after an error and for
+nested bursts), the foreign ``exec``, and dataclasses made by another thread during
+bursts.
+
 Not cached: ``mockkernel.testing`` (pytest rewrites the asserts of a plugin's modules;
 they stay pytest's), and anything that is not a plain source file.  The finder holds only
 its directory: no kernel state.

@@ -28,14 +28,15 @@ class _UsageError(Exception):
 
 
 def _open_trace(path: str) -> IO[str]:
-    """The trace file, on a high fd: the program must see the fd numbers it would see bare."""
-    from .realfd import hide
+    """The trace file, on a high fd: the program must see the fd numbers it would see bare
+    (the kernel booted next holds it: :func:`~mockkernel.realfd.hold`)."""
+    from .realfd import move_high
 
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o666)
     except OSError as e:
         raise _UsageError(f"cannot write the trace to {path!r}: {e.strerror}") from None
-    return open(hide(fd), "w", encoding="utf-8")
+    return open(move_high(fd), "w", encoding="utf-8")
 
 
 def _uapi_profiles() -> UapiProfiles:
@@ -55,6 +56,7 @@ def _supervised(ns: argparse.Namespace) -> bool:
 
 def _cmd_run_supervised(ns: argparse.Namespace) -> int:
     from .lifecycle import boot
+    from .realfd import hold
     from .supervisor import LaunchError, supervise
     from .topology import load_topology
 
@@ -65,6 +67,7 @@ def _cmd_run_supervised(ns: argparse.Namespace) -> int:
     trace = _open_trace(ns.trace) if ns.trace else None
     kernel = boot(topology, uapi=ns.uapi)
     if trace is not None:
+        hold(kernel, trace.fileno())
         kernel.tracer.json_lines(trace)
     try:
         argv = [ns.program, *ns.args]

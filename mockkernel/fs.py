@@ -16,7 +16,7 @@ import os
 import stat
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from errno import EBADF, EINVAL, ENOTTY, ESPIPE
 from types import CodeType, FrameType
@@ -177,7 +177,7 @@ class FileOperations:
     #: Shown in traces, fdinfo and ``/proc/self/fd`` links: "anon_inode:<name>" or a path.
     name: ClassVar[str] = "file"
     #: The per-command dispatch table used by the default ``unlocked_ioctl``.
-    ioctls: ClassVar[dict[int, IoctlHandler]] = {}
+    ioctls: ClassVar[Mapping[int, IoctlHandler]] = {}
 
     #: True when ``unlocked_ioctl`` is this default (set per class): the syscall layer
     #: then looks the handler up itself, one call less on the hot path.

@@ -72,22 +72,23 @@ class _Copy:
     """Kernel-private backing of pages a punch took from a memfd while they were pinned:
     a memfd of the kernel's own, closed when the last extent using it goes."""
 
-    __slots__ = ("fd", "refs")
+    __slots__ = ("fd", "kernel", "refs")
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, kernel: KernelContext, size: int) -> None:
+        self.kernel = kernel
         fd = os.memfd_create("mockkernel:pinned", os.MFD_CLOEXEC)
         try:
             os.ftruncate(fd, size)
         except BaseException:
             os.close(fd)
             raise
-        self.fd = hide(fd)
+        self.fd = hide(kernel, fd)
         self.refs = 0
 
     def put(self) -> None:
         self.refs -= 1
         if self.refs == 0:
-            kernel_close(self.fd)
+            kernel_close(self.kernel, self.fd)
             self.fd = -1
 
 
@@ -127,7 +128,7 @@ class PinnedFolios:
         self.on_move = on_move
         #: the pinner's own fd of the memfd (open until the pin goes)
         self.fd = fd
-        self.view = KernelMap(fd, size, offset)
+        self.view = KernelMap(pins.kernel, fd, size, offset)
         self._extents = [_Extent(0, size, fd, offset)]
         self.pinned = True
 
@@ -280,7 +281,7 @@ class PinnedPages(Subsystem):
                 else:
                     runs.append([a, b])
             base, top = runs[0][0], runs[-1][1]
-            copy = _Copy(top - base)
+            copy = _Copy(self.kernel, top - base)
             try:
                 src = next(p for p in pins if p._on_memfd(lo, hi))._extents
                 memfd = next(e.fd for e in src if e.copy is None)

@@ -40,10 +40,11 @@ from .context import Subsystem
 from .errors import LeakError
 from .fs import FileOperations, FileTable, format_opener
 from .locks import HeldLocks
+from .mm import KernelMaps
 from .pci.core import BoundDriver, PciCore
 from .process import Cred, Process, RealBackedFdTable, VirtualFdTable
 from .profiles import UapiProfile, UapiProfiles
-from .realfd import Placeholders
+from .realfd import HeldFds, Placeholders
 from .topology import Topology
 from .trace import TracePoint, Tracer
 from .uaccess import restore_mm, swap_mm
@@ -147,7 +148,10 @@ class Kernel:
         self._start_lock: threading.Lock | None = None
         self.is_shut_down = False
         self._pids = itertools.count(1000)
-        # made first, so shut down last: the placeholders' real fds close at the very end
+        # made first, so shut down last: the kernel's real fds and mappings, then the
+        # placeholders' real fds close at the very end
+        held = self.subsys(HeldFds)
+        self.subsys(KernelMaps)
         placeholders = self.subsys(Placeholders)
         self.subsys(Vfs)
         self.subsys(FileTable)
@@ -155,7 +159,7 @@ class Kernel:
         self.init_process = Process(
             self,
             os.getpid(),
-            RealBackedFdTable(topology.kernel.rlimit_nofile, placeholders.get),
+            RealBackedFdTable(topology.kernel.rlimit_nofile, placeholders.get, held),
             "init",
         )
         self.processes.append(self.init_process)

@@ -43,16 +43,19 @@ from dataclasses import dataclass, field
 from errno import EINVAL, ENOMEM
 from typing import TYPE_CHECKING, Protocol
 
+from .context import Subsystem
 from .errors import kerr
 from .realfd import REAL
 
 if TYPE_CHECKING:
+    from .context import KernelContext
     from .fs import File
     from .process import TaskContext
 
 __all__ = [
     "PAGE_SIZE",
     "KernelMap",
+    "KernelMaps",
     "MapOwner",
     "MappedFile",
     "Mapping",
@@ -624,21 +627,18 @@ def _maps_line(
 def proc_maps(
     real_text: str,
     mappings: Iterable[Mapping],
-    hidden: Iterable[tuple[int, int]] | None = None,
+    hidden: Iterable[tuple[int, int]] = (),
 ) -> str:
     """The real ``/proc/self/maps`` text with each mock mapping shown as real Linux does.
 
     Real lines inside a mock mapping (the memfds laid over its reservation) are
     replaced by the one line of the mapping; lines inside a ``hidden`` range
-    (``(start, end)``; by default every live ``KernelMap``: kernel memory, which
-    no process's maps show) are dropped.  A real line that only partly overlaps
+    (``(start, end)``: the kernel's own memory, :func:`kernel_map_ranges`, which no
+    process's maps show) are dropped.  A real line that only partly overlaps
     one (the kernel merged neighbouring areas) keeps its other parts.
     """
     mocks = sorted(mappings, key=lambda mp: mp.start)
-    cuts = sorted(
-        [(mp.start, mp.end) for mp in mocks]
-        + list(kernel_map_ranges() if hidden is None else hidden)
-    )
+    cuts = sorted([(mp.start, mp.end) for mp in mocks] + list(hidden))
     if not cuts:
         return real_text
     out: list[tuple[int, str]] = [(mp.start, mp.maps_line()) for mp in mocks]
@@ -679,13 +679,39 @@ def proc_maps(
     return text + "\n" if real_text.endswith("\n") else text
 
 
-#: start -> end of every live ``KernelMap`` in this process (kernel memory: hidden from maps)
-_kernel_maps: dict[int, int] = {}
+class KernelMaps(Subsystem):
+    """This kernel's own mappings in this Python process, ``start -> end`` (page-rounded):
+    every live :class:`KernelMap` and every ``ib_umem`` pin (Linux's vmap areas).
+
+    Kernel memory: the maps of the program in this process (``/proc/self/maps`` of the
+    init process) do not show it, and ``ib_umem_get`` refuses it.  Each kernel keeps its
+    own: another kernel booted in the same Python process neither hides nor refuses this
+    one's memory.
+    """
+
+    name = "kernel_maps"
+    boot_independent = True  # (a registry: nothing of a boot to see)
+
+    def __init__(self, kernel: KernelContext) -> None:
+        super().__init__(kernel)
+        self._maps: dict[int, int] = {}
+
+    def add(self, start: int, end: int) -> None:
+        """Record ``[start, end)`` as kernel memory."""
+        self._maps[start] = end
+
+    def remove(self, start: int) -> None:
+        """The mapping at ``start`` is gone."""
+        self._maps.pop(start, None)
+
+    def ranges(self) -> list[tuple[int, int]]:
+        """The ``(start, end)`` of every live kernel mapping."""
+        return list(self._maps.copy().items())  # (one C-level copy: safe against threads)
 
 
-def kernel_map_ranges() -> list[tuple[int, int]]:
-    """The address ranges of the live ``KernelMap``s (page-rounded)."""
-    return list(_kernel_maps.items())
+def kernel_map_ranges(kernel: KernelContext) -> list[tuple[int, int]]:
+    """The address ranges of ``kernel``'s live mappings (:class:`KernelMaps`)."""
+    return kernel.subsys(KernelMaps).ranges()
 
 
 class KernelMap:
@@ -693,12 +719,14 @@ class KernelMap:
 
     Unlike ``mmap.mmap`` it takes no fd number (Python's mmap dups the fd, which
     would shift the numbers a program sees), and it is bounds-checked: access
-    after ``close`` or outside the mapping raises instead of crashing.
+    after ``close`` or outside the mapping raises instead of crashing.  ``kernel``
+    records it among that kernel's :class:`KernelMaps` (``None``: memory of an object
+    no kernel owns, a device built alone in a unit test).
     """
 
-    __slots__ = ("_addr", "_view", "length")
+    __slots__ = ("_addr", "_maps", "_view", "length")
 
-    def __init__(self, fd: int, length: int, offset: int = 0) -> None:
+    def __init__(self, kernel: KernelContext | None, fd: int, length: int, offset: int = 0) -> None:
         if length <= 0 or offset % PAGE_SIZE:
             raise kerr(EINVAL)
         got = _libc_mmap()(
@@ -711,7 +739,9 @@ class KernelMap:
         #: the mapping as a writable buffer, made by the first :meth:`write` (a slice
         #: assignment lands the bytes without a ctypes call); dropped by :meth:`close`
         self._view: memoryview | None = None
-        _kernel_maps[got] = got + page_align(length)
+        self._maps = None if kernel is None else kernel.subsys(KernelMaps)
+        if self._maps is not None:
+            self._maps.add(got, got + page_align(length))
 
     def _at(self, off: int, n: int) -> int:
         if self._addr is None:
@@ -787,6 +817,7 @@ class KernelMap:
     def close(self) -> None:
         if self._addr is not None:
             self._view = None
-            _kernel_maps.pop(self._addr, None)
+            if self._maps is not None:
+                self._maps.remove(self._addr)
             _libc_munmap()(self._addr, self.length)
             self._addr = None

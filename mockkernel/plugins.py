@@ -27,9 +27,9 @@ import inspect
 import os
 import sys
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from types import ModuleType
+from types import MappingProxyType, ModuleType
 
 import pluggy
 
@@ -62,11 +62,13 @@ class PluginError(pluggy.PluginValidationError):
 
 
 #: the hook names of :mod:`mockkernel.hookspecs`, with their argument names
-_HOOKS: dict[str, tuple[str, ...]] = {
-    name: tuple(inspect.signature(fn).parameters)
-    for name, fn in vars(hookspecs).items()
-    if name.startswith("mockkernel_") and callable(fn)
-}
+_HOOKS: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {
+        name: tuple(inspect.signature(fn).parameters)
+        for name, fn in vars(hookspecs).items()
+        if name.startswith("mockkernel_") and callable(fn)
+    }
+)
 
 
 def describe(plugin: object, name: str | None = None) -> str:

@@ -35,7 +35,7 @@ from .fs import FMODE_PATH, File
 from .fs import O_LARGEFILE as O_LARGEFILE
 from .fs import open_flags_to_file as open_flags_to_file
 from .mm import MappedFile, Mapping, Vma
-from .realfd import REAL, give_up, held, kernel_close, kernel_dup
+from .realfd import REAL, HeldFds, kernel_close, kernel_dup
 from .syscalls import AT_FDCWD, attr, ioctl, namei, notify, readdir, rw, stat, xattr
 from .syscalls import fd as fd_
 from .syscalls import mmap as mmap
@@ -126,9 +126,11 @@ class FdTable:
 class RealBackedFdTable(FdTable):
     knows_real_fds = True
 
-    def __init__(self, rlimit: int, placeholder: Callable[[str], int]) -> None:
+    def __init__(self, rlimit: int, placeholder: Callable[[str], int], held: HeldFds) -> None:
         super().__init__(rlimit)
         self._placeholder = placeholder
+        #: the real fds its kernel holds in this table (a program's number moves them away)
+        self._held = held
 
     def alloc(self, minfd: int, cloexec: bool, label: str) -> int:
         if minfd >= self.rlimit:
@@ -147,8 +149,8 @@ class RealBackedFdTable(FdTable):
         REAL.close(fd)
 
     def take_number(self, fd: int, cloexec: bool, source: int) -> None:
-        if held(fd):
-            give_up(fd)  # a real fd the kernel holds there moves away first
+        if self._held.held(fd):
+            self._held.give_up(fd)  # a real fd the kernel holds there moves away first
         REAL.dup2(source, fd, not cloexec)
 
     def get_cloexec(self, fd: int) -> bool:
@@ -493,7 +495,7 @@ class Process:
         if not self.fdt.is_real_fd(fd):
             raise kerr(EBADF)
         try:
-            return kernel_dup(fd)
+            return kernel_dup(self.kernel, fd)
         except OSError:
             raise kerr(EBADF) from None
 
@@ -523,7 +525,7 @@ class Process:
         try:
             yield real
         finally:
-            kernel_close(real)  # (a held number: it stops being held)
+            kernel_close(self.kernel, real)  # (a held number: it stops being held)
 
     def fdget(self, fd: int) -> File:
         """The file for ``fd`` without a reference (the caller must not keep it);

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, NoReturn
 
 from .errors import kerr
 from .fs import FMODE_READ, FMODE_WRITE
-from .mm import proc_maps
+from .mm import KernelMaps, proc_maps
 from .realfd import REAL
 from .uaccess import LOCAL
 
@@ -208,14 +208,16 @@ class ProcFs:
         if node is not None:
             return node
         real_path = f"/proc/{proc.pid}/maps" if proc.real_pid else None
-        # kernel memory (KernelMaps) lives in this Python process: only its maps hide them
-        hidden: tuple[tuple[int, int], ...] | None = None if proc.mm is LOCAL else ()
+        # this kernel's own memory (KernelMaps) lives in this Python process: only its
+        # maps hide it
+        kmaps = self.vfs.kernel.subsys(KernelMaps) if proc.mm is LOCAL else None
 
         def show() -> str:
             real = ""
             if real_path is not None:
                 with REAL.builtin_open(real_path, "rb") as f:
                     real = f.read().decode("utf-8", "replace")
+            hidden = () if kmaps is None else kmaps.ranges()
             return proc_maps(real, list(proc.mappings.values()), hidden)
 
         ino = REAL.stat(real_path).st_ino if real_path is not None else proc.pid

@@ -42,6 +42,7 @@ import os
 import re
 from collections.abc import Callable
 from errno import EBUSY, EEXIST, EINVAL, EIO, ENODEV, ERANGE
+from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 from .errors import KernelBug, kerr
@@ -504,8 +505,8 @@ def _binding_attrs(kernel: KernelContext, pdev: PciDev, d: str) -> None:
 # -- drivers/pci/pci-sysfs.c: the attributes every device has ---------------------------------
 _PM_STATES = ("D0", "D1", "D2", "D3hot")
 #: pcie_link_speed[] by the 4-bit speed code (LNKSTA/LNKCAP), as pci_speed_string() names it
-_LINK_SPEEDS = {1: "2.5 GT/s PCIe", 2: "5.0 GT/s PCIe", 3: "8.0 GT/s PCIe",
-                4: "16.0 GT/s PCIe", 5: "32.0 GT/s PCIe", 6: "64.0 GT/s PCIe"}  # fmt: skip
+_LINK_SPEEDS = MappingProxyType({1: "2.5 GT/s PCIe", 2: "5.0 GT/s PCIe", 3: "8.0 GT/s PCIe",
+                4: "16.0 GT/s PCIe", 5: "32.0 GT/s PCIe", 6: "64.0 GT/s PCIe"})  # fmt: skip
 _UEVENT_ACTIONS = frozenset(
     ("add", "remove", "change", "move", "online", "offline", "bind", "unbind")
 )

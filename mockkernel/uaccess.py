@@ -67,7 +67,7 @@ __all__ = [
 
 _S = TypeVar("_S", bound=ctypes.Structure)
 _MAX_ADDR = (1 << 47) - 1  # x86-64 user space ends below 0x0000_8000_0000_0000
-_NO_WINDOW: tuple[int, int, memoryview] = (-1, -1, memoryview(b""))
+_NO_WINDOW: tuple[int, int, memoryview] = (-1, -1, memoryview(b""))  # (read-only)
 _u32 = struct.Struct("<I").unpack_from
 _u64 = struct.Struct("<Q").unpack_from
 
@@ -142,26 +142,27 @@ class UserMemory:
         raise kerr(EFAULT)
 
     def _mem(self) -> int:
-        """``/proc/<pid>/mem``, opened on first use and kept (a kernel-held fd)."""
+        """``/proc/<pid>/mem``, opened on first use and kept, on a high number (an address
+        space belongs to no one kernel: :data:`LOCAL` is every kernel's of this process)."""
         fd = self._mem_fd
         if fd < 0:
             with self._lock:
                 if self._mem_fd < 0:
-                    from .realfd import REAL, hide
+                    from .realfd import REAL, move_high
 
                     path = "/proc/self/mem" if self.pid == os.getpid() else f"/proc/{self.pid}/mem"
-                    self._mem_fd = hide(REAL.open(path, os.O_RDWR | os.O_CLOEXEC))
+                    self._mem_fd = move_high(REAL.open(path, os.O_RDWR | os.O_CLOEXEC))
                 fd = self._mem_fd
         return fd
 
     def close(self) -> None:
-        """Drop the kernel-held fds (an exited process's memory)."""
+        """Drop the fds kept for this address space (an exited process's memory)."""
         self.exited = True
         fd, self._mem_fd = self._mem_fd, -1
         if fd >= 0:
-            from .realfd import kernel_close
+            from .realfd import os_close
 
-            kernel_close(fd)
+            os_close(fd)
 
     def read(self, addr: int, n: int) -> bytes:
         """``n`` bytes at ``addr`` (``EFAULT`` if not readable)."""

@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import ipaddress
 import struct
+from collections.abc import Mapping
 from errno import EADDRNOTAVAIL, EFAULT, EINVAL, ENODEV, EOPNOTSUPP, EPERM
+from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 from ..errors import kerr
@@ -130,7 +132,9 @@ def sock_file_ioctl(file: File, cmd: int, arg: int) -> int:
 
 
 #: the ``ioctls`` table entries every mock socket's file operations share
-SOCK_DEV_IOCTLS: dict[int, IoctlHandler] = dict.fromkeys(DEV_IOCTL_CMDS, sock_file_ioctl)
+SOCK_DEV_IOCTLS: Mapping[int, IoctlHandler] = MappingProxyType(
+    dict.fromkeys(DEV_IOCTL_CMDS, sock_file_ioctl)
+)
 
 
 def sock_dev_ioctl(kernel: KernelContext, cmd: int, arg: int, *, admin: bool) -> int:

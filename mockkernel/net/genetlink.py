@@ -63,7 +63,7 @@ from .netlink import (
 __all__ = ["GenlFamily", "GenlInfo", "GenlOp", "GenlRegistry", "genlmsg_multicast"]
 
 _GENLHDR = struct.Struct("=BBH")
-_RESERVED_GROUPS = {GENL_ID_CTRL, GENL_ID_CTRL + 1, GENL_ID_CTRL + 2}
+_RESERVED_GROUPS = frozenset({GENL_ID_CTRL, GENL_ID_CTRL + 1, GENL_ID_CTRL + 2})
 #: an op without a policy: strict parsing rejects every attribute ("Unknown attribute type")
 _NO_ATTRS = Policy(0)
 

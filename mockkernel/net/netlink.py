@@ -22,7 +22,7 @@ import os
 import stat
 import struct
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from errno import (
     EAGAIN,
@@ -35,6 +35,7 @@ from errno import (
     EPROTONOSUPPORT,
     ERANGE,
 )
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from ..errors import kerr
@@ -209,14 +210,16 @@ class NlaType(enum.Enum):
 
 
 # exact lengths of the fixed-size types (``nla_attr_len``) and their struct formats
-_FIXED: dict[NlaType, tuple[int, str]] = {
-    NlaType.U8: (1, "=B"),
-    NlaType.U16: (2, "=H"),
-    NlaType.U32: (4, "=I"),
-    NlaType.U64: (8, "=Q"),
-    NlaType.S32: (4, "=i"),
-    NlaType.S64: (8, "=q"),
-}
+_FIXED: Mapping[NlaType, tuple[int, str]] = MappingProxyType(
+    {
+        NlaType.U8: (1, "=B"),
+        NlaType.U16: (2, "=H"),
+        NlaType.U32: (4, "=I"),
+        NlaType.U64: (8, "=Q"),
+        NlaType.S32: (4, "=i"),
+        NlaType.S64: (8, "=q"),
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -234,10 +237,13 @@ class Nla:
 
 @dataclass(frozen=True)
 class Policy:
-    """A policy table and its ``maxtype``."""
+    """A policy table and its ``maxtype`` (read-only: one table serves every kernel)."""
 
     maxtype: int
-    attrs: dict[int, Nla] = field(default_factory=dict)
+    attrs: Mapping[int, Nla] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "attrs", MappingProxyType(dict(self.attrs)))
 
 
 @dataclass
@@ -349,20 +355,22 @@ def _validate(attr: Attr, raw_type: int, pt: Nla, strict: bool) -> None:
 
 
 #: ``enum netlink_attribute_type`` of each policy type (``NL_ATTR_TYPE_*``)
-_NL_ATTR_TYPE = {
-    NlaType.FLAG: 1,
-    NlaType.U8: 2,
-    NlaType.U16: 3,
-    NlaType.U32: 4,
-    NlaType.U64: 5,
-    NlaType.S32: 8,
-    NlaType.S64: 9,
-    NlaType.BINARY: 10,
-    NlaType.STRING: 11,
-    NlaType.NUL_STRING: 12,
-    NlaType.NESTED: 13,
-    NlaType.UINT: 16,
-}
+_NL_ATTR_TYPE = MappingProxyType(
+    {
+        NlaType.FLAG: 1,
+        NlaType.U8: 2,
+        NlaType.U16: 3,
+        NlaType.U32: 4,
+        NlaType.U64: 5,
+        NlaType.S32: 8,
+        NlaType.S64: 9,
+        NlaType.BINARY: 10,
+        NlaType.STRING: 11,
+        NlaType.NUL_STRING: 12,
+        NlaType.NESTED: 13,
+        NlaType.UINT: 16,
+    }
+)
 _NL_POLICY_TYPE_ATTR_TYPE = 1
 _NL_POLICY_TYPE_ATTR_MIN_VALUE_S = 2
 _NL_POLICY_TYPE_ATTR_MAX_VALUE_S = 3

@@ -19,6 +19,7 @@ import itertools
 import time
 from dataclasses import dataclass, field
 from errno import EINVAL, ENODEV, ENOENT, EOPNOTSUPP
+from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 from ..mm import PAGE_SIZE
@@ -79,10 +80,12 @@ trace_page_pool_create = TracePoint("page_pool.create", "id", "dev", "queue", "s
 trace_page_pool_destroy = TracePoint("page_pool.destroy", "id", "dev", "queue", "sockets")
 trace_page_pool_detach = TracePoint("page_pool.detach", "id", "dev", "queue", "sockets")
 #: which event a page-pool notification is (any other one: ``page_pool.detach``)
-_TRACE_POOL_NTF = {
-    NETDEV_CMD_PAGE_POOL_ADD_NTF: trace_page_pool_create,
-    NETDEV_CMD_PAGE_POOL_DEL_NTF: trace_page_pool_destroy,
-}
+_TRACE_POOL_NTF = MappingProxyType(
+    {
+        NETDEV_CMD_PAGE_POOL_ADD_NTF: trace_page_pool_create,
+        NETDEV_CMD_PAGE_POOL_DEL_NTF: trace_page_pool_destroy,
+    }
+)
 trace_napi_set = TracePoint("napi.set", "id", "threaded")
 
 _S32_MAX = 0x7FFFFFFF

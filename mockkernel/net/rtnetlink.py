@@ -18,6 +18,7 @@ import ipaddress
 import struct
 from collections.abc import Callable
 from errno import EINVAL, ENODEV, EOPNOTSUPP
+from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 from ..trace import TracePoint
@@ -110,17 +111,19 @@ _IFLA_POLICY = Policy(
     },
 )
 #: what ``rtnl_valid_getlink_req`` / ``rtnl_valid_dump_ifinfo_req`` accept when strict
-_GETLINK_STRICT = {IFLA_IFNAME, IFLA_ALT_IFNAME, IFLA_EXT_MASK, IFLA_TARGET_NETNSID}
-_DUMPLINK_STRICT = {IFLA_TARGET_NETNSID, IFLA_EXT_MASK, IFLA_MASTER, IFLA_LINKINFO}
-_MSG_NAMES = {
-    16: "RTM_NEWLINK",
-    17: "RTM_DELLINK",
-    19: "RTM_SETLINK",
-    20: "RTM_NEWADDR",
-    21: "RTM_DELADDR",
-    24: "RTM_NEWROUTE",
-    25: "RTM_DELROUTE",
-}
+_GETLINK_STRICT = frozenset({IFLA_IFNAME, IFLA_ALT_IFNAME, IFLA_EXT_MASK, IFLA_TARGET_NETNSID})
+_DUMPLINK_STRICT = frozenset({IFLA_TARGET_NETNSID, IFLA_EXT_MASK, IFLA_MASTER, IFLA_LINKINFO})
+_MSG_NAMES = MappingProxyType(
+    {
+        16: "RTM_NEWLINK",
+        17: "RTM_DELLINK",
+        19: "RTM_SETLINK",
+        20: "RTM_NEWADDR",
+        21: "RTM_DELADDR",
+        24: "RTM_NEWROUTE",
+        25: "RTM_DELROUTE",
+    }
+)
 
 Handler = Callable[[Msg], None]
 
@@ -190,7 +193,7 @@ class Rtnl:
         msg.sock.queue_dump(msgs, msg.seq)
 
     # -- links ---------------------------------------------------------------------------------
-    def _link_attrs(self, msg: Msg, strict_types: set[int], what: str) -> AttrSet:
+    def _link_attrs(self, msg: Msg, strict_types: frozenset[int], what: str) -> AttrSet:
         base = NLMSG_HDRLEN + _IFINFOMSG.size
         if msg.sock.strict_chk:  # every attribute present, also those ifla_policy lacks
             for atype, _offset in _attr_types(msg.data, base):

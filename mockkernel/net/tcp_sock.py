@@ -483,7 +483,7 @@ class TcpSocket:
         if host is not None:
             from ..realfd import kernel_close
 
-            kernel_close(host)
+            kernel_close(self.kernel, host)
 
 
 def tcp_splice_read(

@@ -14,9 +14,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from ..topology import Topology
 from .dev import EventTracer, PciDev, PciRootPort
+
+if TYPE_CHECKING:
+    from ..context import KernelContext
 
 __all__ = ["PciBus"]
 
@@ -33,7 +37,15 @@ class PciBus:
         self._hardware: tuple[PciDev, ...] = ()
 
     @classmethod
-    def from_topology(cls, topology: Topology, *, tracer: EventTracer | None = None) -> PciBus:
+    def from_topology(
+        cls,
+        topology: Topology,
+        *,
+        tracer: EventTracer | None = None,
+        kernel: KernelContext | None = None,
+    ) -> PciBus:
+        """The functions of ``topology``; ``kernel`` owns their BAR memory (``None``: a bus
+        built alone, in a unit test of the PCI layer)."""
         bus = cls()
         bus.root_ports = tuple(PciRootPort(spec) for spec in topology.root_ports)
         ports = {rp.bdf: rp for rp in bus.root_ports}
@@ -47,6 +59,7 @@ class PciBus:
                     root_port=None if dev.root_port is None else ports[dev.root_port],
                     bus=bus,
                     tracer=tracer,
+                    kernel=kernel,
                 )
         except BaseException:
             bus.devices = bus._hardware = tuple(bus._by_bdf.values())

@@ -63,7 +63,7 @@ class PciCore(Subsystem):
 
     def __init__(self, kernel: PciContext) -> None:
         super().__init__(kernel)
-        self.bus = PciBus.from_topology(kernel.topology, tracer=kernel.tracer)
+        self.bus = PciBus.from_topology(kernel.topology, tracer=kernel.tracer, kernel=kernel)
         self.fabric = Fabric(self.bus, kernel.tracer)
         #: BDF -> the driver bound to that function, in probe order
         self.bound: dict[str, BoundDriver] = {}

@@ -28,11 +28,12 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from errno import EIO
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import KernelBug, kerr
 from ..mm import KernelMap
-from ..realfd import hide, kernel_close
+from ..realfd import hide, kernel_close, move_high, os_close
 from ..topology import BarSpec, CpuSteeringTag, DeviceSpec, RootPortSpec, layout_bars
 from ..trace import EventSpec, TracePoint
 from ._regs import (
@@ -126,6 +127,7 @@ from ._regs import (
 from .config import ConfigSpace
 
 if TYPE_CHECKING:
+    from ..context import KernelContext
     from .bus import PciBus
 
 __all__ = [
@@ -166,8 +168,12 @@ _STATUS_W1C = (
     | PCI_STATUS_SIG_SYSTEM_ERROR
     | PCI_STATUS_DETECTED_PARITY
 )
-_TPH_MODE_BITS = {"ns": PCI_TPH_CAP_ST_NS, "iv": PCI_TPH_CAP_ST_IV, "ds": PCI_TPH_CAP_ST_DS}
-_TPH_LOC = {"none": PCI_TPH_LOC_NONE, "cap": PCI_TPH_LOC_CAP, "msix": PCI_TPH_LOC_MSIX}
+_TPH_MODE_BITS = MappingProxyType(
+    {"ns": PCI_TPH_CAP_ST_NS, "iv": PCI_TPH_CAP_ST_IV, "ds": PCI_TPH_CAP_ST_DS}
+)
+_TPH_LOC = MappingProxyType(
+    {"none": PCI_TPH_LOC_NONE, "cap": PCI_TPH_LOC_CAP, "msix": PCI_TPH_LOC_MSIX}
+)
 
 #: Power-on config space images by (spec, BAR addresses).  A memo of a pure function
 #: (``PciDev._build_config``), like ``functools.cache``: no kernel's state lives here,
@@ -179,7 +185,7 @@ _CONFIG_IMAGES: dict[
     tuple[tuple[bytes, bytes, bytes, int, int], tuple[int, int, int, int, int]],
 ] = {}
 _CONFIG_IMAGES_MAX = 256
-TPH_COMPLETER = {"none": 0, "tph-only": 1, "ext": 3}  # PCI_EXP_DEVCAP2_TPH_COMP_*
+TPH_COMPLETER = MappingProxyType({"none": 0, "tph-only": 1, "ext": 3})  # PCI_EXP_DEVCAP2_TPH_COMP_*
 
 
 class EventTracer(Protocol):
@@ -212,6 +218,7 @@ class PciBar:
         "_memfd",
         "bus_address",
         "index",
+        "kernel",
         "mem64",
         "name",
         "p2pdma",
@@ -219,7 +226,12 @@ class PciBar:
         "size",
     )
 
-    def __init__(self, bdf: str, spec: BarSpec, bus_address: int) -> None:
+    def __init__(
+        self, bdf: str, spec: BarSpec, bus_address: int, kernel: KernelContext | None = None
+    ) -> None:
+        #: the kernel whose memory this is (holds the memfd, records the mapping); ``None``
+        #: for a device built alone (a unit test of the PCI layer)
+        self.kernel = kernel
         self.index = spec.index
         self.size = spec.size
         self.mem64 = spec.mem64
@@ -238,14 +250,15 @@ class PciBar:
     def _materialise(self) -> None:
         if self._closed:
             raise ValueError(f"{self.name}: BAR used after close")
-        fd = hide(os.memfd_create(self.name, os.MFD_CLOEXEC))
+        fd = os.memfd_create(self.name, os.MFD_CLOEXEC)
+        fd = move_high(fd) if self.kernel is None else hide(self.kernel, fd)
         try:
             os.ftruncate(fd, self.size)
-            kmap = KernelMap(fd, self.size)
+            kmap = KernelMap(self.kernel, fd, self.size)
             for off, data in self._init:
                 kmap.write(off, data)
         except BaseException:
-            kernel_close(fd)
+            self._close_fd(fd)
             raise
         self._init = []
         self._memfd, self._map = fd, kmap
@@ -298,8 +311,14 @@ class PciBar:
         if self._map is not None:
             self._map.close()
             self._map = None
-            kernel_close(self._memfd)
+            self._close_fd(self._memfd)
             self._memfd = -1
+
+    def _close_fd(self, fd: int) -> None:
+        if self.kernel is None:
+            os_close(fd)
+        else:
+            kernel_close(self.kernel, fd)
 
     def __repr__(self) -> str:
         state = " closed" if self.closed else ""
@@ -358,6 +377,7 @@ class PciDev:
         root_port: PciRootPort | None = None,
         bus: PciBus | None = None,
         tracer: EventTracer | None = None,
+        kernel: KernelContext | None = None,
     ) -> None:
         if root_port is not None and root_port.bdf != spec.root_port:
             raise ValueError(f"{spec.bdf} sits behind {spec.root_port}, not {root_port.bdf}")
@@ -409,7 +429,7 @@ class PciDev:
         self.coherent_dma_mask_bits = 32
         try:
             for bar in spec.bars:
-                self.bars[bar.index] = PciBar(spec.bdf, bar, bar_addresses[bar.index])
+                self.bars[bar.index] = PciBar(spec.bdf, bar, bar_addresses[bar.index], kernel)
             key = (spec, tuple(sorted(bar_addresses.items())))
             cached = _CONFIG_IMAGES.get(key)
             if cached is None:

@@ -25,6 +25,7 @@ import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from errno import EEXIST, EINVAL
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..context import Subsystem
@@ -86,27 +87,33 @@ IB_LINK_LAYER_INFINIBAND = 1
 IB_LINK_LAYER_ETHERNET = 2
 RDMA_NODE_IB_CA = 1
 
-_PORT_STATES = {0: "NOP", 1: "DOWN", 2: "INIT", 3: "ARMED", 4: "ACTIVE", 5: "ACTIVE_DEFER"}
-_PHYS_STATES = {
-    1: "Sleep",
-    2: "Polling",
-    3: "Disabled",
-    4: "PortConfigurationTraining",
-    5: "LinkUp",
-    6: "LinkErrorRecovery",
-    7: "Phy Test",
-}
-_WIDTHS = {1: 1, 2: 4, 4: 8, 8: 12, 16: 2}
-_SPEEDS = {  # active_speed -> (Gb/s per lane as text, name)
-    1: ("2.5", " SDR"),
-    2: ("5", " DDR"),
-    4: ("10", " QDR"),
-    8: ("10", " FDR10"),
-    16: ("14", " FDR"),
-    32: ("25", " EDR"),
-    64: ("50", " HDR"),
-    128: ("100", " NDR"),
-}
+_PORT_STATES = MappingProxyType(
+    {0: "NOP", 1: "DOWN", 2: "INIT", 3: "ARMED", 4: "ACTIVE", 5: "ACTIVE_DEFER"}
+)
+_PHYS_STATES = MappingProxyType(
+    {
+        1: "Sleep",
+        2: "Polling",
+        3: "Disabled",
+        4: "PortConfigurationTraining",
+        5: "LinkUp",
+        6: "LinkErrorRecovery",
+        7: "Phy Test",
+    }
+)
+_WIDTHS = MappingProxyType({1: 1, 2: 4, 4: 8, 8: 12, 16: 2})
+_SPEEDS = MappingProxyType(
+    {  # active_speed -> (Gb/s per lane as text, name)
+        1: ("2.5", " SDR"),
+        2: ("5", " DDR"),
+        4: ("10", " QDR"),
+        8: ("10", " FDR10"),
+        16: ("14", " FDR"),
+        32: ("25", " EDR"),
+        64: ("50", " HDR"),
+        128: ("100", " NDR"),
+    }
+)
 
 
 @dataclass

@@ -29,6 +29,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from errno import EINVAL, EOPNOTSUPP
+from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 from ..kernel import Subsystem
@@ -61,11 +62,13 @@ RDMA_NL_ADMIN_PERM = 1 << 0
 #: op counts of the clients (``RDMA_NL_IWPM_NUM_OPS``, ``RDMA_NL_LS_NUM_OPS``)
 _IWPM_NUM_OPS = 9
 _LS_NUM_OPS = 3
-_MAX_NUM_OPS = {
-    RDMA_NL_IWCM: _IWPM_NUM_OPS,
-    RDMA_NL_LS: _LS_NUM_OPS,
-    RDMA_NL_NLDEV: RDMA_NLDEV_NUM_OPS,
-}
+_MAX_NUM_OPS = MappingProxyType(
+    {
+        RDMA_NL_IWCM: _IWPM_NUM_OPS,
+        RDMA_NL_LS: _LS_NUM_OPS,
+        RDMA_NL_NLDEV: RDMA_NLDEV_NUM_OPS,
+    }
+)
 
 #: a ``doit``: the reply's op and attributes, or ``None`` for no reply
 DoIt = Callable[[Msg], tuple[int, bytes] | None]

@@ -29,6 +29,7 @@ from __future__ import annotations
 import os
 import struct
 from errno import EINVAL, EOPNOTSUPP
+from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 from ..net import net_state
@@ -463,8 +464,10 @@ def nldev_cb_table(kernel: RdmaContext) -> dict[int, RdmaNlCbs]:
     return table
 
 
-_CMD_NAMES = {
-    value: name
-    for name, value in vars(R).items()
-    if name.startswith("RDMA_NLDEV_CMD_") and isinstance(value, int)
-}
+_CMD_NAMES = MappingProxyType(
+    {
+        value: name
+        for name, value in vars(R).items()
+        if name.startswith("RDMA_NLDEV_CMD_") and isinstance(value, int)
+    }
+)

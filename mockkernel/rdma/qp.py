@@ -20,8 +20,10 @@ methods, so :mod:`.uverbs` imports this module, not the other way round.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from errno import EBADF, EBUSY, EFAULT, EINVAL, ENETUNREACH, EOPNOTSUPP
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from ..errors import kerr
@@ -49,6 +51,7 @@ from .roce import rdma_gid_reachable
 from .srq import IbSrq, lookup_srq
 
 if TYPE_CHECKING:
+    from ..context import KernelContext
     from .device import IbDevice
     from .objects import Uobject
     from .uverbs import AttrBundle, Udata
@@ -116,65 +119,80 @@ _RC, _UC, _UD = IB_UVERBS_QPT_RC, IB_UVERBS_QPT_UC, IB_UVERBS_QPT_UD
 
 #: ``qp_state_table`` of ``verbs.c`` (the transitions modelled): ``(cur, next) ->
 #: {qp_type: (required, optional)}``; to RESET and to ERR are always allowed.
-_QP_TABLE: dict[tuple[int, int], dict[int, tuple[int, int]]] = {
-    (IB_QPS_RESET, IB_QPS_INIT): {
-        _UD: (IB_QP_PKEY_INDEX | IB_QP_PORT | IB_QP_QKEY, 0),
-        _UC: (IB_QP_PKEY_INDEX | IB_QP_PORT | IB_QP_ACCESS_FLAGS, 0),
-        _RC: (IB_QP_PKEY_INDEX | IB_QP_PORT | IB_QP_ACCESS_FLAGS, 0),
-    },
-    (IB_QPS_INIT, IB_QPS_INIT): {
-        _UD: (0, IB_QP_PKEY_INDEX | IB_QP_PORT | IB_QP_QKEY),
-        _UC: (0, IB_QP_PKEY_INDEX | IB_QP_PORT | IB_QP_ACCESS_FLAGS),
-        _RC: (0, IB_QP_PKEY_INDEX | IB_QP_PORT | IB_QP_ACCESS_FLAGS),
-    },
-    (IB_QPS_INIT, IB_QPS_RTR): {
-        _UD: (0, IB_QP_PKEY_INDEX | IB_QP_QKEY),
-        _UC: (
-            IB_QP_AV | IB_QP_PATH_MTU | IB_QP_DEST_QPN | IB_QP_RQ_PSN,
-            IB_QP_ALT_PATH | IB_QP_ACCESS_FLAGS | IB_QP_PKEY_INDEX,
+_QP_TABLE: Mapping[tuple[int, int], Mapping[int, tuple[int, int]]] = MappingProxyType(
+    {
+        (IB_QPS_RESET, IB_QPS_INIT): MappingProxyType(
+            {
+                _UD: (IB_QP_PKEY_INDEX | IB_QP_PORT | IB_QP_QKEY, 0),
+                _UC: (IB_QP_PKEY_INDEX | IB_QP_PORT | IB_QP_ACCESS_FLAGS, 0),
+                _RC: (IB_QP_PKEY_INDEX | IB_QP_PORT | IB_QP_ACCESS_FLAGS, 0),
+            }
         ),
-        _RC: (
-            IB_QP_AV
-            | IB_QP_PATH_MTU
-            | IB_QP_DEST_QPN
-            | IB_QP_RQ_PSN
-            | IB_QP_MAX_DEST_RD_ATOMIC
-            | IB_QP_MIN_RNR_TIMER,
-            IB_QP_ALT_PATH | IB_QP_ACCESS_FLAGS | IB_QP_PKEY_INDEX,
+        (IB_QPS_INIT, IB_QPS_INIT): MappingProxyType(
+            {
+                _UD: (0, IB_QP_PKEY_INDEX | IB_QP_PORT | IB_QP_QKEY),
+                _UC: (0, IB_QP_PKEY_INDEX | IB_QP_PORT | IB_QP_ACCESS_FLAGS),
+                _RC: (0, IB_QP_PKEY_INDEX | IB_QP_PORT | IB_QP_ACCESS_FLAGS),
+            }
         ),
-    },
-    (IB_QPS_RTR, IB_QPS_RTS): {
-        _UD: (IB_QP_SQ_PSN, IB_QP_CUR_STATE | IB_QP_QKEY),
-        _UC: (
-            IB_QP_SQ_PSN,
-            IB_QP_CUR_STATE | IB_QP_ALT_PATH | IB_QP_ACCESS_FLAGS | IB_QP_PATH_MIG_STATE,
+        (IB_QPS_INIT, IB_QPS_RTR): MappingProxyType(
+            {
+                _UD: (0, IB_QP_PKEY_INDEX | IB_QP_QKEY),
+                _UC: (
+                    IB_QP_AV | IB_QP_PATH_MTU | IB_QP_DEST_QPN | IB_QP_RQ_PSN,
+                    IB_QP_ALT_PATH | IB_QP_ACCESS_FLAGS | IB_QP_PKEY_INDEX,
+                ),
+                _RC: (
+                    IB_QP_AV
+                    | IB_QP_PATH_MTU
+                    | IB_QP_DEST_QPN
+                    | IB_QP_RQ_PSN
+                    | IB_QP_MAX_DEST_RD_ATOMIC
+                    | IB_QP_MIN_RNR_TIMER,
+                    IB_QP_ALT_PATH | IB_QP_ACCESS_FLAGS | IB_QP_PKEY_INDEX,
+                ),
+            }
         ),
-        _RC: (
-            IB_QP_TIMEOUT
-            | IB_QP_RETRY_CNT
-            | IB_QP_RNR_RETRY
-            | IB_QP_SQ_PSN
-            | IB_QP_MAX_QP_RD_ATOMIC,
-            IB_QP_CUR_STATE
-            | IB_QP_ALT_PATH
-            | IB_QP_ACCESS_FLAGS
-            | IB_QP_MIN_RNR_TIMER
-            | IB_QP_PATH_MIG_STATE,
+        (IB_QPS_RTR, IB_QPS_RTS): MappingProxyType(
+            {
+                _UD: (IB_QP_SQ_PSN, IB_QP_CUR_STATE | IB_QP_QKEY),
+                _UC: (
+                    IB_QP_SQ_PSN,
+                    IB_QP_CUR_STATE | IB_QP_ALT_PATH | IB_QP_ACCESS_FLAGS | IB_QP_PATH_MIG_STATE,
+                ),
+                _RC: (
+                    IB_QP_TIMEOUT
+                    | IB_QP_RETRY_CNT
+                    | IB_QP_RNR_RETRY
+                    | IB_QP_SQ_PSN
+                    | IB_QP_MAX_QP_RD_ATOMIC,
+                    IB_QP_CUR_STATE
+                    | IB_QP_ALT_PATH
+                    | IB_QP_ACCESS_FLAGS
+                    | IB_QP_MIN_RNR_TIMER
+                    | IB_QP_PATH_MIG_STATE,
+                ),
+            }
         ),
-    },
-    (IB_QPS_RTS, IB_QPS_RTS): {
-        _UD: (0, IB_QP_CUR_STATE | IB_QP_QKEY),
-        _UC: (0, IB_QP_CUR_STATE | IB_QP_ACCESS_FLAGS | IB_QP_ALT_PATH | IB_QP_PATH_MIG_STATE),
-        _RC: (
-            0,
-            IB_QP_CUR_STATE
-            | IB_QP_ACCESS_FLAGS
-            | IB_QP_ALT_PATH
-            | IB_QP_PATH_MIG_STATE
-            | IB_QP_MIN_RNR_TIMER,
+        (IB_QPS_RTS, IB_QPS_RTS): MappingProxyType(
+            {
+                _UD: (0, IB_QP_CUR_STATE | IB_QP_QKEY),
+                _UC: (
+                    0,
+                    IB_QP_CUR_STATE | IB_QP_ACCESS_FLAGS | IB_QP_ALT_PATH | IB_QP_PATH_MIG_STATE,
+                ),
+                _RC: (
+                    0,
+                    IB_QP_CUR_STATE
+                    | IB_QP_ACCESS_FLAGS
+                    | IB_QP_ALT_PATH
+                    | IB_QP_PATH_MIG_STATE
+                    | IB_QP_MIN_RNR_TIMER,
+                ),
+            }
         ),
-    },
-}
+    }
+)
 
 
 def ib_modify_qp_is_ok(cur: int, nxt: int, qp_type: int, mask: int) -> bool:
@@ -213,17 +231,18 @@ class QueueBuf:
     writes is what the program's mapping shows.  :meth:`remap` lays it into a ``Vma``.
     """
 
-    def __init__(self, size: int, name: str = "rdma-queue") -> None:
+    def __init__(self, kernel: KernelContext, size: int, name: str = "rdma-queue") -> None:
         if size <= 0:
             raise kerr(EINVAL)
+        self.kernel = kernel
         self.size = size
         self.mapped_size = page_align(size)
-        fd = hide(os.memfd_create(f"mockkernel:{name}", os.MFD_CLOEXEC))
+        fd = hide(kernel, os.memfd_create(f"mockkernel:{name}", os.MFD_CLOEXEC))
         try:
             os.ftruncate(fd, self.mapped_size)
-            self.map = KernelMap(fd, self.mapped_size)
+            self.map = KernelMap(kernel, fd, self.mapped_size)
         except BaseException:
-            kernel_close(fd)
+            kernel_close(kernel, fd)
             raise
         self.fd = fd
 
@@ -236,7 +255,7 @@ class QueueBuf:
     def release(self) -> None:
         if self.fd >= 0:
             self.map.close()
-            kernel_close(self.fd)
+            kernel_close(self.kernel, self.fd)
             self.fd = -1
 
     def __repr__(self) -> str:

@@ -53,7 +53,7 @@ from ..dma_buf import (
     dma_buf_unpin,
 )
 from ..errors import kerr
-from ..mm import PAGE_SIZE, _kernel_maps, _load_libc, kernel_map_ranges
+from ..mm import PAGE_SIZE, KernelMaps, _load_libc
 from ..realfd import REAL
 from ..uaccess import LOCAL, UserMemory, current_mm
 from ..uapi.rdma.ib_user_ioctl_verbs import (
@@ -144,11 +144,20 @@ class IbUmem:
     is taken.
     """
 
-    def __init__(self, address: int, length: int, writable: bool, mm: UserMemory = LOCAL) -> None:
+    def __init__(
+        self,
+        address: int,
+        length: int,
+        writable: bool,
+        mm: UserMemory = LOCAL,
+        kmaps: KernelMaps | None = None,
+    ) -> None:
         self.address = address
         self.length = length
         self.writable = writable
         self.mm = mm
+        #: the pinning kernel's own mappings, where each pin is recorded (``LOCAL`` only)
+        self.kmaps = kmaps
         self.pins: list[tuple[int, int, int]] = []
         self.released = False
 
@@ -160,7 +169,8 @@ class IbUmem:
         if got in (None, _MAP_FAILED):
             raise kerr(ctypes.get_errno() or ENOMEM)
         self.pins.append((start, int(got), size))
-        _kernel_maps[int(got)] = int(got) + size
+        if self.kmaps is not None:
+            self.kmaps.add(int(got), int(got) + size)
 
     def _pin_task(self, start: int, size: int, vma: int, vma_end: int) -> None:
         """Pin ``[start, start+size)`` of a shared mapping ``[vma, vma_end)`` of a
@@ -189,7 +199,8 @@ class IbUmem:
         if got in (None, _MAP_FAILED):
             return
         self.pins.append((start, int(got), size))
-        _kernel_maps[int(got)] = int(got) + size
+        if self.kmaps is not None:
+            self.kmaps.add(int(got), int(got) + size)
 
     def _pieces(self, offset: int, n: int) -> list[tuple[int, int, int | None]]:
         """``[offset, offset+n)`` of the memory as ``(user_address, length, pin_address)``
@@ -245,13 +256,15 @@ class IbUmem:
         self.released = True
         munmap = _load_libc().munmap
         for _start, pin, size in self.pins:
-            _kernel_maps.pop(pin, None)
+            if self.kmaps is not None:
+                self.kmaps.remove(pin)
             munmap(pin, size)
         self.pins.clear()
 
 
-def ib_umem_get(addr: int, size: int, access: int) -> IbUmem:
-    """Pin ``[addr, addr+size)`` of the calling task's address space (``ib_umem_get``).
+def ib_umem_get(device: IbDevice, addr: int, size: int, access: int) -> IbUmem:
+    """Pin ``[addr, addr+size)`` of the calling task's address space for ``device``
+    (``ib_umem_get``).
 
     ``EINVAL`` if the range overflows or has no page; ``EFAULT`` if a page is not mapped, not
     readable, or not writable while ``access`` asks for writes.  In this Python process
@@ -266,16 +279,17 @@ def ib_umem_get(addr: int, size: int, access: int) -> IbUmem:
     if lo == hi:  # ib_umem_num_pages() == 0
         raise kerr(EINVAL)
     mm = current_mm()
+    kernel_maps = device.kernel.subsys(KernelMaps)
     if mm is not LOCAL:
-        return _umem_get_task(mm, addr, size, writable)
-    umem = IbUmem(addr, size, writable)
+        return _umem_get_task(mm, addr, size, writable, kernel_maps)
+    umem = IbUmem(addr, size, writable, LOCAL, kernel_maps)
     shared: list[tuple[int, int]] = []
     cur = lo
     vmas = _vmas()
     starts = [v[0] for v in vmas]
     # the kernel's own mappings (BARs, buffer pages, pins) share the address space
     # of this process but are not the program's memory
-    kmaps = kernel_map_ranges()
+    kmaps = kernel_maps.ranges()
     first: tuple[str, str] | None = None
     while cur < hi:
         i = bisect.bisect_right(starts, cur) - 1
@@ -307,7 +321,9 @@ def ib_umem_get(addr: int, size: int, access: int) -> IbUmem:
     return umem
 
 
-def _umem_get_task(mm: UserMemory, addr: int, size: int, writable: bool) -> IbUmem:
+def _umem_get_task(
+    mm: UserMemory, addr: int, size: int, writable: bool, kmaps: KernelMaps
+) -> IbUmem:
     """``ib_umem_get`` for a supervised program: ``pin_user_pages`` walks its VMAs
     (``/proc/<pid>/maps``); each page must be mapped, readable, and writable when the
     device may write (``check_vma_flags``: no ``FOLL_FORCE``), a range may span VMAs."""
@@ -327,7 +343,7 @@ def _umem_get_task(mm: UserMemory, addr: int, size: int, writable: bool) -> IbUm
         if perms[3] == "s":
             shared.append((cur, min(end, hi) - cur, start, end))
         cur = end
-    umem = IbUmem(addr, size, writable, mm)
+    umem = IbUmem(addr, size, writable, mm, kmaps)
     for start, n, vma, vma_end in shared:
         umem._pin_task(start, n, vma, vma_end)
     return umem

@@ -32,7 +32,7 @@ import ctypes
 import functools
 import os
 import struct
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from errno import (
     EACCES,
@@ -49,6 +49,7 @@ from errno import (
     EPROTONOSUPPORT,
     errorcode,
 )
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from ..errors import kerr
@@ -238,12 +239,18 @@ Handler = Callable[["AttrBundle"], None]
 
 @dataclass(frozen=True)
 class MethodDef:
+    """A method of an object (``DECLARE_UVERBS_NAMED_METHOD``); its attribute table is
+    read-only (one definition serves every kernel)."""
+
     id: int
-    attrs: dict[int, AttrSpec]
+    attrs: Mapping[int, AttrSpec]
     handler: Handler
     has_udata: bool = False
     destroy_attr: int | None = None
     needs: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "attrs", MappingProxyType(dict(self.attrs)))
 
 
 def uverbs_method(
@@ -1363,59 +1370,67 @@ def _perform_destroy(bundle: AttrBundle, utype: UobjType, handle: int) -> None:
     bundle.ufile.destroy_uobject(uobj, RDMA_REMOVE_DESTROY)
 
 
-WRITE: dict[int, WriteDef] = {
-    V.IB_USER_VERBS_CMD_GET_CONTEXT: WriteDef(
-        _w_get_context, 8, 8, has_resp=True, has_udata=True, ioctl_disabled=True
-    ),
-    V.IB_USER_VERBS_CMD_QUERY_DEVICE: WriteDef(_w_query_device, 8, 176, has_resp=True),
-    V.IB_USER_VERBS_CMD_QUERY_PORT: WriteDef(_w_query_port, 16, 40, has_resp=True),
-    V.IB_USER_VERBS_CMD_ALLOC_PD: WriteDef(_w_alloc_pd, 8, 4, has_resp=True, has_udata=True),
-    V.IB_USER_VERBS_CMD_DEALLOC_PD: WriteDef(_w_dealloc_pd, 4),
-    V.IB_USER_VERBS_CMD_CREATE_COMP_CHANNEL: WriteDef(_w_create_comp_channel, 8, 4, has_resp=True),
-    V.IB_USER_VERBS_CMD_REQ_NOTIFY_CQ: WriteDef(_qp.w_req_notify_cq, 8, needs=("req_notify_cq",)),
-    V.IB_USER_VERBS_CMD_CREATE_AH: WriteDef(
-        w_create_ah, 56, 4, has_resp=True, has_udata=True, needs=("create_ah",)
-    ),
-    V.IB_USER_VERBS_CMD_DESTROY_AH: WriteDef(w_destroy_ah, 4, needs=("destroy_ah",)),
-    V.IB_USER_VERBS_CMD_CREATE_SRQ: WriteDef(
-        w_create_srq, 32, 16, has_resp=True, has_udata=True, needs=("create_srq",)
-    ),
-    V.IB_USER_VERBS_CMD_MODIFY_SRQ: WriteDef(
-        w_modify_srq, 16, has_udata=True, needs=("modify_srq",)
-    ),
-    V.IB_USER_VERBS_CMD_QUERY_SRQ: WriteDef(
-        w_query_srq, 16, 16, has_resp=True, needs=("query_srq",)
-    ),
-    V.IB_USER_VERBS_CMD_DESTROY_SRQ: WriteDef(
-        w_destroy_srq, 16, 4, has_resp=True, needs=("destroy_srq",)
-    ),
-    V.IB_USER_VERBS_CMD_REG_MR: WriteDef(
-        _w_reg_mr, 40, 12, has_resp=True, has_udata=True, needs=("reg_user_mr",)
-    ),
-    V.IB_USER_VERBS_CMD_REREG_MR: WriteDef(
-        _w_rereg_mr, 48, 8, has_resp=True, has_udata=True, needs=("rereg_user_mr",)
-    ),
-    V.IB_USER_VERBS_CMD_DEREG_MR: WriteDef(_w_dereg_mr, 4),
-    V.IB_USER_VERBS_CMD_CREATE_CQ: WriteDef(
-        _qp.w_create_cq, 32, 8, has_resp=True, has_udata=True, needs=("create_cq",)
-    ),
-    V.IB_USER_VERBS_CMD_DESTROY_CQ: WriteDef(
-        _qp.w_destroy_cq, 16, 8, has_resp=True, needs=("destroy_cq",)
-    ),
-    V.IB_USER_VERBS_CMD_CREATE_QP: WriteDef(
-        _qp.w_create_qp, 56, 32, has_resp=True, has_udata=True, needs=("create_qp",)
-    ),
-    V.IB_USER_VERBS_CMD_MODIFY_QP: WriteDef(_qp.w_modify_qp, 112, needs=("modify_qp",)),
-    V.IB_USER_VERBS_CMD_DESTROY_QP: WriteDef(
-        _qp.w_destroy_qp, 16, 4, has_resp=True, needs=("destroy_qp",)
-    ),
-    V.IB_USER_VERBS_CMD_POST_SEND: WriteDef(
-        _qp.w_post_send, 24, 4, has_resp=True, needs=("post_send",)
-    ),
-}
-WRITE_EX: dict[int, WriteDef] = {
-    V.IB_USER_VERBS_EX_CMD_QUERY_DEVICE: WriteDef(_w_ex_query_device, 8, 0, is_ex=True),
-}
+WRITE: Mapping[int, WriteDef] = MappingProxyType(
+    {
+        V.IB_USER_VERBS_CMD_GET_CONTEXT: WriteDef(
+            _w_get_context, 8, 8, has_resp=True, has_udata=True, ioctl_disabled=True
+        ),
+        V.IB_USER_VERBS_CMD_QUERY_DEVICE: WriteDef(_w_query_device, 8, 176, has_resp=True),
+        V.IB_USER_VERBS_CMD_QUERY_PORT: WriteDef(_w_query_port, 16, 40, has_resp=True),
+        V.IB_USER_VERBS_CMD_ALLOC_PD: WriteDef(_w_alloc_pd, 8, 4, has_resp=True, has_udata=True),
+        V.IB_USER_VERBS_CMD_DEALLOC_PD: WriteDef(_w_dealloc_pd, 4),
+        V.IB_USER_VERBS_CMD_CREATE_COMP_CHANNEL: WriteDef(
+            _w_create_comp_channel, 8, 4, has_resp=True
+        ),
+        V.IB_USER_VERBS_CMD_REQ_NOTIFY_CQ: WriteDef(
+            _qp.w_req_notify_cq, 8, needs=("req_notify_cq",)
+        ),
+        V.IB_USER_VERBS_CMD_CREATE_AH: WriteDef(
+            w_create_ah, 56, 4, has_resp=True, has_udata=True, needs=("create_ah",)
+        ),
+        V.IB_USER_VERBS_CMD_DESTROY_AH: WriteDef(w_destroy_ah, 4, needs=("destroy_ah",)),
+        V.IB_USER_VERBS_CMD_CREATE_SRQ: WriteDef(
+            w_create_srq, 32, 16, has_resp=True, has_udata=True, needs=("create_srq",)
+        ),
+        V.IB_USER_VERBS_CMD_MODIFY_SRQ: WriteDef(
+            w_modify_srq, 16, has_udata=True, needs=("modify_srq",)
+        ),
+        V.IB_USER_VERBS_CMD_QUERY_SRQ: WriteDef(
+            w_query_srq, 16, 16, has_resp=True, needs=("query_srq",)
+        ),
+        V.IB_USER_VERBS_CMD_DESTROY_SRQ: WriteDef(
+            w_destroy_srq, 16, 4, has_resp=True, needs=("destroy_srq",)
+        ),
+        V.IB_USER_VERBS_CMD_REG_MR: WriteDef(
+            _w_reg_mr, 40, 12, has_resp=True, has_udata=True, needs=("reg_user_mr",)
+        ),
+        V.IB_USER_VERBS_CMD_REREG_MR: WriteDef(
+            _w_rereg_mr, 48, 8, has_resp=True, has_udata=True, needs=("rereg_user_mr",)
+        ),
+        V.IB_USER_VERBS_CMD_DEREG_MR: WriteDef(_w_dereg_mr, 4),
+        V.IB_USER_VERBS_CMD_CREATE_CQ: WriteDef(
+            _qp.w_create_cq, 32, 8, has_resp=True, has_udata=True, needs=("create_cq",)
+        ),
+        V.IB_USER_VERBS_CMD_DESTROY_CQ: WriteDef(
+            _qp.w_destroy_cq, 16, 8, has_resp=True, needs=("destroy_cq",)
+        ),
+        V.IB_USER_VERBS_CMD_CREATE_QP: WriteDef(
+            _qp.w_create_qp, 56, 32, has_resp=True, has_udata=True, needs=("create_qp",)
+        ),
+        V.IB_USER_VERBS_CMD_MODIFY_QP: WriteDef(_qp.w_modify_qp, 112, needs=("modify_qp",)),
+        V.IB_USER_VERBS_CMD_DESTROY_QP: WriteDef(
+            _qp.w_destroy_qp, 16, 4, has_resp=True, needs=("destroy_qp",)
+        ),
+        V.IB_USER_VERBS_CMD_POST_SEND: WriteDef(
+            _qp.w_post_send, 24, 4, has_resp=True, needs=("post_send",)
+        ),
+    }
+)
+WRITE_EX: Mapping[int, WriteDef] = MappingProxyType(
+    {
+        V.IB_USER_VERBS_EX_CMD_QUERY_DEVICE: WriteDef(_w_ex_query_device, 8, 0, is_ex=True),
+    }
+)
 
 
 def _write_method(uapi: Uapi, command: int) -> WriteDef:

@@ -16,8 +16,9 @@ from __future__ import annotations
 import contextlib
 import os
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from errno import E2BIG, EFAULT, EINVAL, ENOENT, EOPNOTSUPP
+from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 from ..errors import NotMine, kerr
@@ -541,11 +542,11 @@ ENTRIES: tuple[tuple[str, str, Callable[[Call], Result], str], ...] = (
 #: the calls about one fd alone (``Syscall.fd_arg`` 0)
 FD_ONLY = ("fsetxattr", "fremovexattr", "inotify_rm_watch")
 #: (path argument, dirfd argument) of the path calls (``Syscall.path_arg``)
-PATH_ARGS: dict[str, tuple[int, int | None]] = {
+PATH_ARGS: Mapping[str, tuple[int, int | None]] = MappingProxyType({
     "chmod": (0, None), "fchmodat": (1, 0), "fchmodat2": (1, 0), "chown": (0, None),
     "lchown": (0, None), "fchownat": (1, 0), "utime": (0, None), "utimes": (0, None),
     "futimesat": (1, 0), "utimensat": (1, 0), "truncate": (0, None), "setxattr": (0, None),
     "lsetxattr": (0, None), "removexattr": (0, None), "lremovexattr": (0, None),
     "fanotify_mark": (4, 3), "setxattrat": (1, 0),
     "getxattrat": (1, 0), "listxattrat": (1, 0), "removexattrat": (1, 0),
-}  # fmt: skip
+})  # fmt: skip

@@ -21,11 +21,12 @@ import contextlib
 import threading
 from typing import TYPE_CHECKING, Final
 
-from ..realfd import REAL, hide
+from ..realfd import REAL, hide, kernel_close
 from .fdtable import RemoteFdTable
 from .host import libc
 
 if TYPE_CHECKING:
+    from ..context import KernelContext
     from ..process import Process
 
 __all__ = ["TRACED", "ExecHolds", "quick_execve"]
@@ -39,7 +40,8 @@ _O_CLOEXEC = 0o2000000
 class ExecHolds:
     """The real close-on-exec files held across an exec, by the exec'ing thread."""
 
-    def __init__(self) -> None:
+    def __init__(self, kernel: KernelContext) -> None:
+        self.kernel = kernel  # (it holds the dups)
         self.held: dict[int, list[int]] = {}
         self.lock = threading.Lock()
 
@@ -58,7 +60,7 @@ class ExecHolds:
                 if fd in proc.files or not _cloexec(proc.pid, fd):
                     continue
                 with contextlib.suppress(OSError):  # closed meanwhile by another thread
-                    fds.append(hide(libc().pidfd_getfd(pidfd, fd)))
+                    fds.append(hide(self.kernel, libc().pidfd_getfd(pidfd, fd)))
         finally:
             REAL.close(pidfd)
         with self.lock:
@@ -70,7 +72,7 @@ class ExecHolds:
         with self.lock:
             fds = [fd for tid in tids for fd in self.held.pop(tid, [])]
         for fd in fds:
-            REAL.close(fd)
+            kernel_close(self.kernel, fd)
 
     def release_all(self) -> None:
         self.release(*list(self.held))

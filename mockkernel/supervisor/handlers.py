@@ -16,9 +16,10 @@ import os
 import signal
 import stat
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from errno import EBADF, EINVAL, ENODEV, ENOTDIR, EPIPE, ERANGE, ESPIPE, EXDEV
+from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 from ..dma_buf.core import dma_buf_fops
@@ -923,210 +924,219 @@ def sys_flistxattr(c: Call) -> Result:
 
 
 _S, _P, _U = "supported", "partial", "unimplemented"
-TABLE: dict[int, Syscall] = {
-    s.nr: s
-    for s in (
-        Syscall("read", _S, sys_read),
-        Syscall("write", _S, sys_write),
-        Syscall("open", _S, sys_open),
-        Syscall("close", _S, sys_close, "mock close, then the real close of the placeholder"),
-        Syscall("stat", _S, sys_stat),
-        Syscall("fstat", _S, sys_fstat),
-        Syscall("statfs", _S, sys_statfs, "the host's mount of the path's tree"),
-        Syscall("fstatfs", _S, sys_fstatfs, "a dma-buf: DMA_BUF_MAGIC; anon inodes, sockets"),
-        Syscall("lstat", _S, sys_lstat),
-        Syscall("poll", _S, sys_poll, "mock fds by ->poll, real ones waited on in slices"),
-        Syscall("lseek", _S, sys_lseek),
-        Syscall("mmap", _S, sys_mmap, "any layout: TRACE stop, pieces laid by injected calls"),
-        Syscall("munmap", _S, sys_munmap, "the records go, then the real munmap"),
-        Syscall(
-            "mremap",
-            _S,
-            sys_mremap,
-            "a mock mapping: growing EFAULT, DONTUNMAP EINVAL (VM_PFNMAP); shrunk or moved,"
-            " its records follow",
-        ),
-        Syscall("mprotect", _P, sys_mprotect, "trapped in the mapping window only (not MAP_FIXED)"),
-        Syscall(
-            "madvise",
-            _P,
-            sys_madvise,
-            "trapped in the mapping window only (not MAP_FIXED); MADV_REMOVE anywhere: "
-            "pinned pages of a punched memfd move first",
-        ),
-        Syscall("msync", _P, sys_msync, "trapped in the mapping window only (not MAP_FIXED)"),
-        Syscall(
-            "ioctl",
-            _S,
-            sys_ioctl,
-            "pointers read in the child; SIOCGIF* & co. on any socket: the mock's devices",
-        ),
-        Syscall("pread64", _S, sys_pread64),
-        Syscall("pwrite64", _S, sys_pwrite64),
-        Syscall("readv", _S, sys_readv),
-        Syscall("writev", _S, sys_writev),
-        Syscall("access", _P, sys_access, "checked with the caller's real ids"),
-        Syscall("dup", _S, sys_dup, "ADDFD: Linux's lowest free number"),
-        Syscall("dup2", _S, sys_dup2, "ADDFD with SETFD"),
-        Syscall("fcntl", _S, sys_fcntl, "F_GETFD/F_SETFD also run on the placeholder"),
-        Syscall("fsync", _S, sys_fsync),
-        Syscall("flock", _S, sys_flock, "the open file description's lock (filelock.py)"),
-        Syscall("fchmod", _S, sys_fchmod),
-        Syscall("fchown", _S, sys_fchown),
-        Syscall("fadvise64", _S, sys_fadvise64, "no page cache: a known advice does nothing"),
-        Syscall("sendfile", _U, sys_sendfile, "into a mock TCP socket: sent; else EINVAL"),
-        Syscall(
-            "splice",
-            _P,
-            sys_splice,
-            "a pipe with a mock TCP socket or sysfs file: moved (syscalls/splice.py); "
-            "other mock files: EINVAL (no splice ops)",
-        ),
-        Syscall("tee", _U, sys_tee, "EINVAL: only two pipes tee"),
-        Syscall("vmsplice", _U, sys_vmsplice, "EBADF: not a pipe"),
-        Syscall(
-            "copy_file_range",
-            _U,
-            _no_splice("copy_file_range", (0, 2), EINVAL),
-            "EINVAL: not a regular file",
-        ),
-        Syscall(
-            "sync_file_range",
-            _U,
-            _no_splice("sync_file_range", (0,), ESPIPE),
-            "ESPIPE: not a regular file",
-        ),
-        Syscall("readahead", _U, _no_splice("readahead", (0,), EINVAL), "EINVAL: no mapping"),
-        Syscall("fdatasync", _S, sys_fdatasync),
-        Syscall("ftruncate", _S, sys_ftruncate),
-        Syscall("readlink", _S, sys_readlink),
-        Syscall("rename", _S, sys_rename, "in the kernel's trees: namei's rules"),
-        Syscall("mkdir", _S, sys_mkdir, "in the kernel's trees: namei's rules"),
-        Syscall("rmdir", _S, sys_rmdir, "in the kernel's trees: namei's rules"),
-        Syscall("unlink", _S, sys_unlink, "in the kernel's trees: namei's rules"),
-        Syscall("mkdirat", _S, sys_mkdirat, "in the kernel's trees: namei's rules"),
-        Syscall("unlinkat", _S, sys_unlinkat, "in the kernel's trees: namei's rules"),
-        Syscall("renameat", _S, sys_renameat, "across the trees and a host fs: EXDEV"),
-        Syscall("renameat2", _S, sys_renameat2, "across the trees and a host fs: EXDEV"),
-        Syscall(
-            "getdents64",
-            _S,
-            sys_getdents64,
-            "owned mock dirs open and list (`/sys/bus/pci/devices`)",
-        ),
-        Syscall("openat", _S, sys_openat),
-        Syscall("newfstatat", _S, sys_newfstatat, "AT_EMPTY_PATH included"),
-        Syscall("readlinkat", _S, sys_readlinkat),
-        Syscall("ppoll", _P, sys_ppoll, "as poll; the signal mask is not applied"),
-        Syscall(
-            "epoll_ctl", _P, sys_epoll_ctl, "a mock fd: an eventfd mirrors its ->poll (IN, OUT)"
-        ),
-        Syscall("getcwd", _S, sys_getcwd, "a mock cwd answers its path"),
-        Syscall(
-            "chdir",
-            _P,
-            sys_chdir,
-            "into a mock directory; a relative path out of one to a host directory "
-            "outside /dev, /sys, /proc: ENOENT",
-        ),
-        Syscall("fchdir", _S, sys_fchdir, "a mock directory fd"),
-        Syscall(
-            "getxattr", _S, sys_getxattr, "stored on devtmpfs/sysfs inodes; else Linux's errno"
-        ),
-        Syscall("lgetxattr", _S, sys_lgetxattr, "as getxattr, the link itself"),
-        Syscall("fgetxattr", _S, sys_fgetxattr, "devtmpfs, sysfs, procfs or an anon inode"),
-        Syscall("listxattr", _S, sys_listxattr, "nothing listed (no LSM labels)"),
-        Syscall("llistxattr", _S, sys_llistxattr),
-        Syscall("flistxattr", _P, sys_flistxattr, "a mock socket lists no sockprotoname"),
-        Syscall("sendmsg", _P, sys_sendmsg, "SCM_RIGHTS of mock fds (tokens); mock sockets"),
-        Syscall(
-            "recvmsg",
-            _P,
-            sys_recvmsg,
-            "AF_UNIX tokens in flight; mock sockets (SCM_DEVMEM_* cmsgs; TCP blocks as Linux)",
-        ),
-        Syscall("sendmmsg", _P, sys_sendmmsg, "as sendmsg, message by message"),
-        Syscall(
-            "recvmmsg",
-            _P,
-            sys_recvmmsg,
-            "as recvmsg, message by message; the timeout is not applied",
-        ),
-        Syscall("select", _S, sys_select, "as poll, with fs/select.c's masks"),
-        Syscall("pselect6", _P, sys_pselect6, "as select; the signal mask is not applied"),
-        Syscall(
-            "unshare",
-            _P,
-            sys_unshare,
-            "CLONE_FILES of a process sharing its table; a thread's own table is not modelled",
-        ),
-        Syscall("faccessat", _P, sys_faccessat, "checked with the caller's real ids"),
-        Syscall("dup3", _S, sys_dup3),
-        Syscall("preadv", _S, sys_preadv),
-        Syscall("pwritev", _S, sys_pwritev),
-        Syscall("preadv2", _S, sys_preadv2),
-        Syscall("pwritev2", _S, sys_pwritev2),
-        Syscall("statx", _P, sys_statx, "the basic stats only"),
-        Syscall("close_range", _S, sys_close_range, "CLOSE_RANGE_UNSHARE: a table of its own"),
-        Syscall(
-            "openat2",
-            _P,
-            sys_openat2,
-            "open_how checked; a mock path: RESOLVE_BENEATH/NO_SYMLINKS/NO_MAGICLINKS applied,"
-            " NO_XDEV/IN_ROOT not",
-        ),
-        Syscall("faccessat2", _S, sys_faccessat2, "AT_EACCESS: effective ids; AT_EMPTY_PATH"),
-        Syscall(
-            "fallocate",
-            _S,
-            sys_fallocate,
-            "a real memfd's punch: the pages a udmabuf pinned move to the kernel first",
-        ),
-        # netlink sockets are the mock's (netsock.py); an AF_INET stream socket becomes
-        # the mock's when bound or connected to a mock NIC address (tcpsock.py)
-        Syscall("socket", _P, netsock.sys_socket, "AF_NETLINK ROUTE, GENERIC and RDMA"),
-        Syscall(
-            "bind",
-            _S,
-            netsock.sys_bind,
-            "a TCP socket bound to a mock NIC address becomes the mock's (ADDFD+SETFD)",
-        ),
-        Syscall(
-            "connect",
-            _P,
-            netsock.sys_connect,
-            "netlink: to the kernel (port 0); TCP: to a listener on a mock NIC address",
-        ),
-        Syscall("listen", _S, netsock.sys_listen, "mock TCP; on INADDR_ANY/:: also the mock's"),
-        Syscall("shutdown", _S, netsock.sys_shutdown, "mock TCP sockets (SHUT_WR: a FIN)"),
-        Syscall("accept", _S, netsock.sys_accept, "mock TCP listeners; blocks as Linux"),
-        Syscall("accept4", _S, netsock.sys_accept4, "as accept, SOCK_NONBLOCK/SOCK_CLOEXEC"),
-        Syscall("getsockname", _S, netsock.sys_getsockname),
-        Syscall("getpeername", _S, netsock.sys_getpeername),
-        Syscall(
-            "setsockopt",
-            _S,
-            netsock.sys_setsockopt,
-            "TCP: SO_DEVMEM_DONTNEED the kernel's, other options the host socket's",
-        ),
-        Syscall(
-            "getsockopt", _S, netsock.sys_getsockopt, "TCP: SO_ACCEPTCONN; others the host socket's"
-        ),
-        Syscall("sendto", _S, netsock.sys_sendto),
-        Syscall("recvfrom", _P, netsock.sys_recvfrom, "TCP blocks as Linux; netlink never"),
-        # attributes of mock paths and fds (attrs.py; the rules: syscalls/attr.py, xattr.py)
-        *(Syscall(*entry) for entry in attrs.ENTRIES),
-    )
-}
+TABLE: Mapping[int, Syscall] = MappingProxyType(
+    {
+        s.nr: s
+        for s in (
+            Syscall("read", _S, sys_read),
+            Syscall("write", _S, sys_write),
+            Syscall("open", _S, sys_open),
+            Syscall("close", _S, sys_close, "mock close, then the real close of the placeholder"),
+            Syscall("stat", _S, sys_stat),
+            Syscall("fstat", _S, sys_fstat),
+            Syscall("statfs", _S, sys_statfs, "the host's mount of the path's tree"),
+            Syscall("fstatfs", _S, sys_fstatfs, "a dma-buf: DMA_BUF_MAGIC; anon inodes, sockets"),
+            Syscall("lstat", _S, sys_lstat),
+            Syscall("poll", _S, sys_poll, "mock fds by ->poll, real ones waited on in slices"),
+            Syscall("lseek", _S, sys_lseek),
+            Syscall("mmap", _S, sys_mmap, "any layout: TRACE stop, pieces laid by injected calls"),
+            Syscall("munmap", _S, sys_munmap, "the records go, then the real munmap"),
+            Syscall(
+                "mremap",
+                _S,
+                sys_mremap,
+                "a mock mapping: growing EFAULT, DONTUNMAP EINVAL (VM_PFNMAP); shrunk or moved,"
+                " its records follow",
+            ),
+            Syscall(
+                "mprotect", _P, sys_mprotect, "trapped in the mapping window only (not MAP_FIXED)"
+            ),
+            Syscall(
+                "madvise",
+                _P,
+                sys_madvise,
+                "trapped in the mapping window only (not MAP_FIXED); MADV_REMOVE anywhere: "
+                "pinned pages of a punched memfd move first",
+            ),
+            Syscall("msync", _P, sys_msync, "trapped in the mapping window only (not MAP_FIXED)"),
+            Syscall(
+                "ioctl",
+                _S,
+                sys_ioctl,
+                "pointers read in the child; SIOCGIF* & co. on any socket: the mock's devices",
+            ),
+            Syscall("pread64", _S, sys_pread64),
+            Syscall("pwrite64", _S, sys_pwrite64),
+            Syscall("readv", _S, sys_readv),
+            Syscall("writev", _S, sys_writev),
+            Syscall("access", _P, sys_access, "checked with the caller's real ids"),
+            Syscall("dup", _S, sys_dup, "ADDFD: Linux's lowest free number"),
+            Syscall("dup2", _S, sys_dup2, "ADDFD with SETFD"),
+            Syscall("fcntl", _S, sys_fcntl, "F_GETFD/F_SETFD also run on the placeholder"),
+            Syscall("fsync", _S, sys_fsync),
+            Syscall("flock", _S, sys_flock, "the open file description's lock (filelock.py)"),
+            Syscall("fchmod", _S, sys_fchmod),
+            Syscall("fchown", _S, sys_fchown),
+            Syscall("fadvise64", _S, sys_fadvise64, "no page cache: a known advice does nothing"),
+            Syscall("sendfile", _U, sys_sendfile, "into a mock TCP socket: sent; else EINVAL"),
+            Syscall(
+                "splice",
+                _P,
+                sys_splice,
+                "a pipe with a mock TCP socket or sysfs file: moved (syscalls/splice.py); "
+                "other mock files: EINVAL (no splice ops)",
+            ),
+            Syscall("tee", _U, sys_tee, "EINVAL: only two pipes tee"),
+            Syscall("vmsplice", _U, sys_vmsplice, "EBADF: not a pipe"),
+            Syscall(
+                "copy_file_range",
+                _U,
+                _no_splice("copy_file_range", (0, 2), EINVAL),
+                "EINVAL: not a regular file",
+            ),
+            Syscall(
+                "sync_file_range",
+                _U,
+                _no_splice("sync_file_range", (0,), ESPIPE),
+                "ESPIPE: not a regular file",
+            ),
+            Syscall("readahead", _U, _no_splice("readahead", (0,), EINVAL), "EINVAL: no mapping"),
+            Syscall("fdatasync", _S, sys_fdatasync),
+            Syscall("ftruncate", _S, sys_ftruncate),
+            Syscall("readlink", _S, sys_readlink),
+            Syscall("rename", _S, sys_rename, "in the kernel's trees: namei's rules"),
+            Syscall("mkdir", _S, sys_mkdir, "in the kernel's trees: namei's rules"),
+            Syscall("rmdir", _S, sys_rmdir, "in the kernel's trees: namei's rules"),
+            Syscall("unlink", _S, sys_unlink, "in the kernel's trees: namei's rules"),
+            Syscall("mkdirat", _S, sys_mkdirat, "in the kernel's trees: namei's rules"),
+            Syscall("unlinkat", _S, sys_unlinkat, "in the kernel's trees: namei's rules"),
+            Syscall("renameat", _S, sys_renameat, "across the trees and a host fs: EXDEV"),
+            Syscall("renameat2", _S, sys_renameat2, "across the trees and a host fs: EXDEV"),
+            Syscall(
+                "getdents64",
+                _S,
+                sys_getdents64,
+                "owned mock dirs open and list (`/sys/bus/pci/devices`)",
+            ),
+            Syscall("openat", _S, sys_openat),
+            Syscall("newfstatat", _S, sys_newfstatat, "AT_EMPTY_PATH included"),
+            Syscall("readlinkat", _S, sys_readlinkat),
+            Syscall("ppoll", _P, sys_ppoll, "as poll; the signal mask is not applied"),
+            Syscall(
+                "epoll_ctl", _P, sys_epoll_ctl, "a mock fd: an eventfd mirrors its ->poll (IN, OUT)"
+            ),
+            Syscall("getcwd", _S, sys_getcwd, "a mock cwd answers its path"),
+            Syscall(
+                "chdir",
+                _P,
+                sys_chdir,
+                "into a mock directory; a relative path out of one to a host directory "
+                "outside /dev, /sys, /proc: ENOENT",
+            ),
+            Syscall("fchdir", _S, sys_fchdir, "a mock directory fd"),
+            Syscall(
+                "getxattr", _S, sys_getxattr, "stored on devtmpfs/sysfs inodes; else Linux's errno"
+            ),
+            Syscall("lgetxattr", _S, sys_lgetxattr, "as getxattr, the link itself"),
+            Syscall("fgetxattr", _S, sys_fgetxattr, "devtmpfs, sysfs, procfs or an anon inode"),
+            Syscall("listxattr", _S, sys_listxattr, "nothing listed (no LSM labels)"),
+            Syscall("llistxattr", _S, sys_llistxattr),
+            Syscall("flistxattr", _P, sys_flistxattr, "a mock socket lists no sockprotoname"),
+            Syscall("sendmsg", _P, sys_sendmsg, "SCM_RIGHTS of mock fds (tokens); mock sockets"),
+            Syscall(
+                "recvmsg",
+                _P,
+                sys_recvmsg,
+                "AF_UNIX tokens in flight; mock sockets (SCM_DEVMEM_* cmsgs; TCP blocks as Linux)",
+            ),
+            Syscall("sendmmsg", _P, sys_sendmmsg, "as sendmsg, message by message"),
+            Syscall(
+                "recvmmsg",
+                _P,
+                sys_recvmmsg,
+                "as recvmsg, message by message; the timeout is not applied",
+            ),
+            Syscall("select", _S, sys_select, "as poll, with fs/select.c's masks"),
+            Syscall("pselect6", _P, sys_pselect6, "as select; the signal mask is not applied"),
+            Syscall(
+                "unshare",
+                _P,
+                sys_unshare,
+                "CLONE_FILES of a process sharing its table; a thread's own table is not modelled",
+            ),
+            Syscall("faccessat", _P, sys_faccessat, "checked with the caller's real ids"),
+            Syscall("dup3", _S, sys_dup3),
+            Syscall("preadv", _S, sys_preadv),
+            Syscall("pwritev", _S, sys_pwritev),
+            Syscall("preadv2", _S, sys_preadv2),
+            Syscall("pwritev2", _S, sys_pwritev2),
+            Syscall("statx", _P, sys_statx, "the basic stats only"),
+            Syscall("close_range", _S, sys_close_range, "CLOSE_RANGE_UNSHARE: a table of its own"),
+            Syscall(
+                "openat2",
+                _P,
+                sys_openat2,
+                "open_how checked; a mock path: RESOLVE_BENEATH/NO_SYMLINKS/NO_MAGICLINKS applied,"
+                " NO_XDEV/IN_ROOT not",
+            ),
+            Syscall("faccessat2", _S, sys_faccessat2, "AT_EACCESS: effective ids; AT_EMPTY_PATH"),
+            Syscall(
+                "fallocate",
+                _S,
+                sys_fallocate,
+                "a real memfd's punch: the pages a udmabuf pinned move to the kernel first",
+            ),
+            # netlink sockets are the mock's (netsock.py); an AF_INET stream socket becomes
+            # the mock's when bound or connected to a mock NIC address (tcpsock.py)
+            Syscall("socket", _P, netsock.sys_socket, "AF_NETLINK ROUTE, GENERIC and RDMA"),
+            Syscall(
+                "bind",
+                _S,
+                netsock.sys_bind,
+                "a TCP socket bound to a mock NIC address becomes the mock's (ADDFD+SETFD)",
+            ),
+            Syscall(
+                "connect",
+                _P,
+                netsock.sys_connect,
+                "netlink: to the kernel (port 0); TCP: to a listener on a mock NIC address",
+            ),
+            Syscall("listen", _S, netsock.sys_listen, "mock TCP; on INADDR_ANY/:: also the mock's"),
+            Syscall("shutdown", _S, netsock.sys_shutdown, "mock TCP sockets (SHUT_WR: a FIN)"),
+            Syscall("accept", _S, netsock.sys_accept, "mock TCP listeners; blocks as Linux"),
+            Syscall("accept4", _S, netsock.sys_accept4, "as accept, SOCK_NONBLOCK/SOCK_CLOEXEC"),
+            Syscall("getsockname", _S, netsock.sys_getsockname),
+            Syscall("getpeername", _S, netsock.sys_getpeername),
+            Syscall(
+                "setsockopt",
+                _S,
+                netsock.sys_setsockopt,
+                "TCP: SO_DEVMEM_DONTNEED the kernel's, other options the host socket's",
+            ),
+            Syscall(
+                "getsockopt",
+                _S,
+                netsock.sys_getsockopt,
+                "TCP: SO_ACCEPTCONN; others the host socket's",
+            ),
+            Syscall("sendto", _S, netsock.sys_sendto),
+            Syscall("recvfrom", _P, netsock.sys_recvfrom, "TCP blocks as Linux; netlink never"),
+            # attributes of mock paths and fds (attrs.py; the rules: syscalls/attr.py, xattr.py)
+            *(Syscall(*entry) for entry in attrs.ENTRIES),
+        )
+    }
+)
 
 #: calls that reach a file but are not trapped: the child's real kernel runs them on the
 #: placeholder (a sealed empty memfd) -- documented limits, listed in the support table
-NOT_TRAPPED: dict[str, str] = {
-    "mprotect/madvise/msync outside the mapping window": "a mock mapping the program "
-    "placed with MAP_FIXED: they act on its real pages (the backing files)",
-    "io_uring_setup": "refused (ENOSYS, as without CONFIG_IO_URING) for the whole tree: "
-    "io_uring's operations bypass seccomp",
-}
+NOT_TRAPPED: Mapping[str, str] = MappingProxyType(
+    {
+        "mprotect/madvise/msync outside the mapping window": "a mock mapping the program "
+        "placed with MAP_FIXED: they act on its real pages (the backing files)",
+        "io_uring_setup": "refused (ENOSYS, as without CONFIG_IO_URING) for the whole tree: "
+        "io_uring's operations bypass seccomp",
+    }
+)
 
 
 _FD_ONLY = ("read", "write", "pread64", "pwrite64", "readv", "writev", "preadv", "pwritev",
@@ -1137,7 +1147,7 @@ _FD_ONLY = ("read", "write", "pread64", "pwrite64", "readv", "writev", "preadv",
             "fgetxattr", "flistxattr", "fstatfs", *attrs.FD_ONLY)  # fmt: skip
 
 
-_PATH_ARGS: dict[str, tuple[int, int | None]] = {
+_PATH_ARGS: Mapping[str, tuple[int, int | None]] = MappingProxyType({
     "open": (0, None), "stat": (0, None), "lstat": (0, None), "access": (0, None),
     "readlink": (0, None), "statfs": (0, None), "openat": (1, 0), "newfstatat": (1, 0),
     "readlinkat": (1, 0),
@@ -1146,20 +1156,22 @@ _PATH_ARGS: dict[str, tuple[int, int | None]] = {
     "mkdir": (0, None), "rmdir": (0, None), "unlink": (0, None), "mkdirat": (1, 0),
     "unlinkat": (1, 0),
     "llistxattr": (0, None), **attrs.PATH_ARGS,
-}  # fmt: skip
-_QUICK: dict[str, Callable[[Process, tuple[int, ...]], bool]] = {
-    "sendmsg": scm.quick_sendmsg,
-    "recvmsg": scm.quick_recvmsg,
-    "unshare": _quick_unshare,
-    "sendmmsg": scm.quick_sendmmsg,
-    "bind": tcpsock.quick_bind,
-    "connect": tcpsock.quick_bind,
-    "listen": tcpsock.quick_listen,
-    "fallocate": punch.quick_fallocate,
-}
+})  # fmt: skip
+_QUICK: Mapping[str, Callable[[Process, tuple[int, ...]], bool]] = MappingProxyType(
+    {
+        "sendmsg": scm.quick_sendmsg,
+        "recvmsg": scm.quick_recvmsg,
+        "unshare": _quick_unshare,
+        "sendmmsg": scm.quick_sendmmsg,
+        "bind": tcpsock.quick_bind,
+        "connect": tcpsock.quick_bind,
+        "listen": tcpsock.quick_listen,
+        "fallocate": punch.quick_fallocate,
+    }
+)
 
 
-def _with_fd_args(entries: dict[int, Syscall]) -> dict[int, Syscall]:
+def _with_fd_args(entries: Mapping[int, Syscall]) -> Mapping[int, Syscall]:
     """Mark the calls about one fd alone (``fd_arg``): a real fd there skips the
     handler; the path calls (``path_arg``) and the quick tests likewise."""
     out = {}
@@ -1168,7 +1180,7 @@ def _with_fd_args(entries: dict[int, Syscall]) -> dict[int, Syscall]:
         out[nr] = replace(
             s, fd_arg=fd_arg, path_arg=_PATH_ARGS.get(s.name), quick=_QUICK.get(s.name)
         )
-    return out
+    return MappingProxyType(out)
 
 
 TABLE = _with_fd_args(TABLE)

@@ -41,7 +41,7 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from ..realfd import REAL, hide, kernel_close
+from ..realfd import REAL, move_high, os_close
 from .host import CLOSE_RANGE_CLOEXEC, Spawn, libc
 from .ptrace import (
     TREE_OPTIONS,
@@ -346,7 +346,7 @@ def _install(pid: int, prog: tuple[SockFprog, ctypes.Array[SockFilter]]) -> int:
             # closed) goes with the exec
             cont(pid, inj.finish(_CATCH_FD))
         except BaseException:
-            kernel_close(ours)
+            os_close(ours)  # (not yet the supervisor's: its kernel holds it from ``start``)
             raise
     except TraceeGone as e:
         raise LaunchError(
@@ -367,7 +367,7 @@ def _getfd(pid: int, fd: int) -> int:
     lib = libc()
     pidfd = lib.pidfd_open(pid)
     try:
-        return hide(lib.pidfd_getfd(pidfd, fd))
+        return move_high(lib.pidfd_getfd(pidfd, fd))
     finally:
         REAL.close(pidfd)
 
@@ -491,7 +491,7 @@ def _fork_child(spec: Spec, code: Sequence[tuple[int, int, int, int]]) -> Child:
         err = read_error(err_r)
         return err[0] if err is not None and err[1] == "exec" else None
 
-    return Child(pid, hide(fds[0]), exec_error, lambda: REAL.close(err_r))
+    return Child(pid, move_high(fds[0]), exec_error, lambda: REAL.close(err_r))
 
 
 def _fail(pid: int, err_r: int) -> None:

@@ -22,9 +22,13 @@ import select
 import threading
 from collections.abc import Callable
 from errno import EINTR, ENOENT
+from typing import TYPE_CHECKING
 
 from ..realfd import REAL, hide, kernel_close
 from .notify import Listener
+
+if TYPE_CHECKING:
+    from ..context import KernelContext
 
 __all__ = ["Pool"]
 
@@ -41,7 +45,10 @@ class Pool:
         serve: Serve,
         period: float = 0.002,
         on_fatal: Callable[[BaseException], None] | None = None,
+        *,
+        kernel: KernelContext,
     ) -> None:
+        self.kernel = kernel  # (it holds the stop pipe)
         self.listener = listener
         #: set once the listener is known: workers started before it (``start`` ahead of
         #: the child's fork, off the child's start-up path) wait for it
@@ -62,7 +69,7 @@ class Pool:
         self._handed: set[int] = set()  # serves the watchdog handed the lead on from
         self._waiting = 0
         self._workers: list[_Worker] = []
-        self._stop_r, self._stop_w = (hide(fd) for fd in os.pipe())
+        self._stop_r, self._stop_w = (hide(kernel, fd) for fd in os.pipe())
         self._stopped = threading.Event()
         self._watchdog = threading.Thread(target=self._watch, name="mockkernel-sup-watchdog")
         #: the watchdog runs (started by the first call that may block)
@@ -121,7 +128,7 @@ class Pool:
             for t in alive:
                 t.join()
         for fd in (self._stop_r, self._stop_w):
-            kernel_close(fd)
+            kernel_close(self.kernel, fd)
 
     def _next(self, poller: select.poll) -> tuple[int, int, int, tuple[int, ...]] | None:
         """As the leader: the next notification, or ``None`` when the pool stops."""

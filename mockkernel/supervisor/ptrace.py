@@ -42,6 +42,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import enum
+import errno
 import os
 import signal
 from collections.abc import Callable
@@ -90,6 +91,7 @@ __all__ = [
     "UserRegs",
     "cont",
     "detach",
+    "event_message",
     "geteventmsg",
     "getregs",
     "getsiginfo",
@@ -382,6 +384,24 @@ def geteventmsg(tid: int) -> int:
     msg = ctypes.c_ulong()
     ptrace(PTRACE_GETEVENTMSG, tid, 0, ctypes.addressof(msg))
     return msg.value
+
+
+def event_message(tid: int, event: int) -> int:
+    """:func:`geteventmsg` of the ``PTRACE_EVENT_*`` stop ``event`` that ``tid`` is in,
+    checked: ``ProcessLookupError`` when ``tid`` has left that stop.
+
+    A SIGKILL wakes a task out of any ptrace stop; on its way out it may stop again in
+    ``PTRACE_EVENT_EXIT``, and ``do_exit`` sets the message to the exit status (9 for a
+    SIGKILL) first -- so a bare read after a kill takes the exit status for a new tid
+    (a fork's) or a former one (an exec's).  The stop's siginfo, read after the
+    message, says whether the message was still the event's: ``SIGTRAP`` with the
+    event in ``si_code``'s second byte.
+    """
+    msg = geteventmsg(tid)
+    info = getsiginfo(tid)
+    if info.si_signo != signal.SIGTRAP or info.si_code >> 8 != event:
+        raise ProcessLookupError(errno.ESRCH, f"task {tid} left its ptrace event stop {event}")
+    return msg
 
 
 def getregs(tid: int) -> UserRegs:

@@ -178,10 +178,12 @@ def _outcome(box: dict[str, Any], argv: list[str], timed_out: float | None) -> i
     err = child.exec_error() if child is not None else None
     if child is not None:
         child.close()
+    if timed_out is not None:
+        # the deadline killed the tree: whatever failed after that (a launch cut short,
+        # a task gone in the middle of a fork) is its consequence, kept as the cause
+        raise subprocess.TimeoutExpired(argv, timed_out) from box.get("error")
     if "error" in box:
         raise box["error"]
-    if timed_out is not None:
-        raise subprocess.TimeoutExpired(argv, timed_out)
     if err is not None:
         raise OSError(err, os.strerror(err), argv[0])
     tt: TreeTracer = box["tt"]

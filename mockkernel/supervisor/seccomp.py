@@ -16,6 +16,7 @@ import errno
 import struct
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 
 from ..ioctl import _IOW, _IOWR
 
@@ -229,7 +230,7 @@ def to_fprog(
 
 # -- the filter ---------------------------------------------------------------------------
 #: x86-64 syscall numbers the filter looks at (arch/x86/entry/syscalls/syscall_64.tbl)
-NR = {
+NR = MappingProxyType({
     "read": 0, "write": 1, "open": 2, "close": 3, "stat": 4, "fstat": 5, "lstat": 6,
     "poll": 7, "lseek": 8, "mmap": 9, "mprotect": 10, "munmap": 11, "ioctl": 16,
     "pread64": 17, "pwrite64": 18, "readv": 19, "writev": 20, "access": 21, "select": 23,
@@ -262,7 +263,7 @@ NR = {
     "futimesat": 261, "fchmodat": 268, "utimensat": 280, "fanotify_mark": 301,
     "fchmodat2": 452, "setxattrat": 463, "getxattrat": 464, "listxattrat": 465,
     "removexattrat": 466,
-}  # fmt: skip
+})  # fmt: skip
 
 MAP_ANONYMOUS = 0x20
 #: ``madvise`` with this advice is trapped anywhere, not only in the window: it punches

@@ -25,7 +25,7 @@ from ..errors import kerr
 from ..fault_inject import FailNth, FaultInject
 from ..net.dev_ioctl import is_dev_ioctl
 from ..process import Process
-from ..realfd import REAL, hide, kernel_close
+from ..realfd import REAL, hide, hold, kernel_close
 from ..uaccess import RemoteMemory, set_cpu_fault
 from ..wait import Signals
 from . import paths
@@ -90,7 +90,7 @@ class Supervisor:
         #: eventfds standing for mock files in the tree's epoll instances (epollsys.py)
         self.epoll = EpollMirrors()
         #: real close-on-exec files held across an exec, by thread (execsys.py)
-        self.exec_holds = ExecHolds()
+        self.exec_holds = ExecHolds(kernel)
         #: the call each thread has in a handler, or whose answer it could not take (a
         #: signal interrupted its wait), by tid: for the restarted call (``serve``)
         self.served: dict[int, _Served] = {}
@@ -174,7 +174,7 @@ class Supervisor:
                 fd = self._status_fds.get(tid)
                 if fd is None:
                     try:
-                        fd = hide(REAL.open(f"/proc/{tid}/status", os.O_RDONLY | os.O_CLOEXEC))
+                        fd = hide(k, REAL.open(f"/proc/{tid}/status", os.O_RDONLY | os.O_CLOEXEC))
                     except OSError:
                         break
                     self._status_fds[tid] = fd
@@ -182,7 +182,7 @@ class Supervisor:
                     return status_ids(REAL.pread(fd, 4096, 0))
                 except OSError:
                     del self._status_fds[tid]
-                    kernel_close(fd)
+                    kernel_close(k, fd)
         raise kerr(ESRCH)
 
     def _fget_real(self, pid: int) -> Callable[[int], int]:
@@ -194,7 +194,7 @@ class Supervisor:
             except OSError:
                 raise kerr(ESRCH) from None
             try:
-                return hide(lib.pidfd_getfd(pidfd, fd))
+                return hide(self.kernel, lib.pidfd_getfd(pidfd, fd))
             except OSError:
                 raise kerr(EBADF) from None
             finally:
@@ -219,7 +219,7 @@ class Supervisor:
         with self._status_lock:
             status_fd = self._status_fds.pop(tid, None)
         if status_fd is not None:
-            kernel_close(status_fd)
+            kernel_close(self.kernel, status_fd)
         with self.lock:
             proc = self.tasks.pop(tid, None)
             if proc is None:
@@ -345,12 +345,13 @@ class Supervisor:
         start-up then does not compete with the child's exec for the CPU.  The first
         worker runs ``first`` before it serves (the launcher's ``posix_spawn``)."""
         if self.pool is None:
-            self.pool = Pool(None, self.serve, on_fatal=self._kill_tree)
+            self.pool = Pool(None, self.serve, on_fatal=self._kill_tree, kernel=self.kernel)
             self.pool.start(first)
 
     def start(self, listener_fd: int, root: int, name: str) -> Process:
-        """Serve the listener: the root process first, then the workers."""
-        self.listener = Listener(listener_fd)
+        """Serve the listener (from now on a real fd this kernel holds): the root process
+        first, then the workers."""
+        self.listener = Listener(hold(self.kernel, listener_fd))
         self.listener.sync_wake_up()
         self.kernel.subsys(Signals).add(self.signal_pending, self.will_sleep)
         proc = self.new_process(root, name)
@@ -377,11 +378,11 @@ class Supervisor:
             self.errors += self.pool.errors
         if self.listener is not None:
             self.kernel.subsys(Signals).remove(self.signal_pending, self.will_sleep)
-            kernel_close(self.listener.fd)
+            kernel_close(self.kernel, self.listener.fd)
         with self._status_lock:
             status_fds, self._status_fds = list(self._status_fds.values()), {}
         for fd in status_fds:
-            kernel_close(fd)
+            kernel_close(self.kernel, fd)
         for tmm in self.mms.values():
             tmm.exit()
         for proc in {id(p): p for p in self.tasks.values()}.values():

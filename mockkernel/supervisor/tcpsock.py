@@ -61,6 +61,7 @@ from .host import libc
 from .uabi import MAX_RW_COUNT, i32
 
 if TYPE_CHECKING:
+    from ..context import KernelContext
     from ..fs import File
     from ..net.devmem_tcp import TcpTable
     from ..process import Process
@@ -182,7 +183,7 @@ def real_listen(c: Call, fd: int) -> Result:
     except OSError:
         where = None
     if where is None:
-        kernel_close(real)
+        kernel_close(c.sv.kernel, real)
         return CONTINUE
     host, port, family = where
     tcp = _tcp(c.proc)
@@ -272,10 +273,10 @@ def real_bind_or_connect(c: Call, fd: int, connect: bool) -> Result:
         return CONTINUE  # not open: the real call says EBADF
     try:
         if not _host_is_unbound_tcp(real):
-            kernel_close(real)
+            kernel_close(c.sv.kernel, real)
             return CONTINUE  # UDP, bound on the host already, not a socket: the host's
     except OSError:
-        kernel_close(real)
+        kernel_close(c.sv.kernel, real)
         return CONTINUE
     k = c.sv.kernel
     sock = TcpSocket(k, _tcp(c.proc))
@@ -356,7 +357,7 @@ def accept(c: Call, file: File, flags: int) -> Result:
     k = c.sv.kernel
     new = tcp_sock_file(k, conn, bool(flags & SOCK_NONBLOCK))
     try:
-        conn.host_fd = _host_socket()
+        conn.host_fd = _host_socket(k)
         if conn.rcvtimeo is not None:  # inherited (sk_clone): getsockopt says so too
             raw = rcvtimeo_value(conn.rcvtimeo)
             lib = libc()
@@ -388,11 +389,11 @@ def _host_accept(c: Call, sock: TcpSocket, flags: int) -> Result:
     return fd
 
 
-def _host_socket() -> int:
+def _host_socket(kernel: KernelContext) -> int:
     """A real TCP socket for an accepted connection's unmodelled options (as the
     in-process front-end's accepted socket is a real one), held by the kernel."""
     s = _socket.socket(AF_INET, SOCK_STREAM)
-    return hide(s.detach())
+    return hide(kernel, s.detach())
 
 
 def getsockname(c: Call, file: File) -> Result:

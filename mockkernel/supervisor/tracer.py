@@ -35,6 +35,7 @@ from .ptrace import (
     TraceeGone,
     cont,
     decode_status,
+    event_message,
     geteventmsg,
     getregs,
     listen,
@@ -161,6 +162,9 @@ class TreeTracer:
         self.root_status: int | None = None
         #: the threads, by tid, that have reached their exit stop (``on_exit_stop``)
         self.exiting: set[int] = set()
+        #: set by :meth:`kill_all`: the tree is ending; a task first seen from now on
+        #: (made before the kill, reported after it) is killed too
+        self.ending = False
 
     def loop(self) -> None:
         """Until every task of the tree has exited.
@@ -251,7 +255,8 @@ class TreeTracer:
 
     def kill_all(self) -> None:
         """SIGKILL every live task (a timeout, or the supervisor failed)."""
-        for tid in list(self.live | self.early):
+        self.ending = True
+        for tid in [*self.live, *self.early]:
             with contextlib.suppress(OSError):
                 os.kill(tid, signal.SIGKILL)
 
@@ -267,6 +272,16 @@ class TreeTracer:
             return
         sig, event = os.WSTOPSIG(status), status >> 16
         if tid not in self.live:  # a new task's first stop
+            if event == PTRACE_EVENT_EXIT:
+                # SIGKILLed while held for its parent's event (a timeout's kill_all, the
+                # parent's death): it is dying, not starting; let it go, its exit is next
+                self._cont(tid)
+                return
+            if self.ending:  # made before the tree's kill, seen after it: it goes too
+                self.early.add(tid)
+                with contextlib.suppress(OSError):
+                    os.kill(tid, signal.SIGKILL)
+                return
             if tid in self.announced:
                 self.announced.discard(tid)
                 self._cont(tid)
@@ -282,6 +297,15 @@ class TreeTracer:
         self.work.held[tid] = decode_status(tid, status)
         try:
             self._event(tid, sig, event)
+        except ProcessLookupError:
+            # SIGKILLed in its stop (a timeout, another process): from the kill on, every
+            # ptrace request on it is ESRCH, and its exit is its next event -- the end of
+            # the task, not a failure of the tracer.  Except in a fork/clone stop: the
+            # new task it made cannot be told apart from others then (its first stop
+            # would wait for an event that never comes), so the tree is ended (``loop``'s
+            # caller kills every task)
+            if event in (PTRACE_EVENT_FORK, PTRACE_EVENT_VFORK, PTRACE_EVENT_CLONE):
+                raise
         finally:
             self.work.held.pop(tid, None)
 
@@ -304,7 +328,7 @@ class TreeTracer:
             self._cont(tid)
 
     def on_clone(self, tid: int, event: int) -> None:
-        new = geteventmsg(tid)
+        new = event_message(tid, event)  # (ESRCH: killed in the stop, see ``handle``)
         parent = self.sv.tasks.get(tid)
         self.live.add(new)
         if parent is not None:
@@ -355,7 +379,7 @@ class TreeTracer:
         process has close-on-exec mock fds (``execsys.py``)."""
         proc = self.sv.tasks.get(tid)
         try:
-            call = geteventmsg(tid)
+            call = event_message(tid, PTRACE_EVENT_SECCOMP)
         except OSError:
             return  # SIGKILLed in its stop: its exit is next
         if call == TRACE_CALL:
@@ -411,8 +435,9 @@ class TreeTracer:
         return child
 
     def on_exec(self, pid: int) -> None:
-        """The close-on-exec mock fds are gone (the real kernel closed their placeholders)."""
-        former = geteventmsg(pid)
+        """The close-on-exec mock fds are gone (the real kernel closed their placeholders).
+        ``ProcessLookupError`` before any change when the task was SIGKILLed in the stop."""
+        former = event_message(pid, PTRACE_EVENT_EXEC)
         proc = self.sv.tasks.get(pid) or self.sv.tasks.get(former)
         if proc is None:
             return

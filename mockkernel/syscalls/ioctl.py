@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import os
 import stat as _stat
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from errno import EBADF, ENOTTY
+from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 from ..errors import kerr
@@ -89,14 +90,16 @@ def _fioqsize(proc: Process, fd: int, file: File, arg: int) -> int:
 
 
 #: ``do_vfs_ioctl``: the commands the core answers before any driver sees them
-VFS_IOCTLS: dict[int, VfsIoctl] = {
-    FIOCLEX: _fioclex,
-    FIONCLEX: _fionclex,
-    FIONBIO: _fionbio,
-    FIOASYNC: _fioasync,
-    FIOQSIZE: _fioqsize,
-    FIGETBSZ: _figetbsz,
-}
+VFS_IOCTLS: Mapping[int, VfsIoctl] = MappingProxyType(
+    {
+        FIOCLEX: _fioclex,
+        FIONCLEX: _fionclex,
+        FIONBIO: _fionbio,
+        FIOASYNC: _fioasync,
+        FIOQSIZE: _fioqsize,
+        FIGETBSZ: _figetbsz,
+    }
+)
 
 #: the command numbers of :data:`VFS_IOCTLS` (what a fast path must not take itself)
 VFS_IOCTL_CMDS = frozenset(VFS_IOCTLS)

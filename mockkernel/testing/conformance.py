@@ -52,9 +52,10 @@ from __future__ import annotations
 import contextlib
 import os
 import traceback
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from errno import ENODEV, EOPNOTSUPP
+from types import MappingProxyType
 from typing import Any, Protocol
 
 from ..dma_buf import (
@@ -202,7 +203,7 @@ class ConformanceExporter(DmaBufOps):
         priv: _Priv = dmabuf.priv
         self.kernel.fabric.remove_ram(priv.base)
         priv.mem.close()
-        kernel_close(priv.memfd)
+        kernel_close(self.kernel, priv.memfd)
 
     def get_pci_tph(self, dmabuf: DmaBuf, extended: bool) -> tuple[int, int]:
         dmabuf.resv.assert_held()
@@ -222,9 +223,9 @@ class ConformanceExporter(DmaBufOps):
     # -- driving it ---------------------------------------------------------------------
     def export(self, size: int = SIZE) -> tuple[int, DmaBuf]:
         """A new buffer of ``size`` bytes, its fd installed in the current process."""
-        memfd = hide(os.memfd_create("mockkernel:conformance", os.MFD_CLOEXEC))
+        memfd = hide(self.kernel, os.memfd_create("mockkernel:conformance", os.MFD_CLOEXEC))
         os.ftruncate(memfd, size)
-        mem = KernelMap(memfd, size)
+        mem = KernelMap(self.kernel, memfd, size)
         base = _RAM_BASE + self.kernel.new_id() * (1 << 32)
         self.kernel.fabric.add_ram(base, size, mem)
         priv = _Priv(memfd, mem, base, tph=self.default_tph)
@@ -428,14 +429,16 @@ def _check_leaks(k: Kernel, h: ImporterHarness) -> str:
     return "pass"
 
 
-_RUNNERS: dict[str, Callable[[Kernel, ImporterHarness], str]] = {
-    "attach_detach_symmetry": _check_symmetry,
-    "unmap_within_invalidation": _check_unmap_in_invalidation,
-    "no_dma_after_revoke": _check_no_dma_after_revoke,
-    "tph_requery_after_remap": _check_tph_requery,
-    "eopnotsupp_fallback": _check_fallback,
-    "nothing_leaked": _check_leaks,
-}
+_RUNNERS: Mapping[str, Callable[[Kernel, ImporterHarness], str]] = MappingProxyType(
+    {
+        "attach_detach_symmetry": _check_symmetry,
+        "unmap_within_invalidation": _check_unmap_in_invalidation,
+        "no_dma_after_revoke": _check_no_dma_after_revoke,
+        "tph_requery_after_remap": _check_tph_requery,
+        "eopnotsupp_fallback": _check_fallback,
+        "nothing_leaked": _check_leaks,
+    }
+)
 
 
 def run_check(kernel: Kernel, harness: ImporterHarness, check: str) -> str:

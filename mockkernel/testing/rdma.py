@@ -25,6 +25,7 @@ import os
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 from ..rdma.access import ib_rdma_write
@@ -322,7 +323,7 @@ class Verbs:
 
 
 #: enum rdma_driver_id by ibdev name prefix (the ioctl header must carry the device's)
-_DRIVER_IDS = {"mlx5": 1, "rxe": 14, "siw": 18}
+_DRIVER_IDS = MappingProxyType({"mlx5": 1, "rxe": 14, "siw": 18})
 
 
 def _u32(buf: ctypes.Array[ctypes.c_char]) -> int:

@@ -524,7 +524,7 @@ def arg_struct_text(cmd: Any, data: Any, addresses: bool = True) -> str | None:
 
 
 #: (struct, its flexible array) -> the field that counts the array's elements
-_FLEX_COUNTS = {("vfio_device_feature_dma_buf", "dma_ranges"): "nr_ranges"}
+_FLEX_COUNTS = MappingProxyType({("vfio_device_feature_dma_buf", "dma_ranges"): "nr_ranges"})
 
 
 def _flex_text(
@@ -649,7 +649,7 @@ def _uverbs_methods(cmds: ModuleType) -> dict[int, tuple[str, ...]]:
 
 #: ``UVERBS_METHOD_*`` -> the enum of its attribute ids in rdma/ib_user_ioctl_cmds.h
 #: (the kernel's ``DECLARE_UVERBS_NAMED_METHOD`` pairs them; no header says which)
-_METHOD_ATTR_ENUMS = {
+_METHOD_ATTR_ENUMS = MappingProxyType({
     ("UVERBS_OBJECT_DEVICE", "UVERBS_METHOD_INVOKE_WRITE"):
         "uverbs_attrs_invoke_write_cmd_attr_ids",
     ("UVERBS_OBJECT_DEVICE", "UVERBS_METHOD_INFO_HANDLES"): "uverbs_attrs_info_handles_id",
@@ -679,7 +679,7 @@ _METHOD_ATTR_ENUMS = {
     ("UVERBS_OBJECT_DMAH", "UVERBS_METHOD_DMAH_FREE"): "uverbs_attrs_free_dmah_cmd_attr_ids",
     ("UVERBS_OBJECT_DMABUF", "UVERBS_METHOD_DMABUF_ALLOC"):
         "uverbs_attrs_alloc_dmabuf_cmd_attr_ids",
-}  # fmt: skip
+})  # fmt: skip
 
 
 def _uverbs_attr_names(cmds: ModuleType) -> dict[tuple[int, int], dict[int, str]]:

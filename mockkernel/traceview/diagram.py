@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 from .decode import fields, result_text, syscall_text
@@ -32,21 +33,25 @@ from .model import LANES, Node, lane_of, pids, view, who
 __all__ = ["Diagram", "Step", "render_mermaid", "steps"]
 
 #: event -> the lane that makes it happen (else the lane the syscall entered)
-_CALLERS: Mapping[str, str] = {
-    "dma_buf.export": "exporter",
-    "dma_buf.invalidate": "exporter",
-    "dma_buf.attach": "importer",
-    "dma_buf.detach": "importer",
-    "dma_buf.map": "importer",
-    "dma_buf.unmap": "importer",
-    "dma_buf.pin": "importer",
-    "dma_buf.unpin": "importer",
-    "pcie.tlp": "importer",  # a device's DMA: the NIC/HCA of an importer is the requester
-}
+_CALLERS: Mapping[str, str] = MappingProxyType(
+    {
+        "dma_buf.export": "exporter",
+        "dma_buf.invalidate": "exporter",
+        "dma_buf.attach": "importer",
+        "dma_buf.detach": "importer",
+        "dma_buf.map": "importer",
+        "dma_buf.unmap": "importer",
+        "dma_buf.pin": "importer",
+        "dma_buf.unpin": "importer",
+        "pcie.tlp": "importer",  # a device's DMA: the NIC/HCA of an importer is the requester
+    }
+)
 #: after this dma-buf event, events of that lane are the dma-buf core calling it
-_CALLBACKS: Mapping[str, str] = {
-    "dma_buf.invalidate": "importer",  # ->invalidate_mappings (move_notify)
-}
+_CALLBACKS: Mapping[str, str] = MappingProxyType(
+    {
+        "dma_buf.invalidate": "importer",  # ->invalidate_mappings (move_notify)
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -162,7 +167,7 @@ def steps(
     return Diagram(tuple(lanes), tuple(out), v.hidden)
 
 
-_LABELS = {"dma-buf": "dma-buf core", "pci": "PCIe device"}
+_LABELS = MappingProxyType({"dma-buf": "dma-buf core", "pci": "PCIe device"})
 
 
 def _ident(lane: str) -> str:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 __all__ = [
@@ -63,18 +64,20 @@ LANES: tuple[tuple[str, tuple[str, ...]], ...] = (
 
 #: a file's kind (``fd.install``'s ``kind``: its ops' name) -> the lane whose code its
 #: syscalls enter; other kinds (directories, sysfs, seq files) are the core's
-KIND_LANES: Mapping[str, str] = {
-    "dmabuf": "dma-buf",
-    "sync_file": "dma-buf",
-    "udmabuf": "exporter",
-    "iommufd": "exporter",
-    "vfio": "exporter",
-    "vfio-group": "exporter",
-    "[vfio-device]": "exporter",
-    "uverbs": "importer",
-    "[infinibandevent]": "importer",
-    "socket": "importer",
-}
+KIND_LANES: Mapping[str, str] = MappingProxyType(
+    {
+        "dmabuf": "dma-buf",
+        "sync_file": "dma-buf",
+        "udmabuf": "exporter",
+        "iommufd": "exporter",
+        "vfio": "exporter",
+        "vfio-group": "exporter",
+        "[vfio-device]": "exporter",
+        "uverbs": "importer",
+        "[infinibandevent]": "importer",
+        "socket": "importer",
+    }
+)
 
 
 class TraceError(ValueError):

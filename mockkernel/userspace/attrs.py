@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..errors import NotMine
@@ -61,7 +61,7 @@ class AttrCalls:
         self.proc = redir.proc
         self.files = redir.proc.files
         self.paths = paths
-        self.real: dict[str, Any] = redir.real_more  # the real functions, by key
+        self.real: Mapping[str, Any] = redir.real_more  # the real functions, by key
 
     def _run(self, path: Any, dir_fd: Any, call: Callable[[int, str | None], Any]) -> Any:
         """``call(dirfd, path)`` on a mock fd (``path`` None) or a path that may be the

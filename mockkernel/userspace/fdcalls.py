@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import kerr
 from ..fs import FMODE_READ, FMODE_WRITE
 from ..net.tcp_sock import tcp_sendfile, tcp_splice_read, tcp_splice_write
-from ..realfd import give_up, held, held_fds
+from ..realfd import HeldFds
 from ..syscalls import rw
 from ..syscalls import splice as rw_splice
 from ..syscalls.fd import FLOCK_FMT
@@ -65,6 +65,8 @@ class FdCalls:
         self.more = redir.real_more
         self.scratch = redir.scratch
         self.tracer = redir.kernel.tracer
+        #: the real fds the kernel holds: not the program's to close, dup or keep
+        self.held = redir.kernel.subsys(HeldFds)
 
     # -- a TCP socket the kernel made mock (hotpath: after a real ENOTCONN/EPIPE) -------
     def notconn_read(self, fd: int, n: int, e: OSError) -> bytes:
@@ -86,7 +88,7 @@ class FdCalls:
     def dup(self, fd: int) -> int:
         if fd in self.files:
             return self.proc.sys_fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 0)
-        if held(fd):
+        if self.held.held(fd):
             raise kerr(EBADF)  # the kernel's, not the program's
         return int(self.real.dup(fd))
 
@@ -96,10 +98,10 @@ class FdCalls:
             if inheritable:
                 return proc.sys_dup2(fd, fd2)
             return proc.sys_dup3(fd, fd2, os.O_CLOEXEC)
-        if held(fd):
+        if self.held.held(fd):
             raise kerr(EBADF)
-        if held(fd2) and fd != fd2:
-            give_up(fd2)  # the number is the program's to take: the kernel's fd moves
+        if self.held.held(fd2) and fd != fd2:
+            self.held.give_up(fd2)  # the number is the program's to take: the kernel's fd moves
         res = int(self.real.dup2(fd, fd2, inheritable))
         if fd2 in self.files:
             proc.forget_fd(fd2)
@@ -177,7 +179,7 @@ class FdCalls:
         fds the kernel holds are not the program's and stay open."""
         real_closerange = self.more["closerange"]
         lo = max(fd_low, 0)
-        held = held_fds()
+        held = self.held.fds()
         for fd in sorted(n for n in (*self.files, *held) if lo <= n < fd_high):
             if lo < fd:
                 real_closerange(lo, fd)

@@ -54,6 +54,7 @@ from errno import EBADF, EINVAL, ENOTCONN, EPIPE
 from os import O_CLOEXEC, O_CREAT, O_DIRECTORY, O_PATH
 from struct import Struct
 from struct import error as StructError
+from types import MappingProxyType
 from typing import Any
 
 from ..errors import kerr
@@ -315,14 +316,16 @@ def m_ioctl(fd: Any, request: int, arg: Any = 0, mutate_flag: bool = True, /) ->
     return _general_ioctl(file, fd, request & 0xFFFFFFFF, arg, mutate_flag)
 
 
-_HOT = {
-    "open": m_open,
-    "close": m_close,
-    "read": m_read,
-    "write": m_write,
-    "fstat": m_fstat,
-    "ioctl": m_ioctl,
-}
+_HOT = MappingProxyType(
+    {
+        "open": m_open,
+        "close": m_close,
+        "read": m_read,
+        "write": m_write,
+        "fstat": m_fstat,
+        "ioctl": m_ioctl,
+    }
+)
 
 
 def bind(**names: Any) -> dict[str, Any]:

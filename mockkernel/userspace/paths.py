@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import stat as _stat
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ForkedKernelError, NotMine
@@ -141,7 +141,7 @@ class PathCalls:
         self.files = proc.files
         self.kernel = redir.kernel
         self.real: Any = redir.real
-        self.real_more: dict[str, Any] = redir.real_more
+        self.real_more: Mapping[str, Any] = redir.real_more
 
     @property
     def vfs(self) -> Vfs:

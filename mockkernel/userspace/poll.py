@@ -21,7 +21,7 @@ import functools
 import math
 import select
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from errno import EEXIST, EINVAL, ENOENT, EOPNOTSUPP
 from typing import TYPE_CHECKING, Any
 
@@ -81,7 +81,7 @@ class PollCtx:
     """What the waits of one process look at: its mock files, the kernel's pollers of
     real fds (``Process.fd_pollers``), its tracer, and the real calls."""
 
-    def __init__(self, proc: Process | None, real: dict[str, Any]) -> None:
+    def __init__(self, proc: Process | None, real: Mapping[str, Any]) -> None:
         self.files: dict[int, File] = proc.files if proc is not None else {}
         self.pollers: dict[int, Callable[[], int]] = proc.fd_pollers if proc is not None else {}
         self.tracer = proc.kernel.tracer if proc is not None else None

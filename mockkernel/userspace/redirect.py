@@ -40,9 +40,9 @@ import select
 import selectors
 import socket
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from types import ModuleType, TracebackType
+from types import MappingProxyType, ModuleType, TracebackType
 from typing import TYPE_CHECKING, Any, Literal
 
 from ..errors import FORKED_MESSAGE, ForkedKernelError
@@ -158,43 +158,45 @@ _TARGETS: tuple[tuple[ModuleType | type, str, str], ...] = (
 
 #: The real functions of the targets ``realfd.REAL`` does not list, captured when this
 #: module is first imported (before any redirection can be installed).
-_REAL_MORE: dict[str, Any] = {
-    "readv": os.readv,
-    "writev": os.writev,
-    "preadv": os.preadv,
-    "pwritev": os.pwritev,
-    "fsync": os.fsync,
-    "fdatasync": os.fdatasync,
-    "ftruncate": os.ftruncate,
-    "closerange": os.closerange,
-    "get_blocking": os.get_blocking,
-    "set_blocking": os.set_blocking,
-    "flock": fcntl.flock,
-    "lockf": fcntl.lockf,
-    "os_lockf": os.lockf,
-    "fchmod": os.fchmod,
-    "fchown": os.fchown,
-    "posix_fallocate": os.posix_fallocate,
-    "sendfile": os.sendfile,
-    "splice": os.splice,
-    "fstatvfs": os.fstatvfs,
-    "socket": socket.socket,
-    "socket_init": socket.socket.__init__,
-    "if_nametoindex": socket.if_nametoindex,
-    "if_indextoname": socket.if_indextoname,
-    "if_nameindex": socket.if_nameindex,
-    "select": select.select,
-    "poll": select.poll,
-    "epoll": select.epoll,
-    "select_method": select.select,
-    "mkdir": os.mkdir,
-    "rmdir": os.rmdir,
-    "unlink": os.unlink,
-    "remove": os.remove,
-    "rename": os.rename,
-    "replace": os.replace,
-    **{key: getattr(os, key) for key in ATTR_KEYS},
-}
+_REAL_MORE: Mapping[str, Any] = MappingProxyType(
+    {
+        "readv": os.readv,
+        "writev": os.writev,
+        "preadv": os.preadv,
+        "pwritev": os.pwritev,
+        "fsync": os.fsync,
+        "fdatasync": os.fdatasync,
+        "ftruncate": os.ftruncate,
+        "closerange": os.closerange,
+        "get_blocking": os.get_blocking,
+        "set_blocking": os.set_blocking,
+        "flock": fcntl.flock,
+        "lockf": fcntl.lockf,
+        "os_lockf": os.lockf,
+        "fchmod": os.fchmod,
+        "fchown": os.fchown,
+        "posix_fallocate": os.posix_fallocate,
+        "sendfile": os.sendfile,
+        "splice": os.splice,
+        "fstatvfs": os.fstatvfs,
+        "socket": socket.socket,
+        "socket_init": socket.socket.__init__,
+        "if_nametoindex": socket.if_nametoindex,
+        "if_indextoname": socket.if_indextoname,
+        "if_nameindex": socket.if_nameindex,
+        "select": select.select,
+        "poll": select.poll,
+        "epoll": select.epoll,
+        "select_method": select.select,
+        "mkdir": os.mkdir,
+        "rmdir": os.rmdir,
+        "unlink": os.unlink,
+        "remove": os.remove,
+        "rename": os.rename,
+        "replace": os.replace,
+        **{key: getattr(os, key) for key in ATTR_KEYS},
+    }
+)
 
 
 #: the targets served by ``FdCalls`` and ``PathCalls`` methods of the same name
@@ -236,9 +238,9 @@ def _real_func(key: str) -> Any:
 #: the module targets by namespace: ``(module.__dict__, attributes, keys)``, so that an
 #: installation sets each module's names with one ``dict.update`` (the fixture installs
 #: once per test)
-_MODULE_GROUPS: tuple[tuple[dict[str, Any], tuple[str, ...], tuple[str, ...]], ...] = tuple(
+_MODULE_GROUPS: tuple[tuple[ModuleType, tuple[str, ...], tuple[str, ...]], ...] = tuple(
     (
-        vars(module),
+        module,
         tuple(a for m, a, _k in _TARGETS if m is module),
         tuple(k for m, _a, k in _TARGETS if m is module),
     )
@@ -322,7 +324,8 @@ class Redirection:
         if self.kernel.installed_process is not None:
             raise RuntimeError("this kernel is already installed")
         funcs, saved = self.funcs, self._saved
-        for ns, attrs, keys in _MODULE_GROUPS:
+        for module, attrs, keys in _MODULE_GROUPS:
+            ns = vars(module)
             saved += [(ns, attr, ns[attr]) for attr in attrs]
             ns.update(zip(attrs, [funcs[key] for key in keys], strict=True))
         for cls, attr, key in _CLASS_TARGETS:
@@ -486,7 +489,7 @@ class Redirection:
             _scratch=self.scratch,
             _real_open=real.open,
             _real_close=os_close,
-            _held=held_numbers(),
+            _held=held_numbers(self.kernel),
             _real_read=real.read,
             _real_write=real.write,
             _real_fstat=real.fstat,

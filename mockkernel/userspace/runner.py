@@ -12,6 +12,7 @@ from typing import IO
 from ..errors import hide_kernel_frames
 from ..fault_inject import FaultInject
 from ..lifecycle import boot
+from ..realfd import hold
 from ..topology import Topology
 
 __all__ = ["run_program"]
@@ -51,6 +52,7 @@ def run_program(
     kernel = boot(topology, uapi=uapi)
     kernel.record_openers = check_leaks
     if trace is not None:
+        hold(kernel, trace.fileno())  # the kernel's: the program may not close it
         kernel.tracer.json_lines(trace)
     saved_argv, saved_path = sys.argv, list(sys.path)
     sys.argv = [path, *args]

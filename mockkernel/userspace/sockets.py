@@ -656,7 +656,7 @@ class InetSocket(REAL_SOCKET):  # type: ignore[misc,valid-type]
         if not wildcard:
             return
         ts = self._new_ts()
-        ts.host_fd = hide(REAL.dup(self.fileno()))  # (its readiness: the host's side)
+        ts.host_fd = hide(self._kernel, REAL.dup(self.fileno()))  # (its readiness: the host's side)
         try:
             ts.listen_any(host, super().getsockname()[1])
         except BaseException:

@@ -146,10 +146,9 @@ class Mlx5Verbs:
             raise kerr(_errno.EFAULT) from None
         return raw[:inlen].ljust(ctypes.sizeof(struct), b"\0")
 
-    @staticmethod
-    def _db_map_user(virt: int) -> IbUmem:
+    def _db_map_user(self, virt: int) -> IbUmem:
         """``mlx5_ib_db_map_user``: pin the page holding the doorbell record."""
-        return ib_umem_get(virt & ~(PAGE_SIZE - 1), PAGE_SIZE, 0)
+        return ib_umem_get(self.mdev.ibdev, virt & ~(PAGE_SIZE - 1), PAGE_SIZE, 0)
 
     # -- CQ (cq.c) -----------------------------------------------------------------------
     def create_cq(self, cq: IbCq, udata: Udata) -> None:
@@ -168,7 +167,9 @@ class Mlx5Verbs:
             raise kerr(_errno.EINVAL)
         if ucmd.cqe_size not in (64, 128) or ucmd.reserved0 or ucmd.reserved1:
             raise kerr(_errno.EINVAL)
-        buf = ib_umem_get(ucmd.buf_addr, entries * ucmd.cqe_size, IB_UVERBS_ACCESS_LOCAL_WRITE)
+        buf = ib_umem_get(
+            self.mdev.ibdev, ucmd.buf_addr, entries * ucmd.cqe_size, IB_UVERBS_ACCESS_LOCAL_WRITE
+        )
         try:
             db = self._db_map_user(ucmd.db_addr)
         except BaseException:
@@ -252,7 +253,7 @@ class Mlx5Verbs:
             raise kerr(_errno.EINVAL)
         buf_size = (ucmd.rq_wqe_count << ucmd.rq_wqe_shift) + (sq << MLX5_SEND_WQE_SHIFT)
         pin = ucmd.buf_addr and buf_size  # no buffer address: nothing is pinned
-        buf = ib_umem_get(ucmd.buf_addr, buf_size, 0) if pin else None
+        buf = ib_umem_get(self.mdev.ibdev, ucmd.buf_addr, buf_size, 0) if pin else None
         try:
             db = self._db_map_user(ucmd.db_addr)
         except BaseException:

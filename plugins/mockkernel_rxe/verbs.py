@@ -118,7 +118,7 @@ from mockkernel.uapi.rdma.rdma_user_rxe import (
 )
 
 if TYPE_CHECKING:
-    from mockkernel.driver import IbDevice
+    from mockkernel.driver import IbDevice, KernelContext
 
 __all__ = ["RxeCq", "RxeMr", "RxeQp", "RxeQueue", "RxeSrq", "RxeVerbs"]
 
@@ -181,7 +181,7 @@ class RxeQueue:
     ``num_elem`` is what was asked for; :attr:`max_elem` what fits (slots - 1).
     """
 
-    def __init__(self, num_elem: int, elem_size: int, name: str) -> None:
+    def __init__(self, kernel: KernelContext, num_elem: int, elem_size: int, name: str) -> None:
         if num_elem < 0:
             raise kerr(EINVAL)
         slot = _roundup_pow_of_two(max(elem_size, _CACHE_LINE))
@@ -190,7 +190,7 @@ class RxeQueue:
         self.index_mask = slots - 1
         self.max_elem = slots - 1
         self.buf_size = _DATA + slots * slot
-        self.buf = QueueBuf(self.buf_size, name)
+        self.buf = QueueBuf(kernel, self.buf_size, name)
         m = self.buf.map
         m.write_u32(0, self.log2_elem_size)
         m.write_u32(4, self.index_mask)
@@ -370,7 +370,7 @@ class RxeVerbs:
             raise kerr(EINVAL)
         if cq.cqe <= 0 or cq.cqe > max_cqe:  # rxe_cq_chk_attr
             raise kerr(EINVAL)
-        queue = RxeQueue(cq.cqe, _CQE_SIZE, f"rxe-cq{cq.handle}")
+        queue = RxeQueue(cq.device.kernel, cq.cqe, _CQE_SIZE, f"rxe-cq{cq.handle}")
         try:
             info = self._mmap_info(cq.uctx, queue)
             _copy_mminfo(udata, 0, info)
@@ -426,7 +426,9 @@ class RxeVerbs:
             raise kerr(EINVAL)
         a.max_wr = max(a.max_wr, RXE_MIN_SRQ_WR)
         a.max_sge = max(a.max_sge, RXE_MIN_SRQ_SGE)
-        queue = RxeQueue(a.max_wr, _RECV_WQE + a.max_sge * _SGE, f"rxe-srq{srq.handle}")
+        queue = RxeQueue(
+            srq.device.kernel, a.max_wr, _RECV_WQE + a.max_sge * _SGE, f"rxe-srq{srq.handle}"
+        )
         with self.lock:
             num = self._next_srq
             self._next_srq += 1
@@ -460,8 +462,8 @@ class RxeVerbs:
                                     or attr.srq_limit > queue.index_mask):  # fmt: skip
             raise kerr(EINVAL)
         if mask & IB_SRQ_MAX_WR:
-            new = RxeQueue(max(attr.max_wr, RXE_MIN_SRQ_WR), _RECV_WQE + rsrq.max_sge * _SGE,
-                           f"rxe-srq{srq.handle}")  # fmt: skip
+            new = RxeQueue(srq.device.kernel, max(attr.max_wr, RXE_MIN_SRQ_WR),
+                           _RECV_WQE + rsrq.max_sge * _SGE, f"rxe-srq{srq.handle}")  # fmt: skip
             with self.lock:
                 n = 0
                 while not queue.empty() and not new.full():  # rxe_queue_resize: copy
@@ -511,13 +513,15 @@ class RxeVerbs:
         ):
             raise kerr(EINVAL)  # rxe_qp_chk_cap
         wqe_size = max(cap.max_send_sge * _SGE, cap.max_inline_data)
-        sq = RxeQueue(cap.max_send_wr, wqe_size + _SEND_WQE, "rxe-sq")
+        sq = RxeQueue(qp.device.kernel, cap.max_send_wr, wqe_size + _SEND_WQE, "rxe-sq")
         rq: RxeQueue | None = None
         infos: list[MmapInfo] = []
         try:
             infos.append(self._mmap_info(qp.uctx, sq))
             if qp.srq is None:  # rxe_qp_init_resp: an RQ only without an SRQ
-                rq = RxeQueue(cap.max_recv_wr, _RECV_WQE + cap.max_recv_sge * _SGE, "rxe-rq")
+                rq = RxeQueue(
+                    qp.device.kernel, cap.max_recv_wr, _RECV_WQE + cap.max_recv_sge * _SGE, "rxe-rq"
+                )
                 infos.append(self._mmap_info(qp.uctx, rq))
                 _copy_mminfo(udata, rxe_create_qp_resp.rq_mi.offset, infos[1])
             _copy_mminfo(udata, rxe_create_qp_resp.sq_mi.offset, infos[0])

@@ -113,7 +113,8 @@ class MemfdTable:
     holds one fd, not 1024 of the high fd numbers the kernel hides its own in.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, kernel: Kernel) -> None:
+        self.kernel = kernel  # (it holds the fds)
         self._fds: dict[_MemfdKey, list[int]] = {}  # key -> [fd, references]
 
     def __len__(self) -> int:
@@ -124,7 +125,7 @@ class MemfdTable:
         key = (st.st_dev, st.st_ino)
         entry = self._fds.get(key)
         if entry is None:
-            fd = hide(os.open(f"/proc/self/fd/{memfd}", os.O_RDWR | os.O_CLOEXEC))
+            fd = hide(self.kernel, os.open(f"/proc/self/fd/{memfd}", os.O_RDWR | os.O_CLOEXEC))
             entry = self._fds[key] = [fd, 0]
         entry[1] += 1
         return key, entry[0]
@@ -134,11 +135,11 @@ class MemfdTable:
         entry[1] -= 1
         if entry[1] == 0:
             del self._fds[key]
-            kernel_close(entry[0])
+            kernel_close(self.kernel, entry[0])
 
     def close(self) -> None:
         for fd, _refs in self._fds.values():
-            kernel_close(fd)
+            kernel_close(self.kernel, fd)
         self._fds.clear()
 
 
@@ -392,7 +393,7 @@ class UdmabufDevOps(FileOperations):
     def __init__(self, kernel: Kernel) -> None:
         self.kernel = kernel
         #: this kernel's fds of the memfds behind its live buffers
-        self.memfds = MemfdTable()
+        self.memfds = MemfdTable(kernel)
         #: the module parameters (``module_param(list_limit/size_limit_mb, int, 0644)``),
         #: shown in ``/sys/module/udmabuf/parameters`` and enforced from here
         self.list_limit = LIST_LIMIT

@@ -57,8 +57,9 @@ Modelled on ``drivers/vfio/pci/vfio_pci_config.c``, checked against Linux 7.2 (p
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from errno import EFAULT
+from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 from mockkernel.driver import PciDev, kerr
@@ -180,42 +181,46 @@ NO_WRITE = 0
 ALL_WRITE = 0xFFFF_FFFF
 
 #: ``pci_cap_length``: 0 hides the capability, 0xFF is variable (``vfio_cap_len``)
-PCI_CAP_LENGTH = {
-    PCI_CAP_ID_BASIC: PCI_STD_HEADER_SIZEOF,
-    PCI_CAP_ID_PM: 8,  # PCI_PM_SIZEOF
-    PCI_CAP_ID_AGP: 48,  # PCI_AGP_SIZEOF
-    PCI_CAP_ID_VPD: 8,  # PCI_CAP_VPD_SIZEOF
-    0x04: 0,  # SLOTID
-    PCI_CAP_ID_MSI: 0xFF,
-    0x06: 0,  # CHSWP
-    PCI_CAP_ID_PCIX: 0xFF,
-    0x08: 0xFF,  # HT
-    PCI_CAP_ID_VNDR: 0xFF,
-    0x0A: 0,  # DBG
-    0x0B: 0,  # CCRC
-    0x0C: 0,  # SHPC
-    0x0D: 0,  # SSVID
-    0x0E: 0,  # AGP3
-    0x0F: 0,  # SECDEV
-    PCI_CAP_ID_EXP: 0xFF,
-    PCI_CAP_ID_MSIX: 12,  # PCI_CAP_MSIX_SIZEOF
-    0x12: 0xFF,  # SATA
-    PCI_CAP_ID_AF: 6,  # PCI_CAP_AF_SIZEOF
-}
+PCI_CAP_LENGTH = MappingProxyType(
+    {
+        PCI_CAP_ID_BASIC: PCI_STD_HEADER_SIZEOF,
+        PCI_CAP_ID_PM: 8,  # PCI_PM_SIZEOF
+        PCI_CAP_ID_AGP: 48,  # PCI_AGP_SIZEOF
+        PCI_CAP_ID_VPD: 8,  # PCI_CAP_VPD_SIZEOF
+        0x04: 0,  # SLOTID
+        PCI_CAP_ID_MSI: 0xFF,
+        0x06: 0,  # CHSWP
+        PCI_CAP_ID_PCIX: 0xFF,
+        0x08: 0xFF,  # HT
+        PCI_CAP_ID_VNDR: 0xFF,
+        0x0A: 0,  # DBG
+        0x0B: 0,  # CCRC
+        0x0C: 0,  # SHPC
+        0x0D: 0,  # SSVID
+        0x0E: 0,  # AGP3
+        0x0F: 0,  # SECDEV
+        PCI_CAP_ID_EXP: 0xFF,
+        PCI_CAP_ID_MSIX: 12,  # PCI_CAP_MSIX_SIZEOF
+        0x12: 0xFF,  # SATA
+        PCI_CAP_ID_AF: 6,  # PCI_CAP_AF_SIZEOF
+    }
+)
 #: ``pci_ext_cap_length`` (the ids this model can meet; others are hidden)
-PCI_EXT_CAP_LENGTH = {
-    PCI_EXT_CAP_ID_ERR: PCI_ERR_ROOT_COMMAND,
-    0x03: 12,  # DSN: PCI_EXT_CAP_DSN_SIZEOF
-    PCI_EXT_CAP_ID_PWR: 16,  # PCI_EXT_CAP_PWR_SIZEOF
-    PCI_EXT_CAP_ID_VNDR: 0xFF,
-    0x0E: 8,  # ARI: PCI_EXT_CAP_ARI_SIZEOF
-    0x0F: 8,  # ATS: PCI_EXT_CAP_ATS_SIZEOF
-    0x10: 64,  # SR-IOV: PCI_EXT_CAP_SRIOV_SIZEOF
-    0x13: 16,  # PRI: PCI_EXT_CAP_PRI_SIZEOF
-    PCI_EXT_CAP_ID_TPH: 0xFF,
-    0x18: 8,  # LTR: PCI_EXT_CAP_LTR_SIZEOF
-    PCI_EXT_CAP_ID_DVSEC: 0xFF,
-}
+PCI_EXT_CAP_LENGTH = MappingProxyType(
+    {
+        PCI_EXT_CAP_ID_ERR: PCI_ERR_ROOT_COMMAND,
+        0x03: 12,  # DSN: PCI_EXT_CAP_DSN_SIZEOF
+        PCI_EXT_CAP_ID_PWR: 16,  # PCI_EXT_CAP_PWR_SIZEOF
+        PCI_EXT_CAP_ID_VNDR: 0xFF,
+        0x0E: 8,  # ARI: PCI_EXT_CAP_ARI_SIZEOF
+        0x0F: 8,  # ATS: PCI_EXT_CAP_ATS_SIZEOF
+        0x10: 64,  # SR-IOV: PCI_EXT_CAP_SRIOV_SIZEOF
+        0x13: 16,  # PRI: PCI_EXT_CAP_PRI_SIZEOF
+        PCI_EXT_CAP_ID_TPH: 0xFF,
+        0x18: 8,  # LTR: PCI_EXT_CAP_LTR_SIZEOF
+        PCI_EXT_CAP_ID_DVSEC: 0xFF,
+    }
+)
 
 ReadFn = Callable[["VConfig", int, int, "Perm", int], int]
 WriteFn = Callable[["VConfig", int, int, "Perm", int, int], None]
@@ -503,7 +508,7 @@ def _ext_pwr_perm() -> Perm:
     return p
 
 
-def _init_perm_bits() -> tuple[dict[int, Perm], dict[int, Perm]]:
+def _init_perm_bits() -> tuple[Mapping[int, Perm], Mapping[int, Perm]]:
     """``vfio_pci_init_perm_bits``: by default read-only, id and next virtual."""
     cap = {i: Perm(readfn=direct_read) for i in range(PCI_CAP_ID_MAX + 1)}
     ecap = {i: Perm(readfn=direct_read) for i in range(PCI_EXT_CAP_ID_MAX + 1)}
@@ -518,14 +523,16 @@ def _init_perm_bits() -> tuple[dict[int, Perm], dict[int, Perm]]:
     ecap[PCI_EXT_CAP_ID_PWR] = _ext_pwr_perm()
     ecap[PCI_EXT_CAP_ID_VNDR].writefn = raw_write
     ecap[PCI_EXT_CAP_ID_DVSEC].writefn = raw_write
-    return cap, ecap
+    return MappingProxyType(cap), MappingProxyType(ecap)  # built once: read-only from here
 
 
 CAP_PERMS, ECAP_PERMS = _init_perm_bits()
 UNASSIGNED_PERMS = Perm(readfn=raw_read, writefn=raw_write)
 DIRECT_RO_PERMS = Perm(readfn=direct_read)
 #: the shared tables by name, for tests
-PERMS = {"cap": CAP_PERMS, "ecap": ECAP_PERMS, "unassigned": {0: UNASSIGNED_PERMS}}
+PERMS: Mapping[str, Mapping[int, Perm]] = MappingProxyType(
+    {"cap": CAP_PERMS, "ecap": ECAP_PERMS, "unassigned": MappingProxyType({0: UNASSIGNED_PERMS})}
+)
 
 
 def msi_perm(length: int, flags: int) -> Perm:

@@ -266,5 +266,5 @@ class VfioPciDevice:
     # -- runtime PM (VFIO_DEVICE_FEATURE_LOW_POWER_*) --------------------------------------
     def pm_close_wake_fd(self) -> None:
         if self.pm_wake_fd is not None:
-            kernel_close(self.pm_wake_fd)
+            kernel_close(self.kernel, self.pm_wake_fd)
             self.pm_wake_fd = None

@@ -269,7 +269,7 @@ def _pm_entry(vdev: VfioPciDevice, wake_fd: int | None) -> int:
         dma_buf_move(vdev, True, "low_power")
         if vdev.pm_runtime_engaged:
             if wake_fd is not None:
-                kernel_close(wake_fd)
+                kernel_close(vdev.kernel, wake_fd)
             raise kerr(EINVAL)
         vdev.pm_runtime_engaged = True
         vdev.pm_wake_fd = wake_fd

@@ -133,7 +133,7 @@ def eventfd_ctx_fdget(vdev: VfioPciDevice, fd: int) -> int:
         if os.readlink(f"/proc/self/fd/{real}") != _EVENTFD_LINK:
             raise kerr(EINVAL)
     except BaseException:
-        kernel_close(real)
+        kernel_close(vdev.kernel, real)
         raise
     return real
 
@@ -143,10 +143,10 @@ def _signal(fd: int) -> None:
     os.write(fd, (1).to_bytes(8, "little"))
 
 
-def _put(fd: int | None) -> None:
+def _put(vdev: VfioPciDevice, fd: int | None) -> None:
     """``eventfd_ctx_put``."""
     if fd is not None:
-        kernel_close(fd)
+        kernel_close(vdev.kernel, fd)
 
 
 def _readable(fd: int) -> bool:
@@ -251,7 +251,7 @@ def _intx_enable(vdev: VfioPciDevice, trigger: int | None) -> None:
 def _intx_set_signal(vdev: VfioPciDevice, trigger: int | None) -> None:
     ctx = vdev.irq_ctx[0]
     old, ctx.trigger = ctx.trigger, trigger
-    _put(old)
+    _put(vdev, old)
     if old is not None or trigger is not None:
         _trace(
             vdev,
@@ -264,7 +264,7 @@ def _intx_set_signal(vdev: VfioPciDevice, trigger: int | None) -> None:
 
 def _set_unmask_fd(vdev: VfioPciDevice, ctx: IrqCtx, fd: int | None) -> None:
     old, ctx.unmask = ctx.unmask, fd
-    _put(old)
+    _put(vdev, old)
     if old is not None or fd is not None:
         _trace(vdev, "vfio_pci.intx_unmask_fd", set=fd is not None)
 
@@ -275,7 +275,7 @@ def _intx_disable(vdev: VfioPciDevice) -> None:
     if ctx is not None:
         _set_unmask_fd(vdev, ctx, None)
         if ctx.trigger is not None:
-            _put(ctx.trigger)
+            _put(vdev, ctx.trigger)
             _trace(vdev, "vfio_pci.irq_eventfd", index=VFIO_PCI_INTX_IRQ_INDEX, vector=0, set=False)
     vdev.irq_type = VFIO_PCI_NUM_IRQS
     _trace(vdev, "vfio_pci.irq_disable", index=VFIO_PCI_INTX_IRQ_INDEX)
@@ -308,7 +308,7 @@ def _set_intx_unmask(
         if fd >= 0:  # vfio_virqfd_enable
             new = eventfd_ctx_fdget(vdev, fd)
             if ctx.unmask is not None:
-                _put(new)
+                _put(vdev, new)
                 raise kerr(EBUSY)
             _set_unmask_fd(vdev, ctx, new)
             return
@@ -376,7 +376,7 @@ def _msi_set_vector_signal(vdev: VfioPciDevice, vector: int, fd: int, msix: bool
     index = VFIO_PCI_MSIX_IRQ_INDEX if msix else VFIO_PCI_MSI_IRQ_INDEX
     ctx = vdev.irq_ctx.pop(vector, None)
     if ctx is not None:
-        _put(ctx.trigger)
+        _put(vdev, ctx.trigger)
         _trace(vdev, "vfio_pci.irq_eventfd", index=index, vector=vector, set=False)
     if fd < 0:
         return
@@ -458,7 +458,7 @@ def _set_ctx_trigger_single(
             if count:
                 _signal(cur)
             else:
-                _put(cur)
+                _put(vdev, cur)
                 setattr(vdev, attr, None)
                 _trace(vdev, "vfio_pci.irq_eventfd", index=index, vector=0, set=False)
             return
@@ -473,14 +473,14 @@ def _set_ctx_trigger_single(
             raise kerr(EINVAL)
         fd = _fd_at(data, 0)
         if fd == -1:
-            _put(cur)
+            _put(vdev, cur)
             setattr(vdev, attr, None)
             if cur is not None:
                 _trace(vdev, "vfio_pci.irq_eventfd", index=index, vector=0, set=False)
             return
         if fd >= 0:
             new = eventfd_ctx_fdget(vdev, fd)
-            _put(cur)
+            _put(vdev, cur)
             setattr(vdev, attr, new)
             _trace(vdev, "vfio_pci.irq_eventfd", index=index, vector=0, set=True)
             return
@@ -570,7 +570,7 @@ def irqs_close(vdev: VfioPciDevice) -> None:
     ):
         cur: int | None = getattr(vdev, attr)
         if cur is not None:
-            _put(cur)
+            _put(vdev, cur)
             setattr(vdev, attr, None)
             _trace(vdev, "vfio_pci.irq_eventfd", index=index, vector=0, set=False)
 

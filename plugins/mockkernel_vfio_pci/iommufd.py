@@ -44,6 +44,7 @@ from errno import (
     EOPNOTSUPP,
     EOVERFLOW,
 )
+from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 from mockkernel.driver import (
@@ -318,13 +319,15 @@ def _ioas_unmap(ictx: IommufdCtx, cmd: bytearray) -> None:
     trace_iommufd_ioas_unmap(ictx.kernel.tracer, ioas.id, iova, length, unmapped)
 
 
-_OPS = {
-    _IOC_NR(IOMMU_DESTROY): _Op(IOMMU_DESTROY, 8, 8, _destroy),
-    _IOC_NR(IOMMU_IOAS_ALLOC): _Op(IOMMU_IOAS_ALLOC, 12, 12, _ioas_alloc),
-    _IOC_NR(IOMMU_IOAS_IOVA_RANGES): _Op(IOMMU_IOAS_IOVA_RANGES, 32, 32, _ioas_iova_ranges),
-    _IOC_NR(IOMMU_IOAS_MAP): _Op(IOMMU_IOAS_MAP, 40, 40, _ioas_map),
-    _IOC_NR(IOMMU_IOAS_UNMAP): _Op(IOMMU_IOAS_UNMAP, 24, 24, _ioas_unmap),
-}
+_OPS = MappingProxyType(
+    {
+        _IOC_NR(IOMMU_DESTROY): _Op(IOMMU_DESTROY, 8, 8, _destroy),
+        _IOC_NR(IOMMU_IOAS_ALLOC): _Op(IOMMU_IOAS_ALLOC, 12, 12, _ioas_alloc),
+        _IOC_NR(IOMMU_IOAS_IOVA_RANGES): _Op(IOMMU_IOAS_IOVA_RANGES, 32, 32, _ioas_iova_ranges),
+        _IOC_NR(IOMMU_IOAS_MAP): _Op(IOMMU_IOAS_MAP, 40, 40, _ioas_map),
+        _IOC_NR(IOMMU_IOAS_UNMAP): _Op(IOMMU_IOAS_UNMAP, 24, 24, _ioas_unmap),
+    }
+)
 
 
 class IommufdFops(FileOperations):

@@ -171,6 +171,8 @@ class ProbeOps(FileOperations):
         self.calls: list[tuple[int, int, Any]] = []  # (cmd, raw arg, what was seen)
         self.releases: dict[int, int] = {}
         self.backing = backing
+        #: the kernel holding ``backing`` (set by :func:`register_probe_device`)
+        self.kernel: Kernel | None = None
 
     def unlocked_ioctl(self, file: File, cmd: int, arg: int) -> int:
         nr, size = _IOC_NR(cmd), _IOC_SIZE(cmd)
@@ -215,15 +217,17 @@ def register_probe_device(kernel: Kernel, name: str = "mkprobe", size: int = 4 *
     # the kernel's own fd: move it out of the range programs use, like the kernel's others
     from mockkernel.realfd import hide
 
-    backing = hide(backing)
+    backing = hide(kernel, backing)
     ops = ProbeOps(backing)
+    ops.kernel = kernel
     kernel.misc_register(name, ops)
     return ops
 
 
 def close_probe_device(ops: ProbeOps) -> None:
     if ops.backing is not None:
-        kernel_close(ops.backing)
+        assert ops.kernel is not None
+        kernel_close(ops.kernel, ops.backing)
         ops.backing = None
 
 

@@ -251,3 +251,103 @@ def test_classes_made_in_a_burst_behave_as_dataclasses_made_without(tmp_path: Pa
         with pytest.raises(dataclasses.FrozenInstanceError):
             p.x = 3  # type: ignore[misc]
     assert list(tmp_path.rglob("probe.dataclasses"))
+
+
+def test_a_burst_restores_dataclasses_after_an_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import dataclasses
+
+    from mockkernel.bytecache import import_burst
+
+    monkeypatch.setenv("MOCKKERNEL_BYTECODE_CACHE", str(tmp_path))
+    with pytest.raises(ZeroDivisionError), import_burst("probe"):
+        assert "exec" in vars(dataclasses)
+        1 / 0  # noqa: B018
+    assert "exec" not in vars(dataclasses)
+
+
+def test_a_nested_burst_leaves_the_outer_ones_exec(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import dataclasses
+
+    from mockkernel.bytecache import import_burst
+
+    monkeypatch.setenv("MOCKKERNEL_BYTECODE_CACHE", str(tmp_path))
+    with import_burst("outer"):
+        outer = vars(dataclasses)["exec"]
+        with import_burst("inner"):
+            assert vars(dataclasses)["exec"] is outer
+        assert vars(dataclasses)["exec"] is outer  # the inner one did not restore it
+    assert "exec" not in vars(dataclasses)
+    assert not list(tmp_path.rglob("inner.dataclasses"))
+
+
+def test_an_exec_put_there_by_other_code_is_left_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import builtins
+    import dataclasses
+
+    from mockkernel.bytecache import import_burst
+
+    monkeypatch.setenv("MOCKKERNEL_BYTECODE_CACHE", str(tmp_path))
+    theirs = builtins.exec
+    monkeypatch.setitem(vars(dataclasses), "exec", theirs)
+    with import_burst("probe"):
+        assert vars(dataclasses)["exec"] is theirs
+    assert vars(dataclasses)["exec"] is theirs
+
+
+def test_dataclasses_made_by_another_thread_during_bursts_are_unchanged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """User code defining dataclasses on another thread while mockkernel's bursts run
+    gets classes whose generated methods are the code ``dataclasses`` makes alone."""
+    import dataclasses
+    import threading
+
+    from mockkernel.bytecache import import_burst
+
+    def make(n: int) -> type:
+        cls = dataclasses.make_dataclass(
+            f"User{n}",
+            [(f"f{n}", int), ("tag", str, dataclasses.field(default="t"))],
+            order=True,
+            frozen=bool(n % 2),
+        )
+        return cls
+
+    methods = ("__init__", "__repr__", "__eq__", "__lt__")
+    alone = {n: make(n) for n in range(40)}
+    monkeypatch.setenv("MOCKKERNEL_BYTECODE_CACHE", str(tmp_path))
+    made: dict[int, type] = {}
+    stop = threading.Event()
+
+    def user() -> None:
+        n = 0
+        while not stop.is_set() or n < 40:
+            made[n % 40] = make(n % 40)
+            n += 1
+
+    t = threading.Thread(target=user)
+    t.start()
+    try:
+        for i in range(30):
+            with import_burst(f"probe{i % 2}"):
+                make(1000 + i)  # mockkernel's own classes meanwhile
+    finally:
+        stop.set()
+        t.join()
+    assert "exec" not in vars(dataclasses)
+    for n, cls in made.items():
+        for name in methods:
+            got, want = getattr(cls, name).__code__, getattr(alone[n], name).__code__
+            assert (got.co_code, got.co_consts, got.co_names) == (
+                want.co_code,
+                want.co_consts,
+                want.co_names,
+            ), (n, name)
+        obj = cls(n)
+        assert repr(obj).endswith(f"(f{n}={n}, tag='t')") and obj == cls(n) and obj < cls(n + 1)

@@ -39,7 +39,7 @@ def _open_really(fd: int) -> bool:
 def test_close_of_a_held_number_is_ebadf(mock_kernel: Kernel) -> None:
     with udmabuf():
         pass
-    numbers = held_fds()
+    numbers = held_fds(mock_kernel)
     assert numbers  # the udmabuf placeholder at least
     for n in numbers:
         with pytest.raises(OSError) as e:
@@ -53,7 +53,7 @@ def test_close_of_a_held_number_is_ebadf(mock_kernel: Kernel) -> None:
 def test_dup_of_a_held_number_is_ebadf(mock_kernel: Kernel) -> None:
     with udmabuf():
         pass
-    n = min(held_fds())
+    n = min(held_fds(mock_kernel))
     for call in (lambda: os.dup(n), lambda: os.dup2(n, 200)):
         with pytest.raises(OSError) as e:
             call()
@@ -68,11 +68,11 @@ def test_dup2_onto_a_placeholder_moves_the_kernels_fd(mock_kernel: Kernel) -> No
     r, w = os.pipe()
     try:
         assert os.dup2(r, target) == target  # the number is now the program's pipe
-        assert not held(target)
+        assert not held(mock_kernel, target)
         os.write(w, b"x")
         assert os.read(target, 1) == b"x"
         moved = ph.get("dmabuf")
-        assert moved != target and held(moved)
+        assert moved != target and held(mock_kernel, moved)
         os.close(target)
         with udmabuf() as fd:  # mock fds are still made from the moved placeholder
             assert os.fstat(fd).st_size > 0

@@ -129,7 +129,7 @@ class TestExporter(DmaBufOps):
         priv: Priv = dmabuf.priv
         priv.released += 1
         priv.view.close()
-        kernel_close(priv.memfd)
+        kernel_close(dmabuf.kernel, priv.memfd)
 
     def _mmap(self, dmabuf: DmaBuf, vma: Vma) -> None:
         self._rec("mmap", dmabuf)
@@ -142,12 +142,12 @@ class TestExporter(DmaBufOps):
         return self.tph
 
 
-def make_priv(size: int = 2 * PAGE, fill: bytes = b"") -> Priv:
-    memfd = hide(os.memfd_create("dmabuf-test", os.MFD_CLOEXEC))
+def make_priv(kernel: Kernel, size: int = 2 * PAGE, fill: bytes = b"") -> Priv:
+    memfd = hide(kernel, os.memfd_create("dmabuf-test", os.MFD_CLOEXEC))
     os.ftruncate(memfd, max(size, PAGE))
     if fill:
         os.pwrite(memfd, fill, 0)
-    return Priv(memfd, size, KernelMap(memfd, max(size, PAGE)))
+    return Priv(memfd, size, KernelMap(kernel, memfd, max(size, PAGE)))
 
 
 def export(
@@ -159,12 +159,12 @@ def export(
 ) -> tuple[DmaBuf, TestExporter]:
     """A buffer of ``ops`` (a fresh ``TestExporter`` by default); the caller owns the ref."""
     ops = ops if ops is not None else TestExporter()
-    priv = make_priv(size, fill)
+    priv = make_priv(kernel, size, fill)
     try:
         dmabuf = dma_buf_export(kernel, ops, size, priv, "test-exp", flags)
     except BaseException:
         priv.view.close()
-        kernel_close(priv.memfd)
+        kernel_close(kernel, priv.memfd)
         raise
     return dmabuf, ops
 

@@ -34,6 +34,7 @@ from mockkernel.driver import (
     dma_buf_unmap_attachment_unlocked,
     dma_buf_unpin,
     is_dma_buf_file,
+    kernel_close,
 )
 
 DEV = Dev("0000:01:00.0")
@@ -52,13 +53,13 @@ def test_export_with_a_bad_ops_table_warns_and_fails(kernel: Kernel, broken: str
         ops.unpin = None
     elif broken == "unpin_only":
         ops.pin = None
-    priv = make_priv()
+    priv = make_priv(kernel)
     try:
         with pytest.raises(OSError) as e:
             dma_buf_export(kernel, ops, PAGE, None if broken == "priv" else priv, "bad")
     finally:
         priv.view.close()
-        os.close(priv.memfd)
+        kernel_close(kernel, priv.memfd)
     assert e.value.errno == 22  # EINVAL
     assert dma_buf_subsys(kernel).dmabufs == {}
     assert len(kernel.warnings) == 1 and "bad ops table" in kernel.warnings[0]

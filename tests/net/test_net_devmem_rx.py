@@ -46,9 +46,9 @@ class TphExporter(DmaBufOps):
     def __init__(self, kernel: Kernel, size: int, tph: tuple[int, int] | None) -> None:
         self.kernel = kernel
         self.size = size
-        self.memfd = hide(os.memfd_create("nic-test", os.MFD_CLOEXEC))
+        self.memfd = hide(kernel, os.memfd_create("nic-test", os.MFD_CLOEXEC))
         os.ftruncate(self.memfd, size)
-        self.view = KernelMap(self.memfd, size)
+        self.view = KernelMap(kernel, self.memfd, size)
         kernel.fabric.add_ram(RAM, size, self.view)
         self.tph = tph
         self.queries: list[bool] = []
@@ -62,7 +62,7 @@ class TphExporter(DmaBufOps):
     def release(self, dmabuf: DmaBuf) -> None:  # type: ignore[override]
         self.kernel.fabric.remove_ram(RAM)
         self.view.close()
-        kernel_close(self.memfd)
+        kernel_close(self.kernel, self.memfd)
 
     def get_pci_tph(self, dmabuf: DmaBuf, extended: bool) -> tuple[int, int]:  # type: ignore[override]
         dmabuf.resv.assert_held()

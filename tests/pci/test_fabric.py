@@ -108,7 +108,7 @@ def test_ram_ranges_decode_and_refuse_overlap(kernel: Kernel) -> None:
     fd = os.memfd_create("ram")
     try:
         os.ftruncate(fd, 8192)
-        mem = KernelMap(fd, 8192)
+        mem = KernelMap(kernel, fd, 8192)
         fab: Fabric = kernel.fabric
         fab.add_ram(0x1_0000_0000, 8192, mem)
         with pytest.raises(ValueError):

@@ -15,6 +15,7 @@ import errno
 import subprocess
 import sys
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -29,6 +30,18 @@ from mockkernel.uapi.rdma.ib_user_ioctl_verbs import (
 )
 
 PAGE = 4096
+
+
+class _Device:
+    """The device pinning: a task's memory is not this Python process's, so no kernel
+    mapping is made for it (nothing is recorded in a kernel's ``KernelMaps``)."""
+
+    @property
+    def kernel(self) -> object:
+        raise AssertionError("a task's umem needs no kernel mapping")
+
+
+DEVICE: Any = _Device()
 #: the arena, page by page
 LAYOUT = ["rw", "rw", "ro", "rw", "none", "rw", "hole", "rw", "shared", "shared", "ro", "rw"]
 CHILD = f"""
@@ -111,7 +124,7 @@ def test_ib_umem_get_of_a_task_agrees_with_the_hosts_access_checks(
     writable = bool(access & IB_UVERBS_ACCESS_LOCAL_WRITE)
     with use_mm(mm):
         try:
-            umem = ib_umem_get(addr, length, access)
+            umem = ib_umem_get(DEVICE, addr, length, access)
         except OSError as e:
             got = e.errno
         else:
@@ -141,7 +154,7 @@ def test_an_exited_address_space_takes_nothing(child: tuple[RemoteMemory, int]) 
     mm, base = child
     other = RemoteMemory(mm.pid)
     with use_mm(other):
-        umem = ib_umem_get(base, PAGE, IB_UVERBS_ACCESS_LOCAL_WRITE)
+        umem = ib_umem_get(DEVICE, base, PAGE, IB_UVERBS_ACCESS_LOCAL_WRITE)
     before = mm.read(base, 4)
     other.close()  # what the supervisor does at exit/exec
     umem.write(0, b"gone")
@@ -150,5 +163,5 @@ def test_an_exited_address_space_takes_nothing(child: tuple[RemoteMemory, int]) 
         umem.read(0, 4)
     assert exc.value.errno == errno.EFAULT
     with use_mm(other), pytest.raises(OSError) as exc:
-        ib_umem_get(base, PAGE, 0)
+        ib_umem_get(DEVICE, base, PAGE, 0)
     assert exc.value.errno == errno.EFAULT

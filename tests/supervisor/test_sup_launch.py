@@ -5,10 +5,13 @@ supervisor's, the exec's errno -- and the filter is in place from its first call
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import textwrap
+import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -164,4 +167,64 @@ def test_a_host_that_refuses_ptrace_is_named_and_leaves_nothing(
         os.waitpid(-1, os.WNOHANG)  # the child it started is gone and reaped
     monkeypatch.undo()
     assert run_on(kernel, ["/bin/echo", "again"], route) == (0, "again\n")
+    assert kernel.leaks() == []
+
+
+def test_a_task_killed_in_its_exec_stop_just_exits(
+    kernel: Kernel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A SIGKILL (a timeout's, another process's) may come while the tracer holds a task
+    in a ptrace stop; every ptrace request on it then fails with ``ESRCH`` and its exit is
+    the next event.  The tracer must take that as the task's end, not as its own failure
+    (which made a timed-out run raise ``ProcessLookupError`` instead of ``TimeoutExpired``)."""
+    from mockkernel.supervisor.tracer import TreeTracer
+
+    on_exec = TreeTracer.on_exec
+
+    def killed_first(self: TreeTracer, pid: int) -> None:
+        os.kill(pid, signal.SIGKILL)  # the tracee leaves its exec stop at once
+        on_exec(self, pid)
+
+    monkeypatch.setattr(TreeTracer, "on_exec", killed_first)
+    assert kernel.run(["true"]).returncode == -signal.SIGKILL
+    assert kernel.leaks() == []
+
+
+def test_a_timeout_is_the_outcome_whatever_the_kill_broke(
+    kernel: Kernel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The deadline's SIGKILL lands in a fork stop: the tracer cannot follow the new task
+    and ends the tree (an error of its own); the run's outcome is still the timeout, with
+    that error as its cause, and nothing hangs or leaks."""
+    from mockkernel.supervisor.tracer import TreeTracer
+
+    run_mod = sys.modules["mockkernel.supervisor.run"]  # (the package's ``run`` is a function)
+    deadlines: list[run_mod._Deadline] = []
+    due = threading.Event()
+
+    class Recorded(run_mod._Deadline):
+        """A deadline that passes when the test says (at the fork stop), not by the clock."""
+
+        def __init__(self, *args: Any) -> None:
+            deadlines.append(self)
+            super().__init__(*args)
+
+        def _run(self, timeout: float) -> None:
+            due.wait()
+            super()._run(0)
+
+    on_clone = TreeTracer.on_clone
+
+    def expired_and_killed(self: TreeTracer, tid: int, event: int) -> None:
+        due.set()  # the deadline passes now ...
+        while not deadlines[0].expired:
+            deadlines[0].done.wait(0.001)
+        os.kill(tid, signal.SIGKILL)  # ... and its SIGKILL comes while tid is in this stop
+        on_clone(self, tid, event)
+
+    monkeypatch.setattr(run_mod, "_Deadline", Recorded)
+    monkeypatch.setattr(TreeTracer, "on_clone", expired_and_killed)
+    with pytest.raises(subprocess.TimeoutExpired) as e:
+        kernel.run(["sh", "-c", "true & wait"], timeout=60)
+    assert isinstance(e.value.__cause__, ProcessLookupError)
     assert kernel.leaks() == []

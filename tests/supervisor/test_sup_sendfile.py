@@ -20,7 +20,7 @@ NIC = "192.0.2.1"  # the default topology's NIC address
 
 
 def test_supervised_matches_real_linux(kernel: Kernel) -> None:
-    held = held_fds()
+    held = held_fds(kernel)
     with kernel.tracer.capture() as events:
         r = kernel.run([sys.executable, str(PROBE), NIC], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
@@ -29,7 +29,7 @@ def test_supervised_matches_real_linux(kernel: Kernel) -> None:
     assert sent == [(None, 4), (10, 3), (100, 0)]  # (count 0 returns before reading)
     assert kernel.leaks() == []
     # the child's input file, fetched for each call (pidfd_getfd), is no longer held
-    assert {n for n in held_fds() - held if not os.path.exists(f"/proc/self/fd/{n}")} == set()
+    assert {n for n in held_fds(kernel) - held if not os.path.exists(f"/proc/self/fd/{n}")} == set()
 
 
 def test_in_process_matches_real_linux() -> None:

@@ -18,6 +18,7 @@ pointers are plain ``c_uint64`` addresses.
 
 import ctypes
 from ctypes import c_int32, c_uint8, c_uint16, c_uint32, c_uint64
+from types import MappingProxyType
 
 from mockkernel.ioctl import _IO
 
@@ -296,7 +297,7 @@ _HEADER = "linux/vfio.h"
 #: the ABI test casts them to.  ``(1 << 31)`` is the ``int`` INT_MIN in C; it only
 #: ever meets the ``__u32`` ``vfio_region_info_cap_type.type``, so Python keeps the
 #: unsigned 32-bit value.
-_C_CAST = {"VFIO_REGION_TYPE_PCI_VENDOR_TYPE": "__u32"}
+_C_CAST = MappingProxyType({"VFIO_REGION_TYPE_PCI_VENDOR_TYPE": "__u32"})
 
 VFIO_API_VERSION = 0
 
