@@ -81,6 +81,7 @@ _OPEN_DROP = os.O_CREAT | os.O_EXCL | os.O_NOCTTY | os.O_TRUNC | os.O_CLOEXEC
 IoctlHandler = Callable[["File", int, int], int]
 
 
+@dataclass(frozen=True, slots=True, eq=False)
 class IoctlU64:
     """The handler of an ``_IOW`` command whose argument is one ``__u64`` that the kernel
     only reads (``struct dma_buf_sync``): ``fn(file, cmd, value)`` gets the value.
@@ -93,10 +94,7 @@ class IoctlU64:
     same answer.  ``FileOperations`` checks the command's direction and size.
     """
 
-    __slots__ = ("fn",)
-
-    def __init__(self, fn: Callable[[Any, int, int], int]) -> None:
-        self.fn = fn
+    fn: Callable[[Any, int, int], int]
 
     def __call__(self, file: File, cmd: int, arg: int) -> int:
         return self.fn(file, cmd, get_user_u64(arg))

@@ -279,9 +279,9 @@ def ib_umem_get(device: IbDevice, addr: int, size: int, access: int) -> IbUmem:
     if lo == hi:  # ib_umem_num_pages() == 0
         raise kerr(EINVAL)
     mm = current_mm()
-    kernel_maps = device.kernel.subsys(KernelMaps)
     if mm is not LOCAL:
-        return _umem_get_task(mm, addr, size, writable, kernel_maps)
+        return _umem_get_task(mm, addr, size, writable, device)
+    kernel_maps = device.kernel.subsys(KernelMaps)
     umem = IbUmem(addr, size, writable, LOCAL, kernel_maps)
     shared: list[tuple[int, int]] = []
     cur = lo
@@ -322,7 +322,7 @@ def ib_umem_get(device: IbDevice, addr: int, size: int, access: int) -> IbUmem:
 
 
 def _umem_get_task(
-    mm: UserMemory, addr: int, size: int, writable: bool, kmaps: KernelMaps
+    mm: UserMemory, addr: int, size: int, writable: bool, device: IbDevice
 ) -> IbUmem:
     """``ib_umem_get`` for a supervised program: ``pin_user_pages`` walks its VMAs
     (``/proc/<pid>/maps``); each page must be mapped, readable, and writable when the
@@ -343,6 +343,9 @@ def _umem_get_task(
         if perms[3] == "s":
             shared.append((cur, min(end, hi) - cur, start, end))
         cur = end
+    # a shared page is pinned by mapping its file here: a kernel mapping of this
+    # process, recorded in the kernel's KernelMaps (private memory needs none)
+    kmaps = device.kernel.subsys(KernelMaps) if shared else None
     umem = IbUmem(addr, size, writable, mm, kmaps)
     for start, n, vma, vma_end in shared:
         umem._pin_task(start, n, vma, vma_end)

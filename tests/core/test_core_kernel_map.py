@@ -30,7 +30,7 @@ _KINDS: dict[str, Callable[[bytes], bytes | bytearray | memoryview]] = {
 def kmap() -> Iterator[tuple[KernelMap, int]]:
     fd = os.memfd_create("kmap")
     os.ftruncate(fd, 4 * 4096)
-    m = KernelMap(fd, SIZE)
+    m = KernelMap(None, fd, SIZE)
     yield m, fd
     m.close()
     os.close(fd)
@@ -50,7 +50,7 @@ def test_writes_land_as_bytes_reads_them(writes: list[tuple[int, bytes, str]]) -
     fd = os.memfd_create("kmap")
     try:
         os.ftruncate(fd, 4 * 4096)
-        m = KernelMap(fd, SIZE)
+        m = KernelMap(None, fd, SIZE)
         try:
             shadow = bytearray(SIZE)
             for off, raw, kind in writes:

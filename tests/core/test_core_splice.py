@@ -23,9 +23,9 @@ NIC = "192.0.2.1"
 F_NONBLOCK = os.SPLICE_F_NONBLOCK
 
 
-def real_fds() -> set[int]:
+def real_fds(kernel: Kernel) -> set[int]:
     """The real fds open now, but those the kernel holds (placeholders made on first use)."""
-    return {int(n) for n in REAL.listdir("/proc/self/fd")} - held_fds()
+    return {int(n) for n in REAL.listdir("/proc/self/fd")} - held_fds(kernel)
 
 
 @pytest.fixture
@@ -113,7 +113,7 @@ def test_any_arguments_answer_as_linux_may(
 ) -> None:  # fmt: skip
     c, peer = conn
     c.setblocking(False)  # (SPLICE_F_NONBLOCK does not spare a socket's wait for data)
-    before = real_fds()
+    before = real_fds(mock_kernel)
     r, w = os.pipe()
     dev = os.open("/dev/udmabuf", os.O_RDWR)
     bdf = min(n for n in os.listdir("/sys/bus/pci/drivers/vfio-pci") if ":" in n)
@@ -140,4 +140,4 @@ def test_any_arguments_answer_as_linux_may(
     finally:
         for fd in {r, w, dev, config, reg}:
             os.close(fd)
-    assert real_fds() == before
+    assert real_fds(mock_kernel) == before

@@ -37,7 +37,7 @@ def kernel() -> Iterator[Kernel]:
     k = mockkernel.boot()
     fd = os.memfd_create("ram")
     os.ftruncate(fd, 8192)
-    mem = KernelMap(fd, 8192)
+    mem = KernelMap(k, fd, 8192)
     k.fabric.add_ram(RAM, 8192, mem)
     yield k
     k.fabric.remove_ram(RAM)

@@ -30,7 +30,7 @@ IN_PROCESS_DIFFERS = {
 
 
 def test_supervised_matches_real_linux(kernel: Kernel) -> None:
-    held = held_fds()
+    held = held_fds(kernel)
     with kernel.tracer.capture() as events:
         r = kernel.run([sys.executable, str(PROBE), NIC], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
@@ -44,7 +44,7 @@ def test_supervised_matches_real_linux(kernel: Kernel) -> None:
     unsupported = {e["syscall"] for e in events if e["event"] == "sup.unsupported"}
     assert unsupported == {"tee", "vmsplice"}
     assert kernel.leaks() == []
-    assert {n for n in held_fds() - held if not os.path.exists(f"/proc/self/fd/{n}")} == set()
+    assert {n for n in held_fds(kernel) - held if not os.path.exists(f"/proc/self/fd/{n}")} == set()
 
 
 def test_in_process_matches_real_linux() -> None:
