@@ -119,8 +119,6 @@ def sys_close(c: Call) -> Result:
         c.proc.sys_close(fd)  # the mock close; the real kernel then closes the placeholder
         if file.released and c.sv.epoll.mirrors:
             c.sv.epoll.released(file)  # eventpoll_release, before close returns
-    else:
-        _kept_closed(c, i32(c.args[0]), i32(c.args[0]))
     return CONTINUE
 
 
@@ -141,8 +139,6 @@ def sys_close_range(c: Call) -> Result:
             c.proc.fdt.set_cloexec(fd, True)
         else:
             c.proc.sys_close(fd)
-    if not flags & 0x4:
-        _kept_closed(c, first, min(last, 0x7FFFFFFF))
     return CONTINUE
 
 
@@ -168,7 +164,6 @@ def _dup_onto_real(c: Call, old: int, new: int) -> Result:
     """A real fd dup'ed onto a mock number: the mock file goes when the real call works."""
     if new in c.proc.files and real_fd_open(c.proc.pid, old) and old != new:
         c.proc.forget_fd(new)
-    _kept_closed(c, new, new)
     return CONTINUE
 
 
@@ -690,13 +685,6 @@ def sys_renameat2(c: Call) -> Result:
 
 
 _AT_REMOVEDIR = 0x200
-
-
-def _kept_closed(c: Call, lo: int, hi: int) -> None:
-    """The program closes real fds ``lo..hi``: the tracer's kept backing fds there go."""
-    tmm = c.sv.mms.get(c.proc.pid)
-    if tmm is not None and hi >= tmm.fd_floor:
-        tmm.fds_closed(lo, hi)
 
 
 # -- poll (see pollsys.py) ------------------------------------------------------------------

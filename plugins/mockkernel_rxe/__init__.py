@@ -228,7 +228,11 @@ class RxeOps(IbDeviceOps):
             raise kerr(EOPNOTSUPP)
         self._index += 1
         key = (self._index << 8) | self._keys.randrange(256)
-        umem = None if access & IB_UVERBS_ACCESS_ON_DEMAND else ib_umem_get(start, length, access)
+        umem = (
+            None
+            if access & IB_UVERBS_ACCESS_ON_DEMAND
+            else ib_umem_get(start, length, access, pd.device)
+        )
         return IbMr(lkey=key, rkey=key, umem=umem, priv=RxeMr(start, current_mm()))
 
     def dereg_mr(self, mr: IbMr) -> None:
