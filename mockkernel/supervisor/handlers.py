@@ -1060,8 +1060,8 @@ TABLE: dict[int, Syscall] = {
             "openat2",
             _P,
             sys_openat2,
-            "open_how checked; a mock path: RESOLVE_BENEATH/NO_SYMLINKS/NO_MAGICLINKS applied,"
-            " NO_XDEV/IN_ROOT not",
+            "open_how checked; a mock path: every RESOLVE_* applied (NO_XDEV: the mock's"
+            " trees are mounts of their own)",
         ),
         Syscall("faccessat2", _S, sys_faccessat2, "AT_EACCESS: effective ids; AT_EMPTY_PATH"),
         Syscall(
@@ -1129,7 +1129,8 @@ _PATH_ARGS: dict[str, tuple[int, int | None]] = {
     "open": (0, None), "stat": (0, None), "lstat": (0, None), "access": (0, None),
     "readlink": (0, None), "statfs": (0, None), "openat": (1, 0), "newfstatat": (1, 0),
     "readlinkat": (1, 0),
-    "faccessat": (1, 0), "faccessat2": (1, 0), "statx": (1, 0), "openat2": (1, 0),
+    "faccessat": (1, 0), "faccessat2": (1, 0), "statx": (1, 0),
+    # (not openat2: with RESOLVE_IN_ROOT an absolute path is taken inside its dirfd)
     "getxattr": (0, None), "lgetxattr": (0, None), "listxattr": (0, None),
     "mkdir": (0, None), "rmdir": (0, None), "unlink": (0, None), "mkdirat": (1, 0),
     "unlinkat": (1, 0),

@@ -64,10 +64,6 @@ KNOWN_DIFFERENCES["netlink"] = {
     "getfamily_netdev_ops": "the netdev family has no QUEUE_CREATE (as in-process)",
 }
 KNOWN_DIFFERENCES["rtnetlink"] = {"link_af_spec": "IFLA_AF_SPEC is not modelled (as in-process)"}
-KNOWN_DIFFERENCES["dirs"] = {
-    "openat_in_dir": "openat(dirfd, '../null') from a mock directory fd to a host file: the"
-    " real kernel cannot walk from the placeholder, so what the mock lacks is ENOENT",
-}
 
 
 def _load(name: str) -> ModuleType:
