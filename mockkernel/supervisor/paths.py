@@ -385,7 +385,7 @@ def _walk(c: Call, start: str, path: str, flags: int, root: str = "/") -> list[s
         target: str | None = None
         if isinstance(node, Symlink):
             target = node.target
-        elif node is None and not isinstance(node, _FdTarget) and posixpath.islink(nxt):
+        elif node is None and posixpath.islink(nxt):  # a host symlink
             with contextlib.suppress(OSError):
                 target = REAL.readlink(nxt)
         if target is not None and not (last and flags & os.O_NOFOLLOW):
