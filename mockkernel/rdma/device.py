@@ -228,7 +228,8 @@ class IbDeviceOps:
     * ``alloc_pd(pd)`` / ``dealloc_pd(pd)``.
     * ``reg_user_mr(pd, start, length, iova, access, dmah) -> IbMr``: an MR over user
       memory (``REG_MR``; the write command and the ioctl).  Needed for ``REG_MR``.
-      Pin the pages with :func:`~mockkernel.rdma.ib_umem_get`.
+      Pin the pages with :func:`~mockkernel.rdma.ib_umem_get` (passing ``pd.device``:
+      a mock mapping of the caller, dma-buf or BAR, is then ``EFAULT`` as on Linux).
     * ``reg_user_mr_dmabuf(pd, offset, length, iova, fd, access, dmah, bundle) -> IbMr``:
       an MR over a dma-buf; ``bundle`` (an :class:`~mockkernel.rdma.AttrBundle`) holds the
       driver-namespace attributes (:attr:`driver_attrs`).  Without it ``REG_DMABUF_MR``

@@ -267,10 +267,15 @@ def ib_umem_get(device: IbDevice, addr: int, size: int, access: int) -> IbUmem:
     (``ib_umem_get``).
 
     ``EINVAL`` if the range overflows or has no page; ``EFAULT`` if a page is not mapped, not
-    readable, or not writable while ``access`` asks for writes.  In this Python process
-    (``LOCAL``) also ``EFAULT`` for a page of the kernel (a ``KernelMap``, a pin) or of
-    another mapping than the first page's: the mock kernel's own objects share that
-    address space.
+    readable, or not writable while ``access`` asks for writes (``pin_user_pages_fast``
+    with ``FOLL_LONGTERM``: ``check_vma_flags``), or lies in a mock mapping of the
+    calling process (a dma-buf or BAR mapping: ``VM_PFNMAP | VM_IO``, never pinnable;
+    ``device`` names the kernel whose ``current`` that is -- Linux's ``ib_device``).  A
+    range may span neighbouring VMAs, as on Linux (real Linux 7.2: anonymous into
+    shared anonymous or memfd registers; into a read-only VMA with a write access, a
+    ``PROT_NONE`` one, a hole or a udmabuf mapping is ``EFAULT``).  In this Python
+    process (``LOCAL``) also ``EFAULT`` for a page of the kernel (a ``KernelMap``, a
+    pin): the mock kernel's own memory shares that address space.
     """
     if addr + size > _U64 or _page_up(addr + size) > _U64 or addr < 0 or size < 0:
         raise kerr(EINVAL)
@@ -278,6 +283,9 @@ def ib_umem_get(device: IbDevice, addr: int, size: int, access: int) -> IbUmem:
     lo, hi = _page_down(addr), _page_up(addr + size)
     if lo == hi:  # ib_umem_num_pages() == 0
         raise kerr(EINVAL)
+    for mp in list(device.kernel.current.mappings.values()):
+        if mp.start < hi and lo < mp.end:
+            raise kerr(EFAULT)  # VM_PFNMAP | VM_IO: check_vma_flags
     mm = current_mm()
     if mm is not LOCAL:
         return _umem_get_task(mm, addr, size, writable, device)
@@ -290,20 +298,12 @@ def ib_umem_get(device: IbDevice, addr: int, size: int, access: int) -> IbUmem:
     # the kernel's own mappings (BARs, buffer pages, pins) share the address space
     # of this process but are not the program's memory
     kmaps = kernel_maps.ranges()
-    first: tuple[str, str] | None = None
     while cur < hi:
         i = bisect.bisect_right(starts, cur) - 1
         if i < 0 or not vmas[i][0] <= cur < vmas[i][1]:
             raise kerr(EFAULT)
-        start, end, perms, what = vmas[i]
+        start, end, perms, _what = vmas[i]
         if perms[0] != "r" or (writable and perms[1] != "w"):
-            raise kerr(EFAULT)
-        # Spanning into a *different* mapping: on Linux both would be the program's, but
-        # here the neighbour may hold the mock kernel's own Python objects (the address
-        # space is shared), so only the pieces of one mapping may be spanned.
-        if first is None:
-            first = (perms, what)
-        elif (perms, what) != first:
             raise kerr(EFAULT)
         top = min(end, hi)
         for k_lo, k_hi in kmaps:

@@ -120,8 +120,6 @@ def sys_close(c: Call) -> Result:
         c.proc.sys_close(fd)  # the mock close; the real kernel then closes the placeholder
         if file.released and c.sv.epoll.mirrors:
             c.sv.epoll.released(file)  # eventpoll_release, before close returns
-    else:
-        _kept_closed(c, i32(c.args[0]), i32(c.args[0]))
     return CONTINUE
 
 
@@ -142,8 +140,6 @@ def sys_close_range(c: Call) -> Result:
             c.proc.fdt.set_cloexec(fd, True)
         else:
             c.proc.sys_close(fd)
-    if not flags & 0x4:
-        _kept_closed(c, first, min(last, 0x7FFFFFFF))
     return CONTINUE
 
 
@@ -169,7 +165,6 @@ def _dup_onto_real(c: Call, old: int, new: int) -> Result:
     """A real fd dup'ed onto a mock number: the mock file goes when the real call works."""
     if new in c.proc.files and real_fd_open(c.proc.pid, old) and old != new:
         c.proc.forget_fd(new)
-    _kept_closed(c, new, new)
     return CONTINUE
 
 
@@ -693,13 +688,6 @@ def sys_renameat2(c: Call) -> Result:
 _AT_REMOVEDIR = 0x200
 
 
-def _kept_closed(c: Call, lo: int, hi: int) -> None:
-    """The program closes real fds ``lo..hi``: the tracer's kept backing fds there go."""
-    tmm = c.sv.mms.get(c.proc.pid)
-    if tmm is not None and hi >= tmm.fd_floor:
-        tmm.fds_closed(lo, hi)
-
-
 # -- poll (see pollsys.py) ------------------------------------------------------------------
 def sys_poll(c: Call) -> Result:
     ms = i32(c.args[2])
@@ -1076,8 +1064,8 @@ TABLE: Mapping[int, Syscall] = MappingProxyType(
                 "openat2",
                 _P,
                 sys_openat2,
-                "open_how checked; a mock path: RESOLVE_BENEATH/NO_SYMLINKS/NO_MAGICLINKS applied,"
-                " NO_XDEV/IN_ROOT not",
+                "open_how checked; a mock path: every RESOLVE_* applied (NO_XDEV: the mock's"
+                " trees are mounts of their own)",
             ),
             Syscall("faccessat2", _S, sys_faccessat2, "AT_EACCESS: effective ids; AT_EMPTY_PATH"),
             Syscall(
@@ -1151,7 +1139,8 @@ _PATH_ARGS: Mapping[str, tuple[int, int | None]] = MappingProxyType({
     "open": (0, None), "stat": (0, None), "lstat": (0, None), "access": (0, None),
     "readlink": (0, None), "statfs": (0, None), "openat": (1, 0), "newfstatat": (1, 0),
     "readlinkat": (1, 0),
-    "faccessat": (1, 0), "faccessat2": (1, 0), "statx": (1, 0), "openat2": (1, 0),
+    "faccessat": (1, 0), "faccessat2": (1, 0), "statx": (1, 0),
+    # (not openat2: with RESOLVE_IN_ROOT an absolute path is taken inside its dirfd)
     "getxattr": (0, None), "lgetxattr": (0, None), "listxattr": (0, None),
     "mkdir": (0, None), "rmdir": (0, None), "unlink": (0, None), "mkdirat": (1, 0),
     "unlinkat": (1, 0),

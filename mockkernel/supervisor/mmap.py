@@ -7,14 +7,18 @@ by real files the kernel holds); only laying the pieces differs.  In-process,
 in the tracee, with syscalls injected into the thread stopped at the ``mmap``'s
 seccomp stop (``supervisor/ptrace.py``):
 
-1. each backing file is opened *in the tracee* once, through
-   ``/proc/<supervisor>/fd/N`` (path written into a scratch page the tracee gets
-   on first need), moved to a high close-on-exec fd number (so the program's fd
-   numbers stay Linux's) and kept: later maps of the same file cost nothing more;
-2. the stopped ``mmap`` itself becomes the map of the first piece over the whole
-   length (honouring the program's address hint, ``MAP_FIXED``, ...);
-3. each further piece is laid over it with ``MAP_FIXED``; the tracee's ``mmap``
-   returns the address.  A 4-piece udmabuf costs 4 calls (one of them the original).
+1. each backing file is opened *in the tracee*, through ``/proc/<supervisor>/fd/N``
+   (the paths written at once into a scratch page the tracee gets on first need);
+   the stopped ``mmap`` itself becomes the first of these opens;
+2. the first piece is mapped over the whole length (honouring the program's address
+   hint, ``MAP_FIXED``, ...), each further piece laid over it with ``MAP_FIXED``;
+3. the backing fds are closed again (one ``close_range`` when their numbers are
+   contiguous, as they are unless another thread opened files meanwhile): a mapping
+   keeps its file, and the process's fd set stays Linux's -- ``/proc/self/fd`` lists
+   no fd the program did not open, and ``close_range(3, ~0U)`` takes nothing of the
+   supervisor's.  The tracee's ``mmap`` returns the address.  A 4-piece udmabuf of
+   four memfds costs 9 calls (one of them the original); a zap or restore opens what
+   it maps the same way.
 
 Records: each mapping is a :class:`TraceeMapping` in ``Process.mappings`` (what
 ``/proc/<pid>/maps`` and ``file_mappings`` see), holding its file reference until
@@ -43,7 +47,7 @@ a ``PTRACE_EVENT_STOP``/``SIGTRAP`` stop it did not ask for; list in ``work.held
 the stops it keeps while running kernel code that may revoke mappings.
 
 API: :class:`TracerWork`; :class:`TraceeMm` (``serve_mmap(tid)`` at an ``mmap``
-seccomp stop, ``fork``/``exec``/``exit``, ``fds_closed``, ``revoke``, ``relay``);
+seccomp stop, ``fork``/``exec``/``exit``, ``revoke``, ``relay``);
 :class:`TraceeMapping`; :func:`unmap`.
 """
 
@@ -52,7 +56,6 @@ from __future__ import annotations
 import collections
 import contextlib
 import os
-import resource
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
@@ -90,6 +93,7 @@ NR_MUNMAP: Final = 11
 NR_CLOSE: Final = 3
 NR_FCNTL: Final = 72
 NR_OPENAT: Final = 257
+NR_CLOSE_RANGE: Final = 436
 PROT_READ: Final = 1
 PROT_WRITE: Final = 2
 MAP_PRIVATE: Final = 0x02
@@ -97,7 +101,6 @@ MAP_FIXED: Final = 0x10
 MAP_ANONYMOUS: Final = 0x20
 MAP_POPULATE: Final = 0x8000
 MAP_FIXED_NOREPLACE: Final = 0x100000
-F_DUPFD_CLOEXEC: Final = 1030
 AT_FDCWD: Final = -100
 #: what the pieces keep of the program's flags (the map type and its page behaviour)
 _PIECE_FLAGS: Final = 0x0F | 0x2000 | 0x4000 | 0x40000  # MAP_TYPE|LOCKED|NORESERVE|NONBLOCK
@@ -106,8 +109,6 @@ _PIECE_FLAGS: Final = 0x0F | 0x2000 | 0x4000 | 0x40000  # MAP_TYPE|LOCKED|NORESE
 _RESTART_CODES: Final = frozenset((-512, -513, -514, -516))
 #: stops a held thread can run injected calls at (then be put back exactly)
 _HOLDABLE: Final = frozenset((Stop.SIGNAL, Stop.EVENT, Stop.GROUP_STOP))
-#: backing files kept open in one tracee (least recently used closed first)
-BACKING_CACHE: Final = 32
 
 
 class TracerWork:
@@ -259,14 +260,8 @@ class TraceeMm:
         self.syscall_ip: int | None = None
         #: a private page of the tracee for path strings (0: none yet)
         self.scratch = 0
-        #: (st_dev, st_ino) of a backing file -> (fd in the tracee, opened for writing)
-        self.backing: collections.OrderedDict[tuple[int, int], tuple[int, bool]] = (
-            collections.OrderedDict()
-        )
         #: the supervisor's empty memfd a zapped range maps (access past EOF: SIGBUS)
         self._empty_fd = -1
-        #: lowest fd number the kept backing fds take in the tracee
-        self.fd_floor = _fd_floor(pid)
         #: where the next mock mapping goes in the window (``_map_first``)
         self.window_next = WINDOW[0]
         #: the address space this process borrows (``vfork``/``CLONE_VM``): ``proc``'s
@@ -317,16 +312,14 @@ class TraceeMm:
                 pieces.append((pos, rfd, off, take))
             pos += page_align(take)
         base = 0
+        opened: list[int] = []
         try:
-            want_write = shared and bool(prot & PROT_WRITE)
-            if vma.zapped:
-                efd = self._backing_fd(inj, self._empty(), False)
-                layout = [(0, efd, 0, total)]
-            else:
-                layout = [
-                    (at, self._backing_fd(inj, rfd, want_write), off, n)
-                    for at, rfd, off, n in pieces
-                ]
+            pieces_in = [(0, self._empty(), 0, total)] if vma.zapped else pieces
+            cfds = self._open_backing(inj, [rfd for _, rfd, _, _ in pieces_in])
+            opened = sorted(set(cfds))
+            layout = [
+                (at, cfd, off, n) for (at, _, off, n), cfd in zip(pieces_in, cfds, strict=True)
+            ]
             _, cfd, off, _ = layout[0]  # the first piece, over the whole length
             first = flags if len(layout) == 1 else flags & ~MAP_POPULATE
             base = self._map_first(inj, addr, total, prot, first, cfd, off)
@@ -335,6 +328,7 @@ class TraceeMm:
         except _Failed as e:
             if base:
                 inj.call(NR_MUNMAP, base, total)
+            self._close_backing(inj, opened)
             if not file.released:
                 file.put()
             return inj.finish(-e.errno)
@@ -342,6 +336,7 @@ class TraceeMm:
             if not file.released:
                 file.put()
             raise
+        self._close_backing(inj, opened)
         mp = TraceeMapping(
             base,
             total,
@@ -387,42 +382,52 @@ class TraceeMm:
         if got != addr:
             raise _Failed(ENOMEM)
 
-    # -- backing files kept open in the tracee ----------------------------------------
-    def _backing_fd(self, inj: Injection, rfd: int, write: bool) -> int:
-        """The tracee's fd for kernel-held real fd ``rfd`` (opened on first use)."""
-        st = os.fstat(rfd)
-        key = (st.st_dev, st.st_ino)
-        got = self.backing.get(key)
-        if got is not None and (got[1] or not write):
-            self.backing.move_to_end(key)
-            return got[0]
-        if got is not None:  # open read-only so far: open it again for writing
-            self._drop_backing(inj, key)
-        path = f"/proc/{os.getpid()}/fd/{rfd}".encode() + b"\0"
+    # -- backing files, open in the tracee only while it maps them ----------------------
+    def _open_backing(self, inj: Injection, rfds: Sequence[int]) -> list[int]:
+        """Open the kernel-held real fds ``rfds`` in the tracee (each file once, through
+        ``/proc/<supervisor>/fd/N``; read-only where writing is refused): the tracee's
+        fd for each, in order.  The caller closes them (:meth:`_close_backing`); on
+        failure the ones opened so far are closed here."""
+        keys: dict[tuple[int, int], int] = {}  # file -> index of its path in the page
+        order: list[int] = []
+        for rfd in rfds:
+            st = os.fstat(rfd)
+            order.append(keys.setdefault((st.st_dev, st.st_ino), len(keys)))
         if not self.scratch:
             self.scratch = _check(
                 inj.call(NR_MMAP, 0, PAGE_SIZE, PROT_READ | PROT_WRITE, 0x22, -1, 0)
             )
-        _poke(self.pid, self.scratch, path)
-        mode = os.O_RDWR
-        tmp = inj.call(NR_OPENAT, AT_FDCWD, self.scratch, mode | os.O_CLOEXEC, 0)
-        if tmp == -EACCES:
-            mode = os.O_RDONLY
-            tmp = inj.call(NR_OPENAT, AT_FDCWD, self.scratch, mode | os.O_CLOEXEC, 0)
-        _check(tmp)
-        high = inj.call(NR_FCNTL, tmp, F_DUPFD_CLOEXEC, self.fd_floor)
-        if high >= 0:
-            inj.call(NR_CLOSE, tmp)
-        else:
-            high = tmp  # no room up there: keep it where the kernel put it
-        self.backing[key] = (high, mode == os.O_RDWR)
-        while len(self.backing) > BACKING_CACHE:
-            self._drop_backing(inj, next(iter(self.backing)))
-        return high
+        me = os.getpid()
+        paths: list[int] = []
+        blob = b""
+        first_rfd = {i: rfd for rfd, i in zip(reversed(rfds), reversed(order), strict=True)}
+        for i in range(len(keys)):
+            paths.append(self.scratch + len(blob))
+            blob += f"/proc/{me}/fd/{first_rfd[i]}".encode() + b"\0"
+        if len(blob) > PAGE_SIZE:
+            raise _Failed(ENOMEM)  # (over ~100 distinct files in one mapping)
+        _poke(self.pid, self.scratch, blob)
+        fds: list[int] = []
+        try:
+            for path in paths:
+                got = inj.call(NR_OPENAT, AT_FDCWD, path, os.O_RDWR | os.O_CLOEXEC, 0)
+                if got == -EACCES:  # (a read-only file: a shared writable map then fails)
+                    got = inj.call(NR_OPENAT, AT_FDCWD, path, os.O_RDONLY | os.O_CLOEXEC, 0)
+                fds.append(_check(got))
+        except _Failed:
+            self._close_backing(inj, fds)
+            raise
+        return [fds[i] for i in order]
 
-    def _drop_backing(self, inj: Injection, key: tuple[int, int]) -> None:
-        cfd, _ = self.backing.pop(key)
-        inj.call(NR_CLOSE, cfd)
+    def _close_backing(self, inj: Injection, fds: Sequence[int]) -> None:
+        """Close the tracee's backing fds ``fds`` again: one ``close_range`` when their
+        numbers are one contiguous run (only ours: nothing else lies between)."""
+        fds = sorted(set(fds))
+        run = len(fds) > 1 and fds[-1] - fds[0] == len(fds) - 1
+        if run and inj.call(NR_CLOSE_RANGE, fds[0], fds[-1], 0) == 0:
+            return
+        for cfd in fds:
+            inj.call(NR_CLOSE, cfd)
 
     def close_fd(self, fd: int) -> None:
         """Close the process's fd ``fd`` by an injected ``close``, from any thread: a
@@ -436,12 +441,6 @@ class TraceeMm:
 
         avoid = _requester(self)  # (on the serving thread: the tracer's has no current)
         self.work.submit(lambda: self._with_stopped_thread(run, avoid))
-
-    def fds_closed(self, lo: int, hi: int) -> None:
-        """The program closed (or ``dup2``-ed over) fds ``lo..hi``: forget kept ones there."""
-        for key, (cfd, _) in list(self.backing.items()):
-            if lo <= cfd <= hi:
-                del self.backing[key]
 
     def _empty(self) -> int:
         if self._empty_fd < 0:
@@ -467,10 +466,7 @@ class TraceeMm:
         def run(inj: Injection) -> None:
             if mp.zapped or self.proc.mappings.get(mp.start) is not mp:
                 return  # restore() lays the new pieces, or unmapped meanwhile
-            write = mp.shared and bool(mp.map_prot & PROT_WRITE)
-            for at, rfd, off, n in pieces:
-                cfd = self._backing_fd(inj, rfd, write)
-                self._map_fixed_ok(inj, mp.start + at, n, mp.map_prot, mp.map_flags, cfd, off)
+            self._lay_pieces(inj, mp, pieces)
 
         return self.work.submit(lambda: self._with_stopped_thread(run, avoid))
 
@@ -478,14 +474,23 @@ class TraceeMm:
         if mp.zapped == zap or self.proc.mappings.get(mp.start) is not mp:
             return  # already done, or unmapped meanwhile
         if zap:
-            efd = self._backing_fd(inj, self._empty(), False)
-            self._map_fixed_ok(inj, mp.start, mp.length, mp.map_prot, mp.map_flags, efd, 0)
+            self._lay_pieces(inj, mp, [(0, self._empty(), 0, mp.length)])
         else:
-            write = mp.shared and bool(mp.map_prot & PROT_WRITE)
-            for at, rfd, off, n in mp.pieces:
-                cfd = self._backing_fd(inj, rfd, write)
-                self._map_fixed_ok(inj, mp.start + at, n, mp.map_prot, mp.map_flags, cfd, off)
+            self._lay_pieces(inj, mp, mp.pieces)
         mp.zapped = zap
+
+    def _lay_pieces(self, inj: Injection, mp: TraceeMapping, pieces: Sequence[Piece]) -> None:
+        """Lay ``pieces`` over ``mp`` with ``MAP_FIXED`` (its backing files opened for
+        the calls and closed after); ``OSError`` if the tracee refuses."""
+        try:
+            cfds = self._open_backing(inj, [rfd for _, rfd, _, _ in pieces])
+        except _Failed as e:
+            raise OSError(e.errno, f"opening backing files in pid {self.pid}") from None
+        try:
+            for (at, _, off, n), cfd in zip(pieces, cfds, strict=True):
+                self._map_fixed_ok(inj, mp.start + at, n, mp.map_prot, mp.map_flags, cfd, off)
+        finally:
+            self._close_backing(inj, cfds)
 
     def _map_fixed_ok(
         self, inj: Injection, addr: int, n: int, prot: int, flags: int, cfd: int, off: int
@@ -594,38 +599,32 @@ class TraceeMm:
         self._drop_all()
         self.syscall_ip = None
         self.scratch = 0
-        self.backing.clear()
-        self.fd_floor = _fd_floor(self.pid)
         self.window_next = WINDOW[0]
 
     def exit(self) -> None:
         """The process is gone: drop every mapping's file reference."""
         self._leave_vm()
         self._drop_all()
-        self.backing.clear()
         if self._empty_fd >= 0:
             REAL.close(self._empty_fd)
             self._empty_fd = -1
 
     def share(self, child: Process, pid: int) -> TraceeMm:
         """A ``vfork``/``CLONE_VM`` child's view: the same address space (``child``'s
-        ``mappings`` are this process's records, no new reference), its own fd table
-        (a copy: the same kept backing fds)."""
+        ``mappings`` are this process's records, no new reference), its own fd table."""
         out = TraceeMm(child, pid, self.work)
         out.syscall_ip = self.syscall_ip
         out.scratch = self.scratch
-        out.backing = collections.OrderedDict(self.backing)
         out.vm_owner = self.vm_owner or self
         child.mappings = self.proc.mappings
         return out
 
     def fork(self, child: Process, pid: int) -> TraceeMm:
-        """The forked child's copy: same mappings (each a new file reference), same kept
-        fds, scratch page and syscall instruction (the child's memory is a copy)."""
+        """The forked child's copy: same mappings (each a new file reference), same
+        scratch page and syscall instruction (the child's memory is a copy)."""
         out = TraceeMm(child, pid, self.work)
         out.syscall_ip = self.syscall_ip
         out.scratch = self.scratch
-        out.backing = collections.OrderedDict(self.backing)
         out.window_next = self.window_next
         for mp in list(self.proc.mappings.values()):
             if isinstance(mp, TraceeMapping) and mp.mm is self and not mp.file.released:
@@ -776,15 +775,3 @@ def _tgid_of(tid: int) -> int:
     except FileNotFoundError:
         pass
     return -1
-
-
-def _fd_floor(pid: int) -> int:
-    """Where kept backing fds go in ``pid``: high, below its ``RLIMIT_NOFILE`` (as
-    ``realfd.hide`` does for the kernel's own fds).  ``prlimit``: one syscall (reading
-    ``/proc/<pid>/limits`` cost most of a process's set-up)."""
-    try:
-        soft = resource.prlimit(pid, resource.RLIMIT_NOFILE)[0]
-    except (OSError, ValueError):
-        soft = 1024
-    soft = 65536 if soft == resource.RLIM_INFINITY else min(soft, 65536)
-    return max(soft - 256, soft // 2)

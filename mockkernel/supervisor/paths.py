@@ -9,6 +9,7 @@ small adapter between the trapped call and ``vfs.lookup``/``Process.sys_open``.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import posixpath
 import stat as _stat
@@ -140,20 +141,33 @@ def resolve(c: Call, dirfd: int, path: str) -> str | None:
             cwd = c.sv.cwd.get(c.proc.pid)
             if cwd is not None:  # chdir'ed into a mock directory (the real cwd is elsewhere)
                 return posixpath.normpath(cwd + "/" + path)
-            where = f"/proc/{c.tid}/cwd"
-        elif dirfd in c.proc.files:
-            file = c.proc.files[dirfd]
-            if file.path is None or not _stat.S_ISDIR(file.inode.mode):
-                raise kerr(ENOTDIR)  # a mock fd that is not a directory (O_PATH ones count)
-            return file.path.rstrip("/") + "/" + path  # an open mock directory
-        else:
-            where = f"/proc/{c.tid}/fd/{dirfd}"
-        try:
-            base = REAL.readlink(where)
-        except OSError:
+        base = start_dir(c, dirfd)
+        if base is None:
             return None  # a bad dirfd: the real kernel gives its errno
         path = base.rstrip("/") + "/" + path
     return path if path.startswith(ROOTS) else None
+
+
+def start_dir(c: Call, dirfd: int) -> str | None:
+    """The directory a relative path of the caller starts at: its cwd (``AT_FDCWD``) or
+    ``dirfd``'s (``ENOTDIR`` for a mock fd that is not a directory); ``None`` for a bad
+    ``dirfd`` (the real kernel gives its errno)."""
+    if dirfd == AT_FDCWD:
+        cwd = c.sv.cwd.get(c.proc.pid)
+        if cwd is not None:
+            return cwd
+        where = f"/proc/{c.tid}/cwd"
+    elif dirfd in c.proc.files:
+        file = c.proc.files[dirfd]
+        if file.path is None or not _stat.S_ISDIR(file.inode.mode):
+            raise kerr(ENOTDIR)  # a mock fd that is not a directory (O_PATH ones count)
+        return file.path  # an open mock directory
+    else:
+        where = f"/proc/{c.tid}/fd/{dirfd}"
+    try:
+        return REAL.readlink(where)
+    except OSError:
+        return None
 
 
 def mock_based(c: Call, dirfd: int, path: str) -> bool:
@@ -196,20 +210,74 @@ def openat(c: Call, dirfd: int, addr: int, flags: int, mode: int, how: int = 0) 
     from .handlers import CONTINUE
 
     path = read_path(addr)
-    p = resolve(c, dirfd, path)
+    if how & RESOLVE_IN_ROOT:
+        root = start_dir(c, dirfd)
+        p = None if root is None else _in_root(c, root, path, flags)
+        if p is not None and not p.startswith(ROOTS):
+            p = None  # the real kernel resolves it in the same root
+    else:
+        p = resolve(c, dirfd, path)
     if p is None:
         return CONTINUE
     node = c.sv.kernel.vfs.lookup_open(p, flags)
     based = mock_based(c, dirfd, path)
     if node is None and based:
-        raise kerr(ENOENT)
+        return _open_host_for(c, p, flags, mode)
     if node is None or (isinstance(node, Dir) and not node.owned and not based):
         return CONTINUE  # an overlay directory (/sys, /dev) is the host's
     if not c.sv.id_valid(c.nid):
         raise kerr(ENOENT)
-    if how:
+    if how & RESOLVE_NO_XDEV:
+        _no_xdev(c, dirfd, path, flags, how)
+    if how & ~RESOLVE_IN_ROOT:
         _resolve_rules(c, path, p, flags, how)
     return c.proc.sys_open(p, flags, mode)
+
+
+def _open_host_for(c: Call, p: str, flags: int, mode: int) -> Result:
+    """A relative path from a mock directory (a mock ``dirfd`` or cwd) that the mock
+    lacks: a ``..`` may lead out of the mock tree to a host file (``/dev/vfio/../null``),
+    which the real kernel cannot reach from the placeholder.  The supervisor opens the
+    host path for the caller and installs the fd (``ADDFD``: Linux's lowest free
+    number), with Linux's result -- the host's errno (``ENOENT`` for what neither has).
+
+    Only for a caller whose filesystem ids and groups are the supervisor's (then the
+    host's permission checks are the caller's); otherwise ``ENOENT``, as before.  A file
+    ``O_CREAT`` makes gets the caller's umask."""
+    host = posixpath.normpath(p)
+    if host.startswith("//"):
+        host = host[1:]
+    uids, gids, groups = _ids(c.tid)
+    mine = (os.geteuid(), os.getegid(), sorted(os.getgroups()))
+    if not uids or not gids or (uids[-1], gids[-1], sorted(groups)) != mine:
+        raise kerr(ENOENT)
+    listener = c.sv.listener
+    assert listener is not None  # (a supervised call is in progress)
+    existed = flags & os.O_CREAT and _host_has(host)
+    fd = REAL.open(host, flags | os.O_CLOEXEC | os.O_NOCTTY, mode)
+    try:
+        if flags & os.O_CREAT and not existed:
+            os.fchmod(fd, mode & 0o7777 & ~_umask(c.tid))
+        return listener.addfd(fd, None, bool(flags & os.O_CLOEXEC))
+    finally:
+        REAL.close(fd)
+
+
+def _host_has(path: str) -> bool:
+    try:
+        REAL.lstat(path)
+    except OSError:
+        return False
+    return True
+
+
+def _umask(tid: int) -> int:
+    """The file-creation mask of task ``tid`` (``/proc/<tid>/status``)."""
+    with REAL.builtin_open(f"/proc/{tid}/status", encoding="ascii") as f:
+        for line in f:
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    return 0o022
 
 
 def openat2(c: Call) -> Result:
@@ -252,8 +320,8 @@ def _resolve_rules(c: Call, path: str, p: str, flags: int, how: int) -> None:
     refuses an absolute path, a ``..`` above the start and an absolute symlink (``EXDEV``);
     ``RESOLVE_NO_SYMLINKS`` any symlink on the way, ``RESOLVE_NO_MAGICLINKS`` a
     ``/proc/<pid>/fd/N`` link (``ELOOP``) -- the last component only when it is followed
-    (not ``O_NOFOLLOW``/``O_PATH``...``O_NOFOLLOW``).  ``RESOLVE_NO_XDEV`` and
-    ``RESOLVE_IN_ROOT`` are not applied to mock paths."""
+    (not ``O_NOFOLLOW``/``O_PATH``...``O_NOFOLLOW``).  ``RESOLVE_NO_XDEV`` is
+    :func:`_no_xdev`'s, ``RESOLVE_IN_ROOT`` :func:`_in_root`'s."""
     if how & RESOLVE_BENEATH:
         if path.startswith("/"):
             raise kerr(EXDEV)
@@ -285,6 +353,85 @@ def _resolve_rules(c: Call, path: str, p: str, flags: int, how: int) -> None:
             target = node.target if isinstance(node, Symlink) else REAL.readlink(prefix)
             if how & RESOLVE_BENEATH and target.startswith("/"):
                 raise kerr(EXDEV)
+
+
+#: the mounts of the mock's trees, longest first (``RESOLVE_NO_XDEV``)
+MOCK_MOUNTS = ("/sys/kernel/debug", "/sys", "/dev", "/proc")
+#: ``MAXSYMLINKS``: symlinks one lookup follows at most
+_MAXSYMLINKS = 40
+
+
+def _walk(c: Call, start: str, path: str, flags: int, root: str = "/") -> list[str]:
+    """The directories a lookup of ``path`` from ``start`` passes, in order, ending with
+    the path it names (``link_path_walk`` over the mock's and the host's trees): ``..``
+    goes up (never above ``root``), a symlink is followed (an absolute one from
+    ``root``), the last component only when followed (not ``O_NOFOLLOW``).  ``ELOOP``
+    past :data:`_MAXSYMLINKS`."""
+    vfs = c.sv.kernel.vfs
+    cur = root if path.startswith("/") else start
+    seen = [cur]
+    todo = [x for x in path.split("/") if x not in ("", ".")]
+    links = 0
+    while todo:
+        part = todo.pop(0)
+        if part == "..":
+            if cur.rstrip("/") != root.rstrip("/"):
+                cur = posixpath.dirname(cur.rstrip("/")) or "/"
+            seen.append(cur)
+            continue
+        nxt = cur.rstrip("/") + "/" + part
+        last = not todo
+        node = vfs.lookup(nxt, False)
+        target: str | None = None
+        if isinstance(node, Symlink):
+            target = node.target
+        elif node is None and posixpath.islink(nxt):  # a host symlink
+            with contextlib.suppress(OSError):
+                target = REAL.readlink(nxt)
+        if target is not None and not (last and flags & os.O_NOFOLLOW):
+            links += 1
+            if links > _MAXSYMLINKS:
+                raise kerr(ELOOP)
+            if target.startswith("/"):
+                cur = root
+                seen.append(cur)
+            todo[:0] = [x for x in target.split("/") if x not in ("", ".")]
+            continue
+        cur = nxt
+        seen.append(cur)
+    return seen
+
+
+def _mount_of(path: str) -> str:
+    """The mount ``path`` lies in, as far as ``RESOLVE_NO_XDEV`` must tell: a mock tree's
+    (:data:`MOCK_MOUNTS`), else the host's device of the path (or of ``/``)."""
+    for m in MOCK_MOUNTS:
+        if path == m or path.startswith(m + "/"):
+            return m
+    try:
+        return f"host:{REAL.stat(path).st_dev}"
+    except OSError:
+        return f"host:{REAL.stat('/').st_dev}"
+
+
+def _no_xdev(c: Call, dirfd: int, path: str, flags: int, how: int) -> None:
+    """``RESOLVE_NO_XDEV`` (``LOOKUP_NO_XDEV``): ``EXDEV`` when the lookup crosses a
+    mount -- an absolute path starts at ``/`` (so reaching ``/dev`` from it crosses),
+    ``..`` out of a mount's root and a symlink into another mount cross too."""
+    start = start_dir(c, dirfd)
+    if start is None:
+        return
+    root = start if how & RESOLVE_IN_ROOT else "/"
+    seen = _walk(c, start, path, flags, root)
+    first = _mount_of(seen[0])
+    if any(_mount_of(d) != first for d in seen[1:]):
+        raise kerr(EXDEV)
+
+
+def _in_root(c: Call, root: str, path: str, flags: int) -> str:
+    """``RESOLVE_IN_ROOT``: ``path`` looked up as if ``root`` (the ``dirfd``) were ``/``
+    -- an absolute path, an absolute symlink and ``..`` stay inside it."""
+    return posixpath.normpath(_walk(c, root, path, flags, root)[-1])
 
 
 def _magic(path: str) -> bool:

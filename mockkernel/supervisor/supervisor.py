@@ -562,9 +562,7 @@ class Supervisor:
         if entry.path_arg is not None:
             return _host_path(proc, entry.path_arg, args)
         if nr == _NR_CLOSE:
-            fd = _i32(args[0])
-            tmm = self.mms.get(proc.pid)
-            return fd not in proc.files and (tmm is None or fd < tmm.fd_floor)
+            return _i32(args[0]) not in proc.files
         if nr == _NR_MUNMAP:
             return not proc.mappings
         if nr == _NR_GETCWD:

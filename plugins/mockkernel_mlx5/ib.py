@@ -315,7 +315,7 @@ class Mlx5IbOps(IbDeviceOps):
             m = Mlx5Mr("odp", start=start, translation_valid=True, mm=current_mm())
             umem = None
         else:
-            umem = ib_umem_get(self.mdev.ibdev, start, length, access)
+            umem = ib_umem_get(pd.device, start, length, access)
             m = Mlx5Mr("user", start=start, translation_valid=True)
         key = self._new_mkey()
         mr = IbMr(lkey=key, rkey=key, umem=umem, priv=m)

@@ -37,7 +37,7 @@ EXPECTED_STDERR = {
     "rdma_nldev": r"",
 }
 #: steps per golden file (tests/real_linux/README.md)
-STEPS = {"uverbs_ioctl": 113, "uverbs_write": 117, "uverbs_objects": 85, "rdma_nldev": 53}
+STEPS = {"uverbs_ioctl": 113, "uverbs_write": 124, "uverbs_objects": 85, "rdma_nldev": 53}
 
 
 def _load(name: str, path: Path) -> ModuleType:

@@ -15,6 +15,7 @@ import errno
 import subprocess
 import sys
 from collections.abc import Iterator
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -32,13 +33,36 @@ from mockkernel.uapi.rdma.ib_user_ioctl_verbs import (
 PAGE = 4096
 
 
-class _Device:
-    """The device pinning: a task's memory is not this Python process's, so no kernel
-    mapping is made for it (nothing is recorded in a kernel's ``KernelMaps``)."""
+class _Maps:
+    """A kernel's ``KernelMaps``: what the pins of a task's shared pages record."""
 
-    @property
-    def kernel(self) -> object:
-        raise AssertionError("a task's umem needs no kernel mapping")
+    def __init__(self) -> None:
+        self.live: dict[int, int] = {}
+
+    def add(self, start: int, end: int) -> None:
+        self.live[start] = end
+
+    def remove(self, start: int) -> None:
+        self.live.pop(start, None)
+
+
+class _Kernel:
+    """The device's kernel: its current task has no mock mappings; a task's shared pages
+    are pinned by mapping their file in this process, recorded in ``maps``."""
+
+    def __init__(self) -> None:
+        self.maps = _Maps()
+        self.current = SimpleNamespace(mappings={})
+
+    def subsys(self, cls: type) -> _Maps:
+        return self.maps
+
+
+class _Device:
+    """The device pinning (only its kernel is asked for)."""
+
+    def __init__(self) -> None:
+        self.kernel = _Kernel()
 
 
 DEVICE: Any = _Device()
@@ -146,7 +170,10 @@ def test_ib_umem_get_of_a_task_agrees_with_the_hosts_access_checks(
             umem.write(off, payload)
             assert mm.read(addr + off, len(payload)) == payload
             assert umem.read(off, len(payload)) == payload
+        # each pin is kernel memory of this process while it lives (KernelMaps)
+        assert {pin for _, pin, _ in umem.pins} == set(DEVICE.kernel.maps.live)
         umem.release()
+        assert DEVICE.kernel.maps.live == {}
 
 
 def test_an_exited_address_space_takes_nothing(child: tuple[RemoteMemory, int]) -> None:

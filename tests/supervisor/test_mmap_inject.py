@@ -84,6 +84,11 @@ def ok(answer: str) -> int:
     return int(value) if value else 0
 
 
+def _fds(pid: int) -> set[int]:
+    """The fd numbers open in process ``pid``."""
+    return {int(n) for n in os.listdir(f"/proc/{pid}/fd")}
+
+
 def read(t: Tracee, addr: int, n: int) -> bytes:
     return bytes.fromhex(t.send(f"read {addr} {n}")[3:])
 
@@ -210,12 +215,13 @@ def test_three_threads_map_and_unmap_200_times(mock_kernel: Kernel, tracee: Trac
     file = udmabuf(mock_kernel, [(mfd, PAGE, PAGE), (mfd, 0, PAGE)])
     fd = tracee.install(file)
     file.put()
+    fds = _fds(tracee.pid)
     head = pattern(3 * PAGE)[PAGE : PAGE + 16]
     assert tracee.send(f"cycles 3 200 {fd} {2 * PAGE} {head.hex()}") == "ok"
     assert tracee.seccomp_nrs.count(9) == 600
     assert tracee.proc.mappings == {}
     assert file.f_count == 1
-    assert len(tracee.mm.backing) == 1  # one memfd behind both slices: opened once
+    assert _fds(tracee.pid) == fds  # each map closed the backing fd it opened
     os.close(mfd)
 
 
@@ -226,10 +232,13 @@ def test_zap_gives_sigbus_and_restore_gives_the_data_back(
     file = udmabuf(mock_kernel, [(mfd, PAGE, PAGE), (mfd, 0, PAGE)])
     fd = tracee.install(file)
     file.put()
+    fds = _fds(tracee.pid)
     addr = ok(tracee.send(f"mmap {2 * PAGE} {PROT_RW} {MAP_SHARED} {fd} 0"))
+    assert _fds(tracee.pid) == fds  # mapped: no backing fd left open in the child
     mp = tracee.proc.mappings[addr]
     mp.zap()  # the child is blocked reading stdin: interrupted, zapped, resumed
     assert mp.zapped
+    assert _fds(tracee.pid) == fds
     faults: list[int] = []
 
     def on_signal(ev: pt.Event) -> int:
@@ -244,6 +253,7 @@ def test_zap_gives_sigbus_and_restore_gives_the_data_back(
     assert read(tracee, addr + PAGE, 8) == src[:8]
     assert faults == [signal.SIGBUS]
     assert not mp.zapped
+    assert _fds(tracee.pid) == fds  # restored from the kernel's files, none kept
     assert ok(tracee.send(f"munmap {addr} {2 * PAGE}")) == 0
     os.close(mfd)
 

@@ -41,9 +41,9 @@ def golden(mode: str) -> list[str]:
 def test_closing_every_fd_keeps_mappings_and_the_supervisor_working(
     kernel: Kernel, build: Callable[[str], str]
 ) -> None:
-    """``close_range(3, ~0)`` closes the mock fds and the backing fds the supervisor keeps
-    in the process for its mappings: the mapping stays, a new dma-buf maps again (the
-    supervisor opens its backing fds anew), as on real Linux."""
+    """``close_range(3, ~0)`` closes the mock fds (the supervisor keeps no fd of its own
+    in the process: a mapping's backing fds are closed right after the injected maps):
+    the mapping stays, a new dma-buf maps again, as on real Linux."""
     code, lines = run(kernel, build, "closeall")
     assert code == 0
     assert lines == golden("closeall")

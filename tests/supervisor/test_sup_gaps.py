@@ -62,3 +62,41 @@ def test_sendmmsg_recvmmsg_on_a_mock_netlink_socket(
         "sendmmsg empty vector: 0",
     ]
     assert kernel.leaks() == []
+
+
+#: ``..`` from a mock directory fd out to host files (``dirs`` probe's ``openat_in_dir``)
+DOTDOT = """
+import os, stat, sys
+dfd = os.open("/dev/vfio", os.O_RDONLY | os.O_DIRECTORY)
+lowest = os.dup(0); os.close(lowest)
+null = os.open("../null", os.O_RDONLY, dir_fd=dfd)
+chr_ = stat.S_ISCHR(os.fstat(null).st_mode)
+print("null", null == lowest, chr_, os.readlink(f"/proc/self/fd/{null}"))
+os.close(null)
+os.umask(0o077)
+new = os.open("../.." + sys.argv[1], os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o666, dir_fd=dfd)
+os.write(new, b"hi")
+print("new", oct(stat.S_IMODE(os.fstat(new).st_mode)), os.get_inheritable(new))
+os.close(new)
+try:
+    os.open("../no-such-file-here", os.O_RDONLY, dir_fd=dfd)
+except OSError as e:
+    print("missing", e.errno == 2)
+"""
+
+
+def test_dotdot_from_a_mock_directory_opens_the_host_file(kernel: Kernel, tmp_path: Path) -> None:
+    """``openat(dirfd, "../null")`` from a mock directory fd reaches the host's file (the
+    supervisor opens it for the caller, at Linux's lowest free number), ``O_CREAT`` takes
+    the caller's umask, and what neither has is ``ENOENT``."""
+    target = tmp_path / "made"
+    r = kernel.run(["python3", "-c", DOTDOT, str(target)], capture_output=True, text=True,
+                   timeout=60)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == [
+        "null True True /dev/null",
+        "new 0o600 False",
+        "missing True",
+    ]
+    assert target.read_bytes() == b"hi"
+    assert kernel.leaks() == []

@@ -57,11 +57,6 @@ PROBES: dict[str, Path | None] = {
     "rdma_nldev": RXE,
 }
 
-_BACKING = (
-    "the supervisor keeps the backing files of a process's mock mappings open in it (at"
-    " high fds, mmap.py), so /proc/self/fd lists one more fd while a dma-buf is mapped"
-)
-
 #: probe -> {step: why the supervised run cannot give real Linux's result}
 KNOWN_DIFFERENCES: dict[str, dict[str, str]] = {p: {} for p in PROBES}
 KNOWN_DIFFERENCES["netlink"] = {
@@ -69,19 +64,6 @@ KNOWN_DIFFERENCES["netlink"] = {
     "getfamily_netdev_ops": "the netdev family has no QUEUE_CREATE (as in-process)",
 }
 KNOWN_DIFFERENCES["rtnetlink"] = {"link_af_spec": "IFLA_AF_SPEC is not modelled (as in-process)"}
-KNOWN_DIFFERENCES["uverbs_write"] = {
-    "reg_mr_beyond_mapping": "the pages of a supervised process's range are not looked up"
-    " (get_user_pages): a range past its mapping registers",
-}
-KNOWN_DIFFERENCES["dirs"] = {
-    "openat_in_dir": "openat(dirfd, '../null') from a mock directory fd to a host file: the"
-    " real kernel cannot walk from the placeholder, so what the mock lacks is ENOENT",
-}
-KNOWN_DIFFERENCES["lifetime"] = {
-    "python_mmap_holds_extra_fd": _BACKING,
-    "mmap_survives_all_fds_closed": _BACKING,
-    "memfd_seal_write_with_only_mapping_alive": _BACKING,
-}
 
 
 def _load(name: str) -> ModuleType:

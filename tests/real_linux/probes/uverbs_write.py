@@ -27,8 +27,8 @@ from _probe import (
     M_INVOKE_WRITE, MW_BIND, OBJ_DEVICE, ON_DEMAND, PAGE, RDMA_VERBS_IOCTL, RELAXED_ORDERING,
     REMOTE_ATOMIC, REMOTE_READ, REMOTE_WRITE, SYS_IB, ZERO_BASED, A, A_in8, A_out, Bufs, Res, addr,
     alloc_pd, anon_pages, call, cloexec, ctx, dealloc_pd, dereg_mr, device_driver_id, get_context,
-    ibdev_name, is_open, libc, link, lowest_free, mmap_addr, no_ctx, open_uverbs, out_flags,
-    port_resp_fields, read_sysfs, reg_mr, run_all, tail_state, verbs, write_cmd,
+    ibdev_name, is_open, libc, link, lowest_free, make_dmabuf, mmap_addr, no_ctx, open_uverbs,
+    out_flags, port_resp_fields, read_sysfs, reg_mr, run_all, tail_state, verbs, write_cmd,
 )
 
 # --- framing --------------------------------------------------------------------
@@ -296,6 +296,77 @@ def mr_case(
     return fn
 
 
+_mmap_fn = libc.mmap
+_mmap_fn.restype = ctypes.c_void_p
+_mmap_fn.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int,
+                     ctypes.c_long]
+libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+_RW, _PRIV, _SHARED, _ANON, _FIXED = 3, 0x02, 0x01, 0x20, 0x10
+
+
+def _mmap_fixed(a, n, prot, flags, fd=-1):
+    got = _mmap_fn(a, n * PAGE, prot, flags | (_FIXED if a else 0), fd, 0)
+    if got in (None, ctypes.c_void_p(-1).value):
+        raise OSError(ctypes.get_errno(), "mmap")
+    return got
+
+
+def span_case(third, access=LOCAL_WRITE):
+    """REG_MR of 3 pages: 2 private anonymous pages, then a third page laid by ``third``
+    (into a 4-page PROT_NONE reservation, so the neighbour is known): pin_user_pages
+    walks into the next VMA (check_vma_flags decides)."""
+
+    def fn(fd, b):
+        with Res() as r:
+            p = alloc_pd(fd)
+            base = _mmap_fixed(None, 4, 0, _PRIV | _ANON)
+            try:
+                _mmap_fixed(base, 2, _RW, _PRIV | _ANON)
+                ctypes.memset(base, 1, 2 * PAGE)
+                third(r, base + 2 * PAGE)
+                mr, lkey, rkey = reg_mr(fd, p, base, 3 * PAGE, base, access)
+                return {"rkey_zero": rkey == 0, "rkey_eq_lkey": rkey == lkey,
+                        "dereg": dereg_mr(fd, mr)}
+            finally:
+                libc.munmap(base, 4 * PAGE)
+
+    return fn
+
+
+def _third_shared_anon(r, a):
+    _mmap_fixed(a, 1, _RW, _SHARED | _ANON)
+    ctypes.memset(a, 1, PAGE)
+
+
+def _third_memfd(r, a):
+    m = r.fd(os.memfd_create("span"))
+    os.ftruncate(m, PAGE)
+    _mmap_fixed(a, 1, _RW, _SHARED, m)
+
+
+def _third_read_only(r, a):
+    _mmap_fixed(a, 1, 1, _PRIV | _ANON)
+
+
+def _third_hole(r, a):
+    libc.munmap(a, PAGE)
+
+
+def reg_mr_of_dmabuf_mapping(access):
+    """REG_MR of a udmabuf dma-buf's mapping: VM_PFNMAP, never pinned (EFAULT)."""
+
+    def fn(fd, b):
+        with Res() as r:
+            p = alloc_pd(fd)
+            _, buf = make_dmabuf(r, size=2 * PAGE)
+            m = r.map(mmap.mmap(buf, 2 * PAGE))
+            start = mmap_addr(m)
+            mr, _, _ = reg_mr(fd, p, start, 2 * PAGE, start, access)
+            return {"dereg": dereg_mr(fd, mr)}
+
+    return fn
+
+
 def reg_mr_returned(fd, b):
     with Res() as r:
         pd = alloc_pd(fd)
@@ -535,7 +606,14 @@ def main():
         ("reg_mr_iova_offset_differs", ctx(mr_case(iova=0x100000 + 100))),
         ("reg_mr_iova_other_page_same_offset", ctx(mr_case(iova=0x7000000))),
         ("reg_mr_iova_0", ctx(mr_case(iova=0))),
-        ("reg_mr_beyond_mapping", ctx(mr_case(length=3 * PAGE))),
+        ("reg_mr_beyond_mapping", ctx(span_case(_third_hole))),
+        ("reg_mr_span_into_shared_anon", ctx(span_case(_third_shared_anon))),
+        ("reg_mr_span_into_memfd", ctx(span_case(_third_memfd))),
+        ("reg_mr_span_into_read_only_local_write", ctx(span_case(_third_read_only))),
+        ("reg_mr_span_into_read_only_access_0", ctx(span_case(_third_read_only, 0))),
+        ("reg_mr_span_into_prot_none", ctx(span_case(lambda r, a: None))),
+        ("reg_mr_dmabuf_mapping_local_write", ctx(reg_mr_of_dmabuf_mapping(LOCAL_WRITE))),
+        ("reg_mr_dmabuf_mapping_access_0", ctx(reg_mr_of_dmabuf_mapping(0))),
         ("reg_mr_unmapped", ctx(mr_case(unmapped=True))),
         ("reg_mr_read_only_map_local_write", ctx(mr_case(prot=mmap.PROT_READ))),
         ("reg_mr_read_only_map_access_0", ctx(mr_case(prot=mmap.PROT_READ, access=0))),

@@ -1,6 +1,6 @@
 /* The newer path calls and the mapping calls beyond mmap on mock files: openat2 (struct
  * open_how's size, flag and resolve checks; RESOLVE_NO_SYMLINKS, RESOLVE_BENEATH,
- * RESOLVE_NO_MAGICLINKS; a PCI function's sysfs link), statx (a device node, a dma-buf fd by AT_EMPTY_PATH, bad
+ * RESOLVE_NO_MAGICLINKS, RESOLVE_NO_XDEV, RESOLVE_IN_ROOT; a PCI function's sysfs link), statx (a device node, a dma-buf fd by AT_EMPTY_PATH, bad
  * flags and mask), faccessat2 (modes, flags, AT_EACCESS after seteuid in a child) and
  * mremap of a udmabuf dma-buf mapping (shrink, grow, move, MREMAP_DONTUNMAP), statfs and
  * fstatfs of mock files (the dma-buf's own pseudo filesystem). */
@@ -41,6 +41,7 @@ static void openat2_probe(void)
 	struct { struct open_how how; unsigned long long extra; } big = { { O_RDWR, 0, 0 }, 0 };
 	struct open_how how = { .flags = O_RDWR };
 	int dev = open("/dev", O_RDONLY | O_DIRECTORY);
+	int sys = open("/sys", O_RDONLY | O_DIRECTORY);
 	long fd;
 	struct stat st;
 
@@ -82,12 +83,24 @@ static void openat2_probe(void)
 	try_openat2("BENEATH absolute", dev, "/dev/udmabuf", O_RDWR, 0, RESOLVE_BENEATH);
 	try_openat2("NO_MAGICLINKS proc fd", AT_FDCWD, "/proc/self/fd/0", O_RDONLY, 0,
 		    RESOLVE_NO_MAGICLINKS);
+	try_openat2("NO_XDEV in /dev", dev, "udmabuf", O_RDWR, 0, RESOLVE_NO_XDEV);
+	try_openat2("NO_XDEV absolute into /dev", AT_FDCWD, "/dev/udmabuf", O_RDWR, 0,
+		    RESOLVE_NO_XDEV);
+	try_openat2("NO_XDEV dotdot out of /dev", dev, "../dev/udmabuf", O_RDWR, 0,
+		    RESOLVE_NO_XDEV);
+	try_openat2("NO_XDEV sysfs link from /", AT_FDCWD, attr_, O_RDONLY, 0, RESOLVE_NO_XDEV);
+	try_openat2("NO_XDEV sysfs link from /sys", sys, attr_ + 5, O_RDONLY, 0, RESOLVE_NO_XDEV);
+	try_openat2("IN_ROOT absolute", dev, "/udmabuf", O_RDWR, 0, RESOLVE_IN_ROOT);
+	try_openat2("IN_ROOT dotdot clamped", dev, "../../udmabuf", O_RDWR, 0, RESOLVE_IN_ROOT);
+	try_openat2("IN_ROOT absolute missing", dev, "/dev/udmabuf", O_RDWR, 0, RESOLVE_IN_ROOT);
+	try_openat2("IN_ROOT sysfs link from /sys", sys, attr_ + 4, O_RDONLY, 0, RESOLVE_IN_ROOT);
 	try_openat2("O_CREAT on devtmpfs node", AT_FDCWD, "/dev/udmabuf", O_RDWR | O_CREAT, 0600,
 		    0);
 	try_openat2("O_CREAT|O_EXCL on devtmpfs node", AT_FDCWD, "/dev/udmabuf",
 		    O_RDWR | O_CREAT | O_EXCL, 0600, 0);
 	try_openat2("O_DIRECTORY of a device", AT_FDCWD, "/dev/udmabuf", O_RDONLY | O_DIRECTORY,
 		    0, 0);
+	close(sys);
 	close(dev);
 }
 
