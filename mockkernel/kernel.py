@@ -114,7 +114,9 @@ class _ProbeIds:
             return next(kernel._ids_taken)
         n = next(kernel._probe_ids)
         if n == self._end:  # the set-aside ids are the count's own from here on
-            kernel.warn(f"deferred probes took more ids than the {n} an eager boot took")
+            kernel.warn(
+                f"deferred probes took more ids than an eager boot's (id {n} is not theirs)"
+            )
         return n
 
 
