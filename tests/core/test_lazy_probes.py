@@ -257,3 +257,16 @@ def test_an_armed_fail_nth_is_not_spent_by_the_probes() -> None:
         return got
 
     assert run(boot(topo, lazy=True, probe_ids=probe_ids)) == run(boot(topo))
+
+
+def test_probes_that_outrun_their_ids_are_reported() -> None:
+    """Too few ids set aside (a template of another topology): the kernel says so at
+    shutdown rather than silently giving an id twice."""
+    topo, probe_ids = _template(None)
+    kernel = boot(topo, lazy=True, probe_ids=probe_ids - 1)
+    kernel.finish_probes()
+    leaks = kernel.shutdown(check=False)
+    assert any("deferred probes took more ids" in line for line in leaks)
+    exact = boot(topo, lazy=True, probe_ids=probe_ids)
+    exact.finish_probes()
+    assert exact.shutdown() == []
