@@ -95,6 +95,17 @@ class _Running:
         restore_mm(mm)
 
 
+def _move_to_end(
+    table: dict[type[Subsystem], Subsystem], late: dict[type[Subsystem], Subsystem]
+) -> None:
+    """Put the subsystems made while a boot or its probes waited (``late``) after the
+    boot's in ``table``: an eager boot would have made them after it (creation order is
+    the reverse of shutdown order)."""
+    for cls, sub in late.items():
+        table.pop(cls, None)
+        table[cls] = sub
+
+
 class _ProbeIds:
     """``Kernel._ids`` while deferred probes run: their thread takes the ids set aside
     for them (:meth:`Kernel.defer_probes`), any other thread the kernel's own count."""
@@ -254,9 +265,7 @@ class Kernel:
                 if self._probes is not None:  # (``_late`` waits for the probes)
                     self._hide_for_probes(early)
                 else:
-                    for cls, sub in self._late.items():  # (an eager boot made them later)
-                        early.pop(cls, None)
-                        early[cls] = sub
+                    _move_to_end(early, self._late)
                     self._late = {}
                     self._subsys = early
                 self._booting = None
@@ -327,9 +336,7 @@ class Kernel:
                 probes()
             finally:
                 set_cpu_fault(armed)
-                for cls, sub in self._late.items():  # (an eager boot made them later)
-                    hidden.pop(cls, None)
-                    hidden[cls] = sub
+                _move_to_end(hidden, self._late)
                 self._subsys, self._hidden, self._late = hidden, None, {}
                 self._ids = runtime
                 self.tracer.before_enable = None
@@ -646,7 +653,7 @@ class Kernel:
             self.tracer.before_enable = None
         hidden = self._hidden
         if hidden is not None and self._probing is None:  # probes never needed: dropped
-            hidden.update(self._late)
+            _move_to_end(hidden, self._late)
             self._subsys, self._hidden, self._late, self._probes = hidden, None, {}, None
             self.tracer.before_enable = None
             vfs = hidden.get(Vfs)
