@@ -49,6 +49,10 @@ class Subsystem:
     #: made without finishing a deferred boot (``boot(lazy=True)``): a registry the
     #: front-ends fill at install time that no boot step reads or fills
     boot_independent = False
+    #: seen without running driver probes that are deferred (:meth:`Kernel.defer_probes`):
+    #: no probe reads, fills or changes it (the VFS is one: its lookups run the probes
+    #: first, through ``Vfs.before_walk``)
+    probe_independent = False
 
     def __init__(self, kernel: KernelContext) -> None:
         self.kernel = kernel

@@ -93,6 +93,7 @@ class FileLocks(Subsystem):
     """Every inode's lock context of one kernel, and the condition waiters sleep on."""
 
     name = "file locks"
+    probe_independent = True  # (no driver probe reads or changes it)
 
     def __init__(self, kernel: KernelContext) -> None:
         super().__init__(kernel)

@@ -536,6 +536,7 @@ class FileTable(Subsystem):
     """
 
     name = "files"
+    probe_independent = True  # (no driver probe reads or changes it)
 
     def __init__(self, kernel: TaskContext) -> None:
         super().__init__(kernel)

@@ -47,7 +47,7 @@ from .profiles import UapiProfile, UapiProfiles
 from .realfd import HeldFds, Placeholders
 from .topology import Topology
 from .trace import TracePoint, Tracer
-from .uaccess import restore_mm, swap_mm
+from .uaccess import cpu_fault, restore_mm, set_cpu_fault, swap_mm
 from .vfs import Vfs
 
 if TYPE_CHECKING:
@@ -94,6 +94,42 @@ class _Running:
         cpu = self._cpu
         cpu.task, cpu.tid, mm = self._saved
         restore_mm(mm)
+
+
+def _move_to_end(
+    table: dict[type[Subsystem], Subsystem], late: dict[type[Subsystem], Subsystem]
+) -> None:
+    """Put the subsystems made while a boot or its probes waited (``late``) after the
+    boot's in ``table``: an eager boot would have made them after it (creation order is
+    the reverse of shutdown order)."""
+    for cls, sub in late.items():
+        table.pop(cls, None)
+        table[cls] = sub
+
+
+class _ProbeIds:
+    """``Kernel._ids`` while deferred probes run: their thread takes the ids set aside
+    for them (:meth:`Kernel.defer_probes`), any other thread the kernel's own count."""
+
+    __slots__ = ("_end", "_kernel")
+
+    def __init__(self, kernel: Kernel, end: int) -> None:
+        self._kernel = kernel
+        self._end = end
+
+    def __iter__(self) -> _ProbeIds:
+        return self
+
+    def __next__(self) -> int:
+        kernel = self._kernel
+        if kernel._probing != threading.get_ident():
+            return next(kernel._ids_taken)
+        n = next(kernel._probe_ids)
+        if n == self._end:  # the set-aside ids are the count's own from here on
+            kernel.warn(
+                f"deferred probes took more ids than an eager boot's (id {n} is not theirs)"
+            )
+        return n
 
 
 class _PendingIds:
@@ -146,6 +182,22 @@ class Kernel:
         #: the thread running the deferred boot, while it runs; the others wait on the lock
         self._booting: int | None = None
         self._start_lock: threading.Lock | None = None
+        #: deferred driver probes (:meth:`defer_probes`): what runs them, while they wait
+        self._probes: Callable[[], None] | None = None
+        #: while probes wait: every subsystem made (``_subsys`` shows the probe-independent
+        #: ones), and those made since the boot (after the probes' in an eager boot)
+        self._hidden: dict[type[Subsystem], Subsystem] | None = None
+        self._late: dict[type[Subsystem], Subsystem] = {}
+        #: the ids the probes take (reserved: an id taken meanwhile is an eager boot's)
+        self._probe_ids: Iterator[int] = self._ids
+        self._probe_ids_end = 0
+        #: the thread running the deferred probes, while they run
+        self._probing: int | None = None
+        self._probe_lock = threading.Lock()
+        #: how many ids the driver probes (and the boot hook) of this kernel's boot took,
+        #: recorded by an eager :func:`~mockkernel.lifecycle.start_kernel`: what a later
+        #: boot of the same topology reserves when it defers them
+        self.probe_ids: int | None = None
         self.is_shut_down = False
         self._pids = itertools.count(1000)
         # made first, so shut down last: the kernel's real fds and mappings, then the
@@ -185,7 +237,8 @@ class Kernel:
         self._start = start
         self._ids_taken, self._ids = self._ids, _PendingIds(self)
         self._start_lock = threading.Lock()
-        self.tracer.before_enable = self.finish_start
+        # (and the probes, if the boot defers them: tracing sees neither)
+        self.tracer.before_enable = self.finish_probes
 
     @property
     def start_pending(self) -> bool:
@@ -210,10 +263,116 @@ class Kernel:
             try:
                 start(self)
             finally:
-                self._subsys, self._early = early, None
+                self._early = None
                 self._ids = self._ids_taken
                 self.tracer.before_enable = None
+                if self._probes is not None:  # (``_late`` waits for the probes)
+                    self._hide_for_probes(early)
+                else:
+                    _move_to_end(early, self._late)
+                    self._late = {}
+                    self._subsys = early
                 self._booting = None
+
+    # -- deferred driver probes ----------------------------------------------------------
+    def id_mark(self) -> int:
+        """The id the next :meth:`new_id` gives (none is taken): the boot measures with it
+        how many ids its probes take."""
+        old = self._ids_taken
+        n = next(old)
+        self._ids_taken = itertools.count(n)
+        if self._ids is old:
+            self._ids = self._ids_taken
+        return n
+
+    def defer_probes(self, probes: Callable[[], None], ids: int) -> None:
+        """Run ``probes`` (the boot's driver probes and boot hook) when something could
+        first see what they make, rather than now; called by the boot itself.
+
+        ``ids`` is how many ids they take (:attr:`probe_ids` of an eager boot of the
+        same topology): those are set aside now, so every id (file, inode, dma-buf) the
+        kernel gives meanwhile is the one an eager boot would have given.  Until they
+        run, ``subsys()`` shows only the probe-independent subsystems
+        (``Subsystem.probe_independent``: the VFS, the file and lock tables); asking for
+        any other one runs them first, as do a lookup, listing or change of the file tree
+        (``Vfs.before_walk``: ``/dev``, ``/sys``, ``/proc``), :attr:`subsystems`,
+        :meth:`leaks`, tracing turned on (the probes run first, untraced, as at an eager
+        boot) and :meth:`run`.  A kernel shut down before any of it never probes."""
+        start = next(self._ids_taken)
+        self._probe_ids = itertools.count(start)
+        self._probe_ids_end = start + ids
+        self._ids_taken = itertools.count(start + ids)
+        self._probes = probes
+
+    def _hide_for_probes(self, table: dict[type[Subsystem], Subsystem]) -> None:
+        """The boot is over with its probes deferred: show the probe-independent part of
+        ``table`` and make everything else wait for :meth:`finish_probes`."""
+        self._hidden = table
+        self._subsys = {c: s for c, s in table.items() if c.probe_independent or c.boot_independent}
+        self.tracer.before_enable = self.finish_probes
+        self.subsys(Vfs).before_walk = self.finish_probes
+
+    @property
+    def probes_pending(self) -> bool:
+        """Whether deferred driver probes (:meth:`defer_probes`) wait or run."""
+        return self._hidden is not None
+
+    def finish_probes(self) -> None:
+        """Run the deferred probes now, if they wait (a no-op otherwise).
+
+        One thread runs them; another that needs the kernel meanwhile waits for the end.
+        They run with no ``fail-nth`` count armed (an eager boot was over before any
+        could be) and take the ids set aside for them."""
+        if self._early is not None:  # (the boot first; a no-op on its own thread)
+            self.finish_start()
+        if self._hidden is None or self._probing == threading.get_ident():
+            return
+        with self._probe_lock:
+            probes, hidden = self._probes, self._hidden
+            if probes is None or hidden is None:  # another thread ran them meanwhile
+                return
+            self._probes = None
+            self._probing = threading.get_ident()
+            runtime, self._ids = self._ids, _ProbeIds(self, self._probe_ids_end)
+            armed = cpu_fault()
+            set_cpu_fault(None)
+            try:
+                probes()
+            finally:
+                set_cpu_fault(armed)
+                _move_to_end(hidden, self._late)
+                self._subsys, self._hidden, self._late = hidden, None, {}
+                self._ids = runtime
+                self.tracer.before_enable = None
+                vfs = hidden.get(Vfs)
+                if isinstance(vfs, Vfs):
+                    vfs.before_walk = None
+                self._probing = None
+
+    def _subsys_while_probes_pending(self, cls: type[_T]) -> _T:
+        """:meth:`subsys` of a subsystem not shown while probes wait: the probes' own
+        thread is served from the whole table; a probe-independent one is made (after
+        the probes' in the table, as an eager boot would order it); any other use runs
+        the probes (or waits for them) first."""
+        hidden = self._hidden
+        if hidden is None:
+            return self.subsys(cls)
+        if self._probing == threading.get_ident():
+            sub = hidden.get(cls)
+            if sub is None:
+                sub = hidden[cls] = cls(self)
+            return sub  # type: ignore[return-value]
+        if (cls.probe_independent or cls.boot_independent) and cls not in hidden:
+            with self._probe_lock:
+                if self._hidden is not None:
+                    sub = self._late.get(cls)
+                    if sub is None:
+                        sub = self._late[cls] = cls(self)
+                    self._subsys[cls] = sub
+                    return sub  # type: ignore[return-value]
+            return self.subsys(cls)
+        self.finish_probes()
+        return self.subsys(cls)
 
     def _subsys_while_pending(self, cls: type[_T]) -> _T:
         """:meth:`subsys` while the boot is deferred: the boot's own thread is served from
@@ -223,6 +382,8 @@ class Kernel:
             got = early.get(cls)
             if got is None:
                 got = early.setdefault(cls, cls(self))
+                if self._booting != threading.get_ident():  # (after the boot's, once up)
+                    self._late.setdefault(cls, got)
             return got  # type: ignore[return-value]
         if early is None or self._booting != threading.get_ident():
             self.finish_start()
@@ -244,6 +405,8 @@ class Kernel:
         if sub is None:
             if self._early is not None:  # a deferred boot: its first use, or the boot
                 return self._subsys_while_pending(cls)
+            if self._hidden is not None:  # deferred probes: their first use, or them
+                return self._subsys_while_probes_pending(cls)
             sub = self._subsys[cls] = cls(self)
         return sub  # type: ignore[return-value]
 
@@ -255,6 +418,10 @@ class Kernel:
             if self._booting == threading.get_ident():
                 return early  # (the boot itself)
             self.finish_start()
+        if self._hidden is not None:
+            if self._probing == threading.get_ident():
+                return self._hidden
+            self.finish_probes()
         return self._subsys
 
     def __repr__(self) -> str:
@@ -357,6 +524,7 @@ class Kernel:
         ``timeout``/``env``/``cwd``).  See ``docs/supervisor.md``."""
         from .supervisor.run import run
 
+        self.finish_probes()  # (a program may look at anything)
         return run(self, args, **kwargs)
 
     # -- context manager ------------------------------------------------------------------
@@ -487,6 +655,14 @@ class Kernel:
             self._subsys, self._early, self._start = self._early, None, None
             self._ids = self._ids_taken
             self.tracer.before_enable = None
+        hidden = self._hidden
+        if hidden is not None and self._probing is None:  # probes never needed: dropped
+            _move_to_end(hidden, self._late)
+            self._subsys, self._hidden, self._late, self._probes = hidden, None, {}, None
+            self.tracer.before_enable = None
+            vfs = hidden.get(Vfs)
+            if isinstance(vfs, Vfs):
+                vfs.before_walk = None
         self.is_shut_down = True
         self.plugin_manager.hook.mockkernel_shutdown(kernel=self)
         found = self.leaks()

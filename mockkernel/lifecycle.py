@@ -186,7 +186,8 @@ class ModuleLoader(Subsystem):
         self.device_lock = Mutex(kernel, "pci device_lock")
 
     def load(self) -> None:
-        """Plugins register, modules initialise, PCI functions are probed (topology order)."""
+        """Plugins register, modules initialise, the drivers get their sysfs directories;
+        then :meth:`probe_all` probes the PCI functions (:func:`start_kernel` calls it)."""
         kernel = self.kernel
         hook = kernel.plugin_manager.hook.mockkernel_register
         impls = hook.get_hookimpls()
@@ -208,6 +209,13 @@ class ModuleLoader(Subsystem):
         for drv_name in self.registry.pci_drivers:
             pci_driver_sysfs(kernel, drv_name)
         pci.bus_ops = self
+
+    def probe_all(self) -> None:
+        """Every PCI function whose topology entry names a registered driver is probed
+        (topology order): the last step of :meth:`load`, which a boot may defer
+        (:meth:`Kernel.defer_probes`)."""
+        kernel = self.kernel
+        pci = kernel.subsys(PciCore)
         for pdev in pci.bus.devices:
             name = pdev.driver_name
             if name is None:
@@ -343,15 +351,32 @@ class ModuleLoader(Subsystem):
                 module.exit(kernel)
 
 
-def start_kernel(kernel: Kernel) -> None:
-    """Bring ``kernel`` up: PCI, sysfs, debugfs, modules and drivers, the boot hook."""
+def start_kernel(kernel: Kernel, probe_ids: int | None = None) -> None:
+    """Bring ``kernel`` up: PCI, sysfs, debugfs, modules and drivers, the boot hook.
+
+    With ``probe_ids`` (how many ids the probes took at an eager boot of the same
+    topology: its :attr:`Kernel.probe_ids`) the driver probes and the boot hook are
+    deferred until something could see them (:meth:`Kernel.defer_probes`): a test that
+    only opens ``/dev/udmabuf`` never builds the RDMA core, the network stack or a vfio
+    device.  Without, they run now and :attr:`Kernel.probe_ids` records their ids."""
     from .dma_buf import dma_buf_init
 
     kernel.subsys(PciCore)
     dma_buf_init(kernel)
     populate_pci(kernel)
-    kernel.subsys(ModuleLoader).load()
-    kernel.plugin_manager.hook.mockkernel_boot(kernel=kernel)
+    loader = kernel.subsys(ModuleLoader)
+    loader.load()
+
+    def probes() -> None:
+        loader.probe_all()
+        kernel.plugin_manager.hook.mockkernel_boot(kernel=kernel)
+
+    if probe_ids is not None:
+        kernel.defer_probes(probes, probe_ids)
+        return
+    first = kernel.id_mark()
+    probes()
+    kernel.probe_ids = kernel.id_mark() - first
 
 
 def driver_check(registered: Collection[str]) -> Callable[[str], str | None]:
@@ -400,6 +425,7 @@ def boot(
     plugins: Sequence[object] = (),
     uapi: str | None = None,
     lazy: bool = False,
+    probe_ids: int | None = None,
 ) -> Kernel:
     """Boot a kernel on ``topology`` (a ``Topology``, a TOML path or text; default built in).
 
@@ -411,6 +437,10 @@ def boot(
         that is used is the same as if booted now -- except that an error of the boot
         (a driver's probe failing) is raised by that first use.  The pytest fixture
         boots lazily a topology that already booted in the session.
+    :param probe_ids: with ``lazy``, also defer the driver probes until something could
+        see them (:meth:`Kernel.defer_probes`): the number of ids they took at an eager
+        boot of the same topology (that kernel's :attr:`Kernel.probe_ids`), which is
+        what makes every id the same as an eager boot's.
     """
     pm = get_plugin_manager(plugins)
     profiles = UapiProfiles.from_plugins(pm)
@@ -433,7 +463,10 @@ def boot(
         topo = dataclasses.replace(topo, kernel=dataclasses.replace(topo.kernel, uapi=uapi))
     kernel = Kernel(topo, pm, profiles)
     if lazy:
-        kernel.defer_start(start_kernel)
+        if probe_ids is None:
+            kernel.defer_start(start_kernel)
+        else:
+            kernel.defer_start(functools.partial(start_kernel, probe_ids=probe_ids))
         return kernel
     try:
         start_kernel(kernel)

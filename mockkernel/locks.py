@@ -143,6 +143,7 @@ class HeldLocks(Subsystem):
     """The locks held right now, by ``id(lock)`` -> name: one left held at shutdown is a leak."""
 
     name = "locks"
+    probe_independent = True  # (no driver probe reads or changes it)
 
     def __init__(self, kernel: KernelContext) -> None:
         super().__init__(kernel)

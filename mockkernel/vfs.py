@@ -510,6 +510,7 @@ class Vfs(Subsystem):
     """The mock file tree of one kernel (``kernel.subsys(Vfs)``)."""
 
     name = "vfs"
+    probe_independent = True  # (its lookups run deferred probes first: before_walk)
 
     def __init__(self, kernel: TaskContext) -> None:
         super().__init__(kernel)
@@ -524,9 +525,17 @@ class Vfs(Subsystem):
         #: fast ``open`` found there (it fills this); every change to the tree empties it,
         #: after the change (so a fill racing an unlink is either seen by it or undone)
         self.dev_chrdevs: dict[str, ChrDev | object] = {}
+        #: what must run before the tree is looked at or changed (a lookup, a listing, a
+        #: node added or removed): the kernel's deferred driver probes
+        #: (``Kernel.defer_probes``), whose nodes an eager boot would have made by now;
+        #: ``None`` once they ran (the redirection's fast ``/dev/<name>`` open of a node
+        #: the tree already has does not come here: no probe changes such a node)
+        self.before_walk: Callable[[], None] | None = None
 
     # -- building the tree ----------------------------------------------------------------
     def _parent(self, path: str, owned_leaf_dirs: bool = False) -> tuple[Dir, str]:
+        if self.before_walk is not None:
+            self.before_walk()
         head, sep, last = path.rpartition("/")
         if sep and last and not owned_leaf_dirs:
             cached = self._dirs.get(head)
@@ -658,6 +667,8 @@ class Vfs(Subsystem):
     # -- lookup ---------------------------------------------------------------------------
     def lookup(self, path: str, follow: bool = True) -> Node | None:
         """The node at ``path``, ``None`` if the path is not mock; ``ENOENT``/``ENOTDIR``."""
+        if self.before_walk is not None:
+            self.before_walk()
         if not path.startswith(_ROOTS):
             return None
         if path.startswith("/proc/") and not path.startswith(_PROC_MOCK):
@@ -762,6 +773,8 @@ class Vfs(Subsystem):
 
     def _canonical(self, path: str, depth: int = 0) -> str:
         """``path`` (an existing mock node) with every symlink and ``..`` resolved."""
+        if self.before_walk is not None:
+            self.before_walk()
         parts = [p for p in path.split("/") if p and p != "."]
         stack: list[Dir] = [self.root]
         names: list[str] = []

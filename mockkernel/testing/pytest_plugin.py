@@ -74,7 +74,7 @@ _FAILED = pytest.StashKey[bool]()
 #: the session's boot templates: what the first boot of each topology parsed (see
 #: :func:`_boot_for_test`), by :func:`_template_key`, with the topology argument itself
 #: (kept alive: a ``Topology`` is keyed by its identity)
-_TEMPLATES = pytest.StashKey[dict[Hashable, tuple[object, Topology]]]()
+_TEMPLATES = pytest.StashKey[dict[Hashable, tuple[object, Topology, int | None]]]()
 
 
 def _template_key(topology: Any, uapi: str | None) -> Hashable | None:
@@ -109,17 +109,20 @@ def _boot_for_test(config: pytest.Config, topology: Any, uapi: str | None) -> Ke
     now (so a topology or driver error fails there, at setup, naming the file) and what
     it parsed becomes that topology's template; afterwards each test boots from the
     template (no file read into a topology again, no TOML parsed) with its boot deferred
-    to its first use (``boot(lazy=True)``): a test that never touches its kernel does not
-    pay for a boot, one that does gets the same kernel, its own."""
+    to its first use (``boot(lazy=True)``) and its driver probes deferred until something
+    could see them (``probe_ids``, :meth:`Kernel.defer_probes`): a test that never
+    touches its kernel does not pay for a boot, one that only opens ``/dev/udmabuf``
+    not for the probes, one that does more gets the same kernel, its own."""
     key = _template_key(topology, uapi)
     if key is None:
         return boot(topology, uapi=uapi)
     templates = config.stash.setdefault(_TEMPLATES, {})
     entry = templates.get(key)
     if entry is not None:
-        return boot(entry[1], lazy=True)
+        return boot(entry[1], lazy=True, probe_ids=entry[2])
     kernel = boot(topology, uapi=uapi)
-    templates[key] = (topology, kernel.topology)  # (the uapi override applied)
+    # (the uapi override applied; the ids its probes took, so later boots defer them)
+    templates[key] = (topology, kernel.topology, kernel.probe_ids)
     return kernel
 
 
