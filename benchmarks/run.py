@@ -624,8 +624,9 @@ def _pt_dup(fd: int) -> int:
     return _real_dup(fd)
 
 
-def _pt_fcntl(fd: Any, cmd: int, arg: Any = 0, /) -> Any:
-    return _real_fcntl(fd, cmd, arg)
+def _pt_fcntl(fd: Any, cmd: int, arg: Any = None, /) -> Any:
+    # (no argument passed when none is given: a 0 passed costs CPython a failed "s#" parse)
+    return _real_fcntl(fd, cmd) if arg is None else _real_fcntl(fd, cmd, arg)
 
 
 def _pt_builtin_open(file: Any, mode: str = "r", buffering: int = -1, encoding: Any = None,

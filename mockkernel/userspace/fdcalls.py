@@ -11,7 +11,7 @@ import os
 import struct
 from collections.abc import Callable
 from errno import EACCES, EBADF, EINVAL
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any
 
 from ..errors import kerr
 from ..fs import FMODE_READ, FMODE_WRITE
@@ -21,6 +21,7 @@ from ..syscalls import rw
 from ..syscalls import splice as rw_splice
 from ..syscalls.fd import FLOCK_FMT
 from ..uaccess import MAX_RW_COUNT
+from .fastcalls import NO_ARG as _NO_ARG
 from .hotpath import as_fd
 
 if TYPE_CHECKING:
@@ -29,8 +30,6 @@ if TYPE_CHECKING:
 __all__ = ["FCNTL_BUFSZ", "FdCalls", "iovec", "scatter"]
 
 FCNTL_BUFSZ = 1024  # CPython's fcntl.fcntl buffer
-#: ``fcntl.fcntl``'s third argument not given (a real fd's call then passes none either)
-_NO_ARG: Final = object()
 
 
 def iovec(buffers: Any, name: str, writable: bool) -> list[memoryview]:
