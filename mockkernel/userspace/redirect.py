@@ -18,8 +18,9 @@ with dispatchers:
 Deciding costs one list index for fds and one character test for paths.  The
 dispatchers live by family: ``hotpath.py`` (the hot six), ``fastcalls.py`` (``lseek``,
 ``dup``, ``fcntl``, ``stat``, ``lstat``, ``access``: a real fd or host path in one test),
-``fdcalls.py`` (the other fd calls and the slow paths of those), ``ioctl.py`` (ioctl's argument kinds), ``paths.py`` (path calls and directory
-listings), ``fileio.py`` (``open()``), ``mmap.py``, ``sockets.py`` and ``poll.py``.
+``fdcalls.py`` (the other fd calls and the slow paths of those), ``ioctl.py`` (ioctl's
+argument kinds), ``paths.py`` (path calls and directory listings), ``fileio.py``
+(``open()``), ``mmap.py``, ``sockets.py`` and ``poll.py``.
 This module installs them.  Names bound before installation (``from fcntl import
 ioctl``) are rebound (``rebind.py``): by default in every loaded module but the standard
 library, mockkernel's own and those listed in ``skip`` (``rebind="loaded"``, the scan is
@@ -55,7 +56,7 @@ from ..syscalls.fd import sys_close
 from ..syscalls.ioctl import VFS_IOCTL_CMDS
 from ..syscalls.namei import open_chrdev
 from ..trace import TracePoint
-from ..vfs import _ROOTS, Vfs
+from ..vfs import Vfs
 from ..wait import Signals
 from . import fastcalls, hotpath
 from .attrs import KEYS as ATTR_KEYS
@@ -517,7 +518,6 @@ class Redirection:
         fast = fastcalls.bind(  # (their slow paths: the families' methods)
             _files=proc.files,
             _held=held_numbers(),
-            _roots=_ROOTS,
             _real_lseek=real.lseek,
             _real_dup=real.dup,
             _real_fcntl=real.fcntl,
