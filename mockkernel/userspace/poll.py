@@ -108,10 +108,8 @@ class PollCtx:
 def _current_ctx() -> PollCtx:
     """The installed redirection's context (only reachable while one is installed; a
     stale reference after ``uninstall`` sees no mock fds)."""
-    from .redirect import _REAL_MORE, Redirection
-
-    redir = Redirection.active
-    return redir.poll_ctx if redir is not None else PollCtx(None, _REAL_MORE)
+    redir = _redirect.Redirection.active
+    return redir.poll_ctx if redir is not None else PollCtx(None, _redirect._REAL_MORE)
 
 
 def _poll_timeout_ms(timeout: Any) -> float | None:
@@ -130,9 +128,16 @@ class MockPoll:
     def __init__(self) -> None:
         self._c = _current_ctx()
         self._events: dict[int, int] = {}
+        #: a real poll object holding ``_events`` as they were when it was made (None:
+        #: changed since; made again by the next all-real ``poll``)
+        self._real: Any = None
 
     def register(self, fd: Any, eventmask: int = EPOLLIN | EPOLLPRI | EPOLLOUT, /) -> None:
-        self._events[_fileno(fd)] = _ushort(eventmask)
+        n = fd if type(fd) is int and fd >= 0 else _fileno(fd)
+        self._events[n] = (
+            eventmask if type(eventmask) is int and 0 <= eventmask <= 0xFFFF else _ushort(eventmask)
+        )
+        self._real = None
 
     def modify(self, fd: Any, eventmask: int, /) -> None:
         n = _fileno(fd)
@@ -140,21 +145,31 @@ class MockPoll:
         if n not in self._events:
             raise kerr(ENOENT)
         self._events[n] = mask
+        self._real = None
 
     def unregister(self, fd: Any, /) -> None:
         n = _fileno(fd)
         if n not in self._events:
             raise KeyError(n)
         del self._events[n]
+        self._real = None
 
     def poll(self, timeout: Any = None, /) -> list[tuple[int, int]]:
-        seconds = _poll_timeout_ms(timeout)
-        if all(self._c.source(fd) is None for fd in self._events):
-            p = self._c.real_poll()
-            for fd, ev in self._events.items():
-                p.register(fd, ev)
+        c = self._c
+        files, pollers = c.files, c.pollers
+        for fd in self._events:
+            if fd in files or fd in pollers:
+                break
+        else:  # every fd real: the real poll (the one made before, while unchanged)
+            p = self._real
+            if p is None:
+                p = c.real_poll()
+                for fd, ev in self._events.items():
+                    p.register(fd, ev)
+                self._real = p
             result: list[tuple[int, int]] = p.poll(timeout)
             return result
+        seconds = _poll_timeout_ms(timeout)
         deadline = _deadline(seconds)
         while True:
             mock: dict[int, int] = {}
@@ -311,8 +326,21 @@ def make_poll_functions(ctx: PollCtx) -> dict[str, Any]:
     redirection when an object is made); classes rather than functions because
     ``selectors`` keeps them as class attributes, where a function would bind."""
 
+    files, pollers, real_select = ctx.files, ctx.pollers, ctx.real_select
+
     # -- select ---------------------------------------------------------------------------
     def m_select(rlist: Any, wlist: Any, xlist: Any, timeout: Any = None, /) -> Any:
+        if type(rlist) is list and type(wlist) is list and type(xlist) is list:
+            # the usual call: lists of real fds go to the real select at once
+            for lst in (rlist, wlist, xlist):
+                for o in lst:
+                    fd = o if type(o) is int else _fileno(o)
+                    if fd in files or fd in pollers:
+                        return select_slow(rlist, wlist, xlist, timeout)
+            return real_select(rlist, wlist, xlist, timeout)
+        return select_slow(rlist, wlist, xlist, timeout)
+
+    def select_slow(rlist: Any, wlist: Any, xlist: Any, timeout: Any = None, /) -> Any:
         lists = [list(rlist), list(wlist), list(xlist)]
         if not any(
             ctx.source(o if type(o) is int else _fileno(o)) is not None
@@ -376,3 +404,7 @@ def _ushort(mask: Any) -> int:
     if mask > 0xFFFF:
         raise OverflowError("Python int too large for C unsigned short")
     return int(mask)
+
+
+# (circular: redirect.py builds on this module; the names are read at call time only)
+from . import redirect as _redirect  # noqa: E402
