@@ -15,6 +15,8 @@ import fcntl
 import mmap
 import os
 import pathlib
+import select
+import socket
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -313,3 +315,57 @@ def test_mmap_of_a_real_memfd_is_the_real_map(mock_kernel: Kernel) -> None:
         assert e.value.errno == 9
     finally:
         REAL.close(memfd)
+
+
+def test_select_and_poll_of_real_fds_answer_as_the_real_calls(mock_kernel: Kernel) -> None:
+    """Lists of real fds go to the real select at once; a poll object of real fds keeps
+    its real poll object while its registrations stand, and makes it again after a
+    change; a mock fd registered later takes the slow path."""
+    real_select = Redirection.active.real_more["select"] if Redirection.active else None
+    assert real_select is not None and select.select is not real_select
+    a, b = os.pipe()
+    try:
+        assert select.select([a], [b], [], 0) == real_select([a], [b], [], 0) == ([], [b], [])
+        os.write(b, b"x")
+        assert select.select([a], [], [a], 0) == ([a], [], [])
+        assert select.select((a,), iter([]), [], 0) == ([a], [], [])  # (the slow path)
+        with pytest.raises(ValueError):
+            select.select([-1], [], [], 0)
+        p = select.poll()
+        p.register(a, select.POLLIN)
+        assert p.poll(0) == [(a, select.POLLIN)]
+        os.read(a, 1)
+        assert p.poll(0) == []
+        p.register(b, select.POLLOUT)
+        assert p.poll(0) == [(b, select.POLLOUT)]
+        p.unregister(b)
+        assert p.poll(0) == []
+        p.modify(a, select.POLLOUT)
+        assert p.poll(0) == []
+        fd = os.open(DEV, os.O_RDWR)
+        try:
+            p.register(fd, select.POLLIN)
+            assert p.poll(0) == real_poll_of_mock(fd)
+        finally:
+            p.unregister(fd)
+            os.close(fd)
+        assert p.poll(0) == []
+    finally:
+        os.close(a)
+        os.close(b)
+
+
+def real_poll_of_mock(fd: int) -> list[tuple[int, int]]:
+    """What the slow path answers for the mock fd alone (a second poll object)."""
+    q = select.poll()
+    q.register(fd, select.POLLIN)
+    return q.poll(0)
+
+
+def test_socket_of_the_default_family_is_still_the_kernels(mock_kernel: Kernel) -> None:
+    s = socket.socket()
+    try:
+        assert isinstance(s, socket.socket) and s.family == socket.AF_INET
+        assert type(s).__name__ == "InetSocket"  # (bound to a NIC address it becomes mock)
+    finally:
+        s.close()
