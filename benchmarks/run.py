@@ -594,15 +594,19 @@ _real_mmap = mmap.mmap
 
 
 def _pt_stat(path: Any, *, dir_fd: int | None = None, follow_symlinks: bool = True) -> Any:
+    if dir_fd is None and follow_symlinks:
+        return _real_stat(path)
     return _real_stat(path, dir_fd=dir_fd, follow_symlinks=follow_symlinks)
 
 
 def _pt_lstat(path: Any, *, dir_fd: int | None = None) -> Any:
-    return _real_lstat(path, dir_fd=dir_fd)
+    return _real_lstat(path) if dir_fd is None else _real_lstat(path, dir_fd=dir_fd)
 
 
 def _pt_access(path: Any, mode: int, *, dir_fd: int | None = None, effective_ids: bool = False,
                follow_symlinks: bool = True) -> bool:  # fmt: skip
+    if dir_fd is None and not effective_ids and follow_symlinks:
+        return _real_access(path, mode)  # (keywords cost the real call itself)
     return _real_access(
         path, mode, dir_fd=dir_fd, effective_ids=effective_ids, follow_symlinks=follow_symlinks
     )

@@ -81,7 +81,9 @@ class RedirectedMmap(_real_mmap_type, metaclass=_MmapMeta):  # type: ignore[misc
             else:
                 shared = access == _ACCESS_WRITE or (access == _ACCESS_READ and _may_write(fileno))
             if shared:
-                return ShmemMmap(fileno, length, flags, prot, access, offset, **kw)
+                if kw:
+                    return ShmemMmap(fileno, length, flags, prot, access, offset, **kw)
+                return ShmemMmap(fileno, length, flags, prot, access, offset)
         return REAL.mmap(fileno, length, flags, prot, access, offset, **kw)
 
 

@@ -126,33 +126,33 @@ class MockPoll:
     """``select.poll()``: a registry of fds; mock ones asked through ``->poll``."""
 
     def __init__(self) -> None:
-        self._c = _current_ctx()
+        self._c = c = _current_ctx()
         self._events: dict[int, int] = {}
-        #: a real poll object holding ``_events`` as they were when it was made (None:
-        #: changed since; made again by the next all-real ``poll``)
-        self._real: Any = None
+        #: a real poll object mirroring ``_events`` (every fd, mock ones too: it is
+        #: used only while none of them is mock, and then it is the whole answer)
+        self._real = c.real_poll()
 
     def register(self, fd: Any, eventmask: int = EPOLLIN | EPOLLPRI | EPOLLOUT, /) -> None:
         n = fd if type(fd) is int and fd >= 0 else _fileno(fd)
-        self._events[n] = (
-            eventmask if type(eventmask) is int and 0 <= eventmask <= 0xFFFF else _ushort(eventmask)
-        )
-        self._real = None
+        if type(eventmask) is not int or not 0 <= eventmask <= 0xFFFF:
+            eventmask = _ushort(eventmask)
+        self._real.register(n, eventmask)  # (first: its OverflowError leaves no entry)
+        self._events[n] = eventmask
 
     def modify(self, fd: Any, eventmask: int, /) -> None:
         n = _fileno(fd)
         mask = _ushort(eventmask)
         if n not in self._events:
             raise kerr(ENOENT)
+        self._real.modify(n, mask)
         self._events[n] = mask
-        self._real = None
 
     def unregister(self, fd: Any, /) -> None:
         n = _fileno(fd)
         if n not in self._events:
             raise KeyError(n)
         del self._events[n]
-        self._real = None
+        self._real.unregister(n)
 
     def poll(self, timeout: Any = None, /) -> list[tuple[int, int]]:
         c = self._c
@@ -160,14 +160,8 @@ class MockPoll:
         for fd in self._events:
             if fd in files or fd in pollers:
                 break
-        else:  # every fd real: the real poll (the one made before, while unchanged)
-            p = self._real
-            if p is None:
-                p = c.real_poll()
-                for fd, ev in self._events.items():
-                    p.register(fd, ev)
-                self._real = p
-            result: list[tuple[int, int]] = p.poll(timeout)
+        else:  # every fd real: the real poll of the same registrations
+            result: list[tuple[int, int]] = self._real.poll(timeout)
             return result
         seconds = _poll_timeout_ms(timeout)
         deadline = _deadline(seconds)
