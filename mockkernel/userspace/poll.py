@@ -326,11 +326,19 @@ def make_poll_functions(ctx: PollCtx) -> dict[str, Any]:
     def m_select(rlist: Any, wlist: Any, xlist: Any, timeout: Any = None, /) -> Any:
         if type(rlist) is list and type(wlist) is list and type(xlist) is list:
             # the usual call: lists of real fds go to the real select at once
-            for lst in (rlist, wlist, xlist):
-                for o in lst:
-                    fd = o if type(o) is int else _fileno(o)
-                    if fd in files or fd in pollers:
-                        return select_slow(rlist, wlist, xlist, timeout)
+            # (the three loops written out: no tuple, no outer loop)
+            for o in rlist:
+                fd = o if type(o) is int else _fileno(o)
+                if fd in files or fd in pollers:
+                    return select_slow(rlist, wlist, xlist, timeout)
+            for o in wlist:
+                fd = o if type(o) is int else _fileno(o)
+                if fd in files or fd in pollers:
+                    return select_slow(rlist, wlist, xlist, timeout)
+            for o in xlist:
+                fd = o if type(o) is int else _fileno(o)
+                if fd in files or fd in pollers:
+                    return select_slow(rlist, wlist, xlist, timeout)
             return real_select(rlist, wlist, xlist, timeout)
         return select_slow(rlist, wlist, xlist, timeout)
 
