@@ -18,7 +18,12 @@ The targets (``design-notes.md``, "The hot path"):
   checks, the exporter's callback, the fence check), and ``FIOCLEX`` (answered by the
   core, which makes a real syscall to keep the placeholder's close-on-exec bit true)
   are shown beside them for information;
-* the redirection on real fds (installed vs not): <= 15 % overhead.  The
+* the redirection on real fds and host paths (installed vs not): <= 15 % overhead, for
+  every redirected call a program makes on them: ioctl, read+write, fstat, open+close,
+  ``mmap.mmap`` of a memfd + close, ``os.stat``/``lstat``/``access``/``os.path.exists``,
+  ``os.listdir``/``scandir`` of a small directory, ``open()`` + read + close,
+  ``os.lseek``, ``fcntl.fcntl(F_GETFL)``, ``select.select``, ``select.poll`` +
+  register + poll, ``socket.socket()`` + close, ``os.dup`` + close.  The
   "[pass-through]" rows measure, in the same run, the same calls through wrappers that
   do nothing but call the real function: the least any Python-level redirection can
   cost, so a failure can be read against what is reachable at all;
@@ -45,6 +50,7 @@ It is a report: the exit status is 0 even when a target fails.
 from __future__ import annotations
 
 import argparse
+import builtins
 import cProfile
 import fcntl
 import gc
@@ -55,7 +61,9 @@ import mmap
 import os
 import platform
 import pstats
+import select
 import shutil
+import socket
 import statistics
 import struct
 import subprocess
@@ -215,6 +223,7 @@ class Fds:
     config: int = -1  # a PCI device's sysfs config (installed)
     memfd4k: int = -1  # a real 4 KiB memfd
     tmp_fd: int = -1  # the real tmpfile, open for reading (64 bytes and more)
+    real_dir: str = ""  # a real directory of four empty files
 
 
 def _real_cases(fx: Fds, suffix: str) -> list[Case]:
@@ -258,7 +267,88 @@ def _real_cases(fx: Fds, suffix: str) -> list[Case]:
         Case(f"write_read.{suffix}", "os.write(pipe, 1 B) + os.read(pipe, 1)", rw_loop),
         Case(f"fstat.{suffix}", "os.fstat(pipe)", fstat_loop),
         Case(f"open_close.{suffix}", "os.open(real file) + os.close", open_loop),
+        *_more_real_cases(fx, suffix),
     ]
+
+
+def _loop_of(op: Callable[[], object]) -> Callable[[], Loop]:
+    """A case's ``make`` for one operation called ``n`` times (one frame more per call
+    than an inline loop: the same in every mode, so the ratios stay fair)."""
+
+    def make() -> Loop:
+        def loop(n: int) -> None:
+            for _ in range(n):
+                op()
+
+        return loop
+
+    return make
+
+
+def _more_real_cases(fx: Fds, suffix: str) -> list[Case]:
+    """The other redirected calls a program makes on real fds and paths (each through the
+    module attribute, as a program calls it, so the installed replacement is what runs)."""
+    r, path, memfd, tmp, d = fx.pipe_r, fx.real_file, fx.memfd4k, fx.tmp_fd, fx.real_dir
+    page, getfl, seek_set = 4096, fcntl.F_GETFL, os.SEEK_SET
+
+    def mmap_op() -> None:
+        mmap.mmap(memfd, page).close()
+
+    def open_read_op() -> None:
+        f = open(path, "rb")  # noqa: SIM115 (the close is part of what is measured)
+        f.read()
+        f.close()
+
+    def scandir_op() -> None:
+        with os.scandir(d) as it:
+            for _ in it:
+                pass
+
+    def poll_op() -> None:
+        p = select.poll()
+        p.register(r, select.POLLIN)
+        p.poll(0)
+
+    ops: list[tuple[str, str, Callable[[], object]]] = [
+        ("mmap_memfd", "mmap.mmap(4 KiB memfd, 4096) + close", mmap_op),
+        ("stat", "os.stat(real file)", lambda: os.stat(path)),
+        ("lstat", "os.lstat(real file)", lambda: os.lstat(path)),
+        ("access", "os.access(real file, R_OK)", lambda: os.access(path, os.R_OK)),
+        ("path_exists", "os.path.exists(real file)", lambda: os.path.exists(path)),
+        ("listdir", "os.listdir(real dir of 4)", lambda: os.listdir(d)),
+        ("scandir", "os.scandir(real dir of 4), iterated", scandir_op),
+        ("open_read", "open(real file, 'rb') + read + close", open_read_op),
+        ("lseek", "os.lseek(tmpfile, 0, SEEK_SET)", lambda: os.lseek(tmp, 0, seek_set)),
+        ("fcntl_getfl", "fcntl.fcntl(pipe, F_GETFL)", lambda: fcntl.fcntl(r, getfl)),
+        ("select", "select.select([pipe], [], [], 0)", lambda: select.select([r], [], [], 0)),
+        ("poll", "select.poll() + register(pipe) + poll(0)", poll_op),
+        ("socket", "socket.socket() + close", lambda: socket.socket().close()),
+        ("dup_close", "os.dup(pipe) + os.close", lambda: os.close(os.dup(r))),
+    ]
+    return [Case(f"{key}.{suffix}", label, _loop_of(op)) for key, label, op in ops]
+
+
+#: the real-fd/path rows judged installed vs not installed (<= REAL_FD_OVERHEAD)
+_REAL_FD_BASES = (
+    "ioctl_fionread",
+    "write_read",
+    "fstat",
+    "open_close",
+    "mmap_memfd",
+    "stat",
+    "lstat",
+    "access",
+    "path_exists",
+    "listdir",
+    "scandir",
+    "open_read",
+    "lseek",
+    "fcntl_getfl",
+    "select",
+    "poll",
+    "socket",
+    "dup_close",
+)
 
 
 def _plain_cases(fx: Fds) -> list[Case]:
@@ -501,6 +591,75 @@ def _pt_ioctl(fd: Any, request: int, arg: Any = 0, mutate_flag: bool = True, /) 
     return _real_ioctl(fd, request, arg, mutate_flag)
 
 
+_real_stat, _real_lstat, _real_access = os.stat, os.lstat, os.access
+_real_listdir, _real_scandir, _real_lseek = os.listdir, os.scandir, os.lseek
+_real_dup, _real_fcntl, _real_builtin_open = os.dup, fcntl.fcntl, builtins.open
+_real_select, _real_poll, _real_socket = select.select, select.poll, socket.socket
+_real_mmap = mmap.mmap
+
+
+def _pt_stat(path: Any, *, dir_fd: int | None = None, follow_symlinks: bool = True) -> Any:
+    if dir_fd is None and follow_symlinks:
+        return _real_stat(path)
+    return _real_stat(path, dir_fd=dir_fd, follow_symlinks=follow_symlinks)
+
+
+def _pt_lstat(path: Any, *, dir_fd: int | None = None) -> Any:
+    return _real_lstat(path) if dir_fd is None else _real_lstat(path, dir_fd=dir_fd)
+
+
+def _pt_access(path: Any, mode: int, *, dir_fd: int | None = None, effective_ids: bool = False,
+               follow_symlinks: bool = True) -> bool:  # fmt: skip
+    if dir_fd is None and not effective_ids and follow_symlinks:
+        return _real_access(path, mode)  # (keywords cost the real call itself)
+    return _real_access(
+        path, mode, dir_fd=dir_fd, effective_ids=effective_ids, follow_symlinks=follow_symlinks
+    )
+
+
+def _pt_listdir(path: Any = None) -> list[Any]:
+    return _real_listdir(path)
+
+
+def _pt_scandir(path: Any = None) -> Any:
+    return _real_scandir(path)
+
+
+def _pt_lseek(fd: int, pos: int, how: int) -> int:
+    return _real_lseek(fd, pos, how)
+
+
+def _pt_dup(fd: int) -> int:
+    return _real_dup(fd)
+
+
+def _pt_fcntl(fd: Any, cmd: int, arg: Any = None, /) -> Any:
+    # (no argument passed when none is given: a 0 passed costs CPython a failed "s#" parse)
+    return _real_fcntl(fd, cmd) if arg is None else _real_fcntl(fd, cmd, arg)
+
+
+def _pt_builtin_open(file: Any, mode: str = "r", buffering: int = -1, encoding: Any = None,
+                     errors: Any = None, newline: Any = None, closefd: bool = True,
+                     opener: Any = None) -> Any:  # fmt: skip
+    return _real_builtin_open(file, mode, buffering, encoding, errors, newline, closefd, opener)
+
+
+def _pt_select(rlist: Any, wlist: Any, xlist: Any, timeout: Any = None, /) -> Any:
+    return _real_select(rlist, wlist, xlist, timeout)
+
+
+def _pt_poll() -> Any:
+    return _real_poll()
+
+
+def _pt_socket(family: int = -1, type: int = -1, proto: int = -1, fileno: Any = None) -> Any:
+    return _real_socket(family, type, proto, fileno)
+
+
+def _pt_mmap(fileno: int, length: int, *args: Any, **kw: Any) -> Any:
+    return _real_mmap(fileno, length, *args, **kw)
+
+
 _PASSTHROUGH = (
     (os, "read", _pt_read),
     (os, "write", _pt_write),
@@ -508,6 +667,19 @@ _PASSTHROUGH = (
     (os, "open", _pt_open),
     (os, "close", _pt_close),
     (fcntl, "ioctl", _pt_ioctl),
+    (os, "stat", _pt_stat),
+    (os, "lstat", _pt_lstat),
+    (os, "access", _pt_access),
+    (os, "listdir", _pt_listdir),
+    (os, "scandir", _pt_scandir),
+    (os, "lseek", _pt_lseek),
+    (os, "dup", _pt_dup),
+    (fcntl, "fcntl", _pt_fcntl),
+    (builtins, "open", _pt_builtin_open),
+    (select, "select", _pt_select),
+    (select, "poll", _pt_poll),
+    (socket, "socket", _pt_socket),
+    (mmap, "mmap", _pt_mmap),
 )
 
 
@@ -884,12 +1056,15 @@ def _real_fds() -> Iterator[Fds]:
     os.write(fd, bytes(4096))
     memfd = os.memfd_create("mockkernel-bench", os.MFD_CLOEXEC)
     os.ftruncate(memfd, 4096)
-    try:
-        yield Fds(r, w, path, memfd4k=memfd, tmp_fd=fd)
-    finally:
-        for n in (r, w, fd, memfd):
-            os.close(n)
-        os.unlink(path)
+    with tempfile.TemporaryDirectory(prefix="mockkernel-bench-") as d:
+        for name in ("a", "b", "c", "d"):
+            Path(d, name).touch()
+        try:
+            yield Fds(r, w, path, memfd4k=memfd, tmp_fd=fd, real_dir=d)
+        finally:
+            for n in (r, w, fd, memfd):
+                os.close(n)
+            os.unlink(path)
 
 
 @contextmanager
@@ -1126,7 +1301,7 @@ def _rows(by: dict[str, Case], boot: BootTimes, extra: dict[str, Any]) -> list[R
     rows.append(Row("open_close.mock", by["open_close.mock"].label, us("open_close.mock"),
                     "real /dev/null", us("open_close.mock") / real_open, "(info)", ""))  # fmt: skip
 
-    for base in ("ioctl_fionread", "write_read", "fstat", "open_close"):
+    for base in _REAL_FD_BASES:
         real_us, inst_us = us(f"{base}.real"), us(f"{base}.installed")
         ratio = inst_us / real_us
         if base != "ioctl_fionread":

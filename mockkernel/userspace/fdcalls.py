@@ -9,17 +9,19 @@ import contextlib
 import fcntl
 import os
 import struct
+from collections.abc import Callable
 from errno import EACCES, EBADF, EINVAL
 from typing import TYPE_CHECKING, Any
 
 from ..errors import kerr
 from ..fs import FMODE_READ, FMODE_WRITE
 from ..net.tcp_sock import tcp_sendfile, tcp_splice_read, tcp_splice_write
-from ..realfd import HeldFds
+from ..realfd import HeldFds, held_numbers
 from ..syscalls import rw
 from ..syscalls import splice as rw_splice
 from ..syscalls.fd import FLOCK_FMT
 from ..uaccess import MAX_RW_COUNT
+from .fastcalls import NO_ARG as _NO_ARG
 from .hotpath import as_fd
 
 if TYPE_CHECKING:
@@ -67,6 +69,11 @@ class FdCalls:
         self.tracer = redir.kernel.tracer
         #: the real fds the kernel holds: not the program's to close, dup or keep
         self.held = redir.kernel.subsys(HeldFds)
+        # what the fast paths read (a real fd: one membership test, then the real call)
+        self._held = held_numbers(redir.kernel)
+        self._real_dup: Callable[[int], int] = redir.real.dup
+        self._real_lseek: Callable[[int, int, int], int] = redir.real.lseek
+        self._real_fcntl: Callable[..., Any] = redir.real.fcntl
 
     # -- a TCP socket the kernel made mock (hotpath: after a real ENOTCONN/EPIPE) -------
     def notconn_read(self, fd: int, n: int, e: OSError) -> bytes:
@@ -88,9 +95,9 @@ class FdCalls:
     def dup(self, fd: int) -> int:
         if fd in self.files:
             return self.proc.sys_fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 0)
-        if self.held.held(fd):
+        if fd in self._held:
             raise kerr(EBADF)  # the kernel's, not the program's
-        return int(self.real.dup(fd))
+        return self._real_dup(fd)
 
     def dup2(self, fd: int, fd2: int, inheritable: bool = True) -> int:
         proc = self.proc
@@ -120,11 +127,11 @@ class FdCalls:
         return int(self.real.pwrite(fd, data, offset))
 
     def lseek(self, fd: int, pos: int, how: int) -> int:
-        if fd in self.files:
-            if self.tracer.enabled:
-                return self.proc.sys_lseek(fd, pos, how)
-            return rw.sys_lseek(self.proc, fd, pos, how)  # (Process.sys_lseek untraced)
-        return int(self.real.lseek(fd, pos, how))
+        if fd not in self.files:
+            return self._real_lseek(fd, pos, how)
+        if self.tracer.enabled:
+            return self.proc.sys_lseek(fd, pos, how)
+        return rw.sys_lseek(self.proc, fd, pos, how)  # (Process.sys_lseek untraced)
 
     # -- vectored I/O ------------------------------------------------------------------------
     def readv(self, fd: int, buffers: Any, /) -> int:
@@ -203,10 +210,18 @@ class FdCalls:
             return
         self.more["set_blocking"](fd, blocking)
 
-    def fcntl(self, fd: Any, cmd: int, arg: Any = 0, /) -> Any:
+    def fcntl(self, fd: Any, cmd: int, arg: Any = _NO_ARG, /) -> Any:
         """``fcntl.fcntl``: an int argument is a C ``int``; a buffer (a ``struct flock``,
         ``struct f_owner_ex``, a hint) of at most 1024 bytes is copied into the scratch
-        buffer, its address passed, and the bytes after the call returned, as CPython does."""
+        buffer, its address passed, and the bytes after the call returned, as CPython does.
+        A real fd's call is the real one with the caller's arguments (none given: none
+        passed, as CPython's own default 0 is cheaper than a 0 it must parse)."""
+        if type(fd) is int and fd not in self.files:
+            if arg is _NO_ARG:
+                return self._real_fcntl(fd, cmd)
+            return self._real_fcntl(fd, cmd, arg)
+        if arg is _NO_ARG:
+            arg = 0
         n = fd if type(fd) is int else as_fd(fd)
         if n not in self.files:
             return self.real.fcntl(fd, cmd, arg)

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import NotMine
 from ..syscalls import AT_FDCWD
+from ..vfs import _ROOTS
 from .paths import mockable
 
 if TYPE_CHECKING:
@@ -165,6 +166,7 @@ class OpenCalls:
         self.files = redir.proc.files
         self.paths = redir.paths
         self.real: Any = redir.real
+        self._real_open: Callable[..., Any] = redir.real.builtin_open
 
     def wrap_fd(self, fd: int, mode: str, args: tuple[Any, ...], closefd: bool, name: Any) -> Any:
         """A file object over the mock fd ``fd``; ``args``: buffering, encoding, errors,
@@ -205,6 +207,10 @@ class OpenCalls:
         closefd: bool = True,
         opener: Callable[[str, int], int] | None = None,
     ) -> Any:
+        if type(file) is str and not file.startswith(_ROOTS):  # a host path: ``mockable``'s
+            return self._real_open(  # answer, in one test
+                file, mode, buffering, encoding, errors, newline, closefd, opener
+            )
         if opener is None:
             args = (buffering, encoding, errors, newline)
             if isinstance(file, int):

@@ -5,16 +5,21 @@
 made once per interpreter (``isinstance`` checks keep working), which finds the
 installed redirection when a map is made.
 
-A shared map of a real shmem file (a memfd, a tmpfs file: ``F_GET_SEALS`` answers) is a
+A shared map of a real file open for writing (a memfd, a tmpfs file, ...) is a
 :class:`ShmemMmap`: its ``madvise(MADV_REMOVE)`` punches a hole in the file, and a
-udmabuf may hold pinned pages there (``mm/gup.py``).  Before the real call runs, the
-pinned pages of the range move to kernel-private backing, as the supervisor does for a
-trapped ``madvise`` (``supervisor/punch.py``): the dma-buf keeps the old data, as on
-Linux.  Any other real map is the real type itself.
+udmabuf may hold pinned pages of a memfd there (``mm/gup.py``).  Before the real call
+runs, the pinned pages of the range move to kernel-private backing, as the supervisor
+does for a trapped ``madvise`` (``supervisor/punch.py``): the dma-buf keeps the old data,
+as on Linux.  Making one costs no syscall (a real fd's map is as cheap as the real call):
+which file it maps is looked up only when such a ``madvise`` runs while something is
+pinned (the seals then too: ``PinnedPages.sealed_for_write``); a shared map that does not
+ask for ``PROT_WRITE`` costs one ``F_GETFL``.  Any other real map (private, anonymous, of
+a read-only open) is the real type itself.
 """
 
 from __future__ import annotations
 
+import ctypes
 import fcntl
 import mmap
 import os
@@ -66,50 +71,99 @@ class RedirectedMmap(_real_mmap_type, metaclass=_MmapMeta):  # type: ignore[misc
         **kw: Any,
     ) -> Any:
         redir = _redirect.Redirection.active
-        if redir is not None and fileno in redir.proc.files:
+        if redir is None:  # a reference kept past uninstall: the real type
+            return REAL.mmap(fileno, length, flags, prot, access, offset, **kw)
+        if fileno in redir.proc.files:
             return redir.mmaps.mock_mmap(fileno, length, flags, prot, access, offset)
-        if redir is not None and type(fileno) is int and fileno >= 0:
-            shmem = _shmem_key(fileno, flags, access)
-            if shmem is not None:
-                m = ShmemMmap(fileno, length, flags, prot, access, offset, **kw)
-                m._mk_key, m._mk_writable = shmem
-                m._mk_offset = offset
-                return m
+        if type(fileno) is int and fileno >= 0:  # (-1: anonymous)
+            if access == _ACCESS_DEFAULT:
+                shared = flags & _MAP_SHARED and (prot & _PROT_WRITE or _may_write(fileno))
+            else:
+                shared = access == _ACCESS_WRITE or (access == _ACCESS_READ and _may_write(fileno))
+            if shared:
+                if kw:
+                    return ShmemMmap(fileno, length, flags, prot, access, offset, **kw)
+                return ShmemMmap(fileno, length, flags, prot, access, offset)
         return REAL.mmap(fileno, length, flags, prot, access, offset, **kw)
 
 
-_F_GET_SEALS = 1034
-_F_SEAL_WRITE, _F_SEAL_FUTURE_WRITE = 0x0008, 0x0010
+def _may_write(fd: Any) -> bool:
+    """Is ``fd`` open for writing (``VM_MAYWRITE`` for a shared map that does not ask for
+    ``PROT_WRITE``: its ``madvise(MADV_REMOVE)`` may punch)?  False for a bad fd: the real
+    ``mmap`` gives the answer."""
+    try:
+        return bool(REAL.fcntl(fd, _F_GETFL) & _O_ACCMODE != _O_RDONLY)
+    except (OSError, TypeError, ValueError, OverflowError):
+        return False
+
+
+_ACCESS_WRITE, _ACCESS_READ, _ACCESS_DEFAULT = (
+    mmap.ACCESS_WRITE,
+    mmap.ACCESS_READ,
+    mmap.ACCESS_DEFAULT,
+)
+_F_GETFL, _O_ACCMODE, _O_RDONLY = fcntl.F_GETFL, os.O_ACCMODE, os.O_RDONLY
+_MAP_SHARED, _PROT_WRITE = mmap.MAP_SHARED, mmap.PROT_WRITE
 _MADV_REMOVE = 9
 _PROT_RW = mmap.PROT_READ | mmap.PROT_WRITE
 _S_IFMT, _S_IFREG = 0o170000, _stat.S_IFREG
 
 
-def _shmem_key(fd: int, flags: int, access: int) -> tuple[tuple[int, int], bool] | None:
-    """For a shared map of a shmem file: its ``(st_dev, st_ino)`` and whether the map may
-    write (``VM_MAYWRITE``: the file open for writing, no write seal); else None."""
-    if access == mmap.ACCESS_COPY or (
-        access == mmap.ACCESS_DEFAULT and not flags & mmap.MAP_SHARED
-    ):
-        return None
+class _PyBuffer(ctypes.Structure):
+    """CPython's ``Py_buffer`` (the buffer protocol's view)."""
+
+    _fields_ = [
+        ("buf", ctypes.c_void_p),
+        ("obj", ctypes.c_void_p),
+        ("len", ctypes.c_ssize_t),
+        ("itemsize", ctypes.c_ssize_t),
+        ("readonly", ctypes.c_int),
+        ("ndim", ctypes.c_int),
+        ("format", ctypes.c_char_p),
+        ("shape", ctypes.c_void_p),
+        ("strides", ctypes.c_void_p),
+        ("suboffsets", ctypes.c_void_p),
+        ("internal", ctypes.c_void_p),
+    ]
+
+
+def buffer_address(obj: Any) -> int:
+    """The address of ``obj``'s buffer (a read-only one too: ``ctypes.from_buffer``
+    wants a writable one); the view is released at once."""
+    view = _PyBuffer()
+    api = ctypes.pythonapi
+    if api.PyObject_GetBuffer(ctypes.py_object(obj), ctypes.byref(view), 0) != 0:
+        raise BufferError("no buffer")
     try:
-        seals = fcntl.fcntl(fd, _F_GET_SEALS)  # EINVAL: not shmem
-        accmode = fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE
-        st = os.fstat(fd)
-    except (OSError, TypeError, ValueError, OverflowError):
-        return None  # (the real mmap gives the answer)
-    writable = accmode != os.O_RDONLY and not seals & (_F_SEAL_WRITE | _F_SEAL_FUTURE_WRITE)
-    return (st.st_dev, st.st_ino), writable
+        return view.buf or 0
+    finally:
+        api.PyBuffer_Release(ctypes.byref(view))
+
+
+def mapped_file_key(address: int) -> tuple[tuple[int, int], int] | None:
+    """``((st_dev, st_ino), file offset)`` of the real file mapped at ``address`` (from
+    ``/proc/self/maps``: the ``dev`` and ``inode`` columns are the file's ``st_dev`` and
+    ``st_ino``), or None when no file map holds it."""
+    with REAL.builtin_open("/proc/self/maps", "rb") as f:
+        for line in f:
+            span, _perms, off, dev, ino = line.split(None, 5)[:5]
+            start, _, end = span.partition(b"-")
+            if int(start, 16) <= address < int(end, 16):
+                if ino == b"0":
+                    return None
+                major, _, minor = dev.partition(b":")
+                st_dev = os.makedev(int(major, 16), int(minor, 16))
+                return (st_dev, int(ino)), int(off, 16) + address - int(start, 16)
+    return None
 
 
 class ShmemMmap(_real_mmap_type):  # type: ignore[misc,valid-type]
-    """A real shared map of a shmem file made while a redirection was installed: its
+    """A real shared map of a file open for writing, made while a redirection was
+    installed: its
     ``madvise(MADV_REMOVE)`` moves pinned pages out of the way first (the module's
     docstring).  Everything else is the real type's."""
 
-    _mk_key: tuple[int, int] = (0, 0)
-    _mk_writable = False
-    _mk_offset = 0
+    __slots__ = ()
 
     def madvise(self, option: int, start: int = 0, length: int | None = None, /) -> None:
         if option == _MADV_REMOVE:
@@ -127,13 +181,19 @@ class ShmemMmap(_real_mmap_type):  # type: ignore[misc,valid-type]
         if not 0 <= start < size or (length is not None and length < 0):
             return  # CPython's ValueError
         length = size - start if length is None else min(length, size - start)
-        if start % PAGE_SIZE or length == 0 or not self._mk_writable:
-            return  # EINVAL, nothing to do, EACCES: the real call says so
+        if start % PAGE_SIZE or length == 0:
+            return  # EINVAL, nothing to do: the real call says so
         pins = redir.kernel.subsys(PinnedPages)
-        if not pins.pinned(self._mk_key) or pins.sealed_for_write(self._mk_key):
+        if not pins.has_pins():
+            return  # (the common case: no lookup of the file)
+        found = mapped_file_key(buffer_address(self))
+        if found is None:
+            return
+        key, base = found
+        if not pins.pinned(key) or pins.sealed_for_write(key):
             return  # nothing pinned; or shmem_fallocate's EPERM
         # madvise rounds the length up to whole pages (PAGE_ALIGN(len_in)) before the punch
-        pins.punch_hole(self._mk_key, self._mk_offset + start, page_align(length))
+        pins.punch_hole(key, base + start, page_align(length))
 
 
 def _access_to_flags(flags: int, prot: int, access: int) -> tuple[int, int]:

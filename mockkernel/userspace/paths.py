@@ -142,6 +142,12 @@ class PathCalls:
         self.kernel = redir.kernel
         self.real: Any = redir.real
         self.real_more: Mapping[str, Any] = redir.real_more
+        # the real functions the fast paths call (a host path: one prefix test, then these)
+        self._real_stat: Callable[..., os.stat_result] = redir.real.stat
+        self._real_lstat: Callable[..., os.stat_result] = redir.real.lstat
+        self._real_access: Callable[..., bool] = redir.real.access
+        self._real_listdir: Callable[..., list[Any]] = redir.real.listdir
+        self._real_scandir: Callable[..., Any] = redir.real.scandir
 
     @property
     def vfs(self) -> Vfs:
@@ -282,6 +288,15 @@ class PathCalls:
     def stat(
         self, path: Any, *, dir_fd: int | None = None, follow_symlinks: bool = True
     ) -> os.stat_result:
+        # a str that is no mock root's, no dir_fd: the real call at once (``at``'s answer)
+        if type(path) is str and dir_fd is None and not path.startswith(_ROOTS):
+            if follow_symlinks:
+                return self._real_stat(path)
+            return self._real_stat(path, follow_symlinks=False)
+        return self.stat_slow(path, dir_fd, follow_symlinks)
+
+    def stat_slow(self, path: Any, dir_fd: int | None, follow_symlinks: bool) -> os.stat_result:
+        """``stat`` of what may be the mock's (an fd, a mock root, a ``dir_fd``, bytes, ...)."""
         if isinstance(path, int) and path in self.files:
             return self.proc.sys_fstat(path)
         at = self.at(path, dir_fd)
@@ -300,9 +315,11 @@ class PathCalls:
         return result
 
     def lstat(self, path: Any, *, dir_fd: int | None = None) -> os.stat_result:
+        if type(path) is str and dir_fd is None and not path.startswith(_ROOTS):
+            return self._real_lstat(path)  # (as stat's fast path)
         if isinstance(path, int):  # as os.lstat: an fd is not a path
             return self.real.lstat(path, dir_fd=dir_fd)  # type: ignore[no-any-return]
-        return self.stat(path, dir_fd=dir_fd, follow_symlinks=False)
+        return self.stat_slow(path, dir_fd, False)
 
     def access(
         self,
@@ -313,6 +330,14 @@ class PathCalls:
         effective_ids: bool = False,
         follow_symlinks: bool = True,
     ) -> bool:
+        if (
+            type(path) is str
+            and dir_fd is None
+            and not path.startswith(_ROOTS)
+            and not effective_ids
+            and follow_symlinks
+        ):
+            return self._real_access(path, mode)  # (as stat's fast path)
         at = None if isinstance(path, int) else self.at(path, dir_fd)
         if at is not None:
             flags = (AT_EACCESS if effective_ids else 0) | (
@@ -378,6 +403,8 @@ class PathCalls:
             return None
 
     def listdir(self, path: Any = None) -> list[Any]:
+        if type(path) is str and not path.startswith(_ROOTS):
+            return self._real_listdir(path)  # (a host path: open_dir and the overlay say so)
         if type(path) is int and path in self.files:
             try:
                 return [d[3] for d in self.dents(path)]
@@ -403,6 +430,8 @@ class PathCalls:
         return self.real.listdir(path)  # type: ignore[no-any-return]
 
     def scandir(self, path: Any = None) -> Any:
+        if type(path) is str and not path.startswith(_ROOTS):
+            return self._real_scandir(path)  # (as listdir's fast path)
         if type(path) is int and path in self.files:
             return self.scandir_fd(path)
         if path is None:

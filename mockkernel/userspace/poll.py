@@ -108,10 +108,8 @@ class PollCtx:
 def _current_ctx() -> PollCtx:
     """The installed redirection's context (only reachable while one is installed; a
     stale reference after ``uninstall`` sees no mock fds)."""
-    from .redirect import _REAL_MORE, Redirection
-
-    redir = Redirection.active
-    return redir.poll_ctx if redir is not None else PollCtx(None, _REAL_MORE)
+    redir = _redirect.Redirection.active
+    return redir.poll_ctx if redir is not None else PollCtx(None, _redirect._REAL_MORE)
 
 
 def _poll_timeout_ms(timeout: Any) -> float | None:
@@ -128,17 +126,25 @@ class MockPoll:
     """``select.poll()``: a registry of fds; mock ones asked through ``->poll``."""
 
     def __init__(self) -> None:
-        self._c = _current_ctx()
+        self._c = c = _current_ctx()
         self._events: dict[int, int] = {}
+        #: a real poll object mirroring ``_events`` (every fd, mock ones too: it is
+        #: used only while none of them is mock, and then it is the whole answer)
+        self._real = c.real_poll()
 
     def register(self, fd: Any, eventmask: int = EPOLLIN | EPOLLPRI | EPOLLOUT, /) -> None:
-        self._events[_fileno(fd)] = _ushort(eventmask)
+        n = fd if type(fd) is int and fd >= 0 else _fileno(fd)
+        if type(eventmask) is not int or not 0 <= eventmask <= 0xFFFF:
+            eventmask = _ushort(eventmask)
+        self._real.register(n, eventmask)  # (first: its OverflowError leaves no entry)
+        self._events[n] = eventmask
 
     def modify(self, fd: Any, eventmask: int, /) -> None:
         n = _fileno(fd)
         mask = _ushort(eventmask)
         if n not in self._events:
             raise kerr(ENOENT)
+        self._real.modify(n, mask)
         self._events[n] = mask
 
     def unregister(self, fd: Any, /) -> None:
@@ -146,15 +152,18 @@ class MockPoll:
         if n not in self._events:
             raise KeyError(n)
         del self._events[n]
+        self._real.unregister(n)
 
     def poll(self, timeout: Any = None, /) -> list[tuple[int, int]]:
-        seconds = _poll_timeout_ms(timeout)
-        if all(self._c.source(fd) is None for fd in self._events):
-            p = self._c.real_poll()
-            for fd, ev in self._events.items():
-                p.register(fd, ev)
-            result: list[tuple[int, int]] = p.poll(timeout)
+        c = self._c
+        files, pollers = c.files, c.pollers
+        for fd in self._events:
+            if fd in files or fd in pollers:
+                break
+        else:  # every fd real: the real poll of the same registrations
+            result: list[tuple[int, int]] = self._real.poll(timeout)
             return result
+        seconds = _poll_timeout_ms(timeout)
         deadline = _deadline(seconds)
         while True:
             mock: dict[int, int] = {}
@@ -311,8 +320,29 @@ def make_poll_functions(ctx: PollCtx) -> dict[str, Any]:
     redirection when an object is made); classes rather than functions because
     ``selectors`` keeps them as class attributes, where a function would bind."""
 
+    files, pollers, real_select = ctx.files, ctx.pollers, ctx.real_select
+
     # -- select ---------------------------------------------------------------------------
     def m_select(rlist: Any, wlist: Any, xlist: Any, timeout: Any = None, /) -> Any:
+        if type(rlist) is list and type(wlist) is list and type(xlist) is list:
+            # the usual call: lists of real fds go to the real select at once
+            # (the three loops written out: no tuple, no outer loop)
+            for o in rlist:
+                fd = o if type(o) is int else _fileno(o)
+                if fd in files or fd in pollers:
+                    return select_slow(rlist, wlist, xlist, timeout)
+            for o in wlist:
+                fd = o if type(o) is int else _fileno(o)
+                if fd in files or fd in pollers:
+                    return select_slow(rlist, wlist, xlist, timeout)
+            for o in xlist:
+                fd = o if type(o) is int else _fileno(o)
+                if fd in files or fd in pollers:
+                    return select_slow(rlist, wlist, xlist, timeout)
+            return real_select(rlist, wlist, xlist, timeout)
+        return select_slow(rlist, wlist, xlist, timeout)
+
+    def select_slow(rlist: Any, wlist: Any, xlist: Any, timeout: Any = None, /) -> Any:
         lists = [list(rlist), list(wlist), list(xlist)]
         if not any(
             ctx.source(o if type(o) is int else _fileno(o)) is not None
@@ -376,3 +406,7 @@ def _ushort(mask: Any) -> int:
     if mask > 0xFFFF:
         raise OverflowError("Python int too large for C unsigned short")
     return int(mask)
+
+
+# (circular: redirect.py builds on this module; the names are read at call time only)
+from . import redirect as _redirect  # noqa: E402

@@ -16,9 +16,11 @@ with dispatchers:
 * anything else goes straight to the real function.
 
 Deciding costs one list index for fds and one character test for paths.  The
-dispatchers live by family: ``hotpath.py`` (the hot six), ``fdcalls.py`` (the other fd
-calls), ``ioctl.py`` (ioctl's argument kinds), ``paths.py`` (path calls and directory
-listings), ``fileio.py`` (``open()``), ``mmap.py``, ``sockets.py`` and ``poll.py``.
+dispatchers live by family: ``hotpath.py`` (the hot six), ``fastcalls.py`` (``lseek``,
+``dup``, ``fcntl``, ``stat``, ``lstat``, ``access``: a real fd or host path in one test),
+``fdcalls.py`` (the other fd calls and the slow paths of those), ``ioctl.py`` (ioctl's
+argument kinds), ``paths.py`` (path calls and directory listings), ``fileio.py``
+(``open()``), ``mmap.py``, ``sockets.py`` and ``poll.py``.
 This module installs them.  Names bound before installation (``from fcntl import
 ioctl``) are rebound (``rebind.py``): by default in every loaded module but the standard
 library, mockkernel's own and those listed in ``skip`` (``rebind="loaded"``, the scan is
@@ -56,7 +58,7 @@ from ..syscalls.namei import open_chrdev
 from ..trace import TracePoint
 from ..vfs import Vfs
 from ..wait import Signals
-from . import hotpath
+from . import fastcalls, hotpath
 from .attrs import KEYS as ATTR_KEYS
 from .attrs import AttrCalls
 from .fdcalls import FdCalls
@@ -519,10 +521,27 @@ class Redirection:
         path_funcs = {key: getattr(paths, key) for key in _PATH_KEYS}
         attr_calls = AttrCalls(self, paths)
         path_funcs.update({key: getattr(attr_calls, key) for key in ATTR_KEYS})
+        fast = fastcalls.bind(  # (their slow paths: the families' methods)
+            _files=proc.files,
+            _held=held_numbers(self.kernel),
+            _real_lseek=real.lseek,
+            _real_dup=real.dup,
+            _real_fcntl=real.fcntl,
+            _real_stat=real.stat,
+            _real_lstat=real.lstat,
+            _real_access=real.access,
+            _lseek_slow=fds.lseek,
+            _dup_slow=fds.dup,
+            _fcntl_slow=fds.fcntl,
+            _stat_slow=paths.stat_slow,
+            _lstat_slow=paths.lstat,
+            _access_slow=paths.access,
+        )
         return {
             **{key: hot[key] for key in ("open", "close", "read", "write", "fstat", "ioctl")},
             **fd_funcs,
             **path_funcs,
+            **fast,
             "builtin_open": OpenCalls(self).builtin_open,
             "mmap": RedirectedMmap,
             # AF_NETLINK is mock (any protocol), AF_INET stream once bound to a NIC (sockets.py)

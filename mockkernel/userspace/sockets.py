@@ -337,9 +337,7 @@ class SocketCtx:
 
 def _active_ctx() -> SocketCtx | None:
     """The installed redirection's socket context (None: none is installed)."""
-    from .redirect import Redirection
-
-    redir = Redirection.active
+    redir = _redirect.Redirection.active  # (no import per socket)
     return redir.socket_ctx if redir is not None else None
 
 
@@ -825,3 +823,7 @@ def make_if_functions(kernel: TaskContext) -> dict[str, Any]:
         "if_indextoname": if_indextoname,
         "if_nameindex": if_nameindex,
     }
+
+
+# (circular: redirect.py builds on this module; the name is read at call time only)
+from . import redirect as _redirect  # noqa: E402

@@ -151,18 +151,27 @@ def test_a_punch_with_a_future_write_seal_moves_nothing(
         assert pin.moved() == 0 and p[0] == ord("a")
 
 
-def test_only_shared_maps_of_shmem_are_watched(mock_kernel: Kernel, tmp_path: Path) -> None:
-    with mmap.mmap(-1, PAGE) as anon:
-        assert type(anon) is REAL.mmap
+def test_only_shared_maps_of_writable_opens_are_watched(
+    mock_kernel: Kernel, tmp_path: Path
+) -> None:
+    """Which real maps are ``ShmemMmap`` is decided without a syscall for the usual map
+    (shared, ``PROT_WRITE``), with one ``F_GETFL`` for a shared read-only map."""
+    with mmap.mmap(-1, PAGE) as anon, mmap.mmap(-1, PAGE, access=mmap.ACCESS_WRITE) as anon2:
+        assert type(anon) is REAL.mmap and type(anon2) is REAL.mmap
     path = tmp_path / "f"
     path.write_bytes(b"x" * PAGE)
     with open(path, "r+b") as f, mmap.mmap(f.fileno(), PAGE) as m:
-        try:
-            fcntl.fcntl(f.fileno(), 1034)  # F_GET_SEALS: only shmem (a tmpfs) answers
-            shmem = True
-        except OSError:
-            shmem = False
-        assert isinstance(m, ShmemMmap) == shmem
+        assert isinstance(m, ShmemMmap)
+        m.madvise(mmap.MADV_NORMAL)
+    with open(path, "rb") as f:
+        with mmap.mmap(f.fileno(), PAGE, prot=mmap.PROT_READ) as ro:
+            assert type(ro) is REAL.mmap  # (its MADV_REMOVE is EACCES)
+        with mmap.mmap(f.fileno(), PAGE, access=mmap.ACCESS_READ) as ro:
+            assert type(ro) is REAL.mmap
+        with mmap.mmap(f.fileno(), PAGE, flags=mmap.MAP_PRIVATE, prot=mmap.PROT_READ) as pv:
+            assert type(pv) is REAL.mmap
+    with open(path, "r+b") as f, mmap.mmap(f.fileno(), PAGE, access=mmap.ACCESS_READ) as r:
+        assert isinstance(r, ShmemMmap)  # (VM_MAYWRITE: its MADV_REMOVE may punch)
     memfd = os.memfd_create("x")
     try:
         os.ftruncate(memfd, PAGE)
