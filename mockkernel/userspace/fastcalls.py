@@ -22,7 +22,8 @@ hold its own state (:func:`bind`); the module-level values only type the names.
 from __future__ import annotations
 
 import types
-from collections.abc import Callable, Container
+from collections.abc import Callable, Container, Mapping
+from types import MappingProxyType
 from typing import Any, Final
 
 __all__ = ["NO_ARG", "bind"]
@@ -116,14 +117,16 @@ def m_access(
 
 
 #: the redirection's keys (``redirect._TARGETS``) these serve
-_FAST = {
-    "lseek": m_lseek,
-    "dup": m_dup,
-    "fcntl": m_fcntl,
-    "stat": m_stat,
-    "lstat": m_lstat,
-    "access": m_access,
-}
+_FAST: Mapping[str, Callable[..., Any]] = MappingProxyType(
+    {
+        "lseek": m_lseek,
+        "dup": m_dup,
+        "fcntl": m_fcntl,
+        "stat": m_stat,
+        "lstat": m_lstat,
+        "access": m_access,
+    }
+)
 
 
 def bind(**names: Any) -> dict[str, Any]:

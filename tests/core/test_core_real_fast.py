@@ -246,7 +246,7 @@ def test_fd_calls_fast_and_slow_agree(
         fd = os.open(DEV, os.O_RDWR)
         opened.append(fd)
     else:
-        held = sorted(held_fds())
+        held = sorted(held_fds(mock_kernel))
         if not held:
             pytest.skip("no held fd")
         fd = held[0]
