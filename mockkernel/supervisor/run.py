@@ -187,8 +187,11 @@ def _outcome(box: dict[str, Any], argv: list[str], timed_out: float | None) -> i
     err = child.exec_error() if child is not None else None
     if child is not None:
         child.close()
-    if "error" in box:
-        raise box["error"]
+    error = box.get("error")
+    if isinstance(error, ProcessLookupError) and timed_out is not None:
+        error = None  # (a ptrace request on a task the deadline had just killed: ESRCH)
+    if error is not None:
+        raise error
     if timed_out is not None:
         raise subprocess.TimeoutExpired(argv, timed_out)
     if err is not None:
