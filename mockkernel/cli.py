@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import signal
 import subprocess
 import sys
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from typing import IO, TYPE_CHECKING
 
 from . import __version__
@@ -74,9 +77,15 @@ def _cmd_run_supervised(ns: argparse.Namespace) -> int:
         if ns.program.endswith(".py") and not ns.dashdash:
             argv = [sys.executable, *argv]  # run --supervise PROGRAM.py
         try:
-            code = supervise(
-                kernel, argv, fail_nth=ns.fail_nth or 0, timeout=ns.timeout, cpu=ns.cpu
-            )
+            with _interruptible():
+                code = supervise(
+                    kernel, argv, fail_nth=ns.fail_nth or 0, timeout=ns.timeout, cpu=ns.cpu
+                )
+        except KeyboardInterrupt as e:
+            signum = e.signum if isinstance(e, _Terminated) else signal.SIGINT
+            print(f"mockkernel: {signal.Signals(signum).name}: every process of the tree "
+                  "was killed", file=sys.stderr)  # fmt: skip
+            code = -signum
         except (LaunchError, OSError) as e:
             print(f"mockkernel: cannot run {ns.program!r}: {e}", file=sys.stderr)
             code = 127
@@ -89,6 +98,34 @@ def _cmd_run_supervised(ns: argparse.Namespace) -> int:
     finally:
         if trace is not None:
             trace.close()
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP to ``mockkernel run``: raised as ^C is, so the supervisor kills
+    and reaps the tree (with no handler the process would die at once, leaving a child
+    that was not yet seized blocked in its launch)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+@contextlib.contextmanager
+def _interruptible() -> Iterator[None]:
+    """SIGTERM and SIGHUP raise :class:`_Terminated` in the block (main thread only)."""
+
+    def terminate(signum: int, _frame: object) -> None:
+        raise _Terminated(signum)
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = {sig: signal.signal(sig, terminate) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
 
 
 def _report(kernel: Kernel, status: int, check_leaks: bool) -> int:

@@ -144,7 +144,12 @@ def start_child(
                 raise
     workers(None)
     child = _fork_child(spec, code)
-    ready(child.pid, child.listener)
+    try:
+        ready(child.pid, child.listener)  # (the listener is ready's from the call on)
+    except BaseException:
+        _shielded(lambda: _kill(child.pid))
+        child.close()
+        raise
     return child
 
 
@@ -271,11 +276,9 @@ def _spawn_child(
     try:
         pid = _await_child(spec, rd, done_r, spawned)
         listener = _install(pid, prog)
-        ready(pid, listener)
+        ready(pid, listener)  # (the listener is ready's from the call on)
     except BaseException:
-        if pid:
-            _kill(pid)
-        _wait_readable(done_r)  # the worker's posix_spawn returns once the child is gone
+        _shielded(lambda: _abandon(pid, spawned, done_r))
         close()
         raise
     finally:
@@ -372,21 +375,75 @@ def _getfd(pid: int, fd: int) -> int:
         REAL.close(pidfd)
 
 
+def _abandon(pid: int, spawned: _Spawned, done_r: int) -> None:
+    """The spawn route failed: kill and reap the child, then wait for the worker's
+    ``posix_spawn`` to return (it does once the child is gone: ``CLONE_VFORK``).  With
+    its pid not known yet (the failure came before the hang-up on the FIFO), the child
+    is looked for among the worker's children until the worker returns: it may be
+    blocked opening the FIFO, which no writer will ever open."""
+    if pid:
+        _kill(pid)
+    while not _readable(done_r, 0.02):
+        if pid or not spawned.tid:
+            continue
+        pids = _children(spawned.tid)
+        if pids:
+            pid = pids[0]
+            _kill(pid)
+
+
+def _children(tid: int) -> list[int]:
+    """The children of thread ``tid`` (``/proc/.../task/<tid>/children``)."""
+    try:
+        with REAL.builtin_open(f"/proc/self/task/{tid}/children", "rb") as f:
+            return [int(p) for p in f.read().split()]
+    except (OSError, ValueError):
+        return []
+
+
 def _kill(pid: int) -> None:
-    """SIGKILL and reap a child that failed to start (our tracee or not)."""
+    """SIGKILL and reap a child that failed to start (our tracee or not).  A tracee
+    reports stops before its exit -- the exit stop (``PTRACE_O_TRACEEXIT``), or the
+    stop it was in when killed -- and stays in each until continued: each is
+    continued here, else the wait would be for an exit that never comes."""
+    try:  # (not ours -- reaped already -- it is left alone: a repeated cleanup)
+        os.waitid(os.P_PID, pid, _WALL | os.WEXITED | os.WNOHANG | os.WNOWAIT)
+    except ChildProcessError:
+        return
     with contextlib.suppress(OSError):
         os.kill(pid, 9)
     with contextlib.suppress(ChildProcessError):
         while True:
-            _wpid, status = os.waitpid(pid, 0x40000000)  # __WALL
+            _wpid, status = os.waitpid(pid, _WALL)
             if os.WIFEXITED(status) or os.WIFSIGNALED(status):
                 break
+            with contextlib.suppress(OSError):
+                cont(pid, 0)
 
 
-def _wait_readable(fd: int) -> None:
+def _shielded(cleanup: Callable[[], None]) -> None:
+    """Run ``cleanup`` to its end even if ``KeyboardInterrupt`` (SIGINT, or a SIGTERM
+    handler that raises) comes meanwhile: it is run again (each step of a cleanup here
+    may be repeated) and the interrupt raised once it is done -- an interrupted
+    cleanup would leave the child stopped or a zombie."""
+    pending: BaseException | None = None
+    while True:
+        try:
+            cleanup()
+            break
+        except KeyboardInterrupt as e:
+            pending = e
+    if pending is not None:
+        raise pending
+
+
+def _readable(fd: int, timeout: float) -> bool:
     poller = select.poll()
     poller.register(fd, select.POLLIN)
-    poller.poll()
+    return bool(poller.poll(int(timeout * 1000)))
+
+
+_WALL = 0x40000000
 
 
 def _i32(v: int) -> int:
@@ -475,12 +532,14 @@ def _fork_child(spec: Spec, code: Sequence[tuple[int, int, int, int]]) -> Child:
         try:
             seize(pid, TREE_OPTIONS)
         except OSError as e:
-            os.kill(pid, 9)
-            os.waitpid(pid, 0)
             raise LaunchError(f"the host refused ptrace (PTRACE_SEIZE): {e.strerror}",
                               e.errno or 0) from None  # fmt: skip
         REAL.write(go_w, b"g")
         _msg, fds, _flags, _addr = socket.recv_fds(parent, 1, 1)
+    except BaseException:  # (KeyboardInterrupt too: the child must not outlive the launch)
+        _shielded(lambda: _kill(pid))
+        REAL.close(err_r)
+        raise
     finally:
         REAL.close(go_w)
         parent.close()

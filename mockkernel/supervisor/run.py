@@ -61,12 +61,21 @@ def _trace_tree(sv: Supervisor, spec: Spec, box: dict[str, Any], route: str) -> 
         tt.loop()
     except BaseException as e:  # never leave the tree running nor the caller waiting
         box["error"] = e
-        tt.kill_all()
-        with contextlib.suppress(BaseException):
-            tt.loop()
+        for _attempt in range(_DRAIN_TRIES):  # (a further ^C or SIGTERM: drain on)
+            try:
+                tt.kill_all()
+                tt.loop()
+                break
+            except KeyboardInterrupt:
+                continue
+            except BaseException:  # (a tracer bug: stop; EXITKILL ends the tree with us)
+                break
     finally:
         tt.close()
 
+
+#: how many interrupts the drain of a killed tree outlasts before it gives up
+_DRAIN_TRIES = 100
 
 #: the filter every supervised tree runs: a pure function of the syscall table, so
 #: assembled once, at import (it took ~0.2 ms a run)

@@ -350,8 +350,13 @@ class Supervisor:
 
     def start(self, listener_fd: int, root: int, name: str) -> Process:
         """Serve the listener (from now on a real fd this kernel holds): the root process
-        first, then the workers."""
-        self.listener = Listener(hold(self.kernel, listener_fd))
+        first, then the workers.  The listener fd is the supervisor's from the call on,
+        even when this raises (a deferred boot that fails, say): :meth:`stop` closes it."""
+        try:
+            self.listener = Listener(hold(self.kernel, listener_fd))
+        except BaseException:
+            kernel_close(self.kernel, listener_fd)
+            raise
         self.listener.sync_wake_up()
         self.kernel.subsys(Signals).add(self.signal_pending, self.will_sleep)
         proc = self.new_process(root, name)
