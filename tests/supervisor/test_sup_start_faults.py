@@ -239,12 +239,15 @@ def test_a_handler_that_raises_at_the_first_notification(
     kernel: Kernel, route: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A kernel bug in the first handled call: the caller gets ``ENOSYS``, the run ends."""
+    from types import MappingProxyType
+
     from mockkernel.supervisor import handlers
+    from mockkernel.supervisor import supervisor as sup_module
 
     nr = launch.NR["openat"]
     broken = dataclasses.replace(handlers.TABLE[nr], handler=_failing(RuntimeError("handler bug")))
-    with _clean(kernel):
-        monkeypatch.setitem(handlers.TABLE, nr, broken)
+    with _clean(kernel):  # (the table is read-only: the supervisor's name is rebound)
+        monkeypatch.setattr(sup_module, "TABLE", MappingProxyType({**handlers.TABLE, nr: broken}))
         code = supervise(kernel, ["sh", "-c", "exec 3</dev/udmabuf"], route=route)
         monkeypatch.undo()
         assert code != 0
