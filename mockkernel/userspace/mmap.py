@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..fs import FMODE_READ, FMODE_WRITE
 from ..gup import PinnedPages
-from ..mm import PAGE_SIZE, MappedFile, Vma, build_mapping, page_align
+from ..mm import PAGE_SIZE, MappedFile, Vma, _PyBuffer, build_mapping, page_align
 from ..realfd import REAL
 from ..syscalls.fd import sys_close
 from ..syscalls.mmap import (
@@ -107,24 +107,6 @@ _MAP_SHARED, _PROT_WRITE = mmap.MAP_SHARED, mmap.PROT_WRITE
 _MADV_REMOVE = 9
 _PROT_RW = mmap.PROT_READ | mmap.PROT_WRITE
 _S_IFMT, _S_IFREG = 0o170000, _stat.S_IFREG
-
-
-class _PyBuffer(ctypes.Structure):
-    """CPython's ``Py_buffer`` (the buffer protocol's view)."""
-
-    _fields_ = [
-        ("buf", ctypes.c_void_p),
-        ("obj", ctypes.c_void_p),
-        ("len", ctypes.c_ssize_t),
-        ("itemsize", ctypes.c_ssize_t),
-        ("readonly", ctypes.c_int),
-        ("ndim", ctypes.c_int),
-        ("format", ctypes.c_char_p),
-        ("shape", ctypes.c_void_p),
-        ("strides", ctypes.c_void_p),
-        ("suboffsets", ctypes.c_void_p),
-        ("internal", ctypes.c_void_p),
-    ]
 
 
 def buffer_address(obj: Any) -> int:
