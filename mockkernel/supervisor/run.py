@@ -138,6 +138,10 @@ def supervise(
     the whole tree on that one CPU -- every round trip is then a switch on one CPU, not
     a wake-up of another (on hosts whose idle CPUs wake slowly that is 13 instead of
     60 us); the tree's own threads share the CPU.  The caller's affinity is restored."""
+    # a kernel whose boot (or driver probes) was deferred finishes it here, on this
+    # thread, before any child exists: the tree may see anything, and a boot that fails
+    # is this call's error with nothing started
+    kernel.finish_probes()
     env = dict(os.environ if env is None else env)
     spec = Spec(_which(argv[0], env), list(argv), env, cwd, stdio)
     pinned = _pin(cpu)

@@ -60,6 +60,10 @@ if TYPE_CHECKING:
         def placeholder(self, label: str) -> int:
             """The real memfd whose dups hold the numbers of mock fds of this kind."""
 
+        def finish_probes(self) -> None:
+            """Finish a deferred boot and its deferred driver probes now (a no-op when
+            nothing waits): a supervised tree may observe anything."""
+
 
 __all__ = ["Supervisor"]
 
